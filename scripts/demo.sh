@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# `make demo`: run the four example pipelines end to end on the embedded default
+# (in-process runs; the SQLite store under .ductwork), then say where to look.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DUCTWORK_HOME="${DUCTWORK_HOME:-$PWD/.ductwork}"
+export DUCTWORK_FLOWS_FOLDER="${DUCTWORK_FLOWS_FOLDER:-$PWD/examples}"
+DW=.venv/bin/ductwork
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "(a) the seeds' four-step pipeline: retrieve, ETL, aggregate, report"
+$DW run four_step_pipeline --date 2024-01-31 --no-progress
+
+step "(b) a Luigi-style report pipeline (class tasks, date parameter, file targets, wrapper task)"
+$DW build --module examples/luigi_reports.py AllReports --date 2024-01-31 --workers 2 --no-progress
+step "(b) again: every target exists, so nothing runs"
+$DW build --module examples/luigi_reports.py AllReports --date 2024-01-31 --no-progress
+
+step "(c) a machine-learning pipeline of decorated functions"
+$DW run ml_pipeline --date 2024-01-31 --no-progress
+
+step "(d) branching, a short circuit and tasks created in a loop"
+$DW run branching --date 2024-01-28 --no-progress
+
+if [ -x .venv/bin/ductwork ] && $DW --help | grep -q " db "; then
+  $DW db init >/dev/null
+fi
+
+cat <<MSG
+
+Done. Outputs:
+  demo-output/four_step/reports/sales_2024-01-31.md   the report of pipeline (a)
+  demo-output/luigi/summaries/                         the daily summaries of pipeline (b)
+  demo-output/ml/metrics_2024-01-31.json               the metrics of pipeline (c)
+  $DUCTWORK_HOME/logs/                                 one log file per task try
+
+Look around (with DUCTWORK_FLOWS_FOLDER=examples):
+  .venv/bin/ductwork flows list
+  .venv/bin/ductwork flows show four_step_pipeline
+  .venv/bin/ductwork flows graph four_step_pipeline --format svg -o pipeline.svg
+  .venv/bin/ductwork run branching --param min_rows=5000
+MSG

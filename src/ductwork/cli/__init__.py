@@ -1,0 +1,1 @@
+"""The ``ductwork`` command line: each command parses input, calls a service, renders output."""

@@ -1,0 +1,87 @@
+"""The ``ductwork`` command group and its error handling.
+
+Errors Ductwork raises on purpose (``DuctworkError``) print as one clear message and exit with
+status 2; a run in which a task failed exits with status 1.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ductwork.errors import DuctworkError
+from ductwork.settings import Settings
+
+
+@dataclass
+class CliState:
+    config_path: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    _settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = Settings.load(config_path=self.config_path, overrides=self.overrides)
+        return self._settings
+
+
+class DuctworkGroup(click.Group):
+    """A click group that turns ``DuctworkError`` into a clean message and exit status 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DuctworkError as exc:
+            click.secho(f"Error: {exc}", fg="red", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=DuctworkGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Settings file (default: ./ductwork.toml or $DUCTWORK_CONFIG).",
+)
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Where Ductwork keeps its database and logs (default: $DUCTWORK_HOME or ~/.ductwork).",
+)
+@click.option(
+    "--flows-folder",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder of flow files (default: $DUCTWORK_FLOWS_FOLDER or ./flows).",
+)
+@click.version_option(package_name="ductwork")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, home: str | None, flows_folder: str | None) -> None:
+    """Ductwork: pipelines as code, scheduled, run, retried and shown."""
+    ctx.obj = CliState(
+        config_path=config_path,
+        overrides={"home": Path(home) if home else None, "flows_folder": Path(flows_folder) if flows_folder else None},
+    )
+
+
+def _register() -> None:
+    from ductwork.cli import config_cmd, flows_cmd, run_cmd
+
+    cli.add_command(run_cmd.run)
+    cli.add_command(run_cmd.build)
+    cli.add_command(flows_cmd.flows)
+    cli.add_command(config_cmd.config)
+
+
+_register()
+
+
+def main() -> None:
+    cli(prog_name="ductwork")

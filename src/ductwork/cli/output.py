@@ -1,0 +1,141 @@
+"""How the CLI shows things: Rich tables, the live progress of a run, and JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ductwork.core.states import TaskState
+from ductwork.engine.recorder import RunSummary
+from ductwork.engine.supervisor import EngineEvent, RunEnded, StateChanged
+
+STATE_STYLES = {
+    "success": "green",
+    "failed": "bold red",
+    "upstream_failed": "dark_orange",
+    "skipped": "grey62",
+    "running": "cyan",
+    "queued": "grey50",
+    "scheduled": "grey50",
+    "up_for_retry": "yellow",
+    "up_for_reschedule": "turquoise2",
+    "none": "white",
+}
+
+
+def console(stderr: bool = False) -> Console:
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def styled(state: str) -> str:
+    return f"[{STATE_STYLES.get(state, 'white')}]{state}[/]"
+
+
+class ProgressSink:
+    """A live progress bar of finished tasks, fed by the supervisor's events."""
+
+    def __init__(self, total: int, title: str, enabled: bool = True) -> None:
+        self.total = total
+        self.done = 0
+        self.enabled = enabled
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"),
+            TimeElapsedColumn(),
+            console=console(stderr=True),
+            transient=True,
+            disable=not enabled,
+        )
+        self.task = self.progress.add_task(title, total=total, detail="")
+        self.counts: dict[str, int] = {}
+
+    def __enter__(self) -> ProgressSink:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def record(self, events: Sequence[EngineEvent]) -> None:
+        for event in events:
+            if isinstance(event, StateChanged):
+                change = event.change
+                if change.new.is_terminal and not change.old.is_terminal:
+                    self.done += 1
+                    self.counts[change.new.value] = self.counts.get(change.new.value, 0) + 1
+                elif change.old.is_terminal and not change.new.is_terminal:
+                    self.done -= 1
+            elif isinstance(event, RunEnded):
+                pass
+        self.total = max(self.total, self.done)
+        detail = " ".join(f"{k}={v}" for k, v in sorted(self.counts.items()))
+        self.progress.update(self.task, completed=self.done, total=self.total, detail=detail)
+
+
+def summary_table(summary: RunSummary, *, max_rows: int = 200) -> Table:
+    table = Table(title=f"{summary.flow_id}  {summary.run_id}  [{styled(summary.state.value)}]", title_justify="left")
+    table.add_column("task")
+    table.add_column("state")
+    table.add_column("tries", justify="right")
+    table.add_column("duration", justify="right")
+    table.add_column("note", overflow="fold", max_width=70)
+    rows = list(summary.tasks.values())
+    shown = rows if len(rows) <= max_rows else [r for r in rows if r.state != TaskState.SUCCESS][:max_rows]
+    for task in shown:
+        durations = [t.duration for t in task.tries if t.duration is not None]
+        tries = (
+            " ".join(f"{t.try_number}:{t.state.value}" for t in task.tries)
+            if len(task.tries) > 1
+            else str(len(task.tries))
+        )
+        note = task.reason if task.state != TaskState.SUCCESS or task.already_complete else ""
+        if task.tries and task.tries[-1].error:
+            note = task.tries[-1].error
+        table.add_row(
+            task.task_id,
+            styled(task.state.value),
+            tries,
+            f"{sum(durations):.2f}s" if durations else "",
+            note,
+        )
+    if len(shown) < len(rows):
+        table.caption = f"{len(rows) - len(shown)} successful tasks not shown"
+    return table
+
+
+def summary_json(summary: RunSummary) -> dict[str, Any]:
+    return {
+        "flow_id": summary.flow_id,
+        "run_id": summary.run_id,
+        "state": summary.state.value,
+        "counts": summary.counts(),
+        "tasks": {
+            t.task_id: {
+                "state": t.state.value,
+                "already_complete": t.already_complete,
+                "tries": [
+                    {
+                        "try_number": x.try_number,
+                        "state": x.state.value,
+                        "duration": x.duration,
+                        "error": x.error,
+                        "log": x.log_path,
+                    }
+                    for x in t.tries
+                ],
+            }
+            for t in summary.tasks.values()
+        },
+    }

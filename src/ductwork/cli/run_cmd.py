@@ -1,0 +1,204 @@
+"""``ductwork run`` (a flow, in this process) and ``ductwork build`` (Luigi's command line)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from ductwork.cli.luigi_args import parse_build_args
+from ductwork.cli.main import CliState
+from ductwork.cli.output import ProgressSink, console, print_json, summary_json, summary_table
+from ductwork.core.class_flow import all_task_classes, find_task_class, flow_for_tasks
+from ductwork.core.config import Config, ParamHolder, ParamSources, use_sources
+from ductwork.core.flow import Flow
+from ductwork.core.params import BoolParameter
+from ductwork.engine.local import run_locally
+from ductwork.engine.recorder import RunSummary
+from ductwork.engine.supervisor import Limits
+from ductwork.errors import ParameterError
+from ductwork.loading import import_modules, load_flow
+
+
+def parse_param_options(values: Sequence[str]) -> dict[str, str]:
+    """``--param k=v`` options as a dict; a value without ``=`` is an error naming it."""
+    out: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ParameterError(f"--param {item!r}: expected NAME=VALUE")
+        out[key.strip()] = value
+    return out
+
+
+def _parse_date(text: str | None) -> dt.datetime | None:
+    if text is None:
+        return None
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ParameterError(f"--date {text!r}: expected an ISO date such as 2024-01-31") from None
+
+
+def _execute(
+    state: CliState,
+    flow: Flow,
+    *,
+    params: dict[str, Any],
+    logical_date: dt.datetime | None,
+    workers: int,
+    as_json: bool,
+    progress: bool,
+    run_type: str,
+    only: Sequence[str] | None = None,
+) -> RunSummary:
+    settings = state.settings
+    total = len(flow.tasks) or 1
+    with ProgressSink(total, flow.flow_id, enabled=progress and not as_json and sys.stderr.isatty()) as bar:
+        summary = run_locally(
+            flow,
+            params=params,
+            logical_date=logical_date,
+            parallelism=workers,
+            log_dir=settings.logs,
+            sinks=[bar],
+            run_type=run_type,
+            limits=Limits(pools=dict(settings.pools), resources=dict(settings.resources)),
+            only=only,
+        )
+    return summary
+
+
+def _report(summary: RunSummary, as_json: bool, settings_logs: Any) -> None:
+    if as_json:
+        print_json(summary_json(summary))
+    else:
+        out = console()
+        out.print(summary_table(summary))
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.counts().items()))
+        out.print(f"run {summary.run_id}: [bold]{summary.state.value}[/] ({counts}); logs under {settings_logs}")
+    if summary.any_failed:
+        sys.exit(1)
+
+
+@click.command()
+@click.argument("flow_ref", metavar="FLOW")
+@click.option("--param", "-p", "param_values", multiple=True, metavar="NAME=VALUE", help="A run parameter.")
+@click.option("--date", "logical_date", default=None, help="Logical date of the run (ISO); default now.")
+@click.option("--workers", "-w", type=click.IntRange(min=1), default=None, help="Tasks to run at once.")
+@click.option("--task", "only", multiple=True, help="Run only these tasks (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@click.option("--no-progress", is_flag=True, help="No live progress display.")
+@click.pass_obj
+def run(
+    state: CliState,
+    flow_ref: str,
+    param_values: tuple[str, ...],
+    logical_date: str | None,
+    workers: int | None,
+    only: tuple[str, ...],
+    as_json: bool,
+    no_progress: bool,
+) -> None:
+    """Run FLOW once, now, in this process (a flow id, or path/to/file.py:flow_id)."""
+    settings = state.settings
+    with use_sources(ParamSources.load(config_path=state.config_path)):
+        flow = load_flow(flow_ref, settings.flows_folder)
+        summary = _execute(
+            state,
+            flow,
+            params=parse_param_options(param_values),
+            logical_date=_parse_date(logical_date),
+            workers=workers or settings.parallelism,
+            as_json=as_json,
+            progress=not no_progress,
+            run_type="manual",
+            only=list(only) or None,
+        )
+    _report(summary, as_json, settings.logs)
+
+
+def _bool_map(cls: type[ParamHolder]) -> dict[str, bool]:
+    return {name: isinstance(p, BoolParameter) for name, p in cls.get_params().items()}
+
+
+def _config_classes() -> list[type[Config]]:
+    out: list[type[Config]] = []
+    stack: list[type[Config]] = [Config]
+    while stack:
+        for sub in stack.pop().__subclasses__():
+            out.append(sub)
+            stack.append(sub)
+    return out
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("--module", "-m", "modules", multiple=True, help="Module (or .py file) that defines the task.")
+@click.option(
+    "--workers", "-w", type=click.IntRange(min=1), default=1, help="Tasks to run at once (Luigi's --workers)."
+)
+@click.option("--local-scheduler", is_flag=True, help="Accepted for Luigi compatibility; builds always run here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@click.option("--no-progress", is_flag=True, help="No live progress display.")
+@click.argument("task_name", metavar="TASK")
+@click.pass_context
+def build(
+    ctx: click.Context,
+    modules: tuple[str, ...],
+    workers: int,
+    local_scheduler: bool,
+    as_json: bool,
+    no_progress: bool,
+    task_name: str,
+) -> None:
+    """Build TASK and everything it requires that is not complete, Luigi style.
+
+    \b
+    ductwork build --module reports DailyReport --date 2024-01-31 --workers 2
+    ductwork build --module reports DailyReport --GlobalParams-log-dir ./logs
+    """
+    state: CliState = ctx.obj
+    loaded = import_modules(modules)
+    cls = find_task_class(task_name, loaded)
+    sections = {c.section_name(): _bool_map(c) for c in [*all_task_classes(), *_config_classes()]}
+    args = parse_build_args(ctx.args, _bool_map(cls), sections, root_name=cls.get_task_family())
+    sources = ParamSources.load(config_path=state.config_path, cli=args.sections)
+    with use_sources(sources):
+        root = cls(**args.root)
+        flow = flow_for_tasks([root])
+        summary = _execute(
+            state,
+            flow,
+            params={},
+            logical_date=None,
+            workers=workers,
+            as_json=as_json,
+            progress=not no_progress,
+            run_type="build",
+        )
+    if not as_json:
+        _luigi_summary(summary)
+    _report(summary, as_json, state.settings.logs)
+
+
+def _luigi_summary(summary: RunSummary) -> None:
+    tasks = summary.tasks.values()
+    complete = sum(1 for t in tasks if t.already_complete)
+    ran = sum(1 for t in tasks if not t.already_complete and t.state.value == "success")
+    failed = sum(1 for t in tasks if t.state.value == "failed")
+    blocked = sum(1 for t in tasks if t.state.value == "upstream_failed")
+    lines = [f"Scheduled {len(summary.tasks)} tasks of which:"]
+    if complete:
+        lines.append(f"* {complete} complete ones were encountered")
+    if ran:
+        lines.append(f"* {ran} ran successfully")
+    if failed:
+        lines.append(f"* {failed} failed")
+    if blocked:
+        lines.append(f"* {blocked} were not run because of a failed dependency")
+    if not ran and not failed and not blocked and complete:
+        lines.append("Nothing to do: everything was already complete.")
+    console().print("\n".join(lines))

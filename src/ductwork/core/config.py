@@ -1,0 +1,250 @@
+"""Where parameter values come from, in a visible order of precedence.
+
+A task or config class parameter takes the first value found in:
+
+1. ``EXPLICIT``: given in code (``Report(date=...)``) or as the root task's own CLI options;
+2. ``CLI``: ``--Section-param-name value`` on the command line;
+3. ``ENV``: ``DUCTWORK_SECTION_PARAM_NAME`` in the environment;
+4. ``CONFIG_FILE``: ``[Section] param_name = value`` in ``ductwork.toml``;
+5. ``DEFAULT``: the parameter's default.
+
+The sources are an explicit ``ParamSources`` value. Entry points (the CLI, a worker, the test
+helpers) build one and activate it with ``use_sources``; nothing here reads the environment or a
+file at import time, and there is no global mutable registry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import IntEnum
+from pathlib import Path
+from typing import Any
+
+from ductwork.core.params import NO_DEFAULT, Parameter
+from ductwork.errors import (
+    DefinitionError,
+    MissingParameterError,
+    ParameterError,
+    UnknownParameterError,
+    did_you_mean,
+)
+
+ENV_PREFIX = "DUCTWORK_"
+
+
+class ParamSource(IntEnum):
+    """Ordered from most to least explicit; a lower value wins."""
+
+    EXPLICIT = 0
+    CLI = 1
+    ENV = 2
+    CONFIG_FILE = 3
+    DEFAULT = 4
+
+
+def env_name(section: str, name: str) -> str:
+    return f"{ENV_PREFIX}{section}_{name}".upper().replace("-", "_").replace(".", "_")
+
+
+@dataclass(frozen=True)
+class ParamSources:
+    """Values for class parameters from the command line, the environment and a config file."""
+
+    cli: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+    file: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    file_path: str | None = None
+
+    def lookup(self, section: str, name: str) -> tuple[Any, ParamSource] | None:
+        """The most explicit raw value for ``section.name``, with where it came from."""
+        cli_section = self.cli.get(section)
+        if cli_section is not None and name in cli_section:
+            return cli_section[name], ParamSource.CLI
+        env_value = self.env.get(env_name(section, name))
+        if env_value is not None:
+            return env_value, ParamSource.ENV
+        file_section = self.file.get(section)
+        if file_section is not None and name in file_section:
+            return file_section[name], ParamSource.CONFIG_FILE
+        return None
+
+    def with_cli(self, cli: Mapping[str, Mapping[str, str]]) -> ParamSources:
+        merged = {k: dict(v) for k, v in self.cli.items()}
+        for section, values in cli.items():
+            merged.setdefault(section, {}).update(values)
+        return ParamSources(cli=merged, env=self.env, file=self.file, file_path=self.file_path)
+
+    @classmethod
+    def load(
+        cls,
+        *,
+        config_path: str | Path | None = None,
+        environ: Mapping[str, str] | None = None,
+        cli: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> ParamSources:
+        """Read the config file (``ductwork.toml`` in the working directory unless named, or
+        ``DUCTWORK_CONFIG``) and the ``DUCTWORK_*`` environment. Called by entry points only."""
+        environ = dict(os.environ if environ is None else environ)
+        path = Path(config_path or environ.get(f"{ENV_PREFIX}CONFIG", "ductwork.toml"))
+        file: dict[str, Any] = {}
+        if path.is_file():
+            try:
+                file = tomllib.loads(path.read_text())
+            except tomllib.TOMLDecodeError as exc:
+                raise DefinitionError(f"{path}: invalid TOML: {exc}") from None
+        env = {k: v for k, v in environ.items() if k.startswith(ENV_PREFIX)}
+        return cls(cli=dict(cli or {}), env=env, file=file, file_path=str(path) if file else None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, so a run can carry the sources it was started with to its workers."""
+        return {
+            "cli": {k: dict(v) for k, v in self.cli.items()},
+            "env": dict(self.env),
+            "file": {k: dict(v) for k, v in self.file.items() if isinstance(v, Mapping)},
+            "file_path": self.file_path,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ParamSources:
+        return cls(
+            cli=data.get("cli", {}),
+            env=data.get("env", {}),
+            file=data.get("file", {}),
+            file_path=data.get("file_path"),
+        )
+
+
+_ACTIVE: contextvars.ContextVar[ParamSources] = contextvars.ContextVar("ductwork_param_sources")
+_EMPTY = ParamSources()
+
+
+def current_sources() -> ParamSources:
+    """The sources activated by the entry point, or empty ones (defaults and code only)."""
+    return _ACTIVE.get(_EMPTY)
+
+
+@contextlib.contextmanager
+def use_sources(sources: ParamSources) -> Iterator[ParamSources]:
+    token = _ACTIVE.set(sources)
+    try:
+        yield sources
+    finally:
+        _ACTIVE.reset(token)
+
+
+class ParamHolder:
+    """A class whose ``Parameter`` attributes get values on instantiation.
+
+    Shared by class tasks and config classes: both resolve parameters the same way and both
+    expose them the same way (``param_values()``, ``to_str_params()``).
+    """
+
+    @classmethod
+    def section_name(cls) -> str:
+        """The name used in ``--Section-param`` options, env variables and config sections."""
+        return cls.__name__
+
+    @classmethod
+    def get_params(cls) -> dict[str, Parameter[Any]]:
+        """Parameters in declaration order, base classes first."""
+        cached = cls.__dict__.get("_ductwork_params")
+        if cached is not None:
+            return cached
+        params: dict[str, Parameter[Any]] = {}
+        for klass in reversed(cls.__mro__):
+            for name, value in vars(klass).items():
+                if isinstance(value, Parameter):
+                    params.pop(name, None)
+                    params[name] = value
+        cls._ductwork_params = params  # type: ignore[attr-defined]
+        return params
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        values, sources = resolve_params(type(self), args, kwargs)
+        self.__dict__.update(values)
+        self._param_sources: dict[str, ParamSource] = sources
+
+    def param_values(self) -> dict[str, Any]:
+        return {name: self.__dict__[name] for name in type(self).get_params()}
+
+    def param_source(self, name: str) -> ParamSource:
+        return self._param_sources[name]
+
+    def to_str_params(self, *, only_significant: bool = False) -> dict[str, str | None]:
+        out: dict[str, str | None] = {}
+        for name, param in type(self).get_params().items():
+            if only_significant and not param.significant:
+                continue
+            out[name] = param.serialize_or_none(self.__dict__[name])
+        return out
+
+    @classmethod
+    def from_str_params(cls, params: Mapping[str, str | None]) -> Any:
+        """Instantiate from serialized parameters (as recorded in a graph)."""
+        declared = cls.get_params()
+        kwargs = {
+            name: None if text is None else declared[name].parse(text)
+            for name, text in params.items()
+            if name in declared
+        }
+        return cls(**kwargs)
+
+
+def resolve_params(
+    cls: type[ParamHolder], args: tuple[Any, ...], kwargs: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, ParamSource]]:
+    """Bind positional and keyword arguments, then fill the rest from the active sources."""
+    params = cls.get_params()
+    owner = cls.section_name()
+    names = list(params)
+    if len(args) > len(names):
+        raise ParameterError(f"{owner}: takes {len(names)} parameters ({', '.join(names)}), got {len(args)}")
+    given: dict[str, Any] = dict(zip(names, args, strict=False))
+    for name, value in kwargs.items():
+        if name not in params:
+            raise UnknownParameterError(
+                f"{owner}: unknown parameter {name!r}.{did_you_mean(name, names)} "
+                f"Parameters: {', '.join(names) or '(none)'}"
+            )
+        if name in given:
+            raise ParameterError(f"{owner}: parameter {name!r} given twice")
+        given[name] = value
+    sources = current_sources()
+    values: dict[str, Any] = {}
+    where: dict[str, ParamSource] = {}
+    for name, param in params.items():
+        if name in given:
+            raw, source = given[name], ParamSource.EXPLICIT
+        else:
+            found = sources.lookup(owner, name)
+            if found is not None:
+                raw, source = found
+            elif param.default is not NO_DEFAULT:
+                raw, source = param.default, ParamSource.DEFAULT
+            else:
+                raise MissingParameterError(
+                    f"{owner}: missing required parameter {name!r} ({param.describe_type()}). "
+                    f"Give it in code, as --{owner}-{name.replace('_', '-')} on the command line, "
+                    f"as {env_name(owner, name)} or in [{owner}] of ductwork.toml"
+                )
+        values[name] = param.convert(raw, name=name, owner=owner)
+        where[name] = source
+    return values, where
+
+
+class Config(ParamHolder):
+    """Luigi's global parameter classes: a named group of settings that tasks read.
+
+    ``class GlobalParams(Config): log_dir = PathParameter(default="./logs")`` is set from
+    ``--GlobalParams-log-dir``, ``DUCTWORK_GLOBALPARAMS_LOG_DIR`` or ``[GlobalParams]`` in
+    ``ductwork.toml``. A config class is not a task: it has no dependencies and never runs.
+    """
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in self.param_values().items())
+        return f"{type(self).__name__}({inner})"

@@ -1,0 +1,194 @@
+"""What a task sees while it runs: the run it belongs to, its try, and its results.
+
+``TaskContext`` is both a mapping (``context["ds"]``, as in Airflow) and an object
+(``context.ds``); templates render against it. ``TaskInstance`` (``context["ti"]``) is the
+try's handle for pushing and pulling results and for the branching decisions that operators
+report back to the engine.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime as dt
+import logging
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ductwork.core.results import MISSING, RETURN_VALUE, ResultBackend
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """The run a try belongs to."""
+
+    flow_id: str
+    run_id: str
+    logical_date: dt.datetime
+    data_interval_start: dt.datetime
+    data_interval_end: dt.datetime
+    params: Mapping[str, Any] = field(default_factory=dict)
+    conf: Mapping[str, Any] = field(default_factory=dict)
+    run_type: str = "manual"
+    timezone: dt.tzinfo = dt.UTC
+
+
+@dataclass
+class BranchDecision:
+    """What a branching or short-circuiting try decided about its downstream tasks."""
+
+    skip: set[str] = field(default_factory=set)
+    recursive: bool = False
+
+
+class TaskInstance:
+    """The try's handle: identity, results, and decisions about downstream tasks."""
+
+    def __init__(
+        self,
+        run: RunInfo,
+        task_id: str,
+        try_number: int,
+        max_tries: int,
+        results: ResultBackend,
+        downstream: Iterable[str] = (),
+    ) -> None:
+        self.run = run
+        self.task_id = task_id
+        self.try_number = try_number
+        self.max_tries = max_tries
+        self.results = results
+        self.downstream_ids = frozenset(downstream)
+        self.decision = BranchDecision()
+        self.pushed_keys: list[str] = []
+
+    @property
+    def run_id(self) -> str:
+        return self.run.run_id
+
+    @property
+    def flow_id(self) -> str:
+        return self.run.flow_id
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.results.push(self.run.run_id, self.task_id, key, value)
+        self.pushed_keys.append(key)
+
+    def xcom_pull(
+        self,
+        task_ids: str | Iterable[str] | None = None,
+        key: str = RETURN_VALUE,
+        default: Any = None,
+    ) -> Any:
+        """One task's value, or a list of values for several task ids (Airflow's contract)."""
+        if task_ids is None:
+            task_ids = self.task_id
+        if isinstance(task_ids, str):
+            value = self.results.pull(self.run.run_id, task_ids, key)
+            return default if value is MISSING else value
+        out = []
+        for task_id in task_ids:
+            value = self.results.pull(self.run.run_id, task_id, key)
+            out.append(default if value is MISSING else value)
+        return out
+
+    def follow_branches(self, task_ids: Iterable[str]) -> None:
+        """Skip every direct downstream task that is not in ``task_ids``."""
+        keep = set(task_ids)
+        self.decision.skip |= {t for t in self.downstream_ids if t not in keep}
+
+    def skip_downstream(self, *, recursive: bool) -> None:
+        """Skip all direct downstream tasks; ``recursive`` skips everything below, ignoring rules."""
+        self.decision.skip |= set(self.downstream_ids)
+        self.decision.recursive = self.decision.recursive or recursive
+
+    def __repr__(self) -> str:
+        return f"<TaskInstance {self.run.flow_id}.{self.task_id} run={self.run.run_id} try={self.try_number}>"
+
+
+class TaskContext(Mapping[str, Any]):
+    """The execution context: a read-only mapping that also allows attribute access."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self._values = dict(values)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def with_values(self, **extra: Any) -> TaskContext:
+        return TaskContext({**self._values, **extra})
+
+
+def build_context(
+    run: RunInfo,
+    ti: TaskInstance,
+    task: Any,
+    *,
+    log: logging.Logger | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> TaskContext:
+    """The standard context variables, as Airflow names them."""
+    local = run.logical_date.astimezone(run.timezone)
+    values: dict[str, Any] = {
+        "flow_id": run.flow_id,
+        "run_id": run.run_id,
+        "run_type": run.run_type,
+        "task_id": ti.task_id,
+        "task": task,
+        "ti": ti,
+        "try_number": ti.try_number,
+        "logical_date": run.logical_date,
+        "data_interval_start": run.data_interval_start,
+        "data_interval_end": run.data_interval_end,
+        "ds": local.strftime("%Y-%m-%d"),
+        "ds_nodash": local.strftime("%Y%m%d"),
+        "ts": run.logical_date.isoformat(),
+        "ts_nodash": run.logical_date.strftime("%Y%m%dT%H%M%S"),
+        "params": _Params(run.params),
+        "conf": dict(run.conf),
+        "log": log or logging.getLogger(f"ductwork.task.{ti.task_id}"),
+    }
+    if extra:
+        values.update(extra)
+    return TaskContext(values)
+
+
+class _Params(dict[str, Any]):
+    """``params`` with attribute access, so templates may write ``params.n`` or ``params['n']``."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+_CURRENT: contextvars.ContextVar[TaskContext] = contextvars.ContextVar("ductwork_task_context")
+
+
+def get_current_context() -> TaskContext:
+    """The context of the try running in this thread; for code that cannot take it as an argument."""
+    try:
+        return _CURRENT.get()
+    except LookupError:
+        raise RuntimeError("get_current_context() called outside a running task") from None
+
+
+def set_current_context(context: TaskContext) -> contextvars.Token[TaskContext]:
+    return _CURRENT.set(context)
+
+
+def reset_current_context(token: contextvars.Token[TaskContext]) -> None:
+    _CURRENT.reset(token)

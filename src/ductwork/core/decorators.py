@@ -1,0 +1,267 @@
+"""Decorated functions: ``@task`` and ``@flow``.
+
+Inside a flow, calling a ``@task`` function does not run it: it adds a task to the flow and
+returns a reference to its result. Passing that reference to another task draws the edge and,
+at run time, delivers the value. A ``@flow`` function's arguments become the flow's typed run
+parameters (from their annotations and defaults).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ductwork.core.context import TaskContext
+from ductwork.core.definition_context import current_flow, current_group
+from ductwork.core.flow import Flow
+from ductwork.core.operators.python import (
+    BranchPythonOperator,
+    PythonOperator,
+    ShortCircuitOperator,
+)
+from ductwork.core.params import NO_DEFAULT, parameter_for
+from ductwork.core.xcom_arg import ParamRef, XComArg
+from ductwork.errors import DefinitionError, TaskExecutionError
+
+
+class DecoratedOperator(PythonOperator):
+    """The operator behind a ``@task`` function; ``multiple_outputs`` pushes each dict key."""
+
+    def __init__(self, *, multiple_outputs: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.multiple_outputs = multiple_outputs
+
+    def execute(self, context: TaskContext) -> Any:
+        value = super().execute(context)
+        if self.multiple_outputs and value is not None:
+            if not isinstance(value, Mapping):
+                raise TaskExecutionError(
+                    f"task {self.task_id!r} declares multiple_outputs but returned {type(value).__name__}, not a dict"
+                )
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    raise TaskExecutionError(f"task {self.task_id!r}: multiple_outputs keys must be strings")
+                context["ti"].xcom_push(key, item)
+        return value
+
+
+class DecoratedBranchOperator(BranchPythonOperator):
+    pass
+
+
+class DecoratedShortCircuitOperator(ShortCircuitOperator):
+    pass
+
+
+def _returns_dict(func: Callable[..., Any]) -> bool:
+    try:
+        hints = typing.get_type_hints(func)
+    except Exception:
+        return False
+    ret = hints.get("return")
+    origin = typing.get_origin(ret) or ret
+    return isinstance(origin, type) and issubclass(origin, dict)
+
+
+class TaskFunction:
+    """A function that becomes a task each time it is called inside a flow."""
+
+    def __init__(
+        self,
+        function: Callable[..., Any],
+        *,
+        operator_class: type[PythonOperator] = DecoratedOperator,
+        task_id: str | None = None,
+        multiple_outputs: bool | None = None,
+        **operator_kwargs: Any,
+    ) -> None:
+        if not callable(function):
+            raise DefinitionError(f"@task must decorate a function, got {function!r}")
+        self.function = function
+        self.operator_class = operator_class
+        self.task_id = task_id or function.__name__
+        self.multiple_outputs = _returns_dict(function) if multiple_outputs is None else multiple_outputs
+        self.operator_kwargs = operator_kwargs
+        functools.update_wrapper(self, function)
+
+    def override(self, **kwargs: Any) -> TaskFunction:
+        """The same function with other task arguments (``task_id``, ``retries``...)."""
+        merged = {**self.operator_kwargs, **kwargs}
+        task_id = merged.pop("task_id", self.task_id)
+        multiple = merged.pop("multiple_outputs", self.multiple_outputs)
+        return TaskFunction(
+            self.function, operator_class=self.operator_class, task_id=task_id, multiple_outputs=multiple, **merged
+        )
+
+    def _unique_id(self, flow: Flow) -> str:
+        group = current_group()
+        base = self.task_id
+        candidate = group.child_id(base) if group else base
+        if candidate not in flow.tasks:
+            return base
+        n = 1
+        while (group.child_id(f"{base}__{n}") if group else f"{base}__{n}") in flow.tasks:
+            n += 1
+        return f"{base}__{n}"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        flow = current_flow()
+        if flow is None:
+            return self.function(*args, **kwargs)
+        self._check_arguments(args, kwargs)
+        extra: dict[str, Any] = {}
+        if issubclass(self.operator_class, DecoratedOperator):
+            extra["multiple_outputs"] = self.multiple_outputs
+        op = self.operator_class(
+            task_id=self._unique_id(flow),
+            python_callable=self.function,
+            op_args=args,
+            op_kwargs=kwargs,
+            doc=(self.function.__doc__ or "").strip().split("\n")[0],
+            **extra,
+            **self.operator_kwargs,
+        )
+        return XComArg(op)
+
+    def _check_arguments(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+        """Bind now so a wrong call fails at definition time, naming the task."""
+        try:
+            signature = inspect.signature(self.function)
+        except (TypeError, ValueError):
+            return
+        context_names = {
+            p.name
+            for p in signature.parameters.values()
+            if p.default is inspect.Parameter.empty and p.name in _CONTEXT_NAMES
+        }
+        try:
+            signature.bind_partial(*args, **kwargs)
+        except TypeError as exc:
+            raise DefinitionError(f"task {self.task_id!r}: {exc}") from None
+        bound = signature.bind_partial(*args, **kwargs).arguments
+        missing = [
+            p.name
+            for p in signature.parameters.values()
+            if p.default is inspect.Parameter.empty
+            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            and p.name not in bound
+            and p.name not in context_names
+        ]
+        if missing:
+            raise DefinitionError(f"task {self.task_id!r}: missing argument(s) {', '.join(map(repr, missing))}")
+
+    def __repr__(self) -> str:
+        return f"<task {self.task_id!r}>"
+
+
+_CONTEXT_NAMES = frozenset(
+    {
+        "context",
+        "ti",
+        "ds",
+        "ds_nodash",
+        "ts",
+        "ts_nodash",
+        "logical_date",
+        "data_interval_start",
+        "data_interval_end",
+        "params",
+        "run_id",
+        "flow_id",
+        "task_id",
+        "try_number",
+        "conf",
+        "log",
+        "task",
+        "run_type",
+        "templates_dict",
+    }
+)
+
+
+class _TaskDecorator:
+    """``@task``, ``@task(retries=2)``, ``@task.branch``, ``@task.short_circuit``."""
+
+    def __call__(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        return self._make(DecoratedOperator, python_callable, kwargs)
+
+    def branch(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        return self._make(DecoratedBranchOperator, python_callable, kwargs)
+
+    def short_circuit(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        return self._make(DecoratedShortCircuitOperator, python_callable, kwargs)
+
+    @staticmethod
+    def _make(operator_class: type[PythonOperator], func: Callable[..., Any] | None, kwargs: dict[str, Any]) -> Any:
+        if func is not None:
+            return TaskFunction(func, operator_class=operator_class, **kwargs)
+        return lambda f: TaskFunction(f, operator_class=operator_class, **kwargs)
+
+
+task = _TaskDecorator()
+
+
+class FlowFunction:
+    """A function whose body defines a flow; its arguments are the flow's parameters.
+
+    The flow is built once, on first use (``build()`` or calling the function with no
+    arguments); calling it with keyword arguments builds a flow with those parameter defaults.
+    """
+
+    def __init__(self, function: Callable[..., Any], *, flow_id: str | None = None, **flow_kwargs: Any) -> None:
+        self.function = function
+        self.flow_id = flow_id or function.__name__
+        self.flow_kwargs = flow_kwargs
+        self._built: Flow | None = None
+        functools.update_wrapper(self, function)
+
+    def _params(self, overrides: Mapping[str, Any]) -> dict[str, Any]:
+        signature = inspect.signature(self.function)
+        try:
+            hints = typing.get_type_hints(self.function)
+        except Exception:
+            hints = {}
+        params: dict[str, Any] = dict(self.flow_kwargs.get("params") or {})
+        for p in signature.parameters.values():
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                continue
+            default = overrides.get(p.name, NO_DEFAULT if p.default is inspect.Parameter.empty else p.default)
+            params[p.name] = parameter_for(hints.get(p.name), default)
+        return params
+
+    def build(self, **overrides: Any) -> Flow:
+        if not overrides and self._built is not None:
+            return self._built
+        kwargs = {k: v for k, v in self.flow_kwargs.items() if k != "params"}
+        if "description" not in kwargs:
+            kwargs["description"] = (self.function.__doc__ or "").strip().split("\n")[0]
+        new = Flow(self.flow_id, params=self._params(overrides), **kwargs)
+        code = self.function.__code__
+        new.defined_at = (code.co_filename, code.co_firstlineno)
+        new.fileloc = code.co_filename
+        names = [
+            p.name
+            for p in inspect.signature(self.function).parameters.values()
+            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+        with new:
+            self.function(**{name: ParamRef(name) for name in names})
+        if not overrides:
+            self._built = new
+        return new
+
+    def __call__(self, **overrides: Any) -> Flow:
+        return self.build(**overrides)
+
+    def __repr__(self) -> str:
+        return f"<flow {self.flow_id!r}>"
+
+
+def flow(function: Callable[..., Any] | None = None, **flow_kwargs: Any) -> Any:
+    """``@flow`` or ``@flow(schedule="@daily", ...)`` over a function that calls tasks."""
+    if function is not None:
+        return FlowFunction(function, **flow_kwargs)
+    return lambda f: FlowFunction(f, **flow_kwargs)

@@ -1,0 +1,246 @@
+"""Flows: a named graph of tasks with a schedule (Airflow's DAG).
+
+``with Flow("etl", schedule="@daily") as f:`` collects the operators created inside it. A flow
+compiles to a ``FlowGraph`` (``to_graph``), validated for cycles, dangling dependencies and bad
+defaults; the engine only ever consumes that graph. ``materialize`` gives the graph of one run:
+for operator flows it is the static graph, for flows built from class tasks it is discovered by
+walking ``requires()`` from the run's root task.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ductwork.core.definition_context import caller_site, pop_flow, push_flow
+from ductwork.core.graph import FlowGraph, FlowMeta, NodeSpec, topological
+from ductwork.core.operators.base import BaseOperator, Callback, _callbacks, accepted_arguments
+from ductwork.core.params import NO_DEFAULT, Parameter, parameter_for
+from ductwork.core.schedule import Schedule, as_aware, get_timezone, parse_schedule, timezone_name
+from ductwork.errors import (
+    DefinitionError,
+    DuplicateTaskError,
+    MissingParameterError,
+    NotFoundError,
+    UnknownParameterError,
+    did_you_mean,
+)
+
+if TYPE_CHECKING:
+    from ductwork.core.task_group import TaskGroup
+
+_FLOW_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+
+
+class Flow:
+    """A graph of tasks with a schedule.
+
+    Args:
+        flow_id: unique name; letters, digits, ``_``, ``.`` and ``-``.
+        schedule: a cron string, a preset (``@daily``...), a timedelta, or None (manual only).
+        start_date, end_date: the first and last logical dates to schedule.
+        timezone: IANA name; cron schedules follow its wall clock.
+        default_args: arguments applied to every task that does not set them.
+        params: typed run parameters (``Parameter`` objects or plain default values).
+        catchup: whether the scheduler creates runs for every missed interval.
+        max_active_runs: how many runs may be active at once.
+    """
+
+    def __init__(
+        self,
+        flow_id: str,
+        *,
+        description: str = "",
+        schedule: Any = None,
+        start_date: dt.datetime | dt.date | str | None = None,
+        end_date: dt.datetime | dt.date | str | None = None,
+        timezone: str | dt.tzinfo = "UTC",
+        default_args: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        tags: Iterable[str] = (),
+        owner: str = "",
+        max_active_runs: int = 16,
+        max_active_tasks: int | None = None,
+        catchup: bool = False,
+        doc: str = "",
+        on_success_callback: Callback | Sequence[Callback] | None = None,
+        on_failure_callback: Callback | Sequence[Callback] | None = None,
+        on_failure_email: Iterable[str] = (),
+        paused_on_creation: bool = False,
+    ) -> None:
+        self.defined_at = caller_site()
+        if not isinstance(flow_id, str) or not _FLOW_ID.match(flow_id):
+            raise DefinitionError(
+                f"invalid flow id {flow_id!r}: use letters, digits, '_', '.' and '-', not starting with '-'"
+            )
+        self.flow_id = flow_id
+        self.description = description
+        self.doc = doc
+        self.tz = get_timezone(timezone)
+        self.schedule: Schedule = parse_schedule(schedule, self.tz, where=f"flow {flow_id!r}")
+        self.start_date = _as_datetime(start_date, self.tz, name="start_date", flow_id=flow_id)
+        self.end_date = _as_datetime(end_date, self.tz, name="end_date", flow_id=flow_id)
+        self.default_args = dict(default_args or {})
+        self.params: dict[str, Parameter[Any]] = {
+            name: _as_parameter(name, value) for name, value in (params or {}).items()
+        }
+        self.tags = tuple(tags)
+        self.owner = owner or str(self.default_args.get("owner", ""))
+        self.max_active_runs = int(max_active_runs)
+        self.max_active_tasks = max_active_tasks
+        self.catchup = catchup
+        self.on_success_callback = _callbacks(on_success_callback)
+        self.on_failure_callback = _callbacks(on_failure_callback)
+        self.on_failure_email = tuple(on_failure_email)
+        self.paused_on_creation = paused_on_creation
+        self.tasks: dict[str, BaseOperator] = {}
+        self.groups: dict[str, TaskGroup] = {}
+        self.fileloc: str | None = self.defined_at[0]
+        self._token: Any = None
+
+    @staticmethod
+    def from_task(task_cls: type, **kwargs: Any) -> Flow:
+        """A scheduled flow built from a class task; see ``class_flow.flow_from_task``."""
+        from ductwork.core.class_flow import flow_from_task
+
+        return flow_from_task(task_cls, **kwargs)
+
+    # --- definition ------------------------------------------------------------------------
+    def __enter__(self) -> Flow:
+        self._token = push_flow(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pop_flow(self._token)
+
+    def add_task(self, op: BaseOperator) -> None:
+        existing = self.tasks.get(op.task_id)
+        if existing is op:
+            return
+        if existing is not None:
+            file, line = existing.defined_at
+            raise DuplicateTaskError(
+                f"flow {self.flow_id!r}: duplicate task id {op.task_id!r} (first defined at {file}:{line})"
+            )
+        self.tasks[op.task_id] = op
+        op.flow = self
+
+    def add_group(self, group: TaskGroup) -> None:
+        if group.group_id in self.groups:
+            raise DuplicateTaskError(f"flow {self.flow_id!r}: duplicate task group id {group.group_id!r}")
+        self.groups[group.group_id] = group
+
+    def get_task(self, task_id: str) -> BaseOperator:
+        try:
+            return self.tasks[task_id]
+        except KeyError:
+            raise NotFoundError(
+                f"flow {self.flow_id!r} has no task {task_id!r}.{did_you_mean(task_id, self.tasks)}"
+            ) from None
+
+    # --- parameters ------------------------------------------------------------------------
+    def resolve_params(self, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Typed run parameters: defaults overlaid with ``given`` (text or values).
+
+        Raises an error naming the parameter for unknown names, missing required values and
+        values of the wrong type.
+        """
+        given = dict(given or {})
+        for name in given:
+            if name not in self.params:
+                raise UnknownParameterError(
+                    f"flow {self.flow_id!r}: unknown parameter {name!r}.{did_you_mean(name, self.params)} "
+                    f"Parameters: {', '.join(self.params) or '(none)'}"
+                )
+        values: dict[str, Any] = {}
+        for name, param in self.params.items():
+            if name in given:
+                values[name] = param.convert(given[name], name=name, owner=f"flow {self.flow_id!r}")
+            elif param.default is not NO_DEFAULT:
+                values[name] = param.default
+            else:
+                raise MissingParameterError(
+                    f"flow {self.flow_id!r}: missing required parameter {name!r} ({param.describe_type()}); "
+                    f"give it with --param {name}=VALUE"
+                )
+        return values
+
+    # --- compilation -----------------------------------------------------------------------
+    def meta(self) -> FlowMeta:
+        return FlowMeta(
+            flow_id=self.flow_id,
+            description=self.description,
+            schedule=self.schedule.text,
+            timezone=timezone_name(self.tz),
+            start_date=self.start_date.isoformat() if self.start_date else None,
+            end_date=self.end_date.isoformat() if self.end_date else None,
+            catchup=self.catchup,
+            max_active_runs=self.max_active_runs,
+            max_active_tasks=self.max_active_tasks,
+            tags=self.tags,
+            owner=self.owner,
+            params={name: p.describe() for name, p in self.params.items()},
+            fileloc=self.fileloc,
+            style=self.style,
+            paused_on_creation=self.paused_on_creation,
+            on_failure_email=self.on_failure_email,
+        )
+
+    @property
+    def style(self) -> str:
+        return "flow"
+
+    def to_graph(self) -> FlowGraph:
+        """The validated graph of this flow."""
+        self._check_default_args()
+        nodes = {task_id: op.to_node() for task_id, op in self.tasks.items()}
+        ordered = topological(nodes, where=f"flow {self.flow_id!r}")
+        groups = {gid: g.describe() for gid, g in self.groups.items()}
+        return FlowGraph(self.meta(), ordered, groups)
+
+    def materialize(
+        self, *, params: Mapping[str, Any], logical_date: dt.datetime
+    ) -> tuple[FlowGraph, Mapping[str, BaseOperator]]:
+        """The graph of one run and the operators that execute its nodes."""
+        return self.to_graph(), self.tasks
+
+    def resolve_operator(self, node: NodeSpec) -> BaseOperator:
+        """The operator for a node of one of this flow's runs."""
+        return self.get_task(node.task_id)
+
+    def _check_default_args(self) -> None:
+        if not self.default_args or not self.tasks:
+            return
+        accepted: set[str] = set()
+        for op in self.tasks.values():
+            accepted |= accepted_arguments(type(op))
+        for key in self.default_args:
+            if key not in accepted and key != "owner":
+                raise DefinitionError(
+                    f"flow {self.flow_id!r}: default_args key {key!r} is not an argument of any of its "
+                    f"tasks.{did_you_mean(key, accepted)}"
+                )
+
+    def __repr__(self) -> str:
+        return f"<Flow {self.flow_id!r} ({len(self.tasks)} tasks)>"
+
+
+def _as_parameter(name: str, value: Any) -> Parameter[Any]:
+    param = value if isinstance(value, Parameter) else parameter_for(None, value)
+    param.name = param.name or name
+    return param
+
+
+def _as_datetime(value: Any, tz: dt.tzinfo, *, name: str, flow_id: str) -> dt.datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise DefinitionError(f"flow {flow_id!r}: {name} {value!r} is not an ISO date or datetime") from None
+    if not isinstance(value, dt.date):
+        raise DefinitionError(f"flow {flow_id!r}: {name} wants a date or datetime, got {value!r}")
+    return as_aware(value, tz)

@@ -1,0 +1,138 @@
+"""Operators that call Python: plain, branching and short-circuiting."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from ductwork.core.context import TaskContext
+from ductwork.core.operators.base import BaseOperator
+from ductwork.core.xcom_arg import find_refs, resolve_refs
+from ductwork.errors import DefinitionError, TaskExecutionError
+
+
+def call_with_context(
+    func: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any], context: TaskContext
+) -> Any:
+    """Call ``func``, also passing the context variables its signature asks for by name.
+
+    A function declaring ``ds`` or ``ti`` receives them; one declaring ``**kwargs`` receives the
+    whole context (Airflow's convention).
+    """
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):
+        return func(*args, **kwargs)
+    params = list(signature.parameters.values())
+    call_kwargs = dict(kwargs)
+    positional = {p.name for p in params[: len(args)] if p.kind != p.VAR_POSITIONAL}
+    takes_var_kw = any(p.kind == p.VAR_KEYWORD for p in params)
+    for p in params:
+        if p.name in positional or p.name in call_kwargs:
+            continue
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name in context:
+            call_kwargs[p.name] = context[p.name]
+        elif p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name == "context":
+            call_kwargs["context"] = context
+    if takes_var_kw:
+        for key, value in context.items():
+            if key not in call_kwargs and key not in positional:
+                call_kwargs[key] = value
+    return func(*args, **call_kwargs)
+
+
+class PythonOperator(BaseOperator):
+    """Calls ``python_callable(*op_args, **op_kwargs)``; its return value is the task's result.
+
+    Arguments may hold outputs of other tasks (``other.output``); they become upstream
+    dependencies and are replaced by their values when the task runs.
+    """
+
+    template_fields = ("op_args", "op_kwargs", "templates_dict")
+    ui_color = "#ffefeb"
+
+    def __init__(
+        self,
+        *,
+        python_callable: Callable[..., Any],
+        op_args: Sequence[Any] | None = None,
+        op_kwargs: Mapping[str, Any] | None = None,
+        templates_dict: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if not callable(python_callable):
+            raise DefinitionError(
+                f"{type(self).__name__}(task_id={kwargs.get('task_id')!r}): python_callable must be "
+                f"callable, got {python_callable!r}"
+            )
+        super().__init__(**kwargs)
+        self.python_callable = python_callable
+        self.op_args = list(op_args or [])
+        self.op_kwargs = dict(op_kwargs or {})
+        self.templates_dict = dict(templates_dict) if templates_dict is not None else None
+        for ref in find_refs([self.op_args, self.op_kwargs]):
+            self.add_upstream(ref.operator)
+
+    def execute(self, context: TaskContext) -> Any:
+        args = resolve_refs(self.op_args, context)
+        kwargs = resolve_refs(self.op_kwargs, context)
+        if self.templates_dict is not None:
+            context = context.with_values(templates_dict=self.templates_dict)
+        return call_with_context(self.python_callable, args, kwargs, context)
+
+    def extra_spec(self) -> dict[str, Any]:
+        func = self.python_callable
+        return {"callable": f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', repr(func))}"}
+
+
+class BranchPythonOperator(PythonOperator):
+    """Calls a function that returns the task id (or ids) to follow; other direct downstream
+    tasks are skipped, and the skip spreads through their trigger rules."""
+
+    ui_color = "#ffefd5"
+
+    def execute(self, context: TaskContext) -> Any:
+        chosen = super().execute(context)
+        branches = _as_task_ids(chosen, self.task_id)
+        unknown = [b for b in branches if b not in self.downstream_task_ids]
+        if unknown:
+            raise TaskExecutionError(
+                f"branch task {self.task_id!r} chose {', '.join(map(repr, unknown))}, which "
+                f"{'is' if len(unknown) == 1 else 'are'} not directly downstream of it; downstream: "
+                f"{', '.join(self.downstream_task_ids) or '(none)'}"
+            )
+        context["ti"].follow_branches(branches)
+        return chosen
+
+
+def _as_task_ids(value: Any, task_id: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Iterable):
+        return [str(v) for v in value]
+    raise TaskExecutionError(f"branch task {task_id!r} must return a task id or a list of them, got {value!r}")
+
+
+class ShortCircuitOperator(PythonOperator):
+    """Calls a function; when it returns a false value, everything downstream is skipped.
+
+    With ``ignore_downstream_trigger_rules=True`` (the default) every task below is skipped
+    whatever its trigger rule; with False only the direct downstream tasks are, and the rest
+    follow their trigger rules.
+    """
+
+    ui_color = "#f0f0ff"
+
+    def __init__(self, *, ignore_downstream_trigger_rules: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ignore_downstream_trigger_rules = ignore_downstream_trigger_rules
+
+    def execute(self, context: TaskContext) -> Any:
+        value = super().execute(context)
+        if not value:
+            context["log"].info("condition is false: skipping downstream tasks")
+            context["ti"].skip_downstream(recursive=self.ignore_downstream_trigger_rules)
+        return value

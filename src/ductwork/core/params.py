@@ -1,0 +1,606 @@
+"""Typed parameters: one converter per type with three verbs.
+
+``parse`` turns the text a user typed (CLI, config file, environment, web form) into a value,
+``serialize`` turns a value back into that text, and ``normalize`` accepts either and returns the
+value, so a parameter may be given ``"2024-01-31"`` or ``date(2024, 1, 31)`` alike. Task identity
+is computed from the serialized form of significant parameters, which is why ``serialize`` must
+be canonical (sorted keys, ISO dates).
+
+A parameter is declared as a class attribute of a task or config class (Luigi style) or in a
+flow's ``params`` mapping (Airflow style); both use these classes, and both serialize to the same
+``describe()`` dictionary that the scheduler and the web UI read without importing user code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import json
+import pathlib
+import re
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, ClassVar, Generic, Self, TypeVar, overload
+
+from ductwork.errors import ParameterTypeError
+
+T = TypeVar("T")
+
+
+class _NoDefault:
+    """Marker for a parameter without a default (distinct from a default of None)."""
+
+    def __repr__(self) -> str:
+        return "NO_DEFAULT"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+NO_DEFAULT: Any = _NoDefault()
+
+
+class Parameter(Generic[T]):
+    """A string parameter, and the base of every typed parameter.
+
+    Args:
+        default: the value when none is given; omit it to make the parameter required.
+        description: shown by ``--help``, ``flows show`` and the trigger form.
+        significant: whether the value is part of the task's identity. Insignificant
+            parameters (a password, a verbosity level) do not make a different task.
+    """
+
+    type_name: ClassVar[str] = "str"
+    python_types: ClassVar[tuple[type, ...]] = (str,)
+
+    def __init__(
+        self,
+        default: Any = NO_DEFAULT,
+        *,
+        description: str = "",
+        significant: bool = True,
+    ) -> None:
+        self.name = ""
+        self.description = description
+        self.significant = significant
+        self.default = default if default is NO_DEFAULT or default is None else self.normalize(default)
+
+    # --- descriptor: typed access on instances, the Parameter itself on the class -------------
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> Self: ...
+
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> T: ...
+
+    def __get__(self, obj: object | None, owner: type | None = None) -> Self | T:
+        if obj is None:
+            return self
+        try:
+            return obj.__dict__[self.name]
+        except KeyError:
+            raise AttributeError(self.name) from None
+
+    # --- the three verbs -------------------------------------------------------------------
+    def parse(self, text: str) -> T:
+        """Text to value; raise ``ValueError`` with a short reason when it does not parse."""
+        return text  # type: ignore[return-value]
+
+    def serialize(self, value: T) -> str:
+        """Value to canonical text; ``parse(serialize(v)) == v``."""
+        return str(value)
+
+    def normalize(self, value: Any) -> T:
+        """Accept the value's type or its text form; raise ``ValueError``/``TypeError`` otherwise."""
+        if isinstance(value, str) and str not in self.python_types:
+            return self.parse(value)
+        if self.python_types and not isinstance(value, self.python_types):
+            raise TypeError(f"got {type(value).__name__} {value!r}")
+        return value
+
+    # --- helpers used by tasks, flows, the CLI and the API ----------------------------------
+    @property
+    def required(self) -> bool:
+        return self.default is NO_DEFAULT
+
+    def convert(self, value: Any, *, name: str = "", owner: str = "") -> T | None:
+        """``normalize`` with an error that names the parameter and the type it wanted."""
+        if value is None:
+            return None
+        try:
+            return self.normalize(value)
+        except (ValueError, TypeError) as exc:
+            label = name or self.name
+            where = f"{owner}: " if owner else ""
+            raise ParameterTypeError(
+                f"{where}parameter {label!r} wants {self.describe_type()}, got {value!r} ({exc})"
+            ) from None
+
+    def serialize_or_none(self, value: Any) -> str | None:
+        return None if value is None else self.serialize(value)
+
+    def describe_type(self) -> str:
+        return self.type_name
+
+    def describe(self) -> dict[str, Any]:
+        """Plain data for the serialized graph, the API and the trigger form."""
+        info: dict[str, Any] = {
+            "type": self.type_name,
+            "required": self.required,
+            "description": self.description,
+            "significant": self.significant,
+        }
+        if not self.required:
+            info["default"] = self.serialize_or_none(self.default)
+        return info
+
+    def __repr__(self) -> str:
+        default = "" if self.required else f"default={self.default!r}"
+        return f"{type(self).__name__}({default})"
+
+
+class IntParameter(Parameter[int]):
+    type_name = "int"
+    python_types = (int,)
+
+    def parse(self, text: str) -> int:
+        return int(text.strip().replace("_", ""))
+
+    def normalize(self, value: Any) -> int:
+        if isinstance(value, bool):
+            raise TypeError("got a bool")
+        return super().normalize(value)
+
+
+class FloatParameter(Parameter[float]):
+    type_name = "float"
+    python_types = (float, int)
+
+    def parse(self, text: str) -> float:
+        return float(text.strip())
+
+    def normalize(self, value: Any) -> float:
+        if isinstance(value, bool):
+            raise TypeError("got a bool")
+        return float(super().normalize(value))
+
+    def serialize(self, value: float) -> str:
+        return repr(float(value))
+
+
+_TRUE = {"true", "1", "yes", "y", "on", "t"}
+_FALSE = {"false", "0", "no", "n", "off", "f"}
+
+
+class BoolParameter(Parameter[bool]):
+    type_name = "bool"
+    python_types = (bool,)
+
+    def __init__(self, default: Any = False, **kwargs: Any) -> None:
+        super().__init__(default, **kwargs)
+
+    def parse(self, text: str) -> bool:
+        word = text.strip().lower()
+        if word in _TRUE:
+            return True
+        if word in _FALSE:
+            return False
+        raise ValueError("expected true/false, yes/no, 1/0")
+
+    def serialize(self, value: bool) -> str:
+        return "true" if value else "false"
+
+
+class DateParameter(Parameter[dt.date]):
+    type_name = "date"
+    python_types = (dt.date,)
+
+    def parse(self, text: str) -> dt.date:
+        return dt.date.fromisoformat(text.strip())
+
+    def normalize(self, value: Any) -> dt.date:
+        if isinstance(value, dt.datetime):
+            return value.date()
+        return super().normalize(value)
+
+    def serialize(self, value: dt.date) -> str:
+        return value.isoformat()
+
+
+class DateTimeParameter(Parameter[dt.datetime]):
+    """An ISO 8601 timestamp; ``Z`` and offsets are kept, naive values stay naive."""
+
+    type_name = "datetime"
+    python_types = (dt.datetime,)
+
+    def parse(self, text: str) -> dt.datetime:
+        text = text.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        return dt.datetime.fromisoformat(text)
+
+    def serialize(self, value: dt.datetime) -> str:
+        return value.isoformat()
+
+
+class MonthParameter(Parameter[dt.date]):
+    """A calendar month, written ``YYYY-MM``; the value is the month's first day."""
+
+    type_name = "month"
+    python_types = (dt.date,)
+
+    def parse(self, text: str) -> dt.date:
+        match = re.fullmatch(r"\s*(\d{4})-(\d{1,2})\s*", text)
+        if not match:
+            raise ValueError("expected YYYY-MM")
+        return dt.date(int(match[1]), int(match[2]), 1)
+
+    def normalize(self, value: Any) -> dt.date:
+        if isinstance(value, dt.datetime):
+            value = value.date()
+        value = super().normalize(value)
+        return value.replace(day=1)
+
+    def serialize(self, value: dt.date) -> str:
+        return f"{value.year:04d}-{value.month:02d}"
+
+
+_DURATION_UNITS = {
+    "w": 604800.0,
+    "d": 86400.0,
+    "h": 3600.0,
+    "m": 60.0,
+    "s": 1.0,
+    "ms": 0.001,
+}
+_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|w|d|h|m|s)")
+_ISO_DURATION_RE = re.compile(
+    r"P(?:(?P<w>\d+)W)?(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?"
+)
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """Parse ``90``, ``1.5``, ``1h30m``, ``2d``, ``500ms`` or ISO 8601 ``P1DT2H`` as a timedelta."""
+    raw = text.strip()
+    if not raw:
+        raise ValueError("empty duration")
+    try:
+        return dt.timedelta(seconds=float(raw))
+    except ValueError:
+        pass
+    iso = _ISO_DURATION_RE.fullmatch(raw.upper())
+    if iso and raw.upper() not in ("P", "PT"):
+        parts = {k: float(v) for k, v in iso.groupdict().items() if v}
+        return dt.timedelta(seconds=sum(_DURATION_UNITS[k] * v for k, v in parts.items()))
+    compact = raw.replace(" ", "").lower()
+    pos, total = 0, 0.0
+    for match in _DURATION_RE.finditer(compact):
+        if match.start() != pos:
+            break
+        total += float(match[1]) * _DURATION_UNITS[match[2]]
+        pos = match.end()
+    if pos != len(compact) or pos == 0:
+        raise ValueError("expected seconds, a duration like 1h30m or 2d, or ISO 8601 like P1DT2H")
+    return dt.timedelta(seconds=total)
+
+
+def format_duration(value: dt.timedelta) -> str:
+    """Canonical text for a timedelta: compact units, exact enough to round-trip."""
+    total_us = round(value.total_seconds() * 1_000_000)
+    if total_us == 0:
+        return "0s"
+    sign = "-" if total_us < 0 else ""
+    total_us = abs(total_us)
+    days, rem = divmod(total_us, 86_400_000_000)
+    hours, rem = divmod(rem, 3_600_000_000)
+    minutes, rem = divmod(rem, 60_000_000)
+    seconds = rem / 1_000_000
+    out = ""
+    if days:
+        out += f"{days}d"
+    if hours:
+        out += f"{hours}h"
+    if minutes:
+        out += f"{minutes}m"
+    if seconds:
+        out += f"{seconds:.6f}".rstrip("0").rstrip(".") + "s"
+    return sign + out
+
+
+class TimeDeltaParameter(Parameter[dt.timedelta]):
+    type_name = "timedelta"
+    python_types = (dt.timedelta,)
+
+    def parse(self, text: str) -> dt.timedelta:
+        return parse_duration(text)
+
+    def normalize(self, value: Any) -> dt.timedelta:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return dt.timedelta(seconds=value)
+        return super().normalize(value)
+
+    def serialize(self, value: dt.timedelta) -> str:
+        return format_duration(value)
+
+
+class ChoiceParameter(Parameter[Any]):
+    """One of a fixed set of values (of any one parameter type, strings by default)."""
+
+    type_name = "choice"
+
+    def __init__(
+        self,
+        choices: Iterable[Any],
+        default: Any = NO_DEFAULT,
+        *,
+        var_type: Parameter[Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.var_type = var_type or Parameter()
+        self.choices = tuple(self.var_type.normalize(c) for c in choices)
+        if not self.choices:
+            raise ValueError("ChoiceParameter needs at least one choice")
+        super().__init__(default, **kwargs)
+
+    def parse(self, text: str) -> Any:
+        return self._check(self.var_type.parse(text))
+
+    def normalize(self, value: Any) -> Any:
+        return self._check(self.var_type.normalize(value))
+
+    def serialize(self, value: Any) -> str:
+        return self.var_type.serialize(value)
+
+    def _check(self, value: Any) -> Any:
+        if value not in self.choices:
+            raise ValueError(f"not one of {', '.join(map(str, self.choices))}")
+        return value
+
+    def describe_type(self) -> str:
+        return "one of " + ", ".join(self.var_type.serialize(c) for c in self.choices)
+
+    def describe(self) -> dict[str, Any]:
+        info = super().describe()
+        info["choices"] = [self.var_type.serialize(c) for c in self.choices]
+        info["choice_type"] = self.var_type.type_name
+        return info
+
+
+class EnumParameter(Parameter[enum.Enum]):
+    """A member of an ``Enum``, written by its name."""
+
+    type_name = "enum"
+
+    def __init__(self, enum_type: type[enum.Enum], default: Any = NO_DEFAULT, **kwargs: Any) -> None:
+        self.enum_type = enum_type
+        super().__init__(default, **kwargs)
+
+    def parse(self, text: str) -> enum.Enum:
+        try:
+            return self.enum_type[text.strip()]
+        except KeyError:
+            raise ValueError(f"not one of {', '.join(self.enum_type.__members__)}") from None
+
+    def normalize(self, value: Any) -> enum.Enum:
+        if isinstance(value, self.enum_type):
+            return value
+        if isinstance(value, str):
+            return self.parse(value)
+        raise TypeError(f"got {type(value).__name__} {value!r}")
+
+    def serialize(self, value: enum.Enum) -> str:
+        return value.name
+
+    def describe_type(self) -> str:
+        return f"{self.enum_type.__name__} (one of {', '.join(self.enum_type.__members__)})"
+
+    def describe(self) -> dict[str, Any]:
+        info = super().describe()
+        info["choices"] = list(self.enum_type.__members__)
+        info["choice_type"] = "str"
+        return info
+
+
+def _freeze(value: Any) -> Any:
+    """Lists to tuples and dicts to sorted mapping proxies, so values can be hashed and compared."""
+    if isinstance(value, Mapping):
+        return types.MappingProxyType({k: _freeze(value[k]) for k in sorted(value)})
+    if isinstance(value, list | tuple):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_thaw(v) for v in value]
+    return value
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(_thaw(value), sort_keys=True, separators=(",", ":"), default=str)
+
+
+class ListParameter(Parameter[tuple[Any, ...]]):
+    """A list, written as JSON (``[1, 2]``) or comma-separated (``a,b``); held as a tuple."""
+
+    type_name = "list"
+    python_types = (list, tuple)
+
+    def parse(self, text: str) -> tuple[Any, ...]:
+        text = text.strip()
+        if text.startswith("["):
+            value = json.loads(text)
+            if not isinstance(value, list):
+                raise ValueError("expected a JSON list")
+            return _freeze(value)
+        if not text:
+            return ()
+        return tuple(part.strip() for part in text.split(","))
+
+    def normalize(self, value: Any) -> tuple[Any, ...]:
+        return _freeze(super().normalize(value))
+
+    def serialize(self, value: Sequence[Any]) -> str:
+        return canonical_json(list(value))
+
+
+class DictParameter(Parameter[Mapping[str, Any]]):
+    """A JSON object; held as a read-only mapping so tasks stay hashable."""
+
+    type_name = "dict"
+    python_types = (dict, Mapping)
+
+    def parse(self, text: str) -> Mapping[str, Any]:
+        value = json.loads(text)
+        if not isinstance(value, dict):
+            raise ValueError("expected a JSON object")
+        return _freeze(value)
+
+    def normalize(self, value: Any) -> Mapping[str, Any]:
+        if isinstance(value, str):
+            return self.parse(value)
+        if not isinstance(value, Mapping):
+            raise TypeError(f"got {type(value).__name__} {value!r}")
+        return _freeze(value)
+
+    def serialize(self, value: Mapping[str, Any]) -> str:
+        return canonical_json(value)
+
+
+class JsonParameter(Parameter[Any]):
+    """Any JSON value (number, string, list, object)."""
+
+    type_name = "json"
+    python_types = ()
+
+    def parse(self, text: str) -> Any:
+        return _freeze(json.loads(text))
+
+    def normalize(self, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return self.parse(value)
+            except json.JSONDecodeError:
+                return value
+        return _freeze(value)
+
+    def serialize(self, value: Any) -> str:
+        return canonical_json(value)
+
+
+class PathParameter(Parameter[pathlib.Path]):
+    type_name = "path"
+    python_types = (pathlib.PurePath,)
+
+    def parse(self, text: str) -> pathlib.Path:
+        if not text.strip():
+            raise ValueError("empty path")
+        return pathlib.Path(text.strip())
+
+    def normalize(self, value: Any) -> pathlib.Path:
+        return pathlib.Path(super().normalize(value))
+
+    def serialize(self, value: pathlib.Path) -> str:
+        return str(value)
+
+
+PARAMETER_TYPES: Mapping[str, type[Parameter[Any]]] = types.MappingProxyType(
+    {
+        cls.type_name: cls
+        for cls in (
+            Parameter,
+            IntParameter,
+            FloatParameter,
+            BoolParameter,
+            DateParameter,
+            DateTimeParameter,
+            MonthParameter,
+            TimeDeltaParameter,
+            ListParameter,
+            DictParameter,
+            JsonParameter,
+            PathParameter,
+        )
+    }
+)
+
+
+def from_description(info: Mapping[str, Any]) -> Parameter[Any]:
+    """Rebuild a parameter from ``describe()`` output, so the scheduler and API can validate
+    values without importing the code that declared it."""
+    type_name = info.get("type", "str")
+    kwargs: dict[str, Any] = {
+        "description": info.get("description", ""),
+        "significant": info.get("significant", True),
+    }
+    default = NO_DEFAULT if info.get("required", "default" not in info) else info.get("default")
+    if type_name in ("choice", "enum"):
+        inner = PARAMETER_TYPES.get(info.get("choice_type", "str"), Parameter)()
+        param: Parameter[Any] = ChoiceParameter(info.get("choices", []), var_type=inner, **kwargs)
+    elif type_name in PARAMETER_TYPES:
+        param = PARAMETER_TYPES[type_name](**kwargs)
+    else:
+        param = Parameter(**kwargs)
+    if default is not NO_DEFAULT and default is not None:
+        param.default = param.parse(default) if isinstance(default, str) else param.normalize(default)
+    elif default is None:
+        param.default = None
+    return param
+
+
+_ANNOTATION_TYPES: list[tuple[type, Callable[[], Parameter[Any]]]] = [
+    (bool, BoolParameter),
+    (int, IntParameter),
+    (float, FloatParameter),
+    (dt.datetime, DateTimeParameter),
+    (dt.date, DateParameter),
+    (dt.timedelta, TimeDeltaParameter),
+    (pathlib.PurePath, PathParameter),
+    (list, ListParameter),
+    (tuple, ListParameter),
+    (dict, DictParameter),
+    (str, Parameter),
+]
+
+
+def parameter_for(annotation: Any = None, default: Any = NO_DEFAULT, description: str = "") -> Parameter[Any]:
+    """The parameter that fits a Python annotation or, failing that, the default's type.
+
+    Used for ``@flow`` function arguments and for plain values in ``Flow(params=...)``.
+    """
+    if isinstance(default, Parameter):
+        return default
+    target = _strip_optional(annotation)
+    if target is None or target is Any:
+        target = type(default) if default not in (NO_DEFAULT, None) else str
+    origin = typing.get_origin(target) or target
+    param: Parameter[Any]
+    if isinstance(origin, type) and issubclass(origin, enum.Enum):
+        param = EnumParameter(origin, description=description)
+    elif origin is typing.Literal:
+        param = ChoiceParameter(typing.get_args(target), description=description)
+    else:
+        factory: Callable[[], Parameter[Any]] = JsonParameter
+        for py_type, candidate in _ANNOTATION_TYPES:
+            if isinstance(origin, type) and issubclass(origin, py_type):
+                factory = candidate
+                break
+        param = factory()
+        param.description = description
+    if default is not NO_DEFAULT:
+        param.default = None if default is None else param.normalize(default)
+    else:
+        param.default = NO_DEFAULT
+    return param
+
+
+def _strip_optional(annotation: Any) -> Any:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return args[0] if len(args) == 1 else Any
+    return annotation

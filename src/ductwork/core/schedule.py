@@ -1,0 +1,292 @@
+"""Schedules: cron strings, presets and fixed intervals, and the data intervals they produce.
+
+A scheduled run covers a data interval ``[start, end)`` and is due once ``end`` has passed, as
+in Airflow; its logical date is the interval's start. Cron schedules are evaluated in the
+flow's timezone on the wall clock and then attached to the zone, which is what makes an
+``@daily`` flow run at local midnight on every day of the year, including the two days a year
+on which a day has 23 or 25 hours. All functions here are pure: ``now`` is always passed in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ductwork.core.params import parse_duration
+from ductwork.errors import ScheduleError, did_you_mean
+
+PRESETS: dict[str, str] = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+    "@quarterly": "0 0 1 */3 *",
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DataInterval:
+    start: dt.datetime
+    end: dt.datetime
+
+
+def get_timezone(name: str | dt.tzinfo | None) -> dt.tzinfo:
+    if name is None:
+        return dt.UTC
+    if isinstance(name, dt.tzinfo):
+        return name
+    if name.upper() == "UTC":
+        return dt.UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ScheduleError(f"unknown timezone {name!r} (use an IANA name such as Europe/Madrid)") from None
+
+
+def timezone_name(tz: dt.tzinfo) -> str:
+    return getattr(tz, "key", None) or ("UTC" if tz in (dt.UTC, dt.UTC) else str(tz))
+
+
+def as_aware(value: dt.datetime | dt.date, tz: dt.tzinfo) -> dt.datetime:
+    """Attach ``tz`` to a naive datetime (or a date at midnight); convert aware ones."""
+    if not isinstance(value, dt.datetime):
+        value = dt.datetime(value.year, value.month, value.day)
+    if value.tzinfo is None:
+        return _localize(value, tz)
+    return value.astimezone(tz)
+
+
+def _localize(naive: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
+    """Wall-clock time in ``tz``; a time skipped by a DST jump moves forward past the gap."""
+    aware = naive.replace(tzinfo=tz)
+    roundtrip = aware.astimezone(dt.UTC).astimezone(tz).replace(tzinfo=None)
+    if roundtrip != naive:  # nonexistent local time (spring forward)
+        return aware.astimezone(dt.UTC).astimezone(tz)
+    return aware
+
+
+class Schedule(ABC):
+    """When runs of a flow are due."""
+
+    @property
+    @abstractmethod
+    def text(self) -> str:
+        """The schedule as the user wrote it (for display and serialization)."""
+
+    @abstractmethod
+    def next_interval(
+        self,
+        last: DataInterval | None,
+        *,
+        start_date: dt.datetime | None,
+        end_date: dt.datetime | None,
+        catchup: bool,
+        now: dt.datetime,
+    ) -> DataInterval | None:
+        """The interval of the next scheduled run after ``last`` (None: nothing more to run)."""
+
+    def manual_interval(self, at: dt.datetime) -> DataInterval:
+        """The interval a manual trigger at ``at`` covers."""
+        return DataInterval(at, at)
+
+    def interval_starting(self, logical_date: dt.datetime) -> DataInterval:
+        """The interval whose logical date is ``logical_date`` (a run for a chosen date)."""
+        return DataInterval(logical_date, logical_date)
+
+    def intervals_between(self, start: dt.datetime, end: dt.datetime, *, now: dt.datetime) -> list[DataInterval]:
+        """Every scheduled interval whose start falls in ``[start, end]`` (for backfills)."""
+        out: list[DataInterval] = []
+        last: DataInterval | None = None
+        while True:
+            interval = self.next_interval(last, start_date=start, end_date=end, catchup=True, now=now)
+            if interval is None or interval.start > end or (out and interval.start <= out[-1].start):
+                return out
+            out.append(interval)
+            last = interval
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.text!r})"
+
+
+class NoSchedule(Schedule):
+    """Only manual triggers."""
+
+    @property
+    def text(self) -> str:
+        return "None"
+
+    def next_interval(self, last: DataInterval | None, **_: Any) -> DataInterval | None:
+        return None
+
+    def intervals_between(self, start: dt.datetime, end: dt.datetime, *, now: dt.datetime) -> list[DataInterval]:
+        return []
+
+
+class OnceSchedule(Schedule):
+    """A single run at the start date."""
+
+    @property
+    def text(self) -> str:
+        return "@once"
+
+    def next_interval(
+        self,
+        last: DataInterval | None,
+        *,
+        start_date: dt.datetime | None,
+        end_date: dt.datetime | None = None,
+        catchup: bool = True,
+        now: dt.datetime,
+    ) -> DataInterval | None:
+        if last is not None:
+            return None
+        at = start_date or now
+        return DataInterval(at, at)
+
+
+class CronSchedule(Schedule):
+    """A cron expression (or preset) evaluated on the wall clock of ``tz``."""
+
+    def __init__(self, expression: str, tz: dt.tzinfo) -> None:
+        from croniter import croniter
+
+        self.expression = expression
+        self.cron = PRESETS.get(expression, expression)
+        self.tz = tz
+        if not croniter.is_valid(self.cron):
+            raise ValueError("not a valid cron expression")
+        self._croniter = croniter
+
+    @property
+    def text(self) -> str:
+        return self.expression
+
+    def _next_fire(self, after: dt.datetime, *, inclusive: bool = False) -> dt.datetime:
+        wall = after.astimezone(self.tz).replace(tzinfo=None)
+        if inclusive:
+            wall -= dt.timedelta(microseconds=1)
+        return _localize(self._croniter(self.cron, wall).get_next(dt.datetime), self.tz)
+
+    def _prev_fire(self, before: dt.datetime, *, inclusive: bool = True) -> dt.datetime:
+        wall = before.astimezone(self.tz).replace(tzinfo=None)
+        if inclusive:
+            wall += dt.timedelta(microseconds=1)
+        return _localize(self._croniter(self.cron, wall).get_prev(dt.datetime), self.tz)
+
+    def next_interval(
+        self,
+        last: DataInterval | None,
+        *,
+        start_date: dt.datetime | None,
+        end_date: dt.datetime | None,
+        catchup: bool,
+        now: dt.datetime,
+    ) -> DataInterval | None:
+        if last is not None:
+            start = last.end
+        elif start_date is not None:
+            start = self._next_fire(start_date, inclusive=True)
+        else:
+            start = self._prev_fire(self._prev_fire(now), inclusive=False)
+        if not catchup:
+            latest_end = self._prev_fire(now)
+            latest_start = self._prev_fire(latest_end, inclusive=False)
+            start = max(start, latest_start)
+        if end_date is not None and start > end_date:
+            return None
+        return DataInterval(start, self._next_fire(start))
+
+    def manual_interval(self, at: dt.datetime) -> DataInterval:
+        end = self._prev_fire(at)
+        return DataInterval(self._prev_fire(end, inclusive=False), end)
+
+    def interval_starting(self, logical_date: dt.datetime) -> DataInterval:
+        return DataInterval(logical_date, self._next_fire(logical_date))
+
+
+class DeltaSchedule(Schedule):
+    """Runs every fixed ``delta`` from the start date."""
+
+    def __init__(self, delta: dt.timedelta, text: str | None = None) -> None:
+        if delta <= dt.timedelta(0):
+            raise ValueError("the interval must be positive")
+        self.delta = delta
+        self._text = text or str(delta)
+
+    @property
+    def text(self) -> str:
+        return self._text
+
+    def next_interval(
+        self,
+        last: DataInterval | None,
+        *,
+        start_date: dt.datetime | None,
+        end_date: dt.datetime | None,
+        catchup: bool,
+        now: dt.datetime,
+    ) -> DataInterval | None:
+        start = last.end if last is not None else start_date or now - self.delta
+        if not catchup and start + self.delta <= now - self.delta:
+            periods = (now - start) // self.delta
+            start = start + (periods - 1) * self.delta
+        if end_date is not None and start > end_date:
+            return None
+        return DataInterval(start, start + self.delta)
+
+    def manual_interval(self, at: dt.datetime) -> DataInterval:
+        return DataInterval(at - self.delta, at)
+
+    def interval_starting(self, logical_date: dt.datetime) -> DataInterval:
+        return DataInterval(logical_date, logical_date + self.delta)
+
+
+def parse_schedule(value: Any, tz: dt.tzinfo | str | None = None, *, where: str = "") -> Schedule:
+    """A ``Schedule`` from None, a preset, a cron string, a timedelta or a duration string.
+
+    Raises ``ScheduleError`` naming ``where`` (the flow) and the bad value.
+    """
+    zone = get_timezone(tz)
+    prefix = f"{where}: " if where else ""
+    if value is None or value == "None":
+        return NoSchedule()
+    if isinstance(value, Schedule):
+        return value
+    if isinstance(value, dt.timedelta):
+        try:
+            return DeltaSchedule(value)
+        except ValueError as exc:
+            raise ScheduleError(f"{prefix}invalid schedule {value!r}: {exc}") from None
+    if not isinstance(value, str):
+        raise ScheduleError(
+            f"{prefix}invalid schedule {value!r}: use a cron string, a preset such as @daily, a timedelta, or None"
+        )
+    text = value.strip()
+    if text == "@once":
+        return OnceSchedule()
+    if text.startswith("@"):
+        if text not in PRESETS:
+            known = ["@once", *PRESETS]
+            raise ScheduleError(
+                f"{prefix}invalid schedule {text!r}: unknown preset.{did_you_mean(text, known)} "
+                f"Presets: {', '.join(known)}"
+            )
+        return CronSchedule(text, zone)
+    if len(text.split()) >= 5:
+        try:
+            return CronSchedule(text, zone)
+        except (ValueError, KeyError) as exc:
+            raise ScheduleError(f"{prefix}invalid schedule {text!r}: {exc}") from None
+    try:
+        return DeltaSchedule(parse_duration(text), text)
+    except ValueError:
+        raise ScheduleError(
+            f"{prefix}invalid schedule {text!r}: expected a cron expression with 5 fields "
+            f"(minute hour day month weekday), a preset such as @daily, or an interval such as 1h"
+        ) from None

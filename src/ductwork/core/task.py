@@ -1,0 +1,222 @@
+"""Class tasks, Luigi's model: ``requires()``, ``output()``, ``run()``.
+
+A task's identity is its family plus its significant parameters: ``Report(date=d)`` built
+twice is the same task, and a task whose outputs all exist is complete and is not run again.
+``run()`` may ``yield`` further tasks (dynamic dependencies); the engine runs them first and
+then calls ``run()`` again, exactly as Luigi does.
+
+Class tasks compile to nodes of the same ``FlowGraph`` as every other style (see
+``class_flow``); nothing in the engine is specific to them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from ductwork.core.config import ParamHolder
+from ductwork.core.targets import Target
+
+logger = logging.getLogger("ductwork.task")
+
+_MAX_ID_LENGTH = 160
+
+
+class Event(StrEnum):
+    """Moments a class task's event handlers can hook into (Luigi's ``luigi.Event``)."""
+
+    START = "start"
+    SUCCESS = "success"
+    FAILURE = "failure"
+    PROCESSING_TIME = "processing_time"
+    DEPENDENCY_MISSING = "dependency_missing"
+
+
+def flatten(struct: Any) -> list[Any]:
+    """Tasks or targets from one value, a list/tuple or a dict (values), depth first."""
+    if struct is None:
+        return []
+    if isinstance(struct, Mapping):
+        out: list[Any] = []
+        for value in struct.values():
+            out.extend(flatten(value))
+        return out
+    if isinstance(struct, list | tuple | set | frozenset) or (
+        isinstance(struct, Iterable) and not isinstance(struct, str | bytes | Task) and not _is_target(struct)
+    ):
+        out = []
+        for value in struct:
+            out.extend(flatten(value))
+        return out
+    return [struct]
+
+
+def _is_target(value: Any) -> bool:
+    return isinstance(value, Target)
+
+
+def getpaths(struct: Any) -> Any:
+    """The outputs of the tasks in ``struct``, in the same shape (what ``input()`` returns)."""
+    if isinstance(struct, Task):
+        return struct.output()
+    if isinstance(struct, Mapping):
+        return {k: getpaths(v) for k, v in struct.items()}
+    if isinstance(struct, list | tuple):
+        return type(struct)(getpaths(v) for v in struct)
+    if struct is None:
+        return None
+    if isinstance(struct, Iterable) and not isinstance(struct, str | bytes):
+        return [getpaths(v) for v in struct]
+    return struct
+
+
+class Task(ParamHolder):
+    """A unit of work with parameters, requirements, outputs and a ``run()`` method.
+
+    Class attributes tune how the engine treats it: ``priority`` (higher runs first),
+    ``resources`` (``{"db": 1}``: named limits shared by all runs), ``retries`` and
+    ``retry_delay`` (seconds), ``execution_timeout`` (seconds), and ``task_namespace``.
+    """
+
+    task_namespace: ClassVar[str | None] = None
+    priority: int = 0
+    resources: ClassVar[Mapping[str, int]] = {}
+    retries: ClassVar[int] = 0
+    retry_delay: ClassVar[float] = 0.0
+    execution_timeout: ClassVar[float | None] = None
+    pool: ClassVar[str] = "default_pool"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.task_id = self._make_task_id()
+        self._hash = hash((type(self).get_task_family(), self.task_id))
+
+    # --- identity ---------------------------------------------------------------------------
+    @classmethod
+    def get_task_family(cls) -> str:
+        return f"{cls.task_namespace}.{cls.__name__}" if cls.task_namespace else cls.__name__
+
+    @classmethod
+    def section_name(cls) -> str:
+        return cls.get_task_family()
+
+    def _make_task_id(self) -> str:
+        params = self.to_str_params(only_significant=True)
+        family = type(self).get_task_family()
+        if not params:
+            return family
+        inner = ", ".join(f"{k}={'' if v is None else v}" for k, v in params.items())
+        task_id = f"{family}({inner})"
+        if len(task_id) <= _MAX_ID_LENGTH:
+            return task_id
+        digest = hashlib.sha256(task_id.encode()).hexdigest()[:10]
+        return f"{task_id[: _MAX_ID_LENGTH - 14]}...){digest}"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Task) and type(other) is type(self) and other.task_id == self.task_id
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __repr__(self) -> str:
+        return self.task_id
+
+    def clone(self, cls: type[Task] | None = None, **kwargs: Any) -> Any:
+        """A task of ``cls`` (default: this class) sharing this task's parameters that it has."""
+        cls = cls or type(self)
+        shared = {k: v for k, v in self.param_values().items() if k in cls.get_params()}
+        shared.update(kwargs)
+        return cls(**shared)
+
+    # --- the contract -----------------------------------------------------------------------
+    def requires(self) -> Any:
+        """The tasks this one needs: one task, a list, or a dict of tasks."""
+        return []
+
+    def output(self) -> Any:
+        """The targets this task produces: one, a list, or a dict."""
+        return []
+
+    def run(self) -> Any:
+        """Do the work; may ``yield`` tasks to require them dynamically."""
+
+    def complete(self) -> bool:
+        """Whether every output exists; a task without outputs is never complete."""
+        outputs = flatten(self.output())
+        return bool(outputs) and all(t.exists() for t in outputs)
+
+    def input(self) -> Any:
+        """The outputs of ``requires()``, in the same shape."""
+        return getpaths(self.requires())
+
+    def deps(self) -> list[Task]:
+        return [t for t in flatten(self.requires()) if isinstance(t, Task)]
+
+    # --- events -----------------------------------------------------------------------------
+    @classmethod
+    def event_handler(cls, event: Event | str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Register a handler on this class (and its subclasses): ``@Report.event_handler(Event.SUCCESS)``."""
+        event = Event(event)
+
+        def register(func: Callable[..., Any]) -> Callable[..., Any]:
+            handlers: dict[Event, list[Callable[..., Any]]] = cls.__dict__.get("_event_handlers") or {}
+            if "_event_handlers" not in cls.__dict__:
+                cls._event_handlers = handlers  # type: ignore[attr-defined]
+            handlers.setdefault(event, []).append(func)
+            return func
+
+        return register
+
+    def trigger_event(self, event: Event, *args: Any) -> None:
+        """Call the handlers for ``event`` registered on this class or its bases.
+
+        A failing handler is logged and does not change the task's outcome (Luigi's rule).
+        """
+        for klass in type(self).__mro__:
+            for handler in klass.__dict__.get("_event_handlers", {}).get(event, ()):
+                try:
+                    handler(self, *args)
+                except Exception:
+                    logger.exception("event handler %s for %s of %s failed", handler, event, self)
+
+    def on_kill(self) -> None:
+        """Stop outside work when the try is cancelled or times out."""
+
+
+class WrapperTask(Task):
+    """A task that only groups requirements; complete when they all are."""
+
+    def complete(self) -> bool:
+        return all(t.complete() for t in self.deps())
+
+
+class ExternalTask(Task):
+    """Data produced outside the pipeline; never run, only checked for completeness."""
+
+    run = None  # type: ignore[assignment]
+
+
+def is_external(task: Task) -> bool:
+    return getattr(type(task), "run", None) is None
+
+
+def walk(roots: Iterable[Task], *, prune_complete: bool = True) -> Iterator[tuple[Task, list[Task], bool]]:
+    """Each task of the requirement closure once: ``(task, deps, complete)``.
+
+    With ``prune_complete`` the requirements of a complete task are not visited (they need not
+    run), which is what lets a 1,000-task pipeline that is already built finish in one check.
+    """
+    seen: set[Task] = set()
+    stack = list(roots)[::-1]
+    while stack:
+        task = stack.pop()
+        if task in seen:
+            continue
+        seen.add(task)
+        complete = task.complete() if prune_complete else False
+        deps = [] if complete else task.deps()
+        yield task, deps, complete
+        stack.extend(d for d in reversed(deps) if d not in seen)

@@ -1,0 +1,104 @@
+"""Jinja2 rendering of templated operator fields, in a sandbox.
+
+Operators list their templated attributes in ``template_fields``; before ``execute`` the engine
+renders each one against the task context. Rendering is sandboxed (templates cannot reach
+Python internals) and strict (an undefined name is an error, not an empty string), and an
+error names the task, the field and the template line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ductwork.errors import TemplateError
+
+
+def _ds_add(ds: str, days: int) -> str:
+    return (dt.date.fromisoformat(ds) + dt.timedelta(days=days)).isoformat()
+
+
+def _ds_format(ds: str, input_format: str, output_format: str) -> str:
+    return dt.datetime.strptime(ds, input_format).strftime(output_format)
+
+
+MACROS: Mapping[str, Any] = {
+    "ds_add": _ds_add,
+    "ds_format": _ds_format,
+    "datetime": dt.datetime,
+    "date": dt.date,
+    "timedelta": dt.timedelta,
+}
+"""Functions available as ``macros.NAME`` in every template."""
+
+
+@functools.cache
+def _environment() -> Any:
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    env = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True)
+    env.globals["macros"] = _Namespace(MACROS)
+    return env
+
+
+class _Namespace:
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self.__dict__.update(values)
+
+
+def render_string(text: str, context: Mapping[str, Any], *, task_id: str = "", field: str = "") -> str:
+    """Render one template string; raise ``TemplateError`` naming task, field and line."""
+    if "{{" not in text and "{%" not in text:
+        return text
+    from jinja2 import TemplateError as JinjaError
+    from jinja2 import TemplateSyntaxError
+
+    try:
+        return str(_environment().from_string(text).render(**context))
+    except TemplateSyntaxError as exc:
+        raise TemplateError(_where(task_id, field, exc.lineno) + f"template syntax error: {exc.message}") from None
+    except JinjaError as exc:
+        raise TemplateError(_where(task_id, field, _error_line(exc)) + f"{exc}") from None
+    except Exception as exc:
+        raise TemplateError(_where(task_id, field, _error_line(exc)) + f"{type(exc).__name__}: {exc}") from None
+
+
+def render_value(value: Any, context: Mapping[str, Any], *, task_id: str = "", field: str = "") -> Any:
+    """Render strings inside lists, tuples and dicts too; other values pass unchanged."""
+    if isinstance(value, str):
+        return render_string(value, context, task_id=task_id, field=field)
+    if isinstance(value, list):
+        return [render_value(v, context, task_id=task_id, field=field) for v in value]
+    if isinstance(value, tuple):
+        return tuple(render_value(v, context, task_id=task_id, field=field) for v in value)
+    if isinstance(value, dict):
+        return {k: render_value(v, context, task_id=task_id, field=field) for k, v in value.items()}
+    return value
+
+
+def _where(task_id: str, field: str, line: int | None) -> str:
+    parts = []
+    if task_id:
+        parts.append(f"task {task_id!r}")
+    if field:
+        parts.append(f"field {field!r}")
+    if line:
+        parts.append(f"line {line}")
+    return (", ".join(parts) + ": ") if parts else ""
+
+
+def _error_line(exc: BaseException) -> int | None:
+    """The template line of an error raised while rendering, from the traceback."""
+    tb = exc.__traceback__
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+Renderer = Callable[[Any, Mapping[str, Any]], Any]

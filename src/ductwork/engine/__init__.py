@@ -1,0 +1,1 @@
+"""Running graphs: readiness tracking, the run loop, executors and logs."""

@@ -1,0 +1,180 @@
+"""Running one try of one task: the code every executor calls on the executing side.
+
+``execute_try`` renders the templated fields, calls the callbacks and ``execute``, pushes the
+result, and classifies what happened into a ``TryOutcome``: success, skip, failure (with the
+retry decision already made, because only the executing side may call the user's retry or
+failure callbacks), reschedule, or new dynamic dependencies. It never raises for task errors.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import logging
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ductwork.core.class_flow import compile_tasks
+from ductwork.core.clock import Clock
+from ductwork.core.context import (
+    RunInfo,
+    TaskContext,
+    TaskInstance,
+    build_context,
+    reset_current_context,
+    set_current_context,
+)
+from ductwork.core.executable import Executable
+from ductwork.core.graph import NodeSpec
+from ductwork.core.results import RETURN_VALUE, ResultBackend
+from ductwork.core.signals import DynamicDependencies, FailNow, RescheduleTask, SkipTask
+from ductwork.core.states import TaskState
+from ductwork.core.templating import render_value
+from ductwork.engine import logcapture
+from ductwork.engine.rules import after_failure, max_tries
+from ductwork.errors import DuctworkError
+
+task_logger = logging.getLogger("ductwork.task")
+
+
+@dataclass
+class TryOutcome:
+    """How a try ended, as plain data that can cross a process boundary."""
+
+    state: TaskState
+    started_at: dt.datetime
+    ended_at: dt.datetime
+    error: str | None = None
+    traceback: str | None = None
+    next_try_at: dt.datetime | None = None
+    skip: tuple[str, ...] = ()
+    skip_recursive: bool = False
+    new_nodes: tuple[NodeSpec, ...] = ()
+    rendered: dict[str, Any] = field(default_factory=dict)
+    result_keys: tuple[str, ...] = ()
+
+    @property
+    def duration(self) -> float:
+        return (self.ended_at - self.started_at).total_seconds()
+
+
+def _render(executable: Executable, context: TaskContext) -> tuple[Executable, dict[str, Any]]:
+    """A shallow copy of the executable with its template fields rendered (the definition
+    itself is never modified, so one operator object can serve many runs)."""
+    fields = tuple(getattr(executable, "template_fields", ()) or ())
+    if not fields:
+        return executable, {}
+    rendered_op = copy.copy(executable)
+    rendered: dict[str, Any] = {}
+    for name in fields:
+        value = getattr(executable, name, None)
+        new = render_value(value, context, task_id=executable.task_id, field=name)
+        setattr(rendered_op, name, new)
+        if isinstance(new, str | int | float | bool | list | dict | tuple) or new is None:
+            rendered[name] = new
+    return rendered_op, rendered
+
+
+def _run_callbacks(callbacks: Sequence[Callable[[TaskContext], Any]], context: TaskContext, kind: str) -> None:
+    for callback in callbacks:
+        try:
+            callback(context)
+        except Exception:
+            task_logger.exception("%s callback %r failed", kind, callback)
+
+
+def execute_try(
+    executable: Executable,
+    *,
+    node: NodeSpec,
+    run: RunInfo,
+    try_number: int,
+    results: ResultBackend,
+    downstream: Sequence[str],
+    clock: Clock,
+    sink: logcapture.TrySink,
+    on_started: Callable[[Executable], None] | None = None,
+) -> TryOutcome:
+    """Run ``executable`` once and describe the outcome; task errors never escape."""
+    started = clock.now()
+    t0 = time.monotonic()
+    ti = TaskInstance(run, node.task_id, try_number, max_tries(node), results, downstream)
+    with logcapture.capture(sink):
+        context = build_context(run, ti, executable, log=task_logger)
+        token = set_current_context(context)
+        task_logger.info("starting %s, try %d of %d", node.task_id, try_number, max_tries(node))
+        rendered: dict[str, Any] = {}
+        try:
+            if try_number > 1 or results.pull(run.run_id, node.task_id) is not None:
+                results.clear(run.run_id, node.task_id)
+            prepared, rendered = _render(executable, context)
+            if on_started is not None:
+                on_started(prepared)
+            context = context.with_values(task=prepared)
+            _run_callbacks(prepared.on_execute_callback, context, "execute")
+            value = prepared.execute(context)
+            if value is not None and prepared.do_xcom_push:
+                ti.xcom_push(RETURN_VALUE, value)
+            _run_callbacks(prepared.on_success_callback, context, "success")
+            task_logger.info("%s succeeded in %.3fs", node.task_id, time.monotonic() - t0)
+            return TryOutcome(
+                TaskState.SUCCESS,
+                started,
+                clock.now(),
+                skip=tuple(sorted(ti.decision.skip)),
+                skip_recursive=ti.decision.recursive,
+                rendered=rendered,
+                result_keys=tuple(dict.fromkeys(ti.pushed_keys)),
+            )
+        except SkipTask as exc:
+            task_logger.info("%s skipped: %s", node.task_id, exc)
+            return TryOutcome(TaskState.SKIPPED, started, clock.now(), rendered=rendered)
+        except RescheduleTask as exc:
+            task_logger.info("%s rescheduled to %s", node.task_id, exc.at.isoformat())
+            return TryOutcome(TaskState.UP_FOR_RESCHEDULE, started, clock.now(), next_try_at=exc.at, rendered=rendered)
+        except DynamicDependencies as exc:
+            new_nodes, _ = compile_tasks(exc.tasks)
+            updated = replace(node, upstream=(*node.upstream, *(t.task_id for t in exc.tasks)))
+            task_logger.info(
+                "%s requires %d more task(s): %s", node.task_id, len(exc.tasks), ", ".join(t.task_id for t in exc.tasks)
+            )
+            return TryOutcome(
+                TaskState.NONE,
+                started,
+                clock.now(),
+                new_nodes=(*new_nodes.values(), updated),
+                rendered=rendered,
+            )
+        except (Exception, SystemExit) as exc:
+            return _failure(exc, node, try_number, started, clock, context, executable, rendered)
+        finally:
+            reset_current_context(token)
+
+
+def _failure(
+    exc: BaseException,
+    node: NodeSpec,
+    try_number: int,
+    started: dt.datetime,
+    clock: Clock,
+    context: TaskContext,
+    executable: Executable,
+    rendered: dict[str, Any],
+) -> TryOutcome:
+    message = str(exc) if isinstance(exc, DuctworkError) else f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, FailNow):
+        message = f"failed without retry: {exc}"
+    tb = "".join(traceback.format_exception(exc))
+    task_logger.error("%s failed: %s\n%s", node.task_id, message, tb.rstrip())
+    now = clock.now()
+    state, next_at = after_failure(node, try_number, now, fail_now=isinstance(exc, FailNow))
+    context = context.with_values(exception=exc)
+    if state == TaskState.UP_FOR_RETRY:
+        task_logger.info("%s will be retried at %s", node.task_id, next_at.isoformat() if next_at else "?")
+        _run_callbacks(executable.on_retry_callback, context, "retry")
+    else:
+        _run_callbacks(executable.on_failure_callback, context, "failure")
+    return TryOutcome(state, started, clock.now(), error=message, traceback=tb, next_try_at=next_at, rendered=rendered)

@@ -1,0 +1,73 @@
+"""The executor port: how the engine hands tries to whatever runs them.
+
+Five verbs, nothing else: ``submit`` a try, ``wait`` for state events, ``heartbeat`` (check that
+what runs the tries is alive, reporting lost tries as events), ``cancel`` a try, and
+``shutdown``. The in-process executor, the local worker pool and remote executors (Celery,
+Kubernetes) all fit this shape; the engine never learns which one it drives.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Protocol
+
+from ductwork.core.context import RunInfo
+from ductwork.core.graph import NodeSpec
+from ductwork.engine.execution import TryOutcome
+
+
+@dataclass(frozen=True, slots=True)
+class TryKey:
+    run_id: str
+    task_id: str
+    try_number: int
+
+
+@dataclass(frozen=True)
+class TryRequest:
+    """Everything needed to execute one try, as plain data."""
+
+    key: TryKey
+    node: NodeSpec
+    run: RunInfo
+    downstream: tuple[str, ...] = ()
+    log_path: str | None = None
+
+
+@dataclass(frozen=True)
+class TryStarted:
+    key: TryKey
+    at: dt.datetime
+    worker: str = ""
+
+
+@dataclass(frozen=True)
+class TryFinished:
+    key: TryKey
+    outcome: TryOutcome
+
+
+ExecutorEvent = TryStarted | TryFinished
+
+
+class Executor(Protocol):
+    def start(self) -> None: ...
+
+    def free_slots(self) -> int:
+        """How many more tries may be submitted now."""
+        ...
+
+    def submit(self, request: TryRequest) -> None: ...
+
+    def wait(self, timeout: float | None) -> list[ExecutorEvent]:
+        """Events that happened since the last call; blocks up to ``timeout`` for the first."""
+        ...
+
+    def heartbeat(self) -> list[ExecutorEvent]:
+        """Check liveness; tries whose runner died come back as failed ``TryFinished`` events."""
+        ...
+
+    def cancel(self, key: TryKey, reason: str) -> None: ...
+
+    def shutdown(self, wait: bool = True) -> None: ...

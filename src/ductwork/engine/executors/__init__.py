@@ -1,0 +1,1 @@
+"""Executors: implementations of ``ductwork.engine.executor.Executor``."""

@@ -1,0 +1,154 @@
+"""Run one flow to the end in this process: ``ductwork run``, ``ductwork build`` and tests.
+
+No database and no server: the in-process executor, memory results and the same supervisor
+and tracker as the persistent scheduler.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ductwork.core.clock import Clock, SystemClock
+from ductwork.core.config import current_sources, use_sources
+from ductwork.core.context import RunInfo, TaskContext
+from ductwork.core.flow import Flow
+from ductwork.core.graph import NodeSpec
+from ductwork.core.results import MemoryResults
+from ductwork.core.schedule import as_aware
+from ductwork.engine import logcapture
+from ductwork.engine.executors.inline import InProcessExecutor
+from ductwork.engine.recorder import MemoryRecorder, RunSummary, states_from_nodes
+from ductwork.engine.supervisor import EventSink, Limits, Supervisor
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.=\-]+")
+
+
+def safe_name(text: str) -> str:
+    """A file-system-safe rendering of a task or run id (readable, collision-resistant)."""
+    cleaned = _UNSAFE.sub("_", text).strip("._") or "_"
+    if cleaned != text:
+        import hashlib
+
+        cleaned = f"{cleaned[:80]}-{hashlib.sha1(text.encode()).hexdigest()[:8]}"
+    return cleaned
+
+
+def try_log_path(log_dir: Path, run: RunInfo, task_id: str, try_number: int) -> str:
+    return str(log_dir / safe_name(run.flow_id) / safe_name(run.run_id) / safe_name(task_id) / f"{try_number}.log")
+
+
+def make_run_id(run_type: str, logical_date: dt.datetime) -> str:
+    return f"{run_type}__{logical_date.isoformat()}"
+
+
+def run_locally(
+    flow: Flow,
+    *,
+    params: Mapping[str, Any] | None = None,
+    logical_date: dt.datetime | dt.date | None = None,
+    clock: Clock | None = None,
+    parallelism: int = 1,
+    log_dir: Path | None = None,
+    sinks: Iterable[EventSink] = (),
+    run_type: str = "manual",
+    run_id: str | None = None,
+    conf: Mapping[str, Any] | None = None,
+    limits: Limits | None = None,
+    only: Iterable[str] | None = None,
+    seed_results: Mapping[str, Any] | None = None,
+) -> RunSummary:
+    """Run ``flow`` once, to the end, and return what happened.
+
+    ``only`` restricts the run to some task ids (their other upstream tasks count as done);
+    ``seed_results`` gives the return values of tasks left out, by task id.
+    """
+    clock = clock or SystemClock()
+    resolved = flow.resolve_params(params)
+    when = as_aware(logical_date, flow.tz) if logical_date is not None else clock.now()
+    interval = flow.schedule.interval_starting(when)
+    info = RunInfo(
+        flow_id=flow.flow_id,
+        run_id=run_id or make_run_id(run_type, when),
+        logical_date=when,
+        data_interval_start=interval.start,
+        data_interval_end=interval.end,
+        params=resolved,
+        conf=dict(conf or {}),
+        run_type=run_type,
+        timezone=flow.tz,
+    )
+    graph, operators = flow.materialize(params=resolved, logical_date=when)
+    if only is not None:
+        graph = _subgraph(graph, set(only))
+    results = MemoryResults()
+    for task_id, value in (seed_results or {}).items():
+        results.push(info.run_id, task_id, "return_value", value)
+    summary = RunSummary(flow.flow_id, info.run_id, graph, results, started_at=clock.now())
+    recorder = MemoryRecorder(summary)
+    sources = current_sources()
+
+    def resolve(node: NodeSpec) -> Any:
+        with use_sources(sources):
+            return operators.get(node.task_id) or flow.resolve_operator(node)
+
+    executor = InProcessExecutor(resolve, results, clock, parallelism=parallelism)
+    log_path = (lambda run, task_id, n: try_log_path(log_dir, run, task_id, n)) if log_dir else None
+    supervisor = Supervisor(executor, clock, [recorder, *sinks], limits=limits, log_path=log_path)
+    supervisor.add_run(info, graph, states=states_from_nodes(graph.nodes))
+    try:
+        with logcapture.routing():
+            supervisor.run_until_done()
+    finally:
+        executor.shutdown(wait=True)
+    for key, sink in executor.sinks.items():
+        summary.logs[(key.task_id, key.try_number)] = sink.text()
+        if sink.path is not None:
+            for t in summary.tasks[key.task_id].tries:
+                if t.try_number == key.try_number:
+                    t.log_path = str(sink.path)
+    _flow_callbacks(flow, summary, info)
+    return summary
+
+
+def _subgraph(graph: Any, keep: set[str]) -> Any:
+    from dataclasses import replace
+
+    from ductwork.core.graph import FlowGraph
+
+    unknown = keep - set(graph.nodes)
+    if unknown:
+        from ductwork.errors import NotFoundError, did_you_mean
+
+        name = sorted(unknown)[0]
+        raise NotFoundError(f"flow {graph.flow_id!r} has no task {name!r}.{did_you_mean(name, graph.nodes)}")
+    nodes = {
+        t: replace(n, upstream=tuple(u for u in n.upstream if u in keep)) for t, n in graph.nodes.items() if t in keep
+    }
+    return FlowGraph(graph.meta, nodes, graph.groups)
+
+
+def _flow_callbacks(flow: Flow, summary: RunSummary, info: RunInfo) -> None:
+    callbacks = flow.on_failure_callback if summary.state.value == "failed" else flow.on_success_callback
+    if not callbacks:
+        return
+    context = TaskContext(
+        {
+            "flow": flow,
+            "flow_id": flow.flow_id,
+            "run_id": info.run_id,
+            "summary": summary,
+            "params": dict(info.params),
+            "logical_date": info.logical_date,
+        }
+    )
+    for callback in callbacks:
+        try:
+            callback(context)
+        except Exception:
+            import logging
+
+            logging.getLogger("ductwork").exception("flow callback %r failed", callback)

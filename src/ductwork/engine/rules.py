@@ -1,0 +1,32 @@
+"""Retry policy as pure functions of the node, the try number and the time."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from ductwork.core.graph import NodeSpec
+from ductwork.core.states import TaskState
+
+
+def retry_delay(node: NodeSpec, try_number: int) -> float:
+    """Seconds to wait before try ``try_number + 1``; doubles per try with exponential backoff,
+    capped by ``max_retry_delay``."""
+    delay = node.retry_delay
+    if node.retry_exponential_backoff:
+        delay = node.retry_delay * (2 ** max(try_number - 1, 0))
+    if node.max_retry_delay is not None:
+        delay = min(delay, node.max_retry_delay)
+    return max(delay, 0.0)
+
+
+def after_failure(
+    node: NodeSpec, try_number: int, now: dt.datetime, *, fail_now: bool = False
+) -> tuple[TaskState, dt.datetime | None]:
+    """``UP_FOR_RETRY`` and when, while tries remain; otherwise ``FAILED``."""
+    if not fail_now and try_number <= node.retries:
+        return TaskState.UP_FOR_RETRY, now + dt.timedelta(seconds=retry_delay(node, try_number))
+    return TaskState.FAILED, None
+
+
+def max_tries(node: NodeSpec) -> int:
+    return node.retries + 1

@@ -1,0 +1,325 @@
+"""The run loop: ready tasks to the executor, executor events back into the trackers.
+
+One ``Supervisor`` drives any number of active runs through one executor. Each ``step``
+releases retries that are due, dispatches ready tasks within the limits (parallelism, pools,
+resources, per-flow concurrency), waits for executor events and applies them, and hands every
+resulting state change to the sinks in one batch, so a persistent sink can write a whole step in
+one transaction. It does not sleep when there is work: a finished try is applied, and its
+downstream dispatched, in the same step.
+
+The in-process runner (``ductwork run``, ``ductwork.testing``) and the persistent scheduler both
+use this loop; they differ only in their executor and sinks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ductwork.core.clock import Clock
+from ductwork.core.context import RunInfo
+from ductwork.core.graph import FlowGraph, NodeSpec
+from ductwork.core.states import RunState, TaskState
+from ductwork.engine.execution import TryOutcome
+from ductwork.engine.executor import Executor, TryFinished, TryKey, TryRequest, TryStarted
+from ductwork.engine.tracker import Change, RunTracker
+
+S = TaskState
+
+_MAX_BLOCKED_SCAN = 64
+"""How many ready tasks blocked by a pool or resource one dispatch looks past, per run."""
+
+
+# --- events handed to sinks ------------------------------------------------------------------
+@dataclass(frozen=True)
+class StateChanged:
+    run_id: str
+    change: Change
+    at: dt.datetime
+    try_number: int
+
+
+@dataclass(frozen=True)
+class TryBegan:
+    run_id: str
+    task_id: str
+    try_number: int
+    at: dt.datetime
+    worker: str
+
+
+@dataclass(frozen=True)
+class TryEnded:
+    run_id: str
+    task_id: str
+    try_number: int
+    outcome: TryOutcome
+
+
+@dataclass(frozen=True)
+class NodesAdded:
+    run_id: str
+    nodes: tuple[NodeSpec, ...]
+
+
+@dataclass(frozen=True)
+class RunEnded:
+    run_id: str
+    state: RunState
+    at: dt.datetime
+
+
+EngineEvent = StateChanged | TryBegan | TryEnded | NodesAdded | RunEnded
+
+
+class EventSink(Protocol):
+    def record(self, events: Sequence[EngineEvent]) -> None:
+        """Persist or show one step's events, in order."""
+        ...
+
+
+# --- limits ----------------------------------------------------------------------------------
+@dataclass
+class Limits:
+    """Concurrency limits shared by all runs of one supervisor.
+
+    ``pools`` maps pool names to slots (``default_pool`` is unlimited unless set). ``resources``
+    maps Luigi-style resource names to amounts; as in Luigi, a resource that is not configured
+    has an amount of 1.
+    """
+
+    pools: dict[str, int] = field(default_factory=dict)
+    resources: dict[str, int] = field(default_factory=dict)
+    pool_used: dict[str, int] = field(default_factory=dict)
+    resource_used: dict[str, int] = field(default_factory=dict)
+
+    def fits(self, node: NodeSpec) -> bool:
+        capacity = self.pools.get(node.pool)
+        if capacity is not None and self.pool_used.get(node.pool, 0) + node.pool_slots > capacity:
+            return False
+        for name, amount in node.resources.items():
+            if self.resource_used.get(name, 0) + amount > self.resources.get(name, 1):
+                return False
+        return True
+
+    def acquire(self, node: NodeSpec) -> None:
+        self.pool_used[node.pool] = self.pool_used.get(node.pool, 0) + node.pool_slots
+        for name, amount in node.resources.items():
+            self.resource_used[name] = self.resource_used.get(name, 0) + amount
+
+    def release(self, node: NodeSpec) -> None:
+        self.pool_used[node.pool] = self.pool_used.get(node.pool, 0) - node.pool_slots
+        for name, amount in node.resources.items():
+            self.resource_used[name] = self.resource_used.get(name, 0) - amount
+
+
+# --- one active run --------------------------------------------------------------------------
+@dataclass
+class ActiveRun:
+    info: RunInfo
+    graph: FlowGraph
+    tracker: RunTracker
+    tries: dict[str, int] = field(default_factory=dict)
+    due: dict[str, dt.datetime] = field(default_factory=dict)
+    in_flight: dict[str, TryKey] = field(default_factory=dict)
+    started: bool = False
+    max_active_tasks: int | None = None
+
+    @property
+    def run_id(self) -> str:
+        return self.info.run_id
+
+
+class Supervisor:
+    def __init__(
+        self,
+        executor: Executor,
+        clock: Clock,
+        sinks: Iterable[EventSink] = (),
+        *,
+        limits: Limits | None = None,
+        log_path: LogPathFn | None = None,
+    ) -> None:
+        self.executor = executor
+        self.clock = clock
+        self.sinks = list(sinks)
+        self.limits = limits or Limits()
+        self.log_path = log_path
+        self.runs: dict[str, ActiveRun] = {}
+        self._pending: list[EngineEvent] = []
+
+    # --- runs -------------------------------------------------------------------------------
+    def add_run(
+        self,
+        info: RunInfo,
+        graph: FlowGraph,
+        *,
+        states: Mapping[str, TaskState] | None = None,
+        tries: Mapping[str, int] | None = None,
+    ) -> ActiveRun:
+        tracker = RunTracker(graph.nodes, states)
+        run = ActiveRun(info, graph, tracker, dict(tries or {}), max_active_tasks=graph.meta.max_active_tasks)
+        self.runs[info.run_id] = run
+        return run
+
+    @property
+    def idle(self) -> bool:
+        return not self.runs
+
+    def run_until_done(self) -> None:
+        while self.runs:
+            self.step(timeout=None)
+
+    # --- the loop ---------------------------------------------------------------------------
+    def step(self, timeout: float | None) -> None:
+        """One turn: start, release due retries, dispatch, wait, apply, record."""
+        now = self.clock.now()
+        for run in list(self.runs.values()):
+            if not run.started:
+                run.started = True
+                self._emit_changes(run, run.tracker.start(), now)
+            self._release_due(run, now)
+        self._dispatch(now)
+        self._finish_runs()
+        self._flush()
+        if not self.runs:
+            return
+        wait = self._wait_time(timeout)
+        in_flight = sum(len(r.in_flight) for r in self.runs.values())
+        if in_flight == 0:
+            if wait is None:
+                self._finish_runs(force=True)
+                self._flush()
+                return
+            self.clock.sleep(wait)
+            return
+        events = self.executor.wait(wait)
+        events += self.executor.heartbeat()
+        now = self.clock.now()
+        for event in events:
+            self._apply(event, now)
+        self._dispatch(now)
+        self._finish_runs()
+        self._flush()
+
+    def _wait_time(self, timeout: float | None) -> float | None:
+        now = self.clock.now()
+        dues = [at for run in self.runs.values() for at in run.due.values()]
+        wait = timeout
+        if dues:
+            until = max(0.0, (min(dues) - now).total_seconds())
+            wait = until if wait is None else min(wait, until)
+        return wait
+
+    def _release_due(self, run: ActiveRun, now: dt.datetime) -> None:
+        for task_id, at in list(run.due.items()):
+            if at <= now:
+                del run.due[task_id]
+                self._emit_changes(run, run.tracker.set_state(task_id, S.SCHEDULED, "retry due"), now)
+
+    def _dispatch(self, now: dt.datetime) -> None:
+        free = self.executor.free_slots()
+        if free <= 0:
+            return
+        for run in list(self.runs.values()):
+            if free <= 0:
+                break
+            budget = free
+            if run.max_active_tasks is not None:
+                budget = min(budget, run.max_active_tasks - len(run.in_flight))
+            if budget <= 0 or not run.tracker.has_ready():
+                continue
+            blocked: list[str] = []
+            while budget > 0 and len(blocked) < _MAX_BLOCKED_SCAN:
+                ready = run.tracker.take_ready(1)
+                if not ready:
+                    break
+                node = run.tracker.nodes[ready[0]]
+                if not self.limits.fits(node):
+                    blocked.append(node.task_id)
+                    continue
+                self._submit(run, node, now)
+                budget -= 1
+                free -= 1
+            run.tracker.push_back(blocked)
+
+    def _submit(self, run: ActiveRun, node: NodeSpec, now: dt.datetime) -> None:
+        task_id = node.task_id
+        try_number = run.tries.get(task_id, 0) + 1
+        run.tries[task_id] = try_number
+        key = TryKey(run.run_id, task_id, try_number)
+        self._emit_changes(run, run.tracker.set_state(task_id, S.QUEUED, "dispatched"), now)
+        self.limits.acquire(node)
+        run.in_flight[task_id] = key
+        request = TryRequest(
+            key=key,
+            node=node,
+            run=run.info,
+            downstream=tuple(run.tracker.down[task_id]),
+            log_path=self.log_path(run.info, task_id, try_number) if self.log_path else None,
+        )
+        self.executor.submit(request)
+
+    def _apply(self, event: TryStarted | TryFinished, now: dt.datetime) -> None:
+        run = self.runs.get(event.key.run_id)
+        if run is None or run.in_flight.get(event.key.task_id) != event.key:
+            return  # a try that was cleared or cancelled meanwhile
+        task_id = event.key.task_id
+        if isinstance(event, TryStarted):
+            if run.tracker.state[task_id] == S.QUEUED:
+                self._emit_changes(run, run.tracker.set_state(task_id, S.RUNNING, "started"), now)
+            self._pending.append(TryBegan(run.run_id, task_id, event.key.try_number, event.at, event.worker))
+            return
+        self._finish_try(run, event.key, event.outcome, now)
+
+    def _finish_try(self, run: ActiveRun, key: TryKey, outcome: TryOutcome, now: dt.datetime) -> None:
+        task_id = key.task_id
+        node = run.tracker.nodes[task_id]
+        del run.in_flight[task_id]
+        self.limits.release(node)
+        self._pending.append(TryEnded(run.run_id, task_id, key.try_number, outcome))
+        tracker = run.tracker
+        if tracker.state[task_id] == S.QUEUED and outcome.state not in (S.FAILED, S.UP_FOR_RETRY):
+            self._emit_changes(run, tracker.set_state(task_id, S.RUNNING, "started"), now)
+        state = outcome.state
+        if state == S.SUCCESS and outcome.skip:
+            self._emit_changes(
+                run, tracker.skip(outcome.skip, recursive=outcome.skip_recursive, reason=f"skipped by {task_id}"), now
+            )
+        if state == S.NONE:
+            run.tries[task_id] = key.try_number - 1  # waiting for dynamic dependencies is not a try
+            self._pending.append(NodesAdded(run.run_id, outcome.new_nodes))
+            self._emit_changes(run, tracker.add_nodes(outcome.new_nodes, waiting=task_id), now)
+            return
+        reason = outcome.error or ""
+        self._emit_changes(run, tracker.set_state(task_id, state, reason), now)
+        if state == S.UP_FOR_RESCHEDULE:
+            run.tries[task_id] = key.try_number - 1  # a reschedule does not use up a try
+        if state in (S.UP_FOR_RETRY, S.UP_FOR_RESCHEDULE):
+            run.due[task_id] = outcome.next_try_at or now
+
+    def _finish_runs(self, *, force: bool = False) -> None:
+        for run in list(self.runs.values()):
+            if not run.in_flight and (run.tracker.finished or (force and not run.due)):
+                state = RunState(run.tracker.run_state())
+                if state == RunState.RUNNING:  # nothing can move: report what is left as failed
+                    state = RunState.FAILED
+                self._pending.append(RunEnded(run.run_id, state, self.clock.now()))
+                del self.runs[run.run_id]
+
+    def _emit_changes(self, run: ActiveRun, changes: list[Change], now: dt.datetime) -> None:
+        for change in changes:
+            self._pending.append(StateChanged(run.run_id, change, now, run.tries.get(change.task_id, 0)))
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        for sink in self.sinks:
+            sink.record(batch)
+
+
+class LogPathFn(Protocol):
+    def __call__(self, run: RunInfo, task_id: str, try_number: int) -> str: ...

@@ -1,0 +1,270 @@
+"""Readiness of one run, tracked per node: the decision core of every runner and the scheduler.
+
+The tracker holds a run's graph and task states in memory. Each node keeps a tally of how its
+upstream tasks ended; when a task reaches a terminal state only its direct downstream tallies
+change and only those nodes are re-decided (``trigger_rules.decide``). Nothing rescans the
+graph, so the cost of a state change does not grow with the size of the run.
+
+The tracker does no I/O and reads no clock. Every method returns the ``Change`` records it made,
+and the caller persists them (or prints them): the in-process runner, the persistent scheduler
+and the tests all drive the same object.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from ductwork.core.graph import NodeSpec
+from ductwork.core.states import TERMINAL, TaskState, check_transition, run_state_of
+from ductwork.core.trigger_rules import Decision, UpstreamTally, decide
+from ductwork.errors import NotFoundError
+
+S = TaskState
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One task's state change, with the reason the tracker made it."""
+
+    task_id: str
+    old: TaskState
+    new: TaskState
+    reason: str = ""
+
+
+_DECISION_STATE = {
+    Decision.RUN: S.SCHEDULED,
+    Decision.SKIP: S.SKIPPED,
+    Decision.UPSTREAM_FAILED: S.UPSTREAM_FAILED,
+}
+
+
+class RunTracker:
+    """In-memory readiness and state of one run."""
+
+    def __init__(
+        self,
+        nodes: Mapping[str, NodeSpec],
+        states: Mapping[str, TaskState] | None = None,
+    ) -> None:
+        self.nodes: dict[str, NodeSpec] = dict(nodes)
+        self.state: dict[str, TaskState] = {t: S.NONE for t in self.nodes}
+        self.down: dict[str, list[str]] = {t: [] for t in self.nodes}
+        self.tally: dict[str, UpstreamTally] = {}
+        self._ready: list[tuple[int, int, str]] = []
+        self._seq = itertools.count()
+        self._unfinished = len(self.nodes)
+        for node in self.nodes.values():
+            for up in dict.fromkeys(node.upstream):
+                self.down[up].append(node.task_id)
+        if states:
+            for task_id, state in states.items():
+                if task_id in self.state:
+                    self._set_raw(task_id, S(state))
+        for node in self.nodes.values():
+            self.tally[node.task_id] = self._count(node)
+        for task_id, state in self.state.items():
+            if state == S.SCHEDULED:
+                self._push_ready(task_id)
+
+    # --- queries ----------------------------------------------------------------------------
+    @property
+    def finished(self) -> bool:
+        return self._unfinished == 0
+
+    def leaves(self) -> list[str]:
+        return [t for t, d in self.down.items() if not d]
+
+    def run_state(self) -> str:
+        return run_state_of(self.state, self.leaves()).value
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for state in self.state.values():
+            out[state.value] = out.get(state.value, 0) + 1
+        return out
+
+    def has_ready(self) -> bool:
+        return bool(self._ready)
+
+    # --- decisions --------------------------------------------------------------------------
+    def start(self) -> list[Change]:
+        """Decide every waiting node whose upstream allows it (the roots, on a new run)."""
+        changes: list[Change] = []
+        for task_id, state in self.state.items():
+            if state == S.NONE:
+                self._decide(task_id, changes)
+        return changes
+
+    def take_ready(self, limit: int | None = None) -> list[str]:
+        """Scheduled tasks, highest priority first, in the order they became ready."""
+        out: list[str] = []
+        while self._ready and (limit is None or len(out) < limit):
+            _, _, task_id = heapq.heappop(self._ready)
+            if self.state[task_id] == S.SCHEDULED:
+                out.append(task_id)
+        return out
+
+    def push_back(self, task_ids: Iterable[str]) -> None:
+        """Return tasks taken with ``take_ready`` that could not be started (no free slot)."""
+        for task_id in task_ids:
+            if self.state[task_id] == S.SCHEDULED:
+                self._push_ready(task_id)
+
+    def set_state(self, task_id: str, new: TaskState, reason: str = "", *, manual: bool = False) -> list[Change]:
+        """Apply a state change and everything it implies downstream."""
+        old = self._get(task_id)
+        if old == new:
+            return []
+        check_transition(task_id, old, new, manual=manual)
+        changes = [Change(task_id, old, new, reason)]
+        self._set_raw(task_id, new)
+        if new == S.SCHEDULED:
+            self._push_ready(task_id)
+        if new in TERMINAL:
+            self._propagate(task_id, changes)
+        return changes
+
+    def skip(self, task_ids: Iterable[str], *, recursive: bool, reason: str) -> list[Change]:
+        """Skip waiting tasks (a branch not taken, a short circuit); ``recursive`` skips all
+        tasks below them too, ignoring their trigger rules."""
+        targets = set(task_ids)
+        if recursive:
+            stack = list(targets)
+            while stack:
+                for nxt in self.down[stack.pop()]:
+                    if nxt not in targets:
+                        targets.add(nxt)
+                        stack.append(nxt)
+        changes: list[Change] = []
+        for task_id in self._in_order(targets):
+            if self.state[task_id] in (S.NONE, S.SCHEDULED):
+                changes.append(Change(task_id, self.state[task_id], S.SKIPPED, reason))
+                self._set_raw(task_id, S.SKIPPED)
+                self._propagate(task_id, changes)
+        return changes
+
+    def add_nodes(self, nodes: Iterable[NodeSpec], *, waiting: str | None = None) -> list[Change]:
+        """Grow the graph (dynamic dependencies): add nodes, then decide them.
+
+        ``waiting`` is a task that has just gained new upstream tasks and must wait for them; it
+        goes back from running to NONE.
+        """
+        new = [n for n in nodes if n.task_id not in self.nodes or n.task_id == waiting]
+        for node in new:
+            if node.task_id in self.nodes:
+                for up in self.nodes[node.task_id].upstream:
+                    if node.task_id in self.down.get(up, []):
+                        self.down[up].remove(node.task_id)
+            else:
+                self.state[node.task_id] = S.NONE
+                self.down[node.task_id] = []
+                self._unfinished += 1
+            self.nodes[node.task_id] = node
+        for node in new:
+            for up in dict.fromkeys(node.upstream):
+                self.down.setdefault(up, []).append(node.task_id)
+        changes: list[Change] = []
+        if waiting is not None and self.state[waiting] != S.NONE:
+            changes += self.set_state(waiting, S.NONE, "waiting for dynamic dependencies")
+        for node in new:
+            self.tally[node.task_id] = self._count(node)
+        for node in new:
+            if self.state[node.task_id] == S.NONE:
+                self._decide(node.task_id, changes)
+        return changes
+
+    # --- internals --------------------------------------------------------------------------
+    def _get(self, task_id: str) -> TaskState:
+        try:
+            return self.state[task_id]
+        except KeyError:
+            raise NotFoundError(f"no task {task_id!r} in this run") from None
+
+    def _set_raw(self, task_id: str, new: TaskState) -> None:
+        old = self.state[task_id]
+        was_done, is_done = old in TERMINAL, new in TERMINAL
+        if was_done:
+            # The downstream tallies counted the old outcome; _propagate counts the new one.
+            for nxt in self.down[task_id]:
+                self._untally(self.tally.get(nxt), old)
+        if was_done and not is_done:
+            self._unfinished += 1
+        elif is_done and not was_done:
+            self._unfinished -= 1
+        self.state[task_id] = new
+
+    def _count(self, node: NodeSpec) -> UpstreamTally:
+        ups = list(dict.fromkeys(node.upstream))
+        tally = UpstreamTally(total=len(ups))
+        for up in ups:
+            self._tally_add(tally, self.state.get(up, S.NONE))
+        return tally
+
+    @staticmethod
+    def _tally_add(tally: UpstreamTally, state: TaskState) -> None:
+        if state == S.SUCCESS:
+            tally.success += 1
+        elif state == S.FAILED:
+            tally.failed += 1
+        elif state == S.UPSTREAM_FAILED:
+            tally.upstream_failed += 1
+        elif state == S.SKIPPED:
+            tally.skipped += 1
+
+    @staticmethod
+    def _untally(tally: UpstreamTally | None, state: TaskState) -> None:
+        if tally is None:
+            return
+        if state == S.SUCCESS:
+            tally.success -= 1
+        elif state == S.FAILED:
+            tally.failed -= 1
+        elif state == S.UPSTREAM_FAILED:
+            tally.upstream_failed -= 1
+        elif state == S.SKIPPED:
+            tally.skipped -= 1
+
+    def _push_ready(self, task_id: str) -> None:
+        priority = self.nodes[task_id].priority_weight
+        heapq.heappush(self._ready, (-priority, next(self._seq), task_id))
+
+    def _decide(self, task_id: str, changes: list[Change]) -> None:
+        node = self.nodes[task_id]
+        decision = decide(node.trigger_rule, self.tally[task_id])
+        if decision == Decision.WAIT:
+            return
+        new = _DECISION_STATE[decision]
+        changes.append(Change(task_id, S.NONE, new, f"trigger rule {node.trigger_rule.value}"))
+        self._set_raw(task_id, new)
+        if new == S.SCHEDULED:
+            self._push_ready(task_id)
+        else:
+            self._propagate(task_id, changes)
+
+    def _propagate(self, task_id: str, changes: list[Change]) -> None:
+        """Tell the downstream of a newly terminal task, and decide them; iterative."""
+        stack = [task_id]
+        while stack:
+            done = stack.pop()
+            state = self.state[done]
+            for nxt in self.down[done]:
+                self._tally_add(self.tally[nxt], state)
+                if self.state[nxt] != S.NONE:
+                    continue
+                decision = decide(self.nodes[nxt].trigger_rule, self.tally[nxt])
+                if decision == Decision.WAIT:
+                    continue
+                new = _DECISION_STATE[decision]
+                changes.append(Change(nxt, S.NONE, new, f"trigger rule {self.nodes[nxt].trigger_rule.value}"))
+                self._set_raw(nxt, new)
+                if new == S.SCHEDULED:
+                    self._push_ready(nxt)
+                else:
+                    stack.append(nxt)
+
+    def _in_order(self, task_ids: set[str]) -> list[str]:
+        return [t for t in self.nodes if t in task_ids]

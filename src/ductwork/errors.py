@@ -1,0 +1,117 @@
+"""One exception tree for everything Ductwork raises on purpose.
+
+Callers catch the branch they can act on; the CLI catches ``DuctworkError`` and prints
+``str(error)``, so every message must stand on its own: name the file, line, flow, task or
+parameter, and say what was expected.
+
+::
+
+    DuctworkError
+    ├── DefinitionError            the pipeline as written cannot be accepted
+    │   ├── CycleError             (carries the cycle's path)
+    │   ├── DuplicateTaskError
+    │   ├── InvalidDependencyError
+    │   ├── UnknownArgumentError   (also a TypeError)
+    │   ├── ScheduleError          (also a ValueError)
+    │   └── FlowImportError        (carries file, line and the original error)
+    ├── ParameterError             (also a ValueError)
+    │   ├── MissingParameterError
+    │   ├── ParameterTypeError
+    │   └── UnknownParameterError
+    ├── NotFoundError              a flow, task, run or family that does not exist (also a LookupError)
+    ├── TemplateError              a templated field failed to render
+    ├── InvalidTransitionError     a state change the state machine forbids
+    └── TaskExecutionError         raised inside a try to fail it with a clean message
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class DuctworkError(Exception):
+    """Root of every error Ductwork raises deliberately."""
+
+
+class DefinitionError(DuctworkError):
+    """The pipeline definition (flow, task class, operator) is invalid."""
+
+
+class CycleError(DefinitionError):
+    """The dependency graph has a cycle; ``path`` lists it, first node repeated at the end."""
+
+    def __init__(self, path: list[str], where: str = "") -> None:
+        self.path = path
+        prefix = f"{where}: " if where else ""
+        super().__init__(f"{prefix}dependency cycle: {' -> '.join(path)}")
+
+
+class DuplicateTaskError(DefinitionError):
+    """Two tasks of one flow share a task id."""
+
+
+class InvalidDependencyError(DefinitionError):
+    """A dependency points at something that is not a task of the flow."""
+
+
+class UnknownArgumentError(DefinitionError, TypeError):
+    """An operator or task was given an argument it does not accept."""
+
+
+class ScheduleError(DefinitionError, ValueError):
+    """A schedule string or value cannot be parsed."""
+
+
+class FlowImportError(DefinitionError):
+    """A flow file failed to import; keeps the file, the line and the original error."""
+
+    def __init__(self, file: str, line: int | None, error: str, traceback: str = "") -> None:
+        self.file = file
+        self.line = line
+        self.error = error
+        self.traceback = traceback
+        where = f"{file}:{line}" if line else file
+        super().__init__(f"{where}: failed to import flow file: {error}")
+
+
+class ParameterError(DuctworkError, ValueError):
+    """A parameter value is missing, unknown or of the wrong type."""
+
+
+class MissingParameterError(ParameterError):
+    """A required parameter was not given a value."""
+
+
+class ParameterTypeError(ParameterError):
+    """A parameter value does not parse as the parameter's type."""
+
+
+class UnknownParameterError(ParameterError):
+    """A value was given for a parameter that does not exist."""
+
+
+class NotFoundError(DuctworkError, LookupError):
+    """A flow, task, run or task family that does not exist was asked for."""
+
+
+class TemplateError(DuctworkError):
+    """A templated field failed to render; names the task, the field and the line."""
+
+
+class InvalidTransitionError(DuctworkError):
+    """A state change that the state machine does not allow."""
+
+
+class TaskExecutionError(DuctworkError):
+    """Raised by task code (or by Ductwork on its behalf) to fail a try with a clean message."""
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """A ' Did you mean X?' suffix for a misspelt name, or '' when nothing is close."""
+    close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.6)
+    if not close:
+        return ""
+    if len(close) == 1:
+        return f" Did you mean {close[0]!r}?"
+    return " Did you mean one of " + ", ".join(repr(c) for c in close) + "?"

@@ -1,0 +1,254 @@
+"""Finding flows in files: import a flow file, collect its flows, report what went wrong.
+
+Importing user code happens only here (and in workers), never in the scheduler (ADR 0001). A
+file that fails to import, or defines an invalid flow, becomes a ``FlowImportError`` naming the
+file, the line and the original error; the other files of the folder still load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import sys
+import traceback
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from ductwork.core.decorators import FlowFunction
+from ductwork.core.flow import Flow
+from ductwork.errors import DuctworkError, FlowImportError, NotFoundError, did_you_mean
+
+
+def module_name_for(path: Path) -> str:
+    """A stable module name for a flow file, unlikely to clash with real packages."""
+    resolved = str(path.resolve())
+    digest = hashlib.sha1(resolved.encode()).hexdigest()[:8]
+    stem = "".join(c if c.isalnum() else "_" for c in path.stem)
+    return f"ductwork_flows_{digest}_{stem}"
+
+
+def _error_line(exc: BaseException, file: str) -> int | None:
+    if isinstance(exc, SyntaxError) and exc.filename and Path(exc.filename).resolve() == Path(file).resolve():
+        return exc.lineno
+    line = None
+    target = str(Path(file).resolve())
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if str(Path(frame.filename).resolve()) == target:
+            line = frame.lineno
+    return line
+
+
+def import_file(path: str | Path, *, module_name: str | None = None) -> ModuleType:
+    """Import a Python file as a module; errors become ``FlowImportError`` with file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise NotFoundError(f"flow file {str(path)!r} does not exist")
+    name = module_name or module_name_for(path)
+    if name in sys.modules and getattr(sys.modules[name], "__file__", None) == str(path.resolve()):
+        return sys.modules[name]
+    folder = str(path.resolve().parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    spec = importlib.util.spec_from_file_location(name, path.resolve())
+    if spec is None or spec.loader is None:
+        raise FlowImportError(str(path), None, "not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException as exc:
+        sys.modules.pop(name, None)
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        message = str(exc) if isinstance(exc, DuctworkError) else f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, SyntaxError):
+            message = f"SyntaxError: {exc.msg}"
+        raise FlowImportError(
+            str(path), _error_line(exc, str(path)), message, "".join(traceback.format_exception(exc))
+        ) from exc
+    return module
+
+
+@dataclass
+class LoadedFile:
+    path: str
+    flows: list[Flow] = field(default_factory=list)
+    errors: list[FlowImportError] = field(default_factory=list)
+
+
+def flows_in_module(module: ModuleType, path: str) -> LoadedFile:
+    """The flows a module defines at top level (``Flow`` objects and ``@flow`` functions), each
+    validated; an invalid flow becomes an error of the file without hiding the others."""
+    loaded = LoadedFile(path)
+    seen: dict[str, Any] = {}
+    for value in list(vars(module).values()):
+        if isinstance(value, FlowFunction):
+            line = value.function.__code__.co_firstlineno
+            try:
+                flow = value.build()
+            except DuctworkError as exc:
+                loaded.errors.append(FlowImportError(path, _error_line(exc, path) or line, str(exc)))
+                continue
+            except Exception as exc:
+                loaded.errors.append(
+                    FlowImportError(
+                        path,
+                        _error_line(exc, path) or line,
+                        f"{type(exc).__name__}: {exc}",
+                        "".join(traceback.format_exception(exc)),
+                    )
+                )
+                continue
+        elif isinstance(value, Flow):
+            flow = value
+        else:
+            continue
+        if flow.flow_id in seen:
+            if seen[flow.flow_id] is not flow and not _same_function(seen[flow.flow_id], flow):
+                loaded.errors.append(
+                    FlowImportError(path, flow.defined_at[1], f"duplicate flow id {flow.flow_id!r} in this file")
+                )
+            continue
+        try:
+            flow.to_graph()
+        except DuctworkError as exc:
+            loaded.errors.append(FlowImportError(path, flow.defined_at[1], str(exc)))
+            seen[flow.flow_id] = flow
+            continue
+        seen[flow.flow_id] = flow
+        loaded.flows.append(flow)
+    return loaded
+
+
+def _same_function(a: Flow, b: Flow) -> bool:
+    return a.defined_at == b.defined_at
+
+
+def load_file(path: str | Path) -> LoadedFile:
+    try:
+        module = import_file(path)
+    except FlowImportError as exc:
+        return LoadedFile(str(path), errors=[exc])
+    return flows_in_module(module, str(path))
+
+
+def flow_files(folder: str | Path) -> list[Path]:
+    """Python files of a flows folder, recursively, skipping private and hidden ones."""
+    root = Path(folder)
+    if not root.is_dir():
+        return []
+    return sorted(
+        p for p in root.rglob("*.py") if not any(part.startswith((".", "_")) for part in p.relative_to(root).parts)
+    )
+
+
+@dataclass
+class FlowBag:
+    """Everything found in a flows folder."""
+
+    flows: dict[str, Flow] = field(default_factory=dict)
+    errors: list[FlowImportError] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)
+
+
+def discover(paths: Iterable[str | Path]) -> FlowBag:
+    bag = FlowBag()
+    for item in paths:
+        item = Path(item)
+        files = flow_files(item) if item.is_dir() else [item]
+        for file in files:
+            loaded = load_file(file)
+            bag.errors.extend(loaded.errors)
+            for flow in loaded.flows:
+                if flow.flow_id in bag.flows:
+                    bag.errors.append(
+                        FlowImportError(
+                            str(file),
+                            flow.defined_at[1],
+                            f"flow id {flow.flow_id!r} is already defined in {bag.files[flow.flow_id]}",
+                        )
+                    )
+                    continue
+                bag.flows[flow.flow_id] = flow
+                bag.files[flow.flow_id] = str(file)
+    return bag
+
+
+def load_flow(ref: str, flows_folder: str | Path) -> Flow:
+    """A flow from ``path/to/file.py:flow_id``, ``path/to/file.py`` (its only flow) or a flow id
+    found in the flows folder."""
+    file_part, _, flow_id = ref.partition(":")
+    if file_part.endswith(".py") or Path(file_part).is_file():
+        loaded = load_file(file_part)
+        if loaded.errors and not flow_id:
+            raise loaded.errors[0]
+        flows = {f.flow_id: f for f in loaded.flows}
+        if flow_id:
+            if flow_id in flows:
+                return flows[flow_id]
+            for err in loaded.errors:
+                if repr(flow_id) in str(err):
+                    raise err
+            if loaded.errors:
+                raise loaded.errors[0]
+            raise NotFoundError(
+                f"{file_part} has no flow {flow_id!r}.{did_you_mean(flow_id, flows)} "
+                f"Flows in it: {', '.join(flows) or '(none)'}"
+            )
+        if len(flows) == 1:
+            return next(iter(flows.values()))
+        raise NotFoundError(
+            f"{file_part} defines {len(flows)} flows ({', '.join(flows) or 'none'}); name one as {file_part}:FLOW_ID"
+        )
+    bag = discover([flows_folder])
+    if ref in bag.flows:
+        return bag.flows[ref]
+    for err in bag.errors:
+        if repr(ref) in str(err):
+            raise err
+    hint = did_you_mean(ref, bag.flows)
+    raise NotFoundError(
+        f"no flow {ref!r} in the flows folder {str(flows_folder)!r}.{hint} "
+        f"Known flows: {', '.join(sorted(bag.flows)) or '(none)'}"
+        + (f"; {len(bag.errors)} file(s) failed to load (ductwork flows list shows them)" if bag.errors else "")
+    )
+
+
+def import_modules(names: Iterable[str]) -> list[ModuleType]:
+    """Import modules by dotted name or file path (``build --module``); errors name the module."""
+    modules = []
+    for name in names:
+        if name.endswith(".py") or "/" in name:
+            modules.append(import_file(name))
+            continue
+        if "" not in sys.path and "." not in sys.path:
+            sys.path.insert(0, "")
+        try:
+            modules.append(importlib.import_module(name))
+        except ModuleNotFoundError as exc:
+            if exc.name and name.startswith(exc.name):
+                raise NotFoundError(f"module {name!r} not found (is it on PYTHONPATH?)") from None
+            raise FlowImportError(name, _first_line(exc), f"{type(exc).__name__}: {exc}") from exc
+        except Exception as exc:
+            file = _module_file(exc) or name
+            raise FlowImportError(
+                file,
+                _error_line(exc, file) if file != name else None,
+                f"{type(exc).__name__}: {exc}",
+                "".join(traceback.format_exception(exc)),
+            ) from exc
+    return modules
+
+
+def _module_file(exc: BaseException) -> str | None:
+    frames = traceback.extract_tb(exc.__traceback__)
+    user = [f for f in frames if "importlib" not in f.filename and "ductwork/loading" not in f.filename]
+    return user[-1].filename if user else None
+
+
+def _first_line(exc: BaseException) -> int | None:
+    frames = traceback.extract_tb(exc.__traceback__)
+    return frames[-1].lineno if frames else None

@@ -1,0 +1,1 @@
+"""Renderings of graphs and runs for people: DOT/SVG pictures."""

@@ -1,0 +1,69 @@
+"""Shared fixtures: an isolated DUCTWORK_HOME per test, clean memory targets, a CLI runner,
+and the rule for tests that need a real service (skip locally, fail on CI)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from ductwork.core.targets import MEMORY_FS
+
+REQUIRE_SERVICES = os.environ.get("DUCTWORK_REQUIRE_SERVICES") == "1"
+
+
+def service_reachable(host: str, port: int, timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    """Skip (locally) or fail (under DUCTWORK_REQUIRE_SERVICES=1) when a service is down."""
+    if service_reachable(host, port):
+        return
+    message = f"{name} is not reachable at {host}:{port}"
+    if REQUIRE_SERVICES:
+        pytest.fail(message + " and DUCTWORK_REQUIRE_SERVICES=1 makes it mandatory")
+    pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    home = tmp_path / "ductwork-home"
+    monkeypatch.setenv("DUCTWORK_HOME", str(home))
+    for key in list(os.environ):
+        if key.startswith("DUCTWORK_") and key not in ("DUCTWORK_HOME", "DUCTWORK_REQUIRE_SERVICES"):
+            monkeypatch.delenv(key)
+    MEMORY_FS.clear()
+    yield
+    MEMORY_FS.clear()
+
+
+class Cli:
+    """Runs the real ``ductwork`` command group in-process, from a working directory."""
+
+    def __init__(self, cwd: Path) -> None:
+        self.cwd = cwd
+
+    def __call__(self, *args: str, env: dict[str, str] | None = None) -> Result:
+        from ductwork.cli.main import cli
+
+        runner = CliRunner()
+        old = os.getcwd()
+        os.chdir(self.cwd)
+        try:
+            return runner.invoke(cli, list(args), env=env, catch_exceptions=False)
+        finally:
+            os.chdir(old)
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    return Cli(tmp_path)
