@@ -32,6 +32,15 @@ class RunInfo:
     run_type: str = "manual"
     timezone: dt.tzinfo = dt.UTC
 
+    @property
+    def key(self) -> str:
+        """Unique among all runs (run ids are unique only within a flow)."""
+        return run_key(self.flow_id, self.run_id)
+
+
+def run_key(flow_id: str, run_id: str) -> str:
+    return f"{flow_id}/{run_id}"
+
 
 @dataclass
 class BranchDecision:
@@ -71,7 +80,7 @@ class TaskInstance:
         return self.run.flow_id
 
     def xcom_push(self, key: str, value: Any) -> None:
-        self.results.push(self.run.run_id, self.task_id, key, value)
+        self.results.push(self.run.key, self.task_id, key, value)
         self.pushed_keys.append(key)
 
     def xcom_pull(
@@ -84,11 +93,11 @@ class TaskInstance:
         if task_ids is None:
             task_ids = self.task_id
         if isinstance(task_ids, str):
-            value = self.results.pull(self.run.run_id, task_ids, key)
+            value = self.results.pull(self.run.key, task_ids, key)
             return default if value is MISSING else value
         out = []
         for task_id in task_ids:
-            value = self.results.pull(self.run.run_id, task_id, key)
+            value = self.results.pull(self.run.key, task_id, key)
             out.append(default if value is MISSING else value)
         return out
 

@@ -1,6 +1,7 @@
 """Results passed between tasks (Airflow's XCom), behind a small port.
 
-Whoever executes a try writes its results through a ``ResultBackend``: the in-process runner
+Results are keyed by the run's key (``RunInfo.key``: flow id / run id, unique across flows),
+the task id and a key. Whoever executes a try writes its results through a ``ResultBackend``: the in-process runner
 uses ``MemoryResults``, the persistent engine a database-backed one. Task code only ever sees
 ``ti.xcom_push`` / ``ti.xcom_pull`` and the arguments of decorated tasks.
 """
@@ -22,13 +23,13 @@ MISSING: Any = _Missing()
 
 
 class ResultBackend(Protocol):
-    def push(self, run_id: str, task_id: str, key: str, value: Any) -> None: ...
+    def push(self, run_key: str, task_id: str, key: str, value: Any) -> None: ...
 
-    def pull(self, run_id: str, task_id: str, key: str = RETURN_VALUE) -> Any:
+    def pull(self, run_key: str, task_id: str, key: str = RETURN_VALUE) -> Any:
         """The value, or ``MISSING``."""
         ...
 
-    def clear(self, run_id: str, task_id: str) -> None:
+    def clear(self, run_key: str, task_id: str) -> None:
         """Forget a task's results (before a retry or after a clear)."""
         ...
 
@@ -40,17 +41,17 @@ class MemoryResults:
         self._data: dict[tuple[str, str, str], Any] = {}
         self._lock = threading.Lock()
 
-    def push(self, run_id: str, task_id: str, key: str, value: Any) -> None:
+    def push(self, run_key: str, task_id: str, key: str, value: Any) -> None:
         with self._lock:
-            self._data[(run_id, task_id, key)] = value
+            self._data[(run_key, task_id, key)] = value
 
-    def pull(self, run_id: str, task_id: str, key: str = RETURN_VALUE) -> Any:
-        return self._data.get((run_id, task_id, key), MISSING)
+    def pull(self, run_key: str, task_id: str, key: str = RETURN_VALUE) -> Any:
+        return self._data.get((run_key, task_id, key), MISSING)
 
-    def clear(self, run_id: str, task_id: str) -> None:
+    def clear(self, run_key: str, task_id: str) -> None:
         with self._lock:
-            for k in [k for k in self._data if k[0] == run_id and k[1] == task_id]:
+            for k in [k for k in self._data if k[0] == run_key and k[1] == task_id]:
                 del self._data[k]
 
-    def keys(self, run_id: str, task_id: str) -> list[str]:
-        return sorted(k[2] for k in self._data if k[0] == run_id and k[1] == task_id)
+    def keys(self, run_key: str, task_id: str) -> list[str]:
+        return sorted(k[2] for k in self._data if k[0] == run_key and k[1] == task_id)

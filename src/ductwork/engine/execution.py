@@ -108,8 +108,8 @@ def execute_try(
         task_logger.info("starting %s, try %d of %d", node.task_id, try_number, max_tries(node))
         rendered: dict[str, Any] = {}
         try:
-            if try_number > 1 or results.pull(run.run_id, node.task_id) is not None:
-                results.clear(run.run_id, node.task_id)
+            if try_number > 1 or results.pull(run.key, node.task_id) is not None:
+                results.clear(run.key, node.task_id)
             prepared, rendered = _render(executable, context)
             if on_started is not None:
                 on_started(prepared)

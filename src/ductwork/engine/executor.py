@@ -19,7 +19,9 @@ from ductwork.engine.execution import TryOutcome
 
 @dataclass(frozen=True, slots=True)
 class TryKey:
-    run_id: str
+    """One try of one task of one run; ``run_key`` is ``RunInfo.key`` (flow id / run id)."""
+
+    run_key: str
     task_id: str
     try_number: int
 

@@ -86,7 +86,7 @@ def run_locally(
         graph = _subgraph(graph, set(only))
     results = MemoryResults()
     for task_id, value in (seed_results or {}).items():
-        results.push(info.run_id, task_id, "return_value", value)
+        results.push(info.key, task_id, "return_value", value)
     summary = RunSummary(flow.flow_id, info.run_id, graph, results, started_at=clock.now())
     recorder = MemoryRecorder(summary)
     sources = current_sources()

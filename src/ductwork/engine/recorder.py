@@ -58,6 +58,10 @@ class RunSummary:
     tasks: dict[str, TaskSummary] = field(default_factory=dict)
     logs: dict[tuple[str, int], str] = field(default_factory=dict)
 
+    @property
+    def key(self) -> str:
+        return f"{self.flow_id}/{self.run_id}"
+
     def __getitem__(self, task_id: str) -> TaskSummary:
         return self.tasks[task_id]
 
@@ -70,7 +74,7 @@ class RunSummary:
         return any(s.state.is_failure for s in self.tasks.values())
 
     def result(self, task_id: str, key: str = RETURN_VALUE) -> Any:
-        value = self.results.pull(self.run_id, task_id, key)
+        value = self.results.pull(self.key, task_id, key)
         if value is MISSING:
             raise KeyError(f"task {task_id!r} has no result under key {key!r}")
         return value

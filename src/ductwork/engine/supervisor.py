@@ -35,7 +35,7 @@ _MAX_BLOCKED_SCAN = 64
 # --- events handed to sinks ------------------------------------------------------------------
 @dataclass(frozen=True)
 class StateChanged:
-    run_id: str
+    run_key: str
     change: Change
     at: dt.datetime
     try_number: int
@@ -43,7 +43,7 @@ class StateChanged:
 
 @dataclass(frozen=True)
 class TryBegan:
-    run_id: str
+    run_key: str
     task_id: str
     try_number: int
     at: dt.datetime
@@ -52,7 +52,7 @@ class TryBegan:
 
 @dataclass(frozen=True)
 class TryEnded:
-    run_id: str
+    run_key: str
     task_id: str
     try_number: int
     outcome: TryOutcome
@@ -60,13 +60,13 @@ class TryEnded:
 
 @dataclass(frozen=True)
 class NodesAdded:
-    run_id: str
+    run_key: str
     nodes: tuple[NodeSpec, ...]
 
 
 @dataclass(frozen=True)
 class RunEnded:
-    run_id: str
+    run_key: str
     state: RunState
     at: dt.datetime
 
@@ -128,8 +128,8 @@ class ActiveRun:
     max_active_tasks: int | None = None
 
     @property
-    def run_id(self) -> str:
-        return self.info.run_id
+    def key(self) -> str:
+        return self.info.key
 
 
 class Supervisor:
@@ -161,7 +161,7 @@ class Supervisor:
     ) -> ActiveRun:
         tracker = RunTracker(graph.nodes, states)
         run = ActiveRun(info, graph, tracker, dict(tries or {}), max_active_tasks=graph.meta.max_active_tasks)
-        self.runs[info.run_id] = run
+        self.runs[info.key] = run
         return run
 
     @property
@@ -249,7 +249,7 @@ class Supervisor:
         task_id = node.task_id
         try_number = run.tries.get(task_id, 0) + 1
         run.tries[task_id] = try_number
-        key = TryKey(run.run_id, task_id, try_number)
+        key = TryKey(run.key, task_id, try_number)
         self._emit_changes(run, run.tracker.set_state(task_id, S.QUEUED, "dispatched"), now)
         self.limits.acquire(node)
         run.in_flight[task_id] = key
@@ -263,14 +263,14 @@ class Supervisor:
         self.executor.submit(request)
 
     def _apply(self, event: TryStarted | TryFinished, now: dt.datetime) -> None:
-        run = self.runs.get(event.key.run_id)
+        run = self.runs.get(event.key.run_key)
         if run is None or run.in_flight.get(event.key.task_id) != event.key:
             return  # a try that was cleared or cancelled meanwhile
         task_id = event.key.task_id
         if isinstance(event, TryStarted):
             if run.tracker.state[task_id] == S.QUEUED:
                 self._emit_changes(run, run.tracker.set_state(task_id, S.RUNNING, "started"), now)
-            self._pending.append(TryBegan(run.run_id, task_id, event.key.try_number, event.at, event.worker))
+            self._pending.append(TryBegan(run.key, task_id, event.key.try_number, event.at, event.worker))
             return
         self._finish_try(run, event.key, event.outcome, now)
 
@@ -279,7 +279,7 @@ class Supervisor:
         node = run.tracker.nodes[task_id]
         del run.in_flight[task_id]
         self.limits.release(node)
-        self._pending.append(TryEnded(run.run_id, task_id, key.try_number, outcome))
+        self._pending.append(TryEnded(run.key, task_id, key.try_number, outcome))
         tracker = run.tracker
         if tracker.state[task_id] == S.QUEUED and outcome.state not in (S.FAILED, S.UP_FOR_RETRY):
             self._emit_changes(run, tracker.set_state(task_id, S.RUNNING, "started"), now)
@@ -290,7 +290,7 @@ class Supervisor:
             )
         if state == S.NONE:
             run.tries[task_id] = key.try_number - 1  # waiting for dynamic dependencies is not a try
-            self._pending.append(NodesAdded(run.run_id, outcome.new_nodes))
+            self._pending.append(NodesAdded(run.key, outcome.new_nodes))
             self._emit_changes(run, tracker.add_nodes(outcome.new_nodes, waiting=task_id), now)
             return
         reason = outcome.error or ""
@@ -306,12 +306,12 @@ class Supervisor:
                 state = RunState(run.tracker.run_state())
                 if state == RunState.RUNNING:  # nothing can move: report what is left as failed
                     state = RunState.FAILED
-                self._pending.append(RunEnded(run.run_id, state, self.clock.now()))
-                del self.runs[run.run_id]
+                self._pending.append(RunEnded(run.key, state, self.clock.now()))
+                del self.runs[run.key]
 
     def _emit_changes(self, run: ActiveRun, changes: list[Change], now: dt.datetime) -> None:
         for change in changes:
-            self._pending.append(StateChanged(run.run_id, change, now, run.tries.get(change.task_id, 0)))
+            self._pending.append(StateChanged(run.key, change, now, run.tries.get(change.task_id, 0)))
 
     def _flush(self) -> None:
         if not self._pending:

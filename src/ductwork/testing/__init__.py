@@ -98,7 +98,7 @@ def run_task(
     )
     task = summary[task_id]
     last = task.tries[-1] if task.tries else None
-    value = summary.results.pull(summary.run_id, task_id)
+    value = summary.results.pull(summary.key, task_id)
     return TaskResult(
         task_id=task_id,
         state=task.state,
