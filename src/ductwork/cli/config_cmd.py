@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from ductwork.cli.main import CliState
 from ductwork.cli.output import console, print_json
+from ductwork.cli.state import CliState
 
 
 @click.command()

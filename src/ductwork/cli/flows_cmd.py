@@ -9,8 +9,8 @@ import click
 from rich.table import Table
 from rich.tree import Tree
 
-from ductwork.cli.main import CliState
 from ductwork.cli.output import console, print_json
+from ductwork.cli.state import CliState
 from ductwork.core.config import ParamSources, use_sources
 from ductwork.core.graph import FlowGraph
 from ductwork.loading import discover, load_flow

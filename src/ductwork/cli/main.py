@@ -6,39 +6,12 @@ status 2; a run in which a task failed exits with status 1.
 
 from __future__ import annotations
 
-import sys
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import click
 
-from ductwork.errors import DuctworkError
-from ductwork.settings import Settings
-
-
-@dataclass
-class CliState:
-    config_path: str | None = None
-    overrides: dict[str, Any] = field(default_factory=dict)
-    _settings: Settings | None = None
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            self._settings = Settings.load(config_path=self.config_path, overrides=self.overrides)
-        return self._settings
-
-
-class DuctworkGroup(click.Group):
-    """A click group that turns ``DuctworkError`` into a clean message and exit status 2."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except DuctworkError as exc:
-            click.secho(f"Error: {exc}", fg="red", err=True)
-            sys.exit(2)
+from ductwork.cli import config_cmd, flows_cmd, run_cmd
+from ductwork.cli.state import CliState, DuctworkGroup
 
 
 @click.group(cls=DuctworkGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -71,16 +44,10 @@ def cli(ctx: click.Context, config_path: str | None, home: str | None, flows_fol
     )
 
 
-def _register() -> None:
-    from ductwork.cli import config_cmd, flows_cmd, run_cmd
-
-    cli.add_command(run_cmd.run)
-    cli.add_command(run_cmd.build)
-    cli.add_command(flows_cmd.flows)
-    cli.add_command(config_cmd.config)
-
-
-_register()
+cli.add_command(run_cmd.run)
+cli.add_command(run_cmd.build)
+cli.add_command(flows_cmd.flows)
+cli.add_command(config_cmd.config)
 
 
 def main() -> None:

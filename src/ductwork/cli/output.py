@@ -30,7 +30,9 @@ STATE_STYLES = {
 
 
 def console(stderr: bool = False) -> Console:
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else 160  # piped output: wide enough not to wrap ids
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
 
 
 def print_json(data: Any) -> None:
@@ -95,11 +97,7 @@ def summary_table(summary: RunSummary, *, max_rows: int = 200) -> Table:
     shown = rows if len(rows) <= max_rows else [r for r in rows if r.state != TaskState.SUCCESS][:max_rows]
     for task in shown:
         durations = [t.duration for t in task.tries if t.duration is not None]
-        tries = (
-            " ".join(f"{t.try_number}:{t.state.value}" for t in task.tries)
-            if len(task.tries) > 1
-            else str(len(task.tries))
-        )
+        tries = str(len(task.tries))
         note = task.reason if task.state != TaskState.SUCCESS or task.already_complete else ""
         if task.tries and task.tries[-1].error:
             note = task.tries[-1].error
@@ -112,6 +110,25 @@ def summary_table(summary: RunSummary, *, max_rows: int = 200) -> Table:
         )
     if len(shown) < len(rows):
         table.caption = f"{len(rows) - len(shown)} successful tasks not shown"
+    return table
+
+
+def tries_table(summary: RunSummary) -> Table | None:
+    """Every try of the tasks that needed more than one, or failed."""
+    rows = [
+        (task.task_id, t)
+        for task in summary.tasks.values()
+        if len(task.tries) > 1 or task.state.value == "failed"
+        for t in task.tries
+    ]
+    if not rows:
+        return None
+    table = Table(title="tries", title_justify="left")
+    for column in ("task", "try", "state", "duration", "error"):
+        table.add_column(column, overflow="fold", max_width=80 if column == "error" else None)
+    for task_id, t in rows:
+        duration = f"{t.duration:.2f}s" if t.duration is not None else ""
+        table.add_row(task_id, str(t.try_number), styled(t.state.value), duration, t.error or "")
     return table
 
 

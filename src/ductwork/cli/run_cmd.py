@@ -10,8 +10,8 @@ from typing import Any
 import click
 
 from ductwork.cli.luigi_args import parse_build_args
-from ductwork.cli.main import CliState
-from ductwork.cli.output import ProgressSink, console, print_json, summary_json, summary_table
+from ductwork.cli.output import ProgressSink, console, print_json, summary_json, summary_table, tries_table
+from ductwork.cli.state import CliState
 from ductwork.core.class_flow import all_task_classes, find_task_class, flow_for_tasks
 from ductwork.core.config import Config, ParamHolder, ParamSources, use_sources
 from ductwork.core.flow import Flow
@@ -78,6 +78,9 @@ def _report(summary: RunSummary, as_json: bool, settings_logs: Any) -> None:
     else:
         out = console()
         out.print(summary_table(summary))
+        tries = tries_table(summary)
+        if tries is not None:
+            out.print(tries)
         counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.counts().items()))
         out.print(f"run {summary.run_id}: [bold]{summary.state.value}[/] ({counts}); logs under {settings_logs}")
     if summary.any_failed:

@@ -225,7 +225,7 @@ def find_cycle(nodes: Mapping[str, NodeSpec]) -> list[str] | None:
             if nxt not in colour:
                 continue
             if colour[nxt] == grey:
-                cycle = [*path[path.index(nxt):], nxt]
+                cycle = [*path[path.index(nxt) :], nxt]
                 return list(reversed(cycle))
             if colour[nxt] == white:
                 colour[nxt] = grey

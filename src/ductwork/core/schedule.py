@@ -54,21 +54,19 @@ def timezone_name(tz: dt.tzinfo) -> str:
 
 
 def as_aware(value: dt.datetime | dt.date, tz: dt.tzinfo) -> dt.datetime:
-    """Attach ``tz`` to a naive datetime (or a date at midnight); convert aware ones."""
+    """A naive datetime (or a date at midnight) read as wall-clock time in ``tz``, as UTC."""
     if not isinstance(value, dt.datetime):
         value = dt.datetime(value.year, value.month, value.day)
     if value.tzinfo is None:
         return _localize(value, tz)
-    return value.astimezone(tz)
+    return value.astimezone(dt.UTC)
 
 
 def _localize(naive: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
-    """Wall-clock time in ``tz``; a time skipped by a DST jump moves forward past the gap."""
-    aware = naive.replace(tzinfo=tz)
-    roundtrip = aware.astimezone(dt.UTC).astimezone(tz).replace(tzinfo=None)
-    if roundtrip != naive:  # nonexistent local time (spring forward)
-        return aware.astimezone(dt.UTC).astimezone(tz)
-    return aware
+    """Wall-clock time in ``tz``, returned in UTC; a time skipped by a DST jump moves forward
+    past the gap. UTC because Python subtracts and adds datetimes that share a zone on the wall
+    clock, which would make a 23-hour day look like 24 hours."""
+    return naive.replace(tzinfo=tz).astimezone(dt.UTC)
 
 
 class Schedule(ABC):
@@ -232,7 +230,7 @@ class DeltaSchedule(Schedule):
         catchup: bool,
         now: dt.datetime,
     ) -> DataInterval | None:
-        start = last.end if last is not None else start_date or now - self.delta
+        start = last.end if last is not None else (start_date or now - self.delta).astimezone(dt.UTC)
         if not catchup and start + self.delta <= now - self.delta:
             periods = (now - start) // self.delta
             start = start + (periods - 1) * self.delta

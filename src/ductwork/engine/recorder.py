@@ -126,6 +126,11 @@ class MemoryRecorder:
         task = self.summary.tasks[event.task_id]
         outcome = event.outcome
         current = next((t for t in reversed(task.tries) if t.try_number == event.try_number), None)
+        if outcome.state == TaskState.NONE:
+            # Waiting for dynamic dependencies: not a try; the same try number runs again later.
+            if current is not None:
+                task.tries.remove(current)
+            return
         if current is None or current.state != TaskState.RUNNING:
             current = TryInfo(event.try_number, outcome.state, started_at=outcome.started_at)
             task.tries.append(current)

@@ -9,7 +9,7 @@ from ductwork.testing import build, run_flow
 def test_operator_flow_passes_results_downstream() -> None:
     with Flow("ops") as f:
         a = PythonOperator(task_id="a", python_callable=lambda: 41)
-        b = PythonOperator(task_id="b", python_callable=lambda x: x + 1, op_args=[a.output])
+        PythonOperator(task_id="b", python_callable=lambda x: x + 1, op_args=[a.output])
         a >> EmptyOperator(task_id="c")
     result = run_flow(f)
     assert result.state == "success"

@@ -160,10 +160,19 @@ def _with_flow_defaults(init: Callable[..., None]) -> Callable[..., None]:
         if group is not None:
             defaults.update(group.default_args)
         accepted = accepted_arguments(type(self))
+        name = f"{type(self).__name__}(task_id={kwargs.get('task_id')!r})"
+        for key in kwargs:
+            if key not in accepted:
+                raise UnknownArgumentError(f"{name}: unknown argument {key!r}.{did_you_mean(key, accepted)}")
         for key, value in defaults.items():
             if key in accepted and key not in kwargs:
                 kwargs[key] = value
-        init(self, *args, **kwargs)
+        try:
+            init(self, *args, **kwargs)
+        except TypeError as exc:
+            if "required" in str(exc) and "argument" in str(exc):
+                raise DefinitionError(f"{name}: {exc}".replace(f"{type(self).__name__}.__init__() ", "")) from None
+            raise
 
     return wrapper
 

@@ -1,0 +1,175 @@
+"""The CLI end to end: run, build (Luigi's form), flows list/show/graph, config."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REQUIRE_SERVICES, Cli
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PIPELINE = textwrap.dedent(
+    """
+    from pathlib import Path
+    from ductwork import Config, IntParameter, LocalTarget, PathParameter, Task, WrapperTask
+
+    class Settings(Config):
+        out = PathParameter(default=Path("out"))
+
+    class Part(Task):
+        i = IntParameter()
+        def output(self):
+            return LocalTarget(Settings().out / f"part-{self.i}.txt")
+        def run(self):
+            with self.output().open("w") as fh:
+                fh.write(str(self.i))
+
+    class Merge(Task):
+        group = IntParameter()
+        size = IntParameter(default=10)
+        def requires(self):
+            return [Part(i=self.group * self.size + k) for k in range(self.size)]
+        def output(self):
+            return LocalTarget(Settings().out / f"merge-{self.group}.txt")
+        def run(self):
+            with self.output().open("w") as fh:
+                fh.write(str(sum(int(t.read_text()) for t in self.input())))
+
+    class Everything(WrapperTask):
+        groups = IntParameter(default=3)
+        size = IntParameter(default=10)
+        def requires(self):
+            return [Merge(group=g, size=self.size) for g in range(self.groups)]
+    """
+)
+
+
+def test_build_luigi_form_runs_once_then_reports_all_complete(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "pipeline.py").write_text(PIPELINE)
+    first = cli(
+        "build",
+        "--module",
+        "pipeline",
+        "Everything",
+        "--groups",
+        "2",
+        "--workers",
+        "2",
+        "--local-scheduler",
+        "--Settings-out",
+        "built",
+        "--no-progress",
+    )
+    assert first.exit_code == 0, first.output
+    assert "Scheduled 23 tasks of which:" in first.output
+    assert "* 23 ran successfully" in first.output
+    assert (tmp_path / "built" / "merge-1.txt").read_text() == str(sum(range(10, 20)))
+    second = cli("build", "--module", "pipeline", "Everything", "--groups", "2", "--Settings-out", "built")
+    assert second.exit_code == 0
+    assert "* 1 complete ones were encountered" in second.output
+    assert "Nothing to do" in second.output
+
+
+def test_a_thousand_task_luigi_pipeline_builds_and_then_is_complete(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "pipeline.py").write_text(PIPELINE)
+    first = cli("build", "--module", "pipeline", "Everything", "--groups", "33", "--size", "30", "--json")
+    data = json.loads(first.output)
+    assert first.exit_code == 0
+    assert data["state"] == "success"
+    assert data["counts"] == {"success": 33 * 30 + 33 + 1}
+    assert len(list((tmp_path / "out").iterdir())) == 33 * 30 + 33
+    second = cli("build", "--module", "pipeline", "Everything", "--groups", "33", "--size", "30", "--json")
+    again = json.loads(second.output)
+    assert list(again["tasks"]) == ["Everything(groups=33, size=30)"]
+    assert again["tasks"]["Everything(groups=33, size=30)"]["already_complete"] is True
+    assert again["tasks"]["Everything(groups=33, size=30)"]["tries"] == []
+
+
+def test_build_errors_name_the_task_and_parameter(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "pipeline.py").write_text(PIPELINE)
+    result = cli("build", "--module", "pipeline", "Merge")
+    assert result.exit_code == 2 and "Merge: missing required parameter 'group' (int)" in result.output
+    result = cli("build", "--module", "pipeline", "Merge", "--group", "x")
+    assert result.exit_code == 2 and "Merge: parameter 'group' wants int, got 'x'" in result.output
+    result = cli("build", "--module", "pipeline", "Merge", "--grup", "1")
+    assert result.exit_code == 2 and "unknown parameter --grup" in result.output and "Did you mean" in result.output
+    result = cli("build", "--module", "pipeline", "Merj")
+    assert result.exit_code == 2 and "no task class named 'Merj'. Did you mean 'Merge'" in result.output
+
+
+def test_retry_table_shows_the_tries_and_exit_status(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "flaky.py").write_text(
+        textwrap.dedent(
+            """
+            from pathlib import Path
+            from ductwork import Flow, PythonOperator
+
+            def flaky():
+                marker = Path("attempts")
+                n = int(marker.read_text()) + 1 if marker.exists() else 1
+                marker.write_text(str(n))
+                if n < 3:
+                    raise RuntimeError(f"attempt {n}")
+                return n
+
+            with Flow("flaky") as f:
+                PythonOperator(task_id="t", python_callable=flaky, retries=2, retry_delay=0)
+                PythonOperator(task_id="never", python_callable=lambda: 1 / 0)
+            """
+        )
+    )
+    result = cli("run", "flaky.py:flaky", "--no-progress")
+    assert result.exit_code == 1
+    lines = [line.replace("│", " ").split() for line in result.output.splitlines()]
+    assert any(line[:3] == ["t", "1", "up_for_retry"] and "RuntimeError:" in line for line in lines)
+    assert any(line[:3] == ["t", "2", "up_for_retry"] for line in lines)
+    assert any(line[:3] == ["t", "3", "success"] for line in lines)
+    assert "ZeroDivisionError: division by zero" in result.output
+    ok = cli("run", "flaky.py:flaky", "--task", "t")
+    assert ok.exit_code == 0
+
+
+def test_flows_list_show_and_json(cli: Cli, tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "examples", tmp_path / "flows")
+    listed = json.loads(cli("flows", "list", "--json").output)
+    ids = {f["flow_id"]: f for f in listed["flows"]}
+    assert {"four_step_pipeline", "ml_pipeline", "branching", "luigi_reports_daily"} <= set(ids)
+    assert ids["four_step_pipeline"]["schedule"] == "@daily"
+    assert ids["luigi_reports_daily"]["style"] == "class_tasks"
+    assert listed["errors"] == []
+    shown = cli("flows", "show", "four_step_pipeline")
+    assert shown.exit_code == 0
+    assert "retrieve.eu" in shown.output and "announce" in shown.output
+    graph = json.loads(cli("flows", "show", "four_step_pipeline", "--json").output)
+    nodes = {n["task_id"]: n for n in graph["nodes"]}
+    assert set(nodes["etl"]["upstream"]) == {"retrieve.eu", "retrieve.us", "retrieve.apac"}
+
+
+def test_flows_graph_writes_a_valid_svg_of_the_four_step_pipeline(cli: Cli, tmp_path: Path) -> None:
+    if shutil.which("dot") is None:
+        if REQUIRE_SERVICES:
+            pytest.fail("Graphviz's dot is required on CI (scripts/system-deps.sh installs it)")
+        pytest.skip("Graphviz's dot is not installed")
+    result = cli(
+        "flows", "graph", str(ROOT / "examples" / "four_step_pipeline.py"), "--format", "svg", "-o", "pipeline.svg"
+    )
+    assert result.exit_code == 0, result.output
+    root = ET.parse(tmp_path / "pipeline.svg").getroot()
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    titles = {el.text for el in root.iter("{http://www.w3.org/2000/svg}title")}
+    assert {"retrieve.eu", "etl", "aggregate", "report", "etl->aggregate"} <= titles
+    dot = cli("flows", "graph", str(ROOT / "examples" / "four_step_pipeline.py"), "--format", "dot", "-o", "-")
+    assert dot.output.startswith('digraph "four_step_pipeline"')
+
+
+def test_config_shows_sources(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "ductwork.toml").write_text("[ductwork]\nparallelism = 3\n")
+    data = json.loads(cli("config", "--json", env={"DUCTWORK_FLOWS_FOLDER": "pipelines"}).output)
+    assert data["parallelism"] == {"value": "3", "source": "config_file"}
+    assert data["flows_folder"] == {"value": "pipelines", "source": "env"}

@@ -1,0 +1,150 @@
+"""Every validation error reaches the user through the CLI as one clear message (exit status 2)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Cli
+
+HEADER = "from ductwork import Flow, EmptyOperator, PythonOperator, BashOperator, IntParameter\n"
+
+CASES = {
+    "cycle": (
+        """
+        with Flow("cyclic") as f:
+            a = EmptyOperator(task_id="a")
+            b = EmptyOperator(task_id="b")
+            c = EmptyOperator(task_id="c")
+            a >> b >> c >> a
+        """,
+        "cyclic",
+        [],
+        ["flow 'cyclic': dependency cycle:", "a -> b -> c -> a"],
+    ),
+    "duplicate": (
+        """
+        with Flow("dup") as f:
+            EmptyOperator(task_id="load")
+            EmptyOperator(task_id="load")
+        """,
+        "dup",
+        [],
+        ["flow.py:6:", "duplicate task id 'load' (first defined at", "flow.py:5"],
+    ),
+    "not_a_task": (
+        """
+        with Flow("deps") as f:
+            a = EmptyOperator(task_id="a")
+            a >> "b"
+        """,
+        "deps",
+        [],
+        ["flow.py:6:", "task 'a'", "cannot depend on 'b' (str)"],
+    ),
+    "unknown_argument": (
+        """
+        with Flow("args") as f:
+            PythonOperator(task_id="p", pyton_callable=print)
+        """,
+        "args",
+        [],
+        [
+            "flow.py:5:",
+            "PythonOperator(task_id='p'): unknown argument 'pyton_callable'",
+            "Did you mean 'python_callable'",
+        ],
+    ),
+    "bad_schedule": (
+        """
+        with Flow("sched", schedule="0 25 * * *") as f:
+            EmptyOperator(task_id="a")
+        """,
+        "sched",
+        [],
+        ["flow.py:4:", "flow 'sched': invalid schedule '0 25 * * *'"],
+    ),
+    "missing_param": (
+        """
+        with Flow("params", params={"limit": IntParameter(description="rows")}) as f:
+            EmptyOperator(task_id="a")
+        """,
+        "params",
+        [],
+        ["flow 'params': missing required parameter 'limit' (int)", "--param limit=VALUE"],
+    ),
+    "wrong_type": (
+        """
+        with Flow("typed", params={"limit": 10}) as f:
+            EmptyOperator(task_id="a")
+        """,
+        "typed",
+        ["--param", "limit=ten"],
+        ["flow 'typed': parameter 'limit' wants int, got 'ten'"],
+    ),
+    "import_error": (
+        """
+        import json
+        rows = json.loads("{not json")
+        """,
+        "anything",
+        [],
+        ["flow.py:5:", "failed to import flow file", "JSONDecodeError"],
+    ),
+    "syntax_error": (
+        """
+        with Flow("broken") as f
+            EmptyOperator(task_id="a")
+        """,
+        "broken",
+        [],
+        ["flow.py:4:", "SyntaxError"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_validation_error_through_cli(cli: Cli, tmp_path: Path, case: str) -> None:
+    source, flow_id, extra, fragments = CASES[case]
+    (tmp_path / "flow.py").write_text(HEADER + "\n" + textwrap.dedent(source))
+    result = cli("run", f"flow.py:{flow_id}", *extra)
+    assert result.exit_code == 2, result.output
+    message = result.output.strip()
+    assert message.startswith("Error: "), message
+    for fragment in fragments:
+        assert fragment in message, f"{fragment!r} not in {message!r}"
+    print(f"{case}: {message}")
+
+
+def test_unknown_flow_suggests_the_closest(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "etl.py").write_text(
+        HEADER + 'with Flow("daily_sales") as f:\n    EmptyOperator(task_id="a")\n'
+    )
+    result = cli("run", "daily_sale")
+    assert result.exit_code == 2
+    assert "no flow 'daily_sale' in the flows folder" in result.output
+    assert "Did you mean 'daily_sales'" in result.output
+
+
+def test_bad_param_syntax(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "f.py").write_text(HEADER + 'with Flow("f", params={"n": 1}) as f:\n    EmptyOperator(task_id="a")\n')
+    result = cli("run", "f.py:f", "--param", "n")
+    assert result.exit_code == 2 and "--param 'n': expected NAME=VALUE" in result.output
+
+
+def test_flows_list_reports_import_errors_and_keeps_good_flows(cli: Cli, tmp_path: Path) -> None:
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    (folder / "good.py").write_text(HEADER + 'with Flow("good") as f:\n    EmptyOperator(task_id="a")\n')
+    (folder / "bad.py").write_text("import nonexistent_module_xyz\n")
+    result = cli("flows", "list", "--json")
+    import json
+
+    data = json.loads(result.output)
+    assert [f["flow_id"] for f in data["flows"]] == ["good"]
+    assert data["errors"][0]["line"] == 1
+    assert "No module named 'nonexistent_module_xyz'" in data["errors"][0]["error"]
+    assert data["errors"][0]["file"].endswith("bad.py")

@@ -1,0 +1,180 @@
+"""Writing flows: dependency syntax, groups, defaults, decorated tasks, and definition errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from ductwork import (
+    BashOperator,
+    EmptyOperator,
+    Flow,
+    IntParameter,
+    PythonOperator,
+    TaskGroup,
+    chain,
+    cross_downstream,
+    flow,
+    task,
+)
+from ductwork.errors import (
+    CycleError,
+    DefinitionError,
+    DuplicateTaskError,
+    InvalidDependencyError,
+    MissingParameterError,
+    ParameterTypeError,
+    ScheduleError,
+    UnknownArgumentError,
+    UnknownParameterError,
+)
+
+
+def edges(f: Flow) -> set[tuple[str, str]]:
+    return {(up, n.task_id) for n in f.to_graph() for up in n.upstream}
+
+
+def test_shift_operators_lists_and_set_methods() -> None:
+    with Flow("f") as f:
+        a, b, c, d, e = (EmptyOperator(task_id=x) for x in "abcde")
+        a >> [b, c] >> d
+        e << d
+        [a] << EmptyOperator(task_id="z")
+        x = EmptyOperator(task_id="x")
+        x.set_upstream(e)
+        y = EmptyOperator(task_id="y")
+        y.set_downstream(x)
+    assert edges(f) == {("a", "b"), ("a", "c"), ("b", "d"), ("c", "d"), ("d", "e"), ("z", "a"), ("e", "x"), ("y", "x")}
+
+
+def test_chain_and_cross_downstream() -> None:
+    with Flow("f") as f:
+        t = {x: EmptyOperator(task_id=x) for x in "abcdefg"}
+        chain(t["a"], [t["b"], t["c"]], [t["d"], t["e"]], t["f"])
+        cross_downstream([t["f"]], [t["g"]])
+    assert edges(f) == {("a", "b"), ("a", "c"), ("b", "d"), ("c", "e"), ("d", "f"), ("e", "f"), ("f", "g")}
+
+
+def test_task_groups_prefix_ids_and_connect_by_roots_and_leaves() -> None:
+    with Flow("f") as f:
+        start = EmptyOperator(task_id="start")
+        with TaskGroup("extract") as group:
+            one = EmptyOperator(task_id="one")
+            two = EmptyOperator(task_id="two")
+            one >> two
+            EmptyOperator(task_id="side")
+        end = EmptyOperator(task_id="end")
+        start >> group >> end
+    graph = f.to_graph()
+    assert graph.nodes["extract.one"].group == "extract"
+    assert edges(f) == {
+        ("start", "extract.one"),
+        ("start", "extract.side"),
+        ("extract.one", "extract.two"),
+        ("extract.two", "end"),
+        ("extract.side", "end"),
+    }
+    assert "extract" in graph.groups
+
+
+def test_tasks_created_in_a_loop() -> None:
+    with Flow("f") as f:
+        join = EmptyOperator(task_id="join")
+        for i in range(5):
+            PythonOperator(task_id=f"part_{i}", python_callable=lambda: None) >> join
+    assert len(f.to_graph().nodes["join"].upstream) == 5
+
+
+def test_default_args_fill_what_tasks_do_not_set() -> None:
+    with Flow("f", default_args={"retries": 3, "retry_delay": 7, "owner": "ana"}):
+        a = EmptyOperator(task_id="a")
+        b = EmptyOperator(task_id="b", retries=0)
+    assert (a.retries, a.retry_delay, a.owner) == (3, 7.0, "ana")
+    assert b.retries == 0
+
+
+def test_unknown_default_arg_is_an_error() -> None:
+    with Flow("f", default_args={"retires": 3}) as f:
+        EmptyOperator(task_id="a")
+    with pytest.raises(DefinitionError, match="default_args key 'retires'.*Did you mean 'retries'"):
+        f.to_graph()
+
+
+def test_definition_errors_are_clear() -> None:
+    with Flow("f"):
+        with pytest.raises(
+            UnknownArgumentError, match=r"PythonOperator\(task_id='p'\): unknown argument 'pyton_callable'"
+        ):
+            PythonOperator(task_id="p", pyton_callable=print)  # type: ignore[call-arg]
+        EmptyOperator(task_id="dup")
+        with pytest.raises(DuplicateTaskError, match="duplicate task id 'dup'"):
+            EmptyOperator(task_id="dup")
+        with pytest.raises(InvalidDependencyError, match="cannot depend on 'load'"):
+            EmptyOperator(task_id="q") >> "load"  # type: ignore[operator]
+    with pytest.raises(ScheduleError, match="flow 'g': invalid schedule"):
+        Flow("g", schedule="every minute")
+    with Flow("c") as cyclic:
+        a, b = EmptyOperator(task_id="a"), EmptyOperator(task_id="b")
+        a >> b >> a
+    with pytest.raises(CycleError, match="flow 'c': dependency cycle: (a -> b -> a|b -> a -> b)"):
+        cyclic.to_graph()
+
+
+def test_flow_parameters_are_typed() -> None:
+    f = Flow("p", params={"n": IntParameter(default=2), "label": "x", "must": IntParameter()})
+    assert f.resolve_params({"n": "5", "must": 1}) == {"n": 5, "label": "x", "must": 1}
+    with pytest.raises(ParameterTypeError, match="flow 'p': parameter 'n' wants int, got 'five'"):
+        f.resolve_params({"n": "five", "must": 1})
+    with pytest.raises(MissingParameterError, match="missing required parameter 'must'"):
+        f.resolve_params({})
+    with pytest.raises(UnknownParameterError, match="unknown parameter 'nn'.*Did you mean 'n'"):
+        f.resolve_params({"nn": 1, "must": 1})
+
+
+def test_bash_operator_needs_a_command() -> None:
+    with Flow("b"), pytest.raises(DefinitionError, match="bash_command must be a non-empty string"):
+        BashOperator(task_id="x", bash_command="")
+
+
+def test_decorated_tasks_build_edges_from_arguments_and_number_repeated_calls() -> None:
+    @task
+    def one() -> int:
+        return 1
+
+    @task
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    @flow
+    def sums() -> None:
+        x = one()
+        y = one()
+        add(x, y)
+        add.override(task_id="again")(x, 5)
+
+    f = sums.build()
+    assert set(f.tasks) == {"one", "one__1", "add", "again"}
+    assert set(f.to_graph().nodes["add"].upstream) == {"one", "one__1"}
+    with pytest.raises(DefinitionError, match="task 'add': missing argument"), Flow("h"):
+        add(1)
+
+
+def test_flow_function_parameters_come_from_annotations() -> None:
+    @task
+    def show(n: int) -> int:
+        return n
+
+    @flow(schedule="@daily")
+    def typed(n: int = 3, rate: float = 0.5) -> None:
+        show(n)
+
+    params = typed.build().to_graph().meta.params
+    assert params["n"]["type"] == "int" and params["n"]["default"] == "3"
+    assert params["rate"]["type"] == "float"
+
+
+def test_a_task_outside_a_flow_is_a_plain_function() -> None:
+    @task
+    def double(x: int) -> int:
+        return 2 * x
+
+    assert double(4) == 8

@@ -1,0 +1,135 @@
+"""Parameters parse what users type, serialize canonically, and name themselves in errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import pathlib
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ductwork import (
+    BoolParameter,
+    ChoiceParameter,
+    DateParameter,
+    DateTimeParameter,
+    DictParameter,
+    EnumParameter,
+    FloatParameter,
+    IntParameter,
+    JsonParameter,
+    ListParameter,
+    MonthParameter,
+    Parameter,
+    PathParameter,
+    TimeDeltaParameter,
+)
+from ductwork.core.params import from_description, parameter_for, parse_duration
+from ductwork.errors import ParameterTypeError
+
+json_leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=10))
+json_value = st.recursive(
+    json_leaf,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=5), inner, max_size=4)),
+    max_leaves=12,
+)
+
+
+class Colour(enum.Enum):
+    RED = 1
+    GREEN = 2
+
+
+ROUND_TRIPS = [
+    (Parameter(), st.text()),
+    (IntParameter(), st.integers()),
+    (FloatParameter(), st.floats(allow_nan=False, allow_infinity=False)),
+    (BoolParameter(), st.booleans()),
+    (DateParameter(), st.dates()),
+    (DateTimeParameter(), st.datetimes(timezones=st.none() | st.just(dt.UTC))),
+    (MonthParameter(), st.dates().map(lambda d: d.replace(day=1))),
+    (TimeDeltaParameter(), st.timedeltas(min_value=dt.timedelta(0), max_value=dt.timedelta(days=999))),
+    (EnumParameter(Colour), st.sampled_from(Colour)),
+    (ChoiceParameter(["a", "b", "c"]), st.sampled_from(["a", "b", "c"])),
+    (ListParameter(), st.lists(json_leaf, max_size=5).map(tuple)),
+    (DictParameter(), st.dictionaries(st.text(max_size=5), json_value, max_size=4)),
+    (JsonParameter(), json_value),
+    (PathParameter(), st.text(alphabet="abc/_-.", min_size=1, max_size=12).filter(lambda s: s.strip("/") != "")),
+]
+
+
+@pytest.mark.parametrize(
+    "param, values", ROUND_TRIPS, ids=lambda x: type(x).__name__ if isinstance(x, Parameter) else ""
+)
+def test_parse_of_serialize_is_identity(param: Parameter, values: st.SearchStrategy) -> None:
+    @given(values)
+    def check(value: object) -> None:
+        normal = param.normalize(value)
+        text = param.serialize(normal)
+        assert param.parse(text) == normal
+        assert param.serialize(param.parse(text)) == text  # canonical
+
+    check()
+
+
+@given(st.dictionaries(st.text(max_size=4), json_leaf, max_size=5))
+def test_dict_serialization_ignores_key_order(value: dict) -> None:
+    param = DictParameter()
+    reordered = dict(reversed(list(value.items())))
+    assert param.serialize(param.normalize(value)) == param.serialize(param.normalize(reordered))
+
+
+@pytest.mark.parametrize(
+    "text, seconds",
+    [("90", 90), ("1.5", 1.5), ("1h30m", 5400), ("2d", 172800), ("500ms", 0.5), ("P1DT2H", 93600), ("1w", 604800)],
+)
+def test_durations_parse(text: str, seconds: float) -> None:
+    assert parse_duration(text).total_seconds() == seconds
+
+
+@pytest.mark.parametrize("text", ["", "soon", "1x", "h1", "P", "1h 2"])
+def test_bad_durations_are_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+def test_wrong_type_names_parameter_and_type() -> None:
+    with pytest.raises(ParameterTypeError) as err:
+        IntParameter().convert("ten", name="limit", owner="flow 'etl'")
+    assert "flow 'etl'" in str(err.value)
+    assert "'limit'" in str(err.value)
+    assert "wants int" in str(err.value)
+
+
+def test_bool_words() -> None:
+    p = BoolParameter()
+    assert [p.parse(w) for w in ("yes", "TRUE", "1", "off", "n")] == [True, True, True, False, False]
+    with pytest.raises(ValueError):
+        p.parse("maybe")
+
+
+def test_choice_refuses_other_values() -> None:
+    with pytest.raises(ParameterTypeError, match="one of a, b"):
+        ChoiceParameter(["a", "b"]).convert("z", name="mode")
+
+
+def test_description_round_trip_validates_without_the_declaring_code() -> None:
+    for param in (IntParameter(default=3, description="n"), ChoiceParameter(["x", "y"], default="x")):
+        rebuilt = from_description(param.describe())
+        assert rebuilt.default == param.default
+        assert rebuilt.describe() == param.describe() or rebuilt.type_name == "choice"
+    rebuilt = from_description(IntParameter().describe())
+    assert rebuilt.required
+    with pytest.raises(ParameterTypeError):
+        rebuilt.convert("abc", name="n")
+
+
+def test_annotations_choose_parameter_types() -> None:
+    assert isinstance(parameter_for(int, 3), IntParameter)
+    assert isinstance(parameter_for(float | None, None), FloatParameter)
+    assert isinstance(parameter_for(dt.date), DateParameter)
+    assert isinstance(parameter_for(None, 2.5), FloatParameter)
+    assert isinstance(parameter_for(pathlib.Path, "x"), PathParameter)
+    assert parameter_for(int).required

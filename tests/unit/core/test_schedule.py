@@ -1,0 +1,116 @@
+"""Schedules parse, refuse bad input clearly, and produce DST-correct data intervals."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ductwork.core.schedule import (
+    CronSchedule,
+    DataInterval,
+    DeltaSchedule,
+    NoSchedule,
+    OnceSchedule,
+    parse_schedule,
+)
+from ductwork.errors import ScheduleError
+
+MADRID = ZoneInfo("Europe/Madrid")
+
+
+@pytest.mark.parametrize(
+    "value, kind",
+    [
+        (None, NoSchedule),
+        ("@once", OnceSchedule),
+        ("@daily", CronSchedule),
+        ("*/5 * * * *", CronSchedule),
+        (dt.timedelta(hours=2), DeltaSchedule),
+        ("1h30m", DeltaSchedule),
+        ("None", NoSchedule),
+    ],
+)
+def test_parse(value: object, kind: type) -> None:
+    assert isinstance(parse_schedule(value), kind)
+
+
+@pytest.mark.parametrize(
+    "value, fragment",
+    [
+        ("@dayly", "Did you mean one of '@daily'"),
+        ("61 * * * *", "invalid schedule '61 * * * *'"),
+        ("every day", "cron"),
+        (42, "invalid schedule 42"),
+        (dt.timedelta(0), "positive"),
+    ],
+)
+def test_bad_schedules_name_the_flow_and_value(value: object, fragment: str) -> None:
+    with pytest.raises(ScheduleError) as err:
+        parse_schedule(value, where="flow 'etl'")
+    assert str(err.value).startswith("flow 'etl': ")
+    assert fragment in str(err.value)
+
+
+def test_daily_in_madrid_across_both_dst_changes_runs_once_a_day_at_local_midnight() -> None:
+    schedule = parse_schedule("@daily", "Europe/Madrid")
+    start = dt.datetime(2024, 3, 28, tzinfo=MADRID)
+    end = dt.datetime(2024, 11, 2, tzinfo=MADRID)
+    intervals = schedule.intervals_between(start, end, now=end + dt.timedelta(days=2))
+    days = [i.start.astimezone(MADRID) for i in intervals]
+    assert len(days) == (end.date() - start.date()).days + 1
+    assert all(d.hour == 0 and d.minute == 0 for d in days)
+    assert len({d.date() for d in days}) == len(days)
+    utc = dt.UTC
+    lengths = {i.start.astimezone(MADRID).date(): i.end.astimezone(utc) - i.start.astimezone(utc) for i in intervals}
+    assert lengths[dt.date(2024, 3, 31)] == dt.timedelta(hours=23)  # spring forward
+    assert lengths[dt.date(2024, 10, 27)] == dt.timedelta(hours=25)  # fall back
+    assert lengths[dt.date(2024, 6, 1)] == dt.timedelta(hours=24)
+
+
+def test_cron_next_interval_catchup_and_no_catchup() -> None:
+    schedule = parse_schedule("@daily")
+    start = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    now = dt.datetime(2024, 1, 10, 5, tzinfo=dt.UTC)
+    first = schedule.next_interval(None, start_date=start, end_date=None, catchup=True, now=now)
+    assert first == DataInterval(start, start + dt.timedelta(days=1))
+    latest = schedule.next_interval(None, start_date=start, end_date=None, catchup=False, now=now)
+    assert latest == DataInterval(dt.datetime(2024, 1, 9, tzinfo=dt.UTC), dt.datetime(2024, 1, 10, tzinfo=dt.UTC))
+
+
+def test_end_date_stops_the_schedule() -> None:
+    schedule = parse_schedule("@daily")
+    last = DataInterval(dt.datetime(2024, 1, 5, tzinfo=dt.UTC), dt.datetime(2024, 1, 6, tzinfo=dt.UTC))
+    assert (
+        schedule.next_interval(
+            last,
+            start_date=None,
+            end_date=dt.datetime(2024, 1, 5, 12, tzinfo=dt.UTC),
+            catchup=True,
+            now=dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
+        )
+        is None
+    )
+
+
+@given(st.integers(min_value=1, max_value=48), st.integers(min_value=0, max_value=400))
+def test_delta_intervals_tile_time(hours: int, offset: int) -> None:
+    schedule = DeltaSchedule(dt.timedelta(hours=hours))
+    start = dt.datetime(2024, 1, 1, tzinfo=dt.UTC) + dt.timedelta(hours=offset)
+    now = start + dt.timedelta(days=10)
+    a = schedule.next_interval(None, start_date=start, end_date=None, catchup=True, now=now)
+    assert a is not None
+    b = schedule.next_interval(a, start_date=start, end_date=None, catchup=True, now=now)
+    assert b is not None and a.end == b.start and b.end - b.start == dt.timedelta(hours=hours)
+
+
+def test_nonexistent_local_time_moves_past_the_gap() -> None:
+    schedule = parse_schedule("30 2 * * *", "Europe/Madrid")
+    day = dt.datetime(2024, 3, 30, 12, tzinfo=MADRID)
+    interval = schedule.next_interval(None, start_date=day, end_date=None, catchup=True, now=day + dt.timedelta(days=3))
+    assert interval is not None
+    nxt = interval.start.astimezone(MADRID)  # 2024-03-31 02:30 does not exist in Madrid
+    assert nxt.date() == dt.date(2024, 3, 31) and nxt.hour == 3

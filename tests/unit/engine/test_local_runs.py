@@ -1,0 +1,247 @@
+"""Whole runs in-process: retries, trigger rules, branching, short circuits, operators, templates."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from ductwork import (
+    BashOperator,
+    BranchPythonOperator,
+    EmptyOperator,
+    FailNow,
+    Flow,
+    PythonOperator,
+    ShortCircuitOperator,
+    SkipTask,
+    TaskGroup,
+)
+from ductwork.core.clock import FrozenClock, SystemClock
+from ductwork.testing import run_flow, run_task
+
+
+def flaky(fail_times: int) -> object:
+    calls = {"n": 0}
+
+    def fn() -> str:
+        calls["n"] += 1
+        if calls["n"] <= fail_times:
+            raise ValueError(f"attempt {calls['n']} failed")
+        return "ok"
+
+    return fn
+
+
+def test_fails_twice_then_succeeds_with_two_retries() -> None:
+    with Flow("r") as f:
+        PythonOperator(task_id="t", python_callable=flaky(2), retries=2, retry_delay=60)
+    clock = FrozenClock("2024-01-01T00:00:00+00:00")
+    result = run_flow(f, clock=clock)
+    tries = result["t"].tries
+    assert result.state == "success"
+    assert [t.state.value for t in tries] == ["up_for_retry", "up_for_retry", "success"]
+    assert [t.error for t in tries[:2]] == ["ValueError: attempt 1 failed", "ValueError: attempt 2 failed"]
+    assert clock.now() - dt.datetime(2024, 1, 1, tzinfo=dt.UTC) >= dt.timedelta(seconds=120)
+
+
+def test_retries_exhausted_fail_the_task_and_block_downstream() -> None:
+    with Flow("r") as f:
+        t = PythonOperator(task_id="t", python_callable=flaky(5), retries=1, retry_delay=1)
+        t >> EmptyOperator(task_id="after")
+    result = run_flow(f)
+    assert result.state == "failed"
+    assert [x.state.value for x in result["t"].tries] == ["up_for_retry", "failed"]
+    assert result["after"].state == "upstream_failed"
+
+
+def test_exponential_backoff_is_capped() -> None:
+    with Flow("r") as f:
+        PythonOperator(
+            task_id="t",
+            python_callable=flaky(3),
+            retries=3,
+            retry_delay=10,
+            retry_exponential_backoff=True,
+            max_retry_delay=25,
+        )
+    result = run_flow(f, clock=FrozenClock())
+    starts = [t.started_at for t in result["t"].tries]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(starts)]
+    assert gaps == [10, 20, 25]
+
+
+def test_fail_now_skips_remaining_retries() -> None:
+    def give_up() -> None:
+        raise FailNow("bad credentials")
+
+    with Flow("r") as f:
+        PythonOperator(task_id="t", python_callable=give_up, retries=5)
+    result = run_flow(f)
+    assert len(result["t"].tries) == 1 and "bad credentials" in (result["t"].tries[0].error or "")
+
+
+@pytest.mark.parametrize(
+    "rule, expected",
+    [
+        ("all_success", "upstream_failed"),
+        ("all_done", "success"),
+        ("one_success", "success"),
+        ("one_failed", "success"),
+        ("none_failed", "upstream_failed"),
+        ("all_failed", "skipped"),
+        ("always", "success"),
+    ],
+)
+def test_trigger_rules_end_to_end(rule: str, expected: str) -> None:
+    def boom() -> None:
+        raise RuntimeError("x")
+
+    with Flow("tr") as f:
+        good = EmptyOperator(task_id="good")
+        bad = PythonOperator(task_id="bad", python_callable=boom)
+        [good, bad] >> EmptyOperator(task_id="target", trigger_rule=rule)
+    assert run_flow(f)["target"].state == expected
+
+
+def test_branching_skips_the_other_path_and_join_runs() -> None:
+    with Flow("b") as f:
+        pick = BranchPythonOperator(task_id="pick", python_callable=lambda: ["left"])
+        left, right = EmptyOperator(task_id="left"), EmptyOperator(task_id="right")
+        after_right = EmptyOperator(task_id="after_right")
+        join = EmptyOperator(task_id="join", trigger_rule="none_failed_min_one_success")
+        pick >> [left, right]
+        right >> after_right
+        [left, after_right] >> join
+    result = run_flow(f)
+    assert result.task_states == {
+        "pick": "success",
+        "left": "success",
+        "right": "skipped",
+        "after_right": "skipped",
+        "join": "success",
+    }
+
+
+def test_branch_to_unknown_task_fails_with_the_choices() -> None:
+    with Flow("b") as f:
+        pick = BranchPythonOperator(task_id="pick", python_callable=lambda: "nowhere")
+        pick >> EmptyOperator(task_id="a")
+    result = run_flow(f)
+    assert "chose 'nowhere', which is not directly downstream" in (result["pick"].tries[0].error or "")
+
+
+def test_short_circuit_skips_everything_below_or_only_direct() -> None:
+    def build(ignore: bool) -> Flow:
+        with Flow("s") as f:
+            gate = ShortCircuitOperator(
+                task_id="gate", python_callable=lambda: False, ignore_downstream_trigger_rules=ignore
+            )
+            a = EmptyOperator(task_id="a")
+            done = EmptyOperator(task_id="done", trigger_rule="all_done")
+            gate >> a >> done
+        return f
+
+    assert run_flow(build(True)).task_states["done"] == "skipped"
+    assert run_flow(build(False)).task_states["done"] == "success"
+
+
+def test_skip_task_from_code() -> None:
+    def skip() -> None:
+        raise SkipTask("nothing today")
+
+    with Flow("s") as f:
+        PythonOperator(task_id="t", python_callable=skip) >> EmptyOperator(task_id="after")
+    assert run_flow(f).task_states == {"t": "skipped", "after": "skipped"}
+
+
+def test_bash_operator_env_cwd_output_and_failure(tmp_path: Path) -> None:
+    with Flow("bash") as f:
+        a = BashOperator(
+            task_id="a",
+            bash_command='echo "$GREETING from $(pwd)"; echo second line',
+            env={"GREETING": "hola"},
+            append_env=True,
+            cwd=str(tmp_path),
+        )
+        b = BashOperator(task_id="b", bash_command="echo got: {{ ti.xcom_pull(task_ids='a') }}; exit 4")
+        BashOperator(task_id="c", bash_command="exit 99")
+        a >> b
+    result = run_flow(f)
+    assert result.result("a") == "second line"
+    assert f"hola from {tmp_path}" in result.logs[("a", 1)]
+    assert "got: second line" in result.logs[("b", 1)]
+    assert result["b"].tries[0].error == "bash command exited with code 4"
+    assert result["c"].state == "skipped"
+
+
+def test_template_error_names_task_field_and_line() -> None:
+    with Flow("tpl") as f:
+        BashOperator(task_id="t", bash_command="echo ok\necho {{ nope }}")
+    error = run_flow(f)["t"].tries[0].error or ""
+    assert error.startswith("task 't', field 'bash_command', line 2: ")
+    assert "'nope' is undefined" in error
+
+
+def test_templates_see_run_context() -> None:
+    with Flow("ctx", schedule="@daily", params={"who": "team"}) as f:
+        BashOperator(task_id="t", bash_command="echo {{ ds }} {{ params.who }} {{ macros.ds_add(ds, 1) }}")
+    result = run_flow(f, logical_date=dt.datetime(2024, 2, 28, tzinfo=dt.UTC), params={"who": "ops"})
+    assert result.result("t") == "2024-02-28 ops 2024-02-29"
+
+
+def test_callbacks_run_on_success_retry_and_failure() -> None:
+    seen: list[str] = []
+
+    def fail() -> None:
+        raise RuntimeError("no")
+
+    with Flow("cb") as f:
+        PythonOperator(task_id="ok", python_callable=lambda: 1, on_success_callback=lambda c: seen.append("ok"))
+        PythonOperator(
+            task_id="bad",
+            python_callable=fail,
+            retries=1,
+            retry_delay=0,
+            on_retry_callback=lambda c: seen.append("retry"),
+            on_failure_callback=lambda c: seen.append(f"failure:{c['exception']}"),
+        )
+    run_flow(f)
+    assert sorted(seen) == ["failure:no", "ok", "retry"]
+
+
+def test_execution_timeout_stops_a_bash_task() -> None:
+    with Flow("to") as f:
+        BashOperator(task_id="slow", bash_command="sleep 30", execution_timeout=0.5)
+    started = time.monotonic()
+    result = run_flow(f, clock=SystemClock())
+    assert time.monotonic() - started < 10
+    assert result["slow"].state == "failed"
+    assert result["slow"].tries[0].error == "timed out after 0.5s"
+
+
+def test_workers_run_independent_tasks_in_parallel() -> None:
+    barrier = threading.Barrier(3, timeout=10)
+
+    def meet() -> str:
+        barrier.wait()
+        return "met"
+
+    with Flow("par") as f:
+        for i in range(3):
+            PythonOperator(task_id=f"t{i}", python_callable=meet)
+    result = run_flow(f, workers=3, clock=SystemClock())
+    assert result.state == "success"
+
+
+def test_run_one_task_with_upstream_results() -> None:
+    with Flow("one") as f:
+        a = PythonOperator(task_id="a", python_callable=lambda: 1)
+        with TaskGroup("g"):
+            PythonOperator(task_id="b", python_callable=lambda x: x * 10, op_args=[a.output])
+    outcome = run_task(f, "g.b", upstream_results={"a": 7})
+    assert outcome.state == "success" and outcome.result == 70
