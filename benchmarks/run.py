@@ -1,0 +1,119 @@
+"""Ductwork benchmarks: prints a table of figures. Run with `make benchmark`.
+
+Sections:
+- ``tracker``: the readiness tracker alone (decisions per second, no execution);
+- ``in-process``: whole runs through the supervisor and the in-process executor (no store).
+
+Speed is measured here, never asserted in tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+from ductwork import EmptyOperator, Flow
+from ductwork.core.clock import SystemClock
+from ductwork.core.graph import NodeSpec
+from ductwork.core.states import TaskState
+from ductwork.engine.local import run_locally
+from ductwork.engine.tracker import RunTracker
+
+
+def chain_flow(n: int) -> Flow:
+    with Flow(f"chain_{n}") as flow:
+        previous = None
+        for i in range(n):
+            op = EmptyOperator(task_id=f"t{i}")
+            if previous is not None:
+                previous >> op
+            previous = op
+    return flow
+
+
+def fan_flow(n: int) -> Flow:
+    with Flow(f"fan_{n}") as flow:
+        start, end = EmptyOperator(task_id="start"), EmptyOperator(task_id="end")
+        for i in range(n - 2):
+            start >> EmptyOperator(task_id=f"t{i}") >> end
+    return flow
+
+
+def bench_tracker(n: int, shape: str) -> dict[str, float]:
+    if shape == "chain":
+        nodes = {f"t{i}": NodeSpec(f"t{i}", (f"t{i - 1}",) if i else ()) for i in range(n)}
+    else:
+        nodes = {"start": NodeSpec("start")}
+        nodes.update({f"t{i}": NodeSpec(f"t{i}", ("start",)) for i in range(n - 2)})
+        nodes["end"] = NodeSpec("end", tuple(f"t{i}" for i in range(n - 2)))
+    started = time.perf_counter()
+    tracker = RunTracker(nodes)
+    tracker.start()
+    while not tracker.finished:
+        for task_id in tracker.take_ready():
+            tracker.set_state(task_id, TaskState.QUEUED)
+            tracker.set_state(task_id, TaskState.RUNNING)
+            tracker.set_state(task_id, TaskState.SUCCESS)
+    wall = time.perf_counter() - started
+    return {"wall_s": wall, "per_task_ms": wall / n * 1000, "tasks_per_s": n / wall}
+
+
+def bench_in_process(n: int, shape: str) -> dict[str, float]:
+    flow = chain_flow(n) if shape == "chain" else fan_flow(n)
+    started = time.perf_counter()
+    summary = run_locally(flow, clock=SystemClock(), parallelism=2)
+    wall = time.perf_counter() - started
+    assert summary.state == "success"
+    gaps = []
+    if shape == "chain":
+        for i in range(1, n):
+            up, down = summary.tasks[f"t{i - 1}"].tries[0], summary.tasks[f"t{i}"].tries[0]
+            if up.ended_at and down.started_at:
+                gaps.append((down.started_at - up.ended_at).total_seconds() * 1000)
+    return {
+        "wall_s": wall,
+        "per_task_ms": wall / n * 1000,
+        "tasks_per_s": n / wall,
+        "latency_median_ms": statistics.median(gaps) if gaps else float("nan"),
+        "latency_p99_ms": statistics.quantiles(gaps, n=100)[98] if len(gaps) > 100 else float("nan"),
+    }
+
+
+SECTIONS: dict[str, Callable[[int, str], dict[str, float]]] = {
+    "tracker": bench_tracker,
+    "in-process": bench_in_process,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="100,1000,10000")
+    parser.add_argument("--sections", default=",".join(SECTIONS))
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    machine = f"{platform.platform()}, Python {platform.python_version()}"
+    print(f"# Ductwork benchmarks — {machine}, {time.strftime('%Y-%m-%d')}")
+    columns = ["section", "shape", "N", "wall s", "tasks/s", "ms/task", "t2t med ms", "t2t p99 ms"]
+    widths = [11, 6, 6, 8, 9, 8, 10, 10]
+    header = "| " + " | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)) + " |"
+    print(header)
+    print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
+    for section in args.sections.split(","):
+        for shape in ("chain", "fan"):
+            for n in sizes:
+                r = SECTIONS[section](n, shape)
+                print(
+                    f"| {section:<11} | {shape:<6} | {n:>6} | {r['wall_s']:>8.3f} | {r['tasks_per_s']:>9.0f} | "
+                    f"{r['per_task_ms']:>8.3f} | {r.get('latency_median_ms', float('nan')):>10.3f} | "
+                    f"{r.get('latency_p99_ms', float('nan')):>10.3f} |",
+                    flush=True,
+                )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
