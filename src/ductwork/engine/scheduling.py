@@ -44,9 +44,7 @@ def due_runs(meta: FlowMeta, state: ScheduleState, now: dt.datetime) -> list[Dat
     out: list[DataInterval] = []
     last = state.last_interval
     while len(out) < min(budget, _MAX_PER_TICK):
-        interval = schedule.next_interval(
-            last, start_date=start_date, end_date=end_date, catchup=meta.catchup, now=now
-        )
+        interval = schedule.next_interval(last, start_date=start_date, end_date=end_date, catchup=meta.catchup, now=now)
         if interval is None or (last is not None and interval.start <= last.start):
             break
         if not isinstance(schedule, OnceSchedule) and interval.end > now:

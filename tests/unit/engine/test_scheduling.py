@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from zoneinfo import ZoneInfo
 
 from hypothesis import given
@@ -84,7 +85,7 @@ def test_daily_in_madrid_across_march_and_october_gets_one_run_per_day_at_local_
 def test_intervals_never_overlap_and_never_repeat(schedule: str, hours: int) -> None:
     m = meta(schedule=schedule, catchup=True)
     runs = simulate(m, dt.datetime(2024, 1, 3, tzinfo=UTC), dt.timedelta(hours=hours))
-    for a, b in zip(runs, runs[1:], strict=False):
+    for a, b in itertools.pairwise(runs):
         assert a.end <= b.start
     assert len({r.start for r in runs}) == len(runs)
 

@@ -1,0 +1,67 @@
+"""The child process that imports user code for the scheduler (ADR 0001).
+
+``python -m ductwork.engine.parse_child parse FILE OUT`` imports one flow file and writes its
+serialized graphs and import errors to OUT as JSON. ``... materialize FILE FLOW_ID OUT``
+reads a request (params, logical date) from OUT and writes the graph of one run of a flow
+whose graph depends on the run (class-task flows). Anything the user code prints goes to
+this process's stdout/stderr, never into the result.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from ductwork.core.config import ParamSources, use_sources
+
+
+def _parse(file: str) -> dict[str, Any]:
+    from ductwork.loading import load_file
+
+    loaded = load_file(file)
+    graphs = []
+    errors = [{"file": e.file, "line": e.line, "error": e.error, "traceback": e.traceback} for e in loaded.errors]
+    for flow in loaded.flows:
+        try:
+            graphs.append(flow.to_graph().to_dict())
+        except Exception as exc:  # validated once already; a failure here is still the file's error
+            errors.append(
+                {"file": file, "line": flow.defined_at[1], "error": str(exc), "traceback": traceback.format_exc()}
+            )
+    return {"graphs": graphs, "errors": errors}
+
+
+def _materialize(file: str, flow_id: str, request: dict[str, Any]) -> dict[str, Any]:
+    from ductwork.loading import load_flow
+
+    flow = load_flow(f"{file}:{flow_id}", Path(file).parent)
+    params = flow.resolve_params(request.get("params") or {})
+    logical_date = dt.datetime.fromisoformat(request["logical_date"])
+    graph, _ = flow.materialize(params=params, logical_date=logical_date)
+    return {"graph": graph.to_dict()}
+
+
+def main(argv: list[str]) -> int:
+    command, *args = argv
+    out = Path(args[-1])
+    try:
+        with use_sources(ParamSources.load()):
+            if command == "parse":
+                result = _parse(args[0])
+            elif command == "materialize":
+                request = json.loads(out.read_text()) if out.exists() else {}
+                result = _materialize(args[0], args[1], request)
+            else:
+                result = {"fatal": f"unknown command {command!r}"}
+    except Exception as exc:
+        result = {"fatal": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+    out.write_text(json.dumps(result, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,111 @@
+"""Parsing flow files without letting user code into the scheduler's process (ADR 0001).
+
+Each parse runs ``ductwork.engine.parse_child`` in a fresh Python process with a timeout: a
+file that loops forever, exits the interpreter or crashes it becomes an import error with a
+clear message, and the scheduler goes on. Files are re-parsed only when their modification
+time changes (``FileWatcher``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ductwork.core.graph import FlowGraph
+from ductwork.errors import DuctworkError, FlowImportError
+from ductwork.loading import flow_files
+
+
+@dataclass
+class ParsedFile:
+    fileloc: str
+    graphs: list[FlowGraph] = field(default_factory=list)
+    errors: list[FlowImportError] = field(default_factory=list)
+
+
+def _run_child(args: list[str], payload: Mapping[str, Any] | None, timeout: float, cwd: str | None) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="ductwork-parse-") as tmp:
+        out = Path(tmp) / "result.json"
+        if payload is not None:
+            out.write_text(json.dumps(payload, default=str))
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "ductwork.engine.parse_child", *args, str(out)],
+                capture_output=True,
+                timeout=timeout,
+                cwd=cwd,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return {"fatal": f"parsing took longer than {timeout:g}s and was stopped"}
+        data: dict[str, Any] = {}
+        if out.exists():
+            try:
+                data = json.loads(out.read_text())
+            except json.JSONDecodeError:
+                data = {}
+        if proc.returncode != 0 or not ({"graphs", "graph", "fatal"} & set(data)):
+            tail = proc.stderr.decode(errors="replace").strip().splitlines()[-3:]
+            detail = (": " + " | ".join(tail)) if tail else ""
+            return {"fatal": f"the parsing process exited with status {proc.returncode} before reporting{detail}"}
+        return data
+
+
+def parse_file(path: str | Path, *, timeout: float = 60.0, cwd: str | None = None) -> ParsedFile:
+    """Import one flow file in a child process; its flows as graphs, or its errors."""
+    fileloc = str(Path(path).resolve())
+    data = _run_child(["parse", fileloc], None, timeout, cwd)
+    parsed = ParsedFile(fileloc)
+    if "fatal" in data:
+        parsed.errors.append(FlowImportError(fileloc, None, data["fatal"], data.get("traceback", "")))
+        return parsed
+    parsed.graphs = [FlowGraph.from_dict(g) for g in data["graphs"]]
+    parsed.errors = [FlowImportError(e["file"], e["line"], e["error"], e.get("traceback", "")) for e in data["errors"]]
+    return parsed
+
+
+def materialize(
+    fileloc: str,
+    flow_id: str,
+    *,
+    params: Mapping[str, Any],
+    logical_date: str,
+    timeout: float = 120.0,
+    cwd: str | None = None,
+) -> FlowGraph:
+    """The graph of one run of a flow whose graph depends on the run (class-task flows)."""
+    data = _run_child(
+        ["materialize", fileloc, flow_id], {"params": dict(params), "logical_date": logical_date}, timeout, cwd
+    )
+    if "fatal" in data:
+        raise DuctworkError(f"flow {flow_id!r} ({fileloc}): could not build the run's graph: {data['fatal']}")
+    return FlowGraph.from_dict(data["graph"])
+
+
+class FileWatcher:
+    """Which flow files are new, changed or gone since the last look (by modification time)."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        self.seen: dict[str, float] = {}
+
+    def changes(self) -> tuple[list[str], list[str]]:
+        """(changed or new files, removed files), as absolute paths."""
+        current: dict[str, float] = {}
+        for path in flow_files(self.folder):
+            try:
+                current[str(path.resolve())] = path.stat().st_mtime
+            except FileNotFoundError:
+                continue
+        changed = [p for p, m in current.items() if self.seen.get(p) != m]
+        removed = [p for p in self.seen if p not in current]
+        self.seen = current
+        return changed, removed

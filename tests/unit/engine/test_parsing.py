@@ -1,0 +1,60 @@
+"""Flow files are parsed in a child process: bad files become import errors, never crashes."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from ductwork.engine.parsing import FileWatcher, materialize, parse_file
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_parse_returns_serialized_graphs(tmp_path: Path) -> None:
+    parsed = parse_file(ROOT / "examples" / "four_step_pipeline.py")
+    assert parsed.errors == []
+    (graph,) = parsed.graphs
+    assert graph.flow_id == "four_step_pipeline" and "etl" in graph.nodes
+
+
+def test_a_file_that_kills_its_interpreter_or_hangs_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "exits.py").write_text("import os\nos._exit(3)\n")
+    (tmp_path / "hangs.py").write_text("import time\ntime.sleep(60)\n")
+    (tmp_path / "prints.py").write_text(
+        "print('noise')\nfrom ductwork import Flow, EmptyOperator\n"
+        "with Flow('p') as f:\n    EmptyOperator(task_id='a')\n"
+    )
+    exits = parse_file(tmp_path / "exits.py")
+    assert "exited with status 3" in exits.errors[0].error
+    started = time.monotonic()
+    hangs = parse_file(tmp_path / "hangs.py", timeout=2)
+    assert time.monotonic() - started < 15
+    assert "longer than 2s" in hangs.errors[0].error
+    assert [g.flow_id for g in parse_file(tmp_path / "prints.py").graphs] == ["p"]
+
+
+def test_materialize_a_class_task_flow_for_a_date(tmp_path: Path) -> None:
+    graph = materialize(
+        str(ROOT / "examples" / "luigi_reports.py"),
+        "luigi_reports_daily",
+        params={"days": "2"},
+        logical_date="2024-03-01T00:00:00+00:00",
+        cwd=str(tmp_path),
+    )
+    assert "AllReports(date=2024-03-01, days=2)" in graph.nodes
+    assert "DailySummary(date=2024-02-29)" in graph.nodes
+
+
+def test_watcher_reports_new_changed_and_removed(tmp_path: Path) -> None:
+    watcher = FileWatcher(tmp_path)
+    a = tmp_path / "a.py"
+    a.write_text("x = 1\n")
+    assert watcher.changes() == ([str(a.resolve())], [])
+    assert watcher.changes() == ([], [])
+    a.write_text("x = 2\n")
+    import os
+
+    os.utime(a, (time.time() + 5, time.time() + 5))
+    assert watcher.changes() == ([str(a.resolve())], [])
+    a.unlink()
+    assert watcher.changes() == ([], [str(a.resolve())])
