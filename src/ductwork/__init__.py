@@ -37,6 +37,7 @@ from ductwork.core.params import (
     PathParameter,
     TimeDeltaParameter,
 )
+from ductwork.core.ranges import RangeDaily, RangeHourly
 from ductwork.core.signals import FailNow, SkipTask
 from ductwork.core.states import RunState, TaskState
 from ductwork.core.targets import LocalTarget, MemoryTarget, Target
@@ -76,6 +77,8 @@ __all__ = [
     "Parameter",
     "PathParameter",
     "PythonOperator",
+    "RangeDaily",
+    "RangeHourly",
     "RunState",
     "ShortCircuitOperator",
     "SkipTask",
