@@ -173,3 +173,13 @@ def test_config_shows_sources(cli: Cli, tmp_path: Path) -> None:
     data = json.loads(cli("config", "--json", env={"DUCTWORK_FLOWS_FOLDER": "pipelines"}).output)
     assert data["parallelism"] == {"value": "3", "source": "config_file"}
     assert data["flows_folder"] == {"value": "pipelines", "source": "env"}
+
+
+def test_tasks_test_runs_one_task_and_prints_its_log(cli: Cli, tmp_path: Path) -> None:
+    result = cli("tasks", "test", str(ROOT / "examples" / "branching.py"), "process_east", "2024-01-31")
+    assert result.exit_code == 0, result.output
+    assert "partition east: 300 rows" in result.output
+    assert "process_east: success" in result.output
+    assert not (tmp_path / "ductwork-home" / "ductwork.db").exists()
+    bad = cli("tasks", "test", str(ROOT / "examples" / "branching.py"), "proces_east")
+    assert bad.exit_code == 2 and "has no task 'proces_east'. Did you mean one of 'process_east'" in bad.output

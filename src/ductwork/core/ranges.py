@@ -38,7 +38,9 @@ class TaskClassParameter(Parameter[str]):
 class _RangeBase(WrapperTask):
     of = TaskClassParameter(description="the task class to build for each date")
     of_params = DictParameter(default={}, description="other parameters of that task")
-    param_name: Parameter[str] = Parameter(default=None, description="its date parameter (default: the first date-like one)")
+    param_name: Parameter[str] = Parameter(
+        default=None, description="its date parameter (default: the first date-like one)"
+    )
     reverse = BoolParameter(default=False, description="newest first")
     task_limit = IntParameter(default=50, description="at most this many tasks per build")
     now = DateTimeParameter(default=None, significant=False, description="the current time (for tests)")
