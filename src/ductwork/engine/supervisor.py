@@ -168,6 +168,58 @@ class Supervisor:
     def idle(self) -> bool:
         return not self.runs
 
+    def adopt(self, run_key: str, task_id: str, try_number: int) -> TryKey:
+        """Count a try that some other process is running (found running after a restart) as
+        in flight; its end arrives later through ``feed``."""
+        run = self.runs[run_key]
+        key = TryKey(run_key, task_id, try_number)
+        run.tries[task_id] = max(run.tries.get(task_id, 0), try_number)
+        run.in_flight[task_id] = key
+        self.limits.acquire(run.tracker.nodes[task_id])
+        return key
+
+    def feed(self, events: Sequence[TryStarted | TryFinished]) -> None:
+        """Apply events that did not come from the executor (adopted tries), then dispatch."""
+        now = self.clock.now()
+        for event in events:
+            self._apply(event, now)
+        self._dispatch(now)
+        self._finish_runs()
+        self._flush()
+
+    def in_flight(self) -> list[TryKey]:
+        return [key for run in self.runs.values() for key in run.in_flight.values()]
+
+    def replace_run(
+        self,
+        info: RunInfo,
+        graph: FlowGraph,
+        *,
+        states: Mapping[str, TaskState],
+        tries: Mapping[str, int],
+        due: Mapping[str, dt.datetime] | None = None,
+    ) -> ActiveRun:
+        """Rebuild a run's tracker from recorded states (someone cleared or marked tasks),
+        keeping the tries that are in flight."""
+        old = self.runs.get(info.key)
+        run = self.add_run(info, graph, states=states, tries=tries)
+        if old is not None:
+            run.in_flight = old.in_flight
+            for task_id, key in old.in_flight.items():
+                run.tries[task_id] = max(run.tries.get(task_id, 0), key.try_number)
+        for task_id, at in (due or {}).items():
+            if states.get(task_id) in (S.UP_FOR_RETRY, S.UP_FOR_RESCHEDULE):
+                run.due[task_id] = at
+        return run
+
+    def drop_run(self, run_key: str) -> ActiveRun | None:
+        """Forget a run (its state changed elsewhere); returns it so the caller can re-add it."""
+        run = self.runs.pop(run_key, None)
+        if run is not None:
+            for key in run.in_flight.values():
+                self.limits.release(run.tracker.nodes[key.task_id])
+        return run
+
     def run_until_done(self) -> None:
         while self.runs:
             self.step(timeout=None)
@@ -220,9 +272,15 @@ class Supervisor:
                 self._emit_changes(run, run.tracker.set_state(task_id, S.SCHEDULED, "retry due"), now)
 
     def _dispatch(self, now: dt.datetime) -> None:
+        """Queue what may start, record it, then hand it to the executor.
+
+        The queued state is flushed to the sinks before any try is submitted, so a worker that
+        records its own start against the store always finds the try queued there.
+        """
         free = self.executor.free_slots()
         if free <= 0:
             return
+        requests: list[TryRequest] = []
         for run in list(self.runs.values()):
             if free <= 0:
                 break
@@ -240,12 +298,16 @@ class Supervisor:
                 if not self.limits.fits(node):
                     blocked.append(node.task_id)
                     continue
-                self._submit(run, node, now)
+                requests.append(self._queue(run, node, now))
                 budget -= 1
                 free -= 1
             run.tracker.push_back(blocked)
+        if requests:
+            self._flush()
+            for request in requests:
+                self.executor.submit(request)
 
-    def _submit(self, run: ActiveRun, node: NodeSpec, now: dt.datetime) -> None:
+    def _queue(self, run: ActiveRun, node: NodeSpec, now: dt.datetime) -> TryRequest:
         task_id = node.task_id
         try_number = run.tries.get(task_id, 0) + 1
         run.tries[task_id] = try_number
@@ -253,14 +315,13 @@ class Supervisor:
         self._emit_changes(run, run.tracker.set_state(task_id, S.QUEUED, "dispatched"), now)
         self.limits.acquire(node)
         run.in_flight[task_id] = key
-        request = TryRequest(
+        return TryRequest(
             key=key,
             node=node,
             run=run.info,
             downstream=tuple(run.tracker.down[task_id]),
             log_path=self.log_path(run.info, task_id, try_number) if self.log_path else None,
         )
-        self.executor.submit(request)
 
     def _apply(self, event: TryStarted | TryFinished, now: dt.datetime) -> None:
         run = self.runs.get(event.key.run_key)
