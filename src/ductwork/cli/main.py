@@ -78,6 +78,7 @@ def _register() -> None:
     cli.add_command(run_cmd.build)
     cli.add_command(flows_cmd.flows)
     cli.add_command(config_cmd.config)
+    cli.add_command(__import__("ductwork.cli.db_cmd", fromlist=["db"]).db)
 
 
 _register()
