@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 from store_helpers import IST, graph
 
+from ductwork.core.states import TaskState
 from ductwork.errors import DuctworkError
 from ductwork.store.engine import (
     create_engine,
@@ -122,3 +123,22 @@ def test_importing_the_store_does_no_io(tmp_path: Path) -> None:
     env = {"DUCTWORK_HOME": str(home), "PATH": "/usr/bin:/bin"}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=tmp_path)
     assert list(tmp_path.iterdir()) == []  # no database file, no home folder
+
+
+def test_concurrent_writers_wait_instead_of_failing(db_engine: Engine) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from store_helpers import T0
+
+    from ductwork.store.repo import runs, tasks
+
+    def work(worker: int) -> None:
+        for i in range(10):
+            with transaction(db_engine) as conn:
+                run = runs.create_run(conn, graph(), run_id=f"w{worker}_{i}", logical_date=T0)
+                tasks.mark_task_instances(conn, run.pk, ["a"], TaskState.SUCCESS, downstream=True)
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(work, range(4)))
+    with read_transaction(db_engine) as conn:
+        assert runs.list_runs(conn).total == 40
