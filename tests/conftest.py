@@ -15,6 +15,9 @@ from ductwork.core.targets import MEMORY_FS
 
 REQUIRE_SERVICES = os.environ.get("DUCTWORK_REQUIRE_SERVICES") == "1"
 
+# Real-database fixtures (db_url, db_engine) for every test module.
+pytest_plugins = ("dbfixtures",)
+
 
 def service_reachable(host: str, port: int, timeout: float = 1.0) -> bool:
     try:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from ductwork.cli import config_cmd, flows_cmd, run_cmd, tasks_cmd
+from ductwork.cli import config_cmd, db_cmd, flows_cmd, run_cmd, tasks_cmd
 from ductwork.cli.state import CliState, DuctworkGroup
 
 
@@ -49,6 +49,7 @@ cli.add_command(run_cmd.build)
 cli.add_command(flows_cmd.flows)
 cli.add_command(config_cmd.config)
 cli.add_command(tasks_cmd.tasks)
+cli.add_command(db_cmd.db)
 
 
 def main() -> None:

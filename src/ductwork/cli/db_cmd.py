@@ -1,0 +1,102 @@
+"""``ductwork db``: create, upgrade, check and reset the metadata database.
+
+The database URL comes from the settings (``DUCTWORK_DATABASE_URL``, ``ductwork.toml``, or
+the SQLite file in the Ductwork home). Passwords are never printed.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import click
+from sqlalchemy import Engine
+
+from ductwork.cli.state import CliState
+from ductwork.errors import DuctworkError
+
+
+@contextmanager
+def _engine(state: CliState) -> Iterator[Engine]:
+    from ductwork.store.engine import create_engine, ping
+
+    engine = create_engine(state.settings.db_url)
+    try:
+        ping(engine)
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def _where(engine: Engine) -> str:
+    from ductwork.store.engine import mask_url
+
+    return mask_url(engine.url)
+
+
+@click.group()
+def db() -> None:
+    """Create, upgrade, check or reset the metadata database."""
+
+
+@db.command()
+@click.pass_obj
+def init(state: CliState) -> None:
+    """Create the database schema, or upgrade it to this version (safe to run again)."""
+    from ductwork.store import migrate
+
+    with _engine(state) as engine:
+        before = migrate.current_revision(engine)
+        revision = migrate.upgrade(engine)
+        action = "created" if before is None else ("already at head" if before == revision else "upgraded")
+        click.echo(f"Database: {_where(engine)}")
+        click.echo(f"Revision: {revision} ({action})")
+
+
+@db.command()
+@click.pass_obj
+def upgrade(state: CliState) -> None:
+    """Apply the migrations this version has that the database lacks."""
+    from ductwork.store import migrate
+
+    with _engine(state) as engine:
+        before = migrate.current_revision(engine)
+        revision = migrate.upgrade(engine)
+        click.echo(f"Database: {_where(engine)}")
+        if before == revision:
+            click.echo(f"Revision: {revision} (already at head, nothing to do)")
+        else:
+            click.echo(f"Revision: {before or 'empty'} -> {revision}")
+
+
+@db.command()
+@click.pass_obj
+def check(state: CliState) -> None:
+    """Exit 1, saying why, unless the database is reachable and at this version's schema."""
+    from ductwork.store import migrate
+
+    try:
+        with _engine(state) as engine:
+            revision = migrate.check(engine)
+            where = _where(engine)
+    except DuctworkError as exc:
+        click.secho(f"Error: {exc}", fg="red", err=True)
+        sys.exit(1)
+    click.echo(f"Database: {where}")
+    click.echo(f"Revision: {revision} (up to date)")
+
+
+@db.command()
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_obj
+def reset(state: CliState, yes: bool) -> None:
+    """Drop every Ductwork table and create the schema again. Deletes all runs and history."""
+    from ductwork.store import migrate
+
+    with _engine(state) as engine:
+        if not yes:
+            click.confirm(f"Delete all Ductwork data in {_where(engine)}?", abort=True)
+        revision = migrate.reset(engine)
+        click.echo(f"Database: {_where(engine)}")
+        click.echo(f"Revision: {revision} (reset)")

@@ -1,0 +1,196 @@
+"""Engines and transactions: the only place that knows how each backend must be connected.
+
+SQLite is the embedded default, so it gets the settings that make it a good multi-process
+store: WAL (readers never block the writer), ``synchronous=NORMAL`` (durable at checkpoints,
+much faster than FULL), a 30 s busy timeout, and foreign keys (off by default in SQLite).
+Python's sqlite3 module opens transactions lazily and cannot take the write lock up front, so
+a read that later writes can fail at once with "database is locked" instead of waiting; we
+issue ``BEGIN`` ourselves, and ``BEGIN IMMEDIATE`` for write transactions, as SQLAlchemy's
+documentation recommends.
+
+PostgreSQL and MariaDB get pre-ping (a server restart costs one reconnect, not a failed
+scheduler step) and pool recycling. MariaDB uses READ COMMITTED, like PostgreSQL, so that the
+two behave the same under concurrent schedulers and InnoDB's gap locks do not turn bulk
+inserts into deadlocks.
+
+The caller owns the transaction: ``transaction(engine)`` opens one, repositories run inside it
+and never commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection, Engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+
+from ductwork.store.errors import DatabaseUnreachableError, DriverMissingError
+
+SQLITE_BUSY_TIMEOUT_S = 30
+_WRITE = "ductwork_write"
+
+_DEFAULT_DRIVERS = {
+    "postgresql": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",
+    "mysql": "mysql+pymysql",
+    "mariadb": "mariadb+pymysql",
+}
+_EXTRAS = {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}
+
+
+def parse_url(url: str | URL) -> URL:
+    """``url`` as a SQLAlchemy URL, with the drivers Ductwork ships filled in when none is named
+    (``postgresql://`` means psycopg 3, ``mysql://`` and ``mariadb://`` mean PyMySQL)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise DriverMissingError(f"cannot parse database URL {str(url)!r}: {exc}") from None
+    if parsed.drivername in _DEFAULT_DRIVERS:
+        parsed = parsed.set(drivername=_DEFAULT_DRIVERS[parsed.drivername])
+    return parsed
+
+
+def mask_url(url: str | URL) -> str:
+    """The URL with its password replaced by ``***``, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable URL>"
+
+
+def create_engine(url: str | URL, *, echo: bool = False) -> Engine:
+    """An engine configured for the backend named by ``url``.
+
+    Raises ``DriverMissingError`` (naming the extra to install) when the driver is missing.
+    Nothing connects until the engine is used.
+    """
+    parsed = parse_url(url)
+    backend = parsed.get_backend_name()
+    try:
+        if backend == "sqlite":
+            return _sqlite_engine(parsed, echo)
+        return _server_engine(parsed, backend, echo)
+    except (ModuleNotFoundError, NoSuchModuleError) as exc:
+        hint = _driver_hint(parsed, backend)
+        raise DriverMissingError(
+            f"database URL {mask_url(parsed)} needs the driver {parsed.drivername!r}, which is not available "
+            f"({exc}){hint}"
+        ) from None
+
+
+def _driver_hint(url: URL, backend: str) -> str:
+    extra = _EXTRAS.get(backend)
+    if extra is None:
+        return ""
+    shipped = _DEFAULT_DRIVERS[backend]
+    hint = f"; install Ductwork's driver with: pip install 'ductwork[{extra}]'"
+    if url.drivername != shipped:
+        hint += f" and use a {shipped}:// URL"
+    return hint
+
+
+def _sqlite_engine(url: URL, echo: bool) -> Engine:
+    database = url.database or ""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+    event.listen(engine, "connect", _sqlite_on_connect)
+    event.listen(engine, "begin", _sqlite_on_begin)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (see module docstring)
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    immediate = conn.get_execution_options().get(_WRITE, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _server_engine(url: URL, backend: str, echo: bool) -> Engine:
+    options: dict[str, Any] = {
+        "echo": echo,
+        "pool_pre_ping": True,
+        "pool_size": 5,
+        "max_overflow": 10,
+        "pool_recycle": 1800,
+    }
+    connect_args: dict[str, Any] = {"connect_timeout": 10}
+    if backend in ("mysql", "mariadb"):
+        if "charset" not in url.query:
+            url = url.update_query_dict({"charset": "utf8mb4"})
+        options["isolation_level"] = "READ COMMITTED"
+    options["connect_args"] = connect_args
+    return sa.create_engine(url, **options)
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Connection]:
+    """One write transaction: commits when the block ends, rolls back if it raises.
+
+    On SQLite it takes the write lock at the start (``BEGIN IMMEDIATE``), so concurrent writers
+    queue on the busy timeout instead of failing half-way.
+    """
+    with _connect(engine) as conn:
+        conn.execution_options(**{_WRITE: True})
+        with conn.begin():
+            yield conn
+
+
+@contextmanager
+def read_transaction(engine: Engine) -> Iterator[Connection]:
+    """One read-only unit of work: a consistent snapshot, rolled back at the end."""
+    with _connect(engine) as conn, conn.begin() as tx:
+        yield conn
+        tx.rollback()
+
+
+@contextmanager
+def _connect(engine: Engine) -> Iterator[Connection]:
+    try:
+        conn = engine.connect()
+    except OperationalError as exc:
+        raise unreachable(engine.url, exc) from None
+    with conn:
+        yield conn
+
+
+def unreachable(url: URL, exc: BaseException) -> DatabaseUnreachableError:
+    """The error to raise when connecting to ``url`` failed with ``exc``."""
+    orig = getattr(exc, "orig", None) or exc
+    first_line = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    if url.get_backend_name() == "sqlite":
+        where = f"SQLite database {url.database!r}"
+    else:
+        where = f"{url.get_backend_name()} server at {url.host or 'localhost'}:{url.port or _default_port(url)}"
+    return DatabaseUnreachableError(
+        f"cannot connect to the {where} ({mask_url(url)}): {first_line}. "
+        "Check that the server is running and that DUCTWORK_DATABASE_URL is right."
+    )
+
+
+def _default_port(url: URL) -> int | str:
+    return {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}.get(url.get_backend_name(), "?")
+
+
+def ping(engine: Engine) -> None:
+    """Connect and run a trivial query; raises ``DatabaseUnreachableError`` when that fails."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except OperationalError as exc:
+        raise unreachable(engine.url, exc) from None

@@ -1,0 +1,1 @@
+"""Alembic migrations: one stream for every backend, driven by ``ductwork.store.migrate``."""

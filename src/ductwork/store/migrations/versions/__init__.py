@@ -1,0 +1,1 @@
+"""Revision files. Each is written once and never edited after it is released."""

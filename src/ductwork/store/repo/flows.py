@@ -1,0 +1,211 @@
+"""Flows as the parser last saw them, their graph versions, pause state and next run.
+
+The parsing process upserts each flow it finds in a file (``upsert_flow``) and then marks the
+file's other flows inactive (``deactivate_missing``). The scheduler reads flows and their
+serialized graphs from here and never imports code (ADR 0001).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection, Row
+
+from ductwork.core.graph import FlowGraph
+from ductwork.errors import NotFoundError
+from ductwork.store.records import FlowRecord, FlowVersionRecord
+from ductwork.store.repo import _nodes
+from ductwork.store.tables import flow_versions, flows
+from ductwork.store.types import utcnow
+
+_RECORD_COLUMNS = [c for c in flows.c if c.name != "graph"]
+
+
+def _record(row: Row[Any]) -> FlowRecord:
+    m = row._mapping
+    return FlowRecord(
+        flow_id=m["flow_id"],
+        fileloc=m["fileloc"],
+        version_hash=m["version_hash"],
+        schedule=m["schedule"],
+        timezone=m["timezone"],
+        is_paused=bool(m["is_paused"]),
+        is_active=bool(m["is_active"]),
+        owner=m["owner"],
+        tags=tuple(m["tags"]),
+        description=m["description"],
+        style=m["style"],
+        max_active_runs=m["max_active_runs"],
+        next_logical_date=m["next_logical_date"],
+        next_interval_start=m["next_interval_start"],
+        next_interval_end=m["next_interval_end"],
+        last_parsed_at=m["last_parsed_at"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+    )
+
+
+def _definition(graph: FlowGraph, fileloc: str | None) -> dict[str, Any]:
+    """The columns that come from the graph itself (overwritten on every parse)."""
+    meta = graph.meta
+    return {
+        "fileloc": fileloc if fileloc is not None else meta.fileloc,
+        "graph": _nodes.graph_json(graph),
+        "version_hash": _nodes.version_hash(graph),
+        "schedule": meta.schedule,
+        "timezone": meta.timezone,
+        "owner": meta.owner,
+        "tags": list(meta.tags),
+        "description": meta.description,
+        "style": meta.style,
+        "max_active_runs": meta.max_active_runs,
+    }
+
+
+def upsert_flow(
+    conn: Connection, graph: FlowGraph, *, fileloc: str | None = None, now: dt.datetime | None = None
+) -> FlowRecord:
+    """Record ``graph`` as the current definition of its flow, and return the flow.
+
+    A new flow starts paused iff ``meta.paused_on_creation``; an existing flow keeps its pause
+    state and next-run fields, becomes active again, and gets a ``flow_versions`` row when its
+    graph's version hash is one not seen before. ``fileloc`` defaults to ``meta.fileloc``.
+    """
+    now = now or utcnow()
+    values = _definition(graph, fileloc)
+    existing = conn.execute(
+        sa.select(flows.c.version_hash).where(flows.c.flow_id == graph.flow_id)
+    ).scalar_one_or_none()
+    if existing is None:
+        conn.execute(
+            sa.insert(flows).values(
+                flow_id=graph.flow_id,
+                is_paused=graph.meta.paused_on_creation,
+                is_active=True,
+                last_parsed_at=now,
+                created_at=now,
+                updated_at=now,
+                **values,
+            )
+        )
+    else:
+        conn.execute(
+            sa.update(flows)
+            .where(flows.c.flow_id == graph.flow_id)
+            .values(is_active=True, last_parsed_at=now, updated_at=now, **values)
+        )
+    if existing != values["version_hash"]:
+        _add_version(conn, graph.flow_id, values["version_hash"], values["graph"], now)
+    record = get_flow(conn, graph.flow_id)
+    assert record is not None
+    return record
+
+
+def _add_version(conn: Connection, flow_id: str, version_hash: str, graph: Any, now: dt.datetime) -> None:
+    seen = conn.execute(
+        sa.select(sa.literal(1)).where(flow_versions.c.flow_id == flow_id, flow_versions.c.version_hash == version_hash)
+    ).first()
+    if seen is None:
+        conn.execute(
+            sa.insert(flow_versions).values(flow_id=flow_id, version_hash=version_hash, graph=graph, created_at=now)
+        )
+
+
+def get_flow(conn: Connection, flow_id: str) -> FlowRecord | None:
+    row = conn.execute(sa.select(*_RECORD_COLUMNS).where(flows.c.flow_id == flow_id)).first()
+    return _record(row) if row is not None else None
+
+
+def get_flow_graph(conn: Connection, flow_id: str, version_hash: str | None = None) -> FlowGraph | None:
+    """The flow's current graph, or the graph of an earlier version by its hash."""
+    if version_hash is None:
+        stmt = sa.select(flows.c.graph).where(flows.c.flow_id == flow_id)
+    else:
+        stmt = sa.select(flow_versions.c.graph).where(
+            flow_versions.c.flow_id == flow_id, flow_versions.c.version_hash == version_hash
+        )
+    data = conn.execute(stmt).scalar_one_or_none()
+    return FlowGraph.from_dict(data) if data is not None else None
+
+
+def list_flows(
+    conn: Connection,
+    *,
+    active: bool | None = True,
+    paused: bool | None = None,
+    tag: str | None = None,
+    fileloc: str | None = None,
+) -> list[FlowRecord]:
+    """Flows ordered by id. ``None`` for a filter means "either"; by default only active flows."""
+    stmt = sa.select(*_RECORD_COLUMNS).order_by(flows.c.flow_id)
+    if active is not None:
+        stmt = stmt.where(flows.c.is_active == active)
+    if paused is not None:
+        stmt = stmt.where(flows.c.is_paused == paused)
+    if fileloc is not None:
+        stmt = stmt.where(flows.c.fileloc == fileloc)
+    records = [_record(row) for row in conn.execute(stmt)]
+    if tag is not None:  # tags are a JSON list; few flows, so filter here rather than per dialect
+        records = [r for r in records if tag in r.tags]
+    return records
+
+
+def list_flow_versions(conn: Connection, flow_id: str) -> list[FlowVersionRecord]:
+    """The graph versions recorded for a flow, oldest first."""
+    stmt = (
+        sa.select(flow_versions.c.flow_id, flow_versions.c.version_hash, flow_versions.c.created_at)
+        .where(flow_versions.c.flow_id == flow_id)
+        .order_by(flow_versions.c.created_at, flow_versions.c.version_hash)
+    )
+    return [FlowVersionRecord(r.flow_id, r.version_hash, r.created_at) for r in conn.execute(stmt)]
+
+
+def set_paused(conn: Connection, flow_id: str, paused: bool, *, now: dt.datetime | None = None) -> None:
+    """Pause or unpause a flow; raises ``NotFoundError`` for an unknown flow."""
+    _update_one(conn, flow_id, is_paused=paused, updated_at=now or utcnow())
+
+
+def set_next_run(
+    conn: Connection,
+    flow_id: str,
+    *,
+    logical_date: dt.datetime | None,
+    interval_start: dt.datetime | None,
+    interval_end: dt.datetime | None,
+    now: dt.datetime | None = None,
+) -> None:
+    """Record when the scheduler should create the flow's next run (``None`` for never)."""
+    _update_one(
+        conn,
+        flow_id,
+        next_logical_date=logical_date,
+        next_interval_start=interval_start,
+        next_interval_end=interval_end,
+        updated_at=now or utcnow(),
+    )
+
+
+def _update_one(conn: Connection, flow_id: str, **values: Any) -> None:
+    result = conn.execute(sa.update(flows).where(flows.c.flow_id == flow_id).values(**values))
+    if result.rowcount == 0:
+        raise NotFoundError(f"no flow {flow_id!r} in the database")
+
+
+def deactivate_missing(
+    conn: Connection, fileloc: str, present: Iterable[str], *, now: dt.datetime | None = None
+) -> list[str]:
+    """Mark inactive the active flows of ``fileloc`` whose ids are not in ``present`` (the file no
+    longer defines them, or no longer imports). Returns the ids marked, sorted."""
+    keep = set(present)
+    rows = conn.execute(
+        sa.select(flows.c.flow_id).where(flows.c.fileloc == fileloc, flows.c.is_active == sa.true())
+    ).scalars()
+    gone: Sequence[str] = sorted(flow_id for flow_id in rows if flow_id not in keep)
+    if gone:
+        conn.execute(
+            sa.update(flows).where(flows.c.flow_id.in_(gone)).values(is_active=False, updated_at=now or utcnow())
+        )
+    return list(gone)

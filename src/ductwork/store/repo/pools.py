@@ -1,0 +1,64 @@
+"""Pools: named slot limits shared by all runs (``default_pool`` always exists)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from ductwork.core.states import TaskState
+from ductwork.errors import NotFoundError
+from ductwork.store.errors import PoolInUseError
+from ductwork.store.records import PoolRecord, PoolUsage
+from ductwork.store.tables import DEFAULT_POOL, pools, task_instances
+from ductwork.store.upsert import upsert
+
+
+def get_pool(conn: Connection, name: str) -> PoolRecord | None:
+    row = conn.execute(sa.select(pools).where(pools.c.name == name)).first()
+    return PoolRecord(row.name, row.slots, row.description) if row is not None else None
+
+
+def list_pools(conn: Connection) -> list[PoolRecord]:
+    return [PoolRecord(r.name, r.slots, r.description) for r in conn.execute(sa.select(pools).order_by(pools.c.name))]
+
+
+def put_pool(conn: Connection, name: str, slots: int, description: str = "") -> PoolRecord:
+    """Create a pool or change its slots and description."""
+    if slots < 0:
+        raise ValueError(f"pool {name!r}: slots must be 0 or more, got {slots}")
+    upsert(
+        conn,
+        pools,
+        [{"name": name, "slots": slots, "description": description}],
+        keys=("name",),
+        update=("slots", "description"),
+    )
+    return PoolRecord(name, slots, description)
+
+
+def delete_pool(conn: Connection, name: str) -> None:
+    """Delete a pool; ``default_pool`` cannot be deleted, an unknown pool raises ``NotFoundError``."""
+    if name == DEFAULT_POOL:
+        raise PoolInUseError(f"{DEFAULT_POOL!r} cannot be deleted (tasks without a pool use it); change its slots")
+    if conn.execute(sa.delete(pools).where(pools.c.name == name)).rowcount == 0:
+        raise NotFoundError(f"no pool {name!r}")
+
+
+def pool_usage(conn: Connection) -> list[PoolUsage]:
+    """Every pool with the slots its queued and running task instances hold, across all runs."""
+    ti = task_instances
+    used = (
+        sa.select(ti.c.pool, ti.c.state, sa.func.sum(ti.c.pool_slots).label("slots"))
+        .where(ti.c.state.in_([TaskState.QUEUED.value, TaskState.RUNNING.value]))
+        .group_by(ti.c.pool, ti.c.state)
+    )
+    taken: dict[tuple[str, str], int] = {(r.pool, r.state): int(r.slots) for r in conn.execute(used)}
+    return [
+        PoolUsage(
+            p.name,
+            p.slots,
+            taken.get((p.name, TaskState.QUEUED.value), 0),
+            taken.get((p.name, TaskState.RUNNING.value), 0),
+        )
+        for p in list_pools(conn)
+    ]

@@ -1,0 +1,238 @@
+"""``SqlEventSink``: the supervisor's events, written to the store one step per transaction.
+
+A step of the supervisor can hold thousands of events (a wide fan-out becoming ready, a
+failure skipping a subtree). Writing them one statement each would make the database the
+scheduler's bottleneck, so the sink first folds the step's events into the final values per
+row, in event order, and then writes each table with as few executemany statements as the
+shapes of the rows allow:
+
+- task instances: one UPDATE per set of changed columns (typically two or three per step);
+- state events: one INSERT of every transition, in order;
+- tries: one upsert per kind of change (started, ended);
+- runs: one UPDATE for runs that started, one for runs that ended;
+- new nodes (dynamic dependencies): inserted before the state updates that refer to them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection, Engine
+
+from ductwork.core.graph import NodeSpec
+from ductwork.core.states import TERMINAL, RunState, TaskState
+from ductwork.engine.supervisor import EngineEvent, NodesAdded, RunEnded, StateChanged, TryBegan, TryEnded
+from ductwork.errors import NotFoundError
+from ductwork.store.engine import transaction
+from ductwork.store.repo import _nodes
+from ductwork.store.repo.events import NewStateEvent, add_state_events
+from ductwork.store.repo.runs import run_pks
+from ductwork.store.tables import runs, task_instances, task_tries
+from ductwork.store.types import utcnow
+from ductwork.store.upsert import upsert
+
+S = TaskState
+_TRY_KEYS = ("run_pk", "task_id", "try_number")
+_TRY_START = ("start_date", "hostname")
+_TRY_END = ("state", "end_date", "duration", "error", "traceback", "rendered")
+# A new try wipes what the previous one left on the instance.
+_NEW_TRY_RESET: dict[str, Any] = dict.fromkeys(
+    ("start_date", "end_date", "duration", "hostname", "pid", "heartbeat_at", "next_try_at")
+)
+
+
+@dataclass
+class _Step:
+    """One step's events folded into rows to write."""
+
+    ti: dict[tuple[int, str], dict[str, Any]] = field(default_factory=dict)
+    events: list[NewStateEvent] = field(default_factory=list)
+    tries: dict[tuple[int, str, int], dict[str, Any]] = field(default_factory=dict)
+    try_updates: dict[tuple[int, str, int], set[str]] = field(default_factory=dict)
+    nodes: list[tuple[int, tuple[NodeSpec, ...]]] = field(default_factory=list)
+    started: dict[int, dt.datetime] = field(default_factory=dict)
+    ended: dict[int, tuple[RunState, dt.datetime]] = field(default_factory=dict)
+
+    def instance(self, run_pk: int, task_id: str) -> dict[str, Any]:
+        return self.ti.setdefault((run_pk, task_id), {})
+
+    def attempt(self, run_pk: int, task_id: str, try_number: int, columns: Sequence[str]) -> dict[str, Any]:
+        key = (run_pk, task_id, try_number)
+        self.try_updates.setdefault(key, set()).update(columns)
+        row = self.tries.get(key)
+        if row is None:
+            row = dict.fromkeys(c.name for c in task_tries.c)
+            row.update(run_pk=run_pk, task_id=task_id, try_number=try_number)
+            self.tries[key] = row
+        return row
+
+
+class SqlEventSink:
+    """An ``EventSink`` that records the supervisor's events in the store.
+
+    ``record`` writes one step in one transaction of its own; ``write`` does the same inside a
+    transaction the caller already has (for a scheduler that also writes other rows in the step).
+    """
+
+    def __init__(self, engine: Engine, *, now: Callable[[], dt.datetime] = utcnow) -> None:
+        self.engine = engine
+        self._now = now
+        self._pks: dict[str, int] = {}
+        self._running: set[int] = set()
+        self._lock = threading.Lock()
+
+    def record(self, events: Sequence[EngineEvent]) -> None:
+        if not events:
+            return
+        with transaction(self.engine) as conn:
+            self.write(conn, events)
+
+    def write(self, conn: Connection, events: Sequence[EngineEvent]) -> None:
+        pks = self._resolve(conn, {e.run_key for e in events})
+        step = _Step()
+        for event in events:
+            self._fold(step, pks[event.run_key], event)
+        self._flush(conn, step)
+        with self._lock:
+            self._running.update(step.started)
+            self._running.difference_update(step.ended)
+            ended_keys = {e.run_key for e in events if isinstance(e, RunEnded)}
+            for key in ended_keys:
+                self._pks.pop(key, None)
+
+    # --- folding ----------------------------------------------------------------------------
+    def _fold(self, step: _Step, pk: int, event: EngineEvent) -> None:
+        if isinstance(event, StateChanged):
+            self._state_changed(step, pk, event)
+        elif isinstance(event, TryBegan):
+            row = step.instance(pk, event.task_id)
+            row.update(start_date=event.at, hostname=event.worker or None, heartbeat_at=event.at)
+            attempt = step.attempt(pk, event.task_id, event.try_number, _TRY_START)
+            attempt.update(start_date=event.at, hostname=event.worker or None)
+            if attempt["state"] is None:
+                attempt["state"] = S.RUNNING.value
+        elif isinstance(event, TryEnded):
+            self._try_ended(step, pk, event)
+        elif isinstance(event, NodesAdded):
+            step.nodes.append((pk, event.nodes))
+        elif isinstance(event, RunEnded):
+            step.ended[pk] = (event.state, event.at)
+            step.events.append(NewStateEvent(pk, None, None, event.state.value, "run ended", 0, event.at))
+
+    def _state_changed(self, step: _Step, pk: int, event: StateChanged) -> None:
+        change = event.change
+        new = change.new
+        row = step.instance(pk, change.task_id)
+        if new == S.QUEUED:
+            row.update(_NEW_TRY_RESET)
+        row["state"] = new.value
+        # The supervisor gives a rescheduled try back right after this event; so does the store.
+        row["try_number"] = event.try_number - 1 if new == S.UP_FOR_RESCHEDULE else event.try_number
+        row["updated_at"] = event.at
+        if new == S.RUNNING and row.get("start_date") is None:
+            row["start_date"] = event.at
+        if new in TERMINAL and row.get("end_date") is None:
+            row["end_date"] = event.at
+        step.events.append(
+            NewStateEvent(pk, change.task_id, change.old.value, new.value, change.reason, event.try_number, event.at)
+        )
+        if pk not in self._running:
+            step.started.setdefault(pk, event.at)
+
+    def _try_ended(self, step: _Step, pk: int, event: TryEnded) -> None:
+        outcome = event.outcome
+        row = step.instance(pk, event.task_id)
+        row.update(end_date=outcome.ended_at, duration=outcome.duration, next_try_at=outcome.next_try_at)
+        if row.get("start_date") is None:
+            row["start_date"] = outcome.started_at
+        attempt = step.attempt(pk, event.task_id, event.try_number, _TRY_END)
+        if attempt["start_date"] is None:
+            attempt["start_date"] = outcome.started_at
+        attempt.update(
+            state=outcome.state.value,
+            end_date=outcome.ended_at,
+            duration=outcome.duration,
+            error=outcome.error,
+            traceback=outcome.traceback,
+            rendered=outcome.rendered or None,
+        )
+
+    # --- writing ----------------------------------------------------------------------------
+    def _flush(self, conn: Connection, step: _Step) -> None:
+        now = self._now()
+        for pk, nodes in step.nodes:
+            _nodes.grow(conn, pk, nodes, now)
+        self._update_instances(conn, step.ti, now)
+        add_state_events(conn, step.events)
+        self._write_tries(conn, step)
+        if step.started:
+            stmt = (
+                sa.update(runs)
+                .where(runs.c.id == sa.bindparam("b_pk"), runs.c.state == RunState.QUEUED.value)
+                .values(
+                    state=RunState.RUNNING.value,
+                    start_date=sa.func.coalesce(runs.c.start_date, sa.bindparam("b_at", type_=runs.c.start_date.type)),
+                    updated_at=sa.bindparam("b_at", type_=runs.c.updated_at.type),
+                )
+            )
+            conn.execute(stmt, [{"b_pk": pk, "b_at": at} for pk, at in step.started.items()])
+        if step.ended:
+            stmt = (
+                sa.update(runs)
+                .where(runs.c.id == sa.bindparam("b_pk"))
+                .values(
+                    state=sa.bindparam("b_state"),
+                    end_date=sa.bindparam("b_at", type_=runs.c.end_date.type),
+                    updated_at=sa.bindparam("b_at", type_=runs.c.updated_at.type),
+                )
+            )
+            conn.execute(stmt, [{"b_pk": pk, "b_state": s.value, "b_at": at} for pk, (s, at) in step.ended.items()])
+
+    def _update_instances(
+        self, conn: Connection, rows: dict[tuple[int, str], dict[str, Any]], now: dt.datetime
+    ) -> None:
+        shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for (pk, task_id), values in rows.items():
+            values.setdefault("updated_at", now)
+            columns = tuple(sorted(values))
+            params = {f"b_{k}": v for k, v in values.items()}
+            params.update(b_run_pk=pk, b_task_id=task_id)
+            shapes.setdefault(columns, []).append(params)
+        ti = task_instances
+        for columns, batch in shapes.items():
+            stmt = (
+                sa.update(ti)
+                .where(ti.c.run_pk == sa.bindparam("b_run_pk"), ti.c.task_id == sa.bindparam("b_task_id"))
+                .values({c: sa.bindparam(f"b_{c}", type_=ti.c[c].type) for c in columns})
+            )
+            conn.execute(stmt, batch)
+
+    def _write_tries(self, conn: Connection, step: _Step) -> None:
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for key, row in step.tries.items():
+            groups.setdefault(tuple(sorted(step.try_updates[key])), []).append(row)
+        for update, rows in groups.items():
+            upsert(conn, task_tries, rows, keys=_TRY_KEYS, update=update)
+
+    # --- run keys ---------------------------------------------------------------------------
+    def _resolve(self, conn: Connection, keys: set[str]) -> dict[str, int]:
+        with self._lock:
+            found = {k: self._pks[k] for k in keys if k in self._pks}
+        missing = keys - found.keys()
+        if missing:
+            fetched = run_pks(conn, missing)
+            unknown = sorted(missing - fetched.keys())
+            if unknown:
+                raise NotFoundError(
+                    f"the engine reported events for run {unknown[0]!r}, which is not in the database; "
+                    "runs must be created in the store (repo.runs.create_run) before they are supervised"
+                )
+            with self._lock:
+                self._pks.update(fetched)
+            found.update(fetched)
+        return found

@@ -1,0 +1,242 @@
+"""The metadata database, as SQLAlchemy Core tables.
+
+Core rather than the ORM: the scheduler writes thousands of rows per step, and executemany of a
+Core statement is one round trip where ORM unit-of-work flushes are one object at a time.
+Repositories (``ductwork.store.repo``) turn rows into frozen records, so nothing outside the
+store sees a row or a session.
+
+Every timestamp is ``UtcDateTime`` (aware UTC on every backend). Ids are ``VARCHAR(250)``.
+MariaDB tables use a binary collation, so ids compare exactly as they do on PostgreSQL and
+SQLite ("ETL" and "etl" are two flows, "a " and "a" two tasks).
+
+This module is the reference the migrations must match: a test runs Alembic's autogenerate
+comparison of the migrated database against ``metadata`` on every backend.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+)
+
+from ductwork.store.types import JsonText, TaggedJsonText, UtcDateTime, id_string, long_binary, long_text
+
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+"""Named constraints, so future ``batch_alter_table`` migrations on SQLite can find them."""
+
+TABLE_OPTIONS: dict[str, Any] = {
+    "mysql_engine": "InnoDB",
+    "mysql_charset": "utf8mb4",
+    "mysql_collate": "utf8mb4_bin",
+    "mariadb_engine": "InnoDB",
+    "mariadb_charset": "utf8mb4",
+    "mariadb_collate": "utf8mb4_bin",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY, not a BIGINT one.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+flows = Table(
+    "flows",
+    metadata,
+    Column("flow_id", id_string(), primary_key=True),
+    Column("fileloc", long_text(), nullable=True),
+    Column("graph", JsonText(), nullable=False),
+    Column("version_hash", String(64), nullable=False),
+    Column("schedule", String(250), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("is_paused", Boolean(), nullable=False),
+    Column("is_active", Boolean(), nullable=False),
+    Column("owner", String(250), nullable=False),
+    Column("tags", JsonText(), nullable=False),
+    Column("description", long_text(), nullable=False),
+    Column("style", String(32), nullable=False),
+    Column("max_active_runs", Integer(), nullable=False),
+    Column("next_logical_date", UtcDateTime(), nullable=True),
+    Column("next_interval_start", UtcDateTime(), nullable=True),
+    Column("next_interval_end", UtcDateTime(), nullable=True),
+    Column("last_parsed_at", UtcDateTime(), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Index("ix_flows_is_active_is_paused", "is_active", "is_paused"),
+    **TABLE_OPTIONS,
+)
+
+flow_versions = Table(
+    "flow_versions",
+    metadata,
+    Column("flow_id", id_string(), ForeignKey("flows.flow_id", ondelete="CASCADE"), primary_key=True),
+    Column("version_hash", String(64), primary_key=True),
+    Column("graph", JsonText(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    **TABLE_OPTIONS,
+)
+
+# No foreign key from runs to flows: a run's history outlives its flow's code, and runs started
+# from a file (``ductwork run``) need no registered flow. The run records its own graph.
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer(), primary_key=True, autoincrement=True),
+    Column("flow_id", id_string(), nullable=False),
+    Column("run_id", id_string(), nullable=False),
+    Column("run_type", String(32), nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("logical_date", UtcDateTime(), nullable=False),
+    Column("data_interval_start", UtcDateTime(), nullable=False),
+    Column("data_interval_end", UtcDateTime(), nullable=False),
+    Column("params", TaggedJsonText(), nullable=False),
+    Column("conf", TaggedJsonText(), nullable=False),
+    Column("graph_meta", JsonText(), nullable=False),
+    Column("version_hash", String(64), nullable=False),
+    Column("queued_at", UtcDateTime(), nullable=True),
+    Column("start_date", UtcDateTime(), nullable=True),
+    Column("end_date", UtcDateTime(), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("note", long_text(), nullable=True),
+    UniqueConstraint("flow_id", "run_id"),
+    Index("ix_runs_state", "state"),
+    Index("ix_runs_flow_id_logical_date", "flow_id", "logical_date"),
+    **TABLE_OPTIONS,
+)
+
+task_instances = Table(
+    "task_instances",
+    metadata,
+    Column("run_pk", Integer(), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("task_id", id_string(), primary_key=True),
+    # Position in the run's graph when the node was added; keeps the authoring order on reload.
+    Column("ordinal", Integer(), nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("try_number", Integer(), nullable=False),
+    Column("max_tries", Integer(), nullable=False),
+    # The NodeSpec without its upstream list, which lives in ``upstream`` (one source of truth).
+    Column("node", JsonText(), nullable=False),
+    Column("upstream", JsonText(), nullable=False),
+    Column("operator", String(250), nullable=False),
+    Column("priority_weight", Integer(), nullable=False),
+    Column("pool", id_string(), nullable=False),
+    Column("pool_slots", Integer(), nullable=False),
+    Column("queue", String(250), nullable=False),
+    Column("group_id", id_string(), nullable=True),
+    Column("start_date", UtcDateTime(), nullable=True),
+    Column("end_date", UtcDateTime(), nullable=True),
+    Column("duration", Float(), nullable=True),
+    Column("hostname", String(250), nullable=True),
+    Column("pid", Integer(), nullable=True),
+    Column("heartbeat_at", UtcDateTime(), nullable=True),
+    Column("next_try_at", UtcDateTime(), nullable=True),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Index("ix_task_instances_run_pk_state", "run_pk", "state"),
+    **TABLE_OPTIONS,
+)
+
+task_tries = Table(
+    "task_tries",
+    metadata,
+    Column("run_pk", Integer(), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("task_id", id_string(), primary_key=True),
+    Column("try_number", Integer(), primary_key=True, autoincrement=False),
+    Column("state", String(32), nullable=False),
+    Column("start_date", UtcDateTime(), nullable=True),
+    Column("end_date", UtcDateTime(), nullable=True),
+    Column("duration", Float(), nullable=True),
+    Column("hostname", String(250), nullable=True),
+    Column("pid", Integer(), nullable=True),
+    Column("error", long_text(), nullable=True),
+    Column("traceback", long_text(), nullable=True),
+    Column("log_path", long_text(), nullable=True),
+    Column("rendered", TaggedJsonText(), nullable=True),
+    **TABLE_OPTIONS,
+)
+
+task_results = Table(
+    "task_results",
+    metadata,
+    Column("run_pk", Integer(), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("task_id", id_string(), primary_key=True),
+    Column("key", id_string(), primary_key=True),
+    Column("value", long_binary(), nullable=True),
+    Column("serializer", String(32), nullable=False),
+    # Where the value lives when it is not in ``value`` (an object-store URL, later).
+    Column("reference", long_text(), nullable=True),
+    Column("size", BigInteger(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    **TABLE_OPTIONS,
+)
+
+state_events = Table(
+    "state_events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("run_pk", Integer(), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    # NULL for events of the run itself.
+    Column("task_id", id_string(), nullable=True),
+    Column("old", String(32), nullable=True),
+    Column("new", String(32), nullable=False),
+    Column("reason", long_text(), nullable=False),
+    Column("try_number", Integer(), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Index("ix_state_events_run_pk", "run_pk"),
+    **TABLE_OPTIONS,
+)
+
+pools = Table(
+    "pools",
+    metadata,
+    Column("name", id_string(), primary_key=True),
+    Column("slots", Integer(), nullable=False),
+    Column("description", long_text(), nullable=False),
+    **TABLE_OPTIONS,
+)
+
+import_errors = Table(
+    "import_errors",
+    metadata,
+    Column("id", Integer(), primary_key=True, autoincrement=True),
+    Column("fileloc", long_text(), nullable=False),
+    Column("line", Integer(), nullable=True),
+    Column("error", long_text(), nullable=False),
+    Column("traceback", long_text(), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    **TABLE_OPTIONS,
+)
+
+scheduler_jobs = Table(
+    "scheduler_jobs",
+    metadata,
+    Column("id", Integer(), primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("hostname", String(250), nullable=False),
+    Column("pid", Integer(), nullable=False),
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("heartbeat_at", UtcDateTime(), nullable=False),
+    Column("end_date", UtcDateTime(), nullable=True),
+    Column("state", String(32), nullable=False),
+    Index("ix_scheduler_jobs_kind_state", "kind", "state"),
+    **TABLE_OPTIONS,
+)
+
+DEFAULT_POOL = "default_pool"
+DEFAULT_POOL_SLOTS = 128

@@ -1,0 +1,44 @@
+"""Insert-or-update in one statement, on every backend.
+
+PostgreSQL and SQLite say ``INSERT ... ON CONFLICT DO UPDATE``, MariaDB says ``INSERT ... ON
+DUPLICATE KEY UPDATE``; this is the one place that knows. Used for rows a writer may see
+twice (a try recorded by the worker and by the scheduler, a result pushed again).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Table
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+
+
+def upsert(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    keys: Sequence[str],
+    update: Sequence[str],
+) -> None:
+    """Insert ``rows`` (all with the same columns); where a row with the same ``keys`` exists,
+    overwrite only the ``update`` columns with the new values. One executemany."""
+    if not rows:
+        return
+    name = conn.dialect.name
+    if name in ("mysql", "mariadb"):
+        my = mysql.insert(table)
+        # With nothing to update, set a key column to itself: a no-op that, unlike INSERT IGNORE,
+        # does not also swallow unrelated errors.
+        targets = update or keys[:1]
+        stmt: Any = my.on_duplicate_key_update({c: my.inserted[c] for c in targets})
+    elif name in ("postgresql", "sqlite"):
+        ins: Any = postgresql.insert(table) if name == "postgresql" else sqlite.insert(table)
+        if update:
+            stmt = ins.on_conflict_do_update(index_elements=list(keys), set_={c: ins.excluded[c] for c in update})
+        else:
+            stmt = ins.on_conflict_do_nothing(index_elements=list(keys))
+    else:  # pragma: no cover - the three supported backends are covered above
+        raise NotImplementedError(f"upsert is not implemented for {name}")
+    conn.execute(stmt, list(rows))

@@ -1,0 +1,95 @@
+"""``ductwork db`` through click's runner, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from ductwork.cli.main import cli
+from ductwork.store import migrate
+from ductwork.store.engine import create_engine, transaction
+from ductwork.store.repo import pools
+
+backends = pytest.mark.parametrize("db_url", ["sqlite", "postgres"], indirect=True)
+
+
+def _with_password(url: str) -> str:
+    """The URL with a password (ignored by the test servers' trust auth), to check it is masked."""
+    parsed = sa.make_url(url)
+    return parsed.set(password="hunter2").render_as_string(hide_password=False) if parsed.host else url
+
+
+def db(url: str, *args: str, input: str | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["db", *args], env={"DUCTWORK_DATABASE_URL": url}, input=input)
+    return result.exit_code, result.output
+
+
+@backends
+def test_init_check_upgrade(db_url: str) -> None:
+    url = _with_password(db_url)
+    code, out = db(url, "check")
+    assert code == 1 and "ductwork db init" in out
+    code, out = db(url, "init")
+    assert code == 0, out
+    assert "Revision: 0001 (created)" in out and "hunter2" not in out
+    assert "Database: " in out
+    code, out = db(url, "init")
+    assert code == 0 and "0001 (already at head)" in out
+    code, out = db(url, "check")
+    assert code == 0 and "0001 (up to date)" in out
+    code, out = db(url, "upgrade")
+    assert code == 0 and "already at head, nothing to do" in out
+    engine = create_engine(db_url)
+    try:
+        assert migrate.check(engine) == "0001"
+    finally:
+        engine.dispose()
+
+
+@backends
+def test_upgrade_from_empty(db_url: str) -> None:
+    code, out = db(db_url, "upgrade")
+    assert code == 0 and "empty -> 0001" in out
+
+
+@backends
+def test_reset_asks_unless_yes(db_url: str) -> None:
+    assert db(db_url, "init")[0] == 0
+    engine = create_engine(db_url)
+    try:
+        with transaction(engine) as conn:
+            pools.put_pool(conn, "io", 3)
+        code, out = db(db_url, "reset", input="n\n")
+        assert code == 1 and "Aborted" in out
+        with transaction(engine) as conn:
+            assert pools.get_pool(conn, "io") is not None
+        code, out = db(db_url, "reset", "--yes")
+        assert code == 0 and "0001 (reset)" in out
+        with transaction(engine) as conn:
+            assert pools.get_pool(conn, "io") is None
+    finally:
+        engine.dispose()
+
+
+def test_check_reports_an_unreachable_server() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code, out = db(f"postgresql://u:pw@127.0.0.1:{port}/x", "check")
+    assert code == 1
+    assert f"127.0.0.1:{port}" in out and "pw@" not in out
+
+
+def test_unknown_driver_names_the_extra() -> None:
+    code, out = db("mysql+mysqldb://u:pw@localhost/x", "init")
+    assert code == 2
+    assert "pip install 'ductwork[mysql]'" in out and "mysql+pymysql://" in out
+
+
+def test_default_database_lives_in_the_ductwork_home() -> None:
+    result = CliRunner().invoke(cli, ["db", "init"])
+    assert result.exit_code == 0, result.output
+    assert "ductwork-home/ductwork.db" in result.output

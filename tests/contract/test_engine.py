@@ -1,0 +1,144 @@
+"""Engines and transactions: SQLite settings, URLs, errors that name the problem, UTC times."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import Engine
+from store_helpers import IST, graph
+
+from ductwork.core.states import TaskState
+from ductwork.errors import DuctworkError
+from ductwork.store.engine import (
+    create_engine,
+    mask_url,
+    parse_url,
+    ping,
+    read_transaction,
+    transaction,
+)
+from ductwork.store.errors import DatabaseUnreachableError, DriverMissingError
+from ductwork.store.repo import flows, pools
+
+
+def test_sqlite_is_configured_for_concurrent_use(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "er" / "d.db"
+    engine = create_engine(f"sqlite:///{path}")
+    try:
+        with engine.connect() as conn:
+            pragma = {
+                name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+                for name in ("journal_mode", "synchronous", "busy_timeout", "foreign_keys")
+            }
+        assert pragma == {"journal_mode": "wal", "synchronous": 1, "busy_timeout": 30000, "foreign_keys": 1}
+        assert path.parent.is_dir()
+    finally:
+        engine.dispose()
+
+
+def test_parse_url_fills_in_shipped_drivers() -> None:
+    assert parse_url("postgresql://u@h/db").drivername == "postgresql+psycopg"
+    assert parse_url("mysql://u@h/db").drivername == "mysql+pymysql"
+    assert parse_url("mariadb://u@h/db").drivername == "mariadb+pymysql"
+    assert parse_url("postgresql+psycopg://u@h/db").drivername == "postgresql+psycopg"
+    assert parse_url("sqlite:///x.db").drivername == "sqlite"
+
+
+def test_mask_url_hides_the_password() -> None:
+    masked = mask_url("postgresql+psycopg://alice:s3cret@db.example:5432/ductwork")
+    assert "s3cret" not in masked and "alice:***@db.example:5432" in masked
+
+
+def test_missing_driver_names_the_extra() -> None:
+    with pytest.raises(DriverMissingError, match=r"pip install 'ductwork\[postgres\]'") as info:
+        create_engine("postgresql+psycopg2://u:pw@localhost/x")
+    assert "pw" not in str(info.value)
+    assert isinstance(info.value, DuctworkError)
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "mysql"])
+def test_unreachable_server_names_host_and_port(scheme: str) -> None:
+    port = _closed_port()
+    engine = create_engine(f"{scheme}://u:pw@127.0.0.1:{port}/x")
+    with pytest.raises(DatabaseUnreachableError, match=f"127.0.0.1:{port}") as info:
+        ping(engine)
+    assert "pw" not in str(info.value)
+    with pytest.raises(DatabaseUnreachableError), transaction(engine):
+        pass
+
+
+def test_transaction_rolls_back_on_error(db_engine: Engine) -> None:
+    with pytest.raises(RuntimeError), transaction(db_engine) as conn:
+        pools.put_pool(conn, "io", 2)
+        raise RuntimeError("boom")
+    with read_transaction(db_engine) as conn:
+        assert pools.get_pool(conn, "io") is None
+
+
+def test_read_transaction_does_not_keep_writes(db_engine: Engine) -> None:
+    with read_transaction(db_engine) as conn:
+        pools.put_pool(conn, "io", 2)
+    with read_transaction(db_engine) as conn:
+        assert pools.get_pool(conn, "io") is None
+
+
+def test_aware_datetimes_come_back_aware_utc_with_microseconds(db_engine: Engine) -> None:
+    when = dt.datetime(2024, 3, 31, 1, 30, 15, 123456, tzinfo=IST)
+    with transaction(db_engine) as conn:
+        flows.upsert_flow(conn, graph(), now=when)
+        flows.set_next_run(conn, "etl", logical_date=when, interval_start=when, interval_end=None, now=when)
+    with read_transaction(db_engine) as conn:
+        record = flows.get_flow(conn, "etl")
+    assert record is not None
+    for value in (record.created_at, record.next_logical_date, record.next_interval_start):
+        assert value == when
+        assert value is not None and value.tzinfo is not None and value.utcoffset() == dt.timedelta(0)
+    assert record.next_interval_end is None
+
+
+def test_naive_datetimes_are_refused(db_engine: Engine) -> None:
+    with pytest.raises(sa.exc.StatementError, match="naive datetime"), transaction(db_engine) as conn:
+        flows.upsert_flow(conn, graph(), now=dt.datetime(2024, 1, 1))
+
+
+def test_importing_the_store_does_no_io(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    home = tmp_path / "home"
+    code = (
+        "import ductwork.store.engine, ductwork.store.tables, ductwork.store.migrate, ductwork.store.sink, "
+        "ductwork.store.results, ductwork.store.repo, ductwork.cli.main"
+    )
+    env = {"DUCTWORK_HOME": str(home), "PATH": "/usr/bin:/bin"}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=tmp_path)
+    assert list(tmp_path.iterdir()) == []  # no database file, no home folder
+
+
+def test_concurrent_writers_wait_instead_of_failing(db_engine: Engine) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from store_helpers import T0
+
+    from ductwork.store.repo import runs, tasks
+
+    def work(worker: int) -> None:
+        for i in range(10):
+            with transaction(db_engine) as conn:
+                run = runs.create_run(conn, graph(), run_id=f"w{worker}_{i}", logical_date=T0)
+                tasks.mark_task_instances(conn, run.pk, ["a"], TaskState.SUCCESS, downstream=True)
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(work, range(4)))
+    with read_transaction(db_engine) as conn:
+        assert runs.list_runs(conn).total == 40

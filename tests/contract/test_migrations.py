@@ -1,0 +1,99 @@
+"""Migrations: one stream builds exactly ``tables.metadata`` on every backend, from empty."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from sqlalchemy import Engine
+
+from ductwork.errors import DuctworkError
+from ductwork.store import migrate
+from ductwork.store.engine import create_engine, transaction
+from ductwork.store.errors import SchemaMismatchError
+from ductwork.store.repo import pools
+from ductwork.store.tables import DEFAULT_POOL, DEFAULT_POOL_SLOTS, metadata
+
+
+@pytest.fixture
+def empty(db_url: str) -> Engine:
+    engine = create_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+def test_upgrade_from_empty_reaches_head_and_is_idempotent(empty: Engine) -> None:
+    assert migrate.current_revision(empty) is None
+    assert migrate.upgrade(empty) == migrate.head_revision()
+    assert migrate.upgrade(empty) == migrate.head_revision()
+    assert migrate.check(empty) == migrate.head_revision()
+    tables = set(sa.inspect(empty).get_table_names())
+    assert set(metadata.tables) <= tables
+    assert migrate.VERSION_TABLE in tables
+
+
+def test_migrated_schema_matches_table_definitions(db_engine: Engine) -> None:
+    assert migrate.schema_diff(db_engine) == []
+
+
+def test_schema_diff_sees_a_missing_schema(empty: Engine) -> None:
+    diff = migrate.schema_diff(empty)
+    added = {d[1].name for d in diff if d[0] == "add_table"}
+    assert added == set(metadata.tables)
+
+
+def test_default_pool_is_seeded(db_engine: Engine) -> None:
+    with transaction(db_engine) as conn:
+        pool = pools.get_pool(conn, DEFAULT_POOL)
+    assert pool is not None and pool.slots == DEFAULT_POOL_SLOTS
+
+
+def test_check_on_empty_database_says_to_init(empty: Engine) -> None:
+    with pytest.raises(SchemaMismatchError, match="ductwork db init") as info:
+        migrate.check(empty)
+    assert info.value.current is None
+    assert isinstance(info.value, DuctworkError)
+
+
+def test_check_behind_and_ahead(db_engine: Engine) -> None:
+    with transaction(db_engine) as conn:
+        command.stamp(migrate.alembic_config(conn), "base")
+    with pytest.raises(SchemaMismatchError, match="no Ductwork schema"):
+        migrate.check(db_engine)
+    with transaction(db_engine) as conn:
+        conn.execute(sa.text(f"INSERT INTO {migrate.VERSION_TABLE} (version_num) VALUES ('9999_future')"))
+    with pytest.raises(SchemaMismatchError, match="ahead of this version") as info:
+        migrate.check(db_engine)
+    assert info.value.current == "9999_future"
+
+
+def test_check_behind_names_upgrade(db_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Pretend the code has a newer head than the database: the message must say to upgrade.
+    monkeypatch.setattr(migrate, "head_revision", lambda: "0002")
+    with pytest.raises(SchemaMismatchError, match="ductwork db upgrade"):
+        migrate.check(db_engine)
+
+
+def test_downgrade_to_base_and_back(db_engine: Engine) -> None:
+    with transaction(db_engine) as conn:
+        command.downgrade(migrate.alembic_config(conn), "base")
+    assert not set(metadata.tables) & set(sa.inspect(db_engine).get_table_names())
+    assert migrate.upgrade(db_engine) == migrate.head_revision()
+    assert migrate.schema_diff(db_engine) == []
+
+
+def test_reset_drops_data(db_engine: Engine) -> None:
+    with transaction(db_engine) as conn:
+        pools.put_pool(conn, "io", 3)
+    assert migrate.reset(db_engine) == migrate.head_revision()
+    with transaction(db_engine) as conn:
+        assert [p.name for p in pools.list_pools(conn)] == [DEFAULT_POOL]
+
+
+def test_migrations_ship_inside_the_package() -> None:
+    root = resources.files("ductwork.store") / "migrations"
+    assert (root / "env.py").is_file()
+    assert (root / "script.py.mako").is_file()
+    assert (root / "versions" / "0001_initial.py").is_file()
