@@ -37,6 +37,7 @@ from ductwork.core.params import (
     PathParameter,
     TimeDeltaParameter,
 )
+from ductwork.core.sensors import BaseSensorOperator, PokeReturnValue
 from ductwork.core.signals import FailNow, SkipTask
 from ductwork.core.states import RunState, TaskState
 from ductwork.core.targets import LocalTarget, MemoryTarget, Target
@@ -48,6 +49,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BaseOperator",
+    "BaseSensorOperator",
     "BashOperator",
     "BoolParameter",
     "BranchPythonOperator",
@@ -75,6 +77,7 @@ __all__ = [
     "ParamSources",
     "Parameter",
     "PathParameter",
+    "PokeReturnValue",
     "PythonOperator",
     "RunState",
     "ShortCircuitOperator",
