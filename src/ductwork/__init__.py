@@ -38,6 +38,7 @@ from ductwork.core.params import (
     TimeDeltaParameter,
 )
 from ductwork.core.ranges import RangeDaily, RangeHourly
+from ductwork.core.sensors import BaseSensorOperator, PokeReturnValue
 from ductwork.core.signals import FailNow, SkipTask
 from ductwork.core.states import RunState, TaskState
 from ductwork.core.targets import LocalTarget, MemoryTarget, Target
@@ -49,6 +50,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BaseOperator",
+    "BaseSensorOperator",
     "BashOperator",
     "BoolParameter",
     "BranchPythonOperator",
@@ -76,6 +78,7 @@ __all__ = [
     "ParamSources",
     "Parameter",
     "PathParameter",
+    "PokeReturnValue",
     "PythonOperator",
     "RangeDaily",
     "RangeHourly",
