@@ -43,7 +43,8 @@ def test_import_ductwork_is_light(tmp_path: Path) -> None:
 def test_importing_every_module_touches_no_files(tmp_path: Path) -> None:
     code = (
         "import importlib, pkgutil, ductwork\n"
-        "names = [m.name for m in pkgutil.walk_packages(ductwork.__path__, 'ductwork.')]\n"
+        "names = [m.name for m in pkgutil.walk_packages(ductwork.__path__, 'ductwork.')\n"
+        "         if not m.name.startswith('ductwork.store.migrations.')]  # Alembic scripts, run by Alembic\n"
         "failed = []\n"
         "for name in names:\n"
         "    try:\n"
