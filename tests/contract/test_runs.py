@@ -230,12 +230,3 @@ def test_params_and_conf_round_trip(db_engine: Engine, params: dict[str, Any], c
     with read_transaction(db_engine) as conn:
         stored = runs.get_run_by_pk(conn, run.pk)
     assert stored is not None and stored.params == params and stored.conf == conf
-
-
-def test_the_fast_node_walk_agrees_with_the_core_model() -> None:
-    from ductwork.store.repo import _nodes
-
-    for g in (rich_graph(), graph(), graph("x", {"a": []}, retries=3, pool="p", priority_weight=2)):
-        assert [_nodes.node_dict(n) for n in g.nodes.values()] == [n.to_dict() for n in g.nodes.values()]
-        assert _nodes.graph_json(g) == g.to_dict()
-        assert _nodes.version_hash(g) == g.version_hash()

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ductwork import Flow, PythonOperator, Task
+from ductwork.core.clock import SystemClock
 from ductwork.core.targets import FileLikeTarget, Target
 from ductwork.errors import DuctworkError
 from ductwork.integrations._deps import MissingDependencyError
@@ -185,6 +186,8 @@ def test_file_sensor_waits_for_a_file_another_task_writes(memory_root: str) -> N
             task_id="use", python_callable=lambda paths: FileTarget(paths[0]).read(), op_args=[wait.output]
         )
         wait >> use
-    result = run_flow(f, logical_date="2024-01-02", workers=2)
+    # Real time: the sensor must see a file that another task writes concurrently (a frozen
+    # clock would let the sensor's sleeps pass instantly and time it out first).
+    result = run_flow(f, logical_date="2024-01-02", workers=2, clock=SystemClock())
     assert result.state == "success"
     assert result.result("use") == {"ok": True}

@@ -187,7 +187,7 @@ def test_date_time_sensor_renders_its_template_in_a_run() -> None:
     with Flow("dt", start_date="2024-01-01") as f:
         DateTimeSensor(task_id="t", target_time="{{ data_interval_start }}", poke_interval=1, timeout=5)
         DateTimeSensor(task_id="bad", target_time="not {{ ds }}", poke_interval=1, timeout=5)
-    result = run_flow(f, logical_date="2024-01-02")
+    result = run_flow(f, logical_date="2024-01-02", clock=FrozenClock("2024-01-03T00:00:00+00:00"))
     assert result["t"].state == "success"
     assert result["bad"].state == "failed"
     assert "task 'bad': target_time 'not 2024-01-02' is not an ISO date-time" in (result["bad"].tries[-1].error or "")

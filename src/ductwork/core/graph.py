@@ -51,11 +51,24 @@ class NodeSpec:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["upstream"] = list(self.upstream)
-        data["trigger_rule"] = self.trigger_rule.value
-        defaults = _NODE_DEFAULTS
-        return {k: v for k, v in data.items() if k == "task_id" or v != defaults.get(k)}
+        """Plain data, leaving out fields at their defaults.
+
+        A shallow walk rather than ``dataclasses.asdict`` (which deep-copies every value): this
+        runs once per node whenever a graph is serialized, 10,000 times for a large run.
+        """
+        data: dict[str, Any] = {"task_id": self.task_id}
+        for name in _FIELD_NAMES:
+            value = getattr(self, name)
+            if value == _NODE_DEFAULTS[name]:
+                continue
+            if name == "upstream":
+                value = list(value)
+            elif name == "trigger_rule":
+                value = value.value
+            elif isinstance(value, Mapping):
+                value = dict(value)
+            data[name] = value
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> NodeSpec:
@@ -66,11 +79,8 @@ class NodeSpec:
         return cls(**values)
 
 
-_NODE_DEFAULTS: dict[str, Any] = {
-    f.name: (f.default_factory() if callable(f.default_factory) else f.default) for f in fields(NodeSpec)
-}
-_NODE_DEFAULTS["upstream"] = []
-_NODE_DEFAULTS["trigger_rule"] = TriggerRule.ALL_SUCCESS.value
+_NODE_DEFAULTS: dict[str, Any] = {f.name: getattr(NodeSpec("_"), f.name) for f in fields(NodeSpec)}
+_FIELD_NAMES = tuple(f.name for f in fields(NodeSpec) if f.name != "task_id")
 
 
 @dataclass(frozen=True, slots=True)

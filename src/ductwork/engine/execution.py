@@ -14,7 +14,7 @@ import logging
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from ductwork.core.class_flow import compile_tasks
@@ -27,6 +27,7 @@ from ductwork.core.context import (
     reset_current_context,
     set_current_context,
 )
+from ductwork.core.events import TryOutcome
 from ductwork.core.executable import Executable
 from ductwork.core.graph import NodeSpec
 from ductwork.core.results import RETURN_VALUE, ResultBackend
@@ -34,31 +35,11 @@ from ductwork.core.signals import DynamicDependencies, FailNow, RescheduleTask, 
 from ductwork.core.states import TaskState
 from ductwork.core.templating import render_value
 from ductwork.engine import logcapture
-from ductwork.engine.rules import after_failure, max_tries
+from ductwork.engine.rules import after_failure
+from ductwork.engine.rules import max_tries as default_max_tries
 from ductwork.errors import DuctworkError
 
 task_logger = logging.getLogger("ductwork.task")
-
-
-@dataclass
-class TryOutcome:
-    """How a try ended, as plain data that can cross a process boundary."""
-
-    state: TaskState
-    started_at: dt.datetime
-    ended_at: dt.datetime
-    error: str | None = None
-    traceback: str | None = None
-    next_try_at: dt.datetime | None = None
-    skip: tuple[str, ...] = ()
-    skip_recursive: bool = False
-    new_nodes: tuple[NodeSpec, ...] = ()
-    rendered: dict[str, Any] = field(default_factory=dict)
-    result_keys: tuple[str, ...] = ()
-
-    @property
-    def duration(self) -> float:
-        return (self.ended_at - self.started_at).total_seconds()
 
 
 def _render(executable: Executable, context: TaskContext) -> tuple[Executable, dict[str, Any]]:
@@ -97,18 +78,25 @@ def execute_try(
     clock: Clock,
     sink: logcapture.TrySink,
     on_started: Callable[[Executable], None] | None = None,
+    max_tries: int | None = None,
+    resumed: bool = False,
 ) -> TryOutcome:
-    """Run ``executable`` once and describe the outcome; task errors never escape."""
+    """Run ``executable`` once and describe the outcome; task errors never escape.
+
+    A fresh try starts without the results of earlier tries; a try ``resumed`` after a
+    reschedule keeps them (a sensor's state lives there).
+    """
     started = clock.now()
     t0 = time.monotonic()
-    ti = TaskInstance(run, node.task_id, try_number, max_tries(node), results, downstream)
+    limit = max_tries if max_tries is not None else default_max_tries(node)
+    ti = TaskInstance(run, node.task_id, try_number, limit, results, downstream)
     with logcapture.capture(sink):
-        context = build_context(run, ti, executable, log=task_logger)
+        context = build_context(run, ti, executable, log=task_logger, extra={"clock": clock})
         token = set_current_context(context)
-        task_logger.info("starting %s, try %d of %d", node.task_id, try_number, max_tries(node))
+        task_logger.info("starting %s, try %d of %d", node.task_id, try_number, limit)
         rendered: dict[str, Any] = {}
         try:
-            if try_number > 1 or results.pull(run.key, node.task_id) is not None:
+            if not resumed:
                 results.clear(run.key, node.task_id)
             prepared, rendered = _render(executable, context)
             if on_started is not None:
@@ -149,7 +137,7 @@ def execute_try(
                 rendered=rendered,
             )
         except (Exception, SystemExit) as exc:
-            return _failure(exc, node, try_number, started, clock, context, executable, rendered)
+            return _failure(exc, node, try_number, started, clock, context, executable, rendered, limit)
         finally:
             reset_current_context(token)
 
@@ -163,6 +151,7 @@ def _failure(
     context: TaskContext,
     executable: Executable,
     rendered: dict[str, Any],
+    limit: int,
 ) -> TryOutcome:
     message = str(exc) if isinstance(exc, DuctworkError) else f"{type(exc).__name__}: {exc}"
     if isinstance(exc, FailNow):
@@ -170,7 +159,7 @@ def _failure(
     tb = "".join(traceback.format_exception(exc))
     task_logger.error("%s failed: %s\n%s", node.task_id, message, tb.rstrip())
     now = clock.now()
-    state, next_at = after_failure(node, try_number, now, fail_now=isinstance(exc, FailNow))
+    state, next_at = after_failure(node, try_number, now, fail_now=isinstance(exc, FailNow), max_tries=limit)
     context = context.with_values(exception=exc)
     if state == TaskState.UP_FOR_RETRY:
         task_logger.info("%s will be retried at %s", node.task_id, next_at.isoformat() if next_at else "?")

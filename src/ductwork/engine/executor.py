@@ -35,6 +35,10 @@ class TryRequest:
     run: RunInfo
     downstream: tuple[str, ...] = ()
     log_path: str | None = None
+    max_tries: int | None = None
+    """The last try number allowed (grows when the task is cleared); None: retries + 1."""
+    resumed: bool = False
+    """The try continues after a reschedule: its results so far are kept."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,8 @@ class TryStarted:
     key: TryKey
     at: dt.datetime
     worker: str = ""
+    """The host (or thread) running the try."""
+    pid: int | None = None
 
 
 @dataclass(frozen=True)

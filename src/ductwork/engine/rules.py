@@ -20,11 +20,23 @@ def retry_delay(node: NodeSpec, try_number: int) -> float:
 
 
 def after_failure(
-    node: NodeSpec, try_number: int, now: dt.datetime, *, fail_now: bool = False
+    node: NodeSpec,
+    try_number: int,
+    now: dt.datetime,
+    *,
+    fail_now: bool = False,
+    max_tries: int | None = None,
 ) -> tuple[TaskState, dt.datetime | None]:
-    """``UP_FOR_RETRY`` and when, while tries remain; otherwise ``FAILED``."""
-    if not fail_now and try_number <= node.retries:
-        return TaskState.UP_FOR_RETRY, now + dt.timedelta(seconds=retry_delay(node, try_number))
+    """``UP_FOR_RETRY`` and when, while tries remain; otherwise ``FAILED``.
+
+    ``max_tries`` is the last try number allowed; it grows when a task is cleared (the task
+    gets its retries afresh while its try numbers keep counting), and defaults to
+    ``retries + 1``.
+    """
+    limit = max_tries if max_tries is not None else node.retries + 1
+    if not fail_now and try_number < limit:
+        attempt = try_number - (limit - node.retries - 1)
+        return TaskState.UP_FOR_RETRY, now + dt.timedelta(seconds=retry_delay(node, max(attempt, 1)))
     return TaskState.FAILED, None
 
 

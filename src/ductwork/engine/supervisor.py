@@ -20,9 +20,18 @@ from typing import Protocol
 
 from ductwork.core.clock import Clock
 from ductwork.core.context import RunInfo
+from ductwork.core.events import (
+    EngineEvent,
+    EventSink,
+    NodesAdded,
+    RunEnded,
+    StateChanged,
+    TryBegan,
+    TryEnded,
+    TryOutcome,
+)
 from ductwork.core.graph import FlowGraph, NodeSpec
 from ductwork.core.states import RunState, TaskState
-from ductwork.engine.execution import TryOutcome
 from ductwork.engine.executor import Executor, TryFinished, TryKey, TryRequest, TryStarted
 from ductwork.engine.tracker import Change, RunTracker
 
@@ -32,54 +41,7 @@ _MAX_BLOCKED_SCAN = 64
 """How many ready tasks blocked by a pool or resource one dispatch looks past, per run."""
 
 
-# --- events handed to sinks ------------------------------------------------------------------
-@dataclass(frozen=True)
-class StateChanged:
-    run_key: str
-    change: Change
-    at: dt.datetime
-    try_number: int
-
-
-@dataclass(frozen=True)
-class TryBegan:
-    run_key: str
-    task_id: str
-    try_number: int
-    at: dt.datetime
-    worker: str
-
-
-@dataclass(frozen=True)
-class TryEnded:
-    run_key: str
-    task_id: str
-    try_number: int
-    outcome: TryOutcome
-
-
-@dataclass(frozen=True)
-class NodesAdded:
-    run_key: str
-    nodes: tuple[NodeSpec, ...]
-
-
-@dataclass(frozen=True)
-class RunEnded:
-    run_key: str
-    state: RunState
-    at: dt.datetime
-
-
-EngineEvent = StateChanged | TryBegan | TryEnded | NodesAdded | RunEnded
-
-
-class EventSink(Protocol):
-    def record(self, events: Sequence[EngineEvent]) -> None:
-        """Persist or show one step's events, in order."""
-        ...
-
-
+# The events handed to sinks live in ``core.events`` (the store persists them).
 # --- limits ----------------------------------------------------------------------------------
 @dataclass
 class Limits:
@@ -124,6 +86,8 @@ class ActiveRun:
     tries: dict[str, int] = field(default_factory=dict)
     due: dict[str, dt.datetime] = field(default_factory=dict)
     in_flight: dict[str, TryKey] = field(default_factory=dict)
+    max_tries: dict[str, int] = field(default_factory=dict)
+    resuming: set[str] = field(default_factory=set)
     started: bool = False
     max_active_tasks: int | None = None
 
@@ -158,9 +122,17 @@ class Supervisor:
         *,
         states: Mapping[str, TaskState] | None = None,
         tries: Mapping[str, int] | None = None,
+        max_tries: Mapping[str, int] | None = None,
     ) -> ActiveRun:
         tracker = RunTracker(graph.nodes, states)
-        run = ActiveRun(info, graph, tracker, dict(tries or {}), max_active_tasks=graph.meta.max_active_tasks)
+        run = ActiveRun(
+            info,
+            graph,
+            tracker,
+            dict(tries or {}),
+            max_tries=dict(max_tries or {}),
+            max_active_tasks=graph.meta.max_active_tasks,
+        )
         self.runs[info.key] = run
         return run
 
@@ -269,6 +241,8 @@ class Supervisor:
         for task_id, at in list(run.due.items()):
             if at <= now:
                 del run.due[task_id]
+                if run.tracker.state[task_id] == S.UP_FOR_RESCHEDULE:
+                    run.resuming.add(task_id)
                 self._emit_changes(run, run.tracker.set_state(task_id, S.SCHEDULED, "retry due"), now)
 
     def _dispatch(self, now: dt.datetime) -> None:
@@ -315,12 +289,15 @@ class Supervisor:
         self._emit_changes(run, run.tracker.set_state(task_id, S.QUEUED, "dispatched"), now)
         self.limits.acquire(node)
         run.in_flight[task_id] = key
+        run.resuming.discard(task_id)
         return TryRequest(
             key=key,
             node=node,
             run=run.info,
             downstream=tuple(run.tracker.down[task_id]),
             log_path=self.log_path(run.info, task_id, try_number) if self.log_path else None,
+            max_tries=run.max_tries.get(task_id),
+            resumed=task_id in run.resuming,
         )
 
     def _apply(self, event: TryStarted | TryFinished, now: dt.datetime) -> None:
@@ -355,9 +332,9 @@ class Supervisor:
             self._emit_changes(run, tracker.add_nodes(outcome.new_nodes, waiting=task_id), now)
             return
         reason = outcome.error or ""
-        self._emit_changes(run, tracker.set_state(task_id, state, reason), now)
         if state == S.UP_FOR_RESCHEDULE:
             run.tries[task_id] = key.try_number - 1  # a reschedule does not use up a try
+        self._emit_changes(run, tracker.set_state(task_id, state, reason), now)
         if state in (S.UP_FOR_RETRY, S.UP_FOR_RESCHEDULE):
             run.due[task_id] = outcome.next_try_at or now
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
+from ductwork.core.events import StateChange
 from ductwork.core.graph import NodeSpec
 from ductwork.core.states import TERMINAL, TaskState, check_transition, run_state_of
 from ductwork.core.trigger_rules import Decision, UpstreamTally, decide
@@ -25,14 +25,8 @@ from ductwork.errors import NotFoundError
 S = TaskState
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One task's state change, with the reason the tracker made it."""
-
-    task_id: str
-    old: TaskState
-    new: TaskState
-    reason: str = ""
+Change = StateChange
+"""One task's state change, with the reason the tracker made it."""
 
 
 _DECISION_STATE = {

@@ -24,9 +24,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 
+from ductwork.core.events import EngineEvent, NodesAdded, RunEnded, StateChanged, TryBegan, TryEnded
 from ductwork.core.graph import NodeSpec
 from ductwork.core.states import TERMINAL, RunState, TaskState
-from ductwork.engine.supervisor import EngineEvent, NodesAdded, RunEnded, StateChanged, TryBegan, TryEnded
 from ductwork.errors import NotFoundError
 from ductwork.store.engine import transaction
 from ductwork.store.repo import _nodes

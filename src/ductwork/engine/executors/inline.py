@@ -85,10 +85,12 @@ class InProcessExecutor:
                 clock=self.clock,
                 sink=sink,
                 on_started=holder.append,
+                max_tries=request.max_tries,
+                resumed=request.resumed,
             )
         except Exception as exc:  # resolving the task failed: the try fails like any other error
             now = self.clock.now()
-            state, next_at = after_failure(request.node, request.key.try_number, now)
+            state, next_at = after_failure(request.node, request.key.try_number, now, max_tries=request.max_tries)
             sink.write(f"could not load task {request.key.task_id!r}: {exc}\n")
             outcome = TryOutcome(state, now, now, error=f"could not load task: {exc}", next_try_at=next_at)
         finally:
@@ -143,7 +145,7 @@ class InProcessExecutor:
 
     def _lost(self, request: TryRequest, reason: str) -> TryFinished:
         now = self.clock.now()
-        state, next_at = after_failure(request.node, request.key.try_number, now)
+        state, next_at = after_failure(request.node, request.key.try_number, now, max_tries=request.max_tries)
         sink = self.sinks.get(request.key)
         if sink is not None:
             sink.write(f"try stopped: {reason}\n")

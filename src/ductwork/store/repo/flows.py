@@ -54,7 +54,7 @@ def _definition(graph: FlowGraph, fileloc: str | None) -> dict[str, Any]:
     return {
         "fileloc": fileloc if fileloc is not None else meta.fileloc,
         "graph": _nodes.graph_json(graph),
-        "version_hash": _nodes.version_hash(graph),
+        "version_hash": graph.version_hash(),
         "schedule": meta.schedule,
         "timezone": meta.timezone,
         "owner": meta.owner,

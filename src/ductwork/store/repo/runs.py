@@ -92,7 +92,7 @@ def create_run(
         "params": dict(params or {}),
         "conf": dict(conf or {}),
         "graph_meta": {"meta": graph.meta.to_dict(), "groups": {k: dict(v) for k, v in graph.groups.items()}},
-        "version_hash": _nodes.version_hash(graph),
+        "version_hash": graph.version_hash(),
         "queued_at": now,
         "start_date": now if state == RunState.RUNNING else None,
         "end_date": None,

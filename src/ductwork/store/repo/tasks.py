@@ -28,7 +28,7 @@ from ductwork.store.types import utcnow
 from ductwork.store.upsert import upsert
 
 if TYPE_CHECKING:  # the store records outcomes; it does not need the engine's code to do so
-    from ductwork.engine.execution import TryOutcome
+    from ductwork.core.events import TryOutcome
 
 ti = task_instances
 S = TaskState

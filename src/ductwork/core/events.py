@@ -1,0 +1,94 @@
+"""Plain-data records of what happens to runs and tries, shared by the engine and the store.
+
+The engine produces them (``execute_try`` returns a ``TryOutcome``; the supervisor hands
+``EngineEvent`` batches to its sinks) and the store persists them; keeping them here, in the
+pure core, lets the store depend on them without depending on the engine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ductwork.core.graph import NodeSpec
+from ductwork.core.states import RunState, TaskState
+
+
+@dataclass
+class TryOutcome:
+    """How a try ended, as plain data that can cross a process boundary."""
+
+    state: TaskState
+    started_at: dt.datetime
+    ended_at: dt.datetime
+    error: str | None = None
+    traceback: str | None = None
+    next_try_at: dt.datetime | None = None
+    skip: tuple[str, ...] = ()
+    skip_recursive: bool = False
+    new_nodes: tuple[NodeSpec, ...] = ()
+    rendered: dict[str, Any] = field(default_factory=dict)
+    result_keys: tuple[str, ...] = ()
+
+    @property
+    def duration(self) -> float:
+        return (self.ended_at - self.started_at).total_seconds()
+
+
+@dataclass(frozen=True)
+class StateChanged:
+    run_key: str
+    change: StateChange
+    at: dt.datetime
+    try_number: int
+
+
+@dataclass(frozen=True)
+class TryBegan:
+    run_key: str
+    task_id: str
+    try_number: int
+    at: dt.datetime
+    worker: str
+
+
+@dataclass(frozen=True)
+class TryEnded:
+    run_key: str
+    task_id: str
+    try_number: int
+    outcome: TryOutcome
+
+
+@dataclass(frozen=True)
+class NodesAdded:
+    run_key: str
+    nodes: tuple[NodeSpec, ...]
+
+
+@dataclass(frozen=True)
+class RunEnded:
+    run_key: str
+    state: RunState
+    at: dt.datetime
+
+
+EngineEvent = StateChanged | TryBegan | TryEnded | NodesAdded | RunEnded
+
+
+class EventSink(Protocol):
+    def record(self, events: Sequence[EngineEvent]) -> None:
+        """Persist or show one step's events, in order."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    """One task's state change, with the reason it was made."""
+
+    task_id: str
+    old: TaskState
+    new: TaskState
+    reason: str = ""
