@@ -197,3 +197,30 @@ def test_a_real_run_recorded_through_the_supervisor(db_engine: Engine) -> None:
     assert "ZeroDivisionError" in (tries[0].error or "") and all(t.end_date is not None for t in tries)
     assert results.pull(run.key, "start") == (1, "two")
     assert results.pull(run.key, "flaky") == {"day": dt.date(2024, 1, 1), "n": 2}
+
+
+def test_the_scheduler_never_moves_a_try_back_that_its_worker_has_recorded(db_engine: Engine) -> None:
+    """A worker records the end of its own try first; the scheduler's older view of that try
+    (queued, running), written afterwards, must not undo it."""
+    with transaction(db_engine) as conn:
+        run = create_run(conn, graph())
+    key = run.key
+    sink = SqlEventSink(db_engine)
+    sink.record(
+        [
+            StateChanged(key, change("a", S.NONE, S.SCHEDULED), at(0), 0),
+            StateChanged(key, change("a", S.SCHEDULED, S.QUEUED), at(0), 1),
+        ]
+    )
+    with transaction(db_engine) as conn:
+        assert tasks.try_started(conn, run.pk, "a", 1, hostname="w", pid=1, at=at(1))
+        assert tasks.try_finished(conn, run.pk, "a", 1, TryOutcome(S.SUCCESS, at(1), at(2)), hostname="w", pid=1)
+    sink.record(
+        [StateChanged(key, change("a", S.QUEUED, S.RUNNING, "started"), at(1), 1), TryBegan(key, "a", 1, at(1), "w")]
+    )
+    with read_transaction(db_engine) as conn:
+        assert tasks.get_task_instance(conn, run.pk, "a").state == S.SUCCESS  # type: ignore[union-attr]
+    sink.record([StateChanged(key, change("a", S.RUNNING, S.SUCCESS), at(2), 1)])
+    sink.record([StateChanged(key, change("a", S.SUCCESS, S.QUEUED, "cleared and re-run"), at(5), 2)])
+    with read_transaction(db_engine) as conn:
+        assert tasks.get_task_instance(conn, run.pk, "a").state == S.QUEUED  # type: ignore[union-attr]

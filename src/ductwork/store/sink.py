@@ -37,6 +37,8 @@ from ductwork.store.types import utcnow
 from ductwork.store.upsert import upsert
 
 S = TaskState
+_BEFORE_END = frozenset({S.QUEUED.value, S.RUNNING.value})
+_ENDED_A_TRY = [s.value for s in (S.SUCCESS, S.FAILED, S.SKIPPED, S.UP_FOR_RETRY, S.UP_FOR_RESCHEDULE)]
 _TRY_KEYS = ("run_pk", "task_id", "try_number")
 _TRY_START = ("start_date", "hostname")
 _TRY_END = ("state", "end_date", "duration", "error", "traceback", "rendered")
@@ -205,12 +207,30 @@ class SqlEventSink:
             shapes.setdefault(columns, []).append(params)
         ti = task_instances
         for columns, batch in shapes.items():
+            guarded = [p for p in batch if p.get("b_state") in _BEFORE_END]
+            plain = [p for p in batch if p.get("b_state") not in _BEFORE_END]
             stmt = (
                 sa.update(ti)
                 .where(ti.c.run_pk == sa.bindparam("b_run_pk"), ti.c.task_id == sa.bindparam("b_task_id"))
                 .values({c: sa.bindparam(f"b_{c}", type_=ti.c[c].type) for c in columns})
             )
-            conn.execute(stmt, batch)
+            if plain:
+                conn.execute(stmt, plain)
+            if guarded:
+                # A worker records the end of its own try (durability); the scheduler's view of
+                # the same try may arrive later and must not move it back to queued/running.
+                conn.execute(
+                    stmt.where(
+                        sa.not_(
+                            sa.and_(
+                                ti.c.try_number == sa.bindparam("b_try_number"),
+                                # Inlined constants: executemany cannot expand an IN list.
+                                ti.c.state.in_([sa.literal_column(f"'{v}'") for v in _ENDED_A_TRY]),
+                            )
+                        )
+                    ),
+                    guarded,
+                )
 
     def _write_tries(self, conn: Connection, step: _Step) -> None:
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
