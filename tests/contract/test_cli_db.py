@@ -11,9 +11,12 @@ from click.testing import CliRunner
 from ductwork.cli.main import cli
 from ductwork.store import migrate
 from ductwork.store.engine import create_engine, transaction
+from ductwork.store.migrate import head_revision
 from ductwork.store.repo import pools
 
 backends = pytest.mark.parametrize("db_url", ["sqlite", "postgres"], indirect=True)
+
+HEAD = head_revision()
 
 
 def _with_password(url: str) -> str:
@@ -34,17 +37,17 @@ def test_init_check_upgrade(db_url: str) -> None:
     assert code == 1 and "ductwork db init" in out
     code, out = db(url, "init")
     assert code == 0, out
-    assert "Revision: 0001 (created)" in out and "hunter2" not in out
+    assert f"Revision: {HEAD} (created)" in out and "hunter2" not in out
     assert "Database: " in out
     code, out = db(url, "init")
-    assert code == 0 and "0001 (already at head)" in out
+    assert code == 0 and f"{HEAD} (already at head)" in out
     code, out = db(url, "check")
-    assert code == 0 and "0001 (up to date)" in out
+    assert code == 0 and f"{HEAD} (up to date)" in out
     code, out = db(url, "upgrade")
     assert code == 0 and "already at head, nothing to do" in out
     engine = create_engine(db_url)
     try:
-        assert migrate.check(engine) == "0001"
+        assert migrate.check(engine) == HEAD
     finally:
         engine.dispose()
 
@@ -52,7 +55,7 @@ def test_init_check_upgrade(db_url: str) -> None:
 @backends
 def test_upgrade_from_empty(db_url: str) -> None:
     code, out = db(db_url, "upgrade")
-    assert code == 0 and "empty -> 0001" in out
+    assert code == 0 and f"empty -> {HEAD}" in out
 
 
 @backends
@@ -67,7 +70,7 @@ def test_reset_asks_unless_yes(db_url: str) -> None:
         with transaction(engine) as conn:
             assert pools.get_pool(conn, "io") is not None
         code, out = db(db_url, "reset", "--yes")
-        assert code == 0 and "0001 (reset)" in out
+        assert code == 0 and f"{HEAD} (reset)" in out
         with transaction(engine) as conn:
             assert pools.get_pool(conn, "io") is None
     finally:

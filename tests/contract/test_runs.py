@@ -230,3 +230,42 @@ def test_params_and_conf_round_trip(db_engine: Engine, params: dict[str, Any], c
     with read_transaction(db_engine) as conn:
         stored = runs.get_run_by_pk(conn, run.pk)
     assert stored is not None and stored.params == params and stored.conf == conf
+
+
+def test_outside_changes_bump_the_run_revision(db_engine: Engine) -> None:
+    from ductwork.store.repo import tasks
+
+    with transaction(db_engine) as conn:
+        run = create_run(conn, graph())
+        assert run.revision == 0
+        tasks.mark_task_instances(conn, run.pk, ["a"], TaskState.SUCCESS)
+        tasks.clear_task_instances(conn, run.pk, ["a"], downstream=True)
+        record = runs.get_run_by_pk(conn, run.pk)
+    assert record is not None and record.revision == 2
+
+
+def test_a_run_whose_graph_is_built_later(db_engine: Engine) -> None:
+    with transaction(db_engine) as conn:
+        run = runs.create_run(conn, graph("later", {}), run_id="manual__x", logical_date=T0, graph_pending=True)
+        assert run.graph_pending and runs.load_run_graph(conn, run.pk).graph.nodes == {}
+        runs.set_run_graph(conn, run.pk, graph("later", {"a": [], "b": ["a"]}), states={"a": TaskState.SUCCESS})
+        loaded = runs.load_run_graph(conn, run.pk)
+    assert not loaded.run.graph_pending
+    assert list(loaded.graph.nodes) == ["a", "b"] and loaded.states["a"] == TaskState.SUCCESS
+
+
+def test_load_run_graph_reports_max_tries_and_due_retries(db_engine: Engine) -> None:
+    import sqlalchemy as sa
+
+    from ductwork.store.tables import task_instances as ti
+
+    with transaction(db_engine) as conn:
+        run = create_run(conn, graph(retries=2))
+        conn.execute(
+            sa.update(ti)
+            .where(ti.c.run_pk == run.pk, ti.c.task_id == "a")
+            .values(state="up_for_retry", try_number=1, next_try_at=at(5))
+        )
+        loaded = runs.load_run_graph(conn, run.pk)
+    assert loaded.max_tries["a"] == 3
+    assert loaded.next_try_at == {"a": at(5)}

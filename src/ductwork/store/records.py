@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from ductwork.core.context import run_key
@@ -66,6 +66,8 @@ class RunRecord:
     created_at: dt.datetime
     updated_at: dt.datetime
     note: str | None
+    revision: int = 0
+    graph_pending: bool = False
 
     @property
     def key(self) -> str:
@@ -122,6 +124,8 @@ class RunGraph:
     graph: FlowGraph
     states: Mapping[str, TaskState]
     tries: Mapping[str, int]
+    max_tries: Mapping[str, int] = field(default_factory=dict)
+    next_try_at: Mapping[str, dt.datetime] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    false,
 )
 
 from ductwork.store.types import JsonText, TaggedJsonText, UtcDateTime, id_string, long_binary, long_text
@@ -115,6 +116,12 @@ runs = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     Column("note", long_text(), nullable=True),
+    # Bumped by every change made from outside the scheduler (clear, mark, cancel), so a running
+    # scheduler knows to reload the run instead of trusting its memory of it.
+    Column("revision", Integer(), nullable=False, server_default="0"),
+    # A run of a flow whose graph depends on the run (class tasks): the parsing process builds
+    # the graph before the run can start.
+    Column("graph_pending", Boolean(), nullable=False, server_default=false()),
     UniqueConstraint("flow_id", "run_id"),
     Index("ix_runs_state", "state"),
     Index("ix_runs_flow_id_logical_date", "flow_id", "logical_date"),

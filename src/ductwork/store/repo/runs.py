@@ -51,6 +51,8 @@ def _record(row: Row[Any]) -> RunRecord:
         created_at=m["created_at"],
         updated_at=m["updated_at"],
         note=m["note"],
+        revision=m["revision"],
+        graph_pending=bool(m["graph_pending"]),
     )
 
 
@@ -68,9 +70,13 @@ def create_run(
     tries: Mapping[str, int] | None = None,
     state: RunState = RunState.QUEUED,
     note: str | None = None,
+    graph_pending: bool = False,
     now: dt.datetime | None = None,
 ) -> RunRecord:
     """Create a run of ``graph.flow_id`` and one task instance per node, in bulk.
+
+    With ``graph_pending`` the graph given is only the flow's description (no nodes are
+    written): the scheduler's parsing process builds the run's own graph (``set_run_graph``).
 
     ``states`` gives initial task states (for example class tasks already complete); the others
     start as ``none``. ``data_interval`` defaults to an empty interval at ``logical_date``.
@@ -99,12 +105,17 @@ def create_run(
         "created_at": now,
         "updated_at": now,
         "note": note,
+        "graph_pending": graph_pending,
     }
     try:
         with conn.begin_nested():  # a lost race on the unique key must not poison the caller's transaction
             run_pk = inserted_pk(conn.execute(sa.insert(runs).values(values)))
     except IntegrityError:
         raise _exists(flow_id, run_id) from None
+    if graph_pending:
+        record = get_run_by_pk(conn, run_pk)
+        assert record is not None
+        return record
     states, tries = states or {}, tries or {}
     rows = [
         _nodes.new_row(run_pk, i, node, states.get(node.task_id, TaskState.NONE), tries.get(node.task_id, 0), now)
@@ -270,7 +281,7 @@ def load_run_graph(conn: Connection, run_pk: int) -> RunGraph:
         raise NotFoundError(f"no run with primary key {run_pk}")
     ti = task_instances
     rows = conn.execute(
-        sa.select(ti.c.task_id, ti.c.node, ti.c.upstream, ti.c.state, ti.c.try_number)
+        sa.select(ti.c.task_id, ti.c.node, ti.c.upstream, ti.c.state, ti.c.try_number, ti.c.max_tries, ti.c.next_try_at)
         .where(ti.c.run_pk == run_pk)
         .order_by(ti.c.ordinal)
     ).all()
@@ -279,7 +290,44 @@ def load_run_graph(conn: Connection, run_pk: int) -> RunGraph:
     graph = FlowGraph(meta, topological(nodes, where=meta.flow_id), row.graph_meta.get("groups", {}))
     states = {r.task_id: TaskState(r.state) for r in rows}
     tries = {r.task_id: r.try_number for r in rows}
-    return RunGraph(run=_record(row), graph=graph, states=states, tries=tries)
+    max_tries = {r.task_id: r.max_tries for r in rows if r.max_tries is not None}
+    due = {r.task_id: r.next_try_at for r in rows if r.next_try_at is not None}
+    return RunGraph(run=_record(row), graph=graph, states=states, tries=tries, max_tries=max_tries, next_try_at=due)
+
+
+def set_run_graph(
+    conn: Connection,
+    run_pk: int,
+    graph: FlowGraph,
+    *,
+    states: Mapping[str, TaskState] | None = None,
+    now: dt.datetime | None = None,
+) -> None:
+    """Give a run created with ``graph_pending`` its graph: task instances and metadata."""
+    now = now or utcnow()
+    conn.execute(
+        sa.update(runs)
+        .where(runs.c.id == run_pk)
+        .values(
+            graph_meta={"meta": graph.meta.to_dict(), "groups": {k: dict(v) for k, v in graph.groups.items()}},
+            version_hash=graph.version_hash(),
+            graph_pending=False,
+            updated_at=now,
+        )
+    )
+    states = states or {}
+    rows = [
+        _nodes.new_row(run_pk, i, node, states.get(node.task_id, TaskState.NONE), 0, now)
+        for i, node in enumerate(graph.nodes.values())
+    ]
+    _nodes.insert_nodes(conn, rows)
+
+
+def bump_revision(conn: Connection, run_pk: int, *, now: dt.datetime | None = None) -> None:
+    """Tell a running scheduler that this run changed outside it and must be reloaded."""
+    conn.execute(
+        sa.update(runs).where(runs.c.id == run_pk).values(revision=runs.c.revision + 1, updated_at=now or utcnow())
+    )
 
 
 def add_nodes(conn: Connection, run_pk: int, nodes: Iterable[NodeSpec], *, now: dt.datetime | None = None) -> list[str]:

@@ -22,7 +22,7 @@ from ductwork.store.records import TaskInstanceRecord, TryRecord
 from ductwork.store.repo import _nodes
 from ductwork.store.repo._util import chunks, closure
 from ductwork.store.repo.events import NewStateEvent, add_state_events
-from ductwork.store.repo.runs import set_run_state
+from ductwork.store.repo.runs import bump_revision, set_run_state
 from ductwork.store.tables import task_instances, task_results, task_tries
 from ductwork.store.types import utcnow
 from ductwork.store.upsert import upsert
@@ -349,6 +349,7 @@ def clear_task_instances(
         set_run_state(
             conn, run_pk, RunState.QUEUED, at=now, expected=(RunState.SUCCESS, RunState.FAILED), reason=reason
         )
+    bump_revision(conn, run_pk, now=now)
     return _in_graph_order(conn, run_pk, ids)
 
 
@@ -387,6 +388,7 @@ def mark_task_instances(
     add_state_events(
         conn, [NewStateEvent(run_pk, t, r["state"], state.value, why, r["try_number"], now) for t, r in changed.items()]
     )
+    bump_revision(conn, run_pk, now=now)
     return _in_graph_order(conn, run_pk, ids)
 
 
