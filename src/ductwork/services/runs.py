@@ -1,0 +1,234 @@
+"""Operations on runs shared by the CLI and the REST API: trigger, backfill, cancel, inspect.
+
+Each function takes the store ``Engine`` and does its own short transaction; nothing here
+imports user code (ADR 0001): parameters are validated from the flow's recorded description,
+and a run whose graph depends on the run (class-task flows) is created with its graph
+pending, for the scheduler's parsing process to build.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+
+from ductwork.core.context import RunInfo
+from ductwork.core.graph import FlowGraph, FlowMeta
+from ductwork.core.params import NO_DEFAULT, from_description
+from ductwork.core.schedule import DataInterval, as_aware, get_timezone
+from ductwork.core.states import RunState, TaskState
+from ductwork.engine.scheduling import backfill_intervals, schedule_of
+from ductwork.errors import MissingParameterError, NotFoundError, UnknownParameterError, did_you_mean
+from ductwork.store.engine import read_transaction, transaction
+from ductwork.store.records import RunRecord
+from ductwork.store.repo import flows as flow_repo
+from ductwork.store.repo import runs as run_repo
+from ductwork.store.repo import tasks as task_repo
+
+CLASS_TASKS = "class_tasks"
+
+
+def make_run_id(run_type: str, logical_date: dt.datetime) -> str:
+    return f"{run_type}__{logical_date.astimezone(dt.UTC).isoformat()}"
+
+
+def flow_graph(engine: Engine, flow_id: str) -> FlowGraph:
+    """The flow's current graph as last parsed; a clear error for unknown flows."""
+    with read_transaction(engine) as conn:
+        graph = flow_repo.get_flow_graph(conn, flow_id)
+        if graph is None:
+            known = [f.flow_id for f in flow_repo.list_flows(conn)]
+            raise NotFoundError(
+                f"no flow {flow_id!r} in the database.{did_you_mean(flow_id, known)} "
+                f"Known flows: {', '.join(sorted(known)) or '(none: is the scheduler parsing the flows folder?)'}"
+            )
+    return graph
+
+
+def validate_params(meta: FlowMeta, given: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Typed run parameters from the flow's recorded parameter descriptions."""
+    given = dict(given or {})
+    declared = {name: from_description(info) for name, info in meta.params.items()}
+    for name in given:
+        if name not in declared:
+            raise UnknownParameterError(
+                f"flow {meta.flow_id!r}: unknown parameter {name!r}.{did_you_mean(name, declared)} "
+                f"Parameters: {', '.join(declared) or '(none)'}"
+            )
+    values: dict[str, Any] = {}
+    for name, param in declared.items():
+        if name in given:
+            values[name] = param.convert(given[name], name=name, owner=f"flow {meta.flow_id!r}")
+        elif param.default is not NO_DEFAULT:
+            values[name] = param.default
+        else:
+            raise MissingParameterError(
+                f"flow {meta.flow_id!r}: missing required parameter {name!r} ({param.describe_type()})"
+            )
+    return values
+
+
+def run_info(record: RunRecord, meta: FlowMeta) -> RunInfo:
+    return RunInfo(
+        flow_id=record.flow_id,
+        run_id=record.run_id,
+        logical_date=record.logical_date,
+        data_interval_start=record.data_interval_start,
+        data_interval_end=record.data_interval_end,
+        params=dict(record.params),
+        conf=dict(record.conf),
+        run_type=record.run_type,
+        timezone=get_timezone(meta.timezone),
+    )
+
+
+def create_run(
+    engine: Engine,
+    graph: FlowGraph,
+    *,
+    run_type: str,
+    logical_date: dt.datetime,
+    interval: DataInterval,
+    params: Mapping[str, Any],
+    conf: Mapping[str, Any] | None = None,
+    run_id: str | None = None,
+    note: str | None = None,
+) -> RunRecord:
+    """Record a new queued run; class-task flows get their graph built by the scheduler."""
+    pending = graph.meta.style == CLASS_TASKS
+    with transaction(engine) as conn:
+        return run_repo.create_run(
+            conn,
+            FlowGraph(graph.meta, {}, graph.groups) if pending else graph,
+            run_id=run_id or make_run_id(run_type, logical_date),
+            logical_date=logical_date,
+            data_interval=(interval.start, interval.end),
+            run_type=run_type,
+            params=params,
+            conf=conf,
+            states={t: TaskState.SUCCESS for t, n in graph.nodes.items() if n.extra.get("already_complete")},
+            graph_pending=pending,
+            note=note,
+        )
+
+
+def trigger(
+    engine: Engine,
+    flow_id: str,
+    *,
+    params: Mapping[str, Any] | None = None,
+    conf: Mapping[str, Any] | None = None,
+    logical_date: dt.datetime | None = None,
+    run_id: str | None = None,
+    note: str | None = None,
+    now: dt.datetime | None = None,
+) -> RunRecord:
+    """A manual run of ``flow_id``, queued for the scheduler."""
+    graph = flow_graph(engine, flow_id)
+    values = validate_params(graph.meta, params)
+    tz = get_timezone(graph.meta.timezone)
+    when = as_aware(logical_date, tz) if logical_date is not None else (now or dt.datetime.now(dt.UTC))
+    interval = schedule_of(graph.meta).interval_starting(when)
+    return create_run(
+        engine,
+        graph,
+        run_type="manual",
+        logical_date=when,
+        interval=interval,
+        params=values,
+        conf=conf,
+        run_id=run_id,
+        note=note,
+    )
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    run_id: str
+    logical_date: dt.datetime
+    interval: DataInterval
+    exists: bool
+    tasks: tuple[str, ...]
+
+
+def plan_backfill(
+    engine: Engine, flow_id: str, start: dt.datetime, end: dt.datetime, *, now: dt.datetime | None = None
+) -> tuple[FlowGraph, list[PlannedRun]]:
+    """Which runs a backfill of ``[start, end]`` would create and which tasks each would run."""
+    graph = flow_graph(engine, flow_id)
+    tz = get_timezone(graph.meta.timezone)
+    first, last = as_aware(start, tz), as_aware(end, tz)
+    if last < first:
+        raise ValueError(f"backfill: --end {end.isoformat()} is before --start {start.isoformat()}")
+    intervals = backfill_intervals(graph.meta, first, last, now or dt.datetime.now(dt.UTC))
+    planned = []
+    with read_transaction(engine) as conn:
+        existing = {
+            r.logical_date
+            for r in run_repo.list_runs(conn, flow_id=flow_id, since=first, until=last, limit=100_000).items
+        }
+    for interval in intervals:
+        run_id = make_run_id("backfill", interval.start)
+        tasks = tuple(t for t, n in graph.nodes.items() if not n.extra.get("already_complete"))
+        planned.append(PlannedRun(run_id, interval.start, interval, interval.start in existing, tasks))
+    return graph, planned
+
+
+def backfill(
+    engine: Engine,
+    flow_id: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    params: Mapping[str, Any] | None = None,
+    now: dt.datetime | None = None,
+) -> list[RunRecord]:
+    """Queue one run per interval of ``[start, end]`` that has no run yet."""
+    graph, planned = plan_backfill(engine, flow_id, start, end, now=now)
+    values = validate_params(graph.meta, params)
+    created = []
+    for plan in planned:
+        if plan.exists:
+            continue
+        created.append(
+            create_run(
+                engine,
+                graph,
+                run_type="backfill",
+                logical_date=plan.logical_date,
+                interval=plan.interval,
+                params=values,
+                run_id=plan.run_id,
+            )
+        )
+    return created
+
+
+def get_run(engine: Engine, flow_id: str, run_id: str) -> RunRecord:
+    with read_transaction(engine) as conn:
+        record = run_repo.get_run(conn, flow_id, run_id)
+        if record is None:
+            recent = [r.run_id for r in run_repo.list_runs(conn, flow_id=flow_id, limit=20).items]
+            raise NotFoundError(
+                f"flow {flow_id!r} has no run {run_id!r}.{did_you_mean(run_id, recent)}"
+                + (f" Recent runs: {', '.join(recent[:5])}" if recent else "")
+            )
+    return record
+
+
+def cancel(engine: Engine, flow_id: str, run_id: str, *, reason: str = "cancelled") -> RunRecord:
+    """Stop a run: its unfinished tasks are marked failed and the scheduler stops their tries."""
+    record = get_run(engine, flow_id, run_id)
+    with transaction(engine) as conn:
+        states = task_repo.task_states(conn, record.pk)
+        unfinished = [t for t, s in states.items() if not s.is_terminal]
+        if unfinished:
+            task_repo.mark_task_instances(conn, record.pk, unfinished, TaskState.FAILED, reason=reason)
+        run_repo.set_run_state(conn, record.pk, RunState.FAILED, reason=reason)
+        run_repo.bump_revision(conn, record.pk)
+        updated = run_repo.get_run_by_pk(conn, record.pk)
+    assert updated is not None
+    return updated
