@@ -34,7 +34,7 @@ import time
 import traceback
 from collections import OrderedDict, deque
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from multiprocessing import parent_process
 from multiprocessing.connection import Connection
 from operator import attrgetter
@@ -92,7 +92,11 @@ class Channel:
         self._buffer = bytearray()
 
     def send(self, message: Any) -> None:
-        view = memoryview(dumps(message))
+        self.write(dumps(message))
+
+    def write(self, data: bytes) -> None:
+        """Send a message ``dumps`` encoded already."""
+        view = memoryview(data)
         while view:
             view = view[os.write(self.fd, view) :]
 
@@ -139,6 +143,34 @@ def refused_outcome(clock: Clock) -> TryOutcome:
     now = clock.now()
     error = "not started: the worker runtime refused it (the try is no longer wanted)"
     return TryOutcome(TaskState.FAILED, now, now, error=error)
+
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _plain(value: Any) -> bool:
+    if isinstance(value, _PLAIN):
+        return True
+    if isinstance(value, list | tuple):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False
+
+
+def encode_outcome(outcome: TryOutcome, request: TryRequest, clock: Clock, frame: Any) -> tuple[TryOutcome, bytes]:
+    """The outcome as data any process can load, and the message ``frame(outcome)`` encoded.
+
+    Rendered fields that hold objects (an operator's output reference, say) become their
+    ``repr``; an outcome that still will not pickle fails the try with a message saying so."""
+    if not all(_plain(v) for v in outcome.rendered.values()):
+        outcome = replace(outcome, rendered={k: v if _plain(v) else repr(v) for k, v in outcome.rendered.items()})
+    try:
+        return outcome, dumps(frame(outcome))
+    except Exception as exc:
+        error = f"the outcome of the try cannot be sent to the scheduler: {type(exc).__name__}: {exc}"
+        outcome = failed_outcome(request.node, request.key.try_number, clock, error)
+        return outcome, dumps(frame(outcome))
 
 
 class RunCache:
@@ -328,8 +360,11 @@ class _Worker:
         return not self._parent.poll(0)
 
     def send(self, message: tuple[Any, ...]) -> None:
+        self.write(dumps(message))
+
+    def write(self, data: bytes) -> None:
         try:
-            self.channel.send(message)
+            self.channel.write(data)
         except OSError:
             self.orphaned = True
 
@@ -415,11 +450,12 @@ class _Worker:
         """Record the outcome durably, then tell the parent; a stop waits until both are done."""
         self.finishing = True
         try:
+            outcome, data = encode_outcome(outcome, request, self.clock, lambda o: (FINISHED, seq, started_at, o))
             try:
                 self.runtime.on_try_finished(request, outcome)
             except Exception:
                 self._complain("on_try_finished failed")
-            self.send((FINISHED, seq, started_at, outcome))
+            self.write(data)
         finally:
             self.finishing = False
         if self.term_pending:
