@@ -7,7 +7,7 @@ Wire format (tuples; the first item is a tag):
 
 - parent -> worker ``(RUN, seq, run_key, task_id, try_number, node, downstream, log_path, setup)``
   where ``setup`` is ``(RunSetup, param_sources_dict)`` the first time this worker sees the run
-  and ``None`` afterwards (both sides keep the same LRU of run keys, see ``RunCache``);
+  and ``None`` afterwards (both sides keep the same LRU of run keys, see ``Lru``);
   ``(STOP,)``: finish the current try, then exit.
 - worker -> parent ``(FINISHED, seq, started_at | None, outcome)``; ``started_at`` is set
   when the start was not reported already, so a quick try costs one message, not two.
@@ -173,10 +173,12 @@ def encode_outcome(outcome: TryOutcome, request: TryRequest, clock: Clock, frame
         return outcome, dumps(frame(outcome))
 
 
-class RunCache:
-    """An LRU of run keys with a value per run. The parent keeps one per worker with ``None``
-    values and the worker one with its ``RunSetup``s; because both see the same sequence of
-    requests, they agree on what the worker knows without ever talking about it."""
+class Lru:
+    """A bounded map that forgets the least recently used key.
+
+    For runs: the parent keeps one per worker with ``None`` values and the worker one with its
+    ``RunSetup``s; because both see the same sequence of requests, they agree on which runs the
+    worker knows without ever talking about it."""
 
     def __init__(self, size: int) -> None:
         self.size = max(1, size)
@@ -200,14 +202,14 @@ class LogFile(logcapture.TrySink):
     """A try's log file, open on one descriptor that file descriptors 1 and 2 point to while
     the try runs, so output of subprocesses lands in the same file, in order."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, folders: Lru) -> None:
         super().__init__(None)
         self.path = Path(path)
-        try:
-            self.fd = os.open(path, _LOG_FLAGS, 0o644)
-        except FileNotFoundError:
-            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-            self.fd = os.open(path, _LOG_FLAGS, 0o644)
+        folder = os.path.dirname(path) or "."
+        if not folders.touch(folder):
+            _make_folder(folder)
+            folders.add(folder, None)
+        self.fd = os.open(path, _LOG_FLAGS, 0o644)
 
     def write(self, text: str) -> None:
         data = text.encode("utf-8", "replace")
@@ -305,7 +307,8 @@ class _Worker:
         self.config = config
         self.clock = SystemClock()
         self.pid = os.getpid()
-        self.runs = RunCache(config.run_cache)
+        self.runs = Lru(config.run_cache)
+        self.folders = Lru(256)  # log folders known to exist
         self.watch = _Watch(self)
         self.executable: Executable | None = None
         self.finishing = False
@@ -465,7 +468,7 @@ class _Worker:
     def _open_log(self, path: str | None) -> logcapture.TrySink:
         if path is None:
             return logcapture.TrySink(None)
-        sink = LogFile(path)
+        sink = LogFile(path, self.folders)
         _flush_std()
         os.dup2(sink.fd, 1)
         os.dup2(sink.fd, 2)
@@ -483,6 +486,16 @@ class _Worker:
             os.write(self._saved[1], f"ductwork worker {self.pid}: {what}\n{traceback.format_exc()}".encode())
         except OSError:
             pass
+
+
+def _make_folder(folder: str) -> None:
+    """Most tries log to a folder of their own that does not exist yet: one ``mkdir``."""
+    try:
+        os.mkdir(folder)
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        os.makedirs(folder, exist_ok=True)
 
 
 def _flush_std() -> None:

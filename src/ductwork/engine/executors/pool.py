@@ -106,7 +106,7 @@ class _Handle:
     channel: wire.Channel
     pid: int
     name: str
-    runs: wire.RunCache
+    runs: wire.Lru
     current: _Assignment | None = None
     sent: int = 0
     retiring: bool = False
@@ -311,7 +311,7 @@ class PoolExecutor:
         child_end.close()
         pid = int(process.pid)
         channel = wire.Channel(parent_end)
-        handle = _Handle(index, process, channel, pid, f"{self._host}:{pid}", wire.RunCache(config.run_cache))
+        handle = _Handle(index, process, channel, pid, f"{self._host}:{pid}", wire.Lru(config.run_cache))
         self._selector.register(channel.fd, selectors.EVENT_READ, (handle, False))
         self._selector.register(process.sentinel, selectors.EVENT_READ, (handle, True))
         self._handles.append(handle)
