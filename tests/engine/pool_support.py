@@ -45,16 +45,22 @@ class SqliteResults:
         self.path = state["path"]
         self._local = threading.local()
 
+    def create(self) -> SqliteResults:
+        """Make the file and its table (once, before workers use it: two processes switching
+        a new file to WAL at the same moment make one of them fail with "database is locked")."""
+        db = sqlite3.connect(self.path, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS results (run_key TEXT, task_id TEXT, key TEXT, value BLOB, "
+            "PRIMARY KEY (run_key, task_id, key))"
+        )
+        db.close()
+        return self
+
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS results (run_key TEXT, task_id TEXT, key TEXT, value BLOB, "
-                "PRIMARY KEY (run_key, task_id, key))"
-            )
-            self._local.db = db
+            db = self._local.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         return db
 
     def push(self, run_key: str, task_id: str, key: str, value: Any) -> None:

@@ -22,12 +22,14 @@ from typing import Any
 import pytest
 from pool_support import JournalRuntime, SqliteResults, read_journal, run_in_pool
 
+from ductwork.core.class_flow import compile_tasks
 from ductwork.core.config import ParamSources
 from ductwork.core.context import RunInfo
 from ductwork.core.graph import NodeSpec
 from ductwork.core.states import TaskState
 from ductwork.engine.executor import ExecutorEvent, TryFinished, TryKey, TryRequest, TryStarted
 from ductwork.engine.executors.pool import PoolExecutor
+from ductwork.loading import import_file
 
 HERE = Path(__file__).parent
 OPERATORS = HERE / "pool_flows" / "operators.py"
@@ -91,6 +93,8 @@ def make_pool(tmp_path: Path) -> Iterator[Callable[..., PoolExecutor]]:
     """Pools with a journalling runtime and shared SQLite results; all shut down, and checked
     to have left no process behind, at the end of the test."""
     pools: list[PoolExecutor] = []
+
+    SqliteResults(tmp_path / "results.db").create()
 
     def make(**options: Any) -> PoolExecutor:
         runtime = options.pop("runtime", None) or JournalRuntime(
@@ -173,7 +177,7 @@ def test_class_tasks_with_dynamic_dependencies_and_config_from_the_run_sources(
     out.mkdir()
     pool = make_pool(param_sources=ParamSources(cli={"Greeting": {"word": "bonjour"}}))
     summary = run_in_pool(pool, CLASS_TASKS, "class_total", params={"root": str(out)})
-    assert summary.state == "success", {t: (s.state, s.tries) for t, s in summary.tasks.items()}
+    assert summary.state == "success", {t: [(x.state, x.error) for x in s.tries] for t, s in summary.tasks.items()}
     lines = (out / "total.txt").read_text().splitlines()
     assert [line.split(" pid=")[0] for line in lines] == [
         "bonjour 0",
@@ -320,6 +324,40 @@ def test_unknown_task_fails_with_a_clear_error(make_pool: Callable[..., PoolExec
     event = collect(pool, finished(req.key))[-1]
     assert isinstance(event, TryFinished) and event.outcome.state == S.FAILED
     assert "could not load task" in (event.outcome.error or "") and "'nope'" in (event.outcome.error or "")
+
+
+def test_unwritable_log_file_fails_the_try_with_a_clear_error(
+    make_pool: Callable[..., PoolExecutor], tmp_path: Path
+) -> None:
+    pool = make_pool(flow_files={"pass_results": str(OPERATORS)})
+    (tmp_path / "not-a-folder").write_text("a file where the log folder should be")
+    run = run_info("pass_results")
+    log_path = str(tmp_path / "not-a-folder" / "1.log")
+    req = TryRequest(TryKey(run.key, "first", 1), NodeSpec("first"), run, log_path=log_path)
+    pool.submit(req)
+    event = collect(pool, finished(req.key))[-1]
+    assert isinstance(event, TryFinished) and event.outcome.state == S.FAILED
+    assert (event.outcome.error or "").startswith(f"could not open the try's log file {req.log_path}")
+
+
+def test_request_carries_flow_file_and_parameter_sources(
+    make_pool: Callable[..., PoolExecutor], tmp_path: Path
+) -> None:
+    """A scheduler sets both on the request; a class task node is rebuilt in the worker from
+    its module and serialized parameters, and resolves its config from those sources."""
+    module = import_file(CLASS_TASKS)
+    nodes, _ = compile_tasks([module.Part(root=str(tmp_path), n=7)])
+    (node,) = nodes.values()
+    pool = make_pool()
+    run = run_info("class_total", root=str(tmp_path))
+    sources = ParamSources(env={"DUCTWORK_GREETING_WORD": "salut"})
+    req = TryRequest(
+        TryKey(run.key, node.task_id, 1), node, run, flow_file=str(CLASS_TASKS), param_sources=sources.to_dict()
+    )
+    pool.submit(req)
+    event = collect(pool, finished(req.key))[-1]
+    assert isinstance(event, TryFinished) and event.outcome.state == S.SUCCESS, event.outcome.error
+    assert (tmp_path / "part-7.txt").read_text().startswith("salut 7 pid=")
 
 
 def test_changed_flow_file_is_imported_again(make_pool: Callable[..., PoolExecutor], tmp_path: Path) -> None:

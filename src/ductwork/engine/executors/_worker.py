@@ -416,13 +416,18 @@ class _Worker:
             return
         started_at = self.clock.now()
         self.watch.begin(_Current(seq, request, started_at, time.monotonic()))
-        sink = self._open_log(log_path)
         try:
-            with use_sources(run.param_sources):
-                outcome = self._execute(request, run, sink)
-        finally:
-            self._close_log(sink)
-            self.executable = None
+            sink = self._open_log(log_path)
+        except OSError as exc:
+            error = f"could not open the try's log file {log_path}: {exc}"
+            outcome = failed_outcome(node, try_number, self.clock, error)
+        else:
+            try:
+                with use_sources(run.param_sources):
+                    outcome = self._execute(request, run, sink)
+            finally:
+                self._close_log(sink)
+                self.executable = None
         noticed = self.watch.end()
         self._finish(seq, request, outcome, None if noticed else started_at)
 
