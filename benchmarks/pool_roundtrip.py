@@ -10,6 +10,8 @@ Prints one table. Rows:
   is the latency of a try: two messages, two process wake-ups, ``execute_try`` in a worker;
 - ``fan-out``: all tries submitted at once (the pool keeps the ones beyond its workers and
   hands them out as workers finish), so each row is the throughput of the pool;
+- ``via Supervisor``: the same shapes as runs driven by ``engine.supervisor.Supervisor`` (the
+  run loop, with its tracker) and no event sink: the engine without its database;
 - ``fresh``: a chain with ``mode="fresh"`` (a new process per try, which imports the flow
   file again: a 10-task one here), for comparison.
 
@@ -35,10 +37,12 @@ import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from ductwork.core.clock import SystemClock
 from ductwork.core.context import RunInfo
-from ductwork.core.graph import NodeSpec
+from ductwork.core.graph import FlowGraph, FlowMeta, NodeSpec
 from ductwork.engine.executor import TryFinished, TryKey, TryRequest
 from ductwork.engine.executors.pool import PoolExecutor
+from ductwork.engine.supervisor import Supervisor
 
 FLOW = """\
 from ductwork import EmptyOperator, Flow
@@ -72,6 +76,17 @@ def pipe_round_trip(n: int) -> float:
     here.send(None)
     process.join()
     return elapsed
+
+
+def via_supervisor(pool: PoolExecutor, n: int, *, chain: bool, run_id: str) -> float:
+    """Seconds for one run of ``n`` no-op tasks (a chain, or all independent) through the run loop."""
+    nodes = {f"t{i}": NodeSpec(f"t{i}", upstream=(f"t{i - 1}",) if chain and i else ()) for i in range(n)}
+    now = dt.datetime.now(dt.UTC)
+    supervisor = Supervisor(pool, SystemClock())
+    supervisor.add_run(RunInfo("noop", run_id, now, now, now), FlowGraph(FlowMeta("noop"), nodes))
+    started = time.perf_counter()
+    supervisor.run_until_done()
+    return time.perf_counter() - started
 
 
 class Bench:
@@ -145,6 +160,10 @@ def main() -> None:
             for n in args.sizes:
                 rows.append((f"chain, {args.workers} warm workers", n, bench.chain(n)))
                 rows.append((f"fan-out, {args.workers} warm workers", n, bench.fan_out(n)))
+            if log_dir is None:
+                for n in args.sizes:
+                    rows.append(("chain via Supervisor", n, via_supervisor(pool, n, chain=True, run_id=f"c{n}")))
+                    rows.append(("fan-out via Supervisor", n, via_supervisor(pool, n, chain=False, run_id=f"f{n}")))
         finally:
             pool.shutdown()
         if args.fresh:

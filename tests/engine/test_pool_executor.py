@@ -78,6 +78,14 @@ def stray_processes() -> set[int]:
     return {p for p in descendants(os.getpid()) if not any(k in cmdline(p) for k in ("forkserver", "resource_tracker"))}
 
 
+def catches(pid: int, signum: int) -> bool:
+    """Whether ``pid`` has a handler for ``signum`` (``SigCgt`` in /proc/PID/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) & (1 << (signum - 1)))
+    return False
+
+
 def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -387,6 +395,21 @@ def test_fresh_mode_runs_every_try_in_a_new_process(make_pool: Callable[..., Poo
     pids = [results.pull(summary.key, f"pid_{i}") for i in range(4)]
     assert len(set(pids)) == 4 and os.getpid() not in pids
     assert wait_until(lambda: not any(alive(p) for p in pids), 5)  # retired after one try each
+
+
+def test_sigint_is_left_to_the_scheduler(make_pool: Callable[..., PoolExecutor], tmp_path: Path) -> None:
+    """Ctrl-C reaches a terminal's foreground process group; workers have their own and
+    ignore SIGINT anyway: the scheduler decides how they stop."""
+    pool = make_pool(parallelism=1, flow_files={"pass_results": str(OPERATORS)})
+    (worker,) = pool.worker_pids()
+    assert wait_until(lambda: catches(worker, signal.SIGTERM), 10)  # its handlers are installed
+    assert os.getpgid(worker) == worker
+    os.kill(worker, signal.SIGINT)
+    req = request(run_info("pass_results"), "first")
+    pool.submit(req)
+    event = collect(pool, finished(req.key))[-1]
+    assert isinstance(event, TryFinished) and event.outcome.state == S.SUCCESS
+    assert pool.worker_pids() == [worker]
 
 
 def test_warm_workers_import_a_flow_once_and_run_many_tries(

@@ -323,7 +323,8 @@ class _Worker:
     # --- life cycle ---------------------------------------------------------------------------
     def boot(self) -> None:
         os.setpgrp()  # its own process group: terminal signals pass it by; its leftovers can be killed
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # A handler, not SIG_IGN: an ignored signal stays ignored in the programs tasks start.
+        signal.signal(signal.SIGINT, _ignore)
         signal.signal(signal.SIGTERM, self._on_term)
         if self.config.environ is not None:
             os.environ.clear()
@@ -501,6 +502,10 @@ def _make_folder(folder: str) -> None:
         pass
     except FileNotFoundError:
         os.makedirs(folder, exist_ok=True)
+
+
+def _ignore(signum: int, frame: FrameType | None) -> None:
+    """SIGINT is for the scheduler; it stops its workers itself."""
 
 
 def _flush_std() -> None:

@@ -12,12 +12,16 @@ Process model
     try instead, so every try runs in a new process.
 
 Messages
-    One duplex pipe per worker (``multiprocessing.connection``). A try is one message to the
-    worker (the run's ``RunSetup`` travels only the first time that worker sees the run) and,
-    for a try shorter than ``report_started_after``, one message back that carries both its
-    start and its outcome; a longer try is reported started by the worker's second thread.
-    ``wait`` blocks on every worker's pipe and process sentinel at once (one epoll set kept
-    for the pool's life), with the nearest deadline as timeout: no polling sleeps.
+    One duplex pipe per worker (``multiprocessing.Pipe``) carrying length-prefixed pickles; a
+    reader takes whatever has arrived in one system call (``Connection.recv`` costs two per
+    message). A try is one message to the worker (the run's ``RunSetup`` travels only the
+    first time that worker sees the run) and, for a try shorter than ``report_started_after``,
+    one message back that carries both its start and its outcome; a longer try is reported
+    started by the worker's second thread. A worker runs one try at a time; tries beyond the
+    idle workers wait in the parent. ``wait`` blocks on every worker's pipe and process
+    sentinel at once, in one epoll set kept for the pool's life (``connection.wait`` builds a
+    selector per call, ten times the cost), with the nearest deadline as its timeout: no
+    polling sleeps, no threads between a worker and the caller of ``wait``.
 
 Liveness
     A worker that dies (even by ``kill -9``) is seen at once through its process sentinel:
@@ -43,6 +47,11 @@ Contract when the parent dies (the scheduler's exactly-once guarantee depends on
     which). The parent reporting a lost try and a worker recording its own outcome can race
     only when the worker dies between the two; a database-backed runtime must therefore write
     a try's end with a compare-and-set on its state, and so must the scheduler.
+
+Caveats
+    The forkserver is one per process: if something else started it first, Ductwork is not
+    preloaded and workers start slower (they still work). Workers get the parent's
+    environment as it is when each is started, and the parent's ``sys.path``.
 """
 
 from __future__ import annotations
@@ -275,7 +284,8 @@ class PoolExecutor:
                 _signal(handle.pid, signal.SIGTERM)
         kill_at = None if wait else time.monotonic() + self.kill_grace
         for handle in live:
-            handle.process.join(None if kill_at is None else max(0.0, kill_at - time.monotonic()))
+            limit = handle.stop.kill_at if handle.stop is not None else kill_at
+            handle.process.join(None if limit is None else max(0.0, limit - time.monotonic()))
             if handle.process.is_alive():
                 _signal(handle.pid, signal.SIGKILL, group=True)
                 handle.process.join()
