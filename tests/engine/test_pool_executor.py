@@ -170,6 +170,14 @@ def test_flow_runs_in_workers_and_passes_results_between_processes(
     assert recorded == {"first": "success", "second": "success", "third": "success"}
 
 
+def test_decorated_flow_passes_values_between_workers(make_pool: Callable[..., PoolExecutor], tmp_path: Path) -> None:
+    summary = run_in_pool(make_pool(), OPERATORS, "decorated")
+    assert summary.state == "success"
+    results = SqliteResults(tmp_path / "results.db")
+    assert results.pull(summary.key, "stats", "total") == 12
+    assert results.pull(summary.key, "mean") == 3.0
+
+
 def test_failed_tries_are_retried_by_policy(make_pool: Callable[..., PoolExecutor]) -> None:
     summary = run_in_pool(make_pool(), OPERATORS, "retries")
     tries = summary["flaky"].tries

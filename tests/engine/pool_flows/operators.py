@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ductwork import BaseOperator, Flow, PythonOperator, TaskContext
+from ductwork import BaseOperator, Flow, PythonOperator, TaskContext, flow, task
 
 
 def _root(params: Any) -> Path:
@@ -29,6 +29,23 @@ with Flow("pass_results") as pass_results:
         python_callable=lambda x: {"value": x * 2, "pid": os.getpid()},
         op_args=[second.output],
     )
+
+
+# --- decorated functions ---------------------------------------------------------------------
+@task(multiple_outputs=True)
+def stats(values: list[int]) -> dict[str, int]:
+    return {"n": len(values), "total": sum(values)}
+
+
+@task
+def mean(n: int, total: int) -> float:
+    return total / n
+
+
+@flow
+def decorated(values: list = [1, 2, 3, 6]) -> None:  # noqa: B006
+    s = stats(values)
+    mean(s["n"], s["total"])
 
 
 # --- retries -------------------------------------------------------------------------------------
