@@ -33,7 +33,7 @@ import threading
 import time
 import traceback
 from collections import OrderedDict, deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from multiprocessing import parent_process
 from multiprocessing.connection import Connection
@@ -158,7 +158,9 @@ def _plain(value: Any) -> bool:
     return False
 
 
-def encode_outcome(outcome: TryOutcome, request: TryRequest, clock: Clock, frame: Any) -> tuple[TryOutcome, bytes]:
+def encode_outcome(
+    outcome: TryOutcome, request: TryRequest, clock: Clock, frame: Callable[[TryOutcome], tuple[Any, ...]]
+) -> tuple[TryOutcome, bytes]:
     """The outcome as data any process can load, and the message ``frame(outcome)`` encoded.
 
     Rendered fields that hold objects (an operator's output reference, say) become their
