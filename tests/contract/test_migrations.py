@@ -100,3 +100,29 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (root / "env.py").is_file()
     assert (root / "script.py.mako").is_file()
     assert (root / "versions" / "0001_initial.py").is_file()
+
+
+def test_concurrent_first_upgrades_do_not_collide(db_url: str) -> None:
+    """A scheduler and a CLI command that both find an empty database both succeed."""
+    import threading
+
+    from ductwork.store.engine import create_engine
+
+    errors: list[BaseException] = []
+    engines = [create_engine(db_url) for _ in range(3)]
+
+    def upgrade(engine: Engine) -> None:
+        try:
+            migrate.upgrade(engine)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=upgrade, args=(e,)) for e in engines]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert migrate.check(engines[0]) == migrate.head_revision()
+    for e in engines:
+        e.dispose()

@@ -135,3 +135,31 @@ def graph_cmd(state: CliState, flow_ref: str, fmt: str, output: str | None) -> N
     path = Path(output or f"{graph.flow_id}.{fmt}")
     path.write_bytes(data)
     click.echo(f"wrote {path} ({len(graph.nodes)} tasks)")
+
+
+def _set_paused(state: CliState, flow_ref: str, paused: bool) -> None:
+    from ductwork.cli.engine_state import ensure_flow, store
+    from ductwork.store.engine import transaction
+    from ductwork.store.repo import flows as flow_repo
+
+    engine = store(state)
+    flow_id = ensure_flow(state, engine, flow_ref)
+    with transaction(engine) as conn:
+        flow_repo.set_paused(conn, flow_id, paused)
+    click.echo(f"flow {flow_id}: {'paused' if paused else 'unpaused'}")
+
+
+@flows.command("pause")
+@click.argument("flow_ref", metavar="FLOW")
+@click.pass_obj
+def pause(state: CliState, flow_ref: str) -> None:
+    """Stop the scheduler from creating runs of FLOW (running runs go on)."""
+    _set_paused(state, flow_ref, True)
+
+
+@flows.command("unpause")
+@click.argument("flow_ref", metavar="FLOW")
+@click.pass_obj
+def unpause(state: CliState, flow_ref: str) -> None:
+    """Let the scheduler create runs of FLOW again."""
+    _set_paused(state, flow_ref, False)

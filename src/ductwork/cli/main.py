@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from ductwork.cli import config_cmd, db_cmd, flows_cmd, run_cmd, tasks_cmd
+from ductwork.cli import config_cmd, db_cmd, flows_cmd, pools_cmd, run_cmd, runs_cmd, scheduler_cmd, tasks_cmd
 from ductwork.cli.state import CliState, DuctworkGroup
 
 
@@ -50,6 +50,11 @@ cli.add_command(flows_cmd.flows)
 cli.add_command(config_cmd.config)
 cli.add_command(tasks_cmd.tasks)
 cli.add_command(db_cmd.db)
+cli.add_command(scheduler_cmd.scheduler)
+cli.add_command(runs_cmd.trigger)
+cli.add_command(runs_cmd.backfill)
+cli.add_command(runs_cmd.runs)
+cli.add_command(pools_cmd.pools)
 
 
 def main() -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
-from ductwork.cli.output import console, styled
+from ductwork.cli.output import console, print_json, styled
 from ductwork.cli.run_cmd import parse_param_options
 from ductwork.cli.state import CliState
 from ductwork.core.config import ParamSources, use_sources
@@ -59,3 +60,106 @@ def test_task(
     )
     if task.state.is_failure:
         sys.exit(1)
+
+
+def _run(state: CliState, flow_id: str, run_id: str) -> tuple[Any, Any]:
+    from ductwork.cli.engine_state import store
+    from ductwork.services import runs as run_service
+
+    engine = store(state)
+    return engine, run_service.get_run(engine, flow_id, run_id)
+
+
+@tasks.command("clear")
+@click.argument("flow_id")
+@click.argument("run_id")
+@click.argument("task_ids", nargs=-1, required=True)
+@click.option("--downstream", "-d", is_flag=True, help="Also clear every task downstream.")
+@click.option("--upstream", "-u", is_flag=True, help="Also clear every task upstream.")
+@click.option("--dry-run", is_flag=True, help="Only list what would be cleared.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def clear(
+    state: CliState,
+    flow_id: str,
+    run_id: str,
+    task_ids: tuple[str, ...],
+    downstream: bool,
+    upstream: bool,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Send tasks of a run back to be run again (with --downstream/--upstream closures)."""
+    from ductwork.services import tasks as task_service
+
+    engine, record = _run(state, flow_id, run_id)
+    ids = task_service.clear(engine, record, list(task_ids), downstream=downstream, upstream=upstream, dry_run=dry_run)
+    if as_json:
+        print_json({"dry_run": dry_run, "cleared": ids})
+        return
+    verb = "would clear" if dry_run else "cleared"
+    console().print(f"{verb} {len(ids)} task(s) of {flow_id} {run_id}: " + ", ".join(ids))
+
+
+@tasks.command("mark")
+@click.argument("flow_id")
+@click.argument("run_id")
+@click.argument("task_ids", nargs=-1, required=True)
+@click.option("--state", "new_state", type=click.Choice(["success", "failed", "skipped"]), required=True)
+@click.option("--downstream", "-d", is_flag=True, help="Also mark every task downstream.")
+@click.option("--upstream", "-u", is_flag=True, help="Also mark every task upstream.")
+@click.pass_obj
+def mark(
+    state: CliState,
+    flow_id: str,
+    run_id: str,
+    task_ids: tuple[str, ...],
+    new_state: str,
+    downstream: bool,
+    upstream: bool,
+) -> None:
+    """Set tasks of a run to success, failed or skipped by hand."""
+    from ductwork.core.states import TaskState
+    from ductwork.services import tasks as task_service
+
+    engine, record = _run(state, flow_id, run_id)
+    ids = task_service.mark(
+        engine, record, list(task_ids), TaskState(new_state), downstream=downstream, upstream=upstream
+    )
+    console().print(f"marked {len(ids)} task(s) {new_state}: " + ", ".join(ids))
+
+
+@tasks.command("state")
+@click.argument("flow_id")
+@click.argument("run_id")
+@click.argument("task_id", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def task_state(state: CliState, flow_id: str, run_id: str, task_id: str | None, as_json: bool) -> None:
+    """The state of one task of a run (or of all of them)."""
+    from ductwork.services import tasks as task_service
+
+    engine, record = _run(state, flow_id, run_id)
+    instances = task_service.instances(engine, record, [task_id] if task_id else None)
+    if as_json:
+        print_json({t.task_id: {"state": t.state.value, "try_number": t.try_number} for t in instances})
+        return
+    for t in instances:
+        console().print(f"{t.task_id}: {styled(t.state.value)} (try {t.try_number})")
+
+
+@tasks.command("logs")
+@click.argument("flow_id")
+@click.argument("run_id")
+@click.argument("task_id")
+@click.option("--try", "try_number", type=int, default=None, help="Which try (default: the latest).")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing while the try runs.")
+@click.pass_obj
+def logs(state: CliState, flow_id: str, run_id: str, task_id: str, try_number: int | None, follow: bool) -> None:
+    """Print the log of a task's try."""
+    from ductwork.services import tasks as task_service
+
+    engine, record = _run(state, flow_id, run_id)
+    for chunk in task_service.log_chunks(engine, record, task_id, try_number, follow=follow):
+        sys.stdout.write(chunk)
+        sys.stdout.flush()

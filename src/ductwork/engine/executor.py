@@ -9,8 +9,9 @@ Kubernetes) all fit this shape; the engine never learns which one it drives.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from ductwork.core.context import RunInfo
 from ductwork.core.graph import NodeSpec
@@ -28,7 +29,13 @@ class TryKey:
 
 @dataclass(frozen=True)
 class TryRequest:
-    """Everything needed to execute one try, as plain data."""
+    """Everything needed to execute one try, as plain data.
+
+    ``flow_file`` (the file the run's flow is defined in) and ``param_sources``
+    (``ParamSources.to_dict()`` of the run) are for executors that run tries in other
+    processes: a worker imports the flow from that file and resolves class-task config from
+    those sources. Both are properties of the run; executors may send them once per run.
+    """
 
     key: TryKey
     node: NodeSpec
@@ -39,6 +46,8 @@ class TryRequest:
     """The last try number allowed (grows when the task is cleared); None: retries + 1."""
     resumed: bool = False
     """The try continues after a reschedule: its results so far are kept."""
+    flow_file: str | None = None
+    param_sources: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
@@ -35,7 +33,7 @@ from sqlalchemy import Engine
 from ductwork.core.clock import Clock, SystemClock
 from ductwork.core.config import ParamSources
 from ductwork.core.events import TryOutcome
-from ductwork.core.graph import FlowGraph
+from ductwork.core.graph import FlowGraph, FlowMeta
 from ductwork.core.schedule import DataInterval
 from ductwork.core.states import RunState, TaskState
 from ductwork.engine.executor import Executor, TryFinished, TryKey
@@ -49,13 +47,12 @@ from ductwork.services import runs as run_service
 from ductwork.settings import Settings
 from ductwork.store import migrate
 from ductwork.store.engine import create_engine, read_transaction, transaction
-from ductwork.store.records import RunRecord
+from ductwork.store.records import NewImportError, RunRecord
 from ductwork.store.repo import flows as flow_repo
 from ductwork.store.repo import import_errors as error_repo
 from ductwork.store.repo import jobs as job_repo
 from ductwork.store.repo import pools as pool_repo
 from ductwork.store.repo import runs as run_repo
-from ductwork.store.repo.import_errors import NewImportError
 from ductwork.store.sink import SqlEventSink
 from ductwork.store.tables import runs as runs_table
 from ductwork.store.tables import task_instances
@@ -187,7 +184,7 @@ class SchedulerService:
                     flow_repo.upsert_flow(conn, graph, fileloc=file)
                 flow_repo.deactivate_missing(conn, file, [g.flow_id for g in parsed.graphs])
                 error_repo.replace_import_errors(
-                    conn, file, [NewImportError(e.line, e.error, e.traceback) for e in parsed.errors]
+                    conn, file, [NewImportError(e.error, e.line, e.traceback) for e in parsed.errors]
                 )
             for error in parsed.errors:
                 log.warning("import error: %s", error)
@@ -217,7 +214,11 @@ class SchedulerService:
             for interval in intervals:
                 try:
                     run_service.create_run(
-                        self.engine, graph, run_type="scheduled", logical_date=interval.start, interval=interval,
+                        self.engine,
+                        graph,
+                        run_type="scheduled",
+                        logical_date=interval.start,
+                        interval=interval,
                         params=run_service.validate_params(graph.meta, None),
                     )
                 except DuctworkError as exc:
@@ -329,9 +330,7 @@ class SchedulerService:
                     states[task_id] = S.SCHEDULED
         tries = {t: (n - 1 if loaded.states[t] == S.QUEUED and t not in flying else n) for t, n in loaded.tries.items()}
         info = run_service.run_info(record, loaded.graph.meta)
-        self.supervisor.replace_run(
-            info, loaded.graph, states=states, tries=tries, due=dict(loaded.next_try_at)
-        )
+        self.supervisor.replace_run(info, loaded.graph, states=states, tries=tries, due=dict(loaded.next_try_at))
         run = self.supervisor.runs[info.key]
         run.max_tries.update(loaded.max_tries)
         self._revisions[info.key] = record.revision
@@ -382,15 +381,15 @@ class SchedulerService:
                     max_tries = self.supervisor.runs[key.run_key].max_tries.get(key.task_id)
                     new_state, next_at = after_failure(node, key.try_number, now, max_tries=max_tries)
                     reason = f"the worker running this try stopped sending heartbeats (pid {row.pid}, last {beat})"
-                    finished.append(TryFinished(key, TryOutcome(new_state, beat, now, error=reason, next_try_at=next_at)))
+                    finished.append(
+                        TryFinished(key, TryOutcome(new_state, beat, now, error=reason, next_try_at=next_at))
+                    )
                     del self._adopted[key]
         if finished:
             self.supervisor.feed(finished)
 
 
-def flow_meta_of(record: RunRecord) -> Any:
-    from ductwork.core.graph import FlowMeta
-
+def flow_meta_of(record: RunRecord) -> FlowMeta:
     return FlowMeta(record.flow_id)
 
 
@@ -404,10 +403,3 @@ def default_executor(settings: Settings) -> Executor:
         parallelism=settings.parallelism,
         param_sources=ParamSources.load(),
     )
-
-
-def flows_folder_exists(settings: Settings) -> bool:
-    return Path(settings.flows_folder).is_dir()
-
-
-_ = replace  # kept for readers: ActiveRun copies are made with dataclasses.replace elsewhere

@@ -298,6 +298,7 @@ class Supervisor:
             log_path=self.log_path(run.info, task_id, try_number) if self.log_path else None,
             max_tries=run.max_tries.get(task_id),
             resumed=task_id in run.resuming,
+            flow_file=run.graph.meta.fileloc,
         )
 
     def _apply(self, event: TryStarted | TryFinished, now: dt.datetime) -> None:

@@ -11,6 +11,8 @@ so a database shared with another Alembic-managed application cannot confuse the
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -61,12 +63,40 @@ def revision_of(conn: Connection) -> str | None:
     return context.get_current_revision()
 
 
+_LOCK_KEY = 0x64756374  # "duct": the advisory lock that serializes migrations on a server
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    """Serialize migrations between processes (a scheduler and a CLI command may both find an
+    empty database and create it). SQLite's write transaction already does; PostgreSQL and
+    MariaDB take a named lock on a connection of their own."""
+    backend = engine.dialect.name
+    if backend not in ("postgresql", "mysql", "mariadb"):
+        yield
+        return
+    with engine.connect() as conn:
+        if backend == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_lock({_LOCK_KEY})")
+        else:
+            conn.exec_driver_sql("SELECT GET_LOCK('ductwork_migrations', 300)")
+        conn.commit()
+        try:
+            yield
+        finally:
+            if backend == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({_LOCK_KEY})")
+            else:
+                conn.exec_driver_sql("SELECT RELEASE_LOCK('ductwork_migrations')")
+            conn.commit()
+
+
 def upgrade(engine: Engine, revision: str = "head") -> str:
     """Migrate the database up to ``revision`` (creating the schema if empty); returns the new revision.
 
-    Idempotent: at the head it does nothing.
+    Idempotent: at the head it does nothing. Safe to call from several processes at once.
     """
-    with transaction(engine) as conn:
+    with _migration_lock(engine), transaction(engine) as conn:
         command.upgrade(alembic_config(conn), revision)
         current = revision_of(conn)
     return current or ""

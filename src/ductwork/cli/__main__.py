@@ -1,0 +1,5 @@
+"""``python -m ductwork.cli``: the same as the ``ductwork`` command."""
+
+from ductwork.cli.main import main
+
+main()

@@ -1,0 +1,52 @@
+"""``ductwork pools``: named limits on how many tasks run at once."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from ductwork.cli.engine_state import store
+from ductwork.cli.output import console, print_json
+from ductwork.cli.state import CliState
+from ductwork.store.engine import read_transaction, transaction
+from ductwork.store.repo import pools as pool_repo
+
+
+@click.group()
+def pools() -> None:
+    """List, set and delete pools (tasks name their pool; each pool has slots)."""
+
+
+@pools.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def list_pools(state: CliState, as_json: bool) -> None:
+    with read_transaction(store(state)) as conn:
+        rows = pool_repo.list_pools(conn)
+    if as_json:
+        print_json([{"name": p.name, "slots": p.slots, "description": p.description} for p in rows])
+        return
+    table = Table("pool", "slots", "description")
+    for p in rows:
+        table.add_row(p.name, str(p.slots), p.description)
+    console().print(table)
+
+
+@pools.command("set")
+@click.argument("name")
+@click.argument("slots", type=click.IntRange(min=0))
+@click.option("--description", default="")
+@click.pass_obj
+def set_pool(state: CliState, name: str, slots: int, description: str) -> None:
+    with transaction(store(state)) as conn:
+        pool_repo.put_pool(conn, name, slots, description)
+    click.echo(f"pool {name}: {slots} slots (a running scheduler picks this up when restarted)")
+
+
+@pools.command("delete")
+@click.argument("name")
+@click.pass_obj
+def delete_pool(state: CliState, name: str) -> None:
+    with transaction(store(state)) as conn:
+        pool_repo.delete_pool(conn, name)
+    click.echo(f"pool {name} deleted")

@@ -1,0 +1,273 @@
+"""``ductwork trigger``, ``ductwork backfill`` and ``ductwork runs``: runs in the database."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import time
+from typing import Any
+
+import click
+from rich.table import Table
+
+from ductwork.cli.engine_state import ensure_flow, store
+from ductwork.cli.output import console, print_json, styled
+from ductwork.cli.run_cmd import parse_param_options
+from ductwork.cli.state import CliState
+from ductwork.core.states import RunState
+from ductwork.errors import ParameterError
+from ductwork.services import runs as run_service
+from ductwork.store.engine import read_transaction
+from ductwork.store.records import RunRecord
+from ductwork.store.repo import runs as run_repo
+from ductwork.store.repo import tasks as task_repo
+
+
+def _date(text: str | None, option: str) -> dt.datetime | None:
+    if text is None:
+        return None
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ParameterError(f"{option} {text!r}: expected an ISO date such as 2024-01-31") from None
+
+
+def _conf(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ParameterError(f"--conf: not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise ParameterError("--conf: expected a JSON object")
+    return value
+
+
+def run_json(record: RunRecord) -> dict[str, Any]:
+    return {
+        "flow_id": record.flow_id,
+        "run_id": record.run_id,
+        "run_type": record.run_type,
+        "state": record.state.value,
+        "logical_date": record.logical_date.isoformat(),
+        "data_interval": [record.data_interval_start.isoformat(), record.data_interval_end.isoformat()],
+        "params": dict(record.params),
+        "start_date": record.start_date.isoformat() if record.start_date else None,
+        "end_date": record.end_date.isoformat() if record.end_date else None,
+        "note": record.note,
+    }
+
+
+def _wait(engine: Any, record: RunRecord, timeout: float | None) -> RunRecord:
+    deadline = time.monotonic() + timeout if timeout else None
+    while True:
+        with read_transaction(engine) as conn:
+            current = run_repo.get_run_by_pk(conn, record.pk)
+        assert current is not None
+        if current.state.is_terminal:
+            return current
+        if deadline is not None and time.monotonic() > deadline:
+            return current
+        time.sleep(0.2)
+
+
+def _print_states(engine: Any, record: RunRecord) -> None:
+    with read_transaction(engine) as conn:
+        instances = task_repo.list_task_instances(conn, record.pk)
+    table = Table(
+        "task",
+        "state",
+        "try",
+        "duration",
+        title=f"{record.flow_id} {record.run_id} [{styled(record.state.value)}]",
+        title_justify="left",
+    )
+    for ti in instances:
+        table.add_row(
+            ti.task_id,
+            styled(ti.state.value),
+            str(ti.try_number),
+            f"{ti.duration:.2f}s" if ti.duration is not None else "",
+        )
+    console().print(table)
+
+
+@click.command()
+@click.argument("flow_ref", metavar="FLOW")
+@click.option("--param", "-p", "param_values", multiple=True, metavar="NAME=VALUE", help="A run parameter.")
+@click.option("--conf", "conf_text", default=None, help="Extra configuration for the run, as a JSON object.")
+@click.option("--date", "logical_date", default=None, help="Logical date (ISO); default now.")
+@click.option("--run-id", default=None, help="Run id (default manual__<logical date>).")
+@click.option("--wait", is_flag=True, help="Wait for the run to finish and show its task states.")
+@click.option("--timeout", type=float, default=None, help="With --wait: give up after this many seconds.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def trigger(
+    state: CliState,
+    flow_ref: str,
+    param_values: tuple[str, ...],
+    conf_text: str | None,
+    logical_date: str | None,
+    run_id: str | None,
+    wait: bool,
+    timeout: float | None,
+    as_json: bool,
+) -> None:
+    """Queue a run of FLOW for the scheduler (ductwork scheduler or standalone runs it)."""
+    engine = store(state)
+    flow_id = ensure_flow(state, engine, flow_ref)
+    record = run_service.trigger(
+        engine,
+        flow_id,
+        params=parse_param_options(param_values),
+        conf=_conf(conf_text),
+        logical_date=_date(logical_date, "--date"),
+        run_id=run_id,
+    )
+    if wait:
+        record = _wait(engine, record, timeout)
+    if as_json:
+        print_json(run_json(record))
+    else:
+        console().print(f"run {record.flow_id} {record.run_id}: {styled(record.state.value)}")
+        if wait:
+            _print_states(engine, record)
+    if wait and record.state == RunState.FAILED:
+        sys.exit(1)
+
+
+@click.command()
+@click.argument("flow_ref", metavar="FLOW")
+@click.option("--start", "-s", required=True, help="First logical date (ISO).")
+@click.option("--end", "-e", required=True, help="Last logical date (ISO), included.")
+@click.option("--param", "-p", "param_values", multiple=True, metavar="NAME=VALUE", help="A run parameter.")
+@click.option("--dry-run", is_flag=True, help="List the runs and tasks that would execute; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def backfill(
+    state: CliState, flow_ref: str, start: str, end: str, param_values: tuple[str, ...], dry_run: bool, as_json: bool
+) -> None:
+    """Queue a run for every schedule interval between --start and --end that has none."""
+    engine = store(state)
+    flow_id = ensure_flow(state, engine, flow_ref)
+    first, last = _date(start, "--start"), _date(end, "--end")
+    assert first is not None and last is not None
+    try:
+        graph, planned = run_service.plan_backfill(engine, flow_id, first, last)
+    except ValueError as exc:
+        raise ParameterError(str(exc)) from None
+    if dry_run:
+        run_service.validate_params(graph.meta, parse_param_options(param_values))
+        if as_json:
+            print_json(
+                [
+                    {
+                        "run_id": p.run_id,
+                        "logical_date": p.logical_date.isoformat(),
+                        "exists": p.exists,
+                        "tasks": list(p.tasks),
+                    }
+                    for p in planned
+                ]
+            )
+            return
+        out = console()
+        new = [p for p in planned if not p.exists]
+        out.print(
+            f"backfill of {flow_id} from {first.date()} to {last.date()}: {len(new)} run(s) to create, "
+            f"{len(planned) - len(new)} already exist"
+        )
+        for p in planned:
+            mark = "exists, skipped" if p.exists else f"{len(p.tasks)} tasks"
+            out.print(f"  {p.run_id}  [{mark}]")
+            if not p.exists:
+                out.print("    " + ", ".join(p.tasks))
+        return
+    created = run_service.backfill(engine, flow_id, first, last, params=parse_param_options(param_values))
+    if as_json:
+        print_json([run_json(r) for r in created])
+    else:
+        console().print(
+            f"queued {len(created)} backfill run(s) of {flow_id}" + "".join(f"\n  {r.run_id}" for r in created)
+        )
+
+
+@click.group()
+def runs() -> None:
+    """List, show and cancel runs recorded in the database."""
+
+
+@runs.command("list")
+@click.argument("flow_id", required=False)
+@click.option("--state", "states", multiple=True, type=click.Choice([s.value for s in RunState]))
+@click.option("--limit", type=click.IntRange(min=1, max=1000), default=25, show_default=True)
+@click.option("--offset", type=click.IntRange(min=0), default=0)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def list_runs(
+    state: CliState, flow_id: str | None, states: tuple[str, ...], limit: int, offset: int, as_json: bool
+) -> None:
+    engine = store(state)
+    with read_transaction(engine) as conn:
+        page = run_repo.list_runs(
+            conn, flow_id=flow_id, states=[RunState(s) for s in states] or None, limit=limit, offset=offset
+        )
+    if as_json:
+        print_json({"total": page.total, "runs": [run_json(r) for r in page.items]})
+        return
+    table = Table(
+        "flow",
+        "run",
+        "type",
+        "state",
+        "logical date",
+        "started",
+        "ended",
+        title=f"runs ({page.total} in all)",
+        title_justify="left",
+    )
+    for r in page.items:
+        table.add_row(
+            r.flow_id,
+            r.run_id,
+            r.run_type,
+            styled(r.state.value),
+            r.logical_date.isoformat(),
+            r.start_date.isoformat(timespec="seconds") if r.start_date else "",
+            r.end_date.isoformat(timespec="seconds") if r.end_date else "",
+        )
+    console().print(table)
+
+
+@runs.command("show")
+@click.argument("flow_id")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def show_run(state: CliState, flow_id: str, run_id: str, as_json: bool) -> None:
+    engine = store(state)
+    record = run_service.get_run(engine, flow_id, run_id)
+    if as_json:
+        with read_transaction(engine) as conn:
+            instances = task_repo.list_task_instances(conn, record.pk)
+        print_json(
+            {
+                **run_json(record),
+                "tasks": {t.task_id: {"state": t.state.value, "try_number": t.try_number} for t in instances},
+            }
+        )
+        return
+    _print_states(engine, record)
+
+
+@runs.command("cancel")
+@click.argument("flow_id")
+@click.argument("run_id")
+@click.pass_obj
+def cancel_run(state: CliState, flow_id: str, run_id: str) -> None:
+    """Stop a run: unfinished tasks are marked failed and their tries stopped."""
+    engine = store(state)
+    record = run_service.cancel(engine, flow_id, run_id)
+    console().print(f"run {record.flow_id} {record.run_id}: {styled(record.state.value)}")

@@ -1,0 +1,62 @@
+"""``ductwork scheduler`` and ``ductwork standalone``: the long-running services."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import signal
+import sys
+from typing import Any
+
+import click
+
+from ductwork.cli.state import CliState
+
+
+def _configure_logging(level: str) -> None:
+    from rich.logging import RichHandler
+
+    handler = RichHandler(show_path=False, rich_tracebacks=False)
+    handler.addFilter(lambda record: not record.name.startswith("ductwork.task"))
+    logging.basicConfig(level=level.upper(), handlers=[handler], format="%(message)s")
+
+
+def _install_signals(service: Any) -> None:
+    def stop(signum: int, _frame: Any) -> None:
+        logging.getLogger("ductwork.scheduler").info("received %s: stopping", signal.Signals(signum).name)
+        service.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+
+@click.command()
+@click.option(
+    "--workers", "-w", type=click.IntRange(min=1), default=None, help="Worker processes (default: parallelism)."
+)
+@click.option("--poll-interval", type=float, default=None, help="Seconds between looks at the database.")
+@click.option("--no-parse", is_flag=True, help="Do not read the flows folder (flows come from elsewhere).")
+@click.option("--log-level", default="info", show_default=True)
+@click.pass_obj
+def scheduler(
+    state: CliState, workers: int | None, poll_interval: float | None, no_parse: bool, log_level: str
+) -> None:
+    """Run the scheduler until stopped: parse flows, create due runs, run tasks on the worker pool."""
+    from ductwork.engine.scheduler import SchedulerOptions, SchedulerService
+
+    _configure_logging(log_level)
+    settings = state.settings
+    if workers is not None:
+        settings = dataclasses.replace(settings, parallelism=workers)
+    options = SchedulerOptions(parse=not no_parse)
+    if poll_interval is not None:
+        options.poll_interval = poll_interval
+    service = SchedulerService(settings, options=options)
+    _install_signals(service)
+    click.echo(
+        f"Ductwork scheduler: flows from {settings.flows_folder}, database {settings.db_url}, "
+        f"{settings.parallelism} workers. Ctrl-C to stop.",
+        err=True,
+    )
+    service.run()
+    sys.exit(0)

@@ -1,0 +1,561 @@
+"""The worker process of the pool: tries arrive over a pipe, run one at a time, outcomes go back.
+
+This module is what the forkserver preloads, so it imports the engine's execution code and
+nothing of the user's; flows are imported by the worker's runtime when a try needs them.
+
+Wire format (tuples; the first item is a tag):
+
+- parent -> worker ``(RUN, seq, run_key, task_id, try_number, node, downstream, log_path, setup)``
+  where ``setup`` is ``(RunSetup, param_sources_dict)`` the first time this worker sees the run
+  and ``None`` afterwards (both sides keep the same LRU of run keys, see ``Lru``);
+  ``(STOP,)``: finish the current try, then exit.
+- worker -> parent ``(FINISHED, seq, started_at | None, outcome)``; ``started_at`` is set
+  when the start was not reported already, so a quick try costs one message, not two.
+  ``(STARTED, seq, at)`` is sent by a second thread only when a try runs longer than
+  ``report_started_after``. ``(REFUSED, seq)``: the runtime's ``on_try_started`` said no.
+  ``(BROKEN, text)``: the worker could not set itself up and exits.
+
+See ``ductwork.engine.executors.pool`` for the contract with the parent.
+"""
+
+from __future__ import annotations
+
+import copyreg
+import datetime as dt
+import io
+import os
+import pickle
+import select
+import signal
+import struct
+import sys
+import threading
+import time
+import traceback
+from collections import OrderedDict, deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
+from multiprocessing import parent_process
+from multiprocessing.connection import Connection
+from operator import attrgetter
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from ductwork.core.clock import Clock, SystemClock
+from ductwork.core.config import use_sources
+from ductwork.core.executable import Executable
+from ductwork.core.graph import NodeSpec
+from ductwork.core.states import TaskState
+from ductwork.engine import logcapture
+from ductwork.engine.execution import TryOutcome, execute_try
+from ductwork.engine.executor import TryKey, TryRequest
+from ductwork.engine.executors.runtime import RunSetup, WorkerRuntime
+from ductwork.engine.rules import after_failure
+
+RUN = 1
+STOP = 2
+STARTED = 11
+FINISHED = 12
+REFUSED = 13
+BROKEN = 14
+
+_LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+_HEADER = struct.Struct("!I")
+_NODE_FIELDS = attrgetter(*(f.name for f in fields(NodeSpec)))
+_REDUCERS = copyreg.dispatch_table.copy()
+# NodeSpec has slots, so the default pickling calls dataclasses' Python-level __getstate__;
+# rebuilding it from its field values in order is a third cheaper and as exact.
+_REDUCERS[NodeSpec] = lambda node: (NodeSpec, _NODE_FIELDS(node))
+
+
+def dumps(message: Any) -> bytes:
+    """One framed message: a 4-byte length, then the pickle."""
+    buffer = io.BytesIO()
+    buffer.write(b"\0\0\0\0")
+    pickler = pickle.Pickler(buffer, pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = _REDUCERS
+    pickler.dump(message)
+    data = buffer.getbuffer()
+    _HEADER.pack_into(data, 0, len(data) - 4)
+    return bytes(data)
+
+
+class Channel:
+    """Framed pickles over one end of a duplex pipe. A read takes whatever has arrived in one
+    system call and returns every complete message in it (the framing of
+    ``multiprocessing.connection`` costs two reads per message)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.fd = conn.fileno()
+        self._buffer = bytearray()
+
+    def send(self, message: Any) -> None:
+        self.write(dumps(message))
+
+    def write(self, data: bytes) -> None:
+        """Send a message ``dumps`` encoded already."""
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view) :]
+
+    def read(self) -> list[Any] | None:
+        """Messages that arrived (blocking until some bytes do); ``None`` at end of file."""
+        chunk = os.read(self.fd, 1 << 16)
+        if not chunk:
+            return None
+        buffer = self._buffer
+        buffer += chunk
+        messages = []
+        while len(buffer) >= 4:
+            end = 4 + _HEADER.unpack_from(buffer)[0]
+            if len(buffer) < end:
+                break
+            messages.append(pickle.loads(buffer[4:end]))
+            del buffer[:end]
+        return messages
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """How one worker behaves; built by the parent for each worker it starts."""
+
+    index: int
+    max_tries: int | None = None
+    report_started_after: float = 0.01
+    heartbeat_interval: float = 10.0
+    run_cache: int = 64
+    environ: Mapping[str, str] | None = None
+
+
+def failed_outcome(
+    node: NodeSpec,
+    try_number: int,
+    clock: Clock,
+    error: str,
+    tb: str | None = None,
+    *,
+    max_tries: int | None = None,
+) -> TryOutcome:
+    """A try that ended without ``execute_try`` deciding it: up for retry while tries remain."""
+    now = clock.now()
+    state, next_at = after_failure(node, try_number, now, max_tries=max_tries)
+    return TryOutcome(state, now, now, error=error, traceback=tb, next_try_at=next_at)
+
+
+def refused_outcome(clock: Clock) -> TryOutcome:
+    now = clock.now()
+    error = "not started: the worker runtime refused it (the try is no longer wanted)"
+    return TryOutcome(TaskState.FAILED, now, now, error=error)
+
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _plain(value: Any) -> bool:
+    if isinstance(value, _PLAIN):
+        return True
+    if isinstance(value, list | tuple):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False
+
+
+def encode_outcome(
+    outcome: TryOutcome, request: TryRequest, clock: Clock, frame: Callable[[TryOutcome], tuple[Any, ...]]
+) -> tuple[TryOutcome, bytes]:
+    """The outcome as data any process can load, and the message ``frame(outcome)`` encoded.
+
+    Rendered fields that hold objects (an operator's output reference, say) become their
+    ``repr``; an outcome that still will not pickle fails the try with a message saying so."""
+    if not all(_plain(v) for v in outcome.rendered.values()):
+        outcome = replace(outcome, rendered={k: v if _plain(v) else repr(v) for k, v in outcome.rendered.items()})
+    try:
+        return outcome, dumps(frame(outcome))
+    except Exception as exc:
+        error = f"the outcome of the try cannot be sent to the scheduler: {type(exc).__name__}: {exc}"
+        outcome = failed_outcome(request.node, request.key.try_number, clock, error, max_tries=request.max_tries)
+        return outcome, dumps(frame(outcome))
+
+
+class Lru:
+    """A bounded map that forgets the least recently used key.
+
+    For runs: the parent keeps one per worker with ``None`` values and the worker one with its
+    ``RunSetup``s; because both see the same sequence of requests, they agree on which runs the
+    worker knows without ever talking about it."""
+
+    def __init__(self, size: int) -> None:
+        self.size = max(1, size)
+        self.items: OrderedDict[str, Any] = OrderedDict()
+
+    def touch(self, key: str) -> bool:
+        """Mark ``key`` used; whether it was known."""
+        if key in self.items:
+            self.items.move_to_end(key)
+            return True
+        return False
+
+    def add(self, key: str, value: Any) -> None:
+        self.items[key] = value
+        self.items.move_to_end(key)
+        if len(self.items) > self.size:
+            self.items.popitem(last=False)
+
+
+class LogFile(logcapture.TrySink):
+    """A try's log file, open on one descriptor that file descriptors 1 and 2 point to while
+    the try runs, so output of subprocesses lands in the same file, in order."""
+
+    def __init__(self, path: str, folders: Lru) -> None:
+        super().__init__(None)
+        self.path = Path(path)
+        folder = os.path.dirname(path) or "."
+        if not folders.touch(folder):
+            _make_folder(folder)
+            folders.add(folder, None)
+        self.fd = os.open(path, _LOG_FLAGS, 0o644)
+
+    def write(self, text: str) -> None:
+        data = text.encode("utf-8", "replace")
+        while data and self.fd >= 0:
+            data = data[os.write(self.fd, data) :]
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+@dataclass(eq=False)
+class _Current:
+    seq: int
+    request: TryRequest
+    started_at: dt.datetime
+    t0: float
+    noticed: bool = False
+    next_beat: float = 0.0
+
+
+class _Watch(threading.Thread):
+    """The worker's second thread: reports a try as started once it has run for a while, and
+    calls the runtime's heartbeat hook while it runs. It sleeps while the worker is idle, and
+    is not woken for each quick try, so short tries pay nothing for it."""
+
+    def __init__(self, worker: _Worker) -> None:
+        super().__init__(name="ductwork-watch", daemon=True)
+        self.worker = worker
+        self.lock = threading.Lock()
+        self.current: _Current | None = None
+        self._wake = threading.Event()
+        self._needs_wake = True
+        config = worker.config
+        self._notice = config.report_started_after
+        beats = type(worker.runtime).on_try_heartbeat is not WorkerRuntime.on_try_heartbeat
+        self._beat = config.heartbeat_interval if beats and config.heartbeat_interval > 0 else None
+
+    def begin(self, current: _Current) -> None:
+        if self._beat is not None:
+            current.next_beat = current.t0 + self._beat
+        with self.lock:
+            self.current = current
+            wake = self._needs_wake
+        if wake:
+            self._wake.set()
+
+    def end(self) -> bool:
+        """Forget the current try; whether its start was reported already."""
+        with self.lock:
+            current, self.current = self.current, None
+        return current is not None and current.noticed
+
+    def run(self) -> None:
+        linger = False
+        while True:
+            woken = self._wake.wait(self._plan(linger))
+            self._wake.clear()
+            linger = woken  # woken by a try that may have ended already: stay up a little
+
+    def _plan(self, linger: bool) -> float | None:
+        """Do what is due; how long to sleep (``None``: until a try begins).
+
+        While a try has not been reported started, sleep until it is due (a try that begins
+        meanwhile need not wake this thread); after being woken for a try that has already
+        ended, sleep one interval before sleeping for good, so a stream of quick tries
+        wakes this thread at most about once per ``report_started_after``."""
+        with self.lock:
+            current = self.current
+            now = time.monotonic()
+            if current is not None and not current.noticed and now >= current.t0 + self._notice:
+                current.noticed = True
+                self.worker.send((STARTED, current.seq, current.started_at))
+            if current is not None and not current.noticed:
+                self._needs_wake = False
+                return current.t0 + self._notice - now
+            if current is None and linger:
+                self._needs_wake = False
+                return self._notice
+            self._needs_wake = True
+        if current is None or self._beat is None:
+            return None
+        if now >= current.next_beat:
+            current.next_beat = now + self._beat
+            self.worker.heartbeat(current.request)
+        return max(0.0, current.next_beat - time.monotonic())
+
+
+class _Worker:
+    def __init__(self, conn: Connection, runtime: WorkerRuntime, config: WorkerConfig) -> None:
+        self.channel = Channel(conn)
+        self.inbox: deque[tuple[Any, ...]] = deque()
+        self.runtime = runtime
+        self.config = config
+        self.clock = SystemClock()
+        self.pid = os.getpid()
+        self.runs = Lru(config.run_cache)
+        self.folders = Lru(256)  # log folders known to exist
+        self.watch = _Watch(self)
+        self.executable: Executable | None = None
+        self.finishing = False
+        self.term_pending = False
+        self.orphaned = False
+        self._parent = select.poll()
+        parent = parent_process()
+        if parent is not None:
+            self._parent.register(parent.sentinel, select.POLLIN)
+        self._saved = (os.dup(1), os.dup(2))
+
+    # --- life cycle ---------------------------------------------------------------------------
+    def boot(self) -> None:
+        os.setpgrp()  # its own process group: terminal signals pass it by; its leftovers can be killed
+        # A handler, not SIG_IGN: an ignored signal stays ignored in the programs tasks start.
+        signal.signal(signal.SIGINT, _ignore)
+        signal.signal(signal.SIGTERM, self._on_term)
+        if self.config.environ is not None:
+            os.environ.clear()
+            os.environ.update(self.config.environ)
+        self.runtime.open()
+        self.watch.start()
+
+    def serve(self) -> None:
+        done = 0
+        while not self.orphaned:
+            message = self.next_message()
+            if message is None:
+                return  # the parent is gone
+            if message[0] == STOP:
+                return
+            if message[0] != RUN:
+                continue
+            if not self.parent_alive():
+                return  # the parent died: start nothing more (see the pool's contract)
+            self.run_try(message)
+            done += 1
+            if self.config.max_tries is not None and done >= self.config.max_tries:
+                return
+
+    def next_message(self) -> tuple[Any, ...] | None:
+        while not self.inbox:
+            try:
+                messages = self.channel.read()
+            except OSError:
+                return None
+            if messages is None:
+                return None
+            self.inbox.extend(messages)
+        return self.inbox.popleft()
+
+    def parent_alive(self) -> bool:
+        return not self._parent.poll(0)
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        self.write(dumps(message))
+
+    def write(self, data: bytes) -> None:
+        try:
+            self.channel.write(data)
+        except OSError:
+            self.orphaned = True
+
+    def heartbeat(self, request: TryRequest) -> None:
+        try:
+            self.runtime.on_try_heartbeat(request, self.pid)
+        except Exception:
+            self._complain("on_try_heartbeat failed")
+
+    def _on_term(self, signum: int, frame: FrameType | None) -> None:
+        """SIGTERM: the parent stops this worker (timeout, cancel, shutdown). Let the running
+        operator clean up what it started, then exit at once; the parent reports the try. While
+        the outcome of a finished try is being recorded and sent, the stop waits for that."""
+        if self.finishing:
+            self.term_pending = True
+            return
+        executable = self.executable
+        if executable is not None:
+            try:
+                executable.on_kill()
+            except Exception:
+                self._complain("on_kill failed")
+        os._exit(128 + signal.SIGTERM)
+
+    # --- one try ------------------------------------------------------------------------------
+    def run_try(self, message: tuple[Any, ...]) -> None:
+        _, seq, run_key, task_id, try_number, node, downstream, log_path, max_tries, resumed, setup = message
+        if setup is not None:
+            self.runs.add(run_key, setup)
+        elif not self.runs.touch(run_key):  # cannot happen while both sides keep the same LRU
+            outcome = failed_outcome(node, try_number, self.clock, f"worker {self.pid} has no setup for run {run_key}")
+            self.send((FINISHED, seq, None, outcome))
+            return
+        run, sources = self.runs.items[run_key]
+        key = TryKey(run_key, task_id, try_number)
+        request = TryRequest(
+            key,
+            node,
+            run.info,
+            downstream,
+            log_path,
+            max_tries=max_tries,
+            resumed=resumed,
+            flow_file=run.flow_file,
+            param_sources=sources,
+        )
+        try:
+            wanted = self.runtime.on_try_started(request, self.pid)
+        except Exception as exc:
+            tb = traceback.format_exc()
+            outcome = failed_outcome(
+                node, try_number, self.clock, f"could not record the start of the try: {exc}", tb, max_tries=max_tries
+            )
+            self._finish(seq, request, outcome, None)
+            return
+        if not wanted:
+            self.send((REFUSED, seq))
+            return
+        started_at = self.clock.now()
+        self.watch.begin(_Current(seq, request, started_at, time.monotonic()))
+        try:
+            sink = self._open_log(log_path)
+        except OSError as exc:
+            error = f"could not open the try's log file {log_path}: {exc}"
+            outcome = failed_outcome(node, try_number, self.clock, error, max_tries=max_tries)
+        else:
+            try:
+                with use_sources(run.param_sources):
+                    outcome = self._execute(request, run, sink)
+            finally:
+                self._close_log(sink)
+                self.executable = None
+        noticed = self.watch.end()
+        self._finish(seq, request, outcome, None if noticed else started_at)
+
+    def _execute(self, request: TryRequest, run: RunSetup, sink: logcapture.TrySink) -> TryOutcome:
+        node, try_number = request.node, request.key.try_number
+        try:
+            executable = self.runtime.resolve(node, run)
+        except Exception as exc:  # loading the task failed: the try fails like any other error
+            tb = traceback.format_exc()
+            sink.write(f"could not load task {node.task_id!r}: {exc}\n{tb}")
+            return failed_outcome(
+                node, try_number, self.clock, f"could not load task: {exc}", tb, max_tries=request.max_tries
+            )
+        return execute_try(
+            executable,
+            node=node,
+            run=run.info,
+            try_number=try_number,
+            results=self.runtime.results(),
+            downstream=request.downstream,
+            clock=self.clock,
+            sink=sink,
+            on_started=self._started,
+            max_tries=request.max_tries,
+            resumed=request.resumed,
+        )
+
+    def _started(self, executable: Executable) -> None:
+        self.executable = executable
+
+    def _finish(self, seq: int, request: TryRequest, outcome: TryOutcome, started_at: dt.datetime | None) -> None:
+        """Record the outcome durably, then tell the parent; a stop waits until both are done."""
+        self.finishing = True
+        try:
+            outcome, data = encode_outcome(outcome, request, self.clock, lambda o: (FINISHED, seq, started_at, o))
+            try:
+                self.runtime.on_try_finished(request, outcome)
+            except Exception:
+                self._complain("on_try_finished failed")
+            self.write(data)
+        finally:
+            self.finishing = False
+        if self.term_pending:
+            os._exit(128 + signal.SIGTERM)
+
+    # --- logs ---------------------------------------------------------------------------------
+    def _open_log(self, path: str | None) -> logcapture.TrySink:
+        if path is None:
+            return logcapture.TrySink(None)
+        sink = LogFile(path, self.folders)
+        _flush_std()
+        os.dup2(sink.fd, 1)
+        os.dup2(sink.fd, 2)
+        return sink
+
+    def _close_log(self, sink: logcapture.TrySink) -> None:
+        if isinstance(sink, LogFile):
+            _flush_std()  # text written straight to sys.__stdout__ during the try belongs to it
+            os.dup2(self._saved[0], 1)
+            os.dup2(self._saved[1], 2)
+        sink.close()
+
+    def _complain(self, what: str) -> None:
+        try:
+            os.write(self._saved[1], f"ductwork worker {self.pid}: {what}\n{traceback.format_exc()}".encode())
+        except OSError:
+            pass
+
+
+def _make_folder(folder: str) -> None:
+    """Most tries log to a folder of their own that does not exist yet: one ``mkdir``."""
+    try:
+        os.mkdir(folder)
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        os.makedirs(folder, exist_ok=True)
+
+
+def _ignore(signum: int, frame: FrameType | None) -> None:
+    """SIGINT is for the scheduler; it stops its workers itself."""
+
+
+def _flush_std() -> None:
+    for stream in (sys.__stdout__, sys.__stderr__):
+        if stream is not None:
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+
+
+def main(conn: Connection, runtime: WorkerRuntime, config: WorkerConfig) -> None:
+    """The target of a worker process."""
+    worker = _Worker(conn, runtime, config)
+    try:
+        worker.boot()
+    except BaseException:
+        worker.send((BROKEN, traceback.format_exc()))
+        raise
+    try:
+        with logcapture.routing():
+            worker.serve()
+    finally:
+        try:
+            runtime.close()
+        except Exception:
+            worker._complain("runtime.close failed")

@@ -1,0 +1,190 @@
+"""What a pool worker is given: where a task's code comes from, where results go, and where
+tries are recorded.
+
+The parent process pickles one ``WorkerRuntime`` and hands it to every worker it starts; the
+worker calls ``open`` once, then, for each try, ``on_try_started``, ``resolve``, ``results``
+(inside ``execute_try``) and ``on_try_finished``. The executor itself knows nothing about the
+store (layering): a scheduler that keeps tries in a database plugs in a runtime whose hooks
+write to that database, and so a worker records the outcome of its own try even when the
+scheduler that sent it has died.
+
+``FlowFileRuntime`` is the default: it imports the flow file recorded for a run with
+``ductwork.loading``, once per file per worker (again only when the file changes), keeps
+results in memory unless given a factory for a shared backend, and records nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ductwork.core.class_flow import ClassTaskRunner, load_task
+from ductwork.core.config import ParamSources
+from ductwork.core.context import RunInfo
+from ductwork.core.executable import Executable
+from ductwork.core.flow import Flow
+from ductwork.core.graph import CLASS_TASK, NodeSpec
+from ductwork.core.results import MemoryResults, ResultBackend
+from ductwork.engine.execution import TryOutcome
+from ductwork.engine.executor import TryRequest
+from ductwork.errors import NotFoundError, did_you_mean
+from ductwork.loading import load_file, module_name_for
+
+
+@dataclass(frozen=True)
+class RunSetup:
+    """What a worker knows about one run: the run, the file its flow is defined in, and the
+    parameter sources it was started with (so class tasks resolve config as in the parent)."""
+
+    info: RunInfo
+    flow_file: str | None = None
+    param_sources: ParamSources = field(default_factory=ParamSources)
+
+
+class WorkerRuntime:
+    """The worker's side of the engine. Subclass it; every hook has a harmless default.
+
+    It must be picklable: it is built in the parent and sent to each worker, where ``open`` is
+    called before the first try. ``on_try_heartbeat`` runs in a second thread of the worker
+    while a try runs, so anything it shares with the other hooks must be thread-safe.
+    """
+
+    def open(self) -> None:
+        """Called once in the worker process before its first try (connect to databases here)."""
+
+    def close(self) -> None:
+        """Called when the worker stops normally."""
+
+    def resolve(self, node: NodeSpec, run: RunSetup) -> Executable:
+        """The code behind ``node`` for one of ``run``'s tries."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement resolve()")
+
+    def results(self) -> ResultBackend:
+        """Where tries push and pull results; must be shared across processes to pass
+        results between tasks that run in different workers."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement results()")
+
+    def on_try_started(self, request: TryRequest, pid: int) -> bool:
+        """Record that this worker starts the try; ``False`` means "do not run it" (the
+        scheduler's database no longer wants it). Called before any user code of the try."""
+        return True
+
+    def on_try_heartbeat(self, request: TryRequest, pid: int) -> None:
+        """Called every ``heartbeat_interval`` seconds while the try runs (from another thread)."""
+
+    def on_try_finished(self, request: TryRequest, outcome: TryOutcome) -> None:
+        """Record how the try ended. Called before the outcome is sent to the parent, so a
+        parent that died meanwhile loses nothing."""
+
+
+ResultsFactory = Callable[[], ResultBackend]
+_RECHECK = 1.0
+
+
+class FlowFileRuntime(WorkerRuntime):
+    """Resolves operator nodes from the run's flow file and class-task nodes from their module;
+    results from ``results_factory``; records nothing.
+
+    Args:
+        results_factory: a picklable callable that opens the result backend in the worker.
+            The default keeps results in the worker's memory: fine for tasks that pass nothing
+            to each other, wrong for those that do (each worker would see only its own).
+    """
+
+    def __init__(self, *, results_factory: ResultsFactory | None = None) -> None:
+        self.results_factory = results_factory
+        self._results: ResultBackend | None = None
+        self._files: dict[str, _LoadedFlows] = {}
+        self._executables: dict[tuple[str, str, str], Executable] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Only the configuration travels to a worker; imported flows and open backends stay put.
+        return {"results_factory": self.results_factory}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.results_factory = state["results_factory"]
+        self._results = None
+        self._files = {}
+        self._executables = {}
+
+    def results(self) -> ResultBackend:
+        if self._results is None:
+            self._results = self.results_factory() if self.results_factory is not None else MemoryResults()
+        return self._results
+
+    def resolve(self, node: NodeSpec, run: RunSetup) -> Executable:
+        if node.kind == CLASS_TASK:
+            return ClassTaskRunner(load_task(node))
+        file = run.flow_file
+        if file is None:
+            raise NotFoundError(
+                f"no flow file is known for flow {run.info.flow_id!r}: the try request carries none "
+                "and the pool was given none for it (PoolExecutor(flow_files={flow_id: path}))"
+            )
+        flows = self._flows(file)
+        key = (file, run.info.flow_id, node.task_id)
+        executable = self._executables.get(key)
+        if executable is None:
+            operator: Any = flows.get(run.info.flow_id).resolve_operator(node)
+            executable = self._executables[key] = operator
+        return executable
+
+    def _flows(self, file: str) -> _LoadedFlows:
+        """The flows of ``file``, imported once and again after the file changed (looked at
+        no more than once a second)."""
+        loaded = self._files.get(file)
+        now = time.monotonic()
+        if loaded is not None and now < loaded.checked + _RECHECK:
+            return loaded
+        try:
+            stamp = os.stat(file).st_mtime_ns
+        except OSError:
+            stamp = -1
+        if loaded is not None and loaded.stamp == stamp:
+            loaded.checked = now
+            return loaded
+        if loaded is not None:
+            self._forget(file)
+        loaded = _LoadedFlows.load(file, stamp)
+        loaded.checked = now
+        self._files[file] = loaded
+        return loaded
+
+    def _forget(self, file: str) -> None:
+        sys.modules.pop(module_name_for(Path(file)), None)
+        del self._files[file]
+        for key in [k for k in self._executables if k[0] == file]:
+            del self._executables[key]
+
+
+@dataclass
+class _LoadedFlows:
+    file: str
+    stamp: int
+    flows: dict[str, Flow]
+    errors: list[Exception]
+    checked: float = 0.0
+
+    @classmethod
+    def load(cls, file: str, stamp: int) -> _LoadedFlows:
+        loaded = load_file(file)
+        return cls(file, stamp, {f.flow_id: f for f in loaded.flows}, list(loaded.errors))
+
+    def get(self, flow_id: str) -> Flow:
+        flow = self.flows.get(flow_id)
+        if flow is not None:
+            return flow
+        for error in self.errors:
+            if repr(flow_id) in str(error):
+                raise error
+        if self.errors:
+            raise self.errors[0]
+        raise NotFoundError(
+            f"{self.file} has no flow {flow_id!r}.{did_you_mean(flow_id, self.flows)} "
+            f"Flows in it: {', '.join(self.flows) or '(none)'}"
+        )

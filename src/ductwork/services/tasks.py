@@ -1,0 +1,136 @@
+"""Operations on the task instances of a run, shared by the CLI and the REST API."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from ductwork.core.graph import FlowGraph
+from ductwork.core.states import TaskState
+from ductwork.errors import NotFoundError, did_you_mean
+from ductwork.store.engine import read_transaction, transaction
+from ductwork.store.records import RunRecord, TaskInstanceRecord, TryRecord
+from ductwork.store.repo import runs as run_repo
+from ductwork.store.repo import tasks as task_repo
+
+
+def _graph(engine: Engine, record: RunRecord) -> FlowGraph:
+    with read_transaction(engine) as conn:
+        return run_repo.load_run_graph(conn, record.pk).graph
+
+
+def check_tasks(graph: FlowGraph, record: RunRecord, task_ids: Sequence[str]) -> None:
+    for task_id in task_ids:
+        if task_id not in graph.nodes:
+            raise NotFoundError(
+                f"run {record.flow_id} {record.run_id} has no task {task_id!r}.{did_you_mean(task_id, graph.nodes)}"
+            )
+
+
+def closure(graph: FlowGraph, task_ids: Sequence[str], *, downstream: bool, upstream: bool) -> list[str]:
+    """The tasks, plus their downstream and/or upstream closure, in graph order."""
+    chosen = set(task_ids)
+    if downstream:
+        chosen |= graph.downstream_closure(task_ids)
+    if upstream:
+        chosen |= graph.upstream_closure(task_ids)
+    return [t for t in graph.nodes if t in chosen]
+
+
+def clear(
+    engine: Engine,
+    record: RunRecord,
+    task_ids: Sequence[str],
+    *,
+    downstream: bool = False,
+    upstream: bool = False,
+    dry_run: bool = False,
+) -> list[str]:
+    """Run tasks again: back to ``none`` (a finished run is queued again). ``dry_run`` only says
+    which tasks would be cleared."""
+    graph = _graph(engine, record)
+    check_tasks(graph, record, task_ids)
+    if dry_run:
+        return closure(graph, task_ids, downstream=downstream, upstream=upstream)
+    with transaction(engine) as conn:
+        return task_repo.clear_task_instances(conn, record.pk, task_ids, downstream=downstream, upstream=upstream)
+
+
+def mark(
+    engine: Engine,
+    record: RunRecord,
+    task_ids: Sequence[str],
+    state: TaskState,
+    *,
+    downstream: bool = False,
+    upstream: bool = False,
+) -> list[str]:
+    graph = _graph(engine, record)
+    check_tasks(graph, record, task_ids)
+    with transaction(engine) as conn:
+        return task_repo.mark_task_instances(conn, record.pk, task_ids, state, downstream=downstream, upstream=upstream)
+
+
+def instances(engine: Engine, record: RunRecord, task_ids: Sequence[str] | None = None) -> list[TaskInstanceRecord]:
+    if task_ids:
+        check_tasks(_graph(engine, record), record, task_ids)
+    with read_transaction(engine) as conn:
+        return task_repo.list_task_instances(conn, record.pk, task_ids=task_ids)
+
+
+def tries(engine: Engine, record: RunRecord, task_id: str) -> list[TryRecord]:
+    check_tasks(_graph(engine, record), record, [task_id])
+    with read_transaction(engine) as conn:
+        return task_repo.list_tries(conn, record.pk, task_id)
+
+
+def log_chunks(
+    engine: Engine,
+    record: RunRecord,
+    task_id: str,
+    try_number: int | None = None,
+    *,
+    follow: bool = False,
+    poll: float = 0.3,
+) -> Iterator[str]:
+    """The log of a try, in chunks; with ``follow``, new output until the try ends."""
+    attempts = tries(engine, record, task_id)
+    if not attempts:
+        raise NotFoundError(f"task {task_id!r} of run {record.run_id} has not run yet")
+    chosen = attempts[-1] if try_number is None else next((t for t in attempts if t.try_number == try_number), None)
+    if chosen is None:
+        raise NotFoundError(
+            f"task {task_id!r} has no try {try_number}; its tries: {', '.join(str(t.try_number) for t in attempts)}"
+        )
+    if not chosen.log_path:
+        raise NotFoundError(f"try {chosen.try_number} of task {task_id!r} has no log file recorded")
+    path = Path(chosen.log_path)
+    offset = 0
+    while True:
+        if path.exists():
+            with path.open("r", encoding="utf-8", errors="replace") as fh:
+                fh.seek(offset)
+                data = fh.read()
+                offset = fh.tell()
+            if data:
+                yield data
+        if not follow:
+            return
+        with read_transaction(engine) as conn:
+            current = task_repo.get_task_instance(conn, record.pk, task_id)
+        if (
+            current is None
+            or current.try_number != chosen.try_number
+            or current.state
+            not in (
+                TaskState.RUNNING,
+                TaskState.QUEUED,
+            )
+        ):
+            if path.exists() and path.stat().st_size > offset:
+                continue
+            return
+        time.sleep(poll)

@@ -1,0 +1,466 @@
+"""The worker pool executor, with real processes and no mocks.
+
+Flows from ``pool_flows/`` run through a ``Supervisor`` (or straight through the executor port)
+in forkserver workers; results cross processes through a SQLite file, and the runtime's hooks
+write a journal that the tests read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pool_support import JournalRuntime, SqliteResults, read_journal, run_in_pool
+
+from ductwork.core.class_flow import compile_tasks
+from ductwork.core.config import ParamSources
+from ductwork.core.context import RunInfo
+from ductwork.core.graph import NodeSpec
+from ductwork.core.states import TaskState
+from ductwork.engine.executor import ExecutorEvent, TryFinished, TryKey, TryRequest, TryStarted
+from ductwork.engine.executors.pool import PoolExecutor
+from ductwork.loading import import_file
+
+HERE = Path(__file__).parent
+OPERATORS = HERE / "pool_flows" / "operators.py"
+CLASS_TASKS = HERE / "pool_flows" / "class_tasks.py"
+S = TaskState
+
+
+# --- processes -----------------------------------------------------------------------------------
+def _stat(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text.rsplit(")", 1)[1].split()
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie waiting to be reaped counts as gone)."""
+    fields = _stat(pid)
+    return fields is not None and fields[0] != "Z"
+
+
+def descendants(root: int) -> set[int]:
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))) is not None and fields[0] != "Z":
+            parents[int(entry.name)] = int(fields[1])
+    found: set[int] = set()
+    frontier = {root}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def stray_processes() -> set[int]:
+    """Our descendants other than multiprocessing's long-lived helpers (the forkserver and the
+    resource tracker, which serve every pool of this process)."""
+    return {p for p in descendants(os.getpid()) if not any(k in cmdline(p) for k in ("forkserver", "resource_tracker"))}
+
+
+def catches(pid: int, signum: int) -> bool:
+    """Whether ``pid`` has a handler for ``signum`` (``SigCgt`` in /proc/PID/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) & (1 << (signum - 1)))
+    return False
+
+
+def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+# --- fixtures and helpers --------------------------------------------------------------------------
+@pytest.fixture
+def make_pool(tmp_path: Path) -> Iterator[Callable[..., PoolExecutor]]:
+    """Pools with a journalling runtime and shared SQLite results; all shut down, and checked
+    to have left no process behind, at the end of the test."""
+    pools: list[PoolExecutor] = []
+
+    SqliteResults(tmp_path / "results.db").create()
+
+    def make(**options: Any) -> PoolExecutor:
+        runtime = options.pop("runtime", None) or JournalRuntime(
+            tmp_path / "journal.jsonl", results_factory=functools.partial(SqliteResults, tmp_path / "results.db")
+        )
+        options.setdefault("parallelism", 2)
+        options.setdefault("kill_grace", 2.0)
+        pool = PoolExecutor(runtime, **options)
+        pool.start()
+        pools.append(pool)
+        return pool
+
+    yield make
+    pids = [pid for pool in pools for pid in pool.worker_pids()]
+    for pool in pools:
+        pool.shutdown(wait=False)
+    assert wait_until(lambda: not any(alive(p) for p in pids), 10), "a worker outlived shutdown"
+    assert wait_until(lambda: not stray_processes(), 10), f"processes left behind: {stray_processes()}"
+
+
+def run_info(flow_id: str, **params: Any) -> RunInfo:
+    now = dt.datetime.now(dt.UTC)
+    return RunInfo(flow_id, f"run-{time.monotonic_ns()}", now, now, now, params=params)
+
+
+def request(run: RunInfo, task_id: str, try_number: int = 1, **node: Any) -> TryRequest:
+    return TryRequest(TryKey(run.key, task_id, try_number), NodeSpec(task_id, **node), run)
+
+
+def collect(pool: PoolExecutor, until: Callable[[ExecutorEvent], bool], timeout: float = 30) -> list[ExecutorEvent]:
+    """Events from ``wait``/``heartbeat`` up to and including the first one ``until`` accepts."""
+    events: list[ExecutorEvent] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for event in pool.wait(0.5) + pool.heartbeat():
+            events.append(event)
+            if until(event):
+                return events
+    raise AssertionError(f"no such event within {timeout}s; got {events}")
+
+
+def finished(key: TryKey) -> Callable[[ExecutorEvent], bool]:
+    return lambda event: isinstance(event, TryFinished) and event.key == key
+
+
+def journal(tmp_path: Path, event: str | None = None, task: str | None = None) -> list[dict[str, Any]]:
+    return [
+        e
+        for e in read_journal(tmp_path / "journal.jsonl")
+        if (event is None or e["event"] == event) and (task is None or e["task"] == task)
+    ]
+
+
+# --- flows through the supervisor ------------------------------------------------------------------
+def test_flow_runs_in_workers_and_passes_results_between_processes(
+    make_pool: Callable[..., PoolExecutor], tmp_path: Path
+) -> None:
+    pool = make_pool()
+    summary = run_in_pool(pool, OPERATORS, "pass_results")
+    assert summary.state == "success", summary.tasks
+    third = SqliteResults(tmp_path / "results.db").pull(summary.key, "third")
+    assert third["value"] == 42
+    assert third["pid"] != os.getpid() and third["pid"] in pool.worker_pids()
+    recorded = {e["task"]: e["state"] for e in journal(tmp_path, "finished")}
+    assert recorded == {"first": "success", "second": "success", "third": "success"}
+
+
+def test_decorated_flow_passes_values_between_workers(make_pool: Callable[..., PoolExecutor], tmp_path: Path) -> None:
+    summary = run_in_pool(make_pool(), OPERATORS, "decorated")
+    assert summary.state == "success"
+    results = SqliteResults(tmp_path / "results.db")
+    assert results.pull(summary.key, "stats", "total") == 12
+    assert results.pull(summary.key, "mean") == 3.0
+
+
+def test_failed_tries_are_retried_by_policy(make_pool: Callable[..., PoolExecutor]) -> None:
+    summary = run_in_pool(make_pool(), OPERATORS, "retries")
+    tries = summary["flaky"].tries
+    assert [t.state for t in tries] == [S.UP_FOR_RETRY, S.UP_FOR_RETRY, S.SUCCESS]
+    assert "failing on purpose in try 1" in (tries[0].error or "")
+    assert summary.state == "success"
+
+
+def test_class_tasks_with_dynamic_dependencies_and_config_from_the_run_sources(
+    make_pool: Callable[..., PoolExecutor], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    pool = make_pool(param_sources=ParamSources(cli={"Greeting": {"word": "bonjour"}}))
+    summary = run_in_pool(pool, CLASS_TASKS, "class_total", params={"root": str(out)})
+    assert summary.state == "success", {t: [(x.state, x.error) for x in s.tries] for t, s in summary.tasks.items()}
+    lines = (out / "total.txt").read_text().splitlines()
+    assert [line.split(" pid=")[0] for line in lines] == [
+        "bonjour 0",
+        "bonjour 1",
+        "bonjour 2",
+        "extra 0",
+        "extra 1",
+    ]
+    assert all(int(line.split("pid=")[1]) != os.getpid() for line in lines)
+    assert sum(1 for task_id in summary.tasks if task_id.startswith("Extra")) == 2
+
+
+def test_try_log_holds_prints_logging_and_subprocess_output(
+    make_pool: Callable[..., PoolExecutor], tmp_path: Path
+) -> None:
+    summary = run_in_pool(make_pool(), OPERATORS, "noisy", log_dir=tmp_path / "logs")
+    assert summary.state == "success"
+    (log,) = (tmp_path / "logs").rglob("1.log")
+    text = log.read_text()
+    for expected in (
+        "starting noisy, try 1 of 1",
+        "printed by the task",
+        "printed to stderr by the task",
+        "WARNING user.code: logged by the task",
+        "echoed by a subprocess",
+        "subprocess stderr",
+        "written straight to fd 1",
+        "noisy succeeded",
+    ):
+        assert expected in text, f"{expected!r} missing from the log:\n{text}"
+    assert text.index("printed by the task") < text.index("echoed by a subprocess") < text.index("written straight")
+
+
+# --- liveness, timeouts, cancel ------------------------------------------------------------------
+def test_worker_killed_mid_try_is_detected_and_the_try_retried(
+    make_pool: Callable[..., PoolExecutor], tmp_path: Path
+) -> None:
+    pool = make_pool()
+    killed: dict[str, Any] = {}
+
+    def kill_when_running() -> None:
+        marker = tmp_path / "victim.pid"
+        if wait_until(marker.exists, 30):
+            killed["pid"] = int(marker.read_text())
+            killed["at"] = dt.datetime.now(dt.UTC)
+            os.kill(killed["pid"], signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_when_running)
+    killer.start()
+    summary = run_in_pool(pool, OPERATORS, "killed", params={"root": str(tmp_path)})
+    killer.join()
+    first, second = summary["victim"].tries
+    assert first.state == S.UP_FOR_RETRY
+    assert first.error == f"worker pid {killed['pid']} was killed by SIGKILL while running the try"
+    assert first.ended_at is not None and (first.ended_at - killed["at"]).total_seconds() < 3
+    assert second.state == S.SUCCESS and summary.state == "success"
+    assert killed["pid"] not in pool.worker_pids() and len(pool.worker_pids()) == 2
+
+
+def test_execution_timeout_stops_the_worker_and_what_it_started(
+    make_pool: Callable[..., PoolExecutor], tmp_path: Path
+) -> None:
+    pool = make_pool()
+    started = time.monotonic()
+    summary = run_in_pool(pool, OPERATORS, "timeout", params={"root": str(tmp_path)}, log_dir=tmp_path / "logs")
+    assert time.monotonic() - started < 20
+    (attempt,) = summary["sleeper"].tries
+    assert attempt.state == S.FAILED and attempt.error == "timed out after 1s"
+    assert (tmp_path / "sleeper.on_kill").read_text() == "called"
+    worker, child = int((tmp_path / "sleeper.pid").read_text()), int((tmp_path / "sleeper.child").read_text())
+    assert wait_until(lambda: not alive(worker) and not alive(child), 5)
+    (log,) = (tmp_path / "logs").rglob("1.log")
+    assert "try stopped: timed out after 1s" in log.read_text()
+    assert len(pool.worker_pids()) == 2
+
+
+def test_cancel_stops_a_running_try(make_pool: Callable[..., PoolExecutor], tmp_path: Path) -> None:
+    pool = make_pool(report_started_after=0.05, flow_files={"cancel": str(OPERATORS)})
+    req = request(run_info("cancel", root=str(tmp_path)), "sleeper")
+    pool.submit(req)
+    collect(pool, lambda e: isinstance(e, TryStarted) and e.key == req.key)
+    assert wait_until((tmp_path / "sleeper.pid").exists, 10)
+    worker = int((tmp_path / "sleeper.pid").read_text())
+    pool.cancel(req.key, "cancelled by the test")
+    assert pool.free_slots() == 1  # the slot stays taken until the worker is gone
+    event = collect(pool, finished(req.key))[-1]
+    assert isinstance(event, TryFinished)
+    assert event.outcome.state == S.FAILED and event.outcome.error == "cancelled by the test"
+    assert not alive(worker) and (tmp_path / "sleeper.on_kill").exists()
+    assert pool.free_slots() == 2 and worker not in pool.worker_pids()
+
+
+def test_long_try_is_reported_started_on_its_own_and_heartbeats(
+    make_pool: Callable[..., PoolExecutor], tmp_path: Path
+) -> None:
+    pool = make_pool(report_started_after=0.05, heartbeat_interval=0.3, flow_files={"slow": str(OPERATORS)})
+    req = request(run_info("slow"), "nap")
+    pool.submit(req)
+    first = collect(pool, lambda e: True)
+    assert [type(e) for e in first] == [TryStarted]
+    rest = collect(pool, finished(req.key))
+    assert isinstance(rest[-1], TryFinished) and rest[-1].outcome.state == S.SUCCESS
+    assert not any(isinstance(e, TryStarted) for e in rest)
+    assert len(journal(tmp_path, "heartbeat", "nap")) >= 2
+
+
+def test_quick_try_reports_its_start_with_its_outcome(make_pool: Callable[..., PoolExecutor]) -> None:
+    pool = make_pool(flow_files={"pass_results": str(OPERATORS)})
+    req = request(run_info("pass_results"), "first")
+    pool.submit(req)
+    events = collect(pool, finished(req.key))
+    assert [type(e) for e in events] == [TryStarted, TryFinished]
+    started = events[0]
+    assert isinstance(started, TryStarted) and int(started.worker.rsplit(":", 1)[1]) in pool.worker_pids()
+
+
+def test_outcome_is_recorded_by_the_worker_before_it_is_reported(
+    make_pool: Callable[..., PoolExecutor], tmp_path: Path
+) -> None:
+    pool = make_pool(flow_files={"pass_results": str(OPERATORS)})
+    req = request(run_info("pass_results"), "first")
+    pool.submit(req)
+    collect(pool, finished(req.key))
+    assert [e["state"] for e in journal(tmp_path, "finished", "first")] == ["success"]
+
+
+def test_refused_try_is_not_run(make_pool: Callable[..., PoolExecutor], tmp_path: Path) -> None:
+    runtime = JournalRuntime(
+        tmp_path / "journal.jsonl",
+        results_factory=functools.partial(SqliteResults, tmp_path / "results.db"),
+        refuse=("second",),
+    )
+    summary = run_in_pool(make_pool(runtime=runtime), OPERATORS, "pass_results")
+    assert summary["second"].state == S.FAILED
+    assert "refused" in (summary["second"].tries[0].error or "")
+    assert summary["third"].state == S.UPSTREAM_FAILED
+    assert journal(tmp_path, "refused", "second") and not journal(tmp_path, "finished", "second")
+
+
+def test_unknown_task_fails_with_a_clear_error(make_pool: Callable[..., PoolExecutor]) -> None:
+    pool = make_pool(flow_files={"pass_results": str(OPERATORS)})
+    req = request(run_info("pass_results"), "nope")
+    pool.submit(req)
+    event = collect(pool, finished(req.key))[-1]
+    assert isinstance(event, TryFinished) and event.outcome.state == S.FAILED
+    assert "could not load task" in (event.outcome.error or "") and "'nope'" in (event.outcome.error or "")
+
+
+def test_unwritable_log_file_fails_the_try_with_a_clear_error(
+    make_pool: Callable[..., PoolExecutor], tmp_path: Path
+) -> None:
+    pool = make_pool(flow_files={"pass_results": str(OPERATORS)})
+    (tmp_path / "not-a-folder").write_text("a file where the log folder should be")
+    run = run_info("pass_results")
+    log_path = str(tmp_path / "not-a-folder" / "1.log")
+    req = TryRequest(TryKey(run.key, "first", 1), NodeSpec("first"), run, log_path=log_path)
+    pool.submit(req)
+    event = collect(pool, finished(req.key))[-1]
+    assert isinstance(event, TryFinished) and event.outcome.state == S.FAILED
+    assert (event.outcome.error or "").startswith(f"could not open the try's log file {req.log_path}")
+
+
+def test_request_carries_flow_file_and_parameter_sources(
+    make_pool: Callable[..., PoolExecutor], tmp_path: Path
+) -> None:
+    """A scheduler sets both on the request; a class task node is rebuilt in the worker from
+    its module and serialized parameters, and resolves its config from those sources."""
+    module = import_file(CLASS_TASKS)
+    nodes, _ = compile_tasks([module.Part(root=str(tmp_path), n=7)])
+    (node,) = nodes.values()
+    pool = make_pool()
+    run = run_info("class_total", root=str(tmp_path))
+    sources = ParamSources(env={"DUCTWORK_GREETING_WORD": "salut"})
+    req = TryRequest(
+        TryKey(run.key, node.task_id, 1), node, run, flow_file=str(CLASS_TASKS), param_sources=sources.to_dict()
+    )
+    pool.submit(req)
+    event = collect(pool, finished(req.key))[-1]
+    assert isinstance(event, TryFinished) and event.outcome.state == S.SUCCESS, event.outcome.error
+    assert (tmp_path / "part-7.txt").read_text().startswith("salut 7 pid=")
+
+
+def test_changed_flow_file_is_imported_again(make_pool: Callable[..., PoolExecutor], tmp_path: Path) -> None:
+    flow_file = tmp_path / "changing.py"
+    body = (
+        "from ductwork import Flow, PythonOperator\n"
+        'with Flow("changing") as f:\n'
+        '    PythonOperator(task_id="t", python_callable=lambda: {value!r})\n'
+    )
+    flow_file.write_text(body.format(value="before"))
+    pool = make_pool(parallelism=1)
+    results = SqliteResults(tmp_path / "results.db")
+    first = run_in_pool(pool, flow_file, "changing", run_id="one")
+    assert results.pull(first.key, "t") == "before"
+    time.sleep(1.1)  # a worker looks at a file's modification time at most once a second
+    flow_file.write_text(body.format(value="after"))
+    second = run_in_pool(pool, flow_file, "changing", run_id="two")
+    assert results.pull(second.key, "t") == "after"
+
+
+# --- process models ------------------------------------------------------------------------------
+def test_fresh_mode_runs_every_try_in_a_new_process(make_pool: Callable[..., PoolExecutor], tmp_path: Path) -> None:
+    pool = make_pool(mode="fresh")
+    summary = run_in_pool(pool, OPERATORS, "pids")
+    assert summary.state == "success"
+    results = SqliteResults(tmp_path / "results.db")
+    pids = [results.pull(summary.key, f"pid_{i}") for i in range(4)]
+    assert len(set(pids)) == 4 and os.getpid() not in pids
+    assert wait_until(lambda: not any(alive(p) for p in pids), 5)  # retired after one try each
+
+
+def test_sigint_is_left_to_the_scheduler(make_pool: Callable[..., PoolExecutor], tmp_path: Path) -> None:
+    """Ctrl-C reaches a terminal's foreground process group; workers have their own and
+    ignore SIGINT anyway: the scheduler decides how they stop."""
+    pool = make_pool(parallelism=1, flow_files={"pass_results": str(OPERATORS)})
+    (worker,) = pool.worker_pids()
+    assert wait_until(lambda: catches(worker, signal.SIGTERM), 10)  # its handlers are installed
+    assert os.getpgid(worker) == worker
+    os.kill(worker, signal.SIGINT)
+    req = request(run_info("pass_results"), "first")
+    pool.submit(req)
+    event = collect(pool, finished(req.key))[-1]
+    assert isinstance(event, TryFinished) and event.outcome.state == S.SUCCESS
+    assert pool.worker_pids() == [worker]
+
+
+def test_warm_workers_import_a_flow_once_and_run_many_tries(
+    make_pool: Callable[..., PoolExecutor], tmp_path: Path
+) -> None:
+    pool = make_pool(parallelism=1)
+    summary = run_in_pool(pool, OPERATORS, "pids")
+    results = SqliteResults(tmp_path / "results.db")
+    assert {results.pull(summary.key, f"pid_{i}") for i in range(4)} == set(pool.worker_pids())
+
+
+def test_shutdown_stops_running_tries_and_leaves_no_process(
+    make_pool: Callable[..., PoolExecutor], tmp_path: Path
+) -> None:
+    pool = make_pool(flow_files={"cancel": str(OPERATORS)}, kill_grace=1.0)
+    pool.submit(request(run_info("cancel", root=str(tmp_path)), "sleeper"))
+    assert wait_until((tmp_path / "sleeper.child").exists, 10)
+    child = int((tmp_path / "sleeper.child").read_text())
+    workers = pool.worker_pids()
+    started = time.monotonic()
+    pool.shutdown(wait=False)
+    assert time.monotonic() - started < 5
+    assert not any(alive(p) for p in workers)
+    assert wait_until(lambda: not alive(child), 5)  # SIGKILLed with its worker's process group
+    assert wait_until(lambda: not stray_processes(), 5), stray_processes()
+
+
+def test_parent_death_contract(tmp_path: Path) -> None:
+    """A parent killed with SIGKILL: its worker finishes and records the try it runs, starts
+    no other (not even one already in its pipe) and exits; nothing is left running."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), *sys.path])}
+    parent = subprocess.Popen([sys.executable, str(HERE / "pool_parent.py"), str(tmp_path)], env=env)
+    try:
+        assert wait_until(lambda: bool(journal(tmp_path, "started", "slow")), 60)
+        family = descendants(parent.pid)
+        worker = journal(tmp_path, "started", "slow")[0]["pid"]
+        assert worker in family
+        parent.kill()
+        parent.wait()
+        assert wait_until(lambda: not any(alive(p) for p in family), 20), [cmdline(p) for p in family if alive(p)]
+    finally:
+        parent.kill()
+        parent.wait()
+    assert [(e["task"], e["state"], e["pid"]) for e in journal(tmp_path, "finished")] == [("slow", "success", worker)]
+    assert (tmp_path / "slow.done").exists()
+    assert not journal(tmp_path, "started", "second") and not (tmp_path / "second.ran").exists()
