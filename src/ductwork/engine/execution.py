@@ -96,7 +96,9 @@ def execute_try(
         task_logger.info("starting %s, try %d of %d", node.task_id, try_number, limit)
         rendered: dict[str, Any] = {}
         try:
-            if not resumed:
+            if not resumed and try_number > 1:
+                # What an earlier try pushed must not leak into this one (a first try has
+                # nothing: a manual clear deletes the results of the tries it clears).
                 results.clear(run.key, node.task_id)
             prepared, rendered = _render(executable, context)
             if on_started is not None:

@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
@@ -37,6 +38,7 @@ from ductwork.core.graph import FlowGraph, FlowMeta
 from ductwork.core.schedule import DataInterval
 from ductwork.core.states import RunState, TaskState
 from ductwork.engine.executor import Executor, TryFinished, TryKey
+from ductwork.engine.journal import read_journals, removable_segments
 from ductwork.engine.local import try_log_path
 from ductwork.engine.parsing import FileWatcher, materialize, parse_file
 from ductwork.engine.rules import after_failure
@@ -53,6 +55,7 @@ from ductwork.store.repo import import_errors as error_repo
 from ductwork.store.repo import jobs as job_repo
 from ductwork.store.repo import pools as pool_repo
 from ductwork.store.repo import runs as run_repo
+from ductwork.store.repo import tasks as task_repo
 from ductwork.store.sink import SqlEventSink
 from ductwork.store.tables import runs as runs_table
 from ductwork.store.tables import task_instances
@@ -68,8 +71,6 @@ class SchedulerOptions:
     poll_interval: float = 0.5
     """Seconds between looks at the store for new, changed and due runs."""
     job_heartbeat: float = 5.0
-    orphan_timeout: float = 30.0
-    """A try found running after a restart whose heartbeat is older than this is lost."""
     parse_timeout: float = 60.0
     parse: bool = True
     schedule: bool = True
@@ -99,6 +100,7 @@ class SchedulerService:
         self._revisions: dict[str, int] = {}
         self._pks: dict[str, int] = {}
         self._adopted: dict[TryKey, dt.datetime] = {}
+        """Tries found running after a restart, with when they were found."""
         self._last_parse = 0.0
         self._last_poll = 0.0
         self._last_heartbeat = 0.0
@@ -112,6 +114,7 @@ class SchedulerService:
         if migrate.current_revision(self.engine) is None:
             migrate.upgrade(self.engine)
         migrate.check(self.engine)
+        self.replay_journals()
         self.executor = self._executor_factory(self.settings)
         self.executor.start()
         with read_transaction(self.engine) as conn:
@@ -164,6 +167,7 @@ class SchedulerService:
             self.build_pending_graphs()
             self.sync_runs()
             self.check_adopted()
+            self.drop_old_journals()
         if now_mono - self._last_heartbeat >= self.options.job_heartbeat and self._job_id is not None:
             self._last_heartbeat = now_mono
             with transaction(self.engine) as conn:
@@ -344,62 +348,91 @@ class SchedulerService:
             log.info("took over run %s (%d tasks)", info.key, len(loaded.graph.nodes))
 
     def check_adopted(self) -> None:
-        """Tries found running after a restart: pick up their recorded end, or declare them lost
-        when their heartbeat stops."""
+        """Tries found running after a restart: pick up the end their worker journaled, or
+        declare them lost when their worker is gone without journaling one."""
         if not self._adopted:
             return
         assert self.supervisor is not None
         now = self.clock.now()
+        entries = read_journals(journal_dir(self.settings)).entries
         finished: list[TryFinished] = []
-        with read_transaction(self.engine) as conn:
-            for key, since in list(self._adopted.items()):
-                pk = self._pks.get(key.run_key)
-                if pk is None:
-                    del self._adopted[key]
-                    continue
-                row = conn.execute(
-                    sa.select(task_instances).where(
-                        task_instances.c.run_pk == pk, task_instances.c.task_id == key.task_id
-                    )
-                ).first()
-                if row is None:
-                    del self._adopted[key]
-                    continue
-                state = TaskState(row.state)
-                if state != S.RUNNING or row.try_number != key.try_number:
-                    started = row.start_date or since
-                    ended = row.end_date or now
-                    outcome = TryOutcome(
-                        state if state != S.NONE else S.FAILED, started, ended, next_try_at=row.next_try_at
-                    )
-                    finished.append(TryFinished(key, outcome))
-                    del self._adopted[key]
-                    continue
-                beat = row.heartbeat_at or row.start_date or since
-                if (now - max(beat, since)).total_seconds() > self.options.orphan_timeout:
-                    node = self.supervisor.runs[key.run_key].tracker.nodes[key.task_id]
-                    max_tries = self.supervisor.runs[key.run_key].max_tries.get(key.task_id)
-                    new_state, next_at = after_failure(node, key.try_number, now, max_tries=max_tries)
-                    reason = f"the worker running this try stopped sending heartbeats (pid {row.pid}, last {beat})"
-                    finished.append(
-                        TryFinished(key, TryOutcome(new_state, beat, now, error=reason, next_try_at=next_at))
-                    )
-                    del self._adopted[key]
+        for key in list(self._adopted):
+            run = self.supervisor.runs.get(key.run_key)
+            if run is None or run.in_flight.get(key.task_id) != key:
+                del self._adopted[key]
+                continue
+            entry = entries.get((key.run_key, key.task_id, key.try_number))
+            if entry is not None and entry.outcome is not None:
+                finished.append(TryFinished(key, entry.outcome))
+            elif entry is None or not entry.worker_alive:
+                node = run.tracker.nodes[key.task_id]
+                state, next_at = after_failure(node, key.try_number, now, max_tries=run.max_tries.get(key.task_id))
+                pid = f"pid {entry.pid}" if entry is not None else "a worker that left no journal"
+                reason = f"the worker running this try ({pid}) died before it ended"
+                started = entry.started_at if entry is not None and entry.started_at else self._adopted[key]
+                finished.append(TryFinished(key, TryOutcome(state, started, now, error=reason, next_try_at=next_at)))
+            else:
+                continue
+            del self._adopted[key]
         if finished:
             self.supervisor.feed(finished)
+
+    def replay_journals(self) -> None:
+        """Record what the workers of a previous scheduler journaled and it did not record: tries
+        that ended are recorded; tries still running are marked so (and adopted when their run
+        is taken over). Then forget the journals of workers that are gone."""
+        folder = journal_dir(self.settings)
+        journal = read_journals(folder)
+        if journal.entries:
+            with transaction(self.engine) as conn:
+                pks = run_repo.run_pks(conn, {e.run_key for e in journal.entries.values()})
+                for entry in journal.entries.values():
+                    pk = pks.get(entry.run_key)
+                    if pk is None:
+                        continue
+                    if entry.outcome is not None:
+                        task_repo.try_finished(
+                            conn,
+                            pk,
+                            entry.task_id,
+                            entry.try_number,
+                            entry.outcome,
+                            pid=entry.pid,
+                            log_path=entry.log_path,
+                        )
+                    else:
+                        task_repo.try_started(
+                            conn,
+                            pk,
+                            entry.task_id,
+                            entry.try_number,
+                            pid=entry.pid,
+                            at=entry.started_at,
+                            log_path=entry.log_path,
+                        )
+        for path in removable_segments(folder, older_than=0, now=time.time()):
+            path.unlink(missing_ok=True)
+
+    def drop_old_journals(self) -> None:
+        for path in removable_segments(journal_dir(self.settings), older_than=300, now=time.time()):
+            path.unlink(missing_ok=True)
 
 
 def flow_meta_of(record: RunRecord) -> FlowMeta:
     return FlowMeta(record.flow_id)
 
 
+def journal_dir(settings: Settings) -> Path:
+    return settings.home / "journal"
+
+
 def default_executor(settings: Settings) -> Executor:
     """The local worker pool, recording tries in the settings' database."""
     from ductwork.engine.executors.pool import PoolExecutor
-    from ductwork.engine.sql_runtime import SqlWorkerRuntime
+    from ductwork.engine.journal_runtime import JournalRuntime
 
     return PoolExecutor(
-        SqlWorkerRuntime(settings.db_url),
+        JournalRuntime(settings.db_url, journal_dir(settings)),
         parallelism=settings.parallelism,
         param_sources=ParamSources.load(),
     )

@@ -205,32 +205,13 @@ class SqlEventSink:
             params = {f"b_{k}": v for k, v in values.items()}
             params.update(b_run_pk=pk, b_task_id=task_id)
             shapes.setdefault(columns, []).append(params)
-        ti = task_instances
         for columns, batch in shapes.items():
             guarded = [p for p in batch if p.get("b_state") in _BEFORE_END]
             plain = [p for p in batch if p.get("b_state") not in _BEFORE_END]
-            stmt = (
-                sa.update(ti)
-                .where(ti.c.run_pk == sa.bindparam("b_run_pk"), ti.c.task_id == sa.bindparam("b_task_id"))
-                .values({c: sa.bindparam(f"b_{c}", type_=ti.c[c].type) for c in columns})
-            )
             if plain:
-                conn.execute(stmt, plain)
+                conn.execute(_instance_update(columns, guarded=False), plain)
             if guarded:
-                # A worker records the end of its own try (durability); the scheduler's view of
-                # the same try may arrive later and must not move it back to queued/running.
-                conn.execute(
-                    stmt.where(
-                        sa.not_(
-                            sa.and_(
-                                ti.c.try_number == sa.bindparam("b_try_number"),
-                                # Inlined constants: executemany cannot expand an IN list.
-                                ti.c.state.in_([sa.literal_column(f"'{v}'") for v in _ENDED_A_TRY]),
-                            )
-                        )
-                    ),
-                    guarded,
-                )
+                conn.execute(_instance_update(columns, guarded=True), guarded)
 
     def _write_tries(self, conn: Connection, step: _Step) -> None:
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
@@ -256,3 +237,34 @@ class SqlEventSink:
                 self._pks.update(fetched)
             found.update(fetched)
         return found
+
+
+_STATEMENTS: dict[tuple[tuple[str, ...], bool], Any] = {}
+"""Built statements by shape: building one costs more than executing it, and a step's shapes
+repeat (two or three per step, the same ones step after step)."""
+
+
+def _instance_update(columns: tuple[str, ...], *, guarded: bool) -> Any:
+    """UPDATE task_instances for one set of columns; ``guarded`` never moves a try that ended
+    (recorded when replaying a worker's journal) back to queued or running."""
+    key = (columns, guarded)
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        ti = task_instances
+        stmt = (
+            sa.update(ti)
+            .where(ti.c.run_pk == sa.bindparam("b_run_pk"), ti.c.task_id == sa.bindparam("b_task_id"))
+            .values({c: sa.bindparam(f"b_{c}", type_=ti.c[c].type) for c in columns})
+        )
+        if guarded:
+            stmt = stmt.where(
+                sa.not_(
+                    sa.and_(
+                        ti.c.try_number == sa.bindparam("b_try_number"),
+                        # Inlined constants: executemany cannot expand an IN list.
+                        ti.c.state.in_([sa.literal_column(f"'{v}'") for v in _ENDED_A_TRY]),
+                    )
+                )
+            )
+        _STATEMENTS[key] = stmt
+    return stmt

@@ -531,6 +531,10 @@ class PoolExecutor:
     def _report_lost(self, assignment: _Assignment, reason: str, *, retry: bool) -> None:
         request = assignment.request
         self._inflight.pop(request.key, None)
+        recorded = self.runtime.recorded_outcome(request) if retry else None
+        if recorded is not None:  # it finished and recorded its end, then died before telling us
+            self._events.append(TryFinished(request.key, recorded))
+            return
         if retry:
             outcome = wire.failed_outcome(
                 request.node, request.key.try_number, self.clock, reason, max_tries=request.max_tries

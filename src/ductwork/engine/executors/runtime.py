@@ -81,6 +81,11 @@ class WorkerRuntime:
         """Record how the try ended. Called before the outcome is sent to the parent, so a
         parent that died meanwhile loses nothing."""
 
+    def recorded_outcome(self, request: TryRequest) -> TryOutcome | None:
+        """Called in the parent when a worker died during a try: the outcome the worker had
+        recorded for it before dying, if any (it then wins over "the worker died")."""
+        return None
+
 
 ResultsFactory = Callable[[], ResultBackend]
 _RECHECK = 1.0

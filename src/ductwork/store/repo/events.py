@@ -42,7 +42,7 @@ class NewStateEvent:
 def add_state_events(conn: Connection, events: Sequence[NewStateEvent]) -> None:
     """Append events (one executemany)."""
     if events:
-        conn.execute(sa.insert(state_events), [e.row() for e in events])
+        conn.execute(_INSERT, [e.row() for e in events])
 
 
 def list_state_events(
@@ -58,3 +58,6 @@ def list_state_events(
         StateEventRecord(r.id, r.run_pk, r.task_id, r.old, r.new, r.reason, r.try_number, r.at)
         for r in conn.execute(stmt)
     ]
+
+
+_INSERT = sa.insert(state_events)

@@ -1,0 +1,74 @@
+"""The scheduler's worker runtime: tries made durable in the journal, results in the database.
+
+A worker writes nothing to the database for its own bookkeeping: it appends the start and the
+end of each try to its journal (``engine.journal``) and sends the outcome to the scheduler,
+which records it. Results (XCom) go to the metadata database, since tasks in other workers
+read them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from ductwork.core.events import TryOutcome
+from ductwork.core.results import ResultBackend
+from ductwork.engine.executor import TryRequest
+from ductwork.engine.executors.runtime import FlowFileRuntime
+from ductwork.engine.journal import JournalWriter, read_journals
+from ductwork.store.engine import create_engine
+from ductwork.store.results import SqlResults
+
+
+class JournalRuntime(FlowFileRuntime):
+    def __init__(self, db_url: str, journal_dir: str | Path) -> None:
+        super().__init__()
+        self.db_url = db_url
+        self.journal_dir = Path(journal_dir)
+        self._engine: Engine | None = None
+        self._writer: JournalWriter | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"db_url": self.db_url, "journal_dir": str(self.journal_dir)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["db_url"], state["journal_dir"])  # type: ignore[misc]
+
+    def open(self) -> None:
+        self._writer = JournalWriter(self.journal_dir)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        if self._engine is not None:
+            self._engine.dispose()
+
+    def results(self) -> ResultBackend:
+        if self._results is None:
+            if self._engine is None:
+                self._engine = create_engine(self.db_url)
+            self._results = SqlResults(self._engine)
+        return self._results
+
+    def _journal(self) -> JournalWriter:
+        if self._writer is None:
+            self._writer = JournalWriter(self.journal_dir)
+        return self._writer
+
+    def on_try_started(self, request: TryRequest, pid: int) -> bool:
+        key = request.key
+        self._journal().started_try(key.run_key, key.task_id, key.try_number, dt.datetime.now(dt.UTC), request.log_path)
+        return True
+
+    def on_try_finished(self, request: TryRequest, outcome: TryOutcome) -> None:
+        key = request.key
+        self._journal().ended_try(key.run_key, key.task_id, key.try_number, outcome)
+
+    def recorded_outcome(self, request: TryRequest) -> TryOutcome | None:
+        """(In the scheduler) the end a dead worker journaled for this try, if it got that far."""
+        key = request.key
+        entry = read_journals(self.journal_dir).entries.get((key.run_key, key.task_id, key.try_number))
+        return entry.outcome if entry is not None else None
