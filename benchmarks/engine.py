@@ -102,8 +102,19 @@ def measure(backend: str, shape: str, n: int, workers: int = 2) -> dict[str, flo
             "DUCTWORK_DATABASE_URL": url,
         }
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ductwork.cli", "scheduler", "--workers", str(workers), "--no-parse",
-             "--poll-interval", "0.05", "--log-level", "warning"],
+            [
+                sys.executable,
+                "-m",
+                "ductwork.cli",
+                "scheduler",
+                "--workers",
+                str(workers),
+                "--no-parse",
+                "--poll-interval",
+                "0.05",
+                "--log-level",
+                "warning",
+            ],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

@@ -211,7 +211,7 @@ def test_try_log_holds_prints_logging_and_subprocess_output(
 ) -> None:
     summary = run_in_pool(make_pool(), OPERATORS, "noisy", log_dir=tmp_path / "logs")
     assert summary.state == "success"
-    (log,) = (tmp_path / "logs").rglob("1.log")
+    (log,) = (tmp_path / "logs").rglob("*.1.log")
     text = log.read_text()
     for expected in (
         "starting noisy, try 1 of 1",
@@ -265,7 +265,7 @@ def test_execution_timeout_stops_the_worker_and_what_it_started(
     assert (tmp_path / "sleeper.on_kill").read_text() == "called"
     worker, child = int((tmp_path / "sleeper.pid").read_text()), int((tmp_path / "sleeper.child").read_text())
     assert wait_until(lambda: not alive(worker) and not alive(child), 5)
-    (log,) = (tmp_path / "logs").rglob("1.log")
+    (log,) = (tmp_path / "logs").rglob("*.1.log")
     assert "try stopped: timed out after 1s" in log.read_text()
     assert len(pool.worker_pids()) == 2
 

@@ -38,7 +38,9 @@ def safe_name(text: str) -> str:
 
 
 def try_log_path(log_dir: Path, run: RunInfo, task_id: str, try_number: int) -> str:
-    return str(log_dir / safe_name(run.flow_id) / safe_name(run.run_id) / safe_name(task_id) / f"{try_number}.log")
+    """``<logs>/<flow>/<run>/<task>.<try>.log``: one folder per run, since creating a folder
+    costs as much as a whole no-op try on some disks."""
+    return str(log_dir / safe_name(run.flow_id) / safe_name(run.run_id) / f"{safe_name(task_id)}.{try_number}.log")
 
 
 def make_run_id(run_type: str, logical_date: dt.datetime) -> str:

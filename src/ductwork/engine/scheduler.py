@@ -74,6 +74,9 @@ class SchedulerOptions:
     parse_timeout: float = 60.0
     parse: bool = True
     schedule: bool = True
+    flush_interval: float = 0.02
+    """While tries run, record their progress at most this often (workers journal their tries,
+    so nothing is lost in between)."""
 
 
 class SchedulerService:
@@ -126,6 +129,7 @@ class SchedulerService:
             [self.sink],
             limits=limits,
             log_path=lambda run, task_id, n: try_log_path(self.settings.logs, run, task_id, n),
+            flush_interval=self.options.flush_interval,
         )
         with transaction(self.engine) as conn:
             self._job_id = job_repo.start_job(conn, "scheduler", hostname=socket.gethostname(), pid=os.getpid())
@@ -135,6 +139,8 @@ class SchedulerService:
         self.stop_event.set()
 
     def shutdown(self) -> None:
+        if self.supervisor is not None:
+            self.supervisor.flush()
         if self.executor is not None:
             self.executor.shutdown(wait=True)
         if self._job_id is not None:
@@ -390,26 +396,16 @@ class SchedulerService:
                     pk = pks.get(entry.run_key)
                     if pk is None:
                         continue
-                    if entry.outcome is not None:
-                        task_repo.try_finished(
-                            conn,
-                            pk,
-                            entry.task_id,
-                            entry.try_number,
-                            entry.outcome,
-                            pid=entry.pid,
-                            log_path=entry.log_path,
-                        )
-                    else:
-                        task_repo.try_started(
-                            conn,
-                            pk,
-                            entry.task_id,
-                            entry.try_number,
-                            pid=entry.pid,
-                            at=entry.started_at,
-                            log_path=entry.log_path,
-                        )
+                    task_repo.replay_try(
+                        conn,
+                        pk,
+                        entry.task_id,
+                        entry.try_number,
+                        outcome=entry.outcome,
+                        pid=entry.pid,
+                        at=entry.started_at,
+                        log_path=entry.log_path,
+                    )
         for path in removable_segments(folder, older_than=0, now=time.time()):
             path.unlink(missing_ok=True)
 

@@ -14,6 +14,7 @@ use this loop; they differ only in their executor and sinks.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -105,12 +106,24 @@ class Supervisor:
         *,
         limits: Limits | None = None,
         log_path: LogPathFn | None = None,
+        record_before_submit: bool = False,
+        flush_interval: float = 0.0,
     ) -> None:
+        """``record_before_submit``: flush the sinks (record tries as queued) before a try is
+        handed to the executor; needed when workers check the store before they start a try,
+        not when they journal their tries (then the step is recorded while the tries run).
+        ``flush_interval``: while tries are running, hand events to the sinks at most this often
+        (one transaction for many tries); 0 records every step. Only safe when tries are made
+        durable elsewhere (the workers' journal)."""
         self.executor = executor
         self.clock = clock
         self.sinks = list(sinks)
         self.limits = limits or Limits()
         self.log_path = log_path
+        self.record_before_submit = record_before_submit
+        self.flush_interval = flush_interval
+        self._next_flush = 0.0
+        self._run_ended_pending = False
         self.runs: dict[str, ActiveRun] = {}
         self._pending: list[EngineEvent] = []
 
@@ -207,18 +220,21 @@ class Supervisor:
             self._release_due(run, now)
         self._dispatch(now)
         self._finish_runs()
-        self._flush()
+        in_flight = sum(len(r.in_flight) for r in self.runs.values())
+        self._flush(force=in_flight == 0)
         if not self.runs:
             return
         wait = self._wait_time(timeout)
-        in_flight = sum(len(r.in_flight) for r in self.runs.values())
         if in_flight == 0:
             if wait is None:
                 self._finish_runs(force=True)
-                self._flush()
+                self._flush(force=True)
                 return
             self.clock.sleep(wait)
             return
+        if self._pending:
+            until_flush = max(0.0, self._next_flush - time.monotonic())
+            wait = until_flush if wait is None else min(wait, until_flush)
         events = self.executor.wait(wait)
         events += self.executor.heartbeat()
         now = self.clock.now()
@@ -226,7 +242,7 @@ class Supervisor:
             self._apply(event, now)
         self._dispatch(now)
         self._finish_runs()
-        self._flush()
+        self._flush(force=not any(r.in_flight for r in self.runs.values()))
 
     def _wait_time(self, timeout: float | None) -> float | None:
         now = self.clock.now()
@@ -246,11 +262,8 @@ class Supervisor:
                 self._emit_changes(run, run.tracker.set_state(task_id, S.SCHEDULED, "retry due"), now)
 
     def _dispatch(self, now: dt.datetime) -> None:
-        """Queue what may start, record it, then hand it to the executor.
-
-        The queued state is flushed to the sinks before any try is submitted, so a worker that
-        records its own start against the store always finds the try queued there.
-        """
+        """Queue what may start and hand it to the executor (recording the queued state first
+        when ``record_before_submit``)."""
         free = self.executor.free_slots()
         if free <= 0:
             return
@@ -277,7 +290,8 @@ class Supervisor:
                 free -= 1
             run.tracker.push_back(blocked)
         if requests:
-            self._flush()
+            if self.record_before_submit:
+                self._flush()
             for request in requests:
                 self.executor.submit(request)
 
@@ -346,18 +360,34 @@ class Supervisor:
                 if state == RunState.RUNNING:  # nothing can move: report what is left as failed
                     state = RunState.FAILED
                 self._pending.append(RunEnded(run.key, state, self.clock.now()))
+                self._run_ended_pending = True
                 del self.runs[run.key]
 
     def _emit_changes(self, run: ActiveRun, changes: list[Change], now: dt.datetime) -> None:
         for change in changes:
             self._pending.append(StateChanged(run.key, change, now, run.tries.get(change.task_id, 0)))
 
-    def _flush(self) -> None:
+    def _flush(self, *, force: bool = True) -> None:
+        """Hand the pending events to the sinks; with a ``flush_interval`` and tries in flight,
+        only once that interval has passed (group commit), or at once when a run ended."""
         if not self._pending:
             return
+        if (
+            not force
+            and self.flush_interval > 0
+            and time.monotonic() < self._next_flush
+            and not self._run_ended_pending
+        ):
+            return
         batch, self._pending = self._pending, []
+        self._run_ended_pending = False
+        self._next_flush = time.monotonic() + self.flush_interval
         for sink in self.sinks:
             sink.record(batch)
+
+    def flush(self) -> None:
+        """Record every pending event now (before a shutdown)."""
+        self._flush(force=True)
 
 
 class LogPathFn(Protocol):

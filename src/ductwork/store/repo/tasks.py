@@ -272,6 +272,45 @@ def _guard(
     return state
 
 
+def replay_try(
+    conn: Connection,
+    run_pk: int,
+    task_id: str,
+    try_number: int,
+    *,
+    outcome: TryOutcome | None,
+    pid: int | None = None,
+    at: dt.datetime | None = None,
+    log_path: str | None = None,
+) -> bool:
+    """Record a try known from a worker's journal after a scheduler restart: its end, or (when
+    ``outcome`` is None) that it is running. Applies unless the database already holds this
+    try's end, a later try, or a clear of it; returns whether it applied.
+
+    The scheduler may not have recorded the try as queued before it crashed (it hands a try to
+    a worker first and records the step after), so the database's try number may be behind.
+    """
+    row = conn.execute(
+        sa.select(ti.c.state, ti.c.try_number).where(ti.c.run_pk == run_pk, ti.c.task_id == task_id)
+    ).first()
+    if row is None or row.try_number > try_number:
+        return False
+    state = TaskState(row.state)
+    if row.try_number == try_number and state not in (S.QUEUED, S.RUNNING):
+        return False
+    if row.try_number < try_number and state.is_terminal:
+        return False
+    open_states = (state,)
+    conn.execute(sa.update(ti).where(ti.c.run_pk == run_pk, ti.c.task_id == task_id).values(try_number=try_number))
+    if outcome is None:
+        return try_started(conn, run_pk, task_id, try_number, pid=pid, at=at, log_path=log_path, expected=open_states)
+    if state != S.RUNNING:
+        try_started(
+            conn, run_pk, task_id, try_number, pid=pid, at=outcome.started_at, log_path=log_path, expected=open_states
+        )
+    return try_finished(conn, run_pk, task_id, try_number, outcome, pid=pid, log_path=log_path)
+
+
 # --- clear and mark --------------------------------------------------------------------------
 def _select_closure(
     conn: Connection, run_pk: int, task_ids: Sequence[str], *, downstream: bool, upstream: bool
