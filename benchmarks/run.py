@@ -2,7 +2,9 @@
 
 Sections:
 - ``tracker``: the readiness tracker alone (decisions per second, no execution);
-- ``in-process``: whole runs through the supervisor and the in-process executor (no store).
+- ``in-process``: whole runs through the supervisor and the in-process executor (no store);
+- ``engine-sqlite``, ``engine-postgres``: a real ``ductwork scheduler`` process with its worker
+  pool and the store (see ``benchmarks/engine.py``), with scheduler peak RSS.
 
 Speed is measured here, never asserted in tests.
 """
@@ -15,6 +17,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from ductwork import EmptyOperator, Flow
 from ductwork.core.clock import SystemClock
@@ -83,13 +86,25 @@ def bench_in_process(n: int, shape: str) -> dict[str, float]:
     }
 
 
+def bench_engine(backend: str) -> Callable[[int, str], dict[str, float]]:
+    def run(n: int, shape: str) -> dict[str, float]:
+        import engine
+
+        return engine.measure(backend, shape, n)
+
+    return run
+
+
 SECTIONS: dict[str, Callable[[int, str], dict[str, float]]] = {
     "tracker": bench_tracker,
     "in-process": bench_in_process,
+    "engine-sqlite": bench_engine("sqlite"),
+    "engine-postgres": bench_engine("postgres"),
 }
 
 
 def main(argv: list[str] | None = None) -> int:
+    sys.path.insert(0, str(Path(__file__).parent))
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100,1000,10000")
     parser.add_argument("--sections", default=",".join(SECTIONS))
@@ -97,8 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(s) for s in args.sizes.split(",")]
     machine = f"{platform.platform()}, Python {platform.python_version()}"
     print(f"# Ductwork benchmarks — {machine}, {time.strftime('%Y-%m-%d')}")
-    columns = ["section", "shape", "N", "wall s", "tasks/s", "ms/task", "t2t med ms", "t2t p99 ms"]
-    widths = [11, 6, 6, 8, 9, 8, 10, 10]
+    columns = ["section", "shape", "N", "wall s", "tasks/s", "ms/task", "t2t med ms", "t2t p99 ms", "RSS MiB"]
+    widths = [15, 6, 6, 8, 9, 8, 10, 10, 7]
     header = "| " + " | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)) + " |"
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
@@ -107,9 +122,9 @@ def main(argv: list[str] | None = None) -> int:
             for n in sizes:
                 r = SECTIONS[section](n, shape)
                 print(
-                    f"| {section:<11} | {shape:<6} | {n:>6} | {r['wall_s']:>8.3f} | {r['tasks_per_s']:>9.0f} | "
+                    f"| {section:<15} | {shape:<6} | {n:>6} | {r['wall_s']:>8.3f} | {r['tasks_per_s']:>9.0f} | "
                     f"{r['per_task_ms']:>8.3f} | {r.get('latency_median_ms', float('nan')):>10.3f} | "
-                    f"{r.get('latency_p99_ms', float('nan')):>10.3f} |",
+                    f"{r.get('latency_p99_ms', float('nan')):>10.3f} | {r.get('peak_rss_mib', float('nan')):>7.1f} |",
                     flush=True,
                 )
     return 0

@@ -52,6 +52,7 @@ class TryBegan:
     try_number: int
     at: dt.datetime
     worker: str
+    log_path: str | None = None
 
 
 @dataclass(frozen=True)

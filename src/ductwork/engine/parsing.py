@@ -30,7 +30,13 @@ class ParsedFile:
     errors: list[FlowImportError] = field(default_factory=list)
 
 
-def _run_child(args: list[str], payload: Mapping[str, Any] | None, timeout: float, cwd: str | None) -> dict[str, Any]:
+def _run_child(
+    args: list[str],
+    payload: Mapping[str, Any] | None,
+    timeout: float,
+    cwd: str | None,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="ductwork-parse-") as tmp:
         out = Path(tmp) / "result.json"
         if payload is not None:
@@ -41,7 +47,7 @@ def _run_child(args: list[str], payload: Mapping[str, Any] | None, timeout: floa
                 capture_output=True,
                 timeout=timeout,
                 cwd=cwd,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env={**(os.environ if environ is None else environ), "PYTHONUNBUFFERED": "1"},
                 check=False,
             )
         except subprocess.TimeoutExpired:
@@ -59,10 +65,12 @@ def _run_child(args: list[str], payload: Mapping[str, Any] | None, timeout: floa
         return data
 
 
-def parse_file(path: str | Path, *, timeout: float = 60.0, cwd: str | None = None) -> ParsedFile:
+def parse_file(
+    path: str | Path, *, timeout: float = 60.0, cwd: str | None = None, environ: Mapping[str, str] | None = None
+) -> ParsedFile:
     """Import one flow file in a child process; its flows as graphs, or its errors."""
     fileloc = str(Path(path).resolve())
-    data = _run_child(["parse", fileloc], None, timeout, cwd)
+    data = _run_child(["parse", fileloc], None, timeout, cwd, environ)
     parsed = ParsedFile(fileloc)
     if "fatal" in data:
         parsed.errors.append(FlowImportError(fileloc, None, data["fatal"], data.get("traceback", "")))
@@ -80,10 +88,15 @@ def materialize(
     logical_date: str,
     timeout: float = 120.0,
     cwd: str | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> FlowGraph:
     """The graph of one run of a flow whose graph depends on the run (class-task flows)."""
     data = _run_child(
-        ["materialize", fileloc, flow_id], {"params": dict(params), "logical_date": logical_date}, timeout, cwd
+        ["materialize", fileloc, flow_id],
+        {"params": dict(params), "logical_date": logical_date},
+        timeout,
+        cwd,
+        environ,
     )
     if "fatal" in data:
         raise DuctworkError(f"flow {flow_id!r} ({fileloc}): could not build the run's graph: {data['fatal']}")

@@ -24,7 +24,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +34,7 @@ from sqlalchemy import Engine
 from ductwork.core.clock import Clock, SystemClock
 from ductwork.core.config import ParamSources
 from ductwork.core.events import TryOutcome
-from ductwork.core.graph import FlowGraph, FlowMeta
+from ductwork.core.graph import FlowGraph, FlowMeta, NodeSpec
 from ductwork.core.schedule import DataInterval
 from ductwork.core.states import RunState, TaskState
 from ductwork.engine.executor import Executor, TryFinished, TryKey
@@ -43,7 +43,7 @@ from ductwork.engine.local import try_log_path
 from ductwork.engine.parsing import FileWatcher, materialize, parse_file
 from ductwork.engine.rules import after_failure
 from ductwork.engine.scheduling import ScheduleState, due_runs, next_run_after
-from ductwork.engine.supervisor import Limits, Supervisor
+from ductwork.engine.supervisor import ActiveRun, Limits, Supervisor
 from ductwork.errors import DuctworkError
 from ductwork.services import runs as run_service
 from ductwork.settings import Settings
@@ -86,7 +86,7 @@ class SchedulerService:
         self,
         settings: Settings,
         *,
-        executor_factory: Callable[[Settings], Executor] | None = None,
+        executor_factory: Callable[[Settings, Mapping[str, str]], Executor] | None = None,
         clock: Clock | None = None,
         options: SchedulerOptions | None = None,
         engine: Engine | None = None,
@@ -102,6 +102,8 @@ class SchedulerService:
         self.watcher = FileWatcher(settings.flows_folder)
         self._revisions: dict[str, int] = {}
         self._pks: dict[str, int] = {}
+        self._past_ok: set[tuple[str, str]] = set()
+        self._past_checked: dict[tuple[str, str], float] = {}
         self._adopted: dict[TryKey, dt.datetime] = {}
         """Tries found running after a restart, with when they were found."""
         self._last_parse = 0.0
@@ -109,6 +111,8 @@ class SchedulerService:
         self._last_heartbeat = 0.0
         self._job_id: int | None = None
         self.stop_event = threading.Event()
+        self.environ = dict(os.environ)
+        """The environment the scheduler started with: its parsing processes get exactly this."""
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -118,7 +122,7 @@ class SchedulerService:
             migrate.upgrade(self.engine)
         migrate.check(self.engine)
         self.replay_journals()
-        self.executor = self._executor_factory(self.settings)
+        self.executor = self._executor_factory(self.settings, self.environ)
         self.executor.start()
         with read_transaction(self.engine) as conn:
             pools = {p.name: p.slots for p in pool_repo.list_pools(conn)}
@@ -130,6 +134,7 @@ class SchedulerService:
             limits=limits,
             log_path=lambda run, task_id, n: try_log_path(self.settings.logs, run, task_id, n),
             flush_interval=self.options.flush_interval,
+            gate=self.may_start,
         )
         with transaction(self.engine) as conn:
             self._job_id = job_repo.start_job(conn, "scheduler", hostname=socket.gethostname(), pid=os.getpid())
@@ -188,7 +193,7 @@ class SchedulerService:
     def parse_changed(self) -> None:
         changed, removed = self.watcher.changes()
         for file in changed:
-            parsed = parse_file(file, timeout=self.options.parse_timeout)
+            parsed = parse_file(file, timeout=self.options.parse_timeout, environ=self.environ)
             with transaction(self.engine) as conn:
                 for graph in parsed.graphs:
                     flow_repo.upsert_flow(conn, graph, fileloc=file)
@@ -261,6 +266,7 @@ class SchedulerService:
                     params=dict(record.params),
                     logical_date=record.logical_date.isoformat(),
                     timeout=self.options.parse_timeout,
+                    environ=self.environ,
                 )
             except DuctworkError as exc:
                 log.error("run %s: %s", record.key, exc)
@@ -383,6 +389,35 @@ class SchedulerService:
         if finished:
             self.supervisor.feed(finished)
 
+    def may_start(self, run: ActiveRun, node: NodeSpec) -> bool:
+        """``depends_on_past``: a task waits until the same task of the flow's previous run (by
+        logical date) succeeded or was skipped; a refusal is re-checked at most once a poll."""
+        if not node.depends_on_past:
+            return True
+        key = (run.key, node.task_id)
+        if key in self._past_ok:
+            return True
+        checked = self._past_checked.get(key)
+        if checked is not None and time.monotonic() - checked < self.options.poll_interval:
+            return False
+        self._past_checked[key] = time.monotonic()
+        with read_transaction(self.engine) as conn:
+            previous = conn.execute(
+                sa.select(task_instances.c.state)
+                .select_from(task_instances.join(runs_table, runs_table.c.id == task_instances.c.run_pk))
+                .where(
+                    runs_table.c.flow_id == run.info.flow_id,
+                    runs_table.c.logical_date < run.info.logical_date,
+                    task_instances.c.task_id == node.task_id,
+                )
+                .order_by(runs_table.c.logical_date.desc())
+                .limit(1)
+            ).first()
+        allowed = previous is None or previous.state in (S.SUCCESS.value, S.SKIPPED.value)
+        if allowed:
+            self._past_ok.add(key)
+        return allowed
+
     def replay_journals(self) -> None:
         """Record what the workers of a previous scheduler journaled and it did not record: tries
         that ended are recorded; tries still running are marked so (and adopted when their run
@@ -422,7 +457,7 @@ def journal_dir(settings: Settings) -> Path:
     return settings.home / "journal"
 
 
-def default_executor(settings: Settings) -> Executor:
+def default_executor(settings: Settings, environ: Mapping[str, str]) -> Executor:
     """The local worker pool, recording tries in the settings' database."""
     from ductwork.engine.executors.pool import PoolExecutor
     from ductwork.engine.journal_runtime import JournalRuntime
@@ -430,5 +465,6 @@ def default_executor(settings: Settings) -> Executor:
     return PoolExecutor(
         JournalRuntime(settings.db_url, journal_dir(settings)),
         parallelism=settings.parallelism,
-        param_sources=ParamSources.load(),
+        param_sources=ParamSources.load(environ=environ),
+        environ=environ,
     )

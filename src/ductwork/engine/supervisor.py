@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -89,6 +89,7 @@ class ActiveRun:
     in_flight: dict[str, TryKey] = field(default_factory=dict)
     max_tries: dict[str, int] = field(default_factory=dict)
     resuming: set[str] = field(default_factory=set)
+    log_paths: dict[str, str] = field(default_factory=dict)
     started: bool = False
     max_active_tasks: int | None = None
 
@@ -108,13 +109,15 @@ class Supervisor:
         log_path: LogPathFn | None = None,
         record_before_submit: bool = False,
         flush_interval: float = 0.0,
+        gate: Callable[[ActiveRun, NodeSpec], bool] | None = None,
     ) -> None:
         """``record_before_submit``: flush the sinks (record tries as queued) before a try is
         handed to the executor; needed when workers check the store before they start a try,
         not when they journal their tries (then the step is recorded while the tries run).
         ``flush_interval``: while tries are running, hand events to the sinks at most this often
         (one transaction for many tries); 0 records every step. Only safe when tries are made
-        durable elsewhere (the workers' journal)."""
+        durable elsewhere (the workers' journal). ``gate``: a last word on whether a ready task
+        may start now (``depends_on_past``); a task it refuses waits and is asked again."""
         self.executor = executor
         self.clock = clock
         self.sinks = list(sinks)
@@ -122,6 +125,7 @@ class Supervisor:
         self.log_path = log_path
         self.record_before_submit = record_before_submit
         self.flush_interval = flush_interval
+        self.gate = gate
         self._next_flush = 0.0
         self._run_ended_pending = False
         self.runs: dict[str, ActiveRun] = {}
@@ -268,12 +272,15 @@ class Supervisor:
         if free <= 0:
             return
         requests: list[TryRequest] = []
+        per_flow: dict[str, int] = {}
+        for run in self.runs.values():
+            per_flow[run.info.flow_id] = per_flow.get(run.info.flow_id, 0) + len(run.in_flight)
         for run in list(self.runs.values()):
             if free <= 0:
                 break
             budget = free
-            if run.max_active_tasks is not None:
-                budget = min(budget, run.max_active_tasks - len(run.in_flight))
+            if run.max_active_tasks is not None:  # per flow, across its runs (Airflow's meaning)
+                budget = min(budget, run.max_active_tasks - per_flow[run.info.flow_id])
             if budget <= 0 or not run.tracker.has_ready():
                 continue
             blocked: list[str] = []
@@ -282,12 +289,13 @@ class Supervisor:
                 if not ready:
                     break
                 node = run.tracker.nodes[ready[0]]
-                if not self.limits.fits(node):
+                if not self.limits.fits(node) or (self.gate is not None and not self.gate(run, node)):
                     blocked.append(node.task_id)
                     continue
                 requests.append(self._queue(run, node, now))
                 budget -= 1
                 free -= 1
+                per_flow[run.info.flow_id] += 1
             run.tracker.push_back(blocked)
         if requests:
             if self.record_before_submit:
@@ -304,12 +312,15 @@ class Supervisor:
         self.limits.acquire(node)
         run.in_flight[task_id] = key
         run.resuming.discard(task_id)
+        log_path = self.log_path(run.info, task_id, try_number) if self.log_path else None
+        if log_path is not None:
+            run.log_paths[task_id] = log_path
         return TryRequest(
             key=key,
             node=node,
             run=run.info,
             downstream=tuple(run.tracker.down[task_id]),
-            log_path=self.log_path(run.info, task_id, try_number) if self.log_path else None,
+            log_path=log_path,
             max_tries=run.max_tries.get(task_id),
             resumed=task_id in run.resuming,
             flow_file=run.graph.meta.fileloc,
@@ -323,7 +334,9 @@ class Supervisor:
         if isinstance(event, TryStarted):
             if run.tracker.state[task_id] == S.QUEUED:
                 self._emit_changes(run, run.tracker.set_state(task_id, S.RUNNING, "started"), now)
-            self._pending.append(TryBegan(run.key, task_id, event.key.try_number, event.at, event.worker))
+            self._pending.append(
+                TryBegan(run.key, task_id, event.key.try_number, event.at, event.worker, run.log_paths.get(task_id))
+            )
             return
         self._finish_try(run, event.key, event.outcome, now)
 

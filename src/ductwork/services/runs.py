@@ -166,10 +166,7 @@ def plan_backfill(
     intervals = backfill_intervals(graph.meta, first, last, now or dt.datetime.now(dt.UTC))
     planned = []
     with read_transaction(engine) as conn:
-        existing = {
-            r.logical_date
-            for r in run_repo.list_runs(conn, flow_id=flow_id, since=first, until=last, limit=100_000).items
-        }
+        existing = {r.logical_date for r in run_repo.list_runs(conn, flow_id=flow_id, since=first, limit=100_000).items}
     for interval in intervals:
         run_id = make_run_id("backfill", interval.start)
         tasks = tuple(t for t, n in graph.nodes.items() if not n.extra.get("already_complete"))

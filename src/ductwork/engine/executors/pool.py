@@ -150,6 +150,7 @@ class PoolExecutor:
         flow_files: the flow file of each flow id, for requests that carry none.
         param_sources: the parameter sources of requests that carry none.
         start_method: ``"forkserver"`` (default) or ``"spawn"``.
+        environ: the environment of the workers (default: this process's, when each starts).
     """
 
     def __init__(
@@ -166,6 +167,7 @@ class PoolExecutor:
         flow_files: Mapping[str, str] | None = None,
         param_sources: ParamSources | None = None,
         start_method: str = "forkserver",
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         if mode not in ("warm", "fresh"):
             raise ValueError(f"mode must be 'warm' or 'fresh', got {mode!r}")
@@ -180,6 +182,7 @@ class PoolExecutor:
         self.flow_files = dict(flow_files or {})
         self.param_sources = param_sources or ParamSources()
         self.start_method = start_method
+        self.environ = dict(environ) if environ is not None else None
         self._ctx: Any = None
         self._selector: selectors.BaseSelector | None = None
         self._handles: list[_Handle] = []
@@ -312,7 +315,8 @@ class PoolExecutor:
             max_tries=self.max_tries_per_worker,
             report_started_after=self.report_started_after,
             heartbeat_interval=self.heartbeat_interval,
-            environ=dict(os.environ),  # the forkserver's environment may be older than ours
+            # The forkserver's environment may be older than ours; a scheduler passes its own.
+            environ=dict(self.environ if self.environ is not None else os.environ),
         )
         process = self._ctx.Process(
             target=wire.main, args=(child_end, self.runtime, config), name=f"ductwork-worker-{index}"
