@@ -28,13 +28,15 @@ from ductwork.core.events import EngineEvent, NodesAdded, RunEnded, StateChanged
 from ductwork.core.graph import NodeSpec
 from ductwork.core.states import TERMINAL, RunState, TaskState
 from ductwork.errors import NotFoundError
+from ductwork.store import fastexec
 from ductwork.store.engine import transaction
 from ductwork.store.repo import _nodes
-from ductwork.store.repo.events import NewStateEvent, add_state_events
+from ductwork.store.repo.events import INSERT as state_events_insert
+from ductwork.store.repo.events import NewStateEvent
 from ductwork.store.repo.runs import run_pks
 from ductwork.store.tables import runs, task_instances, task_tries
 from ductwork.store.types import utcnow
-from ductwork.store.upsert import upsert
+from ductwork.store.upsert import upsert_statement
 
 S = TaskState
 _BEFORE_END = frozenset({S.QUEUED.value, S.RUNNING.value})
@@ -170,7 +172,8 @@ class SqlEventSink:
         for pk, nodes in step.nodes:
             _nodes.grow(conn, pk, nodes, now)
         self._update_instances(conn, step.ti, now)
-        add_state_events(conn, step.events)
+        if step.events:
+            fastexec.executemany(conn, state_events_insert, [e.row() for e in step.events])
         self._write_tries(conn, step)
         if step.started:
             stmt = (
@@ -209,16 +212,16 @@ class SqlEventSink:
             guarded = [p for p in batch if p.get("b_state") in _BEFORE_END]
             plain = [p for p in batch if p.get("b_state") not in _BEFORE_END]
             if plain:
-                conn.execute(_instance_update(columns, guarded=False), plain)
+                fastexec.executemany(conn, _instance_update(columns, guarded=False), plain)
             if guarded:
-                conn.execute(_instance_update(columns, guarded=True), guarded)
+                fastexec.executemany(conn, _instance_update(columns, guarded=True), guarded)
 
     def _write_tries(self, conn: Connection, step: _Step) -> None:
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for key, row in step.tries.items():
             groups.setdefault(tuple(sorted(step.try_updates[key])), []).append(row)
         for update, rows in groups.items():
-            upsert(conn, task_tries, rows, keys=_TRY_KEYS, update=update)
+            fastexec.executemany(conn, upsert_statement(conn.dialect.name, task_tries, _TRY_KEYS, update), rows)
 
     # --- run keys ---------------------------------------------------------------------------
     def _resolve(self, conn: Connection, keys: set[str]) -> dict[str, int]:

@@ -26,7 +26,18 @@ def upsert(
     overwrite only the ``update`` columns with the new values. One executemany."""
     if not rows:
         return
-    name = conn.dialect.name
+    conn.execute(upsert_statement(conn.dialect.name, table, tuple(keys), tuple(update)), list(rows))
+
+
+_CACHE: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], Any] = {}
+
+
+def upsert_statement(name: str, table: Table, keys: tuple[str, ...], update: tuple[str, ...]) -> Any:
+    """The upsert statement for a dialect, built once per shape."""
+    cache_key = (name, table.name, keys, update)
+    cached = _CACHE.get(cache_key)
+    if cached is not None:
+        return cached
     if name in ("mysql", "mariadb"):
         my = mysql.insert(table)
         # With nothing to update, set a key column to itself: a no-op that, unlike INSERT IGNORE,
@@ -41,4 +52,5 @@ def upsert(
             stmt = ins.on_conflict_do_nothing(index_elements=list(keys))
     else:  # pragma: no cover - the three supported backends are covered above
         raise NotImplementedError(f"upsert is not implemented for {name}")
-    conn.execute(stmt, list(rows))
+    _CACHE[cache_key] = stmt
+    return stmt

@@ -42,7 +42,7 @@ class NewStateEvent:
 def add_state_events(conn: Connection, events: Sequence[NewStateEvent]) -> None:
     """Append events (one executemany)."""
     if events:
-        conn.execute(_INSERT, [e.row() for e in events])
+        conn.execute(INSERT, [e.row() for e in events])
 
 
 def list_state_events(
@@ -60,4 +60,4 @@ def list_state_events(
     ]
 
 
-_INSERT = sa.insert(state_events)
+INSERT = sa.insert(state_events)
