@@ -183,3 +183,18 @@ def test_tasks_test_runs_one_task_and_prints_its_log(cli: Cli, tmp_path: Path) -
     assert not (tmp_path / "ductwork-home" / "ductwork.db").exists()
     bad = cli("tasks", "test", str(ROOT / "examples" / "branching.py"), "proces_east")
     assert bad.exit_code == 2 and "has no task 'proces_east'. Did you mean one of 'process_east'" in bad.output
+
+
+def test_local_runs_are_recorded_in_the_database_unless_asked_not_to(cli: Cli, tmp_path: Path) -> None:
+    ran = cli("run", str(ROOT / "examples" / "branching.py"), "--date", "2024-01-28", "--no-progress")
+    assert ran.exit_code == 0, ran.output
+    listed = json.loads(cli("runs", "list", "--json").output)
+    (run,) = listed["runs"]
+    assert (run["flow_id"], run["state"], run["run_type"]) == ("branching", "success", "manual")
+    shown = json.loads(cli("runs", "show", "branching", run["run_id"], "--json").output)
+    assert shown["tasks"]["full_refresh"]["state"] == "success" and shown["tasks"]["incremental"]["state"] == "skipped"
+    logs = cli("tasks", "logs", "branching", run["run_id"], "process_north")
+    assert "partition north: 100 rows" in logs.output
+    before = json.loads(cli("runs", "list", "--json").output)["total"]
+    cli("run", str(ROOT / "examples" / "branching.py"), "--no-record", "--no-progress")
+    assert json.loads(cli("runs", "list", "--json").output)["total"] == before

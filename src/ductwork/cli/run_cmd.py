@@ -54,9 +54,11 @@ def _execute(
     progress: bool,
     run_type: str,
     only: Sequence[str] | None = None,
+    record: bool = True,
 ) -> RunSummary:
     settings = state.settings
     total = len(flow.tasks) or 1
+    recording = _recording(state, flow) if record else None
     with ProgressSink(total, flow.flow_id, enabled=progress and not as_json and sys.stderr.isatty()) as bar:
         summary = run_locally(
             flow,
@@ -68,8 +70,23 @@ def _execute(
             run_type=run_type,
             limits=Limits(pools=dict(settings.pools), resources=dict(settings.resources)),
             only=only,
+            recording=recording,
         )
     return summary
+
+
+def _recording(state: CliState, flow: Flow) -> Any:
+    """Record the run in the metadata database (for ``ductwork runs`` and the web UI); a
+    database that cannot be reached only costs the record, not the run."""
+    from ductwork.cli.engine_state import store
+    from ductwork.errors import DuctworkError
+    from ductwork.services.local_runs import StoreRecording
+
+    try:
+        return StoreRecording(store(state), flow)
+    except DuctworkError as exc:
+        click.secho(f"note: not recording this run in the database: {exc}", fg="yellow", err=True)
+        return None
 
 
 def _report(summary: RunSummary, as_json: bool, settings_logs: Any) -> None:
@@ -95,6 +112,12 @@ def _report(summary: RunSummary, as_json: bool, settings_logs: Any) -> None:
 @click.option("--task", "only", multiple=True, help="Run only these tasks (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 @click.option("--no-progress", is_flag=True, help="No live progress display.")
+@click.option(
+    "--record/--no-record",
+    default=True,
+    show_default=True,
+    help="Also record the run in the metadata database (ductwork runs, the web UI).",
+)
 @click.pass_obj
 def run(
     state: CliState,
@@ -105,6 +128,7 @@ def run(
     only: tuple[str, ...],
     as_json: bool,
     no_progress: bool,
+    record: bool,
 ) -> None:
     """Run FLOW once, now, in this process (a flow id, or path/to/file.py:flow_id)."""
     settings = state.settings
@@ -120,6 +144,7 @@ def run(
             progress=not no_progress,
             run_type="manual",
             only=list(only) or None,
+            record=record,
         )
     _report(summary, as_json, settings.logs)
 
@@ -146,6 +171,12 @@ def _config_classes() -> list[type[Config]]:
 @click.option("--local-scheduler", is_flag=True, help="Accepted for Luigi compatibility; builds always run here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 @click.option("--no-progress", is_flag=True, help="No live progress display.")
+@click.option(
+    "--record/--no-record",
+    default=True,
+    show_default=True,
+    help="Also record the run in the metadata database (ductwork runs, the web UI).",
+)
 @click.argument("task_name", metavar="TASK")
 @click.pass_context
 def build(
@@ -155,6 +186,7 @@ def build(
     local_scheduler: bool,
     as_json: bool,
     no_progress: bool,
+    record: bool,
     task_name: str,
 ) -> None:
     """Build TASK and everything it requires that is not complete, Luigi style.
@@ -181,6 +213,7 @@ def build(
             as_json=as_json,
             progress=not no_progress,
             run_type="build",
+            record=record,
         )
     if not as_json:
         _luigi_summary(summary)

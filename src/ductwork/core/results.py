@@ -53,5 +53,10 @@ class MemoryResults:
             for k in [k for k in self._data if k[0] == run_key and k[1] == task_id]:
                 del self._data[k]
 
+    def items(self) -> list[tuple[tuple[str, str, str], Any]]:
+        """Every (run key, task id, key) and value held."""
+        with self._lock:
+            return list(self._data.items())
+
     def keys(self, run_key: str, task_id: str) -> list[str]:
         return sorted(k[2] for k in self._data if k[0] == run_key and k[1] == task_id)

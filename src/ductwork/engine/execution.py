@@ -54,9 +54,24 @@ def _render(executable: Executable, context: TaskContext) -> tuple[Executable, d
         value = getattr(executable, name, None)
         new = render_value(value, context, task_id=executable.task_id, field=name)
         setattr(rendered_op, name, new)
-        if isinstance(new, str | int | float | bool | list | dict | tuple) or new is None:
-            rendered[name] = new
+        rendered[name] = plain(new)
     return rendered_op, rendered
+
+
+def plain(value: Any) -> Any:
+    """A rendered value as JSON-friendly data for the record (references to other tasks'
+    outputs show as their template, other objects as their repr)."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    from ductwork.core.xcom_arg import ParamRef, XComArg
+
+    if isinstance(value, XComArg | ParamRef):
+        return str(value)
+    return repr(value)
 
 
 def _run_callbacks(callbacks: Sequence[Callable[[TaskContext], Any]], context: TaskContext, kind: str) -> None:

@@ -10,13 +10,13 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ductwork.core.clock import Clock, SystemClock
 from ductwork.core.config import current_sources, use_sources
 from ductwork.core.context import RunInfo, TaskContext
 from ductwork.core.flow import Flow
-from ductwork.core.graph import NodeSpec
+from ductwork.core.graph import FlowGraph, NodeSpec
 from ductwork.core.results import MemoryResults
 from ductwork.core.schedule import as_aware
 from ductwork.engine import logcapture
@@ -47,6 +47,18 @@ def make_run_id(run_type: str, logical_date: dt.datetime) -> str:
     return f"{run_type}__{logical_date.isoformat()}"
 
 
+class Recording(Protocol):
+    """Where an in-process run is also recorded (the metadata database, for the web UI)."""
+
+    def begin(self, info: RunInfo, graph: FlowGraph) -> EventSink:
+        """Record the run's start and graph; the sink receives its events."""
+        ...
+
+    def finish(self, summary: RunSummary) -> None:
+        """Record what only the in-process run holds (its results)."""
+        ...
+
+
 def run_locally(
     flow: Flow,
     *,
@@ -62,6 +74,7 @@ def run_locally(
     limits: Limits | None = None,
     only: Iterable[str] | None = None,
     seed_results: Mapping[str, Any] | None = None,
+    recording: Recording | None = None,
 ) -> RunSummary:
     """Run ``flow`` once, to the end, and return what happened.
 
@@ -97,9 +110,12 @@ def run_locally(
         with use_sources(sources):
             return operators.get(node.task_id) or flow.resolve_operator(node)
 
+    extra_sinks = list(sinks)
+    if recording is not None:
+        extra_sinks.append(recording.begin(info, graph))
     executor = InProcessExecutor(resolve, results, clock, parallelism=parallelism)
     log_path = (lambda run, task_id, n: try_log_path(log_dir, run, task_id, n)) if log_dir else None
-    supervisor = Supervisor(executor, clock, [recorder, *sinks], limits=limits, log_path=log_path)
+    supervisor = Supervisor(executor, clock, [recorder, *extra_sinks], limits=limits, log_path=log_path)
     supervisor.add_run(info, graph, states=states_from_nodes(graph.nodes))
     try:
         with logcapture.routing():
@@ -113,6 +129,8 @@ def run_locally(
                 if t.try_number == key.try_number:
                     t.log_path = str(sink.path)
     _flow_callbacks(flow, summary, info)
+    if recording is not None:
+        recording.finish(summary)
     return summary
 
 

@@ -96,9 +96,11 @@ def create_run(
     conf: Mapping[str, Any] | None = None,
     run_id: str | None = None,
     note: str | None = None,
+    pending: bool | None = None,
 ) -> RunRecord:
-    """Record a new queued run; class-task flows get their graph built by the scheduler."""
-    pending = graph.meta.style == CLASS_TASKS
+    """Record a new queued run; class-task flows get their graph built by the scheduler
+    (unless ``pending=False``: the caller built the run's graph already)."""
+    pending = graph.meta.style == CLASS_TASKS if pending is None else pending
     with transaction(engine) as conn:
         return run_repo.create_run(
             conn,

@@ -245,3 +245,15 @@ def test_run_one_task_with_upstream_results() -> None:
             PythonOperator(task_id="b", python_callable=lambda x: x * 10, op_args=[a.output])
     outcome = run_task(f, "g.b", upstream_results={"a": 7})
     assert outcome.state == "success" and outcome.result == 70
+
+
+def test_rendered_arguments_are_recorded_as_plain_data() -> None:
+    with Flow("rendered") as f:
+        a = PythonOperator(task_id="a", python_callable=lambda: 1)
+        PythonOperator(
+            task_id="b", python_callable=lambda x, when: x, op_args=[a.output], op_kwargs={"when": "{{ ds }}"}
+        )
+    result = run_flow(f, logical_date="2024-03-01T00:00:00+00:00")
+    rendered = result["b"].tries[0].rendered
+    assert rendered["op_args"] == ["{{ ti.xcom_pull(task_ids='a', key='return_value') }}"]
+    assert rendered["op_kwargs"] == {"when": "2024-03-01"}
