@@ -198,3 +198,27 @@ def test_local_runs_are_recorded_in_the_database_unless_asked_not_to(cli: Cli, t
     before = json.loads(cli("runs", "list", "--json").output)["total"]
     cli("run", str(ROOT / "examples" / "branching.py"), "--no-record", "--no-progress")
     assert json.loads(cli("runs", "list", "--json").output)["total"] == before
+
+
+def test_config_shows_where_each_class_parameter_came_from(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "settings_mod.py").write_text(
+        "from ductwork import Config, IntParameter, PathParameter\n"
+        "class Paths(Config):\n"
+        "    log_dir = PathParameter(default='logs')\n"
+        "    retries = IntParameter(default=1)\n"
+        "    depth = IntParameter(default=0)\n"
+    )
+    (tmp_path / "ductwork.toml").write_text("[Paths]\nretries = 3\ndepth = 9\n")
+    result = cli(
+        "config",
+        "--module",
+        "settings_mod",
+        "--json",
+        "--Paths-log-dir",
+        "/cli/logs",
+        env={"DUCTWORK_PATHS_DEPTH": "5"},
+    )
+    params = {
+        p["name"]: (p["value"], p["source"]) for p in json.loads(result.output)["parameters"] if p["section"] == "Paths"
+    }
+    assert params == {"log_dir": ("/cli/logs", "cli"), "retries": ("3", "config_file"), "depth": ("5", "env")}

@@ -1,6 +1,9 @@
-"""``ductwork config``: the effective settings and where each value came from."""
+"""``ductwork config``: the effective settings, and the values of config-class parameters, each
+with where it came from (the precedence made visible)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import click
 from rich.table import Table
@@ -9,16 +12,67 @@ from ductwork.cli.output import console, print_json
 from ductwork.cli.state import CliState
 
 
-@click.command()
+def _config_rows(state: CliState, cli_values: dict[str, dict[str, str]]) -> list[tuple[str, str, str | None, str]]:
+    from ductwork.core.config import ParamSources, config_classes, use_sources
+    from ductwork.errors import DuctworkError
+
+    rows: list[tuple[str, str, str | None, str]] = []
+    with use_sources(ParamSources.load(config_path=state.config_path, cli=cli_values)):
+        for cls in sorted(config_classes(), key=lambda c: c.section_name()):
+            try:
+                instance = cls()
+            except DuctworkError as exc:
+                rows.append((cls.section_name(), "-", str(exc), "error"))
+                continue
+            for name, param in cls.get_params().items():
+                value = param.serialize_or_none(instance.param_values()[name])
+                rows.append((cls.section_name(), name, value, instance.param_source(name).name.lower()))
+    return rows
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option(
+    "--module",
+    "-m",
+    "modules",
+    multiple=True,
+    help="Also show the parameters of the config classes this module defines.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_obj
-def config(state: CliState, as_json: bool) -> None:
-    """Show the effective settings and their sources (flag, env, config_file, default)."""
+@click.pass_context
+def config(ctx: click.Context, modules: tuple[str, ...], as_json: bool) -> None:
+    """Show the effective settings and their sources (flag, env, config_file, default).
+
+    \b
+    With --module, also every config class parameter, resolved exactly as a run would
+    (--Section-param value on this command line > DUCTWORK_SECTION_PARAM > ductwork.toml > default):
+        ductwork config --module reports.py --GlobalParams-log-dir /tmp/logs
+    """
+    from ductwork.cli.luigi_args import parse_build_args
+
+    state: CliState = ctx.obj
     rows = state.settings.describe()
+    params: list[tuple[str, str, str | None, str]] = []
+    if modules:
+        from ductwork.core.config import config_classes
+        from ductwork.loading import import_modules
+
+        import_modules(modules)
+        sections = {c.section_name(): dict.fromkeys(c.get_params(), False) for c in config_classes()}
+        args = parse_build_args(ctx.args, {}, sections, root_name="config")
+        params = _config_rows(state, args.sections)
     if as_json:
-        print_json({name: {"value": value, "source": source} for name, value, source in rows})
+        data: dict[str, Any] = {name: {"value": value, "source": source} for name, value, source in rows}
+        if modules:
+            data["parameters"] = [{"section": s, "name": n, "value": v, "source": src} for s, n, v, src in params]
+        print_json(data)
         return
-    table = Table("setting", "value", "source")
+    table = Table("setting", "value", "source", title="settings")
     for row in rows:
         table.add_row(*row)
     console().print(table)
+    if modules:
+        ptable = Table("section", "parameter", "value", "source", title="config class parameters")
+        for section, name, value, source in params:
+            ptable.add_row(section, name, str(value), source)
+        console().print(ptable)

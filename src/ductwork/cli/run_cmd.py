@@ -13,7 +13,7 @@ from ductwork.cli.luigi_args import parse_build_args
 from ductwork.cli.output import ProgressSink, console, print_json, summary_json, summary_table, tries_table
 from ductwork.cli.state import CliState
 from ductwork.core.class_flow import all_task_classes, find_task_class, flow_for_tasks
-from ductwork.core.config import Config, ParamHolder, ParamSources, use_sources
+from ductwork.core.config import ParamHolder, ParamSources, config_classes, use_sources
 from ductwork.core.flow import Flow
 from ductwork.core.params import BoolParameter
 from ductwork.engine.local import run_locally
@@ -153,16 +153,6 @@ def _bool_map(cls: type[ParamHolder]) -> dict[str, bool]:
     return {name: isinstance(p, BoolParameter) for name, p in cls.get_params().items()}
 
 
-def _config_classes() -> list[type[Config]]:
-    out: list[type[Config]] = []
-    stack: list[type[Config]] = [Config]
-    while stack:
-        for sub in stack.pop().__subclasses__():
-            out.append(sub)
-            stack.append(sub)
-    return out
-
-
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.option("--module", "-m", "modules", multiple=True, help="Module (or .py file) that defines the task.")
 @click.option(
@@ -198,7 +188,7 @@ def build(
     state: CliState = ctx.obj
     loaded = import_modules(modules)
     cls = find_task_class(task_name, loaded)
-    sections = {c.section_name(): _bool_map(c) for c in [*all_task_classes(), *_config_classes()]}
+    sections = {c.section_name(): _bool_map(c) for c in [*all_task_classes(), *config_classes()]}
     args = parse_build_args(ctx.args, _bool_map(cls), sections, root_name=cls.get_task_family())
     sources = ParamSources.load(config_path=state.config_path, cli=args.sections)
     with use_sources(sources):

@@ -248,3 +248,14 @@ class Config(ParamHolder):
     def __repr__(self) -> str:
         inner = ", ".join(f"{k}={v!r}" for k, v in self.param_values().items())
         return f"{type(self).__name__}({inner})"
+
+
+def config_classes() -> list[type[Config]]:
+    """Every config class defined so far (in the modules imported)."""
+    out: list[type[Config]] = []
+    stack: list[type[Config]] = [Config]
+    while stack:
+        for sub in stack.pop().__subclasses__():
+            out.append(sub)
+            stack.append(sub)
+    return out
