@@ -55,6 +55,23 @@ FLOWS = {
         with Flow("history", schedule=None) as history:
             PythonOperator(task_id="step", python_callable=lambda: 1, depends_on_past=True)
     """,
+    "callbacks.py": """
+        import os
+        from pathlib import Path
+        from ductwork import Flow, PythonOperator
+
+        MARKS = Path(os.environ["DUCTWORK_TEST_MARKS"])
+
+        def note(context):
+            (MARKS / f"callback-{context['flow_id']}-{context['run_state']}").write_text(context["run_id"])
+
+        def boom():
+            raise RuntimeError("no")
+
+        with Flow("called_back", schedule=None, on_success_callback=note, on_failure_callback=note,
+                  params={"fail": False}) as called_back:
+            PythonOperator(task_id="t", python_callable=lambda params: boom() if params["fail"] else 1)
+    """,
     "sensing.py": """
         import os
         from pathlib import Path
@@ -316,3 +333,14 @@ def test_daily_in_madrid_through_the_scheduler_gets_one_run_per_local_day(tmp_pa
     assert days == sorted(set(days)) and len(days) == (days[-1] - days[0]).days + 1
     assert all((d.hour, d.minute) == (0, 0) for d in local)
     engine.dispose()
+
+
+def test_flow_callbacks_run_when_a_run_ends(env: Env) -> None:
+    ok = env.json("trigger", "called_back", "--wait", "--timeout", "60")
+    bad = env.json("trigger", "called_back", "--param", "fail=true", "--wait", "--timeout", "60", exit_codes=(1,))
+    deadline = time.monotonic() + 60
+    success, failure = env.marks / "callback-called_back-success", env.marks / "callback-called_back-failed"
+    while not (success.exists() and failure.exists()):
+        assert time.monotonic() < deadline, "the flow callbacks were not called"
+        time.sleep(0.2)
+    assert success.read_text() == ok["run_id"] and failure.read_text() == bad["run_id"]

@@ -186,6 +186,11 @@ class Flow:
             style=self.style,
             paused_on_creation=self.paused_on_creation,
             on_failure_email=self.on_failure_email,
+            callbacks=tuple(
+                kind
+                for kind, funcs in (("success", self.on_success_callback), ("failure", self.on_failure_callback))
+                if funcs
+            ),
         )
 
     @property

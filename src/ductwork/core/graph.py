@@ -104,11 +104,15 @@ class FlowMeta:
     paused_on_creation: bool = False
     default_retries: int = 0
     on_failure_email: tuple[str, ...] = ()
+    callbacks: tuple[str, ...] = ()
+    """Which flow-level callbacks the flow has ("success", "failure"): the scheduler only starts a
+    process to call them when there is something to call."""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["tags"] = list(self.tags)
         data["on_failure_email"] = list(self.on_failure_email)
+        data["callbacks"] = list(self.callbacks)
         return data
 
     @classmethod
@@ -117,6 +121,7 @@ class FlowMeta:
         values = {k: v for k, v in data.items() if k in known}
         values["tags"] = tuple(values.get("tags", ()))
         values["on_failure_email"] = tuple(values.get("on_failure_email", ()))
+        values["callbacks"] = tuple(values.get("callbacks", ()))
         return cls(**values)
 
 

@@ -152,17 +152,26 @@ def _subgraph(graph: Any, keep: set[str]) -> Any:
 
 
 def _flow_callbacks(flow: Flow, summary: RunSummary, info: RunInfo) -> None:
-    callbacks = flow.on_failure_callback if summary.state.value == "failed" else flow.on_success_callback
+    call_flow_callbacks(flow, summary.state.value, info, extra={"summary": summary})
+
+
+def call_flow_callbacks(flow: Flow, state: str, info: RunInfo, *, extra: Mapping[str, Any] | None = None) -> int:
+    """Call the flow's success or failure callbacks for a run that ended in ``state``; a failing
+    callback is logged and does not change the run. Returns how many were called."""
+    callbacks = flow.on_failure_callback if state == "failed" else flow.on_success_callback
     if not callbacks:
-        return
+        return 0
     context = TaskContext(
         {
             "flow": flow,
             "flow_id": flow.flow_id,
             "run_id": info.run_id,
-            "summary": summary,
+            "run_state": state,
             "params": dict(info.params),
             "logical_date": info.logical_date,
+            "data_interval_start": info.data_interval_start,
+            "data_interval_end": info.data_interval_end,
+            **(extra or {}),
         }
     )
     for callback in callbacks:
@@ -172,3 +181,4 @@ def _flow_callbacks(flow: Flow, summary: RunSummary, info: RunInfo) -> None:
             import logging
 
             logging.getLogger("ductwork").exception("flow callback %r failed", callback)
+    return len(callbacks)

@@ -45,6 +45,30 @@ def _materialize(file: str, flow_id: str, request: dict[str, Any]) -> dict[str, 
     return {"graph": graph.to_dict()}
 
 
+def _callback(file: str, flow_id: str, request: dict[str, Any]) -> dict[str, Any]:
+    from ductwork.core.context import RunInfo
+    from ductwork.core.schedule import get_timezone
+    from ductwork.engine.local import call_flow_callbacks
+    from ductwork.loading import load_flow
+
+    flow = load_flow(f"{file}:{flow_id}", Path(file).parent)
+
+    def when(key: str) -> dt.datetime:
+        return dt.datetime.fromisoformat(request[key])
+
+    info = RunInfo(
+        flow_id=flow_id,
+        run_id=request["run_id"],
+        logical_date=when("logical_date"),
+        data_interval_start=when("data_interval_start"),
+        data_interval_end=when("data_interval_end"),
+        params=request.get("params") or {},
+        run_type=request.get("run_type", "scheduled"),
+        timezone=get_timezone(flow.tz),
+    )
+    return {"called": call_flow_callbacks(flow, request["state"], info)}
+
+
 def main(argv: list[str]) -> int:
     command, *args = argv
     out = Path(args[-1])
@@ -55,6 +79,9 @@ def main(argv: list[str]) -> int:
             elif command == "materialize":
                 request = json.loads(out.read_text()) if out.exists() else {}
                 result = _materialize(args[0], args[1], request)
+            elif command == "callback":
+                request = json.loads(out.read_text()) if out.exists() else {}
+                result = _callback(args[0], args[1], request)
             else:
                 result = {"fatal": f"unknown command {command!r}"}
     except Exception as exc:

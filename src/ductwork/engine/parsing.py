@@ -58,7 +58,7 @@ def _run_child(
                 data = json.loads(out.read_text())
             except json.JSONDecodeError:
                 data = {}
-        if proc.returncode != 0 or not ({"graphs", "graph", "fatal"} & set(data)):
+        if proc.returncode != 0 or not ({"graphs", "graph", "fatal", "called"} & set(data)):
             tail = proc.stderr.decode(errors="replace").strip().splitlines()[-3:]
             detail = (": " + " | ".join(tail)) if tail else ""
             return {"fatal": f"the parsing process exited with status {proc.returncode} before reporting{detail}"}
@@ -101,6 +101,20 @@ def materialize(
     if "fatal" in data:
         raise DuctworkError(f"flow {flow_id!r} ({fileloc}): could not build the run's graph: {data['fatal']}")
     return FlowGraph.from_dict(data["graph"])
+
+
+def call_flow_callbacks(
+    fileloc: str,
+    flow_id: str,
+    request: Mapping[str, Any],
+    *,
+    timeout: float = 120.0,
+    environ: Mapping[str, str] | None = None,
+) -> str | None:
+    """Call a flow's success or failure callbacks for an ended run, in a child process (they
+    are user code). Returns an error message, or None."""
+    data = _run_child(["callback", fileloc, flow_id], request, timeout, None, environ)
+    return data.get("fatal")
 
 
 class FileWatcher:

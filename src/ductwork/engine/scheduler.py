@@ -24,23 +24,24 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from ductwork.core.clock import Clock, SystemClock
 from ductwork.core.config import ParamSources
-from ductwork.core.events import TryOutcome
+from ductwork.core.events import EngineEvent, RunEnded, TryOutcome
 from ductwork.core.graph import FlowGraph, FlowMeta, NodeSpec
 from ductwork.core.schedule import DataInterval
 from ductwork.core.states import RunState, TaskState
 from ductwork.engine.executor import Executor, TryFinished, TryKey
 from ductwork.engine.journal import read_journals, removable_segments
 from ductwork.engine.local import try_log_path
-from ductwork.engine.parsing import FileWatcher, materialize, parse_file
+from ductwork.engine.parsing import FileWatcher, call_flow_callbacks, materialize, parse_file
 from ductwork.engine.rules import after_failure
 from ductwork.engine.scheduling import ScheduleState, due_runs, next_run_after
 from ductwork.engine.supervisor import ActiveRun, Limits, Supervisor
@@ -111,6 +112,8 @@ class SchedulerService:
         self._last_heartbeat = 0.0
         self._job_id: int | None = None
         self.stop_event = threading.Event()
+        self._ended = _EndedRuns()
+        self._callback_threads: list[threading.Thread] = []
         self.environ = dict(os.environ)
         """The environment the scheduler started with: its parsing processes get exactly this."""
 
@@ -130,7 +133,7 @@ class SchedulerService:
         self.supervisor = Supervisor(
             self.executor,
             self.clock,
-            [self.sink],
+            [self.sink, self._ended],
             limits=limits,
             log_path=lambda run, task_id, n: try_log_path(self.settings.logs, run, task_id, n),
             flush_interval=self.options.flush_interval,
@@ -146,6 +149,9 @@ class SchedulerService:
     def shutdown(self) -> None:
         if self.supervisor is not None:
             self.supervisor.flush()
+        self.run_flow_callbacks()
+        for thread in self._callback_threads:
+            thread.join(timeout=self.options.parse_timeout)
         if self.executor is not None:
             self.executor.shutdown(wait=True)
         if self._job_id is not None:
@@ -179,6 +185,7 @@ class SchedulerService:
             self.sync_runs()
             self.check_adopted()
             self.drop_old_journals()
+            self.run_flow_callbacks()
         if now_mono - self._last_heartbeat >= self.options.job_heartbeat and self._job_id is not None:
             self._last_heartbeat = now_mono
             with transaction(self.engine) as conn:
@@ -389,6 +396,39 @@ class SchedulerService:
         if finished:
             self.supervisor.feed(finished)
 
+    def run_flow_callbacks(self) -> None:
+        """Call the flow-level callbacks of runs that ended, each in a child process (user code)
+        started from a thread, so the loop never waits for them."""
+        ended, self._ended.runs = self._ended.runs, []
+        self._callback_threads = [t for t in self._callback_threads if t.is_alive()]
+        for run_key, state in ended:
+            flow_id, run_id = run_key.split("/", 1)
+            with read_transaction(self.engine) as conn:
+                graph = flow_repo.get_flow_graph(conn, flow_id)
+                record = run_repo.get_run(conn, flow_id, run_id)
+            if graph is None or record is None or not graph.meta.fileloc:
+                continue
+            kind = "failure" if state == RunState.FAILED else "success"
+            if kind not in graph.meta.callbacks:
+                continue
+            request = {
+                "state": state.value,
+                "run_id": run_id,
+                "run_type": record.run_type,
+                "logical_date": record.logical_date.isoformat(),
+                "data_interval_start": record.data_interval_start.isoformat(),
+                "data_interval_end": record.data_interval_end.isoformat(),
+                "params": dict(record.params),
+            }
+            thread = threading.Thread(target=self._call_back, args=(graph.meta.fileloc, flow_id, request), daemon=True)
+            thread.start()
+            self._callback_threads.append(thread)
+
+    def _call_back(self, fileloc: str, flow_id: str, request: dict[str, Any]) -> None:
+        error = call_flow_callbacks(fileloc, flow_id, request, timeout=self.options.parse_timeout, environ=self.environ)
+        if error:
+            log.error("flow %s: its %s callback failed: %s", flow_id, request["state"], error)
+
     def may_start(self, run: ActiveRun, node: NodeSpec) -> bool:
         """``depends_on_past``: a task waits until the same task of the flow's previous run (by
         logical date) succeeded or was skipped; a refusal is re-checked at most once a poll."""
@@ -447,6 +487,16 @@ class SchedulerService:
     def drop_old_journals(self) -> None:
         for path in removable_segments(journal_dir(self.settings), older_than=300, now=time.time()):
             path.unlink(missing_ok=True)
+
+
+class _EndedRuns:
+    """A sink that notes which runs ended, for their flow-level callbacks."""
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[str, RunState]] = []
+
+    def record(self, events: Sequence[EngineEvent]) -> None:
+        self.runs.extend((e.run_key, e.state) for e in events if isinstance(e, RunEnded))
 
 
 def flow_meta_of(record: RunRecord) -> FlowMeta:
