@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -10,6 +11,26 @@ from ductwork.core.context import TaskContext
 from ductwork.core.operators.base import BaseOperator
 from ductwork.core.xcom_arg import find_refs, resolve_refs
 from ductwork.errors import DefinitionError, TaskExecutionError
+
+_SIGNATURES: weakref.WeakKeyDictionary[Any, list[inspect.Parameter] | None] = weakref.WeakKeyDictionary()
+
+
+def _parameters(func: Callable[..., Any]) -> list[inspect.Parameter] | None:
+    """The parameters of ``func`` (None when it has no signature), remembered per function: a
+    warm worker calls the same callables again and again."""
+    try:
+        return _SIGNATURES[func]
+    except (KeyError, TypeError):
+        pass
+    try:
+        params: list[inspect.Parameter] | None = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):
+        params = None
+    try:
+        _SIGNATURES[func] = params
+    except TypeError:  # not weak-referenceable (a builtin): not remembered
+        pass
+    return params
 
 
 def call_with_context(
@@ -20,11 +41,9 @@ def call_with_context(
     A function declaring ``ds`` or ``ti`` receives them; one declaring ``**kwargs`` receives the
     whole context (Airflow's convention).
     """
-    try:
-        signature = inspect.signature(func)
-    except (TypeError, ValueError):
+    params = _parameters(func)
+    if params is None:
         return func(*args, **kwargs)
-    params = list(signature.parameters.values())
     call_kwargs = dict(kwargs)
     positional = {p.name for p in params[: len(args)] if p.kind != p.VAR_POSITIONAL}
     takes_var_kw = any(p.kind == p.VAR_KEYWORD for p in params)
