@@ -208,3 +208,24 @@ def test_mark_failed_with_downstream_and_refuse_other_states(db_engine: Engine) 
         for bad in (S.RUNNING, S.NONE):
             with pytest.raises(InvalidTransitionError, match=f"cannot mark tasks {bad.value}"):
                 tasks.mark_task_instances(conn, run.pk, ["a"], bad)
+
+
+def test_replay_records_a_journaled_try_the_database_never_saw(db_engine: Engine) -> None:
+    from ductwork.core.events import TryOutcome
+
+    with transaction(db_engine) as conn:
+        run = create_run(conn, graph())
+        # The scheduler never recorded "queued" for try 1 of a (it crashed first); the journal has it.
+        assert tasks.replay_try(conn, run.pk, "a", 1, outcome=None, pid=9, at=at(1))
+        assert tasks.get_task_instance(conn, run.pk, "a").state == TaskState.RUNNING  # type: ignore[union-attr]
+        done = TryOutcome(TaskState.SUCCESS, at(1), at(2))
+        assert tasks.replay_try(conn, run.pk, "a", 1, outcome=done, pid=9)
+        ti = tasks.get_task_instance(conn, run.pk, "a")
+        assert ti is not None and (ti.state, ti.try_number) == (TaskState.SUCCESS, 1)
+        # Replaying it again, or an older try, changes nothing.
+        assert not tasks.replay_try(conn, run.pk, "a", 1, outcome=done)
+        assert not tasks.replay_try(conn, run.pk, "a", 0, outcome=None)
+        # A try the user cleared meanwhile stays cleared.
+        tasks.clear_task_instances(conn, run.pk, ["a"])
+        assert not tasks.replay_try(conn, run.pk, "a", 1, outcome=done)
+        assert tasks.get_task_instance(conn, run.pk, "a").state == TaskState.NONE  # type: ignore[union-attr]

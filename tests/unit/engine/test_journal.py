@@ -1,0 +1,85 @@
+"""The try journal: lines survive their writer, replay tells ended, running and lost tries apart."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from ductwork.core.events import TryOutcome
+from ductwork.core.graph import NodeSpec
+from ductwork.core.states import TaskState
+from ductwork.engine import journal
+from ductwork.engine.journal import JournalWriter, decode_outcome, encode_outcome, read_journals, removable_segments
+
+T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+
+
+def test_outcomes_round_trip_through_the_journal_format() -> None:
+    outcome = TryOutcome(
+        TaskState.UP_FOR_RETRY,
+        T0,
+        T0 + dt.timedelta(seconds=2),
+        error="boom",
+        traceback="tb",
+        next_try_at=T0 + dt.timedelta(minutes=5),
+        skip=("b",),
+        skip_recursive=True,
+        new_nodes=(NodeSpec("x", ("y",), retries=2),),
+        rendered={"cmd": "echo 1"},
+        result_keys=("k",),
+    )
+    assert decode_outcome(encode_outcome(outcome)) == outcome
+
+
+def test_started_and_ended_tries_are_read_back(tmp_path: Path) -> None:
+    writer = JournalWriter(tmp_path)
+    writer.started_try("f/r", "a", 1, T0, "/logs/a.1.log")
+    writer.ended_try("f/r", "a", 1, TryOutcome(TaskState.SUCCESS, T0, T0))
+    writer.started_try("f/r", "b", 1, T0, None)
+    writer.close()
+    state = read_journals(tmp_path)
+    a, b = state.entries[("f/r", "a", 1)], state.entries[("f/r", "b", 1)]
+    assert a.outcome is not None and a.outcome.state == TaskState.SUCCESS and a.log_path == "/logs/a.1.log"
+    assert b.outcome is None and b.pid == os.getpid() and b.worker_alive
+
+
+def test_a_line_cut_short_by_a_crash_is_ignored(tmp_path: Path) -> None:
+    writer = JournalWriter(tmp_path)
+    writer.started_try("f/r", "a", 1, T0, None)
+    writer.close()
+    (path,) = tmp_path.iterdir()
+    with path.open("a") as fh:
+        fh.write('{"e":"end","run":"f/r","task":"a","try":1,"outc')
+    assert read_journals(tmp_path).entries[("f/r", "a", 1)].outcome is None
+
+
+def test_a_killed_writer_leaves_its_lines_and_is_known_dead(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        f"""
+        import datetime as dt, os, signal
+        from ductwork.engine.journal import JournalWriter
+        w = JournalWriter({str(tmp_path)!r})
+        w.started_try("f/r", "a", 1, dt.datetime.now(dt.UTC), None)
+        os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    subprocess.run([sys.executable, "-c", script], check=False)
+    entry = read_journals(tmp_path).entries[("f/r", "a", 1)]
+    assert entry.outcome is None and not entry.worker_alive
+
+
+def test_segments_rotate_and_old_ones_are_removable(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(journal, "SEGMENT_ENTRIES", 2)
+    writer = JournalWriter(tmp_path)
+    for i in range(5):
+        writer.started_try("f/r", f"t{i}", 1, T0, None)
+    writer.close()
+    files = sorted(tmp_path.iterdir())
+    assert len(files) == 3
+    assert set(removable_segments(tmp_path, older_than=0, now=time.time() + 1)) == set(files[:2])
+    assert len(read_journals(tmp_path).entries) == 5
