@@ -19,6 +19,7 @@ from ductwork.core.flow import Flow
 from ductwork.core.graph import NodeSpec
 from ductwork.core.results import MemoryResults
 from ductwork.core.schedule import as_aware
+from ductwork.core.task_services import TaskServices
 from ductwork.engine import logcapture
 from ductwork.engine.executors.inline import InProcessExecutor
 from ductwork.engine.recorder import MemoryRecorder, RunSummary, states_from_nodes
@@ -60,11 +61,14 @@ def run_locally(
     limits: Limits | None = None,
     only: Iterable[str] | None = None,
     seed_results: Mapping[str, Any] | None = None,
+    services: TaskServices | None = None,
 ) -> RunSummary:
     """Run ``flow`` once, to the end, and return what happened.
 
     ``only`` restricts the run to some task ids (their other upstream tasks count as done);
-    ``seed_results`` gives the return values of tasks left out, by task id.
+    ``seed_results`` gives the return values of tasks left out, by task id. ``services`` gives
+    tasks their connections, variables and store (by default: connections and variables from
+    ``DUCTWORK_CONN_*``/``DUCTWORK_VAR_*``, no store).
     """
     clock = clock or SystemClock()
     resolved = flow.resolve_params(params)
@@ -85,6 +89,10 @@ def run_locally(
     if only is not None:
         graph = _subgraph(graph, set(only))
     results = MemoryResults()
+    if services is None:
+        from ductwork.task_services import build_task_services
+
+        services = build_task_services()
     for task_id, value in (seed_results or {}).items():
         results.push(info.key, task_id, "return_value", value)
     summary = RunSummary(flow.flow_id, info.run_id, graph, results, started_at=clock.now())
@@ -95,7 +103,7 @@ def run_locally(
         with use_sources(sources):
             return operators.get(node.task_id) or flow.resolve_operator(node)
 
-    executor = InProcessExecutor(resolve, results, clock, parallelism=parallelism)
+    executor = InProcessExecutor(resolve, results, clock, parallelism=parallelism, services=services)
     log_path = (lambda run, task_id, n: try_log_path(log_dir, run, task_id, n)) if log_dir else None
     supervisor = Supervisor(executor, clock, [recorder, *sinks], limits=limits, log_path=log_path)
     supervisor.add_run(info, graph, states=states_from_nodes(graph.nodes))

@@ -399,7 +399,7 @@ def default_executor(settings: Settings) -> Executor:
     from ductwork.engine.sql_runtime import SqlWorkerRuntime
 
     return PoolExecutor(
-        SqlWorkerRuntime(settings.db_url),
+        SqlWorkerRuntime(settings.db_url, settings),
         parallelism=settings.parallelism,
         param_sources=ParamSources.load(),
     )

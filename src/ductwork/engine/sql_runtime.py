@@ -17,29 +17,37 @@ from sqlalchemy import Engine
 
 from ductwork.core.events import TryOutcome
 from ductwork.core.results import ResultBackend
+from ductwork.core.task_services import TaskServices
 from ductwork.engine.executor import TryRequest
 from ductwork.engine.executors.runtime import FlowFileRuntime
 from ductwork.errors import NotFoundError
+from ductwork.settings import Settings
 from ductwork.store.engine import create_engine, transaction
+from ductwork.store.offload import ObjectStore
 from ductwork.store.repo import runs as run_repo
 from ductwork.store.repo import tasks as task_repo
 from ductwork.store.results import SqlResults
 
 
 class SqlWorkerRuntime(FlowFileRuntime):
-    def __init__(self, db_url: str) -> None:
+    """``settings`` (optional) configure results (offload, pickle) and what tries are lent:
+    connections and variables, the store handle, the failure e-mail."""
+
+    def __init__(self, db_url: str, settings: Settings | None = None) -> None:
         super().__init__()
         self.db_url = db_url
+        self.settings = settings
+        self._services: TaskServices | None = None
         self._engine: Engine | None = None
         self._pks: dict[str, int] = {}
         self._lock = threading.Lock()
         self._host = socket.gethostname()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"db_url": self.db_url}
+        return {"db_url": self.db_url, "settings": self.settings}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["db_url"])  # type: ignore[misc]
+        self.__init__(state["db_url"], state.get("settings"))  # type: ignore[misc]
 
     @property
     def engine(self) -> Engine:
@@ -48,7 +56,7 @@ class SqlWorkerRuntime(FlowFileRuntime):
         return self._engine
 
     def open(self) -> None:
-        self._results = SqlResults(self.engine)
+        self._results = self._make_results()
 
     def close(self) -> None:
         if self._engine is not None:
@@ -56,8 +64,25 @@ class SqlWorkerRuntime(FlowFileRuntime):
 
     def results(self) -> ResultBackend:
         if self._results is None:
-            self._results = SqlResults(self.engine)
+            self._results = self._make_results()
         return self._results
+
+    def _make_results(self) -> SqlResults:
+        settings = self.settings or Settings()
+        offload = ObjectStore(settings.results_offload_url) if settings.results_offload_url else None
+        return SqlResults(
+            self.engine,
+            allow_pickle=settings.results_pickle,
+            offload=offload,
+            offload_threshold=settings.results_offload_threshold,
+        )
+
+    def services(self) -> TaskServices:
+        if self._services is None:
+            from ductwork.task_services import build_task_services
+
+            self._services = build_task_services(self.settings, engine=self.engine, with_store=True)
+        return self._services
 
     def _pk(self, conn: Any, run_key: str) -> int:
         with self._lock:
