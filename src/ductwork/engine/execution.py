@@ -158,7 +158,7 @@ def execute_try(
         except (Exception, SystemExit) as exc:
             outcome = _failure(exc, node, try_number, started, clock, context, executable, rendered, limit)
             if outcome.state == TaskState.FAILED:
-                _failure_email(executable, context, services)
+                _failure_email(executable, context.with_values(exception=exc), services)
             return outcome
         finally:
             reset_current_context(token)
