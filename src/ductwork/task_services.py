@@ -75,3 +75,22 @@ def build_task_services(
 
     alert = FlowFailureEmail(secrets)
     return TaskServices(secrets=secrets, store=store, failure_alert=alert)
+
+
+def existing_database(settings: Settings) -> Any:
+    """An engine on the settings' metadata database when there is one (for its connections and
+    variables); a SQLite file that does not exist yet is not created."""
+    from pathlib import Path
+
+    from ductwork.store.engine import create_engine
+
+    url = settings.db_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return None
+    return create_engine(url)
+
+
+def local_task_services(settings: Settings) -> TaskServices:
+    """What in-process runs from the CLI lend tries: every configured secrets backend (the
+    database one when the database exists), no store."""
+    return build_task_services(settings, engine=existing_database(settings))

@@ -257,3 +257,49 @@ def test_task_services_carry_the_failure_alert_and_store() -> None:
     assert services.store is None and services.failure_alert is not None
     values = services.context_values()
     assert {"conn", "var", "secrets"} <= set(values)
+
+
+def test_cli_run_sees_connections_and_variables_of_the_database(cli: Cli, tmp_path: Path) -> None:
+    env = {"DUCTWORK_FERNET_KEY": generate_key(), "DUCTWORK_HOME": str(tmp_path / "home")}
+    assert cli("connections", "add", "warehouse", "postgres://etl:pw-in-db-1@db.stored:5432/x", env=env).exit_code == 0
+    assert cli("variables", "set", "region", "ap-south-1", env=env).exit_code == 0
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "uses.py").write_text(
+        "from ductwork import Flow, BashOperator\n"
+        "with Flow('uses') as uses:\n"
+        "    BashOperator(task_id='t', bash_command='echo {{ conn.warehouse.host }} {{ var.value.region }} "
+        "{{ conn.warehouse.password }}')\n"
+    )
+    ran = cli("run", "uses", "--json", env=env)
+    assert ran.exit_code == 0, ran.output
+    logs = list((tmp_path / "home" / "logs").rglob("*.log"))
+    text = "".join(p.read_text() for p in logs)
+    assert "db.stored ap-south-1 ***" in text and "pw-in-db-1" not in text
+    tested = cli("tasks", "test", "uses", "t", env=env)
+    assert tested.exit_code == 0 and "db.stored ap-south-1 ***" in tested.output
+
+
+def test_email_operator_with_conn_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ductwork.integrations.email import EmailOperator
+    from tests.integrations.test_email import Mailbox, _free_port, _start
+
+    mailbox = Mailbox(_free_port())
+    controller = _start(mailbox)
+    try:
+        monkeypatch.setenv("DUCTWORK_CONN_MAIL", f"smtp://127.0.0.1:{mailbox.port}?sender=etl%40example.com")
+        with Flow("mail_conn") as f:
+            EmailOperator(
+                task_id="send", conn_id="mail", to="a@example.com", subject="s {{ ds }}", html_content="<p>x</p>"
+            )
+            EmailOperator(task_id="nowhere", conn_id="no_mail", to="a@example.com", subject="s", html_content="x")
+        result = run_flow(f, logical_date="2024-01-31")
+    finally:
+        controller.stop()
+    assert result["send"].state.value == "success"
+    [(recipients, message)] = mailbox.messages
+    assert (
+        recipients == ["a@example.com"]
+        and message["From"] == "etl@example.com"
+        and message["Subject"] == "s 2024-01-31"
+    )
+    assert "connection 'no_mail' is not defined" in (result["nowhere"].tries[-1].error or "")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 from typing import Any
 
 import click
@@ -29,7 +28,7 @@ def render(
 ) -> None:
     """Render TASK's templated fields for LOGICAL_DATE without running it (secrets masked)."""
     from ductwork.services.render import render_task
-    from ductwork.task_services import build_task_services
+    from ductwork.task_services import local_task_services
 
     when = None
     if logical_date:
@@ -37,7 +36,7 @@ def render(
             when = dt.datetime.fromisoformat(logical_date.replace("Z", "+00:00"))
         except ValueError:
             raise ParameterError(f"logical date {logical_date!r}: expected an ISO date such as 2024-01-31") from None
-    services = build_task_services(state.settings, engine=_existing_store(state))
+    services = local_task_services(state.settings)
     with use_sources(ParamSources.load(config_path=state.config_path)):
         flow = load_flow(flow_ref, state.settings.flows_folder)
         rendered = render_task(
@@ -55,14 +54,3 @@ def _show(value: Any) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value, indent=2, default=str)
-
-
-def _existing_store(state: CliState) -> Any:
-    """The metadata database if there is one (for its connections and variables); rendering
-    never creates it."""
-    from ductwork.store.engine import create_engine
-
-    url = state.settings.db_url
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        return None
-    return create_engine(url)

@@ -68,8 +68,15 @@ def _execute(
             run_type=run_type,
             limits=Limits(pools=dict(settings.pools), resources=dict(settings.resources)),
             only=only,
+            services=_task_services(settings),
         )
     return summary
+
+
+def _task_services(settings: Any) -> Any:
+    from ductwork.task_services import local_task_services
+
+    return local_task_services(settings)
 
 
 def _report(summary: RunSummary, as_json: bool, settings_logs: Any) -> None:
