@@ -10,7 +10,7 @@ passes one.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ductwork.core.connections import Connection, EnvironmentSecrets, MemorySecrets, Secrets, SecretsBackend
@@ -71,10 +71,19 @@ def build_task_services(
         from ductwork.services.flow_store import SqlFlowStore
 
         store = SqlFlowStore(engine)
-    from ductwork.integrations.email.alerts import FlowFailureEmail
+    return TaskServices(secrets=secrets, store=store, failure_alert=_FailureEmail(secrets))
 
-    alert = FlowFailureEmail(secrets)
-    return TaskServices(secrets=secrets, store=store, failure_alert=alert)
+
+class _FailureEmail:
+    """Sends the ``on_failure_email`` message; the e-mail code is imported only when one is sent."""
+
+    def __init__(self, secrets: Secrets) -> None:
+        self.secrets = secrets
+
+    def __call__(self, context: Mapping[str, Any], to: Sequence[str]) -> None:
+        from ductwork.integrations.email.alerts import FlowFailureEmail
+
+        FlowFailureEmail(self.secrets)(context, to)
 
 
 def existing_database(settings: Settings) -> Any:

@@ -16,6 +16,7 @@ Nothing here is global: a try sees exactly what its runtime gave it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -69,6 +70,11 @@ class TaskServices:
     failure_alert: FailureAlert | None = None
 
     def context_values(self) -> dict[str, Any]:
+        """What goes into each try's context (built once: the accessors hold no state of a try)."""
+        return dict(self._context_values)
+
+    @functools.cached_property
+    def _context_values(self) -> dict[str, Any]:
         secrets = self.secrets or Secrets([])
         values: dict[str, Any] = {
             "secrets": secrets,
