@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make demo`: run the four example pipelines end to end on the embedded default
+# `make demo`: run the example pipelines end to end on the embedded default
 # (in-process runs; the SQLite store under .ductwork), then say where to look.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +22,20 @@ $DW run ml_pipeline --date 2024-01-31 --no-progress
 step "(d) branching, a short circuit and tasks created in a loop"
 $DW run branching --date 2024-01-28 --no-progress
 
+step "(e) cloud inventory: Bash listings, an HTML report e-mailed, a Slack summary (local stand-ins)"
+STANDINS=demo-output/standins
+rm -rf "$STANDINS"
+.venv/bin/python scripts/standins.py --state-dir "$STANDINS" > "$STANDINS.log" 2>&1 &
+STANDINS_PID=$!
+trap 'kill "$STANDINS_PID" 2>/dev/null || true' EXIT
+for _ in $(seq 100); do [ -f "$STANDINS/standins.env" ] && break; sleep 0.1; done
+# shellcheck disable=SC1091
+. "$STANDINS/standins.env"
+$DW run cloud_inventory --date 2024-01-31 --no-progress
+kill "$STANDINS_PID" && wait "$STANDINS_PID" 2>/dev/null || true
+trap - EXIT
+echo "received: $(ls "$STANDINS/mail" | wc -l) e-mail(s) in $STANDINS/mail, $(wc -l < "$STANDINS/webhooks.jsonl") webhook call(s)"
+
 if [ -x .venv/bin/ductwork ] && $DW --help | grep -q " db "; then
   $DW db init >/dev/null
 fi
@@ -32,6 +46,7 @@ Done. Outputs:
   demo-output/four_step/reports/sales_2024-01-31.md   the report of pipeline (a)
   demo-output/luigi/summaries/                         the daily summaries of pipeline (b)
   demo-output/ml/metrics_2024-01-31.json               the metrics of pipeline (c)
+  demo-output/standins/mail/, webhooks.jsonl           what pipeline (e) e-mailed and posted
   $DUCTWORK_HOME/logs/                                 one log file per task try
 
 Look around (with DUCTWORK_FLOWS_FOLDER=examples):

@@ -22,7 +22,11 @@ OPERATORS = "ductwork.operators"
 SENSORS = "ductwork.sensors"
 TARGETS = "ductwork.targets"
 NOTIFIERS = "ductwork.notifiers"
-GROUPS = (OPERATORS, SENSORS, TARGETS, NOTIFIERS)
+SECRETS = "ductwork.secrets"
+"""Secrets backends: a callable that takes the ``Settings`` and returns an object with
+``get_connection(name)`` and ``get_variable(name)`` (a class with that ``__init__`` will do);
+enabled by naming it in the ``secrets_backends`` setting as ``plugin:NAME``."""
+GROUPS = (OPERATORS, SENSORS, TARGETS, NOTIFIERS, SECRETS)
 
 
 class PluginError(DuctworkError):
@@ -50,6 +54,7 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     SENSORS: (_is_sensor, "a BaseSensorOperator subclass"),
     TARGETS: (_is_target, "a class with an exists() method"),
     NOTIFIERS: (callable, "a callable"),
+    SECRETS: (callable, "a callable that returns a secrets backend"),
 }
 
 
@@ -126,3 +131,7 @@ def sensor(name: str) -> Any:
 
 def target(name: str) -> Any:
     return Plugins().load(TARGETS, name)
+
+
+def secrets_backend(name: str) -> Any:
+    return Plugins().load(SECRETS, name)

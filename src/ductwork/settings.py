@@ -28,6 +28,20 @@ class Settings:
     log_dir: Path | None = None
     parallelism: int = 4
     fernet_key: str = ""
+    """Fernet key(s) that encrypt stored connections and variables (comma-separated to rotate)."""
+    results_offload_url: str = ""
+    """An fsspec URL (``s3://bucket/prefix``, ``file:///path``) where results larger than
+    ``results_offload_threshold`` bytes are kept; empty keeps every result in the database."""
+    results_offload_threshold: int = 64 * 1024
+    results_pickle: bool = False
+    """Allow the pickle serializer for results (written and read): values JSON cannot hold are
+    pickled, and tasks may ask for it (``result_serializer="pickle"``). Only for trusted stores."""
+    secrets_backends: str = "environment,database"
+    """Where connections and variables are looked up, in order; ``plugin:NAME`` for a backend
+    registered in the ``ductwork.secrets`` entry-point group."""
+    smtp_url: str = ""
+    """The mail server when no ``smtp_default`` connection is defined
+    (``smtp://user:pass@host:587?starttls=true&sender=etl@example.com``); empty: localhost:25."""
     config_path: Path | None = None
     resources: Mapping[str, int] = field(default_factory=dict)
     pools: Mapping[str, int] = field(default_factory=dict)
@@ -78,11 +92,14 @@ class Settings:
         for name in ("home", "flows_folder", "log_dir"):
             if values.get(name):
                 values[name] = Path(str(values[name])).expanduser()
-        if "parallelism" in values:
-            try:
-                values["parallelism"] = int(values["parallelism"])
-            except ValueError:
-                raise DefinitionError(f"parallelism must be an integer, got {values['parallelism']!r}") from None
+        for name in ("parallelism", "results_offload_threshold"):
+            if name in values:
+                try:
+                    values[name] = int(values[name])
+                except ValueError:
+                    raise DefinitionError(f"{name} must be an integer, got {values[name]!r}") from None
+        if "results_pickle" in values:
+            values["results_pickle"] = _boolean("results_pickle", values["results_pickle"])
         return cls(
             **values,
             config_path=path if file else None,
@@ -95,7 +112,11 @@ class Settings:
     def describe(self) -> list[tuple[str, str, str]]:
         """(name, value, source) rows for ``ductwork config``."""
         rows = []
-        for name in ("home", "flows_folder", "database_url", "log_dir", "parallelism"):
+        shown = (
+            *("home", "flows_folder", "database_url", "log_dir", "parallelism"),
+            *("results_offload_url", "results_offload_threshold", "results_pickle", "secrets_backends"),
+        )
+        for name in shown:
             value: Any = getattr(self, name)
             if name == "database_url":
                 value = self.db_url
@@ -103,3 +124,14 @@ class Settings:
                 value = self.logs
             rows.append((name, str(value), self.sources.get(name, ParamSource.DEFAULT).name.lower()))
         return rows
+
+
+def _boolean(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise DefinitionError(f"{name} must be true or false, got {value!r}")

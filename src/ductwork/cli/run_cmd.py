@@ -71,6 +71,7 @@ def _execute(
             limits=Limits(pools=dict(settings.pools), resources=dict(settings.resources)),
             only=only,
             recording=recording,
+            services=_task_services(settings),
         )
     return summary
 
@@ -87,6 +88,12 @@ def _recording(state: CliState, flow: Flow) -> Any:
     except DuctworkError as exc:
         click.secho(f"note: not recording this run in the database: {exc}", fg="yellow", err=True)
         return None
+
+
+def _task_services(settings: Any) -> Any:
+    from ductwork.task_services import local_task_services
+
+    return local_task_services(settings)
 
 
 def _report(summary: RunSummary, as_json: bool, settings_logs: Any) -> None:

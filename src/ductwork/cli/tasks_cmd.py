@@ -15,6 +15,7 @@ from ductwork.core.schedule import as_aware
 from ductwork.engine.local import run_locally
 from ductwork.errors import ParameterError
 from ductwork.loading import load_flow
+from ductwork.task_services import local_task_services
 
 
 @click.group()
@@ -45,7 +46,12 @@ def test_task(
                     f"logical date {logical_date!r}: expected an ISO date such as 2024-01-31"
                 ) from None
         summary = run_locally(
-            flow, params=parse_param_options(param_values), logical_date=when, only=[task_id], run_type="test"
+            flow,
+            params=parse_param_options(param_values),
+            logical_date=when,
+            only=[task_id],
+            run_type="test",
+            services=local_task_services(state.settings),
         )
     task = summary[task_id]
     out = console()

@@ -70,6 +70,8 @@ class TaskInstance:
         self.downstream_ids = frozenset(downstream)
         self.decision = BranchDecision()
         self.pushed_keys: list[str] = []
+        self.result_serializer: str | None = None
+        """The serializer the task asked for (``result_serializer=``); ``None``: the backend's."""
 
     @property
     def run_id(self) -> str:
@@ -79,8 +81,13 @@ class TaskInstance:
     def flow_id(self) -> str:
         return self.run.flow_id
 
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.results.push(self.run.key, self.task_id, key, value)
+    def xcom_push(self, key: str, value: Any, *, serializer: str | None = None) -> None:
+        """Store a result; ``serializer`` (``"json"``, ``"pickle"``...) overrides the task's choice."""
+        chosen = serializer or self.result_serializer
+        if chosen is None:
+            self.results.push(self.run.key, self.task_id, key, value)
+        else:
+            self.results.push(self.run.key, self.task_id, key, value, serializer=chosen)
         self.pushed_keys.append(key)
 
     def xcom_pull(

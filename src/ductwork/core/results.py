@@ -23,7 +23,10 @@ MISSING: Any = _Missing()
 
 
 class ResultBackend(Protocol):
-    def push(self, run_key: str, task_id: str, key: str, value: Any) -> None: ...
+    def push(self, run_key: str, task_id: str, key: str, value: Any, *, serializer: str | None = None) -> None:
+        """Store a value; ``serializer`` names the format to write it in (backends that keep
+        values in memory ignore it)."""
+        ...
 
     def pull(self, run_key: str, task_id: str, key: str = RETURN_VALUE) -> Any:
         """The value, or ``MISSING``."""
@@ -41,7 +44,7 @@ class MemoryResults:
         self._data: dict[tuple[str, str, str], Any] = {}
         self._lock = threading.Lock()
 
-    def push(self, run_key: str, task_id: str, key: str, value: Any) -> None:
+    def push(self, run_key: str, task_id: str, key: str, value: Any, *, serializer: str | None = None) -> None:
         with self._lock:
             self._data[(run_key, task_id, key)] = value
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ductwork.errors import TemplateError
+from ductwork.errors import DuctworkError, TemplateError
 
 
 def _ds_add(ds: str, days: int) -> str:
@@ -24,14 +25,34 @@ def _ds_format(ds: str, input_format: str, output_format: str) -> str:
     return dt.datetime.strptime(ds, input_format).strftime(output_format)
 
 
+def _ds_nodash(ds: str) -> str:
+    return ds.replace("-", "")
+
+
 MACROS: Mapping[str, Any] = {
     "ds_add": _ds_add,
     "ds_format": _ds_format,
+    "ds_nodash": _ds_nodash,
     "datetime": dt.datetime,
     "date": dt.date,
     "timedelta": dt.timedelta,
+    "timezone": dt.timezone,
+    "json": {"dumps": json.dumps, "loads": json.loads},
 }
-"""Functions available as ``macros.NAME`` in every template."""
+"""Functions available as ``macros.NAME`` in every template (Airflow's names):
+``macros.ds_add('2024-01-31', -7)``, ``macros.ds_format(ds, '%Y-%m-%d', '%d/%m/%Y')``,
+``macros.datetime``, ``macros.timedelta(days=1)``, ``macros.json.dumps(x)``, and from
+python-dateutil ``macros.relativedelta(months=1)``, ``macros.dateutil.relativedelta`` and
+``macros.dateutil.parse(text)``."""
+
+
+def _dateutil_macros() -> dict[str, Any]:
+    try:
+        from dateutil import parser, relativedelta
+    except ImportError:  # pragma: no cover - croniter depends on python-dateutil
+        return {}
+    namespace = _Namespace({"relativedelta": relativedelta.relativedelta, "parse": parser.parse})
+    return {"relativedelta": relativedelta.relativedelta, "dateutil": namespace}
 
 
 @functools.cache
@@ -40,7 +61,8 @@ def _environment() -> Any:
     from jinja2.sandbox import SandboxedEnvironment
 
     env = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True)
-    env.globals["macros"] = _Namespace(MACROS)
+    macros = {k: _Namespace(v) if isinstance(v, dict) else v for k, v in MACROS.items()}
+    env.globals["macros"] = _Namespace({**macros, **_dateutil_macros()})
     return env
 
 
@@ -61,6 +83,8 @@ def render_string(text: str, context: Mapping[str, Any], *, task_id: str = "", f
     except TemplateSyntaxError as exc:
         raise TemplateError(_where(task_id, field, exc.lineno) + f"template syntax error: {exc.message}") from None
     except JinjaError as exc:
+        raise TemplateError(_where(task_id, field, _error_line(exc)) + f"{exc}") from None
+    except DuctworkError as exc:  # a missing connection or variable, bad JSON in a variable...
         raise TemplateError(_where(task_id, field, _error_line(exc)) + f"{exc}") from None
     except Exception as exc:
         raise TemplateError(_where(task_id, field, _error_line(exc)) + f"{type(exc).__name__}: {exc}") from None

@@ -30,9 +30,11 @@ from ductwork.core.context import (
 from ductwork.core.events import TryOutcome
 from ductwork.core.executable import Executable
 from ductwork.core.graph import NodeSpec
+from ductwork.core.masking import MASKER
 from ductwork.core.results import RETURN_VALUE, ResultBackend
 from ductwork.core.signals import DynamicDependencies, FailNow, RescheduleTask, SkipTask
 from ductwork.core.states import TaskState
+from ductwork.core.task_services import TaskServices
 from ductwork.core.templating import render_value
 from ductwork.engine import logcapture
 from ductwork.engine.rules import after_failure
@@ -54,7 +56,7 @@ def _render(executable: Executable, context: TaskContext) -> tuple[Executable, d
         value = getattr(executable, name, None)
         new = render_value(value, context, task_id=executable.task_id, field=name)
         setattr(rendered_op, name, new)
-        rendered[name] = plain(new)
+        rendered[name] = MASKER.mask_value(plain(new))  # recorded with the try: never a secret
     return rendered_op, rendered
 
 
@@ -72,6 +74,17 @@ def plain(value: Any) -> Any:
     if isinstance(value, XComArg | ParamRef):
         return str(value)
     return repr(value)
+
+
+def render_fields(executable: Any, context: TaskContext) -> dict[str, Any]:
+    """The template fields of ``executable`` rendered against ``context``, secrets masked, without
+    running anything (``ductwork tasks render``)."""
+    fields = tuple(getattr(executable, "template_fields", ()) or ())
+    out: dict[str, Any] = {}
+    for name in fields:
+        value = render_value(getattr(executable, name, None), context, task_id=executable.task_id, field=name)
+        out[name] = MASKER.mask_value(plain(value))
+    return out
 
 
 def _run_callbacks(callbacks: Sequence[Callable[[TaskContext], Any]], context: TaskContext, kind: str) -> None:
@@ -95,18 +108,23 @@ def execute_try(
     on_started: Callable[[Executable], None] | None = None,
     max_tries: int | None = None,
     resumed: bool = False,
+    services: TaskServices | None = None,
 ) -> TryOutcome:
     """Run ``executable`` once and describe the outcome; task errors never escape.
 
     A fresh try starts without the results of earlier tries; a try ``resumed`` after a
-    reschedule keeps them (a sensor's state lives there).
+    reschedule keeps them (a sensor's state lives there). ``services`` (connections and
+    variables, the store, the failure e-mail) are put in the task context.
     """
     started = clock.now()
     t0 = time.monotonic()
     limit = max_tries if max_tries is not None else default_max_tries(node)
     ti = TaskInstance(run, node.task_id, try_number, limit, results, downstream)
+    ti.result_serializer = getattr(executable, "result_serializer", None)
+    services = services or TaskServices()
     with logcapture.capture(sink):
-        context = build_context(run, ti, executable, log=task_logger, extra={"clock": clock})
+        extra = {**services.context_values(), "clock": clock}
+        context = build_context(run, ti, executable, log=task_logger, extra=extra)
         token = set_current_context(context)
         task_logger.info("starting %s, try %d of %d", node.task_id, try_number, limit)
         rendered: dict[str, Any] = {}
@@ -154,7 +172,10 @@ def execute_try(
                 rendered=rendered,
             )
         except (Exception, SystemExit) as exc:
-            return _failure(exc, node, try_number, started, clock, context, executable, rendered, limit)
+            outcome = _failure(exc, node, try_number, started, clock, context, executable, rendered, limit)
+            if outcome.state == TaskState.FAILED:
+                _failure_email(executable, context.with_values(exception=exc), services)
+            return outcome
         finally:
             reset_current_context(token)
 
@@ -173,7 +194,8 @@ def _failure(
     message = str(exc) if isinstance(exc, DuctworkError) else f"{type(exc).__name__}: {exc}"
     if isinstance(exc, FailNow):
         message = f"failed without retry: {exc}"
-    tb = "".join(traceback.format_exception(exc))
+    message = MASKER.mask(message)  # recorded with the try, shown in the UI
+    tb = MASKER.mask("".join(traceback.format_exception(exc)))
     task_logger.error("%s failed: %s\n%s", node.task_id, message, tb.rstrip())
     now = clock.now()
     state, next_at = after_failure(node, try_number, now, fail_now=isinstance(exc, FailNow), max_tries=limit)
@@ -184,3 +206,19 @@ def _failure(
     else:
         _run_callbacks(executable.on_failure_callback, context, "failure")
     return TryOutcome(state, started, clock.now(), error=message, traceback=tb, next_try_at=next_at, rendered=rendered)
+
+
+def _failure_email(executable: Executable, context: TaskContext, services: TaskServices) -> None:
+    """The flow option ``on_failure_email``: e-mail a task's definitive failure."""
+    flow = getattr(executable, "flow", None)
+    to = tuple(getattr(flow, "on_failure_email", ()) or ())
+    if not to:
+        return
+    if services.failure_alert is None:
+        task_logger.warning("no way to send the failure e-mail to %s: the runtime gave no alert sender", ", ".join(to))
+        return
+    try:
+        services.failure_alert(context, to)
+        task_logger.info("failure e-mail sent to %s", ", ".join(to))
+    except Exception:
+        task_logger.exception("could not send the failure e-mail to %s", ", ".join(to))

@@ -16,26 +16,40 @@ from sqlalchemy import Engine
 
 from ductwork.core.events import TryOutcome
 from ductwork.core.results import ResultBackend
+from ductwork.core.task_services import TaskServices
 from ductwork.engine.executor import TryRequest
 from ductwork.engine.executors.runtime import FlowFileRuntime
 from ductwork.engine.journal import JournalWriter, read_journals
+from ductwork.settings import Settings
 from ductwork.store.engine import create_engine
+from ductwork.store.offload import ObjectStore
 from ductwork.store.results import SqlResults
 
 
 class JournalRuntime(FlowFileRuntime):
-    def __init__(self, db_url: str, journal_dir: str | Path) -> None:
+    """``settings`` (optional) configure results (offload, pickle) and what tries are lent:
+    connections and variables, the store handle, the failure e-mail."""
+
+    def __init__(self, db_url: str, journal_dir: str | Path, settings: Settings | None = None) -> None:
         super().__init__()
         self.db_url = db_url
         self.journal_dir = Path(journal_dir)
+        self.settings = settings
         self._engine: Engine | None = None
         self._writer: JournalWriter | None = None
+        self._services: TaskServices | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"db_url": self.db_url, "journal_dir": str(self.journal_dir)}
+        return {"db_url": self.db_url, "journal_dir": str(self.journal_dir), "settings": self.settings}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["db_url"], state["journal_dir"])  # type: ignore[misc]
+        self.__init__(state["db_url"], state["journal_dir"], state.get("settings"))  # type: ignore[misc]
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = create_engine(self.db_url)
+        return self._engine
 
     def open(self) -> None:
         self._writer = JournalWriter(self.journal_dir)
@@ -48,10 +62,22 @@ class JournalRuntime(FlowFileRuntime):
 
     def results(self) -> ResultBackend:
         if self._results is None:
-            if self._engine is None:
-                self._engine = create_engine(self.db_url)
-            self._results = SqlResults(self._engine)
+            settings = self.settings or Settings()
+            offload = ObjectStore(settings.results_offload_url) if settings.results_offload_url else None
+            self._results = SqlResults(
+                self.engine,
+                allow_pickle=settings.results_pickle,
+                offload=offload,
+                offload_threshold=settings.results_offload_threshold,
+            )
         return self._results
+
+    def services(self) -> TaskServices:
+        if self._services is None:
+            from ductwork.task_services import build_task_services
+
+            self._services = build_task_services(self.settings, engine=self.engine, with_store=True)
+        return self._services
 
     def _journal(self) -> JournalWriter:
         if self._writer is None:

@@ -19,6 +19,7 @@ from ductwork.core.flow import Flow
 from ductwork.core.graph import FlowGraph, NodeSpec
 from ductwork.core.results import MemoryResults
 from ductwork.core.schedule import as_aware
+from ductwork.core.task_services import TaskServices
 from ductwork.engine import logcapture
 from ductwork.engine.executors.inline import InProcessExecutor
 from ductwork.engine.recorder import MemoryRecorder, RunSummary, states_from_nodes
@@ -75,11 +76,14 @@ def run_locally(
     only: Iterable[str] | None = None,
     seed_results: Mapping[str, Any] | None = None,
     recording: Recording | None = None,
+    services: TaskServices | None = None,
 ) -> RunSummary:
     """Run ``flow`` once, to the end, and return what happened.
 
     ``only`` restricts the run to some task ids (their other upstream tasks count as done);
-    ``seed_results`` gives the return values of tasks left out, by task id.
+    ``seed_results`` gives the return values of tasks left out, by task id. ``services`` gives
+    tasks their connections, variables and store (by default: connections and variables from
+    ``DUCTWORK_CONN_*``/``DUCTWORK_VAR_*``, no store).
     """
     clock = clock or SystemClock()
     resolved = flow.resolve_params(params)
@@ -100,6 +104,10 @@ def run_locally(
     if only is not None:
         graph = _subgraph(graph, set(only))
     results = MemoryResults()
+    if services is None:
+        from ductwork.task_services import build_task_services
+
+        services = build_task_services()
     for task_id, value in (seed_results or {}).items():
         results.push(info.key, task_id, "return_value", value)
     summary = RunSummary(flow.flow_id, info.run_id, graph, results, started_at=clock.now())
@@ -113,7 +121,7 @@ def run_locally(
     extra_sinks = list(sinks)
     if recording is not None:
         extra_sinks.append(recording.begin(info, graph))
-    executor = InProcessExecutor(resolve, results, clock, parallelism=parallelism)
+    executor = InProcessExecutor(resolve, results, clock, parallelism=parallelism, services=services)
     log_path = (lambda run, task_id, n: try_log_path(log_dir, run, task_id, n)) if log_dir else None
     supervisor = Supervisor(executor, clock, [recorder, *extra_sinks], limits=limits, log_path=log_path)
     supervisor.add_run(info, graph, states=states_from_nodes(graph.nodes))

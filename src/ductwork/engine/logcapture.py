@@ -3,6 +3,11 @@
 While a run is active, ``sys.stdout``/``sys.stderr`` are replaced by a router that writes to the
 sink of the try running in the current thread (a context variable), and a logging handler does
 the same for log records. Code outside a try writes where it always did.
+
+Both mask registered secrets (``ductwork.core.masking``) before writing: a try's log never
+holds a connection's password, whether printed or logged. Output that a subprocess writes to
+descriptors 1 and 2 itself goes around Python and is not masked; relay it through ``print``
+(as ``BashOperator`` does, line by line) to have it masked.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
+
+from ductwork.core.masking import MASKER
 
 _SINK: contextvars.ContextVar[TrySink | None] = contextvars.ContextVar("ductwork_try_sink", default=None)
 _FORMAT = logging.Formatter("[%(asctime)s] %(levelname)s %(name)s: %(message)s")
@@ -59,7 +66,7 @@ class _Router(io.TextIOBase):
         sink = _SINK.get()
         if sink is None:
             return int(self.fallback.write(text) or 0)
-        sink.write(text)
+        sink.write(MASKER.mask(text))
         return len(text)
 
     def flush(self) -> None:
@@ -81,7 +88,7 @@ class _SinkHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         sink = _SINK.get()
         if sink is not None:
-            sink.write(_FORMAT.format(record) + "\n")
+            sink.write(MASKER.mask(_FORMAT.format(record)) + "\n")
 
 
 class _Installation:

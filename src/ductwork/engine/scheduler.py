@@ -513,7 +513,7 @@ def default_executor(settings: Settings, environ: Mapping[str, str]) -> Executor
     from ductwork.engine.journal_runtime import JournalRuntime
 
     return PoolExecutor(
-        JournalRuntime(settings.db_url, journal_dir(settings)),
+        JournalRuntime(settings.db_url, journal_dir(settings), settings),
         parallelism=settings.parallelism,
         param_sources=ParamSources.load(environ=environ),
         environ=environ,

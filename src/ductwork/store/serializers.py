@@ -2,8 +2,9 @@
 
 ``JsonSerializer`` is the default: readable in the database, safe to load (no code runs on
 read), and lossless for the values tasks usually pass (dates, tuples, sets, decimals: see
-``ductwork.store.codec``). A pickle serializer (opt-in) and offloading large values to an
-object store are planned; each stored row names its serializer, so they can coexist.
+``ductwork.store.codec``). ``PickleSerializer`` is opt-in (the ``results_pickle`` setting),
+and DataFrames and Arrow tables are written as Parquet (``parquet.pandas``, ``parquet.arrow``).
+Each stored row names its serializer, so all of them coexist.
 """
 
 from __future__ import annotations
@@ -32,3 +33,75 @@ class JsonSerializer:
 
     def loads(self, data: bytes) -> Any:
         return codec.loads(data)
+
+
+class PickleSerializer:
+    """Any picklable value. Loading a pickle runs code chosen by whoever wrote it, so it is
+    only enabled by the ``results_pickle`` setting, for stores only trusted code writes to."""
+
+    name = "pickle"
+
+    def dumps(self, value: Any) -> bytes:
+        import pickle
+
+        try:
+            return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        except (pickle.PicklingError, AttributeError) as exc:
+            raise TypeError(f"cannot pickle {type(value).__name__}: {exc}") from exc
+
+    def loads(self, data: bytes) -> Any:
+        import pickle
+
+        return pickle.loads(data)
+
+
+class ArrowParquetSerializer:
+    """A ``pyarrow.Table`` as Parquet (``pip install 'ductwork[parquet]'``)."""
+
+    name = "parquet.arrow"
+
+    def dumps(self, value: Any) -> bytes:
+        import io
+
+        import pyarrow.parquet as pq
+
+        buffer = io.BytesIO()
+        pq.write_table(value, buffer)
+        return buffer.getvalue()
+
+    def loads(self, data: bytes) -> Any:
+        import io
+
+        import pyarrow.parquet as pq
+
+        return pq.read_table(io.BytesIO(data))
+
+
+class PandasParquetSerializer(ArrowParquetSerializer):
+    """A ``pandas.DataFrame`` as Parquet, index included (``pip install 'ductwork[pandas]'``)."""
+
+    name = "parquet.pandas"
+
+    def dumps(self, value: Any) -> bytes:
+        import pyarrow as pa
+
+        return super().dumps(pa.Table.from_pandas(value, preserve_index=True))
+
+    def loads(self, data: bytes) -> Any:
+        return super().loads(data).to_pandas()
+
+
+def is_dataframe(value: Any) -> bool:
+    kind = type(value)
+    return kind.__name__ == "DataFrame" and kind.__module__.split(".")[0] == "pandas"
+
+
+def is_arrow_table(value: Any) -> bool:
+    kind = type(value)
+    return kind.__name__ == "Table" and kind.__module__.split(".")[0] == "pyarrow"
+
+
+BUILT_IN: dict[str, Serializer] = {
+    s.name: s for s in (JsonSerializer(), PickleSerializer(), ArrowParquetSerializer(), PandasParquetSerializer())
+}
+"""Every serializer Ductwork ships, by name."""

@@ -245,5 +245,37 @@ scheduler_jobs = Table(
     **TABLE_OPTIONS,
 )
 
+# Connections and variables (migration 0004). Secret columns hold Fernet tokens when
+# ``is_encrypted`` is true (the key is the ``fernet_key`` setting); see ``ductwork.store.crypto``.
+connections = Table(
+    "connections",
+    metadata,
+    Column("conn_id", id_string(), primary_key=True),
+    Column("conn_type", String(64), nullable=False),
+    Column("host", long_text(), nullable=True),
+    Column("schema", long_text(), nullable=True),
+    Column("login", long_text(), nullable=True),
+    Column("password", long_text(), nullable=True),
+    Column("port", Integer(), nullable=True),
+    Column("extra", long_text(), nullable=True),
+    Column("is_encrypted", Boolean(), nullable=False),
+    Column("description", long_text(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    **TABLE_OPTIONS,
+)
+
+variables = Table(
+    "variables",
+    metadata,
+    Column("key", id_string(), primary_key=True),
+    Column("value", long_text(), nullable=False),
+    Column("is_encrypted", Boolean(), nullable=False),
+    Column("description", long_text(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    **TABLE_OPTIONS,
+)
+
 DEFAULT_POOL = "default_pool"
 DEFAULT_POOL_SLOTS = 128

@@ -214,6 +214,7 @@ class BaseOperator(DependencyMixin):
         owner: str = "",
         doc: str = "",
         do_xcom_push: bool = True,
+        result_serializer: str | None = None,
         on_execute_callback: Callback | Sequence[Callback] | None = None,
         on_success_callback: Callback | Sequence[Callback] | None = None,
         on_failure_callback: Callback | Sequence[Callback] | None = None,
@@ -249,6 +250,7 @@ class BaseOperator(DependencyMixin):
         self.owner = owner
         self.doc = doc
         self.do_xcom_push = do_xcom_push
+        self.result_serializer = result_serializer
         self.on_execute_callback = _callbacks(on_execute_callback)
         self.on_success_callback = _callbacks(on_success_callback)
         self.on_failure_callback = _callbacks(on_failure_callback)

@@ -476,6 +476,7 @@ class _Worker:
             on_started=self._started,
             max_tries=request.max_tries,
             resumed=request.resumed,
+            services=self.runtime.services(),
         )
 
     def _started(self, executable: Executable) -> None:

@@ -22,6 +22,7 @@ from ductwork.core.executable import Executable
 from ductwork.core.graph import NodeSpec
 from ductwork.core.results import ResultBackend
 from ductwork.core.states import TaskState
+from ductwork.core.task_services import TaskServices
 from ductwork.engine import logcapture
 from ductwork.engine.execution import TryOutcome, execute_try
 from ductwork.engine.executor import ExecutorEvent, TryFinished, TryKey, TryRequest, TryStarted
@@ -38,8 +39,10 @@ class InProcessExecutor:
         clock: Clock,
         *,
         parallelism: int = 1,
+        services: TaskServices | None = None,
     ) -> None:
         self.resolver = resolver
+        self.services = services
         self.results = results
         self.clock = clock
         self.parallelism = max(1, parallelism)
@@ -87,6 +90,7 @@ class InProcessExecutor:
                 on_started=holder.append,
                 max_tries=request.max_tries,
                 resumed=request.resumed,
+                services=self.services,
             )
         except Exception as exc:  # resolving the task failed: the try fails like any other error
             now = self.clock.now()

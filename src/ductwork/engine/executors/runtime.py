@@ -30,6 +30,7 @@ from ductwork.core.executable import Executable
 from ductwork.core.flow import Flow
 from ductwork.core.graph import CLASS_TASK, NodeSpec
 from ductwork.core.results import MemoryResults, ResultBackend
+from ductwork.core.task_services import TaskServices
 from ductwork.engine.execution import TryOutcome
 from ductwork.engine.executor import TryRequest
 from ductwork.errors import NotFoundError, did_you_mean
@@ -68,6 +69,10 @@ class WorkerRuntime:
         """Where tries push and pull results; must be shared across processes to pass
         results between tasks that run in different workers."""
         raise NotImplementedError(f"{type(self).__name__} does not implement results()")
+
+    def services(self) -> TaskServices | None:
+        """Connections, variables, store and alerts lent to tries (``None``: the defaults)."""
+        return None
 
     def on_try_started(self, request: TryRequest, pid: int) -> bool:
         """Record that this worker starts the try; ``False`` means "do not run it" (the

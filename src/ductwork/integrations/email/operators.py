@@ -13,6 +13,7 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
 
+from ductwork.core.connections import Connection
 from ductwork.core.context import TaskContext
 from ductwork.core.operators.base import BaseOperator
 from ductwork.core.templating import render_value
@@ -48,11 +49,55 @@ class SmtpConfig:
             context.verify_mode = _ssl.CERT_NONE
         return context
 
+    @classmethod
+    def from_connection(cls, conn: Connection) -> SmtpConfig:
+        """From a connection ``smtp://login:password@host:587?starttls=true&sender=a@b`` (``smtps://``
+        for TLS from the start); extras: ``starttls``, ``ssl``, ``sender``, ``timeout``, ``verify``,
+        ``ca_file``."""
+        extra = conn.extra
+        ssl = conn.conn_type == "smtps" or _flag(extra.get("ssl"))
+        return cls(
+            host=conn.host or "localhost",
+            port=conn.port or (465 if ssl else 25),
+            user=conn.login or None,
+            password=conn.password,
+            starttls=_flag(extra.get("starttls")),
+            ssl=ssl,
+            timeout=float(extra.get("timeout", 30.0)),
+            sender=str(extra.get("sender") or cls.sender),
+            ca_file=extra.get("ca_file"),
+            verify=_flag(extra.get("verify", True)),
+        )
+
     def __repr__(self) -> str:  # never show the password
         return (
             f"SmtpConfig(host={self.host!r}, port={self.port}, user={self.user!r}, ssl={self.ssl}, "
             f"starttls={self.starttls})"
         )
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+SMTP_DEFAULT_CONN = "smtp_default"
+"""The connection used when neither ``smtp`` nor ``conn_id`` is given (then localhost:25)."""
+
+
+def resolve_smtp(context: Mapping[str, Any], conn_id: str | None, smtp: SmtpConfig | None) -> SmtpConfig:
+    """``smtp`` if given, else the connection ``conn_id`` (an error when it is not defined), else
+    the ``smtp_default`` connection if there is one, else localhost:25."""
+    if smtp is not None:
+        return smtp
+    secrets = context.get("secrets")
+    if conn_id is not None:
+        if secrets is None:
+            raise TaskExecutionError(f"connection {conn_id!r}: this try was given no connections")
+        return SmtpConfig.from_connection(secrets.get_connection(conn_id))
+    found = secrets.find_connection(SMTP_DEFAULT_CONN) if secrets is not None else None
+    return SmtpConfig.from_connection(found) if found is not None else SmtpConfig()
 
 
 def _addresses(value: Addresses | None) -> list[str]:
@@ -140,6 +185,8 @@ class EmailOperator(BaseOperator):
         text_content: an optional plain-text alternative (templated).
         files: paths of files to attach (templated).
         smtp: an ``SmtpConfig`` (host, port, login, TLS); ``sender`` overrides its sender.
+        conn_id: a connection to take the SMTP settings from instead (``smtp://...``); with
+            neither, the ``smtp_default`` connection if defined, else localhost:25.
     """
 
     template_fields = ("to", "cc", "bcc", "subject", "html_content", "text_content", "files")
@@ -158,6 +205,7 @@ class EmailOperator(BaseOperator):
         smtp: SmtpConfig | None = None,
         sender: str | None = None,
         headers: Mapping[str, str] | None = None,
+        conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         owner = f"EmailOperator(task_id={kwargs.get('task_id')!r})"
@@ -165,6 +213,8 @@ class EmailOperator(BaseOperator):
             raise DefinitionError(f"{owner}: to must name at least one address")
         if smtp is not None and not isinstance(smtp, SmtpConfig):
             raise DefinitionError(f"{owner}: smtp must be an SmtpConfig, got {type(smtp).__name__}")
+        if smtp is not None and conn_id is not None:
+            raise DefinitionError(f"{owner}: give smtp or conn_id, not both")
         super().__init__(**kwargs)
         self.to = to
         self.subject = subject
@@ -173,7 +223,8 @@ class EmailOperator(BaseOperator):
         self.cc = cc
         self.bcc = bcc
         self.files = [os.fspath(f) for f in files]
-        self.smtp = smtp or SmtpConfig()
+        self.smtp = smtp
+        self.conn_id = conn_id
         self.sender = sender
         self.headers = dict(headers or {})
 
@@ -182,8 +233,9 @@ class EmailOperator(BaseOperator):
         missing = [f for f in self.files if not Path(f).is_file()]
         if missing:
             raise TaskExecutionError(f"{what}: attachment(s) not found: {', '.join(missing)}")
+        smtp = resolve_smtp(context, self.conn_id, self.smtp)
         message = build_message(
-            sender=self.sender or self.smtp.sender,
+            sender=self.sender or smtp.sender,
             to=self.to,
             subject=self.subject,
             html=self.html_content,
@@ -192,14 +244,15 @@ class EmailOperator(BaseOperator):
             files=self.files,
             headers=self.headers,
         )
-        recipients = send_email(message, smtp=self.smtp, bcc=self.bcc, what=what)
+        recipients = send_email(message, smtp=smtp, bcc=self.bcc, what=what)
         context["log"].info(
-            "sent %r to %d recipient(s) through %s:%d", self.subject, len(recipients), self.smtp.host, self.smtp.port
+            "sent %r to %d recipient(s) through %s:%d", self.subject, len(recipients), smtp.host, smtp.port
         )
         return recipients
 
     def extra_spec(self) -> dict[str, Any]:
-        return {"to": self.to, "subject": self.subject, "smtp": f"{self.smtp.host}:{self.smtp.port}"}
+        where = f"{self.smtp.host}:{self.smtp.port}" if self.smtp else f"connection {self.conn_id or SMTP_DEFAULT_CONN}"
+        return {"to": self.to, "subject": self.subject, "smtp": where}
 
 
 DEFAULT_ALERT_SUBJECT = "[ductwork] {{ flow_id }}.{{ task_id | default('(flow)') }} failed"

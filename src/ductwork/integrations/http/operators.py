@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
+from ductwork.core.connections import Connection
 from ductwork.core.context import TaskContext
 from ductwork.core.operators.base import BaseOperator
 from ductwork.core.sensors import BaseSensorOperator
 from ductwork.errors import DefinitionError, TaskExecutionError
+from ductwork.integrations._connections import task_connection
 from ductwork.integrations._deps import require
 
 SUCCESS_CODES = tuple(range(200, 300))
@@ -59,6 +61,20 @@ def status_error(what: str, response: Any, expected: Collection[int]) -> TaskExe
     )
 
 
+def with_connection(
+    conn: Connection, url: str, headers: Mapping[str, str], auth: tuple[str, str] | None
+) -> tuple[str, dict[str, str], tuple[str, str] | None]:
+    """The URL under the connection's base URL (absolute URLs are kept), its default headers
+    under the task's, and its login as basic authentication when the task gives none."""
+    if "://" not in url:
+        url = conn.base_url().rstrip("/") + ("/" + url.lstrip("/") if url else "")
+    default_headers = conn.extra.get("headers") or {}
+    merged = {**{str(k): str(v) for k, v in dict(default_headers).items()}, **headers}
+    if auth is None and conn.login:
+        auth = (conn.login, conn.password or "")
+    return url, merged, auth
+
+
 class HttpOperator(BaseOperator):
     """Sends one HTTP request; the response goes downstream.
 
@@ -74,6 +90,9 @@ class HttpOperator(BaseOperator):
         response_filter: a callable given the ``httpx.Response`` (and context variables it
             names, like ``ti``); its return value goes downstream instead.
         auth: ``(user, password)`` for basic authentication.
+        conn_id: a connection giving the base URL (``https://login:password@host:port/base``):
+            ``url`` is then a path under it, the login and password are basic authentication
+            (unless ``auth`` is given) and ``extra["headers"]`` are default headers.
     """
 
     template_fields = ("url", "params", "headers", "json", "data")
@@ -82,7 +101,8 @@ class HttpOperator(BaseOperator):
     def __init__(
         self,
         *,
-        url: str,
+        url: str = "",
+        conn_id: str | None = None,
         method: str = "GET",
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, Any] | None = None,
@@ -98,8 +118,8 @@ class HttpOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         owner = f"{type(self).__name__}(task_id={kwargs.get('task_id')!r})"
-        if not isinstance(url, str) or not url:
-            raise DefinitionError(f"{owner}: url must be a non-empty string")
+        if not isinstance(url, str) or (not url and conn_id is None):
+            raise DefinitionError(f"{owner}: url must be a non-empty string (or give conn_id)")
         if response_format not in RESPONSE_FORMATS:
             raise DefinitionError(f"{owner}: response_format must be one of {', '.join(RESPONSE_FORMATS)}")
         if json is not None and data is not None:
@@ -108,6 +128,7 @@ class HttpOperator(BaseOperator):
             raise DefinitionError(f"{owner}: response_filter must be callable")
         super().__init__(**kwargs)
         self.url = url
+        self.conn_id = conn_id
         self.method = method.upper()
         self.headers = dict(headers or {})
         self.params = dict(params) if params is not None else None
@@ -138,6 +159,10 @@ class HttpOperator(BaseOperator):
         )
 
     def execute(self, context: TaskContext) -> Any:
+        if self.conn_id is not None:
+            self.url, self.headers, self.auth = with_connection(
+                task_connection(context, self.conn_id, self.task_id), self.url, self.headers, self.auth
+            )
         context["log"].info("%s %s", self.method, self.url)
         response = self.request()
         context["log"].info("%s %s -> %d", self.method, response.url, response.status_code)

@@ -6,10 +6,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from ductwork.core.connections import Connection
 from ductwork.core.context import TaskContext
+from ductwork.core.masking import mask_secret
 from ductwork.core.operators.base import BaseOperator
 from ductwork.core.templating import render_value
 from ductwork.errors import DefinitionError, TaskExecutionError
+from ductwork.integrations._connections import task_connection
 from ductwork.integrations.http.operators import send
 
 DEFAULT_FAILURE_TEXT = (
@@ -60,7 +63,9 @@ class SlackWebhookOperator(BaseOperator):
     """Posts a message to a Slack channel through an incoming webhook.
 
     ``text``, ``blocks``, ``attachments`` and ``channel`` are templated. The webhook URL holds
-    a secret: it is never written to the log or the task's rendered fields.
+    a secret: it is never written to the log or the task's rendered fields. Give it as
+    ``webhook_url`` or as a connection (``conn_id``) whose URI is the webhook URL
+    (``https://hooks.slack.com/services/T000/B000/XXXX``), or whose ``extra["webhook_url"]`` is.
     """
 
     template_fields = ("text", "blocks", "attachments", "channel")
@@ -69,7 +74,8 @@ class SlackWebhookOperator(BaseOperator):
     def __init__(
         self,
         *,
-        webhook_url: str,
+        webhook_url: str = "",
+        conn_id: str | None = None,
         text: str | None = None,
         blocks: Sequence[Mapping[str, Any]] | None = None,
         attachments: Sequence[Mapping[str, Any]] | None = None,
@@ -81,12 +87,17 @@ class SlackWebhookOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         owner = f"SlackWebhookOperator(task_id={kwargs.get('task_id')!r})"
-        if not isinstance(webhook_url, str) or not webhook_url.startswith(("http://", "https://")):
-            raise DefinitionError(f"{owner}: webhook_url must be an http(s) URL")
+        if conn_id is None and (
+            not isinstance(webhook_url, str) or not webhook_url.startswith(("http://", "https://"))
+        ):
+            raise DefinitionError(f"{owner}: webhook_url must be an http(s) URL (or give conn_id)")
+        if conn_id is not None and webhook_url:
+            raise DefinitionError(f"{owner}: give webhook_url or conn_id, not both")
         if not text and not blocks and not attachments:
             raise DefinitionError(f"{owner}: give text, blocks or attachments")
         super().__init__(**kwargs)
         self.webhook_url = webhook_url
+        self.conn_id = conn_id
         self.text = text
         self.blocks = list(blocks) if blocks else None
         self.attachments = list(attachments) if attachments else None
@@ -108,11 +119,24 @@ class SlackWebhookOperator(BaseOperator):
         )
 
     def execute(self, context: TaskContext) -> None:
-        context["log"].info("posting to Slack webhook %s", _where(self.webhook_url))
-        post_to_slack(self.webhook_url, self.build_payload(), what=f"task {self.task_id!r}", timeout=self.timeout)
+        url = self.webhook_url
+        if self.conn_id is not None:
+            url = webhook_from_connection(task_connection(context, self.conn_id, self.task_id))
+        context["log"].info("posting to Slack webhook %s", _where(url))
+        post_to_slack(url, self.build_payload(), what=f"task {self.task_id!r}", timeout=self.timeout)
 
     def extra_spec(self) -> dict[str, Any]:
-        return {"webhook": _where(self.webhook_url), "channel": self.channel}
+        where = _where(self.webhook_url) if self.webhook_url else f"connection {self.conn_id}"
+        return {"webhook": where, "channel": self.channel}
+
+
+def webhook_from_connection(conn: Connection) -> str:
+    """The webhook URL a connection holds; its secret path is registered for masking."""
+    url = str(conn.extra.get("webhook_url") or conn.base_url())
+    path = urlsplit(url).path
+    if len(path) > 1:
+        mask_secret(path)
+    return url
 
 
 class SlackNotifier:

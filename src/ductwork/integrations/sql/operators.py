@@ -11,6 +11,7 @@ from typing import Any
 from ductwork.core.context import TaskContext
 from ductwork.core.operators.base import BaseOperator
 from ductwork.errors import DefinitionError, TaskExecutionError
+from ductwork.integrations._connections import task_connection
 from ductwork.integrations.sql._engine import json_row, make_engine, redact, split_statements
 
 Parameters = Mapping[str, Any] | Sequence[Mapping[str, Any]]
@@ -62,6 +63,8 @@ class SqlOperator(BaseOperator):
     Args:
         url: a SQLAlchemy URL (``postgresql+psycopg://user@host/db``, ``mysql+pymysql://...``,
             ``sqlite:///file.db``).
+        conn_id: instead of ``url``, a connection (``postgres://...``, ``mysql://...``,
+            ``sqlite:///path``) looked up when the task runs.
         sql: a statement, or a list of them (templated). Bind values with ``:name``.
         parameters: values for the ``:name`` placeholders (templated); a list of mappings runs
             a statement once per mapping.
@@ -84,7 +87,8 @@ class SqlOperator(BaseOperator):
     def __init__(
         self,
         *,
-        url: str,
+        url: str = "",
+        conn_id: str | None = None,
         sql: str | Sequence[str],
         parameters: Parameters | None = None,
         split_statements: bool = False,
@@ -93,14 +97,14 @@ class SqlOperator(BaseOperator):
         engine_options: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        if not isinstance(url, str) or not url:
-            raise DefinitionError(f"{_owner(type(self), kwargs)}: url must be a SQLAlchemy URL string")
+        _check_url(url, conn_id, _owner(type(self), kwargs))
         if not sql or not (isinstance(sql, str) or all(isinstance(s, str) for s in sql)):
             raise DefinitionError(f"{_owner(type(self), kwargs)}: sql must be a statement or a list of statements")
         if max_rows is not None and max_rows < 0:
             raise DefinitionError(f"{_owner(type(self), kwargs)}: max_rows must be at least 0 or None")
         super().__init__(**kwargs)
         self.url = url
+        self.conn_id = conn_id
         self.sql = sql
         self.parameters = parameters
         self.split_statements = split_statements
@@ -113,6 +117,7 @@ class SqlOperator(BaseOperator):
         import sqlalchemy as sa
 
         statements = _statements(self.sql, self.split_statements)
+        self.url = resolve_url(context, self.url, self.conn_id, self.task_id)
         engine = make_engine(self.url, what=f"task {self.task_id!r}", engine_options=self.engine_options)
         where = redact(self.url)
         rows: list[dict[str, Any]] | None = None
@@ -172,7 +177,26 @@ class SqlOperator(BaseOperator):
         self._running.cancel()
 
     def extra_spec(self) -> dict[str, Any]:
-        return {"url": redact(self.url), "sql": self.sql if isinstance(self.sql, str) else list(self.sql)}
+        where = redact(self.url) if self.url else f"connection {self.conn_id}"
+        return {"url": where, "sql": self.sql if isinstance(self.sql, str) else list(self.sql)}
+
+
+def _check_url(url: str, conn_id: str | None, owner: str) -> None:
+    if conn_id is not None and url:
+        raise DefinitionError(f"{owner}: give url or conn_id, not both")
+    if conn_id is None and (not isinstance(url, str) or not url):
+        raise DefinitionError(f"{owner}: give url (a SQLAlchemy URL string) or conn_id (a connection)")
+
+
+def resolve_url(context: Mapping[str, Any], url: str, conn_id: str | None, task_id: str) -> str:
+    """``url``, or the SQLAlchemy URL of the connection ``conn_id`` (its password masked in logs)."""
+    if conn_id is None:
+        return url
+    return task_connection(context, conn_id, task_id).sqlalchemy_url()
+
+
+def _where(url: str, conn_id: str | None) -> str:
+    return redact(url) if url else f"connection {conn_id}"
 
 
 def _db_message(exc: Any) -> str:
@@ -217,8 +241,9 @@ class SqlTransferOperator(BaseOperator):
     """Copies the result of a query on one database into a table of another, in batches.
 
     Args:
-        source_url: where ``sql`` runs (templated ``sql`` and ``parameters``).
-        destination_url: the database that receives the rows.
+        source_url: where ``sql`` runs (templated ``sql`` and ``parameters``); or
+            ``source_conn_id``, a connection.
+        destination_url: the database that receives the rows; or ``destination_conn_id``.
         table: the destination table (``schema`` optional).
         mode: ``"append"`` adds rows; ``"replace"`` deletes the table's rows first. Deleting
             and inserting happen in one destination transaction, so a failed copy leaves the
@@ -236,10 +261,12 @@ class SqlTransferOperator(BaseOperator):
     def __init__(
         self,
         *,
-        source_url: str,
+        source_url: str = "",
         sql: str,
-        destination_url: str,
+        destination_url: str = "",
         table: str,
+        source_conn_id: str | None = None,
+        destination_conn_id: str | None = None,
         schema: str | None = None,
         parameters: Mapping[str, Any] | None = None,
         mode: str = APPEND,
@@ -255,7 +282,11 @@ class SqlTransferOperator(BaseOperator):
             raise DefinitionError(f"{owner}: batch_size must be at least 1")
         if not table:
             raise DefinitionError(f"{owner}: table must be a table name")
+        _check_url(source_url, source_conn_id, owner + " (source)")
+        _check_url(destination_url, destination_conn_id, owner + " (destination)")
         super().__init__(**kwargs)
+        self.source_conn_id = source_conn_id
+        self.destination_conn_id = destination_conn_id
         self.source_url = source_url
         self.sql = sql
         self.destination_url = destination_url
@@ -271,6 +302,8 @@ class SqlTransferOperator(BaseOperator):
         import sqlalchemy as sa
 
         what = f"task {self.task_id!r}"
+        self.source_url = resolve_url(context, self.source_url, self.source_conn_id, self.task_id)
+        self.destination_url = resolve_url(context, self.destination_url, self.destination_conn_id, self.task_id)
         source = make_engine(self.source_url, what=what)
         destination = make_engine(self.destination_url, what=what)
         log = context["log"]
@@ -350,8 +383,10 @@ class SqlTransferOperator(BaseOperator):
 
     def extra_spec(self) -> dict[str, Any]:
         return {
-            "source": redact(self.source_url),
-            "destination": redact(self.destination_url),
+            "source": redact(self.source_url) if self.source_url else f"connection {self.source_conn_id}",
+            "destination": redact(self.destination_url)
+            if self.destination_url
+            else f"connection {self.destination_conn_id}",
             "table": self.table,
             "mode": self.mode,
         }

@@ -9,13 +9,14 @@ from ductwork.core.context import TaskContext
 from ductwork.core.sensors import BaseSensorOperator
 from ductwork.errors import DefinitionError, TaskExecutionError
 from ductwork.integrations.sql._engine import json_value, make_engine, redact
+from ductwork.integrations.sql.operators import _check_url, resolve_url
 
 
 class SqlSensor(BaseSensorOperator):
     """Runs ``sql`` at every poke and is done when the first cell of the first row is truthy.
 
     Args:
-        url: a SQLAlchemy URL.
+        url: a SQLAlchemy URL; or ``conn_id``, a connection.
         sql: the query (templated); bind values with ``:name`` from ``parameters``.
         success: a callable given the first cell; done when it returns true (instead of the
             cell's own truth).
@@ -29,7 +30,8 @@ class SqlSensor(BaseSensorOperator):
     def __init__(
         self,
         *,
-        url: str,
+        url: str = "",
+        conn_id: str | None = None,
         sql: str,
         parameters: Mapping[str, Any] | None = None,
         success: Callable[[Any], Any] | None = None,
@@ -44,8 +46,10 @@ class SqlSensor(BaseSensorOperator):
         for name, value in (("success", success), ("failure", failure)):
             if value is not None and not callable(value):
                 raise DefinitionError(f"{owner}: {name} must be callable, got {value!r}")
+        _check_url(url, conn_id, owner)
         super().__init__(**kwargs)
         self.url = url
+        self.conn_id = conn_id
         self.sql = sql
         self.parameters = parameters
         self.success = success
@@ -56,6 +60,7 @@ class SqlSensor(BaseSensorOperator):
     def poke(self, context: TaskContext) -> bool:
         import sqlalchemy as sa
 
+        self.url = resolve_url(context, self.url, self.conn_id, self.task_id)
         engine = make_engine(self.url, what=f"task {self.task_id!r}", engine_options=self.engine_options)
         try:
             with engine.connect() as conn:
@@ -81,4 +86,5 @@ class SqlSensor(BaseSensorOperator):
         return bool(cell) and cell not in ("0", "false", "False")
 
     def extra_spec(self) -> dict[str, Any]:
-        return {**super().extra_spec(), "url": redact(self.url), "sql": self.sql}
+        where = redact(self.url) if self.url else f"connection {self.conn_id}"
+        return {**super().extra_spec(), "url": where, "sql": self.sql}

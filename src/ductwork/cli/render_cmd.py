@@ -1,0 +1,56 @@
+"""``ductwork tasks render``: show a task's templated fields as a try would render them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import click
+
+from ductwork.cli.output import print_json
+from ductwork.cli.run_cmd import parse_param_options
+from ductwork.cli.state import CliState
+from ductwork.core.config import ParamSources, use_sources
+from ductwork.errors import ParameterError
+from ductwork.loading import load_flow
+
+
+@click.command("render")
+@click.argument("flow_ref", metavar="FLOW")
+@click.argument("task_id")
+@click.argument("logical_date", required=False)
+@click.option("--param", "-p", "param_values", multiple=True, metavar="NAME=VALUE", help="A run parameter.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def render(
+    state: CliState, flow_ref: str, task_id: str, logical_date: str | None, param_values: tuple[str, ...], as_json: bool
+) -> None:
+    """Render TASK's templated fields for LOGICAL_DATE without running it (secrets masked)."""
+    from ductwork.services.render import render_task
+    from ductwork.task_services import local_task_services
+
+    when = None
+    if logical_date:
+        try:
+            when = dt.datetime.fromisoformat(logical_date.replace("Z", "+00:00"))
+        except ValueError:
+            raise ParameterError(f"logical date {logical_date!r}: expected an ISO date such as 2024-01-31") from None
+    services = local_task_services(state.settings)
+    with use_sources(ParamSources.load(config_path=state.config_path)):
+        flow = load_flow(flow_ref, state.settings.flows_folder)
+        rendered = render_task(
+            flow, task_id, logical_date=when, params=parse_param_options(param_values), services=services
+        )
+    if as_json:
+        print_json(rendered)
+        return
+    for name, value in rendered.items():
+        click.secho(f"# {name}", bold=True)
+        click.echo(_show(value))
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, indent=2, default=str)

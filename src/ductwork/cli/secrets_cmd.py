@@ -1,0 +1,190 @@
+"""``ductwork connections`` and ``ductwork variables``: kept in the metadata database, encrypted.
+
+Listing never prints a password (nor a secret-looking extra or variable); ``connections get``
+shows where a connection was found (an environment variable overrides the database).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+from rich.table import Table
+
+from ductwork.cli.engine_state import store
+from ductwork.cli.output import console, print_json
+from ductwork.cli.state import CliState
+from ductwork.core.connections import Connection
+from ductwork.core.masking import MASK, is_secret_name
+from ductwork.errors import DefinitionError, NotFoundError
+from ductwork.store.crypto import Cipher, generate_key
+from ductwork.store.secrets import DatabaseSecrets
+
+
+def _database(state: CliState) -> DatabaseSecrets:
+    return DatabaseSecrets(store(state), Cipher(state.settings.fernet_key))
+
+
+@click.group()
+def connections() -> None:
+    """Add, list, show and delete connections (how tasks reach other systems)."""
+
+
+@connections.command("add")
+@click.argument("name")
+@click.argument("uri", required=False)
+@click.option("--conn-type", default=None, help="Type (postgres, mysql, sqlite, http, https, smtp, ...).")
+@click.option("--host", default=None)
+@click.option("--port", type=int, default=None)
+@click.option("--login", default=None)
+@click.option("--password", default=None, help="Better: put it in the URI from a file or a prompt.")
+@click.option("--schema", default=None, help="Database, path or base path.")
+@click.option("--extra", default=None, help="A JSON object of extra settings.")
+@click.option("--description", default="")
+@click.pass_obj
+def add_connection(state: CliState, name: str, uri: str | None, **fields: Any) -> None:
+    """Add (or replace) a connection, from a URI (type://login:password@host:port/schema?k=v) or options."""
+    connection = _connection_from(name, uri, fields)
+    _database(state).put_connection(connection)
+    click.echo(f"connection {name} saved ({connection.conn_type or 'no type'}, {connection.host or 'no host'})")
+
+
+def _connection_from(name: str, uri: str | None, fields: dict[str, Any]) -> Connection:
+    description = fields.pop("description") or ""
+    extra_text = fields.pop("extra")
+    try:
+        extra = json.loads(extra_text) if extra_text else None
+    except ValueError:
+        raise DefinitionError(f"connection {name!r}: --extra is not a JSON object") from None
+    if uri:
+        base = Connection.from_uri(name, uri)
+        given = {k: v for k, v in fields.items() if v is not None}
+        values = {**base.__dict__, **given}
+    else:
+        if not fields.get("conn_type"):
+            raise DefinitionError(f"connection {name!r}: give a URI or at least --conn-type")
+        values = {"conn_id": name, **{k: v for k, v in fields.items() if v is not None}}
+    values["description"] = description
+    if extra is not None:
+        values["extra"] = extra
+    return Connection(**values)
+
+
+@connections.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def list_connections(state: CliState, as_json: bool) -> None:
+    """The connections in the database (passwords are never shown)."""
+    rows = [c.describe() for c in _database(state).list_connections()]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("name", "type", "host", "port", "schema", "login", "password", "description")
+    for r in rows:
+        table.add_row(*(str(r[k] if r[k] is not None else "") for k in table_keys()))
+    console().print(table)
+
+
+def table_keys() -> tuple[str, ...]:
+    return ("conn_id", "conn_type", "host", "port", "schema", "login", "password", "description")
+
+
+@connections.command("get")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def get_connection(state: CliState, name: str, as_json: bool) -> None:
+    """One connection as tasks would see it (environment first, then the database); no password."""
+    from ductwork.task_services import build_secrets
+
+    secrets = build_secrets(state.settings, engine=store(state))
+    found = secrets.get_connection(name)
+    shown = found.describe()
+    if as_json:
+        print_json(shown)
+        return
+    for key, value in shown.items():
+        if value not in (None, "", {}):
+            click.echo(f"{key}: {json.dumps(value) if isinstance(value, dict) else value}")
+
+
+@connections.command("delete")
+@click.argument("name")
+@click.pass_obj
+def delete_connection(state: CliState, name: str) -> None:
+    _database(state).delete_connection(name)
+    click.echo(f"connection {name} deleted")
+
+
+@connections.command("generate-key")
+def generate_fernet_key() -> None:
+    """Print a new Fernet key for the fernet_key setting (DUCTWORK_FERNET_KEY)."""
+    click.echo(generate_key())
+
+
+@click.group()
+def variables() -> None:
+    """Set, get, list and delete variables ({{ var.value.NAME }} in templates)."""
+
+
+@variables.command("set")
+@click.argument("name")
+@click.argument("value")
+@click.option("--description", default="")
+@click.pass_obj
+def set_variable(state: CliState, name: str, value: str, description: str) -> None:
+    encrypted = _database(state).set_variable(name, value, description=description)
+    click.echo(f"variable {name} set{' (encrypted)' if encrypted else ''}")
+
+
+@variables.command("get")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Parse the value as JSON and print it formatted.")
+@click.pass_obj
+def get_variable(state: CliState, name: str, as_json: bool) -> None:
+    """Print a variable's value (environment first, then the database)."""
+    from ductwork.task_services import build_secrets
+
+    value = build_secrets(state.settings, engine=store(state)).get_variable(name)
+    if as_json:
+        try:
+            print_json(json.loads(value))
+        except ValueError:
+            raise DefinitionError(f"variable {name!r} is not JSON") from None
+        return
+    click.echo(value)
+
+
+@variables.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def list_variables(state: CliState, as_json: bool) -> None:
+    """Variables in the database; values of secret-looking names are shown as ***."""
+    database = _database(state)
+    rows: list[dict[str, Any]] = []
+    for row in database.list_variables():
+        value = MASK if is_secret_name(row.key) else database.get_variable(row.key)
+        rows.append({"key": row.key, "value": value, "encrypted": row.is_encrypted, "description": row.description})
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("name", "value", "encrypted", "description")
+    for r in rows:
+        table.add_row(r["key"], _short(str(r["value"])), "yes" if r["encrypted"] else "no", r["description"])
+    console().print(table)
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@variables.command("delete")
+@click.argument("name")
+@click.pass_obj
+def delete_variable(state: CliState, name: str) -> None:
+    _database(state).delete_variable(name)
+    click.echo(f"variable {name} deleted")
+
+
+__all__ = ["NotFoundError", "connections", "variables"]

@@ -1,0 +1,240 @@
+"""``ExternalTaskSensor`` and ``TriggerFlowOperator``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+
+from ductwork.core.clock import SystemClock
+from ductwork.core.context import TaskContext
+from ductwork.core.operators.base import BaseOperator
+from ductwork.core.sensors import BaseSensorOperator, context_clock
+from ductwork.core.task_services import FlowStore, RunView, require_store
+from ductwork.errors import DefinitionError, TaskExecutionError
+
+SUCCESS = "success"
+FAILED_STATES = ("failed", "upstream_failed")
+DateFunction = Callable[..., dt.datetime]
+
+
+def _states(value: Collection[str], *, owner: str, name: str) -> frozenset[str]:
+    if isinstance(value, str):
+        raise DefinitionError(f"{owner}: {name} wants a list of states, got the string {value!r}")
+    return frozenset(str(getattr(s, "value", s)) for s in value)
+
+
+class ExternalTaskSensor(BaseSensorOperator):
+    """Waits for a task of another flow's run (or for the whole run) to reach an allowed state.
+
+    Args:
+        external_flow_id: the flow to watch.
+        external_task_id: the task to watch; ``None`` watches the run's own state.
+        allowed_states: states that end the wait (default ``("success",)``).
+        failed_states: states that fail this task at once (default: failed and
+            upstream_failed); a run that ended without the task counts as failed too.
+        execution_delta: the watched run's logical date is this much *before* this run's
+            (Airflow's meaning); by default the same logical date.
+        execution_date_fn: a callable given this run's logical date (and context variables it
+            names) that returns the logical date to watch; instead of ``execution_delta``.
+
+    Poke and reschedule modes work as for every sensor; "not yet" includes "that run does
+    not exist yet".
+    """
+
+    template_fields = ("external_flow_id", "external_task_id")
+    ui_color = "#4db7db"
+
+    def __init__(
+        self,
+        *,
+        external_flow_id: str,
+        external_task_id: str | None = None,
+        allowed_states: Collection[str] = (SUCCESS,),
+        failed_states: Collection[str] = FAILED_STATES,
+        execution_delta: dt.timedelta | None = None,
+        execution_date_fn: DateFunction | None = None,
+        **kwargs: Any,
+    ) -> None:
+        owner = f"ExternalTaskSensor(task_id={kwargs.get('task_id')!r})"
+        if not external_flow_id:
+            raise DefinitionError(f"{owner}: external_flow_id must name a flow")
+        if execution_delta is not None and execution_date_fn is not None:
+            raise DefinitionError(f"{owner}: give execution_delta or execution_date_fn, not both")
+        if execution_date_fn is not None and not callable(execution_date_fn):
+            raise DefinitionError(f"{owner}: execution_date_fn must be callable")
+        allowed = _states(allowed_states, owner=owner, name="allowed_states")
+        failed = _states(failed_states, owner=owner, name="failed_states")
+        if allowed & failed:
+            raise DefinitionError(f"{owner}: states both allowed and failed: {', '.join(sorted(allowed & failed))}")
+        super().__init__(**kwargs)
+        self.external_flow_id = external_flow_id
+        self.external_task_id = external_task_id
+        self.allowed_states = allowed
+        self.failed_states = failed
+        self.execution_delta = execution_delta
+        self.execution_date_fn = execution_date_fn
+
+    def watched_date(self, context: TaskContext) -> dt.datetime:
+        logical_date: dt.datetime = context["logical_date"]
+        if self.execution_date_fn is not None:
+            from ductwork.core.operators.python import call_with_context
+
+            value = call_with_context(self.execution_date_fn, [logical_date], {}, context)
+            if not isinstance(value, dt.datetime):
+                raise TaskExecutionError(f"task {self.task_id!r}: execution_date_fn returned {value!r}, not a datetime")
+            return value if value.tzinfo is not None else value.replace(tzinfo=logical_date.tzinfo)
+        if self.execution_delta is not None:
+            return logical_date - self.execution_delta
+        return logical_date
+
+    def poke(self, context: TaskContext) -> bool:
+        store = require_store(context, f"task {self.task_id!r} (ExternalTaskSensor)")
+        when = self.watched_date(context)
+        what = self._what(when)
+        run = store.find_run(self.external_flow_id, when)
+        log = context["log"]
+        if run is None:
+            log.info("%s: no such run yet", what)
+            return False
+        state = self._state_of(run)
+        log.info("%s (run %s): %s", what, run.run_id, state or "not in the run")
+        if state in self.allowed_states:
+            return True
+        if state in self.failed_states:
+            raise TaskExecutionError(f"task {self.task_id!r}: {what} (run {run.run_id}) is {state}")
+        if state is None and run.state in ("success", "failed"):
+            raise TaskExecutionError(
+                f"task {self.task_id!r}: run {run.run_id} of flow {self.external_flow_id!r} ended "
+                f"({run.state}) and has no task {self.external_task_id!r}"
+            )
+        return False
+
+    def _state_of(self, run: RunView) -> str | None:
+        if self.external_task_id is None:
+            return run.state
+        return run.task_states.get(self.external_task_id)
+
+    def _what(self, when: dt.datetime) -> str:
+        target = f"task {self.external_task_id!r} of flow" if self.external_task_id else "the run of flow"
+        return f"{target} {self.external_flow_id!r} for {when.isoformat()}"
+
+    def extra_spec(self) -> dict[str, Any]:
+        return {
+            **super().extra_spec(),
+            "external_flow_id": self.external_flow_id,
+            "external_task_id": self.external_task_id,
+        }
+
+
+class TriggerFlowOperator(BaseOperator):
+    """Queues a run of another flow through the scheduler's run service, optionally waiting for it.
+
+    Args:
+        trigger_flow_id: the flow to run (templated).
+        conf: the run's ``conf`` (templated); ``params`` its typed parameters (templated).
+        logical_date: the run's logical date: a datetime or an ISO string (templated, e.g.
+            ``"{{ logical_date }}"``); by default now.
+        trigger_run_id: the run id (templated); by default ``triggered__<flow>__<this run id>``,
+            so a retry of this task finds the run it started instead of starting another.
+        wait_for_completion: wait until the run ends; it must end in ``allowed_states``.
+        poke_interval: seconds between looks while waiting.
+
+    Returns the triggered run's id.
+    """
+
+    template_fields = ("trigger_flow_id", "conf", "params", "logical_date", "trigger_run_id")
+    ui_color = "#ffefeb"
+
+    def __init__(
+        self,
+        *,
+        trigger_flow_id: str,
+        conf: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        logical_date: dt.datetime | str | None = None,
+        trigger_run_id: str | None = None,
+        wait_for_completion: bool = False,
+        poke_interval: float = 10.0,
+        allowed_states: Collection[str] = (SUCCESS,),
+        failed_states: Collection[str] = ("failed",),
+        **kwargs: Any,
+    ) -> None:
+        owner = f"TriggerFlowOperator(task_id={kwargs.get('task_id')!r})"
+        if not trigger_flow_id:
+            raise DefinitionError(f"{owner}: trigger_flow_id must name a flow")
+        if poke_interval <= 0:
+            raise DefinitionError(f"{owner}: poke_interval must be positive")
+        super().__init__(**kwargs)
+        self.trigger_flow_id = trigger_flow_id
+        self.conf = dict(conf or {})
+        self.params = dict(params) if params is not None else None
+        self.logical_date = logical_date
+        self.trigger_run_id = trigger_run_id
+        self.wait_for_completion = wait_for_completion
+        self.poke_interval = float(poke_interval)
+        self.allowed_states = _states(allowed_states, owner=owner, name="allowed_states")
+        self.failed_states = _states(failed_states, owner=owner, name="failed_states")
+        self._stop = threading.Event()
+
+    def _logical_date(self, context: TaskContext) -> dt.datetime | None:
+        value = self.logical_date
+        if value is None or value == "":
+            return None
+        if isinstance(value, str):
+            try:
+                value = dt.datetime.fromisoformat(value.strip())
+            except ValueError:
+                raise TaskExecutionError(f"task {self.task_id!r}: logical_date {value!r} is not an ISO date") from None
+        return value
+
+    def execute(self, context: TaskContext) -> str:
+        store = require_store(context, f"task {self.task_id!r} (TriggerFlowOperator)")
+        run_id = self.trigger_run_id or f"triggered__{context['flow_id']}__{context['run_id']}"
+        log = context["log"]
+        run = store.get_run(self.trigger_flow_id, run_id)
+        if run is not None:
+            log.info(
+                "run %s of flow %s exists already (a retry?): not triggering it again", run_id, self.trigger_flow_id
+            )
+        else:
+            run = store.trigger(
+                self.trigger_flow_id,
+                run_id=run_id,
+                logical_date=self._logical_date(context),
+                conf=self.conf,
+                params=self.params,
+                note=f"triggered by {context['flow_id']}.{self.task_id} in run {context['run_id']}",
+            )
+            log.info("triggered run %s of flow %s", run.run_id, self.trigger_flow_id)
+        if self.wait_for_completion:
+            self._wait(store, run, context)
+        return run.run_id
+
+    def _wait(self, store: FlowStore, run: RunView, context: TaskContext) -> None:
+        self._stop = threading.Event()
+        clock = context_clock(context)
+        while True:
+            current = store.get_run(run.flow_id, run.run_id)
+            state = current.state if current is not None else "deleted"
+            if state in self.allowed_states:
+                context["log"].info("run %s of flow %s ended: %s", run.run_id, run.flow_id, state)
+                return
+            if state in self.failed_states or state == "deleted":
+                raise TaskExecutionError(
+                    f"task {self.task_id!r}: triggered run {run.run_id} of flow {run.flow_id!r} is {state}"
+                )
+            if self._stop.is_set():
+                raise TaskExecutionError(f"task {self.task_id!r} was stopped while waiting for run {run.run_id}")
+            context["log"].info("run %s of flow %s is %s; waiting", run.run_id, run.flow_id, state)
+            if isinstance(clock, SystemClock):
+                self._stop.wait(self.poke_interval)
+            else:
+                clock.sleep(self.poke_interval)
+
+    def on_kill(self) -> None:
+        self._stop.set()
+
+    def extra_spec(self) -> dict[str, Any]:
+        return {"trigger_flow_id": self.trigger_flow_id, "wait_for_completion": self.wait_for_completion}

@@ -1,0 +1,49 @@
+"""Render a task's templated fields without running it (``ductwork tasks render``).
+
+The context is the one a try of that task would get for the given logical date and
+parameters, with connections and variables from the configured secrets backends and no results
+(``ti.xcom_pull`` gives ``None``). Secrets are masked in what is returned, as in what a try
+records.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from ductwork.core.context import RunInfo, TaskInstance, build_context
+from ductwork.core.flow import Flow
+from ductwork.core.results import MemoryResults
+from ductwork.core.schedule import as_aware
+from ductwork.core.task_services import TaskServices
+from ductwork.engine.execution import render_fields, task_logger
+
+
+def render_task(
+    flow: Flow,
+    task_id: str,
+    *,
+    logical_date: dt.datetime | None = None,
+    params: Mapping[str, Any] | None = None,
+    services: TaskServices | None = None,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """The task's template fields, rendered, by field name (in ``template_fields`` order)."""
+    operator = flow.get_task(task_id)
+    when = as_aware(logical_date, flow.tz) if logical_date is not None else (now or dt.datetime.now(dt.UTC))
+    interval = flow.schedule.interval_starting(when)
+    run = RunInfo(
+        flow_id=flow.flow_id,
+        run_id=f"render__{when.isoformat()}",
+        logical_date=when,
+        data_interval_start=interval.start,
+        data_interval_end=interval.end,
+        params=flow.resolve_params(params),
+        run_type="render",
+        timezone=flow.tz,
+    )
+    ti = TaskInstance(run, task_id, 1, 1 + operator.retries, MemoryResults(), operator.downstream_task_ids)
+    extra = (services or TaskServices()).context_values()
+    context = build_context(run, ti, operator, log=task_logger, extra=extra)
+    return render_fields(operator, context)
