@@ -222,3 +222,11 @@ def test_config_shows_where_each_class_parameter_came_from(cli: Cli, tmp_path: P
         p["name"]: (p["value"], p["source"]) for p in json.loads(result.output)["parameters"] if p["section"] == "Paths"
     }
     assert params == {"log_dir": ("/cli/logs", "cli"), "retries": ("3", "config_file"), "depth": ("5", "env")}
+
+
+def test_running_the_same_date_again_records_a_second_run(cli: Cli, tmp_path: Path) -> None:
+    for _ in range(2):
+        result = cli("run", str(ROOT / "examples" / "branching.py"), "--date", "2024-01-28", "--no-progress")
+        assert result.exit_code == 0, result.output
+    ids = sorted(r["run_id"] for r in json.loads(cli("runs", "list", "--json").output)["runs"])
+    assert ids == ["manual__2024-01-28T00:00:00+00:00", "manual__2024-01-28T00:00:00+00:00.2"]

@@ -51,6 +51,10 @@ def make_run_id(run_type: str, logical_date: dt.datetime) -> str:
 class Recording(Protocol):
     """Where an in-process run is also recorded (the metadata database, for the web UI)."""
 
+    def free_run_id(self, flow_id: str, proposed: str) -> str:
+        """``proposed``, or a variant of it no recorded run of the flow has yet."""
+        ...
+
     def begin(self, info: RunInfo, graph: FlowGraph) -> EventSink:
         """Record the run's start and graph; the sink receives its events."""
         ...
@@ -89,9 +93,12 @@ def run_locally(
     resolved = flow.resolve_params(params)
     when = as_aware(logical_date, flow.tz) if logical_date is not None else clock.now()
     interval = flow.schedule.interval_starting(when)
+    chosen = run_id or make_run_id(run_type, when)
+    if recording is not None and run_id is None:
+        chosen = recording.free_run_id(flow.flow_id, chosen)
     info = RunInfo(
         flow_id=flow.flow_id,
-        run_id=run_id or make_run_id(run_type, when),
+        run_id=chosen,
         logical_date=when,
         data_interval_start=interval.start,
         data_interval_end=interval.end,

@@ -34,6 +34,18 @@ class StoreRecording:
         self.flow = flow
         self.record: RunRecord | None = None
 
+    def free_run_id(self, flow_id: str, proposed: str) -> str:
+        """A re-run of the same logical date gets ``<run id>.2``, ``.3``..."""
+        from ductwork.store.engine import read_transaction
+
+        with read_transaction(self.engine) as conn:
+            if run_repo.get_run(conn, flow_id, proposed) is None:
+                return proposed
+            n = 2
+            while run_repo.get_run(conn, flow_id, f"{proposed}.{n}") is not None:
+                n += 1
+        return f"{proposed}.{n}"
+
     def begin(self, info: RunInfo, graph: FlowGraph) -> EventSink:
         with transaction(self.engine) as conn:
             flow_repo.upsert_flow(conn, self.flow.to_graph(), fileloc=self.flow.fileloc)
