@@ -517,4 +517,5 @@ def default_executor(settings: Settings, environ: Mapping[str, str]) -> Executor
         parallelism=settings.parallelism,
         param_sources=ParamSources.load(environ=environ),
         environ=environ,
+        backlog=settings.parallelism,
     )

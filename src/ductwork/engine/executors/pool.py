@@ -151,6 +151,8 @@ class PoolExecutor:
         param_sources: the parameter sources of requests that carry none.
         start_method: ``"forkserver"`` (default) or ``"spawn"``.
         environ: the environment of the workers (default: this process's, when each starts).
+        backlog: tries accepted beyond the idle workers, kept in the parent and sent to the next
+            worker that finishes: the scheduler's reaction time is then off the critical path.
     """
 
     def __init__(
@@ -168,6 +170,7 @@ class PoolExecutor:
         param_sources: ParamSources | None = None,
         start_method: str = "forkserver",
         environ: Mapping[str, str] | None = None,
+        backlog: int = 0,
     ) -> None:
         if mode not in ("warm", "fresh"):
             raise ValueError(f"mode must be 'warm' or 'fresh', got {mode!r}")
@@ -183,6 +186,7 @@ class PoolExecutor:
         self.param_sources = param_sources or ParamSources()
         self.start_method = start_method
         self.environ = dict(environ) if environ is not None else None
+        self.backlog = max(0, backlog)
         self._ctx: Any = None
         self._selector: selectors.BaseSelector | None = None
         self._handles: list[_Handle] = []
@@ -218,7 +222,9 @@ class PoolExecutor:
             self._spawn()
 
     def free_slots(self) -> int:
-        return 0 if self._closed else self.parallelism - len(self._inflight)
+        """Idle workers, plus room in the backlog: a worker that finishes a try gets the next
+        one from the backlog at once, without waiting for the scheduler's turn."""
+        return 0 if self._closed else self.parallelism + self.backlog - len(self._inflight)
 
     def submit(self, request: TryRequest) -> None:
         """Hand a try to an idle worker; beyond ``free_slots`` it waits in the parent."""
