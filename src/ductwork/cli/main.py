@@ -10,7 +10,18 @@ from pathlib import Path
 
 import click
 
-from ductwork.cli import config_cmd, db_cmd, flows_cmd, pools_cmd, run_cmd, runs_cmd, scheduler_cmd, tasks_cmd
+from ductwork.cli import (
+    config_cmd,
+    db_cmd,
+    flows_cmd,
+    pools_cmd,
+    run_cmd,
+    runs_cmd,
+    scheduler_cmd,
+    tasks_cmd,
+    users_cmd,
+    webserver_cmd,
+)
 from ductwork.cli.state import CliState, DuctworkGroup
 
 
@@ -55,6 +66,10 @@ cli.add_command(runs_cmd.trigger)
 cli.add_command(runs_cmd.backfill)
 cli.add_command(runs_cmd.runs)
 cli.add_command(pools_cmd.pools)
+cli.add_command(webserver_cmd.webserver)
+cli.add_command(webserver_cmd.standalone)
+cli.add_command(users_cmd.users)
+cli.add_command(users_cmd.tokens)
 
 
 def main() -> None:
