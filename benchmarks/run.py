@@ -3,6 +3,8 @@
 Sections:
 - ``tracker``: the readiness tracker alone (decisions per second, no execution);
 - ``in-process``: whole runs through the supervisor and the in-process executor (no store).
+- ``web`` (only when asked for, ``--sections web``): the REST API and the pages of the web UI
+  on 10,000-task flows with 25 runs (``benchmarks/web.py``; pages need Chromium).
 
 Speed is measured here, never asserted in tests.
 """
@@ -103,6 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     for section in args.sections.split(","):
+        if section == "web":
+            from web import run_web  # benchmarks/web.py, next to this file
+
+            run_web()
+            continue
         for shape in ("chain", "fan"):
             for n in sizes:
                 r = SECTIONS[section](n, shape)

@@ -75,12 +75,18 @@ def test_luigi_families_workers_and_resources(db_engine: Engine) -> None:
         task_repo.try_started(conn, pk, "Report(day=1)", 0, hostname="h1", pid=7)
     with read_transaction(db_engine) as conn:
         scope = views.scope_runs(conn, since=T0)
-        tasks = views.luigi_tasks(conn, scope)
+        counts = views.family_counts(conn, scope)
+        reports, total = views.luigi_tasks(conn, scope, family="Report")
+        running, _ = views.luigi_tasks(conn, scope, state="running", search="REPORT")
+        page, _ = views.luigi_tasks(conn, scope, limit=1, offset=1)
         workers = views.workers(conn)
         used = views.resource_use(conn)
         recent = views.recent_run_states(conn, ["views", "nothing"])
     assert scope == [pk]
-    assert views.family_counts(tasks) == {
+    assert [t.task_id for t in reports] == ["Report(day=1)"] and total == 1
+    assert [t.task_id for t in running] == ["Report(day=1)"]
+    assert [t.task_id for t in page] == ["g.b"]
+    assert counts == {
         "BashOperator": {"pending": 0, "running": 0, "done": 1, "failed": 1, "upstream_failed": 0, "disabled": 0},
         "Report": {"pending": 0, "running": 1, "done": 0, "failed": 0, "upstream_failed": 0, "disabled": 0},
     }
@@ -94,8 +100,13 @@ def test_waiting_tasks_of_a_paused_flow_are_disabled(db_engine: Engine) -> None:
     with transaction(db_engine) as conn:
         flow_repo.set_paused(conn, "views", True)
     with read_transaction(db_engine) as conn:
-        tasks = views.luigi_tasks(conn, [pk])
+        tasks, _total = views.luigi_tasks(conn, [pk])
+        disabled, total = views.luigi_tasks(conn, [pk], state="disabled")
+        pending, _ = views.luigi_tasks(conn, [pk], state="pending")
     assert [t.luigi_state for t in tasks] == ["done", "disabled", "disabled"]
+    assert total == 2 and len(disabled) == 2 and pending == []
+    with read_transaction(db_engine) as conn:
+        assert views.family_counts(conn, [pk])["BashOperator"]["disabled"] == 1
 
 
 def test_gantt_bars(db_engine: Engine) -> None:

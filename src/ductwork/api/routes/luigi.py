@@ -5,7 +5,7 @@ they run, resources and their use. It covers active runs and runs that ended in 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 
@@ -25,11 +25,8 @@ LuigiState = Literal["pending", "running", "done", "failed", "upstream_failed", 
 Hours = Query(24, ge=1, le=24 * 90, description="Also runs that ended in this many past hours.")
 
 
-def _tasks(ctx: WebContext, hours: int) -> tuple[list[views.LuigiTask], int]:
-    since = utcnow() - dt.timedelta(hours=hours)
-    with read_transaction(ctx.engine) as conn:
-        pks = views.scope_runs(conn, since=since)
-        return views.luigi_tasks(conn, pks), len(pks)
+def _scope(conn: Any, hours: int) -> list[int]:
+    return views.scope_runs(conn, since=utcnow() - dt.timedelta(hours=hours))
 
 
 def _task_out(t: views.LuigiTask) -> schemas.LuigiTaskOut:
@@ -50,12 +47,13 @@ def _task_out(t: views.LuigiTask) -> schemas.LuigiTaskOut:
 @router.get("/families", response_model=schemas.FamiliesOut, dependencies=[Viewer])
 def families(ctx: WebContext = Depends(web_context), hours: int = Hours) -> schemas.FamiliesOut:
     """Task families (a class task's family, else its operator) with counts per Luigi state."""
-    tasks, runs = _tasks(ctx, hours)
-    counts = views.family_counts(tasks)
+    with read_transaction(ctx.engine) as conn:
+        pks = _scope(conn, hours)
+        counts = views.family_counts(conn, pks)
     return schemas.FamiliesOut(
         states=list(views.LUIGI_STATES),
         families=[schemas.FamilyOut(family=f, counts=c) for f, c in counts.items()],
-        runs=runs,
+        runs=len(pks),
     )
 
 
@@ -71,19 +69,18 @@ def tasks(
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> schemas.LuigiTaskPage:
     """Tasks filtered by family, Luigi state, flow and text."""
-    found, _runs = _tasks(ctx, hours)
-    needle = (search or "").lower()
-    chosen = [
-        t
-        for t in found
-        if (family is None or t.family == family)
-        and (state is None or t.luigi_state == state)
-        and (flow_id is None or t.flow_id == flow_id)
-        and (not needle or needle in t.task_id.lower())
-    ]
-    return schemas.LuigiTaskPage(
-        items=[_task_out(t) for t in chosen[offset : offset + limit]], total=len(chosen), limit=limit, offset=offset
-    )
+    with read_transaction(ctx.engine) as conn:
+        found, total = views.luigi_tasks(
+            conn,
+            _scope(conn, hours),
+            family=family,
+            state=state,
+            flow_id=flow_id,
+            search=search,
+            limit=limit,
+            offset=offset,
+        )
+    return schemas.LuigiTaskPage(items=[_task_out(t) for t in found], total=total, limit=limit, offset=offset)
 
 
 @router.get("/workers", response_model=schemas.WorkersOut, dependencies=[Viewer])

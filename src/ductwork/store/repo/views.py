@@ -257,54 +257,119 @@ def _family(operator: str, node: Any) -> str:
     return operator
 
 
-def luigi_tasks(conn: Connection, run_pks: Sequence[int]) -> list[LuigiTask]:
-    """The task instances of ``run_pks`` with their family and Luigi state."""
-    paused = sa.func.coalesce(flows.c.is_paused, sa.false())
-    node = sa.case((ti.c.operator.in_(CLASS_TASK_KINDS), ti.c.node), else_=sa.null())
-    found: list[LuigiTask] = []
-    for part in chunks(list(run_pks), 100):
-        stmt = (
-            sa.select(
-                runs.c.flow_id,
-                runs.c.run_id,
-                ti.c.task_id,
-                ti.c.operator,
-                ti.c.state,
-                ti.c.start_date,
-                ti.c.end_date,
-                ti.c.hostname,
-                ti.c.pid,
-                paused.label("paused"),
-                sa.type_coerce(node, ti.c.node.type).label("node"),
-            )
-            .select_from(ti.join(runs, runs.c.id == ti.c.run_pk).outerjoin(flows, flows.c.flow_id == runs.c.flow_id))
-            .where(ti.c.run_pk.in_(part))
-            .order_by(ti.c.run_pk.desc(), ti.c.ordinal)
-        )
-        for r in conn.execute(stmt):
-            found.append(
-                LuigiTask(
-                    r.flow_id,
-                    r.run_id,
-                    r.task_id,
-                    _family(r.operator, r.node),
-                    r.state,
-                    luigi_state(r.state, paused=bool(r.paused)),
-                    r.start_date,
-                    r.end_date,
-                    r.hostname,
-                    r.pid,
-                )
-            )
-    return found
+def _scope(run_pks: Sequence[int]) -> Any:
+    """Task instances of ``run_pks`` joined with their run and (if still known) their flow."""
+    return ti.join(runs, runs.c.id == ti.c.run_pk).outerjoin(flows, flows.c.flow_id == runs.c.flow_id)
 
 
-def family_counts(tasks: Iterable[LuigiTask]) -> dict[str, dict[str, int]]:
-    """Family to counts per Luigi state (every state present, zero included)."""
+_PAUSED = sa.func.coalesce(flows.c.is_paused, sa.false())
+
+
+def family_counts(conn: Connection, run_pks: Sequence[int]) -> dict[str, dict[str, int]]:
+    """Family (a class task's family, else its operator) to counts per Luigi state, every state
+    present. Counted by the database, except class tasks, whose family is read from their
+    recorded definition."""
     counts: dict[str, Counter[str]] = defaultdict(Counter)
-    for task in tasks:
-        counts[task.family][task.luigi_state] += 1
+    for part in chunks(list(run_pks), 100):
+        grouped = (
+            sa.select(ti.c.operator, ti.c.state, _PAUSED.label("paused"), sa.func.count().label("n"))
+            .select_from(_scope(part))
+            .where(ti.c.run_pk.in_(part), ti.c.operator.not_in(CLASS_TASK_KINDS))
+            .group_by(ti.c.operator, ti.c.state, _PAUSED)
+        )
+        for r in conn.execute(grouped):
+            counts[r.operator][luigi_state(r.state, paused=bool(r.paused))] += int(r.n)
+        classes = (
+            sa.select(ti.c.operator, ti.c.node, ti.c.state, _PAUSED.label("paused"))
+            .select_from(_scope(part))
+            .where(ti.c.run_pk.in_(part), ti.c.operator.in_(CLASS_TASK_KINDS))
+        )
+        for r in conn.execute(classes):
+            counts[_family(r.operator, r.node)][luigi_state(r.state, paused=bool(r.paused))] += 1
     return {family: {s: c.get(s, 0) for s in LUIGI_STATES} for family, c in sorted(counts.items())}
+
+
+def _luigi_filter(state: str) -> Any:
+    """The SQL condition for tasks in one Luigi state."""
+    waiting = [s for s, name in _LUIGI_OF.items() if name == "pending"]
+    if state == "pending":
+        return sa.and_(ti.c.state.in_(waiting), sa.not_(_PAUSED))
+    if state == "disabled":
+        return sa.and_(ti.c.state.in_(waiting), _PAUSED)
+    return ti.c.state.in_([s for s, name in _LUIGI_OF.items() if name == state])
+
+
+def luigi_tasks(
+    conn: Connection,
+    run_pks: Sequence[int],
+    *,
+    family: str | None = None,
+    state: str | None = None,
+    flow_id: str | None = None,
+    search: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[LuigiTask], int]:
+    """A page of the task instances of ``run_pks`` (newest run first, graph order) filtered by
+    family, Luigi state, flow and text in the task id; and how many match in all."""
+    where: list[Any] = [ti.c.run_pk.in_(list(run_pks))]
+    if family is not None:  # an operator, or a class family (found in the definition's JSON text)
+        marker = f'"family":{json.dumps(family, ensure_ascii=False)}'
+        where.append(
+            sa.or_(
+                sa.and_(ti.c.operator == family, ti.c.operator.not_in(CLASS_TASK_KINDS)),
+                sa.and_(
+                    ti.c.operator.in_(CLASS_TASK_KINDS),
+                    sa.type_coerce(ti.c.node, sa.Text).contains(marker, autoescape=True),
+                ),
+            )
+        )
+    if state is not None:
+        where.append(_luigi_filter(state))
+    if flow_id is not None:
+        where.append(runs.c.flow_id == flow_id)
+    if search:
+        where.append(sa.func.lower(ti.c.task_id).contains(search.lower(), autoescape=True))
+    if not run_pks:
+        return [], 0
+    total = conn.execute(sa.select(sa.func.count()).select_from(_scope(run_pks)).where(*where)).scalar_one()
+    node = sa.case((ti.c.operator.in_(CLASS_TASK_KINDS), ti.c.node), else_=sa.null())
+    stmt = (
+        sa.select(
+            runs.c.flow_id,
+            runs.c.run_id,
+            ti.c.task_id,
+            ti.c.operator,
+            ti.c.state,
+            ti.c.start_date,
+            ti.c.end_date,
+            ti.c.hostname,
+            ti.c.pid,
+            _PAUSED.label("paused"),
+            sa.type_coerce(node, ti.c.node.type).label("node"),
+        )
+        .select_from(_scope(run_pks))
+        .where(*where)
+        .order_by(ti.c.run_pk.desc(), ti.c.ordinal)
+        .limit(limit)
+        .offset(offset)
+    )
+    found = [
+        LuigiTask(
+            r.flow_id,
+            r.run_id,
+            r.task_id,
+            _family(r.operator, r.node),
+            r.state,
+            luigi_state(r.state, paused=bool(r.paused)),
+            r.start_date,
+            r.end_date,
+            r.hostname,
+            r.pid,
+        )
+        for r in conn.execute(stmt)
+    ]
+    return found, int(total)
 
 
 @dataclass(frozen=True)

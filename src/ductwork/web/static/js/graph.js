@@ -124,7 +124,7 @@ async function render() {
   statusBox.style.display = view.note ? '' : 'none';
   statusBox.textContent = view.note;
   summary.textContent = `${g.task_ids.length} tasks · ${view.nodes.length} nodes shown · layout ${Math.round(performance.now() - t0)} ms`;
-  if (!drawnOnce) { fit(); drawnOnce = true; markDrawn('graph'); schedulePoll(); } else applyTransform();
+  if (!drawnOnce) { fit(true); drawnOnce = true; markDrawn('graph'); schedulePoll(); } else applyTransform();
 }
 
 function draw() {
@@ -174,11 +174,16 @@ function applyTransform() {
   if (root) root.setAttribute('transform', `translate(${transform.x},${transform.y}) scale(${transform.k})`);
 }
 
-function fit() {
+// ``readable``: never zoom out so far that labels cannot be read; show the start of the
+// graph instead (the Fit button shows all of it, however small).
+function fit(readable = false) {
   const w = svg.clientWidth, h = svg.clientHeight;
   if (!layout || !layout.width) return;
-  const k = Math.min(1.5, (w - 20) / layout.width, (h - 20) / layout.height);
-  transform = { k, x: (w - layout.width * k) / 2, y: (h - layout.height * k) / 2 };
+  const whole = Math.min(1.5, (w - 20) / layout.width, (h - 20) / layout.height);
+  const k = readable ? Math.max(whole, 0.8) : whole;
+  const x = layout.width * k <= w ? (w - layout.width * k) / 2 : 10;
+  const y = layout.height * k <= h ? (h - layout.height * k) / 2 : 10;
+  transform = { k, x, y };
   applyTransform();
 }
 
@@ -236,7 +241,12 @@ svg.addEventListener('pointerup', (e) => {
   const target = document.elementsFromPoint(e.clientX, e.clientY).find((n) => n.closest && n.closest('g.node'));
   const nodeEl = target && target.closest('g.node');
   if (!nodeEl) return;
-  if (nodeEl.dataset.kind === 'group') { collapsed.delete(nodeEl.dataset.id); render(); }
+  if (nodeEl.dataset.kind === 'group') {
+    const group = nodeEl.dataset.id;
+    collapsed.delete(group);
+    const first = paths.findIndex((p) => p.includes(group));
+    render().then(() => first >= 0 && centerOn(`task:${g.task_ids[first]}`));
+  }
   else location.href = taskUrl(flowId, runId, nodeEl.dataset.id);
 });
 svg.addEventListener('wheel', (e) => {
@@ -249,16 +259,16 @@ svg.addEventListener('wheel', (e) => {
   transform.k = k;
   applyTransform();
 }, { passive: false });
-document.getElementById('graph-fit').addEventListener('click', fit);
-document.getElementById('graph-expand').addEventListener('click', () => { collapsed.clear(); render().then(fit); });
+document.getElementById('graph-fit').addEventListener('click', () => fit());
+document.getElementById('graph-expand').addEventListener('click', () => { collapsed.clear(); render().then(() => fit(true)); });
 document.getElementById('graph-collapse').addEventListener('click', () => {
   for (const p of paths) if (p.length) collapsed.add(p[0]);
-  render().then(fit);
+  render().then(() => fit(true));
 });
 document.getElementById('graph-search').addEventListener('keydown', (e) => {
   if (e.key !== 'Enter') return;
   const text = e.target.value.trim().toLowerCase();
-  if (!text) { focusTask = null; render().then(fit); return; }
+  if (!text) { focusTask = null; render().then(() => fit(true)); return; }
   const i = g.task_ids.findIndex((t) => t.toLowerCase().includes(text));
   if (i < 0) { statusBox.style.display = ''; statusBox.textContent = `no task matches “${text}”`; return; }
   for (const p of paths[i]) collapsed.delete(p);
