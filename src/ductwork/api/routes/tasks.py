@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+import anyio
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
 from ductwork.api import schemas
@@ -99,6 +101,7 @@ def _check_log(ctx: WebContext, record: RunRecord, task_id: str, try_number: int
     dependencies=[Viewer],
 )
 def task_log(
+    request: Request,
     flow_id: FlowId,
     run_id: RunId,
     task_id: TaskId,
@@ -112,7 +115,7 @@ def task_log(
     _check_log(ctx, record, task_id, try_number)
     chunks = task_service.log_chunks(ctx.engine, record, task_id, try_number, follow=follow)
     return StreamingResponse(
-        _utf8(chunks),
+        _in_own_threads(request, chunks) if follow else _utf8(chunks),
         media_type="text/plain; charset=utf-8",
         headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff", "X-Accel-Buffering": "no"},
     )
@@ -121,6 +124,24 @@ def task_log(
 def _utf8(chunks: Iterator[str]) -> Iterator[bytes]:
     for chunk in chunks:
         yield chunk.encode("utf-8")
+
+
+LIVE_TAILS = 32
+"""Threads set aside for followed logs. A followed log waits in a thread between chunks (the
+service polls the file); in the shared thread pool, a few dozen open tails would leave no thread
+for other requests, so they get their own limiter and queue behind each other instead."""
+
+
+async def _in_own_threads(request: Request, chunks: Iterator[str]) -> AsyncIterator[bytes]:
+    limiter = getattr(request.app.state, "log_limiter", None)
+    if limiter is None:
+        limiter = request.app.state.log_limiter = anyio.CapacityLimiter(LIVE_TAILS)
+    done = object()
+    while True:
+        chunk = await anyio.to_thread.run_sync(next, chunks, done, limiter=limiter)
+        if chunk is done:
+            return
+        yield str(chunk).encode("utf-8")
 
 
 @router.get(BASE + "/{task_id}/results", response_model=list[schemas.ResultOut], dependencies=[Viewer])

@@ -46,7 +46,7 @@ function details(task) {
   const params = { ...(d.params || {}) };
   const box = document.getElementById('task-params');
   const entries = Object.entries(params);
-  box.replaceChildren(entries.length ? el('dl', { class: 'kv' }, entries.flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { class: 'mono', text: String(v) })])) : 'none');
+  box.replaceChildren(entries.length ? el('dl', { class: 'kv' }, entries.flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { class: 'mono', text: String(v) })])) : 'no task parameters');
 }
 
 function triesTable(attempts) {
