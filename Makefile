@@ -35,5 +35,9 @@ test: $(STAMP) system-deps lint typecheck
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
+# PNGs of every page of the web UI, from a real standalone server running demo flows (needs Chromium).
+screenshots: $(STAMP) system-deps
+	$(BIN)/python benchmarks/web.py --screenshots docs/screenshots
+
 clean:
 	rm -rf $(VENV) .ductwork demo-output .pytest_cache .mypy_cache .ruff_cache

@@ -4,7 +4,9 @@ Sections:
 - ``tracker``: the readiness tracker alone (decisions per second, no execution);
 - ``in-process``: whole runs through the supervisor and the in-process executor (no store);
 - ``engine-sqlite``, ``engine-postgres``: a real ``ductwork scheduler`` process with its worker
-  pool and the store (see ``benchmarks/engine.py``), with scheduler peak RSS.
+  pool and the store (see ``benchmarks/engine.py``), with scheduler peak RSS;
+- ``web`` (only when asked for, ``--sections web``): the REST API and the pages of the web UI
+  on 10,000-task flows with 25 runs (``benchmarks/web.py``; pages need Chromium).
 
 Speed is measured here, never asserted in tests.
 """
@@ -118,6 +120,11 @@ def main(argv: list[str] | None = None) -> int:
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     for section in args.sections.split(","):
+        if section == "web":
+            from web import run_web  # benchmarks/web.py, next to this file
+
+            run_web()
+            continue
         for shape in ("chain", "fan"):
             for n in sizes:
                 r = SECTIONS[section](n, shape)

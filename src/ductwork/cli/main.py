@@ -21,6 +21,8 @@ from ductwork.cli import (
     scheduler_cmd,
     secrets_cmd,
     tasks_cmd,
+    users_cmd,
+    webserver_cmd,
 )
 from ductwork.cli.state import CliState, DuctworkGroup
 
@@ -69,6 +71,10 @@ cli.add_command(pools_cmd.pools)
 cli.add_command(secrets_cmd.connections)
 cli.add_command(secrets_cmd.variables)
 tasks_cmd.tasks.add_command(render_cmd.render)
+cli.add_command(webserver_cmd.webserver)
+cli.add_command(webserver_cmd.standalone)
+cli.add_command(users_cmd.users)
+cli.add_command(users_cmd.tokens)
 
 
 def main() -> None:

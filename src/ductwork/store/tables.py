@@ -277,5 +277,51 @@ variables = Table(
     **TABLE_OPTIONS,
 )
 
+# --- web access (migration 0003): users, API tokens and browser sessions ---------------------
+# Secrets are never stored: passwords as argon2 hashes, tokens and session ids as SHA-256 digests
+# (they are long random strings, so a fast digest is enough and lookups stay one indexed query).
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer(), primary_key=True, autoincrement=True),
+    Column("username", id_string(), nullable=False),
+    Column("password_hash", String(250), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("last_login_at", UtcDateTime(), nullable=True),
+    UniqueConstraint("username"),
+    **TABLE_OPTIONS,
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer(), primary_key=True, autoincrement=True),
+    Column("user_id", Integer(), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(250), nullable=False),
+    Column("token_hash", String(64), nullable=False),
+    # The first characters of the token, so a person can tell their tokens apart in a list.
+    Column("prefix", String(16), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("last_used_at", UtcDateTime(), nullable=True),
+    Column("expires_at", UtcDateTime(), nullable=True),
+    UniqueConstraint("token_hash"),
+    Index("ix_api_tokens_user_id", "user_id"),
+    **TABLE_OPTIONS,
+)
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("session_hash", String(64), primary_key=True),
+    Column("user_id", Integer(), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    # The synchronizer token every cookie-authenticated write must send back (form field or header).
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Index("ix_web_sessions_user_id", "user_id"),
+    **TABLE_OPTIONS,
+)
+
 DEFAULT_POOL = "default_pool"
 DEFAULT_POOL_SLOTS = 128

@@ -1,7 +1,7 @@
 """Connections and variables, their secret parts encrypted with Fernet.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-23
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from ductwork.store.types import UtcDateTime, long_text
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,109 @@
+"""Errors as JSON: ``{"detail": "<a message that names the thing>", "error": "<code>"}``.
+
+Ductwork's own exceptions map to status codes here, once, so that routes just call services and
+let errors through: unknown flow, run or task → 404; bad parameter values → 422; a state change
+the state machine refuses or a name already taken → 409; a definition that cannot be accepted →
+400; the database down → 503.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ductwork.errors import (
+    DefinitionError,
+    DuctworkError,
+    InvalidTransitionError,
+    NotFoundError,
+    ParameterError,
+)
+from ductwork.services.accounts import AuthenticationError
+from ductwork.store.errors import DatabaseUnreachableError, PoolInUseError, RunExistsError, SchemaMismatchError
+from ductwork.store.repo.users import UserExistsError
+
+_STATUS: list[tuple[type[Exception], int, str]] = [
+    (NotFoundError, 404, "not_found"),
+    (ParameterError, 422, "invalid_parameter"),
+    (InvalidTransitionError, 409, "invalid_transition"),
+    (RunExistsError, 409, "conflict"),
+    (UserExistsError, 409, "conflict"),
+    (PoolInUseError, 409, "conflict"),
+    (AuthenticationError, 401, "unauthenticated"),
+    (DatabaseUnreachableError, 503, "database_unreachable"),
+    (SchemaMismatchError, 503, "schema_mismatch"),
+    (DefinitionError, 400, "invalid_definition"),
+    (DuctworkError, 400, "bad_request"),
+]
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    422: "validation_error",
+}
+
+
+def error_body(detail: str, error: str, **extra: Any) -> dict[str, Any]:
+    return {"detail": detail, "error": error, **extra}
+
+
+def status_of(exc: Exception) -> tuple[int, str]:
+    for cls, status, code in _STATUS:
+        if isinstance(exc, cls):
+            return status, code
+    return 500, "internal_error"
+
+
+def _for_person(request: Request) -> bool:
+    """Whether the request came from a page (an HTML error page fits better than JSON)."""
+    return not request.url.path.startswith("/api/") and getattr(request.app.state, "html_error", None) is not None
+
+
+async def _ductwork_error(request: Request, exc: Exception) -> Response:
+    status, code = status_of(exc)
+    if _for_person(request):
+        return request.app.state.html_error(request, status, str(exc))
+    return JSONResponse(error_body(str(exc), code), status_code=status)
+
+
+def _where(loc: Sequence[Any]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("query", "path", "header", "cookie"):
+        return f"{parts[0]} parameter {'.'.join(parts[1:])!r}"
+    if parts and parts[0] == "body":
+        return f"body field {'.'.join(parts[1:])!r}" if len(parts) > 1 else "request body"
+    return ".".join(parts)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()]
+    detail = "; ".join(f"{_where(e['loc'])}: {e['msg']}" for e in errors) or "invalid request"
+    return JSONResponse(error_body(detail, "validation_error", errors=errors), status_code=422)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    if _for_person(request):
+        return request.app.state.html_error(request, exc.status_code, detail)
+    return JSONResponse(
+        error_body(detail, _HTTP_CODES.get(exc.status_code, "error")),
+        status_code=exc.status_code,
+        headers=getattr(exc, "headers", None),
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(DuctworkError, _ductwork_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -1,0 +1,14 @@
+"""The API's routers, one module per resource; ``api_router`` gathers them under ``/api/v1``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from ductwork.api.routes import accounts, flows, luigi, pools, runs, system, tasks, views
+
+
+def api_router() -> APIRouter:
+    router = APIRouter(prefix="/api/v1")  # keep in step with app.API_PREFIX
+    for module in (system, flows, runs, tasks, views, pools, luigi, accounts):
+        router.include_router(module.router)
+    return router

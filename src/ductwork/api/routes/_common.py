@@ -1,0 +1,38 @@
+"""Helpers shared by the routers: looking up a run, path parameters, dates from query strings."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import Path
+
+from ductwork.api.context import WebContext
+from ductwork.services import runs as run_service
+from ductwork.store.records import RunRecord
+
+ID_PATTERN = r"^[^\x00]*$"
+"""Ids may hold any character but NUL, which PostgreSQL cannot store in text."""
+MAX_OFFSET = 1_000_000_000
+
+FlowId = Annotated[str, Path(min_length=1, max_length=250, pattern=ID_PATTERN, description="A flow id.")]
+RunId = Annotated[str, Path(min_length=1, max_length=250, pattern=ID_PATTERN, description="A run id (URL-encoded).")]
+TaskId = Annotated[str, Path(min_length=1, max_length=250, pattern=ID_PATTERN, description="A task id.")]
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Not authenticated"},
+    403: {"description": "Not allowed for this role, or CSRF token missing"},
+    404: {"description": "Unknown flow, run or task"},
+}
+
+
+def find_run(ctx: WebContext, flow_id: str, run_id: str) -> RunRecord:
+    """The run, or ``NotFoundError`` (404) with the flow's recent runs as a hint."""
+    return run_service.get_run(ctx.engine, flow_id, run_id)
+
+
+def utc(value: dt.datetime | None) -> dt.datetime | None:
+    """A query-string date as aware UTC (dates without a zone are taken as UTC)."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)

@@ -1,0 +1,55 @@
+"""Pools: named slot limits shared by all runs. Reading needs a login; changing them, an admin."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Response
+
+from ductwork.api import schemas
+from ductwork.api.context import WebContext, web_context
+from ductwork.api.routes._common import ERRORS
+from ductwork.api.security import Admin, Viewer
+from ductwork.errors import NotFoundError
+from ductwork.store.engine import read_transaction, transaction
+from ductwork.store.repo import pools as pool_repo
+
+router = APIRouter(tags=["pools"], responses=ERRORS)
+
+PoolName = Annotated[str, Path(min_length=1, max_length=250)]
+
+
+def _pools(ctx: WebContext) -> list[schemas.PoolOut]:
+    with read_transaction(ctx.engine) as conn:
+        descriptions = {p.name: p.description for p in pool_repo.list_pools(conn)}
+        usage = pool_repo.pool_usage(conn)
+    return [schemas.pool_out(u, descriptions.get(u.name, "")) for u in usage]
+
+
+@router.get("/pools", response_model=list[schemas.PoolOut], dependencies=[Viewer])
+def list_pools(ctx: WebContext = Depends(web_context)) -> list[schemas.PoolOut]:
+    """Every pool with the slots its queued and running tasks hold."""
+    return _pools(ctx)
+
+
+@router.get("/pools/{name}", response_model=schemas.PoolOut, dependencies=[Viewer])
+def get_pool(name: PoolName, ctx: WebContext = Depends(web_context)) -> schemas.PoolOut:
+    for pool in _pools(ctx):
+        if pool.name == name:
+            return pool
+    raise NotFoundError(f"no pool {name!r}")
+
+
+@router.put("/pools/{name}", response_model=schemas.PoolOut, dependencies=[Admin])
+def put_pool(name: PoolName, body: schemas.PoolIn, ctx: WebContext = Depends(web_context)) -> schemas.PoolOut:
+    """Create a pool or change its slots (a running scheduler picks the change up when restarted)."""
+    with transaction(ctx.engine) as conn:
+        pool_repo.put_pool(conn, name, body.slots, body.description)
+    return get_pool(name, ctx)
+
+
+@router.delete("/pools/{name}", status_code=204, response_class=Response, dependencies=[Admin])
+def delete_pool(name: PoolName, ctx: WebContext = Depends(web_context)) -> Response:
+    with transaction(ctx.engine) as conn:
+        pool_repo.delete_pool(conn, name)
+    return Response(status_code=204)

@@ -1,0 +1,108 @@
+"""Runs: list with filters and paging (all flows or one), detail, cancel, state history."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi import APIRouter, Depends, Query
+
+from ductwork.api import schemas
+from ductwork.api.context import WebContext, web_context
+from ductwork.api.routes._common import ERRORS, ID_PATTERN, MAX_OFFSET, FlowId, RunId, find_run, utc
+from ductwork.api.security import Operator, Viewer
+from ductwork.core.states import RunState
+from ductwork.services import runs as run_service
+from ductwork.store.engine import read_transaction
+from ductwork.store.repo import events as event_repo
+from ductwork.store.repo import flows as flow_repo
+from ductwork.store.repo import runs as run_repo
+
+router = APIRouter(tags=["runs"], responses=ERRORS)
+
+
+def _page(
+    ctx: WebContext,
+    flow_id: str | None,
+    state: list[RunState] | None,
+    run_type: list[str] | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    limit: int,
+    offset: int,
+) -> schemas.RunPage:
+    with read_transaction(ctx.engine) as conn:
+        page = run_repo.list_runs(
+            conn,
+            flow_id=flow_id,
+            states=state or None,
+            run_types=run_type or None,
+            since=utc(since),
+            until=utc(until),
+            limit=limit,
+            offset=offset,
+        )
+        unknown = flow_id is not None and page.total == 0 and flow_repo.get_flow(conn, flow_id) is None
+    if unknown:
+        assert flow_id is not None
+        run_service.flow_graph(ctx.engine, flow_id)  # raises the 404 with a "did you mean"
+    return schemas.RunPage(
+        items=[schemas.run_out(r) for r in page.items], total=page.total, limit=page.limit, offset=page.offset
+    )
+
+
+@router.get("/runs", response_model=schemas.RunPage, dependencies=[Viewer])
+def list_all_runs(
+    ctx: WebContext = Depends(web_context),
+    flow_id: str | None = Query(None, max_length=250, pattern=ID_PATTERN),
+    state: list[RunState] | None = Query(None),
+    run_type: list[str] | None = Query(None),
+    since: schemas.SaneDate | None = Query(None, description="Logical date from (included)."),
+    until: schemas.SaneDate | None = Query(None, description="Logical date until (excluded)."),
+    limit: int = Query(50, ge=1, le=1000),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
+) -> schemas.RunPage:
+    """Runs of every flow (or one), newest logical date first."""
+    return _page(ctx, flow_id, state, run_type, since, until, limit, offset)
+
+
+@router.get("/flows/{flow_id}/runs", response_model=schemas.RunPage, dependencies=[Viewer])
+def list_runs(
+    flow_id: FlowId,
+    ctx: WebContext = Depends(web_context),
+    state: list[RunState] | None = Query(None),
+    run_type: list[str] | None = Query(None),
+    since: schemas.SaneDate | None = Query(None),
+    until: schemas.SaneDate | None = Query(None),
+    limit: int = Query(50, ge=1, le=1000),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
+) -> schemas.RunPage:
+    return _page(ctx, flow_id, state, run_type, since, until, limit, offset)
+
+
+@router.get("/flows/{flow_id}/runs/{run_id}", response_model=schemas.RunOut, dependencies=[Viewer])
+def get_run(flow_id: FlowId, run_id: RunId, ctx: WebContext = Depends(web_context)) -> schemas.RunOut:
+    return schemas.run_out(find_run(ctx, flow_id, run_id))
+
+
+@router.post("/flows/{flow_id}/runs/{run_id}/cancel", response_model=schemas.RunOut, dependencies=[Operator])
+def cancel_run(flow_id: FlowId, run_id: RunId, ctx: WebContext = Depends(web_context)) -> schemas.RunOut:
+    """Stop a run: its unfinished tasks are marked failed and the scheduler stops their tries."""
+    return schemas.run_out(run_service.cancel(ctx.engine, flow_id, run_id, reason="cancelled from the web"))
+
+
+@router.get("/flows/{flow_id}/runs/{run_id}/events", response_model=list[schemas.EventOut], dependencies=[Viewer])
+def run_events(
+    flow_id: FlowId,
+    run_id: RunId,
+    ctx: WebContext = Depends(web_context),
+    task_id: str | None = Query(None, max_length=250, pattern=ID_PATTERN),
+    limit: int = Query(1000, ge=1, le=100_000),
+) -> list[schemas.EventOut]:
+    """The run's state changes in the order they happened (one task's with ``task_id``)."""
+    record = find_run(ctx, flow_id, run_id)
+    with read_transaction(ctx.engine) as conn:
+        events = event_repo.list_state_events(conn, record.pk, task_id=task_id, limit=limit)
+    return [
+        schemas.EventOut(task_id=e.task_id, old=e.old, new=e.new, reason=e.reason, try_number=e.try_number, at=e.at)
+        for e in events
+    ]

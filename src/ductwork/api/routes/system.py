@@ -1,0 +1,69 @@
+"""Health (public), import errors, and who am I."""
+
+from __future__ import annotations
+
+import datetime as dt
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+
+from ductwork.api import schemas
+from ductwork.api.context import WebContext, web_context
+from ductwork.api.routes._common import ERRORS
+from ductwork.api.security import Principal, Viewer
+from ductwork.errors import DuctworkError
+from ductwork.store.engine import read_transaction
+from ductwork.store.repo import import_errors as error_repo
+from ductwork.store.repo import jobs as job_repo
+
+router = APIRouter(tags=["system"])
+
+SCHEDULER_TIMEOUT = dt.timedelta(seconds=30)
+
+
+def ductwork_version() -> str:
+    try:
+        return version("ductwork")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "unknown"
+
+
+@router.get("/health", response_model=schemas.HealthOut, responses={503: {"model": schemas.HealthOut}})
+def health(ctx: WebContext = Depends(web_context)) -> JSONResponse:
+    """Whether the server can reach its database and a scheduler is heartbeating. No login needed."""
+    try:
+        with read_transaction(ctx.engine) as conn:
+            alive = job_repo.alive_jobs(conn, "scheduler", timeout=SCHEDULER_TIMEOUT)
+    except DuctworkError:
+        body = schemas.HealthOut(
+            status="degraded", database="unreachable", scheduler="unknown", version=ductwork_version()
+        )
+        return JSONResponse(body.model_dump(mode="json"), status_code=503)
+    body = schemas.HealthOut(
+        status="ok",
+        database="ok",
+        scheduler="alive" if alive else "not_running",
+        scheduler_heartbeat=alive[0].heartbeat_at if alive else None,
+        version=ductwork_version(),
+    )
+    return JSONResponse(body.model_dump(mode="json"))
+
+
+@router.get("/import-errors", response_model=list[schemas.ImportErrorOut], responses=ERRORS, dependencies=[Viewer])
+def import_errors(ctx: WebContext = Depends(web_context)) -> list[schemas.ImportErrorOut]:
+    """Flow files that failed to import, with file, line and traceback."""
+    with read_transaction(ctx.engine) as conn:
+        return [schemas.import_error_out(e) for e in error_repo.list_import_errors(conn)]
+
+
+@router.get("/me", response_model=schemas.MeOut, responses=ERRORS)
+def me(principal: Principal = Viewer) -> schemas.MeOut:
+    user = principal.user
+    return schemas.MeOut(
+        username=user.username,
+        role=user.role,
+        created_at=user.created_at,
+        last_login_at=user.last_login_at,
+        via=principal.via,
+    )

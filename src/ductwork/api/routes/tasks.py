@@ -1,0 +1,201 @@
+"""Task instances of a run: list, detail, tries, logs (streamed while running), results, clear, mark."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import anyio
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
+
+from ductwork.api import schemas
+from ductwork.api.context import WebContext, web_context
+from ductwork.api.routes._common import ERRORS, MAX_OFFSET, FlowId, RunId, TaskId, find_run
+from ductwork.api.security import Operator, Viewer
+from ductwork.core.states import TaskState
+from ductwork.errors import NotFoundError
+from ductwork.services import tasks as task_service
+from ductwork.store.engine import read_transaction
+from ductwork.store.records import RunRecord
+from ductwork.store.repo import results as result_repo
+from ductwork.store.repo import tasks as task_repo
+from ductwork.store.repo import views
+from ductwork.store.results import SqlResults
+
+router = APIRouter(tags=["tasks"], responses=ERRORS)
+
+PREVIEW_CHARS = 10_000
+INLINE_BYTES = 64_000
+BASE = "/flows/{flow_id}/runs/{run_id}/tasks"
+
+
+@router.get(BASE, response_model=list[schemas.TaskOut], dependencies=[Viewer])
+def list_tasks(
+    flow_id: FlowId,
+    run_id: RunId,
+    ctx: WebContext = Depends(web_context),
+    state: list[TaskState] | None = Query(None),
+    limit: int = Query(1000, ge=1, le=100_000),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
+) -> list[schemas.TaskOut]:
+    """A run's task instances in graph order (only some states with ``state``)."""
+    record = find_run(ctx, flow_id, run_id)
+    with read_transaction(ctx.engine) as conn:
+        found = task_repo.list_task_instances(conn, record.pk, states=state or None)
+    return [schemas.task_out(t) for t in found[offset : offset + limit]]
+
+
+def _instance(ctx: WebContext, record: RunRecord, task_id: str) -> Any:
+    with read_transaction(ctx.engine) as conn:
+        instance = task_repo.get_task_instance(conn, record.pk, task_id)
+    if instance is None:
+        task_service.instances(ctx.engine, record, [task_id])  # raises the 404 with a "did you mean"
+    return instance
+
+
+@router.get(BASE + "/{task_id}", response_model=schemas.TaskDetailOut, dependencies=[Viewer])
+def get_task(
+    flow_id: FlowId, run_id: RunId, task_id: TaskId, ctx: WebContext = Depends(web_context)
+) -> schemas.TaskDetailOut:
+    """A task instance with its recorded definition (operator, parameters, retries, pool...)."""
+    record = find_run(ctx, flow_id, run_id)
+    instance = _instance(ctx, record, task_id)
+    with read_transaction(ctx.engine) as conn:
+        definition = views.task_definition(conn, record.pk, task_id) or {}
+        downstream = views.downstream_of(conn, record.pk, task_id)
+    return schemas.TaskDetailOut(
+        **schemas.task_out(instance).model_dump(), definition=schemas.plain(definition), downstream=downstream
+    )
+
+
+@router.get(BASE + "/{task_id}/tries", response_model=list[schemas.TryOut], dependencies=[Viewer])
+def list_tries(
+    flow_id: FlowId, run_id: RunId, task_id: TaskId, ctx: WebContext = Depends(web_context)
+) -> list[schemas.TryOut]:
+    """Every try of the task, with error, traceback and rendered arguments."""
+    record = find_run(ctx, flow_id, run_id)
+    return [schemas.try_out(t) for t in task_service.tries(ctx.engine, record, task_id)]
+
+
+def _check_log(ctx: WebContext, record: RunRecord, task_id: str, try_number: int | None) -> None:
+    """The errors ``log_chunks`` would raise on first read, raised now, while a 404 can still be sent."""
+    attempts = task_service.tries(ctx.engine, record, task_id)
+    if not attempts:
+        raise NotFoundError(f"task {task_id!r} of run {record.run_id} has not run yet")
+    chosen = attempts[-1] if try_number is None else next((t for t in attempts if t.try_number == try_number), None)
+    if chosen is None:
+        raise NotFoundError(
+            f"task {task_id!r} has no try {try_number}; its tries: {', '.join(str(t.try_number) for t in attempts)}"
+        )
+    if not chosen.log_path:
+        raise NotFoundError(f"try {chosen.try_number} of task {task_id!r} has no log file recorded")
+
+
+@router.get(
+    BASE + "/{task_id}/logs",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/plain": {}}, "description": "The log, streamed while the try runs."}},
+    dependencies=[Viewer],
+)
+def task_log(
+    request: Request,
+    flow_id: FlowId,
+    run_id: RunId,
+    task_id: TaskId,
+    ctx: WebContext = Depends(web_context),
+    try_number: int | None = Query(None, ge=1, le=1_000_000, description="Which try (default: the latest)."),
+    follow: bool = Query(False, description="Keep the response open and stream new output until the try ends."),
+) -> StreamingResponse:
+    """The log of a try as plain text; with ``follow``, a chunked response that grows while the
+    try runs (read it with a streaming client: ``curl -N``, ``fetch`` with a reader)."""
+    record = find_run(ctx, flow_id, run_id)
+    _check_log(ctx, record, task_id, try_number)
+    chunks = task_service.log_chunks(ctx.engine, record, task_id, try_number, follow=follow)
+    return StreamingResponse(
+        _in_own_threads(request, chunks) if follow else _utf8(chunks),
+        media_type="text/plain; charset=utf-8",
+        headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff", "X-Accel-Buffering": "no"},
+    )
+
+
+def _utf8(chunks: Iterator[str]) -> Iterator[bytes]:
+    for chunk in chunks:
+        yield chunk.encode("utf-8")
+
+
+LIVE_TAILS = 32
+"""Threads set aside for followed logs. A followed log waits in a thread between chunks (the
+service polls the file); in the shared thread pool, a few dozen open tails would leave no thread
+for other requests, so they get their own limiter and queue behind each other instead."""
+
+
+async def _in_own_threads(request: Request, chunks: Iterator[str]) -> AsyncIterator[bytes]:
+    limiter = getattr(request.app.state, "log_limiter", None)
+    if limiter is None:
+        limiter = request.app.state.log_limiter = anyio.CapacityLimiter(LIVE_TAILS)
+    done = object()
+    while True:
+        chunk = await anyio.to_thread.run_sync(next, chunks, done, limiter=limiter)
+        if chunk is done:
+            return
+        yield str(chunk).encode("utf-8")
+
+
+@router.get(BASE + "/{task_id}/results", response_model=list[schemas.ResultOut], dependencies=[Viewer])
+def task_results(
+    flow_id: FlowId, run_id: RunId, task_id: TaskId, ctx: WebContext = Depends(web_context)
+) -> list[schemas.ResultOut]:
+    """The results (XCom) the task passed downstream, decoded; large values only as a preview."""
+    record = find_run(ctx, flow_id, run_id)
+    _instance(ctx, record, task_id)
+    with read_transaction(ctx.engine) as conn:
+        stored = result_repo.list_results(conn, record.pk, task_id)
+    backend = SqlResults(ctx.engine)
+    out = []
+    for item in stored:
+        value: Any = None
+        try:
+            value = schemas.plain(backend.pull(record.key, task_id, item.key))
+            text = json.dumps(value, indent=1, ensure_ascii=False)
+        except Exception as exc:  # a serializer this server lacks: show why instead of failing
+            text = f"(cannot be shown: {exc})"
+            value = None
+        out.append(
+            schemas.ResultOut(
+                key=item.key,
+                serializer=item.serializer,
+                size=item.size,
+                value=value if item.size <= INLINE_BYTES else None,
+                preview=text[:PREVIEW_CHARS],
+                truncated=len(text) > PREVIEW_CHARS,
+            )
+        )
+    return out
+
+
+@router.post(BASE + "/clear", response_model=schemas.TaskChangeOut, dependencies=[Operator])
+def clear_tasks(
+    flow_id: FlowId, run_id: RunId, body: schemas.ClearIn, ctx: WebContext = Depends(web_context)
+) -> schemas.TaskChangeOut:
+    """Run tasks again (with their downstream and/or upstream closure); ``dry_run`` lists what
+    would be cleared and changes nothing."""
+    record = find_run(ctx, flow_id, run_id)
+    ids = task_service.clear(
+        ctx.engine, record, body.task_ids, downstream=body.downstream, upstream=body.upstream, dry_run=body.dry_run
+    )
+    return schemas.TaskChangeOut(task_ids=ids, dry_run=body.dry_run)
+
+
+@router.post(BASE + "/mark", response_model=schemas.TaskChangeOut, dependencies=[Operator])
+def mark_tasks(
+    flow_id: FlowId, run_id: RunId, body: schemas.MarkIn, ctx: WebContext = Depends(web_context)
+) -> schemas.TaskChangeOut:
+    """Set tasks to success, failed or skipped by hand."""
+    record = find_run(ctx, flow_id, run_id)
+    ids = task_service.mark(
+        ctx.engine, record, body.task_ids, TaskState(body.state), downstream=body.downstream, upstream=body.upstream
+    )
+    return schemas.TaskChangeOut(task_ids=ids)

@@ -1,0 +1,542 @@
+"""Every request and response body of the REST API, in one place.
+
+Responses are built from store records with the ``*_out`` helpers at the bottom, so routes stay
+a few lines each. Large views (grid, run graph) are arrays and strings of state codes rather
+than lists of objects: see ``ductwork.store.repo.views``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from ductwork.core.params import from_description
+from ductwork.store.records import FlowRecord, ImportErrorRecord, PoolUsage, RunRecord, TaskInstanceRecord, TryRecord
+from ductwork.store.repo.users import TokenRecord, UserRecord
+
+
+def _sane_date(value: dt.datetime) -> dt.datetime:
+    """Dates a schedule can work with: far-off years overflow date arithmetic."""
+    if not 1900 <= value.year <= 9000:
+        raise ValueError("the year must be between 1900 and 9000")
+    return value
+
+
+SaneDate = Annotated[dt.datetime, AfterValidator(_sane_date)]
+"""A date and time from a client (ISO 8601; without a zone: the flow's zone, or UTC in filters)."""
+
+Role = Literal["admin", "operator", "viewer"]
+MarkState = Literal["success", "failed", "skipped"]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- errors and system -----------------------------------------------------------------------
+class ErrorOut(BaseModel):
+    detail: str
+    error: str
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "degraded"]
+    database: Literal["ok", "unreachable"]
+    scheduler: Literal["alive", "not_running", "unknown"]
+    scheduler_heartbeat: dt.datetime | None = None
+    version: str
+
+
+class ImportErrorOut(BaseModel):
+    id: int
+    file: str
+    line: int | None
+    error: str
+    traceback: str
+    at: dt.datetime
+
+
+# --- flows -----------------------------------------------------------------------------------
+class ParamOut(BaseModel):
+    name: str
+    type: str
+    required: bool
+    default: str | None = None
+    description: str = ""
+    choices: list[Any] | None = None
+
+
+class FlowOut(BaseModel):
+    flow_id: str
+    description: str
+    schedule: str
+    timezone: str
+    owner: str
+    tags: list[str]
+    style: str
+    is_paused: bool
+    is_active: bool
+    fileloc: str | None
+    next_logical_date: dt.datetime | None
+    last_parsed_at: dt.datetime | None
+    recent_runs: list[str] = Field(default_factory=list, description="States of the latest runs, newest first.")
+
+
+class FlowDetailOut(FlowOut):
+    params: list[ParamOut]
+    tasks: int
+    max_active_runs: int
+    version_hash: str
+
+
+class FlowPage(BaseModel):
+    items: list[FlowOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class FlowPatch(Model):
+    is_paused: bool
+
+
+class GraphOut(BaseModel):
+    """A graph as arrays: ``upstream[i]`` lists indexes into ``task_ids``; ``states`` has one
+    state code per task (see ``codes``)."""
+
+    task_ids: list[str]
+    upstream: list[list[int]]
+    groups: list[str | None]
+    operators: list[str]
+    group_parents: dict[str, str | None]
+    states: str | None = None
+    tries: list[int] | None = None
+    codes: dict[str, str]
+
+
+# --- runs ------------------------------------------------------------------------------------
+class TriggerIn(Model):
+    params: dict[str, Any] = Field(default_factory=dict)
+    conf: dict[str, Any] = Field(default_factory=dict)
+    logical_date: SaneDate | None = None
+    run_id: str | None = Field(default=None, min_length=1, max_length=250, pattern=r"^[^\x00/]*$")
+    note: str | None = None
+
+
+class BackfillIn(Model):
+    start: SaneDate
+    end: SaneDate
+    params: dict[str, Any] = Field(default_factory=dict)
+    dry_run: bool = False
+
+
+class PlannedRunOut(BaseModel):
+    run_id: str
+    logical_date: dt.datetime
+    exists: bool
+    tasks: list[str]
+
+
+class RunOut(BaseModel):
+    flow_id: str
+    run_id: str
+    run_type: str
+    state: str
+    logical_date: dt.datetime
+    data_interval_start: dt.datetime
+    data_interval_end: dt.datetime
+    params: dict[str, Any]
+    conf: dict[str, Any]
+    queued_at: dt.datetime | None
+    start_date: dt.datetime | None
+    end_date: dt.datetime | None
+    note: str | None
+    version_hash: str
+
+
+class BackfillOut(BaseModel):
+    dry_run: bool
+    planned: list[PlannedRunOut]
+    created: list[RunOut]
+
+
+class RunPage(BaseModel):
+    items: list[RunOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class RunStatesOut(BaseModel):
+    state: str
+    count: int
+    states: str
+    revision: int
+
+
+class GridRunOut(BaseModel):
+    run_id: str
+    state: str
+    run_type: str
+    logical_date: dt.datetime
+    start_date: dt.datetime | None
+    end_date: dt.datetime | None
+    states: str
+
+
+class GridOut(BaseModel):
+    """Runs (oldest first, as columns) by tasks (rows): ``runs[j].states[i]`` is the state code
+    of ``task_ids[i]`` in run ``j`` (``-``: the run does not have that task)."""
+
+    flow_id: str
+    task_ids: list[str]
+    groups: list[str | None]
+    group_parents: dict[str, str | None]
+    runs: list[GridRunOut]
+    total_runs: int
+    codes: dict[str, str]
+
+
+class GanttBarOut(BaseModel):
+    task_id: str
+    try_number: int
+    state: str
+    start: dt.datetime | None
+    end: dt.datetime | None
+
+
+class GanttOut(BaseModel):
+    run_start: dt.datetime | None
+    run_end: dt.datetime | None
+    bars: list[GanttBarOut]
+
+
+class EventOut(BaseModel):
+    task_id: str | None
+    old: str | None
+    new: str
+    reason: str
+    try_number: int
+    at: dt.datetime
+
+
+# --- tasks -----------------------------------------------------------------------------------
+class TaskOut(BaseModel):
+    task_id: str
+    state: str
+    try_number: int
+    max_tries: int
+    operator: str
+    upstream: list[str]
+    group: str | None
+    pool: str
+    priority_weight: int
+    start_date: dt.datetime | None
+    end_date: dt.datetime | None
+    duration: float | None
+    hostname: str | None
+    pid: int | None
+    next_try_at: dt.datetime | None
+
+
+class TaskDetailOut(TaskOut):
+    definition: dict[str, Any]
+    downstream: list[str]
+
+
+class TryOut(BaseModel):
+    try_number: int
+    state: str
+    start_date: dt.datetime | None
+    end_date: dt.datetime | None
+    duration: float | None
+    hostname: str | None
+    pid: int | None
+    error: str | None
+    traceback: str | None
+    rendered: dict[str, Any] | None
+    has_log: bool
+
+
+class ResultOut(BaseModel):
+    key: str
+    serializer: str
+    size: int
+    value: Any = None
+    preview: str
+    truncated: bool
+
+
+class ClearIn(Model):
+    task_ids: list[str] = Field(min_length=1)
+    downstream: bool = False
+    upstream: bool = False
+    dry_run: bool = False
+
+
+class MarkIn(Model):
+    task_ids: list[str] = Field(min_length=1)
+    state: MarkState
+    downstream: bool = False
+    upstream: bool = False
+
+
+class TaskChangeOut(BaseModel):
+    task_ids: list[str]
+    dry_run: bool = False
+
+
+# --- pools -----------------------------------------------------------------------------------
+class PoolIn(Model):
+    slots: int = Field(ge=0, le=1_000_000)
+    description: str = Field(default="", max_length=10_000)
+
+
+class PoolOut(BaseModel):
+    name: str
+    slots: int
+    description: str
+    queued_slots: int
+    running_slots: int
+    open_slots: int
+
+
+# --- Luigi's view ----------------------------------------------------------------------------
+class FamilyOut(BaseModel):
+    family: str
+    counts: dict[str, int]
+
+
+class FamiliesOut(BaseModel):
+    states: list[str]
+    families: list[FamilyOut]
+    runs: int
+
+
+class LuigiTaskOut(BaseModel):
+    flow_id: str
+    run_id: str
+    task_id: str
+    family: str
+    state: str
+    luigi_state: str
+    start_date: dt.datetime | None
+    end_date: dt.datetime | None
+    hostname: str | None
+    pid: int | None
+
+
+class LuigiTaskPage(BaseModel):
+    items: list[LuigiTaskOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class WorkerOut(BaseModel):
+    hostname: str
+    pid: int | None
+    last_heartbeat: dt.datetime | None
+    tasks: list[LuigiTaskOut]
+
+
+class SchedulerJobOut(BaseModel):
+    id: int
+    kind: str
+    hostname: str
+    pid: int
+    started_at: dt.datetime
+    heartbeat_at: dt.datetime
+    alive: bool
+
+
+class WorkersOut(BaseModel):
+    workers: list[WorkerOut]
+    schedulers: list[SchedulerJobOut]
+
+
+class ResourceOut(BaseModel):
+    name: str
+    limit: int | None
+    used: int
+
+
+class ResourcesOut(BaseModel):
+    resources: list[ResourceOut]
+    pools: list[PoolOut]
+
+
+# --- access ----------------------------------------------------------------------------------
+class UserOut(BaseModel):
+    username: str
+    role: str
+    created_at: dt.datetime
+    last_login_at: dt.datetime | None
+
+
+class MeOut(UserOut):
+    via: Literal["session", "token"]
+
+
+class UserIn(Model):
+    username: str = Field(min_length=1, max_length=250)
+    password: str = Field(min_length=8, max_length=1000)
+    role: Role = "viewer"
+
+
+class TokenIn(Model):
+    name: str = Field(min_length=1, max_length=250)
+    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+
+
+class TokenOut(BaseModel):
+    id: int
+    username: str
+    name: str
+    prefix: str
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+    expires_at: dt.datetime | None
+
+
+class NewTokenOut(TokenOut):
+    token: str = Field(description="The secret: shown this once, stored only as a digest.")
+
+
+# --- records to responses --------------------------------------------------------------------
+def plain(value: Any) -> Any:
+    """JSON-safe data: values the store decodes richer than JSON (dates, sets, decimals) as text."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def params_out(params: dict[str, Any]) -> list[ParamOut]:
+    out = []
+    for name, info in params.items():
+        param = from_description(info)
+        out.append(
+            ParamOut(
+                name=name,
+                type=str(info.get("type", "str")),
+                required=param.required,
+                default=None if param.required or param.default is None else param.serialize(param.default),
+                description=str(info.get("description", "")),
+                choices=list(info["choices"]) if "choices" in info else None,
+            )
+        )
+    return out
+
+
+def flow_out(record: FlowRecord, recent: list[str] | None = None) -> FlowOut:
+    return FlowOut(
+        flow_id=record.flow_id,
+        description=record.description,
+        schedule=record.schedule,
+        timezone=record.timezone,
+        owner=record.owner,
+        tags=list(record.tags),
+        style=record.style,
+        is_paused=record.is_paused,
+        is_active=record.is_active,
+        fileloc=record.fileloc,
+        next_logical_date=record.next_logical_date,
+        last_parsed_at=record.last_parsed_at,
+        recent_runs=recent or [],
+    )
+
+
+def run_out(record: RunRecord) -> RunOut:
+    return RunOut(
+        flow_id=record.flow_id,
+        run_id=record.run_id,
+        run_type=record.run_type,
+        state=record.state.value,
+        logical_date=record.logical_date,
+        data_interval_start=record.data_interval_start,
+        data_interval_end=record.data_interval_end,
+        params=plain(dict(record.params)),
+        conf=plain(dict(record.conf)),
+        queued_at=record.queued_at,
+        start_date=record.start_date,
+        end_date=record.end_date,
+        note=record.note,
+        version_hash=record.version_hash,
+    )
+
+
+def task_out(record: TaskInstanceRecord) -> TaskOut:
+    return TaskOut(
+        task_id=record.task_id,
+        state=record.state.value,
+        try_number=record.try_number,
+        max_tries=record.max_tries,
+        operator=record.operator,
+        upstream=list(record.upstream),
+        group=record.group_id,
+        pool=record.pool,
+        priority_weight=record.priority_weight,
+        start_date=record.start_date,
+        end_date=record.end_date,
+        duration=record.duration,
+        hostname=record.hostname,
+        pid=record.pid,
+        next_try_at=record.next_try_at,
+    )
+
+
+def try_out(record: TryRecord) -> TryOut:
+    return TryOut(
+        try_number=record.try_number,
+        state=record.state.value,
+        start_date=record.start_date,
+        end_date=record.end_date,
+        duration=record.duration,
+        hostname=record.hostname,
+        pid=record.pid,
+        error=record.error,
+        traceback=record.traceback,
+        rendered=plain(dict(record.rendered)) if record.rendered is not None else None,
+        has_log=bool(record.log_path),
+    )
+
+
+def pool_out(usage: PoolUsage, description: str = "") -> PoolOut:
+    return PoolOut(
+        name=usage.name,
+        slots=usage.slots,
+        description=description,
+        queued_slots=usage.queued_slots,
+        running_slots=usage.running_slots,
+        open_slots=usage.open_slots,
+    )
+
+
+def import_error_out(record: ImportErrorRecord) -> ImportErrorOut:
+    return ImportErrorOut(
+        id=record.id,
+        file=record.fileloc,
+        line=record.line,
+        error=record.error,
+        traceback=record.traceback,
+        at=record.at,
+    )
+
+
+def user_out(record: UserRecord) -> UserOut:
+    return UserOut(
+        username=record.username, role=record.role, created_at=record.created_at, last_login_at=record.last_login_at
+    )
+
+
+def token_out(record: TokenRecord) -> TokenOut:
+    return TokenOut(
+        id=record.id,
+        username=record.username,
+        name=record.name,
+        prefix=record.prefix,
+        created_at=record.created_at,
+        last_used_at=record.last_used_at,
+        expires_at=record.expires_at,
+    )

@@ -1,0 +1,206 @@
+"""Who is asking, and may they: authentication for every route, CSRF for cookie writes, roles.
+
+One ASGI middleware sits in front of the whole application (API, pages, docs). It lets through
+only the public paths (the health check, the login page and static files); every other request
+must carry either an API token (``Authorization: Bearer dwt_...``) or a session cookie. A write
+(any method but GET/HEAD/OPTIONS) made with a session cookie must also carry the session's CSRF
+token, in the ``X-CSRF-Token`` header (the UI's scripts) or a ``csrf_token`` form field (its
+forms). Token requests need no CSRF token: a browser never adds an ``Authorization`` header on
+its own. Roles are checked by route dependencies (``Viewer``, ``Operator``, ``Admin``). See
+ADR 0004.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import parse_qs, quote
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from ductwork.api.context import WebContext
+from ductwork.api.errors import error_body
+from ductwork.errors import DuctworkError
+from ductwork.services import accounts
+from ductwork.store.repo.users import UserRecord
+
+SESSION_COOKIE = "ductwork_session"
+LOGIN_CSRF_COOKIE = "ductwork_login_csrf"
+CSRF_HEADER = "x-csrf-token"
+CSRF_FIELD = "csrf_token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+PUBLIC_PATHS = frozenset({"/api/v1/health", "/login"})
+PUBLIC_PREFIXES = ("/static/",)
+MAX_FORM_BYTES = 1 << 20
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Principal:
+    user: UserRecord
+    via: Literal["session", "token"]
+    csrf_token: str | None = None
+
+    @property
+    def role(self) -> str:
+        return self.user.role
+
+
+def is_public(path: str) -> bool:
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+
+
+def resolve(ctx: WebContext, authorization: str | None, session_id: str | None) -> Principal | None:
+    """The principal behind a request's credentials, or None. A bad bearer token is not
+    rescued by a cookie: a script must learn that its token is wrong."""
+    if authorization is not None:
+        scheme, _, secret = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            return None
+        user = accounts.user_for_token(ctx.engine, secret.strip())
+        return Principal(user, "token") if user is not None else None
+    if session_id:
+        session = accounts.find_session(ctx.engine, session_id)
+        if session is not None:
+            return Principal(session.user, "session", session.csrf_token)
+    return None
+
+
+def _unauthenticated(scope: Scope) -> Response:
+    path = scope["path"]
+    if path.startswith("/api/"):
+        return JSONResponse(
+            error_body(
+                "authentication required: send 'Authorization: Bearer <token>' (ductwork tokens create) "
+                "or log in at /login",
+                "unauthenticated",
+            ),
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    query = scope.get("query_string", b"").decode("latin-1")
+    target = path + (f"?{query}" if query else "")
+    return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+
+def _forbidden_csrf() -> Response:
+    return JSONResponse(
+        error_body(
+            "CSRF token missing or wrong: a write made with a session cookie must send the page's CSRF token "
+            "(X-CSRF-Token header or csrf_token form field); scripts should use an API token instead",
+            "csrf_failed",
+        ),
+        status_code=403,
+    )
+
+
+async def _read_body(receive: Receive) -> tuple[bytes, bool]:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b"".join(chunks), False
+        body = message.get("body", b"")
+        size += len(body)
+        if size > MAX_FORM_BYTES:
+            return b"", False
+        chunks.append(body)
+        if not message.get("more_body", False):
+            return b"".join(chunks), True
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def same_token(given: str | None, expected: str | None) -> bool:
+    return bool(given and expected) and hmac.compare_digest(str(given), str(expected))
+
+
+class AuthMiddleware:
+    """Authenticates every non-public request and checks CSRF on cookie-authenticated writes."""
+
+    def __init__(self, app: ASGIApp, ctx: WebContext) -> None:
+        self.app = app
+        self.ctx = ctx
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or is_public(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        try:
+            principal = await run_in_threadpool(
+                resolve, self.ctx, request.headers.get("authorization"), request.cookies.get(SESSION_COOKIE)
+            )
+        except DuctworkError as exc:  # the database is down: say so rather than "not logged in"
+            await JSONResponse(error_body(str(exc), "database_unreachable"), status_code=503)(scope, receive, send)
+            return
+        if principal is None:
+            await _unauthenticated(scope)(scope, receive, send)
+            return
+        if request.method not in SAFE_METHODS and principal.via == "session":
+            token = request.headers.get(CSRF_HEADER)
+            if token is None and request.headers.get("content-type", "").startswith(
+                "application/x-www-form-urlencoded"
+            ):
+                body, complete = await _read_body(receive)
+                if complete:
+                    receive = _replay(body, receive)
+                    fields = parse_qs(body.decode("utf-8", "replace")).get(CSRF_FIELD)
+                    token = fields[0] if fields else None
+            if not same_token(token, principal.csrf_token):
+                await _forbidden_csrf()(scope, receive, send)
+                return
+        scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
+
+
+# --- route dependencies ----------------------------------------------------------------------
+_bearer = HTTPBearer(auto_error=False, description="An API token from `ductwork tokens create`.")
+
+
+def current_principal(request: Request) -> Principal:
+    principal = getattr(request.state, "principal", None)
+    if not isinstance(principal, Principal):  # only reachable if the middleware is not installed
+        raise HTTPException(401, "authentication required")
+    return principal
+
+
+def require(role: str) -> Callable[..., Principal]:
+    def dependency(request: Request, _credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Principal:
+        principal = current_principal(request)
+        if not accounts.role_allows(principal.role, role):
+            raise HTTPException(
+                403,
+                f"user {principal.user.username!r} has the {principal.role} role; this needs {role} or above",
+            )
+        return principal
+
+    dependency.__name__ = f"require_{role}"
+    return dependency
+
+
+Viewer = Depends(require("viewer"))
+Operator = Depends(require("operator"))
+Admin = Depends(require("admin"))

@@ -1,0 +1,116 @@
+"""``ductwork users`` and ``ductwork tokens``: who may use the web UI and the REST API."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import click
+from rich.table import Table
+
+from ductwork.cli.engine_state import store
+from ductwork.cli.output import console, print_json
+from ductwork.cli.state import CliState
+
+ROLES = ("admin", "operator", "viewer")
+
+
+def _password(value: str | None, generate: bool) -> tuple[str, bool]:
+    from ductwork.services import accounts
+
+    if generate:
+        return accounts.generate_password(), True
+    if value:
+        return value, False
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True), False
+
+
+@click.group()
+def users() -> None:
+    """Create, list and delete users of the web UI (roles: admin, operator, viewer)."""
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--role", type=click.Choice(ROLES), default="viewer", show_default=True)
+@click.option("--password", default=None, help="The password (default: asked for; see --generate).")
+@click.option("--generate", is_flag=True, help="Generate a random password and print it once.")
+@click.pass_obj
+def create_user(state: CliState, username: str, role: str, password: str | None, generate: bool) -> None:
+    """Add a user; the password is stored as an argon2 hash only."""
+    from ductwork.services import accounts
+
+    secret, generated = _password(password, generate)
+    user = accounts.create_user(store(state), username, secret, role)
+    click.echo(f"user {user.username} created with the {user.role} role")
+    if generated:
+        click.echo(f"password (shown once): {secret}")
+
+
+@users.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def list_users(state: CliState, as_json: bool) -> None:
+    from ductwork.store.engine import read_transaction
+    from ductwork.store.repo import users as repo
+
+    with read_transaction(store(state)) as conn:
+        found = repo.list_users(conn)
+    if as_json:
+        print_json([{"username": u.username, "role": u.role, "created_at": u.created_at.isoformat()} for u in found])
+        return
+    table = Table("user", "role", "created", "last login")
+    for u in found:
+        table.add_row(
+            u.username,
+            u.role,
+            u.created_at.isoformat(timespec="seconds"),
+            u.last_login_at.isoformat(timespec="seconds") if u.last_login_at else "",
+        )
+    console().print(table)
+
+
+@users.command("delete")
+@click.argument("username")
+@click.pass_obj
+def delete_user(state: CliState, username: str) -> None:
+    """Delete a user with their tokens and sessions."""
+    from ductwork.store.engine import transaction
+    from ductwork.store.repo import users as repo
+
+    with transaction(store(state)) as conn:
+        repo.delete_user(conn, username)
+    click.echo(f"user {username} deleted")
+
+
+@users.command("password")
+@click.argument("username")
+@click.option("--password", default=None, help="The new password (default: asked for; see --generate).")
+@click.option("--generate", is_flag=True, help="Generate a random password and print it once.")
+@click.pass_obj
+def set_password(state: CliState, username: str, password: str | None, generate: bool) -> None:
+    """Set a user's password."""
+    from ductwork.services import accounts
+
+    secret, generated = _password(password, generate)
+    accounts.set_password(store(state), username, secret)
+    click.echo(f"password of {username} changed" + (f"; new password (shown once): {secret}" if generated else ""))
+
+
+@click.group()
+def tokens() -> None:
+    """API tokens for scripts (send them as 'Authorization: Bearer <token>')."""
+
+
+@tokens.command("create")
+@click.argument("username")
+@click.option("--name", default="cli", show_default=True, help="What the token is for.")
+@click.option("--expires-in-days", type=click.IntRange(min=1), default=None, help="Default: never expires.")
+@click.pass_obj
+def create_token(state: CliState, username: str, name: str, expires_in_days: int | None) -> None:
+    """Create a token acting as USERNAME; it is printed once and stored only as a digest."""
+    from ductwork.services import accounts
+
+    expires = dt.timedelta(days=expires_in_days) if expires_in_days else None
+    issued = accounts.issue_token(store(state), username, name, expires_in=expires)
+    click.echo(issued.token)
+    click.echo(f"(API token {issued.record.id} for {username}, {name!r}; shown once)", err=True)

@@ -1,0 +1,113 @@
+"""``ductwork webserver`` and ``ductwork standalone``: the web UI and REST API, alone or with the
+scheduler in the same process (one machine, one command)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+import threading
+from typing import Any
+
+import click
+
+from ductwork.cli.state import CliState
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+
+
+def make_server(app: Any, host: str, port: int, log_level: str = "warning") -> Any:
+    """A uvicorn server for ``app`` (run it with ``.run()``, stop it with ``should_exit = True``)."""
+    import uvicorn
+
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False, lifespan="on")
+    return uvicorn.Server(config)
+
+
+def _options(secure_cookies: bool) -> Any:
+    from ductwork.api.context import WebOptions
+
+    return WebOptions(secure_cookies=secure_cookies)
+
+
+@click.command()
+@click.option(
+    "--host", default=DEFAULT_HOST, show_default=True, help="Address to listen on (0.0.0.0: every interface)."
+)
+@click.option("--port", "-p", type=click.IntRange(1, 65535), default=DEFAULT_PORT, show_default=True)
+@click.option("--secure-cookies", is_flag=True, help="Send cookies over HTTPS only (behind a TLS proxy).")
+@click.option("--log-level", default="warning", show_default=True)
+@click.pass_obj
+def webserver(state: CliState, host: str, port: int, secure_cookies: bool, log_level: str) -> None:
+    """Serve the web UI and the REST API (/api/v1, docs at /api/v1/docs)."""
+    from ductwork.api.app import create_app
+    from ductwork.cli.engine_state import store
+
+    engine = store(state)
+    app = create_app(state.settings, engine, options=_options(secure_cookies))
+    click.echo(
+        f"Ductwork web UI on http://{host}:{port}/ (database {state.settings.db_url}). Ctrl-C to stop.", err=True
+    )
+    make_server(app, host, port, log_level).run()
+
+
+@click.command()
+@click.option("--host", default=DEFAULT_HOST, show_default=True, help="Address the web UI listens on.")
+@click.option("--port", "-p", type=click.IntRange(1, 65535), default=DEFAULT_PORT, show_default=True)
+@click.option(
+    "--workers", "-w", type=click.IntRange(min=1), default=None, help="Worker processes (default: parallelism)."
+)
+@click.option("--secure-cookies", is_flag=True, help="Send cookies over HTTPS only (behind a TLS proxy).")
+@click.option("--log-level", default="info", show_default=True)
+@click.pass_obj
+def standalone(
+    state: CliState, host: str, port: int, workers: int | None, secure_cookies: bool, log_level: str
+) -> None:
+    """Scheduler, workers and web UI in one process, for one machine. On the first start an
+    'admin' user is created and its password printed once."""
+    from ductwork.api.app import create_app
+    from ductwork.cli.engine_state import store
+    from ductwork.cli.scheduler_cmd import _configure_logging, _install_signals
+    from ductwork.engine.scheduler import SchedulerService
+    from ductwork.services import accounts
+
+    _configure_logging(log_level)
+    settings = state.settings
+    if workers is not None:
+        settings = dataclasses.replace(settings, parallelism=workers)
+    engine = store(state)
+    password = accounts.ensure_admin(engine)
+    if password is not None:
+        click.echo(
+            "Created the user 'admin' with the password below. It is shown this once and stored only as a hash;\n"
+            "change it with `ductwork users password admin`.\n"
+            f"  admin password: {password}",
+            err=False,
+        )
+    service = SchedulerService(settings)
+    server = make_server(create_app(settings, engine, options=_options(secure_cookies)), host, port)
+    web = threading.Thread(target=server.run, name="ductwork-web", daemon=True)
+    web.start()
+
+    stop_scheduler = service.stop
+
+    def stop_all() -> None:
+        server.should_exit = True
+        stop_scheduler()
+
+    service.stop = stop_all  # type: ignore[method-assign]
+    _install_signals(service)
+    click.echo(
+        f"Ductwork standalone: web UI on http://{host}:{port}/, flows from {settings.flows_folder}, "
+        f"database {settings.db_url}, {settings.parallelism} workers. Ctrl-C to stop.",
+        err=True,
+    )
+    try:
+        service.run()
+    finally:
+        server.should_exit = True
+        web.join(timeout=10)
+        engine.dispose()
+        logging.getLogger("ductwork.scheduler").info("stopped")
+    sys.exit(0)

@@ -1,0 +1,103 @@
+"""The trigger form: fields built from a flow's typed parameters, and the posted values back.
+
+Values are passed on as text; the run service converts and checks them with the same
+parameter types as the CLI and the API (``core.params.from_description``), so an error names
+the parameter and the type it wanted, whichever door the value came through.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ductwork.api.schemas import ParamOut
+from ductwork.errors import ParameterError
+
+_INPUT_TYPES = {
+    "int": ("number", "1"),
+    "float": ("number", "any"),
+    "date": ("date", ""),
+    "datetime": ("datetime-local", ""),
+    "month": ("month", ""),
+}
+_TEXTAREA_TYPES = ("list", "dict", "json")
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: str
+    widget: str
+    """``input``, ``checkbox``, ``select`` or ``textarea``."""
+    input_type: str = "text"
+    step: str = ""
+    value: str = ""
+    required: bool = False
+    description: str = ""
+    choices: tuple[str, ...] = ()
+
+
+def fields_for(params: list[ParamOut], given: dict[str, str] | None = None) -> list[Field]:
+    given = given or {}
+    out = []
+    for p in params:
+        value = given.get(p.name, p.default if p.default is not None else "")
+        if p.choices is not None:
+            out.append(
+                Field(
+                    p.name,
+                    p.type,
+                    "select",
+                    value=value,
+                    required=p.required,
+                    description=p.description,
+                    choices=tuple(str(c) for c in p.choices),
+                )
+            )
+        elif p.type == "bool":
+            out.append(Field(p.name, p.type, "checkbox", value=value.lower(), description=p.description))
+        elif p.type in _TEXTAREA_TYPES:
+            out.append(Field(p.name, p.type, "textarea", value=value, required=p.required, description=p.description))
+        else:
+            input_type, step = _INPUT_TYPES.get(p.type, ("text", ""))
+            out.append(
+                Field(
+                    p.name,
+                    p.type,
+                    "input",
+                    input_type=input_type,
+                    step=step,
+                    value=value,
+                    required=p.required,
+                    description=p.description,
+                )
+            )
+    return out
+
+
+def posted_params(params: list[ParamOut], form: dict[str, str]) -> dict[str, Any]:
+    """The run parameters a form post gives: empty optional fields fall back to their default."""
+    values: dict[str, Any] = {}
+    for p in params:
+        key = f"param.{p.name}"
+        if p.type == "bool":
+            values[p.name] = "true" if form.get(key) in ("on", "true", "1") else "false"
+            continue
+        text = form.get(key, "")
+        if text == "" and not p.required:
+            continue
+        values[p.name] = text
+    return values
+
+
+def posted_conf(text: str) -> dict[str, Any]:
+    if not text.strip():
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ParameterError(f"conf: not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise ParameterError('conf: expected a JSON object such as {"key": "value"}')
+    return value

@@ -1,0 +1,200 @@
+"""The pages of the web UI. Each is a thin server-rendered shell; the live parts (grid, graph,
+Gantt, logs, Luigi's view) are drawn by ``static/js`` modules from the REST API, so the page and
+a script see exactly the same data."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.staticfiles import StaticFiles
+from starlette.responses import RedirectResponse, Response
+
+from ductwork.api import schemas
+from ductwork.api.context import WebContext, web_context
+from ductwork.api.routes._common import FlowId, RunId, TaskId, find_run
+from ductwork.api.routes.flows import get_flow, list_flows
+from ductwork.errors import ParameterError
+from ductwork.services import runs as run_service
+from ductwork.store.engine import read_transaction
+from ductwork.store.repo import import_errors as error_repo
+from ductwork.store.repo import pools as pool_repo
+from ductwork.store.repo import runs as run_repo
+from ductwork.store.repo import tasks as task_repo
+from ductwork.web import forms, login
+from ductwork.web.render import STATIC_DIR, SecurityHeaders, html_error, make_templates, page, require_page_role
+
+router = APIRouter(include_in_schema=False)
+
+
+def install(app: FastAPI) -> None:
+    app.state.templates = make_templates()
+    app.state.html_error = html_error
+    app.include_router(login.router)
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    app.add_middleware(SecurityHeaders)
+
+
+def _run_url(flow_id: str, run_id: str, view: str = "graph") -> str:
+    return f"/flows/{quote(flow_id, safe='')}/runs/{quote(run_id, safe='')}/{view}"
+
+
+@router.get("/")
+def home() -> Response:
+    return RedirectResponse("/flows", status_code=303)
+
+
+@router.get("/flows")
+def flows_page(
+    request: Request,
+    ctx: WebContext = Depends(web_context),
+    search: str = Query("", max_length=250),
+    tag: str = Query("", max_length=250),
+    paused: str = Query("", pattern="^(|yes|no)$"),
+) -> Response:
+    paused_filter = {"yes": True, "no": False}.get(paused)
+    found = list_flows(ctx, search or None, tag or None, paused_filter, False, 1000, 0)
+    with read_transaction(ctx.engine) as conn:
+        all_tags = sorted({t for f in list_flows(ctx, None, None, None, False, 1000, 0).items for t in f.tags})
+        errors = len(error_repo.list_import_errors(conn))
+    return page(
+        request,
+        "flows.html",
+        flows=found.items,
+        total=found.total,
+        search=search,
+        tag=tag,
+        paused=paused,
+        tags=all_tags,
+        import_errors=errors,
+    )
+
+
+@router.get("/flows/{flow_id}")
+def flow_home(flow_id: FlowId) -> Response:
+    return RedirectResponse(f"/flows/{quote(flow_id, safe='')}/grid", status_code=303)
+
+
+@router.get("/flows/{flow_id}/grid")
+def grid_page(request: Request, flow_id: FlowId, ctx: WebContext = Depends(web_context)) -> Response:
+    flow = get_flow(flow_id, ctx)
+    with read_transaction(ctx.engine) as conn:
+        latest = run_repo.list_runs(conn, flow_id=flow_id, limit=1).items
+    run = schemas.run_out(latest[0]) if latest else None
+    return page(request, "grid.html", flow=flow, flow_id=flow_id, run=run, tab="grid")
+
+
+@router.get("/flows/{flow_id}/trigger")
+def trigger_form(request: Request, flow_id: FlowId, ctx: WebContext = Depends(web_context)) -> Response:
+    require_page_role(request, "operator")
+    flow = get_flow(flow_id, ctx)
+    return page(request, "trigger.html", flow=flow, fields=forms.fields_for(flow.params), error="", values={})
+
+
+@router.post("/flows/{flow_id}/trigger")
+async def trigger_submit(request: Request, flow_id: FlowId, ctx: WebContext = Depends(web_context)) -> Response:
+    require_page_role(request, "operator")
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    flow = get_flow(flow_id, ctx)
+    try:
+        params = forms.posted_params(flow.params, form)
+        conf = forms.posted_conf(form.get("conf", ""))
+        logical_date = _form_date(form.get("logical_date", ""))
+        record = run_service.trigger(
+            ctx.engine,
+            flow_id,
+            params=params,
+            conf=conf,
+            logical_date=logical_date,
+            run_id=form.get("run_id") or None,
+            note=form.get("note") or None,
+        )
+    except (ParameterError, ValueError) as exc:
+        given = {k.removeprefix("param."): v for k, v in form.items() if k.startswith("param.")}
+        return page(
+            request,
+            "trigger.html",
+            status_code=422,
+            flow=flow,
+            fields=forms.fields_for(flow.params, given),
+            error=str(exc),
+            values=form,
+        )
+    return RedirectResponse(_run_url(record.flow_id, record.run_id), status_code=303)
+
+
+def _form_date(text: str) -> dt.datetime | None:
+    if not text.strip():
+        return None
+    try:
+        return dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ParameterError(f"logical date {text!r}: expected a date and time such as 2024-01-31T00:00") from None
+
+
+@router.get("/flows/{flow_id}/runs/{run_id}")
+def run_home(flow_id: FlowId, run_id: RunId) -> Response:
+    return RedirectResponse(_run_url(flow_id, run_id), status_code=303)
+
+
+def _run_page(request: Request, ctx: WebContext, flow_id: str, run_id: str, template: str, tab: str) -> Response:
+    record = find_run(ctx, flow_id, run_id)
+    flow: Any = None
+    try:
+        flow = get_flow(flow_id, ctx)
+    except LookupError:  # a run of a flow that is no longer registered still has its history
+        flow = None
+    return page(request, template, run=schemas.run_out(record), flow=flow, flow_id=flow_id, tab=tab)
+
+
+@router.get("/flows/{flow_id}/runs/{run_id}/graph")
+def graph_page(request: Request, flow_id: FlowId, run_id: RunId, ctx: WebContext = Depends(web_context)) -> Response:
+    return _run_page(request, ctx, flow_id, run_id, "graph.html", "graph")
+
+
+@router.get("/flows/{flow_id}/runs/{run_id}/gantt")
+def gantt_page(request: Request, flow_id: FlowId, run_id: RunId, ctx: WebContext = Depends(web_context)) -> Response:
+    return _run_page(request, ctx, flow_id, run_id, "gantt.html", "gantt")
+
+
+@router.get("/flows/{flow_id}/runs/{run_id}/tasks/{task_id}")
+def task_page(
+    request: Request, flow_id: FlowId, run_id: RunId, task_id: TaskId, ctx: WebContext = Depends(web_context)
+) -> Response:
+    record = find_run(ctx, flow_id, run_id)
+    with read_transaction(ctx.engine) as conn:
+        instance = task_repo.get_task_instance(conn, record.pk, task_id)
+    if instance is None:
+        from ductwork.services import tasks as task_service
+
+        task_service.instances(ctx.engine, record, [task_id])  # raises the 404 with a hint
+    return page(request, "task.html", run=schemas.run_out(record), flow_id=flow_id, task_id=task_id, tab="task")
+
+
+@router.get("/luigi")
+def luigi_page(request: Request) -> Response:
+    return page(request, "luigi.html")
+
+
+@router.get("/import-errors")
+def import_errors_page(request: Request, ctx: WebContext = Depends(web_context)) -> Response:
+    with read_transaction(ctx.engine) as conn:
+        errors = error_repo.list_import_errors(conn)
+    return page(request, "import_errors.html", errors=errors)
+
+
+@router.get("/pools")
+def pools_page(request: Request, ctx: WebContext = Depends(web_context)) -> Response:
+    with read_transaction(ctx.engine) as conn:
+        descriptions = {p.name: p.description for p in pool_repo.list_pools(conn)}
+        usage = pool_repo.pool_usage(conn)
+    pools = [schemas.pool_out(u, descriptions.get(u.name, "")) for u in usage]
+    return page(request, "pools.html", pools=pools, resources=dict(ctx.settings.resources))
+
+
+@router.get("/account")
+def account_page(request: Request) -> Response:
+    return page(request, "account.html")

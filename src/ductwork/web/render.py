@@ -1,0 +1,113 @@
+"""Templates, the HTML error page, and the security headers every page carries."""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from starlette.responses import HTMLResponse
+
+from ductwork.api.security import ASGIApp, Receive, Scope, Send, current_principal
+
+WEB_ROOT = Path(str(resources.files("ductwork.web")))
+STATIC_DIR = WEB_ROOT / "static"
+
+STATE_COLOURS = {
+    "none": "#d1d5db",
+    "scheduled": "#c8a97e",
+    "queued": "#9ca3af",
+    "running": "#38bdf8",
+    "success": "#16a34a",
+    "failed": "#dc2626",
+    "up_for_retry": "#eab308",
+    "up_for_reschedule": "#2dd4bf",
+    "skipped": "#f472b6",
+    "upstream_failed": "#f97316",
+}
+
+DOCS_PATH = "/api/v1/docs"
+CSP = (
+    "default-src 'self'; script-src 'self'; worker-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+)
+
+
+def _quote(value: Any) -> str:
+    return quote(str(value), safe="")
+
+
+def make_templates() -> Jinja2Templates:
+    templates = Jinja2Templates(directory=str(WEB_ROOT / "templates"))
+    templates.env.filters["u"] = _quote
+    templates.env.globals["state_colours"] = STATE_COLOURS
+    templates.env.globals["static_version"] = _static_version()
+    return templates
+
+
+def _static_version() -> str:
+    """Changes when any static file changes, so browsers never run stale scripts."""
+    newest = max((p.stat().st_mtime_ns for p in STATIC_DIR.rglob("*") if p.is_file()), default=0)
+    return format(newest % (1 << 32), "x")
+
+
+def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    templates: Jinja2Templates = request.app.state.templates
+    principal = getattr(request.state, "principal", None)
+    base = {
+        "user": principal.user if principal is not None else None,
+        "role": principal.role if principal is not None else "",
+        "csrf_token": principal.csrf_token if principal is not None else "",
+        "can_operate": principal is not None and principal.role in ("operator", "admin"),
+        "is_admin": principal is not None and principal.role == "admin",
+        "poll_ms": request.app.state.ctx.options.live_poll_ms,
+    }
+    return templates.TemplateResponse(request, name, {**base, **context}, status_code=status_code)
+
+
+def html_error(request: Request, status: int, message: str) -> HTMLResponse:
+    titles = {401: "Not logged in", 403: "Not allowed", 404: "Not found", 409: "Conflict", 422: "Invalid input"}
+    return page(request, "error.html", status_code=status, title=titles.get(status, "Error"), message=message)
+
+
+def require_page_role(request: Request, role: str) -> None:
+    """For pages that change things (the trigger form): the role check the API routes make."""
+    from fastapi import HTTPException
+
+    from ductwork.services.accounts import role_allows
+
+    principal = current_principal(request)
+    if not role_allows(principal.role, role):
+        raise HTTPException(403, f"user {principal.user.username!r} has the {principal.role} role; this needs {role}")
+
+
+class SecurityHeaders:
+    """Adds a strict Content-Security-Policy and friends to every HTML response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] == DOCS_PATH:  # Swagger UI loads its scripts from a CDN
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {k.lower() for k, _v in headers}
+                extra = {
+                    b"x-content-type-options": b"nosniff",
+                    b"x-frame-options": b"DENY",
+                    b"referrer-policy": b"same-origin",
+                    b"content-security-policy": CSP.encode(),
+                }
+                headers += [(k, v) for k, v in extra.items() if k not in names]
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,113 @@
+// Shared by the pages: state names and colours, formatting, the confirm dialog, run actions.
+import { api, runPath, enc } from './api.js';
+
+export const body = document.body.dataset;
+export const canOperate = body.role === 'operator' || body.role === 'admin';
+export const pollMs = Number(body.pollMs || 1500);
+
+export const COLOURS = {
+  none: '#d1d5db', scheduled: '#c8a97e', queued: '#9ca3af', running: '#38bdf8', success: '#16a34a',
+  failed: '#dc2626', up_for_retry: '#eab308', up_for_reschedule: '#2dd4bf', skipped: '#f472b6',
+  upstream_failed: '#f97316', absent: '#ffffff',
+};
+// Which state a collapsed group shows: the most urgent of its tasks' states.
+export const URGENCY = ['failed', 'upstream_failed', 'up_for_retry', 'running', 'queued', 'up_for_reschedule',
+  'scheduled', 'none', 'skipped', 'success', 'absent'];
+
+export function decoder(codes) {
+  const byCode = { '-': 'absent', '?': 'none', ...codes };
+  return (c) => byCode[c] || 'none';
+}
+
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') node.className = v;
+    else if (k === 'text') node.textContent = v;
+    else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v === true ? '' : v);
+  }
+  for (const child of children.flat()) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  return node;
+}
+
+export function stateBadge(state) { return el('span', { class: `state s-${state}`, text: state.replaceAll('_', ' ') }); }
+
+export function fmtTime(iso) {
+  if (!iso) return '—';
+  const d = new Date(iso);
+  return d.toISOString().replace('T', ' ').slice(0, 19);
+}
+
+export function fmtDuration(seconds) {
+  if (seconds === null || seconds === undefined) return '—';
+  if (seconds < 1) return `${Math.round(seconds * 1000)} ms`;
+  if (seconds < 120) return `${seconds.toFixed(1)} s`;
+  const m = Math.floor(seconds / 60);
+  return m < 120 ? `${m} min ${Math.round(seconds % 60)} s` : `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+const tip = document.getElementById('tooltip');
+export function showTip(text, x, y) {
+  if (!tip) return;
+  tip.textContent = text; tip.style.display = 'block';
+  tip.style.left = `${Math.min(x + 14, innerWidth - tip.offsetWidth - 8)}px`; tip.style.top = `${y + 14}px`;
+}
+export function hideTip() { if (tip) tip.style.display = 'none'; }
+
+// A modal confirmation; resolves true when the person confirms.
+export function confirmDialog(title, content, okText = 'Confirm') {
+  const dialog = document.getElementById('confirm');
+  document.getElementById('confirm-title').textContent = title;
+  const box = document.getElementById('confirm-body');
+  box.replaceChildren(content);
+  document.getElementById('confirm-ok').textContent = okText;
+  dialog.showModal();
+  return new Promise((resolve) => dialog.addEventListener('close', () => resolve(dialog.returnValue === 'ok'), { once: true }));
+}
+
+export function listOf(ids, limit = 40) {
+  const shown = ids.slice(0, limit).map((t) => el('li', { class: 'mono', text: t }));
+  if (ids.length > limit) shown.push(el('li', { class: 'muted', text: `and ${ids.length - limit} more` }));
+  return el('ul', { id: 'preview-list' }, shown);
+}
+
+// Clear tasks with a preview of exactly what will be cleared (a dry run of the same call).
+export async function clearWithPreview(flowId, runId, taskIds, { downstream = true, upstream = false } = {}) {
+  const path = `${runPath(flowId, runId)}/tasks/clear`;
+  const preview = await api(path, { method: 'POST', body: { task_ids: taskIds, downstream, upstream, dry_run: true } });
+  const content = el('div', {}, el('p', { text: `These ${preview.task_ids.length} task(s) will run again:` }), listOf(preview.task_ids));
+  if (!(await confirmDialog('Clear tasks', content, 'Clear'))) return null;
+  return api(path, { method: 'POST', body: { task_ids: taskIds, downstream, upstream } });
+}
+
+// The run header's buttons (graph and Gantt pages).
+export function runActions(flowId, runId, onChange) {
+  document.getElementById('cancel-run')?.addEventListener('click', async () => {
+    const ok = await confirmDialog('Cancel this run?', el('p', { text: 'Unfinished tasks are marked failed and their tries are stopped.' }), 'Cancel run');
+    if (!ok) return;
+    await api(`${runPath(flowId, runId)}/cancel`, { method: 'POST' });
+    onChange();
+  });
+  document.getElementById('clear-failed')?.addEventListener('click', async () => {
+    const failed = await api(`${runPath(flowId, runId)}/tasks?state=failed&state=upstream_failed&state=up_for_retry`);
+    if (!failed.length) { alert('This run has no failed tasks.'); return; }
+    await clearWithPreview(flowId, runId, failed.map((t) => t.task_id), { downstream: true });
+    onChange();
+  });
+}
+
+export function setRunState(state) {
+  const badge = document.getElementById('run-state');
+  if (badge) { badge.className = `state s-${state}`; badge.textContent = state; }
+  const cancel = document.getElementById('cancel-run');
+  if (cancel) cancel.disabled = state === 'success' || state === 'failed';
+}
+
+export function taskUrl(flowId, runId, taskId) { return `${runPath(flowId, runId)}/tasks/${enc(taskId)}`; }
+
+export function markDrawn(name) {
+  performance.mark(`ductwork:${name}:drawn`);
+  document.body.dataset.drawn = name;
+}

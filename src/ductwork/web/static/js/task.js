@@ -1,0 +1,147 @@
+// A task of a run: its definition and parameters, rendered arguments, tries, results, and the
+// log of a try, tailed live while the try runs. Actions: clear (with a preview), mark.
+import { api, enc, runPath, stream } from './api.js';
+import { body, clearWithPreview, confirmDialog, el, fmtDuration, fmtTime, markDrawn, pollMs, stateBadge } from './common.js';
+
+const flowId = body.flowId, runId = body.runId, taskId = body.taskId;
+const base = `${runPath(flowId, runId)}/tasks/${enc(taskId)}`;
+const logBox = document.getElementById('task-log');
+const logStatus = document.getElementById('log-status');
+const trySelect = document.getElementById('log-try');
+let current = null, tries = [], tailing = null, timer = null, shownTry = null;
+
+const ACTIVE = new Set(['queued', 'running', 'scheduled', 'up_for_retry', 'up_for_reschedule', 'none']);
+
+async function load() {
+  const [task, attempts] = await Promise.all([api(base), api(`${base}/tries`)]);
+  current = task; tries = attempts;
+  const badge = document.getElementById('task-state');
+  badge.className = `state s-${task.state}`; badge.textContent = task.state.replaceAll('_', ' ');
+  badge.dataset.state = task.state;
+  document.getElementById('task-summary').textContent = `${task.operator} · try ${task.try_number} of ${task.max_tries}` + (task.duration != null ? ` · ${fmtDuration(task.duration)}` : '');
+  details(task);
+  triesTable(attempts);
+  rendered(attempts);
+  await results();
+  syncLog();
+  if (document.body.dataset.drawn !== 'task') markDrawn('task');
+  clearTimeout(timer);
+  if (ACTIVE.has(task.state)) timer = setTimeout(() => load().catch(() => {}), pollMs);
+}
+
+function details(task) {
+  const d = task.definition;
+  const rows = [
+    ['operator', d.family || task.operator], ['trigger rule', d.trigger_rule || 'all_success'],
+    ['retries', String(d.retries || 0)], ['pool', task.pool], ['priority', String(task.priority_weight)],
+    ['group', task.group || '—'], ['started', fmtTime(task.start_date)], ['ended', fmtTime(task.end_date)],
+    ['upstream', task.upstream.length ? task.upstream : '—'], ['downstream', task.downstream.length ? task.downstream : '—'],
+  ];
+  if (d.doc) rows.push(['doc', d.doc]);
+  if (task.next_try_at) rows.push(['next try', fmtTime(task.next_try_at)]);
+  document.getElementById('task-details').replaceChildren(...rows.flatMap(([k, v]) => [
+    el('dt', { text: k }),
+    el('dd', {}, Array.isArray(v) ? v.flatMap((t, i) => [i ? ', ' : '', el('a', { href: `${runPath(flowId, runId)}/tasks/${enc(t)}`, text: t })]) : v),
+  ]));
+  const params = { ...(d.params || {}) };
+  const box = document.getElementById('task-params');
+  const entries = Object.entries(params);
+  box.replaceChildren(entries.length ? el('dl', { class: 'kv' }, entries.flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { class: 'mono', text: String(v) })])) : 'no task parameters');
+}
+
+function triesTable(attempts) {
+  const tbody = document.querySelector('#task-tries tbody');
+  tbody.replaceChildren(...attempts.slice().reverse().flatMap((t) => {
+    const row = el('tr', {}, el('td', { text: t.try_number }), el('td', {}, stateBadge(t.state)),
+      el('td', { text: fmtTime(t.start_date) }), el('td', { text: fmtDuration(t.duration) }),
+      el('td', { class: 'muted', text: t.hostname ? `${t.hostname} pid ${t.pid ?? '?'}` : '—' }));
+    const extra = t.error ? [el('tr', {}, el('td', { colspan: 5 }, el('div', { class: 'error', text: t.error }),
+      t.traceback ? el('details', {}, el('summary', { text: 'traceback' }), el('pre', { class: 'block', text: t.traceback })) : ''))] : [];
+    return [row, ...extra];
+  }));
+  const options = attempts.map((t) => el('option', { value: t.try_number, text: `try ${t.try_number}` }));
+  const keep = trySelect.value;
+  trySelect.replaceChildren(...options);
+  if (keep && attempts.some((t) => String(t.try_number) === keep) && shownTry !== null) trySelect.value = keep;
+  else if (attempts.length) trySelect.value = String(attempts[attempts.length - 1].try_number);
+}
+
+function rendered(attempts) {
+  const last = [...attempts].reverse().find((t) => t.rendered);
+  const box = document.getElementById('task-rendered');
+  document.getElementById('rendered-try').textContent = last ? `(try ${last.try_number})` : '';
+  if (!last) { box.replaceChildren('not rendered yet'); return; }
+  box.replaceChildren(el('dl', { class: 'kv' }, Object.entries(last.rendered).flatMap(([k, v]) => [
+    el('dt', { text: k }), el('dd', {}, el('pre', { class: 'block', text: typeof v === 'string' ? v : JSON.stringify(v, null, 1) })),
+  ])));
+}
+
+async function results() {
+  const found = await api(`${base}/results`);
+  const box = document.getElementById('task-results');
+  box.replaceChildren(...(found.length ? found.map((r) => el('div', {},
+    el('div', {}, el('strong', { class: 'mono', text: r.key }), el('span', { class: 'muted', text: ` · ${r.size} bytes · ${r.serializer}` })),
+    el('pre', { class: 'block result', text: r.preview + (r.truncated ? '\n…' : '') }))) : ['none']));
+  const down = document.getElementById('task-downstream');
+  down.textContent = found.length && current.downstream.length ? `passed to: ${current.downstream.join(', ')}` : '';
+}
+
+function syncLog() {
+  const wanted = trySelect.value ? Number(trySelect.value) : null;
+  if (wanted === null) { logBox.textContent = 'no log yet: the task has not started'; return; }
+  const attempt = tries.find((t) => t.try_number === wanted);
+  const live = attempt && (attempt.state === 'running' || attempt.state === 'queued');
+  if (tailing && tailing.tryNumber === wanted && (tailing.live || !live)) return;
+  showLog(wanted, live);
+}
+
+async function showLog(tryNumber, live) {
+  if (tailing) tailing.abort.abort();
+  const abort = new AbortController();
+  tailing = { tryNumber, live, abort };
+  shownTry = tryNumber;
+  logBox.textContent = '';
+  logStatus.textContent = live ? '● live' : '';
+  try {
+    await stream(`${base}/logs?try_number=${tryNumber}${live ? '&follow=true' : ''}`, (chunk) => {
+      const atBottom = logBox.scrollTop + logBox.clientHeight >= logBox.scrollHeight - 4;
+      logBox.append(chunk);
+      if (atBottom) logBox.scrollTop = logBox.scrollHeight;
+    }, abort.signal);
+    if (!logBox.textContent) logBox.textContent = '(empty log)';
+    logStatus.textContent = live ? 'ended' : '';
+    document.body.dataset.logLoaded = String(tryNumber);
+  } catch (e) {
+    if (e.name === 'AbortError') return;
+    logBox.textContent = e.message; logStatus.textContent = '';
+  }
+  if (tailing && tailing.abort === abort) tailing = { tryNumber, live: false, abort };
+}
+
+trySelect.addEventListener('change', () => showLog(Number(trySelect.value), false));
+
+const result = document.getElementById('action-result');
+function say(kind, text) { result.replaceChildren(el('div', { class: kind, text })); }
+
+document.getElementById('clear-task')?.addEventListener('click', async () => {
+  try {
+    const done = await clearWithPreview(flowId, runId, [taskId], {
+      downstream: document.getElementById('opt-downstream').checked, upstream: document.getElementById('opt-upstream').checked,
+    });
+    if (done) { say('ok', `cleared ${done.task_ids.length} task(s): they will run again`); await load(); }
+  } catch (e) { say('error', e.message); }
+});
+for (const state of ['success', 'failed']) {
+  document.getElementById(`mark-${state}`)?.addEventListener('click', async () => {
+    const downstream = document.getElementById('opt-downstream').checked, upstream = document.getElementById('opt-upstream').checked;
+    const ok = await confirmDialog(`Mark ${state}?`, el('p', { text: `${taskId}${downstream ? ' and its downstream tasks' : ''}${upstream ? ' and its upstream tasks' : ''} will be marked ${state}.` }), `Mark ${state}`);
+    if (!ok) return;
+    try {
+      const done = await api(`${runPath(flowId, runId)}/tasks/mark`, { method: 'POST', body: { task_ids: [taskId], state, downstream, upstream } });
+      say('ok', `marked ${done.task_ids.length} task(s) ${state}`);
+      await load();
+    } catch (e) { say('error', e.message); }
+  });
+}
+
+load().catch((e) => { say('error', e.message); });

@@ -1,0 +1,29 @@
+"""Flows for the browser tests (read by a real scheduler from this folder)."""
+
+import os
+from pathlib import Path
+
+from ductwork import BashOperator, EmptyOperator, Flow, PythonOperator, TaskGroup
+
+with Flow("greet", params={"times": 2}, tags=["browser"], owner="tests") as greet:
+    with TaskGroup("work"):
+        hello = BashOperator(task_id="hello", bash_command="for i in $(seq {{ params.times }}); do echo hello $i; done")
+        count = PythonOperator(task_id="count", python_callable=lambda params: params["times"] * 10)
+    done = EmptyOperator(task_id="done")
+    hello >> count >> done
+
+
+def fragile_step() -> str:
+    marker = Path(os.environ["DUCTWORK_HOME"]) / "fragile.marker"
+    if not marker.exists():
+        marker.write_text("failed once")
+        raise RuntimeError("the first try fails on purpose")
+    print("second time lucky")
+    return "ok"
+
+
+with Flow("flaky", tags=["browser"]) as flaky:
+    prepare = PythonOperator(task_id="prepare", python_callable=lambda: print("preparing"))
+    fragile = PythonOperator(task_id="fragile", python_callable=fragile_step)
+    after = EmptyOperator(task_id="after")
+    prepare >> fragile >> after

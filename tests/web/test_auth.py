@@ -1,0 +1,208 @@
+"""Access: nothing answers without authentication (except health, login and static files),
+roles limit what each user may do, cookie-authenticated writes need the CSRF token, and
+secrets are stored only as hashes."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from starlette.routing import Mount, Route
+
+from ductwork.store.engine import read_transaction
+from ductwork.store.tables import api_tokens, users, web_sessions
+from tests.web.conftest import Api, login
+from tests.web.seed import PASSWORD, Seeded
+
+PUBLIC = {"/api/v1/health", "/login", "/static"}
+
+
+def _sample(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "x", path)
+
+
+def all_routes(app: Any) -> list[tuple[str, str]]:
+    """(method, sample path) of every route, through included routers (which FastAPI may keep
+    as lazily combined branches)."""
+    found = []
+    for top in app.routes:
+        routes = top.effective_route_contexts() if hasattr(top, "effective_route_contexts") else [top]
+        for route in routes:
+            if isinstance(route, Mount):
+                found.append(("GET", route.path + "/css/ductwork.css"))
+                continue
+            assert isinstance(route, (APIRoute, Route)) or hasattr(route, "methods"), route
+            for method in sorted(route.methods or {"GET"}):
+                if method != "HEAD":
+                    found.append((method, _sample(route.path)))
+    return found
+
+
+def test_every_route_requires_authentication(app: Any) -> None:
+    routes = all_routes(app)
+    assert len(routes) > 50
+    fresh = TestClient(app)
+    checked = 0
+    for method, path in routes:
+        response = fresh.request(method, path, follow_redirects=False)
+        if path in PUBLIC or path.startswith("/static/"):
+            assert response.status_code < 400 or (path == "/login" and method == "POST"), (
+                method,
+                path,
+                response.status_code,
+            )
+            continue
+        checked += 1
+        if path.startswith("/api/"):
+            assert response.status_code == 401, (method, path, response.status_code)
+            assert response.json()["error"] == "unauthenticated"
+            assert response.headers["www-authenticate"] == "Bearer"
+        else:
+            assert response.status_code == 303, (method, path, response.status_code)
+            assert response.headers["location"].startswith("/login?next=")
+    assert checked > 45
+
+
+def test_openapi_and_docs_need_a_login(anonymous: Api, viewer: Api) -> None:
+    assert anonymous.get("/openapi.json").status_code == 401
+    assert anonymous.get("/docs").status_code == 401
+    assert viewer.get("/openapi.json").json()["info"]["title"] == "Ductwork"
+
+
+@pytest.mark.parametrize("header", ["Bearer dwt_wrong", "Bearer ", "Basic dXNlcjpwYXNz", "dwt_nobearer"])
+def test_bad_credentials_are_401(client: Any, header: str) -> None:
+    response = client.get("/api/v1/flows", headers={"Authorization": header})
+    assert response.status_code == 401
+
+
+def test_a_bad_token_is_not_rescued_by_a_session(app: Any, seeded: Seeded) -> None:
+    with TestClient(app) as browser:
+        login(browser, "admin", PASSWORD)
+        assert browser.get("/api/v1/me").json()["via"] == "session"
+        assert browser.get("/api/v1/me", headers={"Authorization": "Bearer dwt_wrong"}).status_code == 401
+
+
+WRITES = [
+    ("post", "/flows/demo/runs", {}),
+    ("patch", "/flows/demo", {"is_paused": True}),
+    ("post", "/flows/demo/backfill", {"start": "2020-01-01", "end": "2020-01-02", "dry_run": True}),
+    ("post", "/flows/demo/runs/{run}/cancel", None),
+    ("post", "/flows/demo/runs/{run}/tasks/clear", {"task_ids": ["load"], "dry_run": True}),
+    ("post", "/flows/demo/runs/{run}/tasks/mark", {"task_ids": ["load"], "state": "success"}),
+]
+ADMIN_ONLY = [
+    ("put", "/pools/p1", {"slots": 1}),
+    ("delete", "/pools/io", None),
+    ("get", "/users", None),
+    ("post", "/users", {"username": "x", "password": "long-enough-1"}),
+    ("delete", "/users/operator", None),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), WRITES + ADMIN_ONLY)
+def test_viewer_cannot_change_anything(viewer: Api, seeded: Seeded, method: str, path: str, body: Any) -> None:
+    path = path.replace("{run}", seeded.success_run)
+    kwargs = {"json": body} if body is not None else {}
+    response = getattr(viewer, method)(path, **kwargs)
+    assert response.status_code == 403, response.text
+    assert "viewer role" in response.json()["detail"] and response.json()["error"] == "forbidden"
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ADMIN_ONLY)
+def test_operator_cannot_administer(operator: Api, method: str, path: str, body: Any) -> None:
+    kwargs = {"json": body} if body is not None else {}
+    assert getattr(operator, method)(path, **kwargs).status_code == 403
+
+
+def test_operator_can_operate(operator: Api) -> None:
+    assert (
+        operator.post(
+            "/flows/demo/backfill", json={"start": "2020-01-01", "end": "2020-01-02", "dry_run": True}
+        ).status_code
+        == 200
+    )
+    assert operator.patch("/flows/nightly_paused", json={"is_paused": True}).status_code == 200
+
+
+def test_session_writes_need_the_csrf_token(app: Any) -> None:
+    with TestClient(app) as browser:
+        csrf = login(browser, "operator", PASSWORD)
+        assert browser.post("/api/v1/flows/demo/runs", json={"run_id": "csrf__a"}).json()["error"] == "csrf_failed"
+        wrong = browser.post("/api/v1/flows/demo/runs", json={"run_id": "csrf__a"}, headers={"X-CSRF-Token": "nope"})
+        assert wrong.status_code == 403
+        right = browser.post("/api/v1/flows/demo/runs", json={"run_id": "csrf__a"}, headers={"X-CSRF-Token": csrf})
+        assert right.status_code == 201, right.text
+        # forms carry it as a field
+        assert (
+            browser.post("/flows/demo/trigger", data={"run_id": "csrf__b"}, follow_redirects=False).status_code == 403
+        )
+        form = browser.post(
+            "/flows/demo/trigger", data={"run_id": "csrf__b", "csrf_token": csrf}, follow_redirects=False
+        )
+        assert form.status_code == 303 and form.headers["location"] == "/flows/demo/runs/csrf__b/graph"
+        assert browser.post("/logout", follow_redirects=False).status_code == 403
+        assert (
+            browser.post("/logout", data={"csrf_token": csrf}, follow_redirects=False).headers["location"] == "/login"
+        )
+        assert browser.get("/api/v1/me").status_code == 401
+
+
+def test_tokens_need_no_csrf(operator: Api) -> None:
+    assert operator.post("/flows/demo/runs", json={"run_id": "token__a"}).status_code == 201
+
+
+def test_login_failures_and_safe_redirects(app: Any) -> None:
+    with TestClient(app) as browser:
+        page = browser.get("/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        wrong = browser.post("/login", data={"username": "admin", "password": "nope", "csrf_token": token})
+        assert wrong.status_code == 401 and "Wrong user name or password" in wrong.text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', wrong.text).group(1)  # type: ignore[union-attr]
+        unknown = browser.post("/login", data={"username": "ghost", "password": "nope", "csrf_token": token})
+        assert unknown.status_code == 401 and "Wrong user name or password" in unknown.text
+        forged = browser.post("/login", data={"username": "admin", "password": PASSWORD, "csrf_token": "forged"})
+        assert forged.status_code == 403
+        page = browser.get("/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        ok = browser.post(
+            "/login",
+            data={"username": "admin", "password": PASSWORD, "csrf_token": token, "next": "//evil.example/x"},
+            follow_redirects=False,
+        )
+        assert ok.headers["location"] == "/flows"
+        cookie = ok.headers["set-cookie"]
+        assert "ductwork_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie.replace("Lax", "lax")
+
+
+def test_login_keeps_where_you_were_going(app: Any) -> None:
+    with TestClient(app) as browser:
+        first = browser.get("/flows/demo/grid?x=1", follow_redirects=False)
+        assert first.headers["location"] == "/login?next=%2Fflows%2Fdemo%2Fgrid%3Fx%3D1"
+        page = browser.get(first.headers["location"])
+        assert 'value="/flows/demo/grid?x=1"' in page.text
+
+
+def test_secrets_are_stored_only_as_hashes(engine: Any, seeded: Seeded, app: Any) -> None:
+    with TestClient(app) as browser:
+        login(browser, "viewer", PASSWORD)
+        session_id = browser.cookies.get("ductwork_session")
+    with read_transaction(engine) as conn:
+        hashes = [r.password_hash for r in conn.execute(sa.select(users.c.password_hash))]
+        token_hashes = list(conn.execute(sa.select(api_tokens.c.token_hash)).scalars())
+        session_hashes = list(conn.execute(sa.select(web_sessions.c.session_hash)).scalars())
+    assert all(h.startswith("$argon2id$") for h in hashes) and PASSWORD not in "".join(hashes)
+    assert all(len(h) == 64 for h in token_hashes)
+    assert not set(seeded.tokens.values()) & set(token_hashes)
+    assert session_id and session_id not in session_hashes and len(session_hashes) >= 1
+
+
+def test_security_headers_on_pages(app: Any) -> None:
+    with TestClient(app) as browser:
+        login(browser, "viewer", PASSWORD)
+        response = browser.get("/flows")
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    assert response.headers["x-frame-options"] == "DENY"

@@ -1,0 +1,295 @@
+"""The web UI in real headless Chromium (Debian's, driven by Playwright), against a real
+``ductwork standalone`` (scheduler, worker pool and web server) started for this module.
+
+Log in, trigger a flow with a parameter from the form, watch its graph turn green, read a
+task's log, clear a failed task and see it run again, and check that a viewer cannot trigger.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import REQUIRE_SERVICES
+
+CHROMIUM = os.environ.get("DUCTWORK_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+FLOWS = Path(__file__).with_name("browser_flows")
+VIEWER_PASSWORD = "viewer-password-1"
+WAIT_MS = 60_000
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def _need_chromium() -> None:
+    if Path(CHROMIUM).exists():
+        return
+    message = f"Chromium is not installed at {CHROMIUM} (make test installs Debian's chromium: scripts/system-deps.sh)"
+    if REQUIRE_SERVICES:
+        pytest.fail(message + " and DUCTWORK_REQUIRE_SERVICES=1 makes the browser tests mandatory")
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Standalone:
+    url: str
+    admin_password: str
+    home: Path
+    env: dict[str, str]
+    process: subprocess.Popen[str]
+    output: list[str] = field(default_factory=list)
+
+    def cli(self, *args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "ductwork.cli", *args],
+            env=self.env,
+            cwd=self.home.parent,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+
+@pytest.fixture(scope="module")
+def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Standalone]:
+    _need_chromium()
+    root = tmp_path_factory.mktemp("standalone")
+    flows = root / "flows"
+    shutil.copytree(FLOWS, flows)
+    home = root / "home"
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("DUCTWORK_")},
+        "DUCTWORK_HOME": str(home),
+        "DUCTWORK_FLOWS_FOLDER": str(flows),
+        "PYTHONUNBUFFERED": "1",
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ductwork.cli",
+            "standalone",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    server = Standalone(f"http://127.0.0.1:{port}", "", home, env, process)
+    try:
+        assert process.stdout is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not server.admin_password:
+            line = process.stdout.readline()
+            if not line and process.poll() is not None:
+                break
+            server.output.append(line)
+            found = re.search(r"admin password: (\S+)", line)
+            if found:
+                server.admin_password = found.group(1)
+        assert server.admin_password, "standalone did not print the admin password:\n" + "".join(server.output)
+        _wait_healthy(server.url)
+        server.cli("users", "create", "viewer", "--role", "viewer", "--password", VIEWER_PASSWORD)
+        yield server
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_healthy(url: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            body = httpx.get(url + "/api/v1/health", timeout=2).json()
+            if body["scheduler"] == "alive":
+                return
+        except (httpx.HTTPError, ValueError):
+            pass
+        time.sleep(0.3)
+    raise AssertionError("the standalone server never became healthy")
+
+
+@pytest.fixture(scope="module")
+def browser(standalone: Standalone) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Session:
+    """A logged-in browser tab that fails the test on any script error or CSP violation."""
+
+    def __init__(self, browser: Any, server: Standalone, username: str, password: str) -> None:
+        self.server = server
+        self.context = browser.new_context(viewport={"width": 1400, "height": 900})
+        self.context.set_default_timeout(WAIT_MS)
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+        self.page.on("console", lambda m: self.errors.append(f"console: {m.text}") if m.type == "error" else None)
+        self.page.goto(server.url + "/flows")
+        assert "/login" in self.page.url
+        self.page.fill("#username", username)
+        self.page.fill("#password", password)
+        self.page.click("button[type=submit]")
+        self.page.wait_for_url("**/flows")
+
+    def open(self, path: str) -> Any:
+        self.page.goto(self.server.url + path)
+        return self.page
+
+    def close(self) -> None:
+        self.context.close()
+        assert self.errors == [], self.errors
+
+
+@pytest.fixture
+def admin_tab(browser: Any, standalone: Standalone) -> Iterator[Session]:
+    tab = Session(browser, standalone, "admin", standalone.admin_password)
+    yield tab
+    tab.close()
+
+
+def _wait_for_flow(tab: Session, flow_id: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        tab.open("/flows")
+        if tab.page.locator(f'tr[data-flow-id="{flow_id}"]').count():
+            return
+        time.sleep(1)
+    raise AssertionError(f"the scheduler never registered {flow_id}")
+
+
+def _graph_states(page: Any) -> dict[str, str]:
+    nodes = page.locator("g.node")
+    return {
+        nodes.nth(i).get_attribute("data-id"): nodes.nth(i).get_attribute("data-state") for i in range(nodes.count())
+    }
+
+
+def test_trigger_with_a_parameter_watch_the_graph_turn_green_and_read_a_log(admin_tab: Session) -> None:
+    page = admin_tab.page
+    _wait_for_flow(admin_tab, "greet")
+    page.click('tr[data-flow-id="greet"] a.button')  # ▶ Trigger
+    page.wait_for_selector("#trigger-form")
+    assert page.input_value("#param-times") == "2"
+    page.fill("#param-times", "3")
+    page.click("#trigger-submit")
+    page.wait_for_url(re.compile(r".*/flows/greet/runs/manual__.*/graph"))
+    page.wait_for_selector("body[data-drawn=graph]")
+    assert set(_graph_states(page)) == {"work.hello", "work.count", "done"}
+    page.wait_for_selector('body[data-finished="success"]')
+    assert set(_graph_states(page).values()) == {"success"}, "the graph did not turn green"
+    assert page.inner_text("#run-state") == "success"
+
+    page.click('g.node[data-id="work.hello"] rect')
+    page.wait_for_url(re.compile(r".*/tasks/work\.hello$"))
+    page.wait_for_selector("body[data-log-loaded]")
+    log = page.inner_text("#task-log")
+    assert "hello 1" in log and "hello 3" in log, log
+    page.wait_for_selector("#task-rendered pre")
+    assert "seq 3" in page.inner_text("#task-rendered")
+
+
+def test_clear_a_failed_task_and_see_it_run_again(admin_tab: Session, standalone: Standalone) -> None:
+    page = admin_tab.page
+    _wait_for_flow(admin_tab, "flaky")
+    page.click('tr[data-flow-id="flaky"] a.button')
+    page.click("#trigger-submit")
+    page.wait_for_selector('body[data-finished="failed"]')
+    states = _graph_states(page)
+    assert states == {"prepare": "success", "fragile": "failed", "after": "upstream_failed"}
+
+    page.click('g.node[data-id="fragile"] rect')
+    page.wait_for_selector('#task-state[data-state="failed"]')
+    assert "the first try fails on purpose" in page.inner_text("#task-tries")
+    page.click("#clear-task")
+    page.wait_for_selector("#preview-list")
+    assert page.inner_text("#preview-list").split() == ["fragile", "after"]
+    page.click("#confirm-ok")
+    page.wait_for_selector('#task-state[data-state="success"]')
+    assert page.locator("#task-tries tbody tr").count() >= 2
+    page.wait_for_selector("body[data-log-loaded]")
+    page.select_option("#log-try", "2")
+    page.wait_for_selector('body[data-log-loaded="2"]')
+    assert "second time lucky" in page.inner_text("#task-log")
+
+    page.click("text=Graph")
+    page.wait_for_selector('body[data-finished="success"]')
+    assert set(_graph_states(page).values()) == {"success"}
+
+
+def test_other_pages_draw_without_errors(admin_tab: Session) -> None:
+    _wait_for_flow(admin_tab, "greet")
+    page = admin_tab.open("/flows/greet/grid")
+    page.wait_for_selector("body[data-drawn=grid]")
+    assert re.search(r"^3 tasks . 1 of 1 runs", page.inner_text("#grid-status"))
+    page.click("text=Gantt (latest run)")
+    page.wait_for_selector("body[data-drawn=gantt]")
+    page = admin_tab.open("/luigi")
+    page.wait_for_selector("body[data-drawn=luigi]")
+    assert page.locator('#families tr[data-family="BashOperator"]').count() == 1
+    page = admin_tab.open("/import-errors")
+    assert "imports cleanly" in page.inner_text("main")
+
+
+def test_a_viewer_cannot_trigger(browser: Any, standalone: Standalone) -> None:
+    tab = Session(browser, standalone, "viewer", VIEWER_PASSWORD)
+    try:
+        page = tab.open("/flows")
+        page.wait_for_selector('tr[data-flow-id="greet"]')
+        assert page.locator("a.button", has_text="Trigger").count() == 0
+        assert page.locator(".pause-toggle").count() == 0
+        response = page.goto(standalone.url + "/flows/greet/trigger")
+        assert response is not None and response.status == 403
+        assert "viewer role" in page.inner_text("#page-error")
+        tab.errors.clear()  # the 403 page load is logged by Chromium as a console error
+        page = tab.open("/flows/greet/grid")
+        page.wait_for_selector("body[data-drawn=grid]")
+        assert page.locator("#trigger-link").count() == 0
+    finally:
+        tab.close()

@@ -1,0 +1,130 @@
+"""The server-rendered pages: each renders for a logged-in user, shows what it must, and the
+trigger form is built from the flow's typed parameters."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.web.conftest import login
+from tests.web.seed import PASSWORD, Seeded
+
+
+@pytest.fixture(scope="module")
+def operator_browser(app: Any) -> Iterator[tuple[TestClient, str]]:
+    with TestClient(app) as browser:
+        yield browser, login(browser, "operator", PASSWORD)
+
+
+@pytest.fixture(scope="module")
+def viewer_browser(app: Any) -> Iterator[TestClient]:
+    with TestClient(app) as browser:
+        login(browser, "viewer", PASSWORD)
+        yield browser
+
+
+def test_flows_page_shows_schedule_owner_tags_and_recent_runs(viewer_browser: TestClient) -> None:
+    page = viewer_browser.get("/flows").text
+    row = page[page.index('data-flow-id="demo"') :].split("</tr>")[0]
+    assert "data-team" in row and "@daily" in row and ">web<" in row
+    assert re.findall(r'class="dot s-(\w+)"', row)[-3:] == ["success", "failed", "running"]
+    assert "nightly_paused" in page and "1 import error" in page
+    assert "pause-toggle" not in page, "viewers get no pause switch"
+    filtered = viewer_browser.get("/flows?tag=ops").text
+    assert 'data-flow-id="nightly_paused"' in filtered and 'data-flow-id="demo"' not in filtered
+
+
+def test_run_pages_render(viewer_browser: TestClient, seeded: Seeded) -> None:
+    run = quote(seeded.failed_run, safe="")
+    for path, marker in [
+        ("/flows/demo/grid", 'id="grid"'),
+        (f"/flows/demo/runs/{run}/graph", 'id="graph-svg"'),
+        (f"/flows/demo/runs/{run}/gantt", 'id="gantt"'),
+        (f"/flows/demo/runs/{run}/tasks/load", 'id="task-log"'),
+        ("/luigi", 'id="families"'),
+        ("/pools", 'id="pools-table"'),
+        ("/account", 'id="token-form"'),
+    ]:
+        response = viewer_browser.get(path)
+        assert response.status_code == 200, path
+        assert marker in response.text, path
+    assert viewer_browser.get(f"/flows/demo/runs/{run}", follow_redirects=False).headers["location"].endswith("/graph")
+    assert viewer_browser.get("/", follow_redirects=False).headers["location"] == "/flows"
+
+
+def test_import_errors_page(viewer_browser: TestClient) -> None:
+    page = viewer_browser.get("/import-errors").text
+    assert "/flows/broken.py:3" in page and "NameError" in page and "Traceback" in page
+
+
+def test_unknown_things_get_an_html_404(viewer_browser: TestClient) -> None:
+    response = viewer_browser.get("/flows/dmeo/grid")
+    assert response.status_code == 404 and "text/html" in response.headers["content-type"]
+    assert "Did you mean &#39;demo&#39;" in response.text
+    assert viewer_browser.get("/flows/demo/runs/nope/graph").status_code == 404
+    assert viewer_browser.get("/flows/demo/runs/nope/tasks/x").status_code == 404
+
+
+def test_viewer_has_no_trigger_form(viewer_browser: TestClient) -> None:
+    response = viewer_browser.get("/flows/demo/trigger")
+    assert response.status_code == 403 and "viewer role" in response.text
+    assert "Clear failed tasks" not in viewer_browser.get("/flows/demo/grid").text
+
+
+def test_trigger_form_is_built_from_typed_parameters(operator_browser: tuple[TestClient, str]) -> None:
+    browser, _csrf = operator_browser
+    page = browser.get("/flows/demo/trigger").text
+    assert re.search(r'<input id="param-n" type="number" step="1" name="param.n" value="3"', page)
+    assert re.search(
+        r'<select id="param-mode" name="param.mode"><option selected>fast</option><option>slow</option>', page
+    )
+    assert 'id="param-label" type="text"' in page
+
+
+def test_trigger_form_names_a_bad_parameter_and_keeps_the_values(operator_browser: tuple[TestClient, str]) -> None:
+    browser, csrf = operator_browser
+    response = browser.post(
+        "/flows/demo/trigger",
+        data={"csrf_token": csrf, "param.n": "lots", "param.label": "kept", "run_id": "form__bad"},
+    )
+    assert response.status_code == 422
+    assert "parameter &#39;n&#39; wants int" in response.text
+    assert 'value="kept"' in response.text and 'value="form__bad"' in response.text
+    bad_conf = browser.post("/flows/demo/trigger", data={"csrf_token": csrf, "conf": "[1]"})
+    assert bad_conf.status_code == 422 and "JSON object" in bad_conf.text
+
+
+def test_trigger_form_queues_a_run(operator_browser: tuple[TestClient, str], operator: Any) -> None:
+    browser, csrf = operator_browser
+    response = browser.post(
+        "/flows/demo/trigger",
+        data={
+            "csrf_token": csrf,
+            "param.n": "11",
+            "param.mode": "slow",
+            "param.label": "",
+            "run_id": "form__ok",
+            "conf": '{"a": 1}',
+            "logical_date": "2024-05-01T06:30",
+        },
+        follow_redirects=False,
+    )
+    assert response.status_code == 303 and response.headers["location"] == "/flows/demo/runs/form__ok/graph"
+    run = operator.get("/flows/demo/runs/form__ok").json()
+    assert run["params"] == {"n": 11, "mode": "slow", "label": "x"} and run["conf"] == {"a": 1}
+    assert run["logical_date"].startswith("2024-05-01T06:30")
+
+
+def test_static_files_and_vendored_layout_library(anonymous: Any, client: TestClient) -> None:
+    assert client.get("/static/js/graph.js").status_code == 200
+    dagre = client.get("/static/vendor/dagre-1.1.4.min.js")
+    assert dagre.status_code == 200 and "dagre" in dagre.text[:2000]
+    assert (
+        "MIT" in client.get("/static/vendor/LICENSE-dagre.txt").text
+        or "Permission" in client.get("/static/vendor/LICENSE-dagre.txt").text
+    )
