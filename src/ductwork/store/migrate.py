@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -72,6 +73,10 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
     empty database and create it). SQLite's write transaction already does; PostgreSQL and
     MariaDB take a named lock on a connection of their own."""
     backend = engine.dialect.name
+    if backend == "sqlite":
+        with _file_lock(engine):
+            yield
+        return
     if backend not in ("postgresql", "mysql", "mariadb"):
         yield
         return
@@ -89,6 +94,26 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
             else:
                 conn.exec_driver_sql("SELECT RELEASE_LOCK('ductwork_migrations')")
             conn.commit()
+
+
+@contextlib.contextmanager
+def _file_lock(engine: Engine) -> Iterator[None]:
+    """A lock file beside a SQLite database: its own locking lets a schema change and another
+    process's first look at the schema interleave badly while the file is being created."""
+    import fcntl
+
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        yield
+        return
+    path = Path(database).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{path}.migrate.lock", "a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def upgrade(engine: Engine, revision: str = "head") -> str:
