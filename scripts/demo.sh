@@ -49,7 +49,13 @@ Done. Outputs:
   demo-output/standins/mail/, webhooks.jsonl           what pipeline (e) e-mailed and posted
   $DUCTWORK_HOME/logs/                                 one log file per task try
 
-Look around (with DUCTWORK_FLOWS_FOLDER=examples):
+The runs above are recorded in $DUCTWORK_HOME/ductwork.db. See them in the web UI:
+  DUCTWORK_HOME=$DUCTWORK_HOME DUCTWORK_FLOWS_FOLDER=examples .venv/bin/ductwork standalone
+  then open http://127.0.0.1:8080/ and log in as admin with the password it prints on its
+  first start (it also schedules the examples' flows and runs their tasks; Ctrl-C stops it).
+
+Look around on the command line (with DUCTWORK_FLOWS_FOLDER=examples):
+  .venv/bin/ductwork runs list
   .venv/bin/ductwork flows list
   .venv/bin/ductwork flows show four_step_pipeline
   .venv/bin/ductwork flows graph four_step_pipeline --format svg -o pipeline.svg
