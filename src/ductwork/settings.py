@@ -8,13 +8,12 @@ values and where each came from.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ductwork.core.config import ParamSource
+from ductwork.core.config import ParamSource, read_toml
 from ductwork.errors import DefinitionError
 
 _ENV = "DUCTWORK_"
@@ -66,13 +65,8 @@ class Settings:
     ) -> Settings:
         environ = os.environ if environ is None else environ
         path = Path(config_path or environ.get(f"{_ENV}CONFIG", "ductwork.toml"))
-        file: dict[str, Any] = {}
-        if path.is_file():
-            try:
-                file = tomllib.loads(path.read_text())
-            except tomllib.TOMLDecodeError as exc:
-                raise DefinitionError(f"{path}: invalid TOML: {exc}") from None
-        elif config_path is not None:
+        file = read_toml(path)
+        if not path.is_file() and config_path is not None:
             raise DefinitionError(f"config file {str(path)!r} does not exist")
         section = file.get("ductwork", {})
         values: dict[str, Any] = {}

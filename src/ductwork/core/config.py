@@ -91,12 +91,7 @@ class ParamSources:
         ``DUCTWORK_CONFIG``) and the ``DUCTWORK_*`` environment. Called by entry points only."""
         environ = dict(os.environ if environ is None else environ)
         path = Path(config_path or environ.get(f"{ENV_PREFIX}CONFIG", "ductwork.toml"))
-        file: dict[str, Any] = {}
-        if path.is_file():
-            try:
-                file = tomllib.loads(path.read_text())
-            except tomllib.TOMLDecodeError as exc:
-                raise DefinitionError(f"{path}: invalid TOML: {exc}") from None
+        file = read_toml(path)
         env = {k: v for k, v in environ.items() if k.startswith(ENV_PREFIX)}
         return cls(cli=dict(cli or {}), env=env, file=file, file_path=str(path) if file else None)
 
@@ -117,6 +112,17 @@ class ParamSources:
             file=data.get("file", {}),
             file_path=data.get("file_path"),
         )
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """The contents of a TOML file, or nothing when there is no such file; a clear error (file
+    and problem) when it is not valid TOML."""
+    if not path.is_file():
+        return {}
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise DefinitionError(f"{path}: invalid TOML: {exc}") from None
 
 
 _ACTIVE: contextvars.ContextVar[ParamSources] = contextvars.ContextVar("ductwork_param_sources")

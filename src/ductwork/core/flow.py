@@ -17,14 +17,12 @@ from typing import TYPE_CHECKING, Any
 from ductwork.core.definition_context import caller_site, pop_flow, push_flow
 from ductwork.core.graph import FlowGraph, FlowMeta, NodeSpec, topological
 from ductwork.core.operators.base import BaseOperator, Callback, _callbacks, accepted_arguments
-from ductwork.core.params import NO_DEFAULT, Parameter, parameter_for
+from ductwork.core.params import Parameter, parameter_for, resolve_values
 from ductwork.core.schedule import Schedule, as_aware, get_timezone, parse_schedule, timezone_name
 from ductwork.errors import (
     DefinitionError,
     DuplicateTaskError,
-    MissingParameterError,
     NotFoundError,
-    UnknownParameterError,
     did_you_mean,
 )
 
@@ -147,25 +145,7 @@ class Flow:
         Raises an error naming the parameter for unknown names, missing required values and
         values of the wrong type.
         """
-        given = dict(given or {})
-        for name in given:
-            if name not in self.params:
-                raise UnknownParameterError(
-                    f"flow {self.flow_id!r}: unknown parameter {name!r}.{did_you_mean(name, self.params)} "
-                    f"Parameters: {', '.join(self.params) or '(none)'}"
-                )
-        values: dict[str, Any] = {}
-        for name, param in self.params.items():
-            if name in given:
-                values[name] = param.convert(given[name], name=name, owner=f"flow {self.flow_id!r}")
-            elif param.default is not NO_DEFAULT:
-                values[name] = param.default
-            else:
-                raise MissingParameterError(
-                    f"flow {self.flow_id!r}: missing required parameter {name!r} ({param.describe_type()}); "
-                    f"give it with --param {name}=VALUE"
-                )
-        return values
+        return resolve_values(f"flow {self.flow_id!r}", self.params, given)
 
     # --- compilation -----------------------------------------------------------------------
     def meta(self) -> FlowMeta:

@@ -23,7 +23,7 @@ import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Generic, Self, TypeVar, overload
 
-from ductwork.errors import ParameterTypeError
+from ductwork.errors import MissingParameterError, ParameterTypeError, UnknownParameterError, did_you_mean
 
 T = TypeVar("T")
 
@@ -604,3 +604,32 @@ def _strip_optional(annotation: Any) -> Any:
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
         return args[0] if len(args) == 1 else Any
     return annotation
+
+
+def resolve_values(
+    owner: str, declared: Mapping[str, Parameter[Any]], given: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """Typed values for ``declared`` parameters: defaults overlaid with ``given`` (text or values).
+
+    Errors name ``owner`` and the parameter: an unknown name (with the closest ones), a missing
+    required value, a value of the wrong type (with the type wanted).
+    """
+    given = dict(given or {})
+    for name in given:
+        if name not in declared:
+            raise UnknownParameterError(
+                f"{owner}: unknown parameter {name!r}.{did_you_mean(name, declared)} "
+                f"Parameters: {', '.join(declared) or '(none)'}"
+            )
+    values: dict[str, Any] = {}
+    for name, param in declared.items():
+        if name in given:
+            values[name] = param.convert(given[name], name=name, owner=owner)
+        elif param.default is not NO_DEFAULT:
+            values[name] = param.default
+        else:
+            raise MissingParameterError(
+                f"{owner}: missing required parameter {name!r} ({param.describe_type()}); "
+                f"give it with --param {name}=VALUE"
+            )
+    return values

@@ -17,11 +17,11 @@ from sqlalchemy import Engine
 
 from ductwork.core.context import RunInfo
 from ductwork.core.graph import FlowGraph, FlowMeta
-from ductwork.core.params import NO_DEFAULT, from_description
+from ductwork.core.params import from_description, resolve_values
 from ductwork.core.schedule import DataInterval, as_aware, get_timezone
 from ductwork.core.states import RunState, TaskState
 from ductwork.engine.scheduling import backfill_intervals, schedule_of
-from ductwork.errors import MissingParameterError, NotFoundError, UnknownParameterError, did_you_mean
+from ductwork.errors import NotFoundError, did_you_mean
 from ductwork.store.engine import read_transaction, transaction
 from ductwork.store.records import RunRecord
 from ductwork.store.repo import flows as flow_repo
@@ -50,25 +50,8 @@ def flow_graph(engine: Engine, flow_id: str) -> FlowGraph:
 
 def validate_params(meta: FlowMeta, given: Mapping[str, Any] | None) -> dict[str, Any]:
     """Typed run parameters from the flow's recorded parameter descriptions."""
-    given = dict(given or {})
     declared = {name: from_description(info) for name, info in meta.params.items()}
-    for name in given:
-        if name not in declared:
-            raise UnknownParameterError(
-                f"flow {meta.flow_id!r}: unknown parameter {name!r}.{did_you_mean(name, declared)} "
-                f"Parameters: {', '.join(declared) or '(none)'}"
-            )
-    values: dict[str, Any] = {}
-    for name, param in declared.items():
-        if name in given:
-            values[name] = param.convert(given[name], name=name, owner=f"flow {meta.flow_id!r}")
-        elif param.default is not NO_DEFAULT:
-            values[name] = param.default
-        else:
-            raise MissingParameterError(
-                f"flow {meta.flow_id!r}: missing required parameter {name!r} ({param.describe_type()})"
-            )
-    return values
+    return resolve_values(f"flow {meta.flow_id!r}", declared, given)
 
 
 def run_info(record: RunRecord, meta: FlowMeta) -> RunInfo:

@@ -87,16 +87,9 @@ def tries(engine: Engine, record: RunRecord, task_id: str) -> list[TryRecord]:
         return task_repo.list_tries(conn, record.pk, task_id)
 
 
-def log_chunks(
-    engine: Engine,
-    record: RunRecord,
-    task_id: str,
-    try_number: int | None = None,
-    *,
-    follow: bool = False,
-    poll: float = 0.3,
-) -> Iterator[str]:
-    """The log of a try, in chunks; with ``follow``, new output until the try ends."""
+def logged_try(engine: Engine, record: RunRecord, task_id: str, try_number: int | None) -> TryRecord:
+    """The try whose log is asked for (the latest when ``try_number`` is None); a clear error
+    when the task has not run, has no such try, or the try has no log file."""
     attempts = tries(engine, record, task_id)
     if not attempts:
         raise NotFoundError(f"task {task_id!r} of run {record.run_id} has not run yet")
@@ -107,6 +100,21 @@ def log_chunks(
         )
     if not chosen.log_path:
         raise NotFoundError(f"try {chosen.try_number} of task {task_id!r} has no log file recorded")
+    return chosen
+
+
+def log_chunks(
+    engine: Engine,
+    record: RunRecord,
+    task_id: str,
+    try_number: int | None = None,
+    *,
+    follow: bool = False,
+    poll: float = 0.3,
+) -> Iterator[str]:
+    """The log of a try, in chunks; with ``follow``, new output until the try ends."""
+    chosen = logged_try(engine, record, task_id, try_number)
+    assert chosen.log_path is not None
     path = Path(chosen.log_path)
     offset = 0
     while True:

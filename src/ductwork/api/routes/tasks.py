@@ -16,7 +16,6 @@ from ductwork.api.context import WebContext, web_context
 from ductwork.api.routes._common import ERRORS, MAX_OFFSET, FlowId, RunId, TaskId, find_run
 from ductwork.api.security import Operator, Viewer
 from ductwork.core.states import TaskState
-from ductwork.errors import NotFoundError
 from ductwork.services import tasks as task_service
 from ductwork.store.engine import read_transaction
 from ductwork.store.records import RunRecord
@@ -82,16 +81,7 @@ def list_tries(
 
 def _check_log(ctx: WebContext, record: RunRecord, task_id: str, try_number: int | None) -> None:
     """The errors ``log_chunks`` would raise on first read, raised now, while a 404 can still be sent."""
-    attempts = task_service.tries(ctx.engine, record, task_id)
-    if not attempts:
-        raise NotFoundError(f"task {task_id!r} of run {record.run_id} has not run yet")
-    chosen = attempts[-1] if try_number is None else next((t for t in attempts if t.try_number == try_number), None)
-    if chosen is None:
-        raise NotFoundError(
-            f"task {task_id!r} has no try {try_number}; its tries: {', '.join(str(t.try_number) for t in attempts)}"
-        )
-    if not chosen.log_path:
-        raise NotFoundError(f"try {chosen.try_number} of task {task_id!r} has no log file recorded")
+    task_service.logged_try(ctx.engine, record, task_id, try_number)
 
 
 @router.get(
