@@ -38,7 +38,40 @@ def _check_mode(mode: str) -> tuple[bool, bool]:
     return mode.startswith("w"), mode.endswith("b")
 
 
-class _AtomicLocalFile(io.BufferedWriter):
+class AtomicOnClose:
+    """For writers that publish their data on a clean close and throw it away when the ``with``
+    block fails or the writer is dropped without a close (a crashed task leaves nothing).
+
+    The class using it sets ``self._failed = False`` and looks at it in its ``close``.
+    """
+
+    _failed: bool
+    closed: bool
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self._failed = exc_type is not None
+        self.close()  # type: ignore[attr-defined]
+
+    def __del__(self) -> None:
+        if not self.closed:  # dropped without a close: the writer never finished
+            self._failed = True
+        super().__del__()  # type: ignore[misc]
+
+
+class AtomicTextWrapper(io.TextIOWrapper):
+    """Text over an ``AtomicOnClose`` binary writer, passing the ``with`` outcome down to it."""
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.buffer._failed = exc_type is not None  # type: ignore[attr-defined]
+        self.close()
+
+    def __del__(self) -> None:
+        if not self.closed:
+            self.buffer._failed = True  # type: ignore[attr-defined]
+        super().__del__()
+
+
+class _AtomicLocalFile(AtomicOnClose, io.BufferedWriter):
     """A file written under a temporary name and moved into place on a clean close."""
 
     def __init__(self, final_path: Path) -> None:
@@ -57,29 +90,6 @@ class _AtomicLocalFile(io.BufferedWriter):
         else:
             os.replace(self.tmp_path, self.final_path)
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        self._failed = exc_type is not None
-        self.close()
-
-    def __del__(self) -> None:
-        # Collected without an explicit close: the writer never finished, so discard.
-        if not self.closed:
-            self._failed = True
-        super().__del__()
-
-
-class _TextAtomic(io.TextIOWrapper):
-    """Text wrapper that forwards the ``with`` outcome to the atomic binary file."""
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        self.buffer._failed = exc_type is not None  # type: ignore[attr-defined]
-        self.close()
-
-    def __del__(self) -> None:
-        if not self.closed:
-            self.buffer._failed = True  # type: ignore[attr-defined]
-        super().__del__()
-
 
 class LocalTarget:
     """A file on the local disk."""
@@ -97,7 +107,7 @@ class LocalTarget:
             return self.path.open(mode, encoding=None if binary else "utf-8")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         raw = _AtomicLocalFile(self.path)
-        return raw if binary else _TextAtomic(raw, encoding="utf-8")
+        return raw if binary else AtomicTextWrapper(raw, encoding="utf-8")
 
     @contextlib.contextmanager
     def temporary_path(self) -> Iterator[Path]:
@@ -177,7 +187,7 @@ class MemoryFileSystem:
 MEMORY_FS = MemoryFileSystem()
 
 
-class _MemoryWriter(io.BytesIO):
+class _MemoryWriter(AtomicOnClose, io.BytesIO):
     def __init__(self, fs: MemoryFileSystem, name: str) -> None:
         super().__init__()
         self._fs = fs
@@ -188,10 +198,6 @@ class _MemoryWriter(io.BytesIO):
         if not self.closed and not self._failed:
             self._fs.put(self._name, self.getvalue())
         super().close()
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        self._failed = exc_type is not None
-        self.close()
 
 
 class MemoryTarget:
@@ -208,7 +214,7 @@ class MemoryTarget:
         writing, binary = _check_mode(mode)
         if writing:
             raw: Any = _MemoryWriter(self.fs, self.name)
-            return raw if binary else _TextAtomic(raw, encoding="utf-8")
+            return raw if binary else AtomicTextWrapper(raw, encoding="utf-8")
         data = io.BytesIO(self.fs.get(self.name))
         return data if binary else io.TextIOWrapper(data, encoding="utf-8")
 

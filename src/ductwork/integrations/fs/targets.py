@@ -24,12 +24,13 @@ import uuid
 from collections.abc import Callable
 from typing import IO, Any
 
+from ductwork.core.targets import AtomicOnClose, AtomicTextWrapper
 from ductwork.errors import DuctworkError
 from ductwork.integrations.fs._fsspec import RENAME_PROTOCOLS, TRANSACTION_PROTOCOLS, open_fs, split_protocol
 from ductwork.integrations.fs.formats import Format, resolve_format
 
 
-class _AtomicWriter(io.BufferedIOBase):
+class _AtomicWriter(AtomicOnClose, io.BufferedIOBase):
     """A binary file whose data becomes visible through ``commit`` on a clean close, and is
     thrown away through ``discard`` when the ``with`` block fails or the file is never closed."""
 
@@ -66,26 +67,6 @@ class _AtomicWriter(io.BufferedIOBase):
                 self._commit()
         finally:
             super().close()
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        self._failed = exc_type is not None
-        self.close()
-
-    def __del__(self) -> None:
-        if not self.closed:  # dropped without a close: the writer never finished
-            self._failed = True
-        super().__del__()
-
-
-class _AtomicText(io.TextIOWrapper):
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        self.buffer._failed = exc_type is not None  # type: ignore[attr-defined]
-        self.close()
-
-    def __del__(self) -> None:
-        if not self.closed:
-            self.buffer._failed = True  # type: ignore[attr-defined]
-        super().__del__()
 
 
 def _check_mode(mode: str) -> tuple[bool, bool]:
@@ -145,7 +126,7 @@ class FileTarget:
             raw = self.fs.open(self.path, "rb")
             return raw if binary else io.TextIOWrapper(raw, encoding="utf-8")
         writer: Any = self._writer()
-        return writer if binary else _AtomicText(writer, encoding="utf-8")
+        return writer if binary else AtomicTextWrapper(writer, encoding="utf-8")
 
     def _writer(self) -> _AtomicWriter:
         fs, path = self.fs, self.path
