@@ -26,6 +26,8 @@ class Settings:
     database_url: str = ""
     log_dir: Path | None = None
     parallelism: int = 4
+    worker_mode: str = "warm"
+    """``warm``: worker processes run many tries; ``fresh``: a new process for every try."""
     fernet_key: str = ""
     """Fernet key(s) that encrypt stored connections and variables (comma-separated to rotate)."""
     results_offload_url: str = ""
@@ -92,6 +94,8 @@ class Settings:
                     values[name] = int(values[name])
                 except ValueError:
                     raise DefinitionError(f"{name} must be an integer, got {values[name]!r}") from None
+        if values.get("worker_mode", "warm") not in ("warm", "fresh"):
+            raise DefinitionError(f"worker_mode must be 'warm' or 'fresh', got {values['worker_mode']!r}")
         if "results_pickle" in values:
             values["results_pickle"] = _boolean("results_pickle", values["results_pickle"])
         return cls(
@@ -107,7 +111,7 @@ class Settings:
         """(name, value, source) rows for ``ductwork config``."""
         rows = []
         shown = (
-            *("home", "flows_folder", "database_url", "log_dir", "parallelism"),
+            *("home", "flows_folder", "database_url", "log_dir", "parallelism", "worker_mode"),
             *("results_offload_url", "results_offload_threshold", "results_pickle", "secrets_backends"),
         )
         for name in shown:

@@ -35,11 +35,28 @@ def _install_signals(service: Any) -> None:
     "--workers", "-w", type=click.IntRange(min=1), default=None, help="Worker processes (default: parallelism)."
 )
 @click.option("--poll-interval", type=float, default=None, help="Seconds between looks at the database.")
+@click.option(
+    "--worker-mode",
+    type=click.Choice(["warm", "fresh"]),
+    default=None,
+    help="warm: workers run many tries (default); fresh: a new process for every try.",
+)
+@click.option(
+    "--worker-mode",
+    type=click.Choice(["warm", "fresh"]),
+    default=None,
+    help="warm: workers run many tries (default); fresh: a new process for every try.",
+)
 @click.option("--no-parse", is_flag=True, help="Do not read the flows folder (flows come from elsewhere).")
 @click.option("--log-level", default="info", show_default=True)
 @click.pass_obj
 def scheduler(
-    state: CliState, workers: int | None, poll_interval: float | None, no_parse: bool, log_level: str
+    state: CliState,
+    workers: int | None,
+    poll_interval: float | None,
+    worker_mode: str | None,
+    no_parse: bool,
+    log_level: str,
 ) -> None:
     """Run the scheduler until stopped: parse flows, create due runs, run tasks on the worker pool."""
     from ductwork.engine.scheduler import SchedulerOptions, SchedulerService
@@ -48,6 +65,8 @@ def scheduler(
     settings = state.settings
     if workers is not None:
         settings = dataclasses.replace(settings, parallelism=workers)
+    if worker_mode is not None:
+        settings = dataclasses.replace(settings, worker_mode=worker_mode)
     options = SchedulerOptions(parse=not no_parse)
     if poll_interval is not None:
         options.poll_interval = poll_interval

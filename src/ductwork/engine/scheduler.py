@@ -517,5 +517,6 @@ def default_executor(settings: Settings, environ: Mapping[str, str]) -> Executor
         parallelism=settings.parallelism,
         param_sources=ParamSources.load(environ=environ),
         environ=environ,
-        backlog=settings.parallelism,
+        backlog=settings.parallelism if settings.worker_mode == "warm" else 0,
+        mode="fresh" if settings.worker_mode == "fresh" else "warm",
     )
