@@ -60,6 +60,14 @@ def _render(executable: Executable, context: TaskContext) -> tuple[Executable, d
     return rendered_op, rendered
 
 
+def _note(sink: logcapture.TrySink, message: str) -> None:
+    """One of the engine's own lines in the try's log (start, success), in the format of the
+    log records around it; written directly, since every try writes them and they need none of
+    logging's machinery (levels, handlers, the caller's frame)."""
+    stamp = dt.datetime.now().isoformat(" ", "milliseconds").replace(".", ",")
+    sink.write(f"[{stamp}] INFO ductwork.task: {message}\n")
+
+
 def plain(value: Any) -> Any:
     """A rendered value as JSON-friendly data for the record (references to other tasks'
     outputs show as their template, other objects as their repr)."""
@@ -126,7 +134,7 @@ def execute_try(
         extra = {**services.context_values(), "clock": clock}
         context = build_context(run, ti, executable, log=task_logger, extra=extra)
         token = set_current_context(context)
-        task_logger.info("starting %s, try %d of %d", node.task_id, try_number, limit)
+        _note(sink, f"starting {node.task_id}, try {try_number} of {limit}")
         rendered: dict[str, Any] = {}
         try:
             if not resumed and try_number > 1:
@@ -142,7 +150,7 @@ def execute_try(
             if value is not None and prepared.do_xcom_push:
                 ti.xcom_push(RETURN_VALUE, value)
             _run_callbacks(prepared.on_success_callback, context, "success")
-            task_logger.info("%s succeeded in %.3fs", node.task_id, time.monotonic() - t0)
+            _note(sink, f"{node.task_id} succeeded in {time.monotonic() - t0:.3f}s")
             return TryOutcome(
                 TaskState.SUCCESS,
                 started,
