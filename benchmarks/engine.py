@@ -13,7 +13,9 @@ is registered, one run is triggered, and the run is timed from the database's ow
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -67,11 +69,61 @@ def database(backend: str, tmp: Path) -> Iterator[str]:
         admin.dispose()
 
 
+SCRATCH: contextvars.ContextVar[str | None] = contextvars.ContextVar("scratch", default=None)
+"""Where measurements keep their folders (``run.py`` sets it and deletes it at the end)."""
+
+
+@contextlib.contextmanager
+def _folder() -> Iterator[Path]:
+    scratch = SCRATCH.get()
+    path = Path(tempfile.mkdtemp(prefix="ductwork-bench-", dir=scratch))
+    try:
+        yield path
+    finally:
+        if scratch is None:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def file_create_us(folder: Path, n: int = 2000) -> float:
+    """What creating (and writing, closing) one small file costs on this file system right now,
+    in microseconds: every try creates its own log file, so this moves the engine's figures."""
+    target = Path(tempfile.mkdtemp(prefix="create-", dir=folder))
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+    started = time.perf_counter()
+    for i in range(n):
+        fd = os.open(target / f"t{i}.1.log", flags, 0o644)
+        os.write(fd, b"a line of log\n")
+        os.close(fd)
+    return (time.perf_counter() - started) / n * 1e6
+
+
 def _peak_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def _cpu_seconds(pid: int) -> tuple[float, float]:
+    """CPU time (user + system) of ``pid`` itself and of all its live descendants (the
+    forkserver and the workers): where a run's CPU goes, scheduler or workers."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    descendants, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - descendants
+        descendants |= frontier
+    return times.get(pid, 0.0), sum(times.get(d, 0.0) for d in descendants)
 
 
 def measure(backend: str, shape: str, n: int, workers: int = 2) -> dict[str, float]:
@@ -86,8 +138,11 @@ def measure(backend: str, shape: str, n: int, workers: int = 2) -> dict[str, flo
     from ductwork.store.repo import runs as run_repo
     from ductwork.store.repo import tasks as task_repo
 
-    with tempfile.TemporaryDirectory(prefix="ductwork-bench-") as tmp_name, database(backend, Path(tmp_name)) as url:
-        tmp = Path(tmp_name)
+    # The folder (flow, SQLite file, every try's log) is kept until the whole benchmark ends: on
+    # a file system without a journal, ext4 scans recently deleted inodes on every file it
+    # creates for a minute or more after a mass deletion, so deleting one measurement's 20,000
+    # log files would slow the next measurement's log files by 10x (see RESULTS.md).
+    with _folder() as tmp, database(backend, tmp) as url:
         flows = tmp / "flows"
         flows.mkdir()
         file = flows / f"bench_{shape}_{n}.py"
@@ -139,7 +194,9 @@ def measure(backend: str, shape: str, n: int, workers: int = 2) -> dict[str, flo
             # A warm-up run first: each worker imports the flow's file once (for 10,000 tasks,
             # seconds), and the figures are about the steady state, not that one-time cost.
             run_once("warmup")
+            cpu_before = _cpu_seconds(proc.pid)
             current = run_once("bench")
+            cpu_after = _cpu_seconds(proc.pid)
             record = current
             peak = _peak_rss_mib(proc.pid)
         finally:
@@ -169,6 +226,8 @@ def measure(backend: str, shape: str, n: int, workers: int = 2) -> dict[str, flo
         "latency_median_ms": statistics.median(gaps) if gaps else float("nan"),
         "latency_p99_ms": statistics.quantiles(gaps, n=100)[98] if len(gaps) >= 100 else float("nan"),
         "peak_rss_mib": peak,
+        "scheduler_cpu_ms": (cpu_after[0] - cpu_before[0]) / n * 1000,
+        "workers_cpu_ms": (cpu_after[1] - cpu_before[1]) / n * 1000,
     }
 
 

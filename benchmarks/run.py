@@ -8,6 +8,12 @@ Sections:
 - ``web`` (only when asked for, ``--sections web``): the REST API and the pages of the web UI
   on 10,000-task flows with 25 runs (``benchmarks/web.py``; pages need Chromium).
 
+Engine rows also give the CPU time per task of the scheduler process and of its workers (a
+run's CPU on 2 cores bounds its wall time), and the table is framed by what creating one small
+file costs on the benchmark's file system before and after: every try creates its own log file,
+and on this VM's journal-less ext4 that cost moves between ~10 and ~250 us with recent
+deletions, which moves the engine's figures with it.
+
 Speed is measured here, never asserted in tests.
 """
 
@@ -15,8 +21,10 @@ from __future__ import annotations
 
 import argparse
 import platform
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -119,26 +127,38 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(s) for s in args.sizes.split(",")]
     machine = f"{platform.platform()}, Python {platform.python_version()}"
     print(f"# Ductwork benchmarks — {machine}, {time.strftime('%Y-%m-%d')}")
+    import engine  # benchmarks/engine.py
+
+    scratch = tempfile.mkdtemp(prefix="ductwork-benchmarks-")
+    engine.SCRATCH.set(scratch)
+    print(f"# creating a file here costs {engine.file_create_us(Path(scratch)):.1f} us now (before)")
     columns = ["section", "shape", "N", "wall s", "tasks/s", "ms/task", "t2t med ms", "t2t p99 ms", "RSS MiB"]
-    widths = [15, 6, 6, 8, 9, 8, 10, 10, 7]
+    columns += ["sched CPU ms", "workers CPU ms"]
+    widths = [15, 6, 6, 8, 9, 8, 10, 10, 7, 12, 14]
     header = "| " + " | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)) + " |"
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
-    for section in args.sections.split(","):
-        if section == "web":
-            from web import run_web  # benchmarks/web.py, next to this file
+    nan = float("nan")
+    try:
+        for section in args.sections.split(","):
+            if section == "web":
+                from web import run_web  # benchmarks/web.py, next to this file
 
-            run_web()
-            continue
-        for shape in ("chain", "fan"):
-            for n in sizes:
-                r = SECTIONS[section](n, shape)
-                print(
-                    f"| {section:<15} | {shape:<6} | {n:>6} | {r['wall_s']:>8.3f} | {r['tasks_per_s']:>9.0f} | "
-                    f"{r['per_task_ms']:>8.3f} | {r.get('latency_median_ms', float('nan')):>10.3f} | "
-                    f"{r.get('latency_p99_ms', float('nan')):>10.3f} | {r.get('peak_rss_mib', float('nan')):>7.1f} |",
-                    flush=True,
-                )
+                run_web()
+                continue
+            for shape in ("chain", "fan"):
+                for n in sizes:
+                    r = SECTIONS[section](n, shape)
+                    print(
+                        f"| {section:<15} | {shape:<6} | {n:>6} | {r['wall_s']:>8.3f} | {r['tasks_per_s']:>9.0f} | "
+                        f"{r['per_task_ms']:>8.3f} | {r.get('latency_median_ms', nan):>10.3f} | "
+                        f"{r.get('latency_p99_ms', nan):>10.3f} | {r.get('peak_rss_mib', nan):>7.1f} | "
+                        f"{r.get('scheduler_cpu_ms', nan):>12.3f} | {r.get('workers_cpu_ms', nan):>14.3f} |",
+                        flush=True,
+                    )
+        print(f"# creating a file here costs {engine.file_create_us(Path(scratch)):.1f} us now (after)")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return 0
 
 

@@ -28,6 +28,9 @@ class Settings:
     parallelism: int = 4
     worker_mode: str = "warm"
     """``warm``: worker processes run many tries; ``fresh``: a new process for every try."""
+    worker_prefetch: int = 8
+    """Tries a warm worker is handed at once; quick tries then run back to back without a
+    round trip to the scheduler. A try that runs longer than 10 ms gives the rest back."""
     fernet_key: str = ""
     """Fernet key(s) that encrypt stored connections and variables (comma-separated to rotate)."""
     results_offload_url: str = ""
@@ -88,12 +91,14 @@ class Settings:
         for name in ("home", "flows_folder", "log_dir"):
             if values.get(name):
                 values[name] = Path(str(values[name])).expanduser()
-        for name in ("parallelism", "results_offload_threshold"):
+        for name in ("parallelism", "worker_prefetch", "results_offload_threshold"):
             if name in values:
                 try:
                     values[name] = int(values[name])
                 except ValueError:
                     raise DefinitionError(f"{name} must be an integer, got {values[name]!r}") from None
+        if values.get("worker_prefetch", 1) < 1:
+            raise DefinitionError(f"worker_prefetch must be at least 1, got {values['worker_prefetch']!r}")
         if values.get("worker_mode", "warm") not in ("warm", "fresh"):
             raise DefinitionError(f"worker_mode must be 'warm' or 'fresh', got {values['worker_mode']!r}")
         if "results_pickle" in values:
@@ -111,7 +116,7 @@ class Settings:
         """(name, value, source) rows for ``ductwork config``."""
         rows = []
         shown = (
-            *("home", "flows_folder", "database_url", "log_dir", "parallelism", "worker_mode"),
+            *("home", "flows_folder", "database_url", "log_dir", "parallelism", "worker_mode", "worker_prefetch"),
             *("results_offload_url", "results_offload_threshold", "results_pickle", "secrets_backends"),
         )
         for name in shown:

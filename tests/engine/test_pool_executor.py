@@ -464,3 +464,106 @@ def test_parent_death_contract(tmp_path: Path) -> None:
     assert [(e["task"], e["state"], e["pid"]) for e in journal(tmp_path, "finished")] == [("slow", "success", worker)]
     assert (tmp_path / "slow.done").exists()
     assert not journal(tmp_path, "started", "second") and not (tmp_path / "second.ran").exists()
+
+
+# --- prefetch: several tries in a worker's pipe ----------------------------------------------------
+def ran(tmp_path: Path) -> list[tuple[str, int, float]]:
+    """(task id, pid, monotonic time) of every execution, in the order they happened."""
+    path = tmp_path / "ran.txt"
+    lines = path.read_text().splitlines() if path.exists() else []
+    rows = [(task, int(pid), float(at)) for task, pid, at in (line.split() for line in lines)]
+    return sorted(rows, key=lambda row: row[2])
+
+
+def test_prefetching_workers_run_every_try_once(make_pool: Callable[..., PoolExecutor], tmp_path: Path) -> None:
+    pool = make_pool(prefetch=4, flow_files={"prefetch": str(OPERATORS)})
+    assert pool.free_slots() == 2 * 4
+    run = run_info("prefetch", root=str(tmp_path))
+    requests = [request(run, f"quick_{i}") for i in range(12)]
+    for req in requests:
+        pool.submit(req)
+    events: list[ExecutorEvent] = []
+    for req in requests:
+        events += (
+            collect(pool, finished(req.key))
+            if not any(isinstance(e, TryFinished) and e.key == req.key for e in events)
+            else []
+        )
+    outcomes = {e.key.task_id: e.outcome.state for e in events if isinstance(e, TryFinished)}
+    assert outcomes == {f"quick_{i}": S.SUCCESS for i in range(12)}
+    assert sorted(task for task, _, _ in ran(tmp_path)) == sorted(f"quick_{i}" for i in range(12))
+    assert {pid for _, pid, _ in ran(tmp_path)} <= set(pool.worker_pids())
+    assert pool.free_slots() == 2 * 4
+
+
+def test_a_long_try_gives_back_the_tries_queued_behind_it(
+    make_pool: Callable[..., PoolExecutor], tmp_path: Path
+) -> None:
+    """Tries sent to a worker behind a try that turns out long run in the other worker at once,
+    not after the long one."""
+    pool = make_pool(prefetch=6, report_started_after=0.05, flow_files={"prefetch": str(OPERATORS)})
+    run = run_info("prefetch", root=str(tmp_path), nap=3.0)
+    long = request(run, "long")
+    quick = [request(run, f"quick_{i}") for i in range(10)]
+    for req in [long, *quick]:
+        pool.submit(req)  # several quick tries land in the long try's worker too
+    events = collect(pool, finished(long.key), timeout=60)
+    done = [e.key.task_id for e in events if isinstance(e, TryFinished)]
+    assert done[-1] == "long" and sorted(done[:-1]) == sorted(r.key.task_id for r in quick)
+    executions = ran(tmp_path)
+    long_pid = next(pid for task, pid, _ in executions if task == "long")
+    assert [task for task, pid, _ in executions if pid == long_pid] == ["long"]
+    assert sorted(task for task, _, _ in executions) == sorted(["long", *(f"quick_{i}" for i in range(10))])
+
+
+def test_cancelling_a_try_queued_in_a_worker_never_starts_it(
+    make_pool: Callable[..., PoolExecutor], tmp_path: Path
+) -> None:
+    pool = make_pool(parallelism=1, prefetch=4, report_started_after=30, flow_files={"prefetch": str(OPERATORS)})
+    run = run_info("prefetch", root=str(tmp_path), nap=1.5)
+    long, queued, after = request(run, "long"), request(run, "quick_0"), request(run, "quick_1")
+    for req in (long, queued, after):
+        pool.submit(req)
+    assert wait_until(lambda: bool(ran(tmp_path)), 10)  # the long try runs; the others wait behind it
+    pool.cancel(queued.key, "cancelled by the test")
+    events = collect(pool, finished(after.key), timeout=30)
+    outcomes = {e.key.task_id: e.outcome for e in events if isinstance(e, TryFinished)}
+    assert outcomes["quick_0"].state == S.FAILED and outcomes["quick_0"].error == "cancelled by the test"
+    assert outcomes["long"].state == S.SUCCESS and outcomes["quick_1"].state == S.SUCCESS
+    assert [task for task, _, _ in ran(tmp_path)] == ["long", "quick_1"]
+    assert not journal(tmp_path, "started", "quick_0")
+
+
+def test_tries_queued_in_a_killed_worker_run_elsewhere_once(
+    make_pool: Callable[..., PoolExecutor], tmp_path: Path
+) -> None:
+    pool = make_pool(parallelism=1, prefetch=4, report_started_after=30, flow_files={"prefetch": str(OPERATORS)})
+    run = run_info("prefetch", root=str(tmp_path), nap=30)
+    long = request(run, "long")
+    queued = [request(run, f"quick_{i}") for i in range(3)]
+    for req in [long, *queued]:
+        pool.submit(req)
+    assert wait_until(lambda: bool(ran(tmp_path)), 10)
+    (victim,) = pool.worker_pids()
+    os.kill(victim, signal.SIGKILL)
+    events = collect(pool, finished(queued[-1].key), timeout=30)
+    outcomes = {e.key.task_id: e.outcome for e in events if isinstance(e, TryFinished)}
+    assert outcomes["long"].state == S.UP_FOR_RETRY or outcomes["long"].state == S.FAILED
+    assert "was killed by SIGKILL" in (outcomes["long"].error or "")
+    assert all(outcomes[r.key.task_id].state == S.SUCCESS for r in queued)
+    executions = ran(tmp_path)
+    assert [task for task, _, _ in executions] == ["long", "quick_0", "quick_1", "quick_2"]
+    assert all(pid != victim for task, pid, _ in executions if task != "long")
+
+
+def test_a_timeout_counts_from_when_a_queued_try_starts(make_pool: Callable[..., PoolExecutor], tmp_path: Path) -> None:
+    """A try waiting in a worker's queue behind a 1.5 s try does not use up its own 1 s timeout."""
+    pool = make_pool(parallelism=1, prefetch=4, report_started_after=30, flow_files={"prefetch": str(OPERATORS)})
+    run = run_info("prefetch", root=str(tmp_path), nap=1.5)
+    long = request(run, "long")
+    quick = TryRequest(TryKey(run.key, "quick_0", 1), NodeSpec("quick_0", execution_timeout=1.0), run)
+    pool.submit(long)
+    pool.submit(quick)
+    events = collect(pool, finished(quick.key), timeout=30)
+    outcomes = {e.key.task_id: e.outcome for e in events if isinstance(e, TryFinished)}
+    assert outcomes["long"].state == S.SUCCESS and outcomes["quick_0"].state == S.SUCCESS

@@ -518,5 +518,6 @@ def default_executor(settings: Settings, environ: Mapping[str, str]) -> Executor
         param_sources=ParamSources.load(environ=environ),
         environ=environ,
         backlog=settings.parallelism if settings.worker_mode == "warm" else 0,
+        prefetch=settings.worker_prefetch,
         mode="fresh" if settings.worker_mode == "fresh" else "warm",
     )

@@ -133,3 +133,23 @@ def must_not_run(params: Any) -> None:
 with Flow("parent_death", params={"root": "."}) as parent_death:
     PythonOperator(task_id="slow", python_callable=slow)
     PythonOperator(task_id="second", python_callable=must_not_run)
+
+
+# --- prefetch: tries queued in a worker behind another one ---------------------------------------
+def mark(params: Any, task_id: str) -> int:
+    """One line per execution (a single appended write, so lines of two workers never mix)."""
+    with open(_root(params) / "ran.txt", "a") as file:
+        file.write(f"{task_id} {os.getpid()} {time.monotonic()}\n")
+    return os.getpid()
+
+
+def long_nap(params: Any, task_id: str) -> int:
+    mark(params, task_id)
+    time.sleep(float(params["nap"]))
+    return os.getpid()
+
+
+with Flow("prefetch", params={"root": ".", "nap": 2.0}) as prefetch_flow:
+    PythonOperator(task_id="long", python_callable=long_nap)
+    for i in range(12):
+        PythonOperator(task_id=f"quick_{i}", python_callable=mark)

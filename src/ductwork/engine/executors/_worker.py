@@ -8,12 +8,19 @@ Wire format (tuples; the first item is a tag):
 - parent -> worker ``(RUN, seq, run_key, task_id, try_number, node, downstream, log_path, setup)``
   where ``setup`` is ``(RunSetup, param_sources_dict)`` the first time this worker sees the run
   and ``None`` afterwards (both sides keep the same LRU of run keys, see ``Lru``);
-  ``(STOP,)``: finish the current try, then exit.
+  ``(STOP,)``: finish the current try, then exit (tries queued behind it are not started);
+  ``(CANCEL, seq)``: do not start that queued try, hand it back.
 - worker -> parent ``(FINISHED, seq, started_at | None, outcome)``; ``started_at`` is set
   when the start was not reported already, so a quick try costs one message, not two.
-  ``(STARTED, seq, at)`` is sent by a second thread only when a try runs longer than
-  ``report_started_after``. ``(REFUSED, seq)``: the runtime's ``on_try_started`` said no.
-  ``(BROKEN, text)``: the worker could not set itself up and exits.
+  ``(STARTED, seq, at, returned)`` is sent by a second thread only when a try runs longer than
+  ``report_started_after``; ``returned`` lists the tries queued behind it (``prefetch``) that
+  the worker hands back unstarted, so they do not wait for a long try; ``(RETURNED, seqs)``
+  does the same for tries that arrive later while it runs. ``(REFUSED, seq)``: the runtime's
+  ``on_try_started`` said no. ``(BROKEN, text)``: the worker could not set itself up and exits.
+
+With ``prefetch`` > 1 the parent sends a worker several tries at once; the worker runs them in
+order, one at a time, and reports each outcome as it has it. A worker therefore sleeps (and
+is woken by the parent) once per batch instead of once per try.
 
 See ``ductwork.engine.executors.pool`` for the contract with the parent.
 """
@@ -55,10 +62,12 @@ from ductwork.engine.rules import after_failure
 
 RUN = 1
 STOP = 2
+CANCEL = 3
 STARTED = 11
 FINISHED = 12
 REFUSED = 13
 BROKEN = 14
+RETURNED = 15
 
 _LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
 _HEADER = struct.Struct("!I")
@@ -130,6 +139,7 @@ class WorkerConfig:
     heartbeat_interval: float = 10.0
     run_cache: int = 64
     environ: Mapping[str, str] | None = None
+    prefetch: int = 1
 
 
 def failed_outcome(
@@ -240,6 +250,8 @@ class _Current:
     t0: float
     noticed: bool = False
     next_beat: float = 0.0
+    next_sweep: float | None = None
+    sweep_gap: float = 0.0
 
 
 class _Watch(threading.Thread):
@@ -293,7 +305,18 @@ class _Watch(threading.Thread):
             now = time.monotonic()
             if current is not None and not current.noticed and now >= current.t0 + self._notice:
                 current.noticed = True
-                self.worker.send((STARTED, current.seq, current.started_at))
+                self.worker.send((STARTED, current.seq, current.started_at, self.worker.take_back()))
+                if self.worker.config.prefetch > 1:
+                    current.sweep_gap = max(self._notice, 0.001)
+                    current.next_sweep = now + current.sweep_gap
+            elif current is not None and current.next_sweep is not None and now >= current.next_sweep:
+                # Tries the parent sent before it heard this one is long: hand them back too,
+                # looking less and less often (at most once a second).
+                returned = self.worker.take_back()
+                if returned:
+                    self.worker.send((RETURNED, returned))
+                current.sweep_gap = min(current.sweep_gap * 2, 1.0)
+                current.next_sweep = now + current.sweep_gap
             if current is not None and not current.noticed:
                 self._needs_wake = False
                 return current.t0 + self._notice - now
@@ -301,12 +324,15 @@ class _Watch(threading.Thread):
                 self._needs_wake = False
                 return self._notice
             self._needs_wake = True
-        if current is None or self._beat is None:
+        if current is None:
             return None
-        if now >= current.next_beat:
-            current.next_beat = now + self._beat
-            self.worker.heartbeat(current.request)
-        return max(0.0, current.next_beat - time.monotonic())
+        wake = current.next_sweep
+        if self._beat is not None:
+            if now >= current.next_beat:
+                current.next_beat = now + self._beat
+                self.worker.heartbeat(current.request)
+            wake = current.next_beat if wake is None else min(wake, current.next_beat)
+        return None if wake is None else max(0.0, wake - time.monotonic())
 
 
 class _Worker:
@@ -324,6 +350,8 @@ class _Worker:
         self.finishing = False
         self.term_pending = False
         self.orphaned = False
+        self._pipe = select.poll()
+        self._pipe.register(self.channel.fd, select.POLLIN)
         self._parent = select.poll()
         parent = parent_process()
         if parent is not None:
@@ -360,15 +388,81 @@ class _Worker:
                 return
 
     def next_message(self) -> tuple[Any, ...] | None:
-        while not self.inbox:
+        if self.config.prefetch > 1 and self.inbox:
+            self._drain()
+        while True:
+            while not self.inbox:
+                try:
+                    messages = self.channel.read()
+                except OSError:
+                    return None
+                if messages is None:
+                    return None
+                self.inbox.extend(messages)
+            self._apply_cancels()
+            if self.inbox:
+                break
+        if len(self.inbox) > 1 and any(message[0] == STOP for message in self.inbox):
+            return (STOP,)  # a stop sent after tries already queued here is obeyed before them
+        return self.inbox.popleft()
+
+    def _drain(self) -> None:
+        """Read what has arrived without waiting."""
+        while self._pipe.poll(0):
             try:
                 messages = self.channel.read()
             except OSError:
-                return None
+                return
             if messages is None:
-                return None
+                return
             self.inbox.extend(messages)
-        return self.inbox.popleft()
+
+    def _apply_cancels(self) -> None:
+        """Drop the queued tries the parent cancelled, telling it they never started."""
+        cancelled = {message[1] for message in self.inbox if message[0] == CANCEL}
+        if not cancelled:
+            return
+        returned: list[int] = []
+        kept: deque[tuple[Any, ...]] = deque()
+        for message in self.inbox:
+            if message[0] == CANCEL:
+                continue
+            if message[0] == RUN and message[1] in cancelled:
+                self._note_run(message[2], message[-1])
+                returned.append(message[1])
+            else:
+                kept.append(message)
+        self.inbox = kept
+        if returned:
+            self.send((RETURNED, returned))
+
+    def take_back(self) -> list[int]:
+        """Hand back the tries queued in this worker (called by the watch thread, while the
+        main thread runs a long try and reads nothing): their seqs, for the parent to give to
+        another worker. The run cache is updated as if they had run, because the parent's
+        copy of it was updated when it sent them."""
+        if self.config.prefetch <= 1:
+            return []
+        self._drain()
+        if not any(message[0] == RUN for message in self.inbox):
+            return []
+        returned: list[int] = []
+        kept: deque[tuple[Any, ...]] = deque()
+        for message in self.inbox:
+            if message[0] == RUN:
+                self._note_run(message[2], message[-1])
+                returned.append(message[1])
+            else:
+                kept.append(message)
+        self.inbox = kept
+        return returned
+
+    def _note_run(self, run_key: str, setup: Any) -> bool:
+        """Keep the run cache in step with the parent's; False if the run is unknown here."""
+        if setup is not None:
+            self.runs.add(run_key, setup)
+            return True
+        return self.runs.touch(run_key)
 
     def parent_alive(self) -> bool:
         return not self._parent.poll(0)
@@ -406,9 +500,7 @@ class _Worker:
     # --- one try ------------------------------------------------------------------------------
     def run_try(self, message: tuple[Any, ...]) -> None:
         _, seq, run_key, task_id, try_number, node, downstream, log_path, max_tries, resumed, setup = message
-        if setup is not None:
-            self.runs.add(run_key, setup)
-        elif not self.runs.touch(run_key):  # cannot happen while both sides keep the same LRU
+        if not self._note_run(run_key, setup):  # cannot happen while both sides keep the same LRU
             outcome = failed_outcome(node, try_number, self.clock, f"worker {self.pid} has no setup for run {run_key}")
             self.send((FINISHED, seq, None, outcome))
             return

@@ -17,11 +17,16 @@ Messages
     message). A try is one message to the worker (the run's ``RunSetup`` travels only the
     first time that worker sees the run) and, for a try shorter than ``report_started_after``,
     one message back that carries both its start and its outcome; a longer try is reported
-    started by the worker's second thread. A worker runs one try at a time; tries beyond the
-    idle workers wait in the parent. ``wait`` blocks on every worker's pipe and process
-    sentinel at once, in one epoll set kept for the pool's life (``connection.wait`` builds a
-    selector per call, ten times the cost), with the nearest deadline as its timeout: no
-    polling sleeps, no threads between a worker and the caller of ``wait``.
+    started by the worker's second thread. A worker runs one try at a time. With ``prefetch``
+    > 1 the parent keeps up to that many tries in each worker's pipe, so a worker going from
+    one quick try to the next neither sleeps nor waits for the parent (on two cores, waking a
+    process costs more than a no-op try); a worker whose try runs longer than
+    ``report_started_after`` hands the tries queued behind it back, and gets no more until it is
+    done, so a long try never holds up quick ones. Tries beyond that wait in the parent.
+    ``wait`` blocks on every worker's pipe and process sentinel at once, in one epoll set kept
+    for the pool's life (``connection.wait`` builds a selector per call, ten times the cost),
+    with the nearest deadline as its timeout: no polling sleeps, no threads between a worker
+    and the caller of ``wait``.
 
 Liveness
     A worker that dies (even by ``kill -9``) is seen at once through its process sentinel:
@@ -68,7 +73,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from typing import Any, Literal
 
@@ -82,6 +87,9 @@ from ductwork.engine.executors.runtime import FlowFileRuntime, RunSetup, WorkerR
 from ductwork.settings import Settings
 
 Mode = Literal["warm", "fresh"]
+_CANCEL_GRACE = 0.5
+"""Seconds a worker has to hand back a cancelled try that reached the front of its queue
+before it is stopped as running it."""
 _PRELOAD = ["__main__", "ductwork.engine.executors._worker"]
 
 
@@ -94,6 +102,7 @@ class _Assignment:
     handle: _Handle | None = None
     deadline: float | None = None
     started: bool = False
+    cancelled: str = ""
 
 
 @dataclass
@@ -116,7 +125,7 @@ class _Handle:
     pid: int
     name: str
     runs: wire.Lru
-    current: _Assignment | None = None
+    queue: deque[_Assignment] = field(default_factory=deque)
     sent: int = 0
     retiring: bool = False
     stop: _Stop | None = None
@@ -129,8 +138,13 @@ class _Handle:
         return not (self.dead or self.retiring or self.stop is not None)
 
     @property
+    def current(self) -> _Assignment | None:
+        """The try the worker runs (or is about to): the first of those sent to it."""
+        return self.queue[0] if self.queue else None
+
+    @property
     def idle(self) -> bool:
-        return self.current is None and self.accepting
+        return not self.queue and self.accepting
 
 
 class PoolExecutor:
@@ -153,6 +167,7 @@ class PoolExecutor:
         environ: the environment of the workers (default: this process's, when each starts).
         backlog: tries accepted beyond the idle workers, kept in the parent and sent to the next
             worker that finishes: the scheduler's reaction time is then off the critical path.
+        prefetch: tries a worker is given at once (the one it runs and those queued behind it).
     """
 
     def __init__(
@@ -171,6 +186,7 @@ class PoolExecutor:
         start_method: str = "forkserver",
         environ: Mapping[str, str] | None = None,
         backlog: int = 0,
+        prefetch: int = 1,
     ) -> None:
         if mode not in ("warm", "fresh"):
             raise ValueError(f"mode must be 'warm' or 'fresh', got {mode!r}")
@@ -187,6 +203,7 @@ class PoolExecutor:
         self.start_method = start_method
         self.environ = dict(environ) if environ is not None else None
         self.backlog = max(0, backlog)
+        self.prefetch = max(1, prefetch)
         self._ctx: Any = None
         self._selector: selectors.BaseSelector | None = None
         self._handles: list[_Handle] = []
@@ -224,7 +241,7 @@ class PoolExecutor:
     def free_slots(self) -> int:
         """Idle workers, plus room in the backlog: a worker that finishes a try gets the next
         one from the backlog at once, without waiting for the scheduler's turn."""
-        return 0 if self._closed else self.parallelism + self.backlog - len(self._inflight)
+        return 0 if self._closed else self.parallelism * self.prefetch + self.backlog - len(self._inflight)
 
     def submit(self, request: TryRequest) -> None:
         """Hand a try to an idle worker; beyond ``free_slots`` it waits in the parent."""
@@ -272,6 +289,11 @@ class PoolExecutor:
         if handle is None:
             self._waiting.remove(assignment)
             self._report_lost(assignment, reason, retry=False)
+        elif assignment is not handle.current:
+            # Queued in a worker behind another try: the worker hands it back unstarted, or, if
+            # it started it before it read this, it is stopped like a running one (``_done``).
+            assignment.cancelled = reason
+            _quietly(handle.channel.send, (wire.CANCEL, assignment.seq))
         elif handle.stop is None:
             self._stop(handle, reason, retry=False)
         elif handle.stop.reason:
@@ -321,6 +343,7 @@ class PoolExecutor:
             max_tries=self.max_tries_per_worker,
             report_started_after=self.report_started_after,
             heartbeat_interval=self.heartbeat_interval,
+            prefetch=self.prefetch,
             # The forkserver's environment may be older than ours; a scheduler passes its own.
             environ=dict(self.environ if self.environ is not None else os.environ),
         )
@@ -349,7 +372,16 @@ class PoolExecutor:
             handle = self._spawn()
             self._idle.remove(handle)
             return handle
+        if self.prefetch > 1:
+            best: _Handle | None = None
+            for handle in self._handles:
+                if self._has_room(handle) and (best is None or len(handle.queue) < len(best.queue)):
+                    best = handle
+            return best
         return None
+
+    def _has_room(self, handle: _Handle) -> bool:
+        return handle.accepting and len(handle.queue) < self.prefetch and not (handle.queue and handle.queue[0].started)
 
     def _send(self, handle: _Handle, assignment: _Assignment) -> None:
         request = assignment.request
@@ -371,21 +403,28 @@ class PoolExecutor:
             request.resumed,
             setup,
         )
-        timeout = request.node.execution_timeout
-        assignment.deadline = time.monotonic() + timeout if timeout else None
         assignment.handle = handle
-        handle.current = assignment
+        handle.queue.append(assignment)
+        if len(handle.queue) == 1:
+            self._set_deadline(assignment)
         handle.sent += 1
         if self.max_tries_per_worker is not None and handle.sent >= self.max_tries_per_worker:
             handle.retiring = True
         try:
             handle.channel.send(message)
         except OSError:  # the worker is gone and never got it; its sentinel will say so
-            handle.current = assignment.handle = None
+            handle.queue.remove(assignment)
+            assignment.handle = None
+            assignment.deadline = None
             self._waiting.appendleft(assignment)
             return
         if handle.retiring and not self._closed:
             self._pick_replacement()
+
+    def _set_deadline(self, assignment: _Assignment) -> None:
+        """A try's timeout counts from when its worker gets to it (it may wait behind another)."""
+        timeout = assignment.request.node.execution_timeout
+        assignment.deadline = time.monotonic() + timeout if timeout else None
 
     def _pick_replacement(self) -> None:
         """Start the next worker while a retiring one runs its last try."""
@@ -439,6 +478,9 @@ class PoolExecutor:
         if tag == wire.BROKEN:
             handle.broken = str(message[1]).strip()
             return
+        if tag == wire.RETURNED:
+            self._take_back(handle, message[1])
+            return
         assignment = handle.current
         if assignment is None or assignment.seq != message[1]:
             return
@@ -449,6 +491,7 @@ class PoolExecutor:
             self._done(handle, message[3])
         elif tag == wire.STARTED:
             self._note_started(handle, assignment, message[2])
+            self._take_back(handle, message[3])
         elif tag == wire.REFUSED:
             self._done(handle, wire.refused_outcome(self.clock))
 
@@ -458,16 +501,44 @@ class PoolExecutor:
             self._events.append(TryStarted(assignment.request.key, at, handle.name))
 
     def _done(self, handle: _Handle, outcome: TryOutcome) -> None:
-        assignment = handle.current
-        assert assignment is not None
-        handle.current = None
+        assignment = handle.queue.popleft()
         self._inflight.pop(assignment.request.key, None)
         self._events.append(TryFinished(assignment.request.key, outcome))
+        head = handle.current
+        if head is not None:
+            self._set_deadline(head)
+            if head.cancelled:  # the worker returns it soon, unless it started it already
+                head.deadline = time.monotonic() + _CANCEL_GRACE
+        while self._waiting and self._has_room(handle):
+            self._send(handle, self._waiting.popleft())
         if handle.idle:
-            if self._waiting:
-                self._send(handle, self._waiting.popleft())
+            self._idle.append(handle)
+
+    def _take_back(self, handle: _Handle, seqs: list[int]) -> None:
+        """Tries ``handle``'s worker hands back unstarted (they were queued behind a long try):
+        first in line for the next free worker, in their order."""
+        if not seqs:
+            return
+        wanted = set(seqs)
+        back = [a for a in handle.queue if a.seq in wanted]
+        for assignment in back:
+            handle.queue.remove(assignment)
+        self._requeue(back)
+        head = handle.current
+        if head is not None and head.deadline is None:
+            self._set_deadline(head)
+        if handle.idle:
+            self._idle.append(handle)
+
+    def _requeue(self, assignments: list[_Assignment]) -> None:
+        """Tries sent to a worker that never started them: back to the front of the line
+        (or ended, if they were cancelled meanwhile)."""
+        for assignment in reversed(assignments):
+            assignment.handle, assignment.deadline = None, None
+            if assignment.cancelled:
+                self._report_lost(assignment, assignment.cancelled, retry=False)
             else:
-                self._idle.append(handle)
+                self._waiting.appendleft(assignment)
 
     def _stop_listening(self, handle: _Handle) -> None:
         if handle.listening and self._selector is not None:
@@ -483,7 +554,9 @@ class PoolExecutor:
         _signal(handle.pid, signal.SIGKILL, group=True)  # subprocesses its tries left behind
         self._close_handle(handle)
         self._handles.remove(handle)
-        assignment, handle.current = handle.current, None
+        assignment = handle.queue.popleft() if handle.queue else None
+        self._requeue(list(handle.queue))  # behind the one it ran: never started (it runs them in order)
+        handle.queue.clear()
         if assignment is not None:
             stop = handle.stop
             if stop is not None and stop.reason:
@@ -529,8 +602,11 @@ class PoolExecutor:
                     stop.killed = True
                     _signal(handle.pid, signal.SIGKILL, group=True)
             elif current is not None and current.deadline is not None and now >= current.deadline:
-                timeout = current.request.node.execution_timeout or 0
-                self._stop(handle, f"timed out after {timeout:g}s", retry=True)
+                if current.cancelled:
+                    self._stop(handle, current.cancelled, retry=False)
+                else:
+                    timeout = current.request.node.execution_timeout or 0
+                    self._stop(handle, f"timed out after {timeout:g}s", retry=True)
 
     def _stop(self, handle: _Handle, reason: str, *, retry: bool) -> None:
         """Stop ``handle``'s worker because of its current try: SIGTERM now, SIGKILL later.
