@@ -13,6 +13,7 @@ columns (``b_<column>``) or plain column values; everything else uses ``conn.exe
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -45,10 +46,22 @@ def _datetime_converter(dialect: str) -> Converter:
     if dialect != "sqlite":
         return naive
 
+    last: list[Any] = [None, None]
+
     def text(value: Any) -> Any:
         # The format SQLAlchemy's SQLite DATETIME writes (always with microseconds), so values
-        # written here compare and sort with values written through SQLAlchemy.
-        return None if value is None else naive(value).isoformat(" ", "microseconds")
+        # written here compare and sort with values written through SQLAlchemy. A step's rows
+        # share a few timestamps (every event of a step has the same one): the last is kept.
+        if value is None:
+            return None
+        if value is last[0]:
+            return last[1]
+        if value.tzinfo is utc:
+            result = value.isoformat(" ", "microseconds")[:-6]  # without "+00:00"
+        else:
+            result = naive(value).isoformat(" ", "microseconds")
+        last[0], last[1] = value, result
+        return result
 
     return text
 
@@ -90,9 +103,19 @@ def executemany(conn: Connection, stmt: ClauseElement, rows: Sequence[Mapping[st
     if not rows:
         return
     sql, names, converters = _prepare(conn, stmt, tuple(rows[0]))
-    pairs = tuple(zip(names, converters, strict=True))
+    take = operator.itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
+    converting = [(i, c) for i, c in enumerate(converters) if c is not None]
+    values: list[Any] = []
+    for row in rows:
+        value = take(row)
+        if converting:
+            mutable = list(value)
+            for i, convert in converting:
+                mutable[i] = convert(mutable[i])
+            value = tuple(mutable)
+        values.append(value)
     if conn.dialect.paramstyle in ("qmark", "format", "numeric"):
-        params: Any = [tuple(c(row[n]) if c else row[n] for n, c in pairs) for row in rows]
+        params: Any = values
     else:
-        params = [{n: (c(row[n]) if c else row[n]) for n, c in pairs} for row in rows]
+        params = [dict(zip(names, value, strict=True)) for value in values]
     conn.exec_driver_sql(sql, params)

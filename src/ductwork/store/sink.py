@@ -205,8 +205,8 @@ class SqlEventSink:
         for (pk, task_id), values in rows.items():
             values.setdefault("updated_at", now)
             columns = tuple(sorted(values))
-            params = {f"b_{k}": v for k, v in values.items()}
-            params.update(b_run_pk=pk, b_task_id=task_id)
+            params = {_BIND_NAMES.get(k) or _bind_name(k): v for k, v in values.items()}
+            params["b_run_pk"], params["b_task_id"] = pk, task_id
             shapes.setdefault(columns, []).append(params)
         for columns, batch in shapes.items():
             guarded = [p for p in batch if p.get("b_state") in _BEFORE_END]
@@ -240,6 +240,14 @@ class SqlEventSink:
                 self._pks.update(fetched)
             found.update(fetched)
         return found
+
+
+_BIND_NAMES: dict[str, str] = {}
+
+
+def _bind_name(column: str) -> str:
+    name = _BIND_NAMES[column] = f"b_{column}"
+    return name
 
 
 _STATEMENTS: dict[tuple[tuple[str, ...], bool], Any] = {}
