@@ -1,4 +1,4 @@
-"""worker_mode = "fresh": the scheduler runs every try in a new process."""
+"""worker_mode = "fresh": the scheduler runs every try in a new process; the pool settings."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from ductwork.engine.scheduler import SchedulerOptions, SchedulerService
+from ductwork.errors import DefinitionError
 from ductwork.services import runs as run_service
 from ductwork.settings import Settings
 from ductwork.store import migrate
@@ -72,3 +73,14 @@ def test_every_try_gets_its_own_process(tmp_path: Path, monkeypatch: pytest.Monk
         thread.join(timeout=60)
     assert current.state == "success"
     assert len(pids) == 3 and os.getpid() not in pids
+
+
+def test_worker_prefetch_is_a_setting_with_a_clear_error() -> None:
+    assert Settings.load(environ={}).worker_prefetch == 8
+    settings = Settings.load(environ={"DUCTWORK_WORKER_PREFETCH": "1"})
+    assert settings.worker_prefetch == 1
+    assert ("worker_prefetch", "1", "env") in settings.describe()
+    with pytest.raises(DefinitionError, match="worker_prefetch must be at least 1, got 0"):
+        Settings.load(environ={"DUCTWORK_WORKER_PREFETCH": "0"})
+    with pytest.raises(DefinitionError, match="worker_prefetch must be an integer, got 'many'"):
+        Settings.load(environ={"DUCTWORK_WORKER_PREFETCH": "many"})
