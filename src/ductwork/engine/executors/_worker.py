@@ -339,6 +339,7 @@ class _Worker:
     def __init__(self, conn: Connection, runtime: WorkerRuntime, config: WorkerConfig) -> None:
         self.channel = Channel(conn)
         self.inbox: deque[tuple[Any, ...]] = deque()
+        self.cancelled: set[int] = set()  # seqs of queued tries the parent cancelled
         self.runtime = runtime
         self.config = config
         self.clock = SystemClock()
@@ -380,6 +381,11 @@ class _Worker:
                 return
             if message[0] != RUN:
                 continue
+            if message[1] in self.cancelled:
+                self.cancelled.discard(message[1])
+                self._note_run(message[2], message[-1])
+                self.send((RETURNED, [message[1]]))
+                continue
             if not self.parent_alive():
                 return  # the parent died: start nothing more (see the pool's contract)
             self.run_try(message)
@@ -418,23 +424,11 @@ class _Worker:
             self.inbox.extend(messages)
 
     def _apply_cancels(self) -> None:
-        """Drop the queued tries the parent cancelled, telling it they never started."""
-        cancelled = {message[1] for message in self.inbox if message[0] == CANCEL}
-        if not cancelled:
-            return
-        returned: list[int] = []
-        kept: deque[tuple[Any, ...]] = deque()
-        for message in self.inbox:
-            if message[0] == CANCEL:
-                continue
-            if message[0] == RUN and message[1] in cancelled:
-                self._note_run(message[2], message[-1])
-                returned.append(message[1])
-            else:
-                kept.append(message)
-        self.inbox = kept
-        if returned:
-            self.send((RETURNED, returned))
+        """Note the queued tries the parent cancelled; each is handed back unstarted when its
+        turn comes (in order, so the run cache stays in step with the parent's)."""
+        if any(message[0] == CANCEL for message in self.inbox):
+            self.cancelled.update(message[1] for message in self.inbox if message[0] == CANCEL)
+            self.inbox = deque(message for message in self.inbox if message[0] != CANCEL)
 
     def take_back(self) -> list[int]:
         """Hand back the tries queued in this worker (called by the watch thread, while the
@@ -451,6 +445,7 @@ class _Worker:
         for message in self.inbox:
             if message[0] == RUN:
                 self._note_run(message[2], message[-1])
+                self.cancelled.discard(message[1])
                 returned.append(message[1])
             else:
                 kept.append(message)
