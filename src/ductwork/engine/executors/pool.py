@@ -504,15 +504,20 @@ class PoolExecutor:
         assignment = handle.queue.popleft()
         self._inflight.pop(assignment.request.key, None)
         self._events.append(TryFinished(assignment.request.key, outcome))
-        head = handle.current
-        if head is not None:
-            self._set_deadline(head)
-            if head.cancelled:  # the worker returns it soon, unless it started it already
-                head.deadline = time.monotonic() + _CANCEL_GRACE
+        self._new_head(handle)
         while self._waiting and self._has_room(handle):
             self._send(handle, self._waiting.popleft())
         if handle.idle:
             self._idle.append(handle)
+
+    def _new_head(self, handle: _Handle) -> None:
+        """The worker moves on to the next try in its queue: its timeout starts now; if it was
+        cancelled, the worker hands it back soon, or it started it already and is stopped."""
+        head = handle.current
+        if head is not None:
+            self._set_deadline(head)
+            if head.cancelled:
+                head.deadline = time.monotonic() + _CANCEL_GRACE
 
     def _take_back(self, handle: _Handle, seqs: list[int]) -> None:
         """Tries ``handle``'s worker hands back unstarted (they were queued behind a long try):
@@ -524,9 +529,8 @@ class PoolExecutor:
         for assignment in back:
             handle.queue.remove(assignment)
         self._requeue(back)
-        head = handle.current
-        if head is not None and head.deadline is None:
-            self._set_deadline(head)
+        if handle.current is not None and handle.current.deadline is None:
+            self._new_head(handle)
         if handle.idle:
             self._idle.append(handle)
 
