@@ -55,14 +55,14 @@ class Cli:
     def __init__(self, cwd: Path) -> None:
         self.cwd = cwd
 
-    def __call__(self, *args: str, env: dict[str, str] | None = None) -> Result:
+    def __call__(self, *args: str, env: dict[str, str] | None = None, input: str | None = None) -> Result:
         from ductwork.cli.main import cli
 
         runner = CliRunner()
         old = os.getcwd()
         os.chdir(self.cwd)
         try:
-            return runner.invoke(cli, list(args), env=env, catch_exceptions=False)
+            return runner.invoke(cli, list(args), env=env, input=input, catch_exceptions=False)
         finally:
             os.chdir(old)
 

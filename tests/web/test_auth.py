@@ -206,3 +206,41 @@ def test_security_headers_on_pages(app: Any) -> None:
         response = browser.get("/flows")
     assert "script-src 'self'" in response.headers["content-security-policy"]
     assert response.headers["x-frame-options"] == "DENY"
+
+
+def _session_alive(client: TestClient) -> bool:
+    response = client.get("/api/v1/flows")
+    assert response.status_code in (200, 401), response.text
+    return response.status_code == 200
+
+
+def test_a_new_password_or_role_ends_the_users_sessions(app: Any, engine: Any, admin: Api) -> None:
+    from ductwork.services import accounts
+
+    accounts.create_user(engine, "rotating", "first-password-1", "operator")
+    accounts.create_user(engine, "bystander", "other-password-1", "viewer")
+    by_password, by_role, by_api, bystander = (TestClient(app) for _ in range(4))
+    for client in (by_password, by_role, by_api):
+        login(client, "rotating", "first-password-1")
+        assert _session_alive(client)
+    login(bystander, "bystander", "other-password-1")
+
+    accounts.set_password(engine, "rotating", "second-password-2")  # what `ductwork users password` does
+    assert not _session_alive(by_password) and not _session_alive(by_role) and not _session_alive(by_api)
+    assert _session_alive(bystander), "another user's session must survive"
+
+    login(by_role, "rotating", "second-password-2")
+    assert _session_alive(by_role)
+    accounts.set_role(engine, "rotating", "viewer")  # what `ductwork users role` does
+    assert not _session_alive(by_role)
+
+    login(by_api, "rotating", "second-password-2")
+    changed = admin.patch("/users/rotating", json={"role": "operator", "password": "third-password-3"})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["role"] == "operator"
+    assert not _session_alive(by_api)
+    login(by_api, "rotating", "third-password-3")
+    assert _session_alive(by_api)
+    assert admin.patch("/users/rotating", json={}).status_code == 422
+    assert admin.patch("/users/nobody", json={"role": "viewer"}).status_code == 404
+    assert _session_alive(bystander)

@@ -66,11 +66,12 @@ class Standalone:
     process: subprocess.Popen[str]
     output: list[str] = field(default_factory=list)
 
-    def cli(self, *args: str) -> str:
+    def cli(self, *args: str, input: str | None = None) -> str:
         done = subprocess.run(
             [sys.executable, "-m", "ductwork.cli", *args],
             env=self.env,
             cwd=self.home.parent,
+            input=input,
             capture_output=True,
             text=True,
             timeout=60,
@@ -126,7 +127,7 @@ def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Standalone]
                 server.admin_password = found.group(1)
         assert server.admin_password, "standalone did not print the admin password:\n" + "".join(server.output)
         _wait_healthy(server.url)
-        server.cli("users", "create", "viewer", "--role", "viewer", "--password", VIEWER_PASSWORD)
+        server.cli("users", "create", "viewer", "--role", "viewer", "--password-stdin", input=VIEWER_PASSWORD + "\n")
         yield server
     finally:
         process.send_signal(signal.SIGTERM)

@@ -8,18 +8,18 @@ from tests.conftest import Cli
 
 
 def test_users_create_list_password_delete(cli: Cli) -> None:
-    made = cli("users", "create", "alice", "--role", "operator", "--password", "a-long-password")
+    made = cli("users", "create", "alice", "--role", "operator", "--password-stdin", input="a-long-password\n")
     assert made.exit_code == 0, made.output
     assert "alice created with the operator role" in made.output
     generated = cli("users", "create", "bob", "--generate")
     assert generated.exit_code == 0 and "password (shown once): " in generated.output
     listed = json.loads(cli("users", "list", "--json").output)
     assert [(u["username"], u["role"]) for u in listed] == [("alice", "operator"), ("bob", "viewer")]
-    again = cli("users", "create", "alice", "--password", "a-long-password")
+    again = cli("users", "create", "alice", "--password-stdin", input="a-long-password\n")
     assert again.exit_code == 2 and "already exists" in again.output
-    weak = cli("users", "create", "carol", "--password", "short")
+    weak = cli("users", "create", "carol", "--password-stdin", input="short\n")
     assert weak.exit_code == 2 and "at least 8 characters" in weak.output
-    assert cli("users", "password", "alice", "--password", "another-long-one").exit_code == 0
+    assert cli("users", "password", "alice", "--password-stdin", input="another-long-one\n").exit_code == 0
     assert cli("users", "delete", "bob").exit_code == 0
     missing = cli("users", "delete", "bob")
     assert missing.exit_code == 2 and "no user 'bob'" in missing.output
@@ -30,7 +30,7 @@ def test_tokens_create_prints_a_working_token_once(cli: Cli) -> None:
     from ductwork.settings import Settings
     from ductwork.store.engine import create_engine
 
-    cli("users", "create", "robot", "--role", "viewer", "--password", "a-long-password")
+    cli("users", "create", "robot", "--role", "viewer", "--password-stdin", input="a-long-password\n")
     result = cli("tokens", "create", "robot", "--name", "nightly", "--expires-in-days", "7")
     assert result.exit_code == 0, result.output
     token = result.stdout.strip()
@@ -46,3 +46,39 @@ def test_web_commands_are_registered(cli: Cli) -> None:
     for command in ("webserver", "standalone"):
         result = cli(command, "--help")
         assert result.exit_code == 0 and "--port" in result.output
+
+
+def _login_works(username: str, password: str) -> bool:
+    from ductwork.errors import DuctworkError
+    from ductwork.services import accounts
+    from ductwork.settings import Settings
+    from ductwork.store.engine import create_engine
+
+    engine = create_engine(Settings.load().db_url)
+    try:
+        accounts.authenticate(engine, username, password)
+        return True
+    except DuctworkError:
+        return False
+    finally:
+        engine.dispose()
+
+
+def test_users_create_takes_the_password_from_a_prompt_or_stdin_never_argv(cli: Cli) -> None:
+    on_argv = cli("users", "create", "alice", "--password", "a-long-password")
+    assert on_argv.exit_code == 2
+    assert "shell history" in on_argv.output and "--password-stdin" in on_argv.output
+    assert "--password " not in cli("users", "create", "--help").output  # not offered any more
+    prompted = cli("users", "create", "alice", input="a-long-password\na-long-password\n")
+    assert prompted.exit_code == 0, prompted.output
+    assert "a-long-password" not in prompted.output  # typed, not echoed
+    assert _login_works("alice", "a-long-password")
+    piped = cli("users", "create", "bob", "--password-stdin", input="bobs-long-password\n")
+    assert piped.exit_code == 0, piped.output
+    assert _login_works("bob", "bobs-long-password")
+    mismatch = cli("users", "create", "carol", input="one-long-password\nanother-password\n")
+    assert mismatch.exit_code != 0
+    assert cli("users", "password", "bob", "--password", "x" * 12).exit_code == 2
+    empty = cli("users", "password", "bob", "--password-stdin", input="")
+    assert empty.exit_code == 2 and "nothing was read" in empty.output
+    assert _login_works("bob", "bobs-long-password")

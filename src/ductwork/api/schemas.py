@@ -387,6 +387,13 @@ class UserIn(Model):
     role: Role = "viewer"
 
 
+class UserChange(Model):
+    """Either or both; each ends the user's browser sessions."""
+
+    password: str | None = Field(default=None, min_length=8, max_length=1000)
+    role: Role | None = None
+
+
 class TokenIn(Model):
     name: str = Field(min_length=1, max_length=250)
     expires_in_days: int | None = Field(default=None, ge=1, le=3650)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
+from collections.abc import Callable
 
 import click
 from rich.table import Table
@@ -14,32 +16,55 @@ from ductwork.cli.state import CliState
 ROLES = ("admin", "operator", "viewer")
 
 
-def _password(value: str | None, generate: bool) -> tuple[str, bool]:
+def _password(generate: bool, from_stdin: bool, on_command_line: str | None) -> tuple[str, bool]:
+    """The password to set: generated, read from stdin, or asked for (hidden, twice). Never from
+    the command line, where the shell history and every process listing would keep it."""
+    from ductwork.errors import ParameterError
     from ductwork.services import accounts
 
+    if on_command_line is not None:
+        raise ParameterError(
+            "--password would leave the password in the shell history and the process list: "
+            "type it at the prompt, pipe it with --password-stdin, or use --generate"
+        )
+    if generate and from_stdin:
+        raise ParameterError("--generate and --password-stdin exclude each other")
     if generate:
         return accounts.generate_password(), True
-    if value:
-        return value, False
+    if from_stdin:
+        line = sys.stdin.readline().rstrip("\r\n")
+        if not line:
+            raise ParameterError("--password-stdin: nothing was read from stdin")
+        return line, False
     return click.prompt("Password", hide_input=True, confirmation_prompt=True), False
+
+
+def _password_options(func: Callable[..., None]) -> Callable[..., None]:
+    func = click.option("--generate", is_flag=True, help="Generate a random password and print it once.")(func)
+    func = click.option(
+        "--password-stdin", "password_stdin", is_flag=True, help="Read the password from the first line of stdin."
+    )(func)
+    return click.option("--password", "password_argv", default=None, hidden=True, expose_value=True)(func)
 
 
 @click.group()
 def users() -> None:
-    """Create, list and delete users of the web UI (roles: admin, operator, viewer)."""
+    """Create, list, change and delete users of the web UI (roles: admin, operator, viewer)."""
 
 
 @users.command("create")
 @click.argument("username")
 @click.option("--role", type=click.Choice(ROLES), default="viewer", show_default=True)
-@click.option("--password", default=None, help="The password (default: asked for; see --generate).")
-@click.option("--generate", is_flag=True, help="Generate a random password and print it once.")
+@_password_options
 @click.pass_obj
-def create_user(state: CliState, username: str, role: str, password: str | None, generate: bool) -> None:
-    """Add a user; the password is stored as an argon2 hash only."""
+def create_user(
+    state: CliState, username: str, role: str, password_argv: str | None, password_stdin: bool, generate: bool
+) -> None:
+    """Add a user; the password is asked for (or --password-stdin, --generate) and stored as an
+    argon2 hash only."""
     from ductwork.services import accounts
 
-    secret, generated = _password(password, generate)
+    secret, generated = _password(generate, password_stdin, password_argv)
     user = accounts.create_user(store(state), username, secret, role)
     click.echo(f"user {user.username} created with the {user.role} role")
     if generated:
@@ -84,16 +109,30 @@ def delete_user(state: CliState, username: str) -> None:
 
 @users.command("password")
 @click.argument("username")
-@click.option("--password", default=None, help="The new password (default: asked for; see --generate).")
-@click.option("--generate", is_flag=True, help="Generate a random password and print it once.")
+@_password_options
 @click.pass_obj
-def set_password(state: CliState, username: str, password: str | None, generate: bool) -> None:
-    """Set a user's password."""
+def set_password(
+    state: CliState, username: str, password_argv: str | None, password_stdin: bool, generate: bool
+) -> None:
+    """Set a user's password (asked for, or --password-stdin, --generate); it ends the user's
+    sessions in the web UI."""
     from ductwork.services import accounts
 
-    secret, generated = _password(password, generate)
+    secret, generated = _password(generate, password_stdin, password_argv)
     accounts.set_password(store(state), username, secret)
     click.echo(f"password of {username} changed" + (f"; new password (shown once): {secret}" if generated else ""))
+
+
+@users.command("role")
+@click.argument("username")
+@click.argument("role", type=click.Choice(ROLES))
+@click.pass_obj
+def set_role(state: CliState, username: str, role: str) -> None:
+    """Give a user another role; it ends the user's sessions in the web UI."""
+    from ductwork.services import accounts
+
+    user = accounts.set_role(store(state), username, role)
+    click.echo(f"user {user.username} now has the {user.role} role")
 
 
 @click.group()

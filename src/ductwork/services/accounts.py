@@ -40,6 +40,8 @@ __all__ = [
     "create_user",
     "issue_token",
     "role_allows",
+    "set_password",
+    "set_role",
 ]
 
 
@@ -89,10 +91,25 @@ def create_user(engine: Engine, username: str, password: str, role: str = "viewe
 
 
 def set_password(engine: Engine, username: str, password: str) -> None:
+    """A new password; it ends the user's browser sessions (whoever knew the old one is out)."""
     _check_password(password)
     hashed = hash_password(password)
     with transaction(engine) as conn:
         repo.set_password(conn, username, hashed)
+        repo.delete_sessions_of(conn, username)
+
+
+def set_role(engine: Engine, username: str, role: str) -> UserRecord:
+    """A new role; it ends the user's browser sessions, so the change is felt at once and a
+    session opened under the old role cannot outlive it."""
+    if role not in ROLES:
+        raise DuctworkError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+    with transaction(engine) as conn:
+        repo.set_role(conn, username, role)
+        repo.delete_sessions_of(conn, username)
+        user = repo.get_user(conn, username)
+    assert user is not None
+    return user
 
 
 def authenticate(engine: Engine, username: str, password: str) -> UserRecord:

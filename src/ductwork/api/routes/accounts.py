@@ -11,7 +11,7 @@ from ductwork.api import schemas
 from ductwork.api.context import WebContext, web_context
 from ductwork.api.routes._common import ERRORS
 from ductwork.api.security import Admin, Principal, Viewer
-from ductwork.errors import DuctworkError
+from ductwork.errors import DuctworkError, NotFoundError, ParameterError
 from ductwork.services import accounts
 from ductwork.store.engine import read_transaction, transaction
 from ductwork.store.repo import users as user_repo
@@ -66,6 +66,25 @@ def list_users(ctx: WebContext = Depends(web_context)) -> list[schemas.UserOut]:
 @router.post("/users", response_model=schemas.UserOut, status_code=201, dependencies=[Admin])
 def create_user(body: schemas.UserIn, ctx: WebContext = Depends(web_context)) -> schemas.UserOut:
     return schemas.user_out(accounts.create_user(ctx.engine, body.username, body.password, body.role))
+
+
+@router.patch("/users/{username}", response_model=schemas.UserOut, dependencies=[Admin])
+def change_user(
+    username: Username, body: schemas.UserChange, ctx: WebContext = Depends(web_context)
+) -> schemas.UserOut:
+    """Set a user's password and/or role; the user's browser sessions end (API tokens stay, and
+    act with the new role)."""
+    if body.password is None and body.role is None:
+        raise ParameterError("nothing to change: send 'password' and/or 'role'")
+    if body.password is not None:
+        accounts.set_password(ctx.engine, username, body.password)
+    if body.role is not None:
+        accounts.set_role(ctx.engine, username, body.role)
+    with read_transaction(ctx.engine) as conn:
+        user = user_repo.get_user(conn, username)
+    if user is None:
+        raise NotFoundError(f"no user {username!r}")
+    return schemas.user_out(user)
 
 
 @router.delete("/users/{username}", status_code=204, response_class=Response)

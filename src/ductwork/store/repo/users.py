@@ -267,3 +267,10 @@ def get_session(conn: Connection, session_hash: str, *, now: dt.datetime | None 
 
 def delete_session(conn: Connection, session_hash: str) -> None:
     conn.execute(sa.delete(web_sessions).where(web_sessions.c.session_hash == session_hash))
+
+
+def delete_sessions_of(conn: Connection, username: str) -> int:
+    """End every browser session of a user (after a change to what their login stands for);
+    returns how many there were."""
+    user_ids = sa.select(users.c.id).where(users.c.username == username).scalar_subquery()
+    return int(conn.execute(sa.delete(web_sessions).where(web_sessions.c.user_id == user_ids)).rowcount or 0)
