@@ -44,21 +44,32 @@ def styled(state: str) -> str:
 
 
 class ProgressSink:
-    """A live progress bar of finished tasks, fed by the supervisor's events."""
+    """A live progress bar of finished tasks, fed by the supervisor's events.
+
+    Its console writes to the real stderr, chosen once: tries' output is routed by replacing
+    ``sys.stdout``/``sys.stderr`` (``engine.logcapture``), and a console that looked up
+    ``sys.stderr`` at every write would draw into that routing, which hands the drawing back to
+    the live display, which draws again (the bar froze and wrote thousands of redraws). The
+    bar is redrawn by its own thread a few times a second, never per event.
+    """
+
+    REFRESH_PER_SECOND = 4
 
     def __init__(self, total: int, title: str, enabled: bool = True) -> None:
         self.total = total
         self.done = 0
         self.enabled = enabled
+        stream = sys.stderr
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[detail]}"),
             TimeElapsedColumn(),
-            console=console(stderr=True),
+            console=Console(file=stream, highlight=False, soft_wrap=False, width=None if stream.isatty() else 160),
             transient=True,
             disable=not enabled,
+            refresh_per_second=self.REFRESH_PER_SECOND,
         )
         self.task = self.progress.add_task(title, total=total, detail="")
         self.counts: dict[str, int] = {}

@@ -68,12 +68,52 @@ def _execute(
             log_dir=settings.logs,
             sinks=[bar],
             run_type=run_type,
-            limits=Limits(pools=dict(settings.pools), resources=dict(settings.resources)),
+            limits=Limits(pools=_pools(state, flow), resources=dict(settings.resources)),
             only=only,
             recording=recording,
             services=_task_services(settings),
         )
     return summary
+
+
+def _pools(state: CliState, flow: Flow) -> dict[str, int]:
+    """The pool limits an in-process run honours, as the scheduler would: the pools of the
+    metadata database (``ductwork pools set``), then ``[pools]`` of ``ductwork.toml``. It says
+    which limits apply to this flow's tasks, and when the database's could not be read."""
+    from ductwork.task_services import existing_database
+
+    settings = state.settings
+    pools: dict[str, int] = {}
+    origin: dict[str, str] = {}
+    try:
+        engine = existing_database(settings)
+        if engine is not None:
+            from ductwork.store.engine import read_transaction
+            from ductwork.store.repo import pools as pool_repo
+
+            try:
+                with read_transaction(engine) as conn:
+                    pools = {p.name: p.slots for p in pool_repo.list_pools(conn)}
+            finally:
+                engine.dispose()
+            origin = dict.fromkeys(pools, "database")
+    except Exception as exc:  # no usable database: the run goes on, and says what it lost
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        click.secho(
+            f"note: pools from the database not applied ({first}); only [pools] of ductwork.toml limit this run",
+            fg="yellow",
+            err=True,
+        )
+    pools.update(settings.pools)
+    origin.update(dict.fromkeys(settings.pools, "ductwork.toml"))
+    used = sorted({op.pool for op in flow.tasks.values()} - {"default_pool"})
+    for name in used:
+        if name in pools:
+            slots = pools[name]
+            click.echo(f"pool {name}: {slots} slot{'s' if slots != 1 else ''} ({origin[name]})", err=True)
+        else:
+            click.echo(f"pool {name} is not defined: its tasks run without a limit", err=True)
+    return pools
 
 
 def _recording(state: CliState, flow: Flow) -> Any:

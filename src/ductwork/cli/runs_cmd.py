@@ -179,11 +179,11 @@ def backfill(
             f"backfill of {flow_id} from {first.date()} to {last.date()}: {len(new)} run(s) to create, "
             f"{len(planned) - len(new)} already exist"
         )
-        for p in planned:
+        for p in planned:  # plain text: run ids and "[...]" are not Rich markup
             mark = "exists, skipped" if p.exists else f"{len(p.tasks)} tasks"
-            out.print(f"  {p.run_id}  [{mark}]")
+            out.print(f"  {p.run_id}  [{mark}]", markup=False)
             if not p.exists:
-                out.print("    " + ", ".join(p.tasks))
+                out.print("    " + ", ".join(p.tasks), markup=False)
         return
     created = run_service.backfill(engine, flow_id, first, last, params=parse_param_options(param_values))
     if as_json:

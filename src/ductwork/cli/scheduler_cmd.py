@@ -41,12 +41,6 @@ def _install_signals(service: Any) -> None:
     default=None,
     help="warm: workers run many tries (default); fresh: a new process for every try.",
 )
-@click.option(
-    "--worker-mode",
-    type=click.Choice(["warm", "fresh"]),
-    default=None,
-    help="warm: workers run many tries (default); fresh: a new process for every try.",
-)
 @click.option("--no-parse", is_flag=True, help="Do not read the flows folder (flows come from elsewhere).")
 @click.option("--log-level", default="info", show_default=True)
 @click.pass_obj

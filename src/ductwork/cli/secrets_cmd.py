@@ -28,7 +28,7 @@ def _database(state: CliState) -> DatabaseSecrets:
 
 @click.group()
 def connections() -> None:
-    """Add, list, show and delete connections (how tasks reach other systems)."""
+    """Add, list, get and delete connections (how tasks reach other systems)."""
 
 
 @connections.command("add")

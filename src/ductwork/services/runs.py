@@ -151,11 +151,15 @@ def plan_backfill(
     intervals = backfill_intervals(graph.meta, first, last, now or dt.datetime.now(dt.UTC))
     planned = []
     with read_transaction(engine) as conn:
-        existing = {r.logical_date for r in run_repo.list_runs(conn, flow_id=flow_id, since=first, limit=100_000).items}
+        existing = {
+            r.logical_date: r.run_id
+            for r in run_repo.list_runs(conn, flow_id=flow_id, since=first, limit=100_000).items
+        }
+    tasks = tuple(t for t, n in graph.nodes.items() if not n.extra.get("already_complete"))
     for interval in intervals:
-        run_id = make_run_id("backfill", interval.start)
-        tasks = tuple(t for t, n in graph.nodes.items() if not n.extra.get("already_complete"))
-        planned.append(PlannedRun(run_id, interval.start, interval, interval.start in existing, tasks))
+        found = existing.get(interval.start)  # a run that exists is shown by the id it has
+        run_id = found if found is not None else make_run_id("backfill", interval.start)
+        planned.append(PlannedRun(run_id, interval.start, interval, found is not None, tasks if found is None else ()))
     return graph, planned
 
 

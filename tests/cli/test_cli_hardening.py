@@ -1,0 +1,165 @@
+"""What a user of the CLI relies on (issue 9): a progress bar that moves, pools honoured by
+``ductwork run``, dry runs that show what they say, help that names real commands."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import pty
+import re
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from tests.conftest import Cli
+
+SLOW_FLOW = textwrap.dedent(
+    """
+    import time
+    from ductwork import flow, task
+
+    @task
+    def step(i: int) -> int:
+        time.sleep(0.08)
+        return i
+
+    @flow
+    def slow():
+        for i in range(24):
+            step.override(task_id=f"s{i}")(i)
+    """
+)
+
+
+def _in_terminal(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[bytes, float, int]:
+    """Run a command with a pseudo-terminal as its stdout and stderr; (output, seconds, status)."""
+    master, slave = pty.openpty()
+    started = time.monotonic()
+    process = subprocess.Popen(args, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the terminal's other side is closed
+            break
+        if not data:
+            break
+        chunks.append(data)
+    status = process.wait(timeout=120)
+    os.close(master)
+    return b"".join(chunks), time.monotonic() - started, status
+
+
+def test_the_progress_bar_moves_and_redraws_at_a_sane_rate(tmp_path: Path) -> None:
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "slow.py").write_text(SLOW_FLOW)
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "120", "DUCTWORK_FLOWS_FOLDER": str(tmp_path / "flows")}
+    output, seconds, status = _in_terminal(
+        [sys.executable, "-m", "ductwork.cli", "run", "slow", "--no-record", "--workers", "1"], tmp_path, env
+    )
+    text = output.decode("utf-8", "replace")
+    assert status == 0, text[-2000:]
+    counts = [int(n) for n in re.findall(r"(\d+)/24", text)]
+    assert any(0 < n < 24 for n in counts), f"the bar never showed progress: {sorted(set(counts))}"
+    assert len(set(counts)) >= 3, f"the bar moved too rarely: {sorted(set(counts))}"
+    # about four redraws a second (and a few at start and end), not one per write or per event
+    assert len(counts) <= 10 + 8 * seconds, f"{len(counts)} redraws in {seconds:.1f}s ({len(output)} bytes)"
+    assert len(output) < 200_000
+
+
+POOL_FLOW = textwrap.dedent(
+    """
+    import time
+    from pathlib import Path
+    from ductwork import flow, task
+
+    @task(pool="warehouse")
+    def load(i: int) -> None:
+        out = Path(__file__).parent.parent / "spans"
+        out.mkdir(exist_ok=True)
+        start = time.time()
+        time.sleep(0.3)
+        (out / f"{i}.txt").write_text(f"{start} {time.time()}")
+
+    @flow
+    def pooled():
+        for i in range(3):
+            load.override(task_id=f"load{i}")(i)
+    """
+)
+
+
+def _overlaps(folder: Path) -> int:
+    spans = sorted(tuple(map(float, p.read_text().split())) for p in folder.glob("*.txt"))
+    assert len(spans) == 3
+    return sum(1 for (_, end), (start, _) in itertools.pairwise(spans) if start < end)
+
+
+def test_run_honours_the_pools_set_in_the_database(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "pooled.py").write_text(POOL_FLOW)
+    assert cli("pools", "set", "warehouse", "1").exit_code == 0
+    result = cli("run", "pooled", "--workers", "3", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert _overlaps(tmp_path / "spans") == 0, "tasks of a one-slot pool ran at the same time"
+    assert "warehouse" in result.output and "1 slot" in result.output  # it says which pools applied
+
+
+def test_run_says_when_it_cannot_apply_the_databases_pools(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "pooled.py").write_text(POOL_FLOW)
+    broken = {"DUCTWORK_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/nothing"}
+    result = cli("run", "pooled", "--workers", "3", "--no-progress", "--no-record", env=broken)
+    assert result.exit_code == 0, result.output
+    assert "pools" in result.output and "not applied" in result.output
+
+
+BACKFILL_FLOW = textwrap.dedent(
+    """
+    from ductwork import flow, task
+
+    @task
+    def work() -> None:
+        pass
+
+    @flow(schedule="@daily", start_date="2024-01-01")
+    def daily():
+        work()
+    """
+)
+
+
+def test_backfill_dry_run_shows_existing_runs_by_their_ids(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "daily.py").write_text(BACKFILL_FLOW)
+    made = cli("trigger", "daily", "--date", "2024-01-02", "--run-id", "by_hand", "--json")
+    assert made.exit_code == 0, made.output
+    dry = cli("backfill", "daily", "--start", "2024-01-01", "--end", "2024-01-03", "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert "by_hand  [exists, skipped]" in dry.output
+    assert "backfill__2024-01-02" not in dry.output  # an id that run does not have
+    assert "backfill__2024-01-01T00:00:00+00:00  [1 tasks]" in dry.output
+    planned = json.loads(
+        cli("backfill", "daily", "--start", "2024-01-01", "--end", "2024-01-03", "--dry-run", "--json").output
+    )
+    assert [(p["run_id"], p["exists"]) for p in planned] == [
+        ("backfill__2024-01-01T00:00:00+00:00", False),
+        ("by_hand", True),
+        ("backfill__2024-01-03T00:00:00+00:00", False),
+    ]
+
+
+def test_help_names_each_option_once_and_real_commands(cli: Cli) -> None:
+    scheduler_help = cli("scheduler", "--help").output
+    assert scheduler_help.count("--worker-mode") == 1
+    for group in ("connections", "variables", "users", "pools", "runs", "tasks", "flows", "tokens"):
+        shown = cli(group, "--help").output
+        summary = shown.split("Options:")[0]
+        commands = set(re.findall(r"^  ([a-z][a-z-]*)\s", shown.split("Commands:")[1], re.M))
+        verbs = re.findall(r"\b(add|list|show|get|set|delete|create|cancel|clear|mark)\b", summary)
+        missing = [v for v in verbs if v not in commands]
+        assert not missing, f"`ductwork {group} --help` offers {missing}, which are not its commands {sorted(commands)}"
