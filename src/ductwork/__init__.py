@@ -5,12 +5,11 @@ functions; all three compile to one graph model that Ductwork schedules, runs, r
 shows. This module only re-exports the public names; importing it does no I/O.
 """
 
-from ductwork.core.class_flow import ClassTaskFlow
 from ductwork.core.config import Config, ParamSource, ParamSources
 from ductwork.core.context import TaskContext, get_current_context
 from ductwork.core.decorators import flow, task
 from ductwork.core.external_program import ExternalProgramTask
-from ductwork.core.flow import Flow
+from ductwork.core.flow import ClassTaskFlow, Flow
 from ductwork.core.operators import (
     BaseOperator,
     BashOperator,

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from ductwork import Flow
 from ductwork.core.connections import Connection, EnvironmentSecrets, MemorySecrets, Secrets
 from ductwork.core.masking import MASKER
+from ductwork.engine.services_setup import build_secrets, build_task_services
 from ductwork.errors import DefinitionError, NotFoundError
 from ductwork.integrations.http import HttpOperator
 from ductwork.integrations.sql import SqlOperator
@@ -23,7 +24,6 @@ from ductwork.store.crypto import Cipher, SecretKeyError, generate_key
 from ductwork.store.secrets import DatabaseSecrets
 from ductwork.store.tables import connections as connections_table
 from ductwork.store.tables import variables as variables_table
-from ductwork.task_services import build_secrets, build_task_services
 from ductwork.testing import run_flow
 from tests.conftest import Cli
 from tests.integrations.conftest import HttpServer, json_reply

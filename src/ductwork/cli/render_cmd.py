@@ -27,8 +27,8 @@ def render(
     state: CliState, flow_ref: str, task_id: str, logical_date: str | None, param_values: tuple[str, ...], as_json: bool
 ) -> None:
     """Render TASK's templated fields for LOGICAL_DATE without running it (secrets masked)."""
+    from ductwork.engine.services_setup import local_task_services
     from ductwork.services.render import render_task
-    from ductwork.task_services import local_task_services
 
     when = None
     if logical_date:

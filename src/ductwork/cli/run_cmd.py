@@ -12,9 +12,9 @@ import click
 from ductwork.cli.luigi_args import parse_build_args
 from ductwork.cli.output import ProgressSink, console, print_json, summary_json, summary_table, tries_table
 from ductwork.cli.state import CliState
-from ductwork.core.class_flow import all_task_classes, find_task_class, flow_for_tasks
+from ductwork.core.class_flow import all_task_classes, find_task_class
 from ductwork.core.config import ParamHolder, ParamSources, config_classes, use_sources
-from ductwork.core.flow import Flow
+from ductwork.core.flow import Flow, flow_for_tasks
 from ductwork.core.params import BoolParameter
 from ductwork.engine.local import run_locally
 from ductwork.engine.recorder import RunSummary
@@ -131,7 +131,7 @@ def _recording(state: CliState, flow: Flow) -> Any:
 
 
 def _task_services(settings: Any) -> Any:
-    from ductwork.task_services import local_task_services
+    from ductwork.engine.services_setup import local_task_services
 
     return local_task_services(settings)
 

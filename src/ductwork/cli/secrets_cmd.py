@@ -96,7 +96,7 @@ def table_keys() -> tuple[str, ...]:
 @click.pass_obj
 def get_connection(state: CliState, name: str, as_json: bool) -> None:
     """One connection as tasks would see it (environment first, then the database); no password."""
-    from ductwork.task_services import build_secrets
+    from ductwork.engine.services_setup import build_secrets
 
     secrets = build_secrets(state.settings, engine=store(state))
     found = secrets.get_connection(name)
@@ -144,7 +144,7 @@ def set_variable(state: CliState, name: str, value: str, description: str) -> No
 @click.pass_obj
 def get_variable(state: CliState, name: str, as_json: bool) -> None:
     """Print a variable's value (environment first, then the database)."""
-    from ductwork.task_services import build_secrets
+    from ductwork.engine.services_setup import build_secrets
 
     value = build_secrets(state.settings, engine=store(state)).get_variable(name)
     if as_json:

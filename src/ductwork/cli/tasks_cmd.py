@@ -13,9 +13,9 @@ from ductwork.cli.state import CliState
 from ductwork.core.config import ParamSources, use_sources
 from ductwork.core.schedule import as_aware
 from ductwork.engine.local import run_locally
+from ductwork.engine.services_setup import local_task_services
 from ductwork.errors import ParameterError
 from ductwork.loading import load_flow
-from ductwork.task_services import local_task_services
 
 
 @click.group()

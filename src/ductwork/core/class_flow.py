@@ -1,29 +1,27 @@
-"""Class tasks compiled to the common graph, and flows built from them.
+"""Class tasks compiled to the common graph.
 
 ``compile_tasks`` walks ``requires()`` from root tasks and returns one ``NodeSpec`` per task
 (complete tasks are kept, marked ``already_complete``, with their own requirements pruned).
 ``ClassTaskRunner`` is the executable the engine calls for such a node: it checks requirements,
 fires the task's event handlers, runs it, and turns a ``yield`` of incomplete tasks into
-``DynamicDependencies``. ``ClassTaskFlow`` gives Luigi pipelines a schedule:
-``Flow.from_task(Report, schedule="@daily", date_param="date")``.
+``DynamicDependencies``. The flows built from class tasks (``ClassTaskFlow``,
+``Flow.from_task``) are in ``core.flow``: they are flows, and this module knows none.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import importlib
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from types import ModuleType
 from typing import Any
 
 from ductwork.core.context import TaskContext
-from ductwork.core.flow import Flow
-from ductwork.core.graph import CLASS_TASK, FlowGraph, NodeSpec, topological
-from ductwork.core.params import DateParameter, DateTimeParameter, MonthParameter, Parameter
+from ductwork.core.graph import CLASS_TASK, NodeSpec
 from ductwork.core.signals import DynamicDependencies
 from ductwork.core.task import Event, Task, flatten, getpaths, is_external, walk
-from ductwork.errors import DefinitionError, NotFoundError, TaskExecutionError, did_you_mean
+from ductwork.errors import NotFoundError, TaskExecutionError, did_you_mean
 
 ALREADY_COMPLETE = "already_complete"
 
@@ -156,26 +154,33 @@ class ClassTaskRunner:
         return f"<ClassTaskRunner {self.task_id}>"
 
 
-def load_task(node: NodeSpec) -> Task:
-    """Instantiate the class task a node was compiled from (in a worker or after a restart)."""
+ImportFile = Callable[[str, str], ModuleType]
+"""Imports a file (its path) as a module of the given name: ``loading.import_file`` above the core."""
+
+
+def load_task(node: NodeSpec, *, import_file: ImportFile | None = None) -> Task:
+    """Instantiate the class task a node was compiled from (in a worker or after a restart).
+
+    A module that Python cannot import by name (a flow file imported by path) is imported from
+    the node's file with ``import_file``, which the caller brings: importing files is done
+    above the core.
+    """
     if node.family is None or node.module is None:
         raise NotFoundError(f"node {node.task_id!r} is not a class task")
-    module = _import_module(node.module, node.extra.get("fileloc"))
+    module = _import_module(node.module, node.extra.get("fileloc"), import_file)
     cls = find_task_class(node.family, [module])
     return cls.from_str_params(dict(node.params))
 
 
-def _import_module(name: str, fileloc: str | None) -> Any:
+def _import_module(name: str, fileloc: str | None, import_file: ImportFile | None) -> ModuleType:
     if name in sys.modules:
         return sys.modules[name]
     try:
         return importlib.import_module(name)
     except ImportError:
-        if not fileloc:
+        if not fileloc or import_file is None:
             raise
-    from ductwork.loading import import_file
-
-    return import_file(fileloc, module_name=name)
+    return import_file(fileloc, name)
 
 
 def all_task_classes() -> list[type[Task]]:
@@ -204,100 +209,3 @@ def find_task_class(family: str, modules: Sequence[Any] = ()) -> type[Task]:
         f"no task class named {family!r}.{did_you_mean(family, names)} "
         f"Known task classes: {', '.join(names[:20]) or '(none; did you pass --module?)'}"
     )
-
-
-class ClassTaskFlow(Flow):
-    """A flow whose graph is discovered, per run, from a root class task."""
-
-    def __init__(
-        self,
-        flow_id: str,
-        *,
-        root: Callable[[Mapping[str, Any], dt.datetime], list[Task]],
-        root_params: Mapping[str, Parameter[Any]],
-        **flow_kwargs: Any,
-    ) -> None:
-        super().__init__(flow_id, params=dict(root_params), **flow_kwargs)
-        self._root = root
-
-    @property
-    def style(self) -> str:
-        return "class_tasks"
-
-    def roots_for(self, params: Mapping[str, Any], logical_date: dt.datetime) -> list[Task]:
-        return self._root(params, logical_date)
-
-    def materialize(
-        self, *, params: Mapping[str, Any], logical_date: dt.datetime
-    ) -> tuple[FlowGraph, Mapping[str, Any]]:
-        nodes, tasks = compile_tasks(self.roots_for(params, logical_date))
-        graph = FlowGraph(self.meta(), topological(nodes, where=f"flow {self.flow_id!r}"))
-        return graph, {task_id: ClassTaskRunner(t) for task_id, t in tasks.items()}
-
-    def to_graph(self) -> FlowGraph:
-        """The full requirement graph for the default parameters and today's date (display)."""
-        params = {n: p.default for n, p in self.params.items() if not p.required}
-        missing = [n for n, p in self.params.items() if p.required]
-        if missing:
-            return FlowGraph(self.meta(), {})
-        roots = self.roots_for(params, dt.datetime.now(self.tz))
-        nodes, _ = compile_tasks(roots, prune_complete=False)
-        return FlowGraph(self.meta(), topological(nodes, where=f"flow {self.flow_id!r}"))
-
-    def resolve_operator(self, node: NodeSpec) -> Any:
-        return ClassTaskRunner(load_task(node))
-
-
-def _date_value(param: Parameter[Any], logical_date: dt.datetime) -> Any:
-    if isinstance(param, DateTimeParameter):
-        return logical_date
-    if isinstance(param, DateParameter | MonthParameter):
-        return logical_date.date()
-    return param.serialize(logical_date.date()) if type(param) is Parameter else logical_date
-
-
-def flow_from_task(
-    task_cls: type[Task],
-    *,
-    flow_id: str | None = None,
-    date_param: str | None = None,
-    **flow_kwargs: Any,
-) -> ClassTaskFlow:
-    """A scheduled flow whose runs build ``task_cls`` for the run's logical date.
-
-    ``date_param`` names the task parameter that receives the logical date; the task's other
-    parameters become the flow's run parameters, with their types.
-    """
-    if not (isinstance(task_cls, type) and issubclass(task_cls, Task)):
-        raise DefinitionError(f"Flow.from_task() wants a Task subclass, got {task_cls!r}")
-    declared = task_cls.get_params()
-    if date_param is not None and date_param not in declared:
-        raise DefinitionError(
-            f"Flow.from_task({task_cls.__name__}): date_param {date_param!r} is not a parameter of "
-            f"{task_cls.__name__}.{did_you_mean(date_param, declared)}"
-        )
-    run_params = {n: p for n, p in declared.items() if n != date_param}
-
-    def root(params: Mapping[str, Any], logical_date: dt.datetime) -> list[Task]:
-        kwargs = dict(params)
-        if date_param is not None:
-            kwargs[date_param] = _date_value(declared[date_param], logical_date)
-        return [task_cls(**kwargs)]
-
-    flow = ClassTaskFlow(
-        flow_id or task_cls.get_task_family(),
-        root=root,
-        root_params=run_params,
-        **flow_kwargs,
-    )
-    flow.description = flow.description or (task_cls.__doc__ or "").strip().split("\n")[0]
-    return flow
-
-
-def flow_for_tasks(tasks: Sequence[Task], *, flow_id: str | None = None) -> ClassTaskFlow:
-    """An unscheduled flow that builds these task instances (``ductwork build``)."""
-    roots = list(tasks)
-    if not roots:
-        raise DefinitionError("nothing to build: no tasks given")
-    name = flow_id or ("build." + roots[0].get_task_family())
-    return ClassTaskFlow(name, root=lambda _p, _d: roots, root_params={})

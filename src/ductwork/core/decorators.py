@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ductwork.core.context import TaskContext
-from ductwork.core.definition_context import current_flow, current_group
+from ductwork.core.definition_context import FlowScope, current_flow, current_group
 from ductwork.core.flow import Flow
 from ductwork.core.operators.python import (
     BranchPythonOperator,
@@ -96,7 +96,7 @@ class TaskFunction:
             self.function, operator_class=self.operator_class, task_id=task_id, multiple_outputs=multiple, **merged
         )
 
-    def _unique_id(self, flow: Flow) -> str:
+    def _unique_id(self, flow: FlowScope) -> str:
         group = current_group()
         base = self.task_id
         candidate = group.child_id(base) if group else base

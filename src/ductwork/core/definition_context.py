@@ -1,7 +1,9 @@
 """The flow and task group that are being defined (``with Flow(...)``, ``with TaskGroup(...)``).
 
 Context variables rather than module globals: definitions in different threads or nested
-``with`` blocks never see each other's state.
+``with`` blocks never see each other's state. The context knows a flow and a group only by
+what an operator needs of them (``FlowScope``, ``GroupScope``), so the operator, the group and
+the flow all build on this module without it, or each other, knowing their classes.
 """
 
 from __future__ import annotations
@@ -9,39 +11,71 @@ from __future__ import annotations
 import contextvars
 import os
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from ductwork.core.flow import Flow
-    from ductwork.core.task_group import TaskGroup
 
-_FLOW: contextvars.ContextVar[Flow | None] = contextvars.ContextVar("ductwork_flow", default=None)
-_GROUP: contextvars.ContextVar[TaskGroup | None] = contextvars.ContextVar("ductwork_group", default=None)
+class FlowScope(Protocol):
+    """The flow being defined, as operators and groups see it (``core.flow.Flow`` is one)."""
+
+    @property
+    def flow_id(self) -> str: ...
+
+    @property
+    def default_args(self) -> Mapping[str, Any]: ...
+
+    @property
+    def tasks(self) -> Mapping[str, Any]: ...
+
+    def add_task(self, op: Any) -> None: ...
+
+    def add_group(self, group: Any) -> None: ...
+
+
+class GroupScope(Protocol):
+    """The task group being defined, as operators see it (``core.task_group.TaskGroup`` is one)."""
+
+    @property
+    def group_id(self) -> str: ...
+
+    @property
+    def default_args(self) -> Mapping[str, Any]: ...
+
+    @property
+    def flow(self) -> FlowScope: ...
+
+    def child_id(self, task_id: str) -> str: ...
+
+    def add(self, op: Any) -> None: ...
+
+
+_FLOW: contextvars.ContextVar[FlowScope | None] = contextvars.ContextVar("ductwork_flow", default=None)
+_GROUP: contextvars.ContextVar[GroupScope | None] = contextvars.ContextVar("ductwork_group", default=None)
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
-def current_flow() -> Flow | None:
+def current_flow() -> FlowScope | None:
     return _FLOW.get()
 
 
-def current_group() -> TaskGroup | None:
+def current_group() -> GroupScope | None:
     return _GROUP.get()
 
 
-def push_flow(flow: Flow | None) -> contextvars.Token[Flow | None]:
+def push_flow(flow: FlowScope | None) -> contextvars.Token[FlowScope | None]:
     return _FLOW.set(flow)
 
 
-def pop_flow(token: contextvars.Token[Flow | None]) -> None:
+def pop_flow(token: contextvars.Token[FlowScope | None]) -> None:
     _FLOW.reset(token)
 
 
-def push_group(group: TaskGroup | None) -> contextvars.Token[TaskGroup | None]:
+def push_group(group: GroupScope | None) -> contextvars.Token[GroupScope | None]:
     return _GROUP.set(group)
 
 
-def pop_group(token: contextvars.Token[TaskGroup | None]) -> None:
+def pop_group(token: contextvars.Token[GroupScope | None]) -> None:
     _GROUP.reset(token)
 
 

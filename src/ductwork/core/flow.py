@@ -4,21 +4,31 @@
 compiles to a ``FlowGraph`` (``to_graph``), validated for cycles, dangling dependencies and bad
 defaults; the engine only ever consumes that graph. ``materialize`` gives the graph of one run:
 for operator flows it is the static graph, for flows built from class tasks it is discovered by
-walking ``requires()`` from the run's root task.
+walking ``requires()`` from the run's root task (``ClassTaskFlow``, compiled by
+``core.class_flow``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ductwork.core.class_flow import ClassTaskRunner, compile_tasks, load_task
 from ductwork.core.definition_context import caller_site, pop_flow, push_flow
 from ductwork.core.graph import FlowGraph, FlowMeta, NodeSpec, topological
 from ductwork.core.operators.base import BaseOperator, Callback, _callbacks, accepted_arguments
-from ductwork.core.params import Parameter, parameter_for, resolve_values
+from ductwork.core.params import (
+    DateParameter,
+    DateTimeParameter,
+    MonthParameter,
+    Parameter,
+    parameter_for,
+    resolve_values,
+)
 from ductwork.core.schedule import Schedule, as_aware, get_timezone, parse_schedule, timezone_name
+from ductwork.core.task import Task
 from ductwork.errors import (
     DefinitionError,
     DuplicateTaskError,
@@ -100,9 +110,7 @@ class Flow:
 
     @staticmethod
     def from_task(task_cls: type, **kwargs: Any) -> Flow:
-        """A scheduled flow built from a class task; see ``class_flow.flow_from_task``."""
-        from ductwork.core.class_flow import flow_from_task
-
+        """A scheduled flow built from a class task; see ``flow_from_task``."""
         return flow_from_task(task_cls, **kwargs)
 
     # --- definition ------------------------------------------------------------------------
@@ -229,3 +237,100 @@ def _as_datetime(value: Any, tz: dt.tzinfo, *, name: str, flow_id: str) -> dt.da
     if not isinstance(value, dt.date):
         raise DefinitionError(f"flow {flow_id!r}: {name} wants a date or datetime, got {value!r}")
     return as_aware(value, tz)
+
+
+class ClassTaskFlow(Flow):
+    """A flow whose graph is discovered, per run, from a root class task."""
+
+    def __init__(
+        self,
+        flow_id: str,
+        *,
+        root: Callable[[Mapping[str, Any], dt.datetime], list[Task]],
+        root_params: Mapping[str, Parameter[Any]],
+        **flow_kwargs: Any,
+    ) -> None:
+        super().__init__(flow_id, params=dict(root_params), **flow_kwargs)
+        self._root = root
+
+    @property
+    def style(self) -> str:
+        return "class_tasks"
+
+    def roots_for(self, params: Mapping[str, Any], logical_date: dt.datetime) -> list[Task]:
+        return self._root(params, logical_date)
+
+    def materialize(
+        self, *, params: Mapping[str, Any], logical_date: dt.datetime
+    ) -> tuple[FlowGraph, Mapping[str, Any]]:
+        nodes, tasks = compile_tasks(self.roots_for(params, logical_date))
+        graph = FlowGraph(self.meta(), topological(nodes, where=f"flow {self.flow_id!r}"))
+        return graph, {task_id: ClassTaskRunner(t) for task_id, t in tasks.items()}
+
+    def to_graph(self) -> FlowGraph:
+        """The full requirement graph for the default parameters and today's date (display)."""
+        params = {n: p.default for n, p in self.params.items() if not p.required}
+        missing = [n for n, p in self.params.items() if p.required]
+        if missing:
+            return FlowGraph(self.meta(), {})
+        roots = self.roots_for(params, dt.datetime.now(self.tz))
+        nodes, _ = compile_tasks(roots, prune_complete=False)
+        return FlowGraph(self.meta(), topological(nodes, where=f"flow {self.flow_id!r}"))
+
+    def resolve_operator(self, node: NodeSpec) -> Any:
+        return ClassTaskRunner(load_task(node))
+
+
+def _date_value(param: Parameter[Any], logical_date: dt.datetime) -> Any:
+    if isinstance(param, DateTimeParameter):
+        return logical_date
+    if isinstance(param, DateParameter | MonthParameter):
+        return logical_date.date()
+    return param.serialize(logical_date.date()) if type(param) is Parameter else logical_date
+
+
+def flow_from_task(
+    task_cls: type[Task],
+    *,
+    flow_id: str | None = None,
+    date_param: str | None = None,
+    **flow_kwargs: Any,
+) -> ClassTaskFlow:
+    """A scheduled flow whose runs build ``task_cls`` for the run's logical date.
+
+    ``date_param`` names the task parameter that receives the logical date; the task's other
+    parameters become the flow's run parameters, with their types.
+    """
+    if not (isinstance(task_cls, type) and issubclass(task_cls, Task)):
+        raise DefinitionError(f"Flow.from_task() wants a Task subclass, got {task_cls!r}")
+    declared = task_cls.get_params()
+    if date_param is not None and date_param not in declared:
+        raise DefinitionError(
+            f"Flow.from_task({task_cls.__name__}): date_param {date_param!r} is not a parameter of "
+            f"{task_cls.__name__}.{did_you_mean(date_param, declared)}"
+        )
+    run_params = {n: p for n, p in declared.items() if n != date_param}
+
+    def root(params: Mapping[str, Any], logical_date: dt.datetime) -> list[Task]:
+        kwargs = dict(params)
+        if date_param is not None:
+            kwargs[date_param] = _date_value(declared[date_param], logical_date)
+        return [task_cls(**kwargs)]
+
+    flow = ClassTaskFlow(
+        flow_id or task_cls.get_task_family(),
+        root=root,
+        root_params=run_params,
+        **flow_kwargs,
+    )
+    flow.description = flow.description or (task_cls.__doc__ or "").strip().split("\n")[0]
+    return flow
+
+
+def flow_for_tasks(tasks: Sequence[Task], *, flow_id: str | None = None) -> ClassTaskFlow:
+    """An unscheduled flow that builds these task instances (``ductwork build``)."""
+    roots = list(tasks)
+    if not roots:
+        raise DefinitionError("nothing to build: no tasks given")
+    name = flow_id or ("build." + roots[0].get_task_family())
+    return ClassTaskFlow(name, root=lambda _p, _d: roots, root_params={})

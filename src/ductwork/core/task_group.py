@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ductwork.core.definition_context import current_flow, current_group, pop_group, push_group
-from ductwork.core.operators.base import BaseOperator, DependencyMixin
+from ductwork.core.definition_context import FlowScope, GroupScope, current_flow, current_group, pop_group, push_group
+from ductwork.core.dependencies import DependencyMixin
+from ductwork.core.operators.base import BaseOperator
 from ductwork.errors import DefinitionError
-
-if TYPE_CHECKING:
-    from ductwork.core.flow import Flow
 
 
 class TaskGroup(DependencyMixin):
@@ -27,16 +25,16 @@ class TaskGroup(DependencyMixin):
         prefix_group_id: bool = True,
         tooltip: str = "",
         default_args: Mapping[str, Any] | None = None,
-        flow: Flow | None = None,
-        parent_group: TaskGroup | None = None,
+        flow: FlowScope | None = None,
+        parent_group: GroupScope | None = None,
     ) -> None:
         if not group_id or "." in group_id:
             raise DefinitionError(f"task group id {group_id!r} must be non-empty and contain no '.'")
-        self.parent: TaskGroup | None = parent_group or current_group()
+        self.parent: GroupScope | None = parent_group or current_group()
         owner = flow or (self.parent.flow if self.parent else None) or current_flow()
         if owner is None:
             raise DefinitionError(f"task group {group_id!r} must be created inside a flow")
-        self.flow: Flow = owner
+        self.flow: FlowScope = owner
         self.group_id = self.parent.child_id(group_id) if self.parent else group_id
         self.prefix_group_id = prefix_group_id
         self.tooltip = tooltip

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ductwork.core.operators.base import BaseOperator, DependencyMixin
+from ductwork.core.dependencies import DependencyMixin, Linkable
 from ductwork.core.results import RETURN_VALUE
 
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 class XComArg(DependencyMixin):
     """The result of ``operator`` under ``key`` (its return value by default)."""
 
-    def __init__(self, operator: BaseOperator, key: str = RETURN_VALUE) -> None:
+    def __init__(self, operator: Linkable, key: str = RETURN_VALUE) -> None:
         self.operator = operator
         self.key = key
 
@@ -28,10 +28,10 @@ class XComArg(DependencyMixin):
         """One named output of a task declared with ``multiple_outputs``."""
         return XComArg(self.operator, key)
 
-    def dependency_roots(self) -> list[BaseOperator]:
+    def dependency_roots(self) -> list[Linkable]:
         return [self.operator]
 
-    def dependency_leaves(self) -> list[BaseOperator]:
+    def dependency_leaves(self) -> list[Linkable]:
         return [self.operator]
 
     def resolve(self, context: TaskContext) -> Any:

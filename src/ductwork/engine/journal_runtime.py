@@ -74,7 +74,7 @@ class JournalRuntime(FlowFileRuntime):
 
     def services(self) -> TaskServices:
         if self._services is None:
-            from ductwork.task_services import build_task_services
+            from ductwork.engine.services_setup import build_task_services
 
             self._services = build_task_services(self.settings, engine=self.engine, with_store=True)
         return self._services

@@ -112,7 +112,7 @@ def run_locally(
         graph = _subgraph(graph, set(only))
     results = MemoryResults()
     if services is None:
-        from ductwork.task_services import build_task_services
+        from ductwork.engine.services_setup import build_task_services
 
         services = build_task_services()
     for task_id, value in (seed_results or {}).items():

@@ -21,11 +21,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ductwork.core.class_flow import flow_for_tasks
 from ductwork.core.clock import Clock, FrozenClock, SystemClock
 from ductwork.core.config import ParamSources, current_sources, use_sources
 from ductwork.core.decorators import FlowFunction
-from ductwork.core.flow import Flow
+from ductwork.core.flow import Flow, flow_for_tasks
 from ductwork.core.results import MISSING
 from ductwork.core.states import TaskState
 from ductwork.core.targets import MEMORY_FS

@@ -1,8 +1,7 @@
-"""The operator: one task of a flow, its policy, and how dependencies between tasks are written.
+"""The operator: one task of a flow and its policy.
 
-``a >> b``, ``a << b``, lists on either side, ``set_upstream``/``set_downstream`` and ``chain``
-all end in ``set_dependency``, which also accepts task groups and the outputs of decorated
-tasks, and refuses anything else with an error that names the task and what it was given.
+How dependencies are written (``a >> b``, ``chain``) lives in ``core.dependencies``; the names
+are re-exported here because operators are where users look for them.
 """
 
 from __future__ import annotations
@@ -10,13 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import inspect
-import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ductwork.core.definition_context import caller_site, current_flow, current_group
+from ductwork.core.definition_context import FlowScope, GroupScope, caller_site, current_flow, current_group
+from ductwork.core.dependencies import DependencyMixin, chain, cross_downstream, set_dependency
 from ductwork.core.graph import OPERATOR, NodeSpec
 from ductwork.core.trigger_rules import TriggerRule
+from ductwork.core.xcom_arg import XComArg
 from ductwork.errors import (
     DefinitionError,
     InvalidDependencyError,
@@ -26,94 +26,19 @@ from ductwork.errors import (
 
 if TYPE_CHECKING:
     from ductwork.core.context import TaskContext
-    from ductwork.core.flow import Flow
-    from ductwork.core.task_group import TaskGroup
-    from ductwork.core.xcom_arg import XComArg
+
+__all__ = [
+    "BaseOperator",
+    "Callback",
+    "DependencyMixin",
+    "accepted_arguments",
+    "chain",
+    "cross_downstream",
+    "iter_operators",
+    "set_dependency",
+]
 
 Callback = Callable[["TaskContext"], Any]
-
-
-class DependencyMixin:
-    """Anything that can stand on either side of ``>>``: operators, groups, task outputs."""
-
-    def dependency_roots(self) -> list[BaseOperator]:
-        """The operators that become downstream when this stands on the right of ``>>``."""
-        raise NotImplementedError
-
-    def dependency_leaves(self) -> list[BaseOperator]:
-        """The operators that become upstream when this stands on the left of ``>>``."""
-        raise NotImplementedError
-
-    def __rshift__(self, other: Any) -> Any:
-        set_dependency(self, other)
-        return other
-
-    def __lshift__(self, other: Any) -> Any:
-        set_dependency(other, self)
-        return other
-
-    def __rrshift__(self, other: Any) -> Any:
-        set_dependency(other, self)
-        return self
-
-    def __rlshift__(self, other: Any) -> Any:
-        set_dependency(self, other)
-        return self
-
-    def set_downstream(self, other: Any) -> None:
-        set_dependency(self, other)
-
-    def set_upstream(self, other: Any) -> None:
-        set_dependency(other, self)
-
-
-def _operators(obj: Any, *, leaves: bool, context: str) -> list[BaseOperator]:
-    if isinstance(obj, DependencyMixin):
-        return obj.dependency_leaves() if leaves else obj.dependency_roots()
-    if isinstance(obj, list | tuple | set | frozenset):
-        out: list[BaseOperator] = []
-        for item in obj:
-            out.extend(_operators(item, leaves=leaves, context=context))
-        return out
-    raise InvalidDependencyError(
-        f"{context}: cannot depend on {obj!r} ({type(obj).__name__}): dependencies must be tasks, "
-        f"task groups, task outputs, or lists of them"
-    )
-
-
-def set_dependency(upstream: Any, downstream: Any) -> None:
-    """Make every leaf of ``upstream`` an upstream of every root of ``downstream``."""
-    context = _describe(downstream if isinstance(downstream, DependencyMixin) else upstream)
-    ups = _operators(upstream, leaves=True, context=context)
-    downs = _operators(downstream, leaves=False, context=context)
-    for down in downs:
-        for up in ups:
-            down.add_upstream(up)
-
-
-def _describe(obj: Any) -> str:
-    task_id = getattr(obj, "task_id", None) or getattr(obj, "group_id", None)
-    return f"task {task_id!r}" if task_id else "dependency"
-
-
-def chain(*items: Any) -> None:
-    """``chain(a, b, [c, d], e)`` is ``a >> b >> [c, d] >> e``; two equal-length lists in a row
-    are paired element by element, as in Airflow."""
-    for left, right in itertools.pairwise(items):
-        if isinstance(left, list | tuple) and isinstance(right, list | tuple):
-            if len(left) != len(right):
-                raise InvalidDependencyError(
-                    f"chain(): adjacent lists must have the same length, got {len(left)} and {len(right)}"
-                )
-            for up, down in zip(left, right, strict=True):
-                set_dependency(up, down)
-        else:
-            set_dependency(left, right)
-
-
-def cross_downstream(from_tasks: Sequence[Any], to_tasks: Sequence[Any]) -> None:
-    """Every task of ``from_tasks`` upstream of every task of ``to_tasks``."""
-    set_dependency(list(from_tasks), list(to_tasks))
 
 
 def _seconds(value: dt.timedelta | float | int | None, *, name: str, task_id: str) -> float | None:
@@ -197,8 +122,8 @@ class BaseOperator(DependencyMixin):
         self,
         *,
         task_id: str,
-        flow: Flow | None = None,
-        task_group: TaskGroup | None = None,
+        flow: FlowScope | None = None,
+        task_group: GroupScope | None = None,
         retries: int | None = None,
         retry_delay: dt.timedelta | float = 300.0,
         retry_exponential_backoff: bool = False,
@@ -231,8 +156,8 @@ class BaseOperator(DependencyMixin):
             )
         if not isinstance(task_id, str) or not task_id.strip():
             raise DefinitionError(f"{name}: task_id must be a non-empty string, got {task_id!r}")
-        self.flow: Flow | None = flow or current_flow()
-        self.task_group: TaskGroup | None = task_group or current_group()
+        self.flow: FlowScope | None = flow or current_flow()
+        self.task_group: GroupScope | None = task_group or current_group()
         self.task_id = self.task_group.child_id(task_id) if self.task_group else task_id
         where = self.task_id
         self.retries = int(retries or 0)
@@ -310,8 +235,6 @@ class BaseOperator(DependencyMixin):
     @property
     def output(self) -> XComArg:
         """This task's return value, to pass to another task's arguments."""
-        from ductwork.core.xcom_arg import XComArg
-
         return XComArg(self)
 
     # --- the engine's view ------------------------------------------------------------------

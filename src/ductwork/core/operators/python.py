@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from ductwork.core.context import TaskContext
+from ductwork.core.dependencies import set_dependency
 from ductwork.core.operators.base import BaseOperator
 from ductwork.core.xcom_arg import find_refs, resolve_refs
 from ductwork.errors import DefinitionError, TaskExecutionError
@@ -91,7 +92,7 @@ class PythonOperator(BaseOperator):
         self.op_kwargs = dict(op_kwargs or {})
         self.templates_dict = dict(templates_dict) if templates_dict is not None else None
         for ref in find_refs([self.op_args, self.op_kwargs]):
-            self.add_upstream(ref.operator)
+            set_dependency(ref, self)
 
     def execute(self, context: TaskContext) -> Any:
         args = resolve_refs(self.op_args, context)

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from ductwork.core.class_flow import ClassTaskRunner, load_task
@@ -34,7 +35,7 @@ from ductwork.core.task_services import TaskServices
 from ductwork.engine.execution import TryOutcome
 from ductwork.engine.executor import TryRequest
 from ductwork.errors import NotFoundError, did_you_mean
-from ductwork.loading import load_file, module_name_for
+from ductwork.loading import import_file, load_file, module_name_for
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ class FlowFileRuntime(WorkerRuntime):
 
     def resolve(self, node: NodeSpec, run: RunSetup) -> Executable:
         if node.kind == CLASS_TASK:
-            return ClassTaskRunner(load_task(node))
+            return ClassTaskRunner(load_task(node, import_file=_import_by_path))
         file = run.flow_file
         if file is None:
             raise NotFoundError(
@@ -198,3 +199,7 @@ class _LoadedFlows:
             f"{self.file} has no flow {flow_id!r}.{did_you_mean(flow_id, self.flows)} "
             f"Flows in it: {', '.join(self.flows) or '(none)'}"
         )
+
+
+def _import_by_path(path: str, module_name: str) -> ModuleType:
+    return import_file(path, module_name=module_name)
