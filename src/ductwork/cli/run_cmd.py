@@ -80,7 +80,7 @@ def _pools(state: CliState, flow: Flow) -> dict[str, int]:
     """The pool limits an in-process run honours, as the scheduler would: the pools of the
     metadata database (``ductwork pools set``), then ``[pools]`` of ``ductwork.toml``. It says
     which limits apply to this flow's tasks, and when the database's could not be read."""
-    from ductwork.task_services import existing_database
+    from ductwork.engine.services_setup import existing_database
 
     settings = state.settings
     pools: dict[str, int] = {}
