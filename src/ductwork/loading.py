@@ -128,6 +128,11 @@ def _same_function(a: Flow, b: Flow) -> bool:
 
 
 def load_file(path: str | Path) -> LoadedFile:
+    if Path(path).suffix.lower() in DECLARATIVE_SUFFIXES:
+        from ductwork.declarative import load_file as load_declarative
+
+        flows, errors = load_declarative(path)
+        return LoadedFile(str(path), flows=flows, errors=errors)
     try:
         module = import_file(path)
     except FlowImportError as exc:
@@ -135,13 +140,22 @@ def load_file(path: str | Path) -> LoadedFile:
     return flows_in_module(module, str(path))
 
 
+DECLARATIVE_SUFFIXES = (".json", ".yaml", ".yml")
+"""Pipelines written as data (``ductwork.declarative``), found in the flows folder beside Python files."""
+
+
 def flow_files(folder: str | Path) -> list[Path]:
-    """Python files of a flows folder, recursively, skipping private and hidden ones."""
+    """Flow files of a flows folder (Python and declarative pipelines), recursively, skipping
+    private and hidden ones."""
     root = Path(folder)
     if not root.is_dir():
         return []
     return sorted(
-        p for p in root.rglob("*.py") if not any(part.startswith((".", "_")) for part in p.relative_to(root).parts)
+        p
+        for p in root.rglob("*")
+        if p.suffix.lower() in (".py", *DECLARATIVE_SUFFIXES)
+        and p.is_file()
+        and not any(part.startswith((".", "_")) for part in p.relative_to(root).parts)
     )
 
 
@@ -181,7 +195,7 @@ def load_flow(ref: str, flows_folder: str | Path) -> Flow:
     """A flow from ``path/to/file.py:flow_id``, ``path/to/file.py`` (its only flow) or a flow id
     found in the flows folder."""
     file_part, _, flow_id = ref.partition(":")
-    if file_part.endswith(".py") or Path(file_part).is_file():
+    if file_part.endswith((".py", *DECLARATIVE_SUFFIXES)) or Path(file_part).is_file():
         loaded = load_file(file_part)
         if loaded.errors and not flow_id:
             raise loaded.errors[0]

@@ -14,6 +14,7 @@ from ductwork.cli import (
     config_cmd,
     db_cmd,
     flows_cmd,
+    pipelines_cmd,
     pools_cmd,
     render_cmd,
     run_cmd,
@@ -75,6 +76,7 @@ cli.add_command(webserver_cmd.webserver)
 cli.add_command(webserver_cmd.standalone)
 cli.add_command(users_cmd.users)
 cli.add_command(users_cmd.tokens)
+cli.add_command(pipelines_cmd.pipelines)
 
 
 def main() -> None:

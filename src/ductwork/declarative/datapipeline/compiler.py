@@ -1,0 +1,688 @@
+"""From an AWS Data Pipeline definition to a Ductwork flow: validation and compilation.
+
+``compile_definition`` checks the whole definition first and raises one
+``PipelineDefinitionError`` listing every problem (object id, field, expression position), so
+nothing is stored, activated or run from an invalid definition. Then it builds a ``Flow`` of
+ordinary operators, which the engine runs like any other flow:
+
+- every activity and data node becomes a task named by its id; ``dependsOn`` and the
+  ``input``/``output`` references become edges (input data node -> activity -> output data node);
+- a ``precondition`` of an object becomes a sensor task ``<object>.<precondition>`` upstream of
+  it, polling every ``retryDelay`` until ``preconditionTimeout`` (or ``maximumRetries`` checks);
+- ``onSuccess``/``onFail`` actions become tasks ``<object>.onSuccess.<action>`` and
+  ``<object>.onFail.<action>`` after it, with the trigger rule that fits, and ``onLateAction`` a
+  task that waits for the object's deadline (``lateAfterTimeout`` after the scheduled start);
+- ``maximumRetries``/``retryDelay``/``attemptTimeout`` become the task's retries, retry delay and
+  execution timeout, ``workerGroup`` its queue, ``failureAndRerunMode`` decides whether a failure
+  cascades to consumers' actions and whether a re-run of the object re-runs its consumers;
+- the (single) ``Schedule`` becomes the flow's schedule; ``scheduleType`` decides whether a run
+  covers the period that just ended (timeseries) or the one that starts (cron); ``ondemand`` is
+  a flow without a schedule, run per activation or trigger;
+- ``parameters`` (with ``values``) become the flow's typed run parameters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ductwork.core.flow import Flow
+from ductwork.core.params import (
+    ChoiceParameter,
+    FloatParameter,
+    IntParameter,
+    ListParameter,
+    Parameter,
+)
+from ductwork.declarative.datapipeline import catalog as cat
+from ductwork.declarative.datapipeline import expressions as ex
+from ductwork.declarative.datapipeline.jodatime import parse_datetime
+from ductwork.declarative.datapipeline.model import DEFAULT_ID, Definition, PipelineObject, Ref
+from ductwork.declarative.datapipeline.periods import Period, parse_period, schedule_text
+from ductwork.declarative.datapipeline.scope import Scope, placeholder_runtime
+from ductwork.declarative.problems import PipelineDefinitionError, Problem
+from ductwork.errors import did_you_mean
+
+STYLE = "aws-datapipeline"
+
+COMPILE_TIME = {
+    "period",
+    "startAt",
+    "startDateTime",
+    "endDateTime",
+    "occurrences",
+    "scheduleType",
+    "maximumRetries",
+    "retryDelay",
+    "attemptTimeout",
+    "lateAfterTimeout",
+    "preconditionTimeout",
+    "workerGroup",
+    "failureAndRerunMode",
+    "stage",
+    "maxActiveInstances",
+    "compression",
+    "reportProgressTimeout",
+    "s3EncryptionType",
+}
+"""Fields read when the pipeline is compiled (they shape the graph or its policy), so they may
+use parameters but not the run's times."""
+
+_TASK_ID_BAD = re.compile(r"[^A-Za-z0-9_.\-]")
+
+
+@dataclass
+class Policy:
+    """What the engine needs of one runnable object."""
+
+    retries: int = 0
+    retry_delay: float = 600.0
+    timeout: float | None = None
+    late_after: float | None = None
+    queue: str = "default"
+    cascade: bool = False
+
+
+@dataclass
+class PipelineInfo:
+    """What every task of a compiled pipeline shares: the definition and how its run maps to
+    AWS's scheduled times."""
+
+    definition: Definition
+    schedule_type: str
+    period: Period | None
+    flow_id: str
+    task_ids: dict[str, str] = field(default_factory=dict)
+    """Object id -> task id of activities and data nodes."""
+
+    def scheduled_times(
+        self, interval_start: dt.datetime, interval_end: dt.datetime
+    ) -> tuple[dt.datetime, dt.datetime]:
+        """``@scheduledStartTime`` and ``@scheduledEndTime`` of a run. A Ductwork run is due once
+        its interval has ended, which is AWS's timeseries style; a cron-style instance starts at
+        the beginning of its period, so its period is the one that starts at the run's end."""
+        if self.schedule_type == "cron" and self.period is not None:
+            return interval_end, self.period.add(interval_end)
+        return interval_start, interval_end
+
+
+class _Checker:
+    """Collects problems while reading a definition."""
+
+    def __init__(self, definition: Definition) -> None:
+        self.definition = definition
+        self.problems: list[Problem] = []
+
+    def add(
+        self, message: str, obj: PipelineObject | str | None = None, name: str | None = None, pos: int | None = None
+    ) -> None:
+        if isinstance(obj, PipelineObject):
+            if name is not None:
+                obj = self.definition.field_origin(obj, name)
+            self.problems.append(Problem(message, obj.id, name, pos, obj.line))
+        else:
+            line = self.definition.objects[obj].line if obj in self.definition.objects else None
+            self.problems.append(Problem(message, obj, name, pos, line))
+
+
+def type_spec(obj: PipelineObject) -> cat.TypeSpec | None:
+    return cat.TYPES.get(obj.type or "")
+
+
+def kind_of(obj: PipelineObject) -> str | None:
+    spec = type_spec(obj)
+    return spec.kind if spec else None
+
+
+# --- structure ----------------------------------------------------------------------------------
+
+
+def _check_structure(check: _Checker) -> None:
+    definition = check.definition
+    for obj in definition:
+        if obj.id == DEFAULT_ID and obj.type is None:
+            _check_default_fields(check, obj)
+            _check_parent(check, obj)
+            continue
+        if obj.type is None:
+            check.add("every object needs a 'type' (the Default object excepted)", obj, "type")
+            continue
+        if obj.type in cat.REFUSED:
+            check.add(f"type {obj.type!r} is not supported: {cat.REFUSED[obj.type]}", obj, "type")
+            continue
+        spec = cat.TYPES.get(obj.type)
+        if spec is None:
+            known = [*cat.TYPES, *cat.REFUSED]
+            check.add(f"unknown type {obj.type!r}.{did_you_mean(obj.type, known)}", obj, "type")
+            continue
+        _check_parent(check, obj)
+        if spec.open:
+            continue
+        for name in obj.fields:
+            _check_field_name(check, obj, name, spec)
+        effective = definition.effective(obj)
+        for name, value in effective.items():
+            field_spec = spec.fields.get(name)
+            if field_spec is not None:
+                _check_slot(check, obj, name, value, field_spec)
+            elif cat.is_user_field(name):
+                _check_user_field(check, obj, name, value)
+        for group in spec.required:
+            if not any(name in effective for name in group):
+                wanted = " or ".join(repr(n) for n in group)
+                check.add(f"{obj.type} needs {wanted}", obj, group[0])
+
+
+def _check_default_fields(check: _Checker, obj: PipelineObject) -> None:
+    for name, value in obj.fields.items():
+        if name in cat.NOT_INHERITED:
+            continue
+        if cat.is_runtime_field(name):
+            check.add("a runtime field is set by the service; it cannot be written in a definition", obj, name)
+        elif cat.is_user_field(name):
+            _check_user_field(check, obj, name, value)
+        elif name in cat.ALL_FIELDS:
+            _check_slot(check, obj, name, value, cat.ALL_FIELDS[name])
+        elif name not in cat.DEFAULT_ONLY:
+            check.add(f"unknown field {name!r}.{did_you_mean(name, cat.ALL_FIELDS)}", obj, name)
+
+
+def _check_field_name(check: _Checker, obj: PipelineObject, name: str, spec: cat.TypeSpec) -> None:
+    if name in cat.NOT_INHERITED or name in spec.fields or cat.is_user_field(name):
+        return
+    if cat.is_runtime_field(name):
+        check.add("a runtime field is set by the service; it cannot be written in a definition", obj, name)
+        return
+    hint = did_you_mean(name, spec.fields)
+    if not hint and name in cat.ALL_FIELDS:
+        hint = f" ({name!r} is a field of other types, not of {obj.type})"
+    check.add(f"unknown field {name!r} for {obj.type}.{hint}", obj, name)
+
+
+def _check_parent(check: _Checker, obj: PipelineObject) -> None:
+    parent = obj.fields.get("parent")
+    if parent is None:
+        return
+    if not isinstance(parent, Ref):
+        check.add('parent must be a reference {"ref": "ObjectId"}', obj, "parent")
+        return
+    if parent.target not in check.definition.objects:
+        check.add(_missing_ref(check.definition, parent.target), obj, "parent")
+        return
+    seen = [obj.id]
+    current: str | None = parent.target
+    while current is not None:
+        if current in seen:
+            check.add(f"parent cycle: {' -> '.join([*seen, current])}", obj, "parent")
+            return
+        seen.append(current)
+        target = check.definition.objects.get(current)
+        nxt = target.fields.get("parent") if target is not None else None
+        current = nxt.target if isinstance(nxt, Ref) else None
+
+
+def _a(word: str) -> str:
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
+
+
+def _missing_ref(definition: Definition, target: str) -> str:
+    return f"reference to a missing object {target!r}.{did_you_mean(target, definition.objects)}"
+
+
+def _check_user_field(check: _Checker, obj: PipelineObject, name: str, value: Any) -> None:
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, Ref) and item.target not in check.definition.objects:
+            check.add(_missing_ref(check.definition, item.target), obj, name)
+
+
+def _check_slot(check: _Checker, obj: PipelineObject, name: str, value: Any, spec: cat.FieldSpec) -> None:
+    items = value if isinstance(value, list) else [value]
+    if isinstance(value, list) and not spec.multi and len(value) != 1:
+        check.add(f"takes a single value, got a list of {len(value)}", obj, name)
+        return
+    for item in items:
+        if spec.slot == cat.REF:
+            if not isinstance(item, Ref):
+                check.add(f'wants a reference {{"ref": "ObjectId"}}, got the text {item!r}', obj, name)
+                continue
+            target = check.definition.objects.get(item.target)
+            if target is None:
+                check.add(_missing_ref(check.definition, item.target), obj, name)
+                continue
+            kind = kind_of(target)
+            if spec.targets and kind is not None and kind not in spec.targets:
+                wanted = " or ".join(_a(t) for t in spec.targets)
+                check.add(f"refers to {item.target!r}, {_a(kind)} ({target.type}); it wants {wanted}", obj, name)
+        elif isinstance(item, Ref):
+            check.add(f"wants a {spec.slot}, got a reference to {item.target!r}", obj, name)
+
+
+# --- reading values -----------------------------------------------------------------------------
+
+
+def _compile_value(check: _Checker, scope: Scope, obj: PipelineObject, name: str) -> Any:
+    """A compile-time field evaluated (parameters allowed), or None; errors become problems."""
+    try:
+        return scope.text(obj, name)
+    except ex.ExpressionError as exc:
+        check.add(exc.message, obj, name, exc.position)
+        return None
+
+
+def _typed(check: _Checker, scope: Scope, obj: PipelineObject, name: str, slot: str) -> Any:
+    text = _compile_value(check, scope, obj, name)
+    if text is None:
+        return None
+    try:
+        return convert(text, slot, cat.ALL_FIELDS.get(name))
+    except ValueError as exc:
+        check.add(str(exc), obj, name)
+        return None
+
+
+def convert(text: str, slot: str, spec: cat.FieldSpec | None = None) -> Any:
+    """A field's text as its slot type; ``ValueError`` says what was wanted."""
+    if slot == cat.INTEGER:
+        try:
+            return int(text.strip())
+        except ValueError:
+            raise ValueError(f"wants an Integer, got {text!r}") from None
+    if slot == cat.DOUBLE:
+        try:
+            return float(text.strip())
+        except ValueError:
+            raise ValueError(f"wants a Double, got {text!r}") from None
+    if slot == cat.BOOLEAN:
+        word = text.strip().lower()
+        if word not in ("true", "false"):
+            raise ValueError(f"wants a Boolean (true or false), got {text!r}")
+        return word == "true"
+    if slot == cat.PERIOD:
+        return parse_period(text)
+    if slot == cat.DATETIME:
+        try:
+            return parse_datetime(text)
+        except ValueError:
+            raise ValueError(f"wants a DateTime like 2012-01-15T23:59:00 (UTC), got {text!r}") from None
+    if slot == cat.ENUM and spec is not None:
+        word = text.strip().lower()
+        choices = [c.lower() for c in spec.choices]
+        if word not in choices:
+            raise ValueError(f"wants one of {', '.join(spec.choices)}, got {text!r}")
+        return word
+    return text
+
+
+# --- parameters ---------------------------------------------------------------------------------
+
+_PARAM_TYPES: dict[str, type[Parameter[Any]]] = {
+    "string": Parameter,
+    "integer": IntParameter,
+    "double": FloatParameter,
+    "aws::s3::objectkey": Parameter,
+}
+
+
+def _parameters(check: _Checker) -> dict[str, Parameter[Any]]:
+    out: dict[str, Parameter[Any]] = {}
+    for param in check.definition.parameters.values():
+        attrs = param.attributes
+        where = param.name
+        if not cat.is_user_field(param.name):
+            check.add("a parameter id must start with 'my' and a capital letter or '_' (e.g. myBucket)", where, "id")
+        type_name = str(attrs.get("type", "String"))
+        factory = _PARAM_TYPES.get(type_name.lower())
+        if factory is None:
+            check.add(
+                f"unknown parameter type {type_name!r}; use String, Integer, Double or AWS::S3::ObjectKey",
+                where,
+                "type",
+            )
+            continue
+        inner: Parameter[Any] = factory(description=str(attrs.get("description", "")))
+        allowed = attrs.get("allowedValues")
+        is_array = str(attrs.get("isArray", "false")).lower() == "true"
+        optional = str(attrs.get("optional", "false")).lower() == "true"
+        default: Any = check.definition.values.get(param.name, attrs.get("default"))
+        try:
+            if allowed is not None:
+                choices = [inner.parse(str(c)) for c in (allowed if isinstance(allowed, list) else [allowed])]
+                inner = ChoiceParameter(choices, var_type=inner, description=inner.description)
+            built: Parameter[Any] = ListParameter(description=inner.description) if is_array else inner
+            if default is not None:
+                if is_array:
+                    items = default if isinstance(default, list) else [default]
+                    built.default = tuple(inner.parse(str(i)) for i in items)
+                else:
+                    built.default = built.parse(str(default))
+            elif optional:
+                built.default = None
+        except (ValueError, TypeError) as exc:
+            field_name = "values" if param.name in check.definition.values else "default"
+            check.add(f"value {default!r} does not fit the parameter's type {type_name}: {exc}", where, field_name)
+            continue
+        built.name = param.name
+        out[param.name] = built
+    for name in check.definition.values:
+        if name not in check.definition.parameters:
+            hint = did_you_mean(name, check.definition.parameters)
+            check.add(f"a value is given for {name!r}, which is not a parameter.{hint}", name, "values")
+    return out
+
+
+# --- compilation --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Schedule:
+    text: str | None = None
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    catchup: bool = True
+    schedule_type: str = "cron"
+    period: Period | None = None
+    schedule_id: str | None = None
+
+
+def _schedule(
+    check: _Checker, scope: Scope, runnables: list[PipelineObject], activation: dt.datetime | None
+) -> _Schedule:
+    definition = check.definition
+    types = set()
+    schedules: dict[str, list[str]] = {}
+    for obj in runnables:
+        kind = _typed(check, scope, obj, "scheduleType", cat.ENUM) or "cron"
+        types.add(kind)
+        ref = definition.effective(obj).get("schedule")
+        if isinstance(ref, Ref) and ref.target in definition.objects:
+            schedules.setdefault(ref.target, []).append(obj.id)
+        elif kind != "ondemand":
+            check.add("needs a schedule (or scheduleType 'ondemand' on the Default object)", obj, "schedule")
+    if len(types) > 1:
+        check.add(
+            f"objects use different scheduleType values ({', '.join(sorted(types))}); use one, on the Default object",
+            DEFAULT_ID if definition.default else runnables[0].id,
+            "scheduleType",
+        )
+    schedule_type = next(iter(types)) if len(types) == 1 else "cron"
+    if schedule_type == "ondemand":
+        for sched_id, users in schedules.items():
+            check.add(f"an ondemand pipeline takes no schedule (used by {', '.join(users)})", sched_id, "type")
+        return _Schedule(schedule_type="ondemand", catchup=False)
+    if len(schedules) > 1:
+        detail = "; ".join(f"{sid} by {', '.join(users)}" for sid, users in schedules.items())
+        first = next(iter(schedules))
+        check.add(
+            f"Ductwork runs a pipeline on one schedule, and this one uses {len(schedules)} ({detail})",
+            first,
+            "schedule",
+        )
+        return _Schedule(schedule_type=schedule_type)
+    if not schedules:
+        return _Schedule(schedule_type=schedule_type, catchup=False)
+    sched_id = next(iter(schedules))
+    sched = definition.objects[sched_id]
+    period = _typed(check, scope, sched, "period", cat.PERIOD)
+    start = _typed(check, scope, sched, "startDateTime", cat.DATETIME)
+    start_at = _typed(check, scope, sched, "startAt", cat.ENUM)
+    end = _typed(check, scope, sched, "endDateTime", cat.DATETIME)
+    occurrences = _typed(check, scope, sched, "occurrences", cat.INTEGER)
+    result = _Schedule(schedule_type=schedule_type, period=period, schedule_id=sched_id)
+    if start is not None and start_at is not None:
+        check.add("give startDateTime or startAt, not both", sched, "startAt")
+    if start_at is not None:
+        start = activation
+        result.catchup = activation is not None
+    if occurrences is not None and occurrences <= 0:
+        check.add("occurrences must be a positive number", sched, "occurrences")
+        occurrences = None
+    if period is None:
+        return result
+    # A cron-style instance starts at the beginning of its period: the Ductwork run that is due
+    # at ``start`` is the one whose interval ends there (see PipelineInfo).
+    start_run = _back(period, start) if schedule_type == "cron" and start is not None else start
+    try:
+        result.text = schedule_text(period, start_run)
+    except ValueError as exc:
+        check.add(str(exc), sched, "period")
+        return result
+    result.start = start_run
+    if occurrences is not None:
+        if start_run is None:
+            check.add(
+                "occurrences with startAt FIRST_ACTIVATION_DATE_TIME needs the pipeline to be activated "
+                "(ductwork pipelines activate) or a startDateTime",
+                sched,
+                "occurrences",
+            )
+        else:
+            last = period.add(start_run, occurrences - 1)
+            result.end = min(last, end) if end is not None else last
+    elif end is not None:
+        result.end = _back(period, end) if schedule_type == "cron" else end
+    if end is not None and start is not None and end < start:
+        check.add("endDateTime is before the start", sched, "endDateTime")
+    return result
+
+
+def _back(period: Period, when: dt.datetime) -> dt.datetime:
+    return period.add(when, -1)
+
+
+def _policy(check: _Checker, scope: Scope, obj: PipelineObject) -> Policy:
+    policy = Policy()
+    retries = _typed(check, scope, obj, "maximumRetries", cat.INTEGER)
+    if retries is not None:
+        if retries < 0:
+            check.add("maximumRetries cannot be negative", obj, "maximumRetries")
+        else:
+            policy.retries = retries
+    delay = _typed(check, scope, obj, "retryDelay", cat.PERIOD)
+    if delay is not None:
+        policy.retry_delay = _seconds(check, obj, "retryDelay", delay)
+    timeout = _typed(check, scope, obj, "attemptTimeout", cat.PERIOD)
+    if timeout is not None:
+        policy.timeout = _seconds(check, obj, "attemptTimeout", timeout)
+    late = _typed(check, scope, obj, "lateAfterTimeout", cat.PERIOD)
+    if late is not None:
+        policy.late_after = _seconds(check, obj, "lateAfterTimeout", late)
+    group = _compile_value(check, scope, obj, "workerGroup")
+    if group:
+        policy.queue = group
+    mode = _typed(check, scope, obj, "failureAndRerunMode", cat.ENUM)
+    policy.cascade = mode == "cascade"
+    return policy
+
+
+def _seconds(check: _Checker, obj: PipelineObject, name: str, period: Period) -> float:
+    try:
+        return period.seconds()
+    except ValueError:
+        check.add(f"'{period}' has no fixed length; use weeks, days, hours or minutes", obj, name)
+        return 0.0
+
+
+def _check_expressions(
+    check: _Checker, scope: Scope, objects: Iterable[PipelineObject], users: Mapping[str, PipelineObject]
+) -> None:
+    """Parse every field and evaluate the run-time ones against placeholder run values, so that
+    unknown names, bad functions and type errors are found before anything runs."""
+    for obj in objects:
+        spec = type_spec(obj)
+        effective = check.definition.effective(obj)
+        for name, raw in effective.items():
+            if name in cat.NOT_INHERITED or name in COMPILE_TIME:
+                continue
+            field_spec = spec.fields.get(name) if spec else None
+            if spec is not None and field_spec is None and not cat.is_user_field(name):
+                continue  # inherited from Default, not a field of this type
+            texts = [r for r in (raw if isinstance(raw, list) else [raw]) if isinstance(r, str)]
+            problem = False
+            for index, text in enumerate(texts):
+                try:
+                    template = scope.template(obj.id, name, index, text)
+                    for expr in template.expressions:
+                        for node in ex.walk(expr):
+                            if isinstance(node, ex.Call):
+                                ex.check_call(node)
+                except ex.ExpressionError as exc:
+                    check.add(exc.message, obj, name, exc.position)
+                    problem = True
+            if problem or not any("#{" in t for t in texts):
+                continue
+            try:
+                scope.value(obj, name, node=users.get(obj.id))
+            except ex.ExpressionError as exc:
+                check.add(exc.message, obj, name, exc.position)
+
+
+def _dependency_cycle(check: _Checker, edges: Mapping[str, list[tuple[str, str]]]) -> None:
+    """A cycle through dependsOn/input/output, reported on the field that closes it."""
+    white, grey, black = 0, 1, 2
+    colour = dict.fromkeys(edges, white)
+    for root in edges:
+        if colour[root] != white:
+            continue
+        stack: list[tuple[str, Iterator[tuple[str, str]]]] = [(root, iter(edges[root]))]
+        path = [root]
+        colour[root] = grey
+        while stack:
+            current, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                colour[current] = black
+                stack.pop()
+                path.pop()
+                continue
+            target, via = nxt
+            if target not in colour:
+                continue
+            if colour[target] == grey:
+                cycle = [*path[path.index(target) :], target]
+                check.add(f"dependency cycle: {' -> '.join(cycle)}", current, via)
+                return
+            if colour[target] == white:
+                colour[target] = grey
+                path.append(target)
+                stack.append((target, iter(edges[target])))
+
+
+def task_id_for(object_id: str, taken: set[str]) -> str:
+    base = _TASK_ID_BAD.sub("_", object_id) or "object"
+    candidate, n = base, 2
+    while candidate in taken:
+        candidate = f"{base}_{n}"
+        n += 1
+    taken.add(candidate)
+    return candidate
+
+
+@dataclass
+class Compiled:
+    """A definition checked and turned into a flow, and what was accepted without effect."""
+
+    flow: Flow
+    info: PipelineInfo
+    ignored: list[Problem] = field(default_factory=list)
+
+
+def _refs(value: Any) -> list[str]:
+    items = value if isinstance(value, list) else [value]
+    return [item.target for item in items if isinstance(item, Ref)]
+
+
+def compile_definition(
+    definition: Definition,
+    *,
+    flow_id: str,
+    activation_time: dt.datetime | None = None,
+    description: str = "",
+) -> Compiled:
+    """Validate ``definition`` whole and compile it; raises ``PipelineDefinitionError`` listing
+    every problem."""
+    from ductwork.declarative.datapipeline import build
+
+    check = _Checker(definition)
+    _check_structure(check)
+    params = _parameters(check)
+    # Go on after structural problems, so that one look lists them all; objects whose type is
+    # unknown are left out of the later checks (kind_of is None for them).
+    scope = Scope(definition, {k: p.default if not p.required else None for k, p in params.items()})
+    runnables = [o for o in definition if kind_of(o) in (cat.ACTIVITY, cat.DATANODE)]
+    if not any(kind_of(o) == cat.ACTIVITY for o in definition):
+        check.add("a pipeline needs at least one activity")
+    schedule = _schedule(check, scope, runnables, activation_time) if runnables else _Schedule(catchup=False)
+    policies = {
+        o.id: _policy(check, scope, o)
+        for o in definition
+        if kind_of(o) in (cat.ACTIVITY, cat.DATANODE, cat.PRECONDITION)
+    }
+    edges: dict[str, list[tuple[str, str]]] = {o.id: [] for o in runnables}
+    for obj in runnables:
+        effective = definition.effective(obj)
+        for up in _refs(effective.get("dependsOn")):
+            edges[obj.id].append((up, "dependsOn"))
+        for up in _refs(effective.get("input")):
+            edges[obj.id].append((up, "input"))
+        for down in _refs(effective.get("output")):
+            if down in edges:
+                edges[down].append((obj.id, "output"))
+    _dependency_cycle(check, edges)
+    users: dict[str, PipelineObject] = {}
+    for obj in runnables:
+        effective = definition.effective(obj)
+        for name in ("precondition", "onFail", "onSuccess", "onLateAction"):
+            for target in _refs(effective.get(name)):
+                users.setdefault(target, obj)
+    period_end = schedule.period.add(schedule.start) if schedule.period and schedule.start else None
+    sample_start = schedule.start or dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    sample = Scope(scope.definition, scope.params, placeholder_runtime(sample_start, period_end or sample_start))
+    sample.params = {k: (v if v is not None else _placeholder(params[k])) for k, v in scope.params.items()}
+    _check_expressions(check, sample, [o for o in definition if kind_of(o) is not None or o.id == DEFAULT_ID], users)
+    if check.problems:
+        raise PipelineDefinitionError(definition.source, check.problems)
+    info = PipelineInfo(definition, schedule.schedule_type, schedule.period, flow_id)
+    flow = build.build_flow(
+        info,
+        edges=edges,
+        policies=policies,
+        params=params,
+        schedule=schedule.text,
+        start=schedule.start,
+        end=schedule.end,
+        catchup=schedule.catchup,
+        description=description,
+    )
+    return Compiled(flow, info, _ignored(definition))
+
+
+def _placeholder(param: Parameter[Any]) -> Any:
+    if isinstance(param, IntParameter):
+        return 1
+    if isinstance(param, FloatParameter):
+        return 1.0
+    if isinstance(param, ListParameter):
+        return ["value"]
+    return "value"
+
+
+def _ignored(definition: Definition) -> list[Problem]:
+    notes: list[Problem] = []
+    for obj in definition:
+        spec = type_spec(obj)
+        if spec is None or spec.open:
+            if spec is not None:
+                notes.append(
+                    Problem(
+                        f"{obj.type} objects are accepted; tasks run on Ductwork's workers", obj.id, None, line=obj.line
+                    )
+                )
+            continue
+        for name in obj.fields:
+            field_spec = spec.fields.get(name)
+            if field_spec is not None and not field_spec.effective:
+                notes.append(Problem("accepted, has no effect in Ductwork", obj.id, name, line=obj.line))
+    return notes

@@ -1,0 +1,248 @@
+"""An AWS Data Pipeline definition as data: objects with fields, references, parameters.
+
+The file format is AWS's own (``{"objects": [...], "parameters": [...], "values": {...}}``), read
+as it is written by ``aws datapipeline get-pipeline-definition`` and by hand: field values are
+strings, ``{"ref": "Id"}`` references or lists of either; a field may be repeated
+(``"scriptArgument": "a", "scriptArgument": "b"``, which AWS reads as a list); numbers and
+booleans written without quotes are read as their text. Fields are inherited from the object
+named by ``parent`` and, at the end of every chain, from the object with id ``Default``.
+
+Nothing here evaluates anything: ``validate`` checks a ``Definition`` and ``compiler`` turns it
+into a flow.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ductwork.declarative.problems import PipelineDefinitionError, Problem
+
+DEFAULT_ID = "Default"
+
+
+@dataclass(frozen=True)
+class Ref:
+    """``{"ref": "ObjectId"}``."""
+
+    target: str
+
+
+FieldValue = str | Ref | list[str | Ref]
+
+
+@dataclass
+class PipelineObject:
+    id: str
+    fields: dict[str, FieldValue]
+    """The object's own fields (without ``id``), as written."""
+    line: int | None = None
+
+    @property
+    def type(self) -> str | None:
+        value = self.fields.get("type")
+        return value if isinstance(value, str) else None
+
+    @property
+    def name(self) -> str:
+        value = self.fields.get("name")
+        return value if isinstance(value, str) else self.id
+
+
+@dataclass
+class ParameterObject:
+    id: str
+    attributes: dict[str, Any]
+    line: int | None = None
+
+    @property
+    def name(self) -> str:
+        """The id without the ``*`` that marks a parameter whose value is masked."""
+        return self.id.lstrip("*")
+
+    @property
+    def secret(self) -> bool:
+        return self.id.startswith("*")
+
+
+@dataclass
+class Definition:
+    objects: dict[str, PipelineObject]
+    parameters: dict[str, ParameterObject] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+    source: str = "<definition>"
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Top-level keys other than objects/parameters/values (Ductwork keeps its own there)."""
+
+    def __iter__(self) -> Iterator[PipelineObject]:
+        return iter(self.objects.values())
+
+    @property
+    def default(self) -> PipelineObject | None:
+        return self.objects.get(DEFAULT_ID)
+
+    def chain(self, obj: PipelineObject) -> list[PipelineObject]:
+        """The object, its parents, then ``Default``: where its fields come from, nearest first.
+        Stops at a cycle or a missing parent (validation reports those)."""
+        chain = [obj]
+        seen = {obj.id}
+        current = obj
+        while True:
+            parent = current.fields.get("parent")
+            if isinstance(parent, Ref) and parent.target in self.objects and parent.target not in seen:
+                current = self.objects[parent.target]
+                chain.append(current)
+                seen.add(current.id)
+                continue
+            break
+        default = self.default
+        if default is not None and default.id not in seen:
+            chain.append(default)
+        return chain
+
+    def effective(self, obj: PipelineObject) -> dict[str, FieldValue]:
+        """The object's fields with inherited ones filled in (nearest definition wins)."""
+        merged: dict[str, FieldValue] = {}
+        for source in reversed(self.chain(obj)):
+            merged.update(source.fields)
+        merged.pop("parent", None)
+        merged["type"] = obj.fields.get("type", "")
+        if "name" in obj.fields:
+            merged["name"] = obj.fields["name"]
+        else:
+            merged["name"] = obj.id
+        return merged
+
+    def field_origin(self, obj: PipelineObject, name: str) -> PipelineObject:
+        """The object in the chain that defines ``name`` (for error messages)."""
+        for source in self.chain(obj):
+            if name in source.fields:
+                return source
+        return obj
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """JSON objects keep repeated keys as a list, the way AWS reads ``"scriptArgument"`` twice."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            existing = out[key]
+            merged = existing if isinstance(existing, _Repeated) else _Repeated([existing])
+            merged.append(value)
+            out[key] = merged
+        else:
+            out[key] = value
+    return out
+
+
+class _Repeated(list[Any]):
+    """A field given more than once in one object."""
+
+
+def _field_value(value: Any, obj_id: str, name: str, problems: list[Problem], line: int | None) -> FieldValue | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, dict):
+        if set(value) == {"ref"} and isinstance(value["ref"], str):
+            return Ref(value["ref"])
+        problems.append(Problem('an object value must be a reference {"ref": "ObjectId"}', obj_id, name, line=line))
+        return None
+    if isinstance(value, list):
+        items: list[str | Ref] = []
+        for item in value:
+            converted = _field_value(item, obj_id, name, problems, line)
+            if isinstance(converted, list):
+                items.extend(converted)
+            elif converted is not None:
+                items.append(converted)
+        return items
+    problems.append(Problem(f"unsupported value {value!r}", obj_id, name, line=line))
+    return None
+
+
+def _id_lines(text: str) -> dict[str, int]:
+    """The line of each ``"id": "..."`` in the text, for error messages."""
+    lines: dict[str, int] = {}
+    for match in re.finditer(r'"id"\s*:\s*"((?:[^"\\]|\\.)*)"', text):
+        try:
+            ident = json.loads(f'"{match.group(1)}"')
+        except json.JSONDecodeError:
+            continue
+        lines.setdefault(ident, text.count("\n", 0, match.start()) + 1)
+    return lines
+
+
+def parse_definition(text: str, source: str = "<definition>") -> Definition:
+    """Read a definition's JSON text; raises ``PipelineDefinitionError`` listing what is wrong
+    with its structure (bad JSON with line and column, objects without id or type, duplicates)."""
+    try:
+        data = json.loads(text, object_pairs_hook=_pairs)
+    except json.JSONDecodeError as exc:
+        raise PipelineDefinitionError(
+            source, [Problem(f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", line=exc.lineno)]
+        ) from None
+    return definition_from_data(data, source, _id_lines(text))
+
+
+def definition_from_data(data: Any, source: str, lines: Mapping[str, int] | None = None) -> Definition:
+    lines = lines or {}
+    problems: list[Problem] = []
+    if not isinstance(data, dict) or not isinstance(data.get("objects"), list):
+        raise PipelineDefinitionError(
+            source, [Problem('a pipeline definition is a JSON object with an "objects" list')]
+        )
+    objects: dict[str, PipelineObject] = {}
+    for index, raw in enumerate(data["objects"]):
+        if not isinstance(raw, dict):
+            problems.append(Problem(f"objects[{index}] is not a JSON object"))
+            continue
+        ident = raw.get("id")
+        if not isinstance(ident, str) or not ident.strip():
+            label = raw.get("name") if isinstance(raw.get("name"), str) else f"objects[{index}]"
+            problems.append(Problem(f"{label}: every object needs a non-empty string 'id'", field="id"))
+            continue
+        line = lines.get(ident)
+        if ident in objects:
+            problems.append(Problem("duplicate object id", ident, "id", line=line))
+            continue
+        fields: dict[str, FieldValue] = {}
+        for key, value in raw.items():
+            if key == "id":
+                continue
+            if isinstance(value, _Repeated):
+                value = list(value)
+            converted = _field_value(value, ident, key, problems, line)
+            if converted is not None:
+                fields[key] = converted
+        objects[ident] = PipelineObject(ident, fields, line)
+    parameters: dict[str, ParameterObject] = {}
+    raw_params = data.get("parameters", [])
+    if not isinstance(raw_params, list):
+        problems.append(Problem('"parameters" must be a list of parameter objects', field="parameters"))
+        raw_params = []
+    for index, raw in enumerate(raw_params):
+        ident = raw.get("id") if isinstance(raw, dict) else None
+        if not isinstance(ident, str) or not ident.strip():
+            problems.append(Problem(f"parameters[{index}] needs a string 'id'", field="parameters"))
+            continue
+        assert isinstance(raw, dict)
+        param = ParameterObject(ident, {k: v for k, v in raw.items() if k != "id"}, lines.get(ident))
+        if param.name in parameters:
+            problems.append(Problem("duplicate parameter id", param.name, "id", line=param.line))
+            continue
+        parameters[param.name] = param
+    values = data.get("values", {})
+    if not isinstance(values, dict):
+        problems.append(Problem('"values" must be an object of parameter values', field="values"))
+        values = {}
+    if problems:
+        raise PipelineDefinitionError(source, problems)
+    extra = {k: v for k, v in data.items() if k not in ("objects", "parameters", "values")}
+    return Definition(objects, parameters, {k.lstrip("*"): v for k, v in values.items()}, source, extra)

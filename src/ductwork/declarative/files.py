@@ -1,0 +1,83 @@
+"""Reading a declarative pipeline file of the flows folder into flows (or import errors)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ductwork.declarative.problems import PipelineDefinitionError, Problem
+from ductwork.errors import DuctworkError, FlowImportError
+
+if TYPE_CHECKING:
+    from ductwork.core.flow import Flow
+
+DECLARATIVE_SUFFIXES = (".json", ".yaml", ".yml")
+
+
+def is_declarative(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in DECLARATIVE_SUFFIXES
+
+
+def read_data(text: str, path: str) -> Any:
+    """The file's data (JSON, or YAML for .yaml/.yml); syntax errors name the line."""
+    if Path(path).suffix.lower() == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise PipelineDefinitionError(
+                path, [Problem(f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", line=exc.lineno)]
+            ) from None
+    from ductwork.integrations._deps import require
+
+    yaml = require("yaml", extra="declarative", what=f"pipeline file {path}")
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise PipelineDefinitionError(path, [Problem(f"not valid YAML: {problem}", line=line)]) from None
+
+
+def compile_file(path: str | Path) -> list[Flow]:
+    """The flows a declarative file defines; raises ``PipelineDefinitionError``."""
+    from ductwork.declarative import datapipeline
+
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    source = str(path)
+    data = read_data(text, source)
+    if isinstance(data, dict) and "objects" in data:
+        if path.suffix.lower() == ".json":
+            compiled = datapipeline.load_definition(text, source=source, flow_id=datapipeline.flow_id_for(path))
+        else:
+            definition = datapipeline.model.definition_from_data(data, source)
+            compiled = datapipeline.compile_definition(definition, flow_id=datapipeline.flow_id_for(path))
+        flows = [compiled.flow]
+    else:
+        raise PipelineDefinitionError(
+            source,
+            [Problem('not a pipeline definition: expected an AWS Data Pipeline definition (with "objects")')],
+        )
+    for flow in flows:
+        flow.fileloc = str(path.resolve())
+        flow.defined_at = (str(path.resolve()), 1)
+    return flows
+
+
+def errors_of(exc: PipelineDefinitionError | DuctworkError, path: str) -> list[FlowImportError]:
+    """Import errors for the flows-folder view: one per problem, with its line when known."""
+    if isinstance(exc, PipelineDefinitionError):
+        return [FlowImportError(path, p.line, str(p)) for p in exc.problems]
+    return [FlowImportError(path, None, str(exc))]
+
+
+def load_file(path: str | Path) -> tuple[list[Flow], list[FlowImportError]]:
+    """(flows, errors) of a declarative file; never raises for a bad definition."""
+    try:
+        return compile_file(path), []
+    except DuctworkError as exc:
+        return [], errors_of(exc, str(path))
+    except (OSError, UnicodeDecodeError) as exc:
+        return [], [FlowImportError(str(path), None, f"cannot read the file: {exc}")]

@@ -1,0 +1,193 @@
+"""Bad AWS Data Pipeline definitions: every problem named by object id, field and (for
+expressions) position, all at once, through ``ductwork pipelines validate`` and in the flows
+folder's import errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import Cli
+
+
+def definition(*objects: dict[str, Any], **extra: Any) -> str:
+    base = [
+        {
+            "id": "Default",
+            "scheduleType": "ondemand",
+            "failureAndRerunMode": "CASCADE",
+            "role": "DataPipelineDefaultRole",
+            "resourceRole": "DataPipelineDefaultResourceRole",
+        },
+    ]
+    return json.dumps({"objects": [*base, *objects], **extra}, indent=2)
+
+
+def problems(cli: Cli, tmp_path: Path, text: str) -> list[dict[str, Any]]:
+    path = tmp_path / "pipeline.json"
+    path.write_text(text)
+    result = cli("pipelines", "validate", str(path), "--json")
+    data = json.loads(result.output)
+    assert result.exit_code == (0 if data["valid"] else 1)
+    return data.get("problems", [])
+
+
+SHELL = {"id": "Hello", "type": "ShellCommandActivity", "command": "echo hello"}
+
+
+@pytest.mark.parametrize(
+    ("objects", "expected"),
+    [
+        (
+            [{**SHELL, "dependsOn": {"ref": "Nowhere"}}],
+            {"object": "Hello", "field": "dependsOn", "message": "reference to a missing object 'Nowhere'."},
+        ),
+        (
+            [{**SHELL, "maximumRetries": "three"}],
+            {"object": "Hello", "field": "maximumRetries", "message": "wants an Integer, got 'three'"},
+        ),
+        (
+            [{**SHELL, "retryDelay": "soon"}],
+            {"object": "Hello", "field": "retryDelay"},
+        ),
+        (
+            [{**SHELL, "input": "s3://bucket/key"}],
+            {
+                "object": "Hello",
+                "field": "input",
+                "message": 'wants a reference {"ref": "ObjectId"}, got the text \'s3://bucket/key\'',
+            },
+        ),
+        (
+            [{**SHELL, "command": {"ref": "Default"}}],
+            {"object": "Hello", "field": "command", "message": "wants a String, got a reference to 'Default'"},
+        ),
+        (
+            [SHELL, {"id": "Other", "type": "ShellComandActivity", "command": "x"}],
+            {"object": "Other", "field": "type"},
+        ),
+        (
+            [SHELL, {"id": "Hive", "type": "HiveActivity", "hiveScript": "select 1"}],
+            {"object": "Hive", "field": "type"},
+        ),
+        (
+            [{**SHELL, "command": "echo #{format(@scheduledStartTime, 'YYYY-MM-dd'}"}],
+            {
+                "object": "Hello",
+                "field": "command",
+                "position": 48,
+                "message": "expected ',' or ')', found the end of the expression",
+            },
+        ),
+        (
+            [{**SHELL, "command": "echo #{myMissing}"}],
+            {"object": "Hello", "field": "command", "position": 8},
+        ),
+        (
+            [{**SHELL, "comand": "echo"}],
+            {
+                "object": "Hello",
+                "field": "comand",
+                "message": "unknown field 'comand' for ShellCommandActivity. Did you mean 'command'?",
+            },
+        ),
+        (
+            [{**SHELL, "@status": "FINISHED"}],
+            {"object": "Hello", "field": "@status"},
+        ),
+        (
+            [{"id": "Hello", "type": "ShellCommandActivity"}],
+            {"object": "Hello", "field": "command", "message": "ShellCommandActivity needs 'command' or 'scriptUri'"},
+        ),
+        (
+            [{**SHELL, "onFail": {"ref": "Hello"}}],
+            {
+                "object": "Hello",
+                "field": "onFail",
+                "message": "refers to 'Hello', an activity (ShellCommandActivity); it wants an action",
+            },
+        ),
+    ],
+)
+def test_each_kind_of_bad_input_names_object_and_field(
+    cli: Cli, tmp_path: Path, objects: list[dict[str, Any]], expected: dict[str, Any]
+) -> None:
+    found = problems(cli, tmp_path, definition(*objects))
+    assert any(all(p.get(k) == v for k, v in expected.items()) for p in found), found
+
+
+def test_a_dependency_cycle_is_named_with_its_path(cli: Cli, tmp_path: Path) -> None:
+    found = problems(
+        cli,
+        tmp_path,
+        definition(
+            {**SHELL, "id": "A", "dependsOn": {"ref": "C"}},
+            {**SHELL, "id": "B", "dependsOn": {"ref": "A"}},
+            {**SHELL, "id": "C", "dependsOn": [{"ref": "B"}]},
+        ),
+    )
+    cycles = [p for p in found if "dependency cycle" in p["message"]]
+    assert len(cycles) == 1 and cycles[0]["field"] == "dependsOn"
+    assert cycles[0]["message"] in (
+        "dependency cycle: A -> C -> B -> A",
+        "dependency cycle: B -> A -> C -> B",
+        "dependency cycle: C -> B -> A -> C",
+    )
+
+
+def test_every_problem_is_listed_at_once_with_its_line(cli: Cli, tmp_path: Path) -> None:
+    text = definition(
+        {**SHELL, "maximumRetries": "x"},
+        {**SHELL, "id": "Two", "dependsOn": {"ref": "Gone"}},
+        {**SHELL, "id": "Three", "command": "echo #{1 +}"},
+    )
+    found = problems(cli, tmp_path, text)
+    assert {(p["object"], p["field"]) for p in found} == {
+        ("Hello", "maximumRetries"),
+        ("Two", "dependsOn"),
+        ("Three", "command"),
+    }
+    lines = text.splitlines()
+    for p in found:
+        assert f'"id": "{p["object"]}"' in lines[p["line"] - 1]
+    human = cli("pipelines", "validate", str(tmp_path / "pipeline.json"))
+    assert human.exit_code == 1
+    assert "object 'Three', field 'command', position 11: expected a value" in human.output
+
+
+def test_invalid_json_names_the_line(cli: Cli, tmp_path: Path) -> None:
+    found = problems(cli, tmp_path, '{"objects": [\n  {"id": "A",\n}')
+    assert found[0]["line"] == 3 and "not valid JSON" in found[0]["message"]
+
+
+def test_parameters_are_typed_and_checked(cli: Cli, tmp_path: Path) -> None:
+    found = problems(
+        cli,
+        tmp_path,
+        definition(
+            {**SHELL, "command": "echo #{myCount}"},
+            parameters=[{"id": "myCount", "type": "Integer", "default": "ten"}, {"id": "bad", "type": "String"}],
+            values={"myOther": "x"},
+        ),
+    )
+    assert {(p["object"], p["field"]) for p in found} >= {("myCount", "default"), ("bad", "id"), ("myOther", "values")}
+
+
+def test_a_bad_file_in_the_flows_folder_is_an_import_error_and_the_rest_load(cli: Cli, tmp_path: Path) -> None:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "good.json").write_text(definition(SHELL))
+    broken = definition({**SHELL, "dependsOn": {"ref": "Nowhere"}})
+    (flows / "broken.json").write_text(broken)
+    line = next(i for i, text in enumerate(broken.splitlines(), 1) if '"id": "Hello"' in text)
+    (flows / "plain.py").write_text(
+        "from ductwork import Flow, EmptyOperator\nwith Flow('plain') as f:\n    EmptyOperator(task_id='t')\n"
+    )
+    result = cli("flows", "list", "--json", env={"DUCTWORK_FLOWS_FOLDER": str(flows)})
+    data = json.loads(result.output)
+    assert {f["flow_id"]: f["style"] for f in data["flows"]} == {"good": "aws-datapipeline", "plain": "flow"}
+    assert [(Path(e["file"]).name, e["line"]) for e in data["errors"]] == [("broken.json", line)]
+    assert "object 'Hello', field 'dependsOn': reference to a missing object 'Nowhere'" in data["errors"][0]["error"]
