@@ -8,6 +8,7 @@ values and where each came from.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -59,6 +60,11 @@ class Settings:
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'ductwork.db'}"
+
+    @property
+    def db_url_shown(self) -> str:
+        """The database URL without its password: for banners, ``ductwork config`` and logs."""
+        return redact_url(self.db_url)
 
     @classmethod
     def load(
@@ -122,11 +128,22 @@ class Settings:
         for name in shown:
             value: Any = getattr(self, name)
             if name == "database_url":
-                value = self.db_url
+                value = self.db_url_shown
+            if name == "results_offload_url":
+                value = redact_url(self.results_offload_url)
             if name == "log_dir":
                 value = self.logs
             rows.append((name, str(value), self.sources.get(name, ParamSource.DEFAULT).name.lower()))
         return rows
+
+
+_USER_PASSWORD = re.compile(r"^(?P<scheme>[\w+.-]+://)(?P<user>[^:/@]*):(?P<password>[^@]*)@")
+"""Read as SQLAlchemy reads a URL: the password runs from the first ``:`` to the first ``@``."""
+
+
+def redact_url(url: str) -> str:
+    """``url`` with the password of its user part shown as ``***`` (the URL otherwise as given)."""
+    return _USER_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:***@", url, count=1)
 
 
 def _boolean(name: str, value: Any) -> bool:

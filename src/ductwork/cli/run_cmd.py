@@ -16,6 +16,7 @@ from ductwork.core.class_flow import all_task_classes, find_task_class
 from ductwork.core.config import ParamHolder, ParamSources, config_classes, use_sources
 from ductwork.core.flow import Flow, flow_for_tasks
 from ductwork.core.params import BoolParameter
+from ductwork.engine import task_env
 from ductwork.engine.local import run_locally
 from ductwork.engine.recorder import RunSummary
 from ductwork.engine.supervisor import Limits
@@ -59,7 +60,12 @@ def _execute(
     settings = state.settings
     total = len(flow.tasks) or 1
     recording = _recording(state, flow) if record else None
-    with ProgressSink(total, flow.flow_id, enabled=progress and not as_json and sys.stderr.isatty()) as bar:
+    limits = Limits(pools=_pools(state, flow), resources=dict(settings.resources))
+    services = _task_services(settings)
+    with (
+        ProgressSink(total, flow.flow_id, enabled=progress and not as_json and sys.stderr.isatty()) as bar,
+        task_env.withheld(),  # the tasks' environment holds none of Ductwork's secrets
+    ):
         summary = run_locally(
             flow,
             params=params,
@@ -68,10 +74,10 @@ def _execute(
             log_dir=settings.logs,
             sinks=[bar],
             run_type=run_type,
-            limits=Limits(pools=_pools(state, flow), resources=dict(settings.resources)),
+            limits=limits,
             only=only,
             recording=recording,
-            services=_task_services(settings),
+            services=services,
         )
     return summary
 

@@ -67,7 +67,7 @@ def scheduler(
     service = SchedulerService(settings, options=options)
     _install_signals(service)
     click.echo(
-        f"Ductwork scheduler: flows from {settings.flows_folder}, database {settings.db_url}, "
+        f"Ductwork scheduler: flows from {settings.flows_folder}, database {settings.db_url_shown}, "
         f"{settings.parallelism} workers. Ctrl-C to stop.",
         err=True,
     )

@@ -12,6 +12,7 @@ from ductwork.cli.run_cmd import parse_param_options
 from ductwork.cli.state import CliState
 from ductwork.core.config import ParamSources, use_sources
 from ductwork.core.schedule import as_aware
+from ductwork.engine import task_env
 from ductwork.engine.local import run_locally
 from ductwork.engine.services_setup import local_task_services
 from ductwork.errors import ParameterError
@@ -45,14 +46,16 @@ def test_task(
                 raise ParameterError(
                     f"logical date {logical_date!r}: expected an ISO date such as 2024-01-31"
                 ) from None
-        summary = run_locally(
-            flow,
-            params=parse_param_options(param_values),
-            logical_date=when,
-            only=[task_id],
-            run_type="test",
-            services=local_task_services(state.settings),
-        )
+        services = local_task_services(state.settings)
+        with task_env.withheld():
+            summary = run_locally(
+                flow,
+                params=parse_param_options(param_values),
+                logical_date=when,
+                only=[task_id],
+                run_type="test",
+                services=services,
+            )
     task = summary[task_id]
     out = console()
     for attempt in task.tries:

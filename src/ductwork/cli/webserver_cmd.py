@@ -47,7 +47,7 @@ def webserver(state: CliState, host: str, port: int, secure_cookies: bool, log_l
     engine = store(state)
     app = create_app(state.settings, engine, options=_options(secure_cookies))
     click.echo(
-        f"Ductwork web UI on http://{host}:{port}/ (database {state.settings.db_url}). Ctrl-C to stop.", err=True
+        f"Ductwork web UI on http://{host}:{port}/ (database {state.settings.db_url_shown}). Ctrl-C to stop.", err=True
     )
     make_server(app, host, port, log_level).run()
 
@@ -100,7 +100,7 @@ def standalone(
     _install_signals(service)
     click.echo(
         f"Ductwork standalone: web UI on http://{host}:{port}/, flows from {settings.flows_folder}, "
-        f"database {settings.db_url}, {settings.parallelism} workers. Ctrl-C to stop.",
+        f"database {settings.db_url_shown}, {settings.parallelism} workers. Ctrl-C to stop.",
         err=True,
     )
     try:

@@ -9,7 +9,6 @@ passes one.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,7 +27,10 @@ def build_secrets(
 ) -> Secrets:
     """The lookup chain named by ``settings.secrets_backends``."""
     settings = settings or Settings()
-    environ = os.environ if environ is None else environ
+    if environ is None:  # this process's environment, with what was kept from tasks (engine.task_env)
+        from ductwork.engine.task_env import secrets_environ
+
+        environ = secrets_environ()
     backends: list[SecretsBackend] = []
     for name in [n.strip() for n in settings.secrets_backends.split(",") if n.strip()]:
         if name in (ENVIRONMENT, "env"):

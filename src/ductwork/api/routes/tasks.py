@@ -17,6 +17,7 @@ from ductwork.api.routes._common import ERRORS, MAX_OFFSET, FlowId, RunId, TaskI
 from ductwork.api.security import Operator, Viewer
 from ductwork.core.states import TaskState
 from ductwork.services import tasks as task_service
+from ductwork.services.shown_secrets import known_secrets, mask_shown
 from ductwork.store.engine import read_transaction
 from ductwork.store.records import RunRecord
 from ductwork.store.repo import results as result_repo
@@ -138,17 +139,20 @@ async def _in_own_threads(request: Request, chunks: Iterator[str]) -> AsyncItera
 def task_results(
     flow_id: FlowId, run_id: RunId, task_id: TaskId, ctx: WebContext = Depends(web_context)
 ) -> list[schemas.ResultOut]:
-    """The results (XCom) the task passed downstream, decoded; large values only as a preview."""
+    """The results (XCom) the task passed downstream, decoded, with every secret the server knows of
+    masked; large values only as a preview."""
     record = find_run(ctx, flow_id, run_id)
     _instance(ctx, record, task_id)
     with read_transaction(ctx.engine) as conn:
         stored = result_repo.list_results(conn, record.pk, task_id)
     backend = SqlResults(ctx.engine)
+    secrets = known_secrets(ctx.settings, ctx.engine) if stored else None
     out = []
     for item in stored:
         value: Any = None
         try:
-            value = schemas.plain(backend.pull(record.key, task_id, item.key))
+            assert secrets is not None
+            value = mask_shown(secrets, item.key, schemas.plain(backend.pull(record.key, task_id, item.key)))
             text = json.dumps(value, indent=1, ensure_ascii=False)
         except Exception as exc:  # a serializer this server lacks: show why instead of failing
             text = f"(cannot be shown: {exc})"

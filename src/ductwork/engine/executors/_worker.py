@@ -54,7 +54,7 @@ from ductwork.core.config import use_sources
 from ductwork.core.executable import Executable
 from ductwork.core.graph import NodeSpec
 from ductwork.core.states import TaskState
-from ductwork.engine import logcapture
+from ductwork.engine import logcapture, task_env
 from ductwork.engine.execution import TryOutcome, execute_try
 from ductwork.engine.executor import TryKey, TryRequest
 from ductwork.engine.executors.runtime import RunSetup, WorkerRuntime
@@ -368,6 +368,7 @@ class _Worker:
         if self.config.environ is not None:
             os.environ.clear()
             os.environ.update(self.config.environ)
+        task_env.withhold()  # tasks get no Fernet key, database URL or DUCTWORK_CONN_/VAR_ values
         self.runtime.open()
         self.watch.start()
 

@@ -1,0 +1,80 @@
+"""Hiding secrets in values the server shows but did not produce: the results tasks returned.
+
+A worker masks what a try logs with the secrets that try looked up, but a task's return value
+is stored as it is (the tasks downstream need the real value). The web server, showing that
+value later in another process, masks it with every secret it can know of: the passwords and
+secret-looking extras of the connections in the database and in its environment, the values of
+variables with secret-looking names, and whatever this process registered itself. A dict entry
+whose key looks secret (``password``, ``token``...) is hidden whole, whatever its value.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine
+
+from ductwork.core.connections import CONN_ENV_PREFIX, VAR_ENV_PREFIX, Connection, EnvironmentSecrets
+from ductwork.core.masking import MASK, MASKER, SecretsMasker, is_secret_name
+from ductwork.settings import Settings
+
+
+def _add_connection(masker: SecretsMasker, connection: Connection) -> None:
+    if connection.password:
+        masker.add(connection.password)
+    for key, value in connection.extra.items():
+        if is_secret_name(key):
+            masker.add(value)
+
+
+def known_secrets(settings: Settings, engine: Engine) -> SecretsMasker:
+    """A masker holding every secret this server can find (see the module docstring)."""
+    from ductwork.engine.task_env import secrets_environ
+
+    masker = SecretsMasker()
+    environ = secrets_environ()
+    from_env = EnvironmentSecrets(environ)
+    for key in list(environ):
+        if key.startswith(CONN_ENV_PREFIX):
+            try:
+                found = from_env.get_connection(key.removeprefix(CONN_ENV_PREFIX))
+            except Exception:  # an unreadable value is not a reason to show anything in clear
+                masker.add(environ[key])
+                continue
+            if found is not None:
+                _add_connection(masker, found)
+        elif key.startswith(VAR_ENV_PREFIX) and is_secret_name(key.removeprefix(VAR_ENV_PREFIX)):
+            masker.add(environ[key])
+    _add_stored(masker, settings, engine)
+    return masker
+
+
+def _add_stored(masker: SecretsMasker, settings: Settings, engine: Engine) -> None:
+    from ductwork.store.crypto import Cipher
+    from ductwork.store.secrets import DatabaseSecrets
+
+    stored = DatabaseSecrets(engine, Cipher(settings.fernet_key))
+    try:
+        connections = stored.list_connections()
+    except Exception:  # encrypted and no key here: this server cannot know them (nor show them)
+        connections = []
+    for connection in connections:
+        _add_connection(masker, connection)
+    try:
+        names = [v.key for v in stored.list_variables() if is_secret_name(v.key)]
+    except Exception:
+        names = []
+    for name in names:
+        try:
+            value = stored.get_variable(name)
+        except Exception:
+            continue
+        if value:
+            masker.add(value)
+
+
+def mask_shown(masker: SecretsMasker, key: str, value: Any) -> Any:
+    """``value`` (stored under result key ``key``) as it may be shown."""
+    if is_secret_name(key) and value not in (None, ""):
+        return MASK
+    return MASKER.mask_value(masker.mask_value(value))

@@ -1,0 +1,74 @@
+"""A task's return value is shown with every secret the server knows of masked (issue 9,
+item 11): connection passwords from the database and the environment, secret variables, and
+dict entries whose key looks secret."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ductwork.core.connections import Connection
+from ductwork.services import accounts
+from ductwork.store.engine import read_transaction, transaction
+from ductwork.store.repo import results as result_repo
+from ductwork.store.repo import runs as run_repo
+from ductwork.store.serializers import JsonSerializer
+from tests.web.seed import Seeded
+
+KEY = "Y2hhbmdlLW1lLXRoaXMtaXMtYS10ZXN0LWtleS0xMjM="
+STORED_PASSWORD = "stored-pw-5Tg1"
+ENV_PASSWORD = "env-pw-8Rf3"
+SECRET_VARIABLE = "api-token-3Wq7"
+
+
+def test_results_are_shown_with_secrets_masked(engine: Any, seeded: Seeded, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ductwork.api.app import create_app
+    from ductwork.settings import Settings
+    from ductwork.store.crypto import Cipher
+    from ductwork.store.secrets import DatabaseSecrets
+
+    stored = DatabaseSecrets(engine, Cipher(KEY))
+    stored.put_connection(Connection("warehouse", "postgres", host="db", login="etl", password=STORED_PASSWORD))
+    stored.set_variable("partner_api_token", SECRET_VARIABLE)
+    stored.set_variable("region", "eu-west-1")
+    monkeypatch.setenv("DUCTWORK_CONN_MAILER", f"smtp://bot:{ENV_PASSWORD}@mail.example:587")
+    value = {
+        "dsn": f"postgres://etl:{STORED_PASSWORD}@db/x",
+        "note": f"mail with {ENV_PASSWORD}, call with {SECRET_VARIABLE}",
+        "password": "whatever-it-is",
+        "region": "eu-west-1",
+        "rows": [1, 2, 3],
+    }
+    with read_transaction(engine) as conn:
+        record = run_repo.get_run(conn, "demo", seeded.success_run)
+    assert record is not None
+    with transaction(engine) as conn:
+        result_repo.put_result(
+            conn, record.pk, "load", "return_value", JsonSerializer().dumps(value), serializer="json"
+        )
+        result_repo.put_result(
+            conn, record.pk, "load", "db_password", JsonSerializer().dumps("plain"), serializer="json"
+        )
+    app = create_app(Settings(fernet_key=KEY), engine)
+    token = accounts.issue_token(engine, "viewer", "results").token
+    with TestClient(app) as client:
+        response = client.get(
+            f"/api/v1/flows/demo/runs/{quote(seeded.success_run, safe='')}/tasks/load/results",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert response.status_code == 200, response.text
+    shown = {r["key"]: r for r in response.json()}
+    text = response.text
+    for secret in (STORED_PASSWORD, ENV_PASSWORD, SECRET_VARIABLE, "whatever-it-is", "plain"):
+        assert secret not in text, f"{secret!r} shown in {text}"
+    assert shown["return_value"]["value"] == {
+        "dsn": "postgres://etl:***@db/x",
+        "note": "mail with ***, call with ***",
+        "password": "***",
+        "region": "eu-west-1",
+        "rows": [1, 2, 3],
+    }
+    assert shown["db_password"]["value"] == "***"
