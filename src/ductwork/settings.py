@@ -18,6 +18,7 @@ from ductwork.core.config import ParamSource, read_toml
 from ductwork.errors import DefinitionError
 
 _ENV = "DUCTWORK_"
+_LOGIN_LIMITS = ("login_max_failures", "login_max_failures_per_address", "login_failure_window", "login_concurrency")
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,14 @@ class Settings:
     smtp_url: str = ""
     """The mail server when no ``smtp_default`` connection is defined
     (``smtp://user:pass@host:587?starttls=true&sender=etl@example.com``); empty: localhost:25."""
+    login_max_failures: int = 5
+    """Failed logins for one user name within ``login_failure_window`` seconds after which its
+    logins are refused until the oldest failure leaves the window (0: no limit)."""
+    login_max_failures_per_address: int = 20
+    """The same for one client address, whatever the user names (0: no limit)."""
+    login_failure_window: int = 900
+    login_concurrency: int = 2
+    """Password hashes (argon2, 64 MiB each) the web server computes at once; more logins wait."""
     config_path: Path | None = None
     resources: Mapping[str, int] = field(default_factory=dict)
     pools: Mapping[str, int] = field(default_factory=dict)
@@ -97,12 +106,16 @@ class Settings:
         for name in ("home", "flows_folder", "log_dir"):
             if values.get(name):
                 values[name] = Path(str(values[name])).expanduser()
-        for name in ("parallelism", "worker_prefetch", "results_offload_threshold"):
+        for name in ("parallelism", "worker_prefetch", "results_offload_threshold", *_LOGIN_LIMITS):
             if name in values:
                 try:
                     values[name] = int(values[name])
                 except ValueError:
                     raise DefinitionError(f"{name} must be an integer, got {values[name]!r}") from None
+        for name in _LOGIN_LIMITS:
+            least = 1 if name in ("login_failure_window", "login_concurrency") else 0
+            if values.get(name, least) < least:
+                raise DefinitionError(f"{name} must be at least {least}, got {values[name]!r}")
         if values.get("worker_prefetch", 1) < 1:
             raise DefinitionError(f"worker_prefetch must be at least 1, got {values['worker_prefetch']!r}")
         if values.get("worker_mode", "warm") not in ("warm", "fresh"):
@@ -124,6 +137,7 @@ class Settings:
         shown = (
             *("home", "flows_folder", "database_url", "log_dir", "parallelism", "worker_mode", "worker_prefetch"),
             *("results_offload_url", "results_offload_threshold", "results_pickle", "secrets_backends"),
+            *_LOGIN_LIMITS,
         )
         for name in shown:
             value: Any = getattr(self, name)

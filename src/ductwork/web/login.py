@@ -8,8 +8,12 @@ session's own CSRF token goes into each page for its forms and scripts.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import math
 import secrets
 
+import anyio
 from fastapi import APIRouter, Depends, Form, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
@@ -17,9 +21,48 @@ from starlette.responses import RedirectResponse, Response
 from ductwork.api.context import WebContext, web_context
 from ductwork.api.security import LOGIN_CSRF_COOKIE, SESSION_COOKIE, same_token
 from ductwork.services import accounts
+from ductwork.settings import Settings
 from ductwork.web.render import page
+from ductwork.web.throttle import LoginThrottle
 
 router = APIRouter(include_in_schema=False)
+log = logging.getLogger("ductwork.web.login")
+
+
+class LoginGuard:
+    """The login throttle and the bound on concurrent password hashes of one application."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.throttle = LoginThrottle(
+            per_account=settings.login_max_failures,
+            per_address=settings.login_max_failures_per_address,
+            window=settings.login_failure_window,
+        )
+        self.window = settings.login_failure_window
+        self.concurrency = settings.login_concurrency
+        self.max_waiting = max(16, 4 * settings.login_concurrency)
+        self._limiters: dict[int, anyio.CapacityLimiter] = {}
+
+    def limiter(self) -> anyio.CapacityLimiter:
+        """The limiter of the running event loop (a limiter belongs to the loop it waits in)."""
+        loop = id(asyncio.get_running_loop())
+        found = self._limiters.get(loop)
+        if found is None:
+            if len(self._limiters) > 8:  # loops of finished test clients
+                self._limiters.clear()
+            found = self._limiters[loop] = anyio.CapacityLimiter(self.concurrency)
+        return found
+
+
+def login_guard(request: Request) -> LoginGuard:
+    guard = getattr(request.app.state, "login_guard", None)
+    if guard is None:
+        guard = request.app.state.login_guard = LoginGuard(request.app.state.ctx.settings)
+    return guard
+
+
+def _minutes(seconds: int) -> str:
+    return f"{seconds} seconds" if seconds < 90 else f"{math.ceil(seconds / 60)} minutes"
 
 
 def safe_next(target: str | None) -> str:
@@ -29,9 +72,13 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def _login_page(request: Request, next_url: str, error: str = "", status: int = 200) -> Response:
+def _login_page(
+    request: Request, next_url: str, error: str = "", status: int = 200, retry_after: int | None = None
+) -> Response:
     token = secrets.token_urlsafe(24)
     response = page(request, "login.html", status_code=status, login_csrf=token, next_url=next_url, error=error)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
     response.set_cookie(
         LOGIN_CSRF_COOKIE,
         token,
@@ -60,10 +107,38 @@ async def login(
     target = safe_next(next)
     if not same_token(csrf_token, request.cookies.get(LOGIN_CSRF_COOKIE)):
         return _login_page(request, target, "The form expired; please try again.", 403)
-    try:
-        user = await run_in_threadpool(accounts.authenticate, ctx.engine, username, password)
-    except accounts.AuthenticationError:
-        return _login_page(request, target, "Wrong user name or password.", 401)
+    guard = login_guard(request)
+    address = request.client.host if request.client is not None else "unknown"
+    wait = guard.throttle.retry_after(username, address)
+    if wait:
+        log.warning("login refused for %r from %s: too many failed logins (retry in %ds)", username, address, wait)
+        return _login_page(
+            request, target, f"Too many failed logins; try again in {_minutes(wait)}.", 429, retry_after=wait
+        )
+    limiter = guard.limiter()
+    if limiter.statistics().tasks_waiting >= guard.max_waiting:
+        log.warning("login refused for %r from %s: %d logins already waiting", username, address, guard.max_waiting)
+        return _login_page(request, target, "Too many logins at once; try again in a moment.", 503, retry_after=1)
+    async with limiter:
+        wait = guard.throttle.retry_after(username, address)  # failures recorded while this one waited
+        if wait:
+            return _login_page(
+                request, target, f"Too many failed logins; try again in {_minutes(wait)}.", 429, retry_after=wait
+            )
+        try:
+            user = await run_in_threadpool(accounts.authenticate, ctx.engine, username, password)
+        except accounts.AuthenticationError:
+            by_name, by_address = guard.throttle.failed(username, address)
+            log.warning(
+                "login failed for %r from %s (%d failure(s) for this name, %d from this address in %ds)",
+                username,
+                address,
+                by_name,
+                by_address,
+                guard.window,
+            )
+            return _login_page(request, target, "Wrong user name or password.", 401)
+    guard.throttle.succeeded(username)
     session = await run_in_threadpool(accounts.start_session, ctx.engine, user)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
