@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import Any
 
 from ductwork.core.decorators import FlowFunction
+from ductwork.core.definition_context import start_collecting, stop_collecting
 from ductwork.core.flow import Flow
 from ductwork.errors import DuctworkError, FlowImportError, NotFoundError, did_you_mean
 
@@ -46,6 +47,7 @@ def import_file(path: str | Path, *, module_name: str | None = None) -> ModuleTy
     path = Path(path)
     if not path.is_file():
         raise NotFoundError(f"flow file {str(path)!r} does not exist")
+    activate_compat()
     name = module_name or module_name_for(path)
     if name in sys.modules and getattr(sys.modules[name], "__file__", None) == str(path.resolve()):
         return sys.modules[name]
@@ -57,9 +59,11 @@ def import_file(path: str | Path, *, module_name: str | None = None) -> ModuleTy
         raise FlowImportError(str(path), None, "not a Python file")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
+    token = start_collecting()
     try:
         spec.loader.exec_module(module)
     except BaseException as exc:
+        stop_collecting(token)
         sys.modules.pop(name, None)
         if isinstance(exc, KeyboardInterrupt):
             raise
@@ -69,7 +73,20 @@ def import_file(path: str | Path, *, module_name: str | None = None) -> ModuleTy
         raise FlowImportError(
             str(path), _error_line(exc, str(path)), message, "".join(traceback.format_exception(exc))
         ) from exc
+    module.__dict__.setdefault(COLLECTED_FLOWS, stop_collecting(token))
     return module
+
+
+COLLECTED_FLOWS = "__ductwork_flows__"
+"""Module attribute listing the flows whose ``with`` block ended while the file was imported."""
+
+
+def activate_compat() -> None:
+    """Let flow files ``import airflow`` / ``import luigi`` when only Ductwork's shims provide
+    them (a no-op when the ``.pth`` hook already did it; real packages always win)."""
+    import _ductwork_compat
+
+    _ductwork_compat.install()
 
 
 @dataclass
@@ -84,7 +101,7 @@ def flows_in_module(module: ModuleType, path: str) -> LoadedFile:
     validated; an invalid flow becomes an error of the file without hiding the others."""
     loaded = LoadedFile(path)
     seen: dict[str, Any] = {}
-    for value in list(vars(module).values()):
+    for value in [*vars(module).values(), *getattr(module, COLLECTED_FLOWS, ())]:
         if isinstance(value, FlowFunction):
             line = value.function.__code__.co_firstlineno
             try:
@@ -233,6 +250,7 @@ def load_flow(ref: str, flows_folder: str | Path) -> Flow:
 
 def import_modules(names: Iterable[str]) -> list[ModuleType]:
     """Import modules by dotted name or file path (``build --module``); errors name the module."""
+    activate_compat()
     modules = []
     for name in names:
         if name.endswith(".py") or "/" in name:

@@ -211,6 +211,9 @@ class FlowFunction:
     arguments); calling it with keyword arguments builds a flow with those parameter defaults.
     """
 
+    flow_class: type[Flow] = Flow
+    """What ``build`` makes (a subclass may build a subclass of ``Flow``)."""
+
     def __init__(self, function: Callable[..., Any], *, flow_id: str | None = None, **flow_kwargs: Any) -> None:
         self.function = function
         self.flow_id = flow_id or function.__name__
@@ -238,7 +241,7 @@ class FlowFunction:
         kwargs = {k: v for k, v in self.flow_kwargs.items() if k != "params"}
         if "description" not in kwargs:
             kwargs["description"] = (self.function.__doc__ or "").strip().split("\n")[0]
-        new = Flow(self.flow_id, params=self._params(overrides), **kwargs)
+        new = self.flow_class(self.flow_id, params=self._params(overrides), **kwargs)
         code = self.function.__code__
         new.defined_at = (code.co_filename, code.co_firstlineno)
         new.fileloc = code.co_filename

@@ -52,6 +52,8 @@ class GroupScope(Protocol):
 _FLOW: contextvars.ContextVar[FlowScope | None] = contextvars.ContextVar("ductwork_flow", default=None)
 _GROUP: contextvars.ContextVar[GroupScope | None] = contextvars.ContextVar("ductwork_group", default=None)
 
+_COLLECTED: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar("ductwork_collected", default=None)
+
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
@@ -77,6 +79,25 @@ def push_group(group: GroupScope | None) -> contextvars.Token[GroupScope | None]
 
 def pop_group(token: contextvars.Token[GroupScope | None]) -> None:
     _GROUP.reset(token)
+
+
+def start_collecting() -> contextvars.Token[list[Any] | None]:
+    """Remember every flow whose ``with`` block ends from now on (while a flow file is
+    imported), so a ``with Flow(...)`` / ``with DAG(...)`` block that is not bound to a module
+    variable is still found."""
+    return _COLLECTED.set([])
+
+
+def stop_collecting(token: contextvars.Token[list[Any] | None]) -> list[Any]:
+    collected = _COLLECTED.get() or []
+    _COLLECTED.reset(token)
+    return collected
+
+
+def note_flow(flow: Any) -> None:
+    collected = _COLLECTED.get()
+    if collected is not None and not any(f is flow for f in collected):
+        collected.append(flow)
 
 
 def caller_site() -> tuple[str, int]:

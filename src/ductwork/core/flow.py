@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ductwork.core.class_flow import ClassTaskRunner, compile_tasks, load_task
-from ductwork.core.definition_context import caller_site, pop_flow, push_flow
+from ductwork.core.definition_context import caller_site, note_flow, pop_flow, push_flow
 from ductwork.core.graph import FlowGraph, FlowMeta, NodeSpec, topological
 from ductwork.core.operators.base import BaseOperator, Callback, _callbacks, accepted_arguments
 from ductwork.core.params import (
@@ -120,6 +120,7 @@ class Flow:
 
     def __exit__(self, *exc: object) -> None:
         pop_flow(self._token)
+        note_flow(self)
 
     def add_task(self, op: BaseOperator) -> None:
         existing = self.tasks.get(op.task_id)

@@ -493,6 +493,125 @@ class JsonParameter(Parameter[Any]):
         return canonical_json(value)
 
 
+class SchemaParameter(Parameter[Any]):
+    """A plain JSON value (lists stay lists, objects stay dicts) checked against a JSON Schema:
+    ``SchemaParameter(5, schema={"type": "integer", "minimum": 1})``. Airflow's ``Param``.
+
+    Text is read as JSON, or as the text itself when the schema admits strings (so a form field
+    holding ``abc`` need not be quoted). Validation uses the ``jsonschema`` library when it is
+    installed (``ductwork[airflow]``), else checks ``type``, ``enum``, ``const`` and the numeric
+    and length bounds itself.
+    """
+
+    type_name = "schema"
+    python_types = ()
+
+    def __init__(self, default: Any = NO_DEFAULT, *, schema: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        self.schema: dict[str, Any] = dict(schema or {})
+        super().__init__(default, **kwargs)
+
+    def _admits_strings(self) -> bool:
+        kind = self.schema.get("type")
+        kinds = kind if isinstance(kind, list) else [kind]
+        return kind is None or "string" in kinds
+
+    def parse(self, text: str) -> Any:
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            if not self._admits_strings():
+                raise ValueError("expected JSON") from None
+            value = text
+        else:
+            if isinstance(value, int | float) and self._admits_strings() and not _schema_admits_number(self.schema):
+                value = text
+        check_schema(value, self.schema)
+        return value
+
+    def normalize(self, value: Any) -> Any:
+        if isinstance(value, str) and not self._admits_strings():
+            return self.parse(value)
+        check_schema(value, self.schema)
+        return value
+
+    def serialize(self, value: Any) -> str:
+        if isinstance(value, str) and self._admits_strings():
+            return value
+        return json.dumps(value, sort_keys=True, default=str)
+
+    def describe_type(self) -> str:
+        kind = self.schema.get("type", "json")
+        return f"{kind} (JSON schema)" if isinstance(kind, str) else f"{'/'.join(map(str, kind))} (JSON schema)"
+
+    def describe(self) -> dict[str, Any]:
+        info = super().describe()
+        info["schema"] = self.schema
+        if "enum" in self.schema:
+            info["choices"] = [self.serialize(v) for v in self.schema["enum"]]
+        return info
+
+
+def _schema_admits_number(schema: Mapping[str, Any]) -> bool:
+    kind = schema.get("type")
+    kinds = kind if isinstance(kind, list) else [kind]
+    return "integer" in kinds or "number" in kinds
+
+
+_JSON_TYPES: Mapping[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "array": (list, tuple),
+    "object": (dict, Mapping),
+    "null": (type(None),),
+}
+
+
+def check_schema(value: Any, schema: Mapping[str, Any]) -> None:
+    """Raise ``ValueError`` saying why ``value`` does not satisfy ``schema``."""
+    try:
+        import jsonschema
+    except ImportError:
+        _check_schema_subset(value, schema)
+        return
+    try:
+        jsonschema.validate(_thaw(value), dict(schema), format_checker=jsonschema.FormatChecker())
+    except jsonschema.ValidationError as exc:
+        raise ValueError(exc.message) from None
+    except jsonschema.SchemaError as exc:
+        raise ValueError(f"invalid JSON schema: {exc.message}") from None
+
+
+def _check_schema_subset(value: Any, schema: Mapping[str, Any]) -> None:
+    kind = schema.get("type")
+    if kind is not None:
+        kinds = kind if isinstance(kind, list) else [kind]
+        ok = False
+        for name in kinds:
+            types_ = _JSON_TYPES.get(name, (object,))
+            if isinstance(value, bool) and name in ("integer", "number"):
+                continue
+            if isinstance(value, types_):
+                ok = True
+        if not ok:
+            raise ValueError(f"{value!r} is not of type {kind!r}")
+    if "enum" in schema and value not in schema["enum"]:
+        raise ValueError(f"{value!r} is not one of {list(schema['enum'])!r}")
+    if "const" in schema and value != schema["const"]:
+        raise ValueError(f"{value!r} was expected to be {schema['const']!r}")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if "minimum" in schema and value < schema["minimum"]:
+            raise ValueError(f"{value!r} is less than the minimum of {schema['minimum']!r}")
+        if "maximum" in schema and value > schema["maximum"]:
+            raise ValueError(f"{value!r} is greater than the maximum of {schema['maximum']!r}")
+    if isinstance(value, str | list | tuple):
+        if "minLength" in schema and len(value) < schema["minLength"]:
+            raise ValueError(f"{value!r} is too short")
+        if "maxLength" in schema and len(value) > schema["maxLength"]:
+            raise ValueError(f"{value!r} is too long")
+
+
 class PathParameter(Parameter[pathlib.Path]):
     type_name = "path"
     python_types = (pathlib.PurePath,)
@@ -525,6 +644,7 @@ PARAMETER_TYPES: Mapping[str, type[Parameter[Any]]] = types.MappingProxyType(
             DictParameter,
             JsonParameter,
             PathParameter,
+            SchemaParameter,
         )
     }
 )
@@ -539,9 +659,11 @@ def from_description(info: Mapping[str, Any]) -> Parameter[Any]:
         "significant": info.get("significant", True),
     }
     default = NO_DEFAULT if info.get("required", "default" not in info) else info.get("default")
-    if type_name in ("choice", "enum"):
+    if type_name == "schema":
+        param: Parameter[Any] = SchemaParameter(schema=info.get("schema") or {}, **kwargs)
+    elif type_name in ("choice", "enum"):
         inner = PARAMETER_TYPES.get(info.get("choice_type", "str"), Parameter)()
-        param: Parameter[Any] = ChoiceParameter(info.get("choices", []), var_type=inner, **kwargs)
+        param = ChoiceParameter(info.get("choices", []), var_type=inner, **kwargs)
     elif type_name in PARAMETER_TYPES:
         param = PARAMETER_TYPES[type_name](**kwargs)
     else:

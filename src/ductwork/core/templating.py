@@ -46,6 +46,17 @@ python-dateutil ``macros.relativedelta(months=1)``, ``macros.dateutil.relativede
 ``macros.dateutil.parse(text)``."""
 
 
+FILTERS: Mapping[str, Callable[[Any], str]] = {
+    "ds": lambda value: value.strftime("%Y-%m-%d"),
+    "ds_nodash": lambda value: value.strftime("%Y%m%d"),
+    "ts": lambda value: value.isoformat(),
+    "ts_nodash": lambda value: value.strftime("%Y%m%dT%H%M%S"),
+    "ts_nodash_with_tz": lambda value: value.isoformat().replace("-", "").replace(":", ""),
+}
+"""Filters for dates and datetimes, with Airflow's names: ``{{ data_interval_end | ds }}``,
+``{{ logical_date | ts_nodash }}``."""
+
+
 def _dateutil_macros() -> dict[str, Any]:
     try:
         from dateutil import parser, relativedelta
@@ -63,6 +74,7 @@ def _environment() -> Any:
     env = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True)
     macros = {k: _Namespace(v) if isinstance(v, dict) else v for k, v in MACROS.items()}
     env.globals["macros"] = _Namespace({**macros, **_dateutil_macros()})
+    env.filters.update(FILTERS)
     return env
 
 

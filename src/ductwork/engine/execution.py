@@ -133,6 +133,9 @@ def execute_try(
     with logcapture.capture(sink):
         extra = {**services.context_values(), "clock": clock}
         context = build_context(run, ti, executable, log=task_logger, extra=extra)
+        adapt = getattr(executable, "adapt_context", None)
+        if adapt is not None:  # an operator may add names to its context (the Airflow shim's)
+            context = adapt(context)
         token = set_current_context(context)
         _note(sink, f"starting {node.task_id}, try {try_number} of {limit}")
         rendered: dict[str, Any] = {}
@@ -183,6 +186,8 @@ def execute_try(
             outcome = _failure(exc, node, try_number, started, clock, context, executable, rendered, limit)
             if outcome.state == TaskState.FAILED:
                 _failure_email(executable, context.with_values(exception=exc), services)
+            elif outcome.state == TaskState.UP_FOR_RETRY and bool(getattr(executable, "retry_email", None)):
+                _failure_email(executable, context.with_values(exception=exc), services, retry=True)
             return outcome
         finally:
             reset_current_context(token)
@@ -216,10 +221,17 @@ def _failure(
     return TryOutcome(state, started, clock.now(), error=message, traceback=tb, next_try_at=next_at, rendered=rendered)
 
 
-def _failure_email(executable: Executable, context: TaskContext, services: TaskServices) -> None:
-    """The flow option ``on_failure_email``: e-mail a task's definitive failure."""
+def _failure_email(
+    executable: Executable, context: TaskContext, services: TaskServices, *, retry: bool = False
+) -> None:
+    """E-mail a task's definitive failure: to the task's ``failure_email`` addresses, else the
+    flow's ``on_failure_email``; with ``retry``, a failed try that will be retried, to the task's
+    ``retry_email`` (Airflow's ``email_on_failure``/``email_on_retry``)."""
     flow = getattr(executable, "flow", None)
-    to = tuple(getattr(flow, "on_failure_email", ()) or ())
+    if retry:
+        to = tuple(getattr(executable, "retry_email", ()) or ())
+    else:
+        to = tuple(getattr(executable, "failure_email", ()) or ()) or tuple(getattr(flow, "on_failure_email", ()) or ())
     if not to:
         return
     if services.failure_alert is None:

@@ -79,7 +79,7 @@ def _with_flow_defaults(init: Callable[..., None]) -> Callable[..., None]:
             init(self, *args, **kwargs)
             return
         self.__dict__["_defaults_applied"] = True
-        flow = kwargs.get("flow") or current_flow()
+        flow = kwargs.get("flow") or kwargs.get("dag") or current_flow()
         group = kwargs.get("task_group") or current_group()
         defaults: dict[str, Any] = dict(flow.default_args) if flow is not None else {}
         if group is not None:

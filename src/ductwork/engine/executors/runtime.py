@@ -35,7 +35,7 @@ from ductwork.core.task_services import TaskServices
 from ductwork.engine.execution import TryOutcome
 from ductwork.engine.executor import TryRequest
 from ductwork.errors import NotFoundError, did_you_mean
-from ductwork.loading import import_file, load_file, module_name_for
+from ductwork.loading import activate_compat, import_file, load_file, module_name_for
 
 
 @dataclass(frozen=True)
@@ -130,6 +130,7 @@ class FlowFileRuntime(WorkerRuntime):
 
     def resolve(self, node: NodeSpec, run: RunSetup) -> Executable:
         if node.kind == CLASS_TASK:
+            activate_compat()  # a Luigi module's ``import luigi``: the shim when Luigi is absent
             return ClassTaskRunner(load_task(node, import_file=_import_by_path))
         file = run.flow_file
         if file is None:

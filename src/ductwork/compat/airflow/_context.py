@@ -1,0 +1,228 @@
+"""The task context as Airflow documents it (its templates reference), built from Ductwork's.
+
+Ductwork's context already uses Airflow's names for what both have (``ds``, ``ti``, ``params``,
+``logical_date``...); this adds the rest for shimmed operators only: ``pendulum`` dates in UTC
+(Airflow's ``ds`` and ``ts`` are UTC), ``dag``, ``dag_run``, ``task_instance`` (a view of the
+try with ``dag_id``, ``map_index`` and Airflow's ``xcom_pull`` arguments),
+``task_instance_key_str``, the deprecated ``prev_ds``/``next_ds``/``yesterday_ds``/``tomorrow_ds``
+family, ``macros`` with Airflow's module list, ``test_mode``, ``expanded_ti_count``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ductwork.core.context import TaskContext
+from ductwork.core.results import RETURN_VALUE
+from ductwork.core.templating import MACROS
+
+
+def to_pendulum(value: dt.datetime | None) -> Any:
+    if value is None:
+        return None
+    import pendulum
+
+    return pendulum.instance(value).in_timezone("UTC")
+
+
+def _ds(value: dt.datetime) -> str:
+    return value.strftime("%Y-%m-%d")
+
+
+class TaskInstanceView:
+    """``ti`` / ``task_instance``: the try's handle with Airflow's extra attributes."""
+
+    def __init__(self, ti: Any, *, dag_id: str, map_index: int, task: Any, logical_date: Any, dag_run: Any) -> None:
+        self.__dict__["_ti"] = ti
+        self.dag_id = dag_id
+        self.map_index = map_index
+        self.task = task
+        self.logical_date = logical_date
+        self.execution_date = logical_date
+        self.dag_run = dag_run
+        self.state = "running"
+        self.hostname = __import__("socket").gethostname()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__dict__["_ti"], name)
+
+    @property
+    def max_tries(self) -> int:
+        """Airflow counts retries here (tries after the first)."""
+        return int(self.__dict__["_ti"].max_tries) - 1
+
+    def xcom_push(self, key: str, value: Any, execution_date: Any = None) -> None:
+        self.__dict__["_ti"].xcom_push(key, value)
+
+    def xcom_pull(
+        self,
+        task_ids: str | Iterable[str] | None = None,
+        dag_id: str | None = None,
+        key: str = RETURN_VALUE,
+        include_prior_dates: bool = False,
+        session: Any = None,
+        *,
+        map_indexes: int | Iterable[int] | None = None,
+        default: Any = None,
+        run_id: str | None = None,
+    ) -> Any:
+        ti = self.__dict__["_ti"]
+        if task_ids is None:
+            task_ids = ti.task_id
+        if map_indexes is not None:
+            names = [task_ids] if isinstance(task_ids, str) else list(task_ids)
+            indexes = [map_indexes] if isinstance(map_indexes, int) else list(map_indexes)
+            keys = [f"{t}[{i}]" for t in names for i in indexes]
+            values = ti.xcom_pull(task_ids=keys, key=key, default=default)
+            return values[0] if isinstance(task_ids, str) and isinstance(map_indexes, int) else values
+        return ti.xcom_pull(task_ids=task_ids, key=key, default=default)
+
+    def get_dagrun(self, session: Any = None) -> Any:
+        return self.dag_run
+
+    def __repr__(self) -> str:
+        ti = self.__dict__["_ti"]
+        return f"<TaskInstance: {self.dag_id}.{ti.task_id} {ti.run_id} [running]>"
+
+
+@dataclass
+class DagRunView:
+    """``dag_run``: the run a try belongs to, with Airflow's attribute names."""
+
+    dag_id: str
+    run_id: str
+    run_type: str
+    logical_date: Any
+    data_interval_start: Any
+    data_interval_end: Any
+    conf: dict[str, Any] = field(default_factory=dict)
+    dag: Any = None
+    external_trigger: bool = False
+    start_date: Any = None
+    state: str = "running"
+
+    @property
+    def execution_date(self) -> Any:
+        return self.logical_date
+
+    def get_task_instance(self, task_id: str, session: Any = None, map_index: int = -1) -> Any:
+        return None
+
+    def get_task_instances(self, state: Any = None, session: Any = None) -> list[Any]:
+        return []
+
+
+class _Macros:
+    """``macros``: Ductwork's plus the modules Airflow's templates reference lists."""
+
+    def __init__(self, extra: Mapping[str, Any]) -> None:
+        import dateutil
+
+        self.__dict__.update({k: v for k, v in MACROS.items() if k != "json"})
+        self.json = json
+        self.time = time
+        self.uuid = uuid
+        self.random = random.random
+        self.dateutil = dateutil
+        self.datetime_diff_for_humans = _diff_for_humans
+        self.__dict__.update(extra)
+
+
+def _diff_for_humans(dt_value: Any, since: Any = None) -> str:
+    import pendulum
+
+    return str(pendulum.instance(dt_value).diff_for_humans(since and pendulum.instance(since)))
+
+
+def airflow_context(context: TaskContext, task: Any) -> TaskContext:
+    """``context`` with everything Airflow's templates reference names, for ``task``."""
+    dag = getattr(task, "flow", None)
+    dag_id = context["flow_id"]
+    logical = to_pendulum(context["logical_date"])
+    start = to_pendulum(context["data_interval_start"])
+    end = to_pendulum(context["data_interval_end"])
+    run_type = context.get("run_type", "manual")
+    dag_run = DagRunView(
+        dag_id=dag_id,
+        run_id=context["run_id"],
+        run_type=run_type,
+        logical_date=logical,
+        data_interval_start=start,
+        data_interval_end=end,
+        conf=dict(context.get("conf") or {}),
+        dag=dag,
+        external_trigger=run_type == "manual",
+    )
+    map_index = int(getattr(task, "map_index", -1))
+    ti = TaskInstanceView(
+        context["ti"], dag_id=dag_id, map_index=map_index, task=task, logical_date=logical, dag_run=dag_run
+    )
+    ds = _ds(logical)
+    ds_nodash = ds.replace("-", "")
+    prev, following = _neighbours(dag, context["logical_date"])
+    params = dict(getattr(task, "task_params", {}) or {})
+    params.update(context["params"])
+    values: dict[str, Any] = {
+        "dag": dag,
+        "dag_run": dag_run,
+        "ti": ti,
+        "task_instance": ti,
+        "params": type(context["params"])(params),
+        "logical_date": logical,
+        "execution_date": logical,
+        "data_interval_start": start,
+        "data_interval_end": end,
+        "ds": ds,
+        "ds_nodash": ds_nodash,
+        "ts": logical.isoformat(),
+        "ts_nodash": logical.strftime("%Y%m%dT%H%M%S"),
+        "ts_nodash_with_tz": logical.isoformat().replace("-", "").replace(":", ""),
+        "task_instance_key_str": f"{dag_id}__{context['task_id']}__{ds_nodash}",
+        "yesterday_ds": _ds(logical.subtract(days=1)),
+        "yesterday_ds_nodash": _ds(logical.subtract(days=1)).replace("-", ""),
+        "tomorrow_ds": _ds(logical.add(days=1)),
+        "tomorrow_ds_nodash": _ds(logical.add(days=1)).replace("-", ""),
+        "prev_execution_date": prev,
+        "prev_ds": _ds(prev) if prev else None,
+        "prev_ds_nodash": _ds(prev).replace("-", "") if prev else None,
+        "next_execution_date": following,
+        "next_ds": _ds(following) if following else None,
+        "next_ds_nodash": _ds(following).replace("-", "") if following else None,
+        "prev_data_interval_start_success": None,
+        "prev_data_interval_end_success": None,
+        "prev_start_date_success": None,
+        "prev_end_date_success": None,
+        "prev_execution_date_success": None,
+        "inlets": list(getattr(task, "inlets", []) or []),
+        "outlets": list(getattr(task, "outlets", []) or []),
+        "test_mode": False,
+        "map_index_template": getattr(task, "map_index_template", None),
+        "expanded_ti_count": getattr(task, "expanded_ti_count", None),
+        "triggering_dataset_events": {},
+        "macros": _Macros(getattr(dag, "user_defined_macros", {}) or {}),
+    }
+    values.update(getattr(dag, "user_defined_macros", {}) or {})
+    return context.with_values(**values)
+
+
+def _neighbours(dag: Any, logical_date: dt.datetime) -> tuple[Any, Any]:
+    """The previous and next logical dates on the DAG's schedule (Airflow's deprecated
+    ``prev_execution_date``/``next_execution_date``); None for unscheduled DAGs."""
+    schedule = getattr(dag, "schedule", None)
+    if schedule is None:
+        return None, None
+    try:
+        current = schedule.interval_starting(logical_date)
+    except Exception:
+        return None, None
+    delta = current.end - current.start
+    if delta.total_seconds() <= 0:
+        return None, None
+    return to_pendulum(current.start - delta), to_pendulum(current.end)

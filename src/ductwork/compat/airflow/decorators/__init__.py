@@ -1,0 +1,215 @@
+"""``airflow.decorators``: ``@task`` (and ``.branch``, ``.short_circuit``, ``.bash``,
+``.sensor``), ``@dag``, ``@task_group``, ``@setup``, ``@teardown`` over Ductwork's ``@task`` and
+``@flow``."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from ductwork.compat.features import refuse
+from ductwork.core.context import TaskContext
+from ductwork.core.decorators import DecoratedOperator, FlowFunction, TaskFunction
+from ductwork.core.definition_context import current_flow
+from ductwork.core.operators.python import PythonOperator, call_with_context
+
+from ..models.baseoperator import AirflowOperatorMixin
+from ..models.dag import DAG
+from ..operators.bash import BashOperator
+from ..operators.python import BranchPythonOperator, ShortCircuitOperator
+from ..sensors.base import BaseSensorOperator, PokeReturnValue
+from ..utils.task_group import TaskGroup
+
+
+class _PythonDecoratedOperator(AirflowOperatorMixin, DecoratedOperator):
+    def __init__(self, *, multiple_outputs: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.multiple_outputs = multiple_outputs
+
+
+class _BranchDecoratedOperator(BranchPythonOperator):
+    pass
+
+
+class _ShortCircuitDecoratedOperator(ShortCircuitOperator):
+    pass
+
+
+class _BashDecoratedOperator(AirflowOperatorMixin, PythonOperator):
+    """``@task.bash``: the function returns the command, which is rendered and run."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        bash_keys = ("env", "append_env", "output_encoding", "skip_on_exit_code", "cwd")
+        self._bash_kwargs = {k: kwargs.pop(k) for k in bash_keys if k in kwargs}
+        super().__init__(**kwargs)
+
+    def execute(self, context: TaskContext) -> Any:
+        from ductwork.core.templating import render_string
+        from ductwork.core.xcom_arg import resolve_refs
+
+        command = call_with_context(
+            self.python_callable, resolve_refs(self.op_args, context), resolve_refs(self.op_kwargs, context), context
+        )
+        if not isinstance(command, str) or not command.strip():
+            from ductwork.errors import TaskExecutionError
+
+            raise TaskExecutionError(f"@task.bash {self.task_id!r} must return a non-empty command, got {command!r}")
+        runner = BashOperator.__new__(BashOperator)
+        runner.__dict__.update(self.__dict__)
+        runner.bash_command = render_string(command, context, task_id=self.task_id, field="bash_command")
+        runner.env = self._bash_kwargs.get("env")
+        runner.append_env = self._bash_kwargs.get("append_env", False)
+        runner.output_encoding = self._bash_kwargs.get("output_encoding", "utf-8")
+        runner.cwd = self._bash_kwargs.get("cwd")
+        runner.push_output = "last_line"
+        runner.skip_on_exit_code = None
+        codes = self._bash_kwargs.get("skip_on_exit_code", 99)
+        runner.skip_codes = () if codes is None else ((codes,) if isinstance(codes, int) else tuple(codes))
+        runner.output_processor = None
+        import threading
+
+        runner._proc = None
+        runner._lock = threading.Lock()
+        return BashOperator.execute(runner, context)
+
+
+class _SensorDecoratedOperator(AirflowOperatorMixin, PythonOperator):
+    """``@task.sensor``: the function is the poke; it returns a bool or ``PokeReturnValue``."""
+
+
+class _DecoratedSensor(BaseSensorOperator):
+    def __init__(
+        self, *, python_callable: Callable[..., Any], op_args: Any = None, op_kwargs: Any = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.python_callable = python_callable
+        self.op_args = list(op_args or [])
+        self.op_kwargs = dict(op_kwargs or {})
+        from ductwork.core.xcom_arg import find_refs
+
+        for ref in find_refs([self.op_args, self.op_kwargs]):
+            self.add_upstream(ref.operator)
+
+    def poke(self, context: TaskContext) -> bool | PokeReturnValue:
+        from ductwork.core.xcom_arg import resolve_refs
+
+        result = call_with_context(
+            self.python_callable, resolve_refs(self.op_args, context), resolve_refs(self.op_kwargs, context), context
+        )
+        return result if isinstance(result, PokeReturnValue) else bool(result)
+
+
+class _SensorTaskFunction(TaskFunction):
+    """A ``TaskFunction`` whose operator is a sensor (not a ``PythonOperator``)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        flow = current_flow()
+        if flow is None:
+            return self.function(*args, **kwargs)
+        self._check_arguments(args, kwargs)
+        from ductwork.core.xcom_arg import XComArg
+
+        op = _DecoratedSensor(
+            task_id=self._unique_id(flow),
+            python_callable=self.function,
+            op_args=args,
+            op_kwargs=kwargs,
+            **self.operator_kwargs,
+        )
+        return XComArg(op)
+
+
+class _TaskDecorator:
+    """``@task``, ``@task(retries=2)``, ``@task.branch``, ``@task.short_circuit``, ``@task.bash``,
+    ``@task.sensor``, ``@task.python``."""
+
+    def __call__(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        return _make(_PythonDecoratedOperator, python_callable, kwargs)
+
+    def python(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        return _make(_PythonDecoratedOperator, python_callable, kwargs)
+
+    def branch(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        return _make(_BranchDecoratedOperator, python_callable, kwargs)
+
+    def short_circuit(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        return _make(_ShortCircuitDecoratedOperator, python_callable, kwargs)
+
+    def bash(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        return _make(_BashDecoratedOperator, python_callable, kwargs)
+
+    def sensor(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        if python_callable is not None:
+            return _SensorTaskFunction(python_callable, operator_class=_SensorDecoratedOperator, **kwargs)
+        return lambda f: _SensorTaskFunction(f, operator_class=_SensorDecoratedOperator, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("virtualenv", "external_python", "docker", "kubernetes", "branch_virtualenv", "pyspark"):
+
+            def refused(*args: Any, **kwargs: Any) -> Any:
+                refuse(f"@task.{name}", "only tasks that run in the worker's own Python are supported")
+
+            return refused
+        raise AttributeError(name)
+
+
+def _make(operator_class: type[PythonOperator], func: Callable[..., Any] | None, kwargs: dict[str, Any]) -> Any:
+    if func is not None:
+        return TaskFunction(func, operator_class=operator_class, **kwargs)
+    return lambda f: TaskFunction(f, operator_class=operator_class, **kwargs)
+
+
+task = _TaskDecorator()
+
+
+class _DagFunction(FlowFunction):
+    """``@dag``: calling the function builds (and registers) the DAG and returns it."""
+
+    flow_class = DAG
+
+    def build(self, **overrides: Any) -> Any:
+        built = super().build(**overrides)
+        if not built.doc and self.function.__doc__:
+            built.doc = self.function.__doc__
+        return built
+
+
+def dag(dag_id: Any = "", **kwargs: Any) -> Any:
+    """``@dag(schedule=..., start_date=...)`` over a function whose body creates the tasks."""
+    if callable(dag_id):
+        return _DagFunction(dag_id)
+
+    def wrap(function: Callable[..., Any]) -> _DagFunction:
+        return _DagFunction(function, flow_id=dag_id or None, **kwargs)
+
+    return wrap
+
+
+class _TaskGroupFunction:
+    """A ``@task_group`` function: each call inside a DAG makes a group and runs the body in it."""
+
+    def __init__(self, function: Callable[..., Any], **group_kwargs: Any) -> None:
+        self.function = function
+        self.group_kwargs = group_kwargs
+        functools.update_wrapper(self, function)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        group_id = self.group_kwargs.get("group_id") or self.function.__name__
+        options = {k: v for k, v in self.group_kwargs.items() if k != "group_id"}
+        options.setdefault("tooltip", (self.function.__doc__ or "").strip())
+        with TaskGroup(group_id, add_suffix_on_collision=True, **options) as group:
+            result = self.function(*args, **kwargs)
+        return group if result is None else result
+
+    def override(self, **kwargs: Any) -> _TaskGroupFunction:
+        return _TaskGroupFunction(self.function, **{**self.group_kwargs, **kwargs})
+
+
+def task_group(python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+    if python_callable is not None:
+        return _TaskGroupFunction(python_callable, **kwargs)
+    return lambda f: _TaskGroupFunction(f, **kwargs)
+
+
+__all__ = ["dag", "task", "task_group"]

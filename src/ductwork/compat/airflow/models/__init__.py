@@ -1,0 +1,25 @@
+"""``airflow.models``: DAG, BaseOperator, Param, Variable, XComArg."""
+
+from __future__ import annotations
+
+from ductwork.core.connections import Connection
+
+from .._context import DagRunView as DagRun
+from .._context import TaskInstanceView as TaskInstance
+from .baseoperator import BaseOperator
+from .dag import DAG
+from .param import Param, ParamsDict
+from .variable import Variable
+from .xcom_arg import XComArg
+
+__all__ = [
+    "DAG",
+    "BaseOperator",
+    "Connection",
+    "DagRun",
+    "Param",
+    "ParamsDict",
+    "TaskInstance",
+    "Variable",
+    "XComArg",
+]

@@ -1,0 +1,244 @@
+"""``airflow.models.baseoperator``: Airflow's operator arguments over Ductwork's ``BaseOperator``.
+
+``AirflowOperatorMixin`` takes the arguments Airflow's ``BaseOperator`` takes and hands Ductwork
+what they mean: ``dag`` is the flow, ``doc_md`` the task's documentation, ``email`` with
+``email_on_failure``/``email_on_retry`` the task's failure and retry e-mails (through the
+``smtp_default`` connection), ``params`` task-level parameters, Airflow's trigger-rule aliases
+their current names. Arguments with no effect under Ductwork are accepted and recorded for
+``ductwork doctor``; the few that would change what a run does are refused (``features``).
+Every shimmed operator (``BashOperator``, ``PythonOperator``...) and every user operator that
+subclasses ``BaseOperator`` gets this.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar
+
+from ductwork.compat.airflow._context import airflow_context
+from ductwork.compat.features import refuse
+from ductwork.core import operators as core_ops
+from ductwork.core.context import TaskContext
+from ductwork.core.operators.base import BaseOperator as CoreBaseOperator
+from ductwork.core.operators.base import chain, cross_downstream, set_dependency
+
+_RULE_ALIASES = {"none_failed_or_skipped": "none_failed_min_one_success", "dummy": "always"}
+
+
+def _addresses(email: str | Iterable[str] | None) -> tuple[str, ...]:
+    if not email:
+        return ()
+    if isinstance(email, str):
+        return tuple(a.strip() for a in email.replace(";", ",").split(",") if a.strip())
+    return tuple(email)
+
+
+class AirflowOperatorMixin(CoreBaseOperator):
+    """Airflow's ``BaseOperator.__init__`` arguments, translated for Ductwork's."""
+
+    template_ext: ClassVar[Sequence[str]] = ()
+    ui_fgcolor: ClassVar[str] = "#000"
+
+    def __init__(
+        self,
+        *,
+        task_id: str,
+        dag: Any = None,
+        task_group: Any = None,
+        owner: str = "",
+        email: str | Iterable[str] | None = None,
+        email_on_retry: bool = True,
+        email_on_failure: bool = True,
+        retries: int | None = None,
+        retry_delay: dt.timedelta | float = 300.0,
+        retry_exponential_backoff: bool = False,
+        max_retry_delay: dt.timedelta | float | None = None,
+        start_date: dt.datetime | None = None,
+        end_date: dt.datetime | None = None,
+        depends_on_past: bool = False,
+        ignore_first_depends_on_past: bool = True,
+        wait_for_past_depends_before_skipping: bool = False,
+        wait_for_downstream: bool = False,
+        params: Mapping[str, Any] | None = None,
+        default_args: Mapping[str, Any] | None = None,
+        priority_weight: int = 1,
+        weight_rule: str = "downstream",
+        queue: str = "default",
+        pool: str | None = None,
+        pool_slots: int = 1,
+        sla: dt.timedelta | None = None,
+        execution_timeout: dt.timedelta | float | None = None,
+        on_execute_callback: Any = None,
+        on_failure_callback: Any = None,
+        on_success_callback: Any = None,
+        on_retry_callback: Any = None,
+        on_skipped_callback: Any = None,
+        pre_execute: Any = None,
+        post_execute: Any = None,
+        trigger_rule: str = "all_success",
+        resources: Mapping[str, Any] | None = None,
+        run_as_user: str | None = None,
+        task_concurrency: int | None = None,
+        map_index_template: str | None = None,
+        max_active_tis_per_dag: int | None = None,
+        max_active_tis_per_dagrun: int | None = None,
+        executor: str | None = None,
+        executor_config: Mapping[str, Any] | None = None,
+        do_xcom_push: bool = True,
+        multiple_outputs: bool = False,
+        inlets: Any = None,
+        outlets: Any = None,
+        task_display_name: str | None = None,
+        logger_name: str | None = None,
+        allow_nested_operators: bool = True,
+        doc: str | None = None,
+        doc_md: str | None = None,
+        doc_json: str | None = None,
+        doc_yaml: str | None = None,
+        doc_rst: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if run_as_user:
+            refuse(f"{type(self).__name__}(run_as_user=...)", "tasks run as the worker's user")
+        if wait_for_downstream:
+            refuse(f"{type(self).__name__}(wait_for_downstream=True)", "only depends_on_past is supported")
+        if executor:
+            refuse(f"{type(self).__name__}(executor=...)", "one executor per scheduler")
+        rule = str(getattr(trigger_rule, "value", trigger_rule))
+        super().__init__(
+            task_id=task_id,
+            flow=dag,
+            task_group=task_group,
+            retries=retries,
+            retry_delay=retry_delay,
+            retry_exponential_backoff=retry_exponential_backoff,
+            max_retry_delay=max_retry_delay,
+            execution_timeout=execution_timeout,
+            trigger_rule=_RULE_ALIASES.get(rule, rule),
+            priority_weight=priority_weight,
+            pool=pool or "default_pool",
+            pool_slots=pool_slots,
+            queue=queue,
+            depends_on_past=depends_on_past,
+            owner=owner,
+            doc=doc_md or doc or doc_rst or doc_json or doc_yaml or "",
+            do_xcom_push=do_xcom_push,
+            on_execute_callback=on_execute_callback,
+            on_success_callback=on_success_callback,
+            on_failure_callback=on_failure_callback,
+            on_retry_callback=on_retry_callback,
+            **kwargs,
+        )
+        addresses = _addresses(email)
+        self.email = list(addresses)
+        self.failure_email = addresses if email_on_failure else ()
+        self.retry_email = addresses if email_on_retry else ()
+        self.task_params = {n: getattr(v, "value", v) for n, v in (params or {}).items()}
+        self._doc_md = doc_md
+        self.start_date = start_date
+        self.end_date = end_date
+        self.map_index_template = map_index_template
+        self.multiple_outputs = multiple_outputs
+        self.inlets = list(inlets) if isinstance(inlets, list | tuple) else ([inlets] if inlets else [])
+        self.outlets = list(outlets) if isinstance(outlets, list | tuple) else ([outlets] if outlets else [])
+        self.task_display_name = task_display_name or task_id
+        self.weight_rule = weight_rule
+        self.executor_config = dict(executor_config or {})
+
+    # --- Airflow's names ----------------------------------------------------------------------
+    @property
+    def dag(self) -> Any:
+        return self.flow
+
+    @dag.setter
+    def dag(self, value: Any) -> None:
+        if value is not None and self.flow is None:
+            self.flow = value
+            value.add_task(self)
+
+    @property
+    def doc_md(self) -> str | None:
+        return self.__dict__.get("_doc_md")
+
+    @doc_md.setter
+    def doc_md(self, value: str | None) -> None:
+        """``task.doc_md = "..."`` after creation, as Airflow's tutorial does."""
+        self.__dict__["_doc_md"] = value
+        self.doc = value or ""
+
+    @property
+    def dag_id(self) -> str | None:
+        return self.flow.flow_id if self.flow is not None else None
+
+    @property
+    def label(self) -> str:
+        return self.task_id.rsplit(".", 1)[-1]
+
+    @property
+    def upstream_list(self) -> list[CoreBaseOperator]:
+        return super().upstream_list
+
+    def get_direct_relatives(self, upstream: bool = False) -> list[CoreBaseOperator]:
+        return self.upstream_list if upstream else self.downstream_list
+
+    def adapt_context(self, context: TaskContext) -> TaskContext:
+        """Airflow's template variables for this task's tries; template files (a field ending
+        in one of ``template_ext``, such as ``script.sh``) are read here, as Airflow does."""
+        self._resolve_template_files()
+        return airflow_context(context, self)
+
+    def _resolve_template_files(self) -> None:
+        if not self.template_ext or self.__dict__.get("_template_files_read"):
+            return
+        self.__dict__["_template_files_read"] = True
+        folders = [*getattr(self.flow, "template_searchpath", []), *_flow_folder(self.flow)]
+        for name in self.template_fields:
+            value = getattr(self, name, None)
+            if isinstance(value, str) and value.strip().endswith(tuple(self.template_ext)):
+                for folder in folders:
+                    candidate = os.path.join(folder, value.strip())
+                    if os.path.isfile(candidate):
+                        with open(candidate, encoding="utf-8") as fh:
+                            setattr(self, name, fh.read())
+                        break
+
+    def render_template_fields(self, context: Mapping[str, Any], jinja_env: Any = None) -> None:
+        """Render this operator's templated fields in place (Airflow's method, for operators that
+        call it themselves)."""
+        from ductwork.core.templating import render_value
+
+        for name in self.template_fields:
+            setattr(self, name, render_value(getattr(self, name, None), context, task_id=self.task_id, field=name))
+
+    def extra_spec(self) -> dict[str, Any]:
+        spec = super().extra_spec()
+        if self.doc_md:
+            spec["doc_md"] = self.doc_md
+        return spec
+
+
+class BaseOperator(AirflowOperatorMixin):
+    """Subclass this and implement ``execute(self, context)``, as in Airflow."""
+
+
+def _flow_folder(flow: Any) -> list[str]:
+    fileloc = getattr(flow, "fileloc", None)
+    return [os.path.dirname(os.path.abspath(fileloc))] if fileloc else []
+
+
+def chain_linear(*elements: Any) -> None:
+    """Every element upstream of the whole next one (lists are fully connected)."""
+    for left, right in itertools.pairwise(elements):
+        set_dependency(left, right)
+
+
+def cross_downstream_(from_tasks: Sequence[Any], to_tasks: Sequence[Any]) -> None:
+    cross_downstream(from_tasks, to_tasks)
+
+
+EmptyOperatorBase = core_ops.EmptyOperator
+
+__all__ = ["BaseOperator", "chain", "chain_linear", "cross_downstream"]

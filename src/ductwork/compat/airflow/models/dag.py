@@ -1,0 +1,221 @@
+"""``airflow.models.dag.DAG``: Airflow's DAG constructor over Ductwork's ``Flow``.
+
+Arguments are translated, not reinterpreted: ``schedule``/``schedule_interval`` become the flow's
+schedule (Airflow 2's default, one day, when neither is given), ``Param`` objects become typed
+run parameters checked against their JSON schema, ``doc_md`` the flow's documentation,
+``dagrun_timeout`` its run timeout, ``concurrency`` its ``max_active_tasks``. Arguments that only
+tune Airflow's UI are accepted and ignored; those Ductwork cannot honour fail here, naming the
+file and line (``ductwork.compat.features``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from ductwork.compat.features import refuse
+from ductwork.core.flow import Flow
+from ductwork.core.params import NO_DEFAULT, Parameter, SchemaParameter, parameter_for
+
+log = logging.getLogger("ductwork.compat.airflow")
+
+
+class _NotSet:
+    def __repr__(self) -> str:
+        return "NOTSET"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+NOTSET: Any = _NotSet()
+ONE_DAY = dt.timedelta(days=1)
+
+
+def _schedule(schedule: Any, schedule_interval: Any, timetable: Any) -> Any:
+    """The flow schedule for Airflow's three ways of giving one."""
+    if timetable is not None:
+        schedule = timetable
+    elif schedule is NOTSET:
+        schedule = ONE_DAY if schedule_interval is NOTSET else schedule_interval
+    as_schedule = getattr(schedule, "ductwork_schedule", None)  # airflow.timetables.* shims
+    if callable(as_schedule):
+        return as_schedule()
+    if schedule == "@continuous":
+        refuse("DAG(schedule='@continuous')", "continuous schedules; use a short interval")
+    if isinstance(schedule, list | tuple) or type(schedule).__name__ in ("Dataset", "DatasetAll", "DatasetAny"):
+        refuse("DAG(schedule=[Dataset(...)])", "data-aware (Dataset) schedules are not available yet")
+    if schedule is not None and not isinstance(schedule, str | dt.timedelta):
+        refuse(f"DAG(schedule={type(schedule).__name__}(...))", "custom timetables; use a cron string or a timedelta")
+    return schedule
+
+
+def as_parameter(name: str, value: Any) -> Parameter[Any]:
+    """A DAG ``params`` entry (a ``Param`` or a plain value) as a Ductwork parameter."""
+    to_param = getattr(value, "to_parameter", None)
+    if callable(to_param):
+        param: Parameter[Any] = to_param()
+    elif isinstance(value, Parameter):
+        param = value
+    elif isinstance(value, list | dict) or value is None:
+        param = SchemaParameter(value, schema={})
+    else:
+        param = parameter_for(None, value)
+    param.name = name
+    return param
+
+
+class DAG(Flow):
+    """Airflow's ``DAG``; use it as ``with DAG(...) as dag:`` or pass ``dag=dag`` to operators."""
+
+    def __init__(
+        self,
+        dag_id: str,
+        description: str | None = None,
+        schedule: Any = NOTSET,
+        schedule_interval: Any = NOTSET,
+        timetable: Any = None,
+        start_date: dt.datetime | None = None,
+        end_date: dt.datetime | None = None,
+        full_filepath: str | None = None,
+        template_searchpath: str | Iterable[str] | None = None,
+        template_undefined: Any = None,
+        user_defined_macros: Mapping[str, Any] | None = None,
+        user_defined_filters: Mapping[str, Callable[..., Any]] | None = None,
+        default_args: Mapping[str, Any] | None = None,
+        concurrency: int | None = None,
+        max_active_tasks: int | None = None,
+        max_active_runs: int = 16,
+        max_consecutive_failed_dag_runs: int = 0,
+        dagrun_timeout: dt.timedelta | None = None,
+        sla_miss_callback: Any = None,
+        default_view: str | None = None,
+        orientation: str | None = None,
+        catchup: bool = True,
+        on_success_callback: Any = None,
+        on_failure_callback: Any = None,
+        doc_md: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        access_control: Any = None,
+        is_paused_upon_creation: bool | None = None,
+        jinja_environment_kwargs: Mapping[str, Any] | None = None,
+        render_template_as_native_obj: bool = False,
+        tags: Iterable[str] | None = None,
+        owner_links: Mapping[str, str] | None = None,
+        auto_register: bool = True,
+        fail_stop: bool = False,
+        dag_display_name: str | None = None,
+    ) -> None:
+        if user_defined_filters:
+            refuse("DAG(user_defined_filters=...)", "custom Jinja filters per DAG")
+        if render_template_as_native_obj:
+            refuse("DAG(render_template_as_native_obj=True)", "templates always render to strings")
+        if jinja_environment_kwargs:
+            refuse("DAG(jinja_environment_kwargs=...)", "the Jinja environment is Ductwork's sandbox")
+        if fail_stop:
+            refuse("DAG(fail_stop=True)", "stopping a whole run at the first failed task")
+        default_args = dict(default_args or {})
+        if start_date is None and default_args.get("start_date") is not None:
+            start_date = default_args["start_date"]
+        if end_date is None and default_args.get("end_date") is not None:
+            end_date = default_args["end_date"]
+        tz = getattr(start_date, "tzinfo", None) or "UTC"
+        tz_name = getattr(tz, "name", None) or tz
+        super().__init__(
+            dag_id,
+            description=description or "",
+            schedule=_schedule(schedule, schedule_interval, timetable),
+            start_date=start_date,
+            end_date=end_date,
+            timezone=tz_name if isinstance(tz_name, str) else tz,
+            default_args=default_args,
+            params={name: as_parameter(name, value) for name, value in (params or {}).items()},
+            tags=tuple(tags or ()),
+            max_active_runs=max_active_runs,
+            max_active_tasks=max_active_tasks or concurrency or 16,
+            catchup=catchup,
+            doc=doc_md or "",
+            on_success_callback=on_success_callback,
+            on_failure_callback=on_failure_callback,
+            paused_on_creation=bool(is_paused_upon_creation),
+        )
+        self.dagrun_timeout = dagrun_timeout
+        self.template_searchpath = (
+            [template_searchpath] if isinstance(template_searchpath, str) else list(template_searchpath or [])
+        )
+        self.user_defined_macros = dict(user_defined_macros or {})
+        self.dag_display_name = dag_display_name or dag_id
+
+    # --- Airflow's names for Flow attributes --------------------------------------------------
+    @property
+    def dag_id(self) -> str:
+        return self.flow_id
+
+    @property
+    def doc_md(self) -> str:
+        return self.doc
+
+    @doc_md.setter
+    def doc_md(self, value: str | None) -> None:
+        self.doc = value or ""
+
+    @property
+    def task_dict(self) -> dict[str, Any]:
+        return self.tasks
+
+    @property
+    def task_ids(self) -> list[str]:
+        return list(self.tasks)
+
+    @property
+    def task_count(self) -> int:
+        return len(self.tasks)
+
+    @property
+    def roots(self) -> list[Any]:
+        return [t for t in self.tasks.values() if not t.upstream_task_ids]
+
+    @property
+    def leaves(self) -> list[Any]:
+        return [t for t in self.tasks.values() if not t.downstream_task_ids]
+
+    @property
+    def timezone(self) -> Any:
+        return self.tz
+
+    def has_task(self, task_id: str) -> bool:
+        return task_id in self.tasks
+
+    def _check_default_args(self) -> None:
+        """Airflow applies the ``default_args`` an operator accepts and ignores the rest."""
+
+    # --- running ----------------------------------------------------------------------------
+    def test(
+        self,
+        execution_date: dt.datetime | None = None,
+        run_conf: Mapping[str, Any] | None = None,
+        conn_file_path: str | None = None,
+        variable_file_path: str | None = None,
+        use_executor: bool = False,
+        mark_success_pattern: Any = None,
+        session: Any = None,
+        logical_date: dt.datetime | None = None,
+    ) -> Any:
+        """Run the whole DAG once in this process and print each task's log and state (Airflow's
+        ``dag.test()``); returns the run's summary (``.state`` is ``success`` or ``failed``)."""
+        from ductwork.compat.airflow._testing import run_dag_test
+
+        return run_dag_test(self, logical_date or execution_date, run_conf)
+
+    def __repr__(self) -> str:
+        return f"<DAG: {self.flow_id}>"
+
+
+def dag_params(dag: Flow) -> dict[str, Any]:
+    """The DAG's declared parameter defaults (what ``dag.params`` holds in Airflow)."""
+    return {n: (None if p.default is NO_DEFAULT else p.default) for n, p in dag.params.items()}
+
+
+__all__: Sequence[str] = ("DAG", "NOTSET")

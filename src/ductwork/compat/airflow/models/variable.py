@@ -1,0 +1,63 @@
+"""``airflow.models.Variable``: Ductwork's variables (environment ``DUCTWORK_VAR_*``, then the
+metadata database, as the ``secrets_backends`` setting says)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..models.param import NOTSET
+
+
+def _secrets() -> Any:
+    from ductwork.core.context import get_current_context
+
+    try:
+        secrets = get_current_context().get("secrets")
+        if secrets is not None:
+            return secrets
+    except RuntimeError:
+        pass
+    from ductwork.settings import Settings
+    from ductwork.task_services import build_secrets, existing_database
+
+    settings = Settings.load()
+    return build_secrets(settings, engine=existing_database(settings))
+
+
+class Variable:
+    @classmethod
+    def get(cls, key: str, default_var: Any = NOTSET, deserialize_json: bool = False) -> Any:
+        from ductwork.errors import NotFoundError
+
+        try:
+            value = _secrets().get_variable(key)
+        except (NotFoundError, KeyError):
+            if default_var is NOTSET:
+                raise KeyError(f"Variable {key} does not exist") from None
+            return default_var
+        return json.loads(value) if deserialize_json else value
+
+    @classmethod
+    def set(cls, key: str, value: Any, description: str | None = None, serialize_json: bool = False) -> None:
+        from ductwork.settings import Settings
+        from ductwork.store.crypto import Cipher
+        from ductwork.store.engine import create_engine
+        from ductwork.store.secrets import DatabaseSecrets
+
+        settings = Settings.load()
+        text = json.dumps(value) if serialize_json else str(value)
+        DatabaseSecrets(create_engine(settings.db_url), Cipher(settings.fernet_key)).set_variable(
+            key, text, description=description or ""
+        )
+
+    @classmethod
+    def setdefault(cls, key: str, default: Any, description: str | None = None, deserialize_json: bool = False) -> Any:
+        try:
+            return cls.get(key, deserialize_json=deserialize_json)
+        except KeyError:
+            cls.set(key, default, serialize_json=deserialize_json)
+            return default
+
+
+__all__ = ["Variable"]

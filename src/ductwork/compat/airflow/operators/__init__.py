@@ -1,0 +1,1 @@
+"""``airflow.operators``: the standard operators."""

@@ -1,0 +1,47 @@
+"""``airflow.utils.edgemodifier.Label``: a label on the edges it stands between."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ductwork.core.operators.base import BaseOperator, DependencyMixin, set_dependency
+
+
+class Label(DependencyMixin):
+    """``a >> Label("yes") >> b`` is ``a >> b``, the edge named "yes"."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self._left: list[BaseOperator] = []
+
+    def dependency_roots(self) -> list[BaseOperator]:
+        return []
+
+    def dependency_leaves(self) -> list[BaseOperator]:
+        return list(self._left)
+
+    def __rrshift__(self, other: Any) -> Label:
+        """``a >> label``: remember ``a`` until the label meets what follows it."""
+        from ductwork.core.operators.base import _operators
+
+        self._left = _operators(other, leaves=True, context=f"Label({self.label!r})")
+        return self
+
+    def __rshift__(self, other: Any) -> Any:
+        set_dependency(self._left, other)
+        return other
+
+    def __rlshift__(self, other: Any) -> Label:
+        """``b << label``: ``other`` is downstream of what comes after the label."""
+        from ductwork.core.operators.base import _operators
+
+        self._left = _operators(other, leaves=False, context=f"Label({self.label!r})")
+        self._reversed = True
+        return self
+
+    def __lshift__(self, other: Any) -> Any:
+        set_dependency(other, self._left)
+        return other
+
+
+__all__ = ["Label"]

@@ -1,0 +1,159 @@
+"""Airflow's own example DAGs (from the pinned apache-airflow wheel, unchanged) run under the shim
+with the task states and XComs Airflow documents for them (tests/compat/README.md lists them)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ductwork.engine.local import run_locally
+from ductwork.loading import load_file
+from tests.compat.conformance import extract_airflow_examples
+
+EXAMPLES = [
+    "example_bash_operator.py",
+    "example_xcom.py",
+    "example_xcomargs.py",
+    "tutorial_taskflow_api.py",
+    "tutorial_dag.py",
+    "example_task_group.py",
+    "example_task_group_decorator.py",
+    "example_short_circuit_operator.py",
+    "example_short_circuit_decorator.py",
+    "example_skip_dag.py",
+    "example_nested_branch_dag.py",
+    "example_branch_labels.py",
+    "example_complex.py",
+    "example_python_operator.py",
+    "example_display_name.py",
+]
+
+
+@pytest.fixture(scope="module")
+def examples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return extract_airflow_examples(EXAMPLES, tmp_path_factory.mktemp("example_dags"))
+
+
+def _run(path: Path, dag_id: str | None = None, **kwargs: object) -> object:
+    loaded = load_file(path)
+    assert not loaded.errors, [str(e) for e in loaded.errors]
+    flows = {f.flow_id: f for f in loaded.flows}
+    flow = flows[dag_id] if dag_id else next(iter(flows.values()))
+    return run_locally(flow, parallelism=4, **kwargs)  # type: ignore[arg-type]
+
+
+def _states(summary: object) -> dict[str, str]:
+    return {task_id: state.value for task_id, state in summary.task_states.items()}  # type: ignore[attr-defined]
+
+
+def test_bash_operator_exit_99_skips_and_the_skip_spreads(examples: dict[str, Path]) -> None:
+    summary = _run(examples["example_bash_operator.py"], logical_date=dt.date(2024, 3, 1))
+    states = _states(summary)
+    assert states["this_will_skip"] == "skipped"
+    assert states["run_this_last"] == "skipped"  # all_success with a skipped upstream
+    assert {states[f"runme_{i}"] for i in range(3)} == {"success"}
+    assert states["also_run_this"] == "success"
+    assert summary.result("runme_1") == "example_bash_operator__runme_1__20240301"  # type: ignore[attr-defined]
+    assert summary.result("also_run_this") == "ti_key=example_bash_operator__also_run_this__20240301"  # type: ignore[attr-defined]
+    assert summary.state.value == "success"  # type: ignore[attr-defined]
+
+
+def test_xcom_push_pull_and_templated_xcom_args(examples: dict[str, Path]) -> None:
+    summary = _run(examples["example_xcom.py"])
+    assert set(_states(summary).values()) == {"success"}  # puller raises if a pulled value differs
+    assert summary.result("bash_push") == "value_by_return"  # type: ignore[attr-defined]
+    assert summary.result("bash_push", "manually_pushed_value") == "manually_pushed_value"  # type: ignore[attr-defined]
+    assert summary.result("push", "value from pusher 1") == [1, 2, 3]  # type: ignore[attr-defined]
+
+
+def test_xcomargs_two_dags_in_one_file(examples: dict[str, Path]) -> None:
+    for dag_id in ("example_xcom_args", "example_xcom_args_with_operators"):
+        summary = _run(examples["example_xcomargs.py"], dag_id)
+        assert set(_states(summary).values()) == {"success"}
+    assert _states(summary).keys() == {"c", "d", "print_value", "print_value__1"}
+
+
+def test_taskflow_tutorial_passes_values_between_tasks(examples: dict[str, Path]) -> None:
+    summary = _run(examples["tutorial_taskflow_api.py"])
+    assert summary.result("transform") == {"total_order_value": 1236.7}  # type: ignore[attr-defined]
+    assert summary.result("extract") == {"1001": 301.27, "1002": 433.21, "1003": 502.22}  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        (
+            "example_short_circuit_operator.py",
+            {
+                "true_1": "success",
+                "false_1": "skipped",
+                "false_2": "skipped",
+                "task_4": "skipped",
+                "task_6": "skipped",
+                "task_5": "success",
+                "task_7": "success",
+            },
+        ),
+        (
+            "example_skip_dag.py",
+            {"skip_operator_1": "skipped", "final_1": "skipped", "one_success": "success", "final_2": "success"},
+        ),
+        (
+            "example_nested_branch_dag.py",
+            {
+                "true_1": "success",
+                "false_1": "skipped",
+                "branch_2": "skipped",
+                "join_2": "skipped",
+                "join_1": "success",
+            },
+        ),
+        ("example_branch_labels.py", {"report": "success", "email_error": "success"}),
+    ],
+)
+def test_skips_branches_and_trigger_rules(examples: dict[str, Path], name: str, expected: dict[str, str]) -> None:
+    states = _states(_run(examples[name]))
+    assert {k: states[k] for k in expected} == expected
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "tutorial_dag.py",
+        "example_task_group.py",
+        "example_task_group_decorator.py",
+        "example_short_circuit_decorator.py",
+        "example_complex.py",
+        "example_python_operator.py",
+        "example_display_name.py",
+    ],
+)
+def test_examples_run_to_success(examples: dict[str, Path], name: str) -> None:
+    summary = _run(examples[name])
+    assert summary.state.value == "success", _states(summary)  # type: ignore[attr-defined]
+    assert "failed" not in _states(summary).values()
+
+
+def test_task_group_ids_are_prefixed(examples: dict[str, Path]) -> None:
+    states = _states(_run(examples["example_task_group_decorator.py"]))
+    assert "task_group_function__1.task_1" in states and "task_group_function__4.task_3" in states
+
+
+def test_python_dag_file_runs_dag_test(examples: dict[str, Path], tmp_path: Path) -> None:
+    """``python example_bash_operator.py`` runs ``dag.test()`` with Airflow absent."""
+    proc = subprocess.run(
+        [sys.executable, str(examples["example_bash_operator.py"])],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "DUCTWORK_HOME": str(tmp_path / "home")},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "[dag.test] this_will_skip: skipped" in proc.stdout
+    assert "[dag.test] runme_0: success" in proc.stdout
+    assert ": success" in proc.stdout.splitlines()[-1]

@@ -1,0 +1,62 @@
+"""DAG files written for the documented Airflow features (tests/compat/dags), run under the shim."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from ductwork.engine.local import run_locally
+from ductwork.errors import ParameterError
+from ductwork.loading import load_file
+
+DAGS = Path(__file__).parent / "dags"
+
+
+def _flows(name: str) -> dict[str, object]:
+    loaded = load_file(DAGS / name)
+    assert not loaded.errors, [str(e) for e in loaded.errors]
+    return {f.flow_id: f for f in loaded.flows}
+
+
+def test_unbound_with_block_is_registered_and_dag_kwarg_gets_default_args() -> None:
+    flows = _flows("unbound_with_block.py")
+    assert set(flows) == {"unbound", "bound_later"}
+    unbound = flows["unbound"]
+    assert unbound.schedule.text == "1 day, 0:00:00"  # Airflow 2's default schedule: one day
+    assert unbound.catchup is True  # Airflow 2's default
+    assert unbound.tasks["stamp"].retries == 2
+    summary = run_locally(unbound, logical_date=dt.date(2024, 3, 1))
+    assert summary.result("stamp") == "unbound__stamp__20240301 2024-03-02"
+
+
+def test_dag_kwarg_default_args_start_date_owner_doc_md_and_task_params() -> None:
+    bound = _flows("unbound_with_block.py")["bound_later"]
+    assert bound.start_date == dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    assert bound.owner == "ana"
+    assert bound.meta().owner == "ana"
+    assert bound.doc.startswith("# Bound later")
+    summary = run_locally(bound, logical_date=dt.datetime(2024, 3, 1, 6, 30, tzinfo=dt.UTC))
+    assert summary.result("first") == "2024-03-01 20240301T063000"
+    assert summary.result("second") == ["2024-03-01 20240301T063000", "task-level", "bound_later"]
+
+
+def test_param_schema_validation() -> None:
+    flow = _flows("params_dag.py")["params_dag"]
+    described = flow.meta().params
+    assert described["rows"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 1000}
+    summary = run_locally(flow, params={"rows": "20", "mode": "thorough"})
+    assert summary.result("show") == [20, "thorough", ["a"], "plain default"]
+    with pytest.raises(ParameterError, match="rows"):
+        flow.resolve_params({"rows": "0"})
+    with pytest.raises(ParameterError, match="mode"):
+        flow.resolve_params({"mode": "slow"})
+
+
+def test_unsupported_feature_fails_at_parse_time_naming_file_line_and_feature() -> None:
+    loaded = load_file(DAGS / "unsupported_feature.py")
+    assert loaded.flows == []  # nothing half-registered, not even the DAG defined before
+    [error] = loaded.errors
+    assert error.line == 12
+    assert "run_as_user" in str(error) and "unsupported_feature.py" in str(error)
