@@ -89,7 +89,7 @@ class _DecoratedSensor(BaseSensorOperator):
         from ductwork.core.xcom_arg import find_refs
 
         for ref in find_refs([self.op_args, self.op_kwargs]):
-            self.add_upstream(ref.operator)
+            self.add_upstream(ref.operator)  # type: ignore[arg-type]
 
     def poke(self, context: TaskContext) -> bool | PokeReturnValue:
         from ductwork.core.xcom_arg import resolve_refs

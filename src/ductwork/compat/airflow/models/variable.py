@@ -18,8 +18,8 @@ def _secrets() -> Any:
             return secrets
     except RuntimeError:
         pass
+    from ductwork.engine.services_setup import build_secrets, existing_database
     from ductwork.settings import Settings
-    from ductwork.task_services import build_secrets, existing_database
 
     settings = Settings.load()
     return build_secrets(settings, engine=existing_database(settings))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ductwork.core.operators.base import BaseOperator, DependencyMixin, set_dependency
+from ductwork.core.dependencies import DependencyMixin, Linkable, _operators, set_dependency
 
 
 class Label(DependencyMixin):
@@ -12,19 +12,17 @@ class Label(DependencyMixin):
 
     def __init__(self, label: str) -> None:
         self.label = label
-        self._left: list[BaseOperator] = []
+        self._left: list[Linkable] = []
 
-    def dependency_roots(self) -> list[BaseOperator]:
+    def dependency_roots(self) -> list[Linkable]:
         return []
 
-    def dependency_leaves(self) -> list[BaseOperator]:
+    def dependency_leaves(self) -> list[Linkable]:
         return list(self._left)
 
     def __rrshift__(self, other: Any) -> Label:
         """``a >> label``: remember ``a`` until the label meets what follows it."""
-        from ductwork.core.operators.base import _operators
-
-        self._left = _operators(other, leaves=True, context=f"Label({self.label!r})")
+        self._left = list(_operators(other, leaves=True, context=f"Label({self.label!r})"))
         return self
 
     def __rshift__(self, other: Any) -> Any:
@@ -33,10 +31,7 @@ class Label(DependencyMixin):
 
     def __rlshift__(self, other: Any) -> Label:
         """``b << label``: ``other`` is downstream of what comes after the label."""
-        from ductwork.core.operators.base import _operators
-
-        self._left = _operators(other, leaves=False, context=f"Label({self.label!r})")
-        self._reversed = True
+        self._left = list(_operators(other, leaves=False, context=f"Label({self.label!r})"))
         return self
 
     def __lshift__(self, other: Any) -> Any:

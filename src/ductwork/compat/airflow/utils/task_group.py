@@ -33,7 +33,7 @@ class TaskGroup(_TaskGroup):
             full = (lambda g: parent.child_id(g)) if parent is not None else (lambda g: g)
             n = 0
             candidate = base
-            while full(candidate) in owner.groups:
+            while full(candidate) in getattr(owner, "groups", {}):
                 n += 1
                 candidate = f"{base}__{n}"
             base = candidate
