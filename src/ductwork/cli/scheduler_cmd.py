@@ -34,7 +34,12 @@ def _install_signals(service: Any) -> None:
 @click.option(
     "--workers", "-w", type=click.IntRange(min=1), default=None, help="Worker processes (default: parallelism)."
 )
-@click.option("--poll-interval", type=float, default=None, help="Seconds between looks at the database.")
+@click.option(
+    "--poll-interval",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Seconds between looks at the database (more than 0).",
+)
 @click.option(
     "--worker-mode",
     type=click.Choice(["warm", "fresh"]),

@@ -52,7 +52,9 @@ class TryBegan:
     try_number: int
     at: dt.datetime
     worker: str
+    """The host (or thread) running the try."""
     log_path: str | None = None
+    pid: int | None = None
 
 
 @dataclass(frozen=True)

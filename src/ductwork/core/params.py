@@ -260,10 +260,13 @@ _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|w|d|h|m|s)")
 _ISO_DURATION_RE = re.compile(
     r"P(?:(?P<w>\d+)W)?(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?"
 )
+_CLOCK_DURATION_RE = re.compile(r"(?:(?P<d>-?\d+) days?, )?(?P<h>\d+):(?P<m>[0-5]\d):(?P<s>[0-5]\d(?:\.\d+)?)")
+"""``str(timedelta)``: ``6:00:00``, ``1 day, 6:00:00``; older releases stored schedules so."""
 
 
 def parse_duration(text: str) -> dt.timedelta:
-    """Parse ``90``, ``1.5``, ``1h30m``, ``2d``, ``500ms`` or ISO 8601 ``P1DT2H`` as a timedelta."""
+    """Parse ``90``, ``1.5``, ``1h30m``, ``2d``, ``500ms``, ISO 8601 ``P1DT2H`` or Python's
+    ``str(timedelta)`` (``6:00:00``, ``1 day, 6:00:00``) as a timedelta."""
     raw = text.strip()
     if not raw:
         raise ValueError("empty duration")
@@ -271,6 +274,10 @@ def parse_duration(text: str) -> dt.timedelta:
         return dt.timedelta(seconds=float(raw))
     except ValueError:
         pass
+    clock = _CLOCK_DURATION_RE.fullmatch(raw)
+    if clock:
+        days = int(clock["d"] or 0)
+        return dt.timedelta(days=days, hours=int(clock["h"]), minutes=int(clock["m"]), seconds=float(clock["s"]))
     iso = _ISO_DURATION_RE.fullmatch(raw.upper())
     if iso and raw.upper() not in ("P", "PT"):
         parts = {k: float(v) for k, v in iso.groupdict().items() if v}

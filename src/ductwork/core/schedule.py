@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ductwork.core.params import parse_duration
+from ductwork.core.params import format_duration, parse_duration
 from ductwork.errors import ScheduleError, did_you_mean
 
 PRESETS: dict[str, str] = {
@@ -160,6 +160,10 @@ class CronSchedule(Schedule):
         if not croniter.is_valid(self.cron):
             raise ValueError("not a valid cron expression")
         self._croniter = croniter
+        try:  # valid fields can still name a date that never comes (the 31st of February)
+            croniter(self.cron, dt.datetime(2000, 1, 1)).get_next(dt.datetime)
+        except ValueError:
+            raise ValueError("no date matches it, so it would never run") from None
 
     @property
     def text(self) -> str:
@@ -215,7 +219,8 @@ class DeltaSchedule(Schedule):
         if delta <= dt.timedelta(0):
             raise ValueError("the interval must be positive")
         self.delta = delta
-        self._text = text or str(delta)
+        # Not ``str(delta)`` ("6:00:00"): the text is stored and parsed back (``parse_schedule``).
+        self._text = text or format_duration(delta)
 
     @property
     def text(self) -> str:

@@ -45,7 +45,7 @@ from ductwork.engine.parsing import FileWatcher, call_flow_callbacks, materializ
 from ductwork.engine.rules import after_failure
 from ductwork.engine.scheduling import ScheduleState, due_runs, next_run_after
 from ductwork.engine.supervisor import ActiveRun, Limits, Supervisor
-from ductwork.errors import DuctworkError
+from ductwork.errors import DefinitionError, DuctworkError
 from ductwork.services import runs as run_service
 from ductwork.settings import Settings
 from ductwork.store import migrate
@@ -78,6 +78,13 @@ class SchedulerOptions:
     flush_interval: float = 0.02
     """While tries run, record their progress at most this often (workers journal their tries,
     so nothing is lost in between)."""
+
+    def __post_init__(self) -> None:
+        # An idle scheduler sleeps poll_interval per turn: 0 would spin a core doing nothing.
+        for name in ("parse_interval", "poll_interval", "job_heartbeat", "parse_timeout"):
+            value = getattr(self, name)
+            if not value > 0:
+                raise DefinitionError(f"{name.replace('_', '-')} must be a positive number of seconds, got {value!r}")
 
 
 class SchedulerService:
@@ -182,6 +189,7 @@ class SchedulerService:
             if self.options.schedule:
                 self.create_due_runs()
             self.build_pending_graphs()
+            self.refresh_pools()
             self.sync_runs()
             self.check_adopted()
             self.drop_old_journals()
@@ -230,8 +238,8 @@ class SchedulerService:
             last_interval = DataInterval(last[0].data_interval_start, last[0].data_interval_end) if last else None
             try:
                 intervals = due_runs(graph.meta, ScheduleState(last_interval, active), now)
-            except DuctworkError as exc:
-                log.error("flow %s: %s", flow.flow_id, exc)
+            except (DuctworkError, ValueError) as exc:  # a row parsed by an older release, say
+                log.error("flow %s (%s) cannot be scheduled: %s", flow.flow_id, flow.fileloc, exc)
                 continue
             for interval in intervals:
                 try:
@@ -289,6 +297,13 @@ class SchedulerService:
                     graph,
                     states={t: S.SUCCESS for t, n in graph.nodes.items() if n.extra.get("already_complete")},
                 )
+
+    def refresh_pools(self) -> None:
+        """Pool sizes as set now (``ductwork pools set``, the UI): a new size applies at the next
+        poll, to tries not dispatched yet."""
+        assert self.supervisor is not None
+        with read_transaction(self.engine) as conn:
+            self.supervisor.limits.pools = {p.name: p.slots for p in pool_repo.list_pools(conn)}
 
     def sync_runs(self) -> None:
         """Take new active runs into the supervisor, reload runs changed from outside, and let go
@@ -351,7 +366,10 @@ class SchedulerService:
                         .values(state=S.SCHEDULED.value, try_number=task_instances.c.try_number - 1)
                     )
                     states[task_id] = S.SCHEDULED
-        tries = {t: (n - 1 if loaded.states[t] == S.QUEUED and t not in flying else n) for t, n in loaded.tries.items()}
+        # (max: older releases stored a rescheduled sensor's try number as -1)
+        tries = {
+            t: max(0, n - 1 if loaded.states[t] == S.QUEUED and t not in flying else n) for t, n in loaded.tries.items()
+        }
         info = run_service.run_info(record, loaded.graph.meta)
         self.supervisor.replace_run(info, loaded.graph, states=states, tries=tries, due=dict(loaded.next_try_at))
         run = self.supervisor.runs[info.key]
@@ -480,6 +498,7 @@ class SchedulerService:
                         pid=entry.pid,
                         at=entry.started_at,
                         log_path=entry.log_path,
+                        hostname=socket.gethostname(),  # journals are local: their workers ran here
                     )
         for path in removable_segments(folder, older_than=0, now=time.time()):
             path.unlink(missing_ok=True)

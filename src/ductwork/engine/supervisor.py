@@ -335,7 +335,15 @@ class Supervisor:
             if run.tracker.state[task_id] == S.QUEUED:
                 self._emit_changes(run, run.tracker.set_state(task_id, S.RUNNING, "started"), now)
             self._pending.append(
-                TryBegan(run.key, task_id, event.key.try_number, event.at, event.worker, run.log_paths.get(task_id))
+                TryBegan(
+                    run.key,
+                    task_id,
+                    event.key.try_number,
+                    event.at,
+                    event.worker,
+                    run.log_paths.get(task_id),
+                    event.pid,
+                )
             )
             return
         self._finish_try(run, event.key, event.outcome, now)
@@ -360,9 +368,11 @@ class Supervisor:
             self._emit_changes(run, tracker.add_nodes(outcome.new_nodes, waiting=task_id), now)
             return
         reason = outcome.error or ""
-        if state == S.UP_FOR_RESCHEDULE:
-            run.tries[task_id] = key.try_number - 1  # a reschedule does not use up a try
         self._emit_changes(run, tracker.set_state(task_id, state, reason), now)
+        if state == S.UP_FOR_RESCHEDULE:
+            # A reschedule does not use up a try; the event above names the try that ran (the
+            # store gives it back too).
+            run.tries[task_id] = key.try_number - 1
         if state in (S.UP_FOR_RETRY, S.UP_FOR_RESCHEDULE):
             run.due[task_id] = outcome.next_try_at or now
 

@@ -42,7 +42,7 @@ S = TaskState
 _BEFORE_END = frozenset({S.QUEUED.value, S.RUNNING.value})
 _ENDED_A_TRY = [s.value for s in (S.SUCCESS, S.FAILED, S.SKIPPED, S.UP_FOR_RETRY, S.UP_FOR_RESCHEDULE)]
 _TRY_KEYS = ("run_pk", "task_id", "try_number")
-_TRY_START = ("start_date", "hostname", "log_path")
+_TRY_START = ("start_date", "hostname", "pid", "log_path")
 _TRY_END = ("state", "end_date", "duration", "error", "traceback", "rendered")
 # A new try wipes what the previous one left on the instance.
 _NEW_TRY_RESET: dict[str, Any] = dict.fromkeys(
@@ -115,9 +115,9 @@ class SqlEventSink:
             self._state_changed(step, pk, event)
         elif isinstance(event, TryBegan):
             row = step.instance(pk, event.task_id)
-            row.update(start_date=event.at, hostname=event.worker or None, heartbeat_at=event.at)
+            row.update(start_date=event.at, hostname=event.worker or None, pid=event.pid, heartbeat_at=event.at)
             attempt = step.attempt(pk, event.task_id, event.try_number, _TRY_START)
-            attempt.update(start_date=event.at, hostname=event.worker or None, log_path=event.log_path)
+            attempt.update(start_date=event.at, hostname=event.worker or None, pid=event.pid, log_path=event.log_path)
             if attempt["state"] is None:
                 attempt["state"] = S.RUNNING.value
         elif isinstance(event, TryEnded):

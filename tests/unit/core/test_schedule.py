@@ -46,6 +46,8 @@ def test_parse(value: object, kind: type) -> None:
         ("every day", "cron"),
         (42, "invalid schedule 42"),
         (dt.timedelta(0), "positive"),
+        ("0 0 31 2 *", "no date matches it, so it would never run"),
+        ("0 0 30 2 *", "never run"),
     ],
 )
 def test_bad_schedules_name_the_flow_and_value(value: object, fragment: str) -> None:
@@ -114,3 +116,13 @@ def test_nonexistent_local_time_moves_past_the_gap() -> None:
     assert interval is not None
     nxt = interval.start.astimezone(MADRID)  # 2024-03-31 02:30 does not exist in Madrid
     assert nxt.date() == dt.date(2024, 3, 31) and nxt.hour == 3
+
+
+@given(st.timedeltas(min_value=dt.timedelta(seconds=1), max_value=dt.timedelta(days=4000)))
+def test_a_timedelta_schedule_round_trips_through_its_text(delta: dt.timedelta) -> None:
+    delta = dt.timedelta(seconds=delta.days * 86400 + delta.seconds)  # stored text keeps whole seconds
+    text = parse_schedule(delta).text
+    assert ":" not in text and isinstance(parse_schedule(text), DeltaSchedule)
+    assert parse_schedule(text).delta == delta  # type: ignore[attr-defined]
+    # rows stored by older releases hold str(timedelta): "6:00:00", "1 day, 6:00:00"
+    assert parse_schedule(str(delta)).delta == delta  # type: ignore[attr-defined]

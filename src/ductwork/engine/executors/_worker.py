@@ -150,11 +150,12 @@ def failed_outcome(
     tb: str | None = None,
     *,
     max_tries: int | None = None,
+    started_at: dt.datetime | None = None,
 ) -> TryOutcome:
     """A try that ended without ``execute_try`` deciding it: up for retry while tries remain."""
     now = clock.now()
     state, next_at = after_failure(node, try_number, now, max_tries=max_tries)
-    return TryOutcome(state, now, now, error=error, traceback=tb, next_try_at=next_at)
+    return TryOutcome(state, started_at or now, now, error=error, traceback=tb, next_try_at=next_at)
 
 
 def refused_outcome(clock: Clock) -> TryOutcome:

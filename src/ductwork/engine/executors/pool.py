@@ -62,6 +62,7 @@ Caveats
 from __future__ import annotations
 
 import atexit
+import datetime as dt
 import functools
 import multiprocessing
 import os
@@ -103,6 +104,10 @@ class _Assignment:
     deadline: float | None = None
     started: bool = False
     cancelled: str = ""
+    reached: float | None = None
+    """When its worker got to it (monotonic): a try stopped or lost ran from then."""
+    started_at: dt.datetime | None = None
+    """When it started, as its worker reported."""
 
 
 @dataclass
@@ -424,7 +429,8 @@ class PoolExecutor:
     def _set_deadline(self, assignment: _Assignment) -> None:
         """A try's timeout counts from when its worker gets to it (it may wait behind another)."""
         timeout = assignment.request.node.execution_timeout
-        assignment.deadline = time.monotonic() + timeout if timeout else None
+        assignment.reached = time.monotonic()
+        assignment.deadline = assignment.reached + timeout if timeout else None
 
     def _pick_replacement(self) -> None:
         """Start the next worker while a retiring one runs its last try."""
@@ -498,7 +504,8 @@ class PoolExecutor:
     def _note_started(self, handle: _Handle, assignment: _Assignment, at: Any) -> None:
         if at is not None and not assignment.started:
             assignment.started = True
-            self._events.append(TryStarted(assignment.request.key, at, handle.name))
+            assignment.started_at = at
+            self._events.append(TryStarted(assignment.request.key, at, self._host, handle.pid))
 
     def _done(self, handle: _Handle, outcome: TryOutcome) -> None:
         assignment = handle.queue.popleft()
@@ -538,7 +545,7 @@ class PoolExecutor:
         """Tries sent to a worker that never started them: back to the front of the line
         (or ended, if they were cancelled meanwhile)."""
         for assignment in reversed(assignments):
-            assignment.handle, assignment.deadline = None, None
+            assignment.handle, assignment.deadline, assignment.reached = None, None, None
             if assignment.cancelled:
                 self._report_lost(assignment, assignment.cancelled, retry=False)
             else:
@@ -625,13 +632,17 @@ class PoolExecutor:
         if recorded is not None:  # it finished and recorded its end, then died before telling us
             self._events.append(TryFinished(request.key, recorded))
             return
+        now = self.clock.now()
+        started = assignment.started_at
+        if started is None and assignment.reached is not None:
+            started = now - dt.timedelta(seconds=time.monotonic() - assignment.reached)
         if retry:
+            node, number = request.node, request.key.try_number
             outcome = wire.failed_outcome(
-                request.node, request.key.try_number, self.clock, reason, max_tries=request.max_tries
+                node, number, self.clock, reason, max_tries=request.max_tries, started_at=started
             )
         else:
-            now = self.clock.now()
-            outcome = TryOutcome(TaskState.FAILED, now, now, error=reason)
+            outcome = TryOutcome(TaskState.FAILED, started or now, now, error=reason)
         if request.log_path:
             _append(request.log_path, f"try stopped: {reason}\n")
         self._events.append(TryFinished(request.key, outcome))

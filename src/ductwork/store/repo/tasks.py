@@ -282,6 +282,7 @@ def replay_try(
     pid: int | None = None,
     at: dt.datetime | None = None,
     log_path: str | None = None,
+    hostname: str | None = None,
 ) -> bool:
     """Record a try known from a worker's journal after a scheduler restart: its end, or (when
     ``outcome`` is None) that it is running. Applies unless the database already holds this
@@ -302,13 +303,12 @@ def replay_try(
         return False
     open_states = (state,)
     conn.execute(sa.update(ti).where(ti.c.run_pk == run_pk, ti.c.task_id == task_id).values(try_number=try_number))
+    who: dict[str, Any] = {"hostname": hostname, "pid": pid, "log_path": log_path}
     if outcome is None:
-        return try_started(conn, run_pk, task_id, try_number, pid=pid, at=at, log_path=log_path, expected=open_states)
+        return try_started(conn, run_pk, task_id, try_number, at=at, expected=open_states, **who)
     if state != S.RUNNING:
-        try_started(
-            conn, run_pk, task_id, try_number, pid=pid, at=outcome.started_at, log_path=log_path, expected=open_states
-        )
-    return try_finished(conn, run_pk, task_id, try_number, outcome, pid=pid, log_path=log_path)
+        try_started(conn, run_pk, task_id, try_number, at=outcome.started_at, expected=open_states, **who)
+    return try_finished(conn, run_pk, task_id, try_number, outcome, hostname=hostname, pid=pid, log_path=log_path)
 
 
 # --- clear and mark --------------------------------------------------------------------------

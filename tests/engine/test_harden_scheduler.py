@@ -1,0 +1,258 @@
+"""Issue 9, the scheduler's half: bad flows, odd schedules, pools and what a try records, through
+one real scheduler (worker pool, SQLite) shared by the module. Tests that need a bad file write
+it into the flows folder themselves and remove it at the end, so each shows its own defect."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import textwrap
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from ductwork.cli.main import cli
+from ductwork.engine.scheduler import SchedulerOptions, SchedulerService
+from ductwork.settings import Settings
+from ductwork.store import migrate
+from ductwork.store.engine import create_engine, read_transaction, transaction
+from ductwork.store.records import ImportErrorRecord
+from ductwork.store.repo import flows as flow_repo
+from ductwork.store.repo import import_errors as error_repo
+from ductwork.store.repo import pools as pool_repo
+from ductwork.store.repo import runs as run_repo
+from ductwork.store.repo import tasks as task_repo
+
+COMMON = """
+import os, time
+from pathlib import Path
+
+MARKS = Path(os.environ["DUCTWORK_TEST_MARKS"])
+
+def stamp(run_id, task_id, try_number, seconds=0.0):
+    start = time.time()
+    time.sleep(seconds)
+    name = f"{run_id}.{task_id}.{try_number}".replace("/", "_")
+    (MARKS / name).write_text(f"{start} {time.time()}")
+"""
+
+FLOWS = {
+    "_common.py": COMMON,
+    "basic.py": """
+        import datetime as dt
+        from ductwork import BaseSensorOperator, BashOperator, Flow, PythonOperator
+        from _common import MARKS, stamp
+
+        with Flow("quick", schedule=None) as quick:
+            PythonOperator(task_id="one", python_callable=lambda ti: stamp(ti.run_id, "one", ti.try_number))
+
+        with Flow("pooled", schedule=None) as pooled:
+            for i in range(3):
+                PythonOperator(task_id=f"p{i}", pool="narrow", op_args=[f"p{i}"],
+                               python_callable=lambda name, ti: stamp(ti.run_id, name, ti.try_number, 1.0))
+
+        with Flow("slow", schedule=None) as slow:
+            BashOperator(task_id="sleepy", bash_command="sleep 30", execution_timeout=1, retries=0)
+
+        class MarkerSensor(BaseSensorOperator):
+            def poke(self, context):
+                return (MARKS / "sensor-go").exists()
+
+        with Flow("sensing", schedule=None) as sensing:
+            MarkerSensor(task_id="wait", mode="reschedule", poke_interval=0.2, timeout=120)
+
+        with Flow("six_hourly", schedule=dt.timedelta(hours=6), start_date="2024-01-01", catchup=False) as six_hourly:
+            PythonOperator(task_id="tick", python_callable=lambda: None)
+    """,
+}
+
+
+class Env:
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.flows = tmp / "flows"
+        self.marks = tmp / "marks"
+        self.url = f"sqlite:///{tmp / 'ductwork.db'}"
+        self.vars = {
+            "DUCTWORK_HOME": str(tmp / "home"),
+            "DUCTWORK_FLOWS_FOLDER": str(self.flows),
+            "DUCTWORK_DATABASE_URL": self.url,
+            "DUCTWORK_TEST_MARKS": str(self.marks),
+        }
+        self.engine = create_engine(self.url)
+        self.service: SchedulerService | None = None
+        self.thread: threading.Thread | None = None
+
+    def cli(self, *args: str) -> Result:
+        return CliRunner().invoke(cli, list(args), env=self.vars, catch_exceptions=False)
+
+    def json(self, *args: str, exit_codes: tuple[int, ...] = (0,)) -> Any:
+        result = self.cli(*args, "--json")
+        assert result.exit_code in exit_codes, result.output
+        return json.loads(result.output)
+
+    def write_flow(self, name: str, source: str) -> Path:
+        path = self.flows / name
+        path.write_text(textwrap.dedent(source))
+        return path
+
+    def import_errors(self) -> dict[str, ImportErrorRecord]:
+        with read_transaction(self.engine) as conn:
+            return {Path(e.fileloc).name: e for e in error_repo.list_import_errors(conn)}
+
+    def flow_ids(self) -> set[str]:
+        with read_transaction(self.engine) as conn:
+            return {f.flow_id for f in flow_repo.list_flows(conn) if f.is_active}
+
+    def alive(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    def instances(self, flow_id: str, run_id: str) -> dict[str, Any]:
+        with read_transaction(self.engine) as conn:
+            run = run_repo.get_run(conn, flow_id, run_id)
+            assert run is not None
+            return {t.task_id: t for t in task_repo.list_task_instances(conn, run.pk)}
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    e = Env(tmp_path_factory.mktemp("harden"))
+    e.flows.mkdir()
+    e.marks.mkdir()
+    for name, source in FLOWS.items():
+        e.write_flow(name, source)
+    old = {k: os.environ.get(k) for k in e.vars}
+    os.environ.update(e.vars)  # the scheduler's workers and parsing processes inherit these
+    migrate.upgrade(e.engine)
+    with transaction(e.engine) as conn:
+        pool_repo.put_pool(conn, "narrow", 1)
+    settings = Settings(home=e.tmp / "home", flows_folder=e.flows, database_url=e.url, parallelism=3)
+    options = SchedulerOptions(poll_interval=0.2, parse_interval=0.3, parse_timeout=8)
+    e.service = SchedulerService(settings, options=options)
+    e.thread = threading.Thread(target=e.service.run, daemon=True)
+    e.thread.start()
+    wait_for(lambda: {"quick", "pooled", "six_hourly"} <= e.flow_ids(), 60, "the flows to be parsed")
+    try:
+        yield e
+    finally:
+        e.service.stop()
+        e.thread.join(timeout=60)
+        e.engine.dispose()
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _trigger_and_wait(env: Env, flow_id: str, timeout: float = 60) -> dict[str, Any]:
+    return env.json("trigger", flow_id, "--wait", "--timeout", str(timeout), exit_codes=(0, 1))
+
+
+# --- item 1 ------------------------------------------------------------------------------------
+def test_a_cron_that_never_fires_is_an_import_error_and_the_scheduler_goes_on(env: Env) -> None:
+    path = env.write_flow(
+        "never.py",
+        """
+        from ductwork import Flow, PythonOperator
+
+        with Flow("never", schedule="0 0 31 2 *", start_date="2024-01-01") as never:
+            PythonOperator(task_id="t", python_callable=lambda: None)
+        """,
+    )
+    try:
+        error = wait_for(lambda: env.import_errors().get("never.py"), 30, "an import error for never.py")
+        assert error.line == 4  # the line of the Flow(...) with the bad schedule
+        assert "flow 'never'" in error.error and "'0 0 31 2 *'" in error.error and "never run" in error.error
+        assert "never" not in env.flow_ids()
+        time.sleep(1.0)  # several polls, each of which looks for due runs
+        assert env.alive(), "the scheduler stopped"
+        assert _trigger_and_wait(env, "quick")["state"] == "success"
+    finally:
+        path.unlink()
+
+
+# --- item 16 -----------------------------------------------------------------------------------
+def test_a_timedelta_schedule_is_stored_readably_and_scheduled(env: Env) -> None:
+    with read_transaction(env.engine) as conn:
+        flow = flow_repo.get_flow(conn, "six_hourly")
+    assert flow is not None and flow.schedule == "6h"
+
+    def scheduled() -> list[Any]:
+        with read_transaction(env.engine) as conn:
+            return run_repo.list_runs(conn, flow_id="six_hourly", run_types=["scheduled"]).items
+
+    runs = wait_for(scheduled, 30, "a scheduled run of six_hourly")
+    assert runs[0].data_interval_end - runs[0].data_interval_start == dt.timedelta(hours=6)
+    assert env.alive()
+
+
+# --- item 21 (engine half) -----------------------------------------------------------------------
+def _overlap(env: Env, run_id: str, tasks: list[str]) -> int:
+    """The most tasks of ``run_id`` that ran at the same moment, from the times they wrote."""
+    spans = []
+    for task in tasks:
+        start, end = map(float, (env.marks / f"{run_id}.{task}.1").read_text().split())
+        spans.append((start, end))
+    return max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans)
+
+
+def test_a_new_pool_size_applies_without_a_restart(env: Env) -> None:
+    tasks = ["p0", "p1", "p2"]
+    first = _trigger_and_wait(env, "pooled")
+    assert first["state"] == "success" and _overlap(env, first["run_id"], tasks) == 1
+    assert env.cli("pools", "set", "narrow", "3").exit_code == 0
+    time.sleep(1.0)  # a few polls
+    second = _trigger_and_wait(env, "pooled")
+    assert second["state"] == "success"
+    assert _overlap(env, second["run_id"], tasks) >= 2, "the pool still had one slot"
+
+
+# --- item 22 (engine half) -----------------------------------------------------------------------
+def test_a_timed_out_try_records_how_long_it_ran(env: Env) -> None:
+    run = _trigger_and_wait(env, "slow")
+    assert run["state"] == "failed"
+    sleepy = env.instances("slow", run["run_id"])["sleepy"]
+    assert sleepy.duration is not None and sleepy.duration >= 0.9, sleepy
+
+
+def test_a_rescheduled_sensor_keeps_a_sane_try_number(env: Env) -> None:
+    run = env.json("trigger", "sensing")
+    seen: list[int] = []
+
+    def rescheduled() -> bool:
+        state = env.json("tasks", "state", "sensing", run["run_id"], "wait")["wait"]
+        seen.append(state["try_number"])
+        return state["state"] == "up_for_reschedule"
+
+    wait_for(rescheduled, 30, "the sensor to be rescheduled")
+    (env.marks / "sensor-go").write_text("go")
+    wait_for(
+        lambda: env.json("runs", "show", "sensing", run["run_id"])["state"] == "success", 30, "the sensor to succeed"
+    )
+    assert min(seen) >= 0
+    assert env.json("tasks", "state", "sensing", run["run_id"], "wait")["wait"]["try_number"] == 1
+
+
+def test_tries_record_their_worker_host_and_pid(env: Env) -> None:
+    run = _trigger_and_wait(env, "quick")
+    one = env.instances("quick", run["run_id"])["one"]
+    assert one.hostname == socket.gethostname()
+    assert isinstance(one.pid, int) and one.pid > 0 and one.pid != os.getpid()
