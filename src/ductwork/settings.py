@@ -19,6 +19,7 @@ from ductwork.errors import DefinitionError
 
 _ENV = "DUCTWORK_"
 _LOGIN_LIMITS = ("login_max_failures", "login_max_failures_per_address", "login_failure_window", "login_concurrency")
+EXECUTORS = ("local", "celery", "kubernetes")
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,29 @@ class Settings:
     login_failure_window: int = 900
     login_concurrency: int = 2
     """Password hashes (argon2, 64 MiB each) the web server computes at once; more logins wait."""
+    executor: str = "local"
+    """Where tries run: ``local`` (the scheduler's own worker pool), ``celery`` (``ductwork worker``
+    processes on any host, through ``broker_url``) or ``kubernetes`` (a pod per try)."""
+    broker_url: str = ""
+    """The Celery broker (``redis://host:6379/0``, ``amqp://user:pass@host:5672//``)."""
+    remote_log_url: str = ""
+    """An fsspec URL where workers on other hosts write try logs while tries run
+    (``s3://bucket/logs``, ``file:///shared/logs``); empty: the ``log_dir`` of each worker."""
+    bundle_url: str = ""
+    """An fsspec URL where code bundles of the flows folder are kept; empty: in the database."""
+    flows_git_url: str = ""
+    """A git repository workers check out the flows from (at the commit the scheduler's flows
+    folder is at) instead of fetching bundles."""
+    worker_heartbeat: float = 2.0
+    """Seconds between a remote worker's heartbeats (its row and its running tries)."""
+    worker_lost_after: float = 15.0
+    """A remote worker silent this long is lost: its tries fail or are retried by their policy."""
+    scheduler_lease: float = 15.0
+    """Seconds within which another scheduler takes over the runs of a scheduler that died
+    (several schedulers on PostgreSQL or MariaDB)."""
+    kubernetes_namespace: str = "default"
+    kubernetes_image: str = ""
+    """The image of try pods (Ductwork and the flows' dependencies installed)."""
     config_path: Path | None = None
     resources: Mapping[str, int] = field(default_factory=dict)
     pools: Mapping[str, int] = field(default_factory=dict)
@@ -106,6 +130,16 @@ class Settings:
         for name in ("home", "flows_folder", "log_dir"):
             if values.get(name):
                 values[name] = Path(str(values[name])).expanduser()
+        for name in ("worker_heartbeat", "worker_lost_after", "scheduler_lease"):
+            if name in values:
+                try:
+                    values[name] = float(values[name])
+                except ValueError:
+                    raise DefinitionError(f"{name} must be a number of seconds, got {values[name]!r}") from None
+                if values[name] <= 0:
+                    raise DefinitionError(f"{name} must be more than 0 seconds, got {values[name]!r}")
+        if values.get("executor", "local") not in EXECUTORS:
+            raise DefinitionError(f"executor must be one of {', '.join(EXECUTORS)}, got {values['executor']!r}")
         for name in ("parallelism", "worker_prefetch", "results_offload_threshold", *_LOGIN_LIMITS):
             if name in values:
                 try:
@@ -138,6 +172,9 @@ class Settings:
             *("home", "flows_folder", "database_url", "log_dir", "parallelism", "worker_mode", "worker_prefetch"),
             *("results_offload_url", "results_offload_threshold", "results_pickle", "secrets_backends"),
             *_LOGIN_LIMITS,
+            *("executor", "broker_url", "remote_log_url", "bundle_url", "flows_git_url"),
+            *("worker_heartbeat", "worker_lost_after", "scheduler_lease"),
+            *("kubernetes_namespace", "kubernetes_image"),
         )
         for name in shown:
             value: Any = getattr(self, name)
@@ -147,6 +184,8 @@ class Settings:
                 value = redact_url(self.results_offload_url)
             if name == "log_dir":
                 value = self.logs
+            if name == "broker_url":
+                value = redact_url(self.broker_url)
             rows.append((name, str(value), self.sources.get(name, ParamSource.DEFAULT).name.lower()))
         return rows
 

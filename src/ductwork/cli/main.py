@@ -24,6 +24,7 @@ from ductwork.cli import (
     tasks_cmd,
     users_cmd,
     webserver_cmd,
+    worker_cmd,
 )
 from ductwork.cli.state import CliState, DuctworkGroup
 
@@ -77,6 +78,8 @@ cli.add_command(webserver_cmd.standalone)
 cli.add_command(users_cmd.users)
 cli.add_command(users_cmd.tokens)
 cli.add_command(pipelines_cmd.pipelines)
+cli.add_command(worker_cmd.worker)
+cli.add_command(worker_cmd.workers)
 
 
 def main() -> None:

@@ -34,6 +34,7 @@ from sqlalchemy import Engine
 
 from ductwork.core.clock import Clock, SystemClock
 from ductwork.core.config import ParamSources
+from ductwork.core.context import RunInfo
 from ductwork.core.events import EngineEvent, RunEnded, TryOutcome
 from ductwork.core.graph import FlowGraph, FlowMeta, NodeSpec
 from ductwork.core.schedule import DataInterval
@@ -142,9 +143,10 @@ class SchedulerService:
             self.clock,
             [self.sink, self._ended],
             limits=limits,
-            log_path=lambda run, task_id, n: try_log_path(self.settings.logs, run, task_id, n),
+            log_path=self._log_path,
             flush_interval=self.options.flush_interval,
             gate=self.may_start,
+            record_before_submit=getattr(self.executor, "records_tries", False),
         )
         with transaction(self.engine) as conn:
             self._job_id = job_repo.start_job(conn, "scheduler", hostname=socket.gethostname(), pid=os.getpid())
@@ -152,6 +154,14 @@ class SchedulerService:
 
     def stop(self) -> None:
         self.stop_event.set()
+
+    def _log_path(self, run: RunInfo, task_id: str, try_number: int) -> str:
+        """Where a try's log goes: the remote log store when workers are remote and one is set."""
+        if self.settings.remote_log_url and self.settings.executor != "local":
+            from ductwork.engine.remote.logs import remote_log_url
+
+            return remote_log_url(self.settings.remote_log_url, run, task_id, try_number)
+        return try_log_path(self.settings.logs, run, task_id, try_number)
 
     def shutdown(self) -> None:
         if self.supervisor is not None:
@@ -349,6 +359,7 @@ class SchedulerService:
             if record.state == RunState.QUEUED:
                 run_repo.set_run_state(conn, run_pk, RunState.RUNNING, expected=(RunState.QUEUED,))
             states = dict(loaded.states)
+            tries = dict(loaded.tries)
             in_flight = self.supervisor.runs.get(record.key)
             flying = set(in_flight.in_flight) if in_flight is not None else set()
             for task_id, state in loaded.states.items():
@@ -356,7 +367,8 @@ class SchedulerService:
                     continue
                 if state == S.QUEUED:
                     # Handed to a worker that never started it (its scheduler died): send it again.
-                    conn.execute(
+                    # Conditional: a remote worker may start it at this very moment; then it runs.
+                    reset = conn.execute(
                         sa.update(task_instances)
                         .where(
                             task_instances.c.run_pk == run_pk,
@@ -365,11 +377,15 @@ class SchedulerService:
                         )
                         .values(state=S.SCHEDULED.value, try_number=task_instances.c.try_number - 1)
                     )
-                    states[task_id] = S.SCHEDULED
+                    if reset.rowcount == 1:
+                        states[task_id] = S.SCHEDULED
+                        tries[task_id] = tries.get(task_id, 1) - 1
+                    else:
+                        current = task_repo.get_task_instance(conn, run_pk, task_id)
+                        if current is not None:
+                            states[task_id], tries[task_id] = current.state, current.try_number
         # (max: older releases stored a rescheduled sensor's try number as -1)
-        tries = {
-            t: max(0, n - 1 if loaded.states[t] == S.QUEUED and t not in flying else n) for t, n in loaded.tries.items()
-        }
+        tries = {t: max(0, n) for t, n in tries.items()}
         info = run_service.run_info(record, loaded.graph.meta)
         self.supervisor.replace_run(info, loaded.graph, states=states, tries=tries, due=dict(loaded.next_try_at))
         run = self.supervisor.runs[info.key]
@@ -379,8 +395,10 @@ class SchedulerService:
         now = self.clock.now()
         for task_id, state in states.items():
             if state == S.RUNNING and task_id not in run.in_flight:
-                key = self.supervisor.adopt(info.key, task_id, loaded.tries.get(task_id, 1))
-                self._adopted[key] = now
+                key = self.supervisor.adopt(info.key, task_id, tries.get(task_id, 1))
+                adopt = getattr(self.executor, "adopt", None)  # remote executors watch such tries
+                if adopt is None or not adopt(key, run.tracker.nodes[task_id], run.max_tries.get(task_id)):
+                    self._adopted[key] = now
         if recovering:
             log.info("took over run %s (%d tasks)", info.key, len(loaded.graph.nodes))
 
@@ -527,7 +545,12 @@ def journal_dir(settings: Settings) -> Path:
 
 
 def default_executor(settings: Settings, environ: Mapping[str, str]) -> Executor:
-    """The local worker pool, recording tries in the settings' database."""
+    """The executor the settings name: the local worker pool (recording tries in the settings'
+    database through its journal), or Celery workers on any host."""
+    if settings.executor == "celery":
+        from ductwork.engine.remote.executor import CeleryExecutor
+
+        return CeleryExecutor(settings, environ=environ)
     from ductwork.engine.executors.pool import PoolExecutor
     from ductwork.engine.journal_runtime import JournalRuntime
 

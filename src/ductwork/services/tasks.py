@@ -115,6 +115,9 @@ def log_chunks(
     """The log of a try, in chunks; with ``follow``, new output until the try ends."""
     chosen = logged_try(engine, record, task_id, try_number)
     assert chosen.log_path is not None
+    if "://" in chosen.log_path:  # written by a remote worker to the remote log store
+        yield from _remote_log_chunks(engine, record, task_id, chosen, follow=follow, poll=poll)
+        return
     path = Path(chosen.log_path)
     offset = 0
     while True:
@@ -142,3 +145,35 @@ def log_chunks(
                 continue
             return
         time.sleep(poll)
+
+
+def _still_running(engine: Engine, record: RunRecord, task_id: str, try_number: int) -> bool:
+    with read_transaction(engine) as conn:
+        current = task_repo.get_task_instance(conn, record.pk, task_id)
+    return (
+        current is not None
+        and current.try_number == try_number
+        and current.state in (TaskState.RUNNING, TaskState.QUEUED)
+    )
+
+
+def _remote_log_chunks(
+    engine: Engine, record: RunRecord, task_id: str, chosen: TryRecord, *, follow: bool, poll: float
+) -> Iterator[str]:
+    """A log in the remote log store (chunks an fsspec store holds), followed while the try runs."""
+    from ductwork.engine.remote.logs import read_remote_log
+
+    assert chosen.log_path is not None
+    offset = 0
+    while True:
+        data, offset = read_remote_log(chosen.log_path, offset)
+        if data:
+            yield data.decode("utf-8", errors="replace")
+        if not follow:
+            return
+        if not _still_running(engine, record, task_id, chosen.try_number):
+            data, offset = read_remote_log(chosen.log_path, offset)  # the last chunk, shipped at the end
+            if data:
+                yield data.decode("utf-8", errors="replace")
+            return
+        time.sleep(max(poll, 0.5))

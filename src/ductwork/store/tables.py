@@ -122,6 +122,11 @@ runs = Table(
     # A run of a flow whose graph depends on the run (class tasks): the parsing process builds
     # the graph before the run can start.
     Column("graph_pending", Boolean(), nullable=False, server_default=false()),
+    # Several schedulers on one database (migration 0005): the scheduler job that drives the run
+    # (NULL: none yet) and a fencing number bumped whenever the run changes hands, so that a
+    # scheduler that lost it can no longer write to it.
+    Column("owner", Integer(), nullable=True),
+    Column("fence", Integer(), nullable=False, server_default="0"),
     UniqueConstraint("flow_id", "run_id"),
     Index("ix_runs_state", "state"),
     Index("ix_runs_flow_id_logical_date", "flow_id", "logical_date"),
@@ -175,6 +180,9 @@ task_tries = Table(
     Column("traceback", long_text(), nullable=True),
     Column("log_path", long_text(), nullable=True),
     Column("rendered", TaggedJsonText(), nullable=True),
+    # The whole outcome as a remote worker recorded it (skips, dynamic dependencies, result keys),
+    # so a scheduler that missed the worker's message can take it from here (migration 0005).
+    Column("outcome", JsonText(), nullable=True),
     **TABLE_OPTIONS,
 )
 
@@ -320,6 +328,44 @@ web_sessions = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("expires_at", UtcDateTime(), nullable=False),
     Index("ix_web_sessions_user_id", "user_id"),
+    **TABLE_OPTIONS,
+)
+
+# --- past one machine (migration 0005) --------------------------------------------------------
+# Remote workers (``ductwork worker``, Kubernetes pods): one row per worker, refreshed by its
+# heartbeat; a worker silent past ``worker_lost_after`` is shown lost and its tries are failed or
+# retried by the scheduler.
+workers = Table(
+    "workers",
+    metadata,
+    Column("name", id_string(), primary_key=True),
+    Column("hostname", String(250), nullable=False),
+    Column("pid", Integer(), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("queues", JsonText(), nullable=False),
+    Column("concurrency", Integer(), nullable=False),
+    Column("slots_used", Integer(), nullable=False),
+    # The tries it runs now, as "flow/run task #try" strings.
+    Column("current", JsonText(), nullable=False),
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("heartbeat_at", UtcDateTime(), nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("version", String(64), nullable=False),
+    Index("ix_workers_state", "state"),
+    **TABLE_OPTIONS,
+)
+
+# Content-addressed bundles of the flows folder, fetched and cached by remote workers: the data
+# here, or at ``location`` (an fsspec URL) when the ``bundle_url`` setting is used.
+code_bundles = Table(
+    "code_bundles",
+    metadata,
+    Column("hash", String(64), primary_key=True),
+    Column("size", BigInteger(), nullable=False),
+    Column("files", Integer(), nullable=False),
+    Column("data", long_binary(), nullable=True),
+    Column("location", long_text(), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
     **TABLE_OPTIONS,
 )
 

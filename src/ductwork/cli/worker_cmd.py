@@ -1,0 +1,90 @@
+"""``ductwork worker`` (a Celery worker that runs tries) and ``ductwork workers list``."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+from rich.table import Table
+
+from ductwork.cli.engine_state import store
+from ductwork.cli.output import console, print_json
+from ductwork.cli.state import CliState
+
+
+@click.command()
+@click.option("--queues", "-Q", default="default", show_default=True, help="Comma-separated queues to take tries from.")
+@click.option(
+    "--concurrency", "-c", type=click.IntRange(min=1), default=None, help="Tries at once (default: CPU count)."
+)
+@click.option("--name", "-n", default=None, help="Worker name (NAME@host; default: ductwork-PID@host).")
+@click.option("--log-level", default="info", show_default=True)
+@click.pass_obj
+def worker(state: CliState, queues: str, concurrency: int | None, name: str | None, log_level: str) -> None:
+    """Run a Celery worker that runs tries of flows scheduled with executor = "celery".
+
+    It needs the database (database_url) and the broker (broker_url); code comes from the
+    bundles the scheduler publishes (or flows_git_url), logs go to remote_log_url.
+    """
+    from ductwork.engine.remote.celery_app import start_worker
+
+    logging.basicConfig(level=log_level.upper(), format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    names = [q.strip() for q in queues.split(",") if q.strip()]
+    if not names:
+        raise click.BadParameter("give at least one queue", param_hint="--queues")
+    start_worker(state.settings, queues=names, concurrency=concurrency, name=name, loglevel=log_level.upper())
+
+
+@click.group()
+def workers() -> None:
+    """Remote workers (Celery, Kubernetes): who runs what, and who is lost."""
+
+
+@workers.command("list")
+@click.option("--all", "include_stopped", is_flag=True, help="Include workers that stopped.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def list_workers(state: CliState, include_stopped: bool, as_json: bool) -> None:
+    from ductwork.services.workers import list_workers as read
+
+    found = read(store(state), state.settings, include_stopped=include_stopped)
+    if as_json:
+        print_json(
+            {
+                "workers": [
+                    {
+                        "name": w.name,
+                        "hostname": w.hostname,
+                        "kind": w.kind,
+                        "queues": list(w.queues),
+                        "concurrency": w.concurrency,
+                        "slots_used": w.slots_used,
+                        "current": list(w.current),
+                        "heartbeat_at": w.heartbeat_at.isoformat(),
+                        "state": w.state,
+                    }
+                    for w in found.workers
+                ],
+                "unserved_queues": found.unserved,
+            }
+        )
+        return
+    out = console()
+    if not found.workers:
+        out.print("No workers." + ("" if include_stopped else " (--all shows stopped ones)"))
+    else:
+        table = Table("worker", "host", "queues", "slots", "current tries", "last heartbeat", "state")
+        for w in found.workers:
+            colour = {"running": "green", "lost": "red"}.get(w.state, "dim")
+            table.add_row(
+                w.name,
+                w.hostname,
+                ",".join(w.queues),
+                f"{w.slots_used}/{w.concurrency}",
+                "\n".join(w.current) or "-",
+                f"{w.heartbeat_age:.0f}s ago",
+                f"[{colour}]{w.state}[/{colour}]",
+            )
+        out.print(table)
+    for queue, count in sorted(found.unserved.items()):
+        out.print(f"[yellow]queue {queue!r}: {count} queued tries, and no live worker listens on it[/yellow]")

@@ -1,0 +1,262 @@
+"""Code bundles: the flows folder as one archive named by the hash of its content.
+
+The scheduler publishes a bundle whenever the folder's content changes (looked at no more than
+every few seconds, by file sizes and modification times first); a try request names the bundle
+its code comes from. A worker fetches a bundle once, unpacks it into its cache
+(``$DUCTWORK_HOME/bundles/<hash>``, made complete by a rename, so a worker killed half-way
+leaves no half bundle) and imports flows from there, once per bundle in each process.
+
+The hash covers each file's path and bytes, nothing else: the same folder gives the same hash
+on any machine, whatever its timestamps. Bundles live in the database, or at ``bundle_url``
+(an fsspec URL) with their location in the database. Or the flows come from a git repository
+(``flows_git_url``): the code version is then the commit the scheduler's flows folder is at, and
+workers check that commit out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from ductwork.engine.remote.wire import CodeRef
+from ductwork.errors import DuctworkError, NotFoundError
+from ductwork.store.engine import read_transaction, transaction
+from ductwork.store.repo import remote as remote_repo
+
+_SKIP_DIRS = {"__pycache__", ".git", ".hg", ".svn", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".venv"}
+_SKIP_SUFFIXES = (".pyc", ".pyo", ".swp", "~")
+_COMPLETE = ".ductwork-bundle-complete"
+
+
+class BundleError(DuctworkError):
+    """A bundle cannot be built, stored, fetched or unpacked."""
+
+
+@dataclass(frozen=True)
+class Bundle:
+    digest: str
+    data: bytes
+    files: int
+
+
+def bundle_files(folder: Path) -> Iterator[Path]:
+    """The files a bundle holds, in a stable order (sorted paths; caches and VCS folders left out)."""
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.startswith("."))
+        for name in sorted(files):
+            if name.endswith(_SKIP_SUFFIXES) or name.startswith("."):
+                continue
+            yield Path(root) / name
+
+
+def fingerprint(folder: Path) -> tuple[tuple[str, int, int], ...]:
+    """A cheap summary (path, size, mtime) that changes when the folder's content may have."""
+    out = []
+    for path in bundle_files(folder):
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        out.append((str(path.relative_to(folder)), st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+def build_bundle(folder: str | Path) -> Bundle:
+    """The folder as a gzipped tar with normalized metadata, and its content hash."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise BundleError(f"the flows folder {str(folder)!r} does not exist: nothing to bundle")
+    digest = hashlib.sha256()
+    raw = io.BytesIO()
+    count = 0
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path in bundle_files(folder):
+            rel = path.relative_to(folder).as_posix()
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                raise BundleError(f"cannot read {path} for the code bundle: {exc}") from None
+            digest.update(rel.encode() + b"\0" + len(data).to_bytes(8, "big") + data)
+            info = tarfile.TarInfo(rel)
+            info.size = len(data)
+            info.mode = 0o644
+            info.mtime = 0
+            tar.addfile(info, io.BytesIO(data))
+            count += 1
+    packed = gzip.compress(raw.getvalue(), mtime=0)
+    return Bundle(digest.hexdigest()[:32], packed, count)
+
+
+def publish_bundle(engine: Engine, bundle: Bundle, bundle_url: str = "") -> None:
+    """Store the bundle (once: bundles are immutable) in the database or at ``bundle_url``."""
+    with read_transaction(engine) as conn:
+        if remote_repo.has_bundle(conn, bundle.digest):
+            return
+    location = None
+    data: bytes | None = bundle.data
+    if bundle_url:
+        import fsspec
+
+        location = f"{bundle_url.rstrip('/')}/{bundle.digest}.tar.gz"
+        try:
+            with fsspec.open(location, "wb") as fh:
+                fh.write(bundle.data)
+        except Exception as exc:
+            raise BundleError(f"cannot write the code bundle to {location}: {exc}") from None
+        data = None
+    with transaction(engine) as conn:
+        remote_repo.put_bundle(
+            conn, bundle.digest, size=len(bundle.data), files=bundle.files, data=data, location=location
+        )
+
+
+class BundleSource:
+    """The scheduler's side: the current code version of the flows folder, published when it
+    changes. ``ref()`` is cheap to call for every try: the folder is looked at no more than
+    every ``recheck`` seconds."""
+
+    def __init__(
+        self, engine: Engine, folder: Path, *, bundle_url: str = "", git_url: str = "", recheck: float = 2.0
+    ) -> None:
+        self.engine = engine
+        self.folder = folder.resolve()
+        self.bundle_url = bundle_url
+        self.git_url = git_url
+        self.recheck = recheck
+        self._checked = -1e9
+        self._print: object = None
+        self._ref: CodeRef | None = None
+
+    def ref(self, flow_file: str | None) -> CodeRef | None:
+        now = time.monotonic()
+        if self._ref is None or now - self._checked >= self.recheck:
+            self._checked = now
+            self._refresh()
+        if self._ref is None:
+            return None
+        path = None
+        if flow_file:
+            with contextlib.suppress(ValueError):
+                path = Path(flow_file).resolve().relative_to(self.folder).as_posix()
+        return CodeRef(self._ref.kind, self._ref.ref, path, self._ref.url, self._ref.subdir)
+
+    def _refresh(self) -> None:
+        if self.git_url:
+            commit, subdir = git_head(self.folder)
+            self._ref = CodeRef("git", commit, None, self.git_url, subdir)
+            return
+        if not self.folder.is_dir():
+            self._ref = None
+            return
+        current = fingerprint(self.folder)
+        if current == self._print and self._ref is not None:
+            return
+        bundle = build_bundle(self.folder)
+        publish_bundle(self.engine, bundle, self.bundle_url)
+        self._print = current
+        self._ref = CodeRef("bundle", bundle.digest, None)
+
+
+def git_head(folder: Path) -> tuple[str, str]:
+    """The commit a git working copy is at, and the folder's path inside the repository."""
+    try:
+        commit = _git(folder, "rev-parse", "HEAD")
+        prefix = _git(folder, "rev-parse", "--show-prefix")
+    except BundleError as exc:
+        raise BundleError(
+            f"flows_git_url is set, but the flows folder {folder} is not a git working copy: {exc}"
+        ) from None
+    return commit, prefix.rstrip("/")
+
+
+def _git(cwd: Path, *args: str) -> str:
+    try:
+        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise BundleError(f"git {' '.join(args)} failed: {exc}") from None
+    if done.returncode != 0:
+        raise BundleError(f"git {' '.join(args)} failed: {done.stderr.strip().splitlines()[-1:] or done.returncode}")
+    return done.stdout.strip()
+
+
+class BundleCache:
+    """The worker's side: code versions unpacked under ``folder``, fetched when first needed."""
+
+    def __init__(self, folder: Path, engine: Engine) -> None:
+        self.folder = folder
+        self.engine = engine
+
+    def path(self, code: CodeRef) -> Path:
+        """The local folder that holds the flows folder at version ``code``."""
+        name = f"{'git-' if code.kind == 'git' else ''}{code.ref}"
+        target = self.folder / name
+        if (target / _COMPLETE).exists():
+            return target / code.subdir if code.subdir else target
+        self.folder.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=self.folder))
+        try:
+            if code.kind == "git":
+                self._checkout(code, staging)
+            else:
+                self._unpack(code.ref, staging)
+            (staging / _COMPLETE).write_text(code.ref)
+            try:
+                staging.rename(target)
+            except OSError:
+                if not (target / _COMPLETE).exists():  # another process of this worker won the race
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return target / code.subdir if code.subdir else target
+
+    def _unpack(self, digest: str, into: Path) -> None:
+        with read_transaction(self.engine) as conn:
+            found = remote_repo.get_bundle(conn, digest)
+        if found is None:
+            raise NotFoundError(f"code bundle {digest} is not in the database (was it published by a scheduler?)")
+        data, location = found
+        if data is None and location:
+            import fsspec
+
+            try:
+                with fsspec.open(location, "rb") as fh:
+                    data = fh.read()
+            except Exception as exc:
+                raise BundleError(f"cannot fetch code bundle {digest} from {location}: {exc}") from None
+        if data is None:
+            raise BundleError(f"code bundle {digest} has neither data nor a location")
+        try:
+            with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+                tar.extractall(into, filter="data")
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise BundleError(f"code bundle {digest} cannot be unpacked: {exc}") from None
+
+    def _checkout(self, code: CodeRef, into: Path) -> None:
+        mirror = self.folder / "git-mirror"
+        if not (mirror / "HEAD").exists():
+            _git(self.folder, "clone", "--quiet", "--bare", code.url, str(mirror))
+        try:
+            _git(mirror, "cat-file", "-e", f"{code.ref}^{{commit}}")
+        except BundleError:
+            _git(mirror, "fetch", "--quiet", code.url, "+refs/heads/*:refs/heads/*")
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", code.ref], cwd=mirror, capture_output=True, timeout=300, check=False
+        )
+        if archive.returncode != 0:
+            why = archive.stderr.decode(errors="replace")[-300:]
+            raise BundleError(f"commit {code.ref} of {code.url} cannot be checked out: {why}")
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout), mode="r:") as tar:
+            tar.extractall(into, filter="data")

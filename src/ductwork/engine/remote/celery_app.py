@@ -1,0 +1,277 @@
+"""Ductwork on Celery: the app, the one task that runs a try, and ``ductwork worker``.
+
+A plain Celery app and a plain Celery worker (prefork pool), so Celery's own tools work on it:
+``celery -b <broker> inspect active``, ``celery -b <broker> control shutdown``, Flower. Tries
+are messages of the task ``ductwork.run_try`` on the queue named by the task's ``queue``.
+
+Delivery is at least once: messages are acknowledged after the try (``acks_late``), so a
+worker host that dies leaves its messages to be delivered again; the try's compare-and-set
+start in the database (``runner``) makes the effect exactly once. A pool process that dies
+during a try (kill -9, the OOM killer, the hard time limit) is noticed by the worker's main
+process at once: the try is failed or retried by its policy, or, if it had not started, sent
+again.
+
+The worker's main process keeps its row in the ``workers`` table fresh and the heartbeats of
+the tries its pool processes run, from Celery's own timer (no thread: pool processes are
+forked from this process).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Sequence
+from typing import Any
+
+from ductwork.engine.remote import wire
+from ductwork.engine.remote.runner import RemoteHost
+from ductwork.errors import DuctworkError
+from ductwork.settings import Settings, redact_url
+
+log = logging.getLogger("ductwork.worker")
+
+REPLY_EXPIRES_MS = 24 * 3600 * 1000
+"""An unused reply queue (its scheduler is gone) disappears from RabbitMQ after a day."""
+
+
+class BrokerError(DuctworkError):
+    """The broker is unreachable or its URL is wrong."""
+
+
+def make_app(settings: Settings, *, worker_name: str = "") -> Any:
+    """The Celery app for ``settings`` (Celery is imported only here, when it is used)."""
+    from celery import Celery
+
+    check_broker_url(settings.broker_url)
+    app = Celery("ductwork", broker=settings.broker_url, set_as_current=False)
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        result_backend=None,
+        task_acks_late=True,
+        task_acks_on_failure_or_timeout=True,
+        task_reject_on_worker_lost=False,  # the main process records the lost try itself
+        worker_prefetch_multiplier=1,
+        task_default_queue="default",
+        task_create_missing_queues=True,
+        worker_send_task_events=True,  # Flower and `celery events` see the tries
+        worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,
+        broker_transport_options={"visibility_timeout": 3600},
+    )
+    app.ductwork_settings = settings
+    app.ductwork_worker = worker_name
+    app.task(name=wire.TASK_NAME, bind=True, acks_late=True)(_run_try)
+    return app
+
+
+def _run_try(task: Any, payload: dict[str, Any]) -> str:
+    """The Celery task: run one try in this pool process (warm: its imports stay)."""
+    return host_of(task.app).run(payload)
+
+
+def host_of(app: Any) -> RemoteHost:
+    """This process's ``RemoteHost`` (one per process: pool processes are forked)."""
+    host = getattr(app, "_ductwork_host", None)
+    if host is None or host.pid != os.getpid():
+        host = RemoteHost(app.ductwork_settings, app.ductwork_worker or _default_name(), notify=notifier(app))
+        app._ductwork_host = host
+    return host
+
+
+def notifier(app: Any) -> Any:
+    """A function that sends a try's end to a scheduler's reply queue."""
+
+    def send(queue: str, body: dict[str, Any]) -> None:
+        with app.producer_pool.acquire(block=True, timeout=5) as producer:
+            producer.publish(
+                body,
+                exchange="",
+                routing_key=queue,
+                serializer="json",
+                delivery_mode=1,
+                retry=True,
+                retry_policy={"max_retries": 3, "interval_start": 0.1, "interval_step": 0.3, "interval_max": 1.0},
+            )
+
+    return send
+
+
+def check_broker_url(url: str) -> None:
+    if not url:
+        raise BrokerError(
+            "no broker: set broker_url (DUCTWORK_BROKER_URL), e.g. redis://host:6379/0 or amqp://user:pass@host:5672//"
+        )
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme not in ("redis", "rediss", "amqp", "amqps", "pyamqp", "sentinel", "memory"):
+        raise BrokerError(
+            f"broker_url {redact_url(url)!r} is not a broker URL Ductwork supports: "
+            "use redis://host:6379/0 or amqp://user:pass@host:5672//"
+        )
+
+
+def ping_broker(url: str, *, timeout: float = 5.0) -> None:
+    """Connect once; a clear one-line error when the broker cannot be reached."""
+    from kombu import Connection
+
+    check_broker_url(url)
+    conn = Connection(url, connect_timeout=timeout, transport_options={"max_retries": 0})
+    try:
+        conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=timeout)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BrokerError(f"cannot reach the broker at {redact_url(url)}: {first}") from None
+    finally:
+        conn.release()
+
+
+def _default_name() -> str:
+    return f"ductwork-{os.getpid()}@{socket.gethostname()}"
+
+
+# --- ductwork worker ----------------------------------------------------------------------------
+def start_worker(
+    settings: Settings,
+    *,
+    queues: Sequence[str] = ("default",),
+    concurrency: int | None = None,
+    name: str | None = None,
+    loglevel: str = "INFO",
+) -> None:
+    """Check the broker and the database, register the worker, and run a Celery worker until
+    it is stopped (SIGTERM: finish running tries, then stop)."""
+    from celery import bootsteps, signals
+    from celery.exceptions import TimeLimitExceeded, WorkerLostError
+
+    from ductwork import __version__
+    from ductwork.store import migrate
+    from ductwork.store.engine import create_engine, transaction
+    from ductwork.store.repo import remote as remote_repo
+
+    hostname = socket.gethostname()
+    node_name = name or f"ductwork-{os.getpid()}"
+    if "@" not in node_name:
+        node_name = f"{node_name}@{hostname}"
+    concurrency = concurrency or os.cpu_count() or 1
+    ping_broker(settings.broker_url)
+    engine = create_engine(settings.db_url)
+    migrate.check(engine)
+    with transaction(engine) as conn:
+        remote_repo.register_worker(
+            conn,
+            node_name,
+            hostname=hostname,
+            pid=os.getpid(),
+            kind="celery",
+            queues=list(queues),
+            concurrency=concurrency,
+            version=__version__,
+        )
+    app = make_app(settings, worker_name=node_name)
+    main_host = RemoteHost(settings, node_name, notify=notifier(app))
+    interval = settings.worker_heartbeat
+
+    def beat() -> None:
+        from celery.worker import state
+
+        current: list[str] = []
+        keys: list[tuple[int, str, int]] = []
+        for request in list(state.active_requests):
+            if request.name != wire.TASK_NAME or not request.args:
+                continue
+            payload = request.args[0]
+            current.append(wire.try_label(payload))
+            _, task_id, number = payload["key"]
+            keys.append((int(payload["run_pk"]), task_id, int(number)))
+        try:
+            with transaction(engine) as conn:
+                if not remote_repo.worker_heartbeat(conn, node_name, current=current, tries=keys):
+                    remote_repo.register_worker(
+                        conn,
+                        node_name,
+                        hostname=hostname,
+                        pid=os.getpid(),
+                        kind="celery",
+                        queues=list(queues),
+                        concurrency=concurrency,
+                        version=__version__,
+                    )
+        except Exception as exc:  # the database is away: say so, beat again later
+            log.warning("worker heartbeat failed: %s", str(exc).splitlines()[0] if str(exc) else exc)
+
+    class Heartbeat(bootsteps.StartStopStep):
+        requires = {"celery.worker.components:Timer"}
+
+        def __init__(self, worker: Any, **kwargs: Any) -> None:
+            self.tref: Any = None
+
+        def start(self, worker: Any) -> None:
+            beat()
+            self.tref = worker.timer.call_repeatedly(interval, beat, priority=10)
+
+        def stop(self, worker: Any) -> None:
+            if self.tref is not None:
+                self.tref.cancel()
+            try:
+                with transaction(engine) as conn:
+                    remote_repo.stop_worker(conn, node_name)
+            except Exception as exc:
+                log.warning("could not record that the worker stopped: %s", exc)
+
+    app.steps["worker"].add(Heartbeat)
+
+    def on_failure(sender: Any = None, exception: Any = None, args: Any = None, **kwargs: Any) -> None:
+        """In the main process: a pool process died with a try (or passed the hard limit)."""
+        if not isinstance(exception, WorkerLostError | TimeLimitExceeded) or not args:
+            return
+        payload = args[0]
+        if isinstance(exception, TimeLimitExceeded):
+            reason = f"timed out after {payload['node'].get('execution_timeout')}s (stopped by the hard time limit)"
+        else:
+            reason = f"the worker process running the try died ({exception})"
+        try:
+            what = main_host.record_lost(payload, reason)
+        except Exception as exc:
+            log.error("could not record the lost try %s: %s", wire.try_label(payload), exc)
+            return
+        if what == "requeue":
+            queue = payload["node"].get("queue", "default")
+            app.send_task(wire.TASK_NAME, args=[payload], queue=queue)
+            log.warning("%s: its process died before it started; sent it again", wire.try_label(payload))
+        else:
+            log.warning("%s: %s (%s)", wire.try_label(payload), reason, what)
+
+    signals.task_failure.connect(on_failure, sender=app.tasks[wire.TASK_NAME], weak=False)
+
+    def in_pool_process(**kwargs: Any) -> None:
+        engine.dispose(close=False)  # the main process's connections are not the child's
+
+    signals.worker_process_init.connect(in_pool_process, weak=False)
+    log.info(
+        "ductwork worker %s: queues %s, %d slots, broker %s, database %s",
+        node_name,
+        ",".join(queues),
+        concurrency,
+        redact_url(settings.broker_url),
+        redact_url(settings.db_url),
+    )
+    worker = app.Worker(
+        hostname=node_name,
+        queues=list(queues),
+        concurrency=concurrency,
+        pool="prefork",
+        loglevel=loglevel,
+        send_events=True,
+        without_mingle=True,
+        without_gossip=True,
+    )
+    worker.start()
+    main_host.close()
+    engine.dispose()
+    code = getattr(worker, "exitcode", 0) or 0
+    if code:
+        raise SystemExit(code)

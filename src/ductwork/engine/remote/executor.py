@@ -1,0 +1,479 @@
+"""The executor port over remote workers (Celery), for the scheduler.
+
+How a try's start and end travel (ADR 0008):
+
+- The scheduler records the try ``queued`` (``records_tries``: the supervisor flushes before it
+  submits), then publishes it. Tries wait in this executor, per queue, while the queue's live
+  workers have no room; a queue that no live worker listens on holds its tries here and is
+  reported (log, ``ductwork workers list``, the web UI's workers page).
+- The worker records the start and the end in the database (compare-and-set) and sends the
+  end to this scheduler's reply queue; ``wait`` takes those messages.
+- Whatever was not heard is read from the database: every ``reconcile_interval`` the executor
+  looks at the tries it has been waiting for, takes recorded ends from there, declares lost
+  the running tries of workers that stopped heartbeating (a compare-and-set too, so a late end
+  from the worker and "lost" cannot both apply), and sends again the queued tries that a lost
+  worker may have held (the start's compare-and-set drops the extra copy).
+
+The executor needs no local disk shared with workers and does not import user code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import time
+import uuid
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+
+from ductwork.core.clock import SystemClock
+from ductwork.core.config import ParamSources
+from ductwork.core.graph import NodeSpec
+from ductwork.core.states import TaskState
+from ductwork.engine.execution import TryOutcome
+from ductwork.engine.executor import ExecutorEvent, TryFinished, TryKey, TryRequest
+from ductwork.engine.executors._worker import failed_outcome
+from ductwork.engine.journal import decode_outcome, encode_outcome
+from ductwork.engine.remote import wire
+from ductwork.engine.remote.bundles import BundleSource
+from ductwork.settings import Settings, redact_url
+from ductwork.store.engine import create_engine, read_transaction, transaction
+from ductwork.store.repo import remote as remote_repo
+from ductwork.store.repo import runs as run_repo
+
+log = logging.getLogger("ductwork.scheduler")
+S = TaskState
+_ENDED = frozenset({S.SUCCESS, S.FAILED, S.SKIPPED, S.UP_FOR_RETRY, S.UP_FOR_RESCHEDULE, S.UPSTREAM_FAILED})
+
+
+@dataclass(eq=False)
+class _Flight:
+    """A try handed to this executor, until its end is reported."""
+
+    key: TryKey
+    node: NodeSpec
+    max_tries: int | None
+    run_pk: int
+    queue: str
+    payload: dict[str, Any] | None = None
+    published_at: float | None = None
+    adopted: bool = False
+
+
+class CeleryExecutor:
+    """Tries as Celery messages to ``ductwork worker`` processes on any host."""
+
+    records_tries = True
+    """Workers record their tries in the database: the scheduler records ``queued`` first."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        engine: Engine | None = None,
+        environ: Mapping[str, str] | None = None,
+        reconcile_interval: float = 1.0,
+        requeue_after: float = 60.0,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine or create_engine(settings.db_url)
+        self.param_sources = ParamSources.load(environ=environ) if environ is not None else ParamSources()
+        self.reconcile_interval = reconcile_interval
+        self.requeue_after = requeue_after
+        self.code = BundleSource(
+            self.engine, settings.flows_folder, bundle_url=settings.bundle_url, git_url=settings.flows_git_url
+        )
+        self.flows_root = str(settings.flows_folder.resolve())
+        self.reply_queue = f"ductwork.reply.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+        self.app: Any = None
+        self._flights: dict[TryKey, _Flight] = {}
+        self._lines: dict[str, deque[_Flight]] = {}
+        self._events: list[ExecutorEvent] = []
+        self._pks: dict[str, int] = {}
+        self._capacity: dict[str, int] = {}
+        self._live_slots = 0
+        self._lost: set[str] = set()
+        self._last_reconcile = 0.0
+        self._conn: Any = None
+        self._consumer: Any = None
+        self._broker_down_since: float | None = None
+        self._next_connect = 0.0
+        self._unserved: set[str] = set()
+        self._producer: Any = None
+        self._closed = False
+
+    # --- the port -----------------------------------------------------------------------------
+    def start(self) -> None:
+        if self.app is not None:
+            return
+        from ductwork.engine.remote.celery_app import make_app
+
+        self.app = make_app(self.settings)
+        self._connect()
+        self._reconcile(force=True)
+
+    def free_slots(self) -> int:
+        limit = max(self.settings.parallelism, 2 * self._live_slots)
+        return max(0, limit - len(self._flights))
+
+    def submit(self, request: TryRequest) -> None:
+        self.start()
+        key = request.key
+        if key in self._flights:
+            raise ValueError(f"try {key} is already in this executor")
+        run_pk = self._run_pk(key.run_key)
+        sources = request.param_sources if request.param_sources is not None else self.param_sources.to_dict()
+        code = self.code.ref(request.flow_file)
+        request = TryRequest(
+            key,
+            request.node,
+            request.run,
+            request.downstream,
+            request.log_path,
+            max_tries=request.max_tries,
+            resumed=request.resumed,
+            flow_file=request.flow_file,
+            param_sources=sources,
+        )
+        flight = _Flight(key, request.node, request.max_tries, run_pk, request.node.queue or "default")
+        flight.payload = wire.encode_request(
+            request, run_pk=run_pk, code=code, reply_to=self.reply_queue, flows_root=self.flows_root
+        )
+        self._flights[key] = flight
+        self._lines.setdefault(flight.queue, deque()).append(flight)
+        self._publish_waiting()
+
+    def adopt(self, key: TryKey, node: NodeSpec, max_tries: int | None) -> bool:
+        """Take over a try found running after a restart or a takeover: its end comes from the
+        database (or it is declared lost when its worker is)."""
+        if key in self._flights:
+            return True
+        flight = _Flight(key, node, max_tries, self._run_pk(key.run_key), node.queue or "default", adopted=True)
+        flight.published_at = 0.0
+        self._flights[key] = flight
+        return True
+
+    def wait(self, timeout: float | None) -> list[ExecutorEvent]:
+        self.start()
+        if not self._events:
+            limit = self.reconcile_interval if timeout is None else min(timeout, self.reconcile_interval)
+            self._drain(max(0.0, limit))
+        self._maybe_reconcile()
+        return self._take()
+
+    def heartbeat(self) -> list[ExecutorEvent]:
+        self._maybe_reconcile()
+        return self._take()
+
+    def cancel(self, key: TryKey, reason: str) -> None:
+        flight = self._flights.get(key)
+        if flight is None:
+            return
+        now = SystemClock().now()
+        outcome = TryOutcome(S.FAILED, now, now, error=reason)
+        if flight.published_at is None:
+            self._lines.get(flight.queue, deque()).remove(flight)
+            self._finish(flight, outcome)
+            return
+        with transaction(self.engine) as conn:
+            found = remote_repo.end_try(
+                conn,
+                flight.run_pk,
+                key.task_id,
+                key.try_number,
+                outcome,
+                encode_outcome(outcome),
+                expected=(S.QUEUED, S.RUNNING),
+            )
+        if found is None:
+            self._finish(flight, outcome)
+        if self.app is not None:
+            try:
+                self.app.control.revoke(_task_id(key), terminate=True, signal="SIGTERM")
+            except Exception as exc:
+                log.warning("could not ask the workers to stop %s: %s", key.task_id, exc)
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Tries keep running on their workers, which record them; a scheduler that starts
+        later (or another one) adopts them."""
+        if self._closed:
+            return
+        self._closed = True
+        self._disconnect()
+        if self._producer is not None:
+            self._producer.release()
+            self._producer = None
+
+    # --- publishing -----------------------------------------------------------------------------
+    def _publish_waiting(self) -> None:
+        if self.app is None:
+            return
+        for queue, line in self._lines.items():
+            if not line:
+                continue
+            room = self._capacity.get(queue, 0) - self._outstanding(queue)
+            if self._capacity.get(queue, 0) == 0:
+                if queue not in self._unserved:
+                    self._unserved.add(queue)
+                    log.warning(
+                        "no live worker listens on queue %r: %d tries wait for one (ductwork worker --queues %s)",
+                        queue,
+                        len(line),
+                        queue,
+                    )
+                continue
+            self._unserved.discard(queue)
+            while line and room > 0:
+                flight = line[0]
+                if not self._send(flight):
+                    return
+                line.popleft()
+                room -= 1
+
+    def _outstanding(self, queue: str) -> int:
+        return sum(1 for f in self._flights.values() if f.queue == queue and f.published_at is not None)
+
+    def _send(self, flight: _Flight) -> bool:
+        if flight.payload is None:
+            return True
+        timeout = flight.node.execution_timeout
+        options: dict[str, Any] = {}
+        if timeout:
+            options = {"soft_time_limit": timeout, "time_limit": timeout + 5.0}
+        try:
+            if self._producer is None:
+                self._producer = self.app.producer_pool.acquire(block=True, timeout=5)
+            self.app.send_task(
+                wire.TASK_NAME,
+                args=[flight.payload],
+                queue=flight.queue,
+                task_id=_task_id(flight.key),
+                producer=self._producer,
+                retry=False,
+                **options,
+            )
+        except Exception as exc:
+            self._broker_failed(exc)
+            if self._producer is not None:
+                try:
+                    self._producer.release()
+                except Exception:
+                    pass
+                self._producer = None
+            return False
+        flight.published_at = time.monotonic()
+        return True
+
+    # --- hearing back ---------------------------------------------------------------------------
+    def _connect(self) -> None:
+        from kombu import Consumer, Queue
+
+        if time.monotonic() < self._next_connect:
+            return
+        try:
+            conn = self.app.connection_for_read()
+            conn.ensure_connection(max_retries=1, interval_start=0, timeout=5)
+            arguments = {"x-expires": 24 * 3600 * 1000} if conn.transport.driver_type == "amqp" else None
+            queue = Queue(
+                self.reply_queue,
+                exchange="",
+                routing_key=self.reply_queue,
+                durable=False,
+                auto_delete=False,
+                queue_arguments=arguments,
+            )
+            consumer = Consumer(conn.default_channel, queues=[queue], callbacks=[self._on_message], accept=["json"])
+            consumer.consume()
+        except Exception as exc:
+            self._broker_failed(exc)
+            return
+        self._conn, self._consumer = conn, consumer
+        if self._broker_down_since is not None:
+            log.info("the broker is back after %.1fs", time.monotonic() - self._broker_down_since)
+        self._broker_down_since = None
+
+    def _disconnect(self) -> None:
+        conn, self._conn, self._consumer = self._conn, None, None
+        if conn is not None:
+            try:
+                conn.release()
+            except Exception:
+                pass
+
+    def _broker_failed(self, exc: BaseException) -> None:
+        if self._broker_down_since is None:
+            self._broker_down_since = time.monotonic()
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            log.error(
+                "the broker at %s is unreachable (%s): tries wait; ends are read from the database",
+                redact_url(self.settings.broker_url),
+                first,
+            )
+        self._next_connect = time.monotonic() + 1.0
+        self._disconnect()
+
+    def _drain(self, timeout: float) -> None:
+        if self._conn is None:
+            self._connect()
+            if self._conn is None:
+                time.sleep(min(timeout, 0.2))
+                return
+        try:
+            self._conn.drain_events(timeout=timeout)
+            while True:  # take everything that is there already
+                self._conn.drain_events(timeout=0)
+        except TimeoutError:
+            return
+        except OSError as exc:
+            if isinstance(exc, socket.timeout):
+                return
+            self._broker_failed(exc)
+        except Exception as exc:
+            if type(exc).__name__ in ("Empty", "timeout"):
+                return
+            self._broker_failed(exc)
+
+    def _on_message(self, body: Any, message: Any) -> None:
+        try:
+            message.ack()
+        except Exception:
+            pass
+        try:
+            run_key, task_id, number = body["key"]
+            key = TryKey(run_key, task_id, int(number))
+            outcome = decode_outcome(body["outcome"])
+        except (KeyError, TypeError, ValueError):
+            log.warning("ignored a malformed message on the reply queue: %r", body)
+            return
+        flight = self._flights.get(key)
+        if flight is not None:
+            self._finish(flight, outcome)
+
+    def _finish(self, flight: _Flight, outcome: TryOutcome) -> None:
+        if self._flights.pop(flight.key, None) is None:
+            return
+        self._events.append(TryFinished(flight.key, outcome))
+        if flight.published_at is not None:
+            self._publish_waiting()
+
+    def _take(self) -> list[ExecutorEvent]:
+        events, self._events = self._events, []
+        return events
+
+    # --- reconciling with the database ------------------------------------------------------------
+    def _maybe_reconcile(self) -> None:
+        interval = self.reconcile_interval if self._broker_down_since is None else self.reconcile_interval / 2
+        if time.monotonic() - self._last_reconcile >= interval:
+            self._reconcile()
+
+    def _reconcile(self, *, force: bool = False) -> None:
+        self._last_reconcile = time.monotonic()
+        try:
+            self._look_at_workers()
+            self._look_at_tries()
+        except Exception as exc:
+            if type(exc).__name__ == "DatabaseUnreachableError" or "OperationalError" in type(exc).__name__:
+                log.warning("could not look at remote tries in the database: %s", str(exc).splitlines()[0])
+                return
+            raise
+        if self._conn is None:
+            self._connect()
+        self._publish_waiting()
+
+    def _look_at_workers(self) -> None:
+        now = dt.datetime.now(dt.UTC)
+        with read_transaction(self.engine) as conn:
+            rows = remote_repo.list_workers(conn, include_stopped=False)
+        capacity: dict[str, int] = {}
+        live = 0
+        lost: set[str] = set()
+        for worker in rows:
+            status = worker.status(self.settings.worker_lost_after, now)
+            if status == remote_repo.RUNNING:
+                live += worker.concurrency
+                for queue in worker.queues:
+                    capacity[queue] = capacity.get(queue, 0) + worker.concurrency
+            elif status == remote_repo.LOST:
+                lost.add(worker.name)
+        newly = lost - self._lost
+        if newly:
+            log.warning("workers lost (no heartbeat for %gs): %s", self.settings.worker_lost_after, ", ".join(newly))
+            with transaction(self.engine) as conn:
+                remote_repo.mark_lost(conn, newly)
+            for flight in self._flights.values():  # a lost worker may have held queued tries
+                if flight.published_at is not None and not flight.adopted:
+                    flight.published_at = -1.0
+        self._lost = lost | {w.name for w in rows if w.state == remote_repo.LOST}
+        self._capacity = {q: 2 * n + 8 for q, n in capacity.items()}
+        self._live_slots = live
+
+    def _look_at_tries(self) -> None:
+        now_mono = time.monotonic()
+        quiet = [f for f in self._flights.values() if f.published_at is not None and now_mono - f.published_at > 0.5]
+        if not quiet:
+            return
+        with read_transaction(self.engine) as conn:
+            views = remote_repo.view_tries(conn, [(f.run_pk, f.key.task_id, f.key.try_number) for f in quiet])
+        now = dt.datetime.now(dt.UTC)
+        for flight in quiet:
+            key = flight.key
+            view = views.get((flight.run_pk, key.task_id, key.try_number))
+            if view is None:
+                continue
+            if view.outcome is not None:
+                self._finish(flight, decode_outcome(view.outcome))
+            elif view.try_number != key.try_number:
+                continue  # cleared or marked from outside: the scheduler reloads the run
+            elif view.state == S.RUNNING:
+                stale = view.heartbeat_at is None or (now - view.heartbeat_at).total_seconds() > (
+                    self.settings.worker_lost_after
+                )
+                if view.hostname in self._lost or stale:
+                    self._declare_lost(flight, view.hostname)
+            elif view.state == S.QUEUED and self._resend_due(flight, now_mono) and self._send(flight):
+                log.info("sent %s #%d again (its worker may have been lost)", key.task_id, key.try_number)
+
+    def _resend_due(self, flight: _Flight, now_mono: float) -> bool:
+        """A queued try a lost worker may have held, or one waiting far too long, while the
+        queue has live workers: sent again (the start's compare-and-set drops extra copies)."""
+        at = flight.published_at
+        if flight.payload is None or at is None or self._capacity.get(flight.queue, 0) == 0:
+            return False
+        return at < 0 or now_mono - at > self.requeue_after
+
+    def _declare_lost(self, flight: _Flight, worker: str | None) -> None:
+        key = flight.key
+        reason = f"the worker running this try ({worker or 'unknown'}) stopped heartbeating and is lost"
+        outcome = failed_outcome(flight.node, key.try_number, SystemClock(), reason, max_tries=flight.max_tries)
+        with transaction(self.engine) as conn:
+            found = remote_repo.end_try(
+                conn, flight.run_pk, key.task_id, key.try_number, outcome, encode_outcome(outcome)
+            )
+        if found is None:
+            log.warning("%s #%d: %s", key.task_id, key.try_number, reason)
+            self._finish(flight, outcome)
+
+    def _run_pk(self, run_key: str) -> int:
+        pk = self._pks.get(run_key)
+        if pk is None:
+            with read_transaction(self.engine) as conn:
+                found = run_repo.run_pks(conn, {run_key})
+            if run_key not in found:
+                raise ValueError(f"run {run_key!r} is not in the database")
+            pk = self._pks[run_key] = found[run_key]
+        return pk
+
+    @property
+    def unserved_queues(self) -> set[str]:
+        return set(self._unserved)
+
+
+def _task_id(key: TryKey) -> str:
+    """The Celery task id of a try: the same for every copy, so a revoke reaches them all."""
+    return f"{key.run_key}:{key.task_id}:{key.try_number}"

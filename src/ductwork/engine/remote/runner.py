@@ -1,0 +1,308 @@
+"""The worker's side of a remote try: claim it, run it, record it, tell the scheduler.
+
+``RemoteHost`` is one worker process's state (a Celery pool process, or a Kubernetes pod): its
+database engine, its cache of code versions, the flows it imported (once per code version), its
+result backend. ``RemoteHost.run(payload)`` runs one try:
+
+1. **Claim**: queued -> running in the database, guarded by the try number. Anything else (a
+   redelivered message for a try that started or ended, a try cleared meanwhile) is dropped
+   here, before any user code, so a try runs at most once whatever the broker does.
+2. **Run**: the code comes from the bundle the request names; output goes to a local file that
+   descriptors 1 and 2 point at, shipped to the remote log store while the try runs.
+3. **Record**: running -> the outcome, guarded the same way, with the whole outcome on the try
+   row; then the outcome is sent to the scheduler's reply queue (a hint: the database is the
+   truth, and a scheduler that did not hear reads it there).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import os
+import socket
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from ductwork.core.clock import SystemClock
+from ductwork.core.config import ParamSources, use_sources
+from ductwork.core.executable import Executable
+from ductwork.core.graph import CLASS_TASK, NodeSpec
+from ductwork.core.results import ResultBackend
+from ductwork.core.states import TaskState
+from ductwork.core.task_services import TaskServices
+from ductwork.engine import logcapture
+from ductwork.engine.execution import TryOutcome, execute_try
+from ductwork.engine.executors._worker import LogFile, Lru, failed_outcome
+from ductwork.engine.executors.runtime import FlowFileRuntime, RunSetup
+from ductwork.engine.journal import encode_outcome
+from ductwork.engine.remote import wire
+from ductwork.engine.remote.bundles import BundleCache
+from ductwork.engine.remote.logs import LogShipper, is_remote
+from ductwork.settings import Settings
+from ductwork.store.engine import create_engine, transaction
+from ductwork.store.repo import remote as remote_repo
+
+log = logging.getLogger("ductwork.worker")
+Notify = Callable[[str, dict[str, Any]], None]
+
+STARTED = "started"
+DROPPED = "dropped"
+
+
+class CodeRuntime(FlowFileRuntime):
+    """Resolves nodes from the code version a request names, results in the database."""
+
+    def __init__(self, host: RemoteHost) -> None:
+        super().__init__()
+        self.host = host
+        self._current_root: Path | None = None
+        self._services: TaskServices | None = None
+
+    def results(self) -> ResultBackend:
+        if self._results is None:
+            from ductwork.store.offload import ObjectStore
+            from ductwork.store.results import SqlResults
+
+            settings = self.host.settings
+            offload = ObjectStore(settings.results_offload_url) if settings.results_offload_url else None
+            self._results = SqlResults(
+                self.host.engine,
+                allow_pickle=settings.results_pickle,
+                offload=offload,
+                offload_threshold=settings.results_offload_threshold,
+            )
+        return self._results
+
+    def services(self) -> TaskServices:
+        if self._services is None:
+            from ductwork.engine.services_setup import build_task_services
+
+            self._services = build_task_services(self.host.settings, engine=self.host.engine, with_store=True)
+        return self._services
+
+    def use_root(self, root: Path | None) -> None:
+        """Switch to another code version: forget the modules the previous one imported, so a
+        helper module of the flows folder is imported again from the new version."""
+        if root == self._current_root:
+            return
+        old = self._current_root
+        self._current_root = root
+        if old is None:
+            return
+        prefix = str(old.resolve()) + os.sep
+        for name, module in list(sys.modules.items()):
+            file = getattr(module, "__file__", None) or ""
+            if file.startswith(prefix):
+                del sys.modules[name]
+        sys.path[:] = [p for p in sys.path if not (p + os.sep).startswith(prefix)]
+        for file in [f for f in self._files if f.startswith(prefix)]:
+            self._forget(file)
+
+
+class RemoteHost:
+    """One worker process: runs tries from requests, records them, sends their ends."""
+
+    def __init__(self, settings: Settings, worker_name: str, *, notify: Notify | None = None) -> None:
+        self.settings = settings
+        self.worker_name = worker_name
+        self.notify = notify
+        self.pid = os.getpid()
+        self._engine: Engine | None = None
+        self.runtime = CodeRuntime(self)
+        self.folders = Lru(256)
+        self.log_dir = Path(tempfile.gettempdir()) / f"ductwork-worker-logs-{os.getpid()}"
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None or self.pid != os.getpid():  # never use a parent's connections
+            self.pid = os.getpid()
+            self._engine = create_engine(self.settings.db_url)
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+    # --- one try ------------------------------------------------------------------------------
+    def run(self, payload: dict[str, Any]) -> str:
+        job = wire.decode_request(payload)
+        request = job.request
+        key = request.key
+        now = dt.datetime.now(dt.UTC)
+        with transaction(self.engine) as conn:
+            found = remote_repo.start_try(
+                conn,
+                job.run_pk,
+                key.task_id,
+                key.try_number,
+                worker=self.worker_name,
+                pid=os.getpid(),
+                at=now,
+                log_path=request.log_path,
+            )
+        if found is not None:
+            state = found.state.value if found.state is not None else "gone from the run"
+            log.info(
+                "dropped %s: the task is %s at try %d (a redelivered or superseded message)",
+                wire.try_label(payload),
+                state,
+                found.try_number,
+            )
+            return DROPPED
+        outcome = self._execute(job)
+        self.record_end(job, outcome)
+        return STARTED
+
+    def _execute(self, job: wire.RemoteTry) -> TryOutcome:
+        request = job.request
+        node, try_number = request.node, request.key.try_number
+        sources = ParamSources.from_dict(request.param_sources) if request.param_sources else ParamSources()
+        local_log = self._local_log_path(request.log_path, request.key.run_key, node.task_id, try_number)
+        shipper = None
+        try:
+            sink: logcapture.TrySink = LogFile(local_log, self.folders)
+        except OSError as exc:
+            error = f"could not open the try's log file {local_log}: {exc}"
+            return failed_outcome(node, try_number, SystemClock(), error, max_tries=request.max_tries)
+        saved = (os.dup(1), os.dup(2))
+        try:
+            if is_remote(request.log_path):
+                assert request.log_path is not None
+                shipper = LogShipper(local_log, request.log_path, interval=1.0)
+                shipper.start()
+            _flush_std()
+            os.dup2(sink.fd, 1)  # type: ignore[attr-defined]
+            os.dup2(sink.fd, 2)  # type: ignore[attr-defined]
+            with logcapture.routing():
+                try:
+                    executable = self._resolve(job, node, sources)
+                except Exception as exc:
+                    tb = traceback.format_exc()
+                    sink.write(f"could not load task {node.task_id!r} on worker {self.worker_name}: {exc}\n{tb}")
+                    return failed_outcome(
+                        node, try_number, SystemClock(), f"could not load task: {exc}", tb, max_tries=request.max_tries
+                    )
+                with use_sources(sources):
+                    return execute_try(
+                        executable,
+                        node=node,
+                        run=request.run,
+                        try_number=try_number,
+                        results=self.runtime.results(),
+                        downstream=request.downstream,
+                        clock=SystemClock(),
+                        sink=sink,
+                        max_tries=request.max_tries,
+                        resumed=request.resumed,
+                        services=self.runtime.services(),
+                    )
+        finally:
+            _flush_std()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+            sink.close()
+            if shipper is not None:
+                shipper.close()
+                with contextlib.suppress(OSError):
+                    os.unlink(local_log)
+
+    def _resolve(self, job: wire.RemoteTry, node: NodeSpec, sources: ParamSources) -> Executable:
+        code = job.code
+        root = None
+        if code is not None:
+            root = BundleCache(self.settings.home / "bundles", self.engine).path(code)
+        self.runtime.use_root(root)
+        flow_file = None
+        if root is not None and code is not None and code.path:
+            flow_file = str(root / code.path)
+        if node.kind == CLASS_TASK and root is not None:
+            node = _remap_class_task(node, job.flows_root, root)
+            if str(root) not in sys.path:
+                sys.path.insert(0, str(root))
+        return self.runtime.resolve(node, RunSetup(job.request.run, flow_file, sources))
+
+    def _local_log_path(self, log_path: str | None, run_key: str, task_id: str, try_number: int) -> str:
+        if log_path and not is_remote(log_path):
+            return log_path
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{run_key}-{task_id}.{try_number}")
+        return str(self.log_dir / f"{safe}.log")
+
+    # --- recording ------------------------------------------------------------------------------
+    def record_end(self, job: wire.RemoteTry, outcome: TryOutcome, *, expected: tuple[TaskState, ...] = ()) -> bool:
+        """Write the try's end (if the database still has it running) and tell the scheduler."""
+        key = job.request.key
+        encoded = encode_outcome(outcome)
+        with transaction(self.engine) as conn:
+            found = remote_repo.end_try(
+                conn,
+                job.run_pk,
+                key.task_id,
+                key.try_number,
+                outcome,
+                encoded,
+                expected=expected or (TaskState.RUNNING,),
+            )
+        if found is not None:
+            log.warning(
+                "the end of %s #%d was not recorded: the task is now %s at try %d (declared lost, or cleared)",
+                key.task_id,
+                key.try_number,
+                found.state.value if found.state else "gone",
+                found.try_number,
+            )
+            return False
+        if self.notify is not None and job.reply_to:
+            try:
+                self.notify(job.reply_to, {"key": [key.run_key, key.task_id, key.try_number], "outcome": encoded})
+            except Exception as exc:  # the scheduler reads the end from the database instead
+                log.warning("could not tell the scheduler that %s ended: %s", key.task_id, exc)
+        return True
+
+    def record_lost(self, payload: dict[str, Any], reason: str) -> str:
+        """(In the worker's main process) a pool process died while it had this request: the try
+        is failed or up for retry by its policy if it had started; ``"requeue"`` if it had not."""
+        job = wire.decode_request(payload)
+        request = job.request
+        number = request.key.try_number
+        outcome = failed_outcome(request.node, number, SystemClock(), reason, max_tries=request.max_tries)
+        if self.record_end(job, outcome):
+            return "recorded"
+        with transaction(self.engine) as conn:
+            found = remote_repo.view_tries(conn, [(job.run_pk, request.key.task_id, request.key.try_number)])
+        view = found.get((job.run_pk, request.key.task_id, request.key.try_number))
+        if view is not None and view.state == TaskState.QUEUED and view.try_number == request.key.try_number:
+            return "requeue"
+        return "ignored"
+
+
+def _remap_class_task(node: NodeSpec, flows_root: str | None, root: Path) -> NodeSpec:
+    """A class task's file, recorded with the scheduler's path, at its place in the bundle."""
+    fileloc = node.extra.get("fileloc")
+    if not fileloc or not flows_root:
+        return node
+    try:
+        rel = Path(fileloc).relative_to(flows_root)
+    except ValueError:
+        return node
+    return replace(node, extra={**node.extra, "fileloc": str(root / rel)})
+
+
+def _flush_std() -> None:
+    for stream in (sys.__stdout__, sys.__stderr__, sys.stdout, sys.stderr):
+        if stream is not None:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                stream.flush()
+
+
+def default_worker_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"

@@ -1,0 +1,129 @@
+"""The messages between a scheduler and remote workers, as JSON data.
+
+A try request travels as a plain dict (Celery's JSON serializer; Flower and ``celery inspect``
+show it as it is): the try's key and the run's primary key, the node and the run as plain data,
+where its code is (bundle hash or git commit, and the flow file's path inside the flows folder),
+where its log goes and where to send the end (``reply_to``). An end is the same key plus the
+outcome (``journal.encode_outcome``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ductwork.core.context import RunInfo
+from ductwork.core.graph import NodeSpec
+from ductwork.engine.executor import TryKey, TryRequest
+from ductwork.store import codec
+
+TASK_NAME = "ductwork.run_try"
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class CodeRef:
+    """Where a try's code is: a bundle (``kind="bundle"``, ``ref`` its hash) or a git commit
+    (``kind="git"``, ``ref`` the commit, ``url`` the repository, ``subdir`` the flows folder
+    inside it); ``path`` is the flow file relative to the flows folder."""
+
+    kind: str
+    ref: str
+    path: str | None
+    url: str = ""
+    subdir: str = ""
+
+
+@dataclass(frozen=True)
+class RemoteTry:
+    request: TryRequest
+    run_pk: int
+    code: CodeRef | None
+    reply_to: str
+    flows_root: str | None
+    """The scheduler's flows folder: paths under it (class tasks' files) are mapped into the bundle."""
+
+
+def encode_request(
+    request: TryRequest, *, run_pk: int, code: CodeRef | None, reply_to: str, flows_root: str | None
+) -> dict[str, Any]:
+    run = request.run
+    return {
+        "v": VERSION,
+        "key": [request.key.run_key, request.key.task_id, request.key.try_number],
+        "run_pk": run_pk,
+        "node": request.node.to_dict(),
+        "run": {
+            "flow_id": run.flow_id,
+            "run_id": run.run_id,
+            "logical_date": run.logical_date.isoformat(),
+            "data_interval_start": run.data_interval_start.isoformat(),
+            "data_interval_end": run.data_interval_end.isoformat(),
+            "params": codec.encode(dict(run.params)),
+            "conf": codec.encode(dict(run.conf)),
+            "run_type": run.run_type,
+            "timezone": _tz_name(run.timezone),
+        },
+        "downstream": list(request.downstream),
+        "log": request.log_path,
+        "max_tries": request.max_tries,
+        "resumed": request.resumed,
+        "param_sources": dict(request.param_sources) if request.param_sources is not None else None,
+        "code": None if code is None else code.__dict__.copy(),
+        "reply_to": reply_to,
+        "flows_root": flows_root,
+    }
+
+
+def decode_request(data: Mapping[str, Any]) -> RemoteTry:
+    if data.get("v") != VERSION:
+        raise ValueError(f"a try request of version {data.get('v')!r}; this worker reads version {VERSION}")
+    run_key, task_id, try_number = data["key"]
+    r = data["run"]
+    run = RunInfo(
+        r["flow_id"],
+        r["run_id"],
+        dt.datetime.fromisoformat(r["logical_date"]),
+        dt.datetime.fromisoformat(r["data_interval_start"]),
+        dt.datetime.fromisoformat(r["data_interval_end"]),
+        params=codec.decode(r["params"]),
+        conf=codec.decode(r["conf"]),
+        run_type=r["run_type"],
+        timezone=_tz(r["timezone"]),
+    )
+    request = TryRequest(
+        TryKey(run_key, task_id, int(try_number)),
+        NodeSpec.from_dict(data["node"]),
+        run,
+        tuple(data["downstream"]),
+        data.get("log"),
+        max_tries=data.get("max_tries"),
+        resumed=bool(data.get("resumed")),
+        param_sources=data.get("param_sources"),
+    )
+    code = data.get("code")
+    return RemoteTry(
+        request,
+        int(data["run_pk"]),
+        CodeRef(**code) if code else None,
+        str(data.get("reply_to") or ""),
+        data.get("flows_root"),
+    )
+
+
+def try_label(data: Mapping[str, Any]) -> str:
+    """ "flow/run task #try" for a request, for worker rows and log lines."""
+    run_key, task_id, try_number = data["key"]
+    return f"{run_key} {task_id} #{try_number}"
+
+
+def _tz_name(tz: dt.tzinfo) -> str:
+    key = getattr(tz, "key", None)
+    return str(key) if key else "UTC"
+
+
+def _tz(name: str) -> dt.tzinfo:
+    return dt.UTC if name == "UTC" else zoneinfo.ZoneInfo(name)

@@ -1,0 +1,86 @@
+"""Remote workers as the CLI, the REST API and the web UI show them.
+
+A worker is ``running`` while it heartbeats, ``lost`` once it has been silent for longer than
+``worker_lost_after`` (the scheduler then fails or retries its tries by their policy), and
+``stopped`` after a clean shutdown. Queues that have queued tries but no live worker are
+reported too: such tries wait, and this is where a user learns why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy import Engine
+
+from ductwork.core.states import RunState, TaskState
+from ductwork.settings import Settings
+from ductwork.store.engine import read_transaction
+from ductwork.store.repo import remote as remote_repo
+from ductwork.store.tables import runs, task_instances
+from ductwork.store.types import utcnow
+
+
+@dataclass(frozen=True)
+class WorkerView:
+    name: str
+    hostname: str
+    kind: str
+    queues: tuple[str, ...]
+    concurrency: int
+    slots_used: int
+    current: tuple[str, ...]
+    started_at: dt.datetime
+    heartbeat_at: dt.datetime
+    state: str
+    version: str
+
+    @property
+    def heartbeat_age(self) -> float:
+        return (utcnow() - self.heartbeat_at).total_seconds()
+
+
+@dataclass(frozen=True)
+class Workers:
+    workers: list[WorkerView]
+    unserved: dict[str, int]
+    """Queue name -> tries queued on it while no live worker listens on it."""
+
+
+def list_workers(engine: Engine, settings: Settings, *, include_stopped: bool = False) -> Workers:
+    now = utcnow()
+    with read_transaction(engine) as conn:
+        rows = remote_repo.list_workers(conn, include_stopped=include_stopped)
+        waiting: dict[str, int] = dict(
+            conn.execute(
+                sa.select(task_instances.c.queue, sa.func.count())
+                .select_from(task_instances.join(runs, runs.c.id == task_instances.c.run_pk))
+                .where(
+                    task_instances.c.state == TaskState.QUEUED.value,
+                    runs.c.state == RunState.RUNNING.value,
+                )
+                .group_by(task_instances.c.queue)
+            ).all()
+        )
+    views = [
+        WorkerView(
+            w.name,
+            w.hostname,
+            w.kind,
+            w.queues,
+            w.concurrency,
+            w.slots_used if w.state == remote_repo.RUNNING else 0,
+            w.current,
+            w.started_at,
+            w.heartbeat_at,
+            w.status(settings.worker_lost_after, now),
+            w.version,
+        )
+        for w in rows
+    ]
+    served = {q for v in views if v.state == remote_repo.RUNNING for q in v.queues}
+    unserved: dict[str, int] = {}
+    if settings.executor != "local" or views:
+        unserved = {str(q): int(n) for q, n in waiting.items() if q not in served}
+    return Workers(views, unserved)

@@ -1,0 +1,103 @@
+"""Flows run by ``ductwork worker`` processes over real brokers (Redis and RabbitMQ), with the
+scheduler and the workers as separate processes that share only the database, the broker and
+the remote log store; one worker runs in a network namespace of its own."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from dbfixtures import temporary_database
+from ductwork.store.engine import create_engine, read_transaction
+from ductwork.store.repo import runs as run_repo
+from ductwork.store.repo import tasks as task_repo
+from private_services import private_rabbitmq, private_redis
+from tests.remote.support import Cluster, count_effects, wait_for
+
+FAN = """
+from ductwork import task
+
+def pull_and_check(ti=None, run_id=None):
+    values = ti.xcom_pull(task_ids=[f"b{i}" for i in range(4)])
+    assert len(values) == 4 and all(isinstance(v, int) for v in values), values
+    return work("c", run_id=run_id)
+
+with Flow("fan", schedule=None) as fan:
+    a = PythonOperator(task_id="a", python_callable=work, op_args=["a"], op_kwargs={"seconds": 0.3})
+    bs = [PythonOperator(task_id=f"b{i}", python_callable=work, op_args=[f"b{i}"]) for i in range(4)]
+    c = PythonOperator(task_id="c", python_callable=pull_and_check)
+    a >> bs
+    for b in bs:
+        b >> c
+
+with Flow("gpu_only", schedule=None) as gpu_only:
+    PythonOperator(task_id="train", python_callable=work, op_args=["train"], queue="gpu")
+"""
+
+
+def _run_state(db_url: str, flow_id: str) -> str | None:
+    engine = create_engine(db_url)
+    try:
+        with read_transaction(engine) as conn:
+            runs = run_repo.list_runs(conn, flow_id=flow_id, limit=5).items
+        return runs[0].state.value if runs else None
+    finally:
+        engine.dispose()
+
+
+def _scenario(tmp_path: Path, broker_url: str) -> None:
+    with temporary_database("postgres", tmp_path) as db_url:
+        cluster = Cluster(tmp_path / "c", db_url, broker_url)
+        cluster.write_flow("fan.py", FAN)
+        try:
+            cluster.scheduler()
+            cluster.wait_schema()
+            w1 = cluster.worker("w1", concurrency=2)
+            cluster.worker("w2", concurrency=2)
+            done = cluster.cli("trigger", "fan", "--run-id", "r1")
+            assert done.returncode == 0, done.stderr
+            wait_for(lambda: _run_state(db_url, "fan") in ("success", "failed"), 90, "the run to end", cluster)
+            assert _run_state(db_url, "fan") == "success", cluster.logs()
+            effects = count_effects(cluster.effects)
+            assert effects == {f"r1.{t}": 1 for t in ["a", "b0", "b1", "b2", "b3", "c"]}, effects
+            engine = create_engine(db_url)
+            with read_transaction(engine) as conn:
+                run = run_repo.get_run(conn, "fan", "r1")
+                assert run is not None
+                instances = task_repo.list_task_instances(conn, run.pk)
+            engine.dispose()
+            assert {ti.hostname.split("@")[0] for ti in instances} <= {"w1", "w2"}
+            logs = cluster.cli("tasks", "logs", "fan", "r1", "b2")
+            assert logs.returncode == 0, logs.stderr
+            assert "working on b2" in logs.stdout
+            listed = json.loads(cluster.cli("workers", "list", "--json").stdout)
+            names = {w["name"].split("@")[0]: w for w in listed["workers"]}
+            assert set(names) == {"w1", "w2"} and names["w1"]["queues"] == ["default"]
+            assert all(w["state"] == "running" for w in names.values())
+
+            # A queue no worker listens on: its tries wait, and the CLI says why.
+            assert cluster.cli("trigger", "gpu_only", "--run-id", "g1").returncode == 0
+            wait_for(
+                lambda: "gpu" in json.loads(cluster.cli("workers", "list", "--json").stdout)["unserved_queues"],
+                30,
+                "the gpu queue to be reported",
+                cluster,
+            )
+            text = cluster.cli("workers", "list").stdout
+            assert "queue 'gpu'" in text and "no live worker listens on it" in text
+            cluster.worker("g", queues="gpu", concurrency=1)
+            wait_for(lambda: _run_state(db_url, "gpu_only") == "success", 60, "the gpu run", cluster)
+            assert count_effects(cluster.effects)["g1.train"] == 1
+            assert w1.alive()
+        finally:
+            cluster.stop_all()
+
+
+def test_flows_run_on_celery_workers_over_redis(tmp_path: Path) -> None:
+    with private_redis() as redis:
+        _scenario(tmp_path, redis.url())
+
+
+def test_flows_run_on_celery_workers_over_rabbitmq(tmp_path: Path) -> None:
+    with private_rabbitmq() as rabbit:
+        _scenario(tmp_path, rabbit.url())
