@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from ductwork.api import errors
+from ductwork.api.audit import AuditMiddleware
 from ductwork.api.context import WebContext, WebOptions
 from ductwork.api.routes import api_router
 from ductwork.api.routes.system import ductwork_version
@@ -55,5 +56,6 @@ def create_app(settings: Settings, engine: Engine | None = None, *, options: Web
     errors.install(app)
     app.include_router(api_router())
     install_web(app)
+    app.add_middleware(AuditMiddleware, ctx=ctx)  # inside authentication: it knows who asks
     app.add_middleware(AuthMiddleware, ctx=ctx)
     return app

@@ -157,6 +157,44 @@ class RunOut(BaseModel):
     version_hash: str
 
 
+class CancelOut(RunOut):
+    dry_run: bool = False
+    task_ids: list[str] = Field(
+        default_factory=list, description="The unfinished tasks marked failed (with dry_run: that would be)."
+    )
+
+
+class DeletedRunOut(BaseModel):
+    flow_id: str
+    run_id: str
+    state: str
+    end_date: dt.datetime | None
+
+
+class DeletionOut(BaseModel):
+    """What a deletion removed, or with ``dry_run`` would remove."""
+
+    dry_run: bool
+    cutoff: dt.datetime | None = None
+    runs: int
+    task_instances: int
+    tries: int
+    results: int
+    events: int
+    log_files: int
+    offloaded_objects: int
+    import_errors: int = 0
+    sample: list[DeletedRunOut] = Field(description="The first runs deleted (at most 50).")
+
+
+class CleanIn(Model):
+    older_than: str = Field(
+        min_length=2, max_length=32, description="Delete runs that ended longer ago than this: 30d, 12h, 2w."
+    )
+    flow_id: str | None = Field(default=None, min_length=1, max_length=250, pattern=r"^[^\x00]*$")
+    dry_run: bool = False
+
+
 class BackfillOut(BaseModel):
     dry_run: bool
     planned: list[PlannedRunOut]
@@ -282,6 +320,7 @@ class MarkIn(Model):
     state: MarkState
     downstream: bool = False
     upstream: bool = False
+    dry_run: bool = False
 
 
 class TaskChangeOut(BaseModel):
@@ -302,6 +341,15 @@ class PoolOut(BaseModel):
     queued_slots: int
     running_slots: int
     open_slots: int
+
+
+class PoolDeletionOut(BaseModel):
+    name: str
+    slots: int
+    running_slots: int
+    queued_slots: int
+    waiting_tasks: int = Field(description="Unfinished tasks of active runs that name the pool.")
+    dry_run: bool
 
 
 # --- Luigi's view ----------------------------------------------------------------------------
@@ -547,3 +595,95 @@ def token_out(record: TokenRecord) -> TokenOut:
         last_used_at=record.last_used_at,
         expires_at=record.expires_at,
     )
+
+
+def deletion_out(report: Any) -> DeletionOut:
+    """A ``services.cleanup.CleanReport`` as the API returns it."""
+    return DeletionOut(
+        dry_run=report.dry_run,
+        cutoff=report.cutoff,
+        runs=report.runs,
+        task_instances=report.task_instances,
+        tries=report.tries,
+        results=report.results,
+        events=report.events,
+        log_files=report.log_files,
+        offloaded_objects=report.objects,
+        import_errors=report.import_errors,
+        sample=[
+            DeletedRunOut(flow_id=r.flow_id, run_id=r.run_id, state=r.state, end_date=r.end_date) for r in report.sample
+        ],
+    )
+
+
+# --- the audit log ---------------------------------------------------------------------------
+class AuditOut(BaseModel):
+    id: int
+    at: dt.datetime
+    actor: str
+    via: str
+    origin: str
+    action: str
+    target: str
+    details: dict[str, Any]
+
+
+class AuditPage(BaseModel):
+    items: list[AuditOut]
+    total: int
+    limit: int
+    offset: int
+
+
+def audit_out(record: Any) -> AuditOut:
+    return AuditOut(
+        id=record.id,
+        at=record.at,
+        actor=record.actor,
+        via=record.via,
+        origin=record.origin,
+        action=record.action,
+        target=record.target,
+        details=dict(record.details),
+    )
+
+
+# --- connections and variables -----------------------------------------------------------------
+class ConnectionIn(Model):
+    uri: str | None = Field(default=None, max_length=10_000, description="type://login:password@host:port/schema")
+    conn_type: str | None = Field(default=None, max_length=64)
+    host: str | None = Field(default=None, max_length=10_000)
+    port: int | None = Field(default=None, ge=0, le=65535)
+    login: str | None = Field(default=None, max_length=10_000)
+    password: str | None = Field(default=None, max_length=10_000)
+    schema_: str | None = Field(default=None, alias="schema", max_length=10_000)
+    extra: dict[str, Any] | None = None
+    description: str = Field(default="", max_length=10_000)
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ConnectionOut(BaseModel):
+    conn_id: str
+    conn_type: str
+    host: str | None
+    port: int | None
+    schema_: str | None = Field(alias="schema", serialization_alias="schema")
+    login: str | None
+    password: str | None = Field(description="*** when the connection has one; never the password.")
+    extra: dict[str, Any]
+    description: str
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class VariableIn(Model):
+    value: str = Field(max_length=1_000_000)
+    description: str = Field(default="", max_length=10_000)
+
+
+class VariableOut(BaseModel):
+    key: str
+    value: str
+    encrypted: bool
+    description: str

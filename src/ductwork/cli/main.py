@@ -11,6 +11,9 @@ from pathlib import Path
 import click
 
 from ductwork.cli import (
+    audit_cmd,
+    audit_hook,
+    cleanup_cmd,
     config_cmd,
     db_cmd,
     flows_cmd,
@@ -69,6 +72,8 @@ cli.add_command(scheduler_cmd.scheduler)
 cli.add_command(runs_cmd.trigger)
 cli.add_command(runs_cmd.backfill)
 cli.add_command(runs_cmd.runs)
+runs_cmd.runs.add_command(cleanup_cmd.delete_run)
+db_cmd.db.add_command(cleanup_cmd.clean)
 cli.add_command(pools_cmd.pools)
 cli.add_command(secrets_cmd.connections)
 cli.add_command(secrets_cmd.variables)
@@ -80,6 +85,8 @@ cli.add_command(users_cmd.tokens)
 cli.add_command(pipelines_cmd.pipelines)
 cli.add_command(worker_cmd.worker)
 cli.add_command(worker_cmd.workers)
+cli.add_command(audit_cmd.audit)
+audit_hook.instrument(cli)
 
 
 def main() -> None:

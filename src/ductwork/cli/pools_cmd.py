@@ -45,8 +45,17 @@ def set_pool(state: CliState, name: str, slots: int, description: str) -> None:
 
 @pools.command("delete")
 @click.argument("name")
+@click.option("--dry-run", is_flag=True, help="Only say what the pool holds; delete nothing.")
 @click.pass_obj
-def delete_pool(state: CliState, name: str) -> None:
-    with transaction(store(state)) as conn:
-        pool_repo.delete_pool(conn, name)
-    click.echo(f"pool {name} deleted")
+def delete_pool(state: CliState, name: str, dry_run: bool) -> None:
+    """Delete a pool; tasks naming it then run without its limit."""
+    from ductwork.services import pools as pool_service
+
+    done = pool_service.delete_pool(store(state), name, dry_run=dry_run)
+    if not dry_run:
+        click.echo(f"pool {name} deleted")
+        return
+    click.echo(
+        f"would delete pool {name} ({done.slots} slots; {done.running_slots} running, {done.queued_slots} queued); "
+        f"{done.waiting_tasks} unfinished task(s) of active runs name it and would run without its limit"
+    )

@@ -265,9 +265,18 @@ def show_run(state: CliState, flow_id: str, run_id: str, as_json: bool) -> None:
 @runs.command("cancel")
 @click.argument("flow_id")
 @click.argument("run_id")
+@click.option("--dry-run", is_flag=True, help="Only list the tasks that would be stopped.")
 @click.pass_obj
-def cancel_run(state: CliState, flow_id: str, run_id: str) -> None:
+def cancel_run(state: CliState, flow_id: str, run_id: str, dry_run: bool) -> None:
     """Stop a run: unfinished tasks are marked failed and their tries stopped."""
     engine = store(state)
+    if dry_run:
+        record, unfinished = run_service.cancel_preview(engine, flow_id, run_id)
+        console().print(
+            f"would cancel run {record.flow_id} {record.run_id} ({styled(record.state.value)}): "
+            f"{len(unfinished)} unfinished task(s) would be marked failed"
+            + (": " + ", ".join(unfinished) if unfinished else "")
+        )
+        return
     record = run_service.cancel(engine, flow_id, run_id)
     console().print(f"run {record.flow_id} {record.run_id}: {styled(record.state.value)}")

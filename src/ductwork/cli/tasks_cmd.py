@@ -117,6 +117,8 @@ def clear(
 @click.option("--state", "new_state", type=click.Choice(["success", "failed", "skipped"]), required=True)
 @click.option("--downstream", "-d", is_flag=True, help="Also mark every task downstream.")
 @click.option("--upstream", "-u", is_flag=True, help="Also mark every task upstream.")
+@click.option("--dry-run", is_flag=True, help="Only list what would be marked.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def mark(
     state: CliState,
@@ -126,6 +128,8 @@ def mark(
     new_state: str,
     downstream: bool,
     upstream: bool,
+    dry_run: bool,
+    as_json: bool,
 ) -> None:
     """Set tasks of a run to success, failed or skipped by hand."""
     from ductwork.core.states import TaskState
@@ -133,9 +137,13 @@ def mark(
 
     engine, record = _run(state, flow_id, run_id)
     ids = task_service.mark(
-        engine, record, list(task_ids), TaskState(new_state), downstream=downstream, upstream=upstream
+        engine, record, list(task_ids), TaskState(new_state), downstream=downstream, upstream=upstream, dry_run=dry_run
     )
-    console().print(f"marked {len(ids)} task(s) {new_state}: " + ", ".join(ids))
+    if as_json:
+        print_json({"dry_run": dry_run, "state": new_state, "marked": ids})
+        return
+    verb = "would mark" if dry_run else "marked"
+    console().print(f"{verb} {len(ids)} task(s) {new_state}: " + ", ".join(ids))
 
 
 @tasks.command("state")

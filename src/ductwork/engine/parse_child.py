@@ -69,6 +69,30 @@ def _callback(file: str, flow_id: str, request: dict[str, Any]) -> dict[str, Any
     return {"called": call_flow_callbacks(flow, request["state"], info)}
 
 
+def _render(file: str, flow_id: str, request: dict[str, Any]) -> dict[str, Any]:
+    """``ductwork tasks render`` for the API, which must not import user code (ADR 0001)."""
+    from ductwork.errors import DuctworkError, NotFoundError, ParameterError
+    from ductwork.loading import load_flow
+    from ductwork.services.render import render_task
+    from ductwork.settings import Settings
+    from ductwork.task_services import local_task_services
+
+    try:
+        flow = load_flow(f"{file}:{flow_id}", Path(file).parent)
+        when = request.get("logical_date")
+        rendered = render_task(
+            flow,
+            request["task_id"],
+            logical_date=dt.datetime.fromisoformat(when) if when else None,
+            params=request.get("params") or {},
+            services=local_task_services(Settings.load()),
+        )
+    except DuctworkError as exc:
+        kind = "not_found" if isinstance(exc, NotFoundError) else "parameter" if isinstance(exc, ParameterError) else ""
+        return {"error": {"kind": kind, "message": str(exc)}}
+    return {"rendered": json.loads(json.dumps(rendered, default=str))}
+
+
 def main(argv: list[str]) -> int:
     command, *args = argv
     out = Path(args[-1])
@@ -79,6 +103,9 @@ def main(argv: list[str]) -> int:
             elif command == "materialize":
                 request = json.loads(out.read_text()) if out.exists() else {}
                 result = _materialize(args[0], args[1], request)
+            elif command == "render":
+                request = json.loads(out.read_text()) if out.exists() else {}
+                result = _render(args[0], args[1], request)
             elif command == "callback":
                 request = json.loads(out.read_text()) if out.exists() else {}
                 result = _callback(args[0], args[1], request)

@@ -58,7 +58,7 @@ def _run_child(
                 data = json.loads(out.read_text())
             except json.JSONDecodeError:
                 data = {}
-        if proc.returncode != 0 or not ({"graphs", "graph", "fatal", "called"} & set(data)):
+        if proc.returncode != 0 or not ({"graphs", "graph", "fatal", "called", "rendered", "error"} & set(data)):
             tail = proc.stderr.decode(errors="replace").strip().splitlines()[-3:]
             detail = (": " + " | ".join(tail)) if tail else ""
             return {"fatal": f"the parsing process exited with status {proc.returncode} before reporting{detail}"}
@@ -101,6 +101,38 @@ def materialize(
     if "fatal" in data:
         raise DuctworkError(f"flow {flow_id!r} ({fileloc}): could not build the run's graph: {data['fatal']}")
     return FlowGraph.from_dict(data["graph"])
+
+
+def render_task(
+    fileloc: str,
+    flow_id: str,
+    task_id: str,
+    *,
+    logical_date: str | None,
+    params: Mapping[str, Any],
+    timeout: float = 60.0,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """A task's templated fields rendered as a try would render them, by a child process (the
+    flow's code is imported there, never here). Errors keep their kind: an unknown task is a
+    ``NotFoundError``, a bad parameter a ``ParameterError``."""
+    from ductwork.errors import NotFoundError, ParameterError
+
+    request = {"task_id": task_id, "logical_date": logical_date, "params": dict(params)}
+    data = _run_child(["render", fileloc, flow_id], request, timeout, None, environ)
+    if "fatal" in data:
+        raise DuctworkError(f"flow {flow_id!r} ({fileloc}): could not render task {task_id!r}: {data['fatal']}")
+    if "error" in data:
+        kind, message = data["error"].get("kind"), str(data["error"].get("message"))
+        raise (
+            NotFoundError(message)
+            if kind == "not_found"
+            else ParameterError(message)
+            if kind == "parameter"
+            else DuctworkError(message)
+        )
+    rendered: dict[str, Any] = data["rendered"]
+    return rendered
 
 
 def call_flow_callbacks(

@@ -392,6 +392,7 @@ class SchedulerService:
         run.max_tries.update(loaded.max_tries)
         self._revisions[info.key] = record.revision
         self._pks[info.key] = run_pk
+        self.sink.remember(info.key, run_pk)
         now = self.clock.now()
         for task_id, state in states.items():
             if state == S.RUNNING and task_id not in run.in_flight:

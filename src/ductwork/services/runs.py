@@ -205,6 +205,15 @@ def get_run(engine: Engine, flow_id: str, run_id: str) -> RunRecord:
     return record
 
 
+def cancel_preview(engine: Engine, flow_id: str, run_id: str) -> tuple[RunRecord, list[str]]:
+    """What ``cancel`` would do (a dry run): the run, and its unfinished tasks that would be
+    marked failed, in graph order."""
+    record = get_run(engine, flow_id, run_id)
+    with read_transaction(engine) as conn:
+        instances = task_repo.list_task_instances(conn, record.pk)
+    return record, [t.task_id for t in instances if not t.state.is_terminal]
+
+
 def cancel(engine: Engine, flow_id: str, run_id: str, *, reason: str = "cancelled") -> RunRecord:
     """Stop a run: its unfinished tasks are marked failed and the scheduler stops their tries."""
     record = get_run(engine, flow_id, run_id)

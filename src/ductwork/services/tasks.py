@@ -9,8 +9,8 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from ductwork.core.graph import FlowGraph
-from ductwork.core.states import TaskState
-from ductwork.errors import NotFoundError, did_you_mean
+from ductwork.core.states import MANUAL_TARGETS, TaskState
+from ductwork.errors import InvalidTransitionError, NotFoundError, did_you_mean
 from ductwork.store.engine import read_transaction, transaction
 from ductwork.store.records import RunRecord, TaskInstanceRecord, TryRecord
 from ductwork.store.repo import runs as run_repo
@@ -67,11 +67,30 @@ def mark(
     *,
     downstream: bool = False,
     upstream: bool = False,
+    dry_run: bool = False,
 ) -> list[str]:
+    """Set tasks (with their downstream and/or upstream closure) to ``state`` by hand; the ids
+    changed, in graph order. ``dry_run`` only says which tasks would change (those already in
+    ``state`` would not)."""
     graph = _graph(engine, record)
     check_tasks(graph, record, task_ids)
+    if dry_run:
+        check_mark_target(state)
+        chosen = closure(graph, task_ids, downstream=downstream, upstream=upstream)
+        with read_transaction(engine) as conn:
+            states = task_repo.task_states(conn, record.pk)
+        return [t for t in chosen if states.get(t) != state]
     with transaction(engine) as conn:
         return task_repo.mark_task_instances(conn, record.pk, task_ids, state, downstream=downstream, upstream=upstream)
+
+
+def check_mark_target(state: TaskState) -> None:
+    """The error a mark to ``state`` gets from the store, raised before anything is read."""
+    if state not in MANUAL_TARGETS or state == TaskState.NONE:
+        allowed = ", ".join(sorted(s.value for s in MANUAL_TARGETS if s != TaskState.NONE))
+        raise InvalidTransitionError(
+            f"cannot mark tasks {state.value}: a task may be marked {allowed} (use clear to run it again)"
+        )
 
 
 def instances(engine: Engine, record: RunRecord, task_ids: Sequence[str] | None = None) -> list[TaskInstanceRecord]:

@@ -9,7 +9,6 @@ once and cached.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,7 +20,7 @@ from ductwork.store.engine import read_transaction, transaction
 from ductwork.store.errors import ResultSerializationError, StoreError
 from ductwork.store.offload import ObjectStore, delete_reference, read_reference
 from ductwork.store.repo import results as repo
-from ductwork.store.repo.runs import get_run_by_key
+from ductwork.store.repo.runs import run_pks
 from ductwork.store.serializers import BUILT_IN, JsonSerializer, Serializer, is_arrow_table, is_dataframe
 
 PICKLE = "pickle"
@@ -59,8 +58,6 @@ class SqlResults:
         self.readers: dict[str, Serializer] = {**known, self.serializer.name: self.serializer, **(readers or {})}
         self.offload = offload
         self.offload_threshold = offload_threshold
-        self._pks: dict[str, int] = {}
-        self._lock = threading.Lock()
 
     # --- ResultBackend ----------------------------------------------------------------------
     def push(self, run_key: str, task_id: str, key: str, value: Any, *, serializer: str | None = None) -> None:
@@ -167,16 +164,12 @@ class SqlResults:
             ) from exc
 
     def _run_pk(self, conn: Connection, run_key: str) -> int:
-        with self._lock:
-            pk = self._pks.get(run_key)
-        if pk is not None:
-            return pk
-        run = get_run_by_key(conn, run_key)
-        if run is None:
+        """Looked up in the transaction of each call, not cached: a run can be deleted and a
+        new one created under the same key, and a worker outlives both."""
+        pk = run_pks(conn, [run_key]).get(run_key)
+        if pk is None:
             raise NotFoundError(f"no run {run_key!r} in the database; results can only be stored for recorded runs")
-        with self._lock:
-            self._pks[run_key] = run.pk
-        return run.pk
+        return pk
 
 
 def _forget(reference: str) -> None:

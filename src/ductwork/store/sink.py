@@ -90,6 +90,12 @@ class SqlEventSink:
         self._running: set[int] = set()
         self._lock = threading.Lock()
 
+    def remember(self, run_key: str, run_pk: int) -> None:
+        """The primary key of the run with this key now (a run deleted and created again under
+        the same key has a new one; a key kept from before would point at nothing)."""
+        with self._lock:
+            self._pks[run_key] = run_pk
+
     def record(self, events: Sequence[EngineEvent]) -> None:
         if not events:
             return

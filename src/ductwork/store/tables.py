@@ -369,5 +369,27 @@ code_bundles = Table(
     **TABLE_OPTIONS,
 )
 
+# --- the audit log (migration 0006): who changed what, when, from where ----------------------
+# Written for every change made through the CLI, the API or the UI; details never hold a secret
+# (``ductwork.services.audit`` redacts them before they get here). Kept under its own retention.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("actor", String(250), nullable=False),
+    # cli, api (a token), ui (a session), scheduler
+    Column("via", String(32), nullable=False),
+    # The client's address for the API and UI, the host name for the CLI.
+    Column("origin", String(250), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", long_text(), nullable=False),
+    Column("details", JsonText(), nullable=False),
+    Index("ix_audit_log_at", "at"),
+    Index("ix_audit_log_actor_at", "actor", "at"),
+    Index("ix_audit_log_action_at", "action", "at"),
+    **TABLE_OPTIONS,
+)
+
 DEFAULT_POOL = "default_pool"
 DEFAULT_POOL_SLOTS = 128

@@ -195,6 +195,28 @@ def pools_page(request: Request, ctx: WebContext = Depends(web_context)) -> Resp
     return page(request, "pools.html", pools=pools, resources=dict(ctx.settings.resources))
 
 
+@router.get("/audit")
+def audit_page(
+    request: Request,
+    ctx: WebContext = Depends(web_context),
+    actor: str = Query("", max_length=250),
+    action: str = Query("", max_length=64),
+    target: str = Query("", max_length=500),
+    via: str = Query("", pattern="^(|cli|api|ui|scheduler)$"),
+    offset: int = Query(0, ge=0, le=1_000_000_000),
+) -> Response:
+    """Admins only: the changes made through the CLI, the API and the UI."""
+    from urllib.parse import urlencode
+
+    from ductwork.services import audit
+
+    require_page_role(request, "admin")
+    filters = {"actor": actor or None, "action": action or None, "target": target or None, "via": via or None}
+    found = audit.entries(ctx.engine, **filters, limit=100, offset=offset)
+    older = urlencode({**{k: v for k, v in filters.items() if v}, "offset": offset + len(found.items)})
+    return page(request, "audit.html", page=found, filters=filters, older_query=older)
+
+
 @router.get("/account")
 def account_page(request: Request) -> Response:
     return page(request, "account.html")

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from ductwork.api.routes import accounts, flows, luigi, pools, runs, system, tasks, views
+from ductwork.api.routes import (
+    accounts,
+    audit,
+    flows,
+    luigi,
+    maintenance,
+    pools,
+    runs,
+    secrets,
+    system,
+    tasks,
+    views,
+)
 
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1")  # keep in step with app.API_PREFIX
-    for module in (system, flows, runs, tasks, views, pools, luigi, accounts):
+    for module in (system, flows, runs, tasks, views, pools, luigi, accounts, maintenance, audit, secrets):
         router.include_router(module.router)
     return router

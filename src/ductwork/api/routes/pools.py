@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi.responses import JSONResponse
 
 from ductwork.api import schemas
 from ductwork.api.context import WebContext, web_context
 from ductwork.api.routes._common import ERRORS
 from ductwork.api.security import Admin, Viewer
 from ductwork.errors import NotFoundError
+from ductwork.services import pools as pool_service
 from ductwork.store.engine import read_transaction, transaction
 from ductwork.store.repo import pools as pool_repo
 
@@ -48,8 +51,21 @@ def put_pool(name: PoolName, body: schemas.PoolIn, ctx: WebContext = Depends(web
     return get_pool(name, ctx)
 
 
-@router.delete("/pools/{name}", status_code=204, response_class=Response, dependencies=[Admin])
-def delete_pool(name: PoolName, ctx: WebContext = Depends(web_context)) -> Response:
-    with transaction(ctx.engine) as conn:
-        pool_repo.delete_pool(conn, name)
+@router.delete(
+    "/pools/{name}",
+    status_code=204,
+    response_class=Response,
+    responses={200: {"model": schemas.PoolDeletionOut, "description": "With dry_run: what the pool holds."}},
+    dependencies=[Admin],
+)
+def delete_pool(
+    name: PoolName,
+    ctx: WebContext = Depends(web_context),
+    dry_run: bool = Query(False, description="Only say what the pool holds; delete nothing."),
+) -> Response:
+    """Delete a pool (tasks naming it then run without its limit)."""
+    done = pool_service.delete_pool(ctx.engine, name, dry_run=dry_run)
+    if dry_run:
+        body = schemas.PoolDeletionOut(**dataclasses.asdict(done))
+        return JSONResponse(body.model_dump(mode="json"), status_code=200)
     return Response(status_code=204)

@@ -84,10 +84,18 @@ def get_run(flow_id: FlowId, run_id: RunId, ctx: WebContext = Depends(web_contex
     return schemas.run_out(find_run(ctx, flow_id, run_id))
 
 
-@router.post("/flows/{flow_id}/runs/{run_id}/cancel", response_model=schemas.RunOut, dependencies=[Operator])
-def cancel_run(flow_id: FlowId, run_id: RunId, ctx: WebContext = Depends(web_context)) -> schemas.RunOut:
+@router.post("/flows/{flow_id}/runs/{run_id}/cancel", response_model=schemas.CancelOut, dependencies=[Operator])
+def cancel_run(
+    flow_id: FlowId,
+    run_id: RunId,
+    ctx: WebContext = Depends(web_context),
+    dry_run: bool = Query(False, description="Only list the tasks that would be stopped."),
+) -> schemas.CancelOut:
     """Stop a run: its unfinished tasks are marked failed and the scheduler stops their tries."""
-    return schemas.run_out(run_service.cancel(ctx.engine, flow_id, run_id, reason="cancelled from the web"))
+    record, unfinished = run_service.cancel_preview(ctx.engine, flow_id, run_id)
+    if not dry_run:
+        record = run_service.cancel(ctx.engine, flow_id, run_id, reason="cancelled from the web")
+    return schemas.CancelOut(**schemas.run_out(record).model_dump(), dry_run=dry_run, task_ids=unfinished)
 
 
 @router.get("/flows/{flow_id}/runs/{run_id}/events", response_model=list[schemas.EventOut], dependencies=[Viewer])

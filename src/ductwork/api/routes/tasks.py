@@ -20,6 +20,7 @@ from ductwork.services import tasks as task_service
 from ductwork.services.shown_secrets import known_secrets, mask_shown
 from ductwork.store.engine import read_transaction
 from ductwork.store.records import RunRecord
+from ductwork.store.repo import flows as flow_repo
 from ductwork.store.repo import results as result_repo
 from ductwork.store.repo import tasks as task_repo
 from ductwork.store.repo import views
@@ -187,9 +188,59 @@ def clear_tasks(
 def mark_tasks(
     flow_id: FlowId, run_id: RunId, body: schemas.MarkIn, ctx: WebContext = Depends(web_context)
 ) -> schemas.TaskChangeOut:
-    """Set tasks to success, failed or skipped by hand."""
+    """Set tasks to success, failed or skipped by hand; ``dry_run`` lists what would change."""
     record = find_run(ctx, flow_id, run_id)
     ids = task_service.mark(
-        ctx.engine, record, body.task_ids, TaskState(body.state), downstream=body.downstream, upstream=body.upstream
+        ctx.engine,
+        record,
+        body.task_ids,
+        TaskState(body.state),
+        downstream=body.downstream,
+        upstream=body.upstream,
+        dry_run=body.dry_run,
     )
-    return schemas.TaskChangeOut(task_ids=ids)
+    return schemas.TaskChangeOut(task_ids=ids, dry_run=body.dry_run)
+
+
+@router.get("/flows/{flow_id}/tasks/{task_id}/rendered", response_model=dict[str, Any], dependencies=[Viewer])
+def render_task(
+    flow_id: FlowId,
+    task_id: TaskId,
+    ctx: WebContext = Depends(web_context),
+    logical_date: schemas.SaneDate | None = Query(None, description="The run's logical date (default: now)."),
+    params: str | None = Query(None, max_length=100_000, description='Run parameters as a JSON object: {"n": 3}.'),
+) -> dict[str, Any]:
+    """``ductwork tasks render``: the task's templated fields as a try for ``logical_date`` would
+    render them, by field name; secrets masked. The flow's code runs in a child process of the
+    server (the server itself never imports it)."""
+    import os
+
+    from ductwork.engine.parsing import render_task as render_in_child
+    from ductwork.errors import ParameterError
+    from ductwork.services import runs as run_service
+
+    try:
+        values = json.loads(params) if params else {}
+    except ValueError as exc:
+        raise ParameterError(f"params: not valid JSON ({exc})") from None
+    if not isinstance(values, dict):
+        raise ParameterError('params: expected a JSON object such as {"n": 3}')
+    run_service.flow_graph(ctx.engine, flow_id)  # 404 with a hint for an unknown flow
+    with read_transaction(ctx.engine) as conn:
+        flow = flow_repo.get_flow(conn, flow_id)
+    if flow is None or not flow.fileloc:
+        raise ParameterError(f"flow {flow_id!r} has no file recorded; it cannot be rendered here")
+    settings = ctx.settings
+    environ = {
+        **os.environ,
+        "DUCTWORK_HOME": str(settings.home),
+        "DUCTWORK_DATABASE_URL": settings.db_url,
+        "DUCTWORK_SECRETS_BACKENDS": settings.secrets_backends,
+        "DUCTWORK_FERNET_KEY": settings.fernet_key,
+    }
+    if settings.config_path is not None:
+        environ["DUCTWORK_CONFIG"] = str(settings.config_path)
+    when = logical_date.isoformat() if logical_date is not None else None
+    return schemas.plain(
+        render_in_child(flow.fileloc, flow_id, task_id, logical_date=when, params=values, environ=environ)
+    )

@@ -392,8 +392,11 @@ class PoolExecutor:
         request = assignment.request
         run_key = request.run.key
         setup = None
-        if not handle.runs.touch(run_key):
-            handle.runs.add(run_key, None)
+        known = handle.runs.items.get(run_key)
+        if not handle.runs.touch(run_key) or not (known is request.run or known == request.run):
+            # New to this worker, or a run of the same key that is not the one it knows (deleted
+            # and created again, with other parameters perhaps): it gets the run's setup.
+            handle.runs.add(run_key, request.run)
             setup = self._setup(request)
         message = (
             wire.RUN,

@@ -62,3 +62,22 @@ def pool_usage(conn: Connection) -> list[PoolUsage]:
         )
         for p in list_pools(conn)
     ]
+
+
+def tasks_in_pool(conn: Connection, name: str) -> int:
+    """Task instances of queued or running runs that name pool ``name`` and have not finished:
+    what deleting the pool would leave without its limit."""
+    from ductwork.core.states import TERMINAL
+    from ductwork.store.tables import runs
+
+    ti = task_instances
+    stmt = (
+        sa.select(sa.func.count())
+        .select_from(ti.join(runs, runs.c.id == ti.c.run_pk))
+        .where(
+            ti.c.pool == name,
+            ti.c.state.not_in([s.value for s in TERMINAL]),
+            runs.c.state.in_(["queued", "running"]),
+        )
+    )
+    return int(conn.execute(stmt).scalar_one())

@@ -90,6 +90,19 @@ export function runActions(flowId, runId, onChange) {
     await api(`${runPath(flowId, runId)}/cancel`, { method: 'POST' });
     onChange();
   });
+  document.getElementById('delete-run')?.addEventListener('click', async () => {
+    // A dry run of the same call says what would go; the person confirms that.
+    const path = runPath(flowId, runId);
+    try {
+      const plan = await api(`${path}?dry_run=true`, { method: 'DELETE' });
+      const content = el('div', {}, el('p', { id: 'delete-preview', text:
+        `This deletes the run with ${plan.task_instances} task instance(s), ${plan.tries} tr(ies), ` +
+        `${plan.results} result(s), ${plan.log_files} log file(s) and ${plan.events} event(s). It cannot be undone.` }));
+      if (!(await confirmDialog('Delete this run?', content, 'Delete run'))) return;
+      await api(path, { method: 'DELETE' });
+      window.location = `/flows/${enc(flowId)}/grid`;
+    } catch (e) { alert(e.message); }
+  });
   document.getElementById('clear-failed')?.addEventListener('click', async () => {
     const failed = await api(`${runPath(flowId, runId)}/tasks?state=failed&state=upstream_failed&state=up_for_retry`);
     if (!failed.length) { alert('This run has no failed tasks.'); return; }
@@ -103,6 +116,8 @@ export function setRunState(state) {
   if (badge) { badge.className = `state s-${state}`; badge.textContent = state; }
   const cancel = document.getElementById('cancel-run');
   if (cancel) cancel.disabled = state === 'success' || state === 'failed';
+  const remove = document.getElementById('delete-run');
+  if (remove) remove.disabled = !(state === 'success' || state === 'failed');
 }
 
 export function taskUrl(flowId, runId, taskId) { return `${runPath(flowId, runId)}/tasks/${enc(taskId)}`; }

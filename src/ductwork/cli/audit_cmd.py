@@ -1,0 +1,85 @@
+"""``ductwork audit``: the audit log (who changed what, when, from where)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import click
+
+from ductwork.cli.state import CliState
+
+
+@click.group()
+def audit() -> None:
+    """Read the audit log of changes made through the CLI, the API and the UI."""
+
+
+@audit.command("list")
+@click.option("--actor", default=None, help="Only changes by this user.")
+@click.option("--action", default=None, help="Only this action (run.delete), or a family of them (run.).")
+@click.option("--via", type=click.Choice(["cli", "api", "ui", "scheduler"]), default=None)
+@click.option("--target", default=None, help="Only targets starting with this (a flow id, flow/run).")
+@click.option("--since", default=None, help="Only changes from this date (ISO).")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def list_entries(
+    state: CliState,
+    actor: str | None,
+    action: str | None,
+    via: str | None,
+    target: str | None,
+    since: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """Changes, newest first (details never hold a secret)."""
+    from rich.table import Table
+
+    from ductwork.cli.engine_state import store
+    from ductwork.cli.output import console, print_json
+    from ductwork.errors import ParameterError
+    from ductwork.services import audit as audit_service
+
+    start = None
+    if since:
+        try:
+            start = dt.datetime.fromisoformat(since.replace("Z", "+00:00"))
+        except ValueError:
+            raise ParameterError(f"--since {since!r}: expected an ISO date such as 2024-01-31") from None
+        start = start if start.tzinfo else start.replace(tzinfo=dt.UTC)
+    page = audit_service.entries(
+        store(state), actor=actor, action=action, via=via, target=target, since=start, limit=limit
+    )
+    if as_json:
+        print_json(
+            {
+                "total": page.total,
+                "entries": [
+                    {
+                        "at": e.at.isoformat(),
+                        "actor": e.actor,
+                        "via": e.via,
+                        "origin": e.origin,
+                        "action": e.action,
+                        "target": e.target,
+                        "details": dict(e.details),
+                    }
+                    for e in page.items
+                ],
+            }
+        )
+        return
+    table = Table("when", "who", "via", "from", "action", "target", "details", title=f"audit log ({page.total})")
+    for e in page.items:
+        table.add_row(
+            e.at.isoformat(timespec="seconds"),
+            e.actor,
+            e.via,
+            e.origin,
+            e.action,
+            e.target,
+            json.dumps(dict(e.details), default=str)[:120],
+        )
+    console().print(table)

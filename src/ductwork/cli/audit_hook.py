@@ -1,0 +1,104 @@
+"""Every change made from the command line goes into the audit log, recorded in one place.
+
+``instrument(cli)`` wraps the callback of each mutating command named in ``MUTATIONS``: when
+the command has done its work (it returned, or exited on purpose after changing something,
+as ``trigger --wait`` does when the run failed), one entry is written with the operating-system
+user, the host, the action, its target and the command's options (secrets redacted by
+``services.audit``). A dry run, a refused change and an aborted confirmation record nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import click
+
+from ductwork.cli.state import CliState
+
+Target = Callable[[Mapping[str, Any]], str]
+
+
+def _run(p: Mapping[str, Any]) -> str:
+    return f"{p['flow_id']}/{p['run_id']}"
+
+
+def _key(name: str) -> Target:
+    return lambda p: str(p.get(name) or "")
+
+
+MUTATIONS: dict[tuple[str, ...], tuple[str, Target]] = {
+    ("trigger",): ("run.trigger", _key("flow_ref")),
+    ("backfill",): ("run.backfill", _key("flow_ref")),
+    ("runs", "cancel"): ("run.cancel", _run),
+    ("runs", "delete"): ("run.delete", _run),
+    ("tasks", "clear"): ("tasks.clear", _run),
+    ("tasks", "mark"): ("tasks.mark", _run),
+    ("flows", "pause"): ("flow.pause", _key("flow_ref")),
+    ("flows", "unpause"): ("flow.unpause", _key("flow_ref")),
+    ("pools", "set"): ("pool.set", _key("name")),
+    ("pools", "delete"): ("pool.delete", _key("name")),
+    ("users", "create"): ("user.create", _key("username")),
+    ("users", "delete"): ("user.delete", _key("username")),
+    ("users", "password"): ("user.password", _key("username")),
+    ("users", "role"): ("user.role", _key("username")),
+    ("tokens", "create"): ("token.create", _key("username")),
+    ("connections", "add"): ("connection.set", _key("name")),
+    ("connections", "delete"): ("connection.delete", _key("name")),
+    ("variables", "set"): ("variable.set", _key("name")),
+    ("variables", "delete"): ("variable.delete", _key("name")),
+    ("db", "clean"): ("db.clean", lambda p: str(p.get("flow_id") or "*")),
+    ("db", "reset"): ("db.reset", lambda p: "*"),
+}
+_QUIET = frozenset({"as_json"})
+"""Options that change only how the outcome is shown."""
+
+
+def instrument(group: click.Group) -> None:
+    """Wrap the mutating commands of ``group`` (and its subgroups) so that they are audited."""
+    for path, (action, target) in MUTATIONS.items():
+        command: click.Command | None = group
+        for name in path:
+            command = command.commands.get(name) if isinstance(command, click.Group) else None
+        if command is not None and command.callback is not None and not getattr(command.callback, "audited", False):
+            command.callback = _audited(command.callback, action, target)
+
+
+def _audited(callback: Callable[..., Any], action: str, target: Target) -> Callable[..., Any]:
+    @functools.wraps(callback)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        params = dict(ctx.params)
+        if params.get("dry_run"):
+            return callback(*args, **kwargs)
+        try:
+            result = callback(*args, **kwargs)
+        except SystemExit as exc:
+            if exc.code in (None, 0, 1):  # the change was made; the exit status reports on it
+                _record(ctx, action, target(params), params, exit_status=exc.code or 0)
+            raise
+        _record(ctx, action, target(params), params)
+        return result
+
+    wrapper.audited = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _record(
+    ctx: click.Context, action: str, target: str, params: Mapping[str, Any], *, exit_status: int | None = None
+) -> None:
+    from ductwork.services import audit
+    from ductwork.store.engine import create_engine
+
+    state = ctx.find_object(CliState)
+    if state is None:  # pragma: no cover - the root group always sets it
+        return
+    details = {k: v for k, v in params.items() if k not in _QUIET and v not in (None, False, (), "")}
+    if exit_status:
+        details["exit_status"] = exit_status
+    engine = create_engine(state.settings.db_url)
+    try:
+        audit.record(engine, audit.cli_actor(), action, target, details)
+    finally:
+        engine.dispose()

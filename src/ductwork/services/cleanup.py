@@ -1,0 +1,252 @@
+"""Deleting runs and keeping the metadata bounded: ``ductwork runs delete``, ``ductwork db clean``,
+the API's run deletion, and the scheduler's retention (``engine.retention``).
+
+A deletion removes a run's rows (task instances, tries, results, events: one transaction per
+small batch), then, once that committed, its log files and the offloaded objects of its results
+that no remaining row references. A crash between the two leaves files behind, never a row
+pointing at a file that is gone. What may never be deleted (active runs, the latest and latest
+scheduled run of each flow) is decided by ``store.repo.cleanup``; every path goes through it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from ductwork.core.params import parse_duration
+from ductwork.engine.local import safe_name
+from ductwork.errors import InvalidTransitionError, NotFoundError, ParameterError
+from ductwork.services import runs as run_service
+from ductwork.store.engine import read_transaction, transaction
+from ductwork.store.offload import delete_reference
+from ductwork.store.repo import cleanup as repo
+from ductwork.store.repo import flows as flow_repo
+from ductwork.store.repo import runs as run_repo
+from ductwork.store.repo.cleanup import Removed, RunRef
+from ductwork.store.types import utcnow
+
+log = logging.getLogger("ductwork.cleanup")
+
+SAMPLE = 50
+"""How many of the deleted runs a report names (the counts cover all of them)."""
+
+
+@dataclass
+class CleanReport:
+    """What a deletion removed, or (``dry_run``) would remove."""
+
+    dry_run: bool
+    cutoff: dt.datetime | None = None
+    runs: int = 0
+    task_instances: int = 0
+    tries: int = 0
+    results: int = 0
+    events: int = 0
+    log_files: int = 0
+    objects: int = 0
+    import_errors: int = 0
+    sample: list[RunRef] = field(default_factory=list)
+    complete: bool = True
+    """False when a clean stopped early (the scheduler is shutting down); the rest goes next time."""
+
+    def add(self, removed: Removed, log_files: int, objects: int) -> None:
+        self.runs += len(removed.runs)
+        self.task_instances += removed.task_instances
+        self.tries += removed.tries
+        self.results += removed.results
+        self.events += removed.events
+        self.log_files += log_files
+        self.objects += objects
+        self.sample += list(removed.runs[: max(0, SAMPLE - len(self.sample))])
+
+
+def parse_age(text: str, option: str = "--older-than") -> dt.timedelta:
+    """``30d``, ``12h``, ``2w``...: an age with a unit (a bare number is refused: days or seconds?)."""
+    raw = text.strip().lower()
+    weeks = raw.endswith("w") and raw[:-1].replace(".", "", 1).isdigit()
+    try:
+        if raw.replace(".", "", 1).isdigit():
+            raise ValueError("give a unit")
+        age = dt.timedelta(weeks=float(raw[:-1])) if weeks else parse_duration(raw)
+    except ValueError:
+        raise ParameterError(f"{option} {text!r}: expected an age with a unit, such as 30d, 12h, 2w or 90m") from None
+    if age <= dt.timedelta(0):
+        raise ParameterError(f"{option} {text!r}: the age must be more than zero")
+    return age
+
+
+# --- one run ---------------------------------------------------------------------------------
+def delete_run(engine: Engine, flow_id: str, run_id: str, *, logs: Path | None, dry_run: bool = False) -> CleanReport:
+    """Delete one finished run with its tries, results, log files and events (``dry_run``: only
+    say what would go). An active run, or the latest (scheduled) run of its flow, is refused
+    with the reason."""
+    record = run_service.get_run(engine, flow_id, run_id)  # 404 with recent runs as a hint
+    if not record.state.is_terminal:
+        raise InvalidTransitionError(
+            f"run {flow_id} {run_id} is {record.state.value}: only finished runs can be deleted; stop it first "
+            f"with `ductwork runs cancel {flow_id} {run_id}`"
+        )
+    report = CleanReport(dry_run=dry_run)
+    opener = read_transaction if dry_run else transaction
+    with opener(engine) as conn:
+        protection = repo.protected_runs(conn, [flow_id])
+        if record.pk in protection:
+            raise InvalidTransitionError(
+                f"run {flow_id} {run_id} cannot be deleted: {protection.reasons[record.pk]}; "
+                "it can be deleted once the flow has a newer run"
+            )
+        ref = RunRef(record.pk, flow_id, run_id, record.state.value, record.logical_date, record.end_date)
+        removed = repo.measure(conn, [ref]) if dry_run else repo.delete_runs(conn, [record.pk], protection=protection)
+    if not removed.runs:  # changed between the two reads (cleared, or deleted by someone else)
+        raise NotFoundError(f"run {flow_id} {run_id} is no longer a finished run; nothing was deleted")
+    _account(report, removed, logs, dry_run)
+    return report
+
+
+# --- many runs -------------------------------------------------------------------------------
+def clean(
+    engine: Engine,
+    *,
+    older_than: dt.timedelta,
+    logs: Path | None,
+    flow_id: str | None = None,
+    flows_folder: Path | None = None,
+    dry_run: bool = False,
+    batch_size: int = 100,
+    pause: float = 0.0,
+    stop: threading.Event | None = None,
+    now: dt.datetime | None = None,
+) -> CleanReport:
+    """Delete the finished runs that ended more than ``older_than`` ago (of ``flow_id`` only, if
+    given), ``batch_size`` runs per transaction with ``pause`` seconds between transactions, so
+    that a scheduler writing to the same database is never held up for long. Also deletes
+    import errors of flow files that are gone from ``flows_folder``. ``stop`` ends the work
+    between two batches."""
+    if older_than <= dt.timedelta(0):
+        raise ValueError(f"older_than must be positive, got {older_than}")
+    cutoff = (now or utcnow()) - older_than
+    report = CleanReport(dry_run=dry_run, cutoff=cutoff)
+    if flow_id is not None:
+        _check_flow(engine, flow_id)
+    with read_transaction(engine) as conn:
+        protection = repo.protected_runs(conn, [flow_id] if flow_id else None)
+    cursor = 0
+    while True:
+        if stop is not None and stop.is_set():
+            report.complete = False
+            break
+        if dry_run:
+            with read_transaction(engine) as conn:
+                page = repo.finished_before(
+                    conn, cutoff, flow_id=flow_id, after_pk=cursor, limit=1000, protection=protection
+                )
+                removed = repo.measure(conn, page)
+        else:
+            with transaction(engine) as conn:
+                page = repo.finished_before(
+                    conn, cutoff, flow_id=flow_id, after_pk=cursor, limit=batch_size, protection=protection
+                )
+                removed = repo.delete_runs(conn, [r.pk for r in page], protection=protection)
+        if not page:
+            break
+        cursor = page[-1].pk
+        _account(report, removed, logs, dry_run)
+        if pause and not dry_run:
+            time.sleep(pause)
+    if flow_id is None and flows_folder is not None and report.complete:
+        report.import_errors = clean_import_errors(engine, flows_folder, dry_run=dry_run)
+    return report
+
+
+def _check_flow(engine: Engine, flow_id: str) -> None:
+    """A flow that neither exists nor has runs is a typo: say so rather than delete nothing."""
+    with read_transaction(engine) as conn:
+        if flow_repo.get_flow(conn, flow_id) is not None or run_repo.list_runs(conn, flow_id=flow_id, limit=1).total:
+            return
+    run_service.flow_graph(engine, flow_id)  # raises NotFoundError with a "did you mean"
+
+
+def clean_import_errors(engine: Engine, flows_folder: Path, *, dry_run: bool = False) -> int:
+    """Delete the import errors of files that were in ``flows_folder`` and are gone (a scheduler
+    that was stopped when a file was removed never saw it go). Nothing happens when the folder
+    itself is not here: this machine may not be the one that parses the flows."""
+    folder = Path(flows_folder).expanduser().resolve()
+    if not folder.is_dir():
+        return 0
+
+    def gone(fileloc: str) -> bool:
+        path = Path(fileloc)
+        return path.is_relative_to(folder) and not path.exists()
+
+    opener = read_transaction if dry_run else transaction
+    with opener(engine) as conn:
+        ids = repo.stale_import_errors(conn, gone)
+        return len(ids) if dry_run else repo.delete_import_errors(conn, ids)
+
+
+# --- files -----------------------------------------------------------------------------------
+def _account(report: CleanReport, removed: Removed, logs: Path | None, dry_run: bool) -> None:
+    files = _log_files(removed, logs)
+    if dry_run:
+        report.add(removed, len(files), len(removed.references))
+        return
+    report.add(removed, _remove_logs(files, _run_folders(removed.runs, logs)), _remove_objects(removed.references))
+
+
+def _run_folders(refs: Iterable[RunRef], logs: Path | None) -> list[Path]:
+    """Where the scheduler writes each run's logs (``engine.local.try_log_path``)."""
+    if logs is None:
+        return []
+    return [Path(logs) / safe_name(r.flow_id) / safe_name(r.run_id) for r in refs]
+
+
+def _log_files(removed: Removed, logs: Path | None) -> set[Path]:
+    """The log files of the runs: those their tries recorded, and anything else in the runs' log
+    folders (tries that were lost before their log was recorded)."""
+    files = {Path(p) for p in removed.log_paths}
+    for folder in _run_folders(removed.runs, logs):
+        if folder.is_dir():
+            files |= {p for p in folder.rglob("*") if p.is_file()}
+    return {p for p in files if p.is_file()}
+
+
+def _remove_logs(files: set[Path], folders: list[Path]) -> int:
+    removed = 0
+    parents = set(folders)
+    for path in files:
+        try:
+            path.unlink()
+            removed += 1
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            log.warning("could not delete the log file %s: %s", path, exc)
+        parents.add(path.parent)
+    for folder in sorted(parents, key=lambda p: len(p.parts), reverse=True):
+        if folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            try:
+                folder.rmdir()  # only when empty
+            except OSError:
+                pass
+    return removed
+
+
+def _remove_objects(references: Iterable[str]) -> int:
+    removed = 0
+    for reference in references:
+        try:
+            delete_reference(reference)
+            removed += 1
+        except Exception as exc:  # garbage left in the object store, never a dangling row
+            log.warning("could not delete the offloaded result %s: %s", reference, exc)
+    return removed

@@ -1,0 +1,43 @@
+"""Pools, shared by the CLI and the API: deleting one, with a dry run that says what it would
+leave without a limit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from ductwork.errors import NotFoundError
+from ductwork.store.engine import read_transaction, transaction
+from ductwork.store.errors import PoolInUseError
+from ductwork.store.repo import pools as pool_repo
+from ductwork.store.tables import DEFAULT_POOL
+
+
+@dataclass(frozen=True)
+class PoolDeletion:
+    name: str
+    slots: int
+    running_slots: int
+    queued_slots: int
+    waiting_tasks: int
+    """Unfinished task instances of active runs that name the pool: they run without its limit
+    once it is gone (a running scheduler keeps the limit it read until it restarts)."""
+    dry_run: bool
+
+
+def delete_pool(engine: Engine, name: str, *, dry_run: bool = False) -> PoolDeletion:
+    """Delete a pool (``dry_run``: only say what it holds). ``default_pool`` cannot be deleted;
+    an unknown pool is a ``NotFoundError``, in a dry run too."""
+    if name == DEFAULT_POOL:
+        raise PoolInUseError(f"{DEFAULT_POOL!r} cannot be deleted (tasks without a pool use it); change its slots")
+    opener = read_transaction if dry_run else transaction
+    with opener(engine) as conn:
+        usage = {u.name: u for u in pool_repo.pool_usage(conn)}.get(name)
+        if usage is None:
+            known = sorted(p.name for p in pool_repo.list_pools(conn))
+            raise NotFoundError(f"no pool {name!r}; pools: {', '.join(known)}")
+        waiting = pool_repo.tasks_in_pool(conn, name)
+        if not dry_run:
+            pool_repo.delete_pool(conn, name)
+    return PoolDeletion(name, usage.slots, usage.running_slots, usage.queued_slots, waiting, dry_run)

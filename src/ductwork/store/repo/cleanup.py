@@ -1,0 +1,257 @@
+"""Deleting finished runs with everything recorded about them, and choosing which runs may go.
+
+A run is deleted with its task instances, tries, results and state events, in one transaction
+per batch. Some runs are never deleted, whoever asks:
+
+- a run that is queued or running (the scheduler drives it; cancel it first);
+- the latest run of each flow (by logical date): the UI's grid starts from it and a task that
+  ``depends_on_past`` looks at it;
+- the latest *scheduled* run of each flow: the scheduler reads its data interval to know where
+  the schedule stands, and without it a flow with ``catchup`` would create the deleted runs again.
+
+Files are not touched here (repositories do no file I/O): ``delete_runs`` returns the offloaded
+result objects that no remaining row references and the log files the tries recorded, for the
+caller to remove once the transaction has committed. An object still referenced by a row that
+stays is never returned.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from ductwork.core.states import RunState
+from ductwork.store.repo._util import chunks
+from ductwork.store.tables import import_errors, runs, state_events, task_instances, task_results, task_tries
+
+FINISHED = (RunState.SUCCESS.value, RunState.FAILED.value)
+_SMALL_CHUNK = 200
+"""Run primary keys per ``IN (...)`` when deleting: a batch is small by design."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunRef:
+    """A run as a deletion names it."""
+
+    pk: int
+    flow_id: str
+    run_id: str
+    state: str
+    logical_date: dt.datetime
+    end_date: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class Removed:
+    """What a deletion removed (or, for a dry run, would remove) from the database, and the files
+    the caller must remove after committing: log files and offloaded result objects."""
+
+    runs: tuple[RunRef, ...] = ()
+    task_instances: int = 0
+    tries: int = 0
+    results: int = 0
+    events: int = 0
+    log_paths: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()
+
+    def __add__(self, other: Removed) -> Removed:
+        return Removed(
+            self.runs + other.runs,
+            self.task_instances + other.task_instances,
+            self.tries + other.tries,
+            self.results + other.results,
+            self.events + other.events,
+            self.log_paths + other.log_paths,
+            self.references + other.references,
+        )
+
+
+@dataclass(frozen=True)
+class Protection:
+    """Why a run must stay, by primary key."""
+
+    reasons: dict[int, str] = field(default_factory=dict)
+
+    def __contains__(self, pk: object) -> bool:
+        return pk in self.reasons
+
+
+def _latest(conn: Connection, flow_id: str, *, scheduled: bool) -> int | None:
+    stmt = sa.select(runs.c.id).where(runs.c.flow_id == flow_id)
+    if scheduled:
+        stmt = stmt.where(runs.c.run_type == "scheduled")
+    stmt = stmt.order_by(runs.c.logical_date.desc(), runs.c.id.desc()).limit(1)
+    return conn.execute(stmt).scalar_one_or_none()
+
+
+def protected_runs(conn: Connection, flow_ids: Iterable[str] | None = None) -> Protection:
+    """The runs of these flows (every flow when None) that must never be deleted because they
+    are the latest, or the latest scheduled, run of their flow. Active runs are kept by the
+    state filters of every deletion instead."""
+    if flow_ids is None:
+        flow_ids = conn.execute(sa.select(runs.c.flow_id).distinct()).scalars().all()
+    reasons: dict[int, str] = {}
+    for flow_id in flow_ids:
+        scheduled = _latest(conn, flow_id, scheduled=True)
+        if scheduled is not None:
+            reasons[scheduled] = (
+                f"it is the latest scheduled run of flow {flow_id!r}, which the scheduler reads to know where "
+                "the flow's schedule stands"
+            )
+        latest = _latest(conn, flow_id, scheduled=False)
+        if latest is not None:
+            reasons[latest] = (
+                f"it is the latest run of flow {flow_id!r} (the grid starts from it and depends_on_past reads it)"
+            )
+    return Protection(reasons)
+
+
+def _ref(row: Any) -> RunRef:
+    return RunRef(row.id, row.flow_id, row.run_id, row.state, row.logical_date, row.end_date)
+
+
+_REF_COLUMNS = (runs.c.id, runs.c.flow_id, runs.c.run_id, runs.c.state, runs.c.logical_date, runs.c.end_date)
+
+
+def finished_before(
+    conn: Connection,
+    cutoff: dt.datetime,
+    *,
+    flow_id: str | None = None,
+    after_pk: int = 0,
+    limit: int = 100,
+    protection: Protection | None = None,
+) -> list[RunRef]:
+    """Up to ``limit`` finished runs that ended before ``cutoff``, by primary key above
+    ``after_pk`` (pass the last key seen to walk the table in pages), without protected runs.
+
+    Walking by primary key keeps each page one range scan however many runs the table holds.
+    """
+    ended = sa.func.coalesce(runs.c.end_date, runs.c.updated_at)
+    protection = protection if protection is not None else protected_runs(conn, [flow_id] if flow_id else None)
+    found: list[RunRef] = []
+    cursor = after_pk
+    while len(found) < limit:
+        stmt = (
+            sa.select(*_REF_COLUMNS)
+            .where(runs.c.id > cursor, runs.c.state.in_(FINISHED), ended < cutoff)
+            .order_by(runs.c.id)
+            .limit(limit)
+        )
+        if flow_id is not None:
+            stmt = stmt.where(runs.c.flow_id == flow_id)
+        page = [_ref(r) for r in conn.execute(stmt)]
+        if not page:
+            break
+        cursor = page[-1].pk
+        found += [r for r in page if r.pk not in protection][: limit - len(found)]
+    return found
+
+
+def count_finished_before(conn: Connection, cutoff: dt.datetime, *, flow_id: str | None = None) -> int:
+    """How many finished runs ended before ``cutoff`` (protected ones included)."""
+    ended = sa.func.coalesce(runs.c.end_date, runs.c.updated_at)
+    stmt = sa.select(sa.func.count()).select_from(runs).where(runs.c.state.in_(FINISHED), ended < cutoff)
+    if flow_id is not None:
+        stmt = stmt.where(runs.c.flow_id == flow_id)
+    return int(conn.execute(stmt).scalar_one())
+
+
+def _lock_finished(conn: Connection, pks: Sequence[int]) -> list[RunRef]:
+    """The runs among ``pks`` that are still finished, locked against concurrent changes (a
+    clear that would queue one of them again waits for this transaction, then finds it gone)."""
+    found: list[RunRef] = []
+    for part in chunks(list(pks), _SMALL_CHUNK):
+        stmt = sa.select(*_REF_COLUMNS).where(runs.c.id.in_(part), runs.c.state.in_(FINISHED)).order_by(runs.c.id)
+        if conn.dialect.name != "sqlite":  # SQLite's write transaction already holds the whole file
+            stmt = stmt.with_for_update()
+        found += [_ref(r) for r in conn.execute(stmt)]
+    return found
+
+
+def _count(conn: Connection, table: sa.Table, pks: Sequence[int]) -> int:
+    total = 0
+    for part in chunks(list(pks), _SMALL_CHUNK):
+        total += int(
+            conn.execute(sa.select(sa.func.count()).select_from(table).where(table.c.run_pk.in_(part))).scalar_one()
+        )
+    return total
+
+
+def _files(conn: Connection, pks: Sequence[int]) -> tuple[list[str], list[str]]:
+    logs: list[str] = []
+    refs: list[str] = []
+    for part in chunks(list(pks), _SMALL_CHUNK):
+        logs += conn.execute(
+            sa.select(task_tries.c.log_path).where(task_tries.c.run_pk.in_(part), task_tries.c.log_path.is_not(None))
+        ).scalars()
+        refs += conn.execute(
+            sa.select(task_results.c.reference).where(
+                task_results.c.run_pk.in_(part), task_results.c.reference.is_not(None)
+            )
+        ).scalars()
+    return logs, refs
+
+
+def measure(conn: Connection, refs: Sequence[RunRef]) -> Removed:
+    """What deleting these runs would remove (a dry run)."""
+    pks = [r.pk for r in refs]
+    logs, references = _files(conn, pks)
+    return Removed(
+        runs=tuple(refs),
+        task_instances=_count(conn, task_instances, pks),
+        tries=_count(conn, task_tries, pks),
+        results=_count(conn, task_results, pks),
+        events=_count(conn, state_events, pks),
+        log_paths=tuple(sorted(set(logs))),
+        references=tuple(sorted(set(references))),
+    )
+
+
+def delete_runs(conn: Connection, pks: Sequence[int], *, protection: Protection | None = None) -> Removed:
+    """Delete the runs among ``pks`` that are finished and not protected, with their task
+    instances, tries, results and events. Returns what went, with the log files and the
+    offloaded objects (only those no remaining row references) to remove after commit."""
+    protection = protection if protection is not None else protected_runs(conn)
+    refs = [r for r in _lock_finished(conn, pks) if r.pk not in protection]
+    if not refs:
+        return Removed()
+    removed = measure(conn, refs)
+    doomed = [r.pk for r in refs]
+    for part in chunks(doomed, _SMALL_CHUNK):
+        for table in (task_results, task_tries, state_events, task_instances):
+            conn.execute(sa.delete(table).where(table.c.run_pk.in_(part)))
+        conn.execute(sa.delete(runs).where(runs.c.id.in_(part)))
+    still: set[str] = set()
+    for refs_part in chunks(list(removed.references), _SMALL_CHUNK):
+        still |= set(
+            conn.execute(sa.select(task_results.c.reference).where(task_results.c.reference.in_(refs_part))).scalars()
+        )
+    return Removed(
+        runs=removed.runs,
+        task_instances=removed.task_instances,
+        tries=removed.tries,
+        results=removed.results,
+        events=removed.events,
+        log_paths=removed.log_paths,
+        references=tuple(r for r in removed.references if r not in still),
+    )
+
+
+def stale_import_errors(conn: Connection, is_stale: Callable[[str], bool]) -> list[int]:
+    """Ids of the import errors whose file ``is_stale`` (the caller's check: this module does no
+    file I/O) says is gone."""
+    rows = conn.execute(sa.select(import_errors.c.id, import_errors.c.fileloc)).all()
+    return [r.id for r in rows if is_stale(r.fileloc)]
+
+
+def delete_import_errors(conn: Connection, ids: Sequence[int]) -> int:
+    deleted = 0
+    for part in chunks(list(ids), _SMALL_CHUNK):
+        deleted += conn.execute(sa.delete(import_errors).where(import_errors.c.id.in_(part))).rowcount
+    return deleted

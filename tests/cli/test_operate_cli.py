@@ -1,0 +1,131 @@
+"""``ductwork runs delete``, ``ductwork db clean`` and the dry runs of every mutation, through
+the real command group on runs recorded by ``ductwork run``."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+from conftest import Cli
+
+FLOW = """
+    from ductwork import Flow, PythonOperator
+
+    with Flow("ops", schedule=None) as ops:
+        a = PythonOperator(task_id="a", python_callable=lambda: {"rows": 3}, pool="narrow")
+        b = PythonOperator(task_id="b", python_callable=lambda ti: ti.xcom_pull("a")["rows"] * 2)
+        a >> b
+"""
+
+
+def _json(cli: Cli, *args: str) -> Any:
+    result = cli(*args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def _three_runs(cli: Cli, tmp_path: Path) -> list[str]:
+    (tmp_path / "ops.py").write_text(textwrap.dedent(FLOW))
+    for day in ("2024-01-01", "2024-01-02", "2024-01-03"):
+        ran = cli("run", "ops.py", "--date", day, "--no-progress")
+        assert ran.exit_code == 0, ran.output
+    return [r["run_id"] for r in _json(cli, "runs", "list", "ops")["runs"]]
+
+
+def test_runs_delete_and_db_clean_with_dry_runs(cli: Cli, tmp_path: Path) -> None:
+    newest, middle, oldest = _three_runs(cli, tmp_path)
+    logs = tmp_path / "ductwork-home" / "logs" / "ops"
+    assert len(list(logs.iterdir())) == 3
+
+    preview = _json(cli, "runs", "delete", "ops", oldest, "--dry-run")
+    assert (preview["dry_run"], preview["runs"], preview["task_instances"], preview["tries"]) == (True, 1, 2, 2)
+    assert preview["results"] == 2 and preview["log_files"] == 2
+    assert _json(cli, "runs", "list", "ops")["total"] == 3
+
+    refused = cli("runs", "delete", "ops", newest)
+    assert refused.exit_code == 2 and "latest run of flow 'ops'" in refused.output
+    typo = cli("runs", "delete", "ops", oldest + "x")
+    assert typo.exit_code == 2 and "has no run" in typo.output
+
+    deleted = cli("runs", "delete", "ops", oldest)
+    assert deleted.exit_code == 0 and "deleted 1 run(s): 2 task instance(s), 2 tr(ies), 2 result(s)" in deleted.output
+    assert [r["run_id"] for r in _json(cli, "runs", "list", "ops")["runs"]] == [newest, middle]
+    assert len(list(logs.iterdir())) == 2
+
+    bad = cli("db", "clean", "--older-than", "30")
+    assert bad.exit_code == 2 and "expected an age with a unit" in bad.output
+    assert _json(cli, "db", "clean", "--older-than", "30d")["runs"] == 0
+    time.sleep(1.1)
+    dry = _json(cli, "db", "clean", "--older-than", "1s", "--dry-run")
+    assert (dry["dry_run"], dry["runs"], [r["run_id"] for r in dry["sample"]]) == (True, 1, [middle])
+    cleaned = cli("db", "clean", "--older-than", "1s", "--flow", "ops")
+    assert cleaned.exit_code == 0 and "deleted 1 run(s)" in cleaned.output and middle in cleaned.output
+    assert [r["run_id"] for r in _json(cli, "runs", "list", "ops")["runs"]] == [newest]
+    assert [p.name for p in logs.iterdir()] == [newest.replace(":", "_").replace("+", "_")] or len(
+        list(logs.iterdir())
+    ) == 1
+    unknown = cli("db", "clean", "--older-than", "1d", "--flow", "opz")
+    assert unknown.exit_code == 2 and "no flow 'opz'" in unknown.output
+
+
+def test_mark_cancel_and_pool_delete_have_dry_runs(cli: Cli, tmp_path: Path) -> None:
+    newest, *_ = _three_runs(cli, tmp_path)
+    dry = _json(cli, "tasks", "mark", "ops", newest, "a", "--state", "failed", "--downstream", "--dry-run")
+    assert dry == {"dry_run": True, "state": "failed", "marked": ["a", "b"]}
+    assert _json(cli, "tasks", "state", "ops", newest)["a"]["state"] == "success"
+    assert _json(cli, "tasks", "mark", "ops", newest, "a", "--state", "success", "--dry-run")["marked"] == []
+    done = _json(cli, "tasks", "mark", "ops", newest, "b", "--state", "failed")
+    assert done == {"dry_run": False, "state": "failed", "marked": ["b"]}
+
+    finished = cli("runs", "cancel", "ops", newest, "--dry-run")
+    assert finished.exit_code == 0 and "0 unfinished task(s) would be marked failed" in finished.output
+    queued = _json(cli, "trigger", "ops", "--run-id", "waiting")
+    preview = cli("runs", "cancel", "ops", "waiting", "--dry-run")
+    assert "2 unfinished task(s) would be marked failed: a, b" in preview.output
+    assert _json(cli, "runs", "show", "ops", "waiting")["state"] == queued["state"] == "queued"
+    refused = cli("runs", "delete", "ops", "waiting", "--dry-run")
+    assert refused.exit_code == 2 and "is queued: only finished runs can be deleted" in refused.output
+
+    assert cli("pools", "set", "narrow", "2").exit_code == 0
+    preview = cli("pools", "delete", "narrow", "--dry-run")
+    assert preview.exit_code == 0 and "would delete pool narrow (2 slots" in preview.output
+    assert "narrow" in cli("pools", "list").output
+    assert "cannot be deleted" in cli("pools", "delete", "default_pool", "--dry-run").output
+    assert "no pool 'wide'" in cli("pools", "delete", "wide", "--dry-run").output
+    assert cli("pools", "delete", "narrow").exit_code == 0
+    assert "narrow" not in cli("pools", "list").output
+
+
+def test_changes_from_the_cli_are_audited_without_their_secrets(cli: Cli, tmp_path: Path) -> None:
+    import getpass
+
+    from ductwork.store.crypto import generate_key
+
+    env = {"DUCTWORK_FERNET_KEY": generate_key()}
+    newest, _middle, oldest = _three_runs(cli, tmp_path)
+    assert cli("runs", "delete", "ops", oldest, "--dry-run").exit_code == 0
+    assert cli("runs", "delete", "ops", oldest).exit_code == 0
+    assert cli("runs", "delete", "ops", newest).exit_code == 2  # refused: not recorded
+    assert cli("connections", "add", "db", "postgresql://u:pg-pass-123@h:5432/d", env=env).exit_code == 0
+    assert cli("variables", "set", "service_token", "tok-value-456", env=env).exit_code == 0
+    assert cli("users", "create", "dana", "--role", "viewer", "--password", "dana-password-789").exit_code == 0
+    assert cli("users", "role", "dana", "operator").exit_code == 0
+    assert "operator" in cli("users", "list").output
+
+    audit = _json(cli, "audit", "list")
+    assert [(e["action"], e["target"]) for e in audit["entries"]] == [
+        ("user.role", "dana"),
+        ("user.create", "dana"),
+        ("variable.set", "service_token"),
+        ("connection.set", "db"),
+        ("run.delete", f"ops/{oldest}"),
+    ]
+    assert {(e["actor"], e["via"]) for e in audit["entries"]} == {(getpass.getuser(), "cli")}
+    text = json.dumps(audit)
+    for secret in ("pg-pass-123", "tok-value-456", "dana-password-789"):
+        assert secret not in text
+    assert _json(cli, "audit", "list", "--action", "run.")["total"] == 1
+    assert _json(cli, "audit", "list", "--actor", "nobody")["entries"] == []

@@ -1,0 +1,102 @@
+"""The REST API's deletions and dry runs: deleting a run, cleaning old runs, and the dry runs
+of mark, cancel and pool deletion. This module gets its own seeded database (``web_env`` is
+per module), so it may delete what it likes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy import Engine
+
+from tests.web.conftest import Api
+from tests.web.seed import Seeded
+
+
+def _run(flow: str, run_id: str) -> str:
+    return f"/flows/{flow}/runs/{quote(run_id, safe='')}"
+
+
+def error_of(response: Any, status: int) -> str:
+    assert response.status_code == status, response.text
+    return str(response.json()["detail"])
+
+
+def test_delete_a_run_with_a_dry_run_first(
+    operator: Api, viewer: Api, seeded: Seeded, web_env: tuple[Engine, Seeded, Path]
+) -> None:
+    logs = web_env[2] / "logs"
+    before = sorted(p.name for p in logs.iterdir())
+    path = _run("demo", seeded.failed_run)
+    assert "needs operator" in error_of(viewer.delete(path), 403)
+    assert "only finished runs can be deleted" in error_of(operator.delete(_run("demo", seeded.running_run)), 409)
+    preview = operator.delete(path, params={"dry_run": "true"}).json()
+    assert (preview["dry_run"], preview["runs"], preview["task_instances"], preview["tries"]) == (True, 1, 4, 3)
+    assert preview["results"] == 1 and preview["log_files"] == 3 and preview["events"] > 0
+    assert preview["sample"] == [
+        {
+            "flow_id": "demo",
+            "run_id": seeded.failed_run,
+            "state": "failed",
+            "end_date": preview["sample"][0]["end_date"],
+        }
+    ]
+    assert viewer.get(path).status_code == 200
+    done = operator.delete(path).json()
+    assert {k: done[k] for k in ("dry_run", "runs", "tries", "log_files")} == {
+        "dry_run": False,
+        "runs": 1,
+        "tries": 3,
+        "log_files": 3,
+    }
+    assert "has no run" in error_of(viewer.get(path), 404)
+    assert len(before) - len(list(logs.iterdir())) == 3
+    assert "has no run" in error_of(operator.delete(path, params={"dry_run": "true"}), 404)
+
+
+def test_clean_old_runs_is_for_admins_and_keeps_the_latest(
+    admin: Api, operator: Api, viewer: Api, seeded: Seeded
+) -> None:
+    body = {"older_than": "1s", "dry_run": True}
+    assert "needs admin" in error_of(operator.post("/db/clean", json=body), 403)
+    assert "expected an age with a unit" in error_of(admin.post("/db/clean", json={"older_than": "30"}), 422)
+    assert "no flow 'demx'" in error_of(admin.post("/db/clean", json={"older_than": "1d", "flow_id": "demx"}), 404)
+    preview = admin.post("/db/clean", json=body).json()
+    assert preview["dry_run"] and seeded.running_run not in [r["run_id"] for r in preview["sample"]]
+    assert preview["runs"] == len(preview["sample"]) >= 1
+    done = admin.post("/db/clean", json={"older_than": "1s"}).json()
+    assert done["runs"] == preview["runs"] and not done["dry_run"]
+    left = [r["run_id"] for r in viewer.get("/flows/demo/runs").json()["items"]]
+    assert left == [seeded.running_run]
+
+
+def test_mark_cancel_and_pool_deletion_dry_runs(admin: Api, operator: Api, viewer: Api, seeded: Seeded) -> None:
+    path = _run("demo", seeded.running_run)
+    before = viewer.get(path + "/tasks").json()
+    mark = {"task_ids": ["extract.orders"], "state": "failed", "downstream": True, "dry_run": True}
+    preview = operator.post(path + "/tasks/mark", json=mark).json()
+    assert preview == {"task_ids": ["extract.orders", "load", "report"], "dry_run": True}
+    assert viewer.get(path + "/tasks").json() == before
+    bad = {**mark, "task_ids": ["nope"]}
+    assert "has no task 'nope'" in error_of(operator.post(path + "/tasks/mark", json=bad), 404)
+
+    cancel = operator.post(path + "/cancel", params={"dry_run": "true"}).json()
+    assert cancel["dry_run"] and cancel["state"] == "running"
+    assert set(cancel["task_ids"]) == {t["task_id"] for t in before if t["state"] not in ("success", "failed")}
+    assert viewer.get(path).json()["state"] == "running"
+
+    preview_pool = admin.delete("/pools/io", params={"dry_run": "true"})
+    assert preview_pool.status_code == 200
+    assert preview_pool.json() == {
+        "name": "io",
+        "slots": 4,
+        "running_slots": 0,
+        "queued_slots": 0,
+        "waiting_tasks": 0,
+        "dry_run": True,
+    }
+    assert viewer.get("/pools/io").status_code == 200
+    assert "cannot be deleted" in error_of(admin.delete("/pools/default_pool", params={"dry_run": "true"}), 409)
+    assert admin.delete("/pools/io").status_code == 204
+    assert viewer.get("/pools/io").status_code == 404

@@ -1,0 +1,131 @@
+"""The audit log through the API and the UI: who changed what, from where; never a secret; dry
+runs and refused requests record nothing; only admins read it. This module has its own seeded
+database (``web_env`` is per module)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import Engine
+
+from tests.web.conftest import Api, login
+from tests.web.seed import PASSWORD, Seeded
+
+CONN_PASSWORD = "s3cr3t-conn-pw"
+VAR_SECRET = "var-secret-value-42"
+USER_PASSWORD = "new-user-password-77"
+
+
+@pytest.fixture(scope="module")
+def app(web_env: tuple[Engine, Seeded, Path]) -> Any:
+    """The application with a Fernet key, so connections and variables can hold secrets."""
+    from ductwork.api.app import create_app
+    from ductwork.settings import Settings
+    from ductwork.store.crypto import generate_key
+
+    engine, _seeded, tmp = web_env
+    return create_app(Settings(home=tmp / "home", fernet_key=generate_key()), engine)
+
+
+def _entries(admin: Api, **params: Any) -> list[dict[str, Any]]:
+    response = admin.get("/audit", params=params)
+    assert response.status_code == 200, response.text
+    return list(response.json()["items"])
+
+
+def _everything(engine: Engine) -> str:
+    with engine.connect() as conn:
+        return json.dumps([list(r) for r in conn.execute(sa.text("SELECT * FROM audit_log"))], default=str)
+
+
+def test_changes_through_the_api_are_recorded_with_who_and_what(
+    admin: Api, operator: Api, viewer: Api, seeded: Seeded
+) -> None:
+    run = f"/flows/demo/runs/{quote(seeded.running_run, safe='')}"
+    assert operator.post("/flows/demo/runs", json={"params": {"n": 5}, "run_id": "audited"}).status_code == 201
+    assert (
+        operator.post(run + "/tasks/mark", json={"task_ids": ["load"], "state": "success", "dry_run": True}).status_code
+        == 200
+    )
+    assert operator.post(run + "/tasks/mark", json={"task_ids": ["nope"], "state": "success"}).status_code == 404
+    assert viewer.post("/flows/demo/runs", json={}).status_code == 403
+    assert operator.patch("/flows/demo", json={"is_paused": True}).status_code == 200
+    assert admin.put("/pools/gpu", json={"slots": 2}).status_code == 200
+
+    entries = _entries(admin)
+    assert [(e["actor"], e["via"], e["action"], e["target"]) for e in entries] == [
+        ("admin", "api", "pool.set", "gpu"),
+        ("operator", "api", "flow.pause", "demo"),
+        ("operator", "api", "run.trigger", "demo"),
+    ]
+    trigger = entries[-1]
+    assert trigger["details"]["body"] == {"params": {"n": 5}, "run_id": "audited"}
+    assert trigger["details"]["status"] == 201 and trigger["origin"] == "testclient"
+    assert [e["action"] for e in _entries(admin, action="run.")] == ["run.trigger"]
+    assert [e["action"] for e in _entries(admin, actor="admin")] == ["pool.set"]
+    assert "needs admin" in operator.get("/audit").json()["detail"]
+
+
+def test_secrets_never_reach_the_audit_log(admin: Api, engine: Engine) -> None:
+    made = admin.post("/users", json={"username": "newbie", "password": USER_PASSWORD, "role": "viewer"})
+    assert made.status_code == 201, made.text
+    assert admin.patch("/users/newbie", json={"role": "operator"}).json()["role"] == "operator"
+    token = admin.post("/tokens", json={"name": "ci"}).json()["token"]
+    uri = f"postgresql://etl:{CONN_PASSWORD}@db.internal:5432/warehouse"
+    put = admin.put("/connections/warehouse", json={"uri": uri, "extra": {"api_key": "k-123456"}})
+    assert put.status_code == 200, put.text
+    assert put.json()["password"] == "***" and put.json()["host"] == "db.internal"
+    assert admin.put("/variables/api_token", json={"value": VAR_SECRET}).status_code == 200
+    assert admin.put("/variables/region", json={"value": "eu-west-1"}).status_code == 200
+
+    actions = [e["action"] for e in _entries(admin)]
+    for action in ("user.create", "user.role", "token.create", "connection.set", "variable.set"):
+        assert action in actions
+    stored = _everything(engine)
+    for secret in (USER_PASSWORD, token, CONN_PASSWORD, VAR_SECRET, "k-123456"):
+        assert secret not in stored
+    (connection,) = _entries(admin, action="connection.set")
+    assert connection["details"]["body"]["uri"] == "***" and connection["target"] == "warehouse"
+
+
+def test_the_ui_is_recorded_as_ui_and_the_page_is_for_admins(client: Any, seeded: Seeded) -> None:
+    csrf = login(client, "admin", PASSWORD)
+    response = client.post(
+        "/flows/demo/trigger",
+        data={"csrf_token": csrf, "param.n": "7", "param.mode": "fast", "param.label": "x", "run_id": "from-the-form"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    page = client.get("/audit", params={"via": "ui"})
+    assert page.status_code == 200
+    table = page.text.split('id="audit-table"')[1]
+    assert 'data-action="run.trigger"' in table and "from-the-form" in table and csrf not in table
+    assert "Audit log</a>" in client.get("/flows").text
+    client.post("/logout", data={"csrf_token": csrf})
+    login(client, "viewer", PASSWORD)
+    assert client.get("/audit").status_code == 403
+    assert "Audit log</a>" not in client.get("/flows").text
+
+
+def test_connections_variables_and_render_through_the_api(
+    admin: Api, operator: Api, viewer: Api, web_env: tuple[Engine, Seeded, Path]
+) -> None:
+    listed = {c["conn_id"]: c for c in operator.get("/connections").json()}
+    assert listed["warehouse"]["password"] == "***" and listed["warehouse"]["extra"] == {"api_key": "***"}
+    assert operator.get("/connections/warehouse").json()["schema"] == "warehouse"
+    assert viewer.get("/connections").status_code == 403
+    assert operator.put("/connections/x", json={"conn_type": "http"}).status_code == 403
+    assert "give a uri or at least conn_type" in admin.put("/connections/x", json={}).json()["detail"]
+    variables = {v["key"]: v["value"] for v in operator.get("/variables").json()}
+    assert variables == {"api_token": "***", "region": "eu-west-1"}
+    assert operator.get("/variables/api_token").json()["value"] == "***"
+    assert admin.get("/variables/api_token").json()["value"] == VAR_SECRET
+    assert admin.delete("/variables/region").status_code == 204
+    assert admin.get("/variables/region").status_code == 404
+    assert admin.delete("/connections/warehouse").status_code == 204
+    assert operator.get("/connections/warehouse").status_code == 404
