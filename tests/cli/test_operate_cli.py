@@ -111,7 +111,9 @@ def test_changes_from_the_cli_are_audited_without_their_secrets(cli: Cli, tmp_pa
     assert cli("runs", "delete", "ops", newest).exit_code == 2  # refused: not recorded
     assert cli("connections", "add", "db", "postgresql://u:pg-pass-123@h:5432/d", env=env).exit_code == 0
     assert cli("variables", "set", "service_token", "tok-value-456", env=env).exit_code == 0
-    assert cli("users", "create", "dana", "--role", "viewer", "--password", "dana-password-789").exit_code == 0
+    made = cli("users", "create", "dana", "--role", "viewer", "--generate")
+    assert made.exit_code == 0, made.output
+    password = made.output.split("password (shown once): ")[1].strip()
     assert cli("users", "role", "dana", "operator").exit_code == 0
     assert "operator" in cli("users", "list").output
 
@@ -125,7 +127,7 @@ def test_changes_from_the_cli_are_audited_without_their_secrets(cli: Cli, tmp_pa
     ]
     assert {(e["actor"], e["via"]) for e in audit["entries"]} == {(getpass.getuser(), "cli")}
     text = json.dumps(audit)
-    for secret in ("pg-pass-123", "tok-value-456", "dana-password-789"):
+    for secret in ("pg-pass-123", "tok-value-456", password):
         assert secret not in text
     assert _json(cli, "audit", "list", "--action", "run.")["total"] == 1
     assert _json(cli, "audit", "list", "--actor", "nobody")["entries"] == []

@@ -71,11 +71,11 @@ def _callback(file: str, flow_id: str, request: dict[str, Any]) -> dict[str, Any
 
 def _render(file: str, flow_id: str, request: dict[str, Any]) -> dict[str, Any]:
     """``ductwork tasks render`` for the API, which must not import user code (ADR 0001)."""
+    from ductwork.engine.services_setup import local_task_services
     from ductwork.errors import DuctworkError, NotFoundError, ParameterError
     from ductwork.loading import load_flow
     from ductwork.services.render import render_task
     from ductwork.settings import Settings
-    from ductwork.task_services import local_task_services
 
     try:
         flow = load_flow(f"{file}:{flow_id}", Path(file).parent)

@@ -212,7 +212,9 @@ def audit_page(
 
     require_page_role(request, "admin")
     filters = {"actor": actor or None, "action": action or None, "target": target or None, "via": via or None}
-    found = audit.entries(ctx.engine, **filters, limit=100, offset=offset)
+    found = audit.entries(
+        ctx.engine, actor=actor or None, action=action or None, target=target or None, via=via or None, offset=offset
+    )
     older = urlencode({**{k: v for k, v in filters.items() if v}, "offset": offset + len(found.items)})
     return page(request, "audit.html", page=found, filters=filters, older_query=older)
 

@@ -38,7 +38,7 @@ def list_connections(ctx: WebContext = Depends(web_context)) -> list[schemas.Con
 def get_connection(name: Name, ctx: WebContext = Depends(web_context)) -> schemas.ConnectionOut:
     """A connection as tasks see it (the configured secrets backends in order; the environment
     before the database by default), without its password."""
-    from ductwork.task_services import build_secrets
+    from ductwork.engine.services_setup import build_secrets
 
     found = build_secrets(ctx.settings, engine=ctx.engine).get_connection(name)
     return schemas.ConnectionOut(**found.describe())
@@ -95,7 +95,7 @@ def get_variable(
 ) -> schemas.VariableOut:
     """A variable as tasks see it (environment first, then the database by default); the value of
     a secret-looking name is shown to admins only."""
-    from ductwork.task_services import build_secrets
+    from ductwork.engine.services_setup import build_secrets
 
     value = build_secrets(ctx.settings, engine=ctx.engine).get_variable(key)
     database = _database(ctx)
