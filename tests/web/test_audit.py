@@ -32,6 +32,17 @@ def app(web_env: tuple[Engine, Seeded, Path]) -> Any:
     return create_app(Settings(home=tmp / "home", fernet_key=generate_key()), engine)
 
 
+def _register(engine: Engine, flow_file: Path) -> None:
+    """What the scheduler's parser does with a flow file (the API only reads the store)."""
+    from ductwork.loading import load_flow
+    from ductwork.store.engine import transaction
+    from ductwork.store.repo import flows as flow_repo
+
+    flow = load_flow(f"{flow_file}:render_me", flow_file.parent)
+    with transaction(engine) as conn:
+        flow_repo.upsert_flow(conn, flow.to_graph(), fileloc=str(flow_file))
+
+
 def _entries(admin: Api, **params: Any) -> list[dict[str, Any]]:
     response = admin.get("/audit", params=params)
     assert response.status_code == 200, response.text
@@ -125,6 +136,23 @@ def test_connections_variables_and_render_through_the_api(
     assert variables == {"api_token": "***", "region": "eu-west-1"}
     assert operator.get("/variables/api_token").json()["value"] == "***"
     assert admin.get("/variables/api_token").json()["value"] == VAR_SECRET
+
+    flow_file = web_env[2] / "render_me.py"
+    flow_file.write_text(
+        "from ductwork import BashOperator, Flow, IntParameter\n"
+        "with Flow('render_me', schedule='@daily', params={'n': IntParameter(default=2)}) as f:\n"
+        "    BashOperator(task_id='say', bash_command='echo {{ ds }} {{ params.n }} {{ var.value.region }}')\n"
+    )
+    _register(web_env[0], flow_file)
+    rendered = viewer.get(
+        "/flows/render_me/tasks/say/rendered", params={"logical_date": "2024-01-31", "params": '{"n": 5}'}
+    )
+    assert rendered.status_code == 200, rendered.text
+    assert rendered.json()["bash_command"] == "echo 2024-01-31 5 eu-west-1"
+    assert "no task 'sya'" in viewer.get("/flows/render_me/tasks/sya/rendered").json()["detail"]
+    bad = viewer.get("/flows/render_me/tasks/say/rendered", params={"params": '{"n": "many"}'})
+    assert bad.status_code == 422 and "'n'" in bad.json()["detail"]
+    assert viewer.get("/flows/render_me/tasks/say/rendered", params={"params": "{"}).status_code == 422
     assert admin.delete("/variables/region").status_code == 204
     assert admin.get("/variables/region").status_code == 404
     assert admin.delete("/connections/warehouse").status_code == 204

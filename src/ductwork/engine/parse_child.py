@@ -71,6 +71,7 @@ def _callback(file: str, flow_id: str, request: dict[str, Any]) -> dict[str, Any
 
 def _render(file: str, flow_id: str, request: dict[str, Any]) -> dict[str, Any]:
     """``ductwork tasks render`` for the API, which must not import user code (ADR 0001)."""
+    from ductwork.engine import task_env
     from ductwork.engine.services_setup import local_task_services
     from ductwork.errors import DuctworkError, NotFoundError, ParameterError
     from ductwork.loading import load_flow
@@ -78,6 +79,8 @@ def _render(file: str, flow_id: str, request: dict[str, Any]) -> dict[str, Any]:
     from ductwork.settings import Settings
 
     try:
+        services = local_task_services(Settings.load())
+        task_env.withhold()  # the flow's code runs next: Ductwork's secrets leave the environment
         flow = load_flow(f"{file}:{flow_id}", Path(file).parent)
         when = request.get("logical_date")
         rendered = render_task(
@@ -85,7 +88,7 @@ def _render(file: str, flow_id: str, request: dict[str, Any]) -> dict[str, Any]:
             request["task_id"],
             logical_date=dt.datetime.fromisoformat(when) if when else None,
             params=request.get("params") or {},
-            services=local_task_services(Settings.load()),
+            services=services,
         )
     except DuctworkError as exc:
         kind = "not_found" if isinstance(exc, NotFoundError) else "parameter" if isinstance(exc, ParameterError) else ""

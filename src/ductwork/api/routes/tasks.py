@@ -234,7 +234,7 @@ def render_task(
     environ = {
         **os.environ,
         "DUCTWORK_HOME": str(settings.home),
-        "DUCTWORK_DATABASE_URL": settings.db_url,
+        "DUCTWORK_DATABASE_URL": ctx.engine.url.render_as_string(hide_password=False),
         "DUCTWORK_SECRETS_BACKENDS": settings.secrets_backends,
         "DUCTWORK_FERNET_KEY": settings.fernet_key,
     }
