@@ -1,18 +1,28 @@
 """AWS Data Pipeline definitions in the flows folder, run by the real scheduler on SQLite and
 PostgreSQL: schedule occurrences (timeseries and cron style), retries, attempt timeouts,
-parameters, worker groups."""
+parameters, worker groups, preconditions that wait then pass or give up, S3 data nodes with
+staging on a local fsspec store, copies into a Redshift stand-in (PostgreSQL, or SQLite),
+SqlActivity, SnsAlarm to a real SMTP server and a webhook, lateness actions (SnsAlarm and
+Terminate) and CASCADE re-runs."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import os
+import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
 from dbfixtures import temporary_database
@@ -109,15 +119,267 @@ PIPELINES: dict[str, dict[str, Any]] = {
 }
 
 
+def _alarm(ident: str, topic: str) -> dict[str, Any]:
+    return {
+        "id": ident,
+        "type": "SnsAlarm",
+        "topicArn": f"arn:aws:sns:us-east-1:123456789012:{topic}",
+        "subject": "#{node.name}: #{node.@status}",
+        "message": "#{node.@id} is #{node.@status} (#{node.errorMessage}) for #{format(node.@scheduledStartTime, 'YYYY-MM-dd')}",
+    }
+
+
+PIPELINES.update(
+    {
+        # An S3 data node that waits for a flag, staged into a shell command, staged out again.
+        "staged.json": {
+            "objects": [
+                {**DEFAULT, "scheduleType": "ondemand"},
+                {
+                    "id": "Ready",
+                    "type": "S3KeyExists",
+                    "s3Key": "s3://landing/#{myDay}/_SUCCESS",
+                    "retryDelay": "1 seconds",
+                    "preconditionTimeout": "2 minutes",
+                },
+                {
+                    "id": "Landing",
+                    "type": "S3DataNode",
+                    "directoryPath": "s3://landing/#{myDay}",
+                    "precondition": {"ref": "Ready"},
+                },
+                {
+                    "id": "Upper",
+                    "type": "ShellCommandActivity",
+                    "stage": "true",
+                    "input": {"ref": "Landing"},
+                    "output": {"ref": "Shouted"},
+                    "command": "cat ${INPUT1_STAGING_DIR}/*.txt | tr a-z A-Z > ${OUTPUT1_STAGING_DIR}/shouted.txt",
+                },
+                {"id": "Shouted", "type": "S3DataNode", "directoryPath": "s3://processed/#{myDay}"},
+            ],
+            "parameters": [{"id": "myDay", "type": "String"}],
+        },
+        # A precondition that never holds: three checks a second apart, then the activity is cancelled.
+        "gives_up.json": {
+            "objects": [
+                {**DEFAULT, "scheduleType": "ondemand"},
+                {
+                    "id": "Never",
+                    "type": "ShellCommandPrecondition",
+                    "command": "test -e /nonexistent/flag",
+                    "maximumRetries": "2",
+                    "retryDelay": "1 seconds",
+                },
+                {
+                    "id": "Work",
+                    "type": "ShellCommandActivity",
+                    "command": "echo never runs",
+                    "precondition": {"ref": "Never"},
+                },
+            ]
+        },
+        # Failure alarms by e-mail and webhook, cascading to a consumer, then a re-run.
+        "alarms.json": {
+            "objects": [
+                {**DEFAULT, "scheduleType": "ondemand"},
+                {
+                    "id": "Extract",
+                    "name": "extract orders",
+                    "type": "ShellCommandActivity",
+                    "command": 'test -e "$DUCTWORK_TEST_MARKS/alarms-ok" || { echo "no input" >&2; exit 4; }',
+                    "onFail": {"ref": "MailOps"},
+                },
+                {
+                    "id": "Load",
+                    "type": "ShellCommandActivity",
+                    "command": "echo loaded",
+                    "dependsOn": {"ref": "Extract"},
+                    "onFail": {"ref": "HookOps"},
+                    "onSuccess": {"ref": "HookOps"},
+                },
+                _alarm("MailOps", "ops-mail"),
+                _alarm("HookOps", "ops-hook"),
+            ]
+        },
+        # Late: the run's scheduled start is long past, so the watcher fires at once.
+        "late.json": {
+            "objects": [
+                {**DEFAULT, "scheduleType": "timeseries", "schedule": {"ref": "Once"}},
+                {
+                    "id": "Once",
+                    "type": "Schedule",
+                    "period": "1 days",
+                    "startDateTime": "2024-05-01T00:00:00",
+                    "occurrences": "1",
+                },
+                {
+                    "id": "Slow",
+                    "type": "ShellCommandActivity",
+                    "command": "sleep 60",
+                    "lateAfterTimeout": "1 hours",
+                    "onLateAction": [{"ref": "HookLate"}, {"ref": "StopIt"}],
+                },
+                {**_alarm("HookLate", "ops-hook"), "subject": "late: #{node.@id}"},
+                {"id": "StopIt", "type": "Terminate"},
+            ]
+        },
+        # Not late: started at first activation, an hour to finish.
+        "in_time.json": {
+            "objects": [
+                {**DEFAULT, "scheduleType": "cron", "schedule": {"ref": "FromNow"}},
+                {"id": "FromNow", "type": "Schedule", "period": "1 days", "startAt": "FIRST_ACTIVATION_DATE_TIME"},
+                {
+                    "id": "Quick",
+                    "type": "ShellCommandActivity",
+                    "command": "echo quick",
+                    "lateAfterTimeout": "1 hours",
+                    "onLateAction": {"ref": "HookLate"},
+                },
+                {**_alarm("HookLate", "ops-hook"), "subject": "late: #{node.@id}"},
+            ]
+        },
+        # S3 -> Redshift (stand-in) with KEEP_EXISTING, a SqlActivity, and a table -> S3 report.
+        "warehouse.json": {
+            "objects": [
+                {**DEFAULT, "scheduleType": "ondemand"},
+                {
+                    "id": "Csv",
+                    "type": "CSV",
+                    "column": [
+                        "requestBeginTime CHAR(30)",
+                        "requestEndTime CHAR(30)",
+                        "hostname CHAR(100)",
+                        "requestDate varchar(20)",
+                    ],
+                },
+                {
+                    "id": "Warehouse",
+                    "type": "RedshiftDatabase",
+                    "clusterId": "warehouse-cluster",
+                    "databaseName": "dbname",
+                    "username": "user",
+                    "*password": "password",
+                },
+                {"id": "Logs", "type": "S3DataNode", "filePath": "s3://samples/logs.csv", "dataFormat": {"ref": "Csv"}},
+                {
+                    "id": "Structured",
+                    "type": "RedshiftDataNode",
+                    "database": {"ref": "Warehouse"},
+                    "tableName": "StructuredLogs",
+                    "createTableSql": "create table StructuredLogs (requestBeginTime CHAR(30) PRIMARY KEY DISTKEY SORTKEY, requestEndTime CHAR(30), hostname CHAR(100), requestDate varchar(20));",
+                },
+                {
+                    "id": "Load",
+                    "type": "RedshiftCopyActivity",
+                    "insertMode": "KEEP_EXISTING",
+                    "input": {"ref": "Logs"},
+                    "output": {"ref": "Structured"},
+                },
+                {
+                    "id": "Count",
+                    "type": "SqlActivity",
+                    "database": {"ref": "Warehouse"},
+                    "dependsOn": {"ref": "Load"},
+                    "script": "create table if not exists counts (tag varchar(20), n integer); "
+                    "insert into counts select ?, count(*) from StructuredLogs",
+                    "scriptArgument": "#{myTag}",
+                },
+                {
+                    "id": "Counts",
+                    "type": "SqlDataNode",
+                    "database": {"ref": "Warehouse"},
+                    "table": "counts",
+                    "selectQuery": "select tag, n from counts where tag = '#{myTag}'",
+                },
+                {
+                    "id": "Report",
+                    "type": "CopyActivity",
+                    "dependsOn": {"ref": "Count"},
+                    "input": {"ref": "Counts"},
+                    "output": {"ref": "ReportFile"},
+                },
+                {"id": "ReportFile", "type": "S3DataNode", "filePath": "s3://reports/#{myTag}.csv"},
+            ],
+            "parameters": [{"id": "myTag", "type": "String", "default": "first"}],
+        },
+    }
+)
+
+LOGS_CSV = """2024-01-01T00:00:01,2024-01-01T00:00:02,alpha.example.com,2024-01-01
+2024-01-01T00:00:03,2024-01-01T00:00:04,beta.example.com,2024-01-01
+2024-01-01T00:00:05,2024-01-01T00:00:06,alpha.example.com,2024-01-01
+"""
+
+
+@dataclass
+class Mailbox:
+    messages: list[tuple[list[str], Any]] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        parsed = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+        self.messages.append((list(envelope.rcpt_tos), parsed))
+        return "250 OK"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _smtp(stack: ExitStack) -> tuple[Mailbox, int]:
+    from aiosmtpd.controller import Controller
+
+    box = Mailbox()
+    port = _free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    stack.callback(controller.stop)
+    return box, port
+
+
+def _webhook(stack: ExitStack) -> tuple[list[dict[str, Any]], int]:
+    received: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            received.append({"path": self.path, **json.loads(body)})
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        httpd.shutdown()
+        httpd.server_close()
+
+    stack.callback(stop)
+    return received, int(httpd.server_address[1])
+
+
 class Env:
+    mailbox: Mailbox
+    hooks: list[dict[str, Any]]
+    warehouse: str
+
     def __init__(self, tmp: Path, url: str) -> None:
         self.flows = tmp / "flows"
         self.marks = tmp / "marks"
+        self.s3 = tmp / "s3"
         self.vars = {
             "DUCTWORK_HOME": str(tmp / "home"),
             "DUCTWORK_FLOWS_FOLDER": str(self.flows),
             "DUCTWORK_DATABASE_URL": url,
             "DUCTWORK_TEST_MARKS": str(self.marks),
+            "DUCTWORK_S3_ROOT": f"file://{self.s3}",
         }
         self.url = url
 
@@ -132,6 +394,15 @@ class Env:
     def runs(self, flow_id: str) -> list[dict[str, Any]]:
         return list(self.json("runs", "list", flow_id, "--limit", "100")["runs"])
 
+    def wait_run(self, flow_id: str, run_id: str, timeout: float = 90) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.json("runs", "show", flow_id, run_id)
+            if run["state"] in ("success", "failed"):
+                return dict(run)
+            assert time.monotonic() < deadline, run
+            time.sleep(0.3)
+
     def wait_runs(self, flow_id: str, count: int, timeout: float = 90) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while True:
@@ -145,10 +416,20 @@ class Env:
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     tmp = tmp_path_factory.mktemp(f"dp-{request.param}")
-    with temporary_database(request.param, tmp) as url:
+    with ExitStack() as stack:
+        url = stack.enter_context(temporary_database(request.param, tmp))
         e = Env(tmp, url)
+        (tmp / "warehouse" / "db").mkdir(parents=True)
+        e.warehouse = stack.enter_context(temporary_database(request.param, tmp / "warehouse"))
+        e.mailbox, smtp_port = _smtp(stack)
+        e.hooks, hook_port = _webhook(stack)
+        e.vars["DUCTWORK_CONN_OPS_MAIL"] = f"smtp://127.0.0.1:{smtp_port}?to=oncall@example.com"
+        e.vars["DUCTWORK_CONN_OPS_HOOK"] = f"http://127.0.0.1:{hook_port}/sns"
+        e.vars["DUCTWORK_CONN_WAREHOUSE_CLUSTER"] = e.warehouse
         e.flows.mkdir()
         e.marks.mkdir()
+        (e.s3 / "samples").mkdir(parents=True)
+        (e.s3 / "samples" / "logs.csv").write_text(LOGS_CSV)
         for name, data in PIPELINES.items():
             (e.flows / name).write_text(json.dumps(data, indent=2))
         old = {k: os.environ.get(k) for k in e.vars}
@@ -215,3 +496,93 @@ def test_parameters_retries_and_attempt_timeout(env: Env) -> None:
     assert (env.marks / "flaky-given").exists()
     log = env.cli("tasks", "logs", "ondemand", run["run_id"], "Slow")
     assert "timed out" in log.output or "timeout" in log.output.lower(), log.output
+
+
+def test_a_precondition_waits_then_passes_and_staging_moves_the_data(env: Env) -> None:
+    run = env.json("trigger", "staged", "--param", "myDay=2024-06-01")
+    time.sleep(2.5)
+    assert env.json("tasks", "state", "staged", run["run_id"])["Upper"]["state"] == "none"
+    landing = env.s3 / "landing" / "2024-06-01"
+    landing.mkdir(parents=True)
+    (landing / "a.txt").write_text("hello\n")
+    (landing / "b.txt").write_text("world\n")
+    (landing / "_SUCCESS").write_text("")
+    done = env.wait_run("staged", run["run_id"])
+    assert done["state"] == "success", done
+    assert (env.s3 / "processed" / "2024-06-01" / "shouted.txt").read_text() == "HELLO\nWORLD\n"
+    tasks = env.json("runs", "show", "staged", run["run_id"])["tasks"]
+    assert set(tasks) == {"Landing.Ready", "Landing", "Upper", "Shouted"}
+    log = env.cli("tasks", "logs", "staged", run["run_id"], "Landing.Ready")
+    assert "not there yet" in log.output
+
+
+def test_a_precondition_that_never_holds_gives_up_after_its_retries(env: Env) -> None:
+    run = env.json("trigger", "gives_up", "--wait", "--timeout", "90", codes=(1,))
+    tasks = env.json("runs", "show", "gives_up", run["run_id"])["tasks"]
+    assert tasks["Work.Never"]["state"] == "failed"
+    assert tasks["Work"]["state"] == "upstream_failed"
+    log = env.cli("tasks", "logs", "gives_up", run["run_id"], "Work.Never")
+    assert "was not met after 3 check(s)" in log.output
+
+
+def test_alarms_by_mail_and_webhook_cascade_and_a_rerun_runs_the_consumers(env: Env) -> None:
+    before_mail, before_hooks = len(env.mailbox.messages), len(env.hooks)
+    run = env.json("trigger", "alarms", "--wait", "--timeout", "90", codes=(1,))
+    tasks = env.json("runs", "show", "alarms", run["run_id"])["tasks"]
+    assert tasks["Extract"]["state"] == "failed" and tasks["Load"]["state"] == "upstream_failed"
+    assert tasks["Extract.onFail.MailOps"]["state"] == "success"
+    assert tasks["Load.onFail.HookOps"]["state"] == "success"  # CASCADE: the consumer's onFail fires
+    mails = env.mailbox.messages[before_mail:]
+    assert len(mails) == 1
+    rcpt, message = mails[0]
+    assert rcpt == ["oncall@example.com"] and message["Subject"] == "extract orders: FAILED"
+    assert "Extract is FAILED (the command exited with code 4)" in message.get_body(("plain",)).get_content()
+    hooks = env.hooks[before_hooks:]
+    assert [(h["Subject"], h["TopicArn"]) for h in hooks] == [
+        ("Load: CASCADE_FAILED", "arn:aws:sns:us-east-1:123456789012:ops-hook")
+    ]
+    assert hooks[0]["Type"] == "Notification" and hooks[0]["path"] == "/sns"
+    # Re-run the failed object alone: its cascade-failed consumer and that one's onSuccess run too.
+    (env.marks / "alarms-ok").write_text("")
+    cleared = env.json("tasks", "clear", "alarms", run["run_id"], "Extract")
+    assert cleared["cleared"] == ["Extract", "Load", "Load.onSuccess.HookOps"]
+    done = env.wait_run("alarms", run["run_id"])
+    assert done["state"] == "success"
+    assert env.hooks[-1]["Subject"] == "Load: FINISHED"
+
+
+def test_a_late_object_is_reported_and_terminated(env: Env) -> None:
+    runs = env.wait_runs("late", 1)
+    assert runs[0]["state"] == "failed"
+    tasks = env.json("runs", "show", "late", runs[0]["run_id"])["tasks"]
+    assert tasks["Slow"]["state"] == "failed" and tasks["Slow.onLateAction"]["state"] == "success"
+    assert any(h["Subject"] == "late: Slow" and "RUNNING" in h["Message"] for h in env.hooks)
+    log = env.cli("tasks", "logs", "late", runs[0]["run_id"], "Slow")
+    assert "terminated by its onLateAction" in log.output
+
+
+def test_an_object_that_finishes_in_time_fires_no_late_action(env: Env) -> None:
+    runs = env.wait_runs("in_time", 1)
+    tasks = env.json("runs", "show", "in_time", runs[0]["run_id"])["tasks"]
+    assert tasks == {
+        "Quick": {"state": "success", "try_number": 1},
+        "Quick.onLateAction": {"state": "skipped", "try_number": 1},
+    }
+    assert not any(h["Subject"] == "late: Quick" for h in env.hooks)
+
+
+def test_copy_to_a_redshift_stand_in_sql_activity_and_a_report(env: Env) -> None:
+    first = env.json("trigger", "warehouse", "--wait", "--timeout", "90")
+    assert first["state"] == "success"
+    second = env.json("trigger", "warehouse", "--param", "myTag=second", "--wait", "--timeout", "90")
+    assert second["state"] == "success"
+    engine = sa.create_engine(env.warehouse)
+    try:
+        with engine.connect() as conn:
+            hosts = conn.execute(sa.text("select hostname from structuredlogs order by requestbegintime")).scalars()
+            assert [h.strip() for h in hosts] == ["alpha.example.com", "beta.example.com", "alpha.example.com"]
+            counts = conn.execute(sa.text("select tag, n from counts order by tag")).all()
+            assert [tuple(c) for c in counts] == [("first", 3), ("second", 3)]  # KEEP_EXISTING: no duplicates
+    finally:
+        engine.dispose()
+    assert (env.s3 / "reports" / "second.csv").read_text() == "second,3\n"

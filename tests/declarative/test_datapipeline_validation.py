@@ -191,3 +191,53 @@ def test_a_bad_file_in_the_flows_folder_is_an_import_error_and_the_rest_load(cli
     assert {f["flow_id"]: f["style"] for f in data["flows"]} == {"good": "aws-datapipeline", "plain": "flow"}
     assert [(Path(e["file"]).name, e["line"]) for e in data["errors"]] == [("broken.json", line)]
     assert "object 'Hello', field 'dependsOn': reference to a missing object 'Nowhere'" in data["errors"][0]["error"]
+
+
+def test_the_seed_000_definition_validates(cli: Cli) -> None:
+    """Seed 000's definition (CSV format, Redshift database and data node), with its createTableSql
+    completed and the objects the slide leaves out (from the same AWS guide example)."""
+    root = Path(__file__).resolve().parents[2]
+    result = cli(
+        "pipelines", "validate", str(root / "examples" / "datapipeline" / "seed000_copy_to_redshift.json"), "--json"
+    )
+    data = json.loads(result.output)
+    assert result.exit_code == 0 and data["valid"], data
+    assert data["flows"][0]["tasks"] == ["S3DataNodeId1", "RedshiftCopyActivityId1", "RedshiftDataNodeId1"]
+
+
+def test_refused_types_say_why(cli: Cli, tmp_path: Path) -> None:
+    found = problems(
+        cli,
+        tmp_path,
+        definition(
+            SHELL,
+            {"id": "Emr", "type": "EmrActivity", "step": "x"},
+            {"id": "Ddb", "type": "DynamoDBDataNode", "tableName": "t"},
+        ),
+    )
+    messages = {p["object"]: p["message"] for p in found}
+    assert "Amazon EMR" in messages["Emr"] and "DynamoDB is not supported" in messages["Ddb"]
+
+
+def test_actions_and_preconditions_are_checked_where_they_are_used(cli: Cli, tmp_path: Path) -> None:
+    found = problems(
+        cli,
+        tmp_path,
+        definition(
+            {**SHELL, "onFail": {"ref": "Stop"}, "onLateAction": {"ref": "Stop"}, "precondition": {"ref": "There"}},
+            {"id": "Stop", "type": "Terminate"},
+            {"id": "There", "type": "Exists"},
+            {
+                "id": "Alarm",
+                "type": "SnsAlarm",
+                "topicArn": "arn:aws:sns:x:1:t",
+                "subject": "s",
+                "message": "#{node.@scheduledStartTime.formatt('YYYY')}",
+            },
+        ),
+    )
+    got = {(p["object"], p["field"]): p["message"] for p in found}
+    assert "Terminate acts only as an onLateAction" in got[("Hello", "onFail")]
+    assert "onLateAction needs lateAfterTimeout" in got[("Hello", "onLateAction")]
+    assert "is not a data node" in got[("Hello", "precondition")]
+    assert "unknown function 'formatt'" in got[("Alarm", "message")]

@@ -49,6 +49,9 @@ class NodeSpec:
     module: str | None = None
     params: Mapping[str, str | None] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
+    cascade_rerun: bool = False
+    """Clearing this task also clears the downstream tasks that did not run because it failed
+    (AWS Data Pipeline's re-run of an object re-runs its cascade-failed consumers)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data, leaving out fields at their defaults.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -40,6 +40,23 @@ def closure(graph: FlowGraph, task_ids: Sequence[str], *, downstream: bool, upst
     return [t for t in graph.nodes if t in chosen]
 
 
+def rerun_consumers(graph: FlowGraph, states: Mapping[str, str], task_ids: Sequence[str]) -> list[str]:
+    """Below tasks whose node has ``cascade_rerun``: the downstream tasks that did not run because
+    of them (``upstream_failed``, or ``skipped`` by their outcome), transitively."""
+    down = graph.downstream_map()
+    found: list[str] = []
+    stack = [t for t in task_ids if graph.nodes[t].cascade_rerun]
+    seen = set(task_ids)
+    while stack:
+        for child in down.get(stack.pop(), ()):
+            if child in seen or states.get(child) not in (TaskState.UPSTREAM_FAILED.value, TaskState.SKIPPED.value):
+                continue
+            seen.add(child)
+            found.append(child)
+            stack.append(child)
+    return found
+
+
 def clear(
     engine: Engine,
     record: RunRecord,
@@ -53,6 +70,9 @@ def clear(
     which tasks would be cleared."""
     graph = _graph(engine, record)
     check_tasks(graph, record, task_ids)
+    if not downstream and any(graph.nodes[t].cascade_rerun for t in task_ids):
+        states = {i.task_id: i.state.value for i in instances(engine, record)}
+        task_ids = [*task_ids, *rerun_consumers(graph, states, task_ids)]
     if dry_run:
         return closure(graph, task_ids, downstream=downstream, upstream=upstream)
     with transaction(engine) as conn:

@@ -1,4 +1,13 @@
-"""Building the ``Flow`` of a validated definition (the graph the engine runs)."""
+"""Building the ``Flow`` of a validated definition (the graph the engine runs).
+
+Tasks, named after object ids (characters other than letters, digits, ``_``, ``.`` and ``-``
+become ``_``):
+
+- ``X``: an activity or data node;
+- ``X.P``: precondition ``P`` of ``X`` (a sensor upstream of ``X``, after ``X``'s own inputs);
+- ``X.onSuccess.A`` / ``X.onFail.A``: an action after ``X``;
+- ``X.onLateAction``: the watcher that fires ``X``'s late actions.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +18,9 @@ from typing import Any
 from ductwork.core.flow import Flow
 from ductwork.core.operators.base import BaseOperator
 from ductwork.core.params import Parameter
+from ductwork.core.trigger_rules import TriggerRule
 from ductwork.declarative.datapipeline import catalog as cat
-from ductwork.declarative.datapipeline.compiler import STYLE, PipelineInfo, Policy, kind_of, task_id_for
+from ductwork.declarative.datapipeline.compiler import STYLE, PipelineInfo, Policy, _refs, kind_of, task_id_for
 from ductwork.declarative.datapipeline.model import PipelineObject
 
 
@@ -37,8 +47,11 @@ def build_flow(
     end: dt.datetime | None,
     catchup: bool,
     description: str,
+    max_active_runs: int,
 ) -> Flow:
+    from ductwork.declarative.datapipeline import actions
     from ductwork.declarative.datapipeline import operators as ops
+    from ductwork.declarative.datapipeline.preconditions import PreconditionSensor
 
     definition = info.definition
     flow = PipelineFlow(
@@ -50,28 +63,98 @@ def build_flow(
         end_date=end,
         catchup=catchup,
         params=dict(params),
-        max_active_runs=1 if info.schedule_type == "ondemand" else 16,
+        max_active_runs=max_active_runs,
     )
     taken: set[str] = set()
     tasks: dict[str, BaseOperator] = {}
+    runnables = [o for o in definition if kind_of(o) in (cat.ACTIVITY, cat.DATANODE)]
     with flow:
-        for obj in definition:
-            kind = kind_of(obj)
-            if kind not in (cat.ACTIVITY, cat.DATANODE):
-                continue
+        for obj in runnables:
             task_id = task_id_for(obj.id, taken)
             info.task_ids[obj.id] = task_id
             common = _common(obj, task_id, info, policies[obj.id])
+            effective = definition.effective(obj)
             if obj.type == "ShellCommandActivity":
-                stage = str(definition.effective(obj).get("stage", "false")).lower() == "true"
+                stage = str(effective.get("stage", "false")).lower() == "true"
                 tasks[obj.id] = ops.ShellCommandActivityOperator(stage=stage, **common)
+            elif obj.type == "SqlActivity":
+                tasks[obj.id] = ops.SqlActivityOperator(**common)
+            elif obj.type == "CopyActivity":
+                tasks[obj.id] = ops.CopyActivityOperator(**common)
+            elif obj.type == "RedshiftCopyActivity":
+                mode = str(effective.get("insertMode", "APPEND")).upper()
+                tasks[obj.id] = ops.CopyActivityOperator(insert_mode=mode, **common)
             else:
                 tasks[obj.id] = ops.DataNodeOperator(**common)
         for obj_id, ups in edges.items():
             for up, _via in ups:
                 if up in tasks and obj_id in tasks:
                     tasks[obj_id].add_upstream(tasks[up])
+        for obj in runnables:
+            target = tasks[obj.id]
+            upstream = [tasks[up] for up, _via in edges.get(obj.id, []) if up in tasks]
+            runnable: list[tuple[PipelineObject, BaseOperator]] = [(obj, target)]
+            for pre_id in _refs(definition.effective(obj).get("precondition")):
+                pre = definition.objects[pre_id]
+                policy = policies[pre_id]
+                sensor = PreconditionSensor(
+                    task_id=task_id_for(f"{target.task_id}.{pre_id}", taken),
+                    info=info,
+                    object_id=pre_id,
+                    node_id=obj.id,
+                    poke_interval=policy.retry_delay,
+                    timeout=policy.precondition_timeout,
+                    max_checks=policy.max_checks,
+                    queue=policies[obj.id].queue,
+                    doc=f"{pre.type} {pre_id!r} of {obj.id!r}",
+                )
+                for before in upstream:
+                    sensor.add_upstream(before)
+                target.add_upstream(sensor)
+                runnable.append((pre, sensor))
+            for source, task in runnable:
+                _attach_actions(info, source, task, policies, taken, actions)
     return flow
+
+
+def _attach_actions(
+    info: PipelineInfo,
+    obj: PipelineObject,
+    task: BaseOperator,
+    policies: Mapping[str, Policy],
+    taken: set[str],
+    actions: Any,
+) -> None:
+    definition = info.definition
+    effective = definition.effective(obj)
+    policy = policies.get(obj.id, Policy())
+    for when, rule in (("onSuccess", TriggerRule.ALL_SUCCESS), ("onFail", TriggerRule.ONE_FAILED)):
+        for action_id in _refs(effective.get(when)):
+            action = actions.ActionOperator(
+                task_id=task_id_for(f"{task.task_id}.{when}.{action_id}", taken),
+                info=info,
+                action_id=action_id,
+                node_id=obj.id,
+                node_task_id=task.task_id,
+                when=when,
+                cascade=policy.cascade,
+                trigger_rule=rule,
+                queue=policy.queue,
+                doc=f"{definition.objects[action_id].type} {action_id!r}, {when} of {obj.id!r}",
+            )
+            action.add_upstream(task)
+    late = _refs(effective.get("onLateAction"))
+    if late and policy.late_after is not None and info.schedule_type != "ondemand":
+        actions.LateWatcher(
+            task_id=task_id_for(f"{task.task_id}.onLateAction", taken),
+            info=info,
+            node_id=obj.id,
+            node_task_id=task.task_id,
+            late_after=policy.late_after,
+            actions=tuple(late),
+            queue=policy.queue,
+            doc=f"fires {', '.join(late)} if {obj.id!r} is not finished {policy.late_after:g}s after its start",
+        )
 
 
 def _common(obj: PipelineObject, task_id: str, info: PipelineInfo, policy: Policy) -> dict[str, Any]:
@@ -79,6 +162,7 @@ def _common(obj: PipelineObject, task_id: str, info: PipelineInfo, policy: Polic
         "task_id": task_id,
         "info": info,
         "object_id": obj.id,
+        "cascade": policy.cascade,
         "retries": policy.retries,
         "retry_delay": policy.retry_delay,
         "execution_timeout": policy.timeout,

@@ -160,6 +160,17 @@ TYPES: dict[str, TypeSpec] = {
         required=(("database",), ("script", "scriptUri")),
     ),
     "CopyActivity": TypeSpec(ACTIVITY, dict(ACTIVITY_FIELDS), required=(("input",), ("output",))),
+    "RedshiftCopyActivity": TypeSpec(
+        ACTIVITY,
+        {
+            **ACTIVITY_FIELDS,
+            "insertMode": FieldSpec(ENUM, choices=("KEEP_EXISTING", "OVERWRITE_EXISTING", "TRUNCATE", "APPEND")),
+            "commandOptions": _s(multi=True, effective=False),
+            "queue": _IGNORED,
+            "transformSql": _s(),
+        },
+        required=(("insertMode",), ("input",), ("output",)),
+    ),
     "S3DataNode": TypeSpec(
         DATANODE,
         {
@@ -173,8 +184,8 @@ TYPES: dict[str, TypeSpec] = {
         },
         required=(("directoryPath", "filePath"),),
     ),
-    "SqlDataNode": TypeSpec(DATANODE, dict(SQL_NODE_FIELDS), required=(("table",),)),
-    "MySqlDataNode": TypeSpec(DATANODE, dict(SQL_NODE_FIELDS), required=(("table",),)),
+    "SqlDataNode": TypeSpec(DATANODE, dict(SQL_NODE_FIELDS), required=(("table",), ("database",))),
+    "MySqlDataNode": TypeSpec(DATANODE, dict(SQL_NODE_FIELDS), required=(("table",), ("database",))),
     "RedshiftDataNode": TypeSpec(
         DATANODE,
         {
@@ -256,7 +267,6 @@ REFUSED: dict[str, str] = {
             "DynamoDBExportDataFormat",
         )
     },
-    "RedshiftCopyActivity": "use a CopyActivity from an S3DataNode to a RedshiftDataNode instead",
     "HttpProxy": "proxies are configured in the environment of the workers, not in the pipeline",
     "ShellScriptConfig": "EMR bootstrap scripts are not supported",
     "Property": "EMR configuration properties are not supported",

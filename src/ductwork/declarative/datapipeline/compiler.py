@@ -65,6 +65,7 @@ COMPILE_TIME = {
     "stage",
     "maxActiveInstances",
     "compression",
+    "insertMode",
     "reportProgressTimeout",
     "s3EncryptionType",
 }
@@ -84,6 +85,9 @@ class Policy:
     late_after: float | None = None
     queue: str = "default"
     cascade: bool = False
+    precondition_timeout: float = 7 * 86400.0
+    max_checks: int | None = None
+    """For a precondition: how many checks before giving up (``maximumRetries`` + 1)."""
 
 
 @dataclass
@@ -480,6 +484,7 @@ def _policy(check: _Checker, scope: Scope, obj: PipelineObject) -> Policy:
             check.add("maximumRetries cannot be negative", obj, "maximumRetries")
         else:
             policy.retries = retries
+            policy.max_checks = retries + 1
     delay = _typed(check, scope, obj, "retryDelay", cat.PERIOD)
     if delay is not None:
         policy.retry_delay = _seconds(check, obj, "retryDelay", delay)
@@ -494,6 +499,11 @@ def _policy(check: _Checker, scope: Scope, obj: PipelineObject) -> Policy:
         policy.queue = group
     mode = _typed(check, scope, obj, "failureAndRerunMode", cat.ENUM)
     policy.cascade = mode == "cascade"
+    if kind_of(obj) == cat.PRECONDITION:
+        wait = _typed(check, scope, obj, "preconditionTimeout", cat.PERIOD)
+        if wait is not None:
+            policy.precondition_timeout = _seconds(check, obj, "preconditionTimeout", wait)
+        policy.retries = 0  # a precondition's retries are its checks (max_checks)
     return policy
 
 
@@ -612,8 +622,8 @@ def compile_definition(
     # unknown are left out of the later checks (kind_of is None for them).
     scope = Scope(definition, {k: p.default if not p.required else None for k, p in params.items()})
     runnables = [o for o in definition if kind_of(o) in (cat.ACTIVITY, cat.DATANODE)]
-    if not any(kind_of(o) == cat.ACTIVITY for o in definition):
-        check.add("a pipeline needs at least one activity")
+    if not runnables:
+        check.add("a pipeline needs at least one activity or data node")
     schedule = _schedule(check, scope, runnables, activation_time) if runnables else _Schedule(catchup=False)
     policies = {
         o.id: _policy(check, scope, o)
@@ -642,6 +652,8 @@ def compile_definition(
     sample = Scope(scope.definition, scope.params, placeholder_runtime(sample_start, period_end or sample_start))
     sample.params = {k: (v if v is not None else _placeholder(params[k])) for k, v in scope.params.items()}
     _check_expressions(check, sample, [o for o in definition if kind_of(o) is not None or o.id == DEFAULT_ID], users)
+    _check_semantics(check, runnables, policies, schedule)
+    max_active = _max_active(check, scope, runnables, schedule)
     if check.problems:
         raise PipelineDefinitionError(definition.source, check.problems)
     info = PipelineInfo(definition, schedule.schedule_type, schedule.period, flow_id)
@@ -655,8 +667,59 @@ def compile_definition(
         end=schedule.end,
         catchup=schedule.catchup,
         description=description,
+        max_active_runs=max_active,
     )
     return Compiled(flow, info, _ignored(definition))
+
+
+def _check_semantics(
+    check: _Checker, runnables: list[PipelineObject], policies: Mapping[str, Policy], schedule: _Schedule
+) -> None:
+    """What the slot types alone do not catch: actions and preconditions used where they cannot
+    act, copies between things that are not data nodes, lateness without a deadline."""
+    definition = check.definition
+    for obj in runnables:
+        effective = definition.effective(obj)
+        for when in ("onFail", "onSuccess"):
+            for target in _refs(effective.get(when)):
+                action = definition.objects.get(target)
+                if action is not None and action.type == "Terminate":
+                    check.add("Terminate acts only as an onLateAction (it stops a late object)", obj, when)
+        if _refs(effective.get("onLateAction")) and policies[obj.id].late_after is None:
+            check.add(
+                "onLateAction needs lateAfterTimeout (the deadline after the scheduled start)", obj, "onLateAction"
+            )
+        for pre_id in _refs(effective.get("precondition")):
+            pre = definition.objects.get(pre_id)
+            if pre is not None and pre.type == "Exists" and kind_of(obj) != cat.DATANODE:
+                check.add(
+                    f"Exists ({pre_id!r}) checks a data node's data; {obj.id!r} is not a data node", obj, "precondition"
+                )
+        if obj.type == "RedshiftCopyActivity" and "transformSql" in effective:
+            check.add(
+                "transformSql is not supported yet; run the transformation in a SqlActivity after the copy",
+                obj,
+                "transformSql",
+            )
+        if obj.type in ("CopyActivity", "RedshiftCopyActivity"):
+            for name in ("input", "output"):
+                targets = _refs(effective.get(name))
+                if len(targets) != 1:
+                    check.add(
+                        f"a CopyActivity copies from one data node to one; {name} names {len(targets)}", obj, name
+                    )
+                    continue
+                node = definition.objects.get(targets[0])
+                sql_node = node is not None and node.type in ("SqlDataNode", "MySqlDataNode", "RedshiftDataNode")
+                if sql_node and node is not None and not isinstance(definition.effective(node).get("database"), Ref):
+                    check.add("a SQL data node used by a copy needs a database", node, "database")
+
+
+def _max_active(check: _Checker, scope: Scope, runnables: list[PipelineObject], schedule: _Schedule) -> int:
+    limits = [v for v in (_typed(check, scope, o, "maxActiveInstances", cat.INTEGER) for o in runnables) if v]
+    if schedule.schedule_type == "ondemand":
+        return min(limits) if limits else 1
+    return min(limits) if limits else 16
 
 
 def _placeholder(param: Parameter[Any]) -> Any:

@@ -4,24 +4,42 @@ Each one keeps the pipeline's ``PipelineInfo`` (the definition, the schedule typ
 the object it stands for, and evaluates that object's fields at the start of every try, against
 the run's scheduled times and parameters, exactly as AWS Data Pipeline evaluates them for an
 instance. They are ordinary operators: the engine retries, times out, logs and records them like
-any other task.
+any other task. Each records its status (``RUNNING``, ``FINISHED``, ``FAILED``) with its times
+and error as a result of the task, which is what actions read as ``#{node.@status}``.
 """
 
 from __future__ import annotations
 
 import tempfile
+import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 from ductwork.core.context import TaskContext
+from ductwork.core.graph import NodeSpec
 from ductwork.core.operators.base import BaseOperator
+from ductwork.core.sensors import context_clock
+from ductwork.core.signals import FailNow, TaskSignal
 from ductwork.declarative.datapipeline import storage
-from ductwork.declarative.datapipeline.compiler import PipelineInfo
+from ductwork.declarative.datapipeline.compiler import PipelineInfo, _refs
 from ductwork.declarative.datapipeline.expressions import ExpressionError
+from ductwork.declarative.datapipeline.formats import data_format
 from ductwork.declarative.datapipeline.model import PipelineObject
-from ductwork.declarative.datapipeline.runtime import ShellRun, try_scope
+from ductwork.declarative.datapipeline.runtime import (
+    ShellRun,
+    record_status,
+    terminate_requested,
+    try_scope,
+)
 from ductwork.declarative.datapipeline.scope import Scope
-from ductwork.errors import TaskExecutionError
+from ductwork.errors import DuctworkError, TaskExecutionError
+
+_TERMINATE_POLL = 1.0
+
+
+class TerminatedError(FailNow, DuctworkError):
+    """A ``Terminate`` action stopped a late object (no retry, as AWS cancels it)."""
 
 
 class PipelineObjectOperator(BaseOperator):
@@ -29,10 +47,11 @@ class PipelineObjectOperator(BaseOperator):
 
     ui_color: ClassVar[str] = "#eef3fb"
 
-    def __init__(self, *, info: PipelineInfo, object_id: str, **kwargs: Any) -> None:
+    def __init__(self, *, info: PipelineInfo, object_id: str, cascade: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.info = info
         self.object_id = object_id
+        self.cascade = cascade
 
     @property
     def obj(self) -> PipelineObject:
@@ -58,16 +77,66 @@ class PipelineObjectOperator(BaseOperator):
 
     def referenced(self, name: str, obj: PipelineObject | None = None) -> list[PipelineObject]:
         """The objects a reference field names (inherited ones included)."""
-        from ductwork.declarative.datapipeline.compiler import _refs
-
         target = obj or self.obj
         effective = self.info.definition.effective(target)
-        return [
-            self.info.definition.objects[r] for r in _refs(effective.get(name)) if r in self.info.definition.objects
-        ]
+        objects = self.info.definition.objects
+        return [objects[r] for r in _refs(effective.get(name)) if r in objects]
+
+    # --- the try ---------------------------------------------------------------------------
+    def execute(self, context: TaskContext) -> Any:
+        started = context_clock(context).now().isoformat()
+        if terminate_requested(context, self.task_id):
+            record_status(context, "CANCELED", actualStartTime=started, errorMessage="terminated: late")
+            raise TerminatedError(f"{self.object_id} was terminated by its onLateAction before it started")
+        record_status(context, "RUNNING", actualStartTime=started)
+        stop = threading.Event()
+        terminated = threading.Event()
+        watcher = threading.Thread(target=self._watch, args=(context, stop, terminated), daemon=True)
+        watcher.start()
+        try:
+            value = self.run_object(context)
+        except TaskSignal:
+            raise
+        except BaseException as exc:
+            if terminated.is_set():
+                record_status(context, "CANCELED", actualStartTime=started, errorMessage="terminated: late")
+                raise TerminatedError(f"{self.object_id} was terminated by its onLateAction while running") from exc
+            message = str(exc) if isinstance(exc, DuctworkError) else f"{type(exc).__name__}: {exc}"
+            record_status(context, "FAILED", actualStartTime=started, errorMessage=message)
+            raise
+        finally:
+            stop.set()
+        if terminated.is_set():
+            record_status(context, "CANCELED", actualStartTime=started, errorMessage="terminated: late")
+            raise TerminatedError(f"{self.object_id} was terminated by its onLateAction")
+        record_status(context, "FINISHED", actualStartTime=started)
+        return value
+
+    def _watch(self, context: TaskContext, stop: threading.Event, terminated: threading.Event) -> None:
+        """Stop this try when a Terminate action asks for it (a late object)."""
+        while not stop.wait(_TERMINATE_POLL):
+            try:
+                asked = terminate_requested(context, self.task_id)
+            except Exception:
+                continue
+            if asked:
+                terminated.set()
+                self.on_kill()
+                return
+
+    def run_object(self, context: TaskContext) -> Any:
+        raise NotImplementedError
+
+    def to_node(self) -> NodeSpec:
+        node = super().to_node()
+        return replace(node, cascade_rerun=True)
 
     def extra_spec(self) -> dict[str, Any]:
-        return {"object": self.object_id, "type": self.obj.type}
+        return {
+            "object": self.object_id,
+            "type": self.obj.type,
+            "failureAndRerunMode": "cascade" if self.cascade else "none",
+        }
 
 
 class ShellCommandActivityOperator(PipelineObjectOperator):
@@ -83,7 +152,7 @@ class ShellCommandActivityOperator(PipelineObjectOperator):
         self.stage = stage
         self._shell = ShellRun()
 
-    def execute(self, context: TaskContext) -> Any:
+    def run_object(self, context: TaskContext) -> Any:
         scope = self.scope(context)
         command = self.field_text(scope, "command")
         args = self.field_texts(scope, "scriptArgument")
@@ -149,12 +218,100 @@ def data_node_url(
     return file_path
 
 
+class SqlActivityOperator(PipelineObjectOperator):
+    """``SqlActivity``: the ``script`` (or the file at ``scriptUri``) run on the ``database``,
+    statement by statement in one transaction; ``scriptArgument`` values fill the ``?``
+    placeholders, in order."""
+
+    ui_color: ClassVar[str] = "#e6eef7"
+
+    def run_object(self, context: TaskContext) -> Any:
+        from ductwork.declarative.datapipeline import sql
+
+        scope = self.scope(context)
+        script = self.field_text(scope, "script")
+        if script is None:
+            script = storage.read_text(self.field_text(scope, "scriptUri") or "")
+        args = self.field_texts(scope, "scriptArgument")
+        database = self.referenced("database")[0]
+        counts = sql.run_script(self, context, scope, database, script, args)
+        context["log"].info("ran %d statement(s): %s rows affected", len(counts), counts)
+        return counts
+
+
+class CopyActivityOperator(PipelineObjectOperator):
+    """``CopyActivity``: rows from the input data node to the output one (S3 to S3, S3 to a SQL
+    table, a SQL table or query to S3, SQL to SQL), with the data formats of the S3 nodes."""
+
+    ui_color: ClassVar[str] = "#e6f2ee"
+
+    def __init__(self, *, insert_mode: str = "APPEND", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.insert_mode = insert_mode
+
+    def run_object(self, context: TaskContext) -> Any:
+        from ductwork.declarative.datapipeline import sql
+
+        scope = self.scope(context)
+        source = self.referenced("input")[0]
+        target = self.referenced("output")[0]
+        if source.type == "S3DataNode" and target.type == "S3DataNode":
+            return self._s3_to_s3(context, scope, source, target)
+        rows, columns = self._read(context, scope, source)
+        if target.type == "S3DataNode":
+            fmt = data_format(_first(self.referenced("dataFormat", target)), scope)
+            url = data_node_url(self, scope, target)
+            assert url is not None
+            if self.field_text(scope, "directoryPath", target):
+                url = url.rstrip("/") + "/output.csv"
+            storage.write_bytes(url, fmt.write(rows).encode("utf-8"))
+            context["log"].info("wrote %d row(s) to %s", len(rows), url)
+        else:
+            sql.write_rows(self, context, scope, target, rows, columns, insert_mode=self.insert_mode)
+        return {"rows": len(rows)}
+
+    def _read(self, context: TaskContext, scope: Scope, source: PipelineObject) -> tuple[list[list[Any]], list[str]]:
+        from ductwork.declarative.datapipeline import sql
+
+        if source.type == "S3DataNode":
+            fmt = data_format(_first(self.referenced("dataFormat", source)), scope)
+            url = data_node_url(self, scope, source)
+            assert url is not None
+            rows: list[list[Any]] = []
+            if storage.is_file(url):
+                rows.extend(fmt.read(storage.read_text(url)))
+            else:
+                for name in storage.list_files(url):
+                    rows.extend(fmt.read(storage.read_text(f"{url.rstrip('/')}/{name}")))
+            return rows, fmt.column_names
+        return sql.read_rows(self, context, scope, source)
+
+    def _s3_to_s3(self, context: TaskContext, scope: Scope, source: PipelineObject, target: PipelineObject) -> Any:
+        src = data_node_url(self, scope, source)
+        dst_dir = self.field_text(scope, "directoryPath", target)
+        dst_file = self.field_text(scope, "filePath", target)
+        assert src is not None
+        with tempfile.TemporaryDirectory(prefix="ductwork-copy-") as tmp:
+            files = storage.download(src, Path(tmp))
+            if dst_file and len(files) == 1:
+                storage.write_bytes(dst_file, files[0].read_bytes())
+                written = [dst_file]
+            else:
+                written = storage.upload(Path(tmp), dst_dir or (dst_file or "").rpartition("/")[0])
+        context["log"].info("copied %d file(s) from %s", len(written), src)
+        return {"files": len(written)}
+
+
+def _first(items: list[PipelineObject]) -> PipelineObject | None:
+    return items[0] if items else None
+
+
 class DataNodeOperator(PipelineObjectOperator):
     """A data node's instance: ready once its producers ended and its preconditions held (those
     are tasks of their own, upstream of this one)."""
 
     ui_color: ClassVar[str] = "#e8f4ea"
 
-    def execute(self, context: TaskContext) -> Any:
+    def run_object(self, context: TaskContext) -> Any:
         context["log"].info("%s %r is ready", self.obj.type, self.object_id)
         return None

@@ -114,3 +114,49 @@ def _drain(stream: Any, into: list[str]) -> None:
 
 def describe_object(obj: PipelineObject) -> str:
     return f"{obj.type} {obj.id!r}"
+
+
+STATUS_KEY = "dp_status"
+"""Result key under which a pipeline object's task records its status, times and error, for
+the actions that refer to it (``#{node.@status}``, ``#{node.errorMessage}``...)."""
+
+TERMINATE_KEY = "dp_terminate"
+"""Result key, under the object's own task id, by which a ``Terminate`` action asks a late
+object to stop."""
+
+
+def record_status(context: TaskContext, status: str, **values: Any) -> None:
+    ti = context["ti"]
+    now = context_clock(context).now().astimezone(dt.UTC).isoformat()
+    record = {"status": status, "attempt": ti.try_number, **values}
+    record.setdefault("actualStartTime", now)
+    if status != "RUNNING":
+        record["actualEndTime"] = now
+    ti.xcom_push(STATUS_KEY, record)
+
+
+def recorded_status(context: TaskContext, task_id: str) -> dict[str, Any] | None:
+    value = context["ti"].xcom_pull(task_ids=task_id, key=STATUS_KEY)
+    return value if isinstance(value, dict) else None
+
+
+def engine_state(context: TaskContext, task_id: str) -> str | None:
+    """The engine's state of another task of this run, when the try was given the store (the
+    scheduler's workers are); None otherwise."""
+    store = context.get("store")
+    if store is None:
+        return None
+    run = context["ti"].run
+    try:
+        view = store.get_run(run.flow_id, run.run_id)
+    except Exception:
+        return None
+    return None if view is None else view.task_states.get(task_id)
+
+
+def terminate_requested(context: TaskContext, task_id: str) -> Any:
+    ti = context["ti"]
+    from ductwork.core.results import MISSING
+
+    value = ti.results.pull(ti.run.key, task_id, TERMINATE_KEY)
+    return None if value is MISSING else value

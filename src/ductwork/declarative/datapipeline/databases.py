@@ -1,0 +1,103 @@
+"""Database objects (``JdbcDatabase``, ``RdsDatabase``, ``RedshiftDatabase``) as SQLAlchemy URLs.
+
+Where the URL comes from, first match wins:
+
+1. a Ductwork connection named like the database object's id (``DUCTWORK_CONN_<ID>``, or
+   ``ductwork connections add <id> ...``);
+2. for ``RdsDatabase`` and ``RedshiftDatabase``, a connection named like its ``rdsInstanceId`` or
+   ``clusterId``, the names AWS knows them by;
+3. a ``connectionString``: a SQLAlchemy URL as it is, or a JDBC URL translated
+   (``jdbc:postgresql://h:5432/db``, ``jdbc:mysql://...``, ``jdbc:redshift://...``, which
+   PostgreSQL stands in for).
+
+``username``, ``password`` (or ``*password``) and ``databaseName`` of the object fill in what the
+URL lacks; a connection's own credentials are kept, which is how a definition written for AWS
+(with AWS's credentials in it) runs unchanged against a local database.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ductwork.declarative.datapipeline.model import PipelineObject
+from ductwork.declarative.datapipeline.scope import Scope
+from ductwork.errors import DuctworkError
+
+_JDBC = re.compile(r"^jdbc:(?P<kind>[a-z0-9]+):(?P<rest>//.*)$", re.IGNORECASE)
+_JDBC_DRIVERS = {
+    "postgresql": "postgresql+psycopg",
+    "redshift": "postgresql+psycopg",
+    "mysql": "mysql+pymysql",
+    "mariadb": "mysql+pymysql",
+    "sqlite": "sqlite",
+}
+
+
+def from_jdbc(text: str) -> str:
+    """A JDBC URL as a SQLAlchemy URL; other text is returned as it is."""
+    match = _JDBC.match(text.strip())
+    if match is None:
+        return text.strip()
+    kind = match.group("kind").lower()
+    driver = _JDBC_DRIVERS.get(kind)
+    if driver is None:
+        raise DuctworkError(f"JDBC URLs of type {kind!r} are not supported; use postgresql, redshift or mysql")
+    rest = match.group("rest")
+    if driver == "sqlite":
+        return f"sqlite:{rest}"
+    return f"{driver}:{rest.replace(';', '&')}"
+
+
+def database_url(obj: PipelineObject, scope: Scope, secrets: Any) -> str:
+    """The SQLAlchemy URL of a database object (see the module docstring)."""
+    import sqlalchemy as sa
+
+    names = [obj.id]
+    for key in ("rdsInstanceId", "clusterId"):
+        value = scope.text(obj, key)
+        if value:
+            names.append(value)
+    url: str | None = None
+    for name in names:
+        found = secrets.find_connection(name) if secrets is not None else None
+        if found is not None:
+            url = found.sqlalchemy_url()
+            break
+    if url is None:
+        text = scope.text(obj, "connectionString")
+        if not text:
+            wanted = " or ".join(f"DUCTWORK_CONN_{n.upper().replace('-', '_').replace('.', '_')}" for n in names)
+            raise DuctworkError(
+                f"database {obj.id!r} ({obj.type}): no connection named {', '.join(repr(n) for n in names)} "
+                f"and no connectionString; define one ({wanted}=postgresql://user:password@host/db)"
+            )
+        url = from_jdbc(text)
+    try:
+        parsed = sa.make_url(url)
+    except Exception:
+        raise DuctworkError(f"database {obj.id!r}: {url!r} is not a database URL") from None
+    if parsed.get_backend_name() == "sqlite":
+        return url  # a file: no server credentials or database name to fill in
+    fill: dict[str, Any] = {}
+    if not parsed.username and scope.text(obj, "username"):
+        fill["username"] = scope.text(obj, "username")
+    password = scope.text(obj, "*password") or scope.text(obj, "password")
+    if not parsed.password and password and (parsed.username or fill.get("username")):
+        fill["password"] = password
+    if not parsed.database and scope.text(obj, "databaseName"):
+        fill["database"] = scope.text(obj, "databaseName")
+    properties = _properties(scope.texts(obj, "jdbcProperties"))
+    if properties:
+        fill["query"] = {**parsed.query, **properties}
+    return str((parsed.set(**fill) if fill else parsed).render_as_string(hide_password=False))
+
+
+def _properties(items: list[str]) -> Mapping[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if sep and key.strip() in ("sslmode", "connect_timeout", "application_name"):
+            out[key.strip()] = value.strip()
+    return out

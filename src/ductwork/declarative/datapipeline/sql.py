@@ -1,0 +1,287 @@
+"""SQL work of pipeline objects: ``SqlActivity`` scripts, and rows in and out of SQL data nodes
+(``SqlDataNode``, ``MySqlDataNode``, ``RedshiftDataNode``) for ``CopyActivity``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ductwork.core.context import TaskContext
+from ductwork.declarative.datapipeline.databases import database_url
+from ductwork.declarative.datapipeline.model import PipelineObject
+from ductwork.declarative.datapipeline.scope import Scope
+from ductwork.errors import TaskExecutionError
+from ductwork.integrations.sql._engine import make_engine, redact, split_statements
+
+if TYPE_CHECKING:
+    from ductwork.declarative.datapipeline.operators import PipelineObjectOperator
+
+_PLACEHOLDER = re.compile(r"\?")
+
+
+def _engine(op: PipelineObjectOperator, context: TaskContext, scope: Scope, database: PipelineObject) -> Any:
+    url = database_url(database, scope, context.get("secrets"))
+    context["log"].info("database %s: %s", database.id, redact(url))
+    return make_engine(url, what=f"task {op.task_id!r}, database {database.id!r}")
+
+
+def _bind(statement: str, args: Sequence[str], used: int) -> tuple[str, dict[str, Any], int]:
+    """``?`` placeholders as named parameters, filled from ``args`` in order across the script."""
+    values: dict[str, Any] = {}
+
+    def named(_: re.Match[str]) -> str:
+        nonlocal used
+        if used >= len(args):
+            raise TaskExecutionError(f"the script has more '?' placeholders than scriptArgument values ({len(args)})")
+        name = f"arg{used}"
+        values[name] = args[used]
+        used += 1
+        return f":{name}"
+
+    return _PLACEHOLDER.sub(named, statement) if args else statement, values, used
+
+
+def run_script(
+    op: PipelineObjectOperator,
+    context: TaskContext,
+    scope: Scope,
+    database: PipelineObject,
+    script: str,
+    args: Sequence[str],
+) -> list[int]:
+    import sqlalchemy as sa
+
+    engine = _engine(op, context, scope, database)
+    counts: list[int] = []
+    used = 0
+    try:
+        with engine.begin() as conn:
+            for statement in split_statements(script):
+                text, values, used = _bind(statement, args, used)
+                result = conn.execute(sa.text(text), values)
+                counts.append(result.rowcount if result.rowcount is not None else -1)
+    except sa.exc.SQLAlchemyError as exc:
+        raise TaskExecutionError(
+            f"SQL failed on database {database.id!r}: {exc.__class__.__name__}: {getattr(exc, 'orig', None) or exc}"
+        ) from None
+    finally:
+        engine.dispose()
+    return counts
+
+
+def _table(scope: Scope, node: PipelineObject) -> tuple[str, str | None]:
+    name = scope.text(node, "tableName") or scope.text(node, "table") or ""
+    schema = scope.text(node, "schemaName") or None
+    return name, schema
+
+
+def _find_table(conn: Any, name: str, schema: str | None) -> str | None:
+    """The table's name as the database knows it. Redshift, like SQL itself, folds unquoted
+    names, so ``StructuredLogs`` in a definition is ``structuredlogs`` in PostgreSQL."""
+    import sqlalchemy as sa
+
+    inspector = sa.inspect(conn)
+    for candidate in dict.fromkeys((name, name.lower())):
+        if inspector.has_table(candidate, schema=schema):
+            return candidate
+    return None
+
+
+def read_rows(
+    op: PipelineObjectOperator, context: TaskContext, scope: Scope, node: PipelineObject
+) -> tuple[list[list[Any]], list[str]]:
+    """The rows of a SQL data node: its ``selectQuery``, or the whole table."""
+    import sqlalchemy as sa
+
+    database = op.referenced("database", node)[0]
+    engine = _engine(op, context, scope, database)
+    try:
+        with engine.connect() as conn:
+            query = scope.text(node, "selectQuery")
+            if query:
+                result = conn.execute(sa.text(query))
+            else:
+                name, schema = _table(scope, node)
+                found = _find_table(conn, name, schema)
+                if found is None:
+                    raise TaskExecutionError(f"table {name!r} of {node.id!r} does not exist")
+                table = sa.Table(found, sa.MetaData(), schema=schema, autoload_with=conn)
+                result = conn.execute(sa.select(table))
+            columns = list(result.keys())
+            return [list(row) for row in result], columns
+    except sa.exc.SQLAlchemyError as exc:
+        raise TaskExecutionError(
+            f"reading {node.id!r} failed: {exc.__class__.__name__}: {getattr(exc, 'orig', None) or exc}"
+        ) from None
+    finally:
+        engine.dispose()
+
+
+def write_rows(
+    op: PipelineObjectOperator,
+    context: TaskContext,
+    scope: Scope,
+    node: PipelineObject,
+    rows: Sequence[Sequence[Any]],
+    columns: Sequence[str],
+    *,
+    insert_mode: str = "APPEND",
+) -> int:
+    """Insert ``rows`` into a SQL data node's table, creating it with ``createTableSql`` when it
+    does not exist; with its ``insertQuery`` (``?`` for each value) when it has one.
+
+    ``insert_mode`` is ``RedshiftCopyActivity``'s: ``APPEND`` adds every row, ``TRUNCATE`` empties
+    the table first, ``KEEP_EXISTING`` skips rows whose primary key is already there and
+    ``OVERWRITE_EXISTING`` replaces them (the key: the node's ``primaryKeys``, else the table's).
+    """
+    import sqlalchemy as sa
+
+    database = op.referenced("database", node)[0]
+    engine = _engine(op, context, scope, database)
+    name, schema = _table(scope, node)
+    written = 0
+    try:
+        with engine.begin() as conn:
+            found = _find_table(conn, name, schema)
+            if found is None:
+                create = scope.text(node, "createTableSql")
+                if not create:
+                    raise TaskExecutionError(
+                        f"table {name!r} of {node.id!r} does not exist and the data node has no createTableSql"
+                    )
+                if node.type == "RedshiftDataNode" and conn.dialect.name != "redshift":
+                    create = without_redshift_options(create)
+                for statement in split_statements(create):
+                    conn.execute(sa.text(statement))
+                context["log"].info("created table %s", name)
+                found = _find_table(conn, name, schema)
+                if found is None:
+                    raise TaskExecutionError(
+                        f"the createTableSql of {node.id!r} did not create its table {name!r}; "
+                        "make the table name in the statement match tableName"
+                    )
+            insert = scope.text(node, "insertQuery")
+            if rows and insert:
+                params = [{f"arg{i}": v for i, v in enumerate(row)} for row in rows]
+                counter = iter(range(10**9))
+                sql_text = _PLACEHOLDER.sub(lambda _: f":arg{next(counter)}", insert)
+                conn.execute(sa.text(sql_text), params)
+                written = len(rows)
+            elif rows or insert_mode == "TRUNCATE":
+                written = _insert(conn, scope, node, found, schema, rows, columns, insert_mode)
+    except sa.exc.SQLAlchemyError as exc:
+        raise TaskExecutionError(
+            f"writing to {node.id!r} failed: {exc.__class__.__name__}: {getattr(exc, 'orig', None) or exc}"
+        ) from None
+    finally:
+        engine.dispose()
+    context["log"].info("wrote %d of %d row(s) into %s (%s)", written, len(rows), name, insert_mode)
+    return written
+
+
+def _insert(
+    conn: Any,
+    scope: Scope,
+    node: PipelineObject,
+    name: str,
+    schema: str | None,
+    rows: Sequence[Sequence[Any]],
+    columns: Sequence[str],
+    insert_mode: str,
+) -> int:
+    import sqlalchemy as sa
+
+    table = sa.Table(name, sa.MetaData(), schema=schema, autoload_with=conn)
+    names = list(columns) if columns else [c.name for c in table.columns]
+    if any(len(row) != len(names) for row in rows):
+        raise TaskExecutionError(
+            f"rows have {len(rows[0])} values but table {name!r} takes {len(names)} ({', '.join(names)}); "
+            "name the columns in the input's data format"
+        )
+    folded = {c.name.lower(): c for c in table.columns}
+    found = [table.columns[n] if n in table.columns else folded.get(n.lower()) for n in names]
+    missing = [n for n, c in zip(names, found, strict=True) if c is None]
+    if missing:
+        raise TaskExecutionError(f"table {name!r} has no column {', '.join(repr(m) for m in missing)}")
+    cols = [c for c in found if c is not None]
+    values = [{c.name: _coerce(v, c) for v, c in zip(row, cols, strict=True)} for row in rows]
+    if insert_mode == "TRUNCATE":
+        conn.execute(sa.delete(table))
+    elif insert_mode in ("KEEP_EXISTING", "OVERWRITE_EXISTING"):
+        keys = scope.texts(node, "primaryKeys") or [c.name for c in table.primary_key.columns]
+        if not keys:
+            raise TaskExecutionError(f"{insert_mode} needs a primary key: give {node.id!r} primaryKeys")
+        key_cols = [table.columns[k] if k in table.columns else folded[k.lower()] for k in keys]
+        existing = {_key(r) for r in conn.execute(sa.select(*key_cols))}
+        incoming = [v for v in values if _key(v.get(c.name) for c in key_cols) in existing]
+        if insert_mode == "KEEP_EXISTING":
+            values = [v for v in values if _key(v.get(c.name) for c in key_cols) not in existing]
+        else:
+            for v in incoming:
+                conn.execute(sa.delete(table).where(*(c == v.get(c.name) for c in key_cols)))
+    if values:
+        conn.execute(sa.insert(table), values)
+    return len(values)
+
+
+def _key(values: Any) -> tuple[Any, ...]:
+    """A primary key for comparison: CHAR columns come back padded with blanks."""
+    return tuple(v.rstrip() if isinstance(v, str) else v for v in values)
+
+
+_REDSHIFT_OPTIONS = re.compile(
+    r"\b(?:(?:COMPOUND|INTERLEAVED)\s+)?SORTKEY\b(?:\s*\([^)]*\))?"
+    r"|\bDISTKEY\b(?:\s*\([^)]*\))?"
+    r"|\bDISTSTYLE\s+\w+"
+    r"|\bENCODE\s+\w+"
+    r"|\bBACKUP\s+(?:YES|NO)\b",
+    re.IGNORECASE,
+)
+
+
+def without_redshift_options(ddl: str) -> str:
+    """Redshift's table options (DISTKEY, SORTKEY, DISTSTYLE, ENCODE, BACKUP) removed, so that
+    the statement runs on PostgreSQL standing in for Redshift."""
+    return re.sub(r"[ \t]+([,)])", r"\1", _REDSHIFT_OPTIONS.sub("", ddl))
+
+
+def _coerce(value: Any, column: Any) -> Any:
+    """Text read from a file, as the column's type wants it (an empty field is NULL)."""
+    import datetime as dt
+    import decimal
+
+    if not isinstance(value, str):
+        return value
+    try:
+        wanted = column.type.python_type
+    except NotImplementedError:
+        return value
+    if wanted is str:
+        return value
+    if value == "":
+        return None
+    try:
+        if wanted is bool:
+            return value.strip().lower() in ("1", "true", "t", "yes", "y")
+        if wanted in (int, float, decimal.Decimal):
+            return wanted(value.strip())
+        if wanted is dt.datetime:
+            return dt.datetime.fromisoformat(value.strip())
+        if wanted is dt.date:
+            return dt.date.fromisoformat(value.strip())
+    except (ValueError, decimal.InvalidOperation):
+        raise TaskExecutionError(f"column {column.name!r} wants {wanted.__name__}, got {value!r}") from None
+    return value
+
+
+def table_exists(op: PipelineObjectOperator, context: TaskContext, scope: Scope, node: PipelineObject) -> bool:
+
+    database = op.referenced("database", node)[0]
+    engine = _engine(op, context, scope, database)
+    name, schema = _table(scope, node)
+    try:
+        with engine.connect() as conn:
+            return _find_table(conn, name, schema) is not None
+    finally:
+        engine.dispose()
