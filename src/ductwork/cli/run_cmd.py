@@ -130,7 +130,7 @@ def _recording(state: CliState, flow: Flow) -> Any:
     from ductwork.services.local_runs import StoreRecording
 
     try:
-        return StoreRecording(store(state), flow)
+        return StoreRecording(store(state), flow, journal_dir=state.settings.home / "journal" / "local")
     except DuctworkError as exc:
         click.secho(f"note: not recording this run in the database: {exc}", fg="yellow", err=True)
         return None

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,7 +90,8 @@ def decode_outcome(data: dict[str, Any]) -> TryOutcome:
 
 
 class JournalWriter:
-    """The journal of one worker process."""
+    """The journal of one process: a worker's, or an in-process run's (whose tries run in
+    several threads, hence the lock)."""
 
     def __init__(self, folder: str | Path, pid: int | None = None) -> None:
         self.folder = Path(folder)
@@ -98,6 +100,8 @@ class JournalWriter:
         self.segment = 0
         self.entries = 0
         self.fd: int | None = None
+        self.paths: list[Path] = []
+        self._lock = threading.Lock()
 
     def _open(self) -> int:
         if self.fd is None or self.entries >= SEGMENT_ENTRIES:
@@ -105,15 +109,22 @@ class JournalWriter:
                 os.close(self.fd)
                 self.segment += 1
             self.folder.mkdir(parents=True, exist_ok=True)
-            name = f"{self.pid}-{self.started}-{self.segment:06d}{_SUFFIX}"
-            self.fd = os.open(self.folder / name, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            path = self.folder / f"{self.pid}-{self.started}-{self.segment:06d}{_SUFFIX}"
+            self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            self.paths.append(path)
             self.entries = 0
         return self.fd
 
     def _append(self, record: dict[str, Any]) -> None:
         line = (json.dumps(record, default=repr, separators=(",", ":")) + "\n").encode()
-        os.write(self._open(), line)
-        self.entries += 1
+        with self._lock:
+            os.write(self._open(), line)
+            self.entries += 1
+
+    def began_run(self, run_key: str) -> None:
+        """This process drives ``run_key`` (an in-process run): if it dies, whoever replays the
+        journal ends the run."""
+        self._append({"e": "run", "run": run_key})
 
     def started_try(self, run_key: str, task_id: str, try_number: int, at: dt.datetime, log_path: str | None) -> None:
         self._append(
@@ -134,9 +145,17 @@ class JournalWriter:
         )
 
     def close(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
+        with self._lock:
+            if self.fd is not None:
+                os.close(self.fd)
+                self.fd = None
+
+    def remove(self) -> None:
+        """Close and delete every segment written: for a writer whose tries are all recorded."""
+        self.close()
+        for path in self.paths:
+            path.unlink(missing_ok=True)
+        self.paths.clear()
 
 
 @dataclass
@@ -161,6 +180,8 @@ class JournalEntry:
 class JournalState:
     entries: dict[tuple[str, str, int], JournalEntry] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
+    runs: dict[str, tuple[int, str]] = field(default_factory=dict)
+    """In-process runs by run key: the (pid, process start time) that drove them."""
 
 
 def _file_owner(path: Path) -> tuple[int, str]:
@@ -185,6 +206,9 @@ def read_journals(folder: str | Path, files: Iterable[Path] | None = None) -> Jo
                 record = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a line cut short by a crash mid-write: the try was not reported either
+            if record["e"] == "run":
+                state.runs[record["run"]] = (pid, started)
+                continue
             key = (record["run"], record["task"], int(record["try"]))
             entry = state.entries.get(key)
             if entry is None:
@@ -196,6 +220,19 @@ def read_journals(folder: str | Path, files: Iterable[Path] | None = None) -> Jo
             elif record["e"] == "end":
                 entry.outcome = decode_outcome(record["outcome"])
     return state
+
+
+def dead_segments(folder: str | Path) -> list[Path]:
+    """Segments in ``folder`` whose process is gone."""
+    out = []
+    for path in Path(folder).glob(f"*{_SUFFIX}"):
+        try:
+            pid, started = _file_owner(path)
+        except ValueError:
+            continue
+        if not alive(pid, started):
+            out.append(path)
+    return sorted(out)
 
 
 def removable_segments(folder: str | Path, *, older_than: float, now: float) -> list[Path]:

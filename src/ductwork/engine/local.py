@@ -22,6 +22,7 @@ from ductwork.core.schedule import as_aware
 from ductwork.core.task_services import TaskServices
 from ductwork.engine import logcapture
 from ductwork.engine.executors.inline import InProcessExecutor
+from ductwork.engine.journal import JournalWriter
 from ductwork.engine.recorder import MemoryRecorder, RunSummary, states_from_nodes
 from ductwork.engine.supervisor import EventSink, Limits, Supervisor
 
@@ -49,7 +50,16 @@ def make_run_id(run_type: str, logical_date: dt.datetime) -> str:
 
 
 class Recording(Protocol):
-    """Where an in-process run is also recorded (the metadata database, for the web UI)."""
+    """Where an in-process run is also recorded (the metadata database, for the web UI).
+
+    ``journal``: where tries are journaled (start before the code runs, end before the run
+    loop hears of it), so that the sink may be written only every ``flush_interval`` seconds
+    while tries run, many tries per transaction, and a killed run still leaves its truth behind.
+    Without a journal every step is recorded as it happens.
+    """
+
+    journal: JournalWriter | None
+    flush_interval: float
 
     def free_run_id(self, flow_id: str, proposed: str) -> str:
         """``proposed``, or a variant of it no recorded run of the flow has yet."""
@@ -126,19 +136,31 @@ def run_locally(
             return operators.get(node.task_id) or flow.resolve_operator(node)
 
     extra_sinks = list(sinks)
+    journal: JournalWriter | None = None
+    flush_interval = 0.0
     if recording is not None:
         extra_sinks.append(recording.begin(info, graph))
-    executor = InProcessExecutor(resolve, results, clock, parallelism=parallelism, services=services)
+        journal = recording.journal
+        flush_interval = recording.flush_interval if journal is not None else 0.0
+    executor = InProcessExecutor(resolve, results, clock, parallelism=parallelism, services=services, journal=journal)
     log_path = (lambda run, task_id, n: try_log_path(log_dir, run, task_id, n)) if log_dir else None
-    supervisor = Supervisor(executor, clock, [recorder, *extra_sinks], limits=limits, log_path=log_path)
+    supervisor = Supervisor(
+        executor,
+        clock,
+        [recorder, *extra_sinks],
+        limits=limits,
+        log_path=log_path,
+        flush_interval=flush_interval,
+    )
     supervisor.add_run(info, graph, states=states_from_nodes(graph.nodes))
     try:
         with logcapture.routing():
             supervisor.run_until_done()
     finally:
         executor.shutdown(wait=True)
+        supervisor.flush()  # interrupted (Ctrl-C): record what happened up to here
+    summary.logs = logcapture.TryLogs({(key.task_id, key.try_number): sink for key, sink in executor.sinks.items()})
     for key, sink in executor.sinks.items():
-        summary.logs[(key.task_id, key.try_number)] = sink.text()
         if sink.path is not None:
             for t in summary.tasks[key.task_id].tries:
                 if t.try_number == key.try_number:

@@ -16,9 +16,10 @@ import contextlib
 import contextvars
 import io
 import logging
+import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -26,6 +27,10 @@ from ductwork.core.masking import MASKER
 
 _SINK: contextvars.ContextVar[TrySink | None] = contextvars.ContextVar("ductwork_try_sink", default=None)
 _FORMAT = logging.Formatter("[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+
+
+_MADE_FOLDERS: set[str] = set()
+"""Log folders this process made or found: a run's tries share one, so ask the disk once."""
 
 
 class TrySink:
@@ -37,8 +42,15 @@ class TrySink:
         self._buffer = io.StringIO()
         self._file: IO[str] | None = None
         if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open("a", encoding="utf-8", buffering=1)
+            folder = os.path.dirname(self.path)
+            if folder not in _MADE_FOLDERS:
+                os.makedirs(folder, exist_ok=True)
+                _MADE_FOLDERS.add(folder)
+            try:
+                self._file = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+            except FileNotFoundError:  # the folder was removed since: make it again
+                os.makedirs(folder, exist_ok=True)
+                self._file = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
 
     def write(self, text: str) -> None:
         with self._lock:
@@ -56,6 +68,23 @@ class TrySink:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+class TryLogs(Mapping[tuple[str, int], str]):
+    """The logs of a run's tries by (task id, try number), each read when it is asked for: a
+    run of 100,000 tries does not read 100,000 files back to return."""
+
+    def __init__(self, sinks: Mapping[tuple[str, int], TrySink]) -> None:
+        self._sinks = dict(sinks)
+
+    def __getitem__(self, key: tuple[str, int]) -> str:
+        return self._sinks[key].text()
+
+    def __iter__(self) -> Iterator[tuple[str, int]]:
+        return iter(self._sinks)
+
+    def __len__(self) -> int:
+        return len(self._sinks)
 
 
 class _Router(io.TextIOBase):

@@ -56,7 +56,8 @@ class RunSummary:
     started_at: dt.datetime | None = None
     ended_at: dt.datetime | None = None
     tasks: dict[str, TaskSummary] = field(default_factory=dict)
-    logs: dict[tuple[str, int], str] = field(default_factory=dict)
+    logs: Mapping[tuple[str, int], str] = field(default_factory=dict)
+    """Each try's log text by (task id, try number); read from its file when asked for."""
 
     @property
     def key(self) -> str:

@@ -1,27 +1,45 @@
 """Recording in-process runs (``ductwork run``, ``ductwork build``) in the metadata database, so
-the web UI and ``ductwork runs`` show them next to the scheduler's runs."""
+the web UI and ``ductwork runs`` show them next to the scheduler's runs.
+
+The database is written by time, as the scheduler does (ADR 0006): while tries run, one
+transaction every ``FLUSH_INTERVAL`` for all the steps in it, not one per step. What makes that
+safe is the run's journal (``$DUCTWORK_HOME/journal/local``): each try's start is journaled
+before its code runs and its end before the run loop hears of it. A run whose process was
+killed is finished by the next in-process run on the same home (``recover_killed_runs``): the
+tries its journal saw end are recorded as they ended, those still running are recorded failed,
+and the run failed, naming the process that died.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
+import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from ductwork.core.context import RunInfo
-from ductwork.core.events import EngineEvent, EventSink
+from ductwork.core.events import EngineEvent, EventSink, TryOutcome
 from ductwork.core.flow import Flow
 from ductwork.core.graph import FlowGraph
 from ductwork.core.schedule import DataInterval
-from ductwork.core.states import RunState
+from ductwork.core.states import RunState, TaskState
+from ductwork.engine.journal import JournalWriter, dead_segments, read_journals
 from ductwork.engine.recorder import RunSummary
 from ductwork.services import runs as run_service
 from ductwork.store.engine import transaction
 from ductwork.store.records import RunRecord
 from ductwork.store.repo import flows as flow_repo
 from ductwork.store.repo import runs as run_repo
+from ductwork.store.repo import tasks as task_repo
 from ductwork.store.sink import SqlEventSink
+from ductwork.store.tables import task_instances
+from ductwork.store.types import utcnow
+
+FLUSH_INTERVAL = 0.05
+"""Seconds between two transactions while tries run (a run's end is recorded at once)."""
 
 log = logging.getLogger("ductwork")
 
@@ -29,10 +47,21 @@ log = logging.getLogger("ductwork")
 class StoreRecording:
     """Registers the flow, creates the run, records its events, and keeps its JSON results."""
 
-    def __init__(self, engine: Engine, flow: Flow) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        flow: Flow,
+        *,
+        journal_dir: str | Path | None = None,
+        flush_interval: float = FLUSH_INTERVAL,
+    ) -> None:
+        """Without ``journal_dir`` every step is recorded in its own transaction."""
         self.engine = engine
         self.flow = flow
         self.record: RunRecord | None = None
+        self.journal_dir = Path(journal_dir) if journal_dir is not None else None
+        self.journal: JournalWriter | None = None
+        self.flush_interval = flush_interval
 
     def free_run_id(self, flow_id: str, proposed: str) -> str:
         """A re-run of the same logical date gets ``<run id>.2``, ``.3``..."""
@@ -47,6 +76,9 @@ class StoreRecording:
         return f"{proposed}.{n}"
 
     def begin(self, info: RunInfo, graph: FlowGraph) -> EventSink:
+        if self.journal_dir is not None:
+            for key in recover_killed_runs(self.engine, self.journal_dir):
+                log.warning("run %s was left running by a process that died: recorded as failed", key)
         with transaction(self.engine) as conn:
             flow_repo.upsert_flow(conn, self.flow.to_graph(), fileloc=self.flow.fileloc)
         self.record = run_service.create_run(
@@ -63,6 +95,9 @@ class StoreRecording:
         )
         with transaction(self.engine) as conn:
             run_repo.set_run_state(conn, self.record.pk, RunState.RUNNING)
+        if self.journal_dir is not None:
+            self.journal = JournalWriter(self.journal_dir)
+            self.journal.began_run(info.key)
         return _Forgiving(SqlEventSink(self.engine))
 
     def finish(self, summary: RunSummary) -> None:
@@ -84,6 +119,56 @@ class StoreRecording:
             results.push(run_key, task_id, key, value)
         if skipped:
             log.info("%d result(s) of run %s were not JSON and were not recorded", skipped, summary.run_id)
+        if self.journal is not None:
+            self.journal.remove()  # every try is recorded: the journal has nothing left to tell
+
+
+def recover_killed_runs(engine: Engine, folder: str | Path) -> list[str]:
+    """Finish the record of in-process runs whose process died (their journals in ``folder``
+    belong to a process that is gone): record the tries their journal saw end, mark the tries
+    still running or queued failed and the run failed, then delete the journals. Returns the
+    keys of the runs ended."""
+    folder = Path(folder)
+    files = dead_segments(folder)
+    if not files:
+        return []
+    journal = read_journals(folder, files)
+    ended: list[str] = []
+    now = utcnow()
+    with transaction(engine) as conn:
+        pks = run_repo.run_pks(conn, {e.run_key for e in journal.entries.values()} | set(journal.runs))
+        for entry in journal.entries.values():
+            pk = pks.get(entry.run_key)
+            if pk is not None:
+                task_repo.replay_try(
+                    conn,
+                    pk,
+                    entry.task_id,
+                    entry.try_number,
+                    outcome=entry.outcome,
+                    pid=entry.pid,
+                    at=entry.started_at,
+                    log_path=entry.log_path,
+                )
+        for run_key, (pid, _started) in journal.runs.items():
+            pk = pks.get(run_key)
+            if pk is None:
+                continue
+            reason = f"the process running this run in-process (pid {pid}) died"
+            open_tries = conn.execute(
+                sa.select(task_instances.c.task_id, task_instances.c.try_number, task_instances.c.start_date).where(
+                    task_instances.c.run_pk == pk,
+                    task_instances.c.state.in_([TaskState.RUNNING.value, TaskState.QUEUED.value]),
+                )
+            ).all()
+            for row in open_tries:
+                outcome = TryOutcome(TaskState.FAILED, row.start_date or now, now, error=reason)
+                task_repo.try_finished(conn, pk, row.task_id, row.try_number, outcome)
+            if run_repo.set_run_state(conn, pk, RunState.FAILED, at=now, expected=(RunState.RUNNING,), reason=reason):
+                ended.append(run_key)
+    for path in files:
+        path.unlink(missing_ok=True)
+    return ended
 
 
 class _Forgiving:

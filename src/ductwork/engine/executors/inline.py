@@ -1,10 +1,17 @@
 """The in-process executor: tries run in threads of the calling process.
 
 It is what ``ductwork run``, ``ductwork build`` and ``ductwork.testing`` use: no database, no
-worker processes, results in memory. Parallelism is a thread pool (``--workers N``). A try that
+worker processes, results in memory. Parallelism is a thread pool (``--workers N``); a try that
+is the only one to run (a chain, or one worker) runs in the calling thread when it has no
+execution timeout. A try that
 exceeds its execution timeout (measured on the monotonic clock) is reported failed at once and
 its operator's ``on_kill`` stops any process it started; Python code in the thread cannot be
 interrupted, which is why the worker pool (separate processes) is the executor for production.
+
+With a ``journal`` (an in-process run recorded in the database), a try's start is journaled
+before its code runs and its end before the supervisor hears of it, as workers do (ADR 0006):
+the database is then written by time, many tries per transaction, and a killed run's journal
+says what the database had not been told yet.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from ductwork.core.task_services import TaskServices
 from ductwork.engine import logcapture
 from ductwork.engine.execution import TryOutcome, execute_try
 from ductwork.engine.executor import ExecutorEvent, TryFinished, TryKey, TryRequest, TryStarted
+from ductwork.engine.journal import JournalWriter
 from ductwork.engine.rules import after_failure
 
 Resolver = Callable[[NodeSpec], Executable]
@@ -40,9 +48,11 @@ class InProcessExecutor:
         *,
         parallelism: int = 1,
         services: TaskServices | None = None,
+        journal: JournalWriter | None = None,
     ) -> None:
         self.resolver = resolver
         self.services = services
+        self.journal = journal
         self.results = results
         self.clock = clock
         self.parallelism = max(1, parallelism)
@@ -50,6 +60,7 @@ class InProcessExecutor:
         self._pool: ThreadPoolExecutor | None = None
         self._running: dict[TryKey, tuple[TryRequest, float | None, list[Executable]]] = {}
         self._abandoned: set[TryKey] = set()
+        self._to_start: list[tuple[TryRequest, float | None, list[Executable]]] = []
         self._lock = threading.Lock()
         self.sinks: dict[TryKey, logcapture.TrySink] = {}
 
@@ -62,22 +73,48 @@ class InProcessExecutor:
             return self.parallelism - len(self._running)
 
     def submit(self, request: TryRequest) -> None:
-        self.start()
-        assert self._pool is not None
+        """Take a try; it starts when the run loop next waits (``wait``), so that a try that is
+        the only one to run can be run in this thread."""
         timeout = request.node.execution_timeout
         deadline = time.monotonic() + timeout if timeout else None
         holder: list[Executable] = []
         with self._lock:
             self._running[request.key] = (request, deadline, holder)
-        context = contextvars.copy_context()
-        self._pool.submit(context.run, self._execute, request, holder)
+        self._to_start.append((request, deadline, holder))
+
+    def _start(self) -> None:
+        """Start the tries submitted since the last wait. A lone try (nothing else running or
+        starting, no timeout to enforce) runs here, in the calling thread: handing it to a
+        thread and waiting for it costs two thread wake-ups, more than a short try itself,
+        and the run loop would only wait for it. Several tries go to the thread pool."""
+        submitted, self._to_start = self._to_start, []
+        with self._lock:  # a try cancelled before it started is not started
+            starting = [entry for entry in submitted if entry[0].key in self._running]
+            self._abandoned.difference_update(e[0].key for e in submitted if e[0].key not in self._running)
+        if not starting:
+            return
+        if len(starting) == 1 and starting[0][1] is None:
+            request, _deadline, holder = starting[0]
+            with self._lock:
+                alone = len(self._running) == 1
+            if alone:
+                contextvars.copy_context().run(self._execute, request, holder)
+                return
+        self.start()
+        assert self._pool is not None
+        for request, _deadline, holder in starting:
+            self._pool.submit(contextvars.copy_context().run, self._execute, request, holder)
 
     def _execute(self, request: TryRequest, holder: list[Executable]) -> None:
         sink = logcapture.TrySink(Path(request.log_path) if request.log_path else None)
         self.sinks[request.key] = sink
         try:
             executable = self.resolver(request.node)
-            self._events.put(TryStarted(request.key, self.clock.now(), threading.current_thread().name))
+            started_at = self.clock.now()
+            key = request.key
+            if self.journal is not None:
+                self.journal.started_try(key.run_key, key.task_id, key.try_number, started_at, request.log_path)
+            self._events.put(TryStarted(key, started_at, threading.current_thread().name))
             outcome = execute_try(
                 executable,
                 node=request.node,
@@ -101,12 +138,16 @@ class InProcessExecutor:
             sink.close()
         with self._lock:
             self._running.pop(request.key, None)
-            if request.key in self._abandoned:
+            if request.key in self._abandoned:  # already reported lost (timed out, cancelled)
                 self._abandoned.discard(request.key)
                 return
+        if self.journal is not None:
+            key = request.key
+            self.journal.ended_try(key.run_key, key.task_id, key.try_number, outcome)
         self._events.put(TryFinished(request.key, outcome))
 
     def wait(self, timeout: float | None) -> list[ExecutorEvent]:
+        self._start()
         deadline_timeout = self._next_deadline_in()
         if deadline_timeout is not None:
             timeout = deadline_timeout if timeout is None else min(timeout, deadline_timeout)
@@ -171,6 +212,7 @@ class InProcessExecutor:
             self._events.put(TryFinished(key, TryOutcome(TaskState.FAILED, now, now, error=reason)))
 
     def shutdown(self, wait: bool = True) -> None:
+        self._to_start.clear()
         if self._pool is not None:
             self._pool.shutdown(wait=wait, cancel_futures=not wait)
             self._pool = None

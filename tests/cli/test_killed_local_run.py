@@ -1,0 +1,99 @@
+"""An in-process run (``ductwork run``) killed with SIGKILL leaves a correct record.
+
+The run records its steps in the database by time (many tries per transaction) and journals
+each try's start and end; the next in-process run on the same home reads the dead run's
+journal, records what it had not, marks the try that was running failed, and ends the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ductwork.store.engine import create_engine, read_transaction
+from ductwork.store.repo import runs as run_repo
+from ductwork.store.repo import tasks as task_repo
+from tests.conftest import Cli
+
+FLOW = """
+import time
+from pathlib import Path
+
+from ductwork import Flow, PythonOperator
+
+MARK = Path(__file__).with_name("started")
+
+
+def quick(**_):
+    return None
+
+
+def hang(**_):
+    MARK.write_text("c")
+    time.sleep(120)
+
+
+with Flow("killed") as flow:
+    steps = [PythonOperator(task_id=f"q{i}", python_callable=quick) for i in range(30)]
+    for up, down in zip(steps, steps[1:]):
+        up >> down
+    steps[-1] >> PythonOperator(task_id="c", python_callable=hang) >> PythonOperator(task_id="d", python_callable=quick)
+
+with Flow("other") as other:
+    PythonOperator(task_id="only", python_callable=quick)
+"""
+
+
+def test_a_killed_run_is_recorded_by_the_next_run(cli: Cli, tmp_path: Path) -> None:
+    flow_file = tmp_path / "killed_flow.py"
+    flow_file.write_text(FLOW)
+    ductwork = [sys.executable, "-c", "from ductwork.cli.main import main; main()"]
+    proc = subprocess.Popen(
+        [*ductwork, "run", f"{flow_file}:killed", "--workers", "1", "--no-progress"],
+        cwd=tmp_path,
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "started").exists():
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert time.monotonic() < deadline, "task c never started"
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    journal = Path(os.environ["DUCTWORK_HOME"]) / "journal" / "local"
+    assert list(journal.glob("*.journal")), "the killed run left no journal"
+
+    ran = cli("run", f"{flow_file}:other", "--no-progress")
+    assert ran.exit_code == 0, ran.output
+
+    runs = {r["flow_id"]: r for r in json.loads(cli("runs", "list", "--json").output)["runs"]}
+    assert runs["other"]["state"] == "success"
+    killed = runs["killed"]
+    assert killed["state"] == "failed"
+    states = json.loads(cli("tasks", "state", "killed", killed["run_id"], "--json").output)
+    assert {t: s["state"] for t, s in states.items() if t.startswith("q")} == {f"q{i}": "success" for i in range(30)}
+    assert states["c"]["state"] == "failed"  # it was running when its process died
+    assert states["d"]["state"] == "none"  # never started
+
+    engine = create_engine(f"sqlite:///{Path(os.environ['DUCTWORK_HOME']) / 'ductwork.db'}")
+    try:
+        with read_transaction(engine) as conn:
+            pk = run_repo.run_pks(conn, [f"killed/{killed['run_id']}"])[f"killed/{killed['run_id']}"]
+            tries = {t.task_id: t for t in task_repo.list_tries(conn, pk)}
+    finally:
+        engine.dispose()
+    assert set(tries) == {*(f"q{i}" for i in range(30)), "c"}
+    for attempt in tries.values():  # every try that ran has its start and its end
+        assert attempt.start_date is not None and attempt.end_date is not None, attempt
+        assert attempt.start_date <= attempt.end_date, attempt
+    assert f"(pid {proc.pid}) died" in (tries["c"].error or "")
+    assert not list(journal.glob("*.journal")), "the dead run's journal was kept after it was recorded"
