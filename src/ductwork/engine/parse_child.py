@@ -24,15 +24,17 @@ def _parse(file: str) -> dict[str, Any]:
 
     loaded = load_file(file)
     graphs = []
+    lines = {}
     errors = [{"file": e.file, "line": e.line, "error": e.error, "traceback": e.traceback} for e in loaded.errors]
     for flow in loaded.flows:
         try:
             graphs.append(flow.to_graph().to_dict())
+            lines[flow.flow_id] = flow.defined_at[1]
         except Exception as exc:  # validated once already; a failure here is still the file's error
             errors.append(
                 {"file": file, "line": flow.defined_at[1], "error": str(exc), "traceback": traceback.format_exc()}
             )
-    return {"graphs": graphs, "errors": errors}
+    return {"graphs": graphs, "errors": errors, "lines": lines}
 
 
 def _materialize(file: str, flow_id: str, request: dict[str, Any]) -> dict[str, Any]:

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import select
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +32,10 @@ class ParsedFile:
     fileloc: str
     graphs: list[FlowGraph] = field(default_factory=list)
     errors: list[FlowImportError] = field(default_factory=list)
+    lines: dict[str, int] = field(default_factory=dict)
+    """The line each flow is defined on, by flow id."""
+    stopped: bool = False
+    """Its parse took too long (or the scheduler stopped) and was killed."""
 
 
 def _run_child(
@@ -36,22 +44,32 @@ def _run_child(
     timeout: float,
     cwd: str | None,
     environ: Mapping[str, str] | None = None,
+    stop: threading.Event | None = None,
 ) -> dict[str, Any]:
+    """Run ``parse_child`` in a session of its own and return what it reported. Whatever the
+    user's code started (subprocesses, daemons that stay in the session's process group) is
+    killed with it when it times out, when ``stop`` is set, and when it exits."""
     with tempfile.TemporaryDirectory(prefix="ductwork-parse-") as tmp:
         out = Path(tmp) / "result.json"
         if payload is not None:
             out.write_text(json.dumps(payload, default=str))
-        try:
-            proc = subprocess.run(
+        # Files, not pipes: a grandchild that keeps a pipe open would make reading it hang.
+        with open(Path(tmp) / "stderr", "w+b") as err:
+            proc = subprocess.Popen(
                 [sys.executable, "-m", "ductwork.engine.parse_child", *args, str(out)],
-                capture_output=True,
-                timeout=timeout,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
                 cwd=cwd,
                 env={**(os.environ if environ is None else environ), "PYTHONUNBUFFERED": "1"},
-                check=False,
+                start_new_session=True,
             )
-        except subprocess.TimeoutExpired:
-            return {"fatal": f"parsing took longer than {timeout:g}s and was stopped"}
+            ended = _wait_then_kill_group(proc, timeout, stop)
+            err.seek(0)
+            stderr = err.read()
+        if not ended:
+            why = "the scheduler stopped" if stop is not None and stop.is_set() else f"it took longer than {timeout:g}s"
+            return {"fatal": f"parsing was stopped because {why} (with the processes it started)"}
         data: dict[str, Any] = {}
         if out.exists():
             try:
@@ -59,23 +77,71 @@ def _run_child(
             except json.JSONDecodeError:
                 data = {}
         if proc.returncode != 0 or not ({"graphs", "graph", "fatal", "called", "rendered", "error"} & set(data)):
-            tail = proc.stderr.decode(errors="replace").strip().splitlines()[-3:]
+            tail = stderr.decode(errors="replace").strip().splitlines()[-3:]
             detail = (": " + " | ".join(tail)) if tail else ""
             return {"fatal": f"the parsing process exited with status {proc.returncode} before reporting{detail}"}
         return data
 
 
+def _wait_then_kill_group(proc: subprocess.Popen[bytes], timeout: float, stop: threading.Event | None) -> bool:
+    """Wait for ``proc`` (at most ``timeout`` seconds, or until ``stop``), then SIGKILL its process
+    group, leftovers included; whether it ended by itself. The group is killed while ``proc`` is
+    not reaped yet, so its id cannot belong to anyone else."""
+    deadline = time.monotonic() + timeout
+    try:
+        pidfd = os.pidfd_open(proc.pid)
+    except OSError:  # no pidfd (old kernel): wait in slices
+        pidfd = None
+    ended = False
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or (stop is not None and stop.is_set()):
+                break
+            if pidfd is not None:
+                if select.select([pidfd], [], [], min(left, 0.5))[0]:
+                    ended = True
+                    break
+            elif _exited_unreaped(proc.pid, min(left, 0.1)):
+                ended = True
+                break
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+    proc.wait()
+    return ended
+
+
+def _exited_unreaped(pid: int, wait: float) -> bool:
+    time.sleep(wait)
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
+
+
 def parse_file(
-    path: str | Path, *, timeout: float = 60.0, cwd: str | None = None, environ: Mapping[str, str] | None = None
+    path: str | Path,
+    *,
+    timeout: float = 60.0,
+    cwd: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    stop: threading.Event | None = None,
 ) -> ParsedFile:
     """Import one flow file in a child process; its flows as graphs, or its errors."""
     fileloc = str(Path(path).resolve())
-    data = _run_child(["parse", fileloc], None, timeout, cwd, environ)
+    data = _run_child(["parse", fileloc], None, timeout, cwd, environ, stop)
     parsed = ParsedFile(fileloc)
     if "fatal" in data:
         parsed.errors.append(FlowImportError(fileloc, None, data["fatal"], data.get("traceback", "")))
+        parsed.stopped = "parsing was stopped" in data["fatal"]
         return parsed
     parsed.graphs = [FlowGraph.from_dict(g) for g in data["graphs"]]
+    parsed.lines = {str(k): int(v) for k, v in data.get("lines", {}).items()}
     parsed.errors = [FlowImportError(e["file"], e["line"], e["error"], e.get("traceback", "")) for e in data["errors"]]
     return parsed
 
@@ -89,6 +155,7 @@ def materialize(
     timeout: float = 120.0,
     cwd: str | None = None,
     environ: Mapping[str, str] | None = None,
+    stop: threading.Event | None = None,
 ) -> FlowGraph:
     """The graph of one run of a flow whose graph depends on the run (class-task flows)."""
     data = _run_child(
@@ -97,6 +164,7 @@ def materialize(
         timeout,
         cwd,
         environ,
+        stop,
     )
     if "fatal" in data:
         raise DuctworkError(f"flow {flow_id!r} ({fileloc}): could not build the run's graph: {data['fatal']}")
@@ -168,3 +236,7 @@ class FileWatcher:
         removed = [p for p in self.seen if p not in current]
         self.seen = current
         return changed, removed
+
+    def forget(self, file: str) -> None:
+        """Report ``file`` as changed at the next look (its parse could not be done)."""
+        self.seen.pop(file, None)

@@ -19,6 +19,7 @@ retried by its policy).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import os
 import socket
@@ -42,7 +43,8 @@ from ductwork.core.states import RunState, TaskState
 from ductwork.engine.executor import Executor, TryFinished, TryKey
 from ductwork.engine.journal import read_journals, removable_segments
 from ductwork.engine.local import try_log_path
-from ductwork.engine.parsing import FileWatcher, call_flow_callbacks, materialize, parse_file
+from ductwork.engine.parse_queue import Finished, ParseQueue
+from ductwork.engine.parsing import FileWatcher, ParsedFile, call_flow_callbacks, materialize, parse_file
 from ductwork.engine.rules import after_failure
 from ductwork.engine.scheduling import ScheduleState, due_runs, next_run_after
 from ductwork.engine.supervisor import ActiveRun, Limits, Supervisor
@@ -74,6 +76,12 @@ class SchedulerOptions:
     """Seconds between looks at the store for new, changed and due runs."""
     job_heartbeat: float = 5.0
     parse_timeout: float = 60.0
+    """A flow file (or a class-task run's graph) not parsed by then is an import error, and the
+    processes its parse started are killed."""
+    parse_processes: int = 2
+    """Parses at once; one that has run longer than ``parse_slow_after`` stops counting, so files
+    that hang hold up neither the loop nor the other files."""
+    parse_slow_after: float = 5.0
     parse: bool = True
     schedule: bool = True
     flush_interval: float = 0.02
@@ -109,6 +117,19 @@ class SchedulerService:
         self.supervisor: Supervisor | None = None
         self.sink = SqlEventSink(self.engine)
         self.watcher = FileWatcher(settings.flows_folder)
+        self.parsing = ParseQueue(processes=self.options.parse_processes, slow_after=self.options.parse_slow_after)
+        self._parsed: dict[str, ParsedFile] = {}
+        """The latest parse of every flow file in the folder."""
+        self._unrecorded: set[str] = set()
+        """Files parsed (or removed) whose result the store does not have yet."""
+        self._reparse: set[str] = set()
+        """Files that changed again while being parsed."""
+        self._failed_before: set[str] = set()
+        """Files whose last parse had errors: parsed after the others."""
+        self._clashes: dict[str, tuple[str, ...]] = {}
+        """Flow ids defined in more than one file, with those files."""
+        self._building: dict[int, RunRecord] = {}
+        """Class-task runs whose graph a parsing process is building."""
         self._revisions: dict[str, int] = {}
         self._pks: dict[str, int] = {}
         self._past_ok: set[tuple[str, str]] = set()
@@ -150,6 +171,7 @@ class SchedulerService:
         )
         with transaction(self.engine) as conn:
             self._job_id = job_repo.start_job(conn, "scheduler", hostname=socket.gethostname(), pid=os.getpid())
+            self._failed_before = {e.fileloc for e in error_repo.list_import_errors(conn)}
         log.info("scheduler started (pid %d) on %s", os.getpid(), self.settings.flows_folder)
 
     def stop(self) -> None:
@@ -164,6 +186,7 @@ class SchedulerService:
         return try_log_path(self.settings.logs, run, task_id, try_number)
 
     def shutdown(self) -> None:
+        self.parsing.shutdown()
         if self.supervisor is not None:
             self.supervisor.flush()
         self.run_flow_callbacks()
@@ -194,6 +217,7 @@ class SchedulerService:
         if self.options.parse and now_mono - self._last_parse >= self.options.parse_interval:
             self._last_parse = now_mono
             self.parse_changed()
+        self.collect_parsed()
         if now_mono - self._last_poll >= self.options.poll_interval:
             self._last_poll = now_mono
             if self.options.schedule:
@@ -216,22 +240,85 @@ class SchedulerService:
 
     # --- flows -----------------------------------------------------------------------------
     def parse_changed(self) -> None:
+        """Queue the files that changed for parsing (in the background) and note those removed."""
         changed, removed = self.watcher.changes()
-        for file in changed:
-            parsed = parse_file(file, timeout=self.options.parse_timeout, environ=self.environ)
-            with transaction(self.engine) as conn:
-                for graph in parsed.graphs:
-                    flow_repo.upsert_flow(conn, graph, fileloc=file)
-                flow_repo.deactivate_missing(conn, file, [g.flow_id for g in parsed.graphs])
-                error_repo.replace_import_errors(
-                    conn, file, [NewImportError(e.error, e.line, e.traceback) for e in parsed.errors]
-                )
-            for error in parsed.errors:
-                log.warning("import error: %s", error)
         for file in removed:
-            with transaction(self.engine) as conn:
+            self._parsed.pop(file, None)
+            self._unrecorded.add(file)
+        for file in changed:
+            job = functools.partial(self._parse_job, file)
+            if not self.parsing.add(("parse", file), job, priority=int(file in self._failed_before)):
+                self._reparse.add(file)
+
+    def _parse_job(self, file: str, stop: threading.Event) -> ParsedFile:
+        return parse_file(file, timeout=self.options.parse_timeout, environ=self.environ, stop=stop)
+
+    def collect_parsed(self) -> None:
+        """Take in what the parsing processes finished, and record it."""
+        for done in self.parsing.pump():
+            kind, target = done.key
+            if kind == "parse":
+                self._take_parse(target, done)
+            else:
+                self._take_graph(target, done)
+        self.record_parsed()
+
+    def _take_parse(self, file: str, done: Finished) -> None:
+        if file in self._reparse:  # it changed while being parsed: this result is stale
+            self._reparse.discard(file)
+            self.parsing.add(("parse", file), functools.partial(self._parse_job, file))
+            return
+        if self.parsing.stop.is_set() or file not in self.watcher.seen:
+            return
+        if done.error is not None:  # the parse could not run at all (no fork, no temp dir)
+            log.error("could not parse %s: %s; trying again later", file, done.error)
+            self.watcher.forget(file)
+            return
+        self._parsed[file] = done.result
+        self._unrecorded.add(file)
+
+    def record_parsed(self) -> None:
+        """Write parsed files to the store: their flows, and their import errors. A flow id
+        defined in more than one file is an import error of each of them, and the scheduler
+        keeps the definition it had (if any) until only one file defines it."""
+        if not self._unrecorded:
+            return
+        clashes = duplicate_flow_ids(self._parsed)
+        before, after = _by_file(self._clashes), _by_file(clashes)
+        touched = self._unrecorded | {f for f in before.keys() | after.keys() if before.get(f) != after.get(f)}
+        for file in sorted(touched):
+            self._record_file(file, clashes)
+            self._unrecorded.discard(file)
+        self._clashes = clashes
+
+    def _record_file(self, file: str, clashes: Mapping[str, tuple[str, ...]]) -> None:
+        parsed = self._parsed.get(file)
+        errors: list[NewImportError] = []
+        with transaction(self.engine) as conn:
+            if parsed is None:  # the file is gone
                 flow_repo.deactivate_missing(conn, file, [])
                 error_repo.replace_import_errors(conn, file, [])
+                return
+            errors = [NewImportError(e.error, e.line, e.traceback) for e in parsed.errors]
+            for graph in parsed.graphs:
+                files = clashes.get(graph.flow_id)
+                if files:
+                    others = ", ".join(f for f in files if f != file)
+                    message = (
+                        f"flow id {graph.flow_id!r} is also defined in {others}: the scheduler takes neither "
+                        "definition until only one file defines it"
+                    )
+                    errors.append(NewImportError(message, parsed.lines.get(graph.flow_id)))
+                else:
+                    flow_repo.upsert_flow(conn, graph, fileloc=file)
+            flow_repo.deactivate_missing(conn, file, [g.flow_id for g in parsed.graphs])
+            error_repo.replace_import_errors(conn, file, errors)
+        if errors:
+            self._failed_before.add(file)
+        else:
+            self._failed_before.discard(file)
+        for error in errors:
+            log.warning("import error: %s:%s: %s", file, error.line or "?", error.error)
 
     # --- runs ------------------------------------------------------------------------------
     def create_due_runs(self) -> None:
@@ -276,30 +363,42 @@ class SchedulerService:
                 )
 
     def build_pending_graphs(self) -> None:
-        """Build the graphs of class-task runs in a child process (it imports the user's code)."""
+        """Have the graphs of new class-task runs built by a parsing process (it imports the
+        user's code); ``collect_parsed`` records them."""
         with read_transaction(self.engine) as conn:
             pending = [r for r in run_repo.active_runs(conn) if r.graph_pending]
         for record in pending:
+            if self.parsing.busy(("graph", record.pk)):
+                continue
             with read_transaction(self.engine) as conn:
                 flow = flow_repo.get_flow(conn, record.flow_id)
-            try:
-                if flow is None or flow.fileloc is None:
-                    raise DuctworkError(f"flow {record.flow_id!r} is not known to the scheduler")
-                graph = materialize(
-                    flow.fileloc,
-                    record.flow_id,
-                    params=dict(record.params),
-                    logical_date=record.logical_date.isoformat(),
-                    timeout=self.options.parse_timeout,
-                    environ=self.environ,
-                )
-            except DuctworkError as exc:
-                log.error("run %s: %s", record.key, exc)
-                with transaction(self.engine) as conn:
-                    run_repo.set_run_note(conn, record.pk, str(exc))
-                    run_repo.set_run_graph(conn, record.pk, FlowGraph(flow_meta_of(record), {}))
-                    run_repo.set_run_state(conn, record.pk, RunState.FAILED, reason=str(exc))
+            if flow is None or flow.fileloc is None:
+                self._fail_graph(record, DuctworkError(f"flow {record.flow_id!r} is not known to the scheduler"))
                 continue
+            self._building[record.pk] = record
+            self.parsing.add(("graph", record.pk), functools.partial(self._graph_job, flow.fileloc, record))
+
+    def _graph_job(self, fileloc: str, record: RunRecord, stop: threading.Event) -> FlowGraph:
+        return materialize(
+            fileloc,
+            record.flow_id,
+            params=dict(record.params),
+            logical_date=record.logical_date.isoformat(),
+            timeout=self.options.parse_timeout,
+            environ=self.environ,
+            stop=stop,
+        )
+
+    def _take_graph(self, run_pk: int, done: Finished) -> None:
+        record = self._building.pop(run_pk)
+        if self.parsing.stop.is_set():
+            return
+        if isinstance(done.error, DuctworkError):
+            self._fail_graph(record, done.error)
+        elif done.error is not None:  # the parse could not run at all: the next poll tries again
+            log.error("run %s: could not build its graph: %s; trying again", record.key, done.error)
+        else:
+            graph: FlowGraph = done.result
             with transaction(self.engine) as conn:
                 run_repo.set_run_graph(
                     conn,
@@ -307,6 +406,13 @@ class SchedulerService:
                     graph,
                     states={t: S.SUCCESS for t, n in graph.nodes.items() if n.extra.get("already_complete")},
                 )
+
+    def _fail_graph(self, record: RunRecord, exc: DuctworkError) -> None:
+        log.error("run %s: %s", record.key, exc)
+        with transaction(self.engine) as conn:
+            run_repo.set_run_note(conn, record.pk, str(exc))
+            run_repo.set_run_graph(conn, record.pk, FlowGraph(flow_meta_of(record), {}))
+            run_repo.set_run_state(conn, record.pk, RunState.FAILED, reason=str(exc))
 
     def refresh_pools(self) -> None:
         """Pool sizes as set now (``ductwork pools set``, the UI): a new size applies at the next
@@ -539,6 +645,23 @@ class _EndedRuns:
 
 def flow_meta_of(record: RunRecord) -> FlowMeta:
     return FlowMeta(record.flow_id)
+
+
+def duplicate_flow_ids(parsed: Mapping[str, ParsedFile]) -> dict[str, tuple[str, ...]]:
+    """Flow ids defined in more than one file, with those files (sorted)."""
+    files: dict[str, set[str]] = {}
+    for file, result in parsed.items():
+        for graph in result.graphs:
+            files.setdefault(graph.flow_id, set()).add(file)
+    return {flow_id: tuple(sorted(where)) for flow_id, where in files.items() if len(where) > 1}
+
+
+def _by_file(clashes: Mapping[str, tuple[str, ...]]) -> dict[str, set[tuple[str, tuple[str, ...]]]]:
+    out: dict[str, set[tuple[str, tuple[str, ...]]]] = {}
+    for flow_id, files in clashes.items():
+        for file in files:
+            out.setdefault(file, set()).add((flow_id, files))
+    return out
 
 
 def journal_dir(settings: Settings) -> Path:

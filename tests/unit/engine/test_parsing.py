@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from ductwork.engine.parsing import FileWatcher, materialize, parse_file
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -31,6 +33,34 @@ def test_a_file_that_kills_its_interpreter_or_hangs_is_an_error(tmp_path: Path) 
     assert time.monotonic() - started < 15
     assert "longer than 2s" in hangs.errors[0].error
     assert [g.flow_id for g in parse_file(tmp_path / "prints.py").graphs] == ["p"]
+
+
+@pytest.mark.timeout(60)
+def test_processes_a_flow_file_starts_are_killed_with_its_parse(tmp_path: Path) -> None:
+    """A file that leaves a process behind (holding the parse's output open, too) neither hangs
+    the parse nor outlives it; nor does one started by a file that hangs."""
+    source = (
+        "import subprocess, time\nfrom pathlib import Path\n"
+        "child = subprocess.Popen(['sleep', '600'])\n"
+        "Path(__file__).with_suffix('.pid').write_text(str(child.pid))\n"
+    )
+    (tmp_path / "leaves.py").write_text(source)
+    (tmp_path / "hangs.py").write_text(source + "time.sleep(600)\n")
+    assert parse_file(tmp_path / "leaves.py", timeout=20).errors == []
+    assert "longer than 2s" in parse_file(tmp_path / "hangs.py", timeout=2).errors[0].error
+    for name in ("leaves", "hangs"):
+        pid = int((tmp_path / f"{name}.pid").read_text())
+        deadline = time.monotonic() + 5
+        while not _gone(pid):
+            assert time.monotonic() < deadline, f"the process {name}.py started is still running"
+            time.sleep(0.05)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
 
 
 def test_materialize_a_class_task_flow_for_a_date(tmp_path: Path) -> None:
