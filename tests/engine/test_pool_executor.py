@@ -483,13 +483,15 @@ def test_prefetching_workers_run_every_try_once(make_pool: Callable[..., PoolExe
     requests = [request(run, f"quick_{i}") for i in range(12)]
     for req in requests:
         pool.submit(req)
-    events: list[ExecutorEvent] = []
-    for req in requests:
-        events += (
-            collect(pool, finished(req.key))
-            if not any(isinstance(e, TryFinished) and e.key == req.key for e in events)
-            else []
-        )
+    pending = {req.key for req in requests}
+
+    def last_one_finished(event: ExecutorEvent) -> bool:
+        # One wait() may return several tries' ends: count them all, stop at the last.
+        if isinstance(event, TryFinished):
+            pending.discard(event.key)
+        return not pending
+
+    events = collect(pool, last_one_finished)
     outcomes = {e.key.task_id: e.outcome.state for e in events if isinstance(e, TryFinished)}
     assert outcomes == {f"quick_{i}": S.SUCCESS for i in range(12)}
     assert sorted(task for task, _, _ in ran(tmp_path)) == sorted(f"quick_{i}" for i in range(12))

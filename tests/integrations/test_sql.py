@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import threading
 import time
 import uuid
 from typing import Any
@@ -86,9 +87,16 @@ def test_sql_sensor_pokes_until_the_first_cell_is_true(db_url: str) -> None:
     table = _table()
     _query(db_url, f"CREATE TABLE {table} (id INTEGER)")
 
+    poked = threading.Event()
+
     def insert_later() -> None:
-        time.sleep(0.2)
+        # Only once the sensor has seen the empty table (however slow the machine is).
+        assert poked.wait(60), "the sensor never poked"
         _query(db_url, f"INSERT INTO {table} VALUES (1), (2)")
+
+    def enough(n: int) -> bool:
+        poked.set()
+        return n >= 2
 
     with Flow("wait_rows") as f:
         PythonOperator(task_id="producer", python_callable=insert_later)
@@ -97,7 +105,7 @@ def test_sql_sensor_pokes_until_the_first_cell_is_true(db_url: str) -> None:
             url=db_url,
             sql=f"SELECT COUNT(*) FROM {table} WHERE id <= :top",
             parameters={"top": 5},
-            success=lambda n: n >= 2,
+            success=enough,
             poke_interval=0.05,
             timeout=30,
         )
