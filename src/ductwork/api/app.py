@@ -20,6 +20,7 @@ from ductwork.api.context import WebContext, WebOptions
 from ductwork.api.routes import api_router
 from ductwork.api.routes.system import ductwork_version
 from ductwork.api.security import AuthMiddleware
+from ductwork.api.slashes import EncodedSlashes
 from ductwork.settings import Settings
 from ductwork.store.engine import create_engine
 
@@ -58,4 +59,5 @@ def create_app(settings: Settings, engine: Engine | None = None, *, options: Web
     install_web(app)
     app.add_middleware(AuditMiddleware, ctx=ctx)  # inside authentication: it knows who asks
     app.add_middleware(AuthMiddleware, ctx=ctx)
+    app.add_middleware(EncodedSlashes)  # outermost: routing must see ids with '/' as one segment
     return app

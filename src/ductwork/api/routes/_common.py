@@ -6,8 +6,10 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import Path
+from pydantic import BeforeValidator
 
 from ductwork.api.context import WebContext
+from ductwork.api.slashes import restore_slashes
 from ductwork.services import runs as run_service
 from ductwork.store.records import RunRecord
 
@@ -15,9 +17,18 @@ ID_PATTERN = r"^[^\x00]*$"
 """Ids may hold any character but NUL, which PostgreSQL cannot store in text."""
 MAX_OFFSET = 1_000_000_000
 
-FlowId = Annotated[str, Path(min_length=1, max_length=250, pattern=ID_PATTERN, description="A flow id.")]
-RunId = Annotated[str, Path(min_length=1, max_length=250, pattern=ID_PATTERN, description="A run id (URL-encoded).")]
-TaskId = Annotated[str, Path(min_length=1, max_length=250, pattern=ID_PATTERN, description="A task id.")]
+_Slashes = BeforeValidator(lambda v: restore_slashes(v) if isinstance(v, str) else v)
+"""A ``/`` inside an id arrives as ``%2F`` (see ``ductwork.api.slashes``)."""
+
+FlowId = Annotated[str, _Slashes, Path(min_length=1, max_length=250, pattern=ID_PATTERN, description="A flow id.")]
+RunId = Annotated[
+    str, _Slashes, Path(min_length=1, max_length=250, pattern=ID_PATTERN, description="A run id (URL-encoded).")
+]
+TaskId = Annotated[
+    str,
+    _Slashes,
+    Path(min_length=1, max_length=250, pattern=ID_PATTERN, description="A task id (URL-encoded: '/' as %2F)."),
+]
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Not authenticated"},

@@ -1,0 +1,42 @@
+"""Ids that hold a ``/`` (a task id such as ``Copy(src=/data/in)``, a run id given by hand)
+stay addressable in URLs.
+
+A client writes such an id as one path segment with ``%2F`` for the slash, as ``quote(id,
+safe="")`` and JavaScript's ``encodeURIComponent`` do. The server decodes the whole path before
+routing, so the slash would split the segment and no route would match. This middleware decodes
+the path segment by segment instead, writing a slash inside a segment as NUL (which no id may
+hold: PostgreSQL cannot store it); the path parameter types of ``routes._common`` turn NUL back
+into ``/``. Paths without an encoded slash are left as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import unquote
+
+SLASH_IN_SEGMENT = "\x00"
+
+Scope = MutableMapping[str, Any]
+ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
+
+
+def segment_path(raw_path: bytes) -> str:
+    """The decoded path with each segment's own slashes written as ``SLASH_IN_SEGMENT``."""
+    segments = raw_path.decode("ascii", "replace").split("/")
+    return "/".join(unquote(s).replace("/", SLASH_IN_SEGMENT) for s in segments)
+
+
+def restore_slashes(value: str) -> str:
+    return value.replace(SLASH_IN_SEGMENT, "/")
+
+
+class EncodedSlashes:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        raw = scope.get("raw_path") if scope["type"] in ("http", "websocket") else None
+        if raw and b"%2f" in raw.lower():
+            scope = {**scope, "path": segment_path(raw.split(b"?", 1)[0])}
+        await self.app(scope, receive, send)
