@@ -15,10 +15,18 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from tests.web.seed import Seeded
 
 EXAMPLES = 15
+CONFORMANCE = [status_code_conformance, content_type_conformance, response_schema_conformance]
+"""What the server answers is what its OpenAPI document says: documented status codes, content
+types and body schemas (the 422 body included)."""
 
 
 def _operations() -> list[tuple[str, str]]:
@@ -63,6 +71,7 @@ def test_no_server_errors(
         assert response.status_code < 500, (
             f"{case.method} {case.formatted_path}: {response.status_code} {response.text[:500]}"
         )
+        case.validate_response(response, checks=CONFORMANCE)
         if method == "DELETE" and path == "/api/v1/tokens/{token_id}" and response.status_code == 204:
             _keep_admin_token(engine, seeded, auth)
 

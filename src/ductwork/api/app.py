@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from ductwork.api import errors
+from ductwork.api import errors, openapi
 from ductwork.api.audit import AuditMiddleware
 from ductwork.api.context import WebContext, WebOptions
 from ductwork.api.routes import api_router
@@ -55,6 +55,7 @@ def create_app(settings: Settings, engine: Engine | None = None, *, options: Web
     ctx = WebContext(settings=settings, engine=store, options=options or WebOptions())
     app.state.ctx = ctx
     errors.install(app)
+    openapi.install(app)
     app.include_router(api_router())
     install_web(app)
     app.add_middleware(AuditMiddleware, ctx=ctx)  # inside authentication: it knows who asks

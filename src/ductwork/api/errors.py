@@ -14,6 +14,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ductwork.errors import (
@@ -103,7 +105,20 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _connection_lost(request: Request, exc: Exception) -> Response:
+    """A database connection that failed in the middle of a request (a restart, a network
+    cut): the same 503 as a database that could not be reached at all."""
+    from ductwork.store.engine import unreachable
+
+    if not getattr(exc, "connection_invalidated", False) and not isinstance(exc, InterfaceError):
+        raise exc  # not a lost connection (a lock, a bad statement): a server error as before
+    assert isinstance(request.app.state.ctx.engine, Engine)
+    return await _ductwork_error(request, unreachable(request.app.state.ctx.engine.url, exc))
+
+
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(OperationalError, _connection_lost)
+    app.add_exception_handler(InterfaceError, _connection_lost)
     app.add_exception_handler(DuctworkError, _ductwork_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -38,8 +38,22 @@ class Model(BaseModel):
 
 # --- errors and system -----------------------------------------------------------------------
 class ErrorOut(BaseModel):
+    """Every error the API answers: a message that names the thing, and a stable code."""
+
     detail: str
     error: str
+
+
+class ValidationIssue(BaseModel):
+    loc: list[str | int]
+    """Where: ``["query", "limit"]``, ``["body", "params", "n"]``..."""
+    msg: str
+
+
+class ValidationErrorOut(ErrorOut):
+    """A request the API could not accept (422): each issue with where it is."""
+
+    errors: list[ValidationIssue] = []
 
 
 class HealthOut(BaseModel):

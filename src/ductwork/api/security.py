@@ -93,6 +93,17 @@ def _unauthenticated(scope: Scope) -> Response:
     return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
 
 
+def unreachable_response(request: Request, message: str) -> Response:
+    """503 for a database outage: an HTML page for a person's page, JSON for the API."""
+    html_error = getattr(request.app.state, "html_error", None)
+    if html_error is not None and not request.url.path.startswith("/api/"):
+        response: Response = html_error(request, 503, message)
+    else:
+        response = JSONResponse(error_body(message, "database_unreachable"), status_code=503)
+    response.headers["Retry-After"] = "5"
+    return response
+
+
 def _forbidden_csrf() -> Response:
     return JSONResponse(
         error_body(
@@ -154,7 +165,7 @@ class AuthMiddleware:
                 resolve, self.ctx, request.headers.get("authorization"), request.cookies.get(SESSION_COOKIE)
             )
         except DuctworkError as exc:  # the database is down: say so rather than "not logged in"
-            await JSONResponse(error_body(str(exc), "database_unreachable"), status_code=503)(scope, receive, send)
+            await unreachable_response(request, str(exc))(scope, receive, send)
             return
         if principal is None:
             await _unauthenticated(scope)(scope, receive, send)

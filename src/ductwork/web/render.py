@@ -70,7 +70,14 @@ def page(request: Request, name: str, status_code: int = 200, **context: Any) ->
 
 
 def html_error(request: Request, status: int, message: str) -> HTMLResponse:
-    titles = {401: "Not logged in", 403: "Not allowed", 404: "Not found", 409: "Conflict", 422: "Invalid input"}
+    titles = {
+        401: "Not logged in",
+        403: "Not allowed",
+        404: "Not found",
+        409: "Conflict",
+        422: "Invalid input",
+        503: "Database unreachable",
+    }
     return page(request, "error.html", status_code=status, title=titles.get(status, "Error"), message=message)
 
 

@@ -1,0 +1,71 @@
+"""The OpenAPI document says what the server answers: every error as ``ErrorOut`` (or
+``ValidationErrorOut`` for 422) under the status codes ``ductwork.api.errors`` and the
+authentication middleware use, instead of FastAPI's default 422 body, which this API never
+sends. Checked by ``tests/web/test_schemathesis.py`` (schemathesis' conformance checks)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from pydantic import TypeAdapter
+
+from ductwork.api.schemas import ErrorOut, ValidationErrorOut
+
+PUBLIC = frozenset({"/api/v1/health"})
+WRITES = frozenset({"post", "put", "patch", "delete"})
+
+_WHY = {
+    400: "A request the server cannot act on (the message says why)",
+    401: "Not authenticated: send 'Authorization: Bearer <token>' or log in",
+    403: "Not allowed for this role, or the CSRF token is missing",
+    404: "Unknown flow, run, task, pool, user or token",
+    409: "Refused by the state of things: a state change not allowed, a name already taken",
+    422: "Invalid input: each issue with where it is",
+    503: "The metadata database cannot be reached",
+}
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}}
+
+
+def _errors_of(path: str, method: str) -> list[int]:
+    if path in PUBLIC:
+        return []
+    codes = [400, 401, 403, 422, 503]
+    if "{" in path or method in WRITES:
+        codes.append(404)
+    if method in WRITES:
+        codes.append(409)
+    return sorted(codes)
+
+
+def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with each operation's error responses as the server sends them."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for model in (ErrorOut, ValidationErrorOut):
+        found = TypeAdapter(model).json_schema(ref_template="#/components/schemas/{model}")
+        components.update(found.pop("$defs", {}))
+        components[model.__name__] = found
+    for path, item in schema.get("paths", {}).items():
+        for method, operation in item.items():
+            responses = operation.setdefault("responses", {})
+            for code in _errors_of(path, method):
+                body = "ValidationErrorOut" if code == 422 else "ErrorOut"
+                responses[str(code)] = {"description": _WHY[code], **_ref(body)}
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.pop(unused, None)
+    return schema
+
+
+def install(app: FastAPI) -> None:
+    generate = app.openapi  # FastAPI's own: builds the document once and keeps it
+    done: list[dict[str, Any]] = []
+
+    def openapi() -> dict[str, Any]:
+        if not done:
+            done.append(document_errors(generate()))
+        return done[0]
+
+    app.openapi = openapi  # type: ignore[method-assign]
