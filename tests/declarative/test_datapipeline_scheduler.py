@@ -306,6 +306,23 @@ PIPELINES.update(
     }
 )
 
+YAML_PIPELINES = {
+    "yaml_flow.yaml": """\
+flow: yaml_flow
+params:
+  who: {type: str, default: world}
+defaults: {retries: 1, retry_delay: 1s}
+tasks:
+  greet:
+    operator: BashOperator
+    bash_command: echo "hello {{ params.who }}" >> "$DUCTWORK_TEST_MARKS/yaml"
+  after:
+    operator: BashOperator
+    bash_command: echo after >> "$DUCTWORK_TEST_MARKS/yaml"
+    depends_on: greet
+""",
+}
+
 LOGS_CSV = """2024-01-01T00:00:01,2024-01-01T00:00:02,alpha.example.com,2024-01-01
 2024-01-01T00:00:03,2024-01-01T00:00:04,beta.example.com,2024-01-01
 2024-01-01T00:00:05,2024-01-01T00:00:06,alpha.example.com,2024-01-01
@@ -432,6 +449,8 @@ def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         (e.s3 / "samples" / "logs.csv").write_text(LOGS_CSV)
         for name, data in PIPELINES.items():
             (e.flows / name).write_text(json.dumps(data, indent=2))
+        for name, text in YAML_PIPELINES.items():
+            (e.flows / name).write_text(text)
         old = {k: os.environ.get(k) for k in e.vars}
         os.environ.update(e.vars)  # the workers inherit these
         settings = Settings(home=tmp / "home", flows_folder=e.flows, database_url=url, parallelism=3)
@@ -443,7 +462,8 @@ def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         while time.monotonic() < deadline:
             try:
                 with read_transaction(engine) as conn:
-                    if set(n.split(".")[0] for n in PIPELINES) <= {f.flow_id for f in flow_repo.list_flows(conn)}:
+                    expected = {n.split(".")[0] for n in [*PIPELINES, *YAML_PIPELINES]}
+                    if expected <= {f.flow_id for f in flow_repo.list_flows(conn)}:
                         break
             except Exception:
                 pass
@@ -586,3 +606,10 @@ def test_copy_to_a_redshift_stand_in_sql_activity_and_a_report(env: Env) -> None
     finally:
         engine.dispose()
     assert (env.s3 / "reports" / "second.csv").read_text() == "second,3\n"
+
+
+def test_a_yaml_pipeline_runs_on_the_scheduler(env: Env) -> None:
+    run = env.json("trigger", "yaml_flow", "--param", "who=scheduler", "--wait", "--timeout", "90")
+    assert run["state"] == "success"
+    assert marks(env, "yaml")[-3:] == ["hello", "scheduler", "after"]
+    assert env.json("flows", "show", "yaml_flow")["meta"]["style"] == "yaml"

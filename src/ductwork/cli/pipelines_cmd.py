@@ -56,3 +56,32 @@ def validate(state: CliState, file: Path, as_json: bool) -> None:
         click.echo(
             f"{file}: valid; flow {g.flow_id} ({g.meta.style}), schedule {g.meta.schedule}, {len(g.nodes)} tasks"
         )
+
+
+@click.command("export")
+@click.argument("flow_ref", metavar="FLOW")
+@click.option("--format", "fmt", type=click.Choice(["yaml"]), default="yaml", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write here instead of stdout.")
+@click.pass_obj
+def export(state: CliState, flow_ref: str, fmt: str, output: Path | None) -> None:
+    """Write FLOW as a Ductwork pipeline file (its callables must be importable by dotted path)."""
+    from ductwork.core.config import ParamSources, use_sources
+    from ductwork.declarative.yamlflow.export import export_yaml
+    from ductwork.loading import load_flow
+
+    with use_sources(ParamSources.load(config_path=state.config_path)):
+        flow = load_flow(flow_ref, state.settings.flows_folder)
+        text = export_yaml(flow, source=str(output or Path(state.settings.flows_folder) / f"{flow.flow_id}.yaml"))
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text)
+        click.echo(f"wrote {output}")
+
+
+@pipelines.command("schema")
+def schema() -> None:
+    """Print the JSON Schema of Ductwork pipeline files (for editors and CI checks)."""
+    from ductwork.declarative.yamlflow.schema import build_schema
+
+    print_json(build_schema())

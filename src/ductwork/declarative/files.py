@@ -55,10 +55,19 @@ def compile_file(path: str | Path) -> list[Flow]:
             definition = datapipeline.model.definition_from_data(data, source)
             compiled = datapipeline.compile_definition(definition, flow_id=datapipeline.flow_id_for(path))
         flows = [compiled.flow]
+    elif isinstance(data, dict) and "tasks" in data:
+        from ductwork.declarative.yamlflow.loader import compile_data
+
+        flows = [compile_data(data, source=source, flow_id=datapipeline.flow_id_for(path), text=text)]
     else:
         raise PipelineDefinitionError(
             source,
-            [Problem('not a pipeline definition: expected an AWS Data Pipeline definition (with "objects")')],
+            [
+                Problem(
+                    'not a pipeline: expected an AWS Data Pipeline definition (with "objects") or a Ductwork '
+                    'pipeline (with "tasks")'
+                )
+            ],
         )
     for flow in flows:
         flow.fileloc = str(path.resolve())

@@ -23,11 +23,14 @@ class Problem:
     position: int | None = None
     """Offset (0-based) in the field's text, for an expression error."""
     line: int | None = None
+    kind: str = "object"
+    """What ``object_id`` names: an ``object`` of an AWS definition, a ``task`` or the
+    ``parameter`` of a Ductwork pipeline file."""
 
     def where(self) -> str:
         parts = []
         if self.object_id is not None:
-            parts.append(f"object {self.object_id!r}")
+            parts.append(f"{self.kind} {self.object_id!r}")
         if self.field is not None:
             parts.append(f"field {self.field!r}")
         if self.position is not None:

@@ -1,0 +1,293 @@
+"""Ductwork's pipeline files: a flow written as YAML (or JSON), compiled to the same graph model.
+
+::
+
+    flow: orders                      # the flow id (default: the file's name)
+    schedule: "@daily"
+    start_date: 2024-01-01
+    params:
+      limit: {type: int, default: 100}
+    defaults: {retries: 2, retry_delay: 30s}
+    tasks:
+      extract:
+        operator: BashOperator
+        bash_command: echo {{ ds }}
+      load:
+        operator: PythonOperator
+        python_callable: {callable: mypackage.loaders:load}
+        depends_on: extract
+
+A file is checked against the JSON Schema (``schema.build_schema``) and then compiled; every
+problem is reported at once with the task, the argument and the line. Durations may be written
+``30s``/``5m``/``1h``; a callable is ``{callable: package.module:function}``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ductwork.core.flow import Flow
+from ductwork.core.params import Parameter, from_description, parameter_for
+from ductwork.core.task_group import TaskGroup
+from ductwork.declarative.problems import PipelineDefinitionError, Problem
+from ductwork.declarative.yamlflow import registry
+from ductwork.declarative.yamlflow.schema import TASK_KEYS, build_schema
+from ductwork.errors import DuctworkError, did_you_mean
+
+STYLE = "yaml"
+DURATION_ARGUMENTS = {
+    "retry_delay",
+    "max_retry_delay",
+    "execution_timeout",
+    "poke_interval",
+    "timeout",
+    "max_wait",
+    "delta",
+}
+
+
+def _plain(value: Any) -> Any:
+    """YAML's dates and times as ISO text, so that the data is what JSON would give."""
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+class Lines:
+    """The line of each key path of a YAML document, for error messages."""
+
+    def __init__(self, text: str | None) -> None:
+        self.root: Any = None
+        if text is not None:
+            try:
+                import yaml
+
+                self.root = yaml.compose(text, Loader=yaml.SafeLoader)
+            except Exception:
+                self.root = None
+
+    def line(self, path: tuple[Any, ...]) -> int | None:
+        node = self.root
+        best: int | None = None
+        for key in path:
+            if node is None:
+                break
+            best = node.start_mark.line + 1
+            if node.id == "mapping":
+                match = next(((k, v) for k, v in node.value if k.value == str(key)), None)
+                if match is None:
+                    return best
+                best = match[0].start_mark.line + 1
+                node = match[1]
+            elif node.id == "sequence" and isinstance(key, int) and key < len(node.value):
+                node = node.value[key]
+            else:
+                break
+        if node is not None and best is None:
+            best = node.start_mark.line + 1
+        return best
+
+
+def _problem(message: str, path: tuple[Any, ...], lines: Lines) -> Problem:
+    line = lines.line(path)
+    if len(path) >= 2 and path[0] == "tasks":
+        field = str(path[2]) if len(path) > 2 else None
+        return Problem(message, str(path[1]), field, line=line, kind="task")
+    if len(path) >= 2 and path[0] == "params":
+        return Problem(message, str(path[1]), str(path[2]) if len(path) > 2 else None, line=line, kind="parameter")
+    return Problem(message, None, ".".join(str(p) for p in path) or None, line=line)
+
+
+def _schema_problems(data: Any, lines: Lines) -> list[Problem]:
+    import jsonschema
+
+    schema = build_schema()
+    validator = jsonschema.Draft202012Validator(schema)
+    problems: list[Problem] = []
+    for error in sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]):
+        path = tuple(error.absolute_path)
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            allowed = set(error.schema.get("properties", {}))
+            for key in error.instance:
+                if key not in allowed:
+                    where = "a task" if len(path) == 2 and path[0] == "tasks" else "here"
+                    operator = error.instance.get("operator") if where == "a task" else None
+                    owner = f"{operator}" if operator else where
+                    problems.append(
+                        _problem(
+                            f"unknown argument {key!r} for {owner}.{did_you_mean(key, allowed)}", (*path, key), lines
+                        )
+                    )
+            continue
+        if error.validator in ("if", "allOf", "anyOf") and error.context:
+            deepest = max(error.context, key=lambda e: len(e.absolute_path))
+            problems.append(_problem(deepest.message, tuple(deepest.absolute_path), lines))
+            continue
+        problems.append(_problem(error.message, path, lines))
+    return problems
+
+
+def _parameter(name: str, spec: Any) -> Parameter[Any]:
+    if isinstance(spec, dict):
+        info = dict(spec)
+        info.setdefault("type", "str")
+        if "default" in info:
+            info.setdefault("required", False)
+        else:
+            info.setdefault("required", True)
+        param = from_description(info)
+    else:
+        param = parameter_for(None, spec)
+    param.name = name
+    return param
+
+
+def _convert(name: str, value: Any) -> Any:
+    """An argument as the operator wants it: ``{callable: path}`` imported, durations in seconds."""
+    if isinstance(value, dict) and set(value) == {"callable"}:
+        return registry.import_path(str(value["callable"]), what="callable")
+    if isinstance(value, list) and value and all(isinstance(v, dict) and set(v) == {"callable"} for v in value):
+        return [_convert(name, v) for v in value]
+    if name in DURATION_ARGUMENTS and isinstance(value, str):
+        from ductwork.core.params import parse_duration
+
+        try:
+            return parse_duration(value).total_seconds()
+        except ValueError as exc:
+            raise DuctworkError(str(exc)) from None
+    return value
+
+
+def compile_data(data: Any, *, source: str, flow_id: str, text: str | None = None) -> Flow:
+    """Check and compile a pipeline file's data; raises ``PipelineDefinitionError`` listing every
+    problem (schema, operators, arguments, dependencies, cycles)."""
+    from ductwork.declarative.datapipeline.build import PipelineFlow
+
+    lines = Lines(text)
+    data = _plain(data)
+    problems = _schema_problems(data, lines)
+    broken = {p.object_id for p in problems if p.kind == "task"}
+    if any(p.kind == "object" for p in problems) or not isinstance(data.get("tasks"), dict):
+        raise PipelineDefinitionError(source, problems)  # the file's shape is wrong: nothing more to check
+    folder = str(Path(source).resolve().parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)  # callables of flow files beside this one import by file name
+    params: dict[str, Parameter[Any]] = {}
+    for name, spec in (data.get("params") or {}).items():
+        if any(p.kind == "parameter" and p.object_id == name for p in problems):
+            continue
+        try:
+            params[name] = _parameter(name, spec)
+        except (DuctworkError, ValueError, TypeError) as exc:
+            problems.append(_problem(str(exc), ("params", name), lines))
+    defaults: dict[str, Any] = {}
+    for name, value in (data.get("defaults") or {}).items():
+        try:
+            defaults[name] = _convert(name, value)
+        except DuctworkError as exc:
+            problems.append(_problem(str(exc), ("defaults", name), lines))
+    try:
+        flow = PipelineFlow(
+            str(data.get("flow") or flow_id),
+            style=STYLE,
+            description=str(data.get("description", "")),
+            doc=str(data.get("doc", "")),
+            schedule=data.get("schedule"),
+            start_date=data.get("start_date"),
+            end_date=data.get("end_date"),
+            timezone=str(data.get("timezone", "UTC")),
+            catchup=bool(data.get("catchup", False)),
+            max_active_runs=int(data.get("max_active_runs", 16)),
+            max_active_tasks=data.get("max_active_tasks"),
+            tags=list(data.get("tags", [])),
+            owner=str(data.get("owner", "")),
+            paused_on_creation=bool(data.get("paused_on_creation", False)),
+            default_args=defaults,
+            params=params,
+        )
+    except DuctworkError as exc:
+        problems.append(Problem(str(exc), line=lines.line(("schedule",))))
+        raise PipelineDefinitionError(source, problems) from None
+    tasks: dict[str, Any] = {}
+    groups: dict[str, TaskGroup] = {}
+    with flow:
+        for task_id, spec in data["tasks"].items():
+            if task_id in broken:
+                continue
+            kwargs: dict[str, Any] = {}
+            bad_argument = False
+            for key, value in spec.items():
+                if key in TASK_KEYS:
+                    continue
+                try:
+                    kwargs[key] = _convert(key, value)
+                except DuctworkError as exc:
+                    problems.append(_problem(str(exc), ("tasks", task_id, key), lines))
+                    bad_argument = True
+            if bad_argument:
+                continue
+            try:
+                cls = registry.resolve(str(spec["operator"]))
+                group = _group(flow, groups, spec.get("group"), data.get("groups") or {})
+                short = (
+                    task_id[len(group.group_id) + 1 :]
+                    if group and task_id.startswith(group.group_id + ".")
+                    else task_id
+                )
+                tasks[task_id] = (
+                    cls(task_id=short, task_group=group, **kwargs) if group else cls(task_id=task_id, **kwargs)
+                )
+            except DuctworkError as exc:
+                problems.append(_problem(str(exc), ("tasks", task_id), lines))
+    by_id = {op.task_id: key for key, op in tasks.items()}
+    for task_id, spec in data["tasks"].items():
+        ups = spec.get("depends_on", [])
+        for up in [ups] if isinstance(ups, str) else ups:
+            key = up if up in data["tasks"] else by_id.get(up)
+            if key is None:
+                hint = did_you_mean(up, [*data["tasks"], *by_id])
+                problems.append(
+                    _problem(f"depends on {up!r}, which is not a task.{hint}", ("tasks", task_id, "depends_on"), lines)
+                )
+            elif task_id in tasks and key in tasks:
+                tasks[task_id].add_upstream(tasks[key])
+    try:  # cycles among the tasks that were built, whatever else is wrong
+        flow.to_graph()
+    except DuctworkError as exc:
+        path = getattr(exc, "path", None)
+        if path:
+            problems.append(_problem(str(exc), ("tasks", path[-1], "depends_on"), lines))
+        else:
+            problems.append(Problem(str(exc)))
+    if problems:
+        raise PipelineDefinitionError(source, problems)
+    return flow
+
+
+def _group(flow: Flow, groups: dict[str, TaskGroup], name: Any, specs: Mapping[str, Any]) -> TaskGroup | None:
+    """The (nested) task group ``a.b``, created on first use."""
+    if not name:
+        return None
+    parent: TaskGroup | None = None
+    path: list[str] = []
+    for part in str(name).split("."):
+        path.append(part)
+        key = ".".join(path)
+        group = groups.get(key)
+        if group is None:
+            tooltip = str((specs.get(key) or {}).get("tooltip", ""))
+            group = groups[key] = TaskGroup(part, flow=flow, parent_group=parent, tooltip=tooltip)
+        parent = group
+    return parent
+
+
+def is_pipeline_data(data: Any) -> bool:
+    return isinstance(data, Mapping) and "tasks" in data and "objects" not in data

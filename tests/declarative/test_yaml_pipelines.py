@@ -1,0 +1,188 @@
+"""Ductwork's pipeline files: YAML tasks by operator name, checked against the published JSON
+Schema with every problem named by task, argument and line; run in-process; and the export of
+Python flows, which loads back to the same graph."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import textwrap
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from conftest import Cli
+from ductwork.declarative.files import compile_file
+from ductwork.declarative.problems import PipelineDefinitionError
+from ductwork.declarative.yamlflow.export import ExportError, export_yaml
+from ductwork.loading import load_flow
+from ductwork.testing import run_flow
+
+ROOT = Path(__file__).resolve().parents[2]
+
+GOOD = """\
+flow: orders
+description: daily orders
+schedule: "@daily"
+start_date: 2024-01-01
+params:
+  limit: {type: int, default: 100}
+  region: eu
+defaults:
+  retries: 1
+  retry_delay: 5s
+groups:
+  quality: {tooltip: checks before the load}
+tasks:
+  extract:
+    operator: BashOperator
+    bash_command: "echo extract {{ params.limit }} {{ params.region }}"
+  check:
+    operator: PythonOperator
+    group: quality
+    python_callable: {callable: "operator:truth"}
+    op_args: [1]
+  load:
+    operator: EmptyOperator
+    depends_on: [extract, quality.check]
+    trigger_rule: none_failed
+"""
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_a_yaml_pipeline_compiles_to_the_same_model_and_runs(tmp_path: Path) -> None:
+    flow = compile_file(write(tmp_path, "orders.yaml", GOOD))[0]
+    graph = flow.to_graph()
+    assert graph.meta.style == "yaml" and graph.meta.schedule == "@daily"
+    assert list(graph.nodes) == ["extract", "quality.check", "load"]
+    assert graph.nodes["load"].upstream == ("extract", "quality.check")
+    assert graph.nodes["load"].trigger_rule.value == "none_failed"
+    assert graph.nodes["extract"].retries == 1 and graph.nodes["extract"].retry_delay == 5.0
+    assert graph.groups["quality"]["tooltip"] == "checks before the load"
+    result = run_flow(flow, params={"limit": 7})
+    assert result.state == "success"
+    assert result.result("extract") == "extract 7 eu"
+    assert result.result("quality.check") is True
+
+
+def test_every_problem_names_task_argument_and_line(cli: Cli, tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "bad.yaml",
+        """\
+        flow: bad
+        tasks:
+          extract:
+            operator: BashOperater
+            bash_command: echo
+          load:
+            operator: BashOperator
+            bash_comand: echo
+            retries: three
+            depends_on: [extract, nowhere]
+          a:
+            operator: EmptyOperator
+            depends_on: b
+          b:
+            operator: EmptyOperator
+            depends_on: a
+          py:
+            operator: PythonOperator
+            python_callable: {callable: "os.path:nothere"}
+        """,
+    )
+    result = cli("pipelines", "validate", str(path), "--json")
+    assert result.exit_code == 1
+    found = {(p["object"], p["field"], p["line"]): p["message"] for p in json.loads(result.output)["problems"]}
+    assert "Did you mean 'bash_command'?" in found[("load", "bash_comand", 8)]
+    assert "'three' is not of type 'integer'" in found[("load", "retries", 9)]
+    assert "unknown operator 'BashOperater'. Did you mean" in found[("extract", None, 3)]
+    assert "depends on 'nowhere', which is not a task" in found[("load", "depends_on", 10)]
+    assert "dependency cycle: a -> b -> a" in found[("a", "depends_on", 13)]
+    assert "'os.path' has no 'nothere'" in found[("py", "python_callable", 19)]
+    human = cli("pipelines", "validate", str(path))
+    assert "line 8: task 'load', field 'bash_comand': unknown argument 'bash_comand'" in human.output
+
+
+def test_a_broken_yaml_file_names_its_line(tmp_path: Path) -> None:
+    with pytest.raises(PipelineDefinitionError) as info:
+        compile_file(write(tmp_path, "broken.yml", "tasks:\n  a: [1, 2\n  b: 3\n"))
+    assert info.value.problems[0].line == 3 and "not valid YAML" in info.value.problems[0].message
+
+
+def test_the_schema_is_valid_and_describes_each_operators_arguments(cli: Cli) -> None:
+    result = cli("pipelines", "schema")
+    schema = json.loads(result.output)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    branches = {b["if"]["properties"]["operator"]["const"]: b["then"] for b in schema["$defs"]["task"]["allOf"]}
+    assert {"BashOperator", "PythonOperator", "SqlOperator", "FileSensor", "HttpOperator"} <= set(branches)
+    bash = branches["BashOperator"]["properties"]
+    assert bash["bash_command"] == {"type": ["string"]} and bash["retries"] == {"type": ["integer", "null"]}
+    assert branches["BashOperator"]["additionalProperties"] is False
+
+
+@pytest.mark.parametrize(
+    ("example", "flow_id"), [("four_step_pipeline.py", "four_step_pipeline"), ("branching.py", "branching")]
+)
+def test_export_of_a_python_flow_loads_back_to_the_same_graph(
+    cli: Cli, tmp_path: Path, example: str, flow_id: str
+) -> None:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    shutil.copy(ROOT / "examples" / example, flows / example)
+    if (ROOT / "examples" / "data").is_dir():
+        shutil.copytree(ROOT / "examples" / "data", flows / "data")
+    out = tmp_path / "exported" / f"{flow_id}.yaml"
+    out.parent.mkdir()
+    result = cli("flows", "export", str(flows / example), "--format", "yaml", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    shutil.move(str(out), flows / f"{flow_id}_copy.yaml")
+    original = load_flow(f"{flows / example}:{flow_id}", flows).to_graph().to_dict()
+    copied = compile_file(flows / f"{flow_id}_copy.yaml")[0].to_graph().to_dict()
+    for graph in (original, copied):
+        graph["meta"].pop("fileloc")
+        graph["meta"].pop("style")
+    assert [n["task_id"] for n in copied["nodes"]] == [n["task_id"] for n in original["nodes"]]
+    assert _module_names_as_files(copied) == _module_names_as_files(original)
+
+
+def _module_names_as_files(graph: dict[str, object]) -> object:
+    """A flow file's callables are shown with the loader's module name (ductwork_flows_<hash>_<stem>)
+    in one graph and the file's own name in the other: the same functions."""
+    return json.loads(re.sub(r"ductwork_flows_[0-9a-f]{8}_", "", json.dumps(graph)))
+
+
+def test_export_refuses_what_is_not_data_and_says_where(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "lambdas.py",
+        """\
+        from ductwork import Flow, PythonOperator
+        with Flow("lambdas") as f:
+            PythonOperator(task_id="inline", python_callable=lambda: 1)
+        """,
+    )
+    flow = load_flow(str(path), tmp_path)
+    with pytest.raises(ExportError) as info:
+        export_yaml(flow)
+    assert "task 'inline', argument 'python_callable' is <lambda>" in str(info.value)
+
+
+def test_yaml_files_in_the_flows_folder_are_listed_and_their_errors_reported(cli: Cli, tmp_path: Path) -> None:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    write(flows, "orders.yaml", GOOD)
+    write(flows, "broken.yaml", "flow: broken\ntasks:\n  a:\n    operator: Nope\n")
+    write(flows, "notes.json", '{"just": "data"}')
+    data = json.loads(cli("flows", "list", "--json", env={"DUCTWORK_FLOWS_FOLDER": str(flows)}).output)
+    assert [(f["flow_id"], f["style"]) for f in data["flows"]] == [("orders", "yaml")]
+    errors = {Path(e["file"]).name: e for e in data["errors"]}
+    assert errors["broken.yaml"]["line"] == 3 and "unknown operator 'Nope'" in errors["broken.yaml"]["error"]
+    assert "not a pipeline" in errors["notes.json"]["error"]
