@@ -4,10 +4,9 @@ This module is imported at interpreter start by ``ductwork-compat.pth`` (and aga
 own entry points), so it must stay tiny: it imports nothing beyond the standard library's import
 machinery and never imports Ductwork itself until someone imports ``airflow`` or ``luigi``.
 
-``install()`` appends one finder at the END of ``sys.meta_path``: every other finder (the path
-finder that finds a real Airflow or Luigi in site-packages, editable installs, zip imports) is
-asked first, so a real installation always wins and the shim is only ever a fallback
-(docs/adr/0007-compat-shims.md).
+``install()`` adds one finder to ``sys.meta_path`` that answers for the top-level names only
+after asking every other finder: a real Airflow or Luigi (site-packages, an editable install,
+``PYTHONPATH``) always wins and the shim is only ever a fallback (docs/adr/0007-compat-shims.md).
 
 Which shims are served is decided when the name is imported:
 
@@ -23,6 +22,7 @@ import importlib.machinery
 import importlib.util
 import os
 import sys
+import threading
 from collections.abc import Sequence
 from types import ModuleType
 
@@ -57,45 +57,66 @@ def _importable(name: str) -> bool:
 
 
 class ShimFinder(importlib.abc.MetaPathFinder):
-    """Finds ``airflow.*`` and ``luigi.*`` in ``ductwork/compat`` and loads each file under the
-    name asked for (``airflow.models.dag``), so classes keep the module names users know."""
+    """Serves the top-level ``airflow`` and ``luigi`` from ``ductwork/compat`` when no other
+    finder has a real one. Submodules (``airflow.models.dag``) need nothing more: the path finder
+    finds them in the shim package's ``__path__`` and loads them under the name asked for.
+
+    It sits first in ``sys.meta_path`` but asks every other finder before answering: a regular
+    module or package found anywhere (site-packages, an editable install, ``PYTHONPATH``) wins;
+    a mere directory named ``airflow`` or ``luigi`` (which the path finder would turn into an
+    empty namespace package, shadowing everything after it) does not.
+    """
+
+    _busy = threading.local()
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None = None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        top = fullname.partition(".")[0]
-        if top not in SHIMS or top not in enabled():
+        if fullname not in SHIMS or fullname not in enabled() or getattr(self._busy, "active", False):
             return None
-        if top == fullname:
-            needed = _EXTRA_NEEDS.get(top)
-            if needed and not _importable(needed):
-                raise ModuleNotFoundError(
-                    f"No module named {top!r}. Ductwork can run {top.capitalize()} code without it: "
-                    f"pip install 'ductwork[{top}]'",
-                    name=fullname,
-                )
+        self._busy.active = True
+        try:
+            if _real_spec(fullname, self) is not None:
+                return None
+        finally:
+            self._busy.active = False
+        needed = _EXTRA_NEEDS.get(fullname)
+        if needed and not _importable(needed):
+            raise ModuleNotFoundError(
+                f"No module named {fullname!r}. Ductwork can run {fullname.capitalize()} code without it: "
+                f"pip install 'ductwork[{fullname}]'",
+                name=fullname,
+            )
         base = _compat_dir()
         if base is None:
             return None
-        parts = fullname.split(".")
-        folder = os.path.join(base, *parts)
-        if os.path.isfile(os.path.join(folder, "__init__.py")):
-            return importlib.util.spec_from_file_location(
-                fullname, os.path.join(folder, "__init__.py"), submodule_search_locations=[folder]
-            )
-        file = folder + ".py"
-        if os.path.isfile(file):
-            return importlib.util.spec_from_file_location(fullname, file)
-        return None
+        folder = os.path.join(base, fullname)
+        return importlib.util.spec_from_file_location(
+            fullname, os.path.join(folder, "__init__.py"), submodule_search_locations=[folder]
+        )
 
     def __repr__(self) -> str:
-        return "<ductwork compat shims (airflow, luigi) at the end of sys.meta_path>"
+        return "<ductwork compat shims (airflow, luigi): used only when no real package is found>"
+
+
+def _real_spec(name: str, me: ShimFinder) -> importlib.machinery.ModuleSpec | None:
+    """A regular module or package ``name`` that another finder would import (not a namespace)."""
+    for finder in list(sys.meta_path):
+        if finder is me or not hasattr(finder, "find_spec"):
+            continue
+        try:
+            spec = finder.find_spec(name, None)
+        except ImportError:
+            continue
+        if spec is not None and spec.origin not in (None, "namespace"):
+            return spec
+    return None
 
 
 def install() -> None:
-    """Append the finder to ``sys.meta_path`` once (idempotent, cheap)."""
-    if not any(isinstance(f, ShimFinder) or type(f).__name__ == "ShimFinder" for f in sys.meta_path):
-        sys.meta_path.append(ShimFinder())
+    """Put the finder first in ``sys.meta_path`` once (idempotent, cheap)."""
+    if not any(type(f).__name__ == "ShimFinder" for f in sys.meta_path):
+        sys.meta_path.insert(0, ShimFinder())
 
 
 def is_shim(module: ModuleType) -> bool:

@@ -79,3 +79,13 @@ def test_the_pth_hook_is_installed_with_ductwork() -> None:
 
     folders = [*site.getsitepackages(), site.getusersitepackages()]
     assert any((Path(f) / "ductwork-compat.pth").is_file() for f in folders)
+
+
+def test_luigi_is_served_too_and_a_plain_folder_named_like_them_does_not_shadow_them(tmp_path: Path) -> None:
+    """``~/airflow`` (AIRFLOW_HOME) or ``/tmp/luigi`` (Luigi's lock folder) in the working
+    directory would otherwise become empty namespace packages."""
+    (tmp_path / "airflow" / "dags").mkdir(parents=True)
+    (tmp_path / "luigi").mkdir()
+    proc = _python("import airflow, luigi\nprint(hasattr(airflow, 'DAG'), hasattr(luigi, 'Task'))", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "True"]

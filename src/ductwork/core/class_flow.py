@@ -19,7 +19,7 @@ from typing import Any
 
 from ductwork.core.context import TaskContext
 from ductwork.core.graph import CLASS_TASK, NodeSpec
-from ductwork.core.signals import DynamicDependencies
+from ductwork.core.signals import DynamicDependencies, MissingInput
 from ductwork.core.task import Event, Task, flatten, getpaths, is_external, walk
 from ductwork.errors import NotFoundError, TaskExecutionError, did_you_mean
 
@@ -145,7 +145,10 @@ class ClassTaskRunner:
     def _check_external(self) -> None:
         if not self.task.complete():
             outputs = ", ".join(repr(o) for o in flatten(self.task.output())) or "(no outputs declared)"
-            raise TaskExecutionError(f"external dependency {self.task.task_id} is not complete; missing: {outputs}")
+            raise MissingInput(
+                f"external dependency {self.task.task_id} is not complete; missing: {outputs}",
+                recheck=float(getattr(self.task, "recheck_interval", 60.0) or 60.0),
+            )
 
     def on_kill(self) -> None:
         self.task.on_kill()

@@ -31,6 +31,8 @@ class TryOutcome:
     new_nodes: tuple[NodeSpec, ...] = ()
     rendered: dict[str, Any] = field(default_factory=dict)
     result_keys: tuple[str, ...] = ()
+    missing: bool = False
+    """The try found an external input missing (pending, checked again later), not a failure."""
 
     @property
     def duration(self) -> float:

@@ -27,6 +27,17 @@ class RescheduleTask(TaskSignal):
         self.at = at
 
 
+class MissingInput(RescheduleTask):
+    """An external input is not there yet (Luigi's "missing" category): the task is pending,
+    not failed. Under a scheduler it is checked again ``recheck`` seconds later; an in-process
+    build (``ductwork build``, ``luigi.build``) does not wait for it and ends unsuccessful."""
+
+    def __init__(self, message: str, *, recheck: float = 60.0) -> None:
+        TaskSignal.__init__(self, message)
+        self.at = None  # type: ignore[assignment]
+        self.recheck = recheck
+
+
 class DynamicDependencies(TaskSignal):
     """A class task's ``run()`` yielded requirements that are not complete yet.
 

@@ -32,7 +32,7 @@ from ductwork.core.executable import Executable
 from ductwork.core.graph import NodeSpec
 from ductwork.core.masking import MASKER
 from ductwork.core.results import RETURN_VALUE, ResultBackend
-from ductwork.core.signals import DynamicDependencies, FailNow, RescheduleTask, SkipTask
+from ductwork.core.signals import DynamicDependencies, FailNow, MissingInput, RescheduleTask, SkipTask
 from ductwork.core.states import TaskState
 from ductwork.core.task_services import TaskServices
 from ductwork.core.templating import render_value
@@ -167,8 +167,21 @@ def execute_try(
             task_logger.info("%s skipped: %s", node.task_id, exc)
             return TryOutcome(TaskState.SKIPPED, started, clock.now(), rendered=rendered)
         except RescheduleTask as exc:
-            task_logger.info("%s rescheduled to %s", node.task_id, exc.at.isoformat())
-            return TryOutcome(TaskState.UP_FOR_RESCHEDULE, started, clock.now(), next_try_at=exc.at, rendered=rendered)
+            missing = isinstance(exc, MissingInput)
+            at = exc.at if not missing else clock.now() + dt.timedelta(seconds=getattr(exc, "recheck", 60.0))
+            if missing:
+                task_logger.info("%s is missing: %s; pending, checked again at %s", node.task_id, exc, at.isoformat())
+            else:
+                task_logger.info("%s rescheduled to %s", node.task_id, at.isoformat())
+            return TryOutcome(
+                TaskState.UP_FOR_RESCHEDULE,
+                started,
+                clock.now(),
+                next_try_at=at,
+                rendered=rendered,
+                missing=missing,
+                error=str(exc) if missing else None,
+            )
         except DynamicDependencies as exc:
             new_nodes, _ = compile_tasks(exc.tasks)
             updated = replace(node, upstream=(*node.upstream, *(t.task_id for t in exc.tasks)))

@@ -151,6 +151,7 @@ def run_locally(
         limits=limits,
         log_path=log_path,
         flush_interval=flush_interval,
+        wait_for_missing=False,
     )
     supervisor.add_run(info, graph, states=states_from_nodes(graph.nodes))
     try:

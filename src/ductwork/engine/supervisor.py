@@ -110,6 +110,7 @@ class Supervisor:
         record_before_submit: bool = False,
         flush_interval: float = 0.0,
         gate: Callable[[ActiveRun, NodeSpec], bool] | None = None,
+        wait_for_missing: bool = True,
     ) -> None:
         """``record_before_submit``: flush the sinks (record tries as queued) before a try is
         handed to the executor; needed when workers check the store before they start a try,
@@ -117,7 +118,9 @@ class Supervisor:
         ``flush_interval``: while tries are running, hand events to the sinks at most this often
         (one transaction for many tries); 0 records every step. Only safe when tries are made
         durable elsewhere (the workers' journal). ``gate``: a last word on whether a ready task
-        may start now (``depends_on_past``); a task it refuses waits and is asked again."""
+        may start now (``depends_on_past``); a task it refuses waits and is asked again.
+        ``wait_for_missing``: check a missing external input again later (a scheduler) or leave
+        it pending and let the run end (an in-process build)."""
         self.executor = executor
         self.clock = clock
         self.sinks = list(sinks)
@@ -126,6 +129,7 @@ class Supervisor:
         self.record_before_submit = record_before_submit
         self.flush_interval = flush_interval
         self.gate = gate
+        self.wait_for_missing = wait_for_missing
         self._next_flush = 0.0
         self._run_ended_pending = False
         self.runs: dict[str, ActiveRun] = {}
@@ -373,7 +377,7 @@ class Supervisor:
             # A reschedule does not use up a try; the event above names the try that ran (the
             # store gives it back too).
             run.tries[task_id] = key.try_number - 1
-        if state in (S.UP_FOR_RETRY, S.UP_FOR_RESCHEDULE):
+        if state in (S.UP_FOR_RETRY, S.UP_FOR_RESCHEDULE) and (self.wait_for_missing or not outcome.missing):
             run.due[task_id] = outcome.next_try_at or now
 
     def _finish_runs(self, *, force: bool = False) -> None:

@@ -90,7 +90,9 @@ def test_dynamic_dependencies_are_run_first_and_recorded_in_the_graph() -> None:
     assert len(result["Dyn"].tries) == 1  # waiting for new requirements is not a try
 
 
-def test_external_task_fails_clearly_when_missing() -> None:
+def test_missing_external_input_is_pending_not_failed() -> None:
+    """Luigi's "missing" category: the external task waits (up_for_reschedule, checked again by
+    a scheduler), its dependents are never run, and the one-shot build ends unsuccessful."""
     class Upstream(ExternalTask):
         date = DateParameter()
 
@@ -109,11 +111,11 @@ def test_external_task_fails_clearly_when_missing() -> None:
 
     result = build(Uses())
     assert result.state == "failed"
-    assert result["Upstream(date=2024-01-31)"].state == "failed"
+    assert result["Upstream(date=2024-01-31)"].state == "up_for_reschedule"
     assert "external dependency Upstream(date=2024-01-31) is not complete" in (
         result["Upstream(date=2024-01-31)"].tries[-1].error or ""
     )
-    assert result["Uses"].state == "upstream_failed"
+    assert result["Uses"].state == "none"
     MemoryTarget("export-2024-01-31").write_text("ok")
     assert build(Uses()).state == "success"
 

@@ -1,0 +1,151 @@
+"""``luigi.cmdline_parser``: Luigi's command line: ``[options] Task [--param value]
+[--Section-param value]``, with Luigi's global options (``--local-scheduler``, ``--workers``,
+``--module``...) given without a section."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar
+
+from ductwork.errors import ParameterError, UnknownParameterError, did_you_mean
+
+GLOBAL_SECTION = "core"
+"""Options without a section prefix belong to Luigi's ``core`` configuration class."""
+
+
+class CmdlineParser:
+    _instance: ClassVar[CmdlineParser | None] = None
+
+    @classmethod
+    def get_instance(cls) -> CmdlineParser | None:
+        return cls._instance
+
+    @classmethod
+    @contextlib.contextmanager
+    def global_instance(cls, cmdline_args: Sequence[str], allow_override: bool = False) -> Iterator[CmdlineParser]:
+        orig = cls._instance
+        if orig is not None and not allow_override:
+            raise AssertionError("a Luigi command line is already being parsed")
+        new = cls(cmdline_args)
+        cls._instance = new
+        try:
+            yield new
+        finally:
+            cls._instance = orig
+
+    def __init__(self, cmdline_args: Sequence[str]) -> None:
+        self.args = list(cmdline_args)
+        self.task_name: str | None = None
+        self.root: dict[str, str] = {}
+        self.sections: dict[str, dict[str, str]] = {}
+        self.modules: list[str] = []
+        self._parse()
+
+    def _parse(self) -> None:
+        """Global options, then the task name, then the task's and other classes' options."""
+        from .interface import core as core_config
+
+        global_params = core_config.get_params()
+        tokens = self.args
+        i = 0
+        pairs: list[tuple[str, str | None]] = []
+        while i < len(tokens):
+            token = tokens[i]
+            if not token.startswith("--"):
+                if self.task_name is None:
+                    self.task_name = token
+                    i += 1
+                    continue
+                raise ParameterError(f"unexpected argument {token!r}")
+            name = token[2:]
+            value: str | None = None
+            if "=" in name:
+                name, value = name.split("=", 1)
+            elif i + 1 < len(tokens) and not tokens[i + 1].startswith("--") and not self._is_flag(name):
+                value = tokens[i + 1]
+                i += 1
+            i += 1
+            pairs.append((name, value))
+        self._pairs = pairs
+        sections = _all_sections()
+        for name, value in pairs:
+            key = name.replace("-", "_")
+            if key == "module":
+                self.modules.append(value or "")
+            if key in global_params:
+                self.sections.setdefault(GLOBAL_SECTION, {})[key] = "true" if value is None else value
+                continue
+            section, param = self._split_section(name, sections)
+            if section is not None:  # --retcode-task-failed 5: known before the task is
+                self.sections.setdefault(section, {})[param] = _flag(name, value, sections[section][param])
+
+    @staticmethod
+    def _is_flag(name: str) -> bool:
+        from .interface import core as core_config
+
+        param = core_config.get_params().get(name.replace("-", "_"))
+        return param is not None and param.type_name == "bool"
+
+    def bind(self, task_cls: Any, sections: dict[str, Any]) -> None:
+        """Sort the remaining options into the root task's parameters and sections now that
+        the task class (and every other class) is known."""
+        from .interface import core as core_config
+
+        root_params = task_cls.get_params()
+        family = task_cls.get_task_family()
+        for name, value in self._pairs:
+            key = name.replace("-", "_")
+            if key in core_config.get_params():
+                continue
+            if key in root_params:
+                self.root[key] = _flag(name, value, root_params[key])
+                continue
+            section, param = self._split_section(name, sections)
+            if section is not None and param in self.sections.get(section, {}):
+                continue
+            if section is None:
+                choices = [*root_params, *(f"{s}-{p}" for s, ps in sections.items() for p in ps)]
+                raise UnknownParameterError(
+                    f"{family}: unknown parameter --{name}.{did_you_mean(key, choices)} "
+                    f"Parameters of {family}: {', '.join('--' + p.replace('_', '-') for p in root_params) or '(none)'}"
+                )
+            self.sections.setdefault(section, {})[param] = _flag(name, value, sections[section][param])
+
+    @staticmethod
+    def _split_section(name: str, sections: dict[str, Any]) -> tuple[str | None, str]:
+        best: tuple[str | None, str] = (None, "")
+        for section, params in sections.items():
+            for candidate in (section, section.replace("_", "-")):
+                prefix = candidate + "-"
+                if name.startswith(prefix):
+                    param = name[len(prefix) :].replace("-", "_")
+                    if param in params and (best[0] is None or len(section) > len(best[0])):
+                        best = (section, param)
+        return best
+
+    def get_task_obj(self) -> Any:
+        from .task_register import Register
+
+        if self.task_name is None:
+            raise ParameterError("no task given: luigi [options] TaskName [--param value]")
+        cls = Register.get_task_cls(self.task_name)
+        self.bind(cls, _all_sections())
+        return cls(**self.root)
+
+
+def _flag(name: str, value: str | None, param: Any) -> str:
+    if value is not None:
+        return value
+    if getattr(param, "type_name", "") == "bool":
+        return "true"
+    raise ParameterError(f"--{name} needs a value")
+
+
+def _all_sections() -> dict[str, Any]:
+    from .task_register import Register
+
+    out: dict[str, Any] = {}
+    for cls in Register._reg:
+        out[cls.get_task_family()] = cls.get_params()  # type: ignore[attr-defined]
+    return out

@@ -1,0 +1,272 @@
+"""``luigi.interface``: ``luigi.build`` and ``luigi.run``, on Ductwork's engine.
+
+A build schedules the way a Luigi worker does (``complete()`` checked from the roots down; a
+task whose ``complete()`` or ``requires()`` raises is a scheduling error; external tasks whose
+outputs are absent are *missing*, pending, not failed) and then runs what is incomplete with
+Ductwork's in-process executor, ``workers`` tasks at a time. It returns what Luigi returns:
+``True`` when nothing failed and everything could be scheduled, or the ``LuigiRunResult`` with
+``detailed_summary=True``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ductwork.core.class_flow import ClassTaskRunner, task_node
+from ductwork.core.config import use_sources
+from ductwork.core.flow import ClassTaskFlow
+from ductwork.core.graph import FlowGraph, NodeSpec, topological
+from ductwork.core.task import is_external
+
+from . import lock
+from . import parameter as p
+from .task import Config, Task
+
+logger = logging.getLogger("luigi-interface")
+
+
+class core(Config):
+    """Luigi's global options (given without a section: ``--workers 2 --local-scheduler``)."""
+
+    use_cmdline_section = False
+    local_scheduler = p.BoolParameter(default=False)
+    scheduler_host = p.Parameter(default="localhost")
+    scheduler_port = p.IntParameter(default=8082)
+    scheduler_url = p.Parameter(default="")
+    lock_size = p.IntParameter(default=1)
+    no_lock = p.BoolParameter(default=False)
+    lock_pid_dir = p.Parameter(default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "luigi"))
+    take_lock = p.BoolParameter(default=False)
+    workers = p.IntParameter(default=1)
+    logging_conf_file = p.Parameter(default="")
+    log_level = p.Parameter(default="DEBUG")
+    module = p.Parameter(default="")
+    parallel_scheduling = p.BoolParameter(default=False)
+    parallel_scheduling_processes = p.IntParameter(default=0)
+    assistant = p.BoolParameter(default=False)
+    help = p.BoolParameter(default=False)
+    help_all = p.BoolParameter(default=False)
+
+
+class scheduler(Config):
+    retry_delay = p.FloatParameter(default=900.0)
+    retry_count = p.IntParameter(default=999999999)
+    disable_window = p.IntParameter(default=3600)
+    disable_hard_timeout = p.IntParameter(default=999999999)
+    disable_persist = p.IntParameter(default=86400)
+    record_task_history = p.BoolParameter(default=False)
+
+
+class worker(Config):
+    task_limit = p.OptionalIntParameter(default=None)
+    keep_alive = p.BoolParameter(default=False)
+    retry_external_tasks = p.BoolParameter(default=False)
+    max_reschedules = p.IntParameter(default=1)
+    timeout = p.IntParameter(default=0)
+    no_install_shutdown_handler = p.BoolParameter(default=False)
+    check_unfulfilled_deps = p.BoolParameter(default=True)
+    force_multiprocessing = p.BoolParameter(default=False)
+
+
+class PidLockAlreadyTakenExit(SystemExit):
+    pass
+
+
+_RETRIES_WHEN_IMMEDIATE = 3
+"""A Luigi worker without keep-alive retries a failed task within one build only when the
+scheduler's retry delay is 0; then this many times (Luigi's own count is practically unbounded)."""
+
+
+@dataclass
+class Plan:
+    """What a build found before running anything."""
+
+    roots: list[Task]
+    tasks: dict[str, Task] = field(default_factory=dict)
+    deps: dict[str, list[str]] = field(default_factory=dict)
+    already_done: set[str] = field(default_factory=set)
+    scheduling_errors: dict[str, str] = field(default_factory=dict)
+    limit_reached: bool = False
+
+    @property
+    def scheduling_succeeded(self) -> bool:
+        return not self.scheduling_errors and not self.limit_reached
+
+
+def schedule(roots: Sequence[Task], *, task_limit: int | None = None) -> Plan:
+    """Walk the requirements from the roots as a Luigi worker adds tasks."""
+    plan = Plan(list(roots))
+    stack = list(roots)[::-1]
+    while stack:
+        task = stack.pop()
+        if task.task_id in plan.tasks:
+            continue
+        if task_limit is not None and len(plan.tasks) >= task_limit:
+            plan.limit_reached = True
+            logger.warning("will not run %s or any dependencies: the task limit (%d) was reached", task, task_limit)
+            break
+        plan.tasks[task.task_id] = task
+        try:
+            complete = task.complete()
+        except Exception as exc:
+            plan.scheduling_errors[task.task_id] = f"complete() of {task} raised {type(exc).__name__}: {exc}"
+            logger.warning("will not run %s or any dependencies: complete() failed", task, exc_info=True)
+            continue
+        if complete:
+            plan.already_done.add(task.task_id)
+            continue
+        if is_external(task):
+            plan.deps[task.task_id] = []
+            continue
+        try:
+            deps = task.deps()
+        except Exception as exc:
+            if type(exc).__name__ == "TaskException":
+                raise
+            plan.scheduling_errors[task.task_id] = f"requires() of {task} raised {type(exc).__name__}: {exc}"
+            logger.warning("will not run %s or any dependencies: requires() failed", task, exc_info=True)
+            continue
+        plan.deps[task.task_id] = [d.task_id for d in deps]
+        for dep in reversed(deps):
+            if dep.task_id not in plan.tasks:
+                stack.append(dep)
+    return plan
+
+
+class _SchedulingError:
+    """The executable of a task that could not be scheduled: it fails at once."""
+
+    template_fields: Sequence[str] = ()
+    do_xcom_push = False
+
+    def __init__(self, task_id: str, message: str) -> None:
+        self.task_id = task_id
+        self.message = message
+        self.on_execute_callback: list[Any] = []
+        self.on_success_callback: list[Any] = []
+        self.on_failure_callback: list[Any] = []
+        self.on_retry_callback: list[Any] = []
+
+    def execute(self, context: Any) -> Any:
+        from ductwork.core.signals import FailNow
+
+        raise FailNow(self.message)
+
+    def on_kill(self) -> None:
+        pass
+
+
+class BuildFlow(ClassTaskFlow):
+    """The flow of one build: the planned graph, with the plan's task objects as executables."""
+
+    def __init__(self, plan: Plan, *, retries: int | None) -> None:
+        name = "luigi." + (plan.roots[0].get_task_family() if plan.roots else "build")
+        super().__init__(name, root=lambda _p, _d: list(plan.roots), root_params={})
+        self.plan = plan
+        self.retries = retries
+
+    def materialize(
+        self, *, params: Mapping[str, Any], logical_date: dt.datetime
+    ) -> tuple[FlowGraph, Mapping[str, Any]]:
+        plan = self.plan
+        nodes: dict[str, NodeSpec] = {}
+        runners: dict[str, Any] = {}
+        if not plan.limit_reached:
+            for task_id, task in plan.tasks.items():
+                complete = task_id in plan.already_done
+                deps = [plan.tasks[d] for d in plan.deps.get(task_id, []) if d in plan.tasks]
+                node = task_node(task, [] if complete else deps, complete=complete)
+                if self.retries is not None and task.retry_count is None:
+                    node = replace(node, retries=self.retries, retry_delay=0.0)
+                nodes[task_id] = node
+                if task_id in plan.scheduling_errors:
+                    nodes[task_id] = replace(node, upstream=(), retries=0)
+                    runners[task_id] = _SchedulingError(task_id, plan.scheduling_errors[task_id])
+                else:
+                    runners[task_id] = ClassTaskRunner(task)
+        graph = FlowGraph(self.meta(), topological(nodes, where=f"flow {self.flow_id!r}"))
+        return graph, runners
+
+
+def _schedule_and_run(tasks: Iterable[Task], override_defaults: Mapping[str, Any] | None = None) -> Any:
+    from ductwork.engine.local import run_locally
+
+    from .configuration.core import luigi_sources
+    from .execution_summary import LuigiRunResult
+
+    _setup_logging()
+    overrides = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in (override_defaults or {}).items()}
+    sources = luigi_sources().with_cli({"core": {k: v for k, v in overrides.items() if k in core.get_params()}})
+    with use_sources(sources):
+        env = core()
+        if not env.no_lock and not lock.acquire_for(env.lock_pid_dir, env.lock_size):
+            raise PidLockAlreadyTakenExit(1)
+        sched = scheduler()
+        work = worker()
+        roots = list(tasks)
+        plan = schedule(roots, task_limit=work.task_limit)
+        retries = _RETRIES_WHEN_IMMEDIATE if sched.retry_delay == 0 else 0
+        flow = BuildFlow(plan, retries=retries)
+        logger.info("Done scheduling tasks")
+        summary = run_locally(flow, parallelism=max(1, env.workers), run_type="build")
+    result = LuigiRunResult(plan, summary)
+    logger.info(result.summary_text)
+    return result
+
+
+def _setup_logging() -> None:
+    """Luigi configures logging for a build unless the program already has (INFO to stderr)."""
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+
+
+def build(
+    tasks: Iterable[Task],
+    worker_scheduler_factory: Any = None,
+    detailed_summary: bool = False,
+    **env_params: Any,
+) -> Any:
+    """Run the tasks (and what they require that is not complete) in this process."""
+    env_params.setdefault("no_lock", True)  # luigi.build takes no process lock (Luigi's default)
+    result = _schedule_and_run(list(tasks), override_defaults=env_params)
+    return result if detailed_summary else result.scheduling_succeeded
+
+
+def _run(cmdline_args: Sequence[str] | None = None, main_task_cls: Any = None, **env_params: Any) -> Any:
+    import sys
+
+    from .cmdline_parser import CmdlineParser
+
+    args = list(sys.argv[1:] if cmdline_args is None else cmdline_args)
+    if main_task_cls is not None:
+        args = [main_task_cls.get_task_family(), *args]
+    with CmdlineParser.global_instance(args) as parser:
+        _import_modules(parser.modules)
+        task = parser.get_task_obj()
+        return _schedule_and_run([task], override_defaults=env_params)
+
+
+def run(*args: Any, **kwargs: Any) -> Any:
+    """``luigi.run(['Task', '--param', 'x', '--local-scheduler'])``: parse, build, and return
+    what ``build`` returns."""
+    detailed = kwargs.pop("detailed_summary", False)
+    result = _run(*args, **kwargs)
+    return result if detailed else result.scheduling_succeeded
+
+
+def _import_modules(modules: Iterable[str]) -> None:
+    import importlib
+    import sys
+
+    for module in modules:
+        if not module:
+            continue
+        if "" not in sys.path:
+            sys.path.insert(0, "")
+        importlib.import_module(module)

@@ -1,0 +1,86 @@
+"""``luigi.mock``: targets kept in memory (``MockTarget``), shared by the whole process."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import Any
+
+from ductwork.core.targets import AtomicTextWrapper, MemoryFileSystem, _MemoryWriter
+
+from .target import FileSystem, FileSystemTarget
+
+
+class MockFileSystem(FileSystem, MemoryFileSystem):
+    """A dictionary of path to bytes."""
+
+    def __init__(self) -> None:
+        MemoryFileSystem.__init__(self)
+
+    def get_all_data(self) -> dict[str, bytes]:
+        return self._data
+
+    def get_data(self, fn: str) -> bytes:
+        return self._data[fn]
+
+    def exists(self, path: str) -> bool:
+        return path in self._data
+
+    def remove(self, path: str, recursive: bool = True, skip_trash: bool = True) -> None:
+        removed = [p for p in list(self._data) if p == path or (recursive and p.startswith(path.rstrip("/") + "/"))]
+        for name in removed:
+            MemoryFileSystem.remove(self, name)
+
+    def move(self, path: str, dest: str, raise_if_exists: bool = False) -> None:
+        self.put(dest, self._data.pop(path))
+
+    def rename_dont_move(self, path: str, dest: str) -> None:
+        self.move(path, dest)
+
+    def listdir(self, path: str) -> Iterator[str]:
+        prefix = path.rstrip("/") + "/"
+        return iter(sorted(p for p in self._data if p.startswith(prefix) or p == path))
+
+    def isdir(self, path: str) -> bool:
+        prefix = path.rstrip("/") + "/"
+        return any(p.startswith(prefix) for p in self._data)
+
+    def mkdir(self, path: str, parents: bool = True, raise_if_exists: bool = False) -> None:
+        pass
+
+    def clear(self) -> None:
+        MemoryFileSystem.clear(self)
+
+
+class MockTarget(FileSystemTarget):
+    fs: MockFileSystem = MockFileSystem()
+
+    def __init__(self, fn: str, is_tmp: Any = None, mirror_on_stderr: bool = False, format: Any = None) -> None:
+        super().__init__(fn)
+        self.is_tmp = is_tmp
+        self.mirror_on_stderr = mirror_on_stderr
+        self.format = format
+
+    @property
+    def fn(self) -> str:
+        return self.path
+
+    def exists(self) -> bool:
+        return self.fs.exists(self.path)
+
+    def move(self, path: str, raise_if_exists: bool = False) -> None:
+        self.fs.move(self.path, path)
+
+    def rename(self, *args: Any, **kwargs: Any) -> None:
+        self.move(*args, **kwargs)
+
+    def open(self, mode: str = "r") -> Any:
+        binary = "b" in mode
+        if "w" in mode:
+            raw: Any = _MemoryWriter(self.fs, self.path)
+            return raw if binary else AtomicTextWrapper(raw, encoding="utf-8")
+        data = io.BytesIO(self.fs.get(self.path))
+        return data if binary else io.TextIOWrapper(data, encoding="utf-8")
+
+    def __repr__(self) -> str:
+        return f"MockTarget({self.path!r})"

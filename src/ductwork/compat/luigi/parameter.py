@@ -1,0 +1,455 @@
+"""``luigi.parameter``: Luigi's parameter types over Ductwork's typed parameters.
+
+They parse and serialize as Luigi does (dates as ``2024-01-31``, hours as ``2024-01-31T05``,
+lists as JSON) and, like Luigi, accept a value of another type given in code as it is (a task
+instance as a ``Parameter``); only text from the command line or a config file is parsed.
+Parameters keep Luigi's declaration order (the order positional arguments bind in).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import itertools
+import json
+import operator
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ductwork.core import params as core
+from ductwork.core.params import NO_DEFAULT
+from ductwork.errors import MissingParameterError, ParameterError, UnknownParameterError
+
+_COUNTER = itertools.count()
+_no_value = NO_DEFAULT
+
+ParameterException = ParameterError
+MissingParameterException = MissingParameterError
+UnknownParameterException = UnknownParameterError
+
+
+class DuplicateParameterException(ParameterError):
+    pass
+
+
+class OptionalParameterTypeWarning(UserWarning):
+    pass
+
+
+class UnconsumedParameterWarning(UserWarning):
+    pass
+
+
+class ParameterVisibility(enum.IntEnum):
+    PUBLIC = 0
+    HIDDEN = 1
+    PRIVATE = 2
+
+    @classmethod
+    def has_value(cls, value: int) -> bool:
+        return any(value == item.value for item in cls)
+
+    def serialize(self) -> int:
+        return self.value
+
+
+class _LuigiParameter(core.Parameter[Any]):
+    """Luigi's constructor arguments and leniency on top of a Ductwork parameter type."""
+
+    def __init__(
+        self,
+        default: Any = NO_DEFAULT,
+        is_global: bool = False,
+        significant: bool = True,
+        description: str | None = None,
+        config_path: dict[str, str] | None = None,
+        positional: bool = True,
+        always_in_help: bool = False,
+        batch_method: Callable[[Iterable[Any]], Any] | None = None,
+        visibility: ParameterVisibility = ParameterVisibility.PUBLIC,
+        **kwargs: Any,
+    ) -> None:
+        self._counter = next(_COUNTER)
+        self.positional = positional and not is_global
+        self.config_path = config_path
+        self.always_in_help = always_in_help
+        self.batch_method = batch_method
+        self.visibility = visibility
+        super().__init__(default, description=description or "", significant=significant, **kwargs)
+
+    def normalize(self, value: Any) -> Any:
+        try:
+            return super().normalize(value)
+        except (TypeError, ValueError):
+            if isinstance(value, str):
+                raise
+            return value
+
+    def has_task_value(self, task_name: str, param_name: str) -> bool:
+        return False
+
+    def next_in_enumeration(self, value: Any) -> Any:
+        return None
+
+    def _parser_kwargs(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return {}
+
+
+class Parameter(_LuigiParameter, core.Parameter[Any]):
+    """Any value; text as it is."""
+
+    def serialize(self, value: Any) -> str:
+        return str(value)
+
+
+class OptionalParameterMixin:
+    def serialize(self, value: Any) -> str:
+        return "" if value is None else super().serialize(value)  # type: ignore[misc]
+
+    def parse(self, text: str) -> Any:
+        return None if text in ("", None) else super().parse(text)  # type: ignore[misc]
+
+    def normalize(self, value: Any) -> Any:
+        return None if value is None else super().normalize(value)  # type: ignore[misc]
+
+
+class OptionalParameter(OptionalParameterMixin, Parameter):
+    pass
+
+
+class OptionalStrParameter(OptionalParameter):
+    pass
+
+
+class IntParameter(_LuigiParameter, core.IntParameter):
+    def next_in_enumeration(self, value: int) -> int:
+        return value + 1
+
+
+class OptionalIntParameter(OptionalParameterMixin, IntParameter):
+    pass
+
+
+class FloatParameter(_LuigiParameter, core.FloatParameter):
+    pass
+
+
+class OptionalFloatParameter(OptionalParameterMixin, FloatParameter):
+    pass
+
+
+class BoolParameter(_LuigiParameter, core.BoolParameter):
+    IMPLICIT_PARSING = "implicit"
+    EXPLICIT_PARSING = "explicit"
+    parsing = IMPLICIT_PARSING
+
+    def __init__(self, *args: Any, parsing: str | None = None, **kwargs: Any) -> None:
+        if not args and "default" not in kwargs:
+            kwargs["default"] = False
+        self.parsing = parsing or self.parsing
+        super().__init__(*args, **kwargs)
+
+
+class OptionalBoolParameter(OptionalParameterMixin, BoolParameter):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("default", None) if not args else None
+        super().__init__(*args, **kwargs)
+
+
+class _FormattedDate(_LuigiParameter, core.DateTimeParameter):
+    """A date or datetime written with a fixed ``date_format``."""
+
+    date_format = "%Y-%m-%d"
+    type_name = "datetime"
+    as_date = False
+
+    def __init__(self, *args: Any, interval: int = 1, start: Any = None, **kwargs: Any) -> None:
+        self.interval = interval
+        self.start = start
+        super().__init__(*args, **kwargs)
+
+    def parse(self, text: str) -> Any:
+        value = dt.datetime.strptime(text.strip(), self.date_format)
+        return value.date() if self.as_date else value
+
+    def serialize(self, value: Any) -> str:
+        return value.strftime(self.date_format)
+
+    def normalize(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.parse(value)
+        if self.as_date and isinstance(value, dt.datetime):
+            return self._truncate(value.date())
+        if not self.as_date and isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            value = dt.datetime(value.year, value.month, value.day)
+        return self._truncate(value) if isinstance(value, dt.date) else value
+
+    def _truncate(self, value: Any) -> Any:
+        return value
+
+
+class DateParameter(_FormattedDate):
+    type_name = "date"
+    as_date = True
+
+    def next_in_enumeration(self, value: dt.date) -> dt.date:
+        return value + dt.timedelta(days=self.interval)
+
+
+class MonthParameter(_FormattedDate):
+    type_name = "month"
+    date_format = "%Y-%m"
+    as_date = True
+
+    def _truncate(self, value: dt.date) -> dt.date:
+        return value.replace(day=1)
+
+    def next_in_enumeration(self, value: dt.date) -> dt.date:
+        month = value.month - 1 + self.interval
+        return dt.date(value.year + month // 12, month % 12 + 1, 1)
+
+
+class YearParameter(_FormattedDate):
+    type_name = "year"
+    date_format = "%Y"
+    as_date = True
+
+    def _truncate(self, value: dt.date) -> dt.date:
+        return value.replace(month=1, day=1)
+
+    def next_in_enumeration(self, value: dt.date) -> dt.date:
+        return value.replace(year=value.year + self.interval)
+
+
+class DateHourParameter(_FormattedDate):
+    type_name = "datehour"
+    date_format = "%Y-%m-%dT%H"
+
+    def _truncate(self, value: dt.datetime) -> dt.datetime:
+        return value.replace(minute=0, second=0, microsecond=0)
+
+    def next_in_enumeration(self, value: dt.datetime) -> dt.datetime:
+        return value + dt.timedelta(hours=self.interval)
+
+
+class DateMinuteParameter(_FormattedDate):
+    type_name = "dateminute"
+    date_format = "%Y-%m-%dT%H%M"
+
+    def parse(self, text: str) -> Any:
+        text = text.strip()
+        if "H" in text[11:]:  # the old 2024-01-31T05H30 form
+            return dt.datetime.strptime(text, "%Y-%m-%dT%HH%M")
+        return super().parse(text)
+
+    def _truncate(self, value: dt.datetime) -> dt.datetime:
+        return value.replace(second=0, microsecond=0)
+
+    def next_in_enumeration(self, value: dt.datetime) -> dt.datetime:
+        return value + dt.timedelta(minutes=self.interval)
+
+
+class DateSecondParameter(_FormattedDate):
+    type_name = "datesecond"
+    date_format = "%Y-%m-%dT%H%M%S"
+
+    def _truncate(self, value: dt.datetime) -> dt.datetime:
+        return value.replace(microsecond=0)
+
+
+class DateIntervalParameter(Parameter):
+    """A ``luigi.date_interval`` value: ``2024-01-31``, ``2024-W05``, ``2024-01``, ``2024``, or
+    ``2024-01-01-2024-01-31``."""
+
+    type_name = "date_interval"
+
+    def parse(self, text: str) -> Any:
+        from . import date_interval as d
+
+        for kind in (d.Date, d.Week, d.Month, d.Year, d.Custom):
+            value = kind.parse(text.strip())
+            if value is not None:
+                return value
+        raise ValueError(f"invalid date interval {text!r}; use 2024-01-31, 2024-W05, 2024-01, 2024 or two dates")
+
+    def normalize(self, value: Any) -> Any:
+        return self.parse(value) if isinstance(value, str) else value
+
+
+class TimeDeltaParameter(_LuigiParameter, core.TimeDeltaParameter):
+    pass
+
+
+class PathParameter(_LuigiParameter, core.PathParameter):
+    def __init__(self, *args: Any, absolute: bool = False, exists: bool = False, **kwargs: Any) -> None:
+        self.absolute = absolute
+        self.exists = exists
+        super().__init__(*args, **kwargs)
+
+
+class OptionalPathParameter(OptionalParameterMixin, PathParameter):
+    pass
+
+
+_PY_TYPES: dict[type, Callable[[], core.Parameter[Any]]] = {
+    str: core.Parameter,
+    int: core.IntParameter,
+    float: core.FloatParameter,
+    bool: core.BoolParameter,
+}
+
+
+class ChoiceParameter(_LuigiParameter, core.ChoiceParameter):
+    def __init__(self, *args: Any, choices: Iterable[Any] = (), var_type: type = str, **kwargs: Any) -> None:
+        self._var_type = var_type
+        core_type = _PY_TYPES.get(var_type, core.Parameter)()
+        self._counter = next(_COUNTER)
+        self.positional = kwargs.pop("positional", True)
+        self.visibility = kwargs.pop("visibility", ParameterVisibility.PUBLIC)
+        self.config_path = kwargs.pop("config_path", None)
+        self.always_in_help = kwargs.pop("always_in_help", False)
+        self.batch_method = kwargs.pop("batch_method", None)
+        kwargs.pop("is_global", None)
+        kwargs["description"] = kwargs.get("description") or ""
+        core.ChoiceParameter.__init__(self, list(choices), *args, var_type=core_type, **kwargs)
+
+
+class OptionalChoiceParameter(OptionalParameterMixin, ChoiceParameter):
+    pass
+
+
+class NumericalParameter(Parameter):
+    """A number of ``var_type`` within ``[min_value, max_value)`` (``left_op``/``right_op``)."""
+
+    def __init__(
+        self,
+        *args: Any,
+        var_type: type = int,
+        min_value: Any = None,
+        max_value: Any = None,
+        left_op: Callable[[Any, Any], bool] = operator.le,
+        right_op: Callable[[Any, Any], bool] = operator.lt,
+        **kwargs: Any,
+    ) -> None:
+        self._var_type = var_type
+        self._min, self._max = min_value, max_value
+        self._left_op, self._right_op = left_op, right_op
+        super().__init__(*args, **kwargs)
+
+    def parse(self, text: str) -> Any:
+        return self._check(self._var_type(text))
+
+    def normalize(self, value: Any) -> Any:
+        return self.parse(value) if isinstance(value, str) else self._check(value)
+
+    def _check(self, value: Any) -> Any:
+        if (self._min is not None and not self._left_op(self._min, value)) or (
+            self._max is not None and not self._right_op(value, self._max)
+        ):
+            raise ValueError(f"{value} is not in the range [{self._min}, {self._max})")
+        return value
+
+
+class OptionalNumericalParameter(OptionalParameterMixin, NumericalParameter):
+    pass
+
+
+class EnumParameter(_LuigiParameter, core.EnumParameter):
+    def __init__(self, *args: Any, enum: type[enum.Enum] | None = None, **kwargs: Any) -> None:
+        if enum is None:
+            raise ParameterException("An Enum class must be specified: EnumParameter(enum=...)")
+        self._counter = next(_COUNTER)
+        self.positional = kwargs.pop("positional", True)
+        self.visibility = kwargs.pop("visibility", ParameterVisibility.PUBLIC)
+        self.config_path = kwargs.pop("config_path", None)
+        self.always_in_help = kwargs.pop("always_in_help", False)
+        self.batch_method = kwargs.pop("batch_method", None)
+        kwargs.pop("is_global", None)
+        kwargs["description"] = kwargs.get("description") or ""
+        core.EnumParameter.__init__(self, enum, *args, **kwargs)
+
+
+class EnumListParameter(Parameter):
+    def __init__(self, *args: Any, enum: type[enum.Enum] | None = None, **kwargs: Any) -> None:
+        if enum is None:
+            raise ParameterException("An Enum class must be specified: EnumListParameter(enum=...)")
+        self._enum = enum
+        super().__init__(*args, **kwargs)
+
+    def parse(self, text: str) -> tuple[Any, ...]:
+        return tuple(self._enum[name.strip()] for name in text.split(",") if name.strip())
+
+    def serialize(self, value: Any) -> str:
+        return ",".join(e.name for e in value)
+
+    def normalize(self, value: Any) -> Any:
+        return self.parse(value) if isinstance(value, str) else tuple(value)
+
+
+class ListParameter(_LuigiParameter, core.ListParameter):
+    def __init__(self, *args: Any, schema: Any = None, **kwargs: Any) -> None:
+        self.schema = schema
+        super().__init__(*args, **kwargs)
+
+    def parse(self, text: str) -> tuple[Any, ...]:
+        return core._freeze(json.loads(text)) if text.strip().startswith("[") else super().parse(text)
+
+
+class OptionalListParameter(OptionalParameterMixin, ListParameter):
+    pass
+
+
+class TupleParameter(ListParameter):
+    def parse(self, text: str) -> tuple[Any, ...]:
+        value = json.loads(text)
+        return tuple(tuple(v) if isinstance(v, list) else v for v in value)
+
+
+class OptionalTupleParameter(OptionalParameterMixin, TupleParameter):
+    pass
+
+
+class DictParameter(_LuigiParameter, core.DictParameter):
+    def __init__(self, *args: Any, schema: Any = None, **kwargs: Any) -> None:
+        self.schema = schema
+        super().__init__(*args, **kwargs)
+
+
+class OptionalDictParameter(OptionalParameterMixin, DictParameter):
+    pass
+
+
+class TaskParameter(Parameter):
+    """A task class, written as its family name."""
+
+    def parse(self, text: str) -> Any:
+        from .task_register import Register
+
+        return Register.get_task_cls(text.strip())
+
+    def serialize(self, value: Any) -> str:
+        return str(value.get_task_family())
+
+    def normalize(self, value: Any) -> Any:
+        return self.parse(value) if isinstance(value, str) else value
+
+
+class ChoiceListParameter(Parameter):
+    def __init__(self, *args: Any, choices: Iterable[Any] = (), var_type: type = str, **kwargs: Any) -> None:
+        self._choices = tuple(choices)
+        self._var_type = var_type
+        super().__init__(*args, **kwargs)
+
+    def parse(self, text: str) -> tuple[Any, ...]:
+        return self.normalize([self._var_type(v.strip()) for v in text.split(",") if v.strip()])
+
+    def serialize(self, value: Any) -> str:
+        return ",".join(str(v) for v in value)
+
+    def normalize(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.parse(value)
+        bad = [v for v in value if v not in self._choices]
+        if bad:
+            raise ValueError(f"{bad} not among {list(self._choices)}")
+        return tuple(value)

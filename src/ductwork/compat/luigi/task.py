@@ -1,0 +1,302 @@
+"""``luigi.task``: Luigi's ``Task``, ``WrapperTask``, ``ExternalTask`` and ``Config`` over
+Ductwork's class tasks.
+
+Differences from Ductwork's own ``Task`` are Luigi's: instances are cached (the same class and
+parameters give the same object), task ids carry a hash of the parameters
+(``Fib_100_a1b2c3d4e5``) while ``repr`` stays ``Fib(n=100)``, parameters come from ``luigi.cfg``
+/ ``luigi.toml`` sections too, ``requires()`` must return tasks (anything else is an error, not
+silently dropped), event names are Luigi's, and ``on_success``/``on_failure`` are called.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar
+
+from ductwork.core import task as core
+from ductwork.core.config import use_sources
+from ductwork.core.params import Parameter as CoreParameter
+from ductwork.core.task import flatten, getpaths
+
+from .parameter import ParameterVisibility
+from .task_register import Register
+
+logger = logging.getLogger("luigi-interface")
+
+TASK_ID_INCLUDE_PARAMS = 3
+TASK_ID_TRUNCATE_PARAMS = 16
+TASK_ID_TRUNCATE_HASH = 10
+TASK_ID_INVALID_CHAR_REGEX = re.compile(r"[^A-Za-z0-9_]")
+_SAME_AS_PYTHON_MODULE = "_same_as_python_module"
+
+
+class TaskException(Exception):
+    pass
+
+
+def task_id_str(task_family: str, params: dict[str, str]) -> str:
+    """``Family_<first three parameter values>_<hash>``: unique, readable, file-name safe."""
+    param_str = json.dumps(params, separators=(",", ":"), sort_keys=True)
+    param_hash = hashlib.md5(param_str.encode("utf-8"), usedforsecurity=False).hexdigest()
+    summary = "_".join(params[p][:TASK_ID_TRUNCATE_PARAMS] for p in sorted(params)[:TASK_ID_INCLUDE_PARAMS])
+    summary = TASK_ID_INVALID_CHAR_REGEX.sub("_", summary)
+    return f"{task_family}_{summary}_{param_hash[:TASK_ID_TRUNCATE_HASH]}"
+
+
+def namespace(namespace: str | None = None, scope: str = "") -> None:
+    """Put the task classes defined after this call in ``scope``'s modules under ``namespace``."""
+    Register._default_namespace_dict[scope] = namespace or ""
+
+
+def auto_namespace(scope: str = "") -> None:
+    namespace(namespace=_SAME_AS_PYTHON_MODULE, scope=scope)
+
+
+def _namespace_for_module(module: str) -> str | None:
+    best: tuple[int, str | None] = (-1, None)
+    for scope, ns in Register._default_namespace_dict.items():
+        if (scope == "" or module == scope or module.startswith(scope + ".")) and len(scope) > best[0]:
+            best = (len(scope), ns)
+    ns = best[1]
+    return module if ns == _SAME_AS_PYTHON_MODULE else ns
+
+
+class Task(core.Task, metaclass=Register):
+    """A Luigi task: parameters, ``requires()``, ``output()``, ``run()``."""
+
+    _event_callbacks: ClassVar[dict[str, list[Callable[..., Any]]]] = {}
+    priority: int = 0
+    disabled: bool = False
+    resources: ClassVar[dict[str, int]] = {}
+    worker_timeout: ClassVar[float | None] = None
+    max_batch_size: ClassVar[float] = float("inf")
+    retry_count: ClassVar[int | None] = None
+    disable_hard_timeout: ClassVar[int | None] = None
+    disable_window: ClassVar[int | None] = None
+    owner_email: ClassVar[Any] = None
+    accepts_messages: ClassVar[bool] = False
+    task_namespace: ClassVar[str | None] = _SAME_AS_PYTHON_MODULE
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from .configuration.core import luigi_sources
+
+        with use_sources(luigi_sources()):
+            super().__init__(*args, **kwargs)
+        self.param_kwargs = self.param_values()
+        self.param_args = tuple(self.param_kwargs.values())
+        self.set_tracking_url: Callable[[str], None] | None = None
+        self.set_status_message: Callable[[str], None] | None = None
+        self.set_progress_percentage: Callable[[float], None] | None = None
+
+    # --- identity -----------------------------------------------------------------------------
+    @classmethod
+    def get_task_namespace(cls) -> str | None:
+        if cls.task_namespace != _SAME_AS_PYTHON_MODULE:
+            return cls.task_namespace
+        if "_namespace_at_class_time" in cls.__dict__:
+            return cls.__dict__["_namespace_at_class_time"]
+        return _namespace_for_module(cls.__module__)
+
+    @classmethod
+    def get_task_family(cls) -> str:
+        ns = cls.get_task_namespace()
+        return f"{ns}.{cls.__name__}" if ns else cls.__name__
+
+    @property
+    def task_family(self) -> str:
+        return self.get_task_family()
+
+    @classmethod
+    def get_params(cls) -> dict[str, CoreParameter[Any]]:
+        """Parameters by name, in declaration order (Luigi's ``dict(get_params())``); a subclass
+        setting an inherited parameter's name to ``None`` removes it."""
+        cached = cls.__dict__.get("_luigi_params")
+        if cached is not None:
+            return cached
+        found = {}
+        for name in dir(cls):
+            if name.startswith("__"):
+                continue
+            value = getattr(cls, name, None)
+            if isinstance(value, CoreParameter):
+                found[name] = value
+        ordered = dict(sorted(found.items(), key=lambda item: getattr(item[1], "_counter", 0)))
+        type.__setattr__(cls, "_luigi_params", ordered)
+        return ordered
+
+    @classmethod
+    def get_param_names(cls, include_significant: bool = False) -> list[str]:
+        return [n for n, p in cls.get_params().items() if include_significant or p.significant]
+
+    @classmethod
+    def batch_param_names(cls) -> list[str]:
+        return [n for n, p in cls.get_params().items() if getattr(p, "batch_method", None) is not None]
+
+    def to_str_params(self, only_significant: bool = False, only_public: bool = False) -> dict[str, str | None]:
+        out: dict[str, str | None] = {}
+        for name, param in type(self).get_params().items():
+            if only_significant and not param.significant:
+                continue
+            if only_public and getattr(param, "visibility", ParameterVisibility.PUBLIC) != ParameterVisibility.PUBLIC:
+                continue
+            out[name] = param.serialize_or_none(self.__dict__[name])
+        return out
+
+    def _make_task_id(self) -> str:
+        params = {
+            k: ("" if v is None else v) for k, v in self.to_str_params(only_significant=True, only_public=True).items()
+        }
+        return task_id_str(type(self).get_task_family(), params)
+
+    def __repr__(self) -> str:
+        parts = [
+            f"{name}={param.serialize_or_none(self.__dict__[name])}"
+            for name, param in type(self).get_params().items()
+            if param.significant
+        ]
+        return f"{type(self).get_task_family()}({', '.join(parts)})"
+
+    def __str__(self) -> str:
+        return self.__repr__()
+
+    def clone(self, cls: type[core.Task] | None = None, **kwargs: Any) -> Any:
+        cls = cls or type(self)
+        mine = self.param_values()
+        shared = {k: v for k, v in mine.items() if k in cls.get_params()}
+        shared.update(kwargs)
+        return cls(**shared)
+
+    def __reduce__(self) -> Any:
+        return (_rebuild, (type(self), self.param_values()))
+
+    # --- the contract -------------------------------------------------------------------------
+    def deps(self) -> list[Any]:
+        out = []
+        for dep in flatten(self.requires()):
+            if not isinstance(dep, core.Task):
+                raise TaskException(
+                    f"requires() of {self!r} must return Task objects, got {type(dep).__name__}: {dep!r}"
+                )
+            out.append(dep)
+        return out
+
+    def process_resources(self) -> dict[str, int]:
+        return dict(self.resources)
+
+    def on_failure(self, exception: BaseException) -> str:
+        return f"Runtime error:\n{exception}"
+
+    def on_success(self) -> None:
+        pass
+
+    def no_unpicklable_properties(self) -> Iterator[None]:
+        yield
+
+    # --- events -------------------------------------------------------------------------------
+    @classmethod
+    def event_handler(cls, event: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        name = str(getattr(event, "value", event))
+
+        def register(callback: Callable[..., Any]) -> Callable[..., Any]:
+            if "_event_callbacks" not in cls.__dict__:
+                cls._event_callbacks = {}
+            cls._event_callbacks.setdefault(name, []).append(callback)
+            return callback
+
+        return register
+
+    def trigger_event(self, event: Any, *args: Any, **kwargs: Any) -> None:
+        name = str(getattr(event, "value", event))
+        if name == "failure" and args:
+            self.on_failure(args[0])
+        elif name == "success":
+            self.on_success()
+        for klass in type(self).__mro__:
+            for callback in klass.__dict__.get("_event_callbacks", {}).get(name, ()):
+                try:
+                    callback(self, *args, **kwargs)
+                except Exception:
+                    logger.warning("Error in event callback for %r", name, exc_info=True)
+
+    @property
+    def execution_timeout(self) -> float | None:  # type: ignore[override]
+        return self.worker_timeout
+
+    @property
+    def retries(self) -> int:  # type: ignore[override]
+        return int(self.retry_count or 0)
+
+
+def _rebuild(cls: type[Task], values: dict[str, Any]) -> Task:
+    return cls(**values)
+
+
+class WrapperTask(Task):
+    """Only groups requirements; complete when they all are."""
+
+    def complete(self) -> bool:
+        return all(r.complete() for r in flatten(self.requires()))
+
+
+class ExternalTask(Task):
+    """Data made outside the pipeline: never run, only checked (missing means pending)."""
+
+    run = None  # type: ignore[assignment]
+
+
+class Config(Task):
+    """A group of settings read from ``[ClassName]`` of ``luigi.cfg``/``luigi.toml``, the
+    environment or ``--ClassName-param`` options; not a task to run."""
+
+    _visible_in_registry = False
+
+
+class DynamicRequirements:
+    """``yield DynamicRequirements(tasks, custom_complete)`` from ``run()``: require more tasks."""
+
+    def __init__(self, requirements: Any, custom_complete: Callable[..., bool] | None = None) -> None:
+        self.requirements = requirements
+        self.custom_complete = custom_complete
+        self.flat_requirements = flatten(requirements)
+        self.paths = getpaths(requirements)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.flat_requirements)
+
+    def complete(self, complete_fn: Callable[[Any], bool] | None = None) -> bool:
+        check = complete_fn or (lambda task: task.complete())
+        if self.custom_complete is not None:
+            return self.custom_complete(check)
+        return all(check(t) for t in self.flat_requirements)
+
+
+def externalize(taskclass_or_taskobject: Any) -> Any:
+    """A copy of a task (or class) whose ``run`` is ``None``: checked, never run."""
+    import copy
+
+    copied = copy.copy(taskclass_or_taskobject)
+    if isinstance(copied, type):
+        copied = type(copied.__name__, (copied,), {"run": None, "__module__": copied.__module__})
+    else:
+        copied.run = None
+    return copied
+
+
+__all__ = [
+    "Config",
+    "DynamicRequirements",
+    "ExternalTask",
+    "Task",
+    "TaskException",
+    "WrapperTask",
+    "auto_namespace",
+    "externalize",
+    "flatten",
+    "getpaths",
+    "namespace",
+    "task_id_str",
+]

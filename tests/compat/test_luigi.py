@@ -1,0 +1,156 @@
+"""Luigi modules under the shim: the ``luigi`` command and ``python -m luigi``, exit codes,
+the execution summary, task ids, missing external data, dynamic requirements, retry_count."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+MODULES = Path(__file__).parent / "luigi_modules"
+LUIGI = str(Path(sys.executable).parent / "luigi")
+
+
+def _run(cmd: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("DUCTWORK_COMPAT", "LUIGI_CONFIG"))},
+        "PYTHONPATH": str(MODULES),
+        "NUMBERS_OUT": str(tmp_path / "out"),
+        "DUCTWORK_HOME": str(tmp_path / "home"),
+        "TMPDIR": str(tmp_path),
+    }
+    return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+
+
+def _raw(tmp_path: Path, day: str, words: str) -> None:
+    (tmp_path / "out").mkdir(exist_ok=True)
+    (tmp_path / "out" / f"raw-{day}.txt").write_text(words)
+
+
+def test_luigi_command_builds_a_week_and_prints_the_summary(tmp_path: Path) -> None:
+    for day in range(4, 11):
+        _raw(tmp_path, f"2024-03-{day:02d}", "a b c")
+    proc = _run(
+        [LUIGI, "--module", "numbers_pipeline", "Week", "--week", "2024-W10", "--scale", "2", "--local-scheduler"],
+        tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "out" / "count-2024-03-06-2.json").read_text()) == {"day": "2024-03-06", "words": 6}
+    assert "Scheduled 15 tasks of which:" in proc.stderr
+    assert "* 7 complete ones were encountered:" in proc.stderr
+    assert "* 8 ran successfully:" in proc.stderr
+    assert "This progress looks :) because there were no failed tasks or missing dependencies" in proc.stderr
+    again = _run(
+        [
+            sys.executable,
+            "-m",
+            "luigi",
+            "--module",
+            "numbers_pipeline",
+            "Week",
+            "--week",
+            "2024-W10",
+            "--scale",
+            "2",
+            "--local-scheduler",
+        ],
+        tmp_path,
+    )
+    assert again.returncode == 0, again.stderr
+    assert "* 1 complete ones were encountered:" in again.stderr  # the wrapper: everything is done
+
+
+def test_missing_external_data_is_pending_and_sets_the_missing_data_code(tmp_path: Path) -> None:
+    _raw(tmp_path, "2024-03-04", "a")
+    proc = _run(
+        [
+            LUIGI,
+            "--module",
+            "numbers_pipeline",
+            "Week",
+            "--week",
+            "2024-W10",
+            "--local-scheduler",
+            "--retcode-missing-data",
+            "5",
+        ],
+        tmp_path,
+    )
+    assert proc.returncode == 5, proc.stderr
+    assert "* 6 were missing external dependencies:" in proc.stderr
+    assert "* 7 had missing dependencies:" in proc.stderr  # six counts and the week
+    assert "- 6 Raw(day=2024-03-05...2024-03-10)" in proc.stderr
+    assert "This progress looks :| because there were missing external dependencies" in proc.stderr
+    assert (tmp_path / "out" / "count-2024-03-04-1.json").exists()  # what could run, ran
+
+
+def test_dynamic_requirements_and_retry_count(tmp_path: Path) -> None:
+    proc = _run([LUIGI, "--module", "numbers_pipeline", "SumOfSquares", "--upto", "4", "--local-scheduler"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "out" / "sum-4.txt").read_text() == "30"
+    flaky = _run(
+        [
+            LUIGI,
+            "--module",
+            "numbers_pipeline",
+            "Flaky",
+            "--marker",
+            "x",
+            "--local-scheduler",
+            "--scheduler-retry-delay",
+            "0",
+            "--retcode-task-failed",
+            "3",
+        ],
+        tmp_path,
+    )
+    assert flaky.returncode == 0, flaky.stderr
+    assert (tmp_path / "out" / "flaky-x.txt").read_text() == "ok after 2"
+    assert "failed and then succeeded" in flaky.stderr
+
+
+def test_failure_exit_code_and_unknown_parameter(tmp_path: Path) -> None:
+    bad = _run([LUIGI, "--module", "numbers_pipeline", "Square", "--nn", "3", "--local-scheduler"], tmp_path)
+    assert bad.returncode == 4  # unhandled_exception: the command line is wrong
+    assert "unknown parameter --nn" in bad.stderr and "Did you mean" in bad.stderr
+
+
+def test_task_ids_carry_the_parameter_hash() -> None:
+    code = (
+        "import luigi, numbers_pipeline as m\n"
+        "t = m.Count(day=m.TODAY, scale=3)\n"
+        "print(t.task_id); print(repr(t)); print(t is m.Count(m.TODAY, 3))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(MODULES)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    task_id, text, same = proc.stdout.split("\n")[:3]
+    assert task_id.startswith("Count_2024_03_04_3_"), proc.stderr  # Luigi's format: family, values, hash
+    assert len(task_id.rsplit("_", 1)[1]) == 10
+    assert text == "Count(day=2024-03-04, scale=3)"
+    assert same == "True"
+
+
+@pytest.mark.parametrize("runner", ["build", "run"])
+def test_build_and_run_return_values(tmp_path: Path, runner: str) -> None:
+    call = (
+        "luigi.build([m.Square(n=3), m.Count(day=m.TODAY)], local_scheduler=True)"
+        if runner == "build"
+        else "luigi.run(['Count', '--day', '2024-03-04', '--local-scheduler'])"
+    )
+    code = f"import luigi, numbers_pipeline as m\nprint({call})\n"
+    proc = _run([sys.executable, "-c", code], tmp_path)
+    # The external input of Count is missing: scheduling succeeded and nothing failed (True),
+    # as Luigi reports it; the exit code of the command line is what flags missing data.
+    assert proc.stdout.strip() == "True", proc.stderr
+    assert "were missing external dependencies" in proc.stderr or runner == "build"
+    shutil.rmtree(tmp_path / "out", ignore_errors=True)
