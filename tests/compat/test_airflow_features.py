@@ -24,7 +24,8 @@ def test_unbound_with_block_is_registered_and_dag_kwarg_gets_default_args() -> N
     flows = _flows("unbound_with_block.py")
     assert set(flows) == {"unbound", "bound_later"}
     unbound = flows["unbound"]
-    assert unbound.schedule.text == "1 day, 0:00:00"  # Airflow 2's default schedule: one day
+    interval = unbound.schedule.interval_starting(dt.datetime(2024, 3, 1, tzinfo=dt.UTC))
+    assert interval.end - interval.start == dt.timedelta(days=1)  # Airflow 2's default schedule: one day
     assert unbound.catchup is True  # Airflow 2's default
     assert unbound.tasks["stamp"].retries == 2
     summary = run_locally(unbound, logical_date=dt.date(2024, 3, 1))
