@@ -10,6 +10,8 @@ from typing import Any, ClassVar
 
 from ductwork.errors import ParameterError, UnknownParameterError, did_you_mean
 
+from .configuration.core import reset_cmdline, set_cmdline
+
 GLOBAL_SECTION = "core"
 """Options without a section prefix belong to Luigi's ``core`` configuration class."""
 
@@ -29,9 +31,11 @@ class CmdlineParser:
             raise AssertionError("a Luigi command line is already being parsed")
         new = cls(cmdline_args)
         cls._instance = new
+        token = set_cmdline(new)
         try:
             yield new
         finally:
+            reset_cmdline(token)
             cls._instance = orig
 
     def __init__(self, cmdline_args: Sequence[str]) -> None:
@@ -44,9 +48,7 @@ class CmdlineParser:
 
     def _parse(self) -> None:
         """Global options, then the task name, then the task's and other classes' options."""
-        from .interface import core as core_config
-
-        global_params = core_config.get_params()
+        global_params = _core_params()
         tokens = self.args
         i = 0
         pairs: list[tuple[str, str | None]] = []
@@ -82,21 +84,17 @@ class CmdlineParser:
 
     @staticmethod
     def _is_flag(name: str) -> bool:
-        from .interface import core as core_config
-
-        param = core_config.get_params().get(name.replace("-", "_"))
+        param = _core_params().get(name.replace("-", "_"))
         return param is not None and param.type_name == "bool"
 
     def bind(self, task_cls: Any, sections: dict[str, Any]) -> None:
         """Sort the remaining options into the root task's parameters and sections now that
         the task class (and every other class) is known."""
-        from .interface import core as core_config
-
         root_params = task_cls.get_params()
         family = task_cls.get_task_family()
         for name, value in self._pairs:
             key = name.replace("-", "_")
-            if key in core_config.get_params():
+            if key in _core_params():
                 continue
             if key in root_params:
                 self.root[key] = _flag(name, value, root_params[key])
@@ -132,6 +130,14 @@ class CmdlineParser:
         cls = Register.get_task_cls(self.task_name)
         self.bind(cls, _all_sections())
         return cls(**self.root)
+
+
+def _core_params() -> dict[str, Any]:
+    """The parameters of Luigi's ``core`` configuration class (its global options)."""
+    from .task_register import Register
+
+    core = Register._get_reg().get(GLOBAL_SECTION)
+    return dict(core.get_params()) if isinstance(core, type) else {}
 
 
 def _flag(name: str, value: str | None, param: Any) -> str:

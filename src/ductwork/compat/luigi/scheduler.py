@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._config import scheduler as scheduler
+
 _WHY = "Luigi's central scheduler is not part of Ductwork's shim; use --local-scheduler or `ductwork scheduler`"
 
 

@@ -7,6 +7,7 @@ sources: ``/etc/luigi/luigi.cfg``, ``luigi.cfg`` (and ``client.cfg``) in the wor
 from __future__ import annotations
 
 import configparser
+import contextvars
 import os
 import tomllib
 from collections.abc import Mapping
@@ -120,14 +121,24 @@ def _sections(parser: LuigiConfigParser) -> dict[str, dict[str, str]]:
     return out
 
 
+_CMDLINE: contextvars.ContextVar[Any] = contextvars.ContextVar("luigi_cmdline", default=None)
+
+
+def set_cmdline(parser: Any) -> contextvars.Token[Any]:
+    """Make ``parser`` (a ``CmdlineParser``) the command line whose options tasks read."""
+    return _CMDLINE.set(parser)
+
+
+def reset_cmdline(token: contextvars.Token[Any]) -> None:
+    _CMDLINE.reset(token)
+
+
 def luigi_sources() -> ParamSources:
     """Ductwork's active parameter sources with Luigi's files and command line added: the
     command line first, then the environment, then luigi.cfg/luigi.toml, then ductwork.toml."""
-    from ..cmdline_parser import CmdlineParser
-
     base = current_sources()
     parser = LuigiConfigParser.instance()
-    cmdline = CmdlineParser.get_instance()
+    cmdline = _CMDLINE.get()
     key = (id(base), id(parser), parser.version, id(cmdline))
     cached = _CACHE.get(key)
     if cached is not None:
