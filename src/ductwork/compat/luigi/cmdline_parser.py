@@ -137,7 +137,7 @@ def _core_params() -> dict[str, Any]:
     from .task_register import Register
 
     core = Register._get_reg().get(GLOBAL_SECTION)
-    return dict(core.get_params()) if isinstance(core, type) else {}
+    return dict(core.get_params()) if isinstance(core, type) else {}  # type: ignore[attr-defined]
 
 
 def _flag(name: str, value: str | None, param: Any) -> str:
