@@ -6,7 +6,11 @@ Sections:
 - ``engine-sqlite``, ``engine-postgres``: a real ``ductwork scheduler`` process with its worker
   pool and the store (see ``benchmarks/engine.py``), with scheduler peak RSS;
 - ``web`` (only when asked for, ``--sections web``): the REST API and the pages of the web UI
-  on 10,000-task flows with 25 runs (``benchmarks/web.py``; pages need Chromium).
+  on 10,000-task flows with 25 runs (``benchmarks/web.py``; pages need Chromium);
+- ``cli``: what a user types, as whole processes (``benchmarks/cli_runs.py``): ``ductwork run`` of
+  operator and ``@task``/``@flow`` flows and ``ductwork build`` of a Luigi-style module, recorded
+  in the metadata database, at 100 and 1,000 tasks, against Luigi's own local scheduler on the
+  same module (Luigi installed by the benchmark in a throwaway virtual environment).
 
 Engine rows also give the CPU time per task of the scheduler process and of its workers (a
 run's CPU on 2 cores bounds its wall time), and the table is framed by what creating one small
@@ -122,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(Path(__file__).parent))
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100,1000,10000")
-    parser.add_argument("--sections", default=",".join(SECTIONS))
+    parser.add_argument("--sections", default=",".join([*SECTIONS, "cli"]))
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     machine = f"{platform.platform()}, Python {platform.python_version()}"
@@ -145,6 +149,12 @@ def main(argv: list[str] | None = None) -> int:
                 from web import run_web  # benchmarks/web.py, next to this file
 
                 run_web()
+                continue
+            if section == "cli":
+                import cli_runs  # benchmarks/cli_runs.py, next to this file
+
+                print(f"# cli: whole processes, median of {cli_runs.REPEATS} interleaved runs")
+                cli_runs.print_rows(cli_runs.measure([100, 1000]))
                 continue
             for shape in ("chain", "fan"):
                 for n in sizes:

@@ -138,10 +138,9 @@ class TaskFunction:
             if p.default is inspect.Parameter.empty and p.name in _CONTEXT_NAMES
         }
         try:
-            signature.bind_partial(*args, **kwargs)
+            bound = signature.bind_partial(*args, **kwargs).arguments
         except TypeError as exc:
             raise DefinitionError(f"task {self.task_id!r}: {exc}") from None
-        bound = signature.bind_partial(*args, **kwargs).arguments
         missing = [
             p.name
             for p in signature.parameters.values()

@@ -55,10 +55,14 @@ def _parse_time(value: str | None) -> dt.datetime | None:
 
 
 def encode_outcome(outcome: TryOutcome) -> dict[str, Any]:
-    return {
+    """The outcome as JSON-ready data; fields at their default are left out (a line per try
+    end is written on the hot path)."""
+    data: dict[str, Any] = {
         "state": outcome.state.value,
         "started_at": _time(outcome.started_at),
         "ended_at": _time(outcome.ended_at),
+    }
+    optional: dict[str, Any] = {
         "error": outcome.error,
         "traceback": outcome.traceback,
         "next_try_at": _time(outcome.next_try_at),
@@ -68,6 +72,8 @@ def encode_outcome(outcome: TryOutcome) -> dict[str, Any]:
         "rendered": outcome.rendered,
         "result_keys": list(outcome.result_keys),
     }
+    data.update((k, v) for k, v in optional.items() if v)
+    return data
 
 
 def decode_outcome(data: dict[str, Any]) -> TryOutcome:

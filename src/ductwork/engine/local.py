@@ -7,6 +7,8 @@ and tracker as the persistent scheduler.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -42,7 +44,12 @@ def safe_name(text: str) -> str:
 def try_log_path(log_dir: Path, run: RunInfo, task_id: str, try_number: int) -> str:
     """``<logs>/<flow>/<run>/<task>.<try>.log``: one folder per run, since creating a folder
     costs as much as a whole no-op try on some disks."""
-    return str(log_dir / safe_name(run.flow_id) / safe_name(run.run_id) / f"{safe_name(task_id)}.{try_number}.log")
+    return f"{_run_log_dir(str(log_dir), run.flow_id, run.run_id)}{safe_name(task_id)}.{try_number}.log"
+
+
+@functools.lru_cache(maxsize=256)
+def _run_log_dir(log_dir: str, flow_id: str, run_id: str) -> str:
+    return os.path.join(log_dir, safe_name(flow_id), safe_name(run_id), "")
 
 
 def make_run_id(run_type: str, logical_date: dt.datetime) -> str:
@@ -65,8 +72,9 @@ class Recording(Protocol):
         """``proposed``, or a variant of it no recorded run of the flow has yet."""
         ...
 
-    def begin(self, info: RunInfo, graph: FlowGraph) -> EventSink:
-        """Record the run's start and graph; the sink receives its events."""
+    def begin(self, info: RunInfo, graph: FlowGraph, *, definition: FlowGraph | None = None) -> EventSink:
+        """Record the run's start and graph; the sink receives its events. ``definition`` is
+        the flow's own graph when the caller has it already (else the recording asks the flow)."""
         ...
 
     def finish(self, summary: RunSummary) -> None:
@@ -118,6 +126,9 @@ def run_locally(
         timezone=flow.tz,
     )
     graph, operators = flow.materialize(params=resolved, logical_date=when)
+    # An operator flow's run graph is its graph: the recording need not compile it again.
+    same = type(flow).materialize is Flow.materialize and type(flow).to_graph is Flow.to_graph
+    definition = graph if same else None
     if only is not None:
         graph = _subgraph(graph, set(only))
     results = MemoryResults()
@@ -139,7 +150,7 @@ def run_locally(
     journal: JournalWriter | None = None
     flush_interval = 0.0
     if recording is not None:
-        extra_sinks.append(recording.begin(info, graph))
+        extra_sinks.append(recording.begin(info, graph, definition=definition))
         journal = recording.journal
         flush_interval = recording.flush_interval if journal is not None else 0.0
     executor = InProcessExecutor(resolve, results, clock, parallelism=parallelism, services=services, journal=journal)

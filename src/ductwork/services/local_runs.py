@@ -75,12 +75,12 @@ class StoreRecording:
                 n += 1
         return f"{proposed}.{n}"
 
-    def begin(self, info: RunInfo, graph: FlowGraph) -> EventSink:
+    def begin(self, info: RunInfo, graph: FlowGraph, *, definition: FlowGraph | None = None) -> EventSink:
         if self.journal_dir is not None:
             for key in recover_killed_runs(self.engine, self.journal_dir):
                 log.warning("run %s was left running by a process that died: recorded as failed", key)
         with transaction(self.engine) as conn:
-            flow_repo.upsert_flow(conn, self.flow.to_graph(), fileloc=self.flow.fileloc)
+            flow_repo.upsert_flow(conn, definition or self.flow.to_graph(), fileloc=self.flow.fileloc)
         self.record = run_service.create_run(
             self.engine,
             FlowGraph(graph.meta, graph.nodes, graph.groups),

@@ -237,6 +237,18 @@ def luigi_python() -> Path:
     return python
 
 
+def file_create_us(n: int = 2000) -> float:
+    """What creating one small file costs on the temporary folder's file system right now (us)."""
+    with tempfile.TemporaryDirectory(prefix="create-") as folder:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+        started = time.perf_counter()
+        for i in range(n):
+            fd = os.open(Path(folder) / f"t{i}.1.log", flags, 0o644)
+            os.write(fd, b"a line of log\n")
+            os.close(fd)
+        return (time.perf_counter() - started) / n * 1e6
+
+
 # --- the rows -------------------------------------------------------------------------------
 def _medians(samples: dict[str, list[tuple[float, float]]]) -> dict[str, tuple[float, float]]:
     return {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in samples.items()}
@@ -300,6 +312,7 @@ LABELS = {
 
 def print_rows(rows: list[dict[str, object]]) -> None:
     nan = float("nan")
+    print(f"# creating a file here costs {file_create_us():.1f} us now (every try writes a log file)")
     print(
         "| command                        | shape | N     | wall s | CPU s  | ms/task | CPU ms/task | fixed s "
         "| Luigi / ours (whole, per task) |"
