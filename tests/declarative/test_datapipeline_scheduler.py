@@ -7,6 +7,7 @@ Terminate) and CASCADE re-runs."""
 
 from __future__ import annotations
 
+import datetime as dt
 import email
 import email.policy
 import json
@@ -613,3 +614,110 @@ def test_a_yaml_pipeline_runs_on_the_scheduler(env: Env) -> None:
     assert run["state"] == "success"
     assert marks(env, "yaml")[-3:] == ["hello", "scheduler", "after"]
     assert env.json("flows", "show", "yaml_flow")["meta"]["style"] == "yaml"
+
+
+def _write(env: Env, name: str, data: dict[str, Any]) -> Path:
+    path = env.marks.parent / "to_put" / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(data, indent=2))
+    return path
+
+
+def _summary(env: Env, name: str) -> dict[str, Any]:
+    return next(p for p in env.json("pipelines", "list")["pipelines"] if p["name"] == name)
+
+
+def _wait_state(env: Env, name: str, state: str, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        summary = _summary(env, name)
+        if summary["schedule_state"] == state:
+            return summary
+        assert time.monotonic() < deadline, summary
+        time.sleep(0.3)
+
+
+def test_put_activate_describe_deactivate_a_stored_pipeline(env: Env) -> None:
+    definition = {
+        "objects": [
+            {**DEFAULT, "scheduleType": "ondemand"},
+            {
+                "id": "Hello",
+                "type": "ShellCommandActivity",
+                "command": MARK,
+                "scriptArgument": ["v#{myVersion}", "stored"],
+                "maximumRetries": "1",
+                "retryDelay": "1 seconds",
+            },
+        ],
+        "parameters": [{"id": "myVersion", "type": "Integer", "default": "1"}],
+    }
+    bad = _write(env, "stored.json", {**definition, "objects": [*definition["objects"], {"id": "X", "type": "Nope"}]})
+    refused = env.cli("pipelines", "put", str(bad))
+    assert refused.exit_code == 2 and "object 'X', field 'type': unknown type 'Nope'" in refused.output
+    assert "nothing was stored or activated" in refused.output
+    assert "stored" not in [p["name"] for p in env.json("pipelines", "list")["pipelines"]]
+
+    good = _write(env, "stored.json", definition)
+    put = env.json("pipelines", "put", str(good))
+    assert put == {"name": "stored", "version": 1, "format": "aws-datapipeline", "created": True, "tasks": ["Hello"]}
+    assert _summary(env, "stored")["schedule_state"] == "PENDING"
+    assert env.json("pipelines", "put", str(good))["created"] is False  # same text: no new version
+
+    assert "version 1 activated" in env.cli("pipelines", "activate", "stored").output
+    finished = _wait_state(env, "stored", "FINISHED")
+    assert finished["health"] == "HEALTHY" and finished["source"] == "stored"
+    assert marks(env, "stored") == ["v1"]
+
+    definition["parameters"][0]["default"] = "2"  # type: ignore[index]
+    assert env.json("pipelines", "put", str(_write(env, "stored.json", definition)))["version"] == 2
+    env.cli("pipelines", "activate", "stored")
+    _wait_state(env, "stored", "FINISHED")
+    deadline = time.monotonic() + 30
+    while marks(env, "stored") != ["v1", "v2"]:
+        assert time.monotonic() < deadline, marks(env, "stored")
+        time.sleep(0.3)
+
+    described = env.json("pipelines", "describe", "stored")
+    assert [v["version"] for v in described["versions"]] == [1, 2] and described["versions"][1]["active"]
+    hello = next(o for o in described["objects"] if o["id"] == "Hello")
+    assert hello["type"] == "ShellCommandActivity"
+    assert [(i["status"], i["attempts"]) for i in hello["instances"]] == [("FINISHED", 1), ("FINISHED", 1)]
+    runs = env.json("pipelines", "list-runs", "stored")["runs"]
+    assert len(runs) == 2 and {r["state"] for r in runs} == {"success"}
+
+    assert "deactivated" in env.cli("pipelines", "deactivate", "stored").output
+    assert _summary(env, "stored")["schedule_state"] == "INACTIVE"
+    missing = env.cli("pipelines", "activate", "stord")
+    assert missing.exit_code == 2 and "Did you mean 'stored'" in missing.output
+
+
+def test_first_activation_starts_a_schedule_with_its_occurrences(env: Env) -> None:
+    definition = {
+        "objects": [
+            {**DEFAULT, "scheduleType": "cron", "schedule": {"ref": "Every"}},
+            {
+                "id": "Every",
+                "type": "Schedule",
+                "period": "1 hours",
+                "startAt": "FIRST_ACTIVATION_DATE_TIME",
+                "occurrences": "1",
+            },
+            {
+                "id": "Tick",
+                "type": "ShellCommandActivity",
+                "command": MARK,
+                "scriptArgument": ["#{@scheduledStartTime}", "first-activation"],
+            },
+        ]
+    }
+    invalid = env.cli("pipelines", "validate", str(_write(env, "hourly_from_activation.json", definition)))
+    assert invalid.exit_code == 1 and "needs the pipeline to be activated" in invalid.output
+    env.json("pipelines", "put", str(_write(env, "hourly_from_activation.json", definition)))
+    before = time.time()
+    env.cli("pipelines", "activate", "hourly_from_activation")
+    runs = env.wait_runs("hourly_from_activation", 1)
+    assert runs[0]["state"] == "success"
+    started = marks(env, "first-activation")
+    assert len(started) == 1 and abs(dt.datetime.fromisoformat(started[0] + "+00:00").timestamp() - before) < 120
+    _wait_state(env, "hourly_from_activation", "FINISHED")

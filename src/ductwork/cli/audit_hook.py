@@ -50,6 +50,9 @@ MUTATIONS: dict[tuple[str, ...], tuple[str, Target]] = {
     ("variables", "delete"): ("variable.delete", _key("name")),
     ("db", "clean"): ("db.clean", lambda p: str(p.get("flow_id") or "*")),
     ("db", "reset"): ("db.reset", lambda p: "*"),
+    ("pipelines", "put"): ("pipeline.put", lambda p: str(p.get("name") or p.get("file") or "")),
+    ("pipelines", "activate"): ("pipeline.activate", _key("name")),
+    ("pipelines", "deactivate"): ("pipeline.deactivate", _key("name")),
 }
 _QUIET = frozenset({"as_json"})
 """Options that change only how the outcome is shown."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -14,7 +15,8 @@ from ductwork.declarative.problems import PipelineDefinitionError
 
 @click.group()
 def pipelines() -> None:
-    """Declarative pipelines (AWS Data Pipeline definitions, Ductwork YAML): validate them."""
+    """Declarative pipelines (AWS Data Pipeline definitions, Ductwork YAML), as aws datapipeline
+    manages them: validate, put, activate, deactivate, list, describe, list-runs."""
 
 
 @pipelines.command("validate")
@@ -85,3 +87,134 @@ def schema() -> None:
     from ductwork.declarative.yamlflow.schema import build_schema
 
     print_json(build_schema())
+
+
+def _engine(state: CliState) -> Any:
+    from ductwork.cli.engine_state import store
+
+    return store(state)
+
+
+@pipelines.command("put")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--name", help="The pipeline's name (default: the file's name, or a YAML file's 'flow').")
+@click.option("--json", "as_json", is_flag=True, help="Print the stored version as JSON.")
+@click.pass_obj
+def put(state: CliState, file: Path, name: str | None, as_json: bool) -> None:
+    """Validate FILE and store it as the next version of its pipeline (nothing is stored if any
+    problem is found). ``activate`` makes it run."""
+    from ductwork.services import audit
+    from ductwork.services import pipelines as service
+
+    engine = _engine(state)
+    result = service.put(engine, file.read_text(), filename=str(file), name=name, created_by=audit.cli_actor().name)
+    version = result.version
+    if as_json:
+        print_json(
+            {
+                "name": version.name,
+                "version": version.version,
+                "format": version.format,
+                "created": result.created,
+                "tasks": result.tasks,
+            }
+        )
+        return
+    verb = "stored as" if result.created else "unchanged: already"
+    click.echo(
+        f"pipeline {version.name}: {verb} version {version.version} ({version.format}, {len(result.tasks)} tasks)"
+    )
+
+
+@pipelines.command("activate")
+@click.argument("name")
+@click.option("--version", "version", type=int, help="The version to activate (default: the latest).")
+@click.pass_obj
+def activate(state: CliState, name: str, version: int | None) -> None:
+    """Make NAME run: its latest (or chosen) version is validated again and handed to the
+    scheduler; an on-demand pipeline gets a run, a scheduled one resumes its schedule."""
+    from ductwork.services import pipelines as service
+
+    activated = service.activate(_engine(state), name, version=version)
+    click.echo(f"pipeline {name}: version {activated.version} activated")
+
+
+@pipelines.command("deactivate")
+@click.argument("name")
+@click.pass_obj
+def deactivate(state: CliState, name: str) -> None:
+    """Pause NAME: no new runs until it is activated again (runs already going go on)."""
+    from ductwork.services import pipelines as service
+
+    service.deactivate(_engine(state), name)
+    click.echo(f"pipeline {name}: deactivated")
+
+
+@pipelines.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def list_cmd(state: CliState, as_json: bool) -> None:
+    """Every pipeline with its schedule state and health, as the AWS console lists them."""
+    from rich.table import Table
+
+    from ductwork.services import pipelines as service
+
+    summaries = service.list_pipelines(_engine(state))
+    if as_json:
+        print_json({"pipelines": [s.to_dict() for s in summaries]})
+        return
+    table = Table("name", "schedule state", "schedule", "health", "version", "source")
+    for s in summaries:
+        table.add_row(s.name, s.state, s.schedule or "-", s.health, str(s.version or "-"), s.source)
+    console().print(table)
+
+
+@pipelines.command("describe")
+@click.argument("name")
+@click.option("--runs", default=5, show_default=True, type=click.IntRange(min=1), help="Instances per object.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def describe(state: CliState, name: str, runs: int, as_json: bool) -> None:
+    """A pipeline's state, versions, and each object's latest instances with their attempts."""
+    from ductwork.services import pipelines as service
+
+    data = service.describe(_engine(state), name, runs=runs)
+    if as_json:
+        print_json(data)
+        return
+    out = console()
+    out.print(
+        f"[bold]{data['name']}[/]  {data['schedule_state']}  health {data['health']}  schedule {data['schedule']}"
+    )
+    for v in data["versions"]:
+        mark = "*" if v["active"] else " "
+        out.print(
+            f" {mark} version {v['version']} ({v['format']}) stored {v['created_at']} by {v['created_by'] or '?'}"
+        )
+    for obj in data["objects"]:
+        out.print(f"  [bold]{obj['id']}[/] ({obj['type']})")
+        for inst in obj["instances"]:
+            out.print(
+                f"    {inst['scheduled_start']}  {inst['status']:<24} attempts {inst['attempts']}", highlight=False
+            )
+
+
+@pipelines.command("list-runs")
+@click.argument("name")
+@click.option("--limit", default=25, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def list_runs(state: CliState, name: str, limit: int, as_json: bool) -> None:
+    """The runs of NAME, newest first (AWS's list-runs)."""
+    from rich.table import Table
+
+    from ductwork.services import pipelines as service
+
+    rows = service.list_runs(_engine(state), name, limit=limit)
+    if as_json:
+        print_json({"runs": rows})
+        return
+    table = Table("scheduled start", "state", "run", "started", "ended")
+    for r in rows:
+        table.add_row(r["scheduled_start"], r["state"], r["run_id"], r["start"] or "-", r["end"] or "-")
+    console().print(table)

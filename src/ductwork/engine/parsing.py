@@ -218,16 +218,18 @@ def call_flow_callbacks(
 
 
 class FileWatcher:
-    """Which flow files are new, changed or gone since the last look (by modification time)."""
+    """Which flow files are new, changed or gone since the last look (by modification time);
+    in the flows folder and any other folders given (the stored pipelines' folder)."""
 
-    def __init__(self, folder: str | Path) -> None:
+    def __init__(self, folder: str | Path, *more: str | Path) -> None:
         self.folder = Path(folder)
+        self.folders = [self.folder, *(Path(m) for m in more)]
         self.seen: dict[str, float] = {}
 
     def changes(self) -> tuple[list[str], list[str]]:
         """(changed or new files, removed files), as absolute paths."""
         current: dict[str, float] = {}
-        for path in flow_files(self.folder):
+        for path in (p for folder in self.folders for p in flow_files(folder)):
             try:
                 current[str(path.resolve())] = path.stat().st_mtime
             except FileNotFoundError:

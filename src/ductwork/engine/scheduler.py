@@ -49,6 +49,7 @@ from ductwork.engine.rules import after_failure
 from ductwork.engine.scheduling import ScheduleState, due_runs, next_run_after
 from ductwork.engine.supervisor import ActiveRun, Limits, Supervisor
 from ductwork.errors import DefinitionError, DuctworkError
+from ductwork.services import pipelines as pipeline_service
 from ductwork.services import runs as run_service
 from ductwork.settings import Settings
 from ductwork.store import migrate
@@ -116,7 +117,7 @@ class SchedulerService:
         self.executor: Executor | None = None
         self.supervisor: Supervisor | None = None
         self.sink = SqlEventSink(self.engine)
-        self.watcher = FileWatcher(settings.flows_folder)
+        self.watcher = FileWatcher(settings.flows_folder, pipeline_service.stored_folder(settings.home))
         self.parsing = ParseQueue(processes=self.options.parse_processes, slow_after=self.options.parse_slow_after)
         self._parsed: dict[str, ParsedFile] = {}
         """The latest parse of every flow file in the folder."""
@@ -241,6 +242,7 @@ class SchedulerService:
     # --- flows -----------------------------------------------------------------------------
     def parse_changed(self) -> None:
         """Queue the files that changed for parsing (in the background) and note those removed."""
+        self.sync_stored_pipelines()
         changed, removed = self.watcher.changes()
         for file in removed:
             self._parsed.pop(file, None)
@@ -249,6 +251,16 @@ class SchedulerService:
             job = functools.partial(self._parse_job, file)
             if not self.parsing.add(("parse", file), job, priority=int(file in self._failed_before)):
                 self._reparse.add(file)
+
+    def sync_stored_pipelines(self) -> None:
+        """Stored declarative pipelines (``ductwork pipelines put/activate``): their active
+        versions become files of a folder watched like the flows folder, and on-demand
+        activations get their run."""
+        try:
+            for name in pipeline_service.sync_stored(self.engine, pipeline_service.stored_folder(self.settings.home)):
+                log.info("pipeline %s: started the run of its activation", name)
+        except (DuctworkError, OSError, sa.exc.SQLAlchemyError) as exc:
+            log.error("could not sync the stored pipelines: %s", exc)
 
     def _parse_job(self, file: str, stop: threading.Event) -> ParsedFile:
         return parse_file(file, timeout=self.options.parse_timeout, environ=self.environ, stop=stop)

@@ -391,5 +391,27 @@ audit_log = Table(
     **TABLE_OPTIONS,
 )
 
+# --- declarative pipelines (migration 0007): stored versions, the active one ----------------------
+# ``ductwork pipelines put`` stores a version (the definition as given, validated first);
+# ``activate`` makes one version the one the scheduler runs (written to a file it parses) and
+# ``deactivate`` pauses it. ``run_requested_at``: an on-demand activation waiting for its run.
+pipeline_versions = Table(
+    "pipeline_versions",
+    metadata,
+    Column("name", String(250), primary_key=True),
+    Column("version", Integer(), primary_key=True),
+    Column("format", String(32), nullable=False),
+    Column("definition", long_text(), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("created_by", String(250), nullable=False),
+    Column("is_active", Boolean(), nullable=False),
+    Column("activated_at", UtcDateTime(), nullable=True),
+    Column("deactivated_at", UtcDateTime(), nullable=True),
+    Column("run_requested_at", UtcDateTime(), nullable=True),
+    Index("ix_pipeline_versions_active", "is_active", "name"),
+    **TABLE_OPTIONS,
+)
+
 DEFAULT_POOL = "default_pool"
 DEFAULT_POOL_SLOTS = 128

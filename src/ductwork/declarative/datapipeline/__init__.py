@@ -34,9 +34,15 @@ def load_definition(
     """Parse, validate and compile a definition's JSON text; raises ``PipelineDefinitionError``."""
     definition = parse_definition(text, source)
     meta = definition.extra.get("ductwork")
+    tags: list[str] = []
+    paused = False
     if isinstance(meta, dict):
+        # A stored version, as the scheduler writes it (services.pipelines.materialized).
         flow_id = str(meta.get("name") or flow_id)
         first = meta.get("firstActivationTime")
         if activation_time is None and isinstance(first, str):
             activation_time = dt.datetime.fromisoformat(first)
-    return compile_definition(definition, flow_id=flow_id, activation_time=activation_time)
+        if meta.get("version") is not None:
+            tags.append(f"version:{meta['version']}")
+        paused = bool(meta.get("paused", False))
+    return compile_definition(definition, flow_id=flow_id, activation_time=activation_time, tags=tags, paused=paused)

@@ -48,6 +48,8 @@ def build_flow(
     catchup: bool,
     description: str,
     max_active_runs: int,
+    tags: list[str],
+    paused: bool,
 ) -> Flow:
     from ductwork.declarative.datapipeline import actions
     from ductwork.declarative.datapipeline import operators as ops
@@ -64,6 +66,8 @@ def build_flow(
         catchup=catchup,
         params=dict(params),
         max_active_runs=max_active_runs,
+        tags=["aws-datapipeline", *tags],
+        paused_on_creation=paused,
     )
     taken: set[str] = set()
     tasks: dict[str, BaseOperator] = {}

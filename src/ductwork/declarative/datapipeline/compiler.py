@@ -610,6 +610,8 @@ def compile_definition(
     flow_id: str,
     activation_time: dt.datetime | None = None,
     description: str = "",
+    tags: list[str] | None = None,
+    paused: bool = False,
 ) -> Compiled:
     """Validate ``definition`` whole and compile it; raises ``PipelineDefinitionError`` listing
     every problem."""
@@ -668,6 +670,8 @@ def compile_definition(
         catchup=schedule.catchup,
         description=description,
         max_active_runs=max_active,
+        tags=tags or [],
+        paused=paused,
     )
     return Compiled(flow, info, _ignored(definition))
 
