@@ -5,6 +5,7 @@ functions; all three compile to one graph model that Ductwork schedules, runs, r
 shows. This module only re-exports the public names; importing it does no I/O.
 """
 
+from ductwork.core.assets import Asset, AssetAll, AssetAny, AssetOrTime
 from ductwork.core.config import Config, ParamSource, ParamSources
 from ductwork.core.context import TaskContext, get_current_context
 from ductwork.core.decorators import flow, task
@@ -44,10 +45,19 @@ from ductwork.core.targets import LocalTarget, MemoryTarget, Target
 from ductwork.core.task import Event, ExternalTask, Task, WrapperTask
 from ductwork.core.task_group import TaskGroup
 from ductwork.core.trigger_rules import TriggerRule
+from ductwork.core.triggers import MqttTopic, NatsJetStream, RabbitMQ, RedisStream
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Asset",
+    "AssetAll",
+    "AssetAny",
+    "AssetOrTime",
+    "MqttTopic",
+    "NatsJetStream",
+    "RabbitMQ",
+    "RedisStream",
     "BaseOperator",
     "BaseSensorOperator",
     "BashOperator",

@@ -294,3 +294,31 @@ def test_a_viewer_cannot_trigger(browser: Any, standalone: Standalone) -> None:
         assert page.locator("#trigger-link").count() == 0
     finally:
         tab.close()
+
+
+def test_assets_lineage_and_why_a_task_did_not_run(admin_tab: Session, standalone: Standalone) -> None:
+    _wait_for_flow(admin_tab, "sales_report")
+    standalone.cli("trigger", "sales_producer", "--wait", "--timeout", "60")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and '"asset_triggered"' not in standalone.cli("runs", "list", "sales_report", "--json"):
+        time.sleep(0.5)
+    page = admin_tab.open("/assets")
+    page.wait_for_selector("body[data-drawn=assets]")
+    row = page.locator('#assets-table tr[data-uri="s3://warehouse/sales"]')
+    assert "sales_producer" in row.inner_text() and "sales_report" in row.inner_text()
+    for node in ("flow:sales_producer", "asset:s3://warehouse/sales", "flow:sales_report"):
+        assert page.locator(f'g.lineage-node[data-id="{node}"]').count() == 1
+    row.locator("a").first.click()
+    page.wait_for_url("**/assets/detail?uri=*")
+    assert "sales_producer · publish" in page.inner_text("#asset-producers")
+    assert "sales_report" in page.inner_text("#asset-consumers")
+    events = page.inner_text("#asset-events")
+    assert '"rows": 42' in events and "asset_triggered__" in events
+
+    standalone.cli("trigger", "cached_square", "--wait", "--timeout", "60")
+    second = standalone.cli("trigger", "cached_square", "--wait", "--timeout", "60", "--json")
+    run_id = re.search(r'"run_id": "([^"]+)"', second)
+    assert run_id is not None
+    page = admin_tab.open(f"/flows/cached_square/runs/{run_id.group(1)}/tasks/square")
+    page.wait_for_selector("#task-why[data-decision=up_to_date]")
+    assert "did not run: up to date" in page.inner_text("#task-why")

@@ -14,6 +14,7 @@ from ductwork.cli import (
     audit_cmd,
     audit_hook,
     cleanup_cmd,
+    assets_cmd,
     config_cmd,
     db_cmd,
     flows_cmd,
@@ -28,6 +29,7 @@ from ductwork.cli import (
     users_cmd,
     webserver_cmd,
     worker_cmd,
+    why_cmd,
 )
 from ductwork.cli.state import CliState, DuctworkGroup
 
@@ -87,6 +89,8 @@ flows_cmd.flows.add_command(pipelines_cmd.export)
 cli.add_command(worker_cmd.worker)
 cli.add_command(worker_cmd.workers)
 cli.add_command(audit_cmd.audit)
+cli.add_command(why_cmd.why)
+cli.add_command(assets_cmd.assets)
 audit_hook.instrument(cli)
 
 

@@ -47,9 +47,20 @@ def task_node(task: Task, deps: Iterable[Task], *, complete: bool = False) -> No
     file = getattr(sys.modules.get(cls.__module__), "__file__", None)
     if file:
         extra["fileloc"] = file
-    outputs = [repr(o) for o in flatten(task.output())]
+    targets = flatten(task.output())
+    outputs = [repr(o) for o in targets]
     if outputs:
         extra["outputs"] = outputs[:20]
+    if not complete and targets and not is_external(task):
+        # What ``ductwork why`` reports: the outputs that made the task run.
+        missing = [repr(o) for o in targets[:20] if hasattr(o, "exists") and not o.exists()]
+        if missing:
+            extra["missing_outputs"] = missing
+    outlets = getattr(task, "outlets", None)
+    if outlets:
+        from ductwork.core.assets import as_assets
+
+        extra["outlets"] = [a.uri for a in as_assets(outlets, where=task.task_id, name="outlets")]
     return NodeSpec(
         task_id=task.task_id,
         upstream=tuple(dict.fromkeys(d.task_id for d in deps)),

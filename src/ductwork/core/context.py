@@ -31,6 +31,8 @@ class RunInfo:
     conf: Mapping[str, Any] = field(default_factory=dict)
     run_type: str = "manual"
     timezone: dt.tzinfo = dt.UTC
+    triggered_by: Mapping[str, Any] | None = None
+    """What started the run besides a person or the clock: asset events or a message."""
 
     @property
     def key(self) -> str:
@@ -70,6 +72,8 @@ class TaskInstance:
         self.downstream_ids = frozenset(downstream)
         self.decision = BranchDecision()
         self.pushed_keys: list[str] = []
+        self.cache_check: Any = None
+        """For ``cache="content"``: the try's fingerprint check (``engine.caching``), recorded at its end."""
         self.result_serializer: str | None = None
         """The serializer the task asked for (``result_serializer=``); ``None``: the backend's."""
 
@@ -175,10 +179,20 @@ def build_context(
         "params": _Params(run.params),
         "conf": dict(run.conf),
         "log": log or logging.getLogger(f"ductwork.task.{ti.task_id}"),
+        "triggered_by": dict(run.triggered_by or {}),
+        "triggering_asset_events": _asset_events(run.triggered_by),
     }
     if extra:
         values.update(extra)
     return TaskContext(values)
+
+
+def _asset_events(triggered_by: Mapping[str, Any] | None) -> dict[str, list[dict[str, Any]]]:
+    """The asset events that started the run, by asset URI (Airflow's ``triggering_asset_events``)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for event in (triggered_by or {}).get("asset_events", ()):
+        out.setdefault(event["uri"], []).append(dict(event))
+    return out
 
 
 class _Params(dict[str, Any]):

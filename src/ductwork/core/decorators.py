@@ -177,6 +177,9 @@ _CONTEXT_NAMES = frozenset(
         "task",
         "run_type",
         "templates_dict",
+        "triggered_by",
+        "triggering_asset_events",
+        "outlet_events",
     }
 )
 

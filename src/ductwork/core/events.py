@@ -33,6 +33,8 @@ class TryOutcome:
     result_keys: tuple[str, ...] = ()
     missing: bool = False
     """The try found an external input missing (pending, checked again later), not a failure."""
+    asset_events: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The assets a successful try updated (its outlets), each with the extra the task gave it."""
 
     @property
     def duration(self) -> float:

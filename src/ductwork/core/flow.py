@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ductwork.core.assets import AssetCondition, split_schedule
 from ductwork.core.class_flow import ClassTaskRunner, compile_tasks, load_task
 from ductwork.core.definition_context import caller_site, note_flow, pop_flow, push_flow
 from ductwork.core.graph import FlowGraph, FlowMeta, NodeSpec, topological
@@ -29,6 +30,8 @@ from ductwork.core.params import (
 )
 from ductwork.core.schedule import Schedule, as_aware, get_timezone, parse_schedule, timezone_name
 from ductwork.core.task import Task
+from ductwork.core.triggers import as_triggers
+from ductwork.core.versioning import check_cache_mode
 from ductwork.errors import (
     DefinitionError,
     DuplicateTaskError,
@@ -47,13 +50,19 @@ class Flow:
 
     Args:
         flow_id: unique name; letters, digits, ``_``, ``.`` and ``-``.
-        schedule: a cron string, a preset (``@daily``...), a timedelta, or None (manual only).
+        schedule: a cron string, a preset (``@daily``...), a timedelta, None (manual only), or
+            assets: ``[a, b]`` (all of them), ``a | b``, ``a & b``, ``AssetOrTime("@daily", a | b)``.
         start_date, end_date: the first and last logical dates to schedule.
         timezone: IANA name; cron schedules follow its wall clock.
         default_args: arguments applied to every task that does not set them.
         params: typed run parameters (``Parameter`` objects or plain default values).
         catchup: whether the scheduler creates runs for every missed interval.
         max_active_runs: how many runs may be active at once.
+        triggers: message sources that start runs (``ductwork.triggers``: ``RabbitMQ``,
+            ``RedisStream``, ``NatsJetStream``, ``MqttTopic``); each message's payload is the run's
+            parameters. Any flow also takes events posted to ``POST /api/v1/flows/{id}/events``.
+        cache: ``"content"``: every task is skipped as up to date when its code, parameters and
+            inputs match a previous successful try (a task's own ``cache=`` wins).
     """
 
     def __init__(
@@ -77,6 +86,8 @@ class Flow:
         on_failure_callback: Callback | Sequence[Callback] | None = None,
         on_failure_email: Iterable[str] = (),
         paused_on_creation: bool = False,
+        triggers: Sequence[Any] = (),
+        cache: str | None = None,
     ) -> None:
         self.defined_at = caller_site()
         if not isinstance(flow_id, str) or not _FLOW_ID.match(flow_id):
@@ -87,7 +98,9 @@ class Flow:
         self.description = description
         self.doc = doc
         self.tz = get_timezone(timezone)
-        self.schedule: Schedule = parse_schedule(schedule, self.tz, where=f"flow {flow_id!r}")
+        time_schedule, condition = split_schedule(schedule, where=f"flow {flow_id!r}")
+        self.asset_condition: AssetCondition | None = condition
+        self.schedule: Schedule = parse_schedule(time_schedule, self.tz, where=f"flow {flow_id!r}")
         self.start_date = _as_datetime(start_date, self.tz, name="start_date", flow_id=flow_id)
         self.end_date = _as_datetime(end_date, self.tz, name="end_date", flow_id=flow_id)
         self.default_args = dict(default_args or {})
@@ -103,6 +116,8 @@ class Flow:
         self.on_failure_callback = _callbacks(on_failure_callback)
         self.on_failure_email = tuple(on_failure_email)
         self.paused_on_creation = paused_on_creation
+        self.triggers = as_triggers(triggers, where=f"flow {flow_id!r}")
+        self.cache = check_cache_mode(cache, where=f"flow {flow_id!r}")
         self.tasks: dict[str, BaseOperator] = {}
         self.groups: dict[str, TaskGroup] = {}
         self.fileloc: str | None = self.defined_at[0]
@@ -180,6 +195,8 @@ class Flow:
                 for kind, funcs in (("success", self.on_success_callback), ("failure", self.on_failure_callback))
                 if funcs
             ),
+            assets=self.asset_condition.to_dict() if self.asset_condition is not None else None,
+            triggers=tuple(t.to_dict() for t in self.triggers),
         )
 
     @property

@@ -110,12 +110,22 @@ class FlowMeta:
     callbacks: tuple[str, ...] = ()
     """Which flow-level callbacks the flow has ("success", "failure"): the scheduler only starts a
     process to call them when there is something to call."""
+    assets: Mapping[str, Any] | None = None
+    """The asset condition the flow is scheduled on (``core.assets``), as plain data."""
+    triggers: tuple[Mapping[str, Any], ...] = ()
+    """Message sources that start runs (``core.triggers``), as plain data."""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["tags"] = list(self.tags)
         data["on_failure_email"] = list(self.on_failure_email)
         data["callbacks"] = list(self.callbacks)
+        # Left out when unset, so the graphs (and version hashes) of flows without them stay as they were.
+        for name in ("assets", "triggers"):
+            if not data[name]:
+                del data[name]
+            elif name == "triggers":
+                data[name] = [dict(t) for t in self.triggers]
         return data
 
     @classmethod
@@ -125,6 +135,7 @@ class FlowMeta:
         values["tags"] = tuple(values.get("tags", ()))
         values["on_failure_email"] = tuple(values.get("on_failure_email", ()))
         values["callbacks"] = tuple(values.get("callbacks", ()))
+        values["triggers"] = tuple(values.get("triggers", ()))
         return cls(**values)
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ductwork.core.connections import ConnectionAccessor, Secrets, VariableAccessor
+from ductwork.core.versioning import CacheStore
 from ductwork.errors import DuctworkError
 
 
@@ -68,6 +69,8 @@ class TaskServices:
     secrets: Secrets | None = None
     store: FlowStore | None = None
     failure_alert: FailureAlert | None = None
+    cache: CacheStore | None = None
+    """Earlier tries of tasks with ``cache="content"`` (``core.versioning``); None: every try runs."""
 
     def context_values(self) -> dict[str, Any]:
         """What goes into each try's context (built once: the accessors hold no state of a try)."""

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
+from ductwork.core.assets import OutletEvents
 from ductwork.core.class_flow import compile_tasks
 from ductwork.core.clock import Clock
 from ductwork.core.context import (
@@ -147,11 +148,24 @@ def execute_try(
             prepared, rendered = _render(executable, context)
             if on_started is not None:
                 on_started(prepared)
-            context = context.with_values(task=prepared)
+            outlets = OutletEvents(list(getattr(prepared, "outlets", ()) or ()))
+            context = context.with_values(task=prepared, outlet_events=outlets)
+            if node.extra.get("cache"):
+                cached = _check_cache(prepared, node, context, services, results, sink)
+                if cached is not None:
+                    _note(sink, f"{node.task_id} is up to date: reused the results of run {cached}")
+                    return TryOutcome(
+                        TaskState.SUCCESS,
+                        started,
+                        clock.now(),
+                        rendered=rendered,
+                        result_keys=tuple(dict.fromkeys(ti.pushed_keys)),
+                    )
             _run_callbacks(prepared.on_execute_callback, context, "execute")
             value = prepared.execute(context)
             if value is not None and prepared.do_xcom_push:
                 ti.xcom_push(RETURN_VALUE, value)
+            _record_cache(services, ti, succeeded=True)
             _run_callbacks(prepared.on_success_callback, context, "success")
             _note(sink, f"{node.task_id} succeeded in {time.monotonic() - t0:.3f}s")
             return TryOutcome(
@@ -162,6 +176,7 @@ def execute_try(
                 skip_recursive=ti.decision.recursive,
                 rendered=rendered,
                 result_keys=tuple(dict.fromkeys(ti.pushed_keys)),
+                asset_events={uri: plain(extra) for uri, extra in outlets.collected().items()},
             )
         except SkipTask as exc:
             task_logger.info("%s skipped: %s", node.task_id, exc)
@@ -196,6 +211,7 @@ def execute_try(
                 rendered=rendered,
             )
         except (Exception, SystemExit) as exc:
+            _record_cache(services, ti, succeeded=False)
             outcome = _failure(exc, node, try_number, started, clock, context, executable, rendered, limit)
             if outcome.state == TaskState.FAILED:
                 _failure_email(executable, context.with_values(exception=exc), services)
@@ -204,6 +220,44 @@ def execute_try(
             return outcome
         finally:
             reset_current_context(token)
+
+
+def _check_cache(
+    executable: Executable,
+    node: NodeSpec,
+    context: TaskContext,
+    services: TaskServices,
+    results: ResultBackend,
+    sink: logcapture.TrySink,
+) -> str | None:
+    """``cache="content"``: the run whose results this try reused (it is up to date), or None
+    (it runs; what changed is noted in its log and recorded for ``ductwork why``)."""
+    from ductwork.engine import caching
+
+    if services.cache is None:
+        _note(sink, f"{node.task_id} has cache={node.extra['cache']!r}; this runtime keeps no fingerprints: running")
+        return None
+    found = caching.check(executable, node, context, services.cache)
+    ti: TaskInstance = context["ti"]
+    if found.match is not None and caching.reuse(found, ti, results):
+        caching.record(services.cache, found, ti, status=caching.REUSED, succeeded=True)
+        return found.match.run_id
+    if found.match is not None:
+        found.match = None
+        _note(sink, f"{node.task_id}: a matching try exists but its results are gone: running")
+    else:
+        _note(sink, f"{node.task_id}: {found.explain()}")
+    ti.cache_check = found
+    return None
+
+
+def _record_cache(services: TaskServices, ti: TaskInstance, *, succeeded: bool) -> None:
+    found = ti.cache_check
+    store = services.cache
+    if found is not None and store is not None:
+        from ductwork.engine import caching
+
+        caching.record(store, found, ti, status=caching.RAN, succeeded=succeeded)
 
 
 def _failure(

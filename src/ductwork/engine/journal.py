@@ -71,6 +71,7 @@ def encode_outcome(outcome: TryOutcome) -> dict[str, Any]:
         "new_nodes": [n.to_dict() for n in outcome.new_nodes],
         "rendered": outcome.rendered,
         "result_keys": list(outcome.result_keys),
+        **({"asset_events": outcome.asset_events} if outcome.asset_events else {}),
     }
     data.update((k, v) for k, v in optional.items() if v)
     return data
@@ -92,6 +93,7 @@ def decode_outcome(data: dict[str, Any]) -> TryOutcome:
         new_nodes=tuple(NodeSpec.from_dict(n) for n in data.get("new_nodes", ())),
         rendered=dict(data.get("rendered") or {}),
         result_keys=tuple(data.get("result_keys", ())),
+        asset_events=dict(data.get("asset_events") or {}),
     )
 
 

@@ -49,10 +49,12 @@ from ductwork.engine.rules import after_failure
 from ductwork.engine.scheduling import ScheduleState, due_runs, next_run_after
 from ductwork.engine.supervisor import ActiveRun, Limits, Supervisor
 from ductwork.errors import DefinitionError, DuctworkError
+from ductwork.services import assets as asset_service
 from ductwork.services import pipelines as pipeline_service
 from ductwork.services import runs as run_service
 from ductwork.settings import Settings
 from ductwork.store import migrate
+from ductwork.store.asset_sink import AssetEventWriter, StepSinks
 from ductwork.store.engine import create_engine, read_transaction, transaction
 from ductwork.store.records import NewImportError, RunRecord
 from ductwork.store.repo import flows as flow_repo
@@ -163,7 +165,7 @@ class SchedulerService:
         self.supervisor = Supervisor(
             self.executor,
             self.clock,
-            [self.sink, self._ended],
+            [StepSinks(self.engine, [self.sink, AssetEventWriter()]), self._ended],
             limits=limits,
             log_path=self._log_path,
             flush_interval=self.options.flush_interval,
@@ -223,6 +225,7 @@ class SchedulerService:
             self._last_poll = now_mono
             if self.options.schedule:
                 self.create_due_runs()
+                asset_service.create_asset_runs(self.engine, now=self.clock.now())
             self.build_pending_graphs()
             self.refresh_pools()
             self.sync_runs()

@@ -69,11 +69,14 @@ def build_task_services(
     settings = settings or Settings()
     secrets = build_secrets(settings, engine=engine, environ=environ)
     store = None
+    cache = None
     if with_store and engine is not None:
         from ductwork.services.flow_store import SqlFlowStore
+        from ductwork.store.cache import SqlCacheStore
 
         store = SqlFlowStore(engine)
-    return TaskServices(secrets=secrets, store=store, failure_alert=_FailureEmail(secrets))
+        cache = SqlCacheStore(engine)
+    return TaskServices(secrets=secrets, store=store, failure_alert=_FailureEmail(secrets), cache=cache)
 
 
 class _FailureEmail:

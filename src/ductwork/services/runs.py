@@ -65,6 +65,7 @@ def run_info(record: RunRecord, meta: FlowMeta) -> RunInfo:
         conf=dict(record.conf),
         run_type=record.run_type,
         timezone=get_timezone(meta.timezone),
+        triggered_by=record.triggered_by,
     )
 
 

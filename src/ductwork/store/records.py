@@ -68,6 +68,7 @@ class RunRecord:
     note: str | None
     revision: int = 0
     graph_pending: bool = False
+    triggered_by: Mapping[str, Any] | None = None
 
     @property
     def key(self) -> str:

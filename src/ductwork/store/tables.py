@@ -127,6 +127,9 @@ runs = Table(
     # scheduler that lost it can no longer write to it.
     Column("owner", Integer(), nullable=True),
     Column("fence", Integer(), nullable=False, server_default="0"),
+    # What started the run when it was not a person or the clock (migration 0008): the asset
+    # events or the message behind it, shown with the run and given to its tasks' context.
+    Column("triggered_by", JsonText(), nullable=True),
     UniqueConstraint("flow_id", "run_id"),
     Index("ix_runs_state", "state"),
     Index("ix_runs_flow_id_logical_date", "flow_id", "logical_date"),
@@ -410,6 +413,118 @@ pipeline_versions = Table(
     Column("deactivated_at", UtcDateTime(), nullable=True),
     Column("run_requested_at", UtcDateTime(), nullable=True),
     Index("ix_pipeline_versions_active", "is_active", "name"),
+    **TABLE_OPTIONS,
+)
+
+# --- data-aware and event-driven runs (migration 0008) ---------------------------------------
+# Assets have integer ids: a URI may be up to 700 characters, too long for the composite keys
+# below on MariaDB (3072 bytes per index).
+assets = Table(
+    "assets",
+    metadata,
+    Column("id", Integer(), primary_key=True, autoincrement=True),
+    Column("uri", String(700), nullable=False),
+    Column("extra", JsonText(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("uri"),
+    **TABLE_OPTIONS,
+)
+
+# Who mentions an asset, as last parsed: "schedule" (the flow is scheduled on it; task_id ""),
+# "outlet" and "inlet" (a task writes or reads it).
+asset_refs = Table(
+    "asset_refs",
+    metadata,
+    Column("flow_id", id_string(), primary_key=True),
+    Column("asset_id", Integer(), ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("task_id", id_string(), primary_key=True),
+    Index("ix_asset_refs_asset_id", "asset_id"),
+    **TABLE_OPTIONS,
+)
+
+asset_events = Table(
+    "asset_events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("asset_id", Integer(), ForeignKey("assets.id", ondelete="CASCADE"), nullable=False),
+    # The run and task whose success updated the asset (NULL for updates posted from outside).
+    Column("source_flow_id", id_string(), nullable=True),
+    Column("source_run_id", id_string(), nullable=True),
+    Column("source_task_id", id_string(), nullable=True),
+    Column("extra", TaggedJsonText(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Index("ix_asset_events_asset_id_id", "asset_id", "id"),
+    **TABLE_OPTIONS,
+)
+
+# Updates a flow scheduled on assets has not consumed yet: written in the same transaction as
+# the event, deleted in the same transaction as the run they start.
+asset_queue = Table(
+    "asset_queue",
+    metadata,
+    Column("flow_id", id_string(), primary_key=True),
+    Column("event_id", BigInteger(), ForeignKey("asset_events.id", ondelete="CASCADE"), primary_key=True),
+    Column("asset_id", Integer(), ForeignKey("assets.id", ondelete="CASCADE"), nullable=False),
+    **TABLE_OPTIONS,
+)
+
+asset_run_events = Table(
+    "asset_run_events",
+    metadata,
+    Column("run_pk", Integer(), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("event_id", BigInteger(), ForeignKey("asset_events.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_asset_run_events_event_id", "event_id"),
+    **TABLE_OPTIONS,
+)
+
+# One row per message handled, whatever became of it: the unique key is the de-duplication
+# (ADR 0007). It commits with the run (or the dead letter) the message made.
+message_receipts = Table(
+    "message_receipts",
+    metadata,
+    Column("flow_id", id_string(), primary_key=True),
+    Column("source", String(200), primary_key=True),
+    Column("message_id", String(200), primary_key=True),
+    Column("run_pk", Integer(), nullable=True),
+    Column("dead_letter_id", Integer(), nullable=True),
+    Column("received_at", UtcDateTime(), nullable=False),
+    **TABLE_OPTIONS,
+)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Integer(), primary_key=True, autoincrement=True),
+    Column("flow_id", id_string(), nullable=False),
+    Column("source", String(200), nullable=False),
+    Column("message_id", String(200), nullable=False),
+    Column("payload", long_text(), nullable=False),
+    Column("reason", long_text(), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
+    Index("ix_dead_letters_flow_id", "flow_id"),
+    **TABLE_OPTIONS,
+)
+
+# Incremental recomputation: each try of a task with cache="content", its fingerprint and what
+# was decided (ran, or reused the results of an earlier run), for reuse and for ``ductwork why``.
+task_fingerprints = Table(
+    "task_fingerprints",
+    metadata,
+    Column("run_pk", Integer(), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("task_id", id_string(), primary_key=True),
+    Column("try_number", Integer(), primary_key=True, autoincrement=False),
+    Column("flow_id", id_string(), nullable=False),
+    Column("cache_key", String(32), nullable=False),
+    Column("fingerprint", JsonText(), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("matched_run_id", id_string(), nullable=True),
+    Column("changes", JsonText(), nullable=False),
+    Column("result_keys", JsonText(), nullable=False),
+    Column("succeeded", Boolean(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Index("ix_task_fingerprints_lookup", "flow_id", "task_id", "cache_key"),
     **TABLE_OPTIONS,
 )
 

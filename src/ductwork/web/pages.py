@@ -174,6 +174,30 @@ def task_page(
     return page(request, "task.html", run=schemas.run_out(record), flow_id=flow_id, task_id=task_id, tab="task")
 
 
+@router.get("/assets")
+def assets_page(request: Request, ctx: WebContext = Depends(web_context)) -> Response:
+    from ductwork.store.repo import assets as asset_repo
+
+    with read_transaction(ctx.engine) as conn:
+        found = asset_repo.list_assets(conn)
+        refs = asset_repo.refs(conn)
+    producers: dict[str, set[str]] = {}
+    consumers: dict[str, set[str]] = {}
+    for ref in refs:
+        (producers if ref.kind == asset_repo.OUTLET else consumers).setdefault(ref.uri, set()).add(ref.flow_id)
+    return page(request, "assets.html", assets=found, producers=producers, consumers=consumers)
+
+
+@router.get("/assets/detail")
+def asset_page(
+    request: Request, ctx: WebContext = Depends(web_context), uri: str = Query(..., max_length=700)
+) -> Response:
+    from ductwork.core.assets import normalize_uri
+    from ductwork.services.assets import asset_detail
+
+    return page(request, "asset.html", asset=asset_detail(ctx.engine, normalize_uri(uri)))
+
+
 @router.get("/luigi")
 def luigi_page(request: Request) -> Response:
     return page(request, "luigi.html")

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from ductwork.api.routes import (
     accounts,
+    assets,
     audit,
     flows,
     luigi,
@@ -21,6 +22,6 @@ from ductwork.api.routes import (
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1")  # keep in step with app.API_PREFIX
-    for module in (system, flows, runs, tasks, views, pools, luigi, accounts, maintenance, audit, secrets):
+    for module in (system, flows, runs, tasks, views, pools, luigi, accounts, maintenance, audit, secrets, assets):
         router.include_router(module.router)
     return router

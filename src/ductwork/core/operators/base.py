@@ -12,6 +12,7 @@ import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ductwork.core.assets import Asset, as_assets
 from ductwork.core.definition_context import FlowScope, GroupScope, caller_site, current_flow, current_group
 from ductwork.core.dependencies import DependencyMixin, chain, cross_downstream, set_dependency
 from ductwork.core.graph import OPERATOR, NodeSpec
@@ -144,6 +145,9 @@ class BaseOperator(DependencyMixin):
         on_success_callback: Callback | Sequence[Callback] | None = None,
         on_failure_callback: Callback | Sequence[Callback] | None = None,
         on_retry_callback: Callback | Sequence[Callback] | None = None,
+        outlets: Asset | str | Sequence[Asset | str] | None = None,
+        inlets: Asset | str | Sequence[Asset | str] | None = None,
+        cache: str | None = None,
         **unknown: Any,
     ) -> None:
         self.defined_at = caller_site()
@@ -180,6 +184,11 @@ class BaseOperator(DependencyMixin):
         self.on_success_callback = _callbacks(on_success_callback)
         self.on_failure_callback = _callbacks(on_failure_callback)
         self.on_retry_callback = _callbacks(on_retry_callback)
+        self.outlets: list[Asset] = as_assets(outlets, where=f"task {where!r}", name="outlets")
+        self.inlets: list[Asset] = as_assets(inlets, where=f"task {where!r}", name="inlets")
+        from ductwork.core.versioning import check_cache_mode
+
+        self.cache: str | None = check_cache_mode(cache, where=f"task {where!r}")
         self.upstream_task_ids: dict[str, None] = {}
         self.downstream_task_ids: dict[str, None] = {}
         if self.task_group is not None:
@@ -259,8 +268,25 @@ class BaseOperator(DependencyMixin):
             depends_on_past=self.depends_on_past,
             owner=self.owner,
             doc=self.doc,
-            extra={k: v for k, v in self.extra_spec().items() if v is not None},
+            extra={**{k: v for k, v in self.extra_spec().items() if v is not None}, **self._data_spec()},
         )
+
+    def _data_spec(self) -> dict[str, Any]:
+        """Assets and caching, in the node's extra (only when set, so other graphs stay as they were)."""
+        out: dict[str, Any] = {}
+        if self.outlets:
+            out["outlets"] = [a.uri for a in self.outlets]
+        if self.inlets:
+            out["inlets"] = [a.uri for a in self.inlets]
+        cache = self.effective_cache
+        if cache:
+            out["cache"] = cache
+        return out
+
+    @property
+    def effective_cache(self) -> str | None:
+        """The task's own ``cache=``, else its flow's."""
+        return self.cache or (getattr(self.flow, "cache", None) if self.flow is not None else None)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.task_id!r}>"

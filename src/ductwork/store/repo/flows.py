@@ -99,6 +99,10 @@ def upsert_flow(
         )
     if existing != values["version_hash"]:
         _add_version(conn, graph.flow_id, values["version_hash"], values["graph"], now)
+    if existing != values["version_hash"]:
+        from ductwork.store.repo import assets as asset_repo
+
+        asset_repo.sync_refs(conn, graph)  # which assets the flow is scheduled on, writes and reads
     record = get_flow(conn, graph.flow_id)
     assert record is not None
     return record

@@ -53,6 +53,7 @@ def _record(row: Row[Any]) -> RunRecord:
         note=m["note"],
         revision=m["revision"],
         graph_pending=bool(m["graph_pending"]),
+        triggered_by=m["triggered_by"],
     )
 
 
@@ -72,6 +73,7 @@ def create_run(
     note: str | None = None,
     graph_pending: bool = False,
     now: dt.datetime | None = None,
+    triggered_by: Mapping[str, Any] | None = None,
 ) -> RunRecord:
     """Create a run of ``graph.flow_id`` and one task instance per node, in bulk.
 
@@ -106,6 +108,7 @@ def create_run(
         "updated_at": now,
         "note": note,
         "graph_pending": graph_pending,
+        "triggered_by": dict(triggered_by) if triggered_by else None,
     }
     try:
         with conn.begin_nested():  # a lost race on the unique key must not poison the caller's transaction

@@ -23,6 +23,7 @@ async function load() {
   triesTable(attempts);
   rendered(attempts);
   await results();
+  await why();
   syncLog();
   if (document.body.dataset.drawn !== 'task') markDrawn('task');
   clearTimeout(timer);
@@ -47,6 +48,22 @@ function details(task) {
   const box = document.getElementById('task-params');
   const entries = Object.entries(params);
   box.replaceChildren(entries.length ? el('dl', { class: 'kv' }, entries.flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { class: 'mono', text: String(v) })])) : 'no task parameters');
+}
+
+// Why the task ran or not: what changed since its last successful try, what matched, or which
+// outputs were missing (the same answer as ``ductwork why``).
+async function why() {
+  const box = document.getElementById('task-why');
+  let info;
+  try { info = await api(`${base}/why`); } catch (e) { box.textContent = e.message; return; }
+  box.className = '';
+  box.dataset.decision = info.decision;
+  const items = (info.reasons || []).map((r) => el('li', { text: r.text }));
+  const parts = [el('p', { class: 'why-text', text: info.text })];
+  if (items.length) parts.push(el('ul', { class: 'why-reasons' }, ...items));
+  if (info.matched_run_id) parts.push(el('p', {}, 'reused the results of ', el('a', { href: `${runPath(flowId, info.matched_run_id)}/tasks/${enc(taskId)}`, text: info.matched_run_id })));
+  if (info.matched && info.matched.length) parts.push(el('p', { class: 'muted', text: `matched: ${info.matched.join(', ')}` }));
+  box.replaceChildren(...parts);
 }
 
 function triesTable(attempts) {

@@ -1,0 +1,73 @@
+"""``ductwork assets``: the assets flows write, read and are scheduled on, and their updates."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import click
+from rich.table import Table
+
+from ductwork.cli.engine_state import store
+from ductwork.cli.output import console, print_json
+from ductwork.cli.state import CliState
+
+
+@click.group()
+def assets() -> None:
+    """Assets (data named by URI) and their update history."""
+
+
+@assets.command("list")
+@click.option("--search", default=None, help="Only assets whose URI contains this text.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def list_assets(state: CliState, search: str | None, as_json: bool) -> None:
+    """Every asset, with how often and when it was last updated."""
+    from ductwork.store.engine import read_transaction
+    from ductwork.store.repo import assets as asset_repo
+
+    with read_transaction(store(state)) as conn:
+        found = asset_repo.list_assets(conn, search=search)
+    if as_json:
+        print_json(
+            [
+                {
+                    "uri": a.uri,
+                    "events": a.events,
+                    "last_event_at": a.last_event_at.isoformat() if a.last_event_at else None,
+                }
+                for a in found
+            ]
+        )
+        return
+    table = Table("asset", "updates", "last update")
+    for a in found:
+        table.add_row(a.uri, str(a.events), a.last_event_at.isoformat(timespec="seconds") if a.last_event_at else "-")
+    console().print(table)
+
+
+@assets.command("show")
+@click.argument("uri")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def show(state: CliState, uri: str, as_json: bool) -> None:
+    """An asset's producers (tasks with it as an outlet), consumers (flows scheduled on it),
+    readers (tasks with it as an inlet), and its latest updates."""
+    from ductwork.core.assets import normalize_uri
+    from ductwork.services.assets import asset_detail
+
+    detail = asset_detail(store(state), normalize_uri(uri))
+    if as_json:
+        print_json(dataclasses.asdict(detail))
+        return
+    out = console()
+    out.print(f"[bold]{detail.uri}[/]")
+    out.print("  producers: " + (", ".join(f"{f}.{t}" for f, t in detail.producers) or "-"))
+    out.print("  consumers: " + (", ".join(detail.consumers) or "-"))
+    out.print("  readers:   " + (", ".join(f"{f}.{t}" for f, t in detail.readers) or "-"))
+    table = Table("event", "at", "by run", "extra", "started")
+    for e in detail.events:
+        by = f"{e['flow_id']}/{e['run_id']} ({e['task_id']})" if e["flow_id"] else "-"
+        started = ", ".join(f"{s['flow_id']}/{s['run_id']}" for s in e["started"]) or "-"
+        table.add_row(str(e["id"]), e["at"], by, str(e["extra"] or ""), started)
+    out.print(table)

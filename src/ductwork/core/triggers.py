@@ -1,0 +1,154 @@
+"""Message sources that start runs: what a flow declares with ``Flow(triggers=[...])``.
+
+Each class here is plain data (the listener that uses it lives in
+``ductwork.integrations.messaging``, imported only by the process that listens): where to
+listen, and a ``source`` name that, with the flow id and the message id, identifies a message
+for de-duplication. Every message's payload (a JSON object) becomes the run's parameters,
+validated against the flow's typed parameters; a message that does not fit is dead-lettered
+with the reason (ADR 0007).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar
+
+from ductwork.errors import DefinitionError
+
+
+@dataclass(frozen=True)
+class MessageTrigger:
+    """A source of messages; subclasses name the broker and where to listen on it."""
+
+    kind: ClassVar[str] = ""
+
+    @property
+    def source(self) -> str:
+        """A short, stable name of the place messages come from (``rabbitmq:orders``)."""
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, **asdict(self)}
+
+    def describe(self) -> str:
+        return self.source
+
+
+@dataclass(frozen=True)
+class RabbitMQ(MessageTrigger):
+    """A RabbitMQ queue, or an exchange binding (the flow gets a durable queue of its own,
+    ``queue`` or ``ductwork.<flow id>``, bound with ``routing_key``). The message id is the
+    AMQP ``message_id`` property (a message without one is identified by its content)."""
+
+    kind: ClassVar[str] = "rabbitmq"
+    queue: str = ""
+    exchange: str = ""
+    routing_key: str = "#"
+    url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    prefetch: int = 10
+
+    def __post_init__(self) -> None:
+        if not self.queue and not self.exchange:
+            raise DefinitionError("RabbitMQ trigger: give a queue, or an exchange to bind to")
+
+    @property
+    def source(self) -> str:
+        return f"rabbitmq:{self.queue}" if self.queue else f"rabbitmq:exchange/{self.exchange}/{self.routing_key}"
+
+
+@dataclass(frozen=True)
+class RedisStream(MessageTrigger):
+    """A Redis stream read through a consumer group (created when missing). The message id is
+    the stream entry id; entries stay pending until their run is recorded, so a listener that
+    dies re-reads them."""
+
+    kind: ClassVar[str] = "redis"
+    stream: str = ""
+    group: str = ""
+    consumer: str = "ductwork"
+    url: str = "redis://127.0.0.1:6379/0"
+    field: str = "payload"
+    """The entry field holding the JSON payload; without it, the entry's fields are the payload."""
+
+    def __post_init__(self) -> None:
+        if not self.stream:
+            raise DefinitionError("RedisStream trigger: give the stream's name")
+
+    @property
+    def source(self) -> str:
+        return f"redis:{self.stream}"
+
+
+@dataclass(frozen=True)
+class NatsJetStream(MessageTrigger):
+    """A NATS JetStream subject, read by a durable pull consumer. The stream is created with
+    that subject when it does not exist. The message id is the ``Nats-Msg-Id`` header, else the
+    stream sequence number."""
+
+    kind: ClassVar[str] = "nats"
+    subject: str = ""
+    stream: str = ""
+    durable: str = ""
+    url: str = "nats://127.0.0.1:4222"
+
+    def __post_init__(self) -> None:
+        if not self.subject or not self.stream:
+            raise DefinitionError("NatsJetStream trigger: give a subject and the stream that holds it")
+
+    @property
+    def source(self) -> str:
+        return f"nats:{self.stream}/{self.subject}"
+
+
+@dataclass(frozen=True)
+class MqttTopic(MessageTrigger):
+    """An MQTT topic (filters with ``+``/``#`` allowed), subscribed with QoS 1 in a persistent
+    session, so messages published while the listener is away are kept by the broker. The
+    message id is the MQTT 5 user property ``message-id``, else the message's content."""
+
+    kind: ClassVar[str] = "mqtt"
+    topic: str = ""
+    url: str = "mqtt://127.0.0.1:1883"
+    client_id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.topic:
+            raise DefinitionError("MqttTopic trigger: give a topic")
+
+    @property
+    def source(self) -> str:
+        return f"mqtt:{self.topic}"
+
+
+_KINDS: dict[str, type[MessageTrigger]] = {
+    cls.kind: cls for cls in (RabbitMQ, RedisStream, NatsJetStream, MqttTopic)
+}
+
+
+def trigger_from_dict(data: Mapping[str, Any]) -> MessageTrigger:
+    kind = data.get("kind")
+    cls = _KINDS.get(str(kind))
+    if cls is None:
+        raise DefinitionError(f"unknown message trigger kind {kind!r}; known: {', '.join(sorted(_KINDS))}")
+    known = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def as_triggers(value: Sequence[Any] | None, *, where: str) -> tuple[MessageTrigger, ...]:
+    if not value:
+        return ()
+    items = value if isinstance(value, list | tuple) else [value]
+    out: list[MessageTrigger] = []
+    for item in items:
+        if not isinstance(item, MessageTrigger):
+            raise DefinitionError(
+                f"{where}: triggers must be RabbitMQ(...), RedisStream(...), NatsJetStream(...) or MqttTopic(...), "
+                f"got {item!r}"
+            )
+        out.append(item)
+    sources = [t.source for t in out]
+    duplicate = next((s for s in sources if sources.count(s) > 1), None)
+    if duplicate:
+        raise DefinitionError(f"{where}: two triggers listen on {duplicate}")
+    return tuple(out)

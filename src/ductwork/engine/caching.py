@@ -1,0 +1,193 @@
+"""Incremental recomputation on the executing side: fingerprint a try, reuse an earlier one.
+
+For a task with ``cache="content"``, ``check`` computes the try's fingerprint
+(``core.versioning``) and asks the cache store for the latest successful try with the same key.
+When there is one and its results can still be read, the try pushes those results as its own
+and ends successfully without running its code ("up to date"). Either way the try is recorded
+with what was decided and, when it ran, what changed since the task's last successful try, which
+is what ``ductwork why`` and the task page show.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ductwork.core.context import TaskContext, TaskInstance
+from ductwork.core.graph import NodeSpec
+from ductwork.core.results import MISSING, RETURN_VALUE, ResultBackend
+from ductwork.core.versioning import (
+    CacheEntry,
+    CacheStore,
+    Change,
+    Fingerprint,
+    class_code_parts,
+    code_parts,
+    compare,
+    value_hash,
+)
+from ductwork.core.xcom_arg import ParamRef, XComArg
+
+log = logging.getLogger("ductwork.task")
+
+REUSED = "reused"
+RAN = "ran"
+
+
+@dataclass
+class CacheCheck:
+    fingerprint: Fingerprint
+    match: CacheEntry | None = None
+    previous: CacheEntry | None = None
+    changes: list[Change] = field(default_factory=list)
+
+    def explain(self) -> str:
+        if self.match is not None:
+            return f"up to date: code, parameters and inputs match run {self.match.run_id}"
+        if self.previous is None:
+            return "no earlier successful try to compare with: running"
+        changed = "; ".join(c.describe() for c in self.changes) or "the fingerprint changed"
+        return f"running: {changed} (since run {self.previous.run_id})"
+
+
+def check(executable: Any, node: NodeSpec, context: TaskContext, store: CacheStore) -> CacheCheck:
+    fingerprint = compute_fingerprint(executable, node, context)
+    ti: TaskInstance = context["ti"]
+    match = store.find(ti.flow_id, node.task_id, cache_key=fingerprint.key)
+    result = CacheCheck(fingerprint, match=match)
+    if match is None:
+        result.previous = store.find(ti.flow_id, node.task_id)
+        if result.previous is not None:
+            result.changes = compare(fingerprint, result.previous.fingerprint)
+    return result
+
+
+def reuse(found: CacheCheck, ti: TaskInstance, results: ResultBackend) -> bool:
+    """Push the matched try's results as this try's; False when any of them is gone."""
+    match = found.match
+    assert match is not None
+    old_key = f"{ti.flow_id}/{match.run_id}"
+    values = {}
+    for key in match.result_keys:
+        value = results.pull(old_key, ti.task_id, key)
+        if value is MISSING:
+            return False
+        values[key] = value
+    for key, value in values.items():
+        ti.xcom_push(key, value)
+    return True
+
+
+def record(store: CacheStore, found: CacheCheck, ti: TaskInstance, *, status: str, succeeded: bool) -> None:
+    """Keep the try's fingerprint; a failure to record is logged, never fails the try."""
+    entry = CacheEntry(
+        run_id=ti.run_id,
+        task_id=ti.task_id,
+        try_number=ti.try_number,
+        fingerprint=found.fingerprint,
+        status=status,
+        succeeded=succeeded,
+        result_keys=tuple(dict.fromkeys(ti.pushed_keys)),
+        matched_run_id=found.match.run_id if status == REUSED and found.match else None,
+        changes=tuple(c.to_dict() for c in found.changes),
+    )
+    try:
+        store.record(ti.run.key, entry)
+    except Exception:
+        log.exception("could not record the fingerprint of %s", ti.task_id)
+
+
+# --- the fingerprint -----------------------------------------------------------------------------
+def compute_fingerprint(executable: Any, node: NodeSpec, context: TaskContext) -> Fingerprint:
+    ti: TaskInstance = context["ti"]
+    run_params: Mapping[str, Any] = context["params"]
+    params: dict[str, str] = {}
+    inputs: dict[str, str] = {}
+    covered: set[str] = set()
+    func = getattr(executable, "python_callable", None)
+    task = getattr(executable, "task", None)
+    if func is not None:
+        code = code_parts(func)
+        arguments = list(enumerate(getattr(executable, "op_args", ()) or ()))
+        arguments += list((getattr(executable, "op_kwargs", None) or {}).items())
+        for name, value in arguments:
+            refs = list(_refs(value))
+            for ref in refs:
+                if isinstance(ref, ParamRef):
+                    params[f"param:{ref.name}"] = value_hash(run_params.get(ref.name))
+                else:
+                    task_id = ref.operator.task_id
+                    label = task_id if ref.key == RETURN_VALUE else f"{task_id}[{ref.key}]"
+                    inputs[f"task:{label}"] = value_hash(ti.xcom_pull(task_id, key=ref.key))
+                    covered.add(task_id)
+            if not refs:
+                params[f"arg:{name}"] = value_hash(value)
+        if _reads_all_params(func):
+            params.update({f"param:{k}": value_hash(v) for k, v in run_params.items()})
+    elif task is not None:  # a class task: its significant parameters are its identity
+        code = class_code_parts(type(task))
+        params.update({f"param:{k}": value_hash(v) for k, v in node.params.items()})
+        inputs.update(_target_versions(task))
+    else:
+        fields = {name: getattr(executable, name, None) for name in getattr(executable, "template_fields", ())}
+        code = {f"code:{type(executable).__qualname__}": value_hash([repr(type(executable)), _plain(fields)])}
+        params.update({f"param:{k}": value_hash(v) for k, v in run_params.items()})
+    for upstream in node.upstream:
+        if upstream not in covered:
+            inputs[f"task:{upstream}"] = value_hash(ti.xcom_pull(upstream))
+    inlets = list(getattr(executable, "inlets", ()) or ())
+    if inlets:
+        from ductwork.engine.asset_versions import asset_version
+
+        for asset in inlets:
+            inputs[f"asset:{asset.uri}"] = asset_version(asset)
+    return Fingerprint(code, params, inputs)
+
+
+def _refs(value: Any) -> Iterable[XComArg | ParamRef]:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, XComArg | ParamRef):
+            yield item
+        elif isinstance(item, list | tuple | set | frozenset):
+            stack.extend(item)
+        elif isinstance(item, Mapping):
+            stack.extend(item.values())
+
+
+def _reads_all_params(func: Any) -> bool:
+    """A callable that takes ``params``, ``context`` or ``**kwargs`` may read any parameter."""
+    try:
+        parameters = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(p.kind == p.VAR_KEYWORD or p.name in ("params", "context", "conf") for p in parameters)
+
+
+def _plain(value: Any) -> Any:
+    from ductwork.engine.execution import plain
+
+    return plain(value)
+
+
+def _target_versions(task: Any) -> dict[str, str]:
+    """The versions of a class task's inputs (the outputs of what it requires) that are files."""
+    from pathlib import Path
+
+    from ductwork.core.task import flatten
+    from ductwork.engine.asset_versions import path_version
+
+    out: dict[str, str] = {}
+    try:
+        targets = flatten(task.input())
+    except Exception:
+        return out
+    for target in targets:
+        path = getattr(target, "path", None)
+        if isinstance(path, str | Path):
+            out[f"target:{path}"] = path_version(Path(path))
+    return out

@@ -1,0 +1,101 @@
+"""``ductwork why``: why a task ran in a run, or why it did not.
+
+For a task with ``cache="content"`` the answer comes from the fingerprint its try recorded
+(``store.cache``): it reused run X's results because its code, parameters and inputs all
+matched, or it ran because of the named changes since its last successful try. For a class task
+(Luigi style) it is what was found when the run's graph was built: which outputs were missing,
+or that they all existed. Otherwise the task simply runs every time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine
+
+from ductwork.errors import NotFoundError, did_you_mean
+from ductwork.services.runs import get_run
+from ductwork.store.cache import latest_entry, recorded_node
+from ductwork.store.engine import read_transaction
+from ductwork.store.records import RunRecord
+from ductwork.store.repo import runs as run_repo
+from ductwork.store.repo import tasks as task_repo
+
+
+def _latest_run_with(engine: Engine, flow_id: str, task_id: str) -> RunRecord:
+    with read_transaction(engine) as conn:
+        page = run_repo.list_runs(conn, flow_id=flow_id, limit=50)
+        for record in page.items:
+            if task_repo.get_task_instance(conn, record.pk, task_id) is not None:
+                return record
+    if not page.items:
+        raise NotFoundError(f"flow {flow_id!r} has no runs yet")
+    raise NotFoundError(f"no recent run of flow {flow_id!r} has a task {task_id!r}")
+
+
+def explain(engine: Engine, flow_id: str, task_id: str, run_id: str | None = None) -> dict[str, Any]:
+    """What decided whether ``task_id`` ran in the run (the latest run that has it by default)."""
+    record = get_run(engine, flow_id, run_id) if run_id else _latest_run_with(engine, flow_id, task_id)
+    with read_transaction(engine) as conn:
+        node = recorded_node(conn, record.pk, task_id)
+        if node is None:
+            known = [t.task_id for t in task_repo.list_task_instances(conn, record.pk)]
+            raise NotFoundError(
+                f"run {record.run_id!r} of flow {flow_id!r} has no task {task_id!r}.{did_you_mean(task_id, known)}"
+            )
+        instance = task_repo.get_task_instance(conn, record.pk, task_id)
+        entry = latest_entry(conn, flow_id, task_id, run_id=record.run_id) if node.extra.get("cache") else None
+    state = instance.state.value if instance is not None else "none"
+    out: dict[str, Any] = {"flow_id": flow_id, "run_id": record.run_id, "task_id": task_id, "state": state}
+    if node.extra.get("cache"):
+        out["cache"] = node.extra["cache"]
+        if entry is None:
+            out.update(decision="not_yet", reasons=[], text="no try of this task has been recorded in this run yet")
+            return out
+        fingerprint = entry.fingerprint.to_dict()
+        out["fingerprint"] = fingerprint
+        if entry.status == "reused":
+            out.update(
+                decision="up_to_date",
+                matched_run_id=entry.matched_run_id,
+                reasons=[],
+                text=(
+                    f"did not run: up to date. Its code, parameters and inputs matched run "
+                    f"{entry.matched_run_id}, whose results it reused"
+                ),
+                matched=[*fingerprint["code"], *fingerprint["params"], *fingerprint["inputs"]],
+            )
+            return out
+        reasons = [dict(c) for c in entry.changes]
+        if reasons:
+            text = "ran because " + "; ".join(r["text"] for r in reasons)
+        else:
+            text = "ran: there was no earlier successful try of this task to compare with"
+        if not entry.succeeded:
+            text += " (and failed)"
+        out.update(decision="ran", reasons=reasons, text=text)
+        return out
+    outputs = list(node.extra.get("outputs", ()))
+    if node.extra.get("already_complete"):
+        out.update(
+            decision="complete",
+            reasons=[],
+            text="did not run: its outputs already existed" + (f": {', '.join(outputs)}" if outputs else ""),
+        )
+    elif node.family is not None:
+        missing = list(node.extra.get("missing_outputs", ()))
+        if missing:
+            reasons = [
+                {"part": "output", "name": m, "what": "missing", "text": f"output {m} is missing"} for m in missing
+            ]
+            out.update(decision="ran", reasons=reasons, text="ran because " + "; ".join(r["text"] for r in reasons))
+        else:
+            out.update(decision="ran", reasons=[], text="ran: it is incomplete (its complete() returned false)")
+    else:
+        out.update(
+            decision="always",
+            reasons=[],
+            text='ran: the task has no cache, so it runs in every run (give it cache="content" to skip it when '
+            "nothing it depends on changed)",
+        )
+    return out
