@@ -80,6 +80,9 @@ class Settings:
     kubernetes_namespace: str = "default"
     kubernetes_image: str = ""
     """The image of try pods (Ductwork and the flows' dependencies installed)."""
+    triggerer: str = "scheduler"
+    """Where the listeners of flows' message triggers run: ``scheduler`` (inside the scheduler
+    process) or ``separate`` (only in a ``ductwork triggerer`` process)."""
     config_path: Path | None = None
     resources: Mapping[str, int] = field(default_factory=dict)
     pools: Mapping[str, int] = field(default_factory=dict)
@@ -154,6 +157,8 @@ class Settings:
             raise DefinitionError(f"worker_prefetch must be at least 1, got {values['worker_prefetch']!r}")
         if values.get("worker_mode", "warm") not in ("warm", "fresh"):
             raise DefinitionError(f"worker_mode must be 'warm' or 'fresh', got {values['worker_mode']!r}")
+        if values.get("triggerer", "scheduler") not in ("scheduler", "separate"):
+            raise DefinitionError(f"triggerer must be 'scheduler' or 'separate', got {values['triggerer']!r}")
         if "results_pickle" in values:
             values["results_pickle"] = _boolean("results_pickle", values["results_pickle"])
         return cls(
@@ -175,6 +180,7 @@ class Settings:
             *("executor", "broker_url", "remote_log_url", "bundle_url", "flows_git_url"),
             *("worker_heartbeat", "worker_lost_after", "scheduler_lease"),
             *("kubernetes_namespace", "kubernetes_image"),
+            "triggerer",
         )
         for name in shown:
             value: Any = getattr(self, name)

@@ -26,6 +26,7 @@ from ductwork.cli import (
     scheduler_cmd,
     secrets_cmd,
     tasks_cmd,
+    triggerer_cmd,
     users_cmd,
     webserver_cmd,
     worker_cmd,
@@ -91,6 +92,7 @@ cli.add_command(worker_cmd.workers)
 cli.add_command(audit_cmd.audit)
 cli.add_command(why_cmd.why)
 cli.add_command(assets_cmd.assets)
+cli.add_command(triggerer_cmd.triggerer)
 audit_hook.instrument(cli)
 
 

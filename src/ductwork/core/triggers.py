@@ -60,8 +60,8 @@ class RabbitMQ(MessageTrigger):
 @dataclass(frozen=True)
 class RedisStream(MessageTrigger):
     """A Redis stream read through a consumer group (created when missing). The message id is
-    the stream entry id; entries stay pending until their run is recorded, so a listener that
-    dies re-reads them."""
+    the entry's ``message_id`` field, else the entry id; entries stay pending until their run is
+    recorded, so a listener that dies re-reads them."""
 
     kind: ClassVar[str] = "redis"
     stream: str = ""

@@ -146,6 +146,8 @@ class SchedulerService:
         self.stop_event = threading.Event()
         self._ended = _EndedRuns()
         self._callback_threads: list[threading.Thread] = []
+        self.triggerer: Any = None
+        """The listeners of flows' message triggers, when they run in the scheduler."""
         self.environ = dict(os.environ)
         """The environment the scheduler started with: its parsing processes get exactly this."""
 
@@ -175,6 +177,12 @@ class SchedulerService:
         with transaction(self.engine) as conn:
             self._job_id = job_repo.start_job(conn, "scheduler", hostname=socket.gethostname(), pid=os.getpid())
             self._failed_before = {e.fileloc for e in error_repo.list_import_errors(conn)}
+        if self.settings.triggerer == "scheduler":
+            from ductwork.engine.triggerer import TriggererService
+
+            self.triggerer = TriggererService(self.engine)
+            self.triggerer.on_delivery = self._on_message  # a new run: look at the store next turn
+            self.triggerer.start()
         log.info("scheduler started (pid %d) on %s", os.getpid(), self.settings.flows_folder)
 
     def stop(self) -> None:
@@ -188,7 +196,12 @@ class SchedulerService:
             return remote_log_url(self.settings.remote_log_url, run, task_id, try_number)
         return try_log_path(self.settings.logs, run, task_id, try_number)
 
+    def _on_message(self, _flow_id: str, _delivery: Any) -> None:
+        self._last_poll = 0.0
+
     def shutdown(self) -> None:
+        if self.triggerer is not None:
+            self.triggerer.stop()
         self.parsing.shutdown()
         if self.supervisor is not None:
             self.supervisor.flush()

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from ductwork.api.routes import (
     accounts,
     assets,
+    events,
     audit,
     flows,
     luigi,
@@ -22,6 +23,6 @@ from ductwork.api.routes import (
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1")  # keep in step with app.API_PREFIX
-    for module in (system, flows, runs, tasks, views, pools, luigi, accounts, maintenance, audit, secrets, assets):
+    for module in (system, flows, runs, tasks, views, pools, luigi, accounts, maintenance, audit, secrets, assets, events):
         router.include_router(module.router)
     return router

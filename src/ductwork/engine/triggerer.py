@@ -1,0 +1,143 @@
+"""The triggerer: one listener thread per message trigger of every active, unpaused flow.
+
+It runs inside the scheduler (setting ``triggerer = "scheduler"``, the default) or on its own
+(``ductwork triggerer``). Every few seconds it compares the flows in the store with the
+listeners it runs: it starts listeners for new triggers, and stops those of flows that were
+paused, removed or changed. Each message goes to ``services.messages.receive``, the same
+run-creation path the webhook uses; a listener acknowledges a message only after it returned.
+A flow's code is never imported here (ADR 0001): triggers are read from the recorded graph.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from ductwork.core.triggers import MessageTrigger, trigger_from_dict
+from ductwork.errors import DuctworkError
+from ductwork.integrations.messaging import Listener, Message, listener_for
+from ductwork.services import messages
+from ductwork.store.engine import read_transaction
+from ductwork.store.repo import flows as flow_repo
+
+log = logging.getLogger("ductwork.triggerer")
+
+
+@dataclass
+class _Running:
+    listener: Listener
+    thread: threading.Thread
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+class TriggererService:
+    def __init__(self, engine: Engine, *, interval: float = 2.0) -> None:
+        self.engine = engine
+        self.interval = interval
+        self.listeners: dict[tuple[str, str], _Running] = {}
+        self._hashes: dict[str, tuple[str, tuple[MessageTrigger, ...]]] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.on_delivery: Callable[[str, messages.Delivery], None] | None = None
+        """Called after each message is recorded (the scheduler uses it to look at the store
+        at once instead of at its next poll)."""
+
+    # --- lifecycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="ductwork-triggerer", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        for key in list(self.listeners):
+            self._halt(key)
+        for running in list(self.listeners.values()):
+            running.thread.join(timeout)
+        self.listeners.clear()
+
+    def run(self, until: Callable[[], bool] | None = None) -> None:
+        """In the foreground (``ductwork triggerer``) until stopped."""
+        self.start()
+        try:
+            while not self._stop.wait(0.5):
+                if until is not None and until():
+                    break
+        finally:
+            self.stop()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.reconcile()
+            except Exception:
+                log.exception("triggerer: could not read the flows' triggers (retrying)")
+            self._stop.wait(self.interval)
+
+    # --- which listeners should run -------------------------------------------------------
+    def wanted(self) -> dict[tuple[str, str], MessageTrigger]:
+        with read_transaction(self.engine) as conn:
+            flows = flow_repo.list_flows(conn, paused=False)
+            out: dict[tuple[str, str], MessageTrigger] = {}
+            for flow in flows:
+                cached = self._hashes.get(flow.flow_id)
+                if cached is None or cached[0] != flow.version_hash:
+                    graph = flow_repo.get_flow_graph(conn, flow.flow_id)
+                    triggers: tuple[MessageTrigger, ...] = ()
+                    if graph is not None:
+                        try:
+                            triggers = tuple(trigger_from_dict(t) for t in graph.meta.triggers)
+                        except DuctworkError as exc:
+                            log.error("flow %s: %s", flow.flow_id, exc)
+                    cached = self._hashes[flow.flow_id] = (flow.version_hash, triggers)
+                for trigger in cached[1]:
+                    out[(flow.flow_id, trigger.source)] = trigger
+        return out
+
+    def reconcile(self) -> None:
+        wanted = self.wanted()
+        for key, running in list(self.listeners.items()):
+            if wanted.get(key) != running.listener.trigger or not running.thread.is_alive():
+                self._halt(key)
+        for key, trigger in wanted.items():
+            if key not in self.listeners:
+                self._launch(key[0], trigger)
+
+    def _launch(self, flow_id: str, trigger: MessageTrigger) -> None:
+        listener = listener_for(trigger, flow_id)
+        running = _Running(listener, threading.Thread(daemon=True, name=f"ductwork-listen-{flow_id}-{trigger.kind}"))
+        running.thread = threading.Thread(
+            target=listener.serve,
+            args=(self._handler(flow_id), running.stop),
+            name=running.thread.name,
+            daemon=True,
+        )
+        self.listeners[(flow_id, trigger.source)] = running
+        running.thread.start()
+        log.info("flow %s: listening on %s", flow_id, trigger.source)
+
+    def _halt(self, key: tuple[str, str]) -> None:
+        running = self.listeners.pop(key, None)
+        if running is not None:
+            running.stop.set()
+            log.info("flow %s: stopped listening on %s", key[0], key[1])
+
+    def _handler(self, flow_id: str) -> Callable[[Message], messages.Delivery]:
+        def handle(message: Message) -> messages.Delivery:
+            delivery = messages.receive(
+                self.engine, flow_id, source=message.source, message_id=message.message_id, payload=message.payload
+            )
+            if delivery.status == messages.STARTED and delivery.run is not None:
+                log.info("flow %s: message %s started run %s", flow_id, delivery.message_id, delivery.run.run_id)
+            elif delivery.status == messages.DEAD_LETTERED:
+                log.warning("flow %s: message %s dead-lettered: %s", flow_id, delivery.message_id, delivery.reason)
+            if self.on_delivery is not None:
+                self.on_delivery(flow_id, delivery)
+            return delivery
+
+        return handle

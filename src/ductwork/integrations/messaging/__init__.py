@@ -1,0 +1,110 @@
+"""Listeners that turn broker messages into runs (``Flow(triggers=[...])``).
+
+A ``Listener`` consumes one trigger of one flow and calls ``handle(message)`` for each message;
+``handle`` commits the run (or the dead letter, or notices a duplicate) before it returns, and
+only then does the listener acknowledge the message. When ``handle`` raises (the database is
+unreachable), the message is not acknowledged and the broker delivers it again. A listener
+whose broker goes away reconnects with a growing delay and carries on where the broker's
+durable state says (queue, consumer group, durable consumer, persistent MQTT session).
+
+The broker clients are optional (``pip install 'ductwork[messaging]'``) and imported only by the
+listener that needs one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ductwork.core.triggers import MessageTrigger, MqttTopic, NatsJetStream, RabbitMQ, RedisStream
+from ductwork.errors import DefinitionError
+from ductwork.integrations._deps import MissingDependencyError
+
+log = logging.getLogger("ductwork.triggerer")
+
+
+@dataclass(frozen=True)
+class Message:
+    message_id: str
+    """The broker's (or sender's) id; empty when there is none (the content then identifies it)."""
+    payload: bytes
+    source: str
+
+
+Handler = Callable[[Message], object]
+
+
+class Backoff:
+    """Delays between reconnections: 0.2 s doubling to ``cap``, back to the start after a success."""
+
+    def __init__(self, first: float = 0.2, cap: float = 5.0) -> None:
+        self.first, self.cap, self.current = first, cap, first
+
+    def next(self) -> float:
+        delay = self.current
+        self.current = min(self.cap, self.current * 2)
+        return delay
+
+    def reset(self) -> None:
+        self.current = self.first
+
+
+class Listener:
+    """Consumes one trigger for one flow until ``stop`` is set; survives broker restarts."""
+
+    def __init__(self, trigger: MessageTrigger, flow_id: str) -> None:
+        self.trigger = trigger
+        self.flow_id = flow_id
+        self.connected = threading.Event()
+        """Set while connected and consuming (tests and health checks look at it)."""
+
+    def serve(self, handle: Handler, stop: threading.Event) -> None:
+        backoff = Backoff()
+        while not stop.is_set():
+            try:
+                self.consume(handle, stop, backoff)
+            except MissingDependencyError as exc:
+                log.error("flow %s: listener on %s cannot start: %s", self.flow_id, self.trigger.source, exc)
+                break
+            except Exception as exc:
+                self.connected.clear()
+                if stop.is_set():
+                    break
+                delay = backoff.next()
+                log.warning(
+                    "flow %s: listener on %s lost its connection (%s: %s); reconnecting in %.1fs",
+                    self.flow_id,
+                    self.trigger.source,
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                )
+                stop.wait(delay)
+        self.connected.clear()
+
+    def consume(self, handle: Handler, stop: threading.Event, backoff: Backoff) -> None:
+        """Connect, consume until ``stop``; raise to be reconnected. Call ``backoff.reset()``
+        once connected."""
+        raise NotImplementedError
+
+
+def listener_for(trigger: MessageTrigger, flow_id: str) -> Listener:
+    if isinstance(trigger, RabbitMQ):
+        from ductwork.integrations.messaging.rabbitmq import RabbitMQListener
+
+        return RabbitMQListener(trigger, flow_id)
+    if isinstance(trigger, RedisStream):
+        from ductwork.integrations.messaging.redis_streams import RedisStreamListener
+
+        return RedisStreamListener(trigger, flow_id)
+    if isinstance(trigger, NatsJetStream):
+        from ductwork.integrations.messaging.nats_jetstream import NatsListener
+
+        return NatsListener(trigger, flow_id)
+    if isinstance(trigger, MqttTopic):
+        from ductwork.integrations.messaging.mqtt import MqttListener
+
+        return MqttListener(trigger, flow_id)
+    raise DefinitionError(f"no listener for trigger {trigger!r}")

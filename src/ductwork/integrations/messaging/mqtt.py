@@ -1,0 +1,86 @@
+"""MQTT topics (paho-mqtt), QoS 1 in a persistent MQTT 5 session with manual acknowledgements:
+the broker keeps messages published while the listener is away and delivers again those not
+acknowledged, and a message is acknowledged only after its run was recorded."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Any
+from urllib.parse import urlparse
+
+from ductwork.core.triggers import MqttTopic
+from ductwork.integrations._deps import require
+from ductwork.integrations.messaging import Backoff, Handler, Listener, Message
+
+SESSION_EXPIRY = 7 * 24 * 3600
+
+
+class MqttListener(Listener):
+    trigger: MqttTopic
+
+    def client_id(self) -> str:
+        return self.trigger.client_id or f"ductwork-{self.flow_id}"[:64]
+
+    def consume(self, handle: Handler, stop: threading.Event, backoff: Backoff) -> None:
+        mqtt: Any = require("paho.mqtt.client", extra="messaging", what=f"flow {self.flow_id!r}: MqttTopic trigger")
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        url = urlparse(self.trigger.url)
+        inbox: queue.Queue[Any] = queue.Queue()
+        lost: list[str] = []
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=self.client_id(),
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        if url.username:
+            client.username_pw_set(url.username, url.password)
+        topic = self.trigger.topic
+
+        def on_connect(cl: Any, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
+            if getattr(reason, "is_failure", False):
+                lost.append(f"connection refused: {reason}")
+                return
+            cl.subscribe(topic, qos=1)
+
+        def on_disconnect(_cl: Any, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
+            lost.append(f"disconnected: {reason}")
+
+        client.on_connect = on_connect
+        client.on_disconnect = on_disconnect
+        client.on_message = lambda _cl, _ud, msg: inbox.put(msg)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = SESSION_EXPIRY
+        client.connect(url.hostname or "127.0.0.1", url.port or 1883, keepalive=15, clean_start=False, properties=props)
+        client.loop_start()
+        try:
+            self.connected.set()
+            backoff.reset()
+            while not stop.is_set():
+                if lost:
+                    raise ConnectionError(lost[0])
+                try:
+                    msg = inbox.get(timeout=0.3)
+                except queue.Empty:
+                    continue
+                handle(Message(_message_id(msg), bytes(msg.payload), self.trigger.source))
+                client.ack(msg.mid, msg.qos)
+        finally:
+            self.connected.clear()
+            client.loop_stop()
+            try:
+                client.disconnect()
+            except Exception:
+                pass
+
+
+def _message_id(msg: Any) -> str:
+    """The MQTT 5 user property ``message-id``; else empty (the content identifies the message)."""
+    props = getattr(msg, "properties", None)
+    for key, value in getattr(props, "UserProperty", None) or []:
+        if key == "message-id":
+            return str(value)
+    return ""

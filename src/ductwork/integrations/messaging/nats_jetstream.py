@@ -1,0 +1,90 @@
+"""NATS JetStream (nats-py): a durable pull consumer on a stream (created with the subject when
+it does not exist). A message is acknowledged after its run was recorded; one whose recording
+failed is negatively acknowledged, so JetStream delivers it again at once."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from ductwork.core.triggers import NatsJetStream
+from ductwork.integrations._deps import require
+from ductwork.integrations.messaging import Backoff, Handler, Listener, Message
+
+ACK_WAIT = 30.0
+
+
+class NatsListener(Listener):
+    trigger: NatsJetStream
+
+    def durable_name(self) -> str:
+        name = self.trigger.durable or f"ductwork_{self.flow_id}"
+        return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
+
+    def consume(self, handle: Handler, stop: threading.Event, backoff: Backoff) -> None:
+        require("nats", extra="messaging", what=f"flow {self.flow_id!r}: NatsJetStream trigger")
+        asyncio.run(self._consume(handle, stop, backoff))
+
+    async def _consume(self, handle: Handler, stop: threading.Event, backoff: Backoff) -> None:
+        import nats
+        from nats.errors import TimeoutError as NatsTimeout
+        from nats.js.api import ConsumerConfig, StorageType, StreamConfig
+        from nats.js.errors import NotFoundError
+
+        lost: list[str] = []
+
+        async def disconnected() -> None:
+            lost.append("disconnected")
+
+        nc = await nats.connect(
+            self.trigger.url,
+            connect_timeout=5,
+            allow_reconnect=False,
+            disconnected_cb=disconnected,
+            max_reconnect_attempts=0,
+        )
+        try:
+            js = nc.jetstream(timeout=5)
+            try:
+                await js.stream_info(self.trigger.stream)
+            except NotFoundError:
+                await js.add_stream(
+                    StreamConfig(name=self.trigger.stream, subjects=[self.trigger.subject], storage=StorageType.FILE)
+                )
+            sub = await js.pull_subscribe(
+                self.trigger.subject,
+                durable=self.durable_name(),
+                stream=self.trigger.stream,
+                config=ConsumerConfig(ack_wait=ACK_WAIT),
+            )
+            self.connected.set()
+            backoff.reset()
+            while not stop.is_set():
+                if lost or not nc.is_connected:
+                    raise ConnectionError("lost the connection to NATS")
+                try:
+                    batch = await sub.fetch(10, timeout=0.5)
+                except NatsTimeout:
+                    continue
+                for msg in batch:
+                    try:
+                        handle(Message(_message_id(msg), bytes(msg.data), self.trigger.source))
+                    except Exception:
+                        await msg.nak()
+                        raise
+                    await msg.ack()
+        finally:
+            self.connected.clear()
+            try:
+                await nc.close()
+            except Exception:
+                pass
+
+
+def _message_id(msg: Any) -> str:
+    """The publisher's ``Nats-Msg-Id`` header, else the message's sequence in its stream."""
+    headers = msg.headers or {}
+    if headers.get("Nats-Msg-Id"):
+        return str(headers["Nats-Msg-Id"])
+    return f"seq:{msg.metadata.sequence.stream}"

@@ -1,0 +1,65 @@
+"""Redis Streams through a consumer group (redis-py). An entry stays in the group's pending list
+until it is acknowledged after its run was recorded; on every (re)connection the listener reads
+its own pending entries first, so nothing read before a crash or a restart is skipped. The
+message id is the entry's ``message_id`` field when it has one (a publisher that retries an
+``XADD`` sets it), else the entry id."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from ductwork.core.triggers import RedisStream
+from ductwork.integrations._deps import require
+from ductwork.integrations.messaging import Backoff, Handler, Listener, Message
+
+
+class RedisStreamListener(Listener):
+    trigger: RedisStream
+
+    def group_name(self) -> str:
+        return self.trigger.group or f"ductwork.{self.flow_id}"
+
+    def consume(self, handle: Handler, stop: threading.Event, backoff: Backoff) -> None:
+        redis: Any = require("redis", extra="messaging", what=f"flow {self.flow_id!r}: RedisStream trigger")
+        client = redis.Redis.from_url(self.trigger.url, socket_timeout=5, socket_connect_timeout=5)
+        stream, group, consumer = self.trigger.stream, self.group_name(), self.trigger.consumer
+        try:
+            try:
+                client.xgroup_create(stream, group, id="0", mkstream=True)
+            except redis.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+            self.connected.set()
+            backoff.reset()
+            cursor = "0"  # our pending entries first, then new ones (">")
+            while not stop.is_set():
+                block = None if cursor == "0" else 500
+                replies = client.xreadgroup(group, consumer, {stream: cursor}, count=10, block=block)
+                entries = replies[0][1] if replies else []
+                if cursor == "0" and not entries:
+                    cursor = ">"
+                    continue
+                for entry_id, fields in entries:
+                    if not fields:  # trimmed away while pending: nothing left to run
+                        client.xack(stream, group, entry_id)
+                        continue
+                    given = fields.get(b"message_id") or fields.get("message_id")
+                    message_id = _text(given) if given else _text(entry_id)
+                    handle(Message(message_id, self._payload(fields), self.trigger.source))
+                    client.xack(stream, group, entry_id)
+        finally:
+            self.connected.clear()
+            client.close()
+
+    def _payload(self, fields: dict[Any, Any]) -> bytes:
+        decoded = {_text(k): v for k, v in fields.items() if _text(k) != "message_id"}
+        if self.trigger.field in decoded:
+            value = decoded[self.trigger.field]
+            return value if isinstance(value, bytes) else str(value).encode()
+        return json.dumps({k: _text(v) for k, v in decoded.items()}).encode()
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

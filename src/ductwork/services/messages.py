@@ -1,0 +1,225 @@
+"""Runs started by messages: one place that turns a delivered message into a run, exactly once.
+
+Every listener (RabbitMQ, Redis Streams, NATS JetStream, MQTT) and the webhook
+(``POST /api/v1/flows/{id}/events``) call ``receive``. In one transaction it records a receipt
+under the unique key (flow, source, message id) and either creates the run, its parameters
+being the message's JSON payload validated against the flow's typed parameters, or, when the
+payload does not fit, a dead letter with the reason. A message delivered again finds its
+receipt and starts nothing. Listeners acknowledge a message only after ``receive`` returned, so
+a crash between the two redelivers it, which the receipt makes harmless (ADR 0007).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from ductwork.core.graph import FlowGraph
+from ductwork.core.versioning import digest
+from ductwork.errors import ParameterError
+from ductwork.services.runs import CLASS_TASKS, make_run_id, validate_params
+from ductwork.store.engine import read_transaction, transaction
+from ductwork.store.records import RunRecord
+from ductwork.store.repo import flows as flow_repo
+from ductwork.store.repo import runs as run_repo
+from ductwork.store.tables import dead_letters, message_receipts
+from ductwork.store.types import utcnow
+
+EVENT = "event"
+MAX_ID = 200
+MAX_PAYLOAD = 1 << 20
+
+STARTED = "started"
+DUPLICATE = "duplicate"
+DEAD_LETTERED = "dead_lettered"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What became of a message."""
+
+    status: str
+    """``started``, ``duplicate`` or ``dead_lettered``."""
+    run: RunRecord | None = None
+    reason: str | None = None
+    dead_letter_id: int | None = None
+    message_id: str = ""
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    id: int
+    flow_id: str
+    source: str
+    message_id: str
+    payload: str
+    reason: str
+    received_at: dt.datetime
+
+
+def content_id(*parts: bytes | str) -> str:
+    """The id of a message that carries none: a hash of where it came from and what it holds."""
+    data = b"\x00".join(p.encode() if isinstance(p, str) else p for p in parts)
+    return "sha256:" + digest(data)
+
+
+def message_id_of(given: str | None, *content: bytes | str) -> str:
+    """The id to de-duplicate on: the broker's or sender's id (cut to fit), else the content's."""
+    if given:
+        text = str(given)
+        return text if len(text) <= MAX_ID else "sha256:" + digest(text.encode())
+    return content_id(*content)
+
+
+def parse_payload(payload: bytes | str | dict[str, Any] | None) -> dict[str, Any]:
+    """The payload as run parameters: a JSON object (empty payload: no parameters)."""
+    if payload is None:
+        return {}
+    if isinstance(payload, dict):
+        return payload
+    if isinstance(payload, bytes):
+        if len(payload) > MAX_PAYLOAD:
+            raise ParameterError(f"the payload is {len(payload)} bytes; at most {MAX_PAYLOAD} are accepted")
+        try:
+            payload = payload.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ParameterError(f"the payload is not UTF-8 text ({exc})") from None
+    if not payload.strip():
+        return {}
+    try:
+        value = json.loads(payload)
+    except json.JSONDecodeError as exc:
+        raise ParameterError(f"the payload is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ParameterError(f"the payload must be a JSON object of run parameters, got {type(value).__name__}")
+    return value
+
+
+def _text(payload: bytes | str | dict[str, Any] | None) -> str:
+    if payload is None:
+        return ""
+    if isinstance(payload, dict):
+        return json.dumps(payload, sort_keys=True, default=str)
+    if isinstance(payload, bytes):
+        return payload[:MAX_PAYLOAD].decode("utf-8", errors="backslashreplace")
+    return payload[:MAX_PAYLOAD]
+
+
+def receive(
+    engine: Engine,
+    flow_id: str,
+    *,
+    source: str,
+    message_id: str,
+    payload: bytes | str | dict[str, Any] | None,
+    now: dt.datetime | None = None,
+    graph: FlowGraph | None = None,
+) -> Delivery:
+    """Turn one message into a run, a dead letter, or nothing (seen before); commits before it
+    returns, so the caller may acknowledge the message then."""
+    now = now or utcnow()
+    source = source[:MAX_ID]
+    message_id = message_id_of(message_id, source, _text(payload))
+    if graph is None:
+        with read_transaction(engine) as conn:
+            graph = flow_repo.get_flow_graph(conn, flow_id)
+    reason: str | None = None
+    params: dict[str, Any] = {}
+    if graph is None:
+        reason = f"no flow {flow_id!r} in the database"
+    else:
+        try:
+            params = validate_params(graph.meta, parse_payload(payload))
+        except (ParameterError, ValueError, TypeError) as exc:
+            reason = str(exc)
+    with transaction(engine) as conn:
+        if not _claim(conn, flow_id, source, message_id, now):
+            return Delivery(DUPLICATE, message_id=message_id)
+        if reason is not None or graph is None:
+            letter = _dead_letter(conn, flow_id, source, message_id, _text(payload), reason or "", now)
+            _settle(conn, flow_id, source, message_id, dead_letter_id=letter)
+            return Delivery(DEAD_LETTERED, reason=reason, dead_letter_id=letter, message_id=message_id)
+        record = _create_run(conn, graph, params, source, message_id, now)
+        _settle(conn, flow_id, source, message_id, run_pk=record.pk)
+        return Delivery(STARTED, run=record, message_id=message_id)
+
+
+def _claim(conn: Connection, flow_id: str, source: str, message_id: str, now: dt.datetime) -> bool:
+    """Insert the receipt; False when the message was handled before (the unique key)."""
+    try:
+        with conn.begin_nested():
+            conn.execute(
+                sa.insert(message_receipts).values(
+                    flow_id=flow_id, source=source, message_id=message_id, received_at=now
+                )
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+def _settle(conn: Connection, flow_id: str, source: str, message_id: str, **values: Any) -> None:
+    conn.execute(
+        sa.update(message_receipts)
+        .where(
+            message_receipts.c.flow_id == flow_id,
+            message_receipts.c.source == source,
+            message_receipts.c.message_id == message_id,
+        )
+        .values(**values)
+    )
+
+
+def _dead_letter(
+    conn: Connection, flow_id: str, source: str, message_id: str, payload: str, reason: str, now: dt.datetime
+) -> int:
+    result = conn.execute(
+        sa.insert(dead_letters).values(
+            flow_id=flow_id, source=source, message_id=message_id, payload=payload, reason=reason, received_at=now
+        )
+    )
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def _create_run(
+    conn: Connection, graph: FlowGraph, params: dict[str, Any], source: str, message_id: str, now: dt.datetime
+) -> RunRecord:
+    pending = graph.meta.style == CLASS_TASKS
+    base = make_run_id(EVENT, now)
+    run_id, n = base, 1
+    while run_repo.get_run(conn, graph.flow_id, run_id) is not None:
+        n += 1
+        run_id = f"{base}.{n}"
+    return run_repo.create_run(
+        conn,
+        FlowGraph(graph.meta, {}, graph.groups) if pending else graph,
+        run_id=run_id,
+        logical_date=now,
+        data_interval=(now, now),
+        run_type=EVENT,
+        params=params,
+        graph_pending=pending,
+        note=f"started by message {message_id} from {source}",
+        triggered_by={"kind": "message", "source": source, "message_id": message_id},
+        now=now,
+    )
+
+
+def list_dead_letters(engine: Engine, flow_id: str | None = None, *, limit: int = 100) -> list[DeadLetter]:
+    """Messages that could not start a run, newest first, with the reason."""
+    stmt = sa.select(dead_letters).order_by(dead_letters.c.id.desc()).limit(limit)
+    if flow_id is not None:
+        stmt = stmt.where(dead_letters.c.flow_id == flow_id)
+    with read_transaction(engine) as conn:
+        return [
+            DeadLetter(r.id, r.flow_id, r.source, r.message_id, r.payload, r.reason, r.received_at)
+            for r in conn.execute(stmt)
+        ]
