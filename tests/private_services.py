@@ -295,6 +295,13 @@ class PrivateMosquitto(PrivateServer):
             f"listener {self.port} {self.host}\nallow_anonymous true\npersistence true\n"
             f"persistence_location {self.root}/\n"
         )
+        # Started as root, mosquitto drops to its own user: that user must be able to save its
+        # persistence file here (a broker restarted without it forgets persistent sessions).
+        try:
+            for path in [self.root, *self.root.rglob("*")]:
+                shutil.chown(path, "mosquitto", "mosquitto")
+        except (LookupError, PermissionError):
+            pass
         return [_find("mosquitto", "/usr/sbin/mosquitto"), "-c", str(config)]
 
     def url(self) -> str:

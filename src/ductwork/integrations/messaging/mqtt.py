@@ -49,16 +49,19 @@ class MqttListener(Listener):
         def on_disconnect(_cl: Any, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
             lost.append(f"disconnected: {reason}")
 
+        def on_subscribe(_cl: Any, _userdata: Any, _mid: Any, _reasons: Any, _props: Any) -> None:
+            self.connected.set()  # from now on the broker keeps the topic's messages for us
+            backoff.reset()
+
         client.on_connect = on_connect
         client.on_disconnect = on_disconnect
+        client.on_subscribe = on_subscribe
         client.on_message = lambda _cl, _ud, msg: inbox.put(msg)
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = SESSION_EXPIRY
         client.connect(url.hostname or "127.0.0.1", url.port or 1883, keepalive=15, clean_start=False, properties=props)
         client.loop_start()
         try:
-            self.connected.set()
-            backoff.reset()
             while not stop.is_set():
                 if lost:
                     raise ConnectionError(lost[0])

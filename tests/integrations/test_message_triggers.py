@@ -1,0 +1,250 @@
+"""Runs started by messages, on the real brokers of this machine (RabbitMQ, Redis Streams, NATS
+JetStream, Mosquitto) and on private ones that the tests restart.
+
+- Under a running scheduler (which hosts the listeners): a published message starts a run with
+  its payload as the parameters; the same message published again starts nothing; a malformed
+  payload is dead-lettered with the reason and the listener carries on.
+- A listener that records a message and dies before acknowledging it: the broker delivers the
+  message again and no second run starts.
+- A private broker restarted while messages flow: every message starts exactly one run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from ductwork import Flow, IntParameter, PythonOperator
+from ductwork.core.triggers import MessageTrigger
+from ductwork.engine.scheduler import SchedulerOptions, SchedulerService
+from ductwork.integrations.messaging import Message, listener_for
+from ductwork.services import messages
+from ductwork.settings import Settings
+from ductwork.store import migrate
+from ductwork.store.engine import create_engine, read_transaction, transaction
+from ductwork.store.repo import flows as flow_repo
+from ductwork.store.repo import runs as run_repo
+from ductwork.store.tables import message_receipts
+from tests.integrations.brokers import KINDS, cleanup, publish, require_broker, trigger_for, wait_until
+
+pytestmark = pytest.mark.timeout(300)
+
+SUFFIX = uuid.uuid4().hex[:8]
+
+FLOWS = """
+    import os
+    from ductwork import Flow, IntParameter, MqttTopic, NatsJetStream, PythonOperator, RabbitMQ, RedisStream
+
+    S = os.environ["DUCTWORK_TEST_SUFFIX"]
+    TRIGGERS = {
+        "rabbitmq": RabbitMQ(queue=f"ductwork-test-{S}"),
+        "redis": RedisStream(stream=f"ductwork-test-{S}"),
+        "nats": NatsJetStream(subject=f"ductworktest.{S}", stream=f"DUCTWORKTEST_{S}"),
+        "mqtt": MqttTopic(topic=f"ductwork-test/{S}/#", client_id=f"ductwork-test-{S}"),
+    }
+    for kind, trigger in TRIGGERS.items():
+        with Flow(f"from_{kind}", params={"n": IntParameter(default=1)}, triggers=[trigger]) as flow:
+            PythonOperator(task_id="double", python_callable=lambda params: params["n"] * 2)
+        globals()[f"flow_{kind}"] = flow
+"""
+
+
+class Env:
+    def __init__(self, tmp: Path, service: SchedulerService) -> None:
+        self.url = f"sqlite:///{tmp / 'ductwork.db'}"
+        self.service = service
+        self.engine = service.engine
+
+    def runs(self, flow_id: str) -> list[Any]:
+        with read_transaction(self.engine) as conn:
+            return list(run_repo.list_runs(conn, flow_id=flow_id, newest_first=False).items)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    tmp = tmp_path_factory.mktemp("messages")
+    flows = tmp / "flows"
+    flows.mkdir()
+    (flows / "message_flows.py").write_text(textwrap.dedent(FLOWS))
+    old = os.environ.get("DUCTWORK_TEST_SUFFIX")
+    os.environ["DUCTWORK_TEST_SUFFIX"] = SUFFIX
+    url = f"sqlite:///{tmp / 'ductwork.db'}"
+    engine = create_engine(url)
+    migrate.upgrade(engine)
+    settings = Settings(home=tmp / "home", flows_folder=flows, database_url=url, parallelism=2)
+    service = SchedulerService(settings, options=SchedulerOptions(poll_interval=0.2, parse_interval=0.3), engine=engine)
+    thread = threading.Thread(target=service.run, daemon=True)
+    thread.start()
+    try:
+        yield Env(tmp, service)
+    finally:
+        service.stop()
+        thread.join(timeout=60)
+        for kind in KINDS:
+            cleanup(trigger_for(kind, suffix=SUFFIX), f"from_{kind}")
+        if old is None:
+            os.environ.pop("DUCTWORK_TEST_SUFFIX", None)
+        else:
+            os.environ["DUCTWORK_TEST_SUFFIX"] = old
+
+
+def _listening(env: Env, flow_id: str, trigger: MessageTrigger) -> None:
+    def ready() -> bool:
+        triggerer = env.service.triggerer
+        running = triggerer.listeners.get((flow_id, trigger.source)) if triggerer is not None else None
+        return running is not None and running.listener.connected.is_set()
+
+    assert wait_until(ready, timeout=60), f"the scheduler never started listening on {trigger.source}"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_message_starts_a_run_once_and_a_bad_one_is_dead_lettered(env: Env, kind: str) -> None:
+    require_broker(kind)
+    flow_id = f"from_{kind}"
+    trigger = trigger_for(kind, suffix=SUFFIX)
+    _listening(env, flow_id, trigger)
+
+    publish(trigger, "order-1", b'{"n": 5}')
+    done = wait_until(lambda: [r for r in env.runs(flow_id) if r.state.is_terminal], timeout=30)
+    assert len(done) == 1
+    run = done[0]
+    assert run.state.value == "success" and run.params == {"n": 5} and run.run_type == "event"
+    assert run.triggered_by == {"kind": "message", "source": trigger.source, "message_id": "order-1"}
+
+    publish(trigger, "order-1", b'{"n": 5}')  # the publisher retried: the same message again
+    publish(trigger, "order-2", b'{"n": "five"}')
+    publish(trigger, "order-3", b"not json")
+    letters = wait_until(lambda: messages.list_dead_letters(env.engine, flow_id) if len(messages.list_dead_letters(env.engine, flow_id)) == 2 else None)
+    assert letters, "the malformed messages were not dead-lettered"
+    reasons = {d.message_id: d.reason for d in letters}
+    assert "parameter 'n' wants int, got 'five'" in reasons["order-2"]
+    assert "not valid JSON" in reasons["order-3"]
+    assert {d.payload for d in letters} == {'{"n": "five"}', "not json"}
+
+    publish(trigger, "order-4", b'{"n": 7}')  # the listener carries on after bad messages
+    done = wait_until(lambda: [r for r in env.runs(flow_id) if r.state.is_terminal] if len(env.runs(flow_id)) >= 2 else None)
+    assert [r.params for r in env.runs(flow_id)] == [{"n": 5}, {"n": 7}]
+
+
+# --- a listener that dies between recording a message and acknowledging it -------------------------
+def _store(tmp: Path, flow_id: str) -> Any:
+    engine = create_engine(f"sqlite:///{tmp / 'listener.db'}")
+    migrate.upgrade(engine)
+    with Flow(flow_id, params={"n": IntParameter(default=1)}) as flow:
+        PythonOperator(task_id="t", python_callable=lambda: None)
+    with transaction(engine) as conn:
+        flow_repo.upsert_flow(conn, flow.to_graph())
+    return engine
+
+
+class Recorder:
+    """A listener's handler that records messages like the triggerer does, and can crash once
+    right after recording one (before the listener acknowledges it)."""
+
+    def __init__(self, engine: Any, flow_id: str, crash_on: str | None = None) -> None:
+        self.engine, self.flow_id, self.crash_on = engine, flow_id, crash_on
+        self.deliveries: list[messages.Delivery] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, message: Message) -> messages.Delivery:
+        delivery = messages.receive(
+            self.engine, self.flow_id, source=message.source, message_id=message.message_id, payload=message.payload
+        )
+        with self.lock:
+            self.deliveries.append(delivery)
+        if message.message_id == self.crash_on:
+            self.crash_on = None
+            raise RuntimeError("the listener died after recording the message, before acknowledging it")
+        return delivery
+
+    def statuses(self) -> list[str]:
+        with self.lock:
+            return [d.status for d in self.deliveries]
+
+
+def _serve(trigger: MessageTrigger, flow_id: str, handle: Any) -> tuple[Any, threading.Event, threading.Thread]:
+    listener = listener_for(trigger, flow_id)
+    stop = threading.Event()
+    thread = threading.Thread(target=listener.serve, args=(handle, stop), daemon=True)
+    thread.start()
+    assert wait_until(listener.connected.is_set, timeout=60), f"the listener never connected to {trigger.source}"
+    return listener, stop, thread
+
+
+def _run_count(engine: Any, flow_id: str) -> int:
+    with read_transaction(engine) as conn:
+        return run_repo.list_runs(conn, flow_id=flow_id).total
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_message_delivered_again_after_a_crash_starts_no_second_run(tmp_path: Path, kind: str) -> None:
+    require_broker(kind)
+    flow_id = "crashy"
+    engine = _store(tmp_path, flow_id)
+    trigger = trigger_for(kind)
+    handle = Recorder(engine, flow_id, crash_on="m-1")
+    _listener, stop, thread = _serve(trigger, flow_id, handle)
+    try:
+        publish(trigger, "m-1", b'{"n": 2}')
+        assert wait_until(lambda: handle.statuses()[:2] == ["started", "duplicate"], timeout=60), handle.statuses()
+        publish(trigger, "m-2", b'{"n": 3}')
+        assert wait_until(lambda: handle.statuses().count("started") == 2, timeout=30), handle.statuses()
+        time.sleep(0.5)
+        assert _run_count(engine, flow_id) == 2
+        assert handle.statuses().count("duplicate") == 1
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        cleanup(trigger, flow_id)
+        engine.dispose()
+
+
+# --- a private broker restarted mid-stream ----------------------------------------------------------
+def _private(kind: str) -> Any:
+    from tests import private_services as ps
+
+    return {
+        "rabbitmq": ps.private_rabbitmq,
+        "redis": ps.private_redis,
+        "nats": ps.private_nats,
+        "mqtt": ps.private_mosquitto,
+    }[kind]()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_broker_restarted_mid_stream_loses_no_message_and_runs_none_twice(tmp_path: Path, kind: str) -> None:
+    flow_id = "restarted"
+    engine = _store(tmp_path, flow_id)
+    with _private(kind) as broker:
+        trigger = trigger_for(kind, url=broker.url())
+        handle = Recorder(engine, flow_id)
+        _listener, stop, thread = _serve(trigger, flow_id, handle)
+        try:
+            ids = [f"msg-{i}" for i in range(20)]
+            for message_id in ids[:10]:
+                publish(trigger, message_id, json.dumps({"n": int(message_id[4:])}).encode())
+            broker.restart()
+            for message_id in ids[10:]:
+                publish(trigger, message_id, json.dumps({"n": int(message_id[4:])}).encode())
+            assert wait_until(lambda: handle.statuses().count("started") >= 20, timeout=120), handle.statuses()
+            time.sleep(1.0)  # anything delivered again arrives now, and must start nothing
+        finally:
+            stop.set()
+            thread.join(timeout=30)
+    with read_transaction(engine) as conn:
+        runs = run_repo.list_runs(conn, flow_id=flow_id, limit=1000).items
+        receipts = conn.execute(sa.select(message_receipts.c.message_id)).scalars().all()
+    assert sorted(r.triggered_by["message_id"] for r in runs) == sorted(ids)  # none lost, none twice
+    assert sorted(receipts) == sorted(ids)
+    assert sorted(r.params["n"] for r in runs) == list(range(20))
+    engine.dispose()
