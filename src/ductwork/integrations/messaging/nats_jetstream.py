@@ -65,7 +65,7 @@ class NatsListener(Listener):
                     raise ConnectionError("lost the connection to NATS")
                 try:
                     batch = await sub.fetch(10, timeout=0.5)
-                except (NatsTimeout, asyncio.TimeoutError):  # nothing to read for now
+                except (TimeoutError, NatsTimeout):  # nothing to read for now
                     continue
                 for msg in batch:
                     try:
