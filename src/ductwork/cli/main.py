@@ -11,10 +11,10 @@ from pathlib import Path
 import click
 
 from ductwork.cli import (
+    assets_cmd,
     audit_cmd,
     audit_hook,
     cleanup_cmd,
-    assets_cmd,
     config_cmd,
     db_cmd,
     flows_cmd,
@@ -29,8 +29,8 @@ from ductwork.cli import (
     triggerer_cmd,
     users_cmd,
     webserver_cmd,
-    worker_cmd,
     why_cmd,
+    worker_cmd,
 )
 from ductwork.cli.state import CliState, DuctworkGroup
 

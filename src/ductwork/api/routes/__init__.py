@@ -7,8 +7,8 @@ from fastapi import APIRouter
 from ductwork.api.routes import (
     accounts,
     assets,
-    events,
     audit,
+    events,
     flows,
     luigi,
     maintenance,
@@ -23,6 +23,7 @@ from ductwork.api.routes import (
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1")  # keep in step with app.API_PREFIX
-    for module in (system, flows, runs, tasks, views, pools, luigi, accounts, maintenance, audit, secrets, assets, events):
+    modules = (system, flows, runs, tasks, views, pools, luigi, accounts, maintenance, audit, secrets, assets, events)
+    for module in modules:
         router.include_router(module.router)
     return router
