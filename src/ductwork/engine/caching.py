@@ -169,9 +169,14 @@ def _reads_all_params(func: Any) -> bool:
 
 
 def _plain(value: Any) -> Any:
-    from ductwork.engine.execution import plain
-
-    return plain(value)
+    """Templated fields as data to hash (references to other tasks' outputs by their template)."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return str(value) if isinstance(value, XComArg | ParamRef) else repr(value)
 
 
 def _target_versions(task: Any) -> dict[str, str]:
