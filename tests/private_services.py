@@ -412,3 +412,18 @@ def private_rabbitmq(host: str = "127.0.0.1", port: int | None = None) -> Iterat
     with _running(PrivateRabbitMQ(_root("rabbitmq"), host, port)) as server:
         assert isinstance(server, PrivateRabbitMQ)
         yield server
+
+
+class PrivateOpenRedis(PrivateRedis):
+    """A private Redis that accepts clients from other hosts (a network-namespace test host):
+    without a password Redis otherwise answers only on the loopback interface."""
+
+    def command(self) -> Sequence[str]:
+        return [*super().command(), "--protected-mode", "no"]
+
+
+@contextmanager
+def private_open_redis(host: str, port: int | None = None) -> Iterator[PrivateRedis]:
+    with _running(PrivateOpenRedis(_root("redis"), host, port)) as server:
+        assert isinstance(server, PrivateRedis)
+        yield server

@@ -308,7 +308,9 @@ def test_quick_try_reports_its_start_with_its_outcome(make_pool: Callable[..., P
     events = collect(pool, finished(req.key))
     assert [type(e) for e in events] == [TryStarted, TryFinished]
     started = events[0]
-    assert isinstance(started, TryStarted) and started.pid in pool.worker_pids() and started.worker == socket.gethostname()
+    assert (
+        isinstance(started, TryStarted) and started.pid in pool.worker_pids() and started.worker == socket.gethostname()
+    )
 
 
 def test_outcome_is_recorded_by_the_worker_before_it_is_reported(

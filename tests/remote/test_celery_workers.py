@@ -101,3 +101,32 @@ def test_flows_run_on_celery_workers_over_redis(tmp_path: Path) -> None:
 def test_flows_run_on_celery_workers_over_rabbitmq(tmp_path: Path) -> None:
     with private_rabbitmq() as rabbit:
         _scenario(tmp_path, rabbit.url())
+
+
+def test_a_worker_in_its_own_network_namespace_runs_tries_over_the_link(tmp_path: Path) -> None:
+    """The worker host reaches PostgreSQL and Redis only over a veth pair; it has its own home,
+    working and temporary folders, and no flows folder: the code comes as a bundle."""
+    from private_services import private_open_redis, private_postgres
+    from tests.remote.support import test_host
+
+    with test_host() as link, private_open_redis(link.host_ip) as redis, private_postgres(host=link.host_ip) as pg:
+        with (pg.data / "pg_hba.conf").open("a") as hba:
+            hba.write(f"host all all {link.host_ip}/32 trust\nhost all all {link.ns_ip}/32 trust\n")
+        pg.restart()
+        db_url = pg.create_database("ductwork_netns")
+        cluster = Cluster(tmp_path / "c", db_url, redis.url())
+        cluster.write_flow("fan.py", FAN)
+        try:
+            cluster.scheduler()
+            cluster.wait_schema()
+            remote = cluster.worker("far", concurrency=3, netns=link.netns)
+            assert cluster.cli("trigger", "fan", "--run-id", "r1").returncode == 0
+            wait_for(lambda: _run_state(db_url, "fan") in ("success", "failed"), 90, "the run to end", cluster)
+            assert _run_state(db_url, "fan") == "success", cluster.logs()
+            assert count_effects(cluster.effects) == {f"r1.{t}": 1 for t in ["a", "b0", "b1", "b2", "b3", "c"]}
+            assert "working on c" in cluster.cli("tasks", "logs", "fan", "r1", "c").stdout
+            bundles = list((cluster.root / "worker-far" / "home" / "bundles").iterdir())
+            assert [b for b in bundles if not b.name.startswith(".")], "the worker unpacked no bundle"
+            assert remote.alive()
+        finally:
+            cluster.stop_all()

@@ -41,6 +41,10 @@ class NodeSpec:
     pool_slots: int = 1
     resources: Mapping[str, int] = field(default_factory=dict)
     queue: str = "default"
+    """The worker queue its tries go to (remote executors: workers started with ``--queues``)."""
+    executor_config: Mapping[str, Any] = field(default_factory=dict)
+    """Executor-specific settings of its tries (Kubernetes: pod template, namespace, image,
+    resources, node selector); plain JSON data."""
     group: str | None = None
     depends_on_past: bool = False
     owner: str = ""

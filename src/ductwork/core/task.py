@@ -88,6 +88,9 @@ class Task(ParamHolder):
     retry_delay: ClassVar[float] = 0.0
     execution_timeout: ClassVar[float | None] = None
     pool: ClassVar[str] = "default_pool"
+    queue: ClassVar[str] = "default"
+    """The worker queue its tries go to (Celery workers started with ``--queues``)."""
+    executor_config: ClassVar[Mapping[str, Any]] = {}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -40,6 +40,7 @@ from ductwork.core.events import EngineEvent, RunEnded, TryOutcome
 from ductwork.core.graph import FlowGraph, FlowMeta, NodeSpec
 from ductwork.core.schedule import DataInterval
 from ductwork.core.states import RunState, TaskState
+from ductwork.engine.coordination import Coordination
 from ductwork.engine.executor import Executor, TryFinished, TryKey
 from ductwork.engine.journal import read_journals, removable_segments
 from ductwork.engine.local import try_log_path
@@ -56,6 +57,7 @@ from ductwork.settings import Settings
 from ductwork.store import migrate
 from ductwork.store.asset_sink import AssetEventWriter, StepSinks
 from ductwork.store.engine import create_engine, read_transaction, transaction
+from ductwork.store.errors import RunExistsError
 from ductwork.store.records import NewImportError, RunRecord
 from ductwork.store.repo import flows as flow_repo
 from ductwork.store.repo import import_errors as error_repo
@@ -143,6 +145,7 @@ class SchedulerService:
         self._last_poll = 0.0
         self._last_heartbeat = 0.0
         self._job_id: int | None = None
+        self.coordination: Coordination | None = None
         self.stop_event = threading.Event()
         self._ended = _EndedRuns()
         self._callback_threads: list[threading.Thread] = []
@@ -158,6 +161,13 @@ class SchedulerService:
         if migrate.current_revision(self.engine) is None:
             migrate.upgrade(self.engine)
         migrate.check(self.engine)
+        self.coordination = Coordination(
+            self.engine, remote_executor=self.settings.executor != "local", lease=self.settings.scheduler_lease
+        )
+        self._job_id = self.coordination.begin()  # refuses when another scheduler may not share the database
+        if self.coordination.leases:
+            self.sink.owner = self._job_id
+            self.options.job_heartbeat = min(self.options.job_heartbeat, self.settings.scheduler_lease / 4)
         self.replay_journals()
         self.executor = self._executor_factory(self.settings, self.environ)
         self.executor.start()
@@ -174,8 +184,7 @@ class SchedulerService:
             gate=self.may_start,
             record_before_submit=getattr(self.executor, "records_tries", False),
         )
-        with transaction(self.engine) as conn:
-            self._job_id = job_repo.start_job(conn, "scheduler", hostname=socket.gethostname(), pid=os.getpid())
+        with read_transaction(self.engine) as conn:
             self._failed_before = {e.fileloc for e in error_repo.list_import_errors(conn)}
         if self.settings.triggerer == "scheduler":
             from ductwork.engine.triggerer import TriggererService
@@ -210,6 +219,8 @@ class SchedulerService:
             thread.join(timeout=self.options.parse_timeout)
         if self.executor is not None:
             self.executor.shutdown(wait=True)
+        if self.coordination is not None:
+            self.coordination.end()
         if self._job_id is not None:
             with transaction(self.engine) as conn:
                 job_repo.end_job(conn, self._job_id)
@@ -376,6 +387,8 @@ class SchedulerService:
                         interval=interval,
                         params=run_service.validate_params(graph.meta, None),
                     )
+                except (RunExistsError, sa.exc.IntegrityError):
+                    break  # another scheduler on this database created it first: it is in its runs
                 except DuctworkError as exc:
                     log.error("flow %s: could not create the run for %s: %s", flow.flow_id, interval.start, exc)
                     break
@@ -464,6 +477,15 @@ class SchedulerService:
                 ).where(runs_table.c.state.in_([RunState.QUEUED.value, RunState.RUNNING.value]))
             ).all()
         active = {f"{r.flow_id}/{r.run_id}": r for r in rows if not r.graph_pending}
+        if self.coordination is not None and self.coordination.leases:
+            # Several schedulers: drive only the runs this one holds; let go of runs taken over.
+            owned = self.coordination.owned()
+            lost, self.sink.lost_runs = self.sink.lost_runs, set()
+            active = {k: r for k, r in active.items() if r.id in owned and k not in lost}
+            for key in list(self.supervisor.runs):
+                if key not in active:
+                    self._let_go(key, cancel=False)
+            rows = [r for r in rows if f"{r.flow_id}/{r.run_id}" in active]
         for key in list(self.supervisor.runs):
             if key not in active and key not in {f"{r.flow_id}/{r.run_id}" for r in rows}:
                 self._let_go(key)
@@ -473,13 +495,22 @@ class SchedulerService:
             elif self._revisions.get(key) != row.revision:
                 self._take(row.id, recovering=False)
 
-    def _let_go(self, key: str) -> None:
+    def _let_go(self, key: str, *, cancel: bool = True) -> None:
+        """Forget a run; ``cancel`` its tries (it was ended from outside) unless another
+        scheduler took it over (then they go on, and that scheduler adopts them)."""
         assert self.supervisor is not None and self.executor is not None
         run = self.supervisor.drop_run(key)
         if run is None:
             return
+        if not cancel:
+            log.warning("run %s was taken over by another scheduler", key)
         for try_key in run.in_flight.values():
-            self.executor.cancel(try_key, "the run was ended from outside the scheduler")
+            if cancel:
+                self.executor.cancel(try_key, "the run was ended from outside the scheduler")
+            else:
+                forget = getattr(self.executor, "forget", None)
+                if forget is not None:
+                    forget(try_key)
             self._adopted.pop(try_key, None)
         self._revisions.pop(key, None)
 

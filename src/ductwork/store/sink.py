@@ -83,9 +83,14 @@ class SqlEventSink:
     transaction the caller already has (for a scheduler that also writes other rows in the step).
     """
 
-    def __init__(self, engine: Engine, *, now: Callable[[], dt.datetime] = utcnow) -> None:
+    def __init__(self, engine: Engine, *, now: Callable[[], dt.datetime] = utcnow, owner: int | None = None) -> None:
+        """``owner``: the scheduler job that must hold a run's lease for its events to be written
+        (several schedulers on one database); events of runs it lost are dropped and their keys
+        kept in ``lost_runs`` for the scheduler to let go of."""
         self.engine = engine
         self._now = now
+        self.owner = owner
+        self.lost_runs: set[str] = set()
         self._pks: dict[str, int] = {}
         self._running: set[int] = set()
         self._lock = threading.Lock()
@@ -104,6 +109,14 @@ class SqlEventSink:
 
     def write(self, conn: Connection, events: Sequence[EngineEvent]) -> None:
         pks = self._resolve(conn, {e.run_key for e in events})
+        if self.owner is not None:
+            from ductwork.store.repo.leases import owned_for_update
+
+            held = owned_for_update(conn, self.owner, pks.values())
+            lost = {key for key, pk in pks.items() if pk not in held}
+            if lost:
+                self.lost_runs |= lost
+                events = [e for e in events if e.run_key not in lost]
         step = _Step()
         for event in events:
             self._fold(step, pks[event.run_key], event)

@@ -136,6 +136,7 @@ class BaseOperator(DependencyMixin):
         pool_slots: int = 1,
         resources: Mapping[str, int] | None = None,
         queue: str = "default",
+        executor_config: Mapping[str, Any] | None = None,
         depends_on_past: bool = False,
         owner: str = "",
         doc: str = "",
@@ -174,7 +175,10 @@ class BaseOperator(DependencyMixin):
         self.pool = pool
         self.pool_slots = int(pool_slots)
         self.resources = dict(resources or {})
+        if not isinstance(queue, str) or not queue.strip():
+            raise DefinitionError(f"{name}(task_id={task_id!r}): queue must be a non-empty string, got {queue!r}")
         self.queue = queue
+        self.executor_config = dict(executor_config or {})
         self.depends_on_past = depends_on_past
         self.owner = owner
         self.doc = doc
@@ -264,6 +268,7 @@ class BaseOperator(DependencyMixin):
             pool_slots=self.pool_slots,
             resources=dict(self.resources),
             queue=self.queue,
+            executor_config=self.executor_config,
             group=self.task_group.group_id if self.task_group else None,
             depends_on_past=self.depends_on_past,
             owner=self.owner,

@@ -1,4 +1,4 @@
-"""Running tries on other hosts: Celery workers and Kubernetes pods (ADR 0007).
+"""Running tries on other hosts: Celery workers and Kubernetes pods (ADRs 0010, 0011, 0012).
 
 A remote worker shares nothing with the scheduler but the database, the broker and an object
 store. It fetches the flows' code as a content-addressed bundle (``bundles``), records the

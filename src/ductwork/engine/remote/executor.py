@@ -1,6 +1,6 @@
 """The executor port over remote workers (Celery), for the scheduler.
 
-How a try's start and end travel (ADR 0008):
+How a try's start and end travel (ADR 0010):
 
 - The scheduler records the try ``queued`` (``records_tries``: the supervisor flushes before it
   submits), then publishes it. Tries wait in this executor, per queue, while the queue's live
@@ -158,6 +158,14 @@ class CeleryExecutor:
         flight.published_at = 0.0
         self._flights[key] = flight
         return True
+
+    def forget(self, key: TryKey) -> None:
+        """Stop watching a try (its run was taken over by another scheduler, which adopts it)."""
+        flight = self._flights.pop(key, None)
+        if flight is not None and flight.published_at is None:
+            line = self._lines.get(flight.queue)
+            if line is not None and flight in line:
+                line.remove(flight)
 
     def wait(self, timeout: float | None) -> list[ExecutorEvent]:
         self.start()

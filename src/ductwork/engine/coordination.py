@@ -1,0 +1,112 @@
+"""How a scheduler shares its database with other schedulers (ADR 0009).
+
+- **SQLite**: one scheduler per database, enforced by an exclusive lock on a file beside the
+  database (released by the kernel when the process dies, even by kill -9). A second scheduler
+  refuses to start with a one-line message.
+- **PostgreSQL or MariaDB, local executor**: one scheduler per database too, since its tries
+  are journaled on its own host where no other scheduler can read them. A second one refuses
+  to start while the first one's lease is alive.
+- **PostgreSQL or MariaDB, remote executor (Celery)**: any number of schedulers, all active.
+  Each holds leases on the runs it drives (``store.repo.leases``): it claims runs nobody holds
+  with ``FOR UPDATE SKIP LOCKED``, renews its lease with its heartbeat, writes only to runs it
+  still holds (the sink checks under a row lock), and lets go of runs another scheduler took.
+  A scheduler killed -9 stops renewing; ``scheduler_lease`` seconds later another claims its
+  runs and adopts their running tries, which the workers record in the database.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from ductwork.engine.journal import alive
+from ductwork.errors import DuctworkError
+from ductwork.store.engine import read_transaction, transaction
+from ductwork.store.repo import jobs as job_repo
+from ductwork.store.repo import leases
+
+CLAIM_BATCH = 16
+"""Runs one scheduler claims per poll at most."""
+
+
+class SchedulerConflictError(DuctworkError):
+    """Another scheduler already drives this database, and this setup allows only one."""
+
+
+class Coordination:
+    def __init__(self, engine: Engine, *, remote_executor: bool, lease: float) -> None:
+        self.engine = engine
+        self.lease = lease
+        self.backend = engine.url.get_backend_name()
+        self.leases = remote_executor and self.backend != "sqlite"
+        self.job_id: int | None = None
+        self._lock_fd: int | None = None
+
+    def begin(self) -> int:
+        """Check that this scheduler may run here, and record its job; its id."""
+        if self.backend == "sqlite":
+            self._lock_sqlite()
+        host, pid = socket.gethostname(), os.getpid()
+        with transaction(self.engine) as conn:
+            self.job_id = job_repo.start_job(conn, "scheduler", hostname=host, pid=pid)
+        if not self.leases and self.backend != "sqlite":
+            with read_transaction(self.engine) as conn:
+                others = [(i, h, p) for i, h, p in leases.live_schedulers(conn, lease=self.lease) if i < self.job_id]
+            others = [(i, h, p) for i, h, p in others if not (h == host and not alive(p, None))]
+            if others:
+                with transaction(self.engine) as conn:
+                    job_repo.end_job(conn, self.job_id, "refused")
+                _, other_host, other_pid = others[0]
+                raise SchedulerConflictError(
+                    f"another scheduler (pid {other_pid} on {other_host}) is running on this database with the "
+                    "local executor, whose tries only it can see; run one scheduler, or set executor = "
+                    f'"celery" to run several (a killed one counts as gone {self.lease:g}s after its last heartbeat)'
+                )
+        return self.job_id
+
+    def _lock_sqlite(self) -> None:
+        database = self.engine.url.database
+        if not database or database == ":memory:":
+            return
+        path = Path(f"{database}.scheduler.lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise SchedulerConflictError(
+                f"another scheduler ({holder}) is running on this SQLite database ({database}); SQLite allows "
+                'one scheduler: use PostgreSQL or MariaDB (database_url) with executor = "celery" to run several'
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode(), 0)
+        self._lock_fd = fd
+
+    def owned(self) -> set[int]:
+        """(Lease mode) claim runs nobody holds, then the active runs this scheduler holds."""
+        assert self.job_id is not None
+        with transaction(self.engine) as conn:
+            mine = leases.owned_runs(conn, self.job_id)
+            live = max(1, len(leases.live_schedulers(conn, lease=self.lease)))
+            share = -(-leases.active_run_count(conn) // live)  # its fair share, rounded up
+            want = min(CLAIM_BATCH, share - len(mine))
+            if want > 0:
+                mine.update(leases.claim_runs(conn, self.job_id, lease=self.lease, limit=want))
+            return mine
+
+    def end(self) -> None:
+        if self.leases and self.job_id is not None:
+            try:
+                with transaction(self.engine) as conn:
+                    leases.release_runs(conn, self.job_id)
+            except DuctworkError:
+                pass
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
