@@ -60,6 +60,11 @@ def run_json(record: RunRecord) -> dict[str, Any]:
     }
 
 
+WAIT_POLL = 0.01
+"""``trigger --wait`` looks at the run this often (one primary-key read): it returns within a few
+tens of milliseconds of the run's end."""
+
+
 def _wait(engine: Any, record: RunRecord, timeout: float | None) -> RunRecord:
     deadline = time.monotonic() + timeout if timeout else None
     while True:
@@ -70,7 +75,7 @@ def _wait(engine: Any, record: RunRecord, timeout: float | None) -> RunRecord:
             return current
         if deadline is not None and time.monotonic() > deadline:
             return current
-        time.sleep(0.2)
+        time.sleep(WAIT_POLL)
 
 
 def _print_states(engine: Any, record: RunRecord) -> None:
