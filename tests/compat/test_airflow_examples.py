@@ -30,6 +30,10 @@ EXAMPLES = [
     "example_complex.py",
     "example_python_operator.py",
     "example_display_name.py",
+    "example_sensors.py",
+    "example_latest_only.py",
+    "example_branch_day_of_week_operator.py",
+    "example_dag_decorator.py",
 ]
 
 
@@ -157,3 +161,88 @@ def test_python_dag_file_runs_dag_test(examples: dict[str, Path], tmp_path: Path
     assert "[dag.test] this_will_skip: skipped" in proc.stdout
     assert "[dag.test] runme_0: success" in proc.stdout
     assert ": success" in proc.stdout.splitlines()[-1]
+
+
+class _FastClock:
+    """Virtual time that moves by whole waits while real time moves by a tenth of a second at
+    most: sensors waiting on each other (a file another task writes after three real seconds)
+    still meet, and minute-long poke intervals cost nothing."""
+
+    def __init__(self, at: dt.datetime) -> None:
+        from ductwork.testing import FrozenClock
+
+        self._frozen = FrozenClock(at)
+
+    def now(self) -> dt.datetime:
+        return self._frozen.now()
+
+    def sleep(self, seconds: float) -> None:
+        import time
+
+        time.sleep(min(max(seconds, 0.0), 0.1))
+        self._frozen.sleep(seconds)
+
+
+def test_standard_sensors_with_soft_fail_and_deferral(examples: dict[str, Path]) -> None:
+    """Soft-failing sensors end skipped, the others succeed, as Airflow's example documents."""
+    now = dt.datetime.now(dt.UTC)
+    summary = _run(examples["example_sensors.py"], clock=_FastClock(now), logical_date=now)
+    states = _states(summary)
+    for task_id in (
+        "timeout_after_second_date_in_the_future",
+        "Sensor_fails_after_3_seconds",
+        "failure_timeout_sensor_python",
+    ):
+        assert states[task_id] == "skipped", states
+    for task_id in (
+        "wait_some_seconds",
+        "wait_some_seconds_async",
+        "fire_immediately",
+        "Sensor_succeeds",
+        "wait_for_file",
+        "wait_for_file_async",
+        "success_sensor_python",
+    ):
+        assert states[task_id] == "success", states
+    monday = now.astimezone(dt.UTC).isoweekday() == 1
+    assert states["week_day_sensor_failing_on_timeout"] == ("success" if monday else "skipped")
+    deferred = summary["wait_some_seconds_async"].tries  # type: ignore[index]
+    assert deferred[0].state.value == "up_for_reschedule"  # the worker slot was freed while waiting
+
+
+def test_latest_only_skips_all_but_the_latest_scheduled_run(examples: dict[str, Path]) -> None:
+    old = _run(
+        examples["example_latest_only.py"], run_type="scheduled", logical_date=dt.datetime(2021, 1, 1, tzinfo=dt.UTC)
+    )
+    assert _states(old) == {"latest_only": "success", "task1": "skipped"}
+    manual = _run(examples["example_latest_only.py"], logical_date=dt.datetime(2021, 1, 1, tzinfo=dt.UTC))
+    assert _states(manual) == {"latest_only": "success", "task1": "success"}
+
+
+def test_branch_day_of_week(examples: dict[str, Path]) -> None:
+    from ductwork.testing import FrozenClock
+
+    saturday = dt.datetime(2024, 3, 2, 12, tzinfo=dt.UTC)
+    states = _states(_run(examples["example_branch_day_of_week_operator.py"], clock=FrozenClock(saturday)))
+    assert states == {
+        "make_choice": "success",
+        "branch_true": "skipped",
+        "branch_false": "success",
+        "make_weekend_choice": "success",
+        "branch_weekend": "success",
+        "branch_mid_week": "skipped",
+    }
+    monday = dt.datetime(2024, 3, 4, 12, tzinfo=dt.UTC)
+    states = _states(_run(examples["example_branch_day_of_week_operator.py"], clock=FrozenClock(monday)))
+    assert (states["branch_true"], states["branch_false"], states["branch_weekend"]) == (
+        "success",
+        "skipped",
+        "skipped",
+    )
+
+
+def test_dag_decorator_params_reach_templated_fields(examples: dict[str, Path]) -> None:
+    flow = load_file(examples["example_dag_decorator.py"]).flows[0]
+    send = flow.tasks["send_email"]
+    assert send.to == ["{{ params.email }}"] or send.to == "{{ params.email }}"
+    assert set(send.upstream_task_ids) == {"prepare_email"}

@@ -23,9 +23,17 @@ from ..utils.task_group import TaskGroup
 
 
 class _PythonDecoratedOperator(AirflowOperatorMixin, DecoratedOperator):
-    def __init__(self, *, multiple_outputs: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        multiple_outputs: bool = False,
+        templates_exts: Any = None,
+        show_return_value_in_logs: bool = True,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.multiple_outputs = multiple_outputs
+        self.show_return_value_in_logs = show_return_value_in_logs
 
 
 class _BranchDecoratedOperator(BranchPythonOperator):

@@ -24,6 +24,7 @@ from ductwork.core import operators as core_ops
 from ductwork.core.context import TaskContext
 from ductwork.core.operators.base import BaseOperator as CoreBaseOperator
 from ductwork.core.operators.base import chain, cross_downstream, set_dependency
+from ductwork.core.xcom_arg import ParamRef, XComArg
 
 _RULE_ALIASES = {"none_failed_or_skipped": "none_failed_min_one_success", "dummy": "always"}
 
@@ -108,6 +109,15 @@ class AirflowOperatorMixin(CoreBaseOperator):
         if executor:
             refuse(f"{type(self).__name__}(executor=...)", "one executor per scheduler")
         rule = str(getattr(trigger_rule, "value", trigger_rule))
+        upstream_refs = []
+        for name in type(self).template_fields:
+            value = kwargs.get(name)
+            if isinstance(value, XComArg | ParamRef):
+                # A task output or DAG parameter given to a templated field is rendered when the
+                # task runs, as in Airflow; a task output also draws the edge.
+                kwargs[name] = str(value)
+                if isinstance(value, XComArg):
+                    upstream_refs.append(value.operator)
         super().__init__(
             task_id=task_id,
             flow=dag,
@@ -132,6 +142,8 @@ class AirflowOperatorMixin(CoreBaseOperator):
             on_retry_callback=on_retry_callback,
             **kwargs,
         )
+        for ref_op in upstream_refs:
+            self.add_upstream(ref_op)  # type: ignore[arg-type]
         addresses = _addresses(email)
         self.email = list(addresses)
         self.failure_email = addresses if email_on_failure else ()

@@ -1,0 +1,47 @@
+"""``airflow.operators.trigger_dagrun.TriggerDagRunOperator`` over Ductwork's
+``TriggerFlowOperator`` (needs the scheduler's store, as in Airflow it needs the database)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from ductwork.integrations.flows import TriggerFlowOperator
+
+from ..models.baseoperator import AirflowOperatorMixin
+
+
+class TriggerDagRunOperator(AirflowOperatorMixin, TriggerFlowOperator):
+
+    def __init__(
+        self,
+        *,
+        trigger_dag_id: str,
+        trigger_run_id: str | None = None,
+        conf: Mapping[str, Any] | None = None,
+        logical_date: Any = None,
+        execution_date: Any = None,
+        reset_dag_run: bool = False,
+        wait_for_completion: bool = False,
+        poke_interval: float = 60,
+        allowed_states: Collection[str] | None = None,
+        failed_states: Collection[str] | None = None,
+        skip_when_already_exists: bool = False,
+        deferrable: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            trigger_flow_id=trigger_dag_id,
+            trigger_run_id=trigger_run_id,
+            conf=conf,
+            logical_date=logical_date or execution_date,
+            wait_for_completion=wait_for_completion,
+            poke_interval=poke_interval,
+            allowed_states=tuple(allowed_states or ("success",)),
+            failed_states=tuple(failed_states or ("failed",)),
+            **kwargs,
+        )
+        self.trigger_dag_id = trigger_dag_id
+
+
+__all__ = ["TriggerDagRunOperator"]

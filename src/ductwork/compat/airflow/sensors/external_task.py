@@ -1,0 +1,72 @@
+"""``airflow.sensors.external_task``: wait for a task (or a whole run) of another DAG."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from typing import Any
+
+from ductwork.integrations.flows import ExternalTaskSensor as _External
+
+from ..operators.empty import EmptyOperator
+from .base import BaseSensorOperator
+
+
+class ExternalTaskSensor(BaseSensorOperator, _External):
+    def __init__(
+        self,
+        *,
+        external_dag_id: str,
+        external_task_id: str | None = None,
+        external_task_ids: Collection[str] | None = None,
+        external_task_group_id: str | None = None,
+        allowed_states: Collection[str] | None = None,
+        skipped_states: Collection[str] | None = None,
+        failed_states: Collection[str] | None = None,
+        execution_delta: Any = None,
+        execution_date_fn: Callable[..., Any] | None = None,
+        check_existence: bool = False,
+        poll_interval: float = 2.0,
+        **kwargs: Any,
+    ) -> None:
+        if external_task_ids and len(list(external_task_ids)) == 1 and external_task_id is None:
+            external_task_id = next(iter(external_task_ids))
+        elif external_task_ids or external_task_group_id:
+            from ductwork.compat.features import refuse
+
+            refuse(
+                "ExternalTaskSensor(external_task_ids=[...]/external_task_group_id=...)",
+                "watch one task or the whole run",
+            )
+        super().__init__(
+            external_flow_id=external_dag_id,
+            external_task_id=external_task_id,
+            allowed_states=tuple(allowed_states or ("success",)),
+            failed_states=tuple(failed_states or ()),
+            execution_delta=execution_delta,
+            execution_date_fn=execution_date_fn,
+            **kwargs,
+        )
+        self.external_dag_id = external_dag_id
+
+
+class ExternalTaskMarker(EmptyOperator):
+    """Marks a dependency for Airflow's recursive clear; here it only documents it (clearing does
+    not cross flows)."""
+
+    def __init__(
+        self,
+        *,
+        external_dag_id: str,
+        external_task_id: str,
+        execution_date: str = "{{ logical_date.isoformat() }}",
+        recursion_depth: int = 10,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.external_dag_id = external_dag_id
+        self.external_task_id = external_task_id
+        self.execution_date = execution_date
+        self.recursion_depth = recursion_depth
+
+
+__all__ = ["ExternalTaskMarker", "ExternalTaskSensor"]
