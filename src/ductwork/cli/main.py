@@ -19,6 +19,7 @@ from ductwork.cli import (
     cleanup_cmd,
     config_cmd,
     db_cmd,
+    doctor_cmd,
     flows_cmd,
     pipelines_cmd,
     pools_cmd,
@@ -73,6 +74,7 @@ cli.add_command(flows_cmd.flows)
 cli.add_command(config_cmd.config)
 cli.add_command(tasks_cmd.tasks)
 cli.add_command(db_cmd.db)
+cli.add_command(doctor_cmd.doctor)
 cli.add_command(scheduler_cmd.scheduler)
 cli.add_command(runs_cmd.trigger)
 cli.add_command(runs_cmd.backfill)

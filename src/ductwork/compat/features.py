@@ -103,6 +103,33 @@ AIRFLOW: dict[str, Feature] = dict(
         _f("task.docker", UNSUPPORTED, "use ductwork.integrations.docker.DockerOperator"),
         _f("task.kubernetes", UNSUPPORTED, "use ductwork.integrations.kubernetes.KubernetesPodOperator"),
         _f("conf", DIFFERS, "the template variable `conf` is the run's conf (Airflow: the configuration)"),
+        _f("DAG.schedule=timetable", UNSUPPORTED, "custom timetables: use a cron string, a preset or a timedelta"),
+        _f("attr.as_setup", UNSUPPORTED, "setup/teardown tasks are not available yet"),
+        _f("attr.as_teardown", UNSUPPORTED, "setup/teardown tasks are not available yet"),
+        _f("attr.expand", UNSUPPORTED, "dynamic task mapping is not available yet"),
+        _f("attr.expand_kwargs", UNSUPPORTED, "dynamic task mapping is not available yet"),
+        _f("attr.partial", UNSUPPORTED, "dynamic task mapping is not available yet"),
+        _f("expand", DIFFERS, "mapped tasks expand when their upstream has finished; each instance is a task `t[i]`"),
     ]
 )
 """Features of Airflow DAG files that the shim refuses, ignores, or runs differently."""
+
+
+LUIGI: dict[str, Feature] = dict(
+    [
+        _f("luigi.contrib", UNSUPPORTED, "Luigi's contrib integrations: use ductwork.integrations"),
+        _f(
+            "luigi.scheduler.Scheduler",
+            UNSUPPORTED,
+            "the central scheduler: use --local-scheduler or `ductwork scheduler`",
+        ),
+        _f("luigi.worker.Worker", UNSUPPORTED, "Luigi's worker class: use luigi.build()"),
+        _f("luigi.rpc", UNSUPPORTED, "the remote scheduler client"),
+        _f("luigi.server", UNSUPPORTED, "luigid: use `ductwork webserver`"),
+        _f("Task.batch_method", IGNORED, "batched runs: each task runs on its own"),
+        _f("Task.get_params", DIFFERS, "returns a dict name -> parameter; dict(get_params()) works unchanged"),
+        _f("DynamicRequirements.custom_complete", IGNORED, "each requirement's complete() is used"),
+        _f("luigi.build", DIFFERS, "retries within one build happen only with --scheduler-retry-delay 0"),
+    ]
+)
+"""Features of Luigi modules that the shim refuses, ignores, or runs differently."""

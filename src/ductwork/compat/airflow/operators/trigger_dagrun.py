@@ -12,7 +12,6 @@ from ..models.baseoperator import AirflowOperatorMixin
 
 
 class TriggerDagRunOperator(AirflowOperatorMixin, TriggerFlowOperator):
-
     def __init__(
         self,
         *,

@@ -1,0 +1,159 @@
+"""``ductwork doctor FILE``: what an Airflow DAG file or a Luigi module uses that Ductwork does
+not support, or supports differently, found by reading the file (nothing of it runs).
+
+It reads imports from ``airflow``/``luigi`` (a module or name the shim does not provide is
+reported), calls of the imported classes with their keyword arguments, and attribute uses such
+as ``@task.virtualenv``, and matches them against ``features.AIRFLOW``/``features.LUIGI``.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from ductwork.compat.features import AIRFLOW, DIFFERS, LUIGI, UNSUPPORTED, Feature
+
+_FRAMEWORKS = ("airflow", "luigi")
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    line: int
+    status: str
+    feature: str
+    note: str
+
+    def render(self, path: str) -> str:
+        return f"{path}:{self.line}: {self.status}: {self.feature}: {self.note}"
+
+
+def _shim_has(module: str, name: str | None = None) -> bool:
+    """Whether the shim provides ``module`` (and ``name`` in it), without running user code."""
+    from ductwork.compat import activate
+
+    activate()
+    try:
+        mod = importlib.import_module(module)
+    except ImportError:
+        return False
+    if name is None or name == "*":
+        return True
+    if hasattr(mod, name):
+        return True
+    try:
+        importlib.import_module(f"{module}.{name}")
+        return True
+    except ImportError:
+        return False
+
+
+def _table(module: str) -> dict[str, Feature]:
+    return AIRFLOW if module.split(".")[0] == "airflow" else LUIGI
+
+
+def _match(table: dict[str, Feature], *keys: str) -> Feature | None:
+    for key in keys:
+        if key in table:
+            return table[key]
+        for prefix in [key.rsplit(".", n)[0] for n in range(1, key.count(".") + 1)]:
+            if prefix in table and table[prefix].status == UNSUPPORTED:
+                return table[prefix]
+    return None
+
+
+def examine(path: str | Path) -> list[Finding]:
+    """The findings for one file, by line."""
+    source = Path(path).read_text(encoding="utf-8")
+    tree = ast.parse(source, filename=str(path))
+    findings: set[Finding] = set()
+    imported: dict[str, str] = {}  # local name -> dotted origin (airflow.operators.bash.BashOperator)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] in _FRAMEWORKS:
+                    imported[(alias.asname or alias.name).split(".")[0]] = alias.name.split(".")[0]
+                    _check_module(alias.name, node.lineno, findings)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in _FRAMEWORKS:
+            if not _check_module(node.module, node.lineno, findings):
+                continue
+            for alias in node.names:
+                origin = f"{node.module}.{alias.name}"
+                imported[alias.asname or alias.name] = origin
+                feature = _match(_table(node.module), origin)
+                if feature is not None:
+                    findings.add(Finding(node.lineno, feature.status, origin, feature.note))
+                elif not _shim_has(node.module, alias.name):
+                    findings.add(Finding(node.lineno, UNSUPPORTED, origin, "not provided by Ductwork's shim"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            _check_call(node, imported, findings)
+        elif isinstance(node, ast.Attribute):
+            _check_attribute(node, imported, findings)
+    return sorted(findings)
+
+
+def _check_module(module: str, line: int, findings: set[Finding]) -> bool:
+    feature = _match(_table(module), module)
+    if feature is not None and feature.status == UNSUPPORTED:
+        findings.add(Finding(line, feature.status, module, feature.note))
+        return False
+    if not _shim_has(module):
+        findings.add(Finding(line, UNSUPPORTED, module, "module not provided by Ductwork's shim"))
+        return False
+    return True
+
+
+def _origin(func: ast.expr, imported: dict[str, str]) -> str | None:
+    if isinstance(func, ast.Name):
+        return imported.get(func.id)
+    if isinstance(func, ast.Attribute):
+        base = _origin(func.value, imported)
+        return f"{base}.{func.attr}" if base else None
+    return None
+
+
+def _check_call(node: ast.Call, imported: dict[str, str], findings: set[Finding]) -> None:
+    origin = _origin(node.func, imported)
+    if origin is None:
+        return
+    table = _table(origin)
+    short = origin.rsplit(".", 1)[-1]
+    owner = "DAG" if short == "DAG" else ("Task" if table is LUIGI else "BaseOperator")
+    for keyword in node.keywords:
+        if keyword.arg is None:
+            continue
+        feature = _match(table, f"{owner}.{keyword.arg}")
+        if feature is not None and not _is_false(keyword.value):
+            findings.add(Finding(node.lineno, feature.status, f"{short}({keyword.arg}=...)", feature.note))
+        if owner == "DAG" and keyword.arg in ("schedule", "schedule_interval") and _is_dataset(keyword.value, imported):
+            feature = AIRFLOW["DAG.schedule=datasets"]
+            findings.add(Finding(node.lineno, feature.status, f"DAG({keyword.arg}=[Dataset...])", feature.note))
+    if owner == "DAG" and not any(k.arg == "catchup" for k in node.keywords):
+        feature = AIRFLOW["DAG.catchup"]
+        findings.add(Finding(node.lineno, DIFFERS, "DAG(catchup not given)", feature.note))
+
+
+def _check_attribute(node: ast.Attribute, imported: dict[str, str], findings: set[Finding]) -> None:
+    if imported and f"attr.{node.attr}" in AIRFLOW and any(o.startswith("airflow") for o in imported.values()):
+        feature = AIRFLOW[f"attr.{node.attr}"]
+        findings.add(Finding(node.lineno, feature.status, f".{node.attr}(...)", feature.note))
+    origin = _origin(node.value, imported)
+    if origin is not None and origin.endswith("decorators.task"):
+        decorator = AIRFLOW.get(f"task.{node.attr}")
+        if decorator is not None:
+            findings.add(Finding(node.lineno, decorator.status, f"@task.{node.attr}", decorator.note))
+
+
+def _is_false(value: ast.expr) -> bool:
+    return isinstance(value, ast.Constant) and value.value in (False, None)
+
+
+def _is_dataset(value: ast.expr, imported: dict[str, str]) -> bool:
+    if isinstance(value, ast.List | ast.Tuple):
+        return any(_is_dataset(v, imported) for v in value.elts)
+    if isinstance(value, ast.Call):
+        origin = _origin(value.func, imported) or ""
+        return origin.startswith("airflow.datasets") or origin.endswith((".Dataset", ".Asset"))
+    return False
