@@ -20,6 +20,7 @@ from ductwork.errors import DefinitionError
 _ENV = "DUCTWORK_"
 _LOGIN_LIMITS = ("login_max_failures", "login_max_failures_per_address", "login_failure_window", "login_concurrency")
 EXECUTORS = ("local", "celery", "kubernetes")
+_DAYS = ("retention_days", "audit_retention_days")
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,11 @@ class Settings:
     triggerer: str = "scheduler"
     """Where the listeners of flows' message triggers run: ``scheduler`` (inside the scheduler
     process) or ``separate`` (only in a ``ductwork triggerer`` process)."""
+    retention_days: int = 90
+    """The scheduler deletes finished runs (with their tries, results, logs and events) that
+    ended longer ago than this, in the background; 0 keeps everything."""
+    audit_retention_days: int = 365
+    """How long the audit log keeps its entries; 0 keeps them all."""
     config_path: Path | None = None
     resources: Mapping[str, int] = field(default_factory=dict)
     pools: Mapping[str, int] = field(default_factory=dict)
@@ -143,7 +149,7 @@ class Settings:
                     raise DefinitionError(f"{name} must be more than 0 seconds, got {values[name]!r}")
         if values.get("executor", "local") not in EXECUTORS:
             raise DefinitionError(f"executor must be one of {', '.join(EXECUTORS)}, got {values['executor']!r}")
-        for name in ("parallelism", "worker_prefetch", "results_offload_threshold", *_LOGIN_LIMITS):
+        for name in ("parallelism", "worker_prefetch", "results_offload_threshold", *_LOGIN_LIMITS, *_DAYS):
             if name in values:
                 try:
                     values[name] = int(values[name])
@@ -153,6 +159,9 @@ class Settings:
             least = 1 if name in ("login_failure_window", "login_concurrency") else 0
             if values.get(name, least) < least:
                 raise DefinitionError(f"{name} must be at least {least}, got {values[name]!r}")
+        for name in _DAYS:
+            if values.get(name, 0) < 0:
+                raise DefinitionError(f"{name} must be 0 (keep everything) or a number of days, got {values[name]!r}")
         if values.get("worker_prefetch", 1) < 1:
             raise DefinitionError(f"worker_prefetch must be at least 1, got {values['worker_prefetch']!r}")
         if values.get("worker_mode", "warm") not in ("warm", "fresh"):
@@ -181,6 +190,7 @@ class Settings:
             *("worker_heartbeat", "worker_lost_after", "scheduler_lease"),
             *("kubernetes_namespace", "kubernetes_image"),
             "triggerer",
+            *_DAYS,
         )
         for name in shown:
             value: Any = getattr(self, name)

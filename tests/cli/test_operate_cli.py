@@ -131,3 +131,13 @@ def test_changes_from_the_cli_are_audited_without_their_secrets(cli: Cli, tmp_pa
         assert secret not in text
     assert _json(cli, "audit", "list", "--action", "run.")["total"] == 1
     assert _json(cli, "audit", "list", "--actor", "nobody")["entries"] == []
+
+
+def test_retention_settings_are_shown_and_checked(cli: Cli) -> None:
+    rows = json.loads(cli("config", "--json", env={"DUCTWORK_RETENTION_DAYS": "30"}).output)
+    assert rows["retention_days"] == {"source": "env", "value": "30"}
+    assert rows["audit_retention_days"] == {"source": "default", "value": "365"}
+    bad = cli("config", env={"DUCTWORK_RETENTION_DAYS": "-1"})
+    assert bad.exit_code == 2 and "retention_days must be 0 (keep everything) or a number of days" in bad.output
+    words = cli("config", env={"DUCTWORK_AUDIT_RETENTION_DAYS": "a year"})
+    assert words.exit_code == 2 and "audit_retention_days must be an integer" in words.output

@@ -203,3 +203,24 @@ def test_clean_of_one_flow_and_of_stale_import_errors(world: tuple[Engine, Path,
         left = {e.fileloc for e in error_repo.list_import_errors(conn)}
     assert left == {str(flows / "broken.py"), "/elsewhere/gone.py"}
     assert cleanup.clean_import_errors(engine, tmp_path / "not-here") == 0
+
+
+def test_logs_shipped_to_an_object_store_go_with_their_run(
+    world: tuple[Engine, Path, ObjectStore], tmp_path: Path
+) -> None:
+    engine, logs, objects = world
+    old = _finished_run(engine, logs, objects, "old", days_ago=40, logical=T0)
+    _finished_run(engine, logs, objects, "new", days_ago=1, logical=T0 + dt.timedelta(days=1))
+    shipped = tmp_path / "remote-logs" / "etl" / "old" / "a.1.log"
+    shipped.parent.mkdir(parents=True)
+    shipped.write_text("from a remote worker\n")
+    with transaction(engine) as conn:
+        conn.execute(
+            sa.update(task_tries)
+            .where(task_tries.c.run_pk == old, task_tries.c.task_id == "a")
+            .values(log_path=f"file://{shipped}")
+        )
+    # Four recorded local logs, the shipped one, and a.1.log left in the run's folder.
+    assert cleanup.delete_run(engine, "etl", "old", logs=logs, dry_run=True).log_files == 6
+    report = cleanup.delete_run(engine, "etl", "old", logs=logs)
+    assert report.log_files == 6 and not shipped.exists() and not (logs / "etl" / "old").exists()

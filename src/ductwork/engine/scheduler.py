@@ -53,6 +53,7 @@ from ductwork.errors import DefinitionError, DuctworkError
 from ductwork.services import assets as asset_service
 from ductwork.services import pipelines as pipeline_service
 from ductwork.services import runs as run_service
+from ductwork.services.retention import RetentionWorker
 from ductwork.settings import Settings
 from ductwork.store import migrate
 from ductwork.store.asset_sink import AssetEventWriter, StepSinks
@@ -96,6 +97,9 @@ class SchedulerOptions:
     """Between polls, look this often whether a run was created (one cheap query: the largest
     run id), and poll at once if one was: a triggered run starts within tens of milliseconds,
     not at the next poll."""
+    retention_interval: float = 600.0
+    """Seconds between two passes of the background retention (``retention_days`` setting)."""
+    retention_first_after: float = 10.0
 
     def __post_init__(self) -> None:
         # An idle scheduler sleeps poll_interval per turn: 0 would spin a core doing nothing.
@@ -152,6 +156,7 @@ class SchedulerService:
         self._top_run_id: int | None = None
         self._job_id: int | None = None
         self.coordination: Coordination | None = None
+        self.retention: RetentionWorker | None = None
         self.stop_event = threading.Event()
         self._ended = _EndedRuns()
         self._callback_threads: list[threading.Thread] = []
@@ -198,6 +203,14 @@ class SchedulerService:
             self.triggerer = TriggererService(self.engine)
             self.triggerer.on_delivery = self._on_message  # a new run: look at the store next turn
             self.triggerer.start()
+        self.retention = RetentionWorker(
+            self.engine,
+            self.settings,
+            interval=self.options.retention_interval,
+            first_after=self.options.retention_first_after,
+            clock=self.clock.now,
+        )
+        self.retention.start()
         log.info("scheduler started (pid %d) on %s", os.getpid(), self.settings.flows_folder)
 
     def stop(self) -> None:
@@ -218,6 +231,8 @@ class SchedulerService:
         if self.triggerer is not None:
             self.triggerer.stop()
         self.parsing.shutdown()
+        if self.retention is not None:
+            self.retention.stop()
         if self.supervisor is not None:
             self.supervisor.flush()
         self.run_flow_callbacks()

@@ -122,12 +122,15 @@ def clean(
     dry_run: bool = False,
     batch_size: int = 100,
     pause: float = 0.0,
+    target_seconds: float | None = None,
     stop: threading.Event | None = None,
     now: dt.datetime | None = None,
 ) -> CleanReport:
     """Delete the finished runs that ended more than ``older_than`` ago (of ``flow_id`` only, if
     given), ``batch_size`` runs per transaction with ``pause`` seconds between transactions, so
-    that a scheduler writing to the same database is never held up for long. Also deletes
+    that a scheduler writing to the same database is never held up for long. With
+    ``target_seconds``, the batch size adapts so that one transaction takes about that long
+    (runs of 10,000 tasks go a few at a time, runs of three tasks a few hundred). Also deletes
     import errors of flow files that are gone from ``flows_folder``. ``stop`` ends the work
     between two batches."""
     if older_than <= dt.timedelta(0):
@@ -150,11 +153,14 @@ def clean(
                 )
                 removed = repo.measure(conn, page)
         else:
+            started = time.monotonic()
             with transaction(engine) as conn:
                 page = repo.finished_before(
                     conn, cutoff, flow_id=flow_id, after_pk=cursor, limit=batch_size, protection=protection
                 )
                 removed = repo.delete_runs(conn, [r.pk for r in page], protection=protection)
+            if target_seconds:
+                batch_size = _next_batch(batch_size, time.monotonic() - started, target_seconds)
         if not page:
             break
         cursor = page[-1].pk
@@ -164,6 +170,18 @@ def clean(
     if flow_id is None and flows_folder is not None and report.complete:
         report.import_errors = clean_import_errors(engine, flows_folder, dry_run=dry_run)
     return report
+
+
+MAX_BATCH = 1000
+
+
+def _next_batch(size: int, took: float, target: float) -> int:
+    """Halve the batch after a transaction that took too long, grow it after a quick one."""
+    if took > target:
+        return max(1, size // 2)
+    if took < target / 4:
+        return min(MAX_BATCH, size * 2)
+    return size
 
 
 def _check_flow(engine: Engine, flow_id: str) -> None:
@@ -195,10 +213,12 @@ def clean_import_errors(engine: Engine, flows_folder: Path, *, dry_run: bool = F
 # --- files -----------------------------------------------------------------------------------
 def _account(report: CleanReport, removed: Removed, logs: Path | None, dry_run: bool) -> None:
     files = _log_files(removed, logs)
+    remote = sorted({p for p in removed.log_paths if "://" in p})  # logs shipped by remote workers
     if dry_run:
-        report.add(removed, len(files), len(removed.references))
+        report.add(removed, len(files) + len(remote), len(removed.references))
         return
-    report.add(removed, _remove_logs(files, _run_folders(removed.runs, logs)), _remove_objects(removed.references))
+    local = _remove_logs(files, _run_folders(removed.runs, logs))
+    report.add(removed, local + _remove_objects(remote, what="log"), _remove_objects(removed.references))
 
 
 def _run_folders(refs: Iterable[RunRef], logs: Path | None) -> list[Path]:
@@ -211,7 +231,7 @@ def _run_folders(refs: Iterable[RunRef], logs: Path | None) -> list[Path]:
 def _log_files(removed: Removed, logs: Path | None) -> set[Path]:
     """The log files of the runs: those their tries recorded, and anything else in the runs' log
     folders (tries that were lost before their log was recorded)."""
-    files = {Path(p) for p in removed.log_paths}
+    files = {Path(p) for p in removed.log_paths if "://" not in p}
     for folder in _run_folders(removed.runs, logs):
         if folder.is_dir():
             files |= {p for p in folder.rglob("*") if p.is_file()}
@@ -241,12 +261,13 @@ def _remove_logs(files: set[Path], folders: list[Path]) -> int:
     return removed
 
 
-def _remove_objects(references: Iterable[str]) -> int:
+def _remove_objects(references: Iterable[str], *, what: str = "offloaded result") -> int:
+    """Delete objects of any fsspec store (offloaded results, logs of remote workers)."""
     removed = 0
     for reference in references:
         try:
             delete_reference(reference)
             removed += 1
         except Exception as exc:  # garbage left in the object store, never a dangling row
-            log.warning("could not delete the offloaded result %s: %s", reference, exc)
+            log.warning("could not delete the %s %s: %s", what, reference, exc)
     return removed

@@ -221,25 +221,27 @@ def delete_runs(conn: Connection, pks: Sequence[int], *, protection: Protection 
     refs = [r for r in _lock_finished(conn, pks) if r.pk not in protection]
     if not refs:
         return Removed()
-    removed = measure(conn, refs)
     doomed = [r.pk for r in refs]
+    logs, references = _files(conn, doomed)
+    counts = dict.fromkeys((task_results, task_tries, state_events, task_instances), 0)
     for part in chunks(doomed, _SMALL_CHUNK):
-        for table in (task_results, task_tries, state_events, task_instances):
-            conn.execute(sa.delete(table).where(table.c.run_pk.in_(part)))
+        for table in counts:
+            counts[table] += conn.execute(sa.delete(table).where(table.c.run_pk.in_(part))).rowcount
         conn.execute(sa.delete(runs).where(runs.c.id.in_(part)))
+    distinct = sorted(set(references))
     still: set[str] = set()
-    for refs_part in chunks(list(removed.references), _SMALL_CHUNK):
+    for refs_part in chunks(distinct, _SMALL_CHUNK):
         still |= set(
             conn.execute(sa.select(task_results.c.reference).where(task_results.c.reference.in_(refs_part))).scalars()
         )
     return Removed(
-        runs=removed.runs,
-        task_instances=removed.task_instances,
-        tries=removed.tries,
-        results=removed.results,
-        events=removed.events,
-        log_paths=removed.log_paths,
-        references=tuple(r for r in removed.references if r not in still),
+        runs=tuple(refs),
+        task_instances=counts[task_instances],
+        tries=counts[task_tries],
+        results=counts[task_results],
+        events=counts[state_events],
+        log_paths=tuple(sorted(set(logs))),
+        references=tuple(r for r in distinct if r not in still),
     )
 
 
