@@ -141,3 +141,19 @@ def test_retention_settings_are_shown_and_checked(cli: Cli) -> None:
     assert bad.exit_code == 2 and "retention_days must be 0 (keep everything) or a number of days" in bad.output
     words = cli("config", env={"DUCTWORK_AUDIT_RETENTION_DAYS": "a year"})
     assert words.exit_code == 2 and "audit_retention_days must be an integer" in words.output
+
+
+def test_every_mutating_command_is_audited() -> None:
+    """A command renamed or moved would silently drop out of the audit log: each entry of the
+    table must name a real command, and that command must be wrapped."""
+    import click
+
+    from ductwork.cli.audit_hook import MUTATIONS
+    from ductwork.cli.main import cli as group
+
+    for path in MUTATIONS:
+        command: click.Command | None = group
+        for name in path:
+            assert isinstance(command, click.Group), path
+            command = command.commands.get(name)
+        assert command is not None and getattr(command.callback, "audited", False), path
