@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from ductwork.core.states import RunState
-from ductwork.errors import DuctworkError, FlowImportError, NotFoundError, did_you_mean
+from ductwork.errors import DefinitionError, DuctworkError, FlowImportError, NotFoundError, did_you_mean
 from ductwork.store.engine import read_transaction, transaction
 from ductwork.store.repo import flows as flow_repo
 from ductwork.store.repo import pipelines as repo
@@ -35,7 +35,7 @@ STYLES = (AWS, YAML)
 SUFFIX = {AWS: ".json", YAML: ".yaml"}
 
 
-class InvalidPipelineError(DuctworkError):
+class InvalidPipelineError(DefinitionError):
     """A definition that did not validate; ``errors`` are the parser's, each naming object and field."""
 
     def __init__(self, source: str, errors: list[FlowImportError]) -> None:

@@ -219,6 +219,17 @@ def pools_page(request: Request, ctx: WebContext = Depends(web_context)) -> Resp
     return page(request, "pools.html", pools=pools, resources=dict(ctx.settings.resources))
 
 
+@router.get("/pipelines")
+def pipelines_page(request: Request, ctx: WebContext = Depends(web_context)) -> Response:
+    """Declarative pipelines as the AWS Data Pipeline console listed them, each object's latest
+    instances with their attempts a click away."""
+    from ductwork.services import pipelines as pipeline_service
+
+    summaries = pipeline_service.list_pipelines(ctx.engine)
+    details = [pipeline_service.describe(ctx.engine, s.name, runs=5) for s in summaries]
+    return page(request, "pipelines.html", pipelines=details)
+
+
 @router.get("/audit")
 def audit_page(
     request: Request,

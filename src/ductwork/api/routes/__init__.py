@@ -12,6 +12,7 @@ from ductwork.api.routes import (
     flows,
     luigi,
     maintenance,
+    pipelines,
     pools,
     runs,
     secrets,
@@ -23,7 +24,9 @@ from ductwork.api.routes import (
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1")  # keep in step with app.API_PREFIX
-    modules = (system, flows, runs, tasks, views, pools, luigi, accounts, maintenance, audit, secrets, assets, events)
+    modules = (
+        system, flows, runs, tasks, views, pools, luigi, accounts, maintenance, audit, secrets, assets, events, pipelines
+    )
     for module in modules:
         router.include_router(module.router)
     return router

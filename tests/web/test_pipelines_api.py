@@ -1,0 +1,85 @@
+"""Declarative pipelines over the REST API: validate, put (refused whole when invalid), activate,
+deactivate, list with AWS's schedule states, describe, the JSON Schema; roles and the audit log."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jsonschema
+
+from tests.web.conftest import Api
+
+DEFINITION = {
+    "objects": [
+        {"id": "Default", "scheduleType": "ondemand", "failureAndRerunMode": "CASCADE"},
+        {"id": "Hello", "type": "ShellCommandActivity", "command": "echo #{myWho}"},
+    ],
+    "parameters": [{"id": "myWho", "type": "String", "default": "api"}],
+}
+YAML = "flow: ignored\ntasks:\n  a:\n    operator: EmptyOperator\n"
+
+
+def _body(definition: Any, fmt: str = "json") -> dict[str, str]:
+    return {"definition": json.dumps(definition) if not isinstance(definition, str) else definition, "format": fmt}
+
+
+def test_validate_lists_every_problem_with_object_and_field(viewer: Api) -> None:
+    bad = {
+        "objects": [
+            *DEFINITION["objects"],
+            {"id": "Oops", "type": "ShellCommandActivity", "command": "#{1 +}", "dependsOn": {"ref": "Nowhere"}},
+        ]
+    }
+    answer = viewer.post("/pipelines/validate", json=_body(bad)).json()
+    assert answer["valid"] is False
+    assert any(
+        "object 'Oops', field 'dependsOn': reference to a missing object 'Nowhere'" in p for p in answer["problems"]
+    )
+    assert any("object 'Oops', field 'command', position 6" in p for p in answer["problems"])
+    good = viewer.post("/pipelines/validate", json=_body(DEFINITION)).json()
+    assert good == {"valid": True, "problems": [], "tasks": ["Hello"]}
+    assert viewer.post("/pipelines/validate", json=_body(YAML, "yaml")).json()["tasks"] == ["a"]
+    notjson = viewer.post("/pipelines/validate", json={"definition": "{", "format": "json"}).json()
+    assert notjson["valid"] is False and "not valid JSON" in notjson["problems"][0]
+
+
+def test_put_activate_deactivate_and_list(operator: Api, viewer: Api, admin: Api) -> None:
+    assert viewer.put("/pipelines/api_pipe", json=_body(DEFINITION)).status_code == 403
+    bad = operator.put("/pipelines/api_pipe", json=_body({"objects": [{"id": "X", "type": "Nope"}]}))
+    assert bad.status_code == 400 and "nothing was stored or activated" in bad.json()["detail"]
+    assert "api_pipe" not in [p["name"] for p in viewer.get("/pipelines").json()]
+
+    stored = operator.put("/pipelines/api_pipe", json=_body(DEFINITION)).json()
+    assert stored == {
+        "name": "api_pipe",
+        "version": 1,
+        "format": "aws-datapipeline",
+        "created": True,
+        "tasks": ["Hello"],
+    }
+    listed = {p["name"]: p for p in viewer.get("/pipelines").json()}
+    assert listed["api_pipe"]["schedule_state"] == "PENDING" and listed["api_pipe"]["source"] == "stored"
+
+    activated = operator.post("/pipelines/api_pipe/activate", json={}).json()
+    assert activated["schedule_state"] == "SCHEDULED"  # on demand: its run is asked for
+    deactivated = operator.post("/pipelines/api_pipe/deactivate").json()
+    assert deactivated["schedule_state"] == "INACTIVE"
+
+    described = viewer.get("/pipelines/api_pipe").json()
+    assert [(v["version"], v["active"]) for v in described["versions"]] == [(1, True)]
+    assert described["versions"][0]["deactivated_at"] is not None
+    assert viewer.get("/pipelines/nope").status_code == 404
+    assert operator.post("/pipelines/nope/activate", json={}).status_code == 404
+
+    actions = [e["action"] for e in admin.get("/audit?limit=50").json()["items"]]
+    assert {"pipeline.put", "pipeline.activate", "pipeline.deactivate"} <= set(actions)
+
+
+def test_the_schema_is_served_and_valid(viewer: Api) -> None:
+    schema = viewer.get("/pipelines/schema").json()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    assert not list(validator.iter_errors({"tasks": {"a": {"operator": "BashOperator", "bash_command": "echo"}}}))
+    errors = list(validator.iter_errors({"tasks": {"a": {"operator": "BashOperator", "bash_comand": "echo"}}}))
+    assert errors

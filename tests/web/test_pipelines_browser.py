@@ -1,0 +1,177 @@
+"""The pipelines page in Chromium against a real ``ductwork standalone``: an AWS Data Pipeline
+definition from the flows folder and a stored one, listed as the AWS console listed them (schedule
+state, health), each object's instances with their attempts, deactivated from the page."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.web.test_browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    Session,
+    Standalone,
+    _need_chromium,
+    _wait_healthy,
+    free_port,
+)
+
+pytestmark = pytest.mark.timeout(600)
+
+FOLDER_PIPELINE = {
+    "objects": [
+        {"id": "Default", "scheduleType": "ondemand"},
+        # Fails its first attempt, succeeds on the second: two attempts in the console.
+        {
+            "id": "Flaky",
+            "type": "ShellCommandActivity",
+            "maximumRetries": "1",
+            "retryDelay": "1 seconds",
+            "command": 'test -e "$HOME_MARK" || { touch "$HOME_MARK"; exit 1; }',
+        },
+        {"id": "Report", "type": "ShellCommandActivity", "command": "echo report", "dependsOn": {"ref": "Flaky"}},
+    ]
+}
+STORED = {
+    "objects": [
+        {"id": "Default", "scheduleType": "ondemand"},
+        {"id": "Only", "type": "ShellCommandActivity", "command": "echo stored"},
+    ]
+}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Standalone]:
+    _need_chromium()
+    root = tmp_path_factory.mktemp("pipelines-ui")
+    flows = root / "flows"
+    flows.mkdir()
+    (flows / "folder_pipeline.json").write_text(json.dumps(FOLDER_PIPELINE))
+    home = root / "home"
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("DUCTWORK_")},
+        "DUCTWORK_HOME": str(home),
+        "DUCTWORK_FLOWS_FOLDER": str(flows),
+        "HOME_MARK": str(root / "flaky-once"),
+        "PYTHONUNBUFFERED": "1",
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ductwork.cli",
+            "standalone",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    server = Standalone(f"http://127.0.0.1:{port}", "", home, env, process)
+    try:
+        assert process.stdout is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not server.admin_password:
+            line = process.stdout.readline()
+            if not line and process.poll() is not None:
+                break
+            server.output.append(line)
+            found = re.search(r"admin password: (\S+)", line)
+            if found:
+                server.admin_password = found.group(1)
+        assert server.admin_password, "".join(server.output)
+        _wait_healthy(server.url)
+        yield server
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def browser(server: Standalone) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _wait(check: Any, what: str, timeout: float = 90) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"never: {what}")
+
+
+def test_pipelines_page_lists_states_health_and_instances(server: Standalone, browser: Any, tmp_path: Path) -> None:
+    stored = tmp_path / "stored_pipeline.json"
+    stored.write_text(json.dumps(STORED))
+    server.cli("pipelines", "put", str(stored))
+    listed = lambda: {p["name"]: p for p in json.loads(server.cli("pipelines", "list", "--json"))["pipelines"]}  # noqa: E731
+    _wait(lambda: "folder_pipeline" in listed(), "the scheduler parsed the folder's pipeline")
+    assert listed()["stored_pipeline"]["schedule_state"] == "PENDING"
+    server.cli("trigger", "folder_pipeline")
+    _wait(lambda: listed()["folder_pipeline"]["health"] == "HEALTHY", "the folder pipeline's run succeeded")
+
+    tab = Session(browser, server, "admin", server.admin_password)
+    try:
+        page = tab.open("/pipelines")
+        page.wait_for_selector("body[data-drawn=pipelines]")
+        rows = page.locator("tbody.pipeline")
+        names = [rows.nth(i).get_attribute("data-pipeline") for i in range(rows.count())]
+        assert names == ["folder_pipeline", "stored_pipeline"]
+        folder = page.locator('tbody[data-pipeline="folder_pipeline"]')
+        assert folder.locator(".schedule-state").inner_text().startswith("FINISHED")
+        assert "HEALTHY" in folder.locator(".health").inner_text()
+        stored_row = page.locator('tbody[data-pipeline="stored_pipeline"]')
+        assert "PENDING" in stored_row.locator(".schedule-state").inner_text()
+        assert "Pipeline is not active" in stored_row.locator(".health").inner_text()
+
+        instances = folder.locator("tr.objects")
+        assert instances.is_hidden()
+        folder.locator("button.expand").click()
+        assert instances.is_visible()
+        flaky = folder.locator('tr[data-object="Flaky"] td')
+        assert [flaky.nth(i).inner_text() for i in (0, 1, 3, 4)] == ["Flaky", "ShellCommandActivity", "FINISHED", "2"]
+        report = folder.locator('tr[data-object="Report"] td')
+        assert [report.nth(i).inner_text() for i in (3, 4)] == ["FINISHED", "1"]
+
+        stored_row.locator("button.pipeline-activate").click()
+        page.wait_for_load_state()
+        _wait(lambda: listed()["stored_pipeline"]["health"] == "HEALTHY", "the stored pipeline's activation run")
+        page = tab.open("/pipelines")
+        page.locator('tbody[data-pipeline="stored_pipeline"] button.pipeline-deactivate').click()
+        page.wait_for_function(
+            "() => document.querySelector('tbody[data-pipeline=stored_pipeline] .schedule-state')"
+            ".textContent.includes('INACTIVE')"
+        )
+    finally:
+        tab.close()
+    assert listed()["stored_pipeline"]["schedule_state"] == "INACTIVE"
