@@ -25,7 +25,20 @@ from ductwork.api.routes import (
 def api_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1")  # keep in step with app.API_PREFIX
     modules = (
-        system, flows, runs, tasks, views, pools, luigi, accounts, maintenance, audit, secrets, assets, events, pipelines
+        system,
+        flows,
+        runs,
+        tasks,
+        views,
+        pools,
+        luigi,
+        accounts,
+        maintenance,
+        audit,
+        secrets,
+        assets,
+        events,
+        pipelines,
     )
     for module in modules:
         router.include_router(module.router)
