@@ -29,6 +29,7 @@ from ductwork.store.repo import import_errors as error_repo
 from ductwork.store.repo import pools as pool_repo
 from ductwork.store.repo import runs as run_repo
 from ductwork.store.repo import tasks as task_repo
+from faultfs import small_disk
 
 COMMON = """
 import os, time
@@ -256,3 +257,23 @@ def test_tries_record_their_worker_host_and_pid(env: Env) -> None:
     one = env.instances("quick", run["run_id"])["one"]
     assert one.hostname == socket.gethostname()
     assert isinstance(one.pid, int) and one.pid > 0 and one.pid != os.getpid()
+
+
+# --- item 4 ------------------------------------------------------------------------------------
+def test_a_full_disk_under_the_logs_charges_no_task_and_says_so(env: Env) -> None:
+    assert env.service is not None
+    with small_disk(env.tmp / "home" / "logs") as disk:
+        disk.fill()
+        run = env.json("trigger", "quick")  # its task has no retries: one charged try fails it
+        time.sleep(2.5)
+        assert env.json("runs", "show", "quick", run["run_id"])["state"] == "running"
+        assert env.json("tasks", "state", "quick", run["run_id"], "one")["one"]["state"] == "queued"
+        fault = env.service.status().platform_fault
+        assert fault is not None and "No space left on device (ENOSPC)" in fault and "log file" in fault
+        disk.free()
+        wait_for(
+            lambda: env.json("runs", "show", "quick", run["run_id"])["state"] == "success", 30, "the run to succeed"
+        )
+        assert env.json("tasks", "state", "quick", run["run_id"], "one")["one"]["try_number"] == 1
+        assert [p.name for p in env.marks.glob(f"{run['run_id']}.one.*")] == [f"{run['run_id']}.one.1"]
+    assert env.service.status().platform_fault is None

@@ -345,20 +345,6 @@ def test_unknown_task_fails_with_a_clear_error(make_pool: Callable[..., PoolExec
     assert "could not load task" in (event.outcome.error or "") and "'nope'" in (event.outcome.error or "")
 
 
-def test_unwritable_log_file_fails_the_try_with_a_clear_error(
-    make_pool: Callable[..., PoolExecutor], tmp_path: Path
-) -> None:
-    pool = make_pool(flow_files={"pass_results": str(OPERATORS)})
-    (tmp_path / "not-a-folder").write_text("a file where the log folder should be")
-    run = run_info("pass_results")
-    log_path = str(tmp_path / "not-a-folder" / "1.log")
-    req = TryRequest(TryKey(run.key, "first", 1), NodeSpec("first"), run, log_path=log_path)
-    pool.submit(req)
-    event = collect(pool, finished(req.key))[-1]
-    assert isinstance(event, TryFinished) and event.outcome.state == S.FAILED
-    assert (event.outcome.error or "").startswith(f"could not open the try's log file {req.log_path}")
-
-
 def test_request_carries_flow_file_and_parameter_sources(
     make_pool: Callable[..., PoolExecutor], tmp_path: Path
 ) -> None:

@@ -69,6 +69,28 @@ def _note(sink: logcapture.TrySink, message: str) -> None:
     sink.write(f"[{stamp}] INFO ductwork.task: {message}\n")
 
 
+def begin_try(
+    sink: logcapture.TrySink,
+    *,
+    node: NodeSpec,
+    run: RunInfo,
+    try_number: int,
+    results: ResultBackend,
+    max_tries: int | None = None,
+    resumed: bool = False,
+) -> None:
+    """What a try does before any user code: the engine's start line in its log, and (unless
+    it resumes after a reschedule) the results of earlier tries cleared. An executor that calls
+    it itself (``execute_try(..., begun=True)``) learns of a full disk or a database that is
+    down before the try counts; errors here are the platform's, never the task's."""
+    limit = max_tries if max_tries is not None else default_max_tries(node)
+    _note(sink, f"starting {node.task_id}, try {try_number} of {limit}")
+    if not resumed and try_number > 1:
+        # What an earlier try pushed must not leak into this one (a first try has nothing: a
+        # manual clear deletes the results of the tries it clears).
+        results.clear(run.key, node.task_id)
+
+
 def plain(value: Any) -> Any:
     """A rendered value as JSON-friendly data for the record (references to other tasks'
     outputs show as their template, other objects as their repr)."""
@@ -118,12 +140,14 @@ def execute_try(
     max_tries: int | None = None,
     resumed: bool = False,
     services: TaskServices | None = None,
+    begun: bool = False,
 ) -> TryOutcome:
     """Run ``executable`` once and describe the outcome; task errors never escape.
 
     A fresh try starts without the results of earlier tries; a try ``resumed`` after a
     reschedule keeps them (a sensor's state lives there). ``services`` (connections and
-    variables, the store, the failure e-mail) are put in the task context.
+    variables, the store, the failure e-mail) are put in the task context. ``begun``: the
+    caller has called ``begin_try`` already.
     """
     started = clock.now()
     t0 = time.monotonic()
@@ -138,13 +162,12 @@ def execute_try(
         if adapt is not None:  # an operator may add names to its context (the Airflow shim's)
             context = adapt(context)
         token = set_current_context(context)
-        _note(sink, f"starting {node.task_id}, try {try_number} of {limit}")
         rendered: dict[str, Any] = {}
         try:
-            if not resumed and try_number > 1:
-                # What an earlier try pushed must not leak into this one (a first try has
-                # nothing: a manual clear deletes the results of the tries it clears).
-                results.clear(run.key, node.task_id)
+            if not begun:
+                begin_try(
+                    sink, node=node, run=run, try_number=try_number, results=results, max_tries=limit, resumed=resumed
+                )
             prepared, rendered = _render(executable, context)
             if on_started is not None:
                 on_started(prepared)
@@ -167,7 +190,10 @@ def execute_try(
                 ti.xcom_push(RETURN_VALUE, value)
             _record_cache(services, ti, succeeded=True)
             _run_callbacks(prepared.on_success_callback, context, "success")
-            _note(sink, f"{node.task_id} succeeded in {time.monotonic() - t0:.3f}s")
+            try:
+                _note(sink, f"{node.task_id} succeeded in {time.monotonic() - t0:.3f}s")
+            except OSError:  # the try succeeded: a log line that cannot be written changes nothing
+                pass
             return TryOutcome(
                 TaskState.SUCCESS,
                 started,

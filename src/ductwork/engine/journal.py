@@ -16,6 +16,7 @@ worker gone and their content replayed).
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import os
 import threading
@@ -110,6 +111,7 @@ class JournalWriter:
         self.fd: int | None = None
         self.paths: list[Path] = []
         self._lock = threading.Lock()
+        self._torn = False
 
     def _open(self) -> int:
         if self.fd is None or self.entries >= SEGMENT_ENTRIES:
@@ -126,7 +128,14 @@ class JournalWriter:
     def _append(self, record: dict[str, Any]) -> None:
         line = (json.dumps(record, default=repr, separators=(",", ":")) + "\n").encode()
         with self._lock:
-            os.write(self._open(), line)
+            if self._torn:  # a line cut short by a full disk: end it, or this one would merge into it
+                line = b"\n" + line
+            fd = self._open()
+            written = os.write(fd, line)  # nothing written when it raises (O_APPEND)
+            if written < len(line):
+                self._torn = True
+                raise OSError(errno.ENOSPC, "a journal line was cut short (a full disk?)", str(self.paths[-1]))
+            self._torn = False
             self.entries += 1
 
     def began_run(self, run_key: str) -> None:

@@ -93,6 +93,12 @@ class JournalRuntime(FlowFileRuntime):
         key = request.key
         self._journal().ended_try(key.run_key, key.task_id, key.try_number, outcome)
 
+    def try_started(self, request: TryRequest) -> bool:
+        """(In the scheduler) whether a dead worker had journaled the start of this try."""
+        key = request.key
+        entry = read_journals(self.journal_dir).entries.get((key.run_key, key.task_id, key.try_number))
+        return entry is not None and entry.started_at is not None
+
     def recorded_outcome(self, request: TryRequest) -> TryOutcome | None:
         """(In the scheduler) the end a dead worker journaled for this try, if it got that far."""
         key = request.key

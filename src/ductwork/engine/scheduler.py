@@ -18,6 +18,7 @@ retried by its policy).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import logging
@@ -109,6 +110,20 @@ class SchedulerOptions:
                 raise DefinitionError(f"{name.replace('_', '-')} must be a positive number of seconds, got {value!r}")
 
 
+@dataclass(frozen=True)
+class SchedulerStatus:
+    """What the scheduler is doing, for its health (``/api/v1/health`` in ``standalone``)."""
+
+    state: str
+    """``starting``, ``running``, ``waiting_for_database`` or ``stopped``."""
+    since: dt.datetime
+    detail: str = ""
+    """Why, for people: the error that made it wait, and when it tries again."""
+    platform_fault: str | None = None
+    """A fault of the platform (full disk, unwritable log folder or journal) that keeps a worker
+    from starting tries, until one runs again."""
+
+
 class SchedulerService:
     """The scheduler: one per database (a second one would hand out the same tries)."""
 
@@ -164,6 +179,16 @@ class SchedulerService:
         """The listeners of flows' message triggers, when they run in the scheduler."""
         self.environ = dict(os.environ)
         """The environment the scheduler started with: its parsing processes get exactly this."""
+        self._status = SchedulerStatus("starting", dt.datetime.now(dt.UTC))
+
+    def status(self) -> SchedulerStatus:
+        """Safe to call from any thread (the web server's, in ``standalone``)."""
+        fault = getattr(self.executor, "fault", None)
+        return dataclasses.replace(self._status, platform_fault=fault) if fault else self._status
+
+    def _set_status(self, state: str, detail: str = "") -> None:
+        since = self._status.since if state == self._status.state else dt.datetime.now(dt.UTC)
+        self._status = SchedulerStatus(state, since, detail)
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -211,6 +236,7 @@ class SchedulerService:
             clock=self.clock.now,
         )
         self.retention.start()
+        self._set_status("running")
         log.info("scheduler started (pid %d) on %s", os.getpid(), self.settings.flows_folder)
 
     def stop(self) -> None:
@@ -246,6 +272,7 @@ class SchedulerService:
             with transaction(self.engine) as conn:
                 job_repo.end_job(conn, self._job_id)
         self.engine.dispose()
+        self._set_status("stopped")
 
     def run(self, *, until: Callable[[], bool] | None = None) -> None:
         """Loop until ``stop()`` (or SIGTERM/SIGINT in the CLI) or ``until()`` is true."""

@@ -17,6 +17,9 @@ Wire format (tuples; the first item is a tag):
   the worker hands back unstarted, so they do not wait for a long try; ``(RETURNED, seqs)``
   does the same for tries that arrive later while it runs. ``(REFUSED, seq)``: the runtime's
   ``on_try_started`` said no. ``(BROKEN, text)``: the worker could not set itself up and exits.
+  ``(FAULT, seq, error, returned)``: the try could not start for a reason that is the
+  platform's (its log or journal cannot be written, the result store is down); it did not run
+  and is handed back with the tries queued behind it (``returned``).
 
 With ``prefetch`` > 1 the parent sends a worker several tries at once; the worker runs them in
 order, one at a time, and reports each outcome as it has it. A worker therefore sleeps (and
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import copyreg
 import datetime as dt
+import errno
 import io
 import os
 import pickle
@@ -53,9 +57,10 @@ from ductwork.core.clock import Clock, SystemClock
 from ductwork.core.config import use_sources
 from ductwork.core.executable import Executable
 from ductwork.core.graph import NodeSpec
+from ductwork.core.results import ResultBackend
 from ductwork.core.states import TaskState
 from ductwork.engine import logcapture, task_env
-from ductwork.engine.execution import TryOutcome, execute_try
+from ductwork.engine.execution import TryOutcome, begin_try, execute_try
 from ductwork.engine.executor import TryKey, TryRequest
 from ductwork.engine.executors.runtime import RunSetup, WorkerRuntime
 from ductwork.engine.rules import after_failure
@@ -68,6 +73,7 @@ FINISHED = 12
 REFUSED = 13
 BROKEN = 14
 RETURNED = 15
+FAULT = 16
 
 _LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
 _HEADER = struct.Struct("!I")
@@ -158,6 +164,15 @@ def failed_outcome(
     return TryOutcome(state, started_at or now, now, error=error, traceback=tb, next_try_at=next_at)
 
 
+def describe_error(exc: BaseException, *, known_path: str | None = None) -> str:
+    """An error as an operator wants to read it: the cause's name (ENOSPC, EACCES, EROFS) and
+    the path (unless it is ``known_path``) for system errors, the type and message otherwise."""
+    if isinstance(exc, OSError) and exc.errno:
+        text = f"{exc.strerror or exc} ({errno.errorcode.get(exc.errno, exc.errno)})"
+        return f"{text}: {exc.filename}" if exc.filename and str(exc.filename) != known_path else text
+    return f"{type(exc).__name__}: {exc}"
+
+
 def refused_outcome(clock: Clock) -> TryOutcome:
     now = clock.now()
     error = "not started: the worker runtime refused it (the try is no longer wanted)"
@@ -230,7 +245,11 @@ class LogFile(logcapture.TrySink):
         if not folders.touch(folder):
             _make_folder(folder)
             folders.add(folder, None)
-        self.fd = os.open(path, _LOG_FLAGS, 0o644)
+        try:
+            self.fd = os.open(path, _LOG_FLAGS, 0o644)
+        except FileNotFoundError:  # the folder was removed since (or a file system unmounted)
+            _make_folder(folder)
+            self.fd = os.open(path, _LOG_FLAGS, 0o644)
 
     def write(self, text: str) -> None:
         data = text.encode("utf-8", "replace")
@@ -514,36 +533,57 @@ class _Worker:
             flow_file=run.flow_file,
             param_sources=sources,
         )
+        # Everything the platform must do before the try counts, done before its start is
+        # recorded: a failure here (a full disk, a read-only log folder or journal, the database
+        # down) is the platform's fault; the try goes back to the parent, its retries untouched.
+        sink: logcapture.TrySink | None = None
+        try:
+            sink = self._open_log(log_path)
+            results = self.runtime.results()
+            begin_try(
+                sink,
+                node=node,
+                run=run.info,
+                try_number=try_number,
+                results=results,
+                max_tries=max_tries,
+                resumed=resumed,
+            )
+        except Exception as exc:
+            if sink is not None:
+                self._close_log(sink)
+            where = f"write the try's log file {log_path}" if isinstance(exc, OSError) else "prepare the try"
+            self._fault(seq, f"cannot {where}: {describe_error(exc, known_path=log_path)}")
+            return
         try:
             wanted = self.runtime.on_try_started(request, self.pid)
         except Exception as exc:
-            tb = traceback.format_exc()
-            outcome = failed_outcome(
-                node, try_number, self.clock, f"could not record the start of the try: {exc}", tb, max_tries=max_tries
-            )
-            self._finish(seq, request, outcome, None)
+            self._close_log(sink)
+            self._fault(seq, f"cannot record the start of the try: {describe_error(exc)}")
             return
         if not wanted:
+            self._close_log(sink)
             self.send((REFUSED, seq))
             return
         started_at = self.clock.now()
         self.watch.begin(_Current(seq, request, started_at, time.monotonic()))
         try:
-            sink = self._open_log(log_path)
-        except OSError as exc:
-            error = f"could not open the try's log file {log_path}: {exc}"
-            outcome = failed_outcome(node, try_number, self.clock, error, max_tries=max_tries)
-        else:
-            try:
-                with use_sources(run.param_sources):
-                    outcome = self._execute(request, run, sink)
-            finally:
-                self._close_log(sink)
-                self.executable = None
+            with use_sources(run.param_sources):
+                outcome = self._execute(request, run, sink, results)
+        finally:
+            self._close_log(sink)
+            self.executable = None
         noticed = self.watch.end()
         self._finish(seq, request, outcome, None if noticed else started_at)
 
-    def _execute(self, request: TryRequest, run: RunSetup, sink: logcapture.TrySink) -> TryOutcome:
+    def _fault(self, seq: int, error: str) -> None:
+        """Tell the parent the try could not start, for a reason that is not the task's; tries
+        queued behind it go back too (the same fault would hit them)."""
+        self.send((FAULT, seq, error, self.take_back()))
+
+    def _execute(
+        self, request: TryRequest, run: RunSetup, sink: logcapture.TrySink, results: ResultBackend
+    ) -> TryOutcome:
         node, try_number = request.node, request.key.try_number
         try:
             executable = self.runtime.resolve(node, run)
@@ -558,7 +598,7 @@ class _Worker:
             node=node,
             run=run.info,
             try_number=try_number,
-            results=self.runtime.results(),
+            results=results,
             downstream=request.downstream,
             clock=self.clock,
             sink=sink,
@@ -566,6 +606,7 @@ class _Worker:
             max_tries=request.max_tries,
             resumed=request.resumed,
             services=self.runtime.services(),
+            begun=True,
         )
 
     def _started(self, executable: Executable) -> None:

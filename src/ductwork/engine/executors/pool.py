@@ -64,6 +64,7 @@ from __future__ import annotations
 import atexit
 import datetime as dt
 import functools
+import logging
 import multiprocessing
 import os
 import select
@@ -87,6 +88,7 @@ from ductwork.engine.executors import _worker as wire
 from ductwork.engine.executors.runtime import FlowFileRuntime, RunSetup, WorkerRuntime
 from ductwork.settings import Settings
 
+log = logging.getLogger("ductwork.pool")
 Mode = Literal["warm", "fresh"]
 _CANCEL_GRACE = 0.5
 """Seconds a worker has to hand back a cancelled try that reached the front of its queue
@@ -108,6 +110,10 @@ class _Assignment:
     """When its worker got to it (monotonic): a try stopped or lost ran from then."""
     started_at: dt.datetime | None = None
     """When it started, as its worker reported."""
+    faults: int = 0
+    """Times it could not start because of a platform fault (it is tried again after a backoff)."""
+    not_before: float = 0.0
+    """Not sent to a worker before this moment (monotonic): its backoff after a fault."""
 
 
 @dataclass
@@ -137,6 +143,10 @@ class _Handle:
     broken: str | None = None
     listening: bool = True
     dead: bool = False
+    faults: int = 0
+    """Platform faults in a row on this worker (reset when one of its tries runs)."""
+    paused_until: float = 0.0
+    """After a fault, no tries go to this worker before this moment (monotonic)."""
 
     @property
     def accepting(self) -> bool:
@@ -149,7 +159,14 @@ class _Handle:
 
     @property
     def idle(self) -> bool:
-        return not self.queue and self.accepting
+        return not self.queue and self.accepting and not self.paused_until
+
+    def resume_if_due(self, now: float) -> bool:
+        """End the pause after a fault once it is over; whether it just ended."""
+        if self.paused_until and now >= self.paused_until:
+            self.paused_until = 0.0
+            return True
+        return False
 
 
 class PoolExecutor:
@@ -173,6 +190,8 @@ class PoolExecutor:
         backlog: tries accepted beyond the idle workers, kept in the parent and sent to the next
             worker that finishes: the scheduler's reaction time is then off the critical path.
         prefetch: tries a worker is given at once (the one it runs and those queued behind it).
+        fault_backoff: (first, longest) seconds a try waits, and its worker gets no tries, after
+            a platform fault (a log or journal that cannot be written); doubling in between.
     """
 
     def __init__(
@@ -192,6 +211,7 @@ class PoolExecutor:
         environ: Mapping[str, str] | None = None,
         backlog: int = 0,
         prefetch: int = 1,
+        fault_backoff: tuple[float, float] = (0.5, 30.0),
     ) -> None:
         if mode not in ("warm", "fresh"):
             raise ValueError(f"mode must be 'warm' or 'fresh', got {mode!r}")
@@ -209,6 +229,9 @@ class PoolExecutor:
         self.environ = dict(environ) if environ is not None else None
         self.backlog = max(0, backlog)
         self.prefetch = max(1, prefetch)
+        self.fault_backoff = fault_backoff
+        self.fault: str | None = None
+        """The last platform fault, until a try runs again (for the scheduler's health)."""
         self._ctx: Any = None
         self._selector: selectors.BaseSelector | None = None
         self._handles: list[_Handle] = []
@@ -386,7 +409,12 @@ class PoolExecutor:
         return None
 
     def _has_room(self, handle: _Handle) -> bool:
-        return handle.accepting and len(handle.queue) < self.prefetch and not (handle.queue and handle.queue[0].started)
+        return (
+            handle.accepting
+            and not handle.paused_until
+            and len(handle.queue) < self.prefetch
+            and not (handle.queue and handle.queue[0].started)
+        )
 
     def _send(self, handle: _Handle, assignment: _Assignment) -> None:
         request = assignment.request
@@ -463,11 +491,28 @@ class PoolExecutor:
                 self._receive(handle)
         for handle in died:
             self._bury(handle)
-        while self._waiting:
+        now = time.monotonic()
+        for handle in self._handles:
+            if handle.resume_if_due(now) and handle.idle:
+                self._idle.append(handle)
+        while self._ready_waiting(now):
             handle = self._pick()
             if handle is None:
                 break
-            self._send(handle, self._waiting.popleft())
+            self._send(handle, self._take_waiting(now))
+
+    def _ready_waiting(self, now: float) -> bool:
+        """Whether a try waiting in the parent may be sent now (not in its backoff after a fault)."""
+        return any(a.not_before <= now for a in self._waiting)
+
+    def _take_waiting(self, now: float) -> _Assignment:
+        """The first waiting try that may be sent now (``_ready_waiting`` said there is one)."""
+        first = self._waiting[0]
+        if first.not_before <= now:
+            return self._waiting.popleft()
+        ready = next(a for a in self._waiting if a.not_before <= now)
+        self._waiting.remove(ready)
+        return ready
 
     def _receive(self, handle: _Handle) -> bool:
         """Handle what ``handle`` sent; False at end of file."""
@@ -503,6 +548,35 @@ class PoolExecutor:
             self._take_back(handle, message[3])
         elif tag == wire.REFUSED:
             self._done(handle, wire.refused_outcome(self.clock))
+        elif tag == wire.FAULT:
+            self._fault(handle, message[2], message[3])
+
+    def _fault(self, handle: _Handle, error: str, returned: list[int]) -> None:
+        """The worker could not start its try for a reason that is the platform's: the try goes
+        back to the line uncharged and is tried again after a backoff, and the worker gets no
+        tries for a while (doubling while the fault lasts)."""
+        assignment = handle.queue.popleft()
+        wanted = set(returned)
+        back = [a for a in handle.queue if a.seq in wanted]
+        for other in back:
+            handle.queue.remove(other)
+        now = time.monotonic()
+        assignment.faults += 1
+        handle.faults += 1
+        retry_in = _backoff(assignment.faults, *self.fault_backoff)
+        pause = _backoff(handle.faults, *self.fault_backoff)
+        assignment.not_before = now + retry_in
+        handle.paused_until = now + pause
+        self._requeue([assignment, *back])
+        if handle.current is not None and handle.current.deadline is None:
+            self._new_head(handle)
+        key = assignment.request.key
+        self.fault = f"worker pid {handle.pid}: {error}"
+        log.warning(
+            "platform fault, not the task's: worker pid %d could not start %s/%s try %d: %s. The try is not "
+            "charged and goes back to the line (again in %gs); no tries go to this worker for %gs",
+            *(handle.pid, key.run_key, key.task_id, key.try_number, error, retry_in, pause),
+        )
 
     def _note_started(self, handle: _Handle, assignment: _Assignment, at: Any) -> None:
         if at is not None and not assignment.started:
@@ -514,9 +588,12 @@ class PoolExecutor:
         assignment = handle.queue.popleft()
         self._inflight.pop(assignment.request.key, None)
         self._events.append(TryFinished(assignment.request.key, outcome))
+        handle.faults = 0
+        self.fault = None
         self._new_head(handle)
-        while self._waiting and self._has_room(handle):
-            self._send(handle, self._waiting.popleft())
+        now = time.monotonic()
+        while self._has_room(handle) and self._ready_waiting(now):
+            self._send(handle, self._take_waiting(now))
         if handle.idle:
             self._idle.append(handle)
 
@@ -546,7 +623,7 @@ class PoolExecutor:
 
     def _requeue(self, assignments: list[_Assignment]) -> None:
         """Tries sent to a worker that never started them: back to the front of the line
-        (or ended, if they were cancelled meanwhile)."""
+        (or ended, if they were cancelled meanwhile), keeping their order."""
         for assignment in reversed(assignments):
             assignment.handle, assignment.deadline, assignment.reached = None, None, None
             if assignment.cancelled:
@@ -575,6 +652,8 @@ class PoolExecutor:
             stop = handle.stop
             if stop is not None and stop.reason:
                 self._report_lost(assignment, stop.reason, retry=stop.retry)
+            elif not assignment.started and self.runtime.try_started(assignment.request) is False:
+                self._requeue([assignment])  # it had not started (its runtime says): nothing to charge
             else:
                 self._report_lost(assignment, _death(handle, code), retry=True)
         if not self._closed and handle.broken is None:
@@ -596,9 +675,16 @@ class PoolExecutor:
         return any(h.stop is not None for h in self._handles)
 
     def _next_deadline(self) -> float | None:
-        """The earliest moment a try times out or a stopped worker is due for SIGKILL."""
+        """The earliest moment a try times out, a stopped worker is due for SIGKILL, or a try or a
+        worker comes out of its backoff after a fault."""
         best: float | None = None
+        now = time.monotonic()
+        for waiting in self._waiting:  # (few: the parent keeps about one try per worker)
+            if waiting.not_before > now and (best is None or waiting.not_before < best):
+                best = waiting.not_before
         for handle in self._handles:
+            if handle.paused_until and (best is None or handle.paused_until < best):
+                best = handle.paused_until
             if handle.stop is not None:
                 at = None if handle.stop.killed else handle.stop.kill_at
             else:
@@ -653,6 +739,10 @@ class PoolExecutor:
     def _take_events(self) -> list[ExecutorEvent]:
         events, self._events = self._events, []
         return events
+
+
+def _backoff(count: int, first: float, longest: float) -> float:
+    return min(longest, first * 2 ** min(count - 1, 30))
 
 
 def _death(handle: _Handle, code: int | None) -> str:

@@ -92,6 +92,12 @@ class WorkerRuntime:
         recorded for it before dying, if any (it then wins over "the worker died")."""
         return None
 
+    def try_started(self, request: TryRequest) -> bool | None:
+        """Called in the parent when a worker died with ``request`` first in its queue: whether
+        the worker had recorded its start. ``False`` puts the try back in line uncharged (no
+        user code of it ran); ``None`` (not known) charges it to the task's retries."""
+        return None
+
 
 ResultsFactory = Callable[[], ResultBackend]
 _RECHECK = 1.0
