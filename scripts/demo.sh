@@ -36,6 +36,9 @@ kill "$STANDINS_PID" && wait "$STANDINS_PID" 2>/dev/null || true
 trap - EXIT
 echo "received: $(ls "$STANDINS/mail" | wc -l) e-mail(s) in $STANDINS/mail, $(wc -l < "$STANDINS/webhooks.jsonl") webhook call(s)"
 
+step "(f) data-aware: files land in a watched folder; a model is retrained only when the data changed"
+.venv/bin/python scripts/demo_retrain.py
+
 if [ -x .venv/bin/ductwork ] && $DW --help | grep -q " db "; then
   $DW db init >/dev/null
 fi
@@ -47,6 +50,7 @@ Done. Outputs:
   demo-output/luigi/summaries/                         the daily summaries of pipeline (b)
   demo-output/ml/metrics_2024-01-31.json               the metrics of pipeline (c)
   demo-output/standins/mail/, webhooks.jsonl           what pipeline (e) e-mailed and posted
+  demo-output/retrain/model.pkl, metrics.json          the model of (f), retrained when its data changed
   $DUCTWORK_HOME/logs/                                 one log file per task try
 
 The runs above are recorded in $DUCTWORK_HOME/ductwork.db. See them in the web UI:
