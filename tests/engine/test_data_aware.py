@@ -93,6 +93,36 @@ INCREMENTAL = """
 """
 
 
+LUIGI = """
+    import os
+    from pathlib import Path
+    from ductwork import Flow, LocalTarget, Task
+
+    DATA = Path(os.environ["DUCTWORK_TEST_DATA"])
+
+    class Clean(Task):
+        def output(self):
+            return LocalTarget(DATA / "clean.txt")
+
+        def run(self):
+            with self.output().open("w") as fh:
+                fh.write("clean")
+
+    class Summary(Task):
+        def requires(self):
+            return Clean()
+
+        def output(self):
+            return LocalTarget(DATA / "summary.txt")
+
+        def run(self):
+            with self.output().open("w") as fh:
+                fh.write("summary")
+
+    summary = Flow.from_task(Summary, flow_id="luigi_summary")
+"""
+
+
 class Env:
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
@@ -147,6 +177,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     (e.data / "lookup.txt").write_text("total")
     (e.flows / "assets_flows.py").write_text(textwrap.dedent(ASSET_FLOWS))
     (e.flows / "incremental.py").write_text(textwrap.dedent(INCREMENTAL))
+    (e.flows / "luigi_summary.py").write_text(textwrap.dedent(LUIGI))
     old = {k: os.environ.get(k) for k in e.vars}
     os.environ.update(e.vars)  # the scheduler's workers inherit these
     settings = Settings(home=e.tmp / "home", flows_folder=e.flows, database_url=e.url, parallelism=2)
@@ -156,7 +187,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     thread = threading.Thread(target=service.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
-    wanted = {"produce_orders", "on_any", "on_all", "incremental"}
+    wanted = {"produce_orders", "on_any", "on_all", "incremental", "luigi_summary"}
     while time.monotonic() < deadline:
         with read_transaction(engine) as conn:
             if wanted <= {f.flow_id for f in flow_repo.list_flows(conn)}:
@@ -238,3 +269,14 @@ def test_incremental_recomputation_runs_exactly_what_changed(env: Env) -> None:
     fifth, ran = _run_incremental(env, "--param", "threshold=3")
     assert ran == {"clean", "report"}
     assert env.json("why", "incremental", "clean", fifth)["reasons"][0]["text"] == "code changed: clean"
+
+
+def test_why_a_luigi_style_task_ran_or_did_not(env: Env) -> None:
+    first = env.json("trigger", "luigi_summary", "--wait", "--timeout", "60")
+    assert first["state"] == "success"
+    why = env.json("why", "luigi_summary", "Summary", first["run_id"])
+    assert why["decision"] == "ran"
+    assert [r["text"] for r in why["reasons"]] == [f"output LocalTarget({str(env.data / 'summary.txt')!r}) is missing"]
+    second = env.json("trigger", "luigi_summary", "--wait", "--timeout", "60")
+    why = env.json("why", "luigi_summary", "Summary", second["run_id"])
+    assert why["decision"] == "complete" and "did not run: its outputs already existed" in why["text"]
