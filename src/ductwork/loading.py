@@ -22,13 +22,15 @@ from ductwork.core.definition_context import start_collecting, stop_collecting
 from ductwork.core.flow import Flow
 from ductwork.errors import DuctworkError, FlowImportError, NotFoundError, did_you_mean
 
+FLOW_MODULE_PREFIX = "ductwork_flows_"
+
 
 def module_name_for(path: Path) -> str:
     """A stable module name for a flow file, unlikely to clash with real packages."""
     resolved = str(path.resolve())
     digest = hashlib.sha1(resolved.encode()).hexdigest()[:8]
     stem = "".join(c if c.isalnum() else "_" for c in path.stem)
-    return f"ductwork_flows_{digest}_{stem}"
+    return f"{FLOW_MODULE_PREFIX}{digest}_{stem}"
 
 
 def _error_line(exc: BaseException, file: str) -> int | None:

@@ -50,6 +50,9 @@ class Settings:
     smtp_url: str = ""
     """The mail server when no ``smtp_default`` connection is defined
     (``smtp://user:pass@host:587?starttls=true&sender=etl@example.com``); empty: localhost:25."""
+    parse_timeout: float = 60.0
+    """Seconds a flow file may take to import (in the scheduler's and the CLI's parsing
+    processes) before it is stopped, with the processes it started, and reported."""
     login_max_failures: int = 5
     """Failed logins for one user name within ``login_failure_window`` seconds after which its
     logins are refused until the oldest failure leaves the window (0: no limit)."""
@@ -155,6 +158,14 @@ class Settings:
                     values[name] = int(values[name])
                 except ValueError:
                     raise DefinitionError(f"{name} must be an integer, got {values[name]!r}") from None
+        if "parse_timeout" in values:
+            given = values["parse_timeout"]
+            try:
+                values["parse_timeout"] = float(given)
+            except ValueError:
+                raise DefinitionError(f"parse_timeout must be a number of seconds, got {given!r}") from None
+            if not values["parse_timeout"] > 0:
+                raise DefinitionError(f"parse_timeout must be positive, got {given!r}")
         for name in _LOGIN_LIMITS:
             least = 1 if name in ("login_failure_window", "login_concurrency") else 0
             if values.get(name, least) < least:
@@ -185,6 +196,7 @@ class Settings:
         shown = (
             *("home", "flows_folder", "database_url", "log_dir", "parallelism", "worker_mode", "worker_prefetch"),
             *("results_offload_url", "results_offload_threshold", "results_pickle", "secrets_backends"),
+            "parse_timeout",
             *_LOGIN_LIMITS,
             *("executor", "broker_url", "remote_log_url", "bundle_url", "flows_git_url"),
             *("worker_heartbeat", "worker_lost_after", "scheduler_lease"),

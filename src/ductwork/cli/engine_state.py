@@ -1,12 +1,13 @@
-"""The store engine for CLI commands, and registering a flow the scheduler has not parsed yet."""
+"""The store engine for CLI commands, and recording a flow as its file defines it now."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import Engine
 
+from ductwork.cli.flow_index import FileEntry
 from ductwork.cli.state import CliState
-from ductwork.core.config import ParamSources, use_sources
-from ductwork.loading import load_flow
 from ductwork.store import migrate
 from ductwork.store.engine import create_engine, read_transaction, transaction
 from ductwork.store.repo import flows as flow_repo
@@ -22,16 +23,44 @@ def store(state: CliState) -> Engine:
 
 
 def ensure_flow(state: CliState, engine: Engine, flow_ref: str) -> str:
-    """The flow id of ``flow_ref``; a flow not in the database yet (the scheduler has not parsed
-    it) is read from the flows folder, or from ``file.py:flow_id``, and registered."""
+    """The flow id of ``flow_ref``, recorded in the database as its file defines it now.
+
+    The file is parsed in a child process when it changed since it was last parsed (the
+    scheduler may not be running to do it), so a run queued from here has the tasks the file
+    has now, and a backfill plans the schedule it has now. A flow recorded from a file outside
+    the flows folder (or not on this machine) is taken as recorded, as the scheduler takes it."""
+    index = state.flow_index
     file_part = flow_ref.partition(":")[0]
-    if not file_part.endswith(".py"):
+    if not Path(file_part).is_file() and not file_part.endswith((".py", ".json", ".yaml", ".yml")):
         with read_transaction(engine) as conn:
-            if flow_repo.get_flow(conn, flow_ref) is not None:
-                return flow_ref
-    with use_sources(ParamSources.load(config_path=state.config_path)):
-        flow = load_flow(flow_ref, state.settings.flows_folder)
-        graph = flow.to_graph()
+            record = flow_repo.get_flow(conn, flow_ref)
+        if record is not None:
+            if record.fileloc is None or not _in_folder(record.fileloc, state.settings.flows_folder):
+                return flow_ref  # not a file of the flows folder here: nobody re-reads it, take it as recorded
+            entry = index.file(record.fileloc)
+            if flow_ref in entry.flows:
+                return _record(engine, entry, flow_ref)
+            for error in entry.errors:  # the file that defined it no longer imports
+                raise error
+    entry, flow_id = index.resolve(flow_ref, state.settings.flows_folder)
+    return _record(engine, entry, flow_id)
+
+
+def _in_folder(fileloc: str | None, folder: Path) -> bool:
+    if not fileloc or not Path(fileloc).is_file():
+        return False
+    return Path(fileloc).resolve().is_relative_to(folder.resolve())
+
+
+def _record(engine: Engine, entry: FileEntry, flow_id: str) -> str:
+    graph = entry.graph(flow_id)
     with transaction(engine) as conn:
-        flow_repo.upsert_flow(conn, graph, fileloc=flow.fileloc)
-    return flow.flow_id
+        current = flow_repo.get_flow(conn, flow_id)
+        if (
+            current is None
+            or current.version_hash != graph.version_hash()
+            or not current.is_active
+            or current.fileloc != entry.file
+        ):
+            flow_repo.upsert_flow(conn, graph, fileloc=entry.file)
+    return flow_id

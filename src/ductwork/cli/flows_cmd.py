@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.table import Table
-from rich.tree import Tree
 
 from ductwork.cli.output import console, print_json
 from ductwork.cli.state import CliState
-from ductwork.core.config import ParamSources, use_sources
-from ductwork.core.graph import FlowGraph
-from ductwork.loading import discover, load_flow
-from ductwork.render.dot import render, to_dot
+
+if TYPE_CHECKING:
+    from rich.tree import Tree
+
+    from ductwork.core.graph import FlowGraph
 
 
 @click.group()
@@ -26,43 +26,61 @@ def flows() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def list_flows(state: CliState, as_json: bool) -> None:
-    """Every flow in the flows folder, and the files that failed to load."""
+    """Every flow in the flows folder, and the files that failed to load.
+
+    Files are imported in a child process, and only when they changed since the last look."""
+    from ductwork.cli.flow_index import shown_path
+
     folder = state.settings.flows_folder
-    with use_sources(ParamSources.load(config_path=state.config_path)):
-        bag = discover([folder])
-        graphs = {fid: f.to_graph() for fid, f in bag.flows.items()}
+    view = state.flow_index.folder_view(folder)
+    rows = sorted((fid, entry.flows[fid], shown_path(entry.file)) for fid, entry in view.flows.items())
     if as_json:
         print_json(
             {
                 "flows": [
                     {
                         "flow_id": fid,
-                        "schedule": g.meta.schedule,
-                        "tasks": len(g.nodes),
-                        "style": g.meta.style,
-                        "tags": list(g.meta.tags),
-                        "owner": g.meta.owner,
-                        "file": bag.files[fid],
-                        "description": g.meta.description,
+                        "schedule": flow.schedule,
+                        "tasks": flow.tasks,
+                        "style": flow.style,
+                        "tags": list(flow.tags),
+                        "owner": flow.owner,
+                        "file": file,
+                        "description": flow.description,
                     }
-                    for fid, g in sorted(graphs.items())
+                    for fid, flow, file in rows
                 ],
-                "errors": [{"file": e.file, "line": e.line, "error": e.error} for e in bag.errors],
+                "errors": [{"file": shown_path(e.file), "line": e.line, "error": e.error} for e in view.errors],
             }
         )
+        if view.errors:
+            sys.exit(1)
         return
+    from rich.markup import escape
+    from rich.table import Table
+
     out = console()
     table = Table("flow", "schedule", "tasks", "style", "tags", "file", title=f"flows in {folder}")
-    for fid, g in sorted(graphs.items()):
-        table.add_row(fid, g.meta.schedule, str(len(g.nodes)), g.meta.style, ", ".join(g.meta.tags), bag.files[fid])
+    for fid, flow, file in rows:
+        table.add_row(escape(fid), flow.schedule, str(flow.tasks), flow.style, escape(", ".join(flow.tags)), file)
     out.print(table)
-    for err in bag.errors:
-        out.print(f"[red]import error[/] {err}")
-    if bag.errors:
+    for err in view.errors:
+        out.print("[red]import error[/] " + escape(str(err)))
+    if view.errors:
         sys.exit(1)
 
 
+def _graph(state: CliState, flow_ref: str) -> FlowGraph:
+    """A flow's graph, from its file as it is now (parsed in a child process when it changed)."""
+    entry, flow_id = state.flow_index.resolve(flow_ref, state.settings.flows_folder)
+    graph: FlowGraph = entry.graph(flow_id)
+    return graph
+
+
 def _tree(graph: FlowGraph) -> Tree:
+    from rich.markup import escape
+    from rich.tree import Tree
+
     meta = graph.meta
     root = Tree(f"[bold]{meta.flow_id}[/]  schedule={meta.schedule}  tasks={len(graph.nodes)}")
     down = graph.downstream_map()
@@ -70,12 +88,12 @@ def _tree(graph: FlowGraph) -> Tree:
 
     def add(parent: Tree, task_id: str) -> None:
         node = graph.nodes[task_id]
-        label = f"{task_id} [dim]({node.operator}"
+        label = f"{escape(task_id)} [dim]({escape(node.operator)}"
         if node.trigger_rule.value != "all_success":
             label += f", {node.trigger_rule.value}"
         label += ")[/]"
         if task_id in shown:
-            parent.add(f"{task_id} [dim](see above)[/]")
+            parent.add(f"{escape(task_id)} [dim](see above)[/]")
             return
         shown.add(task_id)
         branch = parent.add(label)
@@ -93,8 +111,7 @@ def _tree(graph: FlowGraph) -> Tree:
 @click.pass_obj
 def show(state: CliState, flow_ref: str, as_json: bool) -> None:
     """A flow's tasks and edges as a tree (roots first; repeated nodes marked)."""
-    with use_sources(ParamSources.load(config_path=state.config_path)):
-        graph = load_flow(flow_ref, state.settings.flows_folder).to_graph()
+    graph = _graph(state, flow_ref)
     if as_json:
         print_json(graph.to_dict())
         return
@@ -102,6 +119,8 @@ def show(state: CliState, flow_ref: str, as_json: bool) -> None:
     out.print(_tree(graph))
     meta = graph.meta
     if meta.params:
+        from rich.table import Table
+
         table = Table("parameter", "type", "default", "description", title="parameters")
         for name, info in meta.params.items():
             table.add_row(
@@ -126,8 +145,9 @@ def show(state: CliState, flow_ref: str, as_json: bool) -> None:
 @click.pass_obj
 def graph_cmd(state: CliState, flow_ref: str, fmt: str, output: str | None) -> None:
     """Draw a flow's graph as DOT, SVG or PNG (SVG/PNG need Graphviz's dot)."""
-    with use_sources(ParamSources.load(config_path=state.config_path)):
-        graph = load_flow(flow_ref, state.settings.flows_folder).to_graph()
+    from ductwork.render.dot import render, to_dot
+
+    graph = _graph(state, flow_ref)
     data = render(to_dot(graph), fmt)
     if output == "-":
         sys.stdout.buffer.write(data)
@@ -139,11 +159,15 @@ def graph_cmd(state: CliState, flow_ref: str, fmt: str, output: str | None) -> N
 
 def _set_paused(state: CliState, flow_ref: str, paused: bool) -> None:
     from ductwork.cli.engine_state import ensure_flow, store
-    from ductwork.store.engine import transaction
+    from ductwork.store.engine import read_transaction, transaction
     from ductwork.store.repo import flows as flow_repo
 
     engine = store(state)
-    flow_id = ensure_flow(state, engine, flow_ref)
+    with read_transaction(engine) as conn:
+        known = flow_repo.get_flow(conn, flow_ref) is not None
+    # A recorded flow is paused as it is (even when its file is broken now: that is when one
+    # pauses); one never recorded is read from its file first.
+    flow_id = flow_ref if known else ensure_flow(state, engine, flow_ref)
     with transaction(engine) as conn:
         flow_repo.set_paused(conn, flow_id, paused)
     click.echo(f"flow {flow_id}: {'paused' if paused else 'unpaused'}")

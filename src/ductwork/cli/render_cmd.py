@@ -10,10 +10,9 @@ import click
 
 from ductwork.cli.output import print_json
 from ductwork.cli.run_cmd import parse_param_options
-from ductwork.cli.state import CliState
+from ductwork.cli.state import CliState, load_checked
 from ductwork.core.config import ParamSources, use_sources
 from ductwork.errors import ParameterError
-from ductwork.loading import load_flow
 
 
 @click.command("render")
@@ -38,7 +37,7 @@ def render(
             raise ParameterError(f"logical date {logical_date!r}: expected an ISO date such as 2024-01-31") from None
     services = local_task_services(state.settings)
     with use_sources(ParamSources.load(config_path=state.config_path)):
-        flow = load_flow(flow_ref, state.settings.flows_folder)
+        flow = load_checked(state, flow_ref)
         rendered = render_task(
             flow, task_id, logical_date=when, params=parse_param_options(param_values), services=services
         )

@@ -11,7 +11,7 @@ import click
 
 from ductwork.cli.luigi_args import parse_build_args
 from ductwork.cli.output import ProgressSink, console, print_json, summary_json, summary_table, tries_table
-from ductwork.cli.state import CliState
+from ductwork.cli.state import CliState, load_checked
 from ductwork.core.class_flow import all_task_classes, find_task_class
 from ductwork.core.config import ParamHolder, ParamSources, config_classes, use_sources
 from ductwork.core.flow import Flow, flow_for_tasks
@@ -21,7 +21,7 @@ from ductwork.engine.local import run_locally
 from ductwork.engine.recorder import RunSummary
 from ductwork.engine.supervisor import Limits
 from ductwork.errors import ParameterError
-from ductwork.loading import import_modules, load_flow
+from ductwork.loading import import_modules
 
 
 def parse_param_options(values: Sequence[str]) -> dict[str, str]:
@@ -186,7 +186,7 @@ def run(
     """Run FLOW once, now, in this process (a flow id, or path/to/file.py:flow_id)."""
     settings = state.settings
     with use_sources(ParamSources.load(config_path=state.config_path)):
-        flow = load_flow(flow_ref, settings.flows_folder)
+        flow = load_checked(state, flow_ref)
         summary = _execute(
             state,
             flow,

@@ -66,7 +66,7 @@ def scheduler(
         settings = dataclasses.replace(settings, parallelism=workers)
     if worker_mode is not None:
         settings = dataclasses.replace(settings, worker_mode=worker_mode)
-    options = SchedulerOptions(parse=not no_parse)
+    options = SchedulerOptions(parse=not no_parse, parse_timeout=settings.parse_timeout)
     if poll_interval is not None:
         options.poll_interval = poll_interval
     service = SchedulerService(settings, options=options)

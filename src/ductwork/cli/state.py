@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ductwork.errors import DuctworkError
 from ductwork.settings import Settings
+
+if TYPE_CHECKING:
+    from ductwork.cli.flow_index import FlowIndex
+    from ductwork.core.flow import Flow
 
 
 @dataclass
@@ -17,12 +21,35 @@ class CliState:
     config_path: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
     _settings: Settings | None = None
+    _index: Any = None
 
     @property
     def settings(self) -> Settings:
         if self._settings is None:
             self._settings = Settings.load(config_path=self.config_path, overrides=self.overrides)
         return self._settings
+
+    @property
+    def flow_index(self) -> FlowIndex:
+        """The flow files as parsed in child processes, remembered (``cli.flow_index``)."""
+        if self._index is None:
+            from ductwork.cli.flow_index import FlowIndex
+
+            settings = self.settings
+            self._index = FlowIndex(settings.home, timeout=settings.parse_timeout, config_path=self.config_path)
+        index: FlowIndex = self._index
+        return index
+
+
+def load_checked(state: CliState, flow_ref: str) -> Flow:
+    """The flow named by ``flow_ref``, imported in this process (to run its tasks here) only
+    after its file imported cleanly in a child process: a file that ends the interpreter or
+    hangs at import is reported as an import error instead of ending or hanging the command.
+    Only the flow's own file is imported here."""
+    from ductwork.loading import load_flow
+
+    entry, flow_id = state.flow_index.resolve(flow_ref, state.settings.flows_folder)
+    return load_flow(f"{entry.file}:{flow_id}", state.settings.flows_folder)
 
 
 class DuctworkGroup(click.Group):

@@ -9,14 +9,13 @@ import click
 
 from ductwork.cli.output import console, print_json, styled
 from ductwork.cli.run_cmd import parse_param_options
-from ductwork.cli.state import CliState
+from ductwork.cli.state import CliState, load_checked
 from ductwork.core.config import ParamSources, use_sources
 from ductwork.core.schedule import as_aware
 from ductwork.engine import task_env
 from ductwork.engine.local import run_locally
 from ductwork.engine.services_setup import local_task_services
 from ductwork.errors import ParameterError
-from ductwork.loading import load_flow
 
 
 @click.group()
@@ -37,7 +36,7 @@ def test_task(
     import datetime as dt
 
     with use_sources(ParamSources.load(config_path=state.config_path)):
-        flow = load_flow(flow_ref, state.settings.flows_folder)
+        flow = load_checked(state, flow_ref)
         when = None
         if logical_date:
             try:

@@ -69,7 +69,7 @@ def standalone(
     from ductwork.api.app import create_app
     from ductwork.cli.engine_state import store
     from ductwork.cli.scheduler_cmd import _configure_logging, _install_signals
-    from ductwork.engine.scheduler import SchedulerService
+    from ductwork.engine.scheduler import SchedulerOptions, SchedulerService
     from ductwork.services import accounts
 
     _configure_logging(log_level)
@@ -85,7 +85,7 @@ def standalone(
             f"  admin password: {password}",
             err=False,
         )
-    service = SchedulerService(settings)
+    service = SchedulerService(settings, options=SchedulerOptions(parse_timeout=settings.parse_timeout))
     server = make_server(create_app(settings, engine, options=_options(secure_cookies)), host, port)
     web = threading.Thread(target=server.run, name="ductwork-web", daemon=True)
     web.start()

@@ -1,0 +1,289 @@
+"""What the CLI knows of the flow files: each file parsed in a child process, and remembered.
+
+Commands that only need a flow's definition (``flows list``, ``show``, ``graph``, ``trigger``,
+``backfill``, ``pause``) never import user code in their own process: a file that calls
+``os._exit(0)`` would otherwise end the command with status 0 having done nothing, and a file
+that hangs would hang it. Files are imported by ``engine.parse_batch`` (one child for all the
+files that need it, a timeout per file) and the result is kept under ``$DUCTWORK_HOME/cache``.
+The next command answers from that record as long as nothing it depended on changed: the
+file (modification time and size), the user modules its import loaded, the Ductwork version
+and interpreter, the working folder, the settings file and the ``DUCTWORK_*`` environment.
+A file that stopped or ended its parsing process is not remembered: it is tried again, and
+reported again, every time.
+
+``ductwork run`` still imports the flow's one file in its own process (its tasks run there),
+but only after that file parsed cleanly here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ductwork.errors import FlowImportError, NotFoundError, did_you_mean
+
+FORMAT = 1
+"""Bumped when what is kept changes shape: older records are then ignored."""
+
+
+@dataclass(frozen=True)
+class FlowSummary:
+    """What ``flows list`` shows of a flow, kept apart from its (possibly large) graph."""
+
+    flow_id: str
+    schedule: str
+    tasks: int
+    style: str
+    tags: tuple[str, ...]
+    owner: str
+    description: str
+    line: int | None
+
+
+@dataclass
+class FileEntry:
+    file: str
+    """Absolute path."""
+    flows: dict[str, FlowSummary] = field(default_factory=dict)
+    errors: list[FlowImportError] = field(default_factory=list)
+    graph_path: Path | None = None
+
+    def graph(self, flow_id: str) -> Any:
+        """The ``FlowGraph`` of one of this file's flows."""
+        from ductwork.core.graph import FlowGraph
+
+        assert self.graph_path is not None, self.file
+        data = json.loads(self.graph_path.read_text())
+        return FlowGraph.from_dict(data[flow_id])
+
+
+@dataclass
+class FolderView:
+    """The flows of a folder: each flow id with the file that defines it (the first one, when
+    two files define the same id), and every file's errors."""
+
+    entries: dict[str, FileEntry]
+    flows: dict[str, FileEntry] = field(default_factory=dict)
+    errors: list[FlowImportError] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for entry in self.entries.values():
+            self.errors.extend(entry.errors)
+            for flow_id, summary in entry.flows.items():
+                if flow_id in self.flows:
+                    first = shown_path(self.flows[flow_id].file)
+                    self.errors.append(
+                        FlowImportError(
+                            shown_path(entry.file), summary.line, f"flow id {flow_id!r} is already defined in {first}"
+                        )
+                    )
+                    continue
+                self.flows[flow_id] = entry
+
+
+def shown_path(file: str) -> str:
+    """A file as a user would name it: relative to the working folder when inside it."""
+    try:
+        return str(Path(file).relative_to(Path.cwd()))
+    except ValueError:
+        return file
+
+
+def _stamp(path: str, seen: dict[str, list[int] | None]) -> list[int] | None:
+    """(modification time in ns, size) of a file, or None when it is gone; cached per look."""
+    if path not in seen:
+        try:
+            st = os.stat(path)
+            seen[path] = [st.st_mtime_ns, st.st_size]
+        except OSError:
+            seen[path] = None
+    return seen[path]
+
+
+class FlowIndex:
+    """The parsed flow files of one context (see the module docstring), kept in ``home``."""
+
+    def __init__(
+        self,
+        home: Path,
+        *,
+        timeout: float = 60.0,
+        config_path: str | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.timeout = timeout
+        self.environ = dict(os.environ if environ is None else environ)
+        if config_path is not None:  # the parsing child reads the same settings file
+            self.environ["DUCTWORK_CONFIG"] = str(Path(config_path).resolve())
+        self.folder = home / "cache" / "flow-index"
+        self.context = self._context()
+        self.path = self.folder / f"{self.context[:16]}.json"
+        self._records: dict[str, Any] | None = None
+
+    def _context(self) -> str:
+        from ductwork import __version__
+
+        config = self.environ.get("DUCTWORK_CONFIG", "ductwork.toml")
+        settings_file = str(Path(config).resolve())
+        env = sorted((k, v) for k, v in self.environ.items() if k.startswith("DUCTWORK_"))
+        key = [FORMAT, __version__, sys.executable, os.getcwd(), settings_file, _stamp(settings_file, {}), env]
+        return hashlib.sha256(json.dumps(key).encode()).hexdigest()
+
+    # --- the record -------------------------------------------------------------------------
+    def _load(self) -> dict[str, Any]:
+        if self._records is None:
+            try:
+                data = json.loads(self.path.read_text())
+                self._records = data["files"] if data.get("context") == self.context else {}
+            except (OSError, ValueError, KeyError, TypeError):
+                self._records = {}
+        return self._records
+
+    def _save(self) -> None:
+        """Write the record (best effort: a home that cannot be written costs only speed)."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
+            tmp.write_text(json.dumps({"context": self.context, "files": self._load()}))
+            os.replace(tmp, self.path)
+        except OSError:
+            pass
+
+    def _graph_path(self, file: str) -> Path:
+        return self.folder / "graphs" / f"{hashlib.sha256((self.context + file).encode()).hexdigest()[:24]}.json"
+
+    def _valid(self, file: str, record: Mapping[str, Any], seen: dict[str, list[int] | None]) -> bool:
+        if record.get("stamp") != _stamp(file, seen):
+            return False
+        if record.get("flows") and not self._graph_path(file).exists():
+            return False
+        return all(_stamp(dep, seen) == stamp for dep, stamp in record.get("deps", {}).items())
+
+    # --- looking -----------------------------------------------------------------------------
+    def files(self, files: Iterable[str | Path]) -> dict[str, FileEntry]:
+        """The entry of each file (absolute paths as keys, in the order given); files that
+        changed since they were last parsed, or were never parsed, are parsed now."""
+        paths = [str(Path(f).resolve()) for f in files]
+        records = self._load()
+        seen: dict[str, list[int] | None] = {}
+        stale = [p for p in paths if p not in records or not self._valid(p, records[p], seen)]
+        fresh: dict[str, FileEntry] = {}
+        if stale:
+            fresh = self._parse(stale)
+        return {p: fresh[p] if p in fresh else self._entry(p, records[p]) for p in paths}
+
+    def file(self, path: str | Path) -> FileEntry:
+        return next(iter(self.files([path]).values()))
+
+    def folder_view(self, folder: str | Path) -> FolderView:
+        from ductwork.loading import flow_files
+
+        return FolderView(self.files(flow_files(folder)))
+
+    def _entry(self, file: str, record: Mapping[str, Any]) -> FileEntry:
+        flows = {s["flow_id"]: FlowSummary(**{**s, "tags": tuple(s["tags"])}) for s in record.get("flows", [])}
+        errors = [FlowImportError(e["file"], e["line"], e["error"], e.get("traceback", "")) for e in record["errors"]]
+        return FileEntry(file, flows, errors, self._graph_path(file) if flows else None)
+
+    def _parse(self, files: list[str]) -> dict[str, FileEntry]:
+        from ductwork.engine.parse_batch import parse_files
+
+        parsed = parse_files(files, timeout=self.timeout, environ=self.environ, cwd=os.getcwd())
+        records = self._load()
+        entries = {}
+        seen: dict[str, list[int] | None] = {}
+        for file, result in parsed.items():
+            summaries = [_summary(g, result.lines.get(g["meta"]["flow_id"])) for g in result.graphs]
+            record: dict[str, Any] = {
+                "stamp": _stamp(file, seen),
+                "flows": summaries,
+                "errors": result.errors,
+                "deps": {dep: _stamp(dep, seen) for dep in result.modules or ()},
+            }
+            if result.graphs:
+                self._write_graphs(file, {g["meta"]["flow_id"]: g for g in result.graphs})
+            if result.fatal or result.modules is None:
+                records.pop(file, None)  # not remembered: tried again next time
+            else:
+                records[file] = record
+            entries[file] = self._entry(file, record)
+        self._save()
+        return entries
+
+    def _write_graphs(self, file: str, graphs: Mapping[str, Any]) -> None:
+        path = self._graph_path(file)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}")
+            tmp.write_text(json.dumps(graphs))
+            os.replace(tmp, path)
+        except OSError:
+            pass
+
+    # --- naming a flow -----------------------------------------------------------------------
+    def resolve(self, ref: str, flows_folder: str | Path) -> tuple[FileEntry, str]:
+        """The file and flow id named by ``path/to/file.py:flow_id``, ``path/to/file.py`` (its
+        only flow) or a flow id of the flows folder; an import error of the file, or a
+        ``NotFoundError`` with what there is, otherwise."""
+        from ductwork.loading import DECLARATIVE_SUFFIXES
+
+        file_part, _, flow_id = ref.partition(":")
+        if file_part.endswith((".py", *DECLARATIVE_SUFFIXES)) or Path(file_part).is_file():
+            if not Path(file_part).is_file():
+                raise NotFoundError(f"flow file {file_part!r} does not exist")
+            return self._in_file(self.file(file_part), file_part, flow_id)
+        view = self.folder_view(flows_folder)
+        if ref in view.flows:
+            return view.flows[ref], ref
+        for err in view.errors:
+            if repr(ref) in str(err):
+                raise err
+        hint = did_you_mean(ref, view.flows)
+        raise NotFoundError(
+            f"no flow {ref!r} in the flows folder {str(flows_folder)!r}.{hint} "
+            f"Known flows: {', '.join(sorted(view.flows)) or '(none)'}"
+            + (f"; {len(view.errors)} file(s) failed to load (ductwork flows list shows them)" if view.errors else "")
+        )
+
+    @staticmethod
+    def _in_file(entry: FileEntry, named: str, flow_id: str) -> tuple[FileEntry, str]:
+        if entry.errors and not flow_id:
+            raise entry.errors[0]
+        if flow_id:
+            if flow_id in entry.flows:
+                return entry, flow_id
+            for err in entry.errors:
+                if repr(flow_id) in str(err):
+                    raise err
+            if entry.errors:
+                raise entry.errors[0]
+            raise NotFoundError(
+                f"{named} has no flow {flow_id!r}.{did_you_mean(flow_id, entry.flows)} "
+                f"Flows in it: {', '.join(entry.flows) or '(none)'}"
+            )
+        if len(entry.flows) == 1:
+            return entry, next(iter(entry.flows))
+        raise NotFoundError(
+            f"{named} defines {len(entry.flows)} flows ({', '.join(entry.flows) or 'none'}); "
+            f"name one as {named}:FLOW_ID"
+        )
+
+
+def _summary(graph: Mapping[str, Any], line: int | None) -> dict[str, Any]:
+    meta = graph["meta"]
+    return {
+        "flow_id": meta["flow_id"],
+        "schedule": str(meta.get("schedule", "None")),
+        "tasks": len(graph.get("nodes", ())),
+        "style": meta.get("style", "flow"),
+        "tags": list(meta.get("tags", ())),
+        "owner": meta.get("owner", ""),
+        "description": meta.get("description", ""),
+        "line": line,
+    }

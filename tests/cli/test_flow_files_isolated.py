@@ -1,0 +1,201 @@
+"""The CLI imports flow files in a child process (issue 9, items 8 and 17): a file that ends
+the interpreter or hangs at import is an import error naming it, with a non-zero exit, instead
+of ending or hanging the command; and with no scheduler running, ``trigger`` and ``backfill``
+use the file as it is now, not as it was last parsed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from tests.conftest import Cli
+
+GOOD = textwrap.dedent(
+    """
+    from ductwork import flow, task
+
+    @task
+    def a():
+        return 1
+
+    @flow(schedule="@daily", start_date="2024-01-01")
+    def good():
+        a()
+    """
+)
+EXITS = "import os\nos._exit(0)\n"
+HANGS = textwrap.dedent(
+    """
+    import subprocess, time
+    from pathlib import Path
+    child = subprocess.Popen(["sleep", "600"])
+    (Path(__file__).parent.parent / "hang.pid").write_text(str(child.pid))
+    time.sleep(600)
+    """
+)
+
+
+def _ductwork(tmp: Path, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DUCTWORK_HOME": str(tmp / "home"), "DUCTWORK_PARSE_TIMEOUT": "3"}
+    return subprocess.run(
+        [sys.executable, "-m", "ductwork.cli", *args],
+        cwd=tmp,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _folder(tmp: Path, **files: str) -> None:
+    (tmp / "flows").mkdir()
+    for name, source in files.items():
+        (tmp / "flows" / f"{name}.py").write_text(source)
+
+
+def test_a_file_that_exits_the_interpreter_is_an_import_error(tmp_path: Path) -> None:
+    _folder(tmp_path, good=GOOD, exits=EXITS)
+    listed = _ductwork(tmp_path, "flows", "list", "--json")
+    assert listed.returncode == 1, listed.stdout + listed.stderr
+    data = json.loads(listed.stdout)
+    assert [f["flow_id"] for f in data["flows"]] == ["good"]
+    [error] = data["errors"]
+    assert error["file"] == "flows/exits.py" and "os._exit()" in error["error"]
+    table = _ductwork(tmp_path, "flows", "list")
+    assert table.returncode == 1 and "exits.py" in table.stdout and "good" in table.stdout
+
+    ran = _ductwork(tmp_path, "run", "good", "--no-progress", "--json")  # only good.py is imported here
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["tasks"]["a"]["state"] == "success"
+    for command in (["run", "flows/exits.py"], ["trigger", "flows/exits.py"], ["flows", "show", "flows/exits.py"]):
+        refused = _ductwork(tmp_path, *command)
+        assert refused.returncode == 2, (command, refused.stdout, refused.stderr)
+        assert "exits.py" in refused.stderr and "os._exit()" in refused.stderr
+    triggered = _ductwork(tmp_path, "trigger", "good", "--json")
+    assert triggered.returncode == 0 and json.loads(triggered.stdout)["state"] == "queued"
+
+
+def test_a_file_that_hangs_is_stopped_with_what_it_started(tmp_path: Path) -> None:
+    _folder(tmp_path, good=GOOD, hangs=HANGS)
+    started = time.monotonic()
+    listed = _ductwork(tmp_path, "flows", "list", "--json")
+    assert listed.returncode == 1, listed.stdout + listed.stderr
+    data = json.loads(listed.stdout)
+    assert [f["flow_id"] for f in data["flows"]] == ["good"]
+    [error] = data["errors"]
+    assert error["file"] == "flows/hangs.py" and "longer than 3s" in error["error"]
+    assert time.monotonic() - started < 60
+    pid = int((tmp_path / "hang.pid").read_text())
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(f"/proc/{pid}").exists(), "the process the hanging file started was left running"
+    refused = _ductwork(tmp_path, "run", "flows/hangs.py")
+    assert refused.returncode == 2 and "longer than 3s" in refused.stderr
+
+
+DAILY = textwrap.dedent(
+    """
+    from ductwork import flow, task
+
+    @task
+    def extract():
+        return 1
+
+    @flow(schedule="@daily", start_date="2024-01-01")
+    def sales():
+        extract()
+    """
+)
+WEEKLY_WITH_LOAD = textwrap.dedent(
+    """
+    from ductwork import flow, task
+
+    @task
+    def extract():
+        return 1
+
+    @task
+    def load(x):
+        return x
+
+    @flow(schedule="@weekly", start_date="2024-01-01")
+    def sales():
+        load(extract())
+    """
+)
+
+
+def _tasks_of(cli: Cli, run_id: str) -> set[str]:
+    shown = cli("runs", "show", "sales", run_id, "--json")
+    assert shown.exit_code == 0, shown.output
+    return set(json.loads(shown.output)["tasks"])
+
+
+def test_trigger_and_backfill_use_the_file_as_it_is_now(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "flows").mkdir()
+    source = tmp_path / "flows" / "sales.py"
+    source.write_text(DAILY)
+    first = cli("trigger", "sales", "--run-id", "first", "--json")
+    assert first.exit_code == 0, first.output
+    assert _tasks_of(cli, "first") == {"extract"}
+    dry = json.loads(
+        cli("backfill", "sales", "--start", "2024-01-01", "--end", "2024-01-14", "--dry-run", "--json").output
+    )
+    assert len(dry) == 14  # daily
+
+    source.write_text(WEEKLY_WITH_LOAD)  # no scheduler runs to notice
+    second = cli("trigger", "sales", "--run-id", "second", "--json")
+    assert second.exit_code == 0, second.output
+    assert _tasks_of(cli, "second") == {"extract", "load"}
+    dry = json.loads(
+        cli("backfill", "sales", "--start", "2024-01-01", "--end", "2024-01-14", "--dry-run", "--json").output
+    )
+    assert len(dry) == 2 and all(set(p["tasks"]) == {"extract", "load"} for p in dry)  # weekly, with load
+    shown = json.loads(cli("flows", "show", "sales", "--json").output)
+    assert {n["task_id"] for n in shown["nodes"]} == {"extract", "load"}
+
+    source.write_text("def broken(:\n")  # broken now: refuse rather than use the old one
+    broken = cli("trigger", "sales")
+    assert broken.exit_code == 2 and "sales.py" in broken.output and "SyntaxError" in broken.output
+
+
+COUNTED = textwrap.dedent(
+    """
+    from pathlib import Path
+    from ductwork import EmptyOperator, Flow
+    import helpers
+
+    with (Path(__file__).parent.parent / "imports.txt").open("a") as out:
+        out.write("x")
+    with Flow("counted", schedule=helpers.SCHEDULE) as counted:
+        EmptyOperator(task_id="t")
+    """
+)
+
+
+def test_unchanged_files_are_not_imported_again(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "counted.py").write_text(COUNTED)
+    (tmp_path / "flows" / "helpers.py").write_text('SCHEDULE = "@daily"\n')
+    imports = tmp_path / "imports.txt"
+
+    def listed() -> dict[str, str]:
+        result = cli("flows", "list", "--json")
+        assert result.exit_code == 0, result.output
+        return {f["flow_id"]: f["schedule"] for f in json.loads(result.output)["flows"]}
+
+    assert listed()["counted"] == "@daily"
+    first = imports.read_text()
+    assert listed()["counted"] == "@daily"
+    assert cli("flows", "show", "counted").exit_code == 0
+    assert imports.read_text() == first, "an unchanged file was imported again"
+    (tmp_path / "flows" / "helpers.py").write_text('SCHEDULE = "@hourly"\n')  # a module it imports changed
+    assert listed()["counted"] == "@hourly"
+    assert len(imports.read_text()) > len(first)
