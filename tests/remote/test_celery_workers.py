@@ -35,6 +35,16 @@ with Flow("gpu_only", schedule=None) as gpu_only:
 """
 
 
+BROKEN_ON_WORKERS = """
+import os
+if os.environ["DUCTWORK_FLOWS_FOLDER"].endswith("no-flows-here"):  # true on the workers only
+    import module_only_on_the_scheduler_host  # noqa: F401
+
+with Flow("fragile_import", schedule=None) as fragile_import:
+    PythonOperator(task_id="only", python_callable=work, op_args=["only"])
+"""
+
+
 def _run_state(db_url: str, flow_id: str) -> str | None:
     engine = create_engine(db_url)
     try:
@@ -45,10 +55,12 @@ def _run_state(db_url: str, flow_id: str) -> str | None:
         engine.dispose()
 
 
-def _scenario(tmp_path: Path, broker_url: str) -> None:
+def _scenario(tmp_path: Path, broker_url: str, *, bad_bundle: bool = False) -> None:
     with temporary_database("postgres", tmp_path) as db_url:
         cluster = Cluster(tmp_path / "c", db_url, broker_url)
         cluster.write_flow("fan.py", FAN)
+        if bad_bundle:
+            cluster.write_flow("fragile.py", BROKEN_ON_WORKERS)
         try:
             cluster.scheduler()
             cluster.wait_schema()
@@ -89,13 +101,22 @@ def _scenario(tmp_path: Path, broker_url: str) -> None:
             wait_for(lambda: _run_state(db_url, "gpu_only") == "success", 60, "the gpu run", cluster)
             assert count_effects(cluster.effects)["g1.train"] == 1
             assert w1.alive()
+            if bad_bundle:  # the code imports on the scheduler's host and not on the workers'
+                assert cluster.cli("trigger", "fragile_import", "--run-id", "f1").returncode == 0
+                wait_for(lambda: _run_state(db_url, "fragile_import") == "failed", 60, "the run to fail", cluster)
+                state = json.loads(cluster.cli("tasks", "state", "fragile_import", "f1", "--json").stdout)
+                assert state["only"]["state"] == "failed"
+                shown = cluster.cli("tasks", "logs", "fragile_import", "f1", "only").stdout
+                assert "could not load task 'only'" in shown
+                assert "No module named 'module_only_on_the_scheduler_host'" in shown
+                assert w1.alive()
         finally:
             cluster.stop_all()
 
 
 def test_flows_run_on_celery_workers_over_redis(tmp_path: Path) -> None:
     with private_redis() as redis:
-        _scenario(tmp_path, redis.url())
+        _scenario(tmp_path, redis.url(), bad_bundle=True)
 
 
 def test_flows_run_on_celery_workers_over_rabbitmq(tmp_path: Path) -> None:

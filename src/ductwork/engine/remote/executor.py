@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from ductwork.core.clock import SystemClock
 from ductwork.core.config import ParamSources
@@ -44,6 +45,7 @@ from ductwork.engine.remote import wire
 from ductwork.engine.remote.bundles import BundleSource
 from ductwork.settings import Settings, redact_url
 from ductwork.store.engine import create_engine, read_transaction, transaction
+from ductwork.store.errors import DatabaseUnreachableError
 from ductwork.store.repo import remote as remote_repo
 from ductwork.store.repo import runs as run_repo
 
@@ -100,6 +102,10 @@ class CeleryExecutor:
         self._live_slots = 0
         self._lost: set[str] = set()
         self._last_reconcile = 0.0
+        self._db_ok_since = time.monotonic()
+        """Since when the database has answered without a break: heartbeats that could not be
+        written during an outage do not make a worker lost."""
+        self._db_failing = False
         self._conn: Any = None
         self._consumer: Any = None
         self._broker_down_since: float | None = None
@@ -385,11 +391,14 @@ class CeleryExecutor:
         try:
             self._look_at_workers()
             self._look_at_tries()
-        except Exception as exc:
-            if type(exc).__name__ == "DatabaseUnreachableError" or "OperationalError" in type(exc).__name__:
-                log.warning("could not look at remote tries in the database: %s", str(exc).splitlines()[0])
-                return
-            raise
+        except (DatabaseUnreachableError, OperationalError, InterfaceError) as exc:
+            if not self._db_failing:
+                log.warning("could not look at remote tries in the database: %s", str(exc).strip().splitlines()[0])
+            self._db_failing = True
+            return
+        if self._db_failing:
+            self._db_failing = False
+            self._db_ok_since = time.monotonic()
         if self._conn is None:
             self._connect()
         self._publish_waiting()
@@ -401,8 +410,11 @@ class CeleryExecutor:
         capacity: dict[str, int] = {}
         live = 0
         lost: set[str] = set()
+        judge = time.monotonic() - self._db_ok_since > self.settings.worker_lost_after
         for worker in rows:
             status = worker.status(self.settings.worker_lost_after, now)
+            if status == remote_repo.LOST and not judge:
+                status = remote_repo.RUNNING  # silent through a database outage: give it time
             if status == remote_repo.RUNNING:
                 live += worker.concurrency
                 for queue in worker.queues:
@@ -439,9 +451,10 @@ class CeleryExecutor:
             elif view.try_number != key.try_number:
                 continue  # cleared or marked from outside: the scheduler reloads the run
             elif view.state == S.RUNNING:
-                stale = view.heartbeat_at is None or (now - view.heartbeat_at).total_seconds() > (
-                    self.settings.worker_lost_after
-                )
+                stale = (
+                    view.heartbeat_at is None
+                    or (now - view.heartbeat_at).total_seconds() > self.settings.worker_lost_after
+                ) and time.monotonic() - self._db_ok_since > self.settings.worker_lost_after
                 if view.hostname in self._lost or stale:
                     self._declare_lost(flight, view.hostname)
             elif view.state == S.QUEUED and self._resend_due(flight, now_mono) and self._send(flight):

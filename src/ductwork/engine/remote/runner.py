@@ -23,6 +23,7 @@ import os
 import socket
 import sys
 import tempfile
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import replace
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from ductwork.core.clock import SystemClock
 from ductwork.core.config import ParamSources, use_sources
@@ -48,6 +50,7 @@ from ductwork.engine.remote.bundles import BundleCache
 from ductwork.engine.remote.logs import LogShipper, is_remote
 from ductwork.settings import Settings
 from ductwork.store.engine import create_engine, transaction
+from ductwork.store.errors import DatabaseUnreachableError
 from ductwork.store.repo import remote as remote_repo
 
 log = logging.getLogger("ductwork.worker")
@@ -137,8 +140,9 @@ class RemoteHost:
         request = job.request
         key = request.key
         now = dt.datetime.now(dt.UTC)
-        with transaction(self.engine) as conn:
-            found = remote_repo.start_try(
+
+        def claim(conn: Any) -> remote_repo.Found | None:
+            return remote_repo.start_try(
                 conn,
                 job.run_pk,
                 key.task_id,
@@ -148,6 +152,8 @@ class RemoteHost:
                 at=now,
                 log_path=request.log_path,
             )
+
+        found = self._write(claim, f"the start of {wire.try_label(payload)}")
         if found is not None:
             state = found.state.value if found.state is not None else "gone from the run"
             log.info(
@@ -242,8 +248,9 @@ class RemoteHost:
         """Write the try's end (if the database still has it running) and tell the scheduler."""
         key = job.request.key
         encoded = encode_outcome(outcome)
-        with transaction(self.engine) as conn:
-            found = remote_repo.end_try(
+
+        def end(conn: Any) -> remote_repo.Found | None:
+            return remote_repo.end_try(
                 conn,
                 job.run_pk,
                 key.task_id,
@@ -252,6 +259,8 @@ class RemoteHost:
                 encoded,
                 expected=expected or (TaskState.RUNNING,),
             )
+
+        found = self._write(end, f"the end of {key.task_id} #{key.try_number}")
         if found is not None:
             log.warning(
                 "the end of %s #%d was not recorded: the task is now %s at try %d (declared lost, or cleared)",
@@ -267,6 +276,24 @@ class RemoteHost:
             except Exception as exc:  # the scheduler reads the end from the database instead
                 log.warning("could not tell the scheduler that %s ended: %s", key.task_id, exc)
         return True
+
+    def _write(self, step: Callable[[Any], Any], what: str) -> Any:
+        """Run one recording transaction, waiting out a database outage (a fault of the
+        platform, not of the try: the try's outcome is kept until it is recorded)."""
+        delay = 0.2
+        waited = 0.0
+        while True:
+            try:
+                with transaction(self.engine) as conn:
+                    return step(conn)
+            except (DatabaseUnreachableError, OperationalError, InterfaceError) as exc:
+                if waited == 0.0 or waited > 30:
+                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                    log.warning("database unreachable while recording %s; retrying: %s", what, first)
+                    waited = 0.0 if waited > 30 else waited
+                time.sleep(delay)
+                waited += delay
+                delay = min(delay * 2, 5.0)
 
     def record_lost(self, payload: dict[str, Any], reason: str) -> str:
         """(In the worker's main process) a pool process died while it had this request: the try

@@ -1,0 +1,85 @@
+"""Bad input around remote workers: each gives one clear line, and nothing waits silently."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dbfixtures import temporary_database
+from private_services import free_port, private_redis
+
+
+def _worker(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in __import__("os").environ.items() if not k.startswith("DUCTWORK_")}
+    environ.update(DUCTWORK_HOME=str(tmp_path / "home"), **env)
+    return subprocess.run(
+        [sys.executable, "-m", "ductwork.cli", "worker", "--queues", "default"],
+        env=environ,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def _error_lines(done: subprocess.CompletedProcess[str]) -> list[str]:
+    return [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("Error:")]
+
+
+def test_worker_with_an_unreachable_broker_says_so_in_one_line(tmp_path: Path) -> None:
+    port = free_port()
+    done = _worker(tmp_path, DUCTWORK_BROKER_URL=f"redis://127.0.0.1:{port}/0")
+    assert done.returncode == 2
+    assert len(_error_lines(done)) == 1
+    assert _error_lines(done)[0].startswith(f"Error: cannot reach the broker at redis://127.0.0.1:{port}/0:")
+
+
+@pytest.mark.parametrize("url", ["http://example.com/queue", "redis-cluster:6379", ""])
+def test_worker_with_a_wrong_broker_url_says_so_in_one_line(tmp_path: Path, url: str) -> None:
+    done = _worker(tmp_path, DUCTWORK_BROKER_URL=url)
+    assert done.returncode == 2
+    (line,) = _error_lines(done)
+    if url:
+        assert f"broker_url {url!r} is not a broker URL Ductwork supports" in line
+    else:
+        assert "no broker: set broker_url (DUCTWORK_BROKER_URL)" in line
+
+
+def test_worker_with_an_unreachable_database_says_so_in_one_line(tmp_path: Path) -> None:
+    port = free_port()
+    with private_redis() as redis:
+        done = _worker(
+            tmp_path,
+            DUCTWORK_BROKER_URL=redis.url(),
+            DUCTWORK_DATABASE_URL=f"postgresql+psycopg://postgres@127.0.0.1:{port}/nothing",
+        )
+    assert done.returncode == 2
+    (line,) = _error_lines(done)
+    assert f"127.0.0.1:{port}" in line and "postgresql" in line
+
+
+def test_worker_on_a_database_without_the_schema_says_how_to_create_it(tmp_path: Path) -> None:
+    with private_redis() as redis, temporary_database("postgres", tmp_path) as db_url:
+        done = _worker(tmp_path, DUCTWORK_BROKER_URL=redis.url(), DUCTWORK_DATABASE_URL=db_url)
+    assert done.returncode == 2
+    (line,) = _error_lines(done)
+    assert "ductwork db init" in line
+
+
+def test_unknown_executor_setting_is_refused(tmp_path: Path) -> None:
+    from ductwork.errors import DefinitionError
+    from ductwork.settings import Settings
+
+    with pytest.raises(DefinitionError, match="executor must be one of local, celery, kubernetes, got 'spark'"):
+        Settings.load(environ={"DUCTWORK_EXECUTOR": "spark"})
+    shown = dict(
+        (n, v)
+        for n, v, _ in Settings.load(
+            environ={"DUCTWORK_EXECUTOR": "celery", "DUCTWORK_BROKER_URL": "amqp://etl:s3cret@rabbit:5672//"}
+        ).describe()
+    )
+    assert shown["executor"] == "celery"
+    assert shown["broker_url"] == "amqp://etl:***@rabbit:5672//"
