@@ -121,9 +121,7 @@ class MqttTopic(MessageTrigger):
         return f"mqtt:{self.topic}"
 
 
-_KINDS: dict[str, type[MessageTrigger]] = {
-    cls.kind: cls for cls in (RabbitMQ, RedisStream, NatsJetStream, MqttTopic)
-}
+_KINDS: dict[str, type[MessageTrigger]] = {cls.kind: cls for cls in (RabbitMQ, RedisStream, NatsJetStream, MqttTopic)}
 
 
 def trigger_from_dict(data: Mapping[str, Any]) -> MessageTrigger:

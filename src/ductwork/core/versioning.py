@@ -40,7 +40,7 @@ def check_cache_mode(value: Any, *, where: str) -> str | None:
     if value is None or value is False:
         return None
     if value not in CACHE_MODES:
-        raise DefinitionError(f"{where}: cache={value!r} is not a cache mode; use cache=\"content\" or leave it out")
+        raise DefinitionError(f'{where}: cache={value!r} is not a cache mode; use cache="content" or leave it out')
     return str(value)
 
 

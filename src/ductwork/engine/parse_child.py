@@ -1,10 +1,12 @@
 """The child process that imports user code for the scheduler (ADR 0001).
 
 ``python -m ductwork.engine.parse_child parse FILE OUT`` imports one flow file and writes its
-serialized graphs and import errors to OUT as JSON. ``... materialize FILE FLOW_ID OUT``
-reads a request (params, logical date) from OUT and writes the graph of one run of a flow
-whose graph depends on the run (class-task flows). Anything the user code prints goes to
-this process's stdout/stderr, never into the result.
+serialized graphs and import errors to OUT as JSON. ``... parse-many OUT`` reads a list of files
+(and a progress file) from OUT and imports them one after the other, appending each file's
+result to the progress file as soon as it has it: one interpreter start for many files.
+``... materialize FILE FLOW_ID OUT`` reads a request (params, logical date) from OUT and
+writes the graph of one run of a flow whose graph depends on the run (class-task flows).
+Anything the user code prints goes to this process's stdout/stderr, never into the result.
 """
 
 from __future__ import annotations
@@ -35,6 +37,18 @@ def _parse(file: str) -> dict[str, Any]:
                 {"file": file, "line": flow.defined_at[1], "error": str(exc), "traceback": traceback.format_exc()}
             )
     return {"graphs": graphs, "errors": errors, "lines": lines}
+
+
+def _parse_many(files: list[str], progress: Path) -> dict[str, Any]:
+    with progress.open("a", encoding="utf-8") as report:
+        for file in files:
+            try:
+                result = _parse(file)
+            except Exception as exc:
+                result = {"fatal": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+            report.write(json.dumps({"file": file, **result}, default=str) + "\n")
+            report.flush()
+    return {"batch": len(files)}
 
 
 def _materialize(file: str, flow_id: str, request: dict[str, Any]) -> dict[str, Any]:
@@ -105,6 +119,9 @@ def main(argv: list[str]) -> int:
         with use_sources(ParamSources.load()):
             if command == "parse":
                 result = _parse(args[0])
+            elif command == "parse-many":
+                request = json.loads(out.read_text())
+                result = _parse_many(request["files"], Path(request["progress"]))
             elif command == "materialize":
                 request = json.loads(out.read_text()) if out.exists() else {}
                 result = _materialize(args[0], args[1], request)

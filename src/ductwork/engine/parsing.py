@@ -76,7 +76,9 @@ def _run_child(
                 data = json.loads(out.read_text())
             except json.JSONDecodeError:
                 data = {}
-        if proc.returncode != 0 or not ({"graphs", "graph", "fatal", "called", "rendered", "error"} & set(data)):
+        if proc.returncode != 0 or not (
+            {"graphs", "graph", "fatal", "called", "rendered", "error", "batch"} & set(data)
+        ):
             tail = stderr.decode(errors="replace").strip().splitlines()[-3:]
             detail = (": " + " | ".join(tail)) if tail else ""
             return {"fatal": f"the parsing process exited with status {proc.returncode} before reporting{detail}"}
@@ -134,7 +136,38 @@ def parse_file(
 ) -> ParsedFile:
     """Import one flow file in a child process; its flows as graphs, or its errors."""
     fileloc = str(Path(path).resolve())
-    data = _run_child(["parse", fileloc], None, timeout, cwd, environ, stop)
+    return _parsed_from(fileloc, _run_child(["parse", fileloc], None, timeout, cwd, environ, stop))
+
+
+def parse_files(
+    paths: list[str],
+    *,
+    timeout: float,
+    cwd: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    stop: threading.Event | None = None,
+) -> dict[str, ParsedFile]:
+    """Import several flow files in one child process, one after the other: one interpreter
+    start (and one import of Ductwork) for all of them, which is what lets a scheduler started
+    on a folder of many files list them within a second. Each file's result is reported as it is
+    done; the files not reported when the child ended (it timed out, was stopped, or died) are
+    left out of the answer, for the caller to parse one by one."""
+    files = [str(Path(p).resolve()) for p in paths]
+    with tempfile.TemporaryDirectory(prefix="ductwork-parse-many-") as tmp:
+        progress = Path(tmp) / "progress.jsonl"
+        _run_child(["parse-many"], {"files": files, "progress": str(progress)}, timeout, cwd, environ, stop)
+        reported: dict[str, ParsedFile] = {}
+        if progress.exists():
+            for line in progress.read_text().splitlines():
+                try:
+                    data = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # the child died while writing it
+                reported[data["file"]] = _parsed_from(data["file"], data)
+    return {file: reported[file] for file in files if file in reported}
+
+
+def _parsed_from(fileloc: str, data: Mapping[str, Any]) -> ParsedFile:
     parsed = ParsedFile(fileloc)
     if "fatal" in data:
         parsed.errors.append(FlowImportError(fileloc, None, data["fatal"], data.get("traceback", "")))

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from ductwork.core.clock import Clock, SystemClock
 from ductwork.core.config import ParamSources
@@ -46,7 +46,14 @@ from ductwork.engine.executor import Executor, TryFinished, TryKey
 from ductwork.engine.journal import read_journals, removable_segments
 from ductwork.engine.local import try_log_path
 from ductwork.engine.parse_queue import Finished, ParseQueue
-from ductwork.engine.parsing import FileWatcher, ParsedFile, call_flow_callbacks, materialize, parse_file
+from ductwork.engine.parsing import (
+    FileWatcher,
+    ParsedFile,
+    call_flow_callbacks,
+    materialize,
+    parse_file,
+    parse_files,
+)
 from ductwork.engine.rules import after_failure
 from ductwork.engine.scheduling import ScheduleState, due_runs, next_run_after
 from ductwork.engine.supervisor import ActiveRun, Limits, Supervisor
@@ -72,6 +79,8 @@ from ductwork.store.tables import runs as runs_table
 from ductwork.store.tables import task_instances
 
 log = logging.getLogger("ductwork.scheduler")
+BATCH_AT_LEAST = 4
+"""This many never-parsed files at once are parsed in batches, one child process per batch."""
 S = TaskState
 
 
@@ -152,6 +161,8 @@ class SchedulerService:
         """Files parsed (or removed) whose result the store does not have yet."""
         self._reparse: set[str] = set()
         """Files that changed again while being parsed."""
+        self._batched: set[str] = set()
+        """Files being parsed in a batch (``parse_files``)."""
         self._failed_before: set[str] = set()
         """Files whose last parse had errors: parsed after the others."""
         self._clashes: dict[str, tuple[str, ...]] = {}
@@ -348,6 +359,19 @@ class SchedulerService:
         for file in removed:
             self._parsed.pop(file, None)
             self._unrecorded.add(file)
+        for file in [f for f in changed if f in self._batched]:  # its batch's result will be stale
+            self._reparse.add(file)
+        changed = [f for f in changed if f not in self._batched]
+        fresh = [f for f in changed if f not in self._parsed and not self.parsing.busy(("parse", f))]
+        if len(fresh) >= BATCH_AT_LEAST:
+            # Many files never parsed (a scheduler starting on a folder): a few children import
+            # them in batches, instead of one fresh interpreter per file.
+            size = max(BATCH_AT_LEAST, -(-len(fresh) // max(1, self.options.parse_processes)))
+            for start in range(0, len(fresh), size):
+                batch = tuple(fresh[start : start + size])
+                if self.parsing.add(("batch", batch), functools.partial(self._batch_job, batch)):
+                    self._batched.update(batch)
+            changed = [f for f in changed if f not in self._batched]
         for file in changed:
             job = functools.partial(self._parse_job, file)
             if not self.parsing.add(("parse", file), job, priority=int(file in self._failed_before)):
@@ -366,12 +390,31 @@ class SchedulerService:
     def _parse_job(self, file: str, stop: threading.Event) -> ParsedFile:
         return parse_file(file, timeout=self.options.parse_timeout, environ=self.environ, stop=stop)
 
+    def _batch_job(self, files: tuple[str, ...], stop: threading.Event) -> dict[str, ParsedFile]:
+        # A file that hangs holds the files after it only this long; they are then parsed alone.
+        timeout = min(self.options.parse_timeout, self.options.parse_slow_after + 0.2 * len(files))
+        return parse_files(list(files), timeout=timeout, environ=self.environ, stop=stop)
+
+    def _take_batch(self, files: tuple[str, ...], done: Finished) -> None:
+        self._batched.difference_update(files)
+        reported: Mapping[str, ParsedFile] = done.result if done.error is None and done.result else {}
+        for file in files:
+            parsed = reported.get(file)
+            if parsed is None:  # the batch ended before this file (a file before it hung or crashed)
+                self._reparse.discard(file)
+                if not self.parsing.stop.is_set() and file in self.watcher.seen:
+                    self.parsing.add(("parse", file), functools.partial(self._parse_job, file))
+                continue
+            self._take_parse(file, Finished(("parse", file), parsed))
+
     def collect_parsed(self) -> None:
         """Take in what the parsing processes finished, and record it."""
         for done in self.parsing.pump():
             kind, target = done.key
             if kind == "parse":
                 self._take_parse(target, done)
+            elif kind == "batch":
+                self._take_batch(target, done)
             else:
                 self._take_graph(target, done)
         self.record_parsed()
@@ -399,39 +442,47 @@ class SchedulerService:
         clashes = duplicate_flow_ids(self._parsed)
         before, after = _by_file(self._clashes), _by_file(clashes)
         touched = self._unrecorded | {f for f in before.keys() | after.keys() if before.get(f) != after.get(f)}
-        for file in sorted(touched):
-            self._record_file(file, clashes)
+        # One transaction for all of them: a scheduler starting on a folder of 100 files
+        # records them at once instead of committing 100 times.
+        failed: dict[str, list[NewImportError]] = {}
+        with transaction(self.engine) as conn:
+            for file in sorted(touched):
+                failed[file] = self._record_file(conn, file, clashes)
+        for file, errors in failed.items():
             self._unrecorded.discard(file)
+            if errors:
+                self._failed_before.add(file)
+            else:
+                self._failed_before.discard(file)
+            for error in errors:
+                log.warning("import error: %s:%s: %s", file, error.line or "?", error.error)
         self._clashes = clashes
 
-    def _record_file(self, file: str, clashes: Mapping[str, tuple[str, ...]]) -> None:
+    def _record_file(
+        self, conn: Connection, file: str, clashes: Mapping[str, tuple[str, ...]]
+    ) -> list[NewImportError]:
+        """Write one file's flows and import errors; returns the errors."""
         parsed = self._parsed.get(file)
         errors: list[NewImportError] = []
-        with transaction(self.engine) as conn:
-            if parsed is None:  # the file is gone
-                flow_repo.deactivate_missing(conn, file, [])
-                error_repo.replace_import_errors(conn, file, [])
-                return
-            errors = [NewImportError(e.error, e.line, e.traceback) for e in parsed.errors]
-            for graph in parsed.graphs:
-                files = clashes.get(graph.flow_id)
-                if files:
-                    others = ", ".join(f for f in files if f != file)
-                    message = (
-                        f"flow id {graph.flow_id!r} is also defined in {others}: the scheduler takes neither "
-                        "definition until only one file defines it"
-                    )
-                    errors.append(NewImportError(message, parsed.lines.get(graph.flow_id)))
-                else:
-                    flow_repo.upsert_flow(conn, graph, fileloc=file)
-            flow_repo.deactivate_missing(conn, file, [g.flow_id for g in parsed.graphs])
-            error_repo.replace_import_errors(conn, file, errors)
-        if errors:
-            self._failed_before.add(file)
-        else:
-            self._failed_before.discard(file)
-        for error in errors:
-            log.warning("import error: %s:%s: %s", file, error.line or "?", error.error)
+        if parsed is None:  # the file is gone
+            flow_repo.deactivate_missing(conn, file, [])
+            error_repo.replace_import_errors(conn, file, [])
+            return []
+        errors = [NewImportError(e.error, e.line, e.traceback) for e in parsed.errors]
+        for graph in parsed.graphs:
+            files = clashes.get(graph.flow_id)
+            if files:
+                others = ", ".join(f for f in files if f != file)
+                message = (
+                    f"flow id {graph.flow_id!r} is also defined in {others}: the scheduler takes neither "
+                    "definition until only one file defines it"
+                )
+                errors.append(NewImportError(message, parsed.lines.get(graph.flow_id)))
+            else:
+                flow_repo.upsert_flow(conn, graph, fileloc=file)
+        flow_repo.deactivate_missing(conn, file, [g.flow_id for g in parsed.graphs])
+        error_repo.replace_import_errors(conn, file, errors)
+        return errors
 
     # --- runs ------------------------------------------------------------------------------
     def create_due_runs(self) -> None:

@@ -123,8 +123,7 @@ def asset_detail(engine: Engine, uri: str, *, limit: int = 50) -> AssetDetail:
         consumers=sorted({r.flow_id for r in refs if r.kind == asset_repo.SCHEDULE}),
         readers=[(r.flow_id, r.task_id) for r in refs if r.kind == asset_repo.INLET],
         events=[
-            {**e.to_dict(), "started": [{"flow_id": f, "run_id": r} for f, r in started.get(e.id, [])]}
-            for e in events
+            {**e.to_dict(), "started": [{"flow_id": f, "run_id": r} for f, r in started.get(e.id, [])]} for e in events
         ],
     )
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ductwork.engine.parsing import FileWatcher, materialize, parse_file
+from ductwork.engine.parsing import FileWatcher, materialize, parse_file, parse_files
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -88,3 +88,19 @@ def test_watcher_reports_new_changed_and_removed(tmp_path: Path) -> None:
     assert watcher.changes() == ([str(a.resolve())], [])
     a.unlink()
     assert watcher.changes() == ([], [str(a.resolve())])
+
+
+def test_parse_files_reports_each_file_up_to_one_that_kills_the_batch(tmp_path: Path) -> None:
+    """Many files in one child: each is reported as it is done; a file that ends the interpreter
+    ends the batch, and the files after it are left for the caller to parse alone."""
+    good = "from ductwork import EmptyOperator, Flow\nwith Flow('{name}') as flow:\n    EmptyOperator(task_id='a')\n"
+    (tmp_path / "a.py").write_text(good.format(name="first"))
+    (tmp_path / "b.py").write_text("raise ValueError('broken on purpose')\n")
+    (tmp_path / "c.py").write_text("import os\nos._exit(3)\n")
+    (tmp_path / "d.py").write_text(good.format(name="after"))
+    files = [str(tmp_path / n) for n in ("a.py", "b.py", "c.py", "d.py")]
+    reported = parse_files(files, timeout=60)
+    assert sorted(reported) == files[:2]
+    assert [g.flow_id for g in reported[files[0]].graphs] == ["first"]
+    assert "broken on purpose" in reported[files[1]].errors[0].error
+    assert [g.flow_id for g in parse_files([files[3]], timeout=60)[files[3]].graphs] == ["after"]

@@ -51,9 +51,7 @@ def upgrade() -> None:
         sa.Column("asset_id", sa.Integer(), nullable=False),
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("task_id", sa.String(250), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["asset_id"], ["assets.id"], name="fk_asset_refs_asset_id_assets", ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["asset_id"], ["assets.id"], name="fk_asset_refs_asset_id_assets", ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("flow_id", "asset_id", "kind", "task_id", name="pk_asset_refs"),
         **_OPTS,
     )
@@ -82,9 +80,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["event_id"], ["asset_events.id"], name="fk_asset_queue_event_id_asset_events", ondelete="CASCADE"
         ),
-        sa.ForeignKeyConstraint(
-            ["asset_id"], ["assets.id"], name="fk_asset_queue_asset_id_assets", ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["asset_id"], ["assets.id"], name="fk_asset_queue_asset_id_assets", ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("flow_id", "event_id", name="pk_asset_queue"),
         **_OPTS,
     )
@@ -138,9 +134,7 @@ def upgrade() -> None:
         sa.Column("result_keys", JsonText(), nullable=False),
         sa.Column("succeeded", sa.Boolean(), nullable=False),
         sa.Column("created_at", UtcDateTime(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["run_pk"], ["runs.id"], name="fk_task_fingerprints_run_pk_runs", ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["run_pk"], ["runs.id"], name="fk_task_fingerprints_run_pk_runs", ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("run_pk", "task_id", "try_number", name="pk_task_fingerprints"),
         **_OPTS,
     )
