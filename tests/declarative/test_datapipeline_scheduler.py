@@ -721,3 +721,26 @@ def test_first_activation_starts_a_schedule_with_its_occurrences(env: Env) -> No
     started = marks(env, "first-activation")
     assert len(started) == 1 and abs(dt.datetime.fromisoformat(started[0] + "+00:00").timestamp() - before) < 120
     _wait_state(env, "hourly_from_activation", "FINISHED")
+
+
+def test_activating_a_schedule_that_starts_long_ago_needs_allow_backfill(env: Env) -> None:
+    definition = {
+        "objects": [
+            {**DEFAULT, "scheduleType": "timeseries", "schedule": {"ref": "Old"}},
+            {
+                "id": "Old",
+                "type": "Schedule",
+                "period": "1 days",
+                "startDateTime": "2020-01-01T00:00:00",
+                "endDateTime": "2020-01-02T00:00:00",
+            },
+            {"id": "Tick", "type": "ShellCommandActivity", "command": MARK, "scriptArgument": ["x", "old"]},
+        ]
+    }
+    env.json("pipelines", "put", str(_write(env, "old_schedule.json", definition)))
+    refused = env.cli("pipelines", "activate", "old_schedule")
+    assert refused.exit_code == 2 and "more than a day ago" in refused.output and "--allow-backfill" in refused.output
+    assert _summary(env, "old_schedule")["schedule_state"] == "PENDING"
+    assert env.cli("pipelines", "activate", "old_schedule", "--allow-backfill").exit_code == 0
+    runs = env.wait_runs("old_schedule", 2)
+    assert sorted(r["logical_date"][:10] for r in runs) == ["2020-01-01", "2020-01-02"]

@@ -129,13 +129,14 @@ def put(state: CliState, file: Path, name: str | None, as_json: bool) -> None:
 @pipelines.command("activate")
 @click.argument("name")
 @click.option("--version", "version", type=int, help="The version to activate (default: the latest).")
+@click.option("--allow-backfill", is_flag=True, help="Activate even if the schedule starts more than a day ago.")
 @click.pass_obj
-def activate(state: CliState, name: str, version: int | None) -> None:
+def activate(state: CliState, name: str, version: int | None, allow_backfill: bool) -> None:
     """Make NAME run: its latest (or chosen) version is validated again and handed to the
     scheduler; an on-demand pipeline gets a run, a scheduled one resumes its schedule."""
     from ductwork.services import pipelines as service
 
-    activated = service.activate(_engine(state), name, version=version)
+    activated = service.activate(_engine(state), name, version=version, allow_backfill=allow_backfill)
     click.echo(f"pipeline {name}: version {activated.version} activated")
 
 

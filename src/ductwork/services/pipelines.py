@@ -146,11 +146,21 @@ def put(
     return PutResult(version, created, list(graph.nodes))
 
 
+BACKFILL_GUARD = dt.timedelta(days=1)
+
+
 def activate(
-    engine: Engine, name: str, *, version: int | None = None, environ: Mapping[str, str] | None = None
+    engine: Engine,
+    name: str,
+    *,
+    version: int | None = None,
+    allow_backfill: bool = False,
+    environ: Mapping[str, str] | None = None,
 ) -> repo.PipelineVersion:
     """Make a version (the latest by default) the one the scheduler runs; an on-demand pipeline
-    also gets a run. Validated again with its activation time first."""
+    also gets a run. Validated again with its activation time first. As AWS Data Pipeline does,
+    a schedule that starts more than a day ago is refused unless ``allow_backfill`` (it would
+    create a run for every period since)."""
     with read_transaction(engine) as conn:
         chosen = repo.require_version(conn, name, version)
         current = repo.active_version(conn, name)
@@ -170,11 +180,23 @@ def activate(
     )
     graph = check(materialized(probe), chosen.format, source=f"{name} version {chosen.version}", environ=environ)
     on_demand = graph.meta.schedule in ("None", "")
+    start = dt.datetime.fromisoformat(graph.meta.start_date) if graph.meta.start_date else None
+    if start is not None and start < dt.datetime.now(dt.UTC) - BACKFILL_GUARD and graph.meta.catchup:
+        _refuse_backfill(name, start, allowed=allow_backfill)
     with transaction(engine) as conn:
         activated = repo.activate(conn, name, chosen.version, request_run=on_demand)
         if flow_repo.get_flow(conn, name) is not None:
             flow_repo.set_paused(conn, name, False)
     return activated
+
+
+def _refuse_backfill(name: str, start: dt.datetime, *, allowed: bool) -> None:
+    if not allowed:
+        raise DuctworkError(
+            f"pipeline {name!r}: its schedule starts at {start.isoformat()}, more than a day ago, so activating it "
+            "would create a run for every period since; activate with --allow-backfill if that is what you want, "
+            "or move startDateTime (or use startAt FIRST_ACTIVATION_DATE_TIME)"
+        )
 
 
 def deactivate(engine: Engine, name: str) -> repo.PipelineVersion | None:

@@ -95,6 +95,7 @@ class PutOut(BaseModel):
 
 class ActivateIn(BaseModel):
     version: int | None = Field(None, ge=1, description="the version to activate; the latest by default")
+    allow_backfill: bool = Field(False, description="activate even if the schedule starts more than a day ago")
 
 
 class ValidateOut(BaseModel):
@@ -170,7 +171,9 @@ def activate_pipeline(
     name: PipelineName, body: ActivateIn | None = None, ctx: WebContext = Depends(web_context)
 ) -> dict[str, Any]:
     """Make a version run (validated again first); an on-demand pipeline gets a run."""
-    service.activate(ctx.engine, name, version=body.version if body else None)
+    service.activate(
+        ctx.engine, name, version=body.version if body else None, allow_backfill=bool(body and body.allow_backfill)
+    )
     return service.get_summary(ctx.engine, name).to_dict()
 
 
@@ -179,4 +182,3 @@ def deactivate_pipeline(name: PipelineName, ctx: WebContext = Depends(web_contex
     """Pause a pipeline: no new runs until it is activated again."""
     service.deactivate(ctx.engine, name)
     return service.get_summary(ctx.engine, name).to_dict()
-
