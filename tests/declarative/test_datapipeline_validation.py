@@ -198,7 +198,7 @@ def test_the_seed_000_definition_validates(cli: Cli) -> None:
     completed and the objects the slide leaves out (from the same AWS guide example)."""
     root = Path(__file__).resolve().parents[2]
     result = cli(
-        "pipelines", "validate", str(root / "examples" / "datapipeline" / "seed000_copy_to_redshift.json"), "--json"
+        "pipelines", "validate", str(root / "examples" / "_declarative" / "seed000_copy_to_redshift.json"), "--json"
     )
     data = json.loads(result.output)
     assert result.exit_code == 0 and data["valid"], data

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import Cli
 
-TUTORIAL = Path(__file__).resolve().parents[2] / "examples" / "datapipeline" / "tutorial"
+TUTORIAL = Path(__file__).resolve().parents[2] / "examples" / "_declarative" / "tutorial"
 
 
 @pytest.mark.parametrize("file", ["daily_counts.json", "daily_counts.yaml", "daily_counts.py"])
