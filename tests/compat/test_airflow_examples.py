@@ -34,6 +34,8 @@ EXAMPLES = [
     "example_latest_only.py",
     "example_branch_day_of_week_operator.py",
     "example_dag_decorator.py",
+    "example_dynamic_task_mapping.py",
+    "example_dynamic_task_mapping_with_no_taskflow_operators.py",
 ]
 
 
@@ -246,3 +248,21 @@ def test_dag_decorator_params_reach_templated_fields(examples: dict[str, Path]) 
     send = flow.tasks["send_email"]
     assert send.to == ["{{ params.email }}"] or send.to == "{{ params.email }}"
     assert set(send.upstream_task_ids) == {"prepare_email"}
+
+
+@pytest.mark.parametrize(
+    ("name", "dag_id"),
+    [
+        ("example_dynamic_task_mapping.py", "example_dynamic_task_mapping"),
+        ("example_dynamic_task_mapping_with_no_taskflow_operators.py", None),
+    ],
+)
+def test_dynamic_task_mapping(examples: dict[str, Path], name: str, dag_id: str | None) -> None:
+    summary = _run(examples[name], dag_id)
+    states = _states(summary)
+    assert summary.state.value == "success", states  # type: ignore[attr-defined]
+    assert {t for t in states if t.startswith("add_one[")} == {"add_one[0]", "add_one[1]", "add_one[2]"}
+    assert summary.result("add_one") == [2, 3, 4]  # type: ignore[attr-defined]
+    assert summary.result("add_one[1]") == 3  # type: ignore[attr-defined]
+    if name.endswith("operators.py"):
+        assert summary.result("sum_it") == 9  # type: ignore[attr-defined]

@@ -62,3 +62,15 @@ def test_unsupported_feature_fails_at_parse_time_naming_file_line_and_feature() 
     source = (DAGS / "unsupported_feature.py").read_text().splitlines()
     assert error.line == next(i for i, text in enumerate(source, 1) if "run_as_user" in text)
     assert "run_as_user" in str(error) and "unsupported_feature.py" in str(error)
+
+
+def test_dynamic_task_mapping_partial_expand_kwargs_and_empty_lists() -> None:
+    flow = _flows("mapping_dag.py")["mapping_dag"]
+    summary = run_locally(flow)
+    states = {t: s.value for t, s in summary.task_states.items()}
+    assert summary.result("join") == sorted(["a.csv:5kB", "a.csv:50kB", "b.csv:5kB", "b.csv:50kB"])
+    assert summary.result("size[1]") == "a.csv:50kB"  # names x scales, in order
+    assert summary.result("echoed") == ["one", "two"]
+    assert states["size__1"] == "skipped"  # an empty list: nothing to map, as in Airflow
+    assert states["after_empty"] == "skipped"
+    assert {t for t in states if t.startswith("size[")} == {f"size[{i}]" for i in range(4)}

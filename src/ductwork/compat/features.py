@@ -106,10 +106,7 @@ AIRFLOW: dict[str, Feature] = dict(
         _f("DAG.schedule=timetable", UNSUPPORTED, "custom timetables: use a cron string, a preset or a timedelta"),
         _f("attr.as_setup", UNSUPPORTED, "setup/teardown tasks are not available yet"),
         _f("attr.as_teardown", UNSUPPORTED, "setup/teardown tasks are not available yet"),
-        _f("attr.expand", UNSUPPORTED, "dynamic task mapping is not available yet"),
-        _f("attr.expand_kwargs", UNSUPPORTED, "dynamic task mapping is not available yet"),
-        _f("attr.partial", UNSUPPORTED, "dynamic task mapping is not available yet"),
-        _f("expand", DIFFERS, "mapped tasks expand when their upstream has finished; each instance is a task `t[i]`"),
+        _f("task_group.expand", UNSUPPORTED, "mapped task groups (map tasks one by one)"),
     ]
 )
 """Features of Airflow DAG files that the shim refuses, ignores, or runs differently."""

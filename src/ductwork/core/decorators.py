@@ -17,6 +17,8 @@ from typing import Any
 from ductwork.core.context import TaskContext
 from ductwork.core.definition_context import FlowScope, current_flow, current_group
 from ductwork.core.flow import Flow
+from ductwork.core.mapping import MappedOperator
+from ductwork.core.operators.base import BaseOperator, accepted_arguments
 from ductwork.core.operators.python import (
     BranchPythonOperator,
     PythonOperator,
@@ -126,6 +128,20 @@ class TaskFunction:
         )
         return XComArg(op)
 
+    # --- dynamic task mapping (core.mapping) -------------------------------------------------
+    def partial(self, **kwargs: Any) -> PartialTask:
+        """Fix some arguments for every instance: ``add.partial(y=1).expand(x=[1, 2])``."""
+        return PartialTask(self, kwargs)
+
+    def expand(self, **mapped: Any) -> XComArg:
+        """One task instance per item: ``add_one.expand(x=[1, 2, 3])`` (a list, or another
+        task's output); several arguments give every combination."""
+        return PartialTask(self, {}).expand(**mapped)
+
+    def expand_kwargs(self, source: Any) -> XComArg:
+        """One task instance per dict of keyword arguments (a list, or another task's output)."""
+        return PartialTask(self, {}).expand_kwargs(source)
+
     def _check_arguments(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
         """Bind now so a wrong call fails at definition time, naming the task."""
         try:
@@ -154,6 +170,53 @@ class TaskFunction:
 
     def __repr__(self) -> str:
         return f"<task {self.task_id!r}>"
+
+
+class PartialTask:
+    """A ``@task`` function with some arguments fixed, waiting for ``expand``."""
+
+    def __init__(self, function: TaskFunction, fixed: Mapping[str, Any]) -> None:
+        self.function = function
+        self.fixed = dict(fixed)
+
+    def expand(self, **mapped: Any) -> XComArg:
+        if not mapped:
+            raise DefinitionError(f"task {self.function.task_id!r}: expand() needs at least one argument")
+        clash = sorted(set(mapped) & set(self.fixed))
+        if clash:
+            raise DefinitionError(
+                f"task {self.function.task_id!r}: {clash[0]!r} is given to both partial() and expand()"
+            )
+        return self._mapped(expand_input=mapped)
+
+    def expand_kwargs(self, source: Any) -> XComArg:
+        return self._mapped(expand_kwargs_input=source)
+
+    def _mapped(self, **expansion: Any) -> XComArg:
+        flow = current_flow()
+        if flow is None:
+            raise DefinitionError(f"task {self.function.task_id!r}: expand() must be called inside a flow")
+        fn = self.function
+        partial_kwargs: dict[str, Any] = {
+            "python_callable": fn.function,
+            "op_args": [],
+            "op_kwargs": dict(self.fixed),
+            "doc": (fn.function.__doc__ or "").strip().split("\n")[0],
+            **fn.operator_kwargs,
+        }
+        if issubclass(fn.operator_class, DecoratedOperator):
+            partial_kwargs["multiple_outputs"] = fn.multiple_outputs
+        accepted = accepted_arguments(BaseOperator)
+        policy = {k: v for k, v in fn.operator_kwargs.items() if k in accepted and k != "task_id"}
+        op = MappedOperator(
+            task_id=fn._unique_id(flow),
+            operator_class=fn.operator_class,
+            partial_kwargs=partial_kwargs,
+            op_kwargs_target=True,
+            **expansion,
+            **policy,
+        )
+        return XComArg(op)
 
 
 _CONTEXT_NAMES = frozenset(

@@ -19,6 +19,7 @@ from ductwork.core.assets import AssetCondition, split_schedule
 from ductwork.core.class_flow import ClassTaskRunner, compile_tasks, load_task
 from ductwork.core.definition_context import caller_site, note_flow, pop_flow, push_flow
 from ductwork.core.graph import FlowGraph, FlowMeta, NodeSpec, topological
+from ductwork.core.mapping import MAP_INDEX, MAPPED_TASK, MappedOperator
 from ductwork.core.operators.base import BaseOperator, Callback, _callbacks, accepted_arguments
 from ductwork.core.params import (
     DateParameter,
@@ -217,8 +218,14 @@ class Flow:
         """The graph of one run and the operators that execute its nodes."""
         return self.to_graph(), self.tasks
 
-    def resolve_operator(self, node: NodeSpec) -> BaseOperator:
-        """The operator for a node of one of this flow's runs."""
+    def resolve_operator(self, node: NodeSpec) -> Any:
+        """The operator for a node of one of this flow's runs (for an instance ``t[i]`` of a
+        mapped task, the instance of ``t``)."""
+        mapped = node.extra.get(MAPPED_TASK)
+        if mapped is not None:
+            base = self.get_task(str(mapped))
+            if isinstance(base, MappedOperator):
+                return base.instance(int(node.extra[MAP_INDEX]))
         return self.get_task(node.task_id)
 
     def _check_default_args(self) -> None:

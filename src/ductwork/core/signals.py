@@ -38,6 +38,16 @@ class MissingInput(RescheduleTask):
         self.recheck = recheck
 
 
+class ExpandNodes(TaskSignal):
+    """A mapped task expanded: add ``nodes`` (its instances) to the run and replace the task's
+    own node with ``waiting`` (which waits for them); see ``core.mapping``."""
+
+    def __init__(self, nodes: Sequence[Any], waiting: Any) -> None:
+        super().__init__(f"{len(nodes)} mapped instance(s)")
+        self.nodes = tuple(nodes)
+        self.waiting = waiting
+
+
 class DynamicDependencies(TaskSignal):
     """A class task's ``run()`` yielded requirements that are not complete yet.
 

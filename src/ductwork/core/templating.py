@@ -102,16 +102,24 @@ def render_string(text: str, context: Mapping[str, Any], *, task_id: str = "", f
         raise TemplateError(_where(task_id, field, _error_line(exc)) + f"{type(exc).__name__}: {exc}") from None
 
 
-def render_value(value: Any, context: Mapping[str, Any], *, task_id: str = "", field: str = "") -> Any:
-    """Render strings inside lists, tuples and dicts too; other values pass unchanged."""
+def render_value(
+    value: Any, context: Mapping[str, Any], *, task_id: str = "", field: str = "", keep_refs: bool = False
+) -> Any:
+    """Render strings inside lists, tuples and dicts too; a task output (``other.output``) or
+    a run parameter reference becomes its value, as it is (not as text), unless ``keep_refs``
+    (for the record of what was rendered); other values pass unchanged."""
+    native = getattr(value, "resolve_template", None)
+    if callable(native):
+        return value if keep_refs else native(context)
+    kw = {"task_id": task_id, "field": field, "keep_refs": keep_refs}
     if isinstance(value, str):
         return render_string(value, context, task_id=task_id, field=field)
     if isinstance(value, list):
-        return [render_value(v, context, task_id=task_id, field=field) for v in value]
+        return [render_value(v, context, **kw) for v in value]  # type: ignore[arg-type]
     if isinstance(value, tuple):
-        return tuple(render_value(v, context, task_id=task_id, field=field) for v in value)
+        return tuple(render_value(v, context, **kw) for v in value)  # type: ignore[arg-type]
     if isinstance(value, dict):
-        return {k: render_value(v, context, task_id=task_id, field=field) for k, v in value.items()}
+        return {k: render_value(v, context, **kw) for k, v in value.items()}  # type: ignore[arg-type]
     return value
 
 

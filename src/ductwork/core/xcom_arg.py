@@ -37,6 +37,10 @@ class XComArg(DependencyMixin):
     def resolve(self, context: TaskContext) -> Any:
         return context["ti"].xcom_pull(task_ids=self.operator.task_id, key=self.key)
 
+    def resolve_template(self, context: Any) -> Any:
+        """In a templated field, the value itself (``core.templating.render_value``)."""
+        return self.resolve(context)
+
     def __str__(self) -> str:
         return f"{{{{ ti.xcom_pull(task_ids={self.operator.task_id!r}, key={self.key!r}) }}}}"
 
@@ -58,6 +62,9 @@ class ParamRef:
 
     def resolve(self, context: TaskContext) -> Any:
         return context["params"][self.name]
+
+    def resolve_template(self, context: Any) -> Any:
+        return self.resolve(context)
 
     def __str__(self) -> str:
         return f"{{{{ params.{self.name} }}}}"

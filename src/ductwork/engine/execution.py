@@ -33,10 +33,18 @@ from ductwork.core.executable import Executable
 from ductwork.core.graph import NodeSpec
 from ductwork.core.masking import MASKER
 from ductwork.core.results import RETURN_VALUE, ResultBackend
-from ductwork.core.signals import DynamicDependencies, FailNow, MissingInput, RescheduleTask, SkipTask
+from ductwork.core.signals import (
+    DynamicDependencies,
+    ExpandNodes,
+    FailNow,
+    MissingInput,
+    RescheduleTask,
+    SkipTask,
+)
 from ductwork.core.states import TaskState
 from ductwork.core.task_services import TaskServices
 from ductwork.core.templating import render_value
+from ductwork.core.xcom_arg import find_refs
 from ductwork.engine import logcapture
 from ductwork.engine.rules import after_failure
 from ductwork.engine.rules import max_tries as default_max_tries
@@ -57,7 +65,12 @@ def _render(executable: Executable, context: TaskContext) -> tuple[Executable, d
         value = getattr(executable, name, None)
         new = render_value(value, context, task_id=executable.task_id, field=name)
         setattr(rendered_op, name, new)
-        rendered[name] = MASKER.mask_value(plain(new))  # recorded with the try: never a secret
+        shown = (
+            render_value(value, context, task_id=executable.task_id, field=name, keep_refs=True)
+            if find_refs(value)
+            else new
+        )  # other tasks' outputs are recorded as references, not copied
+        rendered[name] = MASKER.mask_value(plain(shown))  # recorded with the try: never a secret
     return rendered_op, rendered
 
 
@@ -222,6 +235,11 @@ def execute_try(
                 rendered=rendered,
                 missing=missing,
                 error=str(exc) if missing else None,
+            )
+        except ExpandNodes as exc:
+            task_logger.info("%s expands to %d more instance(s)", node.task_id, len(exc.nodes))
+            return TryOutcome(
+                TaskState.NONE, started, clock.now(), new_nodes=(*exc.nodes, exc.waiting), rendered=rendered
             )
         except DynamicDependencies as exc:
             new_nodes, _ = compile_tasks(exc.tasks)

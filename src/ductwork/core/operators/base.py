@@ -17,7 +17,7 @@ from ductwork.core.definition_context import FlowScope, GroupScope, caller_site,
 from ductwork.core.dependencies import DependencyMixin, chain, cross_downstream, set_dependency
 from ductwork.core.graph import OPERATOR, NodeSpec
 from ductwork.core.trigger_rules import TriggerRule
-from ductwork.core.xcom_arg import XComArg
+from ductwork.core.xcom_arg import XComArg, find_refs
 from ductwork.errors import (
     DefinitionError,
     InvalidDependencyError,
@@ -40,6 +40,10 @@ __all__ = [
 ]
 
 Callback = Callable[["TaskContext"], Any]
+
+_MAPPING: dict[str, Callable[..., Any]] = {}
+"""Filled by ``core.mapping`` when it is imported (it builds on this module, so this module
+cannot import it): ``partial`` makes an ``OperatorPartial``."""
 
 
 def _seconds(value: dt.timedelta | float | int | None, *, name: str, task_id: str) -> float | None:
@@ -99,6 +103,7 @@ def _with_flow_defaults(init: Callable[..., None]) -> Callable[..., None]:
             if "required" in str(exc) and "argument" in str(exc):
                 raise DefinitionError(f"{name}: {exc}".replace(f"{type(self).__name__}.__init__() ", "")) from None
             raise
+        self._link_templated_outputs()
 
     return wrapper
 
@@ -199,6 +204,20 @@ class BaseOperator(DependencyMixin):
             self.task_group.add(self)
         if self.flow is not None:
             self.flow.add_task(self)
+
+    @classmethod
+    def partial(cls, **kwargs: Any) -> Any:
+        """``BashOperator.partial(task_id="b", env=...).expand(bash_command=[...])``: one task
+        per item (dynamic task mapping, ``core.mapping``)."""
+        return _MAPPING["partial"](cls, kwargs)
+
+    def _link_templated_outputs(self) -> None:
+        """A task output held by a templated field (``values=other.output``) makes ``other``
+        upstream; the field gets the value itself when the task runs (``core.templating``)."""
+        for name in type(self).template_fields:
+            for ref in find_refs(getattr(self, name, None)):
+                if ref.operator is not self:
+                    set_dependency(ref, self)
 
     # --- what subclasses implement ----------------------------------------------------------
     def execute(self, context: TaskContext) -> Any:

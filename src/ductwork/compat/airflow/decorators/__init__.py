@@ -213,6 +213,14 @@ class _TaskGroupFunction:
     def override(self, **kwargs: Any) -> _TaskGroupFunction:
         return _TaskGroupFunction(self.function, **{**self.group_kwargs, **kwargs})
 
+    def expand(self, **kwargs: Any) -> Any:
+        refuse("@task_group(...).expand(...)", "mapped task groups; map the tasks inside one by one")
+
+    def partial(self, **kwargs: Any) -> Any:
+        refuse("@task_group(...).partial(...)", "mapped task groups; map the tasks inside one by one")
+
+    expand_kwargs = expand
+
 
 def task_group(python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
     if python_callable is not None:

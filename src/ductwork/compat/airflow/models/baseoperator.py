@@ -112,12 +112,12 @@ class AirflowOperatorMixin(CoreBaseOperator):
         upstream_refs = []
         for name in type(self).template_fields:
             value = kwargs.get(name)
-            if isinstance(value, XComArg | ParamRef):
-                # A task output or DAG parameter given to a templated field is rendered when the
-                # task runs, as in Airflow; a task output also draws the edge.
-                kwargs[name] = str(value)
-                if isinstance(value, XComArg):
-                    upstream_refs.append(value.operator)
+            if isinstance(value, XComArg):
+                # A task output given to a templated field draws the edge and becomes its value
+                # when the task runs (core.templating), as in Airflow.
+                upstream_refs.append(value.operator)
+            elif isinstance(value, ParamRef):
+                kwargs[name] = str(value)  # a @dag argument: rendered from the run's params
         super().__init__(
             task_id=task_id,
             flow=dag,
