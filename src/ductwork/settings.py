@@ -21,6 +21,7 @@ _ENV = "DUCTWORK_"
 _LOGIN_LIMITS = ("login_max_failures", "login_max_failures_per_address", "login_failure_window", "login_concurrency")
 EXECUTORS = ("local", "celery", "kubernetes")
 _DAYS = ("retention_days", "audit_retention_days")
+_TELEMETRY = ("metrics_port", "statsd_address", "statsd_prefix", "tracing")
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,17 @@ class Settings:
     triggerer: str = "scheduler"
     """Where the listeners of flows' message triggers run: ``scheduler`` (inside the scheduler
     process) or ``separate`` (only in a ``ductwork triggerer`` process)."""
+    metrics_port: int = 0
+    """The port on which the scheduler serves Prometheus metrics at /metrics; 0: none."""
+    metrics_token: str = ""
+    """When set, the web server's /metrics answers only requests that send it as a bearer
+    token (``Authorization: Bearer <metrics_token>``); empty: it answers any scraper."""
+    statsd_address: str = ""
+    """``host:port`` of a StatsD server the scheduler sends its metrics to; empty: none."""
+    statsd_prefix: str = "ductwork"
+    tracing: str = ""
+    """OpenTelemetry traces of runs and tries: ``otlp`` (the standard ``OTEL_EXPORTER_OTLP_*``
+    variables say where), ``console``, or ``global`` (the tracer provider the process has)."""
     retention_days: int = 90
     """The scheduler deletes finished runs (with their tries, results, logs and events) that
     ended longer ago than this, in the background; 0 keeps everything."""
@@ -152,7 +164,14 @@ class Settings:
                     raise DefinitionError(f"{name} must be more than 0 seconds, got {values[name]!r}")
         if values.get("executor", "local") not in EXECUTORS:
             raise DefinitionError(f"executor must be one of {', '.join(EXECUTORS)}, got {values['executor']!r}")
-        for name in ("parallelism", "worker_prefetch", "results_offload_threshold", *_LOGIN_LIMITS, *_DAYS):
+        for name in (
+            "parallelism",
+            "worker_prefetch",
+            "results_offload_threshold",
+            "metrics_port",
+            *_LOGIN_LIMITS,
+            *_DAYS,
+        ):
             if name in values:
                 try:
                     values[name] = int(values[name])
@@ -170,6 +189,10 @@ class Settings:
             least = 1 if name in ("login_failure_window", "login_concurrency") else 0
             if values.get(name, least) < least:
                 raise DefinitionError(f"{name} must be at least {least}, got {values[name]!r}")
+        if not 0 <= values.get("metrics_port", 0) <= 65535:
+            raise DefinitionError(f"metrics_port must be a port number (0: none), got {values['metrics_port']!r}")
+        if values.get("tracing", "") not in ("", "otlp", "console", "global"):
+            raise DefinitionError(f"tracing must be otlp, console or global (or empty), got {values['tracing']!r}")
         for name in _DAYS:
             if values.get(name, 0) < 0:
                 raise DefinitionError(f"{name} must be 0 (keep everything) or a number of days, got {values[name]!r}")
@@ -203,6 +226,7 @@ class Settings:
             *("kubernetes_namespace", "kubernetes_image"),
             "triggerer",
             *_DAYS,
+            *_TELEMETRY,
         )
         for name in shown:
             value: Any = getattr(self, name)

@@ -18,7 +18,7 @@ from ductwork.store.tables import api_tokens, users, web_sessions
 from tests.web.conftest import Api, login
 from tests.web.seed import PASSWORD, Seeded
 
-PUBLIC = {"/api/v1/health", "/login", "/static"}
+PUBLIC = {"/api/v1/health", "/login", "/static", "/metrics"}  # /metrics: Prometheus has no session (its own token)
 
 
 def _sample(path: str) -> str:

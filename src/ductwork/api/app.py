@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from ductwork.api import errors, openapi
 from ductwork.api.audit import AuditMiddleware
 from ductwork.api.context import WebContext, WebOptions
+from ductwork.api.metrics import install as install_metrics
 from ductwork.api.routes import api_router
 from ductwork.api.routes.system import ductwork_version
 from ductwork.api.security import AuthMiddleware
@@ -58,6 +59,7 @@ def create_app(settings: Settings, engine: Engine | None = None, *, options: Web
     openapi.install(app)
     app.include_router(api_router())
     install_web(app)
+    install_metrics(app, ctx)
     app.add_middleware(AuditMiddleware, ctx=ctx)  # inside authentication: it knows who asks
     app.add_middleware(AuthMiddleware, ctx=ctx)
     app.add_middleware(EncodedSlashes)  # outermost: routing must see ids with '/' as one segment

@@ -34,7 +34,9 @@ LOGIN_CSRF_COOKIE = "ductwork_login_csrf"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-PUBLIC_PATHS = frozenset({"/api/v1/health", "/login"})
+PUBLIC_PATHS = frozenset({"/api/v1/health", "/login", "/metrics"})
+"""``/metrics`` is for Prometheus, which has no session: it checks the ``metrics_token`` setting
+itself when one is set (``ductwork.api.metrics``; ADR 0013)."""
 PUBLIC_PREFIXES = ("/static/",)
 MAX_FORM_BYTES = 1 << 20
 

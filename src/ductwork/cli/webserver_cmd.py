@@ -85,8 +85,10 @@ def standalone(
             f"  admin password: {password}",
             err=False,
         )
-    service = SchedulerService(settings, options=SchedulerOptions(parse_timeout=settings.parse_timeout))
-    server = make_server(create_app(settings, engine, options=_options(secure_cookies)), host, port)
+    service = SchedulerService(settings, options=SchedulerOptions(parse_timeout=settings.parse_timeout, prometheus=True))
+    app = create_app(settings, engine, options=_options(secure_cookies))
+    app.state.scheduler = service  # /metrics shows the scheduler's metrics too
+    server = make_server(app, host, port)
     web = threading.Thread(target=server.run, name="ductwork-web", daemon=True)
     web.start()
 

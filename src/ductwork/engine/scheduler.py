@@ -37,10 +37,11 @@ from sqlalchemy import Connection, Engine
 from ductwork.core.clock import Clock, SystemClock
 from ductwork.core.config import ParamSources
 from ductwork.core.context import RunInfo
-from ductwork.core.events import EngineEvent, RunEnded, TryOutcome
+from ductwork.core.events import EngineEvent, EventSink, RunEnded, TryOutcome
 from ductwork.core.graph import FlowGraph, FlowMeta, NodeSpec
 from ductwork.core.schedule import DataInterval
 from ductwork.core.states import RunState, TaskState
+from ductwork.core.telemetry import Telemetry
 from ductwork.engine.coordination import Coordination
 from ductwork.engine.executor import Executor, TryFinished, TryKey
 from ductwork.engine.journal import read_journals, removable_segments
@@ -57,6 +58,7 @@ from ductwork.engine.parsing import (
 from ductwork.engine.rules import after_failure
 from ductwork.engine.scheduling import ScheduleState, due_runs, next_run_after
 from ductwork.engine.supervisor import ActiveRun, Limits, Supervisor
+from ductwork.engine.telemetry_hooks import TimedSink, sample_of
 from ductwork.errors import DefinitionError, DuctworkError
 from ductwork.services import assets as asset_service
 from ductwork.services import pipelines as pipeline_service
@@ -107,6 +109,9 @@ class SchedulerOptions:
     """Between polls, look this often whether a run was created (one cheap query: the largest
     run id), and poll at once if one was: a triggered run starts within tens of milliseconds,
     not at the next poll."""
+    prometheus: bool = False
+    """Record Prometheus metrics even without ``metrics_port`` (``ductwork standalone`` shows
+    them at its web server's /metrics)."""
     retention_interval: float = 600.0
     """Seconds between two passes of the background retention (``retention_days`` setting)."""
     retention_first_after: float = 10.0
@@ -144,7 +149,10 @@ class SchedulerService:
         clock: Clock | None = None,
         options: SchedulerOptions | None = None,
         engine: Engine | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
+        """``telemetry``: where metrics and traces go (default: from the settings; None when
+        nothing is configured, and then the engine makes no telemetry call at all)."""
         self.settings = settings
         self.options = options or SchedulerOptions()
         self.clock = clock or SystemClock()
@@ -183,6 +191,9 @@ class SchedulerService:
         self._job_id: int | None = None
         self.coordination: Coordination | None = None
         self.retention: RetentionWorker | None = None
+        self.telemetry = telemetry
+        self.metrics_registry: Any = None
+        self._metrics_server: Any = None
         self.stop_event = threading.Event()
         self._ended = _EndedRuns()
         self._callback_threads: list[threading.Thread] = []
@@ -221,10 +232,11 @@ class SchedulerService:
         with read_transaction(self.engine) as conn:
             pools = {p.name: p.slots for p in pool_repo.list_pools(conn)}
         limits = Limits(pools=pools, resources=dict(self.settings.resources))
+        self._start_telemetry()
         self.supervisor = Supervisor(
             self.executor,
             self.clock,
-            [StepSinks(self.engine, [self.sink, AssetEventWriter()]), self._ended],
+            self._sinks(StepSinks(self.engine, [self.sink, AssetEventWriter()])),
             limits=limits,
             log_path=self._log_path,
             flush_interval=self.options.flush_interval,
@@ -250,6 +262,24 @@ class SchedulerService:
         self._set_status("running")
         log.info("scheduler started (pid %d) on %s", os.getpid(), self.settings.flows_folder)
 
+    def _start_telemetry(self) -> None:
+        if self.telemetry is None:
+            from ductwork.telemetry.setup import build_telemetry
+
+            self.telemetry, self.metrics_registry = build_telemetry(self.settings, prometheus=self.options.prometheus)
+        if self.metrics_registry is not None and self.settings.metrics_port:
+            from ductwork.telemetry.prometheus import serve
+
+            self._metrics_server = serve(self.metrics_registry, self.settings.metrics_port)
+            log.info("metrics on http://0.0.0.0:%d/metrics", self.settings.metrics_port)
+
+    def _sinks(self, store: EventSink) -> list[EventSink]:
+        """The supervisor's sinks: the store, the ended-runs note, and (when configured) the
+        telemetry, with the store's writes timed."""
+        if self.telemetry is None:
+            return [store, self._ended]
+        return [TimedSink(store, self.telemetry.db_write_took), self._ended, self.telemetry]
+
     def stop(self) -> None:
         self.stop_event.set()
 
@@ -270,6 +300,8 @@ class SchedulerService:
         self.parsing.shutdown()
         if self.retention is not None:
             self.retention.stop()
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
         if self.supervisor is not None:
             self.supervisor.flush()
         self.run_flow_callbacks()
@@ -315,6 +347,9 @@ class SchedulerService:
             self.check_adopted()
             self.drop_old_journals()
             self.run_flow_callbacks()
+            if self.telemetry is not None:
+                self.telemetry.poll_took(time.monotonic() - now_mono)
+                self.telemetry.sample(sample_of(self.supervisor, self.executor))
         if now_mono - self._last_heartbeat >= self.options.job_heartbeat and self._job_id is not None:
             self._last_heartbeat = now_mono
             with transaction(self.engine) as conn:
@@ -388,7 +423,11 @@ class SchedulerService:
             log.error("could not sync the stored pipelines: %s", exc)
 
     def _parse_job(self, file: str, stop: threading.Event) -> ParsedFile:
-        return parse_file(file, timeout=self.options.parse_timeout, environ=self.environ, stop=stop)
+        started = time.monotonic()
+        parsed = parse_file(file, timeout=self.options.parse_timeout, environ=self.environ, stop=stop)
+        if self.telemetry is not None:
+            self.telemetry.parsed(file, time.monotonic() - started, len(parsed.errors))
+        return parsed
 
     def _batch_job(self, files: tuple[str, ...], stop: threading.Event) -> dict[str, ParsedFile]:
         # A file that hangs holds the files after it only this long; they are then parsed alone.
