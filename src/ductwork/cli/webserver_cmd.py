@@ -85,7 +85,8 @@ def standalone(
             f"  admin password: {password}",
             err=False,
         )
-    service = SchedulerService(settings, options=SchedulerOptions(parse_timeout=settings.parse_timeout, prometheus=True))
+    options = SchedulerOptions(parse_timeout=settings.parse_timeout, prometheus=True)  # prometheus: /metrics
+    service = SchedulerService(settings, options=options)
     app = create_app(settings, engine, options=_options(secure_cookies))
     app.state.scheduler = service  # /metrics shows the scheduler's metrics too
     server = make_server(app, host, port)
