@@ -29,6 +29,7 @@ from ductwork.core.states import RunState, TaskState
 from ductwork.engine.journal import JournalWriter, dead_segments, read_journals
 from ductwork.engine.recorder import RunSummary
 from ductwork.services import runs as run_service
+from ductwork.store.asset_sink import AssetEventWriter, StepSinks
 from ductwork.store.engine import transaction
 from ductwork.store.records import RunRecord
 from ductwork.store.repo import flows as flow_repo
@@ -98,7 +99,8 @@ class StoreRecording:
         if self.journal_dir is not None:
             self.journal = JournalWriter(self.journal_dir)
             self.journal.began_run(info.key)
-        return _Forgiving(SqlEventSink(self.engine))
+        # The asset updates of its tasks are recorded too, so flows scheduled on them start.
+        return _Forgiving(StepSinks(self.engine, [SqlEventSink(self.engine), AssetEventWriter()]))
 
     def finish(self, summary: RunSummary) -> None:
         """Keep the results that can be stored as JSON (the in-process run held them in memory)."""

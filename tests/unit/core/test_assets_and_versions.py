@@ -109,3 +109,34 @@ def test_fingerprint_changes_are_named() -> None:
         "input 's3://a' added",
     ]
     assert compare(old, old) == [] and old.key == Fingerprint.from_dict(old.to_dict()).key != new.key
+
+
+def test_an_in_process_run_records_its_asset_updates(cli: Any, tmp_path: Any) -> None:
+    """``ductwork run`` records the updates of its tasks' outlets, so the scheduler's next look
+    starts the flows scheduled on them."""
+    (tmp_path / "flows.py").write_text(
+        "from ductwork import Asset, Flow, PythonOperator\n"
+        "A = Asset('s3://lake/local')\n"
+        "def write(outlet_events):\n"
+        "    outlet_events[A].extra['rows'] = 2\n"
+        "with Flow('local_producer') as producer:\n"
+        "    PythonOperator(task_id='write', python_callable=write, outlets=[A])\n"
+        "with Flow('local_consumer', schedule=[A]) as consumer:\n"
+        "    PythonOperator(task_id='read', python_callable=lambda: None)\n"
+    )
+    assert cli("run", "flows.py:local_consumer", "--no-progress").exit_code == 0  # registers the consumer
+    assert cli("run", "flows.py:local_producer", "--no-progress").exit_code == 0
+    shown = json.loads(cli("assets", "show", "s3://lake/local", "--json").output)
+    assert shown["producers"] == [["local_producer", "write"]] and shown["consumers"] == ["local_consumer"]
+    assert shown["events"][0]["extra"] == {"rows": 2} and shown["events"][0]["flow_id"] == "local_producer"
+
+    from ductwork.services.assets import create_asset_runs
+    from ductwork.settings import Settings
+    from ductwork.store.engine import create_engine
+
+    engine = create_engine(Settings.load().db_url)
+    try:
+        (run,) = create_asset_runs(engine)
+    finally:
+        engine.dispose()
+    assert run.flow_id == "local_consumer" and run.triggered_by["asset_events"][0]["extra"] == {"rows": 2}
