@@ -248,3 +248,39 @@ def test_a_broker_restarted_mid_stream_loses_no_message_and_runs_none_twice(tmp_
     assert sorted(receipts) == sorted(ids)
     assert sorted(r.params["n"] for r in runs) == list(range(20))
     engine.dispose()
+
+
+def test_a_flow_bound_to_a_rabbitmq_exchange_gets_its_own_queue(tmp_path: Path) -> None:
+    require_broker("rabbitmq")
+    import pika
+
+    from ductwork import RabbitMQ
+
+    suffix = uuid.uuid4().hex[:8]
+    flow_id = f"bound_{suffix}"
+    engine = _store(tmp_path, flow_id)
+    trigger = RabbitMQ(exchange=f"ductwork-test-{suffix}", routing_key="orders.*")
+    handle = Recorder(engine, flow_id)
+    listener, stop, thread = _serve(trigger, flow_id, handle)
+    connection = pika.BlockingConnection(pika.URLParameters(trigger.url))
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        for key, n in (("orders.eu", 1), ("invoices.eu", 2), ("orders.us", 3)):
+            channel.basic_publish(
+                trigger.exchange, key, json.dumps({"n": n}).encode(), properties=pika.BasicProperties(message_id=key)
+            )
+        assert wait_until(lambda: handle.statuses().count("started") == 2, timeout=30), handle.statuses()
+        time.sleep(0.5)
+        with read_transaction(engine) as conn:
+            runs = run_repo.list_runs(conn, flow_id=flow_id).items
+        assert sorted(r.params["n"] for r in runs) == [1, 3]  # only what the binding routes to the flow
+        assert listener.queue_name() == f"ductwork.{flow_id}"
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        channel = connection.channel()
+        channel.queue_delete(f"ductwork.{flow_id}")
+        channel.exchange_delete(trigger.exchange)
+        connection.close()
+        engine.dispose()

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ductwork.core.graph import FlowGraph
 from ductwork.core.versioning import digest
-from ductwork.errors import ParameterError
+from ductwork.errors import DuctworkError, ParameterError
 from ductwork.services.runs import CLASS_TASKS, make_run_id, validate_params
 from ductwork.store.engine import read_transaction, transaction
 from ductwork.store.records import RunRecord
@@ -136,7 +136,7 @@ def receive(
     else:
         try:
             params = validate_params(graph.meta, parse_payload(payload))
-        except (ParameterError, ValueError, TypeError) as exc:
+        except (DuctworkError, ValueError, TypeError) as exc:  # whatever the payload does, it is dead-lettered
             reason = str(exc)
     with transaction(engine) as conn:
         if not _claim(conn, flow_id, source, message_id, now):
