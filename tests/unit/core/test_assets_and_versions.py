@@ -140,3 +140,42 @@ def test_an_in_process_run_records_its_asset_updates(cli: Any, tmp_path: Any) ->
     finally:
         engine.dispose()
     assert run.flow_id == "local_consumer" and run.triggered_by["asset_events"][0]["extra"] == {"rows": 2}
+
+
+def test_input_versions_follow_the_data(tmp_path: Any) -> None:
+    import os
+
+    import sqlalchemy as sa
+
+    from ductwork.engine.asset_versions import MISSING, asset_version
+
+    path = tmp_path / "raw.csv"
+    by_stat, by_content = Asset(str(path)), Asset(str(path), extra={"version": "content"})
+    assert asset_version(by_stat) == MISSING
+    path.write_text("a,b\n1,2\n")
+    first = (asset_version(by_stat), asset_version(by_content))
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))  # touched, same data
+    assert asset_version(by_stat) != first[0] and asset_version(by_content) == first[1]
+    path.write_text("a,b\n1,3\n")
+    assert asset_version(by_content) != first[1]
+
+    db = f"sqlite:///{tmp_path / 'w.db'}"
+    engine = sa.create_engine(db)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("create table orders (id integer)")
+    table = Asset(db, extra={"version_query": "select count(*) from orders"})
+    empty = asset_version(table)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("insert into orders values (1)")
+    assert asset_version(table) != empty
+    engine.dispose()
+
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    fs.pipe("/lake/obj.json", b"{}")
+    obj = Asset("memory://lake/obj.json")
+    before = asset_version(obj)
+    fs.pipe("/lake/obj.json", b'{"more": 1}')
+    assert before != asset_version(obj) and asset_version(Asset("memory://lake/none")) == MISSING
+    assert asset_version(Asset("nosuchscheme://x")).startswith("unreadable")
