@@ -5,7 +5,7 @@ Each class here is plain data (the listener that uses it lives in
 listen, and a ``source`` name that, with the flow id and the message id, identifies a message
 for de-duplication. Every message's payload (a JSON object) becomes the run's parameters,
 validated against the flow's typed parameters; a message that does not fit is dead-lettered
-with the reason (ADR 0007).
+with the reason (ADR 0014).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ under the unique key (flow, source, message id) and either creates the run, its 
 being the message's JSON payload validated against the flow's typed parameters, or, when the
 payload does not fit, a dead letter with the reason. A message delivered again finds its
 receipt and starts nothing. Listeners acknowledge a message only after ``receive`` returned, so
-a crash between the two redelivers it, which the receipt makes harmless (ADR 0007).
+a crash between the two redelivers it, which the receipt makes harmless (ADR 0014).
 """
 
 from __future__ import annotations
