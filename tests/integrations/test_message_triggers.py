@@ -284,3 +284,47 @@ def test_a_flow_bound_to_a_rabbitmq_exchange_gets_its_own_queue(tmp_path: Path) 
         channel.exchange_delete(trigger.exchange)
         connection.close()
         engine.dispose()
+
+
+def test_the_listeners_run_in_their_own_process_with_ductwork_triggerer(tmp_path: Path) -> None:
+    """``triggerer = "separate"``: ``ductwork triggerer`` listens, and a message queues a run
+    (for whichever scheduler runs it)."""
+    import signal
+    import subprocess
+    import sys
+
+    require_broker("redis")
+    suffix = uuid.uuid4().hex[:8]
+    flow_id = f"apart_{suffix}"
+    engine = _store(tmp_path, flow_id)
+    with transaction(engine) as conn:  # the flow as the scheduler's parser would have recorded it
+        with Flow(flow_id, params={"n": IntParameter(default=1)}, triggers=[trigger_for("redis", suffix=suffix)]) as f:
+            PythonOperator(task_id="t", python_callable=lambda: None)
+        flow_repo.upsert_flow(conn, f.to_graph())
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("DUCTWORK_")},
+        "DUCTWORK_HOME": str(tmp_path / "home"),
+        "DUCTWORK_DATABASE_URL": str(engine.url),
+        "DUCTWORK_TRIGGERER": "separate",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ductwork.cli", "triggerer", "--log-level", "warning"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    trigger = trigger_for("redis", suffix=suffix)
+    try:
+        time.sleep(1.0)
+        publish(trigger, "apart-1", b'{"n": 9}')
+        assert wait_until(lambda: _run_count(engine, flow_id) == 1, timeout=30)
+        with read_transaction(engine) as conn:
+            (run,) = run_repo.list_runs(conn, flow_id=flow_id).items
+        assert run.params == {"n": 9} and run.state.value == "queued"
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+        cleanup(trigger, flow_id)
+        engine.dispose()
+    assert process.returncode == 0
