@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
+import functools
 import logging
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -160,7 +161,7 @@ def build_context(
     extra: Mapping[str, Any] | None = None,
 ) -> TaskContext:
     """The standard context variables, as Airflow names them."""
-    local = run.logical_date.astimezone(run.timezone)
+    ds, ds_nodash, ts, ts_nodash = _date_strings(run.logical_date, run.timezone)
     values: dict[str, Any] = {
         "flow_id": run.flow_id,
         "run_id": run.run_id,
@@ -172,10 +173,10 @@ def build_context(
         "logical_date": run.logical_date,
         "data_interval_start": run.data_interval_start,
         "data_interval_end": run.data_interval_end,
-        "ds": local.strftime("%Y-%m-%d"),
-        "ds_nodash": local.strftime("%Y%m%d"),
-        "ts": run.logical_date.isoformat(),
-        "ts_nodash": run.logical_date.strftime("%Y%m%dT%H%M%S"),
+        "ds": ds,
+        "ds_nodash": ds_nodash,
+        "ts": ts,
+        "ts_nodash": ts_nodash,
         "params": _Params(run.params),
         "conf": dict(run.conf),
         "log": log or logging.getLogger(f"ductwork.task.{ti.task_id}"),
@@ -185,6 +186,18 @@ def build_context(
     if extra:
         values.update(extra)
     return TaskContext(values)
+
+
+@functools.lru_cache(maxsize=64)
+def _date_strings(logical_date: dt.datetime, timezone: dt.tzinfo) -> tuple[str, str, str, str]:
+    """``ds``, ``ds_nodash``, ``ts``, ``ts_nodash``: the same for every try of a run, so made once."""
+    local = logical_date.astimezone(timezone)
+    return (
+        local.strftime("%Y-%m-%d"),
+        local.strftime("%Y%m%d"),
+        logical_date.isoformat(),
+        logical_date.strftime("%Y%m%dT%H%M%S"),
+    )
 
 
 def _asset_events(triggered_by: Mapping[str, Any] | None) -> dict[str, list[dict[str, Any]]]:

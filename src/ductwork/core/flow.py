@@ -277,6 +277,8 @@ class ClassTaskFlow(Flow):
     ) -> None:
         super().__init__(flow_id, params=dict(root_params), **flow_kwargs)
         self._root = root
+        self.fixed_roots = False
+        """The same root tasks whatever the run's parameters and date (``ductwork build``)."""
 
     @property
     def style(self) -> str:
@@ -358,4 +360,6 @@ def flow_for_tasks(tasks: Sequence[Task], *, flow_id: str | None = None) -> Clas
     if not roots:
         raise DefinitionError("nothing to build: no tasks given")
     name = flow_id or ("build." + roots[0].get_task_family())
-    return ClassTaskFlow(name, root=lambda _p, _d: roots, root_params={})
+    flow = ClassTaskFlow(name, root=lambda _p, _d: roots, root_params={})
+    flow.fixed_roots = True
+    return flow

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from ductwork.core.clock import Clock, SystemClock
 from ductwork.core.config import current_sources, use_sources
 from ductwork.core.context import RunInfo, TaskContext
-from ductwork.core.flow import Flow
+from ductwork.core.flow import ClassTaskFlow, Flow
 from ductwork.core.graph import FlowGraph, NodeSpec
 from ductwork.core.results import MemoryResults
 from ductwork.core.schedule import as_aware
@@ -126,8 +126,14 @@ def run_locally(
         timezone=flow.tz,
     )
     graph, operators = flow.materialize(params=resolved, logical_date=when)
-    # An operator flow's run graph is its graph: the recording need not compile it again.
+    # An operator flow's run graph is its graph, and so is a build's when nothing was already
+    # complete: the recording need not compile it again.
     same = type(flow).materialize is Flow.materialize and type(flow).to_graph is Flow.to_graph
+    same = same or (
+        isinstance(flow, ClassTaskFlow)
+        and flow.fixed_roots
+        and not any(n.extra.get("already_complete") for n in graph.nodes.values())
+    )
     definition = graph if same else None
     if only is not None:
         graph = _subgraph(graph, set(only))

@@ -497,9 +497,7 @@ class SchedulerService:
                 log.warning("import error: %s:%s: %s", file, error.line or "?", error.error)
         self._clashes = clashes
 
-    def _record_file(
-        self, conn: Connection, file: str, clashes: Mapping[str, tuple[str, ...]]
-    ) -> list[NewImportError]:
+    def _record_file(self, conn: Connection, file: str, clashes: Mapping[str, tuple[str, ...]]) -> list[NewImportError]:
         """Write one file's flows and import errors; returns the errors."""
         parsed = self._parsed.get(file)
         errors: list[NewImportError] = []
