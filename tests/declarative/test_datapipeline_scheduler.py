@@ -521,7 +521,10 @@ def test_parameters_retries_and_attempt_timeout(env: Env) -> None:
 
 def test_a_precondition_waits_then_passes_and_staging_moves_the_data(env: Env) -> None:
     run = env.json("trigger", "staged", "--param", "myDay=2024-06-01")
-    time.sleep(2.5)
+    deadline = time.monotonic() + 60
+    while env.json("tasks", "state", "staged", run["run_id"])["Landing.Ready"]["state"] != "up_for_reschedule":
+        assert time.monotonic() < deadline, "the precondition never looked and waited"
+        time.sleep(0.2)
     assert env.json("tasks", "state", "staged", run["run_id"])["Upper"]["state"] == "none"
     landing = env.s3 / "landing" / "2024-06-01"
     landing.mkdir(parents=True)
@@ -711,8 +714,8 @@ def test_first_activation_starts_a_schedule_with_its_occurrences(env: Env) -> No
             },
         ]
     }
-    invalid = env.cli("pipelines", "validate", str(_write(env, "hourly_from_activation.json", definition)))
-    assert invalid.exit_code == 1 and "needs the pipeline to be activated" in invalid.output
+    unactivated = env.cli("run", str(_write(env, "hourly_from_activation.json", definition)))
+    assert unactivated.exit_code != 0 and "needs the pipeline to be activated" in unactivated.output
     env.json("pipelines", "put", str(_write(env, "hourly_from_activation.json", definition)))
     before = time.time()
     env.cli("pipelines", "activate", "hourly_from_activation")
@@ -744,3 +747,22 @@ def test_activating_a_schedule_that_starts_long_ago_needs_allow_backfill(env: En
     assert env.cli("pipelines", "activate", "old_schedule", "--allow-backfill").exit_code == 0
     runs = env.wait_runs("old_schedule", 2)
     assert sorted(r["logical_date"][:10] for r in runs) == ["2020-01-01", "2020-01-02"]
+
+
+def test_the_guides_getting_started_shell_template_runs_unchanged(env: Env) -> None:
+    """AWS's "Getting Started using ShellCommandActivity" template (the guide's parametrized
+    example, with its Ec2Resource and its S3 sample location), put and activated as it is."""
+    root = Path(__file__).resolve().parents[2] / "examples" / "_declarative" / "aws_guide"
+    logs = env.s3 / "us-east-1.elasticmapreduce.samples" / "pig-apache-logs" / "data"
+    logs.mkdir(parents=True)
+    (logs / "access_log_1").write_text('1.1.1.1 "GET /a" 200\n2.2.2.2 "POST /b" 201\n3.3.3.3 "GET /c" 404\n')
+    (logs / "access_log_2").write_text('4.4.4.4 "GET /d" 200\n')
+    put = env.json("pipelines", "put", str(root / "getting_started_shell.json"))
+    assert put["tasks"] == ["S3InputLocation", "ShellCommandActivityObj", "S3OutputLocation"]
+    env.cli("pipelines", "activate", "getting_started_shell")
+    runs = env.wait_runs("getting_started_shell", 1)
+    assert runs[0]["state"] == "success"
+    outputs = list((env.s3 / "my-output-bucket" / "getting-started").glob("*/output.txt"))
+    assert len(outputs) == 1
+    counts = sorted(line.rsplit(":", 1)[1] for line in outputs[0].read_text().split())
+    assert counts == ["1", "2"]

@@ -24,13 +24,17 @@ def pipelines() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_obj
 def validate(state: CliState, file: Path, as_json: bool) -> None:
-    """Check FILE and list every problem at once (object id, field, position); exit 1 if any."""
+    """Check FILE and list every problem at once (object id, field, position); exit 1 if any.
+    FILE is checked as ``put`` would store it: a schedule starting at the first activation is
+    read as activated now."""
+    import datetime as dt
+
     from ductwork.declarative.files import compile_file
 
     if not file.is_file():
         raise click.BadParameter(f"{file} does not exist", param_hint="FILE")
     try:
-        flows = compile_file(file)
+        flows = compile_file(file, activation_time=dt.datetime.now(dt.UTC))
     except PipelineDefinitionError as exc:
         if as_json:
             print_json({"valid": False, "file": str(file), "problems": [p.to_dict() for p in exc.problems]})

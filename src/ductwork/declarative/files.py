@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,8 +41,10 @@ def read_data(text: str, path: str) -> Any:
         raise PipelineDefinitionError(path, [Problem(f"not valid YAML: {problem}", line=line)]) from None
 
 
-def compile_file(path: str | Path) -> list[Flow]:
-    """The flows a declarative file defines; raises ``PipelineDefinitionError``."""
+def compile_file(path: str | Path, *, activation_time: dt.datetime | None = None) -> list[Flow]:
+    """The flows a declarative file defines; raises ``PipelineDefinitionError``. An AWS
+    definition whose schedule starts at FIRST_ACTIVATION_DATE_TIME is read as activated at
+    ``activation_time`` (``ductwork pipelines validate`` checks a file as ``put`` would)."""
     from ductwork.declarative import datapipeline
 
     path = Path(path)
@@ -50,10 +53,14 @@ def compile_file(path: str | Path) -> list[Flow]:
     data = read_data(text, source)
     if isinstance(data, dict) and "objects" in data:
         if path.suffix.lower() == ".json":
-            compiled = datapipeline.load_definition(text, source=source, flow_id=datapipeline.flow_id_for(path))
+            compiled = datapipeline.load_definition(
+                text, source=source, flow_id=datapipeline.flow_id_for(path), activation_time=activation_time
+            )
         else:
             definition = datapipeline.model.definition_from_data(data, source)
-            compiled = datapipeline.compile_definition(definition, flow_id=datapipeline.flow_id_for(path))
+            compiled = datapipeline.compile_definition(
+                definition, flow_id=datapipeline.flow_id_for(path), activation_time=activation_time
+            )
         flows = [compiled.flow]
     elif isinstance(data, dict) and "tasks" in data:
         from ductwork.declarative.yamlflow.loader import compile_data

@@ -25,7 +25,7 @@ from ductwork.declarative.datapipeline.model import PipelineObject
 from ductwork.declarative.datapipeline.scope import Scope
 from ductwork.errors import DuctworkError
 
-_JDBC = re.compile(r"^jdbc:(?P<kind>[a-z0-9]+):(?P<rest>//.*)$", re.IGNORECASE)
+_JDBC = re.compile(r"^jdbc:(?P<kind>[a-z0-9]+):(?P<rest>.*)$", re.IGNORECASE)
 _JDBC_DRIVERS = {
     "postgresql": "postgresql+psycopg",
     "redshift": "postgresql+psycopg",
@@ -45,8 +45,10 @@ def from_jdbc(text: str) -> str:
     if driver is None:
         raise DuctworkError(f"JDBC URLs of type {kind!r} are not supported; use postgresql, redshift or mysql")
     rest = match.group("rest")
-    if driver == "sqlite":
-        return f"sqlite:{rest}"
+    if driver == "sqlite":  # jdbc:sqlite:/path/to/file.db
+        return f"sqlite:///{rest}"
+    if not rest.startswith("//"):
+        raise DuctworkError(f"{text!r} is not a JDBC URL like jdbc:{kind}://host:port/database")
     return f"{driver}:{rest.replace(';', '&')}"
 
 

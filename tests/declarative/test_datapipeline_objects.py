@@ -1,0 +1,153 @@
+"""Object types and field families run in-process (``ductwork run FILE.json``) on SQLite and
+PostgreSQL: S3PrefixNotEmpty and Exists preconditions, TSV and Custom data formats, a JdbcDatabase
+reached by its JDBC connectionString, SqlDataNode with selectQuery and insertQuery, scriptUri,
+stdout/stderr files, repeated fields, parent inheritance and the Default object."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from conftest import Cli
+from dbfixtures import temporary_database
+
+
+def jdbc(url: str) -> str:
+    """The JDBC form of a test database's URL, as an AWS definition would carry it."""
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return f"jdbc:sqlite:{parsed.database}"
+    return f"jdbc:postgresql://{parsed.host}:{parsed.port or 5432}/{parsed.database}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    (tmp_path / "db").mkdir()
+    with temporary_database(request.param, tmp_path) as url:
+        yield url
+
+
+def test_formats_preconditions_databases_and_scripts(cli: Cli, tmp_path: Path, database: str) -> None:
+    s3 = tmp_path / "s3"
+    (s3 / "bucket" / "in" / "part").mkdir(parents=True)
+    (s3 / "bucket" / "in" / "part" / "a.tsv").write_text("alpha\t1\nbeta\t2\n")
+    (s3 / "bucket" / "scripts").mkdir()
+    (s3 / "bucket" / "scripts" / "hello.sh").write_text('echo "script says $1 $2"; echo "to stderr" >&2\n')
+    engine = sa.create_engine(database)
+    with engine.begin() as conn:
+        conn.execute(sa.text("create table scores (name varchar(20), score integer)"))
+    engine.dispose()
+    parsed = sa.make_url(database)
+    definition = {
+        "objects": [
+            {"id": "Default", "scheduleType": "ondemand", "failureAndRerunMode": "CASCADE", "myBucket": "s3://bucket"},
+            {"id": "Tsv", "type": "TSV", "column": ["name STRING", "score INT"]},
+            {"id": "Pipes", "type": "Custom", "columnSeparator": "|", "recordSeparator": "\\n"},
+            {
+                "id": "Db",
+                "type": "JdbcDatabase",
+                "connectionString": jdbc(database),
+                "username": parsed.username or "",
+                "*password": parsed.password or "",
+                "jdbcDriverClass": "org.postgresql.Driver",
+            },
+            {
+                "id": "SomeInput",
+                "type": "S3PrefixNotEmpty",
+                "s3Prefix": "#{node.directoryPath}/pa",
+                "retryDelay": "1 seconds",
+                "maximumRetries": "3",
+            },
+            {"id": "TableThere", "type": "Exists", "retryDelay": "1 seconds", "maximumRetries": "3"},
+            {
+                "id": "Parts",
+                "type": "S3DataNode",
+                "directoryPath": "s3://bucket/in",
+                "dataFormat": {"ref": "Tsv"},
+                "precondition": {"ref": "SomeInput"},
+            },
+            {
+                "id": "Scores",
+                "type": "SqlDataNode",
+                "database": {"ref": "Db"},
+                "table": "scores",
+                "insertQuery": "insert into scores (name, score) values (?, ?)",
+                "precondition": {"ref": "TableThere"},
+                "selectQuery": "select name, score * 10 as score from scores order by name",
+            },
+            {"id": "Load", "type": "CopyActivity", "input": {"ref": "Parts"}, "output": {"ref": "Scores"}},
+            {
+                "id": "Export",
+                "type": "CopyActivity",
+                "input": {"ref": "Scores"},
+                "output": {"ref": "Out"},
+                "dependsOn": {"ref": "Load"},
+            },
+            {
+                "id": "Out",
+                "type": "S3DataNode",
+                "filePath": "#{myBucket}/out/scores.txt",
+                "dataFormat": {"ref": "Pipes"},
+            },
+            {
+                "id": "ShellBase",
+                "type": "ShellCommandActivity",
+                "scriptUri": "#{myBucket}/scripts/hello.sh",
+                "stdout": "#{myBucket}/logs/#{@id}.out",
+            },
+            {
+                "id": "Script",
+                "parent": {"ref": "ShellBase"},
+                "type": "ShellCommandActivity",
+                "stderr": "#{myBucket}/logs/#{@id}.err",
+                "dependsOn": {"ref": "Export"},
+            },
+        ]
+    }
+    path = tmp_path / "objects.json"
+    text = json.dumps(definition, indent=2)
+    # A field given twice in one object is a list, as AWS reads it.
+    text = text.replace(
+        '"stderr": "#{myBucket}/logs/#{@id}.err",',
+        '"stderr": "#{myBucket}/logs/#{@id}.err", "scriptArgument": "one", "scriptArgument": "two",',
+    )
+    path.write_text(text)
+    env = {"DUCTWORK_S3_ROOT": f"file://{s3}"}
+    result = cli("run", str(path), "--no-progress", "--json", env=env)
+    assert result.exit_code == 0, result.output
+    outcome = json.loads(result.output)
+    assert outcome["state"] == "success"
+    assert (s3 / "bucket" / "out" / "scores.txt").read_text() == "alpha|10\nbeta|20\n"
+    assert (s3 / "bucket" / "logs" / "Script.out").read_text() == "script says one two\n"
+    assert (s3 / "bucket" / "logs" / "Script.err").read_text() == "to stderr\n"
+
+
+def test_a_precondition_that_never_holds_stops_its_object(cli: Cli, tmp_path: Path) -> None:
+    definition = {
+        "objects": [
+            {"id": "Default", "scheduleType": "ondemand"},
+            {
+                "id": "Empty",
+                "type": "S3PrefixNotEmpty",
+                "s3Prefix": "s3://bucket/nothing/",
+                "retryDelay": "1 seconds",
+                "maximumRetries": "1",
+            },
+            {
+                "id": "Data",
+                "type": "S3DataNode",
+                "directoryPath": "s3://bucket/nothing",
+                "precondition": {"ref": "Empty"},
+            },
+            {"id": "Use", "type": "ShellCommandActivity", "command": "echo never", "input": {"ref": "Data"}},
+        ]
+    }
+    path = tmp_path / "never.json"
+    path.write_text(json.dumps(definition))
+    result = cli("run", str(path), "--no-progress", env={"DUCTWORK_S3_ROOT": f"file://{tmp_path / 's3'}"})
+    assert result.exit_code == 1
+    assert "Data.Empty" in result.output and "upstream_failed" in result.output
