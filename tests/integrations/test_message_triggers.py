@@ -328,3 +328,30 @@ def test_the_listeners_run_in_their_own_process_with_ductwork_triggerer(tmp_path
         cleanup(trigger, flow_id)
         engine.dispose()
     assert process.returncode == 0
+
+
+def test_a_trigger_reaches_its_broker_through_a_connection(tmp_path: Path) -> None:
+    """``conn_id=``: the URL (and its password) comes from the secrets backends, not the flow."""
+    require_broker("redis")
+    from ductwork import RedisStream
+    from ductwork.core.connections import EnvironmentSecrets, Secrets
+
+    suffix = uuid.uuid4().hex[:8]
+    flow_id = f"via_conn_{suffix}"
+    engine = _store(tmp_path, flow_id)
+    trigger = RedisStream(stream=f"ductwork-test-{suffix}", url="redis://127.0.0.1:1/0", conn_id="events_cache")
+    secrets = Secrets([EnvironmentSecrets({"DUCTWORK_CONN_EVENTS_CACHE": "redis://127.0.0.1:6379/0"})])
+    listener = listener_for(trigger, flow_id, secrets)
+    assert listener.url == "redis://127.0.0.1:6379/0"
+    handle = Recorder(engine, flow_id)
+    stop = threading.Event()
+    thread = threading.Thread(target=listener.serve, args=(handle, stop), daemon=True)
+    thread.start()
+    try:
+        publish(trigger_for("redis", suffix=suffix), "c-1", b'{"n": 4}')
+        assert wait_until(lambda: handle.statuses() == ["started"], timeout=30), handle.statuses()
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        cleanup(trigger_for("redis", suffix=suffix), flow_id)
+        engine.dispose()

@@ -18,7 +18,10 @@ def triggerer(state: CliState, log_level: str) -> None:
     from ductwork.engine.triggerer import TriggererService
 
     _configure_logging(log_level)
-    service = TriggererService(store(state))
+    from ductwork.engine.services_setup import build_secrets
+
+    engine = store(state)
+    service = TriggererService(engine, secrets=build_secrets(state.settings, engine=engine))
     _install_signals(service)
     click.echo(f"Ductwork triggerer on {state.settings.db_url}. Ctrl-C to stop.", err=True)
     service.run()

@@ -22,6 +22,9 @@ class MessageTrigger:
     """A source of messages; subclasses name the broker and where to listen on it."""
 
     kind: ClassVar[str] = ""
+    conn_id: str = ""
+    """A connection (``ductwork connections``, ``DUCTWORK_CONN_<ID>``) whose URI replaces ``url``,
+    so that no password is written in the flow (or recorded with its graph)."""
 
     @property
     def source(self) -> str:

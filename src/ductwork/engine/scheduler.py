@@ -246,9 +246,10 @@ class SchedulerService:
         with read_transaction(self.engine) as conn:
             self._failed_before = {e.fileloc for e in error_repo.list_import_errors(conn)}
         if self.settings.triggerer == "scheduler":
+            from ductwork.engine.services_setup import build_secrets
             from ductwork.engine.triggerer import TriggererService
 
-            self.triggerer = TriggererService(self.engine)
+            self.triggerer = TriggererService(self.engine, secrets=build_secrets(self.settings, engine=self.engine))
             self.triggerer.on_delivery = self._on_message  # a new run: look at the store next turn
             self.triggerer.start()
         self.retention = RetentionWorker(

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
+from ductwork.core.connections import Secrets
 from ductwork.core.triggers import MessageTrigger, trigger_from_dict
 from ductwork.errors import DuctworkError
 from ductwork.integrations.messaging import Listener, Message, listener_for
@@ -35,8 +36,10 @@ class _Running:
 
 
 class TriggererService:
-    def __init__(self, engine: Engine, *, interval: float = 2.0) -> None:
+    def __init__(self, engine: Engine, *, interval: float = 2.0, secrets: Secrets | None = None) -> None:
         self.engine = engine
+        self.secrets = secrets
+        """Where triggers' ``conn_id`` connections are looked up."""
         self.interval = interval
         self.listeners: dict[tuple[str, str], _Running] = {}
         self._hashes: dict[str, tuple[str, tuple[MessageTrigger, ...]]] = {}
@@ -109,7 +112,7 @@ class TriggererService:
                 self._launch(key[0], trigger)
 
     def _launch(self, flow_id: str, trigger: MessageTrigger) -> None:
-        listener = listener_for(trigger, flow_id)
+        listener = listener_for(trigger, flow_id, self.secrets)
         running = _Running(listener, threading.Thread(daemon=True, name=f"ductwork-listen-{flow_id}-{trigger.kind}"))
         running.thread = threading.Thread(
             target=listener.serve,

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ductwork.core.connections import Secrets
 from ductwork.core.triggers import MessageTrigger, MqttTopic, NatsJetStream, RabbitMQ, RedisStream
 from ductwork.errors import DefinitionError
 from ductwork.integrations._deps import MissingDependencyError
@@ -54,9 +55,10 @@ class Backoff:
 class Listener:
     """Consumes one trigger for one flow until ``stop`` is set; survives broker restarts."""
 
-    def __init__(self, trigger: MessageTrigger, flow_id: str) -> None:
+    def __init__(self, trigger: MessageTrigger, flow_id: str, secrets: Secrets | None = None) -> None:
         self.trigger = trigger
         self.flow_id = flow_id
+        self.secrets = secrets
         self.connected = threading.Event()
         """Set while connected and consuming (tests and health checks look at it)."""
 
@@ -84,27 +86,37 @@ class Listener:
                 stop.wait(delay)
         self.connected.clear()
 
+    @property
+    def url(self) -> str:
+        """Where to connect: the trigger's ``conn_id`` connection when it names one, else its ``url``."""
+        conn_id = self.trigger.conn_id
+        if not conn_id:
+            return str(getattr(self.trigger, "url", ""))
+        if self.secrets is None:
+            raise DefinitionError(f"flow {self.flow_id!r}: the trigger's conn_id {conn_id!r} needs a secrets backend")
+        return self.secrets.get_connection(conn_id).get_uri()
+
     def consume(self, handle: Handler, stop: threading.Event, backoff: Backoff) -> None:
         """Connect, consume until ``stop``; raise to be reconnected. Call ``backoff.reset()``
         once connected."""
         raise NotImplementedError
 
 
-def listener_for(trigger: MessageTrigger, flow_id: str) -> Listener:
+def listener_for(trigger: MessageTrigger, flow_id: str, secrets: Secrets | None = None) -> Listener:
     if isinstance(trigger, RabbitMQ):
         from ductwork.integrations.messaging.rabbitmq import RabbitMQListener
 
-        return RabbitMQListener(trigger, flow_id)
+        return RabbitMQListener(trigger, flow_id, secrets)
     if isinstance(trigger, RedisStream):
         from ductwork.integrations.messaging.redis_streams import RedisStreamListener
 
-        return RedisStreamListener(trigger, flow_id)
+        return RedisStreamListener(trigger, flow_id, secrets)
     if isinstance(trigger, NatsJetStream):
         from ductwork.integrations.messaging.nats_jetstream import NatsListener
 
-        return NatsListener(trigger, flow_id)
+        return NatsListener(trigger, flow_id, secrets)
     if isinstance(trigger, MqttTopic):
         from ductwork.integrations.messaging.mqtt import MqttListener
 
-        return MqttListener(trigger, flow_id)
+        return MqttListener(trigger, flow_id, secrets)
     raise DefinitionError(f"no listener for trigger {trigger!r}")

@@ -27,7 +27,7 @@ class MqttListener(Listener):
         from paho.mqtt.packettypes import PacketTypes
         from paho.mqtt.properties import Properties
 
-        url = urlparse(self.trigger.url)
+        url = urlparse(self.url)
         inbox: queue.Queue[Any] = queue.Queue()
         lost: list[str] = []
         client = mqtt.Client(

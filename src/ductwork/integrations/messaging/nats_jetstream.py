@@ -38,7 +38,7 @@ class NatsListener(Listener):
             lost.append("disconnected")
 
         nc = await nats.connect(
-            self.trigger.url,
+            self.url,
             connect_timeout=5,
             allow_reconnect=False,
             disconnected_cb=disconnected,

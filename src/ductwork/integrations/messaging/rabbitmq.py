@@ -19,7 +19,7 @@ class RabbitMQListener(Listener):
 
     def consume(self, handle: Handler, stop: threading.Event, backoff: Backoff) -> None:
         pika: Any = require("pika", extra="messaging", what=f"flow {self.flow_id!r}: RabbitMQ trigger")
-        params = pika.URLParameters(self.trigger.url)
+        params = pika.URLParameters(self.url)
         params.heartbeat = 30
         params.blocked_connection_timeout = 30
         params.connection_attempts = 1

@@ -23,7 +23,7 @@ class RedisStreamListener(Listener):
 
     def consume(self, handle: Handler, stop: threading.Event, backoff: Backoff) -> None:
         redis: Any = require("redis", extra="messaging", what=f"flow {self.flow_id!r}: RedisStream trigger")
-        client = redis.Redis.from_url(self.trigger.url, socket_timeout=5, socket_connect_timeout=5)
+        client = redis.Redis.from_url(self.url, socket_timeout=5, socket_connect_timeout=5)
         stream, group, consumer = self.trigger.stream, self.group_name(), self.trigger.consumer
         try:
             try:
