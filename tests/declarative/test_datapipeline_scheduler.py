@@ -766,3 +766,31 @@ def test_the_guides_getting_started_shell_template_runs_unchanged(env: Env) -> N
     assert len(outputs) == 1
     counts = sorted(line.rsplit(":", 1)[1] for line in outputs[0].read_text().split())
     assert counts == ["1", "2"]
+
+
+def test_a_broken_definition_in_the_flows_folder_is_an_import_error_with_object_and_field(env: Env) -> None:
+    from ductwork.store.repo import import_errors as error_repo
+
+    broken = {
+        "objects": [
+            {**DEFAULT, "scheduleType": "ondemand"},
+            {"id": "Bad", "type": "ShellCommandActivity", "command": "echo #{format(@scheduledStartTime)}"},
+        ]
+    }
+    path = env.flows / "broken_pipeline.json"
+    path.write_text(json.dumps(broken, indent=2))
+    engine = create_engine(env.url)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with read_transaction(engine) as conn:
+                errors = error_repo.list_import_errors(conn, str(path.resolve()))
+            if errors:
+                break
+            assert time.monotonic() < deadline, "the scheduler never reported the broken file"
+            time.sleep(0.3)
+    finally:
+        engine.dispose()
+        path.unlink()
+    assert errors[0].line == 12  # the line of the object's id
+    assert errors[0].error.endswith("object 'Bad', field 'command', position 8: format() takes 2 arguments, got 1")

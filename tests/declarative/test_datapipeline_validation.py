@@ -203,6 +203,7 @@ def test_the_seed_000_definition_validates(cli: Cli) -> None:
     data = json.loads(result.output)
     assert result.exit_code == 0 and data["valid"], data
     assert data["flows"][0]["tasks"] == ["S3DataNodeId1", "RedshiftCopyActivityId1", "RedshiftDataNodeId1"]
+    assert "object 'RedshiftCopyActivityId1', field 'runsOn': accepted, has no effect in Ductwork" in data["ignored"]
 
 
 def test_refused_types_say_why(cli: Cli, tmp_path: Path) -> None:

@@ -55,6 +55,7 @@ def validate(state: CliState, file: Path, as_json: bool) -> None:
                     {"flow_id": g.flow_id, "schedule": g.meta.schedule, "tasks": list(g.nodes), "style": g.meta.style}
                     for g in graphs
                 ],
+                "ignored": [str(n) for f in flows for n in getattr(f, "notes", [])],
             }
         )
         return
@@ -62,6 +63,10 @@ def validate(state: CliState, file: Path, as_json: bool) -> None:
         click.echo(
             f"{file}: valid; flow {g.flow_id} ({g.meta.style}), schedule {g.meta.schedule}, {len(g.nodes)} tasks"
         )
+    for flow in flows:
+        for note in getattr(flow, "notes", []):
+            detail = f" ({note.message})" if note.field is None else ""
+            click.echo(f"  accepted, no effect here: {note.where()}{detail}")
 
 
 @click.command("export")

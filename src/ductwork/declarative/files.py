@@ -61,6 +61,7 @@ def compile_file(path: str | Path, *, activation_time: dt.datetime | None = None
             compiled = datapipeline.compile_definition(
                 definition, flow_id=datapipeline.flow_id_for(path), activation_time=activation_time
             )
+        compiled.flow.notes = list(compiled.ignored)  # type: ignore[attr-defined]
         flows = [compiled.flow]
     elif isinstance(data, dict) and "tasks" in data:
         from ductwork.declarative.yamlflow.loader import compile_data

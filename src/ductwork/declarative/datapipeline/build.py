@@ -30,6 +30,8 @@ class PipelineFlow(Flow):
     def __init__(self, flow_id: str, *, style: str, **kwargs: Any) -> None:
         super().__init__(flow_id, **kwargs)
         self._style = style
+        self.notes: list[Any] = []
+        """What was accepted without effect (IAM roles, regions, EC2 resources), for ``validate``."""
 
     @property
     def style(self) -> str:
