@@ -100,6 +100,7 @@ class FlowOut(BaseModel):
 
 
 class FlowDetailOut(FlowOut):
+    doc: str = Field("", description="The flow's documentation (Airflow's doc_md), as written.")
     params: list[ParamOut]
     tasks: int
     max_active_runs: int

@@ -189,6 +189,7 @@ class Flow:
             params={name: p.describe() for name, p in self.params.items()},
             fileloc=self.fileloc,
             style=self.style,
+            doc=self.doc,
             paused_on_creation=self.paused_on_creation,
             on_failure_email=self.on_failure_email,
             callbacks=tuple(

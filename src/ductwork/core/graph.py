@@ -111,6 +111,8 @@ class FlowMeta:
     paused_on_creation: bool = False
     default_retries: int = 0
     on_failure_email: tuple[str, ...] = ()
+    doc: str = ""
+    """The flow's documentation (Airflow's ``doc_md``), shown on its page as written."""
     callbacks: tuple[str, ...] = ()
     """Which flow-level callbacks the flow has ("success", "failure"): the scheduler only starts a
     process to call them when there is something to call."""

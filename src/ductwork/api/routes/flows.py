@@ -71,6 +71,7 @@ def get_flow(flow_id: FlowId, ctx: WebContext = Depends(web_context)) -> schemas
     summary, graph = _flow(ctx, flow_id)
     return schemas.FlowDetailOut(
         **summary.model_dump(),
+        doc=graph.meta.doc,
         params=schemas.params_out(dict(graph.meta.params)),
         tasks=len(graph.nodes),
         max_active_runs=graph.meta.max_active_runs,
