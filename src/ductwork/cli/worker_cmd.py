@@ -19,8 +19,16 @@ from ductwork.cli.state import CliState
 )
 @click.option("--name", "-n", default=None, help="Worker name (NAME@host; default: ductwork-PID@host).")
 @click.option("--log-level", default="info", show_default=True)
+@click.option(
+    "--run-try",
+    is_flag=True,
+    hidden=True,
+    help="Run the one try in $DUCTWORK_TRY_REQUEST and exit (a Kubernetes try pod).",
+)
 @click.pass_obj
-def worker(state: CliState, queues: str, concurrency: int | None, name: str | None, log_level: str) -> None:
+def worker(
+    state: CliState, queues: str, concurrency: int | None, name: str | None, log_level: str, run_try: bool
+) -> None:
     """Run a Celery worker that runs tries of flows scheduled with executor = "celery".
 
     It needs the database (database_url) and the broker (broker_url); code comes from the
@@ -29,6 +37,10 @@ def worker(state: CliState, queues: str, concurrency: int | None, name: str | No
     from ductwork.engine.remote.celery_app import start_worker
 
     logging.basicConfig(level=log_level.upper(), format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    if run_try:
+        from ductwork.engine.remote.pod import run_one_try
+
+        raise SystemExit(run_one_try(state.settings, name))
     names = [q.strip() for q in queues.split(",") if q.strip()]
     if not names:
         raise click.BadParameter("give at least one queue", param_hint="--queues")

@@ -897,6 +897,10 @@ def default_executor(settings: Settings, environ: Mapping[str, str]) -> Executor
         from ductwork.engine.remote.executor import CeleryExecutor
 
         return CeleryExecutor(settings, environ=environ)
+    if settings.executor == "kubernetes":
+        from ductwork.engine.remote.kube_executor import KubernetesExecutor
+
+        return KubernetesExecutor(settings, environ=environ)
     from ductwork.engine.executors.pool import PoolExecutor
     from ductwork.engine.journal_runtime import JournalRuntime
 

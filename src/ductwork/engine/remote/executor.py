@@ -207,7 +207,7 @@ class CeleryExecutor:
             )
         if found is None:
             self._finish(flight, outcome)
-        if self.app is not None:
+        if self.app is not None and hasattr(self.app, "control"):
             try:
                 self.app.control.revoke(_task_id(key), terminate=True, signal="SIGTERM")
             except Exception as exc:

@@ -1,0 +1,156 @@
+"""``executor = "kubernetes"``: every try in a pod of its own (ADR 0012).
+
+It is the Celery executor's bookkeeping (tries recorded by whoever runs them, ends read from the
+database, lost tries declared by compare-and-set) with pods instead of messages: ``_send``
+creates the try's pod, and the pods this scheduler started are looked at every reconcile: a pod
+that failed, or vanished, while its try is still queued or running in the database makes the try
+fail (or retry, by its policy) with the pod's reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections import defaultdict
+from typing import Any
+
+from ductwork.core.clock import SystemClock
+from ductwork.core.states import TaskState
+from ductwork.engine.executors._worker import failed_outcome
+from ductwork.engine.journal import encode_outcome
+from ductwork.engine.remote.executor import CeleryExecutor, _Flight
+from ductwork.engine.remote.kube import pod_for_try
+from ductwork.store.engine import transaction
+from ductwork.store.repo import remote as remote_repo
+
+log = logging.getLogger("ductwork.scheduler")
+_PASSED = ("DUCTWORK_REMOTE_LOG_URL", "DUCTWORK_RESULTS_OFFLOAD_URL", "DUCTWORK_BUNDLE_URL", "DUCTWORK_FLOWS_GIT_URL")
+
+
+class KubernetesExecutor(CeleryExecutor):
+    def __init__(self, *args: Any, api: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.api = api
+        self.scheduler_id = f"{socket.gethostname()}-{os.getpid()}"
+        self._pods: dict[str, _Flight] = {}
+
+    def start(self) -> None:
+        if self.app is not None:
+            return
+        if self.api is None:
+            from kubernetes import client, config
+
+            try:
+                config.load_incluster_config()
+            except config.ConfigException:
+                config.load_kube_config()
+            self.api = client.CoreV1Api()
+        self.app = self.api
+        self._capacity = defaultdict(lambda: self.settings.parallelism)
+        self._reconcile(force=True)
+
+    def free_slots(self) -> int:
+        return max(0, self.settings.parallelism - len(self._flights))
+
+    def _send(self, flight: _Flight) -> bool:
+        if flight.payload is None:
+            return True
+        environment = {k: v for k, v in os.environ.items() if k in _PASSED}
+        pod = pod_for_try(
+            flight.payload,
+            image=self.settings.kubernetes_image,
+            namespace=self.settings.kubernetes_namespace,
+            scheduler=self.scheduler_id,
+            environment=environment,
+        )
+        try:
+            self.api.create_namespaced_pod(pod.metadata.namespace, pod)
+        except Exception as exc:
+            status = getattr(exc, "status", None)
+            if status == 409:  # already there (sent again after a restart): the pod runs it once
+                pass
+            elif status in (400, 403, 404, 422):  # the API refuses this pod: say why, do not retry
+                body = str(getattr(exc, "body", "") or exc).strip().splitlines()[0][:500]
+                self._pod_lost(flight, f"the Kubernetes API refused its pod ({status}): {body}")
+                return True
+            else:
+                self._broker_failed(exc)
+                return False
+        import time
+
+        flight.published_at = time.monotonic()
+        self._pods[f"{pod.metadata.namespace}/{pod.metadata.name}"] = flight
+        return True
+
+    def _connect(self) -> None:
+        return
+
+    def _drain(self, timeout: float) -> None:
+        import time
+
+        time.sleep(min(timeout, 0.25))
+
+    def _look_at_workers(self) -> None:
+        """Pods instead of workers: a pod that ended without its try's end recorded fails it."""
+        if not self._pods:
+            return
+        by_name = {}
+        namespaces = {key.split("/", 1)[0] for key in self._pods}
+        for namespace in namespaces:
+            found = self.api.list_namespaced_pod(
+                namespace, label_selector=f"ductwork/scheduler={self.scheduler_id[:63]}"
+            )
+            for pod in found.items:
+                by_name[f"{namespace}/{pod.metadata.name}"] = pod
+        for key, flight in list(self._pods.items()):
+            if flight.key not in self._flights:
+                del self._pods[key]
+                self._delete(key)
+                continue
+            pod = by_name.get(key)
+            phase = pod.status.phase if pod is not None and pod.status is not None else None
+            if pod is not None and phase not in ("Failed", "Succeeded"):
+                continue
+            reason = "its pod is gone" if pod is None else f"its pod ended {phase}: {_why(pod)}"
+            self._pod_lost(flight, reason)
+
+    def _pod_lost(self, flight: _Flight, reason: str) -> None:
+        key = flight.key
+        outcome = failed_outcome(flight.node, key.try_number, SystemClock(), reason, max_tries=flight.max_tries)
+        with transaction(self.engine) as conn:
+            found = remote_repo.end_try(
+                conn,
+                flight.run_pk,
+                key.task_id,
+                key.try_number,
+                outcome,
+                encode_outcome(outcome),
+                expected=(TaskState.QUEUED, TaskState.RUNNING),
+            )
+        if found is None:
+            log.warning("%s #%d: %s", key.task_id, key.try_number, reason)
+            self._finish(flight, outcome)
+
+    def _delete(self, key: str) -> None:
+        namespace, name = key.split("/", 1)
+        try:
+            self.api.delete_namespaced_pod(name, namespace)
+        except Exception as exc:  # it may be gone already
+            log.debug("could not delete pod %s: %s", key, exc)
+
+    def cancel(self, key: Any, reason: str) -> None:
+        super().cancel(key, reason)
+        for name, flight in list(self._pods.items()):
+            if flight.key == key:
+                self._delete(name)
+
+
+def _why(pod: Any) -> str:
+    status = pod.status
+    for container in status.container_statuses or []:
+        state = container.state
+        if state is not None and state.terminated is not None:
+            t = state.terminated
+            return f"container {container.name} exited {t.exit_code} ({t.reason or 'no reason'})"
+    return str(status.reason or status.message or "no reason given")
