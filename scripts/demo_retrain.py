@@ -1,8 +1,8 @@
 """`make demo`, step (f): files land in a watched folder under a running scheduler; the model is
 retrained when the data changed and not when the same data lands again (``ductwork why`` says so).
 
-Starts ``ductwork scheduler`` on ``examples/data_aware`` (the same ``DUCTWORK_HOME`` as the rest
-of the demo), drops three batches into the landing folder (new data, the same data again, more
+Starts ``ductwork scheduler`` on ``examples/data_aware`` (with ``$DUCTWORK_HOME/data-aware`` as its
+home), drops three batches into the landing folder (new data, the same data again, more
 data), waits for each ``retrain`` run, prints what ran, and stops the scheduler.
 """
 
@@ -28,7 +28,10 @@ def ductwork(*args: str) -> str:
     return done.stdout
 
 
-ENV = {**os.environ, "DUCTWORK_FLOWS_FOLDER": str(ROOT / "examples" / "data_aware")}
+# A home of its own: the scheduler must not pick up the other demo flows (recorded in the main
+# demo database with their daily schedules) and start scheduled runs of them.
+HOME = Path(os.environ.get("DUCTWORK_HOME", ROOT / ".ductwork")) / "data-aware"
+ENV = {**os.environ, "DUCTWORK_FLOWS_FOLDER": str(ROOT / "examples" / "data_aware"), "DUCTWORK_HOME": str(HOME)}
 
 
 def retrain_runs() -> list[dict[str, object]]:
@@ -100,6 +103,10 @@ def main() -> None:
         land("batch-3.csv", rows)  # fifty more rows
         report(wait_for(before + 3))
         print(f"   model: {OUT / 'model.pkl'}; metrics: {(OUT / 'metrics.json').read_text().strip()}")
+        print(
+            f"   see it in the web UI: DUCTWORK_HOME={HOME} DUCTWORK_FLOWS_FOLDER=examples/data_aware "
+            ".venv/bin/ductwork standalone  (Assets page: the lineage; a retrain task: why it ran)"
+        )
     finally:
         os.killpg(scheduler.pid, signal.SIGTERM)
         scheduler.wait(timeout=60)

@@ -44,7 +44,6 @@ def ingest(ti: Any) -> str:
 
 
 with Flow("watch_landing", schedule="5s", max_active_runs=1, catchup=False, tags=["data-aware"]) as watch_landing:
-    LANDING.mkdir(parents=True, exist_ok=True)
     wait = FileSensor(
         task_id="wait_for_file", path=str(LANDING / "*.csv"), mode="reschedule", poke_interval=1, timeout=3600
     )

@@ -53,8 +53,12 @@ class CacheCheck:
         return f"running: {changed} (since run {self.previous.run_id})"
 
 
-def check(executable: Any, node: NodeSpec, context: TaskContext, store: CacheStore) -> CacheCheck:
-    fingerprint = compute_fingerprint(executable, node, context)
+def check(
+    executable: Any, node: NodeSpec, context: TaskContext, store: CacheStore, *, original: Any = None
+) -> CacheCheck:
+    """``executable`` as rendered for this try; ``original``, the definition (where references to
+    other tasks' outputs and to run parameters are still references, which names them)."""
+    fingerprint = compute_fingerprint(executable, node, context, original=original)
     ti: TaskInstance = context["ti"]
     match = store.find(ti.flow_id, node.task_id, cache_key=fingerprint.key)
     result = CacheCheck(fingerprint, match=match)
@@ -101,7 +105,12 @@ def record(store: CacheStore, found: CacheCheck, ti: TaskInstance, *, status: st
 
 
 # --- the fingerprint -----------------------------------------------------------------------------
-def compute_fingerprint(executable: Any, node: NodeSpec, context: TaskContext) -> Fingerprint:
+def _arguments(executable: Any) -> list[tuple[Any, Any]]:
+    out: list[tuple[Any, Any]] = list(enumerate(getattr(executable, "op_args", ()) or ()))
+    return out + list((getattr(executable, "op_kwargs", None) or {}).items())
+
+
+def compute_fingerprint(executable: Any, node: NodeSpec, context: TaskContext, *, original: Any = None) -> Fingerprint:
     ti: TaskInstance = context["ti"]
     run_params: Mapping[str, Any] = context["params"]
     params: dict[str, str] = {}
@@ -111,9 +120,8 @@ def compute_fingerprint(executable: Any, node: NodeSpec, context: TaskContext) -
     task = getattr(executable, "task", None)
     if func is not None:
         code = code_parts(func)
-        arguments = list(enumerate(getattr(executable, "op_args", ()) or ()))
-        arguments += list((getattr(executable, "op_kwargs", None) or {}).items())
-        for name, value in arguments:
+        rendered = dict(_arguments(executable))
+        for name, value in _arguments(original if original is not None else executable):
             refs = list(_refs(value))
             for ref in refs:
                 if isinstance(ref, ParamRef):
@@ -124,7 +132,7 @@ def compute_fingerprint(executable: Any, node: NodeSpec, context: TaskContext) -
                     inputs[f"task:{label}"] = value_hash(ti.xcom_pull(task_id, key=ref.key))
                     covered.add(task_id)
             if not refs:
-                params[f"arg:{name}"] = value_hash(value)
+                params[f"arg:{name}"] = value_hash(rendered.get(name, value))
         if _reads_all_params(func):
             params.update({f"param:{k}": value_hash(v) for k, v in run_params.items()})
     elif task is not None:  # a class task: its significant parameters are its identity

@@ -187,7 +187,7 @@ def execute_try(
             outlets = OutletEvents(list(getattr(prepared, "outlets", ()) or ()))
             context = context.with_values(task=prepared, outlet_events=outlets)
             if node.extra.get("cache"):
-                cached = _check_cache(prepared, node, context, services, results, sink)
+                cached = _check_cache(prepared, node, context, services, results, sink, original=executable)
                 if cached is not None:
                     _note(sink, f"{node.task_id} is up to date: reused the results of run {cached}")
                     return TryOutcome(
@@ -273,6 +273,8 @@ def _check_cache(
     services: TaskServices,
     results: ResultBackend,
     sink: logcapture.TrySink,
+    *,
+    original: Executable | None = None,
 ) -> str | None:
     """``cache="content"``: the run whose results this try reused (it is up to date), or None
     (it runs; what changed is noted in its log and recorded for ``ductwork why``)."""
@@ -281,7 +283,7 @@ def _check_cache(
     if services.cache is None:
         _note(sink, f"{node.task_id} has cache={node.extra['cache']!r}; this runtime keeps no fingerprints: running")
         return None
-    found = caching.check(executable, node, context, services.cache)
+    found = caching.check(executable, node, context, services.cache, original=original)
     ti: TaskInstance = context["ti"]
     if found.match is not None and caching.reuse(found, ti, results):
         caching.record(services.cache, found, ti, status=caching.REUSED, succeeded=True)
