@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import random
 import re
@@ -354,11 +355,34 @@ with Flow("half_written") as f:
 """
 
 
+DEMO_PIPELINE = {
+    "objects": [
+        {"id": "Default", "scheduleType": "ondemand", "failureAndRerunMode": "CASCADE"},
+        {"id": "ExtractLogs", "type": "ShellCommandActivity", "command": "sleep 0.2; echo extracted"},
+        {
+            "id": "CountRequests",
+            "type": "ShellCommandActivity",
+            "command": "echo counted",
+            "dependsOn": {"ref": "ExtractLogs"},
+            "maximumRetries": "2",
+        },
+        {
+            "id": "LoadRedshift",
+            "type": "ShellCommandActivity",
+            "command": "echo loaded",
+            "dependsOn": {"ref": "CountRequests"},
+        },
+    ]
+}
+"""An AWS Data Pipeline definition in the demo's flows folder (the pipelines page's picture)."""
+
+
 def _standalone(root: Path, port: int) -> tuple[subprocess.Popen[str], str, dict[str, str]]:
     flows = root / "flows"
     flows.mkdir()
     (flows / "demo.py").write_text(DEMO_FLOWS)
     (flows / "half_written.py").write_text(BROKEN_FLOW)
+    (flows / "ApacheWebLogs.json").write_text(json.dumps(DEMO_PIPELINE))
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("DUCTWORK_")},
         "DUCTWORK_HOME": str(root / "home"),
@@ -408,6 +432,22 @@ def _wait(condition: Any, timeout: float = 120) -> None:
             pass
         time.sleep(0.5)
     raise RuntimeError("timed out waiting for the demo to get there")
+
+
+def pipelines_shot(base: str, api: Any, page: Any, out: Path) -> None:
+    """The pipelines page: a folder pipeline that ran twice, opened on its objects' instances,
+    and a stored one not activated yet (PENDING)."""
+    for _ in range(2):
+        api.post("/flows/ApacheWebLogs/runs", json={}).raise_for_status()
+    stored = json.dumps({**DEMO_PIPELINE, "objects": DEMO_PIPELINE["objects"][:2]})
+    api.put("/pipelines/CopyRedshift", json={"definition": stored, "format": "json"}).raise_for_status()
+    _wait(lambda: api.get("/pipelines/ApacheWebLogs").json()["schedule_state"] == "FINISHED", 180)
+    page.goto(base + "/pipelines")
+    page.wait_for_selector("body[data-drawn=pipelines]", state="attached")
+    page.click('tbody[data-pipeline="ApacheWebLogs"] button.expand')
+    page.wait_for_timeout(400)
+    page.screenshot(path=str(out / "pipelines.png"))
+    print(out / "pipelines.png")
 
 
 def screenshots(out: Path) -> int:
@@ -464,6 +504,7 @@ def screenshots(out: Path) -> int:
                 ("grid-10000-tasks", "/flows/warehouse_rebuild/grid", "grid"),
                 ("graph-10000-tasks", f"/flows/warehouse_rebuild/runs/{quote(big[0], safe='')}/graph", "graph"),
             ]
+            pipelines_shot(base, api, page, out)
             for name, path, drawn in shots:
                 page.goto(base + path)
                 if drawn:
