@@ -210,6 +210,14 @@ def import_errors_page(request: Request, ctx: WebContext = Depends(web_context))
     return page(request, "import_errors.html", errors=errors)
 
 
+@router.get("/workers")
+def workers_page(request: Request, ctx: WebContext = Depends(web_context)) -> Response:
+    from ductwork.services import workers as worker_service
+
+    found = worker_service.list_workers(ctx.engine, ctx.settings, include_stopped=True)
+    return page(request, "workers.html", workers=found.workers, unserved=found.unserved, settings=ctx.settings)
+
+
 @router.get("/pools")
 def pools_page(request: Request, ctx: WebContext = Depends(web_context)) -> Response:
     with read_transaction(ctx.engine) as conn:

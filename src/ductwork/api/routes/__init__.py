@@ -19,6 +19,7 @@ from ductwork.api.routes import (
     system,
     tasks,
     views,
+    workers,
 )
 
 
@@ -39,6 +40,7 @@ def api_router() -> APIRouter:
         assets,
         events,
         pipelines,
+        workers,
     )
     for module in modules:
         router.include_router(module.router)

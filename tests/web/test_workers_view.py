@@ -1,0 +1,68 @@
+"""The workers view: the REST API and the page show each remote worker (host, queues, slots in
+use, current tries, last heartbeat), lost ones as lost, and queues no live worker serves."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Engine
+from starlette.testclient import TestClient
+
+from ductwork.store.engine import transaction
+from ductwork.store.repo import remote as remote_repo
+from ductwork.store.tables import runs, task_instances
+from tests.web.conftest import Api, login
+from tests.web.seed import PASSWORD
+
+
+def _setup(engine: Engine) -> None:
+    now = dt.datetime.now(dt.UTC)
+    with transaction(engine) as conn:
+        remote_repo.register_worker(
+            conn, "w1@alpha", hostname="alpha", pid=11, kind="celery", queues=["default"], concurrency=8, version="t"
+        )
+        remote_repo.worker_heartbeat(conn, "w1@alpha", current=["etl/r1 load #1", "etl/r1 clean #2"])
+        remote_repo.register_worker(
+            conn,
+            "w2@beta",
+            hostname="beta",
+            pid=12,
+            kind="celery",
+            queues=["default", "io"],
+            concurrency=4,
+            version="t",
+            now=now - dt.timedelta(minutes=5),
+        )
+        pk = conn.execute(sa.select(runs.c.id).order_by(runs.c.id).limit(1)).scalar_one()
+        conn.execute(sa.update(runs).where(runs.c.id == pk).values(state="running"))
+        task = conn.execute(
+            sa.select(task_instances.c.task_id).where(task_instances.c.run_pk == pk).limit(1)
+        ).scalar_one()
+        conn.execute(
+            sa.update(task_instances)
+            .where(task_instances.c.run_pk == pk, task_instances.c.task_id == task)
+            .values(state="queued", queue="gpu")
+        )
+
+
+def test_workers_in_the_api_and_the_page(engine: Engine, viewer: Api, app: Any) -> None:
+    _setup(engine)
+    body = viewer.get("/workers").json()
+    by_name = {w["name"]: w for w in body["workers"]}
+    assert by_name["w1@alpha"]["state"] == "running"
+    assert by_name["w1@alpha"]["slots_used"] == 2 and by_name["w1@alpha"]["concurrency"] == 8
+    assert by_name["w1@alpha"]["current"] == ["etl/r1 load #1", "etl/r1 clean #2"]
+    assert by_name["w2@beta"]["state"] == "lost" and by_name["w2@beta"]["slots_used"] == 0
+    assert body["unserved_queues"] == {"gpu": 1}
+
+    with TestClient(app) as browser:
+        login(browser, "viewer", PASSWORD)
+        page = browser.get("/workers")
+    assert page.status_code == 200
+    html = page.text
+    assert 'data-worker="w1@alpha" data-state="running"' in html
+    assert 'data-worker="w2@beta" data-state="lost"' in html
+    assert "etl/r1 load #1" in html and "2 / 8" in html
+    assert "Queue gpu:</strong> 1 queued try, and no live worker listens on it" in html
