@@ -157,3 +157,12 @@ def test_every_mutating_command_is_audited() -> None:
             assert isinstance(command, click.Group), path
             command = command.commands.get(name)
         assert command is not None and getattr(command.callback, "audited", False), path
+
+
+def test_a_local_run_records_its_code(cli: Cli, tmp_path: Path) -> None:
+    newest, middle, _oldest = _three_runs(cli, tmp_path)
+    code = _json(cli, "runs", "show", "ops", newest)["code"]
+    assert list(code["files"]) == ["ops.py"] and len(code["hash"]) == 16 and code["git"] is None
+    assert _json(cli, "runs", "show", "ops", middle)["code"] == code
+    same = _json(cli, "runs", "diff", "ops", middle, newest)
+    assert same["same_graph"] and same["same_code"] and same["files_changed"] == []

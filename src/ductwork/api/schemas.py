@@ -170,6 +170,10 @@ class RunOut(BaseModel):
     end_date: dt.datetime | None
     note: str | None
     version_hash: str
+    code: dict[str, Any] | None = Field(
+        default=None,
+        description='The code the run was created from: {"hash", "files": {file: hash}, "git": {"commit", "dirty"}}.',
+    )
 
 
 class CancelOut(RunOut):
@@ -533,6 +537,7 @@ def run_out(record: RunRecord) -> RunOut:
         end_date=record.end_date,
         note=record.note,
         version_hash=record.version_hash,
+        code=plain(dict(record.code)) if record.code else None,
     )
 
 
@@ -702,3 +707,48 @@ class VariableOut(BaseModel):
     value: str
     encrypted: bool
     description: str
+
+
+# --- comparing two runs ------------------------------------------------------------------------
+class TaskChangeDiffOut(BaseModel):
+    task_id: str
+    fields: dict[str, list[Any]] = Field(description="Field name to [value in the first run, value in the second].")
+
+
+class RunDiffOut(BaseModel):
+    flow_id: str
+    first: RunOut
+    second: RunOut
+    same_graph: bool
+    same_code: bool
+    added: list[str]
+    removed: list[str]
+    changed: list[TaskChangeDiffOut]
+    edges_added: list[list[str]]
+    edges_removed: list[list[str]]
+    flow_changes: dict[str, list[Any]]
+    files_added: list[str]
+    files_removed: list[str]
+    files_changed: list[str]
+
+
+def run_diff_out(diff: Any) -> RunDiffOut:
+    return RunDiffOut(
+        flow_id=diff.flow_id,
+        first=run_out(diff.first),
+        second=run_out(diff.second),
+        same_graph=diff.same_graph,
+        same_code=diff.same_code,
+        added=diff.added,
+        removed=diff.removed,
+        changed=[
+            TaskChangeDiffOut(task_id=c.task_id, fields={k: plain(list(v)) for k, v in c.fields.items()})
+            for c in diff.changed
+        ],
+        edges_added=[list(e) for e in diff.edges_added],
+        edges_removed=[list(e) for e in diff.edges_removed],
+        flow_changes={k: plain(list(v)) for k, v in diff.flow_changes.items()},
+        files_added=diff.files_added,
+        files_removed=diff.files_removed,
+        files_changed=diff.files_changed,
+    )

@@ -17,6 +17,7 @@ from ductwork.cli import (
     audit_cmd,
     audit_hook,
     cleanup_cmd,
+    code_cmd,
     config_cmd,
     db_cmd,
     doctor_cmd,
@@ -80,6 +81,7 @@ cli.add_command(runs_cmd.trigger)
 cli.add_command(runs_cmd.backfill)
 cli.add_command(runs_cmd.runs)
 runs_cmd.runs.add_command(cleanup_cmd.delete_run)
+runs_cmd.runs.add_command(code_cmd.diff_runs)
 db_cmd.db.add_command(cleanup_cmd.clean)
 cli.add_command(pools_cmd.pools)
 cli.add_command(secrets_cmd.connections)

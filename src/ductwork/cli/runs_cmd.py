@@ -57,6 +57,7 @@ def run_json(record: RunRecord) -> dict[str, Any]:
         "start_date": record.start_date.isoformat() if record.start_date else None,
         "end_date": record.end_date.isoformat() if record.end_date else None,
         "note": record.note,
+        "code": dict(record.code) if record.code else None,
     }
 
 

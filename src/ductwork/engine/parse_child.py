@@ -27,16 +27,38 @@ def _parse(file: str) -> dict[str, Any]:
     loaded = load_file(file)
     graphs = []
     lines = {}
+    code = {}
     errors = [{"file": e.file, "line": e.line, "error": e.error, "traceback": e.traceback} for e in loaded.errors]
     for flow in loaded.flows:
         try:
             graphs.append(flow.to_graph().to_dict())
             lines[flow.flow_id] = flow.defined_at[1]
+            code[flow.flow_id] = _code_of(flow)
         except Exception as exc:  # validated once already; a failure here is still the file's error
             errors.append(
                 {"file": file, "line": flow.defined_at[1], "error": str(exc), "traceback": traceback.format_exc()}
             )
-    return {"graphs": graphs, "errors": errors, "lines": lines}
+    paths = sorted({str(p) for flow in loaded.flows for p in _paths_of(flow)})
+    return {"graphs": graphs, "errors": errors, "lines": lines, "code": code, "code_paths": paths}
+
+
+def _paths_of(flow: Any) -> list[Any]:
+    from ductwork.engine.code_info import code_files
+
+    try:
+        return sorted(code_files(flow))
+    except Exception:
+        return []
+
+
+def _code_of(flow: Any) -> dict[str, Any] | None:
+    """The flow's code fingerprint; a flow is still recorded when its files cannot be hashed."""
+    from ductwork.engine.code_info import flow_code
+
+    try:
+        return flow_code(flow)
+    except Exception:
+        return None
 
 
 def _parse_many(files: list[str], progress: Path) -> dict[str, Any]:

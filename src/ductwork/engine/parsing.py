@@ -36,6 +36,10 @@ class ParsedFile:
     """The line each flow is defined on, by flow id."""
     stopped: bool = False
     """Its parse took too long (or the scheduler stopped) and was killed."""
+    code: dict[str, Any] = field(default_factory=dict)
+    """The code each flow was parsed from (``engine.code_info.flow_code``), by flow id."""
+    code_paths: list[str] = field(default_factory=list)
+    """Every file the flows' code comes from (absolute paths), to re-parse when one changes."""
 
 
 def _run_child(
@@ -175,6 +179,8 @@ def _parsed_from(fileloc: str, data: Mapping[str, Any]) -> ParsedFile:
         return parsed
     parsed.graphs = [FlowGraph.from_dict(g) for g in data["graphs"]]
     parsed.lines = {str(k): int(v) for k, v in data.get("lines", {}).items()}
+    parsed.code = {str(k): v for k, v in (data.get("code") or {}).items() if v}
+    parsed.code_paths = [str(p) for p in data.get("code_paths") or []]
     parsed.errors = [FlowImportError(e["file"], e["line"], e["error"], e.get("traceback", "")) for e in data["errors"]]
     return parsed
 
@@ -250,6 +256,13 @@ def call_flow_callbacks(
     return data.get("fatal")
 
 
+def _mtime(path: str) -> float | None:
+    try:
+        return Path(path).stat().st_mtime
+    except OSError:
+        return None
+
+
 class FileWatcher:
     """Which flow files are new, changed or gone since the last look (by modification time);
     in the flows folder and any other folders given (the stored pipelines' folder)."""
@@ -258,6 +271,9 @@ class FileWatcher:
         self.folder = Path(folder)
         self.folders = [self.folder, *(Path(m) for m in more)]
         self.seen: dict[str, float] = {}
+        self.depends: dict[str, dict[str, float | None]] = {}
+        """Other files each flow file's flows take code from (helper modules), with their
+        modification times when it was parsed: a change to one of them is a change to the flow."""
 
     def changes(self) -> tuple[list[str], list[str]]:
         """(changed or new files, removed files), as absolute paths."""
@@ -268,9 +284,23 @@ class FileWatcher:
             except FileNotFoundError:
                 continue
         changed = [p for p, m in current.items() if self.seen.get(p) != m]
+        changed += [p for p in current if p not in changed and self._dependency_changed(p)]
         removed = [p for p in self.seen if p not in current]
         self.seen = current
         return changed, removed
+
+    def note_dependencies(self, file: str, paths: list[str]) -> None:
+        """Remember the files ``file``'s flows take code from, as they are now."""
+        self.depends[file] = {p: _mtime(p) for p in paths if p != file}
+
+    def _dependency_changed(self, file: str) -> bool:
+        deps = self.depends.get(file)
+        if not deps:
+            return False
+        if any(_mtime(p) != m for p, m in deps.items()):
+            del self.depends[file]  # noted again after the parse
+            return True
+        return False
 
     def forget(self, file: str) -> None:
         """Report ``file`` as changed at the next look (its parse could not be done)."""

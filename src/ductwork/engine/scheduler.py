@@ -472,6 +472,7 @@ class SchedulerService:
             return
         self._parsed[file] = done.result
         self._unrecorded.add(file)
+        self.watcher.note_dependencies(file, done.result.code_paths)  # a helper module changing re-parses it
 
     def record_parsed(self) -> None:
         """Write parsed files to the store: their flows, and their import errors. A flow id
@@ -517,7 +518,7 @@ class SchedulerService:
                 )
                 errors.append(NewImportError(message, parsed.lines.get(graph.flow_id)))
             else:
-                flow_repo.upsert_flow(conn, graph, fileloc=file)
+                flow_repo.upsert_flow(conn, graph, fileloc=file, code=parsed.code.get(graph.flow_id))
         flow_repo.deactivate_missing(conn, file, [g.flow_id for g in parsed.graphs])
         error_repo.replace_import_errors(conn, file, errors)
         return errors

@@ -16,6 +16,7 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
@@ -80,8 +81,9 @@ class StoreRecording:
         if self.journal_dir is not None:
             for key in recover_killed_runs(self.engine, self.journal_dir):
                 log.warning("run %s was left running by a process that died: recorded as failed", key)
+        code = _code_of(self.flow)
         with transaction(self.engine) as conn:
-            flow_repo.upsert_flow(conn, definition or self.flow.to_graph(), fileloc=self.flow.fileloc)
+            flow_repo.upsert_flow(conn, definition or self.flow.to_graph(), fileloc=self.flow.fileloc, code=code)
         self.record = run_service.create_run(
             self.engine,
             FlowGraph(graph.meta, graph.nodes, graph.groups),
@@ -188,3 +190,14 @@ class _Forgiving:
         except Exception as exc:
             self.failed = True
             log.warning("recording the run in the database failed (the run goes on): %s", exc)
+
+
+def _code_of(flow: Flow) -> dict[str, Any] | None:
+    """What code this in-process run runs (the flow is imported here already)."""
+    from ductwork.engine.code_info import flow_code
+
+    try:
+        return flow_code(flow)
+    except Exception as exc:  # hashing the files must never stop the run
+        log.debug("could not fingerprint the code of %s: %s", flow.flow_id, exc)
+        return None

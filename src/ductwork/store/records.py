@@ -69,6 +69,8 @@ class RunRecord:
     revision: int = 0
     graph_pending: bool = False
     triggered_by: Mapping[str, Any] | None = None
+    code: Mapping[str, Any] | None = None
+    """The code the run was created from (``engine.code_info.flow_code``), when known."""
 
     @property
     def key(self) -> str:

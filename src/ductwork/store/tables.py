@@ -79,6 +79,8 @@ flows = Table(
     Column("last_parsed_at", UtcDateTime(), nullable=True),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
+    # The code the flow was last parsed from: {"hash", "files": {name: hash}, "git": {...}} (0009).
+    Column("code", JsonText(), nullable=True),
     Index("ix_flows_is_active_is_paused", "is_active", "is_paused"),
     **TABLE_OPTIONS,
 )
@@ -130,6 +132,8 @@ runs = Table(
     # What started the run when it was not a person or the clock (migration 0008): the asset
     # events or the message behind it, shown with the run and given to its tasks' context.
     Column("triggered_by", JsonText(), nullable=True),
+    # The code the run was created from (the flow's ``code`` then; migration 0009).
+    Column("code", JsonText(), nullable=True),
     UniqueConstraint("flow_id", "run_id"),
     Index("ix_runs_state", "state"),
     Index("ix_runs_flow_id_logical_date", "flow_id", "logical_date"),

@@ -150,6 +150,35 @@ def _run_page(request: Request, ctx: WebContext, flow_id: str, run_id: str, temp
     return page(request, template, run=schemas.run_out(record), flow=flow, flow_id=flow_id, tab=tab)
 
 
+@router.get("/flows/{flow_id}/runs/{run_id}/diff")
+def diff_page(
+    request: Request,
+    flow_id: FlowId,
+    run_id: RunId,
+    ctx: WebContext = Depends(web_context),
+    other: str = Query("", max_length=250),
+) -> Response:
+    """Two runs of a flow side by side: their graphs as recorded, and their code."""
+    from ductwork.services.run_diff import diff_runs
+
+    record = find_run(ctx, flow_id, run_id)
+    with read_transaction(ctx.engine) as conn:
+        recent = [r.run_id for r in run_repo.list_runs(conn, flow_id=flow_id, limit=50).items if r.run_id != run_id]
+    if not other and recent:
+        other = recent[0]
+    diff = schemas.run_diff_out(diff_runs(ctx.engine, flow_id, run_id, other)) if other else None
+    return page(
+        request,
+        "diff.html",
+        run=schemas.run_out(record),
+        flow_id=flow_id,
+        tab="graph",
+        recent=recent,
+        other=other,
+        diff=diff,
+    )
+
+
 @router.get("/flows/{flow_id}/runs/{run_id}/graph")
 def graph_page(request: Request, flow_id: FlowId, run_id: RunId, ctx: WebContext = Depends(web_context)) -> Response:
     return _run_page(request, ctx, flow_id, run_id, "graph.html", "graph")

@@ -98,6 +98,20 @@ def cancel_run(
     return schemas.CancelOut(**schemas.run_out(record).model_dump(), dry_run=dry_run, task_ids=unfinished)
 
 
+@router.get("/flows/{flow_id}/runs/{run_id}/diff", response_model=schemas.RunDiffOut, dependencies=[Viewer])
+def diff_runs(
+    flow_id: FlowId,
+    run_id: RunId,
+    ctx: WebContext = Depends(web_context),
+    other: str = Query(..., min_length=1, max_length=250, pattern=ID_PATTERN, description="The run to compare with."),
+) -> schemas.RunDiffOut:
+    """What changed from this run to ``other``: tasks added, removed and changed (field by field),
+    edges, the flow's settings, and the code (files whose content differs, git commits)."""
+    from ductwork.services.run_diff import diff_runs as diff
+
+    return schemas.run_diff_out(diff(ctx.engine, flow_id, run_id, other))
+
+
 @router.get("/flows/{flow_id}/runs/{run_id}/events", response_model=list[schemas.EventOut], dependencies=[Viewer])
 def run_events(
     flow_id: FlowId,

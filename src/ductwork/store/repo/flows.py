@@ -8,7 +8,7 @@ serialized graphs from here and never imports code (ADR 0001).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -66,7 +66,12 @@ def _definition(graph: FlowGraph, fileloc: str | None) -> dict[str, Any]:
 
 
 def upsert_flow(
-    conn: Connection, graph: FlowGraph, *, fileloc: str | None = None, now: dt.datetime | None = None
+    conn: Connection,
+    graph: FlowGraph,
+    *,
+    fileloc: str | None = None,
+    now: dt.datetime | None = None,
+    code: Mapping[str, Any] | None = None,
 ) -> FlowRecord:
     """Record ``graph`` as the current definition of its flow, and return the flow.
 
@@ -76,6 +81,8 @@ def upsert_flow(
     """
     now = now or utcnow()
     values = _definition(graph, fileloc)
+    if code is not None:  # without it, the code recorded by the last parse stays
+        values["code"] = dict(code)
     existing = conn.execute(
         sa.select(flows.c.version_hash).where(flows.c.flow_id == graph.flow_id)
     ).scalar_one_or_none()

@@ -24,7 +24,7 @@ from ductwork.store.records import Page, RunGraph, RunRecord
 from ductwork.store.repo import _nodes
 from ductwork.store.repo._util import chunks, inserted_pk
 from ductwork.store.repo.events import NewStateEvent, add_state_events
-from ductwork.store.tables import runs, task_instances
+from ductwork.store.tables import flows, runs, task_instances
 from ductwork.store.types import utcnow
 
 ACTIVE_STATES = (RunState.QUEUED, RunState.RUNNING)
@@ -54,6 +54,7 @@ def _record(row: Row[Any]) -> RunRecord:
         revision=m["revision"],
         graph_pending=bool(m["graph_pending"]),
         triggered_by=m["triggered_by"],
+        code=m["code"],
     )
 
 
@@ -74,8 +75,12 @@ def create_run(
     graph_pending: bool = False,
     now: dt.datetime | None = None,
     triggered_by: Mapping[str, Any] | None = None,
+    code: Mapping[str, Any] | None = None,
 ) -> RunRecord:
     """Create a run of ``graph.flow_id`` and one task instance per node, in bulk.
+
+    ``code`` (content hashes of the flow's files, git commit) defaults to the code the flow was
+    last parsed from, so every run says which code it was created from.
 
     With ``graph_pending`` the graph given is only the flow's description (no nodes are
     written): the scheduler's parsing process builds the run's own graph (``set_run_graph``).
@@ -109,6 +114,7 @@ def create_run(
         "note": note,
         "graph_pending": graph_pending,
         "triggered_by": dict(triggered_by) if triggered_by else None,
+        "code": dict(code) if code is not None else _flow_code(conn, flow_id),
     }
     try:
         with conn.begin_nested():  # a lost race on the unique key must not poison the caller's transaction
@@ -128,6 +134,10 @@ def create_run(
     record = get_run_by_pk(conn, run_pk)
     assert record is not None
     return record
+
+
+def _flow_code(conn: Connection, flow_id: str) -> Any:
+    return conn.execute(sa.select(flows.c.code).where(flows.c.flow_id == flow_id)).scalar_one_or_none()
 
 
 def _exists(flow_id: str, run_id: str) -> RunExistsError:

@@ -1,0 +1,148 @@
+"""The code a flow runs: a content hash of its file and of the modules its callables come from,
+and the git commit when those files are in a git repository.
+
+A flow's graph hash (``FlowGraph.version_hash``) changes when the graph changes, not when the
+body of a callable does; this is what tells two runs of the same graph apart when the code
+behind it changed. It is computed where the flow's code is imported (the parsing process, an
+in-process run) and recorded with the flow, then with each run created from it.
+
+Which files: the flow's own file, and every module that defines one of its operators' classes,
+a callable an operator holds (``python_callable``, a decorated function, callbacks) or a class
+task of the graph, except the standard library, installed packages and Ductwork itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import sysconfig
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+HASH_CHARS = 16
+_GIT_TIMEOUT = 5.0
+
+
+def _installed_roots() -> tuple[Path, ...]:
+    """Where the interpreter's own and installed modules live (not the user's code)."""
+    paths = sysconfig.get_paths()
+    roots = {paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    roots |= {sys.prefix, sys.base_prefix, sys.exec_prefix}
+    import ductwork
+
+    roots.add(str(Path(ductwork.__file__).parent))
+    return tuple(Path(r).resolve() for r in roots if r)
+
+
+def _module_names(flow: Any) -> set[str]:
+    names: set[str] = set()
+
+    def note(obj: Any) -> None:
+        module = getattr(obj, "__module__", None)
+        if isinstance(module, str):
+            names.add(module)
+
+    for op in getattr(flow, "tasks", {}).values():
+        note(type(op))
+        for value in vars(op).values():
+            if callable(value):
+                note(value)
+            elif isinstance(value, (list, tuple)):
+                for item in value:
+                    if callable(item):
+                        note(item)
+    for value in vars(flow).values():
+        if callable(value):
+            note(value)
+    try:
+        graph = flow.to_graph()
+    except Exception:  # a flow that cannot build its graph is reported by the parser, not here
+        graph = None
+    if graph is not None:
+        for node in graph.nodes.values():
+            if node.module:
+                names.add(node.module)
+    return names
+
+
+def _user_files(modules: Iterable[str], roots: tuple[Path, ...]) -> set[Path]:
+    files: set[Path] = set()
+    for name in modules:
+        module = sys.modules.get(name)
+        location = getattr(module, "__file__", None)
+        if not location or not str(location).endswith(".py"):
+            continue
+        path = Path(location).resolve()
+        if any(path.is_relative_to(root) for root in roots):
+            continue
+        files.add(path)
+    return files
+
+
+def file_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:HASH_CHARS]
+
+
+def combined_hash(files: Mapping[str, str]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(f"{name}\0{files[name]}\n".encode())
+    return digest.hexdigest()[:HASH_CHARS]
+
+
+def _name(path: Path, base: Path | None) -> str:
+    if base is not None and path.is_relative_to(base):
+        return str(path.relative_to(base))
+    return str(path)
+
+
+def git_commit(paths: Iterable[Path]) -> dict[str, Any] | None:
+    """The commit checked out where the files are, and whether any of them differs from it;
+    None when they are not in a git repository (or git is not installed)."""
+    paths = sorted(paths)
+    if not paths:
+        return None
+    where = paths[0].parent
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=_GIT_TIMEOUT
+        )
+        if head.returncode != 0:
+            return None
+        status = subprocess.run(
+            ["git", "-C", str(where), "status", "--porcelain", "--", *map(str, paths)],
+            capture_output=True,
+            text=True,
+            timeout=_GIT_TIMEOUT,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = head.stdout.strip()
+    return {"commit": commit, "dirty": bool(status.stdout.strip()) if status.returncode == 0 else None}
+
+
+def code_files(flow: Any) -> set[Path]:
+    """The files ``flow``'s code comes from: its own file and the user modules its callables,
+    operators and class tasks are defined in (absolute paths)."""
+    files = _user_files(_module_names(flow), _installed_roots())
+    fileloc = getattr(flow, "fileloc", None)
+    if fileloc and Path(fileloc).is_file():
+        files.add(Path(fileloc).resolve())
+    return files
+
+
+def flow_code(flow: Any, *, base: Path | None = None, git: bool = True) -> dict[str, Any]:
+    """``{"hash": ..., "files": {name: hash}, "git": {"commit", "dirty"} | None}`` for ``flow``.
+    File names are relative to ``base`` (the flows folder) when they are inside it."""
+    files = code_files(flow)
+    fileloc = getattr(flow, "fileloc", None)
+    base = base.resolve() if base is not None else (Path(fileloc).resolve().parent if fileloc else None)
+    hashes: dict[str, str] = {}
+    for path in files:
+        try:
+            hashes[_name(path, base)] = file_hash(path)
+        except OSError:
+            continue
+    return {"hash": combined_hash(hashes), "files": hashes, "git": git_commit(files) if git else None}
