@@ -36,6 +36,8 @@ EXAMPLES = [
     "example_dag_decorator.py",
     "example_dynamic_task_mapping.py",
     "example_dynamic_task_mapping_with_no_taskflow_operators.py",
+    "example_setup_teardown.py",
+    "example_setup_teardown_taskflow.py",
 ]
 
 
@@ -136,6 +138,8 @@ def test_skips_branches_and_trigger_rules(examples: dict[str, Path], name: str, 
         "example_complex.py",
         "example_python_operator.py",
         "example_display_name.py",
+        "example_setup_teardown.py",
+        "example_setup_teardown_taskflow.py",
     ],
 )
 def test_examples_run_to_success(examples: dict[str, Path], name: str) -> None:

@@ -74,3 +74,31 @@ def test_dynamic_task_mapping_partial_expand_kwargs_and_empty_lists() -> None:
     assert states["size__1"] == "skipped"  # an empty list: nothing to map, as in Airflow
     assert states["after_empty"] == "skipped"
     assert {t for t in states if t.startswith("size[")} == {f"size[{i}]" for i in range(4)}
+
+
+def test_setup_and_teardown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SETUP_TEARDOWN_MARKS", str(tmp_path))
+    flow = _flows("setup_teardown_dag.py")["setup_teardown_dag"]
+    assert set(flow.tasks["delete_cluster"].upstream_task_ids) == {"create_cluster", "work"}
+    ok = run_locally(flow)
+    assert ok.state.value == "success" and (tmp_path / "deleted").read_text() == "cluster-1"
+    (tmp_path / "deleted").unlink()
+    failed_work = run_locally(flow, params={"fail_work": True})
+    states = {t: s.value for t, s in failed_work.task_states.items()}
+    assert states == {"create_cluster": "success", "work": "failed", "delete_cluster": "success"}
+    assert failed_work.state.value == "failed"  # the work decides the run, not the teardown
+    assert (tmp_path / "deleted").exists()  # cleaned up all the same
+    failed_teardown = run_locally(flow, params={"fail_teardown": True})
+    assert failed_teardown.task_states["delete_cluster"].value == "failed"
+    assert failed_teardown.state.value == "success"  # a teardown's failure does not fail the run
+
+
+def test_setup_teardown_examples_keep_their_shape(tmp_path: Path) -> None:
+    from tests.compat.conformance import extract_airflow_examples
+
+    files = extract_airflow_examples(["example_setup_teardown_taskflow.py"], tmp_path)
+    [flow] = load_file(files["example_setup_teardown_taskflow.py"]).flows
+    teardown = flow.tasks["outer_teardown"]
+    assert {"outer_work", "section_1.inner_teardown", "outer_setup"} <= set(teardown.upstream_task_ids)
+    assert "outer_setup" in flow.tasks["outer_work"].upstream_task_ids
+    assert run_locally(flow).state.value == "success"

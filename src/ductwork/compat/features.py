@@ -104,8 +104,11 @@ AIRFLOW: dict[str, Feature] = dict(
         _f("task.kubernetes", UNSUPPORTED, "use ductwork.integrations.kubernetes.KubernetesPodOperator"),
         _f("conf", DIFFERS, "the template variable `conf` is the run's conf (Airflow: the configuration)"),
         _f("DAG.schedule=timetable", UNSUPPORTED, "custom timetables: use a cron string, a preset or a timedelta"),
-        _f("attr.as_setup", UNSUPPORTED, "setup/teardown tasks are not available yet"),
-        _f("attr.as_teardown", UNSUPPORTED, "setup/teardown tasks are not available yet"),
+        _f(
+            "attr.as_teardown",
+            DIFFERS,
+            "a teardown runs when everything upstream is done and one upstream task succeeded",
+        ),
         _f("task_group.expand", UNSUPPORTED, "mapped task groups (map tasks one by one)"),
     ]
 )

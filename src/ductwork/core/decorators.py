@@ -87,6 +87,9 @@ class TaskFunction:
         self.task_id = task_id or function.__name__
         self.multiple_outputs = _returns_dict(function) if multiple_outputs is None else multiple_outputs
         self.operator_kwargs = operator_kwargs
+        self.role: str | None = None
+        """``"setup"`` or ``"teardown"`` for ``@setup``/``@teardown`` functions."""
+        self.fail_run = False
         functools.update_wrapper(self, function)
 
     def override(self, **kwargs: Any) -> TaskFunction:
@@ -94,9 +97,11 @@ class TaskFunction:
         merged = {**self.operator_kwargs, **kwargs}
         task_id = merged.pop("task_id", self.task_id)
         multiple = merged.pop("multiple_outputs", self.multiple_outputs)
-        return TaskFunction(
+        made = TaskFunction(
             self.function, operator_class=self.operator_class, task_id=task_id, multiple_outputs=multiple, **merged
         )
+        made.role, made.fail_run = self.role, self.fail_run
+        return made
 
     def _unique_id(self, flow: FlowScope) -> str:
         group = current_group()
@@ -126,6 +131,11 @@ class TaskFunction:
             **extra,
             **self.operator_kwargs,
         )
+        role = getattr(self, "role", None)
+        if role == "setup":
+            op.as_setup()
+        elif role == "teardown":
+            op.as_teardown(on_failure_fail_dagrun=getattr(self, "fail_run", False))
         return XComArg(op)
 
     # --- dynamic task mapping (core.mapping) -------------------------------------------------
@@ -267,6 +277,29 @@ class _TaskDecorator:
 
 
 task = _TaskDecorator()
+
+
+def setup(function: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+    """``@setup``: a ``@task`` that prepares something a teardown cleans up."""
+
+    def make(f: Callable[..., Any]) -> TaskFunction:
+        made = TaskFunction(f, **kwargs)
+        made.role = "setup"
+        return made
+
+    return make(function) if function is not None else make
+
+
+def teardown(function: Callable[..., Any] | None = None, *, on_failure_fail_dagrun: bool = False, **kwargs: Any) -> Any:
+    """``@teardown``: a ``@task`` that cleans up after its setups' work, even when the work failed."""
+
+    def make(f: Callable[..., Any]) -> TaskFunction:
+        made = TaskFunction(f, **kwargs)
+        made.role = "teardown"
+        made.fail_run = on_failure_fail_dagrun
+        return made
+
+    return make(function) if function is not None else make
 
 
 class FlowFunction:

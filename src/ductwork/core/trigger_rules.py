@@ -27,6 +27,9 @@ class TriggerRule(StrEnum):
     NONE_FAILED_MIN_ONE_SUCCESS = "none_failed_min_one_success"
     NONE_SKIPPED = "none_skipped"
     ALWAYS = "always"
+    ALL_DONE_MIN_ONE_SUCCESS = "all_done_min_one_success"
+    """Every upstream task is done and one of them succeeded: the rule of teardown tasks (they
+    clean up after a failure, but not when their setup never ran)."""
 
     @classmethod
     def parse(cls, value: str | TriggerRule, *, where: str = "") -> TriggerRule:
@@ -136,6 +139,12 @@ def _none_failed_min_one_success(t: UpstreamTally) -> Decision:
     return Decision.RUN if t.success else Decision.SKIP
 
 
+def _all_done_min_one_success(t: UpstreamTally) -> Decision:
+    if not t.all_done:
+        return Decision.WAIT
+    return Decision.RUN if t.success else Decision.SKIP
+
+
 def _none_skipped(t: UpstreamTally) -> Decision:
     if t.skipped:
         return Decision.SKIP
@@ -153,4 +162,5 @@ _RULES = {
     TriggerRule.NONE_FAILED: _none_failed,
     TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS: _none_failed_min_one_success,
     TriggerRule.NONE_SKIPPED: _none_skipped,
+    TriggerRule.ALL_DONE_MIN_ONE_SUCCESS: _all_done_min_one_success,
 }

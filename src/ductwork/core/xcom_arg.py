@@ -41,6 +41,26 @@ class XComArg(DependencyMixin):
         """In a templated field, the value itself (``core.templating.render_value``)."""
         return self.resolve(context)
 
+    # --- setup and teardown, on the task behind the output --------------------------------------
+    def as_setup(self) -> XComArg:
+        op: Any = self.operator
+        op.as_setup()
+        return self
+
+    def as_teardown(self, *, setups: Any = None, on_failure_fail_dagrun: bool | None = None) -> XComArg:
+        op: Any = self.operator
+        op.as_teardown(setups=setups, on_failure_fail_dagrun=on_failure_fail_dagrun)
+        return self
+
+    def __enter__(self) -> XComArg:
+        op: Any = self.operator
+        op.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        op: Any = self.operator
+        op.__exit__(*exc)
+
     def __str__(self) -> str:
         return f"{{{{ ti.xcom_pull(task_ids={self.operator.task_id!r}, key={self.key!r}) }}}}"
 

@@ -73,7 +73,20 @@ class RunTracker:
         return [t for t, d in self.down.items() if not d]
 
     def run_state(self) -> str:
-        return run_state_of(self.state, self.leaves()).value
+        return run_state_of(self.state, self._judged_leaves()).value
+
+    def _judged_leaves(self) -> list[str]:
+        """The tasks whose outcome is the run's: the leaves, where a teardown task counts only
+        with ``fail_run`` and the work before teardowns counts as a leaf (Airflow's rule)."""
+        out = []
+        for task_id, down in self.down.items():
+            extra = self.nodes[task_id].extra
+            if extra.get("teardown"):
+                if extra.get("fail_run"):
+                    out.append(task_id)
+            elif all(self.nodes[d].extra.get("teardown") for d in down):
+                out.append(task_id)
+        return out
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}

@@ -118,6 +118,9 @@ class BaseOperator(DependencyMixin):
 
     template_fields: ClassVar[Sequence[str]] = ()
     ui_color: ClassVar[str] = "#ffffff"
+    is_setup: bool = False
+    is_teardown: bool = False
+    on_failure_fail_dagrun: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -211,6 +214,44 @@ class BaseOperator(DependencyMixin):
         per item (dynamic task mapping, ``core.mapping``)."""
         return _MAPPING["partial"](cls, kwargs)
 
+    # --- setup and teardown -----------------------------------------------------------------
+    def as_setup(self) -> BaseOperator:
+        """Mark this task as the setup of some work (a teardown cleans up after it)."""
+        self.__dict__["is_setup"] = True
+        return self
+
+    def as_teardown(self, *, setups: Any = None, on_failure_fail_dagrun: bool | None = None) -> BaseOperator:
+        """Mark this task as a teardown: it runs once everything upstream is done, even after a
+        failure, as long as one upstream task (its setup) succeeded; its own failure does not
+        fail the run unless ``on_failure_fail_dagrun``. ``setups`` become its setups."""
+        self.__dict__["is_teardown"] = True
+        self.trigger_rule = TriggerRule.ALL_DONE_MIN_ONE_SUCCESS
+        if on_failure_fail_dagrun is not None:
+            self.__dict__["on_failure_fail_dagrun"] = on_failure_fail_dagrun
+        if setups is not None:
+            for item in setups if isinstance(setups, list | tuple) else [setups]:
+                for op in item.dependency_leaves():
+                    op.as_setup()
+            set_dependency(setups, self)
+        return self
+
+    def __enter__(self) -> BaseOperator:
+        """``with teardown:``: the tasks made in the block run after its setups and before it."""
+        self.__dict__.setdefault("_block_starts", []).append(set(self.flow.tasks) if self.flow is not None else set())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        before = self.__dict__["_block_starts"].pop()
+        if exc[0] is not None or self.flow is None:
+            return
+        new = {tid: op for tid, op in self.flow.tasks.items() if tid not in before and op is not self}
+        setups = [self.flow.tasks[u] for u in self.upstream_task_ids if getattr(self.flow.tasks[u], "is_setup", False)]
+        for op in new.values():
+            if setups and not any(u in new for u in op.upstream_task_ids):
+                set_dependency(setups, op)
+            if not any(d in new for d in op.downstream_task_ids):
+                set_dependency(op, self)
+
     def _link_templated_outputs(self) -> None:
         """A task output held by a templated field (``values=other.output``) makes ``other``
         upstream; the field gets the value itself when the task runs (``core.templating``)."""
@@ -292,7 +333,7 @@ class BaseOperator(DependencyMixin):
             depends_on_past=self.depends_on_past,
             owner=self.owner,
             doc=self.doc,
-            extra={**{k: v for k, v in self.extra_spec().items() if v is not None}, **self._data_spec()},
+            extra={**{k: v for k, v in self._node_extra().items() if v is not None}, **self._data_spec()},
         )
 
     def _data_spec(self) -> dict[str, Any]:
@@ -311,6 +352,15 @@ class BaseOperator(DependencyMixin):
     def effective_cache(self) -> str | None:
         """The task's own ``cache=``, else its flow's."""
         return self.cache or (getattr(self.flow, "cache", None) if self.flow is not None else None)
+
+    def _node_extra(self) -> dict[str, Any]:
+        extra = dict(self.extra_spec())
+        if self.is_setup:
+            extra["setup"] = True
+        if self.is_teardown:
+            extra["teardown"] = True
+            extra["fail_run"] = self.on_failure_fail_dagrun or None
+        return extra
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.task_id!r}>"

@@ -228,4 +228,29 @@ def task_group(python_callable: Callable[..., Any] | None = None, **kwargs: Any)
     return lambda f: _TaskGroupFunction(f, **kwargs)
 
 
-__all__ = ["dag", "task", "task_group"]
+def setup(python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+    """``@setup``: a task that prepares what a teardown cleans up."""
+
+    def make(f: Callable[..., Any]) -> TaskFunction:
+        made = TaskFunction(f, operator_class=_PythonDecoratedOperator, **kwargs)
+        made.role = "setup"
+        return made
+
+    return make(python_callable) if python_callable is not None else make
+
+
+def teardown(
+    python_callable: Callable[..., Any] | None = None, *, on_failure_fail_dagrun: bool = False, **kwargs: Any
+) -> Any:
+    """``@teardown``: cleans up after its setups' work, even when the work failed."""
+
+    def make(f: Callable[..., Any]) -> TaskFunction:
+        made = TaskFunction(f, operator_class=_PythonDecoratedOperator, **kwargs)
+        made.role = "teardown"
+        made.fail_run = on_failure_fail_dagrun
+        return made
+
+    return make(python_callable) if python_callable is not None else make
+
+
+__all__ = ["dag", "setup", "task", "task_group", "teardown"]

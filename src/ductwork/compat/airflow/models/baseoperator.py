@@ -26,7 +26,11 @@ from ductwork.core.operators.base import BaseOperator as CoreBaseOperator
 from ductwork.core.operators.base import chain, cross_downstream, set_dependency
 from ductwork.core.xcom_arg import ParamRef, XComArg
 
-_RULE_ALIASES = {"none_failed_or_skipped": "none_failed_min_one_success", "dummy": "always"}
+_RULE_ALIASES = {
+    "none_failed_or_skipped": "none_failed_min_one_success",
+    "dummy": "always",
+    "all_done_setup_success": "all_done_min_one_success",
+}
 
 
 def _addresses(email: str | Iterable[str] | None) -> tuple[str, ...]:
