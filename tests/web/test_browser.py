@@ -314,6 +314,10 @@ def test_assets_lineage_and_why_a_task_did_not_run(admin_tab: Session, standalon
     assert "sales_report" in page.inner_text("#asset-consumers")
     events = page.inner_text("#asset-events")
     assert '"rows": 42' in events and "asset_triggered__" in events
+    page = admin_tab.open("/flows")
+    assert "on assets" in page.inner_text('tr[data-flow-id="sales_report"]')
+    page = admin_tab.open("/flows/sales_report/grid")
+    assert page.inner_text("#flow-assets") == "s3://warehouse/sales"
 
     standalone.cli("trigger", "cached_square", "--wait", "--timeout", "60")
     second = standalone.cli("trigger", "cached_square", "--wait", "--timeout", "60", "--json")

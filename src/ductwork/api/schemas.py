@@ -105,6 +105,8 @@ class FlowDetailOut(FlowOut):
     tasks: int
     max_active_runs: int
     version_hash: str
+    assets: str | None = Field(None, description="The asset condition the flow is scheduled on (a | b, a & b).")
+    triggers: list[str] = Field(default_factory=list, description="The message sources that start its runs.")
 
 
 class FlowPage(BaseModel):

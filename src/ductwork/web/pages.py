@@ -60,9 +60,13 @@ def flows_page(
     with read_transaction(ctx.engine) as conn:
         all_tags = sorted({t for f in list_flows(ctx, None, None, None, False, 1000, 0).items for t in f.tags})
         errors = len(error_repo.list_import_errors(conn))
+        from ductwork.store.repo import assets as asset_repo
+
+        on_assets = {r.flow_id for r in asset_repo.refs(conn) if r.kind == asset_repo.SCHEDULE}
     return page(
         request,
         "flows.html",
+        on_assets=on_assets,
         flows=found.items,
         total=found.total,
         search=search,

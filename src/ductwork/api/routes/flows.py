@@ -8,7 +8,9 @@ from ductwork.api import schemas
 from ductwork.api.context import WebContext, web_context
 from ductwork.api.routes._common import ERRORS, ID_PATTERN, MAX_OFFSET, FlowId
 from ductwork.api.security import Operator, Viewer
+from ductwork.core.assets import condition_from_dict
 from ductwork.core.graph import FlowGraph
+from ductwork.core.triggers import trigger_from_dict
 from ductwork.errors import NotFoundError, ParameterError
 from ductwork.services import runs as run_service
 from ductwork.store.engine import read_transaction, transaction
@@ -76,6 +78,8 @@ def get_flow(flow_id: FlowId, ctx: WebContext = Depends(web_context)) -> schemas
         tasks=len(graph.nodes),
         max_active_runs=graph.meta.max_active_runs,
         version_hash=graph.version_hash(),
+        assets=condition_from_dict(graph.meta.assets).describe() if graph.meta.assets else None,
+        triggers=[trigger_from_dict(t).source for t in graph.meta.triggers],
     )
 
 
