@@ -51,6 +51,9 @@ from ductwork.store.repo import runs as run_repo
 
 log = logging.getLogger("ductwork.scheduler")
 S = TaskState
+BACKLOG_FACTOR = 4
+BACKLOG_EXTRA = 32
+"""Published but unstarted tries per queue: BACKLOG_FACTOR x its live slots + BACKLOG_EXTRA."""
 _ENDED = frozenset({S.SUCCESS, S.FAILED, S.SKIPPED, S.UP_FOR_RETRY, S.UP_FOR_RESCHEDULE, S.UPSTREAM_FAILED})
 
 
@@ -125,7 +128,9 @@ class CeleryExecutor:
         self._reconcile(force=True)
 
     def free_slots(self) -> int:
-        limit = max(self.settings.parallelism, 2 * self._live_slots)
+        """Tries in flight are kept well above the workers' slots: a scheduler step costs a few
+        database round trips, so each one must hand out (and take back) many tries at once."""
+        limit = max(self.settings.parallelism, BACKLOG_FACTOR * self._live_slots + BACKLOG_EXTRA)
         return max(0, limit - len(self._flights))
 
     def submit(self, request: TryRequest) -> None:
@@ -430,7 +435,7 @@ class CeleryExecutor:
                 if flight.published_at is not None and not flight.adopted:
                     flight.published_at = -1.0
         self._lost = lost | {w.name for w in rows if w.state == remote_repo.LOST}
-        self._capacity = {q: 2 * n + 8 for q, n in capacity.items()}
+        self._capacity = {q: BACKLOG_FACTOR * n + BACKLOG_EXTRA for q, n in capacity.items()}
         self._live_slots = live
 
     def _look_at_tries(self) -> None:

@@ -1,0 +1,83 @@
+"""Code bundles: named by content, stored once, unpacked once per worker; or a git commit."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from ductwork.engine.remote.bundles import BundleCache, BundleSource, build_bundle
+from ductwork.store import migrate
+from ductwork.store.engine import create_engine
+
+
+def _folder(root: Path) -> Path:
+    flows = root / "flows"
+    (flows / "lib" / "__pycache__").mkdir(parents=True)
+    (flows / "etl.py").write_text("from lib.helpers import VALUE\n")
+    (flows / "lib" / "helpers.py").write_text("VALUE = 1\n")
+    (flows / "lib" / "__pycache__" / "helpers.cpython-311.pyc").write_bytes(b"junk")
+    (flows / ".hidden").write_text("x")
+    return flows
+
+
+def test_the_hash_is_the_content_not_the_timestamps(tmp_path: Path) -> None:
+    flows = _folder(tmp_path)
+    first = build_bundle(flows)
+    os.utime(flows / "etl.py", (0, 0))
+    again = build_bundle(flows)
+    assert first.digest == again.digest and first.data == again.data and first.files == 2
+    (flows / "lib" / "helpers.py").write_text("VALUE = 2\n")
+    assert build_bundle(flows).digest != first.digest
+
+
+def test_published_once_and_unpacked_by_a_worker(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    migrate.upgrade(engine)
+    flows = _folder(tmp_path)
+    source = BundleSource(engine, flows, recheck=0)
+    ref = source.ref(str(flows / "etl.py"))
+    assert ref is not None and ref.kind == "bundle" and ref.path == "etl.py"
+    assert source.ref(str(flows / "etl.py")) == ref  # unchanged folder: same bundle, not rebuilt
+    cache = BundleCache(tmp_path / "worker-home" / "bundles", engine)
+    root = cache.path(ref)
+    assert (root / "etl.py").read_text() == "from lib.helpers import VALUE\n"
+    assert not (root / "lib" / "__pycache__").exists() and not (root / ".hidden").exists()
+    assert cache.path(ref) == root  # cached
+    time.sleep(0.01)
+    (flows / "lib" / "helpers.py").write_text("VALUE = 3\n")
+    newer = source.ref(str(flows / "etl.py"))
+    assert newer is not None and newer.ref != ref.ref
+    assert (cache.path(newer) / "lib" / "helpers.py").read_text() == "VALUE = 3\n"
+    assert (root / "lib" / "helpers.py").read_text() == "VALUE = 1\n"  # versions are immutable
+    engine.dispose()
+
+
+def test_a_git_repository_at_the_schedulers_commit(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    flows = repo / "pipelines"
+    flows.mkdir(parents=True)
+    (flows / "etl.py").write_text("VERSION = 1\n")
+
+    def git(*args: str) -> str:
+        env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
+               "GIT_COMMITTER_EMAIL": "t@x"}  # fmt: skip
+        return subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True).stdout
+
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "one")
+    engine = create_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    migrate.upgrade(engine)
+    source = BundleSource(engine, flows, git_url=f"file://{repo}", recheck=0)
+    ref = source.ref(str(flows / "etl.py"))
+    assert ref is not None and ref.kind == "git" and ref.subdir == "pipelines" and ref.path == "etl.py"
+    cache = BundleCache(tmp_path / "worker" / "bundles", engine)
+    assert (cache.path(ref) / "etl.py").read_text() == "VERSION = 1\n"
+    (flows / "etl.py").write_text("VERSION = 2\n")
+    git("commit", "-qam", "two")
+    second = source.ref(str(flows / "etl.py"))
+    assert second is not None and second.ref != ref.ref
+    assert (cache.path(second) / "etl.py").read_text() == "VERSION = 2\n"  # fetched the new commit
+    engine.dispose()
