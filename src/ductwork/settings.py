@@ -36,6 +36,9 @@ class Settings:
     worker_prefetch: int = 8
     """Tries a warm worker is handed at once; quick tries then run back to back without a
     round trip to the scheduler. A try that runs longer than 10 ms gives the rest back."""
+    backfill_max_runs: int = 1000
+    """The most runs one backfill (CLI or API) may create; a larger one is refused with the
+    number it would create."""
     fernet_key: str = ""
     """Fernet key(s) that encrypt stored connections and variables (comma-separated to rotate)."""
     results_offload_url: str = ""
@@ -167,6 +170,7 @@ class Settings:
         for name in (
             "parallelism",
             "worker_prefetch",
+            "backfill_max_runs",
             "results_offload_threshold",
             "metrics_port",
             *_LOGIN_LIMITS,
@@ -198,6 +202,8 @@ class Settings:
                 raise DefinitionError(f"{name} must be 0 (keep everything) or a number of days, got {values[name]!r}")
         if values.get("worker_prefetch", 1) < 1:
             raise DefinitionError(f"worker_prefetch must be at least 1, got {values['worker_prefetch']!r}")
+        if values.get("backfill_max_runs", 1) < 1:
+            raise DefinitionError(f"backfill_max_runs must be at least 1, got {values['backfill_max_runs']!r}")
         if values.get("worker_mode", "warm") not in ("warm", "fresh"):
             raise DefinitionError(f"worker_mode must be 'warm' or 'fresh', got {values['worker_mode']!r}")
         if values.get("triggerer", "scheduler") not in ("scheduler", "separate"):
@@ -218,6 +224,7 @@ class Settings:
         rows = []
         shown = (
             *("home", "flows_folder", "database_url", "log_dir", "parallelism", "worker_mode", "worker_prefetch"),
+            "backfill_max_runs",
             *("results_offload_url", "results_offload_threshold", "results_pickle", "secrets_backends"),
             "parse_timeout",
             *_LOGIN_LIMITS,

@@ -63,3 +63,26 @@ def test_scheduler_options_refuse_intervals_that_are_not_positive() -> None:
         SchedulerOptions(poll_interval=0)
     with pytest.raises(DefinitionError, match="parse-timeout"):
         SchedulerOptions(parse_timeout=-1)
+
+
+def test_backfill_max_runs_caps_a_backfill_and_its_dry_run_says_how_many(cli: Cli, tmp_path: Path) -> None:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "daily.py").write_text(
+        "from ductwork import EmptyOperator, Flow\n"
+        "with Flow('daily', schedule='@daily', start_date='2024-01-01') as daily:\n"
+        "    EmptyOperator(task_id='t')\n"
+    )
+    env = {"DUCTWORK_FLOWS_FOLDER": str(flows), "DUCTWORK_BACKFILL_MAX_RUNS": "5"}
+    for dry in (["--dry-run"], []):
+        refused = cli("backfill", "daily", "--start", "2024-01-01", "--end", "2024-01-10", *dry, env=env)
+        assert refused.exit_code == 2, refused.output
+        assert "would create 10 runs, more than backfill_max_runs (5) allows" in refused.output
+    listed = cli("runs", "list", "daily", "--json", env=env)
+    assert json.loads(listed.output)["runs"] == []
+    plan = cli("backfill", "daily", "--start", "2024-01-01", "--end", "2024-01-05", "--dry-run", env=env)
+    assert plan.exit_code == 0 and "5 run(s) to create" in plan.output, plan.output
+    made = cli("backfill", "daily", "--start", "2024-01-01", "--end", "2024-01-05", "--json", env=env)
+    assert made.exit_code == 0 and len(json.loads(made.output)) == 5
+    bad = cli("config", env={**env, "DUCTWORK_BACKFILL_MAX_RUNS": "0"})
+    assert bad.exit_code != 0 and "backfill_max_runs must be at least 1" in bad.output

@@ -69,6 +69,9 @@ FLOWS = {
         with Flow("sensing", schedule=None) as sensing:
             MarkerSensor(task_id="wait", mode="reschedule", poke_interval=0.2, timeout=120)
 
+        with Flow("limited", schedule=None, max_active_runs=1) as limited:
+            PythonOperator(task_id="work", python_callable=lambda ti: stamp(ti.run_id, "work", ti.try_number, 0.6))
+
         with Flow("six_hourly", schedule=dt.timedelta(hours=6), start_date="2024-01-01", catchup=False) as six_hourly:
             PythonOperator(task_id="tick", python_callable=lambda: None)
     """,
@@ -277,3 +280,21 @@ def test_a_full_disk_under_the_logs_charges_no_task_and_says_so(env: Env) -> Non
         assert env.json("tasks", "state", "quick", run["run_id"], "one")["one"]["try_number"] == 1
         assert [p.name for p in env.marks.glob(f"{run['run_id']}.one.*")] == [f"{run['run_id']}.one.1"]
     assert env.service.status().platform_fault is None
+
+
+# --- item 6 ------------------------------------------------------------------------------------
+def test_max_active_runs_holds_for_manual_triggers_and_backfills(env: Env) -> None:
+    runs = [env.json("trigger", "limited", "--date", f"2024-02-0{d}") for d in (1, 2, 3)]
+    runs += env.json("backfill", "limited", "--start", "2024-03-01", "--end", "2024-03-02")
+    most = 0
+
+    def all_done() -> bool:
+        nonlocal most
+        listed = env.json("runs", "list", "limited", "--limit", "50")["runs"]
+        most = max(most, sum(1 for r in listed if r["state"] == "running"))
+        return len(listed) >= 5 and all(r["state"] == "success" for r in listed)
+
+    wait_for(all_done, 60, "every run of the limited flow to succeed")
+    assert most <= 1, f"{most} runs of a flow with max_active_runs=1 were running at once"
+    spans = sorted(tuple(map(float, (env.marks / f"{r['run_id']}.work.1").read_text().split())) for r in runs)
+    assert all(later[0] >= earlier[1] for earlier, later in zip(spans, spans[1:], strict=False)), spans

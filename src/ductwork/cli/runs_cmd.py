@@ -161,7 +161,9 @@ def backfill(
     first, last = _date(start, "--start"), _date(end, "--end")
     assert first is not None and last is not None
     try:
-        graph, planned = run_service.plan_backfill(engine, flow_id, first, last)
+        graph, planned = run_service.plan_backfill(
+            engine, flow_id, first, last, max_runs=state.settings.backfill_max_runs
+        )
     except ValueError as exc:
         raise ParameterError(str(exc)) from None
     if dry_run:
@@ -191,7 +193,14 @@ def backfill(
             if not p.exists:
                 out.print("    " + ", ".join(p.tasks), markup=False)
         return
-    created = run_service.backfill(engine, flow_id, first, last, params=parse_param_options(param_values))
+    created = run_service.backfill(
+        engine,
+        flow_id,
+        first,
+        last,
+        params=parse_param_options(param_values),
+        max_runs=state.settings.backfill_max_runs,
+    )
     if as_json:
         print_json([run_json(r) for r in created])
     else:

@@ -97,16 +97,20 @@ class Schedule(ABC):
         """The interval whose logical date is ``logical_date`` (a run for a chosen date)."""
         return DataInterval(logical_date, logical_date)
 
-    def intervals_between(self, start: dt.datetime, end: dt.datetime, *, now: dt.datetime) -> list[DataInterval]:
-        """Every scheduled interval whose start falls in ``[start, end]`` (for backfills)."""
+    def intervals_between(
+        self, start: dt.datetime, end: dt.datetime, *, now: dt.datetime, limit: int | None = None
+    ) -> list[DataInterval]:
+        """Every scheduled interval whose start falls in ``[start, end]`` (for backfills), the
+        first ``limit`` of them if given."""
         out: list[DataInterval] = []
         last: DataInterval | None = None
-        while True:
+        while limit is None or len(out) < limit:
             interval = self.next_interval(last, start_date=start, end_date=end, catchup=True, now=now)
             if interval is None or interval.start > end or (out and interval.start <= out[-1].start):
                 return out
             out.append(interval)
             last = interval
+        return out
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.text!r})"
@@ -122,7 +126,9 @@ class NoSchedule(Schedule):
     def next_interval(self, last: DataInterval | None, **_: Any) -> DataInterval | None:
         return None
 
-    def intervals_between(self, start: dt.datetime, end: dt.datetime, *, now: dt.datetime) -> list[DataInterval]:
+    def intervals_between(
+        self, start: dt.datetime, end: dt.datetime, *, now: dt.datetime, limit: int | None = None
+    ) -> list[DataInterval]:
         return []
 
 

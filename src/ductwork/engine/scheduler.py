@@ -26,6 +26,7 @@ import os
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +78,7 @@ from ductwork.store.repo import pools as pool_repo
 from ductwork.store.repo import runs as run_repo
 from ductwork.store.repo import tasks as task_repo
 from ductwork.store.sink import SqlEventSink
+from ductwork.store.tables import flows as flows_table
 from ductwork.store.tables import runs as runs_table
 from ductwork.store.tables import task_instances
 
@@ -627,8 +629,9 @@ class SchedulerService:
             self.supervisor.limits.pools = {p.name: p.slots for p in pool_repo.list_pools(conn)}
 
     def sync_runs(self) -> None:
-        """Take new active runs into the supervisor, reload runs changed from outside, and let go
-        of runs that were ended from outside."""
+        """Take new active runs into the supervisor (a queued run waits while its flow has
+        ``max_active_runs`` running, whatever made it: schedule, trigger, backfill), reload runs
+        changed from outside, and let go of runs that were ended from outside."""
         assert self.supervisor is not None
         with read_transaction(self.engine) as conn:
             rows = conn.execute(
@@ -638,8 +641,12 @@ class SchedulerService:
                     runs_table.c.run_id,
                     runs_table.c.revision,
                     runs_table.c.graph_pending,
-                ).where(runs_table.c.state.in_([RunState.QUEUED.value, RunState.RUNNING.value]))
+                    runs_table.c.state,
+                )
+                .where(runs_table.c.state.in_([RunState.QUEUED.value, RunState.RUNNING.value]))
+                .order_by(runs_table.c.id)
             ).all()
+        waiting = self._over_max_active_runs([r for r in rows if not r.graph_pending])
         active = {f"{r.flow_id}/{r.run_id}": r for r in rows if not r.graph_pending}
         if self.coordination is not None and self.coordination.leases:
             # Several schedulers: drive only the runs this one holds; let go of runs taken over.
@@ -655,9 +662,34 @@ class SchedulerService:
                 self._let_go(key)
         for key, row in active.items():
             if key not in self.supervisor.runs:
-                self._take(row.id, recovering=True)
+                if row.id not in waiting:
+                    self._take(row.id, recovering=True)
             elif self._revisions.get(key) != row.revision:
                 self._take(row.id, recovering=False)
+
+    def _over_max_active_runs(self, rows: Sequence[Any]) -> set[int]:
+        """The queued runs (of ``rows``, oldest first) that must wait because their flow has
+        ``max_active_runs`` running already."""
+        queued = [r for r in rows if r.state == RunState.QUEUED.value]
+        if not queued:
+            return set()
+        with read_transaction(self.engine) as conn:
+            limits = dict(
+                conn.execute(
+                    sa.select(flows_table.c.flow_id, flows_table.c.max_active_runs).where(
+                        flows_table.c.flow_id.in_({r.flow_id for r in queued})
+                    )
+                ).all()
+            )
+        running = Counter(r.flow_id for r in rows if r.state == RunState.RUNNING.value)
+        waiting: set[int] = set()
+        for row in queued:
+            limit = limits.get(row.flow_id)
+            if limit is not None and running[row.flow_id] >= limit:
+                waiting.add(row.id)
+            else:
+                running[row.flow_id] += 1
+        return waiting
 
     def _let_go(self, key: str, *, cancel: bool = True) -> None:
         """Forget a run; ``cancel`` its tries (it was ended from outside) unless another

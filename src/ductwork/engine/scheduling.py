@@ -68,15 +68,17 @@ def next_run_after(meta: FlowMeta, last: DataInterval | None, now: dt.datetime) 
     )
 
 
-def backfill_intervals(meta: FlowMeta, start: dt.datetime, end: dt.datetime, now: dt.datetime) -> list[DataInterval]:
-    """Every interval whose logical date falls within ``[start, end]``.
+def backfill_intervals(
+    meta: FlowMeta, start: dt.datetime, end: dt.datetime, now: dt.datetime, *, limit: int | None = None
+) -> list[DataInterval]:
+    """Every interval whose logical date falls within ``[start, end]`` (the first ``limit``).
 
     A flow without a schedule backfills one run per day, so ``backfill`` is still useful for
     it.
     """
     schedule = schedule_of(meta)
-    intervals = schedule.intervals_between(start, end, now=now)
+    intervals = schedule.intervals_between(start, end, now=now, limit=limit)
     if intervals or meta.schedule not in ("None", "@once"):
         return intervals
     daily = parse_schedule("@daily", meta.timezone)
-    return daily.intervals_between(start, end, now=now)
+    return daily.intervals_between(start, end, now=now, limit=limit)

@@ -21,7 +21,7 @@ from ductwork.core.params import from_description, resolve_values
 from ductwork.core.schedule import DataInterval, as_aware, get_timezone
 from ductwork.core.states import RunState, TaskState
 from ductwork.engine.scheduling import backfill_intervals, schedule_of
-from ductwork.errors import NotFoundError, did_you_mean
+from ductwork.errors import NotFoundError, ParameterError, did_you_mean
 from ductwork.store.engine import read_transaction, transaction
 from ductwork.store.records import RunRecord
 from ductwork.store.repo import flows as flow_repo
@@ -29,6 +29,8 @@ from ductwork.store.repo import runs as run_repo
 from ductwork.store.repo import tasks as task_repo
 
 CLASS_TASKS = "class_tasks"
+BACKFILL_MAX_RUNS = 1000
+"""The default of the ``backfill_max_runs`` setting (callers pass the setting's value)."""
 
 
 def make_run_id(run_type: str, logical_date: dt.datetime) -> str:
@@ -141,21 +143,38 @@ class PlannedRun:
 
 
 def plan_backfill(
-    engine: Engine, flow_id: str, start: dt.datetime, end: dt.datetime, *, now: dt.datetime | None = None
+    engine: Engine,
+    flow_id: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    now: dt.datetime | None = None,
+    max_runs: int = BACKFILL_MAX_RUNS,
 ) -> tuple[FlowGraph, list[PlannedRun]]:
-    """Which runs a backfill of ``[start, end]`` would create and which tasks each would run."""
+    """Which runs a backfill of ``[start, end]`` would create and which tasks each would run.
+    More than ``max_runs`` runs to create (the ``backfill_max_runs`` setting) is refused with
+    the number it would create (counted up to ten times the limit)."""
     graph = flow_graph(engine, flow_id)
     tz = get_timezone(graph.meta.timezone)
     first, last = as_aware(start, tz), as_aware(end, tz)
     if last < first:
         raise ValueError(f"backfill: --end {end.isoformat()} is before --start {start.isoformat()}")
-    intervals = backfill_intervals(graph.meta, first, last, now or dt.datetime.now(dt.UTC))
     planned = []
     with read_transaction(engine) as conn:
         existing = {
             r.logical_date: r.run_id
             for r in run_repo.list_runs(conn, flow_id=flow_id, since=first, limit=100_000).items
         }
+    look = len(existing) + max_runs * 10 + 1  # bounded: a minutely flow since 1970 has 30 million intervals
+    intervals = backfill_intervals(graph.meta, first, last, now or dt.datetime.now(dt.UTC), limit=look)
+    new = sum(1 for i in intervals if i.start not in existing)
+    if new > max_runs:
+        count = f"{new:,}" if len(intervals) < look else f"more than {max_runs * 10:,}"
+        raise ParameterError(
+            f"a backfill of flow {flow_id!r} from {first.isoformat()} to {last.isoformat()} would create {count} "
+            f"runs, more than backfill_max_runs ({max_runs:,}) allows: choose a shorter range (--start/--end), "
+            "or raise backfill_max_runs (ductwork.toml or DUCTWORK_BACKFILL_MAX_RUNS)"
+        )
     tasks = tuple(t for t, n in graph.nodes.items() if not n.extra.get("already_complete"))
     for interval in intervals:
         found = existing.get(interval.start)  # a run that exists is shown by the id it has
@@ -172,9 +191,11 @@ def backfill(
     *,
     params: Mapping[str, Any] | None = None,
     now: dt.datetime | None = None,
+    max_runs: int = BACKFILL_MAX_RUNS,
 ) -> list[RunRecord]:
-    """Queue one run per interval of ``[start, end]`` that has no run yet."""
-    graph, planned = plan_backfill(engine, flow_id, start, end, now=now)
+    """Queue one run per interval of ``[start, end]`` that has no run yet (``max_runs`` at most:
+    see ``plan_backfill``)."""
+    graph, planned = plan_backfill(engine, flow_id, start, end, now=now, max_runs=max_runs)
     values = validate_params(graph.meta, params)
     created = []
     for plan in planned:

@@ -135,7 +135,9 @@ def backfill(flow_id: FlowId, body: schemas.BackfillIn, ctx: WebContext = Depend
     """Queue a run for every schedule interval from ``start`` to ``end`` that has none
     (``dry_run``: only say which)."""
     try:
-        graph, planned = run_service.plan_backfill(ctx.engine, flow_id, body.start, body.end)
+        graph, planned = run_service.plan_backfill(
+            ctx.engine, flow_id, body.start, body.end, max_runs=ctx.settings.backfill_max_runs
+        )
     except ValueError as exc:
         if isinstance(exc, ParameterError):
             raise
@@ -147,5 +149,7 @@ def backfill(flow_id: FlowId, body: schemas.BackfillIn, ctx: WebContext = Depend
     ]
     if body.dry_run:
         return schemas.BackfillOut(dry_run=True, planned=plans, created=[])
-    created = run_service.backfill(ctx.engine, flow_id, body.start, body.end, params=body.params)
+    created = run_service.backfill(
+        ctx.engine, flow_id, body.start, body.end, params=body.params, max_runs=ctx.settings.backfill_max_runs
+    )
     return schemas.BackfillOut(dry_run=False, planned=plans, created=[schemas.run_out(r) for r in created])
