@@ -5,6 +5,7 @@ it into the flows folder themselves and remove it at the end, so each shows its 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import os
 import socket
@@ -148,7 +149,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     with transaction(e.engine) as conn:
         pool_repo.put_pool(conn, "narrow", 1)
     settings = Settings(home=e.tmp / "home", flows_folder=e.flows, database_url=e.url, parallelism=3)
-    options = SchedulerOptions(poll_interval=0.2, parse_interval=0.3, parse_timeout=8)
+    options = SchedulerOptions(poll_interval=0.2, parse_interval=0.3, parse_timeout=8, parse_slow_after=1.0)
     e.service = SchedulerService(settings, options=options)
     e.thread = threading.Thread(target=e.service.run, daemon=True)
     e.thread.start()
@@ -297,4 +298,197 @@ def test_max_active_runs_holds_for_manual_triggers_and_backfills(env: Env) -> No
     wait_for(all_done, 60, "every run of the limited flow to succeed")
     assert most <= 1, f"{most} runs of a flow with max_active_runs=1 were running at once"
     spans = sorted(tuple(map(float, (env.marks / f"{r['run_id']}.work.1").read_text().split())) for r in runs)
-    assert all(later[0] >= earlier[1] for earlier, later in zip(spans, spans[1:], strict=False)), spans
+    assert all(later[0] >= earlier[1] for earlier, later in itertools.pairwise(spans)), spans
+
+
+# --- item 19 -----------------------------------------------------------------------------------
+SHARED = """
+    import datetime as dt, os, time, uuid
+    from ductwork import DateParameter, Flow, LocalTarget, Task
+    from _common import MARKS
+
+    class Shared(Task):
+        \"\"\"Needed by every day's report: one task id, whichever run needs it.\"\"\"
+
+        def output(self):
+            return LocalTarget(str(MARKS / "shared.out"))
+
+        def run(self):
+            time.sleep(1.0)
+            os.close(os.open(MARKS / f"shared-ran.{uuid.uuid4().hex}", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            with self.output().open("w") as out:
+                out.write("done")
+
+    class DayReport(Task):
+        day = DateParameter()
+
+        def requires(self):
+            return Shared()
+
+        def output(self):
+            return LocalTarget(str(MARKS / f"report-{self.day}.out"))
+
+        def run(self):
+            with self.output().open("w") as out:
+                out.write("report")
+
+    start = (dt.date.today() - dt.timedelta(days=3)).isoformat()
+    reports = Flow.from_task(DayReport, flow_id="reports", schedule="@daily", start_date=start, catchup=True,
+                             date_param="day")
+"""
+
+
+def test_a_class_task_needed_by_runs_created_together_runs_once(env: Env) -> None:
+    path = env.write_flow("shared.py", SHARED)
+    try:
+
+        def runs() -> list[dict[str, Any]]:
+            return env.json("runs", "list", "reports", "--limit", "50")["runs"]
+
+        done = wait_for(
+            lambda: (lambda r: r if len(r) >= 3 and all(x["state"] == "success" for x in r) else None)(runs()),
+            90,
+            "three successful runs of reports",
+        )
+        assert len(done) == 3
+        assert len(list(env.marks.glob("shared-ran.*"))) == 1, "Shared ran more than once"
+        assert len(list(env.marks.glob("report-*.out"))) == 3
+    finally:
+        path.unlink()
+
+
+# --- item 3 ------------------------------------------------------------------------------------
+HANGS = """
+    import os, subprocess, time
+    from pathlib import Path
+
+    child = subprocess.Popen(["sleep", "600"])
+    (Path(os.environ["DUCTWORK_TEST_MARKS"]) / "NAME.pid").write_text(str(child.pid))
+    time.sleep(3600)
+"""
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_files_that_hang_at_import_block_neither_scheduling_nor_other_files(env: Env) -> None:
+    hangs = [f"hang{i}" for i in range(3)]
+    paths = [env.write_flow(f"{name}.py", HANGS.replace("NAME", name)) for name in hangs]
+    paths.append(
+        env.write_flow(
+            "zz_fresh.py",  # sorted after the hanging files: it waits behind them in the queue
+            """
+            from ductwork import EmptyOperator, Flow
+
+            with Flow("fresh", schedule=None) as fresh:
+                EmptyOperator(task_id="t")
+            """,
+        )
+    )
+    try:
+        wait_for(lambda: all((env.marks / f"{n}.pid").exists() for n in hangs), 30, "the hanging files to start")
+        wait_for(lambda: "fresh" in env.flow_ids(), 30, "zz_fresh.py to be parsed")
+        assert _trigger_and_wait(env, "quick")["state"] == "success"
+        assert not set(env.import_errors()) & {f"{n}.py" for n in hangs}, "the hanging parses ended already"
+
+        def hang_errors() -> list[ImportErrorRecord] | None:
+            errors = env.import_errors()
+            found = [errors.get(f"{n}.py") for n in hangs]
+            return [e for e in found if e is not None] if all(found) else None
+
+        errors = wait_for(hang_errors, 60, "the hanging files' import errors")
+        assert all("took longer than 8s" in e.error for e in errors), errors
+        # parsed side by side: together they cost about one timeout, not three
+        moments = sorted(e.at for e in errors)
+        assert (moments[-1] - moments[0]).total_seconds() < 4, moments
+        for name in hangs:
+            pid = int((env.marks / f"{name}.pid").read_text())
+            wait_for(lambda pid=pid: _gone(pid), 10, f"the process {name}.py started to be killed")
+        assert env.alive()
+    finally:
+        for path in paths:
+            path.unlink()
+
+
+# --- item 7 ------------------------------------------------------------------------------------
+TWIN = """
+    from ductwork import EmptyOperator, Flow
+
+    with Flow("twin", schedule=None) as twin:
+        EmptyOperator(task_id="TASK")
+"""
+
+
+def test_a_flow_id_defined_in_two_files_is_an_import_error_of_both(env: Env) -> None:
+    first = env.write_flow("twin_a.py", TWIN.replace("TASK", "a"))
+    second = env.write_flow("twin_b.py", TWIN.replace("TASK", "b"))
+
+    def twin() -> Any:
+        with read_transaction(env.engine) as conn:
+            return flow_repo.get_flow_graph(conn, "twin")
+
+    try:
+
+        def both() -> tuple[ImportErrorRecord, ImportErrorRecord] | None:
+            errors = env.import_errors()
+            return (errors["twin_a.py"], errors["twin_b.py"]) if {"twin_a.py", "twin_b.py"} <= set(errors) else None
+
+        on_a, on_b = wait_for(both, 30, "import errors on both twin files")
+        assert str(second) in on_a.error and str(first) in on_b.error
+        assert all("flow id 'twin'" in e.error and e.line == 4 for e in (on_a, on_b))
+        # Neither copy is taken while both exist: the flow is unknown, or as it was when only
+        # one of the files had been parsed. Remove that one: the other one's copy is taken.
+        graph = twin()
+        assert graph is None or list(graph.nodes) in (["a"], ["b"])
+        gone, left, task = (
+            (second, first, "a") if graph is not None and list(graph.nodes) == ["b"] else (first, second, "b")
+        )
+        gone.unlink()
+        wait_for(lambda: (g := twin()) is not None and list(g.nodes) == [task], 30, "twin from the file left")
+        assert left.name not in env.import_errors()
+    finally:
+        first.unlink(missing_ok=True)
+        second.unlink(missing_ok=True)
+
+
+# --- item 20 -----------------------------------------------------------------------------------
+MEMORY = """
+    from ductwork import Flow, MemoryTarget, Task
+
+    class Produce(Task):
+        def output(self):
+            return MemoryTarget("produced")
+
+        def run(self):
+            with self.output().open("w") as out:
+                out.write("data")
+
+    class Consume(Task):
+        def requires(self):
+            return Produce()
+
+        def output(self):
+            return MemoryTarget("consumed")
+
+        def run(self):
+            with self.input().open() as src, self.output().open("w") as out:
+                out.write(src.read())
+
+    memory = Flow.from_task(Consume, flow_id="memory", schedule=None)
+"""
+
+
+def test_memory_targets_are_refused_under_the_scheduler_with_a_reason(env: Env) -> None:
+    path = env.write_flow("memory.py", MEMORY)
+    try:
+        wait_for(lambda: "memory" in env.flow_ids(), 30, "memory.py to be parsed")
+        run = _trigger_and_wait(env, "memory")
+        assert run["state"] == "failed"
+        note = run["note"] or ""
+        assert "MemoryTarget('" in note and "worker process of its own" in note and "LocalTarget" in note, note
+    finally:
+        path.unlink()

@@ -79,8 +79,32 @@ def _materialize(file: str, flow_id: str, request: dict[str, Any]) -> dict[str, 
     flow = load_flow(f"{file}:{flow_id}", Path(file).parent)
     params = flow.resolve_params(request.get("params") or {})
     logical_date = dt.datetime.fromisoformat(request["logical_date"])
-    graph, _ = flow.materialize(params=params, logical_date=logical_date)
+    graph, runners = flow.materialize(params=params, logical_date=logical_date)
+    _refuse_memory_targets(runners.values())
     return {"graph": graph.to_dict()}
+
+
+def _refuse_memory_targets(runners: Any) -> None:
+    """Under the scheduler each task runs in a worker process of its own, so a ``MemoryTarget``
+    one task writes is invisible to the tasks that need it (they would fail at random, as
+    "unfulfilled dependencies"): such a run is refused before anything runs."""
+    from ductwork.core.targets import MemoryTarget
+    from ductwork.core.task import flatten
+    from ductwork.errors import DefinitionError
+
+    for runner in runners:
+        task = getattr(runner, "task", None)
+        if task is None:
+            continue
+        memory = [t for t in flatten(task.output()) if isinstance(t, MemoryTarget)]
+        if memory:
+            raise DefinitionError(
+                f"task {task.task_id} writes {memory[0]!r}: a MemoryTarget lives in the memory of one process, "
+                "and under the scheduler every task runs in a worker process of its own, so the tasks that "
+                "need it would not see it. Use LocalTarget (or an fsspec target) for flows the scheduler "
+                "runs; MemoryTarget is for `ductwork run`, `ductwork build` and tests, where one process "
+                "runs every task"
+            )
 
 
 def _callback(file: str, flow_id: str, request: dict[str, Any]) -> dict[str, Any]:

@@ -43,6 +43,7 @@ from ductwork.core.graph import FlowGraph, FlowMeta, NodeSpec
 from ductwork.core.schedule import DataInterval
 from ductwork.core.states import RunState, TaskState
 from ductwork.core.telemetry import Telemetry
+from ductwork.engine.class_ledger import ClassTaskLedger
 from ductwork.engine.coordination import Coordination
 from ductwork.engine.executor import Executor, TryFinished, TryKey
 from ductwork.engine.journal import read_journals, removable_segments
@@ -244,6 +245,7 @@ class SchedulerService:
             flush_interval=self.options.flush_interval,
             gate=self.may_start,
             record_before_submit=getattr(self.executor, "records_tries", False),
+            ledger=ClassTaskLedger(),
         )
         with read_transaction(self.engine) as conn:
             self._failed_before = {e.fileloc for e in error_repo.list_import_errors(conn)}

@@ -33,6 +33,7 @@ from ductwork.core.events import (
 )
 from ductwork.core.graph import FlowGraph, NodeSpec
 from ductwork.core.states import RunState, TaskState
+from ductwork.engine.class_ledger import RUN, WAIT, ClassTaskLedger
 from ductwork.engine.executor import Executor, TryFinished, TryKey, TryRequest, TryStarted
 from ductwork.engine.tracker import Change, RunTracker
 
@@ -111,6 +112,7 @@ class Supervisor:
         flush_interval: float = 0.0,
         gate: Callable[[ActiveRun, NodeSpec], bool] | None = None,
         wait_for_missing: bool = True,
+        ledger: ClassTaskLedger | None = None,
     ) -> None:
         """``record_before_submit``: flush the sinks (record tries as queued) before a try is
         handed to the executor; needed when workers check the store before they start a try,
@@ -120,7 +122,8 @@ class Supervisor:
         durable elsewhere (the workers' journal). ``gate``: a last word on whether a ready task
         may start now (``depends_on_past``); a task it refuses waits and is asked again.
         ``wait_for_missing``: check a missing external input again later (a scheduler) or leave
-        it pending and let the run end (an in-process build)."""
+        it pending and let the run end (an in-process build). ``ledger``: run each class task
+        once across runs (``engine.class_ledger``)."""
         self.executor = executor
         self.clock = clock
         self.sinks = list(sinks)
@@ -130,6 +133,7 @@ class Supervisor:
         self.flush_interval = flush_interval
         self.gate = gate
         self.wait_for_missing = wait_for_missing
+        self.ledger = ledger
         self._next_flush = 0.0
         self._run_ended_pending = False
         self.runs: dict[str, ActiveRun] = {}
@@ -155,6 +159,8 @@ class Supervisor:
             max_active_tasks=graph.meta.max_active_tasks,
         )
         self.runs[info.key] = run
+        if self.ledger is not None and states:
+            self.ledger.seed(info.key, graph.nodes, states)
         return run
 
     @property
@@ -169,6 +175,8 @@ class Supervisor:
         run.tries[task_id] = max(run.tries.get(task_id, 0), try_number)
         run.in_flight[task_id] = key
         self.limits.acquire(run.tracker.nodes[task_id])
+        if self.ledger is not None:
+            self.ledger.claim(run.tracker.nodes[task_id], key)
         return key
 
     def feed(self, events: Sequence[TryStarted | TryFinished]) -> None:
@@ -211,6 +219,8 @@ class Supervisor:
         if run is not None:
             for key in run.in_flight.values():
                 self.limits.release(run.tracker.nodes[key.task_id])
+                if self.ledger is not None:
+                    self.ledger.release(run.tracker.nodes[key.task_id], key, succeeded=False)
         return run
 
     def run_until_done(self) -> None:
@@ -293,8 +303,17 @@ class Supervisor:
                 if not ready:
                     break
                 node = run.tracker.nodes[ready[0]]
-                if not self.limits.fits(node) or (self.gate is not None and not self.gate(run, node)):
+                verdict = RUN if self.ledger is None else self.ledger.verdict(run.key, node)
+                if (
+                    verdict == WAIT
+                    or not self.limits.fits(node)
+                    or (self.gate is not None and not self.gate(run, node))
+                ):
                     blocked.append(node.task_id)
+                    continue
+                if verdict != RUN:  # another run completed this class task: its success is this run's
+                    reason = f"done by run {verdict.split('/', 1)[1]} (a class task runs once)"
+                    self._emit_changes(run, run.tracker.set_state(node.task_id, S.SUCCESS, reason, manual=True), now)
                     continue
                 requests.append(self._queue(run, node, now))
                 budget -= 1
@@ -315,6 +334,8 @@ class Supervisor:
         self._emit_changes(run, run.tracker.set_state(task_id, S.QUEUED, "dispatched"), now)
         self.limits.acquire(node)
         run.in_flight[task_id] = key
+        if self.ledger is not None:
+            self.ledger.claim(node, key)
         run.resuming.discard(task_id)
         log_path = self.log_path(run.info, task_id, try_number) if self.log_path else None
         if log_path is not None:
@@ -357,6 +378,8 @@ class Supervisor:
         node = run.tracker.nodes[task_id]
         del run.in_flight[task_id]
         self.limits.release(node)
+        if self.ledger is not None:
+            self.ledger.release(node, key, succeeded=outcome.state == S.SUCCESS)
         self._pending.append(TryEnded(run.key, task_id, key.try_number, outcome))
         tracker = run.tracker
         if tracker.state[task_id] == S.QUEUED and outcome.state not in (S.FAILED, S.UP_FOR_RETRY):
