@@ -63,6 +63,9 @@ FLOWS = {
         with Flow("slow", schedule=None) as slow:
             BashOperator(task_id="sleepy", bash_command="sleep 30", execution_timeout=1, retries=0)
 
+        with Flow("long", schedule=None) as long:
+            BashOperator(task_id="nap", bash_command="sleep 20")
+
         class MarkerSensor(BaseSensorOperator):
             def poke(self, context):
                 return (MARKS / "sensor-go").exists()
@@ -492,3 +495,17 @@ def test_memory_targets_are_refused_under_the_scheduler_with_a_reason(env: Env) 
         assert "MemoryTarget('" in note and "worker process of its own" in note and "LocalTarget" in note, note
     finally:
         path.unlink()
+
+
+# --- found on the way: a mark while the task runs ------------------------------------------------
+def test_a_task_marked_failed_while_it_runs_stays_failed_and_is_stopped(env: Env) -> None:
+    run = env.json("trigger", "long")
+    wait_for(
+        lambda: env.json("tasks", "state", "long", run["run_id"], "nap")["nap"]["state"] == "running",
+        30,
+        "the task to run",
+    )
+    assert env.cli("tasks", "mark", "long", run["run_id"], "nap", "--state", "failed").exit_code == 0
+    wait_for(lambda: env.json("runs", "show", "long", run["run_id"])["state"] == "failed", 15, "the run to end")
+    time.sleep(1.0)
+    assert env.json("tasks", "state", "long", run["run_id"], "nap")["nap"]["state"] == "failed"

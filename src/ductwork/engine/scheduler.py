@@ -753,6 +753,12 @@ class SchedulerService:
         self.supervisor.replace_run(info, loaded.graph, states=states, tries=tries, due=dict(loaded.next_try_at))
         run = self.supervisor.runs[info.key]
         run.max_tries.update(loaded.max_tries)
+        for task_id in flying:  # marked success, failed or skipped while its try ran: the mark wins
+            if states.get(task_id) in (S.SUCCESS, S.FAILED, S.SKIPPED):
+                stopped = self.supervisor.abandon(info.key, task_id)
+                if stopped is not None and self.executor is not None:
+                    self.executor.cancel(stopped, f"marked {states[task_id].value} while it ran")
+                    self._adopted.pop(stopped, None)
         self._revisions[info.key] = record.revision
         self._pks[info.key] = run_pk
         self.sink.remember(info.key, run_pk)

@@ -213,6 +213,18 @@ class Supervisor:
                 run.due[task_id] = at
         return run
 
+    def abandon(self, run_key: str, task_id: str) -> TryKey | None:
+        """Stop counting a task's try as in flight (its state was set from outside while it ran):
+        its outcome, when it comes, is ignored. The caller stops the try."""
+        run = self.runs.get(run_key)
+        key = run.in_flight.pop(task_id, None) if run is not None else None
+        if run is not None and key is not None:
+            node = run.tracker.nodes[task_id]
+            self.limits.release(node)
+            if self.ledger is not None:
+                self.ledger.release(node, key, succeeded=False)
+        return key
+
     def drop_run(self, run_key: str) -> ActiveRun | None:
         """Forget a run (its state changed elsewhere); returns it so the caller can re-add it."""
         run = self.runs.pop(run_key, None)
