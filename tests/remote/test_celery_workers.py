@@ -5,6 +5,8 @@ the remote log store; one worker runs in a network namespace of its own."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from dbfixtures import temporary_database
@@ -86,6 +88,12 @@ def _scenario(tmp_path: Path, broker_url: str, *, bad_bundle: bool = False) -> N
             names = {w["name"].split("@")[0]: w for w in listed["workers"]}
             assert set(names) == {"w1", "w2"} and names["w1"]["queues"] == ["default"]
             assert all(w["state"] == "running" for w in names.values())
+            # Plain Celery: its own tools see the workers.
+            inspect = subprocess.run(
+                [sys.executable, "-m", "celery", "-b", broker_url, "inspect", "ping", "--timeout", "5"],
+                capture_output=True, text=True, timeout=60,
+            )  # fmt: skip
+            assert names["w1"]["name"] in inspect.stdout and names["w2"]["name"] in inspect.stdout, inspect
 
             # A queue no worker listens on: its tries wait, and the CLI says why.
             assert cluster.cli("trigger", "gpu_only", "--run-id", "g1").returncode == 0
