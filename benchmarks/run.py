@@ -10,7 +10,11 @@ Sections:
 - ``cli``: what a user types, as whole processes (``benchmarks/cli_runs.py``): ``ductwork run`` of
   operator and ``@task``/``@flow`` flows and ``ductwork build`` of a Luigi-style module, recorded
   in the metadata database, at 100 and 1,000 tasks, against Luigi's own local scheduler on the
-  same module (Luigi installed by the benchmark in a throwaway virtual environment).
+  same module (Luigi installed by the benchmark in a throwaway virtual environment);
+- ``trigger``: under a running scheduler, ``ductwork trigger`` / the REST API to the first task's
+  start, ``trigger --wait`` from the run's end to the command's exit (median and p99), and a
+  scheduler started on 100 flow files until they are listed, on SQLite and PostgreSQL
+  (``benchmarks/trigger.py``).
 
 Engine rows also give the CPU time per task of the scheduler process and of its workers (a
 run's CPU on 2 cores bounds its wall time), and the table is framed by what creating one small
@@ -126,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(Path(__file__).parent))
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100,1000,10000")
-    parser.add_argument("--sections", default=",".join([*SECTIONS, "cli"]))
+    parser.add_argument("--sections", default=",".join([*SECTIONS, "cli", "trigger"]))
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     machine = f"{platform.platform()}, Python {platform.python_version()}"
@@ -155,6 +159,12 @@ def main(argv: list[str] | None = None) -> int:
 
                 print(f"# cli: whole processes, median of {cli_runs.REPEATS} interleaved runs")
                 cli_runs.print_rows(cli_runs.measure([100, 1000]))
+                continue
+            if section == "trigger":
+                import trigger  # benchmarks/trigger.py, next to this file
+
+                for backend in ("sqlite", "postgres"):
+                    trigger.print_rows(backend)
                 continue
             for shape in ("chain", "fan"):
                 for n in sizes:

@@ -43,6 +43,10 @@ with Flow("listed_{i}") as flow:
 """
 
 
+WORKER_RSS: list[float] = []
+"""The largest warm worker's RSS (MiB) seen by ``measure_triggers``."""
+
+
 def _ductwork() -> list[str]:
     return [str(Path(sys.executable).parent / "ductwork")]
 
@@ -130,7 +134,11 @@ def measure_triggers(backend: str = "sqlite", repeats: int = 15) -> list[tuple[s
         samples: dict[str, list[float]] = {}
         scheduler = [*_ductwork(), "scheduler", "--workers", "2", "--no-parse", "--log-level", "warning"]
         webserver = [*_ductwork(), "webserver", "--port", str(port), "--log-level", "warning"]
-        with _process(scheduler, env), _process(webserver, env), httpx.Client(timeout=30) as client:
+        with (
+            _process(scheduler, env) as scheduler_proc,
+            _process(webserver, env),
+            httpx.Client(timeout=30) as client,
+        ):
             api = f"http://127.0.0.1:{port}/api/v1/flows/one/runs"
             headers = {"Authorization": f"Bearer {token}"}
             deadline = time.monotonic() + 60
@@ -143,6 +151,10 @@ def measure_triggers(backend: str = "sqlite", repeats: int = 15) -> list[tuple[s
                 time.sleep(0.1)
             run_service.trigger(engine, "one", run_id="warmup")  # the workers import the flow once
             finished("warmup")
+            workers = [c for child in _children(scheduler_proc.pid) for c in [child, *_children(child)]]
+            rss = [_rss_mib(w) for w in workers if "forkserver" not in Path(f"/proc/{w}/cmdline").read_text()]
+            if rss:
+                WORKER_RSS.append(max(rss))
             for i in range(repeats):
                 run_id = f"cli-{i}"
                 launched = time.time()
@@ -170,9 +182,26 @@ def measure_triggers(backend: str = "sqlite", repeats: int = 15) -> list[tuple[s
     return [(what, len(values), *_quantiles(values)) for what, values in samples.items()]
 
 
-def measure_listing(backend: str = "sqlite", files: int = 100) -> float:
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+    return found
+
+
+def measure_listing(backend: str = "sqlite", files: int = 100) -> tuple[float, float, float]:
     """Seconds from a scheduler's launch on a folder of ``files`` flow files until the database
-    lists every one of them."""
+    lists every one of them; the scheduler's RSS then (MiB), and its RSS on an empty folder."""
     import engine as bench_engine
     from ductwork.store import migrate
     from ductwork.store.engine import create_engine, read_transaction
@@ -185,9 +214,15 @@ def measure_listing(backend: str = "sqlite", files: int = 100) -> float:
             (flows / f"listed_{i}.py").write_text(MANY.format(i=i))
         engine = create_engine(url)
         migrate.upgrade(engine)
+        empty = tmp / "empty"
+        empty.mkdir()
+        scheduler = [*_ductwork(), "scheduler", "--workers", "1", "--log-level", "warning"]
+        with _process(scheduler, _env(tmp, url, empty)) as p:
+            time.sleep(5)  # settled: parsed nothing, polled a few times
+            empty_rss = _rss_mib(p.pid)
         env = _env(tmp, url, flows)
         launched = time.monotonic()
-        with _process([*_ductwork(), "scheduler", "--workers", "1", "--log-level", "warning"], env):
+        with _process(scheduler, env) as proc:
             deadline = launched + 120
             while time.monotonic() < deadline:
                 with read_transaction(engine) as conn:
@@ -198,8 +233,10 @@ def measure_listing(backend: str = "sqlite", files: int = 100) -> float:
                 time.sleep(0.01)
             else:
                 elapsed = float("nan")
+            time.sleep(2)
+            rss = _rss_mib(proc.pid)
         engine.dispose()
-    return elapsed
+    return elapsed, rss, empty_rss
 
 
 def print_rows(backend: str = "sqlite") -> None:
@@ -207,8 +244,13 @@ def print_rows(backend: str = "sqlite") -> None:
     print("|---|---|---|---|")
     for what, count, median, p99 in measure_triggers(backend):
         print(f"| {what:<50} | {count:>7} | {median:>9.1f} | {p99:>6.1f} |", flush=True)
-    listed = measure_listing(backend)
+    listed, rss, empty_rss = measure_listing(backend)
     print(f"| {'scheduler start -> 100 flow files listed':<50} | {1:>7} | {listed * 1000:>9.1f} | {'':>6} |")
+    per_flow = (rss - empty_rss) / 100 * 1024
+    print(
+        f"# scheduler RSS: {empty_rss:.1f} MiB on an empty folder, {rss:.1f} MiB with 100 idle flows "
+        f"({per_flow:.0f} KiB per idle flow); warm worker RSS: {WORKER_RSS[-1] if WORKER_RSS else float('nan'):.1f} MiB"
+    )
 
 
 if __name__ == "__main__":

@@ -341,7 +341,12 @@ class SchedulerService:
             self._last_parse = now_mono
             self.parse_changed()
         self.collect_parsed()
-        if now_mono - self._last_poll >= self.options.poll_interval or self.new_run_created():
+        if now_mono - self._last_poll < self.options.poll_interval and self.new_run_created():
+            # Only what a new run needs (its graph, if it is a class-task run, then taking it):
+            # the rest of the poll can wait for its turn.
+            self.build_pending_graphs()
+            self.sync_runs()
+        if now_mono - self._last_poll >= self.options.poll_interval:
             self._last_poll = now_mono
             if self.options.schedule:
                 self.create_due_runs()
