@@ -141,7 +141,7 @@ def measure_triggers(backend: str = "sqlite", repeats: int = 15) -> list[tuple[s
         ):
             api = f"http://127.0.0.1:{port}/api/v1/flows/one/runs"
             headers = {"Authorization": f"Bearer {token}"}
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 180
             while True:  # the webserver is up
                 with contextlib.suppress(httpx.HTTPError):
                     if client.get(f"http://127.0.0.1:{port}/api/v1/flows", headers=headers).status_code == 200:
