@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from ductwork.cli.state import CliState
+from ductwork.settings import redact_url
 
 
 def _configure_logging(level: str) -> None:
@@ -73,7 +74,13 @@ def scheduler(
     _install_signals(service)
     click.echo(
         f"Ductwork scheduler: flows from {settings.flows_folder}, database {settings.db_url_shown}, "
-        f"{settings.parallelism} workers. Ctrl-C to stop.",
+        + (
+            f"{settings.parallelism} workers. Ctrl-C to stop."
+            if settings.executor == "local"
+            else f"executor {settings.executor}"
+            + (f" (broker {redact_url(settings.broker_url)})" if settings.executor == "celery" else "")
+            + ". Ctrl-C to stop."
+        ),
         err=True,
     )
     service.run()
