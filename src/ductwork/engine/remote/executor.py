@@ -200,18 +200,22 @@ class CeleryExecutor:
             self._lines.get(flight.queue, deque()).remove(flight)
             self._finish(flight, outcome)
             return
-        with transaction(self.engine) as conn:
-            found = remote_repo.end_try(
-                conn,
-                flight.run_pk,
-                key.task_id,
-                key.try_number,
-                outcome,
-                encode_outcome(outcome),
-                expected=(S.QUEUED, S.RUNNING),
-            )
-        if found is None:
-            self._finish(flight, outcome)
+        try:
+            with transaction(self.engine) as conn:
+                remote_repo.end_try(
+                    conn,
+                    flight.run_pk,
+                    key.task_id,
+                    key.try_number,
+                    outcome,
+                    encode_outcome(outcome),
+                    expected=(S.QUEUED, S.RUNNING),
+                )
+        except (DatabaseUnreachableError, OperationalError, InterfaceError) as exc:
+            log.warning("could not record that %s #%d was cancelled: %s", key.task_id, key.try_number, exc)
+        # Whatever the database says (it ended meanwhile, or was marked from outside), the caller
+        # has stopped counting this try: it leaves these books, and its worker is told to stop.
+        self._finish(flight, outcome)
         if self.app is not None and hasattr(self.app, "control"):
             try:
                 self.app.control.revoke(_task_id(key), terminate=True, signal="SIGTERM")
