@@ -10,6 +10,7 @@ started or finished try never ran it again), and none after the successful try.
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections import Counter
@@ -138,6 +139,23 @@ def test_chaos_kill_workers_mid_try(tmp_path: Path) -> None:
                 count[0] += 1
 
             _chaos(cluster, db_url, strike)
+            killed = {f"w{i}" for i in range(count[0])} - {w.name for w in workers}
+
+            def states() -> dict[str, str] | None:
+                listed = json.loads(cluster.cli("workers", "list", "--json").stdout)["workers"]
+                found = {w["name"].split("@")[0]: w["state"] for w in listed}
+                # (a worker killed before it had registered is not listed at all)
+                lost = [n for n in killed if n in found]
+                return found if lost and all(found[n] == "lost" for n in lost) else None
+
+            # Every killed worker is shown lost once it has been silent for worker_lost_after.
+            shown = wait_for(
+                states,
+                30,
+                "the killed workers to show as lost",
+                cluster,
+            )
+            assert killed and all(shown.get(w.name) == "running" for w in workers), shown
         finally:
             cluster.stop_all()
 
