@@ -126,9 +126,7 @@ class PreconditionSensor(BaseSensorOperator):
             found = storage.prefix_not_empty(path) if self.text(scope, "directoryPath", node) else storage.exists(path)
             context["log"].info("Exists %s: %s", path, "yes" if found else "not yet")
             return found
-
-        helper = _Lookup(self.info, node.id, self.task_id)
-        return table_exists(helper, context, scope, node)  # type: ignore[arg-type]
+        return table_exists(_Lookup(self.info, node.id, self.task_id), context, scope, node)
 
     def on_kill(self) -> None:
         super().on_kill()

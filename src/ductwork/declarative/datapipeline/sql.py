@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ductwork.core.context import TaskContext
 from ductwork.declarative.datapipeline.databases import database_url
@@ -14,13 +14,20 @@ from ductwork.declarative.datapipeline.scope import Scope
 from ductwork.errors import TaskExecutionError
 from ductwork.integrations.sql._engine import make_engine, redact, split_statements
 
-if TYPE_CHECKING:
-    from ductwork.declarative.datapipeline.operators import PipelineObjectOperator
+
+class ObjectTask(Protocol):
+    """What the SQL helpers need of the task they work for: its id (for messages) and the
+    objects a field of an object refers to."""
+
+    task_id: str
+
+    def referenced(self, name: str, obj: PipelineObject | None = None) -> list[PipelineObject]: ...
+
 
 _PLACEHOLDER = re.compile(r"\?")
 
 
-def _engine(op: PipelineObjectOperator, context: TaskContext, scope: Scope, database: PipelineObject) -> Any:
+def _engine(op: ObjectTask, context: TaskContext, scope: Scope, database: PipelineObject) -> Any:
     url = database_url(database, scope, context.get("secrets"))
     context["log"].info("database %s: %s", database.id, redact(url))
     return make_engine(url, what=f"task {op.task_id!r}, database {database.id!r}")
@@ -43,7 +50,7 @@ def _bind(statement: str, args: Sequence[str], used: int) -> tuple[str, dict[str
 
 
 def run_script(
-    op: PipelineObjectOperator,
+    op: ObjectTask,
     context: TaskContext,
     scope: Scope,
     database: PipelineObject,
@@ -89,7 +96,7 @@ def _find_table(conn: Any, name: str, schema: str | None) -> str | None:
 
 
 def read_rows(
-    op: PipelineObjectOperator, context: TaskContext, scope: Scope, node: PipelineObject
+    op: ObjectTask, context: TaskContext, scope: Scope, node: PipelineObject
 ) -> tuple[list[list[Any]], list[str]]:
     """The rows of a SQL data node: its ``selectQuery``, or the whole table."""
     import sqlalchemy as sa
@@ -119,7 +126,7 @@ def read_rows(
 
 
 def write_rows(
-    op: PipelineObjectOperator,
+    op: ObjectTask,
     context: TaskContext,
     scope: Scope,
     node: PipelineObject,
@@ -275,7 +282,7 @@ def _coerce(value: Any, column: Any) -> Any:
     return value
 
 
-def table_exists(op: PipelineObjectOperator, context: TaskContext, scope: Scope, node: PipelineObject) -> bool:
+def table_exists(op: ObjectTask, context: TaskContext, scope: Scope, node: PipelineObject) -> bool:
 
     database = op.referenced("database", node)[0]
     engine = _engine(op, context, scope, database)
