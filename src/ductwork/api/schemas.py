@@ -59,8 +59,10 @@ class ValidationErrorOut(ErrorOut):
 class HealthOut(BaseModel):
     status: Literal["ok", "degraded"]
     database: Literal["ok", "unreachable"]
-    scheduler: Literal["alive", "not_running", "unknown"]
+    scheduler: Literal["alive", "not_running", "unknown", "waiting_for_database"]
     scheduler_heartbeat: dt.datetime | None = None
+    scheduler_detail: str | None = None
+    """From a scheduler in this process (``standalone``): why it waits, or a platform fault."""
     version: str
 
 

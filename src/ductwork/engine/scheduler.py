@@ -69,7 +69,7 @@ from ductwork.services.retention import RetentionWorker
 from ductwork.settings import Settings
 from ductwork.store import migrate
 from ductwork.store.asset_sink import AssetEventWriter, StepSinks
-from ductwork.store.engine import create_engine, read_transaction, transaction
+from ductwork.store.engine import create_engine, database_unavailable, ping, read_transaction, transaction
 from ductwork.store.errors import RunExistsError
 from ductwork.store.records import NewImportError, RunRecord
 from ductwork.store.repo import flows as flow_repo
@@ -115,6 +115,8 @@ class SchedulerOptions:
     prometheus: bool = False
     """Record Prometheus metrics even without ``metrics_port`` (``ductwork standalone`` shows
     them at its web server's /metrics)."""
+    outage_backoff_max: float = 30.0
+    """While the database is unreachable, the longest wait between two tries to reach it."""
     retention_interval: float = 600.0
     """Seconds between two passes of the background retention (``retention_days`` setting)."""
     retention_first_after: float = 10.0
@@ -308,8 +310,22 @@ class SchedulerService:
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
         if self.supervisor is not None:
-            self.supervisor.flush()
-        self.run_flow_callbacks()
+            try:
+                self.supervisor.flush()
+            except Exception as exc:
+                if not database_unavailable(exc):
+                    raise
+                log.error(
+                    "stopping with %d state changes not recorded: the database is unreachable (%s); the "
+                    "workers' journals hold how their tries ended, and the next start records them",
+                    self.supervisor.unrecorded,
+                    _first_line(exc),
+                )
+        try:
+            self.run_flow_callbacks()
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
         for thread in self._callback_threads:
             thread.join(timeout=self.options.parse_timeout)
         if self.executor is not None:
@@ -317,21 +333,95 @@ class SchedulerService:
         if self.coordination is not None:
             self.coordination.end()
         if self._job_id is not None:
-            with transaction(self.engine) as conn:
-                job_repo.end_job(conn, self._job_id)
+            try:
+                with transaction(self.engine) as conn:
+                    job_repo.end_job(conn, self._job_id)
+            except Exception as exc:
+                if not database_unavailable(exc):
+                    raise
         self.engine.dispose()
         self._set_status("stopped")
 
     def run(self, *, until: Callable[[], bool] | None = None) -> None:
-        """Loop until ``stop()`` (or SIGTERM/SIGINT in the CLI) or ``until()`` is true."""
+        """Loop until ``stop()`` (or SIGTERM/SIGINT in the CLI) or ``until()`` is true. While the
+        database is unreachable it waits (``wait_for_database``) instead of exiting."""
+        if not self.wait_for_database(at_start=True):
+            return
         self.start()
         try:
             while not self.stop_event.is_set():
-                self.turn()
+                try:
+                    self.turn()
+                except Exception as exc:
+                    if not database_unavailable(exc):
+                        raise
+                    self.wait_for_database(exc)
                 if until is not None and until():
                     break
         finally:
             self.shutdown()
+
+    # --- database outages ------------------------------------------------------------------
+    def wait_for_database(self, error: BaseException | None = None, *, at_start: bool = False) -> bool:
+        """Wait until the database answers again, trying with a backoff (0.5 s doubling to
+        ``outage_backoff_max``), saying so in the log and in ``status()``; False if stopped
+        meanwhile. Meanwhile no new try starts, tries already running go on in their workers
+        (which journal how they end) and their ends are applied in memory; once the database
+        answers, everything held back is recorded first, then the loop goes on."""
+        if error is None:
+            try:
+                ping(self.engine)
+                return True
+            except DuctworkError as exc:
+                error = exc
+        since = time.monotonic()
+        attempt = 0
+        if self.supervisor is not None:
+            self.supervisor.paused = True
+        log.warning(
+            "the database is unreachable%s: %s. Waiting for it: no new task starts meanwhile; tasks already "
+            "running go on and nothing they do is lost",
+            " at start" if at_start else "",
+            _first_line(error),
+        )
+        while not self.stop_event.is_set():
+            delay = min(self.options.outage_backoff_max, 0.5 * 2**attempt)
+            attempt += 1
+            self._set_status(
+                "waiting_for_database",
+                f"the database is unreachable ({_first_line(error)}); try {attempt} in {delay:g}s",
+            )
+            self._pause(delay)
+            try:
+                ping(self.engine)
+                if self.supervisor is not None:
+                    self.supervisor.flush()  # what happened meanwhile, first
+            except Exception as exc:
+                if not database_unavailable(exc):
+                    raise
+                error = exc
+                if attempt % 5 == 0:
+                    log.warning(
+                        "the database is still unreachable after %.0fs: %s", time.monotonic() - since, _first_line(exc)
+                    )
+                continue
+            if self.supervisor is not None:
+                self.supervisor.paused = False
+            self._last_poll = self._last_heartbeat = 0.0  # look at the store at once
+            self._set_status("running" if not at_start else "starting")
+            log.warning("the database answers again after %.1fs; going on", time.monotonic() - since)
+            return True
+        return False
+
+    def _pause(self, seconds: float) -> None:
+        """Wait ``seconds``; with runs in memory, keep taking the ends of running tries (the
+        supervisor is paused: it records nothing and starts nothing)."""
+        if self.supervisor is None or self.supervisor.idle:
+            self.stop_event.wait(seconds)
+            return
+        deadline = time.monotonic() + seconds
+        while not self.stop_event.is_set() and (left := deadline - time.monotonic()) > 0:
+            self.supervisor.step(timeout=min(left, 0.5))
 
     # --- one turn --------------------------------------------------------------------------
     def turn(self) -> None:
@@ -810,13 +900,14 @@ class SchedulerService:
     def run_flow_callbacks(self) -> None:
         """Call the flow-level callbacks of runs that ended, each in a child process (user code)
         started from a thread, so the loop never waits for them."""
-        ended, self._ended.runs = self._ended.runs, []
         self._callback_threads = [t for t in self._callback_threads if t.is_alive()]
-        for run_key, state in ended:
+        while self._ended.runs:  # one at a time: a database error leaves the rest for next time
+            run_key, state = self._ended.runs[0]
             flow_id, run_id = run_key.split("/", 1)
             with read_transaction(self.engine) as conn:
                 graph = flow_repo.get_flow_graph(conn, flow_id)
                 record = run_repo.get_run(conn, flow_id, run_id)
+            del self._ended.runs[0]
             if graph is None or record is None or not graph.meta.fileloc:
                 continue
             kind = "failure" if state == RunState.FAILED else "success"
@@ -909,6 +1000,11 @@ class _EndedRuns:
 
     def record(self, events: Sequence[EngineEvent]) -> None:
         self.runs.extend((e.run_key, e.state) for e in events if isinstance(e, RunEnded))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0].rstrip(".") if text else type(exc).__name__
 
 
 def flow_meta_of(record: RunRecord) -> FlowMeta:

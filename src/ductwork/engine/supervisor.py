@@ -136,6 +136,11 @@ class Supervisor:
         self.ledger = ledger
         self._next_flush = 0.0
         self._run_ended_pending = False
+        self._held: tuple[list[EngineEvent], int] | None = None
+        """A batch a sink failed to record, and the index of that sink."""
+        self.paused = False
+        """No new tries are dispatched, and nothing is recorded until ``flush()`` (the scheduler
+        sets it while its database is unreachable); tries in flight still end and are applied."""
         self.runs: dict[str, ActiveRun] = {}
         self._pending: list[EngineEvent] = []
 
@@ -295,7 +300,7 @@ class Supervisor:
         """Queue what may start and hand it to the executor (recording the queued state first
         when ``record_before_submit``)."""
         free = self.executor.free_slots()
-        if free <= 0:
+        if free <= 0 or self.paused:
             return
         requests: list[TryRequest] = []
         per_flow: dict[str, int] = {}
@@ -334,9 +339,25 @@ class Supervisor:
             run.tracker.push_back(blocked)
         if requests:
             if self.record_before_submit:
-                self._flush()
+                try:
+                    self._flush()
+                except BaseException:  # not recorded as queued, so not handed over: ready again
+                    for request in requests:
+                        self._unqueue(request, now)
+                    raise
             for request in requests:
                 self.executor.submit(request)
+
+    def _unqueue(self, request: TryRequest, now: dt.datetime) -> None:
+        run = self.runs[request.key.run_key]
+        task_id = request.key.task_id
+        del run.in_flight[task_id]
+        node = run.tracker.nodes[task_id]
+        self.limits.release(node)
+        if self.ledger is not None:
+            self.ledger.release(node, request.key, succeeded=False)
+        run.tries[task_id] = request.key.try_number - 1
+        self._emit_changes(run, run.tracker.set_state(task_id, S.SCHEDULED, "not handed over"), now)
 
     def _queue(self, run: ActiveRun, node: NodeSpec, now: dt.datetime) -> TryRequest:
         task_id = node.task_id
@@ -429,10 +450,13 @@ class Supervisor:
         for change in changes:
             self._pending.append(StateChanged(run.key, change, now, run.tries.get(change.task_id, 0)))
 
-    def _flush(self, *, force: bool = True) -> None:
+    def _flush(self, *, force: bool = True, asked: bool = False) -> None:
         """Hand the pending events to the sinks; with a ``flush_interval`` and tries in flight,
-        only once that interval has passed (group commit), or at once when a run ended."""
-        if not self._pending:
+        only once that interval has passed (group commit), or at once when a run ended. While
+        ``paused``, only when ``asked`` (``flush()``)."""
+        if self.paused and not asked:
+            return
+        if not self._pending and self._held is None:
             return
         if (
             not force
@@ -441,15 +465,37 @@ class Supervisor:
             and not self._run_ended_pending
         ):
             return
+        self._send_held()
         batch, self._pending = self._pending, []
         self._run_ended_pending = False
         self._next_flush = time.monotonic() + self.flush_interval
-        for sink in self.sinks:
-            sink.record(batch)
+        if batch:
+            self._send(batch, 0)
+
+    def _send(self, batch: list[EngineEvent], first: int) -> None:
+        """Hand ``batch`` to the sinks from ``first`` on; if one fails (its database is down),
+        keep the batch for it and those after it, to be handed over again by the next flush."""
+        for index in range(first, len(self.sinks)):
+            try:
+                self.sinks[index].record(batch)
+            except BaseException:
+                self._held = (batch, index)
+                raise
+
+    def _send_held(self) -> None:
+        if self._held is not None:
+            (batch, index), self._held = self._held, None
+            self._send(batch, index)
 
     def flush(self) -> None:
-        """Record every pending event now (before a shutdown)."""
-        self._flush(force=True)
+        """Record every pending event now (before a shutdown, after an outage); raises what the
+        sinks raise, keeping what they could not record."""
+        self._flush(force=True, asked=True)
+
+    @property
+    def unrecorded(self) -> int:
+        """Events the sinks have not taken yet (pending, or held after a sink failed)."""
+        return len(self._pending) + (len(self._held[0]) if self._held is not None else 0)
 
 
 class LogPathFn(Protocol):

@@ -206,6 +206,17 @@ def _default_port(url: URL) -> int | str:
     return {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}.get(url.get_backend_name(), "?")
 
 
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database cannot be used right now (down, restarting, the
+    connection cut, SQLite locked past its busy timeout), rather than a mistake in a statement:
+    a long-running service waits and tries again instead of dying."""
+    if isinstance(exc, DatabaseUnreachableError):
+        return True
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, OperationalError | sa.exc.InterfaceError)
+
+
 def ping(engine: Engine) -> None:
     """Connect and run a trivial query; raises ``DatabaseUnreachableError`` when that fails."""
     try:

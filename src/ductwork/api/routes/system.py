@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from ductwork.api import schemas
@@ -30,24 +31,43 @@ def ductwork_version() -> str:
 
 
 @router.get("/health", response_model=schemas.HealthOut, responses={503: {"model": schemas.HealthOut}})
-def health(ctx: WebContext = Depends(web_context)) -> JSONResponse:
-    """Whether the server can reach its database and a scheduler is heartbeating. No login needed."""
+def health(request: Request, ctx: WebContext = Depends(web_context)) -> JSONResponse:
+    """Whether the server can reach its database and a scheduler is heartbeating; with a
+    scheduler in the same process (``standalone``), what it says of itself (waiting for the
+    database, a platform fault). No login needed."""
+    own = _own_scheduler(request)
+    waiting = own is not None and own.state == "waiting_for_database"
+    detail = (
+        own.detail if waiting else (f"platform fault: {own.platform_fault}" if own and own.platform_fault else None)
+    )
     try:
         with read_transaction(ctx.engine) as conn:
             alive = job_repo.alive_jobs(conn, "scheduler", timeout=SCHEDULER_TIMEOUT)
     except DuctworkError:
         body = schemas.HealthOut(
-            status="degraded", database="unreachable", scheduler="unknown", version=ductwork_version()
+            status="degraded",
+            database="unreachable",
+            scheduler="waiting_for_database" if waiting else "unknown",
+            scheduler_detail=detail,
+            version=ductwork_version(),
         )
         return JSONResponse(body.model_dump(mode="json"), status_code=503)
     body = schemas.HealthOut(
-        status="ok",
+        status="degraded" if detail else "ok",
         database="ok",
-        scheduler="alive" if alive else "not_running",
+        scheduler="waiting_for_database" if waiting else "alive" if alive else "not_running",
         scheduler_heartbeat=alive[0].heartbeat_at if alive else None,
+        scheduler_detail=detail,
         version=ductwork_version(),
     )
     return JSONResponse(body.model_dump(mode="json"))
+
+
+def _own_scheduler(request: Request) -> Any:
+    """The status of the scheduler running in this process (``standalone`` sets
+    ``app.state.scheduler``), or None."""
+    status = getattr(getattr(request.app.state, "scheduler", None), "status", None)
+    return status() if callable(status) else None
 
 
 @router.get("/import-errors", response_model=list[schemas.ImportErrorOut], responses=ERRORS, dependencies=[Viewer])
