@@ -27,9 +27,9 @@ from ductwork.core.context import TaskContext
 from ductwork.core.operators.base import BaseOperator
 from ductwork.core.sensors import RESCHEDULE, BaseSensorOperator, context_clock
 from ductwork.core.signals import SkipTask
-from ductwork.declarative.datapipeline.compiler import PipelineInfo
 from ductwork.declarative.datapipeline.expressions import ExpressionError
 from ductwork.declarative.datapipeline.model import PipelineObject
+from ductwork.declarative.datapipeline.plan import PipelineInfo
 from ductwork.declarative.datapipeline.runtime import (
     TERMINATE_KEY,
     engine_state,

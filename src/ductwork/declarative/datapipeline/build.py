@@ -20,8 +20,8 @@ from ductwork.core.operators.base import BaseOperator
 from ductwork.core.params import Parameter
 from ductwork.core.trigger_rules import TriggerRule
 from ductwork.declarative.datapipeline import catalog as cat
-from ductwork.declarative.datapipeline.compiler import STYLE, PipelineInfo, Policy, _refs, kind_of, task_id_for
 from ductwork.declarative.datapipeline.model import PipelineObject
+from ductwork.declarative.datapipeline.plan import STYLE, PipelineInfo, Policy, kind_of, refs, task_id_for
 
 
 class PipelineFlow(Flow):
@@ -100,7 +100,7 @@ def build_flow(
             target = tasks[obj.id]
             upstream = [tasks[up] for up, _via in edges.get(obj.id, []) if up in tasks]
             runnable: list[tuple[PipelineObject, BaseOperator]] = [(obj, target)]
-            for pre_id in _refs(definition.effective(obj).get("precondition")):
+            for pre_id in refs(definition.effective(obj).get("precondition")):
                 pre = definition.objects[pre_id]
                 policy = policies[pre_id]
                 sensor = PreconditionSensor(
@@ -135,7 +135,7 @@ def _attach_actions(
     effective = definition.effective(obj)
     policy = policies.get(obj.id, Policy())
     for when, rule in (("onSuccess", TriggerRule.ALL_SUCCESS), ("onFail", TriggerRule.ONE_FAILED)):
-        for action_id in _refs(effective.get(when)):
+        for action_id in refs(effective.get(when)):
             action = actions.ActionOperator(
                 task_id=task_id_for(f"{task.task_id}.{when}.{action_id}", taken),
                 info=info,
@@ -149,7 +149,7 @@ def _attach_actions(
                 doc=f"{definition.objects[action_id].type} {action_id!r}, {when} of {obj.id!r}",
             )
             action.add_upstream(task)
-    late = _refs(effective.get("onLateAction"))
+    late = refs(effective.get("onLateAction"))
     if late and policy.late_after is not None and info.schedule_type != "ondemand":
         actions.LateWatcher(
             task_id=task_id_for(f"{task.task_id}.onLateAction", taken),

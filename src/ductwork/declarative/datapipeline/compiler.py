@@ -24,7 +24,6 @@ ordinary operators, which the engine runs like any other flow:
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,11 +41,10 @@ from ductwork.declarative.datapipeline import expressions as ex
 from ductwork.declarative.datapipeline.jodatime import parse_datetime
 from ductwork.declarative.datapipeline.model import DEFAULT_ID, Definition, PipelineObject, Ref
 from ductwork.declarative.datapipeline.periods import Period, parse_period, schedule_text
+from ductwork.declarative.datapipeline.plan import PipelineInfo, Policy, kind_of, refs, type_spec
 from ductwork.declarative.datapipeline.scope import Scope, placeholder_runtime
 from ductwork.declarative.problems import PipelineDefinitionError, Problem
 from ductwork.errors import did_you_mean
-
-STYLE = "aws-datapipeline"
 
 COMPILE_TIME = {
     "period",
@@ -72,46 +70,6 @@ COMPILE_TIME = {
 """Fields read when the pipeline is compiled (they shape the graph or its policy), so they may
 use parameters but not the run's times."""
 
-_TASK_ID_BAD = re.compile(r"[^A-Za-z0-9_.\-]")
-
-
-@dataclass
-class Policy:
-    """What the engine needs of one runnable object."""
-
-    retries: int = 0
-    retry_delay: float = 600.0
-    timeout: float | None = None
-    late_after: float | None = None
-    queue: str = "default"
-    cascade: bool = False
-    precondition_timeout: float = 7 * 86400.0
-    max_checks: int | None = None
-    """For a precondition: how many checks before giving up (``maximumRetries`` + 1)."""
-
-
-@dataclass
-class PipelineInfo:
-    """What every task of a compiled pipeline shares: the definition and how its run maps to
-    AWS's scheduled times."""
-
-    definition: Definition
-    schedule_type: str
-    period: Period | None
-    flow_id: str
-    task_ids: dict[str, str] = field(default_factory=dict)
-    """Object id -> task id of activities and data nodes."""
-
-    def scheduled_times(
-        self, interval_start: dt.datetime, interval_end: dt.datetime
-    ) -> tuple[dt.datetime, dt.datetime]:
-        """``@scheduledStartTime`` and ``@scheduledEndTime`` of a run. A Ductwork run is due once
-        its interval has ended, which is AWS's timeseries style; a cron-style instance starts at
-        the beginning of its period, so its period is the one that starts at the run's end."""
-        if self.schedule_type == "cron" and self.period is not None:
-            return interval_end, self.period.add(interval_end)
-        return interval_start, interval_end
-
 
 class _Checker:
     """Collects problems while reading a definition."""
@@ -130,15 +88,6 @@ class _Checker:
         else:
             line = self.definition.objects[obj].line if obj in self.definition.objects else None
             self.problems.append(Problem(message, obj, name, pos, line))
-
-
-def type_spec(obj: PipelineObject) -> cat.TypeSpec | None:
-    return cat.TYPES.get(obj.type or "")
-
-
-def kind_of(obj: PipelineObject) -> str | None:
-    spec = type_spec(obj)
-    return spec.kind if spec else None
 
 
 # --- structure ----------------------------------------------------------------------------------
@@ -580,16 +529,6 @@ def _dependency_cycle(check: _Checker, edges: Mapping[str, list[tuple[str, str]]
                 stack.append((target, iter(edges[target])))
 
 
-def task_id_for(object_id: str, taken: set[str]) -> str:
-    base = _TASK_ID_BAD.sub("_", object_id) or "object"
-    candidate, n = base, 2
-    while candidate in taken:
-        candidate = f"{base}_{n}"
-        n += 1
-    taken.add(candidate)
-    return candidate
-
-
 @dataclass
 class Compiled:
     """A definition checked and turned into a flow, and what was accepted without effect."""
@@ -597,11 +536,6 @@ class Compiled:
     flow: Flow
     info: PipelineInfo
     ignored: list[Problem] = field(default_factory=list)
-
-
-def _refs(value: Any) -> list[str]:
-    items = value if isinstance(value, list) else [value]
-    return [item.target for item in items if isinstance(item, Ref)]
 
 
 def compile_definition(
@@ -635,11 +569,11 @@ def compile_definition(
     edges: dict[str, list[tuple[str, str]]] = {o.id: [] for o in runnables}
     for obj in runnables:
         effective = definition.effective(obj)
-        for up in _refs(effective.get("dependsOn")):
+        for up in refs(effective.get("dependsOn")):
             edges[obj.id].append((up, "dependsOn"))
-        for up in _refs(effective.get("input")):
+        for up in refs(effective.get("input")):
             edges[obj.id].append((up, "input"))
-        for down in _refs(effective.get("output")):
+        for down in refs(effective.get("output")):
             if down in edges:
                 edges[down].append((obj.id, "output"))
     _dependency_cycle(check, edges)
@@ -647,7 +581,7 @@ def compile_definition(
     for obj in runnables:
         effective = definition.effective(obj)
         for name in ("precondition", "onFail", "onSuccess", "onLateAction"):
-            for target in _refs(effective.get(name)):
+            for target in refs(effective.get(name)):
                 users.setdefault(target, obj)
     period_end = schedule.period.add(schedule.start) if schedule.period and schedule.start else None
     sample_start = schedule.start or dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
@@ -685,15 +619,15 @@ def _check_semantics(
     for obj in runnables:
         effective = definition.effective(obj)
         for when in ("onFail", "onSuccess"):
-            for target in _refs(effective.get(when)):
+            for target in refs(effective.get(when)):
                 action = definition.objects.get(target)
                 if action is not None and action.type == "Terminate":
                     check.add("Terminate acts only as an onLateAction (it stops a late object)", obj, when)
-        if _refs(effective.get("onLateAction")) and policies[obj.id].late_after is None:
+        if refs(effective.get("onLateAction")) and policies[obj.id].late_after is None:
             check.add(
                 "onLateAction needs lateAfterTimeout (the deadline after the scheduled start)", obj, "onLateAction"
             )
-        for pre_id in _refs(effective.get("precondition")):
+        for pre_id in refs(effective.get("precondition")):
             pre = definition.objects.get(pre_id)
             if pre is not None and pre.type == "Exists" and kind_of(obj) != cat.DATANODE:
                 check.add(
@@ -707,7 +641,7 @@ def _check_semantics(
             )
         if obj.type in ("CopyActivity", "RedshiftCopyActivity"):
             for name in ("input", "output"):
-                targets = _refs(effective.get(name))
+                targets = refs(effective.get(name))
                 if len(targets) != 1:
                     check.add(
                         f"a CopyActivity copies from one data node to one; {name} names {len(targets)}", obj, name

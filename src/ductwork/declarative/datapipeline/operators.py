@@ -22,10 +22,10 @@ from ductwork.core.operators.base import BaseOperator
 from ductwork.core.sensors import context_clock
 from ductwork.core.signals import FailNow, TaskSignal
 from ductwork.declarative.datapipeline import storage
-from ductwork.declarative.datapipeline.compiler import PipelineInfo, _refs
 from ductwork.declarative.datapipeline.expressions import ExpressionError
 from ductwork.declarative.datapipeline.formats import data_format
 from ductwork.declarative.datapipeline.model import PipelineObject
+from ductwork.declarative.datapipeline.plan import PipelineInfo, refs
 from ductwork.declarative.datapipeline.runtime import (
     ShellRun,
     record_status,
@@ -80,7 +80,7 @@ class PipelineObjectOperator(BaseOperator):
         target = obj or self.obj
         effective = self.info.definition.effective(target)
         objects = self.info.definition.objects
-        return [objects[r] for r in _refs(effective.get(name)) if r in objects]
+        return [objects[r] for r in refs(effective.get(name)) if r in objects]
 
     # --- the try ---------------------------------------------------------------------------
     def execute(self, context: TaskContext) -> Any:

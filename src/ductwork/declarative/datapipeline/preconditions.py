@@ -17,9 +17,9 @@ from typing import Any, ClassVar
 from ductwork.core.context import TaskContext
 from ductwork.core.sensors import RESCHEDULE, BaseSensorOperator, SensorTimeout
 from ductwork.declarative.datapipeline import storage
-from ductwork.declarative.datapipeline.compiler import PipelineInfo
 from ductwork.declarative.datapipeline.expressions import ExpressionError
 from ductwork.declarative.datapipeline.model import PipelineObject
+from ductwork.declarative.datapipeline.plan import PipelineInfo, refs
 from ductwork.declarative.datapipeline.runtime import ShellRun, record_status, try_scope
 from ductwork.declarative.datapipeline.scope import Scope
 from ductwork.errors import TaskExecutionError
@@ -145,8 +145,6 @@ class _Lookup:
         self.task_id = task_id
 
     def referenced(self, name: str, obj: PipelineObject | None = None) -> list[PipelineObject]:
-        from ductwork.declarative.datapipeline.compiler import _refs
-
         target = obj or self.info.definition.objects[self.object_id]
         objects = self.info.definition.objects
-        return [objects[r] for r in _refs(self.info.definition.effective(target).get(name)) if r in objects]
+        return [objects[r] for r in refs(self.info.definition.effective(target).get(name)) if r in objects]

@@ -17,7 +17,7 @@ from ductwork.declarative.datapipeline.model import PipelineObject
 from ductwork.declarative.datapipeline.scope import Scope
 
 if TYPE_CHECKING:
-    from ductwork.declarative.datapipeline.compiler import PipelineInfo
+    from ductwork.declarative.datapipeline.plan import PipelineInfo
 
 
 def try_scope(

@@ -1,0 +1,80 @@
+"""What the compiled pieces of a pipeline share: the pipeline's info, each object's policy,
+object kinds, task ids and references. Kept apart from the compiler so that the operators, which
+need these at run time, do not import the compiler (and through it the flow builder).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ductwork.declarative.datapipeline import catalog as cat
+from ductwork.declarative.datapipeline.model import Definition, PipelineObject, Ref
+from ductwork.declarative.datapipeline.periods import Period
+
+STYLE = "aws-datapipeline"
+_TASK_ID_BAD = re.compile(r"[^A-Za-z0-9_.\-]")
+
+
+@dataclass
+class Policy:
+    """What the engine needs of one runnable object."""
+
+    retries: int = 0
+    retry_delay: float = 600.0
+    timeout: float | None = None
+    late_after: float | None = None
+    queue: str = "default"
+    cascade: bool = False
+    precondition_timeout: float = 7 * 86400.0
+    max_checks: int | None = None
+    """For a precondition: how many checks before giving up (``maximumRetries`` + 1)."""
+
+
+@dataclass
+class PipelineInfo:
+    """What every task of a compiled pipeline shares: the definition and how its run maps to
+    AWS's scheduled times."""
+
+    definition: Definition
+    schedule_type: str
+    period: Period | None
+    flow_id: str
+    task_ids: dict[str, str] = field(default_factory=dict)
+    """Object id -> task id of activities and data nodes."""
+
+    def scheduled_times(
+        self, interval_start: dt.datetime, interval_end: dt.datetime
+    ) -> tuple[dt.datetime, dt.datetime]:
+        """``@scheduledStartTime`` and ``@scheduledEndTime`` of a run. A Ductwork run is due once
+        its interval has ended, which is AWS's timeseries style; a cron-style instance starts at
+        the beginning of its period, so its period is the one that starts at the run's end."""
+        if self.schedule_type == "cron" and self.period is not None:
+            return interval_end, self.period.add(interval_end)
+        return interval_start, interval_end
+
+
+def type_spec(obj: PipelineObject) -> cat.TypeSpec | None:
+    return cat.TYPES.get(obj.type or "")
+
+
+def kind_of(obj: PipelineObject) -> str | None:
+    spec = type_spec(obj)
+    return spec.kind if spec else None
+
+
+def task_id_for(object_id: str, taken: set[str]) -> str:
+    base = _TASK_ID_BAD.sub("_", object_id) or "object"
+    candidate, n = base, 2
+    while candidate in taken:
+        candidate = f"{base}_{n}"
+        n += 1
+    taken.add(candidate)
+    return candidate
+
+
+def refs(value: Any) -> list[str]:
+    items = value if isinstance(value, list) else [value]
+    return [item.target for item in items if isinstance(item, Ref)]
