@@ -235,6 +235,18 @@ def test_the_metrics_token_guards_the_web_servers_metrics(tmp_path: Path) -> Non
     assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
     allowed = client.get("/metrics", headers={"Authorization": "Bearer s3cret"})
     assert allowed.status_code == 200 and "ductwork_store_runs" in allowed.text
+    # Remote worker groups (ductwork worker) report through the database: their slots show here.
+    from ductwork.store.engine import transaction
+    from ductwork.store.repo import remote as remote_repo
+
+    with transaction(engine) as conn:
+        remote_repo.register_worker(
+            conn, "w1@host", hostname="host", pid=7, kind="celery", queues=["default"], concurrency=4, version="x"
+        )
+    text = client.get("/metrics", headers={"Authorization": "Bearer s3cret"}).text
+    assert _one(text, "ductwork_store_worker_slots", worker="w1@host") == 4
+    assert _one(text, "ductwork_store_worker_slots_in_use", worker="w1@host") == 0
+    assert 0 <= _one(text, "ductwork_store_worker_heartbeat_age_seconds", worker="w1@host") < 60
     engine.dispose()
 
 

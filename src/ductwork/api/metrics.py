@@ -28,7 +28,7 @@ from ductwork.store.engine import read_transaction
 from ductwork.store.repo import import_errors as error_repo
 from ductwork.store.repo import jobs as job_repo
 from ductwork.store.repo import pools as pool_repo
-from ductwork.store.tables import runs, task_instances, task_tries
+from ductwork.store.tables import runs, task_instances, task_tries, workers
 from ductwork.store.types import utcnow
 
 PATH = "/metrics"
@@ -63,6 +63,11 @@ class StoreCollector:
             pools = pool_repo.pool_usage(conn)
             errors = len(error_repo.list_import_errors(conn))
             jobs = job_repo.alive_jobs(conn, "scheduler", timeout=_ALIVE)
+            remote = conn.execute(
+                sa.select(
+                    workers.c.name, workers.c.state, workers.c.concurrency, workers.c.slots_used, workers.c.heartbeat_at
+                ).where(workers.c.state != "stopped")
+            ).all()
         by_run = GaugeMetricFamily(
             "ductwork_store_runs", "Runs in the database, by flow and state", labels=["flow", "state"]
         )
@@ -91,6 +96,25 @@ class StoreCollector:
         yield used
         yield total
         yield GaugeMetricFamily("ductwork_store_import_errors", "Flow files that fail to import", value=errors)
+        slots = GaugeMetricFamily(
+            "ductwork_store_worker_slots", "Slots of each remote worker (ductwork worker)", labels=["worker", "state"]
+        )
+        busy = GaugeMetricFamily(
+            "ductwork_store_worker_slots_in_use", "Slots in use of each remote worker", labels=["worker", "state"]
+        )
+        beat = GaugeMetricFamily(
+            "ductwork_store_worker_heartbeat_age_seconds",
+            "Seconds since each remote worker's heartbeat",
+            labels=["worker"],
+        )
+        now = utcnow()
+        for name, state, concurrency, used, heartbeat in remote:
+            slots.add_metric([name, state], concurrency)
+            busy.add_metric([name, state], used)
+            beat.add_metric([name], (now - heartbeat).total_seconds())
+        yield slots
+        yield busy
+        yield beat
         age = (utcnow() - jobs[0].heartbeat_at).total_seconds() if jobs else float("nan")
         yield GaugeMetricFamily(
             "ductwork_store_scheduler_heartbeat_age_seconds",
