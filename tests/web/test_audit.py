@@ -157,3 +157,10 @@ def test_connections_variables_and_render_through_the_api(
     assert admin.get("/variables/region").status_code == 404
     assert admin.delete("/connections/warehouse").status_code == 204
     assert operator.get("/connections/warehouse").status_code == 404
+
+
+def test_logging_in_and_out_is_not_a_change(client: Any, admin: Api) -> None:
+    before = admin.get("/audit").json()["total"]
+    csrf = login(client, "operator", PASSWORD)
+    client.post("/logout", data={"csrf_token": csrf})
+    assert admin.get("/audit").json()["total"] == before

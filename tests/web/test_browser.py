@@ -326,3 +326,36 @@ def test_assets_lineage_and_why_a_task_did_not_run(admin_tab: Session, standalon
     page = admin_tab.open(f"/flows/cached_square/runs/{run_id.group(1)}/tasks/square")
     page.wait_for_selector("#task-why[data-decision=up_to_date]")
     assert "did not run: up to date" in page.inner_text("#task-why")
+
+
+def test_delete_a_run_from_its_page_see_its_code_and_the_audit_log(admin_tab: Session, standalone: Standalone) -> None:
+    """The run page's Delete button shows the dry run and deletes; the run header shows the code
+    the run was created from and links to the comparison; the audit log names the deletion."""
+    import json
+
+    _wait_for_flow(admin_tab, "greet")
+    older = json.loads(standalone.cli("trigger", "greet", "--run-id", "to_delete", "--wait", "--json"))
+    assert older["state"] == "success"
+    newer = json.loads(standalone.cli("trigger", "greet", "--run-id", "to_keep", "--wait", "--json"))
+    page = admin_tab.open("/flows/greet/runs/to_keep/graph")
+    page.wait_for_selector("body[data-drawn=graph]")
+    assert newer["code"]["hash"] in page.inner_text("#run-code")
+    page.click("#run-compare")
+    page.wait_for_selector("#diff-code")
+    assert "same graph" in page.inner_text("main") and "same code" in page.inner_text("main")
+
+    page = admin_tab.open("/flows/greet/runs/to_delete/graph")
+    page.wait_for_selector("body[data-drawn=graph]")
+    page.click("#delete-run")
+    page.wait_for_selector("#delete-preview")
+    assert "3 task instance(s), 3 tr(ies)" in page.inner_text("#delete-preview")
+    page.click("#confirm-ok")
+    page.wait_for_url(re.compile(r".*/flows/greet/grid$"))
+    runs = json.loads(standalone.cli("runs", "list", "greet", "--json"))["runs"]
+    assert "to_delete" not in [r["run_id"] for r in runs] and "to_keep" in [r["run_id"] for r in runs]
+
+    page = admin_tab.open("/audit?action=run.")
+    rows = page.locator("#audit-table tbody tr")
+    texts = [rows.nth(i).inner_text() for i in range(rows.count())]
+    assert any("run.delete" in t and "greet/to_delete" in t and "ui" in t for t in texts), texts
+    assert any("run.trigger" in t and "cli" in t for t in texts), texts

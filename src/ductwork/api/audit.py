@@ -45,7 +45,7 @@ ACTIONS: dict[str, str] = {
     "activate_pipeline": "pipeline.activate",
     "deactivate_pipeline": "pipeline.deactivate",
 }
-NOT_CHANGES = frozenset({"login_submit", "logout", "validate_pipeline"})
+NOT_CHANGES = frozenset({"login", "logout", "validate_pipeline"})
 """Writes that change nothing an operator would audit (sessions come and go)."""
 MAX_BODY = 64 * 1024
 """Bodies past this size are not copied (the entry then names the action and target only)."""
