@@ -20,7 +20,13 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 
 WITHHELD_NAMES = frozenset(
-    {"DUCTWORK_FERNET_KEY", "DUCTWORK_DATABASE_URL", "DUCTWORK_SMTP_URL", "DUCTWORK_RESULTS_OFFLOAD_URL"}
+    {
+        "DUCTWORK_FERNET_KEY",
+        "DUCTWORK_DATABASE_URL",
+        "DUCTWORK_SMTP_URL",
+        "DUCTWORK_RESULTS_OFFLOAD_URL",
+        "DUCTWORK_METRICS_TOKEN",
+    }
 )
 WITHHELD_PREFIXES = ("DUCTWORK_CONN_", "DUCTWORK_VAR_")
 
