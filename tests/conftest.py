@@ -10,10 +10,18 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import HealthCheck, settings
 
 from ductwork.core.targets import MEMORY_FS
 
 REQUIRE_SERVICES = os.environ.get("DUCTWORK_REQUIRE_SERVICES") == "1"
+
+# Hypothesis checks behaviour, not speed: no per-example deadline and no "too slow" health
+# check, which fail property tests on a busy machine (speed is measured in benchmarks/).
+settings.register_profile(
+    "ductwork", deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+settings.load_profile("ductwork")
 
 # Real-database fixtures (db_url, db_engine) for every test module.
 pytest_plugins = ("dbfixtures",)
