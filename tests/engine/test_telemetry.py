@@ -37,7 +37,7 @@ FLOW = """
     from ductwork import Flow, PythonOperator
 
     def nap():
-        time.sleep(0.7)
+        time.sleep(1.0)
 
     def flaky(ti):
         marker = Path(os.environ["DUCTWORK_TEST_MARKS"]) / f"flaky-{ti.run_id}"
@@ -188,8 +188,9 @@ def test_metrics_scraped_during_a_run_show_its_tries_move(flows: Path, tmp_path:
     # The store's view while the run ran: tasks running, then more and more of them successful.
     assert any(s.get("running", 0) >= 1 for s in seen_store), seen_store
     successes = [s.get("success", 0) for s in seen_store if s]  # empty: the run was not active yet, or any more
-    assert 1 in successes and 2 in successes and successes == sorted(successes), successes
-    assert any(s.get("running", 0) == 1 for s in seen_scheduler), seen_scheduler
+    # (a loaded machine may scrape too slowly to see every step; some step in between must show)
+    assert any(0 < n < 3 for n in successes) and successes == sorted(successes), successes
+    assert any(s.get("running", 0) >= 1 for s in seen_scheduler), seen_scheduler
     # The scheduler's own counters after the run: every task went through every state once.
     transitions = _values(final, "ductwork_task_transitions_total", "watched")
     assert {k: transitions[k] for k in ("scheduled", "queued", "running", "success")} == dict.fromkeys(
@@ -198,7 +199,7 @@ def test_metrics_scraped_during_a_run_show_its_tries_move(flows: Path, tmp_path:
     assert _values(final, "ductwork_tries_total", "watched") == {"success": 3.0}
     assert _values(final, "ductwork_runs_finished_total", "watched") == {"success": 1.0}
     assert _one(final, "ductwork_try_duration_seconds_count", flow="watched", state="success") == 3
-    assert _one(final, "ductwork_try_duration_seconds_sum", flow="watched", state="success") >= 2.0
+    assert _one(final, "ductwork_try_duration_seconds_sum", flow="watched", state="success") >= 3.0
     assert _one(final, "ductwork_ready_to_start_seconds_count", flow="watched") == 3
     assert _one(final, "ductwork_db_write_seconds_count") > 0
     assert _one(final, "ductwork_parse_seconds_count") >= 1
