@@ -136,3 +136,45 @@ def test_standalone_waits_out_a_postgres_restart_and_stop_and_loses_nothing(tmp_
     assert sorted(runs) == [f"s{n:02d}" for n in range(40)]
     assert set(runs.values()) == {1}, f"tasks that ran more than once: { {t: n for t, n in runs.items() if n > 1} }"
     assert all(name.split(".")[1] == "1" for name in os.listdir(marks)), "a try was charged to a task"
+
+
+def test_a_scheduler_started_while_the_database_is_down_waits_then_gives_up_or_goes_on(tmp_path: Path) -> None:
+    """At start, ``--start-wait`` bounds the wait (a wrong URL is reported, not hung on);
+    ``--start-wait 0`` waits until the database comes up, then schedules as usual."""
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    with private_postgres() as pg:
+        env = {
+            **os.environ,
+            "DUCTWORK_HOME": str(tmp_path / "home"),
+            "DUCTWORK_FLOWS_FOLDER": str(flows),
+            "DUCTWORK_DATABASE_URL": pg.create_database("late"),
+            "PYTHONUNBUFFERED": "1",
+        }
+        pg.stop()
+        started = time.monotonic()
+        gave_up = _cli(env, "scheduler", "--start-wait", "2", "--workers", "1")
+        assert gave_up.returncode != 0 and time.monotonic() - started < 60
+        assert "unreachable" in gave_up.stdout + gave_up.stderr
+        log_path = tmp_path / "scheduler.log"
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "ductwork.cli", "scheduler", "--start-wait", "0", "--workers", "1"],
+                env={**env, "COLUMNS": "300"},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            wait_for(lambda: "the database is unreachable at start" in log_path.read_text(errors="replace"), 60, "the wait")
+            time.sleep(3)
+            assert proc.poll() is None, "the scheduler gave up although told to wait forever"
+            pg.start()
+            wait_for(lambda: "scheduler started" in log_path.read_text(errors="replace"), 90, "the scheduler to start")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()

@@ -453,7 +453,8 @@ class MeOut(UserOut):
 
 
 class UserIn(Model):
-    username: str = Field(min_length=1, max_length=250)
+    username: str = Field(min_length=1, max_length=250, pattern=r"\S")
+    """Any text with something besides blanks in it (a name of spaces is refused with a 422)."""
     password: str = Field(min_length=8, max_length=1000)
     role: Role = "viewer"
 

@@ -48,6 +48,13 @@ def _install_signals(service: Any) -> None:
     help="warm: workers run many tries (default); fresh: a new process for every try.",
 )
 @click.option("--no-parse", is_flag=True, help="Do not read the flows folder (flows come from elsewhere).")
+@click.option(
+    "--start-wait",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait at start for an unreachable database before exiting (0: wait forever).",
+)
 @click.option("--log-level", default="info", show_default=True)
 @click.pass_obj
 def scheduler(
@@ -56,6 +63,7 @@ def scheduler(
     poll_interval: float | None,
     worker_mode: str | None,
     no_parse: bool,
+    start_wait: float,
     log_level: str,
 ) -> None:
     """Run the scheduler until stopped: parse flows, create due runs, run tasks on the worker pool."""
@@ -67,7 +75,7 @@ def scheduler(
         settings = dataclasses.replace(settings, parallelism=workers)
     if worker_mode is not None:
         settings = dataclasses.replace(settings, worker_mode=worker_mode)
-    options = SchedulerOptions(parse=not no_parse, parse_timeout=settings.parse_timeout)
+    options = SchedulerOptions(parse=not no_parse, parse_timeout=settings.parse_timeout, start_wait=start_wait)
     if poll_interval is not None:
         options.poll_interval = poll_interval
     service = SchedulerService(settings, options=options)

@@ -117,6 +117,11 @@ class SchedulerOptions:
     them at its web server's /metrics)."""
     outage_backoff_max: float = 30.0
     """While the database is unreachable, the longest wait between two tries to reach it."""
+    start_wait: float = 10.0
+    """At start, how long to wait for an unreachable database before exiting with its error: a
+    wrong URL or a database not yet up says so within seconds instead of hanging (a service
+    manager or Kubernetes restarts the process); 0 waits forever. Once running, an outage is
+    always waited out."""
     retention_interval: float = 600.0
     """Seconds between two passes of the background retention (``retention_days`` setting)."""
     retention_first_after: float = 10.0
@@ -385,7 +390,13 @@ class SchedulerService:
             _first_line(error),
         )
         while not self.stop_event.is_set():
+            waited = time.monotonic() - since
+            if at_start and self.options.start_wait > 0 and waited >= self.options.start_wait:
+                self._set_status("stopped", f"the database is unreachable: {_first_line(error)}")
+                raise error
             delay = min(self.options.outage_backoff_max, 0.5 * 2**attempt)
+            if at_start and self.options.start_wait > 0:
+                delay = max(0.05, min(delay, self.options.start_wait - waited))
             attempt += 1
             self._set_status(
                 "waiting_for_database",
