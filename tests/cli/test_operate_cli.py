@@ -81,7 +81,7 @@ def test_mark_cancel_and_pool_delete_have_dry_runs(cli: Cli, tmp_path: Path) -> 
     assert done == {"dry_run": False, "state": "failed", "marked": ["b"]}
 
     finished = cli("runs", "cancel", "ops", newest, "--dry-run")
-    assert finished.exit_code == 0 and "0 unfinished task(s) would be marked failed" in finished.output
+    assert finished.exit_code == 2 and f"run ops {newest} already finished (success)" in finished.output
     queued = _json(cli, "trigger", "ops", "--run-id", "waiting")
     preview = cli("runs", "cancel", "ops", "waiting", "--dry-run")
     assert "2 unfinished task(s) would be marked failed: a, b" in preview.output
@@ -97,6 +97,32 @@ def test_mark_cancel_and_pool_delete_have_dry_runs(cli: Cli, tmp_path: Path) -> 
     assert "no pool 'wide'" in cli("pools", "delete", "wide", "--dry-run").output
     assert cli("pools", "delete", "narrow").exit_code == 0
     assert "narrow" not in cli("pools", "list").output
+
+
+def test_cancelling_a_finished_run_is_refused_and_changes_nothing(cli: Cli, tmp_path: Path) -> None:
+    newest, *_ = _three_runs(cli, tmp_path)
+    before = _json(cli, "runs", "show", "ops", newest)
+    assert before["state"] == "success"
+    tasks = _json(cli, "tasks", "state", "ops", newest)
+
+    for extra in ((), ("--dry-run",)):
+        refused = cli("runs", "cancel", "ops", newest, *extra)
+        assert refused.exit_code == 2, refused.output
+        assert f"run ops {newest} already finished (success): there is nothing to cancel" in refused.output
+
+    assert _json(cli, "runs", "show", "ops", newest) == before
+    assert _json(cli, "tasks", "state", "ops", newest) == tasks
+    assert _json(cli, "audit", "list")["entries"] == []
+
+    _json(cli, "trigger", "ops", "--run-id", "waiting")
+    cancelled = cli("runs", "cancel", "ops", "waiting")
+    assert cancelled.exit_code == 0 and "run ops waiting: failed" in cancelled.output
+    assert [(e["action"], e["target"]) for e in _json(cli, "audit", "list")["entries"]] == [
+        ("run.cancel", "ops/waiting"),
+        ("run.trigger", "ops"),
+    ]
+    again = cli("runs", "cancel", "ops", "waiting")
+    assert again.exit_code == 2 and "run ops waiting already finished (failed)" in again.output
 
 
 def test_changes_from_the_cli_are_audited_without_their_secrets(cli: Cli, tmp_path: Path) -> None:

@@ -164,3 +164,35 @@ def test_logging_in_and_out_is_not_a_change(client: Any, admin: Api) -> None:
     csrf = login(client, "operator", PASSWORD)
     client.post("/logout", data={"csrf_token": csrf})
     assert admin.get("/audit").json()["total"] == before
+
+
+def test_a_finished_run_cannot_be_cancelled_and_the_refusal_is_not_recorded(
+    admin: Api, operator: Api, viewer: Api, seeded: Seeded
+) -> None:
+    finished = f"/flows/demo/runs/{quote(seeded.success_run, safe='')}"
+    before_run = viewer.get(finished).json()
+    before_tasks = viewer.get(finished + "/tasks").json()
+    before_events = viewer.get(finished + "/events").json()
+    before_audit = admin.get("/audit").json()["total"]
+
+    for params in ({}, {"dry_run": "true"}):
+        refused = operator.post(finished + "/cancel", params=params)
+        assert refused.status_code == 409, refused.text
+        detail = refused.json()["detail"]
+        assert f"run demo {seeded.success_run} already finished (success)" in detail
+        assert "nothing to cancel" in detail
+
+    assert viewer.get(finished).json() == before_run
+    assert before_run["state"] == "success"
+    assert viewer.get(finished + "/tasks").json() == before_tasks
+    assert viewer.get(finished + "/events").json() == before_events
+    assert admin.get("/audit").json()["total"] == before_audit
+
+    running = f"/flows/demo/runs/{quote(seeded.running_run, safe='')}"
+    assert operator.post(running + "/cancel").json()["state"] == "failed"
+    assert [(e["action"], e["target"]) for e in _entries(admin, action="run.cancel")] == [
+        ("run.cancel", f"demo/{seeded.running_run}")
+    ]
+    again = operator.post(running + "/cancel")
+    assert again.status_code == 409 and "already finished (failed)" in again.json()["detail"]
+    assert admin.get("/audit").json()["total"] == before_audit + 1

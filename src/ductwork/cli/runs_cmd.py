@@ -283,7 +283,10 @@ def show_run(state: CliState, flow_id: str, run_id: str, as_json: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="Only list the tasks that would be stopped.")
 @click.pass_obj
 def cancel_run(state: CliState, flow_id: str, run_id: str, dry_run: bool) -> None:
-    """Stop a run: unfinished tasks are marked failed and their tries stopped."""
+    """Stop a run: unfinished tasks are marked failed and their tries stopped.
+
+    A run that already finished is refused (exit status 2) and left as it is.
+    """
     engine = store(state)
     if dry_run:
         record, unfinished = run_service.cancel_preview(engine, flow_id, run_id)

@@ -21,7 +21,7 @@ from ductwork.core.params import from_description, resolve_values
 from ductwork.core.schedule import DataInterval, as_aware, get_timezone
 from ductwork.core.states import RunState, TaskState
 from ductwork.engine.scheduling import backfill_intervals, schedule_of
-from ductwork.errors import NotFoundError, ParameterError, did_you_mean
+from ductwork.errors import InvalidTransitionError, NotFoundError, ParameterError, did_you_mean
 from ductwork.store.engine import read_transaction, transaction
 from ductwork.store.records import RunRecord
 from ductwork.store.repo import flows as flow_repo
@@ -227,24 +227,46 @@ def get_run(engine: Engine, flow_id: str, run_id: str) -> RunRecord:
     return record
 
 
+def _refuse_finished(record: RunRecord) -> None:
+    """A finished run has nothing left to stop: cancelling it would only rewrite its outcome
+    (a success turned into failed), so it is refused and left as it is."""
+    if record.state.is_terminal:
+        raise InvalidTransitionError(
+            f"run {record.flow_id} {record.run_id} already finished ({record.state.value}): there is nothing "
+            "to cancel, and it stays as it is; `ductwork tasks clear` runs its tasks again"
+        )
+
+
 def cancel_preview(engine: Engine, flow_id: str, run_id: str) -> tuple[RunRecord, list[str]]:
     """What ``cancel`` would do (a dry run): the run, and its unfinished tasks that would be
-    marked failed, in graph order."""
+    marked failed, in graph order. A finished run is refused, as ``cancel`` would refuse it."""
     record = get_run(engine, flow_id, run_id)
+    _refuse_finished(record)
     with read_transaction(engine) as conn:
         instances = task_repo.list_task_instances(conn, record.pk)
     return record, [t.task_id for t in instances if not t.state.is_terminal]
 
 
 def cancel(engine: Engine, flow_id: str, run_id: str, *, reason: str = "cancelled") -> RunRecord:
-    """Stop a run: its unfinished tasks are marked failed and the scheduler stops their tries."""
+    """Stop a run: its unfinished tasks are marked failed and the scheduler stops their tries.
+
+    Only a queued or running run can be cancelled; a finished one raises
+    ``InvalidTransitionError`` and nothing changes, also when it finishes while this runs (the
+    run's state change is conditional, and the transaction is rolled back if it did not happen).
+    """
     record = get_run(engine, flow_id, run_id)
+    _refuse_finished(record)
     with transaction(engine) as conn:
         states = task_repo.task_states(conn, record.pk)
         unfinished = [t for t, s in states.items() if not s.is_terminal]
         if unfinished:
             task_repo.mark_task_instances(conn, record.pk, unfinished, TaskState.FAILED, reason=reason)
-        run_repo.set_run_state(conn, record.pk, RunState.FAILED, reason=reason)
+        if not run_repo.set_run_state(
+            conn, record.pk, RunState.FAILED, expected=(RunState.QUEUED, RunState.RUNNING), reason=reason
+        ):
+            now = run_repo.get_run_by_pk(conn, record.pk)
+            _refuse_finished(now or record)
+            raise InvalidTransitionError(f"run {flow_id} {run_id} changed while it was being cancelled; try again")
         run_repo.bump_revision(conn, record.pk)
         updated = run_repo.get_run_by_pk(conn, record.pk)
     assert updated is not None
