@@ -20,6 +20,7 @@ from ductwork.errors import ParameterError
 from ductwork.services import runs as run_service
 from ductwork.store.engine import read_transaction
 from ductwork.store.records import RunRecord
+from ductwork.store.repo import events as event_repo
 from ductwork.store.repo import runs as run_repo
 from ductwork.store.repo import tasks as task_repo
 
@@ -82,6 +83,7 @@ def _wait(engine: Any, record: RunRecord, timeout: float | None) -> RunRecord:
 def _print_states(engine: Any, record: RunRecord) -> None:
     with read_transaction(engine) as conn:
         instances = task_repo.list_task_instances(conn, record.pk)
+        reason = event_repo.run_end_reason(conn, record.pk) if record.state.is_terminal else ""
     table = Table(
         "task",
         "state",
@@ -98,6 +100,8 @@ def _print_states(engine: Any, record: RunRecord) -> None:
             f"{ti.duration:.2f}s" if ti.duration is not None else "",
         )
     console().print(table)
+    if reason:
+        console().print(f"{record.state.value}: {reason}", markup=False)
 
 
 @click.command()
@@ -267,9 +271,11 @@ def show_run(state: CliState, flow_id: str, run_id: str, as_json: bool) -> None:
     if as_json:
         with read_transaction(engine) as conn:
             instances = task_repo.list_task_instances(conn, record.pk)
+            reason = event_repo.run_end_reason(conn, record.pk) if record.state.is_terminal else ""
         print_json(
             {
                 **run_json(record),
+                "reason": reason or None,
                 "tasks": {t.task_id: {"state": t.state.value, "try_number": t.try_number} for t in instances},
             }
         )

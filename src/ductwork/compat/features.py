@@ -59,7 +59,11 @@ AIRFLOW: dict[str, Feature] = dict(
         _f("DAG.render_template_as_native_obj", UNSUPPORTED, "templates always render to strings"),
         _f("DAG.jinja_environment_kwargs", UNSUPPORTED, "the Jinja environment is Ductwork's sandbox"),
         _f("DAG.fail_stop", UNSUPPORTED, "stopping a run at the first failure"),
-        _f("DAG.dagrun_timeout", IGNORED, "not enforced yet: a run is not stopped when it runs longer"),
+        _f(
+            "DAG.dagrun_timeout",
+            DIFFERS,
+            "enforced (Flow run_timeout); a running try it stops ends failed, where Airflow marks it skipped",
+        ),
         _f("DAG.sla_miss_callback", IGNORED, "SLAs (removed in Airflow 3) are not checked"),
         _f("DAG.access_control", IGNORED, "per-DAG permissions: Ductwork has viewer/operator/admin roles"),
         _f("DAG.default_view", IGNORED, "a UI preference"),

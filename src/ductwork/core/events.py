@@ -80,6 +80,8 @@ class RunEnded:
     run_key: str
     state: RunState
     at: dt.datetime
+    reason: str = ""
+    """Why, when the run did not simply end with its tasks (its ``run_timeout`` passed)."""
 
 
 EngineEvent = StateChanged | TryBegan | TryEnded | NodesAdded | RunEnded

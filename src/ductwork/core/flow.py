@@ -64,6 +64,9 @@ class Flow:
             parameters. Any flow also takes events posted to ``POST /api/v1/flows/{id}/events``.
         cache: ``"content"``: every task is skipped as up to date when its code, parameters and
             inputs match a previous successful try (a task's own ``cache=`` wins).
+        run_timeout: how long a run may take from its start (a timedelta or seconds; Airflow's
+            ``dagrun_timeout``). Past it the run fails: its running tries are stopped and end
+            failed, the tasks not started yet are skipped, and the run's events say why.
     """
 
     def __init__(
@@ -89,6 +92,7 @@ class Flow:
         paused_on_creation: bool = False,
         triggers: Sequence[Any] = (),
         cache: str | None = None,
+        run_timeout: dt.timedelta | float | None = None,
     ) -> None:
         self.defined_at = caller_site()
         if not isinstance(flow_id, str) or not _FLOW_ID.match(flow_id):
@@ -119,6 +123,7 @@ class Flow:
         self.paused_on_creation = paused_on_creation
         self.triggers = as_triggers(triggers, where=f"flow {flow_id!r}")
         self.cache = check_cache_mode(cache, where=f"flow {flow_id!r}")
+        self.run_timeout = _as_timeout(run_timeout, flow_id)
         self.tasks: dict[str, BaseOperator] = {}
         self.groups: dict[str, TaskGroup] = {}
         self.fileloc: str | None = self.defined_at[0]
@@ -199,6 +204,7 @@ class Flow:
             ),
             assets=self.asset_condition.to_dict() if self.asset_condition is not None else None,
             triggers=tuple(t.to_dict() for t in self.triggers),
+            run_timeout=self.run_timeout.total_seconds() if self.run_timeout is not None else None,
         )
 
     @property
@@ -250,6 +256,23 @@ def _as_parameter(name: str, value: Any) -> Parameter[Any]:
     param = value if isinstance(value, Parameter) else parameter_for(None, value)
     param.name = param.name or name
     return param
+
+
+def _as_timeout(value: Any, flow_id: str) -> dt.timedelta | None:
+    """``run_timeout`` as a timedelta; a clear error for anything but a positive duration."""
+    if value is None:
+        return None
+    if isinstance(value, dt.timedelta):
+        timeout = value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        timeout = dt.timedelta(seconds=value)
+    else:
+        raise DefinitionError(
+            f"flow {flow_id!r}: run_timeout must be a timedelta or a number of seconds, not {type(value).__name__}"
+        )
+    if timeout <= dt.timedelta(0):
+        raise DefinitionError(f"flow {flow_id!r}: run_timeout must be positive, not {timeout}")
+    return timeout
 
 
 def _as_datetime(value: Any, tz: dt.tzinfo, *, name: str, flow_id: str) -> dt.datetime | None:

@@ -120,6 +120,9 @@ class FlowMeta:
     """The asset condition the flow is scheduled on (``core.assets``), as plain data."""
     triggers: tuple[Mapping[str, Any], ...] = ()
     """Message sources that start runs (``core.triggers``), as plain data."""
+    run_timeout: float | None = None
+    """Seconds a run may take from its start (Airflow's ``dagrun_timeout``): past it the scheduler
+    fails the run, stops its tries and leaves the tasks not started skipped."""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -127,7 +130,7 @@ class FlowMeta:
         data["on_failure_email"] = list(self.on_failure_email)
         data["callbacks"] = list(self.callbacks)
         # Left out when unset, so the graphs (and version hashes) of flows without them stay as they were.
-        for name in ("assets", "triggers"):
+        for name in ("assets", "triggers", "run_timeout"):
             if not data[name]:
                 del data[name]
             elif name == "triggers":

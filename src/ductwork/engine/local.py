@@ -159,7 +159,16 @@ def run_locally(
         extra_sinks.append(recording.begin(info, graph, definition=definition))
         journal = recording.journal
         flush_interval = recording.flush_interval if journal is not None else 0.0
-    executor = InProcessExecutor(resolve, results, clock, parallelism=parallelism, services=services, journal=journal)
+    timeout = graph.meta.run_timeout
+    executor = InProcessExecutor(
+        resolve,
+        results,
+        clock,
+        parallelism=parallelism,
+        services=services,
+        journal=journal,
+        threads_only=timeout is not None,  # the loop must stay free to stop a try at the deadline
+    )
     log_path = (lambda run, task_id, n: try_log_path(log_dir, run, task_id, n)) if log_dir else None
     supervisor = Supervisor(
         executor,
@@ -170,7 +179,8 @@ def run_locally(
         flush_interval=flush_interval,
         wait_for_missing=False,
     )
-    supervisor.add_run(info, graph, states=states_from_nodes(graph.nodes))
+    deadline = clock.now() + dt.timedelta(seconds=timeout) if timeout is not None else None
+    supervisor.add_run(info, graph, states=states_from_nodes(graph.nodes), deadline=deadline)
     try:
         with logcapture.routing():
             supervisor.run_until_done()

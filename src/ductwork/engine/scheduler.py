@@ -856,7 +856,14 @@ class SchedulerService:
         # (max: older releases stored a rescheduled sensor's try number as -1)
         tries = {t: max(0, n) for t, n in tries.items()}
         info = run_service.run_info(record, loaded.graph.meta)
-        self.supervisor.replace_run(info, loaded.graph, states=states, tries=tries, due=dict(loaded.next_try_at))
+        self.supervisor.replace_run(
+            info,
+            loaded.graph,
+            states=states,
+            tries=tries,
+            due=dict(loaded.next_try_at),
+            deadline=self._deadline(record, loaded.graph.meta),
+        )
         run = self.supervisor.runs[info.key]
         run.max_tries.update(loaded.max_tries)
         for task_id in flying:  # marked success, failed or skipped while its try ran: the mark wins
@@ -877,6 +884,17 @@ class SchedulerService:
                     self._adopted[key] = now
         if recovering:
             log.info("took over run %s (%d tasks)", info.key, len(loaded.graph.nodes))
+
+    def _deadline(self, record: RunRecord, meta: FlowMeta) -> dt.datetime | None:
+        """When the run times out: its start (now, for a run starting now; its last queueing, for
+        a run cleared to run again, as Airflow restarts the clock on a clear) plus the
+        ``run_timeout`` its recorded graph carries, so a run keeps the timeout it began with."""
+        if meta.run_timeout is None:
+            return None
+        started = None
+        if record.state != RunState.QUEUED:
+            started = max((d for d in (record.start_date, record.queued_at) if d is not None), default=None)
+        return (started or self.clock.now()) + dt.timedelta(seconds=meta.run_timeout)
 
     def check_adopted(self) -> None:
         """Tries found running after a restart: pick up the end their worker journaled, or

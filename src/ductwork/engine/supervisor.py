@@ -93,6 +93,10 @@ class ActiveRun:
     log_paths: dict[str, str] = field(default_factory=dict)
     started: bool = False
     max_active_tasks: int | None = None
+    deadline: dt.datetime | None = None
+    """When the run's ``run_timeout`` passes (None: it has none)."""
+    try_started: dict[str, dt.datetime] = field(default_factory=dict)
+    """When each running try began, for the end recorded when a timeout stops it."""
 
     @property
     def key(self) -> str:
@@ -153,7 +157,9 @@ class Supervisor:
         states: Mapping[str, TaskState] | None = None,
         tries: Mapping[str, int] | None = None,
         max_tries: Mapping[str, int] | None = None,
+        deadline: dt.datetime | None = None,
     ) -> ActiveRun:
+        """``deadline``: when the run times out (its start plus the flow's ``run_timeout``)."""
         tracker = RunTracker(graph.nodes, states)
         run = ActiveRun(
             info,
@@ -162,6 +168,7 @@ class Supervisor:
             dict(tries or {}),
             max_tries=dict(max_tries or {}),
             max_active_tasks=graph.meta.max_active_tasks,
+            deadline=deadline,
         )
         self.runs[info.key] = run
         if self.ledger is not None and states:
@@ -204,13 +211,15 @@ class Supervisor:
         states: Mapping[str, TaskState],
         tries: Mapping[str, int],
         due: Mapping[str, dt.datetime] | None = None,
+        deadline: dt.datetime | None = None,
     ) -> ActiveRun:
         """Rebuild a run's tracker from recorded states (someone cleared or marked tasks),
         keeping the tries that are in flight."""
         old = self.runs.get(info.key)
-        run = self.add_run(info, graph, states=states, tries=tries)
+        run = self.add_run(info, graph, states=states, tries=tries, deadline=deadline)
         if old is not None:
             run.in_flight = old.in_flight
+            run.try_started = old.try_started
             for task_id, key in old.in_flight.items():
                 run.tries[task_id] = max(run.tries.get(task_id, 0), key.try_number)
         for task_id, at in (due or {}).items():
@@ -249,6 +258,9 @@ class Supervisor:
         """One turn: start, release due retries, dispatch, wait, apply, record."""
         now = self.clock.now()
         for run in list(self.runs.values()):
+            if run.deadline is not None and now >= run.deadline:
+                self._time_out(run, now)
+                continue
             if not run.started:
                 run.started = True
                 self._emit_changes(run, run.tracker.start(), now)
@@ -283,6 +295,9 @@ class Supervisor:
         now = self.clock.now()
         dues = [at for run in self.runs.values() for at in run.due.values()]
         wait = timeout
+        busy = bool(dues) or any(run.in_flight for run in self.runs.values())
+        if busy:  # a run that can no longer move ends now (step), not at its deadline
+            dues += [run.deadline for run in self.runs.values() if run.deadline is not None]
         if dues:
             until = max(0.0, (min(dues) - now).total_seconds())
             wait = until if wait is None else min(wait, until)
@@ -390,6 +405,7 @@ class Supervisor:
             return  # a try that was cleared or cancelled meanwhile
         task_id = event.key.task_id
         if isinstance(event, TryStarted):
+            run.try_started[task_id] = event.at
             if run.tracker.state[task_id] == S.QUEUED:
                 self._emit_changes(run, run.tracker.set_state(task_id, S.RUNNING, "started"), now)
             self._pending.append(
@@ -410,6 +426,7 @@ class Supervisor:
         task_id = key.task_id
         node = run.tracker.nodes[task_id]
         del run.in_flight[task_id]
+        run.try_started.pop(task_id, None)
         self.limits.release(node)
         if self.ledger is not None:
             self.ledger.release(node, key, succeeded=outcome.state == S.SUCCESS)
@@ -445,6 +462,26 @@ class Supervisor:
                 self._pending.append(RunEnded(run.key, state, self.clock.now()))
                 self._run_ended_pending = True
                 del self.runs[run.key]
+
+    def _time_out(self, run: ActiveRun, now: dt.datetime) -> None:
+        """The run has run longer than its flow's ``run_timeout`` (Airflow's ``dagrun_timeout``):
+        its tries in flight are stopped and end failed, its tasks not started are skipped (not
+        run, and not a failure of their own), and the run ends failed with the reason in its
+        events. Airflow marks them all skipped; a stopped try failing says which work was cut."""
+        why = f"the run timed out: it ran longer than its run_timeout ({_duration(run.graph.meta.run_timeout)})"
+        stopped = "cancelled by run timeout"
+        for task_id in list(run.in_flight):
+            key = self.abandon(run.key, task_id)
+            if key is None:
+                continue
+            self.executor.cancel(key, stopped)
+            started = run.try_started.pop(task_id, now)
+            outcome = TryOutcome(S.FAILED, started, now, error=stopped)
+            self._pending.append(TryEnded(run.key, task_id, key.try_number, outcome))
+        self._emit_changes(run, run.tracker.stop_all(skipped=f"not started: {why}", failed=stopped), now)
+        self._pending.append(RunEnded(run.key, RunState.FAILED, now, reason=why))
+        self._run_ended_pending = True
+        del self.runs[run.key]
 
     def _emit_changes(self, run: ActiveRun, changes: list[Change], now: dt.datetime) -> None:
         for change in changes:
@@ -496,6 +533,13 @@ class Supervisor:
     def unrecorded(self) -> int:
         """Events the sinks have not taken yet (pending, or held after a sink failed)."""
         return len(self._pending) + (len(self._held[0]) if self._held is not None else 0)
+
+
+def _duration(seconds: float | None) -> str:
+    """``0:00:02`` for whole seconds (how a timedelta prints), ``0.5s`` below a second."""
+    if seconds is None or seconds < 1:
+        return f"{seconds}s"
+    return str(dt.timedelta(seconds=round(seconds)))
 
 
 class LogPathFn(Protocol):

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 
 from ductwork.core.events import StateChange
 from ductwork.core.graph import NodeSpec
-from ductwork.core.states import TERMINAL, TaskState, check_transition, run_state_of
+from ductwork.core.states import ACTIVE, TERMINAL, TaskState, check_transition, run_state_of
 from ductwork.core.trigger_rules import Decision, UpstreamTally, decide
 from ductwork.errors import NotFoundError
 
@@ -152,6 +152,20 @@ class RunTracker:
                 changes.append(Change(task_id, self.state[task_id], S.SKIPPED, reason))
                 self._set_raw(task_id, S.SKIPPED)
                 self._propagate(task_id, changes)
+        return changes
+
+    def stop_all(self, *, skipped: str, failed: str) -> list[Change]:
+        """End every unfinished task at once (the run's ``run_timeout`` passed): the ones with a
+        try (queued or running) fail, the ones waiting are skipped, each with its reason. Nothing
+        downstream is decided: no task is left to decide."""
+        changes: list[Change] = []
+        for task_id in self.nodes:
+            old = self.state[task_id]
+            if old in TERMINAL:
+                continue
+            new, reason = (S.FAILED, failed) if old in ACTIVE else (S.SKIPPED, skipped)
+            changes.append(Change(task_id, old, new, reason))
+            self._set_raw(task_id, new)
         return changes
 
     def add_nodes(self, nodes: Iterable[NodeSpec], *, waiting: str | None = None) -> list[Change]:

@@ -145,7 +145,8 @@ class SqlEventSink:
             step.nodes.append((pk, event.nodes))
         elif isinstance(event, RunEnded):
             step.ended[pk] = (event.state, event.at)
-            step.events.append(NewStateEvent(pk, None, None, event.state.value, "run ended", 0, event.at))
+            why = event.reason or "run ended"
+            step.events.append(NewStateEvent(pk, None, None, event.state.value, why, 0, event.at))
 
     def _state_changed(self, step: _Step, pk: int, event: StateChanged) -> None:
         change = event.change

@@ -19,6 +19,7 @@ from ductwork.api.routes.flows import get_flow, list_flows
 from ductwork.errors import ParameterError
 from ductwork.services import runs as run_service
 from ductwork.store.engine import read_transaction
+from ductwork.store.repo import events as event_repo
 from ductwork.store.repo import import_errors as error_repo
 from ductwork.store.repo import pools as pool_repo
 from ductwork.store.repo import runs as run_repo
@@ -151,7 +152,13 @@ def _run_page(request: Request, ctx: WebContext, flow_id: str, run_id: str, temp
         flow = get_flow(flow_id, ctx)
     except LookupError:  # a run of a flow that is no longer registered still has its history
         flow = None
-    return page(request, template, run=schemas.run_out(record), flow=flow, flow_id=flow_id, tab=tab)
+    reason = ""
+    if record.state.is_terminal:
+        with read_transaction(ctx.engine) as conn:
+            reason = event_repo.run_end_reason(conn, record.pk)
+    return page(
+        request, template, run=schemas.run_out(record), flow=flow, flow_id=flow_id, tab=tab, run_reason=reason
+    )
 
 
 @router.get("/flows/{flow_id}/runs/{run_id}/diff")

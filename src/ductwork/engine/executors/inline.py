@@ -49,8 +49,12 @@ class InProcessExecutor:
         parallelism: int = 1,
         services: TaskServices | None = None,
         journal: JournalWriter | None = None,
+        threads_only: bool = False,
     ) -> None:
+        """``threads_only``: never run a lone try in the calling thread, so the run loop stays
+        free to stop it (a run with a ``run_timeout``)."""
         self.resolver = resolver
+        self.threads_only = threads_only
         self.services = services
         self.journal = journal
         self.results = results
@@ -93,7 +97,7 @@ class InProcessExecutor:
             self._abandoned.difference_update(e[0].key for e in submitted if e[0].key not in self._running)
         if not starting:
             return
-        if len(starting) == 1 and starting[0][1] is None:
+        if len(starting) == 1 and starting[0][1] is None and not self.threads_only:
             request, _deadline, holder = starting[0]
             with self._lock:
                 alone = len(self._running) == 1

@@ -60,4 +60,20 @@ def list_state_events(
     ]
 
 
+def run_end_reason(conn: Connection, run_pk: int) -> str:
+    """Why a finished run ended as it did, when something other than its tasks decided it (its
+    ``run_timeout`` passed, someone cancelled it); "" when its tasks did."""
+    reason = conn.execute(
+        sa.select(state_events.c.reason)
+        .where(
+            state_events.c.run_pk == run_pk,
+            state_events.c.task_id.is_(None),
+            state_events.c.new.in_(("success", "failed")),
+        )
+        .order_by(state_events.c.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return "" if reason in (None, "", "run ended") else str(reason)
+
+
 INSERT = sa.insert(state_events)

@@ -140,6 +140,7 @@ class DAG(Flow):
             on_success_callback=on_success_callback,
             on_failure_callback=on_failure_callback,
             paused_on_creation=bool(is_paused_upon_creation),
+            run_timeout=dagrun_timeout,
         )
         self.dagrun_timeout = dagrun_timeout
         self.template_searchpath = (
