@@ -38,18 +38,21 @@ FLOW = textwrap.dedent(
 
     MARKS = Path(os.environ["RUN_TIMEOUT_MARKS"])
 
-    def nap(seconds):
+    def nap():
         (MARKS / "nap.pid").write_text(str(os.getpid()))
-        time.sleep(int(seconds))
+        time.sleep(120)
 
     def after():
         (MARKS / "after.ran").write_text("it ran")
 
-    with Flow("slow", run_timeout=dt.timedelta(seconds=2), params={"seconds": 120}) as slow:
+    with Flow("slow", run_timeout=dt.timedelta(seconds=2)) as slow:
         first = PythonOperator(task_id="first", python_callable=lambda: "ok")
-        sleeper = PythonOperator(task_id="nap", python_callable=nap, op_kwargs={"seconds": "{{ params.seconds }}"})
+        sleeper = PythonOperator(task_id="nap", python_callable=nap)
         last = PythonOperator(task_id="after", python_callable=after)
         first >> sleeper >> last
+
+    with Flow("slow_warm_up") as warm_up:  # no timeout: it loads this file into the worker
+        PythonOperator(task_id="hello", python_callable=lambda: "ok")
     """
 )
 
@@ -69,13 +72,13 @@ DAG_FILE = textwrap.dedent(
         schedule=None,
         catchup=False,
         dagrun_timeout=timedelta(seconds=2),
-        params={"seconds": 120},
     ) as dag:
-        nap = BashOperator(
-            task_id="nap", bash_command=f"echo $$ > {MARKS}/af_nap.pid; exec sleep {{{{ params.seconds }}}}"
-        )
+        nap = BashOperator(task_id="nap", bash_command=f"echo $$ > {MARKS}/af_nap.pid; exec sleep 120")
         after = BashOperator(task_id="after", bash_command=f"touch {MARKS}/af_after.ran")
         nap >> after
+
+    with DAG("af_slow_warm_up", start_date=datetime(2024, 1, 1), schedule=None, catchup=False):
+        BashOperator(task_id="hello", bash_command="echo hello")
     """
 )
 
@@ -229,8 +232,8 @@ def _browser(env: Env) -> Iterator[Any]:
         engine.dispose()
 
 
-def _run_ends(env: Env, flow_id: str, *params: str) -> dict[str, Any]:
-    run = env.json("trigger", flow_id, *params)
+def _run_ends(env: Env, flow_id: str) -> dict[str, Any]:
+    run = env.json("trigger", flow_id)
     return _wait(
         f"run {run['run_id']} of {flow_id} to end",
         lambda: (shown := env.json("runs", "show", flow_id, run["run_id"]))["state"] in ("success", "failed")
@@ -239,11 +242,9 @@ def _run_ends(env: Env, flow_id: str, *params: str) -> dict[str, Any]:
 
 
 def _warm_up(env: Env, flow_id: str) -> None:
-    """A quick run first, so that the one worker has the flow imported: on a loaded machine a
-    cold worker alone can take the 2 s of the timeout."""
-    assert _run_ends(env, flow_id, "--param", "seconds=0")["state"] == "success"
-    for mark in env.marks.iterdir():
-        mark.unlink()
+    """A run of a flow of the same file without a timeout first, so that the one worker has
+    the file imported: on a loaded machine starting a worker alone can take the 2 s."""
+    assert _run_ends(env, f"{flow_id}_warm_up")["state"] == "success"
 
 
 def test_the_scheduler_fails_a_run_past_its_timeout_and_stops_its_try(env: Env) -> None:
