@@ -112,6 +112,8 @@ def summary_table(summary: RunSummary, *, max_rows: int = 200) -> Table:
         note = task.reason if task.state != TaskState.SUCCESS or task.already_complete else ""
         if task.tries and task.tries[-1].error:
             note = task.tries[-1].error
+        elif task.state == TaskState.SUCCESS and task.reused_from:
+            note = f"up to date (cache): reused run {task.reused_from}"
         table.add_row(
             task.task_id,
             styled(task.state.value),
@@ -153,6 +155,7 @@ def summary_json(summary: RunSummary) -> dict[str, Any]:
             t.task_id: {
                 "state": t.state.value,
                 "already_complete": t.already_complete,
+                "reused_from": t.reused_from,
                 "tries": [
                     {
                         "try_number": x.try_number,
@@ -160,6 +163,7 @@ def summary_json(summary: RunSummary) -> dict[str, Any]:
                         "duration": x.duration,
                         "error": x.error,
                         "log": x.log_path,
+                        "reused_from": x.reused_from,
                     }
                     for x in t.tries
                 ],

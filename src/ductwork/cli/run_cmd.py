@@ -152,6 +152,9 @@ def _report(summary: RunSummary, as_json: bool, settings_logs: Any) -> None:
         if tries is not None:
             out.print(tries)
         counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.counts().items()))
+        reused = sum(1 for t in summary.tasks.values() if t.reused_from and t.state.value == "success")
+        if reused:
+            counts += f"; {reused} of them up to date, not run"
         out.print(f"run {summary.run_id}: [bold]{summary.state.value}[/] ({counts}); logs under {settings_logs}")
     if summary.any_failed:
         sys.exit(1)

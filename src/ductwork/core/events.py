@@ -35,6 +35,9 @@ class TryOutcome:
     """The try found an external input missing (pending, checked again later), not a failure."""
     asset_events: dict[str, dict[str, Any]] = field(default_factory=dict)
     """The assets a successful try updated (its outlets), each with the extra the task gave it."""
+    reused_from: str | None = None
+    """``cache="content"``: the run whose results this try took as its own (it was up to date and
+    its code did not run), so that a run's own summary can say so without asking the store."""
 
     @property
     def duration(self) -> float:

@@ -196,6 +196,7 @@ def execute_try(
                         clock.now(),
                         rendered=rendered,
                         result_keys=tuple(dict.fromkeys(ti.pushed_keys)),
+                        reused_from=cached,
                     )
             _run_callbacks(prepared.on_execute_callback, context, "execute")
             value = prepared.execute(context)

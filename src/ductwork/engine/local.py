@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import logging
 import os
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -19,14 +21,17 @@ from ductwork.core.config import current_sources, use_sources
 from ductwork.core.context import RunInfo, TaskContext
 from ductwork.core.flow import ClassTaskFlow, Flow
 from ductwork.core.graph import FlowGraph, NodeSpec
-from ductwork.core.results import MemoryResults
+from ductwork.core.results import MISSING, RETURN_VALUE, MemoryResults, ResultBackend
 from ductwork.core.schedule import as_aware
 from ductwork.core.task_services import TaskServices
+from ductwork.core.versioning import CacheStore
 from ductwork.engine import logcapture
 from ductwork.engine.executors.inline import InProcessExecutor
 from ductwork.engine.journal import JournalWriter
 from ductwork.engine.recorder import MemoryRecorder, RunSummary, states_from_nodes
 from ductwork.engine.supervisor import EventSink, Limits, Supervisor
+
+log = logging.getLogger("ductwork")
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.=\-]+")
 
@@ -80,6 +85,41 @@ class Recording(Protocol):
     def finish(self, summary: RunSummary) -> None:
         """Record what only the in-process run holds (its results)."""
         ...
+
+    def earlier_tries(self) -> EarlierTries | None:
+        """Where tries of ``cache="content"`` tasks find the earlier tries of their task (the
+        scheduler's and other recorded runs') and those tries' results; None: every try runs."""
+        ...
+
+
+@dataclass(frozen=True)
+class EarlierTries:
+    """What an in-process run needs to skip tasks that are up to date: the fingerprints of
+    earlier tries (``TaskServices.cache``) and the results of the runs they were made in."""
+
+    cache: CacheStore
+    results: ResultBackend
+
+
+class _WithEarlierRuns(MemoryResults):
+    """This run's results in memory; another run's (only an up-to-date try reuses them, through
+    ``engine.caching.reuse``) read from where recorded runs keep theirs. A result that cannot
+    be read there is missing, and the try that wanted it runs its code instead."""
+
+    def __init__(self, own_key: str, earlier: ResultBackend) -> None:
+        super().__init__()
+        self.own_key = own_key
+        self.earlier = earlier
+
+    def pull(self, run_key: str, task_id: str, key: str = RETURN_VALUE) -> Any:
+        value = super().pull(run_key, task_id, key)
+        if value is not MISSING or run_key == self.own_key:
+            return value
+        try:
+            return self.earlier.pull(run_key, task_id, key)
+        except Exception as exc:  # unreadable here (a serializer not configured, a deleted run)
+            log.info("result %r of %s in run %s cannot be reused: %s", key, task_id, run_key, exc)
+            return MISSING
 
 
 def run_locally(
@@ -137,11 +177,15 @@ def run_locally(
     definition = graph if same else None
     if only is not None:
         graph = _subgraph(graph, set(only))
-    results = MemoryResults()
     if services is None:
         from ductwork.engine.services_setup import build_task_services
 
         services = build_task_services()
+    results = MemoryResults()
+    earlier = _earlier_tries(recording, graph, services)
+    if earlier is not None:
+        results = _WithEarlierRuns(info.key, earlier.results)
+        services = replace(services, cache=earlier.cache)
     for task_id, value in (seed_results or {}).items():
         results.push(info.key, task_id, "return_value", value)
     summary = RunSummary(flow.flow_id, info.run_id, graph, results, started_at=clock.now())
@@ -199,9 +243,18 @@ def run_locally(
     return summary
 
 
-def _subgraph(graph: Any, keep: set[str]) -> Any:
-    from dataclasses import replace
+def _earlier_tries(recording: Recording | None, graph: FlowGraph, services: TaskServices) -> EarlierTries | None:
+    """A recorded run of a flow with cached tasks remembers and reuses tries (only then: a run
+    without cached tasks asks nothing more of the store). Services that bring their own cache
+    store keep it."""
+    if recording is None or services.cache is not None:
+        return None
+    if not any(node.extra.get("cache") for node in graph.nodes.values()):
+        return None
+    return recording.earlier_tries()
 
+
+def _subgraph(graph: Any, keep: set[str]) -> Any:
     from ductwork.core.graph import FlowGraph
 
     unknown = keep - set(graph.nodes)

@@ -27,6 +27,8 @@ class TryInfo:
     traceback: str | None = None
     rendered: dict[str, Any] = field(default_factory=dict)
     log_path: str | None = None
+    reused_from: str | None = None
+    """``cache="content"``: up to date, the results of this run were reused (the code did not run)."""
 
     @property
     def duration(self) -> float | None:
@@ -42,6 +44,11 @@ class TaskSummary:
     tries: list[TryInfo] = field(default_factory=list)
     reason: str = ""
     already_complete: bool = False
+
+    @property
+    def reused_from(self) -> str | None:
+        """The run whose results the task's last try reused (it was up to date), or None."""
+        return self.tries[-1].reused_from if self.tries else None
 
 
 @dataclass
@@ -140,6 +147,7 @@ class MemoryRecorder:
         current.error = outcome.error
         current.traceback = outcome.traceback
         current.rendered = outcome.rendered
+        current.reused_from = outcome.reused_from
 
 
 def states_from_nodes(nodes: Mapping[str, NodeSpec]) -> dict[str, TaskState]:

@@ -28,6 +28,7 @@ from ductwork.core.graph import FlowGraph
 from ductwork.core.schedule import DataInterval
 from ductwork.core.states import RunState, TaskState
 from ductwork.engine.journal import JournalWriter, dead_segments, read_journals
+from ductwork.engine.local import EarlierTries
 from ductwork.engine.recorder import RunSummary
 from ductwork.services import runs as run_service
 from ductwork.store.asset_sink import AssetEventWriter, StepSinks
@@ -103,6 +104,15 @@ class StoreRecording:
             self.journal.began_run(info.key)
         # The asset updates of its tasks are recorded too, so flows scheduled on them start.
         return _Forgiving(StepSinks(self.engine, [SqlEventSink(self.engine), AssetEventWriter()]))
+
+    def earlier_tries(self) -> EarlierTries:
+        """The fingerprints of earlier tries in the database (the scheduler's runs and the
+        recorded in-process ones alike: one history per task) and their stored results, read as
+        ``finish`` writes them."""
+        from ductwork.store.cache import SqlCacheStore
+        from ductwork.store.results import SqlResults
+
+        return EarlierTries(cache=SqlCacheStore(self.engine), results=SqlResults(self.engine))
 
     def finish(self, summary: RunSummary) -> None:
         """Keep the results that can be stored as JSON (the in-process run held them in memory)."""

@@ -1,0 +1,166 @@
+"""``cache="content"`` under ``ductwork run`` (issue 13): the in-process run keeps and reads the
+same fingerprints as the scheduler, so a second run of an unchanged flow runs nothing and says
+so, its reused results flow downstream, a change of one parameter, one input file or one
+function runs exactly the tasks it reaches, and ``ductwork why`` names the cause. Each command
+is a separate ``ductwork`` process, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+INCREMENTAL = textwrap.dedent(
+    """
+    import os
+    from pathlib import Path
+    from ductwork import Asset, flow, task
+
+    MARKS = Path(os.environ["DUCTWORK_TEST_MARKS"])
+    RAW = Path(os.environ["DUCTWORK_TEST_DATA"]) / "raw.txt"
+    LOOKUP = Path(os.environ["DUCTWORK_TEST_DATA"]) / "lookup.txt"
+
+    def executed(run_id, name, value=""):
+        with (MARKS / "executed.log").open("a") as fh:
+            fh.write(f"{run_id} {name} {value}\\n")
+
+    @task(inlets=[Asset(str(RAW))])
+    def read_raw(run_id):
+        executed(run_id, "read_raw")
+        return [int(x) for x in RAW.read_text().split()]
+
+    @task(inlets=[Asset(str(LOOKUP))])
+    def read_lookup(run_id):
+        executed(run_id, "read_lookup")
+        return LOOKUP.read_text().strip()
+
+    @task
+    def clean(rows, threshold, run_id):
+        executed(run_id, "clean", rows)
+        return [r for r in rows if r >= threshold]  # CLEAN-BODY
+
+    @task
+    def report(rows, label, run_id):
+        executed(run_id, "report", f"{label}: {sum(rows)}")
+        return f"{label}: {sum(rows)}"
+
+    @flow(schedule=None, cache="content")
+    def incremental(threshold: int = 2):
+        report(clean(read_raw(), threshold), read_lookup())
+    """
+)
+
+ALL = {"read_raw", "read_lookup", "clean", "report"}
+
+
+class Project:
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.marks = tmp / "marks"
+        self.data = tmp / "data"
+        self.flows = tmp / "flows"
+        for folder in (self.marks, self.data, self.flows):
+            folder.mkdir()
+        (self.data / "raw.txt").write_text("1 2 3 4")
+        (self.data / "lookup.txt").write_text("total")
+        (self.flows / "incremental.py").write_text(INCREMENTAL)
+        self.env = {
+            **os.environ,
+            "DUCTWORK_HOME": str(tmp / "home"),
+            "DUCTWORK_FLOWS_FOLDER": str(self.flows),
+            "DUCTWORK_TEST_MARKS": str(self.marks),
+            "DUCTWORK_TEST_DATA": str(self.data),
+        }
+
+    def ductwork(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "ductwork.cli", *args],
+            cwd=self.tmp,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    def json(self, *args: str) -> Any:
+        done = self.ductwork(*args, "--json")
+        assert done.returncode == 0, done.stdout + done.stderr
+        return json.loads(done.stdout)
+
+    def run(self, *params: str) -> tuple[dict[str, Any], dict[str, str]]:
+        """The run's JSON summary, and what each task that executed wrote (by task)."""
+        summary = self.json("run", "incremental", "--no-progress", *params)
+        assert summary["state"] == "success", summary
+        return summary, self.executed(summary["run_id"])
+
+    def executed(self, run_id: str) -> dict[str, str]:
+        log = self.marks / "executed.log"
+        lines = log.read_text().splitlines() if log.exists() else []
+        out = {}
+        for line in lines:
+            rid, name, value = line.split(" ", 2)
+            if rid == run_id:
+                out[name] = value
+        return out
+
+
+def _cached(summary: dict[str, Any]) -> set[str]:
+    return {t for t, info in summary["tasks"].items() if info["reused_from"]}
+
+
+def test_a_second_run_of_an_unchanged_flow_runs_nothing_and_changes_run_exactly_what_they_reach(
+    tmp_path: Path,
+) -> None:
+    p = Project(tmp_path)
+    first, ran = p.run()
+    assert set(ran) == ALL and _cached(first) == set()
+    assert p.json("why", "incremental", "clean", first["run_id"])["text"] == (
+        "ran: there was no earlier successful try of this task to compare with"
+    )
+
+    second, ran = p.run()
+    assert set(ran) == set()  # nothing changed: every cached task reused its result
+    assert _cached(second) == ALL
+    assert {info["reused_from"] for t, info in second["tasks"].items() if t in ALL} == {first["run_id"]}
+    why = p.json("why", "incremental", "report", second["run_id"])
+    assert why["decision"] == "up_to_date" and why["matched_run_id"] == first["run_id"]
+    shown = p.ductwork("run", "incremental", "--no-progress")
+    assert shown.returncode == 0, shown.stderr
+    assert "up to date (cache): reused run" in shown.stdout and "4 of them up to date, not run" in shown.stdout
+
+    third, ran = p.run("--param", "threshold=3")
+    assert set(ran) == {"clean", "report"}
+    assert ran["clean"] == "[1, 2, 3, 4]"  # read_raw's reused result reached it
+    assert ran["report"] == "total: 7"  # and read_lookup's
+    assert _cached(third) == {"read_raw", "read_lookup"}
+    assert [r["text"] for r in p.json("why", "incremental", "clean", third["run_id"])["reasons"]] == [
+        "parameter 'threshold' changed"
+    ]
+    assert p.json("why", "incremental", "read_raw", third["run_id"])["decision"] == "up_to_date"
+    assert "input 'clean' changed" in p.ductwork("why", "incremental", "report", third["run_id"]).stdout
+
+    (p.data / "lookup.txt").write_text("sum")
+    fourth, ran = p.run("--param", "threshold=3")
+    assert set(ran) == {"read_lookup", "report"} and ran["report"] == "sum: 7"
+    reasons = p.json("why", "incremental", "read_lookup", fourth["run_id"])["reasons"]
+    assert [r["name"] for r in reasons] == [f"asset:file://{p.data / 'lookup.txt'}"]
+
+    source = (p.flows / "incremental.py").read_text()
+    (p.flows / "incremental.py").write_text(source.replace("r >= threshold]", "r >= threshold + 1]"))
+    fifth, ran = p.run("--param", "threshold=3")
+    assert set(ran) == {"clean", "report"} and ran["report"] == "sum: 4"
+    assert p.json("why", "incremental", "clean", fifth["run_id"])["reasons"][0]["text"] == "code changed: clean"
+    assert p.json("why", "incremental", "read_raw")["decision"] == "up_to_date"  # the latest run by default
+
+
+def test_a_run_that_is_not_recorded_runs_every_task(tmp_path: Path) -> None:
+    p = Project(tmp_path)
+    p.run()
+    summary = p.json("run", "incremental", "--no-progress", "--no-record")
+    assert summary["state"] == "success" and _cached(summary) == set()
+    assert set(p.executed(summary["run_id"])) == ALL
