@@ -192,3 +192,31 @@ def test_a_local_run_records_its_code(cli: Cli, tmp_path: Path) -> None:
     assert _json(cli, "runs", "show", "ops", middle)["code"] == code
     same = _json(cli, "runs", "diff", "ops", middle, newest)
     assert same["same_graph"] and same["same_code"] and same["files_changed"] == []
+
+
+def test_db_clean_takes_old_dead_letters_and_keeps_receipts_a_broker_may_still_redeliver(
+    cli: Cli, tmp_path: Path
+) -> None:
+    import datetime as dt
+
+    from ductwork.services import messages
+    from ductwork.settings import Settings
+    from ductwork.store.engine import create_engine
+
+    _three_runs(cli, tmp_path)  # the database, with the flow registered
+    engine = create_engine(Settings.load().db_url)
+    now = dt.datetime.now(dt.UTC)
+    try:
+        for message_id, days_ago, payload in (("bad", 3, b"[]"), ("good", 3, b"{}"), ("older", 9, b"{}")):
+            at = now - dt.timedelta(days=days_ago)
+            messages.receive(engine, "ops", source="webhook", message_id=message_id, payload=payload, now=at)
+        dry = _json(cli, "db", "clean", "--older-than", "1d", "--dry-run")
+        assert (dry["dead_letters"], dry["message_receipts"]) == (1, 1)
+        cleaned = cli("db", "clean", "--older-than", "1d")
+        assert cleaned.exit_code == 0, cleaned.output
+        assert "deleted 1 dead letter(s) and 1 message receipt(s) (receipts received before" in cleaned.output
+        again = messages.receive(engine, "ops", source="webhook", message_id="good", payload=b"{}")
+        assert again.status == "duplicate"  # its receipt is younger than any redelivery horizon
+        assert messages.list_dead_letters(engine, "ops") == []
+    finally:
+        engine.dispose()

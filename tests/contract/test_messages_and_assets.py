@@ -4,6 +4,7 @@ dead letter; asset updates start one run per condition met, even with two schedu
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from typing import Any
 
@@ -12,12 +13,13 @@ from sqlalchemy import Engine
 
 from ductwork import Asset, Flow, IntParameter, PythonOperator
 from ductwork.services import assets as asset_service
-from ductwork.services import messages
+from ductwork.services import cleanup, messages
 from ductwork.store.engine import read_transaction, transaction
 from ductwork.store.repo import assets as asset_repo
 from ductwork.store.repo import flows as flow_repo
 from ductwork.store.repo import runs as run_repo
 from ductwork.store.tables import dead_letters, message_receipts
+from ductwork.store.types import utcnow
 
 ORDERS, CUSTOMERS = Asset("s3://lake/orders"), Asset("s3://lake/customers")
 
@@ -62,6 +64,50 @@ def test_a_bad_message_is_dead_lettered_once_with_the_reason(db_engine: Engine) 
     assert _runs(db_engine, "orders") == []
     gone = messages.receive(db_engine, "nope", source="mqtt:t", message_id="x", payload=b"{}")
     assert gone.status == "dead_lettered" and "no flow 'nope'" in (gone.reason or "")
+
+
+def test_retention_deletes_dead_letters_with_runs_and_receipts_once_no_broker_redelivers(db_engine: Engine) -> None:
+    _register(db_engine, _flow("orders"), _flow("refunds"))
+    now = utcnow()
+
+    def deliver(flow_id: str, message_id: str, days_ago: float, payload: bytes = b"{}") -> str:
+        at = now - dt.timedelta(days=days_ago)
+        return messages.receive(
+            db_engine, flow_id, source="mqtt:t", message_id=message_id, payload=payload, now=at
+        ).status
+
+    bad = b'{"n": "x"}'
+    deliver("orders", "bad-40d", 40, bad)
+    deliver("orders", "bad-5d", 5, bad)
+    deliver("refunds", "bad-40d", 40, bad)
+    for message_id, days_ago in (("ok-40d", 40), ("ok-10d", 10), ("ok-5d", 5)):
+        deliver("orders", message_id, days_ago)
+
+    def left() -> tuple[set[str], set[str]]:
+        with read_transaction(db_engine) as conn:
+            letters = {f"{r.flow_id}/{r.message_id}" for r in conn.execute(sa.select(dead_letters))}
+            receipts = {f"{r.flow_id}/{r.message_id}" for r in conn.execute(sa.select(message_receipts))}
+        return letters, receipts
+
+    before = left()
+    month = dt.timedelta(days=30)
+    dry = cleanup.clean(db_engine, older_than=month, logs=None, flow_id="orders", dry_run=True, now=now)
+    assert (dry.dead_letters, dry.message_receipts) == (1, 2) and left() == before
+
+    done = cleanup.clean(db_engine, older_than=month, logs=None, flow_id="orders", now=now)
+    assert (done.dead_letters, done.message_receipts) == (1, 2)
+    letters, receipts = left()
+    assert letters == {"orders/bad-5d", "refunds/bad-40d"}  # another flow's are not this clean's
+    assert receipts == {"orders/bad-5d", "orders/ok-10d", "orders/ok-5d", "refunds/bad-40d"}
+
+    # A day's retention takes the dead letters of the day before, but a receipt stays as long as
+    # a broker may deliver its message again (a week for MQTT), so a redelivery starts nothing.
+    day = cleanup.clean(db_engine, older_than=dt.timedelta(days=1), logs=None, now=now)
+    assert (day.dead_letters, day.message_receipts) == (2, 2)
+    assert day.receipts_cutoff == now - messages.RECEIPTS_KEPT
+    assert left() == (set(), {"orders/bad-5d", "orders/ok-5d"})
+    assert deliver("orders", "ok-5d", 0) == "duplicate" and deliver("orders", "bad-5d", 0) == "duplicate"
+    assert len(messages.list_dead_letters(db_engine)) == 0
 
 
 def test_concurrent_deliveries_of_one_message_start_one_run(db_engine: Engine) -> None:

@@ -207,6 +207,10 @@ class DeletionOut(BaseModel):
     log_files: int
     offloaded_objects: int
     import_errors: int = 0
+    dead_letters: int = 0
+    message_receipts: int = Field(
+        default=0, description="Message receipts (de-duplication) deleted: kept at least 8 days whatever the age."
+    )
     sample: list[DeletedRunOut] = Field(description="The first runs deleted (at most 50).")
 
 
@@ -635,6 +639,8 @@ def deletion_out(report: Any) -> DeletionOut:
         log_files=report.log_files,
         offloaded_objects=report.objects,
         import_errors=report.import_errors,
+        dead_letters=report.dead_letters,
+        message_receipts=report.message_receipts,
         sample=[
             DeletedRunOut(flow_id=r.flow_id, run_id=r.run_id, state=r.state, end_date=r.end_date) for r in report.sample
         ],

@@ -26,6 +26,9 @@ def report_json(report: CleanReport) -> dict[str, Any]:
         "log_files": report.log_files,
         "offloaded_objects": report.objects,
         "import_errors": report.import_errors,
+        "dead_letters": report.dead_letters,
+        "message_receipts": report.message_receipts,
+        "receipts_cutoff": _iso(report.receipts_cutoff),
         "complete": report.complete,
         "sample": [
             {"flow_id": r.flow_id, "run_id": r.run_id, "state": r.state, "end_date": _iso(r.end_date)}
@@ -46,6 +49,11 @@ def print_report(report: CleanReport) -> None:
         f"{report.objects} offloaded object(s)"
         + (f", {report.import_errors} stale import error(s)" if report.import_errors else "")
     )
+    if report.dead_letters or report.message_receipts:
+        click.echo(
+            f"{verb} {report.dead_letters} dead letter(s) and {report.message_receipts} message receipt(s)"
+            + (f" (receipts received before {_iso(report.receipts_cutoff)})" if report.message_receipts else "")
+        )
     for ref in report.sample:
         ended = ref.end_date.isoformat(timespec="seconds") if ref.end_date else "?"
         click.echo(f"  {ref.flow_id} {ref.run_id} [{ref.state}, ended {ended}]")
@@ -83,8 +91,10 @@ def delete_run(state: CliState, flow_id: str, run_id: str, dry_run: bool, as_jso
 @click.pass_obj
 def clean(state: CliState, older_than: str, flow_id: str | None, dry_run: bool, as_json: bool) -> None:
     """Delete finished runs that ended before --older-than, with their tries, results (offloaded
-    objects too), log files and events, and import errors of flow files that are gone. Runs
-    still queued or running, and the latest (and latest scheduled) run of each flow, are kept."""
+    objects too), log files and events, the dead letters received before it, and import errors
+    of flow files that are gone. Runs still queued or running, and the latest (and latest
+    scheduled) run of each flow, are kept. Message receipts (which make a redelivered message
+    start nothing) go too, but are kept at least 8 days."""
     from ductwork.cli.engine_state import store
     from ductwork.cli.output import print_json
     from ductwork.services import cleanup

@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 from ductwork.core.params import parse_duration
 from ductwork.engine.local import safe_name
 from ductwork.errors import InvalidTransitionError, NotFoundError, ParameterError
+from ductwork.services import messages
 from ductwork.services import runs as run_service
 from ductwork.store.engine import read_transaction, transaction
 from ductwork.store.offload import delete_reference
@@ -53,6 +54,10 @@ class CleanReport:
     log_files: int = 0
     objects: int = 0
     import_errors: int = 0
+    dead_letters: int = 0
+    message_receipts: int = 0
+    receipts_cutoff: dt.datetime | None = None
+    """Receipts (message de-duplication) are kept longer than runs: ``messages.RECEIPTS_KEPT`` at least."""
     sample: list[RunRef] = field(default_factory=list)
     complete: bool = True
     """False when a clean stopped early (the scheduler is shutting down); the rest goes next time."""
@@ -167,9 +172,50 @@ def clean(
         _account(report, removed, logs, dry_run)
         if pause and not dry_run:
             time.sleep(pause)
+    if report.complete:
+        clean_messages(engine, report, flow_id=flow_id, dry_run=dry_run, pause=pause, stop=stop, now=now)
     if flow_id is None and flows_folder is not None and report.complete:
         report.import_errors = clean_import_errors(engine, flows_folder, dry_run=dry_run)
     return report
+
+
+def clean_messages(
+    engine: Engine,
+    report: CleanReport,
+    *,
+    flow_id: str | None = None,
+    dry_run: bool = False,
+    batch_size: int = 500,
+    pause: float = 0.0,
+    stop: threading.Event | None = None,
+    now: dt.datetime | None = None,
+) -> None:
+    """Delete the dead letters received before the report's cutoff (they go with the runs of
+    their age) and the message receipts received before that and before ``RECEIPTS_KEPT`` ago
+    (a receipt outlives the broker's redelivery: without it a redelivered message would start a
+    second run); ``batch_size`` of each per transaction. Counts them in ``report``."""
+    assert report.cutoff is not None
+    report.receipts_cutoff = min(report.cutoff, (now or utcnow()) - messages.RECEIPTS_KEPT)
+    receipts_before, letters_before = report.receipts_cutoff, report.cutoff
+    if dry_run:
+        with read_transaction(engine) as conn:
+            report.message_receipts, report.dead_letters = repo.count_old_messages(
+                conn, receipts_before=receipts_before, letters_before=letters_before, flow_id=flow_id
+            )
+        return
+    while not (stop is not None and stop.is_set()):
+        with transaction(engine) as conn:
+            receipts, letters = repo.old_messages(
+                conn, receipts_before=receipts_before, letters_before=letters_before, flow_id=flow_id, limit=batch_size
+            )
+            gone = repo.delete_messages(conn, receipts, letters)
+        report.message_receipts += gone[0]
+        report.dead_letters += gone[1]
+        if len(receipts) < batch_size and len(letters) < batch_size:
+            return
+        if pause:
+            time.sleep(pause)
+    report.complete = False
 
 
 MAX_BATCH = 1000

@@ -35,6 +35,11 @@ EVENT = "event"
 MAX_ID = 200
 MAX_PAYLOAD = 1 << 20
 
+RECEIPTS_KEPT = dt.timedelta(days=8)
+"""The least time a receipt is kept, whatever the retention: longer than any listener's broker
+may hand the same message back (an MQTT persistent session lasts a week, ADR 0014), since a
+message redelivered after its receipt is gone would start a second run."""
+
 STARTED = "started"
 DUPLICATE = "duplicate"
 DEAD_LETTERED = "dead_lettered"

@@ -3,7 +3,9 @@
 A thread of the scheduler process that, every ``interval`` seconds, deletes the finished runs
 that ended more than ``retention_days`` ago (``services.cleanup.clean``: with their tries,
 results, offloaded objects, log files and events; never an active run, nor the latest or
-latest scheduled run of a flow) and the audit entries older than ``audit_retention_days``.
+latest scheduled run of a flow), the dead letters of message triggers received as long ago, the
+message receipts too but never younger than ``messages.RECEIPTS_KEPT``, and the audit entries
+older than ``audit_retention_days``.
 It works in transactions sized to take about ``target_seconds`` each, with a pause between
 them, so that the scheduler's own writes (one transaction per step, every 20 ms while tries
 run) wait at most about that long for the database; on SQLite, where a writer has the file to
@@ -100,13 +102,15 @@ class RetentionWorker:
                 stop=self.stop_event,
                 now=now,
             )
-            if report.runs or report.import_errors:
+            if report.runs or report.import_errors or report.dead_letters or report.message_receipts:
                 details.update(
                     runs=report.runs,
                     tries=report.tries,
                     log_files=report.log_files,
                     offloaded_objects=report.objects,
                     import_errors=report.import_errors,
+                    dead_letters=report.dead_letters,
+                    message_receipts=report.message_receipts,
                     older_than_days=self.settings.retention_days,
                 )
         trimmed = audit.trim(self.engine, keep_days=self.settings.audit_retention_days, now=now)

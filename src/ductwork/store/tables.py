@@ -484,7 +484,8 @@ asset_run_events = Table(
 )
 
 # One row per message handled, whatever became of it: the unique key is the de-duplication
-# (ADR 0007). It commits with the run (or the dead letter) the message made.
+# (ADR 0014). It commits with the run (or the dead letter) the message made, and is deleted by
+# retention once no broker can deliver the message again (services.cleanup).
 message_receipts = Table(
     "message_receipts",
     metadata,
@@ -494,6 +495,7 @@ message_receipts = Table(
     Column("run_pk", Integer(), nullable=True),
     Column("dead_letter_id", Integer(), nullable=True),
     Column("received_at", UtcDateTime(), nullable=False),
+    Index("ix_message_receipts_received_at", "received_at"),  # retention (services.cleanup)
     **TABLE_OPTIONS,
 )
 
@@ -508,6 +510,7 @@ dead_letters = Table(
     Column("reason", long_text(), nullable=False),
     Column("received_at", UtcDateTime(), nullable=False),
     Index("ix_dead_letters_flow_id", "flow_id"),
+    Index("ix_dead_letters_received_at", "received_at"),
     **TABLE_OPTIONS,
 )
 

@@ -27,7 +27,16 @@ from sqlalchemy import Connection
 
 from ductwork.core.states import RunState
 from ductwork.store.repo._util import chunks
-from ductwork.store.tables import import_errors, runs, state_events, task_instances, task_results, task_tries
+from ductwork.store.tables import (
+    dead_letters,
+    import_errors,
+    message_receipts,
+    runs,
+    state_events,
+    task_instances,
+    task_results,
+    task_tries,
+)
 
 FINISHED = (RunState.SUCCESS.value, RunState.FAILED.value)
 _SMALL_CHUNK = 200
@@ -257,3 +266,60 @@ def delete_import_errors(conn: Connection, ids: Sequence[int]) -> int:
     for part in chunks(list(ids), _SMALL_CHUNK):
         deleted += conn.execute(sa.delete(import_errors).where(import_errors.c.id.in_(part))).rowcount
     return deleted
+
+
+# --- messages --------------------------------------------------------------------------------
+def _old_messages(
+    receipts_before: dt.datetime, letters_before: dt.datetime, flow_id: str | None
+) -> tuple[list[Any], list[Any]]:
+    mr, dl = message_receipts, dead_letters
+    receipts: list[Any] = [mr.c.received_at < receipts_before]
+    letters: list[Any] = [dl.c.received_at < letters_before]
+    if flow_id is not None:
+        receipts.append(mr.c.flow_id == flow_id)
+        letters.append(dl.c.flow_id == flow_id)
+    return receipts, letters
+
+
+def old_messages(
+    conn: Connection,
+    *,
+    receipts_before: dt.datetime,
+    letters_before: dt.datetime,
+    flow_id: str | None = None,
+    limit: int,
+) -> tuple[list[tuple[str, str, str]], list[int]]:
+    """The keys of the message receipts received before ``receipts_before`` and the ids of the
+    dead letters received before ``letters_before`` (of ``flow_id`` only, if given; oldest
+    first, at most ``limit`` of each)."""
+    mr, dl = message_receipts, dead_letters
+    on_receipts, on_letters = _old_messages(receipts_before, letters_before, flow_id)
+    receipts = sa.select(mr.c.flow_id, mr.c.source, mr.c.message_id).where(*on_receipts)
+    letters = sa.select(dl.c.id).where(*on_letters)
+    keys = conn.execute(receipts.order_by(mr.c.received_at).limit(limit))
+    ids = conn.execute(letters.order_by(dl.c.received_at, dl.c.id).limit(limit))
+    return [(r.flow_id, r.source, r.message_id) for r in keys], [int(r.id) for r in ids]
+
+
+def count_old_messages(
+    conn: Connection, *, receipts_before: dt.datetime, letters_before: dt.datetime, flow_id: str | None = None
+) -> tuple[int, int]:
+    """How many receipts and dead letters ``old_messages`` would find, without a limit."""
+    on_receipts, on_letters = _old_messages(receipts_before, letters_before, flow_id)
+    receipts = conn.execute(sa.select(sa.func.count()).select_from(message_receipts).where(*on_receipts))
+    letters = conn.execute(sa.select(sa.func.count()).select_from(dead_letters).where(*on_letters))
+    return int(receipts.scalar_one()), int(letters.scalar_one())
+
+
+def delete_messages(
+    conn: Connection, receipts: Sequence[tuple[str, str, str]], letters: Sequence[int]
+) -> tuple[int, int]:
+    """Delete the given receipts and dead letters; returns how many of each went."""
+    mr = message_receipts
+    key = sa.tuple_(mr.c.flow_id, mr.c.source, mr.c.message_id)
+    gone_receipts = gone_letters = 0
+    for part in chunks(list(receipts), _SMALL_CHUNK):
+        gone_receipts += conn.execute(sa.delete(mr).where(key.in_(part))).rowcount
+    for ids in chunks(list(letters), _SMALL_CHUNK):
+        gone_letters += conn.execute(sa.delete(dead_letters).where(dead_letters.c.id.in_(ids))).rowcount
+    return gone_receipts, gone_letters
