@@ -164,3 +164,36 @@ def test_a_run_that_is_not_recorded_runs_every_task(tmp_path: Path) -> None:
     summary = p.json("run", "incremental", "--no-progress", "--no-record")
     assert summary["state"] == "success" and _cached(summary) == set()
     assert set(p.executed(summary["run_id"])) == ALL
+
+
+SETS = textwrap.dedent(
+    """
+    import os
+    from pathlib import Path
+    from ductwork import flow, task
+
+    MARKS = Path(os.environ["DUCTWORK_TEST_MARKS"])
+
+    @task(cache="content")
+    def letters(run_id):
+        with (MARKS / "executed.log").open("a") as fh:
+            fh.write(f"{run_id} letters -\\n")
+        return {"a", "b"}  # a set: not JSON, so ductwork run does not keep it
+
+    @flow(schedule=None)
+    def sets():
+        letters()
+    """
+)
+
+
+def test_a_result_that_was_not_kept_makes_the_task_run_and_why_says_so(tmp_path: Path) -> None:
+    p = Project(tmp_path)
+    (p.flows / "sets.py").write_text(SETS)
+    first = p.json("run", "sets", "--no-progress")
+    second = p.json("run", "sets", "--no-progress")
+    assert second["state"] == "success" and _cached(second) == set()
+    assert set(p.executed(second["run_id"])) == {"letters"}
+    why = p.json("why", "sets", "letters", second["run_id"])
+    assert why["decision"] == "ran"
+    assert why["text"] == (f"ran because the results of run {first['run_id']}, whose try matched, could not be read")

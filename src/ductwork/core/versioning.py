@@ -86,12 +86,15 @@ class Change:
     """One difference between a try's fingerprint and the one it is compared with."""
 
     part: str
-    """``code``, ``param`` or ``input``."""
+    """``code``, ``params`` or ``inputs``; ``results`` when nothing differed but the matching
+    try's results could not be read (``name`` is its run)."""
     name: str
     what: str
-    """``changed``, ``added`` or ``removed``."""
+    """``changed``, ``added`` or ``removed`` (``gone`` for results)."""
 
     def describe(self) -> str:
+        if self.part == "results":
+            return f"the results of run {self.name}, whose try matched, could not be read"
         label = {"code": "code", "params": "parameter", "inputs": "input"}[self.part]
         name = self.name.split(":", 1)[1] if ":" in self.name else self.name
         if self.part == "code":

@@ -290,8 +290,13 @@ def _check_cache(
         caching.record(services.cache, found, ti, status=caching.REUSED, succeeded=True)
         return found.match.run_id
     if found.match is not None:
-        found.match = None
-        _note(sink, f"{node.task_id}: a matching try exists but its results are gone: running")
+        from ductwork.core.versioning import Change
+
+        # Recorded as the reason it ran (a non-JSON result ``ductwork run`` did not keep, a
+        # serializer not configured here), rather than as a task with nothing to compare with.
+        found.previous, found.match = found.match, None
+        found.changes = [Change("results", found.previous.run_id, "gone")]
+        _note(sink, f"{node.task_id}: running: {found.changes[0].describe()}")
     else:
         _note(sink, f"{node.task_id}: {found.explain()}")
     ti.cache_check = found
