@@ -92,10 +92,12 @@ class Settings:
     """Where the listeners of flows' message triggers run: ``scheduler`` (inside the scheduler
     process) or ``separate`` (only in a ``ductwork triggerer`` process)."""
     metrics_port: int = 0
-    """The port on which the scheduler serves Prometheus metrics at /metrics; 0: none."""
+    """The port on which the scheduler, or a ``ductwork worker`` (its ``--metrics-port`` wins),
+    serves Prometheus metrics at /metrics; 0: none."""
     metrics_token: str = ""
-    """When set, the web server's /metrics answers only requests that send it as a bearer
-    token (``Authorization: Bearer <metrics_token>``); empty: it answers any scraper."""
+    """When set, the web server's /metrics and a ``ductwork worker``'s metrics port answer only
+    requests that send it as a bearer token (``Authorization: Bearer <metrics_token>``); empty:
+    they answer any scraper."""
     statsd_address: str = ""
     """``host:port`` of a StatsD server the scheduler sends its metrics to; empty: none."""
     statsd_prefix: str = "ductwork"

@@ -15,7 +15,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,8 +174,10 @@ class Cluster:
         concurrency: int = 2,
         netns: str | None = None,
         env: Mapping[str, str] | None = None,
+        extra: Sequence[str] = (),
     ) -> Proc:
-        """A worker with a folder of its own (home, working folder, TMPDIR) and no flows folder."""
+        """A worker with a folder of its own (home, working folder, TMPDIR) and no flows folder;
+        ``extra`` are more options of ``ductwork worker``."""
         folder = self.root / f"worker-{name}"
         (folder / "tmp").mkdir(parents=True, exist_ok=True)
         base = self.base_env()
@@ -185,7 +187,7 @@ class Cluster:
             DUCTWORK_FLOWS_FOLDER=str(folder / "no-flows-here"),
         )
         base.update(env or {})
-        args = ["worker", "--queues", queues, "--concurrency", str(concurrency), "--name", name]
+        args = ["worker", "--queues", queues, "--concurrency", str(concurrency), "--name", name, *extra]
         proc = Proc(name, args, base, folder, self.root / f"worker-{name}.log", netns=netns)
         self.procs.append(proc)
         return proc.start()

@@ -20,6 +20,13 @@ from ductwork.cli.state import CliState
 @click.option("--name", "-n", default=None, help="Worker name (NAME@host; default: ductwork-PID@host).")
 @click.option("--log-level", default="info", show_default=True)
 @click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve this worker group's Prometheus metrics at http://0.0.0.0:PORT/metrics "
+    "(default: the metrics_port setting; 0: none).",
+)
+@click.option(
     "--run-try",
     is_flag=True,
     hidden=True,
@@ -27,7 +34,13 @@ from ductwork.cli.state import CliState
 )
 @click.pass_obj
 def worker(
-    state: CliState, queues: str, concurrency: int | None, name: str | None, log_level: str, run_try: bool
+    state: CliState,
+    queues: str,
+    concurrency: int | None,
+    name: str | None,
+    log_level: str,
+    metrics_port: int | None,
+    run_try: bool,
 ) -> None:
     """Run a Celery worker that runs tries of flows scheduled with executor = "celery".
 
@@ -44,7 +57,14 @@ def worker(
     names = [q.strip() for q in queues.split(",") if q.strip()]
     if not names:
         raise click.BadParameter("give at least one queue", param_hint="--queues")
-    start_worker(state.settings, queues=names, concurrency=concurrency, name=name, loglevel=log_level.upper())
+    start_worker(
+        state.settings,
+        queues=names,
+        concurrency=concurrency,
+        name=name,
+        loglevel=log_level.upper(),
+        metrics_port=state.settings.metrics_port if metrics_port is None else metrics_port,
+    )
 
 
 @click.group()

@@ -7,7 +7,9 @@ would make 10,000 series). See ``deploy/grafana/ductwork.json`` for a dashboard.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hmac
+import json
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ductwork.core.events import EngineEvent
@@ -129,9 +131,56 @@ class PrometheusTelemetry:
         self.workers.set(sample.workers)
 
 
-def serve(registry: Any, port: int, host: str = "0.0.0.0") -> Any:
+def serve(
+    registry: Any,
+    port: int,
+    host: str = "0.0.0.0",
+    *,
+    token: str = "",
+    before: Callable[[], object] | None = None,
+) -> Any:
     """Serve ``registry`` at ``http://host:port/metrics`` from a thread; returns the server (call
-    ``shutdown()`` on it to stop)."""
-    pc = _client()
-    server, _thread = pc.start_http_server(port, addr=host, registry=registry)
+    ``shutdown()`` on it to stop).
+
+    With ``token``, a scrape must send it as a bearer token (as the web server's ``/metrics``
+    asks for ``metrics_token``). ``before`` runs ahead of each scrape, to bring figures that
+    arrive in batches up to date. A port that cannot be bound is a ``DuctworkError`` naming it.
+    """
+    import threading
+    from socketserver import ThreadingMixIn
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+    from ductwork.errors import DuctworkError
+
+    class Server(ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            """Scrapes come every few seconds: no line per request."""
+
+    metrics = _client().make_wsgi_app(registry)
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        if token and not _bearer_matches(environ.get("HTTP_AUTHORIZATION", ""), token):
+            body = {"detail": "these metrics need the metrics token as a bearer token", "error": "unauthenticated"}
+            start_response("401 Unauthorized", [("Content-Type", "application/json"), ("WWW-Authenticate", "Bearer")])
+            return [json.dumps(body).encode()]
+        if before is not None:
+            before()
+        return metrics(environ, start_response)
+
+    try:
+        server = make_server(host, port, app, server_class=Server, handler_class=Quiet)
+    except OSError as exc:
+        raise DuctworkError(
+            f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}; give this process another port "
+            "(metrics_port, or --metrics-port of ductwork worker), or 0 for none"
+        ) from None
+    threading.Thread(target=server.serve_forever, name="ductwork-metrics", daemon=True).start()
     return server
+
+
+def _bearer_matches(header: str, token: str) -> bool:
+    scheme, _, given = header.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())

@@ -13,7 +13,9 @@ again.
 
 The worker's main process keeps its row in the ``workers`` table fresh and the heartbeats of
 the tries its pool processes run, from Celery's own timer (no thread: pool processes are
-forked from this process).
+forked from this process). With a metrics port, one thread serves the metrics (it takes no lock
+a pool process needs); pool processes report their tries to the main process over a pipe
+(``reports``).
 """
 
 from __future__ import annotations
@@ -21,13 +23,18 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ductwork.engine.remote import wire
 from ductwork.engine.remote.runner import RemoteHost
 from ductwork.errors import DuctworkError
 from ductwork.settings import Settings, redact_url
+
+if TYPE_CHECKING:
+    from ductwork.engine.remote.reports import ReportPipe
+    from ductwork.telemetry.worker import WorkerMetrics
 
 log = logging.getLogger("ductwork.worker")
 
@@ -65,6 +72,7 @@ def make_app(settings: Settings, *, worker_name: str = "") -> Any:
     )
     app.ductwork_settings = settings
     app.ductwork_worker = worker_name
+    app.ductwork_observer = None  # ductwork worker --metrics-port: the pipe to the main process
     app.task(name=wire.TASK_NAME, bind=True, acks_late=True)(_run_try)
     return app
 
@@ -78,7 +86,12 @@ def host_of(app: Any) -> RemoteHost:
     """This process's ``RemoteHost`` (one per process: pool processes are forked)."""
     host = getattr(app, "_ductwork_host", None)
     if host is None or host.pid != os.getpid():
-        host = RemoteHost(app.ductwork_settings, app.ductwork_worker or _default_name(), notify=notifier(app))
+        host = RemoteHost(
+            app.ductwork_settings,
+            app.ductwork_worker or _default_name(),
+            notify=notifier(app),
+            observer=app.ductwork_observer,
+        )
         app._ductwork_host = host
     return host
 
@@ -134,6 +147,30 @@ def _default_name() -> str:
 
 
 # --- ductwork worker ----------------------------------------------------------------------------
+def _serve_metrics(
+    settings: Settings, port: int, node_name: str, queues: Sequence[str], concurrency: int
+) -> tuple[WorkerMetrics, ReportPipe, Any]:
+    """The worker group's metrics, the pipe its pool processes report their tries on, and the
+    server that shows them on ``port`` (behind ``metrics_token`` when it is set)."""
+    from celery.worker import state as worker_state
+
+    from ductwork import __version__
+    from ductwork.engine.remote.reports import ReportPipe
+    from ductwork.telemetry.prometheus import serve
+    from ductwork.telemetry.worker import WorkerMetrics
+
+    metrics = WorkerMetrics(
+        worker=node_name,
+        queues=queues,
+        concurrency=concurrency,
+        version=__version__,
+        slots_in_use=lambda: len(worker_state.active_requests),
+    )
+    pipe = ReportPipe()
+    server = serve(metrics.registry, port, token=settings.metrics_token, before=lambda: pipe.drain(metrics))
+    return metrics, pipe, server
+
+
 def start_worker(
     settings: Settings,
     *,
@@ -141,9 +178,11 @@ def start_worker(
     concurrency: int | None = None,
     name: str | None = None,
     loglevel: str = "INFO",
+    metrics_port: int = 0,
 ) -> None:
     """Check the broker and the database, register the worker, and run a Celery worker until
-    it is stopped (SIGTERM: finish running tries, then stop)."""
+    it is stopped (SIGTERM: finish running tries, then stop). With ``metrics_port``, serve the
+    worker group's Prometheus metrics there (``telemetry.worker``)."""
     from celery import bootsteps, signals
     from celery.exceptions import TimeLimitExceeded, WorkerLostError
 
@@ -160,6 +199,11 @@ def start_worker(
     ping_broker(settings.broker_url)
     engine = create_engine(settings.db_url)
     migrate.check(engine)
+    metrics: WorkerMetrics | None = None
+    pipe: ReportPipe | None = None
+    metrics_server: Any = None
+    if metrics_port:
+        metrics, pipe, metrics_server = _serve_metrics(settings, metrics_port, node_name, queues, concurrency)
     with transaction(engine) as conn:
         remote_repo.register_worker(
             conn,
@@ -172,7 +216,9 @@ def start_worker(
             version=__version__,
         )
     app = make_app(settings, worker_name=node_name)
-    main_host = RemoteHost(settings, node_name, notify=notifier(app))
+    if pipe is not None:
+        app.ductwork_observer = pipe.writer()  # before the pool forks: its processes inherit the pipe
+    main_host = RemoteHost(settings, node_name, notify=notifier(app), observer=metrics)
     interval = settings.worker_heartbeat
 
     def beat() -> None:
@@ -202,6 +248,13 @@ def start_worker(
                     )
         except Exception as exc:  # the database is away: say so, beat again later
             log.warning("worker heartbeat failed: %s", str(exc).splitlines()[0] if str(exc) else exc)
+            if metrics is not None:
+                metrics.heartbeat(None)
+        else:
+            if metrics is not None:
+                metrics.heartbeat(time.time())
+        if pipe is not None and metrics is not None:
+            pipe.drain(metrics)
 
     class Heartbeat(bootsteps.StartStopStep):
         requires = {"celery.worker.components:Timer"}
@@ -252,12 +305,13 @@ def start_worker(
 
     signals.worker_process_init.connect(in_pool_process, weak=False)
     log.info(
-        "ductwork worker %s: queues %s, %d slots, broker %s, database %s",
+        "ductwork worker %s: queues %s, %d slots, broker %s, database %s%s",
         node_name,
         ",".join(queues),
         concurrency,
         redact_url(settings.broker_url),
         redact_url(settings.db_url),
+        f", metrics on http://0.0.0.0:{metrics_port}/metrics" if metrics_port else "",
     )
     worker = app.Worker(
         hostname=node_name,
@@ -272,6 +326,10 @@ def start_worker(
     worker.start()
     main_host.close()
     engine.dispose()
+    if metrics_server is not None:
+        metrics_server.shutdown()
+    if pipe is not None:
+        pipe.close()
     code = getattr(worker, "exitcode", 0) or 0
     if code:
         raise SystemExit(code)

@@ -28,7 +28,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -58,6 +58,18 @@ Notify = Callable[[str, dict[str, Any]], None]
 
 STARTED = "started"
 DROPPED = "dropped"
+
+
+class TryObserver(Protocol):
+    """Hears of the tries a worker starts, drops and records (its metrics). Called in the
+    process that does it; must not raise, and must not block: the try waits for it."""
+
+    def started(self, flow: str) -> None: ...
+
+    def dropped(self, flow: str) -> None:
+        """A message for a try that had started, ended or been cleared: nothing ran."""
+
+    def finished(self, flow: str, state: str, seconds: float) -> None: ...
 
 
 class CodeRuntime(FlowFileRuntime):
@@ -113,10 +125,18 @@ class CodeRuntime(FlowFileRuntime):
 class RemoteHost:
     """One worker process: runs tries from requests, records them, sends their ends."""
 
-    def __init__(self, settings: Settings, worker_name: str, *, notify: Notify | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        worker_name: str,
+        *,
+        notify: Notify | None = None,
+        observer: TryObserver | None = None,
+    ) -> None:
         self.settings = settings
         self.worker_name = worker_name
         self.notify = notify
+        self.observer = observer
         self.pid = os.getpid()
         self._engine: Engine | None = None
         self.runtime = CodeRuntime(self)
@@ -162,7 +182,11 @@ class RemoteHost:
                 state,
                 found.try_number,
             )
+            if self.observer is not None:
+                self.observer.dropped(_flow_of(key.run_key))
             return DROPPED
+        if self.observer is not None:
+            self.observer.started(_flow_of(key.run_key))
         outcome = self._execute(job)
         self.record_end(job, outcome)
         return STARTED
@@ -270,6 +294,8 @@ class RemoteHost:
                 found.try_number,
             )
             return False
+        if self.observer is not None:
+            self.observer.finished(_flow_of(key.run_key), outcome.state.value, max(0.0, outcome.duration))
         if self.notify is not None and job.reply_to:
             try:
                 self.notify(job.reply_to, {"key": [key.run_key, key.task_id, key.try_number], "outcome": encoded})
@@ -322,6 +348,10 @@ def _remap_class_task(node: NodeSpec, flows_root: str | None, root: Path) -> Nod
     except ValueError:
         return node
     return replace(node, extra={**node.extra, "fileloc": str(root / rel)})
+
+
+def _flow_of(run_key: str) -> str:
+    return run_key.partition("/")[0]
 
 
 def _flush_std() -> None:
