@@ -87,7 +87,9 @@ def test_each_worker_group_serves_metrics_of_the_tries_it_ran(tmp_path: Path) ->
     with private_redis() as redis, temporary_database("postgres", tmp_path) as db_url:
         cluster = Cluster(tmp_path / "c", db_url, redis.url())
         cluster.write_flow("metered.py", METERED)
-        flag_port, setting_port = free_port(), free_port()
+        flag_port = setting_port = free_port()
+        while setting_port == flag_port:
+            setting_port = free_port()
         try:
             cluster.scheduler()
             cluster.wait_schema()
