@@ -866,11 +866,15 @@ class SchedulerService:
         )
         run = self.supervisor.runs[info.key]
         run.max_tries.update(loaded.max_tries)
-        for task_id in flying:  # marked success, failed or skipped while its try ran: the mark wins
-            if states.get(task_id) in (S.SUCCESS, S.FAILED, S.SKIPPED):
+        for task_id in flying:
+            # Marked success, failed or skipped while its try ran: the mark wins. Cleared while
+            # it ran (back to none): that try is stopped and the task runs again, as a new try.
+            state = states.get(task_id)
+            if state in (S.SUCCESS, S.FAILED, S.SKIPPED, S.NONE):
                 stopped = self.supervisor.abandon(info.key, task_id)
                 if stopped is not None and self.executor is not None:
-                    self.executor.cancel(stopped, f"marked {states[task_id].value} while it ran")
+                    why = "cleared" if state == S.NONE else f"marked {state.value}"
+                    self.executor.cancel(stopped, f"{why} while it ran")
                     self._adopted.pop(stopped, None)
         self._revisions[info.key] = record.revision
         self._pks[info.key] = run_pk

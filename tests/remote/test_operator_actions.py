@@ -1,0 +1,73 @@
+"""What an operator does to a run whose tries run on remote workers: clearing a running task
+stops its try and runs it again, marking one ends it as marked, cancelling the run stops what
+runs. Each acts within seconds (not at the try's end) and runs nothing twice that finished."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from dbfixtures import temporary_database
+from private_services import private_redis
+from tests.remote.support import Cluster, count_effects, wait_for
+
+FLOW = """
+with Flow("slow", schedule=None) as slow:
+    a = PythonOperator(task_id="a", python_callable=work, op_args=["a"], op_kwargs={"seconds": 0.2})
+    b = PythonOperator(task_id="b", python_callable=work, op_args=["b"], op_kwargs={"seconds": 60})
+    c = PythonOperator(task_id="c", python_callable=work, op_args=["c"])
+    a >> b >> c
+"""
+
+
+def _states(cluster: Cluster, run_id: str) -> dict[str, str]:
+    shown = cluster.cli("tasks", "state", "slow", run_id, "--json")
+    if shown.returncode != 0:
+        return {}
+    return {task: value["state"] for task, value in json.loads(shown.stdout).items()}
+
+
+def _run_state(cluster: Cluster, run_id: str) -> str | None:
+    shown = cluster.cli("runs", "show", "slow", run_id, "--json")
+    return json.loads(shown.stdout)["state"] if shown.returncode == 0 else None
+
+
+def test_clear_mark_and_cancel_act_on_tries_running_remotely(tmp_path: Path) -> None:
+    with private_redis() as redis, temporary_database("postgres", tmp_path) as db_url:
+        cluster = Cluster(tmp_path / "c", db_url, redis.url())
+        cluster.write_flow("slow.py", FLOW)
+        try:
+            cluster.scheduler()
+            cluster.wait_schema()
+            cluster.worker("w1", concurrency=3)
+            for run_id in ("clear", "mark", "cancel"):
+                assert cluster.cli("trigger", "slow", "--run-id", run_id).returncode == 0
+            for run_id in ("clear", "mark", "cancel"):
+                wait_for(lambda r=run_id: _states(cluster, r).get("b") == "running", 90, f"b running in {run_id}", cluster)
+
+            # Clear the running b: its try is stopped and b runs again (try 2).
+            cleared = cluster.cli("tasks", "clear", "slow", "clear", "b")
+            assert cleared.returncode == 0, cleared.stderr
+            wait_for(
+                lambda: (lambda s: s.get("b") == "running" and s.get("c") != "success")(_states(cluster, "clear"))
+                and json.loads(cluster.cli("tasks", "state", "slow", "clear", "--json").stdout)["b"]["try_number"]
+                == 2,
+                60,
+                "b's second try to run",
+                cluster,
+            )
+            # Mark the running b success: the run goes on to c at once.
+            marked = cluster.cli("tasks", "mark", "slow", "mark", "b", "--state", "success")
+            assert marked.returncode == 0, marked.stderr
+            wait_for(lambda: _run_state(cluster, "mark") == "success", 60, "the marked run to finish", cluster)
+            # Cancel the third run: it ends, and its running try is stopped.
+            cancelled = cluster.cli("runs", "cancel", "slow", "cancel")
+            assert cancelled.returncode == 0, cancelled.stderr + cluster.logs()
+            wait_for(lambda: _run_state(cluster, "cancel") == "failed", 60, "the cancelled run to end", cluster)
+            wait_for(lambda: _states(cluster, "cancel").get("b") not in ("running", "queued"), 60, "b to stop", cluster)
+            effects = count_effects(cluster.effects)
+            assert effects["mark.c"] == 1 and effects.get("mark.b", 0) == 0, effects
+            assert effects.get("cancel.b", 0) == 0 and effects.get("cancel.c", 0) == 0, effects
+            assert effects.get("clear.b", 0) == 0, effects  # the first try was stopped before its end
+        finally:
+            cluster.stop_all()
