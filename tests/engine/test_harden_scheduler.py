@@ -509,3 +509,13 @@ def test_a_task_marked_failed_while_it_runs_stays_failed_and_is_stopped(env: Env
     wait_for(lambda: env.json("runs", "show", "long", run["run_id"])["state"] == "failed", 15, "the run to end")
     time.sleep(1.0)
     assert env.json("tasks", "state", "long", run["run_id"], "nap")["nap"]["state"] == "failed"
+
+
+def test_a_task_cleared_while_it_runs_is_stopped_and_runs_again_as_a_new_try(env: Env) -> None:
+    run = env.json("trigger", "long")
+    state = lambda: env.json("tasks", "state", "long", run["run_id"], "nap")["nap"]  # noqa: E731
+    wait_for(lambda: state()["state"] == "running", 30, "the task to run")
+    assert env.cli("tasks", "clear", "long", run["run_id"], "nap").exit_code == 0
+    # The second try starts long before the first one's 20 s are up: the first was stopped.
+    wait_for(lambda: state()["state"] == "running" and state()["try_number"] == 2, 15, "the second try")
+    env.cli("runs", "cancel", "long", run["run_id"])
