@@ -869,11 +869,11 @@ class SchedulerService:
         for task_id in flying:
             # Marked success, failed or skipped while its try ran: the mark wins. Cleared while
             # it ran (back to none): that try is stopped and the task runs again, as a new try.
-            state = states.get(task_id)
-            if state in (S.SUCCESS, S.FAILED, S.SKIPPED, S.NONE):
+            found = states.get(task_id)
+            if found in (S.SUCCESS, S.FAILED, S.SKIPPED, S.NONE):
                 stopped = self.supervisor.abandon(info.key, task_id)
-                if stopped is not None and self.executor is not None:
-                    why = "cleared" if state == S.NONE else f"marked {state.value}"
+                if stopped is not None and self.executor is not None and found is not None:
+                    why = "cleared" if found == S.NONE else f"marked {found.value}"
                     self.executor.cancel(stopped, f"{why} while it ran")
                     self._adopted.pop(stopped, None)
         self._revisions[info.key] = record.revision
