@@ -95,9 +95,9 @@ class Settings:
     """The port on which the scheduler, or a ``ductwork worker`` (its ``--metrics-port`` wins),
     serves Prometheus metrics at /metrics; 0: none."""
     metrics_token: str = ""
-    """When set, the web server's /metrics and a ``ductwork worker``'s metrics port answer only
-    requests that send it as a bearer token (``Authorization: Bearer <metrics_token>``); empty:
-    they answer any scraper."""
+    """When set, the web server's /metrics and the metrics ports of the scheduler and of a
+    ``ductwork worker`` answer only requests that send it as a bearer token
+    (``Authorization: Bearer <metrics_token>``); empty: they answer any scraper."""
     statsd_address: str = ""
     """``host:port`` of a StatsD server the scheduler sends its metrics to; empty: none."""
     statsd_prefix: str = "ductwork"

@@ -288,3 +288,21 @@ def test_traces_have_one_span_per_try(flows: Path, tmp_path: Path) -> None:
     assert run.attributes["ductwork.state"] == "success"
     assert tries[0].status.status_code.name == "ERROR" and "fails on purpose" in (tries[0].status.description or "")
     assert all((s.end_time or 0) >= (s.start_time or 0) for s in spans)
+
+
+def test_the_schedulers_metrics_port_asks_for_the_metrics_token_when_set(flows: Path, tmp_path: Path) -> None:
+    port = free_port()
+    settings = Settings(
+        home=tmp_path / "home",
+        flows_folder=flows,
+        database_url=f"sqlite:///{tmp_path / 'ductwork.db'}",
+        parallelism=1,
+        metrics_port=port,
+        metrics_token="scrape-me-7Qx",
+    )
+    with _scheduler(settings):
+        url = f"http://127.0.0.1:{port}/metrics"
+        assert httpx.get(url, timeout=5).status_code == 401
+        assert httpx.get(url, headers={"Authorization": "Bearer wrong"}, timeout=5).status_code == 401
+        allowed = httpx.get(url, headers={"Authorization": "Bearer scrape-me-7Qx"}, timeout=5)
+        assert allowed.status_code == 200 and "ductwork_" in allowed.text

@@ -282,7 +282,9 @@ class SchedulerService:
         if self.metrics_registry is not None and self.settings.metrics_port:
             from ductwork.telemetry.prometheus import serve
 
-            self._metrics_server = serve(self.metrics_registry, self.settings.metrics_port)
+            self._metrics_server = serve(
+                self.metrics_registry, self.settings.metrics_port, token=self.settings.metrics_token or ""
+            )
             log.info("metrics on http://0.0.0.0:%d/metrics", self.settings.metrics_port)
 
     def _sinks(self, store: EventSink) -> list[EventSink]:
