@@ -360,6 +360,11 @@ def flow_from_task(
             f"Flow.from_task({task_cls.__name__}): date_param {date_param!r} is not a parameter of "
             f"{task_cls.__name__}.{did_you_mean(date_param, declared)}"
         )
+    if flow_kwargs.get("cache") is not None:
+        raise DefinitionError(
+            f"Flow.from_task({task_cls.__name__}): cache= does not apply to class tasks, which are skipped "
+            "when their outputs exist (complete()); use cache='content' on a Flow of operators or @task"
+        )
     run_params = {n: p for n, p in declared.items() if n != date_param}
 
     def root(params: Mapping[str, Any], logical_date: dt.datetime) -> list[Task]:

@@ -179,3 +179,14 @@ def test_input_versions_follow_the_data(tmp_path: Any) -> None:
     fs.pipe("/lake/obj.json", b'{"more": 1}')
     assert before != asset_version(obj) and asset_version(Asset("memory://lake/none")) == MISSING
     assert asset_version(Asset("nosuchscheme://x")).startswith("unreadable")
+
+
+def test_cache_on_a_flow_of_class_tasks_is_refused_with_the_reason() -> None:
+    from ductwork import Task
+
+    class Daily(Task):
+        def run(self) -> None:
+            pass
+
+    with pytest.raises(DefinitionError, match=r"Flow.from_task\(Daily\): cache= does not apply to class tasks"):
+        Flow.from_task(Daily, schedule=None, cache="content")
