@@ -271,6 +271,34 @@ def test_incremental_recomputation_runs_exactly_what_changed(env: Env) -> None:
     assert env.json("why", "incremental", "clean", fifth)["reasons"][0]["text"] == "code changed: clean"
 
 
+def test_a_cached_result_that_cannot_be_read_here_makes_the_task_run_not_fail(env: Env) -> None:
+    """A matching try whose stored result this scheduler cannot read (written with pickle where
+    pickle is not configured) is no reason to fail: the task runs, and why says so."""
+    import sqlalchemy as sa
+
+    from ductwork.store.tables import runs as runs_table
+    from ductwork.store.tables import task_results
+
+    matched, _ = _run_incremental(env, "--param", "threshold=7")
+    engine = create_engine(env.url)
+    try:
+        with engine.begin() as conn:
+            pk = conn.execute(
+                sa.select(runs_table.c.id).where(runs_table.c.flow_id == "incremental", runs_table.c.run_id == matched)
+            ).scalar_one()
+            changed = conn.execute(
+                sa.update(task_results)
+                .where(task_results.c.run_pk == pk, task_results.c.task_id == "report")
+                .values(serializer="pickle")
+            ).rowcount
+        assert changed >= 1
+    finally:
+        engine.dispose()
+    again, ran = _run_incremental(env, "--param", "threshold=7")
+    assert ran == {"report"}, ran
+    assert env.json("tasks", "state", "incremental", again)["report"]["state"] == "success"
+
+
 def test_why_a_luigi_style_task_ran_or_did_not(env: Env) -> None:
     first = env.json("trigger", "luigi_summary", "--wait", "--timeout", "60")
     assert first["state"] == "success"

@@ -76,7 +76,11 @@ def reuse(found: CacheCheck, ti: TaskInstance, results: ResultBackend) -> bool:
     old_key = f"{ti.flow_id}/{match.run_id}"
     values = {}
     for key in match.result_keys:
-        value = results.pull(old_key, ti.task_id, key)
+        try:
+            value = results.pull(old_key, ti.task_id, key)
+        except Exception as exc:  # stored with a serializer not configured here, or unreadable
+            log.warning("cannot reuse %s's result %r of run %s (%s): the task runs", ti.task_id, key, old_key, exc)
+            return False
         if value is MISSING:
             return False
         values[key] = value
