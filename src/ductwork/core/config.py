@@ -208,9 +208,12 @@ def resolve_params(
     params = cls.get_params()
     owner = cls.section_name()
     names = list(params)
-    if len(args) > len(names):
-        raise ParameterError(f"{owner}: takes {len(names)} parameters ({', '.join(names)}), got {len(args)}")
-    given: dict[str, Any] = dict(zip(names, args, strict=False))
+    # Positional arguments bind in declaration order, past parameters declared keyword-only
+    # (Luigi's ``positional=False``).
+    ordered = [n for n, p in params.items() if getattr(p, "positional", True)]
+    if len(args) > len(ordered):
+        raise ParameterError(f"{owner}: takes {len(ordered)} parameters ({', '.join(ordered)}), got {len(args)}")
+    given: dict[str, Any] = dict(zip(ordered, args, strict=False))
     for name, value in kwargs.items():
         if name not in params:
             raise UnknownParameterError(

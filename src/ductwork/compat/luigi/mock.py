@@ -66,7 +66,9 @@ class MockTarget(FileSystemTarget):
         return self.path
 
     def exists(self) -> bool:
-        return self.fs.exists(self.path)
+        """Whether the path holds data (looked up directly, as Luigi does, not through
+        ``fs.exists``, which tests replace to fake folder listings)."""
+        return self.path in self.fs.get_all_data()
 
     def move(self, path: str, raise_if_exists: bool = False) -> None:
         self.fs.move(self.path, path)

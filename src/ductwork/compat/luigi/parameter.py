@@ -149,6 +149,10 @@ class BoolParameter(_LuigiParameter, core.BoolParameter):
         self.parsing = parsing or self.parsing
         super().__init__(*args, **kwargs)
 
+    def serialize(self, value: Any) -> str:
+        """``True``/``False``, as Luigi writes them (in ``repr`` and in the task id's hash)."""
+        return str(value)
+
 
 class OptionalBoolParameter(OptionalParameterMixin, BoolParameter):
     def __init__(self, *args: Any, **kwargs: Any) -> None:

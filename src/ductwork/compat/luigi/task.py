@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 from ductwork.core import task as core
 from ductwork.core.config import use_sources
 from ductwork.core.params import Parameter as CoreParameter
+from ductwork.core.task import Event as CoreEvent
 from ductwork.core.task import flatten, getpaths
 
 from .parameter import ParameterVisibility
@@ -36,6 +37,10 @@ _SAME_AS_PYTHON_MODULE = "_same_as_python_module"
 
 class TaskException(Exception):
     pass
+
+
+class BulkCompleteNotImplementedError(NotImplementedError):
+    """The task class has no ``bulk_complete``: its instances are checked one by one."""
 
 
 def task_id_str(task_family: str, params: dict[str, str]) -> str:
@@ -174,6 +179,15 @@ class Task(core.Task, metaclass=Register):
         return (_rebuild, (type(self), self.param_values()))
 
     # --- the contract -------------------------------------------------------------------------
+    @classmethod
+    def bulk_complete(cls, parameter_tuples: Any) -> Any:
+        """Which of many parameter values are complete, in one check (the ``luigi.tools.range``
+        classes ask before checking one task at a time); not known unless a class says."""
+        raise BulkCompleteNotImplementedError()
+
+    def _requires(self) -> list[Any]:
+        return flatten(self.requires())
+
     def deps(self) -> list[Any]:
         out = []
         for dep in flatten(self.requires()):
@@ -210,15 +224,20 @@ class Task(core.Task, metaclass=Register):
         return register
 
     def trigger_event(self, event: Any, *args: Any, **kwargs: Any) -> None:
+        """Call the callbacks registered for ``event`` with ``args``, as Luigi does. The engine
+        announces its moments (start, success...) with Ductwork's ``Event`` members; as Luigi's
+        worker does, their callbacks get the task first, and ``on_failure``/``on_success`` run."""
         name = str(getattr(event, "value", event))
-        if name == "failure" and args:
-            self.on_failure(args[0])
-        elif name == "success":
-            self.on_success()
+        if isinstance(event, CoreEvent):
+            if name == "failure" and args:
+                self.on_failure(args[0])
+            elif name == "success":
+                self.on_success()
+            args = (self, *args)
         for klass in type(self).__mro__:
             for callback in klass.__dict__.get("_event_callbacks", {}).get(name, ()):
                 try:
-                    callback(self, *args, **kwargs)
+                    callback(*args, **kwargs)
                 except Exception:
                     logger.warning("Error in event callback for %r", name, exc_info=True)
 
@@ -229,6 +248,39 @@ class Task(core.Task, metaclass=Register):
     @property
     def retries(self) -> int:  # type: ignore[override]
         return int(self.retry_count or 0)
+
+
+class MixinNaiveBulkComplete:
+    """A ``bulk_complete`` that checks each task's ``complete()``: correct, not fast."""
+
+    @classmethod
+    def bulk_complete(cls, parameter_tuples: Any) -> list[Any]:
+        make: Any = cls  # mixed into a Task class
+        done = []
+        for values in parameter_tuples:
+            if isinstance(values, dict):
+                task = make(**values)
+            elif isinstance(values, tuple):
+                task = make(*values)
+            else:
+                task = make(values)
+            if task.complete():
+                done.append(values)
+        return done
+
+
+def flatten_output(task: Any) -> list[Any]:
+    """The output targets of ``task``; a task without outputs (a wrapper) stands for the outputs
+    of what it requires, recursively, each task once."""
+    seen: dict[Any, None] = {}
+    pending = [task]
+    while pending:
+        current = pending.pop(0)
+        if flatten(current.output()):
+            seen.setdefault(current, None)
+        else:
+            pending.extend(flatten(current.requires()))
+    return [target for found in seen for target in flatten(found.output())]
 
 
 def _rebuild(cls: type[Task], values: dict[str, Any]) -> Task:
@@ -287,7 +339,9 @@ def externalize(taskclass_or_taskobject: Any) -> Any:
 
 
 __all__ = [
+    "BulkCompleteNotImplementedError",
     "Config",
+    "MixinNaiveBulkComplete",
     "DynamicRequirements",
     "ExternalTask",
     "Task",
@@ -296,6 +350,7 @@ __all__ = [
     "auto_namespace",
     "externalize",
     "flatten",
+    "flatten_output",
     "getpaths",
     "namespace",
     "task_id_str",
