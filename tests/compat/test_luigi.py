@@ -12,14 +12,18 @@ from pathlib import Path
 
 import pytest
 
+import ductwork
+
 MODULES = Path(__file__).parent / "luigi_modules"
+PYTHONPATH = os.pathsep.join([str(MODULES), str(Path(ductwork.__file__).parents[1])])
+"""The example modules, and the ductwork this test imported (not whichever one is installed)."""
 LUIGI = str(Path(sys.executable).parent / "luigi")
 
 
 def _run(cmd: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DUCTWORK_COMPAT", "LUIGI_CONFIG"))},
-        "PYTHONPATH": str(MODULES),
+        "PYTHONPATH": PYTHONPATH,
         "NUMBERS_OUT": str(tmp_path / "out"),
         "DUCTWORK_HOME": str(tmp_path / "home"),
         "TMPDIR": str(tmp_path),
@@ -128,7 +132,7 @@ def test_task_ids_carry_the_parameter_hash() -> None:
     )
     proc = subprocess.run(
         [sys.executable, "-c", code],
-        env={**os.environ, "PYTHONPATH": str(MODULES)},
+        env={**os.environ, "PYTHONPATH": PYTHONPATH},
         capture_output=True,
         text=True,
         timeout=60,
@@ -154,3 +158,28 @@ def test_build_and_run_return_values(tmp_path: Path, runner: str) -> None:
     assert proc.stdout.strip() == "True", proc.stderr
     assert "were missing external dependencies" in proc.stderr or runner == "build"
     shutil.rmtree(tmp_path / "out", ignore_errors=True)
+
+
+def test_get_params_gives_luigi_name_parameter_pairs() -> None:
+    code = (
+        "import luigi\n"
+        "class Report(luigi.Task):\n"
+        "    day = luigi.DateParameter()\n"
+        "    scale = luigi.IntParameter(default=1)\n"
+        "    label = luigi.Parameter(default='x', positional=False)\n"
+        "pairs = Report.get_params()\n"
+        "print([name for name, _ in pairs], [type(p).__name__ for _, p in pairs])\n"
+        "print(pairs[0][1] is Report.day, sorted(dict(Report.get_params())))\n"
+        "print(Report('2024-03-04', 3).scale, Report.get_param_names())\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": PYTHONPATH},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "['day', 'scale', 'label'] ['DateParameter', 'IntParameter', 'Parameter']", proc.stderr
+    assert lines[1] == "True ['day', 'label', 'scale']"
+    assert lines[2] == "3 ['day', 'scale', 'label']"

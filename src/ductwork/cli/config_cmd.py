@@ -24,7 +24,7 @@ def _config_rows(state: CliState, cli_values: dict[str, dict[str, str]]) -> list
             except DuctworkError as exc:
                 rows.append((cls.section_name(), "-", str(exc), "error"))
                 continue
-            for name, param in cls.get_params().items():
+            for name, param in cls.declared_params().items():
                 value = param.serialize_or_none(instance.param_values()[name])
                 rows.append((cls.section_name(), name, value, instance.param_source(name).name.lower()))
     return rows
@@ -58,7 +58,7 @@ def config(ctx: click.Context, modules: tuple[str, ...], as_json: bool) -> None:
         from ductwork.loading import import_modules
 
         import_modules(modules)
-        sections = {c.section_name(): dict.fromkeys(c.get_params(), False) for c in config_classes()}
+        sections = {c.section_name(): dict.fromkeys(c.declared_params(), False) for c in config_classes()}
         args = parse_build_args(ctx.args, {}, sections, root_name="config")
         params = _config_rows(state, args.sections)
     if as_json:

@@ -206,7 +206,7 @@ def run(
 
 
 def _bool_map(cls: type[ParamHolder]) -> dict[str, bool]:
-    return {name: isinstance(p, BoolParameter) for name, p in cls.get_params().items()}
+    return {name: isinstance(p, BoolParameter) for name, p in cls.declared_params().items()}
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

@@ -132,7 +132,6 @@ LUIGI: dict[str, Feature] = dict(
         _f("luigi.rpc", UNSUPPORTED, "the remote scheduler client"),
         _f("luigi.server", UNSUPPORTED, "luigid: use `ductwork webserver`"),
         _f("Task.batch_method", IGNORED, "batched runs: each task runs on its own"),
-        _f("Task.get_params", DIFFERS, "returns a dict name -> parameter; dict(get_params()) works unchanged"),
         _f("DynamicRequirements.custom_complete", IGNORED, "each requirement's complete() is used"),
         _f("luigi.build", DIFFERS, "retries within one build happen only with --scheduler-retry-delay 0"),
     ]

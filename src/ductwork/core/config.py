@@ -157,7 +157,13 @@ class ParamHolder:
 
     @classmethod
     def get_params(cls) -> dict[str, Parameter[Any]]:
-        """Parameters in declaration order, base classes first."""
+        """Parameters by name, in declaration order, base classes first."""
+        return cls.declared_params()
+
+    @classmethod
+    def declared_params(cls) -> dict[str, Parameter[Any]]:
+        """Parameters by name, in declaration order, base classes first: what the engine reads
+        (``get_params`` is the public face, which the Luigi shim gives Luigi's shape)."""
         cached = cls.__dict__.get("_ductwork_params")
         if cached is not None:
             return cached
@@ -176,14 +182,14 @@ class ParamHolder:
         self._param_sources: dict[str, ParamSource] = sources
 
     def param_values(self) -> dict[str, Any]:
-        return {name: self.__dict__[name] for name in type(self).get_params()}
+        return {name: self.__dict__[name] for name in type(self).declared_params()}
 
     def param_source(self, name: str) -> ParamSource:
         return self._param_sources[name]
 
     def to_str_params(self, *, only_significant: bool = False) -> dict[str, str | None]:
         out: dict[str, str | None] = {}
-        for name, param in type(self).get_params().items():
+        for name, param in type(self).declared_params().items():
             if only_significant and not param.significant:
                 continue
             out[name] = param.serialize_or_none(self.__dict__[name])
@@ -192,7 +198,7 @@ class ParamHolder:
     @classmethod
     def from_str_params(cls, params: Mapping[str, str | None]) -> Any:
         """Instantiate from serialized parameters (as recorded in a graph)."""
-        declared = cls.get_params()
+        declared = cls.declared_params()
         kwargs = {
             name: None if text is None else declared[name].parse(text)
             for name, text in params.items()
@@ -205,7 +211,7 @@ def resolve_params(
     cls: type[ParamHolder], args: tuple[Any, ...], kwargs: Mapping[str, Any]
 ) -> tuple[dict[str, Any], dict[str, ParamSource]]:
     """Bind positional and keyword arguments, then fill the rest from the active sources."""
-    params = cls.get_params()
+    params = cls.declared_params()
     owner = cls.section_name()
     names = list(params)
     # Positional arguments bind in declaration order, past parameters declared keyword-only

@@ -354,7 +354,7 @@ def flow_from_task(
     """
     if not (isinstance(task_cls, type) and issubclass(task_cls, Task)):
         raise DefinitionError(f"Flow.from_task() wants a Task subclass, got {task_cls!r}")
-    declared = task_cls.get_params()
+    declared = task_cls.declared_params()
     if date_param is not None and date_param not in declared:
         raise DefinitionError(
             f"Flow.from_task({task_cls.__name__}): date_param {date_param!r} is not a parameter of "

@@ -52,13 +52,13 @@ class _RangeBase(WrapperTask):
 
     def _date_param(self, cls: type[Task]) -> str:
         if self.param_name:
-            if self.param_name not in cls.get_params():
+            if self.param_name not in cls.declared_params():
                 raise DefinitionError(
                     f"{type(self).__name__}: {cls.__name__} has no parameter {self.param_name!r}."
-                    f"{did_you_mean(self.param_name, cls.get_params())}"
+                    f"{did_you_mean(self.param_name, cls.declared_params())}"
                 )
             return str(self.param_name)
-        for name, param in cls.get_params().items():
+        for name, param in cls.declared_params().items():
             if isinstance(param, DateParameter | DateTimeParameter):
                 return name
         raise DefinitionError(f"{type(self).__name__}: {cls.__name__} has no date parameter; give param_name")

@@ -130,7 +130,7 @@ class Task(ParamHolder):
     def clone(self, cls: type[Task] | None = None, **kwargs: Any) -> Any:
         """A task of ``cls`` (default: this class) sharing this task's parameters that it has."""
         cls = cls or type(self)
-        shared = {k: v for k, v in self.param_values().items() if k in cls.get_params()}
+        shared = {k: v for k, v in self.param_values().items() if k in cls.declared_params()}
         shared.update(kwargs)
         return cls(**shared)
 

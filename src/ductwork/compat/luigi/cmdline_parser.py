@@ -90,7 +90,7 @@ class CmdlineParser:
     def bind(self, task_cls: Any, sections: dict[str, Any]) -> None:
         """Sort the remaining options into the root task's parameters and sections now that
         the task class (and every other class) is known."""
-        root_params = task_cls.get_params()
+        root_params = task_cls.declared_params()
         family = task_cls.get_task_family()
         for name, value in self._pairs:
             key = name.replace("-", "_")
@@ -137,7 +137,7 @@ def _core_params() -> dict[str, Any]:
     from .task_register import Register
 
     core = Register._get_reg().get(GLOBAL_SECTION)
-    return dict(core.get_params()) if isinstance(core, type) else {}  # type: ignore[attr-defined]
+    return dict(core.declared_params()) if isinstance(core, type) else {}  # type: ignore[attr-defined]
 
 
 def _flag(name: str, value: str | None, param: Any) -> str:
@@ -153,5 +153,5 @@ def _all_sections() -> dict[str, Any]:
 
     out: dict[str, Any] = {}
     for cls in Register._reg:
-        out[cls.get_task_family()] = cls.get_params()  # type: ignore[attr-defined]
+        out[cls.get_task_family()] = cls.declared_params()  # type: ignore[attr-defined]
     return out

@@ -157,7 +157,7 @@ def _schedule_and_run(tasks: Iterable[Task], override_defaults: Mapping[str, Any
 
     _setup_logging()
     overrides = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in (override_defaults or {}).items()}
-    sources = luigi_sources().with_cli({"core": {k: v for k, v in overrides.items() if k in core.get_params()}})
+    sources = luigi_sources().with_cli({"core": {k: v for k, v in overrides.items() if k in core.declared_params()}})
     with use_sources(sources):
         env = core()
         if not env.no_lock and not lock.acquire_for(env.lock_pid_dir, env.lock_size):

@@ -116,9 +116,14 @@ class Task(core.Task, metaclass=Register):
         return self.get_task_family()
 
     @classmethod
-    def get_params(cls) -> dict[str, CoreParameter[Any]]:
-        """Parameters by name, in declaration order (Luigi's ``dict(get_params())``); a subclass
-        setting an inherited parameter's name to ``None`` removes it."""
+    def get_params(cls) -> list[tuple[str, CoreParameter[Any]]]:  # type: ignore[override]
+        """``(name, parameter)`` pairs in declaration order, as Luigi returns them."""
+        return list(cls.declared_params().items())
+
+    @classmethod
+    def declared_params(cls) -> dict[str, CoreParameter[Any]]:
+        """Parameters by name, in declaration order (the order positional arguments bind in); a
+        subclass setting an inherited parameter's name to ``None`` removes it."""
         cached = cls.__dict__.get("_luigi_params")
         if cached is not None:
             return cached
@@ -135,15 +140,15 @@ class Task(core.Task, metaclass=Register):
 
     @classmethod
     def get_param_names(cls, include_significant: bool = False) -> list[str]:
-        return [n for n, p in cls.get_params().items() if include_significant or p.significant]
+        return [n for n, p in cls.declared_params().items() if include_significant or p.significant]
 
     @classmethod
     def batch_param_names(cls) -> list[str]:
-        return [n for n, p in cls.get_params().items() if getattr(p, "batch_method", None) is not None]
+        return [n for n, p in cls.declared_params().items() if getattr(p, "batch_method", None) is not None]
 
     def to_str_params(self, only_significant: bool = False, only_public: bool = False) -> dict[str, str | None]:
         out: dict[str, str | None] = {}
-        for name, param in type(self).get_params().items():
+        for name, param in type(self).declared_params().items():
             if only_significant and not param.significant:
                 continue
             if only_public and getattr(param, "visibility", ParameterVisibility.PUBLIC) != ParameterVisibility.PUBLIC:
@@ -160,7 +165,7 @@ class Task(core.Task, metaclass=Register):
     def __repr__(self) -> str:
         parts = [
             f"{name}={param.serialize_or_none(self.__dict__[name])}"
-            for name, param in type(self).get_params().items()
+            for name, param in type(self).declared_params().items()
             if param.significant
         ]
         return f"{type(self).get_task_family()}({', '.join(parts)})"
@@ -171,7 +176,7 @@ class Task(core.Task, metaclass=Register):
     def clone(self, cls: type[core.Task] | None = None, **kwargs: Any) -> Any:
         cls = cls or type(self)
         mine = self.param_values()
-        shared = {k: v for k, v in mine.items() if k in cls.get_params()}
+        shared = {k: v for k, v in mine.items() if k in cls.declared_params()}
         shared.update(kwargs)
         return cls(**shared)
 

@@ -103,7 +103,7 @@ class Register(abc.ABCMeta):
         for task_name, task_cls in mcs._get_reg().items():
             if task_cls is mcs.AMBIGUOUS_CLASS:
                 continue
-            for param_name, param_obj in task_cls.get_params().items():
+            for param_name, param_obj in task_cls.declared_params().items():
                 yield task_name, False, param_name, param_obj
 
     @staticmethod

@@ -20,7 +20,7 @@ def common_params(task_instance: Task, task_cls: type[Task]) -> dict[str, Any]:
         raise TypeError("task_cls must be an uninstantiated Task")
     if not isinstance(task_instance, Task):
         raise TypeError("task_instance must be a Task instance")
-    shared = set(task_instance.get_params()) & set(task_cls.get_params())
+    shared = set(task_instance.declared_params()) & set(task_cls.declared_params())
     return {name: task_instance.param_kwargs[name] for name in shared}
 
 
@@ -38,7 +38,7 @@ class inherits:
 
     def __call__(self, task_that_inherits: type[Task]) -> type[Task]:
         for task_to_inherit in [*self.tasks_to_inherit, *self.kw_tasks_to_inherit.values()]:
-            for name, param in task_to_inherit.get_params().items():
+            for name, param in task_to_inherit.declared_params().items():
                 if not hasattr(task_that_inherits, name):
                     setattr(task_that_inherits, name, param)
         type.__setattr__(task_that_inherits, "_luigi_params", None)
@@ -127,7 +127,7 @@ def delegates(task_that_delegates: type[Task]) -> type[Task]:
 
 def previous(task: Task) -> Task:
     """The same task one period earlier (its single date parameter moved back)."""
-    params = task.get_params()
+    params = task.declared_params()
     values = dict(task.param_kwargs)
     for name, param in params.items():
         step = getattr(param, "interval", 1)

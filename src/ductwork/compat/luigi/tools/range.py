@@ -102,8 +102,7 @@ class RangeBase(WrapperTask):
     def _param_name(self) -> str:
         if self.param_name is not None:
             return str(self.param_name)
-        params = self.of_cls.get_params()
-        pairs = params.items() if isinstance(params, dict) else params
+        pairs = self.of_cls.get_params()
         return next(name for name, param in pairs if getattr(param, "positional", True))
 
     def _task_parameters(self, value: Any) -> dict[str, Any]:
