@@ -131,6 +131,42 @@ def test_an_in_process_run_past_its_timeout_fails_and_skips_what_did_not_start()
     assert summary["after"].reason == "not started: the run timed out: it ran longer than its run_timeout (0:00:01)"
 
 
+def test_ductwork_run_stops_at_the_timeout_and_records_why(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from ductwork.cli.main import cli
+
+    flow_file = tmp_path / "slow_cli.py"
+    flow_file.write_text(
+        textwrap.dedent(
+            """
+            import datetime as dt
+            import time
+
+            from ductwork import Flow, PythonOperator
+
+            with Flow("slow_cli", run_timeout=dt.timedelta(seconds=1)) as slow:
+                nap = PythonOperator(task_id="nap", python_callable=lambda: time.sleep(3))
+                after = PythonOperator(task_id="after", python_callable=lambda: "never")
+                nap >> after
+            """
+        )
+    )
+    env = {"DUCTWORK_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
+    ran = CliRunner().invoke(cli, ["run", str(flow_file)], env=env, catch_exceptions=False)
+    assert ran.exit_code == 1, ran.output
+    out = " ".join(ran.output.split())
+    assert "failed (the run timed out: it ran longer than its run_timeout (0:00:01))" in out
+    assert "cancelled by run timeout" in out
+    listed = CliRunner().invoke(cli, ["runs", "list", "slow_cli", "--json"], env=env, catch_exceptions=False)
+    run_id = json.loads(listed.output)["runs"][0]["run_id"]
+    shown = CliRunner().invoke(cli, ["runs", "show", "slow_cli", run_id, "--json"], env=env, catch_exceptions=False)
+    record = json.loads(shown.output)
+    assert record["state"] == "failed"
+    assert record["reason"] == "the run timed out: it ran longer than its run_timeout (0:00:01)"
+    assert record["tasks"] == {"nap": {"state": "failed", "try_number": 1}, "after": {"state": "skipped", "try_number": 0}}
+
+
 # --- under a real scheduler process ----------------------------------------------------------
 class Env:
     def __init__(self, tmp: Path) -> None:

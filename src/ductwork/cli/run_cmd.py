@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import click
+from rich.markup import escape
 
 from ductwork.cli.luigi_args import parse_build_args
 from ductwork.cli.output import ProgressSink, console, print_json, summary_json, summary_table, tries_table
@@ -155,7 +156,8 @@ def _report(summary: RunSummary, as_json: bool, settings_logs: Any) -> None:
         reused = sum(1 for t in summary.tasks.values() if t.reused_from and t.state.value == "success")
         if reused:
             counts += f"; {reused} of them up to date, not run"
-        out.print(f"run {summary.run_id}: [bold]{summary.state.value}[/] ({counts}); logs under {settings_logs}")
+        why = f" ({escape(summary.reason)})" if summary.reason else ""
+        out.print(f"run {summary.run_id}: [bold]{summary.state.value}[/]{why} ({counts}); logs under {settings_logs}")
     if summary.any_failed:
         sys.exit(1)
 

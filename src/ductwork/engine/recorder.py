@@ -65,6 +65,8 @@ class RunSummary:
     tasks: dict[str, TaskSummary] = field(default_factory=dict)
     logs: Mapping[tuple[str, int], str] = field(default_factory=dict)
     """Each try's log text by (task id, try number); read from its file when asked for."""
+    reason: str = ""
+    """Why the run ended as it did when its tasks did not decide it (its ``run_timeout`` passed)."""
 
     @property
     def key(self) -> str:
@@ -129,6 +131,7 @@ class MemoryRecorder:
             elif isinstance(event, RunEnded):
                 self.summary.state = event.state
                 self.summary.ended_at = event.at
+                self.summary.reason = event.reason
 
     def _try_ended(self, event: TryEnded) -> None:
         task = self.summary.tasks[event.task_id]
