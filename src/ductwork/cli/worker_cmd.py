@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import sys
 
 import click
 from rich.table import Table
@@ -57,14 +60,39 @@ def worker(
     names = [q.strip() for q in queues.split(",") if q.strip()]
     if not names:
         raise click.BadParameter("give at least one queue", param_hint="--queues")
-    start_worker(
+    restart = start_worker(
         state.settings,
+        patient=os.environ.pop(_RESTARTED, "") == "1",
         queues=names,
         concurrency=concurrency,
         name=name,
         loglevel=log_level.upper(),
         metrics_port=state.settings.metrics_port if metrics_port is None else metrics_port,
     )
+    if restart:
+        _start_again(state)
+
+
+_RESTARTED = "DUCTWORK_WORKER_RESTARTED"
+
+
+def _start_again(state: CliState) -> None:
+    """Celery stopped on a broker fault it does not recover from: wait until the broker answers,
+    then replace this process with a fresh worker (same pid, same name, same options), as a
+    service manager's restart would, but without leaving the host without a worker meanwhile."""
+    from ductwork.engine.remote.celery_app import wait_for_broker
+
+    log = logging.getLogger("ductwork.worker")
+    stopping: list[int] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, _frame: stopping.append(signum))
+    log.warning("the Celery worker stopped on a broker fault; starting it again once the broker answers")
+    if not wait_for_broker(state.settings.broker_url, lambda: bool(stopping)):
+        raise SystemExit(0)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.environ[_RESTARTED] = "1"
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
 
 
 @click.group()

@@ -24,7 +24,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ductwork.engine.remote import wire
@@ -127,6 +127,20 @@ def check_broker_url(url: str) -> None:
         )
 
 
+def wait_for_broker(url: str, stop: Callable[[], bool], *, longest: float = 10.0) -> bool:
+    """Try the broker with a backoff until it answers (True) or ``stop()`` (False)."""
+    delay = 0.5
+    while not stop():
+        try:
+            ping_broker(url)
+            return True
+        except BrokerError as exc:
+            log.warning("%s; trying again in %.1fs", exc, delay)
+        time.sleep(delay)
+        delay = min(longest, delay * 2)
+    return False
+
+
 def ping_broker(url: str, *, timeout: float = 5.0) -> None:
     """Connect once; a clear one-line error when the broker cannot be reached."""
     from kombu import Connection
@@ -179,10 +193,16 @@ def start_worker(
     name: str | None = None,
     loglevel: str = "INFO",
     metrics_port: int = 0,
-) -> None:
+    patient: bool = False,
+) -> bool:
     """Check the broker and the database, register the worker, and run a Celery worker until
     it is stopped (SIGTERM: finish running tries, then stop). With ``metrics_port``, serve the
-    worker group's Prometheus metrics there (``telemetry.worker``)."""
+    worker group's Prometheus metrics there (``telemetry.worker``).
+
+    Returns True when Celery stopped without being asked to (an "unrecoverable error", which
+    Celery and kombu raise on some broker connection losses, such as a Redis restart during an
+    acknowledgement): the caller starts the worker again rather than leave the host without one.
+    Running tries were finished first (a warm stop) and are recorded in the database."""
     from celery import bootsteps, signals
     from celery.exceptions import TimeLimitExceeded, WorkerLostError
 
@@ -196,7 +216,10 @@ def start_worker(
     if "@" not in node_name:
         node_name = f"{node_name}@{hostname}"
     concurrency = concurrency or os.cpu_count() or 1
-    ping_broker(settings.broker_url)
+    if patient:  # started again after a broker fault: the broker may still come and go
+        wait_for_broker(settings.broker_url, lambda: False)
+    else:
+        ping_broker(settings.broker_url)
     engine = create_engine(settings.db_url)
     migrate.check(engine)
     metrics: WorkerMetrics | None = None
@@ -328,6 +351,10 @@ def start_worker(
     engine.dispose()
     if metrics_server is not None:
         metrics_server.shutdown()
+    from celery.worker import state as worker_state
+
+    asked = worker_state.should_stop is not None or worker_state.should_terminate is not None
+    return not asked and worker.exitcode not in (None, 0)
     if pipe is not None:
         pipe.close()
     code = getattr(worker, "exitcode", 0) or 0
