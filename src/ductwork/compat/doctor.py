@@ -127,9 +127,6 @@ def _check_call(node: ast.Call, imported: dict[str, str], findings: set[Finding]
         feature = _match(table, f"{owner}.{keyword.arg}")
         if feature is not None and not _is_false(keyword.value):
             findings.add(Finding(node.lineno, feature.status, f"{short}({keyword.arg}=...)", feature.note))
-        if owner == "DAG" and keyword.arg in ("schedule", "schedule_interval") and _is_dataset(keyword.value, imported):
-            feature = AIRFLOW["DAG.schedule=datasets"]
-            findings.add(Finding(node.lineno, feature.status, f"DAG({keyword.arg}=[Dataset...])", feature.note))
     if owner == "DAG" and not any(k.arg == "catchup" for k in node.keywords):
         feature = AIRFLOW["DAG.catchup"]
         findings.add(Finding(node.lineno, DIFFERS, "DAG(catchup not given)", feature.note))
@@ -149,11 +146,3 @@ def _check_attribute(node: ast.Attribute, imported: dict[str, str], findings: se
 def _is_false(value: ast.expr) -> bool:
     return isinstance(value, ast.Constant) and value.value in (False, None)
 
-
-def _is_dataset(value: ast.expr, imported: dict[str, str]) -> bool:
-    if isinstance(value, ast.List | ast.Tuple):
-        return any(_is_dataset(v, imported) for v in value.elts)
-    if isinstance(value, ast.Call):
-        origin = _origin(value.func, imported) or ""
-        return origin.startswith("airflow.datasets") or origin.endswith((".Dataset", ".Asset"))
-    return False

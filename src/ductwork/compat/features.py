@@ -53,7 +53,6 @@ AIRFLOW: dict[str, Feature] = dict(
     [
         # DAG(...) arguments
         _f("DAG.timetable", UNSUPPORTED, "custom timetables: use a cron string, a preset or a timedelta"),
-        _f("DAG.schedule=datasets", UNSUPPORTED, "data-aware (Dataset) schedules are not available yet"),
         _f("DAG.schedule=@continuous", UNSUPPORTED, "continuous schedules: use a short interval"),
         _f("DAG.user_defined_filters", UNSUPPORTED, "custom Jinja filters per DAG"),
         _f("DAG.render_template_as_native_obj", UNSUPPORTED, "templates always render to strings"),
@@ -84,8 +83,6 @@ AIRFLOW: dict[str, Feature] = dict(
         ),
         _f("BaseOperator.executor_config", IGNORED, "executor hints"),
         _f("BaseOperator.resources", IGNORED, "Airflow's cpu/ram hints (not Luigi resources)"),
-        _f("BaseOperator.inlets", IGNORED, "lineage"),
-        _f("BaseOperator.outlets", IGNORED, "lineage and dataset events are not recorded yet"),
         _f("BaseOperator.max_active_tis_per_dag", IGNORED, "use a pool"),
         _f("BaseOperator.max_active_tis_per_dagrun", IGNORED, "use a pool"),
         _f("BaseOperator.start_date", IGNORED, "a task's own start/end dates; the DAG's apply"),
@@ -102,7 +99,19 @@ AIRFLOW: dict[str, Feature] = dict(
         ),
         _f("airflow.operators.python.ExternalPythonOperator", UNSUPPORTED, "external interpreters"),
         _f("airflow.operators.subdag", UNSUPPORTED, "SubDAGs (removed in Airflow 3): use task groups"),
-        _f("airflow.datasets", UNSUPPORTED, "datasets and data-aware scheduling are not available yet"),
+        _f(
+            "airflow.datasets.Dataset",
+            DIFFERS,
+            "a Ductwork asset; a name with no scheme:// (Dataset('orders')) is the asset asset://orders",
+        ),
+        _f(
+            "airflow.sdk.Asset",
+            DIFFERS,
+            "a Ductwork asset named by its URI (or asset://NAME when only a name is given); group is not kept",
+        ),
+        _f("airflow.datasets.DatasetAlias", UNSUPPORTED, "dataset aliases (events attached at run time)"),
+        _f("airflow.sdk.AssetAlias", UNSUPPORTED, "asset aliases (events attached at run time)"),
+        _f("airflow.sdk.AssetWatcher", UNSUPPORTED, "asset watchers: use Flow(triggers=...) message sources"),
         _f("task.virtualenv", UNSUPPORTED, "virtualenv tasks"),
         _f("task.external_python", UNSUPPORTED, "external interpreters"),
         _f("task.docker", UNSUPPORTED, "use ductwork.integrations.docker.DockerOperator"),

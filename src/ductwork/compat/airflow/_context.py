@@ -5,7 +5,9 @@ Ductwork's context already uses Airflow's names for what both have (``ds``, ``ti
 (Airflow's ``ds`` and ``ts`` are UTC), ``dag``, ``dag_run``, ``task_instance`` (a view of the
 try with ``dag_id``, ``map_index`` and Airflow's ``xcom_pull`` arguments),
 ``task_instance_key_str``, the deprecated ``prev_ds``/``next_ds``/``yesterday_ds``/``tomorrow_ds``
-family, ``macros`` with Airflow's module list, ``test_mode``, ``expanded_ti_count``.
+family, ``macros`` with Airflow's module list, ``test_mode``, ``expanded_ti_count``, and the
+events that started an asset-triggered run as ``triggering_dataset_events`` (2.x, keyed by URI)
+and ``triggering_asset_events`` (3.x, keyed by asset).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ductwork.compat.airflow._assets import TriggeringEvents
 from ductwork.core.context import TaskContext
 from ductwork.core.results import RETURN_VALUE
 from ductwork.core.templating import MACROS
@@ -205,7 +208,8 @@ def airflow_context(context: TaskContext, task: Any) -> TaskContext:
         "test_mode": False,
         "map_index_template": getattr(task, "map_index_template", None),
         "expanded_ti_count": getattr(task, "expanded_ti_count", None),
-        "triggering_dataset_events": {},
+        "triggering_dataset_events": TriggeringEvents(context.get("triggered_by"), by_object=False),
+        "triggering_asset_events": TriggeringEvents(context.get("triggered_by"), by_object=True),
         "macros": _Macros(getattr(dag, "user_defined_macros", {}) or {}),
     }
     values.update(getattr(dag, "user_defined_macros", {}) or {})

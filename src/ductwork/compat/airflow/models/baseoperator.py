@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 from ductwork.compat.airflow._context import airflow_context
 from ductwork.compat.features import refuse
 from ductwork.core import operators as core_ops
+from ductwork.core.assets import Asset
 from ductwork.core.context import TaskContext
 from ductwork.core.operators.base import BaseOperator as CoreBaseOperator
 from ductwork.core.operators.base import chain, cross_downstream, set_dependency
@@ -144,6 +145,8 @@ class AirflowOperatorMixin(CoreBaseOperator):
             on_success_callback=on_success_callback,
             on_failure_callback=on_failure_callback,
             on_retry_callback=on_retry_callback,
+            outlets=_datasets(outlets),
+            inlets=_datasets(inlets),
             **kwargs,
         )
         for ref_op in upstream_refs:
@@ -158,8 +161,6 @@ class AirflowOperatorMixin(CoreBaseOperator):
         self.end_date = end_date
         self.map_index_template = map_index_template
         self.multiple_outputs = multiple_outputs
-        self.inlets = list(inlets) if isinstance(inlets, list | tuple) else ([inlets] if inlets else [])
-        self.outlets = list(outlets) if isinstance(outlets, list | tuple) else ([outlets] if outlets else [])
         self.task_display_name = task_display_name or task_id
         self.weight_rule = weight_rule
         self.executor_config = dict(executor_config or {})
@@ -258,3 +259,10 @@ def cross_downstream_(from_tasks: Sequence[Any], to_tasks: Sequence[Any]) -> Non
 EmptyOperatorBase = core_ops.EmptyOperator
 
 __all__ = ["BaseOperator", "chain", "chain_linear", "cross_downstream"]
+
+
+def _datasets(value: Any) -> list[Asset]:
+    """The datasets/assets among ``inlets=``/``outlets=``; other lineage objects (Airflow's
+    ``File``, ``Table``...) only fed its lineage backends and are left out."""
+    items = value if isinstance(value, list | tuple | set) else ([value] if value is not None else [])
+    return [item for item in items if isinstance(item, Asset)]

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from ductwork.compat.features import refuse
+from ductwork.core.assets import is_asset_schedule
 from ductwork.core.flow import Flow
 from ductwork.core.params import NO_DEFAULT, Parameter, SchemaParameter, parameter_for
 
@@ -40,13 +41,23 @@ def _schedule(schedule: Any, schedule_interval: Any, timetable: Any) -> Any:
         schedule = timetable
     elif schedule is NOTSET:
         schedule = ONE_DAY if schedule_interval is NOTSET else schedule_interval
+    if is_asset_schedule(schedule):
+        # Datasets/assets are Ductwork assets (compat.airflow._assets): the flow is scheduled on them.
+        return schedule
+    if isinstance(schedule, list | tuple):
+        if not schedule:
+            return None  # Airflow: an empty dataset list never schedules the DAG
+        refuse(f"DAG(schedule={schedule!r})", "a list given as a schedule must hold only Dataset/Asset objects")
+    return time_schedule(schedule)
+
+
+def time_schedule(schedule: Any) -> Any:
+    """A time schedule (a cron string, a preset, a timedelta, a shimmed timetable) for a flow."""
     as_schedule = getattr(schedule, "ductwork_schedule", None)  # airflow.timetables.* shims
     if callable(as_schedule):
         return as_schedule()
     if schedule == "@continuous":
         refuse("DAG(schedule='@continuous')", "continuous schedules; use a short interval")
-    if isinstance(schedule, list | tuple) or type(schedule).__name__ in ("Dataset", "DatasetAll", "DatasetAny"):
-        refuse("DAG(schedule=[Dataset(...)])", "data-aware (Dataset) schedules are not available yet")
     if schedule is not None and not isinstance(schedule, str | dt.timedelta):
         refuse(f"DAG(schedule={type(schedule).__name__}(...))", "custom timetables; use a cron string or a timedelta")
     return schedule

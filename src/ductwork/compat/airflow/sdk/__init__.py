@@ -1,0 +1,38 @@
+"""``airflow.sdk`` (Airflow 3's authoring interface): the same shims as the 2.x paths, and
+``Asset``/``AssetAll``/``AssetAny`` as Ductwork assets."""
+
+from __future__ import annotations
+
+from .._assets import Asset, AssetAlias, AssetAll, AssetAny
+from ..decorators import dag, setup, task, task_group, teardown
+from ..models import DAG, BaseOperator, Connection, Param, Variable, XComArg
+from ..operators.python import get_current_context
+from ..sensors.base import BaseSensorOperator, PokeReturnValue
+from ..utils.edgemodifier import Label
+from ..utils.helpers import chain, cross_downstream
+from ..utils.task_group import TaskGroup
+
+__all__ = [
+    "DAG",
+    "Asset",
+    "AssetAlias",
+    "AssetAll",
+    "AssetAny",
+    "BaseOperator",
+    "BaseSensorOperator",
+    "Connection",
+    "Label",
+    "Param",
+    "PokeReturnValue",
+    "TaskGroup",
+    "Variable",
+    "XComArg",
+    "chain",
+    "cross_downstream",
+    "dag",
+    "get_current_context",
+    "setup",
+    "task",
+    "task_group",
+    "teardown",
+]
