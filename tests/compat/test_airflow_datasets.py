@@ -26,8 +26,18 @@ from ductwork.settings import Settings
 from ductwork.store import migrate
 from ductwork.store.engine import create_engine, read_transaction
 from ductwork.store.repo import flows as flow_repo
+from tests.compat.conformance import extract_airflow_examples
 
 DAGS = Path(__file__).parent / "dataset_dags"
+EXAMPLE_CONSUMERS = (
+    "dataset_consumes_1",
+    "dataset_consumes_1_and_2",
+    "consume_1_and_2_with_dataset_expressions",
+    "consume_1_or_2_with_dataset_expressions",
+    "consume_1_or_both_2_and_3_with_dataset_expressions",
+    "conditional_dataset_and_time_based_timetable",
+)
+NEVER_SCHEDULED = ("dataset_consumes_1_never_scheduled", "dataset_consumes_unknown_never_scheduled")
 
 
 class Env:
@@ -71,6 +81,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     tmp = tmp_path_factory.mktemp("shim-datasets")
     e = Env(tmp)
     shutil.copytree(DAGS, tmp / "flows")
+    extract_airflow_examples(["example_datasets.py"], tmp / "flows")  # Airflow's own example, unchanged
     e.marks.mkdir()
     old = {k: os.environ.get(k) for k in e.vars}
     os.environ.update(e.vars)  # the scheduler's worker processes inherit these
@@ -80,7 +91,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     service = SchedulerService(settings, options=SchedulerOptions(poll_interval=0.2, parse_interval=0.3), engine=engine)
     thread = threading.Thread(target=service.run, daemon=True)
     thread.start()
-    wanted = {"produce_orders", "produce_customers", "on_any", "on_all"}
+    wanted = {"produce_orders", "produce_customers", "on_any", "on_all", *EXAMPLE_CONSUMERS, *NEVER_SCHEDULED}
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         with read_transaction(engine) as conn:
@@ -131,6 +142,25 @@ def test_dataset_updates_start_consumer_dags_with_their_triggering_events(env: E
     assert detail["producers"] == [["produce_orders", "write_orders"]]
     assert detail["consumers"] == ["on_all", "on_any"]
     assert detail["readers"] == [["on_any", "seen_any"]]
+
+
+def test_airflows_example_datasets_dags_start_each_other_as_documented(env: Env) -> None:
+    """``example_datasets.py`` from Airflow 2.10.5: both producers' datasets start every consumer
+    whose condition they satisfy (lists, ``&``, ``|``, nested, ``DatasetOrTimeSchedule``), and
+    the two DAGs waiting on a dataset nobody produces never run."""
+    for producer in ("dataset_produces_2", "dataset_produces_1"):
+        produced = env.json("trigger", producer, "--wait", "--timeout", "90")
+        assert produced["state"] == "success"
+    for consumer in EXAMPLE_CONSUMERS:
+        runs = env.finished(consumer, 1, timeout=120)
+        assert runs, f"{consumer} was not started by the datasets"
+        assert all(r["state"] == "success" for r in runs), (consumer, runs)
+        assert any(r["run_type"] == "asset_triggered" for r in runs), (consumer, runs)
+    for consumer in NEVER_SCHEDULED:
+        assert env.runs(consumer) == [], consumer
+    detail = env.json("assets", "show", "s3://dag1/output_1.txt")
+    assert ["dataset_produces_1", "producing_task_1"] in detail["producers"]
+    assert set(detail["consumers"]) >= {"dataset_consumes_1", *NEVER_SCHEDULED[:1]}
 
 
 def _load(tmp: Path, source: str) -> Any:

@@ -109,6 +109,11 @@ AIRFLOW: dict[str, Feature] = dict(
             DIFFERS,
             "a Ductwork asset named by its URI (or asset://NAME when only a name is given); group is not kept",
         ),
+        _f(
+            "airflow.timetables.trigger.CronTriggerTimetable",
+            DIFFERS,
+            "a cron schedule: a run's logical date is the start of the interval that ended, not the fire time",
+        ),
         _f("airflow.datasets.DatasetAlias", UNSUPPORTED, "dataset aliases (events attached at run time)"),
         _f("airflow.sdk.AssetAlias", UNSUPPORTED, "asset aliases (events attached at run time)"),
         _f("airflow.sdk.AssetWatcher", UNSUPPORTED, "asset watchers: use Flow(triggers=...) message sources"),
