@@ -128,7 +128,12 @@ AIRFLOW: dict[str, Feature] = dict(
             DIFFERS,
             "a teardown runs when everything upstream is done and one upstream task succeeded",
         ),
-        _f("task_group.expand", UNSUPPORTED, "mapped task groups (map tasks one by one)"),
+        _f(
+            "task_group.expand",
+            DIFFERS,
+            "mapped task groups: a first task <group>.expand adds the instances <group>.<task>[i]; "
+            "each <group>.<task> collects its instances' results and is upstream_failed if one failed",
+        ),
     ]
 )
 """Features of Airflow DAG files that the shim refuses, ignores, or runs differently."""

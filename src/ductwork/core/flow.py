@@ -19,7 +19,7 @@ from ductwork.core.assets import AssetCondition, split_schedule
 from ductwork.core.class_flow import ClassTaskRunner, compile_tasks, load_task
 from ductwork.core.definition_context import caller_site, note_flow, pop_flow, push_flow
 from ductwork.core.graph import FlowGraph, FlowMeta, NodeSpec, topological
-from ductwork.core.mapping import MAP_INDEX, MAPPED_TASK, MappedOperator
+from ductwork.core.mapping import MAP_INDEX, MAPPED_TASK, MappedGroupMember, MappedOperator
 from ductwork.core.operators.base import BaseOperator, Callback, _callbacks, accepted_arguments
 from ductwork.core.params import (
     DateParameter,
@@ -231,7 +231,7 @@ class Flow:
         mapped = node.extra.get(MAPPED_TASK)
         if mapped is not None:
             base = self.get_task(str(mapped))
-            if isinstance(base, MappedOperator):
+            if isinstance(base, MappedOperator | MappedGroupMember):
                 return base.instance(int(node.extra[MAP_INDEX]))
         return self.get_task(node.task_id)
 

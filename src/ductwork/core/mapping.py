@@ -16,11 +16,19 @@ growing a run's graph (the one class tasks use for dynamic dependencies):
    and ran again), it first adds the missing instances; instances past a shorter list end
    without doing anything ("removed").
 
+A mapped task group (``MappedGroupExpander``) is the same three steps for a whole group: its
+first task ``<group>.expand`` adds ``m[i]`` for every task ``m`` of the group, ``m[i]`` depending
+on ``u[i]`` for each upstream ``u`` of ``m`` inside the group (so one map index never waits for
+another), and each ``m`` becomes a collector of its instances' results. Inside ``m[i]``, another
+task of the group's output reads its instance ``i``, and the group function's arguments
+(``MappedGroupArgument``) are the ``i``-th values.
+
 The engine never learns that a node is a mapped instance: it only sees nodes being added.
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -30,7 +38,7 @@ from ductwork.core.context import TaskContext
 from ductwork.core.dependencies import set_dependency
 from ductwork.core.graph import NodeSpec
 from ductwork.core.operators.base import _MAPPING, BaseOperator, accepted_arguments
-from ductwork.core.results import MISSING
+from ductwork.core.results import MISSING, RETURN_VALUE
 from ductwork.core.signals import ExpandNodes, SkipTask
 from ductwork.core.templating import render_value
 from ductwork.core.trigger_rules import TriggerRule
@@ -98,21 +106,7 @@ class MappedOperator(BaseOperator):
     # --- expansion --------------------------------------------------------------------------
     def mapped_values(self, context: TaskContext) -> list[dict[str, Any]]:
         """The keyword arguments of each instance, in map-index order."""
-        if self.expand_kwargs_input is not None:
-            source = resolve_refs(self.expand_kwargs_input, context)
-            if not isinstance(source, Sequence) or not all(isinstance(i, Mapping) for i in source):
-                raise TaskExecutionError(f"task {self.task_id!r}: expand_kwargs wants a list of dicts, got {source!r}")
-            return [dict(item) for item in source]
-        names = list(self.expand_input)
-        columns = []
-        for name in names:
-            value = resolve_refs(self.expand_input[name], context)
-            if isinstance(value, Mapping):
-                value = list(value.items())
-            if value is None or isinstance(value, str | bytes) or not isinstance(value, Sequence):
-                raise TaskExecutionError(f"task {self.task_id!r}: expand({name}=...) got {value!r}, not a list")
-            columns.append(list(value))
-        return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*columns)]
+        return _mapped_values(self.task_id, self.expand_input, self.expand_kwargs_input, context)
 
     def execute(self, context: TaskContext) -> Any:
         ti = context["ti"]
@@ -256,3 +250,267 @@ class OperatorPartial:
 
 
 _MAPPING["partial"] = OperatorPartial
+
+
+# --- mapped task groups ------------------------------------------------------------------------
+GROUP_MEMBER = "mapped_group_member"
+_GROUP_VALUES = "__mapped_group_values__"
+
+
+class MappedGroupArgument(XComArg):
+    """An argument of a mapped task group's function: inside instance ``i`` of the group it is
+    the ``i``-th value (``grp.expand(x=[1, 2])``: ``x`` is 1 in instance 0, 2 in instance 1).
+    Passing it to a task draws the edge from the group's expander, like any task output."""
+
+    def __init__(self, expander: MappedGroupExpander, name: str) -> None:
+        super().__init__(expander, name)
+        self.name = name
+
+    def resolve(self, context: TaskContext) -> Any:
+        values = context.get(_GROUP_VALUES)
+        if values is None:
+            raise TaskExecutionError(
+                f"the mapped argument {self.name!r} of task group {self.operator.task_id!r} is only known "
+                "inside the group's tasks"
+            )
+        return values[self.name]
+
+
+class MappedGroupExpander(BaseOperator):
+    """The first task of a mapped task group (``<group>.expand``): when its lists are known it adds
+    instances ``m[0]`` ... ``m[n-1]`` of every task ``m`` of the group, instance ``i`` of a task
+    depending on instance ``i`` of its upstream tasks in the group (Airflow's semantics: one map
+    index does not wait for another), then waits for all of them. Each task ``m`` of the group
+    is replaced by a ``MappedGroupMember`` that collects its instances' results, as a mapped
+    task does, for what comes after the group."""
+
+    ui_color = "#f4a460"
+
+    def __init__(
+        self,
+        *,
+        task_id: str,
+        expand_input: Mapping[str, Any] | None = None,
+        expand_kwargs_input: Any = None,
+        **policy: Any,
+    ) -> None:
+        super().__init__(task_id=task_id, **policy)
+        self.expand_input = dict(expand_input or {})
+        self.expand_kwargs_input = expand_kwargs_input
+        self.templates: dict[str, BaseOperator] = {}
+        for name, value in self.expand_input.items():
+            if not isinstance(value, XComArg | list | tuple | dict):
+                raise DefinitionError(
+                    f"task group {task_id!r}: expand({name}=...) wants a list, a dict or a task's output, got {value!r}"
+                )
+        for ref in find_refs([self.expand_input, self.expand_kwargs_input]):
+            set_dependency(ref, self)
+
+    def extra_spec(self) -> dict[str, Any]:
+        return {"mapped_group": True}
+
+    def mapped_values(self, context: TaskContext) -> list[dict[str, Any]]:
+        return _mapped_values(self.task_id, self.expand_input, self.expand_kwargs_input, context)
+
+    def adopt(self, members: Sequence[BaseOperator]) -> dict[str, MappedGroupMember]:
+        """Take the group's tasks (defined by its function) as templates of their instances, and
+        put a collector in each one's place; tasks of the group with no upstream task in it, and
+        the upstream tasks outside the group of any of them, come before the expander."""
+        flow = self.flow
+        assert flow is not None
+        ids = {m.task_id for m in members}
+        collectors: dict[str, MappedGroupMember] = {}
+        for member in members:
+            if isinstance(member, MappedOperator | MappedGroupExpander):
+                raise DefinitionError(
+                    f"task {member.task_id!r}: mapping inside a mapped task group is not supported; "
+                    "map the group or the task, not both"
+                )
+            for up in list(member.upstream_task_ids):
+                if up not in ids and up != self.task_id:
+                    set_dependency(flow.tasks[up], self)
+            set_dependency(self, member)
+            self.templates[member.task_id] = member
+        tasks: Any = flow.tasks  # a dict: the flow's own table, edited while it is being defined
+        for member in members:
+            del tasks[member.task_id]
+            group: Any = member.task_group
+            while group is not None:
+                group.members.remove(member)
+                group = group.parent
+            collectors[member.task_id] = MappedGroupMember(self, member)
+        return collectors
+
+    def execute(self, context: TaskContext) -> Any:
+        ti = context["ti"]
+        count = ti.results.pull(ti.run.key, _state_id(self.task_id), MAPPED_COUNT)
+        values = self.mapped_values(context)
+        expanded = 0 if count is MISSING else int(count)
+        if len(values) > expanded:
+            if not values:
+                raise SkipTask(f"{self.task_id}: nothing to map over (an empty list)")
+            ti.results.push(ti.run.key, _state_id(self.task_id), MAPPED_COUNT, len(values))
+            context["log"].info("%s: mapped the group over %d item(s)", self.task_id, len(values))
+            instances = []
+            for member_id, template in self.templates.items():
+                node = template.to_node()
+                inside = [u for u in template.upstream_task_ids if u in self.templates]
+                for i in range(expanded, len(values)):
+                    instances.append(
+                        replace(
+                            node,
+                            task_id=instance_id(member_id, i),
+                            upstream=tuple(instance_id(u, i) for u in inside),
+                            extra={**node.extra, MAP_INDEX: i, MAPPED_TASK: member_id, GROUP_MEMBER: self.task_id},
+                        )
+                    )
+            own = self.to_node()
+            waiting = replace(
+                own,
+                upstream=tuple(instance_id(m, i) for m in self.templates for i in range(len(values))),
+                trigger_rule=TriggerRule.ALL_SUCCESS,
+                extra={**own.extra, MAPPED_COUNT: len(values)},
+            )
+            raise ExpandNodes(tuple(instances), waiting)
+        if not values:
+            raise SkipTask(f"{self.task_id}: nothing to map over (an empty list)")
+        return len(values)
+
+    def count(self, context: TaskContext) -> int:
+        ti = context["ti"]
+        count = ti.results.pull(ti.run.key, _state_id(self.task_id), MAPPED_COUNT)
+        return 0 if count is MISSING else int(count)
+
+
+class MappedGroupMember(BaseOperator):
+    """A task of a mapped task group, in the run's graph: it runs after every instance of the
+    group and collects its own instances' results (the list a downstream task receives)."""
+
+    ui_color = "#f4a460"
+
+    def __init__(self, expander: MappedGroupExpander, template: BaseOperator) -> None:
+        group: Any = template.task_group
+        label = template.task_id
+        if group is not None and group.prefix_group_id:
+            label = label[len(group.group_id) + 1 :]
+        super().__init__(task_id=label, flow=expander.flow, task_group=group)
+        self.expander = expander
+        self.template = template
+        # the same dicts as the template: edges drawn later to or from its output land here too
+        self.upstream_task_ids = template.upstream_task_ids
+        self.downstream_task_ids = template.downstream_task_ids
+        self.doc = template.doc
+
+    def extra_spec(self) -> dict[str, Any]:
+        return {"mapped": True, "operator_class": type(self.template).__name__}
+
+    def to_node(self) -> NodeSpec:
+        node = super().to_node()
+        return replace(node, operator=type(self.template).__name__)
+
+    def execute(self, context: TaskContext) -> Any:
+        n = self.expander.count(context)
+        if n == 0:
+            raise SkipTask(f"{self.task_id}: the group mapped over nothing")
+        return context["ti"].xcom_pull(task_ids=[instance_id(self.task_id, i) for i in range(n)])
+
+    def instance(self, map_index: int) -> MappedGroupInstance:
+        return MappedGroupInstance(self.expander, self.template, map_index)
+
+
+class _IndexedTaskInstance:
+    """The try's ``ti`` inside instance ``i`` of a mapped group: pulling another task of the
+    group reads that task's instance ``i`` (Airflow resolves in-group outputs per map index)."""
+
+    def __init__(self, ti: Any, members: Mapping[str, Any], map_index: int) -> None:
+        self.__dict__["_ti"] = ti
+        self.__dict__["_members"] = members
+        self.__dict__["_index"] = map_index
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__dict__["_ti"], name)
+
+    def _id(self, task_id: str) -> str:
+        return instance_id(task_id, self.__dict__["_index"]) if task_id in self.__dict__["_members"] else task_id
+
+    def xcom_pull(self, task_ids: Any = None, key: str = RETURN_VALUE, default: Any = None) -> Any:
+        ti = self.__dict__["_ti"]
+        if task_ids is None:
+            return ti.xcom_pull(key=key, default=default)
+        if isinstance(task_ids, str):
+            return ti.xcom_pull(task_ids=self._id(task_ids), key=key, default=default)
+        return ti.xcom_pull(task_ids=[self._id(t) for t in task_ids], key=key, default=default)
+
+
+class MappedGroupInstance:
+    """The executable of ``m[i]`` for a task ``m`` of a mapped group: a copy of the task as the
+    group's function defined it, run with the group's ``i``-th values."""
+
+    template_fields: Sequence[str] = ()
+
+    def __init__(self, expander: MappedGroupExpander, template: BaseOperator, map_index: int) -> None:
+        self.expander = expander
+        self.template = template
+        self.map_index = map_index
+        self.task_id = instance_id(template.task_id, map_index)
+        self.flow = template.flow
+        self.do_xcom_push = template.do_xcom_push
+        self.on_execute_callback = template.on_execute_callback
+        self.on_success_callback = template.on_success_callback
+        self.on_failure_callback = template.on_failure_callback
+        self.on_retry_callback = template.on_retry_callback
+        self._operator: BaseOperator | None = None
+
+    def adapt_context(self, context: TaskContext) -> TaskContext:
+        values = self.expander.mapped_values(context)
+        if self.map_index >= len(values):
+            self._operator = None
+            return context
+        operator = copy.copy(self.template)
+        operator.task_id = self.task_id
+        operator.__dict__["map_index"] = self.map_index
+        operator.__dict__["expanded_ti_count"] = len(values)
+        self._operator = operator
+        ti = _IndexedTaskInstance(context["ti"], self.expander.templates, self.map_index)
+        context = context.with_values(ti=ti, **{_GROUP_VALUES: values[self.map_index]})
+        adapt = getattr(operator, "adapt_context", None)
+        return adapt(context) if adapt is not None else context
+
+    def execute(self, context: TaskContext) -> Any:
+        operator = self._operator
+        self._operator = None
+        if operator is None:
+            context["log"].info("%s: removed (the mapped list is shorter now); nothing to do", self.task_id)
+            return None
+        for name in getattr(operator, "template_fields", ()) or ():
+            value = getattr(operator, name, None)
+            setattr(operator, name, render_value(value, context, task_id=self.task_id, field=name))
+        return operator.execute(context.with_values(task=operator))
+
+    def on_kill(self) -> None:
+        if self._operator is not None:
+            self._operator.on_kill()
+
+    def __repr__(self) -> str:
+        return f"<mapped group instance {self.task_id}>"
+
+
+def _mapped_values(
+    task_id: str, expand_input: Mapping[str, Any], expand_kwargs_input: Any, context: TaskContext
+) -> list[dict[str, Any]]:
+    """The keyword arguments of each instance, in map-index order (lists are crossed)."""
+    if expand_kwargs_input is not None:
+        source = resolve_refs(expand_kwargs_input, context)
+        if not isinstance(source, Sequence) or not all(isinstance(i, Mapping) for i in source):
+            raise TaskExecutionError(f"task {task_id!r}: expand_kwargs wants a list of dicts, got {source!r}")
+        return [dict(item) for item in source]
+    names = list(expand_input)
+    columns = []
+    for name in names:
+        value = resolve_refs(expand_input[name], context)
+        if isinstance(value, Mapping):
+            value = list(value.items())
+        if value is None or isinstance(value, str | bytes) or not isinstance(value, Sequence):
+            raise TaskExecutionError(f"task {task_id!r}: expand({name}=...) got {value!r}, not a list")
+        columns.append(list(value))
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*columns)]

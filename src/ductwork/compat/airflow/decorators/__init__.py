@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ from ductwork.compat.features import refuse
 from ductwork.core.context import TaskContext
 from ductwork.core.decorators import DecoratedOperator, FlowFunction, TaskFunction
 from ductwork.core.definition_context import current_flow
+from ductwork.core.mapping import MappedGroupArgument, MappedGroupExpander
 from ductwork.core.operators.python import PythonOperator, call_with_context
 
 from ..models.baseoperator import AirflowOperatorMixin
@@ -213,13 +215,51 @@ class _TaskGroupFunction:
     def override(self, **kwargs: Any) -> _TaskGroupFunction:
         return _TaskGroupFunction(self.function, **{**self.group_kwargs, **kwargs})
 
-    def expand(self, **kwargs: Any) -> Any:
-        refuse("@task_group(...).expand(...)", "mapped task groups; map the tasks inside one by one")
+    def expand(self, **mapped: Any) -> Any:
+        """``grp.expand(x=[1, 2, 3])``: every task of the group once per item, instance ``i`` of
+        a task after instance ``i`` of its upstream tasks in the group (``core.mapping``)."""
+        return self._mapped({}, expand_input=mapped)
 
-    def partial(self, **kwargs: Any) -> Any:
-        refuse("@task_group(...).partial(...)", "mapped task groups; map the tasks inside one by one")
+    def partial(self, **fixed: Any) -> _PartialTaskGroup:
+        return _PartialTaskGroup(self, fixed)
 
-    expand_kwargs = expand
+    def expand_kwargs(self, source: Any) -> Any:
+        return self._mapped({}, expand_kwargs_input=source)
+
+    def _mapped(self, fixed: dict[str, Any], *, expand_input: Any = None, expand_kwargs_input: Any = None) -> Any:
+        if expand_input is not None and not expand_input:
+            refuse("@task_group(...).expand()", "expand() needs at least one argument")
+        clash = sorted(set(expand_input or {}) & set(fixed))
+        if clash:
+            refuse(f"@task_group(...).expand({clash[0]}=...)", f"{clash[0]!r} is given to both partial() and expand()")
+        group_id = self.group_kwargs.get("group_id") or self.function.__name__
+        options = {k: v for k, v in self.group_kwargs.items() if k != "group_id"}
+        options.setdefault("tooltip", (self.function.__doc__ or "").strip())
+        with TaskGroup(group_id, add_suffix_on_collision=True, **options) as group:
+            expander = MappedGroupExpander(
+                task_id="expand", expand_input=expand_input, expand_kwargs_input=expand_kwargs_input
+            )
+            names = list(expand_input) if expand_input is not None else self._free_parameters(fixed)
+            result = self.function(**fixed, **{n: MappedGroupArgument(expander, n) for n in names})
+        expander.adopt([m for m in group.members if m is not expander])
+        return group if result is None else result
+
+    def _free_parameters(self, fixed: dict[str, Any]) -> list[str]:
+        return [n for n in inspect.signature(self.function).parameters if n not in fixed]
+
+
+class _PartialTaskGroup:
+    """``grp.partial(y=1)``: arguments every instance of the mapped group gets as they are."""
+
+    def __init__(self, group_function: _TaskGroupFunction, fixed: dict[str, Any]) -> None:
+        self.group_function = group_function
+        self.fixed = fixed
+
+    def expand(self, **mapped: Any) -> Any:
+        return self.group_function._mapped(self.fixed, expand_input=mapped)
+
+    def expand_kwargs(self, source: Any) -> Any:
+        return self.group_function._mapped(self.fixed, expand_kwargs_input=source)
 
 
 def task_group(python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
