@@ -122,6 +122,8 @@ def test_dataset_updates_start_consumer_dags_with_their_triggering_events(env: E
     assert event["key_type"] == "str" and event["extra"] == {"rows": 3}
     assert event["source_dag_id"] == "produce_orders" and event["source_run_id"] == produced["run_id"]
     assert event["source_task_id"] == "write_orders" and event["timestamp"].endswith("+00:00")
+    inlets = json.loads((env.marks / f"on_any-inlets-{any_run['run_id'].replace(':', '_')}.json").read_text())
+    assert inlets == [[{"rows": 3}, "produce_orders"]]  # inlet_events: the inlet's recorded events
     log = env.cli("tasks", "logs", "on_any", any_run["run_id"], "templated")
     assert "first from produce_orders" in log.output
     time.sleep(1.0)

@@ -37,8 +37,10 @@ def _events(found):
 with DAG("on_any", start_date=START, schedule=Dataset("s3://lake/orders") | Dataset("customers")):
 
     @task(inlets=[Dataset("s3://lake/orders")])
-    def seen_any(triggering_dataset_events=None, run_id=None):
+    def seen_any(triggering_dataset_events=None, inlet_events=None, run_id=None):
         (MARKS / f"on_any-{run_id.replace(':', '_')}.json").write_text(json.dumps(_events(triggering_dataset_events)))
+        recorded = [[e.extra, e.source_dag_id] for e in inlet_events[Dataset("s3://lake/orders")]]
+        (MARKS / f"on_any-inlets-{run_id.replace(':', '_')}.json").write_text(json.dumps(recorded))
 
     seen_any() >> BashOperator(
         task_id="templated",

@@ -7,7 +7,8 @@ try with ``dag_id``, ``map_index`` and Airflow's ``xcom_pull`` arguments),
 ``task_instance_key_str``, the deprecated ``prev_ds``/``next_ds``/``yesterday_ds``/``tomorrow_ds``
 family, ``macros`` with Airflow's module list, ``test_mode``, ``expanded_ti_count``, and the
 events that started an asset-triggered run as ``triggering_dataset_events`` (2.x, keyed by URI)
-and ``triggering_asset_events`` (3.x, keyed by asset).
+and ``triggering_asset_events`` (3.x, keyed by asset), and ``inlet_events`` (each inlet's recorded
+events).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ductwork.compat.airflow._assets import TriggeringEvents
+from ductwork.compat.airflow._assets import InletEvents, TriggeringEvents
 from ductwork.core.context import TaskContext
 from ductwork.core.results import RETURN_VALUE
 from ductwork.core.templating import MACROS
@@ -204,6 +205,7 @@ def airflow_context(context: TaskContext, task: Any) -> TaskContext:
         "prev_end_date_success": None,
         "prev_execution_date_success": None,
         "inlets": list(getattr(task, "inlets", []) or []),
+        "inlet_events": InletEvents(list(getattr(task, "inlets", []) or [])),
         "outlets": list(getattr(task, "outlets", []) or []),
         "test_mode": False,
         "map_index_template": getattr(task, "map_index_template", None),
