@@ -171,3 +171,19 @@ def test_mapped_groups_under_the_scheduler(scheduler: dict[str, str]) -> None:
     check_mapped_group(scheduler, "mapped_group", run_id, states)
     run_id, states = trigger("mapped_group_fail", 1)
     check_failing_index(scheduler, run_id, states)
+
+    from ductwork.store.engine import read_transaction
+    from ductwork.store.repo import runs as run_repo
+    from ductwork.store.repo import views
+
+    engine = create_engine(scheduler["DUCTWORK_DATABASE_URL"])
+    try:
+        with read_transaction(engine) as conn:
+            record = run_repo.get_run(conn, "mapped_group_fail", run_id)
+            assert record is not None
+            grid = json.dumps(views.grid(conn, [record.pk]), default=lambda o: getattr(o, "__dict__", str(o)))
+            graph = json.dumps(views.run_graph(conn, record.pk), default=lambda o: getattr(o, "__dict__", str(o)))
+    finally:
+        engine.dispose()
+    for shown in (grid, graph):  # the web UI's grid and graph show every map index of the group's tasks
+        assert "checked.fragile[1]" in shown and "checked.after[2]" in shown and "checked.expand" in shown
