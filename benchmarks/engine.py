@@ -8,6 +8,9 @@ is registered, one run is triggered, and the run is timed from the database's ow
 - task-to-task latency (chain): a task's recorded end to its downstream's recorded start,
   median and 99th percentile;
 - scheduler peak RSS: the scheduler process's high-water mark (VmHWM), workers excluded.
+
+After each run the benchmark reads the database back and fails unless it holds one successful
+try per task, each with its start and end (issue 15: no figure is bought by dropping a record).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import tempfile
 import textwrap
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +129,38 @@ def _cpu_seconds(pid: int) -> tuple[float, float]:
     return times.get(pid, 0.0), sum(times.get(d, 0.0) for d in descendants)
 
 
-def measure(backend: str, shape: str, n: int, workers: int = 2) -> dict[str, float]:
+Inspect = Callable[[Any, str, str], dict[str, Any]]
+"""Called with the store's engine, the flow id and the measured run's id once the scheduler has
+stopped and before the database goes away; what it returns joins the figures."""
+
+
+def check_records(conn: Any, run_pk: int, n: int) -> None:
+    """Fail unless run ``run_pk`` holds ``n`` successful task instances and ``n`` successful
+    tries, each with a start and an end: every try the run made is in the database."""
+    import sqlalchemy as sa
+
+    from ductwork.store.tables import task_instances as ti
+    from ductwork.store.tables import task_tries as tt
+
+    def complete(table: Any) -> int:
+        stmt = sa.select(sa.func.count()).where(
+            table.c.run_pk == run_pk,
+            table.c.state == "success",
+            table.c.start_date.is_not(None),
+            table.c.end_date.is_not(None),
+        )
+        return int(conn.execute(stmt).scalar_one())
+
+    tries, instances = complete(tt), complete(ti)
+    total = int(conn.execute(sa.select(sa.func.count()).where(tt.c.run_pk == run_pk)).scalar_one())
+    if (tries, instances, total) != (n, n, n):
+        raise AssertionError(
+            f"run {run_pk}: {tries} complete tries of {total} and {instances} complete task instances, "
+            f"expected {n} of each"
+        )
+
+
+def measure(backend: str, shape: str, n: int, workers: int = 2, inspect: Inspect | None = None) -> dict[str, Any]:
     """One flow of ``n`` no-op tasks of ``shape``, run twice through a scheduler process;
     figures from the second (steady-state) run."""
     from ductwork.core.graph import FlowGraph  # noqa: F401  (imported for the loader below)
@@ -180,7 +214,7 @@ def measure(backend: str, shape: str, n: int, workers: int = 2) -> dict[str, flo
 
         def run_once(run_id: str) -> Any:
             record = run_service.trigger(engine, flow.flow_id, run_id=run_id)
-            deadline = time.monotonic() + 600
+            deadline = time.monotonic() + max(600, n * 0.02)
             while time.monotonic() < deadline:
                 with read_transaction(engine) as conn:
                     current = run_repo.get_run_by_pk(conn, record.pk)
@@ -209,7 +243,9 @@ def measure(backend: str, shape: str, n: int, workers: int = 2) -> dict[str, flo
                 os.killpg(proc.pid, signal.SIGKILL)
         assert current.state == "success", f"run ended {current.state}"
         with read_transaction(engine) as conn:
-            tries = {t.task_id: t for t in task_repo.list_tries(conn, record.pk)}
+            check_records(conn, record.pk, n)
+            tries = {t.task_id: t for t in task_repo.list_tries(conn, record.pk)} if shape == "chain" else {}
+        extra = inspect(engine, flow.flow_id, record.run_id) if inspect is not None else {}
         engine.dispose()
     assert current.start_date is not None and current.end_date is not None
     wall = (current.end_date - current.start_date).total_seconds()
@@ -228,6 +264,7 @@ def measure(backend: str, shape: str, n: int, workers: int = 2) -> dict[str, flo
         "peak_rss_mib": peak,
         "scheduler_cpu_ms": (cpu_after[0] - cpu_before[0]) / n * 1000,
         "workers_cpu_ms": (cpu_after[1] - cpu_before[1]) / n * 1000,
+        **extra,
     }
 
 

@@ -14,7 +14,11 @@ Sections:
 - ``trigger``: under a running scheduler, ``ductwork trigger`` / the REST API to the first task's
   start, ``trigger --wait`` from the run's end to the command's exit (median and p99), and a
   scheduler started on 100 flow files until they are listed, on SQLite and PostgreSQL
-  (``benchmarks/trigger.py``).
+  (``benchmarks/trigger.py``);
+- ``big`` (only when asked for, ``--sections big``): 100,000-task chain and fan-out under the
+  scheduler on SQLite and a fan-out on PostgreSQL, with scheduler peak RSS, the database read
+  back (every try recorded), and the grid and graph REST API calls on that run
+  (``benchmarks/big.py``; ``--sizes`` overrides the 100,000).
 
 Engine rows also give the CPU time per task of the scheduler process and of its workers (a
 run's CPU on 2 cores bounds its wall time), and the table is framed by what creating one small
@@ -28,6 +32,7 @@ Speed is measured here, never asserted in tests.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import shutil
 import statistics
@@ -36,6 +41,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ductwork import EmptyOperator, Flow
 from ductwork.core.clock import SystemClock
@@ -133,13 +139,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sections", default=",".join([*SECTIONS, "cli", "trigger"]))
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
+    big_sizes = sizes if "--sizes" in (argv if argv is not None else sys.argv) else [100_000]
     machine = f"{platform.platform()}, Python {platform.python_version()}"
     print(f"# Ductwork benchmarks — {machine}, {time.strftime('%Y-%m-%d')}")
     import engine  # benchmarks/engine.py
 
     scratch = tempfile.mkdtemp(prefix="ductwork-benchmarks-")
     engine.SCRATCH.set(scratch)
-    print(f"# creating a file here costs {engine.file_create_us(Path(scratch)):.1f} us now (before)")
+    cost = engine.file_create_us(Path(scratch))
+    print(f"# creating a file here costs {cost:.1f} us now (before); load average {os.getloadavg()[0]:.1f}")
     columns = ["section", "shape", "N", "wall s", "tasks/s", "ms/task", "t2t med ms", "t2t p99 ms", "RSS MiB"]
     columns += ["sched CPU ms", "workers CPU ms"]
     widths = [15, 6, 6, 8, 9, 8, 10, 10, 7, 12, 14]
@@ -147,6 +155,17 @@ def main(argv: list[str] | None = None) -> int:
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     nan = float("nan")
+    api_rows: list[tuple[str, str, int, dict[str, tuple[float, float, int]]]] = []
+
+    def row(section: str, shape: str, n: int, r: dict[str, Any]) -> None:
+        print(
+            f"| {section:<15} | {shape:<6} | {n:>6} | {r['wall_s']:>8.3f} | {r['tasks_per_s']:>9.0f} | "
+            f"{r['per_task_ms']:>8.3f} | {r.get('latency_median_ms', nan):>10.3f} | "
+            f"{r.get('latency_p99_ms', nan):>10.3f} | {r.get('peak_rss_mib', nan):>7.1f} | "
+            f"{r.get('scheduler_cpu_ms', nan):>12.3f} | {r.get('workers_cpu_ms', nan):>14.3f} |",
+            flush=True,
+        )
+
     try:
         for section in args.sections.split(","):
             if section == "web":
@@ -166,17 +185,24 @@ def main(argv: list[str] | None = None) -> int:
                 for backend in ("sqlite", "postgres"):
                     trigger.print_rows(backend)
                 continue
+            if section == "big":
+                import big  # benchmarks/big.py, next to this file
+
+                for backend, shape in big.ENGINE_ROWS:
+                    for n in big_sizes:
+                        r = big.measure(backend, shape, n)
+                        row(f"big-{backend}", shape, n, r)
+                        api_rows.append((backend, shape, n, r["api"]))
+                continue
             for shape in ("chain", "fan"):
                 for n in sizes:
-                    r = SECTIONS[section](n, shape)
-                    print(
-                        f"| {section:<15} | {shape:<6} | {n:>6} | {r['wall_s']:>8.3f} | {r['tasks_per_s']:>9.0f} | "
-                        f"{r['per_task_ms']:>8.3f} | {r.get('latency_median_ms', nan):>10.3f} | "
-                        f"{r.get('latency_p99_ms', nan):>10.3f} | {r.get('peak_rss_mib', nan):>7.1f} | "
-                        f"{r.get('scheduler_cpu_ms', nan):>12.3f} | {r.get('workers_cpu_ms', nan):>14.3f} |",
-                        flush=True,
-                    )
-        print(f"# creating a file here costs {engine.file_create_us(Path(scratch)):.1f} us now (after)")
+                    row(section, shape, n, SECTIONS[section](n, shape))
+        cost = engine.file_create_us(Path(scratch))
+        print(f"# creating a file here costs {cost:.1f} us now (after); load average {os.getloadavg()[0]:.1f}")
+        if api_rows:
+            import big
+
+            big.print_api_rows(api_rows)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return 0
