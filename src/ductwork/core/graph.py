@@ -79,8 +79,10 @@ class NodeSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> NodeSpec:
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
+        """The node from ``to_dict``'s plain data; keys it does not know are ignored. Runs once
+        per node whenever a graph is read back (100,000 times for a large run), so the field
+        names are looked up once for the module, not per call."""
+        values = {k: v for k, v in data.items() if k in _KNOWN_FIELDS}
         values["upstream"] = tuple(values.get("upstream", ()))
         values["trigger_rule"] = TriggerRule(values.get("trigger_rule", TriggerRule.ALL_SUCCESS))
         return cls(**values)
@@ -88,6 +90,7 @@ class NodeSpec:
 
 _NODE_DEFAULTS: dict[str, Any] = {f.name: getattr(NodeSpec("_"), f.name) for f in fields(NodeSpec)}
 _FIELD_NAMES = tuple(f.name for f in fields(NodeSpec) if f.name != "task_id")
+_KNOWN_FIELDS = frozenset(f.name for f in fields(NodeSpec))
 
 
 @dataclass(frozen=True, slots=True)

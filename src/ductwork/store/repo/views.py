@@ -94,26 +94,27 @@ class Grid:
     codes: dict[int, str]
 
 
-def task_layout(conn: Connection, run_pk: int) -> tuple[list[str], list[str | None]]:
-    """A run's task ids and their group ids, in graph order."""
-    rows = _fast_rows(
-        conn, sa.select(ti.c.task_id, ti.c.group_id).where(ti.c.run_pk == int(run_pk)).order_by(ti.c.ordinal)
-    )
-    return [r[0] for r in rows], [r[1] for r in rows]
-
-
 def grid(conn: Connection, run_pks: Sequence[int]) -> Grid:
     """The states of every task of ``run_pks`` (newest first), aligned on the newest run's task
     order; tasks only older runs have are added at the end."""
     if not run_pks:
         return Grid([], [], {})
     pks = _ints(run_pks)
-    task_ids, groups = task_layout(conn, pks[0])
-    index = {task_id: i for i, task_id in enumerate(task_ids)}
-    columns = {pk: [ABSENT] * len(task_ids) for pk in pks}
-    extra: list[tuple[int, str]] = []
     code = STATE_CODES.get
-    for part in chunks(pks, 100):
+    # The newest run's layout and states in one pass (a second read of 100,000 rows costs more
+    # than the rest of the answer), then only the states of the older runs.
+    newest = _fast_rows(
+        conn,
+        sa.select(ti.c.task_id, ti.c.group_id, ti.c.state).where(ti.c.run_pk == pks[0]).order_by(ti.c.ordinal),
+    )
+    task_ids = [r[0] for r in newest]
+    groups: list[str | None] = [r[1] for r in newest]
+    index = {task_id: i for i, task_id in enumerate(task_ids)}
+    columns = {pks[0]: [code(r[2], UNKNOWN) for r in newest]}
+    columns.update({pk: [ABSENT] * len(task_ids) for pk in pks[1:]})
+    del newest
+    extra: list[tuple[int, str]] = []
+    for part in chunks(pks[1:], 100):
         for pk, task_id, state in _fast_rows(
             conn, sa.select(ti.c.run_pk, ti.c.task_id, ti.c.state).where(ti.c.run_pk.in_(part))
         ):
@@ -164,8 +165,16 @@ def run_graph(conn: Connection, run_pk: int) -> RunGraphView:
         .order_by(ti.c.ordinal),
     )
     index = {r[0]: i for i, r in enumerate(rows)}
-    loads = json.loads
-    upstream = [[index[u] for u in loads(r[1]) if u in index] for r in rows]
+    # Tasks fanned out from one task share their upstream text: parse each distinct text once.
+    parsed: dict[str, list[int]] = {}
+
+    def indexes(text: str) -> list[int]:
+        found = parsed.get(text)
+        if found is None:
+            found = parsed[text] = [index[u] for u in json.loads(text) if u in index]
+        return found
+
+    upstream = [indexes(r[1]) for r in rows]
     code = STATE_CODES.get
     return RunGraphView(
         task_ids=[r[0] for r in rows],
