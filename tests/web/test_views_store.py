@@ -69,6 +69,14 @@ def test_run_graph_states_downstream_and_definition(db_engine: Engine) -> None:
     assert groups == {"g": None} and state == "queued" and revision == 0
 
 
+def test_run_graph_of_a_fan_out_gives_each_task_its_upstream(db_engine: Engine) -> None:
+    pk = _run(db_engine, "fan", 0, {}, extra=("x", "y", "z"))
+    with read_transaction(db_engine) as conn:
+        view = views.run_graph(conn, pk)
+    assert view.task_ids == ["g.a", "g.b", "Report(day=1)", "x", "y", "z"]
+    assert view.upstream == [[], [0], [1], [2], [2], [2]]
+
+
 def test_luigi_families_workers_and_resources(db_engine: Engine) -> None:
     pk = _run(db_engine, "r", 0, {"g.a": S.SUCCESS, "g.b": S.FAILED, "Report(day=1)": S.QUEUED})
     with transaction(db_engine) as conn:
