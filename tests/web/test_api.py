@@ -112,7 +112,9 @@ def test_flow_graph_as_arrays(viewer: Api) -> None:
     ids = graph["task_ids"]
     assert ids == ["extract.orders", "extract.users", "load", "report"]
     assert graph["upstream"][ids.index("load")] == [0, 1]
-    assert graph["groups"][:2] == ["extract", "extract"] and graph["group_parents"] == {"extract": None}
+    assert graph["groups"] == ["extract", "extract", None, None] and graph["group_parents"] == {"extract": None}
+    assert graph["upstream"][0] == [] and graph["upstream"][ids.index("report")] == [ids.index("load")]
+    assert graph["operators"] == ["BashOperator", "BashOperator", "EmptyOperator", "EmptyOperator"]
 
 
 def test_pause_and_unpause(operator: Api) -> None:

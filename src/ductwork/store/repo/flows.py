@@ -142,6 +142,13 @@ def get_flow_graph(conn: Connection, flow_id: str, version_hash: str | None = No
     return FlowGraph.from_dict(data) if data is not None else None
 
 
+def get_flow_graph_data(conn: Connection, flow_id: str) -> dict[str, Any] | None:
+    """The flow's current graph as the plain data it is stored as (``FlowGraph.to_dict``), for
+    readers that need a few fields of every node rather than 100,000 ``NodeSpec`` objects."""
+    data = conn.execute(sa.select(flows.c.graph).where(flows.c.flow_id == flow_id)).scalar_one_or_none()
+    return dict(data) if data is not None else None
+
+
 def list_flows(
     conn: Connection,
     *,
