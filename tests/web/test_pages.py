@@ -128,3 +128,21 @@ def test_static_files_and_vendored_layout_library(anonymous: Any, client: TestCl
         "MIT" in client.get("/static/vendor/LICENSE-dagre.txt").text
         or "Permission" in client.get("/static/vendor/LICENSE-dagre.txt").text
     )
+
+
+def test_grid_page_of_a_very_large_flow_starts_with_fewer_runs(viewer_browser: TestClient, engine: Any) -> None:
+    from ductwork.core.graph import FlowGraph, FlowMeta, NodeSpec
+    from ductwork.store.engine import transaction
+    from ductwork.store.repo import flows as flow_repo
+
+    nodes = {f"t{i}": NodeSpec(f"t{i}") for i in range(60_000)}
+    with transaction(engine) as conn:
+        flow_repo.upsert_flow(conn, FlowGraph(FlowMeta("very_wide"), nodes, {}))
+
+    def menu(flow_id: str) -> tuple[list[str], list[str]]:
+        page = viewer_browser.get(f"/flows/{flow_id}/grid").text
+        select = page[page.index('id="grid-limit"') :].split("</select>")[0]
+        return re.findall(r"<option[^>]*>(\d+)<", select), re.findall(r"<option selected>(\d+)<", select)
+
+    assert menu("demo") == (["10", "25", "50", "100"], ["25"])
+    assert menu("very_wide") == (["8", "10", "25", "50", "100"], ["8"]), "500,000 cells: 8 runs of 60,000 tasks"

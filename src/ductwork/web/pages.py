@@ -83,13 +83,27 @@ def flow_home(flow_id: FlowId) -> Response:
     return RedirectResponse(f"/flows/{quote(flow_id, safe='')}/grid", status_code=303)
 
 
+GRID_CELLS = 500_000
+"""How many task x run cells the grid page asks for at first. Reading and packing a cell costs
+about 1 us, so up to 20,000 tasks it shows 25 runs and a 100,000-task flow its latest 5, within
+a second (issue 15); the "runs" menu asks for more."""
+GRID_RUN_CHOICES = (10, 25, 50, 100)
+
+
+def grid_runs(tasks: int) -> tuple[int, list[int]]:
+    """The grid page's first number of runs for a flow of ``tasks`` tasks, and the menu's choices."""
+    first = max(1, min(25, GRID_CELLS // max(tasks, 1)))
+    return first, sorted({first, *GRID_RUN_CHOICES})
+
+
 @router.get("/flows/{flow_id}/grid")
 def grid_page(request: Request, flow_id: FlowId, ctx: WebContext = Depends(web_context)) -> Response:
     flow = get_flow(flow_id, ctx)
     with read_transaction(ctx.engine) as conn:
         latest = run_repo.list_runs(conn, flow_id=flow_id, limit=1).items
     run = schemas.run_out(latest[0]) if latest else None
-    return page(request, "grid.html", flow=flow, flow_id=flow_id, run=run, tab="grid")
+    runs, choices = grid_runs(flow.tasks)
+    return page(request, "grid.html", flow=flow, flow_id=flow_id, run=run, tab="grid", runs=runs, run_choices=choices)
 
 
 @router.get("/flows/{flow_id}/trigger")
