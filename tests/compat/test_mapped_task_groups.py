@@ -187,3 +187,11 @@ def test_mapped_groups_under_the_scheduler(scheduler: dict[str, str]) -> None:
         engine.dispose()
     for shown in (grid, graph):  # the web UI's grid and graph show every map index of the group's tasks
         assert "checked.fragile[1]" in shown and "checked.after[2]" in shown and "checked.expand" in shown
+
+
+def test_doctor_points_out_mapped_groups_and_reads_dag_decorator_arguments_as_the_dags() -> None:
+    result = CliRunner().invoke(cli, ["doctor", str(DAG_FILE)])
+    assert result.exit_code == 0, result.output
+    assert "mapped_group_dag.py:42: differs: grp.partial(...): mapped task groups" in result.output
+    assert "mapped_group_dag.py:65: differs: checked.expand(...)" in result.output
+    assert "start_date" not in result.output  # @dag(start_date=...) is the DAG's, not a task's

@@ -86,12 +86,34 @@ def examine(path: str | Path) -> list[Finding]:
                     findings.add(Finding(node.lineno, feature.status, origin, feature.note))
                 elif not _shim_has(node.module, alias.name):
                     findings.add(Finding(node.lineno, UNSUPPORTED, origin, "not provided by Ductwork's shim"))
+    groups = _task_group_functions(tree, imported)
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             _check_call(node, imported, findings)
         elif isinstance(node, ast.Attribute):
             _check_attribute(node, imported, findings)
+            _check_mapped_group(node, groups, findings)
     return sorted(findings)
+
+
+def _task_group_functions(tree: ast.AST, imported: dict[str, str]) -> set[str]:
+    """Names of the functions decorated with Airflow's ``@task_group``."""
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef):
+            for decorator in node.decorator_list:
+                target = decorator.func if isinstance(decorator, ast.Call) else decorator
+                if (_origin(target, imported) or "").endswith("task_group"):
+                    found.add(node.name)
+    return found
+
+
+def _check_mapped_group(node: ast.Attribute, groups: set[str], findings: set[Finding]) -> None:
+    """``grp.expand(...)``/``grp.partial(...)``/``grp.expand_kwargs(...)`` on a ``@task_group`` function."""
+    mapped = node.attr in ("expand", "expand_kwargs", "partial")
+    if mapped and isinstance(node.value, ast.Name) and node.value.id in groups:
+        feature = AIRFLOW["task_group.expand"]
+        findings.add(Finding(node.lineno, feature.status, f"{node.value.id}.{node.attr}(...)", feature.note))
 
 
 def _check_module(module: str, line: int, findings: set[Finding]) -> bool:
@@ -120,7 +142,7 @@ def _check_call(node: ast.Call, imported: dict[str, str], findings: set[Finding]
         return
     table = _table(origin)
     short = origin.rsplit(".", 1)[-1]
-    owner = "DAG" if short == "DAG" else ("Task" if table is LUIGI else "BaseOperator")
+    owner = "DAG" if short in ("DAG", "dag") else ("Task" if table is LUIGI else "BaseOperator")
     for keyword in node.keywords:
         if keyword.arg is None:
             continue
