@@ -147,7 +147,8 @@ class RemoteHost:
     def engine(self) -> Engine:
         if self._engine is None or self.pid != os.getpid():  # never use a parent's connections
             self.pid = os.getpid()
-            self._engine = create_engine(self.settings.db_url)
+            # No pre-ping: every write goes through _write, which retries on a dead connection.
+            self._engine = create_engine(self.settings.db_url, pre_ping=False)
         return self._engine
 
     def close(self) -> None:
