@@ -196,3 +196,21 @@ def test_the_cycle_finder_finds_cycles() -> None:
     # The checks above pass on an empty answer; make sure the finder can give another one.
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+
+
+CLI_HEAVY = ["sqlalchemy", "alembic", "fastapi", "uvicorn", "jinja2", "celery", "psycopg", "pymysql", "httpx"]
+
+
+def test_the_cli_entry_imports_no_database_web_or_broker_library(tmp_path: Path) -> None:
+    """`ductwork --version` (and any command's start) pays only for the commands it runs:
+    each command's module is imported when that command is used (issue 15's start-up target)."""
+    code = (
+        "import sys, json\n"
+        "sys.argv = ['ductwork', '--version']\n"
+        "from ductwork.cli.main import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        f"print(json.dumps([m for m in {CLI_HEAVY!r} if m in sys.modules]))"
+    )
+    out = _python(code, tmp_path).strip().splitlines()
+    assert "version" in out[0]
+    assert json.loads(out[-1]) == []

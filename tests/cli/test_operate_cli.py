@@ -177,11 +177,12 @@ def test_every_mutating_command_is_audited() -> None:
     from ductwork.cli.audit_hook import MUTATIONS
     from ductwork.cli.main import cli as group
 
+    ctx = click.Context(group)
     for path in MUTATIONS:
         command: click.Command | None = group
         for name in path:
             assert isinstance(command, click.Group), path
-            command = command.commands.get(name)
+            command = command.get_command(ctx, name)
         assert command is not None and getattr(command.callback, "audited", False), path
 
 

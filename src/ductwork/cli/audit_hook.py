@@ -1,6 +1,6 @@
 """Every change made from the command line goes into the audit log, recorded in one place.
 
-``instrument(cli)`` wraps the callback of each mutating command named in ``MUTATIONS``: when
+``instrument_command(name, command)`` wraps the callback of each mutating command named in ``MUTATIONS``: when
 the command has done its work (it returned, or exited on purpose after changing something,
 as ``trigger --wait`` does when the run failed), one entry is written with the operating-system
 user, the host, the action, its target and the command's options (secrets redacted by
@@ -58,12 +58,15 @@ _QUIET = frozenset({"as_json"})
 """Options that change only how the outcome is shown."""
 
 
-def instrument(group: click.Group) -> None:
-    """Wrap the mutating commands of ``group`` (and its subgroups) so that they are audited."""
+def instrument_command(name: str, top: click.Command) -> None:
+    """Wrap the mutating commands at or under the top-level command ``name`` (loaded on first
+    use by the CLI's group) so that they are audited."""
     for path, (action, target) in MUTATIONS.items():
-        command: click.Command | None = group
-        for name in path:
-            command = command.commands.get(name) if isinstance(command, click.Group) else None
+        if path[0] != name:
+            continue
+        command: click.Command | None = top
+        for part in path[1:]:
+            command = command.commands.get(part) if isinstance(command, click.Group) else None
         if command is not None and command.callback is not None and not getattr(command.callback, "audited", False):
             command.callback = _audited(command.callback, action, target)
 

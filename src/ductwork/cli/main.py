@@ -12,34 +12,55 @@ from pathlib import Path
 
 import click
 
-from ductwork.cli import (
-    assets_cmd,
-    audit_cmd,
-    audit_hook,
-    cleanup_cmd,
-    code_cmd,
-    config_cmd,
-    db_cmd,
-    doctor_cmd,
-    flows_cmd,
-    pipelines_cmd,
-    pools_cmd,
-    render_cmd,
-    run_cmd,
-    runs_cmd,
-    scheduler_cmd,
-    secrets_cmd,
-    tasks_cmd,
-    triggerer_cmd,
-    users_cmd,
-    webserver_cmd,
-    why_cmd,
-    worker_cmd,
+from ductwork.cli.lazy_group import LazyGroup
+from ductwork.cli.state import CliState
+
+COMMANDS: dict[str, str] = {
+    "run": "run_cmd:run",
+    "build": "run_cmd:build",
+    "flows": "flows_cmd:flows",
+    "config": "config_cmd:config",
+    "tasks": "tasks_cmd:tasks",
+    "db": "db_cmd:db",
+    "doctor": "doctor_cmd:doctor",
+    "scheduler": "scheduler_cmd:scheduler",
+    "trigger": "runs_cmd:trigger",
+    "backfill": "runs_cmd:backfill",
+    "runs": "runs_cmd:runs",
+    "pools": "pools_cmd:pools",
+    "connections": "secrets_cmd:connections",
+    "variables": "secrets_cmd:variables",
+    "webserver": "webserver_cmd:webserver",
+    "standalone": "webserver_cmd:standalone",
+    "users": "users_cmd:users",
+    "tokens": "users_cmd:tokens",
+    "pipelines": "pipelines_cmd:pipelines",
+    "worker": "worker_cmd:worker",
+    "workers": "worker_cmd:workers",
+    "audit": "audit_cmd:audit",
+    "why": "why_cmd:why",
+    "assets": "assets_cmd:assets",
+    "triggerer": "triggerer_cmd:triggerer",
+}
+"""Each command's module (under ``ductwork.cli``) and object, imported only when the command
+runs or help lists it: ``ductwork --version`` or ``flows list`` must not pay for SQLAlchemy,
+Alembic, FastAPI and Celery (issue 15's start-up target)."""
+
+SUBCOMMANDS: dict[str, list[str]] = {
+    "runs": ["cleanup_cmd:delete_run", "code_cmd:diff_runs"],
+    "db": ["cleanup_cmd:clean"],
+    "tasks": ["render_cmd:render"],
+    "flows": ["pipelines_cmd:export"],
+}
+"""Commands that live in another module than their group's."""
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy_commands=COMMANDS,
+    lazy_subcommands=SUBCOMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
-from ductwork.cli.state import CliState, DuctworkGroup
-
-
-@click.group(cls=DuctworkGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",
@@ -67,39 +88,6 @@ def cli(ctx: click.Context, config_path: str | None, home: str | None, flows_fol
         config_path=config_path,
         overrides={"home": Path(home) if home else None, "flows_folder": Path(flows_folder) if flows_folder else None},
     )
-
-
-cli.add_command(run_cmd.run)
-cli.add_command(run_cmd.build)
-cli.add_command(flows_cmd.flows)
-cli.add_command(config_cmd.config)
-cli.add_command(tasks_cmd.tasks)
-cli.add_command(db_cmd.db)
-cli.add_command(doctor_cmd.doctor)
-cli.add_command(scheduler_cmd.scheduler)
-cli.add_command(runs_cmd.trigger)
-cli.add_command(runs_cmd.backfill)
-cli.add_command(runs_cmd.runs)
-runs_cmd.runs.add_command(cleanup_cmd.delete_run)
-runs_cmd.runs.add_command(code_cmd.diff_runs)
-db_cmd.db.add_command(cleanup_cmd.clean)
-cli.add_command(pools_cmd.pools)
-cli.add_command(secrets_cmd.connections)
-cli.add_command(secrets_cmd.variables)
-tasks_cmd.tasks.add_command(render_cmd.render)
-cli.add_command(webserver_cmd.webserver)
-cli.add_command(webserver_cmd.standalone)
-cli.add_command(users_cmd.users)
-cli.add_command(users_cmd.tokens)
-cli.add_command(pipelines_cmd.pipelines)
-flows_cmd.flows.add_command(pipelines_cmd.export)
-cli.add_command(worker_cmd.worker)
-cli.add_command(worker_cmd.workers)
-cli.add_command(audit_cmd.audit)
-cli.add_command(why_cmd.why)
-cli.add_command(assets_cmd.assets)
-cli.add_command(triggerer_cmd.triggerer)
-audit_hook.instrument(cli)
 
 
 def main() -> None:

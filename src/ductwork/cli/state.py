@@ -61,3 +61,4 @@ class DuctworkGroup(click.Group):
         except DuctworkError as exc:
             click.secho(f"Error: {exc}", fg="red", err=True)
             sys.exit(2)
+
