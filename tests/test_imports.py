@@ -214,3 +214,29 @@ def test_the_cli_entry_imports_no_database_web_or_broker_library(tmp_path: Path)
     out = _python(code, tmp_path).strip().splitlines()
     assert "version" in out[0]
     assert json.loads(out[-1]) == []
+
+
+def test_a_command_on_a_current_database_does_not_import_alembic(tmp_path: Path) -> None:
+    """The schema check at a command's start answers without Alembic when the database is at
+    the head revision (``store.schema_version``); Alembic is for upgrades and mismatches."""
+    subprocess.run(
+        [sys.executable, "-m", "ductwork.cli", "db", "upgrade"],
+        cwd=tmp_path,
+        env={**os.environ, "HOME": str(tmp_path), "DUCTWORK_HOME": str(tmp_path / "home")},
+        check=True,
+        capture_output=True,
+    )
+    code = (
+        "import sys, json\n"
+        "sys.argv = ['ductwork', 'runs', 'list', '--json']\n"
+        "from ductwork.cli.main import main\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        "print(json.dumps([m for m in ('alembic', 'fastapi', 'celery') if m in sys.modules]))"
+    )
+    assert json.loads(_python(code, tmp_path).strip().splitlines()[-1]) == []
+
+
+def test_the_head_revision_known_without_alembic_is_alembics_head() -> None:
+    from ductwork.store import migrate, schema_version
+
+    assert schema_version.HEAD_REVISION == migrate.head_revision()

@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 
 from ductwork.cli.flow_index import FileEntry
 from ductwork.cli.state import CliState
-from ductwork.store import migrate
+from ductwork.store import schema_version
 from ductwork.store.engine import create_engine, read_transaction, transaction
 from ductwork.store.repo import flows as flow_repo
 
@@ -16,6 +16,10 @@ from ductwork.store.repo import flows as flow_repo
 def store(state: CliState) -> Engine:
     """The metadata database, created (migrated to head) when it is empty."""
     engine = create_engine(state.settings.db_url)
+    if schema_version.is_current(engine):  # the usual case, answered without importing Alembic
+        return engine
+    from ductwork.store import migrate
+
     if migrate.current_revision(engine) is None:
         migrate.upgrade(engine)
     migrate.check(engine)

@@ -24,11 +24,12 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine
 
+from ductwork.store import schema_version
 from ductwork.store.engine import read_transaction, transaction
 from ductwork.store.errors import SchemaMismatchError
 from ductwork.store.tables import metadata
 
-VERSION_TABLE = "ductwork_alembic_version"
+VERSION_TABLE = schema_version.VERSION_TABLE
 SCRIPT_LOCATION = "ductwork.store:migrations"
 
 
