@@ -239,4 +239,4 @@ def test_a_command_on_a_current_database_does_not_import_alembic(tmp_path: Path)
 def test_the_head_revision_known_without_alembic_is_alembics_head() -> None:
     from ductwork.store import migrate, schema_version
 
-    assert schema_version.HEAD_REVISION == migrate.head_revision()
+    assert migrate.head_revision() == schema_version.HEAD_REVISION
