@@ -67,7 +67,7 @@ from ductwork.services import pipelines as pipeline_service
 from ductwork.services import runs as run_service
 from ductwork.services.retention import RetentionWorker
 from ductwork.settings import Settings
-from ductwork.store import migrate
+from ductwork.store import schema_version
 from ductwork.store.asset_sink import AssetEventWriter, StepSinks
 from ductwork.store.engine import create_engine, database_unavailable, ping, read_transaction, transaction
 from ductwork.store.errors import RunExistsError
@@ -226,9 +226,12 @@ class SchedulerService:
     def start(self) -> None:
         """Bring the database to the code's schema, start the workers, and take over the runs
         a previous scheduler left active."""
-        if migrate.current_revision(self.engine) is None:
-            migrate.upgrade(self.engine)
-        migrate.check(self.engine)
+        if not schema_version.is_current(self.engine):  # Alembic only when there is work for it
+            from ductwork.store import migrate
+
+            if migrate.current_revision(self.engine) is None:
+                migrate.upgrade(self.engine)
+            migrate.check(self.engine)
         self.coordination = Coordination(
             self.engine, remote_executor=self.settings.executor != "local", lease=self.settings.scheduler_lease
         )
