@@ -98,18 +98,28 @@ def _name(path: Path, base: Path | None) -> str:
     return str(path)
 
 
-def git_commit(paths: Iterable[Path]) -> dict[str, Any] | None:
+def git_commit(paths: Iterable[Path], *, heads: dict[Path, str | None] | None = None) -> dict[str, Any] | None:
     """The commit checked out where the files are, and whether any of them differs from it;
-    None when they are not in a git repository (or git is not installed)."""
+    None when they are not in a git repository (or git is not installed).
+
+    ``heads`` remembers each folder's checked-out commit (or that it is in no repository) for
+    callers that ask for many flows at once, such as a parse of a whole flows folder: one ``git``
+    process per folder instead of one per flow."""
     paths = sorted(paths)
     if not paths:
         return None
     where = paths[0].parent
     try:
-        head = subprocess.run(
-            ["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=_GIT_TIMEOUT
-        )
-        if head.returncode != 0:
+        if heads is not None and where in heads:
+            commit = heads[where]
+        else:
+            head = subprocess.run(
+                ["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=_GIT_TIMEOUT
+            )
+            commit = head.stdout.strip() if head.returncode == 0 else None
+            if heads is not None:
+                heads[where] = commit
+        if commit is None:
             return None
         status = subprocess.run(
             ["git", "-C", str(where), "status", "--porcelain", "--", *map(str, paths)],
@@ -119,7 +129,6 @@ def git_commit(paths: Iterable[Path]) -> dict[str, Any] | None:
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    commit = head.stdout.strip()
     return {"commit": commit, "dirty": bool(status.stdout.strip()) if status.returncode == 0 else None}
 
 
@@ -133,7 +142,9 @@ def code_files(flow: Any) -> set[Path]:
     return files
 
 
-def flow_code(flow: Any, *, base: Path | None = None, git: bool = True) -> dict[str, Any]:
+def flow_code(
+    flow: Any, *, base: Path | None = None, git: bool = True, git_heads: dict[Path, str | None] | None = None
+) -> dict[str, Any]:
     """``{"hash": ..., "files": {name: hash}, "git": {"commit", "dirty"} | None}`` for ``flow``.
     File names are relative to ``base`` (the flows folder) when they are inside it."""
     files = code_files(flow)
@@ -145,4 +156,4 @@ def flow_code(flow: Any, *, base: Path | None = None, git: bool = True) -> dict[
             hashes[_name(path, base)] = file_hash(path)
         except OSError:
             continue
-    return {"hash": combined_hash(hashes), "files": hashes, "git": git_commit(files) if git else None}
+    return {"hash": combined_hash(hashes), "files": hashes, "git": git_commit(files, heads=git_heads) if git else None}

@@ -56,9 +56,13 @@ def _code_of(flow: Any) -> dict[str, Any] | None:
     from ductwork.engine.code_info import flow_code
 
     try:
-        return flow_code(flow)
+        return flow_code(flow, git_heads=_GIT_HEADS)
     except Exception:
         return None
+
+
+_GIT_HEADS: dict[Any, str | None] = {}
+"""Each folder's checked-out commit, for the one batch this short-lived process parses."""
 
 
 def _parse_many(files: list[str], progress: Path) -> dict[str, Any]:

@@ -633,7 +633,7 @@ class SchedulerService:
                 )
                 errors.append(NewImportError(message, parsed.lines.get(graph.flow_id)))
             else:
-                flow_repo.upsert_flow(conn, graph, fileloc=file, code=parsed.code.get(graph.flow_id))
+                flow_repo.record_flow(conn, graph, fileloc=file, code=parsed.code.get(graph.flow_id))
         flow_repo.deactivate_missing(conn, file, [g.flow_id for g in parsed.graphs])
         error_repo.replace_import_errors(conn, file, errors)
         return errors

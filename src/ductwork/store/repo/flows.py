@@ -73,7 +73,22 @@ def upsert_flow(
     now: dt.datetime | None = None,
     code: Mapping[str, Any] | None = None,
 ) -> FlowRecord:
-    """Record ``graph`` as the current definition of its flow, and return the flow.
+    """Record ``graph`` as the current definition of its flow (``record_flow``), and return the flow."""
+    record_flow(conn, graph, fileloc=fileloc, now=now, code=code)
+    record = get_flow(conn, graph.flow_id)
+    assert record is not None
+    return record
+
+
+def record_flow(
+    conn: Connection,
+    graph: FlowGraph,
+    *,
+    fileloc: str | None = None,
+    now: dt.datetime | None = None,
+    code: Mapping[str, Any] | None = None,
+) -> None:
+    """Record ``graph`` as the current definition of its flow.
 
     A new flow starts paused iff ``meta.paused_on_creation``; an existing flow keeps its pause
     state and next-run fields, becomes active again, and gets a ``flow_versions`` row when its
@@ -110,9 +125,6 @@ def upsert_flow(
         from ductwork.store.repo import assets as asset_repo
 
         asset_repo.sync_refs(conn, graph)  # which assets the flow is scheduled on, writes and reads
-    record = get_flow(conn, graph.flow_id)
-    assert record is not None
-    return record
 
 
 def _add_version(conn: Connection, flow_id: str, version_hash: str, graph: Any, now: dt.datetime) -> None:
