@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -109,35 +109,22 @@ class MappedOperator(BaseOperator):
         return _mapped_values(self.task_id, self.expand_input, self.expand_kwargs_input, context)
 
     def execute(self, context: TaskContext) -> Any:
-        ti = context["ti"]
-        count = ti.results.pull(ti.run.key, _state_id(self.task_id), MAPPED_COUNT)
         values = self.mapped_values(context)
-        expanded = 0 if count is MISSING else int(count)
-        if len(values) > expanded:
-            if not values:
-                raise SkipTask(f"{self.task_id}: nothing to map over (an empty list)")
-            ti.results.push(ti.run.key, _state_id(self.task_id), MAPPED_COUNT, len(values))
-            context["log"].info("%s: mapped over %d item(s)", self.task_id, len(values))
-            node = self.to_node()
-            instances = tuple(
+        node = self.to_node()
+
+        def instances(start: int, end: int) -> tuple[NodeSpec, ...]:
+            return tuple(
                 replace(
                     node,
                     task_id=instance_id(self.task_id, i),
                     extra={**node.extra, MAP_INDEX: i, MAPPED_TASK: self.task_id},
                 )
-                for i in range(expanded, len(values))
+                for i in range(start, end)
             )
-            waiting = replace(
-                node,
-                upstream=tuple(instance_id(self.task_id, i) for i in range(len(values))),
-                trigger_rule=TriggerRule.ALL_SUCCESS,
-                extra={**node.extra, MAPPED_COUNT: len(values)},
-            )
-            raise ExpandNodes(instances, waiting)
-        if not values:
-            raise SkipTask(f"{self.task_id}: nothing to map over (an empty list)")
-        ids = [instance_id(self.task_id, i) for i in range(len(values))]
-        return ti.xcom_pull(task_ids=ids)
+
+        ids = tuple(instance_id(self.task_id, i) for i in range(len(values)))
+        _expand_once(self, context, len(values), instances, ids, what="")
+        return context["ti"].xcom_pull(task_ids=list(ids))
 
     # --- instances --------------------------------------------------------------------------
     def instance(self, map_index: int) -> MappedInstance:
@@ -342,21 +329,15 @@ class MappedGroupExpander(BaseOperator):
         return collectors
 
     def execute(self, context: TaskContext) -> Any:
-        ti = context["ti"]
-        count = ti.results.pull(ti.run.key, _state_id(self.task_id), MAPPED_COUNT)
         values = self.mapped_values(context)
-        expanded = 0 if count is MISSING else int(count)
-        if len(values) > expanded:
-            if not values:
-                raise SkipTask(f"{self.task_id}: nothing to map over (an empty list)")
-            ti.results.push(ti.run.key, _state_id(self.task_id), MAPPED_COUNT, len(values))
-            context["log"].info("%s: mapped the group over %d item(s)", self.task_id, len(values))
-            instances = []
+
+        def instances(start: int, end: int) -> tuple[NodeSpec, ...]:
+            made = []
             for member_id, template in self.templates.items():
                 node = template.to_node()
                 inside = [u for u in template.upstream_task_ids if u in self.templates]
-                for i in range(expanded, len(values)):
-                    instances.append(
+                for i in range(start, end):
+                    made.append(
                         replace(
                             node,
                             task_id=instance_id(member_id, i),
@@ -364,22 +345,14 @@ class MappedGroupExpander(BaseOperator):
                             extra={**node.extra, MAP_INDEX: i, MAPPED_TASK: member_id, GROUP_MEMBER: self.task_id},
                         )
                     )
-            own = self.to_node()
-            waiting = replace(
-                own,
-                upstream=tuple(instance_id(m, i) for m in self.templates for i in range(len(values))),
-                trigger_rule=TriggerRule.ALL_SUCCESS,
-                extra={**own.extra, MAPPED_COUNT: len(values)},
-            )
-            raise ExpandNodes(tuple(instances), waiting)
-        if not values:
-            raise SkipTask(f"{self.task_id}: nothing to map over (an empty list)")
+            return tuple(made)
+
+        waiting = tuple(instance_id(m, i) for m in self.templates for i in range(len(values)))
+        _expand_once(self, context, len(values), instances, waiting, what="the group ")
         return len(values)
 
     def count(self, context: TaskContext) -> int:
-        ti = context["ti"]
-        count = ti.results.pull(ti.run.key, _state_id(self.task_id), MAPPED_COUNT)
-        return 0 if count is MISSING else int(count)
+        return _expanded(context, self.task_id)
 
 
 class MappedGroupMember(BaseOperator):
@@ -494,6 +467,40 @@ class MappedGroupInstance:
     def __repr__(self) -> str:
         return f"<mapped group instance {self.task_id}>"
 
+
+
+def _expanded(context: TaskContext, task_id: str) -> int:
+    """How many instances ``task_id`` has expanded into so far (0 before its first try)."""
+    ti = context["ti"]
+    count = ti.results.pull(ti.run.key, _state_id(task_id), MAPPED_COUNT)
+    return 0 if count is MISSING else int(count)
+
+
+def _expand_once(
+    op: BaseOperator,
+    context: TaskContext,
+    length: int,
+    instances: Callable[[int, int], tuple[NodeSpec, ...]],
+    waiting: tuple[str, ...],
+    *,
+    what: str,
+) -> None:
+    """The expander's protocol, shared by a mapped task and a mapped group: on the first try that
+    sees more items than instances, record the count and grow the graph (``ExpandNodes``: the new
+    instances, and this task again, waiting on all of them); an empty list skips; once expanded,
+    return to the caller, which gathers the instances' outcome."""
+    expanded = _expanded(context, op.task_id)
+    if length > expanded:
+        ti = context["ti"]
+        ti.results.push(ti.run.key, _state_id(op.task_id), MAPPED_COUNT, length)
+        context["log"].info("%s: mapped %sover %d item(s)", op.task_id, what, length)
+        own = op.to_node()
+        waiting_node = replace(
+            own, upstream=waiting, trigger_rule=TriggerRule.ALL_SUCCESS, extra={**own.extra, MAPPED_COUNT: length}
+        )
+        raise ExpandNodes(instances(expanded, length), waiting_node)
+    if length == 0:
+        raise SkipTask(f"{op.task_id}: nothing to map over (an empty list)")
 
 def _mapped_values(
     task_id: str, expand_input: Mapping[str, Any], expand_kwargs_input: Any, context: TaskContext
