@@ -48,6 +48,43 @@ with Flow("noop_fan", schedule=None, max_active_tasks=100000) as noop_fan:
 """
 
 
+def process_cpu() -> dict[int, tuple[int, str, float]]:
+    """Every live process: pid -> (parent pid, command name, CPU seconds used so far)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[int, tuple[int, str, float]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                text = fh.read()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text[text.rindex(")") + 2 :].split()
+        out[int(entry)] = (int(fields[1]), name, (int(fields[11]) + int(fields[12])) / tick)
+    return out
+
+
+def cpu_by_group(groups: dict[str, list[int]]) -> dict[str, float]:
+    """CPU seconds so far of each group of process trees, and of the PostgreSQL server."""
+    procs = process_cpu()
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _, _) in procs.items():
+        children.setdefault(parent, []).append(pid)
+    totals: dict[str, float] = {}
+    for label, roots in groups.items():
+        stack, total = list(roots), 0.0
+        while stack:
+            pid = stack.pop()
+            if pid in procs:
+                total += procs[pid][2]
+                stack.extend(children.get(pid, []))
+        totals[label] = total
+    totals["postgres"] = sum(cpu for _, name, cpu in procs.values() if name.startswith("postgres"))
+    return totals
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -151,7 +188,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", type=int, default=1000)
     parser.add_argument("--database", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument("--workers", default="1,2,4", help="worker counts for table (a)")
+    parser.add_argument("--workers", default="1,2,4", help='worker counts for table (a); "" skips it')
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="ductwork-remote-bench-"))
     port = free_port()
@@ -170,13 +207,19 @@ def main() -> None:
         scheduler = bench.start("scheduler", "scheduler", "--log-level", "warning")
         bench.wait("the flows", lambda: len(bench.query("SELECT flow_id FROM flows")) >= 2, 120)
         print(f"(a) {args.tasks} tasks sleeping 50 ms, workers of 8 slots, Celery on Redis, PostgreSQL")
-        print(f"{'workers':>8} {'slots':>6} {'ideal s':>8} {'wall s':>8} {'efficiency':>10}")
-        for count in (int(c) for c in args.workers.split(",")):
+        print(f"{'workers':>8} {'slots':>6} {'ideal s':>8} {'wall s':>8} {'efficiency':>10} {'CPU s (all)':>12}")
+        for count in (int(c) for c in args.workers.split(",") if c):
             procs = bench.workers(count, 8)
             bench.run("sleepy", f"warm{count}")  # warm: imports, bundles, connections
+            groups = {"scheduler": [scheduler.pid], "workers": [p.pid for p in procs], "redis": [redis.pid]}
+            before = cpu_by_group(groups)
             wall = bench.run("sleepy", f"sleepy{count}")
+            after = cpu_by_group(groups)
+            used = sum(after.values()) - sum(before.values())
             ideal = args.tasks * 0.05 / (8 * count)
-            print(f"{count:>8} {8 * count:>6} {ideal:>8.2f} {wall:>8.2f} {ideal / wall:>10.0%}", flush=True)
+            figures = f"{count:>8} {8 * count:>6} {ideal:>8.2f} {wall:>8.2f} {ideal / wall:>10.0%} {used:>12.2f}"
+            parts = ", ".join(f"{k} {after[k] - before[k]:.2f}" for k in after)
+            print(f"{figures}  ({parts})", flush=True)
             for proc in procs:
                 bench.stop(proc)
             with bench.engine.begin() as conn:  # stopped workers stop counting as capacity
@@ -185,10 +228,20 @@ def main() -> None:
         print(f"(b) no-op fan-out of {args.tasks} through Celery on Redis (2 workers of 4 slots)")
         procs = bench.workers(2, 4)
         bench.run("noop_fan", "warm")
+        groups = {"scheduler": [scheduler.pid], "workers": [p.pid for p in procs], "redis": [redis.pid]}
+        before = cpu_by_group(groups)
         walls = [bench.run("noop_fan", f"fan{i}") for i in range(3)]
+        after = cpu_by_group(groups)
         best, median = min(walls), sorted(walls)[1]
         print(f"{'runs':>5} {'median s':>9} {'ms/task (median)':>17} {'ms/task (best)':>15}")
         print(f"{len(walls):>5} {median:>9.2f} {median * 1000 / args.tasks:>17.2f} {best * 1000 / args.tasks:>15.2f}")
+        print()
+        print("CPU ms per task over those runs (2 cores: their sum / 2 bounds ms/task from below)")
+        print(
+            "  ".join(
+                f"{label} {(after[label] - before[label]) * 1000 / (len(walls) * args.tasks):.2f}" for label in after
+            )
+        )
         bench.stop(scheduler)
     finally:
         bench.close()

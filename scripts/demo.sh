@@ -51,7 +51,8 @@ Done. Outputs:
   demo-output/ml/metrics_2024-01-31.json               the metrics of pipeline (c)
   demo-output/standins/mail/, webhooks.jsonl           what pipeline (e) e-mailed and posted
   demo-output/retrain/model.pkl, metrics.json          the model of (f), retrained when its data changed
-  $DUCTWORK_HOME/logs/                                 one log file per task try
+  $DUCTWORK_HOME/logs/                                 the tries' logs (short ones share _tries.log per run;
+                                                       read one with: ductwork tasks logs FLOW RUN TASK)
 
 The runs above are recorded in $DUCTWORK_HOME/ductwork.db. See them in the web UI:
   DUCTWORK_HOME=$DUCTWORK_HOME DUCTWORK_FLOWS_FOLDER=examples .venv/bin/ductwork standalone

@@ -78,6 +78,9 @@ class Settings:
     flows_git_url: str = ""
     """A git repository workers check out the flows from (at the commit the scheduler's flows
     folder is at) instead of fetching bundles."""
+    tries_per_message: int = 16
+    """The most tries one Celery message carries when a queue has more tries than live slots
+    (ADR 0017); 1 sends every try in a message of its own."""
     worker_heartbeat: float = 2.0
     """Seconds between a remote worker's heartbeats (its row and its running tries)."""
     worker_lost_after: float = 15.0
@@ -175,6 +178,7 @@ class Settings:
             "backfill_max_runs",
             "results_offload_threshold",
             "metrics_port",
+            "tries_per_message",
             *_LOGIN_LIMITS,
             *_DAYS,
         ):
@@ -195,6 +199,8 @@ class Settings:
             least = 1 if name in ("login_failure_window", "login_concurrency") else 0
             if values.get(name, least) < least:
                 raise DefinitionError(f"{name} must be at least {least}, got {values[name]!r}")
+        if values.get("tries_per_message", 1) < 1:
+            raise DefinitionError(f"tries_per_message must be at least 1, got {values['tries_per_message']!r}")
         if not 0 <= values.get("metrics_port", 0) <= 65535:
             raise DefinitionError(f"metrics_port must be a port number (0: none), got {values['metrics_port']!r}")
         if values.get("tracing", "") not in ("", "otlp", "console", "global"):
@@ -230,7 +236,7 @@ class Settings:
             *("results_offload_url", "results_offload_threshold", "results_pickle", "secrets_backends"),
             "parse_timeout",
             *_LOGIN_LIMITS,
-            *("executor", "broker_url", "remote_log_url", "bundle_url", "flows_git_url"),
+            *("executor", "broker_url", "remote_log_url", "bundle_url", "flows_git_url", "tries_per_message"),
             *("worker_heartbeat", "worker_lost_after", "scheduler_lease"),
             *("kubernetes_namespace", "kubernetes_image"),
             "triggerer",

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 from store_helpers import IST, graph
 
+from dbfixtures import temporary_database
 from ductwork.core.states import TaskState
 from ductwork.errors import DuctworkError
 from ductwork.store.engine import (
@@ -22,6 +23,7 @@ from ductwork.store.engine import (
     transaction,
 )
 from ductwork.store.errors import DatabaseUnreachableError, DriverMissingError
+from ductwork.store.records import PoolRecord
 from ductwork.store.repo import flows, pools
 
 
@@ -142,3 +144,46 @@ def test_concurrent_writers_wait_instead_of_failing(db_engine: Engine) -> None:
         list(pool.map(work, range(4)))
     with read_transaction(db_engine) as conn:
         assert runs.list_runs(conn).total == 40
+
+
+@pytest.mark.parametrize("backend", ["postgres", "mariadb"])  # SQLite has no sessions (one scheduler, ADR 0009)
+def test_a_session_idle_in_a_transaction_past_its_limit_lets_go_of_its_locks(tmp_path: Path, backend: str) -> None:
+    """``idle_in_transaction``: a process frozen with a row locked stops blocking the others (the
+    server ends its session), and its next statement fails as a database fault it can ride out."""
+    with temporary_database(backend, tmp_path) as db_url:
+        _idle_session_lets_go(db_url)
+
+
+def _idle_session_lets_go(db_url: str) -> None:
+    from ductwork.store import migrate
+    from ductwork.store.engine import database_unavailable
+
+    migrate.upgrade(plain := create_engine(db_url))
+    frozen = create_engine(db_url, name="ductwork test", idle_in_transaction=1)
+    try:
+        with transaction(plain) as conn:
+            pools.put_pool(conn, "io", 4)
+        with pytest.raises(sa.exc.DBAPIError) as failed, transaction(frozen) as conn:
+            conn.execute(sa.text("SELECT slots FROM pools WHERE name = 'io' FOR UPDATE"))
+            with transaction(plain) as other:  # waits on the lock until the server ends the frozen session
+                postgres = plain.url.get_backend_name() == "postgresql"
+                other.execute(sa.text("SET LOCAL lock_timeout = '10s'" if postgres else "SET innodb_lock_wait_timeout = 10"))
+                pools.put_pool(other, "io", 8)
+            conn.execute(sa.text("SELECT 1"))
+        assert database_unavailable(failed.value)
+        with read_transaction(frozen) as conn:  # a new session works
+            assert pools.get_pool(conn, "io") == PoolRecord("io", 8, "")
+    finally:
+        frozen.dispose()
+        plain.dispose()
+
+
+def test_the_idle_limit_keeps_the_options_a_postgres_url_gives(tmp_path: Path) -> None:
+    with temporary_database("postgres", tmp_path) as url:
+        engine = create_engine(f"{url}?options=-csearch_path%3Dpublic", idle_in_transaction=3)
+        try:
+            with engine.connect() as conn:
+                assert conn.exec_driver_sql("SHOW search_path").scalar() == "public"
+                assert conn.exec_driver_sql("SHOW idle_in_transaction_session_timeout").scalar() == "3s"
+        finally:
+            engine.dispose()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from store_helpers import IST, T0, at, graph
 
 from ductwork.errors import NotFoundError
@@ -124,3 +126,47 @@ def test_list_flows_filters(db_engine: Engine) -> None:
 def test_fileloc_argument_overrides_the_graph(db_engine: Engine) -> None:
     with transaction(db_engine) as conn:
         assert flows.upsert_flow(conn, graph(fileloc=None), fileloc="/elsewhere.py").fileloc == "/elsewhere.py"
+
+
+def _snapshot(conn: Connection) -> tuple[list[tuple[Any, ...]], list[tuple[str, str]]]:
+    listed = [
+        (f.flow_id, f.fileloc, f.version_hash, f.is_active, f.is_paused, f.tags, f.schedule)
+        for f in flows.list_flows(conn, active=None)
+    ]
+    versions = sorted(
+        (f.flow_id, v.version_hash)
+        for f in flows.list_flows(conn, active=None)
+        for v in flows.list_flow_versions(conn, f.flow_id)
+    )
+    return listed, versions
+
+
+def test_recording_many_files_at_once_matches_recording_them_one_by_one(db_engine: Engine) -> None:
+    """``record_files`` (a scheduler starting on a folder of files) does in a few statements what
+    ``record_flow`` + ``deactivate_missing`` do per file: new flows, changed ones with a new
+    version, a flow moved to another file, and a file's flows that are gone marked inactive."""
+    a1, b1 = graph("a", fileloc="/f/a.py", tags=("x",)), graph("b", fileloc="/f/b.py")
+    moved = graph("m", fileloc="/f/a.py")
+    with transaction(db_engine) as conn:
+        for g in (a1, b1, moved, graph("gone", fileloc="/f/b.py")):
+            flows.record_flow(conn, g, now=T0)
+        flows.set_paused(conn, "b", True, now=T0)
+    a2 = graph("a", {"a": [], "z": ["a"]}, fileloc="/f/a.py", tags=("x",))  # changed
+    c1 = graph("c", fileloc="/f/c.py", paused_on_creation=True)  # new, with the moved flow
+    m2 = graph("m", fileloc="/f/c.py")
+    parsed = {"/f/a.py": [(a2, None)], "/f/b.py": [(b1, {"source": "x"})], "/f/c.py": [(c1, None), (m2, None)]}
+    present = {"/f/a.py": ["a"], "/f/b.py": ["b"], "/f/c.py": ["c", "m"]}
+    with transaction(db_engine) as conn:
+        flows.record_files(conn, parsed, present, now=at(1))
+        bulk = _snapshot(conn)
+        code = flows.get_flow(conn, "b")
+    assert ("gone", "/f/b.py") in [(f[0], f[1]) for f in bulk[0] if not f[3]]
+    assert {f[0]: f[1] for f in bulk[0]}["m"] == "/f/c.py"
+    by_id = {f[0]: f for f in bulk[0]}
+    assert by_id["a"][2] == a2.version_hash() and by_id["a"][3]
+    assert by_id["b"][4] is True  # the pause state is kept
+    assert by_id["c"][4] is True and by_id["c"][3]  # new flows start paused iff they say so
+    assert by_id["m"][3]  # moved, still active
+    assert ("a", a1.version_hash()) in bulk[1] and ("a", a2.version_hash()) in bulk[1]
+    assert len([v for v in bulk[1] if v[0] == "b"]) == 1  # unchanged: no new version
+    assert code is not None and by_id["gone"][3] is False

@@ -172,3 +172,14 @@ def run_in_pool(
 
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def try_log(log_dir: Path, summary: RunSummary, task_id: str, try_number: int = 1) -> str:
+    """A try's log as users read it: its own file, or its entry in the run's pack (ADR 0018)."""
+    from ductwork.engine.local import safe_name
+    from ductwork.engine.packed_logs import read_log
+
+    path = log_dir / safe_name(summary.flow_id) / safe_name(summary.run_id) / f"{safe_name(task_id)}.{try_number}.log"
+    text = read_log(path)
+    assert text is not None, f"no log for {task_id} try {try_number} at {path} (nor in its run's pack)"
+    return text

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pool_support import JournalRuntime, SqliteResults, read_journal, run_in_pool
+from pool_support import JournalRuntime, SqliteResults, read_journal, run_in_pool, try_log
 
 from ductwork.core.class_flow import compile_tasks
 from ductwork.core.config import ParamSources
@@ -212,8 +212,7 @@ def test_try_log_holds_prints_logging_and_subprocess_output(
 ) -> None:
     summary = run_in_pool(make_pool(), OPERATORS, "noisy", log_dir=tmp_path / "logs")
     assert summary.state == "success"
-    (log,) = (tmp_path / "logs").rglob("*.1.log")
-    text = log.read_text()
+    text = try_log(tmp_path / "logs", summary, "noisy")
     for expected in (
         "starting noisy, try 1 of 1",
         "printed by the task",
@@ -244,14 +243,36 @@ def test_worker_killed_mid_try_is_detected_and_the_try_retried(
 
     killer = threading.Thread(target=kill_when_running)
     killer.start()
-    summary = run_in_pool(pool, OPERATORS, "killed", params={"root": str(tmp_path)})
+    summary = run_in_pool(pool, OPERATORS, "killed", params={"root": str(tmp_path)}, log_dir=tmp_path / "logs")
     killer.join()
     first, second = summary["victim"].tries
     assert first.state == S.UP_FOR_RETRY
     assert first.error == f"worker pid {killed['pid']} was killed by SIGKILL while running the try"
     assert first.ended_at is not None and (first.ended_at - killed["at"]).total_seconds() < 3
     assert second.state == S.SUCCESS and summary.state == "success"
+    # What the dead worker had written is the try's log, with why it stopped (ADR 0018).
+    log = try_log(tmp_path / "logs", summary, "victim", 1)
+    assert "starting victim, try 1 of 2" in log and f"try stopped: {first.error}" in log
+    assert not list((tmp_path / "logs").rglob(f"_staging.{killed['pid']}.log"))
+    assert "succeeded" in try_log(tmp_path / "logs", summary, "victim", 2)
     assert killed["pid"] not in pool.worker_pids() and len(pool.worker_pids()) == 2
+
+
+def test_short_tries_share_their_runs_log_file_and_a_long_one_has_its_own(
+    make_pool: Callable[..., PoolExecutor], tmp_path: Path
+) -> None:
+    pool = make_pool()
+    short = run_in_pool(pool, OPERATORS, "pids", log_dir=tmp_path / "logs")
+    (folder,) = [p.parent for p in (tmp_path / "logs").rglob("_tries.log")]
+    names = [p.name for p in folder.iterdir()]  # the pack and the workers' staging files only
+    assert all(n == "_tries.log" or (n.startswith("_staging.") and n.endswith(".log")) for n in names), names
+    for i in range(4):
+        log = try_log(tmp_path / "logs", short, f"pid_{i}")
+        assert f"starting pid_{i}, try 1 of 1" in log and f"pid_{i} succeeded" in log
+        assert log.count("starting") == 1, log
+    long = run_in_pool(pool, OPERATORS, "slow", log_dir=tmp_path / "logs")
+    (own,) = (tmp_path / "logs").rglob("nap.1.log")  # it ran past spill_after: a file of its own
+    assert "nap succeeded" in own.read_text() and try_log(tmp_path / "logs", long, "nap") == own.read_text()
 
 
 def test_execution_timeout_stops_the_worker_and_what_it_started(
@@ -266,8 +287,7 @@ def test_execution_timeout_stops_the_worker_and_what_it_started(
     assert (tmp_path / "sleeper.on_kill").read_text() == "called"
     worker, child = int((tmp_path / "sleeper.pid").read_text()), int((tmp_path / "sleeper.child").read_text())
     assert wait_until(lambda: not alive(worker) and not alive(child), 5)
-    (log,) = (tmp_path / "logs").rglob("*.1.log")
-    assert "try stopped: timed out after 1s" in log.read_text()
+    assert "try stopped: timed out after 1s" in try_log(tmp_path / "logs", summary, "sleeper")
     assert len(pool.worker_pids()) == 2
 
 

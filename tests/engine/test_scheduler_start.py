@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
 
 from ductwork.engine.scheduler import SchedulerOptions, SchedulerService
 from ductwork.settings import Settings
@@ -23,21 +28,32 @@ with Flow("listed_{i}") as flow:
 """
 
 
+@contextmanager
+def _scheduler(tmp_path: Path, flows: Path, options: SchedulerOptions) -> Iterator[tuple[Engine, threading.Thread]]:
+    """A scheduler on ``flows`` and a new SQLite database, run in a thread until the block ends."""
+    url = f"sqlite:///{tmp_path / 'ductwork.db'}"
+    engine = create_engine(url)
+    migrate.upgrade(engine)
+    settings = Settings(home=tmp_path / "home", flows_folder=flows, database_url=url, parallelism=1)
+    service = SchedulerService(settings, options=options)
+    thread = threading.Thread(target=service.run, daemon=True)
+    thread.start()
+    try:
+        yield engine, thread
+    finally:
+        service.stop()
+        thread.join(timeout=60)
+        engine.dispose()
+
+
 def test_a_folder_of_files_is_listed_and_a_hanging_file_is_an_import_error(tmp_path: Path) -> None:
     flows = tmp_path / "flows"
     flows.mkdir()
     for i in range(12):
         (flows / f"f{i:02d}.py").write_text(GOOD.format(i=i))
     (flows / "f03_hangs.py").write_text("import time\ntime.sleep(600)\n")  # early in its batch
-    url = f"sqlite:///{tmp_path / 'ductwork.db'}"
-    engine = create_engine(url)
-    migrate.upgrade(engine)
-    settings = Settings(home=tmp_path / "home", flows_folder=flows, database_url=url, parallelism=1)
     options = SchedulerOptions(parse_timeout=4, parse_slow_after=1, schedule=False)
-    service = SchedulerService(settings, options=options)
-    thread = threading.Thread(target=service.run, daemon=True)
-    thread.start()
-    try:
+    with _scheduler(tmp_path, flows, options) as (engine, _):
         deadline = time.monotonic() + 60
         while True:
             with read_transaction(engine) as conn:
@@ -47,10 +63,81 @@ def test_a_folder_of_files_is_listed_and_a_hanging_file_is_an_import_error(tmp_p
                 break
             assert time.monotonic() < deadline, (sorted(listed), errors)
             time.sleep(0.1)
-    finally:
-        service.stop()
-        thread.join(timeout=60)
-        engine.dispose()
     assert listed == {f"listed_{i}" for i in range(12)}
     (error,) = errors
     assert error.fileloc.endswith("f03_hangs.py") and "longer than 4s" in error.error
+
+
+def test_a_flow_id_in_two_files_is_an_error_of_both_until_one_file_goes(tmp_path: Path) -> None:
+    """Two files that define one flow id: each file shows the clash as its import error and the
+    scheduler keeps the definition it had; when one file goes, the other's is recorded, the
+    errors go, and a flow whose file was deleted becomes inactive."""
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "one.py").write_text(GOOD.format(i="shared"))
+    (flows / "two.py").write_text(GOOD.format(i="shared"))
+    (flows / "lone.py").write_text(GOOD.format(i="lone"))
+
+    def wait(engine: Engine, check, what: str):  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + 60
+        while True:
+            with read_transaction(engine) as conn:
+                listed = {f.flow_id: f for f in flow_repo.list_flows(conn, active=None)}
+                errors = error_repo.list_import_errors(conn)
+            if check(listed, errors):
+                return listed, errors
+            assert time.monotonic() < deadline, (what, listed, errors)
+            time.sleep(0.1)
+
+    with _scheduler(tmp_path, flows, SchedulerOptions(schedule=False, parse_interval=0.2)) as (engine, _):
+        listed, errors = wait(engine, lambda listed, errors: "listed_lone" in listed and len(errors) == 2, "the clash")
+        held = listed.get("listed_shared")  # recorded from the first file parsed, if any, and kept
+        assert {Path(e.fileloc).name for e in errors} == {"one.py", "two.py"}
+        assert all("also defined in" in e.error for e in errors)
+        (flows / "two.py").unlink()
+        (flows / "lone.py").unlink()
+        assert held is None or held.fileloc.endswith(("one.py", "two.py"))
+        listed, errors = wait(
+            engine,
+            lambda listed, errors: "listed_shared" in listed and not errors and not listed["listed_lone"].is_active,
+            "one.py's definition, no errors, lone.py's flow inactive",
+        )
+        assert listed["listed_shared"].fileloc.endswith("one.py") and listed["listed_shared"].is_active
+
+
+def test_a_flow_recorded_by_a_command_meanwhile_does_not_stop_the_scheduler(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ductwork trigger` records a flow it does not find; if it does so between the
+    scheduler's look at the flows table and its insert, the insert meets a duplicate key. The
+    scheduler records its parsed files again instead of stopping (it used to stop, leaving
+    `ductwork standalone`'s runs unstarted)."""
+    import sqlalchemy as sa
+
+    from ductwork.store.tables import flows as flows_table
+
+    real = flow_repo.record_files
+    calls: list[int] = []
+
+    def another_process_was_first(conn, parsed, present, **kwargs):  # type: ignore[no-untyped-def]
+        real(conn, parsed, present, **kwargs)
+        calls.append(1)
+        if len(calls) == 1:  # the first time: the same flow id inserted again, as the race does
+            row = conn.execute(sa.select(flows_table).where(flows_table.c.flow_id == "listed_0")).mappings().one()
+            conn.execute(sa.insert(flows_table).values(**row))
+
+    monkeypatch.setattr(flow_repo, "record_files", another_process_was_first)
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "f.py").write_text(GOOD.format(i=0))
+    with _scheduler(tmp_path, flows, SchedulerOptions(schedule=False)) as (engine, thread):
+        deadline = time.monotonic() + 60
+        while True:
+            with read_transaction(engine) as conn:
+                listed = {f.flow_id for f in flow_repo.list_flows(conn)}
+            if listed == {"listed_0"}:
+                break
+            assert thread.is_alive(), "the scheduler stopped"
+            assert time.monotonic() < deadline, listed
+            time.sleep(0.1)
+        assert len(calls) >= 2 and thread.is_alive()

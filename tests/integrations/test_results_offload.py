@@ -22,6 +22,7 @@ from dbfixtures import BACKENDS, temporary_database
 from ductwork.core.graph import FlowGraph, FlowMeta, NodeSpec
 from ductwork.core.masking import MASKER
 from ductwork.core.results import MISSING
+from ductwork.engine.packed_logs import read_log
 from ductwork.engine.scheduler import SchedulerOptions, SchedulerService
 from ductwork.services import runs as run_service
 from ductwork.settings import Settings
@@ -208,12 +209,14 @@ def test_scheduler_run_offloads_reads_back_and_masks(scheduler_setup: Settings) 
         assert consumed.reference is None
         assert SqlResults(service.engine).pull("offload/r1", "consume") == {"n": 5000, "sum": sum(range(5000))}
         # The password reached the tasks (bash printed it, python printed it) but no log or rendered field.
-        bash_log = Path(tries["bash_leak"].log_path or "").read_text()
-        python_log = Path(tries["python_leak"].log_path or "").read_text()
+        bash_log = read_log(Path(tries["bash_leak"].log_path or "")) or ""
+        python_log = read_log(Path(tries["python_leak"].log_path or "")) or ""
         assert "pw=*** host=wh.internal" in bash_log and "python sees ***" in python_log
         for t in tries.values():
-            assert PASSWORD not in Path(t.log_path or "").read_text()
+            assert PASSWORD not in (read_log(Path(t.log_path or "")) or "")
             assert PASSWORD not in json.dumps(t.rendered or {})
+        logs = Path(tries["bash_leak"].log_path or "").parent  # the run's folder: pack and staging files too
+        assert all(PASSWORD not in p.read_text() for p in logs.iterdir())
         assert (tries["bash_leak"].rendered or {})["env"] == {"PGPASSWORD": "***"}
     finally:
         service.shutdown()

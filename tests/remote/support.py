@@ -8,6 +8,7 @@ name in the effects folder, so counting files counts executions, whatever the da
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -203,6 +204,11 @@ class Cluster:
             text=True,
             timeout=timeout,
         )
+
+    def run_state(self, flow_id: str, run_id: str) -> str | None:
+        """The run's state as ``ductwork runs show`` gives it; ``None`` while there is no such run."""
+        shown = self.cli("runs", "show", flow_id, run_id, "--json")
+        return json.loads(shown.stdout)["state"] if shown.returncode == 0 else None
 
     def wait_schema(self, timeout: float = 60) -> None:
         """Until a scheduler has brought the database to the code's schema."""

@@ -83,3 +83,27 @@ def test_unknown_executor_setting_is_refused(tmp_path: Path) -> None:
     )
     assert shown["executor"] == "celery"
     assert shown["broker_url"] == "amqp://etl:***@rabbit:5672//"
+
+
+def test_tries_per_message_is_a_positive_integer_shown_by_config(tmp_path: Path) -> None:
+    import dataclasses
+
+    from ductwork.engine.remote.executor import CeleryExecutor
+    from ductwork.engine.remote.kube_executor import KubernetesExecutor
+    from ductwork.errors import DefinitionError
+    from ductwork.settings import Settings
+
+    for bad, message in (("0", "tries_per_message must be at least 1, got 0"), ("many", "must be an integer")):
+        with pytest.raises(DefinitionError, match=message):
+            Settings.load(environ={"DUCTWORK_TRIES_PER_MESSAGE": bad})
+    config = tmp_path / "ductwork.toml"
+    config.write_text("[ductwork]\ntries_per_message = 4\n")
+    settings = Settings.load(environ={}, config_path=config)
+    rows = {name: (value, source) for name, value, source in settings.describe()}
+    assert rows["tries_per_message"] == ("4", "config_file") and settings.tries_per_message == 4
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    assert CeleryExecutor(dataclasses.replace(settings, database_url=url)).batch_limit == 4
+    alone = Settings.load(environ={"DUCTWORK_TRIES_PER_MESSAGE": "1", "DUCTWORK_DATABASE_URL": url})
+    assert CeleryExecutor(alone).batch_limit == 1
+    pods = KubernetesExecutor(dataclasses.replace(settings, database_url=url), api=object())
+    assert pods.batch_limit == 1  # one pod per try, whatever the setting

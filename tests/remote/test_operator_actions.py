@@ -27,11 +27,6 @@ def _states(cluster: Cluster, run_id: str) -> dict[str, str]:
     return {task: value["state"] for task, value in json.loads(shown.stdout).items()}
 
 
-def _run_state(cluster: Cluster, run_id: str) -> str | None:
-    shown = cluster.cli("runs", "show", "slow", run_id, "--json")
-    return json.loads(shown.stdout)["state"] if shown.returncode == 0 else None
-
-
 def test_clear_mark_and_cancel_act_on_tries_running_remotely(tmp_path: Path) -> None:
     with private_redis() as redis, temporary_database("postgres", tmp_path) as db_url:
         cluster = Cluster(tmp_path / "c", db_url, redis.url())
@@ -59,11 +54,11 @@ def test_clear_mark_and_cancel_act_on_tries_running_remotely(tmp_path: Path) -> 
             # Mark the running b success: the run goes on to c at once.
             marked = cluster.cli("tasks", "mark", "slow", "mark", "b", "--state", "success")
             assert marked.returncode == 0, marked.stderr
-            wait_for(lambda: _run_state(cluster, "mark") == "success", 60, "the marked run to finish", cluster)
+            wait_for(lambda: cluster.run_state("slow", "mark") == "success", 60, "the marked run to finish", cluster)
             # Cancel the third run: it ends, and its running try is stopped.
             cancelled = cluster.cli("runs", "cancel", "slow", "cancel")
             assert cancelled.returncode == 0, cancelled.stderr + cluster.logs()
-            wait_for(lambda: _run_state(cluster, "cancel") == "failed", 60, "the cancelled run to end", cluster)
+            wait_for(lambda: cluster.run_state("slow", "cancel") == "failed", 60, "the cancelled run to end", cluster)
             wait_for(lambda: _states(cluster, "cancel").get("b") not in ("running", "queued"), 60, "b to stop", cluster)
             effects = count_effects(cluster.effects)
             assert effects["mark.c"] == 1 and effects.get("mark.b", 0) == 0, effects

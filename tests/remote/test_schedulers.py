@@ -5,6 +5,9 @@ MariaDB share the runs, and when one is killed -9 the others take its runs over.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import random
+import signal
 import subprocess
 import sys
 import time
@@ -16,7 +19,7 @@ from dbfixtures import temporary_database
 from ductwork.store.engine import create_engine, read_transaction
 from ductwork.store.repo import runs as run_repo
 from private_services import private_redis
-from tests.remote.support import Cluster, count_effects, wait_for
+from tests.remote.support import Cluster, Proc, count_effects, wait_for
 
 
 def _scheduler_cmd(env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
@@ -61,8 +64,11 @@ def test_a_second_scheduler_with_the_local_executor_refuses_to_start(tmp_path: P
 
 
 def _catchup_flow(start: dt.datetime) -> str:
+    """30 hourly runs from ``start``, no more (a test crossing an hour would see a 31st)."""
+    end = start + dt.timedelta(hours=29)
     return f'''
-with Flow("hourly", schedule="@hourly", start_date="{start.isoformat()}", catchup=True, max_active_runs=40) as hourly:
+with Flow("hourly", schedule="@hourly", start_date="{start.isoformat()}", end_date="{end.isoformat()}",
+          catchup=True, max_active_runs=40) as hourly:
     a = PythonOperator(task_id="extract", python_callable=work, op_args=["extract"], op_kwargs={{"seconds": 1.0}})
     b = PythonOperator(task_id="transform", python_callable=work, op_args=["transform"], op_kwargs={{"seconds": 1.0}})
     c = PythonOperator(task_id="load", python_callable=work, op_args=["load"], op_kwargs={{"seconds": 1.0}})
@@ -116,25 +122,195 @@ def test_schedulers_share_a_catchup_and_take_over_a_killed_one(tmp_path: Path, b
             # Kill whichever scheduler holds the most active runs (which one takes how many is the
             # database's race; a scheduler holding none would make the kill test nothing).
             time.sleep(8.0)  # the issue's "killed -9 after 10 s" (the runs took about 2 s to appear)
-            held, victim = max(((_active_runs_of(db_url, p.pid), p) for p in procs), key=lambda pair: len(pair[0]))
+            _, victim = max(((_active_runs_of(db_url, p.pid), p) for p in procs), key=lambda pair: len(pair[0]))
             victim.kill9()
             killed_at = time.monotonic()
-            wait_for(
-                lambda: all(r.state.value in ("success", "failed") for r in _runs(db_url)) and len(_runs(db_url)) == 30,
-                150,
-                "every run to end",
-                cluster,
-            )
+            # What it held when it died (read after the kill: a run it finished in between needs
+            # no taking over; the others cannot claim before its lease lapses, 6 s here).
+            held = _active_runs_of(db_url, victim.pid)
+            _wait_for_every_run_to_end(db_url, cluster)
             runs = _runs(db_url)
             assert len(runs) == 30
-            assert all(r.state.value == "success" for r in runs), [(r.run_id, r.state) for r in runs]
+            assert all(r.state.value == "success" for r in runs), _tasks_of_runs_in(db_url, ("failed",))
             effects = count_effects(cluster.effects)
             expected = {f"{r.run_id}.{t}": 1 for r in runs for t in ("extract", "transform", "load")}
             assert effects == expected, {k: v for k, v in effects.items() if v != 1} or set(expected) - set(effects)
             assert held, "the killed scheduler held no active run: the kill tested nothing"
             # Its runs were taken over (by the lease's expiry, 6 s here), and all finished.
             survivors = " ".join(" ".join(p.output() for p in procs if p is not victim).split())
-            assert all(f"took over run hourly/{run_id}" in survivors for run_id in held), held
+            not_taken = {run_id for run_id in held if f"took over run hourly/{run_id}" not in survivors}
+            assert not not_taken, (not_taken, held)
             assert time.monotonic() - killed_at < 150
         finally:
             cluster.stop_all()
+
+
+def test_a_scheduler_that_stalls_past_its_lease_gives_way_and_reloads_the_runs_that_come_back(tmp_path: Path) -> None:
+    """A scheduler frozen past its lease (SIGSTOP: a paused VM, a swap storm) loses its runs to
+    another; that one is killed; the first wakes up and claims them back. What it held in memory
+    is stale by then (the other drove them meanwhile): it must load them again, and every task
+    still runs exactly once."""
+    now = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
+    start = now - dt.timedelta(hours=30)
+    with private_redis() as redis, temporary_database("postgres", tmp_path) as db_url:
+        cluster = Cluster(tmp_path / "c", db_url, redis.url(), extra_env={"DUCTWORK_SCHEDULER_LEASE": "4"})
+        try:
+            procs = _two_schedulers_on_a_catchup(cluster, db_url, start, workers=1)
+            time.sleep(2.0)
+            held, first = max(((_active_runs_of(db_url, p.pid), p) for p in procs), key=lambda pair: len(pair[0]))
+            other = procs[1] if first is procs[0] else procs[0]
+            assert held, "neither scheduler holds a run"
+            os.kill(first.pid, signal.SIGSTOP)
+            try:
+                wait_for(lambda: bool(held & _active_runs_of(db_url, other.pid)), 30, "the take-over", cluster)
+                other.kill9()
+                time.sleep(5.0)  # the killed one's lease lapses
+            finally:
+                os.kill(first.pid, signal.SIGCONT)
+            _wait_for_every_run_to_end(db_url, cluster)
+            _assert_every_run_succeeded_and_each_task_ran_once(db_url, cluster)
+        finally:
+            cluster.stop_all()
+
+
+def _two_schedulers_on_a_catchup(cluster: Cluster, db_url: str, start: dt.datetime, *, workers: int) -> list[Proc]:
+    """Schedulers s0 and s1 and ``workers`` workers of 4 slots, once the 30 catchup runs exist."""
+    procs = [cluster.scheduler(name="s0")]
+    cluster.wait_schema()
+    procs.append(cluster.scheduler(name="s1"))
+    for i in range(1, workers + 1):
+        cluster.worker(f"w{i}", concurrency=4)
+    wait_for(lambda: all("scheduler started" in p.output() for p in procs), 60, "the schedulers", cluster)
+    cluster.write_flow("hourly.py", _catchup_flow(start))
+    wait_for(lambda: len(_runs(db_url)) >= 30, 60, "the catchup runs", cluster)
+    return procs
+
+
+def _assert_every_run_succeeded_and_each_task_ran_once(db_url: str, cluster: Cluster) -> None:
+    runs = _runs(db_url)
+    assert all(r.state.value == "success" for r in runs), _tasks_of_runs_in(db_url, ("failed",))
+    effects = count_effects(cluster.effects)
+    expected = {f"{r.run_id}.{t}": 1 for r in runs for t in ("extract", "transform", "load")}
+    assert effects == expected, {k: v for k, v in effects.items() if v != 1} or set(expected) - set(effects)
+
+
+def _wait_for_every_run_to_end(db_url: str, cluster: Cluster) -> None:
+    def ended() -> bool:
+        return len(runs := _runs(db_url)) == 30 and all(r.state.value in ("success", "failed") for r in runs)
+
+    try:
+        wait_for(ended, 150, "every run to end", cluster)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\nunfinished: {_unfinished(db_url)}") from None
+
+
+def _unfinished(db_url: str) -> dict[str, dict[str, str]]:
+    """The task states of the runs not ended, with their owner: what a stuck run waits on."""
+    return _tasks_of_runs_in(db_url, ("queued", "running"))
+
+
+def _tasks_of_runs_in(db_url: str, states: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """For the runs in ``states``: each task's state and the error of its latest try, with the
+    run's owner and the reasons its own state changed (why a run failed, or what it waits on)."""
+    import sqlalchemy as sa
+
+    from ductwork.store.tables import runs, state_events, task_instances, task_tries
+
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(
+                    runs.c.id,
+                    runs.c.run_id,
+                    runs.c.owner,
+                    task_instances.c.task_id,
+                    task_instances.c.state,
+                    task_instances.c.try_number,
+                )
+                .join(task_instances, task_instances.c.run_pk == runs.c.id)
+                .where(runs.c.state.in_(states))
+            ).all()
+            errors = {
+                (t.run_pk, t.task_id, t.try_number): t.error
+                for t in conn.execute(
+                    sa.select(task_tries.c.run_pk, task_tries.c.task_id, task_tries.c.try_number, task_tries.c.error)
+                    .where(task_tries.c.run_pk.in_({r.id for r in rows}))
+                )
+            }
+            reasons: dict[int, list[str]] = {}
+            for e in conn.execute(
+                sa.select(state_events.c.run_pk, state_events.c.new, state_events.c.reason)
+                .where(state_events.c.run_pk.in_({r.id for r in rows}), state_events.c.task_id.is_(None))
+                .order_by(state_events.c.id)
+            ):
+                reasons.setdefault(e.run_pk, []).append(f"{e.new}: {e.reason}")
+            out: dict[str, dict[str, str]] = {}
+            for r in rows:
+                run = out.setdefault(f"{r.run_id} (owner {r.owner}; {reasons.get(r.id, [])})", {})
+                error = errors.get((r.id, r.task_id, r.try_number))
+                run[r.task_id] = f"{r.state} at try {r.try_number}" + (f": {error}" if error else "")
+            return out
+    finally:
+        engine.dispose()
+
+
+def test_a_scheduler_frozen_in_a_transaction_does_not_keep_its_runs_from_the_others(tmp_path: Path) -> None:
+    """A scheduler frozen (SIGSTOP) while its transaction holds row locks on runs: the database
+    ends its session once it has sat idle for the lease, so the locks go and another scheduler
+    takes its runs over as it would a killed one's; every task still runs once, and the frozen
+    one carries on when it wakes (its session's end is a database fault it rides out)."""
+    now = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
+    start = now - dt.timedelta(hours=30)
+    with private_redis() as redis, temporary_database("postgres", tmp_path) as db_url:
+        cluster = Cluster(tmp_path / "c", db_url, redis.url(), extra_env={"DUCTWORK_SCHEDULER_LEASE": "4"})
+        try:
+            procs = _two_schedulers_on_a_catchup(cluster, db_url, start, workers=2)
+            wait_for(lambda: all(_active_runs_of(db_url, p.pid) for p in procs), 30, "both to hold runs", cluster)
+            frozen = _freeze_holding_run_locks(db_url, procs)
+            other = procs[1] if frozen is procs[0] else procs[0]
+            try:
+                held = _active_runs_of(db_url, frozen.pid)
+                wait_for(
+                    lambda: not held - _active_runs_of(db_url, other.pid) - _ended(db_url),
+                    40,
+                    "the other scheduler to take the frozen one's runs",
+                    cluster,
+                )
+            finally:
+                os.kill(frozen.pid, signal.SIGCONT)
+            _wait_for_every_run_to_end(db_url, cluster)
+            _assert_every_run_succeeded_and_each_task_ran_once(db_url, cluster)
+            assert frozen.alive(), frozen.output()[-3000:]
+        finally:
+            cluster.stop_all()
+
+
+def _freeze_holding_run_locks(db_url: str, procs: list[Proc]) -> Proc:
+    """SIGSTOP one of the schedulers at a moment its session holds locks on rows of ``runs``
+    (found by the session's name in ``pg_stat_activity``); the frozen one."""
+    import sqlalchemy as sa
+
+    locks = sa.text(
+        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE a.application_name LIKE :name AND l.relation = 'runs'::regclass AND l.granted "
+        "AND l.mode IN ('RowShareLock', 'RowExclusiveLock')"
+    )
+    engine = sa.create_engine(db_url.replace("postgresql://", "postgresql+psycopg://"), poolclass=sa.NullPool)
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            for attempt in range(4000):
+                proc = procs[attempt % len(procs)]
+                os.kill(proc.pid, signal.SIGSTOP)
+                time.sleep(0.02)  # a statement under way ends; the session then waits on its frozen client
+                if conn.execute(locks, {"name": f"ductwork scheduler {proc.pid}@%"}).scalar():
+                    return proc
+                os.kill(proc.pid, signal.SIGCONT)
+                time.sleep(random.uniform(0.0, 0.02))
+    finally:
+        engine.dispose()
+    raise AssertionError("never caught a scheduler in a transaction holding locks on runs")
+
+
+def _ended(db_url: str) -> set[str]:
+    return {r.run_id for r in _runs(db_url) if r.state.value in ("success", "failed")}

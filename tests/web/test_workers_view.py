@@ -17,13 +17,31 @@ from tests.web.conftest import Api, login
 from tests.web.seed import PASSWORD
 
 
-def _setup(engine: Engine) -> None:
+def _setup(engine: Engine) -> list[str]:
+    """The labels of w1's current tries."""
     now = dt.datetime.now(dt.UTC)
     with transaction(engine) as conn:
+        pk, run_id = conn.execute(sa.select(runs.c.id, runs.c.run_id).order_by(runs.c.id).limit(1)).one()
+        conn.execute(sa.update(runs).where(runs.c.id == pk).values(state="running"))
+        flow_id = conn.execute(sa.select(runs.c.flow_id).where(runs.c.id == pk)).scalar_one()
+        tasks = list(
+            conn.execute(
+                sa.select(task_instances.c.task_id).where(task_instances.c.run_pk == pk).order_by(task_instances.c.task_id)
+            ).scalars()
+        )[:3]
+        # Two tries running on w1 (one in its first try, one in its second), and a task whose try
+        # waits in the same message (a batch) and has not started: not current.
+        for task_id, state, number in zip(tasks, ["running", "running", "queued"], [1, 2, 1], strict=True):
+            conn.execute(
+                sa.update(task_instances)
+                .where(task_instances.c.run_pk == pk, task_instances.c.task_id == task_id)
+                .values(state=state, try_number=number)
+            )
         remote_repo.register_worker(
             conn, "w1@alpha", hostname="alpha", pid=11, kind="celery", queues=["default"], concurrency=8, version="t"
         )
-        remote_repo.worker_heartbeat(conn, "w1@alpha", current=["etl/r1 load #1", "etl/r1 clean #2"])
+        labels = {(pk, t, n): f"{flow_id}/{run_id} {t} #{n}" for t, n in zip(tasks, [1, 2, 1], strict=True)}
+        remote_repo.worker_heartbeat(conn, "w1@alpha", tries=labels, slots_used=2)
         remote_repo.register_worker(
             conn,
             "w2@beta",
@@ -35,25 +53,21 @@ def _setup(engine: Engine) -> None:
             version="t",
             now=now - dt.timedelta(minutes=5),
         )
-        pk = conn.execute(sa.select(runs.c.id).order_by(runs.c.id).limit(1)).scalar_one()
-        conn.execute(sa.update(runs).where(runs.c.id == pk).values(state="running"))
-        task = conn.execute(
-            sa.select(task_instances.c.task_id).where(task_instances.c.run_pk == pk).limit(1)
-        ).scalar_one()
         conn.execute(
             sa.update(task_instances)
-            .where(task_instances.c.run_pk == pk, task_instances.c.task_id == task)
-            .values(state="queued", queue="gpu")
+            .where(task_instances.c.run_pk == pk, task_instances.c.task_id == tasks[2])
+            .values(queue="gpu")
         )
+    return [labels[(pk, tasks[0], 1)], labels[(pk, tasks[1], 2)]]
 
 
 def test_workers_in_the_api_and_the_page(engine: Engine, viewer: Api, app: Any) -> None:
-    _setup(engine)
+    current = _setup(engine)
     body = viewer.get("/workers").json()
     by_name = {w["name"]: w for w in body["workers"]}
     assert by_name["w1@alpha"]["state"] == "running"
     assert by_name["w1@alpha"]["slots_used"] == 2 and by_name["w1@alpha"]["concurrency"] == 8
-    assert by_name["w1@alpha"]["current"] == ["etl/r1 load #1", "etl/r1 clean #2"]
+    assert by_name["w1@alpha"]["current"] == current
     assert by_name["w2@beta"]["state"] == "lost" and by_name["w2@beta"]["slots_used"] == 0
     assert body["unserved_queues"] == {"gpu": 1}
 
@@ -64,5 +78,5 @@ def test_workers_in_the_api_and_the_page(engine: Engine, viewer: Api, app: Any) 
     html = page.text
     assert 'data-worker="w1@alpha" data-state="running"' in html
     assert 'data-worker="w2@beta" data-state="lost"' in html
-    assert "etl/r1 load #1" in html and "2 / 8" in html
+    assert current[0] in html and "2 / 8" in html
     assert "Queue gpu:</strong> 1 queued try, and no live worker listens on it" in html

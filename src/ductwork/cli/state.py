@@ -61,4 +61,3 @@ class DuctworkGroup(click.Group):
         except DuctworkError as exc:
             click.secho(f"Error: {exc}", fg="red", err=True)
             sys.exit(2)
-

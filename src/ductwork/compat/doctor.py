@@ -167,4 +167,3 @@ def _check_attribute(node: ast.Attribute, imported: dict[str, str], findings: se
 
 def _is_false(value: ast.expr) -> bool:
     return isinstance(value, ast.Constant) and value.value in (False, None)
-

@@ -207,6 +207,17 @@ class ParamHolder:
         return cls(**kwargs)
 
 
+def _positional(cls: type[ParamHolder], params: Mapping[str, Parameter[Any]]) -> list[str]:
+    """The parameters positional arguments bind to, in declaration order, past those declared
+    keyword-only (Luigi's ``positional=False``); once per class, as a build makes thousands of
+    instances of a few classes."""
+    cached: list[str] | None = cls.__dict__.get("_ductwork_positional")
+    if cached is None:
+        cached = [n for n, p in params.items() if getattr(p, "positional", True)]
+        cls._ductwork_positional = cached  # type: ignore[attr-defined]
+    return cached
+
+
 def resolve_params(
     cls: type[ParamHolder], args: tuple[Any, ...], kwargs: Mapping[str, Any]
 ) -> tuple[dict[str, Any], dict[str, ParamSource]]:
@@ -214,9 +225,7 @@ def resolve_params(
     params = cls.declared_params()
     owner = cls.section_name()
     names = list(params)
-    # Positional arguments bind in declaration order, past parameters declared keyword-only
-    # (Luigi's ``positional=False``).
-    ordered = [n for n, p in params.items() if getattr(p, "positional", True)]
+    ordered = _positional(cls, params)
     if len(args) > len(ordered):
         raise ParameterError(f"{owner}: takes {len(ordered)} parameters ({', '.join(ordered)}), got {len(args)}")
     given: dict[str, Any] = dict(zip(ordered, args, strict=False))

@@ -208,8 +208,16 @@ class FlowGraph:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), default=str)
 
     def version_hash(self) -> str:
-        """Changes whenever anything the engine or UI reads from the graph changes."""
-        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+        """Changes whenever anything the engine or UI reads from the graph changes.
+
+        Worked out once per graph: recording a run asks for it twice (the flow's version and the
+        run's), and serializing a 100,000-task graph takes a good part of a second. A graph is
+        never changed in place (``with_nodes`` returns a new one)."""
+        cached: str | None = self.__dict__.get("_version_hash")
+        if cached is None:
+            cached = hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+            object.__setattr__(self, "_version_hash", cached)
+        return cached
 
 
 def downstream_of(nodes: Mapping[str, NodeSpec]) -> dict[str, list[str]]:

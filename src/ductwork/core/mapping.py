@@ -468,7 +468,6 @@ class MappedGroupInstance:
         return f"<mapped group instance {self.task_id}>"
 
 
-
 def _expanded(context: TaskContext, task_id: str) -> int:
     """How many instances ``task_id`` has expanded into so far (0 before its first try)."""
     ti = context["ti"]
@@ -501,6 +500,7 @@ def _expand_once(
         raise ExpandNodes(instances(expanded, length), waiting_node)
     if length == 0:
         raise SkipTask(f"{op.task_id}: nothing to map over (an empty list)")
+
 
 def _mapped_values(
     task_id: str, expand_input: Mapping[str, Any], expand_kwargs_input: Any, context: TaskContext

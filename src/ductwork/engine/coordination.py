@@ -17,20 +17,44 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import socket
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from ductwork.engine.journal import alive
 from ductwork.errors import DuctworkError
-from ductwork.store.engine import read_transaction, transaction
+from ductwork.store.engine import create_engine, read_transaction, transaction
 from ductwork.store.repo import jobs as job_repo
 from ductwork.store.repo import leases
 
+if TYPE_CHECKING:
+    from ductwork.settings import Settings
+
+log = logging.getLogger(__name__)
+
 CLAIM_BATCH = 16
 """Runs one scheduler claims per poll at most."""
+
+
+def scheduler_engine(settings: Settings) -> Engine:
+    """The database engine of a scheduler process (the scheduler's and its executor's).
+
+    With several schedulers (leases), one frozen in the middle of a transaction (SIGSTOP, a
+    paused VM) must not hold its row locks past its lease, when the others count it dead and
+    claim its runs: the server ends a session idle in a transaction that long. The sessions are
+    named after the process, for ``pg_stat_activity``."""
+    leased = settings.executor != "local"
+    return create_engine(
+        settings.db_url,
+        name=leases.session_name(socket.gethostname(), os.getpid()),
+        idle_in_transaction=settings.scheduler_lease if leased else None,
+    )
 
 
 class SchedulerConflictError(DuctworkError):
@@ -44,7 +68,10 @@ class Coordination:
         self.backend = engine.url.get_backend_name()
         self.leases = remote_executor and self.backend != "sqlite"
         self.job_id: int | None = None
+        self.claimed: set[int] = set()
+        """The runs the last ``owned()`` claimed (not held by this scheduler just before)."""
         self._lock_fd: int | None = None
+        self._next_reap = 0.0
 
     def begin(self) -> int:
         """Check that this scheduler may run here, and record its job; its id."""
@@ -91,14 +118,34 @@ class Coordination:
     def owned(self) -> set[int]:
         """(Lease mode) claim runs nobody holds, then the active runs this scheduler holds."""
         assert self.job_id is not None
-        with transaction(self.engine) as conn:
+        with read_transaction(self.engine) as conn:
             mine = leases.owned_runs(conn, self.job_id)
             live = max(1, len(leases.live_schedulers(conn, lease=self.lease)))
             share = -(-leases.active_run_count(conn) // live)  # its fair share, rounded up
-            want = min(CLAIM_BATCH, share - len(mine))
-            if want > 0:
-                mine.update(leases.claim_runs(conn, self.job_id, lease=self.lease, limit=want))
+        want = min(CLAIM_BATCH, share - len(mine))
+        self.claimed = set()
+        if want <= 0:
             return mine
+        if self.backend == "postgresql":
+            self._end_sessions_of_lapsed()
+        with transaction(self.engine) as conn:
+            self.claimed = set(leases.claim_runs(conn, self.job_id, lease=self.lease, limit=want))
+        return mine | self.claimed
+
+    def _end_sessions_of_lapsed(self) -> None:
+        """End the database sessions of schedulers whose lease lapsed while they hold runs (see
+        ``leases.end_sessions``), at most once per heartbeat period."""
+        now = time.monotonic()
+        if now < self._next_reap:
+            return
+        self._next_reap = now + self.lease / 4
+        try:
+            with transaction(self.engine) as conn:
+                names = [leases.session_name(h, p) for h, p in leases.lapsed_holders(conn, lease=self.lease)]
+                if names and leases.end_sessions(conn, names):
+                    log.warning("ended the database sessions of lapsed schedulers: %s", ", ".join(names))
+        except DBAPIError as exc:  # not allowed (another role): their locks go when they do
+            log.warning("could not end a lapsed scheduler's database sessions: %s", str(exc).splitlines()[0])
 
     def end(self) -> None:
         if self.leases and self.job_id is not None:

@@ -77,6 +77,11 @@ class Executor(Protocol):
 
     def submit(self, request: TryRequest) -> None: ...
 
+    def submitted(self) -> None:
+        """The step's tries are all submitted: an executor that groups them (several tries per
+        broker message) sends them now; the others sent each one in ``submit``."""
+        ...
+
     def wait(self, timeout: float | None) -> list[ExecutorEvent]:
         """Events that happened since the last call; blocks up to ``timeout`` for the first."""
         ...

@@ -223,6 +223,8 @@ def run_locally(
         flush_interval=flush_interval,
         wait_for_missing=False,
     )
+    if recording is not None:  # a long try running alone shows as running while it runs
+        executor.report_early = supervisor.record_now
     deadline = clock.now() + dt.timedelta(seconds=timeout) if timeout is not None else None
     supervisor.add_run(info, graph, states=states_from_nodes(graph.nodes), deadline=deadline)
     try:

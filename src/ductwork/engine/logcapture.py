@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from ductwork.core.masking import MASKER
+from ductwork.engine.alarms import ALARMS, Alarm
+from ductwork.engine.packed_logs import SPILL_BYTES, PackedLogs, read_range
 
 _SINK: contextvars.ContextVar[TrySink | None] = contextvars.ContextVar("ductwork_try_sink", default=None)
 _FORMAT = logging.Formatter("[%(asctime)s] %(levelname)s %(name)s: %(message)s")
@@ -34,40 +36,96 @@ _MADE_FOLDERS: set[str] = set()
 
 
 class TrySink:
-    """One try's log: a file when a path is given, memory otherwise."""
+    """One try's log: a file when a path is given, memory otherwise.
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    With a ``pack`` (in-process runs), the log stays in memory while the try is short and is
+    packed with the run's other short logs when it ends (``engine.packed_logs``, ADR 0018); it
+    gets its own file at ``path`` once the try has run the pack's ``spill_after`` seconds or
+    written ``SPILL_BYTES``."""
+
+    def __init__(self, path: str | Path | None = None, pack: PackedLogs | None = None) -> None:
         self.path = Path(path) if path else None
         self._lock = threading.Lock()
         self._buffer = io.StringIO()
         self._file: IO[str] | None = None
-        if self.path is not None:
-            folder = os.path.dirname(self.path)
-            if folder not in _MADE_FOLDERS:
-                os.makedirs(folder, exist_ok=True)
-                _MADE_FOLDERS.add(folder)
-            try:
-                self._file = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
-            except FileNotFoundError:  # the folder was removed since: make it again
-                os.makedirs(folder, exist_ok=True)
-                self._file = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+        self._pack = pack if self.path is not None else None
+        self._packed: tuple[str, int, int] | None = None
+        self._alarm: Alarm | None = None
+        if self._pack is not None:
+            self._alarm = ALARMS.set(self._pack.spill_after, self._spill_on_time)
+        elif self.path is not None:
+            self._file = _open_log(self.path)
 
     def write(self, text: str) -> None:
         with self._lock:
             if self._file is not None:
                 self._file.write(text)
-            else:
-                self._buffer.write(text)
+                return
+            self._buffer.write(text)
+            if self._pack is not None and self._buffer.tell() > SPILL_BYTES:
+                self._spill()
+
+    def _spill_on_time(self) -> None:
+        """Give a still-running try its own log file (so that it can be followed)."""
+        with self._lock:
+            if self._pack is not None and self._file is None and self._packed is None:
+                try:
+                    self._spill()
+                except OSError as exc:  # it stays in memory and is packed at its end
+                    logging.getLogger(__name__).warning("could not write the log %s: %s", self.path, exc)
+
+    def _spill(self) -> None:
+        """The own file appears with what the try wrote so far already in it (written aside,
+        then renamed): a reader never sees it empty while the text is still in memory."""
+        assert self.path is not None
+        aside = self.path.with_name(self.path.name + ".spill")
+        with _open_log(aside) as early:
+            early.write(self._buffer.getvalue())
+        os.replace(aside, self.path)
+        self._file = _open_log(self.path)
+        self._buffer = io.StringIO()
+        self._pack = None
 
     def text(self) -> str:
-        if self.path is not None:
-            return self.path.read_text(encoding="utf-8") if self.path.exists() else ""
-        return self._buffer.getvalue()
+        if self._packed is not None:
+            return read_range(*self._packed)
+        if self._pack is not None or self.path is None:  # still in memory
+            return self._buffer.getvalue()
+        return self.path.read_text(encoding="utf-8") if self.path.exists() else ""
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        with self._lock:
+            if self._alarm is not None:
+                ALARMS.cancel(self._alarm)
+                self._alarm = None
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+                return
+            pack = self._pack
+            if pack is None or self.path is None:
+                return
+            try:
+                self._packed = pack.append(self.path, self._buffer.getvalue())
+            except OSError as exc:  # a full disk: the text stays here, for this process to show
+                logging.getLogger(__name__).warning("could not write the log %s: %s", self.path, exc)
+                return
+            self._pack = None
+            self._buffer = io.StringIO()
+
+
+def _open_log(path: Path) -> IO[str]:
+    folder = os.path.dirname(path)
+    if folder not in _MADE_FOLDERS:
+        os.makedirs(folder, exist_ok=True)
+        _MADE_FOLDERS.add(folder)
+    try:
+        return open(path, "a", encoding="utf-8", buffering=1)
+    except FileNotFoundError:  # the folder was removed since: make it again
+        os.makedirs(folder, exist_ok=True)
+        return open(path, "a", encoding="utf-8", buffering=1)
+
+
 
 
 class TryLogs(Mapping[tuple[str, int], str]):

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 
 from ductwork.core.clock import Clock, SystemClock
 from ductwork.core.config import ParamSources
@@ -44,7 +44,7 @@ from ductwork.core.schedule import DataInterval
 from ductwork.core.states import RunState, TaskState
 from ductwork.core.telemetry import Telemetry
 from ductwork.engine.class_ledger import ClassTaskLedger
-from ductwork.engine.coordination import Coordination
+from ductwork.engine.coordination import Coordination, scheduler_engine
 from ductwork.engine.executor import Executor, TryFinished, TryKey
 from ductwork.engine.journal import read_journals, removable_segments
 from ductwork.engine.local import try_log_path
@@ -69,7 +69,7 @@ from ductwork.services.retention import RetentionWorker
 from ductwork.settings import Settings
 from ductwork.store import schema_version
 from ductwork.store.asset_sink import AssetEventWriter, StepSinks
-from ductwork.store.engine import create_engine, database_unavailable, ping, read_transaction, transaction
+from ductwork.store.engine import database_unavailable, ping, read_transaction, transaction
 from ductwork.store.errors import RunExistsError
 from ductwork.store.records import NewImportError, RunRecord
 from ductwork.store.repo import flows as flow_repo
@@ -166,7 +166,7 @@ class SchedulerService:
         self.settings = settings
         self.options = options or SchedulerOptions()
         self.clock = clock or SystemClock()
-        self.engine = engine or create_engine(settings.db_url)
+        self.engine = engine or scheduler_engine(settings)
         self._executor_factory = executor_factory or default_executor
         self.executor: Executor | None = None
         self.supervisor: Supervisor | None = None
@@ -600,10 +600,25 @@ class SchedulerService:
         touched = self._unrecorded | {f for f in before.keys() | after.keys() if before.get(f) != after.get(f)}
         # One transaction for all of them: a scheduler starting on a folder of 100 files
         # records them at once instead of committing 100 times.
-        failed: dict[str, list[NewImportError]] = {}
-        with transaction(self.engine) as conn:
-            for file in sorted(touched):
-                failed[file] = self._record_file(conn, file, clashes)
+        failed = {file: self._file_errors(file, clashes) for file in sorted(touched)}
+        recorded = {
+            file: [(graph, parsed.code.get(graph.flow_id)) for graph in parsed.graphs if not clashes.get(graph.flow_id)]
+            for file in sorted(touched)
+            if (parsed := self._parsed.get(file)) is not None
+        }
+        present = {file: [g.flow_id for g in p.graphs] if (p := self._parsed.get(file)) else [] for file in touched}
+        for attempt in range(3):
+            try:
+                with transaction(self.engine) as conn:
+                    flow_repo.record_files(conn, recorded, present)
+                    error_repo.replace_many(conn, failed)
+                break
+            except sa.exc.IntegrityError:
+                # A command (`ductwork trigger`, `ductwork run`) recorded one of these flows
+                # between this transaction's look and its insert: look again.
+                if attempt == 2:
+                    raise
+                log.info("a flow was recorded by another process meanwhile; recording the parsed files again")
         for file, errors in failed.items():
             self._unrecorded.discard(file)
             if errors:
@@ -614,13 +629,10 @@ class SchedulerService:
                 log.warning("import error: %s:%s: %s", file, error.line or "?", error.error)
         self._clashes = clashes
 
-    def _record_file(self, conn: Connection, file: str, clashes: Mapping[str, tuple[str, ...]]) -> list[NewImportError]:
-        """Write one file's flows and import errors; returns the errors."""
+    def _file_errors(self, file: str, clashes: Mapping[str, tuple[str, ...]]) -> list[NewImportError]:
+        """A file's import errors: its own, and each flow id another file defines too."""
         parsed = self._parsed.get(file)
-        errors: list[NewImportError] = []
         if parsed is None:  # the file is gone
-            flow_repo.deactivate_missing(conn, file, [])
-            error_repo.replace_import_errors(conn, file, [])
             return []
         errors = [NewImportError(e.error, e.line, e.traceback) for e in parsed.errors]
         for graph in parsed.graphs:
@@ -632,10 +644,6 @@ class SchedulerService:
                     "definition until only one file defines it"
                 )
                 errors.append(NewImportError(message, parsed.lines.get(graph.flow_id)))
-            else:
-                flow_repo.record_flow(conn, graph, fileloc=file, code=parsed.code.get(graph.flow_id))
-        flow_repo.deactivate_missing(conn, file, [g.flow_id for g in parsed.graphs])
-        error_repo.replace_import_errors(conn, file, errors)
         return errors
 
     # --- runs ------------------------------------------------------------------------------
@@ -769,6 +777,10 @@ class SchedulerService:
             for key in list(self.supervisor.runs):
                 if key not in active:
                     self._let_go(key, cancel=False)
+                elif active[key].id in self.coordination.claimed:
+                    # Held by another scheduler since this one loaded it (this one stalled past its
+                    # lease), and back now: what this one holds in memory is stale. Load it again.
+                    self._let_go(key, cancel=False, why="came back to this scheduler: loading it again")
             rows = [r for r in rows if f"{r.flow_id}/{r.run_id}" in active]
         for key in list(self.supervisor.runs):
             if key not in active and key not in {f"{r.flow_id}/{r.run_id}" for r in rows}:
@@ -804,15 +816,15 @@ class SchedulerService:
                 running[row.flow_id] += 1
         return waiting
 
-    def _let_go(self, key: str, *, cancel: bool = True) -> None:
+    def _let_go(self, key: str, *, cancel: bool = True, why: str = "was taken over by another scheduler") -> None:
         """Forget a run; ``cancel`` its tries (it was ended from outside) unless another
-        scheduler took it over (then they go on, and that scheduler adopts them)."""
+        scheduler took it over (then they go on, and whoever holds the run adopts them)."""
         assert self.supervisor is not None and self.executor is not None
         run = self.supervisor.drop_run(key)
         if run is None:
             return
         if not cancel:
-            log.warning("run %s was taken over by another scheduler", key)
+            log.warning("run %s %s", key, why)
         for try_key in run.in_flight.values():
             if cancel:
                 self.executor.cancel(try_key, "the run was ended from outside the scheduler")

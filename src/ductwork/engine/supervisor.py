@@ -362,6 +362,7 @@ class Supervisor:
                     raise
             for request in requests:
                 self.executor.submit(request)
+            self.executor.submitted()
 
     def _unqueue(self, request: TryRequest, now: dt.datetime) -> None:
         run = self.runs[request.key.run_key]
@@ -398,6 +399,15 @@ class Supervisor:
             resumed=task_id in run.resuming,
             flow_file=run.graph.meta.fileloc,
         )
+
+    def record_now(self, events: Sequence[TryStarted | TryFinished]) -> None:
+        """Apply and record events that an executor hands over while the loop is blocked in its
+        ``wait`` (a long try running alone in the loop's own thread: ``executors.inline``).
+        Unlike ``feed`` it neither dispatches nor ends runs: the loop does, once its wait returns."""
+        now = self.clock.now()
+        for event in events:
+            self._apply(event, now)
+        self._flush(force=True)
 
     def _apply(self, event: TryStarted | TryFinished, now: dt.datetime) -> None:
         run = self.runs.get(event.key.run_key)

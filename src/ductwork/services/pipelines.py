@@ -241,11 +241,10 @@ def sync_stored(engine: Engine, folder: Path) -> list[str]:
             continue
         from ductwork.services import runs as run_service
 
-        with transaction(engine) as conn:
-            claimed = repo.claim_run_request(conn, version.name, version.version)
-        if claimed:
-            run_service.trigger(engine, version.name, note=f"activation of version {version.version}")
-            started.append(version.name)
+        with transaction(engine) as conn:  # one transaction: never a moment with neither request nor run
+            if repo.claim_run_request(conn, version.name, version.version):
+                run_service.trigger(engine, version.name, note=f"activation of version {version.version}", conn=conn)
+                started.append(version.name)
     return started
 
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from ductwork.core.context import RunInfo
 from ductwork.core.graph import FlowGraph, FlowMeta
@@ -83,24 +83,31 @@ def create_run(
     run_id: str | None = None,
     note: str | None = None,
     pending: bool | None = None,
+    conn: Connection | None = None,
 ) -> RunRecord:
     """Record a new queued run; class-task flows get their graph built by the scheduler
-    (unless ``pending=False``: the caller built the run's graph already)."""
+    (unless ``pending=False``: the caller built the run's graph already). In ``conn``'s
+    transaction when given (the caller records something else with it, atomically)."""
     pending = graph.meta.style == CLASS_TASKS if pending is None else pending
-    with transaction(engine) as conn:
-        return run_repo.create_run(
-            conn,
-            FlowGraph(graph.meta, {}, graph.groups) if pending else graph,
-            run_id=run_id or make_run_id(run_type, logical_date),
-            logical_date=logical_date,
-            data_interval=(interval.start, interval.end),
-            run_type=run_type,
-            params=params,
-            conf=conf,
-            states={t: TaskState.SUCCESS for t, n in graph.nodes.items() if n.extra.get("already_complete")},
-            graph_pending=pending,
-            note=note,
-        )
+    if conn is None:
+        with transaction(engine) as own:
+            return create_run(
+                engine, graph, run_type=run_type, logical_date=logical_date, interval=interval, params=params,
+                conf=conf, run_id=run_id, note=note, pending=pending, conn=own,
+            )  # fmt: skip
+    return run_repo.create_run(
+        conn,
+        FlowGraph(graph.meta, {}, graph.groups) if pending else graph,
+        run_id=run_id or make_run_id(run_type, logical_date),
+        logical_date=logical_date,
+        data_interval=(interval.start, interval.end),
+        run_type=run_type,
+        params=params,
+        conf=conf,
+        states={t: TaskState.SUCCESS for t, n in graph.nodes.items() if n.extra.get("already_complete")},
+        graph_pending=pending,
+        note=note,
+    )
 
 
 def trigger(
@@ -113,8 +120,9 @@ def trigger(
     run_id: str | None = None,
     note: str | None = None,
     now: dt.datetime | None = None,
+    conn: Connection | None = None,
 ) -> RunRecord:
-    """A manual run of ``flow_id``, queued for the scheduler."""
+    """A manual run of ``flow_id``, queued for the scheduler (in ``conn``'s transaction when given)."""
     graph = flow_graph(engine, flow_id)
     values = validate_params(graph.meta, params)
     tz = get_timezone(graph.meta.timezone)
@@ -130,6 +138,7 @@ def trigger(
         conf=conf,
         run_id=run_id,
         note=note,
+        conn=conn,
     )
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from ductwork.core.graph import FlowGraph
 from ductwork.core.states import MANUAL_TARGETS, TaskState
+from ductwork.engine.packed_logs import read_packed
 from ductwork.errors import InvalidTransitionError, NotFoundError, did_you_mean
 from ductwork.store.engine import read_transaction, transaction
 from ductwork.store.records import RunRecord, TaskInstanceRecord, TryRecord
@@ -167,23 +168,15 @@ def log_chunks(
                 offset = fh.tell()
             if data:
                 yield data
-        if not follow:
-            return
-        with read_transaction(engine) as conn:
-            current = task_repo.get_task_instance(conn, record.pk, task_id)
-        if (
-            current is None
-            or current.try_number != chosen.try_number
-            or current.state
-            not in (
-                TaskState.RUNNING,
-                TaskState.QUEUED,
-            )
-        ):
-            if path.exists() and path.stat().st_size > offset:
-                continue
-            return
-        time.sleep(poll)
+        if follow and _still_running(engine, record, task_id, chosen.try_number):
+            time.sleep(poll)
+            continue
+        if follow and path.exists() and path.stat().st_size > offset:
+            continue  # written as the try ended
+        packed = read_packed(path)  # a short try's log is packed with its run's (ADR 0018)
+        if packed:
+            yield packed
+        return
 
 
 def _still_running(engine: Engine, record: RunRecord, task_id: str, try_number: int) -> bool:

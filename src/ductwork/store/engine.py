@@ -65,12 +65,25 @@ def mask_url(url: str | URL) -> str:
         return "<unparseable URL>"
 
 
-def create_engine(url: str | URL, *, echo: bool = False, pre_ping: bool = True) -> Engine:
+def create_engine(
+    url: str | URL,
+    *,
+    echo: bool = False,
+    pre_ping: bool = True,
+    name: str | None = None,
+    idle_in_transaction: float | None = None,
+) -> Engine:
     """An engine configured for the backend named by ``url``.
 
     ``pre_ping=False`` drops the round trip that checks a pooled connection before each use: for
     callers that retry a transaction which fails on a dead connection anyway (a remote worker
     recording a try), where that round trip is a third of the try's database time.
+
+    On a database server, ``name`` labels the sessions (PostgreSQL's ``application_name``, what
+    ``pg_stat_activity`` shows; MariaDB's ``program_name`` attribute), and ``idle_in_transaction``
+    has the server end a session that sits in an open transaction that many seconds without a
+    statement: a process frozen mid-transaction (SIGSTOP, a paused VM) then stops holding its row
+    locks, which would otherwise block every other process that needs those rows.
 
     Raises ``DriverMissingError`` (naming the extra to install) when the driver is missing.
     Nothing connects until the engine is used.
@@ -80,7 +93,7 @@ def create_engine(url: str | URL, *, echo: bool = False, pre_ping: bool = True) 
     try:
         if backend == "sqlite":
             return _sqlite_engine(parsed, echo)
-        return _server_engine(parsed, backend, echo, pre_ping)
+        return _server_engine(parsed, backend, echo, pre_ping, name, idle_in_transaction)
     except (ModuleNotFoundError, NoSuchModuleError) as exc:
         hint = _driver_hint(parsed, backend)
         raise DriverMissingError(
@@ -144,7 +157,14 @@ def _sqlite_on_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def _server_engine(url: URL, backend: str, echo: bool, pre_ping: bool = True) -> Engine:
+def _server_engine(
+    url: URL,
+    backend: str,
+    echo: bool,
+    pre_ping: bool = True,
+    name: str | None = None,
+    idle_in_transaction: float | None = None,
+) -> Engine:
     options: dict[str, Any] = {
         "echo": echo,
         "pool_pre_ping": pre_ping,
@@ -157,8 +177,33 @@ def _server_engine(url: URL, backend: str, echo: bool, pre_ping: bool = True) ->
         if "charset" not in url.query:
             url = url.update_query_dict({"charset": "utf8mb4"})
         options["isolation_level"] = "READ COMMITTED"
+        if name:
+            connect_args["program_name"] = name
+    elif backend == "postgresql":
+        if name:
+            connect_args["application_name"] = name
+        if idle_in_transaction:
+            millis = max(1000, round(idle_in_transaction * 1000))
+            given = url.query.get("options")  # the URL's own options (a search_path, say) stay
+            mine = f"-c idle_in_transaction_session_timeout={millis}"
+            connect_args["options"] = f"{given} {mine}" if isinstance(given, str) and given else mine
     options["connect_args"] = connect_args
-    return sa.create_engine(url, **options)
+    engine = sa.create_engine(url, **options)
+    if idle_in_transaction and backend in ("mysql", "mariadb"):
+        seconds = max(1, round(idle_in_transaction))
+        event.listen(engine, "connect", lambda dbapi, _record: _mariadb_idle_timeout(dbapi, seconds))
+    return engine
+
+
+def _mariadb_idle_timeout(dbapi_connection: Any, seconds: int) -> None:
+    """MariaDB's ``idle_transaction_timeout`` (MySQL has none; a ``mysql://`` URL may name either)."""
+    if "mariadb" not in str(dbapi_connection.get_server_info()).lower():
+        return
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"SET SESSION idle_transaction_timeout = {int(seconds)}")
+    finally:
+        cursor.close()
 
 
 @contextmanager

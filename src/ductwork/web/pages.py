@@ -170,9 +170,7 @@ def _run_page(request: Request, ctx: WebContext, flow_id: str, run_id: str, temp
     if record.state.is_terminal:
         with read_transaction(ctx.engine) as conn:
             reason = event_repo.run_end_reason(conn, record.pk)
-    return page(
-        request, template, run=schemas.run_out(record), flow=flow, flow_id=flow_id, tab=tab, run_reason=reason
-    )
+    return page(request, template, run=schemas.run_out(record), flow=flow, flow_id=flow_id, tab=tab, run_reason=reason)
 
 
 @router.get("/flows/{flow_id}/runs/{run_id}/diff")

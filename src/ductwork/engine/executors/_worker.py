@@ -63,6 +63,8 @@ from ductwork.engine import logcapture, task_env
 from ductwork.engine.execution import TryOutcome, begin_try, execute_try
 from ductwork.engine.executor import TryKey, TryRequest
 from ductwork.engine.executors.runtime import RunSetup, WorkerRuntime
+from ductwork.engine.executors.staged_log import Stage, StagedLog
+from ductwork.engine.packed_logs import PackedLogs, write_all
 from ductwork.engine.rules import after_failure
 
 RUN = 1
@@ -252,9 +254,8 @@ class LogFile(logcapture.TrySink):
             self.fd = os.open(path, _LOG_FLAGS, 0o644)
 
     def write(self, text: str) -> None:
-        data = text.encode("utf-8", "replace")
-        while data and self.fd >= 0:
-            data = data[os.write(self.fd, data) :]
+        if self.fd >= 0:
+            write_all(self.fd, text)
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -365,7 +366,8 @@ class _Worker:
         self.clock = SystemClock()
         self.pid = os.getpid()
         self.runs = Lru(config.run_cache)
-        self.folders = Lru(256)  # log folders known to exist
+        self.stage = Stage()  # where tries' logs are written (ADR 0018)
+        self.packs = PackedLogs()
         self.watch = _Watch(self)
         self.executable: Executable | None = None
         self.finishing = False
@@ -631,14 +633,14 @@ class _Worker:
     def _open_log(self, path: str | None) -> logcapture.TrySink:
         if path is None:
             return logcapture.TrySink(None)
-        sink = LogFile(path, self.folders)
+        sink = StagedLog(path, self.stage, self.packs)
         _flush_std()
         os.dup2(sink.fd, 1)
         os.dup2(sink.fd, 2)
         return sink
 
     def _close_log(self, sink: logcapture.TrySink) -> None:
-        if isinstance(sink, LogFile):
+        if isinstance(sink, StagedLog):
             _flush_std()  # text written straight to sys.__stdout__ during the try belongs to it
             os.dup2(self._saved[0], 1)
             os.dup2(self._saved[1], 2)

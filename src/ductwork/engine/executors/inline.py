@@ -17,12 +17,12 @@ says what the database had not been told yet.
 from __future__ import annotations
 
 import contextvars
+import logging
 import queue
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from ductwork.core.clock import Clock
 from ductwork.core.executable import Executable
@@ -31,10 +31,14 @@ from ductwork.core.results import ResultBackend
 from ductwork.core.states import TaskState
 from ductwork.core.task_services import TaskServices
 from ductwork.engine import logcapture
+from ductwork.engine.alarms import ALARMS
 from ductwork.engine.execution import TryOutcome, execute_try
 from ductwork.engine.executor import ExecutorEvent, TryFinished, TryKey, TryRequest, TryStarted
 from ductwork.engine.journal import JournalWriter
+from ductwork.engine.packed_logs import PackedLogs
 from ductwork.engine.rules import after_failure
+
+log = logging.getLogger(__name__)
 
 Resolver = Callable[[NodeSpec], Executable]
 
@@ -67,6 +71,11 @@ class InProcessExecutor:
         self._to_start: list[tuple[TryRequest, float | None, list[Executable]]] = []
         self._lock = threading.Lock()
         self.sinks: dict[TryKey, logcapture.TrySink] = {}
+        self.packs = PackedLogs()  # the logs of short tries, one file per run (ADR 0018)
+        self.report_early: Callable[[list[ExecutorEvent]], None] | None = None
+        """Where the events of a long lone try go while the run loop waits for it (see
+        ``_run_alone``); the loop applies and records them (``Supervisor.record_now``)."""
+        self._early = threading.Lock()
 
     def start(self) -> None:
         if self._pool is None:
@@ -102,15 +111,48 @@ class InProcessExecutor:
             with self._lock:
                 alone = len(self._running) == 1
             if alone:
-                contextvars.copy_context().run(self._execute, request, holder)
+                self._run_alone(request, holder)
                 return
         self.start()
         assert self._pool is not None
         for request, _deadline, holder in starting:
             self._pool.submit(contextvars.copy_context().run, self._execute, request, holder)
 
+    def _run_alone(self, request: TryRequest, holder: list[Executable]) -> None:
+        """Run a lone try in this thread (the run loop's, blocked meanwhile). If it is still
+        running after the pack's ``spill_after``, its start goes to ``report_early`` from the
+        alarms' thread, so the record shows it running (and its log can be followed) without a
+        commit per try for the short ones (ADR 0008)."""
+        if self.report_early is None:
+            contextvars.copy_context().run(self._execute, request, holder)
+            return
+        running = [True]
+
+        def report() -> None:
+            with self._early:
+                if not running[0] or self.report_early is None:
+                    return
+                events: list[ExecutorEvent] = []
+                while True:
+                    try:
+                        events.append(self._events.get_nowait())
+                    except queue.Empty:
+                        break
+                try:
+                    self.report_early(events)
+                except Exception as exc:  # the database is down: the run loop records them later
+                    log.warning("could not record the start of %s yet: %s", request.key.task_id, exc)
+
+        alarm = ALARMS.set(self.packs.spill_after, report)
+        try:
+            contextvars.copy_context().run(self._execute, request, holder)
+        finally:
+            ALARMS.cancel(alarm)
+            with self._early:  # a report under way ends before the run loop goes on
+                running[0] = False
+
     def _execute(self, request: TryRequest, holder: list[Executable]) -> None:
-        sink = logcapture.TrySink(Path(request.log_path) if request.log_path else None)
+        sink = logcapture.TrySink(request.log_path, pack=self.packs)
         self.sinks[request.key] = sink
         try:
             executable = self.resolver(request.node)
@@ -149,6 +191,9 @@ class InProcessExecutor:
             key = request.key
             self.journal.ended_try(key.run_key, key.task_id, key.try_number, outcome)
         self._events.put(TryFinished(request.key, outcome))
+
+    def submitted(self) -> None:
+        """Each try was handed over in ``submit``."""
 
     def wait(self, timeout: float | None) -> list[ExecutorEvent]:
         self._start()
@@ -220,3 +265,4 @@ class InProcessExecutor:
         if self._pool is not None:
             self._pool.shutdown(wait=wait, cancel_futures=not wait)
             self._pool = None
+        self.packs.close()  # a try that ends later (not waited for) opens its pack again

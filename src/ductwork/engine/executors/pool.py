@@ -86,6 +86,7 @@ from ductwork.engine.execution import TryOutcome
 from ductwork.engine.executor import ExecutorEvent, TryFinished, TryKey, TryRequest, TryStarted
 from ductwork.engine.executors import _worker as wire
 from ductwork.engine.executors.runtime import FlowFileRuntime, RunSetup, WorkerRuntime
+from ductwork.engine.packed_logs import rescue_staged
 from ductwork.settings import Settings
 
 log = logging.getLogger("ductwork.pool")
@@ -284,6 +285,9 @@ class PoolExecutor:
             self._waiting.append(assignment)
         else:
             self._send(handle, assignment)
+
+    def submitted(self) -> None:
+        """Each try was handed over in ``submit``."""
 
     def wait(self, timeout: float | None) -> list[ExecutorEvent]:
         if self._selector is None:
@@ -651,11 +655,11 @@ class PoolExecutor:
         if assignment is not None:
             stop = handle.stop
             if stop is not None and stop.reason:
-                self._report_lost(assignment, stop.reason, retry=stop.retry)
+                self._report_lost(assignment, stop.reason, retry=stop.retry, died=handle.pid)
             elif not assignment.started and self.runtime.try_started(assignment.request) is False:
                 self._requeue([assignment])  # it had not started (its runtime says): nothing to charge
             else:
-                self._report_lost(assignment, _death(handle, code), retry=True)
+                self._report_lost(assignment, _death(handle, code), retry=True, died=handle.pid)
         if not self._closed and handle.broken is None:
             self._pick_replacement()  # a worker that cannot start is replaced only when needed
 
@@ -714,7 +718,9 @@ class PoolExecutor:
         handle.stop = _Stop(reason, retry, time.monotonic() + self.kill_grace)
         _signal(handle.pid, signal.SIGTERM)
 
-    def _report_lost(self, assignment: _Assignment, reason: str, *, retry: bool) -> None:
+    def _report_lost(self, assignment: _Assignment, reason: str, *, retry: bool, died: int | None = None) -> None:
+        """Report a try that will not report itself; ``died``: the pid of the worker that died
+        running it."""
         request = assignment.request
         self._inflight.pop(request.key, None)
         recorded = self.runtime.recorded_outcome(request) if retry else None
@@ -733,6 +739,8 @@ class PoolExecutor:
         else:
             outcome = TryOutcome(TaskState.FAILED, started or now, now, error=reason)
         if request.log_path:
+            if died is not None:  # what its worker had written is in that worker's staging file
+                rescue_staged(request.log_path, died)
             _append(request.log_path, f"try stopped: {reason}\n")
         self._events.append(TryFinished(request.key, outcome))
 

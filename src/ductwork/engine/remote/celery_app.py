@@ -2,7 +2,9 @@
 
 A plain Celery app and a plain Celery worker (prefork pool), so Celery's own tools work on it:
 ``celery -b <broker> inspect active``, ``celery -b <broker> control shutdown``, Flower. Tries
-are messages of the task ``ductwork.run_try`` on the queue named by the task's ``queue``.
+are messages of the task ``ductwork.run_try`` on the queue named by the task's ``queue``, or
+of ``ductwork.run_tries`` (a list of tries, run in turn by one pool process) when a scheduler
+hands over more tries at once than the queue has slots.
 
 Delivery is at least once: messages are acknowledged after the try (``acks_late``), so a
 worker host that dies leaves its messages to be delivered again; the try's compare-and-set
@@ -63,7 +65,10 @@ def make_app(settings: Settings, *, worker_name: str = "") -> Any:
         worker_prefetch_multiplier=1,
         task_default_queue="default",
         task_create_missing_queues=True,
-        worker_send_task_events=True,  # Flower and `celery events` see the tries
+        # Off, as in Celery's own default: three event messages per message cost a worker ~8% of
+        # its CPU. Flower switches them on itself (`enable_events`); `celery events` users run
+        # `celery control enable_events` first.
+        worker_send_task_events=False,
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
         broker_connection_retry_on_startup=True,
@@ -74,12 +79,31 @@ def make_app(settings: Settings, *, worker_name: str = "") -> Any:
     app.ductwork_worker = worker_name
     app.ductwork_observer = None  # ductwork worker --metrics-port: the pipe to the main process
     app.task(name=wire.TASK_NAME, bind=True, acks_late=True)(_run_try)
+    app.task(name=wire.BATCH_TASK_NAME, bind=True, acks_late=True)(_run_tries)
     return app
 
 
 def _run_try(task: Any, payload: dict[str, Any]) -> str:
     """The Celery task: run one try in this pool process (warm: its imports stay)."""
     return host_of(task.app).run(payload)
+
+
+def _run_tries(task: Any, payloads: list[dict[str, Any]]) -> list[str]:
+    """The Celery task of a batch: its tries in turn; those left after ``wire.BATCH_SECONDS``
+    go back to their queue, one per message."""
+    return host_of(task.app).run_batch(payloads, hand_back=lambda rest: send_again(task.app, rest))
+
+
+def send_again(app: Any, payloads: list[dict[str, Any]]) -> None:
+    """Publish try requests again, each alone, under its own task id (a revoke reaches it)."""
+    for payload in payloads:
+        run_key, task_id, number = payload["key"]
+        app.send_task(
+            wire.TASK_NAME,
+            args=[payload],
+            queue=payload["node"].get("queue") or "default",
+            task_id=f"{run_key}:{task_id}:{number}",
+        )
 
 
 def host_of(app: Any) -> RemoteHost:
@@ -247,18 +271,15 @@ def start_worker(
     def beat() -> None:
         from celery.worker import state
 
-        current: list[str] = []
-        keys: list[tuple[int, str, int]] = []
-        for request in list(state.active_requests):
-            if request.name != wire.TASK_NAME or not request.args:
-                continue
-            payload = request.args[0]
-            current.append(wire.try_label(payload))
-            _, task_id, number = payload["key"]
-            keys.append((int(payload["run_pk"]), task_id, int(number)))
+        requests = list(state.active_requests)
+        tries: dict[tuple[int, str, int], str] = {}
+        for request in requests:
+            for payload in wire.requests_of(request.name, request.args):
+                _, task_id, number = payload["key"]
+                tries[(int(payload["run_pk"]), task_id, int(number))] = wire.try_label(payload)
         try:
             with transaction(engine) as conn:
-                if not remote_repo.worker_heartbeat(conn, node_name, current=current, tries=keys):
+                if not remote_repo.worker_heartbeat(conn, node_name, tries=tries, slots_used=len(requests)):
                     remote_repo.register_worker(
                         conn,
                         node_name,
@@ -300,28 +321,43 @@ def start_worker(
 
     app.steps["worker"].add(Heartbeat)
 
+    def lost(payloads: list[dict[str, Any]], reason: str) -> None:
+        """In the main process: the pool process running these tries died or was stopped. The
+        one that had started is failed or up for retry by its policy; the ones not started yet
+        (later in a batch) are sent again."""
+        for payload in payloads:
+            try:
+                what = main_host.record_lost(payload, reason)
+            except Exception as exc:
+                log.error("could not record the lost try %s: %s", wire.try_label(payload), exc)
+                continue
+            if what == "requeue":
+                send_again(app, [payload])
+                log.warning("%s: its process died before it started; sent it again", wire.try_label(payload))
+            elif what == "recorded":
+                log.warning("%s: %s", wire.try_label(payload), reason)
+
     def on_failure(sender: Any = None, exception: Any = None, args: Any = None, **kwargs: Any) -> None:
-        """In the main process: a pool process died with a try (or passed the hard limit)."""
+        """A pool process died with a message (or passed the hard limit)."""
         if not isinstance(exception, WorkerLostError | TimeLimitExceeded) or not args:
             return
-        payload = args[0]
-        if isinstance(exception, TimeLimitExceeded):
-            reason = f"timed out after {payload['node'].get('execution_timeout')}s (stopped by the hard time limit)"
+        payloads = wire.requests_of(sender.name, args)
+        if isinstance(exception, TimeLimitExceeded) and payloads:
+            timeout = payloads[0]["node"].get("execution_timeout")
+            reason = f"timed out after {timeout}s (stopped by the hard time limit)"
         else:
             reason = f"the worker process running the try died ({exception})"
-        try:
-            what = main_host.record_lost(payload, reason)
-        except Exception as exc:
-            log.error("could not record the lost try %s: %s", wire.try_label(payload), exc)
-            return
-        if what == "requeue":
-            queue = payload["node"].get("queue", "default")
-            app.send_task(wire.TASK_NAME, args=[payload], queue=queue)
-            log.warning("%s: its process died before it started; sent it again", wire.try_label(payload))
-        else:
-            log.warning("%s: %s (%s)", wire.try_label(payload), reason, what)
+        lost(payloads, reason)
 
-    signals.task_failure.connect(on_failure, sender=app.tasks[wire.TASK_NAME], weak=False)
+    def on_revoked(sender: Any = None, request: Any = None, terminated: bool = False, **kwargs: Any) -> None:
+        """A batch stopped to cancel one of its tries: its other tries are not lost with it."""
+        if request is None or not terminated or getattr(sender, "name", "") != wire.BATCH_TASK_NAME:
+            return
+        lost(wire.requests_of(wire.BATCH_TASK_NAME, request.args), "stopped with another try of its batch")
+
+    for task_name in (wire.TASK_NAME, wire.BATCH_TASK_NAME):
+        signals.task_failure.connect(on_failure, sender=app.tasks[task_name], weak=False)
+    signals.task_revoked.connect(on_revoked, weak=False)
 
     def in_pool_process(**kwargs: Any) -> None:
         engine.dispose(close=False)  # the main process's connections are not the child's
@@ -342,7 +378,7 @@ def start_worker(
         concurrency=concurrency,
         pool="prefork",
         loglevel=loglevel,
-        send_events=True,
+        send_events=False,
         without_mingle=True,
         without_gossip=True,
     )

@@ -3,9 +3,13 @@
 How a try's start and end travel (ADR 0010):
 
 - The scheduler records the try ``queued`` (``records_tries``: the supervisor flushes before it
-  submits), then publishes it. Tries wait in this executor, per queue, while the queue's live
-  workers have no room; a queue that no live worker listens on holds its tries here and is
-  reported (log, ``ductwork workers list``, the web UI's workers page).
+  submits), then publishes it. When a step hands over more tries than a queue has live slots,
+  they travel several to a message (``ductwork.run_tries``, at most ``BATCH_LIMIT``, never more
+  than one message per slot's share: ADR 0017), which the worker runs one after another and
+  hands back unstarted after ``wire.BATCH_SECONDS``; tries with an ``execution_timeout``
+  always travel alone (Celery's time limits are per message). Tries wait in this executor,
+  per queue, while the queue's live workers have no room; a queue that no live worker listens
+  on holds its tries here and is reported (log, ``ductwork workers list``, the web UI's workers page).
 - The worker records the start and the end in the database (compare-and-set) and sends the
   end to this scheduler's reply queue; ``wait`` takes those messages.
 - Whatever was not heard is read from the database: every ``reconcile_interval`` the executor
@@ -20,6 +24,7 @@ The executor needs no local disk shared with workers and does not import user co
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import os
 import socket
@@ -37,6 +42,7 @@ from ductwork.core.clock import SystemClock
 from ductwork.core.config import ParamSources
 from ductwork.core.graph import NodeSpec
 from ductwork.core.states import TaskState
+from ductwork.engine.coordination import scheduler_engine
 from ductwork.engine.execution import TryOutcome
 from ductwork.engine.executor import ExecutorEvent, TryFinished, TryKey, TryRequest
 from ductwork.engine.executors._worker import failed_outcome
@@ -44,16 +50,23 @@ from ductwork.engine.journal import decode_outcome, encode_outcome
 from ductwork.engine.remote import wire
 from ductwork.engine.remote.bundles import BundleSource
 from ductwork.settings import Settings, redact_url
-from ductwork.store.engine import create_engine, read_transaction, transaction
+from ductwork.store.engine import read_transaction, transaction
 from ductwork.store.errors import DatabaseUnreachableError
 from ductwork.store.repo import remote as remote_repo
 from ductwork.store.repo import runs as run_repo
 
 log = logging.getLogger("ductwork.scheduler")
 S = TaskState
-BACKLOG_FACTOR = 4
+BACKLOG_FACTOR = 8
 BACKLOG_EXTRA = 32
 """Published but unstarted tries per queue: BACKLOG_FACTOR x its live slots + BACKLOG_EXTRA."""
+BATCH_LIMIT = 16
+"""The most tries one message carries."""
+BATCH_WORK = 0.5
+"""Seconds of typical work one message carries at most (a queue's tries that take 50 ms go five
+to a message; tries of a quarter of a second or more go alone)."""
+GATHER = 0.05
+"""Seconds a saturated scheduler waits for more ends once one came (fewer, larger steps)."""
 _ENDED = frozenset({S.SUCCESS, S.FAILED, S.SKIPPED, S.UP_FOR_RETRY, S.UP_FOR_RESCHEDULE, S.UPSTREAM_FAILED})
 
 
@@ -69,6 +82,8 @@ class _Flight:
     payload: dict[str, Any] | None = None
     published_at: float | None = None
     adopted: bool = False
+    message_id: str | None = None
+    """The Celery task id of the message that carries it (its own, or its batch's)."""
 
 
 class CeleryExecutor:
@@ -76,6 +91,7 @@ class CeleryExecutor:
 
     records_tries = True
     """Workers record their tries in the database: the scheduler records ``queued`` first."""
+    batch_limit = BATCH_LIMIT
 
     def __init__(
         self,
@@ -87,7 +103,8 @@ class CeleryExecutor:
         requeue_after: float = 60.0,
     ) -> None:
         self.settings = settings
-        self.engine = engine or create_engine(settings.db_url)
+        self.batch_limit = max(1, min(type(self).batch_limit, settings.tries_per_message))
+        self.engine = engine or scheduler_engine(settings)
         self.param_sources = ParamSources.load(environ=environ) if environ is not None else ParamSources()
         self.reconcile_interval = reconcile_interval
         self.requeue_after = requeue_after
@@ -102,6 +119,9 @@ class CeleryExecutor:
         self._events: list[ExecutorEvent] = []
         self._pks: dict[str, int] = {}
         self._capacity: dict[str, int] = {}
+        self._slots: dict[str, int] = {}
+        self._typical: dict[str, float] = {}
+        """Per queue, a moving average of the tries' durations (from their ends)."""
         self._live_slots = 0
         self._lost: set[str] = set()
         self._last_reconcile = 0.0
@@ -158,6 +178,9 @@ class CeleryExecutor:
         )
         self._flights[key] = flight
         self._lines.setdefault(flight.queue, deque()).append(flight)
+
+    def submitted(self) -> None:
+        """Send what the step submitted, grouped per queue (``_publish_waiting``)."""
         self._publish_waiting()
 
     def adopt(self, key: TryKey, node: NodeSpec, max_tries: int | None) -> bool:
@@ -216,9 +239,13 @@ class CeleryExecutor:
         # Whatever the database says (it ended meanwhile, or was marked from outside), the caller
         # has stopped counting this try: it leaves these books, and its worker is told to stop.
         self._finish(flight, outcome)
+        message = flight.message_id or _task_id(key)
+        for other in self._flights.values():  # stopped with it when they share its message
+            if other.message_id == message and other.published_at is not None and not other.adopted:
+                other.published_at = -1.0  # sent again at the next look if still queued
         if self.app is not None and hasattr(self.app, "control"):
             try:
-                self.app.control.revoke(_task_id(key), terminate=True, signal="SIGTERM")
+                self.app.control.revoke(message, terminate=True, signal="SIGTERM")
             except Exception as exc:
                 log.warning("could not ask the workers to stop %s: %s", key.task_id, exc)
 
@@ -252,12 +279,40 @@ class CeleryExecutor:
                     )
                 continue
             self._unserved.discard(queue)
+            slots = self._slots.get(queue, 0)
+            busy = self.batch_limit > 1 and slots > 0 and self._messages_out(queue) >= 2 * slots
+            size = self._batch_size(queue)
             while line and room > 0:
-                flight = line[0]
-                if not self._send(flight):
+                if busy and len(line) < size:
+                    break  # every slot has a message running and one waiting: fill a batch first
+                group = [line[0]]
+                if line[0].node.execution_timeout is None:
+                    for flight in itertools.islice(line, 1, min(size, room)):
+                        if flight.node.execution_timeout is not None:
+                            break
+                        group.append(flight)
+                if not (self._send(group[0]) if len(group) == 1 else self._send_batch(group)):
                     return
-                line.popleft()
-                room -= 1
+                for _ in group:
+                    line.popleft()
+                room -= len(group)
+
+    def _batch_size(self, queue: str) -> int:
+        """Tries per message: at most ``BATCH_WORK`` seconds of the queue's typical try, and
+        no more than the queue's share per live slot of the tries in flight, so that every
+        slot has work while there is work (a run's last tries spread out, not pile up)."""
+        slots = self._slots.get(queue, 0)
+        if self.batch_limit <= 1 or slots <= 0:
+            return 1
+        size = self.batch_limit
+        typical = self._typical.get(queue)
+        if typical is not None and typical > 0:
+            size = min(size, max(1, int(BATCH_WORK / typical)))
+        in_flight = sum(1 for f in self._flights.values() if f.queue == queue)
+        return min(size, max(1, -(-in_flight // slots)))
+
+    def _messages_out(self, queue: str) -> int:
+        return len({f.message_id or f.key for f in self._flights.values() if f.queue == queue and f.published_at})
 
     def _outstanding(self, queue: str) -> int:
         return sum(1 for f in self._flights.values() if f.queue == queue and f.published_at is not None)
@@ -269,14 +324,26 @@ class CeleryExecutor:
         options: dict[str, Any] = {}
         if timeout:
             options = {"soft_time_limit": timeout, "time_limit": timeout + 5.0}
+        return self._publish(wire.TASK_NAME, flight.payload, [flight], _task_id(flight.key), options)
+
+    def _send_batch(self, flights: list[_Flight]) -> bool:
+        """Several tries in one message: one publish here, one delivery and acknowledgement on
+        the worker, whose pool process records each try's end with the next one's start."""
+        payloads = [flight.payload for flight in flights]
+        return self._publish(wire.BATCH_TASK_NAME, payloads, flights, f"batch:{uuid.uuid4().hex}", {})
+
+    def _publish(
+        self, task_name: str, argument: Any, flights: list[_Flight], message_id: str, options: dict[str, Any]
+    ) -> bool:
+        """One Celery message carrying ``flights``; False (and the broker noted down) on failure."""
         try:
             if self._producer is None:
                 self._producer = self.app.producer_pool.acquire(block=True, timeout=5)
             self.app.send_task(
-                wire.TASK_NAME,
-                args=[flight.payload],
-                queue=flight.queue,
-                task_id=_task_id(flight.key),
+                task_name,
+                args=[argument],
+                queue=flights[0].queue,
+                task_id=message_id,
                 producer=self._producer,
                 retry=False,
                 **options,
@@ -290,7 +357,10 @@ class CeleryExecutor:
                     pass
                 self._producer = None
             return False
-        flight.published_at = time.monotonic()
+        now = time.monotonic()
+        for flight in flights:
+            flight.published_at = now
+            flight.message_id = message_id
         return True
 
     # --- hearing back ---------------------------------------------------------------------------
@@ -349,8 +419,12 @@ class CeleryExecutor:
                 return
         try:
             self._conn.drain_events(timeout=timeout)
-            while True:  # take everything that is there already
-                self._conn.drain_events(timeout=0)
+            # Take what is there already; while the workers are saturated, also what comes in
+            # the next GATHER seconds: one scheduler step (and one commit) for many ends.
+            gather = GATHER if len(self._flights) > self._live_slots > 0 else 0.0
+            until = time.monotonic() + gather
+            while True:
+                self._conn.drain_events(timeout=max(0.0, until - time.monotonic()))
         except TimeoutError:
             return
         except OSError as exc:
@@ -367,20 +441,25 @@ class CeleryExecutor:
             message.ack()
         except Exception:
             pass
-        try:
-            run_key, task_id, number = body["key"]
-            key = TryKey(run_key, task_id, int(number))
-            outcome = decode_outcome(body["outcome"])
-        except (KeyError, TypeError, ValueError):
-            log.warning("ignored a malformed message on the reply queue: %r", body)
-            return
-        flight = self._flights.get(key)
-        if flight is not None:
-            self._finish(flight, outcome)
+        ends = body.get("ends") if isinstance(body, dict) else None
+        for end in ends if isinstance(ends, list) else [body]:
+            try:
+                run_key, task_id, number = end["key"]
+                key = TryKey(run_key, task_id, int(number))
+                outcome = decode_outcome(end["outcome"])
+            except (KeyError, TypeError, ValueError):
+                log.warning("ignored a malformed message on the reply queue: %r", end)
+                continue
+            flight = self._flights.get(key)
+            if flight is not None:
+                self._finish(flight, outcome)
 
     def _finish(self, flight: _Flight, outcome: TryOutcome) -> None:
         if self._flights.pop(flight.key, None) is None:
             return
+        if outcome.duration > 0:
+            was = self._typical.get(flight.queue)
+            self._typical[flight.queue] = outcome.duration if was is None else 0.8 * was + 0.2 * outcome.duration
         self._events.append(TryFinished(flight.key, outcome))
         if flight.published_at is not None:
             self._publish_waiting()
@@ -440,6 +519,7 @@ class CeleryExecutor:
                     flight.published_at = -1.0
         self._lost = lost | {w.name for w in rows if w.state == remote_repo.LOST}
         self._capacity = {q: BACKLOG_FACTOR * n + BACKLOG_EXTRA for q, n in capacity.items()}
+        self._slots = capacity
         self._live_slots = live
 
     def _look_at_tries(self) -> None:

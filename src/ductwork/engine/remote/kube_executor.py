@@ -29,6 +29,8 @@ _PASSED = ("DUCTWORK_REMOTE_LOG_URL", "DUCTWORK_RESULTS_OFFLOAD_URL", "DUCTWORK_
 
 
 class KubernetesExecutor(CeleryExecutor):
+    batch_limit = 1  # one pod per try
+
     def __init__(self, *args: Any, api: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.api = api

@@ -12,6 +12,11 @@ result backend. ``RemoteHost.run(payload)`` runs one try:
 3. **Record**: running -> the outcome, guarded the same way, with the whole outcome on the try
    row; then the outcome is sent to the scheduler's reply queue (a hint: the database is the
    truth, and a scheduler that did not hear reads it there).
+
+``RemoteHost.run_batch(payloads)`` runs a message of several tries in turn, writing each end in
+the transaction that claims the next try (one commit per try); a try's claim still happens
+just before it runs, so a pool process that dies mid-batch leaves the later tries queued, and
+the worker's main process sends them again.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -58,6 +63,11 @@ Notify = Callable[[str, dict[str, Any]], None]
 
 STARTED = "started"
 DROPPED = "dropped"
+HANDED_BACK = "handed back"
+REPLY_HOLD = 0.02
+"""Seconds a batch's ends may wait to be told to the scheduler in one message."""
+HandBack = Callable[[list[dict[str, Any]]], None]
+"""Sends try requests back to their queues (a batch that ran long)."""
 
 
 class TryObserver(Protocol):
@@ -136,6 +146,10 @@ class RemoteHost:
         self.settings = settings
         self.worker_name = worker_name
         self.notify = notify
+        self._replies: dict[str, list[dict[str, Any]]] = {}
+        self._replies_since = time.monotonic()
+        self._holding = False
+        """In a batch, ends are told to the scheduler together (at most ``REPLY_HOLD`` late)."""
         self.observer = observer
         self.pid = os.getpid()
         self._engine: Engine | None = None
@@ -155,14 +169,73 @@ class RemoteHost:
         if self._engine is not None:
             self._engine.dispose()
 
-    # --- one try ------------------------------------------------------------------------------
+    # --- tries ---------------------------------------------------------------------------------
     def run(self, payload: dict[str, Any]) -> str:
-        job = wire.decode_request(payload)
+        return self.run_batch([payload])[0]
+
+    def run_batch(self, payloads: list[dict[str, Any]], *, hand_back: HandBack | None = None) -> list[str]:
+        """Run a message's tries one after another. Each try's end is recorded in the same
+        transaction as the next one's start (one commit per try, not two). With ``hand_back``,
+        the tries not started after ``wire.BATCH_SECONDS`` go back to their queue."""
+        results: list[str] = []
+        began = time.monotonic()
+        self._holding = len(payloads) > 1
+        try:
+            self._run_tries(payloads, hand_back, results, began)
+        finally:
+            self._holding = False
+            self._send_replies()
+        return results
+
+    def _run_tries(
+        self, payloads: list[dict[str, Any]], hand_back: HandBack | None, results: list[str], began: float
+    ) -> None:
+        ended: tuple[wire.RemoteTry, TryOutcome] | None = None
+        for index, payload in enumerate(payloads):
+            if hand_back is not None and index > 0 and time.monotonic() - began > wire.BATCH_SECONDS:
+                if ended is not None:
+                    self.record_end(*ended)
+                    ended = None
+                rest = payloads[index:]
+                hand_back(rest)
+                log.info("handed back %d tries of a batch that ran past %gs", len(rest), wire.BATCH_SECONDS)
+                results += [HANDED_BACK] * len(rest)
+                break
+            job = wire.decode_request(payload)
+            found = self._start(job, ended)
+            ended = None
+            if found is not None:
+                state = found.state.value if found.state is not None else "gone from the run"
+                log.info(
+                    "dropped %s: the task is %s at try %d (a redelivered or superseded message)",
+                    wire.try_label(payload),
+                    state,
+                    found.try_number,
+                )
+                if self.observer is not None:
+                    self.observer.dropped(_flow_of(job.request.key.run_key))
+                results.append(DROPPED)
+                continue
+            if self.observer is not None:
+                self.observer.started(_flow_of(job.request.key.run_key))
+            ended = (job, self._execute(job))
+            results.append(STARTED)
+        if ended is not None:
+            self.record_end(*ended)
+
+    def _start(self, job: wire.RemoteTry, ended: tuple[wire.RemoteTry, TryOutcome] | None) -> remote_repo.Found | None:
+        """queued -> running for ``job`` (compare-and-set), with the previous try's end if any."""
         request = job.request
         key = request.key
         now = dt.datetime.now(dt.UTC)
+        end_step: Callable[[Any], remote_repo.Found | None] | None = None
+        if ended is not None:
+            encoded = encode_outcome(ended[1])
+            end_step = self._end_step(*ended, encoded)
+        end_found: list[remote_repo.Found | None] = []
 
         def claim(conn: Any) -> remote_repo.Found | None:
+            end_found[:] = [end_step(conn)] if end_step is not None else []
             return remote_repo.start_try(
                 conn,
                 job.run_pk,
@@ -174,23 +247,10 @@ class RemoteHost:
                 log_path=request.log_path,
             )
 
-        found = self._write(claim, f"the start of {wire.try_label(payload)}")
-        if found is not None:
-            state = found.state.value if found.state is not None else "gone from the run"
-            log.info(
-                "dropped %s: the task is %s at try %d (a redelivered or superseded message)",
-                wire.try_label(payload),
-                state,
-                found.try_number,
-            )
-            if self.observer is not None:
-                self.observer.dropped(_flow_of(key.run_key))
-            return DROPPED
-        if self.observer is not None:
-            self.observer.started(_flow_of(key.run_key))
-        outcome = self._execute(job)
-        self.record_end(job, outcome)
-        return STARTED
+        found = self._write(claim, f"the start of {key.run_key} {key.task_id} #{key.try_number}")
+        if ended is not None:
+            self._ended(*ended, encoded, end_found[0])
+        return cast("remote_repo.Found | None", found)
 
     def _execute(self, job: wire.RemoteTry) -> TryOutcome:
         request = job.request
@@ -198,6 +258,9 @@ class RemoteHost:
         sources = ParamSources.from_dict(request.param_sources) if request.param_sources else ParamSources()
         local_log = self._local_log_path(request.log_path, request.key.run_key, node.task_id, try_number)
         shipper = None
+        if is_remote(request.log_path):  # the staging file of the previous try: emptied
+            with contextlib.suppress(OSError):
+                os.truncate(local_log, 0)
         try:
             sink: logcapture.TrySink = LogFile(local_log, self.folders)
         except OSError as exc:
@@ -244,8 +307,6 @@ class RemoteHost:
             sink.close()
             if shipper is not None:
                 shipper.close()
-                with contextlib.suppress(OSError):
-                    os.unlink(local_log)
 
     def _resolve(self, job: wire.RemoteTry, node: NodeSpec, sources: ParamSources) -> Executable:
         code = job.code
@@ -265,6 +326,8 @@ class RemoteHost:
     def _local_log_path(self, log_path: str | None, run_key: str, task_id: str, try_number: int) -> str:
         if log_path and not is_remote(log_path):
             return log_path
+        if is_remote(log_path):  # only a staging file for the shipper: one per process, reused
+            return str(self.log_dir / "staging.log")
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{run_key}-{task_id}.{try_number}")
         return str(self.log_dir / f"{safe}.log")
 
@@ -273,6 +336,17 @@ class RemoteHost:
         """Write the try's end (if the database still has it running) and tell the scheduler."""
         key = job.request.key
         encoded = encode_outcome(outcome)
+        step = self._end_step(job, outcome, encoded, expected)
+        return self._ended(job, outcome, encoded, self._write(step, f"the end of {key.task_id} #{key.try_number}"))
+
+    def _end_step(
+        self,
+        job: wire.RemoteTry,
+        outcome: TryOutcome,
+        encoded: dict[str, Any],
+        expected: tuple[TaskState, ...] = (),
+    ) -> Callable[[Any], remote_repo.Found | None]:
+        key = job.request.key
 
         def end(conn: Any) -> remote_repo.Found | None:
             return remote_repo.end_try(
@@ -285,7 +359,14 @@ class RemoteHost:
                 expected=expected or (TaskState.RUNNING,),
             )
 
-        found = self._write(end, f"the end of {key.task_id} #{key.try_number}")
+        return end
+
+    def _ended(
+        self, job: wire.RemoteTry, outcome: TryOutcome, encoded: dict[str, Any], found: remote_repo.Found | None
+    ) -> bool:
+        """After the end's transaction: say so if it did not apply, else count it and tell the
+        scheduler (a hint: it reads the end from the database when the message is lost)."""
+        key = job.request.key
         if found is not None:
             log.warning(
                 "the end of %s #%d was not recorded: the task is now %s at try %d (declared lost, or cleared)",
@@ -298,11 +379,24 @@ class RemoteHost:
         if self.observer is not None:
             self.observer.finished(_flow_of(key.run_key), outcome.state.value, max(0.0, outcome.duration))
         if self.notify is not None and job.reply_to:
-            try:
-                self.notify(job.reply_to, {"key": [key.run_key, key.task_id, key.try_number], "outcome": encoded})
-            except Exception as exc:  # the scheduler reads the end from the database instead
-                log.warning("could not tell the scheduler that %s ended: %s", key.task_id, exc)
+            body = {"key": [key.run_key, key.task_id, key.try_number], "outcome": encoded}
+            if not self._replies:
+                self._replies_since = time.monotonic()
+            self._replies.setdefault(job.reply_to, []).append(body)
+            if not self._holding or time.monotonic() - self._replies_since > REPLY_HOLD:
+                self._send_replies()
         return True
+
+    def _send_replies(self) -> None:
+        """Tell each scheduler of the ends recorded for it, all in one message."""
+        replies, self._replies = self._replies, {}
+        if self.notify is None:
+            return
+        for queue, bodies in replies.items():
+            try:
+                self.notify(queue, bodies[0] if len(bodies) == 1 else {"ends": bodies})
+            except Exception as exc:  # the scheduler reads the ends from the database instead
+                log.warning("could not tell the scheduler that %d tries ended: %s", len(bodies), exc)
 
     def _write(self, step: Callable[[Any], Any], what: str) -> Any:
         """Run one recording transaction, waiting out a database outage (a fault of the

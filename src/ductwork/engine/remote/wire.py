@@ -21,6 +21,11 @@ from ductwork.engine.executor import TryKey, TryRequest
 from ductwork.store import codec
 
 TASK_NAME = "ductwork.run_try"
+BATCH_TASK_NAME = "ductwork.run_tries"
+"""Several try requests in one message (a list), run one after another by one pool process."""
+BATCH_SECONDS = 1.0
+"""A batch's tries not started after this long are handed back to their queue one per message,
+so a batch of long tries costs the other slots at most this much of their work."""
 VERSION = 1
 
 
@@ -112,6 +117,17 @@ def decode_request(data: Mapping[str, Any]) -> RemoteTry:
         str(data.get("reply_to") or ""),
         data.get("flows_root"),
     )
+
+
+def requests_of(task_name: str, args: Any) -> list[dict[str, Any]]:
+    """The try requests a message of ``task_name`` with Celery ``args`` carries."""
+    if not args:
+        return []
+    if task_name == TASK_NAME:
+        return [args[0]]
+    if task_name == BATCH_TASK_NAME:
+        return list(args[0])
+    return []
 
 
 def try_label(data: Mapping[str, Any]) -> str:

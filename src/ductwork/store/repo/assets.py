@@ -126,6 +126,23 @@ def sync_refs(conn: Connection, graph: FlowGraph, *, extras: Mapping[str, Mappin
         )
 
 
+def sync_refs_many(conn: Connection, graphs: Sequence[FlowGraph]) -> None:
+    """``sync_refs`` for many flows, in a few statements."""
+    if not graphs:
+        return
+    refs = {graph.flow_id: graph_refs(graph) for graph in graphs}
+    ids = ensure_assets(conn, [uri for flow_refs in refs.values() for uri, _, _ in flow_refs])
+    for part in chunks(sorted(refs)):
+        conn.execute(sa.delete(asset_refs).where(asset_refs.c.flow_id.in_(list(part))))
+    rows = [
+        {"flow_id": flow_id, "asset_id": ids[u], "kind": k, "task_id": t}
+        for flow_id, flow_refs in refs.items()
+        for u, k, t in flow_refs
+    ]
+    if rows:
+        conn.execute(sa.insert(asset_refs), rows)
+
+
 def record_events(conn: Connection, events: Sequence[NewAssetEvent]) -> list[int]:
     """Insert asset events and queue each for the active flows scheduled on its asset."""
     if not events:

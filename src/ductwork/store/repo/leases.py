@@ -93,3 +93,34 @@ def live_schedulers(conn: Connection, *, lease: float, now: dt.datetime | None =
         j.c.kind == "scheduler", j.c.state == "running", j.c.heartbeat_at >= expired
     )
     return [(r.id, r.hostname, r.pid) for r in conn.execute(stmt)]
+
+
+def session_name(hostname: str, pid: int) -> str:
+    """The name a scheduler's database sessions carry (PostgreSQL keeps 63 characters of it)."""
+    return f"ductwork scheduler {pid}@{hostname}"[:63]
+
+
+def lapsed_holders(conn: Connection, *, lease: float, now: dt.datetime | None = None) -> list[tuple[str, int]]:
+    """(host, pid) of the schedulers whose lease lapsed while they still hold active runs."""
+    expired = (now or utcnow()) - dt.timedelta(seconds=lease)
+    j = scheduler_jobs
+    stmt = (
+        sa.select(j.c.hostname, j.c.pid)
+        .where(j.c.heartbeat_at < expired, j.c.id.in_(sa.select(runs.c.owner).where(runs.c.state.in_(_ACTIVE))))
+        .distinct()
+    )
+    return [(r.hostname, r.pid) for r in conn.execute(stmt)]
+
+
+def end_sessions(conn: Connection, names: Iterable[str]) -> int:
+    """(PostgreSQL) End the sessions that carry these names; how many were ended. A scheduler
+    frozen in the middle of a transaction (a paused VM) keeps its row locks until its session
+    ends, and the server's idle-in-transaction limit does not fire in every protocol state (after
+    a pipelined batch of statements, for one), so the scheduler that takes over its runs ends its
+    sessions itself. Allowed for sessions of the same database role."""
+    stmt = sa.text(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE application_name IN :names AND pid <> pg_backend_pid()) AS ended"
+    ).bindparams(sa.bindparam("names", expanding=True))
+    wanted = list(names)
+    return int(conn.execute(stmt, {"names": wanted}).scalar_one()) if wanted else 0

@@ -18,7 +18,8 @@ for local tries, so the history of a try is written once.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -70,24 +71,8 @@ def start_try(
     """queued -> running for this try number; ``None`` when it applied, else what was found
     (the try is not this worker's to run)."""
     applied = conn.execute(
-        sa.update(ti)
-        .where(
-            ti.c.run_pk == run_pk,
-            ti.c.task_id == task_id,
-            ti.c.try_number == try_number,
-            ti.c.state == S.QUEUED.value,
-        )
-        .values(
-            state=S.RUNNING.value,
-            start_date=at,
-            end_date=None,
-            duration=None,
-            hostname=worker,
-            pid=pid,
-            heartbeat_at=at,
-            next_try_at=None,
-            updated_at=at,
-        )
+        _start_statement(),
+        {"k_pk": run_pk, "k_task": task_id, "k_try": try_number, "v_at": at, "v_host": worker, "v_pid": pid},
     ).rowcount
     if applied != 1:
         return _found(conn, run_pk, task_id)
@@ -113,24 +98,18 @@ def end_try(
     ``None`` when it applied, else what was found. ``encoded`` is the outcome as JSON data."""
     state = outcome.state
     at = outcome.ended_at
-    applied = conn.execute(
-        sa.update(ti)
-        .where(
-            ti.c.run_pk == run_pk,
-            ti.c.task_id == task_id,
-            ti.c.try_number == try_number,
-            ti.c.state.in_([s.value for s in expected]),
-        )
-        .values(
-            state=state.value,
-            try_number=try_number - 1 if state in _NOT_A_TRY else try_number,
-            start_date=sa.func.coalesce(ti.c.start_date, outcome.started_at),
-            end_date=at,
-            duration=outcome.duration,
-            next_try_at=outcome.next_try_at,
-            updated_at=at,
-        )
-    ).rowcount
+    values = {
+        "k_pk": run_pk,
+        "k_task": task_id,
+        "k_try": try_number,
+        "v_state": state.value,
+        "v_try": try_number - 1 if state in _NOT_A_TRY else try_number,
+        "v_start": outcome.started_at,
+        "v_end": at,
+        "v_duration": outcome.duration,
+        "v_next": outcome.next_try_at,
+    }
+    applied = conn.execute(_end_statement(tuple(s.value for s in expected)), values).rowcount
     if applied != 1:
         return _found(conn, run_pk, task_id)
     if outcome.new_nodes:
@@ -160,6 +139,54 @@ def end_try(
         update.append("start_date")
     upsert(conn, task_tries, [row], keys=_TRY_KEYS, update=update)
     return None
+
+
+def _key_clauses() -> tuple[Any, ...]:
+    return (
+        ti.c.run_pk == sa.bindparam("k_pk"),
+        ti.c.task_id == sa.bindparam("k_task"),
+        ti.c.try_number == sa.bindparam("k_try"),
+    )
+
+
+@functools.cache
+def _start_statement() -> Any:
+    """Built once: a worker runs it for every try, and building a statement costs more than
+    running it."""
+    at = sa.bindparam("v_at", type_=ti.c.start_date.type)
+    return (
+        sa.update(ti)
+        .where(*_key_clauses(), ti.c.state == S.QUEUED.value)
+        .values(
+            state=S.RUNNING.value,
+            start_date=at,
+            end_date=None,
+            duration=None,
+            hostname=sa.bindparam("v_host", type_=ti.c.hostname.type),
+            pid=sa.bindparam("v_pid", type_=ti.c.pid.type),
+            heartbeat_at=at,
+            next_try_at=None,
+            updated_at=at,
+        )
+    )
+
+
+@functools.cache
+def _end_statement(expected: tuple[str, ...]) -> Any:
+    end = sa.bindparam("v_end", type_=ti.c.end_date.type)
+    return (
+        sa.update(ti)
+        .where(*_key_clauses(), sa.or_(*(ti.c.state == value for value in expected)))  # no expanding IN
+        .values(
+            state=sa.bindparam("v_state", type_=ti.c.state.type),
+            try_number=sa.bindparam("v_try", type_=ti.c.try_number.type),
+            start_date=sa.func.coalesce(ti.c.start_date, sa.bindparam("v_start", type_=ti.c.start_date.type)),
+            end_date=end,
+            duration=sa.bindparam("v_duration", type_=ti.c.duration.type),
+            next_try_at=sa.bindparam("v_next", type_=ti.c.next_try_at.type),
+            updated_at=end,
+        )
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,19 +325,30 @@ def worker_heartbeat(
     conn: Connection,
     name: str,
     *,
-    current: Sequence[str],
-    tries: Iterable[tuple[int, str, int]] = (),
+    tries: Mapping[tuple[int, str, int], str] | None = None,
+    slots_used: int = 0,
     now: dt.datetime | None = None,
 ) -> bool:
     """Refresh a worker's row and the heartbeats of the tries it runs; ``False`` when the row is
-    gone (the worker should register again)."""
+    gone (the worker should register again).
+
+    ``tries`` are the tries of the messages the worker holds, labelled by (run pk, task id, try
+    number); the row's current tries are those of them that are running, since a message of
+    several tries runs them in turn and the ones still waiting in it are not current."""
     now = now or utcnow()
+    tries = tries or {}
+    heartbeat_tries(conn, tries, now)
+    views = view_tries(conn, tries) if tries else {}
+    current = [
+        label
+        for key, label in tries.items()
+        if (view := views.get(key)) is not None and view.state == S.RUNNING and view.try_number == key[2]
+    ]
     applied = conn.execute(
         sa.update(workers)
         .where(workers.c.name == name)
-        .values(heartbeat_at=now, slots_used=len(current), current=list(current), state=RUNNING)
+        .values(heartbeat_at=now, slots_used=slots_used, current=current, state=RUNNING)
     ).rowcount
-    heartbeat_tries(conn, tries, now)
     return applied == 1
 
 

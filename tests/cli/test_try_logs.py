@@ -1,0 +1,115 @@
+"""The logs of an in-process run's tries, as ``ductwork tasks logs`` shows them (ADR 0018): short
+tries share one file per run, each reads back alone, and a long try is followed while it runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Cli
+
+SHORT = """
+from ductwork import Flow, PythonOperator
+
+
+def say(name, **_):
+    print(f"hello from {name}")
+
+
+with Flow("short") as flow:
+    for i in range(20):
+        PythonOperator(task_id=f"t{i}", python_callable=say, op_kwargs={"name": f"t{i}"})
+"""
+
+LONG = """
+import time
+from pathlib import Path
+
+from ductwork import Flow, PythonOperator
+
+GO = Path(__file__).with_name("go")
+
+
+def slow(**_):
+    print("first line", flush=True)
+    deadline = time.monotonic() + 120
+    while not GO.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    print("last line")
+
+
+with Flow("long") as flow:
+    for task_id in TASKS:
+        PythonOperator(task_id=task_id, python_callable=slow)
+"""
+
+DUCTWORK = [sys.executable, "-c", "from ductwork.cli.main import main; main()"]
+
+
+def test_short_tries_share_one_log_file_and_each_reads_back_alone(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "short.py").write_text(SHORT)
+    ran = cli("run", "short.py", "--no-progress")
+    assert ran.exit_code == 0, ran.output
+    run_id = json.loads(cli("runs", "list", "short", "--json").output)["runs"][0]["run_id"]
+    folders = list((Path(os.environ["DUCTWORK_HOME"]) / "logs" / "short").iterdir())
+    assert [p.name for p in folders[0].iterdir()] == ["_tries.log"]  # one file, not twenty
+    for i in range(20):
+        shown = cli("tasks", "logs", "short", run_id, f"t{i}")
+        assert shown.exit_code == 0, shown.output
+        assert f"hello from t{i}\n" in shown.output
+        assert shown.output.count("hello from") == 1, shown.output  # its own lines only
+        assert f"t{i} succeeded" in shown.output
+
+
+@pytest.mark.parametrize("tasks", [["slow"], ["slow", "beside"]], ids=["alone", "in-threads"])
+def test_a_long_try_of_an_in_process_run_is_followed_while_it_runs(cli: Cli, tmp_path: Path, tasks: list[str]) -> None:
+    """A try alone runs in the run loop's own thread, two run in the run's threads: either way
+    the record shows it running, and its log is followed, while it runs."""
+    (tmp_path / "long.py").write_text(f"TASKS = {tasks!r}\n" + LONG)
+    run = subprocess.Popen(
+        [*DUCTWORK, "run", "long.py", "--no-progress"],
+        cwd=tmp_path,
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    follow = None
+    try:
+        deadline = time.monotonic() + 60
+        while not (runs := json.loads(cli("runs", "list", "long", "--json").output)["runs"]):
+            assert run.poll() is None and time.monotonic() < deadline, "the run never started"
+            time.sleep(0.1)
+        while json.loads(cli("tasks", "state", "long", runs[0]["run_id"], "--json").output)["slow"]["state"] != "running":
+            assert run.poll() is None and time.monotonic() < deadline, "the try never started"
+            time.sleep(0.1)
+        follow = subprocess.Popen(
+            [*DUCTWORK, "tasks", "logs", "long", runs[0]["run_id"], "slow", "--follow"],
+            cwd=tmp_path,
+            env=dict(os.environ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert follow.stdout is not None
+        seen = ""
+        while "first line" not in seen:  # shown while the try runs (it waits for "go")
+            line = follow.stdout.readline()
+            assert line, f"the log ended before the try did: {seen!r} {follow.stderr.read() if follow.stderr else ''}"
+            seen += line
+        assert not (tmp_path / "go").exists() and run.poll() is None
+        (tmp_path / "go").write_text("")
+        rest, _ = follow.communicate(timeout=60)
+        assert follow.returncode == 0
+        assert "last line" in rest and "slow succeeded" in rest
+        assert run.wait(timeout=60) == 0
+    finally:
+        for proc in (run, follow):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()

@@ -1,0 +1,111 @@
+"""Run leases shared by several schedulers on one server database (ADR 0009)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import Engine
+from store_helpers import create_run, graph
+
+from dbfixtures import temporary_database
+from ductwork.engine.coordination import Coordination
+from ductwork.store import migrate
+from ductwork.store.engine import create_engine, transaction
+from ductwork.store.records import RunRecord
+from ductwork.store.repo import leases
+from ductwork.store.tables import runs, scheduler_jobs
+from ductwork.store.types import utcnow
+
+LEASE = 30.0
+
+
+@pytest.fixture(params=["postgres", "mariadb"])
+def server_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    with temporary_database(request.param, tmp_path) as url:
+        engine = create_engine(url)
+        try:
+            migrate.upgrade(engine)
+            yield engine
+        finally:
+            engine.dispose()
+
+
+def _two_schedulers_and_a_run(engine: Engine) -> tuple[Coordination, Coordination, RunRecord]:
+    one, other = (Coordination(engine, remote_executor=True, lease=LEASE) for _ in range(2))
+    one.begin()
+    other.begin()
+    with transaction(engine) as conn:
+        return one, other, create_run(conn, graph(edges={"a": []}))
+
+
+def _stall(engine: Engine, coordination: Coordination) -> None:
+    """The scheduler's last heartbeat is older than its lease (it stalled, or was killed)."""
+    with transaction(engine) as conn:
+        conn.execute(
+            sa.update(scheduler_jobs)
+            .where(scheduler_jobs.c.id == coordination.job_id)
+            .values(heartbeat_at=utcnow() - dt.timedelta(seconds=2 * LEASE))
+        )
+
+
+def _heartbeat(engine: Engine, coordination: Coordination) -> None:
+    with transaction(engine) as conn:
+        conn.execute(
+            sa.update(scheduler_jobs).where(scheduler_jobs.c.id == coordination.job_id).values(heartbeat_at=utcnow())
+        )
+
+
+def test_a_run_that_comes_back_to_a_scheduler_is_reported_as_claimed_again(server_engine: Engine) -> None:
+    """A scheduler that stalls past its lease loses its runs to another; when that one dies in
+    turn and the first claims them again, it must know they are newly claimed: what it held in
+    memory of them is stale (the other drove them meanwhile)."""
+    first, second, run = _two_schedulers_and_a_run(server_engine)
+    _stall(server_engine, second)  # only the first is live: it claims the run
+    assert first.owned() == {run.pk} and first.claimed == {run.pk}
+    assert first.owned() == {run.pk} and first.claimed == set()  # held, not claimed again
+
+    _stall(server_engine, first)
+    _heartbeat(server_engine, second)
+    assert second.owned() == {run.pk} and second.claimed == {run.pk}
+    assert first.owned() == set()  # the other holds it and is live
+
+    _stall(server_engine, second)
+    _heartbeat(server_engine, first)
+    assert first.owned() == {run.pk} and first.claimed == {run.pk}
+
+
+def test_the_sessions_of_a_lapsed_scheduler_that_holds_runs_can_be_ended(server_engine: Engine) -> None:
+    """A scheduler frozen mid-transaction keeps its row locks; the one taking over its runs finds
+    it (its lease lapsed, it holds active runs) and, on PostgreSQL, ends its sessions."""
+    frozen, alive, run = _two_schedulers_and_a_run(server_engine)
+    with transaction(server_engine) as conn:
+        conn.execute(sa.update(scheduler_jobs).where(scheduler_jobs.c.id == frozen.job_id).values(pid=4242))
+    _stall(server_engine, alive)
+    assert frozen.owned() == {run.pk}
+    _heartbeat(server_engine, alive)
+    with transaction(server_engine) as conn:
+        assert leases.lapsed_holders(conn, lease=LEASE) == []  # both live
+    _stall(server_engine, frozen)
+    with transaction(server_engine) as conn:
+        assert leases.lapsed_holders(conn, lease=LEASE) == [(socket.gethostname(), 4242)]
+    if server_engine.url.get_backend_name() != "postgresql":
+        return
+    name = leases.session_name(socket.gethostname(), 4242)
+    its_engine = create_engine(server_engine.url, name=name)
+    try:
+        with pytest.raises(sa.exc.DBAPIError), transaction(its_engine) as held:
+            held.execute(sa.select(runs.c.id).where(runs.c.id == run.pk).with_for_update())
+            with transaction(server_engine) as conn:
+                assert leases.end_sessions(conn, [name, "nobody's session"]) == 1
+            time.sleep(0.5)
+            held.execute(sa.text("SELECT 1"))  # its session is gone
+        with transaction(server_engine) as conn:  # and so is its lock
+            assert leases.claim_runs(conn, alive.job_id, lease=LEASE, limit=5) == [run.pk]
+    finally:
+        its_engine.dispose()
