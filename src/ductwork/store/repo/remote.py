@@ -70,10 +70,11 @@ def start_try(
 ) -> Found | None:
     """queued -> running for this try number; ``None`` when it applied, else what was found
     (the try is not this worker's to run)."""
-    applied = conn.execute(
-        _start_statement(),
-        {"k_pk": run_pk, "k_task": task_id, "k_try": try_number, "v_at": at, "v_host": worker, "v_pid": pid},
-    ).rowcount
+    params = {"k_pk": run_pk, "k_task": task_id, "k_try": try_number, "v_at": at, "v_host": worker, "v_pid": pid}
+    if conn.dialect.name == "postgresql":  # the step and its try row in one statement
+        claimed = conn.execute(_pg_start_statement(), {**params, "v_log": log_path}).first()
+        return None if claimed is not None else _found(conn, run_pk, task_id)
+    applied = conn.execute(_start_statement(), params).rowcount
     if applied != 1:
         return _found(conn, run_pk, task_id)
     row = _try_row(run_pk, task_id, try_number, S.RUNNING, start_date=at, hostname=worker, pid=pid, log_path=log_path)
@@ -109,7 +110,34 @@ def end_try(
         "v_duration": outcome.duration,
         "v_next": outcome.next_try_at,
     }
-    applied = conn.execute(_end_statement(tuple(s.value for s in expected)), values).rowcount
+    expected_values = tuple(s.value for s in expected)
+    update = ["state", "end_date", "duration", "error", "traceback", "rendered", "outcome"]
+    if worker is not None:
+        update += ["hostname", "pid"]
+    if log_path is not None:
+        update.append("log_path")
+    if outcome.started_at is not None:
+        update.append("start_date")
+    if conn.dialect.name == "postgresql":  # the step and its try row in one statement
+        ended = conn.execute(
+            _pg_end_statement(expected_values, tuple(update)),
+            {
+                **values,
+                "v_error": outcome.error,
+                "v_traceback": outcome.traceback,
+                "v_rendered": outcome.rendered or None,
+                "v_outcome": encoded,
+                "v_host": worker,
+                "v_pid": pid,
+                "v_log": log_path,
+            },
+        ).first()
+        if ended is None:
+            return _found(conn, run_pk, task_id)
+        if outcome.new_nodes:
+            _nodes.grow(conn, run_pk, outcome.new_nodes, at)
+        return None
+    applied = conn.execute(_end_statement(expected_values), values).rowcount
     if applied != 1:
         return _found(conn, run_pk, task_id)
     if outcome.new_nodes:
@@ -130,13 +158,6 @@ def end_try(
         pid=pid,
         log_path=log_path,
     )
-    update = ["state", "end_date", "duration", "error", "traceback", "rendered", "outcome"]
-    if worker is not None:
-        update += ["hostname", "pid"]
-    if log_path is not None:
-        update.append("log_path")
-    if row["start_date"] is not None:
-        update.append("start_date")
     upsert(conn, task_tries, [row], keys=_TRY_KEYS, update=update)
     return None
 
@@ -187,6 +208,67 @@ def _end_statement(expected: tuple[str, ...]) -> Any:
             updated_at=end,
         )
     )
+
+
+_TRY_VALUES = {
+    "start_date": "v_start",
+    "end_date": "v_end",
+    "duration": "v_duration",
+    "error": "v_error",
+    "traceback": "v_traceback",
+    "rendered": "v_rendered",
+    "outcome": "v_outcome",
+    "hostname": "v_host",
+    "pid": "v_pid",
+    "log_path": "v_log",
+}
+"""The try row's columns, each from the bound value of that name (PostgreSQL's fused steps)."""
+
+
+def _pg_with_try_row(step: Any, name: str, values: Mapping[str, Any], update: tuple[str, ...]) -> Any:
+    """``step`` (an UPDATE of the task instance) and the upsert of its try row as one statement:
+    ``WITH name AS (UPDATE ... RETURNING key) INSERT INTO task_tries SELECT ... FROM name ON
+    CONFLICT ... RETURNING``. A row comes back only when the step applied. One round trip
+    where a worker's claim or end took two, for every remote try."""
+    from sqlalchemy.dialects import postgresql
+
+    applied = step.returning(ti.c.run_pk, ti.c.task_id).cte(name)
+    tt = task_tries
+    columns = ["run_pk", "task_id", "try_number", *values]
+    chosen = sa.select(
+        applied.c.run_pk,
+        applied.c.task_id,
+        sa.bindparam("k_try", type_=tt.c.try_number.type),  # the instance's may have gone back one
+        *(
+            sa.bindparam(param, type_=tt.c[column].type) if isinstance(param, str) else param
+            for column, param in values.items()
+        ),
+    )
+    insert = postgresql.insert(tt).from_select(columns, chosen)
+    return insert.on_conflict_do_update(
+        index_elements=list(_TRY_KEYS), set_={c: insert.excluded[c] for c in update}
+    ).returning(tt.c.try_number)
+
+
+@functools.cache
+def _pg_start_statement() -> Any:
+    at = sa.bindparam("v_at", type_=task_tries.c.start_date.type)
+    values: dict[str, Any] = {
+        "state": sa.literal(S.RUNNING.value, type_=task_tries.c.state.type),
+        "start_date": at,
+        "hostname": "v_host",
+        "pid": "v_pid",
+        "log_path": "v_log",
+    }
+    return _pg_with_try_row(
+        _start_statement(), "claimed", values, ("state", "start_date", "hostname", "pid", "log_path")
+    )
+
+
+@functools.cache
+def _pg_end_statement(expected: tuple[str, ...], update: tuple[str, ...]) -> Any:
+    values: dict[str, Any] = {"state": "v_state", **_TRY_VALUES}
+    return _pg_with_try_row(_end_statement(expected), "ended", values, update)
 
 
 @dataclass(frozen=True, slots=True)
