@@ -67,6 +67,24 @@ def test_short_tries_share_one_log_file_and_each_reads_back_alone(cli: Cli, tmp_
         assert f"t{i} succeeded" in shown.output
 
 
+def test_run_json_says_where_each_try_s_log_is(cli: Cli, tmp_path: Path) -> None:
+    """``ductwork run --json`` names a file that exists for every try: a short try's log is a
+    range of the run's pack, which reads back as that try's text alone."""
+    (tmp_path / "short.py").write_text(SHORT)
+    ran = cli("run", "short.py", "--no-progress", "--json")
+    assert ran.exit_code == 0, ran.output
+    tasks = json.loads(ran.output)["tasks"]
+    assert len(tasks) == 20
+    for task_id, task in tasks.items():
+        (attempt,) = task["tries"]
+        path, (offset, size) = Path(attempt["log"]), attempt["log_range"]
+        assert path.name == "_tries.log"
+        with path.open("rb") as pack:
+            pack.seek(offset)
+            text = pack.read(size).decode()
+        assert f"hello from {task_id}\n" in text and text.count("hello from") == 1, text
+
+
 @pytest.mark.parametrize("tasks", [["slow"], ["slow", "beside"]], ids=["alone", "in-threads"])
 def test_a_long_try_of_an_in_process_run_is_followed_while_it_runs(cli: Cli, tmp_path: Path, tasks: list[str]) -> None:
     """A try alone runs in the run loop's own thread, two run in the run's threads: either way
@@ -85,7 +103,9 @@ def test_a_long_try_of_an_in_process_run_is_followed_while_it_runs(cli: Cli, tmp
         while not (runs := json.loads(cli("runs", "list", "long", "--json").output)["runs"]):
             assert run.poll() is None and time.monotonic() < deadline, "the run never started"
             time.sleep(0.1)
-        while json.loads(cli("tasks", "state", "long", runs[0]["run_id"], "--json").output)["slow"]["state"] != "running":
+        while (
+            json.loads(cli("tasks", "state", "long", runs[0]["run_id"], "--json").output)["slow"]["state"] != "running"
+        ):
             assert run.poll() is None and time.monotonic() < deadline, "the try never started"
             time.sleep(0.1)
         follow = subprocess.Popen(

@@ -163,6 +163,7 @@ def summary_json(summary: RunSummary) -> dict[str, Any]:
                         "duration": x.duration,
                         "error": x.error,
                         "log": x.log_path,
+                        "log_range": list(x.log_range) if x.log_range else None,
                         "reused_from": x.reused_from,
                     }
                     for x in t.tries

@@ -238,7 +238,9 @@ def run_locally(
         if sink.path is not None:
             for t in summary.tasks[key.task_id].tries:
                 if t.try_number == key.try_number:
-                    t.log_path = str(sink.path)
+                    packed = sink.packed  # where the text is: its own file, or a range of the pack
+                    t.log_path = packed[0] if packed else str(sink.path)
+                    t.log_range = (packed[1], packed[2]) if packed else None
     _flow_callbacks(flow, summary, info)
     if recording is not None:
         recording.finish(summary)

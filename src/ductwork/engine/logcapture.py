@@ -86,6 +86,12 @@ class TrySink:
         self._buffer = io.StringIO()
         self._pack = None
 
+    @property
+    def packed(self) -> tuple[str, int, int] | None:
+        """(pack file, offset, bytes) once this try's log was packed; ``None`` while it is in
+        memory or when it has a file of its own (``path``)."""
+        return self._packed
+
     def text(self) -> str:
         if self._packed is not None:
             return read_range(*self._packed)
@@ -124,8 +130,6 @@ def _open_log(path: Path) -> IO[str]:
     except FileNotFoundError:  # the folder was removed since: make it again
         os.makedirs(folder, exist_ok=True)
         return open(path, "a", encoding="utf-8", buffering=1)
-
-
 
 
 class TryLogs(Mapping[tuple[str, int], str]):

@@ -27,6 +27,9 @@ class TryInfo:
     traceback: str | None = None
     rendered: dict[str, Any] = field(default_factory=dict)
     log_path: str | None = None
+    log_range: tuple[int, int] | None = None
+    """(offset, bytes) of this try's text in ``log_path`` when that is the run's pack of short
+    tries' logs (ADR 0018); ``None`` when ``log_path`` is the try's own file."""
     reused_from: str | None = None
     """``cache="content"``: up to date, the results of this run were reused (the code did not run)."""
 
