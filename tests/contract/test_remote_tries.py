@@ -15,7 +15,7 @@ from ductwork.core.graph import NodeSpec
 from ductwork.core.states import TaskState
 from ductwork.engine.journal import encode_outcome
 from ductwork.engine.supervisor import StateChanged
-from ductwork.store.engine import transaction
+from ductwork.store.engine import single_statement, transaction
 from ductwork.store.repo import remote, tasks
 from ductwork.store.sink import SqlEventSink
 
@@ -123,3 +123,50 @@ def test_ends_of_a_run_that_was_deleted_find_nothing(db_engine: Engine) -> None:
         found = remote.end_try(conn, 987654, "a", 1, outcome, encode_outcome(outcome))
         started = remote.start_try(conn, 987654, "a", 1, worker="w", pid=1, at=T0 + dt.timedelta(1), log_path=None)
     assert found == started == remote.Found(None, 0, None)
+
+
+def test_an_end_and_the_next_start_are_recorded_together_once(db_engine: Engine) -> None:
+    outcome = TryOutcome(S.SUCCESS, at(1), at(2))
+    with transaction(db_engine) as conn:
+        run = create_run(conn, graph())
+        _queue(conn, db_engine, run.key, "a")
+        _queue(conn, db_engine, run.key, "b")
+        remote.start_try(conn, run.pk, "a", 1, worker="w1", pid=7, at=at(1), log_path=None)
+    end = remote.TryEnd(run.pk, "a", 1, outcome, encode_outcome(outcome))
+    start = remote.TryStart(run.pk, "b", 1, "w1", 7, at(2), "/l/b.1.log")
+    single = remote.one_statement(db_engine.dialect.name, end, start)
+    assert single == (db_engine.dialect.name == "postgresql")
+    with single_statement(db_engine) if single else transaction(db_engine) as conn:
+        first = remote.record_steps(conn, end, start)
+    with single_statement(db_engine) if single else transaction(db_engine) as conn:
+        again = remote.record_steps(conn, end, start)  # a redelivered batch: both refused
+    with transaction(db_engine) as conn:
+        states = {t.task_id: t.state for t in tasks.list_task_instances(conn, run.pk, task_ids=["a", "b"])}
+        rows = {t.task_id: (t.state, t.log_path) for t in tasks.list_tries(conn, run.pk)}
+    assert first == (None, None)
+    assert again == (remote.Found(S.SUCCESS, 1, "w1"), remote.Found(S.RUNNING, 1, "w1"))
+    assert states == {"a": S.SUCCESS, "b": S.RUNNING}
+    assert rows == {"a": (S.SUCCESS, None), "b": (S.RUNNING, "/l/b.1.log")}
+
+
+def test_a_refused_end_does_not_stop_the_next_start(db_engine: Engine) -> None:
+    """The scheduler declared the previous try lost meanwhile: its end is refused, the next
+    try still starts."""
+    with transaction(db_engine) as conn:
+        run = create_run(conn, graph())
+        _queue(conn, db_engine, run.key, "a")
+        _queue(conn, db_engine, run.key, "b")
+        remote.start_try(conn, run.pk, "a", 1, worker="w1", pid=7, at=at(1), log_path=None)
+        lost = TryOutcome(S.FAILED, at(1), at(3), error="worker lost")
+        assert _end(conn, run.pk, lost, worker="sched", pid=1) is None
+    late = TryOutcome(S.SUCCESS, at(1), at(2))
+    end = remote.TryEnd(run.pk, "a", 1, late, encode_outcome(late))
+    start = remote.TryStart(run.pk, "b", 1, "w1", 7, at(4), None)
+    with single_statement(db_engine) as conn:
+        found = remote.record_steps(conn, end, start)
+    with transaction(db_engine) as conn:
+        (attempt,) = tasks.list_tries(conn, run.pk, "a")
+        b = tasks.get_task_instance(conn, run.pk, "b")
+    assert found == (remote.Found(S.FAILED, 1, "w1"), None)
+    assert (attempt.state, attempt.error) == (S.FAILED, "worker lost")  # the late end changed nothing
+    assert b is not None and b.state == S.RUNNING

@@ -220,6 +220,21 @@ def transaction(engine: Engine) -> Iterator[Connection]:
 
 
 @contextmanager
+def single_statement(engine: Engine) -> Iterator[Connection]:
+    """A connection for a write of one statement, with no transaction around it (autocommit):
+    the statement is atomic by itself, and on a server it is one round trip where a
+    transaction would add a ``BEGIN`` and a ``COMMIT`` of their own (a remote worker's try).
+    Anything more than one statement belongs in ``transaction``. On SQLite (no round trips to
+    save; its engine begins its own transactions) it is a transaction."""
+    if engine.dialect.name == "sqlite":
+        with transaction(engine) as conn:
+            yield conn
+        return
+    with _connect(engine) as conn:
+        yield conn.execution_options(isolation_level="AUTOCOMMIT")
+
+
+@contextmanager
 def read_transaction(engine: Engine) -> Iterator[Connection]:
     """One read-only unit of work: a consistent snapshot, rolled back at the end."""
     with _connect(engine) as conn, conn.begin() as tx:

@@ -33,7 +33,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -54,7 +54,7 @@ from ductwork.engine.remote import wire
 from ductwork.engine.remote.bundles import BundleCache
 from ductwork.engine.remote.logs import LogShipper, is_remote
 from ductwork.settings import Settings
-from ductwork.store.engine import create_engine, transaction
+from ductwork.store.engine import create_engine, single_statement, transaction
 from ductwork.store.errors import DatabaseUnreachableError
 from ductwork.store.repo import remote as remote_repo
 
@@ -227,30 +227,20 @@ class RemoteHost:
         """queued -> running for ``job`` (compare-and-set), with the previous try's end if any."""
         request = job.request
         key = request.key
-        now = dt.datetime.now(dt.UTC)
-        end_step: Callable[[Any], remote_repo.Found | None] | None = None
-        if ended is not None:
-            encoded = encode_outcome(ended[1])
-            end_step = self._end_step(*ended, encoded)
-        end_found: list[remote_repo.Found | None] = []
-
-        def claim(conn: Any) -> remote_repo.Found | None:
-            end_found[:] = [end_step(conn)] if end_step is not None else []
-            return remote_repo.start_try(
-                conn,
-                job.run_pk,
-                key.task_id,
-                key.try_number,
-                worker=self.worker_name,
-                pid=os.getpid(),
-                at=now,
-                log_path=request.log_path,
-            )
-
-        found = self._write(claim, f"the start of {key.run_key} {key.task_id} #{key.try_number}")
-        if ended is not None:
-            self._ended(*ended, encoded, end_found[0])
-        return cast("remote_repo.Found | None", found)
+        start = remote_repo.TryStart(
+            job.run_pk,
+            key.task_id,
+            key.try_number,
+            self.worker_name,
+            os.getpid(),
+            dt.datetime.now(dt.UTC),
+            request.log_path,
+        )
+        end = self._end_step(*ended) if ended is not None else None
+        end_found, found = self._write(end, start, f"the start of {key.run_key} {key.task_id} #{key.try_number}")
+        if ended is not None and end is not None:
+            self._ended(ended[0], ended[1], end.encoded, end_found)
+        return found
 
     def _execute(self, job: wire.RemoteTry) -> TryOutcome:
         request = job.request
@@ -335,31 +325,22 @@ class RemoteHost:
     def record_end(self, job: wire.RemoteTry, outcome: TryOutcome, *, expected: tuple[TaskState, ...] = ()) -> bool:
         """Write the try's end (if the database still has it running) and tell the scheduler."""
         key = job.request.key
-        encoded = encode_outcome(outcome)
-        step = self._end_step(job, outcome, encoded, expected)
-        return self._ended(job, outcome, encoded, self._write(step, f"the end of {key.task_id} #{key.try_number}"))
+        end = self._end_step(job, outcome, expected)
+        found = self._write(end, None, f"the end of {key.task_id} #{key.try_number}")[0]
+        return self._ended(job, outcome, end.encoded, found)
 
     def _end_step(
-        self,
-        job: wire.RemoteTry,
-        outcome: TryOutcome,
-        encoded: dict[str, Any],
-        expected: tuple[TaskState, ...] = (),
-    ) -> Callable[[Any], remote_repo.Found | None]:
+        self, job: wire.RemoteTry, outcome: TryOutcome, expected: tuple[TaskState, ...] = ()
+    ) -> remote_repo.TryEnd:
         key = job.request.key
-
-        def end(conn: Any) -> remote_repo.Found | None:
-            return remote_repo.end_try(
-                conn,
-                job.run_pk,
-                key.task_id,
-                key.try_number,
-                outcome,
-                encoded,
-                expected=expected or (TaskState.RUNNING,),
-            )
-
-        return end
+        return remote_repo.TryEnd(
+            job.run_pk,
+            key.task_id,
+            key.try_number,
+            outcome,
+            encode_outcome(outcome),
+            tuple(state.value for state in expected or (TaskState.RUNNING,)),
+        )
 
     def _ended(
         self, job: wire.RemoteTry, outcome: TryOutcome, encoded: dict[str, Any], found: remote_repo.Found | None
@@ -398,15 +379,19 @@ class RemoteHost:
             except Exception as exc:  # the scheduler reads the ends from the database instead
                 log.warning("could not tell the scheduler that %d tries ended: %s", len(bodies), exc)
 
-    def _write(self, step: Callable[[Any], Any], what: str) -> Any:
-        """Run one recording transaction, waiting out a database outage (a fault of the
-        platform, not of the try: the try's outcome is kept until it is recorded)."""
+    def _write(
+        self, end: remote_repo.TryEnd | None, start: remote_repo.TryStart | None, what: str
+    ) -> tuple[remote_repo.Found | None, remote_repo.Found | None]:
+        """Record a try's end and the next one's start, waiting out a database outage (a fault
+        of the platform, not of the try: the try's outcome is kept until it is recorded). When
+        they are one statement, it runs without a transaction around it: one round trip."""
+        single = remote_repo.one_statement(self.engine.dialect.name, end, start)
         delay = 0.2
         waited = 0.0
         while True:
             try:
-                with transaction(self.engine) as conn:
-                    return step(conn)
+                with single_statement(self.engine) if single else transaction(self.engine) as conn:
+                    return remote_repo.record_steps(conn, end, start)
             except (DatabaseUnreachableError, OperationalError, InterfaceError) as exc:
                 if waited == 0.0 or waited > 30:
                     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

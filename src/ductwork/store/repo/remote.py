@@ -57,6 +57,80 @@ class Found:
     hostname: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class TryStart:
+    """queued -> running for one try number, by a worker."""
+
+    run_pk: int
+    task_id: str
+    try_number: int
+    worker: str
+    pid: int
+    at: dt.datetime
+    log_path: str | None
+
+    def params(self, p: str = "") -> dict[str, Any]:
+        return {
+            f"{p}k_pk": self.run_pk,
+            f"{p}k_task": self.task_id,
+            f"{p}k_try": self.try_number,
+            f"{p}v_at": self.at,
+            f"{p}v_host": self.worker,
+            f"{p}v_pid": self.pid,
+            f"{p}v_log": self.log_path,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TryEnd:
+    """A try's end, applied if its instance is still in an ``expected`` state at its number.
+    ``worker``, ``pid`` and ``log_path`` overwrite the start's only when given (a scheduler
+    declaring a try lost)."""
+
+    run_pk: int
+    task_id: str
+    try_number: int
+    outcome: TryOutcome
+    encoded: dict[str, Any]
+    """The outcome as JSON data."""
+    expected: tuple[str, ...] = (S.RUNNING.value,)
+    worker: str | None = None
+    pid: int | None = None
+    log_path: str | None = None
+
+    def params(self, p: str = "") -> dict[str, Any]:
+        outcome = self.outcome
+        return {
+            f"{p}k_pk": self.run_pk,
+            f"{p}k_task": self.task_id,
+            f"{p}k_try": self.try_number,
+            f"{p}v_state": outcome.state.value,
+            f"{p}v_try": self.try_number - 1 if outcome.state in _NOT_A_TRY else self.try_number,
+            f"{p}v_start": outcome.started_at,
+            f"{p}v_end": outcome.ended_at,
+            f"{p}v_duration": outcome.duration,
+            f"{p}v_next": outcome.next_try_at,
+            f"{p}v_error": outcome.error,
+            f"{p}v_traceback": outcome.traceback,
+            f"{p}v_rendered": outcome.rendered or None,
+            f"{p}v_outcome": self.encoded,
+            f"{p}v_host": self.worker,
+            f"{p}v_pid": self.pid,
+            f"{p}v_log": self.log_path,
+        }
+
+    def updated(self) -> tuple[str, ...]:
+        """The try row's columns this end overwrites when the row exists (it was started)."""
+        update = ["state", "end_date", "duration", "error", "traceback", "rendered", "outcome"]
+        if self.worker is not None:
+            update += ["hostname", "pid"]
+        if self.log_path is not None:
+            update.append("log_path")
+        if self.outcome.started_at is not None:
+            update.append("start_date")
+        return tuple(update)
+
+
 def start_try(
     conn: Connection,
     run_pk: int,
@@ -70,16 +144,7 @@ def start_try(
 ) -> Found | None:
     """queued -> running for this try number; ``None`` when it applied, else what was found
     (the try is not this worker's to run)."""
-    params = {"k_pk": run_pk, "k_task": task_id, "k_try": try_number, "v_at": at, "v_host": worker, "v_pid": pid}
-    if conn.dialect.name == "postgresql":  # the step and its try row in one statement
-        claimed = conn.execute(_pg_start_statement(), {**params, "v_log": log_path}).first()
-        return None if claimed is not None else _found(conn, run_pk, task_id)
-    applied = conn.execute(_start_statement(), params).rowcount
-    if applied != 1:
-        return _found(conn, run_pk, task_id)
-    row = _try_row(run_pk, task_id, try_number, S.RUNNING, start_date=at, hostname=worker, pid=pid, log_path=log_path)
-    upsert(conn, task_tries, [row], keys=_TRY_KEYS, update=("state", "start_date", "hostname", "pid", "log_path"))
-    return None
+    return record_steps(conn, None, TryStart(run_pk, task_id, try_number, worker, pid, at, log_path))[1]
 
 
 def end_try(
@@ -97,94 +162,117 @@ def end_try(
 ) -> Found | None:
     """The try's end, if the instance is still in an ``expected`` state at this try number;
     ``None`` when it applied, else what was found. ``encoded`` is the outcome as JSON data."""
-    state = outcome.state
-    at = outcome.ended_at
-    values = {
-        "k_pk": run_pk,
-        "k_task": task_id,
-        "k_try": try_number,
-        "v_state": state.value,
-        "v_try": try_number - 1 if state in _NOT_A_TRY else try_number,
-        "v_start": outcome.started_at,
-        "v_end": at,
-        "v_duration": outcome.duration,
-        "v_next": outcome.next_try_at,
-    }
-    expected_values = tuple(s.value for s in expected)
-    update = ["state", "end_date", "duration", "error", "traceback", "rendered", "outcome"]
-    if worker is not None:
-        update += ["hostname", "pid"]
-    if log_path is not None:
-        update.append("log_path")
-    if outcome.started_at is not None:
-        update.append("start_date")
-    if conn.dialect.name == "postgresql":  # the step and its try row in one statement
-        ended = conn.execute(
-            _pg_end_statement(expected_values, tuple(update)),
-            {
-                **values,
-                "v_error": outcome.error,
-                "v_traceback": outcome.traceback,
-                "v_rendered": outcome.rendered or None,
-                "v_outcome": encoded,
-                "v_host": worker,
-                "v_pid": pid,
-                "v_log": log_path,
-            },
-        ).first()
-        if ended is None:
-            return _found(conn, run_pk, task_id)
-        if outcome.new_nodes:
-            _nodes.grow(conn, run_pk, outcome.new_nodes, at)
-        return None
-    applied = conn.execute(_end_statement(expected_values), values).rowcount
-    if applied != 1:
-        return _found(conn, run_pk, task_id)
-    if outcome.new_nodes:
-        _nodes.grow(conn, run_pk, outcome.new_nodes, at)
+    values = tuple(s.value for s in expected)
+    step = TryEnd(run_pk, task_id, try_number, outcome, encoded, values, worker, pid, log_path)
+    return record_steps(conn, step, None)[0]
+
+
+def one_statement(dialect: str, end: TryEnd | None, start: TryStart | None) -> bool:
+    """Whether ``record_steps`` writes these steps in a single statement, so that the caller
+    can run it without a transaction around it (one round trip instead of three: no BEGIN and
+    COMMIT of their own)."""
+    if dialect != "postgresql" or (end is not None and end.outcome.new_nodes):
+        return False
+    return end is None or start is None or (end.run_pk, end.task_id) != (start.run_pk, start.task_id)
+
+
+def record_steps(conn: Connection, end: TryEnd | None, start: TryStart | None) -> tuple[Found | None, Found | None]:
+    """A try's end and the next try's start (either may be absent), each with its try row.
+    Returns, for each, ``None`` when it applied, else what was found.
+
+    On PostgreSQL each step and its try row are one statement (``WITH`` the guarded UPDATE
+    ``RETURNING``, the upsert of the try row), and an end with a start are one statement too
+    (``one_statement``): a worker's try costs one round trip to the database."""
+    if conn.dialect.name != "postgresql":
+        return (_end_apart(conn, end) if end else None), (_start_apart(conn, start) if start else None)
+    if end is not None and start is not None and one_statement("postgresql", end, start):
+        params = {**end.params("e_"), **start.params("s_")}
+        ended, started = conn.execute(_pg_end_and_start(end.expected, end.updated()), params).one()
+        return (
+            None if ended else _found(conn, end.run_pk, end.task_id),
+            None if started else _found(conn, start.run_pk, start.task_id),
+        )
+    found_end: Found | None = None
+    if end is not None:
+        applied = conn.execute(_pg_end(end.expected, end.updated()), end.params()).first() is not None
+        found_end = None if applied else _found(conn, end.run_pk, end.task_id)
+        if applied and end.outcome.new_nodes:
+            _nodes.grow(conn, end.run_pk, end.outcome.new_nodes, end.outcome.ended_at)
+    found_start: Found | None = None
+    if start is not None:
+        applied = conn.execute(_pg_start(), start.params()).first() is not None
+        found_start = None if applied else _found(conn, start.run_pk, start.task_id)
+    return found_end, found_start
+
+
+def _start_apart(conn: Connection, start: TryStart) -> Found | None:
+    """``TryStart`` as an UPDATE and an upsert (MariaDB, SQLite)."""
+    if conn.execute(_start_statement(), start.params()).rowcount != 1:
+        return _found(conn, start.run_pk, start.task_id)
     row = _try_row(
-        run_pk,
-        task_id,
-        try_number,
-        state,
+        start.run_pk,
+        start.task_id,
+        start.try_number,
+        S.RUNNING,
+        start_date=start.at,
+        hostname=start.worker,
+        pid=start.pid,
+        log_path=start.log_path,
+    )
+    upsert(conn, task_tries, [row], keys=_TRY_KEYS, update=("state", "start_date", "hostname", "pid", "log_path"))
+    return None
+
+
+def _end_apart(conn: Connection, end: TryEnd) -> Found | None:
+    """``TryEnd`` as an UPDATE and an upsert (MariaDB, SQLite)."""
+    outcome = end.outcome
+    if conn.execute(_end_statement(end.expected), end.params()).rowcount != 1:
+        return _found(conn, end.run_pk, end.task_id)
+    if outcome.new_nodes:
+        _nodes.grow(conn, end.run_pk, outcome.new_nodes, outcome.ended_at)
+    row = _try_row(
+        end.run_pk,
+        end.task_id,
+        end.try_number,
+        outcome.state,
         start_date=outcome.started_at,
-        end_date=at,
+        end_date=outcome.ended_at,
         duration=outcome.duration,
         error=outcome.error,
         traceback=outcome.traceback,
         rendered=outcome.rendered or None,
-        outcome=encoded,
-        hostname=worker,
-        pid=pid,
-        log_path=log_path,
+        outcome=end.encoded,
+        hostname=end.worker,
+        pid=end.pid,
+        log_path=end.log_path,
     )
-    upsert(conn, task_tries, [row], keys=_TRY_KEYS, update=update)
+    upsert(conn, task_tries, [row], keys=_TRY_KEYS, update=end.updated())
     return None
 
 
-def _key_clauses() -> tuple[Any, ...]:
+def _key_clauses(p: str) -> tuple[Any, ...]:
     return (
-        ti.c.run_pk == sa.bindparam("k_pk"),
-        ti.c.task_id == sa.bindparam("k_task"),
-        ti.c.try_number == sa.bindparam("k_try"),
+        ti.c.run_pk == sa.bindparam(f"{p}k_pk"),
+        ti.c.task_id == sa.bindparam(f"{p}k_task"),
+        ti.c.try_number == sa.bindparam(f"{p}k_try"),
     )
 
 
 @functools.cache
-def _start_statement() -> Any:
+def _start_statement(p: str = "") -> Any:
     """Built once: a worker runs it for every try, and building a statement costs more than
-    running it."""
-    at = sa.bindparam("v_at", type_=ti.c.start_date.type)
+    running it. ``p`` prefixes the names of its bound values (two steps in one statement)."""
+    at = sa.bindparam(f"{p}v_at", type_=ti.c.start_date.type)
     return (
         sa.update(ti)
-        .where(*_key_clauses(), ti.c.state == S.QUEUED.value)
+        .where(*_key_clauses(p), ti.c.state == S.QUEUED.value)
         .values(
             state=S.RUNNING.value,
             start_date=at,
             end_date=None,
             duration=None,
-            hostname=sa.bindparam("v_host", type_=ti.c.hostname.type),
-            pid=sa.bindparam("v_pid", type_=ti.c.pid.type),
+            hostname=sa.bindparam(f"{p}v_host", type_=ti.c.hostname.type),
+            pid=sa.bindparam(f"{p}v_pid", type_=ti.c.pid.type),
             heartbeat_at=at,
             next_try_at=None,
             updated_at=at,
@@ -193,24 +281,26 @@ def _start_statement() -> Any:
 
 
 @functools.cache
-def _end_statement(expected: tuple[str, ...]) -> Any:
-    end = sa.bindparam("v_end", type_=ti.c.end_date.type)
+def _end_statement(expected: tuple[str, ...], p: str = "") -> Any:
+    end = sa.bindparam(f"{p}v_end", type_=ti.c.end_date.type)
     return (
         sa.update(ti)
-        .where(*_key_clauses(), sa.or_(*(ti.c.state == value for value in expected)))  # no expanding IN
+        .where(*_key_clauses(p), sa.or_(*(ti.c.state == value for value in expected)))  # no expanding IN
         .values(
-            state=sa.bindparam("v_state", type_=ti.c.state.type),
-            try_number=sa.bindparam("v_try", type_=ti.c.try_number.type),
-            start_date=sa.func.coalesce(ti.c.start_date, sa.bindparam("v_start", type_=ti.c.start_date.type)),
+            state=sa.bindparam(f"{p}v_state", type_=ti.c.state.type),
+            try_number=sa.bindparam(f"{p}v_try", type_=ti.c.try_number.type),
+            start_date=sa.func.coalesce(ti.c.start_date, sa.bindparam(f"{p}v_start", type_=ti.c.start_date.type)),
             end_date=end,
-            duration=sa.bindparam("v_duration", type_=ti.c.duration.type),
-            next_try_at=sa.bindparam("v_next", type_=ti.c.next_try_at.type),
+            duration=sa.bindparam(f"{p}v_duration", type_=ti.c.duration.type),
+            next_try_at=sa.bindparam(f"{p}v_next", type_=ti.c.next_try_at.type),
             updated_at=end,
         )
     )
 
 
-_TRY_VALUES = {
+_START_ROW = {"start_date": "v_at", "hostname": "v_host", "pid": "v_pid", "log_path": "v_log"}
+_END_ROW = {
+    "state": "v_state",
     "start_date": "v_start",
     "end_date": "v_end",
     "duration": "v_duration",
@@ -225,50 +315,52 @@ _TRY_VALUES = {
 """The try row's columns, each from the bound value of that name (PostgreSQL's fused steps)."""
 
 
-def _pg_with_try_row(step: Any, name: str, values: Mapping[str, Any], update: tuple[str, ...]) -> Any:
+def _pg_with_try_row(step: Any, name: str, row: Mapping[str, Any], update: tuple[str, ...], p: str) -> Any:
     """``step`` (an UPDATE of the task instance) and the upsert of its try row as one statement:
     ``WITH name AS (UPDATE ... RETURNING key) INSERT INTO task_tries SELECT ... FROM name ON
-    CONFLICT ... RETURNING``. A row comes back only when the step applied. One round trip
-    where a worker's claim or end took two, for every remote try."""
+    CONFLICT ... RETURNING``. A row comes back only when the step applied."""
     from sqlalchemy.dialects import postgresql
 
     applied = step.returning(ti.c.run_pk, ti.c.task_id).cte(name)
     tt = task_tries
-    columns = ["run_pk", "task_id", "try_number", *values]
     chosen = sa.select(
         applied.c.run_pk,
         applied.c.task_id,
-        sa.bindparam("k_try", type_=tt.c.try_number.type),  # the instance's may have gone back one
+        sa.bindparam(f"{p}k_try", type_=tt.c.try_number.type),  # the instance's may have gone back one
         *(
-            sa.bindparam(param, type_=tt.c[column].type) if isinstance(param, str) else param
-            for column, param in values.items()
+            sa.bindparam(f"{p}{value}", type_=tt.c[column].type) if isinstance(value, str) else value
+            for column, value in row.items()
         ),
     )
-    insert = postgresql.insert(tt).from_select(columns, chosen)
+    insert = postgresql.insert(tt).from_select(["run_pk", "task_id", "try_number", *row], chosen)
     return insert.on_conflict_do_update(
         index_elements=list(_TRY_KEYS), set_={c: insert.excluded[c] for c in update}
     ).returning(tt.c.try_number)
 
 
 @functools.cache
-def _pg_start_statement() -> Any:
-    at = sa.bindparam("v_at", type_=task_tries.c.start_date.type)
-    values: dict[str, Any] = {
-        "state": sa.literal(S.RUNNING.value, type_=task_tries.c.state.type),
-        "start_date": at,
-        "hostname": "v_host",
-        "pid": "v_pid",
-        "log_path": "v_log",
-    }
-    return _pg_with_try_row(
-        _start_statement(), "claimed", values, ("state", "start_date", "hostname", "pid", "log_path")
-    )
+def _pg_start(p: str = "") -> Any:
+    row = {"state": sa.literal(S.RUNNING.value, type_=task_tries.c.state.type), **_START_ROW}
+    return _pg_with_try_row(_start_statement(p), f"{p}claimed", row, ("state", *_START_ROW), p)
 
 
 @functools.cache
-def _pg_end_statement(expected: tuple[str, ...], update: tuple[str, ...]) -> Any:
-    values: dict[str, Any] = {"state": "v_state", **_TRY_VALUES}
-    return _pg_with_try_row(_end_statement(expected), "ended", values, update)
+def _pg_end(expected: tuple[str, ...], update: tuple[str, ...], p: str = "") -> Any:
+    return _pg_with_try_row(_end_statement(expected, p), f"{p}ended", _END_ROW, update, p)
+
+
+@functools.cache
+def _pg_end_and_start(expected: tuple[str, ...], update: tuple[str, ...]) -> Any:
+    """One try's end and another's start in one statement: two rows of ``task_instances`` and
+    two of ``task_tries``, each written by one data-modifying ``WITH`` (the two tries differ,
+    ``one_statement``, so no row is written twice). Selects how many of each applied."""
+    ended = _pg_end(expected, update, "e_").cte("e_try")
+    started = _pg_start("s_").cte("s_try")
+    count = sa.func.count()
+    return sa.select(
+        sa.select(count).select_from(ended).scalar_subquery(),
+        sa.select(count).select_from(started).scalar_subquery(),
+    )
 
 
 @dataclass(frozen=True, slots=True)
