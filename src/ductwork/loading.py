@@ -210,11 +210,17 @@ def discover(paths: Iterable[str | Path]) -> FlowBag:
     return bag
 
 
+def names_a_file(ref: str) -> bool:
+    """Whether a flow reference names a file (``path/to/file.py[:flow_id]``), not a flow id."""
+    file_part = ref.partition(":")[0]
+    return file_part.endswith((".py", *DECLARATIVE_SUFFIXES)) or Path(file_part).is_file()
+
+
 def load_flow(ref: str, flows_folder: str | Path) -> Flow:
     """A flow from ``path/to/file.py:flow_id``, ``path/to/file.py`` (its only flow) or a flow id
     found in the flows folder."""
     file_part, _, flow_id = ref.partition(":")
-    if file_part.endswith((".py", *DECLARATIVE_SUFFIXES)) or Path(file_part).is_file():
+    if names_a_file(ref):
         loaded = load_file(file_part)
         if loaded.errors and not flow_id:
             raise loaded.errors[0]
@@ -266,7 +272,9 @@ def import_modules(names: Iterable[str]) -> list[ModuleType]:
             if exc.name and name.startswith(exc.name):
                 raise NotFoundError(f"module {name!r} not found (is it on PYTHONPATH?)") from None
             raise FlowImportError(name, _first_line(exc), f"{type(exc).__name__}: {exc}") from exc
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit, and import_guard's exit and timeout, too
+            if isinstance(exc, KeyboardInterrupt):
+                raise
             file = _module_file(exc) or name
             raise FlowImportError(
                 file,

@@ -96,8 +96,51 @@ def test_a_file_that_hangs_is_stopped_with_what_it_started(tmp_path: Path) -> No
     while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not Path(f"/proc/{pid}").exists(), "the process the hanging file started was left running"
-    refused = _ductwork(tmp_path, "run", "flows/hangs.py")
+    (tmp_path / "hang.pid").unlink()
+    refused = _ductwork(tmp_path, "run", "flows/hangs.py")  # imported in the command's own process
     assert refused.returncode == 2 and "longer than 3s" in refused.stderr
+    assert "hangs.py" in refused.stderr
+    _gone(int((tmp_path / "hang.pid").read_text()))
+
+
+def _gone(pid: int) -> None:
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(f"/proc/{pid}").exists(), "the process the hanging file started was left running"
+
+
+EXITS_UNDER_EXCEPT = textwrap.dedent(
+    """
+    import os
+    from ductwork import Task
+
+    class Report(Task):
+        def run(self):
+            pass
+
+    try:
+        os._exit(0)
+    except Exception:
+        pass
+    """
+)
+
+
+def test_run_and_build_import_the_file_once_and_still_refuse_one_that_exits(tmp_path: Path) -> None:
+    """``run FILE`` and ``build --module`` import the file in their own process (once, no
+    parsing child): an ``os._exit()`` at import, even under ``except Exception``, is an import
+    error naming the file and line, with status 2, not a silent exit 0."""
+    _folder(tmp_path, good=GOOD, exits=EXITS_UNDER_EXCEPT)
+    for command in (["run", "flows/exits.py"], ["build", "--module", "flows/exits.py", "Report"]):
+        refused = _ductwork(tmp_path, *command)
+        assert refused.returncode == 2, (command, refused.stdout, refused.stderr)
+        assert "flows/exits.py" in refused.stderr and "os._exit()" in refused.stderr, refused.stderr
+        assert ":10" in refused.stderr or "line 10" in refused.stderr, refused.stderr  # the line that exits
+    ran = _ductwork(tmp_path, "run", "flows/good.py", "--no-progress", "--json")
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["tasks"]["a"]["state"] == "success"
+    assert not (tmp_path / "home" / "cache").exists() or not any((tmp_path / "home" / "cache").rglob("*.json"))
 
 
 DAILY = textwrap.dedent(

@@ -22,6 +22,7 @@ from ductwork.engine.local import run_locally
 from ductwork.engine.recorder import RunSummary
 from ductwork.engine.supervisor import Limits
 from ductwork.errors import ParameterError
+from ductwork.import_guard import guarded_import
 from ductwork.loading import import_modules
 
 
@@ -244,7 +245,8 @@ def build(
     ductwork build --module reports DailyReport --GlobalParams-log-dir ./logs
     """
     state: CliState = ctx.obj
-    loaded = import_modules(modules)
+    with guarded_import(state.settings.parse_timeout):
+        loaded = import_modules(modules)
     cls = find_task_class(task_name, loaded)
     sections = {c.section_name(): _bool_map(c) for c in [*all_task_classes(), *config_classes()]}
     args = parse_build_args(ctx.args, _bool_map(cls), sections, root_name=cls.get_task_family())

@@ -42,14 +42,19 @@ class CliState:
 
 
 def load_checked(state: CliState, flow_ref: str) -> Flow:
-    """The flow named by ``flow_ref``, imported in this process (to run its tasks here) only
-    after its file imported cleanly in a child process: a file that ends the interpreter or
-    hangs at import is reported as an import error instead of ending or hanging the command.
-    Only the flow's own file is imported here."""
-    from ductwork.loading import load_flow
+    """The flow named by ``flow_ref``, imported in this process (to run its tasks here) under
+    ``import_guard``: a file that calls ``os._exit()`` or hangs at import is reported as an
+    import error instead of ending or hanging the command. A flow named by its id is found
+    through the flow index (the folder's files parsed in a child process), so that only the
+    flow's own file is imported here; a file named outright is imported once, here."""
+    from ductwork.import_guard import guarded_import
+    from ductwork.loading import load_flow, names_a_file
 
-    entry, flow_id = state.flow_index.resolve(flow_ref, state.settings.flows_folder)
-    return load_flow(f"{entry.file}:{flow_id}", state.settings.flows_folder)
+    if not names_a_file(flow_ref):
+        entry, flow_id = state.flow_index.resolve(flow_ref, state.settings.flows_folder)
+        flow_ref = f"{entry.file}:{flow_id}"
+    with guarded_import(state.settings.parse_timeout):
+        return load_flow(flow_ref, state.settings.flows_folder)
 
 
 class DuctworkGroup(click.Group):
