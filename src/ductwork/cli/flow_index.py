@@ -11,8 +11,8 @@ and interpreter, the working folder, the settings file and the ``DUCTWORK_*`` en
 A file that stopped or ended its parsing process is not remembered: it is tried again, and
 reported again, every time.
 
-``ductwork run`` still imports the flow's one file in its own process (its tasks run there),
-but only after that file parsed cleanly here.
+``ductwork run`` imports the flow's one file in its own process (its tasks run there), once,
+under ``import_guard`` instead of parsing it here first; a flow it names by id is found here.
 """
 
 from __future__ import annotations
