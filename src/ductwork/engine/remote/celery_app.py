@@ -387,12 +387,9 @@ def start_worker(
     engine.dispose()
     if metrics_server is not None:
         metrics_server.shutdown()
+    if pipe is not None:
+        pipe.close()
     from celery.worker import state as worker_state
 
     asked = worker_state.should_stop is not None or worker_state.should_terminate is not None
     return not asked and worker.exitcode not in (None, 0)
-    if pipe is not None:
-        pipe.close()
-    code = getattr(worker, "exitcode", 0) or 0
-    if code:
-        raise SystemExit(code)
