@@ -36,7 +36,7 @@ def _installed_roots() -> tuple[Path, ...]:
     return tuple(Path(r).resolve() for r in roots if r)
 
 
-def _module_names(flow: Any) -> set[str]:
+def _module_names(flow: Any, graph: Any = None) -> set[str]:
     names: set[str] = set()
 
     def note(obj: Any) -> None:
@@ -56,10 +56,11 @@ def _module_names(flow: Any) -> set[str]:
     for value in vars(flow).values():
         if callable(value):
             note(value)
-    try:
-        graph = flow.to_graph()
-    except Exception:  # a flow that cannot build its graph is reported by the parser, not here
-        graph = None
+    if graph is None:
+        try:
+            graph = flow.to_graph()
+        except Exception:  # a flow that cannot build its graph is reported by the parser, not here
+            graph = None
     if graph is not None:
         for node in graph.nodes.values():
             if node.module:
@@ -132,10 +133,11 @@ def git_commit(paths: Iterable[Path], *, heads: dict[Path, str | None] | None = 
     return {"commit": commit, "dirty": bool(status.stdout.strip()) if status.returncode == 0 else None}
 
 
-def code_files(flow: Any) -> set[Path]:
+def code_files(flow: Any, graph: Any = None) -> set[Path]:
     """The files ``flow``'s code comes from: its own file and the user modules its callables,
-    operators and class tasks are defined in (absolute paths)."""
-    files = _user_files(_module_names(flow), _installed_roots())
+    operators and class tasks are defined in (absolute paths). ``graph``: the flow's graph when
+    the caller has it (``flow.to_graph()`` otherwise)."""
+    files = _user_files(_module_names(flow, graph), _installed_roots())
     fileloc = getattr(flow, "fileloc", None)
     if fileloc and Path(fileloc).is_file():
         files.add(Path(fileloc).resolve())
@@ -143,11 +145,16 @@ def code_files(flow: Any) -> set[Path]:
 
 
 def flow_code(
-    flow: Any, *, base: Path | None = None, git: bool = True, git_heads: dict[Path, str | None] | None = None
+    flow: Any,
+    *,
+    base: Path | None = None,
+    git: bool = True,
+    git_heads: dict[Path, str | None] | None = None,
+    graph: Any = None,
 ) -> dict[str, Any]:
     """``{"hash": ..., "files": {name: hash}, "git": {"commit", "dirty"} | None}`` for ``flow``.
     File names are relative to ``base`` (the flows folder) when they are inside it."""
-    files = code_files(flow)
+    files = code_files(flow, graph)
     fileloc = getattr(flow, "fileloc", None)
     base = base.resolve() if base is not None else (Path(fileloc).resolve().parent if fileloc else None)
     hashes: dict[str, str] = {}

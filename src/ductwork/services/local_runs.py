@@ -82,12 +82,13 @@ class StoreRecording:
         if self.journal_dir is not None:
             for key in recover_killed_runs(self.engine, self.journal_dir):
                 log.warning("run %s was left running by a process that died: recorded as failed", key)
-        code = _code_of(self.flow)
+        definition = definition or self.flow.to_graph()
+        code = _code_of(self.flow, definition)
         with transaction(self.engine) as conn:
-            flow_repo.upsert_flow(conn, definition or self.flow.to_graph(), fileloc=self.flow.fileloc, code=code)
+            flow_repo.upsert_flow(conn, definition, fileloc=self.flow.fileloc, code=code)
         self.record = run_service.create_run(
             self.engine,
-            FlowGraph(graph.meta, graph.nodes, graph.groups),
+            graph,  # the same object: its version hash, worked out for the flow's, is not again
             run_type=info.run_type,
             logical_date=info.logical_date,
             interval=DataInterval(info.data_interval_start, info.data_interval_end),
@@ -202,12 +203,13 @@ class _Forgiving:
             log.warning("recording the run in the database failed (the run goes on): %s", exc)
 
 
-def _code_of(flow: Flow) -> dict[str, Any] | None:
-    """What code this in-process run runs (the flow is imported here already)."""
+def _code_of(flow: Flow, graph: FlowGraph) -> dict[str, Any] | None:
+    """What code this in-process run runs (the flow is imported here already); ``graph`` is
+    the flow's, compiled already (a class flow's compiles its whole requirement tree)."""
     from ductwork.engine.code_info import flow_code
 
     try:
-        return flow_code(flow)
+        return flow_code(flow, graph=graph)
     except Exception as exc:  # hashing the files must never stop the run
         log.debug("could not fingerprint the code of %s: %s", flow.flow_id, exc)
         return None
