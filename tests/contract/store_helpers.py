@@ -7,7 +7,7 @@ import itertools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from ductwork.core.graph import FlowGraph, FlowMeta, NodeSpec, topological
 from ductwork.core.states import TaskState
@@ -93,3 +93,17 @@ def create_run(conn: Connection, g: FlowGraph | None = None, run_id: str | None 
 
 def change(task_id: str, old: TaskState, new: TaskState, reason: str = "") -> Change:
     return Change(task_id, old, new, reason)
+
+
+def queue_task(conn: Connection, engine: Engine, key: str, task_id: str, try_number: int = 1) -> None:
+    """Queue a task the way the scheduler does: through the event sink."""
+    from ductwork.engine.supervisor import StateChanged
+    from ductwork.store.sink import SqlEventSink
+
+    SqlEventSink(engine).write(
+        conn,
+        [
+            StateChanged(key, change(task_id, TaskState.NONE, TaskState.SCHEDULED), T0, try_number - 1),
+            StateChanged(key, change(task_id, TaskState.SCHEDULED, TaskState.QUEUED), T0, try_number),
+        ],
+    )

@@ -8,28 +8,16 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import Connection, Engine
-from store_helpers import T0, at, change, create_run, graph
+from store_helpers import T0, at, create_run, graph, queue_task
 
 from ductwork.core.events import TryOutcome
 from ductwork.core.graph import NodeSpec
 from ductwork.core.states import TaskState
 from ductwork.engine.journal import encode_outcome
-from ductwork.engine.supervisor import StateChanged
 from ductwork.store.engine import single_statement, transaction
 from ductwork.store.repo import remote, tasks
-from ductwork.store.sink import SqlEventSink
 
 S = TaskState
-
-
-def _queue(conn: Connection, engine: Engine, key: str, task_id: str, try_number: int = 1) -> None:
-    SqlEventSink(engine).write(
-        conn,
-        [
-            StateChanged(key, change(task_id, S.NONE, S.SCHEDULED), T0, try_number - 1),
-            StateChanged(key, change(task_id, S.SCHEDULED, S.QUEUED), T0, try_number),
-        ],
-    )
 
 
 def _end(conn: Connection, run_pk: int, outcome: TryOutcome, **kwargs: object) -> remote.Found | None:
@@ -40,7 +28,7 @@ def test_a_start_applies_once_and_writes_the_try_row(db_engine: Engine) -> None:
     with transaction(db_engine) as conn:
         run = create_run(conn, graph())
         not_queued = remote.start_try(conn, run.pk, "a", 1, worker="w1", pid=7, at=at(1), log_path=None)
-        _queue(conn, db_engine, run.key, "a")
+        queue_task(conn, db_engine, run.key, "a")
         applied = remote.start_try(conn, run.pk, "a", 1, worker="w1", pid=7, at=at(1), log_path="s3://logs/a.1")
         redelivered = remote.start_try(conn, run.pk, "a", 1, worker="w2", pid=8, at=at(2), log_path=None)
         ti = tasks.get_task_instance(conn, run.pk, "a")
@@ -63,7 +51,7 @@ def test_an_end_applies_once_and_keeps_the_whole_outcome(db_engine: Engine) -> N
     outcome = TryOutcome(S.FAILED, at(1), at(3), error="boom", traceback="Traceback ...", rendered={"sql": "x"})
     with transaction(db_engine) as conn:
         run = create_run(conn, graph())
-        _queue(conn, db_engine, run.key, "a")
+        queue_task(conn, db_engine, run.key, "a")
         remote.start_try(conn, run.pk, "a", 1, worker="w1", pid=7, at=at(1), log_path="/l/a.1.log")
         applied = _end(conn, run.pk, outcome)
         again = _end(conn, run.pk, outcome)
@@ -82,7 +70,7 @@ def test_a_reschedule_gives_the_try_number_back_but_keeps_its_row(db_engine: Eng
     outcome = TryOutcome(S.UP_FOR_RESCHEDULE, at(1), at(2), next_try_at=later)
     with transaction(db_engine) as conn:
         run = create_run(conn, graph())
-        _queue(conn, db_engine, run.key, "a")
+        queue_task(conn, db_engine, run.key, "a")
         remote.start_try(conn, run.pk, "a", 1, worker="w1", pid=7, at=at(1), log_path=None)
         applied = _end(conn, run.pk, outcome)
         ti = tasks.get_task_instance(conn, run.pk, "a")
@@ -96,7 +84,7 @@ def test_a_scheduler_declares_a_queued_try_lost_through_the_same_guard(db_engine
     lost = TryOutcome(S.FAILED, at(1), at(1), error="worker lost")
     with transaction(db_engine) as conn:
         run = create_run(conn, graph())
-        _queue(conn, db_engine, run.key, "a")
+        queue_task(conn, db_engine, run.key, "a")
         declared = _end(conn, run.pk, lost, worker="sched", pid=1, expected=(S.QUEUED, S.RUNNING))
         started_after = remote.start_try(conn, run.pk, "a", 1, worker="w1", pid=7, at=at(2), log_path=None)
         (attempt,) = tasks.list_tries(conn, run.pk, "a")
@@ -110,7 +98,7 @@ def test_an_end_that_maps_a_task_grows_the_run_with_its_new_nodes(db_engine: Eng
     outcome = TryOutcome(S.SUCCESS, at(1), at(2), new_nodes=new)
     with transaction(db_engine) as conn:
         run = create_run(conn, graph())
-        _queue(conn, db_engine, run.key, "a")
+        queue_task(conn, db_engine, run.key, "a")
         remote.start_try(conn, run.pk, "a", 1, worker="w1", pid=7, at=at(1), log_path=None)
         assert _end(conn, run.pk, outcome) is None
         grown = {t.task_id: t.state for t in tasks.list_task_instances(conn, run.pk)}
@@ -129,8 +117,8 @@ def test_an_end_and_the_next_start_are_recorded_together_once(db_engine: Engine)
     outcome = TryOutcome(S.SUCCESS, at(1), at(2))
     with transaction(db_engine) as conn:
         run = create_run(conn, graph())
-        _queue(conn, db_engine, run.key, "a")
-        _queue(conn, db_engine, run.key, "b")
+        queue_task(conn, db_engine, run.key, "a")
+        queue_task(conn, db_engine, run.key, "b")
         remote.start_try(conn, run.pk, "a", 1, worker="w1", pid=7, at=at(1), log_path=None)
     end = remote.TryEnd(run.pk, "a", 1, outcome, encode_outcome(outcome))
     start = remote.TryStart(run.pk, "b", 1, "w1", 7, at(2), "/l/b.1.log")
@@ -154,8 +142,8 @@ def test_a_refused_end_does_not_stop_the_next_start(db_engine: Engine) -> None:
     try still starts."""
     with transaction(db_engine) as conn:
         run = create_run(conn, graph())
-        _queue(conn, db_engine, run.key, "a")
-        _queue(conn, db_engine, run.key, "b")
+        queue_task(conn, db_engine, run.key, "a")
+        queue_task(conn, db_engine, run.key, "b")
         remote.start_try(conn, run.pk, "a", 1, worker="w1", pid=7, at=at(1), log_path=None)
         lost = TryOutcome(S.FAILED, at(1), at(3), error="worker lost")
         assert _end(conn, run.pk, lost, worker="sched", pid=1) is None

@@ -6,29 +6,16 @@ import datetime as dt
 
 import pytest
 from sqlalchemy import Connection, Engine
-from store_helpers import T0, at, change, create_run, graph
+from store_helpers import at, create_run, graph, queue_task
 
 from ductwork.core.graph import NodeSpec
 from ductwork.core.states import RunState, TaskState
 from ductwork.engine.execution import TryOutcome
-from ductwork.engine.supervisor import StateChanged
 from ductwork.errors import InvalidTransitionError, NotFoundError
 from ductwork.store.engine import transaction
 from ductwork.store.repo import events, results, runs, tasks
-from ductwork.store.sink import SqlEventSink
 
 S = TaskState
-
-
-def _queue(conn: Connection, engine: Engine, key: str, task_id: str, try_number: int = 1) -> None:
-    """Queue a task the way the scheduler does: through the event sink."""
-    SqlEventSink(engine).write(
-        conn,
-        [
-            StateChanged(key, change(task_id, S.NONE, S.SCHEDULED), T0, try_number - 1),
-            StateChanged(key, change(task_id, S.SCHEDULED, S.QUEUED), T0, try_number),
-        ],
-    )
 
 
 def test_reading_task_instances(db_engine: Engine) -> None:
@@ -47,7 +34,7 @@ def test_try_started_applies_once_and_only_to_the_expected_try(db_engine: Engine
     with transaction(db_engine) as conn:
         run = create_run(conn, graph())
         assert not tasks.try_started(conn, run.pk, "a", 1, hostname="w1", pid=7, at=at(1))  # not queued yet
-        _queue(conn, db_engine, run.key, "a")
+        queue_task(conn, db_engine, run.key, "a")
         assert not tasks.try_started(conn, run.pk, "a", 2, hostname="w1", pid=7, at=at(1))  # wrong try
         assert tasks.try_started(conn, run.pk, "a", 1, hostname="w1", pid=7, at=at(1), log_path="/logs/a/1.log")
         assert not tasks.try_started(conn, run.pk, "a", 1, hostname="w2", pid=8, at=at(2))  # already running
@@ -87,7 +74,7 @@ def test_try_finished_records_the_outcome(db_engine: Engine) -> None:
     )
     with transaction(db_engine) as conn:
         run = create_run(conn, graph(retries=1))
-        _queue(conn, db_engine, run.key, "a")
+        queue_task(conn, db_engine, run.key, "a")
         assert tasks.try_started(conn, run.pk, "a", 1, hostname="w1", pid=7, at=at(1))
         assert not tasks.try_finished(conn, run.pk, "a", 2, failure)  # a stale or future try changes nothing
         assert tasks.try_finished(conn, run.pk, "a", 1, failure, hostname="w1", pid=7)
@@ -117,7 +104,7 @@ def test_try_finished_records_the_outcome(db_engine: Engine) -> None:
 def test_try_finished_without_a_recorded_start(db_engine: Engine) -> None:
     with transaction(db_engine) as conn:
         run = create_run(conn, graph())
-        _queue(conn, db_engine, run.key, "e")
+        queue_task(conn, db_engine, run.key, "e")
         assert tasks.try_finished(conn, run.pk, "e", 1, TryOutcome(S.SUCCESS, at(1), at(1.5)))
         ti = tasks.get_task_instance(conn, run.pk, "e")
         (attempt,) = tasks.list_tries(conn, run.pk, "e")
@@ -129,10 +116,10 @@ def test_dynamic_dependencies_and_reschedules_do_not_use_up_a_try(db_engine: Eng
     grown = (NodeSpec("part"), NodeSpec("b", ("a", "part")))
     with transaction(db_engine) as conn:
         run = create_run(conn, graph())
-        _queue(conn, db_engine, run.key, "b")
+        queue_task(conn, db_engine, run.key, "b")
         tasks.try_started(conn, run.pk, "b", 1, at=at(1))
         assert tasks.try_finished(conn, run.pk, "b", 1, TryOutcome(S.NONE, at(1), at(2), new_nodes=grown))
-        _queue(conn, db_engine, run.key, "c")
+        queue_task(conn, db_engine, run.key, "c")
         tasks.try_started(conn, run.pk, "c", 1, at=at(1))
         assert tasks.try_finished(
             conn, run.pk, "c", 1, TryOutcome(S.UP_FOR_RESCHEDULE, at(1), at(2), next_try_at=at(9))
@@ -148,7 +135,7 @@ def test_heartbeat_only_for_the_running_try(db_engine: Engine) -> None:
     with transaction(db_engine) as conn:
         run = create_run(conn, graph())
         assert not tasks.heartbeat(conn, run.pk, "a", 1, at=at(1))
-        _queue(conn, db_engine, run.key, "a")
+        queue_task(conn, db_engine, run.key, "a")
         tasks.try_started(conn, run.pk, "a", 1, at=at(1))
         assert tasks.heartbeat(conn, run.pk, "a", 1, at=at(3))
         assert not tasks.heartbeat(conn, run.pk, "a", 2, at=at(4))

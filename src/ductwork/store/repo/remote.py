@@ -207,47 +207,31 @@ def record_steps(conn: Connection, end: TryEnd | None, start: TryStart | None) -
 
 def _start_apart(conn: Connection, start: TryStart) -> Found | None:
     """``TryStart`` as an UPDATE and an upsert (MariaDB, SQLite)."""
-    if conn.execute(_start_statement(), start.params()).rowcount != 1:
+    params = start.params()
+    if conn.execute(_start_statement(), params).rowcount != 1:
         return _found(conn, start.run_pk, start.task_id)
-    row = _try_row(
-        start.run_pk,
-        start.task_id,
-        start.try_number,
-        S.RUNNING,
-        start_date=start.at,
-        hostname=start.worker,
-        pid=start.pid,
-        log_path=start.log_path,
-    )
-    upsert(conn, task_tries, [row], keys=_TRY_KEYS, update=("state", "start_date", "hostname", "pid", "log_path"))
+    row = _try_row(params, {"state": S.RUNNING.value}, _START_ROW)
+    upsert(conn, task_tries, [row], keys=_TRY_KEYS, update=("state", *_START_ROW))
     return None
 
 
 def _end_apart(conn: Connection, end: TryEnd) -> Found | None:
     """``TryEnd`` as an UPDATE and an upsert (MariaDB, SQLite)."""
-    outcome = end.outcome
-    if conn.execute(_end_statement(end.expected), end.params()).rowcount != 1:
+    params = end.params()
+    if conn.execute(_end_statement(end.expected), params).rowcount != 1:
         return _found(conn, end.run_pk, end.task_id)
-    if outcome.new_nodes:
-        _nodes.grow(conn, end.run_pk, outcome.new_nodes, outcome.ended_at)
-    row = _try_row(
-        end.run_pk,
-        end.task_id,
-        end.try_number,
-        outcome.state,
-        start_date=outcome.started_at,
-        end_date=outcome.ended_at,
-        duration=outcome.duration,
-        error=outcome.error,
-        traceback=outcome.traceback,
-        rendered=outcome.rendered or None,
-        outcome=end.encoded,
-        hostname=end.worker,
-        pid=end.pid,
-        log_path=end.log_path,
-    )
-    upsert(conn, task_tries, [row], keys=_TRY_KEYS, update=end.updated())
+    if end.outcome.new_nodes:
+        _nodes.grow(conn, end.run_pk, end.outcome.new_nodes, end.outcome.ended_at)
+    upsert(conn, task_tries, [_try_row(params, {}, _END_ROW)], keys=_TRY_KEYS, update=end.updated())
     return None
+
+
+def _try_row(params: Mapping[str, Any], fixed: Mapping[str, Any], columns: Mapping[str, str]) -> dict[str, Any]:
+    """A ``task_tries`` row from a step's bound values, the way ``_pg_with_try_row`` selects it."""
+    row: dict[str, Any] = dict.fromkeys(c.name for c in task_tries.c)
+    row.update(run_pk=params["k_pk"], task_id=params["k_task"], try_number=params["k_try"], **fixed)
+    row.update({column: params[name] for column, name in columns.items()})
+    return row
 
 
 def _key_clauses(p: str) -> tuple[Any, ...]:
@@ -432,12 +416,6 @@ def _found(conn: Connection, run_pk: int, task_id: str) -> Found:
     if row is None:
         return Found(None, 0, None)
     return Found(TaskState(row.state), row.try_number, row.hostname)
-
-
-def _try_row(run_pk: int, task_id: str, try_number: int, state: TaskState, **values: Any) -> dict[str, Any]:
-    row: dict[str, Any] = dict.fromkeys(c.name for c in task_tries.c)
-    row.update(run_pk=run_pk, task_id=task_id, try_number=try_number, state=state.value, **values)
-    return row
 
 
 # --- workers ---------------------------------------------------------------------------------
