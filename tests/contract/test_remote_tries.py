@@ -14,7 +14,7 @@ from ductwork.core.events import TryOutcome
 from ductwork.core.graph import NodeSpec
 from ductwork.core.states import TaskState
 from ductwork.engine.journal import encode_outcome
-from ductwork.store.engine import single_statement, transaction
+from ductwork.store.engine import create_engine, single_statement, transaction
 from ductwork.store.repo import remote, tasks
 
 S = TaskState
@@ -114,6 +114,9 @@ def test_ends_of_a_run_that_was_deleted_find_nothing(db_engine: Engine) -> None:
 
 
 def test_an_end_and_the_next_start_are_recorded_together_once(db_engine: Engine) -> None:
+    """As a worker writes them: one statement on an autocommit engine (PostgreSQL), a
+    transaction elsewhere."""
+    statements = create_engine(db_engine.url.render_as_string(hide_password=False), autocommit=True)
     outcome = TryOutcome(S.SUCCESS, at(1), at(2))
     with transaction(db_engine) as conn:
         run = create_run(conn, graph())
@@ -124,10 +127,13 @@ def test_an_end_and_the_next_start_are_recorded_together_once(db_engine: Engine)
     start = remote.TryStart(run.pk, "b", 1, "w1", 7, at(2), "/l/b.1.log")
     single = remote.one_statement(db_engine.dialect.name, end, start)
     assert single == (db_engine.dialect.name == "postgresql")
-    with single_statement(db_engine) if single else transaction(db_engine) as conn:
-        first = remote.record_steps(conn, end, start)
-    with single_statement(db_engine) if single else transaction(db_engine) as conn:
-        again = remote.record_steps(conn, end, start)  # a redelivered batch: both refused
+    try:
+        with single_statement(statements) if single else transaction(db_engine) as conn:
+            first = remote.record_steps(conn, end, start)
+        with single_statement(statements) if single else transaction(db_engine) as conn:
+            again = remote.record_steps(conn, end, start)  # a redelivered batch: both refused
+    finally:
+        statements.dispose()
     with transaction(db_engine) as conn:
         states = {t.task_id: t.state for t in tasks.list_task_instances(conn, run.pk, task_ids=["a", "b"])}
         rows = {t.task_id: (t.state, t.log_path) for t in tasks.list_tries(conn, run.pk)}

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -57,6 +58,10 @@ def parse_url(url: str | URL) -> URL:
     return parsed
 
 
+_AUTOCOMMIT: weakref.WeakSet[Engine] = weakref.WeakSet()
+"""Engines made with ``autocommit=True``."""
+
+
 def mask_url(url: str | URL) -> str:
     """The URL with its password replaced by ``***``, for messages and logs."""
     try:
@@ -72,8 +77,13 @@ def create_engine(
     pre_ping: bool = True,
     name: str | None = None,
     idle_in_transaction: float | None = None,
+    autocommit: bool = False,
 ) -> Engine:
     """An engine configured for the backend named by ``url``.
+
+    ``autocommit=True`` (a server database): every statement commits by itself, for
+    ``single_statement`` writes only; its connections stay in that mode, so a write costs no
+    switching of the connection in and out of it (SQLite ignores it).
 
     ``pre_ping=False`` drops the round trip that checks a pooled connection before each use: for
     callers that retry a transaction which fails on a dead connection anyway (a remote worker
@@ -93,7 +103,10 @@ def create_engine(
     try:
         if backend == "sqlite":
             return _sqlite_engine(parsed, echo)
-        return _server_engine(parsed, backend, echo, pre_ping, name, idle_in_transaction)
+        engine = _server_engine(parsed, backend, echo, pre_ping, name, idle_in_transaction, autocommit)
+        if autocommit:
+            _AUTOCOMMIT.add(engine)
+        return engine
     except (ModuleNotFoundError, NoSuchModuleError) as exc:
         hint = _driver_hint(parsed, backend)
         raise DriverMissingError(
@@ -164,6 +177,7 @@ def _server_engine(
     pre_ping: bool = True,
     name: str | None = None,
     idle_in_transaction: float | None = None,
+    autocommit: bool = False,
 ) -> Engine:
     options: dict[str, Any] = {
         "echo": echo,
@@ -187,6 +201,8 @@ def _server_engine(
             given = url.query.get("options")  # the URL's own options (a search_path, say) stay
             mine = f"-c idle_in_transaction_session_timeout={millis}"
             connect_args["options"] = f"{given} {mine}" if isinstance(given, str) and given else mine
+    if autocommit:
+        options["isolation_level"] = "AUTOCOMMIT"
     options["connect_args"] = connect_args
     engine = sa.create_engine(url, **options)
     if idle_in_transaction and backend in ("mysql", "mariadb"):
@@ -225,13 +241,15 @@ def single_statement(engine: Engine) -> Iterator[Connection]:
     the statement is atomic by itself, and on a server it is one round trip where a
     transaction would add a ``BEGIN`` and a ``COMMIT`` of their own (a remote worker's try).
     Anything more than one statement belongs in ``transaction``. On SQLite (no round trips to
-    save; its engine begins its own transactions) it is a transaction."""
+    save; its engine begins its own transactions) it is a transaction. An engine made with
+    ``create_engine(..., autocommit=True)`` is used as it is; another one's connection is put
+    in autocommit for the block (and back after it)."""
     if engine.dialect.name == "sqlite":
         with transaction(engine) as conn:
             yield conn
         return
     with _connect(engine) as conn:
-        yield conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield conn if engine in _AUTOCOMMIT else conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
 @contextmanager

@@ -153,21 +153,38 @@ class RemoteHost:
         self.observer = observer
         self.pid = os.getpid()
         self._engine: Engine | None = None
+        self._statements: Engine | None = None
         self.runtime = CodeRuntime(self)
         self.folders = Lru(256)
         self.log_dir = Path(tempfile.gettempdir()) / f"ductwork-worker-logs-{os.getpid()}"
 
+    def _forked(self) -> None:
+        """A forked process (a pool process) never uses its parent's connections."""
+        if self.pid != os.getpid():
+            self.pid = os.getpid()
+            self._engine = self._statements = None
+
     @property
     def engine(self) -> Engine:
-        if self._engine is None or self.pid != os.getpid():  # never use a parent's connections
-            self.pid = os.getpid()
+        self._forked()
+        if self._engine is None:
             # No pre-ping: every write goes through _write, which retries on a dead connection.
             self._engine = create_engine(self.settings.db_url, pre_ping=False)
         return self._engine
 
+    @property
+    def statements(self) -> Engine:
+        """The engine of this process's one-statement writes (autocommit: a try's end and the
+        next one's claim, one round trip, ``store.engine.single_statement``)."""
+        self._forked()
+        if self._statements is None:
+            self._statements = create_engine(self.settings.db_url, pre_ping=False, autocommit=True)
+        return self._statements
+
     def close(self) -> None:
-        if self._engine is not None:
-            self._engine.dispose()
+        for engine in (self._engine, self._statements):
+            if engine is not None:
+                engine.dispose()
 
     # --- tries ---------------------------------------------------------------------------------
     def run(self, payload: dict[str, Any]) -> str:
@@ -390,7 +407,7 @@ class RemoteHost:
         waited = 0.0
         while True:
             try:
-                with single_statement(self.engine) if single else transaction(self.engine) as conn:
+                with single_statement(self.statements) if single else transaction(self.engine) as conn:
                     return remote_repo.record_steps(conn, end, start)
             except (DatabaseUnreachableError, OperationalError, InterfaceError) as exc:
                 if waited == 0.0 or waited > 30:
