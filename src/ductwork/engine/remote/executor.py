@@ -346,6 +346,8 @@ class CeleryExecutor:
                 task_id=message_id,
                 producer=self._producer,
                 retry=False,
+                argsrepr=wire.message_label([flight.payload for flight in flights if flight.payload is not None]),
+                kwargsrepr="{}",
                 **options,
             )
         except Exception as exc:

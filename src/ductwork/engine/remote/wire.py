@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,6 +134,16 @@ def try_label(data: Mapping[str, Any]) -> str:
     """ "flow/run task #try" for a request, for worker rows and log lines."""
     run_key, task_id, try_number = data["key"]
     return f"{run_key} {task_id} #{try_number}"
+
+
+def message_label(payloads: Sequence[Mapping[str, Any]], *, most: int = 3) -> str:
+    """What a message carries, as Celery's own tools show its arguments (``celery inspect
+    active``, Flower): the tries, not a cut-off dump of their requests. Given to ``send_task``
+    as ``argsrepr``, it also spares Celery a ``saferepr`` of the whole payload per message."""
+    labels = [try_label(p) for p in payloads[:most]]
+    if len(payloads) > most:
+        labels.append(f"... {len(payloads) - most} more")
+    return f"[{', '.join(labels)}]" if len(payloads) > 1 else (labels[0] if labels else "")
 
 
 def _tz_name(tz: dt.tzinfo) -> str:
