@@ -11,6 +11,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -106,43 +108,26 @@ def _active_runs_of(db_url: str, pid: int) -> set[str]:
 @pytest.mark.parametrize("backend", ["postgres", "mariadb"])
 @pytest.mark.parametrize("schedulers", [2, 3])
 def test_schedulers_share_a_catchup_and_take_over_a_killed_one(tmp_path: Path, backend: str, schedulers: int) -> None:
-    now = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
-    start = now - dt.timedelta(hours=30)
-    with private_redis() as redis, temporary_database(backend, tmp_path) as db_url:
-        cluster = Cluster(tmp_path / "c", db_url, redis.url(), extra_env={"DUCTWORK_SCHEDULER_LEASE": "6"})
-        try:
-            procs = [cluster.scheduler(name="s0")]
-            cluster.wait_schema()
-            procs += [cluster.scheduler(name=f"s{i}") for i in range(1, schedulers)]
-            cluster.worker("w1", concurrency=4)
-            cluster.worker("w2", concurrency=4)
-            wait_for(lambda: all("scheduler started" in p.output() for p in procs), 60, "the schedulers", cluster)
-            cluster.write_flow("hourly.py", _catchup_flow(start))
-            wait_for(lambda: len(_runs(db_url)) >= 30, 60, "the catchup runs", cluster)
-            # Kill whichever scheduler holds the most active runs (which one takes how many is the
-            # database's race; a scheduler holding none would make the kill test nothing).
-            time.sleep(8.0)  # the issue's "killed -9 after 10 s" (the runs took about 2 s to appear)
-            _, victim = max(((_active_runs_of(db_url, p.pid), p) for p in procs), key=lambda pair: len(pair[0]))
-            victim.kill9()
-            killed_at = time.monotonic()
-            # What it held when it died (read after the kill: a run it finished in between needs
-            # no taking over; the others cannot claim before its lease lapses, 6 s here).
-            held = _active_runs_of(db_url, victim.pid)
-            _wait_for_every_run_to_end(db_url, cluster)
-            runs = _runs(db_url)
-            assert len(runs) == 30
-            assert all(r.state.value == "success" for r in runs), _tasks_of_runs_in(db_url, ("failed",))
-            effects = count_effects(cluster.effects)
-            expected = {f"{r.run_id}.{t}": 1 for r in runs for t in ("extract", "transform", "load")}
-            assert effects == expected, {k: v for k, v in effects.items() if v != 1} or set(expected) - set(effects)
-            assert held, "the killed scheduler held no active run: the kill tested nothing"
-            # Its runs were taken over (by the lease's expiry, 6 s here), and all finished.
-            survivors = " ".join(" ".join(p.output() for p in procs if p is not victim).split())
-            not_taken = {run_id for run_id in held if f"took over run hourly/{run_id}" not in survivors}
-            assert not not_taken, (not_taken, held)
-            assert time.monotonic() - killed_at < 150
-        finally:
-            cluster.stop_all()
+    with _catchup_cluster(tmp_path, backend, lease=6) as (cluster, db_url, start):
+        procs = _schedulers_on_a_catchup(cluster, db_url, start, schedulers=schedulers, workers=2)
+        # Kill whichever scheduler holds the most active runs (which one takes how many is the
+        # database's race; a scheduler holding none would make the kill test nothing).
+        time.sleep(8.0)  # the issue's "killed -9 after 10 s" (the runs took about 2 s to appear)
+        _, victim = max(((_active_runs_of(db_url, p.pid), p) for p in procs), key=lambda pair: len(pair[0]))
+        victim.kill9()
+        killed_at = time.monotonic()
+        # What it held when it died (read after the kill: a run it finished in between needs
+        # no taking over; the others cannot claim before its lease lapses, 6 s here).
+        held = _active_runs_of(db_url, victim.pid)
+        _wait_for_every_run_to_end(db_url, cluster)
+        assert len(_runs(db_url)) == 30
+        _assert_every_run_succeeded_and_each_task_ran_once(db_url, cluster)
+        assert held, "the killed scheduler held no active run: the kill tested nothing"
+        # Its runs were taken over (by the lease's expiry, 6 s here), and all finished.
+        survivors = " ".join(" ".join(p.output() for p in procs if p is not victim).split())
+        not_taken = {run_id for run_id in held if f"took over run hourly/{run_id}" not in survivors}
+        assert not not_taken, (not_taken, held)
+        assert time.monotonic() - killed_at < 150
 
 
 def test_a_scheduler_that_stalls_past_its_lease_gives_way_and_reloads_the_runs_that_come_back(tmp_path: Path) -> None:
@@ -150,34 +135,43 @@ def test_a_scheduler_that_stalls_past_its_lease_gives_way_and_reloads_the_runs_t
     another; that one is killed; the first wakes up and claims them back. What it held in memory
     is stale by then (the other drove them meanwhile): it must load them again, and every task
     still runs exactly once."""
-    now = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
-    start = now - dt.timedelta(hours=30)
-    with private_redis() as redis, temporary_database("postgres", tmp_path) as db_url:
-        cluster = Cluster(tmp_path / "c", db_url, redis.url(), extra_env={"DUCTWORK_SCHEDULER_LEASE": "4"})
+    with _catchup_cluster(tmp_path, "postgres", lease=4) as (cluster, db_url, start):
+        procs = _schedulers_on_a_catchup(cluster, db_url, start, workers=1)
+        time.sleep(2.0)
+        held, first = max(((_active_runs_of(db_url, p.pid), p) for p in procs), key=lambda pair: len(pair[0]))
+        other = procs[1] if first is procs[0] else procs[0]
+        assert held, "neither scheduler holds a run"
+        os.kill(first.pid, signal.SIGSTOP)
         try:
-            procs = _two_schedulers_on_a_catchup(cluster, db_url, start, workers=1)
-            time.sleep(2.0)
-            held, first = max(((_active_runs_of(db_url, p.pid), p) for p in procs), key=lambda pair: len(pair[0]))
-            other = procs[1] if first is procs[0] else procs[0]
-            assert held, "neither scheduler holds a run"
-            os.kill(first.pid, signal.SIGSTOP)
-            try:
-                wait_for(lambda: bool(held & _active_runs_of(db_url, other.pid)), 30, "the take-over", cluster)
-                other.kill9()
-                time.sleep(5.0)  # the killed one's lease lapses
-            finally:
-                os.kill(first.pid, signal.SIGCONT)
-            _wait_for_every_run_to_end(db_url, cluster)
-            _assert_every_run_succeeded_and_each_task_ran_once(db_url, cluster)
+            wait_for(lambda: bool(held & _active_runs_of(db_url, other.pid)), 30, "the take-over", cluster)
+            other.kill9()
+            time.sleep(5.0)  # the killed one's lease lapses
+        finally:
+            os.kill(first.pid, signal.SIGCONT)
+        _wait_for_every_run_to_end(db_url, cluster)
+        _assert_every_run_succeeded_and_each_task_ran_once(db_url, cluster)
+
+
+@contextmanager
+def _catchup_cluster(tmp_path: Path, backend: str, *, lease: int) -> Iterator[tuple[Cluster, str, dt.datetime]]:
+    """A private Redis, a new database, a cluster whose schedulers hold runs for ``lease``
+    seconds, and the start of a 30-hour catchup; every process stopped at the end."""
+    now = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
+    with private_redis() as redis, temporary_database(backend, tmp_path) as db_url:
+        cluster = Cluster(tmp_path / "c", db_url, redis.url(), extra_env={"DUCTWORK_SCHEDULER_LEASE": str(lease)})
+        try:
+            yield cluster, db_url, now - dt.timedelta(hours=30)
         finally:
             cluster.stop_all()
 
 
-def _two_schedulers_on_a_catchup(cluster: Cluster, db_url: str, start: dt.datetime, *, workers: int) -> list[Proc]:
-    """Schedulers s0 and s1 and ``workers`` workers of 4 slots, once the 30 catchup runs exist."""
+def _schedulers_on_a_catchup(
+    cluster: Cluster, db_url: str, start: dt.datetime, *, workers: int, schedulers: int = 2
+) -> list[Proc]:
+    """Schedulers s0, s1... and ``workers`` workers of 4 slots, once the 30 catchup runs exist."""
     procs = [cluster.scheduler(name="s0")]
     cluster.wait_schema()
-    procs.append(cluster.scheduler(name="s1"))
+    procs += [cluster.scheduler(name=f"s{i}") for i in range(1, schedulers)]
     for i in range(1, workers + 1):
         cluster.worker(f"w{i}", concurrency=4)
     wait_for(lambda: all("scheduler started" in p.output() for p in procs), 60, "the schedulers", cluster)
@@ -234,8 +228,9 @@ def _tasks_of_runs_in(db_url: str, states: tuple[str, ...]) -> dict[str, dict[st
             errors = {
                 (t.run_pk, t.task_id, t.try_number): t.error
                 for t in conn.execute(
-                    sa.select(task_tries.c.run_pk, task_tries.c.task_id, task_tries.c.try_number, task_tries.c.error)
-                    .where(task_tries.c.run_pk.in_({r.id for r in rows}))
+                    sa.select(
+                        task_tries.c.run_pk, task_tries.c.task_id, task_tries.c.try_number, task_tries.c.error
+                    ).where(task_tries.c.run_pk.in_({r.id for r in rows}))
                 )
             }
             reasons: dict[int, list[str]] = {}
@@ -260,30 +255,24 @@ def test_a_scheduler_frozen_in_a_transaction_does_not_keep_its_runs_from_the_oth
     ends its session once it has sat idle for the lease, so the locks go and another scheduler
     takes its runs over as it would a killed one's; every task still runs once, and the frozen
     one carries on when it wakes (its session's end is a database fault it rides out)."""
-    now = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
-    start = now - dt.timedelta(hours=30)
-    with private_redis() as redis, temporary_database("postgres", tmp_path) as db_url:
-        cluster = Cluster(tmp_path / "c", db_url, redis.url(), extra_env={"DUCTWORK_SCHEDULER_LEASE": "4"})
+    with _catchup_cluster(tmp_path, "postgres", lease=4) as (cluster, db_url, start):
+        procs = _schedulers_on_a_catchup(cluster, db_url, start, workers=2)
+        wait_for(lambda: all(_active_runs_of(db_url, p.pid) for p in procs), 30, "both to hold runs", cluster)
+        frozen = _freeze_holding_run_locks(db_url, procs)
+        other = procs[1] if frozen is procs[0] else procs[0]
         try:
-            procs = _two_schedulers_on_a_catchup(cluster, db_url, start, workers=2)
-            wait_for(lambda: all(_active_runs_of(db_url, p.pid) for p in procs), 30, "both to hold runs", cluster)
-            frozen = _freeze_holding_run_locks(db_url, procs)
-            other = procs[1] if frozen is procs[0] else procs[0]
-            try:
-                held = _active_runs_of(db_url, frozen.pid)
-                wait_for(
-                    lambda: not held - _active_runs_of(db_url, other.pid) - _ended(db_url),
-                    40,
-                    "the other scheduler to take the frozen one's runs",
-                    cluster,
-                )
-            finally:
-                os.kill(frozen.pid, signal.SIGCONT)
-            _wait_for_every_run_to_end(db_url, cluster)
-            _assert_every_run_succeeded_and_each_task_ran_once(db_url, cluster)
-            assert frozen.alive(), frozen.output()[-3000:]
+            held = _active_runs_of(db_url, frozen.pid)
+            wait_for(
+                lambda: not held - _active_runs_of(db_url, other.pid) - _ended(db_url),
+                40,
+                "the other scheduler to take the frozen one's runs",
+                cluster,
+            )
         finally:
-            cluster.stop_all()
+            os.kill(frozen.pid, signal.SIGCONT)
+        _wait_for_every_run_to_end(db_url, cluster)
+        _assert_every_run_succeeded_and_each_task_ran_once(db_url, cluster)
+        assert frozen.alive(), frozen.output()[-3000:]
 
 
 def _freeze_holding_run_locks(db_url: str, procs: list[Proc]) -> Proc:

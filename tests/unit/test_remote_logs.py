@@ -17,13 +17,19 @@ def _urls(tmp_path: Path) -> list[str]:
     return [f"file://{tmp_path}/logs/flow/run/t.1.log", f"memory://logs-{uuid.uuid4().hex}/flow/run/t.1.log"]
 
 
-@pytest.mark.parametrize("which", [0, 1], ids=["file", "memory"])
-def test_a_short_try_is_one_object_read_from_any_offset(tmp_path: Path, which: int) -> None:
+def _shipping(tmp_path: Path, which: int, text: str, *, interval: float) -> tuple[str, Path, LogShipper]:
+    """A try's staging file holding ``text`` and a started shipper of it to store ``which``."""
     url = _urls(tmp_path)[which]
     local = tmp_path / "staging.log"
-    local.write_text("first line\nsecond line\n")
-    shipper = LogShipper(str(local), url, interval=60)
+    local.write_text(text)
+    shipper = LogShipper(str(local), url, interval=interval)
     shipper.start()
+    return url, local, shipper
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["file", "memory"])
+def test_a_short_try_is_one_object_read_from_any_offset(tmp_path: Path, which: int) -> None:
+    url, _, shipper = _shipping(tmp_path, which, "first line\nsecond line\n", interval=60)
     shipper.close()
     assert remote_log_exists(url)
     assert read_remote_log(url) == (b"first line\nsecond line\n", 23)
@@ -34,11 +40,7 @@ def test_a_short_try_is_one_object_read_from_any_offset(tmp_path: Path, which: i
 
 @pytest.mark.parametrize("which", [0, 1], ids=["file", "memory"])
 def test_a_long_try_is_followed_chunk_by_chunk(tmp_path: Path, which: int) -> None:
-    url = _urls(tmp_path)[which]
-    local = tmp_path / "staging.log"
-    local.write_text("started\n")
-    shipper = LogShipper(str(local), url, interval=0.05)
-    shipper.start()
+    url, local, shipper = _shipping(tmp_path, which, "started\n", interval=0.05)
     deadline = time.monotonic() + 5
     while read_remote_log(url)[0] != b"started\n" and time.monotonic() < deadline:
         time.sleep(0.02)
