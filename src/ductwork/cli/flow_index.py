@@ -231,10 +231,10 @@ class FlowIndex:
         """The file and flow id named by ``path/to/file.py:flow_id``, ``path/to/file.py`` (its
         only flow) or a flow id of the flows folder; an import error of the file, or a
         ``NotFoundError`` with what there is, otherwise."""
-        from ductwork.loading import DECLARATIVE_SUFFIXES
+        from ductwork.loading import names_a_file
 
         file_part, _, flow_id = ref.partition(":")
-        if file_part.endswith((".py", *DECLARATIVE_SUFFIXES)) or Path(file_part).is_file():
+        if names_a_file(ref):
             if not Path(file_part).is_file():
                 raise NotFoundError(f"flow file {file_part!r} does not exist")
             return self._in_file(self.file(file_part), file_part, flow_id)
