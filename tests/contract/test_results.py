@@ -7,9 +7,10 @@ import itertools
 import uuid
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 from store_helpers import IST, at, create_run, graph
@@ -146,7 +147,20 @@ _keys = itertools.count()
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(value=_values)
+@example(value=dt.datetime(1967, 2, 28, 23, 0, tzinfo=ZoneInfo("America/Rio_Branco")))  # inside a fold
 def test_any_supported_value_round_trips(backend: SqlResults, value: Any) -> None:
     key = f"k{next(_keys)}"
     backend.push("etl/r1", "a", key, value)
-    assert backend.pull("etl/r1", "a", key) == value
+    assert _instants(backend.pull("etl/r1", "a", key)) == _instants(value)
+
+
+def _instants(value: Any) -> Any:
+    """An aware datetime comes back with its UTC offset, not its zone: the same instant and
+    offset. (Compared as they are, two zones never match inside a fold or a gap: PEP 495.)"""
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return (value.astimezone(dt.UTC), value.utcoffset())
+    if isinstance(value, list | tuple):
+        return type(value)(_instants(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _instants(v) for k, v in value.items()}
+    return value
