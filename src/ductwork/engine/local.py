@@ -225,6 +225,7 @@ def run_locally(
     )
     if recording is not None:  # a long try running alone shows as running while it runs
         executor.report_early = supervisor.record_now
+    executor.stand_in = supervisor.stand_in  # other branches go on while a long try holds the loop
     deadline = clock.now() + dt.timedelta(seconds=timeout) if timeout is not None else None
     supervisor.add_run(info, graph, states=states_from_nodes(graph.nodes), deadline=deadline)
     try:

@@ -409,6 +409,17 @@ class Supervisor:
             self._apply(event, now)
         self._flush(force=True)
 
+    def stand_in(self, events: Sequence[TryStarted | TryFinished]) -> None:
+        """The loop's work on events an executor hands over while the loop is blocked in its
+        ``wait`` by a long try running in its own thread (``executors.inline``): apply them,
+        dispatch what they made ready, record by time. Runs cannot end meanwhile (that try is
+        in flight); the loop ends them once its wait returns."""
+        now = self.clock.now()
+        for event in events:
+            self._apply(event, now)
+        self._dispatch(now)
+        self._flush(force=False)
+
     def _apply(self, event: TryStarted | TryFinished, now: dt.datetime) -> None:
         run = self.runs.get(event.key.run_key)
         if run is None or run.in_flight.get(event.key.task_id) != event.key:

@@ -257,3 +257,53 @@ def test_rendered_arguments_are_recorded_as_plain_data() -> None:
     rendered = result["b"].tries[0].rendered
     assert rendered["op_args"] == ["{{ ti.xcom_pull(task_ids='a', key='return_value') }}"]
     assert rendered["op_kwargs"] == {"when": "2024-03-01"}
+
+
+def test_a_long_task_does_not_hold_back_the_other_branches() -> None:
+    """Short tries run one after another in the run loop's thread; when one of them turns out
+    long, the other branches go on in the worker threads meanwhile (here the long task waits
+    for the other branch's last task, so holding that branch back would never end)."""
+    chain_done = threading.Event()
+
+    def wait_for_chain() -> bool:
+        return chain_done.wait(timeout=20)
+
+    with Flow("branches") as f:
+        PythonOperator(task_id="a_waits", python_callable=wait_for_chain)
+        previous = None
+        for i in range(5):
+            op = PythonOperator(task_id=f"c{i}", python_callable=lambda: None)
+            if previous is not None:
+                previous >> op
+            previous = op
+        previous >> PythonOperator(task_id="last", python_callable=chain_done.set)
+    started = time.monotonic()
+    result = run_flow(f, workers=2, clock=SystemClock())
+    assert result.state == "success"
+    assert result.result("a_waits") is True
+    assert time.monotonic() - started < 15
+
+
+def test_tries_that_wait_overlap_in_the_threads_after_short_ones() -> None:
+    """Short tries side by side run in the loop's thread (threads would only take turns on
+    the GIL, at the cost of a hand-over each); later tries of the same function wait, and
+    still run side by side: three of them meet at a barrier."""
+    barrier = threading.Barrier(3, timeout=10)
+    names: dict[int, str] = {}
+
+    def work(i: int) -> str:
+        names[i] = threading.current_thread().name
+        if i >= 20:
+            barrier.wait()
+        return "done"
+
+    with Flow("mixed") as f:
+        middle = EmptyOperator(task_id="middle")
+        for i in range(20):  # side by side, each short
+            PythonOperator(task_id=f"s{i}", python_callable=work, op_args=[i]) >> middle
+        for i in range(20, 23):
+            middle >> PythonOperator(task_id=f"w{i}", python_callable=work, op_args=[i])
+    result = run_flow(f, workers=3, clock=SystemClock())
+    assert result.state == "success", {t: r.state for t, r in result.tasks.items()}
+    assert {names[i] for i in range(20)} == {threading.main_thread().name}
+    assert len({names[i] for i in range(20, 23)}) == 3

@@ -1,9 +1,11 @@
 """The in-process executor: tries run in threads of the calling process.
 
 It is what ``ductwork run``, ``ductwork build`` and ``ductwork.testing`` use: no database, no
-worker processes, results in memory. Parallelism is a thread pool (``--workers N``); a try that
-is the only one to run (a chain, or one worker) runs in the calling thread when it has no
-execution timeout. A try that
+worker processes, results in memory. Parallelism is a thread pool (``--workers N``), used for
+tries that wait (I/O, sleeps, other processes) or run long; short busy tries, and a lone try,
+run one after another in the calling thread (``_start`` says why), and a try there that runs
+long lets the others go on in the threads. A try with an execution timeout always runs in a
+thread. A try that
 exceeds its execution timeout (measured on the monotonic clock) is reported failed at once and
 its operator's ``on_kill`` stops any process it started; Python code in the thread cannot be
 interrupted, which is why the worker pool (separate processes) is the executor for production.
@@ -23,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from ductwork.core.clock import Clock
 from ductwork.core.executable import Executable
@@ -31,7 +34,7 @@ from ductwork.core.results import ResultBackend
 from ductwork.core.states import TaskState
 from ductwork.core.task_services import TaskServices
 from ductwork.engine import logcapture
-from ductwork.engine.alarms import ALARMS
+from ductwork.engine.alarms import ALARMS, Alarm
 from ductwork.engine.execution import TryOutcome, execute_try
 from ductwork.engine.executor import ExecutorEvent, TryFinished, TryKey, TryRequest, TryStarted
 from ductwork.engine.journal import JournalWriter
@@ -41,6 +44,41 @@ from ductwork.engine.rules import after_failure
 log = logging.getLogger(__name__)
 
 Resolver = Callable[[NodeSpec], Executable]
+
+PREFETCH = 2
+"""Tries handed to the threads ahead of time, per thread: a thread that ends a try takes the
+next at once, instead of waiting for the run loop to hear of the end and hand it one."""
+
+PARK_TIME = 0.05
+"""How long (seconds) an event may wait for others to travel with it to the run loop."""
+
+INLINE_LIMIT = 0.002
+"""A try that runs longer in the loop's thread sends the tries after it to the threads
+(seconds): the longest a try's start waits on another's."""
+
+WAIT_LIMIT = 0.0005
+"""A try that spent longer than this waiting (its wall time less its CPU time) is not a
+busy one: tries of its kind overlap their waits in the threads."""
+
+
+def _kind(node: NodeSpec) -> tuple[str, Any, Any]:
+    """Tries of one kind run alike: the same operator, function or task class."""
+    return (node.operator, node.extra.get("callable"), node.family)
+
+
+class _Batch:
+    """Tries run one after another in the loop's thread, and where they are."""
+
+    __slots__ = ("alarm", "done", "entries", "handed_off", "index", "reported", "since")
+
+    def __init__(self, entries: list[tuple[TryRequest, float | None, list[Executable]]]) -> None:
+        self.entries = entries
+        self.index = 0
+        self.since = time.monotonic()
+        self.reported = False
+        self.handed_off = False
+        self.done = False
+        self.alarm: Alarm | None = None
 
 
 class InProcessExecutor:
@@ -64,7 +102,21 @@ class InProcessExecutor:
         self.results = results
         self.clock = clock
         self.parallelism = max(1, parallelism)
-        self._events: queue.SimpleQueue[ExecutorEvent] = queue.SimpleQueue()
+        self._events: list[tuple[float, ExecutorEvent]] = []
+        """Starts and ends, in the order they happened, with when (monotonic) they were put."""
+        self._wake: queue.SimpleQueue[None] = queue.SimpleQueue()
+        """A token per wake-up of the run loop. Waking it for each event cost as much as a no-op
+        try; it is woken when the threads are about to run out of tries (or an event has
+        waited ``PARK_TIME``)."""
+        self._ahead = 0
+        """Tries handed to the thread pool that no thread has taken yet."""
+        self._in_pool = 0
+        """Tries handed to the thread pool that have not ended."""
+        self._threaded: set[tuple[str, Any, Any]] = set()
+        """Kinds of task (``_kind``) whose tries run in the threads: one of them waited or ran long."""
+        self.stand_in: Callable[[list[ExecutorEvent]], None] | None = None
+        """Where the threads' events go while a long try holds the loop's thread (``_stand_in``):
+        the run loop's own work on them (``Supervisor.stand_in``)."""
         self._pool: ThreadPoolExecutor | None = None
         self._running: dict[TryKey, tuple[TryRequest, float | None, list[Executable]]] = {}
         self._abandoned: set[TryKey] = set()
@@ -74,7 +126,7 @@ class InProcessExecutor:
         self.packs = PackedLogs()  # the logs of short tries, one file per run (ADR 0018)
         self.report_early: Callable[[list[ExecutorEvent]], None] | None = None
         """Where the events of a long lone try go while the run loop waits for it (see
-        ``_run_alone``); the loop applies and records them (``Supervisor.record_now``)."""
+        ``_watch``); the loop applies and records them (``Supervisor.record_now``)."""
         self._early = threading.Lock()
 
     def start(self) -> None:
@@ -82,8 +134,22 @@ class InProcessExecutor:
             self._pool = ThreadPoolExecutor(self.parallelism, thread_name_prefix="ductwork-try")
 
     def free_slots(self) -> int:
+        """The threads, and ``PREFETCH`` tries per thread queued ahead of them (queued tries
+        wait their turn, as in a worker's queue, and start in the order they came)."""
         with self._lock:
-            return self.parallelism - len(self._running)
+            ahead = PREFETCH * self.parallelism if self.parallelism > 1 else 0  # one: each try inline
+            return self.parallelism + ahead - len(self._running)
+
+    def _put(self, event: ExecutorEvent, *, wake: bool) -> None:
+        with self._lock:
+            self._events.append((time.monotonic(), event))
+        if wake:
+            self._wake.put(None)
+
+    def _take(self) -> list[ExecutorEvent]:
+        with self._lock:
+            events, self._events = self._events, []
+        return [event for _, event in events]
 
     def submit(self, request: TryRequest) -> None:
         """Take a try; it starts when the run loop next waits (``wait``), so that a try that is
@@ -96,62 +162,154 @@ class InProcessExecutor:
         self._to_start.append((request, deadline, holder))
 
     def _start(self) -> None:
-        """Start the tries submitted since the last wait. A lone try (nothing else running or
-        starting, no timeout to enforce) runs here, in the calling thread: handing it to a
-        thread and waiting for it costs two thread wake-ups, more than a short try itself,
-        and the run loop would only wait for it. Several tries go to the thread pool."""
+        """Start the tries submitted since the last wait.
+
+        Tries of a kind that has run short and busy (no waiting) run here, one after another,
+        in the run loop's thread, while the thread pool has nothing to do: handing a try to a
+        thread costs two thread wake-ups and a GIL hand-over at each of the try's system calls
+        (a thread woken on the other core takes the GIL from this one: measured at twice the
+        CPU of the try itself), and threads running Python only take turns on the GIL. A try
+        that runs past ``INLINE_LIMIT`` here hands the rest to the threads (``_watch``); a kind
+        whose try waited or ran long has its tries run in the threads from then on."""
         submitted, self._to_start = self._to_start, []
         with self._lock:  # a try cancelled before it started is not started
             starting = [entry for entry in submitted if entry[0].key in self._running]
             self._abandoned.difference_update(e[0].key for e in submitted if e[0].key not in self._running)
+            pool_idle = self._in_pool == 0
         if not starting:
             return
-        if len(starting) == 1 and starting[0][1] is None and not self.threads_only:
-            request, _deadline, holder = starting[0]
-            with self._lock:
-                alone = len(self._running) == 1
-            if alone:
-                self._run_alone(request, holder)
-                return
+        here = [e for e in starting if pool_idle and self._may_run_here(e[0], e[1])]
+        self._to_pool([e for e in starting if not (pool_idle and self._may_run_here(e[0], e[1]))])
+        if here:
+            self._run_here(here)
+
+    def _may_run_here(self, request: TryRequest, deadline: float | None) -> bool:
+        if deadline is not None or self.threads_only:  # the loop must stay free to stop it
+            return False
+        return self.parallelism == 1 or _kind(request.node) not in self._threaded
+
+    def _to_pool(self, entries: list[tuple[TryRequest, float | None, list[Executable]]]) -> None:
+        if not entries:
+            return
         self.start()
         assert self._pool is not None
-        for request, _deadline, holder in starting:
-            self._pool.submit(contextvars.copy_context().run, self._execute, request, holder)
+        with self._lock:
+            self._ahead += len(entries)
+            self._in_pool += len(entries)
+        for request, _deadline, holder in entries:
+            self._pool.submit(contextvars.copy_context().run, self._take_turn, request, holder)
 
-    def _run_alone(self, request: TryRequest, holder: list[Executable]) -> None:
-        """Run a lone try in this thread (the run loop's, blocked meanwhile). If it is still
-        running after the pack's ``spill_after``, its start goes to ``report_early`` from the
-        alarms' thread, so the record shows it running (and its log can be followed) without a
-        commit per try for the short ones (ADR 0008)."""
-        if self.report_early is None:
-            contextvars.copy_context().run(self._execute, request, holder)
-            return
-        running = [True]
-
-        def report() -> None:
-            with self._early:
-                if not running[0] or self.report_early is None:
+    def _take_turn(self, request: TryRequest, holder: list[Executable]) -> None:
+        """A thread takes a try queued ahead: it runs unless cancelled meanwhile, and its
+        execution timeout counts from now."""
+        try:
+            with self._lock:
+                self._ahead -= 1
+                entry = self._running.get(request.key)
+                if entry is None:
+                    self._abandoned.discard(request.key)
                     return
-                events: list[ExecutorEvent] = []
-                while True:
-                    try:
-                        events.append(self._events.get_nowait())
-                    except queue.Empty:
+                if entry[1] is not None and request.node.execution_timeout:
+                    self._running[request.key] = (request, time.monotonic() + request.node.execution_timeout, holder)
+            self._execute(request, holder)
+        finally:
+            with self._lock:
+                self._in_pool -= 1
+
+    def _run_here(self, entries: list[tuple[TryRequest, float | None, list[Executable]]]) -> None:
+        """Run ``entries`` in this thread (the run loop's, blocked meanwhile), one after
+        another, watched by ``_watch`` from the alarms' thread."""
+        batch = _Batch(entries)
+        with self._lock:
+            batch.alarm = ALARMS.set(self._first_alarm(), lambda: self._watch(batch))
+        try:
+            for index, (request, _deadline, holder) in enumerate(entries):
+                with self._lock:
+                    if batch.handed_off:
                         break
+                    if request.key not in self._running:  # cancelled meanwhile
+                        self._abandoned.discard(request.key)
+                        continue
+                    batch.index, batch.since, batch.reported = index, time.monotonic(), False
+                cpu = time.thread_time()
+                contextvars.copy_context().run(self._execute, request, holder, False)
+                wall, cpu = time.monotonic() - batch.since, time.thread_time() - cpu
+                if wall > INLINE_LIMIT or wall - cpu > WAIT_LIMIT:  # long, or waited: threads from now on
+                    self._threaded.add(_kind(request.node))
+        finally:
+            with self._lock:
+                batch.done = True
+                if batch.alarm is not None:
+                    ALARMS.cancel(batch.alarm)
+            with self._early:  # a report or a stand-in's turn under way ends before the loop goes on
+                pass
+            self._wake.put(None)  # the loop takes the batch's events at once
+
+    def _first_alarm(self) -> float:
+        return INLINE_LIMIT if self.parallelism > 1 else self.packs.spill_after
+
+    def _watch(self, batch: _Batch) -> None:
+        """The alarm of a batch run in the loop's thread. A try there past ``INLINE_LIMIT``
+        sends the batch's other tries to the threads, and a stand-in (``_stand_in``) dispatches
+        on the loop's behalf until it ends; past the pack's ``spill_after`` its start goes to
+        ``report_early``, so the record shows it running (and its log can be followed) without
+        a commit per try for the short ones (ADR 0008)."""
+        rest: list[tuple[TryRequest, float | None, list[Executable]]] = []
+        with self._lock:
+            if batch.done:
+                return
+            request = batch.entries[batch.index][0]
+            ran = time.monotonic() - batch.since
+            hand_off = self.parallelism > 1 and not batch.handed_off and ran >= INLINE_LIMIT
+            if hand_off:
+                batch.handed_off = True
+                rest = batch.entries[batch.index + 1 :]
+                self._threaded.add(_kind(request.node))
+            report = not batch.reported and ran >= self.packs.spill_after
+            batch.reported = batch.reported or report
+            until = self.packs.spill_after - ran if not batch.reported else None
+            if not batch.handed_off and self.parallelism > 1:
+                until = min(until, INLINE_LIMIT - ran) if until is not None else INLINE_LIMIT - ran
+            batch.alarm = ALARMS.set(max(until, 0.001), lambda: self._watch(batch)) if until is not None else None
+        if hand_off:
+            self._to_pool(rest)
+            if self.stand_in is not None:
+                threading.Thread(target=self._stand_in, args=(batch,), name="ductwork-stand-in", daemon=True).start()
+        if report and self.report_early is not None:
+            with self._early:
+                if batch.done:
+                    return
                 try:
-                    self.report_early(events)
+                    self.report_early(self._take())
                 except Exception as exc:  # the database is down: the run loop records them later
                     log.warning("could not record the start of %s yet: %s", request.key.task_id, exc)
 
-        alarm = ALARMS.set(self.packs.spill_after, report)
-        try:
-            contextvars.copy_context().run(self._execute, request, holder)
-        finally:
-            ALARMS.cancel(alarm)
-            with self._early:  # a report under way ends before the run loop goes on
-                running[0] = False
+    def _stand_in(self, batch: _Batch) -> None:
+        """While a long try holds the loop's thread, hand the events of the threads' tries to
+        ``stand_in`` (the supervisor applies them and dispatches what they made ready), so
+        that other branches of the flow go on meanwhile."""
+        while True:
+            try:
+                self._wake.get(timeout=PARK_TIME)
+                woken = True
+            except queue.Empty:
+                woken = False
+            with self._early:
+                if batch.done or self.stand_in is None:
+                    if woken:  # the wake-up was the loop's
+                        self._wake.put(None)
+                    return
+                events = self._take() + self._expire()
+                try:
+                    self.stand_in(events)
+                except Exception as exc:  # the database is down: the run loop records them later
+                    log.warning("could not record tries while a long try runs: %s", exc)
+                submitted, self._to_start = self._to_start, []
+                with self._lock:
+                    starting = [entry for entry in submitted if entry[0].key in self._running]
+                self._to_pool(starting)
 
-    def _execute(self, request: TryRequest, holder: list[Executable]) -> None:
+    def _execute(self, request: TryRequest, holder: list[Executable], threaded: bool = True) -> None:
         sink = logcapture.TrySink(request.log_path, pack=self.packs)
         self.sinks[request.key] = sink
         try:
@@ -160,7 +318,7 @@ class InProcessExecutor:
             key = request.key
             if self.journal is not None:
                 self.journal.started_try(key.run_key, key.task_id, key.try_number, started_at, request.log_path)
-            self._events.put(TryStarted(key, started_at, threading.current_thread().name))
+            self._put(TryStarted(key, started_at, threading.current_thread().name), wake=False)
             outcome = execute_try(
                 executable,
                 node=request.node,
@@ -190,7 +348,9 @@ class InProcessExecutor:
         if self.journal is not None:
             key = request.key
             self.journal.ended_try(key.run_key, key.task_id, key.try_number, outcome)
-        self._events.put(TryFinished(request.key, outcome))
+        with self._lock:  # the loop hears of it when the threads are about to run dry
+            wake = threaded and self._ahead <= self.parallelism
+        self._put(TryFinished(request.key, outcome), wake=wake)
 
     def submitted(self) -> None:
         """Each try was handed over in ``submit``."""
@@ -200,19 +360,20 @@ class InProcessExecutor:
         deadline_timeout = self._next_deadline_in()
         if deadline_timeout is not None:
             timeout = deadline_timeout if timeout is None else min(timeout, deadline_timeout)
-        events: list[ExecutorEvent] = []
+        with self._lock:
+            if self._events:
+                until = max(0.0, self._events[0][0] + PARK_TIME - time.monotonic())
+                timeout = until if timeout is None else min(timeout, until)
         try:
-            events.append(
-                self._events.get(timeout=timeout) if timeout is None or timeout > 0 else self._events.get_nowait()
-            )
+            self._wake.get(timeout=timeout) if timeout is None or timeout > 0 else self._wake.get_nowait()
         except queue.Empty:
             pass
         while True:
             try:
-                events.append(self._events.get_nowait())
+                self._wake.get_nowait()
             except queue.Empty:
                 break
-        return events + self._expire()
+        return self._take() + self._expire()
 
     def _next_deadline_in(self) -> float | None:
         with self._lock:
@@ -258,7 +419,7 @@ class InProcessExecutor:
             for executable in holder:
                 executable.on_kill()
             now = self.clock.now()
-            self._events.put(TryFinished(key, TryOutcome(TaskState.FAILED, now, now, error=reason)))
+            self._put(TryFinished(key, TryOutcome(TaskState.FAILED, now, now, error=reason)), wake=True)
 
     def shutdown(self, wait: bool = True) -> None:
         self._to_start.clear()
