@@ -56,6 +56,9 @@ INLINE_LIMIT = 0.002
 """A try that runs longer in the loop's thread sends the tries after it to the threads
 (seconds): the longest a try's start waits on another's."""
 
+STRIKES = 2
+"""Tries of a kind that ran long or waited before its tries go to the threads."""
+
 WAIT_LIMIT = 0.0005
 """A try that spent longer than this waiting (its wall time less its CPU time) is not a
 busy one: tries of its kind overlap their waits in the threads."""
@@ -113,7 +116,8 @@ class InProcessExecutor:
         self._in_pool = 0
         """Tries handed to the thread pool that have not ended."""
         self._threaded: set[tuple[str, Any, Any]] = set()
-        """Kinds of task (``_kind``) whose tries run in the threads: one of them waited or ran long."""
+        """Kinds of task (``_kind``) whose tries run in the threads: they wait or run long."""
+        self._strikes: dict[tuple[str, Any, Any], int] = {}
         self.stand_in: Callable[[list[ExecutorEvent]], None] | None = None
         """Where the threads' events go while a long try holds the loop's thread (``_stand_in``):
         the run loop's own work on them (``Supervisor.stand_in``)."""
@@ -178,15 +182,16 @@ class InProcessExecutor:
             pool_idle = self._in_pool == 0
         if not starting:
             return
-        here = [e for e in starting if pool_idle and self._may_run_here(e[0], e[1])]
-        self._to_pool([e for e in starting if not (pool_idle and self._may_run_here(e[0], e[1]))])
+        alone = len(starting) == 1  # threads would bring it nothing
+        here = [e for e in starting if pool_idle and self._may_run_here(e[0], e[1], alone)]
+        self._to_pool([e for e in starting if not (pool_idle and self._may_run_here(e[0], e[1], alone))])
         if here:
             self._run_here(here)
 
-    def _may_run_here(self, request: TryRequest, deadline: float | None) -> bool:
+    def _may_run_here(self, request: TryRequest, deadline: float | None, alone: bool) -> bool:
         if deadline is not None or self.threads_only:  # the loop must stay free to stop it
             return False
-        return self.parallelism == 1 or _kind(request.node) not in self._threaded
+        return alone or self.parallelism == 1 or _kind(request.node) not in self._threaded
 
     def _to_pool(self, entries: list[tuple[TryRequest, float | None, list[Executable]]]) -> None:
         if not entries:
@@ -221,7 +226,7 @@ class InProcessExecutor:
         another, watched by ``_watch`` from the alarms' thread."""
         batch = _Batch(entries)
         with self._lock:
-            batch.alarm = ALARMS.set(self._first_alarm(), lambda: self._watch(batch))
+            batch.alarm = ALARMS.set(self._first_alarm(batch), lambda: self._watch(batch))
         try:
             for index, (request, _deadline, holder) in enumerate(entries):
                 with self._lock:
@@ -234,8 +239,8 @@ class InProcessExecutor:
                 cpu = time.thread_time()
                 contextvars.copy_context().run(self._execute, request, holder, False)
                 wall, cpu = time.monotonic() - batch.since, time.thread_time() - cpu
-                if wall > INLINE_LIMIT or wall - cpu > WAIT_LIMIT:  # long, or waited: threads from now on
-                    self._threaded.add(_kind(request.node))
+                if wall > INLINE_LIMIT or wall - cpu > WAIT_LIMIT:  # long, or waited
+                    self._strike(_kind(request.node))
         finally:
             with self._lock:
                 batch.done = True
@@ -245,8 +250,19 @@ class InProcessExecutor:
                 pass
             self._wake.put(None)  # the loop takes the batch's events at once
 
-    def _first_alarm(self) -> float:
-        return INLINE_LIMIT if self.parallelism > 1 else self.packs.spill_after
+    def _strike(self, kind: tuple[str, Any, Any]) -> None:
+        """A try of ``kind`` ran long or waited; at the second, its tries go to the threads (a
+        kind's first try often pays once for imports and files)."""
+        strikes = self._strikes[kind] = self._strikes.get(kind, 0) + 1
+        if strikes >= STRIKES:
+            self._threaded.add(kind)
+
+    def _first_alarm(self, batch: _Batch) -> float:
+        return INLINE_LIMIT if self._may_hand_off(batch) else self.packs.spill_after
+
+    def _may_hand_off(self, batch: _Batch) -> bool:
+        """Whether there is anything to hand to the threads: tries after the current one."""
+        return self.parallelism > 1 and not batch.handed_off and batch.index < len(batch.entries) - 1
 
     def _watch(self, batch: _Batch) -> None:
         """The alarm of a batch run in the loop's thread. A try there past ``INLINE_LIMIT``
@@ -260,15 +276,14 @@ class InProcessExecutor:
                 return
             request = batch.entries[batch.index][0]
             ran = time.monotonic() - batch.since
-            hand_off = self.parallelism > 1 and not batch.handed_off and ran >= INLINE_LIMIT
+            hand_off = self._may_hand_off(batch) and ran >= INLINE_LIMIT
             if hand_off:
                 batch.handed_off = True
                 rest = batch.entries[batch.index + 1 :]
-                self._threaded.add(_kind(request.node))
             report = not batch.reported and ran >= self.packs.spill_after
             batch.reported = batch.reported or report
             until = self.packs.spill_after - ran if not batch.reported else None
-            if not batch.handed_off and self.parallelism > 1:
+            if self._may_hand_off(batch):
                 until = min(until, INLINE_LIMIT - ran) if until is not None else INLINE_LIMIT - ran
             batch.alarm = ALARMS.set(max(until, 0.001), lambda: self._watch(batch)) if until is not None else None
         if hand_off:
