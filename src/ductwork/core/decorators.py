@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 import typing
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -56,6 +57,28 @@ class DecoratedBranchOperator(BranchPythonOperator):
 
 class DecoratedShortCircuitOperator(ShortCircuitOperator):
     pass
+
+
+_SIGNATURES: weakref.WeakKeyDictionary[Callable[..., Any], inspect.Signature | None] = weakref.WeakKeyDictionary()
+
+
+def _signature(function: Callable[..., Any]) -> inspect.Signature | None:
+    """The function's signature, worked out once per function (a flow calls one ``@task``
+    function for each of thousands of tasks; ``inspect.signature`` was a third of that call).
+    None: it has none Python can tell."""
+    try:
+        return _SIGNATURES[function]
+    except (KeyError, TypeError):  # TypeError: not weakly referable (a builtin)
+        pass
+    try:
+        found: inspect.Signature | None = inspect.signature(function)
+    except (TypeError, ValueError):
+        found = None
+    try:
+        _SIGNATURES[function] = found
+    except TypeError:
+        pass
+    return found
 
 
 def _returns_dict(func: Callable[..., Any]) -> bool:
@@ -154,9 +177,8 @@ class TaskFunction:
 
     def _check_arguments(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
         """Bind now so a wrong call fails at definition time, naming the task."""
-        try:
-            signature = inspect.signature(self.function)
-        except (TypeError, ValueError):
+        signature = _signature(self.function)
+        if signature is None:
             return
         context_names = {
             p.name
