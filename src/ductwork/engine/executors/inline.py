@@ -141,7 +141,7 @@ class InProcessExecutor:
         """The threads, and ``PREFETCH`` tries per thread queued ahead of them (queued tries
         wait their turn, as in a worker's queue, and start in the order they came)."""
         with self._lock:
-            ahead = PREFETCH * self.parallelism if self.parallelism > 1 else 0  # one: each try inline
+            ahead = PREFETCH * self.parallelism
             return self.parallelism + ahead - len(self._running)
 
     def _put(self, event: ExecutorEvent, *, wake: bool) -> None:
@@ -246,6 +246,7 @@ class InProcessExecutor:
                 batch.done = True
                 if batch.alarm is not None:
                     ALARMS.cancel(batch.alarm)
+                    batch.alarm = None  # no cycle (batch, alarm, call-back) left for the collector
             with self._early:  # a report or a stand-in's turn under way ends before the loop goes on
                 pass
             self._wake.put(None)  # the loop takes the batch's events at once
