@@ -57,7 +57,7 @@ INLINE_LIMIT = 0.002
 (seconds): the longest a try's start waits on another's."""
 
 STRIKES = 2
-"""Tries of a kind that ran long or waited before its tries go to the threads."""
+"""Tries of a kind in a row that ran long or waited before its tries go to the threads."""
 
 WAIT_LIMIT = 0.0005
 """A try that spent longer than this waiting (its wall time less its CPU time) is not a
@@ -241,6 +241,8 @@ class InProcessExecutor:
                 wall, cpu = time.monotonic() - batch.since, time.thread_time() - cpu
                 if wall > INLINE_LIMIT or wall - cpu > WAIT_LIMIT:  # long, or waited
                     self._strike(_kind(request.node))
+                elif self._strikes:
+                    self._strikes.pop(_kind(request.node), None)
         finally:
             with self._lock:
                 batch.done = True
@@ -252,8 +254,9 @@ class InProcessExecutor:
             self._wake.put(None)  # the loop takes the batch's events at once
 
     def _strike(self, kind: tuple[str, Any, Any]) -> None:
-        """A try of ``kind`` ran long or waited; at the second, its tries go to the threads (a
-        kind's first try often pays once for imports and files)."""
+        """A try of ``kind`` ran long or waited; at the second in a row, its tries go to the
+        threads (a kind's first try often pays once for imports and files, and any try can be
+        held up by another process or the collector now and then)."""
         strikes = self._strikes[kind] = self._strikes.get(kind, 0) + 1
         if strikes >= STRIKES:
             self._threaded.add(kind)
