@@ -120,10 +120,9 @@ class TaskFunction:
         merged = {**self.operator_kwargs, **kwargs}
         task_id = merged.pop("task_id", self.task_id)
         multiple = merged.pop("multiple_outputs", self.multiple_outputs)
-        made = TaskFunction(
-            self.function, operator_class=self.operator_class, task_id=task_id, multiple_outputs=multiple, **merged
-        )
-        made.role, made.fail_run = self.role, self.fail_run
+        made = object.__new__(TaskFunction)  # a copy: a flow overrides one function for each of thousands of tasks
+        made.__dict__.update(self.__dict__)
+        made.task_id, made.multiple_outputs, made.operator_kwargs = task_id, multiple, merged
         return made
 
     def _unique_id(self, flow: FlowScope) -> str:

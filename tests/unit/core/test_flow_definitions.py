@@ -178,3 +178,21 @@ def test_a_task_outside_a_flow_is_a_plain_function() -> None:
         return 2 * x
 
     assert double(4) == 8
+
+
+def test_override_changes_only_what_it_names() -> None:
+    @task(retries=2)
+    def pull(n: int) -> dict[str, int]:
+        """Fetch n rows."""
+        return {"n": n}
+
+    again = pull.override(task_id="pull_again", retries=5)
+    assert (again.task_id, again.operator_kwargs, again.multiple_outputs) == ("pull_again", {"retries": 5}, True)
+    assert (pull.task_id, pull.operator_kwargs) == ("pull", {"retries": 2})  # the original is unchanged
+    assert again.__name__ == "pull" and again.__doc__ == "Fetch n rows." and again(3) == {"n": 3}
+    with Flow("o") as f:
+        again(1)
+        pull(2)
+    assert (f.tasks["pull_again"].retries, f.tasks["pull"].retries) == (5, 2)
+    with pytest.raises(DefinitionError, match="task 'pull_again': missing argument"), Flow("p"):
+        again()
