@@ -106,8 +106,11 @@ class ClassTaskRunner:
     template_fields: Sequence[str] = ()
     do_xcom_push = True
 
-    def __init__(self, task: Task) -> None:
+    def __init__(self, task: Task, deps: Sequence[Task] | None = None) -> None:
+        """``deps``: the task's requirements as the run's graph was compiled from them (else
+        ``requires()`` is asked again when the try runs)."""
         self.task = task
+        self.deps = deps
         self.task_id = task.task_id
         self.on_execute_callback: list[Callable[[TaskContext], Any]] = []
         self.on_success_callback: list[Callable[[TaskContext], Any]] = []
@@ -118,7 +121,7 @@ class ClassTaskRunner:
         task = self.task
         if is_external(task):
             return self._check_external()
-        missing = [d for d in task.deps() if not d.complete()]
+        missing = [d for d in (task.deps() if self.deps is None else self.deps) if not d.complete()]
         if missing:
             task.trigger_event(Event.DEPENDENCY_MISSING, missing)
             raise TaskExecutionError(

@@ -316,7 +316,11 @@ class ClassTaskFlow(Flow):
     ) -> tuple[FlowGraph, Mapping[str, Any]]:
         nodes, tasks = compile_tasks(self.roots_for(params, logical_date))
         graph = FlowGraph(self.meta(), topological(nodes, where=f"flow {self.flow_id!r}"))
-        return graph, {task_id: ClassTaskRunner(t) for task_id, t in tasks.items()}
+        runners = {  # the requirements found by the compile, not requires() again at each try
+            task_id: ClassTaskRunner(t, [tasks[u] for u in graph.nodes[task_id].upstream])
+            for task_id, t in tasks.items()
+        }
+        return graph, runners
 
     def to_graph(self) -> FlowGraph:
         """The full requirement graph for the default parameters and today's date (display)."""

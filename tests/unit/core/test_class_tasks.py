@@ -93,6 +93,7 @@ def test_dynamic_dependencies_are_run_first_and_recorded_in_the_graph() -> None:
 def test_missing_external_input_is_pending_not_failed() -> None:
     """Luigi's "missing" category: the external task waits (up_for_reschedule, checked again by
     a scheduler), its dependents are never run, and the one-shot build ends unsuccessful."""
+
     class Upstream(ExternalTask):
         date = DateParameter()
 
@@ -215,3 +216,32 @@ def test_missing_parameter_names_task_and_parameter() -> None:
 
     with pytest.raises(MissingParameterError, match="Leaf: missing required parameter 'n' \\(int\\)"):
         Leaf()
+
+
+def test_a_requirement_that_ran_without_its_output_fails_the_task_that_needs_it() -> None:
+    """As Luigi's worker does: before a task runs, its requirements must be complete."""
+    asked: list[str] = []
+
+    class Careless(Task):
+        def output(self) -> MemoryTarget:
+            return MemoryTarget("careless-never-written")
+
+        def run(self) -> None:
+            pass
+
+    class Needs(Task):
+        def requires(self) -> Careless:
+            asked.append("requires")
+            return Careless()
+
+        def output(self) -> MemoryTarget:
+            return MemoryTarget("needs")
+
+        def run(self) -> None:
+            self.output().write_text("done")
+
+    result = build(Needs())
+    assert result["Careless"].state == "success"
+    assert result["Needs"].state == "failed"
+    assert "unfulfilled dependencies at run time: Careless" in (result["Needs"].tries[-1].error or "")
+    assert asked == ["requires"]  # the requirements compiled into the graph are the ones checked
