@@ -166,7 +166,9 @@ def test_a_scheduler_started_while_the_database_is_down_waits_then_gives_up_or_g
                 start_new_session=True,
             )
         try:
-            wait_for(lambda: "the database is unreachable at start" in log_path.read_text(errors="replace"), 60, "the wait")
+            wait_for(
+                lambda: "the database is unreachable at start" in log_path.read_text(errors="replace"), 60, "the wait"
+            )
             time.sleep(3)
             assert proc.poll() is None, "the scheduler gave up although told to wait forever"
             pg.start()
@@ -178,3 +180,50 @@ def test_a_scheduler_started_while_the_database_is_down_waits_then_gives_up_or_g
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+
+
+def test_a_database_that_goes_away_while_the_scheduler_starts_is_waited_for(tmp_path: Path) -> None:
+    """The database answers, then goes away part way through the scheduler's start (a restart
+    under way; the chaos test met it): it waits again and starts once it is back, with one
+    job recorded, instead of exiting."""
+    import datetime as dt
+    import threading
+
+    from ductwork.engine.scheduler import SchedulerOptions, SchedulerService
+    from ductwork.settings import Settings
+    from ductwork.store import migrate
+    from ductwork.store.engine import create_engine, read_transaction
+    from ductwork.store.repo import jobs as job_repo
+
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    with private_postgres() as pg:
+        url = pg.create_database("midstart")
+        engine = create_engine(url)
+        migrate.upgrade(engine)
+        settings = Settings(home=tmp_path / "home", flows_folder=flows, database_url=url, parallelism=1)
+        service = SchedulerService(settings, options=SchedulerOptions(schedule=False, outage_backoff_max=0.5))
+        replays: list[float] = []
+        replay = service.replay_journals
+
+        def replay_during_a_restart() -> None:  # the database stops after the start's first steps
+            replays.append(time.monotonic())
+            if len(replays) == 1:
+                pg.stop()
+                threading.Timer(1.0, pg.start).start()
+            replay()
+
+        service.replay_journals = replay_during_a_restart  # type: ignore[method-assign]
+        thread = threading.Thread(target=service.run, daemon=True)
+        thread.start()
+        try:
+            wait_for(lambda: service.status().state == "running" or not thread.is_alive(), 90, "the start")
+            assert thread.is_alive() and service.status().state == "running", service.status()
+            assert len(replays) >= 2  # the start was taken up again
+            with read_transaction(engine) as conn:
+                jobs = job_repo.alive_jobs(conn, "scheduler", timeout=dt.timedelta(minutes=5))
+            assert len(jobs) == 1
+        finally:
+            service.stop()
+            thread.join(timeout=60)
+            engine.dispose()

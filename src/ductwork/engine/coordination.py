@@ -74,12 +74,14 @@ class Coordination:
         self._next_reap = 0.0
 
     def begin(self) -> int:
-        """Check that this scheduler may run here, and record its job; its id."""
-        if self.backend == "sqlite":
+        """Check that this scheduler may run here, and record its job; its id. Called again
+        after the database went away part way, it goes on with the job already recorded."""
+        if self.backend == "sqlite" and self._lock_fd is None:
             self._lock_sqlite()
         host, pid = socket.gethostname(), os.getpid()
-        with transaction(self.engine) as conn:
-            self.job_id = job_repo.start_job(conn, "scheduler", hostname=host, pid=pid)
+        if self.job_id is None:
+            with transaction(self.engine) as conn:
+                self.job_id = job_repo.start_job(conn, "scheduler", hostname=host, pid=pid)
         if not self.leases and self.backend != "sqlite":
             with read_transaction(self.engine) as conn:
                 others = [(i, h, p) for i, h, p in leases.live_schedulers(conn, lease=self.lease) if i < self.job_id]

@@ -225,28 +225,31 @@ class SchedulerService:
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
         """Bring the database to the code's schema, start the workers, and take over the runs
-        a previous scheduler left active."""
+        a previous scheduler left active. When the database goes away part way, ``run`` waits
+        for it and calls this again: each step done already is not done twice."""
         if not schema_version.is_current(self.engine):  # Alembic only when there is work for it
             from ductwork.store import migrate
 
             if migrate.current_revision(self.engine) is None:
                 migrate.upgrade(self.engine)
             migrate.check(self.engine)
-        self.coordination = Coordination(
-            self.engine, remote_executor=self.settings.executor != "local", lease=self.settings.scheduler_lease
-        )
+        if self.coordination is None:
+            self.coordination = Coordination(
+                self.engine, remote_executor=self.settings.executor != "local", lease=self.settings.scheduler_lease
+            )
         self._job_id = self.coordination.begin()  # refuses when another scheduler may not share the database
         if self.coordination.leases:
             self.sink.owner = self._job_id
             self.options.job_heartbeat = min(self.options.job_heartbeat, self.settings.scheduler_lease / 4)
         self.replay_journals()
-        self.executor = self._executor_factory(self.settings, self.environ)
-        self.executor.start()
+        if self.executor is None:
+            self.executor = self._executor_factory(self.settings, self.environ)
+            self.executor.start()
         with read_transaction(self.engine) as conn:
             pools = {p.name: p.slots for p in pool_repo.list_pools(conn)}
         limits = Limits(pools=pools, resources=dict(self.settings.resources))
         self._start_telemetry()
-        self.supervisor = Supervisor(
+        self.supervisor = self.supervisor or Supervisor(
             self.executor,
             self.clock,
             self._sinks(StepSinks(self.engine, [self.sink, AssetEventWriter()])),
@@ -259,21 +262,22 @@ class SchedulerService:
         )
         with read_transaction(self.engine) as conn:
             self._failed_before = {e.fileloc for e in error_repo.list_import_errors(conn)}
-        if self.settings.triggerer == "scheduler":
+        if self.settings.triggerer == "scheduler" and self.triggerer is None:
             from ductwork.engine.services_setup import build_secrets
             from ductwork.engine.triggerer import TriggererService
 
             self.triggerer = TriggererService(self.engine, secrets=build_secrets(self.settings, engine=self.engine))
             self.triggerer.on_delivery = self._on_message  # a new run: look at the store next turn
             self.triggerer.start()
-        self.retention = RetentionWorker(
-            self.engine,
-            self.settings,
-            interval=self.options.retention_interval,
-            first_after=self.options.retention_first_after,
-            clock=self.clock.now,
-        )
-        self.retention.start()
+        if self.retention is None:
+            self.retention = RetentionWorker(
+                self.engine,
+                self.settings,
+                interval=self.options.retention_interval,
+                first_after=self.options.retention_first_after,
+                clock=self.clock.now,
+            )
+            self.retention.start()
         self._set_status("running")
         log.info("scheduler started (pid %d) on %s", os.getpid(), self.settings.flows_folder)
 
@@ -282,7 +286,7 @@ class SchedulerService:
             from ductwork.telemetry.setup import build_telemetry
 
             self.telemetry, self.metrics_registry = build_telemetry(self.settings, prometheus=self.options.prometheus)
-        if self.metrics_registry is not None and self.settings.metrics_port:
+        if self.metrics_registry is not None and self.settings.metrics_port and self._metrics_server is None:
             from ductwork.telemetry.prometheus import serve
 
             self._metrics_server = serve(
@@ -357,7 +361,16 @@ class SchedulerService:
         database is unreachable it waits (``wait_for_database``) instead of exiting."""
         if not self.wait_for_database(at_start=True):
             return
-        self.start()
+        while True:
+            try:
+                self.start()
+                break
+            except Exception as exc:  # the database went away again while starting
+                if not database_unavailable(exc):
+                    raise
+                if not self.wait_for_database(exc, at_start=True):
+                    self.shutdown()
+                    return
         try:
             while not self.stop_event.is_set():
                 try:
