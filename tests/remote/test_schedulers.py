@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -277,25 +276,40 @@ def test_a_scheduler_frozen_in_a_transaction_does_not_keep_its_runs_from_the_oth
 
 def _freeze_holding_run_locks(db_url: str, procs: list[Proc]) -> Proc:
     """SIGSTOP one of the schedulers at a moment its session holds locks on rows of ``runs``
-    (found by the session's name in ``pg_stat_activity``); the frozen one."""
+    (found by the session's name in ``pg_stat_activity``); the frozen one. The locks are held
+    for a few milliseconds of each step, so ``pg_locks`` is watched until a scheduler holds
+    some, and that one is stopped at once (stopping one at random moments missed them all on
+    a busy machine); if its transaction ended meanwhile, it goes on and the watch goes on."""
     import sqlalchemy as sa
 
-    locks = sa.text(
-        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-        "WHERE a.application_name LIKE :name AND l.relation = 'runs'::regclass AND l.granted "
+    holders = sa.text(
+        "SELECT DISTINCT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE a.application_name LIKE 'ductwork scheduler %' AND l.relation = 'runs'::regclass AND l.granted "
         "AND l.mode IN ('RowShareLock', 'RowExclusiveLock')"
     )
+    by_name = {f"ductwork scheduler {p.pid}@": p for p in procs}
     engine = sa.create_engine(db_url.replace("postgresql://", "postgresql+psycopg://"), poolclass=sa.NullPool)
+    deadline = time.monotonic() + 120
     try:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            for attempt in range(4000):
-                proc = procs[attempt % len(procs)]
-                os.kill(proc.pid, signal.SIGSTOP)
-                time.sleep(0.02)  # a statement under way ends; the session then waits on its frozen client
-                if conn.execute(locks, {"name": f"ductwork scheduler {proc.pid}@%"}).scalar():
-                    return proc
-                os.kill(proc.pid, signal.SIGCONT)
-                time.sleep(random.uniform(0.0, 0.02))
+
+            def holding() -> set[int]:
+                names = list(conn.execute(holders).scalars())
+                return {p.pid for prefix, p in by_name.items() for name in names if name.startswith(prefix)}
+
+            next_look = time.monotonic() + 2
+            while time.monotonic() < deadline:
+                for pid in holding():
+                    os.kill(pid, signal.SIGSTOP)
+                    time.sleep(0.02)  # a statement under way ends; the session then waits on its frozen client
+                    if pid in holding():
+                        return next(p for p in procs if p.pid == pid)
+                    os.kill(pid, signal.SIGCONT)
+                if time.monotonic() > next_look:
+                    next_look = time.monotonic() + 2
+                    if len(_ended(db_url)) == 30:
+                        raise AssertionError("the runs ended before a scheduler was caught holding locks on them")
+                time.sleep(0.002)
     finally:
         engine.dispose()
     raise AssertionError("never caught a scheduler in a transaction holding locks on runs")
