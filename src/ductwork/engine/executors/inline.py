@@ -1,14 +1,14 @@
-"""The in-process executor: tries run in threads of the calling process.
+"""The in-process executor: tries run in the calling process, in its thread or in a thread pool.
 
 It is what ``ductwork run``, ``ductwork build`` and ``ductwork.testing`` use: no database, no
 worker processes, results in memory. Parallelism is a thread pool (``--workers N``), used for
 tries that wait (I/O, sleeps, other processes) or run long; short busy tries, and a lone try,
 run one after another in the calling thread (``_start`` says why), and a try there that runs
-long lets the others go on in the threads. A try with an execution timeout always runs in a
-thread. A try that
-exceeds its execution timeout (measured on the monotonic clock) is reported failed at once and
-its operator's ``on_kill`` stops any process it started; Python code in the thread cannot be
-interrupted, which is why the worker pool (separate processes) is the executor for production.
+long lets the others go on in the threads (ADR 0020). A try with an execution timeout always
+runs in a thread. A try that exceeds its execution timeout (measured on the monotonic clock)
+is reported failed at once and its operator's ``on_kill`` stops any process it started; Python
+code in the thread cannot be interrupted, which is why the worker pool (separate processes) is
+the executor for production.
 
 With a ``journal`` (an in-process run recorded in the database), a try's start is journaled
 before its code runs and its end before the supervisor hears of it, as workers do (ADR 0006):
