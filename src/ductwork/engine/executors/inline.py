@@ -175,18 +175,26 @@ class InProcessExecutor:
         CPU of the try itself), and threads running Python only take turns on the GIL. A try
         that runs past ``INLINE_LIMIT`` here hands the rest to the threads (``_watch``); a kind
         whose try waited or ran long has its tries run in the threads from then on."""
-        submitted, self._to_start = self._to_start, []
-        with self._lock:  # a try cancelled before it started is not started
-            starting = [entry for entry in submitted if entry[0].key in self._running]
-            self._abandoned.difference_update(e[0].key for e in submitted if e[0].key not in self._running)
-            pool_idle = self._in_pool == 0
+        starting = self._take_submitted()
         if not starting:
             return
+        with self._lock:
+            pool_idle = self._in_pool == 0
         alone = len(starting) == 1  # threads would bring it nothing
-        here = [e for e in starting if pool_idle and self._may_run_here(e[0], e[1], alone)]
-        self._to_pool([e for e in starting if not (pool_idle and self._may_run_here(e[0], e[1], alone))])
+        here: list[tuple[TryRequest, float | None, list[Executable]]] = []
+        pooled: list[tuple[TryRequest, float | None, list[Executable]]] = []
+        for entry in starting:
+            (here if pool_idle and self._may_run_here(entry[0], entry[1], alone) else pooled).append(entry)
+        self._to_pool(pooled)
         if here:
             self._run_here(here)
+
+    def _take_submitted(self) -> list[tuple[TryRequest, float | None, list[Executable]]]:
+        """The tries submitted since last asked; one cancelled before it started is dropped."""
+        submitted, self._to_start = self._to_start, []
+        with self._lock:
+            self._abandoned.difference_update(e[0].key for e in submitted if e[0].key not in self._running)
+            return [entry for entry in submitted if entry[0].key in self._running]
 
     def _may_run_here(self, request: TryRequest, deadline: float | None, alone: bool) -> bool:
         if deadline is not None or self.threads_only:  # the loop must stay free to stop it
@@ -327,10 +335,7 @@ class InProcessExecutor:
                     self.stand_in(events)
                 except Exception as exc:  # the database is down: the run loop records them later
                     log.warning("could not record tries while a long try runs: %s", exc)
-                submitted, self._to_start = self._to_start, []
-                with self._lock:
-                    starting = [entry for entry in submitted if entry[0].key in self._running]
-                self._to_pool(starting)
+                self._to_pool(self._take_submitted())
 
     def _execute(self, request: TryRequest, holder: list[Executable], threaded: bool = True) -> None:
         sink = logcapture.TrySink(request.log_path, pack=self.packs)
