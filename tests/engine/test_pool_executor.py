@@ -171,6 +171,34 @@ def test_flow_runs_in_workers_and_passes_results_between_processes(
     assert recorded == {"first": "success", "second": "success", "third": "success"}
 
 
+COLLECTOR = """
+import gc
+
+from ductwork import Flow, PythonOperator
+
+
+def report():
+    return {"threshold": list(gc.get_threshold()), "frozen": gc.get_freeze_count()}
+
+
+with Flow("collector") as flow:
+    PythonOperator(task_id="report", python_callable=report)
+"""
+
+
+def test_workers_collect_garbage_less_often_and_keep_their_start_up_frozen(
+    make_pool: Callable[..., PoolExecutor], tmp_path: Path
+) -> None:
+    from ductwork.gc_tuning import OLDER, YOUNGEST
+
+    (tmp_path / "collector.py").write_text(COLLECTOR)
+    summary = run_in_pool(make_pool(), tmp_path / "collector.py", "collector")
+    assert summary.state == "success", summary.tasks
+    seen = SqliteResults(tmp_path / "results.db").pull(summary.key, "report")
+    assert seen["threshold"] == [YOUNGEST, OLDER, OLDER]
+    assert seen["frozen"] > 10_000  # the engine's modules, imported before the worker's first try
+
+
 def test_decorated_flow_passes_values_between_workers(make_pool: Callable[..., PoolExecutor], tmp_path: Path) -> None:
     summary = run_in_pool(make_pool(), OPERATORS, "decorated")
     assert summary.state == "success"

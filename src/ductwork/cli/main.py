@@ -14,6 +14,7 @@ import click
 
 from ductwork.cli.lazy_group import LazyGroup
 from ductwork.cli.state import CliState
+from ductwork.gc_tuning import tune_collector
 
 COMMANDS: dict[str, str] = {
     "run": "run_cmd:run",
@@ -91,6 +92,7 @@ def cli(ctx: click.Context, config_path: str | None, home: str | None, flows_fol
 
 
 def main() -> None:
+    tune_collector()  # before the commands' imports: they allocate a few hundred thousand objects
     # At exit, Python's last garbage collection walks every object the command made (the
     # ORM-free store, Rich, click: a million objects): 0.3-0.8 s on a busy 2-core machine, paid
     # after the command's work is done and before the shell gets its prompt back (`trigger

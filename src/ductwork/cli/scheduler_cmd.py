@@ -91,5 +91,8 @@ def scheduler(
         ),
         err=True,
     )
+    from ductwork.gc_tuning import freeze_startup
+
+    freeze_startup()
     service.run()
     sys.exit(0)

@@ -60,6 +60,9 @@ def worker(
     names = [q.strip() for q in queues.split(",") if q.strip()]
     if not names:
         raise click.BadParameter("give at least one queue", param_hint="--queues")
+    from ductwork.gc_tuning import freeze_startup
+
+    freeze_startup()  # before Celery forks its pool: the children share what was frozen
     restart = start_worker(
         state.settings,
         patient=os.environ.pop(_RESTARTED, "") == "1",

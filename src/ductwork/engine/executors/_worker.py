@@ -66,6 +66,7 @@ from ductwork.engine.executors.runtime import RunSetup, WorkerRuntime
 from ductwork.engine.executors.staged_log import Stage, StagedLog
 from ductwork.engine.packed_logs import PackedLogs, write_all
 from ductwork.engine.rules import after_failure
+from ductwork.gc_tuning import freeze_startup, tune_collector
 
 RUN = 1
 STOP = 2
@@ -678,12 +679,14 @@ def _flush_std() -> None:
 
 def main(conn: Connection, runtime: WorkerRuntime, config: WorkerConfig) -> None:
     """The target of a worker process."""
+    tune_collector()
     worker = _Worker(conn, runtime, config)
     try:
         worker.boot()
     except BaseException:
         worker.send((BROKEN, traceback.format_exc()))
         raise
+    freeze_startup()
     try:
         with logcapture.routing():
             worker.serve()

@@ -1,0 +1,55 @@
+"""Ductwork's own processes collect garbage less often (``ductwork.gc_tuning``); a user's process
+that runs a flow through the Python API keeps its collector as it was."""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from ductwork import Flow, PythonOperator
+from ductwork.gc_tuning import OLDER, YOUNGEST
+from ductwork.testing import run_flow
+
+REPORT = """
+import gc
+import json
+from pathlib import Path
+
+from ductwork import Flow, PythonOperator
+
+
+def report():
+    Path(__file__).with_name("collector.json").write_text(json.dumps(gc.get_threshold()))
+
+
+with Flow("collector") as flow:
+    PythonOperator(task_id="report", python_callable=report)
+"""
+
+
+def test_a_run_of_the_ductwork_command_collects_less_often(tmp_path: Path) -> None:
+    (tmp_path / "collector.py").write_text(REPORT)
+    env = {**os.environ, "DUCTWORK_HOME": str(tmp_path / "home")}
+    done = subprocess.run(
+        [sys.executable, "-c", "from ductwork.cli.main import main; main()", "run", "collector.py", "--no-progress"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads((tmp_path / "collector.json").read_text()) == [YOUNGEST, OLDER, OLDER]
+
+
+def test_a_flow_run_from_python_leaves_the_host_collector_alone() -> None:
+    before = gc.get_threshold()
+    seen: list[tuple[int, int, int]] = []
+    with Flow("host") as flow:
+        PythonOperator(task_id="look", python_callable=lambda: seen.append(gc.get_threshold()))
+    assert run_flow(flow).state == "success"
+    assert seen == [before] and gc.get_threshold() == before
