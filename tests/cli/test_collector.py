@@ -53,3 +53,24 @@ def test_a_flow_run_from_python_leaves_the_host_collector_alone() -> None:
         PythonOperator(task_id="look", python_callable=lambda: seen.append(gc.get_threshold()))
     assert run_flow(flow).state == "success"
     assert seen == [before] and gc.get_threshold() == before
+
+
+def test_the_child_that_reads_flow_files_collects_less_often(tmp_path: Path) -> None:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "collector.py").write_text(
+        "import gc, json\nfrom pathlib import Path\n"
+        "Path(__file__).with_name('collector.json').write_text(json.dumps(gc.get_threshold()))\n" + REPORT
+    )
+    env = {**os.environ, "DUCTWORK_HOME": str(tmp_path / "home"), "DUCTWORK_FLOWS_FOLDER": str(flows)}
+    done = subprocess.run(
+        [sys.executable, "-c", "from ductwork.cli.main import main; main()", "flows", "list"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "collector" in done.stdout
+    assert json.loads((flows / "collector.json").read_text()) == [YOUNGEST, OLDER, OLDER]
