@@ -9,8 +9,9 @@ collecting, a scheduler 10% of its CPU (``benchmarks/RESULTS.md``, "The garbage 
 
 So the processes Ductwork starts and owns (the ``ductwork`` command and everything it runs: the
 scheduler, ``run``/``build``, Celery workers and their pool children, the local pool's worker
-processes, the children that read flow files) collect the youngest generation every ``YOUNGEST`` allocations, and long-lived ones
-freeze what they hold after start-up, which full collections then skip. Cyclic garbage waits
+processes, the children that read flow files) collect the youngest generation every
+``YOUNGEST`` allocations, and long-lived ones freeze what they hold after start-up, which full
+collections then skip. Cyclic garbage waits
 longer before it is freed (at most ``YOUNGEST`` allocations' worth: a few megabytes). A user's
 own process that calls ``flow.run()`` keeps whatever settings it has: a library does not change
 its host's collector.

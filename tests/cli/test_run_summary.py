@@ -1,0 +1,50 @@
+"""What ``ductwork run`` prints at its end: every task of a small run; of a larger one, the tasks
+that did not succeed, and how to see the rest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import Cli
+
+FLOW = """
+from ductwork import Flow, PythonOperator
+
+
+def work(i):
+    if i in FAIL:
+        raise ValueError(f"task {{i}} broke")
+
+
+FAIL = {fail}
+
+with Flow("summary") as flow:
+    for i in range({n}):
+        PythonOperator(task_id=f"t{{i}}", python_callable=work, op_args=[i])
+"""
+
+
+def _run(cli: Cli, tmp_path: Path, n: int, fail: set[int]) -> str:
+    (tmp_path / "summary.py").write_text(FLOW.format(n=n, fail=fail or "set()"))
+    result = cli("run", "summary.py", "--no-progress")
+    assert result.exit_code == (1 if fail else 0), result.output
+    return result.output
+
+
+def _rows(output: str) -> set[str]:
+    return {line.split()[1] for line in output.splitlines() if line.startswith("│ t")}
+
+
+def test_a_small_run_lists_every_task(cli: Cli, tmp_path: Path) -> None:
+    output = _run(cli, tmp_path, 5, set())
+    assert _rows(output) == {f"t{i}" for i in range(5)}
+    assert "not shown" not in output
+
+
+def test_a_larger_run_lists_the_tasks_that_did_not_succeed_and_says_how_to_see_the_rest(
+    cli: Cli, tmp_path: Path
+) -> None:
+    output = _run(cli, tmp_path, 40, {3, 17})
+    assert _rows(output) == {"t3", "t17"}
+    assert "38 successful tasks not shown" in " ".join(output.split())
+    assert "ductwork runs show summary manual__" in " ".join(output.split())
