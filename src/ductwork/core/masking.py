@@ -83,9 +83,11 @@ class SecretsMasker:
         are masked whole); other values unchanged."""
         if isinstance(value, str):
             return self.mask(value)
+        if value is None or type(value) in (int, float, bool):
+            return value
         if isinstance(value, list | tuple):
             return type(value)(self.mask_value(v) for v in value)
-        if isinstance(value, Mapping):
+        if type(value) is dict or isinstance(value, Mapping):
             return {
                 k: (MASK if isinstance(k, str) and is_secret_name(k) and v not in (None, "") else self.mask_value(v))
                 for k, v in value.items()

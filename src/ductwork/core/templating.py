@@ -102,12 +102,17 @@ def render_string(text: str, context: Mapping[str, Any], *, task_id: str = "", f
         raise TemplateError(_where(task_id, field, _error_line(exc)) + f"{type(exc).__name__}: {exc}") from None
 
 
+_PLAIN_LEAVES = frozenset({int, float, bool, type(None), bytes})
+
+
 def render_value(
     value: Any, context: Mapping[str, Any], *, task_id: str = "", field: str = "", keep_refs: bool = False
 ) -> Any:
     """Render strings inside lists, tuples and dicts too; a task output (``other.output``) or
     a run parameter reference becomes its value, as it is (not as text), unless ``keep_refs``
     (for the record of what was rendered); other values pass unchanged."""
+    if type(value) in _PLAIN_LEAVES:  # most arguments: no attribute lookup that fails
+        return value
     native = getattr(value, "resolve_template", None)
     if callable(native):
         return value if keep_refs else native(context)

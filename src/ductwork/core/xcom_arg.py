@@ -96,13 +96,25 @@ class ParamRef:
 Resolvable = XComArg | ParamRef
 
 
+_LEAVES = frozenset({str, int, float, bool, type(None), bytes})
+"""Types that never hold a reference: asked first, since a flow of thousands of ``@task`` calls
+looks through every argument of each (at definition, and at each try)."""
+
+
 def find_refs(value: Any) -> list[XComArg]:
     """Task outputs referenced anywhere inside ``value`` (lists, tuples, dicts)."""
     found: list[XComArg] = []
     stack = [value]
     while stack:
         item = stack.pop()
-        if isinstance(item, XComArg):
+        kind = type(item)
+        if kind in _LEAVES:
+            continue
+        if kind is list or kind is tuple:
+            stack.extend(item)
+        elif kind is dict:
+            stack.extend(item.values())
+        elif isinstance(item, XComArg):
             found.append(item)
         elif isinstance(item, list | tuple | set | frozenset):
             stack.extend(item)

@@ -91,7 +91,9 @@ class PythonOperator(BaseOperator):
         self.op_args = list(op_args or [])
         self.op_kwargs = dict(op_kwargs or {})
         self.templates_dict = dict(templates_dict) if templates_dict is not None else None
-        for ref in find_refs([self.op_args, self.op_kwargs]):
+        linked = type(self).template_fields  # the operator links what these hold itself, after __init__
+        unlinked = [v for k, v in (("op_args", self.op_args), ("op_kwargs", self.op_kwargs)) if k not in linked]
+        for ref in find_refs(unlinked):
             set_dependency(ref, self)
 
     def execute(self, context: TaskContext) -> Any:
