@@ -63,6 +63,13 @@ def _render(executable: Executable, context: TaskContext) -> tuple[Executable, d
     rendered: dict[str, Any] = {}
     for name in fields:
         value = getattr(executable, name, None)
+        if value is None or ((type(value) is list or type(value) is dict) and not value):
+            # Nothing to render (a @task's op_kwargs and templates_dict, most often): a fresh
+            # empty container, so that execute() cannot change the definition's.
+            rendered[name] = None if value is None else type(value)()
+            if value is not None:
+                setattr(rendered_op, name, type(value)())
+            continue
         new = render_value(value, context, task_id=executable.task_id, field=name)
         setattr(rendered_op, name, new)
         shown = (

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from ductwork import (
+    BaseOperator,
     BashOperator,
     BranchPythonOperator,
     EmptyOperator,
@@ -307,3 +308,32 @@ def test_tries_that_wait_overlap_in_the_threads_after_short_ones() -> None:
     assert result.state == "success", {t: r.state for t, r in result.tasks.items()}
     assert {names[i] for i in range(20)} == {threading.main_thread().name}
     assert len({names[i] for i in range(20, 23)}) == 3
+
+
+class _Collects(BaseOperator):
+    """Appends to its templated containers as it runs (a task must not change its definition)."""
+
+    template_fields = ("items", "options", "nothing")
+
+    def __init__(self, *, items: list[str], options: dict[str, str], **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.items, self.options, self.nothing = items, options, None
+
+    def execute(self, context: object) -> list[object]:
+        seen = [list(self.items), dict(self.options), self.nothing]
+        self.items.append("ran")
+        self.options["ran"] = "yes"
+        return seen
+
+
+def test_a_try_that_changes_its_templated_fields_leaves_the_definition_as_it_was() -> None:
+    with Flow("collects") as flow:
+        _Collects(task_id="empty", items=[], options={})
+        _Collects(task_id="full", items=["{{ ds }}"], options={"k": "v"})
+    for _ in range(2):
+        summary = run_flow(flow)
+        assert summary.state == "success"
+        assert summary.result("empty") == [[], {}, None]
+        assert summary.result("full")[1:] == [{"k": "v"}, None]
+    assert flow.tasks["empty"].items == [] and flow.tasks["empty"].options == {}
+    assert flow.tasks["full"].items == ["{{ ds }}"] and flow.tasks["full"].options == {"k": "v"}
