@@ -204,18 +204,20 @@ class FlowGraph:
         nodes = {n["task_id"]: NodeSpec.from_dict(n) for n in data["nodes"]}
         return cls(FlowMeta.from_dict(data["meta"]), nodes, data.get("groups", {}))
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), default=str)
+    def to_json(self, data: Mapping[str, Any] | None = None) -> str:
+        """``data``: what ``to_dict()`` returned already, if the caller has it."""
+        return json.dumps(self.to_dict() if data is None else data, sort_keys=True, separators=(",", ":"), default=str)
 
-    def version_hash(self) -> str:
+    def version_hash(self, data: Mapping[str, Any] | None = None) -> str:
         """Changes whenever anything the engine or UI reads from the graph changes.
 
         Worked out once per graph: recording a run asks for it twice (the flow's version and the
         run's), and serializing a 100,000-task graph takes a good part of a second. A graph is
-        never changed in place (``with_nodes`` returns a new one)."""
+        never changed in place (``with_nodes`` returns a new one). ``data``: ``to_dict()``'s
+        result, when the caller made it for its own use (the flow's record stores it)."""
         cached: str | None = self.__dict__.get("_version_hash")
         if cached is None:
-            cached = hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+            cached = hashlib.sha256(self.to_json(data).encode()).hexdigest()[:16]
             object.__setattr__(self, "_version_hash", cached)
         return cached
 

@@ -52,10 +52,11 @@ def _record(row: Row[Any]) -> FlowRecord:
 def _definition(graph: FlowGraph, fileloc: str | None) -> dict[str, Any]:
     """The columns that come from the graph itself (overwritten on every parse)."""
     meta = graph.meta
+    data = _nodes.graph_json(graph)  # also what the hash is of: every node serialized once, not twice
     return {
         "fileloc": fileloc if fileloc is not None else meta.fileloc,
-        "graph": _nodes.graph_json(graph),
-        "version_hash": graph.version_hash(),
+        "graph": data,
+        "version_hash": graph.version_hash(data),
         "schedule": meta.schedule,
         "timezone": meta.timezone,
         "owner": meta.owner,
