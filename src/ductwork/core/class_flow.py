@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import sys
 import time
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from types import ModuleType
 from typing import Any
@@ -26,15 +27,21 @@ from ductwork.errors import NotFoundError, TaskExecutionError, did_you_mean
 ALREADY_COMPLETE = "already_complete"
 
 
+_KINDS: weakref.WeakKeyDictionary[type, str] = weakref.WeakKeyDictionary()
+"""Each task class's kind, worked out once: a pipeline of thousands of tasks has a handful."""
+
+
 def task_kind(task: Task) -> str:
     """The Ductwork base class a task derives from, for display."""
-    from ductwork.core.external_program import ExternalProgramTask
-    from ductwork.core.task import ExternalTask, WrapperTask
+    cls = type(task)
+    kind = _KINDS.get(cls)
+    if kind is None:
+        from ductwork.core.external_program import ExternalProgramTask
+        from ductwork.core.task import ExternalTask, WrapperTask
 
-    for base in (ExternalProgramTask, WrapperTask, ExternalTask):
-        if isinstance(task, base):
-            return base.__name__
-    return "Task"
+        bases = (ExternalProgramTask, WrapperTask, ExternalTask)
+        kind = _KINDS[cls] = next((b.__name__ for b in bases if issubclass(cls, b)), "Task")
+    return kind
 
 
 def task_node(task: Task, deps: Iterable[Task], *, complete: bool = False) -> NodeSpec:

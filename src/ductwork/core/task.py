@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -39,19 +40,29 @@ def flatten(struct: Any) -> list[Any]:
     """Tasks or targets from one value, a list/tuple or a dict (values), depth first."""
     if struct is None:
         return []
+    out: list[Any] = []
+    kind = type(struct)  # the usual shapes first: the abstract-class checks below are slow
+    if kind is list or kind is tuple:
+        for value in struct:
+            out.extend(flatten(value))
+        return out
+    if isinstance(struct, Task):
+        return [struct]
     if isinstance(struct, Mapping):
-        out: list[Any] = []
         for value in struct.values():
             out.extend(flatten(value))
         return out
     if isinstance(struct, list | tuple | set | frozenset) or (
         isinstance(struct, Iterable) and not isinstance(struct, str | bytes | Task) and not _is_target(struct)
     ):
-        out = []
         for value in struct:
             out.extend(flatten(value))
         return out
     return [struct]
+
+
+_HANDLERS: weakref.WeakKeyDictionary[type, dict[Event, tuple[Callable[..., Any], ...]]] = weakref.WeakKeyDictionary()
+"""Each class's handlers of each event, its bases' included; emptied when one is registered."""
 
 
 def _is_target(value: Any) -> bool:
@@ -169,6 +180,7 @@ class Task(ParamHolder):
             if "_event_handlers" not in cls.__dict__:
                 cls._event_handlers = handlers  # type: ignore[attr-defined]
             handlers.setdefault(event, []).append(func)
+            _HANDLERS.clear()
             return func
 
         return register
@@ -178,12 +190,19 @@ class Task(ParamHolder):
 
         A failing handler is logged and does not change the task's outcome (Luigi's rule).
         """
-        for klass in type(self).__mro__:
-            for handler in klass.__dict__.get("_event_handlers", {}).get(event, ()):
-                try:
-                    handler(self, *args)
-                except Exception:
-                    logger.exception("event handler %s for %s of %s failed", handler, event, self)
+        cls = type(self)
+        known = _HANDLERS.get(cls)
+        if known is None:
+            known = _HANDLERS[cls] = {}
+        handlers = known.get(event)
+        if handlers is None:  # looked up along the class's bases once, not three times per task
+            found = (klass.__dict__.get("_event_handlers", {}).get(event, ()) for klass in cls.__mro__)
+            handlers = known[event] = tuple(h for group in found for h in group)
+        for handler in handlers:
+            try:
+                handler(self, *args)
+            except Exception:
+                logger.exception("event handler %s for %s of %s failed", handler, event, self)
 
     def on_kill(self) -> None:
         """Stop outside work when the try is cancelled or times out."""

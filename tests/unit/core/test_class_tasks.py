@@ -158,6 +158,34 @@ def test_event_handlers_fire_and_a_failing_handler_is_harmless() -> None:
     assert ("time", "True") in seen and ("failure", "bad data") in seen
 
 
+def test_a_handler_registered_on_a_base_after_a_run_is_called_in_the_next() -> None:
+    seen: list[str] = []
+
+    class Base(Task):
+        def run(self) -> None:
+            pass
+
+    class Child(Base):
+        n = Parameter()
+
+        def complete(self) -> bool:
+            return False
+
+    @Child.event_handler(Event.SUCCESS)
+    def first(task: Task) -> None:
+        seen.append(f"first {task.task_id}")
+
+    assert build(Child(n="1")).state == "success"
+    assert seen == ["first Child(n=1)"]
+
+    @Base.event_handler(Event.SUCCESS)
+    def later(task: Task) -> None:
+        seen.append(f"later {task.task_id}")
+
+    assert build(Child(n="2")).state == "success"
+    assert seen[1:] == ["first Child(n=2)", "later Child(n=2)"]
+
+
 def test_external_program_task(tmp_path: Path) -> None:
     class Echo(ExternalProgramTask):
         word = Parameter()
