@@ -31,18 +31,23 @@ with Flow("collector") as flow:
 """
 
 
-def test_a_run_of_the_ductwork_command_collects_less_often(tmp_path: Path) -> None:
-    (tmp_path / "collector.py").write_text(REPORT)
-    env = {**os.environ, "DUCTWORK_HOME": str(tmp_path / "home")}
+def _ductwork(tmp_path: Path, *args: str, **env: str) -> str:
+    """The real entry point in a process of its own (the collector is set there)."""
     done = subprocess.run(
-        [sys.executable, "-c", "from ductwork.cli.main import main; main()", "run", "collector.py", "--no-progress"],
+        [sys.executable, "-c", "from ductwork.cli.main import main; main()", *args],
         cwd=tmp_path,
-        env=env,
+        env={**os.environ, "DUCTWORK_HOME": str(tmp_path / "home"), **env},
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_a_run_of_the_ductwork_command_collects_less_often(tmp_path: Path) -> None:
+    (tmp_path / "collector.py").write_text(REPORT)
+    _ductwork(tmp_path, "run", "collector.py", "--no-progress")
     assert json.loads((tmp_path / "collector.json").read_text()) == [YOUNGEST, OLDER, OLDER]
 
 
@@ -62,15 +67,5 @@ def test_the_child_that_reads_flow_files_collects_less_often(tmp_path: Path) -> 
         "import gc, json\nfrom pathlib import Path\n"
         "Path(__file__).with_name('collector.json').write_text(json.dumps(gc.get_threshold()))\n" + REPORT
     )
-    env = {**os.environ, "DUCTWORK_HOME": str(tmp_path / "home"), "DUCTWORK_FLOWS_FOLDER": str(flows)}
-    done = subprocess.run(
-        [sys.executable, "-c", "from ductwork.cli.main import main; main()", "flows", "list"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "collector" in done.stdout
+    assert "collector" in _ductwork(tmp_path, "flows", "list", DUCTWORK_FLOWS_FOLDER=str(flows))
     assert json.loads((flows / "collector.json").read_text()) == [YOUNGEST, OLDER, OLDER]
