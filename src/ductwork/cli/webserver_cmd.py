@@ -106,6 +106,9 @@ def standalone(
         f"database {settings.db_url_shown}, {settings.parallelism} workers. Ctrl-C to stop.",
         err=True,
     )
+    from ductwork.gc_tuning import freeze_startup
+
+    freeze_startup()  # as `ductwork scheduler` does: a long-lived process
     try:
         service.run()
     finally:
