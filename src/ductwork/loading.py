@@ -20,6 +20,7 @@ from typing import Any
 from ductwork.core.decorators import FlowFunction
 from ductwork.core.definition_context import start_collecting, stop_collecting
 from ductwork.core.flow import Flow
+from ductwork.core.graph import FlowGraph
 from ductwork.errors import DuctworkError, FlowImportError, NotFoundError, did_you_mean
 
 FLOW_MODULE_PREFIX = "ductwork_flows_"
@@ -96,6 +97,9 @@ class LoadedFile:
     path: str
     flows: list[Flow] = field(default_factory=list)
     errors: list[FlowImportError] = field(default_factory=list)
+    graphs: dict[str, FlowGraph] = field(default_factory=dict)
+    """The graphs compiled while validating the flows, by flow id: a command that runs a flow
+    at once need not compile a 5,000-task graph a second time."""
 
 
 def flows_in_module(module: ModuleType, path: str) -> LoadedFile:
@@ -132,13 +136,14 @@ def flows_in_module(module: ModuleType, path: str) -> LoadedFile:
                 )
             continue
         try:
-            flow.to_graph()
+            graph = flow.to_graph()
         except DuctworkError as exc:
             loaded.errors.append(FlowImportError(path, flow.defined_at[1], str(exc)))
             seen[flow.flow_id] = flow
             continue
         seen[flow.flow_id] = flow
         loaded.flows.append(flow)
+        loaded.graphs[flow.flow_id] = graph
     return loaded
 
 
@@ -219,6 +224,12 @@ def names_a_file(ref: str) -> bool:
 def load_flow(ref: str, flows_folder: str | Path) -> Flow:
     """A flow from ``path/to/file.py:flow_id``, ``path/to/file.py`` (its only flow) or a flow id
     found in the flows folder."""
+    return load_flow_and_graph(ref, flows_folder)[0]
+
+
+def load_flow_and_graph(ref: str, flows_folder: str | Path) -> tuple[Flow, FlowGraph | None]:
+    """``load_flow``, with the graph compiled when the flow was validated (``None`` for a flow
+    found by the folder's discovery). It stays the flow's graph until the caller changes the flow."""
     file_part, _, flow_id = ref.partition(":")
     if names_a_file(ref):
         loaded = load_file(file_part)
@@ -227,7 +238,7 @@ def load_flow(ref: str, flows_folder: str | Path) -> Flow:
         flows = {f.flow_id: f for f in loaded.flows}
         if flow_id:
             if flow_id in flows:
-                return flows[flow_id]
+                return flows[flow_id], loaded.graphs.get(flow_id)
             for err in loaded.errors:
                 if repr(flow_id) in str(err):
                     raise err
@@ -238,13 +249,14 @@ def load_flow(ref: str, flows_folder: str | Path) -> Flow:
                 f"Flows in it: {', '.join(flows) or '(none)'}"
             )
         if len(flows) == 1:
-            return next(iter(flows.values()))
+            only = next(iter(flows.values()))
+            return only, loaded.graphs.get(only.flow_id)
         raise NotFoundError(
             f"{file_part} defines {len(flows)} flows ({', '.join(flows) or 'none'}); name one as {file_part}:FLOW_ID"
         )
     bag = discover([flows_folder])
     if ref in bag.flows:
-        return bag.flows[ref]
+        return bag.flows[ref], None
     for err in bag.errors:
         if repr(ref) in str(err):
             raise err

@@ -12,10 +12,11 @@ from rich.markup import escape
 
 from ductwork.cli.luigi_args import parse_build_args
 from ductwork.cli.output import ProgressSink, console, print_json, summary_json, summary_table, tries_table
-from ductwork.cli.state import CliState, load_checked
+from ductwork.cli.state import CliState, load_checked_graph
 from ductwork.core.class_flow import all_task_classes, find_task_class
 from ductwork.core.config import ParamHolder, ParamSources, config_classes, use_sources
 from ductwork.core.flow import Flow, flow_for_tasks
+from ductwork.core.graph import FlowGraph
 from ductwork.core.params import BoolParameter
 from ductwork.engine import task_env
 from ductwork.engine.local import run_locally
@@ -58,6 +59,7 @@ def _execute(
     run_type: str,
     only: Sequence[str] | None = None,
     record: bool = True,
+    graph: FlowGraph | None = None,
 ) -> RunSummary:
     settings = state.settings
     total = len(flow.tasks) or 1
@@ -80,6 +82,7 @@ def _execute(
             only=only,
             recording=recording,
             services=services,
+            graph=graph,
         )
     return summary
 
@@ -192,10 +195,11 @@ def run(
     """Run FLOW once, now, in this process (a flow id, or path/to/file.py:flow_id)."""
     settings = state.settings
     with use_sources(ParamSources.load(config_path=state.config_path)):
-        flow = load_checked(state, flow_ref)
+        flow, graph = load_checked_graph(state, flow_ref)
         summary = _execute(
             state,
             flow,
+            graph=graph,
             params=parse_param_options(param_values),
             logical_date=_parse_date(logical_date),
             workers=workers or settings.parallelism,

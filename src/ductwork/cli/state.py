@@ -14,6 +14,7 @@ from ductwork.settings import Settings
 if TYPE_CHECKING:
     from ductwork.cli.flow_index import FlowIndex
     from ductwork.core.flow import Flow
+    from ductwork.core.graph import FlowGraph
 
 
 @dataclass
@@ -47,14 +48,20 @@ def load_checked(state: CliState, flow_ref: str) -> Flow:
     import error instead of ending or hanging the command. A flow named by its id is found
     through the flow index (the folder's files parsed in a child process), so that only the
     flow's own file is imported here; a file named outright is imported once, here."""
+    return load_checked_graph(state, flow_ref)[0]
+
+
+def load_checked_graph(state: CliState, flow_ref: str) -> tuple[Flow, FlowGraph | None]:
+    """``load_checked``, with the graph compiled when the flow was validated (for a command
+    that runs the flow at once, and does not change it)."""
     from ductwork.import_guard import guarded_import
-    from ductwork.loading import load_flow, names_a_file
+    from ductwork.loading import load_flow_and_graph, names_a_file
 
     if not names_a_file(flow_ref):
         entry, flow_id = state.flow_index.resolve(flow_ref, state.settings.flows_folder)
         flow_ref = f"{entry.file}:{flow_id}"
     with guarded_import(state.settings.parse_timeout):
-        return load_flow(flow_ref, state.settings.flows_folder)
+        return load_flow_and_graph(flow_ref, state.settings.flows_folder)
 
 
 class DuctworkGroup(click.Group):

@@ -139,13 +139,15 @@ def run_locally(
     seed_results: Mapping[str, Any] | None = None,
     recording: Recording | None = None,
     services: TaskServices | None = None,
+    graph: FlowGraph | None = None,
 ) -> RunSummary:
     """Run ``flow`` once, to the end, and return what happened.
 
     ``only`` restricts the run to some task ids (their other upstream tasks count as done);
     ``seed_results`` gives the return values of tasks left out, by task id. ``services`` gives
     tasks their connections, variables and store (by default: connections and variables from
-    ``DUCTWORK_CONN_*``/``DUCTWORK_VAR_*``, no store).
+    ``DUCTWORK_CONN_*``/``DUCTWORK_VAR_*``, no store). ``graph``: the flow's graph when the
+    caller compiled it and has not changed the flow since (the CLI validated it on loading).
     """
     clock = clock or SystemClock()
     resolved = flow.resolve_params(params)
@@ -165,7 +167,10 @@ def run_locally(
         run_type=run_type,
         timezone=flow.tz,
     )
-    graph, operators = flow.materialize(params=resolved, logical_date=when)
+    if graph is not None and type(flow).materialize is Flow.materialize and type(flow).to_graph is Flow.to_graph:
+        operators: Mapping[str, Any] = flow.tasks  # what Flow.materialize gives, without compiling again
+    else:
+        graph, operators = flow.materialize(params=resolved, logical_date=when)
     # An operator flow's run graph is its graph, and so is a build's when nothing was already
     # complete: the recording need not compile it again.
     same = type(flow).materialize is Flow.materialize and type(flow).to_graph is Flow.to_graph

@@ -44,7 +44,7 @@ class TrySink:
     written ``SPILL_BYTES``."""
 
     def __init__(self, path: str | Path | None = None, pack: PackedLogs | None = None) -> None:
-        self.path = Path(path) if path else None
+        self.path = os.fspath(path) if path else None  # a str: a Path costs microseconds per try
         self._lock = threading.Lock()
         self._buffer = io.StringIO()
         self._file: IO[str] | None = None
@@ -78,7 +78,7 @@ class TrySink:
         """The own file appears with what the try wrote so far already in it (written aside,
         then renamed): a reader never sees it empty while the text is still in memory."""
         assert self.path is not None
-        aside = self.path.with_name(self.path.name + ".spill")
+        aside = self.path + ".spill"
         with _open_log(aside) as early:
             early.write(self._buffer.getvalue())
         os.replace(aside, self.path)
@@ -97,7 +97,11 @@ class TrySink:
             return read_range(*self._packed)
         if self._pack is not None or self.path is None:  # still in memory
             return self._buffer.getvalue()
-        return self.path.read_text(encoding="utf-8") if self.path.exists() else ""
+        try:
+            with open(self.path, encoding="utf-8") as fh:
+                return fh.read()
+        except FileNotFoundError:
+            return ""
 
     def close(self) -> None:
         with self._lock:
@@ -120,7 +124,7 @@ class TrySink:
             self._buffer = io.StringIO()
 
 
-def _open_log(path: Path) -> IO[str]:
+def _open_log(path: str) -> IO[str]:
     folder = os.path.dirname(path)
     if folder not in _MADE_FOLDERS:
         os.makedirs(folder, exist_ok=True)

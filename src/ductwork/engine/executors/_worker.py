@@ -49,7 +49,6 @@ from dataclasses import dataclass, fields, replace
 from multiprocessing import parent_process
 from multiprocessing.connection import Connection
 from operator import attrgetter
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -243,7 +242,7 @@ class LogFile(logcapture.TrySink):
 
     def __init__(self, path: str, folders: Lru) -> None:
         super().__init__(None)
-        self.path = Path(path)
+        self.path = path
         folder = os.path.dirname(path) or "."
         if not folders.touch(folder):
             _make_folder(folder)
