@@ -9,11 +9,17 @@ runs each ``ductwork run`` / ``ductwork build`` of the ``cli`` section (and Luig
 scheduler on the same module) once under ``valgrind --tool=callgrind`` and prints the
 instructions per task, ``(I(N) - I(100)) / (N - 100)``, and the fixed count.
 
+Under valgrind a process runs ~50x slower, and an in-process run decides things by the clock:
+a try that runs past ``INLINE_LIMIT`` sends the tries after it to the threads, the record is
+written every ``flush_interval``. Slowed down, a no-op try would look long and every run would
+take the threads' path, with fifty times the commits. So ``ductwork`` runs here through a
+launcher that stretches those few durations by ``--slowdown`` first (the same decisions as at
+full speed); the code measured is the installed code.
+
 What it does not show: time spent waiting (disk, locks), and the cost of an instruction (cache
-misses, system calls count as one). Under valgrind a process runs ~50x slower, so the engine's
-time-based batching (the recording's flush interval) groups writes differently than it would:
-figures move by about 1-2% between two runs of the same code. Use it to compare two versions of
-the code, the wall-clock ``cli`` section for the figures users see.
+misses; a system call counts as one). Use it to compare two versions of the code, the
+wall-clock ``cli`` section for the figures users see. Two runs of the same code differ by
+about 1%.
 
 Needs ``valgrind`` (``apt install valgrind``); Luigi is installed as for the ``cli`` section.
 """
@@ -36,6 +42,22 @@ from cli_runs import STYLES, Workspace, check_record, clean_env, ductwork_argv, 
 
 _COLLECTED = re.compile(rb"Collected : (\d+)")
 
+LAUNCHER = """
+import sys
+factor = float(sys.argv.pop(1))
+from ductwork.engine.executors import inline
+from ductwork.engine.packed_logs import PackedLogs
+from ductwork.services.local_runs import StoreRecording
+for name in ("INLINE_LIMIT", "WAIT_LIMIT", "PARK_TIME"):
+    setattr(inline, name, getattr(inline, name) * factor)
+StoreRecording.__init__.__kwdefaults__["flush_interval"] *= factor
+PackedLogs.__init__.__kwdefaults__["spill_after"] *= factor
+from ductwork.cli.main import main
+sys.argv[0] = "ductwork"
+main()
+"""
+"""``python -c LAUNCHER FACTOR ARGS...``: ``ductwork ARGS...`` with the clock's thresholds stretched."""
+
 
 def counted(argv: list[str], env: dict[str, str], cwd: Path) -> int:
     """Instructions ``argv`` executes, children included (valgrind follows them)."""
@@ -54,6 +76,7 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--styles", default=",".join(STYLES))
     parser.add_argument("--no-luigi", action="store_true")
+    parser.add_argument("--slowdown", type=float, default=50.0, help="how much slower a process runs under valgrind")
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (apt install valgrind): nothing counted", file=sys.stderr)
@@ -70,7 +93,9 @@ def main() -> int:
         if luigi is not None:
             jobs += [("luigi", shape, n) for shape in ("chain", "fan") for n in (small, large)]
 
-        def argv_env(style: str, shape: str, n: int) -> tuple[list[str], dict[str, str], Path, Path | None]:
+        def argv_env(
+            style: str, shape: str, n: int, factor: float = args.slowdown
+        ) -> tuple[list[str], dict[str, str], Path, Path | None]:
             if style == "luigi":
                 assert luigi is not None
                 file = space.files[("luigi", shape, n)]
@@ -79,10 +104,11 @@ def main() -> int:
                 argv = [str(luigi), "-m", "luigi", "--module", file.stem, "Top", "--local-scheduler", "--workers", "1"]
                 return argv, env, file.parent, None
             home = Path(tempfile.mkdtemp(prefix="home-", dir=root))
-            return ductwork_argv(style, space.files[(style, shape, n)]), space.env(home), root, home
+            command = ductwork_argv(style, space.files[(style, shape, n)])[1:]
+            return [sys.executable, "-c", LAUNCHER, str(factor), *command], space.env(home), root, home
 
         for style in {*styles, *(["luigi"] if luigi else [])}:  # bytecode caches written, untimed
-            argv, env, cwd, _ = argv_env(style, "chain", small)
+            argv, env, cwd, _ = argv_env(style, "chain", small, 1.0)
             subprocess.run(argv, env=env, cwd=cwd, capture_output=True, check=True)
 
         def one(job: tuple[str, str, int]) -> int:
