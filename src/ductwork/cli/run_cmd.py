@@ -76,7 +76,7 @@ def _execute(
             logical_date=logical_date,
             parallelism=workers,
             log_dir=settings.logs,
-            sinks=[bar],
+            sinks=[bar] if bar.enabled else [],  # a progress bar not shown need not hear every event
             run_type=run_type,
             limits=limits,
             only=only,

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 HASH_CHARS = 16
+_PLAIN = frozenset({str, int, float, bool, type(None), dict})
+"""Values that are never code (a subclass of one could be callable: it is looked at)."""
 _GIT_TIMEOUT = 5.0
 
 
@@ -47,11 +49,13 @@ def _module_names(flow: Any, graph: Any = None) -> set[str]:
     for op in getattr(flow, "tasks", {}).values():
         note(type(op))
         for value in vars(op).values():
+            if type(value) in _PLAIN:  # most of an operator's attributes: no code behind them
+                continue
             if callable(value):
                 note(value)
             elif isinstance(value, (list, tuple)):
                 for item in value:
-                    if callable(item):
+                    if type(item) not in _PLAIN and callable(item):
                         note(item)
     for value in vars(flow).values():
         if callable(value):
