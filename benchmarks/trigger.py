@@ -31,8 +31,12 @@ from pathlib import Path
 ONE = """
 from ductwork import EmptyOperator, Flow
 
+class Noop(EmptyOperator):  # runs (an EmptyOperator with nothing attached is not run at all)
+    def execute(self, context):
+        return None
+
 with Flow("one") as flow:
-    EmptyOperator(task_id="only")
+    Noop(task_id="only")
 """
 
 MANY = """

@@ -20,6 +20,10 @@ from ductwork.errors import CycleError, InvalidDependencyError
 
 CLASS_TASK = "class_task"
 OPERATOR = "operator"
+RUNS_NOTHING = "runs_nothing"
+"""``extra`` flag of a node whose try has nothing to do (an ``EmptyOperator`` without callbacks
+or assets): the engine records it as succeeded when it is ready, without a worker (Airflow's
+behaviour for ``EmptyOperator``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ from ductwork.core.events import (
     TryEnded,
     TryOutcome,
 )
-from ductwork.core.graph import FlowGraph, NodeSpec
+from ductwork.core.graph import RUNS_NOTHING, FlowGraph, NodeSpec
 from ductwork.core.states import RunState, TaskState
 from ductwork.engine.class_ledger import RUN, WAIT, ClassTaskLedger
 from ductwork.engine.executor import Executor, TryFinished, TryKey, TryRequest, TryStarted
@@ -335,6 +335,9 @@ class Supervisor:
                 if not ready:
                     break
                 node = run.tracker.nodes[ready[0]]
+                if node.extra.get(RUNS_NOTHING) and (self.gate is None or self.gate(run, node)):
+                    self._succeed_at_once(run, node, now)  # takes no slot: budget and free stay
+                    continue
                 verdict = RUN if self.ledger is None else self.ledger.verdict(run.key, node)
                 if (
                     verdict == WAIT
@@ -363,6 +366,22 @@ class Supervisor:
             for request in requests:
                 self.executor.submit(request)
             self.executor.submitted()
+
+    def _succeed_at_once(self, run: ActiveRun, node: NodeSpec, now: dt.datetime) -> None:
+        """A try with nothing to do (``RUNS_NOTHING``: an ``EmptyOperator`` with no callbacks or
+        assets) is recorded as started and succeeded here, as Airflow's scheduler does: no
+        worker, slot, pool slot or log. Its downstream tasks are ready within this dispatch."""
+        task_id = node.task_id
+        try_number = run.tries.get(task_id, 0) + 1
+        run.tries[task_id] = try_number
+        key = TryKey(run.key, task_id, try_number)
+        self._emit_changes(run, run.tracker.set_state(task_id, S.QUEUED, "nothing to run"), now)
+        self.limits.acquire(node)  # released by the try's end, as for any other
+        run.in_flight[task_id] = key
+        run.resuming.discard(task_id)
+        run.log_paths.pop(task_id, None)
+        self._apply(TryStarted(key, now), now)
+        self._apply(TryFinished(key, TryOutcome(S.SUCCESS, now, now)), now)
 
     def _unqueue(self, request: TryRequest, now: dt.datetime) -> None:
         run = self.runs[request.key.run_key]

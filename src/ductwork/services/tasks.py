@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from ductwork.core.graph import FlowGraph
+from ductwork.core.graph import RUNS_NOTHING, FlowGraph
 from ductwork.core.states import MANUAL_TARGETS, TaskState
 from ductwork.engine.packed_logs import read_packed
 from ductwork.errors import InvalidTransitionError, NotFoundError, did_you_mean
@@ -130,7 +130,10 @@ def tries(engine: Engine, record: RunRecord, task_id: str) -> list[TryRecord]:
 def logged_try(engine: Engine, record: RunRecord, task_id: str, try_number: int | None) -> TryRecord:
     """The try whose log is asked for (the latest when ``try_number`` is None); a clear error
     when the task has not run, has no such try, or the try has no log file."""
-    attempts = tries(engine, record, task_id)
+    graph = _graph(engine, record)
+    check_tasks(graph, record, [task_id])
+    with read_transaction(engine) as conn:
+        attempts = task_repo.list_tries(conn, record.pk, task_id)
     if not attempts:
         raise NotFoundError(f"task {task_id!r} of run {record.run_id} has not run yet")
     chosen = attempts[-1] if try_number is None else next((t for t in attempts if t.try_number == try_number), None)
@@ -139,6 +142,11 @@ def logged_try(engine: Engine, record: RunRecord, task_id: str, try_number: int 
             f"task {task_id!r} has no try {try_number}; its tries: {', '.join(str(t.try_number) for t in attempts)}"
         )
     if not chosen.log_path:
+        if graph.nodes[task_id].extra.get(RUNS_NOTHING):
+            raise NotFoundError(
+                f"task {task_id!r} is an EmptyOperator with nothing to run: try {chosen.try_number} "
+                "succeeded without a worker, and has no log"
+            )
         raise NotFoundError(f"try {chosen.try_number} of task {task_id!r} has no log file recorded")
     return chosen
 
