@@ -4,7 +4,8 @@ Sections:
 - ``tracker``: the readiness tracker alone (decisions per second, no execution);
 - ``in-process``: whole runs through the supervisor and the in-process executor (no store);
 - ``engine-sqlite``, ``engine-postgres``: a real ``ductwork scheduler`` process with its worker
-  pool and the store (see ``benchmarks/engine.py``), with scheduler peak RSS;
+  pool and the store (see ``benchmarks/engine.py``), with scheduler peak RSS; the ``empty`` rows
+  are a fan-out of ``EmptyOperator``s, which the scheduler records without a worker (ADR 0021);
 - ``web`` (only when asked for, ``--sections web``): the REST API and the pages of the web UI
   on 10,000-task flows with 25 runs (``benchmarks/web.py``; pages need Chromium);
 - ``cli``: what a user types, as whole processes (``benchmarks/cli_runs.py``): ``ductwork run`` of
@@ -201,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
                         row(f"big-{backend}", shape, n, r)
                         api_rows.append((backend, shape, n, r["api"]))
                 continue
-            for shape in ("chain", "fan"):
+            shapes = ("chain", "fan", "empty") if section.startswith("engine-") else ("chain", "fan")
+            for shape in shapes:
                 for n in sizes:
                     row(section, shape, n, SECTIONS[section](n, shape))
         cost = engine.file_create_us(Path(scratch))
