@@ -5,7 +5,6 @@ with a callback, assets, or a subclass's own ``execute`` runs like any other tas
 from __future__ import annotations
 
 import textwrap
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,10 +20,10 @@ from ductwork.errors import NotFoundError
 from ductwork.services import runs as run_service
 from ductwork.services import tasks as task_service
 from ductwork.settings import Settings
-from ductwork.store import migrate
-from ductwork.store.engine import create_engine, read_transaction
+from ductwork.store.engine import read_transaction
 from ductwork.store.repo import runs as run_repo
 from ductwork.store.repo import tasks as task_repo
+from tests.engine.scheduler_thread import scheduler_in_thread
 
 FLOW = """
     from pathlib import Path
@@ -103,17 +102,8 @@ def scheduler(tmp_path: Path) -> Iterator[tuple[SchedulerService, Path]]:
     settings = Settings(
         home=tmp_path / "home", flows_folder=flows, database_url=f"sqlite:///{tmp_path / 'd.db'}", parallelism=2
     )
-    engine = create_engine(settings.db_url)
-    migrate.upgrade(engine)
-    engine.dispose()
-    service = SchedulerService(settings, options=SchedulerOptions(poll_interval=0.1, parse_interval=0.2))
-    thread = threading.Thread(target=service.run, daemon=True)
-    thread.start()
-    try:
+    with scheduler_in_thread(settings, SchedulerOptions(poll_interval=0.1, parse_interval=0.2)) as service:
         yield service, marks
-    finally:
-        service.stop()
-        thread.join(60)
 
 
 def test_under_the_scheduler_empty_operators_take_no_worker_and_say_why_they_have_no_log(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import subprocess
 import textwrap
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,10 +23,10 @@ from click.testing import CliRunner
 from ductwork.engine.scheduler import SchedulerOptions, SchedulerService
 from ductwork.services import runs as run_service
 from ductwork.settings import Settings
-from ductwork.store import migrate
-from ductwork.store.engine import create_engine, read_transaction
+from ductwork.store.engine import read_transaction
 from ductwork.store.repo import flows as flow_repo
 from ductwork.store.repo import runs as run_repo
+from tests.engine.scheduler_thread import scheduler_in_thread
 
 FLOW = """
     from ductwork import Flow, PythonOperator
@@ -66,17 +65,8 @@ def scheduler(tmp_path: Path) -> Iterator[tuple[SchedulerService, Settings, Path
     settings = Settings(
         home=tmp_path / "home", flows_folder=flows, database_url=f"sqlite:///{tmp_path / 'd.db'}", parallelism=1
     )
-    engine = create_engine(settings.db_url)
-    migrate.upgrade(engine)
-    engine.dispose()
-    service = SchedulerService(settings, options=SchedulerOptions(poll_interval=0.1, parse_interval=0.2))
-    thread = threading.Thread(target=service.run, daemon=True)
-    thread.start()
-    try:
+    with scheduler_in_thread(settings, SchedulerOptions(poll_interval=0.1, parse_interval=0.2)) as service:
         yield service, settings, flows
-    finally:
-        service.stop()
-        thread.join(60)
 
 
 def _code_of_flow(service: SchedulerService) -> Any:
