@@ -34,7 +34,7 @@ from ductwork.store.repo import _nodes
 from ductwork.store.repo.events import INSERT as state_events_insert
 from ductwork.store.repo.events import NewStateEvent
 from ductwork.store.repo.runs import run_pks
-from ductwork.store.tables import runs, task_instances, task_tries
+from ductwork.store.tables import TRY_COLUMNS, runs, task_instances, task_tries
 from ductwork.store.types import utcnow
 from ductwork.store.upsert import upsert_statement
 
@@ -70,7 +70,7 @@ class _Step:
         self.try_updates.setdefault(key, set()).update(columns)
         row = self.tries.get(key)
         if row is None:
-            row = dict.fromkeys(c.name for c in task_tries.c)
+            row = dict.fromkeys(TRY_COLUMNS)
             row.update(run_pk=run_pk, task_id=task_id, try_number=try_number)
             self.tries[key] = row
         return row

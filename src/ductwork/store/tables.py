@@ -192,6 +192,9 @@ task_tries = Table(
     Column("outcome", JsonText(), nullable=True),
     **TABLE_OPTIONS,
 )
+TRY_COLUMNS = tuple(c.name for c in task_tries.c)
+"""A try row's columns, named once: walking a table's columns costs more than filling a row."""
+
 
 task_results = Table(
     "task_results",

@@ -29,7 +29,7 @@ from sqlalchemy import Connection
 from ductwork.core.states import TaskState
 from ductwork.store.repo import _nodes
 from ductwork.store.repo._util import chunks
-from ductwork.store.tables import code_bundles, task_instances, task_tries, workers
+from ductwork.store.tables import TRY_COLUMNS, code_bundles, task_instances, task_tries, workers
 from ductwork.store.types import utcnow
 from ductwork.store.upsert import upsert
 
@@ -228,7 +228,7 @@ def _end_apart(conn: Connection, end: TryEnd) -> Found | None:
 
 def _try_row(params: Mapping[str, Any], fixed: Mapping[str, Any], columns: Mapping[str, str]) -> dict[str, Any]:
     """A ``task_tries`` row from a step's bound values, the way ``_pg_with_try_row`` selects it."""
-    row: dict[str, Any] = dict.fromkeys(c.name for c in task_tries.c)
+    row: dict[str, Any] = dict.fromkeys(TRY_COLUMNS)
     row.update(run_pk=params["k_pk"], task_id=params["k_task"], try_number=params["k_try"], **fixed)
     row.update({column: params[name] for column, name in columns.items()})
     return row

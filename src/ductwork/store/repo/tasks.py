@@ -23,7 +23,7 @@ from ductwork.store.repo import _nodes
 from ductwork.store.repo._util import chunks, closure
 from ductwork.store.repo.events import NewStateEvent, add_state_events
 from ductwork.store.repo.runs import bump_revision, set_run_state
-from ductwork.store.tables import task_instances, task_results, task_tries
+from ductwork.store.tables import TRY_COLUMNS, task_instances, task_results, task_tries
 from ductwork.store.types import utcnow
 from ductwork.store.upsert import upsert
 
@@ -251,7 +251,7 @@ _TRY_KEYS = ("run_pk", "task_id", "try_number")
 
 
 def _try_row(run_pk: int, task_id: str, try_number: int, state: TaskState, **values: Any) -> dict[str, Any]:
-    row: dict[str, Any] = dict.fromkeys(c.name for c in task_tries.c)
+    row: dict[str, Any] = dict.fromkeys(TRY_COLUMNS)
     row.update(run_pk=run_pk, task_id=task_id, try_number=try_number, state=state.value, **values)
     return row
 
