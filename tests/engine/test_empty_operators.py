@@ -21,6 +21,7 @@ from ductwork.services import runs as run_service
 from ductwork.services import tasks as task_service
 from ductwork.settings import Settings
 from ductwork.store.engine import read_transaction
+from ductwork.store.repo import events as event_repo
 from ductwork.store.repo import runs as run_repo
 from ductwork.store.repo import tasks as task_repo
 from tests.engine.scheduler_thread import scheduler_in_thread
@@ -133,6 +134,15 @@ def test_under_the_scheduler_empty_operators_take_no_worker_and_say_why_they_hav
             (attempt,) = task_repo.list_tries(conn, record.pk, task_id)
             assert attempt.state.value == "success"
             assert attempt.log_path is None
+            assert attempt.start_date is not None and attempt.start_date == attempt.end_date
+            instance = task_repo.get_task_instance(conn, record.pk, task_id)
+            assert instance is not None and instance.state.value == "success" and instance.try_number == 1
+        history = event_repo.list_state_events(conn, record.pk, task_id="join")
+        assert [(e.new, e.reason) for e in history][-3:] == [
+            ("queued", "nothing to run"),
+            ("running", "started"),
+            ("success", ""),
+        ]
         (worked,) = task_repo.list_tries(conn, record.pk, "work0")
         assert worked.log_path
     with pytest.raises(NotFoundError, match="'join' is an EmptyOperator with nothing to run"):

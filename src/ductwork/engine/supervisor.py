@@ -380,7 +380,7 @@ class Supervisor:
         run.in_flight[task_id] = key
         run.resuming.discard(task_id)
         run.log_paths.pop(task_id, None)
-        self._apply(TryStarted(key, now), now)
+        # The end alone: it records the try (started and ended at ``now``) and the running state.
         self._apply(TryFinished(key, TryOutcome(S.SUCCESS, now, now)), now)
 
     def _unqueue(self, request: TryRequest, now: dt.datetime) -> None:
