@@ -147,3 +147,50 @@ def test_under_the_scheduler_empty_operators_take_no_worker_and_say_why_they_hav
         assert worked.log_path
     with pytest.raises(NotFoundError, match="'join' is an EmptyOperator with nothing to run"):
         task_service.logged_try(service.engine, record, "join", None)
+
+
+SLOT_FLOW = """
+    import time
+    from ductwork import EmptyOperator, Flow, PythonOperator
+
+    def slow():
+        time.sleep(1.5)
+
+    with Flow("busy", schedule=None, max_active_tasks=1) as busy:
+        PythonOperator(task_id="slow", python_callable=slow, priority_weight=10)
+        EmptyOperator(task_id="marker") >> EmptyOperator(task_id="after_marker")
+"""
+
+
+def test_empty_operators_take_no_slot_of_their_flows_active_tasks(tmp_path: Path) -> None:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "busy.py").write_text(textwrap.dedent(SLOT_FLOW))
+    settings = Settings(
+        home=tmp_path / "home", flows_folder=flows, database_url=f"sqlite:///{tmp_path / 'd.db'}", parallelism=1
+    )
+    with scheduler_in_thread(settings, SchedulerOptions(poll_interval=0.1, parse_interval=0.2)) as service:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                record = run_service.trigger(service.engine, "busy", run_id="r1")
+                break
+            except NotFoundError:
+                assert time.monotonic() < deadline, "the flow was never parsed"
+                time.sleep(0.1)
+        while True:
+            with read_transaction(service.engine) as conn:
+                run = run_repo.get_run(conn, "busy", "r1")
+            assert run is not None
+            if run.state.value in ("success", "failed"):
+                break
+            assert time.monotonic() < deadline, f"the run did not end: {run.state}"
+            time.sleep(0.1)
+        assert run.state.value == "success"
+        with read_transaction(service.engine) as conn:
+            (slow,) = task_repo.list_tries(conn, record.pk, "slow")
+            (after,) = task_repo.list_tries(conn, record.pk, "after_marker")
+    # The flow's one active task was "slow" (dispatched first, by its priority) for 1.5 s; the
+    # markers took no slot of it.
+    assert slow.start_date is not None and slow.end_date is not None and after.end_date is not None
+    assert after.end_date < slow.end_date

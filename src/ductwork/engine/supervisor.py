@@ -31,7 +31,7 @@ from ductwork.core.events import (
     TryEnded,
     TryOutcome,
 )
-from ductwork.core.graph import RUNS_NOTHING, FlowGraph, NodeSpec
+from ductwork.core.graph import FlowGraph, NodeSpec
 from ductwork.core.states import RunState, TaskState
 from ductwork.engine.class_ledger import RUN, WAIT, ClassTaskLedger
 from ductwork.engine.executor import Executor, TryFinished, TryKey, TryRequest, TryStarted
@@ -314,8 +314,12 @@ class Supervisor:
     def _dispatch(self, now: dt.datetime) -> None:
         """Queue what may start and hand it to the executor (recording the queued state first
         when ``record_before_submit``)."""
+        if self.paused:
+            return
+        for run in list(self.runs.values()):
+            self._succeed_free(run, now)
         free = self.executor.free_slots()
-        if free <= 0 or self.paused:
+        if free <= 0:
             return
         requests: list[TryRequest] = []
         per_flow: dict[str, int] = {}
@@ -335,9 +339,6 @@ class Supervisor:
                 if not ready:
                     break
                 node = run.tracker.nodes[ready[0]]
-                if node.extra.get(RUNS_NOTHING) and (self.gate is None or self.gate(run, node)):
-                    self._succeed_at_once(run, node, now)  # takes no slot: budget and free stay
-                    continue
                 verdict = RUN if self.ledger is None else self.ledger.verdict(run.key, node)
                 if (
                     verdict == WAIT
@@ -355,6 +356,7 @@ class Supervisor:
                 free -= 1
                 per_flow[run.info.flow_id] += 1
             run.tracker.push_back(blocked)
+            self._succeed_free(run, now)  # any that a class task done by another run made ready
         if requests:
             if self.record_before_submit:
                 try:
@@ -366,6 +368,20 @@ class Supervisor:
             for request in requests:
                 self.executor.submit(request)
             self.executor.submitted()
+
+    def _succeed_free(self, run: ActiveRun, now: dt.datetime) -> None:
+        """Every ready task of ``run`` with nothing to run, and those their ends make ready, as
+        succeeded (``_succeed_at_once``), whatever the slots; ``depends_on_past`` still holds
+        one back (the gate), until a later dispatch."""
+        held: list[str] = []
+        while ready := run.tracker.take_free():
+            for task_id in ready:
+                node = run.tracker.nodes[task_id]
+                if self.gate is not None and not self.gate(run, node):
+                    held.append(task_id)
+                    continue
+                self._succeed_at_once(run, node, now)
+        run.tracker.push_back(held)
 
     def _succeed_at_once(self, run: ActiveRun, node: NodeSpec, now: dt.datetime) -> None:
         """A try with nothing to do (``RUNS_NOTHING``: an ``EmptyOperator`` with no callbacks or

@@ -17,7 +17,7 @@ import itertools
 from collections.abc import Iterable, Mapping
 
 from ductwork.core.events import StateChange
-from ductwork.core.graph import NodeSpec
+from ductwork.core.graph import RUNS_NOTHING, NodeSpec
 from ductwork.core.states import ACTIVE, TERMINAL, TaskState, check_transition, run_state_of
 from ductwork.core.trigger_rules import Decision, UpstreamTally, decide
 from ductwork.errors import NotFoundError
@@ -49,6 +49,9 @@ class RunTracker:
         self.down: dict[str, list[str]] = {t: [] for t in self.nodes}
         self.tally: dict[str, UpstreamTally] = {}
         self._ready: list[tuple[int, int, str]] = []
+        self._ready_free: list[str] = []
+        """Ready tasks with nothing to run (``RUNS_NOTHING``): they need no slot, so they do not
+        queue behind the others for one (``take_free``)."""
         self._seq = itertools.count()
         self._unfinished = len(self.nodes)
         for node in self.nodes.values():
@@ -96,6 +99,12 @@ class RunTracker:
 
     def has_ready(self) -> bool:
         return bool(self._ready)
+
+    def take_free(self) -> list[str]:
+        """Scheduled tasks with nothing to run, in the order they became ready (``take_ready``
+        never returns them)."""
+        taken, self._ready_free = self._ready_free, []
+        return [task_id for task_id in taken if self.state[task_id] == S.SCHEDULED]
 
     # --- decisions --------------------------------------------------------------------------
     def start(self) -> list[Change]:
@@ -250,8 +259,11 @@ class RunTracker:
             tally.skipped -= 1
 
     def _push_ready(self, task_id: str) -> None:
-        priority = self.nodes[task_id].priority_weight
-        heapq.heappush(self._ready, (-priority, next(self._seq), task_id))
+        node = self.nodes[task_id]
+        if node.extra.get(RUNS_NOTHING):
+            self._ready_free.append(task_id)
+            return
+        heapq.heappush(self._ready, (-node.priority_weight, next(self._seq), task_id))
 
     def _decide(self, task_id: str, changes: list[Change]) -> None:
         node = self.nodes[task_id]
