@@ -21,6 +21,7 @@ from ductwork.services import runs as run_service
 from ductwork.services import tasks as task_service
 from ductwork.settings import Settings
 from ductwork.store.engine import read_transaction
+from ductwork.store.records import RunRecord
 from ductwork.store.repo import events as event_repo
 from ductwork.store.repo import runs as run_repo
 from ductwork.store.repo import tasks as task_repo
@@ -93,6 +94,28 @@ def test_an_in_process_run_records_empty_operators_as_succeeded_and_runs_the_res
         assert attempt.log_path is not None
 
 
+def _run_to_its_end(service: SchedulerService, flow_id: str) -> RunRecord:
+    """Trigger a run of ``flow_id`` once the scheduler has parsed it; the run, once it succeeded."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            record = run_service.trigger(service.engine, flow_id, run_id="r1")
+            break
+        except NotFoundError:  # not parsed yet
+            assert time.monotonic() < deadline, "the flow was never parsed"
+            time.sleep(0.1)
+    while True:
+        with read_transaction(service.engine) as conn:
+            run = run_repo.get_run(conn, flow_id, "r1")
+        assert run is not None
+        if run.state.value in ("success", "failed"):
+            break
+        assert time.monotonic() < deadline, f"the run did not end: {run.state}"
+        time.sleep(0.1)
+    assert run.state.value == "success"
+    return record
+
+
 @pytest.fixture
 def scheduler(tmp_path: Path) -> Iterator[tuple[SchedulerService, Path]]:
     flows = tmp_path / "flows"
@@ -111,23 +134,7 @@ def test_under_the_scheduler_empty_operators_take_no_worker_and_say_why_they_hav
     scheduler: tuple[SchedulerService, Path],
 ) -> None:
     service, marks = scheduler
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            record = run_service.trigger(service.engine, "joins", run_id="r1")
-            break
-        except NotFoundError:  # not parsed yet
-            assert time.monotonic() < deadline, "the flow was never parsed"
-            time.sleep(0.1)
-    while True:
-        with read_transaction(service.engine) as conn:
-            run = run_repo.get_run(conn, "joins", "r1")
-        assert run is not None
-        if run.state.value in ("success", "failed"):
-            break
-        assert time.monotonic() < deadline, f"the run did not end: {run.state}"
-        time.sleep(0.1)
-    assert run.state.value == "success"
+    record = _run_to_its_end(service, "joins")
     assert sorted(p.name for p in marks.iterdir()) == ["callback_told", "own_execute", "work0", "work1", "work2"]
     with read_transaction(service.engine) as conn:
         for task_id in ("start", "join", "end"):
@@ -170,23 +177,7 @@ def test_empty_operators_take_no_slot_of_their_flows_active_tasks(tmp_path: Path
         home=tmp_path / "home", flows_folder=flows, database_url=f"sqlite:///{tmp_path / 'd.db'}", parallelism=1
     )
     with scheduler_in_thread(settings, SchedulerOptions(poll_interval=0.1, parse_interval=0.2)) as service:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                record = run_service.trigger(service.engine, "busy", run_id="r1")
-                break
-            except NotFoundError:
-                assert time.monotonic() < deadline, "the flow was never parsed"
-                time.sleep(0.1)
-        while True:
-            with read_transaction(service.engine) as conn:
-                run = run_repo.get_run(conn, "busy", "r1")
-            assert run is not None
-            if run.state.value in ("success", "failed"):
-                break
-            assert time.monotonic() < deadline, f"the run did not end: {run.state}"
-            time.sleep(0.1)
-        assert run.state.value == "success"
+        record = _run_to_its_end(service, "busy")
         with read_transaction(service.engine) as conn:
             (slow,) = task_repo.list_tries(conn, record.pk, "slow")
             (after,) = task_repo.list_tries(conn, record.pk, "after_marker")
