@@ -20,10 +20,10 @@ import pytest
 from click.testing import CliRunner
 
 from ductwork.cli.main import cli
-from ductwork.engine.scheduler import SchedulerOptions, SchedulerService
+from ductwork.engine.scheduler import SchedulerOptions
 from ductwork.settings import Settings
-from ductwork.store import migrate
 from ductwork.store.engine import create_engine
+from tests.engine.scheduler_thread import scheduler_in_thread
 
 DAG_FILE = Path(__file__).parent / "dags" / "mapped_group_dag.py"
 
@@ -132,20 +132,13 @@ def scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
     shutil.copy(DAG_FILE, tmp / "flows" / DAG_FILE.name)
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # the scheduler's worker processes inherit these
-    engine = create_engine(env["DUCTWORK_DATABASE_URL"])
-    migrate.upgrade(engine)
-    engine.dispose()
     settings = Settings(
         home=tmp / "home", flows_folder=tmp / "flows", database_url=env["DUCTWORK_DATABASE_URL"], parallelism=2
     )
-    service = SchedulerService(settings, options=SchedulerOptions(poll_interval=0.2, parse_interval=0.3))
-    thread = threading.Thread(target=service.run, daemon=True)
-    thread.start()
     try:
-        yield env
+        with scheduler_in_thread(settings, SchedulerOptions(poll_interval=0.2, parse_interval=0.3)):
+            yield env
     finally:
-        service.stop()
-        thread.join(timeout=60)
         for key, value in old.items():
             if value is None:
                 os.environ.pop(key, None)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,10 +16,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ductwork.cli.main import cli
-from ductwork.engine.scheduler import SchedulerOptions, SchedulerService
+from ductwork.engine.scheduler import SchedulerOptions
 from ductwork.settings import Settings
-from ductwork.store import migrate
 from ductwork.store.engine import create_engine, read_transaction
+from tests.engine.scheduler_thread import scheduler_in_thread
 
 FLOWS = Path(__file__).parent / "sched_flows"
 
@@ -62,18 +61,11 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     (tmp / "marks").mkdir()
     old = {k: os.environ.get(k) for k in e.vars}
     os.environ.update(e.vars)  # the scheduler's worker processes inherit these
-    engine = create_engine(e.url)
-    migrate.upgrade(engine)
-    engine.dispose()
     settings = Settings(home=tmp / "home", flows_folder=tmp / "flows", database_url=e.url, parallelism=2)
-    service = SchedulerService(settings, options=SchedulerOptions(poll_interval=0.2, parse_interval=0.5))
-    thread = threading.Thread(target=service.run, daemon=True)
-    thread.start()
     try:
-        yield e
+        with scheduler_in_thread(settings, SchedulerOptions(poll_interval=0.2, parse_interval=0.5)):
+            yield e
     finally:
-        service.stop()
-        thread.join(timeout=60)
         for key, value in old.items():
             if value is None:
                 os.environ.pop(key, None)

@@ -167,14 +167,14 @@ def run_locally(
         run_type=run_type,
         timezone=flow.tz,
     )
-    if graph is not None and type(flow).materialize is Flow.materialize and type(flow).to_graph is Flow.to_graph:
+    plain = type(flow).materialize is Flow.materialize and type(flow).to_graph is Flow.to_graph
+    if graph is not None and plain:
         operators: Mapping[str, Any] = flow.tasks  # what Flow.materialize gives, without compiling again
     else:
         graph, operators = flow.materialize(params=resolved, logical_date=when)
     # An operator flow's run graph is its graph, and so is a build's when nothing was already
     # complete: the recording need not compile it again.
-    same = type(flow).materialize is Flow.materialize and type(flow).to_graph is Flow.to_graph
-    same = same or (
+    same = plain or (
         isinstance(flow, ClassTaskFlow)
         and flow.fixed_roots
         and not any(n.extra.get("already_complete") for n in graph.nodes.values())
