@@ -122,6 +122,10 @@ class InProcessExecutor:
         """Where the threads' events go while a long try holds the loop's thread (``_stand_in``):
         the run loop's own work on them (``Supervisor.stand_in``)."""
         self._pool: ThreadPoolExecutor | None = None
+        self._context: contextvars.Context | None = None
+        """The run loop's context (settings given to the run, such as a build's command-line
+        configuration), taken when it waits: every try runs in a copy of it, including those the
+        timer's and the stand-in's threads hand to the pool."""
         self._running: dict[TryKey, tuple[TryRequest, float | None, list[Executable]]] = {}
         self._abandoned: set[TryKey] = set()
         self._to_start: list[tuple[TryRequest, float | None, list[Executable]]] = []
@@ -209,8 +213,9 @@ class InProcessExecutor:
         with self._lock:
             self._ahead += len(entries)
             self._in_pool += len(entries)
+        context = self._context if self._context is not None else contextvars.copy_context()
         for request, _deadline, holder in entries:
-            self._pool.submit(contextvars.copy_context().run, self._take_turn, request, holder)
+            self._pool.submit(context.copy().run, self._take_turn, request, holder)
 
     def _take_turn(self, request: TryRequest, holder: list[Executable]) -> None:
         """A thread takes a try queued ahead: it runs unless cancelled meanwhile, and its
@@ -384,6 +389,7 @@ class InProcessExecutor:
         """Each try was handed over in ``submit``."""
 
     def wait(self, timeout: float | None) -> list[ExecutorEvent]:
+        self._context = contextvars.copy_context()
         self._start()
         deadline_timeout = self._next_deadline_in()
         if deadline_timeout is not None:
