@@ -78,6 +78,8 @@ def _audited(callback: Callable[..., Any], action: str, target: Target) -> Calla
         params = dict(ctx.params)
         if params.get("dry_run"):
             return callback(*args, **kwargs)
+        from ductwork.services import audit  # noqa: F401 - imported now, not after the change (trigger --wait returns sooner)
+
         try:
             result = callback(*args, **kwargs)
         except SystemExit as exc:
@@ -103,6 +105,9 @@ def _record(
     details = {k: v for k, v in params.items() if k not in _QUIET and v not in (None, False, (), "")}
     if exit_status:
         details["exit_status"] = exit_status
+    if state.engine is not None:  # the command's own: its pool holds a connection already
+        audit.record(state.engine, audit.cli_actor(), action, target, details)
+        return
     engine = create_engine(state.settings.db_url)
     try:
         audit.record(engine, audit.cli_actor(), action, target, details)

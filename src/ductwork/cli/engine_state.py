@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import click
 from sqlalchemy import Engine
 
 from ductwork.cli.flow_index import FileEntry
@@ -14,15 +15,21 @@ from ductwork.store.repo import flows as flow_repo
 
 
 def store(state: CliState) -> Engine:
-    """The metadata database, created (migrated to head) when it is empty."""
+    """The metadata database, created (migrated to head) when it is empty; one engine per
+    command, however often it asks."""
+    if state.engine is not None:
+        return state.engine
     engine = create_engine(state.settings.db_url)
-    if schema_version.is_current(engine):  # the usual case, answered without importing Alembic
-        return engine
-    from ductwork.store import migrate
+    if not schema_version.is_current(engine):  # the usual case is answered without importing Alembic
+        from ductwork.store import migrate
 
-    if migrate.current_revision(engine) is None:
-        migrate.upgrade(engine)
-    migrate.check(engine)
+        if migrate.current_revision(engine) is None:
+            migrate.upgrade(engine)
+        migrate.check(engine)
+    state.engine = engine
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:  # its connections close when the command ends, however the process ends
+        ctx.find_root().call_on_close(engine.dispose)
     return engine
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from ductwork.cli.lazy_group import LazyGroup
+from ductwork.cli.quick_exit import leave
 from ductwork.cli.state import CliState
 from ductwork.gc_tuning import tune_collector
 
@@ -99,4 +100,7 @@ def main() -> None:
     # --wait` returning, `--version`). Freezing the heap first skips that walk; files and
     # logging are still flushed by their own exit handlers.
     atexit.register(gc.freeze)
-    cli(prog_name="ductwork")
+    try:
+        cli(prog_name="ductwork")
+    except SystemExit as exc:  # click ends every command so, 0 included
+        leave(exc)

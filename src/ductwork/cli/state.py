@@ -23,6 +23,9 @@ class CliState:
     overrides: dict[str, Any] = field(default_factory=dict)
     _settings: Settings | None = None
     _index: Any = None
+    engine: Any = None
+    """The metadata database's engine, once a command asked for it (``engine_state.store``):
+    the audit entry written after the command goes through its pool, with no new connection."""
 
     @property
     def settings(self) -> Settings:
