@@ -101,3 +101,16 @@ def test_a_thread_still_working_is_waited_for(tmp_path: Path) -> None:
 def test_a_text_exit_status_is_printed_as_python_does(tmp_path: Path) -> None:
     done = _script(tmp_path, 'leave(SystemExit("Error: no flow named x"))\n')
     assert done.returncode == 1 and "Error: no flow named x" in done.stderr
+
+
+def test_a_profiled_command_still_writes_its_profile(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "cProfile", "-o", "cli.prof", "-m", "ductwork.cli", "--version"],
+        cwd=tmp_path,
+        env={**os.environ, "DUCTWORK_HOME": str(tmp_path / "home")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0 and "version" in done.stdout, done.stderr
+    assert (tmp_path / "cli.prof").stat().st_size > 0

@@ -8,8 +8,9 @@ temporary folders, the engine's pool closing its connections) and the standard s
 flushed, so ``leave`` does exactly that and ends the process with ``os._exit``.
 
 It only does so when nothing else could still need the interpreter: no non-daemon thread (a
-thread pool's, a server's) and no child process of ``multiprocessing`` alive. Otherwise, and for
-an exit status that is not a number, the ``SystemExit`` goes on as usual.
+thread pool's, a server's), no child process of ``multiprocessing`` alive, and no profiler or
+tracer (``python -m cProfile -m ductwork.cli`` writes its figures after the command returns).
+Otherwise, and for an exit status that is not a number, the ``SystemExit`` goes on as usual.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ import threading
 from typing import NoReturn
 
 
-def _others_alive() -> bool:
+def _still_needed() -> bool:
+    if sys.getprofile() is not None or sys.gettrace() is not None:  # their figures come after
+        return True
     main = threading.main_thread()
     if any(t is not main and t.is_alive() and not t.daemon for t in threading.enumerate()):
         return True
@@ -32,7 +35,7 @@ def _others_alive() -> bool:
 def leave(exc: SystemExit) -> NoReturn:
     """End the process with ``exc``'s status, skipping the interpreter's teardown when it can."""
     code = exc.code
-    if not (code is None or isinstance(code, int)) or _others_alive():
+    if not (code is None or isinstance(code, int)) or _still_needed():
         raise exc
     atexit._run_exitfuncs()
     status = code or 0
