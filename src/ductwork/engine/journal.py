@@ -22,6 +22,7 @@ import os
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii as _quote
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,16 @@ def decode_outcome(data: dict[str, Any]) -> TryOutcome:
     )
 
 
+def start_line(run_key: str, task_id: str, try_number: int, at: dt.datetime, pid: int, log_path: str | None) -> bytes:
+    """The journal line of a try's start: the JSON object ``json.dumps`` would write, put
+    together directly (every try writes one; a third of the time of ``json.dumps``)."""
+    log = "null" if log_path is None else _quote(log_path)
+    return (
+        f'{{"e":"start","run":{_quote(run_key)},"task":{_quote(task_id)},"try":{int(try_number)},'
+        f'"at":"{at.isoformat()}","pid":{int(pid)},"log":{log}}}\n'
+    ).encode()
+
+
 class JournalWriter:
     """The journal of one process: a worker's, or an in-process run's (whose tries run in
     several threads, hence the lock)."""
@@ -128,7 +139,9 @@ class JournalWriter:
         return self.fd
 
     def _append(self, record: dict[str, Any]) -> None:
-        line = (json.dumps(record, default=repr, separators=(",", ":")) + "\n").encode()
+        self._append_line((json.dumps(record, default=repr, separators=(",", ":")) + "\n").encode())
+
+    def _append_line(self, line: bytes) -> None:
         with self._lock:
             if self._torn:  # a line cut short by a full disk: end it, or this one would merge into it
                 line = b"\n" + line
@@ -146,17 +159,7 @@ class JournalWriter:
         self._append({"e": "run", "run": run_key})
 
     def started_try(self, run_key: str, task_id: str, try_number: int, at: dt.datetime, log_path: str | None) -> None:
-        self._append(
-            {
-                "e": "start",
-                "run": run_key,
-                "task": task_id,
-                "try": try_number,
-                "at": at.isoformat(),
-                "pid": self.pid,
-                "log": log_path,
-            }
-        )
+        self._append_line(start_line(run_key, task_id, try_number, at, self.pid, log_path))
 
     def ended_try(self, run_key: str, task_id: str, try_number: int, outcome: TryOutcome) -> None:
         self._append(

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ductwork.core.events import TryOutcome
 from ductwork.core.graph import NodeSpec
@@ -83,3 +87,23 @@ def test_segments_rotate_and_old_ones_are_removable(tmp_path: Path, monkeypatch)
     assert len(files) == 3
     assert set(removable_segments(tmp_path, older_than=0, now=time.time() + 1)) == set(files[:2])
     assert len(read_journals(tmp_path).entries) == 5
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    run_key=st.text(min_size=1),
+    task_id=st.text(min_size=1),
+    try_number=st.integers(min_value=1, max_value=10_000),
+    pid=st.integers(min_value=1, max_value=2**22),
+    log_path=st.none() | st.text(),
+    at=st.datetimes(timezones=st.just(dt.UTC)),
+)
+def test_a_start_line_is_the_json_of_its_record(
+    run_key: str, task_id: str, try_number: int, pid: int, log_path: str | None, at: dt.datetime
+) -> None:
+    """The start line is put together by hand (it is written for every try): for any names,
+    quotes, new lines and non-ASCII text included, it is one line that reads back as the record."""
+    line = journal.start_line(run_key, task_id, try_number, at, pid, log_path)
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    record = {"e": "start", "run": run_key, "task": task_id, "try": try_number, "at": at.isoformat(), "pid": pid}
+    assert json.loads(line) == {**record, "log": log_path}
