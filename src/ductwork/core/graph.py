@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -202,6 +202,16 @@ class FlowGraph:
             "nodes": [node.to_dict() for node in self.nodes.values()],
             "groups": {k: dict(v) for k, v in self.groups.items()},
         }
+
+    def node_dicts(self) -> Sequence[Mapping[str, Any]]:
+        """Every node's ``to_dict()``, in order, worked out once per graph: recording a flow and
+        creating a run of it both serialize every node. Shared and read-only: unlike
+        ``to_dict``'s, these must not be changed."""
+        cached: Sequence[Mapping[str, Any]] | None = self.__dict__.get("_node_dicts")
+        if cached is None:
+            cached = tuple(node.to_dict() for node in self.nodes.values())
+            object.__setattr__(self, "_node_dicts", cached)
+        return cached
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FlowGraph:

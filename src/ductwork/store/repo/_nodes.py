@@ -24,25 +24,30 @@ from ductwork.store.tables import task_instances
 ti = task_instances
 
 
-def node_json(node: NodeSpec) -> dict[str, Any]:
-    data = node.to_dict()
-    data.pop("task_id", None)
-    data.pop("upstream", None)
-    return data
+def node_json(node: NodeSpec, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """``data``: the node's ``to_dict()``, when the caller has it (``FlowGraph.node_dicts``)."""
+    return {k: v for k, v in (node.to_dict() if data is None else data).items() if k not in _OWN_COLUMNS}
+
+
+_OWN_COLUMNS = frozenset({"task_id", "upstream"})
 
 
 def graph_json(graph: FlowGraph) -> dict[str, Any]:
-    return graph.to_dict()
+    return {
+        "meta": graph.meta.to_dict(),
+        "nodes": list(graph.node_dicts()),
+        "groups": {k: dict(v) for k, v in graph.groups.items()},
+    }
 
 
 def node_from_row(task_id: str, node: Mapping[str, Any], upstream: Iterable[str]) -> NodeSpec:
     return NodeSpec.from_dict({**node, "task_id": task_id, "upstream": list(upstream)})
 
 
-def definition_columns(node: NodeSpec) -> dict[str, Any]:
-    """The columns that come from the node's definition."""
+def definition_columns(node: NodeSpec, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The columns that come from the node's definition (``data``: as for ``node_json``)."""
     return {
-        "node": node_json(node),
+        "node": node_json(node, data),
         "upstream": list(node.upstream),
         "operator": node.operator,
         "priority_weight": node.priority_weight,
@@ -54,8 +59,15 @@ def definition_columns(node: NodeSpec) -> dict[str, Any]:
 
 
 def new_row(
-    run_pk: int, ordinal: int, node: NodeSpec, state: TaskState, try_number: int, now: dt.datetime
+    run_pk: int,
+    ordinal: int,
+    node: NodeSpec,
+    state: TaskState,
+    try_number: int,
+    now: dt.datetime,
+    data: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """``data``: as for ``node_json``."""
     return {
         "run_pk": run_pk,
         "task_id": node.task_id,
@@ -71,7 +83,7 @@ def new_row(
         "heartbeat_at": None,
         "next_try_at": None,
         "updated_at": now,
-        **definition_columns(node),
+        **definition_columns(node, data),
     }
 
 

@@ -127,8 +127,8 @@ def create_run(
         return record
     states, tries = states or {}, tries or {}
     rows = [
-        _nodes.new_row(run_pk, i, node, states.get(node.task_id, TaskState.NONE), tries.get(node.task_id, 0), now)
-        for i, node in enumerate(graph.nodes.values())
+        _nodes.new_row(run_pk, i, node, states.get(node.task_id, TaskState.NONE), tries.get(node.task_id, 0), now, data)
+        for i, (node, data) in enumerate(zip(graph.nodes.values(), graph.node_dicts(), strict=True))
     ]
     _nodes.insert_nodes(conn, rows)
     record = get_run_by_pk(conn, run_pk)
