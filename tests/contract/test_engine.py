@@ -167,7 +167,9 @@ def _idle_session_lets_go(db_url: str) -> None:
             conn.execute(sa.text("SELECT slots FROM pools WHERE name = 'io' FOR UPDATE"))
             with transaction(plain) as other:  # waits on the lock until the server ends the frozen session
                 postgres = plain.url.get_backend_name() == "postgresql"
-                other.execute(sa.text("SET LOCAL lock_timeout = '10s'" if postgres else "SET innodb_lock_wait_timeout = 10"))
+                other.execute(
+                    sa.text("SET LOCAL lock_timeout = '10s'" if postgres else "SET innodb_lock_wait_timeout = 10")
+                )
                 pools.put_pool(other, "io", 8)
             conn.execute(sa.text("SELECT 1"))
         assert database_unavailable(failed.value)
@@ -187,3 +189,39 @@ def test_the_idle_limit_keeps_the_options_a_postgres_url_gives(tmp_path: Path) -
                 assert conn.exec_driver_sql("SHOW idle_in_transaction_session_timeout").scalar() == "3s"
         finally:
             engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["postgres", "mariadb"])
+def test_a_pooled_connection_killed_while_idle_is_replaced_unseen(
+    tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection the server ended while it sat in the pool (a restart, an idle timeout) is
+    checked before its next use and replaced: the caller's transaction just works. One used a
+    moment ago is handed out without that round trip."""
+    from ductwork.store import engine as store_engine
+
+    monkeypatch.setattr(store_engine, "PING_AFTER_IDLE", 0.3)
+    with temporary_database(backend, tmp_path) as db_url:
+        engine = create_engine(db_url)
+        admin = create_engine(db_url)
+        pings: list[object] = []
+        real_ping = engine.dialect.do_ping
+        monkeypatch.setattr(engine.dialect, "do_ping", lambda c: pings.append(c) or real_ping(c))
+        postgres = backend == "postgres"
+        try:
+            with read_transaction(engine) as conn:
+                session = conn.exec_driver_sql("SELECT pg_backend_pid()" if postgres else "SELECT CONNECTION_ID()")
+                pid = session.scalar()
+            with read_transaction(engine) as conn:  # used a moment ago: no round trip first
+                conn.exec_driver_sql("SELECT 1")
+            assert pings == []
+            with admin.connect() as other:
+                other.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})" if postgres else f"KILL {int(pid)}")
+            store_engine.time.sleep(0.4)  # idle past the limit
+            with read_transaction(engine) as conn:
+                again = conn.exec_driver_sql("SELECT pg_backend_pid()" if postgres else "SELECT CONNECTION_ID()")
+                assert again.scalar() != pid  # a new session, and no error
+            assert len(pings) == 1
+        finally:
+            engine.dispose()
+            admin.dispose()
