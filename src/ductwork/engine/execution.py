@@ -53,13 +53,39 @@ from ductwork.errors import DuctworkError
 task_logger = logging.getLogger("ductwork.task")
 
 
+_PLAIN_COPY: dict[type, bool] = {}
+
+
+def shallow_copy(obj: Any) -> Any:
+    """``copy.copy(obj)``, without its generic machinery (``__reduce_ex__``, ``copyreg``) for a
+    class that changes nothing of it, as operators do: a new instance with the same attributes.
+    Half the time of ``copy.copy`` for an operator, once per try."""
+    cls: Any = type(obj)
+    plain = _PLAIN_COPY.get(cls)
+    if plain is None:
+        plain = _PLAIN_COPY[cls] = (
+            getattr(cls, "__copy__", None) is None
+            and cls.__reduce_ex__ is object.__reduce_ex__
+            and cls.__reduce__ is object.__reduce__
+            and cls.__getstate__ is object.__getstate__
+            and getattr(cls, "__setstate__", None) is None
+            and not any("__slots__" in vars(klass) for klass in cls.__mro__)
+            and hasattr(obj, "__dict__")
+        )
+    if not plain:
+        return copy.copy(obj)
+    new = cls.__new__(cls)
+    new.__dict__.update(obj.__dict__)
+    return new
+
+
 def _render(executable: Executable, context: TaskContext) -> tuple[Executable, dict[str, Any]]:
     """A shallow copy of the executable with its template fields rendered (the definition
     itself is never modified, so one operator object can serve many runs)."""
     fields = tuple(getattr(executable, "template_fields", ()) or ())
     if not fields:
         return executable, {}
-    rendered_op = copy.copy(executable)
+    rendered_op = shallow_copy(executable)
     rendered: dict[str, Any] = {}
     for name in fields:
         value = getattr(executable, name, None)
