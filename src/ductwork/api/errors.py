@@ -105,12 +105,22 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     )
 
 
+def connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` is a database connection that failed in the middle of its use (a restart,
+    a network cut), rather than a lock or a bad statement. A pooled connection used within the
+    last second is handed out unchecked (``store.engine.PING_AFTER_IDLE``), so this is how a
+    server that went away just now shows."""
+    return isinstance(exc, OperationalError | InterfaceError) and (
+        bool(getattr(exc, "connection_invalidated", False)) or isinstance(exc, InterfaceError)
+    )
+
+
 async def _connection_lost(request: Request, exc: Exception) -> Response:
-    """A database connection that failed in the middle of a request (a restart, a network
-    cut): the same 503 as a database that could not be reached at all."""
+    """A database connection that failed in the middle of a request: the same 503 as a database
+    that could not be reached at all."""
     from ductwork.store.engine import unreachable
 
-    if not getattr(exc, "connection_invalidated", False) and not isinstance(exc, InterfaceError):
+    if not connection_lost(exc):
         raise exc  # not a lost connection (a lock, a bad statement): a server error as before
     assert isinstance(request.app.state.ctx.engine, Engine)
     return await _ductwork_error(request, unreachable(request.app.state.ctx.engine.url, exc))

@@ -20,13 +20,15 @@ from urllib.parse import parse_qs, quote
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from ductwork.api.context import WebContext
-from ductwork.api.errors import error_body
+from ductwork.api.errors import connection_lost, error_body
 from ductwork.errors import DuctworkError
 from ductwork.services import accounts
+from ductwork.store.engine import unreachable
 from ductwork.store.repo.users import UserRecord
 
 SESSION_COOKIE = "ductwork_session"
@@ -168,6 +170,12 @@ class AuthMiddleware:
             )
         except DuctworkError as exc:  # the database is down: say so rather than "not logged in"
             await unreachable_response(request, str(exc))(scope, receive, send)
+            return
+        except (OperationalError, InterfaceError) as exc:
+            if not connection_lost(exc):
+                raise
+            message = str(unreachable(self.ctx.engine.url, exc))
+            await unreachable_response(request, message)(scope, receive, send)
             return
         if principal is None:
             await _unauthenticated(scope)(scope, receive, send)
