@@ -105,11 +105,10 @@ def _record(
     details = {k: v for k, v in params.items() if k not in _QUIET and v not in (None, False, (), "")}
     if exit_status:
         details["exit_status"] = exit_status
-    if state.engine is not None:  # the command's own: its pool holds a connection already
-        audit.record(state.engine, audit.cli_actor(), action, target, details)
-        return
-    engine = create_engine(state.settings.db_url)
+    # The command's own engine when it made one (its pool holds a connection already).
+    engine = state.engine if state.engine is not None else create_engine(state.settings.db_url)
     try:
         audit.record(engine, audit.cli_actor(), action, target, details)
     finally:
-        engine.dispose()
+        if engine is not state.engine:
+            engine.dispose()
