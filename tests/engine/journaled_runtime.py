@@ -43,7 +43,9 @@ class GatedJournalRuntime(JournaledRuntime):
         self.gate = state["gate"]
 
     def on_try_started(self, request: TryRequest, pid: int) -> bool:
-        Path(self.gate + ".waiting").write_text(str(pid))
+        partial = Path(self.gate + ".waiting.partial")
+        partial.write_text(str(pid))
+        partial.replace(self.gate + ".waiting")  # renamed whole: the test never reads it empty
         while not os.path.exists(self.gate):
             time.sleep(0.02)
         return super().on_try_started(request, pid)

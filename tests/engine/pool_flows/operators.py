@@ -16,6 +16,13 @@ from typing import Any
 from ductwork import BaseOperator, Flow, PythonOperator, TaskContext, flow, task
 
 
+def _write_marker(path: Path, text: str) -> None:
+    """Written then renamed: a test that waits for the file to exist never reads it empty."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    partial.replace(path)
+
+
 def _root(params: Any) -> Path:
     return Path(params["root"])
 
@@ -76,7 +83,7 @@ with Flow("noisy") as noisy_flow:
 # --- a worker killed in the middle of a try ----------------------------------------------------
 def victim(params: Any, try_number: int) -> str:
     if try_number == 1:
-        (_root(params) / "victim.pid").write_text(str(os.getpid()))
+        _write_marker(_root(params) / "victim.pid", str(os.getpid()))
         time.sleep(60)
     return f"survived in try {try_number}"
 
@@ -92,8 +99,8 @@ class Sleeper(BaseOperator):
     def execute(self, context: TaskContext) -> Any:
         self.root = _root(context["params"])
         child = subprocess.Popen(["sleep", "60"])
-        (self.root / f"{self.task_id}.child").write_text(str(child.pid))
-        (self.root / f"{self.task_id}.pid").write_text(str(os.getpid()))
+        _write_marker(self.root / f"{self.task_id}.child", str(child.pid))
+        _write_marker(self.root / f"{self.task_id}.pid", str(os.getpid()))
         time.sleep(60)
         return "woke up"
 
