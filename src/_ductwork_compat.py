@@ -1,8 +1,11 @@
 """Make ``import airflow`` and ``import luigi`` work with Ductwork when the real ones are absent.
 
 This module is imported at interpreter start by ``ductwork-compat.pth`` (and again by Ductwork's
-own entry points), so it must stay tiny: it imports nothing beyond the standard library's import
-machinery and never imports Ductwork itself until someone imports ``airflow`` or ``luigi``.
+own entry points), so every Python process of the environment pays for its imports: at start it
+imports only ``os``, ``sys`` and ``_thread`` (already loaded), and the import machinery it needs
+(``importlib.util``) only when ``airflow`` or ``luigi`` is imported. ``importlib.abc`` as a base
+class cost 30 ms of every process's start (it imports ``importlib.resources`` and ``pathlib``);
+``sys.meta_path`` needs no base class, only ``find_spec``.
 
 ``install()`` adds one finder to ``sys.meta_path`` that answers for the top-level names only
 after asking every other finder: a real Airflow or Luigi (site-packages, an editable install,
@@ -17,14 +20,15 @@ Which shims are served is decided when the name is imported:
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.machinery
-import importlib.util
+import _thread
 import os
 import sys
-import threading
-from collections.abc import Sequence
-from types import ModuleType
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every process 10 ms at start
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from importlib.machinery import ModuleSpec
+    from types import ModuleType
 
 SHIMS = ("airflow", "luigi")
 """Top-level names the finder can serve; each is the package ``ductwork/compat/<name>``."""
@@ -43,6 +47,8 @@ def enabled() -> tuple[str, ...]:
 
 
 def _compat_dir() -> str | None:
+    import importlib.machinery
+
     spec = importlib.machinery.PathFinder.find_spec("ductwork")
     if spec is None or not spec.submodule_search_locations:
         return None
@@ -50,13 +56,15 @@ def _compat_dir() -> str | None:
 
 
 def _importable(name: str) -> bool:
+    import importlib.util
+
     try:
         return importlib.util.find_spec(name) is not None
     except ImportError:
         return False
 
 
-class ShimFinder(importlib.abc.MetaPathFinder):
+class ShimFinder:
     """Serves the top-level ``airflow`` and ``luigi`` from ``ductwork/compat`` when no other
     finder has a real one. Submodules (``airflow.models.dag``) need nothing more: the path finder
     finds them in the shim package's ``__path__`` and loads them under the name asked for.
@@ -67,19 +75,21 @@ class ShimFinder(importlib.abc.MetaPathFinder):
     empty namespace package, shadowing everything after it) does not.
     """
 
-    _busy = threading.local()
+    _busy: set[int] = set()
+    """Threads asking the other finders (so that this finder does not answer its own question)."""
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None = None, target: ModuleType | None = None
-    ) -> importlib.machinery.ModuleSpec | None:
-        if fullname not in SHIMS or fullname not in enabled() or getattr(self._busy, "active", False):
+    ) -> ModuleSpec | None:
+        thread = _thread.get_ident()
+        if fullname not in SHIMS or fullname not in enabled() or thread in self._busy:
             return None
-        self._busy.active = True
+        self._busy.add(thread)
         try:
             if _real_spec(fullname, self) is not None:
                 return None
         finally:
-            self._busy.active = False
+            self._busy.discard(thread)
         needed = _EXTRA_NEEDS.get(fullname)
         if needed and not _importable(needed):
             raise ModuleNotFoundError(
@@ -90,6 +100,8 @@ class ShimFinder(importlib.abc.MetaPathFinder):
         base = _compat_dir()
         if base is None:
             return None
+        import importlib.util
+
         folder = os.path.join(base, fullname)
         return importlib.util.spec_from_file_location(
             fullname, os.path.join(folder, "__init__.py"), submodule_search_locations=[folder]
@@ -99,7 +111,7 @@ class ShimFinder(importlib.abc.MetaPathFinder):
         return "<ductwork compat shims (airflow, luigi): used only when no real package is found>"
 
 
-def _real_spec(name: str, me: ShimFinder) -> importlib.machinery.ModuleSpec | None:
+def _real_spec(name: str, me: ShimFinder) -> ModuleSpec | None:
     """A regular module or package ``name`` that another finder would import (not a namespace)."""
     for finder in list(sys.meta_path):
         if finder is me or not hasattr(finder, "find_spec"):

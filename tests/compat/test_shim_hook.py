@@ -89,3 +89,16 @@ def test_luigi_is_served_too_and_a_plain_folder_named_like_them_does_not_shadow_
     proc = _python("import airflow, luigi\nprint(hasattr(airflow, 'DAG'), hasattr(luigi, 'Task'))", tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["True", "True"]
+
+
+def test_the_hook_adds_nothing_heavy_to_every_interpreter_start(tmp_path: Path) -> None:
+    """``ductwork-compat.pth`` runs in every Python process of the environment (each CLI command,
+    each worker): it must not import the typing module or importlib's abstract classes (which
+    pull in ``importlib.resources`` and ``pathlib``: 30 ms of every start), yet still be installed."""
+    proc = _python(
+        "import sys; print(any(type(f).__name__ == 'ShimFinder' for f in sys.meta_path)); "
+        "print(sorted({'typing', 'importlib.abc', 'importlib.util', 'pathlib', 'threading'} & set(sys.modules)))",
+        tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["True", "[]"]
