@@ -237,6 +237,31 @@ def test_a_command_on_a_current_database_does_not_import_alembic(tmp_path: Path)
     assert json.loads(_python(code, tmp_path).strip().splitlines()[-1]) == []
 
 
+def test_the_first_command_on_a_new_home_does_not_import_alembic(tmp_path: Path) -> None:
+    """A new database gets its whole schema in one step (``store.fresh_schema``), not by
+    importing Alembic and replaying every migration: the first command on a new home is as
+    quick as the next; the database it leaves is at the head revision."""
+    code = (
+        "import atexit, sys, json\n"
+        "sys.argv = ['ductwork', 'runs', 'list', '--json']\n"
+        "from ductwork.cli.main import main\n"
+        "atexit.register(lambda: print(json.dumps([m for m in ('alembic',) if m in sys.modules])))\n"
+        "main()\n"
+    )
+    assert not (tmp_path / "home").exists()
+    out = _python(code, tmp_path).strip().splitlines()
+    assert json.loads(out[-1]) == []
+    assert json.loads("\n".join(out[:-1])) == {"total": 0, "runs": []}
+    check = subprocess.run(
+        [sys.executable, "-m", "ductwork.cli", "db", "check"],
+        cwd=tmp_path,
+        env={**os.environ, "HOME": str(tmp_path), "DUCTWORK_HOME": str(tmp_path / "home")},
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
 def test_the_head_revision_known_without_alembic_is_alembics_head() -> None:
     from ductwork.store import migrate, schema_version
 

@@ -9,8 +9,8 @@ from sqlalchemy import Engine
 
 from ductwork.cli.flow_index import FileEntry
 from ductwork.cli.state import CliState
-from ductwork.store import schema_version
 from ductwork.store.engine import create_engine, read_transaction, transaction
+from ductwork.store.fresh_schema import ensure_schema
 from ductwork.store.repo import flows as flow_repo
 
 
@@ -20,12 +20,7 @@ def store(state: CliState) -> Engine:
     if state.engine is not None:
         return state.engine
     engine = create_engine(state.settings.db_url)
-    if not schema_version.is_current(engine):  # the usual case is answered without importing Alembic
-        from ductwork.store import migrate
-
-        if migrate.current_revision(engine) is None:
-            migrate.upgrade(engine)
-        migrate.check(engine)
+    ensure_schema(engine)
     state.engine = engine
     ctx = click.get_current_context(silent=True)
     if ctx is not None:  # its connections close when the command ends, however the process ends

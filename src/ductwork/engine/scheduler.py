@@ -67,10 +67,10 @@ from ductwork.services import pipelines as pipeline_service
 from ductwork.services import runs as run_service
 from ductwork.services.retention import RetentionWorker
 from ductwork.settings import Settings
-from ductwork.store import schema_version
 from ductwork.store.asset_sink import AssetEventWriter, StepSinks
 from ductwork.store.engine import database_unavailable, ping, read_transaction, transaction
 from ductwork.store.errors import RunExistsError
+from ductwork.store.fresh_schema import ensure_schema
 from ductwork.store.records import NewImportError, RunRecord
 from ductwork.store.repo import flows as flow_repo
 from ductwork.store.repo import import_errors as error_repo
@@ -228,12 +228,7 @@ class SchedulerService:
         """Bring the database to the code's schema, start the workers, and take over the runs
         a previous scheduler left active. When the database goes away part way, ``run`` waits
         for it and calls this again: each step done already is not done twice."""
-        if not schema_version.is_current(self.engine):  # Alembic only when there is work for it
-            from ductwork.store import migrate
-
-            if migrate.current_revision(self.engine) is None:
-                migrate.upgrade(self.engine)
-            migrate.check(self.engine)
+        ensure_schema(self.engine)  # Alembic only when there is work for it
         if self.coordination is None:
             self.coordination = Coordination(
                 self.engine, remote_executor=self.settings.executor != "local", lease=self.settings.scheduler_lease

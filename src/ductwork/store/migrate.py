@@ -11,9 +11,6 @@ so a database shared with another Alembic-managed application cannot confuse the
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,6 +24,7 @@ from sqlalchemy import Connection, Engine
 from ductwork.store import schema_version
 from ductwork.store.engine import read_transaction, transaction
 from ductwork.store.errors import SchemaMismatchError
+from ductwork.store.migration_lock import migration_lock
 from ductwork.store.tables import metadata
 
 VERSION_TABLE = schema_version.VERSION_TABLE
@@ -65,64 +63,12 @@ def revision_of(conn: Connection) -> str | None:
     return context.get_current_revision()
 
 
-_LOCK_KEY = 0x64756374  # "duct": the advisory lock that serializes migrations on a server
-
-
-@contextlib.contextmanager
-def _migration_lock(engine: Engine) -> Iterator[None]:
-    """Serialize migrations between processes (a scheduler and a CLI command may both find an
-    empty database and create it). SQLite's write transaction already does; PostgreSQL and
-    MariaDB take a named lock on a connection of their own."""
-    backend = engine.dialect.name
-    if backend == "sqlite":
-        with _file_lock(engine):
-            yield
-        return
-    if backend not in ("postgresql", "mysql", "mariadb"):
-        yield
-        return
-    with engine.connect() as conn:
-        if backend == "postgresql":
-            conn.exec_driver_sql(f"SELECT pg_advisory_lock({_LOCK_KEY})")
-        else:
-            conn.exec_driver_sql("SELECT GET_LOCK('ductwork_migrations', 300)")
-        conn.commit()
-        try:
-            yield
-        finally:
-            if backend == "postgresql":
-                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({_LOCK_KEY})")
-            else:
-                conn.exec_driver_sql("SELECT RELEASE_LOCK('ductwork_migrations')")
-            conn.commit()
-
-
-@contextlib.contextmanager
-def _file_lock(engine: Engine) -> Iterator[None]:
-    """A lock file beside a SQLite database: its own locking lets a schema change and another
-    process's first look at the schema interleave badly while the file is being created."""
-    import fcntl
-
-    database = engine.url.database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        yield
-        return
-    path = Path(database).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(f"{path}.migrate.lock", "a") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
 def upgrade(engine: Engine, revision: str = "head") -> str:
     """Migrate the database up to ``revision`` (creating the schema if empty); returns the new revision.
 
     Idempotent: at the head it does nothing. Safe to call from several processes at once.
     """
-    with _migration_lock(engine), transaction(engine) as conn:
+    with migration_lock(engine), transaction(engine) as conn:
         command.upgrade(alembic_config(conn), revision)
         current = revision_of(conn)
     return current or ""
