@@ -77,9 +77,8 @@ def _rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
         }
 
 
-def test_a_fresh_database_is_the_one_the_migrations_build(db_engine: Engine, migrated: Engine) -> None:
-    fresh = db_engine  # migrated by the fixture: start again from an empty database
-    migrate.drop_all(fresh)
+def test_a_fresh_database_is_the_one_the_migrations_build(db_url: str, migrated: Engine) -> None:
+    fresh = create_engine(db_url)
     assert fresh_schema.create_if_empty(fresh) is True
     assert _schema(fresh) == _schema(migrated)
     assert (
@@ -93,6 +92,7 @@ def test_a_fresh_database_is_the_one_the_migrations_build(db_engine: Engine, mig
     assert migrate.check(fresh) == migrate.head_revision()
     assert migrate.schema_diff(fresh) == []
     assert migrate.upgrade(fresh) == HEAD_REVISION  # Alembic takes it over: nothing to do
+    fresh.dispose()
 
 
 def test_a_database_with_a_schema_is_left_to_alembic(db_engine: Engine) -> None:

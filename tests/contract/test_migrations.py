@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from importlib import resources
 
 import pytest
@@ -15,6 +16,15 @@ from ductwork.store.engine import create_engine, transaction
 from ductwork.store.errors import SchemaMismatchError
 from ductwork.store.repo import pools
 from ductwork.store.tables import DEFAULT_POOL, DEFAULT_POOL_SLOTS, metadata
+
+
+@pytest.fixture
+def db_engine(db_url: str) -> Iterator[Engine]:
+    """Built by the migrations themselves (the shared fixture creates the schema in one step)."""
+    engine = create_engine(db_url)
+    migrate.upgrade(engine)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture
