@@ -6,25 +6,35 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
-from ductwork.engine.scheduler import SchedulerOptions, SchedulerService
+from ductwork.engine.executors.pool import PoolExecutor
+from ductwork.engine.scheduler import EXECUTOR_START_DELAY, SchedulerOptions, SchedulerService
+from ductwork.services import runs as run_service
 from ductwork.settings import Settings
 from ductwork.store import migrate
 from ductwork.store.engine import create_engine, read_transaction
 from ductwork.store.repo import flows as flow_repo
 from ductwork.store.repo import import_errors as error_repo
+from ductwork.store.repo import runs as run_repo
 
 GOOD = """
 from ductwork import EmptyOperator, Flow
 
 with Flow("listed_{i}") as flow:
     EmptyOperator(task_id="a") >> EmptyOperator(task_id="b")
+"""
+
+RUNS = """
+from ductwork import Flow, PythonOperator
+
+with Flow("runs_a_task") as flow:
+    PythonOperator(task_id="work", python_callable=lambda: 42)
 """
 
 
@@ -141,3 +151,86 @@ def test_a_flow_recorded_by_a_command_meanwhile_does_not_stop_the_scheduler(
             assert time.monotonic() < deadline, listed
             time.sleep(0.1)
         assert len(calls) >= 2 and thread.is_alive()
+
+
+def _turn_until(service: SchedulerService, done: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "timed out"
+        service.turn()
+
+
+def _listed(engine: Engine) -> set[str]:
+    with read_transaction(engine) as conn:
+        return {f.flow_id for f in flow_repo.list_flows(conn)}
+
+
+@contextmanager
+def _service(tmp_path: Path, flows: Path, options: SchedulerOptions) -> Iterator[tuple[SchedulerService, Engine]]:
+    """A scheduler whose turns the test takes itself, on ``flows`` and a new SQLite database."""
+    url = f"sqlite:///{tmp_path / 'ductwork.db'}"
+    engine = create_engine(url)
+    settings = Settings(home=tmp_path / "home", flows_folder=flows, database_url=url, parallelism=1)
+    service = SchedulerService(settings, options=options)
+    try:
+        service.start()
+        yield service, engine
+    finally:
+        service.shutdown()
+        engine.dispose()
+
+
+def _workers(service: SchedulerService) -> list[int]:
+    assert isinstance(service.executor, PoolExecutor)
+    return service.executor.worker_pids()
+
+
+def test_the_workers_start_once_a_folder_of_files_is_parsed(tmp_path: Path) -> None:
+    """Booting the workers while the first batches import takes the same cores: they start in
+    the turn that records the batches, not at the scheduler's start."""
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    for i in range(8):
+        (flows / f"f{i}.py").write_text(GOOD.format(i=i))
+    with _service(tmp_path, flows, SchedulerOptions(schedule=False)) as (service, engine):
+        assert _workers(service) == []
+        _turn_until(service, lambda: len(_listed(engine)) == 8)
+        assert _workers(service)
+
+
+def test_the_workers_start_at_the_latest_a_second_after_the_scheduler(tmp_path: Path) -> None:
+    """A batch that hangs does not keep the workers from starting."""
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    for i in range(6):
+        (flows / f"f{i}.py").write_text(GOOD.format(i=i))
+    (flows / "f0_hangs.py").write_text("import time\ntime.sleep(600)\n")
+    options = SchedulerOptions(schedule=False, parse_timeout=30, parse_slow_after=20)
+    with _service(tmp_path, flows, options) as (service, _):
+        started = time.monotonic()
+        _turn_until(service, lambda: bool(_workers(service)), timeout=20)
+        assert service._batched, "the hanging batch is still being parsed"
+        assert time.monotonic() - started >= EXECUTOR_START_DELAY - 0.2
+
+
+def test_a_try_before_the_workers_started_starts_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run queued while a batch still imports (the workers not started yet) runs at once."""
+    monkeypatch.setattr("ductwork.engine.scheduler.EXECUTOR_START_DELAY", 600.0)
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    for i in range(7):
+        (flows / f"f{i}.py").write_text(GOOD.format(i=i))
+    (flows / "f7.py").write_text(RUNS)  # in the second batch
+    (flows / "f0_hangs.py").write_text("import time\ntime.sleep(600)\n")  # in the first batch
+    options = SchedulerOptions(schedule=False, parse_timeout=60, parse_slow_after=50)
+    with _service(tmp_path, flows, options) as (service, engine):
+        _turn_until(service, lambda: "runs_a_task" in _listed(engine))
+        assert _workers(service) == [] and service._batched
+        run = run_service.trigger(engine, "runs_a_task")
+        _turn_until(service, lambda: _run_state(engine, run.run_id) == "success")
+
+
+def _run_state(engine: Engine, run_id: str) -> str | None:
+    with read_transaction(engine) as conn:
+        found = run_repo.get_run(conn, "runs_a_task", run_id)
+    return found.state.value if found else None

@@ -195,6 +195,10 @@ class PoolExecutor:
             a platform fault (a log or journal that cannot be written); doubling in between.
     """
 
+    starts_when_used = True
+    """``submit`` starts the workers if ``start`` was not called yet: a scheduler may put the
+    start off while it imports a folder of flow files, which the workers' start slows down."""
+
     def __init__(
         self,
         runtime: WorkerRuntime | None = None,
