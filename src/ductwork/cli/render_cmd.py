@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
+from ductwork.cli.options import parse_param_options
 from ductwork.cli.output import print_json
-from ductwork.cli.run_cmd import parse_param_options
 from ductwork.cli.state import CliState, load_checked
 from ductwork.core.config import ParamSources, use_sources
 from ductwork.errors import ParameterError

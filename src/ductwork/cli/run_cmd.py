@@ -11,7 +11,9 @@ import click
 from rich.markup import escape
 
 from ductwork.cli.luigi_args import parse_build_args
-from ductwork.cli.output import ProgressSink, console, print_json, summary_json, summary_table, tries_table
+from ductwork.cli.options import parse_param_options
+from ductwork.cli.output import console, print_json
+from ductwork.cli.run_output import ProgressSink, summary_json, summary_table, tries_table
 from ductwork.cli.state import CliState, load_checked_graph
 from ductwork.core.class_flow import all_task_classes, find_task_class
 from ductwork.core.config import ParamHolder, ParamSources, config_classes, use_sources
@@ -25,17 +27,6 @@ from ductwork.engine.supervisor import Limits
 from ductwork.errors import ParameterError
 from ductwork.import_guard import guarded_import
 from ductwork.loading import import_modules
-
-
-def parse_param_options(values: Sequence[str]) -> dict[str, str]:
-    """``--param k=v`` options as a dict; a value without ``=`` is an error naming it."""
-    out: dict[str, str] = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ParameterError(f"--param {item!r}: expected NAME=VALUE")
-        out[key.strip()] = value
-    return out
 
 
 def _parse_date(text: str | None) -> dt.datetime | None:

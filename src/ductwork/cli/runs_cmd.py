@@ -12,8 +12,8 @@ import click
 from rich.table import Table
 
 from ductwork.cli.engine_state import ensure_flow, store
+from ductwork.cli.options import parse_param_options
 from ductwork.cli.output import console, print_json, styled
-from ductwork.cli.run_cmd import parse_param_options
 from ductwork.cli.state import CliState
 from ductwork.core.states import RunState
 from ductwork.errors import ParameterError

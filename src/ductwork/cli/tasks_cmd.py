@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
+from ductwork.cli.options import parse_param_options
 from ductwork.cli.output import console, print_json, styled
-from ductwork.cli.run_cmd import parse_param_options
 from ductwork.cli.state import CliState, load_checked
 from ductwork.core.config import ParamSources, use_sources
 from ductwork.core.schedule import as_aware

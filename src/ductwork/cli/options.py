@@ -1,0 +1,18 @@
+"""Options several commands share, parsed the same way everywhere."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ductwork.errors import ParameterError
+
+
+def parse_param_options(values: Sequence[str]) -> dict[str, str]:
+    """``--param k=v`` options as a dict; a value without ``=`` is an error naming it."""
+    out: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ParameterError(f"--param {item!r}: expected NAME=VALUE")
+        out[key.strip()] = value
+    return out
