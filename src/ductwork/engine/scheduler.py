@@ -185,10 +185,10 @@ class SchedulerService:
         self._reparse: set[str] = set()
         """Files that changed again while being parsed."""
         self._batched: set[str] = set()
+        """Files being parsed in a batch (``parse_files``)."""
         self._executor_start_by: float | None = None
         """Set while the workers' start waits for the first batches of flow files to be parsed
         (both take the machine's cores at once); at the latest then, or at the first try."""
-        """Files being parsed in a batch (``parse_files``)."""
         self._failed_before: set[str] = set()
         """Files whose last parse had errors: parsed after the others."""
         self._clashes: dict[str, tuple[str, ...]] = {}
