@@ -325,6 +325,53 @@ def measure(sizes: list[int], *, with_luigi: bool = True, repeats: int = REPEATS
     return rows
 
 
+STARTUP_FLOW = """
+from ductwork import EmptyOperator, Flow
+
+with Flow("listed_{i}") as flow:
+    EmptyOperator(task_id="a") >> EmptyOperator(task_id="b")
+"""
+
+STARTUP_REPEATS = 7
+
+
+def measure_startup(repeats: int = STARTUP_REPEATS) -> list[tuple[str, float, float]]:
+    """(command, median ms, best ms) of commands that do little besides starting: the floor
+    every command pays (target: ``--version`` and ``flows list`` <= 0.25 s)."""
+    exe = str(Path(sys.executable).parent / "ductwork")
+    with tempfile.TemporaryDirectory(prefix="ductwork-bench-startup-") as tmp:
+        root = Path(tmp)
+        flows = root / "flows"
+        flows.mkdir()
+        for i in range(10):
+            (flows / f"listed_{i}.py").write_text(STARTUP_FLOW.format(i=i))
+        env = clean_env()
+        env.update(DUCTWORK_HOME=str(root / "home"), DUCTWORK_FLOWS_FOLDER=str(flows))
+        commands: list[tuple[str, list[str], bool]] = [
+            ("python -c pass (this environment)", [sys.executable, "-c", "pass"], False),
+            ("ductwork --version", [exe, "--version"], False),
+            ("ductwork flows list (10 files, index warm)", [exe, "flows", "list"], False),
+            ("ductwork runs list (existing database)", [exe, "runs", "list"], False),
+            ("ductwork runs list (new DUCTWORK_HOME)", [exe, "runs", "list"], True),
+        ]
+        for _, argv, _fresh in commands:  # untimed: bytecode caches, the flow index, the database
+            timed(argv, env=env, cwd=root)
+        samples: dict[str, list[float]] = {label: [] for label, _, _ in commands}
+        for round_ in range(repeats):
+            for label, argv, fresh in commands:
+                run_env = env if not fresh else {**env, "DUCTWORK_HOME": str(root / f"fresh-{round_}")}
+                wall, _, _ = timed(argv, env=run_env, cwd=root)
+                samples[label].append(wall * 1000)
+    return [(label, statistics.median(v), min(v)) for label, v in samples.items()]
+
+
+def print_startup(rows: list[tuple[str, float, float]]) -> None:
+    print(f"| start-up (median of {STARTUP_REPEATS}, whole processes) | median ms | best ms |")
+    print("|---|---|---|")
+    for label, median, best in rows:
+        print(f"| {label:<50} | {median:>9.1f} | {best:>7.1f} |", flush=True)
+
+
 LABELS = {
     "operators": "ductwork run (operators)",
     "decorated": "ductwork run (@task/@flow)",

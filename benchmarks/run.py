@@ -8,7 +8,9 @@ Sections:
   are a fan-out of ``EmptyOperator``s, which the scheduler records without a worker (ADR 0021);
 - ``web`` (only when asked for, ``--sections web``): the REST API and the pages of the web UI
   on 10,000-task flows with 25 runs (``benchmarks/web.py``; pages need Chromium);
-- ``cli``: what a user types, as whole processes (``benchmarks/cli_runs.py``): ``ductwork run`` of
+- ``cli``: what a user types, as whole processes (``benchmarks/cli_runs.py``): the start-up of
+  commands that do little else (``--version``, ``flows list``, ``runs list`` on an existing and
+  on a new ``DUCTWORK_HOME``, against ``python -c pass``), then ``ductwork run`` of
   operator and ``@task``/``@flow`` flows and ``ductwork build`` of a Luigi-style module, recorded
   in the metadata database, at 100 and 1,000 tasks, against Luigi's own local scheduler on the
   same module (Luigi installed by the benchmark in a throwaway virtual environment);
@@ -185,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
                 import cli_runs  # benchmarks/cli_runs.py, next to this file
 
                 print(f"# cli: whole processes, median of {cli_runs.REPEATS} interleaved runs")
+                cli_runs.print_startup(cli_runs.measure_startup())
                 cli_runs.print_rows(cli_runs.measure([100, 1000]))
                 continue
             if section == "trigger":
