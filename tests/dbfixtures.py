@@ -15,8 +15,9 @@ Other modules may use ``temporary_database(backend, tmp_path)`` directly.
 from __future__ import annotations
 
 import os
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -94,3 +95,22 @@ def db_engine(db_url: str) -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
+
+
+def run_concurrently(work: Callable[[Engine], object], engines: list[Engine]) -> list[BaseException]:
+    """``work`` on each engine in a thread of its own, all at once (as a scheduler and CLI
+    commands that start together would); the exceptions they raised."""
+    errors: list[BaseException] = []
+
+    def one(engine: Engine) -> None:
+        try:
+            work(engine)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=(e,)) for e in engines]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors

@@ -4,7 +4,6 @@ revision, so Alembic takes it over as if it had built it. On every backend."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
-from dbfixtures import temporary_database
+from dbfixtures import run_concurrently, temporary_database
 from ductwork.store import fresh_schema, migrate
 from ductwork.store.engine import create_engine, transaction
 from ductwork.store.schema_version import HEAD_REVISION, VERSION_TABLE
@@ -120,23 +119,14 @@ def test_the_first_look_at_an_empty_database_creates_it(db_url: str) -> None:
 def test_concurrent_first_looks_create_it_once(db_url: str) -> None:
     """A scheduler and CLI commands that all find the database empty: each succeeds, one creates it."""
     engines = [create_engine(db_url) for _ in range(3)]
-    errors: list[BaseException] = []
     created: list[bool] = []
 
     def first_look(engine: Engine) -> None:
-        try:
-            created.append(fresh_schema.create_if_empty(engine))
-            fresh_schema.ensure_schema(engine)
-        except BaseException as exc:
-            errors.append(exc)
+        created.append(fresh_schema.create_if_empty(engine))
+        fresh_schema.ensure_schema(engine)
 
-    threads = [threading.Thread(target=first_look, args=(e,)) for e in engines]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
     try:
-        assert errors == []
+        assert run_concurrently(first_look, engines) == []
         assert sorted(created) == [False, False, True]
         assert _rows(engines[0]) == {
             "pools": [("default_pool", 128, "Default pool")],

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from alembic import command
 from sqlalchemy import Engine
 
+from dbfixtures import run_concurrently
 from ductwork.errors import DuctworkError
 from ductwork.store import migrate
 from ductwork.store.engine import create_engine, transaction
@@ -114,25 +115,10 @@ def test_migrations_ship_inside_the_package() -> None:
 
 def test_concurrent_first_upgrades_do_not_collide(db_url: str) -> None:
     """A scheduler and a CLI command that both find an empty database both succeed."""
-    import threading
-
-    from ductwork.store.engine import create_engine
-
-    errors: list[BaseException] = []
     engines = [create_engine(db_url) for _ in range(3)]
-
-    def upgrade(engine: Engine) -> None:
-        try:
-            migrate.upgrade(engine)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=upgrade, args=(e,)) for e in engines]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
-    assert migrate.check(engines[0]) == migrate.head_revision()
-    for e in engines:
-        e.dispose()
+    try:
+        assert run_concurrently(migrate.upgrade, engines) == []
+        assert migrate.check(engines[0]) == migrate.head_revision()
+    finally:
+        for e in engines:
+            e.dispose()
