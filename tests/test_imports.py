@@ -269,3 +269,31 @@ def test_the_head_revision_known_without_alembic_is_alembics_head() -> None:
     from ductwork.store import migrate, schema_version
 
     assert migrate.head_revision() == schema_version.HEAD_REVISION
+
+
+def test_the_public_names_are_imported_when_first_used(tmp_path: Path) -> None:
+    """``import ductwork`` imports none of its modules; each public name resolves (star import
+    included) to the object its module defines, and the imports type checkers read under
+    ``TYPE_CHECKING`` name the same modules as the lazy table."""
+    code = (
+        "import sys, json, ductwork\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('ductwork.'))\n"
+        "ns = {}\n"
+        "exec('from ductwork import *', ns)\n"
+        "print(json.dumps([loaded, sorted(k for k in ns if not k.startswith('__'))]))\n"
+    )
+    loaded, starred = json.loads(_python(code, tmp_path).strip().splitlines()[-1])
+    assert loaded == []
+    assert starred == sorted(n for n in ductwork.__all__ if n != "__version__")
+    tree = ast.parse(Path(ductwork.__file__).read_text())
+    typed = {
+        alias.name: node.module
+        for block in tree.body
+        if isinstance(block, ast.If) and getattr(block.test, "id", "") == "TYPE_CHECKING"
+        for node in block.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    assert typed == ductwork._EXPORTS
+    for name, module in ductwork._EXPORTS.items():
+        assert getattr(ductwork, name) is getattr(__import__(module, fromlist=[name]), name)
