@@ -81,8 +81,10 @@ class ShimFinder:
     def find_spec(
         self, fullname: str, path: Sequence[str] | None = None, target: ModuleType | None = None
     ) -> ModuleSpec | None:
+        if fullname not in SHIMS:  # every import of every process asks: the cheap test first
+            return None
         thread = _thread.get_ident()
-        if fullname not in SHIMS or fullname not in enabled() or thread in self._busy:
+        if fullname not in enabled() or thread in self._busy:
             return None
         self._busy.add(thread)
         try:

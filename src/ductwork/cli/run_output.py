@@ -13,7 +13,7 @@ from rich.table import Table
 from ductwork.cli.output import styled
 from ductwork.core.states import TaskState
 from ductwork.engine.recorder import RunSummary
-from ductwork.engine.supervisor import EngineEvent, RunEnded, StateChanged
+from ductwork.engine.supervisor import EngineEvent, StateChanged
 
 
 class ProgressSink:
@@ -63,8 +63,6 @@ class ProgressSink:
                     self.counts[change.new.value] = self.counts.get(change.new.value, 0) + 1
                 elif change.old.is_terminal and not change.new.is_terminal:
                     self.done -= 1
-            elif isinstance(event, RunEnded):
-                pass
         self.total = max(self.total, self.done)
         detail = " ".join(f"{k}={v}" for k, v in sorted(self.counts.items()))
         self.progress.update(self.task, completed=self.done, total=self.total, detail=detail)
