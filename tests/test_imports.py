@@ -274,10 +274,11 @@ def test_the_head_revision_known_without_alembic_is_alembics_head() -> None:
 def test_the_public_names_are_imported_when_first_used(tmp_path: Path) -> None:
     """``import ductwork`` imports none of its modules; each public name resolves (star import
     included) to the object its module defines, and the imports type checkers read under
-    ``TYPE_CHECKING`` name the same modules as the lazy table."""
+    ``TYPE_CHECKING`` name the same modules as the lazy table. Nor does it import ``typing``
+    (8-10 ms of every command's start)."""
     code = (
         "import sys, json, ductwork\n"
-        "loaded = sorted(m for m in sys.modules if m.startswith('ductwork.'))\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('ductwork.') or m == 'typing')\n"
         "ns = {}\n"
         "exec('from ductwork import *', ns)\n"
         "print(json.dumps([loaded, sorted(k for k in ns if not k.startswith('__'))]))\n"
@@ -291,7 +292,7 @@ def test_the_public_names_are_imported_when_first_used(tmp_path: Path) -> None:
         for block in tree.body
         if isinstance(block, ast.If) and getattr(block.test, "id", "") == "TYPE_CHECKING"
         for node in block.body
-        if isinstance(node, ast.ImportFrom)
+        if isinstance(node, ast.ImportFrom) and str(node.module).startswith("ductwork.")
         for alias in node.names
     }
     assert typed == ductwork._EXPORTS
