@@ -1,5 +1,5 @@
 """``python -m ductwork.cli``: the same as the ``ductwork`` command."""
 
-from ductwork.cli.main import main
+from ductwork.cli.entry import main
 
 main()

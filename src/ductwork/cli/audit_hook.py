@@ -93,6 +93,19 @@ def _audited(callback: Callable[..., Any], action: str, target: Target) -> Calla
     return wrapper
 
 
+def command_details(params: Mapping[str, Any], exit_status: int | None = None) -> dict[str, Any]:
+    """What the audit entry of a command keeps of its parameters: those given, except how the
+    outcome is shown, and the exit status when it was not 0."""
+    details = {
+        k: tuple(v) if isinstance(v, list) else v
+        for k, v in params.items()
+        if k not in _QUIET and v not in (None, False, (), [], "")
+    }
+    if exit_status:
+        details["exit_status"] = exit_status
+    return details
+
+
 def _record(
     ctx: click.Context, action: str, target: str, params: Mapping[str, Any], *, exit_status: int | None = None
 ) -> None:
@@ -102,9 +115,7 @@ def _record(
     state = ctx.find_object(CliState)
     if state is None:  # pragma: no cover - the root group always sets it
         return
-    details = {k: v for k, v in params.items() if k not in _QUIET and v not in (None, False, (), "")}
-    if exit_status:
-        details["exit_status"] = exit_status
+    details = command_details(params, exit_status)
     # The command's own engine when it made one (its pool holds a connection already).
     engine = state.engine if state.engine is not None else create_engine(state.settings.db_url)
     try:

@@ -38,3 +38,20 @@ def print_json(data: Any) -> None:
 
 def styled(state: str) -> str:
     return f"[{STATE_STYLES.get(state, 'white')}]{state}[/]"
+
+
+def print_run_states(
+    flow_id: str, run_id: str, state: str, tasks: list[tuple[str, str, int, float | None]], reason: str
+) -> None:
+    """A run's task states as ``trigger --wait`` shows them: one row per (task, state, try,
+    duration in seconds), then why the run ended, if it ended for a reason."""
+    from rich.table import Table
+
+    table = Table(
+        "task", "state", "try", "duration", title=f"{flow_id} {run_id} [{styled(state)}]", title_justify="left"
+    )
+    for task_id, task_state, try_number, duration in tasks:
+        table.add_row(task_id, styled(task_state), str(try_number), f"{duration:.2f}s" if duration is not None else "")
+    console().print(table)
+    if reason:
+        console().print(f"{state}: {reason}", markup=False)

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import click
@@ -13,7 +14,7 @@ from rich.table import Table
 
 from ductwork.cli.engine_state import ensure_flow, store
 from ductwork.cli.options import parse_param_options
-from ductwork.cli.output import console, print_json, styled
+from ductwork.cli.output import console, print_json, print_run_states, styled
 from ductwork.cli.state import CliState
 from ductwork.core.states import RunState
 from ductwork.errors import ParameterError
@@ -25,7 +26,7 @@ from ductwork.store.repo import runs as run_repo
 from ductwork.store.repo import tasks as task_repo
 
 
-def _date(text: str | None, option: str) -> dt.datetime | None:
+def date_option(text: str | None, option: str) -> dt.datetime | None:
     if text is None:
         return None
     try:
@@ -34,7 +35,7 @@ def _date(text: str | None, option: str) -> dt.datetime | None:
         raise ParameterError(f"{option} {text!r}: expected an ISO date such as 2024-01-31") from None
 
 
-def _conf(text: str | None) -> dict[str, Any]:
+def conf_option(text: str | None) -> dict[str, Any]:
     if not text:
         return {}
     try:
@@ -80,28 +81,38 @@ def _wait(engine: Any, record: RunRecord, timeout: float | None) -> RunRecord:
         time.sleep(WAIT_POLL)
 
 
-def _print_states(engine: Any, record: RunRecord) -> None:
+def states_of(engine: Any, record: RunRecord) -> tuple[list[tuple[str, str, int, float | None]], str]:
+    """The run's (task, state, try, duration) rows and why it ended (empty while it runs)."""
     with read_transaction(engine) as conn:
         instances = task_repo.list_task_instances(conn, record.pk)
         reason = event_repo.run_end_reason(conn, record.pk) if record.state.is_terminal else ""
-    table = Table(
-        "task",
-        "state",
-        "try",
-        "duration",
-        title=f"{record.flow_id} {record.run_id} [{styled(record.state.value)}]",
-        title_justify="left",
-    )
-    for ti in instances:
-        table.add_row(
-            ti.task_id,
-            styled(ti.state.value),
-            str(ti.try_number),
-            f"{ti.duration:.2f}s" if ti.duration is not None else "",
-        )
-    console().print(table)
-    if reason:
-        console().print(f"{record.state.value}: {reason}", markup=False)
+    return [(ti.task_id, ti.state.value, ti.try_number, ti.duration) for ti in instances], reason
+
+
+def _print_states(engine: Any, record: RunRecord) -> None:
+    rows, reason = states_of(engine, record)
+    print_run_states(record.flow_id, record.run_id, record.state.value, rows, reason)
+
+
+def wait_in_database(typed: Any, pk: int) -> dict[str, Any]:
+    """``trigger --wait`` for a run the scheduler queued but stopped answering about
+    (``cli.fast_trigger``): the wait goes on in the database, as when the command wrote the run."""
+    from ductwork.cli.state import CliState
+
+    overrides = {
+        "home": typed.home and Path(typed.home),
+        "flows_folder": typed.flows_folder and Path(typed.flows_folder),
+    }
+    engine = store(CliState(config_path=typed.config_path, overrides=overrides))
+    try:
+        with read_transaction(engine) as conn:
+            record = run_repo.get_run_by_pk(conn, pk)
+        assert record is not None
+        record = _wait(engine, record, typed.timeout)
+        rows, reason = states_of(engine, record)
+    finally:
+        engine.dispose()
+    return {"run": run_json(record), "tasks": rows, "reason": reason}
 
 
 @click.command()
@@ -132,8 +143,8 @@ def trigger(
         engine,
         flow_id,
         params=parse_param_options(param_values),
-        conf=_conf(conf_text),
-        logical_date=_date(logical_date, "--date"),
+        conf=conf_option(conf_text),
+        logical_date=date_option(logical_date, "--date"),
         run_id=run_id,
     )
     if wait:
@@ -162,7 +173,7 @@ def backfill(
     """Queue a run for every schedule interval between --start and --end that has none."""
     engine = store(state)
     flow_id = ensure_flow(state, engine, flow_ref)
-    first, last = _date(start, "--start"), _date(end, "--end")
+    first, last = date_option(start, "--start"), date_option(end, "--end")
     assert first is not None and last is not None
     try:
         graph, planned = run_service.plan_backfill(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import signal
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -20,6 +22,20 @@ def _configure_logging(level: str) -> None:
     handler = RichHandler(show_path=False, rich_tracebacks=False)
     handler.addFilter(lambda record: not record.name.startswith("ductwork.task"))
     logging.basicConfig(level=level.upper(), handlers=[handler], format="%(message)s")
+
+
+@contextlib.contextmanager
+def trigger_socket(state: CliState, settings: Any, service: Any) -> Iterator[None]:
+    """While the scheduler runs, ``ductwork trigger`` on this machine and home is handed to it
+    over a local socket (``cli.trigger_server``, ADR 0023)."""
+    from ductwork.cli.trigger_server import TriggerServer
+
+    server = TriggerServer(settings, config_path=state.config_path, on_run_created=service.wake)
+    server.start()
+    try:
+        yield
+    finally:
+        server.stop()
 
 
 def _install_signals(service: Any) -> None:
@@ -94,5 +110,6 @@ def scheduler(
     from ductwork.gc_tuning import freeze_startup
 
     freeze_startup()
-    service.run()
+    with trigger_socket(state, settings, service):
+        service.run()
     sys.exit(0)

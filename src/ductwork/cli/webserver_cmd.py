@@ -68,7 +68,7 @@ def standalone(
     'admin' user is created and its password printed once."""
     from ductwork.api.app import create_app
     from ductwork.cli.engine_state import store
-    from ductwork.cli.scheduler_cmd import _configure_logging, _install_signals
+    from ductwork.cli.scheduler_cmd import _configure_logging, _install_signals, trigger_socket
     from ductwork.engine.scheduler import SchedulerOptions, SchedulerService
     from ductwork.services import accounts
 
@@ -110,7 +110,8 @@ def standalone(
 
     freeze_startup()  # as `ductwork scheduler` does: a long-lived process
     try:
-        service.run()
+        with trigger_socket(state, settings, service):
+            service.run()
     finally:
         server.should_exit = True
         web.join(timeout=10)

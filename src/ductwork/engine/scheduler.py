@@ -213,6 +213,8 @@ class SchedulerService:
         self.metrics_registry: Any = None
         self._metrics_server: Any = None
         self.stop_event = threading.Event()
+        self._nudge = threading.Event()
+        """Set by ``wake`` (and ``stop``): ends the idle loop's wait at once."""
         self._ended = _EndedRuns()
         self._callback_threads: list[threading.Thread] = []
         self.triggerer: Any = None
@@ -309,6 +311,13 @@ class SchedulerService:
 
     def stop(self) -> None:
         self.stop_event.set()
+        self._nudge.set()
+
+    def wake(self) -> None:
+        """Look for new runs now, not at the next ``wake_interval``: another thread of this
+        process has just queued one (``ductwork trigger`` handed over its local socket)."""
+        self._last_wake_check = 0.0
+        self._nudge.set()
 
     def _log_path(self, run: RunInfo, task_id: str, try_number: int) -> str:
         """Where a try's log goes: the remote log store when workers are remote and one is set."""
@@ -501,7 +510,8 @@ class SchedulerService:
             ),
         )
         if self.supervisor.idle:
-            self.stop_event.wait(remaining)
+            self._nudge.wait(remaining)
+            self._nudge.clear()
         else:
             self.supervisor.step(timeout=remaining)
 
