@@ -207,7 +207,7 @@ def test_the_cli_entry_imports_no_database_web_or_broker_library(tmp_path: Path)
     code = (
         "import atexit, sys, json\n"
         "sys.argv = ['ductwork', '--version']\n"
-        "from ductwork.cli.main import main\n"
+        "from ductwork.cli.entry import main\n"
         # the command's last exit handler: the process ends in main() (cli.quick_exit)
         f"atexit.register(lambda: print(json.dumps([m for m in {CLI_HEAVY!r} if m in sys.modules])))\n"
         "main()\n"
