@@ -4,7 +4,9 @@ A ``ductwork scheduler`` (default settings, 2 warm workers) and a ``ductwork web
 one database; a one-task flow is triggered again and again, interleaving three ways:
 
 - ``ductwork trigger FLOW`` (a CLI process): from the command's launch to the task's recorded
-  start (the CLI's own start-up included), and from the command's exit to that start;
+  start (the CLI's own start-up included), and from the command's exit to that start; the same
+  with ``DUCTWORK_TRIGGER_HANDOFF=false`` (the command writes the run itself instead of handing
+  it to the scheduler, ADR 0023);
 - ``ductwork trigger FLOW --wait``: from the run's recorded end to the command's exit;
 - the REST API (``POST /api/v1/flows/FLOW/runs`` with a token): from the request to the task's
   recorded start.
@@ -168,6 +170,15 @@ def measure_triggers(backend: str = "sqlite", repeats: int = 15) -> list[tuple[s
                 started, _ = finished(run_id)
                 samples.setdefault("ductwork trigger: launch -> task start", []).append(ms(started, launched))
                 samples.setdefault("ductwork trigger: exit -> task start", []).append(ms(started, exited))
+
+                run_id = f"cli-off-{i}"  # the same command writing the run itself (ADR 0023's fallback)
+                launched = time.time()
+                command = [*_ductwork(), "trigger", "one", "--run-id", run_id]
+                off = {**env, "DUCTWORK_TRIGGER_HANDOFF": "false"}
+                subprocess.run(command, env=off, check=True, capture_output=True)
+                started, _ = finished(run_id)
+                off_row = "ductwork trigger, handoff off: launch -> task start"
+                samples.setdefault(off_row, []).append(ms(started, launched))
 
                 run_id = f"wait-{i}"
                 command = [*_ductwork(), "trigger", "one", "--run-id", run_id, "--wait"]

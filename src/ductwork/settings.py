@@ -91,6 +91,11 @@ class Settings:
     kubernetes_namespace: str = "default"
     kubernetes_image: str = ""
     """The image of try pods (Ductwork and the flows' dependencies installed)."""
+    trigger_handoff: bool = True
+    """``ductwork trigger`` hands the run to the scheduler running on this machine for the same
+    home, flows folder and database, over a local socket (ADR 0023; Linux); false: the command
+    always writes the run itself. Read by the command before anything else (from its
+    environment or ``ductwork.toml``), so it is not a scheduler's setting."""
     triggerer: str = "scheduler"
     """Where the listeners of flows' message triggers run: ``scheduler`` (inside the scheduler
     process) or ``separate`` (only in a ``ductwork triggerer`` process)."""
@@ -216,8 +221,9 @@ class Settings:
             raise DefinitionError(f"worker_mode must be 'warm' or 'fresh', got {values['worker_mode']!r}")
         if values.get("triggerer", "scheduler") not in ("scheduler", "separate"):
             raise DefinitionError(f"triggerer must be 'scheduler' or 'separate', got {values['triggerer']!r}")
-        if "results_pickle" in values:
-            values["results_pickle"] = _boolean("results_pickle", values["results_pickle"])
+        for name in ("results_pickle", "trigger_handoff"):
+            if name in values:
+                values[name] = _boolean(name, values[name])
         return cls(
             **values,
             config_path=path if file else None,
@@ -239,6 +245,7 @@ class Settings:
             *("executor", "broker_url", "remote_log_url", "bundle_url", "flows_git_url", "tries_per_message"),
             *("worker_heartbeat", "worker_lost_after", "scheduler_lease"),
             *("kubernetes_namespace", "kubernetes_image"),
+            "trigger_handoff",
             "triggerer",
             *_DAYS,
             *_TELEMETRY,

@@ -205,6 +205,22 @@ def test_another_flows_folder_or_database_is_left_to_the_command(home: dict[str,
     assert _runs(home, "one") == []
 
 
+def test_the_handoff_can_be_switched_off(home: dict[str, str], tmp_path: Path) -> None:
+    """``trigger_handoff = false`` (environment or ``ductwork.toml``): the command writes the
+    run itself although a scheduler listens; a value that is not a boolean is the CLI's error."""
+    assert _attempt({**home, "DUCTWORK_TRIGGER_HANDOFF": "false"}, "trigger", "one") is None
+    (tmp_path / "ductwork.toml").write_text("[ductwork]\ntrigger_handoff = false\n")
+    assert _attempt(home, "trigger", "one", cwd=str(tmp_path)) is None
+    done = _ductwork(home, "trigger", "one", "--run-id", "itself", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert [r.run_id for r in _runs(home, "one")] == ["itself"]
+    done = _ductwork({**home, "DUCTWORK_TRIGGER_HANDOFF": "maybe"}, "trigger", "one")
+    assert done.returncode == 2
+    assert "trigger_handoff must be true or false" in done.stderr
+    (tmp_path / "ductwork.toml").unlink()
+    assert _attempt({**home, "DUCTWORK_TRIGGER_HANDOFF": "yes"}, "trigger", "one", "--run-id", "handed") == 0
+
+
 def test_a_flow_named_by_its_file_is_found_from_the_commands_folder(home: dict[str, str], tmp_path: Path) -> None:
     flows = Path(home["DUCTWORK_FLOWS_FOLDER"])
     assert _attempt(home, "trigger", "flows/flows.py:one", "--run-id", "by-file", cwd=str(flows.parent)) == 0

@@ -181,6 +181,9 @@ def locate(typed: Typed, environ: Mapping[str, str], cwd: str) -> Where | None:
         value = section.get(name)
         return None if value is None else str(value)
 
+    handoff = pick("trigger_handoff", None)
+    if handoff is not None and handoff.strip().lower() not in ("1", "true", "yes", "on"):
+        return None  # off (the command writes its runs itself), or not a boolean: the CLI says so
     home = pick("home", typed.home)
     if home is None:
         home = os.path.join(os.path.expanduser("~"), ".ductwork")
