@@ -116,6 +116,12 @@ class TriggerServer:
 
     # --- one command -------------------------------------------------------------------------
     def _serve(self, conn: socket.socket) -> None:
+        try:
+            self._serve_one(conn)
+        except Exception:  # a defect here must not end the scheduler or print from a thread
+            log.exception("`ductwork trigger` over the local socket failed")
+
+    def _serve_one(self, conn: socket.socket) -> None:
         with conn:
             try:
                 uid = _peer_uid(conn)
