@@ -146,6 +146,24 @@ def test_the_scheduler_queues_the_run_and_the_command_shows_it(home: dict[str, s
     assert states["printed"] == "success"
 
 
+def test_commands_at_the_same_moment_each_queue_their_run(home: dict[str, str]) -> None:
+    """A cron line firing many triggers at once: each command gets its own run, and one audit
+    entry each."""
+    commands = [
+        subprocess.Popen(
+            [*DUCTWORK, "trigger", "one", "--run-id", f"c{i}"], env=home, stdout=subprocess.PIPE, text=True
+        )
+        for i in range(8)
+    ]
+    outputs = [c.communicate(timeout=120)[0] for c in commands]
+    assert [c.returncode for c in commands] == [0] * 8
+    assert all(f"run one c{i}: queued" in out for i, out in enumerate(outputs))
+    assert sorted(r.run_id for r in _runs(home, "one")) == [f"c{i}" for i in range(8)]
+    done = _ductwork(home, "audit", "list", "--json")
+    entries = json.loads(done.stdout)["entries"]
+    assert sorted(e["details"]["run_id"] for e in entries) == [f"c{i}" for i in range(8)]
+
+
 def test_a_run_that_fails_exits_1_and_says_why(home: dict[str, str]) -> None:
     done = _ductwork(home, "trigger", "failing", "--wait", "--run-id", "f1")
     assert done.returncode == 1
