@@ -314,8 +314,13 @@ def _report(typed: Typed, created: dict[str, Any], lines: _Lines) -> int:
         ended = lines.next()
     except (_Lost, OSError, ValueError):  # the scheduler stopped: wait on the database instead
         from ductwork.cli.runs_cmd import wait_in_database
+        from ductwork.errors import DuctworkError
 
-        ended = wait_in_database(typed, created["pk"])
+        try:
+            ended = wait_in_database(typed, created["pk"])
+        except DuctworkError as exc:  # as the CLI shows its errors
+            sys.stderr.write(f"Error: {exc}\n")
+            return 2
     run = ended["run"]
     _print_run(typed, run)
     if not typed.as_json:

@@ -17,7 +17,7 @@ from ductwork.cli.options import parse_param_options
 from ductwork.cli.output import console, print_json, print_run_states, styled
 from ductwork.cli.state import CliState
 from ductwork.core.states import RunState
-from ductwork.errors import ParameterError
+from ductwork.errors import NotFoundError, ParameterError
 from ductwork.services import runs as run_service
 from ductwork.store.engine import read_transaction
 from ductwork.store.records import RunRecord
@@ -97,8 +97,6 @@ def _print_states(engine: Any, record: RunRecord) -> None:
 def wait_in_database(typed: Any, pk: int) -> dict[str, Any]:
     """``trigger --wait`` for a run the scheduler queued but stopped answering about
     (``cli.fast_trigger``): the wait goes on in the database, as when the command wrote the run."""
-    from ductwork.cli.state import CliState
-
     overrides = {
         "home": typed.home and Path(typed.home),
         "flows_folder": typed.flows_folder and Path(typed.flows_folder),
@@ -107,7 +105,8 @@ def wait_in_database(typed: Any, pk: int) -> dict[str, Any]:
     try:
         with read_transaction(engine) as conn:
             record = run_repo.get_run_by_pk(conn, pk)
-        assert record is not None
+        if record is None:
+            raise NotFoundError(f"the run of {typed.flow_ref!r} was deleted while the command waited for it")
         record = _wait(engine, record, typed.timeout)
         rows, reason = states_of(engine, record)
     finally:
