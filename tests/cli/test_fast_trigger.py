@@ -239,6 +239,19 @@ def test_the_handoff_can_be_switched_off(home: dict[str, str], tmp_path: Path) -
     assert _attempt({**home, "DUCTWORK_TRIGGER_HANDOFF": "yes"}, "trigger", "one", "--run-id", "handed") == 0
 
 
+def test_config_says_where_trigger_puts_its_runs(home: dict[str, str], tmp_path: Path) -> None:
+    shown = _ductwork(home, "config")
+    assert shown.returncode == 0, shown.stderr
+    expected = f"ductwork trigger: handed to the scheduler running for this home (pid {home['TEST_SCHEDULER_PID']})"
+    assert expected in shown.stdout
+    other = _ductwork({**home, "DUCTWORK_FLOWS_FOLDER": str(tmp_path)}, "config")
+    assert "has another flows folder or database" in other.stdout
+    off = _ductwork({**home, "DUCTWORK_TRIGGER_HANDOFF": "0"}, "config")
+    assert "the command writes its runs itself (trigger_handoff is false)" in off.stdout
+    alone = _ductwork({**home, "DUCTWORK_HOME": str(tmp_path / "elsewhere")}, "config")
+    assert "no scheduler runs on this machine for this home" in alone.stdout
+
+
 def test_a_flow_named_by_its_file_is_found_from_the_commands_folder(home: dict[str, str], tmp_path: Path) -> None:
     flows = Path(home["DUCTWORK_FLOWS_FOLDER"])
     assert _attempt(home, "trigger", "flows/flows.py:one", "--run-id", "by-file", cwd=str(flows.parent)) == 0

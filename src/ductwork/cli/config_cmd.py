@@ -30,6 +30,32 @@ def _config_rows(state: CliState, cli_values: dict[str, dict[str, str]]) -> list
     return rows
 
 
+def _handoff(state: CliState) -> str:
+    """Where ``ductwork trigger`` run from here puts its run (ADR 0023)."""
+    import os
+
+    from ductwork.cli import scheduler_socket
+
+    settings = state.settings
+    if not settings.trigger_handoff:
+        return "ductwork trigger: the command writes its runs itself (trigger_handoff is false)"
+    if not scheduler_socket.available():
+        return "ductwork trigger: the command writes its runs itself (the handoff needs Linux)"
+    cwd = os.getcwd()
+    home = scheduler_socket.real_home(os.path.join(cwd, os.path.expanduser(str(settings.home))))
+    flows = os.path.realpath(os.path.join(cwd, os.path.expanduser(str(settings.flows_folder))))
+    found = scheduler_socket.ping(home, flows, settings.database_url, cwd)
+    if found is None:
+        return "ductwork trigger: the command writes its runs itself (no scheduler runs on this machine for this home)"
+    pid, same = found
+    if not same:
+        return (
+            f"ductwork trigger: the command writes its runs itself (the scheduler of this home, pid {pid}, "
+            "has another flows folder or database)"
+        )
+    return f"ductwork trigger: handed to the scheduler running for this home (pid {pid})"
+
+
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.option(
     "--module",
@@ -71,6 +97,7 @@ def config(ctx: click.Context, modules: tuple[str, ...], as_json: bool) -> None:
     for row in rows:
         table.add_row(*row)
     console().print(table)
+    console().print(_handoff(state), markup=False)
     if modules:
         ptable = Table("section", "parameter", "value", "source", title="config class parameters")
         for section, name, value, source in params:

@@ -50,3 +50,27 @@ def normal_database_url(url: str, home: str, cwd: str) -> str:
         path, q, query = rest.partition("?")
         return f"{scheme}:///{os.path.realpath(os.path.join(cwd, path))}{q}{query}"
     return url
+
+
+def ping(home: str, flows_folder: str, database_url: str, cwd: str, *, timeout: float = 1.0) -> tuple[int, bool] | None:
+    """The pid of the scheduler listening for ``home`` (a ``real_home``) and whether it would
+    take ``ductwork trigger`` for this flows folder and database; None: none listens."""
+    if not available():
+        return None
+    import json
+    import socket
+
+    message = {"protocol": PROTOCOL, "command": "ping", "home": home, "flows_folder": flows_folder}
+    message.update(database_url=database_url, cwd=cwd)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect(address(home))
+            sock.sendall(json.dumps(message).encode() + b"\n")
+            answer = sock.makefile("rb").readline()
+            reply = json.loads(answer)
+        except (OSError, ValueError):
+            return None
+    if not isinstance(reply, dict) or not isinstance(reply.get("pid"), int):
+        return None
+    return reply["pid"], bool(reply.get("same"))

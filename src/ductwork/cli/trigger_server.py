@@ -134,6 +134,9 @@ class TriggerServer:
                 conn.settimeout(None)
             except (OSError, ValueError):
                 return
+            if isinstance(request, dict) and request.get("command") == "ping":  # ``ductwork config`` asks
+                _send(conn, {"pid": os.getpid(), "same": self._same_place(request)})
+                return
             params = self._accepted(request)
             created = self._trigger(request, params) if params is not None else None
             if params is None or created is None:
@@ -156,15 +159,7 @@ class TriggerServer:
         """The command's parameters, if this scheduler may take the request as it stands."""
         if not isinstance(request, dict) or request.get("protocol") != scheduler_socket.PROTOCOL:
             return None
-        if request.get("command") != "trigger":
-            return None
-        flows_folder, database_url = request.get("flows_folder"), request.get("database_url")
-        home, cwd = request.get("home"), request.get("cwd")
-        if not (isinstance(flows_folder, str) and isinstance(database_url, str)):
-            return None
-        if not (isinstance(home, str) and isinstance(cwd, str)):
-            return None
-        if self._identity(flows_folder, database_url, scheduler_socket.real_home(home), cwd) != self.identity:
+        if request.get("command") != "trigger" or not self._same_place(request):
             return None
         params = request.get("params")
         if not isinstance(params, dict) or not isinstance(request.get("flow"), str):
@@ -180,6 +175,16 @@ class TriggerServer:
         if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))):
             return None
         return params
+
+    def _same_place(self, request: dict[str, Any]) -> bool:
+        """Whether the command names this scheduler's home, flows folder and database."""
+        flows_folder, database_url = request.get("flows_folder"), request.get("database_url")
+        home, cwd = request.get("home"), request.get("cwd")
+        if not (isinstance(flows_folder, str) and isinstance(database_url, str)):
+            return False
+        if not (isinstance(home, str) and isinstance(cwd, str)):
+            return False
+        return self._identity(flows_folder, database_url, scheduler_socket.real_home(home), cwd) == self.identity
 
     def _trigger(self, request: dict[str, Any], params: dict[str, Any]) -> tuple[Any, Any] | None:
         """Queue the run as the command would; None (nothing queued) on any error."""
