@@ -335,6 +335,28 @@ def test_cancel_stops_a_running_try(make_pool: Callable[..., PoolExecutor], tmp_
     assert pool.free_slots() == 2 and worker not in pool.worker_pids()
 
 
+def test_wake_ends_a_wait_while_a_try_runs(make_pool: Callable[..., PoolExecutor], tmp_path: Path) -> None:
+    """A scheduler busy with a long try waits in the pool; ``ductwork trigger`` handed to it
+    wakes it from another thread (``SchedulerService.wake``), and a wake that comes before the
+    wait is not lost."""
+    pool = make_pool(report_started_after=0.05, flow_files={"cancel": str(OPERATORS)})
+    req = request(run_info("cancel", root=str(tmp_path)), "sleeper")
+    pool.submit(req)
+    collect(pool, lambda e: isinstance(e, TryStarted) and e.key == req.key)
+    waker = threading.Timer(0.2, pool.wake)
+    waker.start()
+    began = time.monotonic()
+    assert pool.wait(120) == []
+    assert time.monotonic() - began < 60, "wake() did not end the wait"
+    waker.join()
+    pool.wake()
+    began = time.monotonic()
+    assert pool.wait(120) == []
+    assert time.monotonic() - began < 60
+    pool.cancel(req.key, "done")
+    collect(pool, finished(req.key))
+
+
 def test_long_try_is_reported_started_on_its_own_and_heartbeats(
     make_pool: Callable[..., PoolExecutor], tmp_path: Path
 ) -> None:

@@ -315,9 +315,13 @@ class SchedulerService:
 
     def wake(self) -> None:
         """Look for new runs now, not at the next ``wake_interval``: another thread of this
-        process has just queued one (``ductwork trigger`` handed over its local socket)."""
+        process has just queued one (``ductwork trigger`` handed over its local socket). The
+        loop waits either for the stop event (idle) or in the executor (tries running)."""
         self._last_wake_check = 0.0
         self._nudge.set()
+        wake = getattr(self.executor, "wake", None)  # busy: it waits in the executor, not idle
+        if callable(wake):
+            wake()
 
     def _log_path(self, run: RunInfo, task_id: str, try_number: int) -> str:
         """Where a try's log goes: the remote log store when workers are remote and one is set."""

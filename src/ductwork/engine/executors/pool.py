@@ -250,6 +250,8 @@ class PoolExecutor:
         self._closed = False
         self._exit_hook: Any = None
         self._last_poll = 0.0
+        self._wake_pipe: tuple[int, int] | None = None
+        """Written to by ``wake`` (another thread) to end a ``wait`` at once."""
 
     @classmethod
     def from_settings(cls, settings: Settings, runtime: WorkerRuntime | None = None, **options: Any) -> PoolExecutor:
@@ -265,6 +267,10 @@ class PoolExecutor:
         if self.start_method == "forkserver":
             self._ctx.set_forkserver_preload(_PRELOAD)
         self._selector = selectors.DefaultSelector()
+        self._wake_pipe = os.pipe()
+        for fd in self._wake_pipe:
+            os.set_blocking(fd, False)
+        self._selector.register(self._wake_pipe[0], selectors.EVENT_READ, (None, False))
         # multiprocessing joins non-daemon children at exit; stop ours first (atexit is LIFO)
         self._exit_hook = functools.partial(_shutdown_at_exit, weakref.ref(self))
         atexit.register(self._exit_hook)
@@ -292,6 +298,16 @@ class PoolExecutor:
 
     def submitted(self) -> None:
         """Each try was handed over in ``submit``."""
+
+    def wake(self) -> None:
+        """End the current or next ``wait`` now (from another thread: the scheduler has a new
+        run to look at, ``SchedulerService.wake``)."""
+        pipe = self._wake_pipe
+        if pipe is not None:
+            try:
+                os.write(pipe[1], b"\0")
+            except OSError:  # full (a wake is pending anyway) or closed by shutdown
+                pass
 
     def wait(self, timeout: float | None) -> list[ExecutorEvent]:
         if self._selector is None:
@@ -361,6 +377,10 @@ class PoolExecutor:
         if self._selector is not None:
             self._selector.close()
             self._selector = None
+        if self._wake_pipe is not None:
+            pipe, self._wake_pipe = self._wake_pipe, None
+            for fd in pipe:
+                os.close(fd)
         self._handles.clear()
         self._idle.clear()
 
@@ -491,6 +511,9 @@ class PoolExecutor:
         died: list[_Handle] = []
         for key, _ in self._selector.select(timeout):
             handle, is_sentinel = key.data
+            if handle is None:  # ``wake``
+                _drain(key.fd)
+                continue
             if handle.dead:
                 continue
             if is_sentinel:
@@ -798,6 +821,14 @@ def _quietly(function: Any, *args: Any) -> None:
     try:
         function(*args)
     except OSError:
+        pass
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 512):
+            pass
+    except OSError:  # empty (BlockingIOError) or closed
         pass
 
 
