@@ -9,7 +9,9 @@ one database; a one-task flow is triggered again and again, interleaving three w
   it to the scheduler, ADR 0023);
 - ``ductwork trigger FLOW --wait``: from the run's recorded end to the command's exit;
 - the REST API (``POST /api/v1/flows/FLOW/runs`` with a token): from the request to the task's
-  recorded start.
+  recorded start;
+- ``ductwork trigger FLOW`` again while another run's task runs (the scheduler then waits in
+  its worker pool, not idle), from the command's launch to the task's start.
 
 Times are read from the database's records (the try's start, the run's end) against this
 process's clock: one machine, one clock. Also: a scheduler started on a folder of 100 flow
@@ -31,7 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ONE = """
-from ductwork import EmptyOperator, Flow
+from ductwork import BashOperator, EmptyOperator, Flow
 
 class Noop(EmptyOperator):  # runs (an EmptyOperator with nothing attached is not run at all)
     def execute(self, context):
@@ -39,6 +41,9 @@ class Noop(EmptyOperator):  # runs (an EmptyOperator with nothing attached is no
 
 with Flow("one") as flow:
     Noop(task_id="only")
+
+with Flow("busy") as busy:  # keeps the scheduler's worker pool busy while "one" is triggered
+    BashOperator(task_id="naps", bash_command="sleep 600")
 """
 
 MANY = """
@@ -112,9 +117,9 @@ def measure_triggers(backend: str = "sqlite", repeats: int = 15) -> list[tuple[s
         (flows / "one.py").write_text(ONE)
         engine = create_engine(url)
         migrate.upgrade(engine)
-        (flow,) = load_file(flows / "one.py").flows
         with transaction(engine) as conn:
-            flow_repo.upsert_flow(conn, flow.to_graph(), fileloc=str(flows / "one.py"))
+            for flow in load_file(flows / "one.py").flows:
+                flow_repo.upsert_flow(conn, flow.to_graph(), fileloc=str(flows / "one.py"))
         accounts.create_user(engine, "bench", accounts.generate_password(), "operator")
         token = accounts.issue_token(engine, "bench", "bench").token
         env = _env(tmp, url, flows)
@@ -193,8 +198,36 @@ def measure_triggers(backend: str = "sqlite", repeats: int = 15) -> list[tuple[s
                 assert response.status_code == 201, response.text
                 started, _ = finished(run_id)
                 samples.setdefault("API trigger: request -> task start", []).append(ms(started, sent))
+
+            # A scheduler with a try running waits in its worker pool, not idle: the handoff
+            # must wake it there too.
+            run_service.trigger(engine, "busy", run_id="busy")
+            deadline = time.monotonic() + 60
+            while not _running(engine, "busy"):
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the busy run did not start")
+                time.sleep(0.01)
+            for i in range(repeats):
+                run_id = f"busy-cli-{i}"
+                launched = time.time()
+                command = [*_ductwork(), "trigger", "one", "--run-id", run_id]
+                subprocess.run(command, env=env, check=True, capture_output=True)
+                started, _ = finished(run_id)
+                busy_row = "ductwork trigger, another try running: launch -> start"
+                samples.setdefault(busy_row, []).append(ms(started, launched))
+            run_service.cancel(engine, "busy", "busy")
         engine.dispose()
     return [(what, len(values), *_quantiles(values)) for what, values in samples.items()]
+
+
+def _running(engine: object, flow_id: str) -> bool:
+    from ductwork.store.engine import read_transaction
+    from ductwork.store.repo import runs as run_repo
+    from ductwork.store.repo import tasks as task_repo
+
+    with read_transaction(engine) as conn:  # type: ignore[arg-type]
+        record = run_repo.get_run(conn, flow_id, flow_id)
+        return record is not None and any(t.state == "running" for t in task_repo.list_tries(conn, record.pk))
 
 
 def _rss_mib(pid: int) -> float:
