@@ -71,6 +71,7 @@ import select
 import selectors
 import signal
 import socket
+import threading
 import time
 import weakref
 from collections import deque
@@ -252,6 +253,8 @@ class PoolExecutor:
         self._last_poll = 0.0
         self._wake_pipe: tuple[int, int] | None = None
         """Written to by ``wake`` (another thread) to end a ``wait`` at once."""
+        self._wake_lock = threading.Lock()
+        """Held while the pipe is written or closed: a closed descriptor's number may be reused."""
 
     @classmethod
     def from_settings(cls, settings: Settings, runtime: WorkerRuntime | None = None, **options: Any) -> PoolExecutor:
@@ -302,12 +305,12 @@ class PoolExecutor:
     def wake(self) -> None:
         """End the current or next ``wait`` now (from another thread: the scheduler has a new
         run to look at, ``SchedulerService.wake``)."""
-        pipe = self._wake_pipe
-        if pipe is not None:
-            try:
-                os.write(pipe[1], b"\0")
-            except OSError:  # full (a wake is pending anyway) or closed by shutdown
-                pass
+        with self._wake_lock:
+            if self._wake_pipe is not None:
+                try:
+                    os.write(self._wake_pipe[1], b"\0")
+                except OSError:  # full: a wake is pending anyway
+                    pass
 
     def wait(self, timeout: float | None) -> list[ExecutorEvent]:
         if self._selector is None:
@@ -377,10 +380,11 @@ class PoolExecutor:
         if self._selector is not None:
             self._selector.close()
             self._selector = None
-        if self._wake_pipe is not None:
-            pipe, self._wake_pipe = self._wake_pipe, None
-            for fd in pipe:
-                os.close(fd)
+        with self._wake_lock:
+            if self._wake_pipe is not None:
+                pipe, self._wake_pipe = self._wake_pipe, None
+                for fd in pipe:
+                    os.close(fd)
         self._handles.clear()
         self._idle.clear()
 
