@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
 from sqlalchemy import Connection, Engine
 from store_helpers import IST, T0, at, graph
 
+from dbfixtures import run_concurrently
 from ductwork.errors import NotFoundError
-from ductwork.store.engine import transaction
+from ductwork.store import fresh_schema
+from ductwork.store.engine import create_engine, transaction
 from ductwork.store.repo import flows
 
 
@@ -170,3 +173,31 @@ def test_recording_many_files_at_once_matches_recording_them_one_by_one(db_engin
     assert ("a", a1.version_hash()) in bulk[1] and ("a", a2.version_hash()) in bulk[1]
     assert len([v for v in bulk[1] if v[0] == "b"]) == 1  # unchanged: no new version
     assert code is not None and by_id["gone"][3] is False
+
+
+def test_a_new_flow_recorded_by_several_writers_at_once_is_recorded_once(db_url: str) -> None:
+    """The scheduler's parse and ``ductwork trigger`` (or two commands) recording the same new
+    flow at the same moment: each succeeds, and the flow has one row and one version (a
+    command met the IntegrityError of the other's insert, and so could the scheduler)."""
+    engines = [create_engine(db_url) for _ in range(4)]
+    try:
+        fresh_schema.ensure_schema(engines[0])
+        for attempt in range(5):
+            g = graph(flow_id=f"raced_{attempt}")
+            start = threading.Barrier(len(engines))
+
+            def record(engine: Engine, g: Any = g, start: threading.Barrier = start) -> None:
+                start.wait(timeout=30)  # (SQLite's writers queue on its lock from BEGIN on)
+                with transaction(engine) as conn:
+                    if engines.index(engine) % 2:  # a command
+                        flows.upsert_flow(conn, g)
+                    else:  # the scheduler's batch of parsed files
+                        flows.record_files(conn, {"/flows/etl.py": [(g, None)]}, {"/flows/etl.py": [g.flow_id]})
+
+            assert run_concurrently(record, engines) == []
+            with transaction(engines[0]) as conn:
+                assert [v.version_hash for v in flows.list_flow_versions(conn, g.flow_id)] == [g.version_hash()]
+                assert flows.get_flow(conn, g.flow_id) is not None
+    finally:
+        for engine in engines:
+            engine.dispose()

@@ -21,6 +21,7 @@ from ductwork.store.repo import _nodes
 from ductwork.store.repo._util import chunks
 from ductwork.store.tables import flow_versions, flows
 from ductwork.store.types import utcnow
+from ductwork.store.upsert import upsert
 
 _RECORD_COLUMNS = [c for c in flows.c if c.name != "graph"]
 
@@ -104,17 +105,7 @@ def record_flow(
         sa.select(flows.c.version_hash).where(flows.c.flow_id == graph.flow_id)
     ).scalar_one_or_none()
     if existing is None:
-        conn.execute(
-            sa.insert(flows).values(
-                flow_id=graph.flow_id,
-                is_paused=graph.meta.paused_on_creation,
-                is_active=True,
-                last_parsed_at=now,
-                created_at=now,
-                updated_at=now,
-                **values,
-            )
-        )
+        _insert_new(conn, [_new_row(graph, values, now)])
     else:
         conn.execute(
             sa.update(flows)
@@ -158,17 +149,7 @@ def record_files(
         if code is not None:
             values["code"] = dict(code)
         if graph.flow_id not in existing:
-            inserts.append(
-                {
-                    "flow_id": graph.flow_id,
-                    "is_paused": graph.meta.paused_on_creation,
-                    "is_active": True,
-                    "last_parsed_at": now,
-                    "created_at": now,
-                    "updated_at": now,
-                    **values,
-                }
-            )
+            inserts.append(_new_row(graph, values, now))
         else:
             updates.append(values | {"flow_id": graph.flow_id})
         if existing.get(graph.flow_id) != values["version_hash"]:
@@ -178,7 +159,7 @@ def record_files(
         for row in inserts:
             by_shape.setdefault(tuple(sorted(row)), []).append(row)
         for shaped in by_shape.values():
-            conn.execute(sa.insert(flows), shaped)
+            _insert_new(conn, shaped)
     for row in updates:  # few on a start (the flows are new), one per changed flow after
         flow_id = row.pop("flow_id")
         conn.execute(
@@ -200,8 +181,7 @@ def record_files(
             for graph, v in changed
             if (graph.flow_id, v["version_hash"]) not in seen
         ]
-        if versions:
-            conn.execute(sa.insert(flow_versions), versions)
+        upsert(conn, flow_versions, versions, keys=("flow_id", "version_hash"), update=())
         asset_repo.sync_refs_many(conn, [graph for graph, _ in changed])
     _deactivate_missing_many(conn, present, now)
 
@@ -220,14 +200,33 @@ def _deactivate_missing_many(conn: Connection, present: Mapping[str, Iterable[st
         conn.execute(sa.update(flows).where(flows.c.flow_id.in_(list(part))).values(is_active=False, updated_at=now))
 
 
+def _new_row(graph: FlowGraph, values: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]:
+    return {
+        "flow_id": graph.flow_id,
+        "is_paused": graph.meta.paused_on_creation,
+        "is_active": True,
+        "last_parsed_at": now,
+        "created_at": now,
+        "updated_at": now,
+        **values,
+    }
+
+
+_KEPT_BY_AN_EXISTING_ROW = ("flow_id", "is_paused", "created_at")
+
+
+def _insert_new(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Rows of flows not recorded yet (all of one shape). Another writer (the scheduler's
+    parse, a command) may record the same new flow at the same moment: then its row stays,
+    with its pause state and creation time, and takes this definition, as an update would."""
+    update = tuple(c for c in rows[0] if c not in _KEPT_BY_AN_EXISTING_ROW)
+    upsert(conn, flows, rows, keys=("flow_id",), update=update)
+
+
 def _add_version(conn: Connection, flow_id: str, version_hash: str, graph: Any, now: dt.datetime) -> None:
-    seen = conn.execute(
-        sa.select(sa.literal(1)).where(flow_versions.c.flow_id == flow_id, flow_versions.c.version_hash == version_hash)
-    ).first()
-    if seen is None:
-        conn.execute(
-            sa.insert(flow_versions).values(flow_id=flow_id, version_hash=version_hash, graph=graph, created_at=now)
-        )
+    """The version's row, unless it exists (or another writer adds it at the same moment)."""
+    row = {"flow_id": flow_id, "version_hash": version_hash, "graph": graph, "created_at": now}
+    upsert(conn, flow_versions, [row], keys=("flow_id", "version_hash"), update=())
 
 
 def get_flow(conn: Connection, flow_id: str) -> FlowRecord | None:
