@@ -229,30 +229,6 @@ def request(typed: Typed, where: Where, environ: Mapping[str, str]) -> dict[str,
     }
 
 
-class _Lost(Exception):
-    """The scheduler's connection ended before its answer."""
-
-
-class _Lines:
-    def __init__(self, sock: Any) -> None:
-        self.sock = sock
-        self.buffer = b""
-
-    def next(self) -> dict[str, Any]:
-        import json
-
-        while b"\n" not in self.buffer:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise _Lost()
-            self.buffer += chunk
-            if len(self.buffer) > scheduler_socket.MAX_MESSAGE:
-                raise _Lost()
-        line, _, self.buffer = self.buffer.partition(b"\n")
-        answer: dict[str, Any] = json.loads(line)
-        return answer
-
-
 def attempt(argv: list[str], environ: Mapping[str, str], cwd: str) -> int | None:
     """Have the scheduler on this home do ``ductwork trigger``: the command's exit status, or
     None when the command must do it itself (nothing was done on its behalf)."""
@@ -275,10 +251,10 @@ def attempt(argv: list[str], environ: Mapping[str, str], cwd: str) -> int | None
         except OSError:  # no scheduler here, or it went away: nothing was sent
             return None
         _prepare_output(typed)  # while the scheduler queues the run (another process, another core)
-        lines = _Lines(sock)
+        lines = scheduler_socket.Lines(sock)
         try:
             answer = lines.next()
-        except (_Lost, OSError, ValueError):
+        except (OSError, ValueError):
             # The request was sent and no answer came: the scheduler stopped at that moment.
             # Whether it queued the run cannot be known from here; writing it again could
             # queue it twice.
@@ -303,7 +279,7 @@ def _prepare_output(typed: Typed) -> None:
         import rich.table  # noqa: F401
 
 
-def _report(typed: Typed, created: dict[str, Any], lines: _Lines) -> int:
+def _report(typed: Typed, created: dict[str, Any], lines: scheduler_socket.Lines) -> int:
     """Print what the command prints once the run exists; with ``--wait``, after its end."""
     from ductwork.cli import output
 
@@ -312,7 +288,7 @@ def _report(typed: Typed, created: dict[str, Any], lines: _Lines) -> int:
         return 0
     try:
         ended = lines.next()
-    except (_Lost, OSError, ValueError):  # the scheduler stopped: wait on the database instead
+    except (OSError, ValueError):  # the scheduler stopped: wait on the database instead
         from ductwork.cli.runs_cmd import wait_in_database
         from ductwork.errors import DuctworkError
 

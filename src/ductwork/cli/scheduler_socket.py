@@ -17,12 +17,42 @@ import os
 import sys
 import zlib
 
+TYPE_CHECKING = False  # the command's client imports this module first: no ``typing``
+if TYPE_CHECKING:
+    from typing import Any
+
 PROTOCOL = 1
 """Raised when a message's meaning changes: a client and a scheduler of different versions
 then decline each other, and the command does its work itself."""
 
 MAX_MESSAGE = 1 << 20
 """A message is one line of JSON; a longer one is refused (a ``--conf`` of a megabyte)."""
+
+
+class Lost(OSError):
+    """The other end closed the connection before a whole message, or sent one too long."""
+
+
+class Lines:
+    """The messages of one connection, one JSON value per line, as they come."""
+
+    def __init__(self, sock: Any) -> None:
+        self.sock = sock
+        self.buffer = b""
+
+    def next(self) -> Any:
+        """The next message; ``Lost`` (an ``OSError``) or ``ValueError`` (not JSON) otherwise."""
+        import json
+
+        while b"\n" not in self.buffer:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise Lost("the connection ended before a whole message")
+            self.buffer += chunk
+            if len(self.buffer) > MAX_MESSAGE:
+                raise Lost(f"a message longer than {MAX_MESSAGE} bytes")
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return json.loads(line)
 
 
 def available() -> bool:
@@ -60,15 +90,14 @@ def ping(home: str, flows_folder: str, database_url: str, cwd: str, *, timeout: 
     import json
     import socket
 
-    message = {"protocol": PROTOCOL, "command": "ping", "home": home, "flows_folder": flows_folder}
+    message: dict[str, Any] = {"protocol": PROTOCOL, "command": "ping", "home": home, "flows_folder": flows_folder}
     message.update(database_url=database_url, cwd=cwd)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         try:
             sock.connect(address(home))
             sock.sendall(json.dumps(message).encode() + b"\n")
-            answer = sock.makefile("rb").readline()
-            reply = json.loads(answer)
+            reply = Lines(sock).next()
         except (OSError, ValueError):
             return None
     if not isinstance(reply, dict) or not isinstance(reply.get("pid"), int):

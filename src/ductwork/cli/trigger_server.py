@@ -130,7 +130,7 @@ class TriggerServer:
                     _send(conn, {"declined": True})
                     return
                 conn.settimeout(REQUEST_TIMEOUT)
-                request = _read_line(conn)
+                request = scheduler_socket.Lines(conn).next()
                 conn.settimeout(None)
             except (OSError, ValueError):
                 return
@@ -255,18 +255,6 @@ def _peer_user(request: dict[str, Any], uid: int) -> str:
         return pwd.getpwuid(uid).pw_name
     except KeyError:
         return "unknown"
-
-
-def _read_line(conn: socket.socket) -> Any:
-    buffer = b""
-    while b"\n" not in buffer:
-        chunk = conn.recv(65536)
-        if not chunk:
-            raise ValueError("the command sent no whole request")
-        buffer += chunk
-        if len(buffer) > scheduler_socket.MAX_MESSAGE:
-            raise ValueError("request too long")
-    return json.loads(buffer.partition(b"\n")[0])
 
 
 def _send(conn: socket.socket, message: dict[str, Any]) -> bool:
