@@ -3,6 +3,7 @@ that did not succeed, and how to see the rest."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tests.conftest import Cli
@@ -48,3 +49,22 @@ def test_a_larger_run_lists_the_tasks_that_did_not_succeed_and_says_how_to_see_t
     assert _rows(output) == {"t3", "t17"}
     assert "38 successful tasks not shown" in " ".join(output.split())
     assert "ductwork runs show summary manual__" in " ".join(output.split())
+
+
+def test_run_exits_by_the_run_state_not_by_a_handled_failed_task(cli: Cli, tmp_path: Path) -> None:
+    """A failed task followed by an all_done clean-up leaves a successful run: exit 0, like
+    `trigger --wait`; a failed run exits 1."""
+    (tmp_path / "cleanup.py").write_text(
+        "from ductwork import BashOperator, EmptyOperator, Flow\n"
+        "with Flow('handled') as f:\n"
+        "    BashOperator(task_id='fail', bash_command='exit 1') >> "
+        "EmptyOperator(task_id='cleanup', trigger_rule='all_done')\n"
+        "with Flow('unhandled') as g:\n"
+        "    BashOperator(task_id='fail', bash_command='exit 1') >> EmptyOperator(task_id='after')\n"
+    )
+    handled = cli("run", "cleanup.py:handled", "--json")
+    assert json.loads(handled.stdout)["state"] == "success"
+    assert handled.exit_code == 0, handled.output
+    unhandled = cli("run", "cleanup.py:unhandled", "--json")
+    assert json.loads(unhandled.stdout)["state"] == "failed"
+    assert unhandled.exit_code == 1

@@ -102,3 +102,53 @@ def test_setup_teardown_examples_keep_their_shape(tmp_path: Path) -> None:
     assert {"outer_work", "section_1.inner_teardown", "outer_setup"} <= set(teardown.upstream_task_ids)
     assert "outer_setup" in flow.tasks["outer_work"].upstream_task_ids
     assert run_locally(flow).state.value == "success"
+
+
+def test_labelled_edges_keep_their_dependency_and_branching_follows_airflow() -> None:
+    flow = _flows("branch_labels_dag.py")["branch_labels"]
+    upstream = {t: sorted(n.upstream_task_ids) for t, n in flow.tasks.items()}  # type: ignore[attr-defined]
+    assert upstream["branch_a"] == ["branching"]  # task >> Label(...) >> task: the edge is there
+    assert upstream["load"] == ["extract"]
+    assert upstream["report"] == ["load"]  # task << Label(...) << task
+    summary = run_locally(flow)  # type: ignore[arg-type]
+    states = {t: s.value for t, s in summary.task_states.items()}
+    assert states == {
+        "run_this_first": "success",
+        "branching": "success",
+        "branch_a": "skipped",
+        "follow_a": "skipped",
+        "branch_b": "success",
+        "follow_b": "success",
+        "branch_c": "skipped",
+        "follow_c": "skipped",
+        "join": "success",
+        "extract": "success",
+        "load": "success",
+        "report": "success",
+        "empty_branch": "success",
+        "task1": "success",
+        "after": "success",  # directly below the branch, but also below task1: kept, as in Airflow
+    }
+
+
+def test_hooks_and_connections_as_airflow_code_reads_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DUCTWORK_CONN_WAREHOUSE", "postgres://ana:s3cret@db.example:5433/sales?region=eu")
+    summary = run_locally(_flows("hook_dag.py")["hook_dag"])  # type: ignore[arg-type]
+    assert summary.result("through_hook") == {
+        "host": "db.example",
+        "port": 5433,
+        "login": "ana",
+        "password": "s3cret",
+        "schema": "sales",
+        "region": "eu",
+    }
+    assert summary.result("through_connection") == ["warehouse", "postgres", "db.example:5433/sales?region=eu"]
+    assert "connection 'nowhere' is not defined" in summary.result("missing")
+
+
+def test_xcom_pull_without_task_ids_and_the_arguments_not_followed() -> None:
+    summary = run_locally(_flows("xcom_pull_dag.py")["xcom_pull_dag"])  # type: ignore[arg-type]
+    assert summary.result("pull") == [42, 42, 7]  # task_ids=None: any task of the run, as Airflow 2
+    assert summary.result("here") == 42  # include_prior_dates: this run's value comes first
+    assert "earlier runs' XComs are not read" in (summary["prior"].tries[0].error or "")
+    assert "another DAG's XComs is not supported" in (summary["other"].tries[0].error or "")

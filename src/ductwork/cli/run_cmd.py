@@ -153,8 +153,8 @@ def _report(summary: RunSummary, as_json: bool, settings_logs: Any) -> None:
             counts += f"; {reused} of them up to date, not run"
         why = f" ({escape(summary.reason)})" if summary.reason else ""
         out.print(f"run {summary.run_id}: [bold]{summary.state.value}[/]{why} ({counts}); logs under {settings_logs}")
-    if summary.any_failed:
-        sys.exit(1)
+    if summary.state.value == "failed":  # the run's verdict, as `trigger --wait` exits: a task
+        sys.exit(1)  # that failed under a run its rules let succeed (an all_done cleanup) is not one
 
 
 @click.command()

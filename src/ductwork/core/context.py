@@ -114,7 +114,8 @@ class TaskInstance:
         return out
 
     def follow_branches(self, task_ids: Iterable[str]) -> None:
-        """Skip every direct downstream task that is not in ``task_ids``."""
+        """Skip every direct downstream task that is not in ``task_ids`` (the engine spares one
+        that is also below a followed task: ``Tracker.skip``)."""
         keep = set(task_ids)
         self.decision.skip |= {t for t in self.downstream_ids if t not in keep}
 

@@ -52,6 +52,10 @@ class DependencyMixin:
         set_dependency(self, other)
         return self
 
+    def joined(self, *, upstream: Sequence[Linkable] = (), downstream: Sequence[Linkable] = ()) -> None:
+        """Told what ``set_dependency`` put on the other side of it; an edge label
+        (``a >> Label("x") >> b``) keeps it until it meets what follows."""
+
     def set_downstream(self, other: Any) -> None:
         set_dependency(self, other)
 
@@ -81,6 +85,10 @@ def set_dependency(upstream: Any, downstream: Any) -> None:
     for down in downs:
         for up in ups:
             down.add_upstream(up)
+    if isinstance(downstream, DependencyMixin):
+        downstream.joined(upstream=ups)
+    if isinstance(upstream, DependencyMixin):
+        upstream.joined(downstream=downs)
 
 
 def _describe(obj: Any) -> str:

@@ -493,7 +493,11 @@ class Supervisor:
         state = outcome.state
         if state == S.SUCCESS and outcome.skip:
             self._emit_changes(
-                run, tracker.skip(outcome.skip, recursive=outcome.skip_recursive, reason=f"skipped by {task_id}"), now
+                run,
+                tracker.skip(
+                    outcome.skip, recursive=outcome.skip_recursive, reason=f"skipped by {task_id}", branch=task_id
+                ),
+                now,
             )
         if state == S.NONE:
             run.tries[task_id] = key.try_number - 1  # waiting for dynamic dependencies is not a try

@@ -144,17 +144,18 @@ class RunTracker:
             self._propagate(task_id, changes)
         return changes
 
-    def skip(self, task_ids: Iterable[str], *, recursive: bool, reason: str) -> list[Change]:
+    def skip(self, task_ids: Iterable[str], *, recursive: bool, reason: str, branch: str | None = None) -> list[Change]:
         """Skip waiting tasks (a branch not taken, a short circuit); ``recursive`` skips all
-        tasks below them too, ignoring their trigger rules."""
+        tasks below them too, ignoring their trigger rules.
+
+        With ``branch`` (the task that decided), a task that is also below a branch it followed
+        is spared, as Airflow's branching does: in ``branch >> [task1, join]; task1 >> join``,
+        following ``task1`` keeps ``join``, which then waits for ``task1``."""
         targets = set(task_ids)
         if recursive:
-            stack = list(targets)
-            while stack:
-                for nxt in self.down[stack.pop()]:
-                    if nxt not in targets:
-                        targets.add(nxt)
-                        stack.append(nxt)
+            targets |= self._below(targets)
+        elif branch is not None:
+            targets -= self._below(t for t in self.down[branch] if t not in targets)
         changes: list[Change] = []
         for task_id in self._in_order(targets):
             if self.state[task_id] in (S.NONE, S.SCHEDULED):
@@ -162,6 +163,17 @@ class RunTracker:
                 self._set_raw(task_id, S.SKIPPED)
                 self._propagate(task_id, changes)
         return changes
+
+    def _below(self, starts: Iterable[str]) -> set[str]:
+        """Every task downstream of ``starts``, however far (not ``starts`` themselves)."""
+        found: set[str] = set()
+        stack = list(starts)
+        while stack:
+            for nxt in self.down[stack.pop()]:
+                if nxt not in found:
+                    found.add(nxt)
+                    stack.append(nxt)
+        return found
 
     def stop_all(self, *, skipped: str, failed: str) -> list[Change]:
         """End every unfinished task at once (the run's ``run_timeout`` passed): the ones with a

@@ -128,6 +128,28 @@ def test_branching_skips_the_other_path_and_join_runs() -> None:
     }
 
 
+def test_a_join_right_after_the_branch_waits_for_the_followed_branch_instead_of_being_skipped() -> None:
+    """Airflow's "empty branch": ``pick >> [left, join]; left >> join``. Following ``left`` keeps
+    ``join`` (it is below ``left``); a task below only the branch not taken is still skipped."""
+    with Flow("b") as f:
+        pick = BranchPythonOperator(task_id="pick", python_callable=lambda: "left")
+        left, join = EmptyOperator(task_id="left"), EmptyOperator(task_id="join")
+        other, other_join = EmptyOperator(task_id="other"), EmptyOperator(task_id="other_join")
+        pick >> [left, join, other, other_join]
+        left >> join
+        other >> other_join
+    result = run_flow(f)
+    assert result.task_states == {
+        "pick": "success",
+        "left": "success",
+        "join": "success",
+        "other": "skipped",
+        "other_join": "skipped",
+    }
+    assert result["join"].tries  # it ran, after left
+    assert result["join"].tries[0].started_at >= result["left"].tries[0].ended_at
+
+
 def test_branch_to_unknown_task_fails_with_the_choices() -> None:
     with Flow("b") as f:
         pick = BranchPythonOperator(task_id="pick", python_callable=lambda: "nowhere")

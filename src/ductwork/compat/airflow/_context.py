@@ -27,6 +27,10 @@ from ductwork.core.context import TaskContext
 from ductwork.core.results import RETURN_VALUE
 from ductwork.core.templating import MACROS
 
+from .exceptions import AirflowException
+
+_MISSING: Any = object()
+
 
 def to_pendulum(value: dt.datetime | None) -> Any:
     if value is None:
@@ -78,15 +82,48 @@ class TaskInstanceView:
         run_id: str | None = None,
     ) -> Any:
         ti = self.__dict__["_ti"]
+        if dag_id is not None and dag_id != self.dag_id:
+            raise AirflowException(
+                f"xcom_pull(dag_id={dag_id!r}): reading another DAG's XComs is not supported; "
+                "pass the value through an asset or a shared store"
+            )
         if task_ids is None:
-            task_ids = ti.task_id
+            return self._pull_any(key, default, include_prior_dates)
         if map_indexes is not None:
             names = [task_ids] if isinstance(task_ids, str) else list(task_ids)
             indexes = [map_indexes] if isinstance(map_indexes, int) else list(map_indexes)
             keys = [f"{t}[{i}]" for t in names for i in indexes]
             values = ti.xcom_pull(task_ids=keys, key=key, default=default)
             return values[0] if isinstance(task_ids, str) and isinstance(map_indexes, int) else values
-        return ti.xcom_pull(task_ids=task_ids, key=key, default=default)
+        value = ti.xcom_pull(task_ids=task_ids, key=key, default=_MISSING)
+        if value is _MISSING or (isinstance(value, list) and _MISSING in value):
+            self._refuse_prior(include_prior_dates, key)
+            if value is _MISSING:
+                return default
+            return [default if v is _MISSING else v for v in value]
+        return value
+
+    def _pull_any(self, key: str, default: Any, include_prior_dates: bool) -> Any:
+        """``task_ids=None``: the value any task of this run pushed under ``key`` (Airflow 2
+        reads the newest; here, the one of the task defined last, which is downstream of or
+        beside the others)."""
+        ti = self.__dict__["_ti"]
+        dag = getattr(self.task, "dag", None)
+        task_ids = list(getattr(dag, "task_ids", None) or [ti.task_id])
+        found = [v for v in ti.xcom_pull(task_ids=task_ids, key=key, default=_MISSING) if v is not _MISSING]
+        if found:
+            return found[-1]
+        self._refuse_prior(include_prior_dates, key)
+        return default
+
+    @staticmethod
+    def _refuse_prior(include_prior_dates: bool, key: str) -> None:
+        """Earlier runs' values are not read: say so rather than hand back ``None``."""
+        if include_prior_dates:
+            raise AirflowException(
+                f"xcom_pull(key={key!r}, include_prior_dates=True): this run has no such value and "
+                "earlier runs' XComs are not read by Ductwork"
+            )
 
     def get_dagrun(self, session: Any = None) -> Any:
         return self.dag_run

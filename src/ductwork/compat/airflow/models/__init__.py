@@ -1,12 +1,11 @@
-"""``airflow.models``: DAG, BaseOperator, Param, Variable, XComArg."""
+"""``airflow.models``: DAG, BaseOperator, Connection, Param, Variable, XComArg."""
 
 from __future__ import annotations
-
-from ductwork.core.connections import Connection
 
 from .._context import DagRunView as DagRun
 from .._context import TaskInstanceView as TaskInstance
 from .baseoperator import BaseOperator
+from .connection import Connection
 from .dag import DAG
 from .param import Param, ParamsDict
 from .variable import Variable

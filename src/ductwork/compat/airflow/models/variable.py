@@ -9,7 +9,8 @@ from typing import Any
 from ..models.param import NOTSET
 
 
-def _secrets() -> Any:
+def current_secrets() -> Any:
+    """The running try's secrets, or (outside a try) the ones the settings name."""
     from ductwork.core.context import get_current_context
 
     try:
@@ -31,7 +32,7 @@ class Variable:
         from ductwork.errors import NotFoundError
 
         try:
-            value = _secrets().get_variable(key)
+            value = current_secrets().get_variable(key)
         except (NotFoundError, KeyError):
             if default_var is NOTSET:
                 raise KeyError(f"Variable {key} does not exist") from None

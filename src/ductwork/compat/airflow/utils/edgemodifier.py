@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ductwork.core.dependencies import DependencyMixin, Linkable, _operators, set_dependency
@@ -19,6 +20,14 @@ class Label(DependencyMixin):
 
     def dependency_leaves(self) -> list[Linkable]:
         return list(self._left)
+
+    def joined(self, *, upstream: Sequence[Linkable] = (), downstream: Sequence[Linkable] = ()) -> None:
+        """``task >> label`` is the task's ``__rshift__`` (``task << label`` its ``__lshift__``),
+        which links the task to the label's (empty) ends and says so here."""
+        if upstream:
+            self._left = list(upstream)
+        if downstream:
+            self._left = list(downstream)
 
     def __rrshift__(self, other: Any) -> Label:
         """``a >> label``: remember ``a`` until the label meets what follows it."""

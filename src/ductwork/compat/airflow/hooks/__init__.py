@@ -1,0 +1,1 @@
+"""``airflow.hooks``: the base class of hooks."""
