@@ -216,3 +216,34 @@ def test_replay_records_a_journaled_try_the_database_never_saw(db_engine: Engine
         tasks.clear_task_instances(conn, run.pk, ["a"])
         assert not tasks.replay_try(conn, run.pk, "a", 1, outcome=done)
         assert tasks.get_task_instance(conn, run.pk, "a").state == TaskState.NONE  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("action", "try_state", "error"),
+    [
+        ("mark", S.FAILED, "stopped: marked failed while it ran"),
+        ("mark_success", S.SUCCESS, "stopped: marked success while it ran"),
+        ("clear", S.FAILED, "stopped: cleared while it ran"),
+    ],
+)
+def test_a_running_try_of_a_task_marked_or_cleared_gets_an_end(
+    db_engine: Engine, action: str, try_state: TaskState, error: str
+) -> None:
+    """The scheduler stops such a try and its own end is then refused (the task moved on): the
+    try row must not stay running for ever (the gantt, the task page and the tries API read it)."""
+    with transaction(db_engine) as conn:
+        run = create_run(conn, graph())
+        queue_task(conn, db_engine, run.key, "a")
+        assert tasks.try_started(conn, run.pk, "a", 1, hostname="w1", pid=7, at=at(1))
+        if action == "clear":
+            tasks.clear_task_instances(conn, run.pk, ["a"], now=at(5))
+        else:
+            tasks.mark_task_instances(conn, run.pk, ["a"], try_state, now=at(5))
+        (attempt,) = tasks.list_tries(conn, run.pk, "a")
+        # the try's own end, arriving after: refused, the row keeps the end given above
+        late = TryOutcome(S.SUCCESS, at(1), at(9))
+        assert not tasks.try_finished(conn, run.pk, "a", 1, late)
+        (after,) = tasks.list_tries(conn, run.pk, "a")
+    assert (attempt.state, attempt.start_date, attempt.end_date, attempt.error) == (try_state, at(1), at(5), error)
+    assert attempt.duration == pytest.approx(4 * 60)
+    assert (after.state, after.end_date) == (try_state, at(5))

@@ -152,6 +152,23 @@ def test_trigger_errors(operator: Api) -> None:
     error_of(operator.post("/flows/demo/runs", json={"params": []}), 422)
 
 
+@pytest.mark.parametrize(
+    ("body", "names"),
+    [
+        ({"run_id": "."}, "run id '.'"),
+        ({"run_id": ".."}, "run id '..'"),
+        ({"params": {"n": None}}, "'n' wants int, got null"),
+        ({"params": {"mode": None}}, "'mode'"),
+        ({"logical_date": "9000-12-31T23:59:59-12:00"}, "between 1900 and 9000 (in UTC)"),
+        ({"logical_date": "1900-01-01T00:00+14:00"}, "between 1900 and 9000 (in UTC)"),
+    ],
+)
+def test_trigger_refuses_what_could_not_be_run_or_reached_afterwards(
+    operator: Api, body: dict[str, Any], names: str
+) -> None:
+    assert names in error_of(operator.post("/flows/demo/runs", json=body), 422)
+
+
 def test_backfill_dry_run_then_create(operator: Api) -> None:
     body = {"start": "2023-06-01", "end": "2023-06-03", "dry_run": True}
     plan = operator.post("/flows/demo/backfill", json=body).json()

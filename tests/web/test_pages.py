@@ -99,6 +99,31 @@ def test_trigger_form_names_a_bad_parameter_and_keeps_the_values(operator_browse
     assert bad_conf.status_code == 422 and "JSON object" in bad_conf.text
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "names"),
+    [
+        ("run_id", "x" * 300, "run id: must be 1 to 250 characters"),
+        ("run_id", "a/b", "may not be"),
+        ("run_id", "nul\x00id", "may not be"),
+        ("run_id", "..", "may not be"),
+        ("logical_date", "9999-12-31T23:59", "between 1900 and 9000"),
+        ("logical_date", "0001-01-01T00:00", "between 1900 and 9000"),
+        ("param.bogus", "1", "unknown parameter &#39;bogus&#39;"),
+    ],
+)
+def test_trigger_form_refuses_what_the_api_refuses(
+    operator_browser: tuple[TestClient, str], operator: Any, field: str, value: str, names: str
+) -> None:
+    """The form queues runs through the same checks as the API: a run id too long for its log
+    folder, a year no schedule can compute with, an unknown parameter."""
+    browser, csrf = operator_browser
+    before = len(operator.get("/flows/demo/runs?limit=500").json()["items"])
+    response = browser.post("/flows/demo/trigger", data={"csrf_token": csrf, field: value})
+    assert response.status_code == 422, response.text[:300]
+    assert names in response.text
+    assert len(operator.get("/flows/demo/runs?limit=500").json()["items"]) == before
+
+
 def test_trigger_form_queues_a_run(operator_browser: tuple[TestClient, str], operator: Any) -> None:
     browser, csrf = operator_browser
     response = browser.post(

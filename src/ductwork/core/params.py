@@ -106,6 +106,10 @@ class Parameter(Generic[T]):
     def required(self) -> bool:
         return self.default is NO_DEFAULT
 
+    def takes_null(self) -> bool:
+        """Whether ``None`` is a value of this parameter (given by a client as JSON null)."""
+        return self.default is None
+
     def convert(self, value: Any, *, name: str = "", owner: str = "") -> T | None:
         """``normalize`` with an error that names the parameter and the type it wanted."""
         if value is None:
@@ -499,6 +503,9 @@ class JsonParameter(Parameter[Any]):
     def serialize(self, value: Any) -> str:
         return canonical_json(value)
 
+    def takes_null(self) -> bool:
+        return True
+
 
 class SchemaParameter(Parameter[Any]):
     """A plain JSON value (lists stay lists, objects stay dicts) checked against a JSON Schema:
@@ -540,6 +547,13 @@ class SchemaParameter(Parameter[Any]):
             return self.parse(value)
         check_schema(value, self.schema)
         return value
+
+    def takes_null(self) -> bool:
+        try:
+            check_schema(None, self.schema)
+        except ValueError:
+            return self.default is None
+        return True
 
     def serialize(self, value: Any) -> str:
         if isinstance(value, str) and self._admits_strings():
@@ -753,6 +767,8 @@ def resolve_values(
     values: dict[str, Any] = {}
     for name, param in declared.items():
         if name in given:
+            if given[name] is None and not param.takes_null():  # a client's JSON null
+                raise ParameterTypeError(f"{owner}: parameter {name!r} wants {param.describe_type()}, got null")
             values[name] = param.convert(given[name], name=name, owner=owner)
         elif param.default is not NO_DEFAULT:
             values[name] = param.default

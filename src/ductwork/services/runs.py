@@ -110,6 +110,26 @@ def create_run(
     )
 
 
+RUN_ID_MAX = 250
+"""The longest run id: it names the run's log folder, and file names stop at 255 bytes."""
+
+
+def check_run_id(run_id: str) -> None:
+    """Refuse a run id that could not be addressed afterwards (in a URL, a log path) by every
+    way in: the API, the web form and the CLI."""
+    if not run_id or len(run_id) > RUN_ID_MAX:
+        raise ParameterError(f"run id: must be 1 to {RUN_ID_MAX} characters, got {len(run_id)}")
+    if "/" in run_id or "\x00" in run_id or run_id in (".", ".."):
+        raise ParameterError(f"run id {run_id!r}: may not be '.' or '..' nor contain '/' or a NUL character")
+
+
+def check_logical_date(when: dt.datetime) -> None:
+    """Years a schedule can compute with, checked in UTC (where the run's dates are kept)."""
+    year = when.astimezone(dt.UTC).year if when.tzinfo is not None else when.year
+    if not 1900 <= year <= 9000:
+        raise ParameterError(f"logical date {when.isoformat()}: the year must be between 1900 and 9000 (in UTC)")
+
+
 def trigger(
     engine: Engine,
     flow_id: str,
@@ -123,10 +143,13 @@ def trigger(
     conn: Connection | None = None,
 ) -> RunRecord:
     """A manual run of ``flow_id``, queued for the scheduler (in ``conn``'s transaction when given)."""
+    if run_id is not None:
+        check_run_id(run_id)
     graph = flow_graph(engine, flow_id)
     values = validate_params(graph.meta, params)
     tz = get_timezone(graph.meta.timezone)
     when = as_aware(logical_date, tz) if logical_date is not None else (now or dt.datetime.now(dt.UTC))
+    check_logical_date(when)
     interval = schedule_of(graph.meta).interval_starting(when)
     return create_run(
         engine,

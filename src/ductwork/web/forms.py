@@ -78,6 +78,12 @@ def fields_for(params: list[ParamOut], given: dict[str, str] | None = None) -> l
 
 def posted_params(params: list[ParamOut], form: dict[str, str]) -> dict[str, Any]:
     """The run parameters a form post gives: empty optional fields fall back to their default."""
+    known = {f"param.{p.name}" for p in params}
+    unknown = sorted(k.removeprefix("param.") for k in form if k.startswith("param.") and k not in known)
+    if unknown:
+        raise ParameterError(
+            f"unknown parameter {unknown[0]!r}; the flow's parameters: {sorted(p.name for p in params)}"
+        )
     values: dict[str, Any] = {}
     for p in params:
         key = f"param.{p.name}"

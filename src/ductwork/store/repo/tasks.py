@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy import Connection, Row
 
-from ductwork.core.states import MANUAL_TARGETS, RunState, TaskState
+from ductwork.core.states import ACTIVE, MANUAL_TARGETS, RunState, TaskState
 from ductwork.errors import InvalidTransitionError, NotFoundError
 from ductwork.store.records import TaskInstanceRecord, TryRecord
 from ductwork.store.repo import _nodes
@@ -379,6 +379,7 @@ def clear_task_instances(
         {"b_task_id": t, "b_max_tries": r["try_number"] + int(r["node"].get("retries", 0)) + 1} for t, r in rows.items()
     ]
     conn.execute(stmt, params)
+    _end_open_tries(conn, run_pk, rows, S.FAILED, f"stopped: {reason} while it ran", now)
     ids = list(rows)
     for part in chunks(ids):
         conn.execute(sa.delete(task_results).where(task_results.c.run_pk == run_pk, task_results.c.task_id.in_(part)))
@@ -424,11 +425,48 @@ def mark_task_instances(
             .values(state=state.value, end_date=now, next_try_at=None, updated_at=now)
         )
     why = reason or f"marked {state.value}"
+    _end_open_tries(conn, run_pk, changed, state, f"stopped: {why} while it ran", now)
     add_state_events(
         conn, [NewStateEvent(run_pk, t, r["state"], state.value, why, r["try_number"], now) for t, r in changed.items()]
     )
     bump_revision(conn, run_pk, now=now)
     return _in_graph_order(conn, run_pk, ids)
+
+
+def _end_open_tries(
+    conn: Connection, run_pk: int, rows: dict[str, dict[str, Any]], state: TaskState, why: str, now: dt.datetime
+) -> None:
+    """End the try rows of instances that had a try queued or running when they were marked or
+    cleared: the scheduler stops such a try, and its own end is then refused (the instance moved
+    on), so without this the try would show as running for ever."""
+    active = [t for t, r in rows.items() if TaskState(r["state"]) in ACTIVE]
+    for part in chunks(active):
+        open_tries = conn.execute(
+            sa.select(task_tries.c.task_id, task_tries.c.try_number, task_tries.c.start_date).where(
+                task_tries.c.run_pk == run_pk,
+                task_tries.c.task_id.in_(part),
+                task_tries.c.state.in_([S.QUEUED.value, S.RUNNING.value]),
+            )
+        ).all()
+        for row in open_tries:
+            started = row.start_date
+            if started is not None and started.tzinfo is None:
+                started = started.replace(tzinfo=dt.UTC)
+            conn.execute(
+                sa.update(task_tries)
+                .where(
+                    task_tries.c.run_pk == run_pk,
+                    task_tries.c.task_id == row.task_id,
+                    task_tries.c.try_number == row.try_number,
+                    task_tries.c.state.in_([S.QUEUED.value, S.RUNNING.value]),
+                )
+                .values(
+                    state=state.value,
+                    end_date=now,
+                    duration=(now - started).total_seconds() if started is not None else None,
+                    error=why,
+                )
+            )
 
 
 def _in_graph_order(conn: Connection, run_pk: int, ids: list[str]) -> list[str]:
