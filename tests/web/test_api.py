@@ -169,6 +169,22 @@ def test_trigger_refuses_what_could_not_be_run_or_reached_afterwards(
     assert names in error_of(operator.post("/flows/demo/runs", json=body), 422)
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"note": "\\ud800", "run_id": "api__surrogate"}',
+        b'{"conf": {"x": "\\ud800"}, "run_id": "api__surrogate"}',
+        b'{"conf": {"\\ud800": 1}, "run_id": "api__surrogate"}',
+    ],
+)
+def test_text_that_is_not_unicode_is_a_422_and_queues_nothing(operator: Api, raw: bytes) -> None:
+    """JSON escapes allow a lone surrogate, which no database stores: a 422 saying so (it was a
+    500 that also cut the client's next request on the same connection)."""
+    response = operator.post("/flows/demo/runs", content=raw, headers={"Content-Type": "application/json"})
+    assert "not valid Unicode" in error_of(response, 422)
+    error_of(operator.get(run_path("api__surrogate")), 404)
+
+
 def test_backfill_dry_run_then_create(operator: Api) -> None:
     body = {"start": "2023-06-01", "end": "2023-06-03", "dry_run": True}
     plan = operator.post("/flows/demo/backfill", json=body).json()

@@ -63,6 +63,9 @@ def test_clean_old_runs_is_for_admins_and_keeps_the_latest(
     body = {"older_than": "1s", "dry_run": True}
     assert "needs admin" in error_of(operator.post("/db/clean", json=body), 403)
     assert "expected an age with a unit" in error_of(admin.post("/db/clean", json={"older_than": "30"}), 422)
+    for huge in ("99999999999d", "99999999h"):  # were 500s (overflowing the cut-off date)
+        too_old = {"older_than": huge, "dry_run": True}
+        assert "at most 1000 years" in error_of(admin.post("/db/clean", json=too_old), 422)
     assert "no flow 'demx'" in error_of(admin.post("/db/clean", json={"older_than": "1d", "flow_id": "demx"}), 404)
     preview = admin.post("/db/clean", json=body).json()
     assert preview["dry_run"] and seeded.running_run not in [r["run_id"] for r in preview["sample"]]

@@ -126,7 +126,20 @@ async def _connection_lost(request: Request, exc: Exception) -> Response:
     return await _ductwork_error(request, unreachable(request.app.state.ctx.engine.url, exc))
 
 
+async def _unstorable_text(request: Request, exc: Exception) -> Response:
+    """Text no database can store: JSON's escapes allow a lone UTF-16 surrogate (``\\ud800``),
+    which is not Unicode. The client's mistake, so a 422 rather than a server error."""
+    detail = (
+        "the request holds text that is not valid Unicode (an unpaired surrogate such as \\ud800, "
+        f"or bytes that are not UTF-8): {exc}"
+    )
+    if _for_person(request):
+        return request.app.state.html_error(request, 422, detail)
+    return JSONResponse(error_body(detail, "validation_error"), status_code=422)
+
+
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(UnicodeError, _unstorable_text)
     app.add_exception_handler(OperationalError, _connection_lost)
     app.add_exception_handler(InterfaceError, _connection_lost)
     app.add_exception_handler(DuctworkError, _ductwork_error)

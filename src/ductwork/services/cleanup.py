@@ -73,6 +73,10 @@ class CleanReport:
         self.sample += list(removed.runs[: max(0, SAMPLE - len(self.sample))])
 
 
+MAX_AGE_YEARS = 1000
+"""The longest age ``parse_age`` takes: now minus it must still be a date."""
+
+
 def parse_age(text: str, option: str = "--older-than") -> dt.timedelta:
     """``30d``, ``12h``, ``2w``...: an age with a unit (a bare number is refused: days or seconds?)."""
     raw = text.strip().lower()
@@ -83,8 +87,12 @@ def parse_age(text: str, option: str = "--older-than") -> dt.timedelta:
         age = dt.timedelta(weeks=float(raw[:-1])) if weeks else parse_duration(raw)
     except ValueError:
         raise ParameterError(f"{option} {text!r}: expected an age with a unit, such as 30d, 12h, 2w or 90m") from None
+    except OverflowError:
+        raise ParameterError(f"{option} {text!r}: the age must be at most {MAX_AGE_YEARS} years") from None
     if age <= dt.timedelta(0):
         raise ParameterError(f"{option} {text!r}: the age must be more than zero")
+    if age > dt.timedelta(days=365 * MAX_AGE_YEARS):  # the cut-off date must exist
+        raise ParameterError(f"{option} {text!r}: the age must be at most {MAX_AGE_YEARS} years")
     return age
 
 
