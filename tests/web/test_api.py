@@ -425,3 +425,18 @@ def test_tokens_and_users(admin: Api, viewer: Api, client: Any) -> None:
     assert admin.delete("/users/dana").status_code == 204
     error_of(admin.delete("/users/dana"), 404)
     assert "yourself" in error_of(admin.delete("/users/admin"), 400)
+
+
+def test_the_last_admin_keeps_the_role_and_names_with_a_slash_are_managed(admin: Api) -> None:
+    """Demoting the only admin would leave nobody to manage users from the API or the UI; a
+    name with '/' (sent as %2F) is the same name on every route."""
+    assert "would leave no admin" in error_of(admin.patch("/users/admin", json={"role": "viewer"}), 409)
+    assert admin.get("/me").json()["role"] == "admin"
+    odd = admin.post("/users", json={"username": "ünï/☃ x", "password": "a-long-password", "role": "admin"}).json()
+    path = "/users/" + quote(odd["username"], safe="")
+    assert admin.patch(path, json={"role": "operator"}).json()["role"] == "operator"
+    assert admin.delete(path).status_code == 204
+    pool = admin.put("/pools/" + quote("etl/gpu", safe=""), json={"slots": 2}).json()
+    assert pool["name"] == "etl/gpu"
+    assert admin.get("/pools/" + quote("etl/gpu", safe="")).json()["slots"] == 2
+    assert admin.delete("/pools/" + quote("etl/gpu", safe="")).status_code == 204

@@ -30,6 +30,11 @@ TaskId = Annotated[
     Path(min_length=1, max_length=250, pattern=ID_PATTERN, description="A task id (URL-encoded: '/' as %2F)."),
 ]
 
+Name = Annotated[
+    str, _Slashes, Path(min_length=1, max_length=250, pattern=ID_PATTERN, description="A name (URL-encoded).")
+]
+"""A pool's, user's, variable's or connection's name in a path: a ``/`` in it arrives as ``%2F``."""
+
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Not authenticated"},
     403: {"description": "Not allowed for this role, or CSRF token missing"},

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 
 from ductwork.api import schemas
 from ductwork.api.context import WebContext, web_context
-from ductwork.api.routes._common import ERRORS
+from ductwork.api.routes._common import ERRORS, Name
 from ductwork.api.security import Admin, Principal, Viewer
 from ductwork.errors import DuctworkError, NotFoundError, ParameterError
 from ductwork.services import accounts
@@ -18,7 +18,7 @@ from ductwork.store.repo import users as user_repo
 
 router = APIRouter(tags=["access"], responses=ERRORS)
 
-Username = Annotated[str, Path(min_length=1, max_length=250)]
+Username = Name
 
 
 @router.get("/tokens", response_model=list[schemas.TokenOut])

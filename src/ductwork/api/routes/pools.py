@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
 
 from ductwork.api import schemas
 from ductwork.api.context import WebContext, web_context
-from ductwork.api.routes._common import ERRORS
+from ductwork.api.routes._common import ERRORS, Name
 from ductwork.api.security import Admin, Viewer
 from ductwork.errors import NotFoundError
 from ductwork.services import pools as pool_service
@@ -19,7 +18,7 @@ from ductwork.store.repo import pools as pool_repo
 
 router = APIRouter(tags=["pools"], responses=ERRORS)
 
-PoolName = Annotated[str, Path(min_length=1, max_length=250)]
+PoolName = Name
 
 
 def _pools(ctx: WebContext) -> list[schemas.PoolOut]:

@@ -4,13 +4,13 @@ with the ``fernet_key`` setting, as from the CLI."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Depends, Response
 
 from ductwork.api import schemas
 from ductwork.api.context import WebContext, web_context
-from ductwork.api.routes._common import ERRORS, ID_PATTERN
+from ductwork.api.routes._common import ERRORS, Name
 from ductwork.api.security import Admin, Operator, Principal
 from ductwork.core.connections import Connection
 from ductwork.core.masking import MASK, is_secret_name
@@ -20,8 +20,6 @@ from ductwork.store.crypto import Cipher
 from ductwork.store.secrets import DatabaseSecrets
 
 router = APIRouter(tags=["connections and variables"], responses=ERRORS)
-
-Name = Annotated[str, Path(min_length=1, max_length=250, pattern=ID_PATTERN)]
 
 
 def _database(ctx: WebContext) -> DatabaseSecrets:

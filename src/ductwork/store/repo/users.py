@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from ductwork.errors import NotFoundError
+from ductwork.errors import InvalidTransitionError, NotFoundError
 from ductwork.store.errors import StoreError
 from ductwork.store.repo._util import inserted_pk
 from ductwork.store.tables import api_tokens, users, web_sessions
@@ -123,8 +123,22 @@ def set_password(conn: Connection, username: str, password_hash: str) -> None:
 
 
 def set_role(conn: Connection, username: str, role: str) -> None:
+    """Refused when it would leave no admin (nobody could manage users through the API or the
+    UI any more)."""
     _check_role(role)
     _update_user(conn, username, role=role)
+    _keep_an_admin(conn, username, "taking the admin role from")
+
+
+def _keep_an_admin(conn: Connection, username: str, doing: str) -> None:
+    """Raise (the caller's transaction then undoes the change) when no admin is left, unless
+    there was none to begin with (a store holding only other roles)."""
+    admins = conn.execute(sa.select(sa.func.count()).select_from(users).where(users.c.role == "admin")).scalar_one()
+    if admins == 0 and count_users(conn) > 0:
+        raise InvalidTransitionError(
+            f"{doing} {username!r} would leave no admin: give another user the admin role first "
+            "(`ductwork users role NAME admin`)"
+        )
 
 
 def record_login(conn: Connection, user_id: int, *, now: dt.datetime | None = None) -> None:
@@ -139,6 +153,8 @@ def delete_user(conn: Connection, username: str) -> None:
     conn.execute(sa.delete(web_sessions).where(web_sessions.c.user_id == user.id))
     conn.execute(sa.delete(api_tokens).where(api_tokens.c.user_id == user.id))
     conn.execute(sa.delete(users).where(users.c.id == user.id))
+    if user.role == "admin":
+        _keep_an_admin(conn, username, "deleting")
 
 
 def _update_user(conn: Connection, username: str, **values: Any) -> None:
