@@ -171,6 +171,18 @@ def test_a_run_that_fails_exits_1_and_says_why(home: dict[str, str]) -> None:
     assert "explodes" in done.stdout
 
 
+def test_a_wait_that_times_out_exits_3_and_says_the_run_goes_on(home: dict[str, str], tmp_path: Path) -> None:
+    """`trigger --wait --timeout N && next_step` must not go on while the run still runs; both
+    ways in (handed to the scheduler, and written by the command itself) say the same."""
+    for handoff in ("true", "false"):
+        env = {**home, "DUCTWORK_TRIGGER_HANDOFF": handoff}
+        done = _ductwork(env, "trigger", "gated", "--wait", "--timeout", "0.3", "--run-id", f"t-{handoff}")
+        assert done.returncode == 3, (handoff, done.stdout, done.stderr)
+        assert f"run gated t-{handoff}: running" in done.stdout or f"run gated t-{handoff}: queued" in done.stdout
+        assert "timed out after 0.3s" in done.stderr and "it goes on" in done.stderr
+    (tmp_path / "gate").touch()
+
+
 def test_json_output_is_the_runs_record(home: dict[str, str]) -> None:
     done = _ductwork(home, "trigger", "one", "--run-id", "j1", "--json", "-p", "x=1")
     assert done.returncode == 2  # the flow has no parameter x: the command says so itself
@@ -193,8 +205,9 @@ def test_the_audit_entry_is_the_one_the_command_writes_itself(home: dict[str, st
     # and its wait ends at the timeout.
     other = {**home, "DUCTWORK_HOME": str(tmp_path / "other-home")}
     done = _ductwork(other, *args)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 3, done.stderr  # timed out: nothing runs it there
     theirs = _audit(other)
+    assert theirs["details"].pop("exit_status") == 3  # type: ignore[attr-defined]
     for key in ("actor", "via", "origin", "action", "target", "details"):
         assert ours[key] == theirs[key], key
     assert ours["details"] == {
@@ -287,8 +300,9 @@ def test_the_wait_goes_on_in_the_database_when_the_scheduler_dies(home: dict[str
         time.sleep(0.05)
     os.kill(int(home["TEST_SCHEDULER_PID"]), signal.SIGKILL)
     out, err = command.communicate(timeout=60)
-    assert command.returncode == 0, err
+    assert command.returncode == 3, err
     assert "run gated g1: running" in out  # --timeout passed; the run is still recorded as running
+    assert "timed out after 4s" in err
     (tmp_path / "gate").touch()
 
 

@@ -208,6 +208,12 @@ def test_trigger_and_backfill_use_the_file_as_it_is_now(cli: Cli, tmp_path: Path
     broken = cli("trigger", "sales")
     assert broken.exit_code == 2 and "sales.py" in broken.output and "SyntaxError" in broken.output
 
+    source.unlink()  # deleted: its runs stay recorded, but nothing could run a new one
+    for args in (("trigger", "sales"), ("backfill", "sales", "--start", "2024-01-01", "--end", "2024-01-03")):
+        gone = cli(*args)
+        assert gone.exit_code == 2 and "no longer exists" in gone.output and "sales.py" in gone.output, gone.output
+    assert _tasks_of(cli, "second") == {"extract", "load"}
+
 
 COUNTED = textwrap.dedent(
     """

@@ -83,7 +83,8 @@ def _audited(callback: Callable[..., Any], action: str, target: Target) -> Calla
         try:
             result = callback(*args, **kwargs)
         except SystemExit as exc:
-            if exc.code in (None, 0, 1):  # the change was made; the exit status reports on it
+            if exc.code in (None, 0, 1, 3):  # the change was made; the exit status reports on it (3: a
+                # `trigger --wait` that timed out)
                 _record(ctx, action, target(params), params, exit_status=exc.code or 0)
             raise
         _record(ctx, action, target(params), params)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -9,6 +10,7 @@ from sqlalchemy import Engine
 
 from ductwork.cli.flow_index import FileEntry
 from ductwork.cli.state import CliState
+from ductwork.errors import NotFoundError
 from ductwork.store.engine import create_engine, read_transaction, transaction
 from ductwork.store.fresh_schema import ensure_schema
 from ductwork.store.repo import flows as flow_repo
@@ -41,6 +43,11 @@ def ensure_flow(state: CliState, engine: Engine, flow_ref: str) -> str:
         with read_transaction(engine) as conn:
             record = flow_repo.get_flow(conn, flow_ref)
         if record is not None:
+            if _deleted_from_folder(record.fileloc, state.settings.flows_folder):
+                raise NotFoundError(
+                    f"flow {flow_ref!r} was defined in {record.fileloc}, which no longer exists: nothing can run "
+                    "it until a file of the flows folder defines it again"
+                )
             if record.fileloc is None or not _in_folder(record.fileloc, state.settings.flows_folder):
                 return flow_ref  # not a file of the flows folder here: nobody re-reads it, take it as recorded
             entry = index.file(record.fileloc)
@@ -50,6 +57,16 @@ def ensure_flow(state: CliState, engine: Engine, flow_ref: str) -> str:
                 raise error
     entry, flow_id = index.resolve(flow_ref, state.settings.flows_folder)
     return _record(engine, entry, flow_id)
+
+
+def _deleted_from_folder(fileloc: str | None, folder: Path) -> bool:
+    """Whether ``fileloc`` was a file of the flows folder that is gone (its flow stays recorded,
+    with its runs, but its tasks cannot be loaded any more)."""
+    if not fileloc or Path(fileloc).exists() or not folder.is_dir():
+        return False
+    return Path(os.path.abspath(fileloc)).is_relative_to(folder.resolve()) or Path(
+        os.path.abspath(fileloc)
+    ).is_relative_to(Path(os.path.abspath(folder)))
 
 
 def _in_folder(fileloc: str | None, folder: Path) -> bool:

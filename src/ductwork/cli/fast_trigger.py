@@ -301,7 +301,9 @@ def _report(typed: Typed, created: dict[str, Any], lines: scheduler_socket.Lines
     _print_run(typed, run)
     if not typed.as_json:
         output.print_run_states(run["flow_id"], run["run_id"], run["state"], ended["tasks"], ended["reason"])
-    return 1 if run["state"] == "failed" else 0
+    from ductwork.cli.wait_status import wait_status
+
+    return wait_status(run["state"], typed.timeout)
 
 
 def _print_run(typed: Typed, run: dict[str, Any]) -> None:

@@ -69,7 +69,7 @@ tens of milliseconds of the run's end."""
 
 
 def _wait(engine: Any, record: RunRecord, timeout: float | None) -> RunRecord:
-    deadline = time.monotonic() + timeout if timeout else None
+    deadline = time.monotonic() + timeout if timeout is not None else None
     while True:
         with read_transaction(engine) as conn:
             current = run_repo.get_run_by_pk(conn, record.pk)
@@ -121,7 +121,12 @@ def wait_in_database(typed: Any, pk: int) -> dict[str, Any]:
 @click.option("--date", "logical_date", default=None, help="Logical date (ISO); default now.")
 @click.option("--run-id", default=None, help="Run id (default manual__<logical date>).")
 @click.option("--wait", is_flag=True, help="Wait for the run to finish and show its task states.")
-@click.option("--timeout", type=float, default=None, help="With --wait: give up after this many seconds.")
+@click.option(
+    "--timeout",
+    type=float,
+    default=None,
+    help="With --wait: give up after this many seconds (exit status 3; the run goes on).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def trigger(
@@ -154,8 +159,12 @@ def trigger(
         console().print(f"run {record.flow_id} {record.run_id}: {styled(record.state.value)}")
         if wait:
             _print_states(engine, record)
-    if wait and record.state == RunState.FAILED:
-        sys.exit(1)
+    if wait:
+        from ductwork.cli.wait_status import wait_status
+
+        status = wait_status(record.state.value, timeout)
+        if status:
+            sys.exit(status)
 
 
 @click.command()

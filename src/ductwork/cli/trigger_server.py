@@ -30,6 +30,7 @@ from typing import Any
 
 from ductwork.cli import scheduler_socket
 from ductwork.cli.state import CliState
+from ductwork.cli.wait_status import TIMED_OUT
 from ductwork.errors import DuctworkError
 from ductwork.settings import Settings
 
@@ -152,7 +153,8 @@ class TriggerServer:
                 ended = self._wait(conn, engine, record, params["timeout"])
                 if ended is not None:
                     _send(conn, ended)
-                    exit_status = 1 if ended["run"]["state"] == "failed" else 0
+                    state = ended["run"]["state"]
+                    exit_status = 1 if state == "failed" else 0 if state == "success" else TIMED_OUT
             self._audit(engine, request, params, _peer_user(request, uid), exit_status)
 
     def _accepted(self, request: Any) -> dict[str, Any] | None:
@@ -219,7 +221,7 @@ class TriggerServer:
         from ductwork.store.engine import read_transaction
         from ductwork.store.repo import runs as run_repo
 
-        deadline = time.monotonic() + timeout if timeout else None
+        deadline = time.monotonic() + timeout if timeout is not None else None
         while True:
             with read_transaction(engine) as c:
                 current = run_repo.get_run_by_pk(c, record.pk)

@@ -126,13 +126,15 @@ def set_role(conn: Connection, username: str, role: str) -> None:
     """Refused when it would leave no admin (nobody could manage users through the API or the
     UI any more)."""
     _check_role(role)
+    before = get_user(conn, username)
     _update_user(conn, username, role=role)
-    _keep_an_admin(conn, username, "taking the admin role from")
+    if before is not None and before.role == "admin" and role != "admin":
+        _keep_an_admin(conn, username, "taking the admin role from")
 
 
 def _keep_an_admin(conn: Connection, username: str, doing: str) -> None:
-    """Raise (the caller's transaction then undoes the change) when no admin is left, unless
-    there was none to begin with (a store holding only other roles)."""
+    """After an admin lost the role or was deleted: raise (the caller's transaction then undoes
+    the change) when no admin is left but other users are."""
     admins = conn.execute(sa.select(sa.func.count()).select_from(users).where(users.c.role == "admin")).scalar_one()
     if admins == 0 and count_users(conn) > 0:
         raise InvalidTransitionError(
