@@ -5,6 +5,7 @@ runs. Each acts within seconds (not at the try's end) and runs nothing twice tha
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from dbfixtures import temporary_database
@@ -17,6 +18,9 @@ with Flow("slow", schedule=None) as slow:
     b = PythonOperator(task_id="b", python_callable=work, op_args=["b"], op_kwargs={"seconds": 60})
     c = PythonOperator(task_id="c", python_callable=work, op_args=["c"])
     a >> b >> c
+
+with Flow("brief", schedule=None) as brief:
+    PythonOperator(task_id="b", python_callable=work, op_args=["b"], op_kwargs={"seconds": 6})
 """
 
 
@@ -60,7 +64,20 @@ def test_clear_mark_and_cancel_act_on_tries_running_remotely(tmp_path: Path) -> 
             assert cancelled.returncode == 0, cancelled.stderr + cluster.logs()
             wait_for(lambda: cluster.run_state("slow", "cancel") == "failed", 60, "the cancelled run to end", cluster)
             wait_for(lambda: _states(cluster, "cancel").get("b") not in ("running", "queued"), 60, "b to stop", cluster)
+            # A cancelled run's try is stopped on its worker, not left to run to its end (with
+            # several-scheduler leases, a run ended from outside was taken for one taken over).
+            assert cluster.cli("trigger", "brief", "--run-id", "cut").returncode == 0
+
+            def cut_running() -> bool:
+                shown = cluster.cli("tasks", "state", "brief", "cut", "--json")
+                return shown.returncode == 0 and json.loads(shown.stdout)["b"]["state"] == "running"
+
+            wait_for(cut_running, 60, "b running in cut", cluster, interval=0.05)
+            assert cluster.cli("runs", "cancel", "brief", "cut").returncode == 0
+            time.sleep(8)  # past the 6 s the try would have taken
             effects = count_effects(cluster.effects)
+            assert effects.get("cut.b", 0) == 0, effects
+            assert "taken over" not in cluster.logs()
             assert effects["mark.c"] == 1 and effects.get("mark.b", 0) == 0, effects
             assert effects.get("cancel.b", 0) == 0 and effects.get("cancel.c", 0) == 0, effects
             assert effects.get("clear.b", 0) == 0, effects  # the first try was stopped before its end

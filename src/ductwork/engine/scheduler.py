@@ -805,12 +805,15 @@ class SchedulerService:
             ).all()
         waiting = self._over_max_active_runs([r for r in rows if not r.graph_pending])
         active = {f"{r.flow_id}/{r.run_id}": r for r in rows if not r.graph_pending}
+        unfinished = {f"{r.flow_id}/{r.run_id}" for r in rows}
         if self.coordination is not None and self.coordination.leases:
             # Several schedulers: drive only the runs this one holds; let go of runs taken over.
             owned = self.coordination.owned()
             lost, self.sink.lost_runs = self.sink.lost_runs, set()
             active = {k: r for k, r in active.items() if r.id in owned and k not in lost}
             for key in list(self.supervisor.runs):
+                if key not in unfinished:  # ended from outside (cancelled): stop its tries, below
+                    continue
                 if key not in active:
                     self._let_go(key, cancel=False)
                 elif active[key].id in self.coordination.claimed:
@@ -819,7 +822,7 @@ class SchedulerService:
                     self._let_go(key, cancel=False, why="came back to this scheduler: loading it again")
             rows = [r for r in rows if f"{r.flow_id}/{r.run_id}" in active]
         for key in list(self.supervisor.runs):
-            if key not in active and key not in {f"{r.flow_id}/{r.run_id}" for r in rows}:
+            if key not in active and key not in unfinished:
                 self._let_go(key)
         for key, row in active.items():
             if key not in self.supervisor.runs:
