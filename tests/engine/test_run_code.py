@@ -153,3 +153,36 @@ def _logged_in(client: Any, username: str, password: str) -> Any:
 
     login(client, username, password)
     return client
+
+
+def test_a_run_triggered_right_after_an_edit_records_the_code_on_disk(tmp_path: Path) -> None:
+    """No scheduler has parsed the edit yet (a deploy script copies a file, then triggers):
+    the run records the hashes of the files as they are now, not as last parsed, and a run
+    after no change records the same code as the flow."""
+    from ductwork.engine.code_info import file_hash, flow_code
+    from ductwork.loading import load_file
+    from ductwork.store import migrate
+    from ductwork.store.engine import create_engine, transaction
+
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "coded.py").write_text(textwrap.dedent(FLOW.format(extra="")))
+    (flows / "helpers.py").write_text(textwrap.dedent(HELPER.format(value=1)))
+    engine = create_engine(f"sqlite:///{tmp_path / 'd.db'}")
+    migrate.upgrade(engine)
+    (flow,) = load_file(flows / "coded.py").flows
+    recorded = flow_code(flow, base=flows, git=False)
+    with transaction(engine) as conn:
+        flow_repo.record_flow(conn, flow.to_graph(), fileloc=str(flows / "coded.py"), code=recorded)
+    unchanged = run_service.trigger(engine, "coded", run_id="unchanged")
+    assert unchanged.code == recorded
+
+    (flows / "helpers.py").write_text(textwrap.dedent(HELPER.format(value=2)))
+    edited = run_service.trigger(engine, "coded", run_id="edited")
+    assert edited.code is not None
+    assert edited.code["files"] == {
+        "coded.py": recorded["files"]["coded.py"],
+        "helpers.py": file_hash(flows / "helpers.py"),
+    }
+    assert edited.code["hash"] != recorded["hash"]
+    engine.dispose()

@@ -14,6 +14,7 @@ task of the graph, except the standard library, installed packages and Ductwork 
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 import sysconfig
@@ -168,3 +169,33 @@ def flow_code(
         except OSError:
             continue
     return {"hash": combined_hash(hashes), "files": hashes, "git": git_commit(files, heads=git_heads) if git else None}
+
+
+def as_on_disk(code: Mapping[str, Any], fileloc: str) -> dict[str, Any] | None:
+    """``code`` (as ``flow_code`` recorded it) with the hashes of its files as they are now, or
+    None when they are unchanged or cannot all be read here (another host's files). What a run
+    queued right after an edit records, before the scheduler parses the file again; the git
+    state is looked up again only when a file changed."""
+    files = code.get("files")
+    own = Path(fileloc)
+    if not isinstance(files, Mapping) or not files or not own.is_file():
+        return None
+    own = own.resolve()
+    relative = [n for n in files if not Path(n).is_absolute() and str(own).endswith(os.sep + n)]
+    base = Path(str(own)[: -len(relative[0]) - 1]) if relative else None
+    paths: dict[str, Path] = {}
+    for name in files:
+        if Path(name).is_absolute():
+            paths[name] = Path(name)
+        elif base is not None:
+            paths[name] = base / name
+        else:
+            return None
+    try:
+        hashes = {name: file_hash(path) for name, path in paths.items()}
+    except OSError:
+        return None
+    if hashes == dict(files):
+        return None
+    git = git_commit(paths.values()) if code.get("git") else None
+    return {**code, "files": hashes, "hash": combined_hash(hashes), "git": git}

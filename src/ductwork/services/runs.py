@@ -20,6 +20,7 @@ from ductwork.core.graph import FlowGraph, FlowMeta
 from ductwork.core.params import from_description, resolve_values
 from ductwork.core.schedule import DataInterval, as_aware, get_timezone
 from ductwork.core.states import RunState, TaskState
+from ductwork.engine.code_info import as_on_disk
 from ductwork.engine.scheduling import backfill_intervals, schedule_of
 from ductwork.errors import InvalidTransitionError, NotFoundError, ParameterError, did_you_mean
 from ductwork.store.engine import read_transaction, transaction
@@ -84,16 +85,18 @@ def create_run(
     note: str | None = None,
     pending: bool | None = None,
     conn: Connection | None = None,
+    code: Mapping[str, Any] | None = None,
 ) -> RunRecord:
     """Record a new queued run; class-task flows get their graph built by the scheduler
     (unless ``pending=False``: the caller built the run's graph already). In ``conn``'s
-    transaction when given (the caller records something else with it, atomically)."""
+    transaction when given (the caller records something else with it, atomically). ``code``:
+    the code it runs, when not the flow's as last recorded."""
     pending = graph.meta.style == CLASS_TASKS if pending is None else pending
     if conn is None:
         with transaction(engine) as own:
             return create_run(
                 engine, graph, run_type=run_type, logical_date=logical_date, interval=interval, params=params,
-                conf=conf, run_id=run_id, note=note, pending=pending, conn=own,
+                conf=conf, run_id=run_id, note=note, pending=pending, conn=own, code=code,
             )  # fmt: skip
     return run_repo.create_run(
         conn,
@@ -107,7 +110,18 @@ def create_run(
         states={t: TaskState.SUCCESS for t, n in graph.nodes.items() if n.extra.get("already_complete")},
         graph_pending=pending,
         note=note,
+        code=code,
     )
+
+
+def _code_now(engine: Engine, flow_id: str) -> dict[str, Any] | None:
+    """The flow's code as its files are now, when they changed since it was recorded (a run
+    triggered right after an edit, before the scheduler parsed the file again)."""
+    with read_transaction(engine) as conn:
+        code, fileloc = flow_repo.code_and_file(conn, flow_id)
+    if code is None or fileloc is None:
+        return None
+    return as_on_disk(code, fileloc)
 
 
 RUN_ID_MAX = 250
@@ -154,6 +168,7 @@ def trigger(
     return create_run(
         engine,
         graph,
+        code=_code_now(engine, flow_id),
         run_type="manual",
         logical_date=when,
         interval=interval,

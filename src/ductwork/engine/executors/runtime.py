@@ -144,7 +144,7 @@ class FlowFileRuntime(WorkerRuntime):
                 f"no flow file is known for flow {run.info.flow_id!r}: the try request carries none "
                 "and the pool was given none for it (PoolExecutor(flow_files={flow_id: path}))"
             )
-        flows = self._flows(file)
+        flows = self._flows(file, f"{run.info.flow_id}/{run.info.run_id}")
         key = (file, run.info.flow_id, node.task_id)
         executable = self._executables.get(key)
         if executable is None:
@@ -152,24 +152,25 @@ class FlowFileRuntime(WorkerRuntime):
             executable = self._executables[key] = operator
         return executable
 
-    def _flows(self, file: str) -> _LoadedFlows:
-        """The flows of ``file``, imported once and again after the file changed (looked at
-        no more than once a second)."""
+    def _flows(self, file: str, run_key: str) -> _LoadedFlows:
+        """The flows of ``file``, imported once and again after the file changed: looked at for
+        the first try of every run this process sees (a run triggered right after an edit runs
+        the edited code), and otherwise no more than once a second."""
         loaded = self._files.get(file)
         now = time.monotonic()
-        if loaded is not None and now < loaded.checked + _RECHECK:
+        if loaded is not None and now < loaded.checked + _RECHECK and run_key == loaded.run_key:
             return loaded
         try:
             stamp = os.stat(file).st_mtime_ns
         except OSError:
             stamp = -1
         if loaded is not None and loaded.stamp == stamp:
-            loaded.checked = now
+            loaded.checked, loaded.run_key = now, run_key
             return loaded
         if loaded is not None:
             self._forget(file)
         loaded = _LoadedFlows.load(file, stamp)
-        loaded.checked = now
+        loaded.checked, loaded.run_key = now, run_key
         self._files[file] = loaded
         return loaded
 
@@ -187,6 +188,8 @@ class _LoadedFlows:
     flows: dict[str, Flow]
     errors: list[Exception]
     checked: float = 0.0
+    run_key: str = ""
+    """The run whose try looked at the file last."""
 
     @classmethod
     def load(cls, file: str, stamp: int) -> _LoadedFlows:

@@ -331,3 +331,11 @@ def deactivate_missing(
             sa.update(flows).where(flows.c.flow_id.in_(gone)).values(is_active=False, updated_at=now or utcnow())
         )
     return list(gone)
+
+
+def code_and_file(conn: Connection, flow_id: str) -> tuple[dict[str, Any] | None, str | None]:
+    """The code the flow was last recorded from (``engine.code_info.flow_code``) and its file."""
+    row = conn.execute(sa.select(flows.c.code, flows.c.fileloc).where(flows.c.flow_id == flow_id)).first()
+    if row is None:
+        return None, None
+    return (dict(row.code) if row.code else None), row.fileloc

@@ -1,0 +1,41 @@
+"""A worker process keeps a flow file imported between tries, and imports it again when it
+changed: at the first try of each run at the latest, so a run triggered right after an edit
+(a deploy script copying a file, then triggering) runs the edited code."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from ductwork.core.context import RunInfo
+from ductwork.core.graph import NodeSpec
+from ductwork.engine.executors.runtime import FlowFileRuntime, RunSetup
+
+FLOW = """
+from ductwork import Flow, PythonOperator
+
+with Flow("edited") as flow:
+    PythonOperator(task_id="t", python_callable=lambda: "{version}")
+"""
+
+
+def _run(run_id: str, file: Path) -> RunSetup:
+    at = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    return RunSetup(RunInfo("edited", run_id, at, at, at), flow_file=str(file))
+
+
+def _version(runtime: FlowFileRuntime, run: RunSetup) -> str:
+    operator = runtime.resolve(NodeSpec("t"), run)
+    return str(operator.python_callable())  # type: ignore[attr-defined]
+
+
+def test_a_new_run_sees_the_file_as_edited_a_moment_ago(tmp_path: Path) -> None:
+    file = tmp_path / "edited.py"
+    file.write_text(FLOW.format(version="v1"))
+    runtime = FlowFileRuntime()
+    first = _run("first", file)
+    assert _version(runtime, first) == "v1"
+    file.write_text(FLOW.format(version="v2"))  # same size, within the same second
+    assert _version(runtime, _run("second", file)) == "v2"
+    file.write_text(FLOW.format(version="v3"))
+    assert _version(runtime, _run("third", file)) == "v3"
