@@ -319,6 +319,28 @@ def test_execution_timeout_stops_the_worker_and_what_it_started(
     assert len(pool.worker_pids()) == 2
 
 
+def test_a_timed_out_command_that_ignores_sigterm_is_killed_with_its_children(
+    make_pool: Callable[..., PoolExecutor], tmp_path: Path
+) -> None:
+    """A BashOperator's command runs in a session of its own, out of reach of the SIGKILL the
+    pool sends the worker's process group: the operator kills it after its grace period (within
+    the pool's own, 5 s by default, while the worker still lives)."""
+    pool = make_pool(kill_grace=5.0)
+    summary = run_in_pool(pool, OPERATORS, "stubborn", params={"root": str(tmp_path)}, log_dir=tmp_path / "logs")
+    (attempt,) = summary["stubborn"].tries
+    assert attempt.state == S.FAILED and attempt.error == "timed out after 1s"
+    pgid = int((tmp_path / "stubborn.pgid").read_text())
+
+    def group_gone() -> bool:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    assert wait_until(group_gone, 15), f"the command's process group {pgid} outlived its try"
+
+
 def test_cancel_stops_a_running_try(make_pool: Callable[..., PoolExecutor], tmp_path: Path) -> None:
     pool = make_pool(report_started_after=0.05, flow_files={"cancel": str(OPERATORS)})
     req = request(run_info("cancel", root=str(tmp_path)), "sleeper")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 from typing import Any
 
+from ductwork.core.subprocesses import stop_group
 from ductwork.core.task import Task
 from ductwork.errors import TaskExecutionError
 
@@ -73,8 +73,5 @@ class ExternalProgramTask(Task):
 
     def on_kill(self) -> None:
         proc = getattr(self, "_proc", None)
-        if proc is not None and proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+        if proc is not None:
+            stop_group(proc)

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ductwork import BaseOperator, Flow, PythonOperator, TaskContext, flow, task
+from ductwork import BaseOperator, BashOperator, Flow, PythonOperator, TaskContext, flow, task
 
 
 def _write_marker(path: Path, text: str) -> None:
@@ -113,6 +113,14 @@ with Flow("timeout", params={"root": "."}) as timeout_flow:
 
 with Flow("cancel", params={"root": "."}) as cancel_flow:
     Sleeper(task_id="sleeper")
+
+with Flow("stubborn", params={"root": "."}) as stubborn_flow:
+    # A command in a session of its own that ignores SIGTERM, with a child that does too.
+    BashOperator(
+        task_id="stubborn",
+        bash_command="trap '' TERM; echo $$ > {{ params.root }}/stubborn.pgid; sleep 300; sleep 300",
+        execution_timeout=1.0,
+    )
 
 
 # --- which process ran a try ---------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import threading
 from collections.abc import Mapping
@@ -12,6 +11,7 @@ from typing import Any
 from ductwork.core.context import TaskContext
 from ductwork.core.operators.base import BaseOperator
 from ductwork.core.signals import SkipTask
+from ductwork.core.subprocesses import stop_group
 from ductwork.errors import DefinitionError, TaskExecutionError
 
 
@@ -97,14 +97,12 @@ class BashOperator(BaseOperator):
         return lines[-1] if lines else None
 
     def on_kill(self) -> None:
-        """Stop the whole process group of the command (it may have started children)."""
+        """Stop the whole process group of the command (it may have started children): SIGTERM,
+        then SIGKILL to what ignores it."""
         with self._lock:
             proc = self._proc
-        if proc is not None and proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+        if proc is not None:
+            stop_group(proc)
 
     def extra_spec(self) -> dict[str, Any]:
         return {"bash_command": self.bash_command}
