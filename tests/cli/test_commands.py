@@ -230,3 +230,11 @@ def test_running_the_same_date_again_records_a_second_run(cli: Cli, tmp_path: Pa
         assert result.exit_code == 0, result.output
     ids = sorted(r["run_id"] for r in json.loads(cli("runs", "list", "--json").output)["runs"])
     assert ids == ["manual__2024-01-28T00:00:00+00:00", "manual__2024-01-28T00:00:00+00:00.2"]
+
+
+def test_flows_list_warns_when_the_flows_folder_does_not_exist(cli: Cli, tmp_path: Path) -> None:
+    """A typo in the folder would otherwise look like a folder with no flows."""
+    result = cli("--flows-folder", str(tmp_path / "flws"), "flows", "list", "--json")
+    assert result.exit_code == 0
+    assert f"the flows folder {tmp_path / 'flws'} does not exist" in result.stderr
+    assert json.loads(result.stdout)["flows"] == []

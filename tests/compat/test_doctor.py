@@ -47,3 +47,15 @@ def test_doctor_on_supported_files_and_luigi_modules(cli, tmp_path: Path) -> Non
     result = cli("doctor", str(module))
     assert result.exit_code == 1
     assert f"{module}:2: unsupported: luigi.contrib.s3" in result.output
+
+
+def test_doctor_reports_a_file_it_cannot_parse_in_one_line_and_goes_on(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "bad.py").write_text("import airflow\nx = (\n")
+    (tmp_path / "latin.py").write_bytes(b"# caf\xe9\n")
+    (tmp_path / "fine.py").write_text("from airflow.operators.bash import BashOperator\n")
+    result = cli("doctor", "bad.py", "latin.py", "fine.py")
+    assert result.exit_code == 1
+    assert "bad.py:2: cannot be parsed: SyntaxError: '(' was never closed" in result.output
+    assert "latin.py: cannot be read: UnicodeDecodeError" in result.output
+    assert "fine.py: nothing Ductwork runs differently" in result.output
+    assert "Traceback" not in result.output

@@ -32,6 +32,13 @@ def list_flows(state: CliState, as_json: bool) -> None:
     from ductwork.cli.flow_index import shown_path
 
     folder = state.settings.flows_folder
+    if not folder.is_dir():  # a typo would otherwise look like "no flows"
+        click.secho(
+            f"warning: the flows folder {folder} does not exist (set flows_folder, DUCTWORK_FLOWS_FOLDER or "
+            "--flows-folder)",
+            fg="yellow",
+            err=True,
+        )
     view = state.flow_index.folder_view(folder)
     rows = sorted((fid, entry.flows[fid], shown_path(entry.file)) for fid, entry in view.flows.items())
     if as_json:

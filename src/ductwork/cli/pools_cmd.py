@@ -40,7 +40,7 @@ def list_pools(state: CliState, as_json: bool) -> None:
 def set_pool(state: CliState, name: str, slots: int, description: str) -> None:
     with transaction(store(state)) as conn:
         pool_repo.put_pool(conn, name, slots, description)
-    click.echo(f"pool {name}: {slots} slots (a running scheduler picks this up when restarted)")
+    click.echo(f"pool {name}: {slots} slots (a running scheduler applies it within a few seconds)")
 
 
 @pools.command("delete")

@@ -288,6 +288,12 @@ class SchedulerService:
             self.retention.start()
         self._set_status("running")
         log.info("scheduler started (pid %d) on %s", os.getpid(), self.settings.flows_folder)
+        if not Path(self.settings.flows_folder).is_dir():  # a typo would otherwise look like "no flows"
+            log.warning(
+                "the flows folder %s does not exist: no flow is scheduled until it does (set flows_folder, "
+                "DUCTWORK_FLOWS_FOLDER or --flows-folder)",
+                self.settings.flows_folder,
+            )
 
     def _start_telemetry(self) -> None:
         if self.telemetry is None:
