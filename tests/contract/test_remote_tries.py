@@ -164,3 +164,21 @@ def test_a_refused_end_does_not_stop_the_next_start(db_engine: Engine) -> None:
     assert found == (remote.Found(S.FAILED, 1, "w1"), None)
     assert (attempt.state, attempt.error) == (S.FAILED, "worker lost")  # the late end changed nothing
     assert b is not None and b.state == S.RUNNING
+
+
+def test_a_try_declared_lost_keeps_its_real_start(db_engine: Engine) -> None:
+    """The scheduler (or the worker's main process) declares a try lost long after it started:
+    the view gives the start, so the recorded try spans its real run, not zero seconds."""
+    from ductwork.core.clock import FrozenClock
+    from ductwork.engine.executors._worker import failed_outcome
+
+    with transaction(db_engine) as conn:
+        run = create_run(conn, graph())
+        queue_task(conn, db_engine, run.key, "a")
+        remote.start_try(conn, run.pk, "a", 1, worker="w1", pid=7, at=at(1), log_path=None)
+        view = remote.view_tries(conn, [(run.pk, "a", 1)])[(run.pk, "a", 1)]
+        assert view.start_date == at(1)
+        lost = failed_outcome(NodeSpec("a"), 1, FrozenClock(at(4)), "worker lost", started_at=view.start_date)
+        assert remote.end_try(conn, run.pk, "a", 1, lost, encode_outcome(lost)) is None
+        (attempt,) = tasks.list_tries(conn, run.pk, "a")
+    assert (attempt.start_date, attempt.end_date, attempt.duration) == (at(1), at(4), 180.0)

@@ -547,7 +547,7 @@ class CeleryExecutor:
                     or (now - view.heartbeat_at).total_seconds() > self.settings.worker_lost_after
                 ) and time.monotonic() - self._db_ok_since > self.settings.worker_lost_after
                 if view.hostname in self._lost or stale:
-                    self._declare_lost(flight, view.hostname)
+                    self._declare_lost(flight, view.hostname, view.start_date)
             elif view.state == S.QUEUED and self._resend_due(flight, now_mono) and self._send(flight):
                 log.info("sent %s #%d again (its worker may have been lost)", key.task_id, key.try_number)
 
@@ -559,10 +559,12 @@ class CeleryExecutor:
             return False
         return at < 0 or now_mono - at > self.requeue_after
 
-    def _declare_lost(self, flight: _Flight, worker: str | None) -> None:
+    def _declare_lost(self, flight: _Flight, worker: str | None, started: dt.datetime | None) -> None:
         key = flight.key
         reason = f"the worker running this try ({worker or 'unknown'}) stopped heartbeating and is lost"
-        outcome = failed_outcome(flight.node, key.try_number, SystemClock(), reason, max_tries=flight.max_tries)
+        outcome = failed_outcome(
+            flight.node, key.try_number, SystemClock(), reason, max_tries=flight.max_tries, started_at=started
+        )
         with transaction(self.engine) as conn:
             found = remote_repo.end_try(
                 conn, flight.run_pk, key.task_id, key.try_number, outcome, encode_outcome(outcome)

@@ -424,12 +424,18 @@ class RemoteHost:
         job = wire.decode_request(payload)
         request = job.request
         number = request.key.try_number
-        outcome = failed_outcome(request.node, number, SystemClock(), reason, max_tries=request.max_tries)
+        key = (job.run_pk, request.key.task_id, number)
+        with transaction(self.engine) as conn:
+            before = remote_repo.view_tries(conn, [key]).get(key)
+        started = before.start_date if before is not None else None  # the try keeps its real start
+        outcome = failed_outcome(
+            request.node, number, SystemClock(), reason, max_tries=request.max_tries, started_at=started
+        )
         if self.record_end(job, outcome):
             return "recorded"
         with transaction(self.engine) as conn:
-            found = remote_repo.view_tries(conn, [(job.run_pk, request.key.task_id, request.key.try_number)])
-        view = found.get((job.run_pk, request.key.task_id, request.key.try_number))
+            found = remote_repo.view_tries(conn, [key])
+        view = found.get(key)
         if view is not None and view.state == TaskState.QUEUED and view.try_number == request.key.try_number:
             return "requeue"
         return "ignored"

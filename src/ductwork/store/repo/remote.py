@@ -357,6 +357,8 @@ class TryView:
     heartbeat_at: dt.datetime | None
     outcome: dict[str, Any] | None
     """The outcome the worker recorded for this try number, if it ended."""
+    start_date: dt.datetime | None = None
+    """When the instance's current try started (a try declared lost keeps its real start)."""
 
 
 def view_tries(conn: Connection, keys: Iterable[tuple[int, str, int]]) -> dict[tuple[int, str, int], TryView]:
@@ -371,9 +373,9 @@ def view_tries(conn: Connection, keys: Iterable[tuple[int, str, int]]) -> dict[t
     for pk, tasks in by_run.items():
         for part in chunks(list(tasks)):
             rows = conn.execute(
-                sa.select(ti.c.task_id, ti.c.state, ti.c.try_number, ti.c.hostname, ti.c.heartbeat_at).where(
-                    ti.c.run_pk == pk, ti.c.task_id.in_(part)
-                )
+                sa.select(
+                    ti.c.task_id, ti.c.state, ti.c.try_number, ti.c.hostname, ti.c.heartbeat_at, ti.c.start_date
+                ).where(ti.c.run_pk == pk, ti.c.task_id.in_(part))
             ).all()
             outcomes = {
                 (r.task_id, r.try_number): r.outcome
@@ -386,7 +388,12 @@ def view_tries(conn: Connection, keys: Iterable[tuple[int, str, int]]) -> dict[t
             for r in rows:
                 number = tasks[r.task_id]
                 out[(pk, r.task_id, number)] = TryView(
-                    TaskState(r.state), r.try_number, r.hostname, r.heartbeat_at, outcomes.get((r.task_id, number))
+                    TaskState(r.state),
+                    r.try_number,
+                    r.hostname,
+                    r.heartbeat_at,
+                    outcomes.get((r.task_id, number)),
+                    r.start_date if r.state == S.RUNNING.value and r.try_number == number else None,
                 )
     return out
 
