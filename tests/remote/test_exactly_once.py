@@ -90,3 +90,25 @@ def test_a_message_for_a_try_the_database_moved_past_runs_nothing(world) -> None
         conn.execute(sa.update(task_instances).where(task_instances.c.run_pk == record.pk).values(try_number=2))
     assert host.run(payload) == DROPPED
     assert not effects.exists()
+
+
+def test_a_worker_on_another_database_says_so_when_it_drops_a_message(
+    world, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A worker started without the scheduler's DUCTWORK_DATABASE_URL (its own SQLite file)
+    takes messages from the shared broker and finds no such run: a warning naming the cause,
+    not an INFO line about redelivery."""
+    _host, payload, _engine, _record, effects = world
+    elsewhere = Settings.load(
+        environ={"DUCTWORK_HOME": str(tmp_path / "lost-home"), "DUCTWORK_DATABASE_URL": f"sqlite:///{tmp_path / 'x'}"}
+    )
+    migrate.upgrade(create_engine(elsewhere.db_url))
+    host = RemoteHost(elsewhere, "w@elsewhere")
+    try:
+        with caplog.at_level("INFO", logger="ductwork.worker"):
+            assert host.run(payload) == DROPPED
+    finally:
+        host.close()
+    (record,) = [r for r in caplog.records if "dropped" in r.getMessage()]
+    assert record.levelname == "WARNING" and "check DUCTWORK_DATABASE_URL" in record.getMessage()
+    assert not effects.exists()

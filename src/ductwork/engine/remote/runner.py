@@ -222,13 +222,21 @@ class RemoteHost:
             found = self._start(job, ended)
             ended = None
             if found is not None:
-                state = found.state.value if found.state is not None else "gone from the run"
-                log.info(
-                    "dropped %s: the task is %s at try %d (a redelivered or superseded message)",
-                    wire.try_label(payload),
-                    state,
-                    found.try_number,
-                )
+                if found.state is None:  # loud: a worker on the wrong database eats every message
+                    log.warning(
+                        "dropped %s: this worker's database (%s) has no such run or task; the run was "
+                        "deleted, or this worker uses another database than the scheduler that sent it "
+                        "(check DUCTWORK_DATABASE_URL); the scheduler sends it again later",
+                        wire.try_label(payload),
+                        self.engine.url.render_as_string(hide_password=True),
+                    )
+                else:
+                    log.info(
+                        "dropped %s: the task is %s at try %d (a redelivered or superseded message)",
+                        wire.try_label(payload),
+                        found.state.value,
+                        found.try_number,
+                    )
                 if self.observer is not None:
                     self.observer.dropped(_flow_of(job.request.key.run_key))
                 results.append(DROPPED)
