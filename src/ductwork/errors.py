@@ -95,6 +95,11 @@ class NotFoundError(DuctworkError, LookupError):
     """A flow, task, run or task family that does not exist was asked for."""
 
 
+class TaskRemovedError(NotFoundError):
+    """A run's task that its flow's file no longer defines (edited after the run started):
+    trying it again cannot help, so its try fails without using up its retries."""
+
+
 class TemplateError(DuctworkError):
     """A templated field failed to render; names the task, the field and the line."""
 

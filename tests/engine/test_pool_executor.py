@@ -650,3 +650,34 @@ def test_a_timeout_counts_from_when_a_queued_try_starts(make_pool: Callable[...,
     events = collect(pool, finished(quick.key), timeout=30)
     outcomes = {e.key.task_id: e.outcome for e in events if isinstance(e, TryFinished)}
     assert outcomes["long"].state == S.SUCCESS and outcomes["quick_0"].state == S.SUCCESS
+
+
+EDITED = """
+import time
+from pathlib import Path
+from ductwork import Flow, PythonOperator
+
+def edit():
+    here = Path(__file__)
+    here.write_text(here.read_text().split("#" + " --- b")[0] + "# b removed\\n")
+    time.sleep(1.2)  # past the workers' look at the file within one run
+
+with Flow("edited") as edited:
+    a = PythonOperator(task_id="a", python_callable=edit)
+# --- b
+    a >> PythonOperator(task_id="b", python_callable=lambda: None, retries=2, retry_delay=0)
+"""
+
+
+def test_a_task_removed_from_its_file_during_the_run_fails_once_without_retries(
+    make_pool: Callable[..., PoolExecutor], tmp_path: Path
+) -> None:
+    """Another try of a task the file no longer defines cannot help: it fails at once, saying
+    why, instead of using up its retries on the same load error."""
+    file = tmp_path / "edited_flow.py"
+    file.write_text(EDITED)
+    summary = run_in_pool(make_pool(), file, "edited", log_dir=tmp_path / "logs")
+    assert summary.task_states["a"] == S.SUCCESS
+    (attempt,) = summary["b"].tries
+    assert attempt.state == S.FAILED
+    assert "no task 'b'" in (attempt.error or "") and "removed from" in (attempt.error or "")

@@ -65,6 +65,7 @@ from ductwork.engine.executors.runtime import RunSetup, WorkerRuntime
 from ductwork.engine.executors.staged_log import Stage, StagedLog
 from ductwork.engine.packed_logs import PackedLogs, write_all
 from ductwork.engine.rules import after_failure
+from ductwork.errors import TaskRemovedError
 from ductwork.gc_tuning import freeze_startup, tune_collector
 
 RUN = 1
@@ -612,8 +613,14 @@ class _Worker:
         except Exception as exc:  # loading the task failed: the try fails like any other error
             tb = traceback.format_exc()
             sink.write(f"could not load task {node.task_id!r}: {exc}\n{tb}")
+            gone = isinstance(exc, TaskRemovedError)  # another try cannot help: no retry
             return failed_outcome(
-                node, try_number, self.clock, f"could not load task: {exc}", tb, max_tries=request.max_tries
+                node,
+                try_number,
+                self.clock,
+                f"could not load task: {exc}",
+                None if gone else tb,
+                max_tries=try_number if gone else request.max_tries,
             )
         return execute_try(
             executable,

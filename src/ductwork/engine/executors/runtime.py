@@ -34,7 +34,7 @@ from ductwork.core.results import MemoryResults, ResultBackend
 from ductwork.core.task_services import TaskServices
 from ductwork.engine.execution import TryOutcome
 from ductwork.engine.executor import TryRequest
-from ductwork.errors import NotFoundError, did_you_mean
+from ductwork.errors import NotFoundError, TaskRemovedError, did_you_mean
 from ductwork.loading import activate_compat, import_file, load_file, module_name_for
 
 
@@ -148,7 +148,14 @@ class FlowFileRuntime(WorkerRuntime):
         key = (file, run.info.flow_id, node.task_id)
         executable = self._executables.get(key)
         if executable is None:
-            operator: Any = flows.get(run.info.flow_id).resolve_operator(node)
+            flow = flows.get(run.info.flow_id)
+            try:
+                operator: Any = flow.resolve_operator(node)
+            except NotFoundError as exc:
+                raise TaskRemovedError(
+                    f"{exc} It was removed from {file} after this run started, so this run's tries of it "
+                    "cannot run; the next runs follow the file as it is now"
+                ) from None
             executable = self._executables[key] = operator
         return executable
 

@@ -53,6 +53,7 @@ from ductwork.engine.journal import encode_outcome
 from ductwork.engine.remote import wire
 from ductwork.engine.remote.bundles import BundleCache
 from ductwork.engine.remote.logs import LogShipper, is_remote
+from ductwork.errors import TaskRemovedError
 from ductwork.settings import Settings
 from ductwork.store.engine import create_engine, single_statement, transaction
 from ductwork.store.errors import DatabaseUnreachableError
@@ -296,8 +297,14 @@ class RemoteHost:
                 except Exception as exc:
                     tb = traceback.format_exc()
                     sink.write(f"could not load task {node.task_id!r} on worker {self.worker_name}: {exc}\n{tb}")
+                    gone = isinstance(exc, TaskRemovedError)  # another try cannot help: no retry
                     return failed_outcome(
-                        node, try_number, SystemClock(), f"could not load task: {exc}", tb, max_tries=request.max_tries
+                        node,
+                        try_number,
+                        SystemClock(),
+                        f"could not load task: {exc}",
+                        None if gone else tb,
+                        max_tries=try_number if gone else request.max_tries,
                     )
                 with use_sources(sources):
                     return execute_try(
