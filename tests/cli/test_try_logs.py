@@ -124,9 +124,10 @@ def test_a_long_try_of_an_in_process_run_is_followed_while_it_runs(cli: Cli, tmp
             seen += line
         assert not (tmp_path / "go").exists() and run.poll() is None
         (tmp_path / "go").write_text("")
-        rest, _ = follow.communicate(timeout=60)
+        rest, said = follow.communicate(timeout=60)
         assert follow.returncode == 0
         assert "last line" in rest and "slow succeeded" in rest
+        assert "(try 1 of slow ended success)" in said  # how it ended, even when no last line was written
         assert run.wait(timeout=60) == 0
     finally:
         for proc in (run, follow):

@@ -176,6 +176,11 @@ def logs(state: CliState, flow_id: str, run_id: str, task_id: str, try_number: i
     from ductwork.services import tasks as task_service
 
     engine, record = _run(state, flow_id, run_id)
-    for chunk in task_service.log_chunks(engine, record, task_id, try_number, follow=follow):
+    number = task_service.logged_try(engine, record, task_id, try_number).try_number
+    for chunk in task_service.log_chunks(engine, record, task_id, number, follow=follow):
         sys.stdout.write(chunk)
         sys.stdout.flush()
+    if follow:  # say how it ended: a try whose worker died wrote no last line of its own
+        ended = task_service.logged_try(engine, record, task_id, number)
+        error = f": {ended.error}" if ended.error and ended.state.value != "success" else ""
+        click.echo(f"(try {ended.try_number} of {task_id} ended {ended.state.value}{error})", err=True)
