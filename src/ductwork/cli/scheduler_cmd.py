@@ -22,6 +22,9 @@ def _configure_logging(level: str) -> None:
     handler = RichHandler(show_path=False, rich_tracebacks=False)
     handler.addFilter(lambda record: not record.name.startswith("ductwork.task"))
     logging.basicConfig(level=level.upper(), handlers=[handler], format="%(message)s")
+    from ductwork.cli.library_logs import quiet_library_logs
+
+    quiet_library_logs(level)
 
 
 @contextlib.contextmanager

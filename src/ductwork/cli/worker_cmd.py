@@ -53,6 +53,9 @@ def worker(
     from ductwork.engine.remote.celery_app import start_worker
 
     logging.basicConfig(level=log_level.upper(), format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    from ductwork.cli.library_logs import quiet_library_logs
+
+    quiet_library_logs(log_level)
     if run_try:
         from ductwork.engine.remote.pod import run_one_try
 
