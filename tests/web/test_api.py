@@ -440,3 +440,10 @@ def test_the_last_admin_keeps_the_role_and_names_with_a_slash_are_managed(admin:
     assert pool["name"] == "etl/gpu"
     assert admin.get("/pools/" + quote("etl/gpu", safe="")).json()["slots"] == 2
     assert admin.delete("/pools/" + quote("etl/gpu", safe="")).status_code == 204
+
+
+def test_a_body_that_is_not_json_is_named_as_such(operator: Api) -> None:
+    response = operator.post("/flows/demo/runs", content=b"{bad", headers={"Content-Type": "application/json"})
+    detail = error_of(response, 422)
+    assert detail.startswith("request body: not valid JSON (") and "at character 1" in detail, detail
+    assert "field" not in detail

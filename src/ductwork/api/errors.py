@@ -86,9 +86,23 @@ def _where(loc: Sequence[Any]) -> str:
     return ".".join(parts)
 
 
+def _issue(error: Any) -> dict[str, Any]:
+    """One validation error as the client reads it. A body that is not JSON is reported at the
+    body, with the character it broke at (FastAPI puts that offset where a field name goes)."""
+    loc, msg = list(error.get("loc", ())), str(error.get("msg", ""))
+    if error.get("type") == "json_invalid":
+        at = loc[1] if len(loc) > 1 else None
+        reason = (error.get("ctx") or {}).get("error", "")
+        return {
+            "loc": ["body"],
+            "msg": f"not valid JSON ({reason or msg}" + (f", at character {at})" if at is not None else ")"),
+        }
+    return {"loc": loc, "msg": msg}
+
+
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()]
+    errors = [_issue(e) for e in exc.errors()]
     detail = "; ".join(f"{_where(e['loc'])}: {e['msg']}" for e in errors) or "invalid request"
     return JSONResponse(error_body(detail, "validation_error", errors=errors), status_code=422)
 

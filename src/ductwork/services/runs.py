@@ -205,7 +205,7 @@ def plan_backfill(
     tz = get_timezone(graph.meta.timezone)
     first, last = as_aware(start, tz), as_aware(end, tz)
     if last < first:
-        raise ValueError(f"backfill: --end {end.isoformat()} is before --start {start.isoformat()}")
+        raise ParameterError(f"backfill: the end {end.isoformat()} is before the start {start.isoformat()}")
     planned = []
     with read_transaction(engine) as conn:
         existing = {
