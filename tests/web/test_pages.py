@@ -70,6 +70,14 @@ def test_unknown_things_get_an_html_404(viewer_browser: TestClient) -> None:
     assert viewer_browser.get("/flows/demo/runs/nope/tasks/x").status_code == 404
 
 
+def test_a_bad_query_string_on_a_page_gets_the_html_error_page(viewer_browser: TestClient) -> None:
+    """A person's browser shows the error page, naming the bad value, not a JSON body."""
+    response = viewer_browser.get("/flows?paused=maybe")
+    assert response.status_code == 422 and "text/html" in response.headers["content-type"]
+    assert "paused" in response.text
+    assert viewer_browser.get("/api/v1/flows?paused=maybe").headers["content-type"].startswith("application/json")
+
+
 def test_viewer_has_no_trigger_form(viewer_browser: TestClient) -> None:
     response = viewer_browser.get("/flows/demo/trigger")
     assert response.status_code == 403 and "viewer role" in response.text

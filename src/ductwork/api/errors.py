@@ -100,10 +100,12 @@ def _issue(error: Any) -> dict[str, Any]:
     return {"loc": loc, "msg": msg}
 
 
-async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = [_issue(e) for e in exc.errors()]
     detail = "; ".join(f"{_where(e['loc'])}: {e['msg']}" for e in errors) or "invalid request"
+    if _for_person(request):  # a page's bad query string: the error page, not JSON
+        return request.app.state.html_error(request, 422, detail)
     return JSONResponse(error_body(detail, "validation_error", errors=errors), status_code=422)
 
 
