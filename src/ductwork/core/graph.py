@@ -26,6 +26,10 @@ or assets): the engine records it as succeeded when it is ready, without a worke
 behaviour for ``EmptyOperator``)."""
 
 
+DEFAULT_POOL = "default_pool"
+"""The pool of a task that names none (unlimited unless ``ductwork pools set`` sizes it)."""
+
+
 @dataclass(frozen=True, slots=True)
 class NodeSpec:
     """One task of a graph, as the engine sees it."""
@@ -41,7 +45,7 @@ class NodeSpec:
     max_retry_delay: float | None = None
     execution_timeout: float | None = None
     priority_weight: int = 1
-    pool: str = "default_pool"
+    pool: str = DEFAULT_POOL
     pool_slots: int = 1
     resources: Mapping[str, int] = field(default_factory=dict)
     queue: str = "default"

@@ -255,7 +255,7 @@ class SchedulerService:
                 self.executor.start()
         with read_transaction(self.engine) as conn:
             pools = {p.name: p.slots for p in pool_repo.list_pools(conn)}
-        limits = Limits(pools=pools, resources=dict(self.settings.resources))
+        limits = Limits(pools=pools, resources=dict(self.settings.resources), pools_known=True)
         self._start_telemetry()
         self.supervisor = self.supervisor or Supervisor(
             self.executor,

@@ -14,6 +14,7 @@ use this loop; they differ only in their executor and sinks.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from ductwork.core.events import (
     TryEnded,
     TryOutcome,
 )
-from ductwork.core.graph import FlowGraph, NodeSpec
+from ductwork.core.graph import DEFAULT_POOL, FlowGraph, NodeSpec
 from ductwork.core.states import RunState, TaskState
 from ductwork.engine.class_ledger import RUN, WAIT, ClassTaskLedger
 from ductwork.engine.executor import Executor, TryFinished, TryKey, TryRequest, TryStarted
@@ -41,6 +42,8 @@ S = TaskState
 
 _MAX_BLOCKED_SCAN = 64
 """How many ready tasks blocked by a pool or resource one dispatch looks past, per run."""
+
+log = logging.getLogger("ductwork.scheduler")
 
 
 # The events handed to sinks live in ``core.events`` (the store persists them).
@@ -58,10 +61,24 @@ class Limits:
     resources: dict[str, int] = field(default_factory=dict)
     pool_used: dict[str, int] = field(default_factory=dict)
     resource_used: dict[str, int] = field(default_factory=dict)
+    pools_known: bool = False
+    """``pools`` lists every pool there is (the scheduler's, from the database): a task naming
+    another one is told about once, as a misspelt pool would otherwise lift its limit unseen."""
+    _unknown_told: set[str] = field(default_factory=set)
 
     def fits(self, node: NodeSpec) -> bool:
         capacity = self.pools.get(node.pool)
-        if capacity is not None and self.pool_used.get(node.pool, 0) + node.pool_slots > capacity:
+        if capacity is None:
+            if self.pools_known and node.pool != DEFAULT_POOL and node.pool not in self._unknown_told:
+                self._unknown_told.add(node.pool)
+                log.warning(
+                    "task %s uses pool %r, which does not exist: it runs without a pool limit "
+                    "(create it with `ductwork pools set %s SLOTS`)",
+                    node.task_id,
+                    node.pool,
+                    node.pool,
+                )
+        elif self.pool_used.get(node.pool, 0) + node.pool_slots > capacity:
             return False
         for name, amount in node.resources.items():
             if self.resource_used.get(name, 0) + amount > self.resources.get(name, 1):

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from ductwork.core.graph import DEFAULT_POOL
 from ductwork.errors import NotFoundError
 from ductwork.store.engine import read_transaction, transaction
 from ductwork.store.errors import PoolInUseError
 from ductwork.store.repo import pools as pool_repo
-from ductwork.store.tables import DEFAULT_POOL
 
 
 @dataclass(frozen=True)

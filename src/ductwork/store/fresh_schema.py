@@ -19,10 +19,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 
+from ductwork.core.graph import DEFAULT_POOL
 from ductwork.store.engine import transaction
 from ductwork.store.migration_lock import migration_lock
 from ductwork.store.schema_version import HEAD_REVISION, VERSION_TABLE, is_current
-from ductwork.store.tables import DEFAULT_POOL, DEFAULT_POOL_SLOTS, metadata, pools
+from ductwork.store.tables import DEFAULT_POOL_SLOTS, metadata, pools
 
 
 def _version_table() -> sa.Table:

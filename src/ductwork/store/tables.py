@@ -538,5 +538,4 @@ task_fingerprints = Table(
     **TABLE_OPTIONS,
 )
 
-DEFAULT_POOL = "default_pool"
 DEFAULT_POOL_SLOTS = 128

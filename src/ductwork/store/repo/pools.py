@@ -5,11 +5,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from ductwork.core.graph import DEFAULT_POOL
 from ductwork.core.states import TaskState
 from ductwork.errors import NotFoundError
 from ductwork.store.errors import PoolInUseError
 from ductwork.store.records import PoolRecord, PoolUsage
-from ductwork.store.tables import DEFAULT_POOL, pools, task_instances
+from ductwork.store.tables import pools, task_instances
 from ductwork.store.upsert import upsert
 
 

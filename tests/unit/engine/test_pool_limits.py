@@ -1,0 +1,28 @@
+"""Pool limits as the scheduler applies them: a task naming a pool that does not exist (a typo)
+runs without a limit, and the scheduler's log says so once per pool."""
+
+from __future__ import annotations
+
+import pytest
+
+from ductwork.core.graph import NodeSpec
+from ductwork.engine.supervisor import Limits
+
+
+def test_a_pool_that_does_not_exist_is_named_in_a_warning_once(caplog: pytest.LogCaptureFixture) -> None:
+    limits = Limits(pools={"default_pool": 128, "db": 1}, pools_known=True)
+    with caplog.at_level("WARNING", logger="ductwork.scheduler"):
+        assert limits.fits(NodeSpec("a", pool="dbb"))
+        assert limits.fits(NodeSpec("b", pool="dbb"))
+        assert limits.fits(NodeSpec("c"))  # the default pool: nothing to say
+        limits.acquire(NodeSpec("d", pool="db"))
+        assert not limits.fits(NodeSpec("e", pool="db"))
+    said = [r.getMessage() for r in caplog.records]
+    assert said == ["task a uses pool 'dbb', which does not exist: it runs without a pool limit (create it with "
+                    "`ductwork pools set dbb SLOTS`)"]  # fmt: skip
+
+
+def test_in_process_runs_know_no_pools_and_say_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="ductwork.scheduler"):
+        assert Limits().fits(NodeSpec("a", pool="anything"))
+    assert caplog.records == []
