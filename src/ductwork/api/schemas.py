@@ -11,7 +11,7 @@ import datetime as dt
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
 from ductwork.core.params import from_description
 from ductwork.store.records import FlowRecord, ImportErrorRecord, PoolUsage, RunRecord, TaskInstanceRecord, TryRecord
@@ -22,6 +22,23 @@ def _sane_date(value: dt.datetime) -> dt.datetime:
     """Dates a schedule can work with: far-off years overflow date arithmetic."""
     if not 1900 <= value.year <= 9000:
         raise ValueError("the year must be between 1900 and 9000")
+    return value
+
+
+CONF_MAX_BYTES = 1 << 20
+"""A run's conf is read by every try of the run and shown with it: at most 1 MiB of JSON."""
+NOTE_MAX = 10_000
+
+
+def _storable_conf(value: dict[str, Any]) -> dict[str, Any]:
+    """JSON as it is stored: no NaN or infinity (JSON has none; they would come back as null),
+    and not so large that every listing of runs carries megabytes."""
+    try:
+        text = json.dumps(value, allow_nan=False)
+    except ValueError:
+        raise ValueError("numbers must be finite (JSON has no NaN or Infinity)") from None
+    if len(text.encode()) > CONF_MAX_BYTES:
+        raise ValueError(f"at most {CONF_MAX_BYTES // 1024} KiB of JSON; keep large data in a file or a table")
     return value
 
 
@@ -119,7 +136,8 @@ class FlowPage(BaseModel):
 
 
 class FlowPatch(Model):
-    is_paused: bool
+    is_paused: StrictBool
+    """true or false only: "yes", 1 or "sometimes" are refused rather than read as true."""
 
 
 class GraphOut(BaseModel):
@@ -139,10 +157,10 @@ class GraphOut(BaseModel):
 # --- runs ------------------------------------------------------------------------------------
 class TriggerIn(Model):
     params: dict[str, Any] = Field(default_factory=dict)
-    conf: dict[str, Any] = Field(default_factory=dict)
+    conf: Annotated[dict[str, Any], AfterValidator(_storable_conf)] = Field(default_factory=dict)
     logical_date: SaneDate | None = None
     run_id: str | None = Field(default=None, min_length=1, max_length=250, pattern=r"^[^\x00/]*$")
-    note: str | None = None
+    note: str | None = Field(default=None, max_length=NOTE_MAX)
 
 
 class BackfillIn(Model):
