@@ -238,3 +238,11 @@ def test_flows_list_warns_when_the_flows_folder_does_not_exist(cli: Cli, tmp_pat
     assert result.exit_code == 0
     assert f"the flows folder {tmp_path / 'flws'} does not exist" in result.stderr
     assert json.loads(result.stdout)["flows"] == []
+
+
+def test_runs_list_of_an_unknown_flow_says_so(cli: Cli, tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "examples", tmp_path / "flows")
+    assert cli("trigger", "branching").exit_code == 0
+    listed = cli("runs", "list", "branchng")
+    assert listed.exit_code == 2 and "no flow 'branchng'" in listed.output and "branching" in listed.output
+    assert cli("runs", "list", "branching", "--state", "failed").exit_code == 0  # known, no such runs: fine

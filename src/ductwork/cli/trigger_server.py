@@ -88,7 +88,7 @@ class TriggerServer:
             sock.bind(scheduler_socket.address(self.home))
         except OSError as exc:
             sock.close()
-            log.info("another scheduler on %s takes `ductwork trigger` (%s); this one does not", self.home, exc)
+            log.debug("another scheduler on %s takes `ductwork trigger` (%s); this one does not", self.home, exc)
             return False
         sock.listen(64)
         self._sock = sock

@@ -196,3 +196,28 @@ def test_override_changes_only_what_it_names() -> None:
     assert (f.tasks["pull_again"].retries, f.tasks["pull"].retries) == (5, 2)
     with pytest.raises(DefinitionError, match="task 'pull_again': missing argument"), Flow("p"):
         again()
+
+
+@pytest.mark.parametrize(
+    ("argument", "value", "says"),
+    [
+        ("retries", "abc", "retries must be a whole number, got 'abc'"),
+        ("retries", 1.5, "retries must be a whole number"),
+        ("retries", -1, "retries must be at least 0"),
+        ("pool_slots", 0, "pool_slots must be at least 1"),
+        ("priority_weight", "high", "priority_weight must be a whole number"),
+    ],
+)
+def test_a_bad_number_argument_names_the_task_and_the_argument(argument: str, value: object, says: str) -> None:
+    from ductwork import EmptyOperator, Flow
+
+    with Flow("numbers"), pytest.raises(DefinitionError, match=f"task 'a': {says}"):
+        EmptyOperator(task_id="a", **{argument: value})  # type: ignore[arg-type]
+
+
+def test_whole_numbers_given_as_text_or_floats_are_taken() -> None:
+    from ductwork import EmptyOperator, Flow
+
+    with Flow("numbers"):
+        op = EmptyOperator(task_id="a", retries="3", pool_slots=2.0, priority_weight=-5)  # type: ignore[arg-type]
+    assert (op.retries, op.pool_slots, op.priority_weight) == (3, 2, -5)

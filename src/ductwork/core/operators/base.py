@@ -46,6 +46,19 @@ _MAPPING: dict[str, Callable[..., Any]] = {}
 cannot import it): ``partial`` makes an ``OperatorPartial``."""
 
 
+def _whole(value: Any, *, name: str, task_id: str, least: int | None = 0) -> int:
+    """A whole-number argument, or an error naming the task and the argument."""
+    try:
+        number = int(value)
+        if isinstance(value, bool) or (number != value and not isinstance(value, str)):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise DefinitionError(f"task {task_id!r}: {name} must be a whole number, got {value!r}") from None
+    if least is not None and number < least:
+        raise DefinitionError(f"task {task_id!r}: {name} must be at least {least}, got {value!r}")
+    return number
+
+
 def _seconds(value: dt.timedelta | float | int | None, *, name: str, task_id: str) -> float | None:
     if value is None:
         return None
@@ -173,15 +186,15 @@ class BaseOperator(DependencyMixin):
         self.task_group: GroupScope | None = task_group or current_group()
         self.task_id = self.task_group.child_id(task_id) if self.task_group else task_id
         where = self.task_id
-        self.retries = int(retries or 0)
+        self.retries = _whole(retries or 0, name="retries", task_id=where)
         self.retry_delay = _seconds(retry_delay, name="retry_delay", task_id=where) or 0.0
         self.retry_exponential_backoff = retry_exponential_backoff
         self.max_retry_delay = _seconds(max_retry_delay, name="max_retry_delay", task_id=where)
         self.execution_timeout = _seconds(execution_timeout, name="execution_timeout", task_id=where)
         self.trigger_rule = TriggerRule.parse(trigger_rule, where=f"task {where!r}")
-        self.priority_weight = int(priority_weight)
+        self.priority_weight = _whole(priority_weight, name="priority_weight", task_id=where, least=None)
         self.pool = pool
-        self.pool_slots = int(pool_slots)
+        self.pool_slots = _whole(pool_slots, name="pool_slots", task_id=where, least=1)
         self.resources = dict(resources or {})
         if not isinstance(queue, str) or not queue.strip():
             raise DefinitionError(f"{name}(task_id={task_id!r}): queue must be a non-empty string, got {queue!r}")
