@@ -246,3 +246,12 @@ def test_runs_list_of_an_unknown_flow_says_so(cli: Cli, tmp_path: Path) -> None:
     listed = cli("runs", "list", "branchng")
     assert listed.exit_code == 2 and "no flow 'branchng'" in listed.output and "branching" in listed.output
     assert cli("runs", "list", "branching", "--state", "failed").exit_code == 0  # known, no such runs: fine
+
+
+def test_trigger_wait_without_a_scheduler_says_so_and_times_out(cli: Cli, tmp_path: Path) -> None:
+    """Nothing will start the run: the command says so instead of waiting in silence."""
+    shutil.copytree(ROOT / "examples", tmp_path / "flows")
+    waited = cli("trigger", "branching", "--wait", "--timeout", "4")
+    assert waited.exit_code == 3
+    assert "no scheduler is running on this database" in waited.stderr
+    assert "timed out after 4s: the run is still queued" in waited.stderr

@@ -68,8 +68,14 @@ WAIT_POLL = 0.01
 tens of milliseconds of the run's end."""
 
 
-def _wait(engine: Any, record: RunRecord, timeout: float | None) -> RunRecord:
-    deadline = time.monotonic() + timeout if timeout is not None else None
+NO_SCHEDULER_AFTER = 3.0
+"""Seconds a waited-for run may stay queued before the command looks for a running scheduler."""
+
+
+def _wait(engine: Any, record: RunRecord, timeout: float | None, *, lease: float = 15.0) -> RunRecord:
+    began = time.monotonic()
+    deadline = began + timeout if timeout is not None else None
+    looked = False
     while True:
         with read_transaction(engine) as conn:
             current = run_repo.get_run_by_pk(conn, record.pk)
@@ -78,7 +84,24 @@ def _wait(engine: Any, record: RunRecord, timeout: float | None) -> RunRecord:
             return current
         if deadline is not None and time.monotonic() > deadline:
             return current
+        if not looked and current.state == RunState.QUEUED and time.monotonic() - began > NO_SCHEDULER_AFTER:
+            looked = True
+            _say_if_no_scheduler(engine, lease)
         time.sleep(WAIT_POLL)
+
+
+def _say_if_no_scheduler(engine: Any, lease: float) -> None:
+    """A run nobody will start: say so rather than wait in silence."""
+    from ductwork.store.repo import leases
+
+    with read_transaction(engine) as conn:
+        live = leases.live_schedulers(conn, lease=lease)
+    if not live:
+        click.echo(
+            f"note: the run is queued, but no scheduler is running on this database (none in the last {lease:g}s): "
+            "start one with `ductwork scheduler` or `ductwork standalone`; still waiting",
+            err=True,
+        )
 
 
 def states_of(engine: Any, record: RunRecord) -> tuple[list[tuple[str, str, int, float | None]], str]:
@@ -152,7 +175,7 @@ def trigger(
         run_id=run_id,
     )
     if wait:
-        record = _wait(engine, record, timeout)
+        record = _wait(engine, record, timeout, lease=state.settings.scheduler_lease)
     if as_json:
         print_json(run_json(record))
     else:
