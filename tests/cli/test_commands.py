@@ -255,3 +255,11 @@ def test_trigger_wait_without_a_scheduler_says_so_and_times_out(cli: Cli, tmp_pa
     assert waited.exit_code == 3
     assert "no scheduler is running on this database" in waited.stderr
     assert "timed out after 4s: the run is still queued" in waited.stderr
+
+
+def test_tasks_test_of_an_unknown_task_suggests_the_closest(cli: Cli, tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "examples", tmp_path / "flows")
+    shown = json.loads(cli("flows", "show", "branching", "--json").output)
+    real = shown["nodes"][0]["task_id"]
+    tested = cli("tasks", "test", "branching", real + "x")
+    assert tested.exit_code == 2 and f"no task '{real}x'" in tested.output and repr(real) in tested.output
