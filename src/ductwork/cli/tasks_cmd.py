@@ -37,7 +37,6 @@ def test_task(
 
     with use_sources(ParamSources.load(config_path=state.config_path)):
         flow = load_checked(state, flow_ref)
-        flow.get_task(task_id)  # an unknown id: "no task 'x'. Did you mean ...?"
         when = None
         if logical_date:
             try:
