@@ -26,7 +26,9 @@ def _setup(engine: Engine) -> list[str]:
         flow_id = conn.execute(sa.select(runs.c.flow_id).where(runs.c.id == pk)).scalar_one()
         tasks = list(
             conn.execute(
-                sa.select(task_instances.c.task_id).where(task_instances.c.run_pk == pk).order_by(task_instances.c.task_id)
+                sa.select(task_instances.c.task_id)
+                .where(task_instances.c.run_pk == pk)
+                .order_by(task_instances.c.task_id)
             ).scalars()
         )[:3]
         # Two tries running on w1 (one in its first try, one in its second), and a task whose try
@@ -53,6 +55,9 @@ def _setup(engine: Engine) -> list[str]:
             version="t",
             now=now - dt.timedelta(minutes=5),
         )
+        # w2's last heartbeat, before it went silent, had a try running (since retried elsewhere).
+        first = {(pk, tasks[0], 1): labels[(pk, tasks[0], 1)]}
+        remote_repo.worker_heartbeat(conn, "w2@beta", tries=first, slots_used=1, now=now - dt.timedelta(minutes=5))
         conn.execute(
             sa.update(task_instances)
             .where(task_instances.c.run_pk == pk, task_instances.c.task_id == tasks[2])
@@ -69,6 +74,7 @@ def test_workers_in_the_api_and_the_page(engine: Engine, viewer: Api, app: Any) 
     assert by_name["w1@alpha"]["slots_used"] == 2 and by_name["w1@alpha"]["concurrency"] == 8
     assert by_name["w1@alpha"]["current"] == current
     assert by_name["w2@beta"]["state"] == "lost" and by_name["w2@beta"]["slots_used"] == 0
+    assert by_name["w2@beta"]["current"] == []  # a lost worker runs nothing now
     assert body["unserved_queues"] == {"gpu": 1}
 
     with TestClient(app) as browser:

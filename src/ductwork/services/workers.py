@@ -63,22 +63,25 @@ def list_workers(engine: Engine, settings: Settings, *, include_stopped: bool = 
                 .group_by(task_instances.c.queue)
             ).all()
         )
-    views = [
-        WorkerView(
-            w.name,
-            w.hostname,
-            w.kind,
-            w.queues,
-            w.concurrency,
-            w.slots_used if w.state == remote_repo.RUNNING else 0,
-            w.current,
-            w.started_at,
-            w.heartbeat_at,
-            w.status(settings.worker_lost_after, now),
-            w.version,
+    views = []
+    for w in rows:
+        status = w.status(settings.worker_lost_after, now)
+        busy = status == remote_repo.RUNNING  # a lost or stopped worker's last tries were retried elsewhere
+        views.append(
+            WorkerView(
+                w.name,
+                w.hostname,
+                w.kind,
+                w.queues,
+                w.concurrency,
+                w.slots_used if busy else 0,
+                w.current if busy else (),
+                w.started_at,
+                w.heartbeat_at,
+                status,
+                w.version,
+            )
         )
-        for w in rows
-    ]
     served = {q for v in views if v.state == remote_repo.RUNNING for q in v.queues}
     unserved: dict[str, int] = {}
     if settings.executor != "local" or views:
