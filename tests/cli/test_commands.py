@@ -263,3 +263,12 @@ def test_tasks_test_of_an_unknown_task_suggests_the_closest(cli: Cli, tmp_path: 
     real = shown["nodes"][0]["task_id"]
     tested = cli("tasks", "test", "branching", real + "x")
     assert tested.exit_code == 2 and f"no task '{real}x'" in tested.output and repr(real) in tested.output
+
+
+def test_why_says_runs_for_a_task_that_has_not_run_yet(cli: Cli, tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "examples", tmp_path / "flows")
+    queued = json.loads(cli("trigger", "branching", "--run-id", "later", "--json").output)
+    said = json.loads(cli("why", "branching", "start", queued["run_id"], "--json").output)
+    assert said["decision"] == "always" and said["text"].startswith("runs (it has not yet: "), said
+    ran = json.loads(cli("run", "branching", "--json", "--no-progress").output)
+    assert json.loads(cli("why", "branching", "start", ran["run_id"], "--json").output)["text"].startswith("ran: ")

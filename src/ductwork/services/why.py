@@ -76,6 +76,7 @@ def explain(engine: Engine, flow_id: str, task_id: str, run_id: str | None = Non
         out.update(decision="ran", reasons=reasons, text=text)
         return out
     outputs = list(node.extra.get("outputs", ()))
+    verb = "ran" if instance is not None and instance.start_date is not None else f"runs (it has not yet: {state})"
     if node.extra.get("already_complete"):
         out.update(
             decision="complete",
@@ -88,14 +89,14 @@ def explain(engine: Engine, flow_id: str, task_id: str, run_id: str | None = Non
             reasons = [
                 {"part": "output", "name": m, "what": "missing", "text": f"output {m} is missing"} for m in missing
             ]
-            out.update(decision="ran", reasons=reasons, text="ran because " + "; ".join(r["text"] for r in reasons))
+            out.update(decision="ran", reasons=reasons, text=f"{verb} because " + "; ".join(r["text"] for r in reasons))
         else:
-            out.update(decision="ran", reasons=[], text="ran: it is incomplete (its complete() returned false)")
+            out.update(decision="ran", reasons=[], text=f"{verb}: it is incomplete (its complete() returned false)")
     else:
         out.update(
             decision="always",
             reasons=[],
-            text='ran: the task has no cache, so it runs in every run (give it cache="content" to skip it when '
+            text=f'{verb}: the task has no cache, so it runs in every run (give it cache="content" to skip it when '
             "nothing it depends on changed)",
         )
     return out
