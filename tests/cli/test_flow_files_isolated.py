@@ -67,6 +67,7 @@ def test_a_file_that_exits_the_interpreter_is_an_import_error(tmp_path: Path) ->
     assert [f["flow_id"] for f in data["flows"]] == ["good"]
     [error] = data["errors"]
     assert error["file"] == "flows/exits.py" and "os._exit()" in error["error"]
+    assert error["line"] == 2  # the line that calls it
     table = _ductwork(tmp_path, "flows", "list")
     assert table.returncode == 1 and "exits.py" in table.stdout and "good" in table.stdout
 

@@ -23,9 +23,11 @@ from ductwork.gc_tuning import tune_collector
 
 
 def _parse(file: str) -> dict[str, Any]:
+    from ductwork.import_guard import guarded_import
     from ductwork.loading import load_file
 
-    loaded = load_file(file)
+    with guarded_import(None):  # os._exit() at import: an error naming its line, not a dead child
+        loaded = load_file(file)
     graphs = []
     lines = {}
     code = {}

@@ -21,13 +21,16 @@ def test_parse_returns_serialized_graphs(tmp_path: Path) -> None:
 
 def test_a_file_that_kills_its_interpreter_or_hangs_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "exits.py").write_text("import os\nos._exit(3)\n")
+    (tmp_path / "crashes.py").write_text("import ctypes\nctypes.string_at(0)\n")  # a segmentation fault
     (tmp_path / "hangs.py").write_text("import time\ntime.sleep(60)\n")
     (tmp_path / "prints.py").write_text(
         "print('noise')\nfrom ductwork import Flow, EmptyOperator\n"
         "with Flow('p') as f:\n    EmptyOperator(task_id='a')\n"
     )
-    exits = parse_file(tmp_path / "exits.py")
-    assert "exited with status 3" in exits.errors[0].error
+    exits = parse_file(tmp_path / "exits.py")  # caught in the child: the line that calls it
+    assert exits.errors[0].line == 2 and "os._exit() (status 3)" in exits.errors[0].error
+    crashes = parse_file(tmp_path / "crashes.py")
+    assert "exited with status -11" in crashes.errors[0].error
     started = time.monotonic()
     hangs = parse_file(tmp_path / "hangs.py", timeout=2)
     assert time.monotonic() - started < 15
@@ -96,7 +99,7 @@ def test_parse_files_reports_each_file_up_to_one_that_kills_the_batch(tmp_path: 
     good = "from ductwork import EmptyOperator, Flow\nwith Flow('{name}') as flow:\n    EmptyOperator(task_id='a')\n"
     (tmp_path / "a.py").write_text(good.format(name="first"))
     (tmp_path / "b.py").write_text("raise ValueError('broken on purpose')\n")
-    (tmp_path / "c.py").write_text("import os\nos._exit(3)\n")
+    (tmp_path / "c.py").write_text("import ctypes\nctypes.string_at(0)\n")  # a segmentation fault
     (tmp_path / "d.py").write_text(good.format(name="after"))
     files = [str(tmp_path / n) for n in ("a.py", "b.py", "c.py", "d.py")]
     reported = parse_files(files, timeout=60)
