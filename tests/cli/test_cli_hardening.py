@@ -163,3 +163,13 @@ def test_help_names_each_option_once_and_real_commands(cli: Cli) -> None:
         verbs = re.findall(r"\b(add|list|show|get|set|delete|create|cancel|clear|mark)\b", summary)
         missing = [v for v in verbs if v not in commands]
         assert not missing, f"`ductwork {group} --help` offers {missing}, which are not its commands {sorted(commands)}"
+
+
+def test_an_unreachable_database_server_is_one_line_for_every_command(cli: Cli, tmp_path: Path) -> None:
+    """Not a SQLAlchemy traceback: the same line `ductwork db check` gives."""
+    url = "postgresql+psycopg://postgres:secret@127.0.0.1:1/x"
+    for args in (("runs", "list"), ("variables", "list"), ("pools", "set", "p", "3")):
+        result = cli(*args, env={"DUCTWORK_DATABASE_URL": url})
+        assert result.exit_code == 2, (args, result.output)
+        assert "cannot connect to the postgresql server at 127.0.0.1:1" in result.output
+        assert "Traceback" not in result.output and "secret" not in result.output

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from ductwork import Flow
-from ductwork.core.connections import Connection, EnvironmentSecrets, MemorySecrets, Secrets
+from ductwork.core.connections import Connection, EnvironmentSecrets, MemorySecrets, Secrets, register_secrets
 from ductwork.core.masking import MASKER
 from ductwork.engine.services_setup import build_secrets, build_task_services
 from ductwork.errors import DefinitionError, NotFoundError
@@ -195,6 +195,24 @@ def test_cli_connections_and_variables(cli: Cli, tmp_path: Path) -> None:
 
     key = cli("connections", "generate-key").output.strip()
     assert len(key) == 44 and Cipher(key).decrypt(Cipher(key).encrypt("x", why="t"), why="t") == "x"
+
+
+def test_secret_values_nested_in_a_connections_extra_are_masked(cli: Cli, tmp_path: Path) -> None:
+    """An Authorization header inside extra.headers is as secret as a top-level api_key: hidden
+    when shown and masked in what a task prints."""
+    env = {"DUCTWORK_FERNET_KEY": generate_key(), "DUCTWORK_HOME": str(tmp_path / "home")}
+    extra = '{"api_key": "AKIA-EXTRA-1", "headers": {"Authorization": "Bearer TOK-SECRET-1"}, "timeout": 5}'
+    added = cli("connections", "add", "ext", "--conn-type", "http", "--host", "api.example", "--extra", extra, env=env)
+    assert added.exit_code == 0, added.output
+    shown = json.loads(cli("connections", "get", "ext", "--json", env=env).output)
+    assert shown["extra"] == {"api_key": "***", "headers": {"Authorization": "***"}, "timeout": 5}
+    for args in (("connections", "get", "ext"), ("connections", "list")):
+        text = cli(*args, env=env).output
+        assert "TOK-SECRET-1" not in text and "AKIA-EXTRA-1" not in text
+    found = register_secrets(Connection("n", extra={"headers": [{"x-api-key": "KEY-IN-LIST-1"}]}))
+    assert MASKER.mask(f"sent {found.extra['headers'][0]['x-api-key']}") == "sent ***"
+    refused = cli("connections", "add", "arr", "--conn-type", "http", "--extra", "[1, 2]", env=env)
+    assert refused.exit_code == 2 and "--extra is not a JSON object" in refused.output
 
 
 def test_cli_without_a_key_says_how_to_make_one(cli: Cli, tmp_path: Path) -> None:

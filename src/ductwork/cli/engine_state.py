@@ -7,11 +7,12 @@ from pathlib import Path
 
 import click
 from sqlalchemy import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from ductwork.cli.flow_index import FileEntry
 from ductwork.cli.state import CliState
-from ductwork.errors import NotFoundError
-from ductwork.store.engine import create_engine, read_transaction, transaction
+from ductwork.errors import DuctworkError, NotFoundError
+from ductwork.store.engine import create_engine, mask_url, read_transaction, transaction, unreachable
 from ductwork.store.fresh_schema import ensure_schema
 from ductwork.store.repo import flows as flow_repo
 
@@ -22,7 +23,17 @@ def store(state: CliState) -> Engine:
     if state.engine is not None:
         return state.engine
     engine = create_engine(state.settings.db_url)
-    ensure_schema(engine)
+    try:
+        ensure_schema(engine)
+    except (OperationalError, InterfaceError) as exc:  # the first connection: a line, not a traceback
+        engine.dispose()
+        raise unreachable(engine.url, exc) from None
+    except OSError as exc:  # the lock file beside a SQLite database: a read-only or full disk
+        engine.dispose()
+        raise DuctworkError(
+            f"cannot use the database {mask_url(engine.url)}: {exc.strerror or exc} ({exc.filename}); "
+            "DUCTWORK_HOME (or the database's folder) must be writable"
+        ) from None
     state.engine = engine
     ctx = click.get_current_context(silent=True)
     if ctx is not None:  # its connections close when the command ends, however the process ends

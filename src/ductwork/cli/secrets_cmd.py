@@ -56,7 +56,9 @@ def _connection_from(name: str, uri: str | None, fields: dict[str, Any]) -> Conn
     try:
         extra = json.loads(extra_text) if extra_text else None
     except ValueError:
-        raise DefinitionError(f"connection {name!r}: --extra is not a JSON object") from None
+        extra = ""  # not JSON at all: the same message as a JSON value that is not an object
+    if extra is not None and not isinstance(extra, dict):
+        raise DefinitionError(f'connection {name!r}: --extra is not a JSON object (such as {{"timeout": 5}})')
     if uri:
         base = Connection.from_uri(name, uri)
         given = {k: v for k, v in fields.items() if v is not None}

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -147,7 +147,7 @@ class Connection:
             "schema": self.schema,
             "login": self.login,
             "password": "***" if self.password else None,
-            "extra": {k: ("***" if is_secret_name(k) else v) for k, v in self.extra.items()},
+            "extra": _hide_secret_values(self.extra),
             "description": self.description,
         }
 
@@ -168,10 +168,34 @@ def register_secrets(connection: Connection) -> Connection:
     """Register a connection's password and secret-looking extras with the masker."""
     if connection.password:
         MASKER.add(connection.password)
-    for key, value in connection.extra.items():
-        if is_secret_name(key):
-            MASKER.add(value)
+    for value in _secret_values(connection.extra):
+        MASKER.add(value)
     return connection
+
+
+def _secret_values(extra: Any) -> Iterator[Any]:
+    """The values of secret-looking keys in ``extra``, however deep (``{"headers":
+    {"Authorization": "Bearer ..."}}``)."""
+    if isinstance(extra, Mapping):
+        for key, value in extra.items():
+            if isinstance(key, str) and is_secret_name(key):
+                yield value
+            else:
+                yield from _secret_values(value)
+    elif isinstance(extra, list | tuple):
+        for item in extra:
+            yield from _secret_values(item)
+
+
+def _hide_secret_values(extra: Any) -> Any:
+    """``extra`` for display: the values of secret-looking keys, however deep, as ``***``."""
+    if isinstance(extra, Mapping):
+        return {
+            k: "***" if isinstance(k, str) and is_secret_name(k) else _hide_secret_values(v) for k, v in extra.items()
+        }
+    if isinstance(extra, list | tuple):
+        return [_hide_secret_values(item) for item in extra]
+    return extra
 
 
 def register_variable(name: str, value: str) -> str:

@@ -311,11 +311,13 @@ def unreachable(url: URL, exc: BaseException) -> DatabaseUnreachableError:
     first_line = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
     if url.get_backend_name() == "sqlite":
         where = f"SQLite database {url.database!r}"
+        check = "Check that its folder exists, is writable and has free space"
     else:
         where = f"{url.get_backend_name()} server at {url.host or 'localhost'}:{url.port or _default_port(url)}"
+        check = "Check that the server is running"
     return DatabaseUnreachableError(
         f"cannot connect to the {where} ({mask_url(url)}): {first_line}. "
-        "Check that the server is running and that DUCTWORK_DATABASE_URL is right."
+        f"{check} and that DUCTWORK_DATABASE_URL is right."
     )
 
 
