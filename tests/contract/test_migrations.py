@@ -11,12 +11,13 @@ from alembic import command
 from sqlalchemy import Engine
 
 from dbfixtures import run_concurrently
+from ductwork.core.graph import DEFAULT_POOL
 from ductwork.errors import DuctworkError
 from ductwork.store import migrate
 from ductwork.store.engine import create_engine, transaction
 from ductwork.store.errors import SchemaMismatchError
 from ductwork.store.repo import pools
-from ductwork.store.tables import DEFAULT_POOL, DEFAULT_POOL_SLOTS, metadata
+from ductwork.store.tables import DEFAULT_POOL_SLOTS, metadata
 
 
 @pytest.fixture
