@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ductwork.core.config import ParamSource, read_toml
-from ductwork.errors import DefinitionError
+from ductwork.errors import DefinitionError, did_you_mean
 
 _ENV = "DUCTWORK_"
 _LOGIN_LIMITS = ("login_max_failures", "login_max_failures_per_address", "login_failure_window", "login_concurrency")
@@ -147,9 +147,19 @@ class Settings:
         environ = os.environ if environ is None else environ
         path = Path(config_path or environ.get(f"{_ENV}CONFIG", "ductwork.toml"))
         file = read_toml(path)
-        if not path.is_file() and config_path is not None:
-            raise DefinitionError(f"config file {str(path)!r} does not exist")
+        if not path.is_file() and (config_path is not None or environ.get(f"{_ENV}CONFIG")):
+            named = "--config" if config_path is not None else f"{_ENV}CONFIG"
+            raise DefinitionError(f"config file {str(path)!r} does not exist (named by {named})")
         section = file.get("ductwork", {})
+        if not isinstance(section, dict):
+            raise DefinitionError(f"{path}: [ductwork] must be a table of settings, got {section!r}")
+        known = {f.name for f in fields(cls)} - {"config_path", "resources", "pools", "sources", "file"}
+        for key in section:
+            if key not in known:
+                raise DefinitionError(
+                    f"{path}: unknown setting {key!r} in [ductwork].{did_you_mean(str(key), known)} "
+                    "`ductwork config` lists the settings"
+                )
         values: dict[str, Any] = {}
         sources: dict[str, ParamSource] = {}
         for f in fields(cls):
@@ -165,70 +175,86 @@ class Settings:
             else:
                 sources[f.name] = ParamSource.DEFAULT
         for name in ("home", "flows_folder", "log_dir"):
-            if values.get(name):
-                values[name] = Path(str(values[name])).expanduser()
-        for name in ("worker_heartbeat", "worker_lost_after", "scheduler_lease"):
-            if name in values:
+            if values.get(name) == "":  # DUCTWORK_HOME= (set but empty): as if unset
+                del values[name]
+                sources[name] = ParamSource.DEFAULT
+        try:
+            for name in ("home", "flows_folder", "log_dir"):
+                if name in values:
+                    values[name] = Path(str(values[name])).expanduser()
+            for name in ("worker_heartbeat", "worker_lost_after", "scheduler_lease"):
+                if name in values:
+                    try:
+                        values[name] = float(values[name])
+                    except (TypeError, ValueError):
+                        raise DefinitionError(f"{name} must be a number of seconds, got {values[name]!r}") from None
+                    if not values[name] > 0:  # NaN too
+                        raise DefinitionError(f"{name} must be more than 0 seconds, got {values[name]!r}")
+            if values.get("executor", "local") not in EXECUTORS:
+                raise DefinitionError(f"executor must be one of {', '.join(EXECUTORS)}, got {values['executor']!r}")
+            for name in (
+                "parallelism",
+                "worker_prefetch",
+                "backfill_max_runs",
+                "results_offload_threshold",
+                "metrics_port",
+                "tries_per_message",
+                *_LOGIN_LIMITS,
+                *_DAYS,
+            ):
+                if name in values:
+                    values[name] = _integer(name, values[name])
+            if "parse_timeout" in values:
+                given = values["parse_timeout"]
                 try:
-                    values[name] = float(values[name])
-                except ValueError:
-                    raise DefinitionError(f"{name} must be a number of seconds, got {values[name]!r}") from None
-                if values[name] <= 0:
-                    raise DefinitionError(f"{name} must be more than 0 seconds, got {values[name]!r}")
-        if values.get("executor", "local") not in EXECUTORS:
-            raise DefinitionError(f"executor must be one of {', '.join(EXECUTORS)}, got {values['executor']!r}")
-        for name in (
-            "parallelism",
-            "worker_prefetch",
-            "backfill_max_runs",
-            "results_offload_threshold",
-            "metrics_port",
-            "tries_per_message",
-            *_LOGIN_LIMITS,
-            *_DAYS,
-        ):
-            if name in values:
-                try:
-                    values[name] = int(values[name])
-                except ValueError:
-                    raise DefinitionError(f"{name} must be an integer, got {values[name]!r}") from None
-        if "parse_timeout" in values:
-            given = values["parse_timeout"]
-            try:
-                values["parse_timeout"] = float(given)
-            except ValueError:
-                raise DefinitionError(f"parse_timeout must be a number of seconds, got {given!r}") from None
-            if not values["parse_timeout"] > 0:
-                raise DefinitionError(f"parse_timeout must be positive, got {given!r}")
-        for name in _LOGIN_LIMITS:
-            least = 1 if name in ("login_failure_window", "login_concurrency") else 0
-            if values.get(name, least) < least:
-                raise DefinitionError(f"{name} must be at least {least}, got {values[name]!r}")
-        if values.get("tries_per_message", 1) < 1:
-            raise DefinitionError(f"tries_per_message must be at least 1, got {values['tries_per_message']!r}")
-        if not 0 <= values.get("metrics_port", 0) <= 65535:
-            raise DefinitionError(f"metrics_port must be a port number (0: none), got {values['metrics_port']!r}")
-        if values.get("tracing", "") not in ("", "otlp", "console", "global"):
-            raise DefinitionError(f"tracing must be otlp, console or global (or empty), got {values['tracing']!r}")
-        for name in _DAYS:
-            if values.get(name, 0) < 0:
-                raise DefinitionError(f"{name} must be 0 (keep everything) or a number of days, got {values[name]!r}")
-        if values.get("worker_prefetch", 1) < 1:
-            raise DefinitionError(f"worker_prefetch must be at least 1, got {values['worker_prefetch']!r}")
-        if values.get("backfill_max_runs", 1) < 1:
-            raise DefinitionError(f"backfill_max_runs must be at least 1, got {values['backfill_max_runs']!r}")
-        if values.get("worker_mode", "warm") not in ("warm", "fresh"):
-            raise DefinitionError(f"worker_mode must be 'warm' or 'fresh', got {values['worker_mode']!r}")
-        if values.get("triggerer", "scheduler") not in ("scheduler", "separate"):
-            raise DefinitionError(f"triggerer must be 'scheduler' or 'separate', got {values['triggerer']!r}")
-        for name in ("results_pickle", "trigger_handoff"):
-            if name in values:
-                values[name] = _boolean(name, values[name])
+                    values["parse_timeout"] = float(given)
+                except (TypeError, ValueError):
+                    raise DefinitionError(f"parse_timeout must be a number of seconds, got {given!r}") from None
+                if not values["parse_timeout"] > 0:
+                    raise DefinitionError(f"parse_timeout must be positive, got {given!r}")
+            for name in _LOGIN_LIMITS:
+                least = 1 if name in ("login_failure_window", "login_concurrency") else 0
+                if values.get(name, least) < least:
+                    raise DefinitionError(f"{name} must be at least {least}, got {values[name]!r}")
+            if values.get("parallelism", 1) < 1:
+                raise DefinitionError(f"parallelism must be at least 1, got {values['parallelism']!r}")
+            if values.get("results_offload_threshold", 0) < 0:
+                raise DefinitionError(
+                    f"results_offload_threshold must be 0 or more bytes, got {values['results_offload_threshold']!r}"
+                )
+            if values.get("tries_per_message", 1) < 1:
+                raise DefinitionError(f"tries_per_message must be at least 1, got {values['tries_per_message']!r}")
+            if not 0 <= values.get("metrics_port", 0) <= 65535:
+                raise DefinitionError(f"metrics_port must be a port number (0: none), got {values['metrics_port']!r}")
+            if values.get("tracing", "") not in ("", "otlp", "console", "global"):
+                raise DefinitionError(f"tracing must be otlp, console or global (or empty), got {values['tracing']!r}")
+            for name in _DAYS:
+                if values.get(name, 0) < 0:
+                    raise DefinitionError(
+                        f"{name} must be 0 (keep everything) or a number of days, got {values[name]!r}"
+                    )
+            if values.get("worker_prefetch", 1) < 1:
+                raise DefinitionError(f"worker_prefetch must be at least 1, got {values['worker_prefetch']!r}")
+            if values.get("backfill_max_runs", 1) < 1:
+                raise DefinitionError(f"backfill_max_runs must be at least 1, got {values['backfill_max_runs']!r}")
+            if values.get("worker_mode", "warm") not in ("warm", "fresh"):
+                raise DefinitionError(f"worker_mode must be 'warm' or 'fresh', got {values['worker_mode']!r}")
+            if values.get("triggerer", "scheduler") not in ("scheduler", "separate"):
+                raise DefinitionError(f"triggerer must be 'scheduler' or 'separate', got {values['triggerer']!r}")
+            for name in ("results_pickle", "trigger_handoff"):
+                if name in values:
+                    values[name] = _boolean(name, values[name])
+            resources, pools = _amounts(file, "resources"), _amounts(file, "pools")
+        except DefinitionError as exc:  # name where the bad value came from
+            setting = str(exc).split(" ", 1)[0]
+            if setting in sources and sources[setting] != ParamSource.DEFAULT:
+                raise DefinitionError(f"{exc} (from {_origin(setting, sources[setting], path)})") from None
+            raise
         return cls(
             **values,
             config_path=path if file else None,
-            resources={str(k): int(v) for k, v in file.get("resources", {}).items()},
-            pools={str(k): int(v) for k, v in file.get("pools", {}).items()},
+            resources=resources,
+            pools=pools,
             sources=sources,
             file=file,
         )
@@ -271,6 +297,32 @@ _USER_PASSWORD = re.compile(r"^(?P<scheme>[\w+.-]+://)(?P<user>[^:/@]*):(?P<pass
 def redact_url(url: str) -> str:
     """``url`` with the password of its user part shown as ``***`` (the URL otherwise as given)."""
     return _USER_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:***@", url, count=1)
+
+
+def _integer(name: str, value: Any) -> int:
+    """A whole number from text or a number; 4.7 or a list is an error, not 4 or a traceback."""
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise DefinitionError(f"{name} must be an integer, got {value!r}")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise DefinitionError(f"{name} must be an integer, got {value!r}") from None
+
+
+def _amounts(file: Mapping[str, Any], table: str) -> dict[str, int]:
+    """``[resources]`` or ``[pools]`` of the settings file: names to whole numbers."""
+    given = file.get(table, {})
+    if not isinstance(given, dict):
+        raise DefinitionError(f"[{table}] must be a table of NAME = NUMBER, got {given!r}")
+    return {str(k): _integer(f"[{table}] {k}", v) for k, v in given.items()}
+
+
+def _origin(name: str, source: ParamSource, path: Path) -> str:
+    if source == ParamSource.ENV:
+        return f"{_ENV}{name.upper()}"
+    if source == ParamSource.CONFIG_FILE:
+        return f"{path} [ductwork] {name}"
+    return f"--{name.replace('_', '-')}"
 
 
 def _boolean(name: str, value: Any) -> bool:

@@ -139,6 +139,8 @@ def parse(argv: list[str]) -> Typed | None:
             typed.timeout = float(typed.timeout)
         except ValueError:
             return None
+    if typed.config_path is not None and os.path.isdir(typed.config_path):
+        return None  # click refuses a folder for --config (dir_okay=False)
     return typed
 
 
@@ -169,8 +171,8 @@ def locate(typed: Typed, environ: Mapping[str, str], cwd: str) -> Where | None:
             return None
         if not isinstance(section, dict):
             return None
-    elif typed.config_path is not None:
-        return None
+    elif typed.config_path is not None or environ.get("DUCTWORK_CONFIG"):
+        return None  # a settings file named but missing: the CLI says so
 
     def pick(name: str, flag: str | None) -> str | None:
         if flag is not None:

@@ -1,0 +1,53 @@
+"""Settings as a user gets them wrong: every mistake is one error naming the setting and where
+its value came from, never a traceback, a silent truncation or an ignored typo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ductwork.errors import DefinitionError
+from ductwork.settings import Settings
+
+
+def _load(tmp_path: Path, toml: str | None = None, **environ: str) -> Settings:
+    config = tmp_path / "ductwork.toml"
+    if toml is not None:
+        config.write_text(toml)
+    return Settings.load(config_path=config if toml is not None else None, environ=environ)
+
+
+@pytest.mark.parametrize(
+    ("toml", "says"),
+    [
+        ("[ductwork]\nparallelism = [1, 2]\n", "parallelism must be an integer, got [1, 2]"),
+        ("[ductwork]\nparallelism = 4.7\n", "parallelism must be an integer, got 4.7"),
+        ("[ductwork]\nparallelism = 0\n", "parallelism must be at least 1"),
+        ("[ductwork]\nworker_heartbeat = [1]\n", "worker_heartbeat must be a number of seconds"),
+        ("[ductwork]\nworker_heartbeat = nan\n", "worker_heartbeat must be more than 0 seconds"),
+        ("[ductwork]\nresults_offload_threshold = -5\n", "results_offload_threshold must be 0 or more bytes"),
+        ("[resources]\ndb = 'two'\n", "[resources] db must be an integer, got 'two'"),
+        ("ductwork = 5\n", "[ductwork] must be a table of settings"),
+        ("[ductwork]\nparalelism = 8\n", "unknown setting 'paralelism' in [ductwork]. Did you mean 'parallelism'?"),
+    ],
+)
+def test_a_bad_settings_file_is_one_clear_error(tmp_path: Path, toml: str, says: str) -> None:
+    with pytest.raises(DefinitionError) as caught:
+        _load(tmp_path, toml)
+    assert says in str(caught.value)
+
+
+def test_the_error_names_where_the_value_came_from(tmp_path: Path) -> None:
+    with pytest.raises(DefinitionError, match=r"parallelism must be an integer, got 'x' \(from DUCTWORK_PARALLELISM\)"):
+        _load(tmp_path, DUCTWORK_PARALLELISM="x")
+    with pytest.raises(DefinitionError, match=r"\(from .*ductwork.toml \[ductwork\] worker_mode\)"):
+        _load(tmp_path, "[ductwork]\nworker_mode = 'Warm'\n")
+
+
+def test_an_empty_path_setting_is_as_if_unset_and_a_missing_config_file_is_an_error(tmp_path: Path) -> None:
+    settings = _load(tmp_path, DUCTWORK_HOME="", DUCTWORK_FLOWS_FOLDER="", HOME=str(tmp_path))
+    assert isinstance(settings.home, Path) and isinstance(settings.flows_folder, Path)
+    assert settings.flows_folder == Settings().flows_folder
+    with pytest.raises(DefinitionError, match="does not exist \\(named by DUCTWORK_CONFIG\\)"):
+        _load(tmp_path, DUCTWORK_CONFIG=str(tmp_path / "nope.toml"))
