@@ -275,8 +275,11 @@ def list_runs(
         page = run_repo.list_runs(
             conn, flow_id=flow_id, states=[RunState(s) for s in states] or None, limit=limit, offset=offset
         )
-    if flow_id is not None and not page.total:
-        run_service.flow_graph(engine, flow_id)  # a typo: "no flow 'x'. Did you mean ..." rather than no runs
+    if flow_id is not None and not page.total and not as_json:  # a typo looks like "no runs": say so
+        try:
+            run_service.flow_graph(engine, flow_id)
+        except NotFoundError as exc:
+            click.secho(f"note: {exc}", fg="yellow", err=True)
     if as_json:
         print_json({"total": page.total, "runs": [run_json(r) for r in page.items]})
         return
