@@ -352,3 +352,52 @@ def test_flow_callbacks_run_when_a_run_ends(env: Env) -> None:
         assert time.monotonic() < deadline, "the flow callbacks were not called"
         time.sleep(0.2)
     assert success.read_text() == ok["run_id"] and failure.read_text() == bad["run_id"]
+
+
+def test_a_flow_run_once_from_outside_the_flows_folder_is_not_scheduled(env: Env) -> None:
+    """`ductwork run other/file.py` records the flow (its run shows in the UI); the scheduler
+    must not start that flow's schedule, with a catch-up from its start date, on its own."""
+    elsewhere = env.tmp / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "ad_hoc.py").write_text(
+        textwrap.dedent(
+            """
+            import datetime as dt
+            from ductwork import EmptyOperator, Flow
+
+            with Flow("ad_hoc", schedule="@daily", start_date=dt.datetime(2024, 1, 1), catchup=True) as f:
+                EmptyOperator(task_id="a")
+            """
+        )
+    )
+    ran = env.json("run", str(elsewhere / "ad_hoc.py"), "--no-progress")
+    assert ran["state"] == "success"
+    time.sleep(1.5)  # several of the scheduler's looks at the database (every 0.2 s)
+    runs = env.json("runs", "list", "ad_hoc", "--limit", "1000")["runs"]
+    assert [r["run_type"] for r in runs] == ["manual"]
+
+
+def test_a_run_that_ductwork_run_executes_is_never_taken_by_the_scheduler(env: Env) -> None:
+    """`ductwork run` executes its run in its own process while a scheduler runs on the same
+    database: each task runs once (the scheduler took such runs over and ran their tasks again)."""
+    marks = env.marks / "in_process.txt"
+    (env.flows / "in_process.py").write_text(
+        textwrap.dedent(
+            f"""
+            import time
+            from ductwork import Flow, PythonOperator
+
+            def mark():
+                time.sleep(1.0)  # several of the scheduler's looks at the database (every 0.2 s)
+                with open({str(marks)!r}, "a") as fh:
+                    fh.write("ran\\n")
+
+            with Flow("in_process", schedule=None) as f:
+                PythonOperator(task_id="a", python_callable=mark) >> PythonOperator(task_id="b", python_callable=mark)
+            """
+        )
+    )
+    ran = env.json("run", "in_process", "--no-progress")
+    assert ran["state"] == "success"
+    time.sleep(1.5)  # a task the scheduler ran would write its line meanwhile
+    assert marks.read_text() == "ran\nran\n"

@@ -79,9 +79,9 @@ from ductwork.store.repo import pools as pool_repo
 from ductwork.store.repo import runs as run_repo
 from ductwork.store.repo import tasks as task_repo
 from ductwork.store.sink import SqlEventSink
+from ductwork.store.tables import IN_PROCESS_OWNER, task_instances
 from ductwork.store.tables import flows as flows_table
 from ductwork.store.tables import runs as runs_table
-from ductwork.store.tables import task_instances
 
 log = logging.getLogger("ductwork.scheduler")
 BATCH_AT_LEAST = 4
@@ -219,6 +219,8 @@ class SchedulerService:
         self._callback_threads: list[threading.Thread] = []
         self.triggerer: Any = None
         """The listeners of flows' message triggers, when they run in the scheduler."""
+        self._folders_resolved: tuple[Path, ...] | None = None
+        self._told_outside: set[str] = set()
         self.environ = dict(os.environ)
         """The environment the scheduler started with: its parsing processes get exactly this."""
         self._status = SchedulerStatus("starting", dt.datetime.now(dt.UTC))
@@ -692,7 +694,11 @@ class SchedulerService:
     def create_due_runs(self) -> None:
         now = self.clock.now()
         with read_transaction(self.engine) as conn:
-            flows = [f for f in flow_repo.list_flows(conn, paused=False) if f.schedule not in ("None", "")]
+            flows = [
+                f
+                for f in flow_repo.list_flows(conn, paused=False)
+                if f.schedule not in ("None", "") and self._in_watched_folders(f.flow_id, f.fileloc)
+            ]
         for flow in flows:
             with read_transaction(self.engine) as conn:
                 graph = flow_repo.get_flow_graph(conn, flow.flow_id)
@@ -806,7 +812,10 @@ class SchedulerService:
                     runs_table.c.graph_pending,
                     runs_table.c.state,
                 )
-                .where(runs_table.c.state.in_([RunState.QUEUED.value, RunState.RUNNING.value]))
+                .where(
+                    runs_table.c.state.in_([RunState.QUEUED.value, RunState.RUNNING.value]),
+                    sa.or_(runs_table.c.owner.is_(None), runs_table.c.owner != IN_PROCESS_OWNER),
+                )
                 .order_by(runs_table.c.id)
             ).all()
         waiting = self._over_max_active_runs([r for r in rows if not r.graph_pending])
@@ -861,6 +870,33 @@ class SchedulerService:
             else:
                 running[row.flow_id] += 1
         return waiting
+
+    def _in_watched_folders(self, flow_id: str, fileloc: str | None) -> bool:
+        """Whether this scheduler schedules the flow: one of its flows folder (or a stored
+        pipeline), not one recorded by `ductwork run FILE` from elsewhere, whose schedule would
+        otherwise start here with a catch-up nobody asked for. Said once per flow."""
+        if not fileloc:
+            return True
+        resolved = self._folders_resolved
+        if resolved is None:
+            resolved = self._folders_resolved = tuple(
+                Path(f).resolve()
+                for f in (self.settings.flows_folder, pipeline_service.stored_folder(self.settings.home))
+            )
+        where = Path(fileloc).resolve()
+        if any(where.is_relative_to(folder) for folder in resolved):
+            return True
+        if flow_id not in self._told_outside:
+            self._told_outside.add(flow_id)
+            log.warning(
+                "flow %s is defined in %s, outside the flows folder %s (recorded by `ductwork run`): it runs when "
+                "triggered, but this scheduler does not start its scheduled runs; move the file into the folder "
+                "to schedule it",
+                flow_id,
+                fileloc,
+                self.settings.flows_folder,
+            )
+        return False
 
     def _let_go(self, key: str, *, cancel: bool = True, why: str = "was taken over by another scheduler") -> None:
         """Forget a run; ``cancel`` its tries (it was ended from outside) unless another

@@ -38,7 +38,7 @@ from ductwork.store.repo import flows as flow_repo
 from ductwork.store.repo import runs as run_repo
 from ductwork.store.repo import tasks as task_repo
 from ductwork.store.sink import SqlEventSink
-from ductwork.store.tables import task_instances
+from ductwork.store.tables import IN_PROCESS_OWNER, task_instances
 from ductwork.store.types import utcnow
 
 FLUSH_INTERVAL = 0.05
@@ -97,6 +97,7 @@ class StoreRecording:
             run_id=info.run_id,
             note="run in-process (ductwork run/build)",
             pending=False,
+            owner=IN_PROCESS_OWNER,  # a scheduler on this database must not take it over
         )
         with transaction(self.engine) as conn:
             run_repo.set_run_state(conn, self.record.pk, RunState.RUNNING)

@@ -86,6 +86,7 @@ def create_run(
     pending: bool | None = None,
     conn: Connection | None = None,
     code: Mapping[str, Any] | None = None,
+    owner: int | None = None,
 ) -> RunRecord:
     """Record a new queued run; class-task flows get their graph built by the scheduler
     (unless ``pending=False``: the caller built the run's graph already). In ``conn``'s
@@ -96,7 +97,7 @@ def create_run(
         with transaction(engine) as own:
             return create_run(
                 engine, graph, run_type=run_type, logical_date=logical_date, interval=interval, params=params,
-                conf=conf, run_id=run_id, note=note, pending=pending, conn=own, code=code,
+                conf=conf, run_id=run_id, note=note, pending=pending, conn=own, code=code, owner=owner,
             )  # fmt: skip
     return run_repo.create_run(
         conn,
@@ -111,6 +112,7 @@ def create_run(
         graph_pending=pending,
         note=note,
         code=code,
+        owner=owner,
     )
 
 

@@ -127,7 +127,7 @@ runs = Table(
     # Several schedulers on one database (migration 0005): the scheduler job that drives the run
     # (NULL: none yet) and a fencing number bumped whenever the run changes hands, so that a
     # scheduler that lost it can no longer write to it.
-    Column("owner", Integer(), nullable=True),
+    Column("owner", Integer(), nullable=True),  # IN_PROCESS_OWNER: a command's own (ductwork run)
     Column("fence", Integer(), nullable=False, server_default="0"),
     # What started the run when it was not a person or the clock (migration 0008): the asset
     # events or the message behind it, shown with the run and given to its tasks' context.
@@ -539,3 +539,8 @@ task_fingerprints = Table(
 )
 
 DEFAULT_POOL_SLOTS = 128
+
+IN_PROCESS_OWNER = -1
+"""``runs.owner`` of a run that the command which created it executes in its own process
+(``ductwork run``, ``ductwork build``): no scheduler takes it, however it ends (a killed one is
+recorded by the next such command, from its journal)."""

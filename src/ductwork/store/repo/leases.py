@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 
 from ductwork.core.states import RunState
 from ductwork.store.repo._util import chunks
-from ductwork.store.tables import runs, scheduler_jobs
+from ductwork.store.tables import IN_PROCESS_OWNER, runs, scheduler_jobs
 from ductwork.store.types import utcnow
 
 _ACTIVE = [RunState.QUEUED.value, RunState.RUNNING.value]
@@ -42,7 +42,7 @@ def claim_runs(conn: Connection, job_id: int, *, lease: float, limit: int, now: 
         .where(
             runs.c.state.in_(_ACTIVE),
             runs.c.graph_pending == sa.false(),
-            sa.or_(runs.c.owner.is_(None), runs.c.owner.not_in(live)),
+            sa.or_(runs.c.owner.is_(None), runs.c.owner.not_in([*live, IN_PROCESS_OWNER])),
         )
         .order_by(runs.c.id)
         .limit(limit)

@@ -76,8 +76,11 @@ def create_run(
     now: dt.datetime | None = None,
     triggered_by: Mapping[str, Any] | None = None,
     code: Mapping[str, Any] | None = None,
+    owner: int | None = None,
 ) -> RunRecord:
     """Create a run of ``graph.flow_id`` and one task instance per node, in bulk.
+
+    ``owner``: ``tables.IN_PROCESS_OWNER`` for a run its command executes itself.
 
     ``code`` (content hashes of the flow's files, git commit) defaults to the code the flow was
     last parsed from, so every run says which code it was created from.
@@ -115,6 +118,7 @@ def create_run(
         "graph_pending": graph_pending,
         "triggered_by": dict(triggered_by) if triggered_by else None,
         "code": dict(code) if code is not None else _flow_code(conn, flow_id),
+        "owner": owner,
     }
     try:
         with conn.begin_nested():  # a lost race on the unique key must not poison the caller's transaction
