@@ -39,3 +39,36 @@ def test_a_new_run_sees_the_file_as_edited_a_moment_ago(tmp_path: Path) -> None:
     assert _version(runtime, _run("second", file)) == "v2"
     file.write_text(FLOW.format(version="v3"))
     assert _version(runtime, _run("third", file)) == "v3"
+
+
+CLASSES = """
+from ductwork import Task
+
+class Versioned(Task):
+    VERSION = "{version}"
+
+    def run(self):
+        pass
+"""
+
+
+def test_a_class_task_module_edited_between_runs_is_imported_again(tmp_path: Path) -> None:
+    """Class tasks (Luigi style) come from their module, not the flow file's flows: an edit
+    reaches the next run as it does for operators (it ran the first import's code for ever)."""
+    from ductwork.core.class_flow import compile_tasks
+    from ductwork.loading import import_file
+
+    file = tmp_path / "versioned_tasks.py"
+    file.write_text(CLASSES.format(version="v1"))
+    module = import_file(str(file))
+    nodes, _ = compile_tasks([module.Versioned()])
+    (node,) = nodes.values()
+    runtime = FlowFileRuntime()
+
+    def version(run_id: str) -> str:
+        runner = runtime.resolve(node, _run(run_id, file))
+        return str(type(runner.task).VERSION)  # type: ignore[attr-defined]
+
+    assert version("first") == "v1"
+    file.write_text(CLASSES.format(version="v2"))
+    assert version("second") == "v2"

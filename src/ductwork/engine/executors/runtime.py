@@ -118,6 +118,7 @@ class FlowFileRuntime(WorkerRuntime):
         self._results: ResultBackend | None = None
         self._files: dict[str, _LoadedFlows] = {}
         self._executables: dict[tuple[str, str, str], Executable] = {}
+        self._modules: dict[str, _SeenModule] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         # Only the configuration travels to a worker; imported flows and open backends stay put.
@@ -128,6 +129,7 @@ class FlowFileRuntime(WorkerRuntime):
         self._results = None
         self._files = {}
         self._executables = {}
+        self._modules = {}
 
     def results(self) -> ResultBackend:
         if self._results is None:
@@ -137,7 +139,10 @@ class FlowFileRuntime(WorkerRuntime):
     def resolve(self, node: NodeSpec, run: RunSetup) -> Executable:
         if node.kind == CLASS_TASK:
             activate_compat()  # a Luigi module's ``import luigi``: the shim when Luigi is absent
-            return ClassTaskRunner(load_task(node, import_file=_import_by_path))
+            self._forget_if_edited(node.module, f"{run.info.flow_id}/{run.info.run_id}")
+            task = load_task(node, import_file=_import_by_path)
+            self._note_module(node.module)
+            return ClassTaskRunner(task)
         file = run.flow_file
         if file is None:
             raise NotFoundError(
@@ -181,11 +186,48 @@ class FlowFileRuntime(WorkerRuntime):
         self._files[file] = loaded
         return loaded
 
+    def _forget_if_edited(self, name: str | None, run_key: str) -> None:
+        """A class task's module imported again when its file changed, looked at as flow files
+        are (``_flows``): at the first try of each run, else at most once a second."""
+        seen = self._modules.get(name) if name else None
+        if seen is None or name is None:
+            return
+        now = time.monotonic()
+        if run_key == seen.run_key and now < seen.checked + _RECHECK:
+            return
+        seen.checked, seen.run_key = now, run_key
+        if _stamp(seen.file) != seen.stamp:
+            sys.modules.pop(name, None)
+            del self._modules[name]
+
+    def _note_module(self, name: str | None) -> None:
+        module = sys.modules.get(name) if name else None
+        file = getattr(module, "__file__", None)
+        if name and file and name not in self._modules:
+            self._modules[name] = _SeenModule(file, _stamp(file), time.monotonic(), "")
+
     def _forget(self, file: str) -> None:
         sys.modules.pop(module_name_for(Path(file)), None)
         del self._files[file]
         for key in [k for k in self._executables if k[0] == file]:
             del self._executables[key]
+
+
+def _stamp(file: str) -> int:
+    try:
+        return os.stat(file).st_mtime_ns
+    except OSError:
+        return -1
+
+
+@dataclass
+class _SeenModule:
+    """A class task's module as imported: its file's stamp then, and the last look at it."""
+
+    file: str
+    stamp: int
+    checked: float
+    run_key: str
 
 
 @dataclass
