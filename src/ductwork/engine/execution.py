@@ -11,6 +11,8 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import logging
+import signal
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -288,7 +290,9 @@ def execute_try(
                 new_nodes=(*new_nodes.values(), updated),
                 rendered=rendered,
             )
-        except (Exception, SystemExit) as exc:
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:
+            if isinstance(exc, KeyboardInterrupt) and _user_interrupt():
+                raise  # Ctrl-C in `ductwork run`: the command stops, as the user asked
             _record_cache(services, ti, succeeded=False)
             outcome = _failure(exc, node, try_number, started, clock, context, executable, rendered, limit)
             if outcome.state == TaskState.FAILED:
@@ -334,6 +338,16 @@ def _check_cache(
         _note(sink, f"{node.task_id}: {found.explain()}")
     ti.cache_check = found
     return None
+
+
+def _user_interrupt() -> bool:
+    """Whether a ``KeyboardInterrupt`` may be the user's Ctrl-C: only in a process's main thread
+    with Python's own SIGINT handler. Raised in a thread, or in a worker (which ignores SIGINT),
+    it is the task's own doing: a failure of the try like any other exception."""
+    return (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    )
 
 
 def _record_cache(services: TaskServices, ti: TaskInstance, *, succeeded: bool) -> None:

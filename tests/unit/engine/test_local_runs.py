@@ -359,3 +359,37 @@ def test_a_try_that_changes_its_templated_fields_leaves_the_definition_as_it_was
         assert summary.result("full")[1:] == [{"k": "v"}, None]
     assert flow.tasks["empty"].items == [] and flow.tasks["empty"].options == {}
     assert flow.tasks["full"].items == ["{{ ds }}"] and flow.tasks["full"].options == {"k": "v"}
+
+
+def test_a_try_past_its_timeout_whose_code_never_returns_does_not_hold_the_run() -> None:
+    """Python code in a thread cannot be stopped: the try is reported failed at its timeout and
+    the run ends without waiting for the thread (it waited for ever)."""
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            time.sleep(0.05)
+
+    with Flow("spins") as f:
+        PythonOperator(task_id="spin", python_callable=spin, execution_timeout=0.5)
+        PythonOperator(task_id="other", python_callable=lambda: "done")
+    began = time.monotonic()
+    result = run_flow(f, clock=SystemClock())
+    try:
+        assert time.monotonic() - began < 20
+        assert result.task_states == {"spin": "failed", "other": "success"}
+        assert result["spin"].tries[-1].error == "timed out after 0.5s"
+    finally:
+        stop.set()
+
+
+def test_a_task_that_raises_keyboard_interrupt_in_a_thread_fails_like_any_error() -> None:
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    with Flow("interrupts") as f:
+        PythonOperator(task_id="kbi", python_callable=interrupt, execution_timeout=30)  # runs in a thread
+        PythonOperator(task_id="other", python_callable=lambda: "done")
+    result = run_flow(f)
+    assert result.task_states == {"kbi": "failed", "other": "success"}
+    assert "KeyboardInterrupt" in (result["kbi"].tries[-1].error or "")

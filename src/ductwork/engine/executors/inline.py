@@ -24,7 +24,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ductwork.core.clock import Clock
@@ -121,7 +120,7 @@ class InProcessExecutor:
         self.stand_in: Callable[[list[ExecutorEvent]], None] | None = None
         """Where the threads' events go while a long try holds the loop's thread (``_stand_in``):
         the run loop's own work on them (``Supervisor.stand_in``)."""
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: _Threads | None = None
         self._context: contextvars.Context | None = None
         """The run loop's context (settings given to the run, such as a build's command-line
         configuration), taken when it waits: every try runs in a copy of it, including those the
@@ -139,7 +138,7 @@ class InProcessExecutor:
 
     def start(self) -> None:
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.parallelism, thread_name_prefix="ductwork-try")
+            self._pool = _Threads(self.parallelism, "ductwork-try")
 
     def free_slots(self) -> int:
         """The threads, and ``PREFETCH`` tries per thread queued ahead of them (queued tries
@@ -457,7 +456,48 @@ class InProcessExecutor:
 
     def shutdown(self, wait: bool = True) -> None:
         self._to_start.clear()
+        with self._lock:
+            stuck = bool(self._abandoned)  # a timed-out try's code may never return: not waited for
         if self._pool is not None:
-            self._pool.shutdown(wait=wait, cancel_futures=not wait)
+            self._pool.shutdown(wait=wait and not stuck)
             self._pool = None
         self.packs.close()  # a try that ends later (not waited for) opens its pack again
+
+
+class _Threads:
+    """The run's try threads: daemon threads taking calls from a queue. Not ``concurrent.futures``,
+    whose threads the interpreter joins at exit, so a try abandoned at its execution timeout
+    (Python code in a thread cannot be stopped) would keep the command from ever ending."""
+
+    def __init__(self, size: int, name: str) -> None:
+        self._calls: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...]] | None] = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._serve, name=f"{name}_{i}", daemon=True) for i in range(max(1, size))
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, call: Callable[..., Any], *args: Any) -> None:
+        self._calls.put((call, args))
+
+    def _serve(self) -> None:
+        while (item := self._calls.get()) is not None:
+            call, args = item
+            try:
+                call(*args)
+            except BaseException:  # a try's thread must survive anything its code raised
+                log.exception("a try's thread met an error outside the try")
+
+    def shutdown(self, *, wait: bool) -> None:
+        """Stop the threads when they are done; without ``wait``, calls not started are dropped."""
+        if not wait:
+            while True:
+                try:
+                    self._calls.get_nowait()
+                except queue.Empty:
+                    break
+        for _ in self._threads:
+            self._calls.put(None)
+        if wait:
+            for thread in self._threads:
+                thread.join()
