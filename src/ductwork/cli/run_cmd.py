@@ -74,6 +74,7 @@ def _execute(
             recording=recording,
             services=services,
             graph=graph,
+            allow_pickle=settings.results_pickle,
         )
     return summary
 

@@ -54,6 +54,7 @@ def test_task(
                 only=[task_id],
                 run_type="test",
                 services=services,
+                allow_pickle=state.settings.results_pickle,
             )
     task = summary[task_id]
     out = console()

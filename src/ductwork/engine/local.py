@@ -101,13 +101,31 @@ class EarlierTries:
     results: ResultBackend
 
 
-class _WithEarlierRuns(MemoryResults):
+class _StorableResults(MemoryResults):
+    """This run's results, kept as they are, but each checked as the metadata database's store
+    would keep it: a value a scheduler's worker could not store (a custom object, a generator)
+    fails its try here too, so a flow tried with `ductwork run` or ``ductwork.testing`` behaves
+    as it will under the scheduler."""
+
+    def __init__(self, *, allow_pickle: bool = False) -> None:
+        super().__init__()
+        self.allow_pickle = allow_pickle
+
+    def push(self, run_key: str, task_id: str, key: str, value: Any, *, serializer: str | None = None) -> None:
+        if serializer is None:
+            from ductwork.store.serializers import check_storable
+
+            check_storable(value, task_id=task_id, key=key, allow_pickle=self.allow_pickle)
+        super().push(run_key, task_id, key, value, serializer=serializer)
+
+
+class _WithEarlierRuns(_StorableResults):
     """This run's results in memory; another run's (only an up-to-date try reuses them, through
     ``engine.caching.reuse``) read from where recorded runs keep theirs. A result that cannot
     be read there is missing, and the try that wanted it runs its code instead."""
 
-    def __init__(self, own_key: str, earlier: ResultBackend) -> None:
-        super().__init__()
+    def __init__(self, own_key: str, earlier: ResultBackend, *, allow_pickle: bool = False) -> None:
+        super().__init__(allow_pickle=allow_pickle)
         self.own_key = own_key
         self.earlier = earlier
 
@@ -140,6 +158,7 @@ def run_locally(
     recording: Recording | None = None,
     services: TaskServices | None = None,
     graph: FlowGraph | None = None,
+    allow_pickle: bool = False,
 ) -> RunSummary:
     """Run ``flow`` once, to the end, and return what happened.
 
@@ -148,6 +167,8 @@ def run_locally(
     tasks their connections, variables and store (by default: connections and variables from
     ``DUCTWORK_CONN_*``/``DUCTWORK_VAR_*``, no store). ``graph``: the flow's graph when the
     caller compiled it and has not changed the flow since (the CLI validated it on loading).
+    Results are checked as the store would keep them (``allow_pickle``: the ``results_pickle``
+    setting), so a value a scheduler could not store fails here too.
     """
     clock = clock or SystemClock()
     resolved = flow.resolve_params(params)
@@ -186,10 +207,10 @@ def run_locally(
         from ductwork.engine.services_setup import build_task_services
 
         services = build_task_services()
-    results = MemoryResults()
+    results: _StorableResults = _StorableResults(allow_pickle=allow_pickle)
     earlier = _earlier_tries(recording, graph, services)
     if earlier is not None:
-        results = _WithEarlierRuns(info.key, earlier.results)
+        results = _WithEarlierRuns(info.key, earlier.results, allow_pickle=allow_pickle)
         services = replace(services, cache=earlier.cache)
     for task_id, value in (seed_results or {}).items():
         results.push(info.key, task_id, "return_value", value)

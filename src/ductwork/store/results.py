@@ -21,7 +21,14 @@ from ductwork.store.errors import ResultSerializationError, StoreError
 from ductwork.store.offload import ObjectStore, delete_reference, read_reference
 from ductwork.store.repo import results as repo
 from ductwork.store.repo.runs import run_pks
-from ductwork.store.serializers import BUILT_IN, JsonSerializer, Serializer, is_arrow_table, is_dataframe
+from ductwork.store.serializers import (
+    BUILT_IN,
+    JsonSerializer,
+    Serializer,
+    is_arrow_table,
+    is_dataframe,
+    unstorable,
+)
 
 PICKLE = "pickle"
 log = logging.getLogger("ductwork.store")
@@ -153,15 +160,7 @@ class SqlResults:
                     return pickle, pickle.dumps(value)
                 except (TypeError, ValueError):
                     pass
-            pickling = "" if self.allow_pickle else ", or turn on the results_pickle setting for trusted stores"
-            raise ResultSerializationError(
-                f"task {task_id!r}: result {key!r} cannot be stored with the {chosen.name!r} "
-                f"serializer: {exc}. Return plain data (dicts, lists, strings, numbers, booleans, dates, "
-                f"tuples, sets) or DataFrames, or write large or custom objects to a target and return its path"
-                f"{pickling}",
-                task_id=task_id,
-                key=key,
-            ) from exc
+            raise unstorable(task_id, key, chosen.name, exc, allow_pickle=self.allow_pickle) from exc
 
     def _run_pk(self, conn: Connection, run_key: str) -> int:
         """Looked up in the transaction of each call, not cached: a run can be deleted and a

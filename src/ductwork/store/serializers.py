@@ -101,6 +101,40 @@ def is_arrow_table(value: Any) -> bool:
     return kind.__name__ == "Table" and kind.__module__.split(".")[0] == "pyarrow"
 
 
+def unstorable(task_id: str, key: str, serializer: str, exc: BaseException, *, allow_pickle: bool) -> Exception:
+    """The error for a result no configured serializer can store (the same words wherever it
+    is found: a worker's store, or an in-process run checking as the store would)."""
+    from ductwork.store.errors import ResultSerializationError
+
+    pickling = "" if allow_pickle else ", or turn on the results_pickle setting for trusted stores"
+    return ResultSerializationError(
+        f"task {task_id!r}: result {key!r} cannot be stored with the {serializer!r} "
+        f"serializer: {exc}. Return plain data (dicts, lists, strings, numbers, booleans, dates, "
+        f"tuples, sets) or DataFrames, or write large or custom objects to a target and return its path"
+        f"{pickling}",
+        task_id=task_id,
+        key=key,
+    )
+
+
+def check_storable(value: Any, *, task_id: str, key: str, allow_pickle: bool = False) -> None:
+    """Raise what the metadata database's store would raise for ``value`` (with the default
+    serializers), without storing it: in-process runs keep values as they are, yet must fail
+    a try whose result a scheduler's worker could not keep."""
+    if value is None or isinstance(value, str | int | float | bool) or is_dataframe(value) or is_arrow_table(value):
+        return
+    try:
+        codec.dumps(value)
+    except (TypeError, ValueError) as exc:
+        if allow_pickle:
+            try:
+                PickleSerializer().dumps(value)
+                return
+            except (TypeError, ValueError):
+                pass
+        raise unstorable(task_id, key, JsonSerializer.name, exc, allow_pickle=allow_pickle) from exc
+
+
 BUILT_IN: dict[str, Serializer] = {
     s.name: s for s in (JsonSerializer(), PickleSerializer(), ArrowParquetSerializer(), PandasParquetSerializer())
 }

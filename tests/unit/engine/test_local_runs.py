@@ -393,3 +393,25 @@ def test_a_task_that_raises_keyboard_interrupt_in_a_thread_fails_like_any_error(
     result = run_flow(f)
     assert result.task_states == {"kbi": "failed", "other": "success"}
     assert "KeyboardInterrupt" in (result["kbi"].tries[-1].error or "")
+
+
+class _Point:
+    def __init__(self, x: int) -> None:
+        self.x = x
+
+
+def test_a_result_the_store_could_not_keep_fails_its_try_in_process_too() -> None:
+    """Under the scheduler such a result fails its try (the worker cannot store it): an
+    in-process run and ductwork.testing say the same, so a flow tested here works there."""
+
+    def numbers() -> object:
+        return (i for i in range(3))
+
+    with Flow("values") as f:
+        PythonOperator(task_id="obj", python_callable=lambda: _Point(3))
+        PythonOperator(task_id="gen", python_callable=numbers)
+        PythonOperator(task_id="plain", python_callable=lambda: {"when": dt.date(2024, 1, 1), "tags": {"a"}})
+    result = run_flow(f)
+    assert result.task_states == {"obj": "failed", "gen": "failed", "plain": "success"}
+    assert "result 'return_value' cannot be stored with the 'json' serializer" in (result["obj"].tries[-1].error or "")
+    assert result.result("plain") == {"when": dt.date(2024, 1, 1), "tags": {"a"}}
