@@ -117,6 +117,14 @@ def test_a_broken_yaml_file_names_its_line(tmp_path: Path) -> None:
     assert info.value.problems[0].line == 3 and "not valid YAML" in info.value.problems[0].message
 
 
+def test_a_date_that_does_not_exist_names_its_line(tmp_path: Path) -> None:
+    """PyYAML reads 2024-13-01 as a date and fails deep inside: a problem at its line instead."""
+    with pytest.raises(PipelineDefinitionError) as info:
+        compile_file(write(tmp_path, "dated.yml", "flow_id: dated\nschedule: '@daily'\nstart_date: 2024-13-01\n"))
+    (problem,) = info.value.problems
+    assert problem.line == 3 and "'2024-13-01' is not a date: month must be in 1..12" in problem.message
+
+
 def test_the_schema_is_valid_and_describes_each_operators_arguments(cli: Cli) -> None:
     result = cli("pipelines", "schema")
     schema = json.loads(result.output)

@@ -33,7 +33,7 @@ def read_data(text: str, path: str) -> Any:
 
     yaml = require("yaml", extra="declarative", what=f"pipeline file {path}")
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_loader(yaml))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -98,3 +98,28 @@ def load_file(path: str | Path) -> tuple[list[Flow], list[FlowImportError]]:
         return [], errors_of(exc, str(path))
     except (OSError, UnicodeDecodeError) as exc:
         return [], [FlowImportError(str(path), None, f"cannot read the file: {exc}")]
+
+
+_LOADERS: dict[int, Any] = {}
+
+
+def _loader(yaml: Any) -> Any:
+    """PyYAML's safe loader, whose dates that do not exist (``2024-13-01``) are errors at their
+    line: its own raises a bare ``ValueError`` from deep in the constructor."""
+    loader = _LOADERS.get(id(yaml))
+    if loader is None:
+
+        class DatesChecked(yaml.SafeLoader):
+            pass
+
+        def timestamp(self: Any, node: Any) -> Any:
+            try:
+                return yaml.SafeLoader.construct_yaml_timestamp(self, node)
+            except ValueError as exc:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{node.value!r} is not a date: {exc}", node.start_mark
+                ) from None
+
+        DatesChecked.add_constructor("tag:yaml.org,2002:timestamp", timestamp)
+        loader = _LOADERS[id(yaml)] = DatesChecked
+    return loader
