@@ -118,6 +118,11 @@ class MqttTopic(MessageTrigger):
     def __post_init__(self) -> None:
         if not self.topic:
             raise DefinitionError("MqttTopic trigger: give a topic")
+        scheme = self.url.partition("://")[0] if "://" in self.url else ""
+        if scheme not in ("mqtt", "tcp"):  # a typo must not fall back to something else unnoticed
+            raise DefinitionError(
+                f"MqttTopic trigger: url {self.url!r} must start with mqtt:// (TLS, mqtts://, is not supported)"
+            )
 
     @property
     def source(self) -> str:
