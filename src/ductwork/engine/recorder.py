@@ -87,6 +87,10 @@ class RunSummary:
         return any(s.state.is_failure for s in self.tasks.values())
 
     def result(self, task_id: str, key: str = RETURN_VALUE) -> Any:
+        if task_id not in self.tasks:
+            from ductwork.errors import did_you_mean
+
+            raise KeyError(f"no task {task_id!r} in this run.{did_you_mean(task_id, self.tasks)}")
         value = self.results.pull(self.key, task_id, key)
         if value is MISSING:
             raise KeyError(f"task {task_id!r} has no result under key {key!r}")

@@ -31,6 +31,7 @@ from ductwork.core.targets import MEMORY_FS
 from ductwork.core.task import Task
 from ductwork.engine.local import run_locally
 from ductwork.engine.recorder import RunSummary, TaskSummary, TryInfo
+from ductwork.errors import DefinitionError
 
 __all__ = [
     "FrozenClock",
@@ -121,22 +122,27 @@ class TaskResult:
 
 
 def build(
-    *tasks: Task,
+    *tasks: Task | Sequence[Task],
     workers: int = 1,
     config: Mapping[str, Mapping[str, Any]] | None = None,
     clock: Clock | None = None,
 ) -> RunSummary:
-    """Build class tasks and the requirements that are not complete (``ductwork build``).
+    """Build class tasks and the requirements that are not complete (``ductwork build``):
+    ``build(a, b)``, or ``build([a, b])`` as ``luigi.build`` takes them.
 
     ``config`` gives class parameters as a config file would (``{"GlobalParams": {...}}``).
     """
+    roots: list[Task] = []
+    for given in tasks:
+        for root in given if isinstance(given, list | tuple) else [given]:
+            if not isinstance(root, Task):
+                raise DefinitionError(f"build() takes class task instances (or lists of them), got {root!r}")
+            roots.append(root)
     sources = current_sources()
     if config is not None:
         sources = ParamSources(cli=sources.cli, env=sources.env, file={**sources.file, **config})
     with use_sources(sources):
-        return run_locally(
-            flow_for_tasks(list(tasks)), clock=clock or FrozenClock(), parallelism=workers, run_type="build"
-        )
+        return run_locally(flow_for_tasks(roots), clock=clock or FrozenClock(), parallelism=workers, run_type="build")
 
 
 def reset_memory_targets() -> None:

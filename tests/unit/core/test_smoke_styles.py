@@ -63,3 +63,34 @@ def test_class_tasks_build_and_skip_complete() -> None:
     second = build(Total())
     assert list(second.tasks) == ["Total"]
     assert second["Total"].already_complete and not second["Total"].tries
+
+
+def test_build_takes_a_list_as_luigi_build_does() -> None:
+    import pytest
+
+    from ductwork.errors import DefinitionError
+
+    class Leaf(Task):
+        n = IntParameter()
+
+        def output(self) -> MemoryTarget:
+            return MemoryTarget(f"leaf-list-{self.n}")
+
+        def run(self) -> None:
+            self.output().write_text("x")
+
+    built = build([Leaf(n=1), Leaf(n=2)], Leaf(n=3))
+    assert built.state == "success" and len(built.tasks) == 3
+    with pytest.raises(DefinitionError, match="takes class task instances"):
+        build(["Leaf"])  # type: ignore[list-item]
+
+
+def test_a_result_asked_of_a_task_the_run_does_not_have_says_so() -> None:
+    import pytest
+
+    with Flow("one_task") as f:
+        PythonOperator(task_id="answer", python_callable=lambda: 42)
+    summary = run_flow(f)
+    assert summary.result("answer") == 42
+    with pytest.raises(KeyError, match="no task 'anwser' in this run. Did you mean 'answer'"):
+        summary.result("anwser")
