@@ -102,6 +102,9 @@ def test_secrets_never_reach_the_audit_log(admin: Api, engine: Engine) -> None:
         assert secret not in stored
     (connection,) = _entries(admin, action="connection.set")
     assert connection["details"]["body"]["uri"] == "***" and connection["target"] == "warehouse"
+    (created,) = _entries(admin, action="user.create")
+    (issued,) = _entries(admin, action="token.create")
+    assert (created["target"], issued["target"]) == ("newbie", "ci")  # named in the body, not the path
 
 
 def test_the_ui_is_recorded_as_ui_and_the_page_is_for_admins(client: Any, seeded: Seeded) -> None:

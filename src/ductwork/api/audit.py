@@ -50,6 +50,8 @@ NOT_CHANGES = frozenset({"login", "logout", "validate_pipeline"})
 MAX_BODY = 64 * 1024
 """Bodies past this size are not copied (the entry then names the action and target only)."""
 _DROPPED = frozenset({"csrf_token", "dry_run"})
+_NAMED_BY = {"create_user": "username", "create_token": "name"}
+"""Routes that create a thing named in their body (no path parameter): the field that names it."""
 
 
 class AuditMiddleware:
@@ -100,6 +102,9 @@ def _entry(scope: Scope, body: bytes, status: int) -> tuple[Principal, str, str,
         action = "flow.pause" if _truthy(sent.get("is_paused")) else "flow.unpause"
     params: Mapping[str, Any] = scope.get("path_params") or {}
     target = "/".join(str(v) for v in params.values())
+    if not target and isinstance(sent, Mapping):  # a creation names its thing in the body
+        named = sent.get(_NAMED_BY.get(name, ""))
+        target = str(named) if isinstance(named, str | int) else ""
     details: dict[str, Any] = {"method": scope["method"], "path": scope["path"], "status": status}
     if isinstance(sent, Mapping):
         details["body"] = {k: v for k, v in sent.items() if k not in _DROPPED}
