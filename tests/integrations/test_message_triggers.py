@@ -124,7 +124,13 @@ def test_a_message_starts_a_run_once_and_a_bad_one_is_dead_lettered(env: Env, ki
     publish(trigger, "order-1", b'{"n": 5}')  # the publisher retried: the same message again
     publish(trigger, "order-2", b'{"n": "five"}')
     publish(trigger, "order-3", b"not json")
-    letters = wait_until(lambda: messages.list_dead_letters(env.engine, flow_id) if len(messages.list_dead_letters(env.engine, flow_id)) == 2 else None)
+    letters = wait_until(
+        lambda: (
+            messages.list_dead_letters(env.engine, flow_id)
+            if len(messages.list_dead_letters(env.engine, flow_id)) == 2
+            else None
+        )
+    )
     assert letters, "the malformed messages were not dead-lettered"
     reasons = {d.message_id: d.reason for d in letters}
     assert "parameter 'n' wants int, got 'five'" in reasons["order-2"]
@@ -132,7 +138,9 @@ def test_a_message_starts_a_run_once_and_a_bad_one_is_dead_lettered(env: Env, ki
     assert {d.payload for d in letters} == {'{"n": "five"}', "not json"}
 
     publish(trigger, "order-4", b'{"n": 7}')  # the listener carries on after bad messages
-    done = wait_until(lambda: [r for r in env.runs(flow_id) if r.state.is_terminal] if len(env.runs(flow_id)) >= 2 else None)
+    done = wait_until(
+        lambda: [r for r in env.runs(flow_id) if r.state.is_terminal] if len(env.runs(flow_id)) >= 2 else None
+    )
     assert [r.params for r in env.runs(flow_id)] == [{"n": 5}, {"n": 7}]
 
 
@@ -355,3 +363,28 @@ def test_a_trigger_reaches_its_broker_through_a_connection(tmp_path: Path) -> No
         thread.join(timeout=30)
         cleanup(trigger_for("redis", suffix=suffix), flow_id)
         engine.dispose()
+
+
+def test_a_nats_url_nothing_answers_is_one_warning_naming_the_flow(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The NATS client retries a first connection for ever, logging a traceback each time: the
+    listener gives up after a while and says which flow and address, as for the other brokers."""
+    pytest.importorskip("nats")
+    from ductwork.core.triggers import NatsJetStream
+    from ductwork.integrations.messaging import nats_jetstream
+
+    monkeypatch.setattr(nats_jetstream, "CONNECT_WITHIN", 1.0)
+    listener = listener_for(NatsJetStream(subject="zz.*", stream="ZZ", url="nats://127.0.0.1:1"), "bad_nats")
+    stop = threading.Event()
+    with caplog.at_level("INFO"):
+        thread = threading.Thread(target=listener.serve, args=(lambda _m: None, stop), daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not any("bad_nats" in r.getMessage() for r in caplog.records) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        stop.set()
+        thread.join(timeout=30)
+    said = [r.getMessage() for r in caplog.records if "bad_nats" in r.getMessage()]
+    assert said and "cannot connect to nats://127.0.0.1:1" in said[0], said
+    assert not [r for r in caplog.records if r.name.startswith("nats")]  # no tracebacks of the client's

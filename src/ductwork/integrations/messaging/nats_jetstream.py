@@ -13,6 +13,8 @@ from ductwork.integrations._deps import require
 from ductwork.integrations.messaging import Backoff, Handler, Listener, Message
 
 ACK_WAIT = 30.0
+CONNECT_WITHIN = 10.0
+"""Seconds the first connection may take before the listener says it failed and backs off."""
 
 
 class NatsListener(Listener):
@@ -33,17 +35,31 @@ class NatsListener(Listener):
         from nats.js.errors import NotFoundError
 
         lost: list[str] = []
+        errors: list[BaseException] = []
 
         async def disconnected() -> None:
             lost.append("disconnected")
 
-        nc = await nats.connect(
-            self.url,
-            connect_timeout=5,
-            allow_reconnect=False,
-            disconnected_cb=disconnected,
-            max_reconnect_attempts=0,
-        )
+        async def failed(exc: BaseException) -> None:  # the client's own log is a traceback per attempt
+            errors.append(exc)
+
+        try:
+            nc = await asyncio.wait_for(
+                nats.connect(
+                    self.url,
+                    connect_timeout=5,
+                    allow_reconnect=False,
+                    disconnected_cb=disconnected,
+                    error_cb=failed,
+                    max_reconnect_attempts=0,
+                ),
+                timeout=CONNECT_WITHIN,
+            )
+        except (TimeoutError, OSError, nats.errors.Error) as exc:  # it retries the first connect for ever
+            from ductwork.settings import redact_url
+
+            reason = errors[-1] if errors else exc
+            raise ConnectionError(f"cannot connect to {redact_url(self.url)}: {reason}") from None
         try:
             js = nc.jetstream(timeout=5)
             try:
