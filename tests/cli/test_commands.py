@@ -273,3 +273,21 @@ def test_why_says_runs_for_a_task_that_has_not_run_yet(cli: Cli, tmp_path: Path)
     assert said["decision"] == "always" and said["text"].startswith("runs (it has not yet: "), said
     ran = json.loads(cli("run", "branching", "--json", "--no-progress").output)
     assert json.loads(cli("why", "branching", "start", ran["run_id"], "--json").output)["text"].startswith("ran: ")
+
+
+def test_flows_list_says_what_starts_flows_that_have_no_time_schedule(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "started.py").write_text(
+        "from ductwork import Asset, EmptyOperator, Flow\n"
+        "from ductwork.core.triggers import RedisStream\n"
+        "with Flow('on_assets', schedule=[Asset('s3://a'), Asset('s3://b')]):\n"
+        "    EmptyOperator(task_id='t')\n"
+        "with Flow('on_messages', schedule=None, triggers=[RedisStream(stream='orders')]):\n"
+        "    EmptyOperator(task_id='t')\n"
+        "with Flow('by_hand', schedule=None):\n"
+        "    EmptyOperator(task_id='t')\n"
+    )
+    listed = json.loads(cli("flows", "list", "--json").output)
+    schedules = {f["flow_id"]: f["schedule"] for f in listed["flows"]}
+    assert schedules["on_assets"] == "assets: s3://a & s3://b", listed
+    assert schedules["on_messages"] == "on redis messages" and schedules["by_hand"] == "None"

@@ -28,7 +28,7 @@ from typing import Any
 
 from ductwork.errors import FlowImportError, NotFoundError, did_you_mean
 
-FORMAT = 1
+FORMAT = 2
 """Bumped when what is kept changes shape: older records are then ignored."""
 
 
@@ -279,7 +279,7 @@ def _summary(graph: Mapping[str, Any], line: int | None) -> dict[str, Any]:
     meta = graph["meta"]
     return {
         "flow_id": meta["flow_id"],
-        "schedule": str(meta.get("schedule", "None")),
+        "schedule": _schedule_text(meta),
         "tasks": len(graph.get("nodes", ())),
         "style": meta.get("style", "flow"),
         "tags": list(meta.get("tags", ())),
@@ -287,3 +287,15 @@ def _summary(graph: Mapping[str, Any], line: int | None) -> dict[str, Any]:
         "description": meta.get("description", ""),
         "line": line,
     }
+
+
+def _schedule_text(meta: Mapping[str, Any]) -> str:
+    """What starts the flow's runs, for ``flows list``: its schedule, the assets it waits for,
+    the message sources it listens to (they read "None" as a schedule)."""
+    parts = [] if str(meta.get("schedule", "None")) in ("None", "") else [str(meta["schedule"])]
+    if meta.get("assets"):
+        from ductwork.core.assets import condition_from_dict
+
+        parts.append(f"assets: {condition_from_dict(meta['assets']).describe()}")
+    parts += [f"on {t.get('kind', 'message')} messages" for t in meta.get("triggers", ())]
+    return " + ".join(parts) or "None"
