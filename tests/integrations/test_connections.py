@@ -53,6 +53,8 @@ def test_bad_uris_are_named() -> None:
         Connection.from_uri("x", "just-a-host")
     with pytest.raises(DefinitionError, match="port"):
         Connection.from_uri("x", "http://h:notaport/")
+    with pytest.raises(DefinitionError, match="not a number from 0 to 65535"):
+        Connection.from_uri("x", "http://h:99999/")
 
 
 def test_chain_order_environment_wins_and_missing_names_where_it_looked() -> None:

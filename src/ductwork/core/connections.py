@@ -68,7 +68,9 @@ class Connection:
         try:
             port = parts.port
         except ValueError:
-            raise DefinitionError(f"connection {conn_id!r}: the port in {_hide(uri)!r} is not a number") from None
+            raise DefinitionError(
+                f"connection {conn_id!r}: the port in {_hide(uri)!r} is not a number from 0 to 65535"
+            ) from None
         extra: dict[str, Any] = {}
         for key, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True):
             if key == "__extra__":
