@@ -157,6 +157,19 @@ def test_asset_updates_start_runs_for_any_and_all_conditions(db_engine: Engine) 
     assert sorted(e["uri"] for e in all_run.triggered_by["asset_events"]) == [CUSTOMERS.uri, ORDERS.uri]
 
 
+def test_asset_updates_wait_for_a_scheduler_that_schedules_the_flow(db_engine: Engine) -> None:
+    """A scheduler starts asset runs only for the flows of its folders (ADR 0024); the updates
+    of another flow stay queued for the scheduler that does."""
+    with Flow("elsewhere", schedule=ORDERS) as elsewhere:
+        PythonOperator(task_id="t", python_callable=lambda: None)
+    _register(db_engine, elsewhere)
+    with transaction(db_engine) as conn:
+        asset_repo.record_events(conn, [asset_repo.NewAssetEvent(ORDERS.uri, {}, "p", "r1", "write")])
+    assert asset_service.create_asset_runs(db_engine, schedules=lambda _flow_id, _file: False) == []
+    started = asset_service.create_asset_runs(db_engine, schedules=lambda flow_id, _file: flow_id == "elsewhere")
+    assert [r.flow_id for r in started] == ["elsewhere"]
+
+
 def test_two_schedulers_racing_on_one_update_start_one_run(db_engine: Engine) -> None:
     with Flow("consumer", schedule=[ORDERS]) as consumer:
         PythonOperator(task_id="t", python_callable=lambda: None)

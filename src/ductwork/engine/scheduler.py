@@ -499,7 +499,7 @@ class SchedulerService:
             self._last_poll = now_mono
             if self.options.schedule:
                 self.create_due_runs()
-                asset_service.create_asset_runs(self.engine, now=self.clock.now())
+                asset_service.create_asset_runs(self.engine, now=self.clock.now(), schedules=self._in_watched_folders)
             self.build_pending_graphs()
             self.refresh_pools()
             self.sync_runs()

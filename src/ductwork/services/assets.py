@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,14 +34,22 @@ class _Raced(Exception):
     """Another scheduler consumed the events first: roll this flow's transaction back."""
 
 
-def create_asset_runs(engine: Engine, *, now: dt.datetime | None = None) -> list[RunRecord]:
+def create_asset_runs(
+    engine: Engine,
+    *,
+    now: dt.datetime | None = None,
+    schedules: Callable[[str, str | None], bool] | None = None,
+) -> list[RunRecord]:
+    """Start the runs that asset updates are due to start. ``schedules(flow_id, fileloc)``: whether
+    this scheduler starts the flow's runs (the flows of its folders); the updates of the others
+    wait for a scheduler that does."""
     with read_transaction(engine) as conn:
         pending = asset_repo.queued(conn)
     created: list[RunRecord] = []
     for flow_id, items in pending.items():
         try:
             with transaction(engine) as conn:
-                record = _maybe_start(conn, flow_id, items, now or utcnow())
+                record = _maybe_start(conn, flow_id, items, now or utcnow(), schedules)
         except _Raced:
             continue
         except DuctworkError as exc:
@@ -52,13 +61,19 @@ def create_asset_runs(engine: Engine, *, now: dt.datetime | None = None) -> list
     return created
 
 
-def _maybe_start(conn: Any, flow_id: str, items: list[tuple[int, str]], now: dt.datetime) -> RunRecord | None:
+def _maybe_start(
+    conn: Any,
+    flow_id: str,
+    items: list[tuple[int, str]],
+    now: dt.datetime,
+    schedules: Callable[[str, str | None], bool] | None,
+) -> RunRecord | None:
     flow = flow_repo.get_flow(conn, flow_id)
     graph = flow_repo.get_flow_graph(conn, flow_id)
     if flow is None or graph is None or not flow.is_active or not graph.meta.assets:
         asset_repo.drop_queued(conn, flow_id)  # the flow is gone or no longer scheduled on assets
         return None
-    if flow.is_paused:
+    if flow.is_paused or (schedules is not None and not schedules(flow_id, flow.fileloc)):
         return None
     if not condition_from_dict(graph.meta.assets).evaluate({uri for _, uri in items}):
         return None
