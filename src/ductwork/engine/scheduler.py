@@ -221,6 +221,7 @@ class SchedulerService:
         """The listeners of flows' message triggers, when they run in the scheduler."""
         self._folders_resolved: tuple[Path, ...] | None = None
         self._told_outside: set[str] = set()
+        self._inside: dict[str, bool] = {}
         self.environ = dict(os.environ)
         """The environment the scheduler started with: its parsing processes get exactly this."""
         self._status = SchedulerStatus("starting", dt.datetime.now(dt.UTC))
@@ -883,8 +884,11 @@ class SchedulerService:
                 Path(f).resolve()
                 for f in (self.settings.flows_folder, pipeline_service.stored_folder(self.settings.home))
             )
-        where = Path(fileloc).resolve()
-        if any(where.is_relative_to(folder) for folder in resolved):
+        inside = self._inside.get(fileloc)
+        if inside is None:  # resolved once per file: this is asked for every flow at every poll
+            where = Path(fileloc).resolve()
+            inside = self._inside[fileloc] = any(where.is_relative_to(folder) for folder in resolved)
+        if inside:
             return True
         if flow_id not in self._told_outside:
             self._told_outside.add(flow_id)
