@@ -170,6 +170,15 @@ def test_asset_updates_wait_for_a_scheduler_that_schedules_the_flow(db_engine: E
     assert [r.flow_id for r in started] == ["elsewhere"]
 
 
+def test_the_schedulers_triggerer_listens_only_for_the_flows_it_schedules(db_engine: Engine) -> None:
+    from ductwork.core.triggers import RedisStream
+    from ductwork.engine.triggerer import TriggererService
+
+    _register(db_engine, _flow("listened", triggers=[RedisStream(stream="orders")]))
+    assert TriggererService(db_engine, schedules=lambda _flow_id, _file: False).wanted() == {}
+    assert list(TriggererService(db_engine).wanted()) == [("listened", "redis:orders")]
+
+
 def test_two_schedulers_racing_on_one_update_start_one_run(db_engine: Engine) -> None:
     with Flow("consumer", schedule=[ORDERS]) as consumer:
         PythonOperator(task_id="t", python_callable=lambda: None)

@@ -21,7 +21,14 @@ def triggerer(state: CliState, log_level: str) -> None:
     from ductwork.engine.services_setup import build_secrets
 
     engine = store(state)
-    service = TriggererService(engine, secrets=build_secrets(state.settings, engine=engine))
+    from ductwork.engine.triggerer import folder_scope
+    from ductwork.services.pipelines import stored_folder
+
+    service = TriggererService(
+        engine,
+        secrets=build_secrets(state.settings, engine=engine),
+        schedules=folder_scope(state.settings.flows_folder, stored_folder(state.settings.home)),
+    )
     _install_signals(service)
     click.echo(f"Ductwork triggerer on {state.settings.db_url}. Ctrl-C to stop.", err=True)
     service.run()

@@ -219,9 +219,8 @@ class SchedulerService:
         self._callback_threads: list[threading.Thread] = []
         self.triggerer: Any = None
         """The listeners of flows' message triggers, when they run in the scheduler."""
-        self._folders_resolved: tuple[Path, ...] | None = None
+        self._scope: Callable[[str, str | None], bool] | None = None
         self._told_outside: set[str] = set()
-        self._inside: dict[str, bool] = {}
         self.environ = dict(os.environ)
         """The environment the scheduler started with: its parsing processes get exactly this."""
         self._status = SchedulerStatus("starting", dt.datetime.now(dt.UTC))
@@ -277,7 +276,11 @@ class SchedulerService:
             from ductwork.engine.services_setup import build_secrets
             from ductwork.engine.triggerer import TriggererService
 
-            self.triggerer = TriggererService(self.engine, secrets=build_secrets(self.settings, engine=self.engine))
+            self.triggerer = TriggererService(
+                self.engine,
+                secrets=build_secrets(self.settings, engine=self.engine),
+                schedules=self._in_watched_folders,
+            )
             self.triggerer.on_delivery = self._on_message  # a new run: look at the store next turn
             self.triggerer.start()
         if self.retention is None:
@@ -876,19 +879,11 @@ class SchedulerService:
         """Whether this scheduler schedules the flow: one of its flows folder (or a stored
         pipeline), not one recorded by `ductwork run FILE` from elsewhere, whose schedule would
         otherwise start here with a catch-up nobody asked for. Said once per flow."""
-        if not fileloc:
-            return True
-        resolved = self._folders_resolved
-        if resolved is None:
-            resolved = self._folders_resolved = tuple(
-                Path(f).resolve()
-                for f in (self.settings.flows_folder, pipeline_service.stored_folder(self.settings.home))
-            )
-        inside = self._inside.get(fileloc)
-        if inside is None:  # resolved once per file: this is asked for every flow at every poll
-            where = Path(fileloc).resolve()
-            inside = self._inside[fileloc] = any(where.is_relative_to(folder) for folder in resolved)
-        if inside:
+        if self._scope is None:
+            from ductwork.engine.triggerer import folder_scope
+
+            self._scope = folder_scope(self.settings.flows_folder, pipeline_service.stored_folder(self.settings.home))
+        if self._scope(flow_id, fileloc):
             return True
         if flow_id not in self._told_outside:
             self._told_outside.add(flow_id)

@@ -14,6 +14,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import Engine
 
@@ -36,8 +37,18 @@ class _Running:
 
 
 class TriggererService:
-    def __init__(self, engine: Engine, *, interval: float = 2.0, secrets: Secrets | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        interval: float = 2.0,
+        secrets: Secrets | None = None,
+        schedules: Callable[[str, str | None], bool] | None = None,
+    ) -> None:
         self.engine = engine
+        self.schedules = schedules
+        """``(flow_id, fileloc)``: whether to listen for the flow (the scheduler's: the flows of
+        its folders, ADR 0024); None listens for every flow."""
         self.secrets = secrets
         """Where triggers' ``conn_id`` connections are looked up."""
         self.interval = interval
@@ -88,6 +99,8 @@ class TriggererService:
             flows = flow_repo.list_flows(conn, paused=False)
             out: dict[tuple[str, str], MessageTrigger] = {}
             for flow in flows:
+                if self.schedules is not None and not self.schedules(flow.flow_id, flow.fileloc):
+                    continue
                 cached = self._hashes.get(flow.flow_id)
                 if cached is None or cached[0] != flow.version_hash:
                     graph = flow_repo.get_flow_graph(conn, flow.flow_id)
@@ -144,3 +157,22 @@ class TriggererService:
             return delivery
 
         return handle
+
+
+def folder_scope(*folders: Path) -> Callable[[str, str | None], bool]:
+    """``(flow_id, fileloc)`` -> whether the flow's file lies in one of ``folders`` (a flow with
+    no file, such as a stored pipeline's, counts as in): the flows a scheduler or triggerer of
+    those folders serves (ADR 0024). Each file is resolved once."""
+    resolved = tuple(Path(f).resolve() for f in folders)
+    seen: dict[str, bool] = {}
+
+    def inside(_flow_id: str, fileloc: str | None) -> bool:
+        if not fileloc:
+            return True
+        found = seen.get(fileloc)
+        if found is None:
+            where = Path(fileloc).resolve()
+            found = seen[fileloc] = any(where.is_relative_to(folder) for folder in resolved)
+        return found
+
+    return inside

@@ -3,6 +3,8 @@ runs without a limit, and the scheduler's log says so once per pool."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ductwork.core.graph import NodeSpec
@@ -26,3 +28,18 @@ def test_in_process_runs_know_no_pools_and_say_nothing(caplog: pytest.LogCapture
     with caplog.at_level("WARNING", logger="ductwork.scheduler"):
         assert Limits().fits(NodeSpec("a", pool="anything"))
     assert caplog.records == []
+
+
+def test_a_schedulers_scope_is_the_flows_of_its_folders(tmp_path: Path) -> None:
+    """ADR 0024: the flows whose file lies in the folders (or that have none) are served."""
+    from ductwork.engine.triggerer import folder_scope
+
+    flows, stored, elsewhere = tmp_path / "flows", tmp_path / "stored", tmp_path / "work"
+    for folder in (flows / "sub", stored, elsewhere):
+        folder.mkdir(parents=True)
+    (tmp_path / "link").symlink_to(flows)
+    inside = folder_scope(flows, stored)
+    assert inside("a", str(flows / "sub" / "a.py")) and inside("b", str(stored / "b.yaml"))
+    assert inside("c", str(tmp_path / "link" / "c.py"))  # the same folder by another name
+    assert not inside("d", str(elsewhere / "d.py")) and not inside("e", str(tmp_path / "flows_old.py"))
+    assert inside("f", None)
