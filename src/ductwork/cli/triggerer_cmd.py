@@ -21,14 +21,9 @@ def triggerer(state: CliState, log_level: str) -> None:
     from ductwork.engine.services_setup import build_secrets
 
     engine = store(state)
-    from ductwork.engine.triggerer import folder_scope
-    from ductwork.services.pipelines import stored_folder
-
-    service = TriggererService(
-        engine,
-        secrets=build_secrets(state.settings, engine=engine),
-        schedules=folder_scope(state.settings.flows_folder, stored_folder(state.settings.home)),
-    )
+    # Every flow's triggers: a separate triggerer may run where the flows folder is not (a
+    # container of its own), so it cannot tell which flows a scheduler's folders hold.
+    service = TriggererService(engine, secrets=build_secrets(state.settings, engine=engine))
     _install_signals(service)
     click.echo(f"Ductwork triggerer on {state.settings.db_url}. Ctrl-C to stop.", err=True)
     service.run()
