@@ -401,11 +401,6 @@ class CeleryExecutor:
             except Exception:
                 pass
 
-    def can_hand_out(self) -> bool:
-        """Whether tries can reach workers now (the broker answered last time): a scheduler
-        that cannot reach it takes no new runs from the others (``Coordination.owned``)."""
-        return self._broker_down_since is None
-
     def _broker_failed(self, exc: BaseException) -> None:
         if self._broker_down_since is None:
             self._broker_down_since = time.monotonic()
