@@ -139,7 +139,7 @@ class FlowFileRuntime(WorkerRuntime):
     def resolve(self, node: NodeSpec, run: RunSetup) -> Executable:
         if node.kind == CLASS_TASK:
             activate_compat()  # a Luigi module's ``import luigi``: the shim when Luigi is absent
-            self._forget_if_edited(node.module, f"{run.info.flow_id}/{run.info.run_id}")
+            self._forget_if_edited(node.module, run.info.key)
             task = load_task(node, import_file=_import_by_path)
             self._note_module(node.module)
             return ClassTaskRunner(task)
@@ -149,7 +149,7 @@ class FlowFileRuntime(WorkerRuntime):
                 f"no flow file is known for flow {run.info.flow_id!r}: the try request carries none "
                 "and the pool was given none for it (PoolExecutor(flow_files={flow_id: path}))"
             )
-        flows = self._flows(file, f"{run.info.flow_id}/{run.info.run_id}")
+        flows = self._flows(file, run.info.key)
         key = (file, run.info.flow_id, node.task_id)
         executable = self._executables.get(key)
         if executable is None:
@@ -165,37 +165,25 @@ class FlowFileRuntime(WorkerRuntime):
         return executable
 
     def _flows(self, file: str, run_key: str) -> _LoadedFlows:
-        """The flows of ``file``, imported once and again after the file changed: looked at for
-        the first try of every run this process sees (a run triggered right after an edit runs
-        the edited code), and otherwise no more than once a second."""
+        """The flows of ``file``, imported once and again after the file changed."""
         loaded = self._files.get(file)
-        now = time.monotonic()
-        if loaded is not None and now < loaded.checked + _RECHECK and run_key == loaded.run_key:
+        if loaded is not None and not loaded.look.due(run_key):
             return loaded
-        try:
-            stamp = os.stat(file).st_mtime_ns
-        except OSError:
-            stamp = -1
+        stamp = _stamp(file)
         if loaded is not None and loaded.stamp == stamp:
-            loaded.checked, loaded.run_key = now, run_key
             return loaded
         if loaded is not None:
             self._forget(file)
         loaded = _LoadedFlows.load(file, stamp)
-        loaded.checked, loaded.run_key = now, run_key
+        loaded.look.due(run_key)
         self._files[file] = loaded
         return loaded
 
     def _forget_if_edited(self, name: str | None, run_key: str) -> None:
-        """A class task's module imported again when its file changed, looked at as flow files
-        are (``_flows``): at the first try of each run, else at most once a second."""
+        """A class task's module imported again when its file changed, looked at as flow files are."""
         seen = self._modules.get(name) if name else None
-        if seen is None or name is None:
+        if seen is None or name is None or not seen.look.due(run_key):
             return
-        now = time.monotonic()
-        if run_key == seen.run_key and now < seen.checked + _RECHECK:
-            return
-        seen.checked, seen.run_key = now, run_key
         if _stamp(seen.file) != seen.stamp:
             sys.modules.pop(name, None)
             del self._modules[name]
@@ -204,7 +192,7 @@ class FlowFileRuntime(WorkerRuntime):
         module = sys.modules.get(name) if name else None
         file = getattr(module, "__file__", None)
         if name and file and name not in self._modules:
-            self._modules[name] = _SeenModule(file, _stamp(file), time.monotonic(), "")
+            self._modules[name] = _SeenModule(file, _stamp(file))
 
     def _forget(self, file: str) -> None:
         sys.modules.pop(module_name_for(Path(file)), None)
@@ -221,13 +209,31 @@ def _stamp(file: str) -> int:
 
 
 @dataclass
+class _Look:
+    """When a file was last looked at, and for which run's try. A file is looked at again for
+    the first try of every run a worker sees (a run triggered right after an edit runs the
+    edited code), and otherwise no more than once a second (a stat per try would cost more
+    than a short task)."""
+
+    checked: float = float("-inf")
+    run_key: str = ""
+
+    def due(self, run_key: str) -> bool:
+        """Whether to look now; if so, the look is counted as done."""
+        now = time.monotonic()
+        if run_key == self.run_key and now < self.checked + _RECHECK:
+            return False
+        self.checked, self.run_key = now, run_key
+        return True
+
+
+@dataclass
 class _SeenModule:
     """A class task's module as imported: its file's stamp then, and the last look at it."""
 
     file: str
     stamp: int
-    checked: float
-    run_key: str
+    look: _Look = field(default_factory=_Look)
 
 
 @dataclass
@@ -236,9 +242,7 @@ class _LoadedFlows:
     stamp: int
     flows: dict[str, Flow]
     errors: list[Exception]
-    checked: float = 0.0
-    run_key: str = ""
-    """The run whose try looked at the file last."""
+    look: _Look = field(default_factory=_Look)
 
     @classmethod
     def load(cls, file: str, stamp: int) -> _LoadedFlows:
