@@ -30,7 +30,7 @@ from typing import Any
 
 from ductwork.cli import scheduler_socket
 from ductwork.cli.state import CliState
-from ductwork.cli.wait_status import TIMED_OUT
+from ductwork.cli.wait_status import status_for
 from ductwork.errors import DuctworkError
 from ductwork.settings import Settings
 
@@ -153,8 +153,7 @@ class TriggerServer:
                 ended = self._wait(conn, engine, record, params["timeout"])
                 if ended is not None:
                     _send(conn, ended)
-                    state = ended["run"]["state"]
-                    exit_status = 1 if state == "failed" else 0 if state == "success" else TIMED_OUT
+                    exit_status = status_for(ended["run"]["state"])
             self._audit(engine, request, params, _peer_user(request, uid), exit_status)
 
     def _accepted(self, request: Any) -> dict[str, Any] | None:

@@ -10,10 +10,16 @@ TIMED_OUT = 3
 """The run had not ended when ``--timeout`` passed (1: it failed)."""
 
 
+def status_for(state: str) -> int:
+    """0 succeeded, 1 failed, ``TIMED_OUT`` any other state (the run had not ended)."""
+    return 0 if state == "success" else 1 if state == "failed" else TIMED_OUT
+
+
 def wait_status(state: str, timeout: float | None) -> int:
-    """0 succeeded, 1 failed, ``TIMED_OUT`` still going when ``--timeout`` passed (said on
-    standard error, so ``trigger --wait && next_step`` stops)."""
-    if state in ("success", "failed"):
-        return 1 if state == "failed" else 0
+    """``status_for`` the state; a run still going when ``--timeout`` passed is said on
+    standard error, so ``trigger --wait && next_step`` stops with a reason."""
+    status = status_for(state)
+    if status != TIMED_OUT:
+        return status
     sys.stderr.write(f"timed out after {timeout:g}s: the run is still {state} (it goes on)\n")
     return TIMED_OUT
