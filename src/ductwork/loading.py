@@ -194,6 +194,7 @@ class FlowBag:
 
 def discover(paths: Iterable[str | Path]) -> FlowBag:
     bag = FlowBag()
+    found: dict[str, list[tuple[str, Flow]]] = {}
     for item in paths:
         item = Path(item)
         files = flow_files(item) if item.is_dir() else [item]
@@ -201,18 +202,26 @@ def discover(paths: Iterable[str | Path]) -> FlowBag:
             loaded = load_file(file)
             bag.errors.extend(loaded.errors)
             for flow in loaded.flows:
-                if flow.flow_id in bag.flows:
-                    bag.errors.append(
-                        FlowImportError(
-                            str(file),
-                            flow.defined_at[1],
-                            f"flow id {flow.flow_id!r} is already defined in {bag.files[flow.flow_id]}",
-                        )
-                    )
-                    continue
-                bag.flows[flow.flow_id] = flow
-                bag.files[flow.flow_id] = str(file)
+                found.setdefault(flow.flow_id, []).append((str(file), flow))
+    for flow_id, places in found.items():
+        if len(places) == 1:
+            bag.files[flow_id], bag.flows[flow_id] = places[0]
+            continue
+        for where, flow in places:
+            others = [f for f, _ in places if f != where]
+            bag.errors.append(
+                FlowImportError(where, flow.defined_at[1], duplicate_flow_message(flow_id, where, others))
+            )
     return bag
+
+
+def duplicate_flow_message(flow_id: str, file: str, others: Iterable[str]) -> str:
+    """Why a flow id two files define is taken from neither: the scheduler does the same, and
+    "the first file wins" would let a new file silently replace a flow's code."""
+    return (
+        f"flow id {flow_id!r} is also defined in {', '.join(others)}: neither definition is taken "
+        f"(nor by the scheduler) until only one file defines it; run this one as {file}:{flow_id}"
+    )
 
 
 def names_a_file(ref: str) -> bool:

@@ -173,3 +173,28 @@ def test_an_unreachable_database_server_is_one_line_for_every_command(cli: Cli, 
         assert result.exit_code == 2, (args, result.output)
         assert "cannot connect to the postgresql server at 127.0.0.1:1" in result.output
         assert "Traceback" not in result.output and "secret" not in result.output
+
+
+def _same_id(letter: str) -> str:
+    return (
+        "from ductwork import Flow, PythonOperator\n"
+        "with Flow('same', schedule=None) as same:\n"
+        f"    PythonOperator(task_id='{letter}', python_callable=lambda: print('{letter}'))\n"
+    )
+
+
+def test_a_flow_id_two_files_define_is_taken_from_neither_as_the_scheduler_does(cli: Cli, tmp_path: Path) -> None:
+    """ "The first file wins" would let a new file (a.py sorts first) silently replace a flow's code."""
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "b.py").write_text(_same_id("b"))
+    (flows / "a.py").write_text(_same_id("a"))
+    listed = cli("flows", "list")
+    assert "flows/a.py:2" in listed.output and "flows/b.py:2" in listed.output
+    assert "also defined in flows/b.py" in listed.output and "also defined in flows/a.py" in listed.output
+    ran = cli("run", "same", "--no-progress")
+    assert ran.exit_code == 2
+    assert "neither definition is taken" in ran.output and "flows/a.py:same" in ran.output
+    chosen = cli("run", "flows/b.py:same", "--no-progress")
+    assert chosen.exit_code == 0, chosen.output
+    assert "│ b " in chosen.output and "│ a " not in chosen.output  # b.py's task ran

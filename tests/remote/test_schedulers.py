@@ -317,3 +317,36 @@ def _freeze_holding_run_locks(db_url: str, procs: list[Proc]) -> Proc:
 
 def _ended(db_url: str) -> set[str]:
     return {r.run_id for r in _runs(db_url) if r.state.value in ("success", "failed")}
+
+
+QUICK = """
+with Flow("quick", schedule=None) as quick:
+    PythonOperator(task_id="only", python_callable=work, op_args=["only"])
+"""
+
+
+def test_a_scheduler_that_cannot_reach_its_broker_takes_no_runs_from_the_others(tmp_path: Path) -> None:
+    """Its tries could not reach a worker: runs it claimed would wait for its lease to lapse."""
+    with private_redis() as redis, temporary_database("postgres", tmp_path) as db_url:
+        cluster = Cluster(tmp_path / "c", db_url, redis.url())
+        cluster.write_flow("quick.py", QUICK)
+        try:
+            cluster.scheduler(name="good")
+            cluster.wait_schema()
+            cluster.worker("w1", concurrency=2)
+            cluster.extra_env["DUCTWORK_BROKER_URL"] = "redis://127.0.0.1:1/0"  # nothing listens there
+            cut_off = cluster.scheduler(name="cut-off")
+            del cluster.extra_env["DUCTWORK_BROKER_URL"]
+            wait_for(lambda: "is unreachable" in cut_off.output(), 60, "the cut-off scheduler to miss its broker")
+            for i in range(6):
+                assert cluster.cli("trigger", "quick", "--run-id", f"q{i}").returncode == 0
+            wait_for(
+                lambda: all(cluster.run_state("quick", f"q{i}") == "success" for i in range(6)),
+                30,
+                "every run to succeed",
+                cluster,
+            )
+            assert "took over run" not in cut_off.output()
+            assert count_effects(cluster.effects) == {f"q{i}.only": 1 for i in range(6)}
+        finally:
+            cluster.stop_all()

@@ -65,26 +65,29 @@ class FileEntry:
 
 @dataclass
 class FolderView:
-    """The flows of a folder: each flow id with the file that defines it (the first one, when
-    two files define the same id), and every file's errors."""
+    """The flows of a folder: each flow id with the file that defines it (none, when two files
+    define the same id: each of them has an error saying so), and every file's errors."""
 
     entries: dict[str, FileEntry]
     flows: dict[str, FileEntry] = field(default_factory=dict)
     errors: list[FlowImportError] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        from ductwork.loading import duplicate_flow_message
+
+        defined: dict[str, list[FileEntry]] = {}
         for entry in self.entries.values():
             self.errors.extend(entry.errors)
-            for flow_id, summary in entry.flows.items():
-                if flow_id in self.flows:
-                    first = shown_path(self.flows[flow_id].file)
-                    self.errors.append(
-                        FlowImportError(
-                            shown_path(entry.file), summary.line, f"flow id {flow_id!r} is already defined in {first}"
-                        )
-                    )
-                    continue
-                self.flows[flow_id] = entry
+            for flow_id in entry.flows:
+                defined.setdefault(flow_id, []).append(entry)
+        for flow_id, entries in defined.items():
+            if len(entries) == 1:
+                self.flows[flow_id] = entries[0]
+                continue
+            for entry in entries:
+                others = [shown_path(e.file) for e in entries if e is not entry]
+                message = duplicate_flow_message(flow_id, shown_path(entry.file), others)
+                self.errors.append(FlowImportError(shown_path(entry.file), entry.flows[flow_id].line, message))
 
 
 def shown_path(file: str) -> str:
