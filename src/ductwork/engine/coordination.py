@@ -117,14 +117,16 @@ class Coordination:
         os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode(), 0)
         self._lock_fd = fd
 
-    def owned(self) -> set[int]:
-        """(Lease mode) claim runs nobody holds, then the active runs this scheduler holds."""
+    def owned(self, *, claim: bool = True) -> set[int]:
+        """(Lease mode) claim runs nobody holds, then the active runs this scheduler holds.
+        ``claim=False`` (its executor cannot hand out tries: the broker is unreachable) takes no
+        new run, so one whose scheduler went away goes to a scheduler that can run it."""
         assert self.job_id is not None
         with read_transaction(self.engine) as conn:
             mine = leases.owned_runs(conn, self.job_id)
             live = max(1, len(leases.live_schedulers(conn, lease=self.lease)))
             share = -(-leases.active_run_count(conn) // live)  # its fair share, rounded up
-        want = min(CLAIM_BATCH, share - len(mine))
+        want = min(CLAIM_BATCH, share - len(mine)) if claim else 0
         self.claimed = set()
         if want <= 0:
             return mine

@@ -827,7 +827,8 @@ class SchedulerService:
         unfinished = {f"{r.flow_id}/{r.run_id}" for r in rows}
         if self.coordination is not None and self.coordination.leases:
             # Several schedulers: drive only the runs this one holds; let go of runs taken over.
-            owned = self.coordination.owned()
+            healthy = getattr(self.executor, "can_hand_out", None)
+            owned = self.coordination.owned(claim=healthy() if healthy is not None else True)
             lost, self.sink.lost_runs = self.sink.lost_runs, set()
             active = {k: r for k, r in active.items() if r.id in owned and k not in lost}
             for key in list(self.supervisor.runs):

@@ -401,6 +401,15 @@ class CeleryExecutor:
             except Exception:
                 pass
 
+    def can_hand_out(self) -> bool:
+        """Whether tries can reach workers now: a scheduler that cannot reach its broker takes
+        no new runs from the others (``Coordination.owned``). While the broker is down this
+        asks it again (at most once a second): a scheduler with no try in flight has no other
+        occasion to, and would otherwise never take a run again after the broker came back."""
+        if self._broker_down_since is not None and self.app is not None and not self._closed:
+            self._connect()
+        return self._broker_down_since is None
+
     def _broker_failed(self, exc: BaseException) -> None:
         if self._broker_down_since is None:
             self._broker_down_since = time.monotonic()
