@@ -112,6 +112,16 @@ class TaskExecutionError(DuctworkError):
     """Raised by task code (or by Ductwork on its behalf) to fail a try with a clean message."""
 
 
+class TryInterrupted(BaseException):
+    """Raised inside a try's thread when the try passed its execution timeout or was cancelled
+    (the in-process executor): Python code in a thread cannot be killed, but it can be made to
+    raise. A ``BaseException``, as Airflow's ``AirflowTaskTimeout``, so that a task's own
+    ``except Exception`` does not swallow it and go on beside its retry."""
+
+    def __str__(self) -> str:
+        return "the try was stopped: it passed its execution timeout or was cancelled"
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """A ' Did you mean X?' suffix for a misspelt name, or '' when nothing is close."""
     close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.6)

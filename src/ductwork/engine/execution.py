@@ -50,7 +50,7 @@ from ductwork.core.xcom_arg import find_refs
 from ductwork.engine import logcapture
 from ductwork.engine.rules import after_failure
 from ductwork.engine.rules import max_tries as default_max_tries
-from ductwork.errors import DuctworkError
+from ductwork.errors import DuctworkError, TryInterrupted
 
 task_logger = logging.getLogger("ductwork.task")
 
@@ -290,7 +290,7 @@ def execute_try(
                 new_nodes=(*new_nodes.values(), updated),
                 rendered=rendered,
             )
-        except (Exception, SystemExit, KeyboardInterrupt) as exc:
+        except (Exception, SystemExit, KeyboardInterrupt, TryInterrupted) as exc:
             if isinstance(exc, KeyboardInterrupt) and _user_interrupt():
                 raise  # Ctrl-C in `ductwork run`: the command stops, as the user asked
             _record_cache(services, ti, succeeded=False)

@@ -361,6 +361,30 @@ def test_a_try_that_changes_its_templated_fields_leaves_the_definition_as_it_was
     assert flow.tasks["full"].items == ["{{ ds }}"] and flow.tasks["full"].options == {"k": "v"}
 
 
+def test_a_timed_out_try_stops_before_its_retry_runs_even_when_it_catches_exception() -> None:
+    """Its thread is made to raise at the timeout: the first try's code does not go on beside
+    the second (both wrote to the same table), whatever ``except Exception`` it has."""
+    ticks: list[tuple[int, int]] = []
+
+    def work(ti: object) -> None:
+        number = getattr(ti, "try_number")
+        for i in range(30):
+            try:
+                ticks.append((number, i))
+                time.sleep(0.1)
+            except Exception:  # a task that swallows its errors must still stop
+                pass
+
+    with Flow("retried") as f:
+        PythonOperator(task_id="slow", python_callable=work, execution_timeout=0.5, retries=1, retry_delay=0)
+    result = run_flow(f, clock=SystemClock())
+    time.sleep(0.5)  # what the first try would write after the second began
+    assert result.task_states == {"slow": "failed"}
+    second_began = ticks.index((2, 0))
+    assert all(number == 2 for number, _ in ticks[second_began:]), ticks
+    assert max(i for number, i in ticks if number == 1) < 10
+
+
 def test_a_try_past_its_timeout_whose_code_never_returns_does_not_hold_the_run() -> None:
     """Python code in a thread cannot be stopped: the try is reported failed at its timeout and
     the run ends without waiting for the thread (it waited for ever)."""

@@ -6,9 +6,11 @@ tries that wait (I/O, sleeps, other processes) or run long; short busy tries, an
 run one after another in the calling thread (``_start`` says why), and a try there that runs
 long lets the others go on in the threads (ADR 0020). A try with an execution timeout always
 runs in a thread. A try that exceeds its execution timeout (measured on the monotonic clock)
-is reported failed at once and its operator's ``on_kill`` stops any process it started; Python
-code in the thread cannot be interrupted, which is why the worker pool (separate processes) is
-the executor for production.
+is reported failed at once, its operator's ``on_kill`` stops any process it started, and its
+thread is made to raise ``TryInterrupted`` (``_raise_in``), so its code stops at its next Python
+instruction rather than running on beside its retry. A thread blocked in one long call (a sleep,
+a read) raises only when the call returns, which is why the worker pool (separate processes,
+killed at the timeout) is the executor for production.
 
 With a ``journal`` (an in-process run recorded in the database), a try's start is journaled
 before its code runs and its end before the supervisor hears of it, as workers do (ADR 0006):
@@ -19,6 +21,7 @@ says what the database had not been told yet.
 from __future__ import annotations
 
 import contextvars
+import ctypes
 import logging
 import queue
 import threading
@@ -39,6 +42,7 @@ from ductwork.engine.executor import ExecutorEvent, TryFinished, TryKey, TryRequ
 from ductwork.engine.journal import JournalWriter
 from ductwork.engine.packed_logs import PackedLogs
 from ductwork.engine.rules import after_failure
+from ductwork.errors import TryInterrupted
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +131,8 @@ class InProcessExecutor:
         timer's and the stand-in's threads hand to the pool."""
         self._running: dict[TryKey, tuple[TryRequest, float | None, list[Executable]]] = {}
         self._abandoned: set[TryKey] = set()
+        self._threads_of: dict[TryKey, int] = {}
+        """The thread (ident) each try of the pool runs in, to interrupt it (``_raise_in``)."""
         self._to_start: list[tuple[TryRequest, float | None, list[Executable]]] = []
         self._lock = threading.Lock()
         self.sinks: dict[TryKey, logcapture.TrySink] = {}
@@ -228,7 +234,12 @@ class InProcessExecutor:
                     return
                 if entry[1] is not None and request.node.execution_timeout:
                     self._running[request.key] = (request, time.monotonic() + request.node.execution_timeout, holder)
+                self._threads_of[request.key] = threading.get_ident()
             self._execute(request, holder)
+        except TryInterrupted:  # raised after its code ended: the try was reported lost already
+            with self._lock:
+                self._abandoned.discard(request.key)
+                self._threads_of.pop(request.key, None)
         finally:
             with self._lock:
                 self._in_pool -= 1
@@ -374,8 +385,11 @@ class InProcessExecutor:
             sink.close()
         with self._lock:
             self._running.pop(request.key, None)
+            ident = self._threads_of.pop(request.key, None)
             if request.key in self._abandoned:  # already reported lost (timed out, cancelled)
                 self._abandoned.discard(request.key)
+                if ident is not None:
+                    _raise_in(ident, None)  # its code ended first: no interruption is due any more
                 return
         if self.journal is not None:
             key = request.key
@@ -424,12 +438,20 @@ class InProcessExecutor:
                     expired.append((request, holder))
                     del self._running[key]
                     self._abandoned.add(key)
+                    self._interrupt(key)
         events: list[ExecutorEvent] = []
         for request, holder in expired:
             for executable in holder:
                 executable.on_kill()
             events.append(self._lost(request, f"timed out after {request.node.execution_timeout:g}s"))
         return events
+
+    def _interrupt(self, key: TryKey) -> None:
+        """(Holding the lock.) Make the thread running ``key`` raise, unless it is this one (the
+        loop's: its own try is not running while it is here)."""
+        ident = self._threads_of.get(key)
+        if ident is not None and ident != threading.get_ident():
+            _raise_in(ident, TryInterrupted)
 
     def _lost(self, request: TryRequest, reason: str) -> TryFinished:
         now = self.clock.now()
@@ -447,6 +469,7 @@ class InProcessExecutor:
             entry = self._running.pop(key, None)
             if entry is not None:
                 self._abandoned.add(key)
+                self._interrupt(key)
         if entry is not None:
             _request, _, holder = entry
             for executable in holder:
@@ -462,6 +485,12 @@ class InProcessExecutor:
             self._pool.shutdown(wait=wait and not stuck)
             self._pool = None
         self.packs.close()  # a try that ends later (not waited for) opens its pack again
+
+
+def _raise_in(ident: int, exc: type[BaseException] | None) -> None:
+    """Make thread ``ident`` raise ``exc`` at its next Python instruction (``None``: take back
+    one it has not raised yet). A thread blocked in a call raises when the call returns."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(exc) if exc else None)
 
 
 class _Threads:
