@@ -7,6 +7,7 @@ import itertools
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -366,8 +367,8 @@ def test_a_timed_out_try_stops_before_its_retry_runs_even_when_it_catches_except
     the second (both wrote to the same table), whatever ``except Exception`` it has."""
     ticks: list[tuple[int, int]] = []
 
-    def work(ti: object) -> None:
-        number = getattr(ti, "try_number")
+    def work(ti: Any) -> None:
+        number = ti.try_number
         for i in range(30):
             try:
                 ticks.append((number, i))
