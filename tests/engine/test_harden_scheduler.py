@@ -356,8 +356,27 @@ def test_a_class_task_needed_by_runs_created_together_runs_once(env: Env) -> Non
         assert len(done) == 3
         assert len(list(env.marks.glob("shared-ran.*"))) == 1, "Shared ran more than once"
         assert len(list(env.marks.glob("report-*.out"))) == 3
+
+        # A run created after that completion compiled Shared into its graph because its output
+        # was gone then: it runs (as Luigi checks complete() at each invocation).
+        (env.marks / "shared.out").unlink()
+        (env.marks / f"report-{done[0]['logical_date'][:10]}.out").unlink()
+        assert env.cli("trigger", "reports", "--date", done[0]["logical_date"], "--run-id", "again").exit_code == 0
+        wait_for(lambda: env.instances("reports", "again") and _all_ended(env, "again"), 60, "the new run to end")
+        assert len(list(env.marks.glob("shared-ran.*"))) == 2, env.instances("reports", "again")
+
+        # Cleared in a run created before that completion: it runs again too.
+        shared = next(t for t in env.instances("reports", "again") if t.startswith("Shared"))
+        old_run = done[-1]["run_id"]
+        assert env.cli("tasks", "clear", "reports", old_run, shared).exit_code == 0
+        wait_for(lambda: len(list(env.marks.glob("shared-ran.*"))) == 3, 60, "the cleared Shared to run again")
     finally:
         path.unlink()
+
+
+def _all_ended(env: Env, run_id: str) -> bool:
+    states = {t.state.value for t in env.instances("reports", run_id).values()}
+    return states <= {"success", "failed", "skipped", "upstream_failed"}
 
 
 # --- item 3 ------------------------------------------------------------------------------------

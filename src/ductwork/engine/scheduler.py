@@ -961,6 +961,7 @@ class SchedulerService:
             tries=tries,
             due=dict(loaded.next_try_at),
             deadline=self._deadline(record, loaded.graph.meta),
+            created=record.queued_at or record.created_at,  # a finished run cleared: queued again then
         )
         run = self.supervisor.runs[info.key]
         run.max_tries.update(loaded.max_tries)

@@ -97,6 +97,9 @@ class Limits:
 
 
 # --- one active run --------------------------------------------------------------------------
+_LONG_AGO = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
 @dataclass
 class ActiveRun:
     info: RunInfo
@@ -114,6 +117,16 @@ class ActiveRun:
     """When the run's ``run_timeout`` passes (None: it has none)."""
     try_started: dict[str, dt.datetime] = field(default_factory=dict)
     """When each running try began, for the end recorded when a timeout stops it."""
+    since: dt.datetime = _LONG_AGO
+    """When the run was created: a class task another run completed before then is not this
+    run's to take (``engine.class_ledger``)."""
+    cleared_at: dict[str, dt.datetime] = field(default_factory=dict)
+    """When tasks that had ended were cleared (after ``since``): they run again, whoever else
+    completed them before."""
+
+    def built_since(self, task_id: str) -> dt.datetime:
+        """Completions of ``task_id`` by other runs before this are not this run's to take."""
+        return max(self.since, self.cleared_at.get(task_id, self.since))
 
     @property
     def key(self) -> str:
@@ -175,9 +188,12 @@ class Supervisor:
         tries: Mapping[str, int] | None = None,
         max_tries: Mapping[str, int] | None = None,
         deadline: dt.datetime | None = None,
+        created: dt.datetime | None = None,
     ) -> ActiveRun:
-        """``deadline``: when the run times out (its start plus the flow's ``run_timeout``)."""
+        """``deadline``: when the run times out (its start plus the flow's ``run_timeout``);
+        ``created``: when the run was created (default: now)."""
         tracker = RunTracker(graph.nodes, states)
+        now = self.clock.now()
         run = ActiveRun(
             info,
             graph,
@@ -186,10 +202,11 @@ class Supervisor:
             max_tries=dict(max_tries or {}),
             max_active_tasks=graph.meta.max_active_tasks,
             deadline=deadline,
+            since=created or now,
         )
         self.runs[info.key] = run
         if self.ledger is not None and states:
-            self.ledger.seed(info.key, graph.nodes, states)
+            self.ledger.seed(info.key, graph.nodes, states, now)
         return run
 
     @property
@@ -229,14 +246,20 @@ class Supervisor:
         tries: Mapping[str, int],
         due: Mapping[str, dt.datetime] | None = None,
         deadline: dt.datetime | None = None,
+        created: dt.datetime | None = None,
     ) -> ActiveRun:
         """Rebuild a run's tracker from recorded states (someone cleared or marked tasks),
         keeping the tries that are in flight."""
         old = self.runs.get(info.key)
-        run = self.add_run(info, graph, states=states, tries=tries, deadline=deadline)
+        run = self.add_run(info, graph, states=states, tries=tries, deadline=deadline, created=created)
         if old is not None:
             run.in_flight = old.in_flight
             run.try_started = old.try_started
+            run.cleared_at = old.cleared_at
+            now = self.clock.now()
+            for task_id, state in states.items():
+                if state == S.NONE and old.tracker.state.get(task_id, S.NONE) != S.NONE:
+                    run.cleared_at[task_id] = now
             for task_id, key in old.in_flight.items():
                 run.tries[task_id] = max(run.tries.get(task_id, 0), key.try_number)
         for task_id, at in (due or {}).items():
@@ -253,7 +276,7 @@ class Supervisor:
             node = run.tracker.nodes[task_id]
             self.limits.release(node)
             if self.ledger is not None:
-                self.ledger.release(node, key, succeeded=False)
+                self.ledger.release(node, key, succeeded=False, at=self.clock.now())
         return key
 
     def drop_run(self, run_key: str) -> ActiveRun | None:
@@ -263,7 +286,7 @@ class Supervisor:
             for key in run.in_flight.values():
                 self.limits.release(run.tracker.nodes[key.task_id])
                 if self.ledger is not None:
-                    self.ledger.release(run.tracker.nodes[key.task_id], key, succeeded=False)
+                    self.ledger.release(run.tracker.nodes[key.task_id], key, succeeded=False, at=self.clock.now())
         return run
 
     def run_until_done(self) -> None:
@@ -356,7 +379,9 @@ class Supervisor:
                 if not ready:
                     break
                 node = run.tracker.nodes[ready[0]]
-                verdict = RUN if self.ledger is None else self.ledger.verdict(run.key, node)
+                verdict = (
+                    RUN if self.ledger is None else self.ledger.verdict(run.key, node, run.built_since(node.task_id))
+                )
                 if (
                     verdict == WAIT
                     or not self.limits.fits(node)
@@ -423,7 +448,7 @@ class Supervisor:
         node = run.tracker.nodes[task_id]
         self.limits.release(node)
         if self.ledger is not None:
-            self.ledger.release(node, request.key, succeeded=False)
+            self.ledger.release(node, request.key, succeeded=False, at=self.clock.now())
         run.tries[task_id] = request.key.try_number - 1
         self._emit_changes(run, run.tracker.set_state(task_id, S.SCHEDULED, "not handed over"), now)
 
@@ -502,7 +527,7 @@ class Supervisor:
         run.try_started.pop(task_id, None)
         self.limits.release(node)
         if self.ledger is not None:
-            self.ledger.release(node, key, succeeded=outcome.state == S.SUCCESS)
+            self.ledger.release(node, key, succeeded=outcome.state == S.SUCCESS, at=now)
         self._pending.append(TryEnded(run.key, task_id, key.try_number, outcome))
         tracker = run.tracker
         if tracker.state[task_id] == S.QUEUED and outcome.state not in (S.FAILED, S.UP_FOR_RETRY):
