@@ -362,6 +362,47 @@ def test_a_try_that_changes_its_templated_fields_leaves_the_definition_as_it_was
     assert flow.tasks["full"].items == ["{{ ds }}"] and flow.tasks["full"].options == {"k": "v"}
 
 
+def test_no_more_tries_run_at_once_than_workers_when_the_loop_thread_runs_one() -> None:
+    """The first try runs in the loop's thread and, running long, hands the rest to the threads:
+    those wait for a turn, so ``--workers 2`` means two at a time (it was three)."""
+    lock = threading.Lock()
+    running = [0]
+    most = [0]
+
+    def work() -> None:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.2)
+        with lock:
+            running[0] -= 1
+
+    with Flow("wide") as f:
+        for i in range(6):
+            PythonOperator(task_id=f"t{i}", python_callable=work)
+    result = run_flow(f, workers=2, clock=SystemClock())
+    assert result.state == "success"
+    assert most[0] == 2
+
+
+def test_a_timeout_holds_while_another_try_runs_long() -> None:
+    """A try with a timeout runs in a thread; the loop's thread must not take a long try
+    meanwhile, or nothing stops the first at its deadline (Luigi's worker_timeout was ignored)."""
+    ends: list[str] = []
+
+    def slow() -> None:
+        time.sleep(1.5)
+        ends.append("slow ended")
+
+    with Flow("both") as f:
+        PythonOperator(task_id="bounded", python_callable=slow, execution_timeout=0.3)
+        PythonOperator(task_id="long", python_callable=lambda: time.sleep(2.5))  # outlasts "bounded"
+    result = run_flow(f, workers=2, clock=SystemClock())
+    assert result.task_states == {"bounded": "failed", "long": "success"}
+    assert result["bounded"].tries[-1].error == "timed out after 0.3s"
+    assert ends == []  # stopped at its deadline, not left to finish
+
+
 def test_a_timed_out_try_stops_before_its_retry_runs_even_when_it_catches_exception() -> None:
     """Its thread is made to raise at the timeout: the first try's code does not go on beside
     the second (both wrote to the same table), whatever ``except Exception`` it has."""

@@ -135,6 +135,10 @@ class InProcessExecutor:
         """The thread (ident) each try of the pool runs in, to interrupt it (``_raise_in``)."""
         self._to_start: list[tuple[TryRequest, float | None, list[Executable]]] = []
         self._lock = threading.Lock()
+        self._turns = threading.Semaphore(self.parallelism)
+        """A try runs holding one of ``parallelism`` turns, in a thread or in the loop's thread:
+        a try handed to the threads while the loop's thread runs one waits for a turn, so no
+        more than ``--workers`` tries run at once."""
         self.sinks: dict[TryKey, logcapture.TrySink] = {}
         self.packs = PackedLogs()  # the logs of short tries, one file per run (ADR 0018)
         self.report_early: Callable[[list[ExecutorEvent]], None] | None = None
@@ -188,7 +192,9 @@ class InProcessExecutor:
         if not starting:
             return
         with self._lock:
-            pool_idle = self._in_pool == 0
+            # Not while a try with a timeout may run in the threads: the loop must stay free to
+            # stop it at its deadline (``_expire``), not run another try for as long as that takes.
+            pool_idle = self._in_pool == 0 and all(d is None for _, d, _ in self._running.values())
         alone = len(starting) == 1  # threads would bring it nothing
         here: list[tuple[TryRequest, float | None, list[Executable]]] = []
         pooled: list[tuple[TryRequest, float | None, list[Executable]]] = []
@@ -226,6 +232,12 @@ class InProcessExecutor:
         """A thread takes a try queued ahead: it runs unless cancelled meanwhile, and its
         execution timeout counts from now."""
         try:
+            self._turns.acquire()
+        except BaseException:
+            with self._lock:
+                self._in_pool -= 1
+            raise
+        try:
             with self._lock:
                 self._ahead -= 1
                 entry = self._running.get(request.key)
@@ -241,6 +253,7 @@ class InProcessExecutor:
                 self._abandoned.discard(request.key)
                 self._threads_of.pop(request.key, None)
         finally:
+            self._turns.release()
             with self._lock:
                 self._in_pool -= 1
 
@@ -261,10 +274,12 @@ class InProcessExecutor:
                         continue
                     batch.index, batch.since, batch.reported = index, time.monotonic(), False
                 if not learn:
-                    contextvars.copy_context().run(self._execute, request, holder, False)
+                    with self._turns:
+                        contextvars.copy_context().run(self._execute, request, holder, False)
                     continue
                 cpu = time.thread_time()
-                contextvars.copy_context().run(self._execute, request, holder, False)
+                with self._turns:
+                    contextvars.copy_context().run(self._execute, request, holder, False)
                 wall, cpu = time.monotonic() - batch.since, time.thread_time() - cpu
                 if wall > INLINE_LIMIT or wall - cpu > WAIT_LIMIT:  # long, or waited
                     self._strike(_kind(request.node))
