@@ -112,6 +112,18 @@ class TaskExecutionError(DuctworkError):
     """Raised by task code (or by Ductwork on its behalf) to fail a try with a clean message."""
 
 
+class RunStopped(BaseException):
+    """The run a command executes in its own process (``ductwork run``/``build``) was
+    cancelled from outside (``ductwork runs cancel``, the web UI, the API): the command stops
+    its tries and ends without writing over what the cancel recorded."""
+
+
+class CommandTerminated(BaseException):
+    """The command running a run in its own process got SIGTERM: it stops the run as Ctrl-C
+    does. Not a ``KeyboardInterrupt``: a task that catches that (or runs where SIGINT is
+    ignored, as in a background job) would take it for its own failure and the run go on."""
+
+
 class TryInterrupted(BaseException):
     """Raised inside a try's thread when the try passed its execution timeout or was cancelled
     (the in-process executor): Python code in a thread cannot be killed, but it can be made to

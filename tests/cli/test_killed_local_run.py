@@ -97,3 +97,85 @@ def test_a_killed_run_is_recorded_by_the_next_run(cli: Cli, tmp_path: Path) -> N
         assert attempt.start_date <= attempt.end_date, attempt
     assert f"(pid {proc.pid}) died" in (tries["c"].error or "")
     assert not list(journal.glob("*.journal")), "the dead run's journal was kept after it was recorded"
+
+
+STOPPABLE = """
+from pathlib import Path
+
+from ductwork import BashOperator, Flow, PythonOperator
+
+HERE = Path(__file__).parent
+
+
+def note(name, **_):
+    with open(HERE / "ran.txt", "a") as fh:
+        fh.write(name + "\\n")
+
+
+with Flow("stoppable") as flow:
+    first = PythonOperator(task_id="a", python_callable=note, op_args=["a"])
+    long = BashOperator(task_id="b", bash_command=f"touch {HERE}/started; sleep 30; echo b >> {HERE}/ran.txt")
+    last = PythonOperator(task_id="c", python_callable=note, op_args=["c"])
+    first >> long >> last
+"""
+
+
+def _start_stoppable(tmp_path: Path) -> subprocess.Popen[bytes]:
+    (tmp_path / "stoppable.py").write_text(STOPPABLE)
+    ductwork = [sys.executable, "-c", "from ductwork.cli.main import main; main()"]
+    proc = subprocess.Popen(
+        [*ductwork, "run", f"{tmp_path / 'stoppable.py'}:stoppable", "--no-progress"],
+        cwd=tmp_path,
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "started").exists():
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        assert time.monotonic() < deadline, "task b never started"
+        time.sleep(0.02)
+    return proc
+
+
+def _sleep_left(tmp_path: Path) -> bool:
+    found = subprocess.run(["pgrep", "-f", f"echo b >> {tmp_path}/ran.txt"], capture_output=True, check=False)
+    return found.returncode == 0
+
+
+def test_a_run_cancelled_from_outside_stops_its_command_and_stays_cancelled(cli: Cli, tmp_path: Path) -> None:
+    """It ran its remaining tasks and recorded the run success over the cancel."""
+    proc = _start_stoppable(tmp_path)
+    try:
+        run_id = json.loads(cli("runs", "list", "--json").output)["runs"][0]["run_id"]
+        refused = cli("tasks", "mark", "stoppable", run_id, "c", "--state", "skipped")
+        assert refused.exit_code != 0 and "in its own process" in refused.output
+        assert cli("runs", "cancel", "stoppable", run_id).exit_code == 0
+        assert proc.wait(timeout=30) == 1
+    finally:
+        proc.kill()
+    assert proc.stderr is not None and "from outside" in proc.stderr.read().decode()
+    time.sleep(0.5)
+    assert (tmp_path / "ran.txt").read_text().split() == ["a"]  # neither b's command nor c went on
+    assert not _sleep_left(tmp_path)
+    states = json.loads(cli("tasks", "state", "stoppable", run_id, "--json").output)
+    assert {t: s["state"] for t, s in states.items()} == {"a": "success", "b": "failed", "c": "failed"}
+    assert json.loads(cli("runs", "list", "--json").output)["runs"][0]["state"] == "failed"
+
+
+def test_sigterm_stops_the_command_its_task_started_and_records_the_run_failed(cli: Cli, tmp_path: Path) -> None:
+    """By default SIGTERM ended Python at once: the bash command ran on and the run stayed running."""
+    proc = _start_stoppable(tmp_path)
+    try:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 143
+    finally:
+        proc.kill()
+    time.sleep(0.5)
+    assert not _sleep_left(tmp_path)
+    run = json.loads(cli("runs", "list", "--json").output)["runs"][0]
+    assert run["state"] == "failed"
+    states = json.loads(cli("tasks", "state", "stoppable", run["run_id"], "--json").output)
+    assert states["c"]["state"] != "success"
+    cleared = cli("tasks", "clear", "stoppable", run["run_id"], "b")  # ended: a scheduler may run it again
+    assert cleared.exit_code == 0, cleared.output

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import click
@@ -24,7 +27,7 @@ from ductwork.engine import task_env
 from ductwork.engine.local import run_locally
 from ductwork.engine.recorder import RunSummary
 from ductwork.engine.supervisor import Limits
-from ductwork.errors import ParameterError
+from ductwork.errors import CommandTerminated, ParameterError, RunStopped
 from ductwork.import_guard import guarded_import
 from ductwork.loading import import_modules
 
@@ -60,23 +63,50 @@ def _execute(
     with (
         ProgressSink(total, flow.flow_id, enabled=progress and not as_json and sys.stderr.isatty()) as bar,
         task_env.withheld(),  # the tasks' environment holds none of Ductwork's secrets
+        _terminate_as_interrupt(),
     ):
-        summary = run_locally(
-            flow,
-            params=params,
-            logical_date=logical_date,
-            parallelism=workers,
-            log_dir=settings.logs,
-            sinks=[bar] if bar.enabled else [],  # a progress bar not shown need not hear every event
-            run_type=run_type,
-            limits=limits,
-            only=only,
-            recording=recording,
-            services=services,
-            graph=graph,
-            allow_pickle=settings.results_pickle,
-        )
+        try:
+            summary = run_locally(
+                flow,
+                params=params,
+                logical_date=logical_date,
+                parallelism=workers,
+                log_dir=settings.logs,
+                sinks=[bar] if bar.enabled else [],  # a progress bar not shown need not hear every event
+                run_type=run_type,
+                limits=limits,
+                only=only,
+                recording=recording,
+                services=services,
+                graph=graph,
+                allow_pickle=settings.results_pickle,
+            )
+        except RunStopped as exc:  # cancelled from outside: what the cancel recorded stands
+            click.secho(f"stopped: {exc}", fg="yellow", err=True)
+            raise SystemExit(1) from None
+        except CommandTerminated:
+            click.secho("terminated (SIGTERM): the run is recorded failed", fg="yellow", err=True)
+            raise SystemExit(143) from None
     return summary
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, a supervisor stopping the command) stops the run as Ctrl-C does: the
+    processes its tries started are stopped and the run is recorded failed. By default SIGTERM
+    ends Python at once, leaving them running and the run recorded as running."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise CommandTerminated
+
+    before = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def _pools(state: CliState, flow: Flow) -> dict[str, int]:

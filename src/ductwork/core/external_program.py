@@ -60,7 +60,11 @@ class ExternalProgramTask(Task):
         except FileNotFoundError:
             raise TaskExecutionError(f"{self.task_id}: program {args[0]!r} not found") from None
         self._proc = proc
-        out, err = proc.communicate()
+        try:
+            out, err = proc.communicate()
+        except BaseException:  # interrupted (Ctrl-C, SIGTERM, a timeout): its own session goes too
+            stop_group(proc)
+            raise
         stdout = (out or b"").decode(errors="replace")
         stderr = (err or b"").decode(errors="replace")
         if stdout:

@@ -11,7 +11,7 @@ import functools
 import logging
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,6 +30,7 @@ from ductwork.engine.executors.inline import InProcessExecutor
 from ductwork.engine.journal import JournalWriter
 from ductwork.engine.recorder import MemoryRecorder, RunSummary, states_from_nodes
 from ductwork.engine.supervisor import EventSink, Limits, Supervisor
+from ductwork.errors import CommandTerminated, RunStopped
 
 log = logging.getLogger("ductwork")
 
@@ -84,6 +85,16 @@ class Recording(Protocol):
 
     def finish(self, summary: RunSummary) -> None:
         """Record what only the in-process run holds (its results)."""
+        ...
+
+    def watch(self, stop: Callable[[str], None]) -> Callable[[], None]:
+        """Call ``stop`` with a reason if the run is cancelled from outside while it runs (even
+        while one long try holds the run loop); returns the function that ends the watch."""
+        ...
+
+    def interrupted(self, reason: str) -> None:
+        """The command was stopped (Ctrl-C, SIGTERM) before the run ended: record its
+        unfinished tasks and the run failed, for ``reason``."""
         ...
 
     def earlier_tries(self) -> EarlierTries | None:
@@ -254,12 +265,24 @@ def run_locally(
     executor.stand_in = supervisor.stand_in  # other branches go on while a long try holds the loop
     deadline = clock.now() + dt.timedelta(seconds=timeout) if timeout is not None else None
     supervisor.add_run(info, graph, states=states_from_nodes(graph.nodes), deadline=deadline)
+    unwatch = recording.watch(executor.cancel_all) if recording is not None else None
+    stopped: BaseException | None = None
     try:
         with logcapture.routing():
             supervisor.run_until_done()
+    except BaseException as exc:  # Ctrl-C, SIGTERM, or the run cancelled from outside (RunStopped)
+        stopped = exc
+        for key in supervisor.in_flight():  # what the tries started stops with them (on_kill)
+            executor.cancel(key, _stop_reason(exc))
+        raise
     finally:
+        if unwatch is not None:
+            unwatch()
         executor.shutdown(wait=True)
-        supervisor.flush()  # interrupted (Ctrl-C): record what happened up to here
+        if not isinstance(stopped, RunStopped):  # a cancel from outside recorded the end already
+            supervisor.flush()  # interrupted: record what happened up to here
+        if stopped is not None and recording is not None:
+            recording.interrupted(_stop_reason(stopped))
     summary.logs = logcapture.TryLogs({(key.task_id, key.try_number): sink for key, sink in executor.sinks.items()})
     for key, sink in executor.sinks.items():
         if sink.path is not None:
@@ -272,6 +295,16 @@ def run_locally(
     if recording is not None:
         recording.finish(summary)
     return summary
+
+
+def _stop_reason(exc: BaseException) -> str:
+    if isinstance(exc, RunStopped):
+        return "the run was cancelled from outside while a command ran it in-process"
+    if isinstance(exc, KeyboardInterrupt):
+        return "the command running it in-process was interrupted (Ctrl-C)"
+    if isinstance(exc, CommandTerminated):
+        return "the command running it in-process was terminated (SIGTERM)"
+    return f"the command running it in-process stopped: {type(exc).__name__}: {exc}"
 
 
 def _earlier_tries(recording: Recording | None, graph: FlowGraph, services: TaskServices) -> EarlierTries | None:

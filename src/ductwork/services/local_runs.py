@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from ductwork.core.context import RunInfo
-from ductwork.core.events import EngineEvent, EventSink, TryOutcome
+from ductwork.core.events import EngineEvent, EventSink, RunEnded, TryOutcome
 from ductwork.core.flow import Flow
 from ductwork.core.graph import FlowGraph
 from ductwork.core.schedule import DataInterval
@@ -30,6 +31,7 @@ from ductwork.core.states import RunState, TaskState
 from ductwork.engine.journal import JournalWriter, dead_segments, read_journals
 from ductwork.engine.local import EarlierTries
 from ductwork.engine.recorder import RunSummary
+from ductwork.errors import RunStopped
 from ductwork.services import runs as run_service
 from ductwork.store.asset_sink import AssetEventWriter, StepSinks
 from ductwork.store.engine import transaction
@@ -40,6 +42,9 @@ from ductwork.store.repo import tasks as task_repo
 from ductwork.store.sink import SqlEventSink
 from ductwork.store.tables import IN_PROCESS_OWNER, task_instances
 from ductwork.store.types import utcnow
+
+WATCH_INTERVAL = 1.0
+"""Seconds between two looks at whether the run was cancelled from outside."""
 
 FLUSH_INTERVAL = 0.05
 """Seconds between two transactions while tries run (a run's end is recorded at once)."""
@@ -105,7 +110,44 @@ class StoreRecording:
             self.journal = JournalWriter(self.journal_dir)
             self.journal.began_run(info.key)
         # The asset updates of its tasks are recorded too, so flows scheduled on them start.
-        return _Forgiving(StepSinks(self.engine, [SqlEventSink(self.engine), AssetEventWriter()]))
+        sinks = StepSinks(self.engine, [SqlEventSink(self.engine), AssetEventWriter()])
+        return _Forgiving(_StopsWhenCancelled(sinks, self.engine, self.record))
+
+    def watch(self, stop: Callable[[str], None]) -> Callable[[], None]:
+        record = self.record
+        if record is None:
+            return lambda: None
+        ended = threading.Event()
+
+        def look() -> None:
+            while not ended.wait(WATCH_INTERVAL):
+                try:
+                    state = _state_of(self.engine, record.pk)
+                except Exception:  # the database is down: look again later
+                    continue
+                if state is not None and state.is_terminal:
+                    stop(f"the run was set {state.value} from outside while this command ran it")
+                    return
+
+        threading.Thread(target=look, name="ductwork-run-watch", daemon=True).start()
+        return ended.set
+
+    def interrupted(self, reason: str) -> None:
+        """Unfinished tasks (those whose start was recorded after a cancel, too) and the run
+        failed, for ``reason``; a run cancelled from outside keeps the cancel's end."""
+        if self.record is None:
+            return
+        try:
+            with transaction(self.engine) as conn:
+                states = task_repo.task_states(conn, self.record.pk)
+                unfinished = [t for t, s in states.items() if not s.is_terminal]
+                if unfinished:
+                    task_repo.mark_task_instances(conn, self.record.pk, unfinished, TaskState.FAILED, reason=reason)
+                run_repo.set_run_state(
+                    conn, self.record.pk, RunState.FAILED, expected=(RunState.QUEUED, RunState.RUNNING), reason=reason
+                )
+        except Exception as exc:  # the database is down: the next in-process run finishes it
+            log.warning("could not record that run %s was stopped: %s", self.record.run_id, exc)
 
     def earlier_tries(self) -> EarlierTries:
         """The fingerprints of earlier tries in the database (the scheduler's runs and the
@@ -185,6 +227,38 @@ def recover_killed_runs(engine: Engine, folder: str | Path) -> list[str]:
     for path in files:
         path.unlink(missing_ok=True)
     return ended
+
+
+def _state_of(engine: Engine, run_pk: int) -> RunState | None:
+    from ductwork.store.engine import read_transaction
+    from ductwork.store.tables import runs
+
+    with read_transaction(engine) as conn:
+        state = conn.execute(sa.select(runs.c.state).where(runs.c.id == run_pk)).scalar_one_or_none()
+    return RunState(state) if state is not None else None
+
+
+class _StopsWhenCancelled:
+    """Before each batch of events, a look at the run's state in the database: a run cancelled
+    from outside (``ductwork runs cancel``, the web UI) stops the command, which would
+    otherwise run its remaining tasks and record the run over the cancel."""
+
+    def __init__(self, sink: EventSink, engine: Engine, run: RunRecord) -> None:
+        self.sink = sink
+        self.engine = engine
+        self.run = run
+
+    def record(self, events: Sequence[EngineEvent]) -> None:
+        state = _state_of(self.engine, self.run.pk)
+        if state is not None and state.is_terminal:
+            # What its tasks did up to now is recorded (a task that ended before the cancel, but
+            # was not recorded yet, ran): only the run's own end would write over the cancel.
+            self.sink.record([e for e in events if not isinstance(e, RunEnded)])
+            raise RunStopped(
+                f"run {self.run.flow_id} {self.run.run_id} was set {state.value} from outside while this "
+                "command ran it (ductwork runs cancel, the web UI or the API): its remaining tasks do not run"
+            )
+        self.sink.record(events)
 
 
 class _Forgiving:

@@ -16,6 +16,7 @@ from ductwork.store.engine import read_transaction, transaction
 from ductwork.store.records import RunRecord, TaskInstanceRecord, TryRecord
 from ductwork.store.repo import runs as run_repo
 from ductwork.store.repo import tasks as task_repo
+from ductwork.store.tables import IN_PROCESS_OWNER
 
 
 def _graph(engine: Engine, record: RunRecord) -> FlowGraph:
@@ -71,13 +72,17 @@ def clear(
     which tasks would be cleared."""
     graph = _graph(engine, record)
     check_tasks(graph, record, task_ids)
+    _refuse_while_run_in_process(record, "cleared")
     if not downstream and any(graph.nodes[t].cascade_rerun for t in task_ids):
         states = {i.task_id: i.state.value for i in instances(engine, record)}
         task_ids = [*task_ids, *rerun_consumers(graph, states, task_ids)]
     if dry_run:
         return closure(graph, task_ids, downstream=downstream, upstream=upstream)
     with transaction(engine) as conn:
-        return task_repo.clear_task_instances(conn, record.pk, task_ids, downstream=downstream, upstream=upstream)
+        cleared = task_repo.clear_task_instances(conn, record.pk, task_ids, downstream=downstream, upstream=upstream)
+        if record.owner == IN_PROCESS_OWNER and cleared:
+            run_repo.hand_to_schedulers(conn, record.pk)  # its command has ended: a scheduler runs them
+        return cleared
 
 
 def mark(
@@ -95,6 +100,7 @@ def mark(
     ``state`` would not)."""
     graph = _graph(engine, record)
     check_tasks(graph, record, task_ids)
+    _refuse_while_run_in_process(record, f"marked {state.value}")
     if dry_run:
         check_mark_target(state)
         chosen = closure(graph, task_ids, downstream=downstream, upstream=upstream)
@@ -103,6 +109,18 @@ def mark(
         return [t for t in chosen if states.get(t) != state]
     with transaction(engine) as conn:
         return task_repo.mark_task_instances(conn, record.pk, task_ids, state, downstream=downstream, upstream=upstream)
+
+
+def _refuse_while_run_in_process(record: RunRecord, change: str) -> None:
+    """A command running a run in its own process (``ductwork run``/``build``) follows its own
+    graph: tasks changed behind it would be run or recorded over. It takes a cancel (it stops);
+    once it has ended, its tasks may be marked, and cleared ones are run by a scheduler."""
+    if record.owner == IN_PROCESS_OWNER and not record.state.is_terminal:
+        raise InvalidTransitionError(
+            f"run {record.flow_id} {record.run_id} is being run by a `ductwork run`/`build` command in its own "
+            f"process, which would run or record its tasks over any change: its tasks cannot be {change} until "
+            "it ends. Stop it with Ctrl-C, or cancel the run (`ductwork runs cancel`), then change them"
+        )
 
 
 def check_mark_target(state: TaskState) -> None:

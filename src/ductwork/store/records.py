@@ -68,6 +68,8 @@ class RunRecord:
     note: str | None
     revision: int = 0
     graph_pending: bool = False
+    owner: int | None = None
+    """The scheduler job driving the run, ``IN_PROCESS_OWNER`` for a command's own, or None."""
     triggered_by: Mapping[str, Any] | None = None
     code: Mapping[str, Any] | None = None
     """The code the run was created from (``engine.code_info.flow_code``), when known."""

@@ -83,11 +83,15 @@ class BashOperator(BaseOperator):
             )
         lines: list[str] = []
         assert self._proc.stdout is not None
-        for raw in self._proc.stdout:
-            line = raw.decode(self.output_encoding, errors="replace").rstrip("\n")
-            lines.append(line)
-            print(line, flush=True)
-        code = self._proc.wait()
+        try:
+            for raw in self._proc.stdout:
+                line = raw.decode(self.output_encoding, errors="replace").rstrip("\n")
+                lines.append(line)
+                print(line, flush=True)
+            code = self._proc.wait()
+        except BaseException:  # interrupted (Ctrl-C, SIGTERM, a timeout): its own session goes too
+            stop_group(self._proc)
+            raise
         if self.skip_on_exit_code is not None and code == self.skip_on_exit_code:
             raise SkipTask(f"command exited with {code}")
         if code != 0:

@@ -492,6 +492,13 @@ class InProcessExecutor:
             now = self.clock.now()
             self._put(TryFinished(key, TryOutcome(TaskState.FAILED, now, now, error=reason)), wake=True)
 
+    def cancel_all(self, reason: str) -> None:
+        """Stop every try submitted or running (from any thread): the run was cancelled."""
+        with self._lock:
+            keys = list(self._running)
+        for key in keys:
+            self.cancel(key, reason)
+
     def shutdown(self, wait: bool = True) -> None:
         self._to_start.clear()
         with self._lock:

@@ -24,7 +24,7 @@ from ductwork.store.records import Page, RunGraph, RunRecord
 from ductwork.store.repo import _nodes
 from ductwork.store.repo._util import chunks, inserted_pk
 from ductwork.store.repo.events import NewStateEvent, add_state_events
-from ductwork.store.tables import flows, runs, task_instances
+from ductwork.store.tables import IN_PROCESS_OWNER, flows, runs, task_instances
 from ductwork.store.types import utcnow
 
 ACTIVE_STATES = (RunState.QUEUED, RunState.RUNNING)
@@ -53,6 +53,7 @@ def _record(row: Row[Any]) -> RunRecord:
         note=m["note"],
         revision=m["revision"],
         graph_pending=bool(m["graph_pending"]),
+        owner=m.get("owner"),
         triggered_by=m["triggered_by"],
         code=m["code"],
     )
@@ -282,6 +283,12 @@ def set_run_state(
         return False
     add_state_events(conn, [NewStateEvent(run_pk, None, current, state.value, reason, 0, at)])
     return True
+
+
+def hand_to_schedulers(conn: Connection, run_pk: int) -> None:
+    """A run a command executed in its own process, queued again (its tasks cleared after it
+    ended): it becomes a scheduler's to run, as any other."""
+    conn.execute(sa.update(runs).where(runs.c.id == run_pk, runs.c.owner == IN_PROCESS_OWNER).values(owner=None))
 
 
 def set_run_note(conn: Connection, run_pk: int, note: str | None, *, now: dt.datetime | None = None) -> None:
