@@ -20,7 +20,10 @@ from click.testing import CliRunner, Result
 from ductwork.cli.main import cli
 from ductwork.core.clock import FrozenClock
 from ductwork.core.graph import FlowGraph, FlowMeta, NodeSpec
+from ductwork.core.schedule import DataInterval
+from ductwork.core.states import RunState
 from ductwork.engine.scheduler import SchedulerOptions, SchedulerService
+from ductwork.services import runs as run_service
 from ductwork.settings import Settings
 from ductwork.store import migrate
 from ductwork.store.engine import create_engine, read_transaction, transaction
@@ -401,3 +404,59 @@ def test_a_run_that_ductwork_run_executes_is_never_taken_by_the_scheduler(env: E
     assert ran["state"] == "success"
     time.sleep(1.5)  # a task the scheduler ran would write its line meanwhile
     assert marks.read_text() == "ran\nran\n"
+
+
+def _daily_service(tmp_path: Path, *, max_active_runs: int = 16) -> tuple[Any, FrozenClock, SchedulerService]:
+    url = f"sqlite:///{tmp_path / 'once.db'}"
+    engine = create_engine(url)
+    migrate.upgrade(engine)
+    meta = FlowMeta(
+        "daily",
+        schedule="@daily",
+        start_date="2026-12-01T00:00:00+00:00",
+        catchup=True,
+        max_active_runs=max_active_runs,
+    )
+    with transaction(engine) as conn:
+        flow_repo.upsert_flow(conn, FlowGraph(meta, {"t": NodeSpec("t")}), fileloc=str(tmp_path / "daily.py"))
+    clock = FrozenClock("2026-12-02T00:30:00+00:00")
+    settings = Settings(home=tmp_path / "home", flows_folder=tmp_path, database_url=url)
+    return engine, clock, SchedulerService(settings, clock=clock, engine=engine)
+
+
+def _dates(engine: Any) -> list[tuple[str, str]]:
+    with read_transaction(engine) as conn:
+        found = run_repo.list_runs(conn, flow_id="daily", limit=100, newest_first=False).items
+    return [(r.logical_date.date().isoformat(), r.run_type) for r in found]
+
+
+def test_a_date_a_backfill_or_a_trigger_ran_gets_no_second_scheduled_run(tmp_path: Path) -> None:
+    """One run per logical date, as in Airflow: the same interval ran twice (backfill__ and scheduled__)."""
+    engine, clock, service = _daily_service(tmp_path, max_active_runs=1)
+    graph = run_service.flow_graph(engine, "daily")
+    for day in (2, 3):  # ahead of the schedule, while no scheduler ran
+        start = dt.datetime(2026, 12, day, tzinfo=dt.UTC)
+        interval = DataInterval(start, start + dt.timedelta(days=1))
+        run_service.create_run(engine, graph, run_type="backfill", logical_date=start, interval=interval, params={})
+    # a manual run that took the id the schedule would give 2026-12-05
+    taken = dt.datetime(2026, 12, 5, tzinfo=dt.UTC)
+    run_service.create_run(
+        engine,
+        graph,
+        run_type="manual",
+        logical_date=taken + dt.timedelta(hours=7),
+        interval=DataInterval(taken, taken + dt.timedelta(days=1)),
+        run_id=f"scheduled__{taken.isoformat()}",
+        params={},
+    )
+    for _ in range(6):
+        clock.advance(dt.timedelta(days=1))
+        service.create_due_runs()
+        with transaction(engine) as conn:  # each run ends, so max_active_runs=1 lets the next one be created
+            for record in run_repo.active_runs(conn, flow_id="daily"):
+                run_repo.set_run_state(conn, record.pk, RunState.SUCCESS)
+    dates = _dates(engine)
+    days = [d for d, _ in dates]
+    assert len(days) == len(set(days)), dates
+    assert ("2026-12-02", "backfill") in dates and ("2026-12-03", "backfill") in dates
+    assert ("2026-12-04", "scheduled") in dates and ("2026-12-06", "scheduled") in dates  # not held up

@@ -221,6 +221,7 @@ class SchedulerService:
         """The listeners of flows' message triggers, when they run in the scheduler."""
         self._scope: Callable[[str, str | None], bool] | None = None
         self._told_outside: set[str] = set()
+        self._told_taken: set[tuple[str, dt.datetime]] = set()
         self.environ = dict(os.environ)
         """The environment the scheduler started with: its parsing processes get exactly this."""
         self._status = SchedulerStatus("starting", dt.datetime.now(dt.UTC))
@@ -712,11 +713,37 @@ class SchedulerService:
                 continue
             last_interval = DataInterval(last[0].data_interval_start, last[0].data_interval_end) if last else None
             try:
-                intervals = due_runs(graph.meta, ScheduleState(last_interval, active), now)
+                last_interval = self._create_scheduled_runs(flow.flow_id, graph, last_interval, active, now)
             except (DuctworkError, ValueError) as exc:  # a row parsed by an older release, say
                 log.error("flow %s (%s) cannot be scheduled: %s", flow.flow_id, flow.fileloc, exc)
                 continue
+            following = next_run_after(graph.meta, last_interval, now)
+            with transaction(self.engine) as conn:
+                flow_repo.set_next_run(
+                    conn,
+                    flow.flow_id,
+                    logical_date=following.start if following else None,
+                    interval_start=following.start if following else None,
+                    interval_end=following.end if following else None,
+                )
+
+    def _create_scheduled_runs(
+        self, flow_id: str, graph: FlowGraph, last: DataInterval | None, active: int, now: dt.datetime
+    ) -> DataInterval | None:
+        """Create the flow's due scheduled runs after ``last``; the last interval dealt with.
+
+        One run per logical date, as in Airflow: a date a backfill or a trigger already ran is
+        passed over, and so is one whose scheduled run id another run took (said once). When
+        every due date was passed over, the next ones are looked at, so dates taken ahead of the
+        schedule never hold it up."""
+        for _ in range(_MAX_PASSES):
+            intervals = due_runs(graph.meta, ScheduleState(last, active), now)
+            taken = self._dates_taken(flow_id, intervals)
+            created = False
             for interval in intervals:
+                if interval.start in taken:
+                    last = interval
+                    continue
                 try:
                     run_service.create_run(
                         self.engine,
@@ -727,20 +754,52 @@ class SchedulerService:
                         params=run_service.validate_params(graph.meta, None),
                     )
                 except (RunExistsError, sa.exc.IntegrityError):
-                    break  # another scheduler on this database created it first: it is in its runs
+                    if self._scheduled_run_exists(flow_id, interval):
+                        return last  # another scheduler on this database created it first: its runs
+                    if (flow_id, interval.start) not in self._told_taken:
+                        self._told_taken.add((flow_id, interval.start))
+                        log.error(
+                            "flow %s: the id of its scheduled run for %s is taken by another run: that date is "
+                            "passed over",
+                            flow_id,
+                            interval.start.isoformat(),
+                        )
+                    last = interval
+                    continue
                 except DuctworkError as exc:
-                    log.error("flow %s: could not create the run for %s: %s", flow.flow_id, interval.start, exc)
-                    break
-                last_interval = interval
-            following = next_run_after(graph.meta, last_interval, now)
-            with transaction(self.engine) as conn:
-                flow_repo.set_next_run(
-                    conn,
-                    flow.flow_id,
-                    logical_date=following.start if following else None,
-                    interval_start=following.start if following else None,
-                    interval_end=following.end if following else None,
-                )
+                    log.error("flow %s: could not create the run for %s: %s", flow_id, interval.start, exc)
+                    return last
+                created = True
+                last = interval
+            if created or not intervals:
+                return last
+        return last
+
+    def _dates_taken(self, flow_id: str, intervals: Sequence[DataInterval]) -> set[dt.datetime]:
+        """The logical dates among ``intervals`` some run of the flow already has (any kind)."""
+        if not intervals:
+            return set()
+        with read_transaction(self.engine) as conn:
+            found = run_repo.list_runs(
+                conn,
+                flow_id=flow_id,
+                since=intervals[0].start,
+                until=intervals[-1].start + dt.timedelta(microseconds=1),
+                limit=len(intervals) * 4 + 10,
+            ).items
+        return {r.logical_date for r in found}
+
+    def _scheduled_run_exists(self, flow_id: str, interval: DataInterval) -> bool:
+        with read_transaction(self.engine) as conn:
+            found = run_repo.list_runs(
+                conn,
+                flow_id=flow_id,
+                run_types=["scheduled"],
+                since=interval.start,
+                until=interval.start + dt.timedelta(microseconds=1),
+                limit=1,
+            ).items
+        return bool(found)
 
     def build_pending_graphs(self) -> None:
         """Have the graphs of new class-task runs built by a parsing process (it imports the
@@ -1141,6 +1200,10 @@ def _first_line(exc: BaseException) -> str:
 
 def flow_meta_of(record: RunRecord) -> FlowMeta:
     return FlowMeta(record.flow_id)
+
+
+_MAX_PASSES = 100
+"""Looks further along a flow's schedule in one poll when every due date had a run already."""
 
 
 def duplicate_flow_ids(parsed: Mapping[str, ParsedFile]) -> dict[str, tuple[str, ...]]:
