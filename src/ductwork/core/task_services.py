@@ -59,6 +59,11 @@ class FlowStore(Protocol):
         """Queue a manual run of ``flow_id`` for the scheduler."""
         ...
 
+    def clear_run(self, flow_id: str, run_id: str, *, reason: str) -> RunView:
+        """Send every task of an existing run back to be run again (a finished run is queued
+        again), as ``ductwork tasks clear`` does; the run as it is then."""
+        ...
+
 
 FailureAlert = Callable[[Mapping[str, Any], Sequence[str]], None]
 """Sends the failure e-mail of a task (its context) to the given addresses."""

@@ -14,8 +14,9 @@ from typing import Any
 from sqlalchemy import Engine
 
 from ductwork.core.task_services import RunView
+from ductwork.errors import NotFoundError
 from ductwork.services import runs as run_service
-from ductwork.store.engine import read_transaction
+from ductwork.store.engine import read_transaction, transaction
 from ductwork.store.records import RunRecord
 from ductwork.store.repo import runs as run_repo
 from ductwork.store.repo import tasks as task_repo
@@ -52,6 +53,17 @@ class SqlFlowStore:
             self.engine, flow_id, params=params, conf=conf, logical_date=logical_date, run_id=run_id, note=note
         )
         return RunView(record.flow_id, record.run_id, record.state.value, record.logical_date)
+
+    def clear_run(self, flow_id: str, run_id: str, *, reason: str) -> RunView:
+        with transaction(self.engine) as conn:
+            record = run_repo.get_run(conn, flow_id, run_id)
+            if record is None:
+                raise NotFoundError(f"flow {flow_id!r} has no run {run_id!r}")
+            task_ids = run_repo.load_run_graph(conn, record.pk).graph.nodes
+            task_repo.clear_task_instances(conn, record.pk, list(task_ids), reason=reason)
+            cleared = run_repo.get_run(conn, flow_id, run_id)
+            assert cleared is not None
+            return self._view(conn, cleared)
 
     @staticmethod
     def _view(conn: Any, record: RunRecord) -> RunView:

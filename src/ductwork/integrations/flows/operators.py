@@ -11,10 +11,14 @@ from ductwork.core.clock import SystemClock
 from ductwork.core.context import TaskContext
 from ductwork.core.operators.base import BaseOperator
 from ductwork.core.sensors import BaseSensorOperator, context_clock
+from ductwork.core.signals import SkipTask
 from ductwork.core.task_services import FlowStore, RunView, require_store
 from ductwork.errors import DefinitionError, TaskExecutionError
 
 SUCCESS = "success"
+TRIGGER_RUN_ID = "trigger_run_id"
+"""The key under which ``TriggerFlowOperator`` pushes the run id it triggered (Airflow's)."""
+WHEN_EXISTS = ("reuse", "reset", "skip")
 FAILED_STATES = ("failed", "upstream_failed")
 DateFunction = Callable[..., dt.datetime]
 
@@ -140,8 +144,11 @@ class TriggerFlowOperator(BaseOperator):
             so a retry of this task finds the run it started instead of starting another.
         wait_for_completion: wait until the run ends; it must end in ``allowed_states``.
         poke_interval: seconds between looks while waiting.
+        when_exists: what to do when a run with that id exists already: ``"reuse"`` it (so a
+            retry of this task does not start a second run), ``"reset"`` it (clear all its
+            tasks so that it runs again, and wait for that new run), or ``"skip"`` this task.
 
-    Returns the triggered run's id.
+    Returns the triggered run's id, also pushed under the key ``trigger_run_id``.
     """
 
     template_fields = ("trigger_flow_id", "conf", "params", "logical_date", "trigger_run_id")
@@ -159,11 +166,14 @@ class TriggerFlowOperator(BaseOperator):
         poke_interval: float = 10.0,
         allowed_states: Collection[str] = (SUCCESS,),
         failed_states: Collection[str] = ("failed",),
+        when_exists: str = "reuse",
         **kwargs: Any,
     ) -> None:
         owner = f"TriggerFlowOperator(task_id={kwargs.get('task_id')!r})"
         if not trigger_flow_id:
             raise DefinitionError(f"{owner}: trigger_flow_id must name a flow")
+        if when_exists not in WHEN_EXISTS:
+            raise DefinitionError(f"{owner}: when_exists must be one of {', '.join(WHEN_EXISTS)}, not {when_exists!r}")
         if poke_interval <= 0:
             raise DefinitionError(f"{owner}: poke_interval must be positive")
         super().__init__(**kwargs)
@@ -176,6 +186,7 @@ class TriggerFlowOperator(BaseOperator):
         self.poke_interval = float(poke_interval)
         self.allowed_states = _states(allowed_states, owner=owner, name="allowed_states")
         self.failed_states = _states(failed_states, owner=owner, name="failed_states")
+        self.when_exists = when_exists
         self._stop = threading.Event()
 
     def _logical_date(self, context: TaskContext) -> dt.datetime | None:
@@ -192,25 +203,37 @@ class TriggerFlowOperator(BaseOperator):
     def execute(self, context: TaskContext) -> str:
         store = require_store(context, f"task {self.task_id!r} (TriggerFlowOperator)")
         run_id = self.trigger_run_id or f"triggered__{context['flow_id']}__{context['run_id']}"
-        log = context["log"]
         run = store.get_run(self.trigger_flow_id, run_id)
-        if run is not None:
-            log.info(
-                "run %s of flow %s exists already (a retry?): not triggering it again", run_id, self.trigger_flow_id
-            )
-        else:
+        if run is None:
             run = store.trigger(
                 self.trigger_flow_id,
                 run_id=run_id,
                 logical_date=self._logical_date(context),
                 conf=self.conf,
                 params=self.params,
-                note=f"triggered by {context['flow_id']}.{self.task_id} in run {context['run_id']}",
+                note=self._note(context),
             )
-            log.info("triggered run %s of flow %s", run.run_id, self.trigger_flow_id)
+            context["log"].info("triggered run %s of flow %s", run.run_id, self.trigger_flow_id)
+        else:
+            run = self._existing(store, run, context)
+        context["ti"].xcom_push(TRIGGER_RUN_ID, run.run_id)
         if self.wait_for_completion:
             self._wait(store, run, context)
         return run.run_id
+
+    def _existing(self, store: FlowStore, run: RunView, context: TaskContext) -> RunView:
+        """``when_exists`` applied to a run that has the id already."""
+        what = f"run {run.run_id} of flow {self.trigger_flow_id}"
+        if self.when_exists == "skip":
+            raise SkipTask(f"{what} exists already (when_exists='skip')")
+        if self.when_exists == "reset":
+            context["log"].info("%s exists already: clearing it so that it runs again", what)
+            return store.clear_run(run.flow_id, run.run_id, reason=f"reset by {self._note(context)}")
+        context["log"].info("%s exists already (a retry?): not triggering it again", what)
+        return run
+
+    def _note(self, context: TaskContext) -> str:
+        return f"triggered by {context['flow_id']}.{self.task_id} in run {context['run_id']}"
 
     def _wait(self, store: FlowStore, run: RunView, context: TaskContext) -> None:
         self._stop = threading.Event()
@@ -237,4 +260,8 @@ class TriggerFlowOperator(BaseOperator):
         self._stop.set()
 
     def extra_spec(self) -> dict[str, Any]:
-        return {"trigger_flow_id": self.trigger_flow_id, "wait_for_completion": self.wait_for_completion}
+        return {
+            "trigger_flow_id": self.trigger_flow_id,
+            "wait_for_completion": self.wait_for_completion,
+            "when_exists": self.when_exists,
+        }

@@ -38,9 +38,21 @@ class TriggerDagRunOperator(AirflowOperatorMixin, TriggerFlowOperator):
             poke_interval=poke_interval,
             allowed_states=tuple(allowed_states or ("success",)),
             failed_states=tuple(failed_states or ("failed",)),
+            when_exists=_when_exists(reset_dag_run, skip_when_already_exists),
             **kwargs,
         )
         self.trigger_dag_id = trigger_dag_id
+        self.reset_dag_run = reset_dag_run
+        self.skip_when_already_exists = skip_when_already_exists
+
+
+def _when_exists(reset_dag_run: bool, skip_when_already_exists: bool) -> str:
+    """Airflow resets an existing run before it looks at ``skip_when_already_exists``. Without
+    either, Airflow fails on an existing run; Ductwork reuses it, so that a retry of the task
+    finds the run its first try started (the default run id is the same for each try)."""
+    if reset_dag_run:
+        return "reset"
+    return "skip" if skip_when_already_exists else "reuse"
 
 
 __all__ = ["TriggerDagRunOperator"]
