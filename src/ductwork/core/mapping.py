@@ -470,9 +470,24 @@ class MappedGroupInstance:
 
 def _expanded(context: TaskContext, task_id: str) -> int:
     """How many instances ``task_id`` has expanded into so far (0 before its first try)."""
-    ti = context["ti"]
+    return _count(context["ti"], task_id)
+
+
+def _count(ti: Any, task_id: str) -> int:
     count = ti.results.pull(ti.run.key, _state_id(task_id), MAPPED_COUNT)
     return 0 if count is MISSING else int(count)
+
+
+def instance_ids(ti: Any, task: Any) -> list[str] | None:
+    """The ids of the instances a mapped task (or a task of a mapped group) has in ``ti``'s run so
+    far, in map-index order; ``None`` for a task that is not mapped."""
+    if isinstance(task, MappedOperator):
+        expander_id = task.task_id
+    elif isinstance(task, MappedGroupMember):
+        expander_id = task.expander.task_id
+    else:
+        return None
+    return [instance_id(task.task_id, i) for i in range(_count(ti, expander_id))]
 
 
 def _expand_once(

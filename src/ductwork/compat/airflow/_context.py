@@ -96,12 +96,28 @@ class TaskInstanceView:
             values = ti.xcom_pull(task_ids=keys, key=key, default=default)
             return values[0] if isinstance(task_ids, str) and isinstance(map_indexes, int) else values
         value = ti.xcom_pull(task_ids=task_ids, key=key, default=_MISSING)
+        if value is _MISSING and isinstance(task_ids, str):
+            value = self._pull_instances(task_ids, key)
         if value is _MISSING or (isinstance(value, list) and _MISSING in value):
             self._refuse_prior(include_prior_dates, key)
             if value is _MISSING:
                 return default
             return [default if v is _MISSING else v for v in value]
         return value
+
+    def _pull_instances(self, task_id: str, key: str) -> Any:
+        """A mapped task's values under ``key`` pushed by its instances (not by the task that
+        collects their return values): as Airflow, the list of those that pushed one, in
+        map-index order."""
+        from ductwork.core.mapping import instance_ids
+
+        ti = self.__dict__["_ti"]
+        dag = getattr(self.task, "dag", None)
+        ids = instance_ids(ti, getattr(dag, "tasks", {}).get(task_id))
+        if not ids:
+            return _MISSING
+        found = [v for v in ti.xcom_pull(task_ids=ids, key=key, default=_MISSING) if v is not _MISSING]
+        return found or _MISSING
 
     def _pull_any(self, key: str, default: Any, include_prior_dates: bool) -> Any:
         """``task_ids=None``: the value any task of this run pushed under ``key`` (Airflow 2

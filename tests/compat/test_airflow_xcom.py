@@ -1,0 +1,64 @@
+"""XComs under the Airflow shim: what ``ti.xcom_pull`` returns for mapped tasks."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from ductwork import Flow
+from ductwork.engine.local import run_locally
+from ductwork.loading import load_file
+
+
+def _flow(folder: Path, source: str) -> Flow:
+    path = folder / "dag_file.py"
+    path.write_text(textwrap.dedent(source))
+    loaded = load_file(path)
+    assert not loaded.errors, [str(e) for e in loaded.errors]
+    [flow] = loaded.flows
+    return flow
+
+
+MAPPED_PUSHES = """
+    import pendulum
+    from airflow.decorators import dag, task
+
+    @dag(schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC"))
+    def mapped_pushes():
+        @task
+        def gen():
+            return ["p", "q", "r"]
+
+        @task
+        def mapped(v, ti=None):
+            ti.xcom_push(key="extra", value=f"{v}-{ti.map_index}")
+            if v == "r":
+                ti.xcom_push(key="only_last", value="r!")
+            return v.upper()
+
+        @task
+        def puller(ti=None):
+            return {
+                "all": ti.xcom_pull(task_ids="mapped"),
+                "extra": ti.xcom_pull(task_ids="mapped", key="extra"),
+                "extra1": ti.xcom_pull(task_ids="mapped", key="extra", map_indexes=1),
+                "only_last": ti.xcom_pull(task_ids="mapped", key="only_last"),
+                "nobody": ti.xcom_pull(task_ids="mapped", key="nobody", default="none"),
+            }
+
+        mapped.expand(v=gen()) >> puller()
+
+    mapped_pushes()
+"""
+
+
+def test_pulling_a_key_of_a_mapped_task_gives_every_instance_value_in_map_index_order(tmp_path: Path) -> None:
+    summary = run_locally(_flow(tmp_path, MAPPED_PUSHES))
+    assert summary.state.value == "success", {t: s.tries[-1].error for t, s in summary.tasks.items() if s.tries}
+    assert summary.result("puller") == {
+        "all": ["P", "Q", "R"],
+        "extra": ["p-0", "q-1", "r-2"],
+        "extra1": "q-1",
+        "only_last": ["r!"],  # as Airflow: the values of the instances that pushed one
+        "nobody": "none",
+    }
