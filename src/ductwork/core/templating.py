@@ -83,23 +83,26 @@ class _Namespace:
         self.__dict__.update(values)
 
 
-def render_string(text: str, context: Mapping[str, Any], *, task_id: str = "", field: str = "") -> str:
-    """Render one template string; raise ``TemplateError`` naming task, field and line."""
+def render_string(text: str, context: Mapping[str, Any], *, task_id: str = "", field: str = "", file: str = "") -> str:
+    """Render one template string; raise ``TemplateError`` naming task, field, the template file
+    the text was read from (if it was) and line."""
     if "{{" not in text and "{%" not in text:
-        return text
+        return str(text)
     from jinja2 import TemplateError as JinjaError
     from jinja2 import TemplateSyntaxError
 
     try:
         return str(_environment().from_string(text).render(**context))
     except TemplateSyntaxError as exc:
-        raise TemplateError(_where(task_id, field, exc.lineno) + f"template syntax error: {exc.message}") from None
+        where = _where(task_id, field, exc.lineno, file)
+        raise TemplateError(where + f"template syntax error: {exc.message}") from None
     except JinjaError as exc:
-        raise TemplateError(_where(task_id, field, _error_line(exc)) + f"{exc}") from None
+        raise TemplateError(_where(task_id, field, _error_line(exc), file) + f"{exc}") from None
     except DuctworkError as exc:  # a missing connection or variable, bad JSON in a variable...
-        raise TemplateError(_where(task_id, field, _error_line(exc)) + f"{exc}") from None
+        raise TemplateError(_where(task_id, field, _error_line(exc), file) + f"{exc}") from None
     except Exception as exc:
-        raise TemplateError(_where(task_id, field, _error_line(exc)) + f"{type(exc).__name__}: {exc}") from None
+        where = _where(task_id, field, _error_line(exc), file)
+        raise TemplateError(where + f"{type(exc).__name__}: {exc}") from None
 
 
 _PLAIN_LEAVES = frozenset({int, float, bool, type(None), bytes})
@@ -128,12 +131,14 @@ def render_value(
     return value
 
 
-def _where(task_id: str, field: str, line: int | None) -> str:
+def _where(task_id: str, field: str, line: int | None, file: str = "") -> str:
     parts = []
     if task_id:
         parts.append(f"task {task_id!r}")
     if field:
         parts.append(f"field {field!r}")
+    if file:
+        parts.append(f"template file {file}")
     if line:
         parts.append(f"line {line}")
     return (", ".join(parts) + ": ") if parts else ""

@@ -208,19 +208,35 @@ class AirflowOperatorMixin(CoreBaseOperator):
         return airflow_context(context, self)
 
     def _resolve_template_files(self) -> None:
+        """Airflow reads a templated string that ends in one of ``template_ext`` as a template
+        file, also inside a list or dict (``templates_dict``); a string ending in a space
+        (``"run.sh "``) is how a DAG says that it is not one."""
         if not self.template_ext or self.__dict__.get("_template_files_read"):
             return
         self.__dict__["_template_files_read"] = True
         folders = [*getattr(self.flow, "template_searchpath", []), *_flow_folder(self.flow)]
         for name in self.template_fields:
             value = getattr(self, name, None)
-            if isinstance(value, str) and value.strip().endswith(tuple(self.template_ext)):
-                for folder in folders:
-                    candidate = os.path.join(folder, value.strip())
-                    if os.path.isfile(candidate):
-                        with open(candidate, encoding="utf-8") as fh:
-                            setattr(self, name, fh.read())
-                        break
+            read = self._read_template_files(value, folders, name)
+            if read is not value:
+                setattr(self, name, read)
+
+    def _read_template_files(self, value: Any, folders: Sequence[str], field: str) -> Any:
+        """``value`` with each template file it names replaced by a ``TemplateFile``; ``value``
+        itself when it names none."""
+        if isinstance(value, TemplateFile):
+            return value
+        if isinstance(value, str):
+            path = _template_path(value, folders) if value.endswith(tuple(self.template_ext)) else None
+            return TemplateFile.read(path, task_id=self.task_id, field=field) if path else value
+        if type(value) in (list, tuple):
+            items = [self._read_template_files(v, folders, field) for v in value]
+            changed = any(a is not b for a, b in zip(items, value, strict=True))
+            return type(value)(items) if changed else value
+        if type(value) is dict:
+            pairs = {k: self._read_template_files(v, folders, field) for k, v in value.items()}
+            return pairs if any(pairs[k] is not value[k] for k in value) else value
+        return value
 
     def render_template_fields(self, context: Mapping[str, Any], jinja_env: Any = None) -> None:
         """Render this operator's templated fields in place (Airflow's method, for operators that
@@ -239,6 +255,36 @@ class AirflowOperatorMixin(CoreBaseOperator):
 
 class BaseOperator(AirflowOperatorMixin):
     """Subclass this and implement ``execute(self, context)``, as in Airflow."""
+
+
+class TemplateFile(str):
+    """A templated value read from a template file: its text, rendered like any template
+    string, except that a rendering error names the file."""
+
+    path: str = ""
+    task_id: str = ""
+    field: str = ""
+
+    @classmethod
+    def read(cls, path: str, *, task_id: str, field: str) -> TemplateFile:
+        with open(path, encoding="utf-8") as fh:
+            made = cls(fh.read())
+        made.path, made.task_id, made.field = path, task_id, field
+        return made
+
+    def resolve_template(self, context: Mapping[str, Any]) -> str:
+        from ductwork.core.templating import render_string
+
+        return render_string(self, context, task_id=self.task_id, field=self.field, file=self.path)
+
+
+def _template_path(name: str, folders: Sequence[str]) -> str | None:
+    """The first of ``folders`` holding the file ``name`` (an absolute ``name`` as it is)."""
+    for folder in folders:
+        candidate = os.path.join(folder, name)
+        if os.path.isfile(candidate):
+            return candidate
+    return None
 
 
 def _flow_folder(flow: Any) -> list[str]:
