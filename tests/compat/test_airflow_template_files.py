@@ -46,3 +46,40 @@ def test_a_command_ending_in_a_space_is_run_not_read_as_a_template_file(tmp_path
     assert summary.result("templated") == "hello 2024-03-01"
     error = summary["broken"].tries[-1].error or ""
     assert f"template file {tmp_path / 'broken.sh'}, line 2" in error and "'nowhere' is undefined" in error
+
+
+PYTHON_TEMPLATES_EXTS = """
+    import pendulum
+    from airflow import DAG
+    from airflow.decorators import task
+    from airflow.operators.python import PythonOperator
+
+    def show(templates_dict=None, **context):
+        return templates_dict
+
+    with DAG("exts", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule=None,
+             params={"region": "eu"}):
+        PythonOperator(
+            task_id="td",
+            python_callable=show,
+            templates_dict={"when": "{{ ds }}", "q": "sql/q.sql", "not_a_file": "sql/q.sql "},
+            templates_exts=[".sql"],
+        )
+        PythonOperator(task_id="no_exts", python_callable=show, templates_dict={"q": "sql/q.sql"})
+
+        @task(templates_exts=[".sql"])
+        def decorated(query):
+            return query
+
+        decorated("sql/q.sql")
+"""
+
+
+def test_python_operator_templates_exts_reads_template_files(tmp_path: Path) -> None:
+    (tmp_path / "sql").mkdir()
+    (tmp_path / "sql" / "q.sql").write_text("SELECT 1 WHERE ds = '{{ ds }}' AND region = '{{ params.region }}'")
+    summary = run_locally(_flow(tmp_path, PYTHON_TEMPLATES_EXTS), logical_date=dt.date(2024, 3, 1))
+    query = "SELECT 1 WHERE ds = '2024-03-01' AND region = 'eu'"
+    assert summary.result("td") == {"when": "2024-03-01", "q": query, "not_a_file": "sql/q.sql "}
+    assert summary.result("no_exts") == {"q": "sql/q.sql"}
+    assert summary.result("decorated") == query

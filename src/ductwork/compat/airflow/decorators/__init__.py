@@ -34,6 +34,8 @@ class _PythonDecoratedOperator(AirflowOperatorMixin, DecoratedOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if templates_exts:
+            self.template_ext = tuple(templates_exts)
         self.multiple_outputs = multiple_outputs
         self.show_return_value_in_logs = show_return_value_in_logs
 

@@ -45,7 +45,8 @@ def _addresses(email: str | Iterable[str] | None) -> tuple[str, ...]:
 class AirflowOperatorMixin(CoreBaseOperator):
     """Airflow's ``BaseOperator.__init__`` arguments, translated for Ductwork's."""
 
-    template_ext: ClassVar[Sequence[str]] = ()
+    template_ext: Sequence[str] = ()
+    """Extensions of template files (Airflow's); an instance may set its own (``templates_exts``)."""
     ui_fgcolor: ClassVar[str] = "#000"
 
     def __init__(

@@ -19,7 +19,8 @@ from ..models.baseoperator import AirflowOperatorMixin
 
 class PythonOperator(AirflowOperatorMixin, _Python):
     """Calls ``python_callable``; context variables it names (``ti``, ``ds``, ``**context``) are
-    passed in, its return value is the task's XCom."""
+    passed in, its return value is the task's XCom. A string in ``templates_dict``, ``op_args``
+    or ``op_kwargs`` ending in one of ``templates_exts`` (``[".sql"]``) is a template file."""
 
     def __init__(
         self,
@@ -39,6 +40,8 @@ class PythonOperator(AirflowOperatorMixin, _Python):
             templates_dict=templates_dict,
             **kwargs,
         )
+        if templates_exts:
+            self.template_ext = tuple(templates_exts)
         self.show_return_value_in_logs = show_return_value_in_logs
 
     def execute(self, context: TaskContext) -> Any:
