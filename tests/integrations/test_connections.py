@@ -64,7 +64,8 @@ def test_chain_order_environment_wins_and_missing_names_where_it_looked() -> Non
     assert secrets.get_connection("warehouse").host == "h1"
     assert secrets.get_variable("region") == "eu" and secrets.get_variable("team") == "data"
     with pytest.raises(
-        NotFoundError, match=r"connection 'nope' is not defined; looked in environment \(DUCTWORK_CONN_NOPE\), memory"
+        NotFoundError,
+        match=r"connection 'nope' is not defined; looked in environment \(DUCTWORK_CONN_NOPE or AIRFLOW_CONN_NOPE\), memory",
     ):
         secrets.get_connection("nope")
     assert secrets.get_variable("nope", default=None) is None

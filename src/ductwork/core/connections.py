@@ -30,6 +30,10 @@ from ductwork.errors import DefinitionError, NotFoundError
 
 CONN_ENV_PREFIX = "DUCTWORK_CONN_"
 VAR_ENV_PREFIX = "DUCTWORK_VAR_"
+AIRFLOW_CONN_ENV_PREFIX = "AIRFLOW_CONN_"
+AIRFLOW_VAR_ENV_PREFIX = "AIRFLOW_VAR_"
+"""Airflow's names for the same, read after Ductwork's so that an existing deployment's
+environment keeps working (Airflow upper-cases the name and changes nothing else)."""
 
 _SQLALCHEMY_DRIVERS = {
     "postgres": "postgresql+psycopg",
@@ -224,7 +228,8 @@ def env_name(prefix: str, name: str) -> str:
 
 class EnvironmentSecrets:
     """``DUCTWORK_CONN_<NAME>`` (a URI, or a JSON object of the connection's fields) and
-    ``DUCTWORK_VAR_<NAME>`` from the given environment mapping."""
+    ``DUCTWORK_VAR_<NAME>`` from the given environment mapping; when unset, Airflow's
+    ``AIRFLOW_CONN_<NAME>`` and ``AIRFLOW_VAR_<NAME>``."""
 
     label = "environment"
 
@@ -232,24 +237,41 @@ class EnvironmentSecrets:
         self.environ = environ
 
     def get_connection(self, name: str) -> Connection | None:
-        raw = self.environ.get(env_name(CONN_ENV_PREFIX, name))
-        if raw is None:
-            return None
-        raw = raw.strip()
-        if raw.startswith("{"):
-            try:
-                fields = json.loads(raw)
-            except ValueError:
-                raise DefinitionError(f"{env_name(CONN_ENV_PREFIX, name)} is not valid JSON") from None
-            fields.pop("conn_id", None)
-            return Connection(conn_id=name, **fields)
-        return Connection.from_uri(name, raw)
+        for variable in self._names("connection", name):
+            raw = self.environ.get(variable)
+            if raw is not None:
+                return connection_from_env(name, variable, raw.strip())
+        return None
 
     def get_variable(self, name: str) -> str | None:
-        return self.environ.get(env_name(VAR_ENV_PREFIX, name))
+        for variable in self._names("variable", name):
+            if variable in self.environ:
+                return self.environ[variable]
+        return None
 
     def where(self, kind: str, name: str) -> str:
-        return env_name(CONN_ENV_PREFIX if kind == "connection" else VAR_ENV_PREFIX, name)
+        return " or ".join(self._names(kind, name))
+
+    @staticmethod
+    def _names(kind: str, name: str) -> tuple[str, str]:
+        if kind == "connection":
+            return env_name(CONN_ENV_PREFIX, name), AIRFLOW_CONN_ENV_PREFIX + name.upper()
+        return env_name(VAR_ENV_PREFIX, name), AIRFLOW_VAR_ENV_PREFIX + name.upper()
+
+
+def connection_from_env(name: str, variable: str, raw: str) -> Connection:
+    """A connection from an environment variable: a URI or a JSON object of its fields (as
+    Airflow writes it, ``extra`` may be a JSON text)."""
+    if not raw.startswith("{"):
+        return Connection.from_uri(name, raw)
+    try:
+        fields = json.loads(raw)
+        if isinstance(fields.get("extra"), str):
+            fields["extra"] = json.loads(fields["extra"] or "{}")
+    except ValueError:
+        raise DefinitionError(f"{variable} is not valid JSON") from None
+    fields.pop("conn_id", None)
+    return Connection(conn_id=name, **fields)
 
 
 class MemorySecrets:

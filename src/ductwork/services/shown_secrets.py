@@ -10,11 +10,19 @@ whose key looks secret (``password``, ``token``...) is hidden whole, whatever it
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Engine
 
-from ductwork.core.connections import CONN_ENV_PREFIX, VAR_ENV_PREFIX, Connection, EnvironmentSecrets
+from ductwork.core.connections import (
+    AIRFLOW_CONN_ENV_PREFIX,
+    AIRFLOW_VAR_ENV_PREFIX,
+    CONN_ENV_PREFIX,
+    VAR_ENV_PREFIX,
+    Connection,
+    connection_from_env,
+)
 from ductwork.core.masking import MASK, MASKER, SecretsMasker, is_secret_name
 from ductwork.settings import Settings
 
@@ -32,21 +40,31 @@ def known_secrets(settings: Settings, engine: Engine) -> SecretsMasker:
     from ductwork.engine.task_env import secrets_environ
 
     masker = SecretsMasker()
-    environ = secrets_environ()
-    from_env = EnvironmentSecrets(environ)
-    for key in list(environ):
-        if key.startswith(CONN_ENV_PREFIX):
-            try:
-                found = from_env.get_connection(key.removeprefix(CONN_ENV_PREFIX))
-            except Exception:  # an unreadable value is not a reason to show anything in clear
-                masker.add(environ[key])
-                continue
-            if found is not None:
-                _add_connection(masker, found)
-        elif key.startswith(VAR_ENV_PREFIX) and is_secret_name(key.removeprefix(VAR_ENV_PREFIX)):
-            masker.add(environ[key])
+    _add_environment(masker, secrets_environ())
     _add_stored(masker, settings, engine)
     return masker
+
+
+def _add_environment(masker: SecretsMasker, environ: Mapping[str, str]) -> None:
+    """The environment's connections and secret-looking variables, under Ductwork's names and
+    Airflow's (both are read by the environment backend)."""
+    for key in list(environ):
+        value = environ[key]
+        if (name := _after(key, CONN_ENV_PREFIX, AIRFLOW_CONN_ENV_PREFIX)) is not None:
+            try:
+                _add_connection(masker, connection_from_env(name, key, value.strip()))
+            except Exception:  # an unreadable value is not a reason to show anything in clear
+                masker.add(value)
+        elif (name := _after(key, VAR_ENV_PREFIX, AIRFLOW_VAR_ENV_PREFIX)) is not None and is_secret_name(name):
+            masker.add(value)
+
+
+def _after(key: str, *prefixes: str) -> str | None:
+    """``key`` without the first of ``prefixes`` it starts with; None if it starts with none."""
+    for prefix in prefixes:
+        if key.startswith(prefix):
+            return key.removeprefix(prefix)
+    return None
 
 
 def _add_stored(masker: SecretsMasker, settings: Settings, engine: Engine) -> None:

@@ -267,6 +267,10 @@ def airflow_context(context: TaskContext, task: Any) -> TaskContext:
         "triggering_asset_events": TriggeringEvents(context.get("triggered_by"), by_object=True),
         "macros": _Macros(getattr(dag, "user_defined_macros", {}) or {}),
     }
+    if "conn" in context:
+        from .models.connection import ConnectionAccessor
+
+        values["conn"] = ConnectionAccessor(context["conn"])
     values.update(getattr(dag, "user_defined_macros", {}) or {})
     return context.with_values(**values)
 

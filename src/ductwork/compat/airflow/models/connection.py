@@ -106,3 +106,26 @@ class Connection:
 
     def __repr__(self) -> str:
         return f"<Connection {self.conn_id!r} type={self.conn_type!r} host={self.host!r}>"
+
+
+class ConnectionAccessor:
+    """``{{ conn.NAME }}`` in an Airflow DAG's templates: Airflow's ``Connection`` (``extra`` the
+    JSON text, ``extra_dejson.sslmode``...), looked up through the try's own accessor (so an
+    unknown name fails the render saying where it was looked for)."""
+
+    def __init__(self, accessor: Any) -> None:
+        self._accessor = accessor
+
+    def __getattr__(self, name: str) -> Connection:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return Connection.from_ductwork(self._accessor.get(name))
+
+    def get(self, name: str, default_conn: Any = None) -> Any:
+        """The connection, or ``default_conn`` when it is not defined (Airflow's method)."""
+        from ductwork.errors import NotFoundError
+
+        try:
+            return getattr(self, name)
+        except NotFoundError:
+            return default_conn

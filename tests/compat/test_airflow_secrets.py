@@ -1,0 +1,91 @@
+"""Airflow's environment variables for connections and variables (``AIRFLOW_CONN_*``,
+``AIRFLOW_VAR_*``), read after Ductwork's own, and connections as Airflow's templates see them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from ductwork import Flow
+from ductwork.core.masking import MASKER
+from ductwork.engine.local import run_locally
+from ductwork.loading import load_file
+
+VARCONN = """
+    import pendulum
+    from airflow.decorators import dag, task
+    from airflow.hooks.base import BaseHook
+    from airflow.models import Variable
+    from airflow.operators.bash import BashOperator
+
+    @dag(schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC"))
+    def varconn():
+        @task
+        def read():
+            db = BaseHook.get_connection("my_db")
+            api = BaseHook.get_connection("my_json")
+            return {
+                "region": Variable.get("region"),
+                "limits": Variable.get("limits", deserialize_json=True),
+                "both": Variable.get("both"),
+                "db": [db.conn_type, db.host, db.port, db.schema, db.extra_dejson],
+                "api": [api.conn_type, api.host, api.extra_dejson],
+            }
+
+        shown = BashOperator(
+            task_id="shown",
+            bash_command="echo {{ var.value.region }} {{ conn.my_db.host }} {{ conn.my_db.extra_dejson.sslmode }}",
+        )
+        read() >> shown
+
+    varconn()
+"""
+
+
+def _flow(folder: Path, source: str) -> Flow:
+    path = folder / "dag_file.py"
+    path.write_text(textwrap.dedent(source))
+    loaded = load_file(path)
+    assert not loaded.errors, [str(e) for e in loaded.errors]
+    [flow] = loaded.flows
+    return flow
+
+
+@pytest.fixture
+def airflow_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_VAR_REGION", "eu")
+    monkeypatch.setenv("AIRFLOW_VAR_LIMITS", '{"rows": 5}')
+    monkeypatch.setenv("AIRFLOW_VAR_BOTH", "airflow's")
+    monkeypatch.setenv("DUCTWORK_VAR_BOTH", "ductwork's")
+    monkeypatch.setenv("AIRFLOW_CONN_MY_DB", "postgres://etl:s3cret-db@db.example:5432/analytics?sslmode=require")
+    extra = json.dumps({"token": "t0ken-1234"})  # Airflow's JSON form: extra as JSON text
+    monkeypatch.setenv("AIRFLOW_CONN_MY_JSON", json.dumps({"conn_type": "http", "host": "api.example", "extra": extra}))
+
+
+@pytest.mark.usefixtures("airflow_env")
+def test_airflow_environment_variables_are_read_after_ductwork_ones(tmp_path: Path) -> None:
+    MASKER.clear()
+    summary = run_locally(_flow(tmp_path, VARCONN))
+    assert summary.state.value == "success", {t: s.tries[-1].error for t, s in summary.tasks.items() if s.tries}
+    assert summary.result("read") == {
+        "region": "eu",
+        "limits": {"rows": 5},
+        "both": "ductwork's",
+        "db": ["postgres", "db.example", 5432, "analytics", {"sslmode": "require"}],
+        "api": ["http", "api.example", {"token": "t0ken-1234"}],
+    }
+    assert summary.result("shown") == "eu db.example require"
+    assert "s3cret-db" in MASKER and "t0ken-1234" in MASKER
+
+
+@pytest.mark.usefixtures("airflow_env")
+def test_variable_get_outside_a_task_reads_airflow_var() -> None:
+    code = "from airflow.models import Variable; print(Variable.get('region'))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "eu"
