@@ -164,3 +164,62 @@ def test_reset_dag_run_with_wait_for_completion_waits_for_the_run_again_under_th
         assert run_service.get_run(service.engine, "target", "fixed").state.value == "success"
     finally:
         service.shutdown()
+
+
+CHILD = """
+import pendulum
+from airflow import DAG
+from airflow.operators.bash import BashOperator
+from airflow.sensors.external_task import ExternalTaskSensor
+
+with DAG(dag_id="child", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule=None) as dag:
+    wait = ExternalTaskSensor(task_id="wait", external_dag_id="parent", external_task_id="maybe",
+                              timeout=60, poke_interval=10, {options})
+    after = BashOperator(task_id="after", bash_command="echo after")
+    wait >> after
+"""
+
+
+def _child(folder: Path, **options: object) -> Flow:
+    path = folder / f"child_{'_'.join(options)}.py"
+    path.write_text(CHILD.format(options=", ".join(f"{k}={v!r}" for k, v in options.items())))
+    loaded = load_file(path)
+    assert not loaded.errors, [str(e) for e in loaded.errors]
+    [flow] = loaded.flows
+    return flow
+
+
+def _parent_run(engine: Engine, state: TaskState) -> TaskServices:
+    graph = FlowGraph(FlowMeta("parent"), {"maybe": NodeSpec("maybe")})
+    with transaction(engine) as conn:
+        run_repo.create_run(conn, graph, run_id="p1", logical_date=DAY, states={"maybe": state})
+    return TaskServices(store=SqlFlowStore(engine))
+
+
+STATES = {"allowed_states": ["success"], "skipped_states": ["skipped"], "failed_states": ["failed"]}
+
+
+@pytest.mark.parametrize(
+    ("parent", "options", "expected"),
+    [
+        (TaskState.SKIPPED, STATES, {"wait": "skipped", "after": "skipped"}),
+        (TaskState.SUCCESS, STATES, {"wait": "success", "after": "success"}),
+        (TaskState.FAILED, STATES, {"wait": "failed", "after": "upstream_failed"}),
+        (TaskState.FAILED, {**STATES, "soft_fail": True}, {"wait": "skipped", "after": "skipped"}),
+    ],
+)
+def test_external_task_sensor_skipped_allowed_and_failed_states(
+    db_engine: Engine, tmp_path: Path, parent: TaskState, options: dict[str, object], expected: dict[str, str]
+) -> None:
+    services = _parent_run(db_engine, parent)
+    result = run_locally(_child(tmp_path, **options), logical_date=DAY, clock=FrozenClock(DAY), services=services)
+    assert {t: s.value for t, s in result.task_states.items()} == expected
+    if parent == TaskState.SKIPPED:
+        assert "is skipped, one of skipped_states" in result.logs[("wait", 1)]
+
+
+def test_a_state_in_two_lists_is_refused_when_the_file_is_loaded(tmp_path: Path) -> None:
+    path = tmp_path / "child.py"
+    path.write_text(CHILD.format(options="skipped_states=['skipped'], failed_states=['skipped']"))
+    [error] = load_file(path).errors
+    assert "states both skipped and failed: skipped" in str(error)

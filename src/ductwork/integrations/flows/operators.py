@@ -29,6 +29,16 @@ def _states(value: Collection[str], *, owner: str, name: str) -> frozenset[str]:
     return frozenset(str(getattr(s, "value", s)) for s in value)
 
 
+def _check_disjoint(kinds: Mapping[str, frozenset[str]], *, owner: str) -> None:
+    """A state may end the wait in one way only."""
+    names = list(kinds)
+    for i, first in enumerate(names):
+        for second in names[i + 1 :]:
+            both = kinds[first] & kinds[second]
+            if both:
+                raise DefinitionError(f"{owner}: states both {first} and {second}: {', '.join(sorted(both))}")
+
+
 class ExternalTaskSensor(BaseSensorOperator):
     """Waits for a task of another flow's run (or for the whole run) to reach an allowed state.
 
@@ -36,8 +46,10 @@ class ExternalTaskSensor(BaseSensorOperator):
         external_flow_id: the flow to watch.
         external_task_id: the task to watch; ``None`` watches the run's own state.
         allowed_states: states that end the wait (default ``("success",)``).
+        skipped_states: states that end this task as skipped at once (default: none).
         failed_states: states that fail this task at once (default: failed and
-            upstream_failed); a run that ended without the task counts as failed too.
+            upstream_failed), or skip it with ``soft_fail``; a run that ended without the task
+            counts as failed too.
         execution_delta: the watched run's logical date is this much *before* this run's
             (Airflow's meaning); by default the same logical date.
         execution_date_fn: a callable given this run's logical date (and context variables it
@@ -57,6 +69,7 @@ class ExternalTaskSensor(BaseSensorOperator):
         external_task_id: str | None = None,
         allowed_states: Collection[str] = (SUCCESS,),
         failed_states: Collection[str] = FAILED_STATES,
+        skipped_states: Collection[str] = (),
         execution_delta: dt.timedelta | None = None,
         execution_date_fn: DateFunction | None = None,
         **kwargs: Any,
@@ -68,15 +81,18 @@ class ExternalTaskSensor(BaseSensorOperator):
             raise DefinitionError(f"{owner}: give execution_delta or execution_date_fn, not both")
         if execution_date_fn is not None and not callable(execution_date_fn):
             raise DefinitionError(f"{owner}: execution_date_fn must be callable")
-        allowed = _states(allowed_states, owner=owner, name="allowed_states")
-        failed = _states(failed_states, owner=owner, name="failed_states")
-        if allowed & failed:
-            raise DefinitionError(f"{owner}: states both allowed and failed: {', '.join(sorted(allowed & failed))}")
+        kinds = {
+            "allowed": _states(allowed_states, owner=owner, name="allowed_states"),
+            "skipped": _states(skipped_states, owner=owner, name="skipped_states"),
+            "failed": _states(failed_states, owner=owner, name="failed_states"),
+        }
+        _check_disjoint(kinds, owner=owner)
         super().__init__(**kwargs)
         self.external_flow_id = external_flow_id
         self.external_task_id = external_task_id
-        self.allowed_states = allowed
-        self.failed_states = failed
+        self.allowed_states = kinds["allowed"]
+        self.skipped_states = kinds["skipped"]
+        self.failed_states = kinds["failed"]
         self.execution_delta = execution_delta
         self.execution_date_fn = execution_date_fn
 
@@ -106,8 +122,13 @@ class ExternalTaskSensor(BaseSensorOperator):
         log.info("%s (run %s): %s", what, run.run_id, state or "not in the run")
         if state in self.allowed_states:
             return True
+        if state in self.skipped_states:
+            raise SkipTask(f"{what} (run {run.run_id}) is {state}, one of skipped_states")
         if state in self.failed_states:
-            raise TaskExecutionError(f"task {self.task_id!r}: {what} (run {run.run_id}) is {state}")
+            message = f"task {self.task_id!r}: {what} (run {run.run_id}) is {state}"
+            if self.soft_fail:
+                raise SkipTask(message + "; soft_fail is set, so the task is skipped")
+            raise TaskExecutionError(message)
         if state is None and run.state in ("success", "failed"):
             raise TaskExecutionError(
                 f"task {self.task_id!r}: run {run.run_id} of flow {self.external_flow_id!r} ended "

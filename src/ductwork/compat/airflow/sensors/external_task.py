@@ -41,6 +41,7 @@ class ExternalTaskSensor(BaseSensorOperator, _External):
             external_flow_id=external_dag_id,
             external_task_id=external_task_id,
             allowed_states=tuple(allowed_states or ("success",)),
+            skipped_states=tuple(skipped_states or ()),
             failed_states=tuple(failed_states or ()),
             execution_delta=execution_delta,
             execution_date_fn=execution_date_fn,
