@@ -150,7 +150,8 @@ class TaskContext(Mapping[str, Any]):
             raise AttributeError(name) from None
 
     def with_values(self, **extra: Any) -> TaskContext:
-        return TaskContext({**self._values, **extra})
+        """A copy with ``extra`` added, of the same class (the Airflow shim's context stays one)."""
+        return type(self)({**self._values, **extra})
 
 
 def build_context(

@@ -28,13 +28,14 @@ The engine never learns that a node is a mapped instance: it only sees nodes bei
 
 from __future__ import annotations
 
+import contextlib
 import copy
-import itertools
-from collections.abc import Callable, Mapping, Sequence
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from ductwork.core.context import TaskContext
+from ductwork.core.context import TaskContext, reset_current_context, set_current_context
 from ductwork.core.dependencies import set_dependency
 from ductwork.core.graph import NodeSpec
 from ductwork.core.operators.base import _MAPPING, BaseOperator, accepted_arguments
@@ -104,7 +105,7 @@ class MappedOperator(BaseOperator):
         return replace(node, operator=self.operator_class.__name__)
 
     # --- expansion --------------------------------------------------------------------------
-    def mapped_values(self, context: TaskContext) -> list[dict[str, Any]]:
+    def mapped_values(self, context: TaskContext) -> Sequence[dict[str, Any]]:
         """The keyword arguments of each instance, in map-index order."""
         return _mapped_values(self.task_id, self.expand_input, self.expand_kwargs_input, context)
 
@@ -147,6 +148,7 @@ class MappedInstance:
         self.on_failure_callback = mapped.on_failure_callback
         self.on_retry_callback = mapped.on_retry_callback
         self._operator: BaseOperator | None = None
+        self._error: Exception | None = None
 
     def _build(self, context: TaskContext) -> BaseOperator | None:
         values = self.mapped.mapped_values(context)
@@ -167,12 +169,22 @@ class MappedInstance:
 
     def adapt_context(self, context: TaskContext) -> TaskContext:
         """Build this instance's operator (its values may come from other tasks' results) and
-        let it add to the context as it would unmapped."""
-        self._operator = self._build(context)
+        let it add to the context as it would unmapped. Building it runs the functions of a
+        ``.map()``: what one raises (``SkipTask`` too) is raised again by ``execute``, where it
+        decides the try as any error of the task does."""
+        try:
+            with _current(context):
+                self._operator = self._build(context)
+        except Exception as exc:
+            self._error = exc
+            return context
         adapt = getattr(self._operator, "adapt_context", None)
         return adapt(context) if adapt is not None else context
 
     def execute(self, context: TaskContext) -> Any:
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
         operator = self._operator if self._operator is not None else self._build(context)
         self._operator = None
         if operator is None:
@@ -296,7 +308,7 @@ class MappedGroupExpander(BaseOperator):
     def extra_spec(self) -> dict[str, Any]:
         return {"mapped_group": True}
 
-    def mapped_values(self, context: TaskContext) -> list[dict[str, Any]]:
+    def mapped_values(self, context: TaskContext) -> Sequence[dict[str, Any]]:
         return _mapped_values(self.task_id, self.expand_input, self.expand_kwargs_input, context)
 
     def adopt(self, members: Sequence[BaseOperator]) -> dict[str, MappedGroupMember]:
@@ -433,10 +445,19 @@ class MappedGroupInstance:
         self.on_failure_callback = template.on_failure_callback
         self.on_retry_callback = template.on_retry_callback
         self._operator: BaseOperator | None = None
+        self._error: Exception | None = None
 
     def adapt_context(self, context: TaskContext) -> TaskContext:
-        values = self.expander.mapped_values(context)
-        if self.map_index >= len(values):
+        """As ``MappedInstance.adapt_context``: an error reading this instance's values is
+        raised again by ``execute``."""
+        try:
+            with _current(context):
+                values = self.expander.mapped_values(context)
+                mine = values[self.map_index] if self.map_index < len(values) else None
+        except Exception as exc:
+            self._error = exc
+            return context
+        if mine is None:
             self._operator = None
             return context
         operator = copy.copy(self.template)
@@ -445,11 +466,14 @@ class MappedGroupInstance:
         operator.__dict__["expanded_ti_count"] = len(values)
         self._operator = operator
         ti = _IndexedTaskInstance(context["ti"], self.expander.templates, self.map_index)
-        context = context.with_values(ti=ti, **{_GROUP_VALUES: values[self.map_index]})
+        context = context.with_values(ti=ti, **{_GROUP_VALUES: mine})
         adapt = getattr(operator, "adapt_context", None)
         return adapt(context) if adapt is not None else context
 
     def execute(self, context: TaskContext) -> Any:
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
         operator = self._operator
         self._operator = None
         if operator is None:
@@ -466,6 +490,16 @@ class MappedGroupInstance:
 
     def __repr__(self) -> str:
         return f"<mapped group instance {self.task_id}>"
+
+
+@contextlib.contextmanager
+def _current(context: TaskContext) -> Iterator[None]:
+    """``get_current_context()`` works in a ``.map()`` function, called before the try runs."""
+    token = set_current_context(context)
+    try:
+        yield
+    finally:
+        reset_current_context(token)
 
 
 def _expanded(context: TaskContext, task_id: str) -> int:
@@ -519,20 +553,66 @@ def _expand_once(
 
 def _mapped_values(
     task_id: str, expand_input: Mapping[str, Any], expand_kwargs_input: Any, context: TaskContext
-) -> list[dict[str, Any]]:
-    """The keyword arguments of each instance, in map-index order (lists are crossed)."""
+) -> Sequence[dict[str, Any]]:
+    """The keyword arguments of each instance, in map-index order (lists are crossed). Made when
+    an instance is read, so that a ``.map()`` function runs only for the instance that uses it."""
     if expand_kwargs_input is not None:
         source = resolve_refs(expand_kwargs_input, context)
-        if not isinstance(source, Sequence) or not all(isinstance(i, Mapping) for i in source):
+        if (
+            not isinstance(source, Sequence)
+            or isinstance(source, str | bytes)
+            or (isinstance(source, list | tuple) and not all(isinstance(i, Mapping) for i in source))
+        ):
             raise TaskExecutionError(f"task {task_id!r}: expand_kwargs wants a list of dicts, got {source!r}")
-        return [dict(item) for item in source]
+        return _Kwargs(task_id, source)
     names = list(expand_input)
-    columns = []
+    columns: list[Sequence[Any]] = []
     for name in names:
         value = resolve_refs(expand_input[name], context)
         if isinstance(value, Mapping):
             value = list(value.items())
         if value is None or isinstance(value, str | bytes) or not isinstance(value, Sequence):
             raise TaskExecutionError(f"task {task_id!r}: expand({name}=...) got {value!r}, not a list")
-        columns.append(list(value))
-    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*columns)]
+        columns.append(value)
+    return _Grid(names, columns)
+
+
+class _Grid(Sequence[dict[str, Any]]):
+    """Every combination of one item of each column, in ``itertools.product``'s order."""
+
+    def __init__(self, names: Sequence[str], columns: Sequence[Sequence[Any]]) -> None:
+        self.names = names
+        self.columns = columns
+
+    def __len__(self) -> int:
+        return math.prod(len(c) for c in self.columns)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        picked: dict[str, Any] = {}
+        for name, column in reversed(list(zip(self.names, self.columns, strict=True))):
+            index, position = divmod(index, len(column))
+            picked[name] = column[position]
+        return {name: picked[name] for name in self.names}
+
+
+class _Kwargs(Sequence[dict[str, Any]]):
+    """``expand_kwargs``' dicts, each checked when it is read."""
+
+    def __init__(self, task_id: str, source: Sequence[Any]) -> None:
+        self.task_id = task_id
+        self.source = source
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        item = self.source[index]
+        if not isinstance(item, Mapping):
+            raise TaskExecutionError(f"task {self.task_id!r}: expand_kwargs wants a list of dicts, got {item!r}")
+        return dict(item)

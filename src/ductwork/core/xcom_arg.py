@@ -7,7 +7,7 @@ a reference can also be embedded in a templated string field.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ductwork.core.dependencies import DependencyMixin, Linkable
@@ -15,6 +15,10 @@ from ductwork.core.results import RETURN_VALUE
 
 if TYPE_CHECKING:
     from ductwork.core.context import TaskContext
+
+
+_NO_FILL: Any = object()
+"""``zip`` without ``fillvalue``: stop at the shortest."""
 
 
 class XComArg(DependencyMixin):
@@ -33,6 +37,21 @@ class XComArg(DependencyMixin):
 
     def dependency_leaves(self) -> list[Linkable]:
         return [self.operator]
+
+    def references(self) -> list[XComArg]:
+        """The task outputs this value is made of (itself; several for a ``zip``)."""
+        return [self]
+
+    # --- Airflow's derived values, for dynamic task mapping ------------------------------------
+    def map(self, function: Callable[[Any], Any]) -> MapXComArg:
+        """Each item passed through ``function`` (a dict's items are its ``(key, value)`` pairs,
+        as ``expand`` maps them); called when an item is used, so in the mapped task's own try."""
+        return MapXComArg(self, (function,))
+
+    def zip(self, *others: XComArg, fillvalue: Any = _NO_FILL) -> ZipXComArg:
+        """Tuples of the i-th items of this value and of ``others``, as far as the shortest goes
+        (with ``fillvalue``: the longest, the others filled with it), like Python's ``zip``."""
+        return ZipXComArg((self, *others), fillvalue=fillvalue)
 
     def resolve(self, context: TaskContext) -> Any:
         return context["ti"].xcom_pull(task_ids=self.operator.task_id, key=self.key)
@@ -72,6 +91,126 @@ class XComArg(DependencyMixin):
             f"the output of task {self.operator.task_id!r} is only known when the flow runs; "
             f"pass it to another task instead of iterating over it"
         )
+
+
+def _items(value: Any, what: str) -> Sequence[Any]:
+    """A task's output as the sequence a derived value reads (a dict as its ``(key, value)``
+    pairs)."""
+    if isinstance(value, Mapping):
+        return list(value.items())
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        from ductwork.errors import TaskExecutionError
+
+        raise TaskExecutionError(f"{what} wants a list or a dict, got {value!r}")
+    return value
+
+
+def _plain(arg: XComArg) -> XComArg:
+    if arg.key != RETURN_VALUE:
+        from ductwork.errors import DefinitionError
+
+        raise DefinitionError(f"{arg!r}: map() and zip() read a task's return value, not the key {arg.key!r}")
+    return arg
+
+
+class _DerivedXComArg(XComArg):
+    """A value computed from task outputs when it is used, not stored by any task."""
+
+    def __init__(self, sources: Sequence[XComArg]) -> None:
+        super().__init__(sources[0].operator)
+        self.sources = tuple(sources)
+
+    def __getitem__(self, key: str) -> XComArg:
+        raise TypeError(f"{self!r} is not the output of one task: it has no named outputs")
+
+    def references(self) -> list[XComArg]:
+        return [ref for source in self.sources for ref in source.references()]
+
+    def dependency_roots(self) -> list[Linkable]:
+        return [ref.operator for ref in self.references()]
+
+    def dependency_leaves(self) -> list[Linkable]:
+        return self.dependency_roots()
+
+    def resolve_template(self, context: Any) -> Any:
+        return list(self.resolve(context))
+
+    def __str__(self) -> str:
+        return repr(self)
+
+
+class MapXComArg(_DerivedXComArg):
+    """``output.map(f)``: see ``XComArg.map``."""
+
+    def __init__(self, source: XComArg, functions: tuple[Callable[[Any], Any], ...]) -> None:
+        super().__init__([source if isinstance(source, _DerivedXComArg) else _plain(source)])
+        self.functions = functions
+
+    def map(self, function: Callable[[Any], Any]) -> MapXComArg:
+        return MapXComArg(self.sources[0], (*self.functions, function))
+
+    def resolve(self, context: TaskContext) -> Sequence[Any]:
+        return MapResult(_items(self.sources[0].resolve(context), f"{self!r}"), self.functions)
+
+    def __repr__(self) -> str:
+        names = "".join(f".map({getattr(f, '__name__', f)!s})" for f in self.functions)
+        return f"{self.sources[0]!r}{names}"
+
+
+class MapResult(Sequence[Any]):
+    """The items of a mapped value, each computed when it is read (``len`` reads none)."""
+
+    def __init__(self, items: Sequence[Any], functions: tuple[Callable[[Any], Any], ...]) -> None:
+        self.items = items
+        self.functions = functions
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        value = self.items[index]
+        for function in self.functions:
+            value = function(value)
+        return value
+
+
+class ZipXComArg(_DerivedXComArg):
+    """``output.zip(other, ...)``: see ``XComArg.zip``."""
+
+    def __init__(self, sources: Sequence[XComArg], *, fillvalue: Any = _NO_FILL) -> None:
+        super().__init__([s if isinstance(s, _DerivedXComArg) else _plain(s) for s in sources])
+        self.fillvalue = fillvalue
+
+    def resolve(self, context: TaskContext) -> Sequence[Any]:
+        columns = [_items(source.resolve(context), f"{self!r}") for source in self.sources]
+        return ZipResult(columns, self.fillvalue)
+
+    def __repr__(self) -> str:
+        first, *others = self.sources
+        return f"{first!r}.zip({', '.join(repr(o) for o in others)})"
+
+
+class ZipResult(Sequence[tuple[Any, ...]]):
+    """The tuples of zipped values, each made when it is read."""
+
+    def __init__(self, columns: Sequence[Sequence[Any]], fillvalue: Any) -> None:
+        self.columns = columns
+        self.fillvalue = fillvalue
+
+    def __len__(self) -> int:
+        lengths = [len(c) for c in self.columns]
+        return max(lengths, default=0) if self.fillvalue is not _NO_FILL else min(lengths, default=0)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return tuple(c[index] if index < len(c) else self.fillvalue for c in self.columns)
 
 
 class ParamRef:
@@ -115,7 +254,7 @@ def find_refs(value: Any) -> list[XComArg]:
         elif kind is dict:
             stack.extend(item.values())
         elif isinstance(item, XComArg):
-            found.append(item)
+            found.extend(item.references())
         elif isinstance(item, list | tuple | set | frozenset):
             stack.extend(item)
         elif isinstance(item, Mapping):

@@ -272,7 +272,18 @@ def airflow_context(context: TaskContext, task: Any) -> TaskContext:
 
         values["conn"] = ConnectionAccessor(context["conn"])
     values.update(getattr(dag, "user_defined_macros", {}) or {})
-    return context.with_values(**values)
+    return AirflowContext({**context, **values})
+
+
+class AirflowContext(TaskContext):
+    """Airflow's context is a mutable mapping: a task may set a name in it
+    (``get_current_context()["label"] = ...``, read by ``map_index_template``)."""
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._values[key] = value
+
+    def update(self, values: Mapping[str, Any] | None = None, /, **more: Any) -> None:
+        self._values.update(values or {}, **more)
 
 
 def _neighbours(dag: Any, logical_date: dt.datetime) -> tuple[Any, Any]:

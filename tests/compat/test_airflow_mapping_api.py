@@ -1,0 +1,126 @@
+"""Airflow 2.4+'s dynamic task mapping API beyond ``expand``: ``XComArg.map`` and ``.zip``, and
+the named-mapping pattern (``map_index_template`` with a value set in the context)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from ductwork import Flow
+from ductwork.engine.local import run_locally
+from ductwork.loading import load_file
+
+
+def _flow(folder: Path, source: str) -> Flow:
+    path = folder / "dag_file.py"
+    path.write_text(textwrap.dedent(source))
+    loaded = load_file(path)
+    assert not loaded.errors, [str(e) for e in loaded.errors]
+    [flow] = loaded.flows
+    return flow
+
+
+def _states(summary) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {t: s.value for t, s in summary.task_states.items()}
+
+
+MAP_AND_ZIP = """
+    import os
+    import pendulum
+    from airflow.decorators import dag, task
+    from airflow.exceptions import AirflowSkipException
+
+    MARKS = os.environ["MAP_MARKS"]
+
+    def to_path(name):
+        # called lazily, in the mapped instance's own try: each call leaves a line naming it
+        from airflow.operators.python import get_current_context
+
+        with open(os.path.join(MARKS, name), "a") as fh:
+            fh.write(get_current_context()["ti"].task_id + "\\n")
+        if name == "skip-me":
+            raise AirflowSkipException("not this one")
+        return f"/data/{name}.csv"
+
+    @dag(schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC"))
+    def map_and_zip():
+        @task
+        def names():
+            return ["a", "skip-me", "b"]
+
+        @task
+        def sizes():
+            return [1, 2]
+
+        @task
+        def load(path):
+            return path
+
+        @task
+        def pair(item):
+            return list(item)
+
+        @task
+        def collect(values):
+            return list(values)
+
+        paths = names().map(to_path)
+        loaded = load.expand(path=paths)
+        pair.expand(item=names().zip(sizes()))
+        pair.override(task_id="pair_longest").expand(item=names().zip(sizes(), fillvalue=0))
+        pair.override(task_id="kwargs").expand(item=sizes().map(lambda n: n * 10).map(lambda n: [n, n + 1]))
+        load.override(task_id="from_kwargs").expand_kwargs(sizes().map(lambda n: {"path": f"p{n}"}))
+        collect(loaded)
+
+    map_and_zip()
+"""
+
+
+def test_map_and_zip_of_task_outputs(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    monkeypatch.setenv("MAP_MARKS", str(marks))
+    summary = run_locally(_flow(tmp_path, MAP_AND_ZIP))
+    states = _states(summary)
+    assert states["load[0]"] == "success" and states["load[2]"] == "success"
+    assert states["load[1]"] == "skipped"  # the map function raised AirflowSkipException for it
+    assert summary.result("load[0]") == "/data/a.csv" and summary.result("load[2]") == "/data/b.csv"
+    calls = {p.name: p.read_text().split() for p in marks.iterdir()}
+    assert calls == {"a": ["load[0]"], "skip-me": ["load[1]"], "b": ["load[2]"]}
+    assert summary.result("pair") == [["a", 1], ["skip-me", 2]]
+    assert summary.result("pair_longest") == [["a", 1], ["skip-me", 2], ["b", 0]]
+    assert summary.result("kwargs") == [[10, 11], [20, 21]]
+    assert summary.result("from_kwargs") == ["p1", "p2"]
+
+
+NAMED_MAPPING = """
+    import pendulum
+    from airflow.decorators import dag, task
+    from airflow.operators.python import PythonOperator, get_current_context
+
+    @dag(schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC"))
+    def named_mapping():
+        @task(map_index_template="{{ my_label }}")
+        def labeled(name):
+            context = get_current_context()
+            context["my_label"] = f"label-{name}"
+            return get_current_context()["my_label"]
+
+        labeled.expand(name=["x", "y"])
+
+        def classic(**context):
+            context["ti"].xcom_push(key="seen", value="ok")
+            context["extra"] = 1
+            return context["extra"]
+
+        PythonOperator(task_id="classic", python_callable=classic)
+
+    named_mapping()
+"""
+
+
+def test_a_task_may_set_names_in_its_context_for_map_index_template(tmp_path: Path) -> None:
+    summary = run_locally(_flow(tmp_path, NAMED_MAPPING))
+    assert summary.state.value == "success", {t: s.tries[-1].error for t, s in summary.tasks.items() if s.tries}
+    assert summary.result("labeled") == ["label-x", "label-y"]
+    assert summary.result("classic") == 1
