@@ -561,6 +561,9 @@ class SchemaParameter(Parameter[Any]):
         return json.dumps(value, sort_keys=True, default=str)
 
     def describe_type(self) -> str:
+        """What a value must be, for error messages: the schema's type, or its allowed values."""
+        if "enum" in self.schema:
+            return "one of " + ", ".join(json.dumps(v, default=str) for v in self.schema["enum"])
         kind = self.schema.get("type", "json")
         return f"{kind} (JSON schema)" if isinstance(kind, str) else f"{'/'.join(map(str, kind))} (JSON schema)"
 

@@ -27,6 +27,9 @@ from ductwork.core.operators.base import BaseOperator as CoreBaseOperator
 from ductwork.core.operators.base import chain, cross_downstream, set_dependency
 from ductwork.core.xcom_arg import ParamRef, XComArg
 
+DEFAULT_OWNER = "airflow"
+"""A task's owner when neither it nor ``default_args`` names one (Airflow's default)."""
+
 _RULE_ALIASES = {
     "none_failed_or_skipped": "none_failed_min_one_success",
     "dummy": "always",
@@ -55,7 +58,7 @@ class AirflowOperatorMixin(CoreBaseOperator):
         task_id: str,
         dag: Any = None,
         task_group: Any = None,
-        owner: str = "",
+        owner: str = DEFAULT_OWNER,
         email: str | Iterable[str] | None = None,
         email_on_retry: bool = True,
         email_on_failure: bool = True,
@@ -156,7 +159,8 @@ class AirflowOperatorMixin(CoreBaseOperator):
         self.email = list(addresses)
         self.failure_email = addresses if email_on_failure else ()
         self.retry_email = addresses if email_on_retry else ()
-        self.task_params = {n: getattr(v, "value", v) for n, v in (params or {}).items()}
+        given = {**_inherited_params(self, default_args), **(params or {})}
+        self.task_params = {n: getattr(v, "value", v) for n, v in given.items()}
         self._doc_md = doc_md
         self.start_date = start_date
         self.end_date = end_date
@@ -252,6 +256,17 @@ class AirflowOperatorMixin(CoreBaseOperator):
         if self.doc_md:
             spec["doc_md"] = self.doc_md
         return spec
+
+
+def _inherited_params(task: CoreBaseOperator, default_args: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The ``params`` of the ``default_args`` of the task's DAG, task group and the task itself,
+    the later winning (as Airflow merges ``default_args``); the task's own ``params`` go on top."""
+    merged: dict[str, Any] = {
+        **(getattr(task.flow, "default_args", None) or {}),
+        **(getattr(task.task_group, "default_args", None) or {}),
+        **(default_args or {}),
+    }
+    return dict(merged.get("params") or {})
 
 
 class BaseOperator(AirflowOperatorMixin):

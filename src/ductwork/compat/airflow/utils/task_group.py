@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ductwork.core.task_group import TaskGroup as _TaskGroup
@@ -56,6 +56,22 @@ class TaskGroup(_TaskGroup):
 
     def get_child_by_label(self, label: str) -> Any:
         return self.children[self.child_id(label)]
+
+    @property
+    def roots(self) -> list[Any]:
+        """The group's tasks with no upstream task in the group (what ``task >> group`` links to)."""
+        return list(self.dependency_roots())
+
+    @property
+    def leaves(self) -> list[Any]:
+        """The group's tasks with no downstream task in the group (what ``group >> task`` links from)."""
+        return list(self.dependency_leaves())
+
+    def get_roots(self) -> Iterator[Any]:
+        yield from self.roots
+
+    def get_leaves(self) -> Iterator[Any]:
+        yield from self.leaves
 
 
 __all__ = ["TaskGroup"]

@@ -1,0 +1,122 @@
+"""Small parts of Airflow 2's API that DAG files rely on: ``default_args`` params, the default
+owner, ``TaskGroup.roots``/``.leaves``, Airflow 1.10's module names and ``airflow.macros``, enum
+``Param`` errors, and ``ExternalTaskMarker`` in ``ductwork doctor``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ductwork import Flow
+from ductwork.engine.local import run_locally
+from ductwork.errors import ParameterError
+from ductwork.loading import load_file
+
+
+def _flow(folder: Path, source: str) -> Flow:
+    path = folder / "dag_file.py"
+    path.write_text(textwrap.dedent(source))
+    loaded = load_file(path)
+    assert not loaded.errors, [str(e) for e in loaded.errors]
+    [flow] = loaded.flows
+    return flow
+
+
+DEFAULTS = """
+    import pendulum
+    from airflow import DAG
+    from airflow.models.param import Param
+    from airflow.operators.bash import BashOperator
+    from airflow.operators.empty import EmptyOperator
+    from airflow.utils.task_group import TaskGroup
+
+    default_args = {"params": {"p_from_default": "D"}, "retries": 0}
+    with DAG("defaults", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule=None,
+             default_args=default_args, params={"dp": 1, "choice": Param("a", enum=["a", "b"])}) as dag:
+        BashOperator(task_id="own_params", params={"tp": "T"},
+                     bash_command="echo {{ params.dp }} {{ params.p_from_default }} {{ params.tp }}")
+        BashOperator(task_id="no_params", bash_command="echo {{ params.p_from_default }}")
+        BashOperator(task_id="overrides", params={"p_from_default": "mine"},
+                     bash_command="echo {{ params.p_from_default }}")
+        BashOperator(task_id="named_owner", owner="ana", bash_command="echo")
+        with TaskGroup("grp", default_args={"params": {"from_group": "G"}}) as grp:
+            first = BashOperator(task_id="first", bash_command="echo {{ params.from_group }}")
+            middle_a = EmptyOperator(task_id="middle_a")
+            middle_b = EmptyOperator(task_id="middle_b")
+            last = EmptyOperator(task_id="last")
+            first >> [middle_a, middle_b] >> last
+"""
+
+
+def test_default_args_params_are_merged_under_the_tasks_own(tmp_path: Path) -> None:
+    summary = run_locally(_flow(tmp_path, DEFAULTS))
+    assert summary.state.value == "success", {t: s.tries[-1].error for t, s in summary.tasks.items() if s.tries}
+    assert summary.result("own_params") == "1 D T"
+    assert summary.result("no_params") == "D"
+    assert summary.result("overrides") == "mine"
+    assert summary.result("grp.first") == "G"
+
+
+def test_owner_defaults_to_airflow_and_task_groups_have_roots_and_leaves(tmp_path: Path) -> None:
+    flow = _flow(tmp_path, DEFAULTS)
+    assert flow.tasks["own_params"].owner == "airflow"
+    assert flow.tasks["named_owner"].owner == "ana"
+    group: Any = flow.groups["grp"]  # airflow.utils.task_group.TaskGroup
+    assert [t.task_id for t in group.roots] == ["grp.first"]
+    assert [t.task_id for t in group.leaves] == ["grp.last"]
+    assert [t.task_id for t in group.get_leaves()] == ["grp.last"]
+
+
+def test_an_enum_param_error_names_the_allowed_values(tmp_path: Path) -> None:
+    flow = _flow(tmp_path, DEFAULTS)
+    with pytest.raises(ParameterError, match=r"parameter 'choice' wants one of \"a\", \"b\", got 'c'"):
+        flow.resolve_params({"choice": "c"})
+
+
+LEGACY = """
+    import pendulum
+    from airflow import DAG, macros
+    from airflow.macros import ds_add, ds_format
+    from airflow.operators.bash_operator import BashOperator
+    from airflow.operators.dummy_operator import DummyOperator
+    from airflow.operators.python_operator import BranchPythonOperator, PythonOperator
+
+    def shifted(ds=None):
+        return [ds_add(ds, 7), ds_format(ds, "%Y-%m-%d", "%d/%m/%Y"),
+                str(macros.datetime(2024, 1, 1) + macros.timedelta(days=1))]
+
+    with DAG("legacy", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule=None) as dag:
+        PythonOperator(task_id="shifted", python_callable=shifted) >> DummyOperator(task_id="done")
+        BashOperator(task_id="bash", bash_command="echo {{ macros.ds_add(ds, -1) }}")
+        BranchPythonOperator(task_id="branch", python_callable=lambda: "done")
+"""
+
+
+def test_airflow_1_10_module_names_and_airflow_macros_import(tmp_path: Path) -> None:
+    summary = run_locally(_flow(tmp_path, LEGACY), logical_date=dt.date(2024, 3, 1))
+    assert summary.result("shifted") == ["2024-03-08", "01/03/2024", "2024-01-02 00:00:00"]
+    assert summary.result("bash") == "2024-02-29"
+
+
+def test_doctor_says_external_task_marker_does_not_clear_the_other_dag(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    dag = tmp_path / "marker.py"
+    dag.write_text(
+        textwrap.dedent(
+            """
+            import pendulum
+            from airflow import DAG
+            from airflow.sensors.external_task import ExternalTaskMarker
+
+            with DAG("parent", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule=None):
+                ExternalTaskMarker(task_id="mark", external_dag_id="child", external_task_id="wait")
+            """
+        )
+    )
+    result = cli("doctor", str(dag))
+    assert (
+        f"{dag}:4: differs: airflow.sensors.external_task.ExternalTaskMarker: accepted, but clearing" in result.output
+    )
