@@ -46,4 +46,7 @@ def render_task(
     ti = TaskInstance(run, task_id, 1, 1 + operator.retries, MemoryResults(), operator.downstream_task_ids)
     extra = (services or TaskServices()).context_values()
     context = build_context(run, ti, operator, log=task_logger, extra=extra)
+    adapt = getattr(operator, "adapt_context", None)
+    if adapt is not None:  # as a try does: the Airflow shim's names (prev_ds...), its template files
+        context = adapt(context)
     return render_fields(operator, context)
