@@ -97,6 +97,11 @@ class Schedule(ABC):
         """The interval whose logical date is ``logical_date`` (a run for a chosen date)."""
         return DataInterval(logical_date, logical_date)
 
+    def interval_before(self, logical_date: dt.datetime) -> DataInterval | None:
+        """The scheduled interval just before the one starting at ``logical_date`` (Airflow's
+        ``prev_ds``); None when the schedule has no such thing."""
+        return None
+
     def intervals_between(
         self, start: dt.datetime, end: dt.datetime, *, now: dt.datetime, limit: int | None = None
     ) -> list[DataInterval]:
@@ -182,10 +187,19 @@ class CronSchedule(Schedule):
         return _localize(self._croniter(self.cron, wall).get_next(dt.datetime), self.tz)
 
     def _prev_fire(self, before: dt.datetime, *, inclusive: bool = True) -> dt.datetime:
+        """The last fire time before ``before`` (or at it, when ``inclusive``). Fires are found
+        on the wall clock; one in a DST gap (02:30 on the spring-forward day) lands past the gap,
+        possibly on ``before`` itself, so the one before that is taken."""
         wall = before.astimezone(self.tz).replace(tzinfo=None)
         if inclusive:
             wall += dt.timedelta(microseconds=1)
-        return _localize(self._croniter(self.cron, wall).get_prev(dt.datetime), self.tz)
+        fires = self._croniter(self.cron, wall)
+        fire = _localize(fires.get_prev(dt.datetime), self.tz)
+        for _ in range(3):
+            if fire < before or (inclusive and fire == before):
+                break
+            fire = _localize(fires.get_prev(dt.datetime), self.tz)
+        return fire
 
     def next_interval(
         self,
@@ -216,6 +230,9 @@ class CronSchedule(Schedule):
 
     def interval_starting(self, logical_date: dt.datetime) -> DataInterval:
         return DataInterval(logical_date, self._next_fire(logical_date))
+
+    def interval_before(self, logical_date: dt.datetime) -> DataInterval | None:
+        return DataInterval(self._prev_fire(logical_date, inclusive=False), logical_date)
 
 
 class DeltaSchedule(Schedule):
@@ -254,6 +271,9 @@ class DeltaSchedule(Schedule):
 
     def interval_starting(self, logical_date: dt.datetime) -> DataInterval:
         return DataInterval(logical_date, logical_date + self.delta)
+
+    def interval_before(self, logical_date: dt.datetime) -> DataInterval | None:
+        return DataInterval(logical_date - self.delta, logical_date)
 
 
 def parse_schedule(value: Any, tz: dt.tzinfo | str | None = None, *, where: str = "") -> Schedule:

@@ -35,6 +35,10 @@ class RunView:
     state: str
     logical_date: dt.datetime
     task_states: Mapping[str, str] = field(default_factory=dict)
+    data_interval_start: dt.datetime | None = None
+    data_interval_end: dt.datetime | None = None
+    start_date: dt.datetime | None = None
+    end_date: dt.datetime | None = None
 
 
 class FlowStore(Protocol):
@@ -45,6 +49,11 @@ class FlowStore(Protocol):
         ...
 
     def get_run(self, flow_id: str, run_id: str) -> RunView | None: ...
+
+    def last_success(self, flow_id: str, before: dt.datetime) -> RunView | None:
+        """The latest successful run of ``flow_id`` whose logical date is before ``before``
+        (Airflow's ``prev_*_success`` template values)."""
+        ...
 
     def trigger(
         self,

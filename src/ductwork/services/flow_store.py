@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from ductwork.core.states import RunState
 from ductwork.core.task_services import RunView
 from ductwork.errors import NotFoundError
 from ductwork.services import runs as run_service
@@ -22,6 +23,20 @@ from ductwork.store.repo import runs as run_repo
 from ductwork.store.repo import tasks as task_repo
 
 _TICK = dt.timedelta(microseconds=1)
+
+
+def _summary(record: RunRecord) -> RunView:
+    """A run without its task states, with its dates."""
+    return RunView(
+        record.flow_id,
+        record.run_id,
+        record.state.value,
+        record.logical_date,
+        data_interval_start=record.data_interval_start,
+        data_interval_end=record.data_interval_end,
+        start_date=record.start_date,
+        end_date=record.end_date,
+    )
 
 
 class SqlFlowStore:
@@ -38,6 +53,11 @@ class SqlFlowStore:
         with read_transaction(self.engine) as conn:
             record = run_repo.get_run(conn, flow_id, run_id)
             return self._view(conn, record) if record is not None else None
+
+    def last_success(self, flow_id: str, before: dt.datetime) -> RunView | None:
+        with read_transaction(self.engine) as conn:
+            page = run_repo.list_runs(conn, flow_id=flow_id, states=[RunState.SUCCESS], until=before, limit=1)
+        return _summary(page.items[0]) if page.items else None
 
     def trigger(
         self,

@@ -126,3 +126,26 @@ def test_a_timedelta_schedule_round_trips_through_its_text(delta: dt.timedelta) 
     assert parse_schedule(text).delta == delta  # type: ignore[attr-defined]
     # rows stored by older releases hold str(timedelta): "6:00:00", "1 day, 6:00:00"
     assert parse_schedule(str(delta)).delta == delta  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("cron", "zone", "now", "expected_start"),
+    [
+        ("30 2 * * *", "America/New_York", "2026-03-08T09:00:00+00:00", "2026-03-07T07:30:00+00:00"),
+        ("30 2 * * *", "Europe/Paris", "2026-03-29T03:00:00+00:00", "2026-03-28T01:30:00+00:00"),
+        ("0 * * * *", "Europe/Paris", "2026-03-29T01:10:00+00:00", "2026-03-29T00:00:00+00:00"),
+    ],
+)
+def test_without_catchup_the_interval_ending_at_a_spring_forward_is_not_lost(
+    cron: str, zone: str, now: str, expected_start: str
+) -> None:
+    """The fire in the DST gap (02:30) lands on the interval's end: the interval before it was
+    skipped, so a day (or an hour) had no run although the scheduler never stopped."""
+    schedule = parse_schedule(cron, ZoneInfo(zone))
+    moment = dt.datetime.fromisoformat(now)
+    previous = schedule.interval_before(dt.datetime.fromisoformat(expected_start))
+    assert previous is not None
+    interval = schedule.next_interval(previous, start_date=None, end_date=None, catchup=False, now=moment)
+    assert interval is not None
+    assert interval.start == dt.datetime.fromisoformat(expected_start)
+    assert interval.end <= moment

@@ -252,11 +252,7 @@ def airflow_context(context: TaskContext, task: Any) -> TaskContext:
         "next_execution_date": following,
         "next_ds": _ds(following) if following else None,
         "next_ds_nodash": _ds(following).replace("-", "") if following else None,
-        "prev_data_interval_start_success": None,
-        "prev_data_interval_end_success": None,
-        "prev_start_date_success": None,
-        "prev_end_date_success": None,
-        "prev_execution_date_success": None,
+        **_previous_success(context, dag_id),
         "inlets": list(getattr(task, "inlets", []) or []),
         "inlet_events": InletEvents(list(getattr(task, "inlets", []) or [])),
         "outlets": list(getattr(task, "outlets", []) or []),
@@ -275,6 +271,21 @@ def airflow_context(context: TaskContext, task: Any) -> TaskContext:
     return AirflowContext({**context, **values})
 
 
+def _previous_success(context: TaskContext, dag_id: str) -> dict[str, Any]:
+    """Airflow's ``prev_*_success`` values: from the DAG's latest successful run before this
+    one, looked up in the metadata database (the scheduler's tries have it; an in-process run
+    of ``ductwork run`` has none, and gets None, as a DAG's first run does)."""
+    names = ("data_interval_start", "data_interval_end", "start_date", "end_date", "logical_date")
+    store = context.get("store")
+    found = None
+    if store is not None and hasattr(store, "last_success"):
+        found = store.last_success(dag_id, context["logical_date"])
+    values = {name: getattr(found, name, None) for name in names}
+    out = {f"prev_{name}_success": to_pendulum(v) if v is not None else None for name, v in values.items()}
+    out["prev_execution_date_success"] = out.pop("prev_logical_date_success")
+    return out
+
+
 class AirflowContext(TaskContext):
     """Airflow's context is a mutable mapping: a task may set a name in it
     (``get_current_context()["label"] = ...``, read by ``map_index_template``)."""
@@ -288,15 +299,17 @@ class AirflowContext(TaskContext):
 
 def _neighbours(dag: Any, logical_date: dt.datetime) -> tuple[Any, Any]:
     """The previous and next logical dates on the DAG's schedule (Airflow's deprecated
-    ``prev_execution_date``/``next_execution_date``); None for unscheduled DAGs."""
+    ``prev_execution_date``/``next_execution_date``): the schedule's own fire times, so an
+    ``@monthly`` run's previous date is the first of the month before and a weekday cron's
+    Monday run's is the Friday; None for unscheduled DAGs."""
     schedule = getattr(dag, "schedule", None)
     if schedule is None:
         return None, None
     try:
         current = schedule.interval_starting(logical_date)
+        before = schedule.interval_before(logical_date)
     except Exception:
         return None, None
-    delta = current.end - current.start
-    if delta.total_seconds() <= 0:
+    if current.end <= current.start:
         return None, None
-    return to_pendulum(current.start - delta), to_pendulum(current.end)
+    return (to_pendulum(before.start) if before is not None else None), to_pendulum(current.end)
