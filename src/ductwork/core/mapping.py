@@ -40,7 +40,7 @@ from ductwork.core.dependencies import set_dependency
 from ductwork.core.graph import NodeSpec
 from ductwork.core.operators.base import _MAPPING, BaseOperator, accepted_arguments
 from ductwork.core.results import MISSING, RETURN_VALUE
-from ductwork.core.signals import ExpandNodes, SkipTask
+from ductwork.core.signals import ExpandNodes, InstancesFailed, SkipTask
 from ductwork.core.templating import render_value
 from ductwork.core.trigger_rules import TriggerRule
 from ductwork.core.xcom_arg import XComArg, find_refs, resolve_refs
@@ -124,8 +124,8 @@ class MappedOperator(BaseOperator):
             )
 
         ids = tuple(instance_id(self.task_id, i) for i in range(len(values)))
-        _expand_once(self, context, len(values), instances, ids, what="")
-        return context["ti"].xcom_pull(task_ids=list(ids))
+        _expand_once(self, context, len(values), instances, ids, what="", rule=TriggerRule.ALL_DONE)
+        return _collect(context, self.task_id, ids)
 
     # --- instances --------------------------------------------------------------------------
     def instance(self, map_index: int) -> MappedInstance:
@@ -189,12 +189,19 @@ class MappedInstance:
         self._operator = None
         if operator is None:
             context["log"].info("%s: removed (the mapped list is shorter now); nothing to do", self.task_id)
+            _mark(context, self.task_id, REMOVED)
             return None
         for name in getattr(operator, "template_fields", ()) or ():
             value = getattr(operator, name, None)
             setattr(operator, name, render_value(value, context, task_id=self.task_id, field=name))
         context = context.with_values(task=operator)
-        return operator.execute(context)
+        try:
+            result = operator.execute(context)
+        except SkipTask:
+            _mark(context, self.task_id, SKIPPED)
+            raise
+        _mark(context, self.task_id, SUCCEEDED)
+        return result
 
     def on_kill(self) -> None:
         if self._operator is not None:
@@ -532,6 +539,7 @@ def _expand_once(
     waiting: tuple[str, ...],
     *,
     what: str,
+    rule: TriggerRule = TriggerRule.ALL_SUCCESS,
 ) -> None:
     """The expander's protocol, shared by a mapped task and a mapped group: on the first try that
     sees more items than instances, record the count and grow the graph (``ExpandNodes``: the new
@@ -543,12 +551,52 @@ def _expand_once(
         ti.results.push(ti.run.key, _state_id(op.task_id), MAPPED_COUNT, length)
         context["log"].info("%s: mapped %sover %d item(s)", op.task_id, what, length)
         own = op.to_node()
-        waiting_node = replace(
-            own, upstream=waiting, trigger_rule=TriggerRule.ALL_SUCCESS, extra={**own.extra, MAPPED_COUNT: length}
-        )
+        waiting_node = replace(own, upstream=waiting, trigger_rule=rule, extra={**own.extra, MAPPED_COUNT: length})
         raise ExpandNodes(instances(expanded, length), waiting_node)
     if length == 0:
         raise SkipTask(f"{op.task_id}: nothing to map over (an empty list)")
+
+
+OUTCOME = "mapped_outcome"
+"""The result key under which an instance says how its try ended (its collector reads it)."""
+SUCCEEDED, SKIPPED, REMOVED = "success", "skipped", "removed"
+
+
+def _mark(context: TaskContext, task_id: str, outcome: str) -> None:
+    ti = context["ti"]
+    ti.results.push(ti.run.key, task_id, OUTCOME, outcome)
+
+
+def _collect(context: TaskContext, task_id: str, ids: Sequence[str]) -> list[Any]:
+    """The mapped task's result, gathered once every instance has ended (its trigger rule is
+    ``all_done``): the values of the instances that succeeded, in map-index order, as Airflow
+    hands a downstream task. The task then ends as its instances did, for the downstream trigger
+    rules: failed if one failed (``all_done`` downstream still gets the values), skipped if one
+    was skipped (``none_failed`` downstream runs with the others' values); it ran with a single
+    ``all_success`` rule, so one skipped instance gave a ``none_failed`` downstream ``None``."""
+    ti = context["ti"]
+    values: list[Any] = []
+    skipped: list[str] = []
+    failed: list[str] = []
+    for instance in ids:
+        outcome = ti.results.pull(ti.run.key, instance, OUTCOME)
+        if outcome == SUCCEEDED:
+            values.append(ti.xcom_pull(task_ids=instance))
+        elif outcome == SKIPPED:
+            skipped.append(instance)
+        elif outcome != REMOVED:
+            failed.append(instance)
+    if failed or skipped:
+        ti.xcom_push(RETURN_VALUE, values)  # what a downstream task that runs anyway receives
+    if failed:
+        raise InstancesFailed(f"{task_id}: {len(failed)} of its {len(ids)} mapped instances failed: {_few(failed)}")
+    if skipped:
+        raise SkipTask(f"{task_id}: {len(skipped)} of its {len(ids)} mapped instances were skipped: {_few(skipped)}")
+    return values
+
+
+def _few(ids: Sequence[str]) -> str:
+    return ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
 
 
 def _mapped_values(

@@ -19,6 +19,11 @@ class FailNow(TaskSignal):
     """End this try as ``failed`` without using the remaining retries."""
 
 
+class InstancesFailed(FailNow):
+    """A mapped task's instances failed: the task fails with them, without a retry, and without
+    its failure callbacks and e-mail, which ran for each instance that failed."""
+
+
 class RescheduleTask(TaskSignal):
     """A sensor in reschedule mode: free the worker slot and try again at ``at``."""
 

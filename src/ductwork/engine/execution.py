@@ -39,6 +39,7 @@ from ductwork.core.signals import (
     DynamicDependencies,
     ExpandNodes,
     FailNow,
+    InstancesFailed,
     MissingInput,
     RescheduleTask,
     SkipTask,
@@ -295,7 +296,7 @@ def execute_try(
                 raise  # Ctrl-C in `ductwork run`: the command stops, as the user asked
             _record_cache(services, ti, succeeded=False)
             outcome = _failure(exc, node, try_number, started, clock, context, executable, rendered, limit)
-            if outcome.state == TaskState.FAILED:
+            if outcome.state == TaskState.FAILED and not isinstance(exc, InstancesFailed):
                 _failure_email(executable, context.with_values(exception=exc), services)
             elif outcome.state == TaskState.UP_FOR_RETRY and bool(getattr(executable, "retry_email", None)):
                 _failure_email(executable, context.with_values(exception=exc), services, retry=True)
@@ -371,6 +372,9 @@ def _failure(
     limit: int,
 ) -> TryOutcome:
     message = str(exc) if isinstance(exc, DuctworkError) else f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, InstancesFailed):
+        task_logger.error("%s failed: %s", node.task_id, exc)
+        return TryOutcome(TaskState.FAILED, started, clock.now(), error=str(exc), rendered=rendered)
     if isinstance(exc, FailNow):
         message = f"failed without retry: {exc}"
     message = MASKER.mask(message)  # recorded with the try, shown in the UI
