@@ -41,3 +41,4 @@ def test_failure_and_retry_emails(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     sent = [(rcpt, msg["Subject"]) for rcpt, msg in mailbox.messages]
     assert len(sent) == 2, sent  # one for the retry, one for the final failure; none for "quiet"
     assert all(rcpt == ["oncall@example.com"] and "breaks" in subject for rcpt, subject in sent)
+    assert sorted(subject.rsplit(" ", 1)[-1] for _, subject in sent) == ["failed", "retry"]  # both said "failed"

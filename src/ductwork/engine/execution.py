@@ -171,7 +171,7 @@ def _run_callbacks(callbacks: Sequence[Callable[[TaskContext], Any]], context: T
     for callback in callbacks:
         try:
             callback(context)
-        except Exception:
+        except (Exception, SystemExit):  # sys.exit() in a callback: the try's outcome stands
             task_logger.exception("%s callback %r failed", kind, callback)
 
 
@@ -235,7 +235,12 @@ def execute_try(
                         reused_from=cached,
                     )
             _run_callbacks(prepared.on_execute_callback, context, "execute")
-            value = prepared.execute(context)
+            try:
+                value = prepared.execute(context)
+            except SystemExit as exc:
+                if exc.code not in (0, None):
+                    raise
+                value = None  # sys.exit(0) or sys.exit(): a success, as in Airflow
             if value is not None and prepared.do_xcom_push:
                 ti.xcom_push(RETURN_VALUE, value)
             _record_cache(services, ti, succeeded=True)
@@ -408,7 +413,7 @@ def _failure_email(
         task_logger.warning("no way to send the failure e-mail to %s: the runtime gave no alert sender", ", ".join(to))
         return
     try:
-        services.failure_alert(context, to)
+        services.failure_alert(context.with_values(retrying=retry) if retry else context, to)
         task_logger.info("failure e-mail sent to %s", ", ".join(to))
     except Exception:
         task_logger.exception("could not send the failure e-mail to %s", ", ".join(to))

@@ -481,3 +481,29 @@ def test_a_result_the_store_could_not_keep_fails_its_try_in_process_too() -> Non
     assert result.task_states == {"obj": "failed", "gen": "failed", "plain": "success"}
     assert "result 'return_value' cannot be stored with the 'json' serializer" in (result["obj"].tries[-1].error or "")
     assert result.result("plain") == {"when": dt.date(2024, 1, 1), "tags": {"a"}}
+
+
+def test_sys_exit_zero_is_a_success_and_other_codes_fail_as_in_airflow() -> None:
+    import sys
+
+    with Flow("exits") as f:
+        PythonOperator(task_id="zero", python_callable=lambda: sys.exit(0), retries=2, retry_delay=0)
+        PythonOperator(task_id="bare", python_callable=lambda: sys.exit(), retries=2, retry_delay=0)
+        PythonOperator(task_id="three", python_callable=lambda: sys.exit(3))
+    result = run_flow(f)
+    assert result.task_states == {"zero": "success", "bare": "success", "three": "failed"}
+    assert len(result["zero"].tries) == 1
+
+
+def test_sys_exit_in_a_callback_leaves_the_tries_outcome_as_it_was() -> None:
+    import sys
+
+    def leave(context: Any) -> None:
+        sys.exit(1)
+
+    with Flow("callbacks") as f:
+        PythonOperator(task_id="ok", python_callable=lambda: "fine", on_success_callback=leave)
+        PythonOperator(task_id="bad", python_callable=lambda: 1 / 0, on_failure_callback=leave)
+    result = run_flow(f)
+    assert result.task_states == {"ok": "success", "bad": "failed"}
+    assert "ZeroDivisionError" in (result["bad"].tries[-1].error or "")

@@ -81,12 +81,16 @@ class BashOperator(BaseOperator):
                 cwd=self.cwd,
                 start_new_session=True,
             )
-        lines: list[str] = []
+        lines: list[str] = []  # every line only when all are pushed; else the last one
+        keep_all = self.push_output == "all"
         assert self._proc.stdout is not None
         try:
             for raw in self._proc.stdout:
                 line = raw.decode(self.output_encoding, errors="replace").rstrip("\n")
-                lines.append(line)
+                if keep_all or not lines:
+                    lines.append(line)
+                else:
+                    lines[0] = line
                 print(line, flush=True)
             code = self._proc.wait()
         except BaseException:  # interrupted (Ctrl-C, SIGTERM, a timeout): its own session goes too

@@ -255,9 +255,13 @@ class EmailOperator(BaseOperator):
         return {"to": self.to, "subject": self.subject, "smtp": where}
 
 
-DEFAULT_ALERT_SUBJECT = "[ductwork] {{ flow_id }}.{{ task_id | default('(flow)') }} failed"
+DEFAULT_ALERT_SUBJECT = (
+    "[ductwork] {{ flow_id }}.{{ task_id | default('(flow)') }} {{ 'up for retry' if retrying | default(false) "
+    "else 'failed' }}"
+)
 DEFAULT_ALERT_HTML = """\
-<h3>Task {{ task_id | default('(flow)') }} of flow {{ flow_id }} failed</h3>
+<h3>Task {{ task_id | default('(flow)') }} of flow {{ flow_id }} \
+{{ 'failed and will be retried' if retrying | default(false) else 'failed' }}</h3>
 <table>
   <tr><th align="left">Run</th><td>{{ run_id }}</td></tr>
   <tr><th align="left">Logical date</th><td>{{ logical_date }}</td></tr>
