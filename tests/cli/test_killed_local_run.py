@@ -120,9 +120,11 @@ with Flow("stoppable") as flow:
 """
 
 
-def _start_stoppable(tmp_path: Path) -> subprocess.Popen[bytes]:
+def _start_stoppable(tmp_path: Path, *, restore_sigint: bool = False) -> subprocess.Popen[bytes]:
+    """``restore_sigint``: SIGINT as a terminal gives it (a test runner may have it ignored)."""
     (tmp_path / "stoppable.py").write_text(STOPPABLE)
-    ductwork = [sys.executable, "-c", "from ductwork.cli.main import main; main()"]
+    prefix = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); " if restore_sigint else ""
+    ductwork = [sys.executable, "-c", f"{prefix}from ductwork.cli.main import main; main()"]
     proc = subprocess.Popen(
         [*ductwork, "run", f"{tmp_path / 'stoppable.py'}:stoppable", "--no-progress"],
         cwd=tmp_path,
@@ -179,3 +181,39 @@ def test_sigterm_stops_the_command_its_task_started_and_records_the_run_failed(c
     assert states["c"]["state"] != "success"
     cleared = cli("tasks", "clear", "stoppable", run["run_id"], "b")  # ended: a scheduler may run it again
     assert cleared.exit_code == 0, cleared.output
+
+
+KBI = """
+from ductwork import Flow, PythonOperator
+
+
+def boom():
+    raise KeyboardInterrupt("raised by the task")
+
+
+with Flow("kbi") as flow:
+    a = PythonOperator(task_id="a", python_callable=boom)
+    b = PythonOperator(task_id="b", python_callable=lambda: "ran", trigger_rule="all_done")
+    a >> b
+"""
+
+
+def test_a_keyboard_interrupt_the_task_raises_fails_the_task_and_the_run_goes_on(cli: Cli, tmp_path: Path) -> None:
+    """Only a Ctrl-C the command received stops it; the task's own was taken for one ("Aborted!")."""
+    (tmp_path / "kbi.py").write_text(KBI)
+    result = cli("run", f"{tmp_path / 'kbi.py'}:kbi", "--no-progress", "--json")
+    assert result.exit_code == 0, result.output
+    tasks = json.loads(result.output)["tasks"]
+    assert tasks["a"]["state"] == "failed" and tasks["b"]["state"] == "success"
+
+
+def test_ctrl_c_still_stops_the_command_and_records_the_run_failed(cli: Cli, tmp_path: Path) -> None:
+    proc = _start_stoppable(tmp_path, restore_sigint=True)
+    try:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) != 0
+    finally:
+        proc.kill()
+    time.sleep(0.5)
+    assert not _sleep_left(tmp_path)
+    assert json.loads(cli("runs", "list", "--json").output)["runs"][0]["state"] == "failed"

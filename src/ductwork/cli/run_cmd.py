@@ -24,6 +24,7 @@ from ductwork.core.flow import Flow, flow_for_tasks
 from ductwork.core.graph import FlowGraph
 from ductwork.core.params import BoolParameter
 from ductwork.engine import task_env
+from ductwork.engine.execution import SIGINT_SEEN
 from ductwork.engine.local import run_locally
 from ductwork.engine.recorder import RunSummary
 from ductwork.engine.supervisor import Limits
@@ -94,7 +95,8 @@ def _execute(
 def _terminate_as_interrupt() -> Iterator[None]:
     """SIGTERM (``kill``, a supervisor stopping the command) stops the run as Ctrl-C does: the
     processes its tries started are stopped and the run is recorded failed. By default SIGTERM
-    ends Python at once, leaving them running and the run recorded as running."""
+    ends Python at once, leaving them running and the run recorded as running. A Ctrl-C is
+    noted as it comes, so that a task raising ``KeyboardInterrupt`` itself only fails."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -102,11 +104,20 @@ def _terminate_as_interrupt() -> Iterator[None]:
     def interrupt(signum: int, frame: Any) -> None:
         raise CommandTerminated
 
+    def ctrl_c(signum: int, frame: Any) -> None:
+        SIGINT_SEEN.set()  # a KeyboardInterrupt a task raises itself is then its own failure
+        raise KeyboardInterrupt
+
     before = signal.signal(signal.SIGTERM, interrupt)
+    before_int = signal.getsignal(signal.SIGINT)
+    if before_int is signal.default_int_handler:  # not where SIGINT is ignored (a background job)
+        signal.signal(signal.SIGINT, ctrl_c)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, before)
+        if before_int is signal.default_int_handler:
+            signal.signal(signal.SIGINT, before_int)
 
 
 def _pools(state: CliState, flow: Flow) -> dict[str, int]:

@@ -346,14 +346,18 @@ def _check_cache(
     return None
 
 
+SIGINT_SEEN = threading.Event()
+"""Set by a command's own SIGINT handler (``ductwork run``): a Ctrl-C really came."""
+
+
 def _user_interrupt() -> bool:
-    """Whether a ``KeyboardInterrupt`` may be the user's Ctrl-C: only in a process's main thread
-    with Python's own SIGINT handler. Raised in a thread, or in a worker (which ignores SIGINT),
-    it is the task's own doing: a failure of the try like any other exception."""
-    return (
-        threading.current_thread() is threading.main_thread()
-        and signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    )
+    """Whether a ``KeyboardInterrupt`` is the user's Ctrl-C: only in a process's main thread,
+    when the command's handler saw SIGINT come (or, without such a handler, with Python's own).
+    Raised by the task itself, in a thread, or in a worker (which ignores SIGINT), it is the
+    task's own doing: a failure of the try like any other exception, as in Airflow."""
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    return SIGINT_SEEN.is_set() or signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def _record_cache(services: TaskServices, ti: TaskInstance, *, succeeded: bool) -> None:
