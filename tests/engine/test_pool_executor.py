@@ -681,3 +681,43 @@ def test_a_task_removed_from_its_file_during_the_run_fails_once_without_retries(
     (attempt,) = summary["b"].tries
     assert attempt.state == S.FAILED
     assert "no task 'b'" in (attempt.error or "") and "removed from" in (attempt.error or "")
+
+
+POLLUTERS = """
+import os
+import resource
+
+from ductwork import Flow, PythonOperator
+
+
+def pollute():
+    os.environ["POLLUTED"] = "yes"
+    os.chdir("/")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, 64), hard))
+
+
+def look():
+    return {
+        "env": os.environ.get("POLLUTED"),
+        "cwd": os.getcwd(),
+        "files": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+    }
+
+
+with Flow("polluters") as flow:
+    PythonOperator(task_id="pollute", python_callable=pollute) >> PythonOperator(task_id="look", python_callable=look)
+"""
+
+
+def test_a_try_does_not_leave_its_environment_folder_or_limits_to_the_next_in_its_worker(
+    make_pool: Callable[..., PoolExecutor], tmp_path: Path
+) -> None:
+    """One warm worker runs both tries: the second saw the first's variable, folder and limit."""
+    (tmp_path / "polluters.py").write_text(POLLUTERS)
+    summary = run_in_pool(make_pool(parallelism=1), tmp_path / "polluters.py", "polluters")
+    assert summary.state == "success", summary.tasks
+    seen = SqliteResults(tmp_path / "results.db").pull(summary.key, "look")
+    assert seen["env"] is None
+    assert seen["cwd"] != "/"
+    assert seen["files"] > 64

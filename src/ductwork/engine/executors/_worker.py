@@ -36,6 +36,7 @@ import errno
 import io
 import os
 import pickle
+import resource
 import select
 import signal
 import struct
@@ -413,6 +414,7 @@ class _Worker:
             os.environ.update(self.config.environ)
         task_env.withhold()  # tasks get no Fernet key, database URL or DUCTWORK_CONN_/VAR_ values
         self.runtime.open()
+        self.baseline = _Baseline()
         self.watch.start()
 
     def serve(self) -> None:
@@ -596,6 +598,7 @@ class _Worker:
         finally:
             self._close_log(sink)
             self.executable = None
+            self.baseline.restore()
         noticed = self.watch.end()
         self._finish(seq, request, outcome, None if noticed else started_at)
 
@@ -678,6 +681,40 @@ class _Worker:
             os.write(self._saved[1], f"ductwork worker {self.pid}: {what}\n{traceback.format_exc()}".encode())
         except OSError:
             pass
+
+
+class _Baseline:
+    """What a try may change in its worker process that the next try (of any flow) must not
+    inherit, as it would not with a process per try: the environment, the working folder and
+    the resource limits. Taken when the worker has booted; put back after each try."""
+
+    LIMITS = ("RLIMIT_AS", "RLIMIT_DATA", "RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_NOFILE", "RLIMIT_STACK")
+
+    def __init__(self) -> None:
+        self.environ = dict(os.environ)
+        self.cwd = os.getcwd()
+        self.limits = {n: resource.getrlimit(getattr(resource, n)) for n in self.LIMITS if hasattr(resource, n)}
+
+    def restore(self) -> None:
+        if os.environ != self.environ:
+            os.environ.clear()
+            os.environ.update(self.environ)
+        try:
+            moved = os.getcwd() != self.cwd
+        except OSError:  # the folder it moved to was deleted
+            moved = True
+        if moved:
+            try:
+                os.chdir(self.cwd)
+            except OSError as exc:
+                sys.stderr.write(f"ductwork worker: could not go back to {self.cwd} after a try: {exc}\n")
+        for name, limits in self.limits.items():
+            which = getattr(resource, name)
+            if resource.getrlimit(which) != limits:
+                try:
+                    resource.setrlimit(which, limits)
+                except (ValueError, OSError):  # a lowered hard limit cannot be raised again
+                    sys.stderr.write(f"ductwork worker: a try lowered its {name} for good; the next tries keep it\n")
 
 
 def _make_folder(folder: str) -> None:
