@@ -126,6 +126,36 @@ def test_the_ui_is_recorded_as_ui_and_the_page_is_for_admins(client: Any, seeded
     assert "Audit log</a>" not in client.get("/flows").text
 
 
+def test_secrets_in_the_trigger_forms_conf_never_reach_the_audit_log(
+    client: Any, admin: Api, operator: Api, engine: Engine
+) -> None:
+    """The form posts conf as JSON text: its secret-looking keys are redacted as the API's are."""
+    csrf = login(client, "operator", PASSWORD)
+    conf = {"password": "hunter2-FORM", "api_key": "AKIA-FORM", "region": "eu", "nested": [{"token": "tok-FORM"}]}
+    response = client.post(
+        "/flows/demo/trigger",
+        data={"csrf_token": csrf, "param.n": "1", "conf": json.dumps(conf), "run_id": "form-secrets"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    client.post("/logout", data={"csrf_token": csrf})
+    api_conf = {"password": "hunter2-API", "api_key": "AKIA-API"}
+    assert operator.post("/flows/demo/runs", json={"conf": api_conf, "run_id": "api-secrets"}).status_code == 201
+
+    stored = _everything(engine)
+    for secret in ("hunter2-FORM", "AKIA-FORM", "tok-FORM", "hunter2-API", "AKIA-API"):
+        assert secret not in stored
+    by_ui = next(e for e in _entries(admin, via="ui") if e["target"] == "demo" and "form-secrets" in str(e))
+    assert json.loads(by_ui["details"]["body"]["conf"]) == {
+        "password": "***",
+        "api_key": "***",
+        "region": "eu",
+        "nested": [{"token": "***"}],
+    }
+    by_api = next(e for e in _entries(admin, via="api") if "api-secrets" in str(e))
+    assert by_api["details"]["body"]["conf"] == {"password": "***", "api_key": "***"}
+
+
 def test_connections_variables_and_render_through_the_api(
     admin: Api, operator: Api, viewer: Api, web_env: tuple[Engine, Seeded, Path]
 ) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import json
 import logging
 import re
 import socket
@@ -60,7 +61,8 @@ def cli_actor() -> Actor:
 
 def redact(value: Any, key: str = "") -> Any:
     """``value`` with every secret removed: values under secret-looking keys become ``***``,
-    passwords in URLs go, long texts are cut. Containers are walked."""
+    passwords in URLs go, long texts are cut. Containers are walked, and so is a text holding a
+    JSON object or array (a form's conf, a dict parameter typed into a box): it stays text."""
     if key and (key.lower() in ALWAYS_SECRET or is_secret_name(key)):
         return MASK if value not in (None, "", [], {}) else value
     if isinstance(value, Mapping):
@@ -68,6 +70,9 @@ def redact(value: Any, key: str = "") -> Any:
     if isinstance(value, (list, tuple, set, frozenset)):
         return [redact(v) for v in value]
     if isinstance(value, str):
+        inside = _json_container(value)
+        if inside is not None:
+            value = json.dumps(redact(inside), ensure_ascii=False)
         text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", value)
         return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "…"
     if isinstance(value, (int, float, bool)) or value is None:
@@ -75,6 +80,16 @@ def redact(value: Any, key: str = "") -> Any:
     if isinstance(value, (dt.datetime, dt.date)):
         return value.isoformat()
     return redact(str(value))
+
+
+def _json_container(text: str) -> dict[str, Any] | list[Any] | None:
+    if not text.lstrip().startswith(("{", "[")):
+        return None
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict | list) else None
 
 
 def record(engine: Engine, actor: Actor, action: str, target: str, details: Mapping[str, Any] | None = None) -> None:
