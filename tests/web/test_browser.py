@@ -300,7 +300,9 @@ def test_assets_lineage_and_why_a_task_did_not_run(admin_tab: Session, standalon
     _wait_for_flow(admin_tab, "sales_report")
     standalone.cli("trigger", "sales_producer", "--wait", "--timeout", "60")
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and '"asset_triggered"' not in standalone.cli("runs", "list", "sales_report", "--json"):
+    while time.monotonic() < deadline and '"asset_triggered"' not in standalone.cli(
+        "runs", "list", "sales_report", "--json"
+    ):
         time.sleep(0.5)
     page = admin_tab.open("/assets")
     page.wait_for_selector("body[data-drawn=assets]")
@@ -359,3 +361,38 @@ def test_delete_a_run_from_its_page_see_its_code_and_the_audit_log(admin_tab: Se
     texts = [rows.nth(i).inner_text() for i in range(rows.count())]
     assert any("run.delete" in t and "greet/to_delete" in t and "ui" in t for t in texts), texts
     assert any("run.trigger" in t and "cli" in t for t in texts), texts
+
+
+def test_mark_changes_the_task_alone_unless_downstream_is_ticked_and_lists_what_it_changes(
+    admin_tab: Session, standalone: Standalone
+) -> None:
+    """As in Airflow, Mark success/failed starts with Downstream unticked (Clear keeps it ticked),
+    and the confirmation lists the tasks the mark would change (a dry run of the same call)."""
+    import json
+
+    _wait_for_flow(admin_tab, "greet")
+    done = json.loads(standalone.cli("trigger", "greet", "--run-id", "to_mark", "--wait", "--json"))
+    assert done["state"] == "success"
+    page = admin_tab.open("/flows/greet/runs/to_mark/tasks/work.hello")
+    page.wait_for_selector('#task-state[data-state="success"]')
+    assert page.is_checked("#opt-downstream") and not page.is_checked("#mark-downstream")
+
+    page.click("#mark-failed")
+    page.wait_for_selector("#preview-list")
+    assert page.inner_text("#preview-list").split() == ["work.hello"]
+    page.click("#confirm-ok")
+    page.wait_for_selector('#task-state[data-state="failed"]')
+    states = {
+        k: v["state"] for k, v in json.loads(standalone.cli("tasks", "state", "greet", "to_mark", "--json")).items()
+    }
+    assert states == {"work.hello": "failed", "work.count": "success", "done": "success"}
+
+    page.check("#mark-downstream")
+    page.click("#mark-failed")
+    page.wait_for_selector("#preview-list")
+    assert page.inner_text("#preview-list").split() == ["work.count", "done"]  # hello is failed already
+    page.click("#confirm button[value=cancel]")
+    states = {
+        k: v["state"] for k, v in json.loads(standalone.cli("tasks", "state", "greet", "to_mark", "--json")).items()
+    }
+    assert states["done"] == "success", "cancelling the confirmation changed nothing"

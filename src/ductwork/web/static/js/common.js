@@ -82,6 +82,16 @@ export async function clearWithPreview(flowId, runId, taskIds, { downstream = tr
   return api(path, { method: 'POST', body: { task_ids: taskIds, downstream, upstream } });
 }
 
+// Mark tasks success or failed, after showing exactly which tasks would change (a dry run).
+export async function markWithPreview(flowId, runId, taskIds, state, { downstream = false, upstream = false } = {}) {
+  const path = `${runPath(flowId, runId)}/tasks/mark`;
+  const preview = await api(path, { method: 'POST', body: { task_ids: taskIds, state, downstream, upstream, dry_run: true } });
+  if (!preview.task_ids.length) return { task_ids: [], unchanged: true };
+  const content = el('div', {}, el('p', { text: `These ${preview.task_ids.length} task(s) will be marked ${state}:` }), listOf(preview.task_ids));
+  if (!(await confirmDialog(`Mark ${state}?`, content, `Mark ${state}`))) return null;
+  return api(path, { method: 'POST', body: { task_ids: taskIds, state, downstream, upstream } });
+}
+
 // The run header's buttons (graph and Gantt pages).
 export function runActions(flowId, runId, onChange) {
   document.getElementById('cancel-run')?.addEventListener('click', async () => {

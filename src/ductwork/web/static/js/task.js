@@ -1,7 +1,7 @@
 // A task of a run: its definition and parameters, rendered arguments, tries, results, and the
-// log of a try, tailed live while the try runs. Actions: clear (with a preview), mark.
+// log of a try, tailed live while the try runs. Actions: clear and mark, each with a preview.
 import { api, enc, runPath, stream } from './api.js';
-import { body, clearWithPreview, confirmDialog, el, fmtDuration, fmtTime, markDrawn, pollMs, stateBadge } from './common.js';
+import { body, clearWithPreview, el, fmtDuration, fmtTime, markDrawn, markWithPreview, pollMs, stateBadge } from './common.js';
 
 const flowId = body.flowId, runId = body.runId, taskId = body.taskId;
 const base = `${runPath(flowId, runId)}/tasks/${enc(taskId)}`;
@@ -150,12 +150,12 @@ document.getElementById('clear-task')?.addEventListener('click', async () => {
 });
 for (const state of ['success', 'failed']) {
   document.getElementById(`mark-${state}`)?.addEventListener('click', async () => {
-    const downstream = document.getElementById('opt-downstream').checked, upstream = document.getElementById('opt-upstream').checked;
-    const ok = await confirmDialog(`Mark ${state}?`, el('p', { text: `${taskId}${downstream ? ' and its downstream tasks' : ''}${upstream ? ' and its upstream tasks' : ''} will be marked ${state}.` }), `Mark ${state}`);
-    if (!ok) return;
     try {
-      const done = await api(`${runPath(flowId, runId)}/tasks/mark`, { method: 'POST', body: { task_ids: [taskId], state, downstream, upstream } });
-      say('ok', `marked ${done.task_ids.length} task(s) ${state}`);
+      const done = await markWithPreview(flowId, runId, [taskId], state, {
+        downstream: document.getElementById('mark-downstream').checked, upstream: document.getElementById('mark-upstream').checked,
+      });
+      if (!done) return;
+      say('ok', done.unchanged ? `nothing to mark: already ${state}` : `marked ${done.task_ids.length} task(s) ${state}`);
       await load();
     } catch (e) { say('error', e.message); }
   });
