@@ -396,3 +396,19 @@ def test_mark_changes_the_task_alone_unless_downstream_is_ticked_and_lists_what_
         k: v["state"] for k, v in json.loads(standalone.cli("tasks", "state", "greet", "to_mark", "--json")).items()
     }
     assert states["done"] == "success", "cancelling the confirmation changed nothing"
+
+
+def test_a_refused_run_action_says_why(admin_tab: Session, standalone: Standalone) -> None:
+    """Cancel on a page that still shows the run unfinished (it ended meanwhile) is refused by the
+    server (409): the page says so under the run header, with no uncaught promise rejection."""
+    _wait_for_flow(admin_tab, "greet")
+    standalone.cli("trigger", "greet", "--run-id", "ended_meanwhile", "--wait")
+    page = admin_tab.open("/flows/greet/runs/ended_meanwhile/graph")
+    page.wait_for_selector("body[data-drawn=graph]")
+    page.evaluate("document.getElementById('cancel-run').disabled = false")  # as the page drawn before the end
+    page.click("#cancel-run")
+    page.click("#confirm-ok")
+    page.wait_for_selector("#run-action-result .error")
+    assert "already finished (success)" in page.inner_text("#run-action-result")
+    assert all("409" in e for e in admin_tab.errors), admin_tab.errors  # Chromium logs the refused request
+    admin_tab.errors.clear()

@@ -92,31 +92,37 @@ export async function markWithPreview(flowId, runId, taskIds, state, { downstrea
   return api(path, { method: 'POST', body: { task_ids: taskIds, state, downstream, upstream } });
 }
 
-// The run header's buttons (graph and Gantt pages).
+// The run header's buttons (graph and Gantt pages). A refusal (say, the run finished meanwhile)
+// is shown under the header.
 export function runActions(flowId, runId, onChange) {
-  document.getElementById('cancel-run')?.addEventListener('click', async () => {
+  const box = document.getElementById('run-action-result');
+  const say = (kind, text) => box?.replaceChildren(el('div', { class: kind, role: kind === 'error' ? 'alert' : 'status', text }));
+  const action = (id, handler) => document.getElementById(id)?.addEventListener('click', async () => {
+    box?.replaceChildren();
+    try { await handler(); } catch (e) { say('error', e.message); }
+  });
+  action('cancel-run', async () => {
     const ok = await confirmDialog('Cancel this run?', el('p', { text: 'Unfinished tasks are marked failed and their tries are stopped.' }), 'Cancel run');
     if (!ok) return;
     await api(`${runPath(flowId, runId)}/cancel`, { method: 'POST' });
     onChange();
   });
-  document.getElementById('delete-run')?.addEventListener('click', async () => {
+  action('delete-run', async () => {
     // A dry run of the same call says what would go; the person confirms that.
     const path = runPath(flowId, runId);
-    try {
-      const plan = await api(`${path}?dry_run=true`, { method: 'DELETE' });
-      const content = el('div', {}, el('p', { id: 'delete-preview', text:
-        `This deletes the run with ${plan.task_instances} task instance(s), ${plan.tries} tr(ies), ` +
-        `${plan.results} result(s), ${plan.log_files} log file(s) and ${plan.events} event(s). It cannot be undone.` }));
-      if (!(await confirmDialog('Delete this run?', content, 'Delete run'))) return;
-      await api(path, { method: 'DELETE' });
-      window.location = `/flows/${enc(flowId)}/grid`;
-    } catch (e) { alert(e.message); }
+    const plan = await api(`${path}?dry_run=true`, { method: 'DELETE' });
+    const content = el('div', {}, el('p', { id: 'delete-preview', text:
+      `This deletes the run with ${plan.task_instances} task instance(s), ${plan.tries} tr(ies), ` +
+      `${plan.results} result(s), ${plan.log_files} log file(s) and ${plan.events} event(s). It cannot be undone.` }));
+    if (!(await confirmDialog('Delete this run?', content, 'Delete run'))) return;
+    await api(path, { method: 'DELETE' });
+    window.location = `/flows/${enc(flowId)}/grid`;
   });
-  document.getElementById('clear-failed')?.addEventListener('click', async () => {
+  action('clear-failed', async () => {
     const failed = await api(`${runPath(flowId, runId)}/tasks?state=failed&state=upstream_failed&state=up_for_retry`);
-    if (!failed.length) { alert('This run has no failed tasks.'); return; }
-    await clearWithPreview(flowId, runId, failed.map((t) => t.task_id), { downstream: true });
+    if (!failed.length) { say('ok', 'This run has no failed tasks.'); return; }
+    const done = await clearWithPreview(flowId, runId, failed.map((t) => t.task_id), { downstream: true });
+    if (done) say('ok', `cleared ${done.task_ids.length} task(s): they will run again`);
     onChange();
   });
 }
