@@ -179,3 +179,23 @@ def test_grid_page_of_a_very_large_flow_starts_with_fewer_runs(viewer_browser: T
 
     assert menu("demo") == (["10", "25", "50", "100"], ["25"])
     assert menu("very_wide") == (["8", "10", "25", "50", "100"], ["8"]), "500,000 cells: 8 runs of 60,000 tasks"
+
+
+def test_json_values_show_as_typed_and_markup_in_them_stays_text(
+    operator_browser: tuple[TestClient, str], client: TestClient, operator: Any
+) -> None:
+    """The run header, the task page and the audit log show a value with <, >, ', & and accents
+    as it was typed (not as \\u003c escapes), and a <script> in it is text, never markup."""
+    label = "<script>alert('x')</script> & café > ½"
+    made = operator.post("/flows/demo/runs", json={"params": {"label": label}, "run_id": "marked_up"})
+    assert made.status_code == 201, made.text
+    shown = "&#34;&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; café &gt; ½&#34;"
+    browser, _csrf = operator_browser
+    for path in ("/flows/demo/runs/marked_up/graph", "/flows/demo/runs/marked_up/tasks/load"):
+        text = browser.get(path).text
+        assert shown in text, path
+        assert "\\u003c" not in text and "<script>alert" not in text, path
+    with TestClient(client.app) as admin_browser:
+        login(admin_browser, "admin", PASSWORD)
+        audit = admin_browser.get("/audit").text
+    assert "café &gt; ½" in audit and "\\u003c" not in audit and "<script>alert" not in audit

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import MutableMapping
 from importlib import resources
 from pathlib import Path
@@ -41,9 +42,17 @@ def _quote(value: Any) -> str:
     return quote(str(value), safe="")
 
 
+def _json_text(value: Any) -> str:
+    """A value as JSON for people to read: plain text (so the page escapes it like any other),
+    with ``<``, ``&``, quotes and non-ASCII letters as they are. Jinja's ``tojson`` is for
+    scripts: shown as text, it prints ``\\u003c`` for ``<``."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
 def make_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(WEB_ROOT / "templates"))
     templates.env.filters["u"] = _quote
+    templates.env.filters["json_text"] = _json_text
     templates.env.globals["state_colours"] = STATE_COLOURS
     templates.env.globals["static_version"] = _static_version()
     return templates
