@@ -412,3 +412,18 @@ def test_a_refused_run_action_says_why(admin_tab: Session, standalone: Standalon
     assert "already finished (success)" in page.inner_text("#run-action-result")
     assert all("409" in e for e in admin_tab.errors), admin_tab.errors  # Chromium logs the refused request
     admin_tab.errors.clear()
+
+
+def test_back_after_logging_out_shows_the_login_page_not_the_data(browser: Any, standalone: Standalone) -> None:
+    tab = Session(browser, standalone, "viewer", VIEWER_PASSWORD)
+    try:
+        page = tab.open("/flows/greet/grid")
+        page.wait_for_selector("body[data-drawn=grid]")
+        page.click("header form button")  # Log out
+        page.wait_for_url("**/login*")
+        page.go_back()
+        page.wait_for_load_state("networkidle")
+        assert "/login" in page.url and page.locator("#grid").count() == 0, page.url
+        tab.errors.clear()  # the grid's last requests, cut short by the logout
+    finally:
+        tab.close()

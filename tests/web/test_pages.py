@@ -199,3 +199,19 @@ def test_json_values_show_as_typed_and_markup_in_them_stays_text(
         login(admin_browser, "admin", PASSWORD)
         audit = admin_browser.get("/audit").text
     assert "café &gt; ½" in audit and "\\u003c" not in audit and "<script>alert" not in audit
+
+
+def test_pages_and_api_answers_are_not_stored_by_the_browser_but_static_files_are(
+    viewer_browser: TestClient, viewer: Any, seeded: Seeded
+) -> None:
+    """Back after logging out must not show a page from the browser's cache."""
+    run = quote(seeded.success_run, safe="")
+    for response in (
+        viewer_browser.get("/flows"),
+        viewer_browser.get(f"/flows/demo/runs/{run}/tasks/load"),
+        viewer_browser.get("/no-such-page"),
+        viewer.get("/flows"),
+        viewer.get(f"/flows/demo/runs/{run}/tasks/load/logs"),
+    ):
+        assert response.headers["cache-control"] == "no-store", response.url
+    assert "no-store" not in viewer_browser.get("/static/js/common.js").headers.get("cache-control", "")

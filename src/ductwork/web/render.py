@@ -32,6 +32,7 @@ STATE_COLOURS = {
 }
 
 DOCS_PATH = "/api/v1/docs"
+STATIC_PREFIX = "/static/"
 CSP = (
     "default-src 'self'; script-src 'self'; worker-src 'self'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
@@ -102,7 +103,9 @@ def require_page_role(request: Request, role: str) -> None:
 
 
 class SecurityHeaders:
-    """Adds a strict Content-Security-Policy and friends to every HTML response."""
+    """Adds a strict Content-Security-Policy and friends to every response, and ``Cache-Control:
+    no-store`` to all but the static files: pages and API answers carry user data, which the
+    browser must not keep (after logging out, Back would show it again)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -122,6 +125,9 @@ class SecurityHeaders:
                     b"referrer-policy": b"same-origin",
                     b"content-security-policy": CSP.encode(),
                 }
+                if not scope["path"].startswith(STATIC_PREFIX):
+                    headers = [(k, v) for k, v in headers if k.lower() != b"cache-control"]
+                    headers.append((b"cache-control", b"no-store"))
                 headers += [(k, v) for k, v in extra.items() if k not in names]
                 message["headers"] = headers
             await send(message)

@@ -109,7 +109,7 @@ def task_log(
     return StreamingResponse(
         _in_own_threads(request, chunks) if follow else _utf8(chunks),
         media_type="text/plain; charset=utf-8",
-        headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff", "X-Accel-Buffering": "no"},
+        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "X-Accel-Buffering": "no"},
     )
 
 
