@@ -3,6 +3,8 @@ trigger form is built from the flow's typed parameters."""
 
 from __future__ import annotations
 
+import html
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -215,3 +217,23 @@ def test_pages_and_api_answers_are_not_stored_by_the_browser_but_static_files_ar
     ):
         assert response.headers["cache-control"] == "no-store", response.url
     assert "no-store" not in viewer_browser.get("/static/js/common.js").headers.get("cache-control", "")
+
+
+def test_the_run_header_shows_the_runs_conf_and_note(viewer_browser: TestClient, operator: Any) -> None:
+    """conf as JSON (what sits under a secret-looking key hidden, as everywhere on the pages)."""
+    conf = {"source": "s3://bucket/2024", "password": "hunter2-conf", "nested": {"api_key": "k-1", "n": 2}}
+    made = operator.post(
+        "/flows/demo/runs", json={"conf": conf, "note": "rerun after the <b>outage</b>", "run_id": "with_conf"}
+    )
+    assert made.status_code == 201, made.text
+    for view in ("graph", "gantt"):
+        page = viewer_browser.get(f"/flows/demo/runs/with_conf/{view}").text
+        shown = re.search(r'<code id="run-conf">([^<]*)</code>', page)
+        assert shown is not None, view
+        assert json.loads(html.unescape(shown.group(1))) == {
+            "nested": {"api_key": "***", "n": 2},
+            "password": "***",
+            "source": "s3://bucket/2024",
+        }
+        assert "hunter2-conf" not in page and "k-1" not in page
+        assert "rerun after the &lt;b&gt;outage&lt;/b&gt;" in page.split('id="run-note"')[1].split("</p>")[0]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse
 
 from ductwork.api.security import ASGIApp, Receive, Scope, Send, current_principal
+from ductwork.core.masking import MASK, is_secret_name
 
 WEB_ROOT = Path(str(resources.files("ductwork.web")))
 STATIC_DIR = WEB_ROOT / "static"
@@ -50,10 +51,21 @@ def _json_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
+def _masked(value: Any) -> Any:
+    """``value`` with what sits under a secret-looking key (password, token, api_key...) as
+    ``***``, at any depth: a run's conf is shown to every viewer."""
+    if isinstance(value, Mapping):
+        return {k: MASK if is_secret_name(str(k)) and v not in (None, "") else _masked(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(v) for v in value]
+    return value
+
+
 def make_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(WEB_ROOT / "templates"))
     templates.env.filters["u"] = _quote
     templates.env.filters["json_text"] = _json_text
+    templates.env.filters["masked"] = _masked
     templates.env.globals["state_colours"] = STATE_COLOURS
     templates.env.globals["static_version"] = _static_version()
     return templates
