@@ -427,3 +427,32 @@ def test_back_after_logging_out_shows_the_login_page_not_the_data(browser: Any, 
         tab.errors.clear()  # the grid's last requests, cut short by the logout
     finally:
         tab.close()
+
+
+def test_the_grid_opens_on_the_newest_runs_and_links_to_every_run(browser: Any, standalone: Standalone) -> None:
+    """A grid wider than the window starts scrolled to its right end (the newest runs); "all
+    runs" lists every run, newest first, each linking to its page."""
+    import json
+
+    tab = Session(browser, standalone, "viewer", VIEWER_PASSWORD)
+    try:
+        _wait_for_flow(tab, "ticks")
+        for i in range(12):
+            standalone.cli("trigger", "ticks", "--run-id", f"tick_{i:02d}")
+        tab.page.set_viewport_size({"width": 560, "height": 700})
+        page = tab.open("/flows/ticks/grid")
+        page.wait_for_selector("body[data-drawn=grid]")
+        left, width, seen = page.evaluate(
+            "(() => { const g = document.getElementById('grid'); return [g.scrollLeft, g.scrollWidth, g.clientWidth]; })()"
+        )
+        assert width > seen and left + seen >= width - 1, (left, width, seen)
+
+        page.click("#all-runs")
+        page.wait_for_selector("#runs-table")
+        newest = json.loads(standalone.cli("runs", "list", "ticks", "--json"))["runs"][0]["run_id"]
+        assert page.locator("#runs-table tbody tr").first.get_attribute("data-run-id") == newest
+        page.click(f'#runs-table tr[data-run-id="{newest}"] a')
+        page.wait_for_selector("body[data-drawn=graph]")
+        assert newest in page.inner_text("#run-header")
+    finally:
+        tab.close()

@@ -237,3 +237,51 @@ def test_the_run_header_shows_the_runs_conf_and_note(viewer_browser: TestClient,
         }
         assert "hunter2-conf" not in page and "k-1" not in page
         assert "rerun after the &lt;b&gt;outage&lt;/b&gt;" in page.split('id="run-note"')[1].split("</p>")[0]
+
+
+def test_runs_page_pages_through_every_run_newest_first_by_state_and_base_date(
+    viewer_browser: TestClient, engine: Any
+) -> None:
+    """The grid shows the latest 100 runs at most; the Runs tab reaches all of them."""
+    import datetime as dt
+
+    from ductwork import EmptyOperator, Flow
+    from ductwork.core.states import RunState, TaskState
+    from ductwork.store.engine import transaction
+    from ductwork.store.repo import flows as flow_repo
+    from ductwork.store.repo import runs as run_repo
+
+    with Flow("many_runs", schedule="@daily", start_date="2024-01-01") as flow:
+        EmptyOperator(task_id="only")
+    graph = flow.to_graph()
+    with transaction(engine) as conn:
+        flow_repo.upsert_flow(conn, graph)
+        for day in range(120):
+            run_repo.create_run(
+                conn,
+                graph,
+                run_id=f"scheduled__day{day:03d}",
+                logical_date=dt.datetime(2024, 1, 1, tzinfo=dt.UTC) + dt.timedelta(days=day),
+                states={"only": TaskState.QUEUED},
+                tries={"only": 1},
+                state=RunState.FAILED if day % 10 == 0 else RunState.SUCCESS,
+            )
+
+    def shown(query: str = "") -> tuple[list[str], str]:
+        response = viewer_browser.get("/flows/many_runs/runs" + query)
+        assert response.status_code == 200, response.text[:300]
+        return re.findall(r'<tr data-run-id="([^"]+)"', response.text), response.text
+
+    first, text = shown()
+    assert first == [f"scheduled__day{d:03d}" for d in range(119, 69, -1)]
+    assert "120 runs" in text and "page 1 of 3" in text and 'id="runs-newer"' not in text
+    assert 'href="/flows/many_runs/runs/scheduled__day119/graph"' in text
+    assert 'id="runs-older" href="/flows/many_runs/runs?page=2"' in text
+    last, text = shown("?page=3")
+    assert last == [f"scheduled__day{d:03d}" for d in range(19, -1, -1)] and 'id="runs-older"' not in text
+    failed, text = shown("?state=failed")
+    assert failed == [f"scheduled__day{d:03d}" for d in range(110, -1, -10)] and "12 runs that match" in text
+    before, text = shown("?base_date=2024-01-05&state=success")
+    assert before == ["scheduled__day004", "scheduled__day003", "scheduled__day002", "scheduled__day001"]
+    assert viewer_browser.get("/flows/many_runs/runs?state=lost").status_code == 422
+    assert 'id="runs-tab"' in viewer_browser.get("/flows/many_runs/grid").text

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.staticfiles import StaticFiles
@@ -16,6 +16,8 @@ from ductwork.api import schemas
 from ductwork.api.context import WebContext, web_context
 from ductwork.api.routes._common import FlowId, RunId, TaskId, find_run
 from ductwork.api.routes.flows import get_flow, list_flows
+from ductwork.api.routes.runs import list_runs as list_flow_runs
+from ductwork.core.states import RunState
 from ductwork.errors import ParameterError
 from ductwork.services import runs as run_service
 from ductwork.store.engine import read_transaction
@@ -104,6 +106,52 @@ def grid_page(request: Request, flow_id: FlowId, ctx: WebContext = Depends(web_c
     run = schemas.run_out(latest[0]) if latest else None
     runs, choices = grid_runs(flow.tasks)
     return page(request, "grid.html", flow=flow, flow_id=flow_id, run=run, tab="grid", runs=runs, run_choices=choices)
+
+
+RUNS_PER_PAGE = 50
+
+
+@router.get("/flows/{flow_id}/runs")
+def runs_page(
+    request: Request,
+    flow_id: FlowId,
+    ctx: WebContext = Depends(web_context),
+    state: str = Query("", pattern="^(|queued|running|success|failed)$"),
+    base_date: str = Query("", pattern=r"^(|\d{4}-\d{2}-\d{2})$"),
+    page_number: int = Query(1, alias="page", ge=1, le=1_000_000),
+) -> Response:
+    """Every run of a flow, newest logical date first, a page at a time; by state, and up to a
+    base date (that day included), as Airflow's runs list."""
+    flow = get_flow(flow_id, ctx)
+    until = None
+    if base_date:
+        try:
+            until = dt.datetime.fromisoformat(base_date).replace(tzinfo=dt.UTC) + dt.timedelta(days=1)
+        except ValueError:
+            return html_error(request, 422, f"base date: {base_date!r} is not a date (YYYY-MM-DD)")
+    states = [RunState(state)] if state else None
+    offset = (page_number - 1) * RUNS_PER_PAGE
+    found = list_flow_runs(flow_id, ctx, states, None, None, until, RUNS_PER_PAGE, offset)
+    pages = max(1, -(-found.total // RUNS_PER_PAGE))
+    filters = {k: v for k, v in (("state", state), ("base_date", base_date)) if v}
+
+    def page_url(number: int) -> str:
+        return f"/flows/{quote(flow_id, safe='')}/runs?" + urlencode({**filters, "page": number})
+
+    return page(
+        request,
+        "runs.html",
+        flow=flow,
+        flow_id=flow_id,
+        tab="runs",
+        runs=found,
+        state=state,
+        base_date=base_date,
+        page_number=page_number,
+        pages=pages,
+        newer_url=page_url(page_number - 1) if page_number > 1 else "",
+        older_url=page_url(page_number + 1) if page_number < pages else "",
+    )
 
 
 @router.get("/flows/{flow_id}/trigger")
@@ -301,8 +349,6 @@ def audit_page(
     offset: int = Query(0, ge=0, le=1_000_000_000),
 ) -> Response:
     """Admins only: the changes made through the CLI, the API and the UI."""
-    from urllib.parse import urlencode
-
     from ductwork.services import audit
 
     require_page_role(request, "admin")

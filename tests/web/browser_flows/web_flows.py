@@ -27,3 +27,7 @@ with Flow("flaky", tags=["browser"]) as flaky:
     fragile = PythonOperator(task_id="fragile", python_callable=fragile_step)
     after = EmptyOperator(task_id="after")
     prepare >> fragile >> after
+
+
+with Flow("ticks", tags=["browser"]) as ticks:
+    EmptyOperator(task_id="tick")

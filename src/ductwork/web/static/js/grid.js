@@ -17,7 +17,7 @@ const ctx = canvas.getContext('2d');
 
 const NAME_W = 340, HEAD_H = 64, ROW_H = 18, CELL = 16, BOX = 13;
 let data = null, paths = [], rows = [], collapsed = new Set(), decode = null, groupAgg = [];
-let first = true, timer = null;
+let first = true, timer = null, toNewest = true;
 
 async function load() {
   const limit = document.getElementById('grid-limit').value;
@@ -27,6 +27,7 @@ async function load() {
   paths = taskPaths(data.groups, data.group_parents);
   if (first) for (const path of paths) for (const g of path) collapsed.add(g);
   rebuild();
+  if (toNewest) { wrap.scrollLeft = wrap.scrollWidth; toNewest = false; } // the newest runs are at the right
   const active = data.runs.some((r) => r.state === 'queued' || r.state === 'running');
   statusLine.textContent = `${data.task_ids.length} tasks × ${data.runs.length} of ${data.total_runs} runs · loaded in ${Math.round(performance.now() - t0)} ms` + (active ? ' · live' : '');
   if (first) { markDrawn('grid'); first = false; }
@@ -135,7 +136,7 @@ wrap.addEventListener('click', (event) => {
   const run = h.run || data.runs[data.runs.length - 1];
   if (run) location.href = taskUrl(flowId, run.run_id, h.row.id);
 });
-document.getElementById('grid-limit').addEventListener('change', load);
+document.getElementById('grid-limit').addEventListener('change', () => { toNewest = true; load(); });
 document.getElementById('expand-all').addEventListener('click', () => { collapsed.clear(); rebuild(); });
 document.getElementById('collapse-all').addEventListener('click', () => {
   for (const path of paths) for (const g of path) collapsed.add(g);
