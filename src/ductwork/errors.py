@@ -21,6 +21,7 @@ parameter, and say what was expected.
     ├── NotFoundError              a flow, task, run or family that does not exist (also a LookupError)
     ├── TemplateError              a templated field failed to render
     ├── InvalidTransitionError     a state change the state machine forbids
+    ├── BackfillRefusedError       activating would run every period since a start long past (carries it)
     └── TaskExecutionError         raised inside a try to fail it with a clean message
 """
 
@@ -106,6 +107,15 @@ class TemplateError(DuctworkError):
 
 class InvalidTransitionError(DuctworkError):
     """A state change that the state machine does not allow."""
+
+
+class BackfillRefusedError(DuctworkError):
+    """Activating a pipeline would create a run for every period since ``start``, more than a day
+    ago; the person must ask for that backfill."""
+
+    def __init__(self, message: str, start: str) -> None:
+        self.start = start
+        super().__init__(message)
 
 
 class TaskExecutionError(DuctworkError):

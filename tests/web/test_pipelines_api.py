@@ -83,3 +83,21 @@ def test_the_schema_is_served_and_valid(viewer: Api) -> None:
     assert not list(validator.iter_errors({"tasks": {"a": {"operator": "BashOperator", "bash_command": "echo"}}}))
     errors = list(validator.iter_errors({"tasks": {"a": {"operator": "BashOperator", "bash_comand": "echo"}}}))
     assert errors
+
+
+def test_a_schedule_that_started_long_ago_is_refused_until_its_backfill_is_allowed(operator: Api, viewer: Api) -> None:
+    old = {
+        "objects": [
+            {"id": "Default", "scheduleType": "timeseries", "schedule": {"ref": "Old"}},
+            {"id": "Old", "type": "Schedule", "period": "1 days", "startDateTime": "2020-01-01T00:00:00"},
+            {"id": "Tick", "type": "ShellCommandActivity", "command": "echo tick"},
+        ]
+    }
+    assert operator.put("/pipelines/old_api", json=_body(old)).status_code == 200
+    refused = operator.post("/pipelines/old_api/activate", json={})
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"] == "backfill_refused" and refused.json()["start"] == "2020-01-01T00:00:00+00:00"
+    assert "allow_backfill" in refused.json()["detail"]
+    assert viewer.get("/pipelines/old_api").json()["schedule_state"] == "PENDING"
+    allowed = operator.post("/pipelines/old_api/activate", json={"allow_backfill": True})
+    assert allowed.status_code == 200 and allowed.json()["schedule_state"] == "SCHEDULED"

@@ -175,3 +175,57 @@ def test_pipelines_page_lists_states_health_and_instances(server: Standalone, br
     finally:
         tab.close()
     assert listed()["stored_pipeline"]["schedule_state"] == "INACTIVE"
+
+
+def test_a_schedule_that_started_long_ago_is_activated_with_its_backfill_when_the_person_agrees(
+    server: Standalone, browser: Any, tmp_path: Path
+) -> None:
+    """The server refuses to backfill unasked (409 backfill_refused, with the start); the page
+    asks "activate and backfill from START?" and, on yes, activates with allow_backfill."""
+    import datetime as dt
+
+    start = (dt.datetime.now(dt.UTC) - dt.timedelta(days=3)).replace(hour=0, minute=0, second=0, microsecond=0)
+    definition = {
+        "objects": [
+            {"id": "Default", "scheduleType": "timeseries", "schedule": {"ref": "Daily"}},
+            {
+                "id": "Daily",
+                "type": "Schedule",
+                "period": "1 days",
+                "startDateTime": start.strftime("%Y-%m-%dT%H:%M:%S"),
+                "endDateTime": (start + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S"),
+            },
+            {"id": "Tick", "type": "ShellCommandActivity", "command": "echo tick"},
+        ]
+    }
+    stored = tmp_path / "old_start.json"
+    stored.write_text(json.dumps(definition))
+    server.cli("pipelines", "put", str(stored))
+    listed = lambda: {p["name"]: p for p in json.loads(server.cli("pipelines", "list", "--json"))["pipelines"]}  # noqa: E731
+
+    tab = Session(browser, server, "admin", server.admin_password)
+    try:
+        page = tab.open("/pipelines")
+        page.wait_for_selector("body[data-drawn=pipelines]")
+        asked: list[str] = []
+        page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
+        button = page.locator('tbody[data-pipeline="old_start"] button.pipeline-activate')
+        button.click()
+        page.wait_for_function(
+            "() => !document.querySelector('tbody[data-pipeline=old_start] .pipeline-activate').disabled"
+        )
+        assert len(asked) == 1 and f"Activate and backfill from {start.isoformat()}?" in asked[0], asked
+        assert listed()["old_start"]["schedule_state"] == "PENDING", "no means no"
+
+        page.once("dialog", lambda d: d.accept())
+        with page.expect_navigation():
+            button.click()
+        _wait(lambda: listed()["old_start"]["schedule_state"] != "PENDING", "activated with its backfill")
+        runs = _wait(
+            lambda: json.loads(server.cli("runs", "list", "old_start", "--json"))["runs"], "the backfill's runs"
+        )
+        assert start.strftime("%Y-%m-%d") in [r["logical_date"][:10] for r in runs]
+        assert all("409" in e for e in tab.errors), tab.errors  # Chromium logs the two refusals
+        tab.errors.clear()
+    finally:
+        tab.close()

@@ -19,6 +19,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ductwork.errors import (
+    BackfillRefusedError,
     DefinitionError,
     DuctworkError,
     InvalidTransitionError,
@@ -33,6 +34,7 @@ _STATUS: list[tuple[type[Exception], int, str]] = [
     (NotFoundError, 404, "not_found"),
     (ParameterError, 422, "invalid_parameter"),
     (InvalidTransitionError, 409, "invalid_transition"),
+    (BackfillRefusedError, 409, "backfill_refused"),
     (RunExistsError, 409, "conflict"),
     (UserExistsError, 409, "conflict"),
     (PoolInUseError, 409, "conflict"),
@@ -74,7 +76,8 @@ async def _ductwork_error(request: Request, exc: Exception) -> Response:
     status, code = status_of(exc)
     if _for_person(request):
         return request.app.state.html_error(request, status, str(exc))
-    return JSONResponse(error_body(str(exc), code), status_code=status)
+    extra = {"start": exc.start} if isinstance(exc, BackfillRefusedError) else {}
+    return JSONResponse(error_body(str(exc), code, **extra), status_code=status)
 
 
 def _where(loc: Sequence[Any]) -> str:

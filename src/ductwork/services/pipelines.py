@@ -22,7 +22,14 @@ from typing import Any
 from sqlalchemy import Engine
 
 from ductwork.core.states import RunState
-from ductwork.errors import DefinitionError, DuctworkError, FlowImportError, NotFoundError, did_you_mean
+from ductwork.errors import (
+    BackfillRefusedError,
+    DefinitionError,
+    DuctworkError,
+    FlowImportError,
+    NotFoundError,
+    did_you_mean,
+)
 from ductwork.store.engine import read_transaction, transaction
 from ductwork.store.repo import flows as flow_repo
 from ductwork.store.repo import pipelines as repo
@@ -192,10 +199,11 @@ def activate(
 
 def _refuse_backfill(name: str, start: dt.datetime, *, allowed: bool) -> None:
     if not allowed:
-        raise DuctworkError(
+        raise BackfillRefusedError(
             f"pipeline {name!r}: its schedule starts at {start.isoformat()}, more than a day ago, so activating it "
-            "would create a run for every period since; activate with --allow-backfill if that is what you want, "
-            "or move startDateTime (or use startAt FIRST_ACTIVATION_DATE_TIME)"
+            "would create a run for every period since; activate with --allow-backfill (allow_backfill in the API) "
+            "if that is what you want, or move startDateTime (or use startAt FIRST_ACTIVATION_DATE_TIME)",
+            start.isoformat(),
         )
 
 

@@ -3,7 +3,7 @@
 const csrf = document.querySelector('meta[name="csrf-token"]')?.content || '';
 
 export class ApiError extends Error {
-  constructor(status, detail, code) { super(detail); this.status = status; this.code = code; }
+  constructor(status, detail, code, data = {}) { super(detail); this.status = status; this.code = code; this.data = data; }
 }
 
 export async function api(path, { method = 'GET', body, signal } = {}) {
@@ -17,7 +17,7 @@ export async function api(path, { method = 'GET', body, signal } = {}) {
   if (response.status === 401) { window.location = '/login?next=' + encodeURIComponent(location.pathname); }
   if (response.status === 204) return null;
   const data = await response.json().catch(() => ({ detail: response.statusText, error: 'error' }));
-  if (!response.ok) throw new ApiError(response.status, data.detail || response.statusText, data.error);
+  if (!response.ok) throw new ApiError(response.status, data.detail || response.statusText, data.error, data);
   return data;
 }
 

@@ -10,13 +10,29 @@ for (const button of document.querySelectorAll('.expand')) {
     button.textContent = open ? '▼' : '▶';
   });
 }
+// A schedule that started more than a day ago is refused unless the person asks for the backfill
+// (a run for every period since): a second confirmation asks, naming the start.
+async function change(name, action) {
+  const path = `/pipelines/${enc(name)}/${action}`;
+  try {
+    await api(path, { method: 'POST', body: {} });
+  } catch (e) {
+    if (e.code !== 'backfill_refused') throw e;
+    const start = e.data.start;
+    if (!confirm(`${name}: its schedule started at ${start}, more than a day ago.\n\nActivate and backfill from ${start}? ` +
+      'A run is created for every period since.')) return false;
+    await api(path, { method: 'POST', body: { allow_backfill: true } });
+  }
+  return true;
+}
+
 for (const [selector, action] of [['.pipeline-activate', 'activate'], ['.pipeline-deactivate', 'deactivate']]) {
   for (const button of document.querySelectorAll(selector)) {
     button.addEventListener('click', async () => {
       button.disabled = true;
       try {
-        await api(`/pipelines/${enc(button.dataset.pipeline)}/${action}`, { method: 'POST', body: {} });
-        location.reload();
+        if (await change(button.dataset.pipeline, action)) location.reload();
+        else button.disabled = false;
       } catch (e) { alert(e.message); button.disabled = false; }
     });
   }
