@@ -456,3 +456,17 @@ def test_the_grid_opens_on_the_newest_runs_and_links_to_every_run(browser: Any, 
         assert newest in page.inner_text("#run-header")
     finally:
         tab.close()
+
+
+def test_saving_a_pool_without_a_name_says_a_name_is_needed(admin_tab: Session) -> None:
+    page = admin_tab.open("/pools")
+    page.wait_for_selector("body[data-drawn=pools]")
+    said: list[str] = []
+    page.on("dialog", lambda d: (said.append(d.message), d.dismiss()))
+    page.fill("#pool-form [name=name]", "   ")  # passes the browser's "required"
+    page.fill("#pool-form [name=slots]", "2")
+    page.click("#pool-form button[type=submit]")
+    deadline = time.monotonic() + 10
+    while not said and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert said == ["A pool needs a name."]

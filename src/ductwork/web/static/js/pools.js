@@ -4,8 +4,10 @@ import { api, enc } from './api.js';
 document.getElementById('pool-form')?.addEventListener('submit', async (event) => {
   event.preventDefault();
   const form = new FormData(event.target);
+  const name = String(form.get('name') || '').trim();
+  if (!name) { alert('A pool needs a name.'); return; }
   try {
-    await api(`/pools/${enc(form.get('name'))}`, { method: 'PUT', body: { slots: Number(form.get('slots')), description: form.get('description') || '' } });
+    await api(`/pools/${enc(name)}`, { method: 'PUT', body: { slots: Number(form.get('slots')), description: form.get('description') || '' } });
     location.reload();
   } catch (e) { alert(e.message); }
 });
