@@ -470,3 +470,21 @@ def test_saving_a_pool_without_a_name_says_a_name_is_needed(admin_tab: Session) 
     while not said and time.monotonic() < deadline:
         page.wait_for_timeout(100)
     assert said == ["A pool needs a name."]
+
+
+def test_a_task_without_a_log_says_why_and_asks_for_none(admin_tab: Session, standalone: Standalone) -> None:
+    """A skipped task never ran; an EmptyOperator's try ran nowhere: the log panel says so, and
+    the page asks the server for no log (no 404 in the console: the tab fails on any error)."""
+    _wait_for_flow(admin_tab, "short_circuit")
+    standalone.cli("trigger", "short_circuit", "--run-id", "gated", "--wait")
+    page = admin_tab.open("/flows/short_circuit/runs/gated/tasks/skipped_step")
+    page.wait_for_selector("body[data-drawn=task]")  # after the log panel is filled
+    assert page.inner_text("#task-state") == "skipped"
+    assert page.inner_text("#task-log") == "no log: the task was skipped, so it never ran"
+
+    standalone.cli("trigger", "greet", "--run-id", "empty_done", "--wait")
+    page = admin_tab.open("/flows/greet/runs/empty_done/tasks/done")
+    page.wait_for_selector('body[data-log-loaded="1"]')
+    assert page.inner_text("#task-log") == (
+        "no log: try 1 ended success without writing one (an EmptyOperator has nothing to run)"
+    )

@@ -3,7 +3,7 @@
 import os
 from pathlib import Path
 
-from ductwork import BashOperator, EmptyOperator, Flow, PythonOperator, TaskGroup
+from ductwork import BashOperator, EmptyOperator, Flow, PythonOperator, ShortCircuitOperator, TaskGroup
 
 with Flow("greet", params={"times": 2}, tags=["browser"], owner="tests") as greet:
     with TaskGroup("work"):
@@ -31,3 +31,7 @@ with Flow("flaky", tags=["browser"]) as flaky:
 
 with Flow("ticks", tags=["browser"]) as ticks:
     EmptyOperator(task_id="tick")
+
+
+with Flow("short_circuit", tags=["browser"]) as short_circuit:
+    ShortCircuitOperator(task_id="gate", python_callable=lambda: False) >> EmptyOperator(task_id="skipped_step")

@@ -103,11 +103,25 @@ async function results() {
   down.textContent = found.length && current.downstream.length ? `passed to: ${current.downstream.join(', ')}` : '';
 }
 
+function noTryText(state) {
+  if (state === 'skipped') return 'no log: the task was skipped, so it never ran';
+  if (state === 'upstream_failed') return 'no log: the task never ran, as a task upstream of it failed';
+  return 'no log yet: the task has not started';
+}
+
 function syncLog() {
   const wanted = trySelect.value ? Number(trySelect.value) : null;
-  if (wanted === null) { logBox.textContent = 'no log yet: the task has not started'; return; }
+  if (wanted === null) { logBox.textContent = noTryText(current.state); return; }
   const attempt = tries.find((t) => t.try_number === wanted);
   const live = attempt && (attempt.state === 'running' || attempt.state === 'queued');
+  if (attempt && !live && !attempt.has_log) { // nothing to ask the server for (it would answer 404)
+    if (tailing) tailing.abort.abort();
+    tailing = null; shownTry = wanted; logStatus.textContent = '';
+    logBox.textContent = `no log: try ${wanted} ended ${attempt.state.replaceAll('_', ' ')} without writing one` +
+      (current.operator === 'EmptyOperator' ? ' (an EmptyOperator has nothing to run)' : '');
+    document.body.dataset.logLoaded = String(wanted);
+    return;
+  }
   if (tailing && tailing.tryNumber === wanted && (tailing.live || !live)) return;
   showLog(wanted, live);
 }
@@ -135,7 +149,7 @@ async function showLog(tryNumber, live) {
   if (tailing && tailing.abort === abort) tailing = { tryNumber, live: false, abort };
 }
 
-trySelect.addEventListener('change', () => showLog(Number(trySelect.value), false));
+trySelect.addEventListener('change', () => { if (tailing) tailing.abort.abort(); tailing = null; syncLog(); });
 
 const result = document.getElementById('action-result');
 function say(kind, text) { result.replaceChildren(el('div', { class: kind, text })); }
