@@ -488,3 +488,15 @@ def test_a_task_without_a_log_says_why_and_asks_for_none(admin_tab: Session, sta
     assert page.inner_text("#task-log") == (
         "no log: try 1 ended success without writing one (an EmptyOperator has nothing to run)"
     )
+
+
+def test_the_api_docs_page_without_internet_says_so_and_links_the_openapi_document(admin_tab: Session) -> None:
+    """Swagger UI comes from a CDN (it is not installed with Ductwork): offline the page is not blank."""
+    admin_tab.context.route("https://cdn.jsdelivr.net/**", lambda route: route.abort())
+    page = admin_tab.open("/api/v1/docs")
+    page.wait_for_load_state("load")
+    assert "cannot reach the internet" in page.inner_text("#docs-offline")
+    page.click("#docs-offline a")
+    page.wait_for_url("**/api/v1/openapi.json")
+    assert '"openapi"' in page.content()
+    admin_tab.errors.clear()  # the blocked CDN requests, and Swagger's script that never came

@@ -48,8 +48,7 @@ def create_app(settings: Settings, engine: Engine | None = None, *, options: Web
         description="Flows, runs and tasks of a Ductwork installation. Authenticate with "
         "`Authorization: Bearer <token>` (create one with `ductwork tokens create`).",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
-        swagger_ui_oauth2_redirect_url=f"{API_PREFIX}/docs/oauth2-redirect",
+        docs_url=None,  # openapi.install serves the docs page, saying what to do offline
         redoc_url=None,
         lifespan=lifespan,
     )

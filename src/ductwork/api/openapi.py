@@ -1,18 +1,32 @@
 """The OpenAPI document says what the server answers: every error as ``ErrorOut`` (or
 ``ValidationErrorOut`` for 422) under the status codes ``ductwork.api.errors`` and the
 authentication middleware use, instead of FastAPI's default 422 body, which this API never
-sends. Checked by ``tests/web/test_schemathesis.py`` (schemathesis' conformance checks)."""
+sends. Checked by ``tests/web/test_schemathesis.py`` (schemathesis' conformance checks).
+
+The docs page (``/api/v1/docs``) is Swagger UI, which is not installed with Ductwork: the
+browser loads it from a CDN. Until it has (or if the browser is offline), the page says so and
+links the OpenAPI document itself."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
 from pydantic import TypeAdapter
+from starlette.responses import HTMLResponse
 
 from ductwork.api.schemas import ErrorOut, ValidationErrorOut
 
 PUBLIC = frozenset({"/api/v1/health"})
+DOCS = "/api/v1/docs"
+OPENAPI = "/api/v1/openapi.json"
+_UNTIL_LOADED = (
+    '<div id="swagger-ui"><p id="docs-offline" style="font:15px sans-serif;margin:2em">'
+    "Loading the API documentation (Swagger UI, from cdn.jsdelivr.net)… If it does not appear, this browser "
+    "cannot reach the internet, which Swagger UI needs: it is not installed with Ductwork. The API is described "
+    f'by its OpenAPI document, <a href="{OPENAPI}">{OPENAPI}</a>, which any OpenAPI viewer or client reads.</p>'
+)
 WRITES = frozenset({"post", "put", "patch", "delete"})
 
 _WHY = {
@@ -69,3 +83,12 @@ def install(app: FastAPI) -> None:
         return done[0]
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+    def docs() -> HTMLResponse:
+        page = get_swagger_ui_html(
+            openapi_url=OPENAPI, title=f"{app.title} API", swagger_favicon_url="/static/favicon.svg"
+        )
+        html = bytes(page.body).decode().replace('<div id="swagger-ui">', _UNTIL_LOADED, 1)
+        return HTMLResponse(html)
+
+    app.add_api_route(DOCS, docs, methods=["GET"], include_in_schema=False)
