@@ -285,3 +285,25 @@ def test_runs_page_pages_through_every_run_newest_first_by_state_and_base_date(
     assert before == ["scheduled__day004", "scheduled__day003", "scheduled__day002", "scheduled__day001"]
     assert viewer_browser.get("/flows/many_runs/runs?state=lost").status_code == 422
     assert 'id="runs-tab"' in viewer_browser.get("/flows/many_runs/grid").text
+
+
+def test_a_flows_doc_md_is_shown_as_markdown_and_html_in_it_as_text(viewer_browser: TestClient, engine: Any) -> None:
+    from ductwork import EmptyOperator, Flow
+    from ductwork.store.engine import transaction
+    from ductwork.store.repo import flows as flow_repo
+
+    doc = (
+        "# Daily load\n\nLoads **orders** from `s3://in`; see [the runbook](https://wiki/runbook).\n\n"
+        "| step | owner |\n| --- | --- |\n| load | data |\n\n"
+        "<script>alert(1)</script> [bad](javascript:alert(1))\n"
+    )
+    with Flow("documented", doc=doc) as flow:
+        EmptyOperator(task_id="only")
+    with transaction(engine) as conn:
+        flow_repo.upsert_flow(conn, flow.to_graph())
+    page = viewer_browser.get("/flows/documented/grid").text
+    shown = page.split('id="flow-doc"')[1].split("</details>")[0]
+    assert "<h1>Daily load</h1>" in shown and "<strong>orders</strong>" in shown and "<code>s3://in</code>" in shown
+    assert '<a href="https://wiki/runbook">the runbook</a>' in shown and "<td>load</td>" in shown
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in shown and "<script>" not in shown
+    assert 'href="javascript:' not in shown

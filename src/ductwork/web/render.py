@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
 from starlette.responses import HTMLResponse
 
 from ductwork.api.security import ASGIApp, Receive, Scope, Send, current_principal
@@ -61,11 +62,23 @@ def _masked(value: Any) -> Any:
     return value
 
 
+def _markdown(text: str) -> Markup:
+    """A flow's documentation (Airflow's ``doc_md``) as HTML: CommonMark with tables, raw HTML
+    in it shown as text, and no ``javascript:`` links (markdown-it's defaults). markdown-it-py
+    comes with rich; without it the text is shown as written."""
+    try:
+        from markdown_it import MarkdownIt
+    except ImportError:
+        return Markup('<pre class="doc">') + escape(text) + Markup("</pre>")
+    return Markup(MarkdownIt("commonmark", {"html": False}).enable("table").render(text))
+
+
 def make_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(WEB_ROOT / "templates"))
     templates.env.filters["u"] = _quote
     templates.env.filters["json_text"] = _json_text
     templates.env.filters["masked"] = _masked
+    templates.env.filters["markdown"] = _markdown
     templates.env.globals["state_colours"] = STATE_COLOURS
     templates.env.globals["static_version"] = _static_version()
     return templates
