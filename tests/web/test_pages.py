@@ -307,3 +307,14 @@ def test_a_flows_doc_md_is_shown_as_markdown_and_html_in_it_as_text(viewer_brows
     assert '<a href="https://wiki/runbook">the runbook</a>' in shown and "<td>load</td>" in shown
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in shown and "<script>" not in shown
     assert 'href="javascript:' not in shown
+
+
+def test_a_taken_run_id_gives_the_form_back_as_filled_in(operator_browser: tuple[TestClient, str]) -> None:
+    browser, csrf = operator_browser
+    data = {"csrf_token": csrf, "param.n": "4", "param.label": "again", "run_id": "form__twice", "note": "kept note"}
+    assert browser.post("/flows/demo/trigger", data=data, follow_redirects=False).status_code == 303
+    again = browser.post("/flows/demo/trigger", data={**data, "conf": '{"k": 1}'}, follow_redirects=False)
+    assert again.status_code == 409
+    assert 'id="trigger-form"' in again.text and "already has a run with run id &#39;form__twice&#39;" in again.text
+    for kept in ('value="again"', 'value="form__twice"', 'value="kept note"', "{&#34;k&#34;: 1}"):
+        assert kept in again.text, kept

@@ -21,6 +21,7 @@ from ductwork.core.states import RunState
 from ductwork.errors import ParameterError
 from ductwork.services import runs as run_service
 from ductwork.store.engine import read_transaction
+from ductwork.store.errors import RunExistsError
 from ductwork.store.repo import events as event_repo
 from ductwork.store.repo import import_errors as error_repo
 from ductwork.store.repo import pools as pool_repo
@@ -179,12 +180,12 @@ async def trigger_submit(request: Request, flow_id: FlowId, ctx: WebContext = De
             run_id=form.get("run_id") or None,
             note=form.get("note") or None,
         )
-    except (ParameterError, ValueError) as exc:
+    except (ParameterError, ValueError, RunExistsError) as exc:  # the form again, as filled in, with why
         given = {k.removeprefix("param."): v for k, v in form.items() if k.startswith("param.")}
         return page(
             request,
             "trigger.html",
-            status_code=422,
+            status_code=409 if isinstance(exc, RunExistsError) else 422,
             flow=flow,
             fields=forms.fields_for(flow.params, given),
             error=str(exc),
