@@ -318,3 +318,41 @@ def test_a_taken_run_id_gives_the_form_back_as_filled_in(operator_browser: tuple
     assert 'id="trigger-form"' in again.text and "already has a run with run id &#39;form__twice&#39;" in again.text
     for kept in ('value="again"', 'value="form__twice"', 'value="kept note"', "{&#34;k&#34;: 1}"):
         assert kept in again.text, kept
+
+
+def test_list_and_dict_boxes_of_the_trigger_form_take_json_only(
+    operator_browser: tuple[TestClient, str], operator: Any, engine: Any
+) -> None:
+    """The box says JSON: "not a list" is refused with what it wants, not stored as ["not a list"]."""
+    from markupsafe import escape
+
+    from ductwork import DictParameter, EmptyOperator, Flow, ListParameter
+    from ductwork.store.engine import transaction
+    from ductwork.store.repo import flows as flow_repo
+
+    with Flow("listy", params={"items": ListParameter(default=[1, 2])}) as listy:
+        EmptyOperator(task_id="only")
+    with Flow("dicty", params={"opts": DictParameter(default={"a": 1})}) as dicty:
+        EmptyOperator(task_id="only")
+    with transaction(engine) as conn:
+        flow_repo.upsert_flow(conn, listy.to_graph())
+        flow_repo.upsert_flow(conn, dicty.to_graph())
+    browser, csrf = operator_browser
+    form = browser.get("/flows/listy/trigger").text
+    shown = re.search(r'<textarea id="param-items"[^>]*>([^<]*)</textarea>', form)
+    assert shown is not None
+    as_shown = {"csrf_token": csrf, "param.items": html.unescape(shown.group(1))}
+    queued = browser.post("/flows/listy/trigger", data={**as_shown, "run_id": "defaults"}, follow_redirects=False)
+    assert queued.status_code == 303, queued.text[-2000:]
+    assert operator.get("/flows/listy/runs/defaults").json()["params"] == {"items": [1, 2]}
+
+    for flow_id, field, typed, said in [
+        ("listy", "param.items", "not a list", "parameter &#39;items&#39; (list) wants a JSON list such as [1, 2]"),
+        ("listy", "param.items", '{"a": 1}', "wants a JSON list"),
+        ("dicty", "param.opts", "[1]", "parameter &#39;opts&#39; (dict) wants a JSON object"),
+        ("dicty", "param.opts", "a=1", "is not valid JSON"),
+    ]:
+        refused = browser.post(f"/flows/{flow_id}/trigger", data={"csrf_token": csrf, field: typed, "run_id": "typo"})
+        assert refused.status_code == 422 and said in refused.text, (typed, refused.text[-1500:])
+        assert f">{escape(typed)}</textarea>" in refused.text  # the box keeps what was typed
+        assert operator.get(f"/flows/{flow_id}/runs/typo").status_code == 404

@@ -93,8 +93,30 @@ def posted_params(params: list[ParamOut], form: dict[str, str]) -> dict[str, Any
         text = form.get(key, "")
         if text == "" and not p.required:
             continue
+        if p.type in _JSON_WANTED:
+            _check_json(p.name, p.type, text)
         values[p.name] = text
     return values
+
+
+_JSON_WANTED = {
+    "list": (list, 'a JSON list such as [1, 2] or ["a", "b"]'),
+    "dict": (dict, 'a JSON object such as {"key": "value"}'),
+}
+"""What the text boxes of list and dict parameters take. The CLI reads lists more loosely
+(``a,b``); a box that says JSON takes JSON only, so a typo is refused, not stored as ``["typo"]``."""
+
+
+def _check_json(name: str, type_name: str, text: str) -> None:
+    kind, example = _JSON_WANTED[type_name]
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ParameterError(
+            f"parameter {name!r} ({type_name}) wants {example}; {text!r} is not valid JSON ({exc})"
+        ) from None
+    if not isinstance(value, kind):
+        raise ParameterError(f"parameter {name!r} ({type_name}) wants {example}, not {text!r}")
 
 
 def posted_conf(text: str) -> dict[str, Any]:
