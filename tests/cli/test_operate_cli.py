@@ -160,6 +160,15 @@ def test_changes_from_the_cli_are_audited_without_their_secrets(cli: Cli, tmp_pa
     assert _json(cli, "audit", "list", "--actor", "nobody")["entries"] == []
 
 
+def test_a_trigger_conf_given_as_json_text_is_audited_without_its_secrets(cli: Cli, tmp_path: Path) -> None:
+    _three_runs(cli, tmp_path)
+    conf = '{"password": "cli-pw-789", "region": "eu"}'
+    assert cli("trigger", "ops", "--run-id", "with_conf", "--conf", conf).exit_code == 0
+    (entry,) = _json(cli, "audit", "list", "--action", "run.trigger")["entries"]
+    assert "cli-pw-789" not in json.dumps(entry)
+    assert '"region": "eu"' in json.dumps(entry["details"], ensure_ascii=False).replace('\\"', '"')
+
+
 def test_retention_settings_are_shown_and_checked(cli: Cli) -> None:
     rows = json.loads(cli("config", "--json", env={"DUCTWORK_RETENTION_DAYS": "30"}).output)
     assert rows["retention_days"] == {"source": "env", "value": "30"}
