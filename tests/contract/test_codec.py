@@ -61,3 +61,13 @@ def test_a_user_dict_that_looks_like_a_tag_is_not_decoded_as_one() -> None:
 def test_unencodable_values_name_their_path() -> None:
     with pytest.raises(codec.UnencodableValueError, match=r"builtins.object value at rows\[1\].x"):
         codec.dumps({"rows": [1, {"x": object()}]})
+
+
+def test_a_dict_parameters_frozen_value_is_stored_as_a_dict() -> None:
+    """DictParameter values are frozen into mapping proxies (hashable): a flow with one could not
+    be triggered at all (``UnencodableValueError: a builtins.mappingproxy value``)."""
+    from ductwork import DictParameter
+
+    frozen = DictParameter(default={"b": [1, 2], "a": {"x": 1}}).normalize({"b": [1, 2], "a": {"x": 1}})
+    stored = json.loads(json.dumps(codec.encode({"opts": frozen})))
+    assert codec.decode(stored) == {"opts": {"a": {"x": 1}, "b": (1, 2)}}

@@ -16,6 +16,7 @@ import base64
 import datetime as dt
 import decimal
 import json
+import types
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -47,6 +48,8 @@ def encode(value: Any, path: str = "") -> Any:
         return [encode(v, f"{path}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, dict):
         return _encode_dict(value, path)
+    if isinstance(value, types.MappingProxyType):  # a DictParameter's value, frozen to be hashable
+        return _encode_dict(dict(value), path)
     if isinstance(value, tuple):
         return _tagged("tuple", [encode(v, f"{path}[{i}]") for i, v in enumerate(value)])
     if isinstance(value, set | frozenset):
