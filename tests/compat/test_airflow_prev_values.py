@@ -76,3 +76,20 @@ def test_prev_success_values_come_from_the_latest_successful_run_before(db_engin
     said = _said(daily, dt.datetime(2024, 3, 5, tzinfo=dt.UTC), services)
     assert said[1][:10] == said[2][:10] == "2024-03-03"  # not r4: it failed
     assert _said(daily, dt.datetime(2024, 3, 1, tzinfo=dt.UTC), services)[1:] == ["None", "None"]  # none before
+
+
+PARAMS_DAG = """
+from airflow import DAG
+from airflow.operators.bash import BashOperator
+
+with DAG(dag_id="with_params", schedule=None, params={"x": 5}) as dag:
+    BashOperator(task_id="say", bash_command="echo {{ params.x }}/{{ params.extra | default('none') }}")
+"""
+
+
+def test_a_runs_conf_overrides_its_params_as_airflow_does_by_default(tmp_path: Path) -> None:
+    (tmp_path / "with_params.py").write_text(PARAMS_DAG)
+    [flow] = load_file(tmp_path / "with_params.py").flows
+    result = run_locally(flow, conf={"x": 9, "extra": "E"})
+    assert result.result("say") == "9/E"  # it said 5/none
+    assert run_locally(flow).result("say") == "5/none"

@@ -226,6 +226,8 @@ def airflow_context(context: TaskContext, task: Any) -> TaskContext:
     prev, following = _neighbours(dag, context["logical_date"])
     params = dict(getattr(task, "task_params", {}) or {})
     params.update(context["params"])
+    # Airflow's default (dag_run_conf_overrides_params): a run's conf overrides its params.
+    params.update(dict(context.get("conf") or {}))
     values: dict[str, Any] = {
         "dag": dag,
         "dag_run": dag_run,
