@@ -198,3 +198,34 @@ def test_a_flow_id_two_files_define_is_taken_from_neither_as_the_scheduler_does(
     chosen = cli("run", "flows/b.py:same", "--no-progress")
     assert chosen.exit_code == 0, chosen.output
     assert "│ b " in chosen.output and "│ a " not in chosen.output  # b.py's task ran
+
+
+LONG_NAMED = """
+import luigi
+
+
+class TheDailyAggregationOfCustomerTransactionsByRegionAndProductCategoryWithAVeryLongDescriptiveNameThatKeepsGoingForAWhileLonger(luigi.Task):
+    task_namespace = "com.example.analytics.pipelines.finance.daily.aggregations.customers.by_region.and_more.and_more.and_more"
+    region = luigi.Parameter(default="north-america-east-coast-region-with-a-long-name")
+
+    def output(self):
+        return luigi.LocalTarget("out.txt")
+
+    def run(self):
+        with self.output().open("w") as out:
+            out.write("x")
+"""
+
+
+def test_a_task_id_longer_than_the_database_keeps_is_one_clear_error(cli: Cli, tmp_path: Path) -> None:
+    """PostgreSQL and MariaDB answered with a 118-line SQL traceback; SQLite kept it silently."""
+    (tmp_path / "long_named.py").write_text(LONG_NAMED)
+    family = (
+        "com.example.analytics.pipelines.finance.daily.aggregations.customers.by_region.and_more.and_more.and_more."
+        "TheDailyAggregationOfCustomerTransactionsByRegionAndProductCategoryWithAVeryLongDescriptiveName"
+        "ThatKeepsGoingForAWhileLonger"
+    )
+    result = cli("build", "--module", "long_named", family)
+    assert result.exit_code != 0, result.output
+    assert "characters long" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out.txt").exists()

@@ -18,14 +18,14 @@ from sqlalchemy.exc import IntegrityError
 
 from ductwork.core.graph import FlowGraph, FlowMeta, NodeSpec, topological
 from ductwork.core.states import RunState, TaskState
-from ductwork.errors import NotFoundError
+from ductwork.errors import DefinitionError, NotFoundError
 from ductwork.store.errors import RunExistsError
 from ductwork.store.records import Page, RunGraph, RunRecord
 from ductwork.store.repo import _nodes
 from ductwork.store.repo._util import chunks, inserted_pk
 from ductwork.store.repo.events import NewStateEvent, add_state_events
 from ductwork.store.tables import IN_PROCESS_OWNER, flows, runs, task_instances
-from ductwork.store.types import utcnow
+from ductwork.store.types import ID_LENGTH, utcnow
 
 ACTIVE_STATES = (RunState.QUEUED, RunState.RUNNING)
 _RECORD_COLUMNS = [c for c in runs.c if c.name != "graph_meta"]
@@ -95,6 +95,7 @@ def create_run(
     """
     now = now or utcnow()
     flow_id = graph.flow_id
+    _check_task_ids(flow_id, graph.nodes)
     if get_run(conn, flow_id, run_id) is not None:
         raise _exists(flow_id, run_id)
     start, end = data_interval or (logical_date, logical_date)
@@ -357,6 +358,22 @@ def bump_revision(conn: Connection, run_pk: int, *, now: dt.datetime | None = No
 def add_nodes(conn: Connection, run_pk: int, nodes: Iterable[NodeSpec], *, now: dt.datetime | None = None) -> list[str]:
     """Grow a run's graph (dynamic dependencies): insert the nodes it lacks, in state ``none``,
     and update the definition (upstream list) of those it has. Returns the ids inserted."""
-    if get_run_by_pk(conn, run_pk) is None:
+    record = get_run_by_pk(conn, run_pk)
+    if record is None:
         raise NotFoundError(f"no run with primary key {run_pk}")
+    nodes = list(nodes)
+    _check_task_ids(record.flow_id, {n.task_id: n for n in nodes})
     return _nodes.grow(conn, run_pk, nodes, now or utcnow())
+
+
+def _check_task_ids(flow_id: str, nodes: Mapping[str, Any]) -> None:
+    """A task id longer than the database keeps is refused by name (PostgreSQL and MariaDB
+    raised a page of SQL error for it; SQLite kept it): a Luigi task whose namespace and class
+    name are long, say."""
+    for task_id in nodes:
+        if len(task_id) > ID_LENGTH:
+            raise DefinitionError(
+                f"flow {flow_id!r}: task id {task_id[:60]}... is {len(task_id)} characters long; the metadata "
+                f"database keeps task ids of up to {ID_LENGTH}: shorten its name (a class task: its namespace "
+                "and class name, or its first parameter values)"
+            )
