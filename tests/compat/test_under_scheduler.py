@@ -134,7 +134,7 @@ def test_web_ui_shows_doc_md_and_mapped_instances_in_grid_and_graph(env: Env) ->
     with TestClient(app) as browser:
         login(browser, "viewer", "correct-horse-9")
         page = browser.get("/flows/af_sched/grid").text
-        assert "Documentation" in page and "A **shimmed** DAG." in page
+        assert "Documentation" in page and "A <strong>shimmed</strong> DAG." in page  # rendered as Markdown
     with read_transaction(engine) as conn:
         latest = run_repo.list_runs(conn, flow_id="af_sched", limit=1).items[0]
         grid = views.grid(conn, [latest.pk])
