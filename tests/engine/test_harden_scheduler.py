@@ -538,3 +538,49 @@ def test_a_task_cleared_while_it_runs_is_stopped_and_runs_again_as_a_new_try(env
     # The second try starts long before the first one's 20 s are up: the first was stopped.
     wait_for(lambda: state()["state"] == "running" and state()["try_number"] == 2, 15, "the second try")
     env.cli("runs", "cancel", "long", run["run_id"])
+
+
+SHRINKING = """
+    from ductwork import flow, task
+    from _common import MARKS
+
+
+    @task
+    def sizes():
+        return list(range(int((MARKS / "count").read_text())))
+
+
+    @task
+    def work(x):
+        return x * 10
+
+
+    @task
+    def total(values):
+        return sum(values)
+
+
+    @flow(schedule=None)
+    def shrinking():
+        total(work.expand(x=sizes()))
+"""
+
+
+def test_instances_a_shorter_list_removes_are_skipped_not_recorded_as_success(env: Env) -> None:
+    """Airflow shows them "removed"; they were recorded success with a new try that did nothing."""
+    (env.marks / "count").write_text("3")
+    env.write_flow("shrinking.py", SHRINKING)
+    wait_for(lambda: "shrinking" in env.flow_ids(), 60, "the flow to be parsed")
+    assert env.cli("trigger", "shrinking", "--run-id", "r1").exit_code == 0
+    wait_for(lambda: env.instances("shrinking", "r1").get("total") and _states(env)["total"] == "success", 60, "r1")
+    (env.marks / "count").write_text("2")
+    assert env.cli("tasks", "clear", "shrinking", "r1", "sizes", "--downstream").exit_code == 0
+    wait_for(lambda: _states(env)["total"] == "success" and _states(env)["work[2]"] != "none", 60, "the re-run")
+    states = _states(env)
+    assert states["work[0]"] == states["work[1]"] == "success"
+    assert states["work[2]"] == "skipped"
+    assert states["work"] == "success"
+
+
+def _states(env: Env) -> dict[str, str]:
+    return {t: i.state.value for t, i in env.instances("shrinking", "r1").items()}

@@ -187,10 +187,9 @@ class MappedInstance:
             raise error
         operator = self._operator if self._operator is not None else self._build(context)
         self._operator = None
-        if operator is None:
-            context["log"].info("%s: removed (the mapped list is shorter now); nothing to do", self.task_id)
+        if operator is None:  # skipped, not a success that never happened (Airflow shows "removed")
             _mark(context, self.task_id, REMOVED)
-            return None
+            raise SkipTask(f"{self.task_id}: removed (the mapped list is shorter now); nothing to do")
         for name in getattr(operator, "template_fields", ()) or ():
             value = getattr(operator, name, None)
             setattr(operator, name, render_value(value, context, task_id=self.task_id, field=name))
