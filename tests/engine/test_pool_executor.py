@@ -721,3 +721,43 @@ def test_a_try_does_not_leave_its_environment_folder_or_limits_to_the_next_in_it
     assert seen["env"] is None
     assert seen["cwd"] != "/"
     assert seen["files"] > 64
+
+
+FORKER = """
+import os
+import time
+
+from ductwork import Flow, PythonOperator
+
+
+def forker():
+    child = os.fork()
+    if child == 0:
+        return "child"  # the child comes back from the task's code, as a careless task's would
+    time.sleep(0.3)
+    os.waitpid(child, 0)
+    return "parent"
+
+
+def after():
+    return os.getpid()
+
+
+with Flow("forker") as flow:
+    first = PythonOperator(task_id="forker", python_callable=forker)
+    for i in range(6):
+        first >> PythonOperator(task_id=f"w{i}", python_callable=after)
+"""
+
+
+def test_a_forked_child_that_returns_from_a_task_does_not_become_a_second_worker(
+    make_pool: Callable[..., PoolExecutor], tmp_path: Path
+) -> None:
+    """It took tries from the worker's pipe: some ran in it, the others waited for ever."""
+    (tmp_path / "forker.py").write_text(FORKER)
+    pool = make_pool(parallelism=1)
+    summary = run_in_pool(pool, tmp_path / "forker.py", "forker")
+    assert summary.state == "success", summary.tasks
+    results = SqliteResults(tmp_path / "results.db")
+    assert results.pull(summary.key, "forker") == "parent"
+    assert {results.pull(summary.key, f"w{i}") for i in range(6)} <= set(pool.worker_pids())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import logging
+import os
 import signal
 import threading
 import time
@@ -200,6 +201,7 @@ def execute_try(
     """
     started = clock.now()
     t0 = time.monotonic()
+    pid = os.getpid()
     limit = max_tries if max_tries is not None else default_max_tries(node)
     ti = TaskInstance(run, node.task_id, try_number, limit, results, downstream)
     ti.result_serializer = getattr(executable, "result_serializer", None)
@@ -238,9 +240,14 @@ def execute_try(
             try:
                 value = prepared.execute(context)
             except SystemExit as exc:
+                leave_if_forked(pid)
                 if exc.code not in (0, None):
                     raise
                 value = None  # sys.exit(0) or sys.exit(): a success, as in Airflow
+            except BaseException:
+                leave_if_forked(pid)
+                raise
+            leave_if_forked(pid)
             if value is not None and prepared.do_xcom_push:
                 ti.xcom_push(RETURN_VALUE, value)
             _record_cache(services, ti, succeeded=True)
@@ -348,6 +355,14 @@ def _check_cache(
 
 SIGINT_SEEN = threading.Event()
 """Set by a command's own SIGINT handler (``ductwork run``): a Ctrl-C really came."""
+
+
+def leave_if_forked(pid: int) -> None:
+    """The task forked and this is its child, back from the task's code: it ends here, without
+    recording anything or running any clean-up of the process it was copied from (it went on as
+    a second worker, or ran the rest of the flow, and the run hung)."""
+    if os.getpid() != pid:
+        os._exit(0)
 
 
 def _user_interrupt() -> bool:

@@ -60,7 +60,7 @@ from ductwork.core.graph import NodeSpec
 from ductwork.core.results import ResultBackend
 from ductwork.core.states import TaskState
 from ductwork.engine import logcapture, task_env
-from ductwork.engine.execution import TryOutcome, begin_try, execute_try
+from ductwork.engine.execution import TryOutcome, begin_try, execute_try, leave_if_forked
 from ductwork.engine.executor import TryKey, TryRequest
 from ductwork.engine.executors.runtime import RunSetup, WorkerRuntime
 from ductwork.engine.executors.staged_log import Stage, StagedLog
@@ -595,6 +595,7 @@ class _Worker:
         try:
             with use_sources(run.param_sources):
                 outcome = self._execute(request, run, sink, results)
+            leave_if_forked(self.pid)  # (also checked as the task's code returns)
         finally:
             self._close_log(sink)
             self.executable = None
