@@ -228,3 +228,67 @@ def test_a_killed_worker_is_detected_and_its_task_retried(
     assert [t.state for t in tries] == ["up_for_retry", "success"]
     assert "killed by SIGKILL" in (tries[0].error or "")
     assert detected_in < 15
+
+
+HANGING_FLOW = textwrap.dedent(
+    """
+    import datetime as dt, os, time
+    from ductwork import Flow, PythonOperator
+
+    MARKS = os.environ["DUCTWORK_TEST_MARKS"]
+
+    def hang():
+        open(os.path.join(MARKS, f"started.{os.getpid()}"), "w").close()
+        time.sleep(25)
+        open(os.path.join(MARKS, "finished"), "w").close()
+
+    with Flow("hangs", schedule=None) as hangs:
+        PythonOperator(task_id="slow", python_callable=hang, execution_timeout=dt.timedelta(seconds=4))
+    """
+)
+
+
+@pytest.mark.parametrize("setup", ["sqlite"], indirect=True)
+def test_a_try_adopted_after_a_restart_still_stops_at_its_timeout(
+    setup: tuple[str, dict[str, str], Path], tmp_path: Path
+) -> None:
+    """The deadline lived in the dead scheduler's pool: the orphaned try ran its 25 s and was
+    recorded success."""
+    url, env, marks = setup
+    flows = Path(env["DUCTWORK_FLOWS_FOLDER"])
+    (flows / "durable.py").unlink()
+    (flows / "hangs.py").write_text(HANGING_FLOW)
+    scheduler = Scheduler(env, tmp_path / "scheduler.log")
+    scheduler.start()
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "ductwork.cli", "trigger", "hangs", "--run-id", "r1"],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        _wait(lambda: any(p.name.startswith("started.") for p in marks.iterdir()), 60, "the try to start")
+        scheduler.kill9()
+        scheduler.start()
+        engine = create_engine(url)
+
+        def ended() -> bool:
+            with read_transaction(engine) as conn:
+                run = run_repo.get_run(conn, "hangs", "r1")
+            return run is not None and run.state.is_terminal
+
+        _wait(ended, 20, "the run to end")
+        with read_transaction(engine) as conn:
+            run = run_repo.get_run(conn, "hangs", "r1")
+            assert run is not None
+            tries = task_repo.list_tries(conn, run.pk, "slow")
+        engine.dispose()
+        time.sleep(1)
+        worker = int(next(p for p in marks.iterdir() if p.name.startswith("started.")).name.split(".")[1])
+        assert not Path(f"/proc/{worker}").exists() or "Z" in Path(f"/proc/{worker}/stat").read_text().split()[2]
+    finally:
+        scheduler.stop()
+    assert run.state == "failed"
+    assert [t.state for t in tries] == ["failed"]
+    assert "timed out after 4s" in (tries[0].error or "")
+    assert not (marks / "finished").exists()

@@ -23,6 +23,7 @@ import datetime as dt
 import functools
 import logging
 import os
+import signal
 import socket
 import threading
 import time
@@ -1082,6 +1083,17 @@ class SchedulerService:
                 reason = f"the worker running this try ({pid}) died before it ended"
                 started = entry.started_at if entry is not None and entry.started_at else self._adopted[key]
                 finished.append(TryFinished(key, TryOutcome(state, started, now, error=reason, next_try_at=next_at)))
+            elif (timeout := run.tracker.nodes[key.task_id].execution_timeout) and _past(
+                entry.started_at, timeout, now
+            ):
+                # Its deadline was the pool's of the scheduler that died: this one keeps it. SIGTERM
+                # lets the worker's operator stop what it started (on_kill), as at a pool deadline.
+                _stop_worker(entry.pid)
+                node = run.tracker.nodes[key.task_id]
+                state, next_at = after_failure(node, key.try_number, now, max_tries=run.max_tries.get(key.task_id))
+                started = entry.started_at or self._adopted[key]
+                reason = f"timed out after {timeout:g}s"
+                finished.append(TryFinished(key, TryOutcome(state, started, now, error=reason, next_try_at=next_at)))
             else:
                 continue
             del self._adopted[key]
@@ -1201,6 +1213,39 @@ def _first_line(exc: BaseException) -> str:
 def flow_meta_of(record: RunRecord) -> FlowMeta:
     return FlowMeta(record.flow_id)
 
+
+def _timeout_of(run: Any, task_id: str) -> float | None:
+    timeout = run.tracker.nodes[task_id].execution_timeout
+    return float(timeout) if timeout else None
+
+
+def _past(started: dt.datetime | None, timeout: float, now: dt.datetime) -> bool:
+    return started is not None and now >= started + dt.timedelta(seconds=timeout)
+
+
+def _stop_worker(pid: int | None) -> None:
+    """Stop an orphaned worker running a try past its timeout: SIGTERM (its operator stops what
+    it started), then SIGKILL a few seconds later if it is still there."""
+    if pid is None:
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except OSError:
+        return
+
+    def finish() -> None:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+    timer = threading.Timer(_KILL_GRACE, finish)
+    timer.daemon = True
+    timer.start()
+
+
+_KILL_GRACE = 5.0
+"""Seconds an orphaned worker stopped at its try's timeout has before it is killed."""
 
 _MAX_PASSES = 100
 """Looks further along a flow's schedule in one poll when every due date had a run already."""
