@@ -116,6 +116,7 @@ class Flow:
         self.owner = owner or str(self.default_args.get("owner", ""))
         self.max_active_runs = int(max_active_runs)
         self.max_active_tasks = max_active_tasks
+        _check_never_stuck(flow_id, self.start_date, self.end_date, self.max_active_runs, max_active_tasks)
         self.catchup = catchup
         self.on_success_callback = _callbacks(on_success_callback)
         self.on_failure_callback = _callbacks(on_failure_callback)
@@ -396,3 +397,27 @@ def flow_for_tasks(tasks: Sequence[Task], *, flow_id: str | None = None) -> Clas
     flow = ClassTaskFlow(name, root=lambda _p, _d: roots, root_params={})
     flow.fixed_roots = True
     return flow
+
+
+def _check_never_stuck(
+    flow_id: str,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    max_active_runs: int,
+    max_active_tasks: int | None,
+) -> None:
+    """Settings under which the flow could never run are refused where they are written (they
+    loaded, and a `trigger --wait` then waited for ever)."""
+    if start is not None and end is not None and end < start:
+        raise DefinitionError(
+            f"flow {flow_id!r}: end_date {end.isoformat()} is before start_date {start.isoformat()}: no run could fall "
+            "between them"
+        )
+    if max_active_runs < 1:
+        raise DefinitionError(
+            f"flow {flow_id!r}: max_active_runs={max_active_runs}: no run could ever start (use 1 or more)"
+        )
+    if max_active_tasks is not None and max_active_tasks < 1:
+        raise DefinitionError(
+            f"flow {flow_id!r}: max_active_tasks={max_active_tasks}: no task could ever start (use 1 or more, or None)"
+        )

@@ -307,7 +307,13 @@ def parse_schedule(value: Any, tz: dt.tzinfo | str | None = None, *, where: str 
                 f"Presets: {', '.join(known)}"
             )
         return CronSchedule(text, zone)
-    if len(text.split()) >= 5:
+    fields = len(text.split())
+    if fields > 5:
+        raise ScheduleError(
+            f"{prefix}invalid schedule {text!r}: a cron expression has 5 fields (minute hour day month weekday), "
+            f"this one has {fields}: a seconds or year field (Quartz, Spring) is not supported"
+        )
+    if fields == 5:
         try:
             return CronSchedule(text, zone)
         except (ValueError, KeyError) as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from ductwork import (
@@ -221,3 +223,17 @@ def test_whole_numbers_given_as_text_or_floats_are_taken() -> None:
     with Flow("numbers"):
         op = EmptyOperator(task_id="a", retries="3", pool_slots=2.0, priority_weight=-5)  # type: ignore[arg-type]
     assert (op.retries, op.pool_slots, op.priority_weight) == (3, 2, -5)
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"start_date": "2024-02-01", "end_date": "2024-01-01"}, "end_date"),
+        ({"max_active_runs": 0}, "max_active_runs=0"),
+        ({"max_active_tasks": 0}, "max_active_tasks=0"),
+    ],
+)
+def test_settings_under_which_a_flow_could_never_run_are_refused(settings: dict[str, Any], named: str) -> None:
+    """They loaded, and the flow then never ran (a `trigger --wait` waited for ever)."""
+    with pytest.raises(DefinitionError, match=named):
+        Flow("stuck", schedule="@daily", **settings)

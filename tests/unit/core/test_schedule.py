@@ -149,3 +149,9 @@ def test_without_catchup_the_interval_ending_at_a_spring_forward_is_not_lost(
     assert interval is not None
     assert interval.start == dt.datetime.fromisoformat(expected_start)
     assert interval.end <= moment
+
+
+def test_a_six_field_cron_is_refused_rather_than_read_with_seconds() -> None:
+    """"0 0 * * * *" (hourly, to a Quartz user) ran every second of one minute a day."""
+    with pytest.raises(ScheduleError, match="has 6"):
+        parse_schedule("0 0 * * * *", where="flow 'q'")
