@@ -235,6 +235,12 @@ def test_mark_and_depends_on_past(env: Env) -> None:
     while env.json("runs", "show", "history", second["run_id"])["state"] != "success":
         assert time.monotonic() < deadline, "the second run never ran after the first succeeded"
         time.sleep(0.2)
+    # The first run's task fails again and the second's is cleared: it waits again (the
+    # scheduler remembered its first "yes" for good, and ran it).
+    assert env.cli("tasks", "mark", "history", first["run_id"], "step", "--state", "failed").exit_code == 0
+    assert env.cli("tasks", "clear", "history", second["run_id"], "step").exit_code == 0
+    time.sleep(2.0)
+    assert env.json("tasks", "state", "history", second["run_id"])["step"]["state"] in ("none", "scheduled")
 
 
 def test_backfill_dry_run_lists_runs_and_tasks_then_runs_them(env: Env) -> None:
