@@ -217,3 +217,61 @@ def test_ctrl_c_still_stops_the_command_and_records_the_run_failed(cli: Cli, tmp
     time.sleep(0.5)
     assert not _sleep_left(tmp_path)
     assert json.loads(cli("runs", "list", "--json").output)["runs"][0]["state"] == "failed"
+
+
+WIDE = """
+import os
+import time
+from pathlib import Path
+
+from ductwork import Flow, PythonOperator
+
+HERE = Path(__file__).parent
+
+
+def wait(i, **_):
+    (HERE / f"started.{i}").touch()
+    time.sleep(60)
+
+
+with Flow("wide") as flow:
+    for i in range(6):
+        PythonOperator(task_id=f"t{i}", python_callable=wait, op_args=[i])
+"""
+
+
+def test_tasks_a_killed_run_never_started_are_not_given_made_up_tries(cli: Cli, tmp_path: Path) -> None:
+    """They were recorded failed with a try that started and ended at the recovery."""
+    (tmp_path / "wide.py").write_text(WIDE)
+    ductwork = [sys.executable, "-c", "from ductwork.cli.main import main; main()"]
+    proc = subprocess.Popen(
+        [*ductwork, "run", f"{tmp_path / 'wide.py'}:wide", "--workers", "2", "--no-progress"],
+        cwd=tmp_path,
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(tmp_path.glob("started.*"))) < 2:
+            assert time.monotonic() < deadline, "the first two tasks never started"
+            time.sleep(0.05)
+        time.sleep(0.7)  # recorded as running
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    (tmp_path / "other.py").write_text(FLOW)
+    assert cli("run", f"{tmp_path / 'other.py'}:other", "--no-progress").exit_code == 0
+    run = next(r for r in json.loads(cli("runs", "list", "--json").output)["runs"] if r["flow_id"] == "wide")
+    assert run["state"] == "failed"
+    states = json.loads(cli("tasks", "state", "wide", run["run_id"], "--json").output)
+    started = {f"t{p.name.split('.')[1]}" for p in tmp_path.glob("started.*")}
+    assert all(states[t]["state"] == "failed" for t in states)
+    engine = create_engine(f"sqlite:///{Path(os.environ['DUCTWORK_HOME']) / 'ductwork.db'}")
+    try:
+        with read_transaction(engine) as conn:
+            pk = run_repo.run_pks(conn, [f"wide/{run['run_id']}"])[f"wide/{run['run_id']}"]
+            tried = {t.task_id for t in task_repo.list_tries(conn, pk)}
+    finally:
+        engine.dispose()
+    assert tried == started

@@ -219,9 +219,15 @@ def recover_killed_runs(engine: Engine, folder: str | Path) -> list[str]:
                     task_instances.c.state.in_([TaskState.RUNNING.value, TaskState.QUEUED.value]),
                 )
             ).all()
+            never_started = []
             for row in open_tries:
-                outcome = TryOutcome(TaskState.FAILED, row.start_date or now, now, error=reason)
+                if row.start_date is None:  # queued, never started: no try of it is made up
+                    never_started.append(row.task_id)
+                    continue
+                outcome = TryOutcome(TaskState.FAILED, row.start_date, now, error=reason)
                 task_repo.try_finished(conn, pk, row.task_id, row.try_number, outcome)
+            if never_started:
+                task_repo.mark_task_instances(conn, pk, never_started, TaskState.FAILED, reason=reason, now=now)
             if run_repo.set_run_state(conn, pk, RunState.FAILED, at=now, expected=(RunState.RUNNING,), reason=reason):
                 ended.append(run_key)
     for path in files:
