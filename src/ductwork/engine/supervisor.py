@@ -79,11 +79,26 @@ class Limits:
                     node.pool,
                 )
         elif self.pool_used.get(node.pool, 0) + node.pool_slots > capacity:
+            if node.pool_slots > capacity:
+                self._tell_never(node, f"{node.pool_slots} slots of pool {node.pool!r}, which has {capacity}")
             return False
         for name, amount in node.resources.items():
-            if self.resource_used.get(name, 0) + amount > self.resources.get(name, 1):
+            available = self.resources.get(name, 1)
+            if self.resource_used.get(name, 0) + amount > available:
+                if amount > available:
+                    self._tell_never(node, f"{amount} of resource {name!r}, of which there is {available}")
                 return False
         return True
+
+    def _tell_never(self, node: NodeSpec, need: str) -> None:
+        """A task that needs more than there is waits for ever: said once (Airflow logs it too)."""
+        if node.task_id not in self._unknown_told:
+            self._unknown_told.add(node.task_id)
+            log.warning(
+                "task %s needs %s: it cannot start until that grows (ductwork pools set / [resources])",
+                node.task_id,
+                need,
+            )
 
     def acquire(self, node: NodeSpec) -> None:
         self.pool_used[node.pool] = self.pool_used.get(node.pool, 0) + node.pool_slots

@@ -43,3 +43,17 @@ def test_a_schedulers_scope_is_the_flows_of_its_folders(tmp_path: Path) -> None:
     assert inside("c", str(tmp_path / "link" / "c.py"))  # the same folder by another name
     assert not inside("d", str(elsewhere / "d.py")) and not inside("e", str(tmp_path / "flows_old.py"))
     assert inside("f", None)
+
+
+def test_a_task_needing_more_slots_than_its_pool_has_is_said_once(caplog: pytest.LogCaptureFixture) -> None:
+    """It waited for ever with nothing in the scheduler's log (Airflow logs it)."""
+    limits = Limits(pools={"one": 1}, resources={"db": 2})
+    wide = NodeSpec("wide", pool="one", pool_slots=3)
+    hungry = NodeSpec("hungry", resources={"db": 5})
+    with caplog.at_level("WARNING"):
+        for _ in range(3):
+            assert not limits.fits(wide)
+            assert not limits.fits(hungry)
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 2
+    assert "3 slots of pool 'one', which has 1" in said[0] and "5 of resource 'db'" in said[1]
