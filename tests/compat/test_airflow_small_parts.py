@@ -120,3 +120,14 @@ def test_doctor_says_external_task_marker_does_not_clear_the_other_dag(cli, tmp_
     assert (
         f"{dag}:4: differs: airflow.sensors.external_task.ExternalTaskMarker: accepted, but clearing" in result.output
     )
+
+
+def test_airflows_paused_at_creation_setting_is_honoured_when_the_environment_carries_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow import DAG
+
+    assert DAG("plain", schedule=None).paused_on_creation is False
+    monkeypatch.setenv("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "True")
+    assert DAG("paused", schedule=None).paused_on_creation is True
+    assert DAG("explicit", schedule=None, is_paused_upon_creation=False).paused_on_creation is False

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -150,7 +151,7 @@ class DAG(Flow):
             doc=doc_md or "",
             on_success_callback=on_success_callback,
             on_failure_callback=on_failure_callback,
-            paused_on_creation=bool(is_paused_upon_creation),
+            paused_on_creation=_paused_on_creation(is_paused_upon_creation),
             run_timeout=dagrun_timeout,
         )
         self.dagrun_timeout = dagrun_timeout
@@ -231,3 +232,13 @@ def dag_params(dag: Flow) -> dict[str, Any]:
 
 
 __all__: Sequence[str] = ("DAG", "NOTSET")
+
+
+def _paused_on_creation(asked: bool | None) -> bool:
+    """The DAG's ``is_paused_upon_creation``, else Airflow's own setting when the environment
+    carries it (``AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION``, as a deployment moved from
+    Airflow does), else unpaused: Ductwork's default, which differs from Airflow's (README)."""
+    if asked is not None:
+        return bool(asked)
+    setting = os.environ.get("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "").strip().lower()
+    return setting in ("1", "true", "yes", "on")
