@@ -158,11 +158,11 @@ def _pools(state: CliState, flow: Flow) -> dict[str, int]:
         else:
             click.echo(f"pool {name} is not defined: its tasks run without a limit", err=True)
     for op in flow.tasks.values():
-        slots = pools.get(op.pool)
+        capacity = pools.get(op.pool)
         needed = getattr(op, "pool_slots", 1)
-        if slots is not None and needed > slots:
+        if capacity is not None and needed > capacity:
             click.secho(
-                f"task {op.task_id} needs {needed} slots of pool {op.pool}, which has {slots}: it cannot run "
+                f"task {op.task_id} needs {needed} slots of pool {op.pool}, which has {capacity}: it cannot run "
                 f"(ductwork pools set {op.pool} {needed})",
                 fg="yellow",
                 err=True,

@@ -334,7 +334,10 @@ def _subgraph(graph: Any, keep: set[str]) -> Any:
 
 
 def _flow_callbacks(flow: Flow, summary: RunSummary, info: RunInfo) -> None:
-    call_flow_callbacks(flow, summary.state.value, info, extra={"summary": summary})
+    extra: dict[str, Any] = {"summary": summary}
+    if summary.state.value == "failed" and summary.reason.startswith("the run timed out"):
+        extra["reason"] = "timed_out"
+    call_flow_callbacks(flow, summary.state.value, info, extra=extra)
 
 
 def call_flow_callbacks(flow: Flow, state: str, info: RunInfo, *, extra: Mapping[str, Any] | None = None) -> int:
@@ -348,14 +351,20 @@ def call_flow_callbacks(flow: Flow, state: str, info: RunInfo, *, extra: Mapping
             "flow": flow,
             "flow_id": flow.flow_id,
             "run_id": info.run_id,
+            "run_type": info.run_type,
             "run_state": state,
+            "reason": "task_failure" if state == "failed" else "success",  # Airflow's words
             "params": dict(info.params),
+            "conf": dict(info.conf),
             "logical_date": info.logical_date,
             "data_interval_start": info.data_interval_start,
             "data_interval_end": info.data_interval_end,
             **(extra or {}),
         }
     )
+    adapt = getattr(flow, "adapt_callback_context", None)  # the Airflow shim adds dag, dag_run...
+    if adapt is not None:
+        context = adapt(context)
     for callback in callbacks:
         try:
             callback(context)

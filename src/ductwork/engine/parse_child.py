@@ -132,10 +132,12 @@ def _callback(file: str, flow_id: str, request: dict[str, Any]) -> dict[str, Any
         data_interval_start=when("data_interval_start"),
         data_interval_end=when("data_interval_end"),
         params=request.get("params") or {},
+        conf=request.get("conf") or {},
         run_type=request.get("run_type", "scheduled"),
         timezone=get_timezone(flow.tz),
     )
-    return {"called": call_flow_callbacks(flow, request["state"], info)}
+    extra = {"reason": request["reason"]} if request.get("reason") else None
+    return {"called": call_flow_callbacks(flow, request["state"], info, extra=extra)}
 
 
 def _render(file: str, flow_id: str, request: dict[str, Any]) -> dict[str, Any]:

@@ -1123,6 +1123,7 @@ class SchedulerService:
                 "data_interval_start": record.data_interval_start.isoformat(),
                 "data_interval_end": record.data_interval_end.isoformat(),
                 "params": dict(record.params),
+                "conf": dict(record.conf),
             }
             thread = threading.Thread(target=self._call_back, args=(graph.meta.fileloc, flow_id, request), daemon=True)
             thread.start()

@@ -198,6 +198,35 @@ class DAG(Flow):
     def timezone(self) -> Any:
         return self.tz
 
+    def adapt_callback_context(self, context: Any) -> Any:
+        """What Airflow gives a DAG's ``on_success_callback``/``on_failure_callback``: ``dag``,
+        ``dag_run`` (with its state and conf), ``reason`` and the dates, besides Ductwork's own."""
+        from ductwork.compat.airflow._context import DagRunView, to_pendulum
+
+        logical = to_pendulum(context["logical_date"])
+        dag_run = DagRunView(
+            dag_id=self.flow_id,
+            run_id=context["run_id"],
+            run_type=context.get("run_type", "manual"),
+            logical_date=logical,
+            data_interval_start=to_pendulum(context["data_interval_start"]),
+            data_interval_end=to_pendulum(context["data_interval_end"]),
+            conf=dict(context.get("conf") or {}),
+            dag=self,
+            external_trigger=context.get("run_type") == "manual",
+            state=context["run_state"],
+        )
+        ds = logical.strftime("%Y-%m-%d")
+        return context.with_values(
+            dag=self,
+            dag_run=dag_run,
+            ds=ds,
+            ds_nodash=ds.replace("-", ""),
+            ts=logical.isoformat(),
+            execution_date=logical,
+            run_id=context["run_id"],
+        )
+
     def has_task(self, task_id: str) -> bool:
         return task_id in self.tasks
 
