@@ -131,3 +131,39 @@ def test_airflows_paused_at_creation_setting_is_honoured_when_the_environment_ca
     monkeypatch.setenv("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "True")
     assert DAG("paused", schedule=None).paused_on_creation is True
     assert DAG("explicit", schedule=None, is_paused_upon_creation=False).paused_on_creation is False
+
+
+CALLBACK_DAG = """
+import json
+from pathlib import Path
+
+from airflow import DAG
+from airflow.operators.bash import BashOperator
+
+OUT = Path(__file__).with_name("callback.json")
+
+
+def told(context):
+    OUT.write_text(json.dumps({
+        "dag_id": context["dag"].dag_id,
+        "state": context["dag_run"].state,
+        "conf": context["dag_run"].conf,
+        "reason": context["reason"],
+        "ds": context["ds"],
+    }))
+
+
+with DAG("told", schedule=None, on_failure_callback=told) as dag:
+    BashOperator(task_id="breaks", bash_command="exit 1")
+"""
+
+
+def test_a_dags_failure_callback_gets_dag_run_and_reason_as_in_airflow(tmp_path: Path) -> None:
+    """It got no dag_run (KeyError, swallowed) nor reason."""
+    import json
+
+    (tmp_path / "told.py").write_text(CALLBACK_DAG)
+    [flow] = load_file(tmp_path / "told.py").flows
+    run_locally(flow, logical_date=dt.datetime(2024, 5, 1, tzinfo=dt.UTC), conf={"k": 1})
+    said = json.loads((tmp_path / "callback.json").read_text())
+    assert said == {"dag_id": "told", "state": "failed", "conf": {"k": 1}, "reason": "task_failure", "ds": "2024-05-01"}
