@@ -211,7 +211,13 @@ class CronSchedule(Schedule):
         now: dt.datetime,
     ) -> DataInterval | None:
         if last is not None:
+            # Aligned to this cron (the schedule may have changed since), and never before a
+            # start_date moved forward since, as Airflow's timetable does.
             start = last.end
+            if self._prev_fire(start, inclusive=True) != start:  # not a fire time of this cron
+                start = self._next_fire(start, inclusive=True)
+            if start_date is not None:
+                start = max(start, self._next_fire(start_date, inclusive=True))
         elif start_date is not None:
             start = self._next_fire(start_date, inclusive=True)
         else:
@@ -259,6 +265,8 @@ class DeltaSchedule(Schedule):
         now: dt.datetime,
     ) -> DataInterval | None:
         start = last.end if last is not None else (start_date or now - self.delta).astimezone(dt.UTC)
+        if last is not None and start_date is not None and start_date > start:
+            start = start_date.astimezone(dt.UTC)  # a start_date moved forward since the last run
         if not catchup and start + self.delta <= now - self.delta:
             periods = (now - start) // self.delta
             start = start + (periods - 1) * self.delta

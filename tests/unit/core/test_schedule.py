@@ -152,6 +152,38 @@ def test_without_catchup_the_interval_ending_at_a_spring_forward_is_not_lost(
 
 
 def test_a_six_field_cron_is_refused_rather_than_read_with_seconds() -> None:
-    """"0 0 * * * *" (hourly, to a Quartz user) ran every second of one minute a day."""
+    """ "0 0 * * * *" (hourly, to a Quartz user) ran every second of one minute a day."""
     with pytest.raises(ScheduleError, match="has 6"):
         parse_schedule("0 0 * * * *", where="flow 'q'")
+
+
+def test_after_a_schedule_change_the_next_interval_is_aligned_to_the_new_cron() -> None:
+    """From every 20 s to every 5 minutes: the next run started at 15:57:20, off the new cron."""
+    schedule = parse_schedule("*/5 * * * *")
+    last = DataInterval(
+        dt.datetime(2026, 12, 6, 15, 57, tzinfo=dt.UTC), dt.datetime(2026, 12, 6, 15, 57, 20, tzinfo=dt.UTC)
+    )
+    now = dt.datetime(2026, 12, 6, 16, 10, tzinfo=dt.UTC)
+    interval = schedule.next_interval(last, start_date=None, end_date=None, catchup=True, now=now)
+    assert interval is not None and interval.start == dt.datetime(2026, 12, 6, 16, 0, tzinfo=dt.UTC)
+
+
+def test_a_start_date_moved_forward_is_kept_after_earlier_runs() -> None:
+    """Moving start_date past a gap skips it, as in Airflow (November was run anyway)."""
+    daily = parse_schedule("@daily")
+    last = DataInterval(dt.datetime(2026, 11, 1, tzinfo=dt.UTC), dt.datetime(2026, 11, 2, tzinfo=dt.UTC))
+    start = dt.datetime(2026, 12, 5, tzinfo=dt.UTC)
+    now = dt.datetime(2026, 12, 6, 16, tzinfo=dt.UTC)
+    interval = daily.next_interval(last, start_date=start, end_date=None, catchup=True, now=now)
+    assert interval is not None and interval.start == start
+    every = parse_schedule(dt.timedelta(hours=6))
+    moved = every.next_interval(last, start_date=start, end_date=None, catchup=True, now=now)
+    assert moved is not None and moved.start == start
+
+
+def test_the_interval_after_a_spring_forward_starts_where_the_last_ended() -> None:
+    schedule = parse_schedule("30 2 * * *", ZoneInfo("America/New_York"))
+    last = DataInterval(dt.datetime(2026, 3, 7, 7, 30, tzinfo=dt.UTC), dt.datetime(2026, 3, 8, 7, 30, tzinfo=dt.UTC))
+    now = dt.datetime(2026, 3, 10, tzinfo=dt.UTC)
+    interval = schedule.next_interval(last, start_date=None, end_date=None, catchup=True, now=now)
+    assert interval == DataInterval(last.end, dt.datetime(2026, 3, 9, 6, 30, tzinfo=dt.UTC))
