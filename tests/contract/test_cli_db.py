@@ -96,3 +96,18 @@ def test_default_database_lives_in_the_ductwork_home() -> None:
     result = CliRunner().invoke(cli, ["db", "init"])
     assert result.exit_code == 0, result.output
     assert "ductwork-home/ductwork.db" in result.output
+
+
+@backends
+def test_upgrading_a_database_a_newer_ductwork_migrated_says_so_in_one_line(db_url: str) -> None:
+    """It was Alembic's "can't locate revision '0099'" traceback."""
+    assert db(db_url, "init")[0] == 0
+    engine = create_engine(db_url)
+    try:
+        with transaction(engine) as conn:
+            conn.execute(sa.text(f"UPDATE {migrate.VERSION_TABLE} SET version_num = '0099'"))
+    finally:
+        engine.dispose()
+    for command in ("upgrade", "init"):
+        code, out = db(db_url, command)
+        assert code != 0 and "ahead of this version" in out and "Traceback" not in out, out

@@ -123,3 +123,14 @@ def test_concurrent_first_upgrades_do_not_collide(db_url: str) -> None:
     finally:
         for e in engines:
             e.dispose()
+
+
+def test_a_database_made_at_0004_without_revision_0003_gets_its_tables(empty: Engine) -> None:
+    """0003 was inserted before 0004 after databases had been made at 0004 without it: they
+    were upgraded past it and lacked users, api_tokens and web_sessions (`users list` failed)."""
+    migrate.upgrade(empty, "0010")
+    with transaction(empty) as conn:
+        for table in ("web_sessions", "api_tokens", "users"):
+            conn.execute(sa.text(f"DROP TABLE {table}"))
+    assert migrate.upgrade(empty) == migrate.head_revision()
+    assert migrate.schema_diff(empty) == []

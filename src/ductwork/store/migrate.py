@@ -69,6 +69,9 @@ def upgrade(engine: Engine, revision: str = "head") -> str:
     Idempotent: at the head it does nothing. Safe to call from several processes at once.
     """
     with migration_lock(engine), transaction(engine) as conn:
+        found = revision_of(conn)
+        if found is not None and found not in known_revisions():
+            raise mismatch(found)  # ahead of this code: said clearly, not Alembic's "can't locate revision"
         command.upgrade(alembic_config(conn), revision)
         current = revision_of(conn)
     return current or ""
@@ -79,9 +82,14 @@ def check(engine: Engine) -> str:
     saying whether the database is empty, behind (run ``ductwork db upgrade``) or ahead (newer
     Ductwork)."""
     current = current_revision(engine)
+    if current == head_revision():
+        return current
+    raise mismatch(current)
+
+
+def mismatch(current: str | None) -> SchemaMismatchError:
+    """Why a database at ``current`` (None: no schema) is not this code's: empty, behind or ahead."""
     head = head_revision()
-    if current == head:
-        return head
     if current is None:
         message = "the database has no Ductwork schema yet; create it with `ductwork db init`"
     elif current in known_revisions():
@@ -95,7 +103,7 @@ def check(engine: Engine) -> str:
             f"which this code does not know; newest known is {head}); upgrade Ductwork to the version that "
             "migrated the database"
         )
-    raise SchemaMismatchError(message, current=current, head=head)
+    return SchemaMismatchError(message, current=current, head=head)
 
 
 def drop_all(engine: Engine) -> None:
