@@ -129,7 +129,12 @@ class Settings:
 
     @property
     def db_url(self) -> str:
-        return self.database_url or f"sqlite:///{self.home / 'ductwork.db'}"
+        if self.database_url:
+            return self.database_url
+        # A home with "?", "#" or "%" in its path: escaped, or the URL would end at them and two
+        # homes ("/srv/dw?a", "/srv/dw?b") share the database file "/srv/dw".
+        path = str(self.home / "ductwork.db").replace("%", "%25").replace("?", "%3F").replace("#", "%23")
+        return f"sqlite:///{path}"
 
     @property
     def db_url_shown(self) -> str:

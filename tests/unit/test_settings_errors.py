@@ -51,3 +51,12 @@ def test_an_empty_path_setting_is_as_if_unset_and_a_missing_config_file_is_an_er
     assert settings.flows_folder == Settings().flows_folder
     with pytest.raises(DefinitionError, match="does not exist \\(named by DUCTWORK_CONFIG\\)"):
         _load(tmp_path, DUCTWORK_CONFIG=str(tmp_path / "nope.toml"))
+
+
+def test_the_default_database_stays_inside_a_home_whose_path_has_url_characters(tmp_path: Path) -> None:
+    """`/srv/dw?a` and `/srv/dw?b` both wrote to the database file `/srv/dw`."""
+    import sqlalchemy as sa
+
+    for name in ("dw?mode=ro", "with #hash", "100%"):
+        home = tmp_path / name
+        assert sa.make_url(Settings(home=home).db_url).database == str(home / "ductwork.db")

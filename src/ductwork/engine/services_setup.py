@@ -99,8 +99,12 @@ def existing_database(settings: Settings) -> Any:
     from ductwork.store.engine import create_engine
 
     url = settings.db_url
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        return None
+    if url.startswith("sqlite:///"):
+        import sqlalchemy as sa
+
+        database = sa.make_url(url).database  # unescaped: a home may have "?" or "%" in its path
+        if database and not database.startswith("file:") and not Path(database).exists():
+            return None
     return create_engine(url)
 
 
