@@ -300,8 +300,13 @@ _USER_PASSWORD = re.compile(r"^(?P<scheme>[\w+.-]+://)(?P<user>[^:/@]*):(?P<pass
 
 
 def redact_url(url: str) -> str:
-    """``url`` with the password of its user part shown as ``***`` (the URL otherwise as given)."""
-    return _USER_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:***@", url, count=1)
+    """``url`` with its password shown as ``***``: in the user part, and in a query parameter
+    (``?password=...``, as drivers also take it); the URL otherwise as given."""
+    url = _USER_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:***@", url, count=1)
+    return _QUERY_SECRET.sub(lambda m: f"{m['key']}=***", url)
+
+
+_QUERY_SECRET = re.compile(r"(?<=[?&;])(?P<key>(?:password|passwd|pwd|secret|token|api_key|apikey)[^=&]*)=[^&#]*", re.I)
 
 
 def _integer(name: str, value: Any) -> int:

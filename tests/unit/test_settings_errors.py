@@ -60,3 +60,14 @@ def test_the_default_database_stays_inside_a_home_whose_path_has_url_characters(
     for name in ("dw?mode=ro", "with #hash", "100%"):
         home = tmp_path / name
         assert sa.make_url(Settings(home=home).db_url).database == str(home / "ductwork.db")
+
+
+def test_a_password_in_the_database_urls_query_is_hidden_too() -> None:
+    """`ductwork config` and every banner printed `?password=supersecret` as it was."""
+    from ductwork.settings import redact_url
+    from ductwork.store.engine import mask_url
+
+    for url in ("postgresql://bob@db/x?password=supersecret", "mysql+pymysql://db/x?user=bob&password=supersecret"):
+        for shown in (redact_url(url), mask_url(url)):
+            assert "supersecret" not in shown and "password=***" in shown
+    assert redact_url("postgresql://bob:pw@db/x?sslmode=require") == "postgresql://bob:***@db/x?sslmode=require"

@@ -64,8 +64,10 @@ _AUTOCOMMIT: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 def mask_url(url: str | URL) -> str:
     """The URL with its password replaced by ``***``, for messages and logs."""
+    from ductwork.settings import redact_url
+
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        return redact_url(make_url(url).render_as_string(hide_password=True))
     except ArgumentError:
         return "<unparseable URL>"
 

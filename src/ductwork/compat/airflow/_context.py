@@ -19,10 +19,10 @@ import random
 import time
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from ductwork.compat.airflow._assets import InletEvents, TriggeringEvents
+from ductwork.compat.airflow._dag_run import DagRunView, to_pendulum
 from ductwork.core.context import TaskContext
 from ductwork.core.results import RETURN_VALUE
 from ductwork.core.templating import MACROS
@@ -30,14 +30,6 @@ from ductwork.core.templating import MACROS
 from .exceptions import AirflowException
 
 _MISSING: Any = object()
-
-
-def to_pendulum(value: dt.datetime | None) -> Any:
-    if value is None:
-        return None
-    import pendulum
-
-    return pendulum.instance(value).in_timezone("UTC")
 
 
 def _ds(value: dt.datetime) -> str:
@@ -147,33 +139,6 @@ class TaskInstanceView:
     def __repr__(self) -> str:
         ti = self.__dict__["_ti"]
         return f"<TaskInstance: {self.dag_id}.{ti.task_id} {ti.run_id} [running]>"
-
-
-@dataclass
-class DagRunView:
-    """``dag_run``: the run a try belongs to, with Airflow's attribute names."""
-
-    dag_id: str
-    run_id: str
-    run_type: str
-    logical_date: Any
-    data_interval_start: Any
-    data_interval_end: Any
-    conf: dict[str, Any] = field(default_factory=dict)
-    dag: Any = None
-    external_trigger: bool = False
-    start_date: Any = None
-    state: str = "running"
-
-    @property
-    def execution_date(self) -> Any:
-        return self.logical_date
-
-    def get_task_instance(self, task_id: str, session: Any = None, map_index: int = -1) -> Any:
-        return None
-
-    def get_task_instances(self, state: Any = None, session: Any = None) -> list[Any]:
-        return []
 
 
 class _Macros:
