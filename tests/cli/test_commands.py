@@ -291,3 +291,21 @@ def test_flows_list_says_what_starts_flows_that_have_no_time_schedule(cli: Cli, 
     schedules = {f["flow_id"]: f["schedule"] for f in listed["flows"]}
     assert schedules["on_assets"] == "assets: s3://a & s3://b", listed
     assert schedules["on_messages"] == "on redis messages" and schedules["by_hand"] == "None"
+
+
+def test_build_records_the_flow_as_defined_in_the_tasks_module(cli: Cli, tmp_path: Path) -> None:
+    """It recorded click's decorators.py (where the command ran), whose hash counted as the run's code."""
+    import os
+
+    from ductwork.store.engine import create_engine, read_transaction
+    from ductwork.store.repo import flows as flow_repo
+
+    (tmp_path / "pipeline.py").write_text(PIPELINE)
+    assert cli("build", "--module", "pipeline", "Part", "--i", "7").exit_code == 0
+    engine = create_engine(f"sqlite:///{Path(os.environ['DUCTWORK_HOME']) / 'ductwork.db'}")
+    try:
+        with read_transaction(engine) as conn:
+            flow = flow_repo.get_flow(conn, "build.Part")
+    finally:
+        engine.dispose()
+    assert flow is not None and flow.fileloc == str(tmp_path / "pipeline.py")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -396,6 +397,13 @@ def flow_for_tasks(tasks: Sequence[Task], *, flow_id: str | None = None) -> Clas
     name = flow_id or ("build." + roots[0].get_task_family())
     flow = ClassTaskFlow(name, root=lambda _p, _d: roots, root_params={})
     flow.fixed_roots = True
+    # Defined where its first task's class is, not where the command was typed (it recorded
+    # click's decorators.py, whose hash then counted as the run's code).
+    module = sys.modules.get(type(roots[0]).__module__)
+    where = getattr(module, "__file__", None)
+    if where:
+        flow.fileloc = where
+        flow.defined_at = (where, flow.defined_at[1] if flow.defined_at[0] == where else 0)
     return flow
 
 
