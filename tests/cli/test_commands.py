@@ -300,12 +300,12 @@ def test_build_records_the_flow_as_defined_in_the_tasks_module(cli: Cli, tmp_pat
     from ductwork.store.engine import create_engine, read_transaction
     from ductwork.store.repo import flows as flow_repo
 
-    (tmp_path / "pipeline.py").write_text(PIPELINE)
-    assert cli("build", "--module", "pipeline", "Part", "--i", "7").exit_code == 0
+    (tmp_path / "fileloc_pipeline.py").write_text(PIPELINE)  # a module no other test imported
+    assert cli("build", "--module", "fileloc_pipeline", "Part", "--i", "7").exit_code == 0
     engine = create_engine(f"sqlite:///{Path(os.environ['DUCTWORK_HOME']) / 'ductwork.db'}")
     try:
         with read_transaction(engine) as conn:
             flow = flow_repo.get_flow(conn, "build.Part")
     finally:
         engine.dispose()
-    assert flow is not None and flow.fileloc == str(tmp_path / "pipeline.py")
+    assert flow is not None and flow.fileloc == str(tmp_path / "fileloc_pipeline.py")
