@@ -584,3 +584,41 @@ def test_instances_a_shorter_list_removes_are_skipped_not_recorded_as_success(en
 
 def _states(env: Env) -> dict[str, str]:
     return {t: i.state.value for t, i in env.instances("shrinking", "r1").items()}
+
+
+LOST_TRIES = """
+    import datetime as dt, os, time
+    from ductwork import Flow, PythonOperator
+    from _common import MARKS
+
+
+    def told(context):
+        (MARKS / f"told.{context['task_id']}.{context['try_number']}").write_text(str(context["exception"]))
+
+
+    def hang():
+        time.sleep(60)
+
+
+    def die():
+        os._exit(3)
+
+
+    with Flow("lost", schedule=None) as lost:
+        PythonOperator(task_id="hangs", python_callable=hang, execution_timeout=dt.timedelta(seconds=1),
+                       on_failure_callback=told)
+        PythonOperator(task_id="dies", python_callable=die, on_failure_callback=told,
+                       on_retry_callback=told, retries=1, retry_delay=0)
+"""
+
+
+def test_a_try_that_times_out_or_whose_worker_dies_still_has_its_callbacks_called(env: Env) -> None:
+    """Alerts were lost exactly for hangs and OOM kills: no callback, no e-mail."""
+    env.write_flow("lost.py", LOST_TRIES)
+    wait_for(lambda: "lost" in env.flow_ids(), 60, "the flow to be parsed")
+    assert env.cli("trigger", "lost", "--run-id", "r1").exit_code == 0
+    wait_for(lambda: len(list(env.marks.glob("told.*"))) >= 3, 60, "the three callbacks")
+    told = {p.name: p.read_text() for p in env.marks.glob("told.*")}
+    assert set(told) == {"told.hangs.1", "told.dies.1", "told.dies.2"}
+    assert "timed out after 1s" in told["told.hangs.1"]
+    assert "exited with code 3" in told["told.dies.2"] or "died" in told["told.dies.2"], told

@@ -38,6 +38,9 @@ class TryOutcome:
     reused_from: str | None = None
     """``cache="content"``: the run whose results this try took as its own (it was up to date and
     its code did not run), so that a run's own summary can say so without asking the store."""
+    alerts_due: bool = False
+    """The try ended without running its callbacks or failure e-mail (a timeout, a worker that
+    died): the scheduler has them called (``engine.lost_try_alerts``)."""
 
     @property
     def duration(self) -> float:

@@ -35,7 +35,7 @@ from ductwork.core.events import TryOutcome
 from ductwork.core.executable import Executable
 from ductwork.core.graph import NodeSpec
 from ductwork.core.masking import MASKER
-from ductwork.core.results import RETURN_VALUE, ResultBackend
+from ductwork.core.results import RETURN_VALUE, MemoryResults, ResultBackend
 from ductwork.core.signals import (
     DynamicDependencies,
     ExpandNodes,
@@ -52,7 +52,7 @@ from ductwork.core.xcom_arg import find_refs
 from ductwork.engine import logcapture
 from ductwork.engine.rules import after_failure
 from ductwork.engine.rules import max_tries as default_max_tries
-from ductwork.errors import DuctworkError, TryInterrupted
+from ductwork.errors import DuctworkError, TaskExecutionError, TryInterrupted
 
 task_logger = logging.getLogger("ductwork.task")
 
@@ -413,6 +413,37 @@ def _failure(
     else:
         _run_callbacks(executable.on_failure_callback, context, "failure")
     return TryOutcome(state, started, clock.now(), error=message, traceback=tb, next_try_at=next_at, rendered=rendered)
+
+
+def lost_try_alerts(
+    executable: Any,
+    run: RunInfo,
+    task_id: str,
+    try_number: int,
+    state: TaskState,
+    error: str,
+    services: TaskServices,
+) -> int:
+    """The failure (``state`` failed) or retry callbacks and e-mail of a try that could not run
+    them itself: it timed out or its worker died (Airflow calls them for such a task too, so a
+    hang or an OOM kill is not the one failure nobody hears of). Returns how many were called."""
+    limit = default_max_tries(executable.to_node()) if hasattr(executable, "to_node") else try_number
+    ti = TaskInstance(run, task_id, try_number, limit, MemoryResults())
+    context = build_context(run, ti, executable, log=task_logger, extra=services.context_values())
+    adapt = getattr(executable, "adapt_context", None)
+    if adapt is not None:
+        context = adapt(context)
+    context = context.with_values(exception=TaskExecutionError(error), reason=error)
+    if state == TaskState.UP_FOR_RETRY:
+        callbacks = list(getattr(executable, "on_retry_callback", ()) or ())
+        _run_callbacks(callbacks, context, "retry")
+        if bool(getattr(executable, "retry_email", None)):
+            _failure_email(executable, context, services, retry=True)
+    else:
+        callbacks = list(getattr(executable, "on_failure_callback", ()) or ())
+        _run_callbacks(callbacks, context, "failure")
+        _failure_email(executable, context, services)
+    return len(callbacks)
 
 
 def _failure_email(

@@ -115,17 +115,23 @@ def _refuse_memory_targets(runners: Any) -> None:
 
 
 def _callback(file: str, flow_id: str, request: dict[str, Any]) -> dict[str, Any]:
-    from ductwork.core.context import RunInfo
-    from ductwork.core.schedule import get_timezone
     from ductwork.engine.local import call_flow_callbacks
     from ductwork.loading import load_flow
 
     flow = load_flow(f"{file}:{flow_id}", Path(file).parent)
+    info = _run_info(flow, flow_id, request)
+    extra = {"reason": request["reason"]} if request.get("reason") else None
+    return {"called": call_flow_callbacks(flow, request["state"], info, extra=extra)}
+
+
+def _run_info(flow: Any, flow_id: str, request: dict[str, Any]) -> Any:
+    from ductwork.core.context import RunInfo
+    from ductwork.core.schedule import get_timezone
 
     def when(key: str) -> dt.datetime:
         return dt.datetime.fromisoformat(request[key])
 
-    info = RunInfo(
+    return RunInfo(
         flow_id=flow_id,
         run_id=request["run_id"],
         logical_date=when("logical_date"),
@@ -136,8 +142,28 @@ def _callback(file: str, flow_id: str, request: dict[str, Any]) -> dict[str, Any
         run_type=request.get("run_type", "scheduled"),
         timezone=get_timezone(flow.tz),
     )
-    extra = {"reason": request["reason"]} if request.get("reason") else None
-    return {"called": call_flow_callbacks(flow, request["state"], info, extra=extra)}
+
+
+def _task_alerts(file: str, flow_id: str, request: dict[str, Any]) -> dict[str, Any]:
+    """The callbacks and e-mail of a try its worker could not end itself (``call_task_alerts``)."""
+    from ductwork.core.states import TaskState
+    from ductwork.engine import task_env
+    from ductwork.engine.execution import lost_try_alerts
+    from ductwork.engine.services_setup import local_task_services
+    from ductwork.loading import load_flow
+    from ductwork.settings import Settings
+
+    services = local_task_services(Settings.load())
+    task_env.withhold()  # the flow's code runs next: Ductwork's secrets leave the environment
+    flow = load_flow(f"{file}:{flow_id}", Path(file).parent)
+    task_id = request["task_id"]
+    operator = flow.tasks.get(task_id) or flow.tasks.get(task_id.split("[", 1)[0])
+    if operator is None:  # removed from the file since, or a task a run added (dynamic)
+        return {"called": 0}
+    info = _run_info(flow, flow_id, request)
+    state = TaskState(request["task_state"])
+    called = lost_try_alerts(operator, info, task_id, int(request["try_number"]), state, request["error"], services)
+    return {"called": called}
 
 
 def _render(file: str, flow_id: str, request: dict[str, Any]) -> dict[str, Any]:
@@ -187,6 +213,9 @@ def main(argv: list[str]) -> int:
             elif command == "callback":
                 request = json.loads(out.read_text()) if out.exists() else {}
                 result = _callback(args[0], args[1], request)
+            elif command == "task-alerts":
+                request = json.loads(out.read_text()) if out.exists() else {}
+                result = _task_alerts(args[0], args[1], request)
             else:
                 result = {"fatal": f"unknown command {command!r}"}
     except Exception as exc:

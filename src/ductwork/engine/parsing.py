@@ -256,6 +256,20 @@ def call_flow_callbacks(
     return data.get("fatal")
 
 
+def call_task_alerts(
+    fileloc: str,
+    flow_id: str,
+    request: Mapping[str, Any],
+    *,
+    timeout: float = 120.0,
+    environ: Mapping[str, str] | None = None,
+) -> str | None:
+    """Call the failure (or retry) callbacks and e-mail of a try that ended without running them
+    (a timeout, a worker that died), in a child process. Returns an error message, or None."""
+    data = _run_child(["task-alerts", fileloc, flow_id], request, timeout, None, environ)
+    return data.get("fatal")
+
+
 def _mtime(path: str) -> float | None:
     try:
         return Path(path).stat().st_mtime

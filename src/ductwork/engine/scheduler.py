@@ -39,7 +39,7 @@ from sqlalchemy import Engine
 from ductwork.core.clock import Clock, SystemClock
 from ductwork.core.config import ParamSources
 from ductwork.core.context import RunInfo
-from ductwork.core.events import EngineEvent, EventSink, RunEnded, TryOutcome
+from ductwork.core.events import EngineEvent, EventSink, RunEnded, TryEnded, TryOutcome
 from ductwork.core.graph import FlowGraph, FlowMeta, NodeSpec
 from ductwork.core.schedule import DataInterval
 from ductwork.core.states import RunState, TaskState
@@ -54,6 +54,7 @@ from ductwork.engine.parsing import (
     FileWatcher,
     ParsedFile,
     call_flow_callbacks,
+    call_task_alerts,
     materialize,
     parse_file,
     parse_files,
@@ -1081,7 +1082,8 @@ class SchedulerService:
                 pid = f"pid {entry.pid}" if entry is not None else "a worker that left no journal"
                 reason = f"the worker running this try ({pid}) died before it ended"
                 started = entry.started_at if entry is not None and entry.started_at else self._adopted[key]
-                finished.append(TryFinished(key, TryOutcome(state, started, now, error=reason, next_try_at=next_at)))
+                outcome = TryOutcome(state, started, now, error=reason, next_try_at=next_at, alerts_due=True)
+                finished.append(TryFinished(key, outcome))
             elif (timeout := run.tracker.nodes[key.task_id].execution_timeout) and _past(
                 entry.started_at, timeout, now
             ):
@@ -1092,7 +1094,8 @@ class SchedulerService:
                 state, next_at = after_failure(node, key.try_number, now, max_tries=run.max_tries.get(key.task_id))
                 started = entry.started_at or self._adopted[key]
                 reason = f"timed out after {timeout:g}s"
-                finished.append(TryFinished(key, TryOutcome(state, started, now, error=reason, next_try_at=next_at)))
+                outcome = TryOutcome(state, started, now, error=reason, next_try_at=next_at, alerts_due=True)
+                finished.append(TryFinished(key, outcome))
             else:
                 continue
             del self._adopted[key]
@@ -1115,24 +1118,43 @@ class SchedulerService:
             kind = "failure" if state == RunState.FAILED else "success"
             if kind not in graph.meta.callbacks:
                 continue
-            request = {
-                "state": state.value,
-                "run_id": run_id,
-                "run_type": record.run_type,
-                "logical_date": record.logical_date.isoformat(),
-                "data_interval_start": record.data_interval_start.isoformat(),
-                "data_interval_end": record.data_interval_end.isoformat(),
-                "params": dict(record.params),
-                "conf": dict(record.conf),
-            }
+            request = {"state": state.value, **_run_request(record)}
             thread = threading.Thread(target=self._call_back, args=(graph.meta.fileloc, flow_id, request), daemon=True)
             thread.start()
             self._callback_threads.append(thread)
+        while self._ended.lost:
+            self._alert_lost(self._ended.lost[0])
+            del self._ended.lost[0]
+
+    def _alert_lost(self, ended: TryEnded) -> None:
+        """A try that timed out or whose worker died ran none of its failure (or retry) callbacks
+        and e-mail: they are called now, in a child process, as Airflow calls them for a zombie."""
+        flow_id, run_id = ended.run_key.split("/", 1)
+        with read_transaction(self.engine) as conn:
+            flow = flow_repo.get_flow(conn, flow_id)
+            record = run_repo.get_run(conn, flow_id, run_id)
+        if flow is None or record is None or not flow.fileloc:
+            return
+        request = {
+            **_run_request(record),
+            "task_id": ended.task_id,
+            "try_number": ended.try_number,
+            "task_state": ended.outcome.state.value,
+            "error": ended.outcome.error or "",
+        }
+        thread = threading.Thread(target=self._call_back_lost, args=(flow.fileloc, flow_id, request), daemon=True)
+        thread.start()
+        self._callback_threads.append(thread)
 
     def _call_back(self, fileloc: str, flow_id: str, request: dict[str, Any]) -> None:
         error = call_flow_callbacks(fileloc, flow_id, request, timeout=self.options.parse_timeout, environ=self.environ)
         if error:
             log.error("flow %s: its %s callback failed: %s", flow_id, request["state"], error)
+
+    def _call_back_lost(self, fileloc: str, flow_id: str, request: dict[str, Any]) -> None:
+        error = call_task_alerts(fileloc, flow_id, request, timeout=self.options.parse_timeout, environ=self.environ)
+        if error:
+            log.error("flow %s: the callbacks of task %s failed: %s", flow_id, request["task_id"], error)
 
     def may_start(self, run: ActiveRun, node: NodeSpec) -> bool:
         """``depends_on_past``: a task waits until the same task of the flow's previous run (by
@@ -1193,13 +1215,20 @@ class SchedulerService:
 
 
 class _EndedRuns:
-    """A sink that notes which runs ended, for their flow-level callbacks."""
+    """A sink that notes which runs ended, for their flow-level callbacks, and which tries
+    ended without running their own failure callbacks (``TryOutcome.alerts_due``)."""
 
     def __init__(self) -> None:
         self.runs: list[tuple[str, RunState]] = []
+        self.lost: list[TryEnded] = []
 
     def record(self, events: Sequence[EngineEvent]) -> None:
         self.runs.extend((e.run_key, e.state) for e in events if isinstance(e, RunEnded))
+        self.lost.extend(
+            e
+            for e in events
+            if isinstance(e, TryEnded) and e.outcome.alerts_due and e.outcome.state in (S.FAILED, S.UP_FOR_RETRY)
+        )
 
 
 def _first_line(exc: BaseException) -> str:
@@ -1209,6 +1238,19 @@ def _first_line(exc: BaseException) -> str:
 
 def flow_meta_of(record: RunRecord) -> FlowMeta:
     return FlowMeta(record.flow_id)
+
+
+def _run_request(record: RunRecord) -> dict[str, Any]:
+    """A run, as a callback child process is told of it."""
+    return {
+        "run_id": record.run_id,
+        "run_type": record.run_type,
+        "logical_date": record.logical_date.isoformat(),
+        "data_interval_start": record.data_interval_start.isoformat(),
+        "data_interval_end": record.data_interval_end.isoformat(),
+        "params": dict(record.params),
+        "conf": dict(record.conf),
+    }
 
 
 def _timeout_of(run: Any, task_id: str) -> float | None:

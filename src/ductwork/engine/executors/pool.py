@@ -62,6 +62,7 @@ Caveats
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import datetime as dt
 import functools
 import logging
@@ -762,11 +763,12 @@ class PoolExecutor:
         started = assignment.started_at
         if started is None and assignment.reached is not None:
             started = now - dt.timedelta(seconds=time.monotonic() - assignment.reached)
-        if retry:
+        if retry:  # a timeout or a death, not a cancel: its callbacks and e-mail are still due
             node, number = request.node, request.key.try_number
             outcome = wire.failed_outcome(
                 node, number, self.clock, reason, max_tries=request.max_tries, started_at=started
             )
+            outcome = dataclasses.replace(outcome, alerts_due=True)
         else:
             outcome = TryOutcome(TaskState.FAILED, started or now, now, error=reason)
         if request.log_path:
