@@ -59,3 +59,15 @@ def test_doctor_reports_a_file_it_cannot_parse_in_one_line_and_goes_on(cli, tmp_
     assert "latin.py: cannot be read: UnicodeDecodeError" in result.output
     assert "fine.py: nothing Ductwork runs differently" in result.output
     assert "Traceback" not in result.output
+
+
+def test_doctor_does_not_flag_a_catchup_the_dag_sets_itself(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Only a default differs from Airflow 3; an explicit catchup=True was reported as differing."""
+    dag = tmp_path / "explicit.py"
+    dag.write_text("from airflow import DAG\nwith DAG('e', schedule='@daily', catchup=True) as dag:\n    pass\n")
+    result = cli("doctor", str(dag))
+    assert "catchup" not in result.output, result.output
+    (tmp_path / "implicit.py").write_text(
+        "from airflow import DAG\nwith DAG('i', schedule='@daily') as dag:\n    pass\n"
+    )
+    assert "catchup not given" in cli("doctor", str(tmp_path / "implicit.py")).output

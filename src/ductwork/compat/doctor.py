@@ -144,8 +144,8 @@ def _check_call(node: ast.Call, imported: dict[str, str], findings: set[Finding]
     short = origin.rsplit(".", 1)[-1]
     owner = "DAG" if short in ("DAG", "dag") else ("Task" if table is LUIGI else "BaseOperator")
     for keyword in node.keywords:
-        if keyword.arg is None:
-            continue
+        if keyword.arg is None or (owner == "DAG" and keyword.arg == "catchup"):
+            continue  # catchup differs only when left to its default (below)
         feature = _match(table, f"{owner}.{keyword.arg}")
         if feature is not None and not _is_false(keyword.value):
             findings.add(Finding(node.lineno, feature.status, f"{short}({keyword.arg}=...)", feature.note))
