@@ -192,13 +192,16 @@ def build_context(
 
 @functools.lru_cache(maxsize=64)
 def _date_strings(logical_date: dt.datetime, timezone: dt.tzinfo) -> tuple[str, str, str, str]:
-    """``ds``, ``ds_nodash``, ``ts``, ``ts_nodash``: the same for every try of a run, so made once."""
+    """``ds``, ``ds_nodash``, ``ts``, ``ts_nodash``: the same for every try of a run, so made once.
+    All four in the flow's timezone (``ts`` with its offset), so that they agree: in an
+    ``Asia/Tokyo`` flow, ``ds`` was the local date and ``ts_nodash`` the UTC one, a day apart.
+    (Airflow DAGs get Airflow's UTC values from the shim.)"""
     local = logical_date.astimezone(timezone)
     return (
         local.strftime("%Y-%m-%d"),
         local.strftime("%Y%m%d"),
-        logical_date.isoformat(),
-        logical_date.strftime("%Y%m%dT%H%M%S"),
+        local.isoformat(),
+        local.strftime("%Y%m%dT%H%M%S"),
     )
 
 

@@ -237,3 +237,15 @@ def test_settings_under_which_a_flow_could_never_run_are_refused(settings: dict[
     """They loaded, and the flow then never ran (a `trigger --wait` waited for ever)."""
     with pytest.raises(DefinitionError, match=named):
         Flow("stuck", schedule="@daily", **settings)
+
+
+def test_ds_and_ts_of_a_flow_in_another_timezone_agree() -> None:
+    """In Asia/Tokyo, ds was the local date and ts_nodash the UTC one, a day before."""
+    import datetime as dt
+
+    from ductwork.testing import run_flow
+
+    with Flow("tokyo", schedule="@daily", timezone="Asia/Tokyo") as tokyo:
+        BashOperator(task_id="say", bash_command="echo {{ ds }} {{ ds_nodash }} {{ ts }} {{ ts_nodash }}")
+    result = run_flow(tokyo, logical_date=dt.datetime(2026, 12, 1, tzinfo=dt.timezone(dt.timedelta(hours=9))))
+    assert result.result("say") == "2026-12-01 20261201 2026-12-01T00:00:00+09:00 20261201T000000"
