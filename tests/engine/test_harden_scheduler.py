@@ -622,3 +622,41 @@ def test_a_try_that_times_out_or_whose_worker_dies_still_has_its_callbacks_calle
     assert set(told) == {"told.hangs.1", "told.dies.1", "told.dies.2"}
     assert "timed out after 1s" in told["told.hangs.1"]
     assert "exited with code 3" in told["told.dies.2"] or "died" in told["told.dies.2"], told
+
+
+FAILS_UNTIL_FIXED = """
+    from ductwork import Flow, PythonOperator
+    from _common import MARKS
+
+
+    def load():
+        if (MARKS / "broken").exists():
+            raise RuntimeError("the source is broken")
+
+
+    with Flow("range_flow", schedule="@daily", start_date="2024-01-01", catchup=False) as range_flow:
+        PythonOperator(task_id="load", python_callable=load) >> PythonOperator(task_id="after", python_callable=lambda: 1)
+"""
+
+
+def test_backfill_rerun_failed_runs_the_failed_tasks_of_a_range_again(env: Env) -> None:
+    """There was no way to re-run a range (Airflow's backfill --rerun-failed-tasks)."""
+    (env.marks / "broken").touch()
+    env.write_flow("range_flow.py", FAILS_UNTIL_FIXED)
+    wait_for(lambda: "range_flow" in env.flow_ids(), 60, "the flow to be parsed")
+    window = ("--start", "2024-03-01", "--end", "2024-03-02")
+    assert env.cli("backfill", "range_flow", *window).exit_code == 0
+
+    def states() -> list[str]:
+        return [
+            r["state"]
+            for r in env.json("runs", "list", "range_flow", "--limit", "10")["runs"]
+            if r["run_type"] == "backfill"
+        ]
+
+    wait_for(lambda: states() == ["failed", "failed"], 60, "both runs to fail")
+    (env.marks / "broken").unlink()
+    planned = env.json("backfill", "range_flow", *window, "--rerun-failed", "--dry-run")
+    assert all(p["exists"] and sorted(p["tasks"]) == ["after", "load"] for p in planned), planned
+    assert env.cli("backfill", "range_flow", *window, "--rerun-failed").exit_code == 0
+    wait_for(lambda: states() == ["success", "success"], 60, "both runs to succeed")

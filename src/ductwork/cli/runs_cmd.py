@@ -19,6 +19,7 @@ from ductwork.cli.state import CliState
 from ductwork.core.states import RunState
 from ductwork.errors import NotFoundError, ParameterError
 from ductwork.services import runs as run_service
+from ductwork.services import tasks as task_service
 from ductwork.store.engine import read_transaction
 from ductwork.store.records import RunRecord
 from ductwork.store.repo import events as event_repo
@@ -195,13 +196,26 @@ def trigger(
 @click.option("--start", "-s", required=True, help="First logical date (ISO).")
 @click.option("--end", "-e", required=True, help="Last logical date (ISO), included.")
 @click.option("--param", "-p", "param_values", multiple=True, metavar="NAME=VALUE", help="A run parameter.")
+@click.option(
+    "--rerun-failed",
+    is_flag=True,
+    help="Also run again the failed (and upstream-failed) tasks of the range's runs that failed.",
+)
 @click.option("--dry-run", is_flag=True, help="List the runs and tasks that would execute; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def backfill(
-    state: CliState, flow_ref: str, start: str, end: str, param_values: tuple[str, ...], dry_run: bool, as_json: bool
+    state: CliState,
+    flow_ref: str,
+    start: str,
+    end: str,
+    param_values: tuple[str, ...],
+    rerun_failed: bool,
+    dry_run: bool,
+    as_json: bool,
 ) -> None:
-    """Queue a run for every schedule interval between --start and --end that has none."""
+    """Queue a run for every schedule interval between --start and --end that has none (with
+    --rerun-failed, also clear the failed tasks of the range's failed runs)."""
     engine = store(state)
     flow_id = ensure_flow(state, engine, flow_ref)
     first, last = date_option(start, "--start"), date_option(end, "--end")
@@ -212,6 +226,9 @@ def backfill(
         )
     except ValueError as exc:
         raise ParameterError(str(exc)) from None
+    rerun: dict[str, list[str]] = {}
+    if rerun_failed:
+        rerun = run_service.failed_tasks_to_rerun(engine, flow_id, [p.run_id for p in planned if p.exists])
     if dry_run:
         run_service.validate_params(graph.meta, parse_param_options(param_values))
         if as_json:
@@ -221,7 +238,7 @@ def backfill(
                         "run_id": p.run_id,
                         "logical_date": p.logical_date.isoformat(),
                         "exists": p.exists,
-                        "tasks": list(p.tasks),
+                        "tasks": list(p.tasks) if not p.exists else rerun.get(p.run_id, []),
                     }
                     for p in planned
                 ]
@@ -234,10 +251,11 @@ def backfill(
             f"{len(planned) - len(new)} already exist"
         )
         for p in planned:  # plain text: run ids and "[...]" are not Rich markup
-            mark = "exists, skipped" if p.exists else f"{len(p.tasks)} tasks"
-            out.print(f"  {p.run_id}  [{mark}]", markup=False)
-            if not p.exists:
-                out.print("    " + ", ".join(p.tasks), markup=False)
+            again = rerun.get(p.run_id, [])
+            mark = f"exists, failed: {len(again)} tasks run again" if again else "exists, skipped"
+            out.print(f"  {p.run_id}  [{mark if p.exists else f'{len(p.tasks)} tasks'}]", markup=False)
+            if not p.exists or again:
+                out.print("    " + ", ".join(p.tasks if not p.exists else again), markup=False)
         return
     created = run_service.backfill(
         engine,
@@ -247,12 +265,20 @@ def backfill(
         params=parse_param_options(param_values),
         max_runs=state.settings.backfill_max_runs,
     )
+    for run_id, task_ids in rerun.items():
+        record = run_service.get_run(engine, flow_id, run_id)
+        task_service.clear(engine, record, task_ids, downstream=True)
     if as_json:
         print_json([run_json(r) for r in created])
     else:
         console().print(
             f"queued {len(created)} backfill run(s) of {flow_id}" + "".join(f"\n  {r.run_id}" for r in created)
         )
+        if rerun:
+            console().print(
+                f"and cleared the failed tasks of {len(rerun)} failed run(s)" + "".join(f"\n  {r}" for r in rerun),
+                markup=False,
+            )
 
 
 @click.group()

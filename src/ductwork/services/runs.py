@@ -264,6 +264,22 @@ def backfill(
     return created
 
 
+def failed_tasks_to_rerun(engine: Engine, flow_id: str, run_ids: list[str]) -> dict[str, list[str]]:
+    """Of these runs, those that failed, each with its failed and upstream-failed tasks (what
+    ``backfill --rerun-failed`` clears, as Airflow's ``--rerun-failed-tasks``)."""
+    out: dict[str, list[str]] = {}
+    with read_transaction(engine) as conn:
+        for run_id in run_ids:
+            record = run_repo.get_run(conn, flow_id, run_id)
+            if record is None or record.state != RunState.FAILED:
+                continue
+            states = task_repo.task_states(conn, record.pk)
+            failed = [t for t, st in states.items() if st in (TaskState.FAILED, TaskState.UPSTREAM_FAILED)]
+            if failed:
+                out[run_id] = failed
+    return out
+
+
 def get_run(engine: Engine, flow_id: str, run_id: str) -> RunRecord:
     with read_transaction(engine) as conn:
         record = run_repo.get_run(conn, flow_id, run_id)
