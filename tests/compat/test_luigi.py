@@ -97,6 +97,7 @@ def test_dynamic_requirements_and_retry_count(tmp_path: Path) -> None:
     proc = _run([LUIGI, "--module", "numbers_pipeline", "SumOfSquares", "--upto", "4", "--local-scheduler"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "out" / "sum-4.txt").read_text() == "30"
+    assert "Scheduled 5 tasks of which:\n* 5 ran successfully:" in proc.stderr  # with the yielded squares
     flaky = _run(
         [
             LUIGI,
@@ -183,3 +184,23 @@ def test_get_params_gives_luigi_name_parameter_pairs() -> None:
     assert lines[0] == "['day', 'scale', 'label'] ['DateParameter', 'IntParameter', 'Parameter']", proc.stderr
     assert lines[1] == "True ['day', 'label', 'scale']"
     assert lines[2] == "3 ['day', 'scale', 'label']"
+
+
+def test_a_failing_dynamic_requirement_fails_the_build(tmp_path: Path) -> None:
+    cmd = [LUIGI, "--module", "dynamic_failures", "Parent", "--local-scheduler", "--retcode-task-failed", "30"]
+    proc = _run(cmd, tmp_path)
+    assert proc.returncode == 30, proc.stderr
+    assert "Scheduled 2 tasks of which:" in proc.stderr
+    assert "* 1 failed:\n    - 1 Bad()" in proc.stderr
+    assert "* 1 had failed dependencies:\n        - 1 Parent(which=bad)" in proc.stderr
+    assert "This progress looks :( because there were failed tasks" in proc.stderr
+    code = "import luigi, dynamic_failures as m\nprint(luigi.build([m.Parent()], local_scheduler=True))\n"
+    assert _run([sys.executable, "-c", code], tmp_path).stdout.strip() == "False"
+
+
+def test_missing_dynamic_external_data_is_reported_missing(tmp_path: Path) -> None:
+    cmd = [LUIGI, "--module", "dynamic_failures", "Parent", "--which", "missing", "--local-scheduler"]
+    proc = _run([*cmd, "--retcode-missing-data", "5"], tmp_path)
+    assert proc.returncode == 5, proc.stderr
+    assert "* 1 were missing external dependencies:\n        - 1 Missing()" in proc.stderr
+    assert "This progress looks :| because there were missing external dependencies" in proc.stderr

@@ -9,7 +9,7 @@ external data), ``not_run`` and the ``upstream_*`` reasons for pending tasks.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 _ORDERED_STATUSES = (
@@ -66,10 +66,30 @@ class LuigiStatusCode(enum.Enum):
     MISSING_EXT = (":|", "there were missing external dependencies")
 
 
+def all_tasks(plan: Any, summary: Any) -> dict[str, Any]:
+    """The build's tasks: the planned ones, then those that ``run()`` yielded while it ran
+    (the run's graph holds their nodes; a Luigi summary counts them too)."""
+    tasks = dict(plan.tasks)
+    if summary is None:
+        return tasks
+    from ductwork.core.class_flow import load_task
+
+    for task_id, node in summary.graph.nodes.items():
+        if task_id not in tasks and node.family is not None:
+            tasks[task_id] = load_task(node)
+    return tasks
+
+
+def _upstream_ids(task_id: str, plan: Any, summary: Any) -> list[str]:
+    """What a task waited on: its requirements, and the tasks its ``run()`` yielded."""
+    node = summary.graph.nodes.get(task_id) if summary is not None else None
+    return list(node.upstream) if node is not None else list(plan.deps.get(task_id, []))
+
+
 def summary_dict(plan: Any, summary: Any) -> dict[str, set[Any]]:
     """The tasks of a build by category (task objects, as Luigi reports them)."""
     sets: dict[str, set[Any]] = {name: set() for name in _ORDERED_STATUSES}
-    tasks = plan.tasks
+    tasks = all_tasks(plan, summary)
     states = {t: s.value for t, s in summary.task_states.items()} if summary is not None else {}
     for task_id, task in tasks.items():
         if task_id in plan.scheduling_errors:
@@ -91,24 +111,26 @@ def summary_dict(plan: Any, summary: Any) -> dict[str, set[Any]]:
         else:
             sets["still_pending"].add(task)
     for task in list(sets["still_pending"]):
-        reasons = _upstream_reasons(task, plan, sets)
+        reasons = _upstream_reasons(task, tasks, lambda i: _upstream_ids(i, plan, summary), sets)
         for reason in reasons or {"not_run" if plan.limit_reached else "upstream_failure"}:
             sets[reason].add(task)
     sets["still_pending"] |= sets["still_pending_ext"]
     return sets
 
 
-def _upstream_reasons(task: Any, plan: Any, sets: dict[str, set[Any]]) -> set[str]:
+def _upstream_reasons(
+    task: Any, tasks: dict[str, Any], upstream: Callable[[str], list[str]], sets: dict[str, set[Any]]
+) -> set[str]:
     """Why a task never ran: its nearest upstream that failed, is missing or did not schedule."""
     seen: set[str] = set()
-    stack = list(plan.deps.get(task.task_id, []))
+    stack = upstream(task.task_id)
     reasons: set[str] = set()
     while stack:
         dep_id = stack.pop()
         if dep_id in seen:
             continue
         seen.add(dep_id)
-        dep = plan.tasks.get(dep_id)
+        dep = tasks.get(dep_id)
         if dep is None:
             continue
         if dep in sets["failed"]:
@@ -118,7 +140,7 @@ def _upstream_reasons(task: Any, plan: Any, sets: dict[str, set[Any]]) -> set[st
         elif dep in sets["scheduling_error"]:
             reasons.add("upstream_scheduling_error")
         else:
-            stack.extend(plan.deps.get(dep_id, []))
+            stack.extend(upstream(dep_id))
     return reasons
 
 
@@ -168,7 +190,7 @@ def _range_of(family: str, members: list[Any]) -> str:
 
 
 def summary_text(plan: Any, sets: dict[str, set[Any]], status: LuigiStatusCode) -> str:
-    total = len(plan.tasks)
+    total = len(set().union(*(sets[name] for name in _ORDERED_STATUSES)))
     lines = ["", "===== Luigi Execution Summary =====", "", f"Scheduled {total} tasks of which:"]
     for name in ("already_done", "completed", "ever_failed", "failed", "scheduling_error"):
         if sets[name] and not (name == "ever_failed" and sets[name] <= sets["failed"]):
