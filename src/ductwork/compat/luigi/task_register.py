@@ -25,10 +25,12 @@ class TaskClassAmbigiousException(TaskClassException):
 
 
 class Register(abc.ABCMeta):
-    """Metaclass of ``luigi.Task``: registers each class and caches instances by task id."""
+    """Metaclass of ``luigi.Task``: registers each class and caches instances by the values of
+    all their parameters, as Luigi does: two instances that differ only in an insignificant or
+    hidden parameter (``dry_run``) share a task id but are not the same object."""
 
     _reg: ClassVar[list[type]] = []
-    _instance_cache: ClassVar[dict[tuple[type, str], Any] | None] = {}
+    _instance_cache: ClassVar[dict[tuple[type, tuple[tuple[str, str | None], ...]], Any] | None] = {}
     _default_namespace_dict: ClassVar[dict[str, str | None]] = {}
     AMBIGUOUS_CLASS: ClassVar[object] = object()
 
@@ -44,7 +46,7 @@ class Register(abc.ABCMeta):
         cache = Register._instance_cache
         if cache is None:
             return instance
-        key = (cls, instance.task_id)
+        key = (cls, tuple(instance.to_str_params().items()))
         existing = cache.get(key)
         if existing is not None:
             return existing
