@@ -204,3 +204,19 @@ def test_missing_dynamic_external_data_is_reported_missing(tmp_path: Path) -> No
     assert proc.returncode == 5, proc.stderr
     assert "* 1 were missing external dependencies:\n        - 1 Missing()" in proc.stderr
     assert "This progress looks :| because there were missing external dependencies" in proc.stderr
+
+
+def _runs(tmp_path: Path, family: str) -> int:
+    log = tmp_path / "out" / f"runs-{family}.log"
+    return len(log.read_text().splitlines()) if log.exists() else 0
+
+
+@pytest.mark.parametrize(("options", "once", "thrice"), [([], 1, 1), (["--scheduler-retry-delay", "0"], 1, 3)])
+def test_retry_count_is_the_number_of_runs_as_in_luigi(
+    tmp_path: Path, options: list[str], once: int, thrice: int
+) -> None:
+    # A Luigi worker runs a failed task again only when the retry delay is 0 (or it is kept
+    # alive), and then until retry_count runs have failed (verified with Luigi 3.8.1).
+    proc = _run([LUIGI, "--module", "always_failing", "Both", "--local-scheduler", *options], tmp_path)
+    assert "* 2 failed:" in proc.stderr, proc.stderr
+    assert (_runs(tmp_path, "Once"), _runs(tmp_path, "Thrice")) == (once, thrice)

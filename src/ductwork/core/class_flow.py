@@ -73,7 +73,7 @@ def task_node(task: Task, deps: Iterable[Task], *, complete: bool = False) -> No
         upstream=tuple(dict.fromkeys(d.task_id for d in deps)),
         kind=CLASS_TASK,
         operator=task_kind(task),
-        retries=int(getattr(task, "retries", 0) or getattr(task, "retry_count", 0) or 0),
+        retries=_retries(task),
         retry_delay=float(getattr(task, "retry_delay", 0.0) or 0.0),
         execution_timeout=getattr(task, "execution_timeout", None),
         priority_weight=int(getattr(task, "priority", 0) or 0),
@@ -87,6 +87,14 @@ def task_node(task: Task, deps: Iterable[Task], *, complete: bool = False) -> No
         doc=(cls.__doc__ or "").strip().split("\n")[0],
         extra=extra,
     )
+
+
+def _retries(task: Task) -> int:
+    """A task's ``retries``; a class without one gives Luigi's ``retry_count``, which counts
+    the runs that may fail, the first one included (``retry_count = 1``: no retry)."""
+    if hasattr(task, "retries"):
+        return int(task.retries or 0)
+    return max(0, int(getattr(task, "retry_count", 0) or 0) - 1)
 
 
 def compile_tasks(

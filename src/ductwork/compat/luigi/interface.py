@@ -24,18 +24,13 @@ from ductwork.core.task import is_external
 
 from . import lock
 from ._config import core, scheduler, worker
-from .task import Task
+from .task import RetryPolicy, Task
 
 logger = logging.getLogger("luigi-interface")
 
 
 class PidLockAlreadyTakenExit(SystemExit):
     pass
-
-
-_RETRIES_WHEN_IMMEDIATE = 3
-"""A Luigi worker without keep-alive retries a failed task within one build only when the
-scheduler's retry delay is 0; then this many times (Luigi's own count is practically unbounded)."""
 
 
 @dataclass
@@ -120,11 +115,10 @@ class _SchedulingError:
 class BuildFlow(ClassTaskFlow):
     """The flow of one build: the planned graph, with the plan's task objects as executables."""
 
-    def __init__(self, plan: Plan, *, retries: int | None) -> None:
+    def __init__(self, plan: Plan) -> None:
         name = "luigi." + (plan.roots[0].get_task_family() if plan.roots else "build")
         super().__init__(name, root=lambda _p, _d: list(plan.roots), root_params={})
         self.plan = plan
-        self.retries = retries
 
     def materialize(
         self, *, params: Mapping[str, Any], logical_date: dt.datetime
@@ -137,8 +131,6 @@ class BuildFlow(ClassTaskFlow):
                 complete = task_id in plan.already_done
                 deps = [plan.tasks[d] for d in plan.deps.get(task_id, []) if d in plan.tasks]
                 node = task_node(task, [] if complete else deps, complete=complete)
-                if self.retries is not None and task.retry_count is None:
-                    node = replace(node, retries=self.retries, retry_delay=0.0)
                 nodes[task_id] = node
                 if task_id in plan.scheduling_errors:
                     nodes[task_id] = replace(node, upstream=(), retries=0)
@@ -166,10 +158,11 @@ def _schedule_and_run(tasks: Iterable[Task], override_defaults: Mapping[str, Any
         work = worker()
         roots = list(tasks)
         plan = schedule(roots, task_limit=work.task_limit)
-        retries = _RETRIES_WHEN_IMMEDIATE if sched.retry_delay == 0 else 0
-        flow = BuildFlow(plan, retries=retries)
+        retrying = sched.retry_delay == 0 or work.keep_alive
+        policy = RetryPolicy(retrying, float(sched.retry_delay), sched.retry_count)
         logger.info("Done scheduling tasks")
-        summary = run_locally(flow, parallelism=max(1, env.workers), run_type="build")
+        with policy.applied():
+            summary = run_locally(BuildFlow(plan), parallelism=max(1, env.workers), run_type="build")
     result = LuigiRunResult(plan, summary)
     logger.info(result.summary_text)
     return result

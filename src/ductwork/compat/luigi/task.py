@@ -15,6 +15,8 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ductwork.core import task as core
@@ -252,7 +254,47 @@ class Task(core.Task, metaclass=Register):
 
     @property
     def retries(self) -> int:  # type: ignore[override]
-        return int(self.retry_count or 0)
+        """Luigi's ``retry_count`` counts runs that fail before the task is given up, the first
+        one included: ``retry_count = 1`` runs once. In a build, the build's policy decides."""
+        policy = RetryPolicy.current
+        if policy is not None:
+            return policy.retries_of(self)
+        return max(0, int(self.retry_count or 0) - 1)
+
+    @property
+    def retry_delay(self) -> float:  # type: ignore[override]
+        policy = RetryPolicy.current
+        return policy.delay if policy is not None else 0.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often a build runs a failing task, as a Luigi worker does: once, unless the worker
+    is kept alive or the scheduler's retry delay is 0; then up to ``retry_count`` runs in all
+    (the task's, else ``[scheduler] retry_count``, capped at ``unbounded_tries``), ``delay``
+    seconds apart. ``current`` is the policy of the build running in this process, which also
+    rules the tasks that ``run()`` yields."""
+
+    retrying: bool
+    delay: float
+    default_tries: int
+    unbounded_tries: ClassVar[int] = 4
+    """Luigi retries practically forever by default (999999999 runs); a build stops sooner."""
+    current: ClassVar[RetryPolicy | None] = None
+
+    def retries_of(self, task: Task) -> int:
+        if not self.retrying:
+            return 0
+        tries = task.retry_count if task.retry_count is not None else min(self.default_tries, self.unbounded_tries)
+        return max(0, tries - 1)
+
+    @contextmanager
+    def applied(self) -> Iterator[None]:
+        previous, RetryPolicy.current = RetryPolicy.current, self
+        try:
+            yield
+        finally:
+            RetryPolicy.current = previous
 
 
 class MixinNaiveBulkComplete:
@@ -347,6 +389,7 @@ __all__ = [
     "BulkCompleteNotImplementedError",
     "Config",
     "MixinNaiveBulkComplete",
+    "RetryPolicy",
     "DynamicRequirements",
     "ExternalTask",
     "Task",
