@@ -22,3 +22,57 @@ def test_instances_differing_in_an_insignificant_parameter_are_not_shared() -> N
     assert real.task_id == dry.task_id  # the same task for the scheduler, as in Luigi
     assert Export(day=day, token="b").token == "b"
     assert Export(day=day, dry_run=True) is dry  # the same values: the cached object
+
+
+def _one_param_task(name: str, param: luigi.Parameter) -> type[luigi.Task]:
+    return type(name, (luigi.Task,), {"v": param, "__module__": __name__})
+
+
+# (class name, parameter, value, str(task), task.task_id) as Luigi 3.8.1 prints them
+LUIGI_IDS = [
+    ("TList", luigi.ListParameter(), [1, 2], "TList(v=[1, 2])", "TList__1__2__18df600a04"),
+    ("TList", luigi.ListParameter(), [{"a": 1}], 'TList(v=[{"a": 1}])', "TList____a___1___2e08d05b93"),
+    ("TTuple", luigi.TupleParameter(), ((5, 6),), "TTuple(v=[[5, 6]])", "TTuple___5__6___6d4b0253e1"),
+    (
+        "TDict",
+        luigi.DictParameter(),
+        {"b": [1, 2], "a": {"z": 1, "c": 2}},
+        'TDict(v={"b": [1, 2], "a": {"z": 1, "c": 2}})',
+        "TDict___b____1__2____a_565019fb96",
+    ),
+    (
+        "TDict",
+        luigi.DictParameter(),
+        {"é": "ü"},
+        'TDict(v={"\\u00e9": "\\u00fc"})',
+        "TDict____u00e9_____u00_94a98fecd6",
+    ),
+    (
+        "TDelta",
+        luigi.TimeDeltaParameter(),
+        dt.timedelta(days=9, seconds=70),
+        "TDelta(v=1 w 2 d 0 h 1 m 10 s)",
+        "TDelta_1_w_2_d_0_h_1_m__8abc3f3000",
+    ),
+    ("TOpt", luigi.OptionalParameter(), None, "TOpt(v=)", "TOpt__03485362d0"),
+    ("TNone", luigi.Parameter(default=None), None, "TNone(v=None)", "TNone_None_8547583081"),
+    ("TListNone", luigi.ListParameter(default=None), None, "TListNone(v=null)", "TListNone_null_3d27e18980"),
+]
+
+
+def test_task_ids_and_names_are_luigis_for_json_and_timedelta_parameters() -> None:
+    # Outputs named after task_id must keep their names after migrating from Luigi.
+    for name, param, value, text, task_id in LUIGI_IDS:
+        task = _one_param_task(name, param)(v=value)
+        assert (str(task), task.task_id) == (text, task_id)
+        assert type(task).from_str_params(task.to_str_params()).task_id == task_id
+
+
+def test_timedelta_and_tuple_parameters_parse_what_luigi_parses() -> None:
+    delta, pair = luigi.TimeDeltaParameter(), luigi.TupleParameter()
+    assert delta.parse("2 weeks 1 day") == dt.timedelta(days=15)
+    assert delta.parse("1 day 2 hours") == dt.timedelta(days=1, hours=2)
+    assert delta.parse("P1DT2H") == dt.timedelta(days=1, hours=2)
+    assert delta.parse("0 w 0 d 1 h 0 m 0 s") == dt.timedelta(hours=1)
+    assert pair.parse("((1,2),(3,4))") == ((1, 2), (3, 4))
+    assert pair.parse("[[1, 2]]") == ((1, 2),)

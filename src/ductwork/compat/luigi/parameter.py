@@ -8,12 +8,15 @@ Parameters keep Luigi's declaration order (the order positional arguments bind i
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import enum
 import itertools
 import json
 import operator
-from collections.abc import Callable, Iterable
+import re
+import types
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ductwork.core import params as core
@@ -105,6 +108,10 @@ class Parameter(_LuigiParameter, core.Parameter[Any]):
 class OptionalParameterMixin:
     def serialize(self, value: Any) -> str:
         return "" if value is None else super().serialize(value)  # type: ignore[misc]
+
+    def serialize_or_none(self, value: Any) -> str:
+        """``""`` for ``None``, as Luigi writes it (``Task(v=)``), and parsed back to ``None``."""
+        return self.serialize(value)
 
     def parse(self, text: str) -> Any:
         return None if text in ("", None) else super().parse(text)  # type: ignore[misc]
@@ -281,7 +288,39 @@ class DateIntervalParameter(Parameter):
 
 
 class TimeDeltaParameter(_LuigiParameter, core.TimeDeltaParameter):
-    pass
+    """A timedelta: seconds (``90``), ISO 8601 (``P1DT2H``, ``P2W``) or units from the longest
+    to the shortest (``2 weeks 1 day``, ``1 h``); written ``0 w 1 d 2 h 0 m 0 s`` as Luigi
+    does (whole seconds), which the task id's hash is computed from."""
+
+    _ISO = re.compile(
+        r"P((?P<weeks>\d+)W|((?P<days>\d+)D)?(T((?P<hours>\d+)H)?((?P<minutes>\d+)M)?((?P<seconds>\d+)S)?)?)"
+    )
+    _UNITS = re.compile(
+        "".join(
+            rf"((?P<{k}>\d+) ?{k[0]}({k[1:-1]})?({k[-1]})? ?)?"
+            for k in ("weeks", "days", "hours", "minutes", "seconds")
+        )
+    )
+
+    def parse(self, text: str) -> dt.timedelta:
+        text = text.strip()
+        try:
+            return dt.timedelta(seconds=float(text))
+        except ValueError:
+            pass
+        for pattern in (self._ISO, self._UNITS):
+            found = pattern.match(text)
+            if found and any(found.groupdict().values()):
+                return dt.timedelta(**{k: int(v) for k, v in found.groupdict(default="0").items()})
+        try:
+            return super().parse(text)  # Ductwork's compact form (``1h30m``), as older runs recorded it
+        except ValueError:
+            raise ParameterException(f"Invalid time delta - could not parse {text}") from None
+
+    def serialize(self, value: dt.timedelta) -> str:
+        weeks, days = divmod(value.days, 7)
+        hours, rest = divmod(value.seconds, 3600)
+        return f"{weeks} w {days} d {hours} h {rest // 60} m {rest % 60} s"
 
 
 class PathParameter(_LuigiParameter, core.PathParameter):
@@ -390,13 +429,34 @@ class EnumListParameter(Parameter):
         return self.parse(value) if isinstance(value, str) else tuple(value)
 
 
+def _freeze_in_order(value: Any) -> Any:
+    """Lists to tuples and dicts to read-only mappings, keys in their order: Luigi writes a
+    dict in the order it was given, and the task id's hash is computed from that text."""
+    if isinstance(value, Mapping):
+        return types.MappingProxyType({k: _freeze_in_order(v) for k, v in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(_freeze_in_order(v) for v in value)
+    return value
+
+
+def _json(value: Any) -> str:
+    """JSON as Luigi writes list, tuple and dict parameters (``[1, 2]``, ``{"a": 1}``)."""
+    return json.dumps(core._thaw(value))
+
+
 class ListParameter(_LuigiParameter, core.ListParameter):
     def __init__(self, *args: Any, schema: Any = None, **kwargs: Any) -> None:
         self.schema = schema
         super().__init__(*args, **kwargs)
 
     def parse(self, text: str) -> tuple[Any, ...]:
-        return core._freeze(json.loads(text)) if text.strip().startswith("[") else super().parse(text)
+        return _freeze_in_order(json.loads(text)) if text.strip().startswith("[") else super().parse(text)
+
+    def normalize(self, value: Any) -> Any:
+        return _freeze_in_order(value) if isinstance(value, list | tuple) else super().normalize(value)
+
+    def serialize(self, value: Any) -> str:
+        return _json(value)
 
 
 class OptionalListParameter(OptionalParameterMixin, ListParameter):
@@ -405,8 +465,17 @@ class OptionalListParameter(OptionalParameterMixin, ListParameter):
 
 class TupleParameter(ListParameter):
     def parse(self, text: str) -> tuple[Any, ...]:
-        value = json.loads(text)
-        return tuple(tuple(v) if isinstance(v, list) else v for v in value)
+        """JSON (``[[1, 2]]``) or a Python tuple (``((1,2),(3,4))``), as Luigi accepts both."""
+        try:
+            value = json.loads(text)
+        except ValueError:
+            try:
+                value = ast.literal_eval(text.strip())
+            except (ValueError, SyntaxError):
+                raise ParameterException(f"not a tuple: {text!r}; write it as JSON or a Python tuple") from None
+        if isinstance(value, str) or not isinstance(value, Iterable):
+            raise ParameterException(f"not a tuple: {text!r}; write it as JSON or a Python tuple")
+        return _freeze_in_order(tuple(value))
 
 
 class OptionalTupleParameter(OptionalParameterMixin, TupleParameter):
@@ -417,6 +486,18 @@ class DictParameter(_LuigiParameter, core.DictParameter):
     def __init__(self, *args: Any, schema: Any = None, **kwargs: Any) -> None:
         self.schema = schema
         super().__init__(*args, **kwargs)
+
+    def parse(self, text: str) -> Any:
+        value = json.loads(text)
+        if not isinstance(value, dict):
+            raise ValueError(f"expected a JSON object, got {text!r}")
+        return _freeze_in_order(value)
+
+    def normalize(self, value: Any) -> Any:
+        return _freeze_in_order(value) if isinstance(value, Mapping) else super().normalize(value)
+
+    def serialize(self, value: Any) -> str:
+        return _json(value)
 
 
 class OptionalDictParameter(OptionalParameterMixin, DictParameter):
@@ -457,3 +538,11 @@ class ChoiceListParameter(Parameter):
         if bad:
             raise ValueError(f"{bad} not among {list(self._choices)}")
         return tuple(value)
+
+
+def luigi_text(param: core.Parameter[Any], value: Any) -> str:
+    """A value as Luigi's ``serialize`` writes it, ``None`` included (``None``, ``null`` for
+    JSON types, ``""`` for optional ones): the text of ``repr`` and of the task id's hash."""
+    if value is not None or isinstance(param, OptionalParameterMixin):
+        return str(param.serialize(value))
+    return "null" if isinstance(param, ListParameter | DictParameter) else "None"

@@ -25,7 +25,7 @@ from ductwork.core.params import Parameter as CoreParameter
 from ductwork.core.task import Event as CoreEvent
 from ductwork.core.task import flatten, getpaths
 
-from .parameter import ParameterVisibility
+from .parameter import ParameterVisibility, luigi_text
 from .task_register import Register
 
 logger = logging.getLogger("luigi-interface")
@@ -160,13 +160,16 @@ class Task(core.Task, metaclass=Register):
 
     def _make_task_id(self) -> str:
         params = {
-            k: ("" if v is None else v) for k, v in self.to_str_params(only_significant=True, only_public=True).items()
+            name: luigi_text(param, self.__dict__[name])
+            for name, param in type(self).declared_params().items()
+            if param.significant
+            and getattr(param, "visibility", ParameterVisibility.PUBLIC) == ParameterVisibility.PUBLIC
         }
         return task_id_str(type(self).get_task_family(), params)
 
     def __repr__(self) -> str:
         parts = [
-            f"{name}={param.serialize_or_none(self.__dict__[name])}"
+            f"{name}={luigi_text(param, self.__dict__[name])}"
             for name, param in type(self).declared_params().items()
             if param.significant
         ]
