@@ -76,3 +76,33 @@ def test_timedelta_and_tuple_parameters_parse_what_luigi_parses() -> None:
     assert delta.parse("0 w 0 d 1 h 0 m 0 s") == dt.timedelta(hours=1)
     assert pair.parse("((1,2),(3,4))") == ((1, 2), (3, 4))
     assert pair.parse("[[1, 2]]") == ((1, 2),)
+
+
+class DayExport(luigi.Task):
+    date = luigi.Parameter()  # older Luigi code keeps dates as strings
+
+    def output(self) -> luigi.LocalTarget:
+        return luigi.LocalTarget(f"data/export_{self.date}.csv")
+
+
+class WeekReport(luigi.Task):
+    interval = luigi.DateIntervalParameter()
+
+
+def _root_on(task_cls: type[luigi.Task], date_param: str, day: dt.datetime) -> luigi.Task:
+    from ductwork import Flow
+    from ductwork.core.flow import ClassTaskFlow
+
+    flow = Flow.from_task(task_cls, schedule="@daily", date_param=date_param)
+    assert isinstance(flow, ClassTaskFlow)
+    (root,) = flow.roots_for({}, day)
+    return root
+
+
+def test_a_scheduled_flow_gives_the_date_parameter_the_value_it_parses() -> None:
+    day = dt.datetime(2024, 3, 15, tzinfo=dt.UTC)
+    export = _root_on(DayExport, "date", day)
+    assert export.date == "2024-03-15"  # as `luigi DayExport --date 2024-03-15` gives it
+    assert export.output().path == "data/export_2024-03-15.csv"
+    report = _root_on(WeekReport, "interval", day)
+    assert list(report.interval.dates()) == [dt.date(2024, 3, 15)]

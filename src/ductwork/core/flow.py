@@ -339,11 +339,17 @@ class ClassTaskFlow(Flow):
 
 
 def _date_value(param: Parameter[Any], logical_date: dt.datetime) -> Any:
+    """The run's logical date as the parameter takes it: a datetime or date for date types,
+    else what the parameter parses from the day written ``2024-03-15``, as a command line
+    would give it (a string parameter gets that text, a date interval parameter that day)."""
     if isinstance(param, DateTimeParameter):
         return logical_date
     if isinstance(param, DateParameter | MonthParameter):
         return logical_date.date()
-    return param.serialize(logical_date.date()) if type(param) is Parameter else logical_date
+    try:
+        return param.parse(logical_date.date().isoformat())
+    except (TypeError, ValueError):
+        return logical_date
 
 
 def flow_from_task(
