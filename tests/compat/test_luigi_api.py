@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import luigi
+import pytest
 
 
 class Export(luigi.Task):
@@ -106,3 +107,13 @@ def test_a_scheduled_flow_gives_the_date_parameter_the_value_it_parses() -> None
     assert export.output().path == "data/export_2024-03-15.csv"
     report = _root_on(WeekReport, "interval", day)
     assert list(report.interval.dates()) == [dt.date(2024, 3, 15)]
+
+
+def test_date_intervals_iterate_and_compare_as_in_luigi() -> None:
+    week = luigi.DateIntervalParameter().parse("2024-W10")
+    assert [d.day for d in week] == [4, 5, 6, 7, 8, 9, 10]  # examples/top_artists.py iterates one
+    assert repr(week) == "2024-W10" and repr(week.next()) == "2024-W11"
+    assert dt.date(2024, 3, 4) in week and dt.datetime(2024, 3, 4) not in week
+    custom = luigi.date_interval.Custom(week.date_a, week.date_b)
+    with pytest.raises(TypeError, match="type mismatch"):
+        assert week < custom

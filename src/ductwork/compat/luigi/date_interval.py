@@ -44,22 +44,46 @@ class DateInterval:
         return self.to_string()
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.to_string()})"
+        return self.to_string()
 
     def __hash__(self) -> int:
         return hash(repr(self))
 
+    def __iter__(self) -> Iterator[dt.date]:
+        """``for day in self.date_interval``: its dates, as ``dates()``."""
+        return iter(self.dates())
+
+    def __contains__(self, date: object) -> bool:
+        return date in self.dates()
+
+    def _key(self, other: DateInterval) -> tuple[tuple[dt.date, dt.date], tuple[dt.date, dt.date]]:
+        """Both intervals' bounds, when they can be compared: as in Luigi, a year and a custom
+        range of the same dates are not comparable (``TypeError``)."""
+        if not isinstance(self, type(other)):
+            raise TypeError("Date interval type mismatch")
+        return (self.date_a, self.date_b), (other.date_a, other.date_b)
+
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, DateInterval) and (self.date_a, self.date_b) == (other.date_a, other.date_b)
+        if not isinstance(other, DateInterval):
+            return False
+        mine, theirs = self._key(other)
+        return mine == theirs
 
     def __lt__(self, other: DateInterval) -> bool:
-        return (self.date_a, self.date_b) < (other.date_a, other.date_b)
+        mine, theirs = self._key(other)
+        return mine < theirs
 
-    def __contains__(self, date: dt.date) -> bool:
-        return self.date_a <= date < self.date_b
+    def __le__(self, other: DateInterval) -> bool:
+        mine, theirs = self._key(other)
+        return mine <= theirs
 
-    def __len__(self) -> int:
-        return (self.date_b - self.date_a).days
+    def __gt__(self, other: DateInterval) -> bool:
+        mine, theirs = self._key(other)
+        return mine > theirs
+
+    def __ge__(self, other: DateInterval) -> bool:
+        mine, theirs = self._key(other)
+        return mine >= theirs
 
 
 class Date(DateInterval):
