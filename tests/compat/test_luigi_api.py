@@ -3,7 +3,10 @@ parameters and task ids, date intervals, targets and formats, task methods used 
 
 from __future__ import annotations
 
+import bz2
 import datetime as dt
+import gzip
+from pathlib import Path
 
 import luigi
 import pytest
@@ -117,3 +120,34 @@ def test_date_intervals_iterate_and_compare_as_in_luigi() -> None:
     custom = luigi.date_interval.Custom(week.date_a, week.date_b)
     with pytest.raises(TypeError, match="type mismatch"):
         assert week < custom
+
+
+def test_target_formats_read_and_write_as_in_luigi(tmp_path: Path) -> None:
+    from luigi import format as fmt
+    from luigi.mock import MockTarget
+
+    binary = luigi.LocalTarget(str(tmp_path / "out.bin"), format=fmt.Nop)
+    with binary.open("w") as out:
+        out.write(b"\x00\x01binary")
+    assert binary.open("r").read() == b"\x00\x01binary"
+    packed = luigi.LocalTarget(str(tmp_path / "out.txt.gz"), format=fmt.UTF8 >> fmt.Gzip)
+    with packed.open("w") as out:
+        out.write("héllo ✓\n")
+    assert gzip.decompress((tmp_path / "out.txt.gz").read_bytes()) == "héllo ✓\n".encode()
+    assert packed.open("r").read() == "héllo ✓\n"
+    mocked = MockTarget("formats/out.bz2", format=fmt.Bzip2)
+    with mocked.open("w") as out:
+        out.write(b"bz")
+    assert bz2.decompress(mocked.fs.get_data("formats/out.bz2")) == b"bz"
+    with pytest.raises(TypeError, match="format chaining is not valid"):
+        assert fmt.Gzip >> fmt.UTF8  # text cannot be given gzip's bytes
+
+
+def test_a_failed_formatted_write_leaves_no_file(tmp_path: Path) -> None:
+    from luigi import format as fmt
+
+    target = luigi.LocalTarget(str(tmp_path / "out.gz"), format=fmt.Text >> fmt.Gzip)
+    with pytest.raises(KeyError), target.open("w") as out:
+        out.write("half")
+        raise KeyError("boom")
+    assert not target.exists() and list(tmp_path.iterdir()) == []

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from ductwork.core.targets import AtomicTextWrapper, _AtomicLocalFile
+from ductwork.core.targets import _AtomicLocalFile
 
+from .format import formatted, split_mode
 from .target import FileAlreadyExists, FileSystem, FileSystemTarget, MissingParentDirectory
 
 
@@ -81,17 +81,14 @@ class LocalTarget(FileSystemTarget):
             os.makedirs(parent, exist_ok=True)
 
     def open(self, mode: str = "r") -> Any:
-        binary = "b" in mode
-        if "w" in mode:
+        """``r`` or ``w`` through the target's format (text by default); a write is atomic."""
+        writing, binary = split_mode(mode)
+        if writing:
             self.makedirs()
-            raw = _AtomicLocalFile(Path(self.path))
-            stream: Any = raw if binary else AtomicTextWrapper(raw, encoding="utf-8")
-        elif "r" in mode:
-            stream = open(self.path, "rb" if binary else "r", encoding=None if binary else "utf-8")  # noqa: SIM115
+            stream: Any = _AtomicLocalFile(Path(self.path))
         else:
-            raise ValueError(f"mode must be 'r' or 'w' (got: {mode})")
-        wrap = getattr(self.format, "pipe_writer" if "w" in mode else "pipe_reader", None)
-        return wrap(stream) if callable(wrap) and not isinstance(stream, io.TextIOBase) else stream
+            stream = open(self.path, "rb")  # noqa: SIM115
+        return formatted(stream, self.format, writing=writing, binary=binary)
 
     def move(self, new_path: str, raise_if_exists: bool = False) -> None:
         self.fs.move(self.path, new_path, raise_if_exists=raise_if_exists)

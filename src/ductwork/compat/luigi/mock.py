@@ -6,8 +6,9 @@ import io
 from collections.abc import Iterator
 from typing import Any
 
-from ductwork.core.targets import AtomicTextWrapper, MemoryFileSystem, _MemoryWriter
+from ductwork.core.targets import MemoryFileSystem, _MemoryWriter
 
+from .format import formatted, split_mode
 from .target import FileSystem, FileSystemTarget
 
 
@@ -77,12 +78,10 @@ class MockTarget(FileSystemTarget):
         self.move(*args, **kwargs)
 
     def open(self, mode: str = "r") -> Any:
-        binary = "b" in mode
-        if "w" in mode:
-            raw: Any = _MemoryWriter(self.fs, self.path)
-            return raw if binary else AtomicTextWrapper(raw, encoding="utf-8")
-        data = io.BytesIO(self.fs.get(self.path))
-        return data if binary else io.TextIOWrapper(data, encoding="utf-8")
+        """``r`` or ``w`` through the target's format (text by default), as ``LocalTarget``."""
+        writing, binary = split_mode(mode)
+        stream = _MemoryWriter(self.fs, self.path) if writing else io.BytesIO(self.fs.get(self.path))
+        return formatted(stream, self.format, writing=writing, binary=binary)
 
     def __repr__(self) -> str:
         return f"MockTarget({self.path!r})"
