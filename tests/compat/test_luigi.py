@@ -220,3 +220,12 @@ def test_retry_count_is_the_number_of_runs_as_in_luigi(
     proc = _run([LUIGI, "--module", "always_failing", "Both", "--local-scheduler", *options], tmp_path)
     assert "* 2 failed:" in proc.stderr, proc.stderr
     assert (_runs(tmp_path, "Once"), _runs(tmp_path, "Thrice")) == (once, thrice)
+
+
+def test_status_messages_and_progress_of_a_running_task_are_logged(tmp_path: Path) -> None:
+    proc = _run([LUIGI, "--module", "reporting", "Report", "--local-scheduler"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "* 1 ran successfully:" in proc.stderr
+    assert "Report() status message: halfway there" in proc.stderr
+    assert "Report() progress: 50%" in proc.stderr
+    assert "Report() tracking URL: http://tracker/job/1" in proc.stderr

@@ -239,7 +239,9 @@ class Task(core.Task, metaclass=Register):
         worker does, their callbacks get the task first, and ``on_failure``/``on_success`` run."""
         name = str(getattr(event, "value", event))
         if isinstance(event, CoreEvent):
-            if name == "failure" and args:
+            if name == "start":
+                self._give_status_reporters()
+            elif name == "failure" and args:
                 self.on_failure(args[0])
             elif name == "success":
                 self.on_success()
@@ -250,6 +252,14 @@ class Task(core.Task, metaclass=Register):
                     callback(*args, **kwargs)
                 except Exception:
                     logger.warning("Error in event callback for %r", name, exc_info=True)
+
+    def _give_status_reporters(self) -> None:
+        """What Luigi's worker gives a task it starts: ``set_tracking_url``,
+        ``set_status_message`` and ``set_progress_percentage``. Ductwork has no place to show
+        them, so they are logged, in the try's log (on the terminal under ``luigi``)."""
+        self.set_tracking_url = lambda url: logger.info("%s tracking URL: %s", self, url)
+        self.set_status_message = lambda message: logger.info("%s status message: %s", self, message)
+        self.set_progress_percentage = lambda percent: logger.info("%s progress: %s%%", self, percent)
 
     @property
     def execution_timeout(self) -> float | None:  # type: ignore[override]
