@@ -229,3 +229,17 @@ def test_status_messages_and_progress_of_a_running_task_are_logged(tmp_path: Pat
     assert "Report() status message: halfway there" in proc.stderr
     assert "Report() progress: 50%" in proc.stderr
     assert "Report() tracking URL: http://tracker/job/1" in proc.stderr
+
+
+def test_help_prints_the_usage_and_runs_nothing(tmp_path: Path) -> None:
+    _raw(tmp_path, "2024-03-04", "a b")
+    proc = _run([LUIGI, "--module", "numbers_pipeline", "Count", "--day", "2024-03-04", "--help"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "usage: luigi [--local-scheduler] [--module CORE_MODULE] [--help] [--help-all]" in proc.stdout
+    assert "  --day DAY\n" in proc.stdout and "  --Count-scale COUNT_SCALE\n" in proc.stdout
+    assert "Execution Summary" not in proc.stderr
+    assert not (tmp_path / "out" / "count-2024-03-04-1.json").exists()
+    every = _run([LUIGI, "--module", "numbers_pipeline", "Count", "--help-all"], tmp_path)
+    assert every.returncode == 0 and "--scheduler-retry-delay" in every.stdout, every.stderr
+    alone = _run([LUIGI, "--help"], tmp_path)
+    assert alone.returncode == 0 and "--help-all            Show all command line flags" in alone.stdout

@@ -13,7 +13,9 @@ class core(Config):
     """Luigi's global options (given without a section: ``--workers 2 --local-scheduler``)."""
 
     use_cmdline_section = False
-    local_scheduler = p.BoolParameter(default=False)
+    local_scheduler = p.BoolParameter(
+        default=False, always_in_help=True, description="Use an in-memory central scheduler. Useful for testing."
+    )
     scheduler_host = p.Parameter(default="localhost")
     scheduler_port = p.IntParameter(default=8082)
     scheduler_url = p.Parameter(default="")
@@ -24,12 +26,14 @@ class core(Config):
     workers = p.IntParameter(default=1)
     logging_conf_file = p.Parameter(default="")
     log_level = p.Parameter(default="DEBUG")
-    module = p.Parameter(default="")
+    module = p.Parameter(default="", always_in_help=True, description="Used for dynamic loading of modules")
     parallel_scheduling = p.BoolParameter(default=False)
     parallel_scheduling_processes = p.IntParameter(default=0)
     assistant = p.BoolParameter(default=False)
-    help = p.BoolParameter(default=False)
-    help_all = p.BoolParameter(default=False)
+    help = p.BoolParameter(
+        default=False, always_in_help=True, description="Show most common flags and all task-specific flags"
+    )
+    help_all = p.BoolParameter(default=False, always_in_help=True, description="Show all command line flags")
 
 
 class scheduler(Config):

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
@@ -122,6 +123,18 @@ class CmdlineParser:
                         best = (section, param)
         return best
 
+    def exit_if_no_task(self) -> None:
+        """``--help``/``--help-all`` print Luigi's usage and run nothing; without a task name
+        there is nothing to run either. Asked once ``--module`` is imported, as Luigi does, so
+        the help lists the module's tasks."""
+        asked = self.sections.get(GLOBAL_SECTION, {})
+        help_all = _true(asked.get("help_all"))
+        if help_all or _true(asked.get("help")):
+            print(help_text(self.task_name, help_all=help_all))
+            raise SystemExit(0)
+        if self.task_name is None:
+            raise SystemExit("No task specified")
+
     def get_task_obj(self) -> Any:
         from .task_register import Register
 
@@ -155,3 +168,35 @@ def _all_sections() -> dict[str, Any]:
     for cls in Register._reg:
         out[cls.get_task_family()] = cls.declared_params()  # type: ignore[attr-defined]
     return out
+
+
+def _true(value: str | None) -> bool:
+    return value is not None and value.lower() in ("true", "1", "yes", "on")
+
+
+def help_text(root_task: str | None, *, help_all: bool = False) -> str:
+    """Luigi's usage: the common options and the root task's parameters (``--day`` and
+    ``--Count-day``), or every option of every class with ``help_all``."""
+    from .task_register import Register
+
+    parser = argparse.ArgumentParser(prog="luigi", add_help=False, conflict_handler="resolve")
+    parser.add_argument(
+        "root_task", nargs="?", help="Task family to run. Is not optional.", metavar="Required root task"
+    )
+    for task_cls in Register._reg:
+        family = task_cls.get_task_family()  # type: ignore[attr-defined]
+        without_section = not getattr(task_cls, "use_cmdline_section", True)
+        for name, param in task_cls.declared_params().items():  # type: ignore[attr-defined]
+            is_root = family == root_task
+            shown = is_root or help_all or getattr(param, "always_in_help", False)
+            text = (param.description or None) if shown else argparse.SUPPRESS
+            flag = name if without_section else f"{family}_{name}"
+            parser.add_argument("--" + flag.replace("_", "-"), help=text, **_option(param, f"{family}_{name}"))
+            if is_root:
+                parser.add_argument("--" + name.replace("_", "-"), help=text, **_option(param, name))
+    return parser.format_help()
+
+
+def _option(param: Any, dest: str) -> dict[str, Any]:
+    """How argparse shows a parameter: a flag for a bool, else an option with a value."""
+    return {"action": "store_true" if getattr(param, "type_name", "") == "bool" else "store", "dest": dest}

@@ -197,6 +197,7 @@ def _run(cmdline_args: Sequence[str] | None = None, main_task_cls: Any = None, *
         args = [main_task_cls.get_task_family(), *args]
     with CmdlineParser.global_instance(args) as parser:
         _import_modules(parser.modules)
+        parser.exit_if_no_task()
         task = parser.get_task_obj()
         return _schedule_and_run([task], override_defaults=env_params)
 
