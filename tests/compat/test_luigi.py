@@ -243,3 +243,13 @@ def test_help_prints_the_usage_and_runs_nothing(tmp_path: Path) -> None:
     assert every.returncode == 0 and "--scheduler-retry-delay" in every.stdout, every.stderr
     alone = _run([LUIGI, "--help"], tmp_path)
     assert alone.returncode == 0 and "--help-all            Show all command line flags" in alone.stdout
+
+
+def test_namespaces_set_before_the_classes_name_the_tasks(tmp_path: Path) -> None:
+    proc = _run([LUIGI, "--module", "spaced", "spaced.Auto", "--local-scheduler"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "* 3 ran successfully:" in proc.stderr, proc.stderr
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == ["ns2.Spaced.txt", "spaced.Auto.txt", "team.Named.txt"]
+    again = _run([LUIGI, "--module", "spaced", "ns2.Spaced", "--local-scheduler"], tmp_path)
+    assert "* 1 complete ones were encountered:\n    - 1 ns2.Spaced()" in again.stderr, again.stderr

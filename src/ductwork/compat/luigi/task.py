@@ -63,15 +63,6 @@ def auto_namespace(scope: str = "") -> None:
     namespace(namespace=_SAME_AS_PYTHON_MODULE, scope=scope)
 
 
-def _namespace_for_module(module: str) -> str | None:
-    best: tuple[int, str | None] = (-1, None)
-    for scope, ns in Register._default_namespace_dict.items():
-        if (scope == "" or module == scope or module.startswith(scope + ".")) and len(scope) > best[0]:
-            best = (len(scope), ns)
-    ns = best[1]
-    return module if ns == _SAME_AS_PYTHON_MODULE else ns
-
-
 class Task(core.Task, metaclass=Register):
     """A Luigi task: parameters, ``requires()``, ``output()``, ``run()``."""
 
@@ -102,11 +93,12 @@ class Task(core.Task, metaclass=Register):
     # --- identity -----------------------------------------------------------------------------
     @classmethod
     def get_task_namespace(cls) -> str | None:
+        """The class's ``task_namespace``, else what ``luigi.namespace()`` or
+        ``luigi.auto_namespace()`` set for its module when the class was made."""
         if cls.task_namespace != _SAME_AS_PYTHON_MODULE:
             return cls.task_namespace
-        if "_namespace_at_class_time" in cls.__dict__:
-            return cls.__dict__["_namespace_at_class_time"]
-        return _namespace_for_module(cls.__module__)
+        at_class_time = cls.__dict__.get("_namespace_at_class_time")
+        return cls.__module__ if at_class_time == _SAME_AS_PYTHON_MODULE else at_class_time
 
     @classmethod
     def get_task_family(cls) -> str:

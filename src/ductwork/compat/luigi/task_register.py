@@ -9,6 +9,7 @@ look classes up in.
 from __future__ import annotations
 
 import abc
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 
@@ -36,10 +37,28 @@ class Register(abc.ABCMeta):
 
     def __new__(mcs, classname: str, bases: tuple[type, ...], classdict: dict[str, Any], **kwargs: Any) -> Any:
         cls = super().__new__(mcs, classname, bases, classdict, **kwargs)
-        if "_namespace_at_class_time" not in classdict:
-            cls._namespace_at_class_time = mcs._default_namespace_dict.get(cls.__module__, None)  # type: ignore[attr-defined]
+        cls._namespace_at_class_time = mcs._get_namespace(cls.__module__)  # type: ignore[attr-defined]
         mcs._reg.append(cls)
         return cls
+
+    @classmethod
+    def _get_namespace(mcs, module_name: str) -> str | None:
+        """The namespace ``luigi.namespace()`` set, when the class was made, for the nearest
+        scope holding its module: the module, each package above it, then ``""`` (all)."""
+        for parent in mcs._module_parents(module_name):
+            entry = mcs._default_namespace_dict.get(parent)
+            if entry:
+                return entry
+        return None
+
+    @staticmethod
+    def _module_parents(module_name: str) -> Iterator[str]:
+        """``a.b``: ``a.b``, ``a``, ``""``."""
+        parts = module_name.split(".")
+        for end in range(len(parts), 0, -1):
+            yield ".".join(parts[:end])
+        if module_name:
+            yield ""
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
         instance = super().__call__(*args, **kwargs)
