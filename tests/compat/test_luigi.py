@@ -253,3 +253,20 @@ def test_namespaces_set_before_the_classes_name_the_tasks(tmp_path: Path) -> Non
     assert names == ["ns2.Spaced.txt", "spaced.Auto.txt", "team.Named.txt"]
     again = _run([LUIGI, "--module", "spaced", "ns2.Spaced", "--local-scheduler"], tmp_path)
     assert "* 1 complete ones were encountered:\n    - 1 ns2.Spaced()" in again.stderr, again.stderr
+
+
+def _most_at_once(tmp_path: Path, family: str) -> int:
+    spans = [
+        tuple(map(float, line.split())) for line in (tmp_path / "out" / f"spans-{family}.log").read_text().splitlines()
+    ]
+    return max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans)
+
+
+def test_resources_from_luigi_cfg_and_process_resources_limit_the_tasks(tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "luigi.cfg").write_text("[resources]\ndb = 2\n")
+    proc = _run([LUIGI, "--module", "limited", "Queries", "--local-scheduler", "--workers", "3"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "* 6 ran successfully:" in proc.stderr, proc.stderr
+    assert _most_at_once(tmp_path, "Query") == 2  # [resources] db = 2, one each
+    assert _most_at_once(tmp_path, "BigQuery") == 1  # process_resources() takes both

@@ -77,7 +77,7 @@ def task_node(task: Task, deps: Iterable[Task], *, complete: bool = False) -> No
         retry_delay=float(getattr(task, "retry_delay", 0.0) or 0.0),
         execution_timeout=getattr(task, "execution_timeout", None),
         priority_weight=int(getattr(task, "priority", 0) or 0),
-        resources=dict(getattr(task, "resources", {}) or {}),
+        resources=_resources(task),
         pool=getattr(task, "pool", "default_pool"),
         queue=str(getattr(task, "queue", "default") or "default"),
         executor_config=dict(getattr(task, "executor_config", {}) or {}),
@@ -87,6 +87,13 @@ def task_node(task: Task, deps: Iterable[Task], *, complete: bool = False) -> No
         doc=(cls.__doc__ or "").strip().split("\n")[0],
         extra=extra,
     )
+
+
+def _resources(task: Task) -> dict[str, int]:
+    """Luigi's ``process_resources()`` when the class has one (it may work them out from the
+    task's parameters), else its ``resources``."""
+    process = getattr(task, "process_resources", None)
+    return dict((process() if callable(process) else getattr(task, "resources", None)) or {})
 
 
 def _retries(task: Task) -> int:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ductwork.core.class_flow import ClassTaskRunner, task_node
-from ductwork.core.config import use_sources
+from ductwork.core.config import ParamSources, use_sources
 from ductwork.core.flow import ClassTaskFlow
 from ductwork.core.graph import FlowGraph, NodeSpec, topological
 from ductwork.core.task import is_external
@@ -143,6 +143,7 @@ class BuildFlow(ClassTaskFlow):
 
 def _schedule_and_run(tasks: Iterable[Task], override_defaults: Mapping[str, Any] | None = None) -> Any:
     from ductwork.engine.local import run_locally
+    from ductwork.engine.supervisor import Limits
 
     from .configuration.core import luigi_sources
     from .execution_summary import LuigiRunResult
@@ -161,11 +162,19 @@ def _schedule_and_run(tasks: Iterable[Task], override_defaults: Mapping[str, Any
         retrying = sched.retry_delay == 0 or work.keep_alive
         policy = RetryPolicy(retrying, float(sched.retry_delay), sched.retry_count)
         logger.info("Done scheduling tasks")
+        limits = Limits(resources=_resource_amounts(sources))
         with policy.applied():
-            summary = run_locally(BuildFlow(plan), parallelism=max(1, env.workers), run_type="build")
+            summary = run_locally(BuildFlow(plan), parallelism=max(1, env.workers), run_type="build", limits=limits)
     result = LuigiRunResult(plan, summary)
     logger.info(result.summary_text)
     return result
+
+
+def _resource_amounts(sources: ParamSources) -> dict[str, int]:
+    """``[resources]`` of luigi.cfg/luigi.toml (``db = 2``); a resource not named there has
+    an amount of 1, as in Luigi."""
+    section = sources.file.get("resources")
+    return {name: int(amount) for name, amount in section.items()} if isinstance(section, Mapping) else {}
 
 
 def _setup_logging() -> None:
