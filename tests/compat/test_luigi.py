@@ -270,3 +270,11 @@ def test_resources_from_luigi_cfg_and_process_resources_limit_the_tasks(tmp_path
     assert "* 6 ran successfully:" in proc.stderr, proc.stderr
     assert _most_at_once(tmp_path, "Query") == 2  # [resources] db = 2, one each
     assert _most_at_once(tmp_path, "BigQuery") == 1  # process_resources() takes both
+
+
+def test_what_run_prints_reaches_the_terminal(tmp_path: Path) -> None:
+    proc = _run([LUIGI, "--module", "reporting", "Report", "--local-scheduler"], tmp_path)
+    assert "printed by run()" in proc.stdout, proc.stderr
+    code = "import luigi, reporting as m\nluigi.build([m.Report()], local_scheduler=True)\n"
+    (tmp_path / "out" / "report.txt").unlink()
+    assert "printed by run()" in _run([sys.executable, "-c", code], tmp_path).stdout

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ductwork.core.class_flow import ClassTaskRunner, task_node
+from ductwork.core.class_flow import ClassTaskRunner, load_task, task_node
 from ductwork.core.config import ParamSources, use_sources
 from ductwork.core.flow import ClassTaskFlow
 from ductwork.core.graph import FlowGraph, NodeSpec, topological
@@ -112,6 +112,17 @@ class _SchedulingError:
         pass
 
 
+class _TerminalRunner(ClassTaskRunner):
+    """A build's runner: what ``run()`` prints goes to the terminal, as under Luigi's worker,
+    which does not capture output (a build keeps no try logs it could go to instead)."""
+
+    def execute(self, context: Any) -> Any:
+        from ductwork.engine import logcapture
+
+        with logcapture.capture(None):  # type: ignore[arg-type]  # no sink: the process's own stdout
+            return super().execute(context)
+
+
 class BuildFlow(ClassTaskFlow):
     """The flow of one build: the planned graph, with the plan's task objects as executables."""
 
@@ -136,9 +147,13 @@ class BuildFlow(ClassTaskFlow):
                     nodes[task_id] = replace(node, upstream=(), retries=0)
                     runners[task_id] = _SchedulingError(task_id, plan.scheduling_errors[task_id])
                 else:
-                    runners[task_id] = ClassTaskRunner(task)
+                    runners[task_id] = _TerminalRunner(task)
         graph = FlowGraph(self.meta(), topological(nodes, where=f"flow {self.flow_id!r}"))
         return graph, runners
+
+    def resolve_operator(self, node: NodeSpec) -> Any:
+        """The runner of a task that ``run()`` yielded."""
+        return _TerminalRunner(load_task(node))
 
 
 def _schedule_and_run(tasks: Iterable[Task], override_defaults: Mapping[str, Any] | None = None) -> Any:
