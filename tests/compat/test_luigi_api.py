@@ -151,3 +151,22 @@ def test_a_failed_formatted_write_leaves_no_file(tmp_path: Path) -> None:
         out.write("half")
         raise KeyError("boom")
     assert not target.exists() and list(tmp_path.iterdir()) == []
+
+
+class Bar(luigi.Task):
+    num = luigi.IntParameter()
+
+
+class Pair(luigi.Task):
+    a = luigi.IntParameter()
+    b = luigi.IntParameter()
+
+
+def test_the_summary_writes_ranges_as_luigi_does() -> None:
+    from luigi.execution_summary import _task_lines
+
+    assert _task_lines([Bar(num=n) for n in range(5, 200)]) == ["    - 195 Bar(num=5...199)"]
+    assert _task_lines([Bar(num=n) for n in (1, 2, 4, 8)]) == ["    - 4 Bar(num=1,2,4,8)"]  # not a range
+    evens = _task_lines([Pair(a=1, b=n) for n in range(0, 20, 2)])
+    assert evens == ["    - 10 Pair(a=1, b=0) ..."]  # Luigi 3.8.1's words, gaps and all
+    assert _task_lines([Pair(a=1, b=n) for n in range(3)]) == ["    - 3 Pair(a=1, b=0...2)"]

@@ -12,6 +12,10 @@ import enum
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from . import parameter as p
+from .parameter import luigi_text
+from .task import Config
+
 _ORDERED_STATUSES = (
     "already_done",
     "completed",
@@ -145,9 +149,13 @@ def _upstream_reasons(
 
 
 def status_of(sets: dict[str, set[Any]]) -> LuigiStatusCode:
-    if sets["failed"] and sets["scheduling_error"]:
-        return LuigiStatusCode.FAILED_AND_SCHEDULING_FAILED
-    if sets["failed"]:
+    """Luigi's verdict: a task that failed and then succeeded makes the build a success, even
+    with missing data; otherwise failures, then scheduling errors, tasks not run, missing data."""
+    if sets["ever_failed"] or sets["failed"]:
+        if not sets["failed"]:
+            return LuigiStatusCode.SUCCESS_WITH_RETRY
+        if sets["scheduling_error"]:
+            return LuigiStatusCode.FAILED_AND_SCHEDULING_FAILED
         return LuigiStatusCode.FAILED
     if sets["scheduling_error"]:
         return LuigiStatusCode.SCHEDULING_FAILED
@@ -155,61 +163,143 @@ def status_of(sets: dict[str, set[Any]]) -> LuigiStatusCode:
         return LuigiStatusCode.NOT_RUN
     if sets["still_pending_ext"]:
         return LuigiStatusCode.MISSING_EXT
-    if sets["ever_failed"]:
-        return LuigiStatusCode.SUCCESS_WITH_RETRY
     return LuigiStatusCode.SUCCESS
 
 
-def _task_lines(tasks: Iterable[Any], limit: int = 5) -> list[str]:
+class execution_summary(Config):
+    summary_length = p.IntParameter(default=5, description="Families listed per category at most (0: all).")
+
+
+def _task_lines(tasks: Iterable[Any], extra_indent: bool = False) -> list[str]:
+    """One line per task family, as Luigi writes them: a single task, a range of the one
+    parameter that varies when its values are consecutive (``Bar(num=5...199)``), a few values,
+    or ``...``; long parameter lists are cut to ``Family(...)``."""
     by_family: dict[str, list[Any]] = {}
-    for task in sorted(tasks, key=repr):
+    for task in tasks:
         by_family.setdefault(task.get_task_family(), []).append(task)
-    lines = []
-    for family, members in sorted(by_family.items()):
-        if len(members) == 1:
-            lines.append(f"    - 1 {members[0]!r}")
-        elif len(members) <= limit:
-            lines.append(f"    - {len(members)} {family}({', '.join(repr(m)[len(family) + 1 : -1] for m in members)})")
-        else:
-            lines.append(f"    - {len(members)} {_range_of(family, members)}")
+    limit = execution_summary().summary_length
+    prefix = " " * (8 if extra_indent else 4)
+    lines: list[str] = []
+    for family in sorted(by_family):
+        if limit > 0 and len(lines) >= limit:
+            lines.append(prefix + "...")
+            break
+        members = sorted(by_family[family], key=str)
+        lines.append(f"{prefix}- {len(members)} {_family_text(family, members)}")
     return lines
 
 
-def _range_of(family: str, members: list[Any]) -> str:
-    """``Raw(day=2024-03-05...2024-03-10)``: the parameter that varies as a range, when only one does."""
-    values = [m.to_str_params(only_significant=True) for m in members]
-    names = list(values[0])
-    varying = [n for n in names if len({v.get(n) for v in values}) > 1]
-    if len(varying) != 1:
+def _family_text(family: str, tasks: list[Any]) -> str:
+    first = tasks[0]
+    params = first.get_params()
+    names_length = sum(len(name) for name, _ in params)
+    if not params:
+        return f"{family}()"
+    if (
+        names_length > 60
+        or len(str(first)) > 200
+        or (len(tasks) == 2 and len(params) > 1 and (names_length > 40 or len(str(first)) > 100))
+    ):
         return f"{family}(...)"
-    name = varying[0]
-    ordered = sorted(str(v.get(name)) for v in values)
-    parts = [f"{n}={values[0][n]}" for n in names if n != name]
-    parts.append(f"{name}={ordered[0]}...{ordered[-1]}")
-    return f"{family}({', '.join(parts)})"
+    if len(params) == 1:
+        return _one_parameter_text(family, tasks)
+    return _several_parameters_text(family, tasks)
+
+
+def _one_parameter_text(family: str, tasks: list[Any]) -> str:
+    name, param = tasks[0].get_params()[0]
+    values = {_hashable(param, getattr(t, name)) for t in tasks}
+    first, last = _range_ends(values, param)
+    if first is not None and last is not None and len(values) > 3:
+        text = f"{luigi_text(param, first)}...{luigi_text(param, last)}"
+    else:
+        text = _some_values(tasks)
+    return f"{family}({name}={text})"
+
+
+def _several_parameters_text(family: str, tasks: list[Any]) -> str:
+    params = tasks[0].get_params()
+    varying = [(n, p) for n, p in params if len({_hashable(p, getattr(t, n)) for t in tasks}) > 1]
+    if len(varying) == 1:
+        name, param = varying[0]
+        values = {_hashable(param, getattr(t, name)) for t in tasks}
+        first, last = _range_ends(values, param)
+        if first is not None and last is not None and len(values) > 2:
+            parts = [
+                f"{n}={luigi_text(param, first)}...{luigi_text(param, last)}"
+                if n == name
+                else f"{n}={luigi_text(p, getattr(tasks[0], n))}"
+                for n, p in params
+            ]
+            return f"{family}({', '.join(parts)})"
+    if len(tasks) == 1:
+        return str(tasks[0])
+    if len(tasks) == 2:
+        return f"{tasks[0]} and {tasks[1]}"
+    return f"{tasks[0]} ..."
+
+
+def _hashable(param: Any, value: Any) -> Any:
+    """The value, or its text when it cannot be in a set (a dict parameter's)."""
+    try:
+        hash(value)
+    except TypeError:
+        return luigi_text(param, value)
+    return value
+
+
+def _range_ends(values: set[Any], param: Any) -> tuple[Any, Any]:
+    """``(first, last)`` when the values follow each other without a gap (each one's next in
+    the parameter's enumeration is the following one), else ``(None, None)``."""
+    following = {param.next_in_enumeration(v) for v in values}
+    starts, after = values - following, following - values
+    if len(starts) == 1 and len(after) == 1:
+        for value in values:
+            if {param.next_in_enumeration(value)} == after:
+                return next(iter(starts)), value
+    return None, None
+
+
+def _some_values(tasks: list[Any]) -> str:
+    """``a,b,c`` of the one parameter, cut with ``...`` once the text is long."""
+    name, param = tasks[0].get_params()[0]
+    text = ""
+    for count, task in enumerate(tasks):
+        if (len(text) >= 30 and count > 2 and count != len(tasks) - 1) or len(text) > 200:
+            return text + "..."
+        text += luigi_text(param, getattr(task, name))
+        if count < len(tasks) - 1:
+            text += ","
+    return text
 
 
 def summary_text(plan: Any, sets: dict[str, set[Any]], status: LuigiStatusCode) -> str:
-    total = len(set().union(*(sets[name] for name in _ORDERED_STATUSES)))
+    counted = ("already_done", "completed", "failed", "scheduling_error", "still_pending")
+    total = len(set().union(*(sets[name] for name in counted)))
     lines = ["", "===== Luigi Execution Summary =====", "", f"Scheduled {total} tasks of which:"]
     for name in ("already_done", "completed", "ever_failed", "failed", "scheduling_error"):
-        if sets[name] and not (name == "ever_failed" and sets[name] <= sets["failed"]):
+        members = sets[name] - sets["failed"] if name == "ever_failed" else sets[name]
+        if members:
             label = "failed and then succeeded" if name == "ever_failed" else _COMMENTS[name]
-            members = sets[name] - sets["failed"] if name == "ever_failed" else sets[name]
-            if not members:
-                continue
             lines.append(f"* {len(members)} {label}:")
             lines.extend(_task_lines(members))
     if sets["still_pending"]:
         lines.append(f"* {len(sets['still_pending'])} {_COMMENTS['still_pending']}:")
-        for name in sorted(_PENDING_SUB_STATUSES):
-            if sets[name]:
+        for name in _ORDERED_STATUSES:
+            if name in _PENDING_SUB_STATUSES and sets[name]:
                 lines.append(f"    * {len(sets[name])} {_COMMENTS[name]}:")
-                lines.extend("    " + line for line in _task_lines(sets[name]))
+                lines.extend(_task_lines(sets[name], extra_indent=True))
     if plan.limit_reached:
         lines.append("Did not schedule all tasks: the task limit was reached")
+    ran = sets["completed"] | sets["failed"] | sets["ever_failed"]
+    lines.append("")
+    if total and not ran:
+        lines.append("Did not run any tasks")
     face, reason = status.value
-    lines += ["", f"This progress looks {face} because {reason}", "", "===== Luigi Execution Summary =====", ""]
+    lines.append(f"This progress looks {face} because {reason}")
+    if not total:
+        lines[3:] = ["Did not schedule any tasks"]
+    lines += ["", "===== Luigi Execution Summary =====", ""]
     return "\n".join(lines)
 
 
