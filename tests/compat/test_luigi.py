@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -278,3 +279,21 @@ def test_what_run_prints_reaches_the_terminal(tmp_path: Path) -> None:
     code = "import luigi, reporting as m\nluigi.build([m.Report()], local_scheduler=True)\n"
     (tmp_path / "out" / "report.txt").unlink()
     assert "printed by run()" in _run([sys.executable, "-c", code], tmp_path).stdout
+
+
+def test_a_second_invocation_under_the_lock_says_who_holds_it(tmp_path: Path) -> None:
+    cmd = [LUIGI, "--module", "waiting", "Wait", "--local-scheduler"]
+    env = {**os.environ, "PYTHONPATH": PYTHONPATH, "NUMBERS_OUT": str(tmp_path / "out"), "TMPDIR": str(tmp_path)}
+    first = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(600):
+            if (tmp_path / "out" / "started").exists():
+                break
+            time.sleep(0.1)
+        second = _run(cmd, tmp_path)
+        assert f"Pid(s) {{{first.pid}}} already running" in second.stdout, second.stderr
+        assert "Execution Summary" not in second.stderr
+    finally:
+        (tmp_path / "out").mkdir(exist_ok=True)
+        (tmp_path / "out" / "release").touch()
+        first.wait(timeout=60)

@@ -48,6 +48,7 @@ def acquire_for(pid_dir: str, num_available: int = 1, kill_signal: Any = None) -
         pids = set()
     others = {pid for pid in pids if pid != my_pid and _alive(pid, my_cmd)}
     if len(others) >= num_available:
+        print(f"Pid(s) {others} already running")  # Luigi's words, on stdout as Luigi prints them
         return False
     with open(pid_file, "w") as fh:
         fh.write("".join(f"{pid}\n" for pid in sorted(others | {my_pid})))
