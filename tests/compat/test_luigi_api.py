@@ -170,3 +170,16 @@ def test_the_summary_writes_ranges_as_luigi_does() -> None:
     evens = _task_lines([Pair(a=1, b=n) for n in range(0, 20, 2)])
     assert evens == ["    - 10 Pair(a=1, b=0) ..."]  # Luigi 3.8.1's words, gaps and all
     assert _task_lines([Pair(a=1, b=n) for n in range(3)]) == ["    - 3 Pair(a=1, b=0...2)"]
+
+
+def test_date_parameters_with_an_interval_round_down_from_their_start() -> None:
+    # Luigi 3.8.1's values
+    every_other_day = luigi.DateParameter(interval=2, start=dt.date(2024, 1, 1))
+    assert every_other_day.normalize(dt.date(2024, 1, 4)) == dt.date(2024, 1, 3)
+    assert luigi.MonthParameter(interval=3).normalize(dt.date(2024, 5, 17)) == dt.date(2024, 4, 1)
+    assert luigi.YearParameter(interval=5).normalize(dt.date(2024, 5, 17)) == dt.date(2020, 1, 1)
+    six_hours = luigi.DateHourParameter(interval=6)
+    assert six_hours.normalize(dt.datetime(2024, 3, 7, 17, 30, 5)) == dt.datetime(2024, 3, 7, 12)
+    assert luigi.DateMinuteParameter(interval=15).normalize(dt.datetime(2024, 3, 7, 17, 38)) == dt.datetime(
+        2024, 3, 7, 17, 30
+    )

@@ -199,53 +199,88 @@ class _FormattedDate(_LuigiParameter, core.DateTimeParameter):
         return value
 
 
+_EPOCH = dt.datetime(1970, 1, 1)
+
+
+def _add_months(day: dt.date, months: int) -> dt.date:
+    """The first day of the month ``months`` after ``day``'s."""
+    index = day.month - 1 + months
+    return dt.date(day.year + index // 12, index % 12 + 1, 1)
+
+
 class DateParameter(_FormattedDate):
+    """A date; with ``interval=N`` rounded down to every Nth day from ``start`` (1970-01-01)."""
+
     type_name = "date"
     as_date = True
+
+    def _truncate(self, value: dt.date) -> dt.date:
+        start = self.start or _EPOCH.date()
+        return value - dt.timedelta(days=(value - start).days % self.interval)
 
     def next_in_enumeration(self, value: dt.date) -> dt.date:
         return value + dt.timedelta(days=self.interval)
 
 
 class MonthParameter(_FormattedDate):
+    """A month's first day; with ``interval=N``, every Nth month from ``start``'s."""
+
     type_name = "month"
     date_format = "%Y-%m"
     as_date = True
 
     def _truncate(self, value: dt.date) -> dt.date:
-        return value.replace(day=1)
+        start = self.start or _EPOCH.date()
+        months = (value.year - start.year) * 12 + value.month - start.month
+        return _add_months(start, months - months % self.interval)
 
     def next_in_enumeration(self, value: dt.date) -> dt.date:
-        month = value.month - 1 + self.interval
-        return dt.date(value.year + month // 12, month % 12 + 1, 1)
+        return _add_months(value, self.interval)
 
 
 class YearParameter(_FormattedDate):
+    """A year's first day; with ``interval=N``, every Nth year from ``start``'s."""
+
     type_name = "year"
     date_format = "%Y"
     as_date = True
 
     def _truncate(self, value: dt.date) -> dt.date:
-        return value.replace(month=1, day=1)
+        start = self.start or _EPOCH.date()
+        return dt.date(value.year - (value.year - start.year) % self.interval, 1, 1)
 
     def next_in_enumeration(self, value: dt.date) -> dt.date:
         return value.replace(year=value.year + self.interval)
 
 
-class DateHourParameter(_FormattedDate):
-    type_name = "datehour"
-    date_format = "%Y-%m-%dT%H"
+class _DateTimeStep(_FormattedDate):
+    """A datetime rounded down to every ``interval`` steps from ``start`` (1970-01-01T00:00);
+    an aware datetime counts from the epoch in its own time zone."""
+
+    step = dt.timedelta(seconds=1)
 
     def _truncate(self, value: dt.datetime) -> dt.datetime:
-        return value.replace(minute=0, second=0, microsecond=0)
+        value = value.replace(microsecond=0)
+        start = self.start or _EPOCH
+        if value.tzinfo is not None and start.tzinfo is None:
+            start = start.replace(tzinfo=value.tzinfo)
+        granularity = (self.step * self.interval).total_seconds()
+        return value - dt.timedelta(seconds=(value - start).total_seconds() % granularity)
 
     def next_in_enumeration(self, value: dt.datetime) -> dt.datetime:
-        return value + dt.timedelta(hours=self.interval)
+        return value + self.step * self.interval
 
 
-class DateMinuteParameter(_FormattedDate):
+class DateHourParameter(_DateTimeStep):
+    type_name = "datehour"
+    date_format = "%Y-%m-%dT%H"
+    step = dt.timedelta(hours=1)
+
+
+class DateMinuteParameter(_DateTimeStep):
     type_name = "dateminute"
     date_format = "%Y-%m-%dT%H%M"
+    step = dt.timedelta(minutes=1)
 
     def parse(self, text: str) -> Any:
         text = text.strip()
@@ -253,19 +288,10 @@ class DateMinuteParameter(_FormattedDate):
             return dt.datetime.strptime(text, "%Y-%m-%dT%HH%M")
         return super().parse(text)
 
-    def _truncate(self, value: dt.datetime) -> dt.datetime:
-        return value.replace(second=0, microsecond=0)
 
-    def next_in_enumeration(self, value: dt.datetime) -> dt.datetime:
-        return value + dt.timedelta(minutes=self.interval)
-
-
-class DateSecondParameter(_FormattedDate):
+class DateSecondParameter(_DateTimeStep):
     type_name = "datesecond"
     date_format = "%Y-%m-%dT%H%M%S"
-
-    def _truncate(self, value: dt.datetime) -> dt.datetime:
-        return value.replace(microsecond=0)
 
 
 class DateIntervalParameter(Parameter):
