@@ -92,6 +92,10 @@ class UnknownParameterError(ParameterError):
     """A value was given for a parameter that does not exist."""
 
 
+class DuplicateParameterError(ParameterError):
+    """A parameter was given a value twice (by position and by name)."""
+
+
 class NotFoundError(DuctworkError, LookupError):
     """A flow, task, run or task family that does not exist was asked for."""
 

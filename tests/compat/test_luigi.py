@@ -122,7 +122,7 @@ def test_dynamic_requirements_and_retry_count(tmp_path: Path) -> None:
 
 def test_failure_exit_code_and_unknown_parameter(tmp_path: Path) -> None:
     bad = _run([LUIGI, "--module", "numbers_pipeline", "Square", "--nn", "3", "--local-scheduler"], tmp_path)
-    assert bad.returncode == 4  # unhandled_exception: the command line is wrong
+    assert bad.returncode == 2  # a command-line error, as argparse exits for Luigi
     assert "unknown parameter --nn" in bad.stderr and "Did you mean" in bad.stderr
 
 

@@ -183,3 +183,14 @@ def test_date_parameters_with_an_interval_round_down_from_their_start() -> None:
     assert luigi.DateMinuteParameter(interval=15).normalize(dt.datetime(2024, 3, 7, 17, 38)) == dt.datetime(
         2024, 3, 7, 17, 30
     )
+
+
+def test_luigi_parameter_exceptions_are_raised_for_their_cases() -> None:
+    from luigi.parameter import DuplicateParameterException, ParameterException, UnknownParameterException
+
+    with pytest.raises(DuplicateParameterException):
+        Bar(1, num=2)
+    with pytest.raises(UnknownParameterException):
+        Bar(1, 2)
+    with pytest.raises(ParameterException):  # the base class catches them too
+        Bar(nm=1)

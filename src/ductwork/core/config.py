@@ -28,8 +28,8 @@ from typing import Any
 from ductwork.core.params import NO_DEFAULT, Parameter
 from ductwork.errors import (
     DefinitionError,
+    DuplicateParameterError,
     MissingParameterError,
-    ParameterError,
     UnknownParameterError,
     did_you_mean,
 )
@@ -227,7 +227,7 @@ def resolve_params(
     names = list(params)
     ordered = _positional(cls, params)
     if len(args) > len(ordered):
-        raise ParameterError(f"{owner}: takes {len(ordered)} parameters ({', '.join(ordered)}), got {len(args)}")
+        raise UnknownParameterError(f"{owner}: takes {len(ordered)} parameters ({', '.join(ordered)}), got {len(args)}")
     given: dict[str, Any] = dict(zip(ordered, args, strict=False))
     for name, value in kwargs.items():
         if name not in params:
@@ -236,7 +236,7 @@ def resolve_params(
                 f"Parameters: {', '.join(names) or '(none)'}"
             )
         if name in given:
-            raise ParameterError(f"{owner}: parameter {name!r} given twice")
+            raise DuplicateParameterError(f"{owner}: parameter {name!r} given twice")
         given[name] = value
     sources = current_sources()
     values: dict[str, Any] = {}

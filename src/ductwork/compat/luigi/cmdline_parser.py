@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import sys
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
@@ -141,7 +142,12 @@ class CmdlineParser:
         if self.task_name is None:
             raise ParameterError("no task given: luigi [options] TaskName [--param value]")
         cls = Register.get_task_cls(self.task_name)
-        self.bind(cls, _all_sections())
+        try:
+            self.bind(cls, _all_sections())
+        except UnknownParameterError as exc:
+            # A command-line error, as argparse reports it for Luigi: a message and exit 2.
+            print(f"luigi: error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
         return cls(**self.root)
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from ductwork.core import params as core
 from ductwork.core.params import NO_DEFAULT
-from ductwork.errors import MissingParameterError, ParameterError, UnknownParameterError
+from ductwork.errors import DuplicateParameterError, MissingParameterError, ParameterError, UnknownParameterError
 
 _COUNTER = itertools.count()
 _no_value = NO_DEFAULT
@@ -29,10 +29,7 @@ _no_value = NO_DEFAULT
 ParameterException = ParameterError
 MissingParameterException = MissingParameterError
 UnknownParameterException = UnknownParameterError
-
-
-class DuplicateParameterException(ParameterError):
-    pass
+DuplicateParameterException = DuplicateParameterError
 
 
 class OptionalParameterTypeWarning(UserWarning):
