@@ -297,3 +297,13 @@ def test_a_second_invocation_under_the_lock_says_who_holds_it(tmp_path: Path) ->
         (tmp_path / "out").mkdir(exist_ok=True)
         (tmp_path / "out" / "release").touch()
         first.wait(timeout=60)
+
+
+def test_config_path_reads_a_parameter_from_another_section(tmp_path: Path) -> None:
+    (tmp_path / "luigi.cfg").write_text("[spark]\nmaster = yarn\n")
+    proc = _run([LUIGI, "--module", "configured", "Submit", "--local-scheduler"], tmp_path)
+    assert (tmp_path / "out" / "submitted.txt").read_text() == "yarn", proc.stderr
+    (tmp_path / "luigi.cfg").write_text("[spark]\nmaster = yarn\n[Submit]\nmaster = mesos\n")
+    (tmp_path / "out" / "submitted.txt").unlink()
+    proc = _run([LUIGI, "--module", "configured", "Submit", "--local-scheduler"], tmp_path)
+    assert (tmp_path / "out" / "submitted.txt").read_text() == "mesos", proc.stderr  # its own section first

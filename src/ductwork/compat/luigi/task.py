@@ -16,11 +16,11 @@ import logging
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from ductwork.core import task as core
-from ductwork.core.config import use_sources
+from ductwork.core.config import ParamSources, use_sources
 from ductwork.core.params import Parameter as CoreParameter
 from ductwork.core.task import Event as CoreEvent
 from ductwork.core.task import flatten, getpaths
@@ -63,6 +63,25 @@ def auto_namespace(scope: str = "") -> None:
     namespace(namespace=_SAME_AS_PYTHON_MODULE, scope=scope)
 
 
+def _with_config_paths(cls: type[Task], sources: ParamSources) -> ParamSources:
+    """The sources, where a parameter declared with ``config_path={"section": s, "name": n}``
+    takes ``[s] n`` of the config files when its own section does not set it, as in Luigi."""
+    paths: dict[str, dict[str, str]] = {}
+    for name, param in cls.declared_params().items():
+        if getattr(param, "config_path", None):
+            paths[name] = param.config_path  # type: ignore[attr-defined]  # a Luigi parameter's
+    if not paths:
+        return sources
+    file = {section: dict(values) for section, values in sources.file.items()}
+    own = file.setdefault(cls.section_name(), {})
+    for name, path in paths.items():
+        section = sources.file.get(path["section"], {})
+        value = section.get(path["name"], section.get(path["name"].replace("-", "_")))
+        if value is not None:
+            own.setdefault(name, value)
+    return replace(sources, file=file)
+
+
 class Task(core.Task, metaclass=Register):
     """A Luigi task: parameters, ``requires()``, ``output()``, ``run()``."""
 
@@ -82,7 +101,7 @@ class Task(core.Task, metaclass=Register):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         from .configuration.core import luigi_sources
 
-        with use_sources(luigi_sources()):
+        with use_sources(_with_config_paths(type(self), luigi_sources())):
             super().__init__(*args, **kwargs)
         self.param_kwargs = self.param_values()
         self.param_args = tuple(self.param_kwargs.values())
