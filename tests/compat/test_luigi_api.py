@@ -194,3 +194,21 @@ def test_luigi_parameter_exceptions_are_raised_for_their_cases() -> None:
         Bar(1, 2)
     with pytest.raises(ParameterException):  # the base class catches them too
         Bar(nm=1)
+
+
+class RawInput(luigi.ExternalTask):
+    def output(self) -> luigi.LocalTarget:
+        return luigi.LocalTarget("no/such/input.txt")
+
+
+class UsesRaw(luigi.Task):
+    def requires(self) -> RawInput:
+        return RawInput()
+
+
+def test_scheduling_fires_luigis_dependency_events() -> None:
+    seen: list[tuple[str, str]] = []
+    RawInput.event_handler(luigi.Event.DEPENDENCY_MISSING)(lambda task: seen.append(("missing", str(task))))
+    UsesRaw.event_handler(luigi.Event.DEPENDENCY_DISCOVERED)(lambda task, dep: seen.append((str(task), str(dep))))
+    assert luigi.build([UsesRaw()], local_scheduler=True) is True  # missing data is pending, not failed
+    assert seen == [("UsesRaw()", "RawInput()"), ("missing", "RawInput()")]

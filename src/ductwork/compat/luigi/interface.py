@@ -24,6 +24,7 @@ from ductwork.core.task import is_external
 
 from . import lock
 from ._config import core, scheduler, worker
+from .event import Event
 from .task import RetryPolicy, Task
 
 logger = logging.getLogger("luigi-interface")
@@ -50,7 +51,8 @@ class Plan:
 
 
 def schedule(roots: Sequence[Task], *, task_limit: int | None = None) -> Plan:
-    """Walk the requirements from the roots as a Luigi worker adds tasks."""
+    """Walk the requirements from the roots as a Luigi worker adds tasks, firing the events it
+    fires (dependency present, missing or discovered, broken task)."""
     plan = Plan(list(roots))
     stack = list(roots)[::-1]
     while stack:
@@ -67,12 +69,20 @@ def schedule(roots: Sequence[Task], *, task_limit: int | None = None) -> Plan:
         except Exception as exc:
             plan.scheduling_errors[task.task_id] = f"complete() of {task} raised {type(exc).__name__}: {exc}"
             logger.warning("will not run %s or any dependencies: complete() failed", task, exc_info=True)
+            task.trigger_event(Event.DEPENDENCY_MISSING, task)
             continue
         if complete:
             plan.already_done.add(task.task_id)
+            task.trigger_event(Event.DEPENDENCY_PRESENT, task)
             continue
         if is_external(task):
             plan.deps[task.task_id] = []
+            logger.warning(
+                "Data for %s does not exist (yet?). The task is an external data dependency, "
+                "so it cannot be run from this luigi process.",
+                task,
+            )
+            task.trigger_event(Event.DEPENDENCY_MISSING, task)
             continue
         try:
             deps = task.deps()
@@ -81,8 +91,11 @@ def schedule(roots: Sequence[Task], *, task_limit: int | None = None) -> Plan:
                 raise
             plan.scheduling_errors[task.task_id] = f"requires() of {task} raised {type(exc).__name__}: {exc}"
             logger.warning("will not run %s or any dependencies: requires() failed", task, exc_info=True)
+            task.trigger_event(Event.BROKEN_TASK, task, exc)
             continue
         plan.deps[task.task_id] = [d.task_id for d in deps]
+        for dep in deps:
+            task.trigger_event(Event.DEPENDENCY_DISCOVERED, task, dep)
         for dep in reversed(deps):
             if dep.task_id not in plan.tasks:
                 stack.append(dep)
