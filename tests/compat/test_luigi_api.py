@@ -212,3 +212,10 @@ def test_scheduling_fires_luigis_dependency_events() -> None:
     UsesRaw.event_handler(luigi.Event.DEPENDENCY_DISCOVERED)(lambda task, dep: seen.append((str(task), str(dep))))
     assert luigi.build([UsesRaw()], local_scheduler=True) is True  # missing data is pending, not failed
     assert seen == [("UsesRaw()", "RawInput()"), ("missing", "RawInput()")]
+
+
+def test_luigi_contrib_modules_fail_saying_what_to_use() -> None:
+    with pytest.raises(ModuleNotFoundError, match=r"does not provide Luigi's contrib.*ductwork.integrations \(.*sql"):
+        import luigi.contrib.s3  # noqa: F401
+    with pytest.raises(ModuleNotFoundError, match="luigi.contrib.hdfs"):
+        from luigi.contrib import hdfs  # noqa: F401
