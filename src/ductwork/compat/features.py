@@ -158,7 +158,12 @@ LUIGI: dict[str, Feature] = dict(
         _f("luigi.server", UNSUPPORTED, "luigid: use `ductwork webserver`"),
         _f("Task.batch_method", IGNORED, "batched runs: each task runs on its own"),
         _f("DynamicRequirements.custom_complete", IGNORED, "each requirement's complete() is used"),
-        _f("luigi.build", DIFFERS, "retries within one build happen only with --scheduler-retry-delay 0"),
+        _f(
+            "luigi.build",
+            DIFFERS,
+            "a failed task runs again within one build only with --worker-keep-alive or --scheduler-retry-delay 0, "
+            "up to retry_count runs in all (4 without retry_count)",
+        ),
     ]
 )
 """Features of Luigi modules that the shim refuses, ignores, or runs differently."""
