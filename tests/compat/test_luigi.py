@@ -307,3 +307,11 @@ def test_config_path_reads_a_parameter_from_another_section(tmp_path: Path) -> N
     (tmp_path / "out" / "submitted.txt").unlink()
     proc = _run([LUIGI, "--module", "configured", "Submit", "--local-scheduler"], tmp_path)
     assert (tmp_path / "out" / "submitted.txt").read_text() == "mesos", proc.stderr  # its own section first
+
+
+def test_tasks_with_a_batch_method_run_in_batches(tmp_path: Path) -> None:
+    proc = _run([LUIGI, "--module", "batched", "Exports", "--local-scheduler"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    runs = sorted((tmp_path / "out" / "runs.log").read_text().split())
+    assert runs == ["1,2,3", "4,5"]  # max_batch_size = 3
+    assert "This progress looks :) because there were no failed tasks or missing dependencies" in proc.stderr

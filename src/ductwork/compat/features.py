@@ -156,7 +156,12 @@ LUIGI: dict[str, Feature] = dict(
         _f("luigi.worker.Worker", UNSUPPORTED, "Luigi's worker class: use luigi.build()"),
         _f("luigi.rpc", UNSUPPORTED, "the remote scheduler client"),
         _f("luigi.server", UNSUPPORTED, "luigid: use `ductwork webserver`"),
-        _f("Task.batch_method", IGNORED, "batched runs: each task runs on its own"),
+        _f(
+            "Task.batch_method",
+            DIFFERS,
+            "luigi.build and the luigi command batch the tasks to run when the build is planned; "
+            "`ductwork build` and the scheduler run each task on its own",
+        ),
         _f("DynamicRequirements.custom_complete", IGNORED, "each requirement's complete() is used"),
         _f(
             "luigi.build",

@@ -136,6 +136,58 @@ class _TerminalRunner(ClassTaskRunner):
             return super().execute(context)
 
 
+class _RanInBatch:
+    """A task run as part of its batch (``batch_method``): done when the batch's task is, as
+    Luigi's scheduler marks every task of a batch done."""
+
+    template_fields: Sequence[str] = ()
+    do_xcom_push = False
+
+    def __init__(self, task_id: str, batch_id: str) -> None:
+        self.task_id = task_id
+        self.batch_id = batch_id
+        self.on_execute_callback: list[Any] = []
+        self.on_success_callback: list[Any] = []
+        self.on_failure_callback: list[Any] = []
+        self.on_retry_callback: list[Any] = []
+
+    def execute(self, context: Any) -> None:
+        logger.info("%s ran in the batch %s", self.task_id, self.batch_id)
+
+    def on_kill(self) -> None:
+        pass
+
+
+def batches(plan: Plan) -> list[list[Task]]:
+    """The planned tasks that run as one, as Luigi's scheduler batches them: tasks to run of a
+    class with ``batch_method`` parameters, agreeing on its other parameters, at most
+    ``max_batch_size`` together."""
+    groups: dict[tuple[str, tuple[tuple[str, str | None], ...]], list[Task]] = {}
+    for task_id, task in plan.tasks.items():
+        names = task.batch_param_names() if isinstance(task, Task) else []  # a Ductwork task has none
+        if not names or task_id in plan.already_done or task_id in plan.scheduling_errors or is_external(task):
+            continue
+        others = tuple((k, v) for k, v in task.to_str_params().items() if k not in names)
+        groups.setdefault((task.get_task_family(), others), []).append(task)
+    out: list[list[Task]] = []
+    for members in groups.values():
+        size = members[0].max_batch_size
+        step = len(members) if size == float("inf") else max(1, int(size))
+        out.extend(chunk for i in range(0, len(members), step) if len(chunk := members[i : i + step]) > 1)
+    return out
+
+
+def batch_task(members: Sequence[Task]) -> Task:
+    """The task a batch runs: the members' values of each batched parameter combined by its
+    ``batch_method`` (``max`` of the dates, ``",".join`` of the names...)."""
+    cls = type(members[0])
+    values = dict(members[0].param_values())
+    for name in cls.batch_param_names():
+        method = cls.declared_params()[name].batch_method  # type: ignore[attr-defined]
+        values[name] = method([m.param_values()[name] for m in members])
+    return cls(**values)
+
+
 class BuildFlow(ClassTaskFlow):
     """The flow of one build: the planned graph, with the plan's task objects as executables."""
 
@@ -161,8 +213,24 @@ class BuildFlow(ClassTaskFlow):
                     runners[task_id] = _SchedulingError(task_id, plan.scheduling_errors[task_id])
                 else:
                     runners[task_id] = _TerminalRunner(task)
+            for members in batches(plan):
+                self._run_as_one(members, nodes, runners)
         graph = FlowGraph(self.meta(), topological(nodes, where=f"flow {self.flow_id!r}"))
         return graph, runners
+
+    def _run_as_one(self, members: list[Task], nodes: dict[str, NodeSpec], runners: dict[str, Any]) -> None:
+        """The batch's task needs what its members need; the members wait for it and are done
+        with it."""
+        batch = batch_task(members)
+        ids = {m.task_id for m in members}
+        deps = {d: self.plan.tasks[d] for m in members for d in self.plan.deps.get(m.task_id, []) if d not in ids}
+        nodes[batch.task_id] = task_node(batch, list(deps.values()))
+        runners[batch.task_id] = _TerminalRunner(batch)
+        logger.info("%s runs as a batch of %d tasks (batch_method)", batch, len(members))
+        for member in members:
+            if member.task_id != batch.task_id:
+                nodes[member.task_id] = replace(nodes[member.task_id], upstream=(batch.task_id,), retries=0)
+                runners[member.task_id] = _RanInBatch(member.task_id, batch.task_id)
 
     def resolve_operator(self, node: NodeSpec) -> Any:
         """The runner of a task that ``run()`` yielded."""
