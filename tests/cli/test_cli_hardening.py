@@ -229,3 +229,16 @@ def test_a_task_id_longer_than_the_database_keeps_is_one_clear_error(cli: Cli, t
     assert result.exit_code != 0, result.output
     assert "characters long" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "out.txt").exists()
+
+
+def test_a_read_only_database_is_one_line_for_a_command_that_writes(cli: Cli, tmp_path: Path) -> None:
+    """`ductwork trigger` (and others) answered with a traceback ending in "attempt to write a
+    readonly database"."""
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "quick.py").write_text(_same_id("a").replace("'same'", "'quick'"))
+    writable = tmp_path / "ro.db"
+    assert cli("db", "init", env={"DUCTWORK_DATABASE_URL": f"sqlite:///{writable}"}).exit_code == 0
+    read_only = {"DUCTWORK_DATABASE_URL": f"sqlite:///file:{writable}?mode=ro&uri=true"}
+    result = cli("trigger", "quick", env=read_only)
+    assert result.exit_code == 2
+    assert "cannot be written" in result.output and "Traceback" not in result.output

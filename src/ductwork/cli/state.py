@@ -76,3 +76,22 @@ class DuctworkGroup(click.Group):
         except DuctworkError as exc:
             click.secho(f"Error: {exc}", fg="red", err=True)
             sys.exit(2)
+        except Exception as exc:
+            message = _read_only(exc)
+            if message is None:
+                raise
+            click.secho(f"Error: {message}", fg="red", err=True)
+            sys.exit(2)
+
+
+def _read_only(exc: BaseException) -> str | None:
+    """A write refused because the database (or its folder) is read-only, in one line: it was
+    a traceback from whichever command wrote first."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    if "readonly database" in first or "read-only file system" in first.lower():
+        return (
+            f"the metadata database cannot be written ({first}): this command records what it does; "
+            "give it a writable database (DUCTWORK_DATABASE_URL, or the file's permissions)"
+        )
+    return None
