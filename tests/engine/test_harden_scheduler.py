@@ -356,6 +356,8 @@ def test_a_class_task_needed_by_runs_created_together_runs_once(env: Env) -> Non
         assert len(done) == 3
         assert len(list(env.marks.glob("shared-ran.*"))) == 1, "Shared ran more than once"
         assert len(list(env.marks.glob("report-*.out"))) == 3
+        said = [env.json("why", "reports", "Shared", r["run_id"])["text"] for r in done]
+        assert sum("took its success" in t for t in said) == 2, said  # it said "runs ... output missing"
 
         # A run created after that completion compiled Shared into its graph because its output
         # was gone then: it runs (as Luigi checks complete() at each invocation).

@@ -77,7 +77,15 @@ def explain(engine: Engine, flow_id: str, task_id: str, run_id: str | None = Non
         return out
     outputs = list(node.extra.get("outputs", ()))
     verb = "ran" if instance is not None and instance.start_date is not None else f"runs (it has not yet: {state})"
-    if node.extra.get("already_complete"):
+    taken = node.family is not None and state == "success" and (instance is None or instance.start_date is None)
+    if taken and not node.extra.get("already_complete"):
+        out.update(
+            decision="taken",
+            reasons=[],
+            text="did not run here: another run ran this class task and this run took its success (a class task "
+            "runs once, whichever runs need it; `ductwork runs show` names that run)",
+        )
+    elif node.extra.get("already_complete"):
         out.update(
             decision="complete",
             reasons=[],
