@@ -309,3 +309,11 @@ def test_build_records_the_flow_as_defined_in_the_tasks_module(cli: Cli, tmp_pat
     finally:
         engine.dispose()
     assert flow is not None and flow.fileloc == str(tmp_path / "fileloc_pipeline.py")
+
+
+def test_flows_graph_redirected_writes_the_drawing_to_standard_output_only(cli: Cli, tmp_path: Path) -> None:
+    """`flows graph etl > etl.svg` also wrote etl.svg itself and put "wrote etl.svg" into the file."""
+    result = cli("flows", "graph", str(ROOT / "examples" / "four_step_pipeline.py"), "--format", "dot")
+    assert result.exit_code == 0
+    assert result.stdout.lstrip().startswith("digraph") and "wrote" not in result.stdout
+    assert not list(tmp_path.glob("*.dot"))

@@ -156,12 +156,14 @@ def graph_cmd(state: CliState, flow_ref: str, fmt: str, output: str | None) -> N
 
     graph = _graph(state, flow_ref)
     data = render(to_dot(graph), fmt)
-    if output == "-":
+    if output == "-" or (output is None and not sys.stdout.isatty()):
+        # Redirected (`flows graph etl > etl.svg`, as with Airflow's `dags show`): the drawing goes
+        # to standard output; writing the file too put the message into the drawing.
         sys.stdout.buffer.write(data)
         return
     path = Path(output or f"{graph.flow_id}.{fmt}")
     path.write_bytes(data)
-    click.echo(f"wrote {path} ({len(graph.nodes)} tasks)")
+    click.echo(f"wrote {path} ({len(graph.nodes)} tasks)", err=True)
 
 
 def _set_paused(state: CliState, flow_ref: str, paused: bool) -> None:
