@@ -229,6 +229,8 @@ def test_mark_and_depends_on_past(env: Env) -> None:
     second = env.json("trigger", "history", "--date", "2024-03-02")
     time.sleep(2.0)
     assert env.json("tasks", "state", "history", second["run_id"])["step"]["state"] in ("none", "scheduled")
+    why = env.json("why", "history", "step", second["run_id"])["text"]
+    assert "waits (depends_on_past)" in why and first["run_id"] in why, why  # it said "runs: no cache"
     marked = env.cli("tasks", "mark", "history", first["run_id"], "step", "--state", "success")
     assert "marked 1 task(s) success" in marked.output
     deadline = time.monotonic() + 30

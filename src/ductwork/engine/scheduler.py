@@ -199,7 +199,7 @@ class SchedulerService:
         """Class-task runs whose graph a parsing process is building."""
         self._revisions: dict[str, int] = {}
         self._pks: dict[str, int] = {}
-        self._past_checked: dict[tuple[str, str], tuple[float, bool]] = {}
+        self._past_checked: dict[tuple[str, str], float] = {}
         self._adopted: dict[TryKey, dt.datetime] = {}
         """Tries found running after a restart, with when they were found."""
         self._last_parse = 0.0
@@ -1158,14 +1158,15 @@ class SchedulerService:
 
     def may_start(self, run: ActiveRun, node: NodeSpec) -> bool:
         """``depends_on_past``: a task waits until the same task of the flow's previous run (by
-        logical date) succeeded or was skipped; an answer is kept for one poll, no longer: the
-        previous run's task may be cleared and fail meanwhile (a cleared task asks again)."""
+        logical date) succeeded or was skipped; a refusal is re-checked at most once a poll, and a
+        "yes" is not kept at all: the previous run's task may be marked failed and this one cleared
+        (the first "yes" was kept for the life of the scheduler, and the cleared task ran)."""
         if not node.depends_on_past:
             return True
         key = (run.key, node.task_id)
         checked = self._past_checked.get(key)
-        if checked is not None and time.monotonic() - checked[0] < self.options.poll_interval:
-            return checked[1]
+        if checked is not None and time.monotonic() - checked < self.options.poll_interval:
+            return False
         with read_transaction(self.engine) as conn:
             previous = conn.execute(
                 sa.select(task_instances.c.state)
@@ -1179,7 +1180,10 @@ class SchedulerService:
                 .limit(1)
             ).first()
         allowed = previous is None or previous.state in (S.SUCCESS.value, S.SKIPPED.value)
-        self._past_checked[key] = (time.monotonic(), allowed)
+        if allowed:
+            self._past_checked.pop(key, None)
+        else:
+            self._past_checked[key] = time.monotonic()
         return allowed
 
     def replay_journals(self) -> None:

@@ -45,8 +45,18 @@ def explain(engine: Engine, flow_id: str, task_id: str, run_id: str | None = Non
             )
         instance = task_repo.get_task_instance(conn, record.pk, task_id)
         entry = latest_entry(conn, flow_id, task_id, run_id=record.run_id) if node.extra.get("cache") else None
+        waiting = _past_holds(conn, record, task_id) if node.depends_on_past else None
     state = instance.state.value if instance is not None else "none"
     out: dict[str, Any] = {"flow_id": flow_id, "run_id": record.run_id, "task_id": task_id, "state": state}
+    if waiting is not None and state in ("none", "scheduled"):
+        previous_run, previous_state = waiting
+        out.update(
+            decision="waiting",
+            reasons=[],
+            text=f"waits (depends_on_past): the same task of the previous run {previous_run} is {previous_state}; "
+            "it starts once that one succeeded or was skipped",
+        )
+        return out
     if node.extra.get("cache"):
         out["cache"] = node.extra["cache"]
         if entry is None:
@@ -108,3 +118,15 @@ def explain(engine: Engine, flow_id: str, task_id: str, run_id: str | None = Non
             "nothing it depends on changed)",
         )
     return out
+
+
+def _past_holds(conn: Any, record: RunRecord, task_id: str) -> tuple[str, str] | None:
+    """The previous run (by logical date) and its state of ``task_id`` when that holds this run's
+    ``depends_on_past`` task back; None when nothing does."""
+    earlier = run_repo.list_runs(conn, flow_id=record.flow_id, until=record.logical_date, limit=1).items
+    if not earlier:
+        return None
+    previous = task_repo.get_task_instance(conn, earlier[0].pk, task_id)
+    if previous is None or previous.state.value in ("success", "skipped"):
+        return None
+    return earlier[0].run_id, previous.state.value
