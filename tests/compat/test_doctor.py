@@ -71,3 +71,16 @@ def test_doctor_does_not_flag_a_catchup_the_dag_sets_itself(cli, tmp_path: Path)
         "from airflow import DAG\nwith DAG('i', schedule='@daily') as dag:\n    pass\n"
     )
     assert "catchup not given" in cli("doctor", str(tmp_path / "implicit.py")).output
+
+
+def test_doctor_checks_the_tasks_arguments_given_in_default_args(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`default_args={"wait_for_downstream": True}` failed the import while doctor said nothing."""
+    dag = tmp_path / "waits.py"
+    dag.write_text(
+        "from airflow import DAG\n"
+        "with DAG('w', schedule=None, catchup=False, default_args={'wait_for_downstream': True}) as dag:\n"
+        "    pass\n"
+    )
+    result = cli("doctor", str(dag))
+    assert result.exit_code == 1
+    assert f"{dag}:2: unsupported: default_args['wait_for_downstream']" in result.output

@@ -149,9 +149,21 @@ def _check_call(node: ast.Call, imported: dict[str, str], findings: set[Finding]
         feature = _match(table, f"{owner}.{keyword.arg}")
         if feature is not None and not _is_false(keyword.value):
             findings.add(Finding(node.lineno, feature.status, f"{short}({keyword.arg}=...)", feature.note))
+        if keyword.arg == "default_args" and isinstance(keyword.value, ast.Dict):
+            _check_default_args(keyword.value, table, findings)
     if owner == "DAG" and not any(k.arg == "catchup" for k in node.keywords):
         feature = AIRFLOW["DAG.catchup"]
         findings.add(Finding(node.lineno, DIFFERS, "DAG(catchup not given)", feature.note))
+
+
+def _check_default_args(args: ast.Dict, table: dict[str, Feature], findings: set[Finding]) -> None:
+    """``default_args={"wait_for_downstream": True}`` is each task's argument: checked as one (the
+    import refused it while doctor said nothing)."""
+    for key, value in zip(args.keys, args.values, strict=True):
+        if isinstance(key, ast.Constant) and isinstance(key.value, str):
+            feature = _match(table, f"BaseOperator.{key.value}")
+            if feature is not None and not _is_false(value):
+                findings.add(Finding(key.lineno, feature.status, f"default_args[{key.value!r}]", feature.note))
 
 
 def _check_attribute(node: ast.Attribute, imported: dict[str, str], findings: set[Finding]) -> None:
