@@ -145,7 +145,7 @@ def _run_info(flow: Any, flow_id: str, request: dict[str, Any]) -> Any:
 
 
 def _task_alerts(file: str, flow_id: str, request: dict[str, Any]) -> dict[str, Any]:
-    """The callbacks and e-mail of a try its worker could not end itself (``call_task_alerts``)."""
+    """The callbacks and e-mail of a try its worker could not end itself (``parsing.TASK_ALERTS``)."""
     from ductwork.core.states import TaskState
     from ductwork.engine import task_env
     from ductwork.engine.execution import lost_try_alerts
@@ -210,10 +210,10 @@ def main(argv: list[str]) -> int:
             elif command == "render":
                 request = json.loads(out.read_text()) if out.exists() else {}
                 result = _render(args[0], args[1], request)
-            elif command == "callback":
+            elif command == "callback":  # parsing.FLOW_CALLBACKS
                 request = json.loads(out.read_text()) if out.exists() else {}
                 result = _callback(args[0], args[1], request)
-            elif command == "task-alerts":
+            elif command == "task-alerts":  # parsing.TASK_ALERTS
                 request = json.loads(out.read_text()) if out.exists() else {}
                 result = _task_alerts(args[0], args[1], request)
             else:

@@ -242,7 +242,15 @@ def render_task(
     return rendered
 
 
-def call_flow_callbacks(
+FLOW_CALLBACKS = "callback"
+"""A flow's success or failure callbacks for an ended run."""
+TASK_ALERTS = "task-alerts"
+"""The failure (or retry) callbacks and e-mail of a try that ended without running them (a
+timeout, a worker that died)."""
+
+
+def call_in_child(
+    what: str,
     fileloc: str,
     flow_id: str,
     request: Mapping[str, Any],
@@ -250,23 +258,9 @@ def call_flow_callbacks(
     timeout: float = 120.0,
     environ: Mapping[str, str] | None = None,
 ) -> str | None:
-    """Call a flow's success or failure callbacks for an ended run, in a child process (they
-    are user code). Returns an error message, or None."""
-    data = _run_child(["callback", fileloc, flow_id], request, timeout, None, environ)
-    return data.get("fatal")
-
-
-def call_task_alerts(
-    fileloc: str,
-    flow_id: str,
-    request: Mapping[str, Any],
-    *,
-    timeout: float = 120.0,
-    environ: Mapping[str, str] | None = None,
-) -> str | None:
-    """Call the failure (or retry) callbacks and e-mail of a try that ended without running them
-    (a timeout, a worker that died), in a child process. Returns an error message, or None."""
-    data = _run_child(["task-alerts", fileloc, flow_id], request, timeout, None, environ)
+    """Call user callbacks (``FLOW_CALLBACKS`` or ``TASK_ALERTS``) in a child process: they are
+    user code, which the scheduler never imports. Returns an error message, or None."""
+    data = _run_child([what, fileloc, flow_id], request, timeout, None, environ)
     return data.get("fatal")
 
 

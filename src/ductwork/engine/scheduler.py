@@ -51,10 +51,11 @@ from ductwork.engine.journal import read_journals, removable_segments
 from ductwork.engine.local import try_log_path
 from ductwork.engine.parse_queue import Finished, ParseQueue
 from ductwork.engine.parsing import (
+    FLOW_CALLBACKS,
+    TASK_ALERTS,
     FileWatcher,
     ParsedFile,
-    call_flow_callbacks,
-    call_task_alerts,
+    call_in_child,
     materialize,
     parse_file,
     parse_files,
@@ -1147,12 +1148,16 @@ class SchedulerService:
         self._callback_threads.append(thread)
 
     def _call_back(self, fileloc: str, flow_id: str, request: dict[str, Any]) -> None:
-        error = call_flow_callbacks(fileloc, flow_id, request, timeout=self.options.parse_timeout, environ=self.environ)
+        error = call_in_child(
+            FLOW_CALLBACKS, fileloc, flow_id, request, timeout=self.options.parse_timeout, environ=self.environ
+        )
         if error:
             log.error("flow %s: its %s callback failed: %s", flow_id, request["state"], error)
 
     def _call_back_lost(self, fileloc: str, flow_id: str, request: dict[str, Any]) -> None:
-        error = call_task_alerts(fileloc, flow_id, request, timeout=self.options.parse_timeout, environ=self.environ)
+        error = call_in_child(
+            TASK_ALERTS, fileloc, flow_id, request, timeout=self.options.parse_timeout, environ=self.environ
+        )
         if error:
             log.error("flow %s: the callbacks of task %s failed: %s", flow_id, request["task_id"], error)
 
