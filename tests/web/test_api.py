@@ -458,3 +458,26 @@ def test_a_body_that_is_not_json_is_named_as_such(operator: Api) -> None:
     detail = error_of(response, 422)
     assert detail.startswith("request body: not valid JSON (") and "at character 1" in detail, detail
     assert "field" not in detail
+
+
+def test_backfill_rerun_failed_clears_the_failed_tasks_of_the_ranges_failed_runs(
+    operator: Api, web_env: tuple[Any, Seeded, Path]
+) -> None:
+    from ductwork.core.states import RunState
+
+    engine = web_env[0]
+    body = {"start": "2023-08-01", "end": "2023-08-01"}
+    run_id = operator.post("/flows/demo/backfill", json=body).json()["created"][0]["run_id"]
+    with transaction(engine) as conn:
+        record = run_repo.get_run(conn, "demo", run_id)
+        assert record is not None
+        first = sorted(task_repo.task_states(conn, record.pk))[0]
+        task_repo.mark_task_instances(conn, record.pk, [first], TaskState.FAILED)
+        run_repo.set_run_state(conn, record.pk, RunState.FAILED)
+    plan = operator.post("/flows/demo/backfill", json={**body, "rerun_failed": True, "dry_run": True}).json()
+    assert plan["planned"][0]["exists"] and first in plan["planned"][0]["tasks"]
+    assert operator.post("/flows/demo/backfill", json={**body, "rerun_failed": True}).status_code == 200
+    with read_transaction(engine) as conn:
+        record = run_repo.get_run(conn, "demo", run_id)
+        assert record is not None and record.state == RunState.QUEUED
+        assert task_repo.task_states(conn, record.pk)[first] == TaskState.NONE

@@ -167,6 +167,9 @@ class BackfillIn(Model):
     start: SaneDate
     end: SaneDate
     params: dict[str, Any] = Field(default_factory=dict)
+    rerun_failed: bool = Field(
+        False, description="Also clear the failed tasks (with their downstream) of the range's failed runs."
+    )
     dry_run: bool = False
 
 

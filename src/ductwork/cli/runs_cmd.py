@@ -265,9 +265,7 @@ def backfill(
         params=parse_param_options(param_values),
         max_runs=state.settings.backfill_max_runs,
     )
-    for run_id, task_ids in rerun.items():
-        record = run_service.get_run(engine, flow_id, run_id)
-        task_service.clear(engine, record, task_ids, downstream=True)
+    task_service.rerun_failed(engine, rerun, flow_id)
     if as_json:
         print_json([run_json(r) for r in created])
     else:

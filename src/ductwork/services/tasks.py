@@ -123,6 +123,16 @@ def _refuse_while_run_in_process(record: RunRecord, change: str) -> None:
         )
 
 
+def rerun_failed(engine: Engine, failed: Mapping[str, Sequence[str]], flow_id: str) -> None:
+    """Clear each run's failed tasks (``runs.failed_tasks_to_rerun``) with their downstream:
+    ``backfill --rerun-failed``, from the CLI and the API alike."""
+    for run_id, task_ids in failed.items():
+        with read_transaction(engine) as conn:
+            record = run_repo.get_run(conn, flow_id, run_id)
+        if record is not None:
+            clear(engine, record, task_ids, downstream=True)
+
+
 def check_mark_target(state: TaskState) -> None:
     """The error a mark to ``state`` gets from the store, raised before anything is read."""
     if state not in MANUAL_TARGETS or state == TaskState.NONE:

@@ -17,6 +17,7 @@ from ductwork.core.graph import FlowGraph, NodeSpec
 from ductwork.core.triggers import trigger_from_dict
 from ductwork.errors import NotFoundError, ParameterError
 from ductwork.services import runs as run_service
+from ductwork.services import tasks as task_service
 from ductwork.store.engine import read_transaction, transaction
 from ductwork.store.records import FlowRecord
 from ductwork.store.repo import flows as flow_repo
@@ -159,8 +160,16 @@ def backfill(flow_id: FlowId, body: schemas.BackfillIn, ctx: WebContext = Depend
             raise
         raise ParameterError(str(exc)) from None
     run_service.validate_params(graph.meta, body.params)
+    rerun: dict[str, list[str]] = {}
+    if body.rerun_failed:
+        rerun = run_service.failed_tasks_to_rerun(ctx.engine, flow_id, [p.run_id for p in planned if p.exists])
     plans = [
-        schemas.PlannedRunOut(run_id=p.run_id, logical_date=p.logical_date, exists=p.exists, tasks=list(p.tasks))
+        schemas.PlannedRunOut(
+            run_id=p.run_id,
+            logical_date=p.logical_date,
+            exists=p.exists,
+            tasks=list(p.tasks) if not p.exists else rerun.get(p.run_id, []),
+        )
         for p in planned
     ]
     if body.dry_run:
@@ -168,4 +177,5 @@ def backfill(flow_id: FlowId, body: schemas.BackfillIn, ctx: WebContext = Depend
     created = run_service.backfill(
         ctx.engine, flow_id, body.start, body.end, params=body.params, max_runs=ctx.settings.backfill_max_runs
     )
+    task_service.rerun_failed(ctx.engine, rerun, flow_id)
     return schemas.BackfillOut(dry_run=False, planned=plans, created=[schemas.run_out(r) for r in created])
