@@ -161,7 +161,7 @@ def test_a_run_cancelled_from_outside_stops_its_command_and_stays_cancelled(cli:
     assert (tmp_path / "ran.txt").read_text().split() == ["a"]  # neither b's command nor c went on
     assert not _sleep_left(tmp_path)
     states = json.loads(cli("tasks", "state", "stoppable", run_id, "--json").output)
-    assert {t: s["state"] for t, s in states.items()} == {"a": "success", "b": "failed", "c": "failed"}
+    assert {t: s["state"] for t, s in states.items()} == {"a": "success", "b": "failed", "c": "skipped"}
     assert json.loads(cli("runs", "list", "--json").output)["runs"][0]["state"] == "failed"
 
 

@@ -85,7 +85,7 @@ def test_mark_cancel_and_pool_delete_have_dry_runs(cli: Cli, tmp_path: Path) -> 
     assert finished.exit_code == 2 and f"run ops {newest} already finished (success)" in finished.output
     queued = _json(cli, "trigger", "ops", "--run-id", "waiting")
     preview = cli("runs", "cancel", "ops", "waiting", "--dry-run")
-    assert "2 unfinished task(s) would be marked failed: a, b" in preview.output
+    assert "2 unfinished task(s) would end (running ones failed, the others skipped): a, b" in preview.output
     assert _json(cli, "runs", "show", "ops", "waiting")["state"] == queued["state"] == "queued"
     refused = cli("runs", "delete", "ops", "waiting", "--dry-run")
     assert refused.exit_code == 2 and "is queued: only finished runs can be deleted" in refused.output

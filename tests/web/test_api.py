@@ -233,7 +233,7 @@ def test_cancel_a_run(operator: Api) -> None:
     run = operator.post(run_path("api__cancel") + "/cancel").json()
     assert run["state"] == "failed"
     states = {t["task_id"]: t["state"] for t in operator.get(run_path("api__cancel") + "/tasks").json()}
-    assert set(states.values()) == {"failed"}
+    assert set(states.values()) == {"skipped"}  # none had started: skipped, as Airflow marks them
     error_of(operator.post(run_path("nope") + "/cancel"), 404)
 
 

@@ -204,7 +204,8 @@ class RunOut(BaseModel):
 class CancelOut(RunOut):
     dry_run: bool = False
     task_ids: list[str] = Field(
-        default_factory=list, description="The unfinished tasks marked failed (with dry_run: that would be)."
+        default_factory=list,
+        description="The unfinished tasks ended: running ones failed, the others skipped (dry_run: would be).",
     )
 
 

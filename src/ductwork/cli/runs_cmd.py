@@ -360,7 +360,7 @@ def show_run(state: CliState, flow_id: str, run_id: str, as_json: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="Only list the tasks that would be stopped.")
 @click.pass_obj
 def cancel_run(state: CliState, flow_id: str, run_id: str, dry_run: bool) -> None:
-    """Stop a run: unfinished tasks are marked failed and their tries stopped.
+    """Stop a run: running tasks are marked failed (their tries stopped), the others skipped.
 
     A run that already finished is refused (exit status 2) and left as it is.
     """
@@ -369,7 +369,7 @@ def cancel_run(state: CliState, flow_id: str, run_id: str, dry_run: bool) -> Non
         record, unfinished = run_service.cancel_preview(engine, flow_id, run_id)
         console().print(
             f"would cancel run {record.flow_id} {record.run_id} ({styled(record.state.value)}): "
-            f"{len(unfinished)} unfinished task(s) would be marked failed"
+            f"{len(unfinished)} unfinished task(s) would end (running ones failed, the others skipped)"
             + (": " + ", ".join(unfinished) if unfinished else "")
         )
         return

@@ -303,8 +303,8 @@ def _refuse_finished(record: RunRecord) -> None:
 
 
 def cancel_preview(engine: Engine, flow_id: str, run_id: str) -> tuple[RunRecord, list[str]]:
-    """What ``cancel`` would do (a dry run): the run, and its unfinished tasks that would be
-    marked failed, in graph order. A finished run is refused, as ``cancel`` would refuse it."""
+    """What ``cancel`` would do (a dry run): the run, and its unfinished tasks (the running ones
+    would fail, the others be skipped), in graph order. A finished run is refused, as ``cancel`` would refuse it."""
     record = get_run(engine, flow_id, run_id)
     _refuse_finished(record)
     with read_transaction(engine) as conn:
@@ -313,7 +313,8 @@ def cancel_preview(engine: Engine, flow_id: str, run_id: str) -> tuple[RunRecord
 
 
 def cancel(engine: Engine, flow_id: str, run_id: str, *, reason: str = "cancelled") -> RunRecord:
-    """Stop a run: its unfinished tasks are marked failed and the scheduler stops their tries.
+    """Stop a run: its running tasks are marked failed (the scheduler stops their tries) and
+    those not started skipped, as Airflow marks a run failed.
 
     Only a queued or running run can be cancelled; a finished one raises
     ``InvalidTransitionError`` and nothing changes, also when it finishes while this runs (the
@@ -323,9 +324,13 @@ def cancel(engine: Engine, flow_id: str, run_id: str, *, reason: str = "cancelle
     _refuse_finished(record)
     with transaction(engine) as conn:
         states = task_repo.task_states(conn, record.pk)
-        unfinished = [t for t, s in states.items() if not s.is_terminal]
-        if unfinished:
-            task_repo.mark_task_instances(conn, record.pk, unfinished, TaskState.FAILED, reason=reason)
+        # As Airflow marks a run failed: running tasks fail, those not started are skipped.
+        running = [t for t, s in states.items() if s == TaskState.RUNNING]
+        waiting = [t for t, s in states.items() if not s.is_terminal and s != TaskState.RUNNING]
+        if running:
+            task_repo.mark_task_instances(conn, record.pk, running, TaskState.FAILED, reason=reason)
+        if waiting:
+            task_repo.mark_task_instances(conn, record.pk, waiting, TaskState.SKIPPED, reason=reason)
         if not run_repo.set_run_state(
             conn, record.pk, RunState.FAILED, expected=(RunState.QUEUED, RunState.RUNNING), reason=reason
         ):

@@ -91,7 +91,8 @@ def cancel_run(
     ctx: WebContext = Depends(web_context),
     dry_run: bool = Query(False, description="Only list the tasks that would be stopped."),
 ) -> schemas.CancelOut:
-    """Stop a run: its unfinished tasks are marked failed and the scheduler stops their tries.
+    """Stop a run: its running tasks are marked failed (the scheduler stops their tries) and the
+    tasks not started skipped, as Airflow marks a run failed.
     A run that already finished is refused with 409 (also as a dry run) and left as it is."""
     record, unfinished = run_service.cancel_preview(ctx.engine, flow_id, run_id)
     if not dry_run:

@@ -102,7 +102,7 @@ export function runActions(flowId, runId, onChange) {
     try { await handler(); } catch (e) { say('error', e.message); }
   });
   action('cancel-run', async () => {
-    const ok = await confirmDialog('Cancel this run?', el('p', { text: 'Unfinished tasks are marked failed and their tries are stopped.' }), 'Cancel run');
+    const ok = await confirmDialog('Cancel this run?', el('p', { text: 'Running tasks are marked failed and their tries stopped; tasks not started are skipped.' }), 'Cancel run');
     if (!ok) return;
     await api(`${runPath(flowId, runId)}/cancel`, { method: 'POST' });
     onChange();
