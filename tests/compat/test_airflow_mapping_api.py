@@ -3,21 +3,10 @@ the named-mapping pattern (``map_index_template`` with a value set in the contex
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
-from ductwork import Flow
 from ductwork.engine.local import run_locally
-from ductwork.loading import load_file
-
-
-def _flow(folder: Path, source: str) -> Flow:
-    path = folder / "dag_file.py"
-    path.write_text(textwrap.dedent(source))
-    loaded = load_file(path)
-    assert not loaded.errors, [str(e) for e in loaded.errors]
-    [flow] = loaded.flows
-    return flow
+from tests.compat.dag_files import load_dag
 
 
 def _states(summary) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -80,7 +69,7 @@ def test_map_and_zip_of_task_outputs(tmp_path: Path, monkeypatch) -> None:  # ty
     marks = tmp_path / "marks"
     marks.mkdir()
     monkeypatch.setenv("MAP_MARKS", str(marks))
-    summary = run_locally(_flow(tmp_path, MAP_AND_ZIP))
+    summary = run_locally(load_dag(tmp_path, MAP_AND_ZIP))
     states = _states(summary)
     assert states["load[0]"] == "success" and states["load[2]"] == "success"
     assert states["load[1]"] == "skipped"  # the map function raised AirflowSkipException for it
@@ -120,7 +109,7 @@ NAMED_MAPPING = """
 
 
 def test_a_task_may_set_names_in_its_context_for_map_index_template(tmp_path: Path) -> None:
-    summary = run_locally(_flow(tmp_path, NAMED_MAPPING))
+    summary = run_locally(load_dag(tmp_path, NAMED_MAPPING))
     assert summary.state.value == "success", {t: s.tries[-1].error for t, s in summary.tasks.items() if s.tries}
     assert summary.result("labeled") == ["label-x", "label-y"]
     assert summary.result("classic") == 1

@@ -6,15 +6,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
-from ductwork import Flow
 from ductwork.core.masking import MASKER
 from ductwork.engine.local import run_locally
-from ductwork.loading import load_file
+from tests.compat.dag_files import load_dag
 
 VARCONN = """
     import pendulum
@@ -47,15 +45,6 @@ VARCONN = """
 """
 
 
-def _flow(folder: Path, source: str) -> Flow:
-    path = folder / "dag_file.py"
-    path.write_text(textwrap.dedent(source))
-    loaded = load_file(path)
-    assert not loaded.errors, [str(e) for e in loaded.errors]
-    [flow] = loaded.flows
-    return flow
-
-
 @pytest.fixture
 def airflow_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIRFLOW_VAR_REGION", "eu")
@@ -70,7 +59,7 @@ def airflow_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.usefixtures("airflow_env")
 def test_airflow_environment_variables_are_read_after_ductwork_ones(tmp_path: Path) -> None:
     MASKER.clear()
-    summary = run_locally(_flow(tmp_path, VARCONN))
+    summary = run_locally(load_dag(tmp_path, VARCONN))
     assert summary.state.value == "success", {t: s.tries[-1].error for t, s in summary.tasks.items() if s.tries}
     assert summary.result("read") == {
         "region": "eu",

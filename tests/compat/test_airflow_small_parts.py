@@ -11,20 +11,10 @@ from typing import Any
 
 import pytest
 
-from ductwork import Flow
 from ductwork.engine.local import run_locally
 from ductwork.errors import ParameterError
 from ductwork.loading import load_file
-
-
-def _flow(folder: Path, source: str) -> Flow:
-    path = folder / "dag_file.py"
-    path.write_text(textwrap.dedent(source))
-    loaded = load_file(path)
-    assert not loaded.errors, [str(e) for e in loaded.errors]
-    [flow] = loaded.flows
-    return flow
-
+from tests.compat.dag_files import load_dag
 
 DEFAULTS = """
     import pendulum
@@ -53,7 +43,7 @@ DEFAULTS = """
 
 
 def test_default_args_params_are_merged_under_the_tasks_own(tmp_path: Path) -> None:
-    summary = run_locally(_flow(tmp_path, DEFAULTS))
+    summary = run_locally(load_dag(tmp_path, DEFAULTS))
     assert summary.state.value == "success", {t: s.tries[-1].error for t, s in summary.tasks.items() if s.tries}
     assert summary.result("own_params") == "1 D T"
     assert summary.result("no_params") == "D"
@@ -62,7 +52,7 @@ def test_default_args_params_are_merged_under_the_tasks_own(tmp_path: Path) -> N
 
 
 def test_owner_defaults_to_airflow_and_task_groups_have_roots_and_leaves(tmp_path: Path) -> None:
-    flow = _flow(tmp_path, DEFAULTS)
+    flow = load_dag(tmp_path, DEFAULTS)
     assert flow.tasks["own_params"].owner == "airflow"
     assert flow.tasks["named_owner"].owner == "ana"
     group: Any = flow.groups["grp"]  # airflow.utils.task_group.TaskGroup
@@ -72,7 +62,7 @@ def test_owner_defaults_to_airflow_and_task_groups_have_roots_and_leaves(tmp_pat
 
 
 def test_an_enum_param_error_names_the_allowed_values(tmp_path: Path) -> None:
-    flow = _flow(tmp_path, DEFAULTS)
+    flow = load_dag(tmp_path, DEFAULTS)
     with pytest.raises(ParameterError, match=r"parameter 'choice' wants one of \"a\", \"b\", got 'c'"):
         flow.resolve_params({"choice": "c"})
 
@@ -97,7 +87,7 @@ LEGACY = """
 
 
 def test_airflow_1_10_module_names_and_airflow_macros_import(tmp_path: Path) -> None:
-    summary = run_locally(_flow(tmp_path, LEGACY), logical_date=dt.date(2024, 3, 1))
+    summary = run_locally(load_dag(tmp_path, LEGACY), logical_date=dt.date(2024, 3, 1))
     assert summary.result("shifted") == ["2024-03-08", "01/03/2024", "2024-01-02 00:00:00"]
     assert summary.result("bash") == "2024-02-29"
 

@@ -4,22 +4,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import textwrap
 from pathlib import Path
 
-from ductwork import Flow
 from ductwork.engine.local import run_locally
-from ductwork.loading import load_file
-
-
-def _flow(folder: Path, source: str) -> Flow:
-    path = folder / "dag_file.py"
-    path.write_text(textwrap.dedent(source))
-    loaded = load_file(path)
-    assert not loaded.errors, [str(e) for e in loaded.errors]
-    [flow] = loaded.flows
-    return flow
-
+from tests.compat.dag_files import load_dag
 
 BASH_SCRIPTS = """
     import pendulum
@@ -40,7 +28,7 @@ def test_a_command_ending_in_a_space_is_run_not_read_as_a_template_file(tmp_path
     script.chmod(0o755)
     (tmp_path / "greet.sh").write_text("echo hello {{ ds }}\n")
     (tmp_path / "broken.sh").write_text("echo one\necho {{ nowhere }}\n")
-    summary = run_locally(_flow(tmp_path, BASH_SCRIPTS.format(folder=tmp_path)), logical_date=dt.date(2024, 3, 1))
+    summary = run_locally(load_dag(tmp_path, BASH_SCRIPTS.format(folder=tmp_path)), logical_date=dt.date(2024, 3, 1))
     assert summary.task_states["as_is"].value == "success", summary["as_is"].tries[-1].error
     assert summary.result("as_is") == "count 3"
     assert summary.result("templated") == "hello 2024-03-01"
@@ -78,7 +66,7 @@ PYTHON_TEMPLATES_EXTS = """
 def test_python_operator_templates_exts_reads_template_files(tmp_path: Path) -> None:
     (tmp_path / "sql").mkdir()
     (tmp_path / "sql" / "q.sql").write_text("SELECT 1 WHERE ds = '{{ ds }}' AND region = '{{ params.region }}'")
-    summary = run_locally(_flow(tmp_path, PYTHON_TEMPLATES_EXTS), logical_date=dt.date(2024, 3, 1))
+    summary = run_locally(load_dag(tmp_path, PYTHON_TEMPLATES_EXTS), logical_date=dt.date(2024, 3, 1))
     query = "SELECT 1 WHERE ds = '2024-03-01' AND region = 'eu'"
     assert summary.result("td") == {"when": "2024-03-01", "q": query, "not_a_file": "sql/q.sql "}
     assert summary.result("no_exts") == {"q": "sql/q.sql"}

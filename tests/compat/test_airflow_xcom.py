@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
-from ductwork import Flow
 from ductwork.engine.local import run_locally
-from ductwork.loading import load_file
-
-
-def _flow(folder: Path, source: str) -> Flow:
-    path = folder / "dag_file.py"
-    path.write_text(textwrap.dedent(source))
-    loaded = load_file(path)
-    assert not loaded.errors, [str(e) for e in loaded.errors]
-    [flow] = loaded.flows
-    return flow
-
+from tests.compat.dag_files import load_dag
 
 MAPPED_PUSHES = """
     import pendulum
@@ -53,7 +41,7 @@ MAPPED_PUSHES = """
 
 
 def test_pulling_a_key_of_a_mapped_task_gives_every_instance_value_in_map_index_order(tmp_path: Path) -> None:
-    summary = run_locally(_flow(tmp_path, MAPPED_PUSHES))
+    summary = run_locally(load_dag(tmp_path, MAPPED_PUSHES))
     assert summary.state.value == "success", {t: s.tries[-1].error for t, s in summary.tasks.items() if s.tries}
     assert summary.result("puller") == {
         "all": ["P", "Q", "R"],
