@@ -223,3 +223,30 @@ def test_a_state_in_two_lists_is_refused_when_the_file_is_loaded(tmp_path: Path)
     path.write_text(CHILD.format(options="skipped_states=['skipped'], failed_states=['skipped']"))
     [error] = load_file(path).errors
     assert "states both skipped and failed: skipped" in str(error)
+
+
+GROUP_CHILD = """
+import pendulum
+from airflow import DAG
+from airflow.sensors.external_task import ExternalTaskSensor
+
+with DAG(dag_id="child", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule=None) as dag:
+    ExternalTaskSensor(task_id="ids", external_dag_id="parent", external_task_ids=["maybe", "other"],
+                       timeout=60, poke_interval=10)
+    ExternalTaskSensor(task_id="group", external_dag_id="parent", external_task_group_id="load",
+                       failed_states=["failed"], timeout=60, poke_interval=10)
+"""
+
+
+def test_external_task_sensor_watches_several_tasks_and_a_task_group(db_engine: Engine, tmp_path: Path) -> None:
+    graph = FlowGraph(FlowMeta("parent"), {t: NodeSpec(t) for t in ("maybe", "other", "load.a", "load.b")})
+    states = {"maybe": TaskState.SUCCESS, "other": TaskState.SUCCESS, "load.a": TaskState.SUCCESS}
+    with transaction(db_engine) as conn:
+        run_repo.create_run(conn, graph, run_id="p1", logical_date=DAY, states={**states, "load.b": TaskState.FAILED})
+    path = tmp_path / "child.py"
+    path.write_text(GROUP_CHILD)
+    [flow] = load_file(path).flows
+    services = TaskServices(store=SqlFlowStore(db_engine))
+    result = run_locally(flow, logical_date=DAY, clock=FrozenClock(DAY), services=services)
+    assert {t: s.value for t, s in result.task_states.items()} == {"ids": "success", "group": "failed"}
+    assert "'load.b' (failed)" in (result["group"].tries[-1].error or "")

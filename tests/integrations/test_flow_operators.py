@@ -91,6 +91,40 @@ def test_sensor_fails_on_failed_states_and_watches_whole_runs(db_engine: Engine)
     assert whole.state.value == "success"
 
 
+def _sensor_state(engine: Engine, **kwargs: object) -> tuple[str, str]:
+    done = run_locally(_sensor_flow(**kwargs), logical_date=DAY, clock=FrozenClock(DAY), services=_services(engine))
+    return done["wait"].state.value, done["wait"].tries[-1].error or ""
+
+
+def test_sensor_watches_several_tasks_as_airflow_counts_them(db_engine: Engine) -> None:
+    S = TaskState
+    _upstream_run(db_engine, DAY, {"a": S.SUCCESS, "b": S.SUCCESS, "c": S.RUNNING, "d": S.FAILED, "e": S.SKIPPED})
+    assert _sensor_state(db_engine, external_task_ids=["a", "b"]) == ("success", "")
+    waiting, error = _sensor_state(db_engine, external_task_ids=["a", "c"])
+    assert waiting == "failed" and "timed out" in error  # c never ended within the timeout
+    failed, error = _sensor_state(db_engine, external_task_ids=["a", "c", "d"])
+    assert failed == "failed" and "'d' (failed)" in error and "tasks 'a', 'c', 'd' of flow 'upstream'" in error
+    assert _sensor_state(db_engine, external_task_ids=["a", "e"], skipped_states=["skipped"])[0] == "skipped"
+    assert _sensor_state(db_engine, external_task_ids=["a", "d"], soft_fail=True)[0] == "skipped"
+    with transaction(db_engine) as conn:
+        record = run_repo.get_run(conn, "upstream", "up1")
+        assert record is not None
+        run_repo.set_run_state(conn, record.pk, RunState.FAILED)
+    gone, error = _sensor_state(db_engine, external_task_ids=["a", "zz"])
+    assert gone == "failed" and "has no task 'zz'" in error
+
+
+def test_sensor_watches_a_task_group(db_engine: Engine) -> None:
+    S = TaskState
+    _upstream_run(db_engine, DAY, {"load.a": S.SUCCESS, "load.b": S.SUCCESS, "loader": S.FAILED, "report": S.RUNNING})
+    assert _sensor_state(db_engine, external_task_group_id="load") == ("success", "")
+    _upstream_run(db_engine, DAY - dt.timedelta(days=1), {"load.a": S.SUCCESS, "load.b": S.UPSTREAM_FAILED}, "up0")
+    failed, error = _sensor_state(db_engine, external_task_group_id="load", execution_delta=dt.timedelta(days=1))
+    assert failed == "failed" and "'load.b' (upstream_failed)" in error
+    missing, error = _sensor_state(db_engine, external_task_group_id="extract")
+    assert missing == "failed" and "timed out" in error  # the run goes on: the group may still come
+
+
 def test_sensor_reschedule_mode_frees_the_slot_while_the_run_is_missing(db_engine: Engine) -> None:
     sensor = ExternalTaskSensor(
         task_id="wait", external_flow_id="upstream", external_task_id="t", mode="reschedule", poke_interval=30
@@ -127,6 +161,14 @@ def test_sensor_definition_errors() -> None:
         )
     with pytest.raises(DefinitionError, match="both allowed and failed"):
         ExternalTaskSensor(task_id="s", external_flow_id="u", allowed_states=["failed"])
+    with pytest.raises(DefinitionError, match="not both"):
+        ExternalTaskSensor(task_id="s", external_flow_id="u", external_task_id="a", external_task_ids=["b", "c"])
+    with pytest.raises(DefinitionError, match="alone"):
+        ExternalTaskSensor(task_id="s", external_flow_id="u", external_task_ids=["b", "c"], external_task_group_id="g")
+    with pytest.raises(DefinitionError, match="list of task ids"):
+        ExternalTaskSensor(task_id="s", external_flow_id="u", external_task_ids="abc")
+    one = ExternalTaskSensor(task_id="s", external_flow_id="u", external_task_ids=["a"])
+    assert one.external_task_id == "a" and one.external_task_ids == []
 
 
 @pytest.fixture

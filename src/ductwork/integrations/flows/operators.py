@@ -29,6 +29,17 @@ def _states(value: Collection[str], *, owner: str, name: str) -> frozenset[str]:
     return frozenset(str(getattr(s, "value", s)) for s in value)
 
 
+def _task_ids(value: Collection[str] | None, *, owner: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        raise DefinitionError(f"{owner}: external_task_ids wants a list of task ids, got the string {value!r}")
+    ids = tuple(str(t) for t in value)
+    if len(set(ids)) != len(ids):
+        raise DefinitionError(f"{owner}: external_task_ids names a task twice: {list(ids)}")
+    return ids
+
+
 def _check_disjoint(kinds: Mapping[str, frozenset[str]], *, owner: str) -> None:
     """A state may end the wait in one way only."""
     names = list(kinds)
@@ -45,6 +56,11 @@ class ExternalTaskSensor(BaseSensorOperator):
     Args:
         external_flow_id: the flow to watch.
         external_task_id: the task to watch; ``None`` watches the run's own state.
+        external_task_ids: several tasks to watch (Airflow's meaning): the wait ends when all
+            of them are in ``allowed_states``; one in ``failed_states`` fails the sensor, one in
+            ``skipped_states`` skips it.
+        external_task_group_id: watch every task of that task group (ids ``<group>.``...) of
+            the run, as ``external_task_ids``.
         allowed_states: states that end the wait (default ``("success",)``).
         skipped_states: states that end this task as skipped at once (default: none).
         failed_states: states that fail this task at once (default: failed and
@@ -59,7 +75,7 @@ class ExternalTaskSensor(BaseSensorOperator):
     not exist yet".
     """
 
-    template_fields = ("external_flow_id", "external_task_id")
+    template_fields = ("external_flow_id", "external_task_id", "external_task_ids", "external_task_group_id")
     ui_color = "#4db7db"
 
     def __init__(
@@ -67,6 +83,8 @@ class ExternalTaskSensor(BaseSensorOperator):
         *,
         external_flow_id: str,
         external_task_id: str | None = None,
+        external_task_ids: Collection[str] | None = None,
+        external_task_group_id: str | None = None,
         allowed_states: Collection[str] = (SUCCESS,),
         failed_states: Collection[str] = FAILED_STATES,
         skipped_states: Collection[str] = (),
@@ -81,6 +99,15 @@ class ExternalTaskSensor(BaseSensorOperator):
             raise DefinitionError(f"{owner}: give execution_delta or execution_date_fn, not both")
         if execution_date_fn is not None and not callable(execution_date_fn):
             raise DefinitionError(f"{owner}: execution_date_fn must be callable")
+        ids = _task_ids(external_task_ids, owner=owner)
+        if external_task_id is not None and ids:
+            if ids != (external_task_id,):
+                raise DefinitionError(f"{owner}: give external_task_id or external_task_ids, not both")
+            ids = ()
+        if len(ids) == 1:  # one id in the list: the same as external_task_id
+            external_task_id, ids = ids[0], ()
+        if external_task_group_id is not None and (external_task_id is not None or ids):
+            raise DefinitionError(f"{owner}: give external_task_group_id alone, without external_task_id(s)")
         kinds = {
             "allowed": _states(allowed_states, owner=owner, name="allowed_states"),
             "skipped": _states(skipped_states, owner=owner, name="skipped_states"),
@@ -90,6 +117,8 @@ class ExternalTaskSensor(BaseSensorOperator):
         super().__init__(**kwargs)
         self.external_flow_id = external_flow_id
         self.external_task_id = external_task_id
+        self.external_task_ids = list(ids)
+        self.external_task_group_id = external_task_group_id
         self.allowed_states = kinds["allowed"]
         self.skipped_states = kinds["skipped"]
         self.failed_states = kinds["failed"]
@@ -118,17 +147,13 @@ class ExternalTaskSensor(BaseSensorOperator):
         if run is None:
             log.info("%s: no such run yet", what)
             return False
+        if self.external_task_ids or self.external_task_group_id is not None:
+            return self._poke_several(run, what, log)
         state = self._state_of(run)
         log.info("%s (run %s): %s", what, run.run_id, state or "not in the run")
         if state in self.allowed_states:
             return True
-        if state in self.skipped_states:
-            raise SkipTask(f"{what} (run {run.run_id}) is {state}, one of skipped_states")
-        if state in self.failed_states:
-            message = f"task {self.task_id!r}: {what} (run {run.run_id}) is {state}"
-            if self.soft_fail:
-                raise SkipTask(message + "; soft_fail is set, so the task is skipped")
-            raise TaskExecutionError(message)
+        self._stop_on(state, f"{what} (run {run.run_id}) is {state}")
         if state is None and run.state in ("success", "failed"):
             raise TaskExecutionError(
                 f"task {self.task_id!r}: run {run.run_id} of flow {self.external_flow_id!r} ended "
@@ -136,13 +161,57 @@ class ExternalTaskSensor(BaseSensorOperator):
             )
         return False
 
+    def _poke_several(self, run: RunView, what: str, log: Any) -> bool:
+        """Several tasks (a list or a group), as Airflow counts them: one failed fails the
+        sensor, one skipped skips it, and the wait ends when every one is allowed."""
+        if self.external_task_group_id is not None:
+            prefix = f"{self.external_task_group_id}."
+            ids = [t for t in run.task_states if t.startswith(prefix)]
+            missing_text = f"has no task in group {self.external_task_group_id!r}"
+        else:
+            ids = list(self.external_task_ids)
+            missing = [t for t in ids if t not in run.task_states]
+            missing_text = f"has no task {', '.join(repr(t) for t in missing)}"
+            if missing:
+                ids = []
+        states = {t: run.task_states[t] for t in ids}
+        log.info("%s (run %s): %s", what, run.run_id, ", ".join(f"{t} {s}" for t, s in states.items()) or "none")
+        if not ids:
+            if run.state in ("success", "failed"):
+                raise TaskExecutionError(
+                    f"task {self.task_id!r}: run {run.run_id} of flow {self.external_flow_id!r} ended "
+                    f"({run.state}) and {missing_text}"
+                )
+            return False
+        for kind in (self.failed_states, self.skipped_states):
+            hit = sorted(t for t, s in states.items() if s in kind)
+            if hit:
+                shown = ", ".join(f"{t!r} ({states[t]})" for t in hit)
+                self._stop_on(states[hit[0]], f"{what} (run {run.run_id}): {shown}")
+        return all(s in self.allowed_states for s in states.values())
+
+    def _stop_on(self, state: str | None, seen: str) -> None:
+        """End the wait when ``state`` is one of the skipped or failed states."""
+        if state in self.skipped_states:
+            raise SkipTask(f"{seen}, one of skipped_states")
+        if state in self.failed_states:
+            message = f"task {self.task_id!r}: {seen}"
+            if self.soft_fail:
+                raise SkipTask(message + "; soft_fail is set, so the task is skipped")
+            raise TaskExecutionError(message)
+
     def _state_of(self, run: RunView) -> str | None:
         if self.external_task_id is None:
             return run.state
         return run.task_states.get(self.external_task_id)
 
     def _what(self, when: dt.datetime) -> str:
-        target = f"task {self.external_task_id!r} of flow" if self.external_task_id else "the run of flow"
+        if self.external_task_group_id is not None:
+            target = f"task group {self.external_task_group_id!r} of flow"
+        elif self.external_task_ids:
+            target = f"tasks {', '.join(repr(t) for t in self.external_task_ids)} of flow"
+        else:
+            target = f"task {self.external_task_id!r} of flow" if self.external_task_id else "the run of flow"
         return f"{target} {self.external_flow_id!r} for {when.isoformat()}"
 
     def extra_spec(self) -> dict[str, Any]:
@@ -150,6 +219,8 @@ class ExternalTaskSensor(BaseSensorOperator):
             **super().extra_spec(),
             "external_flow_id": self.external_flow_id,
             "external_task_id": self.external_task_id,
+            "external_task_ids": self.external_task_ids,
+            "external_task_group_id": self.external_task_group_id,
         }
 
 

@@ -28,18 +28,11 @@ class ExternalTaskSensor(BaseSensorOperator, _External):
         poll_interval: float = 2.0,
         **kwargs: Any,
     ) -> None:
-        if external_task_ids and len(list(external_task_ids)) == 1 and external_task_id is None:
-            external_task_id = next(iter(external_task_ids))
-        elif external_task_ids or external_task_group_id:
-            from ductwork.compat.features import refuse
-
-            refuse(
-                "ExternalTaskSensor(external_task_ids=[...]/external_task_group_id=...)",
-                "watch one task or the whole run",
-            )
         super().__init__(
             external_flow_id=external_dag_id,
             external_task_id=external_task_id,
+            external_task_ids=external_task_ids,
+            external_task_group_id=external_task_group_id,
             allowed_states=tuple(allowed_states or ("success",)),
             skipped_states=tuple(skipped_states or ()),
             failed_states=tuple(failed_states or ()),
