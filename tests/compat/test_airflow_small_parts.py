@@ -1,10 +1,11 @@
 """Small parts of Airflow 2's API that DAG files rely on: ``default_args`` params, the default
 owner, ``TaskGroup.roots``/``.leaves``, Airflow 1.10's module names and ``airflow.macros``, enum
-``Param`` errors, and ``ExternalTaskMarker`` in ``ductwork doctor``."""
+``Param`` errors, and ``ExternalTaskMarker``'s clear across DAGs."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -92,24 +93,87 @@ def test_airflow_1_10_module_names_and_airflow_macros_import(tmp_path: Path) -> 
     assert summary.result("bash") == "2024-02-29"
 
 
-def test_doctor_says_external_task_marker_does_not_clear_the_other_dag(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    dag = tmp_path / "marker.py"
-    dag.write_text(
-        textwrap.dedent(
-            """
-            import pendulum
-            from airflow import DAG
-            from airflow.sensors.external_task import ExternalTaskMarker
+MARKED = {
+    "parent": """
+        import pendulum
+        from airflow import DAG
+        from airflow.operators.bash import BashOperator
+        from airflow.sensors.external_task import ExternalTaskMarker
 
-            with DAG("parent", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule=None):
-                ExternalTaskMarker(task_id="mark", external_dag_id="child", external_task_id="wait")
-            """
-        )
-    )
-    result = cli("doctor", str(dag))
+        with DAG("parent", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule="@daily", catchup=False):
+            BashOperator(task_id="load", bash_command="echo load") >> ExternalTaskMarker(
+                task_id="mark", external_dag_id="child", external_task_id="wait", recursion_depth={depth}
+            )
+    """,
+    "child": """
+        import pendulum
+        from airflow import DAG
+        from airflow.operators.bash import BashOperator
+        from airflow.sensors.external_task import ExternalTaskMarker
+
+        with DAG("child", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule="@daily", catchup=False):
+            wait = BashOperator(task_id="wait", bash_command="echo wait")
+            wait >> BashOperator(task_id="use", bash_command="echo use") >> ExternalTaskMarker(
+                task_id="onward", external_dag_id="{onward}", external_task_id="{onward_task}", execution_date="{{{{ ds }}}}"
+            )
+            BashOperator(task_id="unrelated", bash_command="echo unrelated")
+    """,
+    "grandchild": """
+        import pendulum
+        from airflow import DAG
+        from airflow.operators.bash import BashOperator
+
+        with DAG("grandchild", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule="@daily", catchup=False):
+            BashOperator(task_id="g", bash_command="echo g") >> BashOperator(task_id="g2", bash_command="echo g2")
+            BashOperator(task_id="g0", bash_command="echo g0")
+    """,
+}
+MARKED_RUN = "manual__2024-03-10T00:00:00+00:00"
+
+
+def _marked_runs(cli, tmp_path: Path, *, onward: str = "grandchild", depth: int = 10) -> None:  # type: ignore[no-untyped-def]
+    for name, text in MARKED.items():
+        task = "g" if onward == "grandchild" else "load"
+        body = text.format(depth=depth, onward=onward, onward_task=task)
+        (tmp_path / f"{name}.py").write_text(textwrap.dedent(body))
+        assert cli("run", f"{name}.py", "--date", "2024-03-10").exit_code == 0
+
+
+def _states(cli, flow: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    lines = cli("tasks", "state", flow, MARKED_RUN).output.splitlines()
+    return {line.split(":")[0]: line.split(": ")[1].split(" ")[0] for line in lines if ": " in line}
+
+
+def test_clearing_an_external_task_marker_clears_the_other_dags_task_and_its_downstream(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _marked_runs(cli, tmp_path)
+    dry = cli("tasks", "clear", "parent", MARKED_RUN, "mark", "--dry-run")
+    assert f"would clear 3 task(s) of child {MARKED_RUN} (ExternalTaskMarker): wait, use, onward" in dry.output
+    assert f"would clear 2 task(s) of grandchild {MARKED_RUN} (ExternalTaskMarker): g, g2" in dry.output
+    assert set(_states(cli, "child").values()) == {"success"}  # a dry run changes nothing
+    cleared = json.loads(cli("tasks", "clear", "parent", MARKED_RUN, "load", "--downstream", "--json").output)
+    assert cleared["cleared"] == ["load", "mark"]
+    assert [(o["flow_id"], o["cleared"]) for o in cleared["other_runs"]] == [
+        ("child", ["wait", "use", "onward"]),
+        ("grandchild", ["g", "g2"]),  # through the child's marker, whose date is "{{ ds }}"
+    ]
+    assert _states(cli, "child") == {"wait": "none", "use": "none", "onward": "none", "unrelated": "success"}
+    assert _states(cli, "grandchild") == {"g": "none", "g2": "none", "g0": "success"}
+    listed = cli("runs", "list", "--json").output
+    assert {(r["flow_id"], r["state"]) for r in json.loads(listed)["runs"]} >= {
+        ("child", "queued"),
+        ("grandchild", "queued"),
+    }
+
+
+def test_markers_past_their_recursion_depth_clear_nothing(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _marked_runs(cli, tmp_path, onward="parent", depth=1)  # parent -> child -> parent: a cycle
+    result = cli("tasks", "clear", "parent", MARKED_RUN, "mark")
     assert (
-        f"{dag}:4: differs: airflow.sensors.external_task.ExternalTaskMarker: accepted, but clearing" in result.output
+        result.exit_code != 0
+        and "maximum recursion depth 1" in result.output
+        and "nothing was cleared" in result.output
     )
+    assert set(_states(cli, "parent").values()) == {"success"} and set(_states(cli, "child").values()) == {"success"}
 
 
 def test_airflows_paused_at_creation_setting_is_honoured_when_the_environment_carries_it(

@@ -372,9 +372,18 @@ class MarkIn(Model):
     dry_run: bool = False
 
 
+class OtherRunTasksOut(BaseModel):
+    """Tasks of another flow's run that a clear reached through an ``ExternalTaskMarker``."""
+
+    flow_id: str
+    run_id: str
+    task_ids: list[str]
+
+
 class TaskChangeOut(BaseModel):
     task_ids: list[str]
     dry_run: bool = False
+    other_runs: list[OtherRunTasksOut] = []
 
 
 # --- pools -----------------------------------------------------------------------------------

@@ -102,12 +102,20 @@ def clear(
     from ductwork.services import tasks as task_service
 
     engine, record = _run(state, flow_id, run_id)
-    ids = task_service.clear(engine, record, list(task_ids), downstream=downstream, upstream=upstream, dry_run=dry_run)
+    ids, elsewhere = task_service.clear_across(
+        engine, record, list(task_ids), downstream=downstream, upstream=upstream, dry_run=dry_run
+    )
     if as_json:
-        print_json({"dry_run": dry_run, "cleared": ids})
+        others = [{"flow_id": o.record.flow_id, "run_id": o.record.run_id, "cleared": o.task_ids} for o in elsewhere]
+        print_json({"dry_run": dry_run, "cleared": ids, "other_runs": others})
         return
     verb = "would clear" if dry_run else "cleared"
     console().print(f"{verb} {len(ids)} task(s) of {flow_id} {run_id}: " + ", ".join(ids))
+    for other in elsewhere:
+        where = f"{other.record.flow_id} {other.record.run_id}"
+        console().print(
+            f"{verb} {len(other.task_ids)} task(s) of {where} (ExternalTaskMarker): " + ", ".join(other.task_ids)
+        )
 
 
 @tasks.command("mark")

@@ -114,12 +114,6 @@ AIRFLOW: dict[str, Feature] = dict(
             DIFFERS,
             "a cron schedule: a run's logical date is the start of the interval that ended, not the fire time",
         ),
-        _f(
-            "airflow.sensors.external_task.ExternalTaskMarker",
-            DIFFERS,
-            "accepted, but clearing it does not clear the task of the other DAG (clearing does not cross "
-            "flows): clear that run too (ductwork tasks clear)",
-        ),
         _f("airflow.datasets.DatasetAlias", UNSUPPORTED, "dataset aliases (events attached at run time)"),
         _f("airflow.sdk.AssetAlias", UNSUPPORTED, "asset aliases (events attached at run time)"),
         _f("airflow.sdk.AssetWatcher", UNSUPPORTED, "asset watchers: use Flow(triggers=...) message sources"),

@@ -163,7 +163,7 @@ def build_context(
     extra: Mapping[str, Any] | None = None,
 ) -> TaskContext:
     """The standard context variables, as Airflow names them."""
-    ds, ds_nodash, ts, ts_nodash = _date_strings(run.logical_date, run.timezone)
+    ds, ds_nodash, ts, ts_nodash = date_strings(run.logical_date, run.timezone)
     values: dict[str, Any] = {
         "flow_id": run.flow_id,
         "run_id": run.run_id,
@@ -191,7 +191,7 @@ def build_context(
 
 
 @functools.lru_cache(maxsize=64)
-def _date_strings(logical_date: dt.datetime, timezone: dt.tzinfo) -> tuple[str, str, str, str]:
+def date_strings(logical_date: dt.datetime, timezone: dt.tzinfo) -> tuple[str, str, str, str]:
     """``ds``, ``ds_nodash``, ``ts``, ``ts_nodash``: the same for every try of a run, so made once.
     All four in the flow's timezone (``ts`` with its offset), so that they agree: in an
     ``Asia/Tokyo`` flow, ``ds`` was the local date and ``ts_nodash`` the UTC one, a day apart.

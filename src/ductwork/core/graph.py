@@ -20,6 +20,9 @@ from ductwork.errors import CycleError, InvalidDependencyError
 
 CLASS_TASK = "class_task"
 OPERATOR = "operator"
+EXTERNAL_MARKER = "external_marker"
+"""``extra`` of an ``ExternalTaskMarker``'s node: the flow, task, logical-date template and depth
+that a clear of it reaches too (``services.external_clear``)."""
 RUNS_NOTHING = "runs_nothing"
 """``extra`` flag of a node whose try has nothing to do (an ``EmptyOperator`` without callbacks
 or assets): the engine records it as succeeded when it is ready, without a worker (Airflow's

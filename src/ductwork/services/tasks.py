@@ -12,6 +12,8 @@ from ductwork.core.graph import RUNS_NOTHING, FlowGraph
 from ductwork.core.states import MANUAL_TARGETS, TaskState
 from ductwork.engine.packed_logs import read_packed
 from ductwork.errors import InvalidTransitionError, NotFoundError, did_you_mean
+from ductwork.services import external_clear
+from ductwork.services.external_clear import ExternalClear
 from ductwork.store.engine import read_transaction, transaction
 from ductwork.store.records import RunRecord, TaskInstanceRecord, TryRecord
 from ductwork.store.repo import runs as run_repo
@@ -69,20 +71,44 @@ def clear(
     dry_run: bool = False,
 ) -> list[str]:
     """Run tasks again: back to ``none`` (a finished run is queued again). ``dry_run`` only says
-    which tasks would be cleared."""
+    which tasks would be cleared. Tasks of other flows that ``ExternalTaskMarker``s among them
+    point at are cleared too (``clear_across`` also says which)."""
+    return clear_across(engine, record, task_ids, downstream=downstream, upstream=upstream, dry_run=dry_run)[0]
+
+
+def clear_across(
+    engine: Engine,
+    record: RunRecord,
+    task_ids: Sequence[str],
+    *,
+    downstream: bool = False,
+    upstream: bool = False,
+    dry_run: bool = False,
+) -> tuple[list[str], list[ExternalClear]]:
+    """``clear``, and the tasks of other runs cleared with them through markers (in one
+    transaction: all or nothing)."""
     graph = _graph(engine, record)
     check_tasks(graph, record, task_ids)
     _refuse_while_run_in_process(record, "cleared")
     if not downstream and any(graph.nodes[t].cascade_rerun for t in task_ids):
         states = {i.task_id: i.state.value for i in instances(engine, record)}
         task_ids = [*task_ids, *rerun_consumers(graph, states, task_ids)]
+    chosen = closure(graph, task_ids, downstream=downstream, upstream=upstream)
+    with read_transaction(engine) as conn:
+        elsewhere = external_clear.plan(conn, record, graph, chosen)
+    for other in elsewhere:
+        _refuse_while_run_in_process(other.record, "cleared")
     if dry_run:
-        return closure(graph, task_ids, downstream=downstream, upstream=upstream)
+        return chosen, elsewhere
     with transaction(engine) as conn:
         cleared = task_repo.clear_task_instances(conn, record.pk, task_ids, downstream=downstream, upstream=upstream)
         if record.owner == IN_PROCESS_OWNER and cleared:
             run_repo.hand_to_schedulers(conn, record.pk)  # its command has ended: a scheduler runs them
-        return cleared
+        for other in elsewhere:
+            task_repo.clear_task_instances(conn, other.record.pk, other.task_ids)
+            if other.record.owner == IN_PROCESS_OWNER:
+                run_repo.hand_to_schedulers(conn, other.record.pk)
+        return cleared, elsewhere
 
 
 def mark(

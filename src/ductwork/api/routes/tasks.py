@@ -178,10 +178,14 @@ def clear_tasks(
     """Run tasks again (with their downstream and/or upstream closure); ``dry_run`` lists what
     would be cleared and changes nothing."""
     record = find_run(ctx, flow_id, run_id)
-    ids = task_service.clear(
+    ids, elsewhere = task_service.clear_across(
         ctx.engine, record, body.task_ids, downstream=body.downstream, upstream=body.upstream, dry_run=body.dry_run
     )
-    return schemas.TaskChangeOut(task_ids=ids, dry_run=body.dry_run)
+    others = [
+        schemas.OtherRunTasksOut(flow_id=o.record.flow_id, run_id=o.record.run_id, task_ids=o.task_ids)
+        for o in elsewhere
+    ]
+    return schemas.TaskChangeOut(task_ids=ids, dry_run=body.dry_run, other_runs=others)
 
 
 @router.post(BASE + "/mark", response_model=schemas.TaskChangeOut, dependencies=[Operator])

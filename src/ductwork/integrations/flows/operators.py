@@ -1,4 +1,4 @@
-"""``ExternalTaskSensor`` and ``TriggerFlowOperator``."""
+"""``ExternalTaskSensor``, ``ExternalTaskMarker`` and ``TriggerFlowOperator``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from typing import Any
 
 from ductwork.core.clock import SystemClock
 from ductwork.core.context import TaskContext
+from ductwork.core.graph import EXTERNAL_MARKER
 from ductwork.core.operators.base import BaseOperator
+from ductwork.core.operators.empty import EmptyOperator
 from ductwork.core.sensors import BaseSensorOperator, context_clock
 from ductwork.core.signals import SkipTask
 from ductwork.core.task_services import FlowStore, RunView, require_store
@@ -221,6 +223,57 @@ class ExternalTaskSensor(BaseSensorOperator):
             "external_task_id": self.external_task_id,
             "external_task_ids": self.external_task_ids,
             "external_task_group_id": self.external_task_group_id,
+        }
+
+
+class ExternalTaskMarker(EmptyOperator):
+    """Clearing this task also clears ``external_task_id`` (and its downstream tasks) in the run
+    of ``external_flow_id`` for ``logical_date``, and what that task's own markers point at, at
+    most ``recursion_depth`` flows deep: Airflow's recursive clear across DAGs. It runs nothing.
+
+    Args:
+        external_flow_id: the flow whose task depends on this one (usually through an
+            ``ExternalTaskSensor``).
+        external_task_id: that task.
+        logical_date: the logical date of the run to clear, a template rendered with this run's
+            dates when the clear happens (default: the same logical date).
+        recursion_depth: how many markers deep a clear may go before it is refused (a cycle of
+            markers, or more than intended).
+    """
+
+    ui_color = "#4db7db"
+
+    def __init__(
+        self,
+        *,
+        external_flow_id: str,
+        external_task_id: str,
+        logical_date: str = "{{ logical_date.isoformat() }}",
+        recursion_depth: int = 10,
+        **kwargs: Any,
+    ) -> None:
+        owner = f"ExternalTaskMarker(task_id={kwargs.get('task_id')!r})"
+        if not external_flow_id or not external_task_id:
+            raise DefinitionError(f"{owner}: external_flow_id and external_task_id must name a flow and a task")
+        if not isinstance(logical_date, str):
+            raise DefinitionError(f"{owner}: logical_date wants a template string, got {logical_date!r}")
+        if isinstance(recursion_depth, bool) or not isinstance(recursion_depth, int) or recursion_depth < 1:
+            raise DefinitionError(f"{owner}: recursion_depth must be a whole number of 1 or more")
+        super().__init__(**kwargs)
+        self.external_flow_id = external_flow_id
+        self.external_task_id = external_task_id
+        self.marker_date = logical_date
+        self.recursion_depth = recursion_depth
+
+    def extra_spec(self) -> dict[str, Any]:
+        return {
+            **super().extra_spec(),
+            EXTERNAL_MARKER: {
+                "flow": self.external_flow_id,
+                "task": self.external_task_id,
+                "date": self.marker_date,
+                "depth": self.recursion_depth,
+            },
         }
 
 

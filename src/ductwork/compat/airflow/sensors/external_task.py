@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import Any
 
+from ductwork.integrations.flows import ExternalTaskMarker as _Marker
 from ductwork.integrations.flows import ExternalTaskSensor as _External
 
-from ..operators.empty import EmptyOperator
+from ..models.baseoperator import AirflowOperatorMixin
 from .base import BaseSensorOperator
 
 
@@ -43,9 +44,9 @@ class ExternalTaskSensor(BaseSensorOperator, _External):
         self.external_dag_id = external_dag_id
 
 
-class ExternalTaskMarker(EmptyOperator):
-    """Marks a dependency for Airflow's recursive clear; here it only documents it (clearing does
-    not cross flows)."""
+class ExternalTaskMarker(AirflowOperatorMixin, _Marker):
+    """Clearing it clears ``external_task_id`` of the ``external_dag_id`` run at
+    ``execution_date`` (a template), with its downstream tasks, recursively (Airflow's meaning)."""
 
     def __init__(
         self,
@@ -56,11 +57,15 @@ class ExternalTaskMarker(EmptyOperator):
         recursion_depth: int = 10,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(
+            external_flow_id=external_dag_id,
+            external_task_id=external_task_id,
+            logical_date=execution_date,
+            recursion_depth=recursion_depth,
+            **kwargs,
+        )
         self.external_dag_id = external_dag_id
-        self.external_task_id = external_task_id
         self.execution_date = execution_date
-        self.recursion_depth = recursion_depth
 
 
 __all__ = ["ExternalTaskMarker", "ExternalTaskSensor"]
