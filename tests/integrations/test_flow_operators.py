@@ -320,3 +320,27 @@ def test_cross_flow_operators_under_the_scheduler(tmp_path: Path) -> None:
         assert triggered.state.value == "success" and triggered.logical_date == DAY
     finally:
         service.shutdown()
+
+
+def test_a_recorded_ductwork_run_lends_the_sensor_the_metadata_database(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "etl.py").write_text(
+        textwrap.dedent("""
+        from ductwork import Flow, PythonOperator
+        with Flow("etl", schedule="@daily") as etl:
+            PythonOperator(task_id="load", python_callable=lambda: None)
+        """)
+    )
+    (tmp_path / "report.py").write_text(
+        textwrap.dedent("""
+        from ductwork import Flow
+        from ductwork.integrations.flows import ExternalTaskSensor
+        with Flow("report", schedule="@daily") as report:
+            ExternalTaskSensor(task_id="wait", external_flow_id="etl", external_task_id="load",
+                               poke_interval=0.1, timeout=1)
+        """)
+    )
+    assert cli("run", "report.py", "--date", "2024-03-10").exit_code == 1  # etl has not run: the wait times out
+    assert cli("run", "etl.py", "--date", "2024-03-10").exit_code == 0
+    assert cli("run", "report.py", "--date", "2024-03-10").exit_code == 0
+    unrecorded = cli("run", "report.py", "--date", "2024-03-10", "--no-record", "--json")
+    assert unrecorded.exit_code == 1 and "--no-record" in unrecorded.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import signal
 import sys
@@ -60,7 +61,7 @@ def _execute(
     total = len(flow.tasks) or 1
     recording = _recording(state, flow) if record else None
     limits = Limits(pools=_pools(state, flow), resources=dict(settings.resources))
-    services = _task_services(settings)
+    services = _task_services(settings, recording)
     with (
         ProgressSink(total, flow.flow_id, enabled=progress and not as_json and sys.stderr.isatty()) as bar,
         task_env.withheld(),  # the tasks' environment holds none of Ductwork's secrets
@@ -184,10 +185,18 @@ def _recording(state: CliState, flow: Flow) -> Any:
         return None
 
 
-def _task_services(settings: Any) -> Any:
+def _task_services(settings: Any, recording: Any) -> Any:
+    """Secrets for every run; a recorded run also lends its tries the metadata database's store,
+    so that an ``ExternalTaskSensor`` sees other flows' runs and a ``TriggerFlowOperator`` queues
+    one, as under the scheduler (and as ``airflow dags test`` does)."""
     from ductwork.engine.services_setup import local_task_services
 
-    return local_task_services(settings)
+    services = local_task_services(settings)
+    if recording is None:
+        return services
+    from ductwork.services.flow_store import SqlFlowStore
+
+    return dataclasses.replace(services, store=SqlFlowStore(recording.engine))
 
 
 def _report(summary: RunSummary, as_json: bool, settings_logs: Any) -> None:
