@@ -67,10 +67,10 @@ export function confirmDialog(title, content, okText = 'Confirm') {
   return new Promise((resolve) => dialog.addEventListener('close', () => resolve(dialog.returnValue === 'ok'), { once: true }));
 }
 
-export function listOf(ids, limit = 40) {
+export function listOf(ids, limit = 40, attrs = { id: 'preview-list' }) {
   const shown = ids.slice(0, limit).map((t) => el('li', { class: 'mono', text: t }));
   if (ids.length > limit) shown.push(el('li', { class: 'muted', text: `and ${ids.length - limit} more` }));
-  return el('ul', { id: 'preview-list' }, shown);
+  return el('ul', attrs, shown);
 }
 
 // Clear tasks with a preview of exactly what will be cleared (a dry run of the same call).
@@ -78,6 +78,13 @@ export async function clearWithPreview(flowId, runId, taskIds, { downstream = tr
   const path = `${runPath(flowId, runId)}/tasks/clear`;
   const preview = await api(path, { method: 'POST', body: { task_ids: taskIds, downstream, upstream, dry_run: true } });
   const content = el('div', {}, el('p', { text: `These ${preview.task_ids.length} task(s) will run again:` }), listOf(preview.task_ids));
+  // An ExternalTaskMarker among them clears tasks of other flows' runs too: say which.
+  for (const other of preview.other_runs || []) {
+    content.append(
+      el('p', { class: 'other-run', text: `and ${other.task_ids.length} task(s) of ${other.flow_id} ${other.run_id} (ExternalTaskMarker):` }),
+      listOf(other.task_ids, 40, { class: 'preview-other' }),
+    );
+  }
   if (!(await confirmDialog('Clear tasks', content, 'Clear'))) return null;
   return api(path, { method: 'POST', body: { task_ids: taskIds, downstream, upstream } });
 }
