@@ -14,7 +14,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 from starlette.responses import HTMLResponse
 
-from ductwork.api.security import ASGIApp, Receive, Scope, Send, current_principal
+from ductwork.api.security import ASGIApp, Principal, Receive, Scope, Send, current_principal
 from ductwork.core.masking import MASK, is_secret_name
 
 WEB_ROOT = Path(str(resources.files("ductwork.web")))
@@ -116,8 +116,9 @@ def html_error(request: Request, status: int, message: str) -> HTMLResponse:
     return page(request, "error.html", status_code=status, title=titles.get(status, "Error"), message=message)
 
 
-def require_page_role(request: Request, role: str) -> None:
-    """For pages that change things (the trigger form): the role check the API routes make."""
+def require_page_role(request: Request, role: str) -> Principal:
+    """For pages that change things (the trigger form): the role check the API routes make.
+    Returns who is asking."""
     from fastapi import HTTPException
 
     from ductwork.services.accounts import role_allows
@@ -125,6 +126,7 @@ def require_page_role(request: Request, role: str) -> None:
     principal = current_principal(request)
     if not role_allows(principal.role, role):
         raise HTTPException(403, f"user {principal.user.username!r} has the {principal.role} role; this needs {role}")
+    return principal
 
 
 class SecurityHeaders:

@@ -22,14 +22,15 @@ from ductwork.store.secrets import DatabaseSecrets
 router = APIRouter(tags=["connections and variables"], responses=ERRORS)
 
 
-def _database(ctx: WebContext) -> DatabaseSecrets:
+def database_of(ctx: WebContext) -> DatabaseSecrets:
+    """The metadata database as a secrets store, with the server's key (also the web pages')."""
     return DatabaseSecrets(ctx.engine, Cipher(ctx.settings.fernet_key))
 
 
 @router.get("/connections", response_model=list[schemas.ConnectionOut], dependencies=[Operator])
 def list_connections(ctx: WebContext = Depends(web_context)) -> list[schemas.ConnectionOut]:
     """The connections in the database (passwords never shown)."""
-    return [schemas.ConnectionOut(**c.describe()) for c in _database(ctx).list_connections()]
+    return [schemas.ConnectionOut(**c.describe()) for c in database_of(ctx).list_connections()]
 
 
 @router.get("/connections/{name}", response_model=schemas.ConnectionOut, dependencies=[Operator])
@@ -57,13 +58,13 @@ def put_connection(
             raise DefinitionError(f"connection {name!r}: give a uri or at least conn_type")
         values = {"conn_id": name, **fields}
     connection = Connection(**values)
-    _database(ctx).put_connection(connection)
+    database_of(ctx).put_connection(connection)
     return schemas.ConnectionOut(**connection.describe())
 
 
 @router.delete("/connections/{name}", status_code=204, response_class=Response, dependencies=[Admin])
 def delete_connection(name: Name, ctx: WebContext = Depends(web_context)) -> Response:
-    _database(ctx).delete_connection(name)
+    database_of(ctx).delete_connection(name)
     return Response(status_code=204)
 
 
@@ -77,7 +78,7 @@ def list_variables(
     principal: Principal = Operator, ctx: WebContext = Depends(web_context)
 ) -> list[schemas.VariableOut]:
     """Variables in the database; values of secret-looking names are shown as ***."""
-    database = _database(ctx)
+    database = database_of(ctx)
     out = []
     for row in database.list_variables():
         value = MASK if is_secret_name(row.key) else (database.get_variable(row.key) or "")
@@ -96,7 +97,7 @@ def get_variable(
     from ductwork.engine.services_setup import build_secrets
 
     value = build_secrets(ctx.settings, engine=ctx.engine).get_variable(key)
-    database = _database(ctx)
+    database = database_of(ctx)
     stored = next((r for r in database.list_variables() if r.key == key), None)
     return schemas.VariableOut(
         key=key,
@@ -110,7 +111,7 @@ def get_variable(
 def put_variable(key: Name, body: schemas.VariableIn, ctx: WebContext = Depends(web_context)) -> schemas.VariableOut:
     """Set a variable (encrypted when the fernet_key setting is set; a secret-looking name
     without a key is refused)."""
-    encrypted = _database(ctx).set_variable(key, body.value, description=body.description)
+    encrypted = database_of(ctx).set_variable(key, body.value, description=body.description)
     return schemas.VariableOut(
         key=key, value=MASK if is_secret_name(key) else body.value, encrypted=encrypted, description=body.description
     )
@@ -118,5 +119,5 @@ def put_variable(key: Name, body: schemas.VariableIn, ctx: WebContext = Depends(
 
 @router.delete("/variables/{key}", status_code=204, response_class=Response, dependencies=[Admin])
 def delete_variable(key: Name, ctx: WebContext = Depends(web_context)) -> Response:
-    _database(ctx).delete_variable(key)
+    database_of(ctx).delete_variable(key)
     return Response(status_code=204)
