@@ -37,6 +37,15 @@ ACTIONS: dict[str, str] = {
     "create_token": "token.create",
     "delete_token": "token.delete",
     "put_connection": "connection.set",
+    "connection_create_submit": "connection.set",
+    "connection_edit_submit": "connection.set",
+    "connection_delete_submit": "connection.delete",
+    "variable_create_submit": "variable.set",
+    "variable_edit_submit": "variable.set",
+    "variable_delete_submit": "variable.delete",
+    "user_create_submit": "user.create",
+    "user_role_submit": "user.change",
+    "user_delete_submit": "user.delete",
     "delete_connection": "connection.delete",
     "put_variable": "variable.set",
     "delete_variable": "variable.delete",
@@ -50,7 +59,13 @@ NOT_CHANGES = frozenset({"login", "logout", "validate_pipeline"})
 MAX_BODY = 64 * 1024
 """Bodies past this size are not copied (the entry then names the action and target only)."""
 _DROPPED = frozenset({"csrf_token", "dry_run"})
-_NAMED_BY = {"create_user": "username", "create_token": "name"}
+_NAMED_BY = {
+    "create_user": "username",
+    "create_token": "name",
+    "connection_create_submit": "conn_id",
+    "variable_create_submit": "key",
+    "user_create_submit": "username",
+}
 """Routes that create a thing named in their body (no path parameter): the field that names it."""
 
 

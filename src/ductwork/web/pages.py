@@ -27,7 +27,7 @@ from ductwork.store.repo import import_errors as error_repo
 from ductwork.store.repo import pools as pool_repo
 from ductwork.store.repo import runs as run_repo
 from ductwork.store.repo import tasks as task_repo
-from ductwork.web import forms, login
+from ductwork.web import admin, forms, login
 from ductwork.web.render import STATIC_DIR, SecurityHeaders, html_error, make_templates, page, require_page_role
 
 router = APIRouter(include_in_schema=False)
@@ -38,6 +38,7 @@ def install(app: FastAPI) -> None:
     app.state.html_error = html_error
     app.include_router(login.router)
     app.include_router(router)
+    app.include_router(admin.router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     app.add_middleware(SecurityHeaders)
 
