@@ -321,3 +321,38 @@ def test_an_admin_manages_users_and_the_last_admin_stays(admin_browser: tuple[Te
     actions = [(e.action, e.target) for e in audit.entries(engine, target="dana", via="ui").items]
     assert actions == [("user.delete", "dana"), ("user.change", "dana"), ("user.create", "dana")]
     assert audit.entries(engine, target="dana", action="user.create").items[0].details["body"]["password"] == "***"
+
+
+def test_an_id_with_a_slash_is_edited_and_deleted_through_its_own_links(
+    admin_browser: tuple[TestClient, str], app: Any
+) -> None:
+    browser, csrf = admin_browser
+    data = {"csrf_token": csrf, "conn_id": "team/api", "conn_type": "https", "host": "api.example"}
+    assert browser.post("/connections", data=data, follow_redirects=False).status_code == 303
+    page = browser.get("/connections").text
+    assert 'href="/connections/team%2Fapi/edit"' in page and 'href="/connections/team%2Fapi/delete"' in page
+    form = browser.get("/connections/team%2Fapi/edit").text
+    assert 'action="/connections/team%2Fapi/edit"' in form
+    browser.post("/connections/team%2Fapi/edit", data={"csrf_token": csrf, "conn_type": "https", "host": "v2.example"})
+    assert _secrets(app).get_connection("team/api").host == "v2.example"
+    browser.post("/connections/team%2Fapi/delete", data={"csrf_token": csrf})
+    assert _secrets(app).get_connection("team/api") is None
+
+
+def test_without_a_fernet_key_a_secret_is_refused_on_the_form_not_with_a_500(
+    web_env: tuple[Engine, Seeded, Path],
+) -> None:
+    from ductwork.api.app import create_app
+    from ductwork.settings import Settings
+
+    engine, _seeded, tmp = web_env
+    keyless = create_app(Settings(home=tmp / "home"), engine)
+    with TestClient(keyless) as browser:
+        csrf = login(browser, "admin", PASSWORD)
+        data = {"csrf_token": csrf, "conn_id": "nokey", "conn_type": "http", "password": "pw-nokey"}
+        response = browser.post("/connections", data=data)
+        assert response.status_code == 400 and "fernet_key" in _error(response.text).lower()
+        secret = browser.post("/variables", data={"csrf_token": csrf, "key": "api_token", "value": "x"})
+        assert secret.status_code == 400 and "looks secret" in _error(secret.text)
+        plain = browser.post("/connections", data={**data, "password": ""}, follow_redirects=False)
+        assert plain.status_code == 303, "without a password nothing needs the key"
