@@ -342,5 +342,7 @@ def test_a_recorded_ductwork_run_lends_the_sensor_the_metadata_database(cli, tmp
     assert cli("run", "report.py", "--date", "2024-03-10").exit_code == 1  # etl has not run: the wait times out
     assert cli("run", "etl.py", "--date", "2024-03-10").exit_code == 0
     assert cli("run", "report.py", "--date", "2024-03-10").exit_code == 0
+    tested = cli("tasks", "test", "report.py", "wait", "2024-03-10")
+    assert tested.exit_code == 0 and "run manual__2024-03-10" in tested.output  # as `airflow tasks test`
     unrecorded = cli("run", "report.py", "--date", "2024-03-10", "--no-record", "--json")
     assert unrecorded.exit_code == 1 and "--no-record" in unrecorded.output

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
 import signal
 import sys
@@ -191,12 +190,7 @@ def _task_services(settings: Any, recording: Any) -> Any:
     one, as under the scheduler (and as ``airflow dags test`` does)."""
     from ductwork.engine.services_setup import local_task_services
 
-    services = local_task_services(settings)
-    if recording is None:
-        return services
-    from ductwork.services.flow_store import SqlFlowStore
-
-    return dataclasses.replace(services, store=SqlFlowStore(recording.engine))
+    return local_task_services(settings, lend_store=recording is not None)
 
 
 def _report(summary: RunSummary, as_json: bool, settings_logs: Any) -> None:

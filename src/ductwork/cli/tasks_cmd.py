@@ -45,7 +45,7 @@ def test_task(
                 raise ParameterError(
                     f"logical date {logical_date!r}: expected an ISO date such as 2024-01-31"
                 ) from None
-        services = local_task_services(state.settings)
+        services = local_task_services(state.settings, lend_store=True)  # as `airflow tasks test`
         with task_env.withheld():
             summary = run_locally(
                 flow,

@@ -113,7 +113,7 @@ def require_store(context: Mapping[str, Any], what: str) -> FlowStore:
     if store is None:
         raise StoreUnavailableError(
             f"{what} needs the metadata database to look at other flows' runs, and this try has none: "
-            "`ductwork run --no-record`, `ductwork tasks test` and ductwork.testing do not use the database "
+            "`ductwork run --no-record` and ductwork.testing do not use the database "
             "unless given a store (run_locally(..., services=TaskServices(store=...))); "
             "run the flow with a recorded `ductwork run` or with the scheduler (ductwork scheduler) instead"
         )

@@ -108,7 +108,17 @@ def existing_database(settings: Settings) -> Any:
     return create_engine(url)
 
 
-def local_task_services(settings: Settings) -> TaskServices:
+def local_task_services(settings: Settings, *, lend_store: bool = False) -> TaskServices:
     """What in-process runs from the CLI lend tries: every configured secrets backend (the
-    database one when the database exists), no store."""
-    return build_task_services(settings, engine=existing_database(settings))
+    database one when the database exists), and with ``lend_store`` the store too (for tasks
+    that look at other flows' runs: a recorded ``ductwork run``, ``tasks test``), but never the
+    result cache (a test runs its task)."""
+    engine = existing_database(settings)
+    services = build_task_services(settings, engine=engine)
+    if not lend_store or engine is None:
+        return services
+    from dataclasses import replace
+
+    from ductwork.services.flow_store import SqlFlowStore
+
+    return replace(services, store=SqlFlowStore(engine))
