@@ -105,3 +105,42 @@ def test_mark_cancel_and_pool_deletion_dry_runs(admin: Api, operator: Api, viewe
     assert "cannot be deleted" in error_of(admin.delete("/pools/default_pool", params={"dry_run": "true"}), 409)
     assert admin.delete("/pools/io").status_code == 204
     assert viewer.get("/pools/io").status_code == 404
+
+
+def test_clearing_a_marker_through_the_api_lists_and_clears_the_other_flows_tasks(
+    operator: Api, viewer: Api, engine: Engine
+) -> None:
+    import datetime as dt
+
+    from ductwork.core.graph import EXTERNAL_MARKER, FlowGraph, FlowMeta, NodeSpec
+    from ductwork.core.states import TaskState
+    from ductwork.store.engine import transaction
+    from ductwork.store.repo import runs as run_repo
+    from ductwork.store.repo import tasks as task_repo
+
+    day = dt.datetime(2024, 5, 1, tzinfo=dt.UTC)
+    marker = {"flow": "mk_child", "task": "wait", "date": "{{ logical_date.isoformat() }}", "depth": 10}
+    parent = FlowGraph(
+        FlowMeta("mk_parent"),
+        {"load": NodeSpec("load"), "mark": NodeSpec("mark", ("load",), extra={EXTERNAL_MARKER: marker})},
+    )
+    child = FlowGraph(
+        FlowMeta("mk_child"), {"wait": NodeSpec("wait"), "use": NodeSpec("use", ("wait",)), "other": NodeSpec("other")}
+    )
+    with transaction(engine) as conn:
+        for graph in (parent, child):
+            run_repo.create_run(
+                conn, graph, run_id="r1", logical_date=day, states=dict.fromkeys(graph.nodes, TaskState.SUCCESS)
+            )
+    path = _run("mk_parent", "r1") + "/tasks/clear"
+    assert "needs operator" in error_of(viewer.post(path, json={"task_ids": ["mark"]}), 403)
+    preview = operator.post(path, json={"task_ids": ["mark"], "dry_run": True}).json()
+    assert preview["task_ids"] == ["mark"]
+    assert preview["other_runs"] == [{"flow_id": "mk_child", "run_id": "r1", "task_ids": ["wait", "use"]}]
+    done = operator.post(path, json={"task_ids": ["mark"]}).json()
+    assert done["other_runs"] == preview["other_runs"] and done["dry_run"] is False
+    with transaction(engine) as conn:
+        record = run_repo.get_run(conn, "mk_child", "r1")
+        assert record is not None
+        states = {t: s.value for t, s in task_repo.task_states(conn, record.pk).items()}
+    assert states == {"wait": "none", "use": "none", "other": "success"}
