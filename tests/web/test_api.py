@@ -319,12 +319,12 @@ def test_results_passed_downstream(viewer: Api, seeded: Seeded) -> None:
 def test_clear_with_dry_run_then_for_real(operator: Api, seeded: Seeded) -> None:
     path = run_path(seeded.failed_run) + "/tasks/clear"
     preview = operator.post(path, json={"task_ids": ["load"], "downstream": True, "dry_run": True}).json()
-    assert preview == {"task_ids": ["load", "report"], "dry_run": True}
+    assert preview == {"task_ids": ["load", "report"], "dry_run": True, "other_runs": []}
     assert operator.get(run_path(seeded.failed_run)).json()["state"] == "failed"
     upstream = operator.post(path, json={"task_ids": ["load"], "upstream": True, "dry_run": True}).json()
     assert upstream["task_ids"] == ["extract.orders", "extract.users", "load"]
     done = operator.post(path, json={"task_ids": ["load"], "downstream": True}).json()
-    assert done == {"task_ids": ["load", "report"], "dry_run": False}
+    assert done == {"task_ids": ["load", "report"], "dry_run": False, "other_runs": []}
     assert operator.get(run_path(seeded.failed_run)).json()["state"] == "queued"
     states = {t["task_id"]: t["state"] for t in operator.get(run_path(seeded.failed_run) + "/tasks").json()}
     assert states == {"extract.orders": "success", "extract.users": "success", "load": "none", "report": "none"}

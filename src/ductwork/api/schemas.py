@@ -383,7 +383,11 @@ class OtherRunTasksOut(BaseModel):
 class TaskChangeOut(BaseModel):
     task_ids: list[str]
     dry_run: bool = False
+
+
+class ClearOut(TaskChangeOut):
     other_runs: list[OtherRunTasksOut] = []
+    """Tasks of other flows' runs cleared with these (``ExternalTaskMarker``)."""
 
 
 # --- pools -----------------------------------------------------------------------------------

@@ -171,10 +171,10 @@ def task_results(
     return out
 
 
-@router.post(BASE + "/clear", response_model=schemas.TaskChangeOut, dependencies=[Operator])
+@router.post(BASE + "/clear", response_model=schemas.ClearOut, dependencies=[Operator])
 def clear_tasks(
     flow_id: FlowId, run_id: RunId, body: schemas.ClearIn, ctx: WebContext = Depends(web_context)
-) -> schemas.TaskChangeOut:
+) -> schemas.ClearOut:
     """Run tasks again (with their downstream and/or upstream closure); ``dry_run`` lists what
     would be cleared and changes nothing."""
     record = find_run(ctx, flow_id, run_id)
@@ -185,7 +185,7 @@ def clear_tasks(
         schemas.OtherRunTasksOut(flow_id=o.record.flow_id, run_id=o.record.run_id, task_ids=o.task_ids)
         for o in elsewhere
     ]
-    return schemas.TaskChangeOut(task_ids=ids, dry_run=body.dry_run, other_runs=others)
+    return schemas.ClearOut(task_ids=ids, dry_run=body.dry_run, other_runs=others)
 
 
 @router.post(BASE + "/mark", response_model=schemas.TaskChangeOut, dependencies=[Operator])
