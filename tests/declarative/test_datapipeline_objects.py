@@ -151,3 +151,33 @@ def test_a_precondition_that_never_holds_stops_its_object(cli: Cli, tmp_path: Pa
     result = cli("run", str(path), "--no-progress", env={"DUCTWORK_S3_ROOT": f"file://{tmp_path / 's3'}"})
     assert result.exit_code == 1
     assert "Data.Empty" in result.output and "upstream_failed" in result.output
+
+
+def test_an_array_parameter_gives_one_value_per_item(cli: Cli, tmp_path: Path) -> None:
+    """An isArray parameter in a multi-valued field (scriptArgument) is one argument per item,
+    from its default, from "values" and from --param; not the text of a Python tuple."""
+    out = tmp_path / "args.txt"
+    definition = {
+        "objects": [
+            {"id": "Default", "scheduleType": "ondemand"},
+            {
+                "id": "Each",
+                "type": "ShellCommandActivity",
+                "command": f'printf "%s\\n" "$@" > {out}',
+                "scriptArgument": ["#{myTables}", "--mode=#{myMode}"],
+            },
+        ],
+        "parameters": [
+            {"id": "myTables", "type": "String", "isArray": "true", "default": ["a", "b"]},
+            {"id": "myMode", "type": "String", "default": "full"},
+        ],
+        "values": {"myTables": ["orders", "order items"]},
+    }
+    path = tmp_path / "arrays.json"
+    path.write_text(json.dumps(definition))
+    result = cli("run", str(path), "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert out.read_text().splitlines() == ["orders", "order items", "--mode=full"]
+    result = cli("run", str(path), "--no-progress", "--param", 'myTables=["x", "y", "z"]')
+    assert result.exit_code == 0, result.output
+    assert out.read_text().splitlines() == ["x", "y", "z", "--mode=full"]

@@ -179,7 +179,8 @@ class Scope:
                 value = self.params[head]
                 if value is None:
                     raise ex.ExpressionError(f"parameter {head!r} has no value (give it with --param {head}=...)", pos)
-                return value
+                # An isArray parameter is held as a tuple: as a list, it expands to one value per item.
+                return list(value) if isinstance(value, tuple) else value
             elif not rest and head in self.definition.parameters:
                 raise ex.ExpressionError(f"parameter {head!r} has no value (give it with --param {head}=...)", pos)
             else:
