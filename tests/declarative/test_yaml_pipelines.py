@@ -115,6 +115,7 @@ def test_a_broken_yaml_file_names_its_line(tmp_path: Path) -> None:
     with pytest.raises(PipelineDefinitionError) as info:
         compile_file(write(tmp_path, "broken.yml", "tasks:\n  a: [1, 2\n  b: 3\n"))
     assert info.value.problems[0].line == 3 and "not valid YAML" in info.value.problems[0].message
+    assert "\n  - line 3: not valid YAML" in str(info.value)  # what `pipelines put` prints
 
 
 def test_a_date_that_does_not_exist_names_its_line(tmp_path: Path) -> None:

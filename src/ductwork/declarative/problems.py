@@ -41,6 +41,10 @@ class Problem:
         where = self.where()
         return f"{where}: {self.message}" if where else self.message
 
+    def located(self) -> str:
+        """The problem with its line first (``line 8: task 'a': ...``), when the line is known."""
+        return f"line {self.line}: {self}" if self.line is not None else str(self)
+
     def to_dict(self) -> dict[str, object]:
         return {
             "object": self.object_id,
@@ -59,7 +63,7 @@ class PipelineDefinitionError(DefinitionError):
         self.problems = list(problems)
         count = len(self.problems)
         head = f"{source}: {count} problem{'s' if count != 1 else ''} in the pipeline definition"
-        super().__init__(head + "".join(f"\n  - {p}" for p in self.problems))
+        super().__init__(head + "".join(f"\n  - {p.located()}" for p in self.problems))
 
     @property
     def first_line(self) -> int | None:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from ductwork.api.context import WebContext, web_context
 from ductwork.api.routes._common import ERRORS
 from ductwork.api.security import Operator, Viewer
+from ductwork.declarative.problems import PipelineDefinitionError
 from ductwork.errors import DuctworkError
 from ductwork.services import pipelines as service
 
@@ -133,7 +134,9 @@ def validate_pipeline(body: DefinitionIn, ctx: WebContext = Depends(web_context)
         return ValidateOut(
             valid=False, problems=[f"line {e.line}: {e.error}" if e.line else e.error for e in exc.errors], tasks=[]
         )
-    except DuctworkError as exc:  # a file that is no pipeline at all, or not JSON/YAML
+    except PipelineDefinitionError as exc:  # not JSON/YAML: the problem names its line
+        return ValidateOut(valid=False, problems=[p.located() for p in exc.problems], tasks=[])
+    except DuctworkError as exc:  # a file that is no pipeline at all
         return ValidateOut(valid=False, problems=[str(exc)], tasks=[])
     return ValidateOut(valid=True, problems=[], tasks=list(graph.nodes))
 
