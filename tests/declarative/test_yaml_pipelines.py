@@ -111,6 +111,66 @@ def test_every_problem_names_task_argument_and_line(cli: Cli, tmp_path: Path) ->
     assert "line 8: task 'load', field 'bash_comand': unknown argument 'bash_comand'" in human.output
 
 
+def test_top_level_keys_and_defaults_are_named_at_their_line(tmp_path: Path) -> None:
+    """An unknown top-level key (Airflow's habit: retries beside the tasks) says where it goes and
+    does not hide the tasks' problems; a bad or unused default is reported at its line in
+    'defaults', once, not at each task that inherits it."""
+    path = write(
+        tmp_path,
+        "keys.yaml",
+        """\
+        flow: keys
+        retries: 2
+        tasks:
+          a:
+            operator: BashOperater
+            bash_command: echo a
+        """,
+    )
+    with pytest.raises(PipelineDefinitionError) as info:
+        compile_file(path)
+    found = {(p.field, p.line): p.message for p in info.value.problems}
+    assert found[("retries", 2)] == (
+        "unknown key 'retries' at the top level of the file. Arguments for every task go under 'defaults' "
+        "(defaults: {retries: ...})."
+    )
+    assert "unknown operator 'BashOperater'" in found[(None, 4)]
+    path = write(
+        tmp_path,
+        "defaults.yaml",
+        """\
+        flow: defaults
+        defaults:
+          retries: three
+        tasks:
+          a: {operator: EmptyOperator}
+          b: {operator: EmptyOperator}
+        """,
+    )
+    with pytest.raises(PipelineDefinitionError) as info:
+        compile_file(path)
+    (problem,) = info.value.problems
+    assert (problem.object_id, problem.field, problem.line) == (None, "defaults.retries", 3)
+    assert problem.message == "retries must be a whole number, got 'three'"
+    path = write(
+        tmp_path,
+        "unused.yaml",
+        """\
+        flow: unused
+        defaults:
+          owner: data
+          retry_delai: 5s
+        tasks:
+          a: {operator: EmptyOperator}
+        """,
+    )
+    with pytest.raises(PipelineDefinitionError) as info:
+        compile_file(path)
+    (problem,) = info.value.problems
+    assert (problem.field, problem.line) == ("defaults.retry_delai", 4)
+    assert "default_args key 'retry_delai' is not an argument of any of its tasks" in problem.message
+
+
 def test_a_broken_yaml_file_names_its_line(tmp_path: Path) -> None:
     with pytest.raises(PipelineDefinitionError) as info:
         compile_file(write(tmp_path, "broken.yml", "tasks:\n  a: [1, 2\n  b: 3\n"))

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ductwork.core.flow import Flow
+from ductwork.core.operators.base import BaseOperator, accepted_arguments
 from ductwork.core.params import Parameter, from_description, parameter_for
 from ductwork.core.task_group import TaskGroup
 from ductwork.declarative.problems import PipelineDefinitionError, Problem
@@ -118,14 +119,20 @@ def _schema_problems(data: Any, lines: Lines) -> list[Problem]:
             allowed = set(error.schema.get("properties", {}))
             for key in error.instance:
                 if key not in allowed:
-                    where = "a task" if len(path) == 2 and path[0] == "tasks" else "here"
-                    operator = error.instance.get("operator") if where == "a task" else None
-                    owner = f"{operator}" if operator else where
-                    problems.append(
-                        _problem(
-                            f"unknown argument {key!r} for {owner}.{did_you_mean(key, allowed)}", (*path, key), lines
-                        )
-                    )
+                    hint = did_you_mean(key, allowed)
+                    if len(path) == 2 and path[0] == "tasks":
+                        owner = str(error.instance.get("operator") or "a task")
+                        message = f"unknown argument {key!r} for {owner}.{hint}"
+                    elif not path:
+                        if not hint and key in _TASK_ARGUMENTS:
+                            hint = f" Arguments for every task go under 'defaults' (defaults: {{{key}: ...}})."
+                        message = f"unknown key {key!r} at the top level of the file.{hint}"
+                    else:
+                        message = f"unknown key {key!r} in {'.'.join(str(p) for p in path)}.{hint}"
+                    problem = _problem(message, (*path, key), lines)
+                    if not path:  # the file's shape is right: go on and check its tasks too
+                        problem = Problem(problem.message, None, problem.field, line=problem.line, kind="file")
+                    problems.append(problem)
             continue
         if error.validator in ("if", "allOf", "anyOf") and error.context:
             deepest = max(error.context, key=lambda e: len(e.absolute_path))
@@ -133,6 +140,16 @@ def _schema_problems(data: Any, lines: Lines) -> list[Problem]:
             continue
         problems.append(_problem(error.message, path, lines))
     return problems
+
+
+_TASK_ARGUMENTS = accepted_arguments(BaseOperator)
+"""Arguments every operator takes (retries, owner, queue...), for the hint on a top-level one."""
+
+
+def _without_task_prefix(message: str, task_id: str) -> str:
+    """An operator's error without its own ``task 'x': `` (the problem names the task)."""
+    prefix = f"task {task_id!r}: "
+    return message[len(prefix) :] if message.startswith(prefix) else message
 
 
 def _parameter(name: str, spec: Any) -> Parameter[Any]:
@@ -246,7 +263,11 @@ def compile_data(data: Any, *, source: str, flow_id: str, text: str | None = Non
                     cls(task_id=short, task_group=group, **kwargs) if group else cls(task_id=task_id, **kwargs)
                 )
             except DuctworkError as exc:
-                problems.append(_problem(str(exc), ("tasks", task_id), lines))
+                message = _without_task_prefix(str(exc), task_id)
+                inherited = [n for n in defaults if n not in spec and message.startswith(f"{n} ")]
+                problem = _problem(message, ("defaults", inherited[0]) if inherited else ("tasks", task_id), lines)
+                if problem not in problems:  # a bad default is one problem, not one per task
+                    problems.append(problem)
     by_id = {op.task_id: key for key, op in tasks.items()}
     for task_id, spec in data["tasks"].items():
         ups = spec.get("depends_on", [])
@@ -266,7 +287,8 @@ def compile_data(data: Any, *, source: str, flow_id: str, text: str | None = Non
         if path:
             problems.append(_problem(str(exc), ("tasks", path[-1], "depends_on"), lines))
         else:
-            problems.append(Problem(str(exc)))
+            unused = [n for n in defaults if f"default_args key {n!r}" in str(exc)]
+            problems.append(_problem(str(exc), ("defaults", unused[0]), lines) if unused else Problem(str(exc)))
     if problems:
         raise PipelineDefinitionError(source, problems)
     return flow
