@@ -243,7 +243,18 @@ def load_flow_and_graph(ref: str, flows_folder: str | Path) -> tuple[Flow, FlowG
     if names_a_file(ref):
         loaded = load_file(file_part)
         if loaded.errors and not flow_id:
-            raise loaded.errors[0]
+            first = loaded.errors[0]
+            if len(loaded.errors) > 1 and Path(file_part).suffix.lower() in DECLARATIVE_SUFFIXES:
+                # a pipeline file's problems are all found at once: say there are more
+                more = len(loaded.errors) - 1
+                raise FlowImportError(
+                    first.file,
+                    first.line,
+                    f"{first.error} (and {more} more problem{'s' if more > 1 else ''}: "
+                    f"`ductwork pipelines validate {file_part}` lists them all)",
+                    first.traceback,
+                )
+            raise first
         flows = {f.flow_id: f for f in loaded.flows}
         if flow_id:
             if flow_id in flows:

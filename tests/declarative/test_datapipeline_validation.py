@@ -242,3 +242,22 @@ def test_actions_and_preconditions_are_checked_where_they_are_used(cli: Cli, tmp
     assert "onLateAction needs lateAfterTimeout" in got[("Hello", "onLateAction")]
     assert "is not a data node" in got[("Hello", "precondition")]
     assert "unknown function 'formatt'" in got[("Alarm", "message")]
+
+
+def test_run_of_a_definition_with_several_problems_says_how_many_more(cli: Cli, tmp_path: Path) -> None:
+    """`ductwork run FILE` stops at the first problem; it says how many more there are and
+    where to see them all."""
+    path = tmp_path / "several.json"
+    path.write_text(
+        definition(
+            {"id": "A", "type": "ShellCommandActivity", "command": "echo a", "dependsOn": {"ref": "Missing"}},
+            {"id": "B", "type": "ShellCommandActivity", "comand": "echo b"},
+        )
+    )
+    result = cli("run", str(path), "--no-progress")
+    assert result.exit_code != 0
+    assert "object 'A', field 'dependsOn': reference to a missing object 'Missing'." in result.output
+    assert f"(and 2 more problems: `ductwork pipelines validate {path}` lists them all)" in result.output
+    path.write_text(definition({"id": "A", "type": "ShellCommandActivity", "comand": "echo a"}, SHELL))
+    result = cli("run", str(path), "--no-progress")
+    assert "(and 1 more problem: " in result.output
