@@ -181,3 +181,34 @@ def test_an_array_parameter_gives_one_value_per_item(cli: Cli, tmp_path: Path) -
     result = cli("run", str(path), "--no-progress", "--param", 'myTables=["x", "y", "z"]')
     assert result.exit_code == 0, result.output
     assert out.read_text().splitlines() == ["x", "y", "z", "--mode=full"]
+
+
+def test_describe_and_list_runs_show_the_scheduled_times_the_objects_saw(cli: Cli, tmp_path: Path) -> None:
+    """A cron-style instance starts at the beginning of its period, which is when its run's
+    interval ends: `pipelines describe` and `list-runs` show the @scheduledStartTime the
+    activity was given, not the run's interval start; a timeseries pipeline's are the interval."""
+    seen = tmp_path / "seen.txt"
+    for kind in ("cron", "timeseries"):
+        definition = {
+            "objects": [
+                {"id": "Default", "scheduleType": kind, "schedule": {"ref": "Daily"}},
+                {"id": "Daily", "type": "Schedule", "period": "1 days", "startDateTime": "2024-01-01T00:00:00"},
+                {
+                    "id": "Say",
+                    "type": "ShellCommandActivity",
+                    "command": f"echo #{{@scheduledStartTime}}/#{{@scheduledEndTime}} > {seen}",
+                },
+            ]
+        }
+        (tmp_path / f"{kind}.json").write_text(json.dumps(definition))
+        result = cli("run", str(tmp_path / f"{kind}.json"), "--date", "2024-01-31", "--no-progress")
+        assert result.exit_code == 0, result.output
+        start, end = (f"{t}+00:00" for t in seen.read_text().strip().split("/"))
+        assert (start[:10], end[:10]) == (
+            ("2024-02-01", "2024-02-02") if kind == "cron" else ("2024-01-31", "2024-02-01")
+        )
+        described = json.loads(cli("pipelines", "describe", kind, "--json").output)
+        (instance,) = described["objects"][0]["instances"]
+        assert (instance["scheduled_start"], instance["scheduled_end"]) == (start, end)
+        (run,) = json.loads(cli("pipelines", "list-runs", kind, "--json").output)["runs"]
+        assert (run["scheduled_start"], run["scheduled_end"]) == (start, end)

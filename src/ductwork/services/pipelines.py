@@ -391,11 +391,12 @@ def describe(engine: Engine, name: str, *, runs: int = 10) -> dict[str, Any]:
                 instance = instances.get(task_id)
                 if instance is None:
                     continue
+                start, end = _scheduled_times(graph, run)
                 obj.instances.append(
                     {
                         "run_id": run.run_id,
-                        "scheduled_start": run.data_interval_start.isoformat(),
-                        "scheduled_end": run.data_interval_end.isoformat(),
+                        "scheduled_start": start.isoformat(),
+                        "scheduled_end": end.isoformat(),
                         "status": aws_status(instance.state.value),
                         "state": instance.state.value,
                         "attempts": instance.try_number,
@@ -430,19 +431,35 @@ def aws_status(state: str) -> str:
     return _AWS_STATUS.get(state, state.upper())
 
 
+def _scheduled_times(graph: Any, run: Any) -> tuple[dt.datetime, dt.datetime]:
+    """``@scheduledStartTime`` and ``@scheduledEndTime`` of a run, as its objects saw them: a
+    cron-style AWS instance starts when its run's interval ends (``PipelineInfo.scheduled_times``)."""
+    from ductwork.declarative.datapipeline.periods import parse_period
+
+    periods = [n.extra.get("cronPeriod") for n in graph.nodes.values()] if graph is not None else []
+    period = next((p for p in periods if p), None)
+    if period is None:
+        return run.data_interval_start, run.data_interval_end
+    return run.data_interval_end, parse_period(str(period)).add(run.data_interval_end)
+
+
 def list_runs(engine: Engine, name: str, *, limit: int = 25) -> list[dict[str, Any]]:
     get_summary(engine, name)
     with read_transaction(engine) as conn:
         runs = run_repo.list_runs(conn, flow_id=name, limit=limit).items
-    return [
-        {
-            "run_id": r.run_id,
-            "run_type": r.run_type,
-            "state": r.state.value,
-            "scheduled_start": r.data_interval_start.isoformat(),
-            "scheduled_end": r.data_interval_end.isoformat(),
-            "start": r.start_date.isoformat() if r.start_date else None,
-            "end": r.end_date.isoformat() if r.end_date else None,
-        }
-        for r in runs
-    ]
+        graph = flow_repo.get_flow_graph(conn, name)
+    out: list[dict[str, Any]] = []
+    for r in runs:
+        start, end = _scheduled_times(graph, r)
+        out.append(
+            {
+                "run_id": r.run_id,
+                "run_type": r.run_type,
+                "state": r.state.value,
+                "scheduled_start": start.isoformat(),
+                "scheduled_end": end.isoformat(),
+                "start": r.start_date.isoformat() if r.start_date else None,
+                "end": r.end_date.isoformat() if r.end_date else None,
+            }
+        )
+    return out

@@ -136,6 +136,9 @@ class PipelineObjectOperator(BaseOperator):
             "object": self.object_id,
             "type": self.obj.type,
             "failureAndRerunMode": "cascade" if self.cascade else "none",
+            # A cron-style instance starts when its run's interval ends (PipelineInfo.scheduled_times):
+            # what `pipelines describe` needs to show the times the object saw.
+            **({"cronPeriod": str(self.info.period)} if self.info.schedule_type == "cron" and self.info.period else {}),
         }
 
 
