@@ -261,3 +261,17 @@ def test_run_of_a_definition_with_several_problems_says_how_many_more(cli: Cli, 
     path.write_text(definition({"id": "A", "type": "ShellCommandActivity", "comand": "echo a"}, SHELL))
     result = cli("run", str(path), "--no-progress")
     assert "(and 1 more problem: " in result.output
+
+
+def test_the_default_objects_roles_and_log_uri_are_said_to_have_no_effect(cli: Cli, tmp_path: Path) -> None:
+    """AWS's own templates put role, resourceRole and pipelineLogUri on the Default object:
+    `validate` lists them as accepted without effect, as it does for the same fields elsewhere."""
+    path = tmp_path / "pipeline.json"
+    text = json.loads(definition(SHELL))
+    text["objects"][0]["pipelineLogUri"] = "s3://logs/"
+    path.write_text(json.dumps(text))
+    data = json.loads(cli("pipelines", "validate", str(path), "--json").output)
+    assert data["valid"], data
+    for name in ("role", "resourceRole", "pipelineLogUri"):
+        assert f"object 'Default', field '{name}': accepted, has no effect in Ductwork" in data["ignored"]
+    assert not any("scheduleType" in note or "failureAndRerunMode" in note for note in data["ignored"])

@@ -674,6 +674,12 @@ def _ignored(definition: Definition) -> list[Problem]:
     notes: list[Problem] = []
     for obj in definition:
         spec = type_spec(obj)
+        if obj.id == DEFAULT_ID and obj.type is None:  # role, resourceRole, pipelineLogUri, region...
+            for name in obj.fields:
+                field_spec = cat.DEFAULT_ONLY.get(name) or cat.ALL_FIELDS.get(name)
+                if field_spec is not None and not field_spec.effective:
+                    notes.append(Problem("accepted, has no effect in Ductwork", obj.id, name, line=obj.line))
+            continue
         if spec is None or spec.open:
             if spec is not None:
                 notes.append(
