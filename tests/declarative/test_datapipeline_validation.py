@@ -275,3 +275,16 @@ def test_the_default_objects_roles_and_log_uri_are_said_to_have_no_effect(cli: C
     for name in ("role", "resourceRole", "pipelineLogUri"):
         assert f"object 'Default', field '{name}': accepted, has no effect in Ductwork" in data["ignored"]
     assert not any("scheduleType" in note or "failureAndRerunMode" in note for note in data["ignored"])
+
+
+def test_a_duplicate_id_is_reported_at_the_duplicate(cli: Cli, tmp_path: Path) -> None:
+    text = definition(
+        SHELL, {"id": "Other", "type": "ShellCommandActivity", "command": "echo"}, dict(SHELL), dict(SHELL)
+    )
+    lines = [i for i, line in enumerate(text.splitlines(), 1) if '"id": "Hello"' in line]
+    assert len(lines) == 3
+    found = problems(cli, tmp_path, text)
+    assert [(p["object"], p["field"], p["line"], p["message"]) for p in found] == [
+        ("Hello", "id", lines[1], f"duplicate object id (the first is at line {lines[0]})"),
+        ("Hello", "id", lines[2], f"duplicate object id (the first is at line {lines[0]})"),
+    ]

@@ -167,15 +167,15 @@ def _field_value(value: Any, obj_id: str, name: str, problems: list[Problem], li
     return None
 
 
-def _id_lines(text: str) -> dict[str, int]:
-    """The line of each ``"id": "..."`` in the text, for error messages."""
-    lines: dict[str, int] = {}
+def _id_lines(text: str) -> dict[str, list[int]]:
+    """The lines of each ``"id": "..."`` in the text, in order, for error messages."""
+    lines: dict[str, list[int]] = {}
     for match in re.finditer(r'"id"\s*:\s*"((?:[^"\\]|\\.)*)"', text):
         try:
             ident = json.loads(f'"{match.group(1)}"')
         except json.JSONDecodeError:
             continue
-        lines.setdefault(ident, text.count("\n", 0, match.start()) + 1)
+        lines.setdefault(ident, []).append(text.count("\n", 0, match.start()) + 1)
     return lines
 
 
@@ -191,14 +191,16 @@ def parse_definition(text: str, source: str = "<definition>") -> Definition:
     return definition_from_data(data, source, _id_lines(text))
 
 
-def definition_from_data(data: Any, source: str, lines: Mapping[str, int] | None = None) -> Definition:
-    lines = lines or {}
+def definition_from_data(data: Any, source: str, all_lines: Mapping[str, list[int]] | None = None) -> Definition:
+    all_lines = all_lines or {}
+    lines = {ident: found[0] for ident, found in all_lines.items()}
     problems: list[Problem] = []
     if not isinstance(data, dict) or not isinstance(data.get("objects"), list):
         raise PipelineDefinitionError(
             source, [Problem('a pipeline definition is a JSON object with an "objects" list')]
         )
     objects: dict[str, PipelineObject] = {}
+    repeats: dict[str, int] = {}
     for index, raw in enumerate(data["objects"]):
         if not isinstance(raw, dict):
             problems.append(Problem(f"objects[{index}] is not a JSON object"))
@@ -210,7 +212,11 @@ def definition_from_data(data: Any, source: str, lines: Mapping[str, int] | None
             continue
         line = lines.get(ident)
         if ident in objects:
-            problems.append(Problem("duplicate object id", ident, "id", line=line))
+            found = all_lines.get(ident, [])
+            repeats[ident] = repeats.get(ident, 0) + 1
+            again = found[repeats[ident]] if repeats[ident] < len(found) else line  # this one, not the first
+            first = f" (the first is at line {line})" if line is not None and again != line else ""
+            problems.append(Problem(f"duplicate object id{first}", ident, "id", line=again))
             continue
         fields: dict[str, FieldValue] = {}
         for key, value in raw.items():
