@@ -288,3 +288,33 @@ def test_a_duplicate_id_is_reported_at_the_duplicate(cli: Cli, tmp_path: Path) -
         ("Hello", "id", lines[1], f"duplicate object id (the first is at line {lines[0]})"),
         ("Hello", "id", lines[2], f"duplicate object id (the first is at line {lines[0]})"),
     ]
+
+
+def test_parameter_problems_name_the_parameter_and_an_inherited_field_is_one_problem(cli: Cli, tmp_path: Path) -> None:
+    """A bad parameter is named as a parameter, at its line; a bad field of the Default object is
+    reported once, not once per object that inherits it."""
+    text = json.dumps(
+        {
+            "objects": [
+                {"id": "Default", "scheduleType": "ondemand", "maximumRetries": "many"},
+                {"id": "One", "type": "ShellCommandActivity", "command": "echo 1"},
+                {"id": "Two", "type": "ShellCommandActivity", "command": "echo 2"},
+                {"id": "Three", "type": "ShellCommandActivity", "command": "echo 3"},
+            ],
+            "parameters": [{"id": "myCount", "type": "Integer", "default": "x"}, {"id": "bucket", "type": "String"}],
+            "values": {"myCnt": "3"},
+        },
+        indent=2,
+    )
+    lines = {
+        name: next(i for i, t in enumerate(text.splitlines(), 1) if f'"{name}"' in t) for name in ("myCount", "bucket")
+    }
+    path = tmp_path / "pipeline.json"
+    path.write_text(text)
+    result = cli("pipelines", "validate", str(path))
+    assert result.exit_code == 1
+    out = " ".join(result.output.split())
+    assert out.count("field 'maximumRetries': wants an Integer, got 'many'") == 1
+    assert f"line {lines['myCount']}: parameter 'myCount', field 'default': value 'x' does not fit" in out
+    assert f"line {lines['bucket']}: parameter 'bucket', field 'id': a parameter id must start with 'my'" in out
+    assert "parameter 'myCnt', field 'values': a value is given for 'myCnt', which is not a parameter." in out

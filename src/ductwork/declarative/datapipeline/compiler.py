@@ -39,7 +39,7 @@ from ductwork.core.params import (
 from ductwork.declarative.datapipeline import catalog as cat
 from ductwork.declarative.datapipeline import expressions as ex
 from ductwork.declarative.datapipeline.jodatime import parse_datetime
-from ductwork.declarative.datapipeline.model import DEFAULT_ID, Definition, PipelineObject, Ref
+from ductwork.declarative.datapipeline.model import DEFAULT_ID, Definition, ParameterObject, PipelineObject, Ref
 from ductwork.declarative.datapipeline.periods import Period, parse_period, schedule_text
 from ductwork.declarative.datapipeline.plan import PipelineInfo, Policy, kind_of, refs, type_spec
 from ductwork.declarative.datapipeline.scope import Scope, placeholder_runtime
@@ -84,10 +84,19 @@ class _Checker:
         if isinstance(obj, PipelineObject):
             if name is not None:
                 obj = self.definition.field_origin(obj, name)
-            self.problems.append(Problem(message, obj.id, name, pos, obj.line))
+            problem = Problem(message, obj.id, name, pos, obj.line)
         else:
             line = self.definition.objects[obj].line if obj in self.definition.objects else None
-            self.problems.append(Problem(message, obj, name, pos, line))
+            problem = Problem(message, obj, name, pos, line)
+        if problem not in self.problems:  # a Default field inherited by many objects is one problem
+            self.problems.append(problem)
+
+    def add_parameter(self, message: str, param: ParameterObject | str, name: str) -> None:
+        """A problem of a parameter (or of a value given for one), named as a parameter."""
+        if isinstance(param, ParameterObject):
+            self.problems.append(Problem(message, param.name, name, line=param.line, kind="parameter"))
+        else:
+            self.problems.append(Problem(message, param, name, kind="parameter"))
 
 
 # --- structure ----------------------------------------------------------------------------------
@@ -283,13 +292,15 @@ def _parameters(check: _Checker) -> dict[str, Parameter[Any]]:
     out: dict[str, Parameter[Any]] = {}
     for param in check.definition.parameters.values():
         attrs = param.attributes
-        where = param.name
+        where = param
         if not cat.is_user_field(param.name):
-            check.add("a parameter id must start with 'my' and a capital letter or '_' (e.g. myBucket)", where, "id")
+            check.add_parameter(
+                "a parameter id must start with 'my' and a capital letter or '_' (e.g. myBucket)", where, "id"
+            )
         type_name = str(attrs.get("type", "String"))
         factory = _PARAM_TYPES.get(type_name.lower())
         if factory is None:
-            check.add(
+            check.add_parameter(
                 f"unknown parameter type {type_name!r}; use String, Integer, Double or AWS::S3::ObjectKey",
                 where,
                 "type",
@@ -315,14 +326,16 @@ def _parameters(check: _Checker) -> dict[str, Parameter[Any]]:
                 built.default = None
         except (ValueError, TypeError) as exc:
             field_name = "values" if param.name in check.definition.values else "default"
-            check.add(f"value {default!r} does not fit the parameter's type {type_name}: {exc}", where, field_name)
+            check.add_parameter(
+                f"value {default!r} does not fit the parameter's type {type_name}: {exc}", where, field_name
+            )
             continue
         built.name = param.name
         out[param.name] = built
     for name in check.definition.values:
         if name not in check.definition.parameters:
             hint = did_you_mean(name, check.definition.parameters)
-            check.add(f"a value is given for {name!r}, which is not a parameter.{hint}", name, "values")
+            check.add_parameter(f"a value is given for {name!r}, which is not a parameter.{hint}", name, "values")
     return out
 
 
