@@ -171,6 +171,33 @@ def test_top_level_keys_and_defaults_are_named_at_their_line(tmp_path: Path) -> 
     assert "default_args key 'retry_delai' is not an argument of any of its tasks" in problem.message
 
 
+@pytest.mark.parametrize(
+    ("head", "field", "line", "message"),
+    [
+        ('schedule: "@daily"\nstart_date: someday\n', "start_date", 2, "start_date 'someday' is not an ISO date"),
+        (
+            "start_date: 2024-01-01\nend_date: 2023-01-01\n",
+            "end_date",
+            2,
+            "end_date 2023-01-01T00:00:00+00:00 is before",
+        ),
+        ("timezone: Mars/Olympus\n", "timezone", 1, "unknown timezone 'Mars/Olympus'"),
+        ('schedule: "every day"\n', "schedule", 1, "invalid schedule 'every day'"),
+    ],
+)
+def test_a_bad_flow_setting_is_named_at_its_own_line(
+    tmp_path: Path, head: str, field: str, line: int, message: str
+) -> None:
+    """A bad start_date, end_date or timezone was reported at the schedule's line."""
+    path = tmp_path / "setting.yaml"
+    path.write_text(f"{head}tasks:\n  a: {{operator: EmptyOperator}}\n")
+    with pytest.raises(PipelineDefinitionError) as info:
+        compile_file(path)
+    (problem,) = info.value.problems
+    assert (problem.field, problem.line) == (field, line)
+    assert message in problem.message
+
+
 def test_a_broken_yaml_file_names_its_line(tmp_path: Path) -> None:
     with pytest.raises(PipelineDefinitionError) as info:
         compile_file(write(tmp_path, "broken.yml", "tasks:\n  a: [1, 2\n  b: 3\n"))

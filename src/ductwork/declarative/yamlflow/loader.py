@@ -231,7 +231,10 @@ def compile_data(data: Any, *, source: str, flow_id: str, text: str | None = Non
             params=params,
         )
     except DuctworkError as exc:
-        problems.append(Problem(str(exc), line=lines.line(("schedule",))))
+        # the top-level key the error is about (start_date, end_date, timezone...), else the schedule
+        named = {k: str(exc).find(f"{k} ") for k in data if k not in ("flow", "tasks", "description", "doc")}
+        key = min((k for k, at in named.items() if at >= 0), key=named.__getitem__, default="schedule")
+        problems.append(Problem(str(exc), field=key, line=lines.line((key,))))
         raise PipelineDefinitionError(source, problems) from None
     tasks: dict[str, Any] = {}
     groups: dict[str, TaskGroup] = {}
