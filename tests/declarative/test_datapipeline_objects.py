@@ -212,3 +212,32 @@ def test_describe_and_list_runs_show_the_scheduled_times_the_objects_saw(cli: Cl
         assert (instance["scheduled_start"], instance["scheduled_end"]) == (start, end)
         (run,) = json.loads(cli("pipelines", "list-runs", kind, "--json").output)["runs"]
         assert (run["scheduled_start"], run["scheduled_end"]) == (start, end)
+
+
+def test_tasks_render_shows_an_objects_fields_evaluated(cli: Cli, tmp_path: Path) -> None:
+    """`ductwork tasks render` of an AWS object printed nothing: it shows its fields with their
+    #{...} expressions evaluated for the date and parameters given, secrets masked."""
+    definition = {
+        "objects": [
+            {"id": "Default", "scheduleType": "cron", "schedule": {"ref": "Daily"}},
+            {"id": "Daily", "type": "Schedule", "period": "1 days", "startDateTime": "2024-01-01T00:00:00"},
+            {
+                "id": "Say",
+                "type": "ShellCommandActivity",
+                "command": "echo #{format(@scheduledStartTime, 'YYYY-MM-dd')} #{myWho}",
+                "scriptArgument": ["#{myTables}", "--day=#{day(@scheduledStartTime)}"],
+            },
+        ],
+        "parameters": [
+            {"id": "myWho", "default": "world"},
+            {"id": "myTables", "isArray": "true", "default": ["a", "b"]},
+        ],
+    }
+    path = tmp_path / "render.json"
+    path.write_text(json.dumps(definition))
+    result = cli("tasks", "render", str(path), "Say", "2024-01-31", "--param", "myWho=you", "--json")
+    assert result.exit_code == 0, result.output
+    rendered = json.loads(result.output)
+    assert rendered["@scheduledStartTime"] == "2024-02-01T00:00:00"
+    assert rendered["command"] == "echo 2024-02-01 you"
+    assert rendered["scriptArgument"] == ["a", "b", "--day=1"]

@@ -14,6 +14,7 @@ from typing import Any
 
 from ductwork.core.context import RunInfo, TaskInstance, build_context
 from ductwork.core.flow import Flow
+from ductwork.core.masking import MASKER
 from ductwork.core.results import MemoryResults
 from ductwork.core.schedule import as_aware
 from ductwork.core.task_services import TaskServices
@@ -49,4 +50,7 @@ def render_task(
     adapt = getattr(operator, "adapt_context", None)
     if adapt is not None:  # as a try does: the Airflow shim's names (prev_ds...), its template files
         context = adapt(context)
+    own = getattr(operator, "rendered_fields", None)
+    if own is not None:  # an AWS pipeline object: its fields' #{...} expressions, evaluated
+        return {name: MASKER.mask_value(value) for name, value in own(context).items()}
     return render_fields(operator, context)

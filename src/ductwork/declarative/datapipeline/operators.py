@@ -22,7 +22,7 @@ from ductwork.core.operators.base import BaseOperator
 from ductwork.core.sensors import context_clock
 from ductwork.core.signals import FailNow, TaskSignal
 from ductwork.declarative.datapipeline import storage
-from ductwork.declarative.datapipeline.expressions import ExpressionError
+from ductwork.declarative.datapipeline.expressions import ExpressionError, to_text
 from ductwork.declarative.datapipeline.formats import data_format
 from ductwork.declarative.datapipeline.model import PipelineObject
 from ductwork.declarative.datapipeline.plan import PipelineInfo, refs
@@ -74,6 +74,31 @@ class PipelineObjectOperator(BaseOperator):
             return scope.texts(target, name)
         except ExpressionError as exc:
             raise TaskExecutionError(f"object {target.id!r}, field {name!r}, {exc}") from None
+
+    def rendered_fields(self, context: TaskContext) -> dict[str, Any]:
+        """The object's text fields (its own and inherited) with their ``#{...}`` expressions
+        evaluated as this try would (``ductwork tasks render``); ``*`` fields are masked."""
+        from ductwork.declarative.datapipeline.catalog import NOT_INHERITED
+        from ductwork.declarative.datapipeline.model import Ref
+
+        scope = self.scope(context)
+        shared = (scope.runtime or {}).get("", {})
+        out: dict[str, Any] = {
+            name: to_text(shared[name]) for name in ("@scheduledStartTime", "@scheduledEndTime") if name in shared
+        }
+        for name, raw in self.info.definition.effective(self.obj).items():
+            items = raw if isinstance(raw, list) else [raw]
+            if name in NOT_INHERITED or not items or any(isinstance(item, Ref) for item in items):
+                continue
+            if name.startswith("*"):
+                out[name] = "***"
+                continue
+            try:
+                value = scope.value(self.obj, name)
+            except ExpressionError as exc:
+                value = f"(error: {exc})"
+            out[name] = value if isinstance(raw, list) or isinstance(value, list) else scope.text(self.obj, name)
+        return out
 
     def referenced(self, name: str, obj: PipelineObject | None = None) -> list[PipelineObject]:
         """The objects a reference field names (inherited ones included)."""
