@@ -318,3 +318,17 @@ def test_parameter_problems_name_the_parameter_and_an_inherited_field_is_one_pro
     assert f"line {lines['myCount']}: parameter 'myCount', field 'default': value 'x' does not fit" in out
     assert f"line {lines['bucket']}: parameter 'bucket', field 'id': a parameter id must start with 'my'" in out
     assert "parameter 'myCnt', field 'values': a value is given for 'myCnt', which is not a parameter." in out
+
+
+def test_an_array_parameter_in_a_single_valued_field_is_refused(cli: Cli, tmp_path: Path) -> None:
+    """An isArray parameter expands to one text per item: in scriptArgument that is one argument
+    each, but in command it made a garbled command line; validation says so, whatever the
+    default's length."""
+    text = definition(
+        {"id": "Each", "type": "ShellCommandActivity", "command": "load #{myTables}"},
+        {"id": "Args", "type": "ShellCommandActivity", "command": "load", "scriptArgument": "#{myTables}"},
+        parameters=[{"id": "myTables", "type": "String", "isArray": "true", "default": ["only"]}],
+    )
+    found = problems(cli, tmp_path, text)
+    assert [(p["object"], p["field"]) for p in found] == [("Each", "command")]
+    assert "takes a single value, but a list (an isArray parameter)" in found[0]["message"]

@@ -506,9 +506,18 @@ def _check_expressions(
             if problem or not any("#{" in t for t in texts):
                 continue
             try:
-                scope.value(obj, name, node=users.get(obj.id))
+                value = scope.value(obj, name, node=users.get(obj.id))
             except ex.ExpressionError as exc:
                 check.add(exc.message, obj, name, exc.position)
+                continue
+            single = field_spec is not None and not field_spec.multi and not isinstance(raw, list)
+            if single and isinstance(value, list) and len(value) > 1:
+                check.add(
+                    "takes a single value, but a list (an isArray parameter) in it gives one text per item; "
+                    "use it in a field that takes several values, such as scriptArgument",
+                    obj,
+                    name,
+                )
 
 
 def _dependency_cycle(check: _Checker, edges: Mapping[str, list[tuple[str, str]]]) -> None:
@@ -599,7 +608,10 @@ def compile_definition(
     period_end = schedule.period.add(schedule.start) if schedule.period and schedule.start else None
     sample_start = schedule.start or dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
     sample = Scope(scope.definition, scope.params, placeholder_runtime(sample_start, period_end or sample_start))
-    sample.params = {k: (v if v is not None else _placeholder(params[k])) for k, v in scope.params.items()}
+    sample.params = {
+        k: (v if v is not None and not isinstance(params[k], ListParameter) else _placeholder(params[k]))
+        for k, v in scope.params.items()
+    }
     _check_expressions(check, sample, [o for o in definition if kind_of(o) is not None or o.id == DEFAULT_ID], users)
     _check_semantics(check, runnables, policies, schedule)
     max_active = _max_active(check, scope, runnables, schedule)
@@ -679,7 +691,7 @@ def _placeholder(param: Parameter[Any]) -> Any:
     if isinstance(param, FloatParameter):
         return 1.0
     if isinstance(param, ListParameter):
-        return ["value"]
+        return ["value", "value"]  # two items: a list used where one value is wanted is found
     return "value"
 
 
