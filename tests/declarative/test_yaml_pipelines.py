@@ -198,6 +198,35 @@ def test_a_bad_flow_setting_is_named_at_its_own_line(
     assert message in problem.message
 
 
+def test_a_task_that_is_not_a_mapping_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    """A task id with nothing under it (an indentation slip) or a list, and a depends_on that is a
+    number, crashed `pipelines validate` with a traceback (AttributeError, TypeError)."""
+    path = write(
+        tmp_path,
+        "shapes.yaml",
+        """\
+        flow: shapes
+        tasks:
+          a:
+          operator: EmptyOperator
+          b: [1, 2]
+          c: {operator: EmptyOperator, depends_on: 5}
+          d: {operator: EmptyOperator, depends_on: [c, 5]}
+        """,
+    )
+    with pytest.raises(PipelineDefinitionError) as info:
+        compile_file(path)
+    found = [(p.object_id, p.field, p.line, p.message) for p in info.value.problems]
+    hint = "a task is a mapping of 'operator' and its arguments, indented under the task id (check the indentation)"
+    assert found == [
+        ("a", None, 3, f"has nothing under it: {hint}"),
+        ("b", None, 5, f"is [1, 2], not a mapping: {hint}"),
+        ("c", "depends_on", 6, "wants a task id or a list of task ids, got 5"),
+        ("d", "depends_on", 7, "wants a task id or a list of task ids, got ['c', 5]"),
+        ("operator", None, 4, f"is 'EmptyOperator', not a mapping: {hint}"),
+    ]
+
+
 def test_a_broken_yaml_file_names_its_line(tmp_path: Path) -> None:
     with pytest.raises(PipelineDefinitionError) as info:
         compile_file(write(tmp_path, "broken.yml", "tasks:\n  a: [1, 2\n  b: 3\n"))

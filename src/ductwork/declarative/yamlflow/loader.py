@@ -134,6 +134,19 @@ def _schema_problems(data: Any, lines: Lines) -> list[Problem]:
                         problem = Problem(problem.message, None, problem.field, line=problem.line, kind="file")
                     problems.append(problem)
             continue
+        if path and path[-1] == "depends_on" and error.validator in ("oneOf", "type"):
+            problem = _problem(f"wants a task id or a list of task ids, got {error.instance!r}", path, lines)
+            if problem not in problems:  # each operator's branch of the schema says it again
+                problems.append(problem)
+            continue
+        if error.validator == "type" and len(path) == 2 and path[0] == "tasks":
+            what = "has nothing under it" if error.instance is None else f"is {error.instance!r}, not a mapping"
+            message = (
+                f"{what}: a task is a mapping of 'operator' and its arguments, indented under the task id "
+                "(check the indentation)"
+            )
+            problems.append(_problem(message, path, lines))
+            continue
         if error.validator in ("if", "allOf", "anyOf") and error.context:
             deepest = max(error.context, key=lambda e: len(e.absolute_path))
             problems.append(_problem(deepest.message, tuple(deepest.absolute_path), lines))
@@ -273,8 +286,11 @@ def compile_data(data: Any, *, source: str, flow_id: str, text: str | None = Non
                     problems.append(problem)
     by_id = {op.task_id: key for key, op in tasks.items()}
     for task_id, spec in data["tasks"].items():
+        if not isinstance(spec, dict):
+            continue  # not a mapping (``a:`` with nothing under it, a list): the schema said so
         ups = spec.get("depends_on", [])
-        for up in [ups] if isinstance(ups, str) else ups:
+        ups = [ups] if isinstance(ups, str) else [u for u in ups if isinstance(u, str)] if isinstance(ups, list) else []
+        for up in ups:
             key = up if up in data["tasks"] else by_id.get(up)
             if key is None:
                 hint = did_you_mean(up, [*data["tasks"], *by_id])
