@@ -332,3 +332,17 @@ def test_an_array_parameter_in_a_single_valued_field_is_refused(cli: Cli, tmp_pa
     found = problems(cli, tmp_path, text)
     assert [(p["object"], p["field"]) for p in found] == [("Each", "command")]
     assert "takes a single value, but a list (an isArray parameter)" in found[0]["message"]
+
+
+def test_a_reference_to_an_object_without_a_type_is_refused(cli: Cli, tmp_path: Path) -> None:
+    """onFail naming the Default object validated, then failed at run time as an SnsAlarm with
+    no topic."""
+    found = problems(
+        cli,
+        tmp_path,
+        definition({**SHELL, "onFail": {"ref": "Default"}, "precondition": {"ref": "Default"}}),
+    )
+    assert {(p["object"], p["field"], p["message"]) for p in found} == {
+        ("Hello", "onFail", "refers to 'Default', which has no type; it wants an action"),
+        ("Hello", "precondition", "refers to 'Default', which has no type; it wants a precondition"),
+    }

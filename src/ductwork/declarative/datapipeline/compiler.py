@@ -215,6 +215,10 @@ def _check_slot(check: _Checker, obj: PipelineObject, name: str, value: Any, spe
                 check.add(_missing_ref(check.definition, item.target), obj, name)
                 continue
             kind = kind_of(target)
+            if spec.targets and target.type is None:  # the Default object, or one without a type
+                wanted = " or ".join(_a(t) for t in spec.targets)
+                check.add(f"refers to {item.target!r}, which has no type; it wants {wanted}", obj, name)
+                continue
             if spec.targets and kind is not None and kind not in spec.targets:
                 wanted = " or ".join(_a(t) for t in spec.targets)
                 check.add(f"refers to {item.target!r}, {_a(kind)} ({target.type}); it wants {wanted}", obj, name)
