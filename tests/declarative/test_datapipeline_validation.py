@@ -346,3 +346,14 @@ def test_a_reference_to_an_object_without_a_type_is_refused(cli: Cli, tmp_path: 
         ("Hello", "onFail", "refers to 'Default', which has no type; it wants an action"),
         ("Hello", "precondition", "refers to 'Default', which has no type; it wants a precondition"),
     }
+
+
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [(["ShellCommandActivity"], "the list ['ShellCommandActivity']"), ({"ref": "B"}, "a reference to 'B'")],
+)
+def test_a_type_that_is_not_one_name_says_so(cli: Cli, tmp_path: Path, written: Any, shown: str) -> None:
+    """A type given as a list or a reference was reported as a missing type."""
+    found = problems(cli, tmp_path, definition(SHELL, {"id": "A", "type": written, "command": "echo"}))
+    assert (found[0]["object"], found[0]["field"]) == ("A", "type")
+    assert found[0]["message"] == f"type must be one type name, such as 'ShellCommandActivity', not {shown}"

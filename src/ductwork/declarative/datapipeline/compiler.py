@@ -110,7 +110,12 @@ def _check_structure(check: _Checker) -> None:
             _check_parent(check, obj)
             continue
         if obj.type is None:
-            check.add("every object needs a 'type' (the Default object excepted)", obj, "type")
+            if "type" in obj.fields:  # a list or a reference
+                written = obj.fields["type"]
+                shown = f"a reference to {written.target!r}" if isinstance(written, Ref) else f"the list {written!r}"
+                check.add(f"type must be one type name, such as 'ShellCommandActivity', not {shown}", obj, "type")
+            else:
+                check.add("every object needs a 'type' (the Default object excepted)", obj, "type")
             continue
         if obj.type in cat.REFUSED:
             check.add(f"type {obj.type!r} is not supported: {cat.REFUSED[obj.type]}", obj, "type")
