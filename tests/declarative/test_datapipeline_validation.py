@@ -357,3 +357,20 @@ def test_a_type_that_is_not_one_name_says_so(cli: Cli, tmp_path: Path, written: 
     found = problems(cli, tmp_path, definition(SHELL, {"id": "A", "type": written, "command": "echo"}))
     assert (found[0]["object"], found[0]["field"]) == ("A", "type")
     assert found[0]["message"] == f"type must be one type name, such as 'ShellCommandActivity', not {shown}"
+
+
+def test_a_parameter_value_that_is_an_object_is_refused(cli: Cli, tmp_path: Path) -> None:
+    """A value given as a JSON object was accepted and spliced into commands as a Python dict."""
+    found = problems(
+        cli,
+        tmp_path,
+        definition(
+            {**SHELL, "command": "echo #{myX} #{myY}"},
+            parameters=[{"id": "myX"}, {"id": "myY", "default": [["a"]]}],
+            values={"myX": {"a": 1}},
+        ),
+    )
+    assert [(p["object"], p["field"], p["message"]) for p in found] == [
+        ("myX", "values", "a value is text or a list of texts, not {'a': 1}"),
+        ("myY", "default", "a value is text or a list of texts, not [['a']]"),
+    ]

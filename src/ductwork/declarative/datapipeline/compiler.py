@@ -320,6 +320,13 @@ def _parameters(check: _Checker) -> dict[str, Parameter[Any]]:
         is_array = str(attrs.get("isArray", "false")).lower() == "true"
         optional = str(attrs.get("optional", "false")).lower() == "true"
         default: Any = check.definition.values.get(param.name, attrs.get("default"))
+        items = default if isinstance(default, list) else [default]
+        if any(isinstance(item, dict | list) for item in items):
+            field_name = "values" if param.name in check.definition.values else "default"
+            check.add_parameter(f"a value is text or a list of texts, not {default!r}", where, field_name)
+            inner.name = param.name
+            out[param.name] = inner  # without a value: the fields that use it are still checked
+            continue
         try:
             if allowed is not None:
                 choices = [inner.parse(str(c)) for c in (allowed if isinstance(allowed, list) else [allowed])]
