@@ -227,6 +227,30 @@ def test_a_task_that_is_not_a_mapping_is_a_problem_not_a_crash(tmp_path: Path) -
     ]
 
 
+def test_a_misspelt_parameter_key_is_named_with_a_suggestion(tmp_path: Path) -> None:
+    """jsonschema's "Additional properties are not allowed ('defualt' was unexpected)" was shown
+    as it is for a parameter; it is an unknown key, at its line, with the keys a parameter takes."""
+    path = write(
+        tmp_path,
+        "params.yaml",
+        """\
+        flow: params
+        params:
+          region: eu
+          limit:
+            type: int
+            defualt: 5
+        tasks:
+          a: {operator: EmptyOperator}
+        """,
+    )
+    with pytest.raises(PipelineDefinitionError) as info:
+        compile_file(path)
+    (problem,) = info.value.problems
+    assert (problem.kind, problem.object_id, problem.field, problem.line) == ("parameter", "limit", "defualt", 6)
+    assert problem.message.startswith("unknown key 'defualt'. Did you mean 'default'? A parameter takes choices,")
+
+
 def test_a_broken_yaml_file_names_its_line(tmp_path: Path) -> None:
     with pytest.raises(PipelineDefinitionError) as info:
         compile_file(write(tmp_path, "broken.yml", "tasks:\n  a: [1, 2\n  b: 3\n"))

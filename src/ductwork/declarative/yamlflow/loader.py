@@ -147,6 +147,15 @@ def _schema_problems(data: Any, lines: Lines) -> list[Problem]:
             )
             problems.append(_problem(message, path, lines))
             continue
+        extra = [e for e in error.context or () if e.validator == "additionalProperties"]
+        if error.validator == "anyOf" and extra and isinstance(extra[0].instance, dict):  # a parameter's keys
+            allowed = set(extra[0].schema.get("properties", {}))
+            for key in [k for k in extra[0].instance if k not in allowed]:
+                message = (
+                    f"unknown key {key!r}.{did_you_mean(key, allowed)} A parameter takes {', '.join(sorted(allowed))}"
+                )
+                problems.append(_problem(message, (*path, key), lines))
+            continue
         if error.validator in ("if", "allOf", "anyOf") and error.context:
             deepest = max(error.context, key=lambda e: len(e.absolute_path))
             problems.append(_problem(deepest.message, tuple(deepest.absolute_path), lines))
