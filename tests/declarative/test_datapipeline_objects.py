@@ -241,3 +241,23 @@ def test_tasks_render_shows_an_objects_fields_evaluated(cli: Cli, tmp_path: Path
     assert rendered["@scheduledStartTime"] == "2024-02-01T00:00:00"
     assert rendered["command"] == "echo 2024-02-01 you"
     assert rendered["scriptArgument"] == ["a", "b", "--day=1"]
+
+
+def test_an_optional_parameter_without_a_value_is_empty_text(cli: Cli, tmp_path: Path) -> None:
+    """A parameter declared "optional": "true" and given no value validated, then failed every try
+    that used it ("parameter 'myOpt' has no value"); it is now empty text."""
+    out = tmp_path / "out.txt"
+    definition = {
+        "objects": [
+            {"id": "Default", "scheduleType": "ondemand"},
+            {"id": "Say", "type": "ShellCommandActivity", "command": f'echo "[#{{myOpt}}]" > {out}'},
+        ],
+        "parameters": [{"id": "myOpt", "type": "String", "optional": "true"}],
+    }
+    path = tmp_path / "optional.json"
+    path.write_text(json.dumps(definition))
+    result = cli("run", str(path), "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert out.read_text() == "[]\n"
+    assert cli("run", str(path), "--no-progress", "--param", "myOpt=given").exit_code == 0
+    assert out.read_text() == "[given]\n"

@@ -177,6 +177,13 @@ class Scope:
                 value = self._evaluate(obj, head, fields[head], node, active)
             elif not rest and head in self.params:
                 value = self.params[head]
+                declared = self.definition.parameters.get(head)
+                if (
+                    value is None
+                    and declared is not None
+                    and str(declared.attributes.get("optional")).lower() == "true"
+                ):
+                    return ""  # an optional parameter given no value: empty text, not a failed try
                 if value is None:
                     raise ex.ExpressionError(f"parameter {head!r} has no value (give it with --param {head}=...)", pos)
                 # An isArray parameter is held as a tuple: as a list, it expands to one value per item.
