@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
+from ductwork.core.masking import mask_secret_keys
 from ductwork.core.params import from_description
 from ductwork.store.records import FlowRecord, ImportErrorRecord, PoolUsage, RunRecord, TaskInstanceRecord, TryRecord
 from ductwork.store.repo.users import TokenRecord, UserRecord
@@ -575,7 +576,7 @@ def run_out(record: RunRecord) -> RunOut:
         data_interval_start=record.data_interval_start,
         data_interval_end=record.data_interval_end,
         params=plain(dict(record.params)),
-        conf=plain(dict(record.conf)),
+        conf=mask_secret_keys(plain(dict(record.conf))),  # shown to every viewer, as on the run page
         queued_at=record.queued_at,
         start_date=record.start_date,
         end_date=record.end_date,

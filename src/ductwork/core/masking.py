@@ -132,6 +132,18 @@ def mask_secret(value: Any) -> None:
     MASKER.add(value)
 
 
+def mask_secret_keys(value: Any) -> Any:
+    """``value`` with what sits under a secret-looking key (password, token, api_key...) as
+    ``***``, at any depth: for what is shown to every reader, a run's conf."""
+    if isinstance(value, Mapping):
+        return {
+            k: MASK if is_secret_name(str(k)) and v not in (None, "") else mask_secret_keys(v) for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [mask_secret_keys(v) for v in value]
+    return value
+
+
 def redact(text: str) -> str:
     """``text`` with the process's registered secrets masked."""
     return MASKER.mask(text)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, MutableMapping
+from collections.abc import MutableMapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ from markupsafe import Markup, escape
 from starlette.responses import HTMLResponse
 
 from ductwork.api.security import ASGIApp, Principal, Receive, Scope, Send, current_principal
-from ductwork.core.masking import MASK, is_secret_name
+from ductwork.core.masking import mask_secret_keys
 
 WEB_ROOT = Path(str(resources.files("ductwork.web")))
 STATIC_DIR = WEB_ROOT / "static"
@@ -53,13 +53,9 @@ def _json_text(value: Any) -> str:
 
 
 def _masked(value: Any) -> Any:
-    """``value`` with what sits under a secret-looking key (password, token, api_key...) as
-    ``***``, at any depth: a run's conf is shown to every viewer."""
-    if isinstance(value, Mapping):
-        return {k: MASK if is_secret_name(str(k)) and v not in (None, "") else _masked(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_masked(v) for v in value]
-    return value
+    """``value`` with what sits under a secret-looking key as ``***``: a run's conf is shown to
+    every viewer."""
+    return mask_secret_keys(value)
 
 
 def _markdown(text: str) -> Markup:
