@@ -48,6 +48,10 @@ def _install_signals(service: Any) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    # A hang-up (the terminal or ssh session closed, `kill -HUP` meant as a reload) stops as
+    # SIGTERM does: left to its default it killed the process at once, without a word, and left
+    # its worker processes running on, orphaned.
+    signal.signal(signal.SIGHUP, stop)
 
 
 @click.command()

@@ -1,0 +1,80 @@
+"""SIGHUP (the terminal or ssh session a scheduler was started from closed; `kill -HUP` meant as
+a reload) stops `ductwork scheduler` as SIGTERM does: it says so, lets the running try end and
+exits 0. Left to Python's default, the hang-up killed it at once, without a word, and its worker
+processes ran on, orphaned, with the runs left `running`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+FLOW = textwrap.dedent(
+    """
+    import pathlib, time
+    from ductwork import Flow, PythonOperator
+
+    OUT = pathlib.Path(__file__).parent.parent / "out"
+
+    def work():
+        (OUT / "started").write_text("yes")
+        time.sleep(2)
+        (OUT / "done").write_text("yes")
+
+    with Flow("hup", schedule=None, start_date="2024-01-01") as hup:
+        PythonOperator(task_id="work", python_callable=work)
+    """
+)
+
+
+def test_sighup_stops_the_scheduler_cleanly(tmp_path: Path) -> None:
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "flows" / "hup.py").write_text(FLOW)
+    env = {
+        **os.environ,
+        "DUCTWORK_HOME": str(tmp_path / "home"),
+        "DUCTWORK_FLOWS_FOLDER": str(tmp_path / "flows"),
+        "DUCTWORK_DATABASE_URL": f"sqlite:///{tmp_path / 'ductwork.db'}",
+        "DUCTWORK_METRICS_PORT": "0",
+    }
+    log = tmp_path / "scheduler.log"
+    with log.open("wb") as out:
+        scheduler = subprocess.Popen(
+            [sys.executable, "-m", "ductwork.cli", "scheduler", "--workers", "1", "--poll-interval", "0.2"],
+            env=env,
+            cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        triggered = subprocess.run(
+            [sys.executable, "-m", "ductwork.cli", "trigger", "hup"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert triggered.returncode == 0, triggered.stdout + triggered.stderr
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "out" / "started").exists():
+            assert time.monotonic() < deadline, log.read_text()
+            assert scheduler.poll() is None, log.read_text()
+            time.sleep(0.1)
+        scheduler.send_signal(signal.SIGHUP)
+        code = scheduler.wait(timeout=60)
+    finally:
+        if scheduler.poll() is None:
+            os.killpg(scheduler.pid, signal.SIGKILL)
+            scheduler.wait()
+    text = log.read_text()
+    assert code == 0, text
+    assert "received SIGHUP: stopping" in text
+    assert (tmp_path / "out" / "done").exists(), "the running try was not let finish"
