@@ -134,3 +134,18 @@ def test_a_long_try_of_an_in_process_run_is_followed_while_it_runs(cli: Cli, tmp
             if proc is not None and proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def test_a_deleted_log_is_said_to_be_missing(cli: Cli, tmp_path: Path) -> None:
+    """A try whose log file is gone (deleted by hand, a log cleaner, a lost disk) is shown as
+    missing, naming the file: not as an empty log, which reads as "the task printed nothing"."""
+    (tmp_path / "short.py").write_text(SHORT)
+    ran = cli("run", "short.py", "--no-progress")
+    assert ran.exit_code == 0, ran.output
+    run_id = json.loads(cli("runs", "list", "short", "--json").output)["runs"][0]["run_id"]
+    for folder in (Path(os.environ["DUCTWORK_HOME"]) / "logs" / "short").iterdir():
+        for file in folder.iterdir():
+            file.unlink()
+    shown = cli("tasks", "logs", "short", run_id, "t3")
+    assert shown.exit_code == 0, shown.output
+    assert "*** no log: " in shown.output and "does not exist" in shown.output, shown.output

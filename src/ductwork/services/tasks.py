@@ -222,8 +222,10 @@ def log_chunks(
         return
     path = Path(chosen.log_path)
     offset = 0
+    seen = False
     while True:
         if path.exists():
+            seen = True
             with path.open("r", encoding="utf-8", errors="replace") as fh:
                 fh.seek(offset)
                 data = fh.read()
@@ -238,6 +240,9 @@ def log_chunks(
         packed = read_packed(path)  # a short try's log is packed with its run's (ADR 0018)
         if packed:
             yield packed
+        elif not seen and not _still_running(engine, record, task_id, chosen.try_number):
+            # said, not an empty answer that reads as "the task printed nothing"
+            yield f"*** no log: {path} does not exist (deleted, or never written)\n"
         return
 
 
