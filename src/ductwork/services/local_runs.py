@@ -31,7 +31,7 @@ from ductwork.core.states import RunState, TaskState
 from ductwork.engine.journal import JournalWriter, dead_segments, read_journals
 from ductwork.engine.local import EarlierTries
 from ductwork.engine.recorder import RunSummary
-from ductwork.errors import RunStopped
+from ductwork.errors import DuctworkError, RunStopped
 from ductwork.services import runs as run_service
 from ductwork.store.asset_sink import AssetEventWriter, StepSinks
 from ductwork.store.engine import transaction
@@ -107,8 +107,14 @@ class StoreRecording:
         with transaction(self.engine) as conn:
             run_repo.set_run_state(conn, self.record.pk, RunState.RUNNING)
         if self.journal_dir is not None:
-            self.journal = JournalWriter(self.journal_dir)
-            self.journal.began_run(info.key)
+            try:
+                self.journal = JournalWriter(self.journal_dir)
+                self.journal.began_run(info.key)
+            except OSError as exc:  # a full or read-only DUCTWORK_HOME: the run must not stay running
+                self.journal = None
+                reason = f"cannot write the run's journal in {self.journal_dir}: {exc.strerror or exc}"
+                self.interrupted(reason)
+                raise DuctworkError(f"{reason} (run {info.run_id} recorded failed)") from None
         # The asset updates of its tasks are recorded too, so flows scheduled on them start.
         sinks = StepSinks(self.engine, [SqlEventSink(self.engine), AssetEventWriter()])
         return _Forgiving(_StopsWhenCancelled(sinks, self.engine, self.record))

@@ -1,0 +1,53 @@
+"""`ductwork run` on a full DUCTWORK_HOME (a small volume, a log folder that filled the disk):
+the run's journal cannot be written. It was a traceback (OSError: No space left on device) that
+left the run recorded `running` for ever; it is a one-line error naming the folder, and the run is
+recorded failed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from faultfs import small_disk
+
+FLOW = """
+from ductwork import Flow, PythonOperator
+
+with Flow("tiny") as flow:
+    PythonOperator(task_id="hello", python_callable=lambda: print("hello"))
+"""
+
+
+def _ductwork(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ductwork.cli", *args],
+        env={**os.environ, **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_a_run_on_a_full_home_says_so_and_is_recorded_failed(tmp_path: Path) -> None:
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "tiny.py").write_text(FLOW)
+    with small_disk(tmp_path / "home", size="256k") as disk:
+        env = {
+            "DUCTWORK_HOME": str(tmp_path / "home"),
+            "DUCTWORK_FLOWS_FOLDER": str(tmp_path / "flows"),
+            "DUCTWORK_DATABASE_URL": f"sqlite:///{tmp_path / 'ductwork.db'}",
+        }
+        disk.fill()
+        ran = _ductwork("run", "tiny", "--no-progress", env=env, cwd=tmp_path)
+        assert ran.returncode == 2, ran.stdout + ran.stderr
+        assert "Traceback" not in ran.stderr, ran.stderr
+        assert "cannot write the run's journal in" in ran.stderr and "No space left on device" in ran.stderr
+        disk.free()
+        listed = _ductwork("runs", "list", "tiny", "--json", env=env, cwd=tmp_path)
+        assert listed.returncode == 0, listed.stderr
+        assert [r["state"] for r in json.loads(listed.stdout)["runs"]] == ["failed"]
