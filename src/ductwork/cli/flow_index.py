@@ -53,11 +53,16 @@ class FileEntry:
     flows: dict[str, FlowSummary] = field(default_factory=dict)
     errors: list[FlowImportError] = field(default_factory=list)
     graph_path: Path | None = None
+    parsed: Mapping[str, Any] | None = None
+    """The graphs just parsed (as dicts by flow id), kept here too: a home that cannot be
+    written (read-only, full) has no copy on disk."""
 
     def graph(self, flow_id: str) -> Any:
         """The ``FlowGraph`` of one of this file's flows."""
         from ductwork.core.graph import FlowGraph
 
+        if self.parsed is not None:
+            return FlowGraph.from_dict(self.parsed[flow_id])
         assert self.graph_path is not None, self.file
         data = json.loads(self.graph_path.read_text())
         return FlowGraph.from_dict(data[flow_id])
@@ -209,13 +214,16 @@ class FlowIndex:
                 "errors": result.errors,
                 "deps": {dep: _stamp(dep, seen) for dep in result.modules or ()},
             }
-            if result.graphs:
-                self._write_graphs(file, {g["meta"]["flow_id"]: g for g in result.graphs})
+            graphs = {g["meta"]["flow_id"]: g for g in result.graphs}
+            if graphs:
+                self._write_graphs(file, graphs)
             if result.fatal or result.modules is None:
                 records.pop(file, None)  # not remembered: tried again next time
             else:
                 records[file] = record
             entries[file] = self._entry(file, record)
+            if graphs:
+                entries[file].parsed = graphs
         self._save()
         return entries
 

@@ -1,0 +1,55 @@
+"""Commands that read flows through the CLI's flow index (`trigger`, `flows show`, `backfill`)
+work on a read-only DUCTWORK_HOME: the index is a cache, and a home it cannot write costs only
+speed. `ductwork trigger` was a FileNotFoundError traceback there: the graph it had just parsed
+was read back from a cache file that could not be written."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from faultfs import bind_mount
+
+FLOW = """
+from ductwork import Flow, PythonOperator
+
+with Flow("tiny", schedule="@daily", start_date="2024-01-01") as flow:
+    PythonOperator(task_id="hello", python_callable=lambda: print("hello"))
+"""
+
+
+def _ductwork(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ductwork.cli", *args],
+        env={**os.environ, **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_trigger_and_show_work_on_a_read_only_home(tmp_path: Path) -> None:
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "tiny.py").write_text(FLOW)
+    with bind_mount(tmp_path / "home-source", tmp_path / "home") as home:
+        env = {
+            "DUCTWORK_HOME": str(tmp_path / "home"),
+            "DUCTWORK_FLOWS_FOLDER": str(tmp_path / "flows"),
+            "DUCTWORK_DATABASE_URL": f"sqlite:///{tmp_path / 'ductwork.db'}",
+        }
+        home.read_only(True)
+        try:
+            shown = _ductwork("flows", "show", "tiny", env=env, cwd=tmp_path)
+            assert shown.returncode == 0, shown.stderr
+            assert "hello" in shown.stdout
+            triggered = _ductwork("trigger", "tiny", "--json", env=env, cwd=tmp_path)
+            assert triggered.returncode == 0, triggered.stdout + triggered.stderr
+            assert "Traceback" not in triggered.stderr
+            assert json.loads(triggered.stdout)["state"] == "queued"
+        finally:
+            home.read_only(False)
