@@ -51,5 +51,10 @@ def test_trigger_and_show_work_on_a_read_only_home(tmp_path: Path) -> None:
             assert triggered.returncode == 0, triggered.stdout + triggered.stderr
             assert "Traceback" not in triggered.stderr
             assert json.loads(triggered.stdout)["state"] == "queued"
+            # a command that must write there (its journal) says so in one line
+            ran = _ductwork("run", "tiny", "--no-progress", env=env, cwd=tmp_path)
+            assert ran.returncode == 2, ran.stdout + ran.stderr
+            assert "Traceback" not in ran.stderr, ran.stderr
+            assert f"cannot write the run's journal in {tmp_path / 'home'}" in ran.stderr
         finally:
             home.read_only(False)
