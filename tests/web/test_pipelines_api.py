@@ -57,11 +57,11 @@ def test_a_file_that_does_not_parse_is_refused_with_its_line(operator: Api, view
 
 def test_put_activate_deactivate_and_list(operator: Api, viewer: Api, admin: Api) -> None:
     assert viewer.put("/pipelines/api_pipe", json=_body(DEFINITION)).status_code == 403
-    bad = operator.put("/pipelines/api_pipe", json=_body({"objects": [{"id": "X", "type": "Nope"}]}))
+    bad = admin.put("/pipelines/api_pipe", json=_body({"objects": [{"id": "X", "type": "Nope"}]}))
     assert bad.status_code == 400 and "nothing was stored or activated" in bad.json()["detail"]
     assert "api_pipe" not in [p["name"] for p in viewer.get("/pipelines").json()]
 
-    stored = operator.put("/pipelines/api_pipe", json=_body(DEFINITION)).json()
+    stored = admin.put("/pipelines/api_pipe", json=_body(DEFINITION)).json()
     assert stored == {
         "name": "api_pipe",
         "version": 1,
@@ -96,7 +96,9 @@ def test_the_schema_is_served_and_valid(viewer: Api) -> None:
     assert errors
 
 
-def test_a_schedule_that_started_long_ago_is_refused_until_its_backfill_is_allowed(operator: Api, viewer: Api) -> None:
+def test_a_schedule_that_started_long_ago_is_refused_until_its_backfill_is_allowed(
+    admin: Api, operator: Api, viewer: Api
+) -> None:
     old = {
         "objects": [
             {"id": "Default", "scheduleType": "timeseries", "schedule": {"ref": "Old"}},
@@ -104,7 +106,7 @@ def test_a_schedule_that_started_long_ago_is_refused_until_its_backfill_is_allow
             {"id": "Tick", "type": "ShellCommandActivity", "command": "echo tick"},
         ]
     }
-    assert operator.put("/pipelines/old_api", json=_body(old)).status_code == 200
+    assert admin.put("/pipelines/old_api", json=_body(old)).status_code == 200
     refused = operator.post("/pipelines/old_api/activate", json={})
     assert refused.status_code == 409, refused.text
     assert refused.json()["error"] == "backfill_refused" and refused.json()["start"] == "2020-01-01T00:00:00+00:00"
@@ -112,3 +114,18 @@ def test_a_schedule_that_started_long_ago_is_refused_until_its_backfill_is_allow
     assert viewer.get("/pipelines/old_api").json()["schedule_state"] == "PENDING"
     allowed = operator.post("/pipelines/old_api/activate", json={"allow_backfill": True})
     assert allowed.status_code == 200 and allowed.json()["schedule_state"] == "SCHEDULED"
+
+
+def test_only_admins_store_definitions_they_are_code_run_on_the_workers(operator: Api, admin: Api) -> None:
+    """A definition's commands and templates run on the workers with the connections' real
+    passwords: an operator who could store one read any password (``echo {{ conn.x.password }}
+    | rev``) the API never shows them, and ran any command. Operators activate what admins store."""
+    steal = (
+        "flow: steal\ntasks:\n  t:\n    operator: BashOperator\n    bash_command: echo {{ conn.db.password }} | rev\n"
+    )
+    refused = operator.put("/pipelines/steal", json=_body(steal, "yaml"))
+    assert refused.status_code == 403, refused.text
+    assert "needs admin" in refused.json()["detail"]
+    assert operator.get("/pipelines/steal").status_code == 404
+    assert admin.put("/pipelines/steal", json=_body(steal, "yaml")).status_code == 200
+    assert operator.post("/pipelines/steal/activate", json={}).status_code == 200

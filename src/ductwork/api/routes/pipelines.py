@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from ductwork.api.context import WebContext, web_context
 from ductwork.api.routes._common import ERRORS
-from ductwork.api.security import Operator, Viewer
+from ductwork.api.security import Admin, Operator, Viewer
 from ductwork.declarative.problems import PipelineDefinitionError
 from ductwork.errors import DuctworkError
 from ductwork.services import pipelines as service
@@ -158,10 +158,12 @@ def list_pipeline_runs(
     return service.list_runs(ctx.engine, name, limit=limit)
 
 
-@router.put("/pipelines/{name}", response_model=PutOut, dependencies=[Operator])
+@router.put("/pipelines/{name}", response_model=PutOut, dependencies=[Admin])
 def put_pipeline(name: PipelineName, body: DefinitionIn, ctx: WebContext = Depends(web_context)) -> PutOut:
     """Validate a definition and store it as the next version of ``name`` (nothing is stored if
-    any problem is found: 400 with every problem)."""
+    any problem is found: 400 with every problem). Admins only: a definition is code (shell
+    commands, operators, templates reading connections) that runs on the workers; operators
+    activate and deactivate what is stored."""
     result = service.put(
         ctx.engine, body.definition, filename=_filename(name, body.format), name=name, created_by="api"
     )
