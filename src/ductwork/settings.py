@@ -159,6 +159,7 @@ class Settings:
         if not isinstance(section, dict):
             raise DefinitionError(f"{path}: [ductwork] must be a table of settings, got {section!r}")
         known = {f.name for f in fields(cls)} - {"config_path", "resources", "pools", "sources", "file"}
+        _settings_outside_their_table(path, file, known)
         for key in section:
             if key not in known:
                 raise DefinitionError(
@@ -344,3 +345,24 @@ def _boolean(name: str, value: Any) -> bool:
     if text in ("0", "false", "no", "off", ""):
         return False
     raise DefinitionError(f"{name} must be true or false, got {value!r}")
+
+
+def _settings_outside_their_table(path: Path, file: Mapping[str, Any], known: set[str]) -> None:
+    """Settings the file holds where they are not read: at its top (before any table) or in a
+    misspelt ``[ductwork]`` (``[ductworks]``, ``[Ductwork]``). Other tables are Luigi's task
+    sections and are left alone. Ignored without a word, they left ``retention_days = 30`` at 90."""
+    import difflib
+
+    for key, value in file.items():
+        if key in known and not isinstance(value, dict):
+            raise DefinitionError(
+                f"{path}: setting {key!r} is outside the [ductwork] table, where it is not read; "
+                "put it under a [ductwork] line"
+            )
+        if (
+            key != "ductwork"
+            and isinstance(value, dict)
+            and difflib.get_close_matches(key.lower(), ["ductwork"], n=1, cutoff=0.8)
+            and any(name in known for name in value)
+        ):
+            raise DefinitionError(f"{path}: table [{key}] is not read: settings go in [ductwork]")

@@ -30,6 +30,11 @@ def _load(tmp_path: Path, toml: str | None = None, **environ: str) -> Settings:
         ("[resources]\ndb = 'two'\n", "[resources] db must be an integer, got 'two'"),
         ("ductwork = 5\n", "[ductwork] must be a table of settings"),
         ("[ductwork]\nparalelism = 8\n", "unknown setting 'paralelism' in [ductwork]. Did you mean 'parallelism'?"),
+        # settings where they are not read: they were ignored without a word
+        ("retention_days = 30\n[ductwork]\n", "setting 'retention_days' is outside the [ductwork] table"),
+        ("retention_days = 30\n", "setting 'retention_days' is outside the [ductwork] table"),
+        ("[ductworks]\nretention_days = 30\n", "table [ductworks] is not read: settings go in [ductwork]"),
+        ("[Ductwork]\nparallelism = 2\n", "table [Ductwork] is not read: settings go in [ductwork]"),
     ],
 )
 def test_a_bad_settings_file_is_one_clear_error(tmp_path: Path, toml: str, says: str) -> None:
@@ -71,3 +76,10 @@ def test_a_password_in_the_database_urls_query_is_hidden_too() -> None:
         for shown in (redact_url(url), mask_url(url)):
             assert "supersecret" not in shown and "password=***" in shown
     assert redact_url("postgresql://bob:pw@db/x?sslmode=require") == "postgresql://bob:***@db/x?sslmode=require"
+
+
+def test_luigi_task_sections_may_use_a_settings_name(tmp_path: Path) -> None:
+    """Tables other than [ductwork] are Luigi's task sections: a parameter there named like a
+    setting is no mistake."""
+    settings = _load(tmp_path, "[ductwork]\nretention_days = 30\n[Report]\nretention_days = 7\nparallelism = 2\n")
+    assert settings.retention_days == 30 and settings.parallelism == 4
