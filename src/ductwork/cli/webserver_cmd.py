@@ -15,13 +15,25 @@ from ductwork.cli.state import CliState
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
+GRACEFUL_SHUTDOWN = 5
+"""Seconds a stopping web server waits for open requests (followed logs) before ending them."""
 
 
 def make_server(app: Any, host: str, port: int, log_level: str = "warning") -> Any:
     """A uvicorn server for ``app`` (run it with ``.run()``, stop it with ``should_exit = True``)."""
     import uvicorn
 
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False, lifespan="on")
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+        lifespan="on",
+        # A stop waits this long for open requests, then ends them: a followed log (`?follow=true`)
+        # would otherwise hold the stop until its task ended, hours for a long one.
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
+    )
     return uvicorn.Server(config)
 
 
