@@ -281,9 +281,14 @@ class Settings:
             "triggerer",
             *_DAYS,
             *_TELEMETRY,
+            *("metrics_token", "fernet_key", "smtp_url"),
         )
         for name in shown:
             value: Any = getattr(self, name)
+            if name in ("metrics_token", "fernet_key") and value:
+                value = "***"  # whether it is set, and where from: never the value
+            if name == "smtp_url":
+                value = redact_url(self.smtp_url)
             if name == "database_url":
                 value = self.db_url_shown
             if name == "results_offload_url":

@@ -173,3 +173,27 @@ def test_redact_url_hides_whatever_sqlalchemy_would_take_as_the_password(text: s
         return
     if password:
         assert sa.make_url(redact_url(url)).password == "***"
+
+
+def test_config_says_whether_the_secret_settings_are_set_without_showing_them(tmp_path: Path) -> None:
+    """`ductwork config` lists fernet_key, metrics_token and smtp_url too, as `***` (the SMTP URL
+    with its password as `***`) with where they came from: they were left out, so an operator could
+    not tell whether this host has a Fernet key or why /metrics asks for a token."""
+    (tmp_path / "flows").mkdir()
+    env = {
+        "DUCTWORK_HOME": str(tmp_path / "home"),
+        "DUCTWORK_FLOWS_FOLDER": str(tmp_path / "flows"),
+        "DUCTWORK_FERNET_KEY": FERNET_KEY,
+        "DUCTWORK_METRICS_TOKEN": "metrics-tok-9Zx1",
+        "DUCTWORK_SMTP_URL": "smtp://bot:smtp-pw-4Kd8@mail.example:587",
+    }
+    shown = _ductwork(["config", "--json"], env, tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    rows = json.loads(shown.stdout)
+    assert rows["fernet_key"] == {"value": "***", "source": "env"}
+    assert rows["metrics_token"] == {"value": "***", "source": "env"}
+    assert rows["smtp_url"] == {"value": "smtp://bot:***@mail.example:587", "source": "env"}
+    for secret in (FERNET_KEY, "metrics-tok-9Zx1", "smtp-pw-4Kd8"):
+        assert secret not in shown.stdout
+    unset = _ductwork(["config", "--json"], {k: v for k, v in env.items() if "HOME" in k or "FLOWS" in k}, tmp_path)
+    assert json.loads(unset.stdout)["metrics_token"] == {"value": "", "source": "default"}
