@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse, Response
 from ductwork.api.context import WebContext
 from ductwork.api.errors import error_body
 from ductwork.core.states import RunState
-from ductwork.store.engine import read_transaction
+from ductwork.store.engine import database_unavailable, read_transaction
 from ductwork.store.repo import import_errors as error_repo
 from ductwork.store.repo import jobs as job_repo
 from ductwork.store.repo import pools as pool_repo
@@ -43,6 +43,23 @@ class StoreCollector:
         self.engine = engine
 
     def collect(self) -> Iterator[Any]:
+        """The store's figures and ``ductwork_store_up`` (1; 0 without the others when the
+        database does not answer: the scrape still succeeds, with the process metrics, and an
+        alert can say what is wrong instead of the web server looking down)."""
+        from prometheus_client.core import GaugeMetricFamily
+
+        help_text = "1 when the metadata database answered this scrape, 0 when it did not"
+        try:
+            families = list(self._collect())
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            yield GaugeMetricFamily("ductwork_store_up", help_text, value=0)
+            return
+        yield GaugeMetricFamily("ductwork_store_up", help_text, value=1)
+        yield from families
+
+    def _collect(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
 
         with read_transaction(self.engine) as conn:
