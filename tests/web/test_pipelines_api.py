@@ -44,12 +44,12 @@ def test_validate_lists_every_problem_with_object_and_field(viewer: Api) -> None
     assert notjson["valid"] is False and "not valid JSON" in notjson["problems"][0]
 
 
-def test_a_file_that_does_not_parse_is_refused_with_its_line(operator: Api, viewer: Api) -> None:
+def test_a_file_that_does_not_parse_is_refused_with_its_line(admin: Api, viewer: Api) -> None:
     broken = "flow: broken\ntasks:\n  a:\n    operator: EmptyOperator\n   b:\n    operator: EmptyOperator\n"
     answer = viewer.post("/pipelines/validate", json=_body(broken, "yaml")).json()
     assert answer["valid"] is False
     assert answer["problems"] == ["line 5: not valid YAML: expected <block end>, but found '<block mapping start>'"]
-    refused = operator.put("/pipelines/broken", json=_body(broken, "yaml"))
+    refused = admin.put("/pipelines/broken", json=_body(broken, "yaml"))
     assert refused.status_code == 400 and "line 5: not valid YAML" in refused.json()["detail"]
     notjson = viewer.post("/pipelines/validate", json=_body('{"objects": [\n  {"id": "A"},\n]}', "json")).json()
     assert notjson["problems"] == ["line 3: not valid JSON: Expecting value (line 3, column 1)"]
