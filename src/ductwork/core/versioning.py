@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import os
 import pickle
 import sys
 import sysconfig
@@ -129,6 +130,8 @@ def _stdlib_roots() -> tuple[str, ...]:
 
 
 _ROOTS: tuple[str, ...] | None = None
+_OWN_PACKAGE = os.path.join(str(Path(__file__).resolve().parent.parent), "")
+"""Ductwork's own modules (not the user's, even in a folder named ``ductwork``)."""
 _FILE_HASHES: dict[tuple[str, int], str] = {}
 
 
@@ -139,7 +142,7 @@ def _is_user_file(file: str | None) -> bool:
     if _ROOTS is None:
         _ROOTS = _stdlib_roots()
     resolved = str(Path(file).resolve())
-    return not resolved.startswith(_ROOTS) and "/ductwork/" not in resolved.replace("\\", "/")
+    return not resolved.startswith(_ROOTS) and not resolved.startswith(_OWN_PACKAGE)
 
 
 def file_hash(file: str) -> str:

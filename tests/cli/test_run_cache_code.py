@@ -1,0 +1,100 @@
+"""``cache="content"`` follows the code a task really runs: a change in a helper module re-runs
+the task even when the flows live in a folder named ``ductwork`` (``/opt/ductwork/flows``), and
+a change in a module that helper imports, or in a module-level constant the task reads, re-runs
+it too. Each command is a separate ``ductwork run`` process, as a user runs them; what ran is
+counted from the files the tasks write."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+FLOW = textwrap.dedent(
+    """
+    import os
+    from pathlib import Path
+    from ductwork import flow, task
+    from helper import factor
+
+    MARKS = Path(os.environ["DUCTWORK_TEST_MARKS"])
+    LIMIT = 5
+
+    def executed(name, value):
+        with (MARKS / "executed.log").open("a") as fh:
+            fh.write(f"{name} {value}\\n")
+
+    @task
+    def scaled():
+        value = factor()
+        executed("scaled", value)
+        return value
+
+    @task
+    def limited():
+        value = LIMIT * 2
+        executed("limited", value)
+        return value
+
+    @flow(schedule=None, cache="content")
+    def code_changes():
+        scaled()
+        limited()
+    """
+)
+
+
+class Project:
+    def __init__(self, tmp: Path) -> None:
+        self.marks = tmp / "marks"
+        self.flows = tmp / "opt" / "ductwork" / "flows"
+        self.marks.mkdir()
+        self.flows.mkdir(parents=True)
+        (self.flows / "code_changes.py").write_text(FLOW)
+        (self.flows / "helper.py").write_text("import base\n\ndef factor():\n    return base.BASE + 1\n")
+        (self.flows / "base.py").write_text("BASE = 100\n")
+        self.tmp = tmp
+        self.env = {
+            **os.environ,
+            "DUCTWORK_HOME": str(tmp / "home"),
+            "DUCTWORK_FLOWS_FOLDER": str(self.flows),
+            "DUCTWORK_TEST_MARKS": str(self.marks),
+        }
+
+    def run(self) -> list[str]:
+        """What the tasks that executed in this run wrote."""
+        log = self.marks / "executed.log"
+        before = len(log.read_text().splitlines()) if log.exists() else 0
+        done = subprocess.run(
+            [sys.executable, "-m", "ductwork.cli", "run", "code_changes", "--no-progress", "--json"],
+            cwd=self.tmp,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert json.loads(done.stdout)["state"] == "success"
+        return sorted(log.read_text().splitlines()[before:]) if log.exists() else []
+
+    def edit(self, name: str, old: str, new: str) -> None:
+        path = self.flows / name
+        text = path.read_text()
+        assert old in text
+        path.write_text(text.replace(old, new))
+        stamp = path.stat().st_mtime_ns + 1_000_000_000  # a new mtime even within one tick
+        os.utime(path, ns=(stamp, stamp))
+        for cached in (self.flows / "__pycache__").glob(f"{path.stem}.*.pyc"):
+            cached.unlink()
+
+
+def test_a_helper_module_in_a_folder_named_ductwork_is_the_users_code(tmp_path: Path) -> None:
+    project = Project(tmp_path)
+    assert project.run() == ["limited 10", "scaled 101"]
+    assert project.run() == []
+    project.edit("helper.py", "+ 1", "+ 2")
+    assert project.run() == ["scaled 102"]
