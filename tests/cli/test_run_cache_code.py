@@ -98,3 +98,11 @@ def test_a_helper_module_in_a_folder_named_ductwork_is_the_users_code(tmp_path: 
     assert project.run() == []
     project.edit("helper.py", "+ 1", "+ 2")
     assert project.run() == ["scaled 102"]
+
+
+def test_a_change_in_a_module_the_helper_imports_runs_the_task_again(tmp_path: Path) -> None:
+    project = Project(tmp_path)
+    assert project.run() == ["limited 10", "scaled 101"]
+    project.edit("base.py", "BASE = 100", "BASE = 200")
+    assert project.run() == ["scaled 201"]
+    assert project.run() == []

@@ -5,8 +5,9 @@ can be named, not just detected:
 
 - ``code``: the source of the task's callable, of the functions of the same module it calls
   (followed through their own calls), and the content of the user modules (files outside the
-  standard library and site-packages) it uses; for other operators, their class and their
-  unrendered templated fields (a Bash command), for class tasks the source of the class;
+  standard library and site-packages) it uses and of the user modules those import; for other
+  operators, their class and their unrendered templated fields (a Bash command), for class
+  tasks the source of the class;
 - ``params``: the run parameters the task reads (``param:NAME``) and its literal arguments;
 - ``inputs``: the results of upstream tasks (``task:ID``) and the versions of its inlets
   (``asset:URI``: a file's size and modification time, an object's ETag...).
@@ -201,19 +202,36 @@ def code_parts(func: Callable[..., Any]) -> dict[str, str]:
             if target is None:
                 continue
             if isinstance(target, types.ModuleType):
-                file = getattr(target, "__file__", None)
-                if _is_user_file(file):
-                    out[f"module:{target.__name__}"] = file_hash(str(file))
+                _add_user_modules(out, target, home)
                 continue
             module = getattr(target, "__module__", None)
             if isinstance(target, types.FunctionType | type) and module == home:
                 stack.append(target)
             elif module and module != home:
                 mod = sys.modules.get(module)
-                file = getattr(mod, "__file__", None)
-                if _is_user_file(file):
-                    out[f"module:{module}"] = file_hash(str(file))
+                if mod is not None:
+                    _add_user_modules(out, mod, home)
     return out
+
+
+def _add_user_modules(out: dict[str, str], module: types.ModuleType, home: str | None) -> None:
+    """``module:<name>`` for ``module`` when it is the user's, and for the user modules it uses
+    in turn (a helper's own helpers), whose changes change what it computes."""
+    pending = [module]
+    while pending:
+        current = pending.pop()
+        name = current.__name__
+        file = getattr(current, "__file__", None)
+        if name == home or f"module:{name}" in out or not _is_user_file(file):
+            continue
+        out[f"module:{name}"] = file_hash(str(file))
+        for value in list(vars(current).values()):
+            if isinstance(value, types.ModuleType):
+                pending.append(value)
+            elif isinstance(value, types.FunctionType | type):
+                used = sys.modules.get(getattr(value, "__module__", None) or "")
+                if used is not None:
+                    pending.append(used)
 
 
 def class_code_parts(cls: type) -> dict[str, str]:
