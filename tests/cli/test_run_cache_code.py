@@ -106,3 +106,11 @@ def test_a_change_in_a_module_the_helper_imports_runs_the_task_again(tmp_path: P
     project.edit("base.py", "BASE = 100", "BASE = 200")
     assert project.run() == ["scaled 201"]
     assert project.run() == []
+
+
+def test_a_change_of_a_module_level_constant_the_task_reads_runs_it_again(tmp_path: Path) -> None:
+    project = Project(tmp_path)
+    assert project.run() == ["limited 10", "scaled 101"]
+    project.edit("code_changes.py", "LIMIT = 5", "LIMIT = 6")
+    assert project.run() == ["limited 12"]
+    assert project.run() == []

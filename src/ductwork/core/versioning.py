@@ -4,7 +4,8 @@ A try's fingerprint has three parts, each a mapping of names to short hashes so 
 can be named, not just detected:
 
 - ``code``: the source of the task's callable, of the functions of the same module it calls
-  (followed through their own calls), and the content of the user modules (files outside the
+  (followed through their own calls) and of the module-level constants they read (``LIMIT = 5``),
+  and the content of the user modules (files outside the
   standard library and site-packages) it uses and of the user modules those import; for other
   operators, their class and their unrendered templated fields (a Bash command), for class
   tasks the source of the class;
@@ -29,7 +30,7 @@ import sysconfig
 import types
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Protocol
 
 from ductwork.errors import DefinitionError
@@ -201,6 +202,10 @@ def code_parts(func: Callable[..., Any]) -> dict[str, str]:
             target = scope.get(ref)
             if target is None:
                 continue
+            constant = _constant(target)
+            if constant is not None:  # LIMIT = 5 in the task's module: part of its code
+                out[f"code:{ref}"] = digest(constant.encode())
+                continue
             if isinstance(target, types.ModuleType):
                 _add_user_modules(out, target, home)
                 continue
@@ -212,6 +217,25 @@ def code_parts(func: Callable[..., Any]) -> dict[str, str]:
                 if mod is not None:
                     _add_user_modules(out, mod, home)
     return out
+
+
+def _constant(value: Any, depth: int = 0) -> str | None:
+    """A module-level constant's value as stable text (numbers, strings, paths and containers of
+    them); None for anything else (functions, clients, objects whose repr names an address)."""
+    if value is None or isinstance(value, bool | int | float | str | bytes | PurePath):
+        return f"{type(value).__name__}:{value!r}"
+    if depth > 4 or not isinstance(value, tuple | list | dict | set | frozenset) or len(value) > 10_000:
+        return None
+    items = value.items() if isinstance(value, dict) else ((None, v) for v in value)
+    parts = []
+    for key, item in items:
+        texts = (_constant(key, depth + 1), _constant(item, depth + 1))
+        if texts[1] is None or (key is not None and texts[0] is None):
+            return None
+        parts.append(f"{texts[0]}={texts[1]}" if key is not None else str(texts[1]))
+    if isinstance(value, set | frozenset | dict):
+        parts.sort()
+    return f"{type(value).__name__}:[{','.join(parts)}]"
 
 
 def _add_user_modules(out: dict[str, str], module: types.ModuleType, home: str | None) -> None:
