@@ -388,3 +388,27 @@ def test_a_nats_url_nothing_answers_is_one_warning_naming_the_flow(
     said = [r.getMessage() for r in caplog.records if "bad_nats" in r.getMessage()]
     assert said and "cannot connect to nats://127.0.0.1:1" in said[0], said
     assert not [r for r in caplog.records if r.name.startswith("nats")]  # no tracebacks of the client's
+
+
+def test_a_rabbitmq_url_nothing_answers_is_one_warning_naming_the_flow_address_and_reason(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A RabbitMQ trigger pointed at a wrong port said "lost its connection (AMQPConnectionError: )",
+    with neither the address nor the reason, between pika's tracebacks: it names both now."""
+    pytest.importorskip("pika")
+    from ductwork.core.triggers import RabbitMQ
+
+    listener = listener_for(RabbitMQ(queue="zz", url="amqp://guest:secret@127.0.0.1:1/%2F"), "bad_rabbit")
+    stop = threading.Event()
+    with caplog.at_level("INFO"):
+        thread = threading.Thread(target=listener.serve, args=(lambda _m: None, stop), daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not any("bad_rabbit" in r.getMessage() for r in caplog.records) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        stop.set()
+        thread.join(timeout=30)
+    said = [r.getMessage() for r in caplog.records if "bad_rabbit" in r.getMessage()]
+    assert said and "cannot connect to amqp://guest:***@127.0.0.1:1/" in said[0], said
+    assert "Connection refused" in said[0] and "secret" not in said[0], said
+    assert not [r for r in caplog.records if r.name.startswith("pika")]  # no tracebacks of the client's

@@ -3,6 +3,7 @@ acknowledgements (pika). Unacknowledged messages go back to the queue when the c
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
@@ -24,7 +25,16 @@ class RabbitMQListener(Listener):
         params.blocked_connection_timeout = 30
         params.connection_attempts = 1
         params.socket_timeout = 5
-        connection = pika.BlockingConnection(params)
+        quiet = logging.getLogger("pika")
+        if quiet.level == logging.NOTSET:  # pika logs a traceback per failed attempt and pages per connection
+            quiet.setLevel(logging.CRITICAL)
+        try:
+            connection = pika.BlockingConnection(params)
+        except pika.exceptions.AMQPError as exc:  # str() of a refused connection is empty
+            from ductwork.settings import redact_url
+
+            reason = str(exc) or "; ".join(str(arg) or repr(arg) for arg in exc.args) or type(exc).__name__
+            raise ConnectionError(f"cannot connect to {redact_url(self.url)}: {reason}") from None
         try:
             channel = connection.channel()
             queue = self.queue_name()
