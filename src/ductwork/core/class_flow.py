@@ -134,6 +134,10 @@ class ClassTaskRunner:
         self.task = task
         self.deps = deps
         self.task_id = task.task_id
+        from ductwork.core.assets import as_assets
+
+        self.outlets = as_assets(getattr(task, "outlets", None), where=task.task_id, name="outlets")
+        """The class's ``outlets``: a successful try records an update of each, as an operator's do."""
         self.on_execute_callback: list[Callable[[TaskContext], Any]] = []
         self.on_success_callback: list[Callable[[TaskContext], Any]] = []
         self.on_failure_callback: list[Callable[[TaskContext], Any]] = []

@@ -55,7 +55,11 @@ def test_operators_and_lists_build_conditions() -> None:
         PythonOperator(task_id="t", python_callable=lambda: None, outlets=[a], inlets=["s3://lake/t4"])
     graph = f.to_graph()
     assert graph.meta.assets == {"all": [{"asset": URIS[0]}, {"asset": URIS[1]}]} and graph.meta.schedule == "None"
-    assert graph.nodes["t"].extra == {"callable": graph.nodes["t"].extra["callable"], "outlets": [URIS[0]], "inlets": [URIS[4]]}
+    assert graph.nodes["t"].extra == {
+        "callable": graph.nodes["t"].extra["callable"],
+        "outlets": [URIS[0]],
+        "inlets": [URIS[4]],
+    }
     timed = Flow("g", schedule=AssetOrTime("@daily", a | b)).to_graph().meta
     assert timed.schedule == "@daily" and timed.assets == {"any": [{"asset": URIS[0]}, {"asset": URIS[1]}]}
 
@@ -190,3 +194,28 @@ def test_cache_on_a_flow_of_class_tasks_is_refused_with_the_reason() -> None:
 
     with pytest.raises(DefinitionError, match=r"Flow.from_task\(Daily\): cache= does not apply to class tasks"):
         Flow.from_task(Daily, schedule=None, cache="content")
+
+
+def test_a_class_task_with_outlets_records_their_updates(cli: Any, tmp_path: Any) -> None:
+    """A class task's ``outlets = [...]`` (README: "class tasks work the same way") were listed as
+    its asset's producer, but a successful run recorded no update, so flows scheduled on the
+    asset never started. A run that finds the task complete (its output exists) records none."""
+    (tmp_path / "flows.py").write_text(
+        "from ductwork import Asset, Flow, LocalTarget, Task\n"
+        "A = Asset('s3://lake/class')\n"
+        f"OUT = {str(tmp_path / 'events.csv')!r}\n"
+        "class Events(Task):\n"
+        "    outlets = [A]\n"
+        "    def output(self):\n"
+        "        return LocalTarget(OUT)\n"
+        "    def run(self):\n"
+        "        with self.output().open('w') as fh:\n"
+        "            fh.write('x')\n"
+        "producer = Flow.from_task(Events, flow_id='class_producer')\n"
+    )
+    assert cli("run", "flows.py:class_producer", "--no-progress").exit_code == 0
+    shown = json.loads(cli("assets", "show", "s3://lake/class", "--json").output)
+    assert shown["producers"] == [["class_producer", "Events"]]
+    assert [(e["flow_id"], e["task_id"]) for e in shown["events"]] == [("class_producer", "Events")]
+    assert cli("run", "flows.py:class_producer", "--no-progress").exit_code == 0  # complete: not run
+    assert len(json.loads(cli("assets", "show", "s3://lake/class", "--json").output)["events"]) == 1
