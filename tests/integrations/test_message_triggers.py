@@ -412,3 +412,23 @@ def test_a_rabbitmq_url_nothing_answers_is_one_warning_naming_the_flow_address_a
     assert said and "cannot connect to amqp://guest:***@127.0.0.1:1/" in said[0], said
     assert "Connection refused" in said[0] and "secret" not in said[0], said
     assert not [r for r in caplog.records if r.name.startswith("pika")]  # no tracebacks of the client's
+
+
+def test_an_mqtt_url_nothing_answers_is_one_warning_naming_the_address(caplog: pytest.LogCaptureFixture) -> None:
+    """An MQTT trigger pointed at a wrong port said only "Connection refused": it names the broker."""
+    pytest.importorskip("paho.mqtt.client")
+    from ductwork.core.triggers import MqttTopic
+
+    listener = listener_for(MqttTopic(topic="zz/#", url="mqtt://u:secret@127.0.0.1:1"), "bad_mqtt")
+    stop = threading.Event()
+    with caplog.at_level("INFO"):
+        thread = threading.Thread(target=listener.serve, args=(lambda _m: None, stop), daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not any("bad_mqtt" in r.getMessage() for r in caplog.records) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        stop.set()
+        thread.join(timeout=30)
+    said = [r.getMessage() for r in caplog.records if "bad_mqtt" in r.getMessage()]
+    assert said and "cannot connect to mqtt://u:***@127.0.0.1:1" in said[0], said
+    assert "Connection refused" in said[0] and "secret" not in said[0], said

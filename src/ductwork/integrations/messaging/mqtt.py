@@ -59,7 +59,14 @@ class MqttListener(Listener):
         client.on_message = lambda _cl, _ud, msg: inbox.put(msg)
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = SESSION_EXPIRY
-        client.connect(url.hostname or "127.0.0.1", url.port or 1883, keepalive=15, clean_start=False, properties=props)
+        try:
+            client.connect(
+                url.hostname or "127.0.0.1", url.port or 1883, keepalive=15, clean_start=False, properties=props
+            )
+        except OSError as exc:  # "Connection refused" alone does not say where
+            from ductwork.settings import redact_url
+
+            raise ConnectionError(f"cannot connect to {redact_url(self.url)}: {exc}") from None
         client.loop_start()
         try:
             while not stop.is_set():
