@@ -54,7 +54,15 @@ class XComArg(DependencyMixin):
         return ZipXComArg((self, *others), fillvalue=fillvalue)
 
     def resolve(self, context: TaskContext) -> Any:
-        return context["ti"].xcom_pull(task_ids=self.operator.task_id, key=self.key)
+        ti = context["ti"]
+        value = ti.xcom_pull(task_ids=self.operator.task_id, key=self.key)
+        if value is None and self.key != RETURN_VALUE and getattr(self.operator, "multiple_outputs", False):
+            # A multiple_outputs task pushes each key of the dict it returns; a return value given
+            # without those pushes (``run_task(upstream_results=...)``) still holds them.
+            whole = ti.xcom_pull(task_ids=self.operator.task_id, key=RETURN_VALUE)
+            if isinstance(whole, Mapping):
+                return whole.get(self.key)
+        return value
 
     def resolve_template(self, context: Any) -> Any:
         """In a templated field, the value itself (``core.templating.render_value``)."""

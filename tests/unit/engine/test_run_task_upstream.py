@@ -1,0 +1,40 @@
+"""``ductwork.testing.run_task`` with ``upstream_results``: what a user gives is what the task gets."""
+
+from __future__ import annotations
+
+from ductwork import flow, task
+from ductwork.testing import run_task
+
+
+@task
+def load() -> list[float]:
+    return [1.0, 2.0, 4.0]
+
+
+@task(multiple_outputs=True)
+def stats(xs: list[float]) -> dict:
+    return {"n": len(xs), "mean": sum(xs) / len(xs)}
+
+
+@task
+def report(n: int, mean: float, label: str) -> str:
+    return f"{label}: {n} values, mean {mean:.2f}"
+
+
+@flow
+def numbers(label: str = "weekly") -> None:
+    s = stats(load())
+    report(s["n"], s["mean"], label)
+
+
+def test_a_multiple_outputs_upstream_given_as_its_dict_feeds_each_key() -> None:
+    # The README's Tutorial 3 flow: report takes s["n"] and s["mean"] of a multiple_outputs task.
+    # Giving stats' return value used to hand report None for both (TypeError in the f-string).
+    outcome = run_task(numbers, "report", upstream_results={"stats": {"n": 2, "mean": 1.5}}, params={"label": "x"})
+    assert outcome.state == "success", outcome.error
+    assert outcome.result == "x: 2 values, mean 1.50"
+
+
+def test_a_key_the_dict_lacks_is_none_as_in_a_real_run() -> None:
+    outcome = run_task(numbers, "report", upstream_results={"stats": {"n": 2}}, params={"label": "x"})
+    assert outcome.state == "failed" and "NoneType" in (outcome.error or "")
