@@ -31,7 +31,7 @@ from ductwork.core.targets import MEMORY_FS
 from ductwork.core.task import Task
 from ductwork.engine.local import run_locally
 from ductwork.engine.recorder import RunSummary, TaskSummary, TryInfo
-from ductwork.errors import DefinitionError
+from ductwork.errors import DefinitionError, NotFoundError, did_you_mean
 
 __all__ = [
     "FrozenClock",
@@ -87,8 +87,17 @@ def run_task(
     clock = clock or FrozenClock()
     if isinstance(logical_date, str):
         logical_date = dt.datetime.fromisoformat(logical_date)
+    built = _flow(flow)
+    if upstream_results:
+        names = built.to_graph().nodes
+        for name in upstream_results:
+            if name not in names:
+                raise NotFoundError(
+                    f"run_task({task_id!r}): upstream_results names {name!r}, which is not a task of flow "
+                    f"{built.flow_id!r}.{did_you_mean(name, names)}"
+                )
     summary = run_locally(
-        _flow(flow),
+        built,
         params=params,
         logical_date=logical_date,
         clock=clock,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ductwork import flow, task
+from ductwork.errors import NotFoundError
 from ductwork.testing import run_task
 
 
@@ -38,3 +41,11 @@ def test_a_multiple_outputs_upstream_given_as_its_dict_feeds_each_key() -> None:
 def test_a_key_the_dict_lacks_is_none_as_in_a_real_run() -> None:
     outcome = run_task(numbers, "report", upstream_results={"stats": {"n": 2}}, params={"label": "x"})
     assert outcome.state == "failed" and "NoneType" in (outcome.error or "")
+
+
+def test_an_upstream_result_naming_no_task_of_the_flow_is_an_error_naming_it() -> None:
+    # A misspelt name used to be ignored: the task ran with None and failed inside the user's code.
+    with pytest.raises(
+        NotFoundError, match=r"upstream_results names 'stat', which is not a task of flow 'numbers'.*'stats'"
+    ):
+        run_task(numbers, "report", upstream_results={"stat": {"n": 2, "mean": 1.5}})
