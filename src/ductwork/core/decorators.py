@@ -28,7 +28,7 @@ from ductwork.core.operators.python import (
 )
 from ductwork.core.params import NO_DEFAULT, parameter_for
 from ductwork.core.xcom_arg import ParamRef, XComArg
-from ductwork.errors import DefinitionError, TaskExecutionError
+from ductwork.errors import DefinitionError, TaskExecutionError, did_you_mean
 
 
 class DecoratedOperator(PythonOperator):
@@ -271,10 +271,49 @@ class PartialTask:
             raise DefinitionError(
                 f"task {self.function.task_id!r}: {clash[0]!r} is given to both partial() and expand()"
             )
+        self._check_names(self.fixed, mapped, "expand")
         return self._mapped(expand_input=mapped)
 
     def expand_kwargs(self, source: Any) -> XComArg:
+        if isinstance(source, list | tuple):
+            for item in source:
+                if isinstance(item, Mapping):
+                    self._check_names(self.fixed, item, "expand_kwargs")
+        else:
+            self._check_names(self.fixed, {}, "expand_kwargs", complete=False)
         return self._mapped(expand_kwargs_input=source)
+
+    def _check_names(
+        self, fixed: Mapping[str, Any], mapped: Mapping[str, Any], what: str, *, complete: bool = True
+    ) -> None:
+        """The arguments of every instance must fit the function, as for a plain call: a misspelt
+        or missing name fails when the flow is defined, not in each mapped instance's try."""
+        signature = _signature(self.function.function)
+        if signature is None:
+            return
+        params = signature.parameters
+        takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+        named = {n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        for source, names in (("partial", fixed), (what, mapped)):
+            for name in names:
+                if name not in named and not takes_any:
+                    raise DefinitionError(
+                        f"task {self.function.task_id!r}: {source}() got an unexpected keyword argument "
+                        f"{name!r}.{did_you_mean(name, named)}"
+                    )
+        if complete:
+            missing = [
+                n
+                for n in named
+                if params[n].default is inspect.Parameter.empty
+                and n not in fixed
+                and n not in mapped
+                and n not in _CONTEXT_NAMES
+            ]
+            if missing:
+                raise DefinitionError(
+                    f"task {self.function.task_id!r}: {what}() leaves out argument(s) {', '.join(map(repr, missing))}"
+                )
 
     def _mapped(self, **expansion: Any) -> XComArg:
         flow = current_flow()

@@ -31,7 +31,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -44,7 +44,7 @@ from ductwork.core.signals import ExpandNodes, InstancesFailed, SkipTask
 from ductwork.core.templating import render_value
 from ductwork.core.trigger_rules import TriggerRule
 from ductwork.core.xcom_arg import XComArg, find_refs, resolve_refs
-from ductwork.errors import DefinitionError, TaskExecutionError
+from ductwork.errors import DefinitionError, TaskExecutionError, UnknownArgumentError, did_you_mean
 
 MAP_INDEX = "map_index"
 MAPPED_TASK = "mapped_task"
@@ -226,6 +226,17 @@ class OperatorPartial:
             policy.setdefault("flow", self.kwargs["dag"])
         return policy
 
+    def _check_names(self, names: Iterable[str], what: str) -> None:
+        """A misspelt argument is an error when the flow is defined, as for an operator built
+        directly (not one failed try per mapped instance at run time)."""
+        accepted = accepted_arguments(self.operator_class) | {"dag"}
+        for name in names:
+            if name not in accepted:
+                raise UnknownArgumentError(
+                    f"{self.operator_class.__name__}(task_id={self.kwargs['task_id']!r}): {what}() got an unknown "
+                    f"argument {name!r}.{did_you_mean(name, accepted)}"
+                )
+
     def expand(self, **mapped: Any) -> MappedOperator:
         if not mapped:
             raise DefinitionError(f"task {self.kwargs['task_id']!r}: expand() needs at least one argument")
@@ -234,6 +245,8 @@ class OperatorPartial:
             raise DefinitionError(
                 f"task {self.kwargs['task_id']!r}: {clash[0]!r} is given to both partial() and expand()"
             )
+        self._check_names(self.kwargs, "partial")
+        self._check_names(mapped, "expand")
         op = MappedOperator(
             task_id=self.kwargs["task_id"],
             operator_class=self.operator_class,
@@ -244,6 +257,11 @@ class OperatorPartial:
         return op
 
     def expand_kwargs(self, source: Any) -> MappedOperator:
+        self._check_names(self.kwargs, "partial")
+        if isinstance(source, list | tuple):
+            for item in source:
+                if isinstance(item, Mapping):
+                    self._check_names(item, "expand_kwargs")
         op = MappedOperator(
             task_id=self.kwargs["task_id"],
             operator_class=self.operator_class,

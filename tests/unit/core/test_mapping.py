@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
+import pytest
+
 from ductwork import BashOperator, Flow, SkipTask, flow, task
 from ductwork.engine.local import run_locally
 from ductwork.testing import run_flow
@@ -91,3 +96,70 @@ def test_downstream_of_a_mapped_task_gets_the_values_of_the_instances_that_succe
     skipped = run_flow(some_skipped)
     assert skipped.task_states["square"] == "skipped"
     assert skipped.result("careful") == [0, 4]
+
+
+@task
+def _add(x: int, y: int) -> int:
+    return x + y
+
+
+@pytest.mark.parametrize(
+    ("message", "define"),
+    [
+        ("expand() got an unexpected keyword argument 'z'", lambda: _add.partial(y=1).expand(z=[1])),
+        (
+            "partial() got an unexpected keyword argument 'yy'. Did you mean 'y'?",
+            lambda: _add.partial(yy=1).expand(x=[1]),
+        ),
+        ("expand() leaves out argument(s) 'y'", lambda: _add.expand(x=[1, 2])),
+        (
+            "expand_kwargs() got an unexpected keyword argument 'retries'",
+            lambda: _add.expand_kwargs([{"x": 1, "y": 2, "retries": 3}]),
+        ),
+    ],
+)
+def test_a_misspelt_or_missing_argument_of_a_mapped_task_fails_at_definition(message: str, define: Any) -> None:
+    # As a plain call of the same @task does: it was one TypeError per mapped instance at run time.
+    from ductwork.errors import DefinitionError
+
+    with pytest.raises(DefinitionError, match=re.escape(f"task '_add': {message}")), Flow("mapped_names"):
+        define()
+
+
+def test_a_misspelt_argument_of_a_mapped_operator_fails_at_definition() -> None:
+    from ductwork.errors import DefinitionError
+
+    with (
+        pytest.raises(
+            DefinitionError,
+            match=r"BashOperator\(task_id='b'\): expand\(\) got an unknown argument "
+            r"'bash_comand'. Did you mean 'bash_command'\?",
+        ),
+        Flow("mapped_operator_names"),
+    ):
+        BashOperator.partial(task_id="b").expand(bash_comand=["echo 1"])
+    with (
+        pytest.raises(DefinitionError, match=r"partial\(\) got an unknown argument 'retry'"),
+        Flow("mapped_operator_names_2"),
+    ):
+        BashOperator.partial(task_id="b", retry=1).expand_kwargs([{"bash_command": "echo 1"}])
+
+
+def test_mapped_tasks_whose_arguments_fit_still_define_and_run() -> None:
+    from ductwork import flow, task
+
+    @task
+    def add(x: int, y: int, ti=None) -> int:
+        return x + y
+
+    @task
+    def pairs() -> list[dict]:
+        return [{"x": 1, "y": 2}]
+
+    @flow(flow_id="mapped_fit")
+    def mapped_fit() -> None:
+        add.partial(y=1).expand(x=[1, 2])
+        add.expand_kwargs(pairs())
+        add.expand_kwargs([{"x": 1, "y": 2}])
+
+    assert run_flow(mapped_fit).state == "success"
