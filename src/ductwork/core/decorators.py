@@ -28,7 +28,7 @@ from ductwork.core.operators.python import (
 )
 from ductwork.core.params import NO_DEFAULT, parameter_for
 from ductwork.core.xcom_arg import ParamRef, XComArg
-from ductwork.errors import DefinitionError, TaskExecutionError, did_you_mean
+from ductwork.errors import DefinitionError, ParameterTypeError, TaskExecutionError, did_you_mean
 
 
 class DecoratedOperator(PythonOperator):
@@ -443,7 +443,12 @@ class FlowFunction:
             if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
                 continue
             default = overrides.get(p.name, NO_DEFAULT if p.default is inspect.Parameter.empty else p.default)
-            params[p.name] = parameter_for(hints.get(p.name), default)
+            try:
+                params[p.name] = parameter_for(hints.get(p.name), default)
+            except (ValueError, TypeError) as exc:
+                raise ParameterTypeError(
+                    f"flow {self.flow_id!r}: parameter {p.name!r}: the default {default!r} is invalid: {exc}"
+                ) from None
         return params
 
     def build(self, **overrides: Any) -> Flow:

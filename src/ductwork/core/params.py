@@ -64,7 +64,15 @@ class Parameter(Generic[T]):
         self.name = ""
         self.description = description
         self.significant = significant
-        self.default = default if default is NO_DEFAULT or default is None else self.normalize(default)
+        if default is NO_DEFAULT or default is None:
+            self.default = default
+        else:
+            try:
+                self.default = self.normalize(default)
+            except (ValueError, TypeError) as exc:
+                raise ParameterTypeError(
+                    f"{type(self).__name__}(default={default!r}): the default is invalid: {exc}"
+                ) from None
 
     # --- descriptor: typed access on instances, the Parameter itself on the class -------------
     def __set_name__(self, owner: type, name: str) -> None:

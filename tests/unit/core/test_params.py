@@ -133,3 +133,28 @@ def test_annotations_choose_parameter_types() -> None:
     assert isinstance(parameter_for(None, 2.5), FloatParameter)
     assert isinstance(parameter_for(pathlib.Path, "x"), PathParameter)
     assert parameter_for(int).required
+
+
+def test_an_invalid_default_is_an_error_naming_the_parameter_class_and_the_value() -> None:
+    # Was a bare "ValueError: invalid literal for int() with base 10: 'abc'" from the flow file.
+    from ductwork.core.params import SchemaParameter
+
+    with pytest.raises(
+        ParameterTypeError, match=r"IntParameter\(default='abc'\): the default is invalid: invalid literal"
+    ):
+        IntParameter(default="abc")
+    with pytest.raises(
+        ParameterTypeError, match=r"SchemaParameter\(default=50\): the default is invalid: 50 is greater"
+    ):
+        SchemaParameter(50, schema={"type": "integer", "maximum": 10})
+
+
+def test_an_invalid_default_of_a_flow_function_argument_names_the_flow_and_argument() -> None:
+    from ductwork import flow
+
+    @flow
+    def typed(n: int = "abc") -> None:  # type: ignore[assignment]
+        pass
+
+    with pytest.raises(ParameterTypeError, match=r"flow 'typed': parameter 'n': the default 'abc' is invalid"):
+        typed.build()
