@@ -173,12 +173,14 @@ SETS = textwrap.dedent(
     from ductwork import flow, task
 
     MARKS = Path(os.environ["DUCTWORK_TEST_MARKS"])
+    PICKLED = os.environ.get("DUCTWORK_RESULTS_PICKLE") == "true"
 
     @task(cache="content")
     def letters(run_id):
         with (MARKS / "executed.log").open("a") as fh:
             fh.write(f"{run_id} letters -\\n")
-        return {"a", "b"}  # a set: not JSON, so ductwork run does not keep it
+        # with results_pickle on, kept pickled; then unreadable by a run with it off
+        return complex(1, 2) if PICKLED else 1
 
     @flow(schedule=None)
     def sets():
@@ -190,10 +192,76 @@ SETS = textwrap.dedent(
 def test_a_result_that_was_not_kept_makes_the_task_run_and_why_says_so(tmp_path: Path) -> None:
     p = Project(tmp_path)
     (p.flows / "sets.py").write_text(SETS)
+    p.env["DUCTWORK_RESULTS_PICKLE"] = "true"
     first = p.json("run", "sets", "--no-progress")
+    del p.env["DUCTWORK_RESULTS_PICKLE"]
     second = p.json("run", "sets", "--no-progress")
     assert second["state"] == "success" and _cached(second) == set()
     assert set(p.executed(second["run_id"])) == {"letters"}
     why = p.json("why", "sets", "letters", second["run_id"])
     assert why["decision"] == "ran"
     assert why["text"] == (f"ran because the results of run {first['run_id']}, whose try matched, could not be read")
+
+
+KINDS = textwrap.dedent(
+    """
+    import datetime as dt
+    import os
+    from pathlib import Path
+    from ductwork import flow, task
+
+    MARKS = Path(os.environ["DUCTWORK_TEST_MARKS"])
+
+    @task
+    def kinds():
+        return {"when": dt.date(2024, 1, 2), "raw": b"ab", "pair": (1, 2), "tags": {"a"}}
+
+    @task
+    def big():
+        return list(range(5000))
+
+    @task
+    def check(k, b, run_id):
+        assert k["when"] == dt.date(2024, 1, 2) and k["raw"] == b"ab", k
+        with (MARKS / "executed.log").open("a") as fh:
+            fh.write(f"{run_id} check {len(b)}\\n")
+
+    @flow(schedule=None)
+    def kinds_flow():
+        check(kinds(), big())
+    """
+)
+
+
+def test_ductwork_run_keeps_every_result_the_store_takes_and_offloads_large_ones(tmp_path: Path) -> None:
+    # Results holding dates, bytes, tuples or sets were not recorded by `ductwork run` (only what
+    # json.dumps takes), so a task cleared afterwards and run by a scheduler got None; large values
+    # went to the database whatever results_offload_url said.
+    import sqlalchemy as sa
+
+    p = Project(tmp_path)
+    (p.flows / "kinds_flow.py").write_text(KINDS)
+    store = tmp_path / "objects"
+    p.env["DUCTWORK_RESULTS_OFFLOAD_URL"] = store.as_uri()
+    p.env["DUCTWORK_RESULTS_OFFLOAD_THRESHOLD"] = "1000"
+    summary = p.json("run", "kinds_flow", "--no-progress")
+    assert summary["state"] == "success", summary
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'home' / 'ductwork.db'}")
+    with engine.connect() as conn:
+        rows = {r.task_id: r for r in conn.execute(sa.text("SELECT task_id, value, reference, size FROM task_results"))}
+    engine.dispose()
+    assert set(rows) == {"kinds", "big"}
+    assert rows["big"].value is None and rows["big"].reference and rows["big"].size > 1000
+    assert list(store.rglob("*.json")), "the large value is in the object store"
+    assert rows["kinds"].value is not None and rows["kinds"].reference is None
+
+    from ductwork.core.results import MISSING
+    from ductwork.store.results import SqlResults
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'home' / 'ductwork.db'}")
+    results = SqlResults(engine)
+    key = f"kinds_flow/{summary['run_id']}"
+    kinds = results.pull(key, "kinds")
+    assert kinds is not MISSING and kinds["raw"] == b"ab" and kinds["pair"] == (1, 2)
+    assert results.pull(key, "big") == list(range(5000))
+    engine.dispose()

@@ -178,7 +178,9 @@ def _recording(state: CliState, flow: Flow) -> Any:
     from ductwork.services.local_runs import StoreRecording
 
     try:
-        return StoreRecording(store(state), flow, journal_dir=state.settings.home / "journal" / "local")
+        return StoreRecording(
+            store(state), flow, journal_dir=state.settings.home / "journal" / "local", settings=state.settings
+        )
     except DuctworkError as exc:
         click.secho(f"note: not recording this run in the database: {exc}", fg="yellow", err=True)
         return None

@@ -12,12 +12,11 @@ and the run failed, naming the process that died.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
@@ -43,6 +42,10 @@ from ductwork.store.sink import SqlEventSink
 from ductwork.store.tables import IN_PROCESS_OWNER, task_instances
 from ductwork.store.types import utcnow
 
+if TYPE_CHECKING:
+    from ductwork.settings import Settings
+    from ductwork.store.results import SqlResults
+
 WATCH_INTERVAL = 1.0
 """Seconds between two looks at whether the run was cancelled from outside."""
 
@@ -62,9 +65,13 @@ class StoreRecording:
         *,
         journal_dir: str | Path | None = None,
         flush_interval: float = FLUSH_INTERVAL,
+        settings: Settings | None = None,
     ) -> None:
-        """Without ``journal_dir`` every step is recorded in its own transaction."""
+        """Without ``journal_dir`` every step is recorded in its own transaction. ``settings``
+        give how results are stored (``results_pickle``, ``results_offload_url``), as a
+        scheduler's workers store them."""
         self.engine = engine
+        self.settings = settings
         self.flow = flow
         self.record: RunRecord | None = None
         self.journal_dir = Path(journal_dir) if journal_dir is not None else None
@@ -160,29 +167,44 @@ class StoreRecording:
         recorded in-process ones alike: one history per task) and their stored results, read as
         ``finish`` writes them."""
         from ductwork.store.cache import SqlCacheStore
+
+        return EarlierTries(cache=SqlCacheStore(self.engine), results=self._results())
+
+    def _results(self) -> SqlResults:
+        """The store as a scheduler's workers write it (journal_runtime): its serializers, and
+        large values in the object store of ``results_offload_url``."""
+        from ductwork.store.offload import ObjectStore
         from ductwork.store.results import SqlResults
 
-        return EarlierTries(cache=SqlCacheStore(self.engine), results=SqlResults(self.engine))
+        if self.settings is None:
+            return SqlResults(self.engine)
+        url = self.settings.results_offload_url
+        return SqlResults(
+            self.engine,
+            allow_pickle=self.settings.results_pickle,
+            offload=ObjectStore(url) if url else None,
+            offload_threshold=self.settings.results_offload_threshold,
+        )
 
     def finish(self, summary: RunSummary) -> None:
-        """Keep the results that can be stored as JSON (the in-process run held them in memory)."""
+        """Keep the results the store can hold (the in-process run held them in memory): the
+        values its serializer takes (dates, bytes, tuples... not only what ``json.dumps`` takes),
+        so a task cleared later and run by a scheduler reads them."""
         if self.record is None:
             return
-        from ductwork.store.results import SqlResults
+        from ductwork.store.errors import ResultSerializationError
 
-        results = SqlResults(self.engine)
+        results = self._results()
         skipped = 0
         for (run_key, task_id, key), value in summary.results.items():
             if run_key != summary.key:
                 continue
             try:
-                json.dumps(value)
-            except (TypeError, ValueError):
+                results.push(run_key, task_id, key, value)
+            except ResultSerializationError:
                 skipped += 1
-                continue
-            results.push(run_key, task_id, key, value)
         if skipped:
-            log.info("%d result(s) of run %s were not JSON and were not recorded", skipped, summary.run_id)
+            log.info("%d result(s) of run %s could not be stored and were not recorded", skipped, summary.run_id)
         if self.journal is not None:
             self.journal.remove()  # every try is recorded: the journal has nothing left to tell
 
