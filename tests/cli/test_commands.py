@@ -181,6 +181,11 @@ def test_tasks_test_runs_one_task_and_prints_its_log(cli: Cli, tmp_path: Path) -
     assert "partition east: 300 rows" in result.output
     assert "process_east: success" in result.output
     assert not (tmp_path / "ductwork-home" / "ductwork.db").exists()
+    # Its upstream task is neither run nor read (Airflow reads a recorded run's XComs): said once.
+    assert result.output.count("note: the upstream tasks of 'process_east' (") == 1
+    assert "are not run and their results are not read: values taken from them are None" in result.output
+    root = cli("tasks", "test", str(ROOT / "examples" / "branching.py"), "start", "2024-01-31")
+    assert "note: the upstream tasks" not in root.output
     bad = cli("tasks", "test", str(ROOT / "examples" / "branching.py"), "proces_east")
     assert bad.exit_code == 2 and "has no task 'proces_east'. Did you mean one of 'process_east'" in bad.output
 

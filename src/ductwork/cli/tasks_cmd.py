@@ -45,6 +45,17 @@ def test_task(
                 raise ParameterError(
                     f"logical date {logical_date!r}: expected an ISO date such as 2024-01-31"
                 ) from None
+        node = flow.to_graph().nodes.get(task_id)
+        if node is not None and node.upstream:
+            # Airflow's `tasks test` reads the upstream XComs of a recorded run; this records and
+            # reads nothing, so say so before the task fails on a None it did not expect.
+            click.secho(
+                f"note: the upstream tasks of {task_id!r} ({', '.join(node.upstream)}) are not run and their "
+                "results are not read: values taken from them are None (ductwork.testing.run_task takes "
+                "them as upstream_results)",
+                fg="yellow",
+                err=True,
+            )
         services = local_task_services(state.settings, lend_store=True)  # as `airflow tasks test`
         with task_env.withheld():
             summary = run_locally(
