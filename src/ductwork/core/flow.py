@@ -154,12 +154,24 @@ class Flow:
             raise DuplicateTaskError(
                 f"flow {self.flow_id!r}: duplicate task id {op.task_id!r} (first defined at {file}:{line})"
             )
+        if op.task_id in self.groups:
+            raise DuplicateTaskError(
+                f"flow {self.flow_id!r}: task id {op.task_id!r} is already the id of a task group (as in Airflow, "
+                "a task and a group cannot share an id)"
+            )
         self.tasks[op.task_id] = op
         op.flow = self
 
     def add_group(self, group: TaskGroup) -> None:
         if group.group_id in self.groups:
             raise DuplicateTaskError(f"flow {self.flow_id!r}: duplicate task group id {group.group_id!r}")
+        existing = self.tasks.get(group.group_id)
+        if existing is not None:
+            file, line = existing.defined_at
+            raise DuplicateTaskError(
+                f"flow {self.flow_id!r}: task group id {group.group_id!r} is already the id of a task (defined at "
+                f"{file}:{line}; as in Airflow, a task and a group cannot share an id)"
+            )
         self.groups[group.group_id] = group
 
     def get_task(self, task_id: str) -> BaseOperator:

@@ -249,3 +249,24 @@ def test_ds_and_ts_of_a_flow_in_another_timezone_agree() -> None:
         BashOperator(task_id="say", bash_command="echo {{ ds }} {{ ds_nodash }} {{ ts }} {{ ts_nodash }}")
     result = run_flow(tokyo, logical_date=dt.datetime(2026, 12, 1, tzinfo=dt.timezone(dt.timedelta(hours=9))))
     assert result.result("say") == "2026-12-01 20261201 2026-12-01T00:00:00+09:00 20261201T000000"
+
+
+def test_a_task_and_a_task_group_cannot_share_an_id() -> None:
+    # Both were accepted: task 'x' next to group 'x' (whose tasks are 'x.y'); Airflow refuses it.
+    from ductwork import EmptyOperator, Flow, TaskGroup
+    from ductwork.errors import DuplicateTaskError
+
+    with (
+        pytest.raises(DuplicateTaskError, match=r"task group id 'x' is already the id of a task \(defined at "),
+        Flow("task_then_group"),
+    ):
+        EmptyOperator(task_id="x")
+        with TaskGroup("x"):
+            EmptyOperator(task_id="y")
+    with (
+        pytest.raises(DuplicateTaskError, match=r"task id 'x' is already the id of a task group"),
+        Flow("group_then_task"),
+    ):
+        with TaskGroup("x"):
+            EmptyOperator(task_id="y")
+        EmptyOperator(task_id="x")
