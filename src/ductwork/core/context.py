@@ -12,6 +12,7 @@ import contextvars
 import datetime as dt
 import functools
 import logging
+import types
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -179,7 +180,7 @@ def build_context(
         "ds_nodash": ds_nodash,
         "ts": ts,
         "ts_nodash": ts_nodash,
-        "params": _Params(run.params),
+        "params": _Params(_thawed(run.params)),
         "conf": dict(run.conf),
         "log": log or logging.getLogger(f"ductwork.task.{ti.task_id}"),
         "triggered_by": dict(run.triggered_by or {}),
@@ -211,6 +212,23 @@ def _asset_events(triggered_by: Mapping[str, Any] | None) -> dict[str, list[dict
     for event in (triggered_by or {}).get("asset_events", ()):
         out.setdefault(event["uri"], []).append(dict(event))
     return out
+
+
+def _thawed(params: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Run parameters as tasks see them: a dict value as a ``dict`` (parameters keep it as a
+    read-only ``mappingproxy``, for their identity), so ``json.dumps(params["d"])`` and
+    ``{{ params.d | tojson }}`` work as in Airflow."""
+    if not any(isinstance(v, types.MappingProxyType | tuple) for v in params.values()):
+        return params
+    return {k: _thaw(v) for k, v in params.items()}
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, types.MappingProxyType):
+        return {k: _thaw(v) for k, v in value.items()}
+    if type(value) is tuple:
+        return tuple(_thaw(v) for v in value)
+    return value
 
 
 class _Params(dict[str, Any]):
