@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ductwork.core.dependencies import DependencyMixin, Linkable
 from ductwork.core.results import RETURN_VALUE
+from ductwork.errors import DefinitionError
 
 if TYPE_CHECKING:
     from ductwork.core.context import TaskContext
@@ -31,6 +32,13 @@ class XComArg(DependencyMixin):
     def __getitem__(self, key: str) -> XComArg:
         """One named output of a task declared with ``multiple_outputs``."""
         return XComArg(self.operator, key)
+
+    def __bool__(self) -> bool:
+        # ``if result:`` in a flow body was always true: the value exists only when the task runs.
+        raise DefinitionError(
+            f"the result of task {self.operator.task_id!r} is not known while the flow is defined, so it cannot "
+            "be tested with if/and/or/not there: decide in a task (@task.branch, @task.short_circuit)"
+        )
 
     def dependency_roots(self) -> list[Linkable]:
         return [self.operator]
@@ -229,6 +237,14 @@ class ParamRef:
 
     def resolve(self, context: TaskContext) -> Any:
         return context["params"][self.name]
+
+    def __bool__(self) -> bool:
+        # ``if debug:`` in a @flow body was always true, whatever the run's parameter said.
+        raise DefinitionError(
+            f"run parameter {self.name!r} has no value while the flow is defined (each run gives its own), so "
+            "it cannot be tested with if/and/or/not in the @flow function: pass it to a task and decide there "
+            "(@task.branch, @task.short_circuit)"
+        )
 
     def resolve_template(self, context: Any) -> Any:
         return self.resolve(context)

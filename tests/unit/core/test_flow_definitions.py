@@ -270,3 +270,29 @@ def test_a_task_and_a_task_group_cannot_share_an_id() -> None:
         with TaskGroup("x"):
             EmptyOperator(task_id="y")
         EmptyOperator(task_id="x")
+
+
+def test_testing_a_run_parameter_or_a_task_result_in_a_flow_body_is_an_error() -> None:
+    # `if debug:` on a @flow argument and `if result:` on a task's output were always true (the
+    # objects standing for them are truthy), so the guarded tasks were in every run.
+    from ductwork import flow, task
+
+    @task
+    def step() -> int:
+        return 0
+
+    @flow
+    def by_param(debug: bool = False) -> None:
+        step()
+        if debug:
+            step()
+
+    @flow
+    def by_result() -> None:
+        if step():
+            step()
+
+    with pytest.raises(DefinitionError, match="run parameter 'debug' has no value while the flow is defined"):
+        by_param.build()
+    with pytest.raises(DefinitionError, match="the result of task 'step' is not known while the flow is defined"):
+        by_result.build()
