@@ -473,6 +473,13 @@ class FlowFunction:
         return new
 
     def __call__(self, **overrides: Any) -> Flow:
+        outer = current_flow()
+        if outer is not None:
+            # It built a separate flow and added nothing to this one, silently.
+            raise DefinitionError(
+                f"flow {self.flow_id!r} is called inside flow {outer.flow_id!r}, which does not add its tasks "
+                "there: call its @task functions (in a TaskGroup), or start it with TriggerFlowOperator"
+            )
         return self.build(**overrides)
 
     def __repr__(self) -> str:

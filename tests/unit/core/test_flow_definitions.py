@@ -296,3 +296,24 @@ def test_testing_a_run_parameter_or_a_task_result_in_a_flow_body_is_an_error() -
         by_param.build()
     with pytest.raises(DefinitionError, match="the result of task 'step' is not known while the flow is defined"):
         by_result.build()
+
+
+def test_calling_a_flow_function_inside_another_flow_is_an_error() -> None:
+    # inner() inside outer's body built a separate flow and added none of its tasks, silently.
+    from ductwork import flow, task
+
+    @task
+    def step() -> int:
+        return 0
+
+    @flow
+    def inner() -> None:
+        step()
+
+    @flow
+    def outer() -> None:
+        inner()
+
+    with pytest.raises(DefinitionError, match="flow 'inner' is called inside flow 'outer', which does not add its"):
+        outer.build()
+    assert list(inner().tasks) == ["step"]
