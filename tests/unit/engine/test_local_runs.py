@@ -507,3 +507,29 @@ def test_sys_exit_in_a_callback_leaves_the_tries_outcome_as_it_was() -> None:
     result = run_flow(f)
     assert result.task_states == {"ok": "success", "bad": "failed"}
     assert "ZeroDivisionError" in (result["bad"].tries[-1].error or "")
+
+
+def test_a_branch_may_choose_a_task_group_by_its_id() -> None:
+    # As in Airflow, choosing a group follows its first tasks; it failed the branch with
+    # "chose 'grp', which is not directly downstream of it".
+    with Flow("branch_to_group") as f:
+        pick = BranchPythonOperator(task_id="pick", python_callable=lambda: ["grp", "a"])
+        a = EmptyOperator(task_id="a")
+        b = EmptyOperator(task_id="b")
+        with TaskGroup("grp") as grp:
+            first = PythonOperator(task_id="first", python_callable=lambda: 1)
+            second = PythonOperator(task_id="second", python_callable=lambda: 2)
+            first >> second
+        with TaskGroup("other") as other:
+            EmptyOperator(task_id="x")
+        pick >> [a, b, grp, other]
+    result = run_flow(f)
+    states = {t: result[t].state.value for t in ("pick", "a", "b", "grp.first", "grp.second", "other.x")}
+    assert states == {
+        "pick": "success",
+        "a": "success",
+        "b": "skipped",
+        "grp.first": "success",
+        "grp.second": "success",
+        "other.x": "skipped",
+    }

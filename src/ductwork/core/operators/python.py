@@ -116,7 +116,7 @@ class BranchPythonOperator(PythonOperator):
 
     def execute(self, context: TaskContext) -> Any:
         chosen = super().execute(context)
-        branches = _as_task_ids(chosen, self.task_id)
+        branches = self._group_roots(_as_task_ids(chosen, self.task_id))
         unknown = [b for b in branches if b not in self.downstream_task_ids]
         if unknown:
             raise TaskExecutionError(
@@ -126,6 +126,16 @@ class BranchPythonOperator(PythonOperator):
             )
         context["ti"].follow_branches(branches)
         return chosen
+
+    def _group_roots(self, branches: list[str]) -> list[str]:
+        """A chosen task group id stands for its first tasks, as in Airflow."""
+        groups = getattr(self.flow, "groups", None) or {}
+        out: list[str] = []
+        for branch in branches:
+            group = groups.get(branch) if branch not in self.downstream_task_ids else None
+            roots = [t.task_id for t in group.dependency_roots()] if group is not None else []
+            out.extend(roots or [branch])
+        return out
 
 
 def _as_task_ids(value: Any, task_id: str) -> list[str]:
