@@ -317,3 +317,26 @@ def test_calling_a_flow_function_inside_another_flow_is_an_error() -> None:
     with pytest.raises(DefinitionError, match="flow 'inner' is called inside flow 'outer', which does not add its"):
         outer.build()
     assert list(inner().tasks) == ["step"]
+
+
+def test_template_fields_that_name_no_attribute_are_errors() -> None:
+    # Both were silently never rendered: the operator got "select {{ ds }}" as written.
+    from ductwork import BaseOperator, Flow
+
+    with pytest.raises(DefinitionError, match=r"Single.template_fields is the string 'sql': .* such as \('sql',\)"):
+
+        class Single(BaseOperator):
+            template_fields = "sql"  # type: ignore[assignment]
+
+    class Misspelt(BaseOperator):
+        template_fields = ("sql", "sqll")
+
+        def __init__(self, *, sql: str, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.sql = sql
+
+    with (
+        pytest.raises(DefinitionError, match=r"Misspelt\(task_id='q'\): template field 'sqll' is not an attribute"),
+        Flow("misspelt_field"),
+    ):
+        Misspelt(task_id="q", sql="select {{ ds }}")

@@ -137,6 +137,13 @@ class BaseOperator(DependencyMixin):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        fields = cls.__dict__.get("template_fields")
+        if isinstance(fields, str):
+            # Iterated letter by letter, it named no attribute: the field was silently not rendered.
+            raise DefinitionError(
+                f"{cls.__name__}.template_fields is the string {fields!r}: it must be a tuple of attribute names, "
+                f"such as ({fields!r},)"
+            )
         if "__init__" in cls.__dict__:
             setattr(cls, "__init__", _with_flow_defaults(cls.__dict__["__init__"]))  # noqa: B010
 
@@ -269,6 +276,12 @@ class BaseOperator(DependencyMixin):
         """A task output held by a templated field (``values=other.output``) makes ``other``
         upstream; the field gets the value itself when the task runs (``core.templating``)."""
         for name in type(self).template_fields:
+            if not hasattr(self, name):
+                # A misspelt field was silently never rendered (Airflow fails on it).
+                raise DefinitionError(
+                    f"{type(self).__name__}(task_id={self.task_id!r}): template field {name!r} is not an attribute "
+                    "it has"
+                )
             for ref in find_refs(getattr(self, name, None)):
                 if ref.operator is not self:
                     set_dependency(ref, self)
