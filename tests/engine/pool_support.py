@@ -14,6 +14,7 @@ import os
 import pickle
 import sqlite3
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,16 @@ class JournalRuntime(FlowFileRuntime):
             state=outcome.state.value,
             error=outcome.error,
         )
+
+
+class SlowToStartRetries(JournalRuntime):
+    """Takes 1.5 s before each retry starts: a worker slow to come up (a new process on a busy
+    machine) before it gets to the try."""
+
+    def on_try_started(self, request: TryRequest, pid: int) -> bool:
+        if request.key.try_number > 1:
+            time.sleep(1.5)
+        return super().on_try_started(request, pid)
 
 
 def read_journal(path: str | Path) -> list[dict[str, Any]]:

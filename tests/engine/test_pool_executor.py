@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pool_support import JournalRuntime, SqliteResults, read_journal, run_in_pool, try_log
+from pool_support import JournalRuntime, SlowToStartRetries, SqliteResults, read_journal, run_in_pool, try_log
 
 from ductwork.core.class_flow import compile_tasks
 from ductwork.core.config import ParamSources
@@ -650,6 +650,27 @@ def test_a_timeout_counts_from_when_a_queued_try_starts(make_pool: Callable[...,
     events = collect(pool, finished(quick.key), timeout=30)
     outcomes = {e.key.task_id: e.outcome for e in events if isinstance(e, TryFinished)}
     assert outcomes["long"].state == S.SUCCESS and outcomes["quick_0"].state == S.SUCCESS
+
+
+def test_a_retry_after_a_timeout_gets_its_whole_timeout_on_the_worker_started_in_place(
+    make_pool: Callable[..., PoolExecutor], tmp_path: Path
+) -> None:
+    """The worker stopped at a timeout is replaced by a new process; the retry sent to it is
+    timed from its start on that worker, not from the moment it was sent (the new worker's
+    start-up used to eat the retry's timeout: it ran for a fraction of it, or not at all)."""
+    runtime = SlowToStartRetries(
+        tmp_path / "journal.jsonl", results_factory=functools.partial(SqliteResults, tmp_path / "results.db")
+    )
+    pool = make_pool(parallelism=1, runtime=runtime, flow_files={"prefetch": str(OPERATORS)})
+    run = run_info("prefetch", root=str(tmp_path), nap=5)
+    for number in (1, 2):
+        attempt = request(run, "long", number, execution_timeout=1.0)
+        pool.submit(attempt)
+        events = collect(pool, finished(attempt.key), timeout=30)
+        (outcome,) = [e.outcome for e in events if isinstance(e, TryFinished)]
+        assert outcome.error == "timed out after 1s"
+        assert outcome.duration >= 0.95, f"try {number} ran {outcome.duration:.2f}s of its 1s"
+    assert [task for task, _, _ in ran(tmp_path)] == ["long", "long"]  # the retry did start
 
 
 EDITED = """

@@ -94,6 +94,10 @@ from ductwork.settings import Settings
 log = logging.getLogger("ductwork.pool")
 Mode = Literal["warm", "fresh"]
 _CANCEL_GRACE = 0.5
+BOOT_GRACE = 10.0
+"""Seconds a worker that has not said anything yet (a new process, starting) may take before
+its first try's timeout counts: a retry after a timeout goes to the worker started in place of
+the one stopped, and its start-up is not the try's time."""
 """Seconds a worker has to hand back a cancelled try that reached the front of its queue
 before it is stopped as running it."""
 _PRELOAD = ["__main__", "ductwork.engine.executors._worker"]
@@ -150,6 +154,8 @@ class _Handle:
     """Platform faults in a row on this worker (reset when one of its tries runs)."""
     paused_until: float = 0.0
     """After a fault, no tries go to this worker before this moment (monotonic)."""
+    heard: bool = False
+    """Whether the worker has sent anything yet (it is up and reading its pipe)."""
 
     @property
     def accepting(self) -> bool:
@@ -491,10 +497,13 @@ class PoolExecutor:
             self._pick_replacement()
 
     def _set_deadline(self, assignment: _Assignment) -> None:
-        """A try's timeout counts from when its worker gets to it (it may wait behind another)."""
+        """A try's timeout counts from when its worker gets to it (it may wait behind another),
+        after the start-up of a worker not heard from yet; once the worker says the try started,
+        from that start (``_note_started``)."""
         timeout = assignment.request.node.execution_timeout
         assignment.reached = time.monotonic()
-        assignment.deadline = assignment.reached + timeout if timeout else None
+        booting = assignment.handle is not None and not assignment.handle.heard
+        assignment.deadline = assignment.reached + timeout + (BOOT_GRACE if booting else 0.0) if timeout else None
 
     def _pick_replacement(self) -> None:
         """Start the next worker while a retiring one runs its last try."""
@@ -565,6 +574,7 @@ class PoolExecutor:
 
     def _handle_message(self, handle: _Handle, message: tuple[Any, ...]) -> None:
         tag = message[0]
+        handle.heard = True
         if tag == wire.BROKEN:
             handle.broken = str(message[1]).strip()
             return
@@ -619,6 +629,17 @@ class PoolExecutor:
             assignment.started = True
             assignment.started_at = at
             self._events.append(TryStarted(assignment.request.key, at, self._host, handle.pid))
+            timeout = assignment.request.node.execution_timeout
+            if timeout and not assignment.cancelled and handle.stop is None and assignment.reached is not None:
+                # The timeout counts from the try's start on the worker (not before the worker
+                # was up): at most the time since the worker got to it, at least none.
+                now = time.monotonic()
+                try:
+                    since = (dt.datetime.now(dt.UTC) - at).total_seconds()
+                except TypeError:  # a clock without a timezone (a test's)
+                    since = 0.0
+                ran = min(max(0.0, since), now - assignment.reached)
+                assignment.deadline = now - ran + timeout
 
     def _done(self, handle: _Handle, outcome: TryOutcome) -> None:
         assignment = handle.queue.popleft()
