@@ -378,6 +378,7 @@ class SchedulerService:
             thread.join(timeout=self.options.parse_timeout)
         if self.executor is not None:
             self.executor.shutdown(wait=True)
+            self._record_drained_tries()
         if self.coordination is not None:
             self.coordination.end()
         if self._job_id is not None:
@@ -1217,6 +1218,24 @@ class SchedulerService:
                     )
         for path in removable_segments(folder, older_than=0, now=time.time()):
             path.unlink(missing_ok=True)
+
+    def _record_drained_tries(self) -> None:
+        """The tries that ended while the executor drained at a stop were journaled by their
+        workers, not recorded: record them now, so that the database does not show them running
+        until the next start (nor another scheduler run them again when this host's journal is
+        gone with its disk). Their runs stay running: the next scheduler goes on with them."""
+        if not journal_dir(self.settings).exists():
+            return
+        try:
+            self.replay_journals()
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            log.error(
+                "stopping without recording the tries that ended while stopping: the database is unreachable "
+                "(%s); their journals hold how they ended, and the next start records them",
+                _first_line(exc),
+            )
 
     def drop_old_journals(self) -> None:
         for path in removable_segments(journal_dir(self.settings), older_than=300, now=time.time()):

@@ -1,0 +1,69 @@
+"""A scheduler stopped cleanly (SIGTERM, Ctrl-C) lets running tries finish: what they did is in
+the database when it has stopped, not only in its workers' journals until the next start."""
+
+from __future__ import annotations
+
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+from ductwork.engine.scheduler import SchedulerOptions, SchedulerService
+from ductwork.services import runs as run_service
+from ductwork.settings import Settings
+from ductwork.store import migrate
+from ductwork.store.engine import create_engine, read_transaction
+from ductwork.store.repo import tasks as task_repo
+
+FLOW = """
+    import time
+    from pathlib import Path
+    from ductwork import Flow, PythonOperator
+
+    def slow():
+        Path({marks!r}, "started").write_text("yes")
+        time.sleep(2)
+        Path({marks!r}, "done").write_text("yes")
+
+    with Flow("slow", schedule=None) as slow_flow:
+        PythonOperator(task_id="work", python_callable=slow) >> PythonOperator(task_id="after", python_callable=print)
+"""
+
+
+def test_a_try_that_ends_while_the_scheduler_stops_is_recorded_before_it_exits(tmp_path: Path) -> None:
+    flows, marks = tmp_path / "flows", tmp_path / "marks"
+    flows.mkdir()
+    marks.mkdir()
+    (flows / "slow.py").write_text(textwrap.dedent(FLOW.format(marks=str(marks))))
+    settings = Settings(
+        home=tmp_path / "home", flows_folder=flows, database_url=f"sqlite:///{tmp_path / 'd.db'}", parallelism=2
+    )
+    engine = create_engine(settings.db_url)
+    migrate.upgrade(engine)
+    service = SchedulerService(settings, options=SchedulerOptions(poll_interval=0.1, parse_interval=0.2))
+    thread = threading.Thread(target=service.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                record = run_service.trigger(engine, "slow", run_id="r1")
+                break
+            except Exception:  # the flow is not parsed yet
+                time.sleep(0.2)
+        while not (marks / "started").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (marks / "started").exists(), "the try never started"
+    finally:
+        service.stop()
+        thread.join(60)
+    assert not thread.is_alive()
+    assert (marks / "done").exists()  # a clean stop let the try finish
+    with read_transaction(engine) as conn:
+        instance = task_repo.get_task_instance(conn, record.pk, "work")
+        (attempt,) = task_repo.list_tries(conn, record.pk, "work")
+        after = task_repo.get_task_instance(conn, record.pk, "after")
+    assert instance is not None and instance.state.value == "success"
+    assert attempt.state.value == "success" and attempt.end_date is not None
+    assert after is not None and after.state.value == "none"  # nothing ran after the stop
+    engine.dispose()
