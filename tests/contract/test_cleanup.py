@@ -137,6 +137,21 @@ def test_the_latest_scheduled_run_is_kept_for_the_schedule(world: tuple[Engine, 
         cleanup.delete_run(engine, "etl", "sched_2", logs=logs)
 
 
+def test_the_run_before_an_active_one_is_kept_for_its_depends_on_past(world: tuple[Engine, Path, ObjectStore]) -> None:
+    """A run waiting on depends_on_past reads the run before it: deleting that run (old, finished)
+    let the waiting task run as if the flow had no past."""
+    engine, logs, objects = world
+    _finished_run(engine, logs, objects, "oldest", days_ago=62, logical=T0)
+    _finished_run(engine, logs, objects, "october", days_ago=60, state=RunState.FAILED, logical=T0 + dt.timedelta(1))
+    with transaction(engine) as conn:
+        create_run(conn, run_id="november", run_type="manual", logical_date=T0 + dt.timedelta(2), now=NOW)
+    report = cleanup.clean(engine, older_than=dt.timedelta(days=30), logs=logs, now=NOW)
+    assert {r.run_id for r in report.sample} == {"oldest"}
+    assert _run_ids(engine) == {"october", "november"}
+    with pytest.raises(InvalidTransitionError, match="before one still under way"):
+        cleanup.delete_run(engine, "etl", "october", logs=logs)
+
+
 def test_an_object_another_row_still_references_is_kept(world: tuple[Engine, Path, ObjectStore]) -> None:
     engine, logs, objects = world
     old = _finished_run(engine, logs, objects, "old", days_ago=40, logical=T0)
@@ -162,12 +177,15 @@ def test_delete_run_refuses_what_is_still_needed_and_names_why(world: tuple[Engi
         cleanup.delete_run(engine, "etl", "active", logs=logs)
     with pytest.raises(NotFoundError, match="has no run 'nope'"):
         cleanup.delete_run(engine, "etl", "nope", logs=logs, dry_run=True)
-    # "active" is the newest run of the flow, so "first" may go; "active" finishing makes it the latest.
+    # "active" is under way: "first", the run before it, is what its depends_on_past tasks read.
+    with pytest.raises(InvalidTransitionError, match="before one still under way"):
+        cleanup.delete_run(engine, "etl", "first", logs=logs, dry_run=True)
+    with transaction(engine) as conn:
+        runs.set_run_state(conn, active.pk, RunState.FAILED)
+    # "active" has ended, and is the newest run of the flow: "first" may go; "active" is the latest.
     preview = cleanup.delete_run(engine, "etl", "first", logs=logs, dry_run=True)
     assert (preview.dry_run, preview.runs, preview.tries, preview.log_files) == (True, 1, 5, 5)
     assert "first" in _run_ids(engine)
-    with transaction(engine) as conn:
-        runs.set_run_state(conn, active.pk, RunState.FAILED)
     with pytest.raises(InvalidTransitionError, match="latest run of flow 'etl'"):
         cleanup.delete_run(engine, "etl", "active", logs=logs)
     report = cleanup.delete_run(engine, "etl", "first", logs=logs)
@@ -182,7 +200,8 @@ def test_clean_of_one_flow_and_of_stale_import_errors(world: tuple[Engine, Path,
     with transaction(engine) as conn:
         other = create_run(conn, graph("other"), run_id="other_old", logical_date=T0, now=NOW - dt.timedelta(days=50))
         runs.set_run_state(conn, other.pk, RunState.SUCCESS, at=NOW - dt.timedelta(days=50))
-        create_run(conn, graph("other"), run_id="other_new", logical_date=T0 + dt.timedelta(days=1))
+        newer = create_run(conn, graph("other"), run_id="other_new", logical_date=T0 + dt.timedelta(days=1))
+        runs.set_run_state(conn, newer.pk, RunState.SUCCESS, at=NOW)
     with pytest.raises(NotFoundError, match="no flow 'etx'"):
         cleanup.clean(engine, older_than=dt.timedelta(days=30), logs=logs, flow_id="etx", now=NOW)
     report = cleanup.clean(engine, older_than=dt.timedelta(days=30), logs=logs, flow_id="other", now=NOW)

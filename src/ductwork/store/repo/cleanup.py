@@ -7,7 +7,9 @@ per batch. Some runs are never deleted, whoever asks:
 - the latest run of each flow (by logical date): the UI's grid starts from it and a task that
   ``depends_on_past`` looks at it;
 - the latest *scheduled* run of each flow: the scheduler reads its data interval to know where
-  the schedule stands, and without it a flow with ``catchup`` would create the deleted runs again.
+  the schedule stands, and without it a flow with ``catchup`` would create the deleted runs again;
+- the run just before each queued or running run of its flow: its ``depends_on_past`` tasks
+  read it.
 
 Files are not touched here (repositories do no file I/O): ``delete_runs`` returns the offloaded
 result objects that no remaining row references and the log files the tries recorded, for the
@@ -100,8 +102,8 @@ def _latest(conn: Connection, flow_id: str, *, scheduled: bool) -> int | None:
 
 def protected_runs(conn: Connection, flow_ids: Iterable[str] | None = None) -> Protection:
     """The runs of these flows (every flow when None) that must never be deleted because they
-    are the latest, or the latest scheduled, run of their flow. Active runs are kept by the
-    state filters of every deletion instead."""
+    are the latest, or the latest scheduled, run of their flow, or the run before an active one
+    (its ``depends_on_past``). Active runs are kept by the state filters of every deletion."""
     if flow_ids is None:
         flow_ids = conn.execute(sa.select(runs.c.flow_id).distinct()).scalars().all()
     reasons: dict[int, str] = {}
@@ -117,7 +119,31 @@ def protected_runs(conn: Connection, flow_ids: Iterable[str] | None = None) -> P
             reasons[latest] = (
                 f"it is the latest run of flow {flow_id!r} (the grid starts from it and depends_on_past reads it)"
             )
+        for before in _runs_before_active(conn, flow_id):
+            reasons.setdefault(
+                before,
+                f"it is the run of flow {flow_id!r} before one still under way, whose depends_on_past tasks wait on it",
+            )
     return Protection(reasons)
+
+
+def _runs_before_active(conn: Connection, flow_id: str) -> set[int]:
+    """For each queued or running run of the flow, the run just before it by logical date: the
+    one its ``depends_on_past`` tasks read (deleting it would let them run as if it had none)."""
+    active = conn.execute(
+        sa.select(runs.c.logical_date).where(runs.c.flow_id == flow_id, runs.c.state.not_in(FINISHED)).distinct()
+    ).scalars()
+    found: set[int] = set()
+    for when in active:
+        before = conn.execute(
+            sa.select(runs.c.id)
+            .where(runs.c.flow_id == flow_id, runs.c.logical_date < when)
+            .order_by(runs.c.logical_date.desc(), runs.c.id.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        if before is not None:
+            found.add(before)
+    return found
 
 
 def _ref(row: Any) -> RunRef:
