@@ -173,14 +173,14 @@ SETS = textwrap.dedent(
     from ductwork import flow, task
 
     MARKS = Path(os.environ["DUCTWORK_TEST_MARKS"])
-    PICKLED = os.environ.get("DUCTWORK_RESULTS_PICKLE") == "true"
 
     @task(cache="content")
     def letters(run_id):
         with (MARKS / "executed.log").open("a") as fh:
             fh.write(f"{run_id} letters -\\n")
-        # with results_pickle on, kept pickled; then unreadable by a run with it off
-        return complex(1, 2) if PICKLED else 1
+        # with results_pickle on, kept pickled; then unreadable by a run with it off (read here:
+        # a module-level constant the task reads is part of its code)
+        return complex(1, 2) if os.environ.get("DUCTWORK_RESULTS_PICKLE") == "true" else 1
 
     @flow(schedule=None)
     def sets():
@@ -265,3 +265,42 @@ def test_ductwork_run_keeps_every_result_the_store_takes_and_offloads_large_ones
     assert kinds is not MISSING and kinds["raw"] == b"ab" and kinds["pair"] == (1, 2)
     assert results.pull(key, "big") == list(range(5000))
     engine.dispose()
+
+
+DATED = """
+from ductwork import flow, task
+
+@task
+def daily(ds=None):
+    open({out!r}, "a").write(f"daily {{ds}}\\n")
+    return ds
+
+@task
+def whole(**context):
+    open({out!r}, "a").write(f"whole {{context['data_interval_start'].date()}}\\n")
+
+@task
+def undated(run_id=None):
+    open({out!r}, "a").write("undated\\n")
+
+@flow(schedule="@daily", cache="content")
+def dated():
+    daily(); whole(); undated()
+"""
+
+
+def test_a_cached_task_that_reads_the_logical_date_runs_again_for_another_date(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Its result depends on the date: day 2 must not get day 1's result (a backfill did)."""
+    out = tmp_path / "executed.txt"
+    (tmp_path / "dated.py").write_text(DATED.format(out=str(out)))
+    for day in ("2024-01-01", "2024-01-02", "2024-01-02"):
+        assert cli("run", "dated.py", "--date", day).exit_code == 0
+    assert sorted(out.read_text().splitlines()) == [
+        "daily 2024-01-01",
+        "daily 2024-01-02",  # another date: the tasks that read it run again
+        "undated",  # once: it reads no date
+        "whole 2024-01-01",
+        "whole 2024-01-02",
+    ]  # the same date again: up to date
+    why = cli("why", "dated", "daily", "--json")
+    assert "context:ds" in why.output

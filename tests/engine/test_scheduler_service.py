@@ -201,7 +201,7 @@ def test_clear_a_failed_task_and_see_it_rerun(env: Env) -> None:
     run = env.json("trigger", "fragile", "--wait", "--timeout", "60", exit_codes=(1,))
     assert run["state"] == "failed"
     preview = env.json("tasks", "clear", "fragile", run["run_id"], "a", "--downstream", "--dry-run")
-    assert preview == {"dry_run": True, "cleared": ["a", "b"]}
+    assert preview == {"dry_run": True, "cleared": ["a", "b"], "other_runs": []}
     assert env.json("tasks", "state", "fragile", run["run_id"])["a"]["state"] == "failed"
     cleared = env.json("tasks", "clear", "fragile", run["run_id"], "a", "--downstream")
     assert cleared["cleared"] == ["a", "b"]

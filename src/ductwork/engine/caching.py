@@ -10,6 +10,7 @@ is what ``ductwork why`` and the task page show.
 
 from __future__ import annotations
 
+import datetime as dt
 import inspect
 import logging
 from collections.abc import Iterable, Mapping
@@ -139,6 +140,9 @@ def compute_fingerprint(executable: Any, node: NodeSpec, context: TaskContext, *
                 params[f"arg:{name}"] = value_hash(rendered.get(name, value))
         if _reads_all_params(func):
             params.update({f"param:{k}": value_hash(v) for k, v in run_params.items()})
+        for name in _context_read(func, rendered, context):
+            part = inputs if name in CONTEXT_EVENTS else params
+            part[f"context:{name}"] = value_hash(_canonical(context[name]))
     elif task is not None:  # a class task: its significant parameters are its identity
         code = class_code_parts(type(task))
         params.update({f"param:{k}": value_hash(v) for k, v in node.params.items()})
@@ -157,6 +161,66 @@ def compute_fingerprint(executable: Any, node: NodeSpec, context: TaskContext, *
         for asset in inlets:
             inputs[f"asset:{asset.uri}"] = asset_version(asset)
     return Fingerprint(code, params, inputs)
+
+
+CONTEXT_DATES = frozenset(
+    {
+        "ds",
+        "ds_nodash",
+        "ts",
+        "ts_nodash",
+        "logical_date",
+        "execution_date",
+        "data_interval_start",
+        "data_interval_end",
+        "prev_ds",
+        "next_ds",
+        "prev_ds_nodash",
+        "next_ds_nodash",
+        "yesterday_ds",
+        "tomorrow_ds",
+        "yesterday_ds_nodash",
+        "tomorrow_ds_nodash",
+        "prev_execution_date",
+        "next_execution_date",
+        "prev_data_interval_start_success",
+        "prev_data_interval_end_success",
+        "prev_start_date_success",
+        "conf",
+    }
+)
+"""Context values that decide what a task computes (its dates, the run's ``conf``): a callable
+that takes one is not the same work on another value. Who runs it (``run_id``, ``ti``, the
+try) is not in its fingerprint: a new run of the same work reuses the result."""
+CONTEXT_EVENTS = frozenset({"triggering_asset_events", "triggering_dataset_events", "triggered_by"})
+"""What started the run (asset events, a message): the data a consumer task processes."""
+
+
+def _context_read(func: Any, given: Mapping[Any, Any], context: TaskContext) -> list[str]:
+    """The date and event values of the context the callable receives (by name, or all of them
+    through ``**kwargs`` or ``context``), as ``call_with_context`` passes them."""
+    wanted = CONTEXT_DATES | CONTEXT_EVENTS
+    try:
+        parameters = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):
+        return []
+    if any(p.kind == p.VAR_KEYWORD or p.name == "context" for p in parameters):
+        names = set(wanted)
+    else:
+        names = {p.name for p in parameters if p.name in wanted and p.kind != p.VAR_POSITIONAL}
+    positional = {p.name for p in parameters[: sum(1 for k in given if isinstance(k, int))]}
+    return sorted(n for n in names if n in context and n not in given and n not in positional)
+
+
+def _canonical(value: Any) -> Any:
+    """Dates as ISO text, so that a value hashes the same in every process."""
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    return value
 
 
 def _refs(value: Any) -> Iterable[XComArg | ParamRef]:
