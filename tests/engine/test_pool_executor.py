@@ -673,6 +673,42 @@ def test_a_retry_after_a_timeout_gets_its_whole_timeout_on_the_worker_started_in
     assert [task for task, _, _ in ran(tmp_path)] == ["long", "long"]  # the retry did start
 
 
+HELPED = """
+from pathlib import Path
+from h1 import factor
+from ductwork import Flow, PythonOperator
+
+def write():
+    Path(__file__).with_name("out.txt").write_text(str(factor()))
+
+with Flow("helped") as helped:
+    PythonOperator(task_id="t", python_callable=write)
+"""
+
+
+def test_a_warm_worker_runs_the_helper_modules_as_edited(
+    make_pool: Callable[..., PoolExecutor], tmp_path: Path
+) -> None:
+    """A flow file's helper module, and the module that helper imports, edited between two runs:
+    the same warm worker runs the new code (it ran the helpers it had imported first)."""
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    (folder / "helped.py").write_text(HELPED)
+    (folder / "h1.py").write_text("import h2\n\ndef factor():\n    return h2.base() + 2\n")
+    (folder / "h2.py").write_text("def base():\n    return 200\n")
+    pool = make_pool(parallelism=1)
+    seen = []
+    for edit in (None, ("h1.py", "+ 2", "+ 5"), ("h2.py", "200", "300")):
+        if edit is not None:
+            path = folder / edit[0]
+            path.write_text(path.read_text().replace(edit[1], edit[2]))
+        summary = run_in_pool(pool, folder / "helped.py", "helped")
+        assert summary.task_states["t"] == S.SUCCESS
+        seen.append((folder / "out.txt").read_text())
+    assert seen == ["202", "205", "305"]
+    assert len(pool.worker_pids()) == 1  # one warm worker ran all three
+
+
 EDITED = """
 import time
 from pathlib import Path

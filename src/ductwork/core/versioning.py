@@ -137,7 +137,8 @@ _OWN_PACKAGE = os.path.join(str(Path(__file__).resolve().parent.parent), "")
 _FILE_HASHES: dict[tuple[str, int], str] = {}
 
 
-def _is_user_file(file: str | None) -> bool:
+def is_user_file(file: str | None) -> bool:
+    """A module file of the user's own (not the standard library, site-packages or Ductwork)."""
     global _ROOTS
     if not file or not file.endswith(".py"):
         return False
@@ -246,7 +247,7 @@ def _add_user_modules(out: dict[str, str], module: types.ModuleType, home: str |
         current = pending.pop()
         name = current.__name__
         file = getattr(current, "__file__", None)
-        if name == home or f"module:{name}" in out or not _is_user_file(file):
+        if name == home or f"module:{name}" in out or not is_user_file(file):
             continue
         out[f"module:{name}"] = file_hash(str(file))
         for value in list(vars(current).values()):

@@ -32,6 +32,7 @@ from ductwork.core.flow import Flow
 from ductwork.core.graph import CLASS_TASK, NodeSpec
 from ductwork.core.results import MemoryResults, ResultBackend
 from ductwork.core.task_services import TaskServices
+from ductwork.core.versioning import is_user_file
 from ductwork.engine.execution import TryOutcome
 from ductwork.engine.executor import TryRequest
 from ductwork.errors import NotFoundError, TaskRemovedError, did_you_mean
@@ -119,6 +120,8 @@ class FlowFileRuntime(WorkerRuntime):
         self._files: dict[str, _LoadedFlows] = {}
         self._executables: dict[tuple[str, str, str], Executable] = {}
         self._modules: dict[str, _SeenModule] = {}
+        self._helpers: dict[str, _SeenModule] = {}
+        """The user modules flow files imported (helpers, and what those import)."""
 
     def __getstate__(self) -> dict[str, Any]:
         # Only the configuration travels to a worker; imported flows and open backends stay put.
@@ -130,6 +133,7 @@ class FlowFileRuntime(WorkerRuntime):
         self._files = {}
         self._executables = {}
         self._modules = {}
+        self._helpers = {}
 
     def results(self) -> ResultBackend:
         if self._results is None:
@@ -169,15 +173,38 @@ class FlowFileRuntime(WorkerRuntime):
         loaded = self._files.get(file)
         if loaded is not None and not loaded.look.due(run_key):
             return loaded
+        if loaded is not None and self._helpers_edited():
+            self._forget_helpers()
+            loaded = None
         stamp = _stamp(file)
         if loaded is not None and loaded.stamp == stamp:
             return loaded
         if loaded is not None:
             self._forget(file)
+        before = set(sys.modules)
         loaded = _LoadedFlows.load(file, stamp)
+        self._note_helpers(set(sys.modules) - before, file)
         loaded.look.due(run_key)
         self._files[file] = loaded
         return loaded
+
+    def _note_helpers(self, names: set[str], flow_file: str) -> None:
+        for name in names:
+            helper = getattr(sys.modules.get(name), "__file__", None)
+            if helper and helper != flow_file and is_user_file(helper):
+                self._helpers[name] = _SeenModule(helper, _stamp(helper))
+
+    def _helpers_edited(self) -> bool:
+        return any(_stamp(seen.file) != seen.stamp for seen in self._helpers.values())
+
+    def _forget_helpers(self) -> None:
+        """A helper module was edited: every flow file is imported again with the helpers as
+        they are now (a flow file holds what it took from them: ``from helper import f``)."""
+        for name in self._helpers:
+            sys.modules.pop(name, None)
+        self._helpers.clear()
+        for file in list(self._files):
+            self._forget(file)
 
     def _forget_if_edited(self, name: str | None, run_key: str) -> None:
         """A class task's module imported again when its file changed, looked at as flow files are."""
