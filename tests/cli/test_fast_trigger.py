@@ -183,6 +183,39 @@ def test_a_wait_that_times_out_exits_3_and_says_the_run_goes_on(home: dict[str, 
     (tmp_path / "gate").touch()
 
 
+def test_ctrl_c_while_waiting_exits_130_names_the_run_and_leaves_it_going(home: dict[str, str], tmp_path: Path) -> None:
+    """Both ways in ended with a traceback (handed to the scheduler) or click's "Aborted!" and
+    exit status 1, as if the run had failed, without saying which run it was."""
+    for handoff in ("true", "false"):
+        env = {**home, "DUCTWORK_TRIGGER_HANDOFF": handoff}
+        proc = subprocess.Popen(
+            [*DUCTWORK, "trigger", "gated", "--wait", "--run-id", f"i-{handoff}"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+        deadline = time.monotonic() + 60
+        while not any(
+            r.run_id == f"i-{handoff}" and r.state.value == "running" for r in _runs(home, "gated", quiet=True)
+        ):
+            assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+        time.sleep(0.2)  # into the wait
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130, (handoff, out, err)
+        assert "Traceback" not in err and "Aborted" not in err
+        assert f"stopped waiting (Ctrl-C): run i-{handoff} of gated goes on" in err
+        assert f"ductwork runs cancel gated i-{handoff}" in err
+    (tmp_path / "gate").touch()
+    deadline = time.monotonic() + 60
+    while {r.run_id: r.state.value for r in _runs(home, "gated")} != {"i-true": "success", "i-false": "success"}:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
 def test_json_output_is_the_runs_record(home: dict[str, str]) -> None:
     done = _ductwork(home, "trigger", "one", "--run-id", "j1", "--json", "-p", "x=1")
     assert done.returncode == 2  # the flow has no parameter x: the command says so itself

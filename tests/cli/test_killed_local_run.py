@@ -211,9 +211,12 @@ def test_ctrl_c_still_stops_the_command_and_records_the_run_failed(cli: Cli, tmp
     proc = _start_stoppable(tmp_path, restore_sigint=True)
     try:
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) != 0
+        assert proc.wait(timeout=30) == 130  # as a shell reports Ctrl-C; it was 1, as a failed run
     finally:
         proc.kill()
+    assert proc.stderr is not None
+    said = proc.stderr.read().decode()
+    assert "interrupted (Ctrl-C): the run is recorded failed" in said and "Aborted" not in said
     time.sleep(0.5)
     assert not _sleep_left(tmp_path)
     assert json.loads(cli("runs", "list", "--json").output)["runs"][0]["state"] == "failed"

@@ -289,16 +289,21 @@ def _report(typed: Typed, created: dict[str, Any], lines: scheduler_socket.Lines
         _print_run(typed, created["run"])
         return 0
     try:
-        ended = lines.next()
-    except (OSError, ValueError):  # the scheduler stopped: wait on the database instead
-        from ductwork.cli.runs_cmd import wait_in_database
-        from ductwork.errors import DuctworkError
-
         try:
-            ended = wait_in_database(typed, created["pk"])
-        except DuctworkError as exc:  # as the CLI shows its errors
-            sys.stderr.write(f"Error: {exc}\n")
-            return 2
+            ended = lines.next()
+        except (OSError, ValueError):  # the scheduler stopped: wait on the database instead
+            from ductwork.cli.runs_cmd import wait_in_database
+            from ductwork.errors import DuctworkError
+
+            try:
+                ended = wait_in_database(typed, created["pk"])
+            except DuctworkError as exc:  # as the CLI shows its errors
+                sys.stderr.write(f"Error: {exc}\n")
+                return 2
+    except KeyboardInterrupt:
+        from ductwork.cli.wait_status import stopped_waiting
+
+        return stopped_waiting(created["run"]["flow_id"], created["run"]["run_id"])
     run = ended["run"]
     _print_run(typed, run)
     if not typed.as_json:

@@ -18,6 +18,7 @@ from ductwork.cli.options import parse_param_options
 from ductwork.cli.output import console, print_json
 from ductwork.cli.run_output import ProgressSink, summary_json, summary_table, tries_table
 from ductwork.cli.state import CliState, load_checked_graph
+from ductwork.cli.wait_status import INTERRUPTED
 from ductwork.core.class_flow import all_task_classes, find_task_class
 from ductwork.core.config import ParamHolder, ParamSources, config_classes, use_sources
 from ductwork.core.flow import Flow, flow_for_tasks
@@ -88,6 +89,10 @@ def _execute(
         except CommandTerminated:
             click.secho("terminated (SIGTERM): the run is recorded failed", fg="yellow", err=True)
             raise SystemExit(143) from None
+        except KeyboardInterrupt:  # Ctrl-C: 130, as a shell reports it, not 1 (a failed run)
+            said = "the run is recorded failed" if recording is not None else "the run was not recorded"
+            click.secho(f"\ninterrupted (Ctrl-C): {said}", fg="yellow", err=True)
+            raise SystemExit(INTERRUPTED) from None
     return summary
 
 

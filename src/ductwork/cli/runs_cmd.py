@@ -176,7 +176,12 @@ def trigger(
         run_id=run_id,
     )
     if wait:
-        record = _wait(engine, record, timeout, lease=state.settings.scheduler_lease)
+        try:
+            record = _wait(engine, record, timeout, lease=state.settings.scheduler_lease)
+        except KeyboardInterrupt:
+            from ductwork.cli.wait_status import stopped_waiting
+
+            sys.exit(stopped_waiting(record.flow_id, record.run_id))
     if as_json:
         print_json(run_json(record))
     else:

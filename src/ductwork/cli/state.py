@@ -76,6 +76,9 @@ class DuctworkGroup(click.Group):
         except DuctworkError as exc:
             click.secho(f"Error: {exc}", fg="red", err=True)
             sys.exit(2)
+        except KeyboardInterrupt:  # Ctrl-C (`tasks logs --follow`...): 130 as from a shell, not click's 1
+            click.echo(err=True)
+            sys.exit(130)
         except Exception as exc:
             message = _read_only(exc)
             if message is None:

@@ -9,6 +9,10 @@ import sys
 TIMED_OUT = 3
 """The run had not ended when ``--timeout`` passed (1: it failed)."""
 
+INTERRUPTED = 130
+"""Ctrl-C (SIGINT) stopped the command, as a shell reports a command that SIGINT ended: a script
+tells it from a failed run (1)."""
+
 
 def status_for(state: str) -> int:
     """0 succeeded, 1 failed, ``TIMED_OUT`` any other state (the run had not ended)."""
@@ -23,3 +27,13 @@ def wait_status(state: str, timeout: float | None) -> int:
         return status
     sys.stderr.write(f"timed out after {timeout:g}s: the run is still {state} (it goes on)\n")
     return TIMED_OUT
+
+
+def stopped_waiting(flow_id: str, run_id: str) -> int:
+    """Ctrl-C during ``trigger --wait``: only the waiting stops, the run goes on; say which run
+    it is (nothing named it yet) and how to stop it."""
+    sys.stderr.write(
+        f"\nstopped waiting (Ctrl-C): run {run_id} of {flow_id} goes on; "
+        f"`ductwork runs show {flow_id} {run_id}` follows it, `ductwork runs cancel {flow_id} {run_id}` stops it\n"
+    )
+    return INTERRUPTED
