@@ -168,6 +168,19 @@ def test_flows_graph_writes_a_valid_svg_of_the_four_step_pipeline(cli: Cli, tmp_
     assert dot.output.startswith('digraph "four_step_pipeline"')
 
 
+def test_an_output_file_that_cannot_be_written_is_one_line_naming_it(cli: Cli, tmp_path: Path) -> None:
+    """`flows graph -o` and `flows export -o` into a folder that does not exist were a traceback."""
+    missing = tmp_path / "no" / "such" / "folder"
+    for args in (
+        ("flows", "graph", str(ROOT / "examples" / "four_step_pipeline.py"), "--format", "dot", "-o"),
+        ("flows", "export", str(ROOT / "examples" / "four_step_pipeline.py"), "-o"),
+    ):
+        result = cli(*args, str(missing / "out.txt"))
+        assert result.exit_code == 2, result.output
+        assert f"Error: cannot write '{missing / 'out.txt'}': No such file or directory" in result.output
+        assert "Traceback" not in result.output
+
+
 def test_config_shows_sources(cli: Cli, tmp_path: Path) -> None:
     (tmp_path / "ductwork.toml").write_text("[ductwork]\nparallelism = 3\n")
     data = json.loads(cli("config", "--json", env={"DUCTWORK_FLOWS_FOLDER": "pipelines"}).output)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ductwork.cli.output import console, print_json
+from ductwork.cli.output import console, print_json, write_output
 from ductwork.cli.state import CliState
 
 if TYPE_CHECKING:
@@ -162,7 +162,7 @@ def graph_cmd(state: CliState, flow_ref: str, fmt: str, output: str | None) -> N
         sys.stdout.buffer.write(data)
         return
     path = Path(output or f"{graph.flow_id}.{fmt}")
-    path.write_bytes(data)
+    write_output(path, data)
     click.echo(f"wrote {path} ({len(graph.nodes)} tasks)", err=True)
 
 

@@ -36,6 +36,20 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
+def write_output(path: Any, data: str | bytes) -> None:
+    """Write a command's ``--output`` file; a folder that does not exist, a permission or a full
+    disk is one line naming the file (a ``DuctworkError``), not a traceback."""
+    from ductwork.errors import DuctworkError
+
+    try:
+        if isinstance(data, bytes):
+            path.write_bytes(data)
+        else:
+            path.write_text(data)
+    except OSError as exc:
+        raise DuctworkError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
+
+
 def styled(state: str) -> str:
     return f"[{STATE_STYLES.get(state, 'white')}]{state}[/]"
 

@@ -86,7 +86,9 @@ def export(state: CliState, flow_ref: str, fmt: str, output: Path | None) -> Non
     if output is None:
         click.echo(text, nl=False)
     else:
-        output.write_text(text)
+        from ductwork.cli.output import write_output
+
+        write_output(output, text)
         click.echo(f"wrote {output}")
 
 
