@@ -228,6 +228,20 @@ def test_json_output_is_the_runs_record(home: dict[str, str]) -> None:
     assert (shown["flow_id"], shown["run_id"], shown["state"]) == ("one", "j2", "queued")
 
 
+def test_wait_with_json_gives_the_task_states_the_table_shows(home: dict[str, str]) -> None:
+    """`trigger --wait --json` gave only the run's record: a script could not tell which task
+    failed, though `--wait` "shows its task states" and `runs show --json` gives them."""
+    for handoff in ("true", "false"):
+        env = {**home, "DUCTWORK_TRIGGER_HANDOFF": handoff}
+        done = _ductwork(env, "trigger", "failing", "--wait", "--json", "--run-id", f"w-{handoff}")
+        assert done.returncode == 1, (handoff, done.stdout, done.stderr)
+        shown = json.loads(done.stdout)
+        assert (shown["run_id"], shown["state"]) == (f"w-{handoff}", "failed")
+        assert shown["tasks"] == {"explodes": {"state": "failed", "try_number": 1}}
+        listed = json.loads(_ductwork(env, "runs", "show", "failing", f"w-{handoff}", "--json").stdout)
+        assert shown == listed
+
+
 def test_the_audit_entry_is_the_one_the_command_writes_itself(home: dict[str, str], tmp_path: Path) -> None:
     args = ("trigger", "one", "--run-id", "audited", "--conf", '{"k": "v"}', "-p", "", "--wait", "--timeout", "1")
     assert _attempt(home, *args) is None  # "-p ''" is not NAME=VALUE: the command says so itself

@@ -305,8 +305,10 @@ def _report(typed: Typed, created: dict[str, Any], lines: scheduler_socket.Lines
 
         return stopped_waiting(created["run"]["flow_id"], created["run"]["run_id"])
     run = ended["run"]
-    _print_run(typed, run)
-    if not typed.as_json:
+    if typed.as_json:
+        output.print_json(output.waited_run_json(run, ended["tasks"], ended["reason"]))
+    else:
+        _print_run(typed, run)
         output.print_run_states(run["flow_id"], run["run_id"], run["state"], ended["tasks"], ended["reason"])
     from ductwork.cli.wait_status import wait_status
 

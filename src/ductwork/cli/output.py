@@ -50,6 +50,16 @@ def write_output(path: Any, data: str | bytes) -> None:
         raise DuctworkError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
 
 
+def waited_run_json(run: dict[str, Any], tasks: list[tuple[str, str, int, float | None]], reason: str) -> Any:
+    """``trigger --wait --json``: the run as ``runs show --json`` gives it, with its task states
+    and why it ended (the table ``--wait`` prints without ``--json``)."""
+    return {
+        **run,
+        "reason": reason or None,
+        "tasks": {task: {"state": state, "try_number": try_number} for task, state, try_number, _ in tasks},
+    }
+
+
 def styled(state: str) -> str:
     return f"[{STATE_STYLES.get(state, 'white')}]{state}[/]"
 

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from ductwork.cli.engine_state import ensure_flow, store
 from ductwork.cli.options import parse_param_options
-from ductwork.cli.output import console, print_json, print_run_states, styled
+from ductwork.cli.output import console, print_json, print_run_states, styled, waited_run_json
 from ductwork.cli.state import CliState
 from ductwork.core.states import RunState
 from ductwork.errors import NotFoundError, ParameterError
@@ -183,7 +183,7 @@ def trigger(
 
             sys.exit(stopped_waiting(record.flow_id, record.run_id))
     if as_json:
-        print_json(run_json(record))
+        print_json(waited_run_json(run_json(record), *states_of(engine, record)) if wait else run_json(record))
     else:
         console().print(f"run {record.flow_id} {record.run_id}: {styled(record.state.value)}")
         if wait:
