@@ -188,6 +188,8 @@ class Settings:
             for name in ("home", "flows_folder", "log_dir"):
                 if name in values:
                     values[name] = Path(str(values[name])).expanduser()
+                    if sources[name] == ParamSource.CONFIG_FILE:  # relative to the file, from any folder
+                        values[name] = path.parent / values[name]
             for name in ("worker_heartbeat", "worker_lost_after", "scheduler_lease"):
                 if name in values:
                     try:

@@ -181,6 +181,29 @@ def test_an_output_file_that_cannot_be_written_is_one_line_naming_it(cli: Cli, t
         assert "Traceback" not in result.output
 
 
+def test_relative_paths_in_a_settings_file_are_read_from_its_folder(cli: Cli, tmp_path: Path) -> None:
+    """`DUCTWORK_CONFIG=/srv/etl/ductwork.toml` (or `--config`) from another folder (cron, a
+    service manager) read `flows_folder = "flows"` and `home = ".dw"` from the working folder:
+    no flows, and a new empty database there."""
+    project = tmp_path / "project"
+    (project / "flows").mkdir(parents=True)
+    shutil.copy(ROOT / "examples" / "four_step_pipeline.py", project / "flows")
+    (project / "ductwork.toml").write_text('[ductwork]\nflows_folder = "flows"\nhome = ".dw"\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for how in ("flag", "env"):
+        run = Cli(elsewhere)
+        args, env = ((), {"DUCTWORK_CONFIG": str(project / "ductwork.toml")})
+        if how == "flag":
+            args, env = ("--config", str(project / "ductwork.toml")), {}
+        listed = run(*args, "flows", "list", "--json", env={"DUCTWORK_HOME": None, **env})  # type: ignore[dict-item]
+        assert listed.exit_code == 0, listed.output
+        assert [f["flow_id"] for f in json.loads(listed.output)["flows"]] == ["four_step_pipeline"]
+        shown = json.loads(run(*args, "config", "--json", env={"DUCTWORK_HOME": None, **env}).output)  # type: ignore[dict-item]
+        assert Path(shown["home"]["value"]) == project / ".dw"
+    assert not (elsewhere / ".dw").exists() and not (elsewhere / "flows").exists()
+
+
 def test_config_shows_sources(cli: Cli, tmp_path: Path) -> None:
     (tmp_path / "ductwork.toml").write_text("[ductwork]\nparallelism = 3\n")
     data = json.loads(cli("config", "--json", env={"DUCTWORK_FLOWS_FOLDER": "pipelines"}).output)

@@ -181,6 +181,8 @@ def locate(typed: Typed, environ: Mapping[str, str], cwd: str) -> Where | None:
         if key in environ:
             return environ[key]
         value = section.get(name)
+        if value is not None and name in ("home", "flows_folder"):  # relative to the file, as Settings reads it
+            return os.path.join(os.path.dirname(config), os.path.expanduser(str(value)))
         return None if value is None else str(value)
 
     handoff = pick("trigger_handoff", None)
