@@ -190,6 +190,9 @@ class Settings:
                     values[name] = Path(str(values[name])).expanduser()
                     if sources[name] == ParamSource.CONFIG_FILE:  # relative to the file, from any folder
                         values[name] = path.parent / values[name]
+            for name in ("home", "log_dir"):  # the database, logs and journals go in them
+                if name in values and values[name].exists() and not values[name].is_dir():
+                    raise DefinitionError(f"{name} {str(values[name])!r} is a file, not a folder")
             for name in ("worker_heartbeat", "worker_lost_after", "scheduler_lease"):
                 if name in values:
                     try:

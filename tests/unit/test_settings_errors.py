@@ -9,6 +9,7 @@ import pytest
 
 from ductwork.errors import DefinitionError
 from ductwork.settings import Settings
+from tests.conftest import Cli
 
 
 def _load(tmp_path: Path, toml: str | None = None, **environ: str) -> Settings:
@@ -83,3 +84,22 @@ def test_luigi_task_sections_may_use_a_settings_name(tmp_path: Path) -> None:
     setting is no mistake."""
     settings = _load(tmp_path, "[ductwork]\nretention_days = 30\n[Report]\nretention_days = 7\nparallelism = 2\n")
     assert settings.retention_days == 30 and settings.parallelism == 4
+
+
+def test_a_home_that_is_a_file_is_one_error_naming_where_it_came_from(tmp_path: Path) -> None:
+    """DUCTWORK_HOME naming a file was a FileExistsError traceback from whichever command first
+    made the database's folder."""
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x")
+    with pytest.raises(DefinitionError, match=r"home '.*notes.txt' is a file, not a folder \(from DUCTWORK_HOME\)"):
+        Settings.load(environ={"DUCTWORK_HOME": str(a_file)})
+    with pytest.raises(DefinitionError, match=r"log_dir '.*notes.txt' is a file, not a folder \(from .*ductwork.toml"):
+        _load(tmp_path, '[ductwork]\nlog_dir = "notes.txt"\n')
+
+
+def test_a_home_that_is_a_file_is_not_a_traceback_from_the_cli(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("x")
+    for args in (("runs", "list"), ("run", "whatever")):
+        result = cli(*args, env={"DUCTWORK_HOME": str(tmp_path / "notes.txt")})
+        assert result.exit_code == 2, result.output
+        assert "is a file, not a folder (from DUCTWORK_HOME)" in result.output
