@@ -59,6 +59,9 @@ FLOWS = textwrap.dedent(
 
     with Flow("gated") as gated:
         PythonOperator(task_id="waits", python_callable=gate)
+
+    with Flow("chained") as chained:
+        PythonOperator(task_id="waits", python_callable=gate) >> PythonOperator(task_id="then", python_callable=print)
     """
 )
 
@@ -240,6 +243,27 @@ def test_wait_with_json_gives_the_task_states_the_table_shows(home: dict[str, st
         assert shown["tasks"] == {"explodes": {"state": "failed", "try_number": 1}}
         listed = json.loads(_ductwork(env, "runs", "show", "failing", f"w-{handoff}", "--json").stdout)
         assert shown == listed
+
+
+def test_logs_follow_of_a_task_not_started_yet_waits_for_its_try(home: dict[str, str], tmp_path: Path) -> None:
+    """`trigger` then `tasks logs ... --follow` of a task still waiting for its upstream task
+    failed "has not run yet" (exit 2)."""
+    assert _ductwork(home, "trigger", "chained", "--run-id", "c1").returncode == 0
+    follow = subprocess.Popen(
+        [*DUCTWORK, "tasks", "logs", "chained", "c1", "then", "--follow"],
+        env=home,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert follow.stderr is not None
+    first = follow.stderr.readline()  # what it says first, while `waits` holds `then` back
+    assert first == "(waiting for then to start; Ctrl-C to stop)\n", first
+    (tmp_path / "gate").touch()
+    out, err = follow.communicate(timeout=60)
+    assert follow.returncode == 0, (out, err)
+    assert "(try 1 of then ended success)" in err, (out, err)
+    assert "starting then, try 1" in out
 
 
 def test_the_audit_entry_is_the_one_the_command_writes_itself(home: dict[str, str], tmp_path: Path) -> None:

@@ -196,6 +196,8 @@ def logs(state: CliState, flow_id: str, run_id: str, task_id: str, try_number: i
     from ductwork.services import tasks as task_service
 
     engine, record = _run(state, flow_id, run_id)
+    if follow and try_number is None:
+        _wait_for_first_try(engine, record, task_id)
     number = task_service.logged_try(engine, record, task_id, try_number).try_number
     for chunk in task_service.log_chunks(engine, record, task_id, number, follow=follow):
         sys.stdout.write(chunk)
@@ -204,3 +206,30 @@ def logs(state: CliState, flow_id: str, run_id: str, task_id: str, try_number: i
         ended = task_service.logged_try(engine, record, task_id, number)
         error = f": {ended.error}" if ended.error and ended.state.value != "success" else ""
         click.echo(f"(try {ended.try_number} of {task_id} ended {ended.state.value}{error})", err=True)
+
+
+FIRST_TRY_POLL = 0.2
+"""``tasks logs --follow`` looks this often for the first try of a task that has not started."""
+
+
+def _wait_for_first_try(engine: Any, record: Any, task_id: str) -> None:
+    """``--follow`` right after ``trigger`` (the task still queued, or waiting for its upstream
+    tasks) waits for its first try, as ``--follow`` promises, instead of failing with "has not
+    run yet"; a task that will not run now (skipped, upstream failed, the run ended) is said as
+    before."""
+    import time
+
+    from ductwork.services import tasks as task_service
+    from ductwork.services.runs import get_run
+
+    said = False
+    while True:
+        if task_service.tries(engine, record, task_id):
+            return
+        (instance,) = task_service.instances(engine, record, [task_id])
+        if instance.state.is_terminal or get_run(engine, record.flow_id, record.run_id).state.is_terminal:
+            return  # logged_try says why there is no log
+        if not said:
+            click.echo(f"(waiting for {task_id} to start; Ctrl-C to stop)", err=True)
+            said = True
+        time.sleep(FIRST_TRY_POLL)
