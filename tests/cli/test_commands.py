@@ -316,6 +316,18 @@ def test_why_says_runs_for_a_task_that_has_not_run_yet(cli: Cli, tmp_path: Path)
     assert json.loads(cli("why", "branching", "start", ran["run_id"], "--json").output)["text"].startswith("ran: ")
 
 
+def test_why_with_a_typo_in_the_flow_or_task_suggests_the_name(cli: Cli, tmp_path: Path) -> None:
+    """`why branchng start` said "flow 'branchng' has no runs yet", as if the flow existed."""
+    shutil.copytree(ROOT / "examples", tmp_path / "flows")
+    assert cli("trigger", "branching", "--run-id", "r1").exit_code == 0
+    flow_typo = cli("why", "branchng", "start")
+    assert flow_typo.exit_code == 2
+    assert "no flow 'branchng' in the database. Did you mean 'branching'?" in flow_typo.output
+    task_typo = cli("why", "branching", "strat")
+    assert task_typo.exit_code == 2
+    assert "has a task 'strat'. Did you mean 'start'?" in task_typo.output
+
+
 def test_flows_list_says_what_starts_flows_that_have_no_time_schedule(cli: Cli, tmp_path: Path) -> None:
     (tmp_path / "flows").mkdir()
     (tmp_path / "flows" / "started.py").write_text(

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from ductwork.errors import NotFoundError, did_you_mean
-from ductwork.services.runs import get_run
+from ductwork.services.runs import flow_graph, get_run
 from ductwork.store.cache import latest_entry, recorded_node
 from ductwork.store.engine import read_transaction
 from ductwork.store.records import RunRecord
@@ -28,9 +28,11 @@ def _latest_run_with(engine: Engine, flow_id: str, task_id: str) -> RunRecord:
         for record in page.items:
             if task_repo.get_task_instance(conn, record.pk, task_id) is not None:
                 return record
+    graph = flow_graph(engine, flow_id)  # a flow id with a typo: "no flow ...", with a suggestion
     if not page.items:
         raise NotFoundError(f"flow {flow_id!r} has no runs yet")
-    raise NotFoundError(f"no recent run of flow {flow_id!r} has a task {task_id!r}")
+    hint = did_you_mean(task_id, graph.nodes)
+    raise NotFoundError(f"no recent run of flow {flow_id!r} has a task {task_id!r}.{hint}")
 
 
 def explain(engine: Engine, flow_id: str, task_id: str, run_id: str | None = None) -> dict[str, Any]:
