@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
 
 from tests.conftest import Cli
 
@@ -82,3 +87,27 @@ def test_users_create_takes_the_password_from_a_prompt_or_stdin_never_argv(cli: 
     empty = cli("users", "password", "bob", "--password-stdin", input="")
     assert empty.exit_code == 2 and "nothing was read" in empty.output
     assert _login_works("bob", "bobs-long-password")
+
+
+def test_standalone_on_a_port_another_process_holds_exits_saying_so(tmp_path: Path) -> None:
+    """It logged uvicorn's bind error and went on running its scheduler without a web UI, so a
+    service manager saw it running and nobody could reach the UI."""
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    held.listen()
+    port = held.getsockname()[1]
+    (tmp_path / "flows").mkdir()
+    env = {**os.environ, "DUCTWORK_HOME": str(tmp_path / "home"), "DUCTWORK_FLOWS_FOLDER": str(tmp_path / "flows")}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "ductwork.cli", "standalone", "--port", str(port)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        held.close()
+    assert done.returncode == 2, done.stderr
+    assert f"Error: cannot serve the web UI on 127.0.0.1:{port}: Address already in use" in done.stderr
+    assert "Traceback" not in done.stderr and "scheduler started" not in done.stderr

@@ -37,6 +37,28 @@ def make_server(app: Any, host: str, port: int, log_level: str = "warning") -> A
     return uvicorn.Server(config)
 
 
+def bound_socket(host: str, port: int) -> Any:
+    """The web UI's socket, bound before anything starts: a port another process holds is one
+    line and exit status 2, where ``standalone`` logged uvicorn's bind error and went on running
+    its scheduler without a web UI."""
+    import socket
+
+    from ductwork.errors import DuctworkError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise DuctworkError(
+            f"cannot serve the web UI on {host}:{port}: {exc.strerror or exc} (another process may have it: "
+            "choose another --port)"
+        ) from None
+    return sock
+
+
 def _options(secure_cookies: bool) -> Any:
     from ductwork.api.context import WebOptions
 
@@ -85,6 +107,7 @@ def standalone(
     from ductwork.services import accounts
 
     _configure_logging(log_level)
+    sock = bound_socket(host, port)
     settings = state.settings
     if workers is not None:
         settings = dataclasses.replace(settings, parallelism=workers)
@@ -102,7 +125,7 @@ def standalone(
     app = create_app(settings, engine, options=_options(secure_cookies))
     app.state.scheduler = service  # /metrics shows the scheduler's metrics too
     server = make_server(app, host, port)
-    web = threading.Thread(target=server.run, name="ductwork-web", daemon=True)
+    web = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="ductwork-web", daemon=True)
     web.start()
 
     stop_scheduler = service.stop
