@@ -153,6 +153,18 @@ def test_backfill_dry_run_shows_existing_runs_by_their_ids(cli: Cli, tmp_path: P
     ]
 
 
+def test_backfill_says_how_many_dates_already_had_a_run(cli: Cli, tmp_path: Path) -> None:
+    """The dry run said "3 already exist"; the backfill itself said only "queued 0 backfill run(s)"."""
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "daily.py").write_text(BACKFILL_FLOW)
+    assert cli("trigger", "daily", "--date", "2024-01-02", "--run-id", "by_hand").exit_code == 0
+    done = cli("backfill", "daily", "--start", "2024-01-01", "--end", "2024-01-03")
+    assert done.exit_code == 0, done.output
+    assert "queued 2 backfill run(s) of daily; 1 date(s) of the range already had a run" in done.output
+    again = cli("backfill", "daily", "--start", "2024-01-01", "--end", "2024-01-03")
+    assert "queued 0 backfill run(s) of daily; 3 date(s) of the range already had a run" in again.output
+
+
 def test_help_names_each_option_once_and_real_commands(cli: Cli) -> None:
     scheduler_help = cli("scheduler", "--help").output
     assert scheduler_help.count("--worker-mode") == 1

@@ -274,8 +274,10 @@ def backfill(
     if as_json:
         print_json([run_json(r) for r in created])
     else:
+        existing = sum(p.exists for p in planned)  # "queued 0" alone read as a backfill that did nothing, silently
+        skipped = f"; {existing} date(s) of the range already had a run, left as they are" if existing else ""
         console().print(
-            f"queued {len(created)} backfill run(s) of {flow_id}" + "".join(f"\n  {r.run_id}" for r in created)
+            f"queued {len(created)} backfill run(s) of {flow_id}{skipped}" + "".join(f"\n  {r.run_id}" for r in created)
         )
         if rerun:
             console().print(
