@@ -219,6 +219,22 @@ def test_ctrl_c_while_waiting_exits_130_names_the_run_and_leaves_it_going(home: 
         time.sleep(0.05)
 
 
+def test_a_timeout_without_wait_or_not_a_duration_is_refused_and_queues_nothing(home: dict[str, str]) -> None:
+    """`--timeout 5` without `--wait` was ignored (the run queued, the command returned at once);
+    `--timeout -1` "timed out after -1s"; `--timeout nan` waited forever."""
+    for handoff in ("true", "false"):
+        env = {**home, "DUCTWORK_TRIGGER_HANDOFF": handoff}
+        for args, says in (
+            (["--timeout", "5"], "--timeout applies to --wait"),
+            (["--wait", "--timeout", "-1"], "-1.0 is not in the range x>=0"),
+            (["--wait", "--timeout", "nan"], "expected a number of seconds, got nan"),
+        ):
+            done = _ductwork(env, "trigger", "one", *args)
+            assert done.returncode == 2, (handoff, args, done.stdout, done.stderr)
+            assert says in done.stderr, (handoff, args, done.stderr)
+    assert _runs(home, "one", quiet=True) == []
+
+
 def test_json_output_is_the_runs_record(home: dict[str, str]) -> None:
     done = _ductwork(home, "trigger", "one", "--run-id", "j1", "--json", "-p", "x=1")
     assert done.returncode == 2  # the flow has no parameter x: the command says so itself

@@ -139,6 +139,8 @@ def parse(argv: list[str]) -> Typed | None:
             typed.timeout = float(typed.timeout)
         except ValueError:
             return None
+        if not typed.timeout >= 0 or not typed.wait:  # click refuses these (NaN too): the CLI says why
+            return None
     if typed.config_path is not None and os.path.isdir(typed.config_path):
         return None  # click refuses a folder for --config (dir_okay=False)
     return typed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -62,6 +63,13 @@ def run_json(record: RunRecord) -> dict[str, Any]:
         "note": record.note,
         "code": dict(record.code) if record.code else None,
     }
+
+
+def _a_number(timeout: float | None) -> float | None:
+    """``--timeout nan`` waited forever: no deadline ever passed."""
+    if timeout is not None and math.isnan(timeout):
+        raise click.BadParameter("expected a number of seconds, got nan")
+    return timeout
 
 
 WAIT_POLL = 0.01
@@ -147,8 +155,9 @@ def wait_in_database(typed: Any, pk: int) -> dict[str, Any]:
 @click.option("--wait", is_flag=True, help="Wait for the run to finish and show its task states.")
 @click.option(
     "--timeout",
-    type=float,
+    type=click.FloatRange(min=0),
     default=None,
+    callback=lambda ctx, param, value: _a_number(value),
     help="With --wait: give up after this many seconds (exit status 3; the run goes on).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -165,6 +174,8 @@ def trigger(
     as_json: bool,
 ) -> None:
     """Queue a run of FLOW for the scheduler (ductwork scheduler or standalone runs it)."""
+    if timeout is not None and not wait:  # it was ignored: the command returned at once
+        raise click.UsageError("--timeout applies to --wait: add --wait, or leave --timeout out")
     engine = store(state)
     flow_id = ensure_flow(state, engine, flow_ref)
     record = run_service.trigger(
