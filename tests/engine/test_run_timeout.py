@@ -164,7 +164,10 @@ def test_ductwork_run_stops_at_the_timeout_and_records_why(tmp_path: Path) -> No
     record = json.loads(shown.output)
     assert record["state"] == "failed"
     assert record["reason"] == "the run timed out: it ran longer than its run_timeout (0:00:01)"
-    assert record["tasks"] == {"nap": {"state": "failed", "try_number": 1}, "after": {"state": "skipped", "try_number": 0}}
+    assert record["tasks"] == {
+        "nap": {"state": "failed", "try_number": 1},
+        "after": {"state": "skipped", "try_number": 0},
+    }
 
 
 # --- under a real scheduler process ----------------------------------------------------------
@@ -272,8 +275,7 @@ def _run_ends(env: Env, flow_id: str) -> dict[str, Any]:
     run = env.json("trigger", flow_id)
     return _wait(
         f"run {run['run_id']} of {flow_id} to end",
-        lambda: (shown := env.json("runs", "show", flow_id, run["run_id"]))["state"] in ("success", "failed")
-        and shown,
+        lambda: (shown := env.json("runs", "show", flow_id, run["run_id"]))["state"] in ("success", "failed") and shown,
     )
 
 

@@ -42,15 +42,19 @@ def test_clear_mark_and_cancel_act_on_tries_running_remotely(tmp_path: Path) -> 
             for run_id in ("clear", "mark", "cancel"):
                 assert cluster.cli("trigger", "slow", "--run-id", run_id).returncode == 0
             for run_id in ("clear", "mark", "cancel"):
-                wait_for(lambda r=run_id: _states(cluster, r).get("b") == "running", 90, f"b running in {run_id}", cluster)
+                wait_for(
+                    lambda r=run_id: _states(cluster, r).get("b") == "running", 90, f"b running in {run_id}", cluster
+                )
 
             # Clear the running b: its try is stopped and b runs again (try 2).
             cleared = cluster.cli("tasks", "clear", "slow", "clear", "b")
             assert cleared.returncode == 0, cleared.stderr
             wait_for(
-                lambda: (lambda s: s.get("b") == "running" and s.get("c") != "success")(_states(cluster, "clear"))
-                and json.loads(cluster.cli("tasks", "state", "slow", "clear", "--json").stdout)["b"]["try_number"]
-                == 2,
+                lambda: (
+                    (lambda s: s.get("b") == "running" and s.get("c") != "success")(_states(cluster, "clear"))
+                    and json.loads(cluster.cli("tasks", "state", "slow", "clear", "--json").stdout)["b"]["try_number"]
+                    == 2
+                ),
                 60,
                 "b's second try to run",
                 cluster,
