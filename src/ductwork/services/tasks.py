@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from ductwork.core.graph import RUNS_NOTHING, FlowGraph
+from ductwork.core.mapping import MAPPED_TASK
 from ductwork.core.states import MANUAL_TARGETS, TaskState
 from ductwork.engine.packed_logs import read_packed
 from ductwork.errors import InvalidTransitionError, NotFoundError, did_you_mean
@@ -32,6 +33,14 @@ def check_tasks(graph: FlowGraph, record: RunRecord, task_ids: Sequence[str]) ->
             raise NotFoundError(
                 f"run {record.flow_id} {record.run_id} has no task {task_id!r}.{did_you_mean(task_id, graph.nodes)}"
             )
+
+
+def with_mapped_instances(graph: FlowGraph, task_ids: Sequence[str]) -> list[str]:
+    """A mapped task stands for all its instances (``sq`` for ``sq[0]``, ``sq[1]``...), as in
+    Airflow: clearing it runs them again, not only the step that collects them."""
+    chosen = set(task_ids)
+    extra = [t for t, node in graph.nodes.items() if node.extra.get(MAPPED_TASK) in chosen and t not in chosen]
+    return [*task_ids, *extra]
 
 
 def closure(graph: FlowGraph, task_ids: Sequence[str], *, downstream: bool, upstream: bool) -> list[str]:
@@ -90,6 +99,7 @@ def clear_across(
     graph = _graph(engine, record)
     check_tasks(graph, record, task_ids)
     _refuse_while_run_in_process(record, "cleared")
+    task_ids = with_mapped_instances(graph, task_ids)
     if not downstream and any(graph.nodes[t].cascade_rerun for t in task_ids):
         states = {i.task_id: i.state.value for i in instances(engine, record)}
         task_ids = [*task_ids, *rerun_consumers(graph, states, task_ids)]
