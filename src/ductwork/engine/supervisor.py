@@ -17,8 +17,8 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 from ductwork.core.clock import Clock
 from ductwork.core.context import RunInfo
@@ -558,8 +558,9 @@ class Supervisor:
             )
         if state == S.NONE:
             run.tries[task_id] = key.try_number - 1  # waiting for dynamic dependencies is not a try
-            self._pending.append(NodesAdded(run.key, outcome.new_nodes))
-            self._emit_changes(run, tracker.add_nodes(outcome.new_nodes, waiting=task_id), now)
+            new_nodes = _within(outcome.new_nodes, tracker.nodes)
+            self._pending.append(NodesAdded(run.key, new_nodes))
+            self._emit_changes(run, tracker.add_nodes(new_nodes, waiting=task_id), now)
             return
         reason = outcome.error or ""
         self._emit_changes(run, tracker.set_state(task_id, state, reason), now)
@@ -661,3 +662,13 @@ def _duration(seconds: float | None) -> str:
 
 class LogPathFn(Protocol):
     def __call__(self, run: RunInfo, task_id: str, try_number: int) -> str: ...
+
+
+def _within(new_nodes: tuple[NodeSpec, ...], known: Mapping[str, Any]) -> tuple[NodeSpec, ...]:
+    """New nodes as the run's graph can hold them: a run of part of a flow (``run_task``,
+    ``tasks test``, ``--task``) has not the upstream tasks a mapped instance names (``nums`` of
+    ``double[0]``), whose values it was given; those edges are left out, as for its other nodes."""
+    ids = {n.task_id for n in new_nodes}
+    if all(u in known or u in ids for n in new_nodes for u in n.upstream):
+        return new_nodes
+    return tuple(replace(n, upstream=tuple(u for u in n.upstream if u in known or u in ids)) for n in new_nodes)

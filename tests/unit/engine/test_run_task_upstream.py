@@ -49,3 +49,29 @@ def test_an_upstream_result_naming_no_task_of_the_flow_is_an_error_naming_it() -
         NotFoundError, match=r"upstream_results names 'stat', which is not a task of flow 'numbers'.*'stats'"
     ):
         run_task(numbers, "report", upstream_results={"stat": {"n": 2, "mean": 1.5}})
+
+
+@task
+def nums() -> list[int]:
+    return [1, 2]
+
+
+@task
+def double(x: int) -> int:
+    return 2 * x
+
+
+@task
+def total(values: list[int]) -> int:
+    return sum(values)
+
+
+@flow
+def mapped() -> None:
+    total(double.expand(x=nums()))
+
+
+def test_a_mapped_task_runs_its_instances_over_the_upstream_results_given() -> None:
+    result = run_task(mapped, "double", upstream_results={"nums": [5, 6]})
+    assert result.state.value == "success"
+    assert result.result == [10, 12]
