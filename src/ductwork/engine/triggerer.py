@@ -23,7 +23,7 @@ from ductwork.core.triggers import MessageTrigger, trigger_from_dict
 from ductwork.errors import DuctworkError
 from ductwork.integrations.messaging import Listener, Message, listener_for
 from ductwork.services import messages
-from ductwork.store.engine import read_transaction
+from ductwork.store.engine import database_unavailable, read_transaction
 from ductwork.store.repo import flows as flow_repo
 
 log = logging.getLogger("ductwork.triggerer")
@@ -86,11 +86,20 @@ class TriggererService:
             self.stop()
 
     def _loop(self) -> None:
+        down = False  # the database is unreachable: said once, not at every look
         while not self._stop.is_set():
             try:
                 self.reconcile()
-            except Exception:
-                log.exception("triggerer: could not read the flows' triggers (retrying)")
+                if down:
+                    log.warning("triggerer: the database answers again; reading the flows' triggers")
+                    down = False
+            except Exception as exc:
+                if not database_unavailable(exc):
+                    log.exception("triggerer: could not read the flows' triggers (retrying)")
+                elif not down:
+                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                    log.warning("triggerer: the database is unreachable (%s); listeners keep running, retrying", first)
+                    down = True
             self._stop.wait(self.interval)
 
     # --- which listeners should run -------------------------------------------------------
