@@ -1047,8 +1047,10 @@ class SchedulerService:
                 adopt = getattr(self.executor, "adopt", None)  # remote executors watch such tries
                 if adopt is None or not adopt(key, run.tracker.nodes[task_id], run.max_tries.get(task_id)):
                     self._adopted[key] = now
-        if recovering:
-            log.info("took over run %s (%d tasks)", info.key, len(loaded.graph.nodes))
+        if recovering and record.state == RunState.RUNNING:  # under way before: another party ran it
+            log.info("took over run %s (%d tasks), which was under way", info.key, len(loaded.graph.nodes))
+        elif recovering:
+            log.info("started run %s (%d tasks)", info.key, len(loaded.graph.nodes))
 
     def _deadline(self, record: RunRecord, meta: FlowMeta) -> dt.datetime | None:
         """When the run times out: its start (now, for a run starting now; its last queueing, for
