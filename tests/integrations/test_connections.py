@@ -324,3 +324,12 @@ def test_email_operator_with_conn_id(monkeypatch: pytest.MonkeyPatch) -> None:
         and message["Subject"] == "s 2024-01-31"
     )
     assert "connection 'no_mail' is not defined" in (result["nowhere"].tries[-1].error or "")
+
+
+def test_reading_an_encrypted_value_without_the_key_says_it_is_encrypted(cli: Cli, tmp_path: Path) -> None:
+    home = {"DUCTWORK_HOME": str(tmp_path / "h")}
+    key = cli("connections", "generate-key").output.strip().split()[-1]
+    assert cli("variables", "set", "api_token", "s3cret", env={**home, "DUCTWORK_FERNET_KEY": key}).exit_code == 0
+    read = cli("variables", "get", "api_token", env=home)
+    assert read.exit_code == 2
+    assert "variable 'api_token' is encrypted, and no Fernet key is configured" in read.output

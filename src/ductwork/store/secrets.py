@@ -51,7 +51,7 @@ class DatabaseSecrets:
             row = var_repo.get_variable(conn, name)
         if row is None:
             return None
-        return self.cipher.decrypt(row.value, why=f"variable {name!r}") if row.is_encrypted else row.value
+        return self.cipher.decrypt(row.value, why=f"variable {name!r} is encrypted") if row.is_encrypted else row.value
 
     def list_connections(self) -> list[Connection]:
         with read_transaction(self.engine) as conn:
@@ -76,7 +76,7 @@ class DatabaseSecrets:
     def _decode(self, row: conn_repo.StoredConnection) -> Connection:
         password, extra = row.password, row.extra
         if row.is_encrypted:
-            why = f"connection {row.conn_id!r}"
+            why = f"connection {row.conn_id!r} is encrypted"
             password = self.cipher.decrypt(password, why=why) if password is not None else None
             extra = self.cipher.decrypt(extra, why=why) if extra is not None else None
         return Connection(
