@@ -217,13 +217,47 @@ def test_tasks_test_runs_one_task_and_prints_its_log(cli: Cli, tmp_path: Path) -
     assert "partition east: 300 rows" in result.output
     assert "process_east: success" in result.output
     assert not (tmp_path / "ductwork-home" / "ductwork.db").exists()
-    # Its upstream task is neither run nor read (Airflow reads a recorded run's XComs): said once.
+    # Its upstream task is not run, and no recorded run of that date has its result: said once.
     assert result.output.count("note: the upstream tasks of 'process_east' (") == 1
-    assert "are not run and their results are not read: values taken from them are None" in result.output
+    assert "are not run and no recorded run has that logical date: values taken from them are None" in (result.output)
     root = cli("tasks", "test", str(ROOT / "examples" / "branching.py"), "start", "2024-01-31")
     assert "note: the upstream tasks" not in root.output
     bad = cli("tasks", "test", str(ROOT / "examples" / "branching.py"), "proces_east")
     assert bad.exit_code == 2 and "has no task 'proces_east'. Did you mean one of 'process_east'" in bad.output
+
+
+UPSTREAM = """
+from ductwork import flow, task
+
+@task
+def extract():
+    return [1, 2, 3]
+
+@task
+def load(rows):
+    print("rows:", rows)
+    return len(rows)
+
+@flow(schedule="@daily")
+def etl():
+    load(extract())
+"""
+
+
+def test_tasks_test_reads_the_upstream_results_of_the_recorded_run_of_its_date(cli: Cli, tmp_path: Path) -> None:
+    """As Airflow's `tasks test DAG TASK DATE` reads the XComs of that date's run."""
+    (tmp_path / "up.py").write_text(UPSTREAM)
+    before = cli("tasks", "test", "up.py", "load", "2024-01-31")
+    assert before.exit_code == 1 and "no recorded run has that logical date" in before.output
+    assert cli("run", "up.py", "--date", "2024-01-31").exit_code == 0
+    tested = cli("tasks", "test", "up.py", "load", "2024-01-31")
+    assert tested.exit_code == 0, tested.output
+    assert "rows: [1, 2, 3]" in tested.output
+    assert "note: upstream results of 'load' read from run manual__2024-01-31T00:00:00+00:00: extract" in (
+        tested.output
+    )
+    other_day = cli("tasks", "test", "up.py", "load", "2024-02-01")
+    assert other_day.exit_code == 1 and "no recorded run has that logical date" in other_day.output
 
 
 def test_local_runs_are_recorded_in_the_database_unless_asked_not_to(cli: Cli, tmp_path: Path) -> None:

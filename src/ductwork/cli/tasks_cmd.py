@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -46,16 +47,7 @@ def test_task(
                     f"logical date {logical_date!r}: expected an ISO date such as 2024-01-31"
                 ) from None
         node = flow.to_graph().nodes.get(task_id)
-        if node is not None and node.upstream:
-            # Airflow's `tasks test` reads the upstream XComs of a recorded run; this records and
-            # reads nothing, so say so before the task fails on a None it did not expect.
-            click.secho(
-                f"note: the upstream tasks of {task_id!r} ({', '.join(node.upstream)}) are not run and their "
-                "results are not read: values taken from them are None (ductwork.testing.run_task takes "
-                "them as upstream_results)",
-                fg="yellow",
-                err=True,
-            )
+        seed = _upstream_of_recorded_run(state, flow.flow_id, task_id, node.upstream if node else (), when)
         services = local_task_services(state.settings, lend_store=True)  # as `airflow tasks test`
         with task_env.withheld():
             summary = run_locally(
@@ -63,6 +55,7 @@ def test_task(
                 params=parse_param_options(param_values),
                 logical_date=when,
                 only=[task_id],
+                seed_results=seed,
                 run_type="test",
                 services=services,
                 allow_pickle=state.settings.results_pickle,
@@ -80,6 +73,46 @@ def test_task(
     )
     if task.state.is_failure:
         sys.exit(1)
+
+
+def _upstream_of_recorded_run(
+    state: CliState, flow_id: str, task_id: str, upstream: Sequence[str], when: Any
+) -> dict[str, Any]:
+    """As Airflow's ``tasks test``: the upstream results the run of ``when`` recorded; the
+    upstream tasks it has none for (or with no date, or no run) give None, and that is said."""
+    if not upstream:
+        return {}
+    found: dict[str, Any] = {}
+    run_id = None
+    if when is not None:
+        from ductwork.engine.services_setup import existing_database
+        from ductwork.services.local_runs import recorded_upstream_results
+
+        engine = existing_database(state.settings)
+        if engine is not None:
+            try:
+                run_id, found = recorded_upstream_results(engine, state.settings, flow_id, when, upstream)
+            finally:
+                engine.dispose()
+    if found:
+        click.secho(
+            f"note: upstream results of {task_id!r} read from run {run_id}: {', '.join(found)}", fg="yellow", err=True
+        )
+    missing = [t for t in upstream if t not in found]
+    if missing:
+        if run_id:
+            why = f"run {run_id} kept no result of them"
+        elif when is not None:
+            why = "no recorded run has that logical date"
+        else:
+            why = "no logical date was given to read a recorded run's results"
+        click.secho(
+            f"note: the upstream tasks of {task_id!r} ({', '.join(missing)}) are not run and {why}: values "
+            "taken from them are None (ductwork.testing.run_task takes them as upstream_results)",
+            fg="yellow",
+            err=True,
+        )
+    return found
 
 
 def _run(state: CliState, flow_id: str, run_id: str) -> tuple[Any, Any]:

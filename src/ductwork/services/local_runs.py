@@ -12,6 +12,7 @@ and the run failed, naming the process that died.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -33,7 +34,7 @@ from ductwork.engine.recorder import RunSummary
 from ductwork.errors import DuctworkError, RunStopped
 from ductwork.services import runs as run_service
 from ductwork.store.asset_sink import AssetEventWriter, StepSinks
-from ductwork.store.engine import transaction
+from ductwork.store.engine import read_transaction, transaction
 from ductwork.store.records import RunRecord
 from ductwork.store.repo import flows as flow_repo
 from ductwork.store.repo import runs as run_repo
@@ -80,8 +81,6 @@ class StoreRecording:
 
     def free_run_id(self, flow_id: str, proposed: str) -> str:
         """A re-run of the same logical date gets ``<run id>.2``, ``.3``..."""
-        from ductwork.store.engine import read_transaction
-
         with read_transaction(self.engine) as conn:
             if run_repo.get_run(conn, flow_id, proposed) is None:
                 return proposed
@@ -171,20 +170,7 @@ class StoreRecording:
         return EarlierTries(cache=SqlCacheStore(self.engine), results=self._results())
 
     def _results(self) -> SqlResults:
-        """The store as a scheduler's workers write it (journal_runtime): its serializers, and
-        large values in the object store of ``results_offload_url``."""
-        from ductwork.store.offload import ObjectStore
-        from ductwork.store.results import SqlResults
-
-        if self.settings is None:
-            return SqlResults(self.engine)
-        url = self.settings.results_offload_url
-        return SqlResults(
-            self.engine,
-            allow_pickle=self.settings.results_pickle,
-            offload=ObjectStore(url) if url else None,
-            offload_threshold=self.settings.results_offload_threshold,
-        )
+        return stored_results(self.engine, self.settings)
 
     def finish(self, summary: RunSummary) -> None:
         """Keep the results the store can hold (the in-process run held them in memory): the
@@ -322,3 +308,48 @@ def _code_of(flow: Flow, graph: FlowGraph) -> dict[str, Any] | None:
     except Exception as exc:  # hashing the files must never stop the run
         log.debug("could not fingerprint the code of %s: %s", flow.flow_id, exc)
         return None
+
+
+def stored_results(engine: Engine, settings: Settings | None) -> SqlResults:
+    """The result store as a scheduler's workers write it (journal_runtime): its serializers,
+    and large values in the object store of ``results_offload_url``."""
+    from ductwork.store.offload import ObjectStore
+    from ductwork.store.results import SqlResults
+
+    if settings is None:
+        return SqlResults(engine)
+    url = settings.results_offload_url
+    return SqlResults(
+        engine,
+        allow_pickle=settings.results_pickle,
+        offload=ObjectStore(url) if url else None,
+        offload_threshold=settings.results_offload_threshold,
+    )
+
+
+def recorded_upstream_results(
+    engine: Engine, settings: Settings, flow_id: str, logical_date: dt.datetime, task_ids: Sequence[str]
+) -> tuple[str | None, dict[str, Any]]:
+    """The return values the newest recorded run of ``flow_id`` for ``logical_date`` kept for
+    ``task_ids`` (those it has), and that run's id: what Airflow's ``tasks test`` reads from
+    the XComs of the run for the date given."""
+    from ductwork.core.context import run_key
+    from ductwork.core.results import MISSING
+
+    until = logical_date + dt.timedelta(microseconds=1)
+    with read_transaction(engine) as conn:
+        page = run_repo.list_runs(conn, flow_id=flow_id, since=logical_date, until=until, limit=1)
+    if not page.items:
+        return None, {}
+    record = page.items[0]
+    results = stored_results(engine, settings)
+    found: dict[str, Any] = {}
+    for task_id in task_ids:
+        try:
+            value = results.pull(run_key(record.flow_id, record.run_id), task_id)
+        except Exception as exc:  # stored with a serializer not configured here: left out, and said
+            log.warning("the result of %s in run %s cannot be read (%s)", task_id, record.run_id, exc)
+            continue
+        if value is not MISSING:
+            found[task_id] = value
+    return record.run_id, found
