@@ -93,9 +93,11 @@ class Change:
     try's results could not be read (``name`` is its run)."""
     name: str
     what: str
-    """``changed``, ``added`` or ``removed`` (``gone`` for results)."""
+    """``changed``, ``added`` or ``removed`` (``gone`` or ``cleared`` for results)."""
 
     def describe(self) -> str:
+        if self.part == "results" and self.what == "cleared":
+            return "it was cleared in this run (the clear deleted the results of its earlier try)"
         if self.part == "results":
             return f"the results of run {self.name}, whose try matched, could not be read"
         label = {"code": "code", "params": "parameter", "inputs": "input"}[self.part]

@@ -345,7 +345,9 @@ def _check_cache(
         # Recorded as the reason it ran (a non-JSON result ``ductwork run`` did not keep, a
         # serializer not configured here), rather than as a task with nothing to compare with.
         found.previous, found.match = found.match, None
-        found.changes = [Change("results", found.previous.run_id, "gone")]
+        # Its own earlier try in this run matched: a clear deleted its results (to run it again).
+        cleared = found.previous.run_id == ti.run_id
+        found.changes = [Change("results", found.previous.run_id, "cleared" if cleared else "gone")]
         _note(sink, f"{node.task_id}: running: {found.changes[0].describe()}")
     else:
         _note(sink, f"{node.task_id}: {found.explain()}")
