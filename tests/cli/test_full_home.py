@@ -6,11 +6,9 @@ recorded failed."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
+from ductwork_process import ductwork_process
 from faultfs import small_disk
 
 FLOW = """
@@ -19,18 +17,6 @@ from ductwork import Flow, PythonOperator
 with Flow("tiny") as flow:
     PythonOperator(task_id="hello", python_callable=lambda: print("hello"))
 """
-
-
-def _ductwork(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ductwork.cli", *args],
-        env={**os.environ, **env},
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_a_run_on_a_full_home_says_so_and_is_recorded_failed(tmp_path: Path) -> None:
@@ -43,11 +29,11 @@ def test_a_run_on_a_full_home_says_so_and_is_recorded_failed(tmp_path: Path) -> 
             "DUCTWORK_DATABASE_URL": f"sqlite:///{tmp_path / 'ductwork.db'}",
         }
         disk.fill()
-        ran = _ductwork("run", "tiny", "--no-progress", env=env, cwd=tmp_path)
+        ran = ductwork_process("run", "tiny", "--no-progress", env=env, cwd=tmp_path)
         assert ran.returncode == 2, ran.stdout + ran.stderr
         assert "Traceback" not in ran.stderr, ran.stderr
         assert "cannot write the run's journal in" in ran.stderr and "No space left on device" in ran.stderr
         disk.free()
-        listed = _ductwork("runs", "list", "tiny", "--json", env=env, cwd=tmp_path)
+        listed = ductwork_process("runs", "list", "tiny", "--json", env=env, cwd=tmp_path)
         assert listed.returncode == 0, listed.stderr
         assert [r["state"] for r in json.loads(listed.stdout)["runs"]] == ["failed"]

@@ -6,11 +6,9 @@ was read back from a cache file that could not be written."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
+from ductwork_process import ductwork_process
 from faultfs import bind_mount
 
 FLOW = """
@@ -19,18 +17,6 @@ from ductwork import Flow, PythonOperator
 with Flow("tiny", schedule="@daily", start_date="2024-01-01") as flow:
     PythonOperator(task_id="hello", python_callable=lambda: print("hello"))
 """
-
-
-def _ductwork(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ductwork.cli", *args],
-        env={**os.environ, **env},
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_trigger_and_show_work_on_a_read_only_home(tmp_path: Path) -> None:
@@ -44,15 +30,15 @@ def test_trigger_and_show_work_on_a_read_only_home(tmp_path: Path) -> None:
         }
         home.read_only(True)
         try:
-            shown = _ductwork("flows", "show", "tiny", env=env, cwd=tmp_path)
+            shown = ductwork_process("flows", "show", "tiny", env=env, cwd=tmp_path)
             assert shown.returncode == 0, shown.stderr
             assert "hello" in shown.stdout
-            triggered = _ductwork("trigger", "tiny", "--json", env=env, cwd=tmp_path)
+            triggered = ductwork_process("trigger", "tiny", "--json", env=env, cwd=tmp_path)
             assert triggered.returncode == 0, triggered.stdout + triggered.stderr
             assert "Traceback" not in triggered.stderr
             assert json.loads(triggered.stdout)["state"] == "queued"
             # a command that must write there (its journal) says so in one line
-            ran = _ductwork("run", "tiny", "--no-progress", env=env, cwd=tmp_path)
+            ran = ductwork_process("run", "tiny", "--no-progress", env=env, cwd=tmp_path)
             assert ran.returncode == 2, ran.stdout + ran.stderr
             assert "Traceback" not in ran.stderr, ran.stderr
             assert f"cannot write the run's journal in {tmp_path / 'home'}" in ran.stderr
