@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import Cli
 
 
@@ -89,9 +91,11 @@ def test_users_create_takes_the_password_from_a_prompt_or_stdin_never_argv(cli: 
     assert _login_works("bob", "bobs-long-password")
 
 
-def test_standalone_on_a_port_another_process_holds_exits_saying_so(tmp_path: Path) -> None:
-    """It logged uvicorn's bind error and went on running its scheduler without a web UI, so a
-    service manager saw it running and nobody could reach the UI."""
+@pytest.mark.parametrize("command", ["standalone", "webserver"])
+def test_a_web_server_on_a_port_another_process_holds_exits_saying_so(tmp_path: Path, command: str) -> None:
+    """standalone logged uvicorn's bind error and went on running its scheduler without a web UI,
+    so a service manager saw it running and nobody could reach the UI; webserver said it served
+    the UI on that port, then failed with uvicorn's error (exit 3)."""
     held = socket.socket()
     held.bind(("127.0.0.1", 0))
     held.listen()
@@ -100,7 +104,7 @@ def test_standalone_on_a_port_another_process_holds_exits_saying_so(tmp_path: Pa
     env = {**os.environ, "DUCTWORK_HOME": str(tmp_path / "home"), "DUCTWORK_FLOWS_FOLDER": str(tmp_path / "flows")}
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "ductwork.cli", "standalone", "--port", str(port)],
+            [sys.executable, "-m", "ductwork.cli", command, "--port", str(port)],
             env=env,
             capture_output=True,
             text=True,
@@ -111,3 +115,4 @@ def test_standalone_on_a_port_another_process_holds_exits_saying_so(tmp_path: Pa
     assert done.returncode == 2, done.stderr
     assert f"Error: cannot serve the web UI on 127.0.0.1:{port}: Address already in use" in done.stderr
     assert "Traceback" not in done.stderr and "scheduler started" not in done.stderr
+    assert "web UI on http" not in done.stderr

@@ -78,12 +78,13 @@ def webserver(state: CliState, host: str, port: int, secure_cookies: bool, log_l
     from ductwork.api.app import create_app
     from ductwork.cli.engine_state import store
 
+    sock = bound_socket(host, port)  # a port another process holds: one line, before "web UI on ..."
     engine = store(state)
     app = create_app(state.settings, engine, options=_options(secure_cookies))
     click.echo(
         f"Ductwork web UI on http://{host}:{port}/ (database {state.settings.db_url_shown}). Ctrl-C to stop.", err=True
     )
-    make_server(app, host, port, log_level).run()
+    make_server(app, host, port, log_level).run(sockets=[sock])
 
 
 @click.command()
