@@ -133,6 +133,15 @@ def test_bad_param_syntax(cli: Cli, tmp_path: Path) -> None:
     (tmp_path / "f.py").write_text(HEADER + 'with Flow("f", params={"n": 1}) as f:\n    EmptyOperator(task_id="a")\n')
     result = cli("run", "f.py:f", "--param", "n")
     assert result.exit_code == 2 and "--param 'n': expected NAME=VALUE" in result.output
+    twice = cli("run", "f.py:f", "-p", "n=5", "-p", "n=6")  # which was meant? (the last was kept)
+    assert twice.exit_code == 2 and "--param 'n' is given twice, as '5' and '6'" in twice.output
+    assert cli("run", "f.py:f", "-p", "n=5", "-p", "n=5").exit_code == 0
+
+
+def test_a_flows_folder_that_is_a_file_is_named_as_such(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "flows.py").write_text("")
+    listed = cli("flows", "list", env={"DUCTWORK_FLOWS_FOLDER": str(tmp_path / "flows.py")})
+    assert "flows.py is a file, not a folder" in listed.output
 
 
 def test_flows_list_reports_import_errors_and_keeps_good_flows(cli: Cli, tmp_path: Path) -> None:

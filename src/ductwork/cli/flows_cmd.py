@@ -33,8 +33,9 @@ def list_flows(state: CliState, as_json: bool) -> None:
 
     folder = state.settings.flows_folder
     if not folder.is_dir():  # a typo would otherwise look like "no flows"
+        what = "is a file, not a folder" if folder.exists() else "does not exist"
         click.secho(
-            f"warning: the flows folder {folder} does not exist (set flows_folder, DUCTWORK_FLOWS_FOLDER or "
+            f"warning: the flows folder {folder} {what} (set flows_folder, DUCTWORK_FLOWS_FOLDER or "
             "--flows-folder)",
             fg="yellow",
             err=True,

@@ -14,5 +14,7 @@ def parse_param_options(values: Sequence[str]) -> dict[str, str]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ParameterError(f"--param {item!r}: expected NAME=VALUE")
+        if key.strip() in out and out[key.strip()] != value:  # which one was meant? (it kept the last)
+            raise ParameterError(f"--param {key.strip()!r} is given twice, as {out[key.strip()]!r} and {value!r}")
         out[key.strip()] = value
     return out
