@@ -83,6 +83,8 @@ def test_users_create_takes_the_password_from_a_prompt_or_stdin_never_argv(cli: 
     piped = cli("users", "create", "bob", "--password-stdin", input="bobs-long-password\n")
     assert piped.exit_code == 0, piped.output
     assert _login_works("bob", "bobs-long-password")
+    none = cli("users", "create", "dave", input="")  # a script with no terminal: it said "Aborted!"
+    assert none.exit_code == 2 and "no password was typed" in none.output and "--password-stdin" in none.output
     mismatch = cli("users", "create", "carol", input="one-long-password\nanother-password\n")
     assert mismatch.exit_code != 0
     assert cli("users", "password", "bob", "--password", "x" * 12).exit_code == 2

@@ -312,6 +312,7 @@ def runs() -> None:
 def list_runs(
     state: CliState, flow_id: str | None, states: tuple[str, ...], limit: int, offset: int, as_json: bool
 ) -> None:
+    """The runs of every flow, or of FLOW_ID, newest logical date first."""
     engine = store(state)
     with read_transaction(engine) as conn:
         page = run_repo.list_runs(
@@ -355,6 +356,7 @@ def list_runs(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def show_run(state: CliState, flow_id: str, run_id: str, as_json: bool) -> None:
+    """One run: its state, dates, and the state and try of each of its tasks."""
     engine = store(state)
     record = run_service.get_run(engine, flow_id, run_id)
     if as_json:

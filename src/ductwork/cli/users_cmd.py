@@ -36,7 +36,12 @@ def _password(generate: bool, from_stdin: bool, on_command_line: str | None) -> 
         if not line:
             raise ParameterError("--password-stdin: nothing was read from stdin")
         return line, False
-    return click.prompt("Password", hide_input=True, confirmation_prompt=True), False
+    try:
+        return click.prompt("Password", hide_input=True, confirmation_prompt=True), False
+    except click.exceptions.Abort:  # stdin ended (a script, a pipe) or Ctrl-C: it said only "Aborted!"
+        raise ParameterError(
+            "no password was typed: type it at the prompt, pipe it with --password-stdin, or use --generate"
+        ) from None
 
 
 def _password_options(func: Callable[..., None]) -> Callable[..., None]:
