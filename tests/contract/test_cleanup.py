@@ -19,7 +19,7 @@ from ductwork.services import cleanup
 from ductwork.store.engine import read_transaction, transaction
 from ductwork.store.offload import ObjectStore
 from ductwork.store.records import NewImportError
-from ductwork.store.repo import events, results, runs, tasks
+from ductwork.store.repo import events, flows, results, runs, tasks
 from ductwork.store.repo import import_errors as error_repo
 from ductwork.store.tables import state_events, task_instances, task_results, task_tries
 
@@ -141,6 +141,8 @@ def test_the_run_before_an_active_one_is_kept_for_its_depends_on_past(world: tup
     """A run waiting on depends_on_past reads the run before it: deleting that run (old, finished)
     let the waiting task run as if the flow had no past."""
     engine, logs, objects = world
+    with transaction(engine) as conn:
+        flows.upsert_flow(conn, graph(depends_on_past=True))
     _finished_run(engine, logs, objects, "oldest", days_ago=62, logical=T0)
     _finished_run(engine, logs, objects, "october", days_ago=60, state=RunState.FAILED, logical=T0 + dt.timedelta(1))
     with transaction(engine) as conn:
@@ -150,6 +152,9 @@ def test_the_run_before_an_active_one_is_kept_for_its_depends_on_past(world: tup
     assert _run_ids(engine) == {"october", "november"}
     with pytest.raises(InvalidTransitionError, match="before one still under way"):
         cleanup.delete_run(engine, "etl", "october", logs=logs)
+    with transaction(engine) as conn:  # the flow no longer has depends_on_past tasks: it may go
+        flows.upsert_flow(conn, graph())
+    assert cleanup.delete_run(engine, "etl", "october", logs=logs).runs == 1
 
 
 def test_an_object_another_row_still_references_is_kept(world: tuple[Engine, Path, ObjectStore]) -> None:

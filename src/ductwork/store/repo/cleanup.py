@@ -8,8 +8,8 @@ per batch. Some runs are never deleted, whoever asks:
   ``depends_on_past`` looks at it;
 - the latest *scheduled* run of each flow: the scheduler reads its data interval to know where
   the schedule stands, and without it a flow with ``catchup`` would create the deleted runs again;
-- the run just before each queued or running run of its flow: its ``depends_on_past`` tasks
-  read it.
+- the run just before each queued or running run of a flow with ``depends_on_past`` tasks:
+  they read it.
 
 Files are not touched here (repositories do no file I/O): ``delete_runs`` returns the offloaded
 result objects that no remaining row references and the log files the tries recorded, for the
@@ -119,12 +119,22 @@ def protected_runs(conn: Connection, flow_ids: Iterable[str] | None = None) -> P
             reasons[latest] = (
                 f"it is the latest run of flow {flow_id!r} (the grid starts from it and depends_on_past reads it)"
             )
-        for before in _runs_before_active(conn, flow_id):
+        for before in _runs_before_active(conn, flow_id) if _waits_on_its_past(conn, flow_id) else ():
             reasons.setdefault(
                 before,
                 f"it is the run of flow {flow_id!r} before one still under way, whose depends_on_past tasks wait on it",
             )
     return Protection(reasons)
+
+
+def _waits_on_its_past(conn: Connection, flow_id: str) -> bool:
+    """Whether a task of the flow has ``depends_on_past`` (a flow not recorded: kept as if so)."""
+    from ductwork.store.repo import flows as flow_repo
+
+    data = flow_repo.get_flow_graph_data(conn, flow_id)
+    if data is None:
+        return True
+    return any(node.get("depends_on_past") for node in data.get("nodes", ()))
 
 
 def _runs_before_active(conn: Connection, flow_id: str) -> set[int]:
