@@ -70,6 +70,7 @@ WRITES = [
     ("/variables/sneaky/delete", {}),
     ("/users", {"username": "sneaky", "password": "long-enough-1", "role": "admin"}),
     ("/users/viewer/role", {"role": "admin"}),
+    ("/users/admin/password", {"password": "taken-over-1"}),
     ("/users/admin/delete", {}),
 ]
 
@@ -307,6 +308,16 @@ def test_an_admin_manages_users_and_the_last_admin_stays(admin_browser: tuple[Te
 
         assert user_repo.get_user(conn, "dana").role == "viewer"
 
+    reset = browser.post("/users/dana/password", data={"csrf_token": csrf, "password": "dana-new-pass-2"})
+    assert reset.status_code == 200 and "dana-new-pass-2" not in reset.text
+    assert accounts.authenticate(engine, "dana", "dana-new-pass-2").role == "viewer"
+    with pytest.raises(accounts.AuthenticationError):
+        accounts.authenticate(engine, "dana", "dana-password-1")
+    weak = browser.post("/users/dana/password", data={"csrf_token": csrf, "password": "short"})
+    assert weak.status_code == 422 and "password" in _error(weak.text)
+    nobody = browser.post("/users/nobody/password", data={"csrf_token": csrf, "password": "long-enough-2"})
+    assert nobody.status_code == 404 and "nobody" in _error(nobody.text)
+
     last = browser.post("/users/admin/role", data={"csrf_token": csrf, "role": "viewer"})
     assert last.status_code == 409 and "would leave no admin" in _error(last.text)
     myself = browser.post("/users/admin/delete", data={"csrf_token": csrf})
@@ -319,7 +330,18 @@ def test_an_admin_manages_users_and_the_last_admin_stays(admin_browser: tuple[Te
     with pytest.raises(accounts.AuthenticationError):
         accounts.authenticate(engine, "dana", "dana-password-1")
     actions = [(e.action, e.target) for e in audit.entries(engine, target="dana", via="ui").items]
-    assert actions == [("user.delete", "dana"), ("user.change", "dana"), ("user.create", "dana")]
+    assert actions == [
+        ("user.delete", "dana"),
+        ("user.change", "dana"),
+        ("user.change", "dana"),
+        ("user.create", "dana"),
+    ]
+    changed = [
+        e
+        for e in audit.entries(engine, target="dana", action="user.change").items
+        if "password" in e.details.get("body", {})
+    ]
+    assert changed and changed[0].details["body"]["password"] == "***"
     assert audit.entries(engine, target="dana", action="user.create").items[0].details["body"]["password"] == "***"
 
 

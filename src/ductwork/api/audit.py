@@ -45,6 +45,7 @@ ACTIONS: dict[str, str] = {
     "variable_delete_submit": "variable.delete",
     "user_create_submit": "user.create",
     "user_role_submit": "user.change",
+    "user_password_submit": "user.change",
     "user_delete_submit": "user.delete",
     "delete_connection": "connection.delete",
     "put_variable": "variable.set",

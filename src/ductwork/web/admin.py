@@ -420,6 +420,20 @@ async def user_role_submit(request: Request, username: Name, ctx: WebContext = D
     return _back("/users", saved=username)
 
 
+@router.post("/users/{username}/password")
+async def user_password_submit(request: Request, username: Name, ctx: WebContext = Depends(web_context)) -> Response:
+    """A new password (the API's ``PATCH /users/{name}``); the user's browser sessions end."""
+    require_page_role(request, "admin")
+    form = await _form(request)
+    try:
+        change = schemas.UserChange.model_validate({"password": form.get("password", "")})
+        account_routes.change_user(username, change, ctx)
+    except (DuctworkError, ValidationError) as exc:
+        status, message = _refusal(exc)
+        return _users_page(request, ctx, error=message, status_code=status)
+    return _back("/users", saved=username)
+
+
 @router.get("/users/{username}/delete")
 def user_delete_form(request: Request, username: Name) -> Response:
     require_page_role(request, "admin")
