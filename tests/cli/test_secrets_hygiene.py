@@ -17,6 +17,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ductwork_process import ductwork_process
 from tests.conftest import Cli
 
 FERNET_KEY = "Y2hhbmdlLW1lLXRoaXMtaXMtYS10ZXN0LWtleS0xMjM="
@@ -80,17 +81,8 @@ def _assert_nothing_leaked(out: Path) -> None:
     assert (out / "used.txt").read_text().strip() == (f"host=warehouse.example pw={CONN_PASSWORD} var={VAR_VALUE}")
 
 
-def _ductwork(args: list[str], env: dict[str, str], cwd: Path, **kwargs: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ductwork.cli", *args],
-        env={**os.environ, **env},
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        **kwargs,  # type: ignore[call-overload]
-    )
+def _ductwork(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return ductwork_process(*args, env=env, cwd=cwd)
 
 
 def test_scheduled_tasks_inherit_no_ductwork_secrets(tmp_path: Path) -> None:
