@@ -206,6 +206,24 @@ class MappedInstance:
         if self._operator is not None:
             self._operator.on_kill()
 
+    def on_reused(self, context: TaskContext) -> None:
+        """Its results were reused from an earlier run (``cache="content"``): it succeeded as far
+        as its collector is concerned."""
+        self._operator = None
+        _mark(context, self.task_id, SUCCEEDED)
+
+    @property
+    def built_operator(self) -> BaseOperator | None:
+        """The operator this instance runs, built with its own item (by ``adapt_context``):
+        what its fingerprint is made of, since the instance itself is only a wrapper."""
+        return self._operator
+
+    @property
+    def mapped_sources(self) -> set[str]:
+        """The tasks whose whole lists this instance reads only its item of (its item is part
+        of its arguments): one changed item re-runs one instance, not all of them."""
+        return {ref.operator.task_id for ref in find_refs([self.mapped.expand_input, self.mapped.expand_kwargs_input])}
+
     def __repr__(self) -> str:
         return f"<mapped instance {self.task_id}>"
 
@@ -511,6 +529,16 @@ class MappedGroupInstance:
     def on_kill(self) -> None:
         if self._operator is not None:
             self._operator.on_kill()
+
+    @property
+    def built_operator(self) -> BaseOperator | None:
+        """As ``MappedInstance.built_operator``: this instance's copy of the group's task."""
+        return self._operator
+
+    @property
+    def mapped_sources(self) -> set[str]:
+        """The group's expander: its arguments are read item by item (``MappedGroupArgument``)."""
+        return {self.expander.task_id}
 
     def __repr__(self) -> str:
         return f"<mapped group instance {self.task_id}>"

@@ -19,6 +19,7 @@ from typing import Any
 
 from ductwork.core.context import TaskContext, TaskInstance
 from ductwork.core.graph import NodeSpec
+from ductwork.core.mapping import MappedGroupArgument
 from ductwork.core.results import MISSING, RETURN_VALUE, ResultBackend
 from ductwork.core.versioning import (
     CacheEntry,
@@ -121,6 +122,10 @@ def compute_fingerprint(executable: Any, node: NodeSpec, context: TaskContext, *
     params: dict[str, str] = {}
     inputs: dict[str, str] = {}
     covered: set[str] = set()
+    built = getattr(executable, "built_operator", None)
+    if built is not None:  # a mapped instance: the operator it runs, with its own item
+        covered.update(executable.mapped_sources)
+        executable = original = built
     func = getattr(executable, "python_callable", None)
     task = getattr(executable, "task", None)
     if func is not None:
@@ -131,6 +136,8 @@ def compute_fingerprint(executable: Any, node: NodeSpec, context: TaskContext, *
             for ref in refs:
                 if isinstance(ref, ParamRef):
                     params[f"param:{ref.name}"] = value_hash(run_params.get(ref.name))
+                elif isinstance(ref, MappedGroupArgument):  # this instance's item of the group's list
+                    params[f"arg:{name}"] = value_hash(ref.resolve(context))
                 else:
                     task_id = ref.operator.task_id
                     label = task_id if ref.key == RETURN_VALUE else f"{task_id}[{ref.key}]"

@@ -225,8 +225,11 @@ def execute_try(
             outlets = OutletEvents(list(getattr(prepared, "outlets", ()) or ()))
             context = context.with_values(task=prepared, outlet_events=outlets)
             if node.extra.get("cache"):
-                cached = _check_cache(prepared, node, context, services, results, sink, original=executable)
+                cached = _check_cache(prepared, node, context, services, results, sink, original=executable, ti=ti)
                 if cached is not None:
+                    reused = getattr(prepared, "on_reused", None)
+                    if reused is not None:  # a mapped instance tells its collector it succeeded
+                        reused(context)
                     _note(sink, f"{node.task_id} is up to date: reused the results of run {cached}")
                     return TryOutcome(
                         TaskState.SUCCESS,
@@ -326,16 +329,17 @@ def _check_cache(
     sink: logcapture.TrySink,
     *,
     original: Executable | None = None,
+    ti: TaskInstance,
 ) -> str | None:
     """``cache="content"``: the run whose results this try reused (it is up to date), or None
-    (it runs; what changed is noted in its log and recorded for ``ductwork why``)."""
+    (it runs; what changed is noted in its log and recorded for ``ductwork why``). ``ti``: the
+    try's own task instance (the context's may be a mapped group instance's view of it)."""
     from ductwork.engine import caching
 
     if services.cache is None:
         _note(sink, f"{node.task_id} has cache={node.extra['cache']!r}; this runtime keeps no fingerprints: running")
         return None
     found = caching.check(executable, node, context, services.cache, original=original)
-    ti: TaskInstance = context["ti"]
     if found.match is not None and caching.reuse(found, ti, results):
         caching.record(services.cache, found, ti, status=caching.REUSED, succeeded=True)
         return found.match.run_id
