@@ -25,7 +25,7 @@ from typing import IO, Any
 
 from ductwork.core.masking import MASKER
 from ductwork.engine.alarms import ALARMS, Alarm
-from ductwork.engine.packed_logs import SPILL_BYTES, PackedLogs, read_range
+from ductwork.engine.packed_logs import SPILL_BYTES, PackedLogs, keep_if_removed, read_range
 
 _SINK: contextvars.ContextVar[TrySink | None] = contextvars.ContextVar("ductwork_try_sink", default=None)
 _FORMAT = logging.Formatter("[%(asctime)s] %(levelname)s %(name)s: %(message)s")
@@ -109,8 +109,13 @@ class TrySink:
                 ALARMS.cancel(self._alarm)
                 self._alarm = None
             if self._file is not None:
-                self._file.close()
-                self._file = None
+                try:
+                    self._file.flush()
+                    if self.path is not None:
+                        keep_if_removed(self._file.fileno(), self.path)
+                finally:
+                    self._file.close()
+                    self._file = None
                 return
             pack = self._pack
             if pack is None or self.path is None:
@@ -125,15 +130,17 @@ class TrySink:
 
 
 def _open_log(path: str) -> IO[str]:
+    """Open for appending, and for reading too: a log removed during its try is read back
+    from its descriptor as it closes (``packed_logs.keep_if_removed``)."""
     folder = os.path.dirname(path)
     if folder not in _MADE_FOLDERS:
         os.makedirs(folder, exist_ok=True)
         _MADE_FOLDERS.add(folder)
     try:
-        return open(path, "a", encoding="utf-8", buffering=1)
+        return open(path, "a+", encoding="utf-8", buffering=1)
     except FileNotFoundError:  # the folder was removed since: make it again
         os.makedirs(folder, exist_ok=True)
-        return open(path, "a", encoding="utf-8", buffering=1)
+        return open(path, "a+", encoding="utf-8", buffering=1)
 
 
 class TryLogs(Mapping[tuple[str, int], str]):

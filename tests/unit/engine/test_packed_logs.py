@@ -128,3 +128,37 @@ def test_a_pool_process_stages_again_when_its_run_folder_was_removed(tmp_path: P
     assert (tmp_path / "run" / "c.1.log").read_text() == big
     stage.release()
     assert not list((tmp_path / "run").glob("_staging.*"))
+
+
+def _wait_for(path: Path) -> None:
+    deadline = time.monotonic() + 10
+    while not path.exists():  # the spiller thread gives the try a file while it runs
+        assert time.monotonic() < deadline, "a long try never got its own log file"
+        time.sleep(0.02)
+
+
+def test_a_long_try_whose_run_folder_is_removed_while_it_runs_keeps_its_whole_log(tmp_path: Path) -> None:
+    packs = PackedLogs(spill_after=0.05)
+    path = tmp_path / "run" / "slow.1.log"
+    sink = logcapture.TrySink(path, pack=packs)
+    sink.write("before\n")
+    _wait_for(path)
+    shutil.rmtree(tmp_path / "run")  # by hand, or a clean-up that did not know the try ran
+    sink.write("after\n")
+    sink.close()
+    packs.close()
+    assert path.read_text() == "before\nafter\n"
+
+
+def test_a_pool_process_long_try_whose_run_folder_is_removed_keeps_its_whole_log(tmp_path: Path) -> None:
+    stage, packs = Stage(), PackedLogs(spill_after=0.05)
+    path = tmp_path / "run" / "slow.1.log"
+    sink = StagedLog(str(path), stage, packs)
+    sink.write("before\n")
+    _wait_for(path)
+    shutil.rmtree(tmp_path / "run")
+    sink.write("after\n")
+    sink.close()
+    packs.close()
+    stage.release()
+    assert path.read_text() == "before\nafter\n"

@@ -17,7 +17,7 @@ import os
 
 from ductwork.engine import logcapture
 from ductwork.engine.alarms import ALARMS
-from ductwork.engine.packed_logs import SPILL_BYTES, PackedLogs, staging_path, write_all
+from ductwork.engine.packed_logs import SPILL_BYTES, PackedLogs, keep_if_removed, staging_path, write_all
 
 _FLAGS = os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
 
@@ -108,4 +108,5 @@ class StagedLog(logcapture.TrySink):
                     self._spill()
                 except OSError:  # left staged: the stage keeps its descriptor
                     return
+            keep_if_removed(fd, self._log)
             os.close(fd)
