@@ -441,17 +441,39 @@ def _schedule(
                 "occurrences",
             )
         else:
-            last = period.add(start_run, occurrences - 1)
-            result.end = min(last, end) if end is not None else last
-    elif end is not None:
-        result.end = _back(period, end) if schedule_type == "cron" else end
-    if end is not None and start is not None and end < start:
-        check.add("endDateTime is before the start", sched, "endDateTime")
+            result.end = period.add(start_run, occurrences - 1)
+    if end is not None:
+        # AWS's endDateTime ends the schedule: the last instance is the last period that starts
+        # before it (hourly to 2012-10-01T00:00 ends with the 2012-09-30T23:00 instance).
+        last = _last_start_before(period, start, end)
+        if schedule_type == "cron" and last is not None:
+            last = _back(period, last)
+        if last is not None:
+            result.end = min(result.end, last) if result.end is not None else last
+    if end is not None and start is not None and end <= start:
+        check.add("endDateTime must be after the start: no instance would start before it", sched, "endDateTime")
     return result
 
 
 def _back(period: Period, when: dt.datetime) -> dt.datetime:
     return period.add(when, -1)
+
+
+def _last_start_before(period: Period, first: dt.datetime | None, end: dt.datetime) -> dt.datetime | None:
+    """The scheduled start of the last instance before ``end`` (instances start at ``first`` and
+    every ``period`` after it); without ``first`` (a start at activation, not activated yet), the
+    latest moment before ``end``. None when no instance starts before ``end``."""
+    if first is None:
+        return end - dt.timedelta(microseconds=1)
+    if end <= first:
+        return None
+    if period.fixed:
+        step = dt.timedelta(seconds=period.seconds())
+        return first + step * ((end - first - dt.timedelta(microseconds=1)) // step)
+    count = 0
+    while period.add(first, count + 1) < end:
+        count += 1
+    return period.add(first, count)
 
 
 def _policy(check: _Checker, scope: Scope, obj: PipelineObject) -> Policy:
