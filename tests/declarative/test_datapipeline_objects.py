@@ -214,6 +214,46 @@ def test_describe_and_list_runs_show_the_scheduled_times_the_objects_saw(cli: Cl
         assert (run["scheduled_start"], run["scheduled_end"]) == (start, end)
 
 
+@pytest.mark.parametrize("mode", ["none", "cascade", "CASCADE only on Report"])
+def test_describe_shows_what_follows_a_failure_as_aws_does_for_the_failure_and_rerun_mode(
+    cli: Cli, tmp_path: Path, mode: str
+) -> None:
+    """AWS's default failureAndRerunMode, none, leaves the objects after a failed one
+    WAITING_ON_DEPENDENCIES (they wait for a re-run); cascade makes them CASCADE_FAILED and the
+    preconditions of such an object CANCELED. An object with cascade after one that waits, waits."""
+    default = {"id": "Default", "scheduleType": "ondemand"}
+    if mode == "cascade":
+        default["failureAndRerunMode"] = "cascade"
+    definition = {
+        "objects": [
+            default,
+            {"id": "Ready", "type": "ShellCommandPrecondition", "command": "true"},
+            {"id": "Extract", "type": "ShellCommandActivity", "command": "exit 3"},
+            {
+                "id": "Load",
+                "type": "ShellCommandActivity",
+                "dependsOn": {"ref": "Extract"},
+                "precondition": {"ref": "Ready"},
+                "command": "true",
+            },
+            {"id": "Report", "type": "ShellCommandActivity", "dependsOn": {"ref": "Load"}, "command": "true"},
+        ]
+    }
+    if mode != "none":
+        definition["objects"][-1]["failureAndRerunMode"] = "CASCADE"
+    (tmp_path / "chain.json").write_text(json.dumps(definition))
+    assert cli("run", str(tmp_path / "chain.json"), "--no-progress").exit_code == 1
+    described = json.loads(cli("pipelines", "describe", "chain", "--json").output)
+    statuses = {o["id"]: o["instances"][0]["status"] for o in described["objects"]}
+    if mode == "cascade":
+        expected = ["FAILED", "CANCELED", "CASCADE_FAILED", "CASCADE_FAILED"]
+    else:
+        expected = ["FAILED", "WAITING_ON_DEPENDENCIES", "WAITING_ON_DEPENDENCIES", "WAITING_ON_DEPENDENCIES"]
+    assert [statuses[t] for t in ("Extract", "Load.Ready", "Load", "Report")] == expected
+    text = cli("pipelines", "describe", "chain").output
+    assert ("CASCADE_FAILED" in text) == (mode == "cascade")
+
+
 def test_tasks_render_shows_an_objects_fields_evaluated(cli: Cli, tmp_path: Path) -> None:
     """`ductwork tasks render` of an AWS object printed nothing: it shows its fields with their
     #{...} expressions evaluated for the date and parameters given, secrets masked."""

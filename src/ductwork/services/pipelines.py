@@ -387,6 +387,8 @@ def describe(engine: Engine, name: str, *, runs: int = 10) -> dict[str, Any]:
                 objects[node.task_id] = ObjectInstances(node.task_id, kind)
         for run in recent:
             instances = {i.task_id: i for i in task_repo.list_task_instances(conn, run.pk)}
+            recorded = run_repo.load_run_graph(conn, run.pk)  # the graph this run ran, modes included
+            statuses = instance_statuses(recorded.graph, {t: st.value for t, st in recorded.states.items()})
             for task_id, obj in objects.items():
                 instance = instances.get(task_id)
                 if instance is None:
@@ -397,7 +399,7 @@ def describe(engine: Engine, name: str, *, runs: int = 10) -> dict[str, Any]:
                         "run_id": run.run_id,
                         "scheduled_start": start.isoformat(),
                         "scheduled_end": end.isoformat(),
-                        "status": aws_status(instance.state.value),
+                        "status": statuses.get(task_id, aws_status(instance.state.value)),
                         "state": instance.state.value,
                         "attempts": instance.try_number,
                         "start": instance.start_date.isoformat() if instance.start_date else None,
@@ -429,6 +431,45 @@ _AWS_STATUS = {
 def aws_status(state: str) -> str:
     """An instance's status in AWS Data Pipeline's words."""
     return _AWS_STATUS.get(state, state.upper())
+
+
+def instance_statuses(graph: Any, states: Mapping[str, str]) -> dict[str, str]:
+    """The AWS status of each task instance of one run (task id -> status).
+
+    The engine marks every task below a failure ``upstream_failed``; AWS does that
+    (CASCADE_FAILED, and CANCELED for the preconditions of such an object) only to an object
+    whose ``failureAndRerunMode`` is cascade and one of whose dependencies failed or
+    cascade-failed. With AWS's default, none, the object keeps WAITING_ON_DEPENDENCIES (it waits
+    for a re-run of what failed), and so do the objects after it, whatever their mode.
+    """
+    nodes = graph.nodes if graph is not None else {}
+    modes = {
+        str(n.extra.get("object")): n.extra["failureAndRerunMode"]
+        for n in nodes.values()
+        if "failureAndRerunMode" in n.extra
+    }
+    out: dict[str, str] = {}
+
+    def status(task_id: str) -> str:
+        if task_id in out:
+            return out[task_id]
+        state = states.get(task_id, "none")
+        node = nodes.get(task_id)
+        extra = node.extra if node is not None else {}
+        is_precondition = "node" in extra
+        mode = modes.get(str(extra.get("node"))) if is_precondition else extra.get("failureAndRerunMode")
+        if state != "upstream_failed" or mode is None:
+            out[task_id] = aws_status(state)
+            return out[task_id]
+        out[task_id] = "WAITING_ON_DEPENDENCIES"  # while its upstream is looked at (no cycles in a graph)
+        failed = any(status(up) in ("FAILED", "CASCADE_FAILED", "CANCELED") for up in node.upstream)
+        if mode == "cascade" and failed:
+            out[task_id] = "CANCELED" if is_precondition else "CASCADE_FAILED"
+        return out[task_id]
+
+    for task_id in states:
+        status(task_id)
+    return out
 
 
 def _scheduled_times(graph: Any, run: Any) -> tuple[dt.datetime, dt.datetime]:
