@@ -81,10 +81,46 @@ def run(text: str, **names: Any) -> Any:
         ("#{format(myDateTime, \"EEE, d MMM yyyy 'at' h a\")}", "Tue, 24 May 2011 at 5 PM"),
         ("#{plusMonths(makeDate(2011,1,31),1)}", "2011-02-28T00:00:00"),
         ("no expressions here", "no expressions here"),
+        # inTimeZone: the same instant on a zone's wall clock, daylight saving time included
+        ("#{inTimeZone(myDateTime,'America/Los_Angeles')}", "2011-05-24T10:10:00.000-07:00"),
+        ("#{format(inTimeZone(myDateTime,'America/Los_Angeles'),'YYYY-MM-dd HH:mm z')}", "2011-05-24 10:10 PDT"),
+        (
+            "#{format(inTimeZone(makeDate(2011,1,24),'America/Los_Angeles'),'dd HH Z ZZ ZZZ')}",
+            "23 16 -0800 -08:00 America/Los_Angeles",
+        ),
+        ("#{hour(inTimeZone(myDateTime,'Asia/Kolkata'))}", "22"),
+        ("#{minute(inTimeZone(myDateTime,'+05:30'))}", "40"),
+        ("#{day(@scheduledStartTime.inTimeZone('Pacific/Auckland'))}", "25"),
+        ("#{midnight(inTimeZone(myDateTime,'America/Los_Angeles'))}", "2011-05-24T00:00:00.000-07:00"),
+        ("#{inTimeZone(myDateTime,'UTC')}", "2011-05-24T17:10:00"),
+        # across the spring-forward of 2024-03-10 in Los Angeles: a day keeps the time of day,
+        # an hour is an hour
+        (
+            "#{plusDays(inTimeZone(makeDateTime(2024,3,9,12,0),'America/Los_Angeles'),1)}",
+            "2024-03-10T04:00:00.000-07:00",
+        ),
+        (
+            "#{plusHours(inTimeZone(makeDateTime(2024,3,10,9,0),'America/Los_Angeles'),1)}",
+            "2024-03-10T03:00:00.000-07:00",
+        ),
+        (
+            "#{yesterday(inTimeZone(makeDateTime(2024,3,11,12,0),'America/Los_Angeles'))}",
+            "2024-03-10T05:00:00.000-07:00",
+        ),
+        (
+            "#{format(inTimeZone(myDateTime,'Europe/Paris'),'YYYY-MM-dd') + '/' + format(myDateTime,'HH')}",
+            "2011-05-24/17",
+        ),
     ],
 )
 def test_the_guides_functions_and_operators(text: str, expected: str) -> None:
-    assert run(text, myN=41) == expected
+    assert run(text, myN=41, **{"@scheduledStartTime": MY}) == expected
+
+
+def test_a_zoned_date_time_read_back_from_text_keeps_its_instant() -> None:
+    text = run("#{inTimeZone(myDateTime,'America/Los_Angeles')}")
+    assert jodatime.parse_datetime(text) == MY
+    assert run("#{format(x,'HH:mm')}", x=text) == "10:10"
 
 
 def test_lists_map_and_flatten() -> None:
@@ -106,6 +142,7 @@ def test_lists_map_and_flatten() -> None:
         ("x #{plusDays('soon', 1)}", 14, "wants a DateTime"),
         ("x #{1 / 0}", 7, "division by zero"),
         ("x #{@}", 5, "must be followed by a field name"),
+        ("x #{inTimeZone(myDateTime, 'Mars/Olympus')}", 28, "unknown time zone 'Mars/Olympus'"),
     ],
 )
 def test_errors_name_the_position(text: str, position: int, fragment: str) -> None:

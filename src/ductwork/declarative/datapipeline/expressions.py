@@ -396,20 +396,21 @@ _STR = "str"
 FUNCTIONS: dict[str, tuple[tuple[str, ...], Callable[..., Any]]] = {
     "day": ((_DT,), lambda d: d.day),
     "dayOfYear": ((_DT,), lambda d: d.timetuple().tm_yday),
-    "firstOfMonth": ((_DT,), lambda d: d.replace(day=1)),
+    "firstOfMonth": ((_DT,), lambda d: jodatime.wall_clock(d, day=1)),
     "format": ((_DT, _STR), lambda d, f: jodatime.format_datetime(d, f)),
     "hour": ((_DT,), lambda d: d.hour),
+    "inTimeZone": ((_DT, _STR), jodatime.in_zone),
     "makeDate": ((_INT, _INT, _INT), lambda y, m, d: dt.datetime(y, m, d, tzinfo=dt.UTC)),
     "makeDateTime": (
         (_INT, _INT, _INT, _INT, _INT),
         lambda y, mo, d, h, mi: dt.datetime(y, mo, d, h, mi, tzinfo=dt.UTC),
     ),
-    "midnight": ((_DT,), lambda d: d.replace(hour=0, minute=0, second=0, microsecond=0)),
+    "midnight": ((_DT,), lambda d: jodatime.wall_clock(d, hour=0, minute=0, second=0, microsecond=0)),
     "minute": ((_DT,), lambda d: d.minute),
     "month": ((_DT,), lambda d: d.month),
-    "sunday": ((_DT,), lambda d: d - dt.timedelta(days=(d.weekday() + 1) % 7)),
+    "sunday": ((_DT,), lambda d: jodatime.add(d, "days", -((d.weekday() + 1) % 7))),
     "year": ((_DT,), lambda d: d.year),
-    "yesterday": ((_DT,), lambda d: d - dt.timedelta(days=1)),
+    "yesterday": ((_DT,), lambda d: jodatime.add(d, "days", -1)),
 }
 for _unit in ("Years", "Months", "Weeks", "Days", "Hours", "Minutes"):
     FUNCTIONS[f"plus{_unit}"] = ((_DT, _INT), _shift(_unit.lower(), 1))
@@ -432,6 +433,11 @@ def check_call(call: Call) -> None:
     if call.name == "format" and isinstance(call.args[1], Literal) and isinstance(call.args[1].value, str):
         try:
             jodatime.compile_pattern(call.args[1].value)
+        except ValueError as exc:
+            raise ExpressionError(str(exc), call.args[1].pos) from None
+    if call.name == "inTimeZone" and isinstance(call.args[1], Literal) and isinstance(call.args[1].value, str):
+        try:
+            jodatime.time_zone(call.args[1].value)
         except ValueError as exc:
             raise ExpressionError(str(exc), call.args[1].pos) from None
 
