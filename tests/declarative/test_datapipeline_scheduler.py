@@ -558,9 +558,6 @@ def test_end_date_time_ends_the_schedule_before_an_instance_that_would_start_the
         ]
     }
     assert _scheduled_starts(definition) == expected
-    with_occurrences = json.loads(json.dumps(definition))
-    with_occurrences["objects"][1]["occurrences"] = "1"
-    assert _scheduled_starts(with_occurrences) == expected[:1]
 
 
 def test_parameters_retries_and_attempt_timeout(env: Env) -> None:

@@ -374,3 +374,36 @@ def test_a_parameter_value_that_is_an_object_is_refused(cli: Cli, tmp_path: Path
         ("myX", "values", "a value is text or a list of texts, not {'a': 1}"),
         ("myY", "default", "a value is text or a list of texts, not [['a']]"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        (
+            {"startDateTime": "2024-01-01T00:00:00", "endDateTime": "2024-02-01T00:00:00", "occurrences": "3"},
+            "occurrences",
+            "give occurrences or endDateTime, not both",
+        ),
+        (
+            {"startDateTime": "2024-01-01T00:00:00", "endDateTime": "2024-01-01T00:00:00"},
+            "endDateTime",
+            "endDateTime must be after the start",
+        ),
+    ],
+)
+def test_a_schedules_end_is_checked_as_aws_checks_it(
+    cli: Cli, tmp_path: Path, fields: dict[str, str], field: str, message: str
+) -> None:
+    """AWS refuses occurrences with endDateTime, and an end that is not after the start."""
+    text = json.dumps(
+        {
+            "objects": [
+                {"id": "Default", "scheduleType": "timeseries", "schedule": {"ref": "Daily"}},
+                {"id": "Daily", "type": "Schedule", "period": "1 days", **fields},
+                SHELL,
+            ]
+        }
+    )
+    found = problems(cli, tmp_path, text)
+    assert [(p["object"], p["field"]) for p in found] == [("Daily", field)], found
+    assert message in found[0]["message"]

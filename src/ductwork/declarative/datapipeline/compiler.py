@@ -421,6 +421,8 @@ def _schedule(
     if occurrences is not None and occurrences <= 0:
         check.add("occurrences must be a positive number", sched, "occurrences")
         occurrences = None
+    if occurrences is not None and end is not None:
+        check.add("give occurrences or endDateTime, not both (AWS refuses the two together)", sched, "occurrences")
     if period is None:
         return result
     # A cron-style instance starts at the beginning of its period: the Ductwork run that is due
@@ -442,14 +444,11 @@ def _schedule(
             )
         else:
             result.end = period.add(start_run, occurrences - 1)
-    if end is not None:
+    elif end is not None:
         # AWS's endDateTime ends the schedule: the last instance is the last period that starts
         # before it (hourly to 2012-10-01T00:00 ends with the 2012-09-30T23:00 instance).
         last = _last_start_before(period, start, end)
-        if schedule_type == "cron" and last is not None:
-            last = _back(period, last)
-        if last is not None:
-            result.end = min(result.end, last) if result.end is not None else last
+        result.end = _back(period, last) if schedule_type == "cron" and last is not None else last
     if end is not None and start is not None and end <= start:
         check.add("endDateTime must be after the start: no instance would start before it", sched, "endDateTime")
     return result
