@@ -126,6 +126,71 @@ def test_formats_preconditions_databases_and_scripts(cli: Cli, tmp_path: Path, d
     assert (s3 / "bucket" / "logs" / "Script.err").read_text() == "to stderr\n"
 
 
+def test_a_sql_data_node_with_its_own_connection_string_as_in_the_guides_mysql_copy(
+    cli: Cli, tmp_path: Path, database: str
+) -> None:
+    """The guide's "Copy MySQL Data Using the Command Line" (and its MySqlDataNode example) give
+    the database on the data node: connectionString, username, *password, no database object.
+    Ductwork refused those fields; the copy runs, reading through the node's own JDBC URL."""
+    engine = sa.create_engine(database)
+    with engine.begin() as conn:
+        conn.execute(sa.text("create table orders (id integer, customer varchar(20))"))
+        conn.execute(sa.text("insert into orders values (1, 'ann'), (2, 'bob, jr')"))
+    engine.dispose()
+    parsed = sa.make_url(database)
+    s3 = tmp_path / "s3"
+    definition = {
+        "objects": [
+            {"id": "Default", "scheduleType": "timeseries", "failureAndRerunMode": "CASCADE"},
+            {"id": "Copy Schedule", "type": "Schedule", "period": "1 Days", "startDateTime": "2024-01-01T00:00:00"},
+            {
+                "id": "MySqlDataNodeId115",
+                "type": "SqlDataNode",
+                "schedule": {"ref": "Copy Schedule"},
+                "table": "orders",
+                "username": parsed.username or "someone",
+                "*password": parsed.password or "",
+                "connectionString": jdbc(database),
+                "selectQuery": "select * from #{table} order by id",
+            },
+            {
+                "id": "CopyActivityId112",
+                "type": "CopyActivity",
+                "schedule": {"ref": "Copy Schedule"},
+                "input": {"ref": "MySqlDataNodeId115"},
+                "output": {"ref": "S3DataNodeId114"},
+            },
+            {
+                "id": "S3DataNodeId114",
+                "type": "S3DataNode",
+                "schedule": {"ref": "Copy Schedule"},
+                "filePath": "s3://example-bucket/rds-output/output.csv",
+            },
+        ]
+    }
+    path = tmp_path / "rds_to_s3.json"
+    path.write_text(json.dumps(definition))
+    env = {"DUCTWORK_S3_ROOT": f"file://{s3}"}
+    result = cli("run", str(path), "--date", "2024-01-02", "--no-progress", env=env)
+    assert result.exit_code == 0, result.output
+    assert (s3 / "example-bucket" / "rds-output" / "output.csv").read_text() == '1,ann\n2,"bob, jr"\n'
+
+
+def test_a_sql_data_node_without_a_database_or_connection_string_is_named(cli: Cli, tmp_path: Path) -> None:
+    definition = {
+        "objects": [
+            {"id": "Default", "scheduleType": "ondemand"},
+            {"id": "Rows", "type": "SqlDataNode", "table": "orders"},
+            {"id": "Use", "type": "ShellCommandActivity", "command": "true", "input": {"ref": "Rows"}},
+        ]
+    }
+    path = tmp_path / "nodb.json"
+    path.write_text(json.dumps(definition))
+    result = cli("pipelines", "validate", str(path))
+    assert result.exit_code == 1
+    assert "object 'Rows', field 'database': SqlDataNode needs 'database' or 'connectionString'" in result.output
+
+
 def test_a_precondition_that_never_holds_stops_its_object(cli: Cli, tmp_path: Path) -> None:
     definition = {
         "objects": [

@@ -99,6 +99,12 @@ SQL_NODE_FIELDS: dict[str, FieldSpec] = {
     "insertQuery": _s(),
     "schemaName": _s(),
     "selectQuery": _s(),
+    # The database given on the node itself, as AWS's MySqlDataNode example and its "Copy MySQL
+    # Data Using the Command Line" tutorial write it (a JDBC connectionString, username, *password).
+    "connectionString": _s(),
+    "username": _s(),
+    "*password": _s(),
+    "password": _s(),
 }
 
 DATABASE_COMMON: dict[str, FieldSpec] = {
@@ -184,8 +190,8 @@ TYPES: dict[str, TypeSpec] = {
         },
         required=(("directoryPath", "filePath"),),
     ),
-    "SqlDataNode": TypeSpec(DATANODE, dict(SQL_NODE_FIELDS), required=(("table",), ("database",))),
-    "MySqlDataNode": TypeSpec(DATANODE, dict(SQL_NODE_FIELDS), required=(("table",), ("database",))),
+    "SqlDataNode": TypeSpec(DATANODE, dict(SQL_NODE_FIELDS), required=(("table",), ("database", "connectionString"))),
+    "MySqlDataNode": TypeSpec(DATANODE, dict(SQL_NODE_FIELDS), required=(("table",), ("database", "connectionString"))),
     "RedshiftDataNode": TypeSpec(
         DATANODE,
         {

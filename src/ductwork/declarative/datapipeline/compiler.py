@@ -711,7 +711,13 @@ def _check_semantics(
                     continue
                 node = definition.objects.get(targets[0])
                 sql_node = node is not None and node.type in ("SqlDataNode", "MySqlDataNode", "RedshiftDataNode")
-                if sql_node and node is not None and not isinstance(definition.effective(node).get("database"), Ref):
+                node_fields = definition.effective(node) if node is not None else {}
+                if (
+                    sql_node
+                    and node is not None
+                    and not isinstance(node_fields.get("database"), Ref)
+                    and (node.type == "RedshiftDataNode" or "connectionString" not in node_fields)
+                ):
                     check.add("a SQL data node used by a copy needs a database", node, "database")
 
 

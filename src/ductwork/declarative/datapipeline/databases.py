@@ -1,4 +1,5 @@
-"""Database objects (``JdbcDatabase``, ``RdsDatabase``, ``RedshiftDatabase``) as SQLAlchemy URLs.
+"""Database objects (``JdbcDatabase``, ``RdsDatabase``, ``RedshiftDatabase``, and a SQL data node
+that carries its own ``connectionString``) as SQLAlchemy URLs.
 
 Where the URL comes from, first match wins:
 

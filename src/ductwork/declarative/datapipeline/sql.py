@@ -95,14 +95,21 @@ def _find_table(conn: Any, name: str, schema: str | None) -> str | None:
     return None
 
 
+def node_database(op: ObjectTask, node: PipelineObject) -> PipelineObject:
+    """The database object of a SQL data node: the one its ``database`` names, else the node
+    itself, whose ``connectionString``, ``username`` and ``*password`` say where it is (AWS's
+    MySqlDataNode form)."""
+    named = op.referenced("database", node)
+    return named[0] if named else node
+
+
 def read_rows(
     op: ObjectTask, context: TaskContext, scope: Scope, node: PipelineObject
 ) -> tuple[list[list[Any]], list[str]]:
     """The rows of a SQL data node: its ``selectQuery``, or the whole table."""
     import sqlalchemy as sa
 
-    database = op.referenced("database", node)[0]
-    engine = _engine(op, context, scope, database)
+    engine = _engine(op, context, scope, node_database(op, node))
     try:
         with engine.connect() as conn:
             query = scope.text(node, "selectQuery")
@@ -144,8 +151,7 @@ def write_rows(
     """
     import sqlalchemy as sa
 
-    database = op.referenced("database", node)[0]
-    engine = _engine(op, context, scope, database)
+    engine = _engine(op, context, scope, node_database(op, node))
     name, schema = _table(scope, node)
     written = 0
     try:
@@ -284,8 +290,7 @@ def _coerce(value: Any, column: Any) -> Any:
 
 def table_exists(op: ObjectTask, context: TaskContext, scope: Scope, node: PipelineObject) -> bool:
 
-    database = op.referenced("database", node)[0]
-    engine = _engine(op, context, scope, database)
+    engine = _engine(op, context, scope, node_database(op, node))
     name, schema = _table(scope, node)
     try:
         with engine.connect() as conn:
