@@ -531,6 +531,24 @@ def _scheduled_starts(definition: dict[str, Any]) -> list[str]:
     return starts
 
 
+def test_a_start_given_as_a_bare_makedate_call_as_in_the_guides_expression_evaluation() -> None:
+    """The guide: "startDateTime": "makeDate(2011,5,24)" sets the start (no #{...} around it)."""
+    definition = {
+        "objects": [
+            {**DEFAULT, "scheduleType": "timeseries", "schedule": {"ref": "S"}},
+            {
+                "id": "S",
+                "type": "Schedule",
+                "period": "1 days",
+                "startDateTime": "makeDate(2011,5,24)",
+                "endDateTime": "makeDateTime(2011,5,26,0,0)",
+            },
+            {"id": "Tick", "type": "ShellCommandActivity", "command": "true"},
+        ]
+    }
+    assert _scheduled_starts(definition) == ["2011-05-24T00:00", "2011-05-25T00:00"]
+
+
 @pytest.mark.parametrize("style", ["timeseries", "cron"])
 @pytest.mark.parametrize(
     ("period", "start", "end", "expected"),

@@ -389,9 +389,12 @@ def test_a_parameter_value_that_is_an_object_is_refused(cli: Cli, tmp_path: Path
             "endDateTime",
             "endDateTime must be after the start",
         ),
+        # a wrong start is one problem, not also "occurrences with startAt ... needs activation"
+        ({"startDateTime": "makeDat(2024,1,1)", "occurrences": "2"}, "startDateTime", "Did you mean one of 'makeDate'"),
+        ({"startDateTime": "2024-13-01", "occurrences": "2"}, "startDateTime", "wants a DateTime"),
     ],
 )
-def test_a_schedules_end_is_checked_as_aws_checks_it(
+def test_a_schedules_start_and_end_are_checked_as_aws_checks_them(
     cli: Cli, tmp_path: Path, fields: dict[str, str], field: str, message: str
 ) -> None:
     """AWS refuses occurrences with endDateTime, and an end that is not after the start."""

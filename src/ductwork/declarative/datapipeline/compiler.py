@@ -24,6 +24,7 @@ ordinary operators, which the engine runs like any other flow:
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -277,6 +278,9 @@ def convert(text: str, slot: str, spec: cat.FieldSpec | None = None) -> Any:
         try:
             return parse_datetime(text)
         except ValueError:
+            called = _date_call(text)
+            if called is not None:
+                return called
             raise ValueError(f"wants a DateTime like 2012-01-15T23:59:00 (UTC), got {text!r}") from None
     if slot == cat.ENUM and spec is not None:
         word = text.strip().lower()
@@ -285,6 +289,29 @@ def convert(text: str, slot: str, spec: cat.FieldSpec | None = None) -> Any:
             raise ValueError(f"wants one of {', '.join(spec.choices)}, got {text!r}")
         return word
     return text
+
+
+_BARE_CALL = re.compile(r"^\s*[A-Za-z]\w*\s*\(.*\)\s*$", re.DOTALL)
+
+
+def _date_call(text: str) -> dt.datetime | None:
+    """A DateTime field given as a bare function call, ``"startDateTime": "makeDate(2011,5,24)"``,
+    as AWS's "Expression Evaluation" shows it: its value, None when it is not a call (or not of
+    a DateTime); ``ValueError`` names what is wrong with a call."""
+    if _BARE_CALL.match(text) is None:
+        return None
+
+    def no_references(path: tuple[str, ...], pos: int) -> Any:
+        raise ex.ExpressionError(f"{'.'.join(path)!r}: a bare call takes no references; write #{{...}}", pos)
+
+    try:
+        template = ex.parse_template("#{" + text.strip() + "}")
+        value = ex.evaluate(template.expressions[0], no_references)
+    except ex.ExpressionError as exc:
+        raise ValueError(
+            f"wants a DateTime like 2012-01-15T23:59:00 (UTC) or makeDate(2012,1,15), {exc.message}"
+        ) from None
+    return value if isinstance(value, dt.datetime) else None
 
 
 # --- parameters ---------------------------------------------------------------------------------
@@ -435,7 +462,9 @@ def _schedule(
         return result
     result.start = start_run
     if occurrences is not None:
-        if start_run is None:
+        if start_run is None and start_at is None:
+            pass  # the startDateTime is wrong, and said so
+        elif start_run is None:
             check.add(
                 "occurrences with startAt FIRST_ACTIVATION_DATE_TIME needs the pipeline to be activated "
                 "(ductwork pipelines activate) or a startDateTime",
