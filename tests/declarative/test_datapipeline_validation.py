@@ -103,6 +103,22 @@ SHELL = {"id": "Hello", "type": "ShellCommandActivity", "command": "echo hello"}
             {"object": "Hello", "field": "command", "message": "ShellCommandActivity needs 'command' or 'scriptUri'"},
         ),
         (
+            [{**SHELL, "maxActiveInstances": "0"}],
+            {
+                "object": "Hello",
+                "field": "maxActiveInstances",
+                "message": "maxActiveInstances must be 1 or more: with fewer no instance could run",
+            },
+        ),
+        (
+            [{**SHELL, "maxActiveInstances": "-1"}],
+            {
+                "object": "Hello",
+                "field": "maxActiveInstances",
+                "message": "maxActiveInstances must be 1 or more: with fewer no instance could run",
+            },
+        ),
+        (
             [{**SHELL, "onFail": {"ref": "Hello"}}],
             {
                 "object": "Hello",

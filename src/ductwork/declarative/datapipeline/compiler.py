@@ -751,7 +751,15 @@ def _check_semantics(
 
 
 def _max_active(check: _Checker, scope: Scope, runnables: list[PipelineObject], schedule: _Schedule) -> int:
-    limits = [v for v in (_typed(check, scope, o, "maxActiveInstances", cat.INTEGER) for o in runnables) if v]
+    limits: list[int] = []
+    for obj in runnables:
+        value = _typed(check, scope, obj, "maxActiveInstances", cat.INTEGER)
+        if value is not None and value < 1:
+            check.add(
+                "maxActiveInstances must be 1 or more: with fewer no instance could run", obj, "maxActiveInstances"
+            )
+        elif value is not None:
+            limits.append(value)
     if schedule.schedule_type == "ondemand":
         return min(limits) if limits else 1
     return min(limits) if limits else 16
