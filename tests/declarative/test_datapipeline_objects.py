@@ -191,6 +191,29 @@ def test_a_sql_data_node_without_a_database_or_connection_string_is_named(cli: C
     assert "object 'Rows', field 'database': SqlDataNode needs 'database' or 'connectionString'" in result.output
 
 
+def test_a_masked_parameter_as_awss_samples_declare_and_use_it(cli: Cli, tmp_path: Path) -> None:
+    """AWS's samples (RDStoS3, RedshiftToRDS...) declare "*myRDSPassword" and write
+    "#{*myRDSPassword}": Ductwork refused the expression ("expected a value, found '*'"). The
+    parameter is given without its star, as AWS's values are."""
+    definition = {
+        "objects": [
+            {"id": "Default", "scheduleType": "ondemand"},
+            {
+                "id": "Use",
+                "type": "ShellCommandActivity",
+                "command": 'test "$1" = s3cr3t && test "$2" = 8',
+                "scriptArgument": ["#{*myPassword}", "#{myN *2}"],
+            },
+        ],
+        "parameters": [{"id": "*myPassword", "type": "String"}, {"id": "myN", "type": "Integer", "default": "4"}],
+    }
+    path = tmp_path / "secret.json"
+    path.write_text(json.dumps(definition))
+    assert cli("pipelines", "validate", str(path)).exit_code == 0
+    result = cli("run", str(path), "--param", "myPassword=s3cr3t", "--no-progress")
+    assert result.exit_code == 0, result.output
+
+
 def test_a_precondition_that_never_holds_stops_its_object(cli: Cli, tmp_path: Path) -> None:
     definition = {
         "objects": [

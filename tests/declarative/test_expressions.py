@@ -123,6 +123,15 @@ def test_a_zoned_date_time_read_back_from_text_keeps_its_instant() -> None:
     assert run("#{format(x,'HH:mm')}", x=text) == "10:10"
 
 
+def test_a_masked_name_keeps_its_star_and_star_still_multiplies() -> None:
+    """``#{*myPassword}`` names the parameter declared as "*myPassword" (AWS masks its value);
+    after a value, ``*`` is still multiplication."""
+    names = {"*myPassword": "s3cr3t", "myN": 4}
+    assert run("#{*myPassword}", **names) == "s3cr3t"
+    assert run("#{myN *2} #{2 * 3} #{(myN)*myN}", **names) == "8 6 16"
+    assert run("#{'pw=' + *myPassword}", **names) == "pw=s3cr3t"
+
+
 def test_lists_map_and_flatten() -> None:
     assert run("#{'this is ' + myList}", myList=["one", "two"]) == ["this is one", "this is two"]
     assert run("#{a}#{b}", a=[1, 2], b=[3, 4]) == ["1", "2", "3", "4"]

@@ -291,7 +291,9 @@ DEFAULT_ONLY: dict[str, FieldSpec] = {"role": _IGNORED, "resourceRole": _IGNORED
 
 
 def is_user_field(name: str) -> bool:
-    """User-defined fields: ``my`` then a capital letter or an underscore (``myBucket``)."""
+    """User-defined fields: ``my`` then a capital letter or an underscore (``myBucket``), with a
+    ``*`` before when AWS masks the value (``*myPassword``)."""
+    name = name[1:] if name.startswith("*") else name
     return len(name) > 2 and name.startswith("my") and (name[2].isupper() or name[2] == "_")
 
 

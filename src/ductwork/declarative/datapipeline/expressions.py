@@ -135,7 +135,7 @@ def _tokenize(text: str, start: int, end: int) -> list[_Token]:
             raw = text[i:j]
             tokens.append(_Token("num", float(raw) if is_float else int(raw), i))
             i = j
-        elif (ch.isascii() and ch.isalpha()) or ch in "_@":
+        elif (ch.isascii() and ch.isalpha()) or ch in "_@" or _masked_name_at(text, i, end, tokens):
             j = i + 1
             while j < end and text[j].isascii() and (text[j].isalnum() or text[j] == "_"):
                 j += 1
@@ -151,6 +151,14 @@ def _tokenize(text: str, start: int, end: int) -> list[_Token]:
             raise ExpressionError(f"unexpected character {ch!r}", i)
     tokens.append(_Token("end", None, end))
     return tokens
+
+
+def _masked_name_at(text: str, i: int, end: int, tokens: list[_Token]) -> bool:
+    """``*myPassword``: a parameter or field whose value AWS masks, named with its ``*``. A ``*``
+    where a value is expected (not after a value, where it multiplies) and followed by a name."""
+    if text[i] != "*" or i + 1 >= end or not (text[i + 1].isascii() and text[i + 1].isalpha()):
+        return False
+    return not tokens or tokens[-1].kind not in ("num", "str", "name", ")")
 
 
 def _string(text: str, start: int, end: int) -> tuple[str, int]:

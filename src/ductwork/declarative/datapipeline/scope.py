@@ -171,6 +171,8 @@ class Scope:
             value = self._runtime(obj, head, pos)
         else:
             fields = self.effective(obj)
+            if head.startswith("*") and head not in fields and not rest:
+                head = head[1:]  # #{*myPassword}: the parameter declared as "*myPassword", held as myPassword
             if head in fields:
                 if (obj.id, head) in active:
                     raise ex.ExpressionError(f"field {head!r} of {obj.id!r} refers to itself", pos)
