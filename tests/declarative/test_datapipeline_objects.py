@@ -214,6 +214,34 @@ def test_a_masked_parameter_as_awss_samples_declare_and_use_it(cli: Cli, tmp_pat
     assert result.exit_code == 0, result.output
 
 
+def test_activating_the_samples_daily_cron_hello_world_is_not_a_backfill(cli: Cli, tmp_path: Path) -> None:
+    """AWS's helloworld sample: cron style, startAt FIRST_ACTIVATION_DATE_TIME, period 1 Day,
+    occurrences 1. Its first instance starts at activation, but activating it was refused as
+    a schedule that "starts more than a day ago" (the run's logical date is a period earlier)."""
+    import datetime as dt
+
+    def definition(start: dict[str, str]) -> str:
+        return json.dumps(
+            {
+                "objects": [
+                    {"id": "Default", "scheduleType": "cron", "schedule": {"ref": "DefaultSchedule"}},
+                    {"id": "DefaultSchedule", "type": "Schedule", "occurrences": "1", "period": "1 Day", **start},
+                    {"id": "ShellCommandActivity_HelloWorld", "type": "ShellCommandActivity", "command": "echo hi"},
+                ]
+            }
+        )
+
+    (tmp_path / "hello.json").write_text(definition({"startAt": "FIRST_ACTIVATION_DATE_TIME"}))
+    assert cli("pipelines", "put", str(tmp_path / "hello.json")).exit_code == 0
+    activated = cli("pipelines", "activate", "hello")
+    assert activated.exit_code == 0, activated.output
+    old = (dt.datetime.now(dt.UTC) - dt.timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%S")
+    (tmp_path / "old.json").write_text(definition({"startDateTime": old}))
+    assert cli("pipelines", "put", str(tmp_path / "old.json")).exit_code == 0
+    refused = cli("pipelines", "activate", "old")
+    assert refused.exit_code == 2 and "more than a day ago" in refused.output
+
+
 def test_a_precondition_that_never_holds_stops_its_object(cli: Cli, tmp_path: Path) -> None:
     definition = {
         "objects": [

@@ -187,7 +187,7 @@ def activate(
     )
     graph = check(materialized(probe), chosen.format, source=f"{name} version {chosen.version}", environ=environ)
     on_demand = graph.meta.schedule in ("None", "")
-    start = dt.datetime.fromisoformat(graph.meta.start_date) if graph.meta.start_date else None
+    start = _first_scheduled_start(graph)
     if start is not None and start < dt.datetime.now(dt.UTC) - BACKFILL_GUARD and graph.meta.catchup:
         _refuse_backfill(name, start, allowed=allow_backfill)
     with transaction(engine) as conn:
@@ -195,6 +195,22 @@ def activate(
         if flow_repo.get_flow(conn, name) is not None:
             flow_repo.set_paused(conn, name, False)
     return activated
+
+
+def _first_scheduled_start(graph: Any) -> dt.datetime | None:
+    """The ``@scheduledStartTime`` of the schedule's first instance, which AWS's guard looks at.
+    A cron-style instance starts when its run's interval ends, so a daily cron pipeline started
+    at activation has its first run's logical date a day before: not a backfill."""
+    if not graph.meta.start_date:
+        return None
+    start = dt.datetime.fromisoformat(graph.meta.start_date)
+    periods = [n.extra.get("cronPeriod") for n in graph.nodes.values()]
+    period = next((p for p in periods if p), None)
+    if period is None:
+        return start
+    from ductwork.declarative.datapipeline.periods import parse_period
+
+    return parse_period(str(period)).add(start)
 
 
 def _refuse_backfill(name: str, start: dt.datetime, *, allowed: bool) -> None:
