@@ -426,3 +426,15 @@ def test_a_schedules_start_and_end_are_checked_as_aws_checks_them(
     found = problems(cli, tmp_path, text)
     assert [(p["object"], p["field"]) for p in found] == [("Daily", field)], found
     assert message in found[0]["message"]
+
+
+def test_put_names_the_files_own_lines(cli: Cli, tmp_path: Path) -> None:
+    """`pipelines put` checked the text it stores, re-written with Ductwork's own key: its
+    problems named that text's lines (line 8 for a one-line file), not the file's."""
+    path = tmp_path / "oneline.json"
+    path.write_text(
+        json.dumps({"objects": [{"id": "Default", "scheduleType": "ondemand"}, {**SHELL, "command": "#{myNope}"}]})
+    )
+    result = cli("pipelines", "put", str(path))
+    assert result.exit_code == 2
+    assert "line 1: object 'Hello', field 'command'" in result.output, result.output

@@ -70,6 +70,16 @@ def detect_format(text: str, filename: str) -> str:
     )
 
 
+def _append_keys(text: str, keys: Mapping[str, Any]) -> str:
+    """A JSON object's text with top-level keys it lacks added at its end, the rest of the text
+    as it is: the objects keep the lines the user's file gave them, which problems name."""
+    if not keys:
+        return text
+    body = text.rstrip()
+    extra = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in keys.items())
+    return f"{body[: body.rfind('}')].rstrip()},\n{extra}\n}}\n"
+
+
 def default_name(text: str, filename: str, fmt: str) -> str:
     from ductwork.declarative.datapipeline import flow_id_for
     from ductwork.declarative.files import read_data
@@ -94,6 +104,8 @@ def materialized(version: repo.PipelineVersion) -> str:
         meta["firstActivationTime"] = version.activated_at.isoformat()
     if version.format == AWS:
         data = json.loads(version.definition)
+        if "ductwork" not in data and isinstance(data, dict):
+            return _append_keys(version.definition, {"ductwork": meta})
         data["ductwork"] = meta
         return json.dumps(data, indent=2, sort_keys=False) + "\n"
     import yaml
