@@ -765,6 +765,52 @@ def test_put_activate_describe_deactivate_a_stored_pipeline(env: Env) -> None:
     assert missing.exit_code == 2 and "Did you mean 'stored'" in missing.output
 
 
+def test_put_takes_parameter_objects_and_values_as_aws_put_pipeline_definition_does(env: Env) -> None:
+    """The guide's parametrized template: the definition, its parameter objects and their values
+    in three files (aws datapipeline put-pipeline-definition --parameter-objects
+    --parameter-values-uri --parameter-values). `pipelines put` had no way to give them."""
+    definition = {
+        "objects": [
+            {**DEFAULT, "scheduleType": "ondemand"},
+            {"id": "Say", "type": "ShellCommandActivity", "command": "#{myShellCmd}", "scriptArgument": "#{myWords}"},
+        ]
+    }
+    path = _write(env, "templated.json", definition)
+    parameters = _write(
+        env,
+        "templated.parameters.json",
+        {
+            "parameters": [
+                {
+                    "id": "myShellCmd",
+                    "type": "String",
+                    "default": 'for w in "$@"; do echo "$w" >> "$DUCTWORK_TEST_MARKS/$w"; done',
+                },
+                {"id": "myWords", "type": "String", "isArray": "true"},
+            ]
+        },
+    )
+    values = _write(env, "templated.values.json", {"values": {"myWords": ["from-file"]}})
+    missing = env.cli("pipelines", "put", str(path))
+    assert missing.exit_code == 2 and "'myShellCmd' is not a field of 'Say' nor a parameter" in missing.output
+    validated = env.json("pipelines", "validate", str(path), codes=(1,))
+    line = validated["problems"][0]["line"]
+    assert f"line {line}: object 'Say'" in missing.output  # the file's own line, not the stored text's
+    put = env.cli("pipelines", "put", str(path), "--parameters", str(parameters), "--values", str(values))
+    assert put.exit_code == 0, put.output
+    env.cli("pipelines", "activate", "templated")
+    _wait_state(env, "templated", "FINISHED")
+    assert marks(env, "templated") == []  # the words are the marks' names: one file per word
+    assert marks(env, "from-file") == ["from-file"]
+    args = ("--parameters", str(parameters), "--param", "myWords=one", "--param", "myWords=two")
+    assert env.cli("pipelines", "put", str(path), *args).exit_code == 0
+    env.cli("pipelines", "activate", "templated")
+    deadline = time.monotonic() + 60
+    while not (marks(env, "one") and marks(env, "two")):
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+
+
 def test_first_activation_starts_a_schedule_with_its_occurrences(env: Env) -> None:
     definition = {
         "objects": [

@@ -109,16 +109,58 @@ def _engine(state: CliState) -> Any:
 @pipelines.command("put")
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("--name", help="The pipeline's name (default: the file's name, or a YAML file's 'flow').")
+@click.option(
+    "--parameters",
+    "parameters_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help='Parameter objects, {"parameters": [...]} (aws: --parameter-objects).',
+)
+@click.option(
+    "--values",
+    "values_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help='Parameter values, {"values": {...}} (aws: --parameter-values-uri).',
+)
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A parameter value; repeat a name for an array (aws: --parameter-values).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the stored version as JSON.")
 @click.pass_obj
-def put(state: CliState, file: Path, name: str | None, as_json: bool) -> None:
+def put(
+    state: CliState,
+    file: Path,
+    name: str | None,
+    parameters_file: Path | None,
+    values_file: Path | None,
+    params: tuple[str, ...],
+    as_json: bool,
+) -> None:
     """Validate FILE and store it as the next version of its pipeline (nothing is stored if any
-    problem is found). ``activate`` makes it run."""
+    problem is found). ``activate`` makes it run. Parameter objects and values given here are
+    stored with the definition, as ``aws datapipeline put-pipeline-definition`` takes them."""
     from ductwork.services import audit
     from ductwork.services import pipelines as service
 
+    objects = _json_list(parameters_file, "parameters") if parameters_file else None
+    values: dict[str, Any] = dict(_json_dict(values_file, "values")) if values_file else {}
+    given: dict[str, Any] = {}
+    for item in params:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{item!r}: expected NAME=VALUE", param_hint="--param")
+        key = key.strip()
+        if key in given:
+            given[key] = [*(given[key] if isinstance(given[key], list) else [given[key]]), value]
+        else:
+            given[key] = value
+    values.update(given)
+    text = service.with_parameters(file.read_text(), str(file), parameter_objects=objects, values=values or None)
     engine = _engine(state)
-    result = service.put(engine, file.read_text(), filename=str(file), name=name, created_by=audit.cli_actor().name)
+    result = service.put(engine, text, filename=str(file), name=name, created_by=audit.cli_actor().name)
     version = result.version
     if as_json:
         print_json(
@@ -135,6 +177,31 @@ def put(state: CliState, file: Path, name: str | None, as_json: bool) -> None:
     click.echo(
         f"pipeline {version.name}: {verb} version {version.version} ({version.format}, {len(result.tasks)} tasks)"
     )
+
+
+def _json_file(path: Path) -> Any:
+    import json
+
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise click.BadParameter(f"{path}: not a JSON file: {exc}") from None
+
+
+def _json_list(path: Path, key: str) -> list[Any]:
+    data = _json_file(path)
+    items = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise click.BadParameter(f'{path}: expected {{"{key}": [...]}}', param_hint=f"--{key}")
+    return items
+
+
+def _json_dict(path: Path, key: str) -> dict[str, Any]:
+    data = _json_file(path)
+    items = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(items, dict):
+        raise click.BadParameter(f'{path}: expected {{"{key}": {{...}}}}', param_hint=f"--{key}")
+    return items
 
 
 @pipelines.command("activate")

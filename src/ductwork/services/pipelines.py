@@ -70,6 +70,46 @@ def detect_format(text: str, filename: str) -> str:
     )
 
 
+def with_parameters(
+    text: str,
+    filename: str,
+    *,
+    parameter_objects: list[Any] | None = None,
+    values: Mapping[str, Any] | None = None,
+) -> str:
+    """An AWS definition with parameter objects and values merged in, as ``aws datapipeline
+    put-pipeline-definition --parameter-objects ... --parameter-values ...`` gives them with the
+    definition: a parameter object replaces the definition's of the same id (``*`` aside), a value
+    replaces the one the definition has. What ``put`` stores is then one self-contained text."""
+    if not parameter_objects and not values:
+        return text
+    if detect_format(text, filename) != AWS:
+        raise DuctworkError(
+            f"{filename}: parameter objects and values are for AWS Data Pipeline definitions; "
+            "a Ductwork pipeline gives its params defaults"
+        )
+    data = json.loads(text)
+    original = {k: data[k] for k in ("parameters", "values") if k in data}
+    if parameter_objects:
+        declared = data.get("parameters")
+        merged: list[Any] = list(declared) if isinstance(declared, list) else []
+        for obj in parameter_objects:
+            if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
+                raise DuctworkError(f"a parameter object needs an 'id': {obj!r}")
+            key = obj["id"].lstrip("*")
+            merged = [p for p in merged if not (isinstance(p, dict) and str(p.get("id", "")).lstrip("*") == key)]
+            merged.append(obj)
+        data["parameters"] = merged
+    if values:
+        given = data.get("values")
+        data["values"] = {**(given if isinstance(given, dict) else {}), **{k.lstrip("*"): v for k, v in values.items()}}
+    if all(data[k] == v for k, v in original.items()):
+        # Only keys the file lacks: added after its own text, so that its objects keep their
+        # lines (problems name the file's lines).
+        return _append_keys(text, {k: data[k] for k in ("parameters", "values") if k in data and k not in original})
+    return json.dumps(data, indent=2) + "\n"
+
+
 def _append_keys(text: str, keys: Mapping[str, Any]) -> str:
     """A JSON object's text with top-level keys it lacks added at its end, the rest of the text
     as it is: the objects keep the lines the user's file gave them, which problems name."""
