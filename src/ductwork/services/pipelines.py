@@ -526,7 +526,7 @@ def instance_statuses(graph: Any, states: Mapping[str, str]) -> dict[str, str]:
         extra = node.extra if node is not None else {}
         is_precondition = "node" in extra
         mode = modes.get(str(extra.get("node"))) if is_precondition else extra.get("failureAndRerunMode")
-        if state != "upstream_failed" or mode is None:
+        if state != "upstream_failed" or mode is None or node is None:
             out[task_id] = aws_status(state)
             return out[task_id]
         out[task_id] = "WAITING_ON_DEPENDENCIES"  # while its upstream is looked at (no cycles in a graph)

@@ -112,9 +112,25 @@ def add(value: dt.datetime, unit: str, amount: int) -> dt.datetime:
     return (value.astimezone(dt.UTC) + dt.timedelta(seconds=seconds)).astimezone(value.tzinfo)
 
 
-def wall_clock(value: dt.datetime, **fields: int) -> dt.datetime:
+def wall_clock(
+    value: dt.datetime,
+    *,
+    day: int | None = None,
+    hour: int | None = None,
+    minute: int | None = None,
+    second: int | None = None,
+    microsecond: int | None = None,
+) -> dt.datetime:
     """``value`` with wall-clock fields replaced (``midnight``, ``firstOfMonth``), normalized."""
-    return _normal(value.replace(**fields))
+    return _normal(
+        value.replace(
+            day=value.day if day is None else day,
+            hour=value.hour if hour is None else hour,
+            minute=value.minute if minute is None else minute,
+            second=value.second if second is None else second,
+            microsecond=value.microsecond if microsecond is None else microsecond,
+        )
+    )
 
 
 _TEXT_FIELDS = {"E", "a", "z"}
