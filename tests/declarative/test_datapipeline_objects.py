@@ -176,6 +176,56 @@ def test_a_sql_data_node_with_its_own_connection_string_as_in_the_guides_mysql_c
     assert (s3 / "example-bucket" / "rds-output" / "output.csv").read_text() == '1,ann\n2,"bob, jr"\n'
 
 
+@pytest.mark.parametrize(
+    ("backend", "properties"),
+    [
+        ("postgres", "?tcpKeepAlive=true&loginTimeout=10&ssl=false&prepareThreshold=0"),
+        ("mariadb", "?useSSL=false&serverTimezone=UTC&characterEncoding=UTF-8&connectTimeout=5000"),
+    ],
+)
+def test_jdbc_driver_properties_in_a_connection_string_are_translated_or_dropped(
+    cli: Cli, tmp_path: Path, backend: str, properties: str
+) -> None:
+    """AWS's Redshift samples suggest jdbc:postgresql://endpoint:port/database?tcpKeepAlive=true,
+    and MySQL URLs carry useSSL or serverTimezone: those went to the Python driver as they are,
+    which refused them ('invalid connection option "tcpKeepAlive"')."""
+    (tmp_path / "db").mkdir()
+    with temporary_database(backend, tmp_path) as url:
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(sa.text("create table loaded (id integer, name varchar(20))"))
+        engine.dispose()
+        parsed = sa.make_url(url)
+        kind = "postgresql" if backend == "postgres" else "mysql"
+        connection = f"jdbc:{kind}://{parsed.host}:{parsed.port}/{parsed.database}{properties}"
+        s3 = tmp_path / "s3"
+        (s3 / "in").mkdir(parents=True)
+        (s3 / "in" / "rows.csv").write_text("1,one\n2,two\n")
+        definition = {
+            "objects": [
+                {"id": "Default", "scheduleType": "ondemand"},
+                {"id": "Rows", "type": "S3DataNode", "filePath": "s3://in/rows.csv"},
+                {
+                    "id": "Loaded",
+                    "type": "SqlDataNode",
+                    "table": "loaded",
+                    "connectionString": connection,
+                    "username": parsed.username or "",
+                    "*password": parsed.password or "",
+                },
+                {"id": "Load", "type": "CopyActivity", "input": {"ref": "Rows"}, "output": {"ref": "Loaded"}},
+            ]
+        }
+        path = tmp_path / "load.json"
+        path.write_text(json.dumps(definition))
+        result = cli("run", str(path), "--no-progress", env={"DUCTWORK_S3_ROOT": f"file://{s3}"})
+        assert result.exit_code == 0, result.output
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("select id, name from loaded order by id")).all() == [(1, "one"), (2, "two")]
+        engine.dispose()
+
+
 def test_a_sql_data_node_without_a_database_or_connection_string_is_named(cli: Cli, tmp_path: Path) -> None:
     definition = {
         "objects": [

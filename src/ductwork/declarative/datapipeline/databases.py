@@ -9,7 +9,8 @@ Where the URL comes from, first match wins:
    ``clusterId``, the names AWS knows them by;
 3. a ``connectionString``: a SQLAlchemy URL as it is, or a JDBC URL translated
    (``jdbc:postgresql://h:5432/db``, ``jdbc:mysql://...``, ``jdbc:redshift://...``, which
-   PostgreSQL stands in for).
+   PostgreSQL stands in for); its JDBC driver properties become the Python driver's where
+   there is one (``ssl``, ``tcpKeepAlive``, ``loginTimeout``...) and are dropped otherwise.
 
 ``username``, ``password`` (or ``*password``) and ``databaseName`` of the object fill in what the
 URL lacks; a connection's own credentials are kept, which is how a definition written for AWS
@@ -50,7 +51,45 @@ def from_jdbc(text: str) -> str:
         return f"sqlite:///{rest}"
     if not rest.startswith("//"):
         raise DuctworkError(f"{text!r} is not a JDBC URL like jdbc:{kind}://host:port/database")
-    return f"{driver}:{rest.replace(';', '&')}"
+    cut = min((i for i in (rest.find("?"), rest.find(";")) if i >= 0), default=len(rest))
+    address, query = rest[:cut], rest[cut + 1 :].replace(";", "&")
+    properties = _driver_properties(driver, [item for item in query.split("&") if item])
+    if not properties:
+        return f"{driver}:{address}"
+    return f"{driver}:{address}?" + "&".join(f"{key}={value}" for key, value in properties.items())
+
+
+# JDBC driver properties and what the Python drivers call them; the others (tcpKeepAlive's
+# siblings, useUnicode, serverTimezone...) tune the JDBC driver only and are dropped, as a
+# Python driver refuses an option it does not know.
+_POSTGRES_PROPERTIES: dict[str, tuple[str, Mapping[str, str] | None]] = {
+    "sslmode": ("sslmode", None),
+    "ssl": ("sslmode", {"true": "require", "false": "disable"}),
+    "connecttimeout": ("connect_timeout", None),
+    "logintimeout": ("connect_timeout", None),
+    "applicationname": ("application_name", None),
+    "tcpkeepalive": ("keepalives", {"true": "1", "false": "0"}),
+}
+_MYSQL_PROPERTIES: dict[str, tuple[str, Mapping[str, str] | None]] = {
+    "characterencoding": ("charset", {"utf-8": "utf8mb4", "utf8": "utf8mb4"}),
+    "connecttimeout": ("connect_timeout", None),
+}
+
+
+def _driver_properties(driver: str, items: list[str]) -> dict[str, str]:
+    known = _POSTGRES_PROPERTIES if driver.startswith("postgresql") else _MYSQL_PROPERTIES
+    out: dict[str, str] = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        found = known.get(key.strip().lower())
+        if found is None:
+            continue
+        name, values = found
+        value = value.strip()
+        if driver.startswith("mysql") and name == "connect_timeout" and value.isdigit():
+            value = str(max(1, int(value) // 1000))  # Connector/J counts milliseconds, PyMySQL seconds
+        out[name] = values.get(value.lower(), value) if values else value
+    return out
 
 
 def database_url(obj: PipelineObject, scope: Scope, secrets: Any) -> str:
