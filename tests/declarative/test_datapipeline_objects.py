@@ -226,6 +226,53 @@ def test_jdbc_driver_properties_in_a_connection_string_are_translated_or_dropped
         engine.dispose()
 
 
+def test_a_redshift_data_node_in_schema_public_written_in_capitals(cli: Cli, tmp_path: Path) -> None:
+    """AWS's S3TsvFilesToRedshiftTablesIfReady sample gives "schemaName": "PUBLIC": Redshift
+    folds it to public, and so does PostgreSQL standing in; the copy said the existing table
+    "does not exist"."""
+    (tmp_path / "db").mkdir()
+    with temporary_database("postgres", tmp_path) as url:
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(sa.text("create table loaded (id integer primary key, name varchar(20))"))
+            conn.execute(sa.text("insert into loaded values (1, 'old')"))
+        engine.dispose()
+        s3 = tmp_path / "s3"
+        (s3 / "in").mkdir(parents=True)
+        (s3 / "in" / "rows.tsv").write_text("1\tone\n2\ttwo\n")
+        definition = {
+            "objects": [
+                {"id": "Default", "scheduleType": "ondemand"},
+                {"id": "Tsv", "type": "TSV"},
+                {"id": "Rows", "type": "S3DataNode", "filePath": "s3://in/rows.tsv", "dataFormat": {"ref": "Tsv"}},
+                {"id": "Cluster", "type": "RedshiftDatabase", "connectionString": jdbc(url)},
+                {
+                    "id": "Loaded",
+                    "type": "RedshiftDataNode",
+                    "database": {"ref": "Cluster"},
+                    "schemaName": "PUBLIC",
+                    "tableName": "loaded",
+                },
+                {
+                    "id": "Load",
+                    "type": "RedshiftCopyActivity",
+                    "insertMode": "OVERWRITE_EXISTING",
+                    "input": {"ref": "Rows"},
+                    "output": {"ref": "Loaded"},
+                },
+            ]
+        }
+        path = tmp_path / "load.json"
+        path.write_text(json.dumps(definition))
+        env = {"DUCTWORK_S3_ROOT": f"file://{s3}", "DUCTWORK_CONN_CLUSTER": url}
+        result = cli("run", str(path), "--no-progress", env=env)
+        assert result.exit_code == 0, result.output
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("select id, name from loaded order by id")).all() == [(1, "one"), (2, "two")]
+        engine.dispose()
+
+
 def test_a_sql_data_node_without_a_database_or_connection_string_is_named(cli: Cli, tmp_path: Path) -> None:
     definition = {
         "objects": [

@@ -83,6 +83,19 @@ def _table(scope: Scope, node: PipelineObject) -> tuple[str, str | None]:
     return name, schema
 
 
+def _find_schema(conn: Any, schema: str | None) -> str | None:
+    """The schema's name as the database knows it: ``PUBLIC`` in a definition (AWS's Redshift
+    samples write it so) is ``public`` in PostgreSQL, which folds unquoted names."""
+    import sqlalchemy as sa
+
+    if schema is None:
+        return None
+    known = sa.inspect(conn).get_schema_names()
+    if schema in known or schema.lower() not in known:
+        return schema
+    return schema.lower()
+
+
 def _find_table(conn: Any, name: str, schema: str | None) -> str | None:
     """The table's name as the database knows it. Redshift, like SQL itself, folds unquoted
     names, so ``StructuredLogs`` in a definition is ``structuredlogs`` in PostgreSQL."""
@@ -117,6 +130,7 @@ def read_rows(
                 result = conn.execute(sa.text(query))
             else:
                 name, schema = _table(scope, node)
+                schema = _find_schema(conn, schema)
                 found = _find_table(conn, name, schema)
                 if found is None:
                     raise TaskExecutionError(f"table {name!r} of {node.id!r} does not exist")
@@ -156,6 +170,7 @@ def write_rows(
     written = 0
     try:
         with engine.begin() as conn:
+            schema = _find_schema(conn, schema)
             found = _find_table(conn, name, schema)
             if found is None:
                 create = scope.text(node, "createTableSql")
@@ -294,6 +309,6 @@ def table_exists(op: ObjectTask, context: TaskContext, scope: Scope, node: Pipel
     name, schema = _table(scope, node)
     try:
         with engine.connect() as conn:
-            return _find_table(conn, name, schema) is not None
+            return _find_table(conn, name, _find_schema(conn, schema)) is not None
     finally:
         engine.dispose()
