@@ -189,3 +189,42 @@ def test_config_says_whether_the_secret_settings_are_set_without_showing_them(tm
         assert secret not in shown.stdout
     unset = _ductwork(["config", "--json"], {k: v for k, v in env.items() if "HOME" in k or "FLOWS" in k}, tmp_path)
     assert json.loads(unset.stdout)["metrics_token"] == {"value": "", "source": "default"}
+
+
+SECRET_PARAM_FLOW = textwrap.dedent(
+    """
+    import os
+    from pathlib import Path
+    from ductwork import flow, task
+
+    @task
+    def connect(api_password):
+        Path(os.environ["PARAM_OUT"]).write_text(api_password)
+
+    @flow(schedule=None)
+    def with_password(api_password: str = "none"):
+        connect(api_password)
+    """
+)
+
+
+def test_a_secret_looking_run_parameter_is_shown_masked_but_reaches_the_task(cli: Cli, tmp_path: Path) -> None:
+    """AWS Data Pipeline's ``*myPassword`` parameters, and any parameter named like a secret: the
+    task gets the value; ``runs list``/``runs show`` print ``***``, as the API does for conf."""
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "with_password.py").write_text(SECRET_PARAM_FLOW)
+    env = {
+        "DUCTWORK_HOME": str(tmp_path / "home"),
+        "DUCTWORK_FLOWS_FOLDER": str(flows),
+        "PARAM_OUT": str(tmp_path / "param.txt"),
+    }
+    ran = cli("run", "with_password", "--param", "api_password=pw-5Rt8", "--no-progress", "--json", env=env)
+    assert ran.exit_code == 0, ran.output
+    assert (tmp_path / "param.txt").read_text() == "pw-5Rt8"
+    listed = cli("runs", "list", "with_password", "--json", env=env)
+    (run,) = json.loads(listed.output)["runs"]
+    assert run["params"] == {"api_password": "***"}
+    shown = cli("runs", "show", "with_password", run["run_id"], "--json", env=env)
+    for output in (ran.output, listed.output, shown.output):
+        assert "pw-5Rt8" not in output

@@ -575,7 +575,7 @@ def run_out(record: RunRecord) -> RunOut:
         logical_date=record.logical_date,
         data_interval_start=record.data_interval_start,
         data_interval_end=record.data_interval_end,
-        params=plain(dict(record.params)),
+        params=mask_secret_keys(plain(dict(record.params))),  # a "*password" parameter, as conf
         conf=mask_secret_keys(plain(dict(record.conf))),  # shown to every viewer, as on the run page
         queued_at=record.queued_at,
         start_date=record.start_date,

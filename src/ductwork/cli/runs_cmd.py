@@ -17,6 +17,7 @@ from ductwork.cli.engine_state import ensure_flow, store
 from ductwork.cli.options import parse_param_options
 from ductwork.cli.output import console, print_json, print_run_states, styled, waited_run_json
 from ductwork.cli.state import CliState
+from ductwork.core.masking import mask_secret_keys
 from ductwork.core.states import RunState
 from ductwork.errors import NotFoundError, ParameterError
 from ductwork.services import runs as run_service
@@ -57,7 +58,7 @@ def run_json(record: RunRecord) -> dict[str, Any]:
         "state": record.state.value,
         "logical_date": record.logical_date.isoformat(),
         "data_interval": [record.data_interval_start.isoformat(), record.data_interval_end.isoformat()],
-        "params": dict(record.params),
+        "params": mask_secret_keys(dict(record.params)),  # a "*password" parameter as ***, as the API shows it
         "start_date": record.start_date.isoformat() if record.start_date else None,
         "end_date": record.end_date.isoformat() if record.end_date else None,
         "note": record.note,
