@@ -68,3 +68,25 @@ def test_run_exits_by_the_run_state_not_by_a_handled_failed_task(cli: Cli, tmp_p
     unhandled = cli("run", "cleanup.py:unhandled", "--json")
     assert json.loads(unhandled.stdout)["state"] == "failed"
     assert unhandled.exit_code == 1
+
+
+def test_a_rescheduled_sensor_is_one_try_however_many_times_it_poked(cli: Cli, tmp_path: Path) -> None:
+    """A sensor in reschedule mode comes back for each poke, but its pokes are one try (the tries
+    table and `ductwork runs show` say try 1): the summary's "tries" column said 3."""
+    (tmp_path / "pokes.py").write_text(
+        "from pathlib import Path\n"
+        "from ductwork import BaseSensorOperator, Flow\n"
+        f"COUNT = Path({str(tmp_path / 'pokes.txt')!r})\n"
+        "class Third(BaseSensorOperator):\n"
+        "    def poke(self, context):\n"
+        "        n = int(COUNT.read_text()) + 1 if COUNT.exists() else 1\n"
+        "        COUNT.write_text(str(n))\n"
+        "        return n >= 3\n"
+        "with Flow('pokes') as f:\n"
+        "    Third(task_id='wait', mode='reschedule', poke_interval=0.01, timeout=60)\n"
+    )
+    result = cli("run", "pokes.py", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "pokes.txt").read_text() == "3"
+    summary_row = next(line for line in result.output.splitlines() if line.startswith("│ wait"))
+    assert [cell.strip() for cell in summary_row.split("│")[1:4]] == ["wait", "success", "1"]

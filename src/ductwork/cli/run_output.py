@@ -84,7 +84,8 @@ def summary_table(summary: RunSummary, *, max_rows: int = 200) -> Table:
     shown = rows if len(rows) <= ALL_ROWS else [r for r in rows if r.state != TaskState.SUCCESS][:max_rows]
     for task in shown:
         durations = [t.duration for t in task.tries if t.duration is not None]
-        tries = str(len(task.tries))
+        # A rescheduled sensor's pokes are entries of one try (same try number): count tries.
+        tries = str(len({t.try_number for t in task.tries}))
         note = task.reason if task.state != TaskState.SUCCESS or task.already_complete else ""
         if task.tries and task.tries[-1].error:
             note = task.tries[-1].error
