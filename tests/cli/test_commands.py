@@ -226,6 +226,30 @@ def test_tasks_test_runs_one_task_and_prints_its_log(cli: Cli, tmp_path: Path) -
     assert bad.exit_code == 2 and "has no task 'proces_east'. Did you mean one of 'process_east'" in bad.output
 
 
+def test_tasks_test_of_a_rescheduled_sensor_prints_its_try_once(cli: Cli, tmp_path: Path) -> None:
+    """A sensor in reschedule mode pokes several times in one try: `tasks test` printed that try's
+    header and log once per poke."""
+    (tmp_path / "pokes.py").write_text(
+        "from pathlib import Path\n"
+        "from ductwork import BaseSensorOperator, Flow\n"
+        f"COUNT = Path({str(tmp_path / 'pokes.txt')!r})\n"
+        "class Third(BaseSensorOperator):\n"
+        "    def poke(self, context):\n"
+        "        n = int(COUNT.read_text()) + 1 if COUNT.exists() else 1\n"
+        "        COUNT.write_text(str(n))\n"
+        "        print(f'poke number {n}')\n"
+        "        return n >= 3\n"
+        "with Flow('pokes') as f:\n"
+        "    Third(task_id='wait', mode='reschedule', poke_interval=0.01, timeout=60)\n"
+    )
+    result = cli("tasks", "test", str(tmp_path / "pokes.py"), "wait", "2024-01-31")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "pokes.txt").read_text() == "3"
+    assert result.output.count("--- wait try 1 ---") == 1
+    assert result.output.count("poke number 3") == 1
+    assert "wait: success" in result.output
+
+
 UPSTREAM = """
 from ductwork import flow, task
 

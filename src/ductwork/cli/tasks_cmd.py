@@ -62,9 +62,10 @@ def test_task(
             )
     task = summary[task_id]
     out = console()
-    for attempt in task.tries:
-        text = summary.logs.get((task_id, attempt.try_number), "")
-        out.print(f"[bold]--- {task_id} try {attempt.try_number} ---[/]")
+    # A sensor in reschedule mode has an entry per poke, all of one try (one log): each try once.
+    for try_number in dict.fromkeys(attempt.try_number for attempt in task.tries):
+        text = summary.logs.get((task_id, try_number), "")
+        out.print(f"[bold]--- {task_id} try {try_number} ---[/]")
         sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
         sys.stdout.flush()
     out.print(
