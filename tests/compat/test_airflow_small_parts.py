@@ -221,3 +221,29 @@ def test_a_dags_failure_callback_gets_dag_run_and_reason_as_in_airflow(tmp_path:
     run_locally(flow, logical_date=dt.datetime(2024, 5, 1, tzinfo=dt.UTC), conf={"k": 1})
     said = json.loads((tmp_path / "callback.json").read_text())
     assert said == {"dag_id": "told", "state": "failed", "conf": {"k": 1}, "reason": "task_failure", "ds": "2024-05-01"}
+
+
+NO_RECORD_WATCHER = """
+    import pendulum
+    from airflow import DAG
+    from airflow.operators.bash import BashOperator
+    from airflow.operators.python import PythonOperator
+
+    def watch(dag_run=None):
+        return [ti.task_id for ti in dag_run.get_task_instances() if ti.state == "failed"]
+
+    with DAG("unrecorded", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule=None) as dag:
+        BashOperator(task_id="breaks", bash_command="exit 1") >> PythonOperator(
+            task_id="watcher", python_callable=watch, trigger_rule="all_done"
+        )
+"""
+
+
+def test_task_instances_of_a_run_that_records_nothing_are_an_error_not_an_empty_list(tmp_path: Path) -> None:
+    """With no metadata database (run_locally, `ductwork run --no-record`), get_task_instances()
+    returned [] and a watcher task saw no failure; it says it has nothing to read."""
+    summary = run_locally(load_dag(tmp_path, NO_RECORD_WATCHER))
+    watcher = summary.tasks["watcher"]
+    assert watcher.state.value == "failed"
+    error = watcher.tries[-1].error or ""
+    assert "dag_run.get_task_instances()" in error and "metadata database" in error

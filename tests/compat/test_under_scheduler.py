@@ -115,6 +115,30 @@ def test_a_luigi_module_scheduled_with_flow_from_task(env: Env) -> None:
     assert any(t.startswith("Total_4_") for t in tasks) and sum(t.startswith("Part_") for t in tasks) == 4
 
 
+def test_a_watcher_task_reads_its_runs_task_instances_as_they_ended(env: Env) -> None:
+    """``dag_run.get_task_instances()`` gave an empty list (and ``get_task_instance`` None,
+    ``start_date`` None), so a last task that fails the run when a task failed passed. It reads
+    the recorded states once the record has caught up with the try (the scheduler writes them
+    in batches, and starts a task before the batch with its upstream tasks' ends is written)."""
+    run = env.json("trigger", "af_watcher", "--wait", "--timeout", "90", exit_codes=(1,))
+    tasks = env.json("runs", "show", "af_watcher", run["run_id"])["tasks"]
+    assert tasks["watcher"]["state"] == "failed"
+    seen = json.loads((env.tmp / "marks" / f"watcher-{run['run_id'][-8:]}.json").read_text())
+    assert seen == {
+        "seen": {
+            "works[-1]": "success",
+            "breaks[-1]": "failed",
+            "double[0]": "success",
+            "double[1]": "success",
+            "watcher[-1]": "running",
+        },
+        "failed": ["breaks"],
+        "breaks": "failed",
+        "missing": None,
+        "started": True,
+    }
+
+
 def test_web_ui_shows_doc_md_and_mapped_instances_in_grid_and_graph(env: Env) -> None:
     import warnings
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Engine
@@ -88,4 +89,4 @@ class SqlFlowStore:
     @staticmethod
     def _view(conn: Any, record: RunRecord) -> RunView:
         states = {t: s.value for t, s in task_repo.task_states(conn, record.pk).items()}
-        return RunView(record.flow_id, record.run_id, record.state.value, record.logical_date, states)
+        return replace(_summary(record), task_states=states)

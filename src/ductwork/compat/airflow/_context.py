@@ -181,6 +181,8 @@ def airflow_context(context: TaskContext, task: Any) -> TaskContext:
         conf=dict(context.get("conf") or {}),
         dag=dag,
         external_trigger=run_type == "manual",
+        store=context.get("store"),
+        current_task=context["ti"].task_id,
     )
     map_index = int(getattr(task, "map_index", -1))
     ti = TaskInstanceView(

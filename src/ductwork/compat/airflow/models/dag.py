@@ -215,6 +215,7 @@ class DAG(Flow):
             dag=self,
             external_trigger=context.get("run_type") == "manual",
             state=context["run_state"],
+            store=context.get("store"),
         )
         ds = logical.strftime("%Y-%m-%d")
         return context.with_values(
