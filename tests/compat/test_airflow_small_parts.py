@@ -247,3 +247,41 @@ def test_task_instances_of_a_run_that_records_nothing_are_an_error_not_an_empty_
     assert watcher.state.value == "failed"
     error = watcher.tries[-1].error or ""
     assert "dag_run.get_task_instances()" in error and "metadata database" in error
+
+
+STATE_CALLBACKS = """
+    import json
+    import pendulum
+    from airflow import DAG
+    from airflow.operators.bash import BashOperator
+
+    SEEN = []
+
+    def notify(context):
+        ti = context["ti"]
+        SEEN.append([ti.task_id, ti.try_number, ti.state, context["task_instance"].state])
+        with open({out!r}, "w") as fh:
+            json.dump(SEEN, fh)
+
+    with DAG("states", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule=None,
+             default_args={{"on_failure_callback": notify, "on_retry_callback": notify,
+                           "on_success_callback": notify, "on_execute_callback": [notify]}}) as dag:
+        BashOperator(task_id="breaks", bash_command="exit 1", retries=1, retry_delay=0)
+        BashOperator(task_id="works", bash_command="echo fine")
+"""
+
+
+def test_a_callback_shared_by_success_retry_and_failure_sees_the_state_the_try_ended_in(tmp_path: Path) -> None:
+    """Airflow sets the task instance's state before calling the callbacks; ``ti.state`` was
+    ``running`` in all of them."""
+    out = tmp_path / "seen.json"
+    run_locally(load_dag(tmp_path, STATE_CALLBACKS.format(out=str(out))))
+    seen = sorted(json.loads(out.read_text()))
+    assert seen == [
+        ["breaks", 1, "running", "running"],
+        ["breaks", 1, "up_for_retry", "up_for_retry"],
+        ["breaks", 2, "failed", "failed"],
+        ["breaks", 2, "running", "running"],
+        ["works", 1, "running", "running"],
+        ["works", 1, "success", "success"],
+    ]

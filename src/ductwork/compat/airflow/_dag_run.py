@@ -64,7 +64,10 @@ class DagRunView:
     """The store the try's runtime lends (``core.task_services.FlowStore``), or None (a run that
     records nothing)."""
     current_task: str | None = None
-    """The task whose try this is (None for a DAG callback): running, whatever is recorded."""
+    """The task whose try this is (None for a DAG callback): in ``current_state``, whatever is
+    recorded."""
+    current_state: str = "running"
+    """What the try's callbacks see as its state (``failed`` in ``on_failure_callback``...)."""
 
     @property
     def execution_date(self) -> Any:
@@ -104,7 +107,7 @@ class DagRunView:
             )
         states = dict(view.task_states)
         if self.current_task in states:
-            states[self.current_task] = "running"
+            states[self.current_task] = self.current_state
         mapped = {task_id.split("[", 1)[0] for task_id in states if task_id.endswith("]")}
         found = []
         for task_id, value in states.items():

@@ -45,6 +45,40 @@ def _addresses(email: str | Iterable[str] | None) -> tuple[str, ...]:
     return tuple(email)
 
 
+class _CalledInState:
+    """An Airflow task callback, called with the state its try ended in: Airflow sets the task
+    instance's state before it calls ``on_failure_callback`` (``failed``), ``on_retry_callback``
+    (``up_for_retry``) or ``on_success_callback`` (``success``), and a callback shared by all
+    three tells them apart by ``context["ti"].state`` (it said ``running`` in each)."""
+
+    __slots__ = ("callback", "state")
+
+    def __init__(self, callback: Any, state: str) -> None:
+        self.callback = callback
+        self.state = state
+
+    def __call__(self, context: Any) -> Any:
+        ti = context.get("task_instance")
+        if ti is not None and hasattr(ti, "state"):
+            ti.state = self.state
+        dag_run = context.get("dag_run")
+        if dag_run is not None and hasattr(dag_run, "current_state"):
+            dag_run.current_state = self.state
+        return self.callback(context)
+
+    def __repr__(self) -> str:
+        return repr(self.callback)
+
+
+def _in_state(callbacks: Any, state: str) -> Any:
+    """Each of ``callbacks`` (one, a list, or None) called with ``state`` (``_CalledInState``)."""
+    if callbacks is None:
+        return None
+    if isinstance(callbacks, list | tuple):
+        return [_CalledInState(c, state) for c in callbacks]
+    return _CalledInState(callbacks, state)
+
+
 class AirflowOperatorMixin(CoreBaseOperator):
     """Airflow's ``BaseOperator.__init__`` arguments, translated for Ductwork's."""
 
@@ -145,10 +179,10 @@ class AirflowOperatorMixin(CoreBaseOperator):
             owner=owner,
             doc=doc_md or doc or doc_rst or doc_json or doc_yaml or "",
             do_xcom_push=do_xcom_push,
-            on_execute_callback=on_execute_callback,
-            on_success_callback=on_success_callback,
-            on_failure_callback=on_failure_callback,
-            on_retry_callback=on_retry_callback,
+            on_execute_callback=_in_state(on_execute_callback, "running"),
+            on_success_callback=_in_state(on_success_callback, "success"),
+            on_failure_callback=_in_state(on_failure_callback, "failed"),
+            on_retry_callback=_in_state(on_retry_callback, "up_for_retry"),
             outlets=_datasets(outlets),
             inlets=_datasets(inlets),
             **kwargs,
