@@ -259,6 +259,44 @@ def test_a_rescheduled_sensor_keeps_a_sane_try_number(env: Env) -> None:
     assert env.json("tasks", "state", "sensing", run["run_id"], "wait")["wait"]["try_number"] == 1
 
 
+def test_tasks_state_says_when_a_task_up_for_retry_runs_again(env: Env) -> None:
+    """`tasks state` and `runs show --json` said `up_for_retry` and nothing of when the retry
+    is due (in a second or in an hour); they give its ``next_try_at``, as the API does."""
+    env.write_flow(
+        "later.py",
+        """
+        from ductwork import Flow, PythonOperator
+
+        def breaks():
+            raise RuntimeError("not yet")
+
+        with Flow("later_retry") as f:
+            PythonOperator(task_id="later", python_callable=breaks, retries=1, retry_delay=600)
+        """,
+    )
+    wait_for(lambda: "later_retry" in env.flow_ids(), 30, "the flow to be parsed")
+    run = env.json("trigger", "later_retry")
+    try:
+        state = wait_for(
+            lambda: (
+                (s := env.json("tasks", "state", "later_retry", run["run_id"])["later"])["state"] == "up_for_retry"
+                and s
+            ),
+            30,
+            "the task to be up for retry",
+        )
+        due = dt.datetime.fromisoformat(state["next_try_at"])
+        assert dt.timedelta(seconds=500) < due - dt.datetime.now(dt.UTC) <= dt.timedelta(seconds=600)
+        assert env.json("runs", "show", "later_retry", run["run_id"])["tasks"]["later"] == state
+        text = env.cli("tasks", "state", "later_retry", run["run_id"], "later").output
+        assert f"later: up_for_retry (try 1, next try at {state['next_try_at']})" in " ".join(text.split())
+        assert (
+            "next_try_at" not in env.json("tasks", "state", "quick", _trigger_and_wait(env, "quick")["run_id"])["one"]
+        )
+    finally:
+        env.cli("runs", "cancel", "later_retry", run["run_id"])
+
+
 def test_tries_record_their_worker_host_and_pid(env: Env) -> None:
     run = _trigger_and_wait(env, "quick")
     one = env.instances("quick", run["run_id"])["one"]

@@ -79,3 +79,18 @@ def print_run_states(
     console().print(table)
     if reason:
         console().print(f"{state}: {reason}", markup=False)
+
+
+def task_state_json(instance: Any) -> dict[str, Any]:
+    """A task instance's state and try for ``--json``; a task up for retry (or a sensor up for
+    reschedule) also says when it starts again (``next_try_at``, ISO 8601 in UTC): without it,
+    ``up_for_retry`` does not say whether that is in a second or in an hour."""
+    out: dict[str, Any] = {"state": instance.state.value, "try_number": instance.try_number}
+    at = instance.next_try_at
+    if at is not None and instance.state.value in ("up_for_retry", "up_for_reschedule"):
+        import datetime as dt
+
+        from ductwork.core.schedule import as_aware
+
+        out["next_try_at"] = as_aware(at, dt.UTC).isoformat(timespec="seconds")  # stored in UTC
+    return out

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from ductwork.cli.engine_state import ensure_flow, store
 from ductwork.cli.options import parse_param_options
-from ductwork.cli.output import console, print_json, print_run_states, styled, waited_run_json
+from ductwork.cli.output import console, print_json, print_run_states, styled, task_state_json, waited_run_json
 from ductwork.cli.state import CliState
 from ductwork.core.masking import mask_secret_keys
 from ductwork.core.states import RunState
@@ -368,7 +368,7 @@ def show_run(state: CliState, flow_id: str, run_id: str, as_json: bool) -> None:
             {
                 **run_json(record),
                 "reason": reason or None,
-                "tasks": {t.task_id: {"state": t.state.value, "try_number": t.try_number} for t in instances},
+                "tasks": {t.task_id: task_state_json(t) for t in instances},
             }
         )
         return

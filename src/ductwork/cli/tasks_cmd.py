@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from ductwork.cli.options import parse_param_options
-from ductwork.cli.output import console, print_json, styled
+from ductwork.cli.output import console, print_json, styled, task_state_json
 from ductwork.cli.state import CliState, load_checked
 from ductwork.core.config import ParamSources, use_sources
 from ductwork.core.schedule import as_aware
@@ -212,10 +212,12 @@ def task_state(state: CliState, flow_id: str, run_id: str, task_id: str | None, 
     engine, record = _run(state, flow_id, run_id)
     instances = task_service.instances(engine, record, [task_id] if task_id else None)
     if as_json:
-        print_json({t.task_id: {"state": t.state.value, "try_number": t.try_number} for t in instances})
+        print_json({t.task_id: task_state_json(t) for t in instances})
         return
     for t in instances:
-        console().print(f"{t.task_id}: {styled(t.state.value)} (try {t.try_number})")
+        due = task_state_json(t).get("next_try_at")
+        when = f", next try at {due}" if due else ""
+        console().print(f"{t.task_id}: {styled(t.state.value)} (try {t.try_number}{when})")
 
 
 @tasks.command("logs")
