@@ -285,3 +285,29 @@ def test_a_callback_shared_by_success_retry_and_failure_sees_the_state_the_try_e
         ["works", 1, "running", "running"],
         ["works", 1, "success", "success"],
     ]
+
+
+DAG_CALLBACK_READS_TASKS = """
+    import json
+    import pendulum
+    from airflow import DAG
+    from airflow.operators.bash import BashOperator
+
+    def alert(context):
+        failed = [ti.task_id for ti in context["dag_run"].get_task_instances(state="failed")]
+        with open({out!r}, "w") as fh:
+            json.dump(failed, fh)
+
+    with DAG("alerting", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule=None,
+             on_failure_callback=alert) as dag:
+        BashOperator(task_id="breaks", bash_command="exit 1")
+        BashOperator(task_id="works", bash_command="echo fine")
+"""
+
+
+def test_a_dags_failure_callback_lists_the_runs_failed_task_instances(tmp_path: Path) -> None:
+    """A DAG callback that lists the failed tasks (``dag_run.get_task_instances()``) got an
+    empty list; the run `ductwork run` (run_locally) just ended is read from its summary."""
+    out = tmp_path / "failed.json"
+    run_locally(load_dag(tmp_path, DAG_CALLBACK_READS_TASKS.format(out=str(out))))
+    assert json.loads(out.read_text()) == ["breaks"]

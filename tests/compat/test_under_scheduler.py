@@ -117,9 +117,10 @@ def test_a_luigi_module_scheduled_with_flow_from_task(env: Env) -> None:
 
 def test_a_watcher_task_reads_its_runs_task_instances_as_they_ended(env: Env) -> None:
     """``dag_run.get_task_instances()`` gave an empty list (and ``get_task_instance`` None,
-    ``start_date`` None), so a last task that fails the run when a task failed passed. It reads
-    the recorded states once the record has caught up with the try (the scheduler writes them
-    in batches, and starts a task before the batch with its upstream tasks' ends is written)."""
+    ``start_date`` None), so a last task that fails the run when a task failed passed, and a
+    DAG failure callback listing the failed tasks listed none. A task reads the recorded states
+    once the record has caught up with its try (the scheduler writes them in batches, and
+    starts a task before the batch with its upstream tasks' ends is written)."""
     run = env.json("trigger", "af_watcher", "--wait", "--timeout", "90", exit_codes=(1,))
     tasks = env.json("runs", "show", "af_watcher", run["run_id"])["tasks"]
     assert tasks["watcher"]["state"] == "failed"
@@ -137,6 +138,9 @@ def test_a_watcher_task_reads_its_runs_task_instances_as_they_ended(env: Env) ->
         "missing": None,
         "started": True,
     }
+    alert = env.tmp / "marks" / f"alert-{run['run_id'][-8:]}.json"
+    env.wait("the DAG's failure callback", alert.exists)
+    assert json.loads(alert.read_text()) == ["breaks", "watcher"]
 
 
 def test_web_ui_shows_doc_md_and_mapped_instances_in_grid_and_graph(env: Env) -> None:

@@ -148,6 +148,50 @@ class DagRunView:
         return view
 
 
+class SummaryStore:
+    """The run `ductwork run` has just ended, from its summary, as a store answers for it."""
+
+    def __init__(self, summary: Any, logical_date: dt.datetime) -> None:
+        self.summary = summary
+        self.logical_date = logical_date
+
+    def get_run(self, flow_id: str, run_id: str) -> Any:
+        from ductwork.core.task_services import RunView
+
+        summary = self.summary
+        if summary.flow_id != flow_id or summary.run_id != run_id:
+            return None
+        return RunView(
+            flow_id,
+            run_id,
+            summary.state.value,
+            self.logical_date,
+            {task_id: str(getattr(s, "value", s)) for task_id, s in summary.task_states.items()},
+            start_date=summary.started_at,
+            end_date=summary.ended_at,
+        )
+
+
+class ConfiguredStore:
+    """The metadata database this process is configured for, opened for each question (a DAG
+    callback asks once or twice, in a process that lives for that callback)."""
+
+    def get_run(self, flow_id: str, run_id: str) -> Any:
+        from ductwork.engine.services_setup import existing_database
+        from ductwork.engine.task_env import secrets_environ
+        from ductwork.services.flow_store import SqlFlowStore
+        from ductwork.settings import Settings
+
+        # the database URL is withheld from user code's os.environ (engine.task_env)
+        engine = existing_database(Settings.load(environ=secrets_environ()))
+        if engine is None:
+            return None
+        try:
+            return SqlFlowStore(engine).get_run(flow_id, run_id)
+        finally:
+            engine.dispose()
+
+
 _NOT_STARTED = frozenset({"none", "scheduled"})
 _SETTLE_TIMEOUT = 10.0
 """Seconds a try waits for the record of its own start (batches are written every few

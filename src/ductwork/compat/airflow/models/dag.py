@@ -215,7 +215,7 @@ class DAG(Flow):
             dag=self,
             external_trigger=context.get("run_type") == "manual",
             state=context["run_state"],
-            store=context.get("store"),
+            store=_callback_store(context),
         )
         ds = logical.strftime("%Y-%m-%d")
         return context.with_values(
@@ -254,6 +254,19 @@ class DAG(Flow):
 
     def __repr__(self) -> str:
         return f"<DAG: {self.flow_id}>"
+
+
+def _callback_store(context: Any) -> Any:
+    """Where a DAG callback's ``dag_run.get_task_instances()`` reads the ended run: the summary
+    of the run `ductwork run` just ended (exact, and nothing to read back), else the store the
+    runtime lends, else the metadata database this process is configured for (the scheduler
+    calls DAG callbacks in a child process, which has no store of its own)."""
+    from ductwork.compat.airflow._dag_run import ConfiguredStore, SummaryStore
+
+    summary = context.get("summary")
+    if summary is not None and hasattr(summary, "task_states"):
+        return SummaryStore(summary, context["logical_date"])
+    return context.get("store") or ConfiguredStore()
 
 
 def dag_params(dag: Flow) -> dict[str, Any]:
