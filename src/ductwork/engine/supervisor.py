@@ -14,6 +14,7 @@ use this loop; they differ only in their executor and sinks.
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -380,40 +381,47 @@ class Supervisor:
         per_flow: dict[str, int] = {}
         for run in self.runs.values():
             per_flow[run.info.flow_id] = per_flow.get(run.info.flow_id, 0) + len(run.in_flight)
-        for run in list(self.runs.values()):
-            if free <= 0:
-                break
+        # The best ready task of all runs goes first, as Airflow orders by priority_weight across
+        # runs (the older run first among equals): a run keeps its turn while its best ready task
+        # is the best there is. ``order`` holds each run with ready tasks under that task's weight.
+        runs = [run for run in self.runs.values() if run.tracker.has_ready()]
+        order: list[tuple[int, int]] = []
+        for index, run in enumerate(runs):
+            top = run.tracker.top_priority()
+            if top is not None:
+                order.append((-top, index))
+        heapq.heapify(order)
+        blocked: dict[int, list[str]] = {}
+        while free > 0 and order:
+            index = order[0][1]
+            run = runs[index]
+            held = blocked.setdefault(index, [])
             budget = free
             if run.max_active_tasks is not None:  # per flow, across its runs (Airflow's meaning)
                 budget = min(budget, run.max_active_tasks - per_flow[run.info.flow_id])
-            if budget <= 0 or not run.tracker.has_ready():
+            ready = run.tracker.take_ready(1) if budget > 0 and len(held) < _MAX_BLOCKED_SCAN else []
+            if not ready:
+                heapq.heappop(order)
                 continue
-            blocked: list[str] = []
-            while budget > 0 and len(blocked) < _MAX_BLOCKED_SCAN:
-                ready = run.tracker.take_ready(1)
-                if not ready:
-                    break
-                node = run.tracker.nodes[ready[0]]
-                verdict = (
-                    RUN if self.ledger is None else self.ledger.verdict(run.key, node, run.built_since(node.task_id))
-                )
-                if (
-                    verdict == WAIT
-                    or not self.limits.fits(node)
-                    or (self.gate is not None and not self.gate(run, node))
-                ):
-                    blocked.append(node.task_id)
-                    continue
-                if verdict != RUN:  # another run completed this class task: its success is this run's
-                    reason = f"done by run {verdict.split('/', 1)[1]} (a class task runs once)"
-                    self._emit_changes(run, run.tracker.set_state(node.task_id, S.SUCCESS, reason, manual=True), now)
-                    continue
+            node = run.tracker.nodes[ready[0]]
+            verdict = RUN if self.ledger is None else self.ledger.verdict(run.key, node, run.built_since(node.task_id))
+            if verdict == WAIT or not self.limits.fits(node) or (self.gate is not None and not self.gate(run, node)):
+                held.append(node.task_id)
+            elif verdict != RUN:  # another run completed this class task: its success is this run's
+                reason = f"done by run {verdict.split('/', 1)[1]} (a class task runs once)"
+                self._emit_changes(run, run.tracker.set_state(node.task_id, S.SUCCESS, reason, manual=True), now)
+            else:
                 requests.append(self._queue(run, node, now))
-                budget -= 1
                 free -= 1
                 per_flow[run.info.flow_id] += 1
-            run.tracker.push_back(blocked)
-            self._succeed_free(run, now)  # any that a class task done by another run made ready
+            top = run.tracker.top_priority()
+            if top is None:
+                heapq.heappop(order)
+            else:
+                heapq.heapreplace(order, (-top, index))
+        for index, held in blocked.items():
+            runs[index].tracker.push_back(held)
+            self._succeed_free(runs[index], now)  # any that a class task done by another run made ready
         if requests:
             if self.record_before_submit:
                 try:

@@ -124,6 +124,15 @@ class RunTracker:
                 out.append(task_id)
         return out
 
+    def top_priority(self) -> int | None:
+        """The weight of the task ``take_ready`` would give next; None when none is ready."""
+        while self._ready:
+            weight, _, task_id = self._ready[0]
+            if self.state[task_id] == S.SCHEDULED:
+                return -weight
+            heapq.heappop(self._ready)  # no longer scheduled since it was pushed
+        return None
+
     def push_back(self, task_ids: Iterable[str]) -> None:
         """Return tasks taken with ``take_ready`` that could not be started (no free slot)."""
         for task_id in task_ids:
