@@ -254,3 +254,41 @@ def test_a_read_only_database_is_one_line_for_a_command_that_writes(cli: Cli, tm
     result = cli("trigger", "quick", env=read_only)
     assert result.exit_code == 2
     assert "cannot be written" in result.output and "Traceback" not in result.output
+
+
+def _without(tmp_path: Path, *modules: str) -> dict[str, str]:
+    """An environment whose Python cannot import ``modules``, as on a host where the extra
+    that brings them was not installed."""
+    site = tmp_path / "site"
+    site.mkdir(parents=True)
+    (site / "sitecustomize.py").write_text("import sys\n" + "".join(f"sys.modules[{m!r}] = None\n" for m in modules))
+    import ductwork
+
+    paths = [str(site), str(Path(ductwork.__file__).resolve().parents[1])]  # the ductwork under test
+    return {"PYTHONPATH": os.pathsep.join(paths), "DUCTWORK_HOME": str(tmp_path / "home")}
+
+
+def test_a_command_whose_extra_is_not_installed_names_the_extra(tmp_path: Path) -> None:
+    # `pip install 'ductwork[postgres,celery,fs]'` (the deployment guide's line) then
+    # `ductwork webserver` was a traceback ending in "No module named 'fastapi'".
+    from tests.ductwork_process import ductwork_process
+
+    for command in (["webserver", "--port", "18399"], ["standalone", "--port", "18399"]):
+        done = ductwork_process(*command, env=_without(tmp_path / command[0], "fastapi"), cwd=tmp_path)
+        assert done.returncode == 2, done.stderr
+        assert "Traceback" not in done.stderr
+        assert "'fastapi', which is not installed: pip install 'ductwork[web]'" in done.stderr
+
+
+def test_a_flows_own_missing_import_is_not_blamed_on_an_extra(tmp_path: Path) -> None:
+    from tests.ductwork_process import ductwork_process
+
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "uses_celery.py").write_text(
+        "import celery\nfrom ductwork import flow, task\n\n@task\ndef t():\n    return 1\n\n@flow\ndef f():\n    t()\n"
+    )
+    env = {**_without(tmp_path, "celery"), "DUCTWORK_FLOWS_FOLDER": str(tmp_path / "flows")}
+    done = ductwork_process("run", str(tmp_path / "flows" / "uses_celery.py"), env=env, cwd=tmp_path)
+    assert done.returncode != 0
+    assert "pip install 'ductwork[celery]'" not in done.stderr + done.stdout
+    assert "celery" in done.stderr + done.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -80,11 +81,61 @@ class DuctworkGroup(click.Group):
             click.echo(err=True)
             sys.exit(130)
         except Exception as exc:
-            message = _read_only(exc)
+            message = _read_only(exc) or _missing_extra(exc)
             if message is None:
                 raise
             click.secho(f"Error: {message}", fg="red", err=True)
             sys.exit(2)
+
+
+EXTRAS: dict[str, str] = {
+    "fastapi": "web",
+    "uvicorn": "web",
+    "multipart": "web",
+    "argon2": "web",
+    "celery": "celery",
+    "kombu": "celery",
+    "kubernetes": "kubernetes",
+    "psycopg": "postgres",
+    "pymysql": "mysql",
+    "prometheus_client": "metrics",
+    "fsspec": "fs",
+    "s3fs": "s3",
+    "gcsfs": "gcs",
+    "cryptography": "crypto",
+}
+"""The packages Ductwork's own code imports only when a command needs them, and the extra
+that brings each (pyproject's optional dependencies)."""
+
+
+def _missing_extra(exc: BaseException) -> str | None:
+    """An optional package that Ductwork itself imported and is not installed, in one line
+    naming the extra to install (``ductwork webserver`` after ``pip install 'ductwork[postgres]'``
+    was a traceback ending in ``No module named 'fastapi'``). Only an import made by Ductwork's
+    own code: a flow's import of a missing package stays the flow's error."""
+    if not isinstance(exc, ModuleNotFoundError) or not exc.name:
+        return None
+    module = exc.name.split(".", 1)[0]
+    extra = EXTRAS.get(module)
+    if extra is None or not _raised_by_ductwork(exc):
+        return None
+    return f"this needs the Python package {module!r}, which is not installed: pip install 'ductwork[{extra}]'"
+
+
+def _raised_by_ductwork(exc: BaseException) -> bool:
+    """Whether the innermost frame outside the import machinery is in Ductwork's package, or
+    in SQLAlchemy's (which imports the database driver that the metadata database's URL names)."""
+    import sqlalchemy
+
+    owners = (Path(__file__).resolve().parents[1], Path(sqlalchemy.__file__).resolve().parent)
+    last: str | None = None
+    tb = exc.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if not filename.startswith("<"):
+            last = filename
+        tb = tb.tb_next
+    return last is not None and any(Path(last).resolve().is_relative_to(owner) for owner in owners)
 
 
 def _read_only(exc: BaseException) -> str | None:
