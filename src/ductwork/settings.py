@@ -201,6 +201,21 @@ class Settings:
                         raise DefinitionError(f"{name} must be a number of seconds, got {values[name]!r}") from None
                     if not values[name] > 0:  # NaN too
                         raise DefinitionError(f"{name} must be more than 0 seconds, got {values[name]!r}")
+            heartbeat = values.get("worker_heartbeat", cls.worker_heartbeat)
+            lost_after = values.get("worker_lost_after", cls.worker_lost_after)
+            if lost_after < 2 * heartbeat:
+                # A worker is judged by its last heartbeat: with less than two heartbeats'
+                # time, one late beat shows a live worker as lost, and its running tries fail.
+                why = "a live worker would be taken for lost between two heartbeats, and its tries failed"
+                if "worker_lost_after" in values:
+                    raise DefinitionError(
+                        f"worker_lost_after must be at least twice worker_heartbeat ({heartbeat:g}s), "
+                        f"got {lost_after:g}s: {why}"
+                    )
+                raise DefinitionError(
+                    f"worker_heartbeat must be at most half of worker_lost_after ({lost_after:g}s), "
+                    f"got {heartbeat:g}s: {why}"
+                )
             if values.get("executor", "local") not in EXECUTORS:
                 raise DefinitionError(f"executor must be one of {', '.join(EXECUTORS)}, got {values['executor']!r}")
             for name in (

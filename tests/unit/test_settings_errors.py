@@ -51,6 +51,25 @@ def test_the_error_names_where_the_value_came_from(tmp_path: Path) -> None:
         _load(tmp_path, "[ductwork]\nworker_mode = 'Warm'\n")
 
 
+def test_a_worker_lost_between_two_heartbeats_is_refused(tmp_path: Path) -> None:
+    """worker_lost_after 1 with heartbeats every 2 s was accepted: every live worker showed as
+    lost half of the time, and the scheduler failed its running tries."""
+    with pytest.raises(
+        DefinitionError,
+        match=r"worker_lost_after must be at least twice worker_heartbeat \(2s\), got 1s: .*"
+        r"\(from DUCTWORK_WORKER_LOST_AFTER\)",
+    ):
+        _load(tmp_path, DUCTWORK_WORKER_LOST_AFTER="1")
+    with pytest.raises(
+        DefinitionError,
+        match=r"worker_heartbeat must be at most half of worker_lost_after \(15s\), got 10s: .*"
+        r"\(from .*ductwork.toml \[ductwork\] worker_heartbeat\)",
+    ):
+        _load(tmp_path, "[ductwork]\nworker_heartbeat = 10\n")
+    settings = _load(tmp_path, DUCTWORK_WORKER_HEARTBEAT="0.5", DUCTWORK_WORKER_LOST_AFTER="1")
+    assert (settings.worker_heartbeat, settings.worker_lost_after) == (0.5, 1.0)
+
+
 def test_an_empty_path_setting_is_as_if_unset_and_a_missing_config_file_is_an_error(tmp_path: Path) -> None:
     settings = _load(tmp_path, DUCTWORK_HOME="", DUCTWORK_FLOWS_FOLDER="", HOME=str(tmp_path))
     assert isinstance(settings.home, Path) and isinstance(settings.flows_folder, Path)
