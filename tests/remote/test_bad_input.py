@@ -107,3 +107,53 @@ def test_tries_per_message_is_a_positive_integer_shown_by_config(tmp_path: Path)
     assert CeleryExecutor(alone).batch_limit == 1
     pods = KubernetesExecutor(dataclasses.replace(settings, database_url=url), api=object())
     assert pods.batch_limit == 1  # one pod per try, whatever the setting
+
+
+def test_a_second_live_worker_under_one_name_is_refused(tmp_path: Path) -> None:
+    """Two `ductwork worker --name gpu-box` shared one row: `workers list` showed one worker,
+    and when one died its tries were not seen lost with it. A namesake that is gone (restarted
+    after kill -9 on the same host) is replaced as before."""
+    import os
+    import socket
+
+    from ductwork.settings import Settings
+    from ductwork.store.engine import create_engine, transaction
+    from ductwork.store.fresh_schema import ensure_schema
+    from ductwork.store.repo import remote as remote_repo
+
+    url = f"sqlite:///{tmp_path / 'dw.db'}"
+    engine = create_engine(url)
+    ensure_schema(engine)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    here = socket.gethostname()
+    with transaction(engine) as conn:
+        for name, host, pid in (("gpu-box@render-7", "render-7", 4242), (f"old@{here}", here, int(gone.stdout))):
+            remote_repo.register_worker(
+                conn, name, hostname=host, pid=pid, kind="celery", queues=["gpu"], concurrency=1, version="1"
+            )
+    engine.dispose()
+    broker = f"redis://127.0.0.1:{free_port()}/0"  # never reached when the name is refused
+    env = {"DUCTWORK_DATABASE_URL": url, "DUCTWORK_BROKER_URL": broker}
+    assert Settings.load(environ=env).worker_lost_after > 5  # the rows' heartbeats stay fresh meanwhile
+
+    def start(name: str) -> subprocess.CompletedProcess[str]:
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("DUCTWORK_")}
+        environ.update(DUCTWORK_HOME=str(tmp_path / "home"), **env)
+        return subprocess.run(
+            [sys.executable, "-m", "ductwork.cli", "worker", "--queues", "gpu", "--name", name],
+            env=environ,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    refused = start("gpu-box@render-7")
+    assert refused.returncode == 2
+    (line,) = _error_lines(refused)
+    assert "a worker named 'gpu-box@render-7' is running on render-7 (pid 4242" in line
+    assert "give this one another --name" in line
+    replaced = start("old")  # same host, its process gone: on to the broker
+    assert replaced.returncode == 2
+    (line,) = _error_lines(replaced)
+    assert line.startswith("Error: cannot reach the broker")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import sys
 
 import click
@@ -13,6 +14,7 @@ from rich.table import Table
 from ductwork.cli.engine_state import store
 from ductwork.cli.output import console, print_json
 from ductwork.cli.state import CliState
+from ductwork.errors import DuctworkError
 
 
 @click.command()
@@ -63,12 +65,15 @@ def worker(
     names = [q.strip() for q in queues.split(",") if q.strip()]
     if not names:
         raise click.BadParameter("give at least one queue", param_hint="--queues")
+    restarted = os.environ.pop(_RESTARTED, "") == "1"
+    if not restarted:  # started again in place: the row is this very process's
+        _refuse_a_namesake(state, name)
     from ductwork.gc_tuning import freeze_startup
 
     freeze_startup()  # before Celery forks its pool: the children share what was frozen
     restart = start_worker(
         state.settings,
-        patient=os.environ.pop(_RESTARTED, "") == "1",
+        patient=restarted,
         queues=names,
         concurrency=concurrency,
         name=name,
@@ -80,6 +85,51 @@ def worker(
 
 
 _RESTARTED = "DUCTWORK_WORKER_RESTARTED"
+
+
+def _refuse_a_namesake(state: CliState, name: str | None) -> None:
+    """Refuse to start a second live worker under the name of one that heartbeats: both wrote
+    one row of ``workers`` (``workers list`` showed one of them, and when one died its tries
+    were not seen lost with it). A worker of that name that is gone (a restart after kill -9,
+    a container started again: same host, its pid dead or this one) is replaced as before.
+    Default names carry the pid, so only ``--name`` can collide. When the database cannot be
+    read yet, ``start_worker`` reports it."""
+    if not name:
+        return
+    hostname = socket.gethostname()
+    node_name = name if "@" in name else f"{name}@{hostname}"
+    from ductwork.store.engine import create_engine, read_transaction
+    from ductwork.store.repo import remote as remote_repo
+    from ductwork.store.types import utcnow
+
+    engine = create_engine(state.settings.db_url)
+    try:
+        with read_transaction(engine) as conn:
+            rows = remote_repo.list_workers(conn, include_stopped=False)
+    except Exception:  # unreachable, or no schema yet: start_worker says which, in one line
+        return
+    finally:
+        engine.dispose()
+    for row in rows:
+        if row.name != node_name or row.status(state.settings.worker_lost_after) != remote_repo.RUNNING:
+            continue
+        if row.hostname == hostname and (row.pid == os.getpid() or not _alive(row.pid)):
+            continue
+        age = (utcnow() - row.heartbeat_at).total_seconds()
+        raise DuctworkError(
+            f"a worker named {node_name!r} is running on {row.hostname} (pid {row.pid}, last heartbeat "
+            f"{max(age, 0):.0f}s ago): give this one another --name, or stop that one first"
+        )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _start_again(state: CliState) -> None:
