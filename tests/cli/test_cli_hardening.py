@@ -292,3 +292,18 @@ def test_a_flows_own_missing_import_is_not_blamed_on_an_extra(tmp_path: Path) ->
     assert done.returncode != 0
     assert "pip install 'ductwork[celery]'" not in done.stderr + done.stdout
     assert "celery" in done.stderr + done.stdout
+
+
+def test_a_misspelt_log_level_is_one_line_naming_the_levels(tmp_path: Path) -> None:
+    """`ductwork worker --log-level verbose` (and scheduler, triggerer, webserver, standalone)
+    was a traceback from the logging module or uvicorn; a level in capitals still works."""
+    from ductwork.cli.options import LOG_LEVEL
+    from tests.ductwork_process import ductwork_process
+
+    env = {"DUCTWORK_HOME": str(tmp_path / "home")}
+    for command in ("scheduler", "triggerer", "worker", "webserver", "standalone"):
+        done = ductwork_process(command, "--log-level", "verbose", env=env, cwd=tmp_path)
+        assert done.returncode == 2, (command, done.stderr)
+        assert "Traceback" not in done.stderr, command
+        assert "Invalid value for '--log-level': 'verbose' is not one of 'debug', 'info'" in done.stderr, command
+    assert LOG_LEVEL.convert("WARNING", None, None) == "warning"

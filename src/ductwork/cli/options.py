@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import click
+
 from ductwork.errors import ParameterError
+
+LOG_LEVEL = click.Choice(["debug", "info", "warning", "error", "critical"], case_sensitive=False)
+"""``--log-level`` of the long-running commands: a misspelt level is click's one-line error
+naming the choices (it was a traceback from the logging module, or from uvicorn's table)."""
 
 
 def parse_param_options(values: Sequence[str]) -> dict[str, str]:

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from ductwork.cli.options import LOG_LEVEL
 from ductwork.cli.state import CliState
 from ductwork.settings import redact_url
 
@@ -78,7 +79,7 @@ def _install_signals(service: Any) -> None:
     show_default=True,
     help="Seconds to wait at start for an unreachable database before exiting (0: wait forever).",
 )
-@click.option("--log-level", default="info", show_default=True)
+@click.option("--log-level", type=LOG_LEVEL, default="info", show_default=True)
 @click.pass_obj
 def scheduler(
     state: CliState,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import click
 
+from ductwork.cli.options import LOG_LEVEL
 from ductwork.cli.state import CliState
 
 
 @click.command()
-@click.option("--log-level", default="info", show_default=True)
+@click.option("--log-level", type=LOG_LEVEL, default="info", show_default=True)
 @click.pass_obj
 def triggerer(state: CliState, log_level: str) -> None:
     """Listen for the messages that start runs (RabbitMQ, Redis Streams, NATS JetStream, MQTT)

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from ductwork.cli.options import LOG_LEVEL
 from ductwork.cli.state import CliState
 
 DEFAULT_HOST = "127.0.0.1"
@@ -71,7 +72,7 @@ def _options(secure_cookies: bool) -> Any:
 )
 @click.option("--port", "-p", type=click.IntRange(1, 65535), default=DEFAULT_PORT, show_default=True)
 @click.option("--secure-cookies", is_flag=True, help="Send cookies over HTTPS only (behind a TLS proxy).")
-@click.option("--log-level", default="warning", show_default=True)
+@click.option("--log-level", type=LOG_LEVEL, default="warning", show_default=True)
 @click.pass_obj
 def webserver(state: CliState, host: str, port: int, secure_cookies: bool, log_level: str) -> None:
     """Serve the web UI and the REST API (/api/v1, docs at /api/v1/docs)."""
@@ -94,7 +95,7 @@ def webserver(state: CliState, host: str, port: int, secure_cookies: bool, log_l
     "--workers", "-w", type=click.IntRange(min=1), default=None, help="Worker processes (default: parallelism)."
 )
 @click.option("--secure-cookies", is_flag=True, help="Send cookies over HTTPS only (behind a TLS proxy).")
-@click.option("--log-level", default="info", show_default=True)
+@click.option("--log-level", type=LOG_LEVEL, default="info", show_default=True)
 @click.pass_obj
 def standalone(
     state: CliState, host: str, port: int, workers: int | None, secure_cookies: bool, log_level: str

@@ -12,6 +12,7 @@ import click
 from rich.table import Table
 
 from ductwork.cli.engine_state import store
+from ductwork.cli.options import LOG_LEVEL
 from ductwork.cli.output import console, print_json
 from ductwork.cli.state import CliState
 from ductwork.errors import DuctworkError
@@ -23,7 +24,7 @@ from ductwork.errors import DuctworkError
     "--concurrency", "-c", type=click.IntRange(min=1), default=None, help="Tries at once (default: CPU count)."
 )
 @click.option("--name", "-n", default=None, help="Worker name (NAME@host; default: ductwork-PID@host).")
-@click.option("--log-level", default="info", show_default=True)
+@click.option("--log-level", type=LOG_LEVEL, default="info", show_default=True)
 @click.option(
     "--metrics-port",
     type=click.IntRange(0, 65535),
