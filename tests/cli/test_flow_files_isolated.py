@@ -249,3 +249,22 @@ def test_unchanged_files_are_not_imported_again(cli: Cli, tmp_path: Path) -> Non
     (tmp_path / "flows" / "helpers.py").write_text('SCHEDULE = "@hourly"\n')  # a module it imports changed
     assert listed()["counted"] == "@hourly"
     assert len(imports.read_text()) > len(first)
+
+
+def test_a_file_that_failed_to_import_is_tried_again(cli: Cli, tmp_path: Path) -> None:
+    """An import error may come from outside the file (a package not installed yet, a module
+    its import looked for): once that is fixed, the next command sees the flow, not the old error."""
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "report.py").write_text(
+        "import late_helper\nfrom ductwork import EmptyOperator, Flow\n\n"
+        "with Flow('report', schedule=late_helper.SCHEDULE) as report:\n    EmptyOperator(task_id='t')\n"
+    )
+    first = cli("flows", "list", "--json")
+    assert first.exit_code == 1
+    [error] = json.loads(first.output)["errors"]
+    assert "late_helper" in error["error"]
+
+    (tmp_path / "flows" / "late_helper.py").write_text('SCHEDULE = "@daily"\n')  # now installed
+    second = cli("flows", "list", "--json")
+    assert second.exit_code == 0, second.output
+    assert {f["flow_id"]: f["schedule"] for f in json.loads(second.output)["flows"]} == {"report": "@daily"}

@@ -8,8 +8,9 @@ files that need it, a timeout per file) and the result is kept under ``$DUCTWORK
 The next command answers from that record as long as nothing it depended on changed: the
 file (modification time and size), the user modules its import loaded, the Ductwork version
 and interpreter, the working folder, the settings file and the ``DUCTWORK_*`` environment.
-A file that stopped or ended its parsing process is not remembered: it is tried again, and
-reported again, every time.
+A file that failed to load (an import error, or it stopped or ended its parsing process) is not
+remembered: it is tried again, and reported again, every time, so a fix made outside it (a
+package installed, a module added) is seen at once.
 
 ``ductwork run`` imports the flow's one file in its own process (its tasks run there), once,
 under ``import_guard`` instead of parsing it here first; a flow it names by id is found here.
@@ -217,8 +218,11 @@ class FlowIndex:
             graphs = {g["meta"]["flow_id"]: g for g in result.graphs}
             if graphs:
                 self._write_graphs(file, graphs)
-            if result.fatal or result.modules is None:
-                records.pop(file, None)  # not remembered: tried again next time
+            if result.fatal or result.modules is None or result.errors:
+                # not remembered: tried again next time. An import error may come from outside
+                # the file and the modules it loaded (a package installed since, a module that
+                # now exists, a variable set since): only a file that loaded is kept.
+                records.pop(file, None)
             else:
                 records[file] = record
             entries[file] = self._entry(file, record)
