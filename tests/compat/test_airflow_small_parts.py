@@ -16,6 +16,7 @@ from ductwork.engine.local import run_locally
 from ductwork.errors import ParameterError
 from ductwork.loading import load_file
 from tests.compat.dag_files import load_dag
+from tests.conftest import Cli
 
 DEFAULTS = """
     import pendulum
@@ -311,3 +312,45 @@ def test_a_dags_failure_callback_lists_the_runs_failed_task_instances(tmp_path: 
     out = tmp_path / "failed.json"
     run_locally(load_dag(tmp_path, DAG_CALLBACK_READS_TASKS.format(out=str(out))))
     assert json.loads(out.read_text()) == ["breaks"]
+
+
+CONF_READER = """
+    import pendulum
+    from airflow import DAG
+    from airflow.decorators import task
+    from airflow.operators.bash import BashOperator
+
+    with DAG("conf_reader", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule=None,
+             params={"limit": 5}):
+        @task
+        def names(dag_run=None):
+            return dag_run.conf.get("names", [])
+
+        names()
+        BashOperator(task_id="echo", bash_command="echo {{ dag_run.conf.get('region', 'none') }} {{ params.limit }}")
+"""
+
+
+def test_run_gives_the_dag_run_conf_of_conf_option(cli: Cli, tmp_path: Path) -> None:
+    """``ductwork run --conf`` is ``airflow dags test -c``: the run's ``dag_run.conf`` (which, as
+    Airflow's default, also overrides its params); a conf that is not a JSON object is refused."""
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "conf_reader.py").write_text(textwrap.dedent(CONF_READER))
+    env = {"DUCTWORK_HOME": str(tmp_path / "home")}
+    ran = cli(
+        "run",
+        "conf_reader",
+        "--no-record",
+        "--json",
+        "--conf",
+        '{"names": ["a", "b"], "region": "eu", "limit": 9}',
+        env=env,
+    )
+    assert ran.exit_code == 0, ran.output
+    tasks = json.loads(ran.output)["tasks"]
+    assert tasks["names"]["state"] == tasks["echo"]["state"] == "success"
+    log = Path(tasks["echo"]["tries"][0]["log"]).read_text()
+    assert "eu 9" in log
+
+    refused = cli("run", "conf_reader", "--no-record", "--conf", "[1, 2]", env=env)
+    assert refused.exit_code == 2 and "--conf: expected a JSON object" in refused.output

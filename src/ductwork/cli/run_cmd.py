@@ -56,6 +56,7 @@ def _execute(
     only: Sequence[str] | None = None,
     record: bool = True,
     graph: FlowGraph | None = None,
+    conf: dict[str, Any] | None = None,
 ) -> RunSummary:
     settings = state.settings
     total = len(flow.tasks) or 1
@@ -76,6 +77,7 @@ def _execute(
                 log_dir=settings.logs,
                 sinks=[bar] if bar.enabled else [],  # a progress bar not shown need not hear every event
                 run_type=run_type,
+                conf=conf,
                 limits=limits,
                 only=only,
                 recording=recording,
@@ -222,6 +224,12 @@ def _report(summary: RunSummary, as_json: bool, settings_logs: Any) -> None:
 @click.command()
 @click.argument("flow_ref", metavar="FLOW")
 @click.option("--param", "-p", "param_values", multiple=True, metavar="NAME=VALUE", help="A run parameter.")
+@click.option(
+    "--conf",
+    "conf_text",
+    default=None,
+    help="Extra configuration for the run, as a JSON object (dag_run.conf; as trigger --conf).",
+)
 @click.option("--date", "logical_date", default=None, help="Logical date of the run (ISO); default now.")
 @click.option("--workers", "-w", type=click.IntRange(min=1), default=None, help="Tasks to run at once.")
 @click.option("--task", "only", multiple=True, help="Run only these tasks (repeatable).")
@@ -238,6 +246,7 @@ def run(
     state: CliState,
     flow_ref: str,
     param_values: tuple[str, ...],
+    conf_text: str | None,
     logical_date: str | None,
     workers: int | None,
     only: tuple[str, ...],
@@ -246,7 +255,10 @@ def run(
     record: bool,
 ) -> None:
     """Run FLOW once, now, in this process (a flow id, or path/to/file.py:flow_id)."""
+    from ductwork.cli.runs_cmd import conf_option
+
     settings = state.settings
+    conf = conf_option(conf_text)  # refused before the flow is imported
     with use_sources(ParamSources.load(config_path=state.config_path)):
         flow, graph = load_checked_graph(state, flow_ref)
         summary = _execute(
@@ -261,6 +273,7 @@ def run(
             run_type="manual",
             only=list(only) or None,
             record=record,
+            conf=conf,
         )
     _report(summary, as_json, settings.logs)
 
