@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from ductwork.engine.local import run_locally
+from ductwork.engine.packed_logs import read_range
 from ductwork.errors import ParameterError
 from ductwork.loading import load_file
 from tests.compat.dag_files import load_dag
@@ -354,3 +355,70 @@ def test_run_gives_the_dag_run_conf_of_conf_option(cli: Cli, tmp_path: Path) -> 
 
     refused = cli("run", "conf_reader", "--no-record", "--conf", "[1, 2]", env=env)
     assert refused.exit_code == 2 and "--conf: expected a JSON object" in refused.output
+
+
+LOGGING = """
+    import logging
+    import pendulum
+    from airflow import DAG
+    from airflow.decorators import task
+    from airflow.hooks.base import BaseHook
+    from airflow.models.baseoperator import BaseOperator
+    from airflow.sensors.base import BaseSensorOperator
+    from airflow.utils.log.logging_mixin import LoggingMixin
+
+    class Client(LoggingMixin):
+        def call(self):
+            self.log.info("client called")
+
+    class ApiHook(BaseHook):
+        def fetch(self):
+            self.log.info("hook fetched")
+            Client().call()
+
+    class ExportOperator(BaseOperator):
+        template_fields = ("target",)
+
+        def __init__(self, target, **kwargs):
+            super().__init__(**kwargs)
+            self.target = target
+
+        def execute(self, context):
+            self.log.info("exporting to %s", self.target)
+            ApiHook().fetch()
+            return self.target
+
+    class ReadySensor(BaseSensorOperator):
+        def poke(self, context):
+            self.log.info("poking once")
+            return True
+
+    with DAG("logging_dag", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule=None):
+        @task
+        def report():
+            logging.getLogger("airflow.task").info("report written")
+
+        ReadySensor(task_id="ready", poke_interval=1) >> ExportOperator(task_id="export", target="s3://b/{{ ds_nodash }}") >> report()
+"""
+
+
+def test_operators_hooks_and_sensors_log_through_self_log_into_the_try_log(tmp_path: Path) -> None:
+    """``self.log.info(...)`` in a custom operator, sensor, hook or ``LoggingMixin`` class, and
+    Airflow's ``airflow.task`` logger, reach the try's log, as in Airflow (``self.log`` of an
+    operator raised AttributeError, and INFO lines of hooks were dropped)."""
+    summary = run_locally(load_dag(tmp_path, LOGGING), logical_date=dt.date(2024, 3, 1), log_dir=tmp_path / "logs")
+    assert summary.state.value == "success", {t: s.tries[-1].error for t, s in summary.tasks.items() if s.tries}
+    assert summary.result("export") == "s3://b/20240301"
+
+    def log_of(task_id: str) -> str:
+        [first] = summary.tasks[task_id].tries
+        assert first.log_path is not None
+        if first.log_range is None:
+            return Path(first.log_path).read_text()
+        return read_range(first.log_path, *first.log_range)
+
+    export = log_of("export")
+    assert "airflow.task.operators." in export and "ExportOperator: exporting to s3://b/20240301" in export
+    assert "ApiHook: hook fetched" in export and "Client: client called" in export
+    assert "ReadySensor: poking once" in log_of("ready")
+    assert "airflow.task: report written" in log_of("report")

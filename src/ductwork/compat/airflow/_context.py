@@ -165,6 +165,9 @@ def _diff_for_humans(dt_value: Any, since: Any = None) -> str:
 
 def airflow_context(context: TaskContext, task: Any) -> TaskContext:
     """``context`` with everything Airflow's templates reference names, for ``task``."""
+    from .utils.log.logging_mixin import task_logger
+
+    task_logger("airflow.task")  # Airflow's task logger logs INFO: logging.getLogger("airflow.task").info(...)
     dag = getattr(task, "flow", None)
     dag_id = context["flow_id"]
     logical = to_pendulum(context["logical_date"])

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from ..models.connection import Connection
+from ..utils.log.logging_mixin import task_logger
 
 
 class BaseHook:
@@ -21,7 +22,7 @@ class BaseHook:
     @property
     def log(self) -> logging.Logger:
         cls = type(self)
-        return logging.getLogger(self._log_name or f"airflow.task.hooks.{cls.__module__}.{cls.__name__}")
+        return task_logger(self._log_name or f"airflow.task.hooks.{cls.__module__}.{cls.__name__}")
 
     @classmethod
     def get_connection(cls, conn_id: str) -> Connection:

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from ductwork.compat.airflow._context import airflow_context
+from ductwork.compat.airflow.utils.log.logging_mixin import task_logger
 from ductwork.compat.features import refuse
 from ductwork.core import operators as core_ops
 from ductwork.core.assets import Asset
@@ -203,6 +205,15 @@ class AirflowOperatorMixin(CoreBaseOperator):
         self.task_display_name = task_display_name or task_id
         self.weight_rule = weight_rule
         self.executor_config = dict(executor_config or {})
+        self._logger_name = logger_name
+
+    @property
+    def log(self) -> logging.Logger:
+        """``self.log`` of an operator (Airflow's ``airflow.task.operators.<module>.<class>``, or
+        ``logger_name``): what it logs at INFO and above is in the try's log."""
+        own = self.__dict__.get("_logger_name")
+        cls = type(self)
+        return task_logger(f"airflow.task.operators.{own or f'{cls.__module__}.{cls.__name__}'}")
 
     # --- Airflow's names ----------------------------------------------------------------------
     @property
