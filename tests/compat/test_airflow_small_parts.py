@@ -422,3 +422,66 @@ def test_operators_hooks_and_sensors_log_through_self_log_into_the_try_log(tmp_p
     assert "ApiHook: hook fetched" in export and "Client: client called" in export
     assert "ReadySensor: poking once" in log_of("ready")
     assert "airflow.task: report written" in log_of("report")
+
+
+MODULE_PATHS = """
+    import pendulum
+    from airflow import DAG, Dataset
+    from airflow.hooks.base_hook import BaseHook
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.operators.branch import BaseBranchOperator
+    from airflow.providers.standard.operators.bash import BashOperator
+    from airflow.providers.standard.operators.empty import EmptyOperator
+    from airflow.providers.standard.operators.python import PythonOperator
+    from airflow.providers.standard.sensors.time_delta import TimeDeltaSensor
+    from airflow.sdk import Context, TriggerRule
+    from airflow.sensors.external_task_sensor import ExternalTaskSensor
+    from airflow.utils.decorators import apply_defaults
+    from airflow.utils.types import DagRunType
+
+    class ByRunType(BaseBranchOperator):
+        @apply_defaults
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+
+        def choose_branch(self, context: Context):
+            dag_run: DagRun = context["dag_run"]
+            return "by_hand" if dag_run.run_type == DagRunType.MANUAL else "on_schedule"
+
+    def describe(**kwargs):
+        ti: TaskInstance = kwargs["ti"]
+        return [ti.task_id, kwargs["dag_run"].run_type, str(DagRunType.SCHEDULED)]
+
+    with DAG("module_paths", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule=None):
+        wait = TimeDeltaSensor(task_id="wait", delta=pendulum.duration(seconds=0))
+        branch = ByRunType(task_id="branch")
+        by_hand = PythonOperator(task_id="by_hand", python_callable=describe, outlets=[Dataset("s3://b/k")])
+        on_schedule = BashOperator(task_id="on_schedule", bash_command="echo scheduled")
+        end = EmptyOperator(task_id="end", trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
+        wait >> branch >> [by_hand, on_schedule] >> end
+"""
+
+
+def test_airflow_3_standard_provider_paths_and_other_common_module_names(tmp_path: Path) -> None:
+    """DAG files import the standard operators from ``airflow.providers.standard`` (Airflow 3 and
+    the 2.10 provider), type hints from ``airflow.models.dagrun``/``taskinstance``, ``DagRunType``,
+    ``BaseBranchOperator`` and Airflow 1.10's names: each import failed with ModuleNotFoundError."""
+    summary = run_locally(load_dag(tmp_path, MODULE_PATHS), logical_date=dt.date(2024, 3, 1))
+    states = {t: s.state.value for t, s in summary.tasks.items()}
+    assert states == {
+        "wait": "success",
+        "branch": "success",
+        "by_hand": "success",
+        "on_schedule": "skipped",
+        "end": "success",
+    }
+    assert summary.result("by_hand") == ["by_hand", "manual", "scheduled"]
+
+
+def test_a_provider_the_shim_lacks_is_named_with_what_to_use_instead(tmp_path: Path) -> None:
+    path = tmp_path / "pg_dag.py"
+    path.write_text("from airflow.providers.postgres.hooks.postgres import PostgresHook\n")
+    [error] = load_file(path).errors
+    assert "airflow.providers.postgres" in str(error) and "only the standard provider" in str(error)
+    assert "ductwork.integrations" in str(error) and "sql" in str(error)

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from .._assets import Asset, AssetAlias, AssetAll, AssetAny
 from ..decorators import dag, setup, task, task_group, teardown
+from ..hooks.base import BaseHook
 from ..models import DAG, BaseOperator, Connection, Param, Variable, XComArg
 from ..operators.python import get_current_context
 from ..sensors.base import BaseSensorOperator, PokeReturnValue
+from ..utils.context import Context
 from ..utils.edgemodifier import Label
 from ..utils.helpers import chain, cross_downstream
 from ..utils.task_group import TaskGroup
+from ..utils.trigger_rule import TriggerRule
 
 __all__ = [
     "DAG",
@@ -18,13 +21,16 @@ __all__ = [
     "AssetAlias",
     "AssetAll",
     "AssetAny",
+    "BaseHook",
     "BaseOperator",
     "BaseSensorOperator",
     "Connection",
+    "Context",
     "Label",
     "Param",
     "PokeReturnValue",
     "TaskGroup",
+    "TriggerRule",
     "Variable",
     "XComArg",
     "chain",

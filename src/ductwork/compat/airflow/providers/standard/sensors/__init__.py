@@ -1,0 +1,1 @@
+"""``airflow.providers.standard.sensors``: the same shims as ``airflow.sensors``."""
