@@ -485,3 +485,38 @@ def test_a_provider_the_shim_lacks_is_named_with_what_to_use_instead(tmp_path: P
     [error] = load_file(path).errors
     assert "airflow.providers.postgres" in str(error) and "only the standard provider" in str(error)
     assert "ductwork.integrations" in str(error) and "sql" in str(error)
+
+
+TASK_PARAMS = """
+    import pendulum
+    from airflow import DAG
+    from airflow.decorators import task
+    from airflow.operators.bash import BashOperator
+
+    with DAG("task_params", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule=None,
+             params={"limit": 1, "region": "eu"}):
+        BashOperator(task_id="own", bash_command="echo {{ params.limit }} {{ params.region }}", params={"limit": 5})
+        BashOperator(task_id="dags", bash_command="echo {{ params.limit }} {{ params.region }}")
+
+        @task(params={"extra": "x"})
+        def seen(params=None, task=None):
+            return [dict(params), dict(task.params)]
+
+        seen()
+"""
+
+
+def test_a_tasks_own_params_override_the_dags_and_a_runs_values_override_both(tmp_path: Path) -> None:
+    """As Airflow merges them: DAG params, then the task's ``params=`` (it got the DAG's value),
+    then the values the run was given; ``task.params`` holds the first two (it was missing)."""
+    flow = load_dag(tmp_path, TASK_PARAMS)
+    summary = run_locally(flow)
+    assert summary.state.value == "success", {t: s.tries[-1].error for t, s in summary.tasks.items() if s.tries}
+    assert summary.result("own") == "5 eu"
+    assert summary.result("dags") == "1 eu"
+    context_params, task_params = summary.result("seen")
+    assert context_params == task_params == {"limit": 1, "region": "eu", "extra": "x"}
+
+    given = run_locally(flow, params={"limit": 7, "region": "us"})
+    assert given.result("own") == "7 us"
+    assert given.result("dags") == "7 us"

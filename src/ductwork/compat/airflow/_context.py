@@ -163,6 +163,25 @@ def _diff_for_humans(dt_value: Any, since: Any = None) -> str:
     return str(pendulum.instance(dt_value).diff_for_humans(since and pendulum.instance(since)))
 
 
+def _task_params(task: Any, dag: Any, run_params: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``params`` a task sees, in Airflow's order: the DAG's params, the task's own (and its
+    ``default_args``') over them, and the values the run was given over both. A run value equal
+    to the DAG's default is taken for the default (the run does not say which values it was
+    given), so the task's own value stands."""
+    own = dict(getattr(task, "task_params", {}) or {})
+    if not own:
+        return dict(run_params)
+    from .models.dag import dag_params
+
+    defaults = dag_params(dag) if dag is not None else {}
+    params = dict(own)
+    for name, value in run_params.items():
+        if name in own and name in defaults and value == defaults[name]:
+            continue
+        params[name] = value
+    return params
+
+
 def airflow_context(context: TaskContext, task: Any) -> TaskContext:
     """``context`` with everything Airflow's templates reference names, for ``task``."""
     from .utils.log.logging_mixin import task_logger
@@ -194,8 +213,7 @@ def airflow_context(context: TaskContext, task: Any) -> TaskContext:
     ds = _ds(logical)
     ds_nodash = ds.replace("-", "")
     prev, following = _neighbours(dag, context["logical_date"])
-    params = dict(getattr(task, "task_params", {}) or {})
-    params.update(context["params"])
+    params = _task_params(task, dag, context["params"])
     # Airflow's default (dag_run_conf_overrides_params): a run's conf overrides its params.
     params.update(dict(context.get("conf") or {}))
     values: dict[str, Any] = {

@@ -237,6 +237,22 @@ class AirflowOperatorMixin(CoreBaseOperator):
         self.doc = value or ""
 
     @property
+    def params(self) -> Any:
+        """``task.params``: the DAG's params with the task's own (and ``default_args``') over
+        them, as Airflow merges them when the task joins its DAG; a run's values are the
+        context's ``params``."""
+        from ductwork.compat.airflow.models.dag import dag_params
+        from ductwork.compat.airflow.models.param import ParamsDict
+
+        merged = dag_params(self.flow) if self.flow is not None else {}
+        merged.update(self.__dict__.get("task_params") or {})
+        return ParamsDict(merged)
+
+    @params.setter
+    def params(self, value: Mapping[str, Any] | None) -> None:
+        self.task_params = {n: getattr(v, "value", v) for n, v in (value or {}).items()}
+
+    @property
     def dag_id(self) -> str | None:
         return self.flow.flow_id if self.flow is not None else None
 
