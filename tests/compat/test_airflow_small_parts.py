@@ -520,3 +520,39 @@ def test_a_tasks_own_params_override_the_dags_and_a_runs_values_override_both(tm
     given = run_locally(flow, params={"limit": 7, "region": "us"})
     assert given.result("own") == "7 us"
     assert given.result("dags") == "7 us"
+
+
+TESTED = """
+    import os
+    import pendulum
+    from airflow import DAG
+    from airflow.decorators import task
+    from airflow.operators.bash import BashOperator
+
+    @task(task_id="py")
+    def py(params, test_mode=None, task=None, dag_run=None):
+        print(f"test_mode={test_mode} foo={task.params['foo']} miff={params['miff']} conf={dag_run.conf}")
+
+    with DAG("tested", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule=None):
+        py(params={"miff": "agg"}) >> BashOperator(
+            task_id="sh", bash_command="echo foo=$FOO", env={"FOO": "{{ params.foo }}"}
+        )
+"""
+
+
+def test_tasks_test_is_in_test_mode_and_takes_airflows_task_params_and_a_conf(cli: Cli, tmp_path: Path) -> None:
+    """``airflow tasks test DAG TASK DATE -t '{"foo": "bar"}'`` (Airflow's
+    example_passing_params_via_test_command): the task sees ``test_mode`` true and the params
+    given to it; ``ductwork tasks test`` had no ``-t`` and ``test_mode`` was always false."""
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "tested.py").write_text(textwrap.dedent(TESTED))
+    env = {"DUCTWORK_HOME": str(tmp_path / "home")}
+    py = cli("tasks", "test", "tested", "py", "2024-03-01", "-t", '{"foo": "bar"}', "--conf", '{"k": 1}', env=env)
+    assert py.exit_code == 0, py.output
+    assert "test_mode=True foo=bar miff=agg conf={'k': 1}" in py.output
+    sh = cli("tasks", "test", "tested", "sh", "2024-03-01", "--task-params", '{"foo": "baz"}', env=env)
+    assert sh.exit_code == 0, sh.output
+    assert "foo=baz" in sh.output
+
+    refused = cli("tasks", "test", "tested", "sh", "-t", "[1]", env=env)
+    assert refused.exit_code == 2 and "--task-params: expected a JSON object" in refused.output

@@ -29,15 +29,37 @@ def tasks() -> None:
 @click.argument("task_id")
 @click.argument("logical_date", required=False)
 @click.option("--param", "-p", "param_values", multiple=True, metavar="NAME=VALUE", help="A run parameter.")
+@click.option(
+    "--conf", "conf_text", default=None, help="Extra configuration for the run, as a JSON object (dag_run.conf)."
+)
+@click.option(
+    "--task-params",
+    "-t",
+    "task_params_text",
+    default=None,
+    help="Params of this task only, as a JSON object (Airflow DAGs, as airflow tasks test -t).",
+)
 @click.pass_obj
 def test_task(
-    state: CliState, flow_ref: str, task_id: str, logical_date: str | None, param_values: tuple[str, ...]
+    state: CliState,
+    flow_ref: str,
+    task_id: str,
+    logical_date: str | None,
+    param_values: tuple[str, ...],
+    conf_text: str | None,
+    task_params_text: str | None,
 ) -> None:
     """Run one task now, ignoring its dependencies, print its log, and record nothing."""
     import datetime as dt
 
+    from ductwork.cli.runs_cmd import conf_option
+
+    conf = conf_option(conf_text)
+    task_params = _task_params_option(task_params_text)
     with use_sources(ParamSources.load(config_path=state.config_path)):
         flow = load_checked(state, flow_ref)
+        if task_params:
+            _give_task_params(flow, task_id, task_params)
         when = None
         if logical_date:
             try:
@@ -57,6 +79,7 @@ def test_task(
                 only=[task_id],
                 seed_results=seed,
                 run_type="test",
+                conf=conf,
                 services=services,
                 allow_pickle=state.settings.results_pickle,
             )
@@ -74,6 +97,34 @@ def test_task(
     )
     if task.state.is_failure:
         sys.exit(1)
+
+
+def _task_params_option(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    import json
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ParameterError(f"--task-params: not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise ParameterError("--task-params: expected a JSON object")
+    return value
+
+
+def _give_task_params(flow: Any, task_id: str, given: dict[str, Any]) -> None:
+    """Airflow's ``tasks test -t``: the values join the task's own params (its ``params`` in
+    templates and ``task.params``) for this test only; only Airflow operators have such params."""
+    op = flow.tasks.get(task_id)
+    if op is None:
+        return  # the run names the missing task, with the closest id
+    if not hasattr(op, "task_params"):
+        raise ParameterError(
+            f"--task-params: task {task_id!r} is not an Airflow operator, which alone has params of its own; "
+            "give run parameters with --param NAME=VALUE"
+        )
+    op.task_params = {**op.task_params, **given}
 
 
 def _upstream_of_recorded_run(

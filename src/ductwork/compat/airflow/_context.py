@@ -246,7 +246,7 @@ def airflow_context(context: TaskContext, task: Any) -> TaskContext:
         "inlets": list(getattr(task, "inlets", []) or []),
         "inlet_events": InletEvents(list(getattr(task, "inlets", []) or [])),
         "outlets": list(getattr(task, "outlets", []) or []),
-        "test_mode": False,
+        "test_mode": run_type == "test",  # ductwork tasks test, as airflow tasks test
         "map_index_template": getattr(task, "map_index_template", None),
         "expanded_ti_count": getattr(task, "expanded_ti_count", None),
         "triggering_dataset_events": TriggeringEvents(context.get("triggered_by"), by_object=False),
