@@ -556,3 +556,29 @@ def test_tasks_test_is_in_test_mode_and_takes_airflows_task_params_and_a_conf(cl
 
     refused = cli("tasks", "test", "tested", "sh", "-t", "[1]", env=env)
     assert refused.exit_code == 2 and "--task-params: expected a JSON object" in refused.output
+
+
+DAG_ATTRIBUTES = """
+    import os
+    import pendulum
+    from airflow import DAG
+    from airflow.operators.bash import BashOperator
+
+    with DAG("dag_attributes", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule="@daily") as dag:
+        with open(os.path.join(dag.folder, "query.sql")) as fh:
+            query = fh.read().strip()
+        BashOperator(
+            task_id="show",
+            bash_command="echo " + query + " {{ dag.schedule_interval }} {{ ti.operator }} {{ task.task_type }}",
+        )
+"""
+
+
+def test_dag_and_task_attributes_airflow_dag_files_read(tmp_path: Path) -> None:
+    """``dag.folder`` (to find files beside the DAG file), ``dag.schedule_interval``,
+    ``ti.operator`` and ``task.task_type`` raised AttributeError (the file or the try failed)."""
+    (tmp_path / "query.sql").write_text("select_1\n")
+    flow: Any = load_dag(tmp_path, DAG_ATTRIBUTES)
+    assert flow.schedule_interval == "@daily" and flow.full_filepath == str(tmp_path / "dag_file.py")
+    summary = run_locally(flow, logical_date=dt.date(2024, 3, 1))
+    assert summary.result("show") == "select_1 @daily BashOperator BashOperator"

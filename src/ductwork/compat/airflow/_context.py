@@ -49,6 +49,7 @@ class TaskInstanceView:
         self.dag_run = dag_run
         self.state = "running"
         self.hostname = __import__("socket").gethostname()
+        self.operator = type(task).__name__
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.__dict__["_ti"], name)

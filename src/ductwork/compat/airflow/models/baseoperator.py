@@ -253,6 +253,15 @@ class AirflowOperatorMixin(CoreBaseOperator):
         self.task_params = {n: getattr(v, "value", v) for n, v in (value or {}).items()}
 
     @property
+    def task_type(self) -> str:
+        """The operator's class name, as Airflow shows it (``BashOperator``)."""
+        return type(self).__name__
+
+    @property
+    def operator_name(self) -> str:
+        return str(getattr(self, "custom_operator_name", None) or self.task_type)
+
+    @property
     def dag_id(self) -> str | None:
         return self.flow.flow_id if self.flow is not None else None
 

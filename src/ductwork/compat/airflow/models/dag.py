@@ -155,6 +155,8 @@ class DAG(Flow):
             run_timeout=dagrun_timeout,
         )
         self.dagrun_timeout = dagrun_timeout
+        self._schedule_given = schedule_interval if schedule is NOTSET and schedule_interval is not NOTSET else schedule
+        self.is_paused_upon_creation = is_paused_upon_creation
         self.template_searchpath = (
             [template_searchpath] if isinstance(template_searchpath, str) else list(template_searchpath or [])
         )
@@ -197,6 +199,30 @@ class DAG(Flow):
     @property
     def timezone(self) -> Any:
         return self.tz
+
+    @property
+    def schedule_interval(self) -> Any:
+        """The schedule as the DAG file gave it (a cron string, a preset, a timedelta, None);
+        Airflow 2's default, one day, when it gave none."""
+        given = self.__dict__.get("_schedule_given", NOTSET)
+        return ONE_DAY if given is NOTSET else given
+
+    @property
+    def concurrency(self) -> int | None:
+        return self.max_active_tasks
+
+    @property
+    def full_filepath(self) -> str | None:
+        return self.fileloc
+
+    @property
+    def folder(self) -> str | None:
+        """The DAG file's folder (``os.path.join(dag.folder, "sql")`` finds files beside it)."""
+        return os.path.dirname(self.fileloc) if self.fileloc else None
+
+    @property
+    def safe_dag_id(self) -> str:
+        return self.flow_id.replace(".", "__dot__")
 
     def adapt_callback_context(self, context: Any) -> Any:
         """What Airflow gives a DAG's ``on_success_callback``/``on_failure_callback``: ``dag``,
