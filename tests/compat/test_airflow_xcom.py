@@ -50,3 +50,52 @@ def test_pulling_a_key_of_a_mapped_task_gives_every_instance_value_in_map_index_
         "only_last": ["r!"],  # as Airflow: the values of the instances that pushed one
         "nobody": "none",
     }
+
+
+SEVERAL_TASKS = """
+    import pendulum
+    from airflow.decorators import dag, task
+
+    @dag(schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC"))
+    def several_tasks():
+        @task
+        def a(ti=None):
+            ti.xcom_push(key="k", value="from a")
+
+        @task
+        def b():
+            pass
+
+        @task
+        def c(ti=None):
+            ti.xcom_push(key="k", value="from c")
+
+        @task
+        def gen():
+            return [1, 2, 3]
+
+        @task
+        def mapped(v, ti=None):
+            if v != 2:
+                ti.xcom_push(key="k", value=v * 10)
+
+        @task
+        def puller(ti=None):
+            return {
+                "listed": ti.xcom_pull(task_ids=["c", "b", "a"], key="k"),
+                "indexes": ti.xcom_pull(task_ids="mapped", key="k", map_indexes=[2, 1, 0]),
+                "one_index": ti.xcom_pull(task_ids="mapped", key="k", map_indexes=1),
+            }
+
+        [a(), b(), c(), mapped.expand(v=gen())] >> puller()
+
+    several_tasks()
+"""
+
+
+def test_pulling_several_tasks_gives_the_values_that_exist_in_the_order_asked(tmp_path: Path) -> None:
+    """As Airflow's ``xcom_pull(task_ids=[...])``: a task that pushed nothing has no place in the
+    list (it held None there, so ``a, c = ti.xcom_pull(task_ids=[...])`` unpacked differently)."""
+    summary = run_locally(load_dag(tmp_path, SEVERAL_TASKS))
+    assert summary.state.value == "success", {t: s.tries[-1].error for t, s in summary.tasks.items() if s.tries}
+    assert summary.result("puller") == {"listed": ["from c", "from a"], "indexes": [30, 10], "one_index": None}

@@ -86,8 +86,10 @@ class TaskInstanceView:
             names = [task_ids] if isinstance(task_ids, str) else list(task_ids)
             indexes = [map_indexes] if isinstance(map_indexes, int) else list(map_indexes)
             keys = [f"{t}[{i}]" for t in names for i in indexes]
-            values = ti.xcom_pull(task_ids=keys, key=key, default=default)
-            return values[0] if isinstance(task_ids, str) and isinstance(map_indexes, int) else values
+            if isinstance(task_ids, str) and isinstance(map_indexes, int):
+                return ti.xcom_pull(task_ids=keys, key=key, default=default)[0]
+            # Several values asked for: as Airflow, the list of those that exist, in the order asked.
+            return [v for v in ti.xcom_pull(task_ids=keys, key=key, default=_MISSING) if v is not _MISSING]
         value = ti.xcom_pull(task_ids=task_ids, key=key, default=_MISSING)
         if value is _MISSING and isinstance(task_ids, str):
             value = self._pull_instances(task_ids, key)
@@ -95,7 +97,9 @@ class TaskInstanceView:
             self._refuse_prior(include_prior_dates, key)
             if value is _MISSING:
                 return default
-            return [default if v is _MISSING else v for v in value]
+            # As Airflow's: a task of the list that pushed nothing has no place in the result
+            # (a task that returned None pushed nothing).
+            return [v for v in value if v is not _MISSING]
         return value
 
     def _pull_instances(self, task_id: str, key: str) -> Any:
