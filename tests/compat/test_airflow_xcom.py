@@ -99,3 +99,64 @@ def test_pulling_several_tasks_gives_the_values_that_exist_in_the_order_asked(tm
     summary = run_locally(load_dag(tmp_path, SEVERAL_TASKS))
     assert summary.state.value == "success", {t: s.tries[-1].error for t, s in summary.tasks.items() if s.tries}
     assert summary.result("puller") == {"listed": ["from c", "from a"], "indexes": [30, 10], "one_index": None}
+
+
+STEPS = """
+    import pendulum
+    from airflow import DAG
+    from airflow.decorators import task
+    from airflow.models.baseoperator import BaseOperator
+    from airflow.operators.bash import BashOperator
+
+    class SumOperator(BaseOperator):
+        def __init__(self, a, b, **kwargs):
+            super().__init__(**kwargs)
+            self.a, self.b = a, b
+            self.seen = []
+
+        def pre_execute(self, context):
+            super().pre_execute(context)
+            self.seen.append("pre")
+
+        def execute(self, context):
+            self.seen.append("execute")
+            return {"total": self.a + self.b, "operation": "+"}
+
+        def post_execute(self, context, result=None):
+            self.seen.append(f"post {result['total']}")
+            context["ti"].xcom_push(key="seen", value=list(self.seen))
+
+    class LoudBash(BashOperator):
+        def execute(self, context):
+            return "loud " + super().execute(context)
+
+    calls = []
+    with DAG("steps", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule=None):
+        summed = SumOperator(task_id="summed", a=2, b=3, multiple_outputs=True)
+        loud = LoudBash(task_id="loud", bash_command="echo hi", pre_execute=lambda context: calls.append("pre"),
+                        post_execute=lambda context, result: context["ti"].xcom_push(key="calls", value=calls + [result]))
+
+        @task
+        def read(ti=None):
+            return {
+                "total": ti.xcom_pull(task_ids="summed", key="total"),
+                "seen": ti.xcom_pull(task_ids="summed", key="seen"),
+                "calls": ti.xcom_pull(task_ids="loud", key="calls"),
+            }
+
+        [summed, loud] >> read()
+"""
+
+
+def test_operators_run_pre_execute_execute_post_execute_and_push_multiple_outputs(tmp_path: Path) -> None:
+    """As Airflow's task runner: ``pre_execute`` (method or callable), ``execute``, the keys of a
+    dict result when ``multiple_outputs=True`` (Airflow 2.9, any operator: Astronomer's
+    toy_custom_operator_push_multiple_xcom), then ``post_execute``. Only ``@task`` pushed the
+    keys, and neither hook was called; an ``execute`` calling its parent's takes the steps once."""
+    summary = run_locally(load_dag(tmp_path, STEPS))
+    assert summary.state.value == "success", {t: s.tries[-1].error for t, s in summary.tasks.items() if s.tries}
+    assert summary.result("read") == {
+        "total": 5,
+        "seen": ["pre", "execute", "post 5"],
+        "calls": ["pre", "loud hi"],
+    }

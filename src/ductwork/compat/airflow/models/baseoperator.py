@@ -13,6 +13,7 @@ subclasses ``BaseOperator`` gets this.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import logging
 import os
@@ -206,6 +207,8 @@ class AirflowOperatorMixin(CoreBaseOperator):
         self.weight_rule = weight_rule
         self.executor_config = dict(executor_config or {})
         self._logger_name = logger_name
+        self._pre_execute_hook = pre_execute
+        self._post_execute_hook = post_execute
 
     @property
     def log(self) -> logging.Logger:
@@ -214,6 +217,26 @@ class AirflowOperatorMixin(CoreBaseOperator):
         own = self.__dict__.get("_logger_name")
         cls = type(self)
         return task_logger(f"airflow.task.operators.{own or f'{cls.__module__}.{cls.__name__}'}")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("execute")
+        if own is not None and not getattr(own, "_airflow_steps", False):
+            setattr(cls, "execute", _with_airflow_steps(own))  # noqa: B010
+
+    def pre_execute(self, context: Any) -> None:
+        """Called before ``execute`` (a subclass may override it, as in Airflow); calls the
+        ``pre_execute=`` callable given to the operator."""
+        hook = self.__dict__.get("_pre_execute_hook")
+        if hook is not None:
+            hook(context)
+
+    def post_execute(self, context: Any, result: Any = None) -> None:
+        """Called after ``execute`` with its result (a subclass may override it, as in
+        Airflow); calls the ``post_execute=`` callable given to the operator."""
+        hook = self.__dict__.get("_post_execute_hook")
+        if hook is not None:
+            hook(context, result)
 
     # --- Airflow's names ----------------------------------------------------------------------
     @property
@@ -337,6 +360,48 @@ def _inherited_params(task: CoreBaseOperator, default_args: Mapping[str, Any] | 
         **(default_args or {}),
     }
     return dict(merged.get("params") or {})
+
+
+def _with_airflow_steps(execute: Any) -> Any:
+    """``execute`` as Airflow's task runner calls it: ``pre_execute(context)`` first, then
+    ``execute``, then each key of a dict result pushed as its own XCom when the operator has
+    ``multiple_outputs=True`` (Airflow 2.9's for any operator), then ``post_execute(context,
+    result)``. An ``execute`` that calls its parent's (``super().execute(context)``) takes these
+    steps once, around the outermost call."""
+
+    @functools.wraps(execute)
+    def run(self: Any, context: Any) -> Any:
+        if self.__dict__.get("_airflow_executing"):
+            return execute(self, context)
+        self.__dict__["_airflow_executing"] = True
+        try:
+            self.pre_execute(context)
+            result = execute(self, context)
+            _push_outputs(self, result, context)
+            self.post_execute(context, result)
+            return result
+        finally:
+            self.__dict__["_airflow_executing"] = False
+
+    run._airflow_steps = True  # type: ignore[attr-defined]
+    return run
+
+
+def _push_outputs(op: Any, result: Any, context: Any) -> None:
+    if not getattr(op, "multiple_outputs", False) or result is None or not getattr(op, "do_xcom_push", True):
+        return
+    if not isinstance(result, Mapping):
+        from ductwork.errors import TaskExecutionError
+
+        raise TaskExecutionError(
+            f"task {op.task_id!r} has multiple_outputs=True but returned {type(result).__name__}, not a dict"
+        )
+    for key, value in result.items():
+        if not isinstance(key, str):
+            from ductwork.errors import TaskExecutionError
+
+            raise TaskExecutionError(f"task {op.task_id!r}: multiple_outputs keys must be strings, got {key!r}")
+        context["ti"].xcom_push(key, value)
 
 
 class BaseOperator(AirflowOperatorMixin):
