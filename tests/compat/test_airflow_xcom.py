@@ -160,3 +160,42 @@ def test_operators_run_pre_execute_execute_post_execute_and_push_multiple_output
         "seen": ["pre", "execute", "post 5"],
         "calls": ["pre", "loud hi"],
     }
+
+
+SKIPPED_CALLBACK = """
+    import pendulum
+    from airflow import DAG
+    from airflow.decorators import task
+    from airflow.exceptions import AirflowSkipException
+    from airflow.operators.python import BranchPythonOperator
+
+    def note(context):
+        with open(context["params"]["out"], "a") as fh:
+            fh.write(context["ti"].task_id + "\\n")
+
+    with DAG("skipped_cb", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule=None, params={"out": ""}):
+        @task(on_skipped_callback=note)
+        def raises_skip():
+            raise AirflowSkipException("nothing new")
+
+        @task(on_skipped_callback=[note])
+        def skipped_by_branch():
+            return 1
+
+        BranchPythonOperator(task_id="branch", python_callable=lambda: []) >> skipped_by_branch()
+        raises_skip()
+"""
+
+
+def test_on_skipped_callback_is_called_when_the_task_raises_a_skip(tmp_path: Path) -> None:
+    """Airflow 2.9's ``on_skipped_callback`` (Astronomer's toy_on_skipped_callback): called for a
+    task that raises ``AirflowSkipException``, not for one a branch skips; it was never called."""
+    out = tmp_path / "skipped.txt"
+    out.write_text("")
+    summary = run_locally(load_dag(tmp_path, SKIPPED_CALLBACK), params={"out": str(out)})
+    assert {t: s.state.value for t, s in summary.tasks.items()} == {
+        "raises_skip": "skipped",
+        "branch": "success",
+        "skipped_by_branch": "skipped",
+    }
+    assert out.read_text() == "raises_skip\n"

@@ -87,7 +87,6 @@ AIRFLOW: dict[str, Feature] = dict(
         _f("BaseOperator.max_active_tis_per_dagrun", IGNORED, "use a pool"),
         _f("BaseOperator.start_date", IGNORED, "a task's own start/end dates; the DAG's apply"),
         _f("BaseOperator.end_date", IGNORED, "a task's own start/end dates; the DAG's apply"),
-        _f("BaseOperator.on_skipped_callback", IGNORED, "not called"),
         _f("BaseOperator.task_concurrency", IGNORED, "use a pool"),
         # modules and classes
         _f(

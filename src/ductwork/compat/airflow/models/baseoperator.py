@@ -28,6 +28,8 @@ from ductwork.core.assets import Asset
 from ductwork.core.context import TaskContext
 from ductwork.core.operators.base import BaseOperator as CoreBaseOperator
 from ductwork.core.operators.base import chain, cross_downstream, set_dependency
+from ductwork.core.operators.empty import EmptyOperator as _CoreEmpty
+from ductwork.core.signals import SkipTask
 from ductwork.core.xcom_arg import ParamRef, XComArg
 
 DEFAULT_OWNER = "airflow"
@@ -208,6 +210,7 @@ class AirflowOperatorMixin(CoreBaseOperator):
         self.executor_config = dict(executor_config or {})
         self._logger_name = logger_name
         self._pre_execute_hook = pre_execute
+        self._on_skipped = _callables(on_skipped_callback)
         self._post_execute_hook = post_execute
 
     @property
@@ -220,9 +223,11 @@ class AirflowOperatorMixin(CoreBaseOperator):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        own = cls.__dict__.get("execute")
-        if own is not None and not getattr(own, "_airflow_steps", False):
-            setattr(cls, "execute", _with_airflow_steps(own))  # noqa: B010
+        execute = getattr(cls, "execute", None)
+        # The do-nothing EmptyOperator keeps its own execute: that is how a run knows that it
+        # need not hand it to a worker (core.operators.empty).
+        if execute is not None and not getattr(execute, "_airflow_steps", False) and execute is not _CoreEmpty.execute:
+            setattr(cls, "execute", _with_airflow_steps(execute))  # noqa: B010
 
     def pre_execute(self, context: Any) -> None:
         """Called before ``execute`` (a subclass may override it, as in Airflow); calls the
@@ -376,7 +381,11 @@ def _with_airflow_steps(execute: Any) -> Any:
         self.__dict__["_airflow_executing"] = True
         try:
             self.pre_execute(context)
-            result = execute(self, context)
+            try:
+                result = execute(self, context)
+            except SkipTask:
+                _call_skipped_callbacks(self, context)
+                raise
             _push_outputs(self, result, context)
             self.post_execute(context, result)
             return result
@@ -385,6 +394,23 @@ def _with_airflow_steps(execute: Any) -> Any:
 
     run._airflow_steps = True  # type: ignore[attr-defined]
     return run
+
+
+def _callables(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _call_skipped_callbacks(op: Any, context: Any) -> None:
+    """Airflow 2.9's ``on_skipped_callback``: called when the task raises
+    ``AirflowSkipException`` (not when a branch or a trigger rule skips it); a callback that
+    fails is logged, the skip stands."""
+    for callback in op.__dict__.get("_on_skipped") or ():
+        try:
+            callback(context)
+        except Exception:
+            logging.getLogger("ductwork.task").exception("skipped callback %r failed", callback)
 
 
 def _push_outputs(op: Any, result: Any, context: Any) -> None:
