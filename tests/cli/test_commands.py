@@ -76,6 +76,48 @@ def test_build_luigi_form_runs_once_then_reports_all_complete(cli: Cli, tmp_path
     assert "Nothing to do" in second.output
 
 
+WAITING = textwrap.dedent(
+    """
+    from ductwork import ExternalTask, IntParameter, LocalTarget, Task, WrapperTask
+
+    class Raw(ExternalTask):
+        i = IntParameter()
+        def output(self):
+            return LocalTarget(f"raw-{self.i}.txt")
+
+    class Clean(Task):
+        i = IntParameter()
+        def requires(self):
+            return Raw(i=self.i)
+        def output(self):
+            return LocalTarget(f"clean-{self.i}.txt")
+        def run(self):
+            self.output().write_text(self.input().read_text())
+
+    class Both(WrapperTask):
+        def requires(self):
+            return [Clean(i=1), Clean(i=2)]
+    """
+)
+
+
+def test_build_with_missing_external_data_says_what_was_left_pending(cli: Cli, tmp_path: Path) -> None:
+    """The summary of a build whose external data is missing counts what was left pending, as
+    Luigi's; a second build said 'Nothing to do: everything was already complete.' instead."""
+    (tmp_path / "waiting.py").write_text(WAITING)
+    (tmp_path / "raw-1.txt").write_text("one")
+    first = cli("build", "--module", "waiting", "Both", "--no-progress", "--no-record")
+    assert first.exit_code == 1, first.output
+    assert "* 1 ran successfully" in first.output
+    assert "* 3 were left pending, among these:" in first.output
+    assert "    * 1 were missing external dependencies" in first.output
+    assert "    * 2 had missing dependencies" in first.output
+    second = cli("build", "--module", "waiting", "Both", "--no-progress", "--no-record")
+    assert second.exit_code == 1, second.output
+    assert "* 1 complete ones were encountered" in second.output
+    assert "Nothing to do" not in second.output and "* 3 were left pending" in second.output
+
+
 def test_a_thousand_task_luigi_pipeline_builds_and_then_is_complete(cli: Cli, tmp_path: Path) -> None:
     (tmp_path / "pipeline.py").write_text(PIPELINE)
     first = cli("build", "--module", "pipeline", "Everything", "--groups", "33", "--size", "30", "--json")

@@ -346,6 +346,9 @@ def _luigi_summary(summary: RunSummary) -> None:
     ran = sum(1 for t in tasks if not t.already_complete and t.state.value == "success")
     failed = sum(1 for t in tasks if t.state.value == "failed")
     blocked = sum(1 for t in tasks if t.state.value == "upstream_failed")
+    # An external task whose data is missing waits (up_for_reschedule); what needs it never ran.
+    missing = sum(1 for t in tasks if t.state.value == "up_for_reschedule")
+    pending = sum(1 for t in tasks if t.state.value in ("none", "scheduled", "queued"))
     lines = [f"Scheduled {len(summary.tasks)} tasks of which:"]
     if complete:
         lines.append(f"* {complete} complete ones were encountered")
@@ -355,6 +358,12 @@ def _luigi_summary(summary: RunSummary) -> None:
         lines.append(f"* {failed} failed")
     if blocked:
         lines.append(f"* {blocked} were not run because of a failed dependency")
-    if not ran and not failed and not blocked and complete:
+    if missing or pending:
+        lines.append(f"* {missing + pending} were left pending, among these:")
+        if missing:
+            lines.append(f"    * {missing} were missing external dependencies")
+        if pending:
+            lines.append(f"    * {pending} had missing dependencies")
+    if complete == len(summary.tasks):
         lines.append("Nothing to do: everything was already complete.")
     console().print("\n".join(lines))
