@@ -582,3 +582,43 @@ def test_dag_and_task_attributes_airflow_dag_files_read(tmp_path: Path) -> None:
     assert flow.schedule_interval == "@daily" and flow.full_filepath == str(tmp_path / "dag_file.py")
     summary = run_locally(flow, logical_date=dt.date(2024, 3, 1))
     assert summary.result("show") == "select_1 @daily BashOperator BashOperator"
+
+
+RENDER_TEMPLATE = """
+    import pendulum
+    from airflow.decorators import task
+    from airflow.models.baseoperator import BaseOperator
+    from airflow.models.dag import DAG
+    from airflow.operators.python import get_current_context
+
+    class QueryOperator(BaseOperator):
+        template_ext = (".sql",)
+
+        def __init__(self, query_file, **kwargs):
+            super().__init__(**kwargs)
+            self.query_file = query_file
+
+        def execute(self, context):
+            return self.render_template(self.query_file, context)
+
+    with DAG("render_template", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule="@daily",
+             params={"other": "from_dag"}):
+        QueryOperator(task_id="query", query_file="q.sql")
+
+        @task
+        def inline():
+            context = get_current_context()
+            return context["task"].render_template(["{{ ds }}", {"p": "{{ params.other }}"}], context)
+
+        inline()
+"""
+
+
+def test_render_template_renders_strings_structures_and_template_files(tmp_path: Path) -> None:
+    """``self.render_template(...)`` in an operator's execute and ``context["task"].render_template``
+    (Airflow 3's tutorial_taskflow_templates) raised AttributeError."""
+    (tmp_path / "q.sql").write_text("select * from t where day = '{{ ds }}'\n")
+    summary = run_locally(load_dag(tmp_path, RENDER_TEMPLATE), logical_date=dt.date(2024, 3, 1))
+    assert summary.state.value == "success", {t: s.tries[-1].error for t, s in summary.tasks.items() if s.tries}
+    assert summary.result("query") == "select * from t where day = '2024-03-01'\n"
+    assert summary.result("inline") == ["2024-03-01", {"p": "from_dag"}]

@@ -341,6 +341,19 @@ class AirflowOperatorMixin(CoreBaseOperator):
             return pairs if any(pairs[k] is not value[k] for k in value) else value
         return value
 
+    def render_template(
+        self, content: Any, context: Mapping[str, Any], jinja_env: Any = None, seen_oids: Any = None
+    ) -> Any:
+        """``content`` rendered with ``context`` (Airflow's method: ``self.render_template(self.sql,
+        context)`` in an ``execute``, ``context["task"].render_template(...)`` in a ``@task``):
+        strings inside lists, tuples and dicts too, and a string ending in one of ``template_ext``
+        is the template file it names."""
+        from ductwork.core.templating import render_value
+
+        folders = [*getattr(self.flow, "template_searchpath", []), *_flow_folder(self.flow)]
+        content = self._read_template_files(content, folders, "render_template")
+        return render_value(content, context, task_id=self.task_id, field="render_template")
+
     def render_template_fields(self, context: Mapping[str, Any], jinja_env: Any = None) -> None:
         """Render this operator's templated fields in place (Airflow's method, for operators that
         call it themselves)."""
