@@ -271,8 +271,9 @@ class AirflowOperatorMixin(CoreBaseOperator):
         context's ``params``."""
         from ductwork.compat.airflow.models.dag import dag_params
         from ductwork.compat.airflow.models.param import ParamsDict
+        from ductwork.core.flow import Flow
 
-        merged = dag_params(self.flow) if self.flow is not None else {}
+        merged = dag_params(self.flow) if isinstance(self.flow, Flow) else {}
         merged.update(self.__dict__.get("task_params") or {})
         return ParamsDict(merged)
 
