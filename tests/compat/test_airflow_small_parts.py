@@ -622,3 +622,45 @@ def test_render_template_renders_strings_structures_and_template_files(tmp_path:
     assert summary.state.value == "success", {t: s.tries[-1].error for t, s in summary.tasks.items() if s.tries}
     assert summary.result("query") == "select * from t where day = '2024-03-01'\n"
     assert summary.result("inline") == ["2024-03-01", {"p": "from_dag"}]
+
+
+BASH_DECORATOR = """
+    import pendulum
+    from airflow.sdk import dag, task
+
+    @dag(schedule=None, start_date=pendulum.datetime(2023, 1, 1, tz="UTC"), params={"who": "", "where": "/"})
+    def bash_decorated():
+        @task.bash
+        def run_me(times: int, task_instance_key_str: str) -> str:
+            return f"echo {task_instance_key_str} x{times}"
+
+        for i in range(2):
+            run_me.override(task_id=f"runme_{i}")(times=i)
+
+        @task.bash(env={"BASE_DIR": "{{ dag_run.logical_date.strftime('%Y/%m/%d') }}", "WHO": "{{ params.who }}"},
+                   append_env=True, cwd="{{ params.where }}")
+        def in_dir() -> str:
+            return 'echo "$BASE_DIR $WHO $(pwd) ${PATH:+has_path}"'
+
+        @task
+        def keyed(ds_nodash, dag_run, prev_ds):
+            return [ds_nodash, dag_run.dag_id, prev_ds]
+
+        in_dir()
+        keyed()
+
+    bash_decorated()
+"""
+
+
+def test_task_functions_take_airflows_context_names_and_bash_env_is_templated(tmp_path: Path) -> None:
+    """Airflow 3's example_bash_decorator: ``def run_me(times, task_instance_key_str)`` called
+    with ``times`` only failed the whole file ('missing argument(s) task_instance_key_str'),
+    ``@task.bash(env=...)`` was refused ('unknown argument env'), and its env was not rendered."""
+    flow = load_dag(tmp_path, BASH_DECORATOR)
+    summary = run_locally(flow, logical_date=dt.date(2024, 3, 5), params={"who": "ana", "where": str(tmp_path)})
+    assert summary.state.value == "success", {t: s.tries[-1].error for t, s in summary.tasks.items() if s.tries}
+    assert summary.result("runme_0") == "bash_decorated__runme_0__20240305 x0"
+    assert summary.result("runme_1") == "bash_decorated__runme_1__20240305 x1"
+    assert summary.result("in_dir") == f"2024/03/05 ana {tmp_path} has_path"
+    assert summary.result("keyed") == ["20240305", "bash_decorated", None]

@@ -141,6 +141,10 @@ def _returns_dict(func: Callable[..., Any]) -> bool:
 class TaskFunction:
     """A function that becomes a task each time it is called inside a flow."""
 
+    extra_context_names: frozenset[str] = frozenset()
+    """Context variables besides Ductwork's that a call need not give (the function receives them
+    by name when it runs): the Airflow shim's ``task_instance_key_str``, ``dag_run``..."""
+
     def __init__(
         self,
         function: Callable[..., Any],
@@ -229,13 +233,14 @@ class TaskFunction:
         shape = _call_shape(self.function, signature)
         left_out = shape.accepts(args, kwargs) if shape is not None else None
         if left_out is not None:
+            left_out = [name for name in left_out if name not in self.extra_context_names]
             if left_out:
                 raise DefinitionError(f"task {self.task_id!r}: missing argument(s) {', '.join(map(repr, left_out))}")
             return
         context_names = {
             p.name
             for p in signature.parameters.values()
-            if p.default is inspect.Parameter.empty and p.name in _CONTEXT_NAMES
+            if p.default is inspect.Parameter.empty and (p.name in _CONTEXT_NAMES or p.name in self.extra_context_names)
         }
         try:
             bound = signature.bind_partial(*args, **kwargs).arguments

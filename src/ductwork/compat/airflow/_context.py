@@ -168,6 +168,45 @@ def _diff_for_humans(dt_value: Any, since: Any = None) -> str:
     return str(pendulum.instance(dt_value).diff_for_humans(since and pendulum.instance(since)))
 
 
+AIRFLOW_CONTEXT_NAMES = frozenset(
+    {
+        "dag",
+        "dag_run",
+        "task_instance",
+        "execution_date",
+        "ts_nodash_with_tz",
+        "task_instance_key_str",
+        "yesterday_ds",
+        "yesterday_ds_nodash",
+        "tomorrow_ds",
+        "tomorrow_ds_nodash",
+        "prev_execution_date",
+        "prev_ds",
+        "prev_ds_nodash",
+        "next_execution_date",
+        "next_ds",
+        "next_ds_nodash",
+        "prev_data_interval_start_success",
+        "prev_data_interval_end_success",
+        "prev_start_date_success",
+        "prev_end_date_success",
+        "prev_execution_date_success",
+        "inlets",
+        "inlet_events",
+        "outlets",
+        "test_mode",
+        "map_index_template",
+        "expanded_ti_count",
+        "triggering_dataset_events",
+        "macros",
+        "var",
+        "conn",
+    }
+)
+"""What an Airflow task's context has besides Ductwork's own names: a ``@task`` function may
+declare them as parameters without a default (``def f(task_instance_key_str)``)."""
+
+
 def _task_params(task: Any, dag: Any, run_params: Mapping[str, Any]) -> dict[str, Any]:
     """The ``params`` a task sees, in Airflow's order: the DAG's params, the task's own (and its
     ``default_args``') over them, and the values the run was given over both. A run value equal

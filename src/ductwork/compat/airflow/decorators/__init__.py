@@ -16,6 +16,7 @@ from ductwork.core.definition_context import current_flow
 from ductwork.core.mapping import MappedGroupArgument, MappedGroupExpander
 from ductwork.core.operators.python import PythonOperator, call_with_context
 
+from .._context import AIRFLOW_CONTEXT_NAMES
 from ..models.baseoperator import AirflowOperatorMixin
 from ..models.dag import DAG
 from ..operators.bash import BashOperator
@@ -51,13 +52,29 @@ class _ShortCircuitDecoratedOperator(ShortCircuitOperator):
 class _BashDecoratedOperator(AirflowOperatorMixin, PythonOperator):
     """``@task.bash``: the function returns the command, which is rendered and run."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        bash_keys = ("env", "append_env", "output_encoding", "skip_on_exit_code", "cwd")
-        self._bash_kwargs = {k: kwargs.pop(k) for k in bash_keys if k in kwargs}
+    def __init__(
+        self,
+        *,
+        env: Any = None,
+        append_env: bool = False,
+        output_encoding: str = "utf-8",
+        skip_on_exit_code: Any = 99,
+        cwd: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        # Named here (not only popped from kwargs) so that @task.bash(env=..., append_env=True)
+        # passes the check of the arguments an operator accepts.
+        self._bash_kwargs = {
+            "env": env,
+            "append_env": append_env,
+            "output_encoding": output_encoding,
+            "skip_on_exit_code": skip_on_exit_code,
+            "cwd": cwd,
+        }
         super().__init__(**kwargs)
 
     def execute(self, context: TaskContext) -> Any:
-        from ductwork.core.templating import render_string
+        from ductwork.core.templating import render_string, render_value
         from ductwork.core.xcom_arg import resolve_refs
 
         command = call_with_context(
@@ -70,10 +87,11 @@ class _BashDecoratedOperator(AirflowOperatorMixin, PythonOperator):
         runner = BashOperator.__new__(BashOperator)
         runner.__dict__.update(self.__dict__)
         runner.bash_command = render_string(command, context, task_id=self.task_id, field="bash_command")
-        runner.env = self._bash_kwargs.get("env")
+        # env and cwd are templated, as BashOperator's (env={"BASE_DIR": "{{ ds }}"}).
+        runner.env = render_value(self._bash_kwargs.get("env"), context, task_id=self.task_id, field="env")
         runner.append_env = self._bash_kwargs.get("append_env", False)
         runner.output_encoding = self._bash_kwargs.get("output_encoding", "utf-8")
-        runner.cwd = self._bash_kwargs.get("cwd")
+        runner.cwd = render_value(self._bash_kwargs.get("cwd"), context, task_id=self.task_id, field="cwd")
         runner.push_output = "last_line"
         runner.skip_on_exit_code = None
         codes = self._bash_kwargs.get("skip_on_exit_code", 99)
@@ -153,8 +171,10 @@ class _TaskDecorator:
 
     def sensor(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
         if python_callable is not None:
-            return _SensorTaskFunction(python_callable, operator_class=_SensorDecoratedOperator, **kwargs)
-        return lambda f: _SensorTaskFunction(f, operator_class=_SensorDecoratedOperator, **kwargs)
+            return _airflow_names(
+                _SensorTaskFunction(python_callable, operator_class=_SensorDecoratedOperator, **kwargs)
+            )
+        return lambda f: _airflow_names(_SensorTaskFunction(f, operator_class=_SensorDecoratedOperator, **kwargs))
 
     def __getattr__(self, name: str) -> Any:
         if name in ("virtualenv", "external_python", "docker", "kubernetes", "branch_virtualenv", "pyspark"):
@@ -166,10 +186,18 @@ class _TaskDecorator:
         raise AttributeError(name)
 
 
+def _airflow_names(made: TaskFunction) -> TaskFunction:
+    """A ``@task`` function of a DAG file may name any of Airflow's context variables as a
+    parameter without a default (``def run_me(sleep_seconds, task_instance_key_str)``): a call
+    need not give it, the try does (kept by ``override``, which copies the instance)."""
+    made.extra_context_names = AIRFLOW_CONTEXT_NAMES
+    return made
+
+
 def _make(operator_class: type[PythonOperator], func: Callable[..., Any] | None, kwargs: dict[str, Any]) -> Any:
     if func is not None:
-        return TaskFunction(func, operator_class=operator_class, **kwargs)
-    return lambda f: TaskFunction(f, operator_class=operator_class, **kwargs)
+        return _airflow_names(TaskFunction(func, operator_class=operator_class, **kwargs))
+    return lambda f: _airflow_names(TaskFunction(f, operator_class=operator_class, **kwargs))
 
 
 task = _TaskDecorator()
@@ -274,7 +302,7 @@ def setup(python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> A
     """``@setup``: a task that prepares what a teardown cleans up."""
 
     def make(f: Callable[..., Any]) -> TaskFunction:
-        made = TaskFunction(f, operator_class=_PythonDecoratedOperator, **kwargs)
+        made = _airflow_names(TaskFunction(f, operator_class=_PythonDecoratedOperator, **kwargs))
         made.role = "setup"
         return made
 
@@ -287,7 +315,7 @@ def teardown(
     """``@teardown``: cleans up after its setups' work, even when the work failed."""
 
     def make(f: Callable[..., Any]) -> TaskFunction:
-        made = TaskFunction(f, operator_class=_PythonDecoratedOperator, **kwargs)
+        made = _airflow_names(TaskFunction(f, operator_class=_PythonDecoratedOperator, **kwargs))
         made.role = "teardown"
         made.fail_run = on_failure_fail_dagrun
         return made
