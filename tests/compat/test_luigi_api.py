@@ -219,3 +219,29 @@ def test_luigi_contrib_modules_fail_saying_what_to_use() -> None:
         import luigi.contrib.s3  # noqa: F401
     with pytest.raises(ModuleNotFoundError, match="luigi.contrib.hdfs"):
         from luigi.contrib import hdfs  # noqa: F401
+
+
+class MockOutput(luigi.Task):
+    name = luigi.Parameter()
+
+    def output(self) -> luigi.mock.MockTarget:
+        return luigi.mock.MockTarget(f"/mocked/{self.name}")
+
+    def run(self) -> None:
+        with self.output().open("w") as fh:
+            fh.write(self.name)
+
+
+def test_every_mock_file_system_holds_the_same_data_as_the_mock_targets() -> None:
+    """As Luigi's: ``MockFileSystem()`` is the process's one store, so a test's
+    ``MockFileSystem().clear()`` makes the tasks incomplete again and ``get_all_data()`` shows
+    what the targets wrote (each instance had its own empty dictionary)."""
+    from luigi.mock import MockFileSystem
+
+    MockFileSystem().clear()
+    assert luigi.build([MockOutput(name="a")], local_scheduler=True)
+    assert MockFileSystem().get_all_data()["/mocked/a"] == b"a"
+    assert MockFileSystem().exists("/mocked/a") and MockFileSystem().listdir("/mocked") == ["/mocked/a"]
+    assert MockOutput(name="a").complete()
+    MockFileSystem().clear()
+    assert not MockOutput(name="a").complete()

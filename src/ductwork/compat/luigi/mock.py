@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from typing import Any
 
 from ductwork.core.targets import MemoryFileSystem, _MemoryWriter
@@ -11,12 +10,17 @@ from ductwork.core.targets import MemoryFileSystem, _MemoryWriter
 from .format import formatted, split_mode
 from .target import FileSystem, FileSystemTarget
 
+_SHARED = MemoryFileSystem()
+"""The process's mock data: as in Luigi, every ``MockFileSystem()`` sees the same paths, so a
+test's ``MockFileSystem().clear()`` empties what its ``MockTarget`` outputs wrote."""
+
 
 class MockFileSystem(FileSystem, MemoryFileSystem):
-    """A dictionary of path to bytes."""
+    """A dictionary of path to bytes, one for the whole process."""
 
     def __init__(self) -> None:
-        MemoryFileSystem.__init__(self)
+        self._data = _SHARED._data
+        self._lock = _SHARED._lock
 
     def get_all_data(self) -> dict[str, bytes]:
         return self._data
@@ -38,9 +42,9 @@ class MockFileSystem(FileSystem, MemoryFileSystem):
     def rename_dont_move(self, path: str, dest: str) -> None:
         self.move(path, dest)
 
-    def listdir(self, path: str) -> Iterator[str]:
+    def listdir(self, path: str) -> list[str]:
         prefix = path.rstrip("/") + "/"
-        return iter(sorted(p for p in self._data if p.startswith(prefix) or p == path))
+        return sorted(p for p in self._data if p.startswith(prefix) or p == path)
 
     def isdir(self, path: str) -> bool:
         prefix = path.rstrip("/") + "/"
