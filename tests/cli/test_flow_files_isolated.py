@@ -268,3 +268,31 @@ def test_a_file_that_failed_to_import_is_tried_again(cli: Cli, tmp_path: Path) -
     second = cli("flows", "list", "--json")
     assert second.exit_code == 0, second.output
     assert {f["flow_id"]: f["schedule"] for f in json.loads(second.output)["flows"]} == {"report": "@daily"}
+
+
+def test_an_airflow_variable_in_the_environment_is_read_again_when_it_changes(cli: Cli, tmp_path: Path) -> None:
+    """A DAG file that builds its tasks from ``Variable.get`` at import: a changed
+    ``AIRFLOW_VAR_*`` (as ``DUCTWORK_VAR_*``) is seen by the next command, not the old tasks."""
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "tables.py").write_text(
+        textwrap.dedent(
+            """
+            import pendulum
+            from airflow import DAG
+            from airflow.models import Variable
+            from airflow.operators.bash import BashOperator
+
+            with DAG("tables", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule=None):
+                for t in Variable.get("tables", deserialize_json=True, default_var=["t0"]):
+                    BashOperator(task_id=f"load_{t}", bash_command="echo")
+            """
+        )
+    )
+
+    def tasks(**env: str) -> set[str]:
+        shown = cli("flows", "show", "tables", "--json", env=env)
+        assert shown.exit_code == 0, shown.output
+        return {n["task_id"] for n in json.loads(shown.output)["nodes"]}
+
+    assert tasks() == {"load_t0"}
+    assert tasks(AIRFLOW_VAR_TABLES='["a", "b"]') == {"load_a", "load_b"}

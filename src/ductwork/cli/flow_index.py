@@ -7,7 +7,8 @@ that hangs would hang it. Files are imported by ``engine.parse_batch`` (one chil
 files that need it, a timeout per file) and the result is kept under ``$DUCTWORK_HOME/cache``.
 The next command answers from that record as long as nothing it depended on changed: the
 file (modification time and size), the user modules its import loaded, the Ductwork version
-and interpreter, the working folder, the settings file and the ``DUCTWORK_*`` environment.
+and interpreter, the working folder, the settings file and the ``DUCTWORK_*`` environment (and
+the ``AIRFLOW_*`` and ``LUIGI_CONFIG_PATH`` variables the shims read).
 A file that failed to load (an import error, or it stopped or ended its parsing process) is not
 remembered: it is tried again, and reported again, every time, so a fix made outside it (a
 package installed, a module added) is seen at once.
@@ -28,6 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from ductwork.errors import FlowImportError, NotFoundError, did_you_mean
+
+_ENV_READ = ("DUCTWORK_", "AIRFLOW_", "LUIGI_CONFIG_PATH")
+"""Environment variables a parse depends on: a change to one parses every file again."""
 
 FORMAT = 2
 """Bumped when what is kept changes shape: older records are then ignored."""
@@ -140,7 +144,10 @@ class FlowIndex:
 
         config = self.environ.get("DUCTWORK_CONFIG", "ductwork.toml")
         settings_file = str(Path(config).resolve())
-        env = sorted((k, v) for k, v in self.environ.items() if k.startswith("DUCTWORK_"))
+        # What a flow file may read at import besides its code: Ductwork's settings, variables
+        # and connections, and those the Airflow and Luigi shims read (AIRFLOW_VAR_*,
+        # AIRFLOW_CONN_*, LUIGI_CONFIG_PATH).
+        env = sorted((k, v) for k, v in self.environ.items() if k.startswith(_ENV_READ))
         key = [FORMAT, __version__, sys.executable, os.getcwd(), settings_file, _stamp(settings_file, {}), env]
         return hashlib.sha256(json.dumps(key).encode()).hexdigest()
 
