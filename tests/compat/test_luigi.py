@@ -315,3 +315,26 @@ def test_tasks_with_a_batch_method_run_in_batches(tmp_path: Path) -> None:
     runs = sorted((tmp_path / "out" / "runs.log").read_text().split())
     assert runs == ["1,2,3", "4,5"]  # max_batch_size = 3
     assert "This progress looks :) because there were no failed tasks or missing dependencies" in proc.stderr
+
+
+def test_log_level_and_logging_conf_file_options_are_applied(tmp_path: Path) -> None:
+    """``--log-level WARNING`` (a cron line's usual option) keeps Luigi's INFO lines and summary
+    off the terminal, and ``--logging-conf-file`` configures logging, as in Luigi; both were
+    accepted and ignored."""
+    for day in range(4, 11):
+        _raw(tmp_path, f"2024-03-{day:02d}", "a b")
+    week = [LUIGI, "--module", "numbers_pipeline", "Week", "--week", "2024-W10", "--local-scheduler"]
+    quiet = _run([*week, "--log-level", "WARNING"], tmp_path)
+    assert quiet.returncode == 0, quiet.stderr
+    assert (tmp_path / "out" / "count-2024-03-06-1.json").exists()
+    assert "Luigi Execution Summary" not in quiet.stderr and "Done scheduling tasks" not in quiet.stderr
+
+    (tmp_path / "logging.ini").write_text(
+        "[loggers]\nkeys=root\n[handlers]\nkeys=out\n[formatters]\nkeys=plain\n"
+        "[logger_root]\nlevel=INFO\nhandlers=out\n"
+        "[handler_out]\nclass=StreamHandler\nlevel=INFO\nformatter=plain\nargs=(sys.stdout,)\n"
+        "[formatter_plain]\nformat=CONFIGURED %(name)s: %(message)s\n"
+    )
+    configured = _run([*week, "--logging-conf-file", "logging.ini"], tmp_path)
+    assert configured.returncode == 0, configured.stderr
+    assert "CONFIGURED luigi-interface: Done scheduling tasks" in configured.stdout

@@ -25,7 +25,11 @@ class core(Config):
     take_lock = p.BoolParameter(default=False)
     workers = p.IntParameter(default=1)
     logging_conf_file = p.Parameter(default="")
-    log_level = p.Parameter(default="DEBUG")
+    log_level = p.ChoiceParameter(
+        default="DEBUG",
+        choices=["NOTSET", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+        description="Default log level to use when logging_conf_file is not set",
+    )
     module = p.Parameter(default="", always_in_help=True, description="Used for dynamic loading of modules")
     parallel_scheduling = p.BoolParameter(default=False)
     parallel_scheduling_processes = p.IntParameter(default=0)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -249,6 +250,7 @@ def _schedule_and_run(tasks: Iterable[Task], override_defaults: Mapping[str, Any
     sources = luigi_sources().with_cli({"core": {k: v for k, v in overrides.items() if k in core.declared_params()}})
     with use_sources(sources):
         env = core()
+        _apply_log_options(env.log_level, env.logging_conf_file)
         if not env.no_lock and not lock.acquire_for(env.lock_pid_dir, env.lock_size):
             raise PidLockAlreadyTakenExit(1)
         sched = scheduler()
@@ -278,6 +280,23 @@ def _setup_logging() -> None:
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+
+
+def _apply_log_options(level: str, conf_file: str) -> None:
+    """``--log-level WARNING`` (``[core] log_level``) and ``--logging-conf-file`` as Luigi applies
+    them: the level of the ``luigi-interface`` logger (which says what was scheduled and prints
+    the summary), or the logging configuration file. Luigi's default level (DEBUG) leaves the
+    logger as it is."""
+    if conf_file:
+        from logging import config as logging_config
+
+        if not os.path.exists(conf_file):
+            raise OSError(f"logging_conf_file {conf_file!r} does not exist")
+        logging_config.fileConfig(conf_file, disable_existing_loggers=False)
+        return
+    number = logging.getLevelName(str(level).upper())
+    if isinstance(number, int) and number > logging.DEBUG:
+        logger.setLevel(number)
 
 
 def build(
