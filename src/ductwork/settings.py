@@ -91,6 +91,10 @@ class Settings:
     kubernetes_namespace: str = "default"
     kubernetes_image: str = ""
     """The image of try pods (Ductwork and the flows' dependencies installed)."""
+    kubernetes_pending_timeout: float = 300.0
+    """Seconds a try pod may stay Pending (an image that cannot be pulled, a Secret missing, no
+    node that fits) before its try fails with the pod's reason (Airflow's
+    ``worker_pods_pending_timeout``)."""
     trigger_handoff: bool = True
     """``ductwork trigger`` hands the run to the scheduler running on this machine for the same
     home, flows folder and database, over a local socket (ADR 0023; Linux); false: the command
@@ -193,7 +197,7 @@ class Settings:
             for name in ("home", "log_dir"):  # the database, logs and journals go in them
                 if name in values and values[name].exists() and not values[name].is_dir():
                     raise DefinitionError(f"{name} {str(values[name])!r} is a file, not a folder")
-            for name in ("worker_heartbeat", "worker_lost_after", "scheduler_lease"):
+            for name in ("worker_heartbeat", "worker_lost_after", "scheduler_lease", "kubernetes_pending_timeout"):
                 if name in values:
                     try:
                         values[name] = float(values[name])
@@ -296,7 +300,7 @@ class Settings:
             *_LOGIN_LIMITS,
             *("executor", "broker_url", "remote_log_url", "bundle_url", "flows_git_url", "tries_per_message"),
             *("worker_heartbeat", "worker_lost_after", "scheduler_lease"),
-            *("kubernetes_namespace", "kubernetes_image"),
+            *("kubernetes_namespace", "kubernetes_image", "kubernetes_pending_timeout"),
             "trigger_handoff",
             "triggerer",
             *_DAYS,

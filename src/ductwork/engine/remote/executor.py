@@ -267,8 +267,9 @@ class CeleryExecutor:
         for queue, line in self._lines.items():
             if not line:
                 continue
-            room = self._capacity.get(queue, 0) - self._outstanding(queue)
-            if self._capacity.get(queue, 0) == 0:
+            capacity = self._capacity_of(queue)
+            room = capacity - self._outstanding(queue)
+            if capacity == 0:
                 if queue not in self._unserved:
                     self._unserved.add(queue)
                     log.warning(
@@ -296,6 +297,11 @@ class CeleryExecutor:
                 for _ in group:
                     line.popleft()
                 room -= len(group)
+
+    def _capacity_of(self, queue: str) -> int:
+        """How many tries of ``queue`` may be out at once: the live workers' slots on it
+        (times the backlog), 0 when no live worker listens on it."""
+        return self._capacity.get(queue, 0)
 
     def _batch_size(self, queue: str) -> int:
         """Tries per message: at most ``BATCH_WORK`` seconds of the queue's typical try, and
@@ -564,7 +570,7 @@ class CeleryExecutor:
         """A queued try a lost worker may have held, or one waiting far too long, while the
         queue has live workers: sent again (the start's compare-and-set drops extra copies)."""
         at = flight.published_at
-        if flight.payload is None or at is None or self._capacity.get(flight.queue, 0) == 0:
+        if flight.payload is None or at is None or self._capacity_of(flight.queue) == 0:
             return False
         return at < 0 or now_mono - at > self.requeue_after
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections import defaultdict
 from typing import Any
 
 from ductwork.core.clock import SystemClock
@@ -20,7 +19,8 @@ from ductwork.core.states import TaskState
 from ductwork.engine.executors._worker import failed_outcome
 from ductwork.engine.journal import encode_outcome
 from ductwork.engine.remote.executor import CeleryExecutor, _Flight
-from ductwork.engine.remote.kube import pod_for_try
+from ductwork.engine.remote.kube import label_value, pod_for_try
+from ductwork.errors import DuctworkError
 from ductwork.store.engine import transaction
 from ductwork.store.repo import remote as remote_repo
 
@@ -46,14 +46,24 @@ class KubernetesExecutor(CeleryExecutor):
             try:
                 config.load_incluster_config()
             except config.ConfigException:
-                config.load_kube_config()
+                try:
+                    config.load_kube_config()
+                except (config.ConfigException, OSError) as exc:
+                    raise DuctworkError(
+                        "executor = kubernetes: no Kubernetes API to talk to: this scheduler is not in a pod "
+                        f"with a service account, and no kubeconfig could be read ({exc}); run it in the "
+                        "cluster (deploy/kubernetes/) or point KUBECONFIG at a configuration"
+                    ) from None
             self.api = client.CoreV1Api()
         self.app = self.api
-        self._capacity = defaultdict(lambda: self.settings.parallelism)
         self._reconcile(force=True)
 
     def free_slots(self) -> int:
         return max(0, self.settings.parallelism - len(self._flights))
+
+    def _capacity_of(self, queue: str) -> int:
+        """Every queue has the scheduler's ``parallelism`` pods: a pod is made for each try."""
+        return self.settings.parallelism
 
     def _send(self, flight: _Flight) -> bool:
         if flight.payload is None:
@@ -101,7 +111,7 @@ class KubernetesExecutor(CeleryExecutor):
         namespaces = {key.split("/", 1)[0] for key in self._pods}
         for namespace in namespaces:
             found = self.api.list_namespaced_pod(
-                namespace, label_selector=f"ductwork/scheduler={self.scheduler_id[:63]}"
+                namespace, label_selector=f"ductwork/scheduler={label_value(self.scheduler_id)}"
             )
             for pod in found.items:
                 by_name[f"{namespace}/{pod.metadata.name}"] = pod
@@ -112,10 +122,25 @@ class KubernetesExecutor(CeleryExecutor):
                 continue
             pod = by_name.get(key)
             phase = pod.status.phase if pod is not None and pod.status is not None else None
+            if phase == "Pending" and self._pending_too_long(flight):
+                self._pod_lost(
+                    flight,
+                    f"its pod was still Pending after {self.settings.kubernetes_pending_timeout:g}s "
+                    f"(kubernetes_pending_timeout): {_why(pod)}",
+                )
+                del self._pods[key]
+                self._delete(key)
+                continue
             if pod is not None and phase not in ("Failed", "Succeeded"):
                 continue
             reason = "its pod is gone" if pod is None else f"its pod ended {phase}: {_why(pod)}"
             self._pod_lost(flight, reason)
+
+    def _pending_too_long(self, flight: _Flight) -> bool:
+        import time
+
+        sent = flight.published_at
+        return sent is not None and sent > 0 and time.monotonic() - sent > self.settings.kubernetes_pending_timeout
 
     def _pod_lost(self, flight: _Flight, reason: str) -> None:
         key = flight.key
@@ -155,4 +180,12 @@ def _why(pod: Any) -> str:
         if state is not None and state.terminated is not None:
             t = state.terminated
             return f"container {container.name} exited {t.exit_code} ({t.reason or 'no reason'})"
+        if state is not None and state.waiting is not None:  # ImagePullBackOff, CreateContainerConfigError...
+            w = state.waiting
+            return f"container {container.name} waiting: {w.reason or 'no reason'}" + (
+                f" ({w.message})" if w.message else ""
+            )
+    for condition in status.conditions or []:  # Unschedulable: no node fits
+        if condition.status == "False" and (condition.reason or condition.message):
+            return f"{condition.type} {condition.reason or ''}: {condition.message or ''}".strip()
     return str(status.reason or status.message or "no reason given")

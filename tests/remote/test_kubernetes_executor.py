@@ -1,0 +1,148 @@
+"""``executor = "kubernetes"`` against a stand-in of the Kubernetes API (no cluster runs here):
+the executor makes a pod for each try it is handed, finds its pods again by the label it gave
+them, and fails a try whose pod failed, or stayed Pending past ``kubernetes_pending_timeout``,
+with the pod's reason. (It made no pod at all: every try waited for "a live worker on queue
+'default'"; and a scheduler whose name is long lost sight of every pod it made.)"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import time
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+
+from ductwork import BashOperator, Flow
+from ductwork.core.context import RunInfo
+from ductwork.core.states import TaskState as S
+from ductwork.engine.executor import TryFinished, TryKey, TryRequest
+from ductwork.engine.remote.kube_executor import KubernetesExecutor
+from ductwork.settings import Settings
+from ductwork.store import migrate
+from ductwork.store.engine import create_engine, transaction
+from ductwork.store.repo import runs as run_repo
+
+T0 = dt.datetime(2024, 6, 1, tzinfo=dt.UTC)
+
+
+class PodApi:
+    """The three calls of ``CoreV1Api`` the executor makes, with pods whose phase the test sets."""
+
+    def __init__(self) -> None:
+        self.pods: dict[str, client.V1Pod] = {}
+        self.phases: dict[str, client.V1PodStatus] = {}
+
+    def create_namespaced_pod(self, namespace: str, pod: client.V1Pod) -> client.V1Pod:
+        self.pods[f"{namespace}/{pod.metadata.name}"] = pod
+        self.phases[f"{namespace}/{pod.metadata.name}"] = client.V1PodStatus(phase="Pending")
+        return pod
+
+    def list_namespaced_pod(self, namespace: str, label_selector: str = "") -> Any:
+        name, value = label_selector.split("=", 1)
+        found = [
+            client.V1Pod(metadata=pod.metadata, status=self.phases[key])
+            for key, pod in self.pods.items()
+            if key.startswith(f"{namespace}/") and pod.metadata.labels.get(name) == value
+        ]
+        return client.V1PodList(items=found)
+
+    def delete_namespaced_pod(self, name: str, namespace: str) -> None:
+        self.pods.pop(f"{namespace}/{name}", None)
+
+
+def _setup(tmp_path: Path, **settings: Any) -> tuple[KubernetesExecutor, PodApi, list[TryRequest]]:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    engine = create_engine(url)
+    migrate.upgrade(engine)
+    with Flow("ml", schedule=None) as flow:
+        BashOperator(task_id="train", bash_command="true")
+        BashOperator(task_id="score", bash_command="true")
+    graph = flow.to_graph()
+    with transaction(engine) as conn:
+        run_repo.create_run(
+            conn,
+            graph,
+            run_id="manual_1",
+            logical_date=T0,
+            states=dict.fromkeys(graph.nodes, S.QUEUED),
+            tries=dict.fromkeys(graph.nodes, 1),
+        )
+    base = Settings.load(environ={"DUCTWORK_HOME": str(tmp_path / "home"), "DUCTWORK_FLOWS_FOLDER": str(flows)})
+    chosen = dataclasses.replace(
+        base, database_url=url, executor="kubernetes", kubernetes_image="registry/etl:1", **settings
+    )
+    api = PodApi()
+    executor = KubernetesExecutor(chosen, engine=engine, api=api, reconcile_interval=0.0)
+    # A scheduler on a host with a long name: the label of its pods is cut to 63 characters.
+    executor.scheduler_id = "etl-scheduler-" + "x" * 48 + "-4242"
+    run = RunInfo("ml", "manual_1", T0, T0, T0)
+    requests = [
+        TryRequest(TryKey(run.key, task_id, 1), graph.nodes[task_id], run, (), None, max_tries=1)
+        for task_id in ("train", "score")
+    ]
+    return executor, api, requests
+
+
+def _ends(executor: KubernetesExecutor, count: int) -> list[TryFinished]:
+    ends: list[TryFinished] = []
+    deadline = time.monotonic() + 30
+    while len(ends) < count and time.monotonic() < deadline:
+        ends += [e for e in executor.wait(0.05) if isinstance(e, TryFinished)]
+    return ends
+
+
+def test_each_try_gets_a_pod_and_a_failed_pod_fails_its_try_with_the_pods_reason(tmp_path: Path) -> None:
+    executor, api, requests = _setup(tmp_path)
+    executor.start()
+    for request in requests:
+        executor.submit(request)
+    executor.submitted()
+    assert len(api.pods) == 2, "no pod was made for the tries"
+    train = next(key for key, pod in api.pods.items() if pod.metadata.labels.get("ductwork/task") == "train")
+    api.phases[train] = client.V1PodStatus(
+        phase="Failed",
+        container_statuses=[
+            client.V1ContainerStatus(
+                name="try",
+                image="registry/etl:1",
+                image_id="x",
+                ready=False,
+                restart_count=0,
+                state=client.V1ContainerState(
+                    terminated=client.V1ContainerStateTerminated(exit_code=3, reason="Error")
+                ),
+            )
+        ],
+    )
+    (ended,) = _ends(executor, 1)
+    assert ended.key.task_id == "train" and ended.outcome.state == S.FAILED
+    assert "exited 3" in (ended.outcome.error or "")
+    executor.shutdown()
+
+
+def test_a_pod_pending_past_the_timeout_fails_its_try_with_the_pods_reason(tmp_path: Path) -> None:
+    executor, api, requests = _setup(tmp_path, kubernetes_pending_timeout=0.2)
+    executor.start()
+    executor.submit(requests[0])
+    executor.submitted()
+    (key,) = api.pods
+    waiting = client.V1ContainerState(
+        waiting=client.V1ContainerStateWaiting(reason="ImagePullBackOff", message='pull "registry/etl:1": not found')
+    )
+    api.phases[key] = client.V1PodStatus(
+        phase="Pending",
+        container_statuses=[
+            client.V1ContainerStatus(
+                name="try", image="registry/etl:1", image_id="", ready=False, restart_count=0, state=waiting
+            )
+        ],
+    )
+    (ended,) = _ends(executor, 1)
+    assert ended.outcome.state == S.FAILED
+    assert "Pending" in (ended.outcome.error or "") and "ImagePullBackOff" in (ended.outcome.error or "")
+    assert not api.pods  # the stuck pod is deleted
+    executor.shutdown()
