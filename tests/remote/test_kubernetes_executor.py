@@ -146,3 +146,35 @@ def test_a_pod_pending_past_the_timeout_fails_its_try_with_the_pods_reason(tmp_p
     assert "Pending" in (ended.outcome.error or "") and "ImagePullBackOff" in (ended.outcome.error or "")
     assert not api.pods  # the stuck pod is deleted
     executor.shutdown()
+
+
+def test_a_tries_message_carries_class_parameters_but_none_of_ductworks_secrets(tmp_path: Path) -> None:
+    """What a try's message (a Celery message in the broker's queues, a pod's spec) carries for
+    class parameters: the ``DUCTWORK_<TASK>_<PARAM>`` variables and the config file's task
+    tables, not the database URL, the Fernet key, connections or the ``[ductwork]`` table."""
+    import json
+
+    from ductwork.core.config import ParamSources
+
+    executor, api, requests = _setup(tmp_path)
+    config = tmp_path / "ductwork.toml"
+    config.write_text('[ductwork]\nmetrics_token = "tok-8Jw1"\n\n[Train]\nepochs = 7\n')
+    executor.param_sources = ParamSources.load(
+        config_path=config,
+        environ={
+            "DUCTWORK_DATABASE_URL": "postgresql://etl:db-pw-3Xc5@db/meta",
+            "DUCTWORK_FERNET_KEY": "fernet-2Lp0",
+            "DUCTWORK_CONN_WAREHOUSE": "postgresql://etl:hunter2@db/wh",
+            "DUCTWORK_VAR_API_TOKEN": "var-9Qz4",
+            "DUCTWORK_TRAIN_RATE": "0.5",
+        },
+    )
+    executor.start()
+    executor.submit(requests[0])
+    executor.submitted()
+    (pod,) = api.pods.values()
+    spec = json.dumps(client.ApiClient().sanitize_for_serialization(pod))
+    for secret in ("db-pw-3Xc5", "fernet-2Lp0", "hunter2", "var-9Qz4", "tok-8Jw1"):
+        assert secret not in spec
+    assert "DUCTWORK_TRAIN_RATE" in spec and "epochs" in spec
+    executor.shutdown()

@@ -23,7 +23,9 @@ The executor needs no local disk shared with workers and does not import user co
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import functools
 import itertools
 import logging
 import os
@@ -56,6 +58,8 @@ from ductwork.store.repo import remote as remote_repo
 from ductwork.store.repo import runs as run_repo
 
 log = logging.getLogger("ductwork.scheduler")
+
+
 S = TaskState
 BACKLOG_FACTOR = 8
 BACKLOG_EXTRA = 32
@@ -106,6 +110,8 @@ class CeleryExecutor:
         self.batch_limit = max(1, min(type(self).batch_limit, settings.tries_per_message))
         self.engine = engine or scheduler_engine(settings)
         self.param_sources = ParamSources.load(environ=environ) if environ is not None else ParamSources()
+        self._task_sources: dict[str, Any] | None = None
+        """``param_sources`` as the tries' messages carry them (``for_tasks``)."""
         self.reconcile_interval = reconcile_interval
         self.requeue_after = requeue_after
         self.code = BundleSource(
@@ -159,7 +165,12 @@ class CeleryExecutor:
         if key in self._flights:
             raise ValueError(f"try {key} is already in this executor")
         run_pk = self._run_pk(key.run_key)
-        sources = request.param_sources if request.param_sources is not None else self.param_sources.to_dict()
+        if request.param_sources is not None:
+            sources = for_tasks(request.param_sources)
+        else:
+            if self._task_sources is None:
+                self._task_sources = for_tasks(self.param_sources.to_dict())
+            sources = self._task_sources
         code = self.code.ref(request.flow_file)
         request = TryRequest(
             key,
@@ -606,3 +617,27 @@ class CeleryExecutor:
 def _task_id(key: TryKey) -> str:
     """The Celery task id of a try: the same for every copy, so a revoke reaches them all."""
     return f"{key.run_key}:{key.task_id}:{key.try_number}"
+
+
+def for_tasks(sources: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameter sources a try's message carries (``ParamSources.to_dict``) without what is
+    Ductwork's own: its settings (the ``[ductwork]`` table and their ``DUCTWORK_*`` variables:
+    the database and broker URLs with their passwords, the Fernet key, the metrics token) and
+    ``DUCTWORK_CONN_*``/``DUCTWORK_VAR_*``. Class parameters need none of them, and a message
+    sits in the broker's queues and in a pod's spec, where whoever reads those would read them.
+    The worker has its own settings."""
+    from ductwork.engine.task_env import is_withheld
+
+    own = _settings_variables()
+    env = sources.get("env") or {}
+    file = sources.get("file") or {}
+    return {
+        **sources,
+        "env": {k: v for k, v in env.items() if k not in own and not is_withheld(k)},
+        "file": {k: v for k, v in file.items() if k != "ductwork"},
+    }
+
+
+@functools.cache
+def _settings_variables() -> frozenset[str]:
+    return frozenset({f"DUCTWORK_{f.name.upper()}" for f in dataclasses.fields(Settings)} | {"DUCTWORK_CONFIG"})
