@@ -159,3 +159,43 @@ def test_a_worker_in_its_own_network_namespace_runs_tries_over_the_link(tmp_path
             assert remote.alive()
         finally:
             cluster.stop_all()
+
+
+SLOW = """
+with Flow("slow", schedule=None) as slow:
+    PythonOperator(task_id="long", python_callable=work, op_args=["long"], op_kwargs={"seconds": 10})
+"""
+
+
+def test_a_worker_told_to_stop_finishes_its_running_try_and_the_try_counts(tmp_path: Path) -> None:
+    """SIGTERM to a worker (a rolling update, a scale-in) lets its running try finish, as README
+    and the manifests say; its heartbeats went on a timer that stopped with the consumer, so the
+    scheduler judged the worker lost after ``worker_lost_after`` (4 s here) and failed the try
+    that then finished anyway."""
+    import os
+    import signal
+
+    with private_redis() as redis, temporary_database("postgres", tmp_path) as db_url:
+        cluster = Cluster(tmp_path / "c", db_url, redis.url())
+        cluster.write_flow("slow.py", SLOW)
+        try:
+            cluster.scheduler()
+            cluster.wait_schema()
+            worker = cluster.worker("w1", concurrency=1)
+            assert cluster.cli("trigger", "slow", "--run-id", "r1").returncode == 0
+
+            def running() -> bool:
+                shown = cluster.cli("tasks", "state", "slow", "r1", "--json")
+                return shown.returncode == 0 and json.loads(shown.stdout)["long"]["state"] == "running"
+
+            wait_for(running, 60, "the try to start", cluster)
+            os.kill(worker.pid, signal.SIGTERM)  # the worker's main process, as Kubernetes does
+            assert worker.proc is not None
+            worker.proc.wait(timeout=60)
+            wait_for(lambda: _run_state(db_url, "slow") in ("success", "failed"), 60, "the run to end", cluster)
+            assert _run_state(db_url, "slow") == "success", cluster.logs()
+            assert count_effects(cluster.effects) == {"r1.long": 1}
+            state = json.loads(cluster.cli("tasks", "state", "slow", "r1", "--json").stdout)
+            assert state["long"]["try_number"] == 1
+        finally:
+            cluster.stop_all()

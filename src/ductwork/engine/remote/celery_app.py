@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -300,26 +301,46 @@ def start_worker(
         if pipe is not None and metrics is not None:
             pipe.drain(metrics)
 
-    class Heartbeat(bootsteps.StartStopStep):
-        requires = {"celery.worker.components:Timer"}
+    beating = threading.Event()
+    ended = threading.Event()
 
-        def __init__(self, worker: Any, **kwargs: Any) -> None:
-            self.tref: Any = None
+    def beat_until_ended() -> None:
+        while not ended.wait(interval):
+            beat()
+
+    def record_stop(**_: Any) -> None:
+        """The worker's very end (its pool has finished the tries it ran): no more beats."""
+        if ended.is_set():
+            return
+        ended.set()
+        try:
+            with transaction(engine) as conn:
+                remote_repo.stop_worker(conn, node_name)
+        except Exception as exc:
+            log.warning("could not record that the worker stopped: %s", exc)
+
+    class Heartbeat(bootsteps.StartStopStep):
+        """Beats from a thread of its own, not Celery's timer: the timer stops with the consumer,
+        while a warm shutdown (SIGTERM: a rolling update, a scale-in) lets the running tries
+        finish, and while the broker is away the consumer is down for as long; a worker silent
+        that long was judged lost and its tries failed, though it finished them. The beats end
+        with the worker (``worker_shutdown``, once its pool has drained), or at once on a cold
+        shutdown, which kills the tries."""
 
         def start(self, worker: Any) -> None:
             beat()
-            self.tref = worker.timer.call_repeatedly(interval, beat, priority=10)
+            if not beating.is_set():
+                beating.set()
+                threading.Thread(target=beat_until_ended, name="ductwork-heartbeat", daemon=True).start()
 
         def stop(self, worker: Any) -> None:
-            if self.tref is not None:
-                self.tref.cancel()
-            try:
-                with transaction(engine) as conn:
-                    remote_repo.stop_worker(conn, node_name)
-            except Exception as exc:
-                log.warning("could not record that the worker stopped: %s", exc)
+            return  # still beating while the pool finishes the running tries
+
+        def terminate(self, worker: Any) -> None:
+            record_stop()
 
     app.steps["worker"].add(Heartbeat)
+    signals.worker_shutdown.connect(record_stop, weak=False)
 
     def lost(payloads: list[dict[str, Any]], reason: str) -> None:
         """In the main process: the pool process running these tries died or was stopped. The
