@@ -149,3 +149,37 @@ def test_a_deleted_log_is_said_to_be_missing(cli: Cli, tmp_path: Path) -> None:
     shown = cli("tasks", "logs", "short", run_id, "t3")
     assert shown.exit_code == 0, shown.output
     assert "*** no log: " in shown.output and "does not exist" in shown.output, shown.output
+
+
+TALKATIVE = """
+import logging
+from ductwork import flow, task
+
+@task
+def talk():
+    logging.info("root info line")
+    logging.getLogger("mylib.client").info("library info line")
+    logging.getLogger("mylib.client").debug("library debug line")
+
+@flow
+def talkative():
+    talk()
+"""
+
+
+def test_a_tasks_info_log_records_reach_its_try_log_and_not_the_commands_output(cli: Cli, tmp_path: Path) -> None:
+    """``logging.info(...)`` in a task, or in a library it calls, is in the try's log, as in
+    Airflow (Python's root logger stops at WARNING: it was dropped); ``ductwork run`` itself
+    prints no more than before."""
+    from tests.ductwork_process import ductwork_process
+
+    (tmp_path / "talkative.py").write_text(TALKATIVE)
+    env = {"DUCTWORK_HOME": str(tmp_path / "home")}
+    ran = ductwork_process("run", "talkative.py", "--no-progress", env=env, cwd=tmp_path)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "info line" not in ran.stdout + ran.stderr
+    run_id = json.loads(cli("runs", "list", "talkative", "--json", env=env).output)["runs"][0]["run_id"]
+    shown = cli("tasks", "logs", "talkative", run_id, "talk", env=env).output
+    assert "INFO root: root info line" in shown
+    assert "INFO mylib.client: library info line" in shown
+    assert "library debug line" not in shown

@@ -201,6 +201,29 @@ class _Installation:
         self.users = 0
         self.saved: tuple[Any, Any] | None = None
         self.handler = _SinkHandler()
+        self.levels: list[tuple[logging.Handler | logging.Logger, int]] = []
+
+    def open_info(self) -> None:
+        """A task's ``logging.info(...)`` (its own loggers', its libraries') reaches its try's
+        log, as in Airflow, whose task processes log at INFO: with the root logger at Python's
+        default WARNING it was dropped before any handler saw it. The root logger goes down to
+        INFO; the handlers that were there keep their threshold (the process's own output does
+        not grow), and all is put back when the last run ends."""
+        root = logging.getLogger()
+        if root.level <= logging.INFO:
+            return
+        threshold = root.level
+        for handler in root.handlers:
+            if handler is not self.handler and handler.level < threshold:
+                self.levels.append((handler, handler.level))
+                handler.setLevel(threshold)
+        self.levels.append((root, root.level))
+        root.setLevel(logging.INFO)
+
+    def close_info(self) -> None:
+        for owner, level in reversed(self.levels):
+            owner.setLevel(level)
+        self.levels.clear()
 
 
 _INSTALL = _Installation()
@@ -215,6 +238,7 @@ def routing() -> Iterator[None]:
             sys.stdout = _Router(sys.stdout)
             sys.stderr = _Router(sys.stderr)
             logging.getLogger().addHandler(_INSTALL.handler)
+            _INSTALL.open_info()
             task_logger = logging.getLogger("ductwork.task")
             if task_logger.level == logging.NOTSET:
                 task_logger.setLevel(logging.INFO)
@@ -227,6 +251,7 @@ def routing() -> Iterator[None]:
             if _INSTALL.users == 0 and _INSTALL.saved is not None:
                 sys.stdout, sys.stderr = _INSTALL.saved
                 logging.getLogger().removeHandler(_INSTALL.handler)
+                _INSTALL.close_info()
 
 
 @contextlib.contextmanager
