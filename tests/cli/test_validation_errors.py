@@ -157,3 +157,32 @@ def test_flows_list_reports_import_errors_and_keeps_good_flows(cli: Cli, tmp_pat
     assert data["errors"][0]["line"] == 1
     assert "No module named 'nonexistent_module_xyz'" in data["errors"][0]["error"]
     assert data["errors"][0]["file"].endswith("bad.py")
+
+
+def test_an_optional_flow_argument_is_given_none_as_null(cli: Cli, tmp_path: Path) -> None:
+    # `--param limit=...` had no way to say None for `limit: int | None`: every text was an int or an error.
+    (tmp_path / "opt.py").write_text(
+        textwrap.dedent(
+            """
+            from pathlib import Path
+            from typing import Optional
+            from ductwork import flow, task
+
+            @task
+            def show(limit, other):
+                Path("seen.txt").write_text(f"limit={limit!r} other={other!r}")
+
+            @flow
+            def opt(limit: int | None = 3, other: Optional[int] = None):
+                show(limit, other)
+            """
+        )
+    )
+    result = cli("run", "opt.py:opt", "--param", "limit=null", "--param", "other=null", "--no-progress", "--json")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "seen.txt").read_text() == "limit=None other=None"
+    wrong = cli("run", "opt.py:opt", "--param", "limit=None")
+    assert wrong.exit_code == 2
+    assert "parameter 'limit' wants int or null, got 'None'" in wrong.output
+    shown = cli("flows", "show", "opt.py:opt")
+    assert "int or null" in shown.output

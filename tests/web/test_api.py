@@ -94,6 +94,7 @@ def test_flow_detail_has_typed_parameters(viewer: Api) -> None:
         "default": "3",
         "description": "how many",
         "choices": None,
+        "nullable": False,
     }
     assert params["mode"]["choices"] == ["fast", "slow"]
     assert params["label"]["type"] == "str"

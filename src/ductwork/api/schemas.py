@@ -101,6 +101,7 @@ class ParamOut(BaseModel):
     default: str | None = None
     description: str = ""
     choices: list[Any] | None = None
+    nullable: bool = Field(False, description="Whether null is a value (an `int | None` argument, a default of None).")
 
 
 class FlowOut(BaseModel):
@@ -543,6 +544,7 @@ def params_out(params: dict[str, Any]) -> list[ParamOut]:
                 default=None if param.required or param.default is None else param.serialize(param.default),
                 description=str(info.get("description", "")),
                 choices=list(info["choices"]) if "choices" in info else None,
+                nullable=param.takes_null(),
             )
         )
     return out

@@ -35,8 +35,7 @@ def list_flows(state: CliState, as_json: bool) -> None:
     if not folder.is_dir():  # a typo would otherwise look like "no flows"
         what = "is a file, not a folder" if folder.exists() else "does not exist"
         click.secho(
-            f"warning: the flows folder {folder} {what} (set flows_folder, DUCTWORK_FLOWS_FOLDER or "
-            "--flows-folder)",
+            f"warning: the flows folder {folder} {what} (set flows_folder, DUCTWORK_FLOWS_FOLDER or --flows-folder)",
             fg="yellow",
             err=True,
         )
@@ -129,11 +128,14 @@ def show(state: CliState, flow_ref: str, as_json: bool) -> None:
     if meta.params:
         from rich.table import Table
 
+        from ductwork.core.params import from_description
+
         table = Table("parameter", "type", "default", "description", title="parameters")
         for name, info in meta.params.items():
+            nullable = info["type"] != "json" and from_description(info).takes_null()
             table.add_row(
                 name,
-                info["type"],
+                f"{info['type']} or null" if nullable else info["type"],
                 "(required)" if info["required"] else str(info.get("default")),
                 info.get("description", ""),
             )

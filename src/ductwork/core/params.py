@@ -53,6 +53,9 @@ class Parameter(Generic[T]):
 
     type_name: ClassVar[str] = "str"
     python_types: ClassVar[tuple[type, ...]] = (str,)
+    nullable: bool = False
+    """Whether ``None`` is a value even when the default is not ``None`` (an argument annotated
+    ``int | None``, Luigi's ``Optional*Parameter``); a default of ``None`` implies it."""
 
     def __init__(
         self,
@@ -116,20 +119,25 @@ class Parameter(Generic[T]):
 
     def takes_null(self) -> bool:
         """Whether ``None`` is a value of this parameter (given by a client as JSON null)."""
-        return self.default is None
+        return self.nullable or self.default is None
+
+    def is_null_text(self, text: str) -> bool:
+        """Whether ``text`` stands for ``None``: ``null``, JSON's word (as in ``--conf`` and the
+        API's JSON), for a parameter that takes ``None``. Command-line and form values are text,
+        so without a word for it an ``int | None`` parameter could not be given ``None`` there."""
+        return text == "null" and self.takes_null()
 
     def convert(self, value: Any, *, name: str = "", owner: str = "") -> T | None:
         """``normalize`` with an error that names the parameter and the type it wanted."""
-        if value is None:
+        if value is None or (isinstance(value, str) and self.is_null_text(value)):
             return None
         try:
             return self.normalize(value)
         except (ValueError, TypeError) as exc:
             label = name or self.name
             where = f"{owner}: " if owner else ""
-            raise ParameterTypeError(
-                f"{where}parameter {label!r} wants {self.describe_type()}, got {value!r} ({exc})"
-            ) from None
+            wanted = f"{self.describe_type()} or null" if self.takes_null() else self.describe_type()
+            raise ParameterTypeError(f"{where}parameter {label!r} wants {wanted}, got {value!r} ({exc})") from None
 
     def serialize_or_none(self, value: Any) -> str | None:
         return None if value is None else self.serialize(value)
@@ -147,6 +155,8 @@ class Parameter(Generic[T]):
         }
         if not self.required:
             info["default"] = self.serialize_or_none(self.default)
+        if self.nullable and self.default is not None:  # a default of None already says so
+            info["nullable"] = True
         return info
 
     def __repr__(self) -> str:
@@ -560,7 +570,7 @@ class SchemaParameter(Parameter[Any]):
         try:
             check_schema(None, self.schema)
         except ValueError:
-            return self.default is None
+            return self.nullable or self.default is None
         return True
 
     def serialize(self, value: Any) -> str:
@@ -704,6 +714,7 @@ def from_description(info: Mapping[str, Any]) -> Parameter[Any]:
         param.default = param.parse(default) if isinstance(default, str) else param.normalize(default)
     elif default is None:
         param.default = None
+    param.nullable = bool(info.get("nullable", False))
     return param
 
 
@@ -730,6 +741,7 @@ def parameter_for(annotation: Any = None, default: Any = NO_DEFAULT, description
     if isinstance(default, Parameter):
         return default
     target = _strip_optional(annotation)
+    nullable = target is not annotation and _admits_none(annotation)
     if target is None or target is Any:
         target = type(default) if default not in (NO_DEFAULT, None) else str
     origin = typing.get_origin(target) or target
@@ -750,7 +762,13 @@ def parameter_for(annotation: Any = None, default: Any = NO_DEFAULT, description
         param.default = None if default is None else param.normalize(default)
     else:
         param.default = NO_DEFAULT
+    param.nullable = nullable
     return param
+
+
+def _admits_none(annotation: Any) -> bool:
+    """``int | None``, ``Optional[int]``: the argument may be given ``None``."""
+    return type(None) in typing.get_args(annotation)
 
 
 def _strip_optional(annotation: Any) -> Any:

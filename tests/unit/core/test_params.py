@@ -158,3 +158,40 @@ def test_an_invalid_default_of_a_flow_function_argument_names_the_flow_and_argum
 
     with pytest.raises(ParameterTypeError, match=r"flow 'typed': parameter 'n': the default 'abc' is invalid"):
         typed.build()
+
+
+def test_an_optional_annotation_takes_null_even_with_another_default() -> None:
+    # `limit: int | None = 5` could not be given None from the CLI, the web form or by name.
+    import typing
+
+    for annotation in (int | None, typing.Optional[int]):  # noqa: UP045 (both spellings are in use)
+        param = parameter_for(annotation, 5)
+        assert isinstance(param, IntParameter) and param.takes_null()
+        assert param.convert("null", name="limit") is None
+        rebuilt = from_description(param.describe())  # the scheduler and API see the same
+        assert rebuilt.takes_null() and rebuilt.convert("null") is None and rebuilt.default == 5
+    required = parameter_for(int | None)
+    assert required.required and required.convert("null") is None
+    assert not parameter_for(int, 5).takes_null()
+    assert "nullable" not in parameter_for(int, 5).describe()
+
+
+def test_null_text_is_none_only_for_parameters_that_take_none() -> None:
+    assert IntParameter(default=None).convert("null") is None
+    assert DateParameter(default=None).convert("null") is None
+    with pytest.raises(ParameterTypeError, match=r"parameter 'n' wants int, got 'null'"):
+        IntParameter(default=3).convert("null", name="n")
+    with pytest.raises(ParameterTypeError, match=r"parameter 'n' wants int or null, got 'None'"):
+        IntParameter(default=None).convert("None", name="n")  # the error says what to write
+    assert Parameter(default="x").convert("null") == "null"  # a text parameter's "null" is text
+
+
+def test_luigi_optional_parameters_take_null_and_keep_their_empty_text() -> None:
+    from ductwork.compat.luigi import OptionalIntParameter, OptionalParameter
+    from ductwork.compat.luigi import Parameter as LuigiParameter
+
+    number = OptionalIntParameter(default=5)
+    assert number.takes_null() and number.convert("") is None and number.convert("null") is None
+    assert from_description(number.describe()).convert("null") is None
+    assert OptionalParameter(default="x").convert("null") == "null"  # text in Luigi: stays text
+    assert LuigiParameter(default=None).convert("null") == "null"

@@ -85,6 +85,11 @@ class _LuigiParameter(core.Parameter[Any]):
                 raise
             return value
 
+    def is_null_text(self, text: str) -> bool:
+        """Luigi writes ``None`` as the empty text (its ``Optional*Parameter`` read it back);
+        ``null`` stands for it only where it could not be a value, never for a text parameter."""
+        return str not in self.python_types and super().is_null_text(text)
+
     def has_task_value(self, task_name: str, param_name: str) -> bool:
         return False
 
@@ -103,6 +108,8 @@ class Parameter(_LuigiParameter, core.Parameter[Any]):
 
 
 class OptionalParameterMixin:
+    nullable = True
+
     def serialize(self, value: Any) -> str:
         return "" if value is None else super().serialize(value)  # type: ignore[misc]
 
