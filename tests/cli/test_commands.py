@@ -384,9 +384,10 @@ def test_flows_list_warns_when_the_flows_folder_does_not_exist(cli: Cli, tmp_pat
 def test_runs_list_of_an_unknown_flow_says_so(cli: Cli, tmp_path: Path) -> None:
     shutil.copytree(ROOT / "examples", tmp_path / "flows")
     assert cli("trigger", "branching").exit_code == 0
-    assert json.loads(cli("runs", "list", "branchng", "--json").output)["runs"] == []  # a script polling: JSON
+    polled = cli("runs", "list", "branchng", "--json")  # a script polling a typo never ends: refused
+    assert polled.exit_code == 2 and "no flow 'branchng'" in polled.stderr and not polled.stdout
     listed = cli("runs", "list", "branchng")
-    assert listed.exit_code == 0 and "no flow 'branchng'" in listed.stderr and "branching" in listed.stderr
+    assert listed.exit_code == 2 and "no flow 'branchng'" in listed.stderr and "branching" in listed.stderr
     assert cli("runs", "list", "branching", "--state", "failed").exit_code == 0  # known, no such runs: fine
 
 

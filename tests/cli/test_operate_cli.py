@@ -231,3 +231,20 @@ def test_db_clean_takes_old_dead_letters_and_keeps_receipts_a_broker_may_still_r
         assert messages.list_dead_letters(engine, "ops") == []
     finally:
         engine.dispose()
+
+
+def test_a_flow_id_that_names_no_flow_is_an_error_not_an_empty_list(cli: Cli, tmp_path: Path) -> None:
+    # `runs list opz` exited 0 with "runs (0 in all)": a typo read as "this flow never ran".
+    _three_runs(cli, tmp_path)
+    for args in (("runs", "list", "opz"), ("runs", "list", "opz", "--json")):
+        listed = cli(*args)
+        assert listed.exit_code == 2, listed.output
+        assert "no flow 'opz' in the database. Did you mean 'ops'?" in listed.output
+    shown = cli("runs", "show", "opz", "manual__x")  # was "flow 'opz' has no run 'manual__x'"
+    assert shown.exit_code == 2 and "no flow 'opz' in the database. Did you mean 'ops'?" in shown.output
+    state = cli("tasks", "state", "opz", "manual__x")
+    assert state.exit_code == 2 and "Did you mean 'ops'?" in state.output
+    folder = tmp_path / "flows"  # a flow of the flows folder that never ran has no runs: not an error
+    folder.mkdir()
+    (folder / "later.py").write_text(textwrap.dedent(FLOW).replace('"ops"', '"later"'))
+    assert _json(cli, "runs", "list", "later")["total"] == 0

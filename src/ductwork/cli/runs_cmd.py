@@ -8,7 +8,7 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
@@ -27,6 +27,9 @@ from ductwork.store.records import RunRecord
 from ductwork.store.repo import events as event_repo
 from ductwork.store.repo import runs as run_repo
 from ductwork.store.repo import tasks as task_repo
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 
 def date_option(text: str | None, option: str) -> dt.datetime | None:
@@ -298,6 +301,18 @@ def backfill(
             )
 
 
+def _known_flow(state: CliState, engine: Engine, flow_id: str) -> None:
+    """Refuse a flow id that is neither recorded in the database nor defined in the flows
+    folder (a flow never run yet, or not parsed yet, has no runs: that is not an error)."""
+    try:
+        run_service.flow_graph(engine, flow_id)
+    except NotFoundError as recorded:
+        try:
+            state.flow_index.resolve(flow_id, state.settings.flows_folder)
+        except NotFoundError:
+            raise recorded from None
+
+
 @click.group()
 def runs() -> None:
     """List, show and cancel runs recorded in the database."""
@@ -319,11 +334,8 @@ def list_runs(
         page = run_repo.list_runs(
             conn, flow_id=flow_id, states=[RunState(s) for s in states] or None, limit=limit, offset=offset
         )
-    if flow_id is not None and not page.total and not as_json:  # a typo looks like "no runs": say so
-        try:
-            run_service.flow_graph(engine, flow_id)
-        except NotFoundError as exc:
-            click.secho(f"note: {exc}", fg="yellow", err=True)
+    if flow_id is not None and not page.total:  # a typo looked like "no runs" (exit 0, an empty list)
+        _known_flow(state, engine, flow_id)
     if as_json:
         print_json({"total": page.total, "runs": [run_json(r) for r in page.items]})
         return

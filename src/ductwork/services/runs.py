@@ -43,12 +43,17 @@ def flow_graph(engine: Engine, flow_id: str) -> FlowGraph:
     with read_transaction(engine) as conn:
         graph = flow_repo.get_flow_graph(conn, flow_id)
         if graph is None:
-            known = [f.flow_id for f in flow_repo.list_flows(conn)]
-            raise NotFoundError(
-                f"no flow {flow_id!r} in the database.{did_you_mean(flow_id, known)} "
-                f"Known flows: {', '.join(sorted(known)) or '(none: is the scheduler parsing the flows folder?)'}"
-            )
+            raise unknown_flow(conn, flow_id)
     return graph
+
+
+def unknown_flow(conn: Connection, flow_id: str) -> NotFoundError:
+    """The error for a flow id the database does not know, with the closest known ones."""
+    known = [f.flow_id for f in flow_repo.list_flows(conn)]
+    return NotFoundError(
+        f"no flow {flow_id!r} in the database.{did_you_mean(flow_id, known)} "
+        f"Known flows: {', '.join(sorted(known)) or '(none: is the scheduler parsing the flows folder?)'}"
+    )
 
 
 def validate_params(meta: FlowMeta, given: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -285,6 +290,8 @@ def get_run(engine: Engine, flow_id: str, run_id: str) -> RunRecord:
         record = run_repo.get_run(conn, flow_id, run_id)
         if record is None:
             recent = [r.run_id for r in run_repo.list_runs(conn, flow_id=flow_id, limit=20).items]
+            if not recent and flow_repo.get_flow(conn, flow_id) is None:  # a typo of the flow, not of the run
+                raise unknown_flow(conn, flow_id)
             raise NotFoundError(
                 f"flow {flow_id!r} has no run {run_id!r}.{did_you_mean(run_id, recent)}"
                 + (f" Recent runs: {', '.join(recent[:5])}" if recent else "")
