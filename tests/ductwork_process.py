@@ -8,11 +8,29 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import ductwork
+
+SOURCE = str(Path(ductwork.__file__).resolve().parents[1])
+"""The ductwork this test imported. A child started in another folder would read a relative
+``PYTHONPATH=src`` from there, miss it, and run whichever ductwork is installed instead."""
+
+
+def process_env(env: dict[str, str]) -> dict[str, str]:
+    """The test's environment with ``env`` added, and the ductwork under test first on the path."""
+    merged = {**os.environ, **env}
+    merged["PYTHONPATH"] = os.pathsep.join(p for p in (SOURCE, merged.get("PYTHONPATH", "")) if p)
+    return merged
+
+
+def ductwork_command(*args: str) -> list[str]:
+    """The command line of ``ductwork ARGS``; for a process the test starts and keeps running."""
+    return [sys.executable, "-m", "ductwork.cli", *args]
+
 
 def ductwork_process(*args: str, env: dict[str, str], cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "ductwork.cli", *args],
-        env={**os.environ, **env},
+        ductwork_command(*args),
+        env=process_env(env),
         cwd=cwd,
         capture_output=True,
         text=True,
