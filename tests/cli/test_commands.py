@@ -471,3 +471,71 @@ def test_flows_graph_redirected_writes_the_drawing_to_standard_output_only(cli: 
     assert result.exit_code == 0
     assert result.stdout.lstrip().startswith("digraph") and "wrote" not in result.stdout
     assert not list(tmp_path.glob("*.dot"))
+
+
+WAITING = textwrap.dedent(
+    """
+    import time
+    from pathlib import Path
+    from ductwork import LocalTarget, Task
+
+    class Hold(Task):
+        def output(self):
+            return LocalTarget("held.txt")
+        def run(self):
+            Path("started").touch()
+            deadline = time.time() + 60
+            while not Path("release").exists() and time.time() < deadline:
+                time.sleep(0.05)
+            with self.output().open("w") as out:
+                out.write("x")
+    """
+)
+
+
+def test_build_takes_luigis_lock_so_a_second_cron_invocation_does_not_start(tmp_path: Path) -> None:
+    # `ductwork build ... --take-lock` (a Luigi cron line) was refused as an unknown parameter, and
+    # without it two overlapping builds of the same command built the same outputs at once.
+    import subprocess
+    import time
+
+    from ductwork_process import ductwork_command, ductwork_process, process_env
+
+    (tmp_path / "waiting.py").write_text(WAITING)
+    env = {"DUCTWORK_HOME": str(tmp_path / "home")}
+    args = ("build", "--module", "waiting", "Hold", "--take-lock", "--no-progress", "--no-record")
+    first = subprocess.Popen(
+        ductwork_command(*args),
+        cwd=tmp_path,
+        env=process_env(env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(1200):
+            if (tmp_path / "started").exists() or first.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert (tmp_path / "started").exists()
+        second = ductwork_process(*args, env=env, cwd=tmp_path)
+        assert second.returncode == 0, second.stderr  # Luigi's retcode for "already running"
+        assert f"Pid(s) {{{first.pid}}} already running" in second.stdout
+        assert f"not started: the same command line runs as process {first.pid}" in second.stderr
+        assert "Scheduled" not in second.stdout
+        assert len(list((tmp_path / "home" / "locks").glob("*.pid"))) == 1  # in the home, not Luigi's /tmp/luigi
+    finally:
+        (tmp_path / "release").touch()
+        first.wait(timeout=60)
+    assert first.returncode == 0 and (tmp_path / "held.txt").read_text() == "x"
+
+
+def test_build_accepts_luigis_lock_options(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "waiting.py").write_text(WAITING)
+    (tmp_path / "release").touch()
+    locks = tmp_path / "locks"
+    ran = cli("build", "--module", "waiting", "Hold", "--lock-pid-dir", str(locks), "--lock-size", "2", "--no-record")
+    assert ran.exit_code == 0, ran.output
+    assert "* 1 ran successfully" in ran.output and len(list(locks.glob("*.pid"))) == 1
+    (tmp_path / "held.txt").unlink()
+    free = cli("build", "--module", "waiting", "Hold", "--no-lock", "--lock-pid-dir", str(tmp_path / "x"))
+    assert free.exit_code == 0 and not (tmp_path / "x").exists()

@@ -288,6 +288,21 @@ def _bool_map(cls: type[ParamHolder]) -> dict[str, bool]:
     "--workers", "-w", type=click.IntRange(min=1), default=1, help="Tasks to run at once (Luigi's --workers)."
 )
 @click.option("--local-scheduler", is_flag=True, help="Accepted for Luigi compatibility; builds always run here.")
+@click.option("--no-lock", is_flag=True, help="Run even while the same command line runs (Luigi's --no-lock).")
+@click.option(
+    "--take-lock",
+    is_flag=True,
+    help="Luigi's --take-lock: the lock is taken as without it (the running build is not signalled).",
+)
+@click.option(
+    "--lock-pid-dir",
+    default=None,
+    metavar="DIR",
+    help="Where the lock's pid files are (Luigi's --lock-pid-dir; default: locks in the Ductwork home).",
+)
+@click.option(
+    "--lock-size", type=click.IntRange(min=1), default=1, help="How many may run the same command line at once."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 @click.option("--no-progress", is_flag=True, help="No live progress display.")
 @click.option(
@@ -303,6 +318,10 @@ def build(
     modules: tuple[str, ...],
     workers: int,
     local_scheduler: bool,
+    no_lock: bool,
+    take_lock: bool,
+    lock_pid_dir: str | None,
+    lock_size: int,
     as_json: bool,
     no_progress: bool,
     record: bool,
@@ -313,6 +332,9 @@ def build(
     \b
     ductwork build --module reports DailyReport --date 2024-01-31 --workers 2
     ductwork build --module reports DailyReport --GlobalParams-log-dir ./logs
+
+    As Luigi's luigi command, a build does not start while the same command line runs
+    (unless --no-lock): it says which process holds the lock and exits with status 0.
     """
     state: CliState = ctx.obj
     with guarded_import(state.settings.parse_timeout):
@@ -320,6 +342,8 @@ def build(
     cls = find_task_class(task_name, loaded)
     sections = {c.section_name(): _bool_map(c) for c in [*all_task_classes(), *config_classes()]}
     args = parse_build_args(ctx.args, _bool_map(cls), sections, root_name=cls.get_task_family())
+    if not no_lock and not _take_build_lock(lock_pid_dir or str(state.settings.home / "locks"), lock_size):
+        return
     sources = ParamSources.load(config_path=state.config_path, cli=args.sections)
     with use_sources(sources):
         root = cls(**args.root)
@@ -338,6 +362,34 @@ def build(
     if not as_json:
         _luigi_summary(summary)
     _report(summary, as_json, state.settings.logs)
+
+
+def _take_build_lock(folder: str, size: int) -> bool:
+    """Whether this build may start: fewer than ``size`` other processes run this command line.
+    The pid files are kept in the Ductwork home by default, not in Luigi's shared temporary
+    folder, so builds of two homes (two users, two test runs) never block each other.
+
+    Luigi's ``--take-lock`` also sends the holder SIGUSR1 so that it stops taking new tasks and
+    lets this one run beside it; a build here has no such handler (the signal would kill it,
+    its running tries with it), so the lock is taken only when it is free. A folder that
+    cannot be written is warned about, and the build runs without the lock."""
+    from ductwork.pid_lock import holders
+
+    try:
+        others = holders(folder, size)
+    except OSError as exc:
+        click.secho(f"warning: cannot take the build lock in {folder} ({exc}); building without it", err=True)
+        return True
+    if others:
+        pids = ", ".join(map(str, sorted(others)))
+        click.echo(f"Pid(s) {{{pids}}} already running")  # Luigi's words, on stdout as Luigi prints them
+        click.secho(
+            f"not started: the same command line runs as process {pids} (--no-lock runs it anyway)",
+            fg="yellow",
+            err=True,
+        )
+        return False
+    return True
 
 
 def _luigi_summary(summary: RunSummary) -> None:
