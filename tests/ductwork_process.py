@@ -27,14 +27,17 @@ def ductwork_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "ductwork.cli", *args]
 
 
-def ductwork_process(*args: str, env: dict[str, str], cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+def ductwork_process(
+    *args: str, env: dict[str, str], cwd: Path | None, timeout: float = 120, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
+    """``ductwork ARGS`` to its end, its output captured as text (``cwd`` None: the test's own)."""
     return subprocess.run(
         ductwork_command(*args),
         env=process_env(env),
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
         **kwargs,
     )

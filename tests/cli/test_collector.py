@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import gc
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from ductwork import Flow, PythonOperator
 from ductwork.gc_tuning import OLDER, YOUNGEST
 from ductwork.testing import run_flow
+from ductwork_process import ductwork_process
 
 REPORT = """
 import gc
@@ -33,14 +31,7 @@ with Flow("collector") as flow:
 
 def _ductwork(tmp_path: Path, *args: str, **env: str) -> str:
     """The real entry point in a process of its own (the collector is set there)."""
-    done = subprocess.run(
-        [sys.executable, "-c", "from ductwork.cli.main import main; main()", *args],
-        cwd=tmp_path,
-        env={**os.environ, "DUCTWORK_HOME": str(tmp_path / "home"), **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = ductwork_process(*args, env={"DUCTWORK_HOME": str(tmp_path / "home"), **env}, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 

@@ -6,13 +6,12 @@ use the file as it is now, not as it was last parsed."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
 
+from ductwork_process import ductwork_process
 from tests.conftest import Cli
 
 GOOD = textwrap.dedent(
@@ -41,16 +40,8 @@ HANGS = textwrap.dedent(
 
 
 def _ductwork(tmp: Path, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DUCTWORK_HOME": str(tmp / "home"), "DUCTWORK_PARSE_TIMEOUT": "3"}
-    return subprocess.run(
-        [sys.executable, "-m", "ductwork.cli", *args],
-        cwd=tmp,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    env = {"DUCTWORK_HOME": str(tmp / "home"), "DUCTWORK_PARSE_TIMEOUT": "3"}
+    return ductwork_process(*args, env=env, cwd=tmp, timeout=timeout)
 
 
 def _folder(tmp: Path, **files: str) -> None:

@@ -10,6 +10,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from ductwork_process import ductwork_process
+
 LOUD = """
 from ductwork import Flow, PythonOperator
 
@@ -33,14 +35,7 @@ with Flow("broken") as broken:
 
 def _ductwork(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """The real entry point (``main``, where the quick exit is) in a process of its own."""
-    return subprocess.run(
-        [sys.executable, "-c", "from ductwork.cli.main import main; main()", *args],
-        cwd=tmp_path,
-        env={**os.environ, "DUCTWORK_HOME": str(tmp_path / "home")},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return ductwork_process(*args, env={"DUCTWORK_HOME": str(tmp_path / "home")}, cwd=tmp_path)
 
 
 def test_output_larger_than_a_pipe_arrives_whole_and_statuses_are_kept(tmp_path: Path) -> None:

@@ -7,12 +7,12 @@ is a separate ``ductwork`` process, as a user runs them."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
+
+from ductwork_process import ductwork_process
 
 INCREMENTAL = textwrap.dedent(
     """
@@ -69,7 +69,6 @@ class Project:
         (self.data / "lookup.txt").write_text("total")
         (self.flows / "incremental.py").write_text(INCREMENTAL)
         self.env = {
-            **os.environ,
             "DUCTWORK_HOME": str(tmp / "home"),
             "DUCTWORK_FLOWS_FOLDER": str(self.flows),
             "DUCTWORK_TEST_MARKS": str(self.marks),
@@ -77,15 +76,7 @@ class Project:
         }
 
     def ductwork(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "ductwork.cli", *args],
-            cwd=self.tmp,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        return ductwork_process(*args, env=self.env, cwd=self.tmp)
 
     def json(self, *args: str) -> Any:
         done = self.ductwork(*args, "--json")

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
+
+from ductwork_process import ductwork_process
 
 FLOW = textwrap.dedent(
     """
@@ -58,7 +58,6 @@ class Project:
         (self.flows / "base.py").write_text("BASE = 100\n")
         self.tmp = tmp
         self.env = {
-            **os.environ,
             "DUCTWORK_HOME": str(tmp / "home"),
             "DUCTWORK_FLOWS_FOLDER": str(self.flows),
             "DUCTWORK_TEST_MARKS": str(self.marks),
@@ -68,15 +67,7 @@ class Project:
         """What the tasks that executed in this run wrote."""
         log = self.marks / "executed.log"
         before = len(log.read_text().splitlines()) if log.exists() else 0
-        done = subprocess.run(
-            [sys.executable, "-m", "ductwork.cli", "run", "code_changes", "--no-progress", "--json"],
-            cwd=self.tmp,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        done = ductwork_process("run", "code_changes", "--no-progress", "--json", env=self.env, cwd=self.tmp)
         assert done.returncode == 0, done.stdout + done.stderr
         assert json.loads(done.stdout)["state"] == "success"
         return sorted(log.read_text().splitlines()[before:]) if log.exists() else []
