@@ -18,7 +18,9 @@ SOURCE = str(Path(ductwork.__file__).resolve().parents[1])
 def process_env(env: dict[str, str]) -> dict[str, str]:
     """The test's environment with ``env`` added, and the ductwork under test first on the path."""
     merged = {**os.environ, **env}
-    merged["PYTHONPATH"] = os.pathsep.join(p for p in (SOURCE, merged.get("PYTHONPATH", "")) if p)
+    path = merged.get("PYTHONPATH", "")
+    if path.split(os.pathsep)[0] != SOURCE:
+        merged["PYTHONPATH"] = os.pathsep.join(p for p in (SOURCE, path) if p)
     return merged
 
 

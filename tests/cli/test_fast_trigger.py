@@ -35,6 +35,7 @@ from ductwork.cli.main import cli as cli_group
 from ductwork.settings import Settings
 from ductwork.store.engine import create_engine, read_transaction
 from ductwork.store.repo import runs as run_repo
+from ductwork_process import ductwork_command, ductwork_process, process_env
 
 pytestmark = pytest.mark.skipif(not scheduler_socket.available(), reason="abstract Unix sockets are Linux's")
 
@@ -65,8 +66,9 @@ FLOWS = textwrap.dedent(
     """
 )
 
-DUCTWORK = [sys.executable, "-c", "from ductwork.cli.entry import main; main()"]
-"""The console script's entry, as ``.venv/bin/ductwork`` runs it."""
+DUCTWORK = ductwork_command()
+"""``python -m ductwork.cli``: the console script's entry (``cli.entry.main``), as
+``.venv/bin/ductwork`` runs it."""
 
 
 @pytest.fixture
@@ -75,13 +77,14 @@ def home(tmp_path: Path) -> Iterator[dict[str, str]]:
     flows = tmp_path / "flows"
     flows.mkdir()
     (flows / "flows.py").write_text(FLOWS)
-    env = {
-        **os.environ,
-        "DUCTWORK_HOME": str(tmp_path / "home"),
-        "DUCTWORK_FLOWS_FOLDER": str(flows),
-        "DUCTWORK_TEST_GATE": str(tmp_path / "gate"),
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = process_env(
+        {
+            "DUCTWORK_HOME": str(tmp_path / "home"),
+            "DUCTWORK_FLOWS_FOLDER": str(flows),
+            "DUCTWORK_TEST_GATE": str(tmp_path / "gate"),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     log = (tmp_path / "scheduler.log").open("wb")
     proc = subprocess.Popen(
         [*DUCTWORK, "scheduler", "--workers", "1"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path
@@ -112,7 +115,7 @@ def _wait_listening(home: str) -> None:
 
 
 def _ductwork(env: dict[str, str], *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*DUCTWORK, *args], env=env, capture_output=True, text=True, timeout=120, cwd=cwd)
+    return ductwork_process(*args, env=env, cwd=cwd)
 
 
 def _runs(env: dict[str, str], flow_id: str, *, quiet: bool = False) -> list[Any]:
@@ -283,18 +286,31 @@ def test_logs_follow_of_a_task_not_started_yet_waits_for_its_try(home: dict[str,
 
 
 def test_the_audit_entry_is_the_one_the_command_writes_itself(home: dict[str, str], tmp_path: Path) -> None:
-    args = ("trigger", "one", "--run-id", "audited", "--conf", '{"k": "v"}', "-p", "", "--wait", "--timeout", "1")
+    # The wait was `--timeout 1`: under load the scheduler took longer to run the flow, the
+    # command exited 3 and the test failed. Each wait now ends on its run's end.
+    args = ("trigger", "one", "--run-id", "audited", "--conf", '{"k": "v"}', "-p", "", "--wait", "--timeout", "300")
     assert _attempt(home, *args) is None  # "-p ''" is not NAME=VALUE: the command says so itself
     args = tuple(a for a in args if a not in ("-p", ""))
     assert _attempt(home, *args) == 0
     ours = _audit(home)
-    # The same command where no scheduler runs (another home): the command writes it itself,
-    # and its wait ends at the timeout.
+    # The same command where no scheduler runs (another home): the command writes it itself
+    # and waits in the database, until the run is cancelled there.
     other = {**home, "DUCTWORK_HOME": str(tmp_path / "other-home")}
-    done = _ductwork(other, *args)
-    assert done.returncode == 3, done.stderr  # timed out: nothing runs it there
+    waiting = subprocess.Popen([*DUCTWORK, *args], env=other, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not _runs(other, "one", quiet=True):
+            assert time.monotonic() < deadline and waiting.poll() is None, "the command never queued its run"
+            time.sleep(0.05)
+        cancelled = _ductwork(other, "runs", "cancel", "one", "audited")
+        assert cancelled.returncode == 0, cancelled.stderr
+        out, err = waiting.communicate(timeout=120)
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+    assert waiting.returncode == 1, (out, err)  # the run it waited for ended failed (cancelled)
     theirs = _audit(other)
-    assert theirs["details"].pop("exit_status") == 3  # type: ignore[attr-defined]
+    assert theirs["details"].pop("exit_status") == 1  # type: ignore[attr-defined]
     for key in ("actor", "via", "origin", "action", "target", "details"):
         assert ours[key] == theirs[key], key
     assert ours["details"] == {
@@ -302,14 +318,15 @@ def test_the_audit_entry_is_the_one_the_command_writes_itself(home: dict[str, st
         "run_id": "audited",
         "conf_text": '{"k": "v"}',
         "wait": True,
-        "timeout": 1.0,
+        "timeout": 300.0,
     }
 
 
 def _audit(env: dict[str, str]) -> dict[str, object]:
+    """The audit entry of the trigger (a cancel made to end a wait has its own)."""
     done = _ductwork(env, "audit", "list", "--json")
     assert done.returncode == 0, done.stderr
-    (entry,) = json.loads(done.stdout)["entries"]
+    (entry,) = [e for e in json.loads(done.stdout)["entries"] if e["action"] != "run.cancel"]
     return dict(entry)
 
 
@@ -400,7 +417,7 @@ def test_without_a_scheduler_the_command_writes_the_run_itself(tmp_path: Path) -
     flows = tmp_path / "flows"
     flows.mkdir()
     (flows / "flows.py").write_text(FLOWS)
-    env = {**os.environ, "DUCTWORK_HOME": str(tmp_path / "home"), "DUCTWORK_FLOWS_FOLDER": str(flows)}
+    env = process_env({"DUCTWORK_HOME": str(tmp_path / "home"), "DUCTWORK_FLOWS_FOLDER": str(flows)})
     assert _attempt(env, "trigger", "one") is None
     done = _ductwork(env, "trigger", "one", "--run-id", "itself")
     assert done.returncode == 0, done.stderr
