@@ -14,6 +14,7 @@ import textwrap
 import time
 from pathlib import Path
 
+from ductwork_process import process_env
 from tests.conftest import Cli
 
 SLOW_FLOW = textwrap.dedent(
@@ -57,7 +58,7 @@ def _in_terminal(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[bytes
 def test_the_progress_bar_moves_and_redraws_at_a_sane_rate(tmp_path: Path) -> None:
     (tmp_path / "flows").mkdir()
     (tmp_path / "flows" / "slow.py").write_text(SLOW_FLOW)
-    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "120", "DUCTWORK_FLOWS_FOLDER": str(tmp_path / "flows")}
+    env = process_env({"TERM": "xterm-256color", "COLUMNS": "120", "DUCTWORK_FLOWS_FOLDER": str(tmp_path / "flows")})
     output, seconds, status = _in_terminal(
         [sys.executable, "-m", "ductwork.cli", "run", "slow", "--no-record", "--workers", "1"], tmp_path, env
     )

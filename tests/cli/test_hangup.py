@@ -8,10 +8,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
+
+from ductwork_process import ductwork_command, ductwork_process, process_env
 
 FLOW = textwrap.dedent(
     """
@@ -36,7 +37,6 @@ def test_sighup_stops_the_scheduler_cleanly(tmp_path: Path) -> None:
     (tmp_path / "out").mkdir()
     (tmp_path / "flows" / "hup.py").write_text(FLOW)
     env = {
-        **os.environ,
         "DUCTWORK_HOME": str(tmp_path / "home"),
         "DUCTWORK_FLOWS_FOLDER": str(tmp_path / "flows"),
         "DUCTWORK_DATABASE_URL": f"sqlite:///{tmp_path / 'ductwork.db'}",
@@ -45,23 +45,15 @@ def test_sighup_stops_the_scheduler_cleanly(tmp_path: Path) -> None:
     log = tmp_path / "scheduler.log"
     with log.open("wb") as out:
         scheduler = subprocess.Popen(
-            [sys.executable, "-m", "ductwork.cli", "scheduler", "--workers", "1", "--poll-interval", "0.2"],
-            env=env,
+            ductwork_command("scheduler", "--workers", "1", "--poll-interval", "0.2"),
+            env=process_env(env),
             cwd=tmp_path,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     try:
-        triggered = subprocess.run(
-            [sys.executable, "-m", "ductwork.cli", "trigger", "hup"],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        triggered = ductwork_process("trigger", "hup", env=env, cwd=tmp_path)
         assert triggered.returncode == 0, triggered.stdout + triggered.stderr
         deadline = time.monotonic() + 60
         while not (tmp_path / "out" / "started").exists():

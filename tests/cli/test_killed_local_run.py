@@ -18,6 +18,7 @@ from pathlib import Path
 from ductwork.store.engine import create_engine, read_transaction
 from ductwork.store.repo import runs as run_repo
 from ductwork.store.repo import tasks as task_repo
+from ductwork_process import process_env
 from tests.conftest import Cli
 
 FLOW = """
@@ -56,7 +57,7 @@ def test_a_killed_run_is_recorded_by_the_next_run(cli: Cli, tmp_path: Path) -> N
     proc = subprocess.Popen(
         [*ductwork, "run", f"{flow_file}:killed", "--workers", "1", "--no-progress"],
         cwd=tmp_path,
-        env=dict(os.environ),
+        env=process_env({}),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -128,7 +129,7 @@ def _start_stoppable(tmp_path: Path, *, restore_sigint: bool = False) -> subproc
     proc = subprocess.Popen(
         [*ductwork, "run", f"{tmp_path / 'stoppable.py'}:stoppable", "--no-progress"],
         cwd=tmp_path,
-        env=dict(os.environ),
+        env=process_env({}),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -250,7 +251,7 @@ def test_tasks_a_killed_run_never_started_are_not_given_made_up_tries(cli: Cli, 
     proc = subprocess.Popen(
         [*ductwork, "run", f"{tmp_path / 'wide.py'}:wide", "--workers", "2", "--no-progress"],
         cwd=tmp_path,
-        env=dict(os.environ),
+        env=process_env({}),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -9,7 +9,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ductwork_process import ductwork_process
+from ductwork_process import ductwork_command, ductwork_process, process_env
 from tests.conftest import Cli
 
 FERNET_KEY = "Y2hhbmdlLW1lLXRoaXMtaXMtYS10ZXN0LWtleS0xMjM="
@@ -89,8 +88,8 @@ def test_scheduled_tasks_inherit_no_ductwork_secrets(tmp_path: Path) -> None:
     _setup(tmp_path)
     env = _secret_env(tmp_path, f"sqlite:///{tmp_path / 'ductwork.db'}")
     scheduler = subprocess.Popen(
-        [sys.executable, "-m", "ductwork.cli", "scheduler", "--workers", "1", "--poll-interval", "0.2"],
-        env={**os.environ, **env},
+        ductwork_command("scheduler", "--workers", "1", "--poll-interval", "0.2"),
+        env=process_env(env),
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from ductwork_process import process_env
 from tests.conftest import Cli
 
 SHORT = """
@@ -93,14 +94,14 @@ def test_a_long_try_of_an_in_process_run_is_followed_while_it_runs(cli: Cli, tmp
     run = subprocess.Popen(
         [*DUCTWORK, "run", "long.py", "--no-progress"],
         cwd=tmp_path,
-        env=dict(os.environ),
+        env=process_env({}),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
     follow = None
     try:
         deadline = time.monotonic() + 60
-        while not (runs := json.loads(cli("runs", "list", "long", "--json").output)["runs"]):
+        while not (runs := _runs_of(cli, "long")):
             assert run.poll() is None and time.monotonic() < deadline, "the run never started"
             time.sleep(0.1)
         while (
@@ -111,7 +112,7 @@ def test_a_long_try_of_an_in_process_run_is_followed_while_it_runs(cli: Cli, tmp
         follow = subprocess.Popen(
             [*DUCTWORK, "tasks", "logs", "long", runs[0]["run_id"], "slow", "--follow"],
             cwd=tmp_path,
-            env=dict(os.environ),
+            env=process_env({}),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -183,3 +184,10 @@ def test_a_tasks_info_log_records_reach_its_try_log_and_not_the_commands_output(
     assert "INFO root: root info line" in shown
     assert "INFO mylib.client: library info line" in shown
     assert "library debug line" not in shown
+
+
+def _runs_of(cli: Cli, flow_id: str) -> list[dict[str, object]]:
+    """The flow's runs; none while the run being started has not recorded the flow yet (until
+    then ``runs list`` refuses its id as unknown)."""
+    listed = cli("runs", "list", flow_id, "--json")
+    return json.loads(listed.output)["runs"] if listed.exit_code == 0 else []
