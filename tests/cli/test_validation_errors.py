@@ -57,6 +57,27 @@ CASES = {
             "Did you mean 'python_callable'",
         ],
     ),
+    "unknown_flow_argument": (  # was "TypeError: Flow.__init__() got an unexpected keyword argument"
+        """
+        with Flow("misspelt", shedule="@daily") as f:
+            EmptyOperator(task_id="a")
+        """,
+        "misspelt",
+        [],
+        ["flow.py:4:", "flow 'misspelt': unknown argument 'shedule'. Did you mean 'schedule'?"],
+    ),
+    "unknown_flow_decorator_argument": (
+        """
+        from ductwork import flow, task
+
+        @flow(schedul="@daily")
+        def decorated():
+            EmptyOperator(task_id="a")
+        """,
+        "decorated",
+        [],
+        ["flow.py:6:", "flow 'decorated': unknown argument 'schedul'. Did you mean 'schedule'?"],
+    ),
     "bad_schedule": (
         """
         with Flow("sched", schedule="0 25 * * *") as f:

@@ -38,6 +38,7 @@ from ductwork.errors import (
     DefinitionError,
     DuplicateTaskError,
     NotFoundError,
+    UnknownArgumentError,
     did_you_mean,
 )
 
@@ -94,11 +95,17 @@ class Flow:
         triggers: Sequence[Any] = (),
         cache: str | None = None,
         run_timeout: dt.timedelta | float | None = None,
+        **unknown: Any,
     ) -> None:
         self.defined_at = caller_site()
         if not isinstance(flow_id, str) or not _FLOW_ID.match(flow_id):
             raise DefinitionError(
                 f"invalid flow id {flow_id!r}: use letters, digits, '_', '.' and '-', not starting with '-'"
+            )
+        if unknown:  # Python's own TypeError named Flow.__init__, not the flow, and guessed nothing
+            bad = next(iter(unknown))
+            raise UnknownArgumentError(
+                f"flow {flow_id!r}: unknown argument {bad!r}.{did_you_mean(bad, accepted_arguments(type(self)))}"
             )
         self.flow_id = flow_id
         self.description = description
