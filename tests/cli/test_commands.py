@@ -145,6 +145,24 @@ def test_build_errors_name_the_task_and_parameter(cli: Cli, tmp_path: Path) -> N
     assert result.exit_code == 2 and "no task class named 'Merj'. Did you mean 'Merge'" in result.output
 
 
+def test_a_bad_parameter_given_in_requires_names_the_line_that_gave_it(cli: Cli, tmp_path: Path) -> None:
+    # It said "Part: parameter 'i' wants int, got 'seven'" and left the user to find where.
+    (tmp_path / "pipeline.py").write_text(PIPELINE)
+    (tmp_path / "bad.py").write_text(
+        "from ductwork import WrapperTask\n"
+        "from pipeline import Part\n"
+        "\n"
+        "class Broken(WrapperTask):\n"
+        "    def requires(self):\n"
+        "        return [Part(i=1), Part(i='seven')]\n"
+    )
+    result = cli("build", "--module", "bad", "Broken", "--no-record")
+    assert result.exit_code == 2, result.output
+    assert "Error: bad.py:6: Part: parameter 'i' wants int, got 'seven'" in result.output
+    root = cli("build", "--module", "pipeline", "Merge", "--group", "x")  # the command line's: no file
+    assert "Error: Merge: parameter 'group' wants int" in root.output
+
+
 def test_retry_table_shows_the_tries_and_exit_status(cli: Cli, tmp_path: Path) -> None:
     (tmp_path / "flaky.py").write_text(
         textwrap.dedent(

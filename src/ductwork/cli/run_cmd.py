@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -29,7 +31,7 @@ from ductwork.engine.execution import SIGINT_SEEN
 from ductwork.engine.local import run_locally
 from ductwork.engine.recorder import RunSummary
 from ductwork.engine.supervisor import Limits
-from ductwork.errors import CommandTerminated, ParameterError, RunStopped
+from ductwork.errors import CommandTerminated, DefinitionError, ParameterError, RunStopped
 from ductwork.import_guard import guarded_import
 from ductwork.loading import import_modules
 
@@ -345,7 +347,7 @@ def build(
     if not no_lock and not _take_build_lock(lock_pid_dir or str(state.settings.home / "locks"), lock_size):
         return
     sources = ParamSources.load(config_path=state.config_path, cli=args.sections)
-    with use_sources(sources):
+    with use_sources(sources), _located_in_task_code(loaded):
         root = cls(**args.root)
         flow = flow_for_tasks([root])
         summary = _execute(
@@ -362,6 +364,42 @@ def build(
     if not as_json:
         _luigi_summary(summary)
     _report(summary, as_json, state.settings.logs)
+
+
+@contextlib.contextmanager
+def _located_in_task_code(modules: Sequence[Any]) -> Iterator[None]:
+    """A bad parameter or definition met while walking ``requires()`` (``R(d="2024-13-01")``
+    in another task's code) named the task class but not where it was made: prefix the
+    innermost line of the tasks' own files, as errors in flow files are."""
+    try:
+        yield
+    except (ParameterError, DefinitionError) as exc:
+        ours = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # the ductwork package
+        files = {getattr(m, "__file__", None) for m in modules}
+        files |= {getattr(sys.modules.get(c.__module__), "__file__", None) for c in all_task_classes()}
+        site = next(
+            (
+                f
+                for f in reversed(traceback.extract_tb(exc.__traceback__))
+                if f.filename in files and not f.filename.startswith(ours)
+            ),
+            None,
+        )
+        if site is None or str(exc).startswith(f"{_shown_path(site.filename)}:"):
+            raise
+        try:
+            located = type(exc)(f"{_shown_path(site.filename)}:{site.lineno}: {exc}")
+        except TypeError:  # an error class with other constructor arguments: as it is
+            raise exc from None
+        raise located from None
+
+
+def _shown_path(filename: str) -> str:
+    """``filename`` relative to the working folder when it is under it (as users typed it)."""
+    try:
+        return os.path.relpath(filename) if not os.path.relpath(filename).startswith("..") else filename
+    except ValueError:  # another drive
+        return filename
 
 
 def _take_build_lock(folder: str, size: int) -> bool:
