@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -340,3 +341,40 @@ def test_template_fields_that_name_no_attribute_are_errors() -> None:
         Flow("misspelt_field"),
     ):
         Misspelt(task_id="q", sql="select {{ ds }}")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "says"),
+    [
+        (
+            {"op_args": "abc"},
+            "op_args takes a list of positional arguments, got str 'abc' (one argument: op_args=['abc'])",
+        ),
+        (
+            {"op_args": {"x": 1}},
+            "op_args takes a list of positional arguments, got dict {'x': 1} (arguments by name go in op_kwargs)",
+        ),
+        ({"op_args": 5}, "op_args takes a list of positional arguments, got int 5"),
+        ({"op_kwargs": [1]}, "op_kwargs takes a mapping of argument names to values, got list [1]"),
+    ],
+)
+def test_python_operator_arguments_of_the_wrong_shape_are_named(arguments: dict[str, Any], says: str) -> None:
+    # "abc" ran print('a', 'b', 'c'); [1] was "TypeError: cannot convert dictionary update sequence ..."
+    with pytest.raises(DefinitionError, match="PythonOperator\\(task_id='p'\\): " + re.escape(says)), Flow("shapes"):
+        PythonOperator(task_id="p", python_callable=print, **arguments)
+
+
+def test_python_operator_takes_another_tasks_whole_result_as_its_arguments() -> None:
+    # op_args=a.output (Airflow's XComArg) was refused: "cannot be tested with if/and/or/not"
+    from ductwork.testing import run_flow
+
+    with Flow("whole") as whole:
+        listed = PythonOperator(task_id="listed", python_callable=lambda: [2, 3])
+        named = PythonOperator(task_id="named", python_callable=lambda: {"b": 10})
+        PythonOperator(task_id="sum", python_callable=lambda a, b: a + b, op_args=[1], op_kwargs=named.output)
+        PythonOperator(task_id="product", python_callable=lambda x, y: x * y, op_args=listed.output)
+        number = PythonOperator(task_id="number", python_callable=lambda: 5)
+        PythonOperator(task_id="bad", python_callable=print, op_args=number.output)
+    result = run_flow(whole)
+    assert result.result("sum") == 11 and result.result("product") == 6
+    assert "op_args takes a list of positional arguments, got int 5" in (result.tasks["bad"].tries[-1].error or "")

@@ -10,7 +10,7 @@ from typing import Any
 from ductwork.core.context import TaskContext
 from ductwork.core.dependencies import set_dependency
 from ductwork.core.operators.base import BaseOperator
-from ductwork.core.xcom_arg import find_refs, resolve_refs
+from ductwork.core.xcom_arg import XComArg, find_refs, resolve_refs
 from ductwork.errors import DefinitionError, TaskExecutionError
 
 _SIGNATURES: weakref.WeakKeyDictionary[Any, list[inspect.Parameter] | None] = weakref.WeakKeyDictionary()
@@ -62,6 +62,25 @@ def call_with_context(
     return func(*args, **call_kwargs)
 
 
+def _check_arguments(name: str, op_args: Any, op_kwargs: Any) -> None:
+    """A text given as ``op_args`` became one argument per character, and a list given as
+    ``op_kwargs`` a bare ``TypeError`` about dictionary update sequences: say what each takes."""
+    # Another task's result (``op_args=extract.output``, as in Airflow) is checked when the task runs.
+    if isinstance(op_args, XComArg):
+        pass
+    elif isinstance(op_args, str | bytes | Mapping) or (op_args is not None and not isinstance(op_args, Iterable)):
+        raise DefinitionError(
+            f"{name}: op_args takes a list of positional arguments, got {type(op_args).__name__} {op_args!r}"
+            + (f" (one argument: op_args=[{op_args!r}])" if isinstance(op_args, str) else "")
+            + (" (arguments by name go in op_kwargs)" if isinstance(op_args, Mapping) else "")
+        )
+    if op_kwargs is not None and not isinstance(op_kwargs, Mapping | XComArg):
+        raise DefinitionError(
+            f"{name}: op_kwargs takes a mapping of argument names to values, "
+            f"got {type(op_kwargs).__name__} {op_kwargs!r}"
+        )
+
+
 class PythonOperator(BaseOperator):
     """Calls ``python_callable(*op_args, **op_kwargs)``; its return value is the task's result.
 
@@ -86,10 +105,12 @@ class PythonOperator(BaseOperator):
                 f"{type(self).__name__}(task_id={kwargs.get('task_id')!r}): python_callable must be "
                 f"callable, got {python_callable!r}"
             )
+        _check_arguments(f"{type(self).__name__}(task_id={kwargs.get('task_id')!r})", op_args, op_kwargs)
         super().__init__(**kwargs)
         self.python_callable = python_callable
-        self.op_args = list(op_args or [])
-        self.op_kwargs = dict(op_kwargs or {})
+        # Another task's whole result is kept as its reference (``or`` would test its truth).
+        self.op_args: Any = op_args if isinstance(op_args, XComArg) else list(op_args or [])
+        self.op_kwargs: Any = op_kwargs if isinstance(op_kwargs, XComArg) else dict(op_kwargs or {})
         self.templates_dict = dict(templates_dict) if templates_dict is not None else None
         linked = type(self).template_fields  # the operator links what these hold itself, after __init__
         unlinked = [v for k, v in (("op_args", self.op_args), ("op_kwargs", self.op_kwargs)) if k not in linked]
@@ -99,6 +120,7 @@ class PythonOperator(BaseOperator):
     def execute(self, context: TaskContext) -> Any:
         args = resolve_refs(self.op_args, context)
         kwargs = resolve_refs(self.op_kwargs, context)
+        _check_arguments(f"{type(self).__name__}(task_id={self.task_id!r})", args, kwargs)
         if self.templates_dict is not None:
             context = context.with_values(templates_dict=self.templates_dict)
         return call_with_context(self.python_callable, args, kwargs, context)
