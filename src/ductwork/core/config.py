@@ -30,6 +30,7 @@ from ductwork.errors import (
     DefinitionError,
     DuplicateParameterError,
     MissingParameterError,
+    ParameterTypeError,
     UnknownParameterError,
     did_you_mean,
 )
@@ -72,6 +73,16 @@ class ParamSources:
         if file_section is not None and name in file_section:
             return file_section[name], ParamSource.CONFIG_FILE
         return None
+
+    def where(self, section: str, name: str, source: ParamSource) -> str:
+        """Where a value ``lookup`` found was written, in the user's words (for error messages)."""
+        if source is ParamSource.CLI:
+            return f"--{section}-{name.replace('_', '-')}"
+        if source is ParamSource.ENV:
+            return env_name(section, name)
+        if source is ParamSource.CONFIG_FILE:
+            return f"[{section}] {name} in {self.file_path or 'the config file'}"
+        return ""
 
     def with_cli(self, cli: Mapping[str, Mapping[str, str]]) -> ParamSources:
         merged = {k: dict(v) for k, v in self.cli.items()}
@@ -256,7 +267,13 @@ def resolve_params(
                     f"Give it in code, as --{owner}-{name.replace('_', '-')} on the command line, "
                     f"as {env_name(owner, name)} or in [{owner}] of ductwork.toml"
                 )
-        values[name] = param.convert(raw, name=name, owner=owner)
+        try:
+            values[name] = param.convert(raw, name=name, owner=owner)
+        except ParameterTypeError as exc:
+            written = sources.where(owner, name, source)
+            if not written:
+                raise
+            raise ParameterTypeError(f"{exc}; it was given as {written}") from None
         where[name] = source
     return values, where
 

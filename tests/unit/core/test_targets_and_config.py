@@ -107,3 +107,23 @@ def test_config_errors_name_class_and_parameter() -> None:
         Needs()
     with pytest.raises(UnknownParameterError, match="Did you mean 'token'"):
         Needs(tokn=1)
+
+
+def test_a_bad_value_from_the_environment_file_or_command_line_names_where_it_was_written(tmp_path: Path) -> None:
+    # It said "GlobalParams: parameter 'limit' wants int, got 'big'" and left the user to
+    # search the environment, ductwork.toml and the command line for it.
+    config = tmp_path / "ductwork.toml"
+    config.write_text('[GlobalParams]\nlimit = "big"\n')
+    for sources, written in (
+        (ParamSources.load(config_path=config, environ={}), f"[GlobalParams] limit in {config}"),
+        (ParamSources(env={"DUCTWORK_GLOBALPARAMS_LIMIT": "big"}), "DUCTWORK_GLOBALPARAMS_LIMIT"),
+        (ParamSources(cli={"GlobalParams": {"limit": "big"}}), "--GlobalParams-limit"),
+    ):
+        with use_sources(sources), pytest.raises(ParameterTypeError) as err:
+            GlobalParams()
+        assert str(err.value).endswith(
+            f"wants int, got 'big' (invalid literal for int() with base 10: 'big'); it was given as {written}"
+        )
+    with pytest.raises(ParameterTypeError) as err:
+        GlobalParams(limit="big")  # given in code: the traceback shows where
+    assert "it was given as" not in str(err.value)
