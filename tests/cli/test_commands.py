@@ -557,3 +557,16 @@ def test_build_accepts_luigis_lock_options(cli: Cli, tmp_path: Path) -> None:
     (tmp_path / "held.txt").unlink()
     free = cli("build", "--module", "waiting", "Hold", "--no-lock", "--lock-pid-dir", str(tmp_path / "x"))
     assert free.exit_code == 0 and not (tmp_path / "x").exists()
+
+
+def test_build_warns_of_a_config_key_no_parameter_reads(cli: Cli, tmp_path: Path) -> None:
+    # `[Settings] ot = "x"` (a typo of out) was ignored in silence: the build wrote to the default folder.
+    (tmp_path / "pipeline.py").write_text(PIPELINE)
+    (tmp_path / "ductwork.toml").write_text('[Settings]\not = "elsewhere"\n\n[ductwork]\nparallelism = 2\n')
+    result = cli("build", "--module", "pipeline", "Part", "--i", "1", "--no-record")
+    assert result.exit_code == 0, result.output
+    assert (
+        "warning: 'ot' in [Settings] of ductwork.toml is no parameter of Settings, and is not read. "
+        "Did you mean 'out'?" in result.stderr
+    )
+    assert "[ductwork]" not in result.stderr  # Ductwork's own settings are checked where they are read

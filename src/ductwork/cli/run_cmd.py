@@ -347,6 +347,7 @@ def build(
     if not no_lock and not _take_build_lock(lock_pid_dir or str(state.settings.home / "locks"), lock_size):
         return
     sources = ParamSources.load(config_path=state.config_path, cli=args.sections)
+    _warn_unread_config(sources, sections)
     with use_sources(sources), _located_in_task_code(loaded):
         root = cls(**args.root)
         flow = flow_for_tasks([root])
@@ -364,6 +365,25 @@ def build(
     if not as_json:
         _luigi_summary(summary)
     _report(summary, as_json, state.settings.logs)
+
+
+def _warn_unread_config(sources: ParamSources, sections: dict[str, dict[str, bool]]) -> None:
+    """A key of a task or config class's section of the config file that is no parameter of
+    it (``[Knobs] siz = 4``) was ignored in silence, the default used instead; Luigi warns too."""
+    from ductwork.errors import did_you_mean
+
+    for section, values in sources.file.items():
+        known = sections.get(section)
+        if known is None or not isinstance(values, dict):
+            continue  # not a class's section ([ductwork], [resources], ...)
+        for key in values:
+            if key not in known:
+                click.secho(
+                    f"warning: {key!r} in [{section}] of {sources.file_path} is no parameter of {section}, "
+                    f"and is not read.{did_you_mean(key, known)}",
+                    fg="yellow",
+                    err=True,
+                )
 
 
 @contextlib.contextmanager
