@@ -356,3 +356,28 @@ def test_list_and_dict_boxes_of_the_trigger_form_take_json_only(
         assert refused.status_code == 422 and said in refused.text, (typed, refused.text[-1500:])
         assert f">{escape(typed)}</textarea>" in refused.text  # the box keeps what was typed
         assert operator.get(f"/flows/{flow_id}/runs/typo").status_code == 404
+
+
+def test_the_trigger_form_gives_none_to_a_parameter_that_takes_it(
+    operator_browser: tuple[TestClient, str], operator: Any, engine: Any
+) -> None:
+    """An `int | None` parameter was a number box: `null` could not be typed, and an empty box
+    gave the default, so a run could not be given None from the form."""
+    from ductwork import EmptyOperator, flow
+    from ductwork.store.engine import transaction
+    from ductwork.store.repo import flows as flow_repo
+
+    @flow
+    def optional(limit: int | None = 5, tags: list | None = None) -> None:  # type: ignore[type-arg]
+        EmptyOperator(task_id="only")
+
+    with transaction(engine) as conn:
+        flow_repo.upsert_flow(conn, optional.build().to_graph())
+    browser, csrf = operator_browser
+    form = browser.get("/flows/optional/trigger").text
+    assert re.search(r'<input id="param-limit" type="text"', form), form
+    assert "int or null" in form and "list as JSON or null" in form
+    data = {"csrf_token": csrf, "param.limit": "null", "param.tags": "null", "run_id": "nulls"}
+    queued = browser.post("/flows/optional/trigger", data=data, follow_redirects=False)
+    assert queued.status_code == 303, queued.text[-2000:]
+    assert operator.get("/flows/optional/runs/nulls").json()["params"] == {"limit": None, "tags": None}

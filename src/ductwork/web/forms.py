@@ -36,6 +36,8 @@ class Field:
     required: bool = False
     description: str = ""
     choices: tuple[str, ...] = ()
+    nullable: bool = False
+    """``null`` gives the parameter None (``int | None``): a number box could not take it."""
 
 
 def fields_for(params: list[ParamOut], given: dict[str, str] | None = None) -> list[Field]:
@@ -58,9 +60,20 @@ def fields_for(params: list[ParamOut], given: dict[str, str] | None = None) -> l
         elif p.type == "bool":
             out.append(Field(p.name, p.type, "checkbox", value=value.lower(), description=p.description))
         elif p.type in _TEXTAREA_TYPES:
-            out.append(Field(p.name, p.type, "textarea", value=value, required=p.required, description=p.description))
+            nullable = p.nullable and p.type != "json"  # JSON's null is a JSON value already
+            out.append(
+                Field(
+                    p.name,
+                    p.type,
+                    "textarea",
+                    value=value,
+                    required=p.required,
+                    description=p.description,
+                    nullable=nullable,
+                )
+            )
         else:
-            input_type, step = _INPUT_TYPES.get(p.type, ("text", ""))
+            input_type, step = ("text", "") if p.nullable else _INPUT_TYPES.get(p.type, ("text", ""))
             out.append(
                 Field(
                     p.name,
@@ -71,6 +84,7 @@ def fields_for(params: list[ParamOut], given: dict[str, str] | None = None) -> l
                     value=value,
                     required=p.required,
                     description=p.description,
+                    nullable=p.nullable,
                 )
             )
     return out
@@ -93,7 +107,7 @@ def posted_params(params: list[ParamOut], form: dict[str, str]) -> dict[str, Any
         text = form.get(key, "")
         if text == "" and not p.required:
             continue
-        if p.type in _JSON_WANTED:
+        if p.type in _JSON_WANTED and not (p.nullable and text == "null"):
             _check_json(p.name, p.type, text)
         values[p.name] = text
     return values
