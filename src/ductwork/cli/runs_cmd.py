@@ -302,8 +302,12 @@ def backfill(
 
 
 def _known_flow(state: CliState, engine: Engine, flow_id: str) -> None:
-    """Refuse a flow id that is neither recorded in the database nor defined in the flows
-    folder (a flow never run yet, or not parsed yet, has no runs: that is not an error)."""
+    """Refuse a flow id that is neither recorded in the database (a flow, or a pipeline stored
+    there) nor defined in the flows folder (a flow never run yet, or not parsed yet, has no
+    runs: that is not an error)."""
+    with read_transaction(engine) as conn:
+        if run_service.recorded_flow(conn, flow_id):
+            return
     try:
         run_service.flow_graph(engine, flow_id)
     except NotFoundError as recorded:

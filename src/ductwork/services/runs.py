@@ -26,6 +26,7 @@ from ductwork.errors import InvalidTransitionError, NotFoundError, ParameterErro
 from ductwork.store.engine import read_transaction, transaction
 from ductwork.store.records import RunRecord
 from ductwork.store.repo import flows as flow_repo
+from ductwork.store.repo import pipelines as pipeline_repo
 from ductwork.store.repo import runs as run_repo
 from ductwork.store.repo import tasks as task_repo
 
@@ -45,6 +46,12 @@ def flow_graph(engine: Engine, flow_id: str) -> FlowGraph:
         if graph is None:
             raise unknown_flow(conn, flow_id)
     return graph
+
+
+def recorded_flow(conn: Connection, flow_id: str) -> bool:
+    """Whether the database knows ``flow_id``: a parsed flow, or a stored pipeline the
+    scheduler has not parsed yet (its runs are about to come)."""
+    return flow_repo.get_flow(conn, flow_id) is not None or pipeline_repo.latest_version(conn, flow_id) is not None
 
 
 def unknown_flow(conn: Connection, flow_id: str) -> NotFoundError:
@@ -290,7 +297,7 @@ def get_run(engine: Engine, flow_id: str, run_id: str) -> RunRecord:
         record = run_repo.get_run(conn, flow_id, run_id)
         if record is None:
             recent = [r.run_id for r in run_repo.list_runs(conn, flow_id=flow_id, limit=20).items]
-            if not recent and flow_repo.get_flow(conn, flow_id) is None:  # a typo of the flow, not of the run
+            if not recent and not recorded_flow(conn, flow_id):  # a typo of the flow, not of the run
                 raise unknown_flow(conn, flow_id)
             raise NotFoundError(
                 f"flow {flow_id!r} has no run {run_id!r}.{did_you_mean(run_id, recent)}"
