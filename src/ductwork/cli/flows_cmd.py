@@ -133,9 +133,10 @@ def show(state: CliState, flow_ref: str, as_json: bool) -> None:
         table = Table("parameter", "type", "default", "description", title="parameters")
         for name, info in meta.params.items():
             nullable = info["type"] != "json" and from_description(info).takes_null()
+            kind = f"list of {info['items']}" if info.get("items") else info["type"]
             table.add_row(
                 name,
-                f"{info['type']} or null" if nullable else info["type"],
+                f"{kind} or null" if nullable else kind,
                 "(required)" if info["required"] else str(info.get("default")),
                 info.get("description", ""),
             )

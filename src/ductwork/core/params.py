@@ -455,10 +455,18 @@ def canonical_json(value: Any) -> str:
 
 
 class ListParameter(Parameter[tuple[Any, ...]]):
-    """A list, written as JSON (``[1, 2]``) or comma-separated (``a,b``); held as a tuple."""
+    """A list, written as JSON (``[1, 2]``) or comma-separated (``a,b``); held as a tuple.
+
+    ``items`` (a parameter, set from an annotation such as ``list[int]``) types each item, so
+    ``1,2`` gives ``(1, 2)``, not ``("1", "2")``, and ``["a"]`` is refused naming the item.
+    """
 
     type_name = "list"
     python_types = (list, tuple)
+
+    def __init__(self, default: Any = NO_DEFAULT, *, items: Parameter[Any] | None = None, **kwargs: Any) -> None:
+        self.items = items
+        super().__init__(default, **kwargs)
 
     def parse(self, text: str) -> tuple[Any, ...]:
         text = text.strip()
@@ -466,16 +474,36 @@ class ListParameter(Parameter[tuple[Any, ...]]):
             value = json.loads(text)
             if not isinstance(value, list):
                 raise ValueError("expected a JSON list")
-            return _freeze(value)
+            return self._typed(_freeze(value))
         if not text:
             return ()
-        return tuple(part.strip() for part in text.split(","))
+        return self._typed(tuple(part.strip() for part in text.split(",")))
 
     def normalize(self, value: Any) -> tuple[Any, ...]:
-        return _freeze(super().normalize(value))
+        return self._typed(_freeze(super().normalize(value)))
+
+    def _typed(self, values: tuple[Any, ...]) -> tuple[Any, ...]:
+        if self.items is None:
+            return values
+        out = []
+        for index, item in enumerate(values):
+            try:
+                out.append(self.items.normalize(item))
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"item {index} ({item!r}) is not {self.items.describe_type()}: {exc}") from None
+        return tuple(out)
 
     def serialize(self, value: Sequence[Any]) -> str:
         return canonical_json(list(value))
+
+    def describe_type(self) -> str:
+        return f"list of {self.items.describe_type()}" if self.items is not None else self.type_name
+
+    def describe(self) -> dict[str, Any]:
+        info = super().describe()
+        if self.items is not None:
+            info["items"] = self.items.type_name
+        return info
 
 
 class DictParameter(Parameter[Mapping[str, Any]]):
@@ -706,6 +734,8 @@ def from_description(info: Mapping[str, Any]) -> Parameter[Any]:
     elif type_name in ("choice", "enum"):
         inner = PARAMETER_TYPES.get(info.get("choice_type", "str"), Parameter)()
         param = ChoiceParameter(info.get("choices", []), var_type=inner, **kwargs)
+    elif type_name == "list" and info.get("items") in _ITEM_TYPES:
+        param = ListParameter(items=PARAMETER_TYPES[info["items"]](), **kwargs)
     elif type_name in PARAMETER_TYPES:
         param = PARAMETER_TYPES[type_name](**kwargs)
     else:
@@ -758,12 +788,29 @@ def parameter_for(annotation: Any = None, default: Any = NO_DEFAULT, description
                 break
         param = factory()
         param.description = description
+        if isinstance(param, ListParameter):
+            param.items = _item_parameter(target)
     if default is not NO_DEFAULT:
         param.default = None if default is None else param.normalize(default)
     else:
         param.default = NO_DEFAULT
     param.nullable = nullable
     return param
+
+
+_ITEM_TYPES = ("int", "float", "bool", "date", "datetime")
+"""Item types a ``list[...]`` annotation checks: those whose text and value differ. Text items
+(``list[str]``) are left as given, as before."""
+
+
+def _item_parameter(annotation: Any) -> Parameter[Any] | None:
+    """The parameter of the items of ``list[int]`` or ``tuple[int, ...]``, when it is one of
+    ``_ITEM_TYPES``; None (items as given) otherwise."""
+    args = [a for a in typing.get_args(annotation) if a is not Ellipsis]
+    if len(args) != 1 or (typing.get_origin(annotation) is tuple and Ellipsis not in typing.get_args(annotation)):
+        return None
+    item = parameter_for(args[0])
+    return item if item.type_name in _ITEM_TYPES and type(item) is PARAMETER_TYPES[item.type_name] else None
 
 
 def _admits_none(annotation: Any) -> bool:

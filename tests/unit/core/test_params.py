@@ -195,3 +195,19 @@ def test_luigi_optional_parameters_take_null_and_keep_their_empty_text() -> None
     assert from_description(number.describe()).convert("null") is None
     assert OptionalParameter(default="x").convert("null") == "null"  # text in Luigi: stays text
     assert LuigiParameter(default=None).convert("null") == "null"
+
+
+def test_a_list_annotation_types_its_items() -> None:
+    # `xs: list[int]` given `--param xs=1,2` was ("1", "2"), and ["a"] was taken as it was.
+    param = parameter_for(list[int], [1])
+    assert param.convert("1,2") == (1, 2) and param.convert("[3, 4]") == (3, 4) and param.default == (1,)
+    with pytest.raises(ParameterTypeError, match=r"wants list of int, got 'a,b' \(item 0 \('a'\) is not int"):
+        param.convert("a,b", name="xs")
+    with pytest.raises(ParameterTypeError, match=r"item 1 \(2.5\) is not int"):
+        param.convert([1, 2.5], name="xs")
+    rebuilt = from_description(param.describe())  # the scheduler and API check the same
+    assert rebuilt.convert("5,6") == (5, 6) and rebuilt.describe() == param.describe()
+    assert parameter_for(tuple[dt.date, ...]).convert("2024-01-31") == (dt.date(2024, 1, 31),)
+    assert parameter_for(list[str]).convert([1, "a"]) == (1, "a")  # text items: as given, as before
+    assert parameter_for(list).convert("1,2") == ("1", "2")
+    assert "items" not in parameter_for(list).describe()
