@@ -570,3 +570,23 @@ def test_build_warns_of_a_config_key_no_parameter_reads(cli: Cli, tmp_path: Path
         "Did you mean 'out'?" in result.stderr
     )
     assert "[ductwork]" not in result.stderr  # Ductwork's own settings are checked where they are read
+
+
+def test_run_takes_a_conf_as_trigger_does(cli: Cli, tmp_path: Path) -> None:
+    # `ductwork run` had no --conf: a flow reading dag_run.conf could only be tried through the scheduler.
+    (tmp_path / "conf_flow.py").write_text(
+        textwrap.dedent(
+            """
+            from pathlib import Path
+            from ductwork import BashOperator, Flow
+
+            with Flow("conf_flow", params={"limit": 10}) as f:
+                BashOperator(task_id="b", bash_command="echo {{ conf.who }} {{ params.limit }} > seen.txt")
+            """
+        )
+    )
+    ran = cli("run", "conf_flow.py", "--conf", '{"who": "me"}', "--no-progress")
+    assert ran.exit_code == 0, ran.output
+    assert (tmp_path / "seen.txt").read_text().split() == ["me", "10"]
+    refused = cli("run", "conf_flow.py", "--conf", "[1]")
+    assert refused.exit_code == 2 and "--conf: expected a JSON object" in refused.output

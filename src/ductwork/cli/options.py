@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from typing import Any
 
 import click
 
@@ -24,3 +26,16 @@ def parse_param_options(values: Sequence[str]) -> dict[str, str]:
             raise ParameterError(f"--param {key.strip()!r} is given twice, as {out[key.strip()]!r} and {value!r}")
         out[key.strip()] = value
     return out
+
+
+def conf_option(text: str | None) -> dict[str, Any]:
+    """``--conf '{"k": "v"}'``: a run's configuration, a JSON object (Airflow's ``dag_run.conf``)."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ParameterError(f"--conf: not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise ParameterError("--conf: expected a JSON object")
+    return value

@@ -16,7 +16,7 @@ import click
 from rich.markup import escape
 
 from ductwork.cli.luigi_args import parse_build_args
-from ductwork.cli.options import parse_param_options
+from ductwork.cli.options import conf_option, parse_param_options
 from ductwork.cli.output import console, print_json
 from ductwork.cli.run_output import ProgressSink, summary_json, summary_table, tries_table
 from ductwork.cli.state import CliState, load_checked_graph
@@ -227,10 +227,7 @@ def _report(summary: RunSummary, as_json: bool, settings_logs: Any) -> None:
 @click.argument("flow_ref", metavar="FLOW")
 @click.option("--param", "-p", "param_values", multiple=True, metavar="NAME=VALUE", help="A run parameter.")
 @click.option(
-    "--conf",
-    "conf_text",
-    default=None,
-    help="Extra configuration for the run, as a JSON object (dag_run.conf; as trigger --conf).",
+    "--conf", "conf_text", default=None, help="The run's configuration, as a JSON object (dag_run.conf, {{ conf }})."
 )
 @click.option("--date", "logical_date", default=None, help="Logical date of the run (ISO); default now.")
 @click.option("--workers", "-w", type=click.IntRange(min=1), default=None, help="Tasks to run at once.")
@@ -257,8 +254,6 @@ def run(
     record: bool,
 ) -> None:
     """Run FLOW once, now, in this process (a flow id, or path/to/file.py:flow_id)."""
-    from ductwork.cli.runs_cmd import conf_option
-
     settings = state.settings
     conf = conf_option(conf_text)  # refused before the flow is imported
     with use_sources(ParamSources.load(config_path=state.config_path)):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import sys
 import time
@@ -14,7 +13,7 @@ import click
 from rich.table import Table
 
 from ductwork.cli.engine_state import ensure_flow, store
-from ductwork.cli.options import parse_param_options
+from ductwork.cli.options import conf_option, parse_param_options
 from ductwork.cli.output import console, print_json, print_run_states, styled, task_state_json, waited_run_json
 from ductwork.cli.state import CliState
 from ductwork.core.masking import mask_secret_keys
@@ -39,18 +38,6 @@ def date_option(text: str | None, option: str) -> dt.datetime | None:
         return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise ParameterError(f"{option} {text!r}: expected an ISO date such as 2024-01-31") from None
-
-
-def conf_option(text: str | None) -> dict[str, Any]:
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ParameterError(f"--conf: not valid JSON ({exc})") from None
-    if not isinstance(value, dict):
-        raise ParameterError("--conf: expected a JSON object")
-    return value
 
 
 def run_json(record: RunRecord) -> dict[str, Any]:

@@ -52,7 +52,7 @@ def test_task(
     """Run one task now, ignoring its dependencies, print its log, and record nothing."""
     import datetime as dt
 
-    from ductwork.cli.runs_cmd import conf_option
+    from ductwork.cli.options import conf_option
 
     conf = conf_option(conf_text)
     task_params = _task_params_option(task_params_text)
