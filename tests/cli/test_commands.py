@@ -491,7 +491,7 @@ def test_flows_graph_redirected_writes_the_drawing_to_standard_output_only(cli: 
     assert not list(tmp_path.glob("*.dot"))
 
 
-WAITING = textwrap.dedent(
+HOLDING = textwrap.dedent(
     """
     import time
     from pathlib import Path
@@ -519,9 +519,9 @@ def test_build_takes_luigis_lock_so_a_second_cron_invocation_does_not_start(tmp_
 
     from ductwork_process import ductwork_command, ductwork_process, process_env
 
-    (tmp_path / "waiting.py").write_text(WAITING)
+    (tmp_path / "holding.py").write_text(HOLDING)
     env = {"DUCTWORK_HOME": str(tmp_path / "home")}
-    args = ("build", "--module", "waiting", "Hold", "--take-lock", "--no-progress", "--no-record")
+    args = ("build", "--module", "holding", "Hold", "--take-lock", "--no-progress", "--no-record")
     first = subprocess.Popen(
         ductwork_command(*args),
         cwd=tmp_path,
@@ -548,14 +548,14 @@ def test_build_takes_luigis_lock_so_a_second_cron_invocation_does_not_start(tmp_
 
 
 def test_build_accepts_luigis_lock_options(cli: Cli, tmp_path: Path) -> None:
-    (tmp_path / "waiting.py").write_text(WAITING)
+    (tmp_path / "holding.py").write_text(HOLDING)
     (tmp_path / "release").touch()
     locks = tmp_path / "locks"
-    ran = cli("build", "--module", "waiting", "Hold", "--lock-pid-dir", str(locks), "--lock-size", "2", "--no-record")
+    ran = cli("build", "--module", "holding", "Hold", "--lock-pid-dir", str(locks), "--lock-size", "2", "--no-record")
     assert ran.exit_code == 0, ran.output
     assert "* 1 ran successfully" in ran.output and len(list(locks.glob("*.pid"))) == 1
     (tmp_path / "held.txt").unlink()
-    free = cli("build", "--module", "waiting", "Hold", "--no-lock", "--lock-pid-dir", str(tmp_path / "x"))
+    free = cli("build", "--module", "holding", "Hold", "--no-lock", "--lock-pid-dir", str(tmp_path / "x"))
     assert free.exit_code == 0 and not (tmp_path / "x").exists()
 
 
