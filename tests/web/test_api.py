@@ -447,6 +447,15 @@ def test_the_last_admin_keeps_the_role_and_names_with_a_slash_are_managed(admin:
     assert admin.delete("/pools/" + quote("etl/gpu", safe="")).status_code == 204
 
 
+@pytest.mark.parametrize("name", ["\x1f", " \x1c\x85 "])
+def test_a_user_name_of_blanks_is_a_422_naming_it(admin: Api, name: str) -> None:
+    """Characters Python counts as blank but the schema's pattern does not (\\x1c-\\x1f, \\x85)
+    reached the store's check and ended in a 500."""
+    response = admin.post("/users", json={"username": name, "password": "a-long-password", "role": "viewer"})
+    assert "user name" in error_of(response, 422)
+    assert name not in [u["username"] for u in admin.get("/users").json()]
+
+
 def test_a_conf_with_nan_is_refused_rather_than_stored_as_null(operator: Api) -> None:
     raw = b'{"conf": {"x": NaN}, "run_id": "api__nan"}'  # Python's JSON reader takes NaN
     response = operator.post("/flows/demo/runs", content=raw, headers={"Content-Type": "application/json"})
