@@ -73,10 +73,24 @@ def test_openapi_and_docs_need_a_login(anonymous: Api, viewer: Api) -> None:
     assert viewer.get("/openapi.json").json()["info"]["title"] == "Ductwork"
 
 
-@pytest.mark.parametrize("header", ["Bearer dwt_wrong", "Bearer ", "Basic dXNlcjpwYXNz", "dwt_nobearer"])
-def test_bad_credentials_are_401(client: Any, header: str) -> None:
+@pytest.mark.parametrize(
+    ("header", "says"),
+    [
+        ("Bearer dwt_wrong", "the API token is not valid: it is unknown, revoked or expired"),
+        ("Bearer ", "holds no token"),
+        ("Basic dXNlcjpwYXNz", "uses the 'Basic' scheme, which this API does not accept"),
+        ("dwt_nobearer", "has no scheme, which this API does not accept"),
+    ],
+)
+def test_bad_credentials_are_401_saying_what_was_wrong(client: Any, header: str, says: str) -> None:
+    """A script that sent a token hears that the token is wrong, not "authentication required"
+    (which reads as if its header had been lost)."""
     response = client.get("/api/v1/flows", headers={"Authorization": header})
     assert response.status_code == 401
+    assert response.json()["error"] == "unauthenticated"
+    assert says in response.json()["detail"], response.json()
+    assert "authentication required" not in response.json()["detail"]
+    assert "dwt_" not in response.json()["detail"] and "dXNlcjpwYXNz" not in response.json()["detail"]  # not echoed
 
 
 def test_a_bad_token_is_not_rescued_by_a_session(app: Any, seeded: Seeded) -> None:

@@ -80,15 +80,34 @@ def resolve(ctx: WebContext, authorization: str | None, session_id: str | None) 
     return None
 
 
-def _unauthenticated(scope: Scope) -> Response:
+def _why_refused(authorization: str | None) -> str:
+    """What was wrong with the credentials a script sent. "Authentication required" alone, to a
+    script that did send a token, reads as if the header had been lost on the way."""
+    if authorization is None:
+        return (
+            "authentication required: send 'Authorization: Bearer <token>' (ductwork tokens create) or log in at /login"
+        )
+    scheme, space, secret = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        # a header without a scheme is likely the bare token: it is not echoed back
+        which = f"uses the {scheme!r} scheme" if space and scheme.isalnum() and len(scheme) <= 20 else "has no scheme"
+        return (
+            f"the Authorization header {which}, which this API does not accept: "
+            "send 'Authorization: Bearer <token>' with an API token (ductwork tokens create)"
+        )
+    if not secret.strip():
+        return "the Authorization header holds no token: send 'Authorization: Bearer <token>' (ductwork tokens create)"
+    return (
+        "the API token is not valid: it is unknown, revoked or expired, or its user was deleted "
+        "(ductwork tokens create makes a new one)"
+    )
+
+
+def _unauthenticated(scope: Scope, authorization: str | None = None) -> Response:
     path = scope["path"]
     if path.startswith("/api/"):
         return JSONResponse(
-            error_body(
-                "authentication required: send 'Authorization: Bearer <token>' (ductwork tokens create) "
-                "or log in at /login",
-                "unauthenticated",
-            ),
+            error_body(_why_refused(authorization), "unauthenticated"),
             status_code=401,
             headers={"WWW-Authenticate": "Bearer"},
         )
@@ -178,7 +197,7 @@ class AuthMiddleware:
             await unreachable_response(request, message)(scope, receive, send)
             return
         if principal is None:
-            await _unauthenticated(scope)(scope, receive, send)
+            await _unauthenticated(scope, request.headers.get("authorization"))(scope, receive, send)
             return
         if request.method not in SAFE_METHODS and principal.via == "session":
             token = request.headers.get(CSRF_HEADER)
