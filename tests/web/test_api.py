@@ -470,6 +470,33 @@ def test_a_body_that_is_not_json_is_named_as_such(operator: Api) -> None:
     assert "field" not in detail
 
 
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain"])
+def test_a_json_body_sent_as_another_media_type_is_415_naming_the_header(operator: Api, content_type: str) -> None:
+    """``curl -d '{...}'`` labels its body as a form: the server must say the Content-Type is
+    wrong, not that the (valid) JSON "should be a valid dictionary"."""
+    raw = b'{"run_id": "api__sent_as_form"}'
+    response = operator.post("/flows/demo/runs", content=raw, headers={"Content-Type": content_type})
+    detail = error_of(response, 415)
+    assert response.json()["error"] == "unsupported_media_type"
+    assert "Content-Type: application/json" in detail and content_type in detail, detail
+    error_of(operator.get(run_path("api__sent_as_form")), 404)
+    assert "415" in operator.get("/openapi.json").json()["paths"]["/api/v1/flows/{flow_id}/runs"]["post"]["responses"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "says"),
+    [
+        ('{"note": "caf\xe9"}'.encode("latin-1"), "not UTF-8"),
+        (b'{"conf": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested too deeply"),
+    ],
+    ids=["latin-1", "deep"],
+)
+def test_a_json_body_the_server_cannot_read_says_why(operator: Api, raw: bytes, says: str) -> None:
+    response = operator.post("/flows/demo/runs", content=raw, headers={"Content-Type": "application/json"})
+    detail = error_of(response, 400)
+    assert detail.startswith("request body: not valid JSON") and says in detail, detail
+
+
 def test_backfill_rerun_failed_clears_the_failed_tasks_of_the_ranges_failed_runs(
     operator: Api, web_env: tuple[Any, Seeded, Path]
 ) -> None:

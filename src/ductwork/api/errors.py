@@ -52,8 +52,12 @@ _HTTP_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
+    415: "unsupported_media_type",
     422: "validation_error",
 }
+
+JSON_MEDIA_TYPE = "application/json"
+_FASTAPI_BODY_ERROR = "There was an error parsing the body"
 
 
 def error_body(detail: str, error: str, **extra: Any) -> dict[str, Any]:
@@ -103,8 +107,29 @@ def _issue(error: Any) -> dict[str, Any]:
     return {"loc": loc, "msg": msg}
 
 
+def _not_json(request: Request, exc: RequestValidationError) -> str | None:
+    """Why the body was not read as JSON, when the client labelled it as something else.
+
+    FastAPI parses a body as JSON only when its ``Content-Type`` says JSON (or is absent);
+    otherwise the model sees raw bytes and the error would read "Input should be a valid
+    dictionary", which sends people looking at their JSON. ``curl -d '{...}'`` without
+    ``-H 'Content-Type: application/json'`` labels the body as a form, so this is common."""
+    if not any(tuple(e.get("loc", ())) == ("body",) and isinstance(e.get("input"), bytes) for e in exc.errors()):
+        return None
+    given = request.headers.get("content-type", "")
+    return (
+        f"the request body must be JSON, sent with 'Content-Type: {JSON_MEDIA_TYPE}' "
+        f"(this one was sent as {given!r}; curl -d needs -H 'Content-Type: {JSON_MEDIA_TYPE}')"
+    )
+
+
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    wrong_type = _not_json(request, exc)
+    if wrong_type is not None:
+        if _for_person(request):
+            return request.app.state.html_error(request, 415, wrong_type)
+        return JSONResponse(error_body(wrong_type, _HTTP_CODES[415]), status_code=415)
     errors = [_issue(e) for e in exc.errors()]
     detail = "; ".join(f"{_where(e['loc'])}: {e['msg']}" for e in errors) or "invalid request"
     if _for_person(request):  # a page's bad query string: the error page, not JSON
@@ -112,9 +137,23 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return JSONResponse(error_body(detail, "validation_error", errors=errors), status_code=422)
 
 
+def _unreadable_body(exc: StarletteHTTPException) -> str | None:
+    """Why FastAPI could not read a JSON body, from the exception behind its bare "There was an
+    error parsing the body" (it keeps the cause as ``__cause__``)."""
+    cause = exc.__cause__
+    if exc.status_code != 400 or cause is None or exc.detail != _FASTAPI_BODY_ERROR:
+        return None
+    if isinstance(cause, UnicodeDecodeError):
+        return f"request body: not valid JSON (it is not UTF-8 text: byte {cause.start} cannot be decoded)"
+    if isinstance(cause, RecursionError):
+        return "request body: not valid JSON this server can read (arrays or objects nested too deeply)"
+    return f"request body: not valid JSON ({cause})"
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    detail = _unreadable_body(exc) or detail
     if _for_person(request):
         return request.app.state.html_error(request, exc.status_code, detail)
     return JSONResponse(

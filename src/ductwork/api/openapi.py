@@ -35,6 +35,7 @@ _WHY = {
     403: "Not allowed for this role, or the CSRF token is missing",
     404: "Unknown flow, run, task, pool, user or token",
     409: "Refused by the state of things: a state change not allowed, a name already taken",
+    415: "The body was not sent as JSON (Content-Type: application/json)",
     422: "Invalid input: each issue with where it is",
     503: "The metadata database cannot be reached",
 }
@@ -44,7 +45,7 @@ def _ref(name: str) -> dict[str, Any]:
     return {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}}
 
 
-def _errors_of(path: str, method: str) -> list[int]:
+def _errors_of(path: str, method: str, *, has_body: bool = False) -> list[int]:
     if path in PUBLIC:
         return []
     codes = [400, 401, 403, 422, 503]
@@ -52,6 +53,8 @@ def _errors_of(path: str, method: str) -> list[int]:
         codes.append(404)
     if method in WRITES:
         codes.append(409)
+    if has_body:
+        codes.append(415)
     return sorted(codes)
 
 
@@ -65,7 +68,7 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
     for path, item in schema.get("paths", {}).items():
         for method, operation in item.items():
             responses = operation.setdefault("responses", {})
-            for code in _errors_of(path, method):
+            for code in _errors_of(path, method, has_body="requestBody" in operation):
                 body = "ValidationErrorOut" if code == 422 else "ErrorOut"
                 responses[str(code)] = {"description": _WHY[code], **_ref(body)}
     for unused in ("HTTPValidationError", "ValidationError"):
