@@ -85,3 +85,18 @@ def test_each_encoded_segment_comes_back_whole(segments: list[str]) -> None:
 
     raw = "/".join(quote(s, safe="") for s in segments).encode("ascii")
     assert [restore_slashes(s) for s in segment_path(raw).split("/")] == segments
+
+
+def test_a_nul_in_the_path_is_refused_not_read_as_a_slash(operator: Api) -> None:
+    """%00 decoded to the marker the in-segment slash uses: the answer was "no flow '/'"."""
+    for path in ("/flows/%00", "/flows/demo/runs/a%00b", "/pools/%2F%00"):
+        response = operator.get(path)
+        assert response.status_code == 422, (path, response.text)
+        assert "%00" in response.json()["detail"] and response.json()["error"] == "validation_error"
+        assert "'/'" not in response.json()["detail"]
+
+
+def test_an_id_too_long_is_counted_in_characters(operator: Api) -> None:
+    response = operator.get("/flows/" + "x" * 251)
+    assert response.status_code == 422
+    assert "at most 250 characters" in response.json()["detail"], response.json()

@@ -31,12 +31,24 @@ def restore_slashes(value: str) -> str:
     return value.replace(SLASH_IN_SEGMENT, "/")
 
 
+NUL_REFUSED = (
+    b'{"detail":"the path holds %00 (a NUL character), which no id may hold","error":"validation_error",'
+    b'"errors":[{"loc":["path"],"msg":"a NUL character (%00) is not allowed"}]}'
+)
+
+
 class EncodedSlashes:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         raw = scope.get("raw_path") if scope["type"] in ("http", "websocket") else None
+        if raw and scope["type"] == "http" and b"%00" in raw.split(b"?", 1)[0]:
+            # decoded, it would read as the in-segment slash below: "no flow '/'" for %00
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(NUL_REFUSED)).encode())]
+            await send({"type": "http.response.start", "status": 422, "headers": headers})
+            await send({"type": "http.response.body", "body": NUL_REFUSED})
+            return
         if raw and b"%2f" in raw.lower():
             scope = {**scope, "path": segment_path(raw.split(b"?", 1)[0])}
         await self.app(scope, receive, send)

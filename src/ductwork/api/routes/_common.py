@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import Path
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, StringConstraints
 
 from ductwork.api.context import WebContext
 from ductwork.api.slashes import restore_slashes
@@ -20,19 +20,15 @@ MAX_OFFSET = 1_000_000_000
 _Slashes = BeforeValidator(lambda v: restore_slashes(v) if isinstance(v, str) else v)
 """A ``/`` inside an id arrives as ``%2F`` (see ``ductwork.api.slashes``)."""
 
-FlowId = Annotated[str, _Slashes, Path(min_length=1, max_length=250, pattern=ID_PATTERN, description="A flow id.")]
-RunId = Annotated[
-    str, _Slashes, Path(min_length=1, max_length=250, pattern=ID_PATTERN, description="A run id (URL-encoded).")
-]
-TaskId = Annotated[
-    str,
-    _Slashes,
-    Path(min_length=1, max_length=250, pattern=ID_PATTERN, description="A task id (URL-encoded: '/' as %2F)."),
-]
+_IdText = StringConstraints(min_length=1, max_length=250, pattern=ID_PATTERN)
+"""Checked on the id itself, after ``_Slashes``: constraints given to ``Path`` would apply to
+the validator's output as to a list ("Value should have at most 250 items")."""
 
-Name = Annotated[
-    str, _Slashes, Path(min_length=1, max_length=250, pattern=ID_PATTERN, description="A name (URL-encoded).")
-]
+
+FlowId = Annotated[str, _IdText, _Slashes, Path(description="A flow id.")]
+RunId = Annotated[str, _IdText, _Slashes, Path(description="A run id (URL-encoded).")]
+TaskId = Annotated[str, _IdText, _Slashes, Path(description="A task id (URL-encoded: '/' as %2F).")]
+Name = Annotated[str, _IdText, _Slashes, Path(description="A name (URL-encoded).")]
 """A pool's, user's, variable's or connection's name in a path: a ``/`` in it arrives as ``%2F``."""
 
 ERRORS: dict[int | str, dict[str, Any]] = {
