@@ -518,3 +518,12 @@ def test_backfill_rerun_failed_clears_the_failed_tasks_of_the_ranges_failed_runs
         record = run_repo.get_run(conn, "demo", run_id)
         assert record is not None and record.state == RunState.QUEUED
         assert task_repo.task_states(conn, record.pk)[first] == TaskState.NONE
+
+
+@pytest.mark.parametrize(("run_id", "says"), [("by/hand", "'/'"), ("a\x00b", "a NUL character")])
+def test_a_run_id_the_api_cannot_take_is_refused_in_words(operator: Api, run_id: str, says: str) -> None:
+    """The pattern alone (String should match pattern '^[^\\x00/]*$') left the character to guess."""
+    detail = error_of(operator.post("/flows/demo/runs", json={"run_id": run_id}), 422)
+    assert f"a run id may not contain {says}" in detail and "pattern" not in detail, detail
+    schema = operator.get("/openapi.json").json()["components"]["schemas"]["TriggerIn"]["properties"]
+    assert "timezone" in schema["logical_date"]["description"]

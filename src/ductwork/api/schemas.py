@@ -11,7 +11,7 @@ import datetime as dt
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from ductwork.core.masking import mask_secret_keys
 from ductwork.core.params import from_description
@@ -157,11 +157,33 @@ class GraphOut(BaseModel):
 
 
 # --- runs ------------------------------------------------------------------------------------
+def _plain_run_id(value: str) -> str:
+    """A run id names a folder of logs: no ``/`` (nor NUL). Said in words: the bare pattern
+    (``String should match pattern '^[^\\x00/]*$'``) left people guessing which character it was."""
+    for bad, name in (("/", "'/'"), ("\x00", "a NUL character")):
+        if bad in value:
+            raise ValueError(f"a run id may not contain {name}")
+    return value
+
+
 class TriggerIn(Model):
-    params: dict[str, Any] = Field(default_factory=dict)
-    conf: Annotated[dict[str, Any], AfterValidator(_storable_conf)] = Field(default_factory=dict)
-    logical_date: SaneDate | None = None
-    run_id: str | None = Field(default=None, min_length=1, max_length=250, pattern=r"^[^\x00/]*$")
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Values of the flow's typed parameters, by name (checked against their types).",
+    )
+    conf: Annotated[dict[str, Any], AfterValidator(_storable_conf)] = Field(
+        default_factory=dict, description="Free-form JSON for the run (Airflow's dag_run.conf); at most 1 MiB."
+    )
+    logical_date: SaneDate | None = Field(
+        default=None, description="ISO 8601; without an offset, in the flow's timezone. Default: now."
+    )
+    run_id: Annotated[str, StringConstraints(min_length=1, max_length=250), AfterValidator(_plain_run_id)] | None = (
+        Field(
+            default=None,
+            json_schema_extra={"pattern": r"^[^\x00/]*$"},
+            description="Default: manual__<logical date>. Unique within the flow; no '/'.",
+        )
+    )
     note: str | None = Field(default=None, max_length=NOTE_MAX)
 
 
