@@ -420,6 +420,8 @@ def test_tokens_and_users(admin: Api, viewer: Api, client: Any) -> None:
     user = admin.post("/users", json={"username": "dana", "password": "a-long-password", "role": "operator"}).json()
     assert user["role"] == "operator"
     assert "dana" in [u["username"] for u in admin.get("/users").json()]
+    assert admin.get("/users/dana").json() == {**user, "last_login_at": None}  # one user, as Airflow's API
+    assert "no user 'nobody'" in error_of(admin.get("/users/nobody"), 404)
     assert "already exists" in error_of(
         admin.post("/users", json={"username": "dana", "password": "a-long-password"}), 409
     )

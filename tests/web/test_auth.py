@@ -112,6 +112,7 @@ ADMIN_ONLY = [
     ("put", "/pools/p1", {"slots": 1}),
     ("delete", "/pools/io", None),
     ("get", "/users", None),
+    ("get", "/users/admin", None),
     ("post", "/users", {"username": "x", "password": "long-enough-1"}),
     ("delete", "/users/operator", None),
 ]

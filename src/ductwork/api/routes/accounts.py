@@ -63,6 +63,16 @@ def list_users(ctx: WebContext = Depends(web_context)) -> list[schemas.UserOut]:
         return [schemas.user_out(u) for u in user_repo.list_users(conn)]
 
 
+@router.get("/users/{username}", response_model=schemas.UserOut, dependencies=[Admin])
+def get_user(username: Username, ctx: WebContext = Depends(web_context)) -> schemas.UserOut:
+    """One user (as Airflow's ``GET /users/{username}``; it was only in the list)."""
+    with read_transaction(ctx.engine) as conn:
+        user = user_repo.get_user(conn, username)
+    if user is None:
+        raise NotFoundError(f"no user {username!r}")
+    return schemas.user_out(user)
+
+
 @router.post("/users", response_model=schemas.UserOut, status_code=201, dependencies=[Admin])
 def create_user(body: schemas.UserIn, ctx: WebContext = Depends(web_context)) -> schemas.UserOut:
     return schemas.user_out(accounts.create_user(ctx.engine, body.username, body.password, body.role))
