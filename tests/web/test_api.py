@@ -529,3 +529,10 @@ def test_a_run_id_the_api_cannot_take_is_refused_in_words(operator: Api, run_id:
     assert f"a run id may not contain {says}" in detail and "pattern" not in detail, detail
     schema = operator.get("/openapi.json").json()["components"]["schemas"]["TriggerIn"]["properties"]
     assert "timezone" in schema["logical_date"]["description"]
+
+
+def test_a_path_no_route_matches_says_so_with_the_likely_cause(viewer: Api, seeded: Seeded) -> None:
+    """A task id with '/' sent unencoded gave a bare 'Not Found', as if the task did not exist."""
+    response = viewer.get(f"{run_path(seeded.success_run)}/tasks/group/with/slash")
+    detail = error_of(response, 404)
+    assert "no API route for GET /api/v1/flows/demo/runs/" in detail and "%2F" in detail, detail

@@ -150,10 +150,21 @@ def _unreadable_body(exc: StarletteHTTPException) -> str | None:
     return f"request body: not valid JSON ({cause})"
 
 
+def _no_route(request: Request, exc: StarletteHTTPException) -> str | None:
+    """Routing's bare "Not Found" for an API path that matches no route, with the likely reason:
+    a task id of a task group with '/' in its name, sent unencoded, splits into two segments."""
+    if exc.status_code != 404 or exc.detail != "Not Found" or not request.url.path.startswith("/api/"):
+        return None
+    return (
+        f"no API route for {request.method} {request.url.path}: check the path against /api/v1/docs; "
+        "an id that holds '/' must be sent with it encoded as %2F"
+    )
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-    detail = _unreadable_body(exc) or detail
+    detail = _unreadable_body(exc) or _no_route(request, exc) or detail
     if _for_person(request):
         return request.app.state.html_error(request, exc.status_code, detail)
     return JSONResponse(
