@@ -247,8 +247,10 @@ def test_task_instances(viewer: Api, seeded: Seeded) -> None:
         ("load", "failed"),
         ("report", "failed"),
     ]
-    only = viewer.get(run_path(seeded.failed_run) + "/tasks?state=success&limit=1").json()
-    assert [t["task_id"] for t in only] == ["extract.orders"]
+    only = viewer.get(run_path(seeded.failed_run) + "/tasks?state=success&limit=1")
+    assert [t["task_id"] for t in only.json()] == ["extract.orders"]
+    assert only.headers["X-Total-Count"] == "2"  # a page of 1 of the 2 that match: the script can tell
+    assert viewer.get(run_path(seeded.failed_run) + "/tasks?offset=3").headers["X-Total-Count"] == "4"
     assert "state" in error_of(viewer.get(run_path(seeded.failed_run) + "/tasks?state=broken"), 422)
 
 

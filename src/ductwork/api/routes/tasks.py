@@ -8,7 +8,7 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from ductwork.api import schemas
@@ -33,19 +33,41 @@ INLINE_BYTES = 64_000
 BASE = "/flows/{flow_id}/runs/{run_id}/tasks"
 
 
-@router.get(BASE, response_model=list[schemas.TaskOut], dependencies=[Viewer])
+TOTAL_HEADER = "X-Total-Count"
+
+
+@router.get(
+    BASE,
+    response_model=list[schemas.TaskOut],
+    dependencies=[Viewer],
+    responses={
+        200: {
+            "headers": {
+                TOTAL_HEADER: {
+                    "description": "How many task instances match, over every page.",
+                    "schema": {"type": "integer"},
+                }
+            }
+        }
+    },
+)
 def list_tasks(
     flow_id: FlowId,
     run_id: RunId,
+    response: Response,
     ctx: WebContext = Depends(web_context),
     state: list[TaskState] | None = Query(None),
     limit: int = Query(1000, ge=1, le=100_000),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> list[schemas.TaskOut]:
-    """A run's task instances in graph order (only some states with ``state``)."""
+    """A run's task instances in graph order (only some states with ``state``), a page of
+    ``limit`` from ``offset``. The list is a bare array (the web UI reads it so); how many match
+    in all is in the ``X-Total-Count`` header, so a script can tell a run of 5,000 tasks from
+    the first 1,000 of them."""
     record = find_run(ctx, flow_id, run_id)
     with read_transaction(ctx.engine) as conn:
         found = task_repo.list_task_instances(conn, record.pk, states=state or None)
+    response.headers[TOTAL_HEADER] = str(len(found))
     return [schemas.task_out(t) for t in found[offset : offset + limit]]
 
 
