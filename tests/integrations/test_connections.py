@@ -55,6 +55,11 @@ def test_bad_uris_are_named() -> None:
         Connection.from_uri("x", "http://h:notaport/")
     with pytest.raises(DefinitionError, match="not a number from 0 to 65535"):
         Connection.from_uri("x", "http://h:99999/")
+    # a host part the URL parser refuses was a ValueError (a 500 from PUT /api/v1/connections)
+    for uri in ("http://[::1/x", "http://etl:pa\uff03ss@h/db"):
+        with pytest.raises(DefinitionError, match="host part cannot be read") as raised:
+            Connection.from_uri("x", uri)
+        assert "pa\uff03ss" not in str(raised.value)  # the parser's message quotes the password
 
 
 def test_chain_order_environment_wins_and_missing_names_where_it_looked() -> None:

@@ -68,7 +68,14 @@ class Connection:
                 f"connection {conn_id!r}: {_hide(uri)!r} is not a URI; expected "
                 "type://login:password@host:port/schema?key=value"
             )
-        parts = urllib.parse.urlsplit(uri)
+        try:
+            parts = urllib.parse.urlsplit(uri)
+        except ValueError:  # an unclosed '[' of an IPv6 address, a bad character in the host
+            # (the parser's own message quotes the netloc, password included: not repeated)
+            raise DefinitionError(
+                f"connection {conn_id!r}: {_hide(uri)!r} is not a URI (its host part cannot be read); expected "
+                "type://login:password@host:port/schema?key=value"
+            ) from None
         try:
             port = parts.port
         except ValueError:
