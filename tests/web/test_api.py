@@ -538,3 +538,27 @@ def test_a_path_no_route_matches_says_so_with_the_likely_cause(viewer: Api, seed
     response = viewer.get(f"{run_path(seeded.success_run)}/tasks/group/with/slash")
     detail = error_of(response, 404)
     assert "no API route for GET /api/v1/flows/demo/runs/" in detail and "%2F" in detail, detail
+
+
+NUL_BODIES = [
+    ("post", "/flows/demo/runs", {"note": "a\x00b"}, "note"),
+    ("put", "/pools/nul", {"slots": 1, "description": "a\x00b"}, "description"),
+    ("put", "/connections/nul", {"conn_type": "http", "host": "h\x00"}, "host"),
+    ("put", "/connections/nul", {"uri": "http://h\x00x/db"}, "uri"),
+    ("put", "/variables/nul", {"value": "v", "description": "a\x00b"}, "description"),
+    ("post", "/users", {"username": "n\x00", "password": "a-long-password"}, "username"),
+    ("post", "/tokens", {"name": "t\x00"}, "name"),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"), NUL_BODIES, ids=[f"{m} {p} {f}" for m, p, _, f in NUL_BODIES]
+)
+def test_a_nul_in_a_text_field_is_a_422_naming_the_field(
+    admin: Api, method: str, path: str, body: dict[str, Any], field: str
+) -> None:
+    """PostgreSQL's text cannot hold NUL: these were 500s at the INSERT (SQLite stored them)."""
+    response = getattr(admin, method)(path, json=body)
+    detail = error_of(response, 422)
+    assert f"body field {field!r}" in detail and "NUL" in detail, detail
+    assert admin.get("/connections/nul").status_code == 404 and admin.get("/pools/nul").status_code == 404

@@ -11,7 +11,7 @@ import datetime as dt
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StringConstraints, field_validator
 
 from ductwork.core.masking import mask_secret_keys
 from ductwork.core.params import from_description
@@ -50,7 +50,22 @@ Role = Literal["admin", "operator", "viewer"]
 MarkState = Literal["success", "failed", "skipped"]
 
 
-class Model(BaseModel):
+class TextIn(BaseModel):
+    """A request body whose text fields are stored as text columns. PostgreSQL's text cannot
+    hold a NUL character: a note, a description or a name with ``\\u0000`` in it ended the
+    request with a server error at the INSERT. Refused here, naming the field. (JSON values such
+    as a run's conf or a connection's extra keep theirs: they are stored escaped or encrypted.)"""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        texts = value if isinstance(value, list | tuple) else (value,)
+        if any(isinstance(text, str) and "\x00" in text for text in texts):
+            raise ValueError("a NUL character (\\u0000) cannot be stored")
+        return value
+
+
+class Model(TextIn):
     model_config = ConfigDict(extra="forbid")
 
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from ductwork.api.context import WebContext, web_context
 from ductwork.api.routes._common import ERRORS
+from ductwork.api.schemas import TextIn
 from ductwork.api.security import Admin, Operator, Viewer
 from ductwork.declarative.problems import PipelineDefinitionError
 from ductwork.errors import DuctworkError
@@ -81,7 +82,7 @@ class PipelineRunOut(BaseModel):
     end: str | None
 
 
-class DefinitionIn(BaseModel):
+class DefinitionIn(TextIn):
     definition: str = Field(min_length=1, max_length=2_000_000, description="the file's text")
     format: Literal["json", "yaml"] = Field("json", description="json (AWS definition or Ductwork JSON) or yaml")
 
@@ -94,7 +95,7 @@ class PutOut(BaseModel):
     tasks: list[str]
 
 
-class ActivateIn(BaseModel):
+class ActivateIn(TextIn):
     version: int | None = Field(None, ge=1, description="the version to activate; the latest by default")
     allow_backfill: bool = Field(False, description="activate even if the schedule starts more than a day ago")
 
