@@ -562,3 +562,11 @@ def test_a_nul_in_a_text_field_is_a_422_naming_the_field(
     detail = error_of(response, 422)
     assert f"body field {field!r}" in detail and "NUL" in detail, detail
     assert admin.get("/connections/nul").status_code == 404 and admin.get("/pools/nul").status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/runs", "/flows/demo/runs", "/flows/demo/grid"])
+def test_a_nul_in_a_run_type_filter_is_a_422(viewer: Api, path: str) -> None:
+    """PostgreSQL refuses NUL in a query's parameters: run_type=%00 was a 500."""
+    detail = error_of(viewer.get(path, params={"run_type": "a\x00"}), 422)
+    assert "run_type" in detail, detail
+    assert viewer.get(path, params={"run_type": "manual"}).status_code == 200

@@ -381,3 +381,9 @@ def test_the_trigger_form_gives_none_to_a_parameter_that_takes_it(
     queued = browser.post("/flows/optional/trigger", data=data, follow_redirects=False)
     assert queued.status_code == 303, queued.text[-2000:]
     assert operator.get("/flows/optional/runs/nulls").json()["params"] == {"limit": None, "tags": None}
+
+
+def test_the_diff_page_refuses_a_nul_in_the_other_run(viewer_browser: TestClient, seeded: Seeded) -> None:
+    """On PostgreSQL, ?other=%00 reached the query and was a 500."""
+    page = viewer_browser.get(f"/flows/demo/runs/{quote(seeded.success_run, safe='')}/diff", params={"other": "a\x00"})
+    assert page.status_code == 422 and "other" in page.text

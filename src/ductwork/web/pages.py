@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 
 from ductwork.api import schemas
 from ductwork.api.context import WebContext, web_context
-from ductwork.api.routes._common import FlowId, RunId, TaskId, find_run
+from ductwork.api.routes._common import ID_PATTERN, FlowId, RunId, TaskId, find_run
 from ductwork.api.routes.flows import get_flow, list_flows
 from ductwork.api.routes.runs import list_runs as list_flow_runs
 from ductwork.core.states import RunState
@@ -229,7 +229,7 @@ def diff_page(
     flow_id: FlowId,
     run_id: RunId,
     ctx: WebContext = Depends(web_context),
-    other: str = Query("", max_length=250),
+    other: str = Query("", max_length=250, pattern=ID_PATTERN),
 ) -> Response:
     """Two runs of a flow side by side: their graphs as recorded, and their code."""
     from ductwork.services.run_diff import diff_runs

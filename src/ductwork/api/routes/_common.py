@@ -31,6 +31,10 @@ TaskId = Annotated[str, _IdText, _Slashes, Path(description="A task id (URL-enco
 Name = Annotated[str, _IdText, _Slashes, Path(description="A name (URL-encoded).")]
 """A pool's, user's, variable's or connection's name in a path: a ``/`` in it arrives as ``%2F``."""
 
+RunType = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=ID_PATTERN)]
+"""A run type in a filter (manual, scheduled, backfill...: an open set, so not an enum). Checked
+for NUL: PostgreSQL refuses it in a query's parameters, which was a 500."""
+
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Not authenticated"},
     403: {"description": "Not allowed for this role, or CSRF token missing"},

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query
 
 from ductwork.api import schemas
 from ductwork.api.context import WebContext, web_context
-from ductwork.api.routes._common import ERRORS, ID_PATTERN, MAX_OFFSET, FlowId, RunId, find_run, utc
+from ductwork.api.routes._common import ERRORS, ID_PATTERN, MAX_OFFSET, FlowId, RunId, RunType, find_run, utc
 from ductwork.api.security import Operator, Viewer
 from ductwork.core.states import RunState
 from ductwork.services import runs as run_service
@@ -55,7 +55,7 @@ def list_all_runs(
     ctx: WebContext = Depends(web_context),
     flow_id: str | None = Query(None, max_length=250, pattern=ID_PATTERN),
     state: list[RunState] | None = Query(None),
-    run_type: list[str] | None = Query(None),
+    run_type: list[RunType] | None = Query(None, description="Only runs of these types (manual, scheduled...)."),
     since: schemas.SaneDate | None = Query(None, description="Logical date from (included)."),
     until: schemas.SaneDate | None = Query(None, description="Logical date until (excluded)."),
     limit: int = Query(50, ge=1, le=1000),
@@ -70,7 +70,7 @@ def list_runs(
     flow_id: FlowId,
     ctx: WebContext = Depends(web_context),
     state: list[RunState] | None = Query(None),
-    run_type: list[str] | None = Query(None),
+    run_type: list[RunType] | None = Query(None, description="Only runs of these types (manual, scheduled...)."),
     since: schemas.SaneDate | None = Query(None),
     until: schemas.SaneDate | None = Query(None),
     limit: int = Query(50, ge=1, le=1000),

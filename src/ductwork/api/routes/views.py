@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query
 
 from ductwork.api import schemas
 from ductwork.api.context import WebContext, web_context
-from ductwork.api.routes._common import ERRORS, MAX_OFFSET, FlowId, RunId, find_run
+from ductwork.api.routes._common import ERRORS, MAX_OFFSET, FlowId, RunId, RunType, find_run
 from ductwork.api.routes.flows import CODES
 from ductwork.api.security import Viewer
 from ductwork.services import runs as run_service
@@ -30,7 +30,7 @@ def grid(
     ctx: WebContext = Depends(web_context),
     limit: int = Query(25, ge=1, le=100, description="How many runs (columns)."),
     offset: int = Query(0, ge=0, le=MAX_OFFSET, description="Skip this many of the newest runs."),
-    run_type: list[str] | None = Query(None),
+    run_type: list[RunType] | None = Query(None, description="Only runs of these types (manual, scheduled...)."),
 ) -> schemas.GridOut:
     """The states of every task in the flow's latest runs: ``runs[j].states[i]`` is the state
     code (see ``codes``) of ``task_ids[i]``; runs are oldest first."""
