@@ -165,6 +165,11 @@ def test_connections_variables_and_render_through_the_api(
     assert viewer.get("/connections").status_code == 403
     assert operator.put("/connections/x", json={"conn_type": "http"}).status_code == 403
     assert "give a uri or at least conn_type" in admin.put("/connections/x", json={}).json()["detail"]
+    # extra holding NaN was stored as null (JSON has no NaN): refused, as a run's conf is
+    raw = b'{"conn_type": "http", "extra": {"timeout": NaN}}'
+    nan = admin.put("/connections/x", content=raw, headers={"Content-Type": "application/json"})
+    assert nan.status_code == 422 and "body field 'extra'" in nan.json()["detail"] and "finite" in nan.json()["detail"]
+    assert admin.get("/connections/x").status_code == 404
     variables = {v["key"]: v["value"] for v in operator.get("/variables").json()}
     assert variables == {"api_token": "***", "region": "eu-west-1"}
     assert operator.get("/variables/api_token").json()["value"] == "***"

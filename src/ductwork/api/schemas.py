@@ -763,7 +763,9 @@ class ConnectionIn(Model):
     login: str | None = Field(default=None, max_length=10_000)
     password: str | None = Field(default=None, max_length=10_000)
     schema_: str | None = Field(default=None, alias="schema", max_length=10_000)
-    extra: dict[str, Any] | None = None
+    extra: Annotated[dict[str, Any], AfterValidator(_storable_conf)] | None = Field(
+        default=None, description="A JSON object (finite numbers; at most 1 MiB)."
+    )
     description: str = Field(default="", max_length=10_000)
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
