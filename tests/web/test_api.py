@@ -467,6 +467,17 @@ def test_a_conf_with_nan_is_refused_rather_than_stored_as_null(operator: Api) ->
     error_of(operator.get(run_path("api__nan")), 404)
 
 
+@pytest.mark.parametrize("raw", [b'{"params": {"n": Infinity}}', b'{"params": {"n": NaN}}'])
+def test_params_with_nan_or_infinity_are_refused_rather_than_stored_as_null(operator: Api, raw: bytes) -> None:
+    """A run's params are stored as JSON, which has neither: the run ran with n = None."""
+    before = operator.get("/flows/demo/runs").json()["total"]
+    for path in ("/flows/demo/runs", "/flows/demo/backfill"):
+        body = raw if path.endswith("/runs") else raw[:-1] + b', "start": "2021-01-01", "end": "2021-01-01"}'
+        response = operator.post(path, content=body, headers={"Content-Type": "application/json"})
+        assert "body field 'params'" in error_of(response, 422) and "finite" in error_of(response, 422)
+    assert operator.get("/flows/demo/runs").json()["total"] == before
+
+
 def test_a_body_that_is_not_json_is_named_as_such(operator: Api) -> None:
     response = operator.post("/flows/demo/runs", content=b"{bad", headers={"Content-Type": "application/json"})
     detail = error_of(response, 422)

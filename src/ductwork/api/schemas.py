@@ -32,8 +32,9 @@ NOTE_MAX = 10_000
 
 
 def _storable_conf(value: dict[str, Any]) -> dict[str, Any]:
-    """JSON as it is stored: no NaN or infinity (JSON has none; they would come back as null),
-    and not so large that every listing of runs carries megabytes."""
+    """JSON as it is stored (a run's conf and params, a connection's extra): no NaN or infinity
+    (JSON has none; they would come back as null), and not so large that every listing of runs
+    carries megabytes."""
     try:
         text = json.dumps(value, allow_nan=False)
     except ValueError:
@@ -182,7 +183,7 @@ def _plain_run_id(value: str) -> str:
 
 
 class TriggerIn(Model):
-    params: dict[str, Any] = Field(
+    params: Annotated[dict[str, Any], AfterValidator(_storable_conf)] = Field(
         default_factory=dict,
         description="Values of the flow's typed parameters, by name (checked against their types).",
     )
@@ -205,7 +206,7 @@ class TriggerIn(Model):
 class BackfillIn(Model):
     start: SaneDate
     end: SaneDate
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: Annotated[dict[str, Any], AfterValidator(_storable_conf)] = Field(default_factory=dict)
     rerun_failed: bool = Field(
         False, description="Also clear the failed tasks (with their downstream) of the range's failed runs."
     )
