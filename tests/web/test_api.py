@@ -581,3 +581,12 @@ def test_a_nul_in_a_run_type_filter_is_a_422(viewer: Api, path: str) -> None:
     detail = error_of(viewer.get(path, params={"run_type": "a\x00"}), 422)
     assert "run_type" in detail, detail
     assert viewer.get(path, params={"run_type": "manual"}).status_code == 200
+
+
+def test_the_openapi_says_which_zone_a_date_without_an_offset_is_in(viewer: Api) -> None:
+    """Trigger dates without an offset are in the flow's timezone, filter dates in UTC: the
+    document said neither, and a Madrid flow's since=2024-06-01 filtered from 02:00 local."""
+    paths = viewer.get("/openapi.json").json()["paths"]
+    for path in ("/api/v1/runs", "/api/v1/flows/{flow_id}/runs", "/api/v1/audit"):
+        described = {p["name"]: p.get("description", "") for p in paths[path]["get"]["parameters"]}
+        assert "UTC" in described["since"] and "UTC" in described["until"], (path, described)

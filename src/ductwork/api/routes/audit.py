@@ -22,8 +22,8 @@ def audit_log(
     ),
     via: str | None = Query(None, pattern="^(cli|api|ui|scheduler)$"),
     target: str | None = Query(None, max_length=500, pattern=ID_PATTERN, description="Targets starting with this."),
-    since: schemas.SaneDate | None = Query(None),
-    until: schemas.SaneDate | None = Query(None),
+    since: schemas.SaneDate | None = Query(None, description="From (included); without an offset, UTC."),
+    until: schemas.SaneDate | None = Query(None, description="Until (excluded); without an offset, UTC."),
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> schemas.AuditPage:

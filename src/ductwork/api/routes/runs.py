@@ -19,6 +19,9 @@ from ductwork.store.repo import runs as run_repo
 
 router = APIRouter(tags=["runs"], responses=ERRORS)
 
+SINCE = "Logical date from (included); ISO 8601, a date without an offset is UTC (not the flow's timezone)."
+UNTIL = "Logical date until (excluded); ISO 8601, a date without an offset is UTC."
+
 
 def _page(
     ctx: WebContext,
@@ -56,8 +59,8 @@ def list_all_runs(
     flow_id: str | None = Query(None, max_length=250, pattern=ID_PATTERN),
     state: list[RunState] | None = Query(None),
     run_type: list[RunType] | None = Query(None, description="Only runs of these types (manual, scheduled...)."),
-    since: schemas.SaneDate | None = Query(None, description="Logical date from (included)."),
-    until: schemas.SaneDate | None = Query(None, description="Logical date until (excluded)."),
+    since: schemas.SaneDate | None = Query(None, description=SINCE),
+    until: schemas.SaneDate | None = Query(None, description=UNTIL),
     limit: int = Query(50, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> schemas.RunPage:
@@ -71,8 +74,8 @@ def list_runs(
     ctx: WebContext = Depends(web_context),
     state: list[RunState] | None = Query(None),
     run_type: list[RunType] | None = Query(None, description="Only runs of these types (manual, scheduled...)."),
-    since: schemas.SaneDate | None = Query(None),
-    until: schemas.SaneDate | None = Query(None),
+    since: schemas.SaneDate | None = Query(None, description=SINCE),
+    until: schemas.SaneDate | None = Query(None, description=UNTIL),
     limit: int = Query(50, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> schemas.RunPage:
