@@ -590,3 +590,21 @@ def test_the_openapi_says_which_zone_a_date_without_an_offset_is_in(viewer: Api)
     for path in ("/api/v1/runs", "/api/v1/flows/{flow_id}/runs", "/api/v1/audit"):
         described = {p["name"]: p.get("description", "") for p in paths[path]["get"]["parameters"]}
         assert "UTC" in described["since"] and "UTC" in described["until"], (path, described)
+
+
+def test_each_admin_setting_a_pool_at_once_is_answered_with_what_they_set(admin: Api) -> None:
+    """PUT read the pool back in a transaction of its own: with two admins at once, one could
+    be told the other's slots."""
+    answers: list[tuple[int, int]] = []
+
+    def put(slots: int) -> None:
+        answers.append((slots, admin.put("/pools/contended", json={"slots": slots}).json()["slots"]))
+
+    for _ in range(3):
+        threads = [threading.Thread(target=put, args=(n,)) for n in range(1, 7)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert len(answers) == 18 and all(sent == got for sent, got in answers), answers
+    assert admin.delete("/pools/contended").status_code == 204

@@ -6,6 +6,7 @@ import dataclasses
 
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy import Connection
 
 from ductwork.api import schemas
 from ductwork.api.context import WebContext, web_context
@@ -21,11 +22,14 @@ router = APIRouter(tags=["pools"], responses=ERRORS)
 PoolName = Name
 
 
+def _pools_in(conn: Connection) -> list[schemas.PoolOut]:
+    descriptions = {p.name: p.description for p in pool_repo.list_pools(conn)}
+    return [schemas.pool_out(u, descriptions.get(u.name, "")) for u in pool_repo.pool_usage(conn)]
+
+
 def _pools(ctx: WebContext) -> list[schemas.PoolOut]:
     with read_transaction(ctx.engine) as conn:
-        descriptions = {p.name: p.description for p in pool_repo.list_pools(conn)}
-        usage = pool_repo.pool_usage(conn)
-    return [schemas.pool_out(u, descriptions.get(u.name, "")) for u in usage]
+        return _pools_in(conn)
 
 
 @router.get("/pools", response_model=list[schemas.PoolOut], dependencies=[Viewer])
@@ -47,7 +51,9 @@ def put_pool(name: PoolName, body: schemas.PoolIn, ctx: WebContext = Depends(web
     """Create a pool or change its slots (a running scheduler picks the change up when restarted)."""
     with transaction(ctx.engine) as conn:
         pool_repo.put_pool(conn, name, body.slots, body.description)
-    return get_pool(name, ctx)
+        # read in the same transaction: read afterwards, two admins setting the same pool at
+        # once could each be answered with the other's slots
+        return next(p for p in _pools_in(conn) if p.name == name)
 
 
 @router.delete(
