@@ -46,6 +46,8 @@ def test_health_needs_no_login_and_sees_the_scheduler(anonymous: Api) -> None:
     body = anonymous.get("/health").json()
     assert body["status"] == "ok" and body["database"] == "ok"
     assert body["scheduler"] == "alive"
+    head = anonymous.head("/health")  # uptime monitors and curl -I: it was a 405
+    assert head.status_code == 200 and head.content == b""
 
 
 def test_import_errors_name_file_line_and_traceback(viewer: Api) -> None:

@@ -7,7 +7,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from ductwork.api import schemas
 from ductwork.api.context import WebContext, web_context
@@ -61,6 +61,14 @@ def health(request: Request, ctx: WebContext = Depends(web_context)) -> JSONResp
         version=ductwork_version(),
     )
     return JSONResponse(body.model_dump(mode="json"))
+
+
+@router.head("/health", include_in_schema=False)
+def health_head(request: Request, ctx: WebContext = Depends(web_context)) -> Response:
+    """The same status code as GET, without the body: uptime monitors and ``curl -I`` send
+    HEAD, and were answered 405 (Flask, which Airflow's health check runs on, answers it)."""
+    answer = health(request, ctx)
+    return Response(status_code=answer.status_code, media_type="application/json")
 
 
 def _own_scheduler(request: Request) -> Any:
