@@ -74,6 +74,12 @@ FLOWS = {
         with Flow("called_back", schedule=None, on_success_callback=note, on_failure_callback=note,
                   params={"fail": False}) as called_back:
             PythonOperator(task_id="t", python_callable=lambda params: boom() if params["fail"] else 1)
+
+        def broken_alert(context):
+            return context["no_such_key_in_the_context"]
+
+        with Flow("badly_called_back", schedule=None, on_failure_callback=broken_alert) as badly_called_back:
+            PythonOperator(task_id="t", python_callable=boom)
     """,
     "sensing.py": """
         import os
@@ -363,6 +369,21 @@ def test_flow_callbacks_run_when_a_run_ends(env: Env) -> None:
         assert time.monotonic() < deadline, "the flow callbacks were not called"
         time.sleep(0.2)
     assert success.read_text() == ok["run_id"] and failure.read_text() == bad["run_id"]
+
+
+def test_a_flow_callback_that_raises_is_logged_by_the_scheduler_with_its_traceback(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Flow callbacks run in a child process whose own log nobody reads: a callback that raised
+    left no trace at all under the scheduler (``ductwork run`` printed it)."""
+    env.json("trigger", "badly_called_back", "--wait", "--timeout", "60", exit_codes=(1,))
+    deadline = time.monotonic() + 60
+    while not any("no_such_key_in_the_context" in r.getMessage() for r in caplog.records):
+        assert time.monotonic() < deadline, "the callback's error was not logged"
+        time.sleep(0.2)
+    (record,) = [r for r in caplog.records if "no_such_key_in_the_context" in r.getMessage()]
+    assert record.levelname == "ERROR" and "badly_called_back" in record.getMessage()
+    assert "broken_alert" in record.getMessage() and "KeyError" in record.getMessage()
 
 
 def test_a_flow_run_once_from_outside_the_flows_folder_is_not_scheduled(env: Env) -> None:

@@ -340,9 +340,18 @@ def _flow_callbacks(flow: Flow, summary: RunSummary, info: RunInfo) -> None:
     call_flow_callbacks(flow, summary.state.value, info, extra=extra)
 
 
-def call_flow_callbacks(flow: Flow, state: str, info: RunInfo, *, extra: Mapping[str, Any] | None = None) -> int:
+def call_flow_callbacks(
+    flow: Flow,
+    state: str,
+    info: RunInfo,
+    *,
+    extra: Mapping[str, Any] | None = None,
+    errors: list[str] | None = None,
+) -> int:
     """Call the flow's success or failure callbacks for a run that ended in ``state``; a failing
-    callback is logged and does not change the run. Returns how many were called."""
+    callback is logged (and its traceback added to ``errors``: the scheduler calls callbacks in
+    a child process whose log nobody reads) and does not change the run. Returns how many were
+    called."""
     callbacks = flow.on_failure_callback if state == "failed" else flow.on_success_callback
     if not callbacks:
         return 0
@@ -370,6 +379,10 @@ def call_flow_callbacks(flow: Flow, state: str, info: RunInfo, *, extra: Mapping
             callback(context)
         except Exception:
             import logging
+            import traceback
 
             logging.getLogger("ductwork").exception("flow callback %r failed", callback)
+            if errors is not None:
+                name = getattr(callback, "__qualname__", repr(callback))
+                errors.append(f"{name}: {traceback.format_exc().rstrip()}")
     return len(callbacks)

@@ -121,7 +121,9 @@ def _callback(file: str, flow_id: str, request: dict[str, Any]) -> dict[str, Any
     flow = load_flow(f"{file}:{flow_id}", Path(file).parent)
     info = _run_info(flow, flow_id, request)
     extra = {"reason": request["reason"]} if request.get("reason") else None
-    return {"called": call_flow_callbacks(flow, request["state"], info, extra=extra)}
+    errors: list[str] = []
+    called = call_flow_callbacks(flow, request["state"], info, extra=extra, errors=errors)
+    return {"called": called, "errors": errors}
 
 
 def _run_info(flow: Any, flow_id: str, request: dict[str, Any]) -> Any:

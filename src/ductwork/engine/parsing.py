@@ -259,9 +259,13 @@ def call_in_child(
     environ: Mapping[str, str] | None = None,
 ) -> str | None:
     """Call user callbacks (``FLOW_CALLBACKS`` or ``TASK_ALERTS``) in a child process: they are
-    user code, which the scheduler never imports. Returns an error message, or None."""
+    user code, which the scheduler never imports. Returns an error message (the child could not
+    call them, or the tracebacks of those that raised), or None."""
     data = _run_child([what, fileloc, flow_id], request, timeout, None, environ)
-    return data.get("fatal")
+    if data.get("fatal"):
+        return str(data["fatal"])
+    errors = data.get("errors") or []
+    return "\n".join(str(e) for e in errors) or None
 
 
 def _mtime(path: str) -> float | None:
