@@ -95,3 +95,33 @@ def test_scheduler_jobs_heartbeat(db_engine: Engine) -> None:
         assert jobs.get_job(conn, second) is not None and jobs.get_job(conn, 999) is None
         with pytest.raises(NotFoundError):
             jobs.end_job(conn, 999)
+
+
+def test_a_user_deleted_by_several_clients_at_once_is_deleted_by_one(db_engine: Engine) -> None:
+    """Four admins deleting one user at once: one deletes it, the others are told it is gone
+    (three were told they had deleted it: the look and the delete were apart)."""
+    import threading
+
+    from ductwork.store.repo import users
+
+    with transaction(db_engine) as conn:
+        users.create_user(conn, "leaver", "x", "viewer")
+        users.create_user(conn, "keeper", "x", "admin")
+    start = threading.Barrier(4)
+    outcomes: list[str] = []
+
+    def delete() -> None:
+        start.wait()
+        try:
+            with transaction(db_engine) as conn:
+                users.delete_user(conn, "leaver")
+            outcomes.append("deleted")
+        except NotFoundError:
+            outcomes.append("gone")
+
+    threads = [threading.Thread(target=delete) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(outcomes) == ["deleted", "gone", "gone", "gone"]

@@ -154,7 +154,9 @@ def delete_user(conn: Connection, username: str) -> None:
         raise NotFoundError(f"no user {username!r}")
     conn.execute(sa.delete(web_sessions).where(web_sessions.c.user_id == user.id))
     conn.execute(sa.delete(api_tokens).where(api_tokens.c.user_id == user.id))
-    conn.execute(sa.delete(users).where(users.c.id == user.id))
+    if conn.execute(sa.delete(users).where(users.c.id == user.id)).rowcount == 0:
+        # Deleted by another client between the look and the delete: this one deleted nothing.
+        raise NotFoundError(f"no user {username!r}")
     if user.role == "admin":
         _keep_an_admin(conn, username, "deleting")
 
