@@ -517,6 +517,8 @@ class Supervisor:
         now = self.clock.now()
         for event in events:
             self._apply(event, now)
+        for run in self.runs.values():  # retries and reschedules that came due meanwhile
+            self._release_due(run, now)
         self._dispatch(now)
         self._flush(force=False)
 

@@ -75,7 +75,7 @@ def _kind(node: NodeSpec) -> tuple[str, Any, Any]:
 class _Batch:
     """Tries run one after another in the loop's thread, and where they are."""
 
-    __slots__ = ("alarm", "done", "entries", "handed_off", "index", "reported", "since")
+    __slots__ = ("alarm", "done", "entries", "handed_off", "index", "reported", "since", "standing")
 
     def __init__(self, entries: list[tuple[TryRequest, float | None, list[Executable]]]) -> None:
         self.entries = entries
@@ -83,6 +83,8 @@ class _Batch:
         self.since = time.monotonic()
         self.reported = False
         self.handed_off = False
+        self.standing = False
+        """A stand-in does the loop's work while this batch holds the loop's thread."""
         self.done = False
         self.alarm: Alarm | None = None
 
@@ -332,10 +334,15 @@ class InProcessExecutor:
             if self._may_hand_off(batch):
                 until = min(until, INLINE_LIMIT - ran) if until is not None else INLINE_LIMIT - ran
             batch.alarm = ALARMS.set(max(until, 0.001), lambda: self._watch(batch)) if until is not None else None
+            # A stand-in once the batch has others to hand to the threads, or once its try runs
+            # long even alone: retries and reschedules come due, and tries of other branches
+            # end, while it holds the loop's thread (a retry waited for a long lone try's end).
+            stand_in = (hand_off or report) and not batch.standing and self.stand_in is not None
+            batch.standing = batch.standing or stand_in
         if hand_off:
             self._to_pool(rest)
-            if self.stand_in is not None:
-                threading.Thread(target=self._stand_in, args=(batch,), name="ductwork-stand-in", daemon=True).start()
+        if stand_in:
+            threading.Thread(target=self._stand_in, args=(batch,), name="ductwork-stand-in", daemon=True).start()
         if report and self.report_early is not None:
             with self._early:
                 if batch.done:
