@@ -664,6 +664,73 @@ def test_a_try_that_times_out_or_whose_worker_dies_still_has_its_callbacks_calle
     assert "exited with code 3" in told["told.dies.2"] or "died" in told["told.dies.2"], told
 
 
+LOST_LUIGI_TRIES = """
+    import os, time
+    import luigi
+    from ductwork import Flow
+    from _common import MARKS
+
+
+    class Hangs(luigi.Task):
+        worker_timeout = 1
+
+        def output(self):
+            return luigi.LocalTarget(str(MARKS / "hangs.out"))
+
+        def run(self):
+            time.sleep(60)
+
+
+    class Dies(luigi.Task):
+        def output(self):
+            return luigi.LocalTarget(str(MARKS / "dies.out"))
+
+        def run(self):
+            os._exit(3)
+
+
+    class Both(luigi.WrapperTask):
+        def requires(self):
+            return [Hangs(), Dies()]
+
+
+    @luigi.Task.event_handler(luigi.Event.FAILURE)
+    def failed(task, exception):
+        (MARKS / f"luigi.failure.{task.task_family}").write_text(str(exception))
+
+
+    @luigi.Task.event_handler(luigi.Event.TIMEOUT)
+    def timed_out(task, error):
+        (MARKS / f"luigi.timeout.{task.task_family}").write_text(str(error))
+
+
+    @luigi.Task.event_handler(luigi.Event.PROCESS_FAILURE)
+    def process_died(task, error):
+        (MARKS / f"luigi.process_failure.{task.task_family}").write_text(str(error))
+
+
+    lost_luigi = Flow.from_task(Both, flow_id="lost_luigi")
+"""
+
+
+def test_a_luigi_task_that_times_out_or_whose_worker_dies_has_its_event_handlers_called(env: Env) -> None:
+    """Class tasks ran no failure handler at all under the scheduler when their try timed out
+    (``worker_timeout``) or their process died: FAILURE, and Luigi's TIMEOUT or
+    PROCESS_FAILURE, are fired afterwards, as Luigi's worker fires them."""
+    env.write_flow("lost_luigi.py", LOST_LUIGI_TRIES)
+    wait_for(lambda: "lost_luigi" in env.flow_ids(), 60, "the flow to be parsed")
+    assert env.cli("trigger", "lost_luigi", "--run-id", "r1").exit_code == 0
+    wait_for(lambda: len(list(env.marks.glob("luigi.*"))) >= 4, 60, "the four handlers")
+    fired = {p.name: p.read_text() for p in env.marks.glob("luigi.*")}
+    assert set(fired) == {
+        "luigi.failure.Hangs",
+        "luigi.timeout.Hangs",
+        "luigi.failure.Dies",
+        "luigi.process_failure.Dies",
+    }, fired
+    assert "timed out after 1s" in fired["luigi.timeout.Hangs"]
+
+
 FAILS_UNTIL_FIXED = """
     from ductwork import Flow, PythonOperator
     from _common import MARKS

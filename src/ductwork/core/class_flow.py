@@ -195,6 +195,17 @@ class ClassTaskRunner:
     def on_kill(self) -> None:
         self.task.on_kill()
 
+    def on_lost(self, error: str, *, timed_out: bool) -> int:
+        """Its try timed out or its worker died, so it could not tell its event handlers: they
+        hear of the failure now (and of the timeout, for a task that listens for one, as
+        Luigi's ``Event.TIMEOUT``/``PROCESS_FAILURE``). Returns 1 (the failure told)."""
+        failure = TaskExecutionError(f"{self.task_id}: {error}")
+        lost_hook = getattr(self.task, "lost_try", None)
+        if lost_hook is not None:
+            lost_hook(error, timed_out=timed_out)
+        self.task.trigger_event(Event.FAILURE, failure)
+        return 1
+
     def __repr__(self) -> str:
         return f"<ClassTaskRunner {self.task_id}>"
 

@@ -449,6 +449,9 @@ def lost_try_alerts(
         callbacks = list(getattr(executable, "on_failure_callback", ()) or ())
         _run_callbacks(callbacks, context, "failure")
         _failure_email(executable, context, services)
+    lost = getattr(executable, "on_lost", None)
+    if lost is not None:  # a class task: its event handlers (Luigi's FAILURE, TIMEOUT...)
+        return len(callbacks) + lost(error, timed_out=error.startswith("timed out"))
     return len(callbacks)
 
 

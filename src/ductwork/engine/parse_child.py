@@ -160,6 +160,13 @@ def _task_alerts(file: str, flow_id: str, request: dict[str, Any]) -> dict[str, 
     flow = load_flow(f"{file}:{flow_id}", Path(file).parent)
     task_id = request["task_id"]
     operator = flow.tasks.get(task_id) or flow.tasks.get(task_id.split("[", 1)[0])
+    if operator is None and request.get("node"):  # a class task: made from the run's node
+        from ductwork.core.graph import NodeSpec
+
+        try:
+            operator = flow.resolve_operator(NodeSpec.from_dict(request["node"]))
+        except Exception:
+            operator = None
     if operator is None:  # removed from the file since, or a task a run added (dynamic)
         return {"called": 0}
     info = _run_info(flow, flow_id, request)

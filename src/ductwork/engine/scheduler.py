@@ -1137,6 +1137,7 @@ class SchedulerService:
         with read_transaction(self.engine) as conn:
             flow = flow_repo.get_flow(conn, flow_id)
             record = run_repo.get_run(conn, flow_id, run_id)
+            node = task_repo.task_node(conn, record.pk, ended.task_id) if record is not None else None
         if flow is None or record is None or not flow.fileloc:
             return
         request = {
@@ -1145,6 +1146,7 @@ class SchedulerService:
             "try_number": ended.try_number,
             "task_state": ended.outcome.state.value,
             "error": ended.outcome.error or "",
+            "node": node.to_dict() if node is not None else None,  # a class task is made from it
         }
         thread = threading.Thread(target=self._call_back_lost, args=(flow.fileloc, flow_id, request), daemon=True)
         thread.start()

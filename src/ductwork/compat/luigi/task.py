@@ -264,6 +264,14 @@ class Task(core.Task, metaclass=Register):
                 except Exception:
                     logger.warning("Error in event callback for %r", name, exc_info=True)
 
+    def lost_try(self, error: str, *, timed_out: bool) -> None:
+        """Ductwork's hook for a try that timed out or whose process died (the scheduler tells
+        the task afterwards): Luigi's ``Event.TIMEOUT`` or ``Event.PROCESS_FAILURE``, with the
+        task and the message, as Luigi's worker fires them; ``FAILURE`` follows."""
+        from .event import Event
+
+        self.trigger_event(Event.TIMEOUT if timed_out else Event.PROCESS_FAILURE, self, error)
+
     def _give_status_reporters(self) -> None:
         """What Luigi's worker gives a task it starts: ``set_tracking_url``,
         ``set_status_message`` and ``set_progress_percentage``. Ductwork has no place to show

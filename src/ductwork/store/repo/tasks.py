@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy import Connection, Row
 
+from ductwork.core.graph import NodeSpec
 from ductwork.core.states import ACTIVE, MANUAL_TARGETS, RunState, TaskState
 from ductwork.errors import InvalidTransitionError, NotFoundError
 from ductwork.store.records import TaskInstanceRecord, TryRecord
@@ -112,6 +113,13 @@ def list_task_instances(
 def get_task_instance(conn: Connection, run_pk: int, task_id: str) -> TaskInstanceRecord | None:
     row = conn.execute(sa.select(*_TI_COLUMNS).where(ti.c.run_pk == run_pk, ti.c.task_id == task_id)).first()
     return _ti_record(row) if row is not None else None
+
+
+def task_node(conn: Connection, run_pk: int, task_id: str) -> NodeSpec | None:
+    """The node of one task of a run, as the run recorded it (a class task's parameters)."""
+    where = (ti.c.run_pk == run_pk, ti.c.task_id == task_id)
+    row = conn.execute(sa.select(ti.c.node, ti.c.upstream).where(*where)).first()
+    return _nodes.node_from_row(task_id, row.node, row.upstream) if row is not None else None
 
 
 def task_states(conn: Connection, run_pk: int) -> dict[str, TaskState]:
