@@ -407,6 +407,10 @@ def _failure(
         return TryOutcome(TaskState.FAILED, started, clock.now(), error=str(exc), rendered=rendered)
     if isinstance(exc, FailNow):
         message = f"failed without retry: {exc}"
+    elif type(exc).__name__ == "SoftTimeLimitExceeded" and node.execution_timeout:
+        # Celery's way of stopping a try at its execution_timeout on a remote worker: said as
+        # every other executor says it, not as "SoftTimeLimitExceeded()".
+        message = f"timed out after {node.execution_timeout:g}s"
     message = MASKER.mask(message)  # recorded with the try, shown in the UI
     tb = MASKER.mask("".join(traceback.format_exception(exc)))
     task_logger.error("%s failed: %s\n%s", node.task_id, message, tb.rstrip())
