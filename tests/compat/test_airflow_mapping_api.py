@@ -113,3 +113,36 @@ def test_a_task_may_set_names_in_its_context_for_map_index_template(tmp_path: Pa
     assert summary.state.value == "success", {t: s.tries[-1].error for t, s in summary.tasks.items() if s.tries}
     assert summary.result("labeled") == ["label-x", "label-y"]
     assert summary.result("classic") == 1
+
+
+def test_map_index_template_labels_each_instance_where_its_runs_are_shown(tmp_path: Path) -> None:
+    """Airflow's ``map_index_template`` is rendered once each instance's try has run (with what
+    the task put in its context) and shown with the instance: in ``ductwork run``'s table, in
+    ``runs show``, and among the try's rendered fields (the API and the web UI's Rendered tab).
+    It was accepted and ignored."""
+    import json
+    import textwrap
+
+    from tests.ductwork_process import ductwork_process
+
+    (tmp_path / "named_mapping.py").write_text(textwrap.dedent(NAMED_MAPPING))
+    env = {"DUCTWORK_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
+    ran = ductwork_process("run", "named_mapping.py", "--no-progress", env=env, cwd=tmp_path)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "labeled[0] label-x" in ran.stdout and "labeled[1] label-y" in ran.stdout
+    listed = ductwork_process("runs", "list", "named_mapping", "--json", env=env, cwd=tmp_path)
+    run_id = json.loads(listed.stdout)["runs"][0]["run_id"]
+    shown = ductwork_process("runs", "show", "named_mapping", run_id, env=env, cwd=tmp_path)
+    assert "labeled[0] label-x" in shown.stdout and "labeled[1] label-y" in shown.stdout, shown.stdout
+    from ductwork.settings import Settings
+    from ductwork.store.engine import create_engine, read_transaction
+    from ductwork.store.repo import runs as run_repo
+    from ductwork.store.repo import tasks as task_repo
+
+    engine = create_engine(Settings.load(environ=env).db_url)
+    with read_transaction(engine) as conn:
+        record = run_repo.get_run(conn, "named_mapping", run_id)
+        assert record is not None
+        (attempt,) = task_repo.list_tries(conn, record.pk, "labeled[1]")
+    engine.dispose()
+    assert attempt.rendered is not None and attempt.rendered["rendered_map_index"] == "label-y"

@@ -91,8 +91,9 @@ def summary_table(summary: RunSummary, *, max_rows: int = 200) -> Table:
             note = task.tries[-1].error
         elif task.state == TaskState.SUCCESS and task.reused_from:
             note = f"up to date (cache): reused run {task.reused_from}"
+        label = next((t.rendered.get("rendered_map_index") for t in reversed(task.tries) if t.rendered), None)
         table.add_row(
-            task.task_id,
+            f"{task.task_id} {label}" if label else task.task_id,  # a mapped instance's map_index_template
             styled(task.state.value),
             tries,
             f"{sum(durations):.2f}s" if durations else "",

@@ -114,6 +114,10 @@ def states_of(engine: Any, record: RunRecord) -> tuple[list[tuple[str, str, int,
 
 def _print_states(engine: Any, record: RunRecord) -> None:
     rows, reason = states_of(engine, record)
+    with read_transaction(engine) as conn:
+        labels = task_repo.map_index_labels(conn, record.pk)  # mapped instances' map_index_template
+    if labels:
+        rows = [(f"{t} {labels[t]}" if t in labels else t, *rest) for t, *rest in rows]  # type: ignore[misc]
     print_run_states(record.flow_id, record.run_id, record.state.value, rows, reason)
 
 

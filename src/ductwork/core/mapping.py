@@ -136,6 +136,8 @@ class MappedInstance:
     """The executable of ``t[i]``: builds the real operator when the try starts."""
 
     template_fields: Sequence[str] = ()
+    map_index_template: str | None = None
+    """The built operator's (Airflow's ``map_index_template``): the instance's label."""
 
     def __init__(self, mapped: MappedOperator, map_index: int) -> None:
         self.mapped = mapped
@@ -165,6 +167,7 @@ class MappedInstance:
         operator.flow = self.mapped.flow
         operator.__dict__["map_index"] = self.map_index
         operator.__dict__["expanded_ti_count"] = len(values)
+        self.map_index_template = getattr(operator, "map_index_template", None)
         return operator
 
     def adapt_context(self, context: TaskContext) -> TaskContext:
@@ -474,6 +477,10 @@ class MappedGroupInstance:
     group's function defined it, run with the group's ``i``-th values."""
 
     template_fields: Sequence[str] = ()
+
+    @property
+    def map_index_template(self) -> str | None:
+        return getattr(self.template, "map_index_template", None)
 
     def __init__(self, expander: MappedGroupExpander, template: BaseOperator, map_index: int) -> None:
         self.expander = expander

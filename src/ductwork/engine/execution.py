@@ -213,6 +213,7 @@ def execute_try(
         if adapt is not None:  # an operator may add names to its context (the Airflow shim's)
             context = adapt(context)
         token = set_current_context(context)
+        current = context  # what get_current_context() gives the task, which it may write to
         rendered: dict[str, Any] = {}
         try:
             if not begun:
@@ -259,6 +260,7 @@ def execute_try(
                 _note(sink, f"{node.task_id} succeeded in {time.monotonic() - t0:.3f}s")
             except OSError:  # the try succeeded: a log line that cannot be written changes nothing
                 pass
+            _label_map_index(executable, context, current, rendered)
             return TryOutcome(
                 TaskState.SUCCESS,
                 started,
@@ -310,6 +312,7 @@ def execute_try(
             if isinstance(exc, KeyboardInterrupt) and _user_interrupt():
                 raise  # Ctrl-C in `ductwork run`: the command stops, as the user asked
             _record_cache(services, ti, succeeded=False)
+            _label_map_index(executable, context, current, rendered)
             outcome = _failure(exc, node, try_number, started, clock, context, executable, rendered, limit)
             if outcome.state == TaskState.FAILED and not isinstance(exc, InstancesFailed):
                 _failure_email(executable, context.with_values(exception=exc), services)
@@ -318,6 +321,27 @@ def execute_try(
             return outcome
         finally:
             reset_current_context(token)
+
+
+RENDERED_MAP_INDEX = "rendered_map_index"
+"""The key of a mapped instance's label (``map_index_template``) among its try's rendered fields."""
+
+
+def _label_map_index(executable: Any, context: TaskContext, current: TaskContext, rendered: dict[str, Any]) -> None:
+    """Airflow's ``map_index_template``: a mapped instance's label, rendered once its try has
+    run (it may name what the task put in its context: ``get_current_context()["x"] = ...``),
+    kept with the try's rendered fields, where the CLI, the API and the web UI show it."""
+    template = getattr(executable, "map_index_template", None)
+    if not template or not isinstance(template, str):
+        return
+    try:
+        values = {**dict(context.items()), **dict(current.items())}
+        label = render_value(template, TaskContext(values), task_id=executable.task_id, field="map_index_template")
+    except Exception as exc:  # a label that cannot be rendered changes nothing about the try
+        task_logger.warning("%s: map_index_template could not be rendered: %s", executable.task_id, exc)
+        return
+    if label not in (None, ""):
+        rendered[RENDERED_MAP_INDEX] = MASKER.mask(str(label))
 
 
 def _check_cache(

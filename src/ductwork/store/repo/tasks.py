@@ -137,6 +137,22 @@ def list_tries(conn: Connection, run_pk: int, task_id: str | None = None) -> lis
     return [_try_record(row) for row in conn.execute(stmt)]
 
 
+def map_index_labels(conn: Connection, run_pk: int) -> dict[str, str]:
+    """The labels (``map_index_template``) of a run's mapped instances, from each one's latest
+    try that has one: instance id -> label."""
+    stmt = (
+        sa.select(task_tries.c.task_id, task_tries.c.rendered)
+        .where(task_tries.c.run_pk == run_pk, task_tries.c.task_id.like("%]"), task_tries.c.rendered.is_not(None))
+        .order_by(task_tries.c.task_id, task_tries.c.try_number)
+    )
+    labels: dict[str, str] = {}
+    for row in conn.execute(stmt):
+        label = row.rendered.get("rendered_map_index") if isinstance(row.rendered, dict) else None
+        if label:
+            labels[row.task_id] = str(label)
+    return labels
+
+
 # --- the worker's own writes -----------------------------------------------------------------
 def try_started(
     conn: Connection,
