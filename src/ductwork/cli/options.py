@@ -30,12 +30,17 @@ def parse_param_options(values: Sequence[str]) -> dict[str, str]:
 
 def conf_option(text: str | None) -> dict[str, Any]:
     """``--conf '{"k": "v"}'``: a run's configuration, a JSON object (Airflow's ``dag_run.conf``)."""
+    return json_object_option(text, "--conf")
+
+
+def json_object_option(text: str | None, option: str) -> dict[str, Any]:
+    """An option whose value is a JSON object (``--conf``, ``--task-params``); empty when not given."""
     if not text:
         return {}
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ParameterError(f"--conf: not valid JSON ({exc})") from None
+        raise ParameterError(f"{option}: not valid JSON ({exc})") from None
     if not isinstance(value, dict):
-        raise ParameterError("--conf: expected a JSON object")
+        raise ParameterError(f"{option}: expected a JSON object")
     return value

@@ -100,17 +100,9 @@ def test_task(
 
 
 def _task_params_option(text: str | None) -> dict[str, Any]:
-    if not text:
-        return {}
-    import json
+    from ductwork.cli.options import json_object_option
 
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ParameterError(f"--task-params: not valid JSON ({exc})") from None
-    if not isinstance(value, dict):
-        raise ParameterError("--task-params: expected a JSON object")
-    return value
+    return json_object_option(text, "--task-params")
 
 
 def _give_task_params(flow: Any, task_id: str, given: dict[str, Any]) -> None:
