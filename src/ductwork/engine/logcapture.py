@@ -193,6 +193,11 @@ class _SinkHandler(logging.Handler):
             sink.write(MASKER.mask(_FORMAT.format(record)) + "\n")
 
 
+URL_LOGGERS = ("httpx", "httpcore", "urllib3", "requests", "botocore", "boto3", "s3transfer", "aiobotocore")
+"""HTTP clients that log every request's URL at INFO: a webhook's secret path, a presigned URL's
+signature. They stay at the level they had when tasks' INFO records are let through."""
+
+
 class _Installation:
     """Reference-counted installation of the router and handler (nested runs are fine)."""
 
@@ -217,6 +222,11 @@ class _Installation:
             if handler is not self.handler and handler.level < threshold:
                 self.levels.append((handler, handler.level))
                 handler.setLevel(threshold)
+        for name in URL_LOGGERS:  # they log each request's URL, tokens and all: as before
+            library = logging.getLogger(name)
+            if library.level == logging.NOTSET:
+                self.levels.append((library, library.level))
+                library.setLevel(threshold)
         self.levels.append((root, root.level))
         root.setLevel(logging.INFO)
 
