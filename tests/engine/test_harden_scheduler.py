@@ -767,3 +767,20 @@ def test_backfill_rerun_failed_runs_the_failed_tasks_of_a_range_again(env: Env) 
     assert all(p["exists"] and sorted(p["tasks"]) == ["after", "load"] for p in planned), planned
     assert env.cli("backfill", "range_flow", *window, "--rerun-failed").exit_code == 0
     wait_for(lambda: states() == ["success", "success"], 60, "both runs to succeed")
+
+
+def test_a_luigi_task_that_times_out_in_a_build_has_its_timeout_and_failure_handlers_called(tmp_path: Path) -> None:
+    """In ``ductwork build`` (in-process), a try past its ``worker_timeout`` fired no
+    ``Event.TIMEOUT``, and no ``FAILURE`` when the build ended before the try's code returned."""
+    from tests.ductwork_process import ductwork_process
+
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    module = textwrap.dedent(LOST_LUIGI_TRIES).replace("from _common import MARKS", "")
+    (tmp_path / "lost_build.py").write_text(f"from pathlib import Path\nMARKS = Path({str(marks)!r})\n{module}")
+    env = {"DUCTWORK_HOME": str(tmp_path / "home"), "PYTHONPATH": str(tmp_path)}
+    built = ductwork_process("build", "--module", "lost_build", "Hangs", "--no-progress", env=env, cwd=tmp_path)
+    assert built.returncode == 1, built.stdout + built.stderr
+    fired = {p.name: p.read_text() for p in marks.glob("luigi.*")}
+    assert set(fired) == {"luigi.failure.Hangs", "luigi.timeout.Hangs"}, fired
+    assert "timed out after 1s" in fired["luigi.timeout.Hangs"]

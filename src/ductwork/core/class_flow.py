@@ -142,9 +142,12 @@ class ClassTaskRunner:
         self.on_success_callback: list[Callable[[TaskContext], Any]] = []
         self.on_failure_callback: list[Callable[[TaskContext], Any]] = []
         self.on_retry_callback: list[Callable[[TaskContext], Any]] = []
+        self._told_lost = False
+        """``on_lost`` told the handlers of this try's failure already (a timeout in-process)."""
 
     def execute(self, context: TaskContext) -> Any:
         task = self.task
+        self._told_lost = False  # a retry's own failure is told as any other
         if is_external(task):
             return self._check_external()
         missing = [d for d in (task.deps() if self.deps is None else self.deps) if not d.complete()]
@@ -160,7 +163,8 @@ class ClassTaskRunner:
         except DynamicDependencies:
             raise
         except BaseException as exc:
-            task.trigger_event(Event.FAILURE, exc)
+            if not self._told_lost:
+                task.trigger_event(Event.FAILURE, exc)
             raise
         task.trigger_event(Event.PROCESSING_TIME, time.monotonic() - started)
         task.trigger_event(Event.SUCCESS)
@@ -199,6 +203,7 @@ class ClassTaskRunner:
         """Its try timed out or its worker died, so it could not tell its event handlers: they
         hear of the failure now (and of the timeout, for a task that listens for one, as
         Luigi's ``Event.TIMEOUT``/``PROCESS_FAILURE``). Returns 1 (the failure told)."""
+        self._told_lost = True
         failure = TaskExecutionError(f"{self.task_id}: {error}")
         lost_hook = getattr(self.task, "lost_try", None)
         if lost_hook is not None:

@@ -67,6 +67,18 @@ WAIT_LIMIT = 0.0005
 busy one: tries of its kind overlap their waits in the threads."""
 
 
+def _tell_timed_out(executable: Executable, reason: str) -> None:
+    """A class task's event handlers hear of its timeout now (Luigi's ``Event.TIMEOUT``, then
+    ``FAILURE``): its thread raises only when its code returns to Python, which a run that ends
+    first never sees."""
+    lost = getattr(executable, "on_lost", None)
+    if callable(lost):
+        try:
+            lost(reason, timed_out=True)
+        except Exception:
+            log.exception("the event handlers of %s failed", getattr(executable, "task_id", executable))
+
+
 def _kind(node: NodeSpec) -> tuple[str, Any, Any]:
     """Tries of one kind run alike: the same operator, function or task class."""
     return (node.operator, node.extra.get("callable"), node.family)
@@ -463,9 +475,11 @@ class InProcessExecutor:
                     self._interrupt(key)
         events: list[ExecutorEvent] = []
         for request, holder in expired:
+            reason = f"timed out after {request.node.execution_timeout:g}s"
             for executable in holder:
                 executable.on_kill()
-            events.append(self._lost(request, f"timed out after {request.node.execution_timeout:g}s"))
+                _tell_timed_out(executable, reason)
+            events.append(self._lost(request, reason))
         return events
 
     def _interrupt(self, key: TryKey) -> None:
