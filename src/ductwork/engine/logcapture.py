@@ -193,9 +193,15 @@ class _SinkHandler(logging.Handler):
             sink.write(MASKER.mask(_FORMAT.format(record)) + "\n")
 
 
-URL_LOGGERS = ("httpx", "httpcore", "urllib3", "requests", "botocore", "boto3", "s3transfer", "aiobotocore")
-"""HTTP clients that log every request's URL at INFO: a webhook's secret path, a presigned URL's
-signature. They stay at the level they had when tasks' INFO records are let through."""
+QUIET_LOGGERS = (
+    *("httpx", "httpcore", "urllib3", "requests", "botocore", "boto3", "s3transfer", "aiobotocore"),
+    *("celery", "kombu", "amqp", "billiard"),
+)
+"""Loggers that stay at the level they had when tasks' INFO records are let through. HTTP
+clients log every request's URL at INFO (a webhook's secret path, a presigned URL's signature);
+Celery, a remote worker's host, logs each message it takes and ends at INFO, and does more work
+for it when INFO is on (the message's arguments and the result, formatted: a third of a
+millisecond of a no-op try's CPU, ``benchmarks/remote.py``)."""
 
 
 class _Installation:
@@ -222,7 +228,7 @@ class _Installation:
             if handler is not self.handler and handler.level < threshold:
                 self.levels.append((handler, handler.level))
                 handler.setLevel(threshold)
-        for name in URL_LOGGERS:  # they log each request's URL, tokens and all: as before
+        for name in QUIET_LOGGERS:  # as they were (see QUIET_LOGGERS)
             library = logging.getLogger(name)
             if library.level == logging.NOTSET:
                 self.levels.append((library, library.level))
