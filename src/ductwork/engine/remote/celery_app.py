@@ -320,23 +320,35 @@ def start_worker(
             log.warning("could not record that the worker stopped: %s", exc)
 
     class Heartbeat(bootsteps.StartStopStep):
-        """Beats from a thread of its own, not Celery's timer: the timer stops with the consumer,
+        """Beats on Celery's timer while the worker runs. The timer stops with the consumer,
         while a warm shutdown (SIGTERM: a rolling update, a scale-in) lets the running tries
-        finish, and while the broker is away the consumer is down for as long; a worker silent
-        that long was judged lost and its tries failed, though it finished them. The beats end
-        with the worker (``worker_shutdown``, once its pool has drained), or at once on a cold
-        shutdown, which kills the tries."""
+        finish: a worker silent that long was judged lost and its tries failed, though it
+        finished them. So from the shutdown's start the beats come from a thread of their own,
+        until the worker's end (``worker_shutdown``, once its pool has drained); a cold shutdown,
+        which kills the tries, ends them at once. (A thread for every beat, all the time, made
+        each remote try dearer: ``benchmarks/remote.py``, RESULTS "Session 18".)"""
+
+        requires = {"celery.worker.components:Timer"}
+
+        def __init__(self, worker: Any, **kwargs: Any) -> None:
+            self.tref: Any = None
 
         def start(self, worker: Any) -> None:
             beat()
-            if not beating.is_set():
+            self.tref = worker.timer.call_repeatedly(interval, beat, priority=10)
+
+        def stop(self, worker: Any) -> None:
+            if self.tref is not None:
+                self.tref.cancel()
+                self.tref = None
+            if not beating.is_set() and not ended.is_set():  # the pool still finishes its tries
                 beating.set()
                 threading.Thread(target=beat_until_ended, name="ductwork-heartbeat", daemon=True).start()
 
-        def stop(self, worker: Any) -> None:
-            return  # still beating while the pool finishes the running tries
-
         def terminate(self, worker: Any) -> None:
+            if self.tref is not None:
+                self.tref.cancel()
+                self.tref = None
             record_stop()
 
     app.steps["worker"].add(Heartbeat)
