@@ -224,3 +224,42 @@ def test_the_scheduler_never_moves_a_try_back_that_its_worker_has_recorded(db_en
     sink.record([StateChanged(key, change("a", S.SUCCESS, S.QUEUED, "cleared and re-run"), at(5), 2)])
     with read_transaction(db_engine) as conn:
         assert tasks.get_task_instance(conn, run.pk, "a").state == S.QUEUED  # type: ignore[union-attr]
+
+
+def test_events_decided_before_a_change_from_outside_do_not_undo_it(db_engine: Engine) -> None:
+    """A scheduler's events written after a user cleared, marked or cancelled tasks of its run
+    (decided on the states it held before) keep only what agrees with the change: a marked
+    task is not queued again, a cleared one is not ended by its old try, the run is not ended."""
+    with transaction(db_engine) as conn:
+        run = create_run(conn, graph())
+    key = run.key
+    sink = SqlEventSink(db_engine)
+    sink.remember(key, run.pk, run.revision)
+    sink.record(
+        [
+            StateChanged(key, change("a", S.NONE, S.SCHEDULED, "ready"), at(0), 0),
+            StateChanged(key, change("a", S.SCHEDULED, S.QUEUED, "dispatched"), at(0), 1),
+            StateChanged(key, change("a", S.QUEUED, S.RUNNING, "started"), at(1), 1),
+        ]
+    )
+    with transaction(db_engine) as conn:  # the user, while the scheduler holds its old view
+        tasks.mark_task_instances(conn, run.pk, ["c"], S.SKIPPED)
+        tasks.clear_task_instances(conn, run.pk, ["a"])
+    stale = [
+        StateChanged(key, change("c", S.NONE, S.SCHEDULED, "ready"), at(2), 0),
+        StateChanged(key, change("c", S.SCHEDULED, S.QUEUED, "dispatched"), at(2), 1),
+        TryEnded(key, "a", 1, TryOutcome(S.SUCCESS, at(1), at(2))),
+        StateChanged(key, change("a", S.RUNNING, S.SUCCESS), at(2), 1),
+        StateChanged(key, change("d", S.NONE, S.SCHEDULED, "ready"), at(2), 0),  # untouched: kept
+        RunEnded(key, RunState.SUCCESS, at(3)),
+    ]
+    sink.record(stale)
+    with read_transaction(db_engine) as conn:
+        ti = {t.task_id: t for t in tasks.list_task_instances(conn, run.pk)}
+        stored = runs.get_run_by_pk(conn, run.pk)
+    assert (ti["a"].state, ti["c"].state, ti["d"].state) == (S.NONE, S.SKIPPED, S.SCHEDULED)
+    assert stored is not None and stored.state == RunState.RUNNING
+    sink.remember(key, run.pk, stored.revision)  # the scheduler loaded the run again: all is written
+    sink.record([StateChanged(key, change("a", S.NONE, S.SCHEDULED, "ready"), at(4), 1)])
+    with read_transaction(db_engine) as conn:
+        assert tasks.get_task_instance(conn, run.pk, "a").state == S.SCHEDULED  # type: ignore[union-attr]

@@ -784,3 +784,33 @@ def test_a_luigi_task_that_times_out_in_a_build_has_its_timeout_and_failure_hand
     fired = {p.name: p.read_text() for p in marks.glob("luigi.*")}
     assert set(fired) == {"luigi.failure.Hangs", "luigi.timeout.Hangs"}, fired
     assert "timed out after 1s" in fired["luigi.timeout.Hangs"]
+
+
+FROM_A_VARIABLE = """
+    from airflow import DAG
+    from airflow.models import Variable
+    from airflow.operators.empty import EmptyOperator
+
+    with DAG("per_region", schedule=None) as dag:
+        for region in Variable.get("regions", default_var="eu").split(","):
+            EmptyOperator(task_id=f"load_{region}")
+"""
+
+
+def test_a_flow_made_from_a_variable_is_parsed_again_when_the_variable_changes(env: Env) -> None:
+    """A DAG file that makes its tasks from a variable at import: changing the variable (CLI,
+    API, UI) changes the flow within a few seconds, as Airflow's periodic re-parse would; the
+    scheduler kept the tasks of the variable's old value until the file itself changed."""
+    env.write_flow("per_region.py", FROM_A_VARIABLE)
+    wait_for(lambda: "per_region" in env.flow_ids(), 60, "the flow to be parsed")
+    assert _flow_tasks(env, "per_region") == ["load_eu"]
+    assert env.cli("variables", "set", "regions", "eu,us,apac").exit_code == 0
+    wait_for(lambda: _flow_tasks(env, "per_region") == ["load_apac", "load_eu", "load_us"], 30, "the new tasks")
+    assert env.cli("trigger", "per_region", "--run-id", "after").exit_code == 0
+    wait_for(lambda: len(env.instances("per_region", "after")) == 3, 30, "a run of the three tasks")
+
+
+def _flow_tasks(env: Env, flow_id: str) -> list[str]:
+    from ductwork.services.runs import flow_graph
+
+    return sorted(flow_graph(env.engine, flow_id).nodes)

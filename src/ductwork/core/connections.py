@@ -22,6 +22,8 @@ from __future__ import annotations
 import json
 import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -32,6 +34,23 @@ CONN_ENV_PREFIX = "DUCTWORK_CONN_"
 VAR_ENV_PREFIX = "DUCTWORK_VAR_"
 AIRFLOW_CONN_ENV_PREFIX = "AIRFLOW_CONN_"
 AIRFLOW_VAR_ENV_PREFIX = "AIRFLOW_VAR_"
+
+_VARIABLES_READ: ContextVar[set[str] | None] = ContextVar("ductwork_variables_read", default=None)
+
+
+@contextmanager
+def variables_read() -> Iterator[set[str]]:
+    """The names of the variables looked up inside the block (found or not): a flow file that
+    builds its tasks from a variable when it is imported is parsed again when that variable
+    changes, as it would be in Airflow (which parses every file again every 30 seconds)."""
+    names: set[str] = set()
+    token = _VARIABLES_READ.set(names)
+    try:
+        yield names
+    finally:
+        _VARIABLES_READ.reset(token)
+
+
 """Airflow's names for the same, read after Ductwork's so that an existing deployment's
 environment keeps working (Airflow upper-cases the name and changes nothing else)."""
 
@@ -314,6 +333,8 @@ class Secrets:
         raise NotFoundError(f"connection {name!r} is not defined; looked in {self._where('connection', name)}")
 
     def get_variable(self, name: str, default: Any = NotFoundError) -> Any:
+        if (reading := _VARIABLES_READ.get()) is not None:
+            reading.add(name)
         for backend in self.backends:
             found = backend.get_variable(name)
             if found is not None:

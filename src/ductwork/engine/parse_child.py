@@ -23,10 +23,12 @@ from ductwork.gc_tuning import tune_collector
 
 
 def _parse(file: str) -> dict[str, Any]:
+    from ductwork.core.connections import variables_read
     from ductwork.import_guard import guarded_import
     from ductwork.loading import load_file
 
-    with guarded_import(None):  # os._exit() at import: an error naming its line, not a dead child
+    # os._exit() at import: an error naming its line, not a dead child
+    with guarded_import(None), variables_read() as variables:
         loaded = load_file(file)
     graphs = []
     lines = {}
@@ -42,7 +44,14 @@ def _parse(file: str) -> dict[str, Any]:
                 {"file": file, "line": flow.defined_at[1], "error": str(exc), "traceback": traceback.format_exc()}
             )
     paths = sorted({str(p) for flow in loaded.flows for p in _paths_of(flow)})
-    return {"graphs": graphs, "errors": errors, "lines": lines, "code": code, "code_paths": paths}
+    return {
+        "graphs": graphs,
+        "errors": errors,
+        "lines": lines,
+        "code": code,
+        "code_paths": paths,
+        "variables": sorted(variables),
+    }
 
 
 def _paths_of(flow: Any) -> list[Any]:

@@ -40,6 +40,8 @@ class ParsedFile:
     """The code each flow was parsed from (``engine.code_info.flow_code``), by flow id."""
     code_paths: list[str] = field(default_factory=list)
     """Every file the flows' code comes from (absolute paths), to re-parse when one changes."""
+    variables: list[str] = field(default_factory=list)
+    """The variables its import looked up, to re-parse when one of them changes."""
 
 
 def _run_child(
@@ -181,6 +183,7 @@ def _parsed_from(fileloc: str, data: Mapping[str, Any]) -> ParsedFile:
     parsed.lines = {str(k): int(v) for k, v in data.get("lines", {}).items()}
     parsed.code = {str(k): v for k, v in (data.get("code") or {}).items() if v}
     parsed.code_paths = [str(p) for p in data.get("code_paths") or []]
+    parsed.variables = [str(v) for v in data.get("variables") or []]
     parsed.errors = [FlowImportError(e["file"], e["line"], e["error"], e.get("traceback", "")) for e in data["errors"]]
     return parsed
 

@@ -81,6 +81,7 @@ from ductwork.store.repo import jobs as job_repo
 from ductwork.store.repo import pools as pool_repo
 from ductwork.store.repo import runs as run_repo
 from ductwork.store.repo import tasks as task_repo
+from ductwork.store.repo import variables as variable_repo
 from ductwork.store.sink import SqlEventSink
 from ductwork.store.tables import IN_PROCESS_OWNER, task_instances
 from ductwork.store.tables import flows as flows_table
@@ -182,6 +183,9 @@ class SchedulerService:
         self.watcher = FileWatcher(settings.flows_folder, pipeline_service.stored_folder(settings.home))
         self.parsing = ParseQueue(processes=self.options.parse_processes, slow_after=self.options.parse_slow_after)
         self._parsed: dict[str, ParsedFile] = {}
+        self._variables_of: dict[str, tuple[frozenset[str], tuple[tuple[str, Any], ...] | None]] = {}
+        """Files whose import looked up variables: their names, and when each last changed at the
+        first look after the parse (``check_variables``)."""
         """The latest parse of every flow file in the folder."""
         self._unrecorded: set[str] = set()
         """Files parsed (or removed) whose result the store does not have yet."""
@@ -510,6 +514,7 @@ class SchedulerService:
                 asset_service.create_asset_runs(self.engine, now=self.clock.now(), schedules=self._in_watched_folders)
             self.build_pending_graphs()
             self.refresh_pools()
+            self.check_variables()
             self.sync_runs()
             self.check_adopted()
             self.drop_old_journals()
@@ -561,6 +566,7 @@ class SchedulerService:
         changed, removed = self.watcher.changes()
         for file in removed:
             self._parsed.pop(file, None)
+            self._variables_of.pop(file, None)
             self._unrecorded.add(file)
         for file in [f for f in changed if f in self._batched]:  # its batch's result will be stale
             self._reparse.add(file)
@@ -640,6 +646,28 @@ class SchedulerService:
         self._parsed[file] = done.result
         self._unrecorded.add(file)
         self.watcher.note_dependencies(file, done.result.code_paths)  # a helper module changing re-parses it
+        self._variables_of.pop(file, None)
+        if done.result.variables:
+            self._variables_of[file] = (frozenset(done.result.variables), None)
+
+    def check_variables(self) -> None:
+        """Parse again the files whose import looked up a variable that changed since (a flow
+        whose tasks are made from a variable's value): as Airflow's files are parsed again every
+        30 seconds, without parsing every file again."""
+        if not self._variables_of:
+            return
+        names = set().union(*(read for read, _ in self._variables_of.values()))
+        with read_transaction(self.engine) as conn:
+            now = variable_repo.updated_at(conn, names)
+        for file, (read, before) in list(self._variables_of.items()):
+            stamp = tuple(sorted((name, now.get(name)) for name in read))
+            if before is None:  # the first look since its parse: what it read then
+                self._variables_of[file] = (read, stamp)
+            elif stamp != before:
+                changed = sorted(name for (name, at), (_, was) in zip(stamp, before, strict=True) if at != was)
+                log.info("variable %s changed: parsing %s again", ", ".join(changed), file)
+                del self._variables_of[file]
+                self.watcher.forget(file)
 
     def record_parsed(self) -> None:
         """Write parsed files to the store: their flows, and their import errors. A flow id
@@ -903,6 +931,13 @@ class SchedulerService:
                     # lease), and back now: what this one holds in memory is stale. Load it again.
                     self._let_go(key, cancel=False, why="came back to this scheduler: loading it again")
             rows = [r for r in rows if f"{r.flow_id}/{r.run_id}" in active]
+        if any(
+            key not in unfinished or (key in active and self._revisions.get(key) != active[key].revision)
+            for key in self.supervisor.runs
+        ):
+            # Record what this scheduler decided on the states it held (the sink keeps only what
+            # agrees with the change from outside) before it loads them again or lets them go.
+            self.supervisor.flush()
         for key in list(self.supervisor.runs):
             if key not in active and key not in unfinished:
                 self._let_go(key)
@@ -1039,7 +1074,7 @@ class SchedulerService:
                     self._adopted.pop(stopped, None)
         self._revisions[info.key] = record.revision
         self._pks[info.key] = run_pk
-        self.sink.remember(info.key, run_pk)
+        self.sink.remember(info.key, run_pk, record.revision)
         now = self.clock.now()
         for task_id, state in states.items():
             if state == S.RUNNING and task_id not in run.in_flight:

@@ -454,6 +454,11 @@ class Supervisor:
         worker, slot, pool slot or log. Its downstream tasks are ready within this dispatch."""
         task_id = node.task_id
         try_number = run.tries.get(task_id, 0) + 1
+        holds = getattr(self.executor, "holds", None)
+        while holds is not None and holds(TryKey(run.key, task_id, try_number)):
+            # A try of this task that a change from outside stopped (its run let go of and loaded
+            # again) has not left the executor yet: the new one takes the next number.
+            try_number += 1
         run.tries[task_id] = try_number
         key = TryKey(run.key, task_id, try_number)
         self._emit_changes(run, run.tracker.set_state(task_id, S.QUEUED, "nothing to run"), now)
@@ -478,6 +483,11 @@ class Supervisor:
     def _queue(self, run: ActiveRun, node: NodeSpec, now: dt.datetime) -> TryRequest:
         task_id = node.task_id
         try_number = run.tries.get(task_id, 0) + 1
+        holds = getattr(self.executor, "holds", None)
+        while holds is not None and holds(TryKey(run.key, task_id, try_number)):
+            # A try of this task that a change from outside stopped (its run let go of and loaded
+            # again) has not left the executor yet: the new one takes the next number.
+            try_number += 1
         run.tries[task_id] = try_number
         key = TryKey(run.key, task_id, try_number)
         self._emit_changes(run, run.tracker.set_state(task_id, S.QUEUED, "dispatched"), now)
@@ -553,6 +563,9 @@ class Supervisor:
         self.limits.release(node)
         if self.ledger is not None:
             self.ledger.release(node, key, succeeded=outcome.state == S.SUCCESS, at=now)
+        if outcome.missing and not self.wait_for_missing and outcome.next_try_at is not None:
+            # Left pending for good (an in-process build ends without it): no check is due.
+            outcome = replace(outcome, next_try_at=None)
         self._pending.append(TryEnded(run.key, task_id, key.try_number, outcome))
         tracker = run.tracker
         if tracker.state[task_id] == S.QUEUED and outcome.state not in (S.FAILED, S.UP_FOR_RETRY):

@@ -337,6 +337,7 @@ def cancel(engine: Engine, flow_id: str, run_id: str, *, reason: str = "cancelle
     record = get_run(engine, flow_id, run_id)
     _refuse_finished(record)
     with transaction(engine) as conn:
+        run_repo.lock_runs(conn, [record.pk])  # before reading: a scheduler step must not interleave
         states = task_repo.task_states(conn, record.pk)
         # As Airflow marks a run failed: running tasks fail, those not started are skipped.
         running = [t for t, s in states.items() if s == TaskState.RUNNING]

@@ -16,6 +16,7 @@ shapes of the rows allow:
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,14 +32,16 @@ from ductwork.errors import NotFoundError
 from ductwork.store import fastexec
 from ductwork.store.engine import transaction
 from ductwork.store.repo import _nodes
+from ductwork.store.repo._util import chunks
 from ductwork.store.repo.events import INSERT as state_events_insert
 from ductwork.store.repo.events import NewStateEvent
-from ductwork.store.repo.runs import run_pks
+from ductwork.store.repo.runs import lock_runs, run_pks
 from ductwork.store.tables import TRY_COLUMNS, runs, task_instances, task_tries
 from ductwork.store.types import utcnow
 from ductwork.store.upsert import upsert_statement
 
 S = TaskState
+log = logging.getLogger(__name__)
 _BEFORE_END = frozenset({S.QUEUED.value, S.RUNNING.value})
 _ENDED_A_TRY = [s.value for s in (S.SUCCESS, S.FAILED, S.SKIPPED, S.UP_FOR_RETRY, S.UP_FOR_RESCHEDULE)]
 _TRY_KEYS = ("run_pk", "task_id", "try_number")
@@ -92,14 +95,20 @@ class SqlEventSink:
         self.owner = owner
         self.lost_runs: set[str] = set()
         self._pks: dict[str, int] = {}
+        self._revisions: dict[str, int] = {}
         self._running: set[int] = set()
         self._lock = threading.Lock()
 
-    def remember(self, run_key: str, run_pk: int) -> None:
+    def remember(self, run_key: str, run_pk: int, revision: int | None = None) -> None:
         """The primary key of the run with this key now (a run deleted and created again under
-        the same key has a new one; a key kept from before would point at nothing)."""
+        the same key has a new one; a key kept from before would point at nothing), and the
+        ``revision`` its driver loaded: while the run's row holds another one, it was changed
+        from outside (cleared, marked, cancelled) since, and only the events that agree with what
+        the change left are written (``_agreeing``), until the driver loads it again."""
         with self._lock:
             self._pks[run_key] = run_pk
+            if revision is not None:
+                self._revisions[run_key] = revision
 
     def record(self, events: Sequence[EngineEvent]) -> None:
         if not events:
@@ -109,14 +118,19 @@ class SqlEventSink:
 
     def write(self, conn: Connection, events: Sequence[EngineEvent]) -> None:
         pks = self._resolve(conn, {e.run_key for e in events})
-        if self.owner is not None:
-            from ductwork.store.repo.leases import owned_for_update
-
-            held = owned_for_update(conn, self.owner, pks.values())
-            lost = {key for key, pk in pks.items() if pk not in held}
-            if lost:
-                self.lost_runs |= lost
-                events = [e for e in events if e.run_key not in lost]
+        with self._lock:
+            expected = {key: self._revisions[key] for key in pks if key in self._revisions}
+        if self.owner is not None or expected:
+            held = lock_runs(conn, pks.values())
+            if self.owner is not None:
+                lost = {key for key, pk in pks.items() if pk not in held or held[pk][0] != self.owner}
+                if lost:
+                    self.lost_runs |= lost
+                    events = [e for e in events if e.run_key not in lost]
+                    expected = {key: rev for key, rev in expected.items() if key not in lost}
+            changed = {pks[key] for key, rev in expected.items() if held.get(pks[key], (None, rev))[1] != rev}
+            if changed:
+                events = _agreeing(conn, events, {key: pk for key, pk in pks.items() if pk in changed})
         step = _Step()
         for event in events:
             self._fold(step, pks[event.run_key], event)
@@ -127,6 +141,7 @@ class SqlEventSink:
             ended_keys = {e.run_key for e in events if isinstance(e, RunEnded)}
             for key in ended_keys:
                 self._pks.pop(key, None)
+                self._revisions.pop(key, None)
 
     # --- folding ----------------------------------------------------------------------------
     def _fold(self, step: _Step, pk: int, event: EngineEvent) -> None:
@@ -260,6 +275,55 @@ class SqlEventSink:
                 self._pks.update(fetched)
             found.update(fetched)
         return found
+
+
+def _agreeing(conn: Connection, events: Sequence[EngineEvent], changed: dict[str, int]) -> list[EngineEvent]:
+    """``events`` without those of the ``changed`` runs (key to primary key) that contradict
+    what a change from outside left there: a scheduler decided them on the states it held
+    before, and writing them would undo the change (a cleared task queued again under its old
+    try, a cancelled run's skipped task sent to a worker, a re-queued run ended).
+
+    A task's state change is kept when the row is still in the state it changes from (as a
+    compare-and-set); once one is refused, the task's later events in the batch go too. Ends of
+    runs go (the driver reloads the run and ends it again if it is done); new nodes stay."""
+    current: dict[tuple[int, str], str] = {}
+    for part in chunks(sorted(set(changed.values()))):
+        rows = conn.execute(
+            sa.select(task_instances.c.run_pk, task_instances.c.task_id, task_instances.c.state).where(
+                task_instances.c.run_pk.in_(part)
+            )
+        )
+        current.update(((row.run_pk, row.task_id), row.state) for row in rows)
+    refused: set[tuple[int, str]] = set()
+    kept: list[EngineEvent] = []
+    dropped = 0
+    for event in events:
+        pk = changed.get(event.run_key)
+        if pk is None or isinstance(event, NodesAdded):
+            kept.append(event)
+            continue
+        if isinstance(event, RunEnded):
+            dropped += 1
+            continue
+        task_id = event.change.task_id if isinstance(event, StateChanged) else event.task_id
+        key = (pk, task_id)
+        if key not in refused and isinstance(event, StateChanged):
+            if current.get(key) == event.change.old.value:
+                current[key] = event.change.new.value
+            else:
+                refused.add(key)
+        if key in refused:
+            dropped += 1
+        else:
+            kept.append(event)
+    if dropped:
+        log.info(
+            "runs %s were changed from outside the scheduler: %d of its events that the change overrides "
+            "were not recorded",
+            ", ".join(sorted(k for k in changed)),
+            dropped,
+        )
+    return kept
 
 
 _BIND_NAMES: dict[str, str] = {}

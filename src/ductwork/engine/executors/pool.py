@@ -292,6 +292,11 @@ class PoolExecutor:
         one from the backlog at once, without waiting for the scheduler's turn."""
         return 0 if self._closed else self.parallelism * self.prefetch + self.backlog - len(self._inflight)
 
+    def holds(self, key: TryKey) -> bool:
+        """Whether this try is still here (a try cancelled from outside stays until its worker
+        has stopped it): a new try of that task must take another number."""
+        return key in self._inflight
+
     def submit(self, request: TryRequest) -> None:
         """Hand a try to an idle worker; beyond ``free_slots`` it waits in the parent."""
         self.start()

@@ -159,6 +159,10 @@ class CeleryExecutor:
         limit = max(self.settings.parallelism, BACKLOG_FACTOR * self._live_slots + BACKLOG_EXTRA)
         return max(0, limit - len(self._flights))
 
+    def holds(self, key: TryKey) -> bool:
+        """Whether this try is still watched here (``PoolExecutor.holds``)."""
+        return key in self._flights
+
     def submit(self, request: TryRequest) -> None:
         self.start()
         key = request.key

@@ -4,9 +4,10 @@ A scheduler holds a lease on the runs it drives: ``runs.owner`` names its job ro
 ``heartbeat_at`` it refreshes; the lease lapses ``lease`` seconds after the last heartbeat. A
 scheduler claims runs nobody holds (new ones, or those of a scheduler whose lease lapsed) with
 ``SELECT ... FOR UPDATE SKIP LOCKED``, so two schedulers never claim the same run, and bumps the
-run's ``fence`` on every change of hands. Its writes go through ``owned_for_update``, which
-locks the runs it still owns for the rest of the transaction: a takeover (an UPDATE of the same
-rows) waits for that transaction, and a scheduler that lost a run learns so before writing.
+run's ``fence`` on every change of hands. Its writes first lock the rows of the runs they touch
+(``runs.lock_runs``) and keep only the events of runs it still owns: a takeover (an UPDATE of
+the same rows) waits for that transaction, and a scheduler that lost a run learns so before
+writing.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from ductwork.core.states import RunState
-from ductwork.store.repo._util import chunks
 from ductwork.store.tables import IN_PROCESS_OWNER, runs, scheduler_jobs
 from ductwork.store.types import utcnow
 
@@ -69,15 +69,6 @@ def owned_runs(conn: Connection, job_id: int) -> set[int]:
     """Active runs this scheduler holds."""
     stmt = sa.select(runs.c.id).where(runs.c.owner == job_id, runs.c.state.in_(_ACTIVE))
     return set(conn.execute(stmt).scalars())
-
-
-def owned_for_update(conn: Connection, job_id: int, pks: Iterable[int]) -> set[int]:
-    """Of ``pks``, the runs this scheduler still holds, locked until the transaction ends."""
-    out: set[int] = set()
-    for part in chunks(sorted(set(pks))):
-        stmt = sa.select(runs.c.id).where(runs.c.id.in_(part), runs.c.owner == job_id).with_for_update()
-        out.update(conn.execute(stmt).scalars())
-    return out
 
 
 def release_runs(conn: Connection, job_id: int) -> None:

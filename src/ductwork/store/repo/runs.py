@@ -348,6 +348,21 @@ def set_run_graph(
     _nodes.insert_nodes(conn, rows)
 
 
+def lock_runs(conn: Connection, run_pks: Iterable[int]) -> dict[int, tuple[int | None, int]]:
+    """Lock run rows until the transaction ends (in primary-key order, so that two writers never
+    wait on each other in a circle) and return each one's (owner, revision).
+
+    Whoever changes a run that a scheduler drives (clear, mark, cancel) and the scheduler's event
+    sink both take this lock first: a change from outside and a scheduler step then never
+    interleave, and the sink sees the revision the change moved (SQLite needs no row lock: its
+    write transactions already run one at a time)."""
+    out: dict[int, tuple[int | None, int]] = {}
+    for part in chunks(sorted(set(run_pks))):
+        stmt = sa.select(runs.c.id, runs.c.owner, runs.c.revision).where(runs.c.id.in_(part)).with_for_update()
+        out.update((row.id, (row.owner, row.revision)) for row in conn.execute(stmt))
+    return out
+
+
 def bump_revision(conn: Connection, run_pk: int, *, now: dt.datetime | None = None) -> None:
     """Tell a running scheduler that this run changed outside it and must be reloaded."""
     conn.execute(

@@ -23,7 +23,7 @@ from ductwork.store.records import TaskInstanceRecord, TryRecord
 from ductwork.store.repo import _nodes
 from ductwork.store.repo._util import chunks, closure
 from ductwork.store.repo.events import NewStateEvent, add_state_events
-from ductwork.store.repo.runs import bump_revision, set_run_state
+from ductwork.store.repo.runs import bump_revision, lock_runs, set_run_state
 from ductwork.store.tables import TRY_COLUMNS, task_instances, task_results, task_tries
 from ductwork.store.types import utcnow
 from ductwork.store.upsert import upsert
@@ -380,6 +380,7 @@ def clear_task_instances(
     Returns the ids cleared, in graph order.
     """
     now = now or utcnow()
+    lock_runs(conn, [run_pk])  # before reading: a scheduler step must not interleave (lock_runs)
     rows = _select_closure(conn, run_pk, list(task_ids), downstream=downstream, upstream=upstream)
     if not rows:
         return []
@@ -437,6 +438,7 @@ def mark_task_instances(
             f"cannot mark tasks {state.value}: a task may be marked {allowed} (use clear to run it again)"
         )
     now = now or utcnow()
+    lock_runs(conn, [run_pk])  # before reading: a scheduler step must not interleave (lock_runs)
     rows = _select_closure(conn, run_pk, list(task_ids), downstream=downstream, upstream=upstream)
     changed = {t: r for t, r in rows.items() if r["state"] != state.value}
     if not changed:

@@ -63,3 +63,15 @@ def list_variables(conn: Connection) -> list[StoredVariable]:
 def delete_variable(conn: Connection, key: str) -> None:
     if conn.execute(sa.delete(v).where(v.c.key == key)).rowcount == 0:
         raise NotFoundError(f"no variable {key!r} in the database")
+
+
+def updated_at(conn: Connection, keys: set[str]) -> dict[str, dt.datetime]:
+    """When each of the variables ``keys`` that exist last changed."""
+    found: dict[str, dt.datetime] = {}
+    names = sorted(keys)
+    for start in range(0, len(names), 500):
+        rows = conn.execute(
+            sa.select(variables.c.key, variables.c.updated_at).where(variables.c.key.in_(names[start : start + 500]))
+        )
+        found.update((row.key, row.updated_at) for row in rows)
+    return found
