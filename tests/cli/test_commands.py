@@ -590,3 +590,20 @@ def test_run_takes_a_conf_as_trigger_does(cli: Cli, tmp_path: Path) -> None:
     assert (tmp_path / "seen.txt").read_text().split() == ["me", "10"]
     refused = cli("run", "conf_flow.py", "--conf", "[1]")
     assert refused.exit_code == 2 and "--conf: expected a JSON object" in refused.output
+
+
+def test_a_build_that_left_external_data_pending_records_no_next_check(cli: Cli, tmp_path: Path) -> None:
+    """The build ended without the missing external input: its task stays pending with no next
+    check due (a scheduler would check again; this build never will), and `tasks state` numbers
+    the try that would check next, as Airflow numbers a rescheduled sensor's (it said 'try 0')."""
+    (tmp_path / "waiting.py").write_text(WAITING)
+    (tmp_path / "raw-1.txt").write_text("one")
+    built = cli("build", "--module", "waiting", "Both", "--no-progress", "--json")
+    assert built.exit_code == 1, built.output
+    data = json.loads(built.output)
+    flow_id, run_id = data["flow_id"], data["run_id"]
+    states = json.loads(cli("tasks", "state", flow_id, run_id, "--json").output)
+    pending = {t: s for t, s in states.items() if s["state"] == "up_for_reschedule"}
+    assert len(pending) == 1 and all("next_try_at" not in s for s in pending.values()), states
+    shown = cli("tasks", "state", flow_id, run_id, next(iter(pending)))
+    assert "up_for_reschedule (try 1)" in shown.output, shown.output

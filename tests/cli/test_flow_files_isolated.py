@@ -287,3 +287,32 @@ def test_an_airflow_variable_in_the_environment_is_read_again_when_it_changes(cl
 
     assert tasks() == {"load_t0"}
     assert tasks(AIRFLOW_VAR_TABLES='["a", "b"]') == {"load_a", "load_b"}
+
+
+FROM_A_VARIABLE = textwrap.dedent(
+    """
+    from airflow import DAG
+    from airflow.models import Variable
+    from airflow.operators.empty import EmptyOperator
+
+    with DAG("per_region", schedule=None) as dag:
+        for region in Variable.get("regions", default_var="eu").split(","):
+            EmptyOperator(task_id=f"load_{region}")
+    """
+)
+
+
+def test_a_flow_made_from_a_variable_is_listed_with_the_variables_value_now(tmp_path: Path) -> None:
+    """`flows list` remembered the tasks of a file made from a variable's value, and went on
+    showing them after the variable changed (the parse was kept while the file did not change)."""
+    _folder(tmp_path, per_region=FROM_A_VARIABLE)
+
+    def tasks() -> int:
+        listed = _ductwork(tmp_path, "flows", "list", "--json")
+        assert listed.returncode == 0, listed.stdout + listed.stderr
+        [shown] = json.loads(listed.stdout)["flows"]
+        return int(shown["tasks"])
+
+    assert tasks() == 1
+    assert _ductwork(tmp_path, "variables", "set", "regions", "eu,us,apac").returncode == 0
+    assert tasks() == 3

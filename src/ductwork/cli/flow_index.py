@@ -225,10 +225,11 @@ class FlowIndex:
             graphs = {g["meta"]["flow_id"]: g for g in result.graphs}
             if graphs:
                 self._write_graphs(file, graphs)
-            if result.fatal or result.modules is None or result.errors:
+            if result.fatal or result.modules is None or result.errors or result.variables:
                 # not remembered: tried again next time. An import error may come from outside
                 # the file and the modules it loaded (a package installed since, a module that
-                # now exists, a variable set since): only a file that loaded is kept.
+                # now exists, a variable set since): only a file that loaded is kept. So is a
+                # file whose flows are made from variables: their values may have changed.
                 records.pop(file, None)
             else:
                 records[file] = record

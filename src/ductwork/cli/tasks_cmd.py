@@ -13,6 +13,7 @@ from ductwork.cli.output import console, print_json, styled, task_state_json
 from ductwork.cli.state import CliState, load_checked
 from ductwork.core.config import ParamSources, use_sources
 from ductwork.core.schedule import as_aware
+from ductwork.core.states import TaskState
 from ductwork.engine import task_env
 from ductwork.engine.local import run_locally
 from ductwork.engine.services_setup import local_task_services
@@ -228,7 +229,6 @@ def mark(
     as_json: bool,
 ) -> None:
     """Set tasks of a run to success, failed or skipped by hand."""
-    from ductwork.core.states import TaskState
     from ductwork.services import tasks as task_service
 
     engine, record = _run(state, flow_id, run_id)
@@ -260,7 +260,10 @@ def task_state(state: CliState, flow_id: str, run_id: str, task_id: str | None, 
     for t in instances:
         due = task_state_json(t).get("next_try_at")
         when = f", next try at {due}" if due else ""
-        console().print(f"{t.task_id}: {styled(t.state.value)} (try {t.try_number}{when})")
+        # A reschedule gives its try back (Airflow's too): the number shown is the one that
+        # checks next, not the count of tries used so far (0 before its first check).
+        number = t.try_number + 1 if t.state == TaskState.UP_FOR_RESCHEDULE else t.try_number
+        console().print(f"{t.task_id}: {styled(t.state.value)} (try {number}{when})")
 
 
 @tasks.command("logs")

@@ -48,6 +48,8 @@ class FileParse:
     modules: list[str] | None = None
     """Files of the user modules loaded in the child while this file's batch ran (the file's
     result stays valid while none of them changes); None when the child could not say."""
+    variables: list[str] = field(default_factory=list)
+    """The variables its import looked up (its result may change with theirs)."""
     fatal: bool = False
     """The file stopped or ended the parsing process: nothing of it could be read."""
 
@@ -187,7 +189,13 @@ class _Watch:
                 if "fatal" in result:
                     results[file] = _fatal(file, result["fatal"], result.get("traceback", ""))
                 else:
-                    results[file] = FileParse(file, result["graphs"], result["errors"], result.get("lines", {}))
+                    results[file] = FileParse(
+                        file,
+                        result["graphs"],
+                        result["errors"],
+                        result.get("lines", {}),
+                        variables=result.get("variables") or [],
+                    )
                 self.reported.append(file)
                 self.current = None
             elif "modules" in message:
