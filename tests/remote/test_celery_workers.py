@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from dbfixtures import temporary_database
@@ -193,6 +194,42 @@ def test_a_worker_told_to_stop_finishes_its_running_try_and_the_try_counts(tmp_p
             assert worker.proc is not None
             worker.proc.wait(timeout=60)
             wait_for(lambda: _run_state(db_url, "slow") in ("success", "failed"), 60, "the run to end", cluster)
+            assert _run_state(db_url, "slow") == "success", cluster.logs()
+            assert count_effects(cluster.effects) == {"r1.long": 1}
+            state = json.loads(cluster.cli("tasks", "state", "slow", "r1", "--json").stdout)
+            assert state["long"]["try_number"] == 1
+        finally:
+            cluster.stop_all()
+
+
+def test_a_broker_away_longer_than_worker_lost_after_fails_no_running_try(tmp_path: Path) -> None:
+    """The broker is away for longer than ``worker_lost_after`` while a try runs: the worker,
+    reconnecting, still beats (its beats go to the database), so the try is not judged lost and
+    failed; it ends once and counts. Its beats came from Celery's timer, which stops while the
+    consumer reconnects."""
+    with private_redis() as redis, temporary_database("postgres", tmp_path) as db_url:
+        cluster = Cluster(
+            tmp_path / "c",
+            db_url,
+            redis.url(),
+            extra_env={"DUCTWORK_WORKER_HEARTBEAT": "1", "DUCTWORK_WORKER_LOST_AFTER": "3"},
+        )
+        cluster.write_flow("slow.py", SLOW)
+        try:
+            cluster.scheduler()
+            cluster.wait_schema()
+            cluster.worker("w1", concurrency=1)
+            assert cluster.cli("trigger", "slow", "--run-id", "r1").returncode == 0
+
+            def running() -> bool:
+                shown = cluster.cli("tasks", "state", "slow", "r1", "--json")
+                return shown.returncode == 0 and json.loads(shown.stdout)["long"]["state"] == "running"
+
+            wait_for(running, 60, "the try to start", cluster)
+            redis.stop()
+            time.sleep(7)  # more than twice worker_lost_after
+            redis.start()
+            wait_for(lambda: _run_state(db_url, "slow") in ("success", "failed"), 90, "the run to end", cluster)
             assert _run_state(db_url, "slow") == "success", cluster.logs()
             assert count_effects(cluster.effects) == {"r1.long": 1}
             state = json.loads(cluster.cli("tasks", "state", "slow", "r1", "--json").stdout)

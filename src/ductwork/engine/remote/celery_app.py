@@ -301,12 +301,8 @@ def start_worker(
         if pipe is not None and metrics is not None:
             pipe.drain(metrics)
 
-    beating = threading.Event()
     ended = threading.Event()
-
-    def beat_until_ended() -> None:
-        while not ended.wait(interval):
-            beat()
+    fallback = _FallbackBeats(beat, interval, ended)
 
     def record_stop(**_: Any) -> None:
         """The worker's very end (its pool has finished the tries it ran): no more beats."""
@@ -341,9 +337,7 @@ def start_worker(
             if self.tref is not None:
                 self.tref.cancel()
                 self.tref = None
-            if not beating.is_set() and not ended.is_set():  # the pool still finishes its tries
-                beating.set()
-                threading.Thread(target=beat_until_ended, name="ductwork-heartbeat", daemon=True).start()
+            fallback.begin(for_good=True)  # the pool still finishes its tries
 
         def terminate(self, worker: Any) -> None:
             if self.tref is not None:
@@ -351,7 +345,26 @@ def start_worker(
                 self.tref = None
             record_stop()
 
+    class HeartbeatWhileReconnecting(bootsteps.StartStopStep):
+        """Celery's timer stands still while the consumer reconnects to a broker that went
+        away (its event loop waits for the connection): the tries go on running, and a worker
+        silent past ``worker_lost_after`` was judged lost and its tries failed. The consumer
+        stops its steps when the connection is lost and starts them again once it is back: the
+        beats come from a thread of their own in between, and only then."""
+
+        requires = {"celery.worker.consumer.connection:Connection"}
+
+        def start(self, consumer: Any) -> None:
+            fallback.end()
+
+        def stop(self, consumer: Any) -> None:
+            fallback.begin()
+
+        def shutdown(self, consumer: Any) -> None:
+            fallback.begin()
+
     app.steps["worker"].add(Heartbeat)
+    app.steps["consumer"].add(HeartbeatWhileReconnecting)
     signals.worker_shutdown.connect(record_stop, weak=False)
 
     def lost(payloads: list[dict[str, Any]], reason: str) -> None:
@@ -426,3 +439,35 @@ def start_worker(
 
     asked = worker_state.should_stop is not None or worker_state.should_terminate is not None
     return not asked and worker.exitcode not in (None, 0)
+
+
+class _FallbackBeats:
+    """Heartbeats from a thread, for the times Celery's timer does not run them (``begin``
+    until ``end``; for good from a warm shutdown's start until ``ended``, the worker's end)."""
+
+    def __init__(self, beat: Callable[[], None], interval: float, ended: threading.Event) -> None:
+        self._beat = beat
+        self._interval = interval
+        self._ended = ended
+        self._lock = threading.Lock()
+        self._quit: threading.Event | None = None
+        self._for_good = False
+
+    def begin(self, *, for_good: bool = False) -> None:
+        with self._lock:
+            self._for_good = self._for_good or for_good
+            if self._quit is not None or self._ended.is_set():
+                return
+            quit_ = self._quit = threading.Event()
+        threading.Thread(target=self._run, args=(quit_,), name="ductwork-heartbeat", daemon=True).start()
+
+    def end(self) -> None:
+        """Celery's timer beats again (the consumer is connected): the thread stops."""
+        with self._lock:
+            if self._quit is not None and not self._for_good:
+                self._quit.set()
+                self._quit = None
+
+    def _run(self, quit_: threading.Event) -> None:
+        while not quit_.wait(self._interval) and not self._ended.is_set():
+            self._beat()
