@@ -3,7 +3,8 @@
 A cron line that starts a build every hour must not start a second one while the first still
 runs: both would build the same outputs. Luigi's ``luigi`` command keeps a pid file per command
 line (named by its hash) in ``lock_pid_dir`` listing the processes that hold it; those no longer
-alive (or now running something else) are forgotten. ``ductwork build`` and the ``luigi``
+alive (or now running something else) are forgotten. ``--take-lock`` signals the holders
+(``signal_holders``) and lets one more process in. ``ductwork build`` and the ``luigi``
 compatibility command share this module.
 """
 
@@ -45,14 +46,34 @@ def holders(pid_dir: str, num_available: int = 1) -> set[int]:
     adding this process to the pid file. ``OSError`` when ``pid_dir`` cannot be written."""
     my_pid, my_cmd, pid_file = get_info(pid_dir)
     os.makedirs(pid_dir, exist_ok=True)
-    try:
-        with open(pid_file) as fh:
-            pids = {int(line) for line in fh if line.strip().isdigit()}
-    except FileNotFoundError:
-        pids = set()
-    others = {pid for pid in pids if pid != my_pid and _alive(pid, my_cmd)}
+    others = {pid for pid in _read_pids(pid_file) if pid != my_pid and _alive(pid, my_cmd)}
     if len(others) >= num_available:
         return others
     with open(pid_file, "w") as fh:
         fh.write("".join(f"{pid}\n" for pid in sorted(others | {my_pid})))
     return set()
+
+
+def signal_holders(pid_dir: str, signum: int) -> set[int]:
+    """Send ``signum`` to the other live processes that hold the lock of this command line, and
+    return them. Luigi's ``--take-lock`` sends SIGUSR1: each holder stops taking new tasks and
+    ends once its running ones have, so that the newcomer may start beside it."""
+    my_pid, my_cmd, pid_file = get_info(pid_dir)
+    sent: set[int] = set()
+    for pid in _read_pids(pid_file):
+        if pid == my_pid or not _alive(pid, my_cmd):
+            continue
+        try:
+            os.kill(pid, signum)
+        except OSError:  # it ended in between
+            continue
+        sent.add(pid)
+    return sent
+
+
+def _read_pids(pid_file: str) -> set[int]:
+    try:
+        with open(pid_file) as fh:
+            return {int(line) for line in fh if line.strip().isdigit()}
+    except FileNotFoundError:
+        return set()

@@ -512,8 +512,8 @@ HOLDING = textwrap.dedent(
 
 
 def test_build_takes_luigis_lock_so_a_second_cron_invocation_does_not_start(tmp_path: Path) -> None:
-    # `ductwork build ... --take-lock` (a Luigi cron line) was refused as an unknown parameter, and
-    # without it two overlapping builds of the same command built the same outputs at once.
+    # Two overlapping builds of the same command line (a Luigi cron line) built the same outputs
+    # at once.
     import subprocess
     import time
 
@@ -521,7 +521,7 @@ def test_build_takes_luigis_lock_so_a_second_cron_invocation_does_not_start(tmp_
 
     (tmp_path / "holding.py").write_text(HOLDING)
     env = {"DUCTWORK_HOME": str(tmp_path / "home")}
-    args = ("build", "--module", "holding", "Hold", "--take-lock", "--no-progress", "--no-record")
+    args = ("build", "--module", "holding", "Hold", "--no-progress", "--no-record")
     first = subprocess.Popen(
         ductwork_command(*args),
         cwd=tmp_path,
@@ -545,6 +545,75 @@ def test_build_takes_luigis_lock_so_a_second_cron_invocation_does_not_start(tmp_
         (tmp_path / "release").touch()
         first.wait(timeout=60)
     assert first.returncode == 0 and (tmp_path / "held.txt").read_text() == "x"
+
+
+HANDING_OVER = textwrap.dedent(
+    """
+    import os
+    import time
+    from pathlib import Path
+    from ductwork import LocalTarget, Task
+
+    class First(Task):
+        def output(self):
+            return LocalTarget("first.txt")
+        def run(self):
+            Path(f"started-{os.getpid()}").touch()
+            deadline = time.time() + 60
+            while not Path("release").exists() and time.time() < deadline:
+                time.sleep(0.02)
+            with self.output().open("w") as out:
+                out.write("x")
+
+    class Second(Task):
+        def requires(self):
+            return First()
+        def output(self):
+            return LocalTarget("second.txt")
+        def run(self):
+            with self.output().open("w") as out:
+                out.write(str(os.getpid()))
+    """
+)
+
+
+def test_take_lock_tells_the_running_build_to_stop_taking_tasks_and_starts_beside_it(tmp_path: Path) -> None:
+    # Luigi's cron line with --take-lock: the second build was refused ("already running") and
+    # SIGUSR1, which Luigi sends, killed a build outright (exit 138, its running task cut off).
+    import subprocess
+    import time
+
+    from ductwork_process import ductwork_command, process_env
+
+    (tmp_path / "handing.py").write_text(HANDING_OVER)
+    env = {"DUCTWORK_HOME": str(tmp_path / "home")}
+    args = ("build", "--module", "handing", "Second", "--take-lock", "--no-progress", "--no-record")
+    first = subprocess.Popen(
+        ductwork_command(*args), cwd=tmp_path, env=process_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        for _ in range(1200):
+            if (tmp_path / f"started-{first.pid}").exists() or first.poll() is not None:
+                break
+            time.sleep(0.02)
+        second = subprocess.Popen(
+            ductwork_command(*args), cwd=tmp_path, env=process_env(env), stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(1200):  # it told the first build, and runs First beside it
+            if (tmp_path / f"started-{second.pid}").exists() or second.poll() is not None:
+                break
+            time.sleep(0.02)
+    finally:
+        (tmp_path / "release").touch()
+    out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, (first.returncode, err)  # not killed by SIGUSR1, and not a failure
+    assert (
+        "* 1 ran successfully" in out.decode() and "were not run: this build stopped taking new tasks" in out.decode()
+    )
+    assert "stopped taking new tasks on SIGUSR1 (another build's --take-lock): 1 task(s) not run" in err.decode()
+    told, _ = second.communicate(timeout=60)
+    assert second.returncode == 0 and f"Sent kill signal to Pids: {{{first.pid}}}" in told
+    assert (tmp_path / "second.txt").read_text() == str(second.pid)  # the rest was left to the second build
 
 
 def test_build_accepts_luigis_lock_options(cli: Cli, tmp_path: Path) -> None:

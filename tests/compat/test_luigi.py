@@ -299,6 +299,39 @@ def test_a_second_invocation_under_the_lock_says_who_holds_it(tmp_path: Path) ->
         first.wait(timeout=60)
 
 
+def _started(tmp_path: Path, proc: subprocess.Popen[str]) -> None:
+    for _ in range(1500):
+        if (tmp_path / "out" / f"started-{proc.pid}").exists() or proc.poll() is not None:
+            return
+        time.sleep(0.02)
+
+
+def test_take_lock_tells_the_holder_to_stop_taking_tasks_and_runs_beside_it(tmp_path: Path) -> None:
+    """Luigi's --take-lock sends the holder SIGUSR1: it finishes its running task, runs no other
+    ("not granted run permission", the not_run exit code), and the newcomer runs the rest. The
+    newcomer was refused ("already running") and the signal killed a build outright."""
+    (tmp_path / "luigi.cfg").write_text("[retcode]\nnot_run = 3\n")
+    cmd = [LUIGI, "--module", "handing", "Second", "--local-scheduler", "--take-lock"]
+    env = {**os.environ, "PYTHONPATH": PYTHONPATH, "NUMBERS_OUT": str(tmp_path / "out"), "TMPDIR": str(tmp_path)}
+    popen = {"cwd": tmp_path, "env": env, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    first = subprocess.Popen(cmd, **popen)  # type: ignore[call-overload]
+    try:
+        _started(tmp_path, first)
+        second = subprocess.Popen(cmd, **popen)  # type: ignore[call-overload]
+        _started(tmp_path, second)
+    finally:
+        (tmp_path / "out").mkdir(exist_ok=True)
+        (tmp_path / "out" / "release").touch()
+    _, err = first.communicate(timeout=60)
+    assert first.returncode == 3, err  # [retcode] not_run, not -SIGUSR1
+    assert "* 1 was not granted run permission by the scheduler:" in err and "- 1 Second()" in err
+    assert "This progress looks :| because there were tasks that were not granted run permission" in err
+    told, err = second.communicate(timeout=60)
+    assert second.returncode == 0, err
+    assert f"Sent kill signal to Pids: {{{first.pid}}}" in told
+    assert (tmp_path / "out" / "second.txt").read_text() == str(second.pid)
+
+
 def test_config_path_reads_a_parameter_from_another_section(tmp_path: Path) -> None:
     (tmp_path / "luigi.cfg").write_text("[spark]\nmaster = yarn\n")
     proc = _run([LUIGI, "--module", "configured", "Submit", "--local-scheduler"], tmp_path)

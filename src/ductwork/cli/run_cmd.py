@@ -18,6 +18,7 @@ from rich.markup import escape
 from ductwork.cli.luigi_args import parse_build_args
 from ductwork.cli.options import conf_option, parse_param_options
 from ductwork.cli.output import console, print_json
+from ductwork.cli.phase_out import PhaseOut
 from ductwork.cli.run_output import ProgressSink, summary_json, summary_table, tries_table
 from ductwork.cli.state import CliState, load_checked_graph
 from ductwork.cli.wait_status import INTERRUPTED
@@ -59,11 +60,15 @@ def _execute(
     record: bool = True,
     graph: FlowGraph | None = None,
     conf: dict[str, Any] | None = None,
+    phase_out: PhaseOut | None = None,
 ) -> RunSummary:
+    """``phase_out``: a build that SIGUSR1 may tell to stop taking new tasks (Luigi's worker)."""
     settings = state.settings
     total = len(flow.tasks) or 1
     recording = _recording(state, flow) if record else None
     limits = Limits(pools=_pools(state, flow), resources=dict(settings.resources))
+    if phase_out is not None:
+        limits = phase_out.limits(limits)
     services = _task_services(settings, recording)
     with (
         ProgressSink(total, flow.flow_id, enabled=progress and not as_json and sys.stderr.isatty()) as bar,
@@ -204,7 +209,10 @@ def _task_services(settings: Any, recording: Any) -> Any:
     return local_task_services(settings, lend_store=recording is not None)
 
 
-def _report(summary: RunSummary, as_json: bool, settings_logs: Any) -> None:
+def _report(summary: RunSummary, as_json: bool, settings_logs: Any, *, handed_over: bool = False) -> None:
+    """Print the outcome; exit 1 when the run failed, unless ``handed_over``: a build told by
+    SIGUSR1 to stop taking new tasks, with none failed, leaves the rest to the next one and
+    exits 0 (Luigi's ``not_run`` exit code), though its run is recorded failed."""
     if as_json:
         print_json(summary_json(summary))
     else:
@@ -219,7 +227,7 @@ def _report(summary: RunSummary, as_json: bool, settings_logs: Any) -> None:
             counts += f"; {reused} of them up to date, not run"
         why = f" ({escape(summary.reason)})" if summary.reason else ""
         out.print(f"run {summary.run_id}: [bold]{summary.state.value}[/]{why} ({counts}); logs under {settings_logs}")
-    if summary.state.value == "failed":  # the run's verdict, as `trigger --wait` exits: a task
+    if summary.state.value == "failed" and not handed_over:  # the run's verdict, as `trigger --wait` exits: a task
         sys.exit(1)  # that failed under a run its rules let succeed (an all_done cleanup) is not one
 
 
@@ -289,7 +297,7 @@ def _bool_map(cls: type[ParamHolder]) -> dict[str, bool]:
 @click.option(
     "--take-lock",
     is_flag=True,
-    help="Luigi's --take-lock: the lock is taken as without it (the running build is not signalled).",
+    help="Luigi's --take-lock: tell the builds holding the lock to stop taking new tasks, and start beside them.",
 )
 @click.option(
     "--lock-pid-dir",
@@ -331,15 +339,18 @@ def build(
     ductwork build --module reports DailyReport --GlobalParams-log-dir ./logs
 
     As Luigi's luigi command, a build does not start while the same command line runs
-    (unless --no-lock): it says which process holds the lock and exits with status 0.
+    (unless --no-lock): it says which process holds the lock and exits with status 0. With
+    --take-lock it tells that build (SIGUSR1) to stop taking new tasks, and starts beside it.
     """
     state: CliState = ctx.obj
+    phase_out = PhaseOut()
+    phase_out.install()  # before the lock lists this process: a --take-lock must not kill it
     with guarded_import(state.settings.parse_timeout):
         loaded = import_modules(modules)
     cls = find_task_class(task_name, loaded)
     sections = {c.section_name(): _bool_map(c) for c in [*all_task_classes(), *config_classes()]}
     args = parse_build_args(ctx.args, _bool_map(cls), sections, root_name=cls.get_task_family())
-    if not no_lock and not _take_build_lock(lock_pid_dir or str(state.settings.home / "locks"), lock_size):
+    if not no_lock and not _take_build_lock(lock_pid_dir or str(state.settings.home / "locks"), lock_size, take_lock):
         return
     sources = ParamSources.load(config_path=state.config_path, cli=args.sections)
     _warn_unread_config(sources, sections)
@@ -356,10 +367,18 @@ def build(
             progress=not no_progress,
             run_type="build",
             record=record,
+            phase_out=phase_out,
         )
     if not as_json:
-        _luigi_summary(summary)
-    _report(summary, as_json, state.settings.logs)
+        _luigi_summary(summary, stopped=phase_out.told)
+    if phase_out.told:
+        left = sum(1 for t in summary.tasks.values() if t.state.value in _NOT_STARTED)
+        click.secho(
+            f"stopped taking new tasks on SIGUSR1 (another build's --take-lock): {left} task(s) not run, left to it",
+            fg="yellow",
+            err=True,
+        )
+    _report(summary, as_json, state.settings.logs, handed_over=phase_out.told and not summary.any_failed)
 
 
 def _warn_unread_config(sources: ParamSources, sections: dict[str, dict[str, bool]]) -> None:
@@ -417,18 +436,23 @@ def _shown_path(filename: str) -> str:
         return filename
 
 
-def _take_build_lock(folder: str, size: int) -> bool:
+def _take_build_lock(folder: str, size: int, take: bool = False) -> bool:
     """Whether this build may start: fewer than ``size`` other processes run this command line.
     The pid files are kept in the Ductwork home by default, not in Luigi's shared temporary
     folder, so builds of two homes (two users, two test runs) never block each other.
 
-    Luigi's ``--take-lock`` also sends the holder SIGUSR1 so that it stops taking new tasks and
-    lets this one run beside it; a build here has no such handler (the signal would kill it,
-    its running tries with it), so the lock is taken only when it is free. A folder that
-    cannot be written is warned about, and the build runs without the lock."""
-    from ductwork.pid_lock import holders
+    ``take`` (Luigi's ``--take-lock``): send the holders SIGUSR1, so that they stop taking new
+    tasks, and start beside them; as in Luigi one more process is let in, once (a third one,
+    while a told build still finishes, is refused). A folder that cannot be written is warned
+    about, and the build runs without the lock."""
+    from ductwork.pid_lock import holders, signal_holders
 
     try:
+        if take:
+            told = signal_holders(folder, signal.SIGUSR1)
+            if told:  # Luigi's words (it says them even when it told none)
+                click.echo(f"Sent kill signal to Pids: {{{', '.join(map(str, sorted(told)))}}}")
+            size += 1
         others = holders(folder, size)
     except OSError as exc:
         click.secho(f"warning: cannot take the build lock in {folder} ({exc}); building without it", err=True)
@@ -445,7 +469,12 @@ def _take_build_lock(folder: str, size: int) -> bool:
     return True
 
 
-def _luigi_summary(summary: RunSummary) -> None:
+_NOT_STARTED = ("none", "scheduled", "queued")
+
+
+def _luigi_summary(summary: RunSummary, *, stopped: bool = False) -> None:
+    """Luigi's counts; ``stopped``: the build was told to stop taking new tasks, so those it
+    did not start were not granted the run (Luigi's words), not held up by missing dependencies."""
     tasks = summary.tasks.values()
     complete = sum(1 for t in tasks if t.already_complete)
     ran = sum(1 for t in tasks if not t.already_complete and t.state.value == "success")
@@ -453,7 +482,7 @@ def _luigi_summary(summary: RunSummary) -> None:
     blocked = sum(1 for t in tasks if t.state.value == "upstream_failed")
     # An external task whose data is missing waits (up_for_reschedule); what needs it never ran.
     missing = sum(1 for t in tasks if t.state.value == "up_for_reschedule")
-    pending = sum(1 for t in tasks if t.state.value in ("none", "scheduled", "queued"))
+    pending = sum(1 for t in tasks if t.state.value in _NOT_STARTED)
     lines = [f"Scheduled {len(summary.tasks)} tasks of which:"]
     if complete:
         lines.append(f"* {complete} complete ones were encountered")
@@ -468,7 +497,10 @@ def _luigi_summary(summary: RunSummary) -> None:
         if missing:
             lines.append(f"    * {missing} were missing external dependencies")
         if pending:
-            lines.append(f"    * {pending} had missing dependencies")
+            why = (
+                "were not run: this build stopped taking new tasks (SIGUSR1)" if stopped else "had missing dependencies"
+            )
+            lines.append(f"    * {pending} {why}")
     if complete == len(summary.tasks):
         lines.append("Nothing to do: everything was already complete.")
     console().print("\n".join(lines))

@@ -116,7 +116,7 @@ def summary_dict(plan: Any, summary: Any) -> dict[str, set[Any]]:
             sets["still_pending"].add(task)
     for task in list(sets["still_pending"]):
         reasons = _upstream_reasons(task, tasks, lambda i: _upstream_ids(i, plan, summary), sets)
-        for reason in reasons or {"not_run" if plan.limit_reached else "upstream_failure"}:
+        for reason in reasons or {"not_run" if plan.limit_reached or plan.phased_out else "upstream_failure"}:
             sets[reason].add(task)
     sets["still_pending"] |= sets["still_pending_ext"]
     return sets

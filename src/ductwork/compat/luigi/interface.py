@@ -45,6 +45,8 @@ class Plan:
     already_done: set[str] = field(default_factory=set)
     scheduling_errors: dict[str, str] = field(default_factory=dict)
     limit_reached: bool = False
+    phased_out: bool = False
+    """SIGUSR1 told the build to stop taking new tasks: those it did not start were not run."""
 
     @property
     def scheduling_succeeded(self) -> bool:
@@ -239,6 +241,9 @@ class BuildFlow(ClassTaskFlow):
 
 
 def _schedule_and_run(tasks: Iterable[Task], override_defaults: Mapping[str, Any] | None = None) -> Any:
+    import signal
+
+    from ductwork.cli.phase_out import PhaseOut
     from ductwork.engine.local import run_locally
     from ductwork.engine.supervisor import Limits
 
@@ -251,18 +256,23 @@ def _schedule_and_run(tasks: Iterable[Task], override_defaults: Mapping[str, Any
     with use_sources(sources):
         env = core()
         _apply_log_options(env.log_level, env.logging_conf_file)
-        if not env.no_lock and not lock.acquire_for(env.lock_pid_dir, env.lock_size):
+        work = worker()
+        phase_out = PhaseOut()
+        if not work.no_install_shutdown_handler:  # as Luigi's worker, before the lock lists us
+            phase_out.install()
+        kill_signal = getattr(signal, "SIGUSR1", None) if env.take_lock else None
+        if not env.no_lock and not lock.acquire_for(env.lock_pid_dir, env.lock_size, kill_signal):
             raise PidLockAlreadyTakenExit(1)
         sched = scheduler()
-        work = worker()
         roots = list(tasks)
         plan = schedule(roots, task_limit=work.task_limit)
         retrying = sched.retry_delay == 0 or work.keep_alive
         policy = RetryPolicy(retrying, float(sched.retry_delay), sched.retry_count)
         logger.info("Done scheduling tasks")
-        limits = Limits(resources=_resource_amounts(sources))
+        limits = phase_out.limits(Limits(resources=_resource_amounts(sources)))
         with policy.applied():
             summary = run_locally(BuildFlow(plan), parallelism=max(1, env.workers), run_type="build", limits=limits)
+        plan.phased_out = phase_out.told
     result = LuigiRunResult(plan, summary)
     logger.info(result.summary_text)
     return result
