@@ -332,6 +332,32 @@ def test_take_lock_tells_the_holder_to_stop_taking_tasks_and_runs_beside_it(tmp_
     assert (tmp_path / "out" / "second.txt").read_text() == str(second.pid)
 
 
+def test_send_error_email_from_a_failure_handler_reaches_the_receivers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``luigi.notifications.send_error_email`` (and ``format_task_error``), which modules call
+    from their failure handlers, did not exist; Luigi sends to ``[email] receiver`` and the
+    additional recipients (comma-separated too), the subject after ``[email] prefix``."""
+    pytest.importorskip("aiosmtpd")
+    from tests.integrations.test_email import Mailbox, _free_port, _start
+
+    mailbox = Mailbox(_free_port())
+    controller = _start(mailbox)
+    (tmp_path / "home").mkdir()
+    (tmp_path / "luigi.cfg").write_text("[email]\nreceiver = ops@example.com\nprefix = [etl]\n")
+    monkeypatch.setenv("DUCTWORK_CONN_SMTP_DEFAULT", f"smtp://127.0.0.1:{mailbox.port}")
+    try:
+        proc = _run([LUIGI, "--module", "mailing", "Boom", "--local-scheduler"], tmp_path)
+    finally:
+        controller.stop()
+    assert "This progress looks :( because there were failed tasks" in proc.stderr
+    [(recipients, message)] = mailbox.messages
+    assert recipients == ["ops@example.com", "dev@example.com", "lead@x.org"], proc.stderr
+    assert message["Subject"] == "[etl] Boom(day=2024-03-01) failed"
+    text = message.get_body(("plain",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
+    assert "A load failed\n\nName: Boom\n\nParameters:\n  day: 2024-03-01\n" in text and "disk full" in text
+
+
 def test_config_path_reads_a_parameter_from_another_section(tmp_path: Path) -> None:
     (tmp_path / "luigi.cfg").write_text("[spark]\nmaster = yarn\n")
     proc = _run([LUIGI, "--module", "configured", "Submit", "--local-scheduler"], tmp_path)

@@ -1,9 +1,11 @@
-"""``luigi.notifications``: failure e-mails through Ductwork's mail settings."""
+"""``luigi.notifications``: e-mails through Ductwork's mail settings, sent when Luigi sends them."""
 
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Sequence
+from html import escape as html_escape
 from typing import Any
 
 from . import parameter as p
@@ -24,15 +26,80 @@ class email(Config):
 
 
 def send_email(subject: str, message: str, sender: str, recipients: Sequence[str], image_png: Any = None) -> None:
-    """Send through the ``smtp_default`` connection (or the ``smtp_url`` setting); with
-    ``DEBUG`` set, only log it, as Luigi's tests expect."""
+    """Send through the ``smtp_default`` connection (or the ``smtp_url`` setting), as Luigi
+    decides: with ``[email] prefix`` before the subject, to each address of the comma-separated
+    recipients, and not at all without recipients, from a terminal (unless ``force_send``) or
+    with ``format = none``; with ``DEBUG`` set, only log it, as Luigi's tests expect."""
+    subject = _prefix(subject)
+    addresses = [a.strip() for r in recipients if r for a in r.split(",") if a.strip()]
+    if not addresses:
+        return
+    disabled = _email_disabled_reason()
+    if disabled:
+        logger.info("Not sending email to %r because %s", addresses, disabled)
+        return
     if DEBUG:
-        logger.info("Not sending e-mail (DEBUG): %s to %s", subject, ", ".join(recipients))
+        logger.info("Not sending e-mail (DEBUG): %s to %s", subject, ", ".join(addresses))
         return
     from ductwork.engine.services_setup import build_secrets
     from ductwork.integrations.email.alerts import FlowFailureEmail
     from ductwork.integrations.email.operators import build_message
     from ductwork.integrations.email.operators import send_email as _send
 
+    logger.info("Sending email to %r", addresses)
     smtp = FlowFailureEmail(build_secrets()).smtp()
-    _send(build_message(sender=sender, to=list(recipients), subject=subject, html=f"<pre>{message}</pre>"), smtp=smtp)
+    html = message if email().format == "html" else f"<pre>{html_escape(message)}</pre>"
+    text = None if email().format == "html" else message
+    _send(build_message(sender=sender, to=addresses, subject=subject, html=html, text=text), smtp=smtp)
+
+
+def _email_disabled_reason() -> str | None:
+    settings = email()
+    if settings.format == "none":
+        return "email format is 'none'"
+    if not settings.force_send and sys.stdout.isatty():
+        return "running from a tty"
+    return None
+
+
+def _prefix(subject: str) -> str:
+    prefix = email().prefix
+    return f"{prefix} {subject}" if prefix else subject
+
+
+def _email_recipients(additional_recipients: str | Sequence[str] | None = None) -> list[str]:
+    receiver = email().receiver
+    recipients = [receiver] if receiver else []
+    if isinstance(additional_recipients, str):
+        recipients.append(additional_recipients)
+    elif additional_recipients:
+        recipients.extend(additional_recipients)
+    return recipients
+
+
+def send_error_email(subject: str, message: str, additional_recipients: str | Sequence[str] | None = None) -> None:
+    """Luigi's ``send_error_email``: to ``[email] receiver`` and ``additional_recipients``,
+    from ``[email] sender`` (what modules call from their failure handlers)."""
+    send_email(
+        subject=subject, message=message, sender=email().sender, recipients=_email_recipients(additional_recipients)
+    )
+
+
+def format_task_error(headline: str, task: Any, command: str, formatted_exception: str | None = None) -> str:
+    """The body of a task's error e-mail, as Luigi writes it (plain text, or ``format = html``)."""
+    settings = email()
+    trace = formatted_exception or ""
+    if len(trace) > settings.traceback_max_length:
+        trace = trace[: settings.traceback_max_length] + "...Traceback exceeds max length and has been truncated."
+    params = task.to_str_params()
+    if settings.format == "html":
+        rows = "\n".join(f"<tr><th>{html_escape(k)}</th><td>{html_escape(str(v))}</td></tr>" for k, v in params.items())
+        return (
+            f"<html>\n<body>\n<h2>{html_escape(headline)}</h2>\n<table><thead><tr><th>name</th><td>"
+            f"{html_escape(task.task_family)}</td></tr></thead>\n<tbody>\n{rows}\n</tbody>\n</table>\n"
+            f"<h2>Command line</h2>\n<pre>\n{html_escape(command)}\n</pre>\n<h2>Traceback</h2>\n"
+            f"<pre>{html_escape(trace)}</pre>\n</body>\n</html>\n"
+        )
+    width = max([0, *map(len, params)])
+    lines = "\n".join(f"  {k:{width}}: {v}" for k, v in params.items())
+    return f"{headline}\n\nName: {task.task_family}\n\nParameters:\n{lines}\n\nCommand line:\n  {command}\n\n{trace}\n"
