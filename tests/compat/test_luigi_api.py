@@ -245,3 +245,45 @@ def test_every_mock_file_system_holds_the_same_data_as_the_mock_targets() -> Non
     assert MockOutput(name="a").complete()
     MockFileSystem().clear()
     assert not MockOutput(name="a").complete()
+
+
+class Settings(luigi.Task):
+    conf = luigi.DictParameter(default={"b": {"x": [1, 2]}, "a": 1})
+    rows = luigi.ListParameter(default=[{"k": 1}])
+
+
+def test_dict_values_are_hashable_copyable_and_unfreeze_as_in_luigi() -> None:
+    """A dict parameter's value was a ``mappingproxy``: unhashable, and ``pickle`` or
+    ``copy.deepcopy`` of it (or of the task) raised; ``luigi.freezing`` and
+    ``luigi.parameter._DictParamEncoder``, which modules use to write it out, were missing."""
+    import copy
+    import json
+    import pickle
+
+    from luigi.freezing import FrozenOrderedDict, recursively_unfreeze
+
+    task = Settings()
+    assert isinstance(task.conf, FrozenOrderedDict) and isinstance(task.rows[0], FrozenOrderedDict)
+    assert {task.conf: 1}[task.conf] == 1 and isinstance(hash(task.rows), int)
+    assert copy.deepcopy(task.conf) == task.conf and pickle.loads(pickle.dumps(task.conf)) == task.conf
+    assert str(pickle.loads(pickle.dumps(task))) == str(task) == str(copy.deepcopy(task))
+    assert repr(task.conf) == "{'b': {'x': (1, 2)}, 'a': 1}"  # Luigi's words, keys in their order
+    assert list(task.conf.get_wrapped()) == ["b", "a"]
+    assert recursively_unfreeze(task.conf) == {"b": {"x": [1, 2]}, "a": 1}
+    assert json.dumps(task.conf, cls=luigi.parameter._DictParamEncoder) == '{"b": {"x": [1, 2]}, "a": 1}'
+    with pytest.raises(TypeError, match="does not support item assignment"):
+        task.conf["a"] = 2  # type: ignore[index]
+    assert task.task_id == "Settings___b_____x____1______k___1___38ac263778"  # as Luigi 3.8.1
+
+
+def test_names_luigi_exports_after_a_bare_import() -> None:
+    """``luigi.LuigiStatusCode`` (to read ``build(..., detailed_summary=True).status``),
+    ``luigi.StrParameter`` (Luigi 3.8) and the modules Luigi's package imports itself were
+    missing after ``import luigi``."""
+    assert luigi.LuigiStatusCode is luigi.execution_summary.LuigiStatusCode
+
+    class Named(luigi.Task):
+        name = luigi.StrParameter(default="a")
+
+    assert Named().task_id == "Named_a_88148e411b"  # as Luigi 3.8.1
+    assert luigi.notifications.send_error_email and luigi.worker.worker

@@ -6,10 +6,14 @@ the ``luigi`` command and ``python -m luigi``; see the README's migration guide.
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 from ductwork.core.task import getpaths
 
 from . import configuration, date_interval, event, interface, local_target, parameter, target, task, util
 from .event import Event
+from .execution_summary import LuigiStatusCode
 from .interface import build, run
 from .local_target import LocalTarget
 from .parameter import (
@@ -42,6 +46,7 @@ from .parameter import (
     OptionalTupleParameter,
     Parameter,
     PathParameter,
+    StrParameter,
     TaskParameter,
     TimeDeltaParameter,
     TupleParameter,
@@ -83,6 +88,7 @@ __all__ = [
     "IntParameter",
     "ListParameter",
     "LocalTarget",
+    "LuigiStatusCode",
     "MonthParameter",
     "NumericalParameter",
     "OptionalBoolParameter",
@@ -100,6 +106,7 @@ __all__ = [
     "PathParameter",
     "RangeDaily",
     "RangeHourly",
+    "StrParameter",
     "Target",
     "Task",
     "TaskParameter",
@@ -123,3 +130,16 @@ __all__ = [
     "task",
     "util",
 ]
+
+_SUBMODULES = frozenset(
+    {"cmdline", "cmdline_parser", "execution_summary", "format", "freezing", "lock", "mock", "notifications"}
+    | {"retcodes", "scheduler", "task_register", "tools", "worker"}
+)
+
+
+def __getattr__(name: str) -> Any:
+    """``luigi.execution_summary.LuigiStatusCode``, ``luigi.notifications``... after a bare
+    ``import luigi``: Luigi's package imports these modules itself, so modules use them so."""
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

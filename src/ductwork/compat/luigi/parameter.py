@@ -15,13 +15,14 @@ import itertools
 import json
 import operator
 import re
-import types
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ductwork.core import params as core
 from ductwork.core.params import NO_DEFAULT
 from ductwork.errors import DuplicateParameterError, MissingParameterError, ParameterError, UnknownParameterError
+
+from .freezing import recursively_freeze
 
 _COUNTER = itertools.count()
 _no_value = NO_DEFAULT
@@ -130,6 +131,10 @@ class OptionalParameter(OptionalParameterMixin, Parameter):
 
 class OptionalStrParameter(OptionalParameter):
     pass
+
+
+class StrParameter(Parameter):
+    """Luigi 3.8's text parameter (``luigi.StrParameter``): a ``Parameter``."""
 
 
 class IntParameter(_LuigiParameter, core.IntParameter):
@@ -460,13 +465,18 @@ class EnumListParameter(Parameter):
 
 
 def _freeze_in_order(value: Any) -> Any:
-    """Lists to tuples and dicts to read-only mappings, keys in their order: Luigi writes a
+    """Lists to tuples and dicts to ``FrozenOrderedDict``s, keys in their order: Luigi writes a
     dict in the order it was given, and the task id's hash is computed from that text."""
-    if isinstance(value, Mapping):
-        return types.MappingProxyType({k: _freeze_in_order(v) for k, v in value.items()})
-    if isinstance(value, list | tuple):
-        return tuple(_freeze_in_order(v) for v in value)
-    return value
+    return recursively_freeze(value)
+
+
+class _DictParamEncoder(json.JSONEncoder):
+    """What Luigi's modules pass to ``json.dumps`` for a dict parameter's value (``cls=``)."""
+
+    def default(self, o: Any) -> Any:
+        if isinstance(o, Mapping):
+            return dict(o)
+        return super().default(o)
 
 
 def _json(value: Any) -> str:
