@@ -287,3 +287,20 @@ def test_names_luigi_exports_after_a_bare_import() -> None:
 
     assert Named().task_id == "Named_a_88148e411b"  # as Luigi 3.8.1
     assert luigi.notifications.send_error_email and luigi.worker.worker
+
+
+class Broken(luigi.Task):
+    def output(self) -> luigi.LocalTarget:
+        return luigi.LocalTarget("never-written")
+
+    def run(self) -> None:
+        raise ValueError("broken")
+
+
+def test_detailed_summary_reads_as_luigis() -> None:
+    """``one_line_summary`` was ``FAILED: there were failed tasks`` and ``str()`` the repr;
+    modules log them, and Luigi writes the summary's last line and ``... with status``."""
+    result = luigi.build([Broken()], local_scheduler=True, detailed_summary=True)
+    assert result.status == luigi.LuigiStatusCode.FAILED and not result.scheduling_succeeded
+    assert result.one_line_summary == "This progress looks :( because there were failed tasks"
+    assert str(result) == "LuigiRunResult with status LuigiStatusCode.FAILED"

@@ -314,7 +314,10 @@ class LuigiRunResult:
         self.summary_text = summary_text(plan, self.task_sets, self.status)
         self.scheduling_succeeded = plan.scheduling_succeeded and not self.task_sets["failed"]
         self.worker = None
-        self.one_line_summary = f"{self.status.name}: {self.status.value[1]}"
+        self.one_line_summary = "This progress looks {} because {}".format(*self.status.value)  # Luigi's line
+
+    def __str__(self) -> str:
+        return f"LuigiRunResult with status {self.status}"
 
     def __repr__(self) -> str:
         return f"LuigiRunResult(status={self.status!r}, scheduling_succeeded={self.scheduling_succeeded!r})"
