@@ -616,6 +616,83 @@ def test_take_lock_tells_the_running_build_to_stop_taking_tasks_and_starts_besid
     assert (tmp_path / "second.txt").read_text() == str(second.pid)  # the rest was left to the second build
 
 
+WINDING_DOWN = textwrap.dedent(
+    """
+    import os
+    import time
+    from pathlib import Path
+    from ductwork import LocalTarget, Task, WrapperTask
+
+    class Slow(Task):
+        def output(self):
+            return LocalTarget("slow.txt")
+        def run(self):
+            Path("slow-started").touch()
+            deadline = time.time() + 60
+            while not Path("release").exists() and time.time() < deadline:
+                time.sleep(0.02)
+            self.output().write_text("x")
+
+    class Flaky(Task):
+        retries = 1
+        retry_delay = 600.0
+        def output(self):
+            return LocalTarget("flaky.txt")
+        def run(self):
+            raise RuntimeError("not yet")
+
+    class Both(WrapperTask):
+        def requires(self):
+            return [Slow(), Flaky()]
+    """
+)
+
+
+def test_a_build_told_to_hand_over_ends_with_its_running_tries_and_says_why(tmp_path: Path) -> None:
+    """SIGUSR1 while a retry waits 10 minutes: the build ends once its running try has (it slept
+    until the retry was due), and its recorded run says why it ended (it said only 'failed',
+    its tasks not started noted 'trigger rule all_success')."""
+    import signal
+    import subprocess
+    import time
+
+    from ductwork_process import ductwork_command, process_env
+
+    (tmp_path / "winding.py").write_text(WINDING_DOWN)
+    env = process_env({"DUCTWORK_HOME": str(tmp_path / "home")})
+    build = subprocess.Popen(
+        ductwork_command("build", "--module", "winding", "Both", "--no-progress", "--json"),
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for _ in range(1500):
+            if (tmp_path / "slow-started").exists() or build.poll() is not None:
+                break
+            time.sleep(0.02)
+        time.sleep(0.5)  # Flaky has failed its first try by now, and waits for its retry
+        build.send_signal(signal.SIGUSR1)
+    finally:
+        (tmp_path / "release").touch()
+    out, _ = build.communicate(timeout=30)  # not the 600 s of the retry delay
+    summary = json.loads(out)
+    assert summary["state"] == "failed", out
+    assert summary["reason"] == "stopped taking new tasks on SIGUSR1 (another build's --take-lock)", out
+    assert (tmp_path / "slow.txt").read_text() == "x"  # the running try was not cut off
+    shown = subprocess.run(
+        ductwork_command("runs", "show", summary["flow_id"], summary["run_id"], "--json"),
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "stopped taking new tasks on SIGUSR1" in shown.stdout, shown.stdout
+
+
 def test_build_accepts_luigis_lock_options(cli: Cli, tmp_path: Path) -> None:
     (tmp_path / "holding.py").write_text(HOLDING)
     (tmp_path / "release").touch()

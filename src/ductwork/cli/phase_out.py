@@ -11,11 +11,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from dataclasses import dataclass, fields
 from typing import Any
-
-from ductwork.core.graph import NodeSpec
-from ductwork.engine.supervisor import Limits
 
 
 class PhaseOut:
@@ -39,18 +35,7 @@ class PhaseOut:
     def _on_signal(self, signum: int, frame: Any) -> None:
         self.told = True  # only a flag: the handler may run in the middle of any code, logging's too
 
-    def limits(self, base: Limits) -> Limits:
-        """``base``'s limits, but no task fits any more once the build was told: the run loop
-        dispatches nothing new, the running tries end, and the run ends with the rest not run."""
-        copied = {f.name: getattr(base, f.name) for f in fields(base) if f.init}
-        return _UntilTold(**copied, phase_out=self)
-
-
-@dataclass
-class _UntilTold(Limits):
-    phase_out: PhaseOut | None = None
-
-    def fits(self, node: NodeSpec) -> bool:
-        if self.phase_out is not None and self.phase_out.told:
-            return False
-        return super().fits(node)
+    def reason(self) -> str | None:
+        """For the run loop (``run_locally``'s ``wind_down``): once told, why nothing new starts;
+        the running tries end, and the run ends with the rest not run, recorded with this."""
+        return "stopped taking new tasks on SIGUSR1 (another build's --take-lock)" if self.told else None

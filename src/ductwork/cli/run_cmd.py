@@ -67,8 +67,6 @@ def _execute(
     total = len(flow.tasks) or 1
     recording = _recording(state, flow) if record else None
     limits = Limits(pools=_pools(state, flow), resources=dict(settings.resources))
-    if phase_out is not None:
-        limits = phase_out.limits(limits)
     services = _task_services(settings, recording)
     with (
         ProgressSink(total, flow.flow_id, enabled=progress and not as_json and sys.stderr.isatty()) as bar,
@@ -91,6 +89,7 @@ def _execute(
                 services=services,
                 graph=graph,
                 allow_pickle=settings.results_pickle,
+                wind_down=phase_out.reason if phase_out is not None else None,
             )
         except RunStopped as exc:  # cancelled from outside: what the cancel recorded stands
             click.secho(f"stopped: {exc}", fg="yellow", err=True)

@@ -132,6 +132,7 @@ def summary_json(summary: RunSummary) -> dict[str, Any]:
         "flow_id": summary.flow_id,
         "run_id": summary.run_id,
         "state": summary.state.value,
+        "reason": summary.reason or None,
         "counts": summary.counts(),
         "tasks": {
             t.task_id: {

@@ -170,6 +170,7 @@ def run_locally(
     services: TaskServices | None = None,
     graph: FlowGraph | None = None,
     allow_pickle: bool = False,
+    wind_down: Callable[[], str | None] | None = None,
 ) -> RunSummary:
     """Run ``flow`` once, to the end, and return what happened.
 
@@ -179,7 +180,9 @@ def run_locally(
     ``DUCTWORK_CONN_*``/``DUCTWORK_VAR_*``, no store). ``graph``: the flow's graph when the
     caller compiled it and has not changed the flow since (the CLI validated it on loading).
     Results are checked as the store would keep them (``allow_pickle``: the ``results_pickle``
-    setting), so a value a scheduler could not store fails here too.
+    setting), so a value a scheduler could not store fails here too. ``wind_down``: asked as
+    the run goes; once it gives a reason, no new task starts and the run ends failed with that
+    reason when its running tries have ended (``Supervisor``).
     """
     clock = clock or SystemClock()
     resolved = flow.resolve_params(params)
@@ -259,6 +262,7 @@ def run_locally(
         log_path=log_path,
         flush_interval=flush_interval,
         wait_for_missing=False,
+        wind_down=wind_down,
     )
     if recording is not None:  # a long try running alone shows as running while it runs
         executor.report_early = supervisor.record_now

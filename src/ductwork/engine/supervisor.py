@@ -163,6 +163,7 @@ class Supervisor:
         gate: Callable[[ActiveRun, NodeSpec], bool] | None = None,
         wait_for_missing: bool = True,
         ledger: ClassTaskLedger | None = None,
+        wind_down: Callable[[], str | None] | None = None,
     ) -> None:
         """``record_before_submit``: flush the sinks (record tries as queued) before a try is
         handed to the executor; needed when workers check the store before they start a try,
@@ -173,7 +174,9 @@ class Supervisor:
         may start now (``depends_on_past``); a task it refuses waits and is asked again.
         ``wait_for_missing``: check a missing external input again later (a scheduler) or leave
         it pending and let the run end (an in-process build). ``ledger``: run each class task
-        once across runs (``engine.class_ledger``)."""
+        once across runs (``engine.class_ledger``). ``wind_down``: asked every step; once it
+        gives a reason, nothing new starts (no task, no due retry), and each run ends failed
+        with that reason when its tries in flight have ended (a build told to hand over)."""
         self.executor = executor
         self.clock = clock
         self.sinks = list(sinks)
@@ -184,6 +187,9 @@ class Supervisor:
         self.gate = gate
         self.wait_for_missing = wait_for_missing
         self.ledger = ledger
+        self.wind_down = wind_down
+        self.winding_down: str | None = None
+        """Why nothing new starts any more (``wind_down`` said so)."""
         self._next_flush = 0.0
         self._run_ended_pending = False
         self._held: tuple[list[EngineEvent], int] | None = None
@@ -313,6 +319,7 @@ class Supervisor:
     def step(self, timeout: float | None) -> None:
         """One turn: start, release due retries, dispatch, wait, apply, record."""
         now = self.clock.now()
+        self._ask_wind_down()
         for run in list(self.runs.values()):
             if run.deadline is not None and now >= run.deadline:
                 self._time_out(run, now)
@@ -359,7 +366,18 @@ class Supervisor:
             wait = until if wait is None else min(wait, until)
         return wait
 
+    def _ask_wind_down(self) -> bool:
+        """Whether nothing new may start (``wind_down`` said so, now or before)."""
+        if self.winding_down is None and self.wind_down is not None and (why := self.wind_down()):
+            self.winding_down = why
+            for run in self.runs.values():
+                run.due.clear()  # a retry not yet due is not taken either: it is left as it is
+        return self.winding_down is not None
+
     def _release_due(self, run: ActiveRun, now: dt.datetime) -> None:
+        if self.winding_down is not None:
+            run.due.clear()
+            return
         for task_id, at in list(run.due.items()):
             if at <= now:
                 del run.due[task_id]
@@ -370,7 +388,7 @@ class Supervisor:
     def _dispatch(self, now: dt.datetime) -> None:
         """Queue what may start and hand it to the executor (recording the queued state first
         when ``record_before_submit``)."""
-        if self.paused:
+        if self.paused or self._ask_wind_down():
             return
         for run in list(self.runs.values()):
             self._succeed_free(run, now)
@@ -596,11 +614,13 @@ class Supervisor:
 
     def _finish_runs(self, *, force: bool = False) -> None:
         for run in list(self.runs.values()):
-            if not run.in_flight and (run.tracker.finished or (force and not run.due)):
+            wound = self.winding_down is not None and not run.tracker.finished
+            if not run.in_flight and (run.tracker.finished or wound or (force and not run.due)):
                 state = RunState(run.tracker.run_state())
                 if state == RunState.RUNNING:  # nothing can move: report what is left as failed
                     state = RunState.FAILED
-                self._pending.append(RunEnded(run.key, state, self.clock.now()))
+                why = (self.winding_down or "") if wound else ""
+                self._pending.append(RunEnded(run.key, state, self.clock.now(), why))
                 self._run_ended_pending = True
                 del self.runs[run.key]
 

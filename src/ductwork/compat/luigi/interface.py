@@ -269,9 +269,15 @@ def _schedule_and_run(tasks: Iterable[Task], override_defaults: Mapping[str, Any
         retrying = sched.retry_delay == 0 or work.keep_alive
         policy = RetryPolicy(retrying, float(sched.retry_delay), sched.retry_count)
         logger.info("Done scheduling tasks")
-        limits = phase_out.limits(Limits(resources=_resource_amounts(sources)))
+        limits = Limits(resources=_resource_amounts(sources))
         with policy.applied():
-            summary = run_locally(BuildFlow(plan), parallelism=max(1, env.workers), run_type="build", limits=limits)
+            summary = run_locally(
+                BuildFlow(plan),
+                parallelism=max(1, env.workers),
+                run_type="build",
+                limits=limits,
+                wind_down=phase_out.reason,
+            )
         plan.phased_out = phase_out.told
     result = LuigiRunResult(plan, summary)
     logger.info(result.summary_text)
