@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ductwork.core.frozen import FrozenDict
 from ductwork.core.results import MISSING, RETURN_VALUE, ResultBackend
 
 
@@ -216,15 +217,15 @@ def _asset_events(triggered_by: Mapping[str, Any] | None) -> dict[str, list[dict
 
 def _thawed(params: Mapping[str, Any]) -> Mapping[str, Any]:
     """Run parameters as tasks see them: a dict value as a ``dict`` (parameters keep it as a
-    read-only ``mappingproxy``, for their identity), so ``json.dumps(params["d"])`` and
-    ``{{ params.d | tojson }}`` work as in Airflow."""
-    if not any(isinstance(v, types.MappingProxyType | tuple) for v in params.values()):
+    read-only ``FrozenDict``, for their identity), so the task may change its copy, and
+    ``json.dumps(params["d"])`` and ``{{ params.d | tojson }}`` work as in Airflow."""
+    if not any(isinstance(v, FrozenDict | types.MappingProxyType | tuple) for v in params.values()):
         return params
     return {k: _thaw(v) for k, v in params.items()}
 
 
 def _thaw(value: Any) -> Any:
-    if isinstance(value, types.MappingProxyType):
+    if isinstance(value, FrozenDict | types.MappingProxyType):
         return {k: _thaw(v) for k, v in value.items()}
     if type(value) is tuple:
         return tuple(_thaw(v) for v in value)

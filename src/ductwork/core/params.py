@@ -23,6 +23,7 @@ import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Generic, Self, TypeVar, overload
 
+from ductwork.core.frozen import FrozenDict
 from ductwork.errors import MissingParameterError, ParameterTypeError, UnknownParameterError, did_you_mean
 
 T = TypeVar("T")
@@ -434,9 +435,9 @@ class EnumParameter(Parameter[enum.Enum]):
 
 
 def _freeze(value: Any) -> Any:
-    """Lists to tuples and dicts to sorted mapping proxies, so values can be hashed and compared."""
+    """Lists to tuples and dicts to sorted frozen dicts, so values can be hashed and compared."""
     if isinstance(value, Mapping):
-        return types.MappingProxyType({k: _freeze(value[k]) for k in sorted(value)})
+        return FrozenDict({k: _freeze(value[k]) for k in sorted(value)})
     if isinstance(value, list | tuple):
         return tuple(_freeze(v) for v in value)
     return value

@@ -211,3 +211,24 @@ def test_a_list_annotation_types_its_items() -> None:
     assert parameter_for(list[str]).convert([1, "a"]) == (1, "a")  # text items: as given, as before
     assert parameter_for(list).convert("1,2") == ("1", "2")
     assert "items" not in parameter_for(list).describe()
+
+
+def test_a_dict_parameters_value_is_hashable_picklable_and_copyable_as_its_docstring_says() -> None:
+    """A task with a dict parameter goes into sets, ``copy.deepcopy`` and ``pickle`` (its value
+    was a ``mappingproxy``: ``hash`` raised TypeError, deepcopy and pickle 'cannot pickle')."""
+    import copy
+    import json
+    import pickle
+
+    from ductwork import Task
+    from ductwork.core.params import DictParameter
+
+    class Shaped(Task):
+        d = DictParameter(default={"b": [1, 2], "a": {"x": 1}})
+
+    task = Shaped()
+    assert hash(task.d) == hash(Shaped().d) and len({task, Shaped()}) == 1
+    assert copy.deepcopy(task).d == task.d == pickle.loads(pickle.dumps(task.d))
+    assert json.dumps(task.d) == '{"a": {"x": 1}, "b": [1, 2]}'
+    with pytest.raises(TypeError, match="does not support item assignment"):
+        task.d["c"] = 3  # type: ignore[index]

@@ -9,34 +9,19 @@ their values go into sets, ``copy.deepcopy`` and ``pickle``; modules call ``get_
 
 from __future__ import annotations
 
-import functools
-import operator
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Any, NoReturn
+from typing import Any
+
+from ductwork.core.frozen import FrozenDict
 
 __all__ = ["FrozenOrderedDict", "recursively_freeze", "recursively_unfreeze"]
 
 
-class FrozenOrderedDict(dict[Any, Any]):
-    """A dict that cannot be changed, hashed by its items (its values must be hashable)."""
+class FrozenOrderedDict(FrozenDict):
+    """Luigi's name for a frozen dict (Ductwork's own dict parameters hold the same type)."""
 
-    def _refuse(self, *args: Any, **kwargs: Any) -> NoReturn:
-        raise TypeError(f"'{type(self).__name__}' object does not support item assignment")
-
-    __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = __ior__ = _refuse
-
-    def __hash__(self) -> int:  # type: ignore[override]
-        return functools.reduce(operator.xor, map(hash, self.items()), 0)
-
-    def __repr__(self) -> str:
-        return repr(dict(self))
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (dict(self),))  # unpickled and copied without item assignment
-
-    def __copy__(self) -> FrozenOrderedDict:
-        return self
+    __slots__ = ()
 
     def get_wrapped(self) -> OrderedDict[Any, Any]:
         """The mapping as an ``OrderedDict`` (Luigi returns the one it wraps)."""
