@@ -46,6 +46,29 @@ def _parse_date(text: str | None) -> dt.datetime | None:
         raise ParameterError(f"--date {text!r}: expected an ISO date such as 2024-01-31") from None
 
 
+def _instance_date(flow: Flow, given: dt.datetime | None) -> dt.datetime | None:
+    """The logical date to run ``flow`` for: ``given`` (None: now), except that an AWS Data
+    Pipeline definition runs one of its schedule's instances, so a date between two of them is
+    the instance whose period holds it (said on stderr) and one outside the schedule is refused."""
+    if flow.style != "aws-datapipeline":  # datapipeline.plan.STYLE, checked before importing it (60 ms)
+        return given
+    from ductwork.core.schedule import as_aware
+    from ductwork.declarative.datapipeline.plan import instance_logical_date
+
+    when = as_aware(given, flow.tz) if given is not None else dt.datetime.now(dt.UTC)
+    snapped = instance_logical_date(
+        flow.style, flow.flow_id, flow.schedule, when, start=flow.start_date, end=flow.end_date
+    )
+    if given is not None and snapped != when:
+        click.secho(
+            f"--date {when.isoformat()} falls between two instances of the schedule of pipeline {flow.flow_id!r}: "
+            f"running the one whose period holds it, logical date {snapped.isoformat()}",
+            fg="yellow",
+            err=True,
+        )
+    return snapped
+
+
 def _execute(
     state: CliState,
     flow: Flow,
@@ -270,7 +293,7 @@ def run(
             flow,
             graph=graph,
             params=parse_param_options(param_values),
-            logical_date=_parse_date(logical_date),
+            logical_date=_instance_date(flow, _parse_date(logical_date)),
             workers=workers or settings.parallelism,
             as_json=as_json,
             progress=not no_progress,

@@ -102,6 +102,13 @@ class Schedule(ABC):
         ``prev_ds``); None when the schedule has no such thing."""
         return None
 
+    def logical_date_holding(self, when: dt.datetime, *, start_date: dt.datetime | None) -> dt.datetime:
+        """The logical date of the scheduled interval that holds ``when`` (``when`` itself if it
+        is one, or if the schedule has no boundaries to snap to). For schedules whose runs exist
+        only on their boundaries, as AWS Data Pipeline's instances do, a date chosen by hand is
+        snapped with this; a fixed interval counts its boundaries from ``start_date``."""
+        return when
+
     def intervals_between(
         self, start: dt.datetime, end: dt.datetime, *, now: dt.datetime, limit: int | None = None
     ) -> list[DataInterval]:
@@ -240,6 +247,9 @@ class CronSchedule(Schedule):
     def interval_before(self, logical_date: dt.datetime) -> DataInterval | None:
         return DataInterval(self._prev_fire(logical_date, inclusive=False), logical_date)
 
+    def logical_date_holding(self, when: dt.datetime, *, start_date: dt.datetime | None) -> dt.datetime:
+        return self._prev_fire(when, inclusive=True)
+
 
 class DeltaSchedule(Schedule):
     """Runs every fixed ``delta`` from the start date."""
@@ -282,6 +292,11 @@ class DeltaSchedule(Schedule):
 
     def interval_before(self, logical_date: dt.datetime) -> DataInterval | None:
         return DataInterval(logical_date - self.delta, logical_date)
+
+    def logical_date_holding(self, when: dt.datetime, *, start_date: dt.datetime | None) -> dt.datetime:
+        if start_date is None:
+            return when
+        return (start_date + self.delta * ((when - start_date) // self.delta)).astimezone(when.tzinfo)
 
 
 def parse_schedule(value: Any, tz: dt.tzinfo | str | None = None, *, where: str = "") -> Schedule:

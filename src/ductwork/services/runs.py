@@ -178,6 +178,7 @@ def trigger(
     tz = get_timezone(graph.meta.timezone)
     when = as_aware(logical_date, tz) if logical_date is not None else (now or dt.datetime.now(dt.UTC))
     check_logical_date(when)
+    when = _instance_date(graph.meta, when)
     interval = schedule_of(graph.meta).interval_starting(when)
     return create_run(
         engine,
@@ -192,6 +193,25 @@ def trigger(
         note=note,
         conn=conn,
     )
+
+
+def _instance_date(meta: FlowMeta, when: dt.datetime, *, first_after: bool = False) -> dt.datetime:
+    """``when`` for most flows; for an AWS Data Pipeline definition, the logical date of its
+    schedule's instance whose period holds ``when`` (``first_after``: the first instance at or
+    after it, where a backfill starts), as AWS runs instances only on its schedule's boundaries."""
+    if meta.style != "aws-datapipeline":  # datapipeline.plan.STYLE, checked before importing it
+        return when
+    from ductwork.declarative.datapipeline.plan import instance_logical_date
+
+    schedule = schedule_of(meta)
+    start = dt.datetime.fromisoformat(meta.start_date) if meta.start_date else None
+    end = dt.datetime.fromisoformat(meta.end_date) if meta.end_date else None
+    if first_after:
+        held = schedule.logical_date_holding(when, start_date=start)
+        if held != when:
+            when = schedule.interval_starting(held).end
+        return when if start is None else max(when, start)
+    return instance_logical_date(meta.style, meta.flow_id, schedule, when, start=start, end=end)
 
 
 @dataclass(frozen=True)
@@ -226,6 +246,7 @@ def plan_backfill(
             r.logical_date: r.run_id
             for r in run_repo.list_runs(conn, flow_id=flow_id, since=first, limit=100_000).items
         }
+    first = _instance_date(graph.meta, first, first_after=True)
     look = len(existing) + max_runs * 10 + 1  # bounded: a minutely flow since 1970 has 30 million intervals
     intervals = backfill_intervals(graph.meta, first, last, now or dt.datetime.now(dt.UTC), limit=look)
     new = sum(1 for i in intervals if i.start not in existing)

@@ -10,9 +10,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ductwork.core.schedule import NoSchedule, Schedule
 from ductwork.declarative.datapipeline import catalog as cat
 from ductwork.declarative.datapipeline.model import Definition, PipelineObject, Ref
 from ductwork.declarative.datapipeline.periods import Period
+from ductwork.errors import ParameterError
 
 STYLE = "aws-datapipeline"
 _TASK_ID_BAD = re.compile(r"[^A-Za-z0-9_.\-]")
@@ -54,6 +56,39 @@ class PipelineInfo:
         if self.schedule_type == "cron" and self.period is not None:
             return interval_end, self.period.add(interval_end)
         return interval_start, interval_end
+
+
+def instance_logical_date(
+    style: str,
+    flow_id: str,
+    schedule: Schedule,
+    when: dt.datetime,
+    *,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+) -> dt.datetime:
+    """The logical date of the run that is the pipeline instance for ``when``.
+
+    AWS Data Pipeline has instances only on its schedule's boundaries (every ``@scheduledStartTime``
+    is one), so a date chosen by hand between two boundaries is the instance whose period holds it,
+    and a date before the schedule's first instance or after its last has none: it is refused,
+    naming the first or last. Flows of other styles, on-demand pipelines and a schedule that starts
+    at its activation (not activated yet) keep ``when``.
+    """
+    if style != STYLE or isinstance(schedule, NoSchedule):
+        return when
+    snapped = schedule.logical_date_holding(when, start_date=start)
+    if start is not None and snapped < start:
+        raise ParameterError(
+            f"logical date {when.isoformat()}: pipeline {flow_id!r} has no instance then; the first run of its "
+            f"schedule, the instance scheduled at its startDateTime, has the logical date {start.isoformat()}"
+        )
+    if end is not None and snapped > end:
+        raise ParameterError(
+            f"logical date {when.isoformat()}: pipeline {flow_id!r} has no instance then; the last run of its "
+            f"schedule has the logical date {end.isoformat()} (its endDateTime or occurrences end it)"
+        )
+    return snapped
 
 
 def type_spec(obj: PipelineObject) -> cat.TypeSpec | None:
