@@ -184,6 +184,14 @@ class Settings:
                 values[f.name], sources[f.name] = section[f.name], ParamSource.CONFIG_FILE
             else:
                 sources[f.name] = ParamSource.DEFAULT
+        text = {f.name for f in fields(cls) if f.type in ("str", "Path", "Path | None")}
+        for name, value in values.items():
+            # TOML has numbers, lists and tables; a text setting given one was kept as it was,
+            # and met later as a traceback (fernet_key = 7) or a folder named "[1, 2]" (home).
+            if name in text and sources[name] == ParamSource.CONFIG_FILE and not isinstance(value, str):
+                raise DefinitionError(
+                    f"{name} must be text, in quotes, got {value!r} (from {_origin(name, sources[name], path)})"
+                )
         for name in ("home", "flows_folder", "log_dir"):
             if values.get(name) == "":  # DUCTWORK_HOME= (set but empty): as if unset
                 del values[name]
@@ -274,6 +282,8 @@ class Settings:
             for name in ("results_pickle", "trigger_handoff"):
                 if name in values:
                     values[name] = _boolean(name, values[name])
+            if values.get("statsd_address"):
+                host_port("statsd_address", str(values["statsd_address"]))
             resources, pools = _amounts(file, "resources"), _amounts(file, "pools")
         except DefinitionError as exc:  # name where the bad value came from
             setting = str(exc).split(" ", 1)[0]
@@ -347,6 +357,18 @@ def _integer(name: str, value: Any) -> int:
         return int(value)
     except (TypeError, ValueError):
         raise DefinitionError(f"{name} must be an integer, got {value!r}") from None
+
+
+def host_port(name: str, text: str) -> tuple[str, int]:
+    """The host and port of a ``host:port`` setting (``statsd_address``; ``[::1]:8125`` for an
+    IPv6 address). Checked when the settings are read, so that a port out of range is named with
+    where it came from, not met later as a traceback from the socket library."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host.strip("[]") or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise DefinitionError(
+            f"{name} {text!r}: expected host:port with a port from 1 to 65535, such as 127.0.0.1:8125"
+        )
+    return host.strip("[]"), int(port)
 
 
 def _amounts(file: Mapping[str, Any], table: str) -> dict[str, int]:

@@ -36,6 +36,16 @@ def _load(tmp_path: Path, toml: str | None = None, **environ: str) -> Settings:
         ("retention_days = 30\n", "setting 'retention_days' is outside the [ductwork] table"),
         ("[ductworks]\nretention_days = 30\n", "table [ductworks] is not read: settings go in [ductwork]"),
         ("[Ductwork]\nparallelism = 2\n", "table [Ductwork] is not read: settings go in [ductwork]"),
+        # text settings given a TOML number or list: kept as they were, then a traceback
+        ("[ductwork]\nfernet_key = 7\n", "fernet_key must be text, in quotes, got 7 (from "),
+        ("[ductwork]\nhome = [1, 2]\n", "home must be text, in quotes, got [1, 2] (from "),
+        ("[ductwork]\ndatabase_url = 5432\n", "database_url must be text, in quotes, got 5432 (from "),
+        # a port the socket library refuses with a traceback when the scheduler starts
+        (
+            "[ductwork]\nstatsd_address = 'stats:99999'\n",
+            "statsd_address 'stats:99999': expected host:port with a port from 1 to 65535",
+        ),
+        ("[ductwork]\nstatsd_address = 'stats'\n", "statsd_address 'stats': expected host:port"),
     ],
 )
 def test_a_bad_settings_file_is_one_clear_error(tmp_path: Path, toml: str, says: str) -> None:
@@ -122,3 +132,13 @@ def test_a_home_that_is_a_file_is_not_a_traceback_from_the_cli(cli: Cli, tmp_pat
         result = cli(*args, env={"DUCTWORK_HOME": str(tmp_path / "notes.txt")})
         assert result.exit_code == 2, result.output
         assert "is a file, not a folder (from DUCTWORK_HOME)" in result.output
+
+
+def test_a_statsd_host_that_cannot_be_looked_up_stops_the_scheduler_with_one_clear_error(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """The scheduler ended in a socket.gaierror traceback."""
+    (tmp_path / "flows").mkdir()
+    result = cli("scheduler", env={"DUCTWORK_STATSD_ADDRESS": "stats.invalid:8125"})
+    assert result.exit_code == 2
+    assert "statsd_address 'stats.invalid:8125': cannot look up the host 'stats.invalid'" in result.output

@@ -21,10 +21,9 @@ def _part(text: str) -> str:
 
 
 def parse_address(address: str) -> tuple[str, int]:
-    host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise DefinitionError(f"statsd_address {address!r}: expected host:port, such as 127.0.0.1:8125")
-    return host, int(port)
+    from ductwork.settings import host_port
+
+    return host_port("statsd_address", address)
 
 
 class StatsdTelemetry:
@@ -37,7 +36,13 @@ class StatsdTelemetry:
                     f"StatsD metrics need the statsd package ({exc}): pip install 'ductwork[statsd]'"
                 ) from exc
             host, port = parse_address(address)
-            client = StatsClient(host, port, prefix=prefix)
+            try:  # the client looks the host up once, here
+                client = StatsClient(host, port, prefix=prefix)
+            except OSError as exc:
+                raise DefinitionError(
+                    f"statsd_address {address!r}: cannot look up the host {host!r} ({exc.strerror or exc}); "
+                    "check the name, or leave statsd_address empty to send no StatsD metrics"
+                ) from None
         self.client = client
         self._deriver = Deriver()
 
