@@ -81,7 +81,7 @@ class DuctworkGroup(click.Group):
             click.echo(err=True)
             sys.exit(130)
         except Exception as exc:
-            message = _read_only(exc) or _missing_extra(exc)
+            message = _read_only(exc) or _disk_full(exc) or _missing_extra(exc)
             if message is None:
                 raise
             click.secho(f"Error: {message}", fg="red", err=True)
@@ -136,6 +136,25 @@ def _raised_by_ductwork(exc: BaseException) -> bool:
             last = filename
         tb = tb.tb_next
     return last is not None and any(Path(last).resolve().is_relative_to(owner) for owner in owners)
+
+
+def _disk_full(exc: BaseException) -> str | None:
+    """A write refused because the disk is full, in one line: SQLite says ``database or disk is
+    full`` at the commit when its file could be opened (a scheduler keeps it open), PostgreSQL
+    ``No space left on device``, a file Ductwork writes ENOSPC. It was a traceback."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"no space left on the disk{where}: free some space (or move DUCTWORK_HOME) and run it again"
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    if "database or disk is full" in first or "no space left on device" in first.lower():
+        return (
+            f"the metadata database cannot be written ({first}): nothing of this command was recorded; free "
+            "some space on the disk that holds it and run it again"
+        )
+    return None
 
 
 def _read_only(exc: BaseException) -> str | None:
