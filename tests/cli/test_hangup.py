@@ -70,3 +70,44 @@ def test_sighup_stops_the_scheduler_cleanly(tmp_path: Path) -> None:
     assert code == 0, text
     assert "received SIGHUP: stopping" in text
     assert (tmp_path / "out" / "done").exists(), "the running try was not let finish"
+
+
+def test_sighup_stops_the_web_server_cleanly(tmp_path: Path) -> None:
+    """uvicorn stops on SIGINT and SIGTERM only: a hang-up killed `ductwork webserver` at once
+    (status -SIGHUP), cutting the requests under way, without a word."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {"DUCTWORK_HOME": str(tmp_path / "home"), "DUCTWORK_FLOWS_FOLDER": str(tmp_path)}
+    assert ductwork_process("db", "init", env=env, cwd=tmp_path).returncode == 0
+    log = tmp_path / "web.log"
+    with log.open("wb") as out:
+        web = subprocess.Popen(
+            ductwork_command("webserver", "--port", str(port)),
+            env=process_env(env),
+            cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert web.poll() is None and time.monotonic() < deadline, log.read_text()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=2) as answer:
+                    assert answer.status == 200
+                    break
+            except OSError:
+                time.sleep(0.1)
+        web.send_signal(signal.SIGHUP)
+        code = web.wait(timeout=30)
+    finally:
+        if web.poll() is None:
+            os.killpg(web.pid, signal.SIGKILL)
+            web.wait()
+    assert code == 0, log.read_text()
+    assert "received SIGHUP: stopping" in log.read_text()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import signal
 import sys
 import threading
 from typing import Any
@@ -85,7 +86,21 @@ def webserver(state: CliState, host: str, port: int, secure_cookies: bool, log_l
     click.echo(
         f"Ductwork web UI on http://{host}:{port}/ (database {state.settings.db_url_shown}). Ctrl-C to stop.", err=True
     )
-    make_server(app, host, port, log_level).run(sockets=[sock])
+    server = make_server(app, host, port, log_level)
+    _stop_on_hangup(server)
+    server.run(sockets=[sock])
+
+
+def _stop_on_hangup(server: Any) -> None:
+    """SIGHUP (the terminal or ssh session closed, ``kill -HUP`` meant as a reload) stops the web
+    server as SIGTERM does, letting open requests finish. uvicorn handles only SIGINT and SIGTERM:
+    left to its default, a hang-up killed the process at once, cutting the requests under way."""
+
+    def hang_up(signum: int, _frame: Any) -> None:
+        click.echo("received SIGHUP: stopping", err=True)
+        server.should_exit = True
+
+    signal.signal(signal.SIGHUP, hang_up)
 
 
 @click.command()
