@@ -6,6 +6,7 @@ import datetime as dt
 import itertools
 import uuid
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,10 +16,10 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 from store_helpers import IST, at, create_run, graph
 
-from ductwork.core.results import MISSING, ResultBackend
+from ductwork.core.results import MISSING, RETURN_VALUE, ResultBackend
 from ductwork.errors import DuctworkError, NotFoundError
 from ductwork.store.engine import transaction
-from ductwork.store.errors import ResultSerializationError, StoreError
+from ductwork.store.errors import DatabaseUnreachableError, ResultSerializationError, StoreError
 from ductwork.store.repo import results
 from ductwork.store.results import SqlResults
 
@@ -164,3 +165,34 @@ def _instants(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _instants(v) for k, v in value.items()}
     return value
+
+
+def test_a_result_pushed_while_the_database_restarts_waits_for_it(tmp_path: Path) -> None:
+    """A try that finished its work while PostgreSQL restarted was recorded failed
+    (DatabaseUnreachableError from storing its return value); the push waits for it instead,
+    and gives up with the error past ``outage_wait``."""
+    import threading
+
+    from ductwork.store.engine import create_engine
+    from ductwork.store.fresh_schema import ensure_schema
+    from private_services import private_postgres
+
+    with private_postgres() as pg:
+        engine = create_engine(pg.create_database("ductwork_outage"))
+        try:
+            ensure_schema(engine)
+            with transaction(engine) as conn:
+                run = create_run(conn, graph())
+            results = SqlResults(engine)
+            pg.stop()
+            restart = threading.Timer(2.0, pg.start)
+            restart.start()
+            results.push(run.key, "a", RETURN_VALUE, {"rows": 3})  # waits through the restart
+            restart.join()
+            assert results.pull(run.key, "a") == {"rows": 3}
+            pg.stop()
+            impatient = SqlResults(engine, outage_wait=0.5)
+            with pytest.raises(DatabaseUnreachableError):
+                impatient.push(run.key, "b", RETURN_VALUE, 1)
+        finally:
+            engine.dispose()

@@ -9,14 +9,15 @@ once and cached.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Any
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 
 from ductwork.core.results import MISSING, RETURN_VALUE
 from ductwork.errors import NotFoundError
-from ductwork.store.engine import read_transaction, transaction
+from ductwork.store.engine import database_unavailable, read_transaction, transaction
 from ductwork.store.errors import ResultSerializationError, StoreError
 from ductwork.store.offload import ObjectStore, delete_reference, read_reference
 from ductwork.store.repo import results as repo
@@ -32,6 +33,7 @@ from ductwork.store.serializers import (
 
 PICKLE = "pickle"
 log = logging.getLogger("ductwork.store")
+T = TypeVar("T")
 
 
 class SqlResults:
@@ -57,8 +59,15 @@ class SqlResults:
         allow_pickle: bool = False,
         offload: ObjectStore | None = None,
         offload_threshold: int = 64 * 1024,
+        outage_wait: float = 300.0,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        """``outage_wait``: how long a push or pull waits for a database that is unreachable
+        (restarting, failing over, its disk full) before it gives up: a try whose work is done
+        must not fail for want of a place to put its return value for a few seconds."""
         self.engine = engine
+        self.outage_wait = outage_wait
+        self._sleep = sleep
         self.serializer: Serializer = serializer or JsonSerializer()
         self.allow_pickle = allow_pickle
         known = {n: s for n, s in BUILT_IN.items() if n != PICKLE or allow_pickle}
@@ -72,7 +81,8 @@ class SqlResults:
         reference = None
         if self.offload is not None and len(data) > self.offload_threshold:
             reference = self.offload.put(run_key, task_id, key, data, serializer=used.name)
-        try:
+
+        def put() -> Any:
             with transaction(self.engine) as conn:
                 run_pk = self._run_pk(conn, run_key)
                 old = repo.get_result(conn, run_pk, task_id, key)
@@ -86,6 +96,10 @@ class SqlResults:
                     reference=reference,
                     size=len(data),
                 )
+                return old
+
+        try:
+            old = self._patiently(put, f"store result {key!r} of task {task_id!r}")
         except BaseException:
             if reference is not None:
                 _forget(reference)
@@ -94,8 +108,11 @@ class SqlResults:
             _forget(old.reference)
 
     def pull(self, run_key: str, task_id: str, key: str = RETURN_VALUE) -> Any:
-        with read_transaction(self.engine) as conn:
-            stored = repo.get_result(conn, self._run_pk(conn, run_key), task_id, key)
+        def get() -> Any:
+            with read_transaction(self.engine) as conn:
+                return repo.get_result(conn, self._run_pk(conn, run_key), task_id, key)
+
+        stored = self._patiently(get, f"read result {key!r} of task {task_id!r}")
         if stored is None:
             return MISSING
         reader = self.readers.get(stored.serializer)
@@ -119,6 +136,27 @@ class SqlResults:
             repo.clear_results(conn, run_pk, [task_id])
         for reference in references:
             _forget(reference)
+
+    def _patiently(self, call: Callable[[], T], what: str) -> T:
+        """``call()``, again and again (0.2 s apart, doubling to 5 s) while the database is
+        unavailable, for up to ``outage_wait`` seconds; the statement is an upsert or a read,
+        so doing it twice is harmless. Said once in the try's log."""
+        waited, pause, told = 0.0, 0.2, False
+        while True:
+            try:
+                return call()
+            except Exception as exc:
+                if not database_unavailable(exc) or waited >= self.outage_wait:
+                    raise
+                if not told:
+                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                    log.warning(
+                        "the database is unavailable (%s): waiting up to %gs to %s", first, self.outage_wait, what
+                    )
+                    told = True
+            self._sleep(pause)
+            waited += pause
+            pause = min(pause * 2, 5.0)
 
     # --- extras -----------------------------------------------------------------------------
     def keys(self, run_key: str, task_id: str) -> list[str]:
