@@ -753,3 +753,23 @@ def test_a_build_that_left_external_data_pending_records_no_next_check(cli: Cli,
     assert len(pending) == 1 and all("next_try_at" not in s for s in pending.values()), states
     shown = cli("tasks", "state", flow_id, run_id, next(iter(pending)))
     assert "up_for_reschedule (try 1)" in shown.output, shown.output
+
+
+def test_a_blank_conf_is_no_conf_and_a_bad_one_says_where(cli: Cli, tmp_path: Path) -> None:
+    # The trigger form and a message payload took blank text as "no conf"; `--conf " "` was
+    # "not valid JSON", and JSON nested deeper than the decoder goes was a RecursionError traceback.
+    (tmp_path / "blank_conf.py").write_text(
+        "from ductwork import BashOperator, Flow\n"
+        "with Flow('blank_conf') as f:\n"
+        "    BashOperator(task_id='b', bash_command='echo {{ conf }} > seen.txt')\n"
+    )
+    ran = cli("run", "blank_conf.py", "--conf", "  ", "--no-progress")
+    assert ran.exit_code == 0, ran.output
+    assert (tmp_path / "seen.txt").read_text().strip() == "{}"
+    typo = cli("run", "blank_conf.py", "--conf", '{"who": "me",}')
+    assert typo.exit_code == 2
+    assert (
+        "--conf: not valid JSON: Expecting property name enclosed in double quotes (line 1, column 14)" in typo.output
+    )
+    deep = cli("run", "blank_conf.py", "--conf", "[" * 100_000)
+    assert deep.exit_code == 2 and "--conf: not valid JSON" in deep.output and "nested too deeply" in deep.output

@@ -107,6 +107,9 @@ def test_trigger_form_names_a_bad_parameter_and_keeps_the_values(operator_browse
     assert 'value="kept"' in response.text and 'value="form__bad"' in response.text
     bad_conf = browser.post("/flows/demo/trigger", data={"csrf_token": csrf, "conf": "[1]"})
     assert bad_conf.status_code == 422 and "JSON object" in bad_conf.text
+    typo = browser.post("/flows/demo/trigger", data={"csrf_token": csrf, "conf": '{\n "a": 1,\n}'})
+    assert typo.status_code == 422
+    assert "conf: not valid JSON: Expecting property name enclosed in double quotes (line 3, column 1)" in typo.text
 
 
 @pytest.mark.parametrize(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 import click
 
+from ductwork.core.json_text import json_object
 from ductwork.errors import ParameterError
 
 LOG_LEVEL = click.Choice(["debug", "info", "warning", "error", "critical"], case_sensitive=False)
@@ -35,12 +35,4 @@ def conf_option(text: str | None) -> dict[str, Any]:
 
 def json_object_option(text: str | None, option: str) -> dict[str, Any]:
     """An option whose value is a JSON object (``--conf``, ``--task-params``); empty when not given."""
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ParameterError(f"{option}: not valid JSON ({exc})") from None
-    if not isinstance(value, dict):
-        raise ParameterError(f"{option}: expected a JSON object")
-    return value
+    return json_object(text, option, example='{"key": "value"}')

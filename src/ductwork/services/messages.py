@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from ductwork.core.graph import FlowGraph
+from ductwork.core.json_text import json_object
 from ductwork.core.versioning import digest
 from ductwork.errors import DuctworkError, ParameterError
 from ductwork.services.runs import CLASS_TASKS, make_run_id, validate_params
@@ -95,15 +96,7 @@ def parse_payload(payload: bytes | str | dict[str, Any] | None) -> dict[str, Any
             payload = payload.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ParameterError(f"the payload is not UTF-8 text ({exc})") from None
-    if not payload.strip():
-        return {}
-    try:
-        value = json.loads(payload)
-    except json.JSONDecodeError as exc:
-        raise ParameterError(f"the payload is not valid JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise ParameterError(f"the payload must be a JSON object of run parameters, got {type(value).__name__}")
-    return value
+    return json_object(payload, "payload", example='{"key": "value"}')
 
 
 def _text(payload: bytes | str | dict[str, Any] | None) -> str:

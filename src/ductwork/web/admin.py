@@ -27,6 +27,7 @@ from ductwork.api.routes import accounts as account_routes
 from ductwork.api.routes import secrets as secret_routes
 from ductwork.api.routes._common import Name
 from ductwork.api.security import current_principal
+from ductwork.core.json_text import json_object
 from ductwork.core.masking import MASK, is_secret_name
 from ductwork.errors import DuctworkError, ParameterError
 from ductwork.store.repo.users import ROLES
@@ -201,12 +202,7 @@ def _save_connection(ctx: WebContext, name: str, form: Mapping[str, str], stored
 def _posted_extra(text: str, stored: Any) -> dict[str, Any] | None:
     if not text.strip():
         return None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise FormError(f'extra: not valid JSON ({exc}); expected an object such as {{"timeout": 5}}') from None
-    if not isinstance(value, dict):
-        raise FormError('extra: expected a JSON object such as {"timeout": 5}')
+    value = json_object(text, "extra", example='{"timeout": 5}')
     return _unmasked(value, stored if isinstance(stored, Mapping) else {})
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ductwork.api.schemas import ParamOut
+from ductwork.core.json_text import json_object
 from ductwork.errors import ParameterError
 
 _INPUT_TYPES = {
@@ -134,12 +135,5 @@ def _check_json(name: str, type_name: str, text: str) -> None:
 
 
 def posted_conf(text: str) -> dict[str, Any]:
-    if not text.strip():
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ParameterError(f"conf: not valid JSON ({exc})") from None
-    if not isinstance(value, dict):
-        raise ParameterError('conf: expected a JSON object such as {"key": "value"}')
-    return value
+    """The trigger form's conf box: a JSON object, or nothing when left empty."""
+    return json_object(text, "conf", example='{"key": "value"}')

@@ -15,6 +15,7 @@ from ductwork.api import schemas
 from ductwork.api.context import WebContext, web_context
 from ductwork.api.routes._common import ERRORS, MAX_OFFSET, FlowId, RunId, TaskId, find_run
 from ductwork.api.security import Operator, Viewer
+from ductwork.core.json_text import json_object
 from ductwork.core.states import TaskState
 from ductwork.services import tasks as task_service
 from ductwork.services.shown_secrets import known_secrets, mask_shown
@@ -245,12 +246,7 @@ def render_task(
     from ductwork.errors import ParameterError
     from ductwork.services import runs as run_service
 
-    try:
-        values = json.loads(params) if params else {}
-    except ValueError as exc:
-        raise ParameterError(f"params: not valid JSON ({exc})") from None
-    if not isinstance(values, dict):
-        raise ParameterError('params: expected a JSON object such as {"n": 3}')
+    values = json_object(params, "params", example='{"n": 3}')
     run_service.flow_graph(ctx.engine, flow_id)  # 404 with a hint for an unknown flow
     with read_transaction(ctx.engine) as conn:
         flow = flow_repo.get_flow(conn, flow_id)
