@@ -146,3 +146,29 @@ def test_map_index_template_labels_each_instance_where_its_runs_are_shown(tmp_pa
         (attempt,) = task_repo.list_tries(conn, record.pk, "labeled[1]")
     engine.dispose()
     assert attempt.rendered is not None and attempt.rendered["rendered_map_index"] == "label-y"
+
+
+AIRFLOW_NAME_IN_MAPPED = """
+    import pendulum
+    from airflow.decorators import dag, task
+
+    @dag(schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC"))
+    def airflow_name_in_mapped():
+        @task
+        def tag(x, dag_run, task_instance_key_str):
+            return f"{x}:{dag_run.run_id == task_instance_key_str.split('__')[0] or 'run'}"
+
+        tag(0)
+        tag.partial().expand(x=[1, 2])
+
+    airflow_name_in_mapped()
+"""
+
+
+def test_a_mapped_task_may_ask_for_airflows_context_names_as_a_plain_call_may(tmp_path: Path) -> None:
+    # A plain call of a @task asking for `dag_run` was accepted, but partial().expand() of the
+    # same function said "expand() leaves out argument(s) 'dag_run'": the mapped check knew
+    # only Ductwork's own context names.
+    summary = run_locally(load_dag(tmp_path, AIRFLOW_NAME_IN_MAPPED))
+    assert summary.state.value == "success", {t: s.tries[-1].error for t, s in summary.tasks.items() if s.tries}
+    assert summary.result("tag__1") == ["1:run", "2:run"]

@@ -156,6 +156,44 @@ class TaskContext(Mapping[str, Any]):
         return type(self)({**self._values, **extra})
 
 
+CONTEXT_NAMES = frozenset(
+    {
+        # build_context's own
+        "flow_id",
+        "run_id",
+        "run_type",
+        "task_id",
+        "task",
+        "ti",
+        "try_number",
+        "logical_date",
+        "data_interval_start",
+        "data_interval_end",
+        "ds",
+        "ds_nodash",
+        "ts",
+        "ts_nodash",
+        "params",
+        "conf",
+        "log",
+        "triggered_by",
+        "triggering_asset_events",
+        # what a try adds (TaskServices.context_values, the executor, PythonOperator)
+        "secrets",
+        "conn",
+        "var",
+        "outlet_events",
+        "templates_dict",
+        # the whole context, by Airflow's convention
+        "context",
+    }
+)
+"""The context names a task's function may declare as parameters without a default: the try
+passes them by name (``operators.python.call_with_context``), so a ``@task`` call, a
+``partial`` or an ``expand`` need not give them. The one list of them: the Airflow shim adds
+its own (``compat.airflow._context.AIRFLOW_CONTEXT_NAMES``) to it for DAG files' functions."""
+
+
 def build_context(
     run: RunInfo,
     ti: TaskInstance,

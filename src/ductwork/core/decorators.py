@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ductwork.core.context import TaskContext
+from ductwork.core.context import CONTEXT_NAMES, TaskContext
 from ductwork.core.definition_context import FlowScope, current_flow, current_group
 from ductwork.core.flow import Flow
 from ductwork.core.mapping import MappedOperator
@@ -91,7 +91,7 @@ class _CallShape:
     positional: tuple[str, ...]
     names: frozenset[str]
     required: tuple[str, ...]
-    """Parameters without a default that the call must give (the context's names excepted)."""
+    """Parameters without a default: the call must give those that are not context names."""
 
     def accepts(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> list[str] | None:
         """The required parameters the call leaves out; None when it gives a wrong argument
@@ -119,7 +119,7 @@ def _call_shape(function: Callable[..., Any], signature: inspect.Signature) -> _
         shape = _CallShape(
             tuple(p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD),
             frozenset(p.name for p in params),
-            tuple(p.name for p in params if p.default is inspect.Parameter.empty and p.name not in _CONTEXT_NAMES),
+            tuple(p.name for p in params if p.default is inspect.Parameter.empty),
         )
     try:
         _SHAPES[function] = shape
@@ -141,9 +141,9 @@ def _returns_dict(func: Callable[..., Any]) -> bool:
 class TaskFunction:
     """A function that becomes a task each time it is called inside a flow."""
 
-    extra_context_names: frozenset[str] = frozenset()
-    """Context variables besides Ductwork's that a call need not give (the function receives them
-    by name when it runs): the Airflow shim's ``task_instance_key_str``, ``dag_run``..."""
+    context_names: frozenset[str] = CONTEXT_NAMES
+    """Context variables a call need not give (the function receives them by name when it runs);
+    the Airflow shim's functions have Airflow's too (``task_instance_key_str``, ``dag_run``...)."""
 
     def __init__(
         self,
@@ -233,14 +233,14 @@ class TaskFunction:
         shape = _call_shape(self.function, signature)
         left_out = shape.accepts(args, kwargs) if shape is not None else None
         if left_out is not None:
-            left_out = [name for name in left_out if name not in self.extra_context_names]
+            left_out = [name for name in left_out if name not in self.context_names]
             if left_out:
                 raise DefinitionError(f"task {self.task_id!r}: missing argument(s) {', '.join(map(repr, left_out))}")
             return
         context_names = {
             p.name
             for p in signature.parameters.values()
-            if p.default is inspect.Parameter.empty and (p.name in _CONTEXT_NAMES or p.name in self.extra_context_names)
+            if p.default is inspect.Parameter.empty and p.name in self.context_names
         }
         try:
             bound = signature.bind_partial(*args, **kwargs).arguments
@@ -313,7 +313,7 @@ class PartialTask:
                 if params[n].default is inspect.Parameter.empty
                 and n not in fixed
                 and n not in mapped
-                and n not in _CONTEXT_NAMES
+                and n not in self.function.context_names
             ]
             if missing:
                 raise DefinitionError(
@@ -345,34 +345,6 @@ class PartialTask:
             **policy,
         )
         return XComArg(op)
-
-
-_CONTEXT_NAMES = frozenset(
-    {
-        "context",
-        "ti",
-        "ds",
-        "ds_nodash",
-        "ts",
-        "ts_nodash",
-        "logical_date",
-        "data_interval_start",
-        "data_interval_end",
-        "params",
-        "run_id",
-        "flow_id",
-        "task_id",
-        "try_number",
-        "conf",
-        "log",
-        "task",
-        "run_type",
-        "templates_dict",
-        "triggered_by",
-        "triggering_asset_events",
-        "outlet_events",
-    }
-)
 
 
 class _TaskDecorator:

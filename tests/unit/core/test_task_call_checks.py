@@ -12,7 +12,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ductwork import Flow, task
-from ductwork.core.decorators import _CONTEXT_NAMES, TaskFunction
+from ductwork.core.context import CONTEXT_NAMES
+from ductwork.core.decorators import TaskFunction
 from ductwork.errors import DefinitionError
 
 P = inspect.Parameter
@@ -31,7 +32,7 @@ def reference(signature: inspect.Signature, task_id: str, args: tuple[Any, ...],
         if p.default is P.empty
         and p.kind in (P.POSITIONAL_OR_KEYWORD, P.KEYWORD_ONLY)
         and p.name not in bound
-        and p.name not in _CONTEXT_NAMES
+        and p.name not in CONTEXT_NAMES
     ]
     return f"task {task_id!r}: missing argument(s) {', '.join(map(repr, missing))}" if missing else None
 
@@ -110,3 +111,29 @@ def test_a_wrong_call_in_a_flow_names_the_task_and_the_argument() -> None:
         add(1, y=2)
         add(x=1, y=2)
     assert set(flow.tasks) == {"add", "add__1"}
+
+
+def test_every_name_a_try_puts_in_the_context_may_be_asked_for_without_a_default() -> None:
+    """``CONTEXT_NAMES`` is the one list of the context's names a ``@task`` call need not give:
+    it must hold what a try's context really has (``clock`` and ``store`` are the engine's)."""
+    from ductwork.testing import run_flow
+
+    with Flow("context_names") as f:
+
+        @task
+        def keys(context: Any) -> list[str]:
+            return sorted(context)
+
+        @task
+        def reads(n: int, var: Any, conn: Any, secrets: Any, ds: str) -> str:
+            # `var`, `conn` and `secrets` are in every try's context, but a call leaving them
+            # out was refused ("missing argument(s) 'var', 'conn', 'secrets'") outside DAG files
+            return f"{n} {type(var).__name__} {ds}"
+
+        keys()
+        reads(1)
+        reads.partial().expand(n=[2])
+    result = run_flow(f, logical_date="2024-01-31")
+    assert set(result.result("keys")) - {"clock", "store"} <= CONTEXT_NAMES
+    assert result.result("reads") == "1 VariableAccessor 2024-01-31"
+    assert result.result("reads__1") == ["2 VariableAccessor 2024-01-31"]

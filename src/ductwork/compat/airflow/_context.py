@@ -199,12 +199,11 @@ AIRFLOW_CONTEXT_NAMES = frozenset(
         "expanded_ti_count",
         "triggering_dataset_events",
         "macros",
-        "var",
-        "conn",
     }
 )
-"""What an Airflow task's context has besides Ductwork's own names: a ``@task`` function may
-declare them as parameters without a default (``def f(task_instance_key_str)``)."""
+"""What an Airflow task's context has besides Ductwork's own names (``core.context.CONTEXT_NAMES``):
+a DAG file's ``@task`` function may declare them as parameters without a default too
+(``def f(task_instance_key_str)``)."""
 
 
 def _task_params(task: Any, dag: Any, run_params: Mapping[str, Any]) -> dict[str, Any]:

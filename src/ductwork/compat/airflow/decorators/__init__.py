@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ductwork.compat.features import refuse
-from ductwork.core.context import TaskContext
+from ductwork.core.context import CONTEXT_NAMES, TaskContext
 from ductwork.core.decorators import DecoratedOperator, FlowFunction, TaskFunction
 from ductwork.core.definition_context import current_flow
 from ductwork.core.mapping import MappedGroupArgument, MappedGroupExpander
@@ -186,11 +186,14 @@ class _TaskDecorator:
         raise AttributeError(name)
 
 
+_TASK_CONTEXT_NAMES = CONTEXT_NAMES | AIRFLOW_CONTEXT_NAMES
+
+
 def _airflow_names(made: TaskFunction) -> TaskFunction:
     """A ``@task`` function of a DAG file may name any of Airflow's context variables as a
     parameter without a default (``def run_me(sleep_seconds, task_instance_key_str)``): a call
     need not give it, the try does (kept by ``override``, which copies the instance)."""
-    made.extra_context_names = AIRFLOW_CONTEXT_NAMES
+    made.context_names = _TASK_CONTEXT_NAMES
     return made
 
 
