@@ -664,3 +664,52 @@ def test_task_functions_take_airflows_context_names_and_bash_env_is_templated(tm
     assert summary.result("runme_1") == "bash_decorated__runme_1__20240305 x1"
     assert summary.result("in_dir") == f"2024/03/05 ana {tmp_path} has_path"
     assert summary.result("keyed") == ["20240305", "bash_decorated", None]
+
+
+PYTHON_SENSOR = """
+    import pendulum
+    from airflow import DAG
+    from airflow.decorators import task
+    from airflow.sensors.python import PythonSensor
+
+    def ready(limit, templates_dict):
+        return limit > 1 and templates_dict["day"] == "2024-03-01"
+
+    with DAG("python_sensor", start_date=pendulum.datetime(2024, 1, 1), schedule=None):
+        @task
+        def limit():
+            return 5
+
+        PythonSensor(
+            task_id="wait",
+            python_callable=ready,
+            op_kwargs={"limit": limit()},
+            templates_dict={"day": "{{ ds }}"},
+            poke_interval=0.1,
+            timeout=5,
+        )
+"""
+
+
+@pytest.mark.parametrize(
+    ("arguments", "says"),
+    [
+        ('python_callable="ready"', "python_callable must be callable, got 'ready'"),
+        ('python_callable=lambda: True, op_args="abc"', "op_args takes a list of positional arguments, got str"),
+    ],
+)
+def test_a_python_sensor_is_called_and_checked_as_a_python_operator_is(
+    tmp_path: Path, arguments: str, says: str
+) -> None:
+    # PythonSensor had its own copy of PythonOperator's callable handling without the checks:
+    # a name given for the function, or a text as op_args, failed in every poke until the timeout.
+    summary = run_locally(load_dag(tmp_path, PYTHON_SENSOR), logical_date=dt.date(2024, 3, 1))
+    assert summary.state.value == "success", {t: s.tries[-1].error for t, s in summary.tasks.items() if s.tries}
+    path = tmp_path / "bad_sensor.py"
+    path.write_text(
+        "import pendulum\nfrom airflow import DAG\nfrom airflow.sensors.python import PythonSensor\n"
+        "with DAG('bad_sensor', start_date=pendulum.datetime(2024, 1, 1), schedule=None):\n"
+        f"    PythonSensor(task_id='wait', {arguments}, timeout=1)\n"
+    )
+    [error] = load_file(path).errors
+    assert f"PythonSensor(task_id='wait'): {says}" in str(error)

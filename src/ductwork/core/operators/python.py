@@ -81,7 +81,48 @@ def _check_arguments(name: str, op_args: Any, op_kwargs: Any) -> None:
         )
 
 
-class PythonOperator(BaseOperator):
+class CallsPython:
+    """A ``python_callable`` with ``op_args``, ``op_kwargs`` and ``templates_dict``, as
+    ``PythonOperator`` and the Airflow shim's ``PythonSensor`` take them: one set of checks when
+    the task is defined (a sensor accepted a text as ``op_args`` and a non-callable, to fail in
+    each poke) and one way of calling it with the context when it runs."""
+
+    task_id: str
+    python_callable: Callable[..., Any]
+    op_args: Any
+    op_kwargs: Any
+    templates_dict: dict[str, Any] | None
+
+    def _check_callable(self, task_id: Any, python_callable: Any, op_args: Any, op_kwargs: Any) -> None:
+        """Before the operator joins its flow (``task_id`` as given: it is not checked yet)."""
+        owner = f"{type(self).__name__}(task_id={task_id!r})"
+        if not callable(python_callable):
+            raise DefinitionError(f"{owner}: python_callable must be callable, got {python_callable!r}")
+        _check_arguments(owner, op_args, op_kwargs)
+
+    def _keep_callable(
+        self,
+        python_callable: Callable[..., Any],
+        op_args: Sequence[Any] | XComArg | None,
+        op_kwargs: Mapping[str, Any] | XComArg | None,
+        templates_dict: Mapping[str, Any] | None,
+    ) -> None:
+        self.python_callable = python_callable
+        # Another task's whole result is kept as its reference (``or`` would test its truth).
+        self.op_args = op_args if isinstance(op_args, XComArg) else list(op_args or [])
+        self.op_kwargs = op_kwargs if isinstance(op_kwargs, XComArg) else dict(op_kwargs or {})
+        self.templates_dict = dict(templates_dict) if templates_dict is not None else None
+
+    def _call_python(self, context: TaskContext) -> Any:
+        args = resolve_refs(self.op_args, context)
+        kwargs = resolve_refs(self.op_kwargs, context)
+        _check_arguments(f"{type(self).__name__}(task_id={self.task_id!r})", args, kwargs)
+        if self.templates_dict is not None:
+            context = context.with_values(templates_dict=self.templates_dict)
+        return call_with_context(self.python_callable, args, kwargs, context)
+
+
+class PythonOperator(CallsPython, BaseOperator):
     """Calls ``python_callable(*op_args, **op_kwargs)``; its return value is the task's result.
 
     Arguments may hold outputs of other tasks (``other.output``); they become upstream
@@ -100,30 +141,16 @@ class PythonOperator(BaseOperator):
         templates_dict: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        if not callable(python_callable):
-            raise DefinitionError(
-                f"{type(self).__name__}(task_id={kwargs.get('task_id')!r}): python_callable must be "
-                f"callable, got {python_callable!r}"
-            )
-        _check_arguments(f"{type(self).__name__}(task_id={kwargs.get('task_id')!r})", op_args, op_kwargs)
+        self._check_callable(kwargs.get("task_id"), python_callable, op_args, op_kwargs)
         super().__init__(**kwargs)
-        self.python_callable = python_callable
-        # Another task's whole result is kept as its reference (``or`` would test its truth).
-        self.op_args: Any = op_args if isinstance(op_args, XComArg) else list(op_args or [])
-        self.op_kwargs: Any = op_kwargs if isinstance(op_kwargs, XComArg) else dict(op_kwargs or {})
-        self.templates_dict = dict(templates_dict) if templates_dict is not None else None
+        self._keep_callable(python_callable, op_args, op_kwargs, templates_dict)
         linked = type(self).template_fields  # the operator links what these hold itself, after __init__
         unlinked = [v for k, v in (("op_args", self.op_args), ("op_kwargs", self.op_kwargs)) if k not in linked]
         for ref in find_refs(unlinked):
             set_dependency(ref, self)
 
     def execute(self, context: TaskContext) -> Any:
-        args = resolve_refs(self.op_args, context)
-        kwargs = resolve_refs(self.op_kwargs, context)
-        _check_arguments(f"{type(self).__name__}(task_id={self.task_id!r})", args, kwargs)
-        if self.templates_dict is not None:
-            context = context.with_values(templates_dict=self.templates_dict)
-        return call_with_context(self.python_callable, args, kwargs, context)
+        return self._call_python(context)
 
     def extra_spec(self) -> dict[str, Any]:
         func = self.python_callable

@@ -6,12 +6,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ductwork.core.context import TaskContext
-from ductwork.core.operators.python import call_with_context
+from ductwork.core.operators.python import CallsPython
 
 from .base import BaseSensorOperator, PokeReturnValue
 
 
-class PythonSensor(BaseSensorOperator):
+class PythonSensor(CallsPython, BaseSensorOperator):
     template_fields = ("templates_dict", "op_args", "op_kwargs")
 
     def __init__(
@@ -23,16 +23,12 @@ class PythonSensor(BaseSensorOperator):
         templates_dict: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
+        self._check_callable(kwargs.get("task_id"), python_callable, op_args, op_kwargs)
         super().__init__(**kwargs)
-        self.python_callable = python_callable
-        self.op_args = list(op_args or [])
-        self.op_kwargs = dict(op_kwargs or {})
-        self.templates_dict = templates_dict
+        self._keep_callable(python_callable, op_args, op_kwargs, templates_dict)
 
     def poke(self, context: TaskContext) -> bool | PokeReturnValue:
-        if self.templates_dict is not None:
-            context = context.with_values(templates_dict=self.templates_dict)
-        value = call_with_context(self.python_callable, self.op_args, self.op_kwargs, context)
+        value = self._call_python(context)
         return value if isinstance(value, PokeReturnValue) else bool(value)
 
 
