@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS, Session, Standalone, _need_chromium, free_port
+from tests.web.test_browser import Session, Standalone, _need_chromium, chromium, free_port
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -78,12 +78,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Standalone]:
 
 @pytest.fixture(scope="module")
 def browser(server: Standalone) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 def _stored(server: Standalone) -> dict[str, dict[str, Any]]:

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,18 +81,17 @@ class Standalone:
         return done.stdout
 
 
-@pytest.fixture(scope="module")
-def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Standalone]:
-    _need_chromium()
-    root = tmp_path_factory.mktemp("standalone")
-    flows = root / "flows"
-    shutil.copytree(FLOWS, flows)
+@contextmanager
+def running_standalone(root: Path, flows: Path, **extra_env: str) -> Iterator[Standalone]:
+    """``ductwork standalone`` (two workers) on a free port over ``flows``, from ``root``, until
+    the block ends; its admin password read from what it prints, and healthy before it is handed out."""
     home = root / "home"
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("DUCTWORK_")},
         "DUCTWORK_HOME": str(home),
         "DUCTWORK_FLOWS_FOLDER": str(flows),
+        **extra_env,
         "PYTHONUNBUFFERED": "1",
     }
     process = subprocess.Popen(
@@ -127,7 +127,6 @@ def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Standalone]
                 server.admin_password = found.group(1)
         assert server.admin_password, "standalone did not print the admin password:\n" + "".join(server.output)
         _wait_healthy(server.url)
-        server.cli("users", "create", "viewer", "--role", "viewer", "--password-stdin", input=VIEWER_PASSWORD + "\n")
         yield server
     finally:
         process.send_signal(signal.SIGTERM)
@@ -136,6 +135,28 @@ def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Standalone]
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """Headless Chromium (Debian's) under Playwright, closed when the block ends."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Standalone]:
+    _need_chromium()
+    root = tmp_path_factory.mktemp("standalone")
+    flows = root / "flows"
+    shutil.copytree(FLOWS, flows)
+    with running_standalone(root, flows) as server:
+        server.cli("users", "create", "viewer", "--role", "viewer", "--password-stdin", input=VIEWER_PASSWORD + "\n")
+        yield server
 
 
 def _wait_healthy(url: str) -> None:
@@ -153,12 +174,8 @@ def _wait_healthy(url: str) -> None:
 
 @pytest.fixture(scope="module")
 def browser(standalone: Standalone) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 class Session:

@@ -5,11 +5,6 @@ state, health), each object's instances with their attempts, deactivated from th
 from __future__ import annotations
 
 import json
-import os
-import re
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,15 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.web.test_browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    Session,
-    Standalone,
-    _need_chromium,
-    _wait_healthy,
-    free_port,
-)
+from tests.web.test_browser import Session, Standalone, _need_chromium, chromium, running_standalone
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -58,66 +45,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Standalone]:
     flows = root / "flows"
     flows.mkdir()
     (flows / "folder_pipeline.json").write_text(json.dumps(FOLDER_PIPELINE))
-    home = root / "home"
-    port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("DUCTWORK_")},
-        "DUCTWORK_HOME": str(home),
-        "DUCTWORK_FLOWS_FOLDER": str(flows),
-        "HOME_MARK": str(root / "flaky-once"),
-        "PYTHONUNBUFFERED": "1",
-    }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ductwork.cli",
-            "standalone",
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        cwd=root,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    server = Standalone(f"http://127.0.0.1:{port}", "", home, env, process)
-    try:
-        assert process.stdout is not None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not server.admin_password:
-            line = process.stdout.readline()
-            if not line and process.poll() is not None:
-                break
-            server.output.append(line)
-            found = re.search(r"admin password: (\S+)", line)
-            if found:
-                server.admin_password = found.group(1)
-        assert server.admin_password, "".join(server.output)
-        _wait_healthy(server.url)
+    with running_standalone(root, flows, HOME_MARK=str(root / "flaky-once")) as server:
         yield server
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="module")
 def browser(server: Standalone) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 def _wait(check: Any, what: str, timeout: float = 90) -> Any:
