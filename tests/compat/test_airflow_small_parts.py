@@ -713,3 +713,34 @@ def test_a_python_sensor_is_called_and_checked_as_a_python_operator_is(
     )
     [error] = load_file(path).errors
     assert f"PythonSensor(task_id='wait'): {says}" in str(error)
+
+
+TASK_SENSOR = """
+    import pendulum
+    from airflow.decorators import dag, task
+    from airflow.sensors.base import PokeReturnValue
+
+    @dag(schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC"))
+    def task_sensor():
+        @task
+        def limit():
+            return 5
+
+        @task.sensor(poke_interval=0.1, timeout=5)
+        def wait(n, ds):
+            return PokeReturnValue(is_done=n > 1, xcom_value=f"{n} {ds}")
+
+        @task
+        def after(value):
+            return value
+
+        after(wait(limit()))
+
+    task_sensor()
+"""
+
+
+def test_a_task_sensor_pokes_with_an_upstream_value_and_the_context(tmp_path: Path) -> None:
+    summary = run_locally(load_dag(tmp_path, TASK_SENSOR), logical_date=dt.date(2024, 3, 1))
+    assert summary.state.value == "success", {t: s.tries[-1].error for t, s in summary.tasks.items() if s.tries}
+    assert summary.result("after") == "5 2024-03-01"

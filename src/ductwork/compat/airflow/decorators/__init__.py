@@ -14,7 +14,7 @@ from ductwork.core.context import CONTEXT_NAMES, TaskContext
 from ductwork.core.decorators import DecoratedOperator, FlowFunction, TaskFunction
 from ductwork.core.definition_context import current_flow
 from ductwork.core.mapping import MappedGroupArgument, MappedGroupExpander
-from ductwork.core.operators.python import PythonOperator, call_with_context
+from ductwork.core.operators.python import CallsPython, PythonOperator, call_with_context
 
 from .._context import AIRFLOW_CONTEXT_NAMES
 from ..models.baseoperator import AirflowOperatorMixin
@@ -108,25 +108,21 @@ class _SensorDecoratedOperator(AirflowOperatorMixin, PythonOperator):
     """``@task.sensor``: the function is the poke; it returns a bool or ``PokeReturnValue``."""
 
 
-class _DecoratedSensor(BaseSensorOperator):
+class _DecoratedSensor(CallsPython, BaseSensorOperator):
+    """``@task.sensor``'s operator: the function is the poke, called as a ``PythonOperator``'s."""
+
     def __init__(
         self, *, python_callable: Callable[..., Any], op_args: Any = None, op_kwargs: Any = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self.python_callable = python_callable
-        self.op_args = list(op_args or [])
-        self.op_kwargs = dict(op_kwargs or {})
+        self._keep_callable(python_callable, op_args, op_kwargs, None)
         from ductwork.core.xcom_arg import find_refs
 
         for ref in find_refs([self.op_args, self.op_kwargs]):
             self.add_upstream(ref.operator)  # type: ignore[arg-type]
 
     def poke(self, context: TaskContext) -> bool | PokeReturnValue:
-        from ductwork.core.xcom_arg import resolve_refs
-
-        result = call_with_context(
-            self.python_callable, resolve_refs(self.op_args, context), resolve_refs(self.op_kwargs, context), context
-        )
+        result = self._call_python(context)
         return result if isinstance(result, PokeReturnValue) else bool(result)
 
 
