@@ -11,7 +11,7 @@ import hashlib
 import importlib.util
 import sys
 import traceback
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -242,49 +242,66 @@ def load_flow_and_graph(ref: str, flows_folder: str | Path) -> tuple[Flow, FlowG
     file_part, _, flow_id = ref.partition(":")
     if names_a_file(ref):
         loaded = load_file(file_part)
-        if loaded.errors and not flow_id:
-            first = loaded.errors[0]
-            if len(loaded.errors) > 1 and Path(file_part).suffix.lower() in DECLARATIVE_SUFFIXES:
-                # a pipeline file's problems are all found at once: say there are more
-                more = len(loaded.errors) - 1
-                raise FlowImportError(
-                    first.file,
-                    first.line,
-                    f"{first.error} (and {more} more problem{'s' if more > 1 else ''}: "
-                    f"`ductwork pipelines validate {file_part}` lists them all)",
-                    first.traceback,
-                )
-            raise first
         flows = {f.flow_id: f for f in loaded.flows}
-        if flow_id:
-            if flow_id in flows:
-                return flows[flow_id], loaded.graphs.get(flow_id)
-            for err in loaded.errors:
-                if repr(flow_id) in str(err):
-                    raise err
-            if loaded.errors:
-                raise loaded.errors[0]
-            raise NotFoundError(
-                f"{file_part} has no flow {flow_id!r}.{did_you_mean(flow_id, flows)} "
-                f"Flows in it: {', '.join(flows) or '(none)'}"
-            )
-        if len(flows) == 1:
-            only = next(iter(flows.values()))
-            return only, loaded.graphs.get(only.flow_id)
-        raise NotFoundError(
-            f"{file_part} defines {len(flows)} flows ({', '.join(flows) or 'none'}); name one as {file_part}:FLOW_ID"
-        )
+        chosen = flow_in_file(file_part, flow_id, flows, loaded.errors)
+        return flows[chosen], loaded.graphs.get(chosen)
     bag = discover([flows_folder])
-    if ref in bag.flows:
-        return bag.flows[ref], None
-    for err in bag.errors:
+    flow_in_folder(ref, flows_folder, bag.flows, bag.errors)
+    return bag.flows[ref], None
+
+
+def flow_in_file(named: str, flow_id: str, flows: Collection[str], errors: Sequence[FlowImportError]) -> str:
+    """Which of the flows of the file ``named`` the reference ``named[:flow_id]`` means: the
+    flow named, or the file's only flow. Otherwise the import error that explains its absence
+    (a pipeline file's first problem says how many more there are), or a ``NotFoundError`` with
+    the flows there are. One answer for every command, whether it imported the file
+    (``load_flow``) or read the flow index (``cli.flow_index``)."""
+    if errors and not flow_id:
+        first = errors[0]
+        if len(errors) > 1 and Path(named).suffix.lower() in DECLARATIVE_SUFFIXES:
+            # a pipeline file's problems are all found at once: say there are more
+            more = len(errors) - 1
+            raise FlowImportError(
+                first.file,
+                first.line,
+                f"{first.error} (and {more} more problem{'s' if more > 1 else ''}: "
+                f"`ductwork pipelines validate {named}` lists them all)",
+                first.traceback,
+            )
+        raise first
+    if flow_id:
+        if flow_id in flows:
+            return flow_id
+        for err in errors:
+            if repr(flow_id) in str(err):
+                raise err
+        if errors:
+            raise errors[0]
+        raise NotFoundError(
+            f"{named} has no flow {flow_id!r}.{did_you_mean(flow_id, flows)} "
+            f"Flows in it: {', '.join(flows) or '(none)'}"
+        )
+    if len(flows) == 1:
+        return next(iter(flows))
+    raise NotFoundError(
+        f"{named} defines {len(flows)} flows ({', '.join(flows) or 'none'}); name one as {named}:FLOW_ID"
+    )
+
+
+def flow_in_folder(
+    ref: str, flows_folder: str | Path, flows: Collection[str], errors: Sequence[FlowImportError]
+) -> None:
+    """Nothing when the flows folder has a flow ``ref``; else the import error of the file that
+    names it, or a ``NotFoundError`` with the flows there are and a likely misspelling."""
+    if ref in flows:
+        return
+    for err in errors:
         if repr(ref) in str(err):
             raise err
-    hint = did_you_mean(ref, bag.flows)
     raise NotFoundError(
-        f"no flow {ref!r} in the flows folder {str(flows_folder)!r}.{hint} "
-        f"Known flows: {', '.join(sorted(bag.flows)) or '(none)'}"
-        + (f"; {len(bag.errors)} file(s) failed to load (ductwork flows list shows them)" if bag.errors else "")
+        f"no flow {ref!r} in the flows folder {str(flows_folder)!r}.{did_you_mean(ref, flows)} "
+        f"Known flows: {', '.join(sorted(flows)) or '(none)'}"
+        + (f"; {len(errors)} file(s) failed to load (ductwork flows list shows them)" if errors else "")
     )
 
 

@@ -279,6 +279,17 @@ def test_run_of_a_definition_with_several_problems_says_how_many_more(cli: Cli, 
     assert "(and 1 more problem: " in result.output
 
 
+def test_every_command_naming_a_definition_with_several_problems_says_how_many_more(cli: Cli, tmp_path: Path) -> None:
+    # `run` said "(and 1 more problem: ...)"; `flows show` and `trigger`, which find the file
+    # through the flow index, gave the first problem alone.
+    path = tmp_path / "several.json"
+    path.write_text(definition({"id": "A", "type": "ShellCommandActivity", "comand": "echo a"}, SHELL))
+    for command in (["run", str(path), "--no-progress"], ["flows", "show", str(path)], ["trigger", str(path)]):
+        result = cli(*command)
+        assert result.exit_code == 2, (command, result.output)
+        assert f"(and 1 more problem: `ductwork pipelines validate {path}` lists them all)" in result.output, command
+
+
 def test_the_default_objects_roles_and_log_uri_are_said_to_have_no_effect(cli: Cli, tmp_path: Path) -> None:
     """AWS's own templates put role, resourceRole and pipelineLogUri on the Default object:
     `validate` lists them as accepted without effect, as it does for the same fields elsewhere."""

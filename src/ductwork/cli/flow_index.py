@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ductwork.errors import FlowImportError, NotFoundError, did_you_mean
+from ductwork.errors import FlowImportError, NotFoundError
 
 _ENV_READ = ("DUCTWORK_", "AIRFLOW_", "LUIGI_CONFIG_PATH")
 """Environment variables a parse depends on: a change to one parses every file again."""
@@ -253,49 +253,18 @@ class FlowIndex:
     def resolve(self, ref: str, flows_folder: str | Path) -> tuple[FileEntry, str]:
         """The file and flow id named by ``path/to/file.py:flow_id``, ``path/to/file.py`` (its
         only flow) or a flow id of the flows folder; an import error of the file, or a
-        ``NotFoundError`` with what there is, otherwise."""
-        from ductwork.loading import names_a_file
+        ``NotFoundError`` with what there is, otherwise (as ``loading.load_flow`` says them)."""
+        from ductwork.loading import flow_in_file, flow_in_folder, names_a_file
 
         file_part, _, flow_id = ref.partition(":")
         if names_a_file(ref):
             if not Path(file_part).is_file():
                 raise NotFoundError(f"flow file {file_part!r} does not exist")
-            return self._in_file(self.file(file_part), file_part, flow_id)
+            entry = self.file(file_part)
+            return entry, flow_in_file(file_part, flow_id, entry.flows, entry.errors)
         view = self.folder_view(flows_folder)
-        if ref in view.flows:
-            return view.flows[ref], ref
-        for err in view.errors:
-            if repr(ref) in str(err):
-                raise err
-        hint = did_you_mean(ref, view.flows)
-        raise NotFoundError(
-            f"no flow {ref!r} in the flows folder {str(flows_folder)!r}.{hint} "
-            f"Known flows: {', '.join(sorted(view.flows)) or '(none)'}"
-            + (f"; {len(view.errors)} file(s) failed to load (ductwork flows list shows them)" if view.errors else "")
-        )
-
-    @staticmethod
-    def _in_file(entry: FileEntry, named: str, flow_id: str) -> tuple[FileEntry, str]:
-        if entry.errors and not flow_id:
-            raise entry.errors[0]
-        if flow_id:
-            if flow_id in entry.flows:
-                return entry, flow_id
-            for err in entry.errors:
-                if repr(flow_id) in str(err):
-                    raise err
-            if entry.errors:
-                raise entry.errors[0]
-            raise NotFoundError(
-                f"{named} has no flow {flow_id!r}.{did_you_mean(flow_id, entry.flows)} "
-                f"Flows in it: {', '.join(entry.flows) or '(none)'}"
-            )
-        if len(entry.flows) == 1:
-            return entry, next(iter(entry.flows))
-        raise NotFoundError(
-            f"{named} defines {len(entry.flows)} flows ({', '.join(entry.flows) or 'none'}); "
-            f"name one as {named}:FLOW_ID"
-        )
+        flow_in_folder(ref, flows_folder, view.flows, view.errors)
+        return view.flows[ref], ref
 
 
 def _summary(graph: Mapping[str, Any], line: int | None) -> dict[str, Any]:
