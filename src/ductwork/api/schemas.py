@@ -144,6 +144,11 @@ class FlowDetailOut(FlowOut):
     version_hash: str
     assets: str | None = Field(None, description="The asset condition the flow is scheduled on (a | b, a & b).")
     triggers: list[str] = Field(default_factory=list, description="The message sources that start its runs.")
+    params_in_conf: bool = Field(
+        False,
+        description="An Airflow DAG with params: a triggered run's conf holds every param, and a conf is checked "
+        "against them.",
+    )
 
 
 class FlowPage(BaseModel):
@@ -188,7 +193,10 @@ class TriggerIn(Model):
         description="Values of the flow's typed parameters, by name (checked against their types).",
     )
     conf: Annotated[dict[str, Any], AfterValidator(_storable_conf)] = Field(
-        default_factory=dict, description="Free-form JSON for the run (Airflow's dag_run.conf); at most 1 MiB."
+        default_factory=dict,
+        description="Free-form JSON for the run (Airflow's dag_run.conf); at most 1 MiB. For an Airflow DAG with "
+        "params, a value of a param is checked as that param and overrides `params`, and the run's conf gets "
+        "every param.",
     )
     logical_date: SaneDate | None = Field(
         default=None, description="ISO 8601; without an offset, in the flow's timezone. Default: now."

@@ -26,7 +26,7 @@ from ductwork.core.class_flow import all_task_classes, find_task_class
 from ductwork.core.config import ParamHolder, ParamSources, config_classes, use_sources
 from ductwork.core.flow import Flow, flow_for_tasks
 from ductwork.core.graph import FlowGraph
-from ductwork.core.params import BoolParameter
+from ductwork.core.params import BoolParameter, params_into_conf
 from ductwork.engine import task_env
 from ductwork.engine.execution import SIGINT_SEEN
 from ductwork.engine.local import run_locally
@@ -288,11 +288,14 @@ def run(
     conf = conf_option(conf_text)  # refused before the flow is imported
     with use_sources(ParamSources.load(config_path=state.config_path)):
         flow, graph = load_checked_graph(state, flow_ref)
+        params: dict[str, Any] = parse_param_options(param_values)
+        if (graph.meta if graph is not None else flow.meta()).params_in_conf:  # an Airflow DAG, as dags test -c
+            params, conf = params_into_conf(f"flow {flow.flow_id!r}", flow.params, params, conf)
         summary = _execute(
             state,
             flow,
             graph=graph,
-            params=parse_param_options(param_values),
+            params=params,
             logical_date=_instance_date(flow, _parse_date(logical_date)),
             workers=workers or settings.parallelism,
             as_json=as_json,

@@ -49,6 +49,7 @@ def run_json(record: RunRecord) -> dict[str, Any]:
         "logical_date": record.logical_date.isoformat(),
         "data_interval": [record.data_interval_start.isoformat(), record.data_interval_end.isoformat()],
         "params": mask_secret_keys(dict(record.params)),  # a "*password" parameter as ***, as the API shows it
+        "conf": mask_secret_keys(dict(record.conf)),  # dag_run.conf, masked as the API and the run page do
         "start_date": record.start_date.isoformat() if record.start_date else None,
         "end_date": record.end_date.isoformat() if record.end_date else None,
         "note": record.note,

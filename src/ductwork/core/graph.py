@@ -137,6 +137,9 @@ class FlowMeta:
     run_timeout: float | None = None
     """Seconds a run may take from its start (Airflow's ``dagrun_timeout``): past it the scheduler
     fails the run, stops its tries and leaves the tasks not started skipped."""
+    params_in_conf: bool = False
+    """An Airflow DAG with params: Airflow's trigger puts the params in ``dag_run.conf`` and checks
+    a conf against them, so a triggered run's conf holds every param (``services.runs``)."""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -144,7 +147,7 @@ class FlowMeta:
         data["on_failure_email"] = list(self.on_failure_email)
         data["callbacks"] = list(self.callbacks)
         # Left out when unset, so the graphs (and version hashes) of flows without them stay as they were.
-        for name in ("assets", "triggers", "run_timeout"):
+        for name in ("assets", "triggers", "run_timeout", "params_in_conf"):
             if not data[name]:
                 del data[name]
             elif name == "triggers":

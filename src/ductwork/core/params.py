@@ -855,3 +855,33 @@ def resolve_values(
                 f"give it with --param {name}=VALUE"
             )
     return values
+
+
+def params_into_conf(
+    owner: str,
+    declared: Mapping[str, Parameter[Any]],
+    params: Mapping[str, Any] | None,
+    conf: Mapping[str, Any] | None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Typed values and the conf of a run of an Airflow DAG with params, as Airflow triggers one.
+
+    A conf value of a param is checked as that param (a wrong type or bound is an error naming
+    it) and overrides a value given as a param (Airflow's ``dag_run_conf_overrides_params``); the
+    conf then holds every param, those not given at their default, as Airflow's trigger form
+    sends them, so a DAG reading ``dag_run.conf["limit"]`` finds it. Other keys stay as given.
+    """
+    out = dict(conf or {})
+    given = {**(params or {}), **{k: v for k, v in out.items() if k in declared}}
+    values = resolve_values(owner, declared, given)
+    for name, param in declared.items():
+        out[name] = _as_json(param, values[name])
+    return values, out
+
+
+def _as_json(param: Parameter[Any], value: Any) -> Any:
+    """A param's value as a conf holds it: JSON as it is (a date param's value as its text)."""
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return param.serialize(value)
+    return value

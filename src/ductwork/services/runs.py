@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine
 
 from ductwork.core.context import RunInfo
 from ductwork.core.graph import FlowGraph, FlowMeta
-from ductwork.core.params import from_description, resolve_values
+from ductwork.core.params import from_description, params_into_conf, resolve_values
 from ductwork.core.schedule import DataInterval, as_aware, get_timezone
 from ductwork.core.states import RunState, TaskState
 from ductwork.engine.code_info import as_on_disk
@@ -67,6 +67,19 @@ def validate_params(meta: FlowMeta, given: Mapping[str, Any] | None) -> dict[str
     """Typed run parameters from the flow's recorded parameter descriptions."""
     declared = {name: from_description(info) for name, info in meta.params.items()}
     return resolve_values(f"flow {meta.flow_id!r}", declared, given)
+
+
+def params_and_conf(
+    meta: FlowMeta, params: Mapping[str, Any] | None, conf: Mapping[str, Any] | None
+) -> tuple[dict[str, Any], Mapping[str, Any] | None]:
+    """A triggered run's typed params and its conf, whichever door it came through (the CLI,
+    the REST API, the trigger form, ``TriggerFlowOperator``): for an Airflow DAG with params
+    (``FlowMeta.params_in_conf``) the params go into the conf and the conf is checked against
+    them (``core.params.params_into_conf``); other flows keep their conf as given."""
+    if not meta.params_in_conf:
+        return validate_params(meta, params), conf
+    declared = {name: from_description(info) for name, info in meta.params.items()}
+    return params_into_conf(f"flow {meta.flow_id!r}", declared, params, conf)
 
 
 def run_info(record: RunRecord, meta: FlowMeta) -> RunInfo:
@@ -174,7 +187,7 @@ def trigger(
     if run_id is not None:
         check_run_id(run_id)
     graph = flow_graph(engine, flow_id)
-    values = validate_params(graph.meta, params)
+    values, conf = params_and_conf(graph.meta, params, conf)
     tz = get_timezone(graph.meta.timezone)
     when = as_aware(logical_date, tz) if logical_date is not None else (now or dt.datetime.now(dt.UTC))
     check_logical_date(when)

@@ -85,6 +85,7 @@ def get_flow(flow_id: FlowId, ctx: WebContext = Depends(web_context)) -> schemas
         version_hash=graph.version_hash(),
         assets=condition_from_dict(graph.meta.assets).describe() if graph.meta.assets else None,
         triggers=[trigger_from_dict(t).source for t in graph.meta.triggers],
+        params_in_conf=graph.meta.params_in_conf,
     )
 
 

@@ -10,6 +10,7 @@ file and line (``ductwork.compat.features``).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -19,6 +20,7 @@ from typing import Any
 from ductwork.compat.features import refuse
 from ductwork.core.assets import is_asset_schedule
 from ductwork.core.flow import Flow
+from ductwork.core.graph import FlowMeta
 from ductwork.core.params import NO_DEFAULT, Parameter, SchemaParameter, parameter_for
 
 log = logging.getLogger("ductwork.compat.airflow")
@@ -162,6 +164,12 @@ class DAG(Flow):
         )
         self.user_defined_macros = dict(user_defined_macros or {})
         self.dag_display_name = dag_display_name or dag_id
+
+    def meta(self) -> FlowMeta:
+        """The flow's metadata, marked so that a trigger puts the params in ``dag_run.conf`` and
+        checks a conf against them, as Airflow's trigger form and ``create_dagrun`` do."""
+        meta = super().meta()
+        return dataclasses.replace(meta, params_in_conf=True) if meta.params else meta
 
     # --- Airflow's names for Flow attributes --------------------------------------------------
     @property

@@ -1,0 +1,115 @@
+"""An Airflow DAG's ``params`` go into ``dag_run.conf`` and a conf is checked against them, the
+same way from the trigger form, the REST API and ``ductwork trigger`` (as Airflow's trigger form
+and ``create_dagrun`` do): a wrong type or bound is refused naming the param, defaults fill the
+params not given, and a Ductwork flow's conf stays free-form."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from tests.conftest import Cli
+from tests.web.conftest import login
+from tests.web.seed import PASSWORD
+
+PARAMS_DAG = Path(__file__).parents[1] / "compat" / "dags" / "params_dag.py"
+DEFAULTS = {"rows": 10, "mode": "fast", "tags": ["a"], "note": "plain default"}
+
+
+@pytest.fixture(scope="module")
+def recorded(engine: Engine) -> None:
+    """params_dag.py recorded as the scheduler's parser records it."""
+    from ductwork.loading import load_file
+    from ductwork.store.engine import transaction
+    from ductwork.store.repo import flows as flow_repo
+
+    loaded = load_file(PARAMS_DAG)
+    assert not loaded.errors, [str(e) for e in loaded.errors]
+    with transaction(engine) as conn:
+        for flow in loaded.flows:
+            flow_repo.upsert_flow(conn, flow.to_graph())
+
+
+@pytest.fixture(scope="module")
+def operator_browser(app: Any, recorded: None) -> Iterator[tuple[TestClient, str]]:
+    with TestClient(app) as browser:
+        yield browser, login(browser, "operator", PASSWORD)
+
+
+def test_the_trigger_form_puts_the_params_in_dag_run_conf(
+    operator_browser: tuple[TestClient, str], operator: Any
+) -> None:
+    browser, csrf = operator_browser
+    posted = browser.post(
+        "/flows/params_dag/trigger",
+        data={"csrf_token": csrf, "param.rows": "20", "run_id": "form_params", "conf": '{"extra": 1}'},
+        follow_redirects=False,
+    )
+    assert posted.status_code == 303, posted.text[-1500:]
+    run = operator.get("/flows/params_dag/runs/form_params").json()
+    assert run["conf"] == {**DEFAULTS, "rows": 20, "extra": 1}
+    assert run["params"] == {**DEFAULTS, "rows": 20}
+
+
+@pytest.mark.parametrize(
+    ("conf", "said"),
+    [
+        ('{"rows": 0}', "parameter &#39;rows&#39;"),
+        ('{"rows": "many"}', "parameter &#39;rows&#39;"),
+        ('{"mode": "slow"}', "parameter &#39;mode&#39;"),
+    ],
+)
+def test_a_conf_the_params_refuse_gives_the_form_back_naming_the_param(
+    operator_browser: tuple[TestClient, str], operator: Any, conf: str, said: str
+) -> None:
+    from markupsafe import escape
+
+    browser, csrf = operator_browser
+    refused = browser.post(
+        "/flows/params_dag/trigger",
+        data={"csrf_token": csrf, "param.note": "kept", "run_id": "bad_conf", "conf": conf},
+    )
+    assert refused.status_code == 422 and said in refused.text, refused.text[-1500:]
+    assert f">{escape(conf)}</textarea>" in refused.text and 'value="kept"' in refused.text
+    assert operator.get("/flows/params_dag/runs/bad_conf").status_code == 404
+
+
+def test_the_api_checks_a_conf_and_fills_it_as_the_form_does(operator: Any, recorded: None) -> None:
+    refused = operator.post("/flows/params_dag/runs", json={"conf": {"rows": 5000}, "run_id": "api_bad"})
+    assert refused.status_code == 422 and "'rows'" in refused.json()["detail"], refused.text
+    assert operator.get("/flows/params_dag/runs/api_bad").status_code == 404
+    queued = operator.post("/flows/params_dag/runs", json={"conf": {"mode": "thorough"}, "run_id": "api_ok"})
+    assert queued.status_code == 201, queued.text
+    assert queued.json()["conf"] == {**DEFAULTS, "mode": "thorough"}
+    assert queued.json()["params"] == {**DEFAULTS, "mode": "thorough"}
+
+
+def test_a_ductwork_flow_keeps_its_conf_as_given(operator: Any, recorded: None) -> None:
+    queued = operator.post("/flows/demo/runs", json={"conf": {"n": "anything"}, "run_id": "free_conf"})
+    assert queued.status_code == 201, queued.text
+    assert queued.json()["conf"] == {"n": "anything"}
+
+
+def test_ductwork_trigger_checks_and_fills_the_conf_too(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "flows").mkdir()
+    shutil.copy(PARAMS_DAG, tmp_path / "flows" / PARAMS_DAG.name)
+    refused = cli("trigger", "params_dag", "--conf", '{"rows": -1}')
+    assert refused.exit_code != 0 and "'rows'" in refused.output, refused.output
+    queued = cli("trigger", "params_dag", "--conf", '{"tags": ["x", "y"]}', "--json")
+    assert queued.exit_code == 0, queued.output
+    assert json.loads(queued.stdout)["conf"] == {**DEFAULTS, "tags": ["x", "y"]}
+
+
+def test_ductwork_run_checks_the_conf_as_airflow_dags_test_does(cli: Cli, tmp_path: Path) -> None:
+    shutil.copy(PARAMS_DAG, tmp_path / PARAMS_DAG.name)
+    refused = cli("run", PARAMS_DAG.name, "--conf", '{"mode": "slow"}', "--no-record")
+    assert refused.exit_code == 2 and "parameter 'mode'" in refused.output, refused.output
+    ran = cli("run", PARAMS_DAG.name, "--conf", '{"rows": 30}', "--no-record", "--no-progress")
+    assert ran.exit_code == 0, ran.output
