@@ -177,3 +177,39 @@ def test_a_viewer_cannot_see_or_use_the_admin_pages(browser: Any, server: Standa
         tab.errors.clear()  # the 403 page loads
     finally:
         tab.close()
+
+
+def _pools(server: Standalone) -> dict[str, dict[str, Any]]:
+    return {p["name"]: p for p in json.loads(server.cli("pools", "list", "--json"))}
+
+
+def test_changing_a_pools_slots_keeps_its_description_from_the_page_the_cli_and_the_api(
+    browser: Any, server: Standalone
+) -> None:
+    # Setting a pool's slots on the page (description box left empty), with `pools set NAME N` or
+    # a PUT without a description wiped the description ("Default pool" was gone).
+    server.cli("pools", "set", "etl", "4", "--description", "nightly loads")
+    tab = Session(browser, server, "admin", ADMIN_PASSWORD)
+    try:
+        page = tab.open("/pools")
+        page.fill("#pool-name", "etl")
+        page.press("#pool-name", "Tab")
+        assert page.input_value("#pool-slots") == "4" and page.input_value("#pool-description") == "nightly loads"
+        page.fill("#pool-slots", "6")
+        page.click("#pool-form button[type=submit]")
+        page.wait_for_selector('tr[data-pool="etl"][data-slots="6"]')
+        page.locator('.pool-edit[data-pool="default_pool"]').click()
+        assert page.input_value("#pool-name") == "default_pool"
+        assert page.input_value("#pool-description") == "Default pool"
+    finally:
+        tab.close()
+    assert _pools(server)["etl"] == {"name": "etl", "slots": 6, "description": "nightly loads"}
+    server.cli("pools", "set", "etl", "8")
+    assert _pools(server)["etl"]["description"] == "nightly loads"
+    token = server.cli("tokens", "create", "admin").split()[0]
+    put = httpx.put(
+        server.url + "/api/v1/pools/etl", json={"slots": 9}, headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+    assert put.status_code == 200 and put.json()["description"] == "nightly loads", put.text
+    server.cli("pools", "set", "etl", "9", "--description", "")
+    assert _pools(server)["etl"]["description"] == "", "an empty --description still clears it"

@@ -441,7 +441,9 @@ class ClearOut(TaskChangeOut):
 # --- pools -----------------------------------------------------------------------------------
 class PoolIn(Model):
     slots: int = Field(ge=0, le=1_000_000)
-    description: str = Field(default="", max_length=10_000)
+    description: str | None = Field(
+        default=None, max_length=10_000, description="Left out (or null): the pool keeps the one it has."
+    )
 
 
 class PoolOut(BaseModel):

@@ -35,11 +35,14 @@ def list_pools(state: CliState, as_json: bool) -> None:
 @pools.command("set")
 @click.argument("name")
 @click.argument("slots", type=click.IntRange(min=0))
-@click.option("--description", default="")
+@click.option("--description", default=None, help="What the pool is for (default: the one it has).")
 @click.pass_obj
-def set_pool(state: CliState, name: str, slots: int, description: str) -> None:
+def set_pool(state: CliState, name: str, slots: int, description: str | None) -> None:
+    """Create pool NAME or change its SLOTS (its description stays unless --description is given)."""
+    from ductwork.services import pools as pool_service
+
     with transaction(store(state)) as conn:
-        pool_repo.put_pool(conn, name, slots, description)
+        pool_service.set_pool(conn, name, slots, description)
     click.echo(f"pool {name}: {slots} slots (a running scheduler applies it within a few seconds)")
 
 

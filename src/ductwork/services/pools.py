@@ -1,17 +1,27 @@
-"""Pools, shared by the CLI and the API: deleting one, with a dry run that says what it would
-leave without a limit."""
+"""Pools, shared by the CLI and the API: setting one (its description kept unless a new one is
+given), deleting one, with a dry run that says what it would leave without a limit."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from ductwork.core.graph import DEFAULT_POOL
 from ductwork.errors import NotFoundError
 from ductwork.store.engine import read_transaction, transaction
 from ductwork.store.errors import PoolInUseError
+from ductwork.store.records import PoolRecord
 from ductwork.store.repo import pools as pool_repo
+
+
+def set_pool(conn: Connection, name: str, slots: int, description: str | None = None) -> PoolRecord:
+    """Create a pool or change its slots. ``description`` None keeps the one it has (empty for a
+    new pool): changing a pool's slots (``ductwork pools set etl 8``) must not wipe what it says."""
+    if description is None:
+        existing = pool_repo.get_pool(conn, name)
+        description = existing.description if existing is not None else ""
+    return pool_repo.put_pool(conn, name, slots, description)
 
 
 @dataclass(frozen=True)

@@ -48,9 +48,10 @@ def get_pool(name: PoolName, ctx: WebContext = Depends(web_context)) -> schemas.
 
 @router.put("/pools/{name}", response_model=schemas.PoolOut, dependencies=[Admin])
 def put_pool(name: PoolName, body: schemas.PoolIn, ctx: WebContext = Depends(web_context)) -> schemas.PoolOut:
-    """Create a pool or change its slots (a running scheduler picks the change up when restarted)."""
+    """Create a pool or change its slots and description (sent without one, it keeps its own; a
+    running scheduler picks the change up when restarted)."""
     with transaction(ctx.engine) as conn:
-        pool_repo.put_pool(conn, name, body.slots, body.description)
+        pool_service.set_pool(conn, name, body.slots, body.description)
         # read in the same transaction: read afterwards, two admins setting the same pool at
         # once could each be answered with the other's slots
         return next(p for p in _pools_in(conn) if p.name == name)
