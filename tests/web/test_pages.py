@@ -290,6 +290,30 @@ def test_runs_page_pages_through_every_run_newest_first_by_state_and_base_date(
     assert 'id="runs-tab"' in viewer_browser.get("/flows/many_runs/grid").text
 
 
+@pytest.mark.parametrize(
+    ("query", "said"),
+    [
+        ("?state=lost", "state &#39;lost&#39;: expected one of queued, running, success, failed"),
+        ("?base_date=31.01.2024", "base date &#39;31.01.2024&#39;: expected a date such as 2024-01-31"),
+        ("?base_date=2024-02-30", "base date &#39;2024-02-30&#39;: expected a date such as 2024-01-31"),
+    ],
+)
+def test_a_runs_page_query_that_does_not_fit_is_named_in_words(
+    viewer_browser: TestClient, query: str, said: str
+) -> None:
+    """A hand-edited link was answered with the regular expression it failed."""
+    response = viewer_browser.get("/flows/demo/runs" + query)
+    assert response.status_code == 422 and said in response.text, response.text[-1500:]
+    assert "should match pattern" not in response.text
+
+
+def test_a_runs_page_past_the_last_says_so_and_links_back_to_the_last(viewer_browser: TestClient) -> None:
+    """A bookmark of page 7 after runs were deleted said "No runs yet" and linked to page 6."""
+    text = viewer_browser.get("/flows/demo/runs?page=7").text
+    assert "Page 7 is past the last page (1)." in text and "No runs yet" not in text
+    assert 'id="runs-newer" href="/flows/demo/runs?page=1"' in text
+
+
 def test_a_flows_doc_md_is_shown_as_markdown_and_html_in_it_as_text(viewer_browser: TestClient, engine: Any) -> None:
     from ductwork import EmptyOperator, Flow
     from ductwork.store.engine import transaction

@@ -5,6 +5,7 @@ a script see exactly the same data."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -111,6 +112,7 @@ def grid_page(request: Request, flow_id: FlowId, ctx: WebContext = Depends(web_c
 
 
 RUNS_PER_PAGE = 50
+RUN_PAGE_STATES = ("", "queued", "running", "success", "failed")
 
 
 @router.get("/flows/{flow_id}/runs")
@@ -118,19 +120,26 @@ def runs_page(
     request: Request,
     flow_id: FlowId,
     ctx: WebContext = Depends(web_context),
-    state: str = Query("", pattern="^(|queued|running|success|failed)$"),
-    base_date: str = Query("", pattern=r"^(|\d{4}-\d{2}-\d{2})$"),
+    state: str = Query("", max_length=50),
+    base_date: str = Query("", max_length=50),
     page_number: int = Query(1, alias="page", ge=1, le=1_000_000),
 ) -> Response:
     """Every run of a flow, newest logical date first, a page at a time; by state, and up to a
-    base date (that day included), as Airflow's runs list."""
+    base date (that day included), as Airflow's runs list. A hand-edited query that does not fit
+    is answered in words (the states there are), not with the pattern it failed."""
     flow = get_flow(flow_id, ctx)
+    if state not in RUN_PAGE_STATES:
+        return html_error(
+            request, 422, f"state {state!r}: expected one of {', '.join(RUN_PAGE_STATES[1:])} (or none for any state)"
+        )
     until = None
     if base_date:
         try:
+            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", base_date):
+                raise ValueError(base_date)
             until = dt.datetime.fromisoformat(base_date).replace(tzinfo=dt.UTC) + dt.timedelta(days=1)
         except ValueError:
-            return html_error(request, 422, f"base date: {base_date!r} is not a date (YYYY-MM-DD)")
+            return html_error(request, 422, f"base date {base_date!r}: expected a date such as 2024-01-31")
     states = [RunState(state)] if state else None
     offset = (page_number - 1) * RUNS_PER_PAGE
     found = list_flow_runs(flow_id, ctx, states, None, None, until, RUNS_PER_PAGE, offset)
@@ -151,7 +160,8 @@ def runs_page(
         base_date=base_date,
         page_number=page_number,
         pages=pages,
-        newer_url=page_url(page_number - 1) if page_number > 1 else "",
+        # past the last page (a bookmark from when there were more runs): back to the last one
+        newer_url=page_url(min(page_number - 1, pages)) if page_number > 1 else "",
         older_url=page_url(page_number + 1) if page_number < pages else "",
     )
 
