@@ -113,3 +113,18 @@ def test_ductwork_run_checks_the_conf_as_airflow_dags_test_does(cli: Cli, tmp_pa
     assert refused.exit_code == 2 and "parameter 'mode'" in refused.output, refused.output
     ran = cli("run", PARAMS_DAG.name, "--conf", '{"rows": 30}', "--no-record", "--no-progress")
     assert ran.exit_code == 0, ran.output
+
+
+def test_the_trigger_form_says_what_each_param_wants(operator_browser: tuple[TestClient, str]) -> None:
+    """Every Airflow Param was a text box helped by the one word "schema"."""
+    import re
+
+    browser, _csrf = operator_browser
+    page = browser.get("/flows/params_dag/trigger").text
+    assert re.search(
+        r'<input id="param-rows" type="number" step="1" min="1" max="1000" name="param.rows" value="10"', page
+    )
+    assert "integer, 1 to 1000" in page
+    assert re.search(r"<textarea id=\"param-tags\" name=\"param.tags\"[^>]*>\[&#34;a&#34;\]</textarea>", page)
+    assert "array as JSON" in page
+    assert ">schema<" not in page and "schema ·" not in page

@@ -97,6 +97,7 @@ def test_flow_detail_has_typed_parameters(viewer: Api) -> None:
         "description": "how many",
         "choices": None,
         "nullable": False,
+        "json_schema": None,
     }
     assert params["mode"]["choices"] == ["fast", "slow"]
     assert params["label"]["type"] == "str"

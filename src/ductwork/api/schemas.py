@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StringConstraints, field_validator
@@ -118,6 +119,9 @@ class ParamOut(BaseModel):
     description: str = ""
     choices: list[Any] | None = None
     nullable: bool = Field(False, description="Whether null is a value (an `int | None` argument, a default of None).")
+    json_schema: dict[str, Any] | None = Field(
+        None, description="The JSON schema a value must satisfy (type `schema`: an Airflow `Param`)."
+    )
 
 
 class FlowOut(BaseModel):
@@ -593,6 +597,7 @@ def params_out(params: dict[str, Any]) -> list[ParamOut]:
                 description=str(info.get("description", "")),
                 choices=list(info["choices"]) if "choices" in info else None,
                 nullable=param.takes_null(),
+                json_schema=dict(info["schema"]) if isinstance(info.get("schema"), Mapping) else None,
             )
         )
     return out

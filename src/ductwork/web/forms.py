@@ -39,6 +39,10 @@ class Field:
     choices: tuple[str, ...] = ()
     nullable: bool = False
     """``null`` gives the parameter None (``int | None``): a number box could not take it."""
+    hint: str = ""
+    """What the help line says the value is (the type, or an Airflow ``Param``'s schema in words)."""
+    minimum: str = ""
+    maximum: str = ""
 
 
 def fields_for(params: list[ParamOut], given: dict[str, str] | None = None) -> list[Field]:
@@ -56,8 +60,11 @@ def fields_for(params: list[ParamOut], given: dict[str, str] | None = None) -> l
                     required=p.required,
                     description=p.description,
                     choices=tuple(str(c) for c in p.choices),
+                    hint=str((p.json_schema or {}).get("type") or "choice") if p.type == "schema" else "",
                 )
             )
+        elif p.type == "schema":
+            out.append(_schema_field(p, value))
         elif p.type == "bool":
             out.append(Field(p.name, p.type, "checkbox", value=value.lower(), description=p.description))
         elif p.type in _TEXTAREA_TYPES:
@@ -89,6 +96,57 @@ def fields_for(params: list[ParamOut], given: dict[str, str] | None = None) -> l
                 )
             )
     return out
+
+
+_SCHEMA_INPUTS = {"integer": "1", "number": "any"}
+
+
+def _schema_field(p: ParamOut, value: str) -> Field:
+    """The field of an Airflow ``Param``: a number box with its bounds for a number, a JSON box for
+    an array or object, text otherwise; its help line says what the schema wants, as Airflow's
+    trigger form does, rather than "schema"."""
+    schema = p.json_schema or {}
+    kind = schema.get("type")
+    hint = schema_hint(schema)
+    common: dict[str, Any] = {"value": value, "required": p.required, "description": p.description, "hint": hint}
+    if kind in ("array", "object"):
+        return Field(p.name, p.type, "textarea", **common)
+    if isinstance(kind, str) and kind in _SCHEMA_INPUTS and not p.nullable:
+        low, high = (schema.get(k) for k in ("minimum", "maximum"))
+        return Field(
+            p.name,
+            p.type,
+            "input",
+            input_type="number",
+            step=_SCHEMA_INPUTS[kind],
+            minimum=str(low) if isinstance(low, int | float) else "",
+            maximum=str(high) if isinstance(high, int | float) else "",
+            **common,
+        )
+    return Field(p.name, p.type, "input", nullable=p.nullable, **common)
+
+
+def schema_hint(schema: dict[str, Any]) -> str:
+    """A JSON schema in a few words: ``integer, 1 to 100``, ``array as JSON``, ``string, 3 to 10 characters``."""
+    kind = schema.get("type")
+    words = "/".join(map(str, kind)) if isinstance(kind, list) else str(kind or "JSON")
+    if kind in ("array", "object"):
+        words += " as JSON"
+    low, high = schema.get("minimum"), schema.get("maximum")
+    if low is not None and high is not None:
+        words += f", {low} to {high}"
+    elif low is not None:
+        words += f", at least {low}"
+    elif high is not None:
+        words += f", at most {high}"
+    short, long = schema.get("minLength"), schema.get("maxLength")
+    if short is not None or long is not None:
+        words += f", {short or 0} to {long} characters" if long is not None else f", at least {short} characters"
+    if "enum" in schema:
+        words += ", one of " + ", ".join(json.dumps(v) for v in schema["enum"])
+    if "format" in schema:
+        words += f" ({schema['format']})"
+    return words
 
 
 def posted_params(params: list[ParamOut], form: dict[str, str]) -> dict[str, Any]:
