@@ -52,6 +52,20 @@ def test_grid_aligns_runs_on_the_newest_and_adds_older_tasks(db_engine: Engine) 
     assert grid.codes[old] == "sfnk"
 
 
+def test_tasks_only_older_runs_have_come_in_their_runs_order(db_engine: Engine) -> None:
+    """A mapped task that had more instances in older runs: its rows read show[0], show[2],
+    show[1] in whatever order the database returned them; they follow the order of the newest
+    run that has them, older runs' own extras after."""
+    many = tuple(f"show[{i}]" for i in range(12))
+    oldest = _run(db_engine, "oldest", 0, {}, extra=("zeta", *many[:3]))
+    old = _run(db_engine, "old", 1, {}, extra=many)
+    new = _run(db_engine, "new", 2, {})
+    with read_transaction(db_engine) as conn:
+        grid = views.grid(conn, [new, old, oldest])
+    assert grid.task_ids == ["g.a", "g.b", "Report(day=1)", *many, "zeta"]
+    assert grid.codes[old] == "nnn" + "n" * 12 + "-"
+
+
 def test_run_graph_states_downstream_and_definition(db_engine: Engine) -> None:
     pk = _run(db_engine, "r", 0, {"g.a": S.SUCCESS})
     with read_transaction(db_engine) as conn:

@@ -114,9 +114,13 @@ def grid(conn: Connection, run_pks: Sequence[int]) -> Grid:
     columns.update({pk: [ABSENT] * len(task_ids) for pk in pks[1:]})
     del newest
     extra: list[tuple[int, str]] = []
+    placed: dict[str, tuple[int, int]] = {}
+    """Where each task only older runs have goes: (the newest run that has it, its place there)."""
+    age = {pk: n for n, pk in enumerate(pks)}
+    known = len(task_ids)
     for part in chunks(pks[1:], 100):
-        for pk, task_id, state in _fast_rows(
-            conn, sa.select(ti.c.run_pk, ti.c.task_id, ti.c.state).where(ti.c.run_pk.in_(part))
+        for pk, task_id, state, ordinal in _fast_rows(
+            conn, sa.select(ti.c.run_pk, ti.c.task_id, ti.c.state, ti.c.ordinal).where(ti.c.run_pk.in_(part))
         ):
             i = index.get(task_id)
             if i is None:
@@ -126,10 +130,32 @@ def grid(conn: Connection, run_pks: Sequence[int]) -> Grid:
                 groups.append(None)
                 for column in columns.values():
                     column.append(ABSENT)
+            if i >= known:
+                where = (age[pk], ordinal or 0)
+                placed[task_id] = min(placed.get(task_id, where), where)
             columns[pk][i] = code(state, UNKNOWN)
     if extra:
         _fill_groups(conn, extra, index, groups)
+        task_ids, groups, columns = _in_order(task_ids, groups, columns, known, placed)
     return Grid(task_ids, groups, {pk: "".join(column) for pk, column in columns.items()})
+
+
+def _in_order(
+    task_ids: list[str],
+    groups: list[str | None],
+    columns: dict[int, list[str]],
+    start: int,
+    placed: Mapping[str, tuple[int, int]],
+) -> tuple[list[str], list[str | None], dict[int, list[str]]]:
+    """The rows from ``start`` on (tasks only older runs have, in the order the database gave
+    them: ``show[0], show[2], show[1]``) in the order of the newest run that has each."""
+    tail = sorted(range(start, len(task_ids)), key=lambda i: placed[task_ids[i]])
+    order = [*range(start), *tail]
+    return (
+        [task_ids[i] for i in order],
+        [groups[i] for i in order],
+        {pk: [column[i] for i in order] for pk, column in columns.items()},
+    )
 
 
 def _fill_groups(
