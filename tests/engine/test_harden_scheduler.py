@@ -251,6 +251,8 @@ def test_a_rescheduled_sensor_keeps_a_sane_try_number(env: Env) -> None:
         return state["state"] == "up_for_reschedule"
 
     wait_for(rescheduled, 30, "the sensor to be rescheduled")
+    shown = env.cli("tasks", "state", "sensing", run["run_id"], "wait").output
+    assert "up_for_reschedule (try 1" in shown, shown  # the try that checks next (it said 'try 0')
     (env.marks / "sensor-go").write_text("go")
     wait_for(
         lambda: env.json("runs", "show", "sensing", run["run_id"])["state"] == "success", 30, "the sensor to succeed"

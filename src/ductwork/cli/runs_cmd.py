@@ -115,6 +115,8 @@ def states_of(engine: Any, record: RunRecord) -> tuple[list[tuple[str, str, int,
 
 def _print_states(engine: Any, record: RunRecord) -> None:
     rows, reason = states_of(engine, record)
+    # A reschedule gives its try back: a sensor waiting shows the try that checks next, not 0.
+    rows = [(t, s, n + 1 if s == "up_for_reschedule" else n, d) for t, s, n, d in rows]
     with read_transaction(engine) as conn:
         labels = task_repo.map_index_labels(conn, record.pk)  # mapped instances' map_index_template
     if labels:

@@ -18,7 +18,9 @@ async function load() {
   const badge = document.getElementById('task-state');
   badge.className = `state s-${task.state}`; badge.textContent = task.state.replaceAll('_', ' ');
   badge.dataset.state = task.state;
-  document.getElementById('task-summary').textContent = `${task.operator} · try ${task.try_number} of ${task.max_tries}` + (task.duration != null ? ` · ${fmtDuration(task.duration)}` : '');
+  // A reschedule gives its try back (as in Airflow): while it waits, the try shown is the one that checks next.
+  const tryShown = task.state === 'up_for_reschedule' ? task.try_number + 1 : task.try_number;
+  document.getElementById('task-summary').textContent = `${task.operator} · try ${tryShown} of ${task.max_tries}` + (task.duration != null ? ` · ${fmtDuration(task.duration)}` : '');
   details(task);
   triesTable(attempts);
   rendered(attempts);
