@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
-from ductwork import Asset, Flow, IntParameter, PythonOperator
+from ductwork import Asset, Flow, IntParameter, JsonParameter, PythonOperator
 from ductwork.services import assets as asset_service
 from ductwork.services import cleanup, messages
 from ductwork.store.engine import read_transaction, transaction
@@ -64,6 +64,20 @@ def test_a_bad_message_is_dead_lettered_once_with_the_reason(db_engine: Engine) 
     assert _runs(db_engine, "orders") == []
     gone = messages.receive(db_engine, "nope", source="mqtt:t", message_id="x", payload=b"{}")
     assert gone.status == "dead_lettered" and "no flow 'nope'" in (gone.reason or "")
+
+
+def test_a_payload_nested_deeper_than_python_follows_is_dead_lettered(db_engine: Engine) -> None:
+    """Parsing it, or checking it against a JSON parameter, hits Python's recursion limit: raised
+    out of a listener, the message would be delivered again for ever and block those behind it."""
+    with Flow("deep", params={"j": JsonParameter(default=None)}) as flow:
+        PythonOperator(task_id="t", python_callable=lambda: None)
+    _register(db_engine, flow)
+    for depth in (600, 100_000):
+        payload = b'{"j": ' + b"[" * depth + b"]" * depth + b"}"
+        got = messages.receive(db_engine, "deep", source="redis:s", message_id=f"d{depth}", payload=payload)
+        assert got.status == "dead_lettered" and got.reason == "the payload's JSON is nested too deeply to be read"
+    ok = messages.receive(db_engine, "deep", source="redis:s", message_id="ok", payload=b'{"j": [[1]]}')
+    assert ok.status == "started"
 
 
 def test_retention_deletes_dead_letters_with_runs_and_receipts_once_no_broker_redelivers(db_engine: Engine) -> None:

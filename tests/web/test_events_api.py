@@ -39,3 +39,13 @@ def test_assets_and_why_answer(viewer: Api, seeded: object) -> None:
     assert viewer.get("/assets/lineage").json() == {"nodes": [], "edges": []}
     assert viewer.get("/assets/detail", params={"uri": "s3://nothing/here"}).status_code == 404
     assert viewer.get("/assets/detail", params={"uri": "no scheme"}).status_code == 400
+
+
+def test_an_event_nested_too_deeply_is_dead_lettered_not_a_server_error(operator: Api, viewer: Api) -> None:
+    deep = b'{"n": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
+    answer = operator.post("/flows/demo/events", content=deep, headers={"Idempotency-Key": "deep-1"})
+    assert answer.status_code == 422, answer.text
+    assert "nested too deeply" in answer.json()["detail"]
+    letters = viewer.get("/flows/demo/dead-letters").json()["items"]
+    assert letters[0]["message_id"] == "deep-1"  # newest first
+    assert operator.post("/flows/demo/events", json={"n": 6}).status_code == 202  # and the next one starts

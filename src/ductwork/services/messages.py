@@ -45,6 +45,10 @@ STARTED = "started"
 DUPLICATE = "duplicate"
 DEAD_LETTERED = "dead_lettered"
 
+TOO_DEEP = "the payload's JSON is nested too deeply to be read"
+"""The reason of a payload such as ``[[[[...]]]]``: raised out of a listener, Python's recursion
+limit would be a message redelivered for ever, blocking the messages behind it."""
+
 
 @dataclass(frozen=True)
 class Delivery:
@@ -136,6 +140,8 @@ def receive(
             params = validate_params(graph.meta, parse_payload(payload))
         except (DuctworkError, ValueError, TypeError) as exc:  # whatever the payload does, it is dead-lettered
             reason = str(exc)
+        except RecursionError:  # nested deeper than checking a parameter can follow
+            reason = TOO_DEEP
     with transaction(engine) as conn:
         if not _claim(conn, flow_id, source, message_id, now):
             return Delivery(DUPLICATE, message_id=message_id)
