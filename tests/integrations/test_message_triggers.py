@@ -432,3 +432,34 @@ def test_an_mqtt_url_nothing_answers_is_one_warning_naming_the_address(caplog: p
     said = [r.getMessage() for r in caplog.records if "bad_mqtt" in r.getMessage()]
     assert said and "cannot connect to mqtt://u:***@127.0.0.1:1" in said[0], said
     assert "Connection refused" in said[0] and "secret" not in said[0], said
+
+
+def test_a_redis_entry_that_is_not_utf8_is_dead_lettered_and_the_entries_behind_it_run(tmp_path: Path) -> None:
+    """An entry without a payload field is read as its fields; one whose value or id is not UTF-8
+    made the listener raise at every reading of its pending entries, so nothing after it ran."""
+    require_broker("redis")
+    import redis
+
+    flow_id = "binary"
+    engine = _store(tmp_path, flow_id)
+    trigger = trigger_for("redis", url="redis://127.0.0.1:6379/14")
+    client = redis.Redis.from_url(trigger.url)
+    handle = Recorder(engine, flow_id)
+    _listener, stop, thread = _serve(trigger, flow_id, handle)
+    try:
+        client.xadd(trigger.stream, {"n": b"\xff\xfe"})
+        client.xadd(trigger.stream, {"n": "4", "message_id": b"id-\xff"})
+        client.xadd(trigger.stream, {"n": "5"})
+        assert wait_until(lambda: len(handle.statuses()) == 3, timeout=30), handle.statuses()
+        assert handle.statuses() == ["dead_lettered", "started", "started"]
+        (letter,) = messages.list_dead_letters(engine, flow_id)
+        assert "not UTF-8" in letter.reason and letter.payload == '{"n": "\\xff\\xfe"}'
+        with read_transaction(engine) as conn:
+            runs = run_repo.list_runs(conn, flow_id=flow_id).items
+        assert sorted((r.params["n"], r.triggered_by["message_id"][:6]) for r in runs)[0] == (4, "id-\\xf")
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        client.delete(trigger.stream)
+        client.close()
+        engine.dispose()

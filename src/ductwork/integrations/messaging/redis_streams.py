@@ -46,7 +46,7 @@ class RedisStreamListener(Listener):
                         client.xack(stream, group, entry_id)
                         continue
                     given = fields.get(b"message_id") or fields.get("message_id")
-                    message_id = _text(given) if given else _text(entry_id)
+                    message_id = _id_text(given) if given else _id_text(entry_id)
                     handle(Message(message_id, self._payload(fields), self.trigger.source))
                     client.xack(stream, group, entry_id)
         finally:
@@ -54,12 +54,24 @@ class RedisStreamListener(Listener):
             client.close()
 
     def _payload(self, fields: dict[Any, Any]) -> bytes:
+        """The entry's payload field as it is, else its fields as a JSON object. Fields that are
+        not UTF-8 are kept byte for byte (``surrogateescape``), so the payload is not UTF-8 either
+        and is dead-lettered as such: raising here would leave the entry pending, read again at
+        every reconnection, and the entries behind it would never run."""
         decoded = {_text(k): v for k, v in fields.items() if _text(k) != "message_id"}
         if self.trigger.field in decoded:
             value = decoded[self.trigger.field]
             return value if isinstance(value, bytes) else str(value).encode()
-        return json.dumps({k: _text(v) for k, v in decoded.items()}).encode()
+        text = json.dumps({k: _text(v) for k, v in decoded.items()}, ensure_ascii=False)
+        return text.encode("utf-8", errors="surrogateescape")
 
 
 def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+    """A field name or value as text; bytes that are not UTF-8 as lone surrogates, which
+    encode back to the same bytes."""
+    return value.decode("utf-8", errors="surrogateescape") if isinstance(value, bytes) else str(value)
+
+
+def _id_text(value: Any) -> str:
+    """A message id as text the database can keep (bytes that are not UTF-8 escaped as ``\\xff``)."""
+    return value.decode("utf-8", errors="backslashreplace") if isinstance(value, bytes) else str(value)
