@@ -295,3 +295,27 @@ def test_a_cached_task_that_reads_the_logical_date_runs_again_for_another_date(c
     ]  # the same date again: up to date
     why = cli("why", "dated", "daily", "--json")
     assert "context:ds" in why.output
+
+
+def test_runs_show_says_which_tasks_were_up_to_date_and_whose_results_they_took(tmp_path: Path) -> None:
+    """``ductwork runs show`` listed a cache hit as a plain success: nothing told it from a task
+    that ran, unlike ``ductwork run``'s own summary."""
+    p = Project(tmp_path)
+    first, _ = p.run()
+    third, ran = p.run("--param", "threshold=3")
+    assert set(ran) == {"clean", "report"}
+
+    shown = p.json("runs", "show", "incremental", third["run_id"])["tasks"]
+    assert {t: info.get("reused_from") for t, info in shown.items()} == {
+        "read_raw": first["run_id"],
+        "read_lookup": first["run_id"],
+        "clean": None,
+        "report": None,
+    }
+    table = p.ductwork("runs", "show", "incremental", third["run_id"])
+    assert table.returncode == 0, table.stderr
+    lines = {line.split("│")[1].strip(): line for line in table.stdout.splitlines() if line.count("│") > 4}
+    assert "up to date (cache): reused run" in lines["read_raw"] and "up to date" in lines["read_lookup"]
+    assert "up to date" not in lines["clean"] and "up to date" not in lines["report"]
+    untouched = p.json("runs", "show", "incremental", first["run_id"])["tasks"]
+    assert all("reused_from" not in info for info in untouched.values())

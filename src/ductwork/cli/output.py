@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
@@ -65,17 +66,26 @@ def styled(state: str) -> str:
 
 
 def print_run_states(
-    flow_id: str, run_id: str, state: str, tasks: list[tuple[str, str, int, float | None]], reason: str
+    flow_id: str,
+    run_id: str,
+    state: str,
+    tasks: list[tuple[str, str, int, float | None]],
+    reason: str,
+    notes: Mapping[str, str] | None = None,
 ) -> None:
     """A run's task states as ``trigger --wait`` shows them: one row per (task, state, try,
-    duration in seconds), then why the run ended, if it ended for a reason."""
+    duration in seconds), then why the run ended, if it ended for a reason. ``notes`` (by task
+    id) adds a column, such as which tasks were up to date and did not run."""
     from rich.table import Table
 
     table = Table(
         "task", "state", "try", "duration", title=f"{flow_id} {run_id} [{styled(state)}]", title_justify="left"
     )
+    if notes:
+        table.add_column("note", overflow="fold", max_width=70)
     for task_id, task_state, try_number, duration in tasks:
-        table.add_row(task_id, styled(task_state), str(try_number), f"{duration:.2f}s" if duration is not None else "")
+        cells = [task_id, styled(task_state), str(try_number), f"{duration:.2f}s" if duration is not None else ""]
+        table.add_row(*cells, *([notes.get(task_id, "")] if notes else []))
     console().print(table)
     if reason:
         console().print(f"{state}: {reason}", markup=False)

@@ -21,6 +21,7 @@ from ductwork.core.states import RunState
 from ductwork.errors import NotFoundError, ParameterError
 from ductwork.services import runs as run_service
 from ductwork.services import tasks as task_service
+from ductwork.services import why as why_service
 from ductwork.store.engine import read_transaction
 from ductwork.store.records import RunRecord
 from ductwork.store.repo import events as event_repo
@@ -119,9 +120,13 @@ def _print_states(engine: Any, record: RunRecord) -> None:
     rows = [(t, s, n + 1 if s == "up_for_reschedule" else n, d) for t, s, n, d in rows]
     with read_transaction(engine) as conn:
         labels = task_repo.map_index_labels(conn, record.pk)  # mapped instances' map_index_template
+        reused = why_service.reused_in_run(conn, record.pk, {t: n for t, _, n, _ in rows})
+    notes = {
+        (f"{t} {labels[t]}" if t in labels else t): f"up to date (cache): reused run {r}" for t, r in reused.items()
+    }
     if labels:
         rows = [(f"{t} {labels[t]}" if t in labels else t, *rest) for t, *rest in rows]  # type: ignore[misc]
-    print_run_states(record.flow_id, record.run_id, record.state.value, rows, reason)
+    print_run_states(record.flow_id, record.run_id, record.state.value, rows, reason, notes)
 
 
 def wait_in_database(typed: Any, pk: int) -> dict[str, Any]:
@@ -374,13 +379,11 @@ def show_run(state: CliState, flow_id: str, run_id: str, as_json: bool) -> None:
         with read_transaction(engine) as conn:
             instances = task_repo.list_task_instances(conn, record.pk)
             reason = event_repo.run_end_reason(conn, record.pk) if record.state.is_terminal else ""
-        print_json(
-            {
-                **run_json(record),
-                "reason": reason or None,
-                "tasks": {t.task_id: task_state_json(t) for t in instances},
-            }
-        )
+            reused = why_service.reused_in_run(conn, record.pk, {t.task_id: t.try_number for t in instances})
+        tasks = {t.task_id: task_state_json(t) for t in instances}
+        for task_id, matched in reused.items():
+            tasks[task_id]["reused_from"] = matched  # as `ductwork run --json` says it
+        print_json({**run_json(record), "reason": reason or None, "tasks": tasks})
         return
     _print_states(engine, record)
 

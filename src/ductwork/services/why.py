@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine
+import sqlalchemy as sa
+from sqlalchemy import Connection, Engine
 
 from ductwork.errors import NotFoundError, did_you_mean
 from ductwork.services.runs import flow_graph, get_run
@@ -20,6 +21,7 @@ from ductwork.store.engine import read_transaction
 from ductwork.store.records import RunRecord
 from ductwork.store.repo import runs as run_repo
 from ductwork.store.repo import tasks as task_repo
+from ductwork.store.tables import task_fingerprints
 
 
 def _latest_run_with(engine: Engine, flow_id: str, task_id: str) -> RunRecord:
@@ -132,3 +134,17 @@ def _past_holds(conn: Any, record: RunRecord, task_id: str) -> tuple[str, str] |
     if previous is None or previous.state.value in ("success", "skipped"):
         return None
     return earlier[0].run_id, previous.state.value
+
+
+def reused_in_run(conn: Connection, run_pk: int, tries: dict[str, int]) -> dict[str, str]:
+    """``{task id: run id}``: the tasks of a run whose current try (``tries``, task id -> try
+    number) was up to date and took the results of that run instead of running, so that a listing
+    of the run's tasks can say so (a cache hit looks like any success otherwise). One query for
+    the whole run; a task cleared and run again after a hit is not listed."""
+    tf = task_fingerprints
+    rows = conn.execute(
+        sa.select(tf.c.task_id, tf.c.try_number, tf.c.matched_run_id).where(
+            tf.c.run_pk == run_pk, tf.c.status == "reused", tf.c.succeeded == sa.true()
+        )
+    )
+    return {r.task_id: r.matched_run_id for r in rows if r.matched_run_id and tries.get(r.task_id) == r.try_number}
