@@ -345,6 +345,7 @@ def test_assets_lineage_and_why_a_task_did_not_run(admin_tab: Session, standalon
     page = admin_tab.open(f"/flows/cached_square/runs/{run_id.group(1)}/tasks/square")
     page.wait_for_selector("#task-why[data-decision=up_to_date]")
     assert "did not run: up to date" in page.inner_text("#task-why")
+    assert page.inner_text("#task-why-title") == "Why it did not run"  # not "Why it ran" above "did not run"
 
 
 def test_delete_a_run_from_its_page_see_its_code_and_the_audit_log(admin_tab: Session, standalone: Standalone) -> None:

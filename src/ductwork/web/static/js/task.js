@@ -60,6 +60,9 @@ async function why() {
   try { info = await api(`${base}/why`); } catch (e) { box.textContent = e.message; return; }
   box.className = '';
   box.dataset.decision = info.decision;
+  // A task that was up to date, or whose outputs existed, did not run: the heading says so.
+  const skipped = ['up_to_date', 'complete', 'taken'].includes(info.decision);
+  document.getElementById('task-why-title').textContent = skipped ? 'Why it did not run' : 'Why it ran';
   const items = (info.reasons || []).map((r) => el('li', { text: r.text }));
   const parts = [el('p', { class: 'why-text', text: info.text })];
   if (items.length) parts.push(el('ul', { class: 'why-reasons' }, ...items));
