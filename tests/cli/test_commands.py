@@ -773,3 +773,41 @@ def test_a_blank_conf_is_no_conf_and_a_bad_one_says_where(cli: Cli, tmp_path: Pa
     )
     deep = cli("run", "blank_conf.py", "--conf", "[" * 100_000)
     assert deep.exit_code == 2 and "--conf: not valid JSON" in deep.output and "nested too deeply" in deep.output
+
+
+def test_assets_update_records_an_update_made_outside_any_flow(cli: Cli, tmp_path: Path) -> None:
+    """There was no command to say that data a flow waits for was written by hand or by another
+    system; the update now queues the flows scheduled on the asset, as a task's update does."""
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "lake.py").write_text(
+        "from ductwork import Asset, EmptyOperator, Flow\n"
+        "with Flow('on_orders', schedule=Asset('s3://lake/orders')):\n"
+        "    EmptyOperator(task_id='t')\n"
+    )
+    unknown = cli("assets", "update", "s3://lake/orders")
+    assert unknown.exit_code == 2 and "the scheduler records a flow's assets" in unknown.output
+    assert cli("trigger", "on_orders", env={"DUCTWORK_TRIGGER_HANDOFF": "false"}).exit_code == 0  # records the flow
+
+    typo = cli("assets", "update", "s3://lake/order")
+    assert typo.exit_code == 2 and "Did you mean 's3://lake/orders'?" in typo.output
+    bad = cli("assets", "update", "s3://lake/orders", "--extra", "[1]")
+    assert bad.exit_code == 2 and "must be a JSON object, got list" in bad.output
+    made = cli("assets", "update", "s3://lake/orders", "--extra", '{"rows": 3}', "--json")
+    assert made.exit_code == 0, made.output
+    event = json.loads(made.output)
+    assert event["uri"] == "s3://lake/orders" and event["extra"] == {"rows": 3}
+
+    from ductwork.services import assets as asset_service
+    from ductwork.settings import Settings
+    from ductwork.store.engine import create_engine
+
+    engine = create_engine(Settings.load().db_url)  # the test's DUCTWORK_HOME
+    try:
+        (run,) = asset_service.create_asset_runs(engine)
+    finally:
+        engine.dispose()
+    assert run.flow_id == "on_orders" and [e["extra"] for e in run.triggered_by["asset_events"]] == [{"rows": 3}]
+    shown = json.loads(cli("assets", "show", "s3://lake/orders", "--json").output)
+    assert shown["events"][0]["started"] == [{"flow_id": "on_orders", "run_id": run.run_id}]
+    audit = json.loads(cli("audit", "list", "--json").output)["entries"][0]
+    assert audit["action"] == "asset.update" and audit["target"] == "s3://lake/orders"

@@ -3,6 +3,8 @@ and why endpoints, through the REST API with real tokens."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.web.conftest import Api
 
 
@@ -49,3 +51,37 @@ def test_an_event_nested_too_deeply_is_dead_lettered_not_a_server_error(operator
     letters = viewer.get("/flows/demo/dead-letters").json()["items"]
     assert letters[0]["message_id"] == "deep-1"  # newest first
     assert operator.post("/flows/demo/events", json={"n": 6}).status_code == 202  # and the next one starts
+
+
+def test_an_asset_update_made_outside_any_flow_starts_the_flows_scheduled_on_it(
+    operator: Api, viewer: Api, admin: Api, engine: Any
+) -> None:
+    """Airflow's "create asset event": there was no way to tell Ductwork that data a flow waits
+    for was written by hand or by another system, short of a flow that writes it."""
+    from ductwork import Asset, EmptyOperator, Flow
+    from ductwork.services import assets as asset_service
+    from ductwork.store.engine import transaction
+    from ductwork.store.repo import flows as flow_repo
+
+    with Flow("on_lake_orders", schedule=Asset("s3://lake/orders")) as flow:
+        EmptyOperator(task_id="t")
+    with transaction(engine) as conn:
+        flow_repo.upsert_flow(conn, flow.to_graph())
+
+    assert viewer.post("/assets/events", json={"uri": "s3://lake/orders"}).status_code == 403
+    typo = operator.post("/assets/events", json={"uri": "s3://lake/order"})
+    assert typo.status_code == 404 and "Did you mean 's3://lake/orders'?" in typo.json()["detail"]
+    assert operator.post("/assets/events", json={"uri": "s3://lake/orders", "extra": [1]}).status_code == 422
+
+    made = operator.post("/assets/events", json={"uri": "s3://lake/orders", "extra": {"rows": 7}})
+    assert made.status_code == 201, made.text
+    event = made.json()
+    assert event["uri"] == "s3://lake/orders" and event["extra"] == {"rows": 7} and event["flow_id"] is None
+
+    (run,) = asset_service.create_asset_runs(engine)
+    assert run.flow_id == "on_lake_orders" and run.run_type == "asset_triggered"
+    assert [e["extra"] for e in run.triggered_by["asset_events"]] == [{"rows": 7}]
+    detail = viewer.get("/assets/detail", params={"uri": "s3://lake/orders"}).json()
+    assert detail["events"][0]["started"] == [{"flow_id": "on_lake_orders", "run_id": run.run_id}]
+    audit = admin.get("/audit").json()["items"][0]
+    assert audit["action"] == "asset.update" and audit["target"] == "s3://lake/orders"

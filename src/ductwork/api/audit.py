@@ -54,6 +54,7 @@ ACTIONS: dict[str, str] = {
     "put_pipeline": "pipeline.put",
     "activate_pipeline": "pipeline.activate",
     "deactivate_pipeline": "pipeline.deactivate",
+    "create_asset_event": "asset.update",
 }
 NOT_CHANGES = frozenset({"login", "logout", "validate_pipeline"})
 """Writes that change nothing an operator would audit (sessions come and go)."""
@@ -66,6 +67,7 @@ _NAMED_BY = {
     "connection_create_submit": "conn_id",
     "variable_create_submit": "key",
     "user_create_submit": "username",
+    "create_asset_event": "uri",
 }
 """Routes that create a thing named in their body (no path parameter): the field that names it."""
 

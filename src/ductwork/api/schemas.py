@@ -191,6 +191,15 @@ def _plain_run_id(value: str) -> str:
     return value
 
 
+class AssetEventIn(Model):
+    uri: Annotated[str, StringConstraints(min_length=1, max_length=700)] = Field(
+        description="The asset's URI (``s3://lake/orders``, or an absolute path); it must be known to a flow."
+    )
+    extra: Annotated[dict[str, Any], AfterValidator(_storable_conf)] = Field(
+        default_factory=dict, description="What the update carries (the tasks it starts see it), as a JSON object."
+    )
+
+
 class TriggerIn(Model):
     params: Annotated[dict[str, Any], AfterValidator(_storable_conf)] = Field(
         default_factory=dict,

@@ -71,3 +71,30 @@ def show(state: CliState, uri: str, as_json: bool) -> None:
         started = ", ".join(f"{s['flow_id']}/{s['run_id']}" for s in e["started"]) or "-"
         table.add_row(str(e["id"]), e["at"], by, str(e["extra"] or ""), started)
     out.print(table)
+
+
+@assets.command("update")
+@click.argument("uri")
+@click.option("--extra", "extra_text", default=None, help="What the update carries, as a JSON object: '{\"rows\": 5}'.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def update(state: CliState, uri: str, extra_text: str | None, as_json: bool) -> None:
+    """Record that URI was updated outside any flow (a load by hand, another system): the flows
+    scheduled on it start as they do when a task writes it."""
+    import json
+
+    from ductwork.core.assets import normalize_uri
+    from ductwork.errors import ParameterError
+    from ductwork.services.assets import record_update
+
+    extra = None
+    if extra_text is not None:
+        try:
+            extra = json.loads(extra_text)
+        except json.JSONDecodeError as exc:
+            raise ParameterError(f"--extra is not valid JSON: {exc}") from None
+    event = record_update(store(state), normalize_uri(uri), extra=extra)
+    if as_json:
+        print_json(event.to_dict())
+        return
+    console().print(f"asset {event.uri}: update {event.id} recorded", markup=False)

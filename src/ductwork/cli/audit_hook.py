@@ -53,6 +53,7 @@ MUTATIONS: dict[tuple[str, ...], tuple[str, Target]] = {
     ("pipelines", "put"): ("pipeline.put", lambda p: str(p.get("name") or p.get("file") or "")),
     ("pipelines", "activate"): ("pipeline.activate", _key("name")),
     ("pipelines", "deactivate"): ("pipeline.deactivate", _key("name")),
+    ("assets", "update"): ("asset.update", _key("uri")),
 }
 _QUIET = frozenset({"as_json"})
 """Options that change only how the outcome is shown."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from ductwork.core.assets import condition_from_dict
 from ductwork.core.graph import FlowGraph
-from ductwork.errors import DuctworkError, NotFoundError, did_you_mean
+from ductwork.errors import DuctworkError, NotFoundError, ParameterError, did_you_mean
 from ductwork.services.runs import CLASS_TASKS, make_run_id, validate_params
 from ductwork.store.engine import read_transaction, transaction
 from ductwork.store.records import RunRecord
@@ -106,6 +106,30 @@ def _free_run_id(conn: Any, flow_id: str, proposed: str) -> str:
         n += 1
         candidate = f"{proposed}.{n}"
     return candidate
+
+
+# --- updates made outside any flow --------------------------------------------------------------
+def record_update(engine: Engine, uri: str, *, extra: Mapping[str, Any] | None = None) -> asset_repo.AssetEventRecord:
+    """Record that an asset was updated by something that is not a task (a load done by hand, a
+    system outside Ductwork), as Airflow's "create asset event" does: the flows scheduled on it
+    see it as they see a task's update. The asset must be known (written, read or waited on by a
+    flow), so that a mistyped URI is refused rather than recorded where nothing listens."""
+    if extra is not None and not isinstance(extra, Mapping):
+        raise ParameterError(f"an asset update's extra must be a JSON object, got {type(extra).__name__}")
+    with transaction(engine) as conn:
+        if asset_repo.get_asset(conn, uri) is None:
+            known = [a.uri for a in asset_repo.list_assets(conn)]
+            hint = did_you_mean(uri, known) or (
+                " No flow in the database names an asset yet: the scheduler records a flow's assets when it"
+                " reads the flows folder."
+                if not known
+                else ""
+            )
+            raise NotFoundError(f"no asset {uri!r}.{hint}")
+        (event_id,) = asset_repo.record_events(conn, [asset_repo.NewAssetEvent(uri, dict(extra or {}))])
+        (event,) = asset_repo.events_by_id(conn, [event_id])
+    log.info("asset %s: update recorded from outside a flow (event %d)", uri, event_id)
+    return event
 
 
 # --- what the UI and CLI show ------------------------------------------------------------------
