@@ -463,3 +463,42 @@ def test_a_redis_entry_that_is_not_utf8_is_dead_lettered_and_the_entries_behind_
         client.delete(trigger.stream)
         client.close()
         engine.dispose()
+
+
+def test_redis_entries_a_dead_listener_had_read_are_taken_over_by_a_live_one(tmp_path: Path) -> None:
+    """With several schedulers on one stream, the entries one of them had read when it died
+    stayed pending: the others read only their own pending entries, and only when they connect,
+    so those messages started no run for as long as the dead one stayed away."""
+    require_broker("redis")
+    import redis
+
+    from ductwork.core.triggers import RedisStream
+
+    flow_id = "orphans"
+    engine = _store(tmp_path, flow_id)
+    trigger = RedisStream(stream=f"ductwork-test-{uuid.uuid4().hex[:8]}", url="redis://127.0.0.1:6379/14")
+    client = redis.Redis.from_url(trigger.url)
+    group = f"ductwork.{flow_id}"
+    client.xgroup_create(trigger.stream, group, id="0", mkstream=True)
+    for i in range(3):
+        client.xadd(trigger.stream, {"payload": json.dumps({"n": i}), "message_id": f"o-{i}"})
+    assert len(client.xreadgroup(group, "other-host", {trigger.stream: ">"}, count=10)[0][1]) == 3  # then it died
+    listener = listener_for(trigger, flow_id)
+    listener.claim_after, listener.claim_every = 0.5, 0.2  # type: ignore[attr-defined]
+    handle = Recorder(engine, flow_id)
+    stop = threading.Event()
+    thread = threading.Thread(target=listener.serve, args=(handle, stop), daemon=True)
+    thread.start()
+    try:
+        client.xadd(trigger.stream, {"payload": '{"n": 3}', "message_id": "o-3"})  # a new one runs meanwhile
+        assert wait_until(lambda: handle.statuses().count("started") == 4, timeout=30), handle.statuses()
+        assert wait_until(lambda: client.xpending(trigger.stream, group)["pending"] == 0, timeout=10)
+        with read_transaction(engine) as conn:
+            runs = run_repo.list_runs(conn, flow_id=flow_id).items
+        assert sorted(r.params["n"] for r in runs) == [0, 1, 2, 3]
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        client.delete(trigger.stream)
+        client.close()
+        engine.dispose()
