@@ -85,3 +85,16 @@ def test_an_asset_update_made_outside_any_flow_starts_the_flows_scheduled_on_it(
     assert detail["events"][0]["started"] == [{"flow_id": "on_lake_orders", "run_id": run.run_id}]
     audit = admin.get("/audit").json()["items"][0]
     assert audit["action"] == "asset.update" and audit["target"] == "s3://lake/orders"
+
+
+def test_a_long_idempotency_key_is_hashed_like_a_brokers_long_message_id(operator: Api) -> None:
+    """A key past 200 characters (a URL, a signature) was refused with 422, where a broker's
+    message id of the same length is hashed (ADR 0014); the same long key is still one event."""
+    key = "https://shop.example/orders/" + "k" * 300
+    first = operator.post("/flows/demo/events", json={"n": 8}, headers={"Idempotency-Key": key})
+    assert first.status_code == 202, first.text
+    assert first.json()["message_id"].startswith("sha256:")
+    again = operator.post("/flows/demo/events", json={"n": 8}, headers={"Idempotency-Key": key})
+    assert again.status_code == 200 and again.json()["status"] == "duplicate"
+    other = operator.post("/flows/demo/events", json={"n": 8}, headers={"Idempotency-Key": key + "2"})
+    assert other.status_code == 202

@@ -18,6 +18,9 @@ from ductwork.services import runs as run_service
 router = APIRouter(tags=["events"], responses=ERRORS)
 
 WEBHOOK = "webhook"
+MAX_KEY = 1024
+"""The longest ``Idempotency-Key`` taken; past ``messages.MAX_ID`` characters it is hashed, as a
+broker's long message ids are (ADR 0014), rather than refused."""
 
 
 @router.post(
@@ -40,7 +43,11 @@ async def post_event(
     flow_id: FlowId,
     request: Request,
     ctx: WebContext = Depends(web_context),
-    idempotency_key: str | None = Header(None, max_length=200, description="The event's id: sent again, no new run."),
+    idempotency_key: str | None = Header(
+        None,
+        max_length=MAX_KEY,
+        description="The event's id: sent again, no new run (a key longer than 200 characters is kept hashed).",
+    ),
 ) -> Any:
     """Start a run of the flow from an event: its JSON body becomes the run's parameters. An
     event sent again with the same ``Idempotency-Key`` (or, without one, the same body) starts
