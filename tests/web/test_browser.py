@@ -346,6 +346,10 @@ def test_assets_lineage_and_why_a_task_did_not_run(admin_tab: Session, standalon
     page.wait_for_selector("#task-why[data-decision=up_to_date]")
     assert "did not run: up to date" in page.inner_text("#task-why")
     assert page.inner_text("#task-why-title") == "Why it did not run"  # not "Why it ran" above "did not run"
+    page = admin_tab.open(f"/flows/cached_square/runs/{run_id.group(1)}/graph")  # the hit shows on the graph too
+    page.wait_for_selector("body[data-drawn=graph]")
+    node = page.locator('g.node[data-id="square"]')
+    assert node.get_attribute("data-reused") and "square · cached" in (node.text_content() or "")
 
 
 def test_delete_a_run_from_its_page_see_its_code_and_the_audit_log(admin_tab: Session, standalone: Standalone) -> None:

@@ -179,6 +179,9 @@ class GraphOut(BaseModel):
     states: str | None = None
     tries: list[int] | None = None
     codes: dict[str, str]
+    reused: dict[str, str] | None = None
+    """Tasks that were up to date (``cache="content"``) in this run: task id -> the run whose
+    results they took instead of running."""
 
 
 # --- runs ------------------------------------------------------------------------------------

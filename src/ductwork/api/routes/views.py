@@ -16,6 +16,7 @@ from ductwork.api.routes._common import ERRORS, MAX_OFFSET, FlowId, RunId, RunTy
 from ductwork.api.routes.flows import CODES
 from ductwork.api.security import Viewer
 from ductwork.services import runs as run_service
+from ductwork.services import why as why_service
 from ductwork.store.engine import read_transaction
 from ductwork.store.repo import flows as flow_repo
 from ductwork.store.repo import runs as run_repo
@@ -79,6 +80,7 @@ def run_graph(flow_id: FlowId, run_id: RunId, ctx: WebContext = Depends(web_cont
     with read_transaction(ctx.engine) as conn:
         view = views.run_graph(conn, record.pk)
         parents = views.run_groups(conn, record.pk)
+        reused = why_service.reused_in_run(conn, record.pk, dict(zip(view.task_ids, view.tries or (), strict=False)))
     # Unvalidated, as the grid: 100,000 upstream lists would be checked one by one.
     return schemas.GraphOut.model_construct(
         task_ids=view.task_ids,
@@ -89,6 +91,7 @@ def run_graph(flow_id: FlowId, run_id: RunId, ctx: WebContext = Depends(web_cont
         states=view.codes,
         tries=view.tries,
         codes=CODES,
+        reused=reused or None,
     )
 
 

@@ -48,7 +48,9 @@ function buildView() {
     const key = rep[i];
     if (!nodes.has(key)) {
       const group = key.startsWith('group:') ? key.slice(6) : null;
-      nodes.set(key, group ? { key, kind: 'group', id: group, label: group, members: 0 } : { key, kind: 'task', id, index: i, label: id });
+      // A task that was up to date (cache) did not run: its box says so, as `ductwork runs show` does.
+      const cached = !group && g.reused && g.reused[id];
+      nodes.set(key, group ? { key, kind: 'group', id: group, label: group, members: 0 } : { key, kind: 'task', id, index: i, label: cached ? `${id} · cached` : id, reused: cached || null });
     }
     if (key.startsWith('group:')) nodes.get(key).members += 1;
   });
@@ -148,6 +150,13 @@ function draw() {
     el.setAttribute('class', `node ${node.kind}${focusTask !== null && node.index === focusTask ? ' focus' : ''}`);
     el.setAttribute('transform', `translate(${(box.x - box.width / 2).toFixed(1)},${(box.y - box.height / 2).toFixed(1)})`);
     el.dataset.id = node.id; el.dataset.kind = node.kind;
+    if (node.reused) {
+      el.classList.add('reused');
+      el.dataset.reused = node.reused;
+      const title = document.createElementNS(NS, 'title');
+      title.textContent = `up to date (cache): reused run ${node.reused}`;
+      el.append(title);
+    }
     const rect = document.createElementNS(NS, 'rect');
     rect.setAttribute('width', box.width); rect.setAttribute('height', box.height);
     const text = document.createElementNS(NS, 'text');
