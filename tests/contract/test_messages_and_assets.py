@@ -75,7 +75,7 @@ def test_a_payload_nested_deeper_than_python_follows_is_dead_lettered(db_engine:
     for depth in (600, 100_000):
         payload = b'{"j": ' + b"[" * depth + b"]" * depth + b"}"
         got = messages.receive(db_engine, "deep", source="redis:s", message_id=f"d{depth}", payload=payload)
-        assert got.status == "dead_lettered" and got.reason == "the payload's JSON is nested too deeply to be read"
+        assert got.status == "dead_lettered" and "nested too deeply" in (got.reason or ""), got.reason
     ok = messages.receive(db_engine, "deep", source="redis:s", message_id="ok", payload=b'{"j": [[1]]}')
     assert ok.status == "started"
 
