@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -351,11 +352,68 @@ def test_send_error_email_from_a_failure_handler_reaches_the_receivers(
     finally:
         controller.stop()
     assert "This progress looks :( because there were failed tasks" in proc.stderr
-    [(recipients, message)] = mailbox.messages
+    [(recipients, message)] = [m for m in mailbox.messages if "FAILED. Host:" not in m[1]["Subject"]]
     assert recipients == ["ops@example.com", "dev@example.com", "lead@x.org"], proc.stderr
     assert message["Subject"] == "[etl] Boom(day=2024-03-01) failed"
     text = message.get_body(("plain",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
     assert "A load failed\n\nName: Boom\n\nParameters:\n  day: 2024-03-01\n" in text and "disk full" in text
+
+
+def _tty_run(cmd: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """``_run`` with the standard output on a terminal (a pseudo-terminal), as a person at a shell."""
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DUCTWORK_COMPAT", "LUIGI_CONFIG"))}
+        env |= {"PYTHONPATH": PYTHONPATH, "DUCTWORK_HOME": str(tmp_path / "home"), "TMPDIR": str(tmp_path)}
+        proc = subprocess.run(
+            cmd, cwd=tmp_path, env=env, stdout=follower, stderr=subprocess.PIPE, text=True, timeout=120
+        )
+    finally:
+        os.close(follower)
+        os.close(leader)
+    return proc
+
+
+@pytest.mark.parametrize("command", ["luigi", "build"])
+def test_a_failed_task_sends_luigis_failure_email_through_the_smtp_section(tmp_path: Path, command: str) -> None:
+    """With ``[email] receiver`` set, Luigi's worker e-mails every failed task (to the receiver
+    and the task's ``owner_email``, through ``[smtp] host``/``port``); under the shim nothing was
+    sent unless a failure handler of the module's own called ``send_error_email``. Not from a
+    terminal (unless ``force_send``), and not with ``[worker] send_failure_email = false``."""
+    pytest.importorskip("aiosmtpd")
+    from tests.integrations.test_email import Mailbox, _free_port, _start
+
+    mailbox = Mailbox(_free_port())
+    controller = _start(mailbox)
+    (tmp_path / "home").mkdir()
+    config = f"[email]\nreceiver = ops@example.com\nprefix = [etl]\n[smtp]\nhost = 127.0.0.1\nport = {mailbox.port}\n"
+    (tmp_path / "luigi.cfg").write_text(config)
+    cmd = [LUIGI, "--module", "failure_mail", "Load", "--local-scheduler"]
+    if command == "build":
+        cmd = [sys.executable, "-m", "ductwork.cli", "build", "--module", "failure_mail", "Load", "--no-progress"]
+    try:
+        proc = _run(cmd, tmp_path)
+        from_a_terminal = _tty_run(cmd, tmp_path)
+        (tmp_path / "luigi.cfg").write_text(config.replace("[email]\n", "[email]\nforce_send = true\n"))
+        forced = _tty_run(cmd, tmp_path)
+        (tmp_path / "luigi.cfg").write_text(config + "[worker]\nsend_failure_email = false\n")
+        switched_off = _run(cmd, tmp_path)
+    finally:
+        controller.stop()
+    assert all("failed" in run.stdout + run.stderr for run in (proc, switched_off))  # the runs ended
+    assert "running from a tty" in from_a_terminal.stderr or command == "build", from_a_terminal.stderr
+    assert len(mailbox.messages) == 2, (proc.stderr, from_a_terminal.stderr, forced.stderr, switched_off.stderr)
+    for recipients, message in mailbox.messages:
+        assert recipients == ["ops@example.com", "owner@example.com"]
+        assert message["Subject"] == f"[etl] Luigi: Load(day=2024-03-01) FAILED. Host: {socket.gethostname()}"
+        text = message.get_body(("plain",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
+        assert text.startswith(
+            "A task failed when running. Most likely run() raised an exception.\n\nName: Load\n\n"
+            "Parameters:\n  day: 2024-03-01\n\nCommand line:\n"
+        )
+        assert "Runtime error:\nTraceback (most recent call last):" in text and "RuntimeError: disk full" in text
 
 
 def test_config_path_reads_a_parameter_from_another_section(tmp_path: Path) -> None:

@@ -148,6 +148,19 @@ def test_starttls_and_login(certificate: tuple[str, str]) -> None:
         controller.stop()
 
 
+def test_starttls_if_offered_upgrades_when_the_server_offers_it(certificate: tuple[str, str]) -> None:
+    """Luigi's ``[smtp]`` upgrades to TLS when the server offers STARTTLS (and only then): a
+    server that requires it refused the message before ``starttls_if_offered`` existed."""
+    mailbox = Mailbox(_free_port())
+    controller = _start(mailbox, tls_context=_server_tls(certificate), require_starttls=True)
+    try:
+        smtp = SmtpConfig(host="127.0.0.1", port=mailbox.port, starttls_if_offered=True, ca_file=certificate[0])
+        message = build_message(sender="a@example.com", to="b@example.com", subject="tls", html="<p>x</p>")
+        assert send_email(message, smtp=smtp) == ["b@example.com"] and len(mailbox.messages) == 1
+    finally:
+        controller.stop()
+
+
 def test_a_refused_login_is_reported() -> None:
     mailbox = Mailbox(_free_port())
     controller = _start(mailbox, authenticator=_authenticator(mailbox), auth_require_tls=False)

@@ -58,3 +58,4 @@ class worker(Config):
     no_install_shutdown_handler = p.BoolParameter(default=False)
     check_unfulfilled_deps = p.BoolParameter(default=True)
     force_multiprocessing = p.BoolParameter(default=False)
+    send_failure_email = p.BoolParameter(default=True)

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import logging
+import socket
+import subprocess
 import sys
 from collections.abc import Sequence
 from html import escape as html_escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import parameter as p
 from .task import Config
+
+if TYPE_CHECKING:
+    from ductwork.integrations.email.operators import SmtpConfig
 
 logger = logging.getLogger("luigi-interface")
 DEBUG = False
@@ -23,6 +28,20 @@ class email(Config):
     receiver = p.Parameter(default="")
     sender = p.Parameter(default="luigi-client@localhost")
     traceback_max_length = p.IntParameter(default=5000)
+
+
+class smtp(Config):
+    """Luigi's ``[smtp]`` section: when the configuration has one, the mail server is this one
+    (as in Luigi) rather than Ductwork's ``smtp_default`` connection."""
+
+    host = p.Parameter(default="localhost")
+    local_hostname = p.OptionalParameter(default=None)
+    no_tls = p.BoolParameter(default=False)
+    password = p.OptionalParameter(default=None)
+    port = p.IntParameter(default=0)
+    ssl = p.BoolParameter(default=False)
+    timeout = p.FloatParameter(default=10.0)
+    username = p.OptionalParameter(default=None)
 
 
 def send_email(subject: str, message: str, sender: str, recipients: Sequence[str], image_png: Any = None) -> None:
@@ -41,22 +60,46 @@ def send_email(subject: str, message: str, sender: str, recipients: Sequence[str
     if DEBUG:
         logger.info("Not sending e-mail (DEBUG): %s to %s", subject, ", ".join(addresses))
         return
-    from ductwork.engine.services_setup import build_secrets
-    from ductwork.integrations.email.alerts import FlowFailureEmail
     from ductwork.integrations.email.operators import build_message
     from ductwork.integrations.email.operators import send_email as _send
 
     logger.info("Sending email to %r", addresses)
-    smtp = FlowFailureEmail(build_secrets()).smtp()
     html = message if email().format == "html" else f"<pre>{html_escape(message)}</pre>"
     text = None if email().format == "html" else message
-    _send(build_message(sender=sender, to=addresses, subject=subject, html=html, text=text), smtp=smtp)
+    _send(build_message(sender=sender, to=addresses, subject=subject, html=html, text=text), smtp=_mail_server())
+
+
+def _mail_server() -> SmtpConfig:
+    """Luigi's ``[smtp]`` settings when the configuration has that section (STARTTLS when the
+    server offers it unless ``no_tls``, the login only with both ``username`` and ``password``,
+    port 0 meaning the protocol's), else the ``smtp_default`` connection, else localhost:25."""
+    from ductwork.engine.services_setup import build_secrets
+    from ductwork.integrations.email.alerts import FlowFailureEmail
+    from ductwork.integrations.email.operators import SmtpConfig
+
+    from .configuration.core import luigi_sources
+
+    if "smtp" not in luigi_sources().file:
+        return FlowFailureEmail(build_secrets()).smtp()
+    settings = smtp()
+    login = bool(settings.username and settings.password)
+    return SmtpConfig(
+        host=settings.host,
+        port=settings.port or (465 if settings.ssl else 25),
+        user=settings.username if login else None,
+        password=settings.password if login else None,
+        ssl=settings.ssl,
+        starttls_if_offered=not settings.no_tls and not settings.ssl,
+        timeout=settings.timeout,
+    )
 
 
 def _email_disabled_reason() -> str | None:
     settings = email()
     if settings.format == "none":
         return "email format is 'none'"
+    if settings.method != "smtp":
+        return f"[email] method {settings.method!r} is not supported here (only 'smtp')"
     if not settings.force_send and sys.stdout.isatty():
         return "running from a tty"
     return None
@@ -103,3 +146,20 @@ def format_task_error(headline: str, task: Any, command: str, formatted_exceptio
     width = max([0, *map(len, params)])
     lines = "\n".join(f"  {k:{width}}: {v}" for k, v in params.items())
     return f"{headline}\n\nName: {task.task_family}\n\nParameters:\n{lines}\n\nCommand line:\n  {command}\n\n{trace}\n"
+
+
+def email_task_failure(task: Any, formatted_traceback: str | None) -> None:
+    """What Luigi's worker does when a task's try fails: e-mail ``[email] receiver`` and the
+    task's ``owner_email`` (unless ``[worker] send_failure_email = false``), with Luigi's
+    subject and headline. A mail problem is logged: it must not change the task's outcome."""
+    from ._config import worker
+
+    if not worker().send_failure_email:
+        return
+    host = socket.gethostname()
+    headline = "A task failed when running. Most likely run() raised an exception."
+    message = format_task_error(headline, task, subprocess.list2cmdline(sys.argv), formatted_traceback)
+    try:
+        send_error_email(f"Luigi: {task} FAILED. Host: {host}", message, task.owner_email)
+    except Exception as exc:
+        logger.error("Not able to send the failure e-mail of %s: %s", task, exc)

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import re
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -223,7 +224,8 @@ class Task(core.Task, metaclass=Register):
         return dict(self.resources)
 
     def on_failure(self, exception: BaseException) -> str:
-        return f"Runtime error:\n{exception}"
+        """Luigi's: the explanation of the failure, which the failure e-mail carries."""
+        return "Runtime error:\n" + "".join(traceback.format_exception(exception))
 
     def on_success(self) -> None:
         pass
@@ -247,13 +249,17 @@ class Task(core.Task, metaclass=Register):
     def trigger_event(self, event: Any, *args: Any, **kwargs: Any) -> None:
         """Call the callbacks registered for ``event`` with ``args``, as Luigi does. The engine
         announces its moments (start, success...) with Ductwork's ``Event`` members; as Luigi's
-        worker does, their callbacks get the task first, and ``on_failure``/``on_success`` run."""
+        worker does, their callbacks get the task first, and ``on_failure``/``on_success`` run;
+        after a failure, Luigi's failure e-mail is sent (when ``[email] receiver`` is set)."""
         name = str(getattr(event, "value", event))
+        failed = False
+        explanation: Any = None
         if isinstance(event, CoreEvent):
             if name == "start":
                 self._give_status_reporters()
             elif name == "failure" and args:
-                self.on_failure(args[0])
+                failed = True
+                explanation = self.on_failure(args[0])
             elif name == "success":
                 self.on_success()
             args = (self, *args)
@@ -263,6 +269,10 @@ class Task(core.Task, metaclass=Register):
                     callback(*args, **kwargs)
                 except Exception:
                     logger.warning("Error in event callback for %r", name, exc_info=True)
+        if failed:
+            from .notifications import email_task_failure
+
+            email_task_failure(self, None if explanation is None else str(explanation))
 
     def lost_try(self, error: str, *, timed_out: bool) -> None:
         """Ductwork's hook for a try that timed out or whose process died (the scheduler tells

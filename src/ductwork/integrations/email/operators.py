@@ -28,7 +28,8 @@ class SmtpConfig:
 
     ``ssl`` connects with TLS from the start (port 465); ``starttls`` upgrades a plain
     connection (port 587). ``ca_file`` trusts a private certificate authority;
-    ``verify=False`` accepts any certificate (tests only).
+    ``verify=False`` accepts any certificate (tests only). ``starttls_if_offered`` upgrades
+    when the server offers STARTTLS and sends in the clear otherwise (Luigi's ``[smtp]``).
     """
 
     host: str = "localhost"
@@ -41,6 +42,7 @@ class SmtpConfig:
     sender: str = "ductwork@localhost"
     ca_file: str | None = None
     verify: bool = True
+    starttls_if_offered: bool = False
 
     def tls_context(self) -> _ssl.SSLContext:
         context = _ssl.create_default_context(cafile=self.ca_file)
@@ -158,7 +160,9 @@ def send_email(
         else:
             client = smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout)
         with client:
-            if smtp.starttls:
+            if smtp.starttls_if_offered and not smtp.starttls:
+                client.ehlo_or_helo_if_needed()
+            if smtp.starttls or (smtp.starttls_if_offered and client.has_extn("starttls")):
                 client.starttls(context=smtp.tls_context())
             if smtp.user:
                 client.login(smtp.user, smtp.password or "")
