@@ -455,3 +455,32 @@ def test_log_level_and_logging_conf_file_options_are_applied(tmp_path: Path) -> 
     configured = _run([*week, "--logging-conf-file", "logging.ini"], tmp_path)
     assert configured.returncode == 0, configured.stderr
     assert "CONFIGURED luigi-interface: Done scheduling tasks" in configured.stdout
+
+
+def test_luigi_tools_deps_lists_the_tasks_between_a_task_and_an_upstream_family(tmp_path: Path) -> None:
+    """``python -m luigi.tools.deps`` (and ``from luigi.tools.deps import find_deps``, which
+    scripts use to find what to delete before a rerun) did not exist under the shim."""
+    cmd = [sys.executable, "-m", "luigi.tools.deps", "--module", "lineage", "Aggregate", "--date", "2024-03-01"]
+    proc = _run([*cmd, "--upstream-family", "Daily"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "out"
+    blocks = {block.split("\n")[0]: block for block in proc.stdout.split("   TASK: ")[1:]}
+    assert sorted(blocks) == ["Aggregate(date=2024-03-01)", "Clean(date=2024-03-01)", "Daily(date=2024-03-01)"]
+    assert f"\n                       : [FileSystem] {out}/clean-2024-03-01.txt\n" in blocks["Clean(date=2024-03-01)"]
+    everything = _run(cmd, tmp_path)  # no upstream family: every task upstream
+    assert everything.stdout.count("   TASK: ") == 4 and f"[FileSystem] {out}/lookup.txt" in everything.stdout
+
+
+def test_luigi_tools_deps_tree_prints_the_tree_with_each_tasks_state(tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "daily-2024-03-01.txt").write_text("x")
+    cmd = [sys.executable, "-m", "luigi.tools.deps_tree", "--module", "lineage", "Aggregate", "--date", "2024-03-01"]
+    proc = _run(cmd, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    green, blue, end = "\033[92m", "\033[94m", "\033[0m"
+    assert proc.stdout == (
+        f"\n└─--[Aggregate-{{'date': '2024-03-01'}} ({blue}PENDING{end})]"
+        f"\n    |---[Clean-{{'date': '2024-03-01'}} ({blue}PENDING{end})]"
+        f"\n    |   └─--[Daily-{{'date': '2024-03-01'}} ({green}COMPLETE{end})]"
+        f"\n    └─--[Lookup-{{}} ({blue}PENDING{end})]\n"
+    )
