@@ -319,3 +319,43 @@ def test_runs_show_says_which_tasks_were_up_to_date_and_whose_results_they_took(
     assert "up to date" not in lines["clean"] and "up to date" not in lines["report"]
     untouched = p.json("runs", "show", "incremental", first["run_id"])["tasks"]
     assert all("reused_from" not in info for info in untouched.values())
+
+
+WRITER = textwrap.dedent(
+    """
+    import os
+    from pathlib import Path
+    from ductwork import Asset, flow, task
+
+    OUT = Path(os.environ["DUCTWORK_TEST_DATA"]) / "out.json"
+    MARKS = Path(os.environ["DUCTWORK_TEST_MARKS"])
+
+    @task(outlets=[Asset(str(OUT))])
+    def write(run_id):
+        with (MARKS / "executed.log").open("a") as fh:
+            fh.write(f"{run_id} write x\\n")
+        OUT.write_text("[1, 2]")
+        return 2
+
+    @flow(schedule=None, cache="content")
+    def writer():
+        write()
+    """
+)
+
+
+def test_a_task_whose_output_was_deleted_is_not_up_to_date(tmp_path: Path) -> None:
+    """Its code, parameters and inputs matched an earlier try, so it was reused ('up to date')
+    and the file it writes stayed missing; a gone outlet runs it, and `why` says so."""
+    p = Project(tmp_path)
+    (p.flows / "writer.py").write_text(WRITER)
+    out = p.data / "out.json"
+    first = p.json("run", "writer", "--no-progress")
+    second = p.json("run", "writer", "--no-progress")
+    assert _cached(second) == {"write"} and out.exists()
+    out.unlink()
+    third = p.json("run", "writer", "--no-progress")
+    assert _cached(third) == set() and out.read_text() == "[1, 2]"
+    assert set(p.executed(third["run_id"])) == {"write"} and first["state"] == "success"
+    reasons = p.json("why", "writer", "write", third["run_id"])["reasons"]
+    assert [r["text"] for r in reasons] == [f"its output {out.as_uri()!r} is gone"]

@@ -90,7 +90,8 @@ class Change:
 
     part: str
     """``code``, ``params`` or ``inputs``; ``results`` when nothing differed but the matching
-    try's results could not be read (``name`` is its run)."""
+    try's results could not be read (``name`` is its run); ``outputs`` when an asset it writes
+    (an outlet) is gone since (``name`` is the asset's URI)."""
     name: str
     what: str
     """``changed``, ``added`` or ``removed`` (``gone`` or ``cleared`` for results)."""
@@ -100,6 +101,8 @@ class Change:
             return "it was cleared in this run (the clear deleted the results of its earlier try)"
         if self.part == "results":
             return f"the results of run {self.name}, whose try matched, could not be read"
+        if self.part == "outputs":
+            return f"its output {self.name!r} is gone"
         label = {"code": "code", "params": "parameter", "inputs": "input"}[self.part]
         name = self.name.split(":", 1)[1] if ":" in self.name else self.name
         if self.part == "code":

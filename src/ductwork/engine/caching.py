@@ -71,6 +71,19 @@ def check(
     return result
 
 
+def missing_outlet(outlets: Iterable[Any]) -> str | None:
+    """The URI of the first asset the task writes that is gone (deleted since the try that
+    matched wrote it): reusing that try would leave it missing, so the task runs."""
+    from ductwork.core.assets import Asset
+    from ductwork.engine.asset_versions import MISSING as GONE
+    from ductwork.engine.asset_versions import asset_version
+
+    for outlet in outlets:
+        if isinstance(outlet, Asset) and asset_version(outlet) == GONE:
+            return outlet.uri
+    return None
+
+
 def reuse(found: CacheCheck, ti: TaskInstance, results: ResultBackend) -> bool:
     """Push the matched try's results as this try's; False when any of them is gone."""
     match = found.match

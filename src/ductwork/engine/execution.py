@@ -364,6 +364,15 @@ def _check_cache(
         _note(sink, f"{node.task_id} has cache={node.extra['cache']!r}; this runtime keeps no fingerprints: running")
         return None
     found = caching.check(executable, node, context, services.cache, original=original)
+    gone = caching.missing_outlet(getattr(executable, "outlets", ()) or ()) if found.match is not None else None
+    if gone is not None and found.match is not None:
+        from ductwork.core.versioning import Change
+
+        found.previous, found.match = found.match, None
+        found.changes = [Change("outputs", gone, "gone")]
+        _note(sink, f"{node.task_id}: running: {found.changes[0].describe()}")
+        ti.cache_check = found
+        return None
     if found.match is not None and caching.reuse(found, ti, results):
         caching.record(services.cache, found, ti, status=caching.REUSED, succeeded=True)
         return found.match.run_id
