@@ -16,6 +16,7 @@ from ductwork.api.context import WebContext, web_context
 from ductwork.api.routes._common import ERRORS, MAX_OFFSET, FlowId, RunId, TaskId, find_run
 from ductwork.api.security import Operator, Viewer
 from ductwork.core.json_text import json_object
+from ductwork.core.mapping import OUTCOME as MAPPED_OUTCOME
 from ductwork.core.states import TaskState
 from ductwork.services import tasks as task_service
 from ductwork.services.shown_secrets import known_secrets, mask_shown
@@ -168,7 +169,8 @@ def task_results(
     record = find_run(ctx, flow_id, run_id)
     _instance(ctx, record, task_id)
     with read_transaction(ctx.engine) as conn:
-        stored = result_repo.list_results(conn, record.pk, task_id)
+        # How a mapped instance's try ended is the engine's note to its collector, not a result.
+        stored = [r for r in result_repo.list_results(conn, record.pk, task_id) if r.key != MAPPED_OUTCOME]
     backend = SqlResults(ctx.engine)
     secrets = known_secrets(ctx.settings, ctx.engine) if stored else None
     out = []
