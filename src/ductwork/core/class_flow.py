@@ -22,7 +22,7 @@ from ductwork.core.context import TaskContext
 from ductwork.core.graph import CLASS_TASK, NodeSpec
 from ductwork.core.signals import DynamicDependencies, MissingInput
 from ductwork.core.task import Event, Task, flatten, getpaths, is_external, walk
-from ductwork.errors import NotFoundError, TaskExecutionError, did_you_mean
+from ductwork.errors import DefinitionError, NotFoundError, TaskExecutionError, did_you_mean
 
 ALREADY_COMPLETE = "already_complete"
 
@@ -46,6 +46,14 @@ def task_kind(task: Task) -> str:
 
 def task_node(task: Task, deps: Iterable[Task], *, complete: bool = False) -> NodeSpec:
     cls = type(task)
+    cache = getattr(cls, "cache", None)
+    if isinstance(cache, str) and cache == "content":
+        # Set on the class it was ignored in silence: the class was never skipped by content.
+        # (Only this value: a Luigi task may well keep a ``cache`` of its own, a dict say.)
+        raise DefinitionError(
+            f"{cls.get_task_family()}.cache = {cache!r}: cache= does not apply to class tasks, which are "
+            "skipped when their outputs exist (complete()); use cache='content' on a Flow of operators or @task"
+        )
     extra: dict[str, Any] = {}
     if complete:
         extra[ALREADY_COMPLETE] = True

@@ -195,6 +195,15 @@ def test_cache_on_a_flow_of_class_tasks_is_refused_with_the_reason() -> None:
     with pytest.raises(DefinitionError, match=r"Flow.from_task\(Daily\): cache= does not apply to class tasks"):
         Flow.from_task(Daily, schedule=None, cache="content")
 
+    class Cached(Task):  # on the class itself it was ignored in silence
+        cache = "content"
+
+        def run(self) -> None:
+            pass
+
+    with pytest.raises(DefinitionError, match=r"Cached.cache = 'content': cache= does not apply to class tasks"):
+        Flow.from_task(Cached, schedule=None).to_graph()
+
 
 def test_a_class_task_with_outlets_records_their_updates(cli: Any, tmp_path: Any) -> None:
     """A class task's ``outlets = [...]`` (README: "class tasks work the same way") were listed as
