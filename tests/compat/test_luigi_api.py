@@ -304,3 +304,21 @@ def test_detailed_summary_reads_as_luigis() -> None:
     assert result.status == luigi.LuigiStatusCode.FAILED and not result.scheduling_succeeded
     assert result.one_line_summary == "This progress looks :( because there were failed tasks"
     assert str(result) == "LuigiRunResult with status LuigiStatusCode.FAILED"
+
+
+def test_on_failure_runs_after_the_failure_handlers_as_in_luigi() -> None:
+    """Luigi's worker fires Event.FAILURE, then calls on_failure(); the shim did the reverse, so
+    a handler that reads what on_failure sets saw it already set."""
+    seen: list[str] = []
+
+    class Breaks(luigi.Task):
+        def run(self) -> None:
+            raise ValueError("boom")
+
+        def on_failure(self, exception: BaseException) -> str:
+            seen.append("on_failure")
+            return super().on_failure(exception)
+
+    Breaks.event_handler(luigi.Event.FAILURE)(lambda task, exc: seen.append(f"handler: {exc}"))
+    assert luigi.build([Breaks()], local_scheduler=True) is False
+    assert seen == ["handler: boom", "on_failure"]

@@ -258,8 +258,7 @@ class Task(core.Task, metaclass=Register):
             if name == "start":
                 self._give_status_reporters()
             elif name == "failure" and args:
-                failed = True
-                explanation = self.on_failure(args[0])
+                failed = True  # on_failure after the FAILURE handlers, as Luigi's worker calls them
             elif name == "success":
                 self.on_success()
             args = (self, *args)
@@ -272,6 +271,7 @@ class Task(core.Task, metaclass=Register):
         if failed:
             from .notifications import email_task_failure
 
+            explanation = self.on_failure(args[1])
             email_task_failure(self, None if explanation is None else str(explanation))
 
     def lost_try(self, error: str, *, timed_out: bool) -> None:
