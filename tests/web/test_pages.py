@@ -414,3 +414,10 @@ def test_the_diff_page_refuses_a_nul_in_the_other_run(viewer_browser: TestClient
     """On PostgreSQL, ?other=%00 reached the query and was a 500."""
     page = viewer_browser.get(f"/flows/demo/runs/{quote(seeded.success_run, safe='')}/diff", params={"other": "a\x00"})
     assert page.status_code == 422 and "other" in page.text
+
+
+def test_a_page_address_holding_a_nul_is_refused_with_a_page(viewer_browser: TestClient) -> None:
+    """Opened in a browser, /flows/%00/grid showed the API's raw JSON error."""
+    page = viewer_browser.get("/flows/%00/grid")
+    assert page.status_code == 422 and page.headers["content-type"].startswith("text/html")
+    assert "Bad address" in page.text and "%00" in page.text

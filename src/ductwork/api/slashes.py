@@ -37,6 +37,14 @@ NUL_REFUSED = (
 )
 
 
+NUL_REFUSED_PAGE = (
+    b"<!doctype html><html><head><meta charset='utf-8'><title>Bad address</title></head><body>"
+    b"<h1>Bad address</h1><p>The address holds %00 (a NUL character), which no flow, run or task id may "
+    b"hold. <a href='/'>Back to the flows</a></p></body></html>"
+)
+"""The same refusal for a page's address, which a person opened in a browser."""
+
+
 class EncodedSlashes:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -45,9 +53,11 @@ class EncodedSlashes:
         raw = scope.get("raw_path") if scope["type"] in ("http", "websocket") else None
         if raw and scope["type"] == "http" and b"%00" in raw.split(b"?", 1)[0]:
             # decoded, it would read as the in-segment slash below: "no flow '/'" for %00
-            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(NUL_REFUSED)).encode())]
+            page = not raw.startswith(b"/api/")
+            body, kind = (NUL_REFUSED_PAGE, b"text/html; charset=utf-8") if page else (NUL_REFUSED, b"application/json")
+            headers = [(b"content-type", kind), (b"content-length", str(len(body)).encode())]
             await send({"type": "http.response.start", "status": 422, "headers": headers})
-            await send({"type": "http.response.body", "body": NUL_REFUSED})
+            await send({"type": "http.response.body", "body": body})
             return
         if raw and b"%2f" in raw.lower():
             scope = {**scope, "path": segment_path(raw.split(b"?", 1)[0])}
