@@ -161,8 +161,10 @@ def test_a_run_cancelled_from_outside_stops_its_command_and_stays_cancelled(cli:
     time.sleep(0.5)
     assert (tmp_path / "ran.txt").read_text().split() == ["a"]  # neither b's command nor c went on
     assert not _sleep_left(tmp_path)
-    states = json.loads(cli("tasks", "state", "stoppable", run_id, "--json").output)
-    assert {t: s["state"] for t, s in states.items()} == {"a": "success", "b": "failed", "c": "skipped"}
+    states = {t: s["state"] for t, s in json.loads(cli("tasks", "state", "stoppable", run_id, "--json").output).items()}
+    # The cancel wins over what the command decided after it (c skipped, not upstream_failed);
+    # b is failed if its start was recorded before the cancel (it was running), else skipped.
+    assert states["a"] == "success" and states["c"] == "skipped" and states["b"] in ("failed", "skipped"), states
     assert json.loads(cli("runs", "list", "--json").output)["runs"][0]["state"] == "failed"
 
 

@@ -227,39 +227,49 @@ def test_the_scheduler_never_moves_a_try_back_that_its_worker_has_recorded(db_en
 
 
 def test_events_decided_before_a_change_from_outside_do_not_undo_it(db_engine: Engine) -> None:
-    """A scheduler's events written after a user cleared, marked or cancelled tasks of its run
+    """A driver's events written after a user cleared, marked or cancelled tasks of its run
     (decided on the states it held before) keep only what agrees with the change: a marked
-    task is not queued again, a cleared one is not ended by its old try, the run is not ended."""
+    task is not queued again, a cleared one is not ended by its old try, the run is not ended.
+    A try that had ended before the change keeps its end: that is what the task did."""
     with transaction(db_engine) as conn:
         run = create_run(conn, graph())
     key = run.key
     sink = SqlEventSink(db_engine)
     sink.remember(key, run.pk, run.revision)
+    now = dt.datetime.now(dt.UTC)
+    before, after = now - dt.timedelta(seconds=30), now + dt.timedelta(seconds=30)
     sink.record(
         [
-            StateChanged(key, change("a", S.NONE, S.SCHEDULED, "ready"), at(0), 0),
-            StateChanged(key, change("a", S.SCHEDULED, S.QUEUED, "dispatched"), at(0), 1),
-            StateChanged(key, change("a", S.QUEUED, S.RUNNING, "started"), at(1), 1),
+            StateChanged(key, change("a", S.NONE, S.SCHEDULED, "ready"), before, 0),
+            StateChanged(key, change("a", S.SCHEDULED, S.QUEUED, "dispatched"), before, 1),
+            StateChanged(key, change("a", S.QUEUED, S.RUNNING, "started"), before, 1),
+            StateChanged(key, change("e", S.NONE, S.SCHEDULED, "ready"), before, 0),
+            StateChanged(key, change("e", S.SCHEDULED, S.QUEUED, "dispatched"), before, 1),
+            StateChanged(key, change("e", S.QUEUED, S.RUNNING, "started"), before, 1),
         ]
     )
-    with transaction(db_engine) as conn:  # the user, while the scheduler holds its old view
-        tasks.mark_task_instances(conn, run.pk, ["c"], S.SKIPPED)
+    with transaction(db_engine) as conn:  # the user, while the driver holds its old view
+        tasks.mark_task_instances(conn, run.pk, ["c", "e"], S.SKIPPED)
         tasks.clear_task_instances(conn, run.pk, ["a"])
     stale = [
-        StateChanged(key, change("c", S.NONE, S.SCHEDULED, "ready"), at(2), 0),
-        StateChanged(key, change("c", S.SCHEDULED, S.QUEUED, "dispatched"), at(2), 1),
-        TryEnded(key, "a", 1, TryOutcome(S.SUCCESS, at(1), at(2))),
-        StateChanged(key, change("a", S.RUNNING, S.SUCCESS), at(2), 1),
-        StateChanged(key, change("d", S.NONE, S.SCHEDULED, "ready"), at(2), 0),  # untouched: kept
-        RunEnded(key, RunState.SUCCESS, at(3)),
+        StateChanged(key, change("c", S.NONE, S.SCHEDULED, "ready"), after, 0),
+        StateChanged(key, change("c", S.SCHEDULED, S.QUEUED, "dispatched"), after, 1),
+        TryEnded(key, "a", 1, TryOutcome(S.SUCCESS, before, after)),
+        StateChanged(key, change("a", S.RUNNING, S.SUCCESS), after, 1),
+        TryEnded(key, "e", 1, TryOutcome(S.SUCCESS, before, before)),  # ended before the mark
+        StateChanged(key, change("e", S.RUNNING, S.SUCCESS), before, 1),
+        StateChanged(key, change("d", S.NONE, S.SCHEDULED, "ready"), after, 0),  # untouched: kept
+        RunEnded(key, RunState.SUCCESS, after),
     ]
     sink.record(stale)
     with read_transaction(db_engine) as conn:
         ti = {t.task_id: t for t in tasks.list_task_instances(conn, run.pk)}
         stored = runs.get_run_by_pk(conn, run.pk)
+        history = [(e.old, e.new) for e in events.list_state_events(conn, run.pk) if e.task_id == "e"]
     assert (ti["a"].state, ti["c"].state, ti["d"].state) == (S.NONE, S.SKIPPED, S.SCHEDULED)
+    assert ti["e"].state == S.SUCCESS and history[-2:] == [("running", "skipped"), ("skipped", "success")]
     assert stored is not None and stored.state == RunState.RUNNING
-    sink.remember(key, run.pk, stored.revision)  # the scheduler loaded the run again: all is written
-    sink.record([StateChanged(key, change("a", S.NONE, S.SCHEDULED, "ready"), at(4), 1)])
+    sink.remember(key, run.pk, stored.revision)  # the driver loaded the run again: all is written
+    sink.record([StateChanged(key, change("a", S.NONE, S.SCHEDULED, "ready"), after, 1)])
     with read_transaction(db_engine) as conn:
         assert tasks.get_task_instance(conn, run.pk, "a").state == S.SCHEDULED  # type: ignore[union-attr]

@@ -8,6 +8,7 @@ time changes (``FileWatcher``).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import select
@@ -42,6 +43,8 @@ class ParsedFile:
     """Every file the flows' code comes from (absolute paths), to re-parse when one changes."""
     variables: list[str] = field(default_factory=list)
     """The variables its import looked up, to re-parse when one of them changes."""
+    begun_at: dt.datetime | None = None
+    """When its parse began (set by the scheduler): a variable changed after it may not be in it."""
 
 
 def _run_child(

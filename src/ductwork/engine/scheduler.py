@@ -183,9 +183,8 @@ class SchedulerService:
         self.watcher = FileWatcher(settings.flows_folder, pipeline_service.stored_folder(settings.home))
         self.parsing = ParseQueue(processes=self.options.parse_processes, slow_after=self.options.parse_slow_after)
         self._parsed: dict[str, ParsedFile] = {}
-        self._variables_of: dict[str, tuple[frozenset[str], tuple[tuple[str, Any], ...] | None]] = {}
-        """Files whose import looked up variables: their names, and when each last changed at the
-        first look after the parse (``check_variables``)."""
+        self._variables_of: dict[str, _VariablesRead] = {}
+        """Files whose import looked up variables (``check_variables``)."""
         """The latest parse of every flow file in the folder."""
         self._unrecorded: set[str] = set()
         """Files parsed (or removed) whose result the store does not have yet."""
@@ -598,7 +597,9 @@ class SchedulerService:
 
     def _parse_job(self, file: str, stop: threading.Event) -> ParsedFile:
         started = time.monotonic()
+        begun = dt.datetime.now(dt.UTC)
         parsed = parse_file(file, timeout=self.options.parse_timeout, environ=self.environ, stop=stop)
+        parsed.begun_at = begun
         if self.telemetry is not None:
             self.telemetry.parsed(file, time.monotonic() - started, len(parsed.errors))
         return parsed
@@ -606,7 +607,11 @@ class SchedulerService:
     def _batch_job(self, files: tuple[str, ...], stop: threading.Event) -> dict[str, ParsedFile]:
         # A file that hangs holds the files after it only this long; they are then parsed alone.
         timeout = min(self.options.parse_timeout, self.options.parse_slow_after + 0.2 * len(files))
-        return parse_files(list(files), timeout=timeout, environ=self.environ, stop=stop)
+        begun = dt.datetime.now(dt.UTC)
+        parsed = parse_files(list(files), timeout=timeout, environ=self.environ, stop=stop)
+        for one in parsed.values():
+            one.begun_at = begun
+        return parsed
 
     def _take_batch(self, files: tuple[str, ...], done: Finished) -> None:
         self._batched.difference_update(files)
@@ -648,7 +653,8 @@ class SchedulerService:
         self.watcher.note_dependencies(file, done.result.code_paths)  # a helper module changing re-parses it
         self._variables_of.pop(file, None)
         if done.result.variables:
-            self._variables_of[file] = (frozenset(done.result.variables), None)
+            begun = done.result.begun_at or dt.datetime.now(dt.UTC)
+            self._variables_of[file] = _VariablesRead(frozenset(done.result.variables), begun)
 
     def check_variables(self) -> None:
         """Parse again the files whose import looked up a variable that changed since (a flow
@@ -656,18 +662,21 @@ class SchedulerService:
         30 seconds, without parsing every file again."""
         if not self._variables_of:
             return
-        names = set().union(*(read for read, _ in self._variables_of.values()))
+        names = set().union(*(seen.names for seen in self._variables_of.values()))
         with read_transaction(self.engine) as conn:
             now = variable_repo.updated_at(conn, names)
-        for file, (read, before) in list(self._variables_of.items()):
-            stamp = tuple(sorted((name, now.get(name)) for name in read))
-            if before is None:  # the first look since its parse: what it read then
-                self._variables_of[file] = (read, stamp)
-            elif stamp != before:
-                changed = sorted(name for (name, at), (_, was) in zip(stamp, before, strict=True) if at != was)
+        for file, seen in list(self._variables_of.items()):
+            # Changed since its parse began (a little before, for clocks of other hosts: at
+            # worst one parse more), or deleted since this scheduler last saw it.
+            since = seen.begun_at - VARIABLE_CLOCK_SLACK
+            changed = sorted(n for n in seen.names if (at := now.get(n)) is not None and _utc(at) >= since)
+            changed += sorted(n for n in seen.existing - now.keys())
+            if changed:
                 log.info("variable %s changed: parsing %s again", ", ".join(changed), file)
                 del self._variables_of[file]
                 self.watcher.forget(file)
+            else:
+                seen.existing = frozenset(n for n in seen.names if n in now)
 
     def record_parsed(self) -> None:
         """Write parsed files to the store: their flows, and their import errors. A flow id
@@ -1296,6 +1305,23 @@ class _EndedRuns:
             for e in events
             if isinstance(e, TryEnded) and e.outcome.alerts_due and e.outcome.state in (S.FAILED, S.UP_FOR_RETRY)
         )
+
+
+VARIABLE_CLOCK_SLACK = dt.timedelta(seconds=2)
+
+
+def _utc(at: dt.datetime) -> dt.datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
+
+
+@dataclass
+class _VariablesRead:
+    """The variables a flow file's import looked up, and when that parse began."""
+
+    names: frozenset[str]
+    begun_at: dt.datetime
+    existing: frozenset[str] = frozenset()
+    """Those that existed at the last look (one deleted since is a change too)."""
 
 
 def _first_line(exc: BaseException) -> str:

@@ -122,7 +122,11 @@ class StoreRecording:
                 self.interrupted(reason)
                 raise DuctworkError(f"{reason} (run {info.run_id} recorded failed)") from None
         # The asset updates of its tasks are recorded too, so flows scheduled on them start.
-        sinks = StepSinks(self.engine, [SqlEventSink(self.engine), AssetEventWriter()])
+        store = SqlEventSink(self.engine)
+        # A cancel from outside moves the revision: what this process decided before it noticed
+        # is then written only where it agrees with the cancel (ADR 0026).
+        store.remember(info.key, self.record.pk, self.record.revision)
+        sinks = StepSinks(self.engine, [store, AssetEventWriter()])
         return _Forgiving(_StopsWhenCancelled(sinks, self.engine, self.record))
 
     def watch(self, stop: Callable[[str], None]) -> Callable[[], None]:

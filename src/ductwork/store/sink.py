@@ -19,7 +19,7 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -279,21 +279,23 @@ class SqlEventSink:
 
 def _agreeing(conn: Connection, events: Sequence[EngineEvent], changed: dict[str, int]) -> list[EngineEvent]:
     """``events`` without those of the ``changed`` runs (key to primary key) that contradict
-    what a change from outside left there: a scheduler decided them on the states it held
+    what a change from outside left there: the driver decided them on the states it held
     before, and writing them would undo the change (a cleared task queued again under its old
     try, a cancelled run's skipped task sent to a worker, a re-queued run ended).
 
     A task's state change is kept when the row is still in the state it changes from (as a
-    compare-and-set); once one is refused, the task's later events in the batch go too. Ends of
-    runs go (the driver reloads the run and ends it again if it is done); new nodes stay."""
-    current: dict[tuple[int, str], str] = {}
+    compare-and-set); once one is refused, the task's later events in the batch go too, except
+    a try's start or end that happened before the change was made: that is what the task did,
+    not a decision (a task that succeeded just before a cancel, recorded just after it, stays a
+    success; its change is recorded from the state the change left). Ends of runs go (the driver
+    reloads the run and ends it again if it is done); new nodes stay."""
+    current: dict[tuple[int, str], tuple[str, dt.datetime | None]] = {}
     for part in chunks(sorted(set(changed.values()))):
+        ti = task_instances
         rows = conn.execute(
-            sa.select(task_instances.c.run_pk, task_instances.c.task_id, task_instances.c.state).where(
-                task_instances.c.run_pk.in_(part)
-            )
+            sa.select(ti.c.run_pk, ti.c.task_id, ti.c.state, ti.c.updated_at).where(ti.c.run_pk.in_(part))
         )
-        current.update(((row.run_pk, row.task_id), row.state) for row in rows)
+        current.update(((row.run_pk, row.task_id), (row.state, _aware(row.updated_at))) for row in rows)
     refused: set[tuple[int, str]] = set()
     kept: list[EngineEvent] = []
     dropped = 0
@@ -307,9 +309,14 @@ def _agreeing(conn: Connection, events: Sequence[EngineEvent], changed: dict[str
             continue
         task_id = event.change.task_id if isinstance(event, StateChanged) else event.task_id
         key = (pk, task_id)
-        if key not in refused and isinstance(event, StateChanged):
-            if current.get(key) == event.change.old.value:
-                current[key] = event.change.new.value
+        if isinstance(event, StateChanged):
+            state, changed_at = current.get(key, (None, None))
+            if key not in refused and state == event.change.old.value:
+                current[key] = (event.change.new.value, changed_at)
+            elif state is not None and changed_at is not None and _try_fact(event) and _utc(event.at) < changed_at:
+                event = replace(event, change=replace(event.change, old=S(state)))
+                current[key] = (event.change.new.value, changed_at)
+                refused.discard(key)
             else:
                 refused.add(key)
         if key in refused:
@@ -318,12 +325,24 @@ def _agreeing(conn: Connection, events: Sequence[EngineEvent], changed: dict[str
             kept.append(event)
     if dropped:
         log.info(
-            "runs %s were changed from outside the scheduler: %d of its events that the change overrides "
-            "were not recorded",
+            "runs %s were changed from outside while they ran: %d events that the change overrides were not recorded",
             ", ".join(sorted(k for k in changed)),
             dropped,
         )
     return kept
+
+
+def _try_fact(event: StateChanged) -> bool:
+    """A try's start (queued to running) or end (out of running or queued): what the task did."""
+    return event.change.old in (S.QUEUED, S.RUNNING) and event.change.new != S.QUEUED
+
+
+def _aware(at: dt.datetime | None) -> dt.datetime | None:
+    return at if at is None else _utc(at)
+
+
+def _utc(at: dt.datetime) -> dt.datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
 
 
 _BIND_NAMES: dict[str, str] = {}
