@@ -225,3 +225,51 @@ def test_a_pooled_connection_killed_while_idle_is_replaced_unseen(
         finally:
             engine.dispose()
             admin.dispose()
+
+
+@pytest.mark.parametrize("backend", ["postgres", "mariadb"])
+def test_a_deadlock_victim_is_done_again(backend: str, tmp_path: Path) -> None:
+    """Two transactions locking two rows in opposite orders: the server kills one of them; a
+    user's change wrapped in ``retry_deadlocks`` (clear, mark, cancel) is done again and succeeds
+    instead of failing with the server's 'Deadlock found' / 'deadlock detected'."""
+    import threading
+
+    from dbfixtures import temporary_database
+    from ductwork.store.engine import create_engine, retry_deadlocks
+
+    with temporary_database(backend, tmp_path) as url:
+        engine = create_engine(url)
+        try:
+            with transaction(engine) as conn:
+                conn.execute(sa.text("CREATE TABLE pair (id INTEGER PRIMARY KEY, n INTEGER)"))
+                conn.execute(sa.text("INSERT INTO pair VALUES (1, 0), (2, 0)"))
+            both_hold = threading.Barrier(2, timeout=10)
+            calls: list[str] = []
+
+            def bump(first: int, second: int) -> None:
+                calls.append(f"{first}{second}")
+                with transaction(engine) as conn:
+                    conn.execute(sa.text("UPDATE pair SET n = n + 1 WHERE id = :i"), {"i": first})
+                    if len(calls) <= 2:
+                        both_hold.wait()  # each holds its first row: the second lock closes the circle
+                    conn.execute(sa.text("UPDATE pair SET n = n + 1 WHERE id = :i"), {"i": second})
+
+            errors: list[BaseException] = []
+
+            def run(first: int, second: int) -> None:
+                try:
+                    retry_deadlocks(bump)(first, second)
+                except BaseException as exc:
+                    errors.append(exc)
+
+            threads = [threading.Thread(target=run, args=pair) for pair in ((1, 2), (2, 1))]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(30)
+            assert not errors, errors
+            assert len(calls) == 3  # one of them was the victim, and was done again
+            with engine.connect() as conn:
+                assert conn.execute(sa.text("SELECT SUM(n) FROM pair")).scalar() == 4
+        finally:
+            engine.dispose()

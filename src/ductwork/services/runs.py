@@ -23,7 +23,7 @@ from ductwork.core.states import RunState, TaskState
 from ductwork.engine.code_info import as_on_disk
 from ductwork.engine.scheduling import backfill_intervals, schedule_of
 from ductwork.errors import InvalidTransitionError, NotFoundError, ParameterError, did_you_mean
-from ductwork.store.engine import read_transaction, transaction
+from ductwork.store.engine import read_transaction, retry_deadlocks, transaction
 from ductwork.store.records import RunRecord
 from ductwork.store.repo import flows as flow_repo
 from ductwork.store.repo import pipelines as pipeline_repo
@@ -360,6 +360,7 @@ def cancel_preview(engine: Engine, flow_id: str, run_id: str) -> tuple[RunRecord
     return record, [t.task_id for t in instances if not t.state.is_terminal]
 
 
+@retry_deadlocks
 def cancel(engine: Engine, flow_id: str, run_id: str, *, reason: str = "cancelled") -> RunRecord:
     """Stop a run: its running tasks are marked failed (the scheduler stops their tries) and
     those not started skipped, as Airflow marks a run failed.

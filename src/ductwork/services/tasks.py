@@ -15,7 +15,7 @@ from ductwork.engine.packed_logs import read_packed
 from ductwork.errors import InvalidTransitionError, NotFoundError, did_you_mean
 from ductwork.services import external_clear
 from ductwork.services.external_clear import ExternalClear
-from ductwork.store.engine import read_transaction, transaction
+from ductwork.store.engine import read_transaction, retry_deadlocks, transaction
 from ductwork.store.records import RunRecord, TaskInstanceRecord, TryRecord
 from ductwork.store.repo import runs as run_repo
 from ductwork.store.repo import tasks as task_repo
@@ -85,6 +85,7 @@ def clear(
     return clear_across(engine, record, task_ids, downstream=downstream, upstream=upstream, dry_run=dry_run)[0]
 
 
+@retry_deadlocks
 def clear_across(
     engine: Engine,
     record: RunRecord,
@@ -121,6 +122,7 @@ def clear_across(
         return cleared, elsewhere
 
 
+@retry_deadlocks
 def mark(
     engine: Engine,
     record: RunRecord,

@@ -19,13 +19,14 @@ and never commit.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine, event
@@ -325,6 +326,42 @@ def unreachable(url: URL, exc: BaseException) -> DatabaseUnreachableError:
 
 def _default_port(url: URL) -> int | str:
     return {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}.get(url.get_backend_name(), "?")
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_DEADLOCK_CODES = {1213, 1205}  # MySQL/MariaDB: deadlock found; lock wait timeout
+_DEADLOCK_STATES = {"40P01", "40001"}  # PostgreSQL: deadlock detected; serialization failure
+
+
+def deadlocked(exc: BaseException) -> bool:
+    """Whether the server chose this transaction as a deadlock's victim (or it waited too long
+    for a lock): nothing was written, and doing it again is the server's own advice."""
+    orig = getattr(exc, "orig", None)
+    if orig is None:
+        return False
+    code = getattr(orig, "args", (None,))[0] if isinstance(orig, Exception) else None
+    return code in _DEADLOCK_CODES or getattr(orig, "sqlstate", None) in _DEADLOCK_STATES
+
+
+def retry_deadlocks(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run ``fn`` again (up to three times in all, after 50 then 100 ms) when its transaction was
+    a deadlock's victim: MariaDB's gap locks make a user's change and a run being created or
+    driven at the same moment collide now and then. ``fn`` must be one transaction, or several
+    that can each be done again."""
+
+    @functools.wraps(fn)
+    def again(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        for attempt in range(3):
+            try:
+                return fn(*args, **kwargs)
+            except sa.exc.DBAPIError as exc:
+                if attempt == 2 or not deadlocked(exc):
+                    raise
+            time.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    return again
 
 
 def database_unavailable(exc: BaseException) -> bool:
