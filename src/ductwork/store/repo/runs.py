@@ -356,11 +356,35 @@ def lock_runs(conn: Connection, run_pks: Iterable[int]) -> dict[int, tuple[int |
     sink both take this lock first: a change from outside and a scheduler step then never
     interleave, and the sink sees the revision the change moved (SQLite needs no row lock: its
     write transactions already run one at a time)."""
+    pks = sorted(set(run_pks))
+    if len(pks) == 1:  # a step of one run, most of the time: its SQL as the driver takes it
+        cursor = conn.connection.cursor()  # the transaction's own connection
+        try:
+            cursor.execute(_lock_one_sql(conn), (pks[0],))
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+        return {} if row is None else {int(row[0]): (row[1], int(row[2]))}
     out: dict[int, tuple[int | None, int]] = {}
-    for part in chunks(sorted(set(run_pks))):
+    for part in chunks(pks):
         stmt = sa.select(runs.c.id, runs.c.owner, runs.c.revision).where(runs.c.id.in_(part)).with_for_update()
         out.update((row.id, (row.owner, row.revision)) for row in conn.execute(stmt))
     return out
+
+
+_LOCK_ONE: dict[str, str] = {}
+
+
+def _lock_one_sql(conn: Connection) -> str:
+    """``lock_runs``'s statement for one run, in the driver's own words: built by SQLAlchemy
+    at each step it cost more than a scheduler step's other writes (0.17 ms against 0.06)."""
+    dialect = conn.dialect
+    sql = _LOCK_ONE.get(dialect.name)
+    if sql is None:
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        lock = "" if dialect.name == "sqlite" else " FOR UPDATE"
+        sql = _LOCK_ONE[dialect.name] = f"SELECT id, owner, revision FROM runs WHERE id = {mark}{lock}"
+    return sql
 
 
 def bump_revision(conn: Connection, run_pk: int, *, now: dt.datetime | None = None) -> None:
