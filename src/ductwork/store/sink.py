@@ -19,7 +19,7 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -284,11 +284,10 @@ def _agreeing(conn: Connection, events: Sequence[EngineEvent], changed: dict[str
     try, a cancelled run's skipped task sent to a worker, a re-queued run ended).
 
     A task's state change is kept when the row is still in the state it changes from (as a
-    compare-and-set); once one is refused, the task's later events in the batch go too, except
-    a try's start or end that happened before the change was made: that is what the task did,
-    not a decision (a task that succeeded just before a cancel, recorded just after it, stays a
-    success; its change is recorded from the state the change left). Ends of runs go (the driver
-    reloads the run and ends it again if it is done); new nodes stay."""
+    compare-and-set); once one is refused, the task's later events in the batch go too (a try
+    that ended just before the change, not recorded yet, goes with them: the change was made on
+    what was recorded, and wins). Ends of runs go (the driver reloads the run and ends it again
+    if it is done); new nodes stay."""
     current: dict[tuple[int, str], tuple[str, dt.datetime | None]] = {}
     for part in chunks(sorted(set(changed.values()))):
         ti = task_instances
@@ -313,10 +312,6 @@ def _agreeing(conn: Connection, events: Sequence[EngineEvent], changed: dict[str
             state, changed_at = current.get(key, (None, None))
             if key not in refused and state == event.change.old.value:
                 current[key] = (event.change.new.value, changed_at)
-            elif state is not None and changed_at is not None and _try_fact(event) and _utc(event.at) < changed_at:
-                event = replace(event, change=replace(event.change, old=S(state)))
-                current[key] = (event.change.new.value, changed_at)
-                refused.discard(key)
             else:
                 refused.add(key)
         if key in refused:
@@ -330,11 +325,6 @@ def _agreeing(conn: Connection, events: Sequence[EngineEvent], changed: dict[str
             dropped,
         )
     return kept
-
-
-def _try_fact(event: StateChanged) -> bool:
-    """A try's start (queued to running) or end (out of running or queued): what the task did."""
-    return event.change.old in (S.QUEUED, S.RUNNING) and event.change.new != S.QUEUED
 
 
 def _aware(at: dt.datetime | None) -> dt.datetime | None:
