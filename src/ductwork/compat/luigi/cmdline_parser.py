@@ -137,10 +137,13 @@ class CmdlineParser:
             raise SystemExit("No task specified")
 
     def get_task_obj(self) -> Any:
-        from .interface import _import_modules
+        import importlib
+
         from .task_register import Register
 
-        _import_modules(self.modules)  # as Luigi's parser does: tools such as luigi.tools.deps rely on it
+        # ``interface`` builds on this parser: looked up here, not imported, to make no circle.
+        interface = importlib.import_module(f"{__package__}.interface")
+        interface._import_modules(self.modules)  # as Luigi's parser does: luigi.tools.deps relies on it
         if self.task_name is None:
             raise ParameterError("no task given: luigi [options] TaskName [--param value]")
         cls = Register.get_task_cls(self.task_name)

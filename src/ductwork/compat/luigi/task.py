@@ -269,10 +269,13 @@ class Task(core.Task, metaclass=Register):
                 except Exception:
                     logger.warning("Error in event callback for %r", name, exc_info=True)
         if failed:
-            from .notifications import email_task_failure
+            import importlib
 
+            # Looked up when a task fails: ``notifications`` is built on this module (its
+            # configuration classes are Tasks), so a plain import here would make a circle.
+            notifications = importlib.import_module(f"{__package__}.notifications")
             explanation = self.on_failure(args[1])
-            email_task_failure(self, None if explanation is None else str(explanation))
+            notifications.email_task_failure(self, None if explanation is None else str(explanation))
 
     def lost_try(self, error: str, *, timed_out: bool) -> None:
         """Ductwork's hook for a try that timed out or whose process died (the scheduler tells
