@@ -34,7 +34,7 @@ def test_delete_a_run_with_a_dry_run_first(
     assert "only finished runs can be deleted" in error_of(operator.delete(_run("demo", seeded.running_run)), 409)
     preview = operator.delete(path, params={"dry_run": "true"}).json()
     assert (preview["dry_run"], preview["runs"], preview["task_instances"], preview["tries"]) == (True, 1, 4, 3)
-    assert preview["results"] == 1 and preview["log_files"] == 3 and preview["events"] > 0
+    assert preview["results"] == 2 and preview["log_files"] == 3 and preview["events"] > 0
     assert preview["sample"] == [
         {
             "flow_id": "demo",
