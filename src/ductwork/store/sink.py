@@ -288,13 +288,11 @@ def _agreeing(conn: Connection, events: Sequence[EngineEvent], changed: dict[str
     that ended just before the change, not recorded yet, goes with them: the change was made on
     what was recorded, and wins). Ends of runs go (the driver reloads the run and ends it again
     if it is done); new nodes stay."""
-    current: dict[tuple[int, str], tuple[str, dt.datetime | None]] = {}
+    current: dict[tuple[int, str], str] = {}
     for part in chunks(sorted(set(changed.values()))):
         ti = task_instances
-        rows = conn.execute(
-            sa.select(ti.c.run_pk, ti.c.task_id, ti.c.state, ti.c.updated_at).where(ti.c.run_pk.in_(part))
-        )
-        current.update(((row.run_pk, row.task_id), (row.state, _aware(row.updated_at))) for row in rows)
+        rows = conn.execute(sa.select(ti.c.run_pk, ti.c.task_id, ti.c.state).where(ti.c.run_pk.in_(part)))
+        current.update(((row.run_pk, row.task_id), row.state) for row in rows)
     refused: set[tuple[int, str]] = set()
     kept: list[EngineEvent] = []
     dropped = 0
@@ -309,9 +307,8 @@ def _agreeing(conn: Connection, events: Sequence[EngineEvent], changed: dict[str
         task_id = event.change.task_id if isinstance(event, StateChanged) else event.task_id
         key = (pk, task_id)
         if isinstance(event, StateChanged):
-            state, changed_at = current.get(key, (None, None))
-            if key not in refused and state == event.change.old.value:
-                current[key] = (event.change.new.value, changed_at)
+            if key not in refused and current.get(key) == event.change.old.value:
+                current[key] = event.change.new.value
             else:
                 refused.add(key)
         if key in refused:
@@ -325,14 +322,6 @@ def _agreeing(conn: Connection, events: Sequence[EngineEvent], changed: dict[str
             dropped,
         )
     return kept
-
-
-def _aware(at: dt.datetime | None) -> dt.datetime | None:
-    return at if at is None else _utc(at)
-
-
-def _utc(at: dt.datetime) -> dt.datetime:
-    return at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
 
 
 _BIND_NAMES: dict[str, str] = {}
