@@ -138,6 +138,12 @@ def _raised_by_ductwork(exc: BaseException) -> bool:
     return last is not None and any(Path(last).resolve().is_relative_to(owner) for owner in owners)
 
 
+def _first_line(exc: BaseException) -> str:
+    """The driver's message (not SQLAlchemy's wrapping), its first line."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _disk_full(exc: BaseException) -> str | None:
     """A write refused because the disk is full, in one line: SQLite says ``database or disk is
     full`` at the commit when its file could be opened (a scheduler keeps it open), PostgreSQL
@@ -147,8 +153,7 @@ def _disk_full(exc: BaseException) -> str | None:
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         where = f" ({exc.filename})" if exc.filename else ""
         return f"no space left on the disk{where}: free some space (or move DUCTWORK_HOME) and run it again"
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    first = text.splitlines()[0] if text else type(exc).__name__
+    first = _first_line(exc)
     if "database or disk is full" in first or "no space left on device" in first.lower():
         return (
             f"the metadata database cannot be written ({first}): nothing of this command was recorded; free "
@@ -160,8 +165,7 @@ def _disk_full(exc: BaseException) -> str | None:
 def _read_only(exc: BaseException) -> str | None:
     """A write refused because the database (or its folder) is read-only, in one line: it was
     a traceback from whichever command wrote first."""
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    first = text.splitlines()[0] if text else type(exc).__name__
+    first = _first_line(exc)
     if "readonly database" in first or "read-only file system" in first.lower():
         return (
             f"the metadata database cannot be written ({first}): this command records what it does; "
