@@ -5,6 +5,7 @@ try that a cancelled try still held)."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import textwrap
@@ -134,11 +135,70 @@ def test_clear_mark_and_cancel_while_the_scheduler_runs_the_same_runs(db_url: st
     assert not stranded, f"finished runs with unfinished tasks: {stranded[:5]}"
 
 
-def _flow_known(engine: sa.Engine) -> bool:
+def _flow_known(engine: sa.Engine, flow_id: str = "racer") -> bool:
     with read_transaction(engine) as conn:
-        return any(f.flow_id == "racer" for f in flow_repo.list_flows(conn))
+        return any(f.flow_id == flow_id for f in flow_repo.list_flows(conn))
 
 
 def _unfinished_runs(engine: sa.Engine) -> list[str]:
     with engine.connect() as conn:
         return list(conn.execute(sa.text("SELECT run_id FROM runs WHERE state IN ('queued', 'running')")).scalars())
+
+
+ONE_TASK = """
+from ductwork import Flow, PythonOperator
+
+def work():
+    return "done"
+
+with Flow("handed", schedule=None) as handed:
+    PythonOperator(task_id="only", python_callable=work)
+"""
+
+
+def test_a_try_queued_by_a_scheduler_that_died_is_sent_again_and_its_history_says_so(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A try handed to a worker by a scheduler killed before the worker started it: the next
+    scheduler sends it again, and the task's recorded history shows the step back to scheduled
+    (before, the history jumped from queued to running with nothing between)."""
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "handed.py").write_text(textwrap.dedent(ONE_TASK))
+    settings = Settings(home=tmp_path / "home", flows_folder=flows, database_url=db_url, parallelism=1)
+    options = SchedulerOptions(poll_interval=0.1, parse_interval=0.3, wake_interval=0.02)
+    engine = create_engine(db_url)
+    try:
+        with scheduler_in_thread(settings, options):
+            wait_for(lambda: _flow_known(engine, "handed"), 60, "the flow to be parsed")
+        # What a scheduler killed -9 right after handing the try over leaves behind.
+        record = run_service.trigger(engine, "handed", run_id="r1")
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE runs SET state = 'running' WHERE id = :pk"), {"pk": record.pk})
+            conn.execute(
+                sa.text("UPDATE task_instances SET state = 'queued', try_number = 1 WHERE run_pk = :pk"),
+                {"pk": record.pk},
+            )
+            for old, new in ((None, "scheduled"), ("scheduled", "queued")):
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO state_events (run_pk, task_id, old, new, reason, try_number, at) "
+                        "VALUES (:pk, 'only', :old, :new, 'test', 1, CURRENT_TIMESTAMP)"
+                    ),
+                    {"pk": record.pk, "old": old, "new": new},
+                )
+        with scheduler_in_thread(settings, options):
+            wait_for(lambda: not _unfinished_runs(engine), 60, "the run to finish")
+        with engine.connect() as conn:
+            history = conn.execute(
+                sa.text("SELECT old, new, reason, try_number FROM state_events WHERE task_id = 'only' ORDER BY id")
+            ).all()
+            final = conn.execute(sa.text("SELECT state, try_number FROM task_instances")).one()
+    finally:
+        engine.dispose()
+    assert tuple(final) == ("success", 1)  # sent again under the same try number: it never started
+    chain = [(old, new) for old, new, _, _ in history]
+    assert chain[:3] == [(None, "scheduled"), ("scheduled", "queued"), ("queued", "scheduled")], history
+    assert "sent again" in history[2].reason and history[2].try_number == 0
+    assert all(prev[1] == this[0] for prev, this in itertools.pairwise(chain)), history
+    assert chain[-1][1] == "success"

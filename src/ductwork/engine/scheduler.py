@@ -82,6 +82,7 @@ from ductwork.store.repo import pools as pool_repo
 from ductwork.store.repo import runs as run_repo
 from ductwork.store.repo import tasks as task_repo
 from ductwork.store.repo import variables as variable_repo
+from ductwork.store.repo.events import NewStateEvent, add_state_events
 from ductwork.store.sink import SqlEventSink
 from ductwork.store.tables import IN_PROCESS_OWNER, task_instances
 from ductwork.store.tables import flows as flows_table
@@ -95,6 +96,7 @@ EXECUTOR_START_DELAY = 1.0
 seconds after the scheduler's start, or at its first try, whichever comes first: booting them
 while a folder of files is imported made a scheduler on 100 files list them 150-400 ms later."""
 S = TaskState
+SENT_AGAIN = "queued for a worker by a scheduler that stopped before the worker started it: sent again"
 
 
 @dataclass
@@ -1035,6 +1037,7 @@ class SchedulerService:
             tries = dict(loaded.tries)
             in_flight = self.supervisor.runs.get(record.key)
             flying = set(in_flight.in_flight) if in_flight is not None else set()
+            sent_again: list[NewStateEvent] = []
             for task_id, state in loaded.states.items():
                 if task_id in flying:
                     continue
@@ -1053,10 +1056,23 @@ class SchedulerService:
                     if reset.rowcount == 1:
                         states[task_id] = S.SCHEDULED
                         tries[task_id] = tries.get(task_id, 1) - 1
+                        # In the task's history too: its next change starts from scheduled.
+                        sent_again.append(
+                            NewStateEvent(
+                                run_pk,
+                                task_id,
+                                S.QUEUED.value,
+                                S.SCHEDULED.value,
+                                SENT_AGAIN,
+                                max(0, tries[task_id]),
+                                self.clock.now(),
+                            )
+                        )
                     else:
                         current = task_repo.get_task_instance(conn, run_pk, task_id)
                         if current is not None:
                             states[task_id], tries[task_id] = current.state, current.try_number
+            add_state_events(conn, sent_again)
         # (max: older releases stored a rescheduled sensor's try number as -1)
         tries = {t: max(0, n) for t, n in tries.items()}
         info = run_service.run_info(record, loaded.graph.meta)
