@@ -28,7 +28,7 @@ from conftest import REQUIRE_SERVICES
 ROOT = Path(__file__).resolve().parents[2]
 
 EFFECTS_FLOW = """
-import os, time, uuid
+import logging, os, time, uuid
 from ductwork import Flow, PythonOperator
 
 EFFECTS = os.environ["DUCTWORK_TEST_EFFECTS"]
@@ -36,6 +36,7 @@ EFFECTS = os.environ["DUCTWORK_TEST_EFFECTS"]
 def work(task_id, seconds=0.0, run_id=None):
     time.sleep(seconds)
     print(f"working on {task_id}", flush=True)
+    logging.getLogger("team.jobs").info("logged by %s", task_id)
     name = f"{run_id}.{task_id}.{uuid.uuid4().hex}"
     fd = os.open(os.path.join(EFFECTS, name), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     os.write(fd, str(os.getpid()).encode())

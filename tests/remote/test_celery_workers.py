@@ -85,6 +85,12 @@ def _scenario(tmp_path: Path, broker_url: str, *, bad_bundle: bool = False) -> N
             logs = cluster.cli("tasks", "logs", "fan", "r1", "b2")
             assert logs.returncode == 0, logs.stderr
             assert "working on b2" in logs.stdout
+            # A task's log records too (INFO, as in Airflow), and nothing of the tries the same
+            # worker process ran before or after it.
+            for task_id in ["a", "b0", "b1", "b2", "b3"]:
+                shown = cluster.cli("tasks", "logs", "fan", "r1", task_id).stdout
+                assert f"logged by {task_id}" in shown, shown
+                assert shown.count("logged by") == 1 and shown.count("working on") == 1, shown
             listed = json.loads(cluster.cli("workers", "list", "--json").stdout)
             names = {w["name"].split("@")[0]: w for w in listed["workers"]}
             assert set(names) == {"w1", "w2"} and names["w1"]["queues"] == ["default"]

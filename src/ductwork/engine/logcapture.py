@@ -270,6 +270,32 @@ def routing() -> Iterator[None]:
                 _INSTALL.close_info()
 
 
+class _NotFromATry(logging.Filter):
+    """Drops the records a try logs (its thread has a sink): the sink's handler writes them to
+    the try's log already."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return _SINK.get() is None
+
+
+@contextlib.contextmanager
+def streams_are_try_logs() -> Iterator[None]:
+    """For a process whose descriptors 1 and 2 are the running try's log file (a pool worker, a
+    Celery worker's pool process): the handlers the process had (a stream handler on stderr,
+    set up by ``--log-level``) leave a try's records to the sink's handler. At INFO, each of a
+    task's ``logging.info`` lines was in its try's log twice, once from each handler; outside
+    a try, and from threads a task starts, those handlers write as before."""
+    only_once = _NotFromATry()
+    handlers = [h for h in logging.getLogger().handlers if h is not _INSTALL.handler]
+    for handler in handlers:
+        handler.addFilter(only_once)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(only_once)
+
+
 @contextlib.contextmanager
 def capture(sink: TrySink) -> Iterator[TrySink]:
     """Send this thread's output and log records to ``sink``."""

@@ -763,7 +763,7 @@ def main(conn: Connection, runtime: WorkerRuntime, config: WorkerConfig) -> None
         raise
     freeze_startup()
     try:
-        with logcapture.routing():
+        with logcapture.routing(), logcapture.streams_are_try_logs():
             worker.serve()
     finally:
         try:

@@ -35,7 +35,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from ductwork.core.clock import SystemClock
@@ -55,7 +55,7 @@ from ductwork.engine.remote.bundles import BundleCache
 from ductwork.engine.remote.logs import LogShipper, is_remote
 from ductwork.errors import TaskRemovedError
 from ductwork.settings import Settings
-from ductwork.store.engine import create_engine, single_statement, transaction
+from ductwork.store.engine import create_engine, single_statement, transaction, unreachable
 from ductwork.store.errors import DatabaseUnreachableError
 from ductwork.store.repo import remote as remote_repo
 
@@ -158,12 +158,14 @@ class RemoteHost:
         self.runtime = CodeRuntime(self)
         self.folders = Lru(256)
         self.log_dir = Path(tempfile.gettempdir()) / f"ductwork-worker-logs-{os.getpid()}"
+        self._routing: contextlib.ExitStack | None = None
+        self._held_connection: Connection | None = None
 
     def _forked(self) -> None:
         """A forked process (a pool process) never uses its parent's connections."""
         if self.pid != os.getpid():
             self.pid = os.getpid()
-            self._engine = self._statements = None
+            self._engine = self._statements = self._held_connection = None
 
     @property
     def engine(self) -> Engine:
@@ -182,10 +184,45 @@ class RemoteHost:
             self._statements = create_engine(self.settings.db_url, pre_ping=False, autocommit=True)
         return self._statements
 
+    def _held(self) -> Connection:
+        """The autocommit connection of this process's one-statement writes, kept from one try
+        to the next: taking one from SQLAlchemy's pool and giving it back at each try was 8% of
+        a pool process's CPU on 50 ms tries (py-spy, ``benchmarks/remote.py``). A write that
+        fails drops it, and its retry connects again."""
+        engine = self.statements  # (a forked process's first call: new engines, no connection)
+        if self._held_connection is None:
+            try:
+                self._held_connection = engine.connect()
+            except OperationalError as exc:
+                raise unreachable(engine.url, exc) from None
+        return self._held_connection
+
+    def _drop_held(self) -> None:
+        held, self._held_connection = self._held_connection, None
+        if held is not None:
+            with contextlib.suppress(Exception):
+                held.invalidate()
+                held.close()
+
     def close(self) -> None:
+        self._drop_held()
         for engine in (self._engine, self._statements):
             if engine is not None:
                 engine.dispose()
+        if self._routing is not None:
+            self._routing.close()
+            self._routing = None
+
+    def _keep_routing(self) -> None:
+        """Tries' output and log records go to their own logs (``logcapture``), installed once
+        for the process's life, as in a local pool worker. Installed per try, it set the levels
+        of a dozen loggers twice a try, and each ``setLevel`` walks every logger of the process
+        (Celery's, Kombu's, the tasks' libraries'): 13% of a pool process's CPU on 50 ms tries
+        (py-spy, ``benchmarks/remote.py``)."""
+        if self._routing is None:
+            self._routing = contextlib.ExitStack()
+            self._routing.enter_context(logcapture.routing())
+            self._routing.enter_context(logcapture.streams_are_try_logs())
 
     # --- tries ---------------------------------------------------------------------------------
     def run(self, payload: dict[str, Any]) -> str:
@@ -291,35 +328,35 @@ class RemoteHost:
             _flush_std()
             os.dup2(sink.fd, 1)  # type: ignore[attr-defined]
             os.dup2(sink.fd, 2)  # type: ignore[attr-defined]
-            with logcapture.routing():
-                try:
-                    executable = self._resolve(job, node, sources)
-                except Exception as exc:
-                    tb = traceback.format_exc()
-                    sink.write(f"could not load task {node.task_id!r} on worker {self.worker_name}: {exc}\n{tb}")
-                    gone = isinstance(exc, TaskRemovedError)  # another try cannot help: no retry
-                    return failed_outcome(
-                        node,
-                        try_number,
-                        SystemClock(),
-                        f"could not load task: {exc}",
-                        None if gone else tb,
-                        max_tries=try_number if gone else request.max_tries,
-                    )
-                with use_sources(sources):
-                    return execute_try(
-                        executable,
-                        node=node,
-                        run=request.run,
-                        try_number=try_number,
-                        results=self.runtime.results(),
-                        downstream=request.downstream,
-                        clock=SystemClock(),
-                        sink=sink,
-                        max_tries=request.max_tries,
-                        resumed=request.resumed,
-                        services=self.runtime.services(),
-                    )
+            self._keep_routing()
+            try:
+                executable = self._resolve(job, node, sources)
+            except Exception as exc:
+                tb = traceback.format_exc()
+                sink.write(f"could not load task {node.task_id!r} on worker {self.worker_name}: {exc}\n{tb}")
+                gone = isinstance(exc, TaskRemovedError)  # another try cannot help: no retry
+                return failed_outcome(
+                    node,
+                    try_number,
+                    SystemClock(),
+                    f"could not load task: {exc}",
+                    None if gone else tb,
+                    max_tries=try_number if gone else request.max_tries,
+                )
+            with use_sources(sources):
+                return execute_try(
+                    executable,
+                    node=node,
+                    run=request.run,
+                    try_number=try_number,
+                    results=self.runtime.results(),
+                    downstream=request.downstream,
+                    clock=SystemClock(),
+                    sink=sink,
+                    max_tries=request.max_tries,
+                    resumed=request.resumed,
+                    services=self.runtime.services(),
+                )
         finally:
             _flush_std()
             os.dup2(saved[0], 1)
@@ -422,9 +459,12 @@ class RemoteHost:
         waited = 0.0
         while True:
             try:
+                if single and self.engine.dialect.name != "sqlite":
+                    return remote_repo.record_steps(self._held(), end, start)
                 with single_statement(self.statements) if single else transaction(self.engine) as conn:
                     return remote_repo.record_steps(conn, end, start)
             except (DatabaseUnreachableError, OperationalError, InterfaceError) as exc:
+                self._drop_held()
                 if waited == 0.0 or waited > 30:
                     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                     log.warning("database unreachable while recording %s; retrying: %s", what, first)
