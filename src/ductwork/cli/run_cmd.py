@@ -7,9 +7,11 @@ import datetime as dt
 import os
 import signal
 import sys
+import tempfile
 import threading
 import traceback
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import click
@@ -84,8 +86,10 @@ def _execute(
     graph: FlowGraph | None = None,
     conf: dict[str, Any] | None = None,
     phase_out: PhaseOut | None = None,
+    log_dir: Path | None = None,
 ) -> RunSummary:
-    """``phase_out``: a build that SIGUSR1 may tell to stop taking new tasks (Luigi's worker)."""
+    """``phase_out``: a build that SIGUSR1 may tell to stop taking new tasks (Luigi's worker).
+    ``log_dir``: where the try logs go (``usable_log_dir``); None keeps them in memory only."""
     settings = state.settings
     total = len(flow.tasks) or 1
     recording = _recording(state, flow) if record else None
@@ -102,7 +106,7 @@ def _execute(
                 params=params,
                 logical_date=logical_date,
                 parallelism=workers,
-                log_dir=settings.logs,
+                log_dir=log_dir,
                 sinks=[bar] if bar.enabled else [],  # a progress bar not shown need not hear every event
                 run_type=run_type,
                 conf=conf,
@@ -231,7 +235,29 @@ def _task_services(settings: Any, recording: Any) -> Any:
     return local_task_services(settings, lend_store=recording is not None)
 
 
-def _report(summary: RunSummary, as_json: bool, settings_logs: Any, *, handed_over: bool = False) -> None:
+def usable_log_dir(logs: Path) -> Path | None:
+    """``logs`` if try logs can be written there, else None after one line on stderr. A
+    read-only or full log folder made the first try's log file fail inside the run loop: the
+    run stopped with its tasks recorded failed though they had run (or never started), and
+    their logs were gone. The run now goes on without log files, and is recorded as it went.
+    The probe writes a page, so a disk with no room for one is found full here."""
+    try:
+        logs.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=logs) as probe:
+            probe.write(b"\0" * 4096)
+            probe.flush()
+    except OSError as exc:
+        click.secho(
+            f"warning: the try logs cannot be written in {logs} ({exc.strerror or exc}): "
+            "this run goes on and is recorded, without its try logs",
+            fg="yellow",
+            err=True,
+        )
+        return None
+    return logs
+
+
+def _report(summary: RunSummary, as_json: bool, settings_logs: Path | None, *, handed_over: bool = False) -> None:
     """Print the outcome; exit 1 when the run failed, unless ``handed_over``: a build told by
     SIGUSR1 to stop taking new tasks, with none failed, leaves the rest to the next one and
     exits 0 (Luigi's ``not_run`` exit code), though its run is recorded failed."""
@@ -248,7 +274,8 @@ def _report(summary: RunSummary, as_json: bool, settings_logs: Any, *, handed_ov
         if reused:
             counts += f"; {reused} of them up to date, not run"
         why = f" ({escape(summary.reason)})" if summary.reason else ""
-        out.print(f"run {summary.run_id}: [bold]{summary.state.value}[/]{why} ({counts}); logs under {settings_logs}")
+        where = f"logs under {settings_logs}" if settings_logs is not None else "no try logs kept"
+        out.print(f"run {summary.run_id}: [bold]{summary.state.value}[/]{why} ({counts}); {where}")
     if summary.state.value == "failed" and not handed_over:  # the run's verdict, as `trigger --wait` exits: a task
         sys.exit(1)  # that failed under a run its rules let succeed (an all_done cleanup) is not one
 
@@ -291,6 +318,7 @@ def run(
         params: dict[str, Any] = parse_param_options(param_values)
         if (graph.meta if graph is not None else flow.meta()).params_in_conf:  # an Airflow DAG, as dags test -c
             params, conf = params_into_conf(f"flow {flow.flow_id!r}", flow.params, params, conf)
+        logs = usable_log_dir(settings.logs)
         summary = _execute(
             state,
             flow,
@@ -304,8 +332,9 @@ def run(
             only=list(only) or None,
             record=record,
             conf=conf,
+            log_dir=logs,
         )
-    _report(summary, as_json, settings.logs)
+    _report(summary, as_json, logs)
 
 
 def _bool_map(cls: type[ParamHolder]) -> dict[str, bool]:
@@ -382,6 +411,7 @@ def build(
     with use_sources(sources), _located_in_task_code(loaded):
         root = cls(**args.root)
         flow = flow_for_tasks([root])
+        logs = usable_log_dir(state.settings.logs)
         summary = _execute(
             state,
             flow,
@@ -393,6 +423,7 @@ def build(
             run_type="build",
             record=record,
             phase_out=phase_out,
+            log_dir=logs,
         )
     if not as_json:
         _luigi_summary(summary, stopped=phase_out.told)
@@ -403,7 +434,7 @@ def build(
             fg="yellow",
             err=True,
         )
-    _report(summary, as_json, state.settings.logs, handed_over=phase_out.told and not summary.any_failed)
+    _report(summary, as_json, logs, handed_over=phase_out.told and not summary.any_failed)
 
 
 def _warn_unread_config(sources: ParamSources, sections: dict[str, dict[str, bool]]) -> None:
