@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,11 @@ _ENV_READ = ("DUCTWORK_", "AIRFLOW_", "LUIGI_CONFIG_PATH")
 
 FORMAT = 2
 """Bumped when what is kept changes shape: older records are then ignored."""
+
+FORGET_AFTER = 30 * 86400
+"""Seconds after which the records and graphs of other contexts are deleted (when a parse
+writes the index): every context (a Ductwork upgrade, another setting or working folder) keeps
+records of its own, and those of contexts gone for good were kept for ever."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +125,19 @@ def _stamp(path: str, seen: dict[str, list[int] | None]) -> list[int] | None:
     return seen[path]
 
 
+def _graph_shape() -> list[list[str]]:
+    """The fields (and their types) of the graph model a record keeps. ``FlowGraph.from_dict``
+    reads an older record without complaint, a field it lacks taking its default (an Airflow
+    DAG's ``params_in_conf`` read as False), and the version stays the same across the
+    development of a release (an editable install, a git checkout): a record of another shape
+    was served as if it were current. A new field now makes every file parse again."""
+    from dataclasses import fields
+
+    from ductwork.core.graph import FlowGraph, FlowMeta, NodeSpec
+
+    return [[f"{f.name}: {f.type}" for f in fields(cls)] for cls in (FlowGraph, FlowMeta, NodeSpec)]
+
+
 class FlowIndex:
     """The parsed flow files of one context (see the module docstring), kept in ``home``."""
 
@@ -148,7 +167,16 @@ class FlowIndex:
         # and connections, and those the Airflow and Luigi shims read (AIRFLOW_VAR_*,
         # AIRFLOW_CONN_*, LUIGI_CONFIG_PATH).
         env = sorted((k, v) for k, v in self.environ.items() if k.startswith(_ENV_READ))
-        key = [FORMAT, __version__, sys.executable, os.getcwd(), settings_file, _stamp(settings_file, {}), env]
+        key = [
+            FORMAT,
+            __version__,
+            _graph_shape(),
+            sys.executable,
+            os.getcwd(),
+            settings_file,
+            _stamp(settings_file, {}),
+            env,
+        ]
         return hashlib.sha256(json.dumps(key).encode()).hexdigest()
 
     # --- the record -------------------------------------------------------------------------
@@ -170,6 +198,24 @@ class FlowIndex:
             os.replace(tmp, self.path)
         except OSError:
             pass
+        self._forget_old()
+
+    def _forget_old(self) -> None:
+        """Delete the files of this folder not written for ``FORGET_AFTER`` seconds, except this
+        context's record and the graphs it points at (best effort)."""
+        keep = {str(self.path), *(str(self._graph_path(f)) for f in self._load())}
+        cutoff = time.time() - FORGET_AFTER
+        for folder in (self.folder, self.folder / "graphs"):
+            try:
+                entries = list(os.scandir(folder))
+            except OSError:
+                continue
+            for entry in entries:
+                try:
+                    if entry.path not in keep and entry.is_file() and entry.stat().st_mtime < cutoff:
+                        os.unlink(entry.path)
+                except OSError:
+                    pass
 
     def _graph_path(self, file: str) -> Path:
         return self.folder / "graphs" / f"{hashlib.sha256((self.context + file).encode()).hexdigest()[:24]}.json"
