@@ -47,6 +47,8 @@ class scheduler(Config):
     disable_hard_timeout = p.IntParameter(default=999999999)
     disable_persist = p.IntParameter(default=86400)
     record_task_history = p.BoolParameter(default=False)
+    batch_emails = p.BoolParameter(default=False)
+    """Failures e-mailed in batches (``luigi.batch_notifier``, the ``[batch_email]`` settings)."""
 
 
 class worker(Config):

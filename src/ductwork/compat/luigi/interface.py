@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import traceback
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -44,6 +45,10 @@ class Plan:
     deps: dict[str, list[str]] = field(default_factory=dict)
     already_done: set[str] = field(default_factory=set)
     scheduling_errors: dict[str, str] = field(default_factory=dict)
+    scheduling_tracebacks: dict[str, str] = field(default_factory=dict)
+    batch_tasks: dict[str, Task] = field(default_factory=dict)
+    """The task each batch (``batch_method``) runs as, by id."""
+    """The traceback of each scheduling error, as Luigi's e-mails show it."""
     limit_reached: bool = False
     phased_out: bool = False
     """SIGUSR1 told the build to stop taking new tasks: those it did not start were not run."""
@@ -71,8 +76,10 @@ def schedule(roots: Sequence[Task], *, task_limit: int | None = None) -> Plan:
             complete = task.complete()
         except Exception as exc:
             plan.scheduling_errors[task.task_id] = f"complete() of {task} raised {type(exc).__name__}: {exc}"
+            plan.scheduling_tracebacks[task.task_id] = traceback.format_exc()
             logger.warning("will not run %s or any dependencies: complete() failed", task, exc_info=True)
             task.trigger_event(Event.DEPENDENCY_MISSING, task)
+            _notifications().email_scheduling_failure(task, "complete", plan.scheduling_tracebacks[task.task_id])
             continue
         if complete:
             plan.already_done.add(task.task_id)
@@ -93,8 +100,10 @@ def schedule(roots: Sequence[Task], *, task_limit: int | None = None) -> Plan:
             if type(exc).__name__ == "TaskException":
                 raise
             plan.scheduling_errors[task.task_id] = f"requires() of {task} raised {type(exc).__name__}: {exc}"
+            plan.scheduling_tracebacks[task.task_id] = traceback.format_exc()
             logger.warning("will not run %s or any dependencies: requires() failed", task, exc_info=True)
             task.trigger_event(Event.BROKEN_TASK, task, exc)
+            _notifications().email_scheduling_failure(task, "deps", plan.scheduling_tracebacks[task.task_id])
             continue
         plan.deps[task.task_id] = [d.task_id for d in deps]
         for dep in deps:
@@ -103,6 +112,14 @@ def schedule(roots: Sequence[Task], *, task_limit: int | None = None) -> Plan:
             if dep.task_id not in plan.tasks:
                 stack.append(dep)
     return plan
+
+
+def _notifications() -> Any:
+    """``luigi.notifications``, looked up when a build needs it (its configuration classes are
+    Tasks: an import at the top would make a circle through ``task``)."""
+    import importlib
+
+    return importlib.import_module(f"{__package__}.notifications")
 
 
 class _SchedulingError:
@@ -225,6 +242,7 @@ class BuildFlow(ClassTaskFlow):
         """The batch's task needs what its members need; the members wait for it and are done
         with it."""
         batch = batch_task(members)
+        self.plan.batch_tasks[batch.task_id] = batch
         ids = {m.task_id for m in members}
         deps = {d: self.plan.tasks[d] for m in members for d in self.plan.deps.get(m.task_id, []) if d not in ids}
         nodes[batch.task_id] = task_node(batch, list(deps.values()))
@@ -279,9 +297,52 @@ def _schedule_and_run(tasks: Iterable[Task], override_defaults: Mapping[str, Any
                 wind_down=phase_out.reason,
             )
         plan.phased_out = phase_out.told
+        if sched.batch_emails:
+            _batch_failures(plan, summary)
     result = LuigiRunResult(plan, summary)
     logger.info(result.summary_text)
     return result
+
+
+def _batch_failures(plan: Plan, summary: Any) -> None:
+    """With ``[scheduler] batch_emails``: add the build's failed tries and scheduling failures
+    to the batch kept in the Ductwork home, and send it if it is due (``luigi.batch_notifier``).
+    A problem with the batch is logged: it must not change the build's outcome."""
+    from ductwork.settings import Settings
+
+    from .batch_notifier import BatchNotifier
+
+    try:
+        notifier = BatchNotifier(Settings.load().home / "luigi" / "batch-email.json")
+        tasks = {**plan.tasks, **plan.batch_tasks}
+        for task_id, error in plan.scheduling_tracebacks.items():
+            broken = tasks[task_id]
+            notifier.add_scheduling_fail(str(broken), broken.task_family, _unbatched(broken), error, _owners(broken))
+        for task_id, ran in summary.tasks.items():
+            task = tasks.get(task_id)
+            if task is None or task_id in plan.scheduling_errors:
+                continue
+            for t in ran.tries:
+                if t.state.value in ("failed", "up_for_retry"):
+                    expl = t.traceback or t.error or ""
+                    notifier.add_failure(str(task), task.task_family, _unbatched(task), expl, _owners(task))
+        with notifier.kept():
+            notifier.update()
+    except Exception as exc:
+        logger.error("Not able to batch the failure e-mails of this build: %s", exc)
+
+
+def _unbatched(task: Task) -> dict[str, Any]:
+    """The task's significant parameters but those it is batched on (``batch_method``)."""
+    batched = set(task.batch_param_names())
+    return {k: v for k, v in task.to_str_params(only_significant=True).items() if k not in batched}
+
+
+def _owners(task: Task) -> list[str]:
+    owners = task.owner_email
+    if not owners:
+        return []
+    return [o.strip() for o in owners.split(",")] if isinstance(owners, str) else list(owners)
 
 
 def _resource_amounts(sources: ParamSources) -> dict[str, int]:

@@ -72,7 +72,8 @@ def send_email(subject: str, message: str, sender: str, recipients: Sequence[str
 def _mail_server() -> SmtpConfig:
     """Luigi's ``[smtp]`` settings when the configuration has that section (STARTTLS when the
     server offers it unless ``no_tls``, the login only with both ``username`` and ``password``,
-    port 0 meaning the protocol's), else the ``smtp_default`` connection, else localhost:25."""
+    port 0 meaning the protocol's, HELO/EHLO naming ``local_hostname`` when set), else the
+    ``smtp_default`` connection, else localhost:25."""
     from ductwork.engine.services_setup import build_secrets
     from ductwork.integrations.email.alerts import FlowFailureEmail
     from ductwork.integrations.email.operators import SmtpConfig
@@ -91,6 +92,7 @@ def _mail_server() -> SmtpConfig:
         ssl=settings.ssl,
         starttls_if_offered=not settings.no_tls and not settings.ssl,
         timeout=settings.timeout,
+        local_hostname=settings.local_hostname or None,
     )
 
 
@@ -152,14 +154,34 @@ def email_task_failure(task: Any, formatted_traceback: str | None) -> None:
     """What Luigi's worker does when a task's try fails: e-mail ``[email] receiver`` and the
     task's ``owner_email`` (unless ``[worker] send_failure_email = false``), with Luigi's
     subject and headline. A mail problem is logged: it must not change the task's outcome."""
+    _email_error(
+        task,
+        formatted_traceback,
+        subject=f"Luigi: {task} FAILED. Host: {socket.gethostname()}",
+        headline="A task failed when running. Most likely run() raised an exception.",
+    )
+
+
+def email_scheduling_failure(task: Any, method: str, formatted_traceback: str) -> None:
+    """What Luigi's worker does when ``complete()`` (``method`` "complete") or ``requires()``
+    ("deps") raises while it schedules a build: the same e-mail as for a failed run, with
+    Luigi's "failed scheduling" subject and headline. None was sent: such a task only showed
+    in the summary, which nobody reads under cron."""
+    _email_error(
+        task,
+        formatted_traceback,
+        subject=f"Luigi: {task} failed scheduling. Host: {socket.gethostname()}",
+        headline=f"Will not run {task} or any dependencies due to error in {method}() method",
+    )
+
+
+def _email_error(task: Any, formatted_traceback: str | None, *, subject: str, headline: str) -> None:
     from ._config import worker
 
     if not worker().send_failure_email:
         return
-    host = socket.gethostname()
-    headline = "A task failed when running. Most likely run() raised an exception."
     message = format_task_error(headline, task, subprocess.list2cmdline(sys.argv), formatted_traceback)
     try:
-        send_error_email(f"Luigi: {task} FAILED. Host: {host}", message, task.owner_email)
+        send_error_email(subject, message, task.owner_email)
     except Exception as exc:
         logger.error("Not able to send the failure e-mail of %s: %s", task, exc)

@@ -43,6 +43,9 @@ class SmtpConfig:
     ca_file: str | None = None
     verify: bool = True
     starttls_if_offered: bool = False
+    local_hostname: str | None = None
+    """The name this client gives in HELO/EHLO (Luigi's ``[smtp] local_hostname``); None:
+    this host's fully qualified name, as ``smtplib`` finds it."""
 
     def tls_context(self) -> _ssl.SSLContext:
         context = _ssl.create_default_context(cafile=self.ca_file)
@@ -156,9 +159,15 @@ def send_email(
     try:
         client: smtplib.SMTP
         if smtp.ssl:
-            client = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=smtp.timeout, context=smtp.tls_context())
+            client = smtplib.SMTP_SSL(
+                smtp.host,
+                smtp.port,
+                local_hostname=smtp.local_hostname,
+                timeout=smtp.timeout,
+                context=smtp.tls_context(),
+            )
         else:
-            client = smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout)
+            client = smtplib.SMTP(smtp.host, smtp.port, local_hostname=smtp.local_hostname, timeout=smtp.timeout)
         with client:
             if smtp.starttls_if_offered and not smtp.starttls:
                 client.ehlo_or_helo_if_needed()
