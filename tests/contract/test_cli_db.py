@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -111,3 +112,14 @@ def test_upgrading_a_database_a_newer_ductwork_migrated_says_so_in_one_line(db_u
     for command in ("upgrade", "init"):
         code, out = db(db_url, command)
         assert code != 0 and "ahead of this version" in out and "Traceback" not in out, out
+
+
+def test_check_of_a_sqlite_file_that_does_not_exist_creates_nothing(tmp_path: Path) -> None:
+    """``db check`` opened the file, which made it (and the home holding it): a check run on a
+    mistyped DUCTWORK_HOME left a folder and an empty database behind."""
+    home = tmp_path / "typo-home"
+    result = CliRunner().invoke(cli, ["db", "check"], env={"DUCTWORK_HOME": str(home), "DUCTWORK_DATABASE_URL": None})
+    assert result.exit_code == 1, result.output
+    assert f"the database file {home / 'ductwork.db'} does not exist" in result.output
+    assert "ductwork db init" in result.output
+    assert not home.exists()

@@ -70,12 +70,36 @@ def upgrade(state: CliState) -> None:
             click.echo(f"Revision: {before or 'empty'} -> {revision}")
 
 
+def _missing_sqlite_file(url: str) -> str | None:
+    """The SQLite file ``url`` names when it does not exist. Opening it would create it: ``db
+    check`` on a mistyped DUCTWORK_HOME left that folder and an empty database file behind,
+    which the next command then took for a database to fill."""
+    from pathlib import Path
+
+    if not url.startswith("sqlite:///"):
+        return None
+    import sqlalchemy as sa
+
+    database = sa.make_url(url).database  # unescaped: a home may have "?" or "%" in its path
+    if not database or database.startswith("file:") or Path(database).exists():
+        return None
+    return database
+
+
 @db.command()
 @click.pass_obj
 def check(state: CliState) -> None:
     """Exit 1, saying why, unless the database is reachable and at this version's schema."""
     from ductwork.store import migrate
 
+    missing = _missing_sqlite_file(state.settings.db_url)
+    if missing is not None:  # a check must not leave an empty database (and its home) behind
+        click.secho(
+            f"Error: the database file {missing} does not exist; create it with `ductwork db init`",
+            fg="red",
+            err=True,
+        )
+        sys.exit(1)
     try:
         with _engine(state) as engine:
             revision = migrate.check(engine)
