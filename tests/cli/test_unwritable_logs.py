@@ -69,3 +69,41 @@ def test_a_run_with_its_log_folder_on_a_full_disk_says_so_and_is_recorded(tmp_pa
     assert "try logs cannot be written in" in ran.stderr and "No space left on device" in ran.stderr
     assert json.loads(ran.stdout)["state"] == "success"
     assert _recorded(tmp_path, env) == {"hello": "success"}
+
+
+LOUD = """
+from ductwork import Flow, PythonOperator
+
+def loud():
+    for _ in range(1000):
+        print("x" * 100)
+
+with Flow("loud") as flow:
+    PythonOperator(task_id="loud", python_callable=loud) >> PythonOperator(
+        task_id="after", python_callable=lambda: print("after")
+    )
+"""
+
+
+def test_a_log_disk_that_fills_during_the_run_truncates_the_log_and_the_run_goes_on(tmp_path: Path) -> None:
+    """The folder passes the check before the run, and fills while a try writes 100 KB: that
+    try's log is cut where the disk filled, the run goes on, and every task is recorded as it
+    ended (the error stopped the run, every task recorded failed, "no space left" naming no
+    folder)."""
+    env = _env(tmp_path)
+    (tmp_path / "flows" / "loud.py").write_text(LOUD)
+    with small_disk(tmp_path / "logs", size="256k") as disk:
+        (disk.path / ".filler").write_bytes(b"\0" * 180_000)
+        ran = ductwork_process("run", "loud", "--no-progress", "--json", env=env, cwd=tmp_path)
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        assert "Traceback" not in ran.stderr, ran.stderr
+        assert json.loads(ran.stdout)["state"] == "success"
+        warned = [line for line in ran.stderr.splitlines() if "could not write the try log" in line]
+        assert warned and all("No space left on device" in line for line in warned), ran.stderr
+        assert str(tmp_path / "logs") in warned[0] and "loud.1.log" in warned[0]
+        listed = ductwork_process("runs", "list", "loud", "--json", env=env, cwd=tmp_path)
+        (run,) = json.loads(listed.stdout)["runs"]
+        tasks = ductwork_process("tasks", "state", "loud", run["run_id"], "--json", env=env, cwd=tmp_path)
+        assert {t: s["state"] for t, s in json.loads(tasks.stdout).items()} == {"loud": "success", "after": "success"}
+        shown = ductwork_process("tasks", "logs", "loud", run["run_id"], "loud", env=env, cwd=tmp_path)
+        assert shown.returncode == 0 and "x" * 100 in shown.stdout  # what fitted is kept

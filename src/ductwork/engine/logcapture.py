@@ -51,36 +51,70 @@ class TrySink:
         self._pack = pack if self.path is not None else None
         self._packed: tuple[str, int, int] | None = None
         self._alarm: Alarm | None = None
+        self._lost: OSError | None = None
+        """Why the log file could not be written any more (``_give_up``)."""
+        self._kept_in_memory = False
+        """The own file could not be made: the text waits in memory for the pack."""
         if self._pack is not None:
             self._alarm = ALARMS.set(self._pack.spill_after, self._spill_on_time)
         elif self.path is not None:
             self._file = _open_log(self.path)
 
     def write(self, text: str) -> None:
+        failed: tuple[OSError, str] | None = None
         with self._lock:
             if self._file is not None:
-                self._file.write(text)
-                return
-            self._buffer.write(text)
-            if self._pack is not None and self._buffer.tell() > SPILL_BYTES:
-                self._spill()
+                try:
+                    self._file.write(text)
+                except OSError as exc:
+                    failed = self._give_up(exc)
+            elif self._lost is None:
+                self._buffer.write(text)
+                if self._pack is not None and not self._kept_in_memory and self._buffer.tell() > SPILL_BYTES:
+                    try:
+                        self._spill()
+                    except OSError as exc:  # it stays in memory and is packed at its end
+                        self._kept_in_memory = True
+                        failed = (exc, "it is kept in memory until the try ends")
+        if failed is not None:
+            _warn(self.path, *failed)
+
+    def _give_up(self, exc: OSError) -> tuple[OSError, str]:
+        """The log file cannot be written (a full disk, a quota, an I/O error): what the try
+        writes next is dropped, and the try goes on. The error used to reach the task's
+        ``print`` or the end of its try and stop the whole run, every task recorded failed."""
+        self._lost = exc
+        file, self._file = self._file, None
+        if file is not None:
+            with contextlib.suppress(OSError):
+                file.close()
+        return exc, "the rest of this try's output is dropped"
 
     def _spill_on_time(self) -> None:
         """Give a still-running try its own log file (so that it can be followed)."""
+        failed: OSError | None = None
         with self._lock:
-            if self._pack is not None and self._file is None and self._packed is None:
+            if self._pack is not None and self._file is None and self._packed is None and not self._kept_in_memory:
                 try:
                     self._spill()
                 except OSError as exc:  # it stays in memory and is packed at its end
-                    logging.getLogger(__name__).warning("could not write the log %s: %s", self.path, exc)
+                    self._kept_in_memory = True
+                    failed = exc
+        if failed is not None:
+            _warn(self.path, failed, "it is kept in memory until the try ends")
 
     def _spill(self) -> None:
         """The own file appears with what the try wrote so far already in it (written aside,
         then renamed): a reader never sees it empty while the text is still in memory."""
         assert self.path is not None
         aside = self.path + ".spill"
-        with _open_log(aside) as early:
-            early.write(self._buffer.getvalue())
+        try:
+            with _open_log(aside) as early:
+                early.write(self._buffer.getvalue())
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(aside)
+            raise
         os.replace(aside, self.path)
         self._file = _open_log(self.path)
         self._buffer = io.StringIO()
@@ -104,6 +138,7 @@ class TrySink:
             return ""
 
     def close(self) -> None:
+        failed: tuple[OSError, str] | None = None
         with self._lock:
             if self._alarm is not None:
                 ALARMS.cancel(self._alarm)
@@ -113,20 +148,38 @@ class TrySink:
                     self._file.flush()
                     if self.path is not None:
                         keep_if_removed(self._file.fileno(), self.path)
-                finally:
                     self._file.close()
-                    self._file = None
-                return
-            pack = self._pack
-            if pack is None or self.path is None:
-                return
-            try:
-                self._packed = pack.append(self.path, self._buffer.getvalue())
-            except OSError as exc:  # a full disk: the text stays here, for this process to show
-                logging.getLogger(__name__).warning("could not write the log %s: %s", self.path, exc)
-                return
-            self._pack = None
-            self._buffer = io.StringIO()
+                except OSError as exc:
+                    failed = self._give_up(exc)
+                self._file = None
+            elif (pack := self._pack) is not None and self.path is not None:
+                try:
+                    self._packed = pack.append(self.path, self._buffer.getvalue())
+                    self._pack = None
+                    self._buffer = io.StringIO()
+                except OSError as exc:  # a full disk: the text stays here, for this process to show
+                    failed = (exc, "its text stays in this process's memory")
+        if failed is not None:
+            _warn(self.path, *failed)
+
+
+def _warn(path: str | None, exc: OSError, then: str) -> None:
+    """Said to the process's own log, not the try's (which is what cannot be written; and the
+    sink's lock is not taken twice); on stderr when the process has no log handler of its own
+    (``ductwork run``: the user sees it on the terminal)."""
+    message = f"could not write the try log {path} ({exc.strerror or exc}): {then}"
+    if any(h is not _INSTALL.handler for h in logging.getLogger().handlers):
+        token = _SINK.set(None)
+        try:
+            logging.getLogger(__name__).warning("%s", message)
+        finally:
+            _SINK.reset(token)
+        return
+    stream = sys.__stderr__
+    if stream is not None:
+        with contextlib.suppress(OSError, ValueError):
+            stream.write(f"warning: {message}\n")
+            stream.flush()
 
 
 def _open_log(path: str) -> IO[str]:
