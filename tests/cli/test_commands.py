@@ -811,3 +811,80 @@ def test_assets_update_records_an_update_made_outside_any_flow(cli: Cli, tmp_pat
     assert shown["events"][0]["started"] == [{"flow_id": "on_orders", "run_id": run.run_id}]
     audit = json.loads(cli("audit", "list", "--json").output)["entries"][0]
     assert audit["action"] == "asset.update" and audit["target"] == "s3://lake/orders"
+
+
+UNPLANNABLE = textwrap.dedent(
+    """
+    from ductwork import IntParameter, LocalTarget, Task, WrapperTask
+
+    class Part(Task):
+        i = IntParameter()
+        def output(self):
+            return LocalTarget(f"part-{self.i}.txt")
+        def run(self):
+            self.output().write_text(str(self.i))
+
+    class Warehouse(Task):
+        def requires(self):
+            return Part(i=99)
+        def complete(self):
+            raise RuntimeError("cannot reach the warehouse\\nsecond line")
+
+    class Partitions(Task):
+        def requires(self):
+            raise KeyError("no such partition")
+        def output(self):
+            return LocalTarget("partitions.txt")
+
+    class Bucket(Task):
+        def output(self):
+            raise ValueError("no bucket configured")
+
+    class Report(Task):
+        def requires(self):
+            return Warehouse()
+        def output(self):
+            return LocalTarget("report.txt")
+        def run(self):
+            self.output().write_text("x")
+
+    class Nightly(WrapperTask):
+        def requires(self):
+            return [Part(i=1), Report(), Partitions(), Bucket(), Part(i=2)]
+    """
+)
+
+
+def test_a_task_whose_complete_or_requires_raises_fails_scheduling_and_the_rest_is_built(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """As Luigi schedules: the task whose complete(), requires() or output() raised fails
+    (scheduling), what needs it cannot run, the rest is built, and the run is recorded with the
+    error. The raise escaped the planning of the build: a traceback, nothing built or recorded."""
+    (tmp_path / "unplannable.py").write_text(UNPLANNABLE)
+    built = cli("build", "--module", "unplannable", "Nightly", "--no-progress")
+    assert built.exit_code == 1, built.output
+    assert "complete() of Warehouse raised RuntimeError: cannot reach the warehouse" in built.output
+    assert "second line" not in built.output
+    assert "requires() of Partitions raised KeyError: 'no such partition'" in built.output
+    assert "complete() of Bucket raised ValueError: no bucket configured" in built.output
+    assert "* 2 ran successfully" in built.output
+    assert "* 3 failed scheduling" in built.output
+    assert "* 2 were not run because of a failed dependency" in built.output
+    assert "This progress looks :( because there were tasks whose scheduling failed" in built.output
+    assert (tmp_path / "part-1.txt").exists() and (tmp_path / "part-2.txt").exists()
+    assert not (tmp_path / "part-99.txt").exists() and not (tmp_path / "report.txt").exists()
+    (run,) = json.loads(cli("runs", "list", "--json").output)["runs"]
+    assert run["state"] == "failed"
+    states = json.loads(cli("tasks", "state", run["flow_id"], run["run_id"], "--json").output)
+    assert {t: s["state"] for t, s in states.items()} == {
+        "Part(i=1)": "success",
+        "Part(i=2)": "success",
+        "Warehouse": "failed",
+        "Partitions": "failed",
+        "Bucket": "failed",
+        "Report": "upstream_failed",
+        "Nightly": "upstream_failed",
+    }
+    shown = cli("tasks", "state", run["flow_id"], run["run_id"], "Warehouse")
+    assert "failed" in shown.output, shown.output

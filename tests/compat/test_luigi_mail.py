@@ -107,3 +107,42 @@ def test_batch_emails_group_a_builds_failures_and_wait_for_the_interval(
         third.stderr
     )
     assert _text(later[0]).startswith("- Load (4 failures)\n")
+
+
+def test_ductwork_build_emails_a_task_whose_scheduling_failed_and_builds_the_rest(
+    tmp_path: Path, mailbox: GreetedMailbox
+) -> None:
+    """`ductwork build` of a Luigi module: the same "failed scheduling" e-mails as `luigi`, and
+    the build goes on. It stopped with a traceback at the first complete() that raised."""
+    (tmp_path / "home").mkdir()
+    (tmp_path / "luigi.cfg").write_text(_config(mailbox))
+    ductwork = str(Path(LUIGI).parent / "ductwork")
+    proc = _run([ductwork, "build", "--module", "ops_mail", "Scheduling", "--no-progress"], tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert "* 2 failed scheduling:" in proc.stdout, proc.stdout
+    host = socket.gethostname()
+    mails = {m["Subject"]: (rcpt, m) for rcpt, m in mailbox.messages}
+    assert sorted(mails) == [
+        f"Luigi: BadComplete() failed scheduling. Host: {host}",
+        f"Luigi: BadRequires() failed scheduling. Host: {host}",
+    ], proc.stderr
+    recipients, message = mails[f"Luigi: BadComplete() failed scheduling. Host: {host}"]
+    assert recipients == ["ops@example.com", "owner@example.com"]
+    assert _text(message).startswith("Will not run BadComplete() or any dependencies due to error in complete()")
+    assert "ValueError: cannot reach the warehouse" in _text(message)
+    assert "due to error in deps() method" in _text(mails[f"Luigi: BadRequires() failed scheduling. Host: {host}"][1])
+
+
+def test_a_task_whose_output_raises_fails_scheduling_under_luigi(tmp_path: Path, mailbox: GreetedMailbox) -> None:
+    """output() raising (in complete()) is a scheduling failure, e-mailed; the build then
+    stopped with "Uncaught exception in luigi", as the shim asked output() again to draw the graph."""
+    (tmp_path / "home").mkdir()
+    (tmp_path / "luigi.cfg").write_text(_config(mailbox))
+    proc = _run([LUIGI, "--module", "ops_mail", "Outputs", "--local-scheduler"], tmp_path)
+    assert "Uncaught exception" not in proc.stderr, proc.stderr
+    assert "* 1 failed scheduling:" in proc.stderr and "- 1 BadOutput()" in proc.stderr, proc.stderr
+    assert "This progress looks :( because there were tasks whose scheduling failed" in proc.stderr
+    assert [m["Subject"] for _, m in mailbox.messages] == [
+        f"Luigi: BadOutput() failed scheduling. Host: {socket.gethostname()}"
+    ]

@@ -24,7 +24,7 @@ from ductwork.cli.phase_out import PhaseOut
 from ductwork.cli.run_output import ProgressSink, summary_json, summary_table, tries_table
 from ductwork.cli.state import CliState, load_checked_graph
 from ductwork.cli.wait_status import INTERRUPTED
-from ductwork.core.class_flow import all_task_classes, find_task_class
+from ductwork.core.class_flow import PLANNING_ERROR, all_task_classes, find_task_class
 from ductwork.core.config import ParamHolder, ParamSources, config_classes, use_sources
 from ductwork.core.flow import Flow, flow_for_tasks
 from ductwork.core.graph import FlowGraph
@@ -534,7 +534,12 @@ def _luigi_summary(summary: RunSummary, *, stopped: bool = False) -> None:
     tasks = summary.tasks.values()
     complete = sum(1 for t in tasks if t.already_complete)
     ran = sum(1 for t in tasks if not t.already_complete and t.state.value == "success")
-    failed = sum(1 for t in tasks if t.state.value == "failed")
+    unplanned = {
+        task_id: str(node.extra[PLANNING_ERROR])
+        for task_id, node in summary.graph.nodes.items()
+        if node.extra.get(PLANNING_ERROR) is not None
+    }
+    failed = sum(1 for t in tasks if t.state.value == "failed" and t.task_id not in unplanned)
     blocked = sum(1 for t in tasks if t.state.value == "upstream_failed")
     # An external task whose data is missing waits (up_for_reschedule); what needs it never ran.
     missing = sum(1 for t in tasks if t.state.value == "up_for_reschedule")
@@ -546,6 +551,9 @@ def _luigi_summary(summary: RunSummary, *, stopped: bool = False) -> None:
         lines.append(f"* {ran} ran successfully")
     if failed:
         lines.append(f"* {failed} failed")
+    if unplanned:
+        lines.append(f"* {len(unplanned)} failed scheduling:")
+        lines.extend(f"    - {escape(error)}" for error in unplanned.values())
     if blocked:
         lines.append(f"* {blocked} were not run because of a failed dependency")
     if missing or pending:
@@ -559,4 +567,11 @@ def _luigi_summary(summary: RunSummary, *, stopped: bool = False) -> None:
             lines.append(f"    * {pending} {why}")
     if complete == len(summary.tasks):
         lines.append("Nothing to do: everything was already complete.")
+    if unplanned:  # Luigi's verdict, which a cron mail's reader looks for
+        why = (
+            "there were failed tasks and tasks whose scheduling failed"
+            if failed
+            else ("there were tasks whose scheduling failed")
+        )
+        lines.append(f"This progress looks :( because {why}")
     console().print("\n".join(lines))

@@ -11,20 +11,25 @@ fires the task's event handlers, runs it, and turns a ``yield`` of incomplete ta
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 import time
+import traceback
 import weakref
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 from ductwork.core.context import TaskContext
 from ductwork.core.graph import CLASS_TASK, NodeSpec
-from ductwork.core.signals import DynamicDependencies, MissingInput
+from ductwork.core.signals import DynamicDependencies, FailNow, MissingInput
 from ductwork.core.task import Event, Task, flatten, getpaths, is_external, walk
 from ductwork.errors import DefinitionError, NotFoundError, TaskExecutionError, did_you_mean
 
 ALREADY_COMPLETE = "already_complete"
+
+log = logging.getLogger("ductwork")
 
 
 _KINDS: weakref.WeakKeyDictionary[type, str] = weakref.WeakKeyDictionary()
@@ -44,7 +49,30 @@ def task_kind(task: Task) -> str:
     return kind
 
 
-def task_node(task: Task, deps: Iterable[Task], *, complete: bool = False) -> NodeSpec:
+PLANNING_ERROR = "planning_error"
+"""The extra of a node whose task could not be planned (``complete()`` or ``requires()``
+raised): the line saying so. Its try fails at once with it (Luigi's "failed scheduling")."""
+
+
+@dataclass(frozen=True)
+class Unplanned:
+    """A task that could not be planned: the line that says so, and the error met."""
+
+    message: str
+    error: BaseException
+
+
+def planning_error(task: Task, method: str, exc: BaseException) -> str:
+    """The line that says a task could not be planned: ``complete() of Report(...) raised
+    RuntimeError: ...``, the first line of the error, as a summary and a try's error show it."""
+    text = str(exc).strip().splitlines()
+    detail = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    return f"{method}() of {task} raised {detail}"
+
+
+def task_node(task: Task, deps: Iterable[Task], *, complete: bool = False, broken: str | None = None) -> NodeSpec:
+    """``broken``: why the task could not be planned (``planning_error``); its node then has no
+    upstream and no retries, and ``ClassTaskRunner`` fails its try at once with that line."""
     cls = type(task)
     cache = getattr(cls, "cache", None)
     if isinstance(cache, str) and cache == "content":
@@ -62,15 +90,22 @@ def task_node(task: Task, deps: Iterable[Task], *, complete: bool = False) -> No
     file = getattr(sys.modules.get(cls.__module__), "__file__", None)
     if file:
         extra["fileloc"] = file
-    targets = flatten(task.output())
-    outputs = [repr(o) for o in targets]
-    if outputs:
-        extra["outputs"] = outputs[:20]
-    if not complete and targets and not is_external(task):
-        # What ``ductwork why`` reports: the outputs that made the task run.
-        missing = [repr(o) for o in targets[:20] if hasattr(o, "exists") and not o.exists()]
-        if missing:
-            extra["missing_outputs"] = missing
+    if broken is not None:
+        extra[PLANNING_ERROR] = broken
+    try:  # shown only: an output() or exists() that raises is for complete() and run() to meet
+        targets = flatten(task.output())
+        outputs = [repr(o) for o in targets]
+        if outputs:
+            extra["outputs"] = outputs[:20]
+        if not complete and targets and broken is None and not is_external(task):
+            # What ``ductwork why`` reports: the outputs that made the task run.
+            missing = [repr(o) for o in targets[:20] if hasattr(o, "exists") and not o.exists()]
+            if missing:
+                extra["missing_outputs"] = missing
+    except Exception as exc:
+        if broken is None:
+            raise
+        log.debug("%s: outputs not listed: %s", task.task_id, exc)
     outlets = getattr(task, "outlets", None)
     if outlets:
         from ductwork.core.assets import as_assets
@@ -78,10 +113,10 @@ def task_node(task: Task, deps: Iterable[Task], *, complete: bool = False) -> No
         extra["outlets"] = [a.uri for a in as_assets(outlets, where=task.task_id, name="outlets")]
     return NodeSpec(
         task_id=task.task_id,
-        upstream=tuple(dict.fromkeys(d.task_id for d in deps)),
+        upstream=() if broken is not None else tuple(dict.fromkeys(d.task_id for d in deps)),
         kind=CLASS_TASK,
         operator=task_kind(task),
-        retries=_retries(task),
+        retries=0 if broken is not None else _retries(task),
         retry_delay=float(getattr(task, "retry_delay", 0.0) or 0.0),
         execution_timeout=getattr(task, "execution_timeout", None),
         priority_weight=int(getattr(task, "priority", 0) or 0),
@@ -113,19 +148,44 @@ def _retries(task: Task) -> int:
 
 
 def compile_tasks(
-    roots: Iterable[Task], *, prune_complete: bool = True, known: Iterable[str] = ()
+    roots: Iterable[Task],
+    *,
+    prune_complete: bool = True,
+    known: Iterable[str] = (),
+    broken: dict[str, Unplanned] | None = None,
+    tell: bool = False,
 ) -> tuple[dict[str, NodeSpec], dict[str, Task]]:
     """Nodes and task objects for the requirement closure of ``roots``.
 
     Tasks whose ids are in ``known`` (already in the run's graph) are not walked again.
+    ``broken``: a task whose ``complete()`` or ``requires()`` raises is added to it (by task
+    id) and compiled as a node that fails at once, and the rest is planned
+    as usual; None: the error propagates. ``tell``: such a task hears of it through its
+    ``planning_failed(method, error, traceback)``, when it has one (the Luigi shim's tasks e-mail it,
+    as Luigi's worker does); a plan tells, a graph made for display does not.
     """
     skip = set(known)
     nodes: dict[str, NodeSpec] = {}
     tasks: dict[str, Task] = {}
-    for task, deps, complete in walk(roots, prune_complete=prune_complete):
+
+    def note(task: Task, method: str, exc: Exception) -> None:
+        assert broken is not None
+        message = planning_error(task, method, exc)
+        broken[task.task_id] = Unplanned(message, exc)
+        log.warning("will not run %s or what needs it: %s", task, message)
+        hook = getattr(task, "planning_failed", None) if tell else None
+        if hook is not None:
+            try:
+                hook(method, exc, "".join(traceback.format_exception(exc)))
+            except Exception:  # its e-mail must not stop the build
+                log.exception("planning_failed of %s failed", task)
+
+    for task, deps, complete in walk(roots, prune_complete=prune_complete, on_error=None if broken is None else note):
         if task.task_id in skip:
             continue
-        nodes[task.task_id] = task_node(task, deps, complete=complete)
+        unplanned = broken.get(task.task_id) if broken else None
+        message = unplanned.message if unplanned is not None else None
+        nodes[task.task_id] = task_node(task, deps, complete=complete, broken=message)
         tasks[task.task_id] = task
     return nodes, tasks
 
@@ -136,11 +196,22 @@ class ClassTaskRunner:
     template_fields: Sequence[str] = ()
     do_xcom_push = True
 
-    def __init__(self, task: Task, deps: Sequence[Task] | None = None) -> None:
+    def __init__(
+        self,
+        task: Task,
+        deps: Sequence[Task] | None = None,
+        *,
+        broken: str | None = None,
+        planning_exc: BaseException | None = None,
+    ) -> None:
         """``deps``: the task's requirements as the run's graph was compiled from them (else
-        ``requires()`` is asked again when the try runs)."""
+        ``requires()`` is asked again when the try runs). ``broken``: the task could not be
+        planned (``planning_error``): its try fails at once, saying why, and runs nothing;
+        its log shows the traceback of ``planning_exc``, the error met then."""
         self.task = task
         self.deps = deps
+        self.broken = broken
+        self.planning_exc = planning_exc
         self.task_id = task.task_id
         from ductwork.core.assets import as_assets
 
@@ -156,6 +227,8 @@ class ClassTaskRunner:
     def execute(self, context: TaskContext) -> Any:
         task = self.task
         self._told_lost = False  # a retry's own failure is told as any other
+        if self.broken is not None:
+            raise FailNow(self.broken) from self.planning_exc
         if is_external(task):
             return self._check_external()
         missing = [d for d in (task.deps() if self.deps is None else self.deps) if not d.complete()]

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ductwork.core.assets import AssetCondition, split_schedule
-from ductwork.core.class_flow import ClassTaskRunner, compile_tasks, load_task
+from ductwork.core.class_flow import ClassTaskRunner, Unplanned, compile_tasks, load_task
 from ductwork.core.definition_context import caller_site, note_flow, pop_flow, push_flow
 from ductwork.core.graph import FlowGraph, FlowMeta, NodeSpec, topological
 from ductwork.core.mapping import MAP_INDEX, MAPPED_TASK, MappedGroupMember, MappedOperator
@@ -324,6 +324,10 @@ class ClassTaskFlow(Flow):
         self._root = root
         self.fixed_roots = False
         """The same root tasks whatever the run's parameters and date (``ductwork build``)."""
+        self.plans_around_errors = False
+        """A task whose ``complete()`` or ``requires()`` raises fails alone, its dependents with
+        it, and the rest is built (``ductwork build``, as Luigi schedules); else the error stops
+        the planning of the whole run."""
 
     @property
     def style(self) -> str:
@@ -335,12 +339,18 @@ class ClassTaskFlow(Flow):
     def materialize(
         self, *, params: Mapping[str, Any], logical_date: dt.datetime
     ) -> tuple[FlowGraph, Mapping[str, Any]]:
-        nodes, tasks = compile_tasks(self.roots_for(params, logical_date))
+        broken: dict[str, Unplanned] | None = {} if self.plans_around_errors else None
+        nodes, tasks = compile_tasks(self.roots_for(params, logical_date), broken=broken, tell=True)
         graph = FlowGraph(self.meta(), topological(nodes, where=f"flow {self.flow_id!r}"))
-        runners = {  # the requirements found by the compile, not requires() again at each try
-            task_id: ClassTaskRunner(t, [tasks[u] for u in graph.nodes[task_id].upstream])
-            for task_id, t in tasks.items()
-        }
+        runners = {}
+        for task_id, t in tasks.items():  # the requirements found by the compile, not requires() at each try
+            unplanned = broken.get(task_id) if broken else None
+            runners[task_id] = ClassTaskRunner(
+                t,
+                [tasks[u] for u in graph.nodes[task_id].upstream],
+                broken=unplanned.message if unplanned is not None else None,
+                planning_exc=unplanned.error if unplanned is not None else None,
+            )
         return graph, runners
 
     def to_graph(self) -> FlowGraph:
@@ -350,7 +360,7 @@ class ClassTaskFlow(Flow):
         if missing:
             return FlowGraph(self.meta(), {})
         roots = self.roots_for(params, dt.datetime.now(self.tz))
-        nodes, _ = compile_tasks(roots, prune_complete=False)
+        nodes, _ = compile_tasks(roots, prune_complete=False, broken={} if self.plans_around_errors else None)
         return FlowGraph(self.meta(), topological(nodes, where=f"flow {self.flow_id!r}"))
 
     def resolve_operator(self, node: NodeSpec) -> Any:
@@ -422,6 +432,7 @@ def flow_for_tasks(tasks: Sequence[Task], *, flow_id: str | None = None) -> Clas
     name = flow_id or ("build." + roots[0].get_task_family())
     flow = ClassTaskFlow(name, root=lambda _p, _d: roots, root_params={})
     flow.fixed_roots = True
+    flow.plans_around_errors = True
     # Defined where its first task's class is, not where the command was typed (it recorded
     # click's decorators.py, whose hash then counted as the run's code).
     module = sys.modules.get(type(roots[0]).__module__)

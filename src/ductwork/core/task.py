@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 from ductwork.core.config import ParamHolder
 from ductwork.core.targets import Target
+from ductwork.errors import DefinitionError, ParameterError
 
 logger = logging.getLogger("ductwork.task")
 
@@ -225,11 +226,25 @@ def is_external(task: Task) -> bool:
     return getattr(type(task), "run", None) is None
 
 
-def walk(roots: Iterable[Task], *, prune_complete: bool = True) -> Iterator[tuple[Task, list[Task], bool]]:
+PlanningErrorHandler = Callable[["Task", str, Exception], None]
+"""Told of a task whose ``complete()`` or ``requires()`` raised while a plan was walked: the
+task, the method's name (``"complete"``, ``"requires"``) and the error."""
+
+
+def walk(
+    roots: Iterable[Task], *, prune_complete: bool = True, on_error: PlanningErrorHandler | None = None
+) -> Iterator[tuple[Task, list[Task], bool]]:
     """Each task of the requirement closure once: ``(task, deps, complete)``.
 
     With ``prune_complete`` the requirements of a complete task are not visited (they need not
     run), which is what lets a 1,000-task pipeline that is already built finish in one check.
+
+    ``on_error``: a task whose ``complete()`` or ``requires()`` raises is told to it and yielded
+    as not complete, without requirements, and the walk goes on to the other tasks, as Luigi's
+    worker schedules around a task whose scheduling failed (a database down for one check must
+    not stop the whole build). Without it the error propagates. A ``DefinitionError`` or
+    ``ParameterError`` (a task made in ``requires()`` with a bad parameter: the pipeline as
+    written is wrong) always propagates.
     """
     seen: set[Task] = set()
     stack = list(roots)[::-1]
@@ -238,7 +253,17 @@ def walk(roots: Iterable[Task], *, prune_complete: bool = True) -> Iterator[tupl
         if task in seen:
             continue
         seen.add(task)
-        complete = task.complete() if prune_complete else False
-        deps = [] if complete else task.deps()
+        method = "complete"
+        try:
+            complete = task.complete() if prune_complete else False
+            method = "requires"
+            deps = [] if complete else task.deps()
+        except (DefinitionError, ParameterError):
+            raise
+        except Exception as exc:
+            if on_error is None:
+                raise
+            on_error(task, method, exc)
+            complete, deps = False, []
         yield task, deps, complete
         stack.extend(d for d in reversed(deps) if d not in seen)

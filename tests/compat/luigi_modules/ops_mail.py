@@ -52,3 +52,19 @@ class Nightly(luigi.Task):
 
     def run(self):
         pass
+
+
+class BadOutput(luigi.Task):
+    def output(self):
+        raise KeyError("no bucket configured")
+
+
+class Outputs(luigi.Task):
+    def requires(self):
+        yield BadOutput()
+
+    def output(self):
+        return luigi.LocalTarget("out/never-written.txt")
+
+    def run(self):
+        pass

@@ -226,11 +226,10 @@ class BuildFlow(ClassTaskFlow):
             for task_id, task in plan.tasks.items():
                 complete = task_id in plan.already_done
                 deps = [plan.tasks[d] for d in plan.deps.get(task_id, []) if d in plan.tasks]
-                node = task_node(task, [] if complete else deps, complete=complete)
-                nodes[task_id] = node
-                if task_id in plan.scheduling_errors:
-                    nodes[task_id] = replace(node, upstream=(), retries=0)
-                    runners[task_id] = _SchedulingError(task_id, plan.scheduling_errors[task_id])
+                broken = plan.scheduling_errors.get(task_id)  # its output() may raise too: not asked again
+                nodes[task_id] = task_node(task, [] if complete else deps, complete=complete, broken=broken)
+                if broken is not None:
+                    runners[task_id] = _SchedulingError(task_id, broken)
                 else:
                     runners[task_id] = _TerminalRunner(task)
             for members in batches(plan):

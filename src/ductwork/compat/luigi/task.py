@@ -285,6 +285,22 @@ class Task(core.Task, metaclass=Register):
 
         self.trigger_event(Event.TIMEOUT if timed_out else Event.PROCESS_FAILURE, self, error)
 
+    def planning_failed(self, method: str, error: Exception, formatted_traceback: str) -> None:
+        """Ductwork's hook for a task whose ``complete()`` (``method`` "complete") or
+        ``requires()`` ("requires") raised while ``ductwork build`` planned the build: the
+        events and the "failed scheduling" e-mail of Luigi's worker, as ``luigi.build`` gives."""
+        import importlib
+
+        from .event import Event
+
+        notifications = importlib.import_module(f"{__package__}.notifications")
+        if method == "complete":
+            self.trigger_event(Event.DEPENDENCY_MISSING, self)
+            notifications.email_scheduling_failure(self, "complete", formatted_traceback)
+        else:
+            self.trigger_event(Event.BROKEN_TASK, self, error)
+            notifications.email_scheduling_failure(self, "deps", formatted_traceback)
+
     def _give_status_reporters(self) -> None:
         """What Luigi's worker gives a task it starts: ``set_tracking_url``,
         ``set_status_message`` and ``set_progress_percentage``. Ductwork has no place to show
