@@ -888,3 +888,37 @@ def test_a_task_whose_complete_or_requires_raises_fails_scheduling_and_the_rest_
     }
     shown = cli("tasks", "state", run["flow_id"], run["run_id"], "Warehouse")
     assert "failed" in shown.output, shown.output
+
+
+def test_runs_show_and_tasks_state_say_why_a_task_failed(cli: Cli, tmp_path: Path) -> None:
+    """The failing task's error where the on-call engineer looks: it showed only 'failed'."""
+    (tmp_path / "failing.py").write_text(
+        textwrap.dedent(
+            """
+            from ductwork import Flow, PythonOperator
+
+            def load():
+                raise OSError("disk full on /data/warehouse " + "x" * 200 + "\\nsecond line")
+
+            with Flow("failing") as f:
+                ok = PythonOperator(task_id="extract", python_callable=lambda: 1)
+                ok >> PythonOperator(task_id="load", python_callable=load) >> PythonOperator(
+                    task_id="report", python_callable=lambda: 2
+                )
+            """
+        )
+    )
+    ran = cli("run", "failing.py:failing", "--date", "2024-01-31", "--no-progress")
+    assert ran.exit_code == 1, ran.output
+    run_id = json.loads(cli("runs", "list", "--json").output)["runs"][0]["run_id"]
+    shown = cli("runs", "show", "failing", run_id)
+    assert "disk full on /data/warehouse" in shown.output, shown.output
+    assert "second line" not in shown.output and "x" * 200 not in shown.output.replace("│", "").replace("\n", "")
+    data = json.loads(cli("runs", "show", "failing", run_id, "--json").output)
+    assert data["tasks"]["load"]["error"] == "OSError: disk full on /data/warehouse " + "x" * 200
+    assert "error" not in data["tasks"]["extract"] and "error" not in data["tasks"]["report"]
+    state = cli("tasks", "state", "failing", run_id)
+    assert "load: failed (try 1): OSError: disk full on /data/warehouse xxx" in state.output, state.output
+    assert "…" in state.output and "second line" not in state.output
+    one = json.loads(cli("tasks", "state", "failing", run_id, "load", "--json").output)
+    assert one["load"]["error"].startswith("OSError: disk full") and "second line" not in one["load"]["error"]

@@ -175,6 +175,7 @@ def test_a_run_that_fails_exits_1_and_says_why(home: dict[str, str]) -> None:
     assert done.returncode == 1
     assert "run failing f1: failed" in done.stdout
     assert "explodes" in done.stdout
+    assert "RuntimeError: boom" in done.stdout  # why it failed: the table showed only "failed"
 
 
 def test_a_wait_that_times_out_exits_3_and_says_the_run_goes_on(home: dict[str, str], tmp_path: Path) -> None:
@@ -259,7 +260,7 @@ def test_wait_with_json_gives_the_task_states_the_table_shows(home: dict[str, st
         assert done.returncode == 1, (handoff, done.stdout, done.stderr)
         shown = json.loads(done.stdout)
         assert (shown["run_id"], shown["state"]) == (f"w-{handoff}", "failed")
-        assert shown["tasks"] == {"explodes": {"state": "failed", "try_number": 1}}
+        assert shown["tasks"] == {"explodes": {"state": "failed", "try_number": 1, "error": "RuntimeError: boom"}}
         listed = json.loads(_ductwork(env, "runs", "show", "failing", f"w-{handoff}", "--json").stdout)
         assert shown == listed
 

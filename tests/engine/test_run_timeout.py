@@ -165,9 +165,10 @@ def test_ductwork_run_stops_at_the_timeout_and_records_why(tmp_path: Path) -> No
     assert record["state"] == "failed"
     assert record["reason"] == "the run timed out: it ran longer than its run_timeout (0:00:01)"
     assert record["tasks"] == {
-        "nap": {"state": "failed", "try_number": 1},
+        "nap": {"state": "failed", "try_number": 1, "error": record["tasks"]["nap"].get("error")},
         "after": {"state": "skipped", "try_number": 0},
     }
+    assert "cancelled by run timeout" in record["tasks"]["nap"]["error"]
 
 
 # --- under a real scheduler process ----------------------------------------------------------

@@ -310,10 +310,11 @@ def _report(typed: Typed, created: dict[str, Any], lines: scheduler_socket.Lines
         return stopped_waiting(created["run"]["flow_id"], created["run"]["run_id"])
     run = ended["run"]
     if typed.as_json:
-        output.print_json(output.waited_run_json(run, ended["tasks"], ended["reason"]))
+        output.print_json(output.waited_run_json(run, ended["tasks"], ended["reason"], ended.get("errors")))
     else:
         _print_run(typed, run)
-        output.print_run_states(run["flow_id"], run["run_id"], run["state"], ended["tasks"], ended["reason"])
+        notes = output.error_notes(ended.get("errors"))  # a scheduler of an older release sends none
+        output.print_run_states(run["flow_id"], run["run_id"], run["state"], ended["tasks"], ended["reason"], notes)
     from ductwork.cli.wait_status import wait_status
 
     return wait_status(run["state"], typed.timeout)

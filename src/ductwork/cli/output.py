@@ -51,14 +51,38 @@ def write_output(path: Any, data: str | bytes) -> None:
         raise DuctworkError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
 
 
-def waited_run_json(run: dict[str, Any], tasks: list[tuple[str, str, int, float | None]], reason: str) -> Any:
-    """``trigger --wait --json``: the run as ``runs show --json`` gives it, with its task states
-    and why it ended (the table ``--wait`` prints without ``--json``)."""
-    return {
-        **run,
-        "reason": reason or None,
-        "tasks": {task: {"state": state, "try_number": try_number} for task, state, try_number, _ in tasks},
-    }
+def waited_run_json(
+    run: dict[str, Any],
+    tasks: list[tuple[str, str, int, float | None]],
+    reason: str,
+    errors: Mapping[str, str] | None = None,
+) -> Any:
+    """``trigger --wait --json``: the run as ``runs show --json`` gives it, with its task states,
+    why each failed task failed (``errors``, by task id) and why it ended (the table ``--wait``
+    prints without ``--json``)."""
+    shown: dict[str, Any] = {}
+    for task, state, try_number, _ in tasks:
+        shown[task] = {"state": state, "try_number": try_number}
+        first = first_line((errors or {}).get(task))
+        if first:
+            shown[task]["error"] = first
+    return {**run, "reason": reason or None, "tasks": shown}
+
+
+def first_line(error: str | None) -> str:
+    """An error's first line that says something (the log has the rest)."""
+    return next((line.strip() for line in (error or "").splitlines() if line.strip()), "")
+
+
+def short_error(error: str | None, width: int = 120) -> str:
+    """The first line of an error, cut to ``width`` characters, as a table cell shows it."""
+    first = first_line(error)
+    return first if len(first) <= width else first[: width - 1] + "…"
+
+
+def error_notes(errors: Mapping[str, str] | None) -> dict[str, str]:
+    """The notes of ``print_run_states`` that say why tasks failed."""
+    return {task: short_error(error) for task, error in (errors or {}).items()}
 
 
 def styled(state: str) -> str:
@@ -91,11 +115,15 @@ def print_run_states(
         console().print(f"{state}: {reason}", markup=False)
 
 
-def task_state_json(instance: Any) -> dict[str, Any]:
+def task_state_json(instance: Any, error: str | None = None) -> dict[str, Any]:
     """A task instance's state and try for ``--json``; a task up for retry (or a sensor up for
     reschedule) also says when it starts again (``next_try_at``, ISO 8601 in UTC): without it,
-    ``up_for_retry`` does not say whether that is in a second or in an hour."""
+    ``up_for_retry`` does not say whether that is in a second or in an hour. ``error``: why
+    its last try failed, given as ``error`` (its first line, whole: the log has the rest)."""
     out: dict[str, Any] = {"state": instance.state.value, "try_number": instance.try_number}
+    first = first_line(error)
+    if first:
+        out["error"] = first
     at = instance.next_try_at
     if at is not None and instance.state.value in ("up_for_retry", "up_for_reschedule"):
         import datetime as dt

@@ -14,7 +14,15 @@ from rich.table import Table
 
 from ductwork.cli.engine_state import ensure_flow, store
 from ductwork.cli.options import conf_option, parse_param_options
-from ductwork.cli.output import console, print_json, print_run_states, styled, task_state_json, waited_run_json
+from ductwork.cli.output import (
+    console,
+    error_notes,
+    print_json,
+    print_run_states,
+    styled,
+    task_state_json,
+    waited_run_json,
+)
 from ductwork.cli.state import CliState
 from ductwork.core.masking import mask_secret_keys
 from ductwork.core.states import RunState
@@ -106,6 +114,13 @@ def _say_if_no_scheduler(engine: Any, lease: float) -> None:
         )
 
 
+def errors_of(engine: Any, record: RunRecord) -> dict[str, str]:
+    """Why each failed (or up-for-retry) task of the run failed: its last try's error."""
+    with read_transaction(engine) as conn:
+        instances = task_repo.list_task_instances(conn, record.pk)
+    return task_service.last_errors(engine, record, instances)
+
+
 def states_of(engine: Any, record: RunRecord) -> tuple[list[tuple[str, str, int, float | None]], str]:
     """The run's (task, state, try, duration) rows and why it ended (empty while it runs)."""
     with read_transaction(engine) as conn:
@@ -124,6 +139,10 @@ def _print_states(engine: Any, record: RunRecord) -> None:
     notes = {
         (f"{t} {labels[t]}" if t in labels else t): f"up to date (cache): reused run {r}" for t, r in reused.items()
     }
+    # Why a task failed, where the on-call engineer looks first (the log has the rest).
+    notes.update(
+        {(f"{t} {labels[t]}" if t in labels else t): e for t, e in error_notes(errors_of(engine, record)).items()}
+    )
     if labels:
         rows = [(f"{t} {labels[t]}" if t in labels else t, *rest) for t, *rest in rows]  # type: ignore[misc]
     print_run_states(record.flow_id, record.run_id, record.state.value, rows, reason, notes)
@@ -144,9 +163,10 @@ def wait_in_database(typed: Any, pk: int) -> dict[str, Any]:
             raise NotFoundError(f"the run of {typed.flow_ref!r} was deleted while the command waited for it")
         record = _wait(engine, record, typed.timeout)
         rows, reason = states_of(engine, record)
+        errors = errors_of(engine, record)
     finally:
         engine.dispose()
-    return {"run": run_json(record), "tasks": rows, "reason": reason}
+    return {"run": run_json(record), "tasks": rows, "reason": reason, "errors": errors}
 
 
 @click.command()
@@ -197,7 +217,10 @@ def trigger(
 
             sys.exit(stopped_waiting(record.flow_id, record.run_id))
     if as_json:
-        print_json(waited_run_json(run_json(record), *states_of(engine, record)) if wait else run_json(record))
+        if wait:
+            print_json(waited_run_json(run_json(record), *states_of(engine, record), errors_of(engine, record)))
+        else:
+            print_json(run_json(record))
     else:
         console().print(f"run {record.flow_id} {record.run_id}: {styled(record.state.value)}")
         if wait:
@@ -380,7 +403,8 @@ def show_run(state: CliState, flow_id: str, run_id: str, as_json: bool) -> None:
             instances = task_repo.list_task_instances(conn, record.pk)
             reason = event_repo.run_end_reason(conn, record.pk) if record.state.is_terminal else ""
             reused = why_service.reused_in_run(conn, record.pk, {t.task_id: t.try_number for t in instances})
-        tasks = {t.task_id: task_state_json(t) for t in instances}
+        errors = task_service.last_errors(engine, record, instances)
+        tasks = {t.task_id: task_state_json(t, errors.get(t.task_id)) for t in instances}
         for task_id, matched in reused.items():
             tasks[task_id]["reused_from"] = matched  # as `ductwork run --json` says it
         print_json({**run_json(record), "reason": reason or None, "tasks": tasks})

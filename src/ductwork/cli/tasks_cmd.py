@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import click
+from rich.markup import escape
 
 from ductwork.cli.options import parse_param_options
-from ductwork.cli.output import console, print_json, styled, task_state_json
+from ductwork.cli.output import console, print_json, short_error, styled, task_state_json
 from ductwork.cli.state import CliState, load_checked
 from ductwork.core.config import ParamSources, use_sources
 from ductwork.core.schedule import as_aware
@@ -254,8 +255,9 @@ def task_state(state: CliState, flow_id: str, run_id: str, task_id: str | None, 
 
     engine, record = _run(state, flow_id, run_id)
     instances = task_service.instances(engine, record, [task_id] if task_id else None)
+    errors = task_service.last_errors(engine, record, instances)  # why the failed ones failed
     if as_json:
-        print_json({t.task_id: task_state_json(t) for t in instances})
+        print_json({t.task_id: task_state_json(t, errors.get(t.task_id)) for t in instances})
         return
     for t in instances:
         due = task_state_json(t).get("next_try_at")
@@ -263,7 +265,8 @@ def task_state(state: CliState, flow_id: str, run_id: str, task_id: str | None, 
         # A reschedule gives its try back (Airflow's too): the number shown is the one that
         # checks next, not the count of tries used so far (0 before its first check).
         number = t.try_number + 1 if t.state == TaskState.UP_FOR_RESCHEDULE else t.try_number
-        console().print(f"{t.task_id}: {styled(t.state.value)} (try {number}{when})")
+        error = f": {escape(short_error(errors[t.task_id]))}" if t.task_id in errors else ""
+        console().print(f"{t.task_id}: {styled(t.state.value)} (try {number}{when}){error}")
 
 
 @tasks.command("logs")

@@ -216,7 +216,7 @@ class TriggerServer:
     def _wait(self, conn: socket.socket, engine: Any, record: Any, timeout: float | None) -> dict[str, Any] | None:
         """The run once it ended (or the timeout passed), as ``trigger --wait`` prints it; None
         if the command went away (Ctrl-C) meanwhile."""
-        from ductwork.cli.runs_cmd import run_json, states_of
+        from ductwork.cli.runs_cmd import errors_of, run_json, states_of
         from ductwork.store.engine import read_transaction
         from ductwork.store.repo import runs as run_repo
 
@@ -228,7 +228,8 @@ class TriggerServer:
                 return None
             if current.state.is_terminal or (deadline is not None and time.monotonic() > deadline):
                 rows, reason = states_of(engine, current)
-                return {"run": run_json(current), "tasks": rows, "reason": reason}
+                errors = errors_of(engine, current)
+                return {"run": run_json(current), "tasks": rows, "reason": reason, "errors": errors}
             readable, _, _ = select.select([conn], [], [], WAIT_POLL)
             if readable or self._stopped.is_set():
                 return None  # the command ended, or sent what it should not

@@ -187,6 +187,31 @@ def instances(engine: Engine, record: RunRecord, task_ids: Sequence[str] | None 
         return task_repo.list_task_instances(conn, record.pk, task_ids=task_ids)
 
 
+_ERROR_STATES = (TaskState.FAILED, TaskState.UP_FOR_RETRY)
+_FEW = 20
+"""Up to this many failing tasks, their tries are read task by task; past it, the run's at once."""
+
+
+def last_errors(engine: Engine, record: RunRecord, instances: Sequence[TaskInstanceRecord]) -> dict[str, str]:
+    """Why each failed or up-for-retry task of ``instances`` failed: the error of its latest
+    try that has one (``task_tries.error``), by task id. What an on-call engineer looks for
+    first in ``runs show`` and ``tasks state``, which gave only the state."""
+    failing = [t for t in instances if t.state in _ERROR_STATES]
+    if not failing:
+        return {}
+    with read_transaction(engine) as conn:
+        if len(failing) <= _FEW:
+            found = [r for t in failing for r in task_repo.list_tries(conn, record.pk, t.task_id)]
+        else:
+            found = task_repo.list_tries(conn, record.pk)
+    latest = {t.task_id: t.try_number for t in failing}
+    errors: dict[str, str] = {}
+    for tried in found:  # by task and try number: a later try's error replaces an earlier one's
+        if tried.error and tried.task_id in latest and tried.try_number <= latest[tried.task_id]:
+            errors[tried.task_id] = tried.error
+    return errors
+
+
 def tries(engine: Engine, record: RunRecord, task_id: str) -> list[TryRecord]:
     check_tasks(_graph(engine, record), record, [task_id])
     with read_transaction(engine) as conn:
