@@ -230,6 +230,60 @@ def test_a_killed_worker_is_detected_and_its_task_retried(
     assert detected_in < 15
 
 
+@pytest.mark.parametrize("setup", ["sqlite"], indirect=True)
+def test_a_try_lost_with_its_scheduler_keeps_its_real_start_after_the_restart(
+    setup: tuple[str, dict[str, str], Path], tmp_path: Path
+) -> None:
+    """The scheduler and the worker running a try are killed -9 together (a machine's crash):
+    the next scheduler finds the try running with no end journaled, and records it lost from
+    its real start, with a reason that says what happened (it was given the restart's time,
+    a try of several seconds recorded as lasting a millisecond, "a worker that left no
+    journal"), then retries it."""
+    url, env, marks = setup
+    flows = Path(env["DUCTWORK_FLOWS_FOLDER"])
+    (flows / "durable.py").unlink()
+    (flows / "victim.py").write_text(WORKER_FLOW)
+    scheduler = Scheduler(env, tmp_path / "scheduler.log")
+    scheduler.start()
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "ductwork.cli", "trigger", "victim", "--run-id", "r1"],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        _wait(lambda: any(p.name.startswith("slow.1.") for p in marks.iterdir()), 60, "the first try to start")
+        worker_pid = int(next(p for p in marks.iterdir() if p.name.startswith("slow.1.")).name.split(".")[2])
+        time.sleep(2)  # the try has run for a while
+        os.kill(worker_pid, signal.SIGKILL)
+        scheduler.kill9()
+        scheduler.stop()  # (the rest of its process group)
+        restarted = time.monotonic()
+        scheduler.start()
+        engine = create_engine(url)
+
+        def finished() -> bool:
+            with read_transaction(engine) as conn:
+                run = run_repo.get_run(conn, "victim", "r1")
+            return run is not None and run.state.is_terminal
+
+        _wait(finished, 60, "the run to finish")
+        with read_transaction(engine) as conn:
+            run = run_repo.get_run(conn, "victim", "r1")
+            assert run is not None
+            tries = task_repo.list_tries(conn, run.pk, "slow")
+        engine.dispose()
+    finally:
+        scheduler.stop()
+    assert run.state == "success"
+    assert [t.state for t in tries] == ["up_for_retry", "success"], tries
+    lost = tries[0]
+    assert lost.error == "the worker running this try died before it ended: no end of it was journaled"
+    assert lost.start_date is not None and lost.end_date is not None
+    assert (lost.end_date - lost.start_date).total_seconds() >= 2, lost
+    assert time.monotonic() - restarted < 30
+
+
 HANGING_FLOW = textwrap.dedent(
     """
     import datetime as dt, os, time

@@ -1073,6 +1073,7 @@ class SchedulerService:
                         if current is not None:
                             states[task_id], tries[task_id] = current.state, current.try_number
             add_state_events(conn, sent_again)
+            starts = _running_starts(conn, run_pk) if S.RUNNING in states.values() else {}
         # (max: older releases stored a rescheduled sensor's try number as -1)
         tries = {t: max(0, n) for t, n in tries.items()}
         info = run_service.run_info(record, loaded.graph.meta)
@@ -1106,7 +1107,7 @@ class SchedulerService:
                 key = self.supervisor.adopt(info.key, task_id, tries.get(task_id, 1))
                 adopt = getattr(self.executor, "adopt", None)  # remote executors watch such tries
                 if adopt is None or not adopt(key, run.tracker.nodes[task_id], run.max_tries.get(task_id)):
-                    self._adopted[key] = now
+                    self._adopted[key] = starts.get(task_id) or now
         if recovering and record.state == RunState.RUNNING:  # under way before: another party ran it
             log.info("took over run %s (%d tasks), which was under way", info.key, len(loaded.graph.nodes))
         elif recovering:
@@ -1143,8 +1144,10 @@ class SchedulerService:
             elif entry is None or not entry.worker_alive:
                 node = run.tracker.nodes[key.task_id]
                 state, next_at = after_failure(node, key.try_number, now, max_tries=run.max_tries.get(key.task_id))
-                pid = f"pid {entry.pid}" if entry is not None else "a worker that left no journal"
-                reason = f"the worker running this try ({pid}) died before it ended"
+                if entry is not None:
+                    reason = f"the worker running this try (pid {entry.pid}) died before it ended"
+                else:  # (its start, journaled, may have been recorded and its journal removed)
+                    reason = "the worker running this try died before it ended: no end of it was journaled"
                 started = entry.started_at if entry is not None and entry.started_at else self._adopted[key]
                 outcome = TryOutcome(state, started, now, error=reason, next_try_at=next_at, alerts_due=True)
                 finished.append(TryFinished(key, outcome))
@@ -1443,3 +1446,14 @@ def default_executor(settings: Settings, environ: Mapping[str, str]) -> Executor
         prefetch=settings.worker_prefetch,
         mode="fresh" if settings.worker_mode == "fresh" else "warm",
     )
+
+
+def _running_starts(conn: sa.Connection, run_pk: int) -> dict[str, dt.datetime]:
+    """The recorded starts of a run's running tasks: a try adopted after a restart and then
+    found lost keeps its real start (it was given the adoption's time, a 9 s try recorded as
+    lasting a millisecond)."""
+    ti = task_instances
+    rows = conn.execute(
+        sa.select(ti.c.task_id, ti.c.start_date).where(ti.c.run_pk == run_pk, ti.c.state == S.RUNNING.value)
+    )
+    return {r.task_id: r.start_date for r in rows if r.start_date is not None}
