@@ -224,7 +224,13 @@ def test_ctrl_c_still_stops_the_command_and_records_the_run_failed(cli: Cli, tmp
     assert "interrupted (Ctrl-C): the run is recorded failed" in said and "Aborted" not in said
     time.sleep(0.5)
     assert not _sleep_left(tmp_path)
-    assert json.loads(cli("runs", "list", "--json").output)["runs"][0]["state"] == "failed"
+    run = json.loads(cli("runs", "list", "--json").output)["runs"][0]
+    assert run["state"] == "failed"
+    # The try stopped is recorded with its start, its end and why (its start had not reached
+    # the run loop: it was recorded queued, then failed under a try that never appeared).
+    states = json.loads(cli("tasks", "state", "stoppable", run["run_id"], "--json").output)
+    assert {t: s["state"] for t, s in states.items()} == {"a": "success", "b": "failed", "c": "upstream_failed"}
+    assert "interrupted (Ctrl-C)" in states["b"]["error"]
 
 
 WIDE = """

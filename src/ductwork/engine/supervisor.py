@@ -256,6 +256,15 @@ class Supervisor:
         self._finish_runs()
         self._flush()
 
+    def absorb(self, events: Sequence[TryStarted | TryFinished]) -> None:
+        """Apply the starts and ends of the tries stopped with an interrupted run (Ctrl-C,
+        SIGTERM), starting nothing: the record then says which tasks ran and why they ended
+        (a try stopped before its start reached the loop was recorded queued, then failed
+        under a try that never appeared)."""
+        now = self.clock.now()
+        for event in events:
+            self._apply(event, now)
+
     def in_flight(self) -> list[TryKey]:
         return [key for run in self.runs.values() for key in run.in_flight.values()]
 

@@ -149,16 +149,21 @@ class StoreRecording:
         return ended.set
 
     def interrupted(self, reason: str) -> None:
-        """Unfinished tasks (those whose start was recorded after a cancel, too) and the run
-        failed, for ``reason``; a run cancelled from outside keeps the cancel's end."""
+        """The run failed for ``reason``, as ``runs cancel`` (and Airflow) mark a run failed: its
+        running tasks (those whose start was recorded after a cancel, too) failed, those not
+        started skipped (they were recorded failed, under a try that never ran); a run
+        cancelled from outside keeps the cancel's end."""
         if self.record is None:
             return
         try:
             with transaction(self.engine) as conn:
                 states = task_repo.task_states(conn, self.record.pk)
-                unfinished = [t for t, s in states.items() if not s.is_terminal]
-                if unfinished:
-                    task_repo.mark_task_instances(conn, self.record.pk, unfinished, TaskState.FAILED, reason=reason)
+                running = [t for t, s in states.items() if s == TaskState.RUNNING]
+                waiting = [t for t, s in states.items() if not s.is_terminal and s != TaskState.RUNNING]
+                if running:
+                    task_repo.mark_task_instances(conn, self.record.pk, running, TaskState.FAILED, reason=reason)
+                if waiting:
+                    task_repo.mark_task_instances(conn, self.record.pk, waiting, TaskState.SKIPPED, reason=reason)
                 run_repo.set_run_state(
                     conn, self.record.pk, RunState.FAILED, expected=(RunState.QUEUED, RunState.RUNNING), reason=reason
                 )

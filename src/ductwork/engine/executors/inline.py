@@ -513,6 +513,11 @@ class InProcessExecutor:
             now = self.clock.now()
             self._put(TryFinished(key, TryOutcome(TaskState.FAILED, now, now, error=reason)), wake=True)
 
+    def drain(self) -> list[ExecutorEvent]:
+        """The events not taken yet: after ``shutdown``, the starts and ends of the tries
+        stopped with the run."""
+        return self._take()
+
     def cancel_all(self, reason: str) -> None:
         """Stop every try submitted or running (from any thread): the run was cancelled."""
         with self._lock:
