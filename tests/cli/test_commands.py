@@ -922,3 +922,44 @@ def test_runs_show_and_tasks_state_say_why_a_task_failed(cli: Cli, tmp_path: Pat
     assert "…" in state.output and "second line" not in state.output
     one = json.loads(cli("tasks", "state", "failing", run_id, "load", "--json").output)
     assert one["load"]["error"].startswith("OSError: disk full") and "second line" not in one["load"]["error"]
+
+
+DYNAMIC_UNPLANNABLE = textwrap.dedent(
+    """
+    from ductwork import LocalTarget, Task
+
+    class BadDep(Task):
+        def complete(self):
+            raise RuntimeError("db down")
+
+    class Child(Task):
+        def requires(self):
+            return BadDep()
+        def output(self):
+            return LocalTarget("child.txt")
+        def run(self):
+            self.output().write_text("c")
+
+    class Parent(Task):
+        def output(self):
+            return LocalTarget("parent.txt")
+        def run(self):
+            yield Child()
+            self.output().write_text("p")
+    """
+)
+
+
+def test_a_dynamic_dependency_that_cannot_be_planned_fails_its_parent_saying_which(cli: Cli, tmp_path: Path) -> None:
+    """A task's run() yields a task whose dependency's complete() raises: the parent's try
+    fails naming the task and the method (it said "could not load task: db down")."""
+    (tmp_path / "dyn.py").write_text(DYNAMIC_UNPLANNABLE)
+    built = cli("build", "--module", "dyn", "Parent", "--no-progress")
+    assert built.exit_code == 1, built.output
+    (run,) = json.loads(cli("runs", "list", "--json").output)["runs"]
+    state = json.loads(cli("tasks", "state", run["flow_id"], run["run_id"], "Parent", "--json").output)
+    assert state["Parent"]["state"] == "failed"
+    assert state["Parent"]["error"] == (
+        "Parent requires tasks that could not be planned: complete() of BadDep raised RuntimeError: db down"
+    ), state
+    assert not (tmp_path / "child.txt").exists() and not (tmp_path / "parent.txt").exists()

@@ -21,7 +21,7 @@ from dataclasses import replace
 from typing import Any
 
 from ductwork.core.assets import OutletEvents
-from ductwork.core.class_flow import compile_tasks
+from ductwork.core.class_flow import Unplanned, compile_tasks
 from ductwork.core.clock import Clock
 from ductwork.core.context import (
     RunInfo,
@@ -296,7 +296,16 @@ def execute_try(
                 TaskState.NONE, started, clock.now(), new_nodes=(*exc.nodes, exc.waiting), rendered=rendered
             )
         except DynamicDependencies as exc:
-            new_nodes, _ = compile_tasks(exc.tasks)
+            broken: dict[str, Unplanned] = {}
+            new_nodes, _ = compile_tasks(exc.tasks, broken=broken)
+            if broken:  # a required task's complete() or requires() raised: this try fails, saying which
+                unplanned = list(broken.values())
+                said = "; ".join(u.message for u in unplanned)
+                error = DuctworkError(f"{node.task_id} requires tasks that could not be planned: {said}")
+                error.__cause__ = unplanned[0].error
+                return _failed_try(
+                    error, node, try_number, started, clock, context, executable, current, rendered, limit, services, ti
+                )
             updated = replace(node, upstream=(*node.upstream, *(t.task_id for t in exc.tasks)))
             task_logger.info(
                 "%s requires %d more task(s): %s", node.task_id, len(exc.tasks), ", ".join(t.task_id for t in exc.tasks)
@@ -311,16 +320,37 @@ def execute_try(
         except (Exception, SystemExit, KeyboardInterrupt, TryInterrupted) as exc:
             if isinstance(exc, KeyboardInterrupt) and _user_interrupt():
                 raise  # Ctrl-C in `ductwork run`: the command stops, as the user asked
-            _record_cache(services, ti, succeeded=False)
-            _label_map_index(executable, context, current, rendered)
-            outcome = _failure(exc, node, try_number, started, clock, context, executable, rendered, limit)
-            if outcome.state == TaskState.FAILED and not isinstance(exc, InstancesFailed):
-                _failure_email(executable, context.with_values(exception=exc), services)
-            elif outcome.state == TaskState.UP_FOR_RETRY and bool(getattr(executable, "retry_email", None)):
-                _failure_email(executable, context.with_values(exception=exc), services, retry=True)
-            return outcome
+            return _failed_try(
+                exc, node, try_number, started, clock, context, executable, current, rendered, limit, services, ti
+            )
         finally:
             reset_current_context(token)
+
+
+def _failed_try(
+    exc: BaseException,
+    node: NodeSpec,
+    try_number: int,
+    started: dt.datetime,
+    clock: Clock,
+    context: Any,
+    executable: Any,
+    current: Any,
+    rendered: Any,
+    limit: Any,
+    services: Any,
+    ti: Any,
+) -> TryOutcome:
+    """The outcome of a try that raised ``exc``: failed, or up for retry by its policy, with
+    the task's failure (or retry) e-mail."""
+    _record_cache(services, ti, succeeded=False)
+    _label_map_index(executable, context, current, rendered)
+    outcome = _failure(exc, node, try_number, started, clock, context, executable, rendered, limit)
+    if outcome.state == TaskState.FAILED and not isinstance(exc, InstancesFailed):
+        _failure_email(executable, context.with_values(exception=exc), services)
+    elif outcome.state == TaskState.UP_FOR_RETRY and bool(getattr(executable, "retry_email", None)):
+        _failure_email(executable, context.with_values(exception=exc), services, retry=True)
+    return outcome
 
 
 RENDERED_MAP_INDEX = "rendered_map_index"
