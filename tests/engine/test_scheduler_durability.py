@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -187,11 +188,8 @@ WORKER_FLOW = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("setup", ["sqlite", "postgres"], indirect=True)
-def test_a_killed_worker_is_detected_and_its_task_retried(
-    setup: tuple[str, dict[str, str], Path], tmp_path: Path
-) -> None:
-    url, env, marks = setup
+def _start_victim(env: dict[str, str], marks: Path, tmp_path: Path) -> tuple[Scheduler, int]:
+    """A scheduler running ``WORKER_FLOW``'s run r1, and the pid of the worker running its first try."""
     flows = Path(env["DUCTWORK_FLOWS_FOLDER"])
     (flows / "durable.py").unlink()
     (flows / "victim.py").write_text(WORKER_FLOW)
@@ -205,10 +203,16 @@ def test_a_killed_worker_is_detected_and_its_task_retried(
             capture_output=True,
         )
         _wait(lambda: any(p.name.startswith("slow.1.") for p in marks.iterdir()), 60, "the first try to start")
-        worker_pid = int(next(p for p in marks.iterdir() if p.name.startswith("slow.1.")).name.split(".")[2])
-        killed_at = time.monotonic()
-        os.kill(worker_pid, signal.SIGKILL)
-        engine = create_engine(url)
+    except BaseException:
+        scheduler.stop()
+        raise
+    return scheduler, int(next(p for p in marks.iterdir() if p.name.startswith("slow.1.")).name.split(".")[2])
+
+
+def _victim_when_finished(url: str) -> tuple[Any, list[Any]]:
+    """The run r1 of ``WORKER_FLOW`` once it has ended, and its task's tries."""
+    engine = create_engine(url)
+    try:
 
         def finished() -> bool:
             with read_transaction(engine) as conn:
@@ -216,12 +220,25 @@ def test_a_killed_worker_is_detected_and_its_task_retried(
             return run is not None and run.state.is_terminal
 
         _wait(finished, 60, "the run to finish")
-        detected_in = time.monotonic() - killed_at
         with read_transaction(engine) as conn:
             run = run_repo.get_run(conn, "victim", "r1")
             assert run is not None
-            tries = task_repo.list_tries(conn, run.pk, "slow")
+            return run, task_repo.list_tries(conn, run.pk, "slow")
+    finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("setup", ["sqlite", "postgres"], indirect=True)
+def test_a_killed_worker_is_detected_and_its_task_retried(
+    setup: tuple[str, dict[str, str], Path], tmp_path: Path
+) -> None:
+    url, env, marks = setup
+    scheduler, worker_pid = _start_victim(env, marks, tmp_path)
+    try:
+        killed_at = time.monotonic()
+        os.kill(worker_pid, signal.SIGKILL)
+        run, tries = _victim_when_finished(url)
+        detected_in = time.monotonic() - killed_at
     finally:
         scheduler.stop()
     assert run.state == "success"
@@ -240,39 +257,15 @@ def test_a_try_lost_with_its_scheduler_keeps_its_real_start_after_the_restart(
     a try of several seconds recorded as lasting a millisecond, "a worker that left no
     journal"), then retries it."""
     url, env, marks = setup
-    flows = Path(env["DUCTWORK_FLOWS_FOLDER"])
-    (flows / "durable.py").unlink()
-    (flows / "victim.py").write_text(WORKER_FLOW)
-    scheduler = Scheduler(env, tmp_path / "scheduler.log")
-    scheduler.start()
+    scheduler, worker_pid = _start_victim(env, marks, tmp_path)
     try:
-        subprocess.run(
-            [sys.executable, "-m", "ductwork.cli", "trigger", "victim", "--run-id", "r1"],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-        _wait(lambda: any(p.name.startswith("slow.1.") for p in marks.iterdir()), 60, "the first try to start")
-        worker_pid = int(next(p for p in marks.iterdir() if p.name.startswith("slow.1.")).name.split(".")[2])
         time.sleep(2)  # the try has run for a while
         os.kill(worker_pid, signal.SIGKILL)
         scheduler.kill9()
         scheduler.stop()  # (the rest of its process group)
         restarted = time.monotonic()
         scheduler.start()
-        engine = create_engine(url)
-
-        def finished() -> bool:
-            with read_transaction(engine) as conn:
-                run = run_repo.get_run(conn, "victim", "r1")
-            return run is not None and run.state.is_terminal
-
-        _wait(finished, 60, "the run to finish")
-        with read_transaction(engine) as conn:
-            run = run_repo.get_run(conn, "victim", "r1")
-            assert run is not None
-            tries = task_repo.list_tries(conn, run.pk, "slow")
-        engine.dispose()
+        run, tries = _victim_when_finished(url)
     finally:
         scheduler.stop()
     assert run.state == "success"
