@@ -73,6 +73,9 @@ def test_map_and_zip_of_task_outputs(tmp_path: Path, monkeypatch) -> None:  # ty
     states = _states(summary)
     assert states["load[0]"] == "success" and states["load[2]"] == "success"
     assert states["load[1]"] == "skipped"  # the map function raised AirflowSkipException for it
+    # a skipped instance skips its task (not fails it), and the run succeeds, as in Airflow
+    assert states["load"] == "skipped" and states["collect"] == "skipped"
+    assert summary.state.value == "success"
     assert summary.result("load[0]") == "/data/a.csv" and summary.result("load[2]") == "/data/b.csv"
     calls = {p.name: p.read_text().split() for p in marks.iterdir()}
     assert calls == {"a": ["load[0]"], "skip-me": ["load[1]"], "b": ["load[2]"]}

@@ -186,9 +186,13 @@ class MappedInstance:
 
     def execute(self, context: TaskContext) -> Any:
         error, self._error = self._error, None
-        if error is not None:
-            raise error
-        operator = self._operator if self._operator is not None else self._build(context)
+        try:
+            if error is not None:  # a ``.map()`` function's: its skip skips the instance too
+                raise error
+            operator = self._operator if self._operator is not None else self._build(context)
+        except SkipTask:
+            _mark(context, self.task_id, SKIPPED)
+            raise
         self._operator = None
         if operator is None:  # skipped, not a success that never happened (Airflow shows "removed")
             _mark(context, self.task_id, REMOVED)
