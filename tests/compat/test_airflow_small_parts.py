@@ -744,3 +744,53 @@ def test_a_task_sensor_pokes_with_an_upstream_value_and_the_context(tmp_path: Pa
     summary = run_locally(load_dag(tmp_path, TASK_SENSOR), logical_date=dt.date(2024, 3, 1))
     assert summary.state.value == "success", {t: s.tries[-1].error for t, s in summary.tasks.items() if s.tries}
     assert summary.result("after") == "5 2024-03-01"
+
+
+ALERT_CALLBACK = """
+    import json
+    from datetime import timedelta
+    import pendulum
+    from airflow import DAG
+    from airflow.decorators import task
+    from airflow.operators.bash import BashOperator
+
+    def alert(context):
+        # the usual Slack / e-mail alert of a company's DAG files
+        ti = context.get("task_instance")
+        with open({out!r}, "a") as fh:
+            fh.write(json.dumps({{
+                "task": ti.task_id, "state": ti.state, "log_url": ti.log_url, "key": list(ti.key), "pool": ti.pool,
+                "queue": ti.queue, "priority_weight": ti.priority_weight,
+                "duration": ti.duration, "ended_after_start": ti.end_date >= ti.start_date,
+            }}) + "\\n")
+
+    with DAG("alerts", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule=None,
+             default_args={{"on_failure_callback": alert}}) as dag:
+        BashOperator(task_id="breaks", bash_command="exit 1", pool="etl", priority_weight=3)
+
+        @task(on_failure_callback=alert)
+        def each(n):
+            raise ValueError(n)
+
+        each.expand(n=[7])
+"""
+
+
+def test_failure_callbacks_read_the_task_instance_attributes_alerts_use(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """``ti.log_url`` (in nearly every Slack alert callback), ``ti.key``, ``ti.duration``... were
+    missing: the callback raised AttributeError and no alert went out. A mapped instance's
+    callbacks were not told the state its try ended in."""
+    monkeypatch.setenv("AIRFLOW__WEBSERVER__BASE_URL", "https://airflow.example.com/")
+    out = tmp_path / "alerts.jsonl"
+    run_locally(load_dag(tmp_path, ALERT_CALLBACK.format(out=str(out))))
+    seen = {row["task"]: row for row in map(json.loads, out.read_text().splitlines())}
+    breaks = seen["breaks"]
+    assert breaks["log_url"].startswith("https://airflow.example.com/flows/alerts/runs/manual__")
+    assert breaks["log_url"].endswith("/tasks/breaks") and "+" not in breaks["log_url"]
+    assert breaks["key"][:2] == ["alerts", "breaks"] and breaks["key"][3:] == [1, -1]
+    assert (breaks["pool"], breaks["queue"], breaks["priority_weight"]) == ("etl", "default", 3)
+    assert breaks["duration"] >= 0 and breaks["ended_after_start"]
+    instance = seen["each[0]"]  # a mapped instance's callback saw ti.state "running" too
+    assert instance["state"] == breaks["state"] == "failed"
+    assert instance["key"][1] == "each" and instance["key"][4] == 0
+    assert instance["log_url"].endswith("/tasks/each%5B0%5D")

@@ -52,6 +52,9 @@ MAPPED_COUNT = "mapped_count"
 _NOT_FOR_INSTANCES = ("flow", "dag", "task_group")
 
 
+_CALLBACKS = ("on_execute_callback", "on_success_callback", "on_failure_callback", "on_retry_callback")
+
+
 def instance_id(task_id: str, index: int) -> str:
     return f"{task_id}[{index}]"
 
@@ -168,6 +171,8 @@ class MappedInstance:
         operator.__dict__["map_index"] = self.map_index
         operator.__dict__["expanded_ti_count"] = len(values)
         self.map_index_template = getattr(operator, "map_index_template", None)
+        for name in _CALLBACKS:  # the built operator's: its class may wrap them (the Airflow shim's set ti.state)
+            setattr(self, name, getattr(operator, name, getattr(self, name)))
         return operator
 
     def adapt_context(self, context: TaskContext) -> TaskContext:

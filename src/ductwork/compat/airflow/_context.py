@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import random
 import time
+import urllib.parse
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from ductwork.compat.airflow._assets import InletEvents, TriggeringEvents
 from ductwork.compat.airflow._dag_run import DagRunView, to_pendulum
@@ -36,6 +38,21 @@ def _ds(value: dt.datetime) -> str:
     return value.strftime("%Y-%m-%d")
 
 
+class TaskInstanceKey(NamedTuple):
+    """``ti.key``: Airflow's identity of a try (``airflow.models.taskinstancekey``)."""
+
+    dag_id: str
+    task_id: str
+    run_id: str
+    try_number: int = 1
+    map_index: int = -1
+
+
+def _base_task_id(task_id: str) -> str:
+    """A mapped instance's task id without its ``[i]`` (its map index is the key's own field)."""
+    return task_id.rsplit("[", 1)[0] if task_id.endswith("]") else task_id
+
+
 class TaskInstanceView:
     """``ti`` / ``task_instance``: the try's handle with Airflow's extra attributes."""
 
@@ -50,9 +67,38 @@ class TaskInstanceView:
         self.state = "running"
         self.hostname = __import__("socket").gethostname()
         self.operator = type(task).__name__
+        self.start_date = to_pendulum(dt.datetime.now(dt.UTC))
+        self.end_date: Any = None
+        """Set when the try has ended, before its success, retry or failure callbacks run."""
+        self.pool = getattr(task, "pool", None) or "default_pool"
+        self.pool_slots = int(getattr(task, "pool_slots", 1) or 1)
+        self.queue = getattr(task, "queue", None) or "default"
+        self.priority_weight = int(getattr(task, "priority_weight", 1) or 1)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.__dict__["_ti"], name)
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from the try's start to its end; ``None`` while it runs, as in Airflow."""
+        return None if self.end_date is None else (self.end_date - self.start_date).total_seconds()
+
+    @property
+    def key(self) -> TaskInstanceKey:
+        ti = self.__dict__["_ti"]
+        return TaskInstanceKey(self.dag_id, _base_task_id(ti.task_id), ti.run_id, ti.try_number, self.map_index)
+
+    @property
+    def log_url(self) -> str:
+        """The try's page in the web UI (its Log tab), which failure callbacks put in their
+        alerts (``ti.log_url`` in a Slack or e-mail message). The address is
+        ``AIRFLOW__WEBSERVER__BASE_URL``, a migrated deployment's setting, or
+        ``http://localhost:8080`` as in Airflow (``ductwork webserver``'s default port)."""
+        ti = self.__dict__["_ti"]
+        base = os.environ.get("AIRFLOW__WEBSERVER__BASE_URL", "").strip() or "http://localhost:8080"
+        parts = (self.dag_id, ti.run_id, ti.task_id)
+        flow_id, run_id, task_id = (urllib.parse.quote(p, safe="") for p in parts)
+        return f"{base.rstrip('/')}/flows/{flow_id}/runs/{run_id}/tasks/{task_id}"
 
     @property
     def max_tries(self) -> int:

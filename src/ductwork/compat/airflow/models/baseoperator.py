@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from ductwork.compat.airflow._context import airflow_context
+from ductwork.compat.airflow._dag_run import to_pendulum
 from ductwork.compat.airflow.utils.log.logging_mixin import task_logger
 from ductwork.compat.features import refuse
 from ductwork.core import operators as core_ops
@@ -66,6 +67,8 @@ class _CalledInState:
         ti = context.get("task_instance")
         if ti is not None and hasattr(ti, "state"):
             ti.state = self.state
+            if self.state != "running" and hasattr(ti, "end_date"):
+                ti.end_date = to_pendulum(dt.datetime.now(dt.UTC))
         dag_run = context.get("dag_run")
         if dag_run is not None and hasattr(dag_run, "current_state"):
             dag_run.current_state = self.state
