@@ -397,8 +397,13 @@ LOGGING = """
         @task
         def report():
             logging.getLogger("airflow.task").info("report written")
+            return {"rows": 3}
 
-        ReadySensor(task_id="ready", poke_interval=1) >> ExportOperator(task_id="export", target="s3://b/{{ ds_nodash }}") >> report()
+        @task(show_return_value_in_logs=False)
+        def secret():
+            return "not for the log"
+
+        ReadySensor(task_id="ready", poke_interval=1) >> ExportOperator(task_id="export", target="s3://b/{{ ds_nodash }}") >> report() >> secret()
 """
 
 
@@ -422,6 +427,9 @@ def test_operators_hooks_and_sensors_log_through_self_log_into_the_try_log(tmp_p
     assert "ApiHook: hook fetched" in export and "Client: client called" in export
     assert "ReadySensor: poking once" in log_of("ready")
     assert "airflow.task: report written" in log_of("report")
+    # a @task logs its return value as PythonOperator does (it said nothing), unless told not to
+    assert "Done. Returned value was: {'rows': 3}" in log_of("report")
+    assert "Returned value" not in log_of("secret")
 
 
 MODULE_PATHS = """

@@ -40,6 +40,12 @@ class _PythonDecoratedOperator(AirflowOperatorMixin, DecoratedOperator):
         self.multiple_outputs = multiple_outputs
         self.show_return_value_in_logs = show_return_value_in_logs
 
+    def execute(self, context: TaskContext) -> Any:
+        value = super().execute(context)
+        if self.show_return_value_in_logs:  # as Airflow's PythonOperator, which @task runs as
+            context["log"].info("Done. Returned value was: %s", value)
+        return value
+
 
 class _BranchDecoratedOperator(BranchPythonOperator):
     pass
