@@ -802,3 +802,42 @@ def test_failure_callbacks_read_the_task_instance_attributes_alerts_use(tmp_path
     assert instance["state"] == breaks["state"] == "failed"
     assert instance["key"][1] == "each" and instance["key"][4] == 0
     assert instance["log_url"].endswith("/tasks/each%5B0%5D")
+
+
+BASH_ENVIRONMENT = """
+    import pendulum
+    from airflow import DAG
+    from airflow.operators.bash import BashOperator
+
+    CTX = 'echo "$AIRFLOW_CTX_DAG_ID|$AIRFLOW_CTX_TASK_ID|$AIRFLOW_CTX_DAG_RUN_ID|$AIRFLOW_CTX_TRY_NUMBER|'
+    CTX += '$AIRFLOW_CTX_EXECUTION_DATE|$AIRFLOW_CTX_DAG_OWNER|$AIRFLOW_CTX_DAG_EMAIL|$MINE"'
+
+    with DAG("bash_env", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule=None,
+             default_args={{"owner": "bi", "email": ["a@example.com", "b@example.com"]}}) as dag:
+        BashOperator(task_id="inherits", bash_command=CTX)
+        BashOperator(task_id="own_env", bash_command=CTX, env={{"MINE": "1"}})
+        BashOperator.partial(task_id="mapped", bash_command=CTX).expand(env=[{{"MINE": "2"}}])
+        BashOperator(task_id="where", bash_command="pwd; touch left-behind")
+        BashOperator(task_id="given_cwd", bash_command="pwd", cwd={cwd!r})
+"""
+
+
+def test_bash_commands_get_airflow_context_variables_and_a_temporary_folder(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Airflow gives a BashOperator's command ``AIRFLOW_CTX_*`` variables (even with ``env=``)
+    and runs it in a temporary folder of its own when no ``cwd`` is given: scripts reading
+    ``$AIRFLOW_CTX_DAG_RUN_ID`` got nothing, and files they wrote were left in the worker's folder."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    summary = run_locally(load_dag(tmp_path, BASH_ENVIRONMENT.format(cwd=str(tmp_path))), logical_date=dt.date(2024, 3, 1))
+    assert summary.state.value == "success", {t: s.tries[-1].error for t, s in summary.tasks.items() if s.tries}
+    run_id = summary.run_id
+    date = "2024-03-01T00:00:00+00:00"
+    emails = "a@example.com,b@example.com"
+    assert summary.result("inherits") == f"bash_env|inherits|{run_id}|1|{date}|bi|{emails}|"
+    assert summary.result("own_env") == f"bash_env|own_env|{run_id}|1|{date}|bi|{emails}|1"
+    assert summary.result("mapped") == [f"bash_env|mapped|{run_id}|1|{date}|bi|{emails}|2"]
+    where = summary.result("where")
+    assert Path(where).name.startswith("airflowtmp") and not Path(where).exists()
+    assert list(work.iterdir()) == []
+    assert summary.result("given_cwd") == str(tmp_path)
