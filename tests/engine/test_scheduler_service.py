@@ -106,6 +106,9 @@ FLOWS = {
 
         with Flow("slow", schedule=None) as slow:
             BashOperator(task_id="sleepy", bash_command="sleep 30", execution_timeout=1)
+
+        with Flow("oversized", schedule=None) as oversized:
+            BashOperator(task_id="big", bash_command="echo never", pool="single", pool_slots=3)
     """,
 }
 
@@ -201,6 +204,20 @@ def test_bad_trigger_requests_are_clear(env: Env) -> None:
     assert unknown.exit_code == 2 and "Did you mean 'basic'" in unknown.output
     missing = env.cli("runs", "show", "basic", "nope")
     assert missing.exit_code == 2 and "flow 'basic' has no run 'nope'" in missing.output
+
+
+def test_why_names_the_pool_a_ready_task_waits_for(env: Env) -> None:
+    """A task needing more slots than its pool has never starts; `why` said "runs: the task has
+    no cache" (only the scheduler's log told)."""
+    run = env.json("trigger", "oversized")
+    deadline = time.monotonic() + 30
+    while env.json("tasks", "state", "oversized", run["run_id"])["big"]["state"] != "scheduled":
+        assert time.monotonic() < deadline, "the task never became ready"
+        time.sleep(0.2)
+    why = env.json("why", "oversized", "big", run["run_id"])
+    assert why["decision"] == "waiting", why
+    assert "needs 3 slot(s) of pool 'single', which has 1" in why["text"], why
+    assert env.cli("runs", "cancel", "oversized", run["run_id"]).exit_code == 0
 
 
 def test_clear_a_failed_task_and_see_it_rerun(env: Env) -> None:

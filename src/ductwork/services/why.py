@@ -19,6 +19,7 @@ from ductwork.services.runs import flow_graph, get_run
 from ductwork.store.cache import latest_entry, recorded_node
 from ductwork.store.engine import read_transaction
 from ductwork.store.records import RunRecord
+from ductwork.store.repo import pools as pool_repo
 from ductwork.store.repo import runs as run_repo
 from ductwork.store.repo import tasks as task_repo
 from ductwork.store.tables import task_fingerprints
@@ -50,7 +51,8 @@ def explain(engine: Engine, flow_id: str, task_id: str, run_id: str | None = Non
         instance = task_repo.get_task_instance(conn, record.pk, task_id)
         entry = latest_entry(conn, flow_id, task_id, run_id=record.run_id) if node.extra.get("cache") else None
         waiting = _past_holds(conn, record, task_id) if node.depends_on_past else None
-    state = instance.state.value if instance is not None else "none"
+        state = instance.state.value if instance is not None else "none"
+        pool_hold = _pool_holds(conn, node.pool, node.pool_slots) if state == "scheduled" else None
     out: dict[str, Any] = {"flow_id": flow_id, "run_id": record.run_id, "task_id": task_id, "state": state}
     if waiting is not None and state in ("none", "scheduled"):
         previous_run, previous_state = waiting
@@ -60,6 +62,9 @@ def explain(engine: Engine, flow_id: str, task_id: str, run_id: str | None = Non
             text=f"waits (depends_on_past): the same task of the previous run {previous_run} is {previous_state}; "
             "it starts once that one succeeded or was skipped",
         )
+        return out
+    if pool_hold is not None:
+        out.update(decision="waiting", reasons=[], text=pool_hold)
         return out
     if node.extra.get("cache"):
         out["cache"] = node.extra["cache"]
@@ -134,6 +139,26 @@ def _past_holds(conn: Any, record: RunRecord, task_id: str) -> tuple[str, str] |
     if previous is None or previous.state.value in ("success", "skipped"):
         return None
     return earlier[0].run_id, previous.state.value
+
+
+def _pool_holds(conn: Any, name: str, slots: int) -> str | None:
+    """Why a task ready to run waits for its pool: the pool is smaller than the slots the task
+    needs (the scheduler only says so in its log), or its slots are taken; None otherwise."""
+    usage = next((u for u in pool_repo.pool_usage(conn) if u.name == name), None)
+    if usage is None:  # no such pool: the task runs without a limit
+        return None
+    if usage.slots < slots:
+        return (
+            f"waits (pool): it needs {slots} slot(s) of pool {name!r}, which has {usage.slots}: it cannot start "
+            f"until the pool grows (ductwork pools set {name} {slots})"
+        )
+    taken = usage.queued_slots + usage.running_slots
+    if taken + slots > usage.slots:
+        return (
+            f"waits (pool): {taken} of the {usage.slots} slot(s) of pool {name!r} are taken by queued or running "
+            f"tasks; it needs {slots}"
+        )
+    return None
 
 
 def reused_in_run(conn: Connection, run_pk: int, tries: dict[str, int]) -> dict[str, str]:
