@@ -143,6 +143,16 @@ def test_a_watcher_task_reads_its_runs_task_instances_as_they_ended(env: Env) ->
     assert json.loads(alert.read_text()) == ["breaks", "watcher"]
 
 
+def test_a_timed_out_tasks_failure_callback_gets_airflow_task_timeout(env: Env) -> None:
+    """The callback of a try stopped at its execution_timeout got a TaskExecutionError, so
+    ``isinstance(context["exception"], AirflowTaskTimeout)`` (how alert callbacks tell a hang
+    from a failure) was false."""
+    run = env.json("trigger", "af_timeout", "--wait", "--timeout", "90", exit_codes=(1,))
+    marks = env.tmp / "marks" / f"timeout-{run['run_id'][-8:]}.json"
+    env.wait("the task's failure callback", marks.exists)
+    assert json.loads(marks.read_text()) == {"timeout": True, "message": "timed out after 1s"}
+
+
 def test_web_ui_shows_doc_md_and_mapped_instances_in_grid_and_graph(env: Env) -> None:
     import warnings
 

@@ -32,6 +32,9 @@ from ductwork.core.operators.base import chain, cross_downstream, set_dependency
 from ductwork.core.operators.empty import EmptyOperator as _CoreEmpty
 from ductwork.core.signals import SkipTask
 from ductwork.core.xcom_arg import ParamRef, XComArg
+from ductwork.errors import TaskExecutionError
+
+from ..exceptions import AirflowTaskTimeout  # relative: the class DAG files import as airflow.exceptions
 
 DEFAULT_OWNER = "airflow"
 """A task's owner when neither it nor ``default_args`` names one (Airflow's default)."""
@@ -72,10 +75,27 @@ class _CalledInState:
         dag_run = context.get("dag_run")
         if dag_run is not None and hasattr(dag_run, "current_state"):
             dag_run.current_state = self.state
+        timeout = _as_task_timeout(context.get("exception"))
+        if timeout is not None and hasattr(context, "with_values"):
+            context = context.with_values(exception=timeout)
         return self.callback(context)
 
     def __repr__(self) -> str:
         return repr(self.callback)
+
+
+def _as_task_timeout(exc: Any) -> Exception | None:
+    """Airflow's ``AirflowTaskTimeout`` for a try stopped at its ``execution_timeout`` (the
+    engine says ``timed out after Ns``; Celery raises ``SoftTimeLimitExceeded``), so that a
+    callback's ``isinstance(context["exception"], AirflowTaskTimeout)`` holds; None otherwise."""
+    if isinstance(exc, AirflowTaskTimeout) or not isinstance(exc, BaseException):
+        return None
+    timed_out = isinstance(exc, TaskExecutionError) and str(exc).startswith("timed out after")
+    if not timed_out and type(exc).__name__ != "SoftTimeLimitExceeded":
+        return None
+    timeout = AirflowTaskTimeout(str(exc) or "timed out")
+    timeout.__cause__ = exc
+    return timeout
 
 
 def _in_state(callbacks: Any, state: str) -> Any:
