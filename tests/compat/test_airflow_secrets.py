@@ -12,6 +12,8 @@ import pytest
 
 from ductwork.core.masking import MASKER
 from ductwork.engine.local import run_locally
+from ductwork.store import migrate
+from ductwork.store.engine import create_engine
 from tests.compat.dag_files import load_dag
 
 VARCONN = """
@@ -78,3 +80,30 @@ def test_variable_get_outside_a_task_reads_airflow_var() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "eu"
+
+
+def test_a_task_sets_updates_and_deletes_variables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Variable.delete`` and ``Variable.update`` did not exist (AttributeError in the task)."""
+    code = """
+        from airflow.models import Variable
+        Variable.set("watermark", {"id": 1}, serialize_json=True)
+        Variable.update("watermark", {"id": 2}, serialize_json=True)
+        seen = Variable.get("watermark", deserialize_json=True)
+        try:
+            Variable.update("never_set", 1)
+        except KeyError as exc:
+            missing = str(exc)
+        deleted = [Variable.delete("watermark"), Variable.delete("watermark")]
+        print(seen, missing, deleted, Variable.get("watermark", default_var="gone"))
+    """
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    engine = create_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    env = {"DUCTWORK_HOME": str(tmp_path), "DUCTWORK_DATABASE_URL": url}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    script = "\n".join(line[8:] for line in code.splitlines())
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "{'id': 2} 'Variable never_set does not exist' [1, 0] gone"

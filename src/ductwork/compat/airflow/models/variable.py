@@ -26,6 +26,18 @@ def current_secrets() -> Any:
     return build_secrets(settings, engine=existing_database(settings))
 
 
+def _database() -> Any:
+    """The metadata database's variables, where ``Variable.set``/``delete`` write (as Airflow's
+    do: an environment variable or another secrets backend is read-only)."""
+    from ductwork.settings import Settings
+    from ductwork.store.crypto import Cipher
+    from ductwork.store.engine import create_engine
+    from ductwork.store.secrets import DatabaseSecrets
+
+    settings = Settings.load()
+    return DatabaseSecrets(create_engine(settings.db_url), Cipher(settings.fernet_key))
+
+
 class Variable:
     @classmethod
     def get(cls, key: str, default_var: Any = NOTSET, deserialize_json: bool = False) -> Any:
@@ -41,16 +53,26 @@ class Variable:
 
     @classmethod
     def set(cls, key: str, value: Any, description: str | None = None, serialize_json: bool = False) -> None:
-        from ductwork.settings import Settings
-        from ductwork.store.crypto import Cipher
-        from ductwork.store.engine import create_engine
-        from ductwork.store.secrets import DatabaseSecrets
-
-        settings = Settings.load()
         text = json.dumps(value) if serialize_json else str(value)
-        DatabaseSecrets(create_engine(settings.db_url), Cipher(settings.fernet_key)).set_variable(
-            key, text, description=description or ""
-        )
+        _database().set_variable(key, text, description=description or "")
+
+    @classmethod
+    def update(cls, key: str, value: Any, serialize_json: bool = False) -> None:
+        """Change a variable that exists (Airflow's ``KeyError`` when it does not)."""
+        cls.get(key)
+        cls.set(key, value, serialize_json=serialize_json)
+
+    @classmethod
+    def delete(cls, key: str) -> int:
+        """Delete a variable from the metadata database; how many were deleted (0 when there
+        was none), as Airflow's."""
+        from ductwork.errors import NotFoundError
+
+        try:
+            _database().delete_variable(key)
+        except NotFoundError:
+            return 0
+        return 1
 
     @classmethod
     def setdefault(cls, key: str, default: Any, description: str | None = None, deserialize_json: bool = False) -> Any:
