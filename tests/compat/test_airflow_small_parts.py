@@ -841,3 +841,43 @@ def test_bash_commands_get_airflow_context_variables_and_a_temporary_folder(tmp_
     assert Path(where).name.startswith("airflowtmp") and not Path(where).exists()
     assert list(work.iterdir()) == []
     assert summary.result("given_cwd") == str(tmp_path)
+
+
+ISINSTANCE = """
+    import pendulum
+    from airflow import DAG
+    from airflow.decorators import task
+    from airflow.models import BaseOperator, DagRun as ModelsDagRun, TaskInstance as ModelsTaskInstance
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.operators.bash import BashOperator
+    from airflow.operators.empty import EmptyOperator
+    from airflow.sensors.python import PythonSensor
+
+    with DAG("isinstance_checks", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule=None) as dag:
+        BashOperator(task_id="bash", bash_command="echo")
+        EmptyOperator(task_id="empty")
+        PythonSensor(task_id="sensor", python_callable=lambda: True)
+
+        @task
+        def check(ti=None, dag_run=None):
+            return {
+                "operators": {t.task_id: isinstance(t, BaseOperator) for t in dag.task_dict.values()},
+                "ti": [isinstance(ti, TaskInstance), isinstance(ti, ModelsTaskInstance)],
+                "dag_run": [isinstance(dag_run, DagRun), isinstance(dag_run, ModelsDagRun)],
+            }
+
+        check()
+"""
+
+
+def test_isinstance_checks_of_dag_files_hold(tmp_path: Path) -> None:
+    """``isinstance(task, BaseOperator)`` was false for the shim's own operators (BashOperator...),
+    and ``isinstance(ti, TaskInstance)``/``isinstance(dag_run, DagRun)`` for the try's objects:
+    DAG integrity tests and helpers that walk ``dag.tasks`` passed them over."""
+    summary = run_locally(load_dag(tmp_path, ISINSTANCE))
+    assert summary.result("check") == {
+        "operators": {"bash": True, "empty": True, "sensor": True, "check": True},
+        "ti": [True, True],
+        "dag_run": [True, True],
+    }

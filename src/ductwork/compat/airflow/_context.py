@@ -24,11 +24,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 from ductwork.compat.airflow._assets import InletEvents, TriggeringEvents
-from ductwork.compat.airflow._dag_run import DagRunView, to_pendulum
 from ductwork.core.context import TaskContext
 from ductwork.core.results import RETURN_VALUE
 from ductwork.core.templating import MACROS
 
+from ._dag_run import DagRunView, to_pendulum  # relative: airflow.models.dagrun's DagRun under the shim
 from .exceptions import AirflowException
 
 _MISSING: Any = object()

@@ -20,8 +20,6 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
-from ductwork.compat.airflow._context import airflow_context
-from ductwork.compat.airflow._dag_run import to_pendulum
 from ductwork.compat.airflow.utils.log.logging_mixin import task_logger
 from ductwork.compat.features import refuse
 from ductwork.core import operators as core_ops
@@ -34,7 +32,11 @@ from ductwork.core.signals import SkipTask
 from ductwork.core.xcom_arg import ParamRef, XComArg
 from ductwork.errors import TaskExecutionError
 
-from ..exceptions import AirflowTaskTimeout  # relative: the class DAG files import as airflow.exceptions
+# Relative: under the ``airflow`` name these are the modules a DAG file imports (airflow.exceptions,
+# airflow._context), so that its isinstance checks hold (AirflowTaskTimeout, TaskInstance, DagRun).
+from .._context import airflow_context
+from .._dag_run import to_pendulum
+from ..exceptions import AirflowTaskTimeout
 
 DEFAULT_OWNER = "airflow"
 """A task's owner when neither it nor ``default_args`` names one (Airflow's default)."""
@@ -107,8 +109,11 @@ def _in_state(callbacks: Any, state: str) -> Any:
     return _CalledInState(callbacks, state)
 
 
-class AirflowOperatorMixin(CoreBaseOperator):
-    """Airflow's ``BaseOperator.__init__`` arguments, translated for Ductwork's."""
+class BaseOperator(CoreBaseOperator):
+    """Airflow's ``BaseOperator``: its ``__init__`` arguments, translated for Ductwork's.
+    Subclass it and implement ``execute(self, context)``, as in Airflow. Every shimmed operator
+    derives from it (as ``AirflowOperatorMixin``), so ``isinstance(task, BaseOperator)`` holds
+    for them as in Airflow."""
 
     template_ext: Sequence[str] = ()
     """Extensions of template files (Airflow's); an instance may set its own (``templates_exts``)."""
@@ -467,8 +472,9 @@ def _push_outputs(op: Any, result: Any, context: Any) -> None:
         context["ti"].xcom_push(key, value)
 
 
-class BaseOperator(AirflowOperatorMixin):
-    """Subclass this and implement ``execute(self, context)``, as in Airflow."""
+AirflowOperatorMixin = BaseOperator
+"""The name the shim's operators use for their Airflow base (first in their bases, before the
+Ductwork operator whose behaviour they take)."""
 
 
 class TemplateFile(str):

@@ -235,7 +235,7 @@ class DAG(Flow):
     def adapt_callback_context(self, context: Any) -> Any:
         """What Airflow gives a DAG's ``on_success_callback``/``on_failure_callback``: ``dag``,
         ``dag_run`` (with its state and conf), ``reason`` and the dates, besides Ductwork's own."""
-        from ductwork.compat.airflow._dag_run import DagRunView, to_pendulum
+        from .._dag_run import DagRunView, to_pendulum  # the class airflow.models.dagrun names
 
         logical = to_pendulum(context["logical_date"])
         dag_run = DagRunView(
