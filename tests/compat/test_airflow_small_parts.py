@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -191,6 +193,8 @@ def test_airflows_paused_at_creation_setting_is_honoured_when_the_environment_ca
 
 CALLBACK_DAG = """
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from airflow import DAG
@@ -881,3 +885,37 @@ def test_isinstance_checks_of_dag_files_hold(tmp_path: Path) -> None:
         "ti": [True, True],
         "dag_run": [True, True],
     }
+
+
+def test_dag_integrity_tests_load_the_folder_with_dagbag(tmp_path: Path) -> None:
+    """``from airflow.models import DagBag`` failed: the DAG integrity test most repositories
+    have (every file imports, every DAG has tags...) could not run."""
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "good.py").write_text(
+        textwrap.dedent(
+            """
+            import pendulum
+            from airflow import DAG
+            from airflow.operators.empty import EmptyOperator
+
+            with DAG("good", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule=None, tags=["x"]):
+                EmptyOperator(task_id="a") >> EmptyOperator(task_id="b")
+            """
+        )
+    )
+    (dags / "broken.py").write_text("from airflow import DAG\nraise ValueError('no such table')\n")
+    code = textwrap.dedent(
+        f"""
+        import json
+        from airflow.models import DagBag
+        bag = DagBag(dag_folder={str(dags)!r}, include_examples=False)
+        good = bag.get_dag("good")
+        print(json.dumps([bag.dag_ids, bag.size(), list(good.tags), len(good.tasks),
+                          {{k.rsplit("/", 1)[1]: "no such table" in v for k, v in bag.import_errors.items()}},
+                          bag.get_dag("missing")]))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [["good"], 1, ["x"], 2, {"broken.py": True}, None]

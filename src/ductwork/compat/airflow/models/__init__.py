@@ -1,4 +1,4 @@
-"""``airflow.models``: DAG, BaseOperator, Connection, Param, Variable, XComArg."""
+"""``airflow.models``: DAG, DagBag, BaseOperator, Connection, Param, Variable, XComArg."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ from .._context import TaskInstanceView as TaskInstance
 from .baseoperator import BaseOperator
 from .connection import Connection
 from .dag import DAG
+from .dagbag import DagBag
 from .param import Param, ParamsDict
 from .variable import Variable
 from .xcom_arg import XComArg
 
 __all__ = [
     "DAG",
+    "DagBag",
     "BaseOperator",
     "Connection",
     "DagRun",
