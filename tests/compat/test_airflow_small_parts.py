@@ -919,3 +919,13 @@ def test_dag_integrity_tests_load_the_folder_with_dagbag(tmp_path: Path) -> None
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == [["good"], 1, ["x"], 2, {"broken.py": True}, None]
+
+
+def test_upstream_task_ids_equal_a_set_as_in_airflow(tmp_path: Path) -> None:
+    """A DAG test's ``assert dag.get_task("load").upstream_task_ids == {"extract"}`` failed:
+    the ids were a dict (Airflow's are a set)."""
+    dag: Any = load_dag(tmp_path, DEFAULTS)
+    assert dag.get_task("grp.last").upstream_task_ids == {"grp.middle_a", "grp.middle_b"}
+    assert dag.get_task("grp.first").downstream_task_ids == frozenset({"grp.middle_b", "grp.middle_a"})
+    assert dag.get_task("grp.first").downstream_task_ids != {"grp.middle_a"}
+    assert list(dag.get_task("grp.first").downstream_task_ids) == ["grp.middle_a", "grp.middle_b"]

@@ -121,6 +121,22 @@ def _with_flow_defaults(init: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
+class TaskIds(dict[str, None]):
+    """A task's upstream or downstream task ids, in the order the edges were drawn (a dict used
+    as an ordered set). It equals a set of the same ids, as Airflow's ``upstream_task_ids`` (a
+    set) does: a DAG test's ``assert t.upstream_task_ids == {"extract"}`` holds."""
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, set | frozenset):
+            return set(self) == other
+        return super().__eq__(other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = None
+
+
 class BaseOperator(DependencyMixin):
     """One task of a flow.
 
@@ -221,8 +237,8 @@ class BaseOperator(DependencyMixin):
         from ductwork.core.versioning import check_cache_mode
 
         self.cache: str | None = check_cache_mode(cache, where=f"task {where!r}")
-        self.upstream_task_ids: dict[str, None] = {}
-        self.downstream_task_ids: dict[str, None] = {}
+        self.upstream_task_ids: dict[str, None] = TaskIds()
+        self.downstream_task_ids: dict[str, None] = TaskIds()
         if self.task_group is not None:
             self.task_group.add(self)
         if self.flow is not None:
