@@ -250,3 +250,41 @@ def test_external_task_sensor_watches_several_tasks_and_a_task_group(db_engine: 
     result = run_locally(flow, logical_date=DAY, clock=FrozenClock(DAY), services=services)
     assert {t: s.value for t, s in result.task_states.items()} == {"ids": "success", "group": "failed"}
     assert "'load.b' (failed)" in (result["group"].tries[-1].error or "")
+
+
+EXISTENCE_CHILD = """
+import pendulum
+from airflow import DAG
+from airflow.sensors.external_task import ExternalTaskSensor
+
+with DAG(dag_id="child", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule=None) as dag:
+    ExternalTaskSensor(task_id="dag_typo", external_dag_id="parnet", external_task_id="maybe",
+                       check_existence=True, timeout=60, poke_interval=10)
+    ExternalTaskSensor(task_id="task_typo", external_dag_id="parent", external_task_id="mabye",
+                       check_existence=True, timeout=60, poke_interval=10)
+    ExternalTaskSensor(task_id="exists", external_dag_id="parent", external_task_id="maybe",
+                       check_existence=True, timeout=60, poke_interval=10)
+"""
+
+
+def test_check_existence_fails_at_once_on_a_dag_or_task_that_does_not_exist(db_engine: Engine, tmp_path: Path) -> None:
+    """``check_existence=True`` was accepted and ignored: a misspelt DAG or task id was waited
+    for until the sensor's timeout (7 days by default) instead of failing the first poke."""
+    graph = FlowGraph(FlowMeta("parent"), {"maybe": NodeSpec("maybe")})
+    with transaction(db_engine) as conn:
+        flow_repo.upsert_flow(conn, graph)
+        run_repo.create_run(conn, graph, run_id="p1", logical_date=DAY, states={"maybe": TaskState.SUCCESS})
+    path = tmp_path / "child.py"
+    path.write_text(EXISTENCE_CHILD)
+    [flow] = load_file(path).flows
+    services = TaskServices(store=SqlFlowStore(db_engine))
+    result = run_locally(flow, logical_date=DAY, clock=FrozenClock(DAY), services=services)
+    assert {t: s.value for t, s in result.task_states.items()} == {
+        "dag_typo": "failed",
+        "task_typo": "failed",
+        "exists": "success",
+    }
+    assert "The external DAG parnet does not exist" in (result["dag_typo"].tries[-1].error or "")
+    assert "Did you mean 'parent'?" in (result["dag_typo"].tries[-1].error or "")
+    error = result["task_typo"].tries[-1].error or ""
+    assert "The external task mabye in DAG parent does not exist. Did you mean 'maybe'?" in error

@@ -50,6 +50,11 @@ class FlowStore(Protocol):
 
     def get_run(self, flow_id: str, run_id: str) -> RunView | None: ...
 
+    def flow_task_ids(self, flow_id: str) -> list[str]:
+        """The task ids of ``flow_id`` as last parsed; ``NotFoundError`` (naming the closest
+        known flows) when the database knows no such flow (Airflow's ``check_existence``)."""
+        ...
+
     def last_success(self, flow_id: str, before: dt.datetime) -> RunView | None:
         """The latest successful run of ``flow_id`` whose logical date is before ``before``
         (Airflow's ``prev_*_success`` template values)."""

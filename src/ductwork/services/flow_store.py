@@ -55,6 +55,9 @@ class SqlFlowStore:
             record = run_repo.get_run(conn, flow_id, run_id)
             return self._view(conn, record) if record is not None else None
 
+    def flow_task_ids(self, flow_id: str) -> list[str]:
+        return list(run_service.flow_graph(self.engine, flow_id).nodes)
+
     def last_success(self, flow_id: str, before: dt.datetime) -> RunView | None:
         with read_transaction(self.engine) as conn:
             page = run_repo.list_runs(conn, flow_id=flow_id, states=[RunState.SUCCESS], until=before, limit=1)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import Any
 
+from ductwork.errors import did_you_mean
 from ductwork.integrations.flows import ExternalTaskMarker as _Marker
 from ductwork.integrations.flows import ExternalTaskSensor as _External
 
+from ..exceptions import AirflowException
 from ..models.baseoperator import AirflowOperatorMixin
 from .base import BaseSensorOperator
 
@@ -42,6 +44,36 @@ class ExternalTaskSensor(BaseSensorOperator, _External):
             **kwargs,
         )
         self.external_dag_id = external_dag_id
+        self.check_existence = check_existence
+
+    def poke(self, context: Any) -> bool:
+        if self.check_existence:
+            self._check_existence(context)
+        return bool(super().poke(context))
+
+    def _check_existence(self, context: Any) -> None:
+        """Airflow's ``check_existence=True``: a DAG or task that does not exist fails the try
+        at once (a typo is not waited for until the sensor's timeout)."""
+        from ductwork.core.task_services import require_store
+        from ductwork.errors import NotFoundError
+
+        store = require_store(context, f"task {self.task_id!r} (ExternalTaskSensor)")
+        try:
+            known = set(store.flow_task_ids(self.external_flow_id))
+        except NotFoundError as exc:
+            raise AirflowException(f"The external DAG {self.external_flow_id} does not exist: {exc}") from None
+        wanted = [self.external_task_id] if self.external_task_id else list(self.external_task_ids)
+        missing = [t for t in wanted if t not in known]
+        if missing:
+            raise AirflowException(
+                f"The external task {missing[0]} in DAG {self.external_flow_id} does not exist."
+                + did_you_mean(missing[0], known)
+            )
+        group = self.external_task_group_id
+        if group is not None and not any(t.startswith(f"{group}.") for t in known):
+            raise AirflowException(
+                f"The external task group '{group}' in DAG '{self.external_flow_id}' does not exist."
+            )
 
 
 class ExternalTaskMarker(AirflowOperatorMixin, _Marker):
