@@ -833,7 +833,9 @@ def test_bash_commands_get_airflow_context_variables_and_a_temporary_folder(tmp_
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
-    summary = run_locally(load_dag(tmp_path, BASH_ENVIRONMENT.format(cwd=str(tmp_path))), logical_date=dt.date(2024, 3, 1))
+    summary = run_locally(
+        load_dag(tmp_path, BASH_ENVIRONMENT.format(cwd=str(tmp_path))), logical_date=dt.date(2024, 3, 1)
+    )
     assert summary.state.value == "success", {t: s.tries[-1].error for t, s in summary.tasks.items() if s.tries}
     run_id = summary.run_id
     date = "2024-03-01T00:00:00+00:00"
