@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
+
 from ductwork.core.context import RunInfo
 from ductwork.core.graph import NodeSpec
 from ductwork.engine.executors.runtime import FlowFileRuntime, RunSetup
@@ -72,3 +74,34 @@ def test_a_class_task_module_edited_between_runs_is_imported_again(tmp_path: Pat
     assert version("first") == "v1"
     file.write_text(CLASSES.format(version="v2"))
     assert version("second") == "v2"
+
+
+FROM_OUTSIDE = """
+import os
+from ductwork import Flow, PythonOperator
+
+with Flow("edited") as flow:
+    for name in os.environ["DUCTWORK_TEST_STEPS"].split(","):
+        PythonOperator(task_id=name, python_callable=lambda name=name: name)
+"""
+
+
+def test_a_task_made_from_what_the_file_reads_at_import_is_found_after_that_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flow file whose tasks come from outside it (an Airflow Variable, the environment, a
+    database), unedited: the scheduler's parse after the change planned a new task, and a warm
+    worker, holding the file as first imported, failed it as "removed from the file after this
+    run started". The file is imported again before a task is said removed."""
+    from ductwork.errors import TaskRemovedError
+
+    file = tmp_path / "edited.py"
+    file.write_text(FROM_OUTSIDE)
+    monkeypatch.setenv("DUCTWORK_TEST_STEPS", "a,b")
+    runtime = FlowFileRuntime()
+    run = _run("same", file)
+    assert runtime.resolve(NodeSpec("a"), run).python_callable() == "a"  # type: ignore[attr-defined]
+    monkeypatch.setenv("DUCTWORK_TEST_STEPS", "a,b,c")
+    assert runtime.resolve(NodeSpec("c"), run).python_callable() == "c"  # type: ignore[attr-defined]
+    with pytest.raises(TaskRemovedError, match="It was removed from"):
+        runtime.resolve(NodeSpec("gone"), run)

@@ -157,14 +157,22 @@ class FlowFileRuntime(WorkerRuntime):
         key = (file, run.info.flow_id, node.task_id)
         executable = self._executables.get(key)
         if executable is None:
-            flow = flows.get(run.info.flow_id)
             try:
-                operator: Any = flow.resolve_operator(node)
-            except NotFoundError as exc:
-                raise TaskRemovedError(
-                    f"{exc} It was removed from {file} after this run started, so this run's tries of it "
-                    "cannot run; the next runs follow the file as it is now"
-                ) from None
+                operator: Any = flows.get(run.info.flow_id).resolve_operator(node)
+            except NotFoundError:
+                # The file as imported has no such task, and it was not edited: its tasks may come
+                # from what it reads when imported (a Variable, the environment, a database), as
+                # the scheduler's parse that made this run read it. Imported again, once, before
+                # the task is said removed (a warm worker failed a task the scheduler had just
+                # added after a Variable changed).
+                self._forget(file)
+                try:
+                    operator = self._flows(file, run.info.key).get(run.info.flow_id).resolve_operator(node)
+                except NotFoundError as exc:
+                    raise TaskRemovedError(
+                        f"{exc} It was removed from {file} after this run started, so this run's tries of it "
+                        "cannot run; the next runs follow the file as it is now"
+                    ) from None
             executable = self._executables[key] = operator
         return executable
 
