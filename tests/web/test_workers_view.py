@@ -86,3 +86,42 @@ def test_workers_in_the_api_and_the_page(engine: Engine, viewer: Api, app: Any) 
     assert 'data-worker="w2@beta" data-state="lost"' in html
     assert current[0] in html and "2 / 8" in html
     assert "Queue gpu:</strong> 1 queued try, and no live worker listens on it" in html
+
+
+def test_a_task_page_says_its_queue_has_no_worker(engine: Engine, app: Any) -> None:
+    """The task queued on 'gpu' (no live worker listens there) says so on its page; a task
+    whose queue has a live worker does not."""
+    from urllib.parse import quote
+
+    _setup(engine)
+    with transaction(engine) as conn:
+        pk, flow_id, run_id = conn.execute(
+            sa.select(runs.c.id, runs.c.flow_id, runs.c.run_id).where(runs.c.state == "running").order_by(runs.c.id)
+        ).first()
+        gpu_task = conn.execute(
+            sa.select(task_instances.c.task_id).where(task_instances.c.run_pk == pk, task_instances.c.queue == "gpu")
+        ).scalar_one()
+        conn.execute(
+            sa.update(task_instances)
+            .where(task_instances.c.run_pk == pk, task_instances.c.task_id == gpu_task)
+            .values(state="queued")
+        )
+        other = conn.execute(
+            sa.select(task_instances.c.task_id).where(
+                task_instances.c.run_pk == pk, task_instances.c.queue != "gpu", task_instances.c.state == "running"
+            )
+        ).first()[0]
+        conn.execute(
+            sa.update(task_instances)
+            .where(task_instances.c.run_pk == pk, task_instances.c.task_id == other)
+            .values(state="queued")
+        )
+    base = f"/flows/{flow_id}/runs/{quote(run_id, safe='')}/tasks/"
+    with TestClient(app) as browser:
+        login(browser, "viewer", PASSWORD)
+        waiting = browser.get(base + quote(gpu_task, safe=""))
+        served = browser.get(base + quote(other, safe=""))
+    assert waiting.status_code == served.status_code == 200
+    assert '<p class="panel error unserved" data-queue="gpu"><strong>Queued on gpu:</strong>' in waiting.text
+    assert "ductwork worker --queues gpu" in waiting.text
+    assert "unserved" not in served.text

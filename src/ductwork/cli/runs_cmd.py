@@ -25,7 +25,7 @@ from ductwork.cli.output import (
 )
 from ductwork.cli.state import CliState
 from ductwork.core.masking import mask_secret_keys
-from ductwork.core.states import RunState
+from ductwork.core.states import RunState, TaskState
 from ductwork.errors import NotFoundError, ParameterError
 from ductwork.services import runs as run_service
 from ductwork.services import tasks as task_service
@@ -38,6 +38,8 @@ from ductwork.store.repo import tasks as task_repo
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+
+    from ductwork.settings import Settings
 
 
 def date_option(text: str | None, option: str) -> dt.datetime | None:
@@ -82,10 +84,18 @@ NO_SCHEDULER_AFTER = 3.0
 """Seconds a waited-for run may stay queued before the command looks for a running scheduler."""
 
 
-def _wait(engine: Any, record: RunRecord, timeout: float | None, *, lease: float = 15.0) -> RunRecord:
+UNSERVED_EVERY = 3.0
+"""Seconds between two looks, while a waited-for run runs, for tasks queued where no worker listens."""
+
+
+def _wait(
+    engine: Any, record: RunRecord, timeout: float | None, *, lease: float = 15.0, settings: Settings | None = None
+) -> RunRecord:
     began = time.monotonic()
     deadline = began + timeout if timeout is not None else None
     looked = False
+    said: set[str] = set()
+    next_look = began + NO_SCHEDULER_AFTER
     while True:
         with read_transaction(engine) as conn:
             current = run_repo.get_run_by_pk(conn, record.pk)
@@ -97,6 +107,9 @@ def _wait(engine: Any, record: RunRecord, timeout: float | None, *, lease: float
         if not looked and current.state == RunState.QUEUED and time.monotonic() - began > NO_SCHEDULER_AFTER:
             looked = True
             _say_if_no_scheduler(engine, lease)
+        if settings is not None and current.state == RunState.RUNNING and time.monotonic() > next_look:
+            next_look = time.monotonic() + UNSERVED_EVERY
+            _say_if_unserved(engine, settings, current, said)
         time.sleep(WAIT_POLL)
 
 
@@ -119,6 +132,26 @@ def errors_of(engine: Any, record: RunRecord) -> dict[str, str]:
     with read_transaction(engine) as conn:
         instances = task_repo.list_task_instances(conn, record.pk)
     return task_service.last_errors(engine, record, instances)
+
+
+def _say_if_unserved(engine: Any, settings: Settings, record: RunRecord, said: set[str]) -> None:
+    """Tasks queued on a queue no live worker listens on (``queue="gpu"`` and no ``ductwork
+    worker --queues gpu``) wait for ever: say so once per queue rather than wait in silence."""
+    from ductwork.services.workers import unserved_note, unserved_queues
+
+    with read_transaction(engine) as conn:
+        instances = task_repo.list_task_instances(conn, record.pk)
+    waiting: dict[str, list[str]] = {}
+    for ti in instances:
+        if ti.state == TaskState.QUEUED and (ti.queue or "default") not in said:
+            waiting.setdefault(ti.queue or "default", []).append(ti.task_id)
+    if not waiting:
+        return
+    for queue in sorted(unserved_queues(engine, settings, waiting)):
+        said.add(queue)
+        names = waiting[queue]
+        tasks = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        click.echo(f"note: {tasks} queued, but {unserved_note(queue)}; still waiting", err=True)
 
 
 def states_of(engine: Any, record: RunRecord) -> tuple[list[tuple[str, str, int, float | None]], str]:
@@ -155,13 +188,14 @@ def wait_in_database(typed: Any, pk: int) -> dict[str, Any]:
         "home": typed.home and Path(typed.home),
         "flows_folder": typed.flows_folder and Path(typed.flows_folder),
     }
-    engine = store(CliState(config_path=typed.config_path, overrides=overrides))
+    state = CliState(config_path=typed.config_path, overrides=overrides)
+    engine = store(state)
     try:
         with read_transaction(engine) as conn:
             record = run_repo.get_run_by_pk(conn, pk)
         if record is None:
             raise NotFoundError(f"the run of {typed.flow_ref!r} was deleted while the command waited for it")
-        record = _wait(engine, record, typed.timeout)
+        record = _wait(engine, record, typed.timeout, settings=state.settings)
         rows, reason = states_of(engine, record)
         errors = errors_of(engine, record)
     finally:
@@ -211,7 +245,7 @@ def trigger(
     )
     if wait:
         try:
-            record = _wait(engine, record, timeout, lease=state.settings.scheduler_lease)
+            record = _wait(engine, record, timeout, lease=state.settings.scheduler_lease, settings=state.settings)
         except KeyboardInterrupt:
             from ductwork.cli.wait_status import stopped_waiting
 

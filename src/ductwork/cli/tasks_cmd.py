@@ -256,8 +256,13 @@ def task_state(state: CliState, flow_id: str, run_id: str, task_id: str | None, 
     engine, record = _run(state, flow_id, run_id)
     instances = task_service.instances(engine, record, [task_id] if task_id else None)
     errors = task_service.last_errors(engine, record, instances)  # why the failed ones failed
+    unserved = _unserved(state, engine, instances)
     if as_json:
-        print_json({t.task_id: task_state_json(t, errors.get(t.task_id)) for t in instances})
+        out = {t.task_id: task_state_json(t, errors.get(t.task_id)) for t in instances}
+        for t in instances:
+            if t.task_id in unserved:
+                out[t.task_id]["unserved_queue"] = unserved[t.task_id]
+        print_json(out)
         return
     for t in instances:
         due = task_state_json(t).get("next_try_at")
@@ -267,6 +272,22 @@ def task_state(state: CliState, flow_id: str, run_id: str, task_id: str | None, 
         number = t.try_number + 1 if t.state == TaskState.UP_FOR_RESCHEDULE else t.try_number
         error = f": {escape(short_error(errors[t.task_id]))}" if t.task_id in errors else ""
         console().print(f"{t.task_id}: {styled(t.state.value)} (try {number}{when}){error}")
+        if t.task_id in unserved:
+            from ductwork.services.workers import unserved_note
+
+            console().print(f"  [yellow]waits: {unserved_note(unserved[t.task_id])}[/yellow]", highlight=False)
+
+
+def _unserved(state: CliState, engine: Any, instances: Sequence[Any]) -> dict[str, str]:
+    """Task id -> queue, for the queued tasks whose queue no live worker listens on: a bare
+    ``queued`` that never changes does not say that a worker for the task's queue is missing."""
+    queued = [t for t in instances if t.state == TaskState.QUEUED]
+    if not queued:
+        return {}
+    from ductwork.services.workers import unserved_queues
+
+    missing = unserved_queues(engine, state.settings, [t.queue for t in queued])
+    return {t.task_id: t.queue or "default" for t in queued if (t.queue or "default") in missing}
 
 
 @tasks.command("logs")
@@ -282,7 +303,7 @@ def logs(state: CliState, flow_id: str, run_id: str, task_id: str, try_number: i
 
     engine, record = _run(state, flow_id, run_id)
     if follow and try_number is None:
-        _wait_for_first_try(engine, record, task_id)
+        _wait_for_first_try(state, engine, record, task_id)
     number = task_service.logged_try(engine, record, task_id, try_number).try_number
     for chunk in task_service.log_chunks(engine, record, task_id, number, follow=follow):
         sys.stdout.write(chunk)
@@ -297,7 +318,11 @@ FIRST_TRY_POLL = 0.2
 """``tasks logs --follow`` looks this often for the first try of a task that has not started."""
 
 
-def _wait_for_first_try(engine: Any, record: Any, task_id: str) -> None:
+UNSERVED_LOOK = 3.0
+"""``tasks logs --follow`` looks this often whether the queued task's queue has a live worker."""
+
+
+def _wait_for_first_try(state: CliState, engine: Any, record: Any, task_id: str) -> None:
     """``--follow`` right after ``trigger`` (the task still queued, or waiting for its upstream
     tasks) waits for its first try, as ``--follow`` promises, instead of failing with "has not
     run yet"; a task that will not run now (skipped, upstream failed, the run ended) is said as
@@ -308,6 +333,7 @@ def _wait_for_first_try(engine: Any, record: Any, task_id: str) -> None:
     from ductwork.services.runs import get_run
 
     said = False
+    next_look: float | None = time.monotonic()
     while True:
         if task_service.tries(engine, record, task_id):
             return
@@ -317,4 +343,12 @@ def _wait_for_first_try(engine: Any, record: Any, task_id: str) -> None:
         if not said:
             click.echo(f"(waiting for {task_id} to start; Ctrl-C to stop)", err=True)
             said = True
+        if next_look is not None and time.monotonic() >= next_look:
+            next_look = time.monotonic() + UNSERVED_LOOK
+            unserved = _unserved(state, engine, [instance])
+            if unserved:  # said once: it waits for a worker that is not there
+                from ductwork.services.workers import unserved_note
+
+                click.echo(f"({task_id} is queued, but {unserved_note(unserved[task_id])})", err=True)
+                next_look = None
         time.sleep(FIRST_TRY_POLL)

@@ -9,6 +9,7 @@ reported too: such tries wait, and this is where a user learns why.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -87,3 +88,25 @@ def list_workers(engine: Engine, settings: Settings, *, include_stopped: bool = 
     if settings.executor != "local" or views:
         unserved = {str(q): int(n) for q, n in waiting.items() if q not in served}
     return Workers(views, unserved)
+
+
+def unserved_queues(engine: Engine, settings: Settings, queues: Iterable[str]) -> set[str]:
+    """Of ``queues``, those no live worker listens on: a try queued on one waits until a worker
+    for it starts, and the commands and pages that show such a try say so next to it (as
+    ``list_workers`` does for all of them), instead of a bare ``queued`` that never changes.
+    Under the local executor with no remote worker, none: its pool runs every queue."""
+    wanted = {q or "default" for q in queues}
+    if not wanted:
+        return set()
+    with read_transaction(engine) as conn:
+        rows = remote_repo.list_workers(conn, include_stopped=False)
+    if settings.executor == "local" and not rows:
+        return set()
+    now = utcnow()
+    served = {q for w in rows if w.status(settings.worker_lost_after, now) == remote_repo.RUNNING for q in w.queues}
+    return wanted - served
+
+
+def unserved_note(queue: str) -> str:
+    """What a try waiting on ``queue`` is waiting for, and what starts it."""
+    return f"no live worker listens on queue {queue!r}: start one with `ductwork worker --queues {queue}`"

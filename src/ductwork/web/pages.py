@@ -18,7 +18,7 @@ from ductwork.api.context import WebContext, web_context
 from ductwork.api.routes._common import ID_PATTERN, FlowId, RunId, TaskId, find_run
 from ductwork.api.routes.flows import get_flow, list_flows
 from ductwork.api.routes.runs import list_runs as list_flow_runs
-from ductwork.core.states import RunState
+from ductwork.core.states import RunState, TaskState
 from ductwork.errors import ParameterError
 from ductwork.services import runs as run_service
 from ductwork.store.engine import read_transaction
@@ -283,7 +283,21 @@ def task_page(
         from ductwork.services import tasks as task_service
 
         task_service.instances(ctx.engine, record, [task_id])  # raises the 404 with a hint
-    return page(request, "task.html", run=schemas.run_out(record), flow_id=flow_id, task_id=task_id, tab="task")
+    unserved = None  # a queued try whose queue no live worker listens on waits for one: say so
+    if instance is not None and instance.state == TaskState.QUEUED:
+        from ductwork.services.workers import unserved_queues
+
+        queue = instance.queue or "default"
+        unserved = queue if unserved_queues(ctx.engine, ctx.settings, [queue]) else None
+    return page(
+        request,
+        "task.html",
+        run=schemas.run_out(record),
+        flow_id=flow_id,
+        task_id=task_id,
+        tab="task",
+        unserved_queue=unserved,
+    )
 
 
 @router.get("/assets")

@@ -1,0 +1,117 @@
+"""A try queued on a queue no live worker listens on (``queue="gpu"``, no ``ductwork worker
+--queues gpu``) waits for ever: ``tasks state``, ``trigger --wait`` and ``tasks logs --follow``
+say so next to it, not only ``workers list``."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from conftest import Cli
+from ductwork.settings import Settings
+from ductwork.store.engine import create_engine, read_transaction, transaction
+from ductwork.store.repo import remote as remote_repo
+from ductwork.store.repo import runs as run_repo
+from ductwork.store.tables import runs, task_instances
+
+FLOW = """
+    from ductwork import Flow, PythonOperator
+
+    with Flow("gpu", schedule=None) as gpu:
+        prep = PythonOperator(task_id="prep", python_callable=lambda: 1)
+        train = PythonOperator(task_id="train", python_callable=lambda: 2, queue="gpu")
+        prep >> train
+"""
+
+CELERY = {"DUCTWORK_EXECUTOR": "celery"}
+
+
+def _waiting_run(cli: Cli, tmp_path: Path) -> str:
+    """A run whose two tasks are queued, as a scheduler with the Celery executor leaves them,
+    and one live worker, on the default queue only."""
+    (tmp_path / "gpu.py").write_text(textwrap.dedent(FLOW))
+    ran = cli("run", "gpu.py", "--no-progress")
+    assert ran.exit_code == 0, ran.output
+    run_id = json.loads(cli("runs", "list", "gpu", "--json").output)["runs"][0]["run_id"]
+    engine = create_engine(Settings.load().db_url)
+    try:
+        with transaction(engine) as conn:
+            conn.execute(sa.update(runs).values(state="running", end_date=None))
+            conn.execute(sa.update(task_instances).values(state="queued"))
+            remote_repo.register_worker(
+                conn,
+                "w1@alpha",
+                hostname="alpha",
+                pid=11,
+                kind="celery",
+                queues=["default"],
+                concurrency=2,
+                version="t",
+            )
+    finally:
+        engine.dispose()
+    return run_id
+
+
+def test_tasks_state_says_which_queue_has_no_worker(cli: Cli, tmp_path: Path) -> None:
+    run_id = _waiting_run(cli, tmp_path)
+    shown = cli("tasks", "state", "gpu", run_id, env=CELERY)
+    assert shown.exit_code == 0, shown.output
+    assert "train: queued (try 1)\n  waits: no live worker listens on queue 'gpu'" in shown.output
+    assert "`ductwork worker --queues gpu`" in shown.output
+    assert shown.output.count("waits:") == 1  # prep's queue has its worker
+
+    as_json = json.loads(cli("tasks", "state", "gpu", run_id, "--json", env=CELERY).output)
+    assert as_json["train"] == {"state": "queued", "try_number": 1, "unserved_queue": "gpu"}
+    assert as_json["prep"] == {"state": "queued", "try_number": 1}
+
+    engine = create_engine(Settings.load().db_url)
+    try:
+        with transaction(engine) as conn:
+            remote_repo.register_worker(
+                conn, "gpu-box@beta", hostname="beta", pid=12, kind="celery", queues=["gpu"], concurrency=1, version="t"
+            )
+    finally:
+        engine.dispose()
+    served = cli("tasks", "state", "gpu", run_id, env=CELERY)
+    assert "waits:" not in served.output, served.output
+
+
+def test_the_local_executor_runs_every_queue(cli: Cli, tmp_path: Path) -> None:
+    run_id = _waiting_run(cli, tmp_path)
+    engine = create_engine(Settings.load().db_url)
+    try:
+        with transaction(engine) as conn:
+            remote_repo.stop_worker(conn, "w1@alpha")
+    finally:
+        engine.dispose()
+    shown = json.loads(cli("tasks", "state", "gpu", run_id, "--json").output)
+    assert "unserved_queue" not in shown["train"]
+
+
+def test_trigger_wait_says_it_once(
+    cli: Cli, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ductwork.cli import runs_cmd
+
+    run_id = _waiting_run(cli, tmp_path)
+    monkeypatch.setattr(runs_cmd, "NO_SCHEDULER_AFTER", 0.0)
+    monkeypatch.setattr(runs_cmd, "UNSERVED_EVERY", 0.1)
+    monkeypatch.setenv("DUCTWORK_EXECUTOR", "celery")
+    settings = Settings.load()
+    engine = create_engine(settings.db_url)
+    try:
+        with read_transaction(engine) as conn:
+            record = run_repo.get_run(conn, "gpu", run_id)
+        assert record is not None
+        ended = runs_cmd._wait(engine, record, 0.6, settings=settings)
+    finally:
+        engine.dispose()
+    assert ended.state.value == "running"
+    err = capsys.readouterr().err
+    assert err.count("note:") == 1, err
+    assert "note: train queued, but no live worker listens on queue 'gpu'" in err and "still waiting" in err
