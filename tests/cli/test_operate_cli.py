@@ -233,6 +233,56 @@ def test_db_clean_takes_old_dead_letters_and_keeps_receipts_a_broker_may_still_r
         engine.dispose()
 
 
+def test_db_clean_and_retention_forget_workers_long_silent(cli: Cli, tmp_path: Path) -> None:
+    """Every worker started registers a row (its default name carries its pid; a pod's host name
+    changes with the pod): those stopped or lost long ago go with the old runs, by ``db clean``
+    and by the scheduler's retention, instead of listing a ``lost`` worker for ever."""
+    import datetime as dt
+
+    from ductwork.services import workers as worker_service
+    from ductwork.services.retention import RetentionWorker
+    from ductwork.settings import Settings
+    from ductwork.store.engine import create_engine, transaction
+    from ductwork.store.repo import remote as remote_repo
+
+    _three_runs(cli, tmp_path)  # the database
+    settings = Settings.load()
+    engine = create_engine(settings.db_url)
+    now = dt.datetime.now(dt.UTC)
+
+    def register(name: str, days_ago: float) -> None:
+        with transaction(engine) as conn:
+            remote_repo.register_worker(
+                conn, name, hostname="h", pid=1, kind="celery", queues=["default"], concurrency=1, version="t",
+                now=now - dt.timedelta(days=days_ago),
+            )  # fmt: skip
+
+    def names() -> set[str]:
+        return {w.name for w in worker_service.list_workers(engine, settings, include_stopped=True).workers}
+
+    try:
+        register("killed-long-ago@h", 3)
+        register("stopped-long-ago@h", 3)
+        with transaction(engine) as conn:
+            remote_repo.stop_worker(conn, "stopped-long-ago@h", now=now - dt.timedelta(days=3))
+        register("lost-yesterday@h", 0.5)
+        register("alive@h", 0)
+        dry = _json(cli, "db", "clean", "--older-than", "1d", "--dry-run")
+        assert dry["workers"] == 2
+        assert len(names()) == 4
+        cleaned = cli("db", "clean", "--older-than", "1d")
+        assert cleaned.exit_code == 0, cleaned.output
+        assert "deleted 2 record(s) of workers stopped or lost before the cutoff" in cleaned.output
+        assert names() == {"lost-yesterday@h", "alive@h"}
+
+        register("killed-long-ago@h", 100)
+        report = RetentionWorker(engine, settings).run_once()  # retention_days: 90 by default
+        assert report is not None and report.workers == 1
+        assert names() == {"lost-yesterday@h", "alive@h"}
+    finally:
+        engine.dispose()
+
+
 def test_a_flow_id_that_names_no_flow_is_an_error_not_an_empty_list(cli: Cli, tmp_path: Path) -> None:
     # `runs list opz` exited 0 with "runs (0 in all)": a typo read as "this flow never ran".
     _three_runs(cli, tmp_path)

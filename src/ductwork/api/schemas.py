@@ -297,6 +297,7 @@ class DeletionOut(BaseModel):
     message_receipts: int = Field(
         default=0, description="Message receipts (de-duplication) deleted: kept at least 8 days whatever the age."
     )
+    workers: int = Field(default=0, description="Records of remote workers silent (stopped or lost) since the cutoff.")
     sample: list[DeletedRunOut] = Field(description="The first runs deleted (at most 50).")
 
 
@@ -744,6 +745,7 @@ def deletion_out(report: Any) -> DeletionOut:
         import_errors=report.import_errors,
         dead_letters=report.dead_letters,
         message_receipts=report.message_receipts,
+        workers=report.workers,
         sample=[
             DeletedRunOut(flow_id=r.flow_id, run_id=r.run_id, state=r.state, end_date=r.end_date) for r in report.sample
         ],

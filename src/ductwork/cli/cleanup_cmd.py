@@ -28,6 +28,7 @@ def report_json(report: CleanReport) -> dict[str, Any]:
         "import_errors": report.import_errors,
         "dead_letters": report.dead_letters,
         "message_receipts": report.message_receipts,
+        "workers": report.workers,
         "receipts_cutoff": _iso(report.receipts_cutoff),
         "complete": report.complete,
         "sample": [
@@ -54,6 +55,8 @@ def print_report(report: CleanReport) -> None:
             f"{verb} {report.dead_letters} dead letter(s) and {report.message_receipts} message receipt(s)"
             + (f" (receipts received before {_iso(report.receipts_cutoff)})" if report.message_receipts else "")
         )
+    if report.workers:
+        click.echo(f"{verb} {report.workers} record(s) of workers stopped or lost before the cutoff")
     for ref in report.sample:
         ended = ref.end_date.isoformat(timespec="seconds") if ref.end_date else "?"
         click.echo(f"  {ref.flow_id} {ref.run_id} [{ref.state}, ended {ended}]")

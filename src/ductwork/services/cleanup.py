@@ -56,6 +56,8 @@ class CleanReport:
     import_errors: int = 0
     dead_letters: int = 0
     message_receipts: int = 0
+    workers: int = 0
+    """Rows of remote workers (``workers list --all``) whose last heartbeat is older than the cutoff."""
     receipts_cutoff: dt.datetime | None = None
     """Receipts (message de-duplication) are kept longer than runs: ``messages.RECEIPTS_KEPT`` at least."""
     sample: list[RunRef] = field(default_factory=list)
@@ -184,6 +186,8 @@ def clean(
         clean_messages(engine, report, flow_id=flow_id, dry_run=dry_run, pause=pause, stop=stop, now=now)
     if flow_id is None and flows_folder is not None and report.complete:
         report.import_errors = clean_import_errors(engine, flows_folder, dry_run=dry_run)
+    if flow_id is None and report.complete:
+        report.workers = clean_workers(engine, cutoff, dry_run=dry_run)
     return report
 
 
@@ -262,6 +266,24 @@ def clean_import_errors(engine: Engine, flows_folder: Path, *, dry_run: bool = F
     with opener(engine) as conn:
         ids = repo.stale_import_errors(conn, gone)
         return len(ids) if dry_run else repo.delete_import_errors(conn, ids)
+
+
+def clean_workers(engine: Engine, cutoff: dt.datetime, *, dry_run: bool = False) -> int:
+    """Delete the rows of remote workers silent since before ``cutoff`` (stopped, or lost: a
+    worker heartbeats every few seconds while it lives). Every worker started registers a row
+    (default names carry the pid, and a Kubernetes pod's host name changes with each pod), so
+    without this ``workers list`` and the workers page grew a ``lost`` line for every worker
+    ever killed, for ever. A worker that beats again after its row went registers it again."""
+    import sqlalchemy as sa
+
+    from ductwork.store.tables import workers
+
+    old = workers.c.heartbeat_at < cutoff
+    if dry_run:
+        with read_transaction(engine) as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(workers).where(old)).scalar_one())
+    with transaction(engine) as conn:
+        return int(conn.execute(sa.delete(workers).where(old)).rowcount)
 
 
 # --- files -----------------------------------------------------------------------------------

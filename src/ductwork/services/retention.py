@@ -4,7 +4,8 @@ A thread of the scheduler process that, every ``interval`` seconds, deletes the 
 that ended more than ``retention_days`` ago (``services.cleanup.clean``: with their tries,
 results, offloaded objects, log files and events; never an active run, nor the latest or
 latest scheduled run of a flow), the dead letters of message triggers received as long ago, the
-message receipts too but never younger than ``messages.RECEIPTS_KEPT``, and the audit entries
+message receipts too but never younger than ``messages.RECEIPTS_KEPT``, the records of remote
+workers silent as long, and the audit entries
 older than ``audit_retention_days``.
 It works in transactions sized to take about ``target_seconds`` each, with a pause between
 them, so that the scheduler's own writes (one transaction per step, every 20 ms while tries
@@ -102,7 +103,7 @@ class RetentionWorker:
                 stop=self.stop_event,
                 now=now,
             )
-            if report.runs or report.import_errors or report.dead_letters or report.message_receipts:
+            if report.runs or report.import_errors or report.dead_letters or report.message_receipts or report.workers:
                 details.update(
                     runs=report.runs,
                     tries=report.tries,
@@ -111,6 +112,7 @@ class RetentionWorker:
                     import_errors=report.import_errors,
                     dead_letters=report.dead_letters,
                     message_receipts=report.message_receipts,
+                    workers=report.workers,
                     older_than_days=self.settings.retention_days,
                 )
         trimmed = audit.trim(self.engine, keep_days=self.settings.audit_retention_days, now=now)
