@@ -191,3 +191,62 @@ def _runs_of(cli: Cli, flow_id: str) -> list[dict[str, object]]:
     then ``runs list`` refuses its id as unknown)."""
     listed = cli("runs", "list", flow_id, "--json")
     return json.loads(listed.output)["runs"] if listed.exit_code == 0 else []
+
+
+def test_a_log_written_on_another_host_says_where_and_which_setting(cli: Cli, tmp_path: Path) -> None:
+    """With no remote_log_url, a Celery worker on another host writes a try's log to its own
+    disk: the command on this host says so and names the setting, instead of "deleted, or never
+    written". A try of this host whose file is gone is said as before."""
+    import sqlalchemy as sa
+
+    from ductwork.settings import Settings
+    from ductwork.store.engine import create_engine, transaction
+    from ductwork.store.tables import task_tries
+
+    (tmp_path / "short.py").write_text(SHORT)
+    ran = cli("run", "short.py", "--no-progress")
+    assert ran.exit_code == 0, ran.output
+    run_id = json.loads(cli("runs", "list", "short", "--json").output)["runs"][0]["run_id"]
+    for folder in (Path(os.environ["DUCTWORK_HOME"]) / "logs" / "short").iterdir():
+        for file in folder.iterdir():
+            file.unlink()
+    engine = create_engine(Settings.load().db_url)
+    try:
+        with transaction(engine) as conn:
+            conn.execute(sa.update(task_tries).where(task_tries.c.task_id == "t3").values(hostname="w1@gpu-host-7"))
+    finally:
+        engine.dispose()
+    shown = cli("tasks", "logs", "short", run_id, "t3")
+    assert shown.exit_code == 0, shown.output
+    assert "*** no log here: " in shown.output and "try 1 ran on w1@gpu-host-7" in shown.output, shown.output
+    assert "Set remote_log_url (DUCTWORK_REMOTE_LOG_URL" in shown.output
+    local = cli("tasks", "logs", "short", run_id, "t4")
+    assert "does not exist (deleted, or never written)" in local.output, local.output
+
+
+def test_a_celery_scheduler_without_a_log_store_says_where_logs_will_be(tmp_path: Path) -> None:
+    """The deployment guide's remote_log_url, left out: the scheduler says at start that the
+    workers' try logs stay on their disks, and which setting to set (its database is down here:
+    it says so and gives up after --start-wait)."""
+    from ductwork_process import ductwork_process
+
+    env = {
+        "DUCTWORK_HOME": str(tmp_path / "home"),
+        "DUCTWORK_FLOWS_FOLDER": str(tmp_path),
+        "DUCTWORK_DATABASE_URL": "postgresql+psycopg://ductwork@127.0.0.1:1/nowhere",
+        "DUCTWORK_EXECUTOR": "celery",
+        "DUCTWORK_BROKER_URL": "redis://127.0.0.1:1/0",
+    }
+    bare = ductwork_process("scheduler", "--start-wait", "0.2", env=env, cwd=tmp_path)
+    assert bare.returncode != 0
+    assert "note: no remote_log_url: the celery workers write the logs of tries to their own disks" in bare.stderr
+    assert "set DUCTWORK_REMOTE_LOG_URL" in bare.stderr, bare.stderr
+    shared = ductwork_process(
+        "scheduler",
+        "--start-wait",
+        "0.2",
+        env={**env, "DUCTWORK_REMOTE_LOG_URL": f"file://{tmp_path}/logs"},
+        cwd=tmp_path,
+    )
+    assert shared.returncode != 0 and "unreachable" in shared.stdout + shared.stderr
+    assert "remote_log_url" not in shared.stderr, shared.stderr

@@ -115,6 +115,14 @@ def scheduler(
         ),
         err=True,
     )
+    if settings.executor != "local" and not settings.remote_log_url:
+        click.echo(
+            f"note: no remote_log_url: the {settings.executor} workers write the logs of tries to their own "
+            f"disks (under {settings.logs}), which `ductwork tasks logs` and the web UI read only on a host "
+            "that shares that folder; set DUCTWORK_REMOTE_LOG_URL (s3://..., file:///shared/...) on every "
+            "scheduler, worker and web server",
+            err=True,
+        )
     from ductwork.gc_tuning import freeze_startup
 
     freeze_startup()

@@ -279,8 +279,26 @@ def log_chunks(
             yield packed
         elif not seen and not _still_running(engine, record, task_id, chosen.try_number):
             # said, not an empty answer that reads as "the task printed nothing"
-            yield f"*** no log: {path} does not exist (deleted, or never written)\n"
+            yield missing_log_note(path, chosen)
         return
+
+
+def missing_log_note(path: Path, chosen: TryRecord) -> str:
+    """Why a try's log file is not here. A try that ran on another host (a Celery worker, a
+    pod, a scheduler elsewhere) wrote it to that host's disk when no ``remote_log_url`` was set:
+    "deleted, or never written" sent users looking for a bug; the setting is the answer."""
+    import socket
+
+    ran_on = chosen.hostname or ""  # a remote worker's name (NAME@host, pod-...), else a thread's
+    here = socket.gethostname()
+    if ("@" in ran_on and ran_on.rsplit("@", 1)[1] != here) or ran_on.startswith("pod-"):
+        return (
+            f"*** no log here: {path} is not on this host ({here}); try {chosen.try_number} ran on {ran_on}, "
+            "which wrote its log to its own disk. Set remote_log_url (DUCTWORK_REMOTE_LOG_URL, an fsspec URL "
+            "every host can write: s3://..., file:///shared/...) on the schedulers, workers and web server "
+            "to read the logs of tries from any host\n"
+        )
+    return f"*** no log: {path} does not exist (deleted, or never written)\n"
 
 
 def _still_running(engine: Engine, record: RunRecord, task_id: str, try_number: int) -> bool:
