@@ -1,6 +1,6 @@
 """A try queued on a queue no live worker listens on (``queue="gpu"``, no ``ductwork worker
---queues gpu``) waits for ever: ``tasks state``, ``trigger --wait`` and ``tasks logs --follow``
-say so next to it, not only ``workers list``."""
+--queues gpu``) waits for ever: ``tasks state``, ``runs show``, ``trigger --wait`` and ``tasks
+logs --follow`` say so next to it, not only ``workers list``."""
 
 from __future__ import annotations
 
@@ -64,6 +64,12 @@ def test_tasks_state_says_which_queue_has_no_worker(cli: Cli, tmp_path: Path) ->
     assert "train: queued (try 1)\n  waits: no live worker listens on queue 'gpu'" in shown.output
     assert "`ductwork worker --queues gpu`" in shown.output
     assert shown.output.count("waits:") == 1  # prep's queue has its worker
+
+    table = cli("runs", "show", "gpu", run_id, env={**CELERY, "COLUMNS": "250"})
+    assert "waits: no live worker listens on queue 'gpu'" in table.output, table.output
+    assert table.output.count("waits:") == 1
+    run = json.loads(cli("runs", "show", "gpu", run_id, "--json", env=CELERY).output)
+    assert run["tasks"]["train"]["unserved_queue"] == "gpu" and "unserved_queue" not in run["tasks"]["prep"]
 
     as_json = json.loads(cli("tasks", "state", "gpu", run_id, "--json", env=CELERY).output)
     assert as_json["train"] == {"state": "queued", "try_number": 1, "unserved_queue": "gpu"}

@@ -134,6 +134,18 @@ def errors_of(engine: Any, record: RunRecord) -> dict[str, str]:
     return task_service.last_errors(engine, record, instances)
 
 
+def unserved_tasks(engine: Any, settings: Settings, record: RunRecord) -> dict[str, str]:
+    """Task id -> queue, for the run's queued tasks whose queue no live worker listens on."""
+    from ductwork.services.workers import unserved_queues
+
+    with read_transaction(engine) as conn:
+        queued = [t for t in task_repo.list_task_instances(conn, record.pk) if t.state == TaskState.QUEUED]
+    if not queued:
+        return {}
+    missing = unserved_queues(engine, settings, [t.queue for t in queued])
+    return {t.task_id: t.queue or "default" for t in queued if (t.queue or "default") in missing}
+
+
 def _say_if_unserved(engine: Any, settings: Settings, record: RunRecord, said: set[str]) -> None:
     """Tasks queued on a queue no live worker listens on (``queue="gpu"`` and no ``ductwork
     worker --queues gpu``) wait for ever: say so once per queue rather than wait in silence."""
@@ -162,7 +174,7 @@ def states_of(engine: Any, record: RunRecord) -> tuple[list[tuple[str, str, int,
     return [(ti.task_id, ti.state.value, ti.try_number, ti.duration) for ti in instances], reason
 
 
-def _print_states(engine: Any, record: RunRecord) -> None:
+def _print_states(engine: Any, record: RunRecord, settings: Settings | None = None) -> None:
     rows, reason = states_of(engine, record)
     # A reschedule gives its try back: a sensor waiting shows the try that checks next, not 0.
     rows = [(t, s, n + 1 if s == "up_for_reschedule" else n, d) for t, s, n, d in rows]
@@ -176,6 +188,11 @@ def _print_states(engine: Any, record: RunRecord) -> None:
     notes.update(
         {(f"{t} {labels[t]}" if t in labels else t): e for t, e in error_notes(errors_of(engine, record)).items()}
     )
+    if settings is not None and any(s == TaskState.QUEUED.value for _, s, _, _ in rows):
+        from ductwork.services.workers import unserved_note
+
+        for task_id, queue in unserved_tasks(engine, settings, record).items():
+            notes[f"{task_id} {labels[task_id]}" if task_id in labels else task_id] = f"waits: {unserved_note(queue)}"
     if labels:
         rows = [(f"{t} {labels[t]}" if t in labels else t, *rest) for t, *rest in rows]  # type: ignore[misc]
     print_run_states(record.flow_id, record.run_id, record.state.value, rows, reason, notes)
@@ -258,7 +275,7 @@ def trigger(
     else:
         console().print(f"run {record.flow_id} {record.run_id}: {styled(record.state.value)}")
         if wait:
-            _print_states(engine, record)
+            _print_states(engine, record, state.settings)
     if wait:
         from ductwork.cli.wait_status import wait_status
 
@@ -441,9 +458,11 @@ def show_run(state: CliState, flow_id: str, run_id: str, as_json: bool) -> None:
         tasks = {t.task_id: task_state_json(t, errors.get(t.task_id)) for t in instances}
         for task_id, matched in reused.items():
             tasks[task_id]["reused_from"] = matched  # as `ductwork run --json` says it
+        for task_id, queue in unserved_tasks(engine, state.settings, record).items():
+            tasks[task_id]["unserved_queue"] = queue  # as `tasks state --json` says it
         print_json({**run_json(record), "reason": reason or None, "tasks": tasks})
         return
-    _print_states(engine, record)
+    _print_states(engine, record, state.settings)
 
 
 @runs.command("cancel")
