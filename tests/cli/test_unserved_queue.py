@@ -5,18 +5,24 @@ logs --follow`` say so next to it, not only ``workers list``."""
 from __future__ import annotations
 
 import json
+import signal
+import socket
+import subprocess
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from conftest import Cli
+from ductwork.cli import scheduler_socket
 from ductwork.settings import Settings
 from ductwork.store.engine import create_engine, read_transaction, transaction
 from ductwork.store.repo import remote as remote_repo
 from ductwork.store.repo import runs as run_repo
 from ductwork.store.tables import runs, task_instances
+from ductwork_process import ductwork_command, process_env
 
 FLOW = """
     from ductwork import Flow, PythonOperator
@@ -121,3 +127,53 @@ def test_trigger_wait_says_it_once(
     err = capsys.readouterr().err
     assert err.count("note:") == 1, err
     assert "note: train queued, but no live worker listens on queue 'gpu'" in err and "still waiting" in err
+
+
+@pytest.mark.skipif(not scheduler_socket.available(), reason="abstract Unix sockets are Linux's")
+def test_trigger_wait_handed_to_the_scheduler_says_it_too(tmp_path: Path) -> None:
+    """The same note and table when the command hands the trigger to the scheduler running for
+    its home (ADR 0023), which waits for it: a real Celery scheduler, with no worker at all (its
+    broker is not even reachable: its tries are recorded queued and wait)."""
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "gpu.py").write_text(textwrap.dedent(FLOW))
+    home = tmp_path / "home"
+    env = process_env(
+        {
+            "DUCTWORK_HOME": str(home),
+            "DUCTWORK_FLOWS_FOLDER": str(flows),
+            "DUCTWORK_EXECUTOR": "celery",
+            "DUCTWORK_BROKER_URL": "redis://127.0.0.1:1/0",
+            "PYTHONUNBUFFERED": "1",
+            "COLUMNS": "250",
+        }
+    )
+    with (tmp_path / "scheduler.log").open("wb") as log:
+        proc = subprocess.Popen(
+            ductwork_command("scheduler"), env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path
+        )
+    try:
+        address = scheduler_socket.address(scheduler_socket.real_home(str(home)))
+        deadline = time.monotonic() + 60
+        while True:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                try:
+                    s.connect(address)
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, (tmp_path / "scheduler.log").read_text()
+                    time.sleep(0.05)
+        waited = subprocess.run(
+            ductwork_command("trigger", "gpu", "--wait", "--timeout", "6"),
+            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    assert waited.returncode == 3, (waited.stdout, waited.stderr)
+    assert "note: prep queued, but no live worker listens on queue 'default'" in waited.stderr, waited.stderr
+    assert waited.stderr.count("note:") == 1
+    assert "waits: no live worker listens on queue 'default'" in waited.stdout, waited.stdout

@@ -295,6 +295,9 @@ def _report(typed: Typed, created: dict[str, Any], lines: scheduler_socket.Lines
     try:
         try:
             ended = lines.next()
+            while "note" in ended:  # said while it waits, as the command waiting itself says it
+                sys.stderr.write(f"{ended['note']}\n")
+                ended = lines.next()
         except (OSError, ValueError):  # the scheduler stopped: wait on the database instead
             from ductwork.cli.runs_cmd import wait_in_database
             from ductwork.errors import DuctworkError
@@ -313,7 +316,7 @@ def _report(typed: Typed, created: dict[str, Any], lines: scheduler_socket.Lines
         output.print_json(output.waited_run_json(run, ended["tasks"], ended["reason"], ended.get("errors")))
     else:
         _print_run(typed, run)
-        notes = output.error_notes(ended.get("errors"))  # a scheduler of an older release sends none
+        notes = {**output.error_notes(ended.get("errors")), **(ended.get("notes") or {})}
         output.print_run_states(run["flow_id"], run["run_id"], run["state"], ended["tasks"], ended["reason"], notes)
     from ductwork.cli.wait_status import wait_status
 

@@ -93,9 +93,7 @@ def _wait(
 ) -> RunRecord:
     began = time.monotonic()
     deadline = began + timeout if timeout is not None else None
-    looked = False
-    said: set[str] = set()
-    next_look = began + NO_SCHEDULER_AFTER
+    notes = WaitNotes(engine, settings, began, lease=lease)
     while True:
         with read_transaction(engine) as conn:
             current = run_repo.get_run_by_pk(conn, record.pk)
@@ -104,27 +102,67 @@ def _wait(
             return current
         if deadline is not None and time.monotonic() > deadline:
             return current
-        if not looked and current.state == RunState.QUEUED and time.monotonic() - began > NO_SCHEDULER_AFTER:
-            looked = True
-            _say_if_no_scheduler(engine, lease)
-        if settings is not None and current.state == RunState.RUNNING and time.monotonic() > next_look:
-            next_look = time.monotonic() + UNSERVED_EVERY
-            _say_if_unserved(engine, settings, current, said)
+        for note in notes.due(current):
+            click.echo(note, err=True)
         time.sleep(WAIT_POLL)
 
 
-def _say_if_no_scheduler(engine: Any, lease: float) -> None:
-    """A run nobody will start: say so rather than wait in silence."""
+class WaitNotes:
+    """What ``trigger --wait`` says, once, about a run that does not move, rather than wait in
+    silence: queued with no scheduler alive, or running with tasks queued on a queue no live
+    worker listens on (``queue="gpu"`` and no ``ductwork worker --queues gpu``; once per queue).
+    The command says them when it waits itself; a scheduler it handed the trigger to sends them
+    (``trigger_server``)."""
+
+    def __init__(self, engine: Any, settings: Settings | None, began: float, *, lease: float = 15.0) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.began = began
+        self.lease = lease
+        self._looked = False
+        self._said: set[str] = set()
+        self._next_look = began + NO_SCHEDULER_AFTER
+
+    def due(self, current: RunRecord) -> list[str]:
+        now = time.monotonic()
+        notes: list[str] = []
+        if not self._looked and current.state == RunState.QUEUED and now - self.began > NO_SCHEDULER_AFTER:
+            self._looked = True
+            notes += _no_scheduler(self.engine, self.lease)
+        if self.settings is not None and current.state == RunState.RUNNING and now > self._next_look:
+            self._next_look = now + UNSERVED_EVERY
+            notes += self._unserved(current)
+        return notes
+
+    def _unserved(self, record: RunRecord) -> list[str]:
+        from ductwork.services.workers import unserved_note, unserved_tasks
+
+        assert self.settings is not None
+        waiting: dict[str, list[str]] = {}
+        for task_id, queue in unserved_tasks(self.engine, self.settings, record.pk).items():
+            if queue not in self._said:
+                waiting.setdefault(queue, []).append(task_id)
+        notes = []
+        for queue, names in sorted(waiting.items()):
+            self._said.add(queue)
+            names.sort()
+            tasks = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            notes.append(f"note: {tasks} queued, but {unserved_note(queue)}; still waiting")
+        return notes
+
+
+def _no_scheduler(engine: Any, lease: float) -> list[str]:
+    """A run nobody will start."""
     from ductwork.store.repo import leases
 
     with read_transaction(engine) as conn:
         live = leases.live_schedulers(conn, lease=lease)
-    if not live:
-        click.echo(
-            f"note: the run is queued, but no scheduler is running on this database (none in the last {lease:g}s): "
-            "start one with `ductwork scheduler` or `ductwork standalone`; still waiting",
-            err=True,
-        )
+    if live:
+        return []
+    return [
+        f"note: the run is queued, but no scheduler is running on this database (none in the last {lease:g}s): "
+        "start one with `ductwork scheduler` or `ductwork standalone`; still waiting"
+    ]
 
 
 def errors_of(engine: Any, record: RunRecord) -> dict[str, str]:
@@ -134,36 +172,11 @@ def errors_of(engine: Any, record: RunRecord) -> dict[str, str]:
     return task_service.last_errors(engine, record, instances)
 
 
-def unserved_tasks(engine: Any, settings: Settings, record: RunRecord) -> dict[str, str]:
-    """Task id -> queue, for the run's queued tasks whose queue no live worker listens on."""
-    from ductwork.services.workers import unserved_queues
+def unserved_notes(engine: Any, settings: Settings, record: RunRecord) -> dict[str, str]:
+    """Task id -> the note of a queued task whose queue no live worker listens on."""
+    from ductwork.services.workers import unserved_note, unserved_tasks
 
-    with read_transaction(engine) as conn:
-        queued = [t for t in task_repo.list_task_instances(conn, record.pk) if t.state == TaskState.QUEUED]
-    if not queued:
-        return {}
-    missing = unserved_queues(engine, settings, [t.queue for t in queued])
-    return {t.task_id: t.queue or "default" for t in queued if (t.queue or "default") in missing}
-
-
-def _say_if_unserved(engine: Any, settings: Settings, record: RunRecord, said: set[str]) -> None:
-    """Tasks queued on a queue no live worker listens on (``queue="gpu"`` and no ``ductwork
-    worker --queues gpu``) wait for ever: say so once per queue rather than wait in silence."""
-    from ductwork.services.workers import unserved_note, unserved_queues
-
-    with read_transaction(engine) as conn:
-        instances = task_repo.list_task_instances(conn, record.pk)
-    waiting: dict[str, list[str]] = {}
-    for ti in instances:
-        if ti.state == TaskState.QUEUED and (ti.queue or "default") not in said:
-            waiting.setdefault(ti.queue or "default", []).append(ti.task_id)
-    if not waiting:
-        return
-    for queue in sorted(unserved_queues(engine, settings, waiting)):
-        said.add(queue)
-        names = waiting[queue]
-        tasks = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-        click.echo(f"note: {tasks} queued, but {unserved_note(queue)}; still waiting", err=True)
+    return {t: f"waits: {unserved_note(q)}" for t, q in unserved_tasks(engine, settings, record.pk).items()}
 
 
 def states_of(engine: Any, record: RunRecord) -> tuple[list[tuple[str, str, int, float | None]], str]:
@@ -189,10 +202,8 @@ def _print_states(engine: Any, record: RunRecord, settings: Settings | None = No
         {(f"{t} {labels[t]}" if t in labels else t): e for t, e in error_notes(errors_of(engine, record)).items()}
     )
     if settings is not None and any(s == TaskState.QUEUED.value for _, s, _, _ in rows):
-        from ductwork.services.workers import unserved_note
-
-        for task_id, queue in unserved_tasks(engine, settings, record).items():
-            notes[f"{task_id} {labels[task_id]}" if task_id in labels else task_id] = f"waits: {unserved_note(queue)}"
+        for task_id, note in unserved_notes(engine, settings, record).items():
+            notes[f"{task_id} {labels[task_id]}" if task_id in labels else task_id] = note
     if labels:
         rows = [(f"{t} {labels[t]}" if t in labels else t, *rest) for t, *rest in rows]  # type: ignore[misc]
     print_run_states(record.flow_id, record.run_id, record.state.value, rows, reason, notes)
@@ -458,7 +469,9 @@ def show_run(state: CliState, flow_id: str, run_id: str, as_json: bool) -> None:
         tasks = {t.task_id: task_state_json(t, errors.get(t.task_id)) for t in instances}
         for task_id, matched in reused.items():
             tasks[task_id]["reused_from"] = matched  # as `ductwork run --json` says it
-        for task_id, queue in unserved_tasks(engine, state.settings, record).items():
+        from ductwork.services.workers import unserved_tasks
+
+        for task_id, queue in unserved_tasks(engine, state.settings, record.pk).items():
             tasks[task_id]["unserved_queue"] = queue  # as `tasks state --json` says it
         print_json({**run_json(record), "reason": reason or None, "tasks": tasks})
         return

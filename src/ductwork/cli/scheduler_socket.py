@@ -21,7 +21,7 @@ TYPE_CHECKING = False  # the command's client imports this module first: no ``ty
 if TYPE_CHECKING:
     from typing import Any
 
-PROTOCOL = 1
+PROTOCOL = 2
 """Raised when a message's meaning changes: a client and a scheduler of different versions
 then decline each other, and the command does its work itself."""
 

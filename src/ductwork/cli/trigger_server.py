@@ -215,12 +215,15 @@ class TriggerServer:
 
     def _wait(self, conn: socket.socket, engine: Any, record: Any, timeout: float | None) -> dict[str, Any] | None:
         """The run once it ended (or the timeout passed), as ``trigger --wait`` prints it; None
-        if the command went away (Ctrl-C) meanwhile."""
-        from ductwork.cli.runs_cmd import errors_of, run_json, states_of
+        if the command went away (Ctrl-C) meanwhile. Meanwhile, ``{"note": ...}`` lines say
+        what the command says when it waits itself (``runs_cmd.WaitNotes``)."""
+        from ductwork.cli.runs_cmd import WaitNotes, errors_of, run_json, states_of, unserved_notes
         from ductwork.store.engine import read_transaction
         from ductwork.store.repo import runs as run_repo
 
-        deadline = time.monotonic() + timeout if timeout is not None else None
+        began = time.monotonic()
+        deadline = began + timeout if timeout is not None else None
+        notes = WaitNotes(engine, self.state.settings, began, lease=self.state.settings.scheduler_lease)
         while True:
             with read_transaction(engine) as c:
                 current = run_repo.get_run_by_pk(c, record.pk)
@@ -228,8 +231,16 @@ class TriggerServer:
                 return None
             if current.state.is_terminal or (deadline is not None and time.monotonic() > deadline):
                 rows, reason = states_of(engine, current)
-                errors = errors_of(engine, current)
-                return {"run": run_json(current), "tasks": rows, "reason": reason, "errors": errors}
+                return {
+                    "run": run_json(current),
+                    "tasks": rows,
+                    "reason": reason,
+                    "errors": errors_of(engine, current),
+                    "notes": unserved_notes(engine, self.state.settings, current),
+                }
+            for note in notes.due(current):
+                if not _send(conn, {"note": note}):
+                    return None
             readable, _, _ = select.select([conn], [], [], WAIT_POLL)
             if readable or self._stopped.is_set():
                 return None  # the command ended, or sent what it should not

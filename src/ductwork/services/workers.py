@@ -107,6 +107,21 @@ def unserved_queues(engine: Engine, settings: Settings, queues: Iterable[str]) -
     return wanted - served
 
 
+def unserved_tasks(engine: Engine, settings: Settings, run_pk: int) -> dict[str, str]:
+    """Task id -> queue, for the run's queued tasks whose queue no live worker listens on (one
+    read of its queued tasks only: ``trigger --wait`` asks every few seconds, runs are large)."""
+    with read_transaction(engine) as conn:
+        queued = conn.execute(
+            sa.select(task_instances.c.task_id, task_instances.c.queue).where(
+                task_instances.c.run_pk == run_pk, task_instances.c.state == TaskState.QUEUED.value
+            )
+        ).all()
+    if not queued:
+        return {}
+    missing = unserved_queues(engine, settings, [q for _, q in queued])
+    return {str(t): str(q or "default") for t, q in queued if (q or "default") in missing}
+
+
 def unserved_note(queue: str) -> str:
     """What a try waiting on ``queue`` is waiting for, and what starts it."""
     return f"no live worker listens on queue {queue!r}: start one with `ductwork worker --queues {queue}`"
