@@ -250,3 +250,44 @@ def test_a_celery_scheduler_without_a_log_store_says_where_logs_will_be(tmp_path
     )
     assert shared.returncode != 0 and "unreachable" in shared.stdout + shared.stderr
     assert "remote_log_url" not in shared.stderr, shared.stderr
+
+
+def test_standalone_names_the_executor_it_runs(tmp_path: Path) -> None:
+    """``standalone`` runs the executor the settings name: with ``executor = "celery"`` its tries
+    go to Celery workers, and its first line says so (it said "4 workers", its unused pool)."""
+    import signal
+
+    from private_services import free_port
+
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    env = process_env(
+        {
+            "DUCTWORK_HOME": str(tmp_path / "home"),
+            "DUCTWORK_FLOWS_FOLDER": str(flows),
+            "DUCTWORK_EXECUTOR": "celery",
+            "DUCTWORK_BROKER_URL": "redis://127.0.0.1:1/0",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    err = tmp_path / "standalone.err"
+    with err.open("wb") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ductwork.cli", "standalone", "--port", str(free_port())],
+            env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=sink, start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while "note: no remote_log_url" not in err.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    lines = err.read_text().splitlines()
+    banner = next(line for line in lines if line.startswith("Ductwork standalone:"))
+    assert "executor celery (broker redis://127.0.0.1:1/0)" in banner and "workers" not in banner, banner
+    assert any(line.startswith("note: no remote_log_url") for line in lines), lines

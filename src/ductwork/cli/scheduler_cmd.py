@@ -14,7 +14,7 @@ import click
 
 from ductwork.cli.options import LOG_LEVEL
 from ductwork.cli.state import CliState
-from ductwork.settings import redact_url
+from ductwork.settings import Settings, redact_url
 
 
 def _configure_logging(level: str) -> None:
@@ -53,6 +53,27 @@ def _install_signals(service: Any) -> None:
     # SIGTERM does: left to its default it killed the process at once, without a word, and left
     # its worker processes running on, orphaned.
     signal.signal(signal.SIGHUP, stop)
+
+
+def executor_shown(settings: Settings) -> str:
+    """Where the scheduler's tries run, as its first line says it: its pool's size, or the
+    remote executor (``standalone`` too: it runs whichever executor the settings name)."""
+    if settings.executor == "local":
+        return f"{settings.parallelism} workers"
+    broker = f" (broker {redact_url(settings.broker_url)})" if settings.executor == "celery" else ""
+    return f"executor {settings.executor}{broker}"
+
+
+def say_where_logs_go(settings: Settings) -> None:
+    """Remote workers with no log store keep the logs of tries on their own disks."""
+    if settings.executor != "local" and not settings.remote_log_url:
+        click.echo(
+            f"note: no remote_log_url: the {settings.executor} workers write the logs of tries to their own "
+            f"disks (under {settings.logs}), which `ductwork tasks logs` and the web UI read only on a host "
+            "that shares that folder; set DUCTWORK_REMOTE_LOG_URL (s3://..., file:///shared/...) on every "
+            "scheduler, worker and web server",
+            err=True,
+        )
 
 
 @click.command()
@@ -106,23 +127,10 @@ def scheduler(
     _install_signals(service)
     click.echo(
         f"Ductwork scheduler: flows from {settings.flows_folder}, database {settings.db_url_shown}, "
-        + (
-            f"{settings.parallelism} workers. Ctrl-C to stop."
-            if settings.executor == "local"
-            else f"executor {settings.executor}"
-            + (f" (broker {redact_url(settings.broker_url)})" if settings.executor == "celery" else "")
-            + ". Ctrl-C to stop."
-        ),
+        f"{executor_shown(settings)}. Ctrl-C to stop.",
         err=True,
     )
-    if settings.executor != "local" and not settings.remote_log_url:
-        click.echo(
-            f"note: no remote_log_url: the {settings.executor} workers write the logs of tries to their own "
-            f"disks (under {settings.logs}), which `ductwork tasks logs` and the web UI read only on a host "
-            "that shares that folder; set DUCTWORK_REMOTE_LOG_URL (s3://..., file:///shared/...) on every "
-            "scheduler, worker and web server",
-            err=True,
-        )
+    say_where_logs_go(settings)
     from ductwork.gc_tuning import freeze_startup
 
     freeze_startup()

@@ -153,11 +153,14 @@ def standalone(
 
     service.stop = stop_all  # type: ignore[method-assign]
     _install_signals(service)
+    from ductwork.cli.scheduler_cmd import executor_shown, say_where_logs_go
+
     click.echo(
         f"Ductwork standalone: web UI on http://{host}:{port}/, flows from {settings.flows_folder}, "
-        f"database {settings.db_url_shown}, {settings.parallelism} workers. Ctrl-C to stop.",
+        f"database {settings.db_url_shown}, {executor_shown(settings)}. Ctrl-C to stop.",
         err=True,
     )
+    say_where_logs_go(settings)
     from ductwork.gc_tuning import freeze_startup
 
     freeze_startup()  # as `ductwork scheduler` does: a long-lived process
