@@ -61,6 +61,8 @@ def test_every_route_requires_authentication(app: Any) -> None:
             assert response.status_code == 401, (method, path, response.status_code)
             assert response.json()["error"] == "unauthenticated"
             assert response.headers["www-authenticate"] == "Bearer"
+        elif path == "/logout":  # no session to end: the login page, with nothing to come back to
+            assert response.status_code == 303 and response.headers["location"] == "/login"
         else:
             assert response.status_code == 303, (method, path, response.status_code)
             assert response.headers["location"].startswith("/login?next=")
@@ -199,6 +201,46 @@ def test_login_keeps_where_you_were_going(app: Any) -> None:
         assert first.headers["location"] == "/login?next=%2Fflows%2Fdemo%2Fgrid%3Fx%3D1"
         page = browser.get(first.headers["location"])
         assert 'value="/flows/demo/grid?x=1"' in page.text
+
+
+def test_a_form_posted_after_the_session_expired_comes_back_to_its_page(app: Any, engine: Any) -> None:
+    """After the login the browser GETs ``next``: a form's action may answer only POST (a user's
+    role), so a post without a session comes back to the page the form was on, its query kept."""
+    with TestClient(app) as browser:
+        csrf = login(browser, "admin", PASSWORD)
+        _expire_sessions(engine)
+        posted = browser.post(
+            "/users/viewer/role",
+            data={"role": "viewer", "csrf_token": csrf},
+            headers={"Referer": "http://testserver/users?x=1"},
+            follow_redirects=False,
+        )
+        assert posted.status_code == 303
+        assert posted.headers["location"] == "/login?next=%2Fusers%3Fx%3D1"
+        elsewhere = browser.post(
+            "/users/viewer/role",
+            data={"role": "viewer"},
+            headers={"Referer": "https://evil.example/users"},
+            follow_redirects=False,
+        )
+        assert elsewhere.headers["location"] == "/login?next=%2Fflows"
+
+
+def test_logging_out_after_the_session_expired_shows_the_login_page(app: Any, engine: Any) -> None:
+    """Not a "Method Not Allowed" page after logging in again (``next=/logout`` was GET)."""
+    with TestClient(app) as browser:
+        csrf = login(browser, "admin", PASSWORD)
+        _expire_sessions(engine)
+        out = browser.post("/logout", data={"csrf_token": csrf}, follow_redirects=False)
+        assert out.status_code == 303 and out.headers["location"] == "/login"
+        assert 'ductwork_session=""' in out.headers["set-cookie"] or "Max-Age=0" in out.headers["set-cookie"]
+
+
+def _expire_sessions(engine: Any) -> None:
+    import datetime as dt
+
+    with engine.begin() as conn:
+        conn.execute(sa.update(web_sessions).values(expires_at=dt.datetime(2000, 1, 1, tzinfo=dt.UTC)))
 
 
 def test_secrets_are_stored_only_as_hashes(engine: Any, seeded: Seeded, app: Any) -> None:

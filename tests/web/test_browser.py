@@ -522,3 +522,45 @@ def test_the_api_docs_page_without_internet_says_so_and_links_the_openapi_docume
     page.wait_for_url("**/api/v1/openapi.json")
     assert '"openapi"' in page.content()
     admin_tab.errors.clear()  # the blocked CDN requests, and Swagger's script that never came
+
+
+def _expire_sessions(server: Standalone) -> None:
+    """What twelve hours without a login do to every open session of the server."""
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from ductwork.store.engine import create_engine
+    from ductwork.store.tables import web_sessions
+
+    engine = create_engine(f"sqlite:///{server.home / 'ductwork.db'}")
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.update(web_sessions).values(expires_at=dt.datetime(2000, 1, 1, tzinfo=dt.UTC)))
+    finally:
+        engine.dispose()
+
+
+def test_an_expired_session_logs_in_again_back_to_the_page_with_its_query(browser: Any, standalone: Standalone) -> None:
+    """A page's script that meets the expired session sends the user to the login page, which
+    brings them back to the same page with its filters (the query string), not to its bare path."""
+    tab = Session(browser, standalone, "admin", standalone.admin_password)
+    try:
+        _wait_for_flow(tab, "ticks")
+        page = tab.open("/flows?tag=browser&paused=no")
+        page.wait_for_selector("body[data-drawn=flows]")
+        _expire_sessions(standalone)
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.click('tr[data-flow-id="ticks"] .pause-toggle')  # the PATCH meets the expired session
+        page.wait_for_url("**/login?next=*")
+        assert "next=%2Fflows%3Ftag%3Dbrowser%26paused%3Dno" in page.url, page.url
+        page.fill("#username", "admin")
+        page.fill("#password", standalone.admin_password)
+        page.click("button[type=submit]")
+        page.wait_for_url(re.compile(r".*/flows\?tag=browser&paused=no$"))
+        assert page.locator('tr[data-flow-id="ticks"] .pause-toggle').is_checked()  # nothing was paused
+        assert dialogs == [], dialogs  # no error box on the way to the login page
+        tab.errors = [e for e in tab.errors if "401" not in e]  # Chromium logs the refused request
+    finally:
+        tab.close()

@@ -16,7 +16,7 @@ import hmac
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -111,9 +111,28 @@ def _unauthenticated(scope: Scope, authorization: str | None = None) -> Response
             status_code=401,
             headers={"WWW-Authenticate": "Bearer"},
         )
-    query = scope.get("query_string", b"").decode("latin-1")
-    target = path + (f"?{query}" if query else "")
+    if path == "/logout":  # the session had already ended: the user is logged out, nothing to come back to
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+    if scope.get("method", "GET") in SAFE_METHODS:
+        query = scope.get("query_string", b"").decode("latin-1")
+        target = path + (f"?{query}" if query else "")
+    else:
+        target = _referring_page(scope) or "/flows"
     return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+
+def _referring_page(scope: Scope) -> str | None:
+    """The page (path and query) of this site that sent a form whose session has expired.
+
+    After the login the browser goes to ``next`` with a GET: the form's own action may answer
+    only POST (``/users/dana/role``), so the page the form was on is where to come back to."""
+    headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope.get("headers", [])}
+    referer = urlsplit(headers.get("referer", ""))
+    if not referer.path.startswith("/") or referer.netloc != headers.get("host") or referer.path == "/login":
+        return None
+    return referer.path + (f"?{referer.query}" if referer.query else "")
 
 
 def unreachable_response(request: Request, message: str) -> Response:

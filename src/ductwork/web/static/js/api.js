@@ -6,6 +6,14 @@ export class ApiError extends Error {
   constructor(status, detail, code, data = {}) { super(detail); this.status = status; this.code = code; this.data = data; }
 }
 
+// The session ended (expired, logged out elsewhere, a new password): log in again and come back
+// to this very page, its query (filters, the page of a list) and fragment included. The promise
+// never settles: the page is going away, so no caller shows an error or undoes a switch meanwhile.
+function toLogin() {
+  window.location = '/login?next=' + encodeURIComponent(location.pathname + location.search + location.hash);
+  return new Promise(() => {});
+}
+
 export async function api(path, { method = 'GET', body, signal } = {}) {
   const headers = { Accept: 'application/json' };
   if (method !== 'GET') headers['X-CSRF-Token'] = csrf;
@@ -14,7 +22,7 @@ export async function api(path, { method = 'GET', body, signal } = {}) {
     method, headers, signal, credentials: 'same-origin',
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  if (response.status === 401) { window.location = '/login?next=' + encodeURIComponent(location.pathname); }
+  if (response.status === 401) return toLogin();
   if (response.status === 204) return null;
   const data = await response.json().catch(() => ({ detail: response.statusText, error: 'error' }));
   if (!response.ok) throw new ApiError(response.status, data.detail || response.statusText, data.error, data);
@@ -28,6 +36,7 @@ export function runPath(flowId, runId) { return `/flows/${enc(flowId)}/runs/${en
 // A streamed text response (a live log): calls onChunk for each piece as it arrives.
 export async function stream(path, onChunk, signal) {
   const response = await fetch('/api/v1' + path, { credentials: 'same-origin', signal });
+  if (response.status === 401) return toLogin();
   if (!response.ok) {
     const data = await response.json().catch(() => ({ detail: response.statusText }));
     throw new ApiError(response.status, data.detail, data.error);
