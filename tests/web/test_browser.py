@@ -459,7 +459,7 @@ def test_the_grid_opens_on_the_newest_runs_and_links_to_every_run(browser: Any, 
     tab = Session(browser, standalone, "viewer", VIEWER_PASSWORD)
     try:
         _wait_for_flow(tab, "ticks")
-        for i in range(12):
+        for i in range(24):  # wider than the window, the names' column taking 40% of it
             standalone.cli("trigger", "ticks", "--run-id", f"tick_{i:02d}")
         tab.page.set_viewport_size({"width": 560, "height": 700})
         page = tab.open("/flows/ticks/grid")
@@ -562,5 +562,34 @@ def test_an_expired_session_logs_in_again_back_to_the_page_with_its_query(browse
         assert page.locator('tr[data-flow-id="ticks"] .pause-toggle').is_checked()  # nothing was paused
         assert dialogs == [], dialogs  # no error box on the way to the login page
         tab.errors = [e for e in tab.errors if "401" not in e]  # Chromium logs the refused request
+    finally:
+        tab.close()
+
+
+def test_a_narrow_window_keeps_the_menu_the_pages_and_the_grid_usable(browser: Any, standalone: Standalone) -> None:
+    """On a phone-sized window (390 px) the menu's links stay inside the top bar instead of
+    spilling over the page, pages do not scroll sideways, and the grid's task names leave room
+    for the runs' cells."""
+    tab = Session(browser, standalone, "admin", standalone.admin_password)
+    try:
+        standalone.cli("trigger", "greet")
+        page = tab.page
+        page.set_viewport_size({"width": 390, "height": 844})
+        for path in ("/flows", "/flows/greet/runs", "/flows/greet/trigger", "/users"):
+            tab.open(path).wait_for_load_state("networkidle")
+            scroll_width, width = page.evaluate("[document.documentElement.scrollWidth, innerWidth]")
+            assert scroll_width <= width, (path, scroll_width, width)
+            bar_bottom = page.evaluate("document.querySelector('header.top').getBoundingClientRect().bottom")
+            links_bottom = page.evaluate(
+                "Math.max(...[...document.querySelectorAll('header.top nav a, header.top .who button')]"
+                ".map((a) => a.getBoundingClientRect().bottom))"
+            )
+            assert links_bottom <= bar_bottom, (path, links_bottom, bar_bottom)
+        tab.open("/flows/greet/grid").wait_for_selector("body[data-drawn=grid]")
+        box = page.locator("#grid").bounding_box()
+        assert box is not None
+        page.mouse.move(box["x"] + box["width"] * 0.41 + 2, box["y"] + 64 + 9)  # the first row, left of the middle
+        tip = page.inner_text("#tooltip")
+        assert "manual__" in tip, f"no run's cell under the pointer, only {tip!r}"
     finally:
         tab.close()

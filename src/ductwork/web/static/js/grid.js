@@ -15,7 +15,11 @@ wrap.parentElement.style.position = 'relative';
 wrap.parentElement.insertBefore(canvas, wrap.nextSibling);
 const ctx = canvas.getContext('2d');
 
-const NAME_W = 340, HEAD_H = 64, ROW_H = 18, CELL = 16, BOX = 13;
+const HEAD_H = 64, ROW_H = 18, CELL = 16, BOX = 13;
+// The task names' column: 340 px, but never more than 40% of the grid's box, so that on a
+// narrow window (a phone) the runs' cells are not all hidden under it.
+let NAME_W = 340;
+function fitNames() { NAME_W = Math.max(120, Math.min(340, Math.floor(wrap.clientWidth * 0.4))); }
 let data = null, paths = [], rows = [], collapsed = new Set(), decode = null, groupAgg = [];
 let first = true, timer = null, toNewest = true;
 
@@ -36,6 +40,7 @@ async function load() {
 }
 
 function rebuild() {
+  fitNames();
   rows = visibleRows(data.task_ids, paths, collapsed);
   groupAgg = data.runs.map((run) => groupStates(paths, (i) => decode(run.states[i])));
   spacer.style.width = `${NAME_W + data.runs.length * CELL + 40}px`;
@@ -113,7 +118,7 @@ function hit(event) {
 }
 
 wrap.addEventListener('scroll', () => requestAnimationFrame(draw));
-addEventListener('resize', () => requestAnimationFrame(draw));
+addEventListener('resize', () => requestAnimationFrame(() => (data ? rebuild() : draw())));
 wrap.addEventListener('mousemove', (event) => {
   const h = hit(event);
   if (!h) { hideTip(); wrap.style.cursor = 'default'; return; }
