@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -593,3 +594,28 @@ def test_a_narrow_window_keeps_the_menu_the_pages_and_the_grid_usable(browser: A
         assert "manual__" in tip, f"no run's cell under the pointer, only {tip!r}"
     finally:
         tab.close()
+
+
+def test_the_graph_is_usable_with_the_keyboard(admin_tab: Session, standalone: Standalone) -> None:
+    """Tab reaches the graph's boxes; Enter opens a group in place (its first task then has the
+    focus) and a task's page, as a click does."""
+    import json
+
+    standalone.cli("trigger", "greet")
+    runs = json.loads(standalone.cli("runs", "list", "greet", "--json"))["runs"]
+    page = admin_tab.open(f"/flows/greet/runs/{quote(runs[0]['run_id'], safe='')}/graph")
+    page.wait_for_selector("body[data-drawn=graph]")
+    page.click("#graph-collapse")
+    page.wait_for_selector('g.node[data-kind=group][data-id="work"]')
+    page.focus("#graph-search")
+    for _ in range(10):  # Tab from the search box: the buttons, then the boxes
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.dataset?.id") == "work":
+            break
+    else:
+        raise AssertionError("Tab never reached the group's box")
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')").startswith("group work")
+    page.keyboard.press("Enter")
+    page.wait_for_selector('g.node[data-id="work.hello"]:focus')
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r".*/tasks/work\.hello$"))

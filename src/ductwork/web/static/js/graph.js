@@ -150,6 +150,9 @@ function draw() {
     el.setAttribute('class', `node ${node.kind}${focusTask !== null && node.index === focusTask ? ' focus' : ''}`);
     el.setAttribute('transform', `translate(${(box.x - box.width / 2).toFixed(1)},${(box.y - box.height / 2).toFixed(1)})`);
     el.dataset.id = node.id; el.dataset.kind = node.kind;
+    // Reachable with Tab and opened with Enter or Space, as the links and buttons they stand for.
+    el.setAttribute('tabindex', '0');
+    el.setAttribute('role', node.kind === 'group' ? 'button' : 'link');
     if (node.reused) {
       el.classList.add('reused');
       el.dataset.reused = node.reused;
@@ -174,6 +177,8 @@ function paint(entry) {
   const state = stateOfNode(entry.node);
   if (entry.el.dataset.state === state) return;
   entry.el.dataset.state = state;
+  const { node } = entry;
+  entry.el.setAttribute('aria-label', node.kind === 'group' ? `group ${node.id} (${node.members} tasks), ${state}: open` : `task ${node.id}, ${state.replaceAll('_', ' ')}`);
   entry.rect.setAttribute('fill', COLOURS[state] || COLOURS.none);
   entry.text.setAttribute('fill', DARK_TEXT.has(state) ? '#111827' : '#ffffff');
 }
@@ -249,15 +254,40 @@ svg.addEventListener('pointerup', (e) => {
   if (moved) return;
   const target = document.elementsFromPoint(e.clientX, e.clientY).find((n) => n.closest && n.closest('g.node'));
   const nodeEl = target && target.closest('g.node');
+  if (nodeEl) activate(nodeEl);
+});
+svg.addEventListener('keydown', (e) => {
+  const nodeEl = e.target.closest && e.target.closest('g.node');
+  if (!nodeEl || (e.key !== 'Enter' && e.key !== ' ')) return;
+  e.preventDefault();
+  activate(nodeEl, true);
+});
+
+// A node reached with Tab outside the part of the graph in view is brought into view.
+svg.addEventListener('focusin', (e) => {
+  const nodeEl = e.target.closest && e.target.closest('g.node');
   if (!nodeEl) return;
+  const box = nodeEl.getBoundingClientRect(), view = svg.getBoundingClientRect();
+  if (box.left < view.left || box.right > view.right || box.top < view.top || box.bottom > view.bottom) {
+    centerOn(`${nodeEl.dataset.kind}:${nodeEl.dataset.id}`);
+  }
+});
+
+// A group opens in place (its first task centred, and focused when the keyboard opened it); a task opens its page.
+function activate(nodeEl, byKeyboard = false) {
   if (nodeEl.dataset.kind === 'group') {
     const group = nodeEl.dataset.id;
     collapsed.delete(group);
     const first = paths.findIndex((p) => p.includes(group));
-    render().then(() => first >= 0 && centerOn(`task:${g.task_ids[first]}`));
+    render().then(() => {
+      if (first < 0) return;
+      const key = `task:${g.task_ids[first]}`;
+      centerOn(key);
+      if (byKeyboard) nodeEls.get(key)?.el.focus();
+    });
   }
   else location.href = taskUrl(flowId, runId, nodeEl.dataset.id);
-});
+}
 svg.addEventListener('wheel', (e) => {
   e.preventDefault();
   const rect = svg.getBoundingClientRect();
