@@ -410,6 +410,31 @@ def test_the_trigger_form_gives_none_to_a_parameter_that_takes_it(
     assert operator.get("/flows/optional/runs/nulls").json()["params"] == {"limit": None, "tags": None}
 
 
+@pytest.mark.parametrize("typed", ["nan", "inf", "-Infinity", "1e400"])
+def test_the_trigger_form_refuses_a_number_json_cannot_hold(
+    operator_browser: tuple[TestClient, str], operator: Any, engine: Any, typed: str
+) -> None:
+    """A float box took `nan` or `1e400` and queued a run whose `ratio` the API then showed as
+    null (the API itself refuses them): the form says why and queues nothing."""
+    from ductwork import EmptyOperator, flow
+    from ductwork.store.engine import transaction
+    from ductwork.store.repo import flows as flow_repo
+
+    @flow
+    def ratios(ratio: float = 0.5) -> None:
+        EmptyOperator(task_id="only")
+
+    with transaction(engine) as conn:
+        flow_repo.upsert_flow(conn, ratios.build().to_graph())
+    browser, csrf = operator_browser
+    before = operator.get("/flows/ratios/runs").json()["total"]
+    refused = browser.post("/flows/ratios/trigger", data={"csrf_token": csrf, "param.ratio": typed})
+    assert refused.status_code == 422, refused.text[-2000:]
+    assert "parameter &#39;ratio&#39;" in refused.text and "finite number" in refused.text
+    assert f'value="{typed}"' in refused.text  # the form comes back as filled in
+    assert operator.get("/flows/ratios/runs").json()["total"] == before
+
+
 def test_the_diff_page_refuses_a_nul_in_the_other_run(viewer_browser: TestClient, seeded: Seeded) -> None:
     """On PostgreSQL, ?other=%00 reached the query and was a 500."""
     page = viewer_browser.get(f"/flows/demo/runs/{quote(seeded.success_run, safe='')}/diff", params={"other": "a\x00"})

@@ -9,6 +9,7 @@ pending, for the scheduler's parsing process to build.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -66,7 +67,25 @@ def unknown_flow(conn: Connection, flow_id: str) -> NotFoundError:
 def validate_params(meta: FlowMeta, given: Mapping[str, Any] | None) -> dict[str, Any]:
     """Typed run parameters from the flow's recorded parameter descriptions."""
     declared = {name: from_description(info) for name, info in meta.params.items()}
-    return resolve_values(f"flow {meta.flow_id!r}", declared, given)
+    return _finite(meta, resolve_values(f"flow {meta.flow_id!r}", declared, given), given)
+
+
+def _finite(meta: FlowMeta, values: dict[str, Any], given: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``values``, refused when a given one holds NaN or an infinity (``--param ratio=inf``,
+    ``nan`` in the trigger form): a run's params are stored as JSON, which has neither, so the
+    run would be shown, and read back, with something else than was given (the REST API refuses
+    them too). Defaults are the flow's own business: a scheduled run must not fail on one."""
+    for name, value in values.items():
+        if name not in (given or {}):
+            continue
+        try:
+            json.dumps(value, allow_nan=False, default=str)
+        except ValueError:
+            raise ParameterError(
+                f"flow {meta.flow_id!r}: parameter {name!r} is {value!r}: give a finite number "
+                "(run parameters are kept as JSON, which has no NaN or Infinity)"
+            ) from None
+    return values
 
 
 def params_and_conf(
@@ -79,7 +98,8 @@ def params_and_conf(
     if not meta.params_in_conf:
         return validate_params(meta, params), conf
     declared = {name: from_description(info) for name, info in meta.params.items()}
-    return params_into_conf(f"flow {meta.flow_id!r}", declared, params, conf)
+    values, conf = params_into_conf(f"flow {meta.flow_id!r}", declared, params, conf)
+    return _finite(meta, values, params), conf
 
 
 def run_info(record: RunRecord, meta: FlowMeta) -> RunInfo:
