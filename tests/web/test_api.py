@@ -481,6 +481,19 @@ def test_params_with_nan_or_infinity_are_refused_rather_than_stored_as_null(oper
     assert operator.get("/flows/demo/runs").json()["total"] == before
 
 
+def test_an_empty_body_says_to_send_a_json_object(operator: Api) -> None:
+    """``curl -X POST .../runs`` without ``-d``: "request body: Field required" left people
+    wondering which field; a trigger with nothing to give is ``{}``."""
+    response = operator.post("/flows/demo/runs", headers={"Content-Type": "application/json"})
+    detail = error_of(response, 422)
+    assert detail == "request body: the body is empty: send a JSON object ({} when there is nothing to give)"
+
+
+def test_a_bad_repeated_query_parameter_is_named_without_an_index(operator: Api) -> None:
+    detail = error_of(operator.get("/flows/demo/runs", params={"state": ["failed", "bogus"]}), 422)
+    assert detail.startswith("query parameter 'state': Input should be 'queued'"), detail
+
+
 def test_a_body_that_is_not_json_is_named_as_such(operator: Api) -> None:
     response = operator.post("/flows/demo/runs", content=b"{bad", headers={"Content-Type": "application/json"})
     detail = error_of(response, 422)

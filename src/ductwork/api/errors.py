@@ -87,7 +87,9 @@ async def _ductwork_error(request: Request, exc: Exception) -> Response:
 def _where(loc: Sequence[Any]) -> str:
     parts = [str(p) for p in loc]
     if parts and parts[0] in ("query", "path", "header", "cookie"):
-        return f"{parts[0]} parameter {'.'.join(parts[1:])!r}"
+        # A repeated query parameter (?state=a&state=b) is named, not its index ('state.0').
+        named = [p for p in parts[1:] if not p.isdigit()] if parts[0] == "query" else parts[1:]
+        return f"{parts[0]} parameter {'.'.join(named)!r}"
     if parts and parts[0] == "body":
         return f"body field {'.'.join(parts[1:])!r}" if len(parts) > 1 else "request body"
     return ".".join(parts)
@@ -104,6 +106,8 @@ def _issue(error: Any) -> dict[str, Any]:
             "loc": ["body"],
             "msg": f"not valid JSON ({reason or msg}" + (f", at character {at})" if at is not None else ")"),
         }
+    if loc == ["body"] and error.get("type") == "missing":  # ``curl -X POST`` with no ``-d``
+        return {"loc": loc, "msg": "the body is empty: send a JSON object ({} when there is nothing to give)"}
     return {"loc": loc, "msg": msg}
 
 
