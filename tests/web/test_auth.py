@@ -236,6 +236,14 @@ def test_logging_out_after_the_session_expired_shows_the_login_page(app: Any, en
         assert 'ductwork_session=""' in out.headers["set-cookie"] or "Max-Age=0" in out.headers["set-cookie"]
 
 
+def test_a_login_never_lands_on_the_login_page(app: Any) -> None:
+    """A login sent on to /login (next=/login) showed the form again, as if the password had been wrong."""
+    with TestClient(app) as browser:
+        for target in ("%2Flogin", "%2Flogin%3Fnext%3D%252Fflows", "%2Flogout"):
+            page = browser.get(f"/login?next={target}")
+            assert 'name="next" value="/flows"' in page.text, target
+
+
 def _expire_sessions(engine: Any) -> None:
     import datetime as dt
 

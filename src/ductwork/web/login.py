@@ -12,6 +12,7 @@ import asyncio
 import logging
 import math
 import secrets
+from urllib.parse import urlsplit
 
 import anyio
 from fastapi import APIRouter, Depends, Form, Request
@@ -66,8 +67,11 @@ def _minutes(seconds: int) -> str:
 
 
 def safe_next(target: str | None) -> str:
-    """Only same-site paths: ``/flows`` yes, ``//evil.example`` or ``https://...`` no."""
+    """Only same-site paths: ``/flows`` yes, ``//evil.example`` or ``https://...`` no; nor the
+    login page itself or logout (a login that lands on the login form reads as a failed one)."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/flows"
+    if urlsplit(target).path.rstrip("/") in ("/login", "/logout"):
         return "/flows"
     return target
 
