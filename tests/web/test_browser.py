@@ -619,3 +619,23 @@ def test_the_graph_is_usable_with_the_keyboard(admin_tab: Session, standalone: S
     page.wait_for_selector('g.node[data-id="work.hello"]:focus')
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r".*/tasks/work\.hello$"))
+
+
+def test_a_tasks_log_follows_its_retry_unless_an_older_try_is_chosen(
+    admin_tab: Session, standalone: Standalone
+) -> None:
+    """The log stayed on the first try it showed: watching a retrying task, one read the failed
+    try's log while the retry ran. It now moves to the newest try, unless one picks an older one."""
+    _wait_for_flow(admin_tab, "retry_once")
+    queued = re.search(r"run retry_once (\S+): queued", standalone.cli("trigger", "retry_once"))
+    assert queued is not None
+    page = admin_tab.open(f"/flows/retry_once/runs/{quote(queued.group(1), safe='')}/tasks/wobbly")
+    page.wait_for_selector("#task-state[data-state=up_for_retry]")
+    page.wait_for_selector("#task-log:has-text('first try, failing')")
+    page.wait_for_selector("#task-state[data-state=success]")
+    page.wait_for_selector("#task-log:has-text('second try, succeeding')")
+    assert page.input_value("#log-try") == "2"
+    page.select_option("#log-try", "1")  # an older try, chosen: it stays
+    page.wait_for_selector("#task-log:has-text('first try, failing')")
+    page.wait_for_timeout(1500)
+    assert page.input_value("#log-try") == "1"

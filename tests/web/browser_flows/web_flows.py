@@ -35,3 +35,16 @@ with Flow("ticks", tags=["browser"]) as ticks:
 
 with Flow("short_circuit", tags=["browser"]) as short_circuit:
     ShortCircuitOperator(task_id="gate", python_callable=lambda: False) >> EmptyOperator(task_id="skipped_step")
+
+
+def second_try_lucky() -> None:
+    marker = Path(os.environ["DUCTWORK_HOME"]) / "retry_once.marker"
+    if not marker.exists():
+        marker.write_text("failed once")
+        print("first try, failing")
+        raise RuntimeError("the first try fails on purpose")
+    print("second try, succeeding")
+
+
+with Flow("retry_once", tags=["browser"], default_args={"retries": 1, "retry_delay": 4}) as retry_once:
+    PythonOperator(task_id="wobbly", python_callable=second_try_lucky)

@@ -8,7 +8,10 @@ const base = `${runPath(flowId, runId)}/tasks/${enc(taskId)}`;
 const logBox = document.getElementById('task-log');
 const logStatus = document.getElementById('log-status');
 const trySelect = document.getElementById('log-try');
-let current = null, tries = [], tailing = null, timer = null, shownTry = null;
+let current = null, tries = [], tailing = null, timer = null;
+// Whether the person chose an older try in the menu: then it stays shown; otherwise the log
+// follows the newest try (a retry's log as it starts), as Airflow's log view does.
+let pinned = false;
 
 const ACTIVE = new Set(['queued', 'running', 'scheduled', 'up_for_retry', 'up_for_reschedule', 'none']);
 
@@ -84,7 +87,7 @@ function triesTable(attempts) {
   const options = attempts.map((t) => el('option', { value: t.try_number, text: `try ${t.try_number}` }));
   const keep = trySelect.value;
   trySelect.replaceChildren(...options);
-  if (keep && attempts.some((t) => String(t.try_number) === keep) && shownTry !== null) trySelect.value = keep;
+  if (pinned && keep && attempts.some((t) => String(t.try_number) === keep)) trySelect.value = keep;
   else if (attempts.length) trySelect.value = String(attempts[attempts.length - 1].try_number);
 }
 
@@ -121,7 +124,7 @@ function syncLog() {
   const live = attempt && (attempt.state === 'running' || attempt.state === 'queued');
   if (attempt && !live && !attempt.has_log) { // nothing to ask the server for (it would answer 404)
     if (tailing) tailing.abort.abort();
-    tailing = null; shownTry = wanted; logStatus.textContent = '';
+    tailing = null; logStatus.textContent = '';
     logBox.textContent = `no log: try ${wanted} ended ${attempt.state.replaceAll('_', ' ')} without writing one` +
       (current.operator === 'EmptyOperator' ? ' (an EmptyOperator has nothing to run)' : '');
     document.body.dataset.logLoaded = String(wanted);
@@ -135,7 +138,6 @@ async function showLog(tryNumber, live) {
   if (tailing) tailing.abort.abort();
   const abort = new AbortController();
   tailing = { tryNumber, live, abort };
-  shownTry = tryNumber;
   logBox.textContent = '';
   logStatus.textContent = live ? '● live' : '';
   try {
@@ -154,7 +156,11 @@ async function showLog(tryNumber, live) {
   if (tailing && tailing.abort === abort) tailing = { tryNumber, live: false, abort };
 }
 
-trySelect.addEventListener('change', () => { if (tailing) tailing.abort.abort(); tailing = null; syncLog(); });
+trySelect.addEventListener('change', () => {
+  pinned = trySelect.selectedIndex !== trySelect.options.length - 1; // the newest: follow the newest
+  if (tailing) tailing.abort.abort();
+  tailing = null; syncLog();
+});
 
 const result = document.getElementById('action-result');
 function say(kind, text) { result.replaceChildren(el('div', { class: kind, text })); }
