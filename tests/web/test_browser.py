@@ -639,3 +639,14 @@ def test_a_tasks_log_follows_its_retry_unless_an_older_try_is_chosen(
     page.wait_for_selector("#task-log:has-text('first try, failing')")
     page.wait_for_timeout(1500)
     assert page.input_value("#log-try") == "1"
+
+
+def test_the_grids_choice_of_runs_is_kept_in_the_address(admin_tab: Session) -> None:
+    """Choosing 50 runs and reloading (or bookmarking) showed 25 again."""
+    page = admin_tab.open("/flows/greet/grid")
+    page.wait_for_selector("body[data-drawn=grid]")
+    page.select_option("#grid-limit", "50")
+    page.wait_for_url(re.compile(r".*/flows/greet/grid\?runs=50$"))
+    page.reload()
+    page.wait_for_selector("body[data-drawn=grid]")
+    assert page.input_value("#grid-limit") == "50"

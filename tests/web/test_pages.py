@@ -435,6 +435,15 @@ def test_the_trigger_form_refuses_a_number_json_cannot_hold(
     assert operator.get("/flows/ratios/runs").json()["total"] == before
 
 
+def test_the_grid_takes_its_number_of_runs_from_the_address(viewer_browser: TestClient) -> None:
+    """``?runs=N`` (a bookmark, a reload after choosing in the menu) picks the menu's entry."""
+    assert re.search(r"<option selected>50</option>", viewer_browser.get("/flows/demo/grid?runs=50").text)
+    assert re.search(r"<option selected>7</option>", viewer_browser.get("/flows/demo/grid?runs=7").text)
+    assert re.search(r"<option selected>25</option>", viewer_browser.get("/flows/demo/grid").text)
+    refused = viewer_browser.get("/flows/demo/grid?runs=0")
+    assert refused.status_code == 422 and "runs" in refused.text
+
+
 def test_the_diff_page_refuses_a_nul_in_the_other_run(viewer_browser: TestClient, seeded: Seeded) -> None:
     """On PostgreSQL, ?other=%00 reached the query and was a 500."""
     page = viewer_browser.get(f"/flows/demo/runs/{quote(seeded.success_run, safe='')}/diff", params={"other": "a\x00"})

@@ -102,12 +102,21 @@ def grid_runs(tasks: int) -> tuple[int, list[int]]:
 
 
 @router.get("/flows/{flow_id}/grid")
-def grid_page(request: Request, flow_id: FlowId, ctx: WebContext = Depends(web_context)) -> Response:
+def grid_page(
+    request: Request,
+    flow_id: FlowId,
+    ctx: WebContext = Depends(web_context),
+    shown: int | None = Query(None, alias="runs", ge=1, le=max(GRID_RUN_CHOICES)),
+) -> Response:
+    """The grid; ``?runs=N`` (what its "runs" menu puts in the address, so that a bookmark or a
+    reload keeps the choice) shows the latest N runs instead of as many as fit."""
     flow = get_flow(flow_id, ctx)
     with read_transaction(ctx.engine) as conn:
         latest = run_repo.list_runs(conn, flow_id=flow_id, limit=1).items
     run = schemas.run_out(latest[0]) if latest else None
     runs, choices = grid_runs(flow.tasks)
+    if shown is not None:
+        runs, choices = shown, sorted({shown, *choices})
     return page(request, "grid.html", flow=flow, flow_id=flow_id, run=run, tab="grid", runs=runs, run_choices=choices)
 
 

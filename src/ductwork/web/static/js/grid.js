@@ -141,7 +141,13 @@ wrap.addEventListener('click', (event) => {
   const run = h.run || data.runs[data.runs.length - 1];
   if (run) location.href = taskUrl(flowId, run.run_id, h.row.id);
 });
-document.getElementById('grid-limit').addEventListener('change', () => { toNewest = true; load(); });
+document.getElementById('grid-limit').addEventListener('change', (event) => {
+  // In the address too (replaced, not a new history entry): a bookmark or a reload keeps it.
+  const url = new URL(location.href);
+  url.searchParams.set('runs', event.target.value);
+  history.replaceState(null, '', url);
+  toNewest = true; load();
+});
 document.getElementById('expand-all').addEventListener('click', () => { collapsed.clear(); rebuild(); });
 document.getElementById('collapse-all').addEventListener('click', () => {
   for (const path of paths) for (const g of path) collapsed.add(g);
