@@ -494,6 +494,12 @@ def test_a_bad_repeated_query_parameter_is_named_without_an_index(operator: Api)
     assert detail.startswith("query parameter 'state': Input should be 'queued'"), detail
 
 
+def test_a_query_parameter_with_a_few_allowed_words_lists_them(admin: Api) -> None:
+    """``?via=bogus`` said "String should match pattern '^(cli|api|ui|scheduler)$'"."""
+    detail = error_of(admin.get("/audit", params={"via": "bogus"}), 422)
+    assert detail == "query parameter 'via': 'bogus' is not one of cli, api, ui, scheduler", detail
+
+
 def test_a_body_that_is_not_json_is_named_as_such(operator: Api) -> None:
     response = operator.post("/flows/demo/runs", content=b"{bad", headers={"Content-Type": "application/json"})
     detail = error_of(response, 422)

@@ -444,6 +444,12 @@ def test_the_grid_takes_its_number_of_runs_from_the_address(viewer_browser: Test
     assert refused.status_code == 422 and "runs" in refused.text
 
 
+def test_a_page_query_with_a_few_allowed_words_lists_them(viewer_browser: TestClient) -> None:
+    page = viewer_browser.get("/flows?paused=maybe")
+    assert page.status_code == 422
+    assert "query parameter &#39;paused&#39;: &#39;maybe&#39; is not one of yes, no (or nothing)" in page.text
+
+
 def test_the_diff_page_refuses_a_nul_in_the_other_run(viewer_browser: TestClient, seeded: Seeded) -> None:
     """On PostgreSQL, ?other=%00 reached the query and was a 500."""
     page = viewer_browser.get(f"/flows/demo/runs/{quote(seeded.success_run, safe='')}/diff", params={"other": "a\x00"})

@@ -8,6 +8,7 @@ the state machine refuses or a name already taken → 409; a definition that can
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -95,6 +96,10 @@ def _where(loc: Sequence[Any]) -> str:
     return ".".join(parts)
 
 
+_CHOICES = re.compile(r"\^\(([\w|.-]*)\)\$")
+"""A pattern that only lists the words a parameter takes (``^(|yes|no)$``)."""
+
+
 def _issue(error: Any) -> dict[str, Any]:
     """One validation error as the client reads it. A body that is not JSON is reported at the
     body, with the character it broke at (FastAPI puts that offset where a field name goes)."""
@@ -106,6 +111,11 @@ def _issue(error: Any) -> dict[str, Any]:
             "loc": ["body"],
             "msg": f"not valid JSON ({reason or msg}" + (f", at character {at})" if at is not None else ")"),
         }
+    choices = _CHOICES.fullmatch(str((error.get("ctx") or {}).get("pattern", "")))
+    if error.get("type") == "string_pattern_mismatch" and choices:  # ^(cli|api|ui)$: say the words
+        words = [w for w in choices.group(1).split("|") if w]
+        empty = " (or nothing)" if "" in choices.group(1).split("|") else ""
+        return {"loc": loc, "msg": f"{error.get('input')!r} is not one of {', '.join(words)}{empty}"}
     if loc == ["body"] and error.get("type") == "missing":  # ``curl -X POST`` with no ``-d``
         return {"loc": loc, "msg": "the body is empty: send a JSON object ({} when there is nothing to give)"}
     return {"loc": loc, "msg": msg}
