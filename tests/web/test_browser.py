@@ -650,3 +650,21 @@ def test_the_grids_choice_of_runs_is_kept_in_the_address(admin_tab: Session) -> 
     page.reload()
     page.wait_for_selector("body[data-drawn=grid]")
     assert page.input_value("#grid-limit") == "50"
+
+
+def test_clear_failed_tasks_of_a_mapped_task_clears_the_failed_instance_not_the_others(
+    admin_tab: Session, standalone: Standalone
+) -> None:
+    """``double`` is failed because ``double[1]`` failed; clearing ``double`` clears all its
+    instances, so "Clear failed tasks" ran the two that had succeeded again."""
+    _wait_for_flow(admin_tab, "one_bad_instance")
+    queued = re.search(r"run one_bad_instance (\S+): queued", standalone.cli("trigger", "one_bad_instance"))
+    assert queued is not None
+    page = admin_tab.open(f"/flows/one_bad_instance/runs/{quote(queued.group(1), safe='')}/graph")
+    page.wait_for_selector("body[data-finished=failed]")
+    page.click("#clear-failed")
+    page.wait_for_selector("#preview-list")
+    assert page.locator("#preview-list li").all_inner_texts() == ["double[1]", "double", "added"]
+    page.click("#confirm-ok")
+    page.wait_for_selector("#run-action-result .ok")
+    assert "cleared 3 task(s)" in page.inner_text("#run-action-result")

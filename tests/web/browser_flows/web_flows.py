@@ -3,7 +3,7 @@
 import os
 from pathlib import Path
 
-from ductwork import BashOperator, EmptyOperator, Flow, PythonOperator, ShortCircuitOperator, TaskGroup
+from ductwork import BashOperator, EmptyOperator, Flow, PythonOperator, ShortCircuitOperator, TaskGroup, flow, task
 
 with Flow("greet", params={"times": 2}, tags=["browser"], owner="tests") as greet:
     with TaskGroup("work"):
@@ -48,3 +48,25 @@ def second_try_lucky() -> None:
 
 with Flow("retry_once", tags=["browser"], default_args={"retries": 1, "retry_delay": 4}) as retry_once:
     PythonOperator(task_id="wobbly", python_callable=second_try_lucky)
+
+
+@task
+def three() -> list[int]:
+    return [0, 1, 2]
+
+
+@task
+def double(x: int) -> int:
+    if x == 1:
+        raise ValueError("one is refused")
+    return 2 * x
+
+
+@task
+def added(xs: list[int]) -> int:
+    return sum(xs)
+
+
+@flow(tags=["browser"])
+def one_bad_instance() -> None:
+    added(double.expand(x=three()))

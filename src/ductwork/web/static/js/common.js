@@ -128,10 +128,18 @@ export function runActions(flowId, runId, onChange) {
   action('clear-failed', async () => {
     const failed = await api(`${runPath(flowId, runId)}/tasks?state=failed&state=upstream_failed&state=up_for_retry`);
     if (!failed.length) { say('ok', 'This run has no failed tasks.'); return; }
-    const done = await clearWithPreview(flowId, runId, failed.map((t) => t.task_id), { downstream: true });
+    const done = await clearWithPreview(flowId, runId, onlyFailedInstances(failed.map((t) => t.task_id)), { downstream: true });
     if (done) say('ok', `cleared ${done.task_ids.length} task(s): they will run again`);
     onChange();
   });
+}
+
+// A mapped task ``t`` is failed when one of its instances ``t[i]`` failed, and clearing ``t``
+// clears every instance: "Clear failed tasks" would run the instances that succeeded again. The
+// failed instances are cleared instead; ``t`` and what follows it come with them (downstream).
+function onlyFailedInstances(ids) {
+  const mapped = new Set(ids.filter((id) => /\[\d+\]$/.test(id)).map((id) => id.replace(/\[\d+\]$/, '')));
+  return ids.filter((id) => !mapped.has(id));
 }
 
 export function setRunState(state) {
