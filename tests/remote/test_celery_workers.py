@@ -242,3 +242,41 @@ def test_a_broker_away_longer_than_worker_lost_after_fails_no_running_try(tmp_pa
             assert state["long"]["try_number"] == 1
         finally:
             cluster.stop_all()
+
+
+def test_a_stopped_schedulers_reply_list_does_not_stay_on_redis_for_ever(tmp_path: Path) -> None:
+    """A scheduler stopped while a worker runs one of its tries: its reply list goes with it,
+    and the end the worker sends afterwards makes a list that expires (it made one kept for
+    ever, one more per scheduler start). The try's end is in the database all the same."""
+    import redis as redis_client
+
+    with private_redis() as redis, temporary_database("postgres", tmp_path) as db_url:
+        cluster = Cluster(tmp_path / "c", db_url, redis.url())
+        cluster.write_flow("slow.py", SLOW.replace('"seconds": 10', '"seconds": 4'))
+        client = redis_client.Redis.from_url(redis.url())
+        try:
+            scheduler = cluster.scheduler()
+            cluster.wait_schema()
+            cluster.worker("w1", concurrency=1)
+            assert cluster.cli("trigger", "slow", "--run-id", "r1").returncode == 0
+
+            def running() -> bool:
+                shown = cluster.cli("tasks", "state", "slow", "r1", "--json")
+                return shown.returncode == 0 and json.loads(shown.stdout)["long"]["state"] == "running"
+
+            wait_for(running, 60, "the try to start", cluster)
+            scheduler.stop()
+            assert not client.keys("ductwork.reply.*"), "the stopped scheduler's reply list is still there"
+
+            def ended() -> bool:
+                shown = cluster.cli("tasks", "state", "slow", "r1", "--json")
+                return shown.returncode == 0 and json.loads(shown.stdout)["long"]["state"] == "success"
+
+            wait_for(ended, 60, "the worker to record the try's end", cluster)
+            time.sleep(1)  # its reply, sent after the record
+            left = client.keys("ductwork.reply.*")
+            assert left, "the worker sent no end to the reply list"
+            assert all(0 < client.pttl(key) <= 24 * 3600 * 1000 for key in left), [client.pttl(k) for k in left]
+        finally:
+            client.close()
+            cluster.stop_all()

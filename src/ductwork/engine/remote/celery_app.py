@@ -122,16 +122,24 @@ def host_of(app: Any) -> RemoteHost:
 
 
 def notifier(app: Any) -> Any:
-    """A function that sends a try's end to a scheduler's reply queue."""
+    """A function that sends a try's end to a scheduler's reply queue. On Redis the reply list
+    is declared with an expiry, so each push sets it: a list made by a push to a scheduler that
+    had died (an end sent after it) was kept for ever. (RabbitMQ's queue carries its own.)"""
+    from kombu import Queue
 
     def send(queue: str, body: dict[str, Any]) -> None:
         with app.producer_pool.acquire(block=True, timeout=5) as producer:
+            declare = None
+            if producer.connection.transport.driver_type == "redis":
+                arguments = {"x-expires": wire.REPLY_QUEUE_EXPIRES_MS}
+                declare = [Queue(queue, exchange="", routing_key=queue, durable=False, queue_arguments=arguments)]
             producer.publish(
                 body,
                 exchange="",
                 routing_key=queue,
                 serializer="json",
                 delivery_mode=1,
+                declare=declare,
                 retry=True,
                 retry_policy={"max_retries": 3, "interval_start": 0.1, "interval_step": 0.3, "interval_max": 1.0},
             )

@@ -270,6 +270,7 @@ class CeleryExecutor:
         if self._closed:
             return
         self._closed = True
+        self._delete_reply_queue()
         self._disconnect()
         if self._producer is not None:
             self._producer.release()
@@ -395,7 +396,7 @@ class CeleryExecutor:
         try:
             conn = self.app.connection_for_read()
             conn.ensure_connection(max_retries=1, interval_start=0, timeout=5)
-            arguments = {"x-expires": 24 * 3600 * 1000} if conn.transport.driver_type == "amqp" else None
+            arguments = {"x-expires": wire.REPLY_QUEUE_EXPIRES_MS} if conn.transport.driver_type == "amqp" else None
             queue = Queue(
                 self.reply_queue,
                 exchange="",
@@ -413,6 +414,19 @@ class CeleryExecutor:
         if self._broker_down_since is not None:
             log.info("the broker is back after %.1fs", time.monotonic() - self._broker_down_since)
         self._broker_down_since = None
+
+    def _delete_reply_queue(self) -> None:
+        """A scheduler that stops cleanly takes its reply queue with it (on Redis nothing else
+        would: a list per scheduler start, kept for ever). Ends sent to it later are lost to
+        nobody: workers record them in the database, where the next scheduler reads them."""
+        consumer = self._consumer
+        if consumer is None:
+            return
+        for queue in consumer.queues:
+            try:
+                queue.delete()
+            except Exception as exc:  # the broker is away: the queue expires (REPLY_QUEUE_EXPIRES_MS)
+                log.debug("could not delete the reply queue %s: %s", queue.name, exc)
 
     def _disconnect(self) -> None:
         conn, self._conn, self._consumer = self._conn, None, None

@@ -26,6 +26,11 @@ BATCH_TASK_NAME = "ductwork.run_tries"
 BATCH_SECONDS = 1.0
 """A batch's tries not started after this long are handed back to their queue one per message,
 so a batch of long tries costs the other slots at most this much of their work."""
+REPLY_QUEUE_EXPIRES_MS = 24 * 3600 * 1000
+"""A scheduler's reply queue goes away after a day unused: a scheduler that died leaves one,
+and workers may still send it the ends of the tries it had handed out (they are in the
+database too, where the next scheduler reads them)."""
+
 VERSION = 1
 
 
