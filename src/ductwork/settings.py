@@ -85,6 +85,10 @@ class Settings:
     """Seconds between a remote worker's heartbeats (its row and its running tries)."""
     worker_lost_after: float = 15.0
     """A remote worker silent this long is lost: its tries fail or are retried by their policy."""
+    requeue_after: float = 60.0
+    """Seconds a try may stay queued for a Celery worker while its queue has free slots before
+    the scheduler sends it again (a message lost with a broker that lost its data); a try
+    waiting in a queue whose workers are all busy is not sent again."""
     scheduler_lease: float = 15.0
     """Seconds within which another scheduler takes over the runs of a scheduler that died
     (several schedulers on PostgreSQL or MariaDB)."""
@@ -205,7 +209,10 @@ class Settings:
             for name in ("home", "log_dir"):  # the database, logs and journals go in them
                 if name in values and values[name].exists() and not values[name].is_dir():
                     raise DefinitionError(f"{name} {str(values[name])!r} is a file, not a folder")
-            for name in ("worker_heartbeat", "worker_lost_after", "scheduler_lease", "kubernetes_pending_timeout"):
+            for name in (
+                *("worker_heartbeat", "worker_lost_after", "requeue_after", "scheduler_lease"),
+                "kubernetes_pending_timeout",
+            ):
                 if name in values:
                     try:
                         values[name] = float(values[name])
@@ -309,7 +316,7 @@ class Settings:
             "parse_timeout",
             *_LOGIN_LIMITS,
             *("executor", "broker_url", "remote_log_url", "bundle_url", "flows_git_url", "tries_per_message"),
-            *("worker_heartbeat", "worker_lost_after", "scheduler_lease"),
+            *("worker_heartbeat", "worker_lost_after", "requeue_after", "scheduler_lease"),
             *("kubernetes_namespace", "kubernetes_image", "kubernetes_pending_timeout"),
             "trigger_handoff",
             "triggerer",

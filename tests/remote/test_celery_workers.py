@@ -280,3 +280,34 @@ def test_a_stopped_schedulers_reply_list_does_not_stay_on_redis_for_ever(tmp_pat
         finally:
             client.close()
             cluster.stop_all()
+
+
+BUSY = """
+with Flow("busy", schedule=None) as busy:
+    for i in range(3):
+        PythonOperator(task_id=f"t{i}", python_callable=work, op_args=[f"t{i}"], op_kwargs={"seconds": 2.5})
+"""
+
+
+def test_tries_waiting_behind_busy_workers_are_not_sent_again(tmp_path: Path) -> None:
+    """One slot, three tries of 2.5 s, ``requeue_after`` 1 s: the tries waiting for the busy
+    slot are where they should be, and are not sent again (each was, every ``requeue_after``,
+    "its worker may have been lost": copies that lengthened the queue)."""
+    with private_redis() as redis, temporary_database("postgres", tmp_path) as db_url:
+        cluster = Cluster(tmp_path / "c", db_url, redis.url(), extra_env={"DUCTWORK_REQUEUE_AFTER": "1"})
+        cluster.write_flow("busy.py", BUSY)
+        try:
+            scheduler = cluster.scheduler("--log-level", "info")
+            cluster.wait_schema()
+            cluster.worker("w1", concurrency=1)
+            shown = cluster.cli("config")
+            row = [line for line in shown.stdout.splitlines() if " requeue_after " in line]
+            assert row and "1.0" in row[0] and "env" in row[0], shown.stdout
+            assert cluster.cli("trigger", "busy", "--run-id", "r1").returncode == 0
+            wait_for(lambda: _run_state(db_url, "busy") in ("success", "failed"), 90, "the run to end", cluster)
+            assert _run_state(db_url, "busy") == "success", cluster.logs()
+            assert count_effects(cluster.effects) == {f"r1.t{i}": 1 for i in range(3)}
+            resent = [line for line in scheduler.output().splitlines() if "again (" in line]
+            assert not resent, resent
+        finally:
+            cluster.stop_all()

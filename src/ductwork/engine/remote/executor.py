@@ -32,7 +32,7 @@ import os
 import socket
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -104,7 +104,7 @@ class CeleryExecutor:
         engine: Engine | None = None,
         environ: Mapping[str, str] | None = None,
         reconcile_interval: float = 1.0,
-        requeue_after: float = 60.0,
+        requeue_after: float | None = None,
     ) -> None:
         self.settings = settings
         self.batch_limit = max(1, min(type(self).batch_limit, settings.tries_per_message))
@@ -113,7 +113,7 @@ class CeleryExecutor:
         self._task_sources: dict[str, Any] | None = None
         """``param_sources`` as the tries' messages carry them (``for_tasks``)."""
         self.reconcile_interval = reconcile_interval
-        self.requeue_after = requeue_after
+        self.requeue_after = settings.requeue_after if requeue_after is None else requeue_after
         self.code = BundleSource(
             self.engine, settings.flows_folder, bundle_url=settings.bundle_url, git_url=settings.flows_git_url
         )
@@ -576,6 +576,11 @@ class CeleryExecutor:
         with read_transaction(self.engine) as conn:
             views = remote_repo.view_tries(conn, [(f.run_pk, f.key.task_id, f.key.try_number) for f in quiet])
         now = dt.datetime.now(dt.UTC)
+        running: Counter[str] = Counter()
+        for flight in quiet:
+            view = views.get((flight.run_pk, flight.key.task_id, flight.key.try_number))
+            if view is not None and view.state == S.RUNNING and view.try_number == flight.key.try_number:
+                running[flight.queue] += 1
         for flight in quiet:
             key = flight.key
             view = views.get((flight.run_pk, key.task_id, key.try_number))
@@ -592,16 +597,23 @@ class CeleryExecutor:
                 ) and time.monotonic() - self._db_ok_since > self.settings.worker_lost_after
                 if view.hostname in self._lost or stale:
                     self._declare_lost(flight, view.hostname, view.start_date)
-            elif view.state == S.QUEUED and self._resend_due(flight, now_mono) and self._send(flight):
-                log.info("sent %s #%d again (its worker may have been lost)", key.task_id, key.try_number)
+            elif view.state == S.QUEUED and (why := self._resend_due(flight, now_mono, running)) and self._send(flight):
+                log.info("sent %s #%d again (%s)", key.task_id, key.try_number, why)
 
-    def _resend_due(self, flight: _Flight, now_mono: float) -> bool:
-        """A queued try a lost worker may have held, or one waiting far too long, while the
-        queue has live workers: sent again (the start's compare-and-set drops extra copies)."""
+    def _resend_due(self, flight: _Flight, now_mono: float, running: Counter[str]) -> str | None:
+        """Why a queued try is sent again, if it is (the start's compare-and-set drops extra
+        copies): a lost worker may have held it, or it waited ``requeue_after`` seconds while
+        its queue's workers had free slots (its message may be gone with a broker that lost its
+        data). A try waiting behind busy workers is not: a copy every minute made the queue
+        longer (and a queue-length autoscaler scale out) for nothing."""
         at = flight.published_at
         if flight.payload is None or at is None or self._capacity_of(flight.queue) == 0:
-            return False
-        return at < 0 or now_mono - at > self.requeue_after
+            return None
+        if at < 0:
+            return "its worker may have been lost"
+        if now_mono - at > self.requeue_after and running[flight.queue] < self._slots.get(flight.queue, 0):
+            return f"queued for {now_mono - at:.0f}s while its queue's workers had free slots"
+        return None
 
     def _declare_lost(self, flight: _Flight, worker: str | None, started: dt.datetime | None) -> None:
         key = flight.key
