@@ -58,7 +58,8 @@ def test_a_second_scheduler_with_the_local_executor_refuses_to_start(tmp_path: P
                 assert "SQLite allows one scheduler: use PostgreSQL or MariaDB" in errors[0]
             else:
                 assert f"another scheduler (pid {first.pid} on" in errors[0]
-                assert 'executor = "celery" to run several' in errors[0]
+                assert "this one uses the local executor" in errors[0]
+                assert 'executor = "celery" on all of them to run several' in errors[0]
         finally:
             first.terminate()
             first.wait(timeout=30)

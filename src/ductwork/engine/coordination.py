@@ -91,9 +91,10 @@ class Coordination:
                     job_repo.end_job(conn, self.job_id, "refused")
                 _, other_host, other_pid = others[0]
                 raise SchedulerConflictError(
-                    f"another scheduler (pid {other_pid} on {other_host}) is running on this database with the "
-                    "local executor, whose tries only it can see; run one scheduler, or set executor = "
-                    f'"celery" to run several (a killed one counts as gone {self.lease:g}s after its last heartbeat)'
+                    f"another scheduler (pid {other_pid} on {other_host}) is running on this database, and this one "
+                    "uses the local executor, whose tries only the scheduler running them can see: run one "
+                    'scheduler, or set executor = "celery" on all of them to run several (a killed one counts as '
+                    f"gone {self.lease:g}s after its last heartbeat)"
                 )
         return self.job_id
 
