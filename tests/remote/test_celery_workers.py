@@ -124,6 +124,9 @@ def _scenario(tmp_path: Path, broker_url: str, *, bad_bundle: bool = False) -> N
                 shown = cluster.cli("tasks", "logs", "fragile_import", "f1", "only").stdout
                 assert "could not load task 'only'" in shown
                 assert "No module named 'module_only_on_the_scheduler_host'" in shown
+                # The worker's own log says it too (Celery's line for the message says "succeeded").
+                said = "".join(p.output() for p in cluster.procs)
+                assert "fragile_import/f1 only #1 ended failed: could not load task" in said, cluster.logs()
                 assert w1.alive()
         finally:
             cluster.stop_all()

@@ -282,6 +282,7 @@ class RemoteHost:
             if self.observer is not None:
                 self.observer.started(_flow_of(job.request.key.run_key))
             ended = (job, self._execute(job))
+            _say_if_failed(payload, ended[1])
             results.append(STARTED)
         if ended is not None:
             self.record_end(*ended)
@@ -521,3 +522,12 @@ def _flush_std() -> None:
 
 def default_worker_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def _say_if_failed(payload: dict[str, Any], outcome: TryOutcome) -> None:
+    """A try that failed (or will be retried) says so in the worker's own log, with its error's
+    first line: Celery's line for the message says "succeeded" (the message was handled), and
+    the error was only in the try's log."""
+    if outcome.state in (TaskState.FAILED, TaskState.UP_FOR_RETRY):
+        error = (outcome.error or "").strip().splitlines()
+        log.warning("%s ended %s: %s", wire.try_label(payload), outcome.state.value, error[0] if error else "no error")
