@@ -255,7 +255,7 @@ def test_a_try_lost_with_its_scheduler_keeps_its_real_start_after_the_restart(
     the next scheduler finds the try running with no end journaled, and records it lost from
     its real start, with a reason that says what happened (it was given the restart's time,
     a try of several seconds recorded as lasting a millisecond, "a worker that left no
-    journal"), then retries it."""
+    journal" when its journal had been recorded and removed), then retries it."""
     url, env, marks = setup
     scheduler, worker_pid = _start_victim(env, marks, tmp_path)
     try:
@@ -271,7 +271,9 @@ def test_a_try_lost_with_its_scheduler_keeps_its_real_start_after_the_restart(
     assert run.state == "success"
     assert [t.state for t in tries] == ["up_for_retry", "success"], tries
     lost = tries[0]
-    assert lost.error == "the worker running this try died before it ended: no end of it was journaled"
+    # Its worker's journal may still be there (the pid is named) or already recorded and gone.
+    assert lost.error is not None and "died before it ended" in lost.error, lost
+    assert "left no journal" not in lost.error
     assert lost.start_date is not None and lost.end_date is not None
     assert (lost.end_date - lost.start_date).total_seconds() >= 2, lost
     assert time.monotonic() - restarted < 30
