@@ -177,6 +177,12 @@ with Flow("slow", schedule=None) as slow:
 """
 
 
+def _long_is(cluster: Cluster, state: str) -> bool:
+    """Whether the task ``long`` of the run ``slow``/``r1`` is in ``state``."""
+    shown = cluster.cli("tasks", "state", "slow", "r1", "--json")
+    return shown.returncode == 0 and json.loads(shown.stdout)["long"]["state"] == state
+
+
 def test_a_worker_told_to_stop_finishes_its_running_try_and_the_try_counts(tmp_path: Path) -> None:
     """SIGTERM to a worker (a rolling update, a scale-in) lets its running try finish, as README
     and the manifests say; its heartbeats went on a timer that stopped with the consumer, so the
@@ -194,11 +200,7 @@ def test_a_worker_told_to_stop_finishes_its_running_try_and_the_try_counts(tmp_p
             worker = cluster.worker("w1", concurrency=1)
             assert cluster.cli("trigger", "slow", "--run-id", "r1").returncode == 0
 
-            def running() -> bool:
-                shown = cluster.cli("tasks", "state", "slow", "r1", "--json")
-                return shown.returncode == 0 and json.loads(shown.stdout)["long"]["state"] == "running"
-
-            wait_for(running, 60, "the try to start", cluster)
+            wait_for(lambda: _long_is(cluster, "running"), 60, "the try to start", cluster)
             os.kill(worker.pid, signal.SIGTERM)  # the worker's main process, as Kubernetes does
             assert worker.proc is not None
             worker.proc.wait(timeout=60)
@@ -230,11 +232,7 @@ def test_a_broker_away_longer_than_worker_lost_after_fails_no_running_try(tmp_pa
             cluster.worker("w1", concurrency=1)
             assert cluster.cli("trigger", "slow", "--run-id", "r1").returncode == 0
 
-            def running() -> bool:
-                shown = cluster.cli("tasks", "state", "slow", "r1", "--json")
-                return shown.returncode == 0 and json.loads(shown.stdout)["long"]["state"] == "running"
-
-            wait_for(running, 60, "the try to start", cluster)
+            wait_for(lambda: _long_is(cluster, "running"), 60, "the try to start", cluster)
             redis.stop()
             time.sleep(7)  # more than twice worker_lost_after
             redis.start()
@@ -263,19 +261,11 @@ def test_a_stopped_schedulers_reply_list_does_not_stay_on_redis_for_ever(tmp_pat
             cluster.worker("w1", concurrency=1)
             assert cluster.cli("trigger", "slow", "--run-id", "r1").returncode == 0
 
-            def running() -> bool:
-                shown = cluster.cli("tasks", "state", "slow", "r1", "--json")
-                return shown.returncode == 0 and json.loads(shown.stdout)["long"]["state"] == "running"
-
-            wait_for(running, 60, "the try to start", cluster)
+            wait_for(lambda: _long_is(cluster, "running"), 60, "the try to start", cluster)
             scheduler.stop()
             assert not client.keys("ductwork.reply.*"), "the stopped scheduler's reply list is still there"
 
-            def ended() -> bool:
-                shown = cluster.cli("tasks", "state", "slow", "r1", "--json")
-                return shown.returncode == 0 and json.loads(shown.stdout)["long"]["state"] == "success"
-
-            wait_for(ended, 60, "the worker to record the try's end", cluster)
+            wait_for(lambda: _long_is(cluster, "success"), 60, "the worker to record the try's end", cluster)
             time.sleep(1)  # its reply, sent after the record
             left = client.keys("ductwork.reply.*")
             assert left, "the worker sent no end to the reply list"
