@@ -250,7 +250,10 @@ class SchedulerService:
         ensure_schema(self.engine)  # Alembic only when there is work for it
         if self.coordination is None:
             self.coordination = Coordination(
-                self.engine, remote_executor=self.settings.executor != "local", lease=self.settings.scheduler_lease
+                self.engine,
+                remote_executor=self.settings.executor != "local",
+                lease=self.settings.scheduler_lease,
+                executor=self.settings.executor,
             )
         self._job_id = self.coordination.begin()  # refuses when another scheduler may not share the database
         if self.coordination.leases:
@@ -362,6 +365,7 @@ class SchedulerService:
             self.retention.stop()
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
+        self._drain()
         if self.supervisor is not None:
             try:
                 self.supervisor.flush()
@@ -395,6 +399,34 @@ class SchedulerService:
                     raise
         self.engine.dispose()
         self._set_status("stopped")
+
+    def _drain(self) -> None:
+        """Wait for the tries running in this host's workers to end, applying their ends as they
+        come, and keep reading the runs changed from outside meanwhile: a run cancelled, or a
+        task marked, while the scheduler stops has its try stopped (the wait in the pool's join
+        was deaf to them for as long as the try ran). Nothing new starts (``holding``); runs stay
+        running for the next scheduler. Remote workers record their own tries: no wait for them."""
+        supervisor, executor = self.supervisor, self.executor
+        if supervisor is None or executor is None or getattr(executor, "records_tries", False):
+            return
+        if not supervisor.in_flight() or supervisor.paused:
+            return
+        supervisor.holding = True
+        log.info("stopping: waiting for %d running tries to end", len(supervisor.in_flight()))
+        last_look = time.monotonic()
+        while supervisor.in_flight():
+            try:
+                if time.monotonic() - last_look >= self.options.poll_interval:
+                    last_look = time.monotonic()
+                    self.sync_runs(take_new=False)
+                supervisor.step(timeout=min(self.options.poll_interval, 1.0))
+            except Exception as exc:
+                if not database_unavailable(exc):
+                    raise
+                # The workers journal how their tries end; the next start records them.
+                log.error("stopping without waiting for the running tries: the database is unreachable (%s)", exc)
+                supervisor.paused = True
+                return
 
     def run(self, *, until: Callable[[], bool] | None = None) -> None:
         """Loop until ``stop()`` (or SIGTERM/SIGINT in the CLI) or ``until()`` is true. While the
@@ -902,10 +934,11 @@ class SchedulerService:
         with read_transaction(self.engine) as conn:
             self.supervisor.limits.pools = {p.name: p.slots for p in pool_repo.list_pools(conn)}
 
-    def sync_runs(self) -> None:
+    def sync_runs(self, *, take_new: bool = True) -> None:
         """Take new active runs into the supervisor (a queued run waits while its flow has
         ``max_active_runs`` running, whatever made it: schedule, trigger, backfill), reload runs
-        changed from outside, and let go of runs that were ended from outside."""
+        changed from outside, and let go of runs that were ended from outside. ``take_new=False``
+        (stopping): only the runs already held are looked at."""
         assert self.supervisor is not None
         with read_transaction(self.engine) as conn:
             rows = conn.execute(
@@ -929,7 +962,7 @@ class SchedulerService:
         if self.coordination is not None and self.coordination.leases:
             # Several schedulers: drive only the runs this one holds; let go of runs taken over.
             healthy = getattr(self.executor, "can_hand_out", None)
-            owned = self.coordination.owned(claim=healthy() if healthy is not None else True)
+            owned = self.coordination.owned(claim=take_new and (healthy() if healthy is not None else True))
             lost, self.sink.lost_runs = self.sink.lost_runs, set()
             active = {k: r for k, r in active.items() if r.id in owned and k not in lost}
             for key in list(self.supervisor.runs):
@@ -954,7 +987,7 @@ class SchedulerService:
                 self._let_go(key)
         for key, row in active.items():
             if key not in self.supervisor.runs:
-                if row.id not in waiting:
+                if row.id not in waiting and take_new:
                     self._take(row.id, recovering=True)
             elif self._revisions.get(key) != row.revision:
                 self._take(row.id, recovering=False)

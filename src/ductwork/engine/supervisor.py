@@ -197,6 +197,10 @@ class Supervisor:
         self.paused = False
         """No new tries are dispatched, and nothing is recorded until ``flush()`` (the scheduler
         sets it while its database is unreachable); tries in flight still end and are applied."""
+        self.holding = False
+        """Nothing new starts (no task, no due retry) and no run is ended for being unable to
+        move: a stopping scheduler waits for its tries in flight and leaves the rest of each run
+        as it is, for the next scheduler. Ends are applied and recorded as usual."""
         self.runs: dict[str, ActiveRun] = {}
         self._pending: list[EngineEvent] = []
 
@@ -387,6 +391,8 @@ class Supervisor:
         if self.winding_down is not None:
             run.due.clear()
             return
+        if self.holding:
+            return
         for task_id, at in list(run.due.items()):
             if at <= now:
                 del run.due[task_id]
@@ -397,7 +403,7 @@ class Supervisor:
     def _dispatch(self, now: dt.datetime) -> None:
         """Queue what may start and hand it to the executor (recording the queued state first
         when ``record_before_submit``)."""
-        if self.paused or self._ask_wind_down():
+        if self.paused or self.holding or self._ask_wind_down():
             return
         for run in list(self.runs.values()):
             self._succeed_free(run, now)
@@ -624,7 +630,8 @@ class Supervisor:
     def _finish_runs(self, *, force: bool = False) -> None:
         for run in list(self.runs.values()):
             wound = self.winding_down is not None and not run.tracker.finished
-            if not run.in_flight and (run.tracker.finished or wound or (force and not run.due)):
+            forced = force and not run.due and not self.holding
+            if not run.in_flight and (run.tracker.finished or wound or forced):
                 state = RunState(run.tracker.run_state())
                 if state == RunState.RUNNING:  # nothing can move: report what is left as failed
                     state = RunState.FAILED
