@@ -65,6 +65,33 @@ def test_a_second_scheduler_with_the_local_executor_refuses_to_start(tmp_path: P
             first.wait(timeout=30)
 
 
+@pytest.mark.parametrize("backend", ["postgres", "mariadb"])
+def test_a_celery_scheduler_refuses_to_start_beside_a_local_executor_one(tmp_path: Path, backend: str) -> None:
+    """The local executor's scheduler runs its tries in its own workers, where no other scheduler
+    sees them: a Celery scheduler started after it on the same database refuses too (it started,
+    and the two ran the same runs' tasks), naming the one that holds the database."""
+    with temporary_database(backend, tmp_path) as db_url:
+        cluster = Cluster(tmp_path / "c", db_url, "redis://127.0.0.1:6379/9")
+        env = cluster.base_env()
+        env.update(DUCTWORK_HOME=str(tmp_path / "home"), DUCTWORK_FLOWS_FOLDER=str(cluster.flows))
+        first = _scheduler_cmd({**env, "DUCTWORK_EXECUTOR": "local"}, tmp_path)
+        try:
+            cluster.wait_schema()
+            time.sleep(1.0)
+            assert first.poll() is None
+            second = _scheduler_cmd({**env, "DUCTWORK_EXECUTOR": "celery"}, tmp_path)
+            out, _ = second.communicate(timeout=60)
+            assert second.returncode == 2, out
+            errors = [line for line in out.splitlines() if line.startswith("Error:")]
+            assert len(errors) == 1, out
+            assert f"another scheduler (pid {first.pid} on" in errors[0]
+            assert "uses the local executor" in errors[0]
+            assert first.poll() is None  # the first goes on
+        finally:
+            first.terminate()
+            first.wait(timeout=30)
+
+
 def _catchup_flow(start: dt.datetime) -> str:
     """30 hourly runs from ``start``, no more (a test crossing an hour would see a 31st)."""
     end = start + dt.timedelta(hours=29)

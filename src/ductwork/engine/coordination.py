@@ -62,9 +62,12 @@ class SchedulerConflictError(DuctworkError):
 
 
 class Coordination:
-    def __init__(self, engine: Engine, *, remote_executor: bool, lease: float) -> None:
+    def __init__(self, engine: Engine, *, remote_executor: bool, lease: float, executor: str | None = None) -> None:
+        """``executor``: the setting's name, recorded in the job row (default: "celery" when
+        remote, else "local")."""
         self.engine = engine
         self.lease = lease
+        self.executor = executor or ("celery" if remote_executor else "local")
         self.backend = engine.url.get_backend_name()
         self.leases = remote_executor and self.backend != "sqlite"
         self.job_id: int | None = None
@@ -81,22 +84,38 @@ class Coordination:
         host, pid = socket.gethostname(), os.getpid()
         if self.job_id is None:
             with transaction(self.engine) as conn:
-                self.job_id = job_repo.start_job(conn, "scheduler", hostname=host, pid=pid)
-        if not self.leases and self.backend != "sqlite":
-            with read_transaction(self.engine) as conn:
-                others = [(i, h, p) for i, h, p in leases.live_schedulers(conn, lease=self.lease) if i < self.job_id]
-            others = [(i, h, p) for i, h, p in others if not (h == host and not alive(p, None))]
-            if others:
-                with transaction(self.engine) as conn:
-                    job_repo.end_job(conn, self.job_id, "refused")
-                _, other_host, other_pid = others[0]
-                raise SchedulerConflictError(
-                    f"another scheduler (pid {other_pid} on {other_host}) is running on this database, and this one "
-                    "uses the local executor, whose tries only the scheduler running them can see: run one "
-                    'scheduler, or set executor = "celery" on all of them to run several (a killed one counts as '
-                    f"gone {self.lease:g}s after its last heartbeat)"
-                )
+                self.job_id = job_repo.start_job(conn, "scheduler", hostname=host, pid=pid, executor=self.executor)
+        if self.backend != "sqlite":
+            self._refuse_beside_a_local_one(host)
         return self.job_id
+
+    def _refuse_beside_a_local_one(self, host: str) -> None:
+        """A scheduler with the local executor runs its tries where no other scheduler sees them:
+        it shares the database with no other scheduler, whichever executor that one uses. Of two
+        that start at once, both rows are written before either looks, and the later one refuses."""
+        assert self.job_id is not None
+        local_only = "local" if self.leases else None  # this one is local: any other is a conflict
+        with read_transaction(self.engine) as conn:
+            others = leases.live_schedulers(conn, lease=self.lease, executor=local_only)
+        others = [(i, h, p) for i, h, p in others if i < self.job_id and not (h == host and not alive(p, None))]
+        if not others:
+            return
+        with transaction(self.engine) as conn:
+            job_repo.end_job(conn, self.job_id, "refused")
+        _, other_host, other_pid = others[0]
+        if self.leases:
+            raise SchedulerConflictError(
+                f"another scheduler (pid {other_pid} on {other_host}) is running on this database and uses the local "
+                "executor, whose tries only the scheduler running them can see: stop it, or set "
+                f'executor = "{self.executor}" on it too to run several (a killed one counts as gone {self.lease:g}s '
+                "after its last heartbeat)"
+            )
+        raise SchedulerConflictError(
+            f"another scheduler (pid {other_pid} on {other_host}) is running on this database, and this one "
+            "uses the local executor, whose tries only the scheduler running them can see: run one "
+            'scheduler, or set executor = "celery" on all of them to run several (a killed one counts as '
+            f"gone {self.lease:g}s after its last heartbeat)"
+        )
 
     def _lock_sqlite(self) -> None:
         database = self.engine.url.database

@@ -259,6 +259,7 @@ scheduler_jobs = Table(
     Column("heartbeat_at", UtcDateTime(), nullable=False),
     Column("end_date", UtcDateTime(), nullable=True),
     Column("state", String(32), nullable=False),
+    Column("executor", String(32), nullable=True),  # a scheduler's (migration 0012); NULL before it
     Index("ix_scheduler_jobs_kind_state", "kind", "state"),
     **TABLE_OPTIONS,
 )

@@ -30,10 +30,27 @@ def _record(row: Row[Any]) -> SchedulerJobRecord:
     )
 
 
-def start_job(conn: Connection, kind: str, *, hostname: str, pid: int, now: dt.datetime | None = None) -> int:
-    """Record a job that has just started; returns its id."""
+def start_job(
+    conn: Connection,
+    kind: str,
+    *,
+    hostname: str,
+    pid: int,
+    executor: str | None = None,
+    now: dt.datetime | None = None,
+) -> int:
+    """Record a job that has just started; returns its id. ``executor``: a scheduler's, which
+    another scheduler reads to know whether it may share the database."""
     now = now or utcnow()
-    values = {"kind": kind, "hostname": hostname, "pid": pid, "started_at": now, "heartbeat_at": now, "state": RUNNING}
+    values = {
+        "kind": kind,
+        "hostname": hostname,
+        "pid": pid,
+        "started_at": now,
+        "heartbeat_at": now,
+        "state": RUNNING,
+        "executor": executor,
+    }
     return inserted_pk(conn.execute(sa.insert(sj).values(values)))
 
 

@@ -76,13 +76,18 @@ def release_runs(conn: Connection, job_id: int) -> None:
     conn.execute(sa.update(runs).where(runs.c.owner == job_id).values(owner=None))
 
 
-def live_schedulers(conn: Connection, *, lease: float, now: dt.datetime | None = None) -> list[tuple[int, str, int]]:
-    """(job id, host, pid) of schedulers whose lease has not lapsed."""
+def live_schedulers(
+    conn: Connection, *, lease: float, executor: str | None = None, now: dt.datetime | None = None
+) -> list[tuple[int, str, int]]:
+    """(job id, host, pid) of schedulers whose lease has not lapsed (only those that use
+    ``executor``, when given)."""
     expired = (now or utcnow()) - dt.timedelta(seconds=lease)
     j = scheduler_jobs
     stmt = sa.select(j.c.id, j.c.hostname, j.c.pid).where(
         j.c.kind == "scheduler", j.c.state == "running", j.c.heartbeat_at >= expired
     )
+    if executor is not None:
+        stmt = stmt.where(j.c.executor == executor)
     return [(r.id, r.hostname, r.pid) for r in conn.execute(stmt)]
 
 
