@@ -81,3 +81,69 @@ def test_a_git_repository_at_the_schedulers_commit(tmp_path: Path) -> None:
     assert second is not None and second.ref != ref.ref
     assert (cache.path(second) / "etl.py").read_text() == "VERSION = 2\n"  # fetched the new commit
     engine.dispose()
+
+
+def test_old_bundles_are_deleted_by_retention_but_the_newest_stays(tmp_path: Path) -> None:
+    """Every change of the flows folder published a bundle, and none was ever deleted: retention
+    deletes those last published before its cutoff, never the one the scheduler sends now, and
+    one published again (the folder changed back) counts as new."""
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from ductwork.services import cleanup
+    from ductwork.store.tables import code_bundles
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    migrate.upgrade(engine)
+    flows = _folder(tmp_path)
+    source = BundleSource(engine, flows, recheck=0)
+    versions = []
+    for value in (1, 2, 3):
+        (flows / "lib" / "helpers.py").write_text(f"VALUE = {value}\n")
+        ref = source.ref(None)
+        assert ref is not None
+        versions.append(ref.ref)
+    with engine.begin() as conn:  # all three were published 40 days ago
+        conn.execute(sa.update(code_bundles).values(created_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=40)))
+    (flows / "lib" / "helpers.py").write_text("VALUE = 1\n")  # back to the first version: published again
+    assert source.ref(None).ref == versions[0]  # type: ignore[union-attr]
+    report = cleanup.clean(engine, older_than=dt.timedelta(days=30), logs=None, dry_run=True)
+    assert report.bundles == 2
+    report = cleanup.clean(engine, older_than=dt.timedelta(days=30), logs=None)
+    assert report.bundles == 2
+    with engine.connect() as conn:
+        left = set(conn.execute(sa.select(code_bundles.c.hash)).scalars())
+    assert left == {versions[0]}
+    with engine.begin() as conn:  # the only one left, however old, stays: it is the current code
+        conn.execute(sa.update(code_bundles).values(created_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=400)))
+    assert cleanup.clean(engine, older_than=dt.timedelta(days=30), logs=None).bundles == 0
+    engine.dispose()
+
+
+def test_a_worker_drops_code_versions_unused_for_a_day(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    migrate.upgrade(engine)
+    flows = _folder(tmp_path)
+    source = BundleSource(engine, flows, recheck=0)
+    cache = BundleCache(tmp_path / "worker-home" / "bundles", engine)
+    roots = []
+    for value in range(5):
+        (flows / "lib" / "helpers.py").write_text(f"VALUE = {value}\n")
+        ref = source.ref(None)
+        assert ref is not None
+        roots.append(cache.path(ref))
+    assert all(root.is_dir() for root in roots)  # all used within the day: all kept
+    two_days_ago = time.time() - 2 * 86400
+    for root in roots[:4]:
+        os.utime(root / ".ductwork-bundle-complete", (two_days_ago, two_days_ago))
+    cache.path(source.ref(None))  # type: ignore[arg-type]  # used now: marked used, nothing unpacked
+    (flows / "lib" / "helpers.py").write_text("VALUE = 99\n")
+    newest = cache.path(source.ref(None))  # type: ignore[arg-type]
+    kept = sorted(p.name for p in cache.folder.iterdir())
+    # The new one, the one used now, and the last used of the old ones (three at least); the rest went.
+    assert newest.is_dir() and roots[4].is_dir() and roots[3].is_dir()
+    assert not any(root.is_dir() for root in roots[:3]), kept
+    assert len(kept) == 3
+    assert (roots[3] / "lib" / "helpers.py").read_text() == "VALUE = 3\n"
+    engine.dispose()

@@ -298,6 +298,7 @@ class DeletionOut(BaseModel):
         default=0, description="Message receipts (de-duplication) deleted: kept at least 8 days whatever the age."
     )
     workers: int = Field(default=0, description="Records of remote workers silent (stopped or lost) since the cutoff.")
+    code_bundles: int = Field(default=0, description="Code bundles last published before the cutoff (not the newest).")
     sample: list[DeletedRunOut] = Field(description="The first runs deleted (at most 50).")
 
 
@@ -746,6 +747,7 @@ def deletion_out(report: Any) -> DeletionOut:
         dead_letters=report.dead_letters,
         message_receipts=report.message_receipts,
         workers=report.workers,
+        code_bundles=report.bundles,
         sample=[
             DeletedRunOut(flow_id=r.flow_id, run_id=r.run_id, state=r.state, end_date=r.end_date) for r in report.sample
         ],

@@ -29,6 +29,7 @@ def report_json(report: CleanReport) -> dict[str, Any]:
         "dead_letters": report.dead_letters,
         "message_receipts": report.message_receipts,
         "workers": report.workers,
+        "code_bundles": report.bundles,
         "receipts_cutoff": _iso(report.receipts_cutoff),
         "complete": report.complete,
         "sample": [
@@ -57,6 +58,8 @@ def print_report(report: CleanReport) -> None:
         )
     if report.workers:
         click.echo(f"{verb} {report.workers} record(s) of workers stopped or lost before the cutoff")
+    if report.bundles:
+        click.echo(f"{verb} {report.bundles} code bundle(s) last published before the cutoff")
     for ref in report.sample:
         ended = ref.end_date.isoformat(timespec="seconds") if ref.end_date else "?"
         click.echo(f"  {ref.flow_id} {ref.run_id} [{ref.state}, ended {ended}]")

@@ -58,6 +58,8 @@ class CleanReport:
     message_receipts: int = 0
     workers: int = 0
     """Rows of remote workers (``workers list --all``) whose last heartbeat is older than the cutoff."""
+    bundles: int = 0
+    """Code bundles last published before the cutoff (never the newest one), with their objects."""
     receipts_cutoff: dt.datetime | None = None
     """Receipts (message de-duplication) are kept longer than runs: ``messages.RECEIPTS_KEPT`` at least."""
     sample: list[RunRef] = field(default_factory=list)
@@ -188,6 +190,7 @@ def clean(
         report.import_errors = clean_import_errors(engine, flows_folder, dry_run=dry_run)
     if flow_id is None and report.complete:
         report.workers = clean_workers(engine, cutoff, dry_run=dry_run)
+        report.bundles = clean_bundles(engine, cutoff, dry_run=dry_run)
     return report
 
 
@@ -284,6 +287,23 @@ def clean_workers(engine: Engine, cutoff: dt.datetime, *, dry_run: bool = False)
             return int(conn.execute(sa.select(sa.func.count()).select_from(workers).where(old)).scalar_one())
     with transaction(engine) as conn:
         return int(conn.execute(sa.delete(workers).where(old)).rowcount)
+
+
+def clean_bundles(engine: Engine, cutoff: dt.datetime, *, dry_run: bool = False) -> int:
+    """Delete the code bundles (``executor = "celery"``) last published before ``cutoff``, and
+    their archives at ``bundle_url``: the scheduler publishes one whenever the flows folder
+    changes, and none was ever deleted. The newest stays, however old: it is what the scheduler
+    sends. A worker asked for a deleted one (a try queued that long) fails the try saying so."""
+    from ductwork.store.repo import remote as remote_repo
+
+    with read_transaction(engine) as conn:
+        old = remote_repo.old_bundles(conn, cutoff)
+    if dry_run or not old:
+        return len(old)
+    with transaction(engine) as conn:
+        deleted = remote_repo.delete_bundles(conn, [digest for digest, _ in old])
+    _remove_objects([location for _, location in old if location], what="code bundle")
+    return deleted
 
 
 # --- files -----------------------------------------------------------------------------------

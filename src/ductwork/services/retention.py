@@ -103,7 +103,9 @@ class RetentionWorker:
                 stop=self.stop_event,
                 now=now,
             )
-            if report.runs or report.import_errors or report.dead_letters or report.message_receipts or report.workers:
+            if any(
+                (report.runs, report.import_errors, report.dead_letters, report.message_receipts, report.workers)
+            ) or report.bundles:
                 details.update(
                     runs=report.runs,
                     tries=report.tries,
@@ -113,6 +115,7 @@ class RetentionWorker:
                     dead_letters=report.dead_letters,
                     message_receipts=report.message_receipts,
                     workers=report.workers,
+                    code_bundles=report.bundles,
                     older_than_days=self.settings.retention_days,
                 )
         trimmed = audit.trim(self.engine, keep_days=self.settings.audit_retention_days, now=now)

@@ -101,10 +101,14 @@ def build_bundle(folder: str | Path) -> Bundle:
 
 
 def publish_bundle(engine: Engine, bundle: Bundle, bundle_url: str = "") -> None:
-    """Store the bundle (once: bundles are immutable) in the database or at ``bundle_url``."""
+    """Store the bundle (once: bundles are immutable) in the database or at ``bundle_url``; one
+    stored already is marked current again (retention keeps the bundles published lately)."""
     with read_transaction(engine) as conn:
-        if remote_repo.has_bundle(conn, bundle.digest):
-            return
+        stored = remote_repo.has_bundle(conn, bundle.digest)
+    if stored:
+        with transaction(engine) as conn:
+            remote_repo.touch_bundle(conn, bundle.digest)
+        return
     location = None
     data: bytes | None = bundle.data
     if bundle_url:
@@ -170,6 +174,20 @@ class BundleSource:
         self._ref = CodeRef("bundle", bundle.digest, None)
 
 
+def _mark_used(marker: Path) -> bool:
+    """Whether a code version is unpacked (its completion marker exists); if so, the marker's
+    time says it was used now (at most every few minutes: one stat per try, a write rarely)."""
+    try:
+        changed = marker.stat().st_mtime
+    except OSError:
+        return False
+    now = time.time()
+    if now - changed > _USE_MARKED_EVERY:
+        with contextlib.suppress(OSError):
+            os.utime(marker, (now, now))
+    return True
+
+
 def git_head(folder: Path) -> tuple[str, str]:
     """The commit a git working copy is at, and the folder's path inside the repository."""
     try:
@@ -192,8 +210,17 @@ def _git(cwd: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
+UNUSED_KEPT = 24 * 3600.0
+"""How long (seconds) a worker keeps an unpacked code version no try has used."""
+KEPT_AT_LEAST = 3
+"""Code versions a worker keeps whatever their age (the newest used)."""
+_USE_MARKED_EVERY = 600.0
+
+
 class BundleCache:
-    """The worker's side: code versions unpacked under ``folder``, fetched when first needed."""
+    """The worker's side: code versions unpacked under ``folder``, fetched when first needed.
+    Each new version unpacked makes the worker drop those unused for a day (all but the last
+    few): one was kept per change of the flows folder, for ever."""
 
     def __init__(self, folder: Path, engine: Engine) -> None:
         self.folder = folder
@@ -203,7 +230,7 @@ class BundleCache:
         """The local folder that holds the flows folder at version ``code``."""
         name = f"{'git-' if code.kind == 'git' else ''}{code.ref}"
         target = self.folder / name
-        if (target / _COMPLETE).exists():
+        if _mark_used(target / _COMPLETE):
             return target / code.subdir if code.subdir else target
         self.folder.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=self.folder))
@@ -220,7 +247,42 @@ class BundleCache:
                     raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+        self.prune(keep=target)
         return target / code.subdir if code.subdir else target
+
+    def prune(self, *, keep: Path, now: float | None = None) -> list[str]:
+        """Drop the code versions no try of this worker used for ``UNUSED_KEPT`` seconds, but
+        the ``KEPT_AT_LEAST`` used last (``keep`` among them), and staging folders as old (a
+        worker killed while unpacking). A version is first renamed away, so another process
+        of the worker that looks for it meanwhile unpacks it again rather than see it half
+        deleted. The names dropped."""
+        now = time.time() if now is None else now
+        versions: list[tuple[float, Path]] = []
+        dropped: list[str] = []
+        for child in self.folder.iterdir():
+            if child == keep or child.name == "git-mirror" or not child.is_dir():
+                continue
+            try:
+                used = (child / _COMPLETE).stat().st_mtime if not child.name.startswith(".") else child.stat().st_mtime
+            except OSError:
+                continue
+            if child.name.startswith("."):  # staging, or a version being deleted
+                if now - used > UNUSED_KEPT:
+                    shutil.rmtree(child, ignore_errors=True)
+                continue
+            versions.append((used, child))
+        versions.sort(reverse=True)
+        for used, child in versions[KEPT_AT_LEAST - 1 :]:
+            if now - used <= UNUSED_KEPT:
+                continue
+            gone = self.folder / f".gone-{child.name}-{os.getpid()}"
+            try:
+                child.rename(gone)
+            except OSError:
+                continue
+            shutil.rmtree(gone, ignore_errors=True)
+            dropped.append(child.name)
+        return dropped
 
     def _unpack(self, digest: str, into: Path) -> None:
         with read_transaction(self.engine) as conn:

@@ -581,6 +581,28 @@ def put_bundle(
     upsert(conn, code_bundles, [row], keys=("hash",), update=("size", "files", "data", "location"))
 
 
+def touch_bundle(conn: Connection, digest: str, *, now: dt.datetime | None = None) -> None:
+    """Mark a stored bundle published again (a scheduler's start, a folder changed back): its
+    ``created_at`` says when it was last the current code, which retention goes by."""
+    conn.execute(sa.update(code_bundles).where(code_bundles.c.hash == digest).values(created_at=now or utcnow()))
+
+
+def old_bundles(conn: Connection, cutoff: dt.datetime) -> list[tuple[str, str | None]]:
+    """(hash, location) of the bundles last published before ``cutoff``, except the newest one
+    (the code a scheduler still sends, however long its folder has not changed)."""
+    newest = sa.select(sa.func.max(code_bundles.c.created_at)).scalar_subquery()
+    stmt = sa.select(code_bundles.c.hash, code_bundles.c.location).where(
+        code_bundles.c.created_at < cutoff, code_bundles.c.created_at < newest
+    )
+    return [(r.hash, r.location) for r in conn.execute(stmt)]
+
+
+def delete_bundles(conn: Connection, digests: list[str]) -> int:
+    if not digests:
+        return 0
+    return int(conn.execute(sa.delete(code_bundles).where(code_bundles.c.hash.in_(digests))).rowcount)
+
+
 def get_bundle(conn: Connection, digest: str) -> tuple[bytes | None, str | None] | None:
     """(data, location) of a bundle, or None when no bundle has that hash."""
     row = conn.execute(
