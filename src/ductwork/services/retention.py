@@ -103,9 +103,10 @@ class RetentionWorker:
                 stop=self.stop_event,
                 now=now,
             )
-            if any(
-                (report.runs, report.import_errors, report.dead_letters, report.message_receipts, report.workers)
-            ) or report.bundles:
+            if (
+                any((report.runs, report.import_errors, report.dead_letters, report.message_receipts, report.workers))
+                or report.bundles
+            ):
                 details.update(
                     runs=report.runs,
                     tries=report.tries,
