@@ -6,8 +6,11 @@ stdout/stderr files, repeated fields, parent inheritance and the Default object.
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import sqlalchemy as sa
@@ -514,3 +517,82 @@ def test_an_optional_parameter_without_a_value_is_empty_text(cli: Cli, tmp_path:
     assert out.read_text() == "[]\n"
     assert cli("run", str(path), "--no-progress", "--param", "myOpt=given").exit_code == 0
     assert out.read_text() == "[given]\n"
+
+
+class _Hook(BaseHTTPRequestHandler):
+    """An SNS topic's stand-in: keeps every notification posted to it."""
+
+    received: ClassVar[list[dict[str, Any]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.received.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def sns_topic() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+    _Hook.received = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/sns"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("mode", ["none", "CASCADE"])
+def test_a_failed_activity_fails_the_run_even_when_its_on_fail_alarm_was_sent(
+    cli: Cli, tmp_path: Path, sns_topic: str, mode: str
+) -> None:
+    """AWS's samples put an onFail SnsAlarm on the Default object. The alarm being sent does
+    not make the failure a success: the run (and `ductwork run`'s exit code) stays failed and
+    `pipelines list` says ERROR."""
+    definition = {
+        "objects": [
+            {"id": "Default", "scheduleType": "ondemand", "failureAndRerunMode": mode, "onFail": {"ref": "TellOps"}},
+            {"id": "Extract", "type": "ShellCommandActivity", "command": "exit 3"},
+            {"id": "Load", "type": "ShellCommandActivity", "dependsOn": {"ref": "Extract"}, "command": "true"},
+            {
+                "id": "TellOps",
+                "type": "SnsAlarm",
+                "topicArn": "arn:aws:sns:us-east-1:123456789012:ops",
+                "subject": "#{node.@id} failed",
+                "message": "#{node.errorMessage}",
+            },
+        ]
+    }
+    path = tmp_path / "alarmed.json"
+    path.write_text(json.dumps(definition))
+    result = cli("run", str(path), "--no-progress", env={"DUCTWORK_CONN_OPS": sns_topic})
+    assert "Extract failed" in [n["Subject"] for n in _Hook.received]
+    assert result.exit_code == 1, result.output
+    assert "run manual__" in result.output and ": failed (" in result.output
+    (pipeline,) = json.loads(cli("pipelines", "list", "--json").output)["pipelines"]
+    assert pipeline["health"] == "ERROR"
+
+
+def test_an_alarm_that_cannot_be_sent_still_fails_the_run(cli: Cli, tmp_path: Path) -> None:
+    """The object succeeded but its onSuccess alarm could not be delivered: the run says so."""
+    definition = {
+        "objects": [
+            {"id": "Default", "scheduleType": "ondemand"},
+            {"id": "Work", "type": "ShellCommandActivity", "command": "true", "onSuccess": {"ref": "Tell"}},
+            {
+                "id": "Tell",
+                "type": "SnsAlarm",
+                "topicArn": "arn:aws:sns:us-east-1:1:nowhere",
+                "subject": "s",
+                "message": "m",
+            },
+        ]
+    }
+    path = tmp_path / "unsent.json"
+    path.write_text(json.dumps(definition))
+    assert cli("run", str(path), "--no-progress").exit_code == 1

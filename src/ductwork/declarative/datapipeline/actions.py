@@ -147,6 +147,12 @@ class ActionOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        # An action reports on its object; it does not stand in for it. Were it an ordinary leaf,
+        # an onFail alarm that was sent would make the run of a failed object a success (the
+        # object is no leaf). As a teardown that fails the run, both the object's outcome and the
+        # action's own count; its trigger rule stays the one that fits its onSuccess/onFail.
+        self.__dict__["is_teardown"] = True
+        self.__dict__["on_failure_fail_dagrun"] = True
         self.info = info
         self.action_id = action_id
         self.node_id = node_id
