@@ -5,6 +5,7 @@ stdout/stderr files, repeated fields, parent inheritance and the Default object.
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 from collections.abc import Iterator
@@ -596,3 +597,78 @@ def test_an_alarm_that_cannot_be_sent_still_fails_the_run(cli: Cli, tmp_path: Pa
     path = tmp_path / "unsent.json"
     path.write_text(json.dumps(definition))
     assert cli("run", str(path), "--no-progress").exit_code == 1
+
+
+def test_gzip_compressed_s3_data_is_read_and_written_by_a_copy(cli: Cli, tmp_path: Path) -> None:
+    """An S3DataNode's compression gzip (the field AWS documents for copies) was accepted and then
+    ignored: a copy of gzip CSV into a table failed with a UnicodeDecodeError. The copy now reads
+    gzip input and writes gzip output, and a gzip node copied to a plain one is decompressed."""
+    s3 = tmp_path / "s3"
+    (s3 / "b" / "in").mkdir(parents=True)
+    (s3 / "b" / "in" / "part-0.csv.gz").write_bytes(gzip.compress(b"ann,1\nbob,2\n"))
+    db = tmp_path / "warehouse.db"
+    definition = {
+        "objects": [
+            {"id": "Default", "scheduleType": "ondemand"},
+            {"id": "Fmt", "type": "CSV", "column": ["name STRING", "n INT"]},
+            {"id": "In", "type": "S3DataNode", "directoryPath": "s3://b/in", "compression": "gzip"},
+            {"id": "Wh", "type": "JdbcDatabase", "connectionString": f"jdbc:sqlite:{db}"},
+            {
+                "id": "Table",
+                "type": "SqlDataNode",
+                "database": {"ref": "Wh"},
+                "table": "people",
+                "createTableSql": "create table if not exists people (name varchar(10), n int)",
+                "selectQuery": "select name, n from people order by n",
+            },
+            {"id": "Load", "type": "CopyActivity", "input": {"ref": "In"}, "output": {"ref": "Table"}},
+            {"id": "Zipped", "type": "S3DataNode", "filePath": "s3://b/out/people.csv.gz", "compression": "gzip"},
+            {
+                "id": "Unload",
+                "type": "CopyActivity",
+                "dependsOn": {"ref": "Load"},
+                "input": {"ref": "Table"},
+                "output": {"ref": "Zipped"},
+            },
+            {"id": "Plain", "type": "S3DataNode", "directoryPath": "s3://b/plain"},
+            {"id": "Unzip", "type": "CopyActivity", "input": {"ref": "In"}, "output": {"ref": "Plain"}},
+        ]
+    }
+    path = tmp_path / "gz.json"
+    path.write_text(json.dumps(definition))
+    result = cli("run", str(path), "--no-progress", env={"DUCTWORK_S3_ROOT": f"file://{s3}"})
+    assert result.exit_code == 0, result.output
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("select name, n from people order by n")).all() == [("ann", 1), ("bob", 2)]
+    engine.dispose()
+    assert gzip.decompress((s3 / "b" / "out" / "people.csv.gz").read_bytes()) == b"ann,1\nbob,2\n"
+    assert (s3 / "b" / "plain" / "part-0.csv").read_text() == "ann,1\nbob,2\n"
+
+
+def test_stage_given_by_a_parameter_stages(cli: Cli, tmp_path: Path) -> None:
+    """``"stage": "#{myStage}"`` was compared as written with 'true', so it never staged."""
+    s3 = tmp_path / "s3"
+    (s3 / "b" / "in").mkdir(parents=True)
+    (s3 / "b" / "in" / "a.txt").write_text("x\ny\n")
+    definition = {
+        "objects": [
+            {"id": "Default", "scheduleType": "ondemand"},
+            {"id": "In", "type": "S3DataNode", "directoryPath": "s3://b/in"},
+            {"id": "Out", "type": "S3DataNode", "directoryPath": "s3://b/out"},
+            {
+                "id": "Count",
+                "type": "ShellCommandActivity",
+                "stage": "#{myStage}",
+                "input": {"ref": "In"},
+                "output": {"ref": "Out"},
+                "command": "cat ${INPUT1_STAGING_DIR}/*.txt | wc -l > ${OUTPUT1_STAGING_DIR}/n.txt",
+            },
+        ],
+        "parameters": [{"id": "myStage", "type": "String", "default": "true"}],
+    }
+    path = tmp_path / "staged.json"
+    path.write_text(json.dumps(definition))
+    result = cli("run", str(path), "--no-progress", env={"DUCTWORK_S3_ROOT": f"file://{s3}"})
+    assert result.exit_code == 0, result.output
+    assert (s3 / "b" / "out" / "n.txt").read_text().strip() == "2"

@@ -119,6 +119,33 @@ SHELL = {"id": "Hello", "type": "ShellCommandActivity", "command": "echo hello"}
             },
         ),
         (
+            [{**SHELL, "stage": "maybe"}],
+            {"object": "Hello", "field": "stage", "message": "wants a Boolean (true or false), got 'maybe'"},
+        ),
+        (
+            [{"id": "Data", "type": "S3DataNode", "directoryPath": "s3://b/in", "compression": "zip"}],
+            {"object": "Data", "field": "compression", "message": "wants one of none, gzip, got 'zip'"},
+        ),
+        (
+            [
+                {"id": "In", "type": "S3DataNode", "directoryPath": "s3://b/in"},
+                {"id": "Db", "type": "RedshiftDatabase", "clusterId": "c", "username": "u", "*password": "p"},
+                {"id": "Out", "type": "RedshiftDataNode", "database": {"ref": "Db"}, "tableName": "t"},
+                {
+                    "id": "Load",
+                    "type": "RedshiftCopyActivity",
+                    "input": {"ref": "In"},
+                    "output": {"ref": "Out"},
+                    "insertMode": "UPSERT",
+                },
+            ],
+            {
+                "object": "Load",
+                "field": "insertMode",
+                "message": "wants one of KEEP_EXISTING, OVERWRITE_EXISTING, TRUNCATE, APPEND, got 'UPSERT'",
+            },
+        ),
+        (
             [{**SHELL, "onFail": {"ref": "Hello"}}],
             {
                 "object": "Hello",

@@ -79,17 +79,14 @@ def build_flow(
             task_id = task_id_for(obj.id, taken)
             info.task_ids[obj.id] = task_id
             common = _common(obj, task_id, info, policies[obj.id])
-            effective = definition.effective(obj)
             if obj.type == "ShellCommandActivity":
-                stage = str(effective.get("stage", "false")).lower() == "true"
-                tasks[obj.id] = ops.ShellCommandActivityOperator(stage=stage, **common)
+                tasks[obj.id] = ops.ShellCommandActivityOperator(stage=policies[obj.id].stage, **common)
             elif obj.type == "SqlActivity":
                 tasks[obj.id] = ops.SqlActivityOperator(**common)
             elif obj.type == "CopyActivity":
                 tasks[obj.id] = ops.CopyActivityOperator(**common)
             elif obj.type == "RedshiftCopyActivity":
-                mode = str(effective.get("insertMode", "APPEND")).upper()
-                tasks[obj.id] = ops.CopyActivityOperator(insert_mode=mode, **common)
+                tasks[obj.id] = ops.CopyActivityOperator(insert_mode=policies[obj.id].insert_mode, **common)
             else:
                 tasks[obj.id] = ops.DataNodeOperator(**common)
         for obj_id, ups in edges.items():

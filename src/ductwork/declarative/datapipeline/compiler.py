@@ -527,6 +527,14 @@ def _policy(check: _Checker, scope: Scope, obj: PipelineObject) -> Policy:
         policy.queue = group
     mode = _typed(check, scope, obj, "failureAndRerunMode", cat.ENUM)
     policy.cascade = mode == "cascade"
+    # Read here, with parameters evaluated and the value checked, so that "stage": "yes" or
+    # "compression": "zip" is an error naming the field rather than a silent default.
+    if obj.type == "ShellCommandActivity":
+        policy.stage = bool(_typed(check, scope, obj, "stage", cat.BOOLEAN))
+    if obj.type == "RedshiftCopyActivity":
+        policy.insert_mode = str(_typed(check, scope, obj, "insertMode", cat.ENUM) or "append").upper()
+    if obj.type == "S3DataNode":
+        _typed(check, scope, obj, "compression", cat.ENUM)
     if kind_of(obj) == cat.PRECONDITION:
         wait = _typed(check, scope, obj, "preconditionTimeout", cat.PERIOD)
         if wait is not None:

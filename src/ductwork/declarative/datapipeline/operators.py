@@ -10,6 +10,7 @@ and error as a result of the task, which is what actions read as ``#{node.@statu
 
 from __future__ import annotations
 
+import gzip
 import tempfile
 import threading
 from dataclasses import replace
@@ -290,9 +291,11 @@ class CopyActivityOperator(PipelineObjectOperator):
             fmt = data_format(_first(self.referenced("dataFormat", target)), scope)
             url = data_node_url(self, scope, target)
             assert url is not None
+            zipped = self._gzip(scope, target)
             if self.field_text(scope, "directoryPath", target):
-                url = url.rstrip("/") + "/output.csv"
-            storage.write_bytes(url, fmt.write(rows).encode("utf-8"))
+                url = url.rstrip("/") + ("/output.csv.gz" if zipped else "/output.csv")
+            data = fmt.write(rows).encode("utf-8")
+            storage.write_bytes(url, gzip.compress(data) if zipped else data)
             context["log"].info("wrote %d row(s) to %s", len(rows), url)
         else:
             sql.write_rows(self, context, scope, target, rows, columns, insert_mode=self.insert_mode)
@@ -305,12 +308,12 @@ class CopyActivityOperator(PipelineObjectOperator):
             fmt = data_format(_first(self.referenced("dataFormat", source)), scope)
             url = data_node_url(self, scope, source)
             assert url is not None
+            zipped = self._gzip(scope, source)
+            names = [url] if storage.is_file(url) else [f"{url.rstrip('/')}/{n}" for n in storage.list_files(url)]
             rows: list[list[Any]] = []
-            if storage.is_file(url):
-                rows.extend(fmt.read(storage.read_text(url)))
-            else:
-                for name in storage.list_files(url):
-                    rows.extend(fmt.read(storage.read_text(f"{url.rstrip('/')}/{name}")))
+            for name in names:
+                data = storage.read_bytes(name)
+                rows.extend(fmt.read((gzip.decompress(data) if zipped else data).decode("utf-8")))
             return rows, fmt.column_names
         return sql.read_rows(self, context, scope, source)
 
@@ -321,6 +324,9 @@ class CopyActivityOperator(PipelineObjectOperator):
         assert src is not None
         with tempfile.TemporaryDirectory(prefix="ductwork-copy-") as tmp:
             files = storage.download(src, Path(tmp))
+            unzip, zip_ = self._gzip(scope, source), self._gzip(scope, target)
+            if unzip != zip_:  # the nodes' compression differs: the data changes form on the way
+                files = [_recompress(f, unzip=unzip) for f in files]
             if dst_file and len(files) == 1:
                 storage.write_bytes(dst_file, files[0].read_bytes())
                 written = [dst_file]
@@ -328,6 +334,24 @@ class CopyActivityOperator(PipelineObjectOperator):
                 written = storage.upload(Path(tmp), dst_dir or (dst_file or "").rpartition("/")[0])
         context["log"].info("copied %d file(s) from %s", len(written), src)
         return {"files": len(written)}
+
+    def _gzip(self, scope: Scope, node: PipelineObject) -> bool:
+        """Whether an S3 data node's ``compression`` is gzip (AWS's field for copies)."""
+        return (self.field_text(scope, "compression", node) or "none").strip().lower() == "gzip"
+
+
+def _recompress(path: Path, *, unzip: bool) -> Path:
+    """``path`` decompressed (its ``.gz`` suffix dropped) or gzip-compressed (``.gz`` added),
+    in place of the original."""
+    if unzip:
+        target = path.with_suffix("") if path.suffix == ".gz" else path
+        data = gzip.decompress(path.read_bytes())
+    else:
+        target = path.with_name(path.name + ".gz")
+        data = gzip.compress(path.read_bytes())
+    path.unlink()
+    target.write_bytes(data)
+    return target
 
 
 def _first(items: list[PipelineObject]) -> PipelineObject | None:

@@ -33,6 +33,10 @@ class Policy:
     precondition_timeout: float = 7 * 86400.0
     max_checks: int | None = None
     """For a precondition: how many checks before giving up (``maximumRetries`` + 1)."""
+    stage: bool = False
+    """For a ShellCommandActivity: whether its S3 inputs and outputs are staged."""
+    insert_mode: str = "APPEND"
+    """For a RedshiftCopyActivity: its ``insertMode``."""
 
 
 @dataclass
