@@ -322,3 +322,39 @@ def test_on_failure_runs_after_the_failure_handlers_as_in_luigi() -> None:
     Breaks.event_handler(luigi.Event.FAILURE)(lambda task, exc: seen.append(f"handler: {exc}"))
     assert luigi.build([Breaks()], local_scheduler=True) is False
     assert seen == ["handler: boom", "on_failure"]
+
+
+class Sampled(luigi.Task):
+    percent = luigi.NumericalParameter(var_type=int, min_value=0, max_value=101)
+    weight = luigi.NumericalParameter(var_type=float, min_value=0.0, max_value=1.0, default=0.5)
+
+
+def test_a_numerical_parameter_out_of_range_says_the_type_and_range_it_wants(tmp_path: Path) -> None:
+    """It said "parameter 'percent' wants str, got '150'": the number's type and range are what
+    it wants."""
+    from click.testing import CliRunner
+
+    from ductwork.cli.main import cli
+
+    (tmp_path / "sampled.py").write_text(
+        "import luigi\n\n"
+        "class Sampled(luigi.Task):\n"
+        "    percent = luigi.NumericalParameter(var_type=int, min_value=0, max_value=101)\n"
+    )
+    result = CliRunner().invoke(
+        cli,
+        [
+            "--home",
+            str(tmp_path / "home"),
+            "build",
+            "--module",
+            str(tmp_path / "sampled.py"),
+            "Sampled",
+            "--percent",
+            "150",
+        ],
+    )
+    assert result.exit_code != 0
+    assert "parameter 'percent' wants int in [0, 101), got '150'" in result.output
+    with pytest.raises(ValueError, match=r"wants float in \[0.0, 1.0\), got '2.5'"):
+        Sampled.weight.convert("2.5", name="weight")

@@ -424,8 +424,19 @@ class NumericalParameter(Parameter):
         if (self._min is not None and not self._left_op(self._min, value)) or (
             self._max is not None and not self._right_op(value, self._max)
         ):
-            raise ValueError(f"{value} is not in the range [{self._min}, {self._max})")
+            raise ValueError(f"{value} is not in the range {self._range()}")
         return value
+
+    def _range(self) -> str:
+        """The range as interval notation: ``[0, 10)`` for Luigi's default ``le``/``lt``."""
+        left = "[" if self._left_op is operator.le else "("
+        right = "]" if self._right_op is operator.le else ")"
+        return f"{left}{self._min}, {self._max}{right}"
+
+    def describe_type(self) -> str:
+        """What an error says the parameter wants: the number's type and its range (the
+        inherited ``str`` misled, as a number is what it parses)."""
+        return f"{getattr(self._var_type, '__name__', 'number')} in {self._range()}"
 
 
 class OptionalNumericalParameter(OptionalParameterMixin, NumericalParameter):
