@@ -672,3 +672,35 @@ def test_stage_given_by_a_parameter_stages(cli: Cli, tmp_path: Path) -> None:
     result = cli("run", str(path), "--no-progress", env={"DUCTWORK_S3_ROOT": f"file://{s3}"})
     assert result.exit_code == 0, result.output
     assert (s3 / "b" / "out" / "n.txt").read_text().strip() == "2"
+
+
+def test_a_run_parameter_used_by_a_field_fixed_at_load_time_is_refused(cli: Cli, tmp_path: Path) -> None:
+    """``maximumRetries: #{myRetries}`` is read when the definition is compiled, with the
+    parameter's default: `--param myRetries=2` was silently ignored (one try, not three). A value
+    the run cannot honour is refused naming the parameter and the field; the definition's own
+    value, or another parameter, is still taken."""
+    marks = tmp_path / "tries"
+    definition = {
+        "objects": [
+            {"id": "Default", "scheduleType": "ondemand"},
+            {
+                "id": "Flaky",
+                "type": "ShellCommandActivity",
+                "maximumRetries": "#{myRetries}",
+                "retryDelay": "1 seconds",
+                "command": f"echo #{{myTag}} >> {marks}; exit 1",
+            },
+        ],
+        "parameters": [
+            {"id": "myRetries", "type": "Integer", "default": "0"},
+            {"id": "myTag", "type": "String", "default": "x"},
+        ],
+    }
+    path = tmp_path / "fixed.json"
+    path.write_text(json.dumps(definition))
+    refused = cli("run", str(path), "--no-progress", "--param", "myRetries=2")
+    assert refused.exit_code != 0
+    assert "myRetries" in refused.output and "'Flaky', field 'maximumRetries'" in refused.output
+    assert not marks.exists()
+    ran = cli("run", str(path), "--no-progress", "--param", "myRetries=0", "--param", "myTag=y")
+    assert ran.exit_code == 1 and marks.read_text() == "y\n"

@@ -705,8 +705,35 @@ def compile_definition(
         max_active_runs=max_active,
         tags=tags or [],
         paused=paused,
+        fixed_params=_fixed_params(scope, params),
     )
     return Compiled(flow, info, _ignored(definition))
+
+
+def _fixed_params(scope: Scope, params: Mapping[str, Parameter[Any]]) -> dict[str, list[str]]:
+    """The parameters named in compile-time fields, with where: ``object 'Flaky', field
+    'maximumRetries'``. Those fields were read with the parameters' compiled values."""
+    definition = scope.definition
+    fixed: dict[str, list[str]] = {}
+    for obj in definition:
+        effective = definition.effective(obj)
+        for name in sorted(COMPILE_TIME & set(effective)):
+            raw = effective[name]
+            texts = [r for r in (raw if isinstance(raw, list) else [raw]) if isinstance(r, str) and "#{" in r]
+            for index, text in enumerate(texts):
+                try:
+                    template = scope.template(obj.id, name, index, text)
+                except ex.ExpressionError:
+                    continue
+                for expr in template.expressions:
+                    for node in ex.walk(expr):
+                        if not isinstance(node, ex.Ref):
+                            continue
+                        head = node.path[0].lstrip("*")
+                        use = f"object {obj.id!r}, field {name!r}"
+                        if head in params and node.path[0] not in effective and use not in fixed.get(head, []):
+                            fixed.setdefault(head, []).append(use)
+    return fixed
 
 
 def _check_semantics(
