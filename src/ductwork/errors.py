@@ -148,6 +148,12 @@ class TryInterrupted(BaseException):
         return "the try was stopped: it passed its execution timeout or was cancelled"
 
 
+class TryTimedOut(TryInterrupted):
+    """``TryInterrupted`` at the execution timeout: the executor has reported the try failed and
+    called its failure (or retry) callbacks already, when the timeout came; the thread, which
+    raises only once its code is back in Python (perhaps long after), must not call them again."""
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """A ' Did you mean X?' suffix for a misspelt name, or '' when nothing is close."""
     close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.6)

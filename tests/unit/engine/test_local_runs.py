@@ -449,6 +449,44 @@ def test_a_try_past_its_timeout_whose_code_never_returns_does_not_hold_the_run()
         stop.set()
 
 
+def test_a_try_blocked_in_one_call_past_its_timeout_gets_its_callbacks_once() -> None:
+    """A thread blocked in one long call (a socket read, a lock) raises only when the call
+    returns: its ``on_retry``/``on_failure`` callbacks ran then, after the run had ended, or
+    never (the process exited first). They run at the timeout, once each try."""
+    release = threading.Event()
+    heard: list[str] = []
+
+    def blocked() -> None:
+        release.wait(30)  # one C call: no Python instruction runs until it returns
+
+    def on_retry(context: Any) -> None:
+        heard.append(f"retry {context['ti'].try_number} {context['exception']}")
+
+    def on_failure(context: Any) -> None:
+        heard.append(f"failure {context['ti'].try_number} {context['exception']}")
+
+    with Flow("blocked") as f:
+        PythonOperator(
+            task_id="read",
+            python_callable=blocked,
+            execution_timeout=0.3,
+            retries=1,
+            retry_delay=0,
+            on_retry_callback=on_retry,
+            on_failure_callback=on_failure,
+        )
+    began = time.monotonic()
+    try:
+        result = run_flow(f, clock=SystemClock())
+        assert time.monotonic() - began < 20
+        assert result.task_states == {"read": "failed"}
+        assert heard == ["retry 1 timed out after 0.3s", "failure 2 timed out after 0.3s"]
+    finally:
+        release.set()
+    time.sleep(0.3)  # the threads' calls return now: their interruption runs no callback again
+    assert heard == ["retry 1 timed out after 0.3s", "failure 2 timed out after 0.3s"]
+
+
 def test_a_task_that_raises_keyboard_interrupt_in_a_thread_fails_like_any_error() -> None:
     def interrupt() -> None:
         raise KeyboardInterrupt

@@ -37,12 +37,12 @@ from ductwork.core.states import TaskState
 from ductwork.core.task_services import TaskServices
 from ductwork.engine import logcapture
 from ductwork.engine.alarms import ALARMS, Alarm
-from ductwork.engine.execution import TryOutcome, execute_try
+from ductwork.engine.execution import TryOutcome, execute_try, lost_try_alerts
 from ductwork.engine.executor import ExecutorEvent, TryFinished, TryKey, TryRequest, TryStarted
 from ductwork.engine.journal import JournalWriter
 from ductwork.engine.packed_logs import PackedLogs
 from ductwork.engine.rules import after_failure
-from ductwork.errors import TryInterrupted
+from ductwork.errors import TryInterrupted, TryTimedOut
 
 log = logging.getLogger(__name__)
 
@@ -67,16 +67,26 @@ WAIT_LIMIT = 0.0005
 busy one: tries of its kind overlap their waits in the threads."""
 
 
-def _tell_timed_out(executable: Executable, reason: str) -> None:
-    """A class task's event handlers hear of its timeout now (Luigi's ``Event.TIMEOUT``, then
-    ``FAILURE``): its thread raises only when its code returns to Python, which a run that ends
-    first never sees."""
-    lost = getattr(executable, "on_lost", None)
-    if callable(lost):
-        try:
-            lost(reason, timed_out=True)
-        except Exception:
-            log.exception("the event handlers of %s failed", getattr(executable, "task_id", executable))
+def _alert_timed_out(
+    executable: Executable, request: TryRequest, outcome: TryOutcome, services: TaskServices | None
+) -> None:
+    """A try past its execution timeout has its failure (or retry) callbacks and e-mail called
+    now, as a worker process killed at its timeout has them called by the scheduler, and a class
+    task's event handlers hear of it (Luigi's ``Event.TIMEOUT``, then ``FAILURE``): its thread
+    raises only when its code returns to Python, which a run that ends first never sees (a
+    thread blocked in one call got no callback at all)."""
+    try:
+        lost_try_alerts(
+            executable,
+            request.run,
+            request.key.task_id,
+            request.key.try_number,
+            outcome.state,
+            outcome.error or "timed out",
+            services or TaskServices(),
+        )
+    except Exception:
+        log.exception("the failure callbacks of %s failed", request.key.task_id)
 
 
 def _kind(node: NodeSpec) -> tuple[str, Any, Any]:
@@ -147,6 +157,10 @@ class InProcessExecutor:
         self._abandoned: set[TryKey] = set()
         self._threads_of: dict[TryKey, int] = {}
         """The thread (ident) each try of the pool runs in, to interrupt it (``_raise_in``)."""
+        self._turn_given_back: set[TryKey] = set()
+        """Tries of the pool abandoned at their timeout whose thread may stay blocked: their turn
+        went back at once, with a new thread, so the tries after them (their own retry with
+        ``--workers 1``) run rather than "time out" waiting for a turn that never came."""
         self._to_start: list[tuple[TryRequest, float | None, list[Executable]]] = []
         self._lock = threading.Lock()
         self._turns = threading.Semaphore(self.parallelism)
@@ -267,9 +281,12 @@ class InProcessExecutor:
                 self._abandoned.discard(request.key)
                 self._threads_of.pop(request.key, None)
         finally:
-            self._turns.release()
             with self._lock:
                 self._in_pool -= 1
+                given_back = request.key in self._turn_given_back
+                self._turn_given_back.discard(request.key)
+            if not given_back:
+                self._turns.release()
 
     def _run_here(self, entries: list[tuple[TryRequest, float | None, list[Executable]]]) -> None:
         """Run ``entries`` in this thread (the run loop's, blocked meanwhile), one after
@@ -472,22 +489,27 @@ class InProcessExecutor:
                     expired.append((request, holder))
                     del self._running[key]
                     self._abandoned.add(key)
-                    self._interrupt(key)
+                    self._interrupt(key, TryTimedOut)
+                    if key in self._threads_of and self._pool is not None:
+                        self._turn_given_back.add(key)
+                        self._turns.release()
+                        self._pool.add_thread()
         events: list[ExecutorEvent] = []
         for request, holder in expired:
             reason = f"timed out after {request.node.execution_timeout:g}s"
+            lost = self._lost(request, reason)
             for executable in holder:
                 executable.on_kill()
-                _tell_timed_out(executable, reason)
-            events.append(self._lost(request, reason))
+                _alert_timed_out(executable, request, lost.outcome, self.services)
+            events.append(lost)
         return events
 
-    def _interrupt(self, key: TryKey) -> None:
-        """(Holding the lock.) Make the thread running ``key`` raise, unless it is this one (the
-        loop's: its own try is not running while it is here)."""
+    def _interrupt(self, key: TryKey, exc: type[TryInterrupted] = TryInterrupted) -> None:
+        """(Holding the lock.) Make the thread running ``key`` raise ``exc``, unless it is this
+        one (the loop's: its own try is not running while it is here)."""
         ident = self._threads_of.get(key)
         if ident is not None and ident != threading.get_ident():
-            _raise_in(ident, TryInterrupted)
+            _raise_in(ident, exc)
 
     def _lost(self, request: TryRequest, reason: str) -> TryFinished:
         now = self.clock.now()
@@ -548,6 +570,7 @@ class _Threads:
 
     def __init__(self, size: int, name: str) -> None:
         self._calls: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...]] | None] = queue.SimpleQueue()
+        self._name = name
         self._threads = [
             threading.Thread(target=self._serve, name=f"{name}_{i}", daemon=True) for i in range(max(1, size))
         ]
@@ -556,6 +579,12 @@ class _Threads:
 
     def submit(self, call: Callable[..., Any], *args: Any) -> None:
         self._calls.put((call, args))
+
+    def add_thread(self) -> None:
+        """One more thread, for one that a try abandoned at its timeout may hold for ever."""
+        thread = threading.Thread(target=self._serve, name=f"{self._name}_{len(self._threads)}", daemon=True)
+        self._threads.append(thread)
+        thread.start()
 
     def _serve(self) -> None:
         while (item := self._calls.get()) is not None:
