@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ductwork.core.assets import AssetCondition, split_schedule
-from ductwork.core.class_flow import ClassTaskRunner, Unplanned, compile_tasks, load_task
+from ductwork.core.class_flow import PLANNING_ERROR, ClassTaskRunner, Unplanned, compile_tasks, load_task
 from ductwork.core.definition_context import caller_site, note_flow, pop_flow, push_flow
 from ductwork.core.graph import FlowGraph, FlowMeta, NodeSpec, topological
 from ductwork.core.mapping import MAP_INDEX, MAPPED_TASK, MappedGroupMember, MappedOperator
@@ -364,7 +364,10 @@ class ClassTaskFlow(Flow):
         return FlowGraph(self.meta(), topological(nodes, where=f"flow {self.flow_id!r}"))
 
     def resolve_operator(self, node: NodeSpec) -> Any:
-        return ClassTaskRunner(load_task(node))
+        """The runner of a node in a worker (the graph was built elsewhere): one that could not
+        be planned fails at once with the line the planning gave."""
+        broken = node.extra.get(PLANNING_ERROR)
+        return ClassTaskRunner(load_task(node), broken=str(broken) if broken is not None else None)
 
 
 def _date_value(param: Parameter[Any], logical_date: dt.datetime) -> Any:
@@ -420,6 +423,7 @@ def flow_from_task(
         root_params=run_params,
         **flow_kwargs,
     )
+    flow.plans_around_errors = True  # as Luigi schedules, and ``ductwork build``: the rest is built
     flow.description = flow.description or (task_cls.__doc__ or "").strip().split("\n")[0]
     return flow
 

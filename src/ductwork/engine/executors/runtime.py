@@ -24,7 +24,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from ductwork.core.class_flow import ClassTaskRunner, load_task
+from ductwork.core.class_flow import PLANNING_ERROR, ClassTaskRunner, load_task
 from ductwork.core.config import ParamSources
 from ductwork.core.context import RunInfo
 from ductwork.core.executable import Executable
@@ -146,7 +146,8 @@ class FlowFileRuntime(WorkerRuntime):
             self._forget_if_edited(node.module, run.info.key)
             task = load_task(node, import_file=_import_by_path)
             self._note_module(node.module)
-            return ClassTaskRunner(task)
+            broken = node.extra.get(PLANNING_ERROR)  # could not be planned: fails with that line
+            return ClassTaskRunner(task, broken=str(broken) if broken is not None else None)
         file = run.flow_file
         if file is None:
             raise NotFoundError(
