@@ -130,7 +130,7 @@ class Flow:
         self.on_failure_callback = _callbacks(on_failure_callback)
         self.on_failure_email = tuple(on_failure_email)
         self.paused_on_creation = paused_on_creation
-        self.triggers = as_triggers(triggers, where=f"flow {flow_id!r}")
+        self.triggers = as_triggers(triggers, where=f"flow {flow_id!r}", flow_id=flow_id)
         self.cache = check_cache_mode(cache, where=f"flow {flow_id!r}")
         self.run_timeout = _as_timeout(run_timeout, flow_id)
         self.tasks: dict[str, BaseOperator] = {}

@@ -37,6 +37,12 @@ class MessageTrigger:
     def describe(self) -> str:
         return self.source
 
+    def owned_by(self, flow_id: str) -> tuple[tuple[str, ...], str] | None:
+        """What the flow's listener holds on the broker on its own (a queue, a durable consumer,
+        a session), as a key and as words naming it and the option that gives another; None
+        when nothing. Two triggers of one flow with one key would share it (ADR 0014)."""
+        return None
+
 
 @dataclass(frozen=True)
 class RabbitMQ(MessageTrigger):
@@ -58,6 +64,14 @@ class RabbitMQ(MessageTrigger):
     @property
     def source(self) -> str:
         return f"rabbitmq:{self.queue}" if self.queue else f"rabbitmq:exchange/{self.exchange}/{self.routing_key}"
+
+    def queue_for(self, flow_id: str) -> str:
+        """The queue the flow's listener consumes: ``queue``, else one of the flow's own."""
+        return self.queue or f"ductwork.{flow_id}"
+
+    def owned_by(self, flow_id: str) -> tuple[tuple[str, ...], str] | None:
+        queue = self.queue_for(flow_id)
+        return ("rabbitmq", self.conn_id or self.url, queue), f"the queue {queue!r} (give queue=...)"
 
 
 @dataclass(frozen=True)
@@ -103,6 +117,20 @@ class NatsJetStream(MessageTrigger):
     def source(self) -> str:
         return f"nats:{self.stream}/{self.subject}"
 
+    def durable_for(self, flow_id: str) -> str:
+        """The durable consumer's name: ``durable``, else ``ductwork_<flow id>`` (characters NATS
+        does not take in a name as ``_``)."""
+        name = self.durable or f"ductwork_{flow_id}"
+        return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
+
+    def owned_by(self, flow_id: str) -> tuple[tuple[str, ...], str] | None:
+        durable = self.durable_for(flow_id)
+        return (
+            ("nats", self.conn_id or self.url, self.stream, durable),
+            f"the durable consumer {durable!r} of stream {self.stream!r} (give durable=..., or listen on one "
+            "subject that covers both, such as 'orders.>')",
+        )
+
 
 @dataclass(frozen=True)
 class MqttTopic(MessageTrigger):
@@ -128,6 +156,19 @@ class MqttTopic(MessageTrigger):
     def source(self) -> str:
         return f"mqtt:{self.topic}"
 
+    def client_id_for(self, flow_id: str) -> str:
+        """The MQTT client id, which names the persistent session: ``client_id``, else
+        ``ductwork-<flow id>`` (64 characters at most)."""
+        return self.client_id or f"ductwork-{flow_id}"[:64]
+
+    def owned_by(self, flow_id: str) -> tuple[tuple[str, ...], str] | None:
+        client = self.client_id_for(flow_id)
+        return (
+            ("mqtt", self.conn_id or self.url, client),
+            f"the MQTT client id {client!r}, which is one session: they would disconnect each other "
+            "(give client_id=..., or listen on one topic filter that covers both, such as 'sensors/#')",
+        )
+
 
 _KINDS: dict[str, type[MessageTrigger]] = {cls.kind: cls for cls in (RabbitMQ, RedisStream, NatsJetStream, MqttTopic)}
 
@@ -141,7 +182,7 @@ def trigger_from_dict(data: Mapping[str, Any]) -> MessageTrigger:
     return cls(**{k: v for k, v in data.items() if k in known})
 
 
-def as_triggers(value: Sequence[Any] | None, *, where: str) -> tuple[MessageTrigger, ...]:
+def as_triggers(value: Sequence[Any] | None, *, where: str, flow_id: str = "") -> tuple[MessageTrigger, ...]:
     if not value:
         return ()
     items = value if isinstance(value, list | tuple) else [value]
@@ -157,4 +198,21 @@ def as_triggers(value: Sequence[Any] | None, *, where: str) -> tuple[MessageTrig
     duplicate = next((s for s in sources if sources.count(s) > 1), None)
     if duplicate:
         raise DefinitionError(f"{where}: two triggers listen on {duplicate}")
+    _refuse_shared_broker_state(out, where, flow_id)
     return tuple(out)
+
+
+def _refuse_shared_broker_state(triggers: Sequence[MessageTrigger], where: str, flow_id: str) -> None:
+    """Two triggers whose listeners would hold one queue, durable consumer or MQTT session
+    each take the other's messages under their own source, so a message delivered again to the
+    other one starts a second run (and two MQTT connections of one client id close each other
+    for ever): refused where the flow is defined."""
+    seen: dict[tuple[str, ...], MessageTrigger] = {}
+    for trigger in triggers:
+        owned = trigger.owned_by(flow_id)
+        if owned is None:
+            continue
+        key, words = owned
+        first = seen.setdefault(key, trigger)
+        if first is not trigger:
+            raise DefinitionError(f"{where}: the triggers on {first.source} and {trigger.source} would share {words}")

@@ -19,3 +19,58 @@ def test_mqtt_urls_it_uses_are_taken() -> None:
     assert MqttTopic(topic="a/b", url="mqtt://user:pw@127.0.0.1:1883").url.startswith("mqtt://")
     with pytest.raises(DefinitionError, match="give a topic"):
         MqttTopic(topic="")
+
+
+def test_two_mqtt_triggers_of_a_flow_on_one_client_id_are_refused() -> None:
+    """Both took the client id 'ductwork-<flow>': one client id is one MQTT session, so each
+    connection closed the other's, for ever, and a message of one topic reached the listener of
+    the other (a second run when it was delivered again to the right one)."""
+    from ductwork import Flow
+
+    with pytest.raises(DefinitionError, match=r"flow 'two_topics'.*client id.*client_id="):
+        Flow("two_topics", triggers=[MqttTopic(topic="a/#"), MqttTopic(topic="b/#")])
+    with pytest.raises(DefinitionError, match="client id 'same'"):
+        Flow("two_named", triggers=[MqttTopic(topic="a/#", client_id="same"), MqttTopic(topic="b/#", client_id="same")])
+    Flow("two_ids", triggers=[MqttTopic(topic="a/#", client_id="ca"), MqttTopic(topic="b/#", client_id="cb")])
+    Flow("two_brokers", triggers=[MqttTopic(topic="a/#"), MqttTopic(topic="b/#", url="mqtt://other:1883")])
+
+
+def test_two_nats_triggers_of_a_flow_on_one_durable_consumer_are_refused() -> None:
+    """Both bound the durable 'ductwork_<flow>' of one stream: the second listener read the
+    first one's subject under its own name, and its own subject was never added to the stream."""
+    from ductwork import Flow
+    from ductwork.core.triggers import NatsJetStream
+
+    with pytest.raises(DefinitionError, match=r"flow 'two_subjects'.*durable consumer.*'S'.*durable="):
+        Flow(
+            "two_subjects",
+            triggers=[NatsJetStream(subject="s.a", stream="S"), NatsJetStream(subject="s.b", stream="S")],
+        )
+    Flow(
+        "two_durables",
+        triggers=[
+            NatsJetStream(subject="s.a", stream="S", durable="da"),
+            NatsJetStream(subject="s.b", stream="S", durable="db"),
+        ],
+    )
+    Flow("two_streams", triggers=[NatsJetStream(subject="s.a", stream="S"), NatsJetStream(subject="t.a", stream="T")])
+
+
+def test_two_rabbitmq_bindings_of_a_flow_on_its_one_queue_are_refused() -> None:
+    """Both bound the queue 'ductwork.<flow>': a message was handled under whichever binding's
+    listener took it, so one delivered again to the other listener started a second run."""
+    from ductwork import Flow
+    from ductwork.core.triggers import RabbitMQ
+
+    with pytest.raises(DefinitionError, match=r"flow 'two_keys'.*queue 'ductwork.two_keys'.*queue="):
+        Flow(
+            "two_keys",
+            triggers=[RabbitMQ(exchange="ev", routing_key="a.*"), RabbitMQ(exchange="ev", routing_key="b.*")],
+        )
+    Flow(
+        "two_queues",
+        triggers=[
+            RabbitMQ(exchange="ev", routing_key="a.*", queue="qa"),
+            RabbitMQ(exchange="ev", routing_key="b.*", queue="qb"),
+        ],
+    )

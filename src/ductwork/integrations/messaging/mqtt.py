@@ -20,7 +20,7 @@ class MqttListener(Listener):
     trigger: MqttTopic
 
     def client_id(self) -> str:
-        return self.trigger.client_id or f"ductwork-{self.flow_id}"[:64]
+        return self.trigger.client_id_for(self.flow_id)
 
     def consume(self, handle: Handler, stop: threading.Event, backoff: Backoff) -> None:
         mqtt: Any = require("paho.mqtt.client", extra="messaging", what=f"flow {self.flow_id!r}: MqttTopic trigger")

@@ -21,8 +21,7 @@ class NatsListener(Listener):
     trigger: NatsJetStream
 
     def durable_name(self) -> str:
-        name = self.trigger.durable or f"ductwork_{self.flow_id}"
-        return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
+        return self.trigger.durable_for(self.flow_id)
 
     def consume(self, handle: Handler, stop: threading.Event, backoff: Backoff) -> None:
         require("nats", extra="messaging", what=f"flow {self.flow_id!r}: NatsJetStream trigger")

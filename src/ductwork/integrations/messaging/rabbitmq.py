@@ -16,7 +16,7 @@ class RabbitMQListener(Listener):
     trigger: RabbitMQ
 
     def queue_name(self) -> str:
-        return self.trigger.queue or f"ductwork.{self.flow_id}"
+        return self.trigger.queue_for(self.flow_id)
 
     def consume(self, handle: Handler, stop: threading.Event, backoff: Backoff) -> None:
         pika: Any = require("pika", extra="messaging", what=f"flow {self.flow_id!r}: RabbitMQ trigger")
