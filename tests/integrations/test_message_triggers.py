@@ -25,7 +25,7 @@ import pytest
 import sqlalchemy as sa
 
 from ductwork import Flow, IntParameter, PythonOperator
-from ductwork.core.triggers import MessageTrigger
+from ductwork.core.triggers import MessageTrigger, NatsJetStream
 from ductwork.engine.scheduler import SchedulerOptions, SchedulerService
 from ductwork.integrations.messaging import Message, listener_for
 from ductwork.services import messages
@@ -501,4 +501,56 @@ def test_redis_entries_a_dead_listener_had_read_are_taken_over_by_a_live_one(tmp
         thread.join(timeout=30)
         client.delete(trigger.stream)
         client.close()
+        engine.dispose()
+
+
+def test_a_nats_stream_deleted_and_made_again_is_listened_to_and_its_messages_start_runs(tmp_path: Path) -> None:
+    """A listener whose stream (and so its durable consumer) was deleted fetched from nothing,
+    silently, for ever: it makes them again now. And the messages of the new stream, numbered
+    from 1 again, were taken for those of the old one (the receipt of ``seq:1``...): without a
+    ``Nats-Msg-Id`` they started nothing, with no word in any log."""
+    require_broker("nats")
+    import asyncio
+
+    import nats
+
+    flow_id = "remade"
+    engine = _store(tmp_path, flow_id)
+    trigger = trigger_for("nats")
+    assert isinstance(trigger, NatsJetStream)
+
+    async def publish_without_id(*bodies: bytes) -> None:
+        nc = await nats.connect(trigger.url)
+        js = nc.jetstream(timeout=3)
+        for body in bodies:
+            await js.publish(trigger.subject, body)
+        await nc.close()
+
+    async def delete_stream() -> None:
+        nc = await nats.connect(trigger.url)
+        await nc.jetstream().delete_stream(trigger.stream)
+        await nc.close()
+
+    handle = Recorder(engine, flow_id)
+    _listener, stop, thread = _serve(trigger, flow_id, handle)
+    try:
+        asyncio.run(publish_without_id(b'{"n": 1}', b'{"n": 2}'))
+        assert wait_until(lambda: handle.statuses() == ["started"] * 2, timeout=30), handle.statuses()
+        asyncio.run(delete_stream())
+
+        def republished() -> bool:  # once the listener made the stream again, it takes messages
+            try:
+                asyncio.run(publish_without_id(b'{"n": 3}', b'{"n": 4}'))
+            except Exception:
+                return False
+            return True
+
+        assert wait_until(republished, timeout=60, interval=0.5), "the listener never made its stream again"
+        assert wait_until(lambda: len(handle.statuses()) >= 4, timeout=30), handle.statuses()
+        time.sleep(0.5)
+        assert handle.statuses() == ["started"] * 4
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        cleanup(trigger, flow_id)
         engine.dispose()

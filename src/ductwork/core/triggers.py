@@ -101,7 +101,8 @@ class RedisStream(MessageTrigger):
 class NatsJetStream(MessageTrigger):
     """A NATS JetStream subject, read by a durable pull consumer. The stream is created with
     that subject when it does not exist. The message id is the ``Nats-Msg-Id`` header, else the
-    stream sequence number."""
+    stream sequence number with the stream's creation time. A stream or durable consumer deleted
+    on the server is made again."""
 
     kind: ClassVar[str] = "nats"
     subject: str = ""

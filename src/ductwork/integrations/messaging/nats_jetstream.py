@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any
 
 from ductwork.core.triggers import NatsJetStream
@@ -15,6 +16,10 @@ from ductwork.integrations.messaging import Backoff, Handler, Listener, Message
 ACK_WAIT = 30.0
 CONNECT_WITHIN = 10.0
 """Seconds the first connection may take before the listener says it failed and backs off."""
+CHECK_EVERY = 5.0
+"""Seconds between two looks, while nothing arrives, at whether the durable consumer is still
+there: a fetch from a consumer (or stream) deleted on the server only times out, as from an idle
+one, so a listener would wait on nothing for ever."""
 
 
 class NatsListener(Listener):
@@ -61,30 +66,38 @@ class NatsListener(Listener):
             raise ConnectionError(f"cannot connect to {redact_url(self.url)}: {reason}") from None
         try:
             js = nc.jetstream(timeout=5)
+            stream, durable = self.trigger.stream, self.durable_name()
             try:
-                await js.stream_info(self.trigger.stream)
+                info = await js.stream_info(stream)
             except NotFoundError:
-                await js.add_stream(
-                    StreamConfig(name=self.trigger.stream, subjects=[self.trigger.subject], storage=StorageType.FILE)
+                info = await js.add_stream(
+                    StreamConfig(name=stream, subjects=[self.trigger.subject], storage=StorageType.FILE)
                 )
+            made = _made_at(info)
             sub = await js.pull_subscribe(
-                self.trigger.subject,
-                durable=self.durable_name(),
-                stream=self.trigger.stream,
-                config=ConsumerConfig(ack_wait=ACK_WAIT),
+                self.trigger.subject, durable=durable, stream=stream, config=ConsumerConfig(ack_wait=ACK_WAIT)
             )
             self.connected.set()
             backoff.reset()
+            next_check = time.monotonic() + CHECK_EVERY
             while not stop.is_set():
                 if lost or not nc.is_connected:
                     raise ConnectionError("lost the connection to NATS")
                 try:
                     batch = await sub.fetch(10, timeout=0.5)
-                except (TimeoutError, NatsTimeout):  # nothing to read for now
+                except (TimeoutError, NatsTimeout):  # nothing to read for now, or nothing left to read from
+                    if time.monotonic() >= next_check:
+                        next_check = time.monotonic() + CHECK_EVERY
+                        try:
+                            await js.consumer_info(stream, durable)
+                        except NotFoundError:
+                            raise ConnectionError(
+                                f"the stream {stream!r} or its durable consumer {durable!r} was deleted on the server"
+                            ) from None
                     continue
                 for msg in batch:
                     try:
-                        handle(Message(_message_id(msg), bytes(msg.data), self.trigger.source))
+                        handle(Message(_message_id(msg, made), bytes(msg.data), self.trigger.source))
                     except Exception:
                         await msg.nak()
                         raise
@@ -97,9 +110,19 @@ class NatsListener(Listener):
                 pass
 
 
-def _message_id(msg: Any) -> str:
-    """The publisher's ``Nats-Msg-Id`` header, else the message's sequence in its stream."""
+def _made_at(info: Any) -> str:
+    """When the stream was created, as the id of this stream among those of its name: a stream
+    deleted and made again numbers its messages from 1 again."""
+    created = getattr(info, "created", None)
+    return created.strftime("%Y%m%dT%H%M%S.%fZ") if created is not None else ""
+
+
+def _message_id(msg: Any, made: str = "") -> str:
+    """The publisher's ``Nats-Msg-Id`` header, else the message's sequence in its stream, with
+    the stream's creation time: ``seq:7`` of a stream made again is another message than the
+    ``seq:7`` of the one before, whose receipt would have made it a duplicate."""
     headers = msg.headers or {}
     if headers.get("Nats-Msg-Id"):
         return str(headers["Nats-Msg-Id"])
-    return f"seq:{msg.metadata.sequence.stream}"
+    sequence = f"seq:{msg.metadata.sequence.stream}"
+    return f"{sequence}@{made}" if made else sequence
