@@ -963,3 +963,33 @@ def test_a_dynamic_dependency_that_cannot_be_planned_fails_its_parent_saying_whi
         "Parent requires tasks that could not be planned: complete() of BadDep raised RuntimeError: db down"
     ), state
     assert not (tmp_path / "child.txt").exists() and not (tmp_path / "parent.txt").exists()
+
+
+def test_runs_show_says_which_message_started_a_run_and_with_what_parameters(cli: Cli, tmp_path: Path) -> None:
+    """``runs show`` of a run a message started showed its tasks only: not the message, its
+    source, nor the parameters it gave, which only ``--json`` had (without the source's id)."""
+    from ductwork.services import messages
+    from ductwork.store.engine import create_engine
+
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "ingest.py").write_text(
+        "from ductwork import EmptyOperator, Flow, IntParameter\n"
+        "from ductwork.core.triggers import RedisStream\n"
+        "with Flow('ingest', schedule=None, params={'n': IntParameter(default=1)},\n"
+        "          triggers=[RedisStream(stream='orders')]):\n"
+        "    EmptyOperator(task_id='t')\n"
+    )
+    assert cli("trigger", "ingest", "--run-id", "by-hand").exit_code == 0  # records the flow
+    engine = create_engine(f"sqlite:///{tmp_path / 'ductwork-home' / 'ductwork.db'}")
+    try:
+        delivery = messages.receive(engine, "ingest", source="redis:orders", message_id="order-17", payload=b'{"n": 5}')
+    finally:
+        engine.dispose()
+    assert delivery.run is not None
+    shown = cli("runs", "show", "ingest", delivery.run.run_id)
+    assert shown.exit_code == 0, shown.output
+    text = " ".join(shown.output.split())
+    assert "started by message order-17 from redis:orders" in text, shown.output
+    assert "params: n=5" in text, shown.output
+    as_json = json.loads(cli("runs", "show", "ingest", delivery.run.run_id, "--json").output)
+    assert as_json["triggered_by"] == {"kind": "message", "source": "redis:orders", "message_id": "order-17"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import sys
 import time
@@ -473,9 +474,26 @@ def show_run(state: CliState, flow_id: str, run_id: str, as_json: bool) -> None:
 
         for task_id, queue in unserved_tasks(engine, state.settings, record.pk).items():
             tasks[task_id]["unserved_queue"] = queue  # as `tasks state --json` says it
-        print_json({**run_json(record), "reason": reason or None, "tasks": tasks})
+        triggered_by = dict(record.triggered_by) if record.triggered_by else None
+        print_json({**run_json(record), "triggered_by": triggered_by, "reason": reason or None, "tasks": tasks})
         return
     _print_states(engine, record, state.settings)
+    for line in _origin_lines(record):
+        console().print(line, markup=False, highlight=False)
+
+
+def _origin_lines(record: RunRecord) -> list[str]:
+    """What started the run and with which parameters, under its tasks: a run a message or an
+    asset update started says which (its note) and what the payload gave, since nothing else
+    in the table tells one such run from another."""
+    lines = [record.note] if record.note else []
+    if record.params:
+        shown = mask_secret_keys(dict(record.params))
+        lines.append(
+            "params: "
+            + ", ".join(f"{k}={v if isinstance(v, str) else json.dumps(v, default=str)}" for k, v in shown.items())
+        )
+    return lines
 
 
 @runs.command("cancel")
