@@ -554,3 +554,36 @@ def test_a_nats_stream_deleted_and_made_again_is_listened_to_and_its_messages_st
         thread.join(timeout=30)
         cleanup(trigger, flow_id)
         engine.dispose()
+
+
+def test_a_broker_away_is_one_warning_and_its_return_is_said(caplog: pytest.LogCaptureFixture) -> None:
+    """A listener whose broker was away logged a warning at every try to reconnect (every 5 s,
+    for as long as the broker stayed away, per listener), and nothing when it was back: the
+    log said only that the listener had lost its broker. It warns once per cause (and every
+    minute it lasts), and says when it listens again."""
+    pytest.importorskip("redis")
+    from tests.private_services import free_port, private_redis
+
+    port = free_port()
+    trigger = trigger_for("redis", url=f"redis://127.0.0.1:{port}/0")
+    listener = listener_for(trigger, "away")
+    stop = threading.Event()
+    with caplog.at_level("INFO", logger="ductwork.triggerer"):
+        thread = threading.Thread(target=listener.serve, args=(lambda _m: None, stop), daemon=True)
+        thread.start()
+        try:
+            time.sleep(4.0)  # tries at 0, 0.2, 0.6, 1.4 and 3.0 s
+            warned = [r.getMessage() for r in caplog.records if "away" in r.getMessage()]
+            assert len(warned) == 1 and f"127.0.0.1:{port}" in warned[0], warned
+            with private_redis(port=port):
+                assert wait_until(listener.connected.is_set, timeout=30)
+                assert wait_until(
+                    lambda: any("listening again" in r.getMessage() for r in caplog.records), timeout=10
+                ), [r.getMessage() for r in caplog.records]
+                stop.set()
+                thread.join(timeout=30)
+        finally:
+            stop.set()
+            thread.join(timeout=30)
+    back = next(r.getMessage() for r in caplog.records if "listening again" in r.getMessage())
+    assert back.startswith(f"flow away: listening again on {trigger.source} after "), back

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -38,10 +39,12 @@ Handler = Callable[[Message], object]
 
 
 class Backoff:
-    """Delays between reconnections: 0.2 s doubling to ``cap``, back to the start after a success."""
+    """Delays between reconnections: 0.2 s doubling to ``cap``, back to the start after a success
+    (``reset``, which a listener calls once it consumes again, and which calls ``on_reset``)."""
 
-    def __init__(self, first: float = 0.2, cap: float = 5.0) -> None:
+    def __init__(self, first: float = 0.2, cap: float = 5.0, on_reset: Callable[[], None] | None = None) -> None:
         self.first, self.cap, self.current = first, cap, first
+        self.on_reset = on_reset
 
     def next(self) -> float:
         delay = self.current
@@ -50,6 +53,13 @@ class Backoff:
 
     def reset(self) -> None:
         self.current = self.first
+        if self.on_reset is not None:
+            self.on_reset()
+
+
+REPEAT_WARNING = 60.0
+"""Seconds between two warnings of a broker that stays away for the same reason: one per try to
+reconnect (every 5 s) buried the scheduler's log under one line per listener."""
 
 
 class Listener:
@@ -63,7 +73,21 @@ class Listener:
         """Set while connected and consuming (tests and health checks look at it)."""
 
     def serve(self, handle: Handler, stop: threading.Event) -> None:
-        backoff = Backoff()
+        away: list[float] = []  # since when the broker is away (monotonic), while it is
+        said: dict[str, float] = {}  # the cause last warned of, and when
+
+        def back() -> None:
+            if away:
+                log.info(
+                    "flow %s: listening again on %s after %.0fs",
+                    self.flow_id,
+                    self.trigger.source,
+                    time.monotonic() - away[0],
+                )
+            away.clear()
+            said.clear()
+
+        backoff = Backoff(on_reset=back)
         while not stop.is_set():
             try:
                 self.consume(handle, stop, backoff)
@@ -75,14 +99,19 @@ class Listener:
                 if stop.is_set():
                     break
                 delay = backoff.next()
-                log.warning(
-                    "flow %s: listener on %s lost its connection (%s: %s); reconnecting in %.1fs",
-                    self.flow_id,
-                    self.trigger.source,
-                    type(exc).__name__,
-                    exc,
-                    delay,
-                )
+                now = time.monotonic()
+                away[:] = away or [now]
+                cause = f"{type(exc).__name__}: {exc}"
+                if said.get(cause, -REPEAT_WARNING) <= now - REPEAT_WARNING:
+                    said.clear()
+                    said[cause] = now
+                    log.warning(
+                        "flow %s: listener on %s lost its connection (%s); reconnecting%s",
+                        self.flow_id,
+                        self.trigger.source,
+                        cause,
+                        f" (away for {now - away[0]:.0f}s)" if now - away[0] >= 1 else f" in {delay:.1f}s",
+                    )
                 stop.wait(delay)
         self.connected.clear()
 
