@@ -215,3 +215,22 @@ def test_two_schedulers_racing_on_one_update_start_one_run(db_engine: Engine) ->
         t.join()
     asset_service.create_asset_runs(db_engine)
     assert len(_runs(db_engine, "consumer")) == 1
+
+
+def test_the_triggerer_says_when_it_drops_a_message_received_before(db_engine: Engine, caplog: Any) -> None:
+    """A redelivered message starts nothing: the log said so for a started run and a dead
+    letter, and said nothing at all for a duplicate (a user looking for their message saw none)."""
+    import logging
+
+    from ductwork.engine.triggerer import TriggererService
+    from ductwork.integrations.messaging import Message
+
+    _register(db_engine, _flow("orders"))
+    handle = TriggererService(db_engine)._handler("orders")
+    message = Message(source="rabbitmq:q", message_id="m7", payload=b'{"n": 2}')
+    with caplog.at_level(logging.INFO, logger="ductwork"):
+        assert handle(message).status == "started"
+        assert handle(message).status == "duplicate"
+    said = [r.getMessage() for r in caplog.records if "m7" in r.getMessage()]
+    assert len(said) == 2 and "started run" in said[0]
+    assert "received before" in said[1] and "rabbitmq:q" in said[1] and "no new run" in said[1]

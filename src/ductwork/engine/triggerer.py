@@ -161,6 +161,13 @@ class TriggererService:
                 log.info("flow %s: message %s started run %s", flow_id, delivery.message_id, delivery.run.run_id)
             elif delivery.status == messages.DEAD_LETTERED:
                 log.warning("flow %s: message %s dead-lettered: %s", flow_id, delivery.message_id, delivery.reason)
+            elif delivery.status == messages.DUPLICATE:
+                log.info(
+                    "flow %s: message %s from %s was received before: no new run (a redelivery, or sent twice)",
+                    flow_id,
+                    delivery.message_id,
+                    message.source,
+                )
             if self.on_delivery is not None:
                 self.on_delivery(flow_id, delivery)
             return delivery
