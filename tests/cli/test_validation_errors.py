@@ -123,6 +123,16 @@ CASES = {
         [],
         ["flow.py:4:", "SyntaxError"],
     ),
+    "duration_too_large": (  # was an OverflowError traceback
+        """
+        import datetime
+        with Flow("waits", params={"d": datetime.timedelta(hours=1)}) as f:
+            EmptyOperator(task_id="a")
+        """,
+        "waits",
+        ["--param", "d=inf"],
+        ["flow 'waits': parameter 'd' wants timedelta, got 'inf'", "too large for a duration"],
+    ),
 }
 
 

@@ -289,7 +289,34 @@ _CLOCK_DURATION_RE = re.compile(r"(?:(?P<d>-?\d+) days?, )?(?P<h>\d+):(?P<m>[0-5
 
 def parse_duration(text: str) -> dt.timedelta:
     """Parse ``90``, ``1.5``, ``1h30m``, ``2d``, ``500ms``, ISO 8601 ``P1DT2H`` or Python's
-    ``str(timedelta)`` (``6:00:00``, ``1 day, 6:00:00``) as a timedelta."""
+    ``str(timedelta)`` (``6:00:00``, ``1 day, 6:00:00``) as a timedelta.
+
+    Raises ``ValueError`` for anything else, ``inf`` and durations past what a timedelta holds
+    included: those were an ``OverflowError``, which no caller turns into a message, so
+    ``--param timeout=inf`` or ``schedule="1e20"`` ended in a traceback."""
+    try:
+        return _parse_duration(text)
+    except OverflowError:
+        raise DurationTooLarge(f"{text.strip()!r} is too large for a duration (at most {_MAX_DAYS} days)") from None
+
+
+_MAX_DAYS = dt.timedelta.max.days
+
+
+class DurationTooLarge(ValueError):
+    """A duration past what a timedelta holds (``inf``, ``1e20``): a ``ValueError`` as any bad
+    duration, told apart by callers that say the limit (``db clean --older-than``)."""
+
+
+def seconds_duration(seconds: float) -> dt.timedelta:
+    """``seconds`` as a timedelta; ``ValueError`` (not ``OverflowError``) past what one holds."""
+    try:
+        return dt.timedelta(seconds=seconds)
+    except OverflowError:
+        raise DurationTooLarge(f"{seconds!r} seconds is too large for a duration (at most {_MAX_DAYS} days)") from None
+
+
+def _parse_duration(text: str) -> dt.timedelta:
     raw = text.strip()
     if not raw:
         raise ValueError("empty duration")
@@ -349,7 +376,7 @@ class TimeDeltaParameter(Parameter[dt.timedelta]):
 
     def normalize(self, value: Any) -> dt.timedelta:
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return dt.timedelta(seconds=value)
+            return seconds_duration(value)
         return super().normalize(value)
 
     def serialize(self, value: dt.timedelta) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ductwork.core.params import format_duration, parse_duration
+from ductwork.core.params import DurationTooLarge, format_duration, parse_duration
 from ductwork.errors import ScheduleError, did_you_mean
 
 PRESETS: dict[str, str] = {
@@ -343,6 +343,8 @@ def parse_schedule(value: Any, tz: dt.tzinfo | str | None = None, *, where: str 
             raise ScheduleError(f"{prefix}invalid schedule {text!r}: {exc}") from None
     try:
         return DeltaSchedule(parse_duration(text), text)
+    except DurationTooLarge as exc:
+        raise ScheduleError(f"{prefix}invalid schedule {text!r}: {exc}") from None
     except ValueError:
         raise ScheduleError(
             f"{prefix}invalid schedule {text!r}: expected a cron expression with 5 fields "

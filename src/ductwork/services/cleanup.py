@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from ductwork.core.params import parse_duration
+from ductwork.core.params import DurationTooLarge, parse_duration
 from ductwork.engine.local import safe_name
 from ductwork.errors import InvalidTransitionError, NotFoundError, ParameterError
 from ductwork.services import messages
@@ -89,10 +89,10 @@ def parse_age(text: str, option: str = "--older-than") -> dt.timedelta:
         if raw.replace(".", "", 1).isdigit():
             raise ValueError("give a unit")
         age = dt.timedelta(weeks=float(raw[:-1])) if weeks else parse_duration(raw)
+    except (OverflowError, DurationTooLarge):
+        raise ParameterError(f"{option} {text!r}: the age must be at most {MAX_AGE_YEARS} years") from None
     except ValueError:
         raise ParameterError(f"{option} {text!r}: expected an age with a unit, such as 30d, 12h, 2w or 90m") from None
-    except OverflowError:
-        raise ParameterError(f"{option} {text!r}: the age must be at most {MAX_AGE_YEARS} years") from None
     if age <= dt.timedelta(0):
         raise ParameterError(f"{option} {text!r}: the age must be more than zero")
     if age > dt.timedelta(days=365 * MAX_AGE_YEARS):  # the cut-off date must exist

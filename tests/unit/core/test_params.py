@@ -95,6 +95,30 @@ def test_bad_durations_are_refused(text: str) -> None:
         parse_duration(text)
 
 
+@pytest.mark.parametrize("text", ["inf", "-inf", "Infinity", "1e400", "1e20", "99999999999999d", "P99999999999D"])
+def test_durations_past_what_a_timedelta_holds_are_refused_as_values(text: str) -> None:
+    # `--param timeout=inf` and `schedule="inf"` were an OverflowError traceback.
+    with pytest.raises(ValueError, match="too large"):
+        parse_duration(text)
+
+
+@given(st.one_of(st.text(max_size=30), st.from_regex(r"[0-9.eE+-]{1,25}[a-zA-Z]{0,3}", fullmatch=True)))
+def test_any_text_is_a_duration_or_a_value_error(text: str) -> None:
+    """What a user types as a duration (a run parameter, a schedule, a YAML ``retry_delay``) is
+    read or refused with ``ValueError``, which every caller turns into a message naming it."""
+    try:
+        parse_duration(text)
+    except ValueError:
+        pass
+
+
+def test_a_timedelta_parameter_names_itself_for_a_duration_too_large() -> None:
+    with pytest.raises(ParameterTypeError, match="'timeout'.*too large"):
+        TimeDeltaParameter().convert("1e20", name="timeout", owner="flow 'etl'")
+    with pytest.raises(ParameterTypeError, match="'timeout'"):
+        TimeDeltaParameter().convert(1e300, name="timeout", owner="flow 'etl'")
+
+
 def test_wrong_type_names_parameter_and_type() -> None:
     with pytest.raises(ParameterTypeError) as err:
         IntParameter().convert("ten", name="limit", owner="flow 'etl'")

@@ -48,6 +48,8 @@ def test_parse(value: object, kind: type) -> None:
         (dt.timedelta(0), "positive"),
         ("0 0 31 2 *", "no date matches it, so it would never run"),
         ("0 0 30 2 *", "never run"),
+        ("inf", "invalid schedule 'inf'"),  # was an OverflowError traceback
+        ("1e20", "too large for a duration"),
     ],
 )
 def test_bad_schedules_name_the_flow_and_value(value: object, fragment: str) -> None:
