@@ -220,6 +220,7 @@ class Settings:
                         raise DefinitionError(f"{name} must be a number of seconds, got {values[name]!r}") from None
                     if not values[name] > 0:  # NaN too
                         raise DefinitionError(f"{name} must be more than 0 seconds, got {values[name]!r}")
+                    _at_most_seconds(name, values[name])
             heartbeat = values.get("worker_heartbeat", cls.worker_heartbeat)
             lost_after = values.get("worker_lost_after", cls.worker_lost_after)
             if lost_after < 2 * heartbeat:
@@ -257,6 +258,7 @@ class Settings:
                     raise DefinitionError(f"parse_timeout must be a number of seconds, got {given!r}") from None
                 if not values["parse_timeout"] > 0:
                     raise DefinitionError(f"parse_timeout must be positive, got {given!r}")
+                _at_most_seconds("parse_timeout", values["parse_timeout"])
             for name in _LOGIN_LIMITS:
                 least = 1 if name in ("login_failure_window", "login_concurrency") else 0
                 if values.get(name, least) < least:
@@ -277,6 +279,10 @@ class Settings:
                 if values.get(name, 0) < 0:
                     raise DefinitionError(
                         f"{name} must be 0 (keep everything) or a number of days, got {values[name]!r}"
+                    )
+                if values.get(name, 0) > MAX_RETENTION_DAYS:  # the cut-off date must exist, as for db clean
+                    raise DefinitionError(
+                        f"{name} must be at most {MAX_RETENTION_DAYS} days (1000 years), got {values[name]!r}"
                     )
             if values.get("worker_prefetch", 1) < 1:
                 raise DefinitionError(f"worker_prefetch must be at least 1, got {values['worker_prefetch']!r}")
@@ -354,6 +360,25 @@ def redact_url(url: str) -> str:
 
 
 _QUERY_SECRET = re.compile(r"(?<=[?&;])(?P<key>(?:password|passwd|pwd|secret|token|api_key|apikey)[^=&]*)=[^&#]*", re.I)
+
+
+MAX_SECONDS = 365 * 86400
+"""The longest wait a setting in seconds may ask for (a year): past it (``inf``, ``1e12``) the
+timers that wait for it (``signal.setitimer``, ``threading.Event.wait``) raise
+``OverflowError``, which ended ``ductwork run`` in a traceback when ``parse_timeout`` was one."""
+MAX_LEASE_SECONDS = 86400
+"""``scheduler_lease`` is also the database sessions' idle-in-transaction limit, which
+PostgreSQL keeps in milliseconds as a 32-bit number (24 days at most); a day is ample."""
+MAX_RETENTION_DAYS = 365_000
+"""1000 years, as ``db clean --older-than``: the cut-off date of a longer one does not exist,
+and every retention pass failed on it."""
+
+
+def _at_most_seconds(name: str, seconds: float) -> None:
+    limit = MAX_LEASE_SECONDS if name == "scheduler_lease" else MAX_SECONDS
+    if not seconds <= limit:
+        span = "a day" if limit == MAX_LEASE_SECONDS else "a year"
+        raise DefinitionError(f"{name} must be at most {limit} seconds ({span}), got {seconds:g}")
 
 
 def _integer(name: str, value: Any) -> int:

@@ -3,9 +3,15 @@ its value came from, never a traceback, a silent truncation or an ignored typo."
 
 from __future__ import annotations
 
+import datetime as dt
+import math
+import threading
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ductwork.errors import DefinitionError
 from ductwork.settings import Settings
@@ -52,6 +58,58 @@ def test_a_bad_settings_file_is_one_clear_error(tmp_path: Path, toml: str, says:
     with pytest.raises(DefinitionError) as caught:
         _load(tmp_path, toml)
     assert says in str(caught.value)
+
+
+SECONDS = ("parse_timeout", "worker_heartbeat", "worker_lost_after", "requeue_after", "scheduler_lease")
+
+
+@pytest.mark.parametrize("name", [*SECONDS, "kubernetes_pending_timeout"])
+@pytest.mark.parametrize("value", ["inf", "1e400", "1e12"])
+def test_a_number_of_seconds_must_be_one_a_timer_can_wait(tmp_path: Path, name: str, value: str) -> None:
+    """`DUCTWORK_PARSE_TIMEOUT=inf` was taken, then `ductwork run` ended in an OverflowError
+    traceback from the import timer (and a lease of 1e12 s in one from the database server)."""
+    environ = {f"DUCTWORK_{name.upper()}": value}
+    if name == "worker_heartbeat":  # it must stay under half of worker_lost_after
+        environ["DUCTWORK_WORKER_LOST_AFTER"] = value
+    with pytest.raises(DefinitionError, match=rf"{name} must be at most .* seconds.*\(from DUCTWORK_{name.upper()}\)"):
+        _load(tmp_path, **environ)
+
+
+def test_a_retention_past_what_a_date_holds_is_refused_as_db_clean_refuses_it(tmp_path: Path) -> None:
+    """`retention_days = 1000000` was taken, and every retention pass of the scheduler then
+    failed ("date value out of range"), so nothing was ever deleted."""
+    for name in ("retention_days", "audit_retention_days"):
+        with pytest.raises(DefinitionError, match=rf"{name} must be at most 365000 days \(1000 years\)"):
+            _load(tmp_path, f"[ductwork]\n{name} = 1000000\n")
+        assert getattr(_load(tmp_path, f"[ductwork]\n{name} = 365000\n"), name) == 365000
+
+
+@settings(max_examples=300)
+@given(
+    st.sampled_from([f.name for f in fields(Settings) if f.type in ("int", "float", "bool")]),
+    st.one_of(
+        st.text(max_size=12),
+        st.sampled_from(["inf", "-inf", "nan", "1e400", "1e30", "9" * 30, "-0", "0x10", "1_000", " 5 "]),
+        st.integers().map(str),
+        st.floats().map(str),
+    ),
+)
+def test_a_numeric_setting_is_a_usable_value_or_an_error_naming_its_source(name: str, text: str) -> None:
+    """Whatever text a `DUCTWORK_*` variable holds, the settings either read it as a value the
+    commands can use (finite, within what a timer, a date or a port holds) or refuse it naming the
+    variable: never another exception, nor a value that fails later, far from where it was set."""
+    key = f"DUCTWORK_{name.upper()}"
+    try:
+        loaded = Settings.load(environ={key: text, "DUCTWORK_HOME": "/nonexistent-home"})
+    except DefinitionError as exc:
+        assert f"(from {key})" in str(exc), str(exc)
+        return
+    value = getattr(loaded, name)
+    if isinstance(value, float):
+        assert math.isfinite(value) and 0 < value <= 365 * 86400, (name, text, value)
+        assert value <= threading.TIMEOUT_MAX
+    if name in ("retention_days", "audit_retention_days"):
+        dt.datetime(1970, 1, 1) + dt.timedelta(days=value)  # a cut-off date exists
 
 
 def test_the_error_names_where_the_value_came_from(tmp_path: Path) -> None:
