@@ -217,3 +217,42 @@ def test_an_optional_flow_argument_is_given_none_as_null(cli: Cli, tmp_path: Pat
     assert "parameter 'limit' wants int or null, got 'None'" in wrong.output
     shown = cli("flows", "show", "opt.py:opt")
     assert "int or null" in shown.output
+
+
+DATE_COMMANDS = {
+    "run": ("run", "f", "--date", "{}"),
+    "trigger": ("trigger", "f", "--date", "{}"),
+    "backfill": ("backfill", "f", "--start", "{}", "--end", "{}"),
+    "tasks test": ("tasks", "test", "f", "a", "{}"),
+    "tasks render": ("tasks", "render", "f", "a", "{}"),
+    "audit list": ("audit", "list", "--since", "{}"),
+}
+
+
+@pytest.mark.parametrize("command", sorted(DATE_COMMANDS))
+@pytest.mark.parametrize("when", ["9999-12-31", "0001-01-01", "9999-12-31T23:00-05:00"])
+def test_a_date_no_schedule_can_compute_with_is_refused_by_every_command(
+    cli: Cli, tmp_path: Path, command: str, when: str
+) -> None:
+    """`run --date 9999-12-31`, `backfill`, `tasks test`, `tasks render` and `audit list --since`
+    ended in an OverflowError traceback (`trigger` too for a date with an offset), and `run --date
+    0001-01-01` recorded a run that `trigger` refuses: one date reader says the same everywhere."""
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "f.py").write_text(
+        HEADER + 'with Flow("f", schedule="@daily", start_date="2024-01-01") as f:\n    EmptyOperator(task_id="a")\n'
+    )
+    result = cli(*(arg.format(when) for arg in DATE_COMMANDS[command]))
+    assert result.exit_code == 2, result.output
+    assert "the year must be between 1900 and 9000" in result.output and when in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_logical_date_whose_utc_is_past_year_9999_is_refused_not_an_overflow() -> None:
+    """What `TriggerFlowOperator` and the services pass is checked the same way."""
+    import datetime as dt
+
+    from ductwork.errors import ParameterError
+    from ductwork.services.runs import check_logical_date
+
+    with pytest.raises(ParameterError, match="the year must be between 1900 and 9000"):
+        check_logical_date(dt.datetime(9999, 12, 31, 23, tzinfo=dt.timezone(dt.timedelta(hours=-5))))

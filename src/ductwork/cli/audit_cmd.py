@@ -38,16 +38,14 @@ def list_entries(
     from rich.table import Table
 
     from ductwork.cli.engine_state import store
+    from ductwork.cli.options import date_option
     from ductwork.cli.output import console, print_json
-    from ductwork.errors import ParameterError
     from ductwork.services import audit as audit_service
 
     start = None
     if since:
-        try:
-            start = dt.datetime.fromisoformat(since.replace("Z", "+00:00"))
-        except ValueError:
-            raise ParameterError(f"--since {since!r}: expected an ISO date such as 2024-01-31") from None
+        start = date_option(since, "--since")
+        assert start is not None
         start = start if start.tzinfo else start.replace(tzinfo=dt.UTC)
     page = audit_service.entries(
         store(state), actor=actor, action=action, via=via, target=target, since=start, limit=limit

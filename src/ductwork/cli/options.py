@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,3 +37,31 @@ def conf_option(text: str | None) -> dict[str, Any]:
 def json_object_option(text: str | None, option: str) -> dict[str, Any]:
     """An option whose value is a JSON object (``--conf``, ``--task-params``); empty when not given."""
     return json_object(text, option, example='{"key": "value"}')
+
+
+FIRST_YEAR, LAST_YEAR = 1900, 9000
+"""The years a logical date may fall in (in UTC), as ``services.runs.check_logical_date`` and
+the REST API allow: a schedule computing past them reaches the end of what a datetime holds."""
+
+
+def date_option(text: str | None, option: str) -> dt.datetime | None:
+    """An ISO date or date-time typed for ``option`` (``--date``, ``--start``, ``--since``, a
+    ``LOGICAL_DATE`` argument); ``Z`` for UTC. Each command read these its own way, and a year
+    such as 9999 (or 0001) ended most of them in an ``OverflowError`` traceback, or was recorded
+    by ``run`` while ``trigger`` refused it: one reader, one message, for every command."""
+    if text is None:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ParameterError(f"{option} {text!r}: expected an ISO date such as 2024-01-31") from None
+    try:
+        year = value.astimezone(dt.UTC).year if value.tzinfo is not None else value.year
+    except OverflowError:  # 9999-12-31T23:00-05:00 is in the year 10000 in UTC
+        year = LAST_YEAR + 1
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise ParameterError(
+            f"{option} {text!r}: the year must be between {FIRST_YEAR} and {LAST_YEAR} (in UTC), "
+            "the years a schedule computes with"
+        )
+    return value

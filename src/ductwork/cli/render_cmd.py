@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Any
 
 import click
 
-from ductwork.cli.options import parse_param_options
+from ductwork.cli.options import date_option, parse_param_options
 from ductwork.cli.output import print_json
 from ductwork.cli.state import CliState, load_checked
 from ductwork.core.config import ParamSources, use_sources
-from ductwork.errors import ParameterError
 
 
 @click.command("render")
@@ -29,12 +27,7 @@ def render(
     from ductwork.engine.services_setup import local_task_services
     from ductwork.services.render import render_task
 
-    when = None
-    if logical_date:
-        try:
-            when = dt.datetime.fromisoformat(logical_date.replace("Z", "+00:00"))
-        except ValueError:
-            raise ParameterError(f"logical date {logical_date!r}: expected an ISO date such as 2024-01-31") from None
+    when = date_option(logical_date or None, "logical date")
     services = local_task_services(state.settings)
     with use_sources(ParamSources.load(config_path=state.config_path)):
         flow = load_checked(state, flow_ref)

@@ -18,7 +18,7 @@ import click
 from rich.markup import escape
 
 from ductwork.cli.luigi_args import parse_build_args
-from ductwork.cli.options import conf_option, parse_param_options
+from ductwork.cli.options import conf_option, date_option, parse_param_options
 from ductwork.cli.output import console, print_json
 from ductwork.cli.phase_out import PhaseOut
 from ductwork.cli.run_output import ProgressSink, summary_json, summary_table, tries_table
@@ -40,12 +40,7 @@ from ductwork.loading import import_modules
 
 
 def _parse_date(text: str | None) -> dt.datetime | None:
-    if text is None:
-        return None
-    try:
-        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ParameterError(f"--date {text!r}: expected an ISO date such as 2024-01-31") from None
+    return date_option(text, "--date")
 
 
 def _instance_date(flow: Flow, given: dt.datetime | None) -> dt.datetime | None:

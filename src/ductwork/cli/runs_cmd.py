@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
 import sys
@@ -14,7 +13,7 @@ import click
 from rich.table import Table
 
 from ductwork.cli.engine_state import ensure_flow, store
-from ductwork.cli.options import conf_option, parse_param_options
+from ductwork.cli.options import conf_option, date_option, parse_param_options
 from ductwork.cli.output import (
     console,
     error_notes,
@@ -41,15 +40,6 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from ductwork.settings import Settings
-
-
-def date_option(text: str | None, option: str) -> dt.datetime | None:
-    if text is None:
-        return None
-    try:
-        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ParameterError(f"{option} {text!r}: expected an ISO date such as 2024-01-31") from None
 
 
 def run_json(record: RunRecord) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from ductwork.cli.options import parse_param_options
+from ductwork.cli.options import date_option, parse_param_options
 from ductwork.cli.output import console, print_json, short_error, styled, task_state_json
 from ductwork.cli.state import CliState, load_checked
 from ductwork.core.config import ParamSources, use_sources
@@ -52,7 +52,6 @@ def test_task(
     task_params_text: str | None,
 ) -> None:
     """Run one task now, ignoring its dependencies, print its log, and record nothing."""
-    import datetime as dt
 
     from ductwork.cli.options import conf_option
 
@@ -62,14 +61,8 @@ def test_task(
         flow = load_checked(state, flow_ref)
         if task_params:
             _give_task_params(flow, task_id, task_params)
-        when = None
-        if logical_date:
-            try:
-                when = as_aware(dt.datetime.fromisoformat(logical_date), flow.tz)
-            except ValueError:
-                raise ParameterError(
-                    f"logical date {logical_date!r}: expected an ISO date such as 2024-01-31"
-                ) from None
+        given = date_option(logical_date or None, "logical date")
+        when = as_aware(given, flow.tz) if given is not None else None
         node = flow.to_graph().nodes.get(task_id)
         seed = _upstream_of_recorded_run(state, flow.flow_id, task_id, node.upstream if node else (), when)
         services = local_task_services(state.settings, lend_store=True)  # as `airflow tasks test`

@@ -190,8 +190,7 @@ class TriggerServer:
     def _trigger(self, request: dict[str, Any], params: dict[str, Any]) -> tuple[Any, Any] | None:
         """Queue the run as the command would; None (nothing queued) on any error."""
         from ductwork.cli.engine_state import ensure_flow, store
-        from ductwork.cli.options import conf_option, parse_param_options
-        from ductwork.cli.runs_cmd import date_option
+        from ductwork.cli.options import conf_option, date_option, parse_param_options
         from ductwork.services import runs as run_service
 
         with self._lock:

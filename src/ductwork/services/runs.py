@@ -186,7 +186,10 @@ def check_run_id(run_id: str) -> None:
 
 def check_logical_date(when: dt.datetime) -> None:
     """Years a schedule can compute with, checked in UTC (where the run's dates are kept)."""
-    year = when.astimezone(dt.UTC).year if when.tzinfo is not None else when.year
+    try:
+        year = when.astimezone(dt.UTC).year if when.tzinfo is not None else when.year
+    except OverflowError:  # 9999-12-31T23:00-05:00 is in the year 10000 in UTC
+        year = 10000
     if not 1900 <= year <= 9000:
         raise ParameterError(f"logical date {when.isoformat()}: the year must be between 1900 and 9000 (in UTC)")
 
