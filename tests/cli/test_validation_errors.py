@@ -133,6 +133,24 @@ CASES = {
         ["--param", "d=inf"],
         ["flow 'waits': parameter 'd' wants timedelta, got 'inf'", "too large for a duration"],
     ),
+    "nan_param": (  # `trigger` and the API refused it; `run` recorded `NaN` in the run's JSON
+        """
+        with Flow("ratio", params={"f": 1.0}) as f:
+            EmptyOperator(task_id="a")
+        """,
+        "ratio",
+        ["--param", "f=nan"],
+        ["flow 'ratio': parameter 'f' is nan: give a finite number"],
+    ),
+    "nan_conf": (  # recorded as `NaN`, which the API then showed as null
+        """
+        with Flow("conf") as f:
+            EmptyOperator(task_id="a")
+        """,
+        "conf",
+        ["--conf", '{"x": NaN}'],
+        ["--conf: NaN is not a JSON number: give a finite number"],
+    ),
 }
 
 
@@ -256,3 +274,17 @@ def test_a_logical_date_whose_utc_is_past_year_9999_is_refused_not_an_overflow()
 
     with pytest.raises(ParameterError, match="the year must be between 1900 and 9000"):
         check_logical_date(dt.datetime(9999, 12, 31, 23, tzinfo=dt.timezone(dt.timedelta(hours=-5))))
+
+
+def test_trigger_refuses_a_conf_holding_nan_or_infinity_as_the_api_does(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "f.py").write_text(HEADER + 'with Flow("f") as f:\n    EmptyOperator(task_id="a")\n')
+    for conf, says in (
+        ('{"x": NaN}', "NaN is not a JSON number"),
+        ('{"x": [1, -Infinity]}', "-Infinity is not a JSON number"),
+        ('{"x": 1e400}', "1e400 is too large for a number"),
+    ):
+        result = cli("trigger", "f", "--conf", conf)
+        assert result.exit_code == 2, result.output
+        assert f"--conf: {says}: give a finite number" in result.output
+    assert "0 in all" in cli("runs", "list", "f").output or "no runs" in cli("runs", "list", "f").output.lower()

@@ -28,7 +28,7 @@ from ductwork.core.class_flow import PLANNING_ERROR, all_task_classes, find_task
 from ductwork.core.config import ParamHolder, ParamSources, config_classes, use_sources
 from ductwork.core.flow import Flow, flow_for_tasks
 from ductwork.core.graph import FlowGraph
-from ductwork.core.params import BoolParameter, params_into_conf
+from ductwork.core.params import BoolParameter, finite_values, params_into_conf
 from ductwork.engine import task_env
 from ductwork.engine.execution import SIGINT_SEEN
 from ductwork.engine.local import run_locally
@@ -313,6 +313,8 @@ def run(
         params: dict[str, Any] = parse_param_options(param_values)
         if (graph.meta if graph is not None else flow.meta()).params_in_conf:  # an Airflow DAG, as dags test -c
             params, conf = params_into_conf(f"flow {flow.flow_id!r}", flow.params, params, conf)
+        else:  # `nan` is refused as by trigger: the run's params are recorded as JSON
+            finite_values(f"flow {flow.flow_id!r}", flow.resolve_params(params), params)
         logs = usable_log_dir(settings.logs)
         summary = _execute(
             state,

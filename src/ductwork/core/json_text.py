@@ -11,6 +11,7 @@ or what kind of value came instead of an object.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from ductwork.errors import ParameterError
@@ -40,7 +41,9 @@ def json_object(text: str | None, field: str, *, example: str = "") -> dict[str,
     if text is None or not text.strip():
         return {}
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+    except _NotJsonNumber as exc:
+        raise ParameterError(f"{field}: {exc}: give a finite number") from None
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno}, column {exc.colno}"
         raise ParameterError(f"{field}: not valid JSON: {exc.msg} ({where})") from None
@@ -49,4 +52,22 @@ def json_object(text: str | None, field: str, *, example: str = "") -> dict[str,
     if not isinstance(value, dict):
         such_as = f" such as {example}" if example else ""
         raise ParameterError(f"{field}: expected a JSON object{such_as}, got {json_kind(value)}")
+    return value
+
+
+class _NotJsonNumber(ValueError):
+    """``NaN``, ``Infinity`` or ``-Infinity`` in the text: Python's reader takes them, JSON has
+    them not. Taken, they were stored as such in a run's conf, which the REST API then showed as
+    ``null`` (and refused when sent to it): the CLI's ``--conf`` refuses them as the API does."""
+
+
+def _no_constant(word: str) -> Any:
+    raise _NotJsonNumber(f"{word} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    """A JSON number as a float; ``1e400``, which Python reads as infinity, is refused."""
+    value = float(text)
+    if math.isinf(value):
+        raise _NotJsonNumber(f"{text} is too large for a number")
     return value

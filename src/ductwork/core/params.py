@@ -24,7 +24,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Generic, Self, TypeVar, overload
 
 from ductwork.core.frozen import FrozenDict
-from ductwork.errors import MissingParameterError, ParameterTypeError, UnknownParameterError, did_you_mean
+from ductwork.errors import (
+    MissingParameterError,
+    ParameterError,
+    ParameterTypeError,
+    UnknownParameterError,
+    did_you_mean,
+)
 
 T = TypeVar("T")
 
@@ -881,6 +887,24 @@ def resolve_values(
                 f"{owner}: missing required parameter {name!r} ({param.describe_type()}); "
                 f"give it with --param {name}=VALUE"
             )
+    return values
+
+
+def finite_values(owner: str, values: dict[str, Any], given: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``values``, refused when a given one holds NaN or an infinity (``--param ratio=inf``,
+    ``nan`` in the trigger form): a run's params are stored as JSON, which has neither, so the
+    run would be shown, and read back, with something else than was given (the REST API refuses
+    them too). Defaults are the flow's own business: a scheduled run must not fail on one."""
+    for name, value in values.items():
+        if name not in (given or {}):
+            continue
+        try:
+            json.dumps(value, allow_nan=False, default=str)
+        except ValueError:
+            raise ParameterError(
+                f"{owner}: parameter {name!r} is {value!r}: give a finite number "
+                "(run parameters are kept as JSON, which has no NaN or Infinity)"
+            ) from None
     return values
 
 

@@ -9,7 +9,6 @@ pending, for the scheduler's parsing process to build.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +17,7 @@ from sqlalchemy import Connection, Engine
 
 from ductwork.core.context import RunInfo
 from ductwork.core.graph import FlowGraph, FlowMeta
-from ductwork.core.params import from_description, params_into_conf, resolve_values
+from ductwork.core.params import finite_values, from_description, params_into_conf, resolve_values
 from ductwork.core.schedule import DataInterval, as_aware, get_timezone
 from ductwork.core.states import RunState, TaskState
 from ductwork.engine.code_info import as_on_disk
@@ -71,21 +70,7 @@ def validate_params(meta: FlowMeta, given: Mapping[str, Any] | None) -> dict[str
 
 
 def _finite(meta: FlowMeta, values: dict[str, Any], given: Mapping[str, Any] | None) -> dict[str, Any]:
-    """``values``, refused when a given one holds NaN or an infinity (``--param ratio=inf``,
-    ``nan`` in the trigger form): a run's params are stored as JSON, which has neither, so the
-    run would be shown, and read back, with something else than was given (the REST API refuses
-    them too). Defaults are the flow's own business: a scheduled run must not fail on one."""
-    for name, value in values.items():
-        if name not in (given or {}):
-            continue
-        try:
-            json.dumps(value, allow_nan=False, default=str)
-        except ValueError:
-            raise ParameterError(
-                f"flow {meta.flow_id!r}: parameter {name!r} is {value!r}: give a finite number "
-                "(run parameters are kept as JSON, which has no NaN or Infinity)"
-            ) from None
-    return values
+    return finite_values(f"flow {meta.flow_id!r}", values, given)
 
 
 def params_and_conf(
