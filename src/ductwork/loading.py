@@ -107,6 +107,7 @@ def flows_in_module(module: ModuleType, path: str) -> LoadedFile:
     validated; an invalid flow becomes an error of the file without hiding the others."""
     loaded = LoadedFile(path)
     seen: dict[str, Any] = {}
+    twice: dict[str, list[int | None]] = {}
     for value in [*vars(module).values(), *getattr(module, COLLECTED_FLOWS, ())]:
         if isinstance(value, FlowFunction):
             line = value.function.__code__.co_firstlineno
@@ -131,9 +132,9 @@ def flows_in_module(module: ModuleType, path: str) -> LoadedFile:
             continue
         if flow.flow_id in seen:
             if seen[flow.flow_id] is not flow and not _same_function(seen[flow.flow_id], flow):
-                loaded.errors.append(
-                    FlowImportError(path, flow.defined_at[1], f"duplicate flow id {flow.flow_id!r} in this file")
-                )
+                lines = twice.setdefault(flow.flow_id, [seen[flow.flow_id].defined_at[1]])
+                if flow.defined_at[1] not in lines:
+                    lines.append(flow.defined_at[1])
             continue
         try:
             graph = flow.to_graph()
@@ -144,7 +145,25 @@ def flows_in_module(module: ModuleType, path: str) -> LoadedFile:
         seen[flow.flow_id] = flow
         loaded.flows.append(flow)
         loaded.graphs[flow.flow_id] = graph
+    for flow_id, lines in twice.items():
+        _take_neither(loaded, flow_id, lines)
     return loaded
+
+
+def _take_neither(loaded: LoadedFile, flow_id: str, lines: list[int | None]) -> None:
+    """A flow id the file defines more than once: neither definition is taken, as for two files
+    (``duplicate_flow_message``); the first one was, silently at ``ductwork run``, so a copy
+    pasted below it with the id left unchanged ran the old code. One error, at the second."""
+    loaded.flows = [f for f in loaded.flows if f.flow_id != flow_id]
+    loaded.graphs.pop(flow_id, None)
+    count = "twice" if len(lines) == 2 else f"{len(lines)} times"
+    shown = sorted(line for line in lines if line is not None)
+    where = f" (lines {', '.join(map(str, shown[:-1]))} and {shown[-1]})" if len(shown) == len(lines) else ""
+    message = (
+        f"flow id {flow_id!r} is defined {count} in this file{where}: neither definition is taken "
+        "(nor by the scheduler) until only one defines it"
+    )
+    loaded.errors.append(FlowImportError(loaded.path, shown[1] if len(shown) > 1 else None, message))
 
 
 def _same_function(a: Flow, b: Flow) -> bool:

@@ -196,6 +196,26 @@ def _same_id(letter: str) -> str:
     )
 
 
+def test_a_flow_id_one_file_defines_twice_is_taken_from_neither_with_one_error(cli: Cli, tmp_path: Path) -> None:
+    """The first definition was listed and run without a word at `run`, while `flows list`
+    printed the same "duplicate flow id" error twice: as for two files, neither is taken."""
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "twice.py").write_text(_same_id("a") + _same_id("b").split("\n", 1)[1].replace("as same", "as again"))
+    listed = cli("flows", "list")
+    assert listed.exit_code == 1, listed.output
+    said = " ".join(listed.output.split())  # as one line, however the terminal wrapped it
+    assert said.count("import error") == 1, listed.output
+    assert (
+        "flows/twice.py:4: failed to import flow file: flow id 'same' is defined twice in this file (lines 2 and 4)"
+        in said
+    )
+    assert "│ same" not in listed.output
+    ran = cli("run", "same")
+    assert ran.exit_code == 2 and "defined twice in this file" in ran.output, ran.output
+    assert cli("flows", "list", "--json").exit_code == 1
+
+
 def test_a_flow_id_two_files_define_is_taken_from_neither_as_the_scheduler_does(cli: Cli, tmp_path: Path) -> None:
     """ "The first file wins" would let a new file (a.py sorts first) silently replace a flow's code."""
     flows = tmp_path / "flows"
