@@ -133,6 +133,24 @@ CASES = {
         ["--param", "d=inf"],
         ["flow 'waits': parameter 'd' wants timedelta, got 'inf'", "too large for a duration"],
     ),
+    "unknown_timezone": (  # the message named neither the flow nor where
+        """
+        with Flow("tz", schedule="@daily", timezone="Europe/Madird") as f:
+            EmptyOperator(task_id="a")
+        """,
+        "tz",
+        [],
+        ["flow.py:4:", "flow 'tz': unknown timezone 'Europe/Madird'", "Did you mean one of 'Europe/Madrid'"],
+    ),
+    "timezone_not_text": (  # was "AttributeError: 'int' object has no attribute 'upper'"
+        """
+        with Flow("tz_number", timezone=2) as f:
+            EmptyOperator(task_id="a")
+        """,
+        "tz_number",
+        [],
+        ["flow.py:4:", "flow 'tz_number': unknown timezone 2 (use an IANA name such as Europe/Madrid)"],
+    ),
     "nan_param": (  # `trigger` and the API refused it; `run` recorded `NaN` in the run's JSON
         """
         with Flow("ratio", params={"f": 1.0}) as f:

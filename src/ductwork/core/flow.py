@@ -110,7 +110,7 @@ class Flow:
         self.flow_id = flow_id
         self.description = description
         self.doc = doc
-        self.tz = get_timezone(timezone)
+        self.tz = get_timezone(timezone, where=f"flow {flow_id!r}")
         time_schedule, condition = split_schedule(schedule, where=f"flow {flow_id!r}")
         self.asset_condition: AssetCondition | None = condition
         self.schedule: Schedule = parse_schedule(time_schedule, self.tz, where=f"flow {flow_id!r}")

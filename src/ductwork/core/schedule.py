@@ -36,17 +36,26 @@ class DataInterval:
     end: dt.datetime
 
 
-def get_timezone(name: str | dt.tzinfo | None) -> dt.tzinfo:
+def get_timezone(name: str | dt.tzinfo | None, *, where: str = "") -> dt.tzinfo:
+    """The zone named ``name`` (an IANA name, ``UTC``, or a tzinfo); ``ScheduleError`` naming
+    ``where`` (the flow) and the closest IANA name otherwise, a number or a typo alike."""
     if name is None:
         return dt.UTC
     if isinstance(name, dt.tzinfo):
         return name
+    prefix = f"{where}: " if where else ""
+    if not isinstance(name, str):  # timezone=2 was an AttributeError from .upper()
+        raise ScheduleError(f"{prefix}unknown timezone {name!r} (use an IANA name such as Europe/Madrid)")
     if name.upper() == "UTC":
         return dt.UTC
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ScheduleError(f"unknown timezone {name!r} (use an IANA name such as Europe/Madrid)") from None
+        import zoneinfo
+
+        guess = did_you_mean(name, zoneinfo.available_timezones())
+        said = f"{prefix}unknown timezone {name!r} (use an IANA name such as Europe/Madrid)"
+        raise ScheduleError(f"{said}.{guess}" if guess else said) from None
 
 
 def timezone_name(tz: dt.tzinfo) -> str:
