@@ -328,3 +328,30 @@ def test_a_misspelt_log_level_is_one_line_naming_the_levels(tmp_path: Path) -> N
         assert "Traceback" not in done.stderr, command
         assert "Invalid value for '--log-level': 'verbose' is not one of 'debug', 'info'" in done.stderr, command
     assert LOG_LEVEL.convert("WARNING", None, None) == "warning"
+
+
+def test_a_pool_variable_or_connection_name_the_api_cannot_address_is_refused(cli: Cli) -> None:
+    """`pools set '' 3`, `variables set ' ' v`, `connections add '' URI` and a 300-character
+    pool name were stored: listed everywhere, but no API path, page or `delete` could name them
+    again (the API takes 1 to 250 characters, not blank)."""
+    long = "p" * 251
+    for args, kind in (
+        (("pools", "set", "", "3"), "pool"),
+        (("pools", "set", long, "3"), "pool"),
+        (("variables", "set", " ", "v"), "variable"),
+        (("connections", "add", "", "http://x"), "connection"),
+        (("connections", "add", long, "http://x"), "connection"),
+    ):
+        result = cli(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert f"Error: {kind} name" in result.output and "1 to 250 characters" in result.output, result.output
+    assert json.loads(cli("pools", "list", "--json").output) == [
+        p for p in json.loads(cli("pools", "list", "--json").output) if p["name"] == "default_pool"
+    ]
+    assert cli("variables", "list", "--json").output.strip() in ("[]", "{}")
+
+
+def test_a_connections_extra_holding_nan_is_refused_as_the_api_refuses_it(cli: Cli) -> None:
+    result = cli("connections", "add", "api", "http://x", "--extra", '{"timeout": NaN}')
+    assert result.exit_code == 2, result.output
+    assert "NaN is not a JSON number" in result.output

@@ -16,8 +16,10 @@ from ductwork.cli.engine_state import store
 from ductwork.cli.output import console, print_json
 from ductwork.cli.state import CliState
 from ductwork.core.connections import Connection
+from ductwork.core.json_text import NotJsonNumber, loads_finite
 from ductwork.core.masking import MASK, is_secret_name
 from ductwork.errors import DefinitionError, NotFoundError
+from ductwork.services.names import check_name
 from ductwork.store.crypto import Cipher, generate_key
 from ductwork.store.secrets import DatabaseSecrets
 
@@ -51,10 +53,13 @@ def add_connection(state: CliState, name: str, uri: str | None, **fields: Any) -
 
 
 def _connection_from(name: str, uri: str | None, fields: dict[str, Any]) -> Connection:
+    check_name("connection", name)
     description = fields.pop("description") or ""
     extra_text = fields.pop("extra")
     try:
-        extra = json.loads(extra_text) if extra_text else None
+        extra = loads_finite(extra_text) if extra_text else None
+    except NotJsonNumber as exc:  # NaN, Infinity: refused as the API refuses them
+        raise DefinitionError(f"connection {name!r}: --extra: {exc}: give a finite number") from None
     except ValueError:
         extra = ""  # not JSON at all: the same message as a JSON value that is not an object
     if extra is not None and not isinstance(extra, dict):
@@ -136,6 +141,7 @@ def variables() -> None:
 @click.option("--description", default="")
 @click.pass_obj
 def set_variable(state: CliState, name: str, value: str, description: str) -> None:
+    check_name("variable", name)
     encrypted = _database(state).set_variable(name, value, description=description)
     click.echo(f"variable {name} set{' (encrypted)' if encrypted else ''}")
 

@@ -41,8 +41,8 @@ def json_object(text: str | None, field: str, *, example: str = "") -> dict[str,
     if text is None or not text.strip():
         return {}
     try:
-        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
-    except _NotJsonNumber as exc:
+        value = loads_finite(text)
+    except NotJsonNumber as exc:
         raise ParameterError(f"{field}: {exc}: give a finite number") from None
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno}, column {exc.colno}"
@@ -55,19 +55,25 @@ def json_object(text: str | None, field: str, *, example: str = "") -> dict[str,
     return value
 
 
-class _NotJsonNumber(ValueError):
+def loads_finite(text: str) -> Any:
+    """``json.loads`` that refuses ``NaN``, ``Infinity`` and numbers past a float
+    (``NotJsonNumber``) instead of reading them as Python's float constants."""
+    return json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+
+
+class NotJsonNumber(ValueError):
     """``NaN``, ``Infinity`` or ``-Infinity`` in the text: Python's reader takes them, JSON has
     them not. Taken, they were stored as such in a run's conf, which the REST API then showed as
     ``null`` (and refused when sent to it): the CLI's ``--conf`` refuses them as the API does."""
 
 
 def _no_constant(word: str) -> Any:
-    raise _NotJsonNumber(f"{word} is not a JSON number")
+    raise NotJsonNumber(f"{word} is not a JSON number")
 
 
 def _finite_float(text: str) -> float:
     """A JSON number as a float; ``1e400``, which Python reads as infinity, is refused."""
     value = float(text)
     if math.isinf(value):
-        raise _NotJsonNumber(f"{text} is too large for a number")
+        raise NotJsonNumber(f"{text} is too large for a number")
     return value

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, Engine
 
 from ductwork.core.graph import DEFAULT_POOL
 from ductwork.errors import NotFoundError
+from ductwork.services.names import check_name
 from ductwork.store.engine import read_transaction, transaction
 from ductwork.store.errors import PoolInUseError
 from ductwork.store.records import PoolRecord
@@ -18,6 +19,7 @@ from ductwork.store.repo import pools as pool_repo
 def set_pool(conn: Connection, name: str, slots: int, description: str | None = None) -> PoolRecord:
     """Create a pool or change its slots. ``description`` None keeps the one it has (empty for a
     new pool): changing a pool's slots (``ductwork pools set etl 8``) must not wipe what it says."""
+    check_name("pool", name)
     if description is None:
         existing = pool_repo.get_pool(conn, name)
         description = existing.description if existing is not None else ""
