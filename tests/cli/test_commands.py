@@ -228,6 +228,24 @@ def test_flows_graph_writes_a_valid_svg_of_the_four_step_pipeline(cli: Cli, tmp_
     assert dot.output.startswith('digraph "four_step_pipeline"')
 
 
+def test_flows_graph_draws_in_the_format_its_output_file_names(cli: Cli, tmp_path: Path) -> None:
+    """`flows graph etl -o etl.png` wrote SVG into etl.png (and `-o etl.dot` SVG too): the
+    format followed --format's default, not the file's suffix."""
+    if shutil.which("dot") is None:
+        if REQUIRE_SERVICES:
+            pytest.fail("Graphviz's dot is required on CI (scripts/system-deps.sh installs it)")
+        pytest.skip("Graphviz's dot is not installed")
+    pipeline = str(ROOT / "examples" / "four_step_pipeline.py")
+    assert cli("flows", "graph", pipeline, "-o", "g.png").exit_code == 0
+    assert (tmp_path / "g.png").read_bytes().startswith(b"\x89PNG")
+    assert cli("flows", "graph", pipeline, "-o", "g.dot").exit_code == 0
+    assert (tmp_path / "g.dot").read_text().startswith('digraph "four_step_pipeline"')
+    clash = cli("flows", "graph", pipeline, "--format", "svg", "-o", "h.png")
+    assert clash.exit_code == 2, clash.output
+    assert "--format svg does not match the output file 'h.png'" in clash.output
+    assert not (tmp_path / "h.png").exists()
+
+
 def test_an_output_file_that_cannot_be_written_is_one_line_naming_it(cli: Cli, tmp_path: Path) -> None:
     """`flows graph -o` and `flows export -o` into a folder that does not exist were a traceback."""
     missing = tmp_path / "no" / "such" / "folder"

@@ -10,6 +10,7 @@ import click
 
 from ductwork.cli.output import console, print_json, write_output
 from ductwork.cli.state import CliState
+from ductwork.errors import ParameterError
 
 if TYPE_CHECKING:
     from rich.tree import Tree
@@ -145,7 +146,13 @@ def show(state: CliState, flow_ref: str, as_json: bool) -> None:
 
 @flows.command("graph")
 @click.argument("flow_ref", metavar="FLOW")
-@click.option("--format", "fmt", type=click.Choice(["dot", "svg", "png"]), default="svg", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["dot", "svg", "png"]),
+    default=None,
+    help="Drawing format (default: the one --output's suffix names, else svg).",
+)
 @click.option(
     "--output",
     "-o",
@@ -154,10 +161,11 @@ def show(state: CliState, flow_ref: str, as_json: bool) -> None:
     help="File to write (default: FLOW.FORMAT; '-' for stdout).",
 )
 @click.pass_obj
-def graph_cmd(state: CliState, flow_ref: str, fmt: str, output: str | None) -> None:
+def graph_cmd(state: CliState, flow_ref: str, fmt: str | None, output: str | None) -> None:
     """Draw a flow's graph as DOT, SVG or PNG (SVG/PNG need Graphviz's dot)."""
     from ductwork.render.dot import render, to_dot
 
+    fmt = _graph_format(fmt, output)
     graph = _graph(state, flow_ref)
     data = render(to_dot(graph), fmt)
     if output == "-" or (output is None and not sys.stdout.isatty()):
@@ -168,6 +176,22 @@ def graph_cmd(state: CliState, flow_ref: str, fmt: str, output: str | None) -> N
     path = Path(output or f"{graph.flow_id}.{fmt}")
     write_output(path, data)
     click.echo(f"wrote {path} ({len(graph.nodes)} tasks)", err=True)
+
+
+_SUFFIX_FORMATS = {".dot": "dot", ".gv": "dot", ".svg": "svg", ".png": "png"}
+
+
+def _graph_format(fmt: str | None, output: str | None) -> str:
+    """The drawing's format: ``--format``, else the one the output file's suffix names, else
+    SVG. ``-o etl.png`` wrote SVG into etl.png (the default format won over the name), so a
+    suffix that names another format than ``--format`` is refused rather than mislabelled."""
+    named = _SUFFIX_FORMATS.get(Path(output).suffix.lower()) if output and output != "-" else None
+    if fmt is not None and named is not None and named != fmt:
+        raise ParameterError(
+            f"--format {fmt} does not match the output file {output!r} ({named}): "
+            f"drop --format, or name the file .{fmt}"
+        )
+    return fmt or named or "svg"
 
 
 def _set_paused(state: CliState, flow_ref: str, paused: bool) -> None:
