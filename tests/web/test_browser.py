@@ -668,3 +668,53 @@ def test_clear_failed_tasks_of_a_mapped_task_clears_the_failed_instance_not_the_
     page.click("#confirm-ok")
     page.wait_for_selector("#run-action-result .ok")
     assert "cleared 3 task(s)" in page.inner_text("#run-action-result")
+
+
+def test_the_grid_is_usable_with_the_keyboard_and_lists_mapped_instances_under_their_task(
+    admin_tab: Session, standalone: Standalone
+) -> None:
+    """The grid is drawn on a canvas: it could only be used with a mouse. Tab now gives it the
+    focus, the arrow keys move from cell to cell (each said in a live region and the tooltip),
+    and Enter opens what a click opens. A mapped task's instances come right under it (they
+    were listed below every other task)."""
+    _wait_for_flow(admin_tab, "one_bad_instance")
+    queued = re.search(r"run one_bad_instance (\S+): queued", standalone.cli("trigger", "one_bad_instance"))
+    assert queued is not None
+    admin_tab.open(f"/flows/one_bad_instance/runs/{quote(queued.group(1), safe='')}/graph")
+    admin_tab.page.wait_for_selector("body[data-finished=failed]")
+    page = admin_tab.open("/flows/one_bad_instance/grid")
+    page.wait_for_selector("body[data-drawn=grid]")
+    page.focus("#collapse-all")
+    seen = []
+    for _ in range(5):
+        page.keyboard.press("Tab")
+        seen.append(page.evaluate("document.activeElement.outerHTML.slice(0, 80)"))
+        if page.evaluate("document.activeElement.id") == "grid":
+            break
+    else:
+        raise AssertionError(f"Tab never reached the grid: {seen}")
+    said = [page.inner_text("#grid-cursor")]
+    for _ in range(5):
+        page.keyboard.press("ArrowDown")
+        said.append(page.inner_text("#grid-cursor"))
+    assert [s.split(",")[0] for s in said] == [
+        "task three",
+        "task double",
+        "task double[0]",
+        "task double[1]",
+        "task double[2]",
+        "task added",
+    ], said
+    assert said[3].endswith("failed: Enter opens it"), said[3]
+    page.keyboard.press("ArrowUp")
+    page.keyboard.press("ArrowUp")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r".*/tasks/double%5B1%5D$"))
+    page.go_back()
+    page.wait_for_selector("body[data-drawn=grid]")
+    page.focus("#grid")
+    page.keyboard.press("Control+Home")
+    page.keyboard.press("ArrowUp")  # the runs' bars
+    assert page.inner_text("#grid-cursor").startswith("run ")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r".*/runs/[^/]+/graph$"))

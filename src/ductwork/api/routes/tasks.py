@@ -15,6 +15,7 @@ from ductwork.api import schemas
 from ductwork.api.context import WebContext, web_context
 from ductwork.api.routes._common import ERRORS, MAX_OFFSET, FlowId, RunId, TaskId, find_run
 from ductwork.api.security import Operator, Viewer
+from ductwork.api.task_order import instances_under_their_task, reorder
 from ductwork.core.json_text import json_object
 from ductwork.core.mapping import OUTCOME as MAPPED_OUTCOME
 from ductwork.core.states import TaskState
@@ -62,13 +63,17 @@ def list_tasks(
     limit: int = Query(1000, ge=1, le=100_000),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> list[schemas.TaskOut]:
-    """A run's task instances in graph order (only some states with ``state``), a page of
+    """A run's task instances in graph order, a mapped task's instances (``t[0]``...) right
+    after their task (only some states with ``state``), a page of
     ``limit`` from ``offset``. The list is a bare array (the web UI reads it so); how many match
     in all is in the ``X-Total-Count`` header, so a script can tell a run of 5,000 tasks from
     the first 1,000 of them."""
     record = find_run(ctx, flow_id, run_id)
     with read_transaction(ctx.engine) as conn:
         found = task_repo.list_task_instances(conn, record.pk, states=state or None)
+    order = instances_under_their_task([t.task_id for t in found])
+    if order is not None:
+        found = reorder(found, order)
     response.headers[TOTAL_HEADER] = str(len(found))
     return [schemas.task_out(t) for t in found[offset : offset + limit]]
 

@@ -15,6 +15,7 @@ from ductwork.api.context import WebContext, web_context
 from ductwork.api.routes._common import ERRORS, MAX_OFFSET, FlowId, RunId, RunType, find_run
 from ductwork.api.routes.flows import CODES
 from ductwork.api.security import Viewer
+from ductwork.api.task_order import instances_under_their_task, reorder, reorder_text
 from ductwork.services import runs as run_service
 from ductwork.services import why as why_service
 from ductwork.store.engine import read_transaction
@@ -34,7 +35,8 @@ def grid(
     run_type: list[RunType] | None = Query(None, description="Only runs of these types (manual, scheduled...)."),
 ) -> schemas.GridOut:
     """The states of every task in the flow's latest runs: ``runs[j].states[i]`` is the state
-    code (see ``codes``) of ``task_ids[i]``; runs are oldest first."""
+    code (see ``codes``) of ``task_ids[i]``; runs are oldest first. A mapped task's instances
+    (``t[0]``...) come right after their task."""
     with read_transaction(ctx.engine) as conn:
         page = run_repo.list_runs(conn, flow_id=flow_id, run_types=run_type or None, limit=limit, offset=offset)
         known = page.total > 0 or flow_repo.get_flow(conn, flow_id) is not None
@@ -47,6 +49,11 @@ def grid(
         nodes = list(graph.nodes.values())
         data = views.Grid([n.task_id for n in nodes], [n.group for n in nodes], {})
         parents = {str(g): (info or {}).get("parent") for g, info in graph.groups.items()}
+    task_ids, groups, codes = data.task_ids, data.groups, data.codes
+    order = instances_under_their_task(task_ids)
+    if order is not None:
+        task_ids, groups = reorder(task_ids, order), reorder(groups, order)
+        codes = {pk: reorder_text(text, order) for pk, text in codes.items()}
     runs = [
         schemas.GridRunOut(
             run_id=r.run_id,
@@ -55,7 +62,7 @@ def grid(
             logical_date=r.logical_date,
             start_date=r.start_date,
             end_date=r.end_date,
-            states=data.codes[r.pk],
+            states=codes[r.pk],
         )
         for r in reversed(page.items)
     ]
@@ -63,8 +70,8 @@ def grid(
     # again would cost a large flow's grid a noticeable part of its answer.
     return schemas.GridOut.model_construct(
         flow_id=flow_id,
-        task_ids=data.task_ids,
-        groups=data.groups,
+        task_ids=task_ids,
+        groups=groups,
         group_parents=parents,
         runs=runs,
         total_runs=page.total,

@@ -22,6 +22,10 @@ let NAME_W = 340;
 function fitNames() { NAME_W = Math.max(120, Math.min(340, Math.floor(wrap.clientWidth * 0.4))); }
 let data = null, paths = [], rows = [], collapsed = new Set(), decode = null, groupAgg = [];
 let first = true, timer = null, toNewest = true;
+// The keyboard's place in the grid (the grid box takes the focus with Tab): r is a row of
+// `rows` (-1: the runs' bars above them), j a run's column (-1: the task names).
+let cursor = null;
+const announce = document.getElementById('grid-cursor');
 
 async function load() {
   const limit = document.getElementById('grid-limit').value;
@@ -45,6 +49,7 @@ function rebuild() {
   groupAgg = data.runs.map((run) => groupStates(paths, (i) => decode(run.states[i])));
   spacer.style.width = `${NAME_W + data.runs.length * CELL + 40}px`;
   spacer.style.height = `${HEAD_H + rows.length * ROW_H + 10}px`;
+  if (cursor) cursor = { r: Math.min(cursor.r, rows.length - 1), j: Math.min(cursor.j, data.runs.length - 1) };
   draw();
 }
 
@@ -96,6 +101,67 @@ function draw() {
     ctx.fillRect(x + 2, HEAD_H - 8 - hBar, BOX - 2, hBar);
   });
   ctx.strokeStyle = '#e5e7eb'; ctx.beginPath(); ctx.moveTo(0, HEAD_H - 2.5); ctx.lineTo(w, HEAD_H - 2.5); ctx.stroke();
+  if (cursor && document.activeElement === wrap) {
+    const box = cursorBox();
+    ctx.strokeStyle = '#2563eb'; ctx.lineWidth = 2;
+    ctx.strokeRect(box.x, box.y, box.w, box.h);
+    ctx.lineWidth = 1;
+  }
+}
+
+// Where the cursor is drawn, in the grid box's coordinates.
+function cursorBox() {
+  const x = cursor.j < 0 ? 1 : NAME_W + cursor.j * CELL - wrap.scrollLeft;
+  const w = cursor.j < 0 ? NAME_W - 6 : CELL;
+  if (cursor.r < 0) return { x, y: 2, w, h: HEAD_H - 6 };
+  return { x, y: HEAD_H + cursor.r * ROW_H - wrap.scrollTop, w, h: ROW_H };
+}
+
+function describe(c) {
+  const run = c.j >= 0 ? data.runs[c.j] : null;
+  if (c.r < 0) return run ? `run ${run.run_id}, ${run.state}, ${fmtTime(run.logical_date)}: Enter opens its graph` : 'runs';
+  const row = rows[c.r];
+  if (row.kind === 'group') {
+    const state = run ? `, ${groupAgg[c.j].get(row.id) || 'absent'} in run ${run.run_id}` : '';
+    return `group ${row.id} (${row.size} tasks, ${collapsed.has(row.id) ? 'collapsed' : 'open'})${state}: Enter ${collapsed.has(row.id) ? 'opens' : 'closes'} it`;
+  }
+  if (!run) return `task ${row.id}: Enter opens it in the newest run`;
+  return `task ${row.id}, run ${run.run_id}, ${decode(run.states[row.index]).replaceAll('_', ' ')}: Enter opens it`;
+}
+
+// Scrolls the cursor's cell into view, shows what it is (the tooltip, and the live region
+// that screen readers read) and draws the ring.
+function moveTo(r, j) {
+  cursor = { r: Math.max(-1, Math.min(rows.length - 1, r)), j: Math.max(-1, Math.min(data.runs.length - 1, j)) };
+  const h = wrap.clientHeight, w = wrap.clientWidth;
+  if (cursor.r >= 0) {
+    const top = cursor.r * ROW_H;
+    if (top < wrap.scrollTop) wrap.scrollTop = top;
+    else if (top + ROW_H > wrap.scrollTop + h - HEAD_H) wrap.scrollTop = top + ROW_H - (h - HEAD_H);
+  }
+  if (cursor.j >= 0) {
+    const left = cursor.j * CELL;
+    if (left < wrap.scrollLeft) wrap.scrollLeft = left;
+    else if (NAME_W + left + CELL > wrap.scrollLeft + w) wrap.scrollLeft = NAME_W + left + CELL - w;
+  }
+  draw();
+  const text = describe(cursor);
+  announce.textContent = text;
+  const rect = wrap.getBoundingClientRect(), box = cursorBox();
+  showTip(text.replace(/: Enter .*$/, ''), rect.left + box.x + box.w, rect.top + box.y);
+}
+
+// What a click on the cursor's cell does.
+function activate() {
+  const run = cursor.j >= 0 ? data.runs[cursor.j] : null;
+  if (cursor.r < 0) { if (run) location.href = `${runPath(flowId, run.run_id)}/graph`; return; }
+  const row = rows[cursor.r];
+  if (row.kind === 'group') {
+    if (collapsed.has(row.id)) collapsed.delete(row.id); else collapsed.add(row.id);
+    rebuild(); moveTo(cursor.r, cursor.j); return;
+  }
+  const target = run || data.runs[data.runs.length - 1];
+  if (target) location.href = taskUrl(flowId, target.run_id, row.id);
 }
 
 function duration(run) {
@@ -140,6 +206,21 @@ wrap.addEventListener('click', (event) => {
   }
   const run = h.run || data.runs[data.runs.length - 1];
   if (run) location.href = taskUrl(flowId, run.run_id, h.row.id);
+});
+wrap.addEventListener('focus', () => { if (data) moveTo(cursor ? cursor.r : 0, cursor ? cursor.j : data.runs.length - 1); });
+wrap.addEventListener('blur', () => { hideTip(); draw(); });
+wrap.addEventListener('keydown', (event) => {
+  if (!data || !cursor || event.altKey || event.metaKey) return;
+  const page = Math.max(1, Math.floor((wrap.clientHeight - HEAD_H) / ROW_H) - 1);
+  const moves = {
+    ArrowDown: [1, 0], ArrowUp: [-1, 0], ArrowRight: [0, 1], ArrowLeft: [0, -1], PageDown: [page, 0], PageUp: [-page, 0],
+  };
+  if (moves[event.key]) moveTo(cursor.r + moves[event.key][0], cursor.j + moves[event.key][1]);
+  else if (event.key === 'Home') moveTo(event.ctrlKey ? 0 : cursor.r, event.ctrlKey ? cursor.j : 0);
+  else if (event.key === 'End') moveTo(event.ctrlKey ? rows.length - 1 : cursor.r, event.ctrlKey ? cursor.j : data.runs.length - 1);
+  else if (event.key === 'Enter' || event.key === ' ') activate();
+  else return;
+  event.preventDefault();
 });
 document.getElementById('grid-limit').addEventListener('change', (event) => {
   // In the address too (replaced, not a new history entry): a bookmark or a reload keeps it.

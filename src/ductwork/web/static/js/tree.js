@@ -22,10 +22,14 @@ export function taskPaths(groups, parents) {
   });
 }
 
-// Rows to show: {kind: 'group'|'task', id, depth, index (tasks), size (groups)}.
+const INSTANCE = /^(.+)\[\d+\]$/;
+
+// Rows to show: {kind: 'group'|'task', id, depth, index (tasks), size (groups)}. A mapped task's
+// instance (t[3], listed right after t by the server) is one level deeper than its task.
 export function visibleRows(taskIds, paths, collapsed) {
   const rows = [];
   const emitted = new Set();
+  const known = new Set(taskIds);
   const sizes = new Map();
   for (const path of paths) for (const g of path) sizes.set(g, (sizes.get(g) || 0) + 1);
   taskIds.forEach((id, i) => {
@@ -36,7 +40,9 @@ export function visibleRows(taskIds, paths, collapsed) {
       if (!emitted.has(g)) { emitted.add(g); rows.push({ kind: 'group', id: g, depth: d, size: sizes.get(g) }); }
       if (collapsed.has(g)) { hidden = true; break; }
     }
-    if (!hidden) rows.push({ kind: 'task', id, depth: path.length, index: i });
+    const base = id.endsWith(']') ? INSTANCE.exec(id) : null;
+    const instance = base !== null && known.has(base[1]);
+    if (!hidden) rows.push({ kind: 'task', id, depth: path.length + (instance ? 1 : 0), index: i });
   });
   return rows;
 }
