@@ -242,6 +242,64 @@ def logged_try(engine: Engine, record: RunRecord, task_id: str, try_number: int 
     return chosen
 
 
+def followed_log(engine: Engine, record: RunRecord, task_id: str, *, poll: float = 0.3) -> Iterator[str]:
+    """The newest try's log, followed, for a task that may not have started yet (``logs?follow=true``
+    right after a trigger, its upstream tasks still running): it answered 404 "has not run
+    yet", so a script following a run's last task had to poll for it. Now the answer says once
+    that it waits, then streams the first try from its start, or says why the task ended
+    without running (skipped, upstream failed, the run cancelled). What can be told at once
+    (an unknown task, a task that will not run, a try without a log) is raised before anything
+    is streamed, as without ``follow``."""
+    check_tasks(_graph(engine, record), record, [task_id])
+    if not _may_still_start(engine, record, task_id):
+        _no_try_yet(engine, record, task_id)
+        logged_try(engine, record, task_id, None)
+        return log_chunks(engine, record, task_id, None, follow=True, poll=poll)
+    return _waiting_then_followed(engine, record, task_id, poll)
+
+
+def _may_still_start(engine: Engine, record: RunRecord, task_id: str) -> bool:
+    """Whether the task has no try yet but may get one: neither it nor its run has ended."""
+    with read_transaction(engine) as conn:
+        if task_repo.list_tries(conn, record.pk, task_id):
+            return False
+        instance = task_repo.get_task_instance(conn, record.pk, task_id)
+        run = run_repo.get_run(conn, record.flow_id, record.run_id)
+    return not (instance is None or instance.state.is_terminal or run is None or run.state.is_terminal)
+
+
+def _no_try_yet(engine: Engine, record: RunRecord, task_id: str) -> None:
+    """Raises why a task that ended without a try has no log (the state it ended in)."""
+    with read_transaction(engine) as conn:
+        if task_repo.list_tries(conn, record.pk, task_id):
+            return
+        instance = task_repo.get_task_instance(conn, record.pk, task_id)
+        run = run_repo.get_run(conn, record.flow_id, record.run_id)
+    if instance is not None and instance.state.is_terminal:
+        said = f"ended {instance.state.value.replace('_', ' ')} without running"
+    else:
+        said = f"did not start before its run ended ({run.state.value if run is not None else 'deleted'})"
+    raise NotFoundError(f"task {task_id!r} of run {record.run_id} {said}: it has no log")
+
+
+def _waiting_then_followed(engine: Engine, record: RunRecord, task_id: str, poll: float) -> Iterator[str]:
+    state = "none"
+    with read_transaction(engine) as conn:
+        instance = task_repo.get_task_instance(conn, record.pk, task_id)
+    if instance is not None:
+        state = instance.state.value.replace("_", " ")
+    yield f"*** {task_id} has not started yet ({state}); waiting for its first try\n"
+    while _may_still_start(engine, record, task_id):
+        time.sleep(poll)
+    try:
+        _no_try_yet(engine, record, task_id)
+        logged_try(engine, record, task_id, None)
+    except NotFoundError as exc:
+        yield f"*** no log: {exc}\n"
+        return
+    yield from log_chunks(engine, record, task_id, None, follow=True, poll=poll)
+
+
 def log_chunks(
     engine: Engine,
     record: RunRecord,

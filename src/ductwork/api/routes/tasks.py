@@ -131,10 +131,16 @@ def task_log(
     follow: bool = Query(False, description="Keep the response open and stream new output until the try ends."),
 ) -> StreamingResponse:
     """The log of a try as plain text; with ``follow``, a chunked response that grows while the
-    try runs (read it with a streaming client: ``curl -N``, ``fetch`` with a reader)."""
+    try runs (read it with a streaming client: ``curl -N``, ``fetch`` with a reader). Followed
+    without a ``try_number``, a task that has not started yet is waited for (the answer's
+    first line says so) and its first try streamed from its start."""
     record = find_run(ctx, flow_id, run_id)
-    _check_log(ctx, record, task_id, try_number)
-    chunks = task_service.log_chunks(ctx.engine, record, task_id, try_number, follow=follow)
+    chunks: Iterator[str]
+    if follow and try_number is None:
+        chunks = task_service.followed_log(ctx.engine, record, task_id)
+    else:
+        _check_log(ctx, record, task_id, try_number)
+        chunks = task_service.log_chunks(ctx.engine, record, task_id, try_number, follow=follow)
     return StreamingResponse(
         _in_own_threads(request, chunks) if follow else _utf8(chunks),
         media_type="text/plain; charset=utf-8",
