@@ -461,3 +461,29 @@ def test_a_page_address_holding_a_nul_is_refused_with_a_page(viewer_browser: Tes
     page = viewer_browser.get("/flows/%00/grid")
     assert page.status_code == 422 and page.headers["content-type"].startswith("text/html")
     assert "Bad address" in page.text and "%00" in page.text
+
+
+def test_the_assets_pages_show_times_as_the_other_pages_do(
+    viewer_browser: TestClient, operator: Any, engine: Any
+) -> None:
+    """The Assets page showed ``2026-12-07T07:35:07+00:00`` and an asset's history
+    ``2026-12-07T07:35:07.503134+00:00``, where every other page shows ``2026-12-07 07:35:07``."""
+    from ductwork import Asset, EmptyOperator, Flow
+    from ductwork.store.engine import transaction
+    from ductwork.store.repo import flows as flow_repo
+
+    with Flow("on_shown_times", schedule=Asset("s3://lake/shown_times")) as flow:
+        EmptyOperator(task_id="t")
+    with transaction(engine) as conn:
+        flow_repo.upsert_flow(conn, flow.to_graph())
+    made = operator.post("/assets/events", json={"uri": "s3://lake/shown_times"})
+    assert made.status_code == 201, made.text
+    at = made.json()["at"]  # ISO, in UTC
+    shown = f"{at[:10]} {at[11:19]}"
+    listing = viewer_browser.get("/assets").text
+    row = listing[listing.index('data-uri="s3://lake/shown_times"') :].split("</tr>")[0]
+    assert f">{shown}</td>" in row and f">{at[:10]}T" not in row, row
+    assert "Last update (UTC)" in listing
+    detail = viewer_browser.get("/assets/detail", params={"uri": "s3://lake/shown_times"}).text
+    assert f">{shown}</td>" in detail and "When (UTC)" in detail
+    assert f">{at[:10]}T" not in detail

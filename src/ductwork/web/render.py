@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import MutableMapping
 from importlib import resources
@@ -52,6 +53,18 @@ def _json_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
+def _when(value: dt.datetime | str | None) -> str:
+    """A moment as the other pages show one: ``2024-01-31 07:35:07``, in UTC (the column says
+    so), not ``2024-01-31T07:35:07.503134+00:00``. Takes a datetime or its ISO text (a
+    service's ``to_dict``)."""
+    if value is None or value == "":
+        return "—"
+    moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
 def _masked(value: Any) -> Any:
     """``value`` with what sits under a secret-looking key as ``***``: a run's conf is shown to
     every viewer."""
@@ -74,6 +87,7 @@ def make_templates() -> Jinja2Templates:
     templates.env.filters["u"] = _quote
     templates.env.filters["json_text"] = _json_text
     templates.env.filters["masked"] = _masked
+    templates.env.filters["when"] = _when
     templates.env.filters["markdown"] = _markdown
     templates.env.globals["state_colours"] = STATE_COLOURS
     templates.env.globals["static_version"] = _static_version()
