@@ -392,6 +392,15 @@ def test_pools_crud(admin: Api, viewer: Api) -> None:
     assert "slots" in error_of(admin.put("/pools/x", json={"slots": -1}), 422)
 
 
+def test_a_pool_name_of_blanks_or_with_blanks_around_it_is_refused(admin: Api, viewer: Api) -> None:
+    """``PUT /pools/%20`` made a pool named ' ' (the page refused it only in its script, the
+    CLI not at all), and 'etl ' a pool no task naming 'etl' is limited by."""
+    assert "needs a character other than spaces" in error_of(admin.put("/pools/%20", json={"slots": 1}), 422)
+    said = error_of(admin.put("/pools/etl%20", json={"slots": 1}), 422)
+    assert said == "pool name 'etl ': spaces before or after it are not part of any task's pool name; write 'etl'"
+    assert [p["name"] for p in viewer.get("/pools").json()] == ["default_pool", "io"]
+
+
 # --- Luigi's view ----------------------------------------------------------------------------
 def test_luigi_families_tasks_workers_resources(viewer: Api) -> None:
     families = viewer.get("/luigi/families?hours=24").json()

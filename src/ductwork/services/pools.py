@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine
 
 from ductwork.core.graph import DEFAULT_POOL
-from ductwork.errors import NotFoundError
+from ductwork.errors import NotFoundError, ParameterError
 from ductwork.services.names import check_name
 from ductwork.store.engine import read_transaction, transaction
 from ductwork.store.errors import PoolInUseError
@@ -16,10 +16,24 @@ from ductwork.store.records import PoolRecord
 from ductwork.store.repo import pools as pool_repo
 
 
+def check_pool_name(name: str) -> None:
+    """Refuse a name of blanks only (a pool nobody can name in a task or see in a list) and
+    blanks around a name: 'etl ' made from a form or a script is another pool than the 'etl'
+    tasks name, so their limit silently never applied."""
+    if not name.strip():
+        raise ParameterError(f"pool name {name!r}: it needs a character other than spaces and control characters")
+    if name != name.strip():
+        trimmed = name.strip()
+        raise ParameterError(
+            f"pool name {name!r}: spaces before or after it are not part of any task's pool name; write {trimmed!r}"
+        )
+    check_name("pool", name)  # what the API can address (length, NUL)
+
+
 def set_pool(conn: Connection, name: str, slots: int, description: str | None = None) -> PoolRecord:
     """Create a pool or change its slots. ``description`` None keeps the one it has (empty for a
     new pool): changing a pool's slots (``ductwork pools set etl 8``) must not wipe what it says."""
-    check_name("pool", name)
+    check_pool_name(name)
     if description is None:
         existing = pool_repo.get_pool(conn, name)
         description = existing.description if existing is not None else ""
