@@ -487,3 +487,65 @@ def test_the_assets_pages_show_times_as_the_other_pages_do(
     detail = viewer_browser.get("/assets/detail", params={"uri": "s3://lake/shown_times"}).text
     assert f">{shown}</td>" in detail and "When (UTC)" in detail
     assert f">{at[:10]}T" not in detail
+
+
+def _back_links(page: str) -> list[tuple[str, str]]:
+    found = re.search(r'<ul class="back-links" id="back-links">(.*?)</ul>', page, re.S)
+    assert found is not None, page
+    return [
+        (html.unescape(label), html.unescape(href))
+        for href, label in re.findall(r'<a href="([^"]*)">([^<]*)</a>', found.group(1))
+    ]
+
+
+def test_an_error_page_leads_back_to_the_nearest_page_that_exists(viewer_browser: TestClient, seeded: Seeded) -> None:
+    """Every error page offered only "Back to the flows": a mistyped run id on a flow, a task
+    that the run lacks, or a hand-edited filter left one to find the way from the flows list."""
+    run = quote(seeded.failed_run, safe="")
+    assert _back_links(viewer_browser.get("/flows/demo/runs/nope/graph").text) == [
+        ("Back to flow demo", "/flows/demo/grid"),
+        ("All flows", "/flows"),
+    ]
+    assert _back_links(viewer_browser.get(f"/flows/demo/runs/{run}/tasks/nope").text) == [
+        (f"Back to run {seeded.failed_run}", f"/flows/demo/runs/{run}/graph"),
+        ("Back to flow demo", "/flows/demo/grid"),
+        ("All flows", "/flows"),
+    ]
+    assert _back_links(viewer_browser.get("/flows/dmeo/grid").text) == [("All flows", "/flows")]
+    assert _back_links(viewer_browser.get("/flows/demo/runs?state=bogus").text) == [
+        ("This page without its query", "/flows/demo/runs"),
+        ("Back to flow demo", "/flows/demo/grid"),
+        ("All flows", "/flows"),
+    ]
+    came_from = "http://testserver/flows/demo/runs?state=failed"
+    assert _back_links(viewer_browser.get("/variables/nope/edit", headers={"Referer": came_from}).text) == [
+        ("Back to the page you came from", "/flows/demo/runs?state=failed"),
+        ("Back to Variables", "/variables"),
+        ("All flows", "/flows"),
+    ]
+    elsewhere = viewer_browser.get("/flows/demo/runs/nope/graph", headers={"Referer": "https://evil.example/x"})
+    assert ("Back to the page you came from", "/x") not in _back_links(elsewhere.text)
+
+
+def test_a_server_error_is_a_page_that_leads_back_and_json_for_the_api(app: Any, seeded: Seeded) -> None:
+    """An unforeseen failure showed the bare text "Internal Server Error", with no way on."""
+
+    def broken() -> None:
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/flows/demo/broken-for-a-test", broken)
+    app.add_api_route("/api/v1/broken-for-a-test", broken)
+    with TestClient(app, raise_server_exceptions=False) as browser:
+        login(browser, "viewer", PASSWORD)
+        page = browser.get("/flows/demo/broken-for-a-test")
+        assert page.status_code == 500 and "text/html" in page.headers["content-type"]
+        assert "the server failed on this request (RuntimeError)" in page.text
+        assert _back_links(page.text) == [("Back to flow demo", "/flows/demo/grid"), ("All flows", "/flows")]
+        answer = browser.get(
+            "/api/v1/broken-for-a-test", headers={"Authorization": f"Bearer {seeded.tokens['viewer']}"}
+        )
+        assert answer.status_code == 500
+        assert answer.json() == {
+            "detail": "the server failed on this request (RuntimeError); its log has the traceback",
+            "error": "internal_error",
+        }

@@ -221,7 +221,18 @@ async def _unstorable_text(request: Request, exc: Exception) -> Response:
     return JSONResponse(error_body(detail, "validation_error"), status_code=422)
 
 
+async def _server_error(request: Request, exc: Exception) -> Response:
+    """A failure nobody foresaw: the page (or JSON, for the API) says so and leads back, where
+    the browser showed a bare "Internal Server Error" with no way on. Starlette logs the
+    traceback after this answer is sent."""
+    detail = f"the server failed on this request ({type(exc).__name__}); its log has the traceback"
+    if _for_person(request):
+        return request.app.state.html_error(request, 500, detail)
+    return JSONResponse(error_body(detail, "internal_error"), status_code=500)
+
+
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(Exception, _server_error)
     app.add_exception_handler(UnicodeError, _unstorable_text)
     app.add_exception_handler(OperationalError, _connection_lost)
     app.add_exception_handler(InterfaceError, _connection_lost)

@@ -121,9 +121,19 @@ def html_error(request: Request, status: int, message: str) -> HTMLResponse:
         404: "Not found",
         409: "Conflict",
         422: "Invalid input",
+        500: "Server error",
         503: "Database unreachable",
     }
-    return page(request, "error.html", status_code=status, title=titles.get(status, "Error"), message=message)
+    from ductwork.web.back import back_links
+
+    return page(
+        request,
+        "error.html",
+        status_code=status,
+        title=titles.get(status, "Error"),
+        message=message,
+        back_links=back_links(request, status),
+    )
 
 
 def require_page_role(request: Request, role: str) -> Principal:
