@@ -195,6 +195,18 @@ def test_login_failures_and_safe_redirects(app: Any) -> None:
         assert "ductwork_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie.replace("Lax", "lax")
 
 
+def test_a_refused_login_keeps_the_user_name_typed(app: Any) -> None:
+    """A wrong password emptied the user name too: it had to be typed again each time."""
+    with TestClient(app) as browser:
+        page = browser.get("/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        wrong = browser.post("/login", data={"username": 'ad"min<', "password": "nope", "csrf_token": token})
+        assert wrong.status_code == 401
+        field = re.search(r'<input id="username"[^>]*>', wrong.text)
+        assert field is not None and 'value="ad&#34;min&lt;"' in field.group(0), field
+        assert 'value="' not in re.search(r'<input id="password"[^>]*>', wrong.text).group(0)  # type: ignore[union-attr]
+
+
 def test_login_keeps_where_you_were_going(app: Any) -> None:
     with TestClient(app) as browser:
         first = browser.get("/flows/demo/grid?x=1", follow_redirects=False)

@@ -77,10 +77,24 @@ def safe_next(target: str | None) -> str:
 
 
 def _login_page(
-    request: Request, next_url: str, error: str = "", status: int = 200, retry_after: int | None = None
+    request: Request,
+    next_url: str,
+    error: str = "",
+    status: int = 200,
+    retry_after: int | None = None,
+    username: str = "",
 ) -> Response:
+    """The login form; a refused login gives back the user name typed (never the password)."""
     token = secrets.token_urlsafe(24)
-    response = page(request, "login.html", status_code=status, login_csrf=token, next_url=next_url, error=error)
+    response = page(
+        request,
+        "login.html",
+        status_code=status,
+        login_csrf=token,
+        next_url=next_url,
+        error=error,
+        username=username[:200],
+    )
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)
     response.set_cookie(
@@ -117,7 +131,12 @@ async def login(
     if wait:
         log.warning("login refused for %r from %s: too many failed logins (retry in %ds)", username, address, wait)
         return _login_page(
-            request, target, f"Too many failed logins; try again in {_minutes(wait)}.", 429, retry_after=wait
+            request,
+            target,
+            f"Too many failed logins; try again in {_minutes(wait)}.",
+            429,
+            retry_after=wait,
+            username=username,
         )
     limiter = guard.limiter()
     if limiter.statistics().tasks_waiting >= guard.max_waiting:
@@ -141,7 +160,7 @@ async def login(
                 by_address,
                 guard.window,
             )
-            return _login_page(request, target, "Wrong user name or password.", 401)
+            return _login_page(request, target, "Wrong user name or password.", 401, username=username)
     guard.throttle.succeeded(username)
     session = await run_in_threadpool(accounts.start_session, ctx.engine, user)
     response = RedirectResponse(target, status_code=303)
