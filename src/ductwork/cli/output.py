@@ -102,11 +102,16 @@ def print_run_states(
     id) adds a column, such as which tasks were up to date and did not run."""
     from rich.table import Table
 
+    from ductwork.core.task_order import instances_under_their_task, reorder
+
     table = Table(
         "task", "state", "try", "duration", title=f"{flow_id} {run_id} [{styled(state)}]", title_justify="left"
     )
     if notes:
         table.add_column("note", overflow="fold", max_width=70)
+    order = instances_under_their_task([task[0] for task in tasks])
+    if order is not None:  # a mapped task's instances under their task, as the UI lists them
+        tasks = reorder(tasks, order)
     for task_id, task_state, try_number, duration in tasks:
         cells = [task_id, styled(task_state), str(try_number), f"{duration:.2f}s" if duration is not None else ""]
         table.add_row(*cells, *([notes.get(task_id, "")] if notes else []))

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from ductwork.cli.output import styled
 from ductwork.core.states import TaskState
+from ductwork.core.task_order import instances_under_their_task, reorder
 from ductwork.engine.recorder import RunSummary
 from ductwork.engine.supervisor import EngineEvent, StateChanged
 
@@ -81,6 +82,9 @@ def summary_table(summary: RunSummary, *, max_rows: int = 200) -> Table:
     table.add_column("duration", justify="right")
     table.add_column("note", overflow="fold", max_width=70)
     rows = list(summary.tasks.values())
+    order = instances_under_their_task([row.task_id for row in rows])
+    if order is not None:  # a mapped task's instances under their task, as the UI lists them
+        rows = reorder(rows, order)
     shown = rows if len(rows) <= ALL_ROWS else [r for r in rows if r.state != TaskState.SUCCESS][:max_rows]
     for task in shown:
         durations = [t.duration for t in task.tries if t.duration is not None]

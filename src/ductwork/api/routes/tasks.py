@@ -15,10 +15,10 @@ from ductwork.api import schemas
 from ductwork.api.context import WebContext, web_context
 from ductwork.api.routes._common import ERRORS, MAX_OFFSET, FlowId, RunId, TaskId, find_run
 from ductwork.api.security import Operator, Viewer
-from ductwork.api.task_order import instances_under_their_task, reorder
 from ductwork.core.json_text import json_object
 from ductwork.core.mapping import OUTCOME as MAPPED_OUTCOME
 from ductwork.core.states import TaskState
+from ductwork.core.task_order import instances_under_their_task, reorder
 from ductwork.services import tasks as task_service
 from ductwork.services.shown_secrets import known_secrets, mask_shown
 from ductwork.store.engine import read_transaction

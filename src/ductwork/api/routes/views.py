@@ -15,7 +15,7 @@ from ductwork.api.context import WebContext, web_context
 from ductwork.api.routes._common import ERRORS, MAX_OFFSET, FlowId, RunId, RunType, find_run
 from ductwork.api.routes.flows import CODES
 from ductwork.api.security import Viewer
-from ductwork.api.task_order import instances_under_their_task, reorder, reorder_text
+from ductwork.core.task_order import instances_under_their_task, reorder, reorder_text
 from ductwork.services import runs as run_service
 from ductwork.services import why as why_service
 from ductwork.store.engine import read_transaction
