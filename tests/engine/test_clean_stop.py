@@ -8,11 +8,14 @@ import threading
 import time
 from pathlib import Path
 
+from sqlalchemy import Engine
+
 from ductwork.engine.scheduler import SchedulerOptions, SchedulerService
 from ductwork.services import runs as run_service
 from ductwork.settings import Settings
 from ductwork.store import migrate
 from ductwork.store.engine import create_engine, read_transaction
+from ductwork.store.records import RunRecord
 from ductwork.store.repo import tasks as task_repo
 
 FLOW = """
@@ -30,33 +33,46 @@ FLOW = """
 """
 
 
-def test_a_try_that_ends_while_the_scheduler_stops_is_recorded_before_it_exits(tmp_path: Path) -> None:
+def _start_and_trigger(
+    tmp_path: Path, flow: str, flow_id: str, *, parallelism: int
+) -> tuple[Engine, SchedulerService, threading.Thread, RunRecord, Path]:
+    """A scheduler in a thread on a flows folder holding ``flow``, and run ``r1`` of ``flow_id``
+    triggered and seen started (its task wrote ``marks/started``)."""
     flows, marks = tmp_path / "flows", tmp_path / "marks"
     flows.mkdir()
     marks.mkdir()
-    (flows / "slow.py").write_text(textwrap.dedent(FLOW.format(marks=str(marks))))
+    (flows / f"{flow_id}.py").write_text(textwrap.dedent(flow.format(marks=str(marks))))
     settings = Settings(
-        home=tmp_path / "home", flows_folder=flows, database_url=f"sqlite:///{tmp_path / 'd.db'}", parallelism=2
+        home=tmp_path / "home",
+        flows_folder=flows,
+        database_url=f"sqlite:///{tmp_path / 'd.db'}",
+        parallelism=parallelism,
     )
     engine = create_engine(settings.db_url)
     migrate.upgrade(engine)
     service = SchedulerService(settings, options=SchedulerOptions(poll_interval=0.1, parse_interval=0.2))
     thread = threading.Thread(target=service.run, daemon=True)
     thread.start()
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                record = run_service.trigger(engine, "slow", run_id="r1")
-                break
-            except Exception:  # the flow is not parsed yet
-                time.sleep(0.2)
-        while not (marks / "started").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert (marks / "started").exists(), "the try never started"
-    finally:
+    deadline = time.monotonic() + 60
+    record = None
+    while record is None and time.monotonic() < deadline:
+        try:
+            record = run_service.trigger(engine, flow_id, run_id="r1")
+        except Exception:  # the flow is not parsed yet
+            time.sleep(0.2)
+    while not (marks / "started").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if record is None or not (marks / "started").exists():
         service.stop()
         thread.join(60)
+        raise AssertionError("the run was never triggered, or its try never started")
+    return engine, service, thread, record, marks
+
+
+def test_a_try_that_ends_while_the_scheduler_stops_is_recorded_before_it_exits(tmp_path: Path) -> None:
+    engine, service, thread, record, marks = _start_and_trigger(tmp_path, FLOW, "slow", parallelism=2)
+    service.stop()
+    thread.join(60)
     assert not thread.is_alive()
     assert (marks / "done").exists()  # a clean stop let the try finish
     with read_transaction(engine) as conn:
@@ -91,29 +107,8 @@ def test_a_run_cancelled_while_the_scheduler_stops_has_its_try_stopped(tmp_path:
     """A stopping scheduler waits for its running tries; it still hears of a run cancelled
     meanwhile (it waited deaf to the database until the try ended, minutes later), and starts
     nothing new while it waits."""
-    flows, marks = tmp_path / "flows", tmp_path / "marks"
-    flows.mkdir()
-    marks.mkdir()
-    (flows / "long.py").write_text(textwrap.dedent(LONG_FLOW.format(marks=str(marks))))
-    settings = Settings(
-        home=tmp_path / "home", flows_folder=flows, database_url=f"sqlite:///{tmp_path / 'd.db'}", parallelism=1
-    )
-    engine = create_engine(settings.db_url)
-    migrate.upgrade(engine)
-    service = SchedulerService(settings, options=SchedulerOptions(poll_interval=0.1, parse_interval=0.2))
-    thread = threading.Thread(target=service.run, daemon=True)
-    thread.start()
+    engine, service, thread, record, marks = _start_and_trigger(tmp_path, LONG_FLOW, "long", parallelism=1)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                record = run_service.trigger(engine, "long", run_id="r1")
-                break
-            except Exception:  # the flow is not parsed yet
-                time.sleep(0.2)
-        while not (marks / "started").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert (marks / "started").exists(), "the try never started"
         service.stop()
         time.sleep(1.0)
         assert thread.is_alive()  # still waiting for the running try
