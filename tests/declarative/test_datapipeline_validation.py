@@ -476,3 +476,51 @@ def test_put_names_the_files_own_lines(cli: Cli, tmp_path: Path) -> None:
     result = cli("pipelines", "put", str(path))
     assert result.exit_code == 2
     assert "line 1: object 'Hello', field 'command'" in result.output, result.output
+
+
+def test_a_duplicate_id_does_not_hide_the_other_problems(cli: Cli, tmp_path: Path) -> None:
+    """`validate` stopped at a duplicate object id (or an object without one): the definition's
+    other problems came only after that was fixed, where the README promises every problem at
+    once."""
+    text = definition(
+        SHELL,
+        dict(SHELL),
+        {"type": "ShellCommandActivity", "command": "echo no id"},
+        {"id": "Typo", "type": "ShellCommandActivity", "comand": "echo"},
+        {**SHELL, "id": "Late", "dependsOn": {"ref": "Nowhere"}},
+    )
+    found = problems(cli, tmp_path, text)
+    assert [(p["object"], p["field"]) for p in found] == [
+        ("Hello", "id"),
+        (None, "id"),
+        ("Typo", "comand"),
+        ("Typo", "command"),
+        ("Late", "dependsOn"),
+    ]
+
+
+def test_a_value_that_is_not_a_field_value_is_one_problem(cli: Cli, tmp_path: Path) -> None:
+    """A command written as a JSON object is reported as such, not also as a missing command."""
+    found = problems(cli, tmp_path, definition({**SHELL, "command": {"text": "echo"}}, {**SHELL, "id": "Two"}))
+    assert [(p["object"], p["field"], p["message"]) for p in found] == [
+        ("Hello", "command", 'an object value must be a reference {"ref": "ObjectId"}')
+    ]
+
+
+def test_every_expression_error_of_a_field_is_reported(cli: Cli, tmp_path: Path) -> None:
+    """Only the first bad expression of a field was reported: fixing it revealed the next one."""
+    command = "#{myUndeclared} #{@scheduledStartTme} #{formatt(@scheduledStartTime, 'YYYY')} #{myOk}"
+    text = definition(
+        {**SHELL, "command": command, "scriptArgument": ["#{1 +}", "#{nothing} #{more}"]},
+        parameters=[{"id": "myOk", "type": "String", "default": "x"}],
+    )
+    found = problems(cli, tmp_path, text)
+    got = [(p["field"], p["position"], p["message"].split(".")[0].split(";")[0]) for p in found]
+    assert got == [
+        ("command", 3, "'myUndeclared' is not a field of 'Hello' nor a parameter"),
+        ("command", 19, "unknown runtime field '@scheduledStartTme'"),
+        ("command", 41, "unknown function 'formatt'"),
+        ("scriptArgument", 6, "expected a value, found the end of the expression"),
+        ("scriptArgument", 3, "'nothing' is not a field of 'Hello' nor a parameter"),
+        ("scriptArgument", 14, "'more' is not a field of 'Hello' nor a parameter"),
+    ], found

@@ -77,7 +77,10 @@ class _Checker:
 
     def __init__(self, definition: Definition) -> None:
         self.definition = definition
-        self.problems: list[Problem] = []
+        self.problems: list[Problem] = list(definition.problems)
+        # A field whose value could not be read was left out: it is one problem, not also
+        # "needs 'command'" or the like.
+        self._unreadable = {(p.object_id, p.field) for p in definition.problems if p.object_id is not None}
 
     def add(
         self, message: str, obj: PipelineObject | str | None = None, name: str | None = None, pos: int | None = None
@@ -89,6 +92,8 @@ class _Checker:
         else:
             line = self.definition.objects[obj].line if obj in self.definition.objects else None
             problem = Problem(message, obj, name, pos, line)
+        if (problem.object_id, name) in self._unreadable:
+            return
         if problem not in self.problems:  # a Default field inherited by many objects is one problem
             self.problems.append(problem)
 
@@ -566,18 +571,16 @@ def _check_expressions(
             if spec is not None and field_spec is None and not cat.is_user_field(name):
                 continue  # inherited from Default, not a field of this type
             texts = [r for r in (raw if isinstance(raw, list) else [raw]) if isinstance(r, str)]
-            problem = False
-            for index, text in enumerate(texts):
-                try:
-                    template = scope.template(obj.id, name, index, text)
-                    for expr in template.expressions:
-                        for node in ex.walk(expr):
-                            if isinstance(node, ex.Call):
-                                ex.check_call(node)
-                except ex.ExpressionError as exc:
-                    check.add(exc.message, obj, name, exc.position)
-                    problem = True
-            if problem or not any("#{" in t for t in texts):
+            if not any("#{" in t for t in texts):
+                continue
+            errors = [
+                error
+                for text in texts
+                for error in sorted(_expression_errors(scope, obj, name, text, users.get(obj.id)), key=_position)
+            ]
+            for error in errors:
+                check.add(error.message, obj, name, error.position)
+            if errors:
                 continue
             try:
                 value = scope.value(obj, name, node=users.get(obj.id))
@@ -592,6 +595,29 @@ def _check_expressions(
                     obj,
                     name,
                 )
+
+
+def _expression_errors(
+    scope: Scope, obj: PipelineObject, name: str, text: str, node: PipelineObject | None
+) -> list[ex.ExpressionError]:
+    """Every error of one text of a field: each expression that does not parse, each unknown
+    function or bad call, each reference that does not resolve."""
+    parsed, errors = ex.parse_each(text)
+    for expr in parsed:
+        bad_calls = []
+        for part in ex.walk(expr):
+            if isinstance(part, ex.Call):
+                try:
+                    ex.check_call(part)
+                except ex.ExpressionError as exc:
+                    bad_calls.append(exc)
+        errors.extend(bad_calls)
+        errors.extend(scope.expression_errors(obj, name, expr, node=node, evaluate=not bad_calls))
+    return errors
+
+
+def _position(error: ex.ExpressionError) -> int:
+    return error.position
 
 
 def _dependency_cycle(check: _Checker, edges: Mapping[str, list[tuple[str, str]]]) -> None:

@@ -335,6 +335,25 @@ def parse_template(text: str) -> Template:
     return Template(tuple(parts), text)
 
 
+def parse_each(text: str) -> tuple[list[Expr], list[ExpressionError]]:
+    """Every expression of a template parsed on its own: those that parse, and the error of each
+    that does not (validation reports them all, not the first alone)."""
+    parsed: list[Expr] = []
+    errors: list[ExpressionError] = []
+    i = 0
+    while (start := text.find("#{", i)) >= 0:
+        close = _closing_brace(text, start + 2)
+        if close < 0:
+            errors.append(ExpressionError("'#{' is not closed by '}'", start))
+            break
+        try:
+            parsed.append(parse_expression(text, start + 2, close))
+        except ExpressionError as exc:
+            errors.append(exc)
+        i = close + 1
+    return parsed, errors
+
+
 # --- values and evaluation ----------------------------------------------------------------------
 
 Resolver = Callable[[tuple[str, ...], int], Any]

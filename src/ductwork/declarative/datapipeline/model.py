@@ -76,6 +76,10 @@ class Definition:
     source: str = "<definition>"
     extra: dict[str, Any] = field(default_factory=dict)
     """Top-level keys other than objects/parameters/values (Ductwork keeps its own there)."""
+    problems: list[Problem] = field(default_factory=list)
+    """What was wrong while reading (a duplicate id, an object without one, a value that is not
+    a field value): ``compile_definition`` reports them with the rest, so that one look at a
+    definition lists every problem. The objects read are the first of each id."""
 
     def __iter__(self) -> Iterator[PipelineObject]:
         return iter(self.objects.values())
@@ -180,8 +184,9 @@ def _id_lines(text: str) -> dict[str, list[int]]:
 
 
 def parse_definition(text: str, source: str = "<definition>") -> Definition:
-    """Read a definition's JSON text; raises ``PipelineDefinitionError`` listing what is wrong
-    with its structure (bad JSON with line and column, objects without id or type, duplicates)."""
+    """Read a definition's JSON text; raises ``PipelineDefinitionError`` when it cannot be read
+    at all (bad JSON with line and column, no "objects" list). Lesser problems (objects without
+    id, duplicates) are kept in ``Definition.problems`` for validation to report with the rest."""
     try:
         data = json.loads(text, object_pairs_hook=_pairs)
     except json.JSONDecodeError as exc:
@@ -248,7 +253,6 @@ def definition_from_data(data: Any, source: str, all_lines: Mapping[str, list[in
     if not isinstance(values, dict):
         problems.append(Problem('"values" must be an object of parameter values', field="values"))
         values = {}
-    if problems:
-        raise PipelineDefinitionError(source, problems)
     extra = {k: v for k, v in data.items() if k not in ("objects", "parameters", "values")}
-    return Definition(objects, parameters, {k.lstrip("*"): v for k, v in values.items()}, source, extra)
+    values = {k.lstrip("*"): v for k, v in values.items()}
+    return Definition(objects, parameters, values, source, extra, problems)

@@ -131,6 +131,36 @@ class Scope:
 
         return ex.render(template, resolve)
 
+    def expression_errors(
+        self,
+        obj: PipelineObject,
+        name: str,
+        expr: ex.Expr,
+        *,
+        node: PipelineObject | None = None,
+        evaluate: bool = True,
+    ) -> list[ex.ExpressionError]:
+        """What is wrong with one expression of a field: every reference that does not resolve
+        (each one, not the first alone), else (with ``evaluate``) the error of evaluating it."""
+        active = frozenset({(obj.id, name)})
+
+        def resolve(path: tuple[str, ...], pos: int) -> Any:
+            return self.resolve(obj, path, pos, node=node, active=active)
+
+        errors: list[ex.ExpressionError] = []
+        for part in ex.walk(expr):
+            if isinstance(part, ex.Ref):
+                try:
+                    resolve(part.path, part.pos)
+                except ex.ExpressionError as exc:
+                    errors.append(exc)
+        if evaluate and not errors:
+            try:
+                ex.evaluate(expr, resolve)
+            except ex.ExpressionError as exc:
+                errors.append(exc)
+        return errors
+
     def resolve(
         self,
         obj: PipelineObject,
@@ -215,9 +245,10 @@ class Scope:
         if name == "@sphere":
             return "INSTANCE"
         if name not in RUNTIME_FIELDS:
-            raise ex.ExpressionError(
-                f"unknown runtime field {name!r}; known: {', '.join(f for f in RUNTIME_FIELDS)}", pos
-            )
+            from ductwork.errors import did_you_mean
+
+            hint = did_you_mean(name, RUNTIME_FIELDS) or f" Known: {', '.join(RUNTIME_FIELDS)}."
+            raise ex.ExpressionError(f"unknown runtime field {name!r}.{hint}", pos)
         if self.runtime is None:
             raise ex.ExpressionError(
                 f"{name} is only known while the pipeline runs, and this field is read when it is compiled", pos
