@@ -111,6 +111,46 @@ def test_every_problem_names_task_argument_and_line(cli: Cli, tmp_path: Path) ->
     assert "line 8: task 'load', field 'bash_comand': unknown argument 'bash_comand'" in human.output
 
 
+def test_an_unknown_argument_does_not_hide_the_tasks_other_problems(cli: Cli, tmp_path: Path) -> None:
+    """A task with an unknown argument was left out of the later checks: its bad retry_delay,
+    unimportable callable or out-of-range pool_slots showed only once the name was fixed. An
+    argument refused by the schema is not reported twice (as missing) either."""
+    path = write(
+        tmp_path,
+        "bad.yaml",
+        """\
+        flow: bad
+        tasks:
+          extract:
+            operator: BashOperator
+            bash_command: echo
+            retires: 3
+            retry_delay: soon
+            pool_slots: 0
+          load:
+            operator: BashOperator
+            bash_command: 3
+          check:
+            operator: PythonOperator
+            python_callable: {callable: "os.path:nothere"}
+            colour: red
+        """,
+    )
+    result = cli("pipelines", "validate", str(path), "--json")
+    assert result.exit_code == 1
+    found = {(p["object"], p["field"], p["line"]): p["message"] for p in json.loads(result.output)["problems"]}
+    assert set(found) == {
+        ("extract", "retires", 6),
+        ("extract", "retry_delay", 7),
+        ("extract", None, 3),
+        ("load", "bash_command", 11),
+        ("check", "python_callable", 14),
+        ("check", "colour", 15),
+    }, found
+    assert "expected seconds, a duration like 1h30m" in found[("extract", "retry_delay", 7)]
+    assert found[("extract", None, 3)] == "pool_slots must be at least 1, got 0"
+
+
 def test_top_level_keys_and_defaults_are_named_at_their_line(tmp_path: Path) -> None:
     """An unknown top-level key (Airflow's habit: retries beside the tasks) says where it goes and
     does not hide the tasks' problems; a bad or unused default is reported at its line in

@@ -213,7 +213,14 @@ def compile_data(data: Any, *, source: str, flow_id: str, text: str | None = Non
     lines = Lines(text)
     data = _plain(data)
     problems = _schema_problems(data, lines)
-    broken = {p.object_id for p in problems if p.kind == "task"}
+    # A task with a schema problem is still compiled without the arguments named (an unknown
+    # argument must not hide a bad retry_delay beside it); one whose problem is the task itself
+    # (not a mapping, no operator) is not.
+    broken = {p.object_id for p in problems if p.kind == "task" and p.field in (None, "operator")}
+    refused: dict[str, set[str]] = {}
+    for p in problems:
+        if p.kind == "task" and p.object_id is not None and p.field is not None:
+            refused.setdefault(p.object_id, set()).add(p.field)
     if any(p.kind == "object" for p in problems) or not isinstance(data.get("tasks"), dict):
         raise PipelineDefinitionError(source, problems)  # the file's shape is wrong: nothing more to check
     folder = str(Path(source).resolve().parent)
@@ -265,17 +272,15 @@ def compile_data(data: Any, *, source: str, flow_id: str, text: str | None = Non
             if task_id in broken:
                 continue
             kwargs: dict[str, Any] = {}
-            bad_argument = False
+            left_out = set(refused.get(task_id, ()))
             for key, value in spec.items():
-                if key in TASK_KEYS:
+                if key in TASK_KEYS or key in left_out:
                     continue
                 try:
                     kwargs[key] = _convert(key, value)
                 except DuctworkError as exc:
                     problems.append(_problem(str(exc), ("tasks", task_id, key), lines))
-                    bad_argument = True
-            if bad_argument:
-                continue
+                    left_out.add(key)
             try:
                 cls = registry.resolve(str(spec["operator"]))
                 group = _group(flow, groups, spec.get("group"), data.get("groups") or {})
@@ -289,6 +294,8 @@ def compile_data(data: Any, *, source: str, flow_id: str, text: str | None = Non
                 )
             except DuctworkError as exc:
                 message = _without_task_prefix(str(exc), task_id)
+                if any(f"'{key}'" in message or message.startswith(f"{key} ") for key in left_out):
+                    continue  # about an argument left out, whose own problem is already listed
                 inherited = [n for n in defaults if n not in spec and message.startswith(f"{n} ")]
                 problem = _problem(message, ("defaults", inherited[0]) if inherited else ("tasks", task_id), lines)
                 if problem not in problems:  # a bad default is one problem, not one per task
