@@ -704,3 +704,46 @@ def test_a_run_parameter_used_by_a_field_fixed_at_load_time_is_refused(cli: Cli,
     assert not marks.exists()
     ran = cli("run", str(path), "--no-progress", "--param", "myRetries=0", "--param", "myTag=y")
     assert ran.exit_code == 1 and marks.read_text() == "y\n"
+
+
+def test_an_untyped_object_used_as_a_parent_is_a_base_of_fields(cli: Cli, tmp_path: Path) -> None:
+    """AWS's guide shows ``parent`` with an object "A" that has no type, its fields included in
+    "B": such a base object was refused ("every object needs a 'type'"). It is now a source of
+    fields, checked like the Default object, and no task; an untyped object that no object names
+    as its parent is still refused."""
+    definition = {
+        "objects": [
+            {"id": "Default", "scheduleType": "ondemand"},
+            {"id": "ShellBase", "command": "echo #{myGreeting} from #{@id} >> #{myOut}", "maximumRetries": "1"},
+            {"id": "First", "type": "ShellCommandActivity", "parent": {"ref": "ShellBase"}, "myGreeting": "hello"},
+            {
+                "id": "Second",
+                "type": "ShellCommandActivity",
+                "parent": {"ref": "ShellBase"},
+                "myGreeting": "hi",
+                "dependsOn": {"ref": "First"},
+            },
+        ],
+        "parameters": [{"id": "myOut", "type": "String", "default": str(tmp_path / "out.txt")}],
+    }
+    path = tmp_path / "base.json"
+    path.write_text(json.dumps(definition))
+    data = json.loads(cli("pipelines", "validate", str(path), "--json").output)
+    assert data["valid"], data
+    assert data["flows"][0]["tasks"] == ["First", "Second"]
+    result = cli("run", str(path), "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out.txt").read_text() == "hello from First\nhi from Second\n"
+
+    definition["objects"][1]["comand"] = "x"
+    definition["objects"].append({"id": "Loose", "command": "echo"})
+    path.write_text(json.dumps(definition))
+    data = json.loads(cli("pipelines", "validate", str(path), "--json").output)
+    assert [(p["object"], p["field"], p["message"]) for p in data["problems"]] == [
+        ("ShellBase", "comand", "unknown field 'comand'. Did you mean one of 'command', 'column', 'commandOptions'?"),
+        (
+            "Loose",
+            "type",
+            "every object needs a 'type' (the Default object, and an object used only as a parent, excepted)",
+        ),
+    ]

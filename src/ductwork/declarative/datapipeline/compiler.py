@@ -111,7 +111,7 @@ class _Checker:
 def _check_structure(check: _Checker) -> None:
     definition = check.definition
     for obj in definition:
-        if obj.id == DEFAULT_ID and obj.type is None:
+        if definition.is_base(obj):
             _check_default_fields(check, obj)
             _check_parent(check, obj)
             continue
@@ -121,7 +121,11 @@ def _check_structure(check: _Checker) -> None:
                 shown = f"a reference to {written.target!r}" if isinstance(written, Ref) else f"the list {written!r}"
                 check.add(f"type must be one type name, such as 'ShellCommandActivity', not {shown}", obj, "type")
             else:
-                check.add("every object needs a 'type' (the Default object excepted)", obj, "type")
+                check.add(
+                    "every object needs a 'type' (the Default object, and an object used only as a parent, excepted)",
+                    obj,
+                    "type",
+                )
             continue
         if obj.type in cat.REFUSED:
             check.add(f"type {obj.type!r} is not supported: {cat.REFUSED[obj.type]}", obj, "type")
@@ -840,7 +844,7 @@ def _ignored(definition: Definition) -> list[Problem]:
     notes: list[Problem] = []
     for obj in definition:
         spec = type_spec(obj)
-        if obj.id == DEFAULT_ID and obj.type is None:  # role, resourceRole, pipelineLogUri, region...
+        if definition.is_base(obj):  # role, resourceRole, pipelineLogUri, region...
             for name in obj.fields:
                 field_spec = cat.DEFAULT_ONLY.get(name) or cat.ALL_FIELDS.get(name)
                 if field_spec is not None and not field_spec.effective:

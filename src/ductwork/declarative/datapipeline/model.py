@@ -88,6 +88,18 @@ class Definition:
     def default(self) -> PipelineObject | None:
         return self.objects.get(DEFAULT_ID)
 
+    def is_base(self, obj: PipelineObject) -> bool:
+        """An object without a type that is a source of fields only: the Default object, or one
+        that another object names as its ``parent`` (AWS's guide shows such an object "A" whose
+        fields "B" includes). It is no task of the pipeline."""
+        if "type" in obj.fields:
+            return False
+        if obj.id == DEFAULT_ID:
+            return True
+        return any(
+            isinstance(other.fields.get("parent"), Ref) and other.fields["parent"] == Ref(obj.id) for other in self
+        )
+
     def chain(self, obj: PipelineObject) -> list[PipelineObject]:
         """The object, its parents, then ``Default``: where its fields come from, nearest first.
         Stops at a cycle or a missing parent (validation reports those)."""
