@@ -747,3 +747,45 @@ def test_an_untyped_object_used_as_a_parent_is_a_base_of_fields(cli: Cli, tmp_pa
             "every object needs a 'type' (the Default object, and an object used only as a parent, excepted)",
         ),
     ]
+
+
+def test_describe_names_each_objects_aws_type_actions_included(cli: Cli, tmp_path: Path) -> None:
+    """`pipelines describe` labelled actions "(ActionOperator)", an internal class name; they are
+    shown by their AWS type, as every other object is."""
+    definition = {
+        "objects": [
+            {"id": "Default", "scheduleType": "timeseries", "schedule": {"ref": "Daily"}},
+            {"id": "Daily", "type": "Schedule", "period": "1 days", "startDateTime": "2024-01-01T00:00:00"},
+            {"id": "Ready", "type": "ShellCommandPrecondition", "command": "true"},
+            {"id": "Stop", "type": "Terminate"},
+            {
+                "id": "Tell",
+                "type": "SnsAlarm",
+                "topicArn": "arn:aws:sns:us-east-1:1:ops",
+                "subject": "s",
+                "message": "m",
+            },
+            {
+                "id": "Work",
+                "type": "ShellCommandActivity",
+                "command": "true",
+                "precondition": {"ref": "Ready"},
+                "onSuccess": {"ref": "Tell"},
+                "onLateAction": [{"ref": "Stop"}, {"ref": "Tell"}],
+                "lateAfterTimeout": "1 hours",
+            },
+        ]
+    }
+    (tmp_path / "typed.json").write_text(json.dumps(definition))
+    env = {"DUCTWORK_CONN_OPS": "http://127.0.0.1:9"}
+    result = cli("run", str(tmp_path / "typed.json"), "--date", "2024-01-01", "--no-progress", env=env)
+    described = json.loads(cli("pipelines", "describe", "typed", "--json").output)
+    types = {o["id"]: o["type"] for o in described["objects"]}
+    assert types == {
+        "Work": "ShellCommandActivity",
+        "Work.Ready": "ShellCommandPrecondition",
+        "Work.onSuccess.Tell": "SnsAlarm",
+        "Work.onLateAction": "Terminate, SnsAlarm",
+    }, (types, result.output)
+    text = cli("pipelines", "describe", "typed").output
+    assert "Work.onSuccess.Tell (SnsAlarm)" in text and "Operator)" not in text

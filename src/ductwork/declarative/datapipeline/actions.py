@@ -172,7 +172,9 @@ class ActionOperator(BaseOperator):
         return send_sns(context, scope, objects[self.action_id], objects[self.node_id])
 
     def extra_spec(self) -> dict[str, Any]:
-        return {"action": self.action_id, "object": self.node_id, "on": self.when}
+        # "type" is what `pipelines describe` shows: the action's AWS type, not this class.
+        action_type = self.info.definition.objects[self.action_id].type
+        return {"action": self.action_id, "object": self.node_id, "on": self.when, "type": action_type}
 
 
 class LateWatcher(BaseSensorOperator):
@@ -253,11 +255,14 @@ class LateWatcher(BaseSensorOperator):
             raise TaskExecutionError("; ".join(failures))
 
     def extra_spec(self) -> dict[str, Any]:
+        objects = self.info.definition.objects
         return {
             **super().extra_spec(),
             "object": self.node_id,
             "late_after": self.late_after,
             "actions": list(self.actions),
+            # What `pipelines describe` shows: the AWS types of the actions it fires.
+            "type": ", ".join(dict.fromkeys(str(objects[a].type) for a in self.actions if a in objects)),
         }
 
 
