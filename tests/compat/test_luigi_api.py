@@ -358,3 +358,30 @@ def test_a_numerical_parameter_out_of_range_says_the_type_and_range_it_wants(tmp
     assert "parameter 'percent' wants int in [0, 101), got '150'" in result.output
     with pytest.raises(ValueError, match=r"wants float in \[0.0, 1.0\), got '2.5'"):
         Sampled.weight.convert("2.5", name="weight")
+
+
+def test_a_list_parameter_is_json_as_in_luigi_and_bad_json_names_the_parameter(tmp_path: Path) -> None:
+    """``--items notjson`` ran the task with the list ``('notjson',)``; Luigi reads a
+    ListParameter as JSON and fails on text that is not. The error names the parameter."""
+    from click.testing import CliRunner
+
+    from ductwork.cli.main import cli
+
+    items = luigi.ListParameter()
+    assert items.parse("[1, 2]") == (1, 2)
+    assert items.parse('[{"a": 1}]') == ({"a": 1},)
+    for text in ("notjson", "a,b", "[1, 2"):
+        with pytest.raises(ValueError):
+            items.parse(text)
+    with pytest.raises(ValueError, match="a JSON list"):
+        items.parse('{"a": 1}')
+    (tmp_path / "listed.py").write_text(
+        "import luigi\n\nclass Listed(luigi.Task):\n    items = luigi.ListParameter()\n\n"
+        "    def complete(self):\n        return False\n\n    def run(self):\n        print('RAN', self.items)\n"
+    )
+    base = ["--home", str(tmp_path / "home"), "build", "--module", str(tmp_path / "listed.py"), "Listed", "--items"]
+    result = CliRunner().invoke(cli, [*base, "notjson"])
+    assert result.exit_code != 0
+    assert "parameter 'items' wants list, got 'notjson' (Expecting value" in result.output, result.output
+    assert "RAN" not in result.output
+    assert CliRunner().invoke(cli, [*base, '["a", "b"]']).exit_code == 0

@@ -501,7 +501,12 @@ class ListParameter(_LuigiParameter, core.ListParameter):
         super().__init__(*args, **kwargs)
 
     def parse(self, text: str) -> tuple[Any, ...]:
-        return _freeze_in_order(json.loads(text)) if text.strip().startswith("[") else super().parse(text)
+        """JSON, as Luigi reads it (``json.loads``): text that is not JSON is an error, not a list
+        of one text, and neither is Ductwork's ``a,b`` form, which Luigi refuses too."""
+        value = json.loads(text)
+        if not isinstance(value, list):
+            raise ValueError(f"expected a JSON list such as [1, 2], got {text!r}")
+        return _freeze_in_order(value)
 
     def normalize(self, value: Any) -> Any:
         return _freeze_in_order(value) if isinstance(value, list | tuple) else super().normalize(value)
