@@ -524,3 +524,15 @@ def test_every_expression_error_of_a_field_is_reported(cli: Cli, tmp_path: Path)
         ("scriptArgument", 3, "'nothing' is not a field of 'Hello' nor a parameter"),
         ("scriptArgument", 14, "'more' is not a field of 'Hello' nor a parameter"),
     ], found
+
+
+def test_a_bad_field_used_by_another_is_reported_where_the_other_refers_to_it(cli: Cli, tmp_path: Path) -> None:
+    """`command` using `#{myDir}`, whose own expression is bad, was reported as "field 'command',
+    position 9: 'myMissing' is not a field": the position and the name were myDir's, not anything
+    in the command. It names the field it uses, at the reference's own position."""
+    text = definition({**SHELL, "myDir": "/data/#{myMissing}", "command": "echo #{myDir} and more"})
+    found = problems(cli, tmp_path, text)
+    assert [(p["field"], p["position"], p["message"]) for p in found] == [
+        ("command", 8, "field 'myDir' of 'Hello', position 9: 'myMissing' is not a field of 'Hello' nor a parameter."),
+        ("myDir", 9, "'myMissing' is not a field of 'Hello' nor a parameter."),
+    ]

@@ -206,7 +206,12 @@ class Scope:
             if head in fields:
                 if (obj.id, head) in active:
                     raise ex.ExpressionError(f"field {head!r} of {obj.id!r} refers to itself", pos)
-                value = self._evaluate(obj, head, fields[head], node, active)
+                try:
+                    value = self._evaluate(obj, head, fields[head], node, active)
+                except ex.ExpressionError as exc:
+                    # Said at this reference: the inner position is one of the other field's text.
+                    where = f"field {head!r} of {obj.id!r}, position {exc.position + 1}"
+                    raise ex.ExpressionError(f"{where}: {exc.message}", pos) from None
             elif not rest and head in self.params:
                 value = self.params[head]
                 declared = self.definition.parameters.get(head)
