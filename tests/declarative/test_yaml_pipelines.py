@@ -375,3 +375,46 @@ def test_yaml_files_in_the_flows_folder_are_listed_and_their_errors_reported(cli
     errors = {Path(e["file"]).name: e for e in data["errors"]}
     assert errors["broken.yaml"]["line"] == 3 and "unknown operator 'Nope'" in errors["broken.yaml"]["error"]
     assert "not a pipeline" in errors["notes.json"]["error"]
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_a_key_written_twice_is_a_problem_not_the_last_one_silently(tmp_path: Path, suffix: str) -> None:
+    """A task id or an argument given twice validated, and the last one silently replaced the
+    first: a whole task could vanish. Each repeat is named at its line with the first one's."""
+    text = """\
+    flow: twice
+    tasks:
+      a:
+        operator: BashOperator
+        bash_command: echo first
+      b:
+        operator: BashOperator
+        bash_command: echo b
+        retries: 1
+        retries: 3
+      a:
+        operator: BashOperator
+        bash_command: echo second
+    """
+    if suffix == ".json":
+        text = """\
+        {"flow": "twice", "tasks": {
+          "a": {"operator": "BashOperator", "bash_command": "echo first"},
+          "b": {"operator": "BashOperator", "bash_command": "echo b",
+                "retries": 1, "retries": 3},
+          "a": {"operator": "BashOperator", "bash_command": "echo second"}}}
+        """
+    path = write(tmp_path, f"twice{suffix}", text)
+    with pytest.raises(PipelineDefinitionError) as info:
+        compile_file(path)
+    found = [(p.object_id, p.field, p.line, p.message) for p in info.value.problems]
+    if suffix == ".yaml":
+        assert found == [
+            ("b", "retries", 10, "given twice (first at line 9); the last one would win"),
+            ("a", None, 11, "given twice (first at line 3); the last one would win"),
+        ]
+    else:
+        assert found == [
+            ("b", "retries", 4, "given twice (first at line 4); the last one would win"),
+            ("a", None, 5, "given twice (first at line 2); the last one would win"),
+        ]

@@ -75,6 +75,31 @@ class Lines:
             except Exception:
                 self.root = None
 
+    def repeated_keys(self) -> list[tuple[tuple[Any, ...], int, int]]:
+        """Each key given twice in one mapping, as (path, line, line of the first): YAML and
+        JSON loaders keep the last silently, so a task written twice would vanish."""
+        found: list[tuple[tuple[Any, ...], int, int]] = []
+
+        def walk(node: Any, path: tuple[Any, ...]) -> None:
+            if node is None:
+                return
+            if node.id == "mapping":
+                first: dict[str, int] = {}
+                for key, value in node.value:
+                    name = str(key.value)
+                    line = key.start_mark.line + 1
+                    if name in first:
+                        found.append(((*path, name), line, first[name]))
+                    else:
+                        first[name] = line
+                    walk(value, (*path, name))
+            elif node.id == "sequence":
+                for index, item in enumerate(node.value):
+                    walk(item, (*path, index))
+
+        walk(self.root, ())
+        return found
+
     def line(self, path: tuple[Any, ...]) -> int | None:
         node = self.root
         best: int | None = None
@@ -164,6 +189,19 @@ def _schema_problems(data: Any, lines: Lines) -> list[Problem]:
     return problems
 
 
+def _repeated(lines: Lines) -> list[Problem]:
+    problems = []
+    for path, line, first in lines.repeated_keys():
+        message = f"given twice (first at line {first}); the last one would win"
+        if len(path) == 2 and path[0] == "tasks":
+            problems.append(Problem(message, str(path[1]), None, line=line, kind="task"))
+            continue
+        problem = _problem(message, path, lines)
+        kind = "file" if problem.kind == "object" else problem.kind  # the file's shape is right: go on
+        problems.append(Problem(message, problem.object_id, problem.field, line=line, kind=kind))
+    return problems
+
+
 _TASK_ARGUMENTS = accepted_arguments(BaseOperator)
 """Arguments every operator takes (retries, owner, queue...), for the hint on a top-level one."""
 
@@ -217,6 +255,7 @@ def compile_data(data: Any, *, source: str, flow_id: str, text: str | None = Non
     # argument must not hide a bad retry_delay beside it); one whose problem is the task itself
     # (not a mapping, no operator) is not.
     broken = {p.object_id for p in problems if p.kind == "task" and p.field in (None, "operator")}
+    problems.extend(_repeated(lines))
     refused: dict[str, set[str]] = {}
     for p in problems:
         if p.kind == "task" and p.object_id is not None and p.field is not None:
