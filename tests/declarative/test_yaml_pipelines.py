@@ -418,3 +418,27 @@ def test_a_key_written_twice_is_a_problem_not_the_last_one_silently(tmp_path: Pa
             ("b", "retries", 4, "given twice (first at line 4); the last one would win"),
             ("a", None, 5, "given twice (first at line 2); the last one would win"),
         ]
+
+
+def test_a_task_that_depends_on_itself_is_a_problem_at_its_line(tmp_path: Path) -> None:
+    """``depends_on: [a]`` under task a stopped the file with "failed to import flow file: task
+    'a' cannot depend on itself", without a line and hiding the other problems."""
+    path = write(
+        tmp_path,
+        "self.yaml",
+        """\
+        flow: self
+        tasks:
+          a:
+            operator: EmptyOperator
+            depends_on: [a]
+          b:
+            operator: EmptyOperator
+            depends_on: nowhere
+        """,
+    )
+    with pytest.raises(PipelineDefinitionError) as info:
+        compile_file(path)
+    found = [(p.object_id, p.field, p.line) for p in info.value.problems]
+    assert found == [("a", "depends_on", 5), ("b", "depends_on", 8)]
+    assert "cannot depend on itself" in info.value.problems[0].message

@@ -353,7 +353,10 @@ def compile_data(data: Any, *, source: str, flow_id: str, text: str | None = Non
                     _problem(f"depends on {up!r}, which is not a task.{hint}", ("tasks", task_id, "depends_on"), lines)
                 )
             elif task_id in tasks and key in tasks:
-                tasks[task_id].add_upstream(tasks[key])
+                try:
+                    tasks[task_id].add_upstream(tasks[key])
+                except DuctworkError as exc:  # itself: a problem of this file, among the others
+                    problems.append(_problem(str(exc), ("tasks", task_id, "depends_on"), lines))
     try:  # cycles among the tasks that were built, whatever else is wrong
         flow.to_graph()
     except DuctworkError as exc:
