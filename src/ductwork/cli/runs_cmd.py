@@ -56,6 +56,7 @@ def run_json(record: RunRecord) -> dict[str, Any]:
         "end_date": record.end_date.isoformat() if record.end_date else None,
         "note": record.note,
         "code": dict(record.code) if record.code else None,
+        "triggered_by": dict(record.triggered_by) if record.triggered_by else None,  # a message, asset updates
     }
 
 
@@ -464,8 +465,7 @@ def show_run(state: CliState, flow_id: str, run_id: str, as_json: bool) -> None:
 
         for task_id, queue in unserved_tasks(engine, state.settings, record.pk).items():
             tasks[task_id]["unserved_queue"] = queue  # as `tasks state --json` says it
-        triggered_by = dict(record.triggered_by) if record.triggered_by else None
-        print_json({**run_json(record), "triggered_by": triggered_by, "reason": reason or None, "tasks": tasks})
+        print_json({**run_json(record), "reason": reason or None, "tasks": tasks})
         return
     _print_states(engine, record, state.settings)
     for line in _origin_lines(record):

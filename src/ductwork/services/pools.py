@@ -20,14 +20,12 @@ def check_pool_name(name: str) -> None:
     """Refuse a name of blanks only (a pool nobody can name in a task or see in a list) and
     blanks around a name: 'etl ' made from a form or a script is another pool than the 'etl'
     tasks name, so their limit silently never applied."""
-    if not name.strip():
-        raise ParameterError(f"pool name {name!r}: it needs a character other than spaces and control characters")
+    check_name("pool", name)  # what the API can address: 1 to 250 characters, not only spaces
     if name != name.strip():
         trimmed = name.strip()
         raise ParameterError(
             f"pool name {name!r}: spaces before or after it are not part of any task's pool name; write {trimmed!r}"
         )
-    check_name("pool", name)  # what the API can address (length, NUL)
 
 
 def set_pool(conn: Connection, name: str, slots: int, description: str | None = None) -> PoolRecord:
