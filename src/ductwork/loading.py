@@ -319,9 +319,23 @@ def flow_in_folder(
             raise err
     raise NotFoundError(
         f"no flow {ref!r} in the flows folder {str(flows_folder)!r}.{did_you_mean(ref, flows)} "
-        f"Known flows: {', '.join(sorted(flows)) or '(none)'}"
-        + (f"; {len(errors)} file(s) failed to load (ductwork flows list shows them)" if errors else "")
+        f"Known flows: {', '.join(sorted(flows)) or '(none)'}" + _failed_files(errors)
     )
+
+
+def _failed_files(errors: Sequence[FlowImportError], shown: int = 3) -> str:
+    """The files that failed to load, each with its line and first line of error: the flow
+    asked for is most often in one of them (an edit broke it), and "N file(s) failed" alone
+    sent the user to another command to learn which."""
+    if not errors:
+        return ""
+    lines = []
+    for err in errors[:shown]:
+        where = f"{err.file}:{err.line}" if err.line else err.file
+        first = (err.error.strip().splitlines() or [""])[0]
+        lines.append(f"\n  {where}: {first}")
+    more = f"\n  ... and {len(errors) - shown} more" if len(errors) > shown else ""
+    return f"; {len(errors)} file(s) failed to load (ductwork flows list shows them):{''.join(lines)}{more}"
 
 
 def import_modules(names: Iterable[str]) -> list[ModuleType]:

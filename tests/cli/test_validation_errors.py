@@ -196,6 +196,27 @@ def test_unknown_flow_suggests_the_closest(cli: Cli, tmp_path: Path) -> None:
     assert "Did you mean 'daily_sales'" in result.output
 
 
+def test_unknown_flow_names_the_files_that_failed_to_load(cli: Cli, tmp_path: Path) -> None:
+    """A flow file broken by an edit hid its flow: "no flow 'tmpl' ... 1 file(s) failed to load"
+    named neither the file nor the line, though the user ran the flow of that very file."""
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "etl.py").write_text(HEADER + 'with Flow("etl") as f:\n    EmptyOperator(task_id="a")\n')
+    (tmp_path / "flows" / "tmpl.py").write_text(HEADER + 'with Flow("tmpl") as f:\n    EmptyOperator(task_id="a"\n')
+    for command in (("run", "tmpl"), ("flows", "show", "tmpl"), ("flows", "export", "tmpl")):
+        result = cli(*command)
+        assert result.exit_code == 2, command
+        assert "no flow 'tmpl' in the flows folder" in result.output, command
+        assert "flows/tmpl.py:" in result.output and "SyntaxError" in result.output, (command, result.output)
+
+
+def test_export_of_a_flow_id_without_a_flows_folder_says_so(cli: Cli, tmp_path: Path) -> None:
+    """`flows export ID` with no ./flows said "flow file 'flows' does not exist", as if the
+    folder were a file; it says what `run` and `flows show` say."""
+    result = cli("flows", "export", "daily_counts_py")
+    assert result.exit_code == 2
+    assert "no flow 'daily_counts_py' in the flows folder 'flows'" in result.output, result.output
+
+
 def test_bad_param_syntax(cli: Cli, tmp_path: Path) -> None:
     (tmp_path / "f.py").write_text(HEADER + 'with Flow("f", params={"n": 1}) as f:\n    EmptyOperator(task_id="a")\n')
     result = cli("run", "f.py:f", "--param", "n")

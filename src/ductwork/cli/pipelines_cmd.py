@@ -76,12 +76,13 @@ def validate(state: CliState, file: Path, as_json: bool) -> None:
 @click.pass_obj
 def export(state: CliState, flow_ref: str, fmt: str, output: Path | None) -> None:
     """Write FLOW as a Ductwork pipeline file (its callables must be importable by dotted path)."""
+    from ductwork.cli.state import load_checked
     from ductwork.core.config import ParamSources, use_sources
     from ductwork.declarative.yamlflow.export import export_yaml
-    from ductwork.loading import load_flow
 
     with use_sources(ParamSources.load(config_path=state.config_path)):
-        flow = load_flow(flow_ref, state.settings.flows_folder)
+        # as `run` finds a flow: through the flow index, importing only the flow's own file here
+        flow = load_checked(state, flow_ref)
         text = export_yaml(flow, source=str(output or Path(state.settings.flows_folder) / f"{flow.flow_id}.yaml"))
     if output is None:
         click.echo(text, nl=False)
