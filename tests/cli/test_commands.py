@@ -377,6 +377,20 @@ def test_local_runs_are_recorded_in_the_database_unless_asked_not_to(cli: Cli, t
     assert json.loads(cli("runs", "list", "--json").output)["total"] == before
 
 
+def test_runs_list_shows_whole_run_ids(cli: Cli, tmp_path: Path) -> None:
+    """`runs list` cut a manual run's id to 'manual__2026-12-07T08:03:03.140779+…' (at 160
+    columns, and to 'manual__2026-12-07T…' in a 120-column terminal): the id `runs show` wants
+    could not be copied from it. The id is whole; the other columns give way."""
+    (tmp_path / "f.py").write_text(
+        "from ductwork import EmptyOperator, Flow\n"
+        'with Flow("daily_sales_report") as f:\n    EmptyOperator(task_id="a")\n'
+    )
+    assert cli("run", "f.py", "--no-progress").exit_code == 0
+    (run,) = json.loads(cli("runs", "list", "--json").output)["runs"]
+    listed = cli("runs", "list")
+    assert run["run_id"] in listed.output and "daily_sales_report" in listed.output, listed.output
+
+
 def test_config_shows_where_each_class_parameter_came_from(cli: Cli, tmp_path: Path) -> None:
     (tmp_path / "settings_mod.py").write_text(
         "from ductwork import Config, IntParameter, PathParameter\n"

@@ -419,17 +419,16 @@ def list_runs(
     if as_json:
         print_json({"total": page.total, "runs": [run_json(r) for r in page.items]})
         return
-    table = Table(
-        "flow",
-        "run",
-        "type",
-        "state",
-        "logical date",
-        "started",
-        "ended",
-        title=f"runs ({page.total} in all)",
-        title_justify="left",
-    )
+    table = Table(title=f"runs ({page.total} in all)", title_justify="left")
+    # The flow and run ids are what `runs show FLOW RUN_ID` wants, and the state what one looks
+    # for: never cut (the dates give way in a narrow terminal).
+    whole = {"flow": [r.flow_id for r in page.items], "run": [r.run_id for r in page.items]}
+    whole["state"] = [r.state.value for r in page.items]
+    for name in ("flow", "run", "type", "state", "logical date", "started", "ended"):
+        if name in whole:
+            table.add_column(name, no_wrap=True, min_width=max(len(v) for v in [name, *whole[name]]))
+        else:
+            table.add_column(name)
     for r in page.items:
         table.add_row(
             r.flow_id,
