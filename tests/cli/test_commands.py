@@ -246,6 +246,13 @@ def test_flows_graph_draws_in_the_format_its_output_file_names(cli: Cli, tmp_pat
     assert not (tmp_path / "h.png").exists()
 
 
+def test_flows_graph_help_says_where_a_redirected_drawing_goes(cli: Cli) -> None:
+    """The help said the default output is FLOW.FORMAT, but run from cron or a pipe (standard
+    output not a terminal) the drawing went to standard output and no file was written."""
+    helped = " ".join(cli("flows", "graph", "--help").output.split())
+    assert "standard output when it is redirected" in helped, helped
+
+
 def test_an_output_file_that_cannot_be_written_is_one_line_naming_it(cli: Cli, tmp_path: Path) -> None:
     """`flows graph -o` and `flows export -o` into a folder that does not exist were a traceback."""
     missing = tmp_path / "no" / "such" / "folder"

@@ -158,7 +158,7 @@ def show(state: CliState, flow_ref: str, as_json: bool) -> None:
     "-o",
     type=click.Path(dir_okay=False),
     default=None,
-    help="File to write (default: FLOW.FORMAT; '-' for stdout).",
+    help="File to write (default: FLOW.FORMAT in a terminal, standard output when it is redirected; '-' for stdout).",
 )
 @click.pass_obj
 def graph_cmd(state: CliState, flow_ref: str, fmt: str | None, output: str | None) -> None:
