@@ -234,3 +234,19 @@ def test_the_triggerer_says_when_it_drops_a_message_received_before(db_engine: E
     said = [r.getMessage() for r in caplog.records if "m7" in r.getMessage()]
     assert len(said) == 2 and "started run" in said[0]
     assert "received before" in said[1] and "rabbitmq:q" in said[1] and "no new run" in said[1]
+
+
+def test_the_triggerer_asks_whether_it_listens_only_for_flows_with_triggers(db_engine: Engine) -> None:
+    """The scheduler's answer for a flow outside its flows folder comes with a warning that its
+    schedule does not run here: asked for every flow (a `ductwork build` of class tasks, a flow
+    with no schedule), it warned at every start about flows that have nothing to start."""
+    from ductwork import MqttTopic
+    from ductwork.engine.triggerer import TriggererService
+
+    with Flow("listens", triggers=[MqttTopic(topic="qa/orders")]) as listens:
+        PythonOperator(task_id="t", python_callable=lambda: None)
+    _register(db_engine, _flow("plain"), listens)
+    asked: list[str] = []
+    service = TriggererService(db_engine, schedules=lambda flow_id, _fileloc: asked.append(flow_id) or True)
+    assert set(service.wanted()) == {("listens", "mqtt:qa/orders")}
+    assert asked == ["listens"]

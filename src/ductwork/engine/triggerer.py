@@ -108,8 +108,6 @@ class TriggererService:
             flows = flow_repo.list_flows(conn, paused=False)
             out: dict[tuple[str, str], MessageTrigger] = {}
             for flow in flows:
-                if self.schedules is not None and not self.schedules(flow.flow_id, flow.fileloc):
-                    continue
                 cached = self._hashes.get(flow.flow_id)
                 if cached is None or cached[0] != flow.version_hash:
                     graph = flow_repo.get_flow_graph(conn, flow.flow_id)
@@ -120,6 +118,12 @@ class TriggererService:
                         except DuctworkError as exc:
                             log.error("flow %s: %s", flow.flow_id, exc)
                     cached = self._hashes[flow.flow_id] = (flow.version_hash, triggers)
+                if not cached[1]:
+                    continue
+                # Asked only for a flow with triggers: for one outside the flows folder the answer
+                # comes with a warning, which flows with nothing to listen for do not deserve.
+                if self.schedules is not None and not self.schedules(flow.flow_id, flow.fileloc):
+                    continue
                 for trigger in cached[1]:
                     out[(flow.flow_id, trigger.source)] = trigger
         return out
