@@ -207,6 +207,12 @@ def test_email_on_failure_alert(smtp_server: Mailbox) -> None:
     body = html.get_content()
     assert "Task extract of flow nightly failed" in body and "upstream API returned garbage" in body
     assert '<th align="left">Try</th><td>1</td>' in body
+    # A pager, an SMS gateway or a text-only client reads the plain part: it says the same.
+    plain = message.get_body(preferencelist=("plain",))
+    assert plain is not None
+    text = plain.get_content()
+    assert "Task extract of flow nightly failed" in text and "upstream API returned garbage" in text
+    assert "Try 1" in text and "<" not in text
 
 
 def test_smtp_failures_name_the_task(tmp_path: Path) -> None:

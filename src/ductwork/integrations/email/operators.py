@@ -18,6 +18,7 @@ from ductwork.core.context import TaskContext
 from ductwork.core.operators.base import BaseOperator
 from ductwork.core.templating import render_value
 from ductwork.errors import DefinitionError, TaskExecutionError
+from ductwork.integrations.email.plain_text import plain_text
 
 Addresses = str | Sequence[str]
 
@@ -124,7 +125,8 @@ def build_message(
     files: Sequence[str | os.PathLike[str]] = (),
     headers: Mapping[str, str] | None = None,
 ) -> EmailMessage:
-    """A multipart message: a plain-text part, the HTML alternative, and the files attached.
+    """A multipart message: a plain-text part (the HTML's text unless ``text`` is given), the
+    HTML alternative, and the files attached.
     Bcc recipients are not headers: they are given to ``send_message`` only."""
     message = EmailMessage()
     message["From"] = sender
@@ -136,7 +138,7 @@ def build_message(
     message["Message-ID"] = make_msgid(domain=sender.rsplit("@", 1)[-1].strip(">") or None)
     for key, value in (headers or {}).items():
         message[key] = value
-    message.set_content(text if text is not None else "This message is HTML; open it in a mail client that shows HTML.")
+    message.set_content(text if text is not None else plain_text(html) or "(this message has no text)")
     message.add_alternative(html, subtype="html")
     for file in files:
         path = Path(file)
