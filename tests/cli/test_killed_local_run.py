@@ -188,6 +188,38 @@ def test_sigterm_stops_the_command_its_task_started_and_records_the_run_failed(c
     assert cleared.exit_code == 0, cleared.output
 
 
+def test_a_try_stopped_by_sigterm_keeps_its_real_start(cli: Cli, tmp_path: Path) -> None:
+    """The stopped try was recorded with a duration of 0.00s: its task's start was written over
+    with the stop's time (the try running in the command's own thread lost its start when the
+    signal unwound it)."""
+    import os
+
+    from ductwork.store.engine import create_engine, read_transaction
+    from ductwork.store.repo import runs as run_repo
+    from ductwork.store.repo import tasks as task_repo
+
+    proc = _start_stoppable(tmp_path)
+    try:
+        time.sleep(1.5)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 143
+    finally:
+        proc.kill()
+    run = json.loads(cli("runs", "list", "--json").output)["runs"][0]
+    engine = create_engine(f"sqlite:///{Path(os.environ['DUCTWORK_HOME']) / 'ductwork.db'}")
+    try:
+        with read_transaction(engine) as conn:
+            record = run_repo.get_run(conn, "stoppable", run["run_id"])
+            assert record is not None
+            instance = task_repo.get_task_instance(conn, record.pk, "b")
+            (attempt,) = task_repo.list_tries(conn, record.pk, "b")
+    finally:
+        engine.dispose()
+    assert instance is not None and instance.start_date is not None and instance.end_date is not None
+    assert (instance.end_date - instance.start_date).total_seconds() >= 1.4, instance
+    assert attempt.start_date == instance.start_date and attempt.state.value == "failed"
+
+
 KBI = """
 from ductwork import Flow, PythonOperator
 

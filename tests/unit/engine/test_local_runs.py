@@ -445,6 +445,8 @@ def test_a_try_past_its_timeout_whose_code_never_returns_does_not_hold_the_run()
         assert time.monotonic() - began < 20
         assert result.task_states == {"spin": "failed", "other": "success"}
         assert result["spin"].tries[-1].error == "timed out after 0.5s"
+        duration = result["spin"].tries[-1].duration  # from its real start (it said 0.00s)
+        assert duration is not None and duration >= 0.45
     finally:
         stop.set()
 

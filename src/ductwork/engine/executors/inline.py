@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextvars
 import ctypes
+import datetime as dt
 import logging
 import queue
 import threading
@@ -157,6 +158,9 @@ class InProcessExecutor:
         self._abandoned: set[TryKey] = set()
         self._threads_of: dict[TryKey, int] = {}
         """The thread (ident) each try of the pool runs in, to interrupt it (``_raise_in``)."""
+        self._started_at: dict[TryKey, dt.datetime] = {}
+        """When each try running began: a try stopped (timed out, cancelled, the command
+        interrupted) ends with its real start, not a duration of 0."""
         self._turn_given_back: set[TryKey] = set()
         """Tries of the pool abandoned at their timeout whose thread may stay blocked: their turn
         went back at once, with a new thread, so the tries after them (their own retry with
@@ -410,6 +414,7 @@ class InProcessExecutor:
             executable = self.resolver(request.node)
             started_at = self.clock.now()
             key = request.key
+            self._started_at[key] = started_at
             if self.journal is not None:
                 self.journal.started_try(key.run_key, key.task_id, key.try_number, started_at, request.log_path)
             self._put(TryStarted(key, started_at, threading.current_thread().name), wake=False)
@@ -434,6 +439,7 @@ class InProcessExecutor:
             outcome = TryOutcome(state, now, now, error=f"could not load task: {exc}", next_try_at=next_at)
         finally:
             sink.close()
+        self._started_at.pop(request.key, None)  # kept when the command is interrupted: its stop needs it
         with self._lock:
             self._running.pop(request.key, None)
             ident = self._threads_of.pop(request.key, None)
@@ -517,7 +523,8 @@ class InProcessExecutor:
         sink = self.sinks.get(request.key)
         if sink is not None:
             sink.write(f"try stopped: {reason}\n")
-        return TryFinished(request.key, TryOutcome(state, now, now, error=reason, next_try_at=next_at))
+        started = self._started_at.get(request.key, now)
+        return TryFinished(request.key, TryOutcome(state, started, now, error=reason, next_try_at=next_at))
 
     def heartbeat(self) -> list[ExecutorEvent]:
         return self._expire()
@@ -533,7 +540,8 @@ class InProcessExecutor:
             for executable in holder:
                 executable.on_kill()
             now = self.clock.now()
-            self._put(TryFinished(key, TryOutcome(TaskState.FAILED, now, now, error=reason)), wake=True)
+            started = self._started_at.get(key, now)
+            self._put(TryFinished(key, TryOutcome(TaskState.FAILED, started, now, error=reason)), wake=True)
 
     def drain(self) -> list[ExecutorEvent]:
         """The events not taken yet: after ``shutdown``, the starts and ends of the tries
