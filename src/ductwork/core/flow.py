@@ -186,7 +186,7 @@ class Flow:
             return self.tasks[task_id]
         except KeyError:
             raise NotFoundError(
-                f"flow {self.flow_id!r} has no task {task_id!r}.{did_you_mean(task_id, self.tasks)}"
+                f"flow {self.flow_id!r} has no task {task_id!r}.{did_you_mean(task_id, self.tasks.keys())}"
             ) from None
 
     # --- parameters ------------------------------------------------------------------------

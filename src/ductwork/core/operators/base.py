@@ -273,7 +273,9 @@ class BaseOperator(DependencyMixin):
 
     def __enter__(self) -> BaseOperator:
         """``with teardown:``: the tasks made in the block run after its setups and before it."""
-        self.__dict__.setdefault("_block_starts", []).append(set(self.flow.tasks) if self.flow is not None else set())
+        self.__dict__.setdefault("_block_starts", []).append(
+            set(self.flow.tasks.keys()) if self.flow is not None else set()
+        )
         return self
 
     def __exit__(self, *exc: object) -> None:

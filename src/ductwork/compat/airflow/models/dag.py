@@ -23,6 +23,8 @@ from ductwork.core.flow import Flow
 from ductwork.core.graph import FlowMeta
 from ductwork.core.params import NO_DEFAULT, Parameter, SchemaParameter, parameter_for
 
+from ._dag_tasks import DagTasks
+
 log = logging.getLogger("ductwork.compat.airflow")
 
 
@@ -156,6 +158,7 @@ class DAG(Flow):
             paused_on_creation=_paused_on_creation(is_paused_upon_creation),
             run_timeout=dagrun_timeout,
         )
+        self.tasks = DagTasks(self.tasks)  # Airflow's list of operators, still the table by task id
         self.dagrun_timeout = dagrun_timeout
         self._schedule_given = schedule_interval if schedule is NOTSET and schedule_interval is not NOTSET else schedule
         self.is_paused_upon_creation = is_paused_upon_creation
@@ -186,11 +189,12 @@ class DAG(Flow):
 
     @property
     def task_dict(self) -> dict[str, Any]:
-        return self.tasks
+        """The operators by task id, a plain dict (iterating it gives the ids, as Airflow's)."""
+        return dict(self.tasks.items())
 
     @property
     def task_ids(self) -> list[str]:
-        return list(self.tasks)
+        return list(self.tasks.keys())
 
     @property
     def task_count(self) -> int:
@@ -264,6 +268,14 @@ class DAG(Flow):
 
     def has_task(self, task_id: str) -> bool:
         return task_id in self.tasks
+
+    def topological_sort(self, include_subdag_tasks: bool = False) -> list[Any]:
+        """The operators, each after all of its upstream tasks (in the order they were defined
+        among those that are free to go), as Airflow's ``dag.topological_sort()``."""
+        from ductwork.core.graph import topological
+
+        order = topological({tid: op.to_node() for tid, op in self.tasks.items()}, where=f"DAG {self.flow_id!r}")
+        return [self.tasks[tid] for tid in order]
 
     def _check_default_args(self) -> None:
         """Airflow applies the ``default_args`` an operator accepts and ignores the rest."""
