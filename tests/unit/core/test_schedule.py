@@ -189,3 +189,16 @@ def test_the_interval_after_a_spring_forward_starts_where_the_last_ended() -> No
     now = dt.datetime(2026, 3, 10, tzinfo=dt.UTC)
     interval = schedule.next_interval(last, start_date=None, end_date=None, catchup=True, now=now)
     assert interval == DataInterval(last.end, dt.datetime(2026, 3, 9, 6, 30, tzinfo=dt.UTC))
+
+
+def test_a_timedelta_schedule_without_catchup_keeps_the_start_dates_times() -> None:
+    """README: every 6 hours from 03:00 runs at 03:00, 09:00... also with ``catchup=False``
+    (Airflow counts those from 1970-01-01 instead: 00:00, 06:00...)."""
+    schedule = parse_schedule(dt.timedelta(hours=6))
+    start = dt.datetime(2024, 1, 1, 3, tzinfo=dt.UTC)
+    now = dt.datetime(2024, 3, 1, 7, 35, tzinfo=dt.UTC)
+    first = schedule.next_interval(None, start_date=start, end_date=None, catchup=False, now=now)
+    assert first == DataInterval(dt.datetime(2024, 2, 29, 21, tzinfo=dt.UTC), dt.datetime(2024, 3, 1, 3, tzinfo=dt.UTC))
+    assert schedule.next_interval(first, start_date=start, end_date=None, catchup=False, now=now) == DataInterval(
+        dt.datetime(2024, 3, 1, 3, tzinfo=dt.UTC), dt.datetime(2024, 3, 1, 9, tzinfo=dt.UTC)
+    )
