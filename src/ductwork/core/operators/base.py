@@ -262,6 +262,7 @@ class BaseOperator(DependencyMixin):
         fail the run unless ``on_failure_fail_dagrun``. ``setups`` become its setups."""
         self.__dict__["is_teardown"] = True
         self.trigger_rule = TriggerRule.ALL_DONE_MIN_ONE_SUCCESS
+        self.__dict__["rule_follows_setups"] = True
         if on_failure_fail_dagrun is not None:
             self.__dict__["on_failure_fail_dagrun"] = on_failure_fail_dagrun
         if setups is not None:
@@ -361,7 +362,7 @@ class BaseOperator(DependencyMixin):
             upstream=tuple(self.upstream_task_ids),
             kind=OPERATOR,
             operator=type(self).__name__,
-            trigger_rule=self.trigger_rule,
+            trigger_rule=self.node_trigger_rule(),
             retries=self.retries,
             retry_delay=self.retry_delay,
             retry_exponential_backoff=self.retry_exponential_backoff,
@@ -379,6 +380,18 @@ class BaseOperator(DependencyMixin):
             doc=self.doc,
             extra={**{k: v for k, v in self._node_extra().items() if v is not None}, **self._data_spec()},
         )
+
+    def node_trigger_rule(self) -> TriggerRule:
+        """The rule the engine applies: a teardown's (Airflow's ``all_done_setup_success``) waits
+        for one of its setups to succeed, so that nothing is cleaned up that was never set up;
+        with no setup task upstream there is nothing to wait for, and it runs once everything
+        upstream is done, as Airflow's does."""
+        rule = self.trigger_rule
+        if rule is not TriggerRule.ALL_DONE_MIN_ONE_SUCCESS or not self.__dict__.get("rule_follows_setups"):
+            return rule
+        tasks = self.flow.tasks if self.flow is not None else {}
+        setups = [u for u in self.upstream_task_ids if getattr(tasks.get(u), "is_setup", False)]
+        return rule if setups else TriggerRule.ALL_DONE
 
     def _data_spec(self) -> dict[str, Any]:
         """Assets and caching, in the node's extra (only when set, so other graphs stay as they were)."""

@@ -222,6 +222,8 @@ class BaseOperator(CoreBaseOperator):
         )
         for ref_op in upstream_refs:
             self.add_upstream(ref_op)  # type: ignore[arg-type]
+        if rule == "all_done_setup_success":
+            self.__dict__["rule_follows_setups"] = True  # all_done without a setup upstream (to_node)
         addresses = _addresses(email)
         self.email = list(addresses)
         self.failure_email = addresses if email_on_failure else ()
