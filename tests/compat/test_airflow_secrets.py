@@ -107,3 +107,20 @@ def test_a_task_sets_updates_and_deletes_variables(tmp_path: Path, monkeypatch: 
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "{'id': 2} 'Variable never_set does not exist' [1, 0] gone"
+
+
+def test_variable_set_on_a_new_home_creates_the_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A seeding script (``Variable.set`` before the first ``ductwork`` command) failed with
+    SQLite's raw "no such table: variables"; ``ductwork variables set`` creates the database."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("DUCTWORK_HOME", str(home))
+    monkeypatch.delenv("DUCTWORK_DATABASE_URL", raising=False)
+    script = (
+        "from airflow.models import Variable\n"
+        "print(Variable.delete('nothing_yet'))\n"
+        "Variable.set('env', 'prod')\n"
+        "print(Variable.get('env'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0", "prod"]

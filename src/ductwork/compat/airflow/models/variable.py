@@ -3,7 +3,9 @@ metadata database, as the ``secrets_backends`` setting says)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from ..models.param import NOTSET
@@ -26,16 +28,29 @@ def current_secrets() -> Any:
     return build_secrets(settings, engine=existing_database(settings))
 
 
-def _database() -> Any:
+@contextlib.contextmanager
+def _database(*, create: bool) -> Iterator[Any]:
     """The metadata database's variables, where ``Variable.set``/``delete`` write (as Airflow's
-    do: an environment variable or another secrets backend is read-only)."""
+    do: an environment variable or another secrets backend is read-only). With ``create`` a new
+    home's database is created, as ``ductwork variables set`` does (a seeding script may run
+    before any ``ductwork`` command); without it, ``None`` when there is no database yet."""
+    from ductwork.engine.services_setup import existing_database
     from ductwork.settings import Settings
     from ductwork.store.crypto import Cipher
     from ductwork.store.engine import create_engine
+    from ductwork.store.fresh_schema import ensure_schema
     from ductwork.store.secrets import DatabaseSecrets
 
     settings = Settings.load()
-    return DatabaseSecrets(create_engine(settings.db_url), Cipher(settings.fernet_key))
+    engine = create_engine(settings.db_url) if create else existing_database(settings)
+    if engine is None:
+        yield None
+        return
+    try:
+        ensure_schema(engine)
+        yield DatabaseSecrets(engine, Cipher(settings.fernet_key))
+    finally:
+        engine.dispose()
 
 
 class Variable:
@@ -54,7 +69,8 @@ class Variable:
     @classmethod
     def set(cls, key: str, value: Any, description: str | None = None, serialize_json: bool = False) -> None:
         text = json.dumps(value) if serialize_json else str(value)
-        _database().set_variable(key, text, description=description or "")
+        with _database(create=True) as database:
+            database.set_variable(key, text, description=description or "")
 
     @classmethod
     def update(cls, key: str, value: Any, serialize_json: bool = False) -> None:
@@ -68,10 +84,13 @@ class Variable:
         was none), as Airflow's."""
         from ductwork.errors import NotFoundError
 
-        try:
-            _database().delete_variable(key)
-        except NotFoundError:
-            return 0
+        with _database(create=False) as database:
+            if database is None:
+                return 0
+            try:
+                database.delete_variable(key)
+            except NotFoundError:
+                return 0
         return 1
 
     @classmethod
