@@ -288,3 +288,33 @@ def test_check_existence_fails_at_once_on_a_dag_or_task_that_does_not_exist(db_e
     assert "Did you mean 'parent'?" in (result["dag_typo"].tries[-1].error or "")
     error = result["task_typo"].tries[-1].error or ""
     assert "The external task mabye in DAG parent does not exist. Did you mean 'maybe'?" in error
+
+
+PARAMETRISED_CONTROLLER = """
+import pendulum
+from airflow import DAG
+from airflow.operators.trigger_dagrun import TriggerDagRunOperator
+
+with DAG(dag_id="controller", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule=None,
+         params={"tables": ["orders"], "mode": "full"}) as dag:
+    TriggerDagRunOperator(task_id="kick", trigger_dag_id="target", trigger_run_id="fresh",
+                          conf={"day": "{{ ds }}"})
+"""
+
+
+def test_the_triggering_dags_params_are_not_given_to_the_triggered_run(
+    finished_target: TaskServices, tmp_path: Path
+) -> None:
+    """The operator passed its own DAG's ``params`` as the triggered run's parameters, and the
+    trigger failed: "flow 'target': unknown parameter 'tables'". Airflow gives it only ``conf``."""
+    path = tmp_path / "controller.py"
+    path.write_text(PARAMETRISED_CONTROLLER)
+    [flow] = load_file(path).flows
+    result = run_locally(flow, clock=FrozenClock(DAY), services=finished_target)
+    assert result.state.value == "success", result["kick"].tries[-1].error
+    engine = finished_target.store.engine  # type: ignore[union-attr]
+    with read_transaction(engine) as conn:
+        record = run_repo.get_run(conn, "target", "fresh")
+    assert record is not None
+    assert record.conf == {"day": "2024-03-10"}
+    assert record.params == {}

@@ -296,7 +296,7 @@ class TriggerFlowOperator(BaseOperator):
     Returns the triggered run's id, also pushed under the key ``trigger_run_id``.
     """
 
-    template_fields = ("trigger_flow_id", "conf", "params", "logical_date", "trigger_run_id")
+    template_fields = ("trigger_flow_id", "conf", "trigger_params", "logical_date", "trigger_run_id")
     ui_color = "#ffefeb"
 
     def __init__(
@@ -324,7 +324,9 @@ class TriggerFlowOperator(BaseOperator):
         super().__init__(**kwargs)
         self.trigger_flow_id = trigger_flow_id
         self.conf = dict(conf or {})
-        self.params = dict(params) if params is not None else None
+        # Its own name: an Airflow operator's ``params`` are its DAG's (the shim's
+        # TriggerDagRunOperator), which are not the triggered run's.
+        self.trigger_params = dict(params) if params is not None else None
         self.logical_date = logical_date
         self.trigger_run_id = trigger_run_id
         self.wait_for_completion = wait_for_completion
@@ -333,6 +335,15 @@ class TriggerFlowOperator(BaseOperator):
         self.failed_states = _states(failed_states, owner=owner, name="failed_states")
         self.when_exists = when_exists
         self._stop = threading.Event()
+
+    @property
+    def params(self) -> dict[str, Any] | None:
+        """The triggered run's parameters (the ``params`` argument)."""
+        return self.__dict__.get("trigger_params")
+
+    @params.setter
+    def params(self, value: Mapping[str, Any] | None) -> None:
+        self.trigger_params = dict(value) if value is not None else None
 
     def _logical_date(self, context: TaskContext) -> dt.datetime | None:
         value = self.logical_date
@@ -355,7 +366,7 @@ class TriggerFlowOperator(BaseOperator):
                 run_id=run_id,
                 logical_date=self._logical_date(context),
                 conf=self.conf,
-                params=self.params,
+                params=self.trigger_params,
                 note=self._note(context),
             )
             context["log"].info("triggered run %s of flow %s", run.run_id, self.trigger_flow_id)
