@@ -52,3 +52,28 @@ def test_a_dag_whose_tasks_were_listed_still_runs(tmp_path: Path) -> None:
     summary = run_locally(dag)
     assert summary.state.value == "success"
     assert summary.result("load") == "loaded"
+
+
+WITH_PARAMS = """
+    import pendulum
+    from airflow import DAG
+    from airflow.models.param import Param
+    from airflow.operators.bash import BashOperator
+
+    with DAG("with_params", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule=None,
+             params={"dry_run": False, "limit": Param(5, type="integer", minimum=1), "env": "dev"}) as dag:
+        BashOperator(task_id="deploy", bash_command=f"echo {dag.params['env']} {{{{ params.limit }}}}")
+"""
+
+
+def test_dag_params_read_as_values(tmp_path: Path) -> None:
+    """``dag.params["env"]`` gave Ductwork's parameter object, not the value Airflow's
+    ``ParamsDict`` gives (an f-string in a DAG file printed ``StrParameter(default='dev')``)."""
+    dag: Any = load_dag(tmp_path, WITH_PARAMS)
+    assert dag.params["dry_run"] is False
+    assert dag.params["limit"] == 5
+    assert dag.params.get("env") == "dev"
+    assert dag.params.get("missing", "x") == "x"
+    summary = run_locally(dag, params={"limit": "7"})
+    assert summary.state.value == "success"
+    assert summary.result("deploy") == "dev 7"

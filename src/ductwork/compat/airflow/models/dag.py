@@ -21,8 +21,9 @@ from ductwork.compat.features import refuse
 from ductwork.core.assets import is_asset_schedule
 from ductwork.core.flow import Flow
 from ductwork.core.graph import FlowMeta
-from ductwork.core.params import NO_DEFAULT, Parameter, SchemaParameter, parameter_for
+from ductwork.core.params import NO_DEFAULT
 
+from ._dag_params import DagParams, as_parameter
 from ._dag_tasks import DagTasks
 
 log = logging.getLogger("ductwork.compat.airflow")
@@ -66,21 +67,6 @@ def time_schedule(schedule: Any) -> Any:
     if schedule is not None and not isinstance(schedule, str | dt.timedelta):
         refuse(f"DAG(schedule={type(schedule).__name__}(...))", "custom timetables; use a cron string or a timedelta")
     return schedule
-
-
-def as_parameter(name: str, value: Any) -> Parameter[Any]:
-    """A DAG ``params`` entry (a ``Param`` or a plain value) as a Ductwork parameter."""
-    to_param = getattr(value, "to_parameter", None)
-    if callable(to_param):
-        param: Parameter[Any] = to_param()
-    elif isinstance(value, Parameter):
-        param = value
-    elif isinstance(value, list | dict) or value is None:
-        param = SchemaParameter(value, schema={})
-    else:
-        param = parameter_for(None, value)
-    param.name = name
-    return param
 
 
 class DAG(Flow):
@@ -159,6 +145,7 @@ class DAG(Flow):
             run_timeout=dagrun_timeout,
         )
         self.tasks = DagTasks(self.tasks)  # Airflow's list of operators, still the table by task id
+        self.params = DagParams(self.params)  # items read as values, as Airflow's ParamsDict
         self.dagrun_timeout = dagrun_timeout
         self._schedule_given = schedule_interval if schedule is NOTSET and schedule_interval is not NOTSET else schedule
         self.is_paused_upon_creation = is_paused_upon_creation
