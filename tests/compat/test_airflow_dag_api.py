@@ -77,3 +77,43 @@ def test_dag_params_read_as_values(tmp_path: Path) -> None:
     summary = run_locally(dag, params={"limit": "7"})
     assert summary.state.value == "success"
     assert summary.result("deploy") == "dev 7"
+
+
+INTEGRITY = """
+    import datetime as dt
+    import pendulum
+    from airflow import DAG
+    from airflow.operators.empty import EmptyOperator
+    from airflow.operators.python import PythonOperator
+    from airflow.utils.task_group import TaskGroup
+
+    default_args = {"email_on_failure": False, "email_on_retry": False, "sla": dt.timedelta(hours=1)}
+    with DAG("integrity", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule="@daily",
+             default_args=default_args, on_failure_callback=print, owner_links={"data": "mailto:d@x.io"}) as dag:
+        start = EmptyOperator(task_id="start")
+        with TaskGroup("extract") as extract:
+            one = EmptyOperator(task_id="one")
+            two = EmptyOperator(task_id="two", max_active_tis_per_dag=2)
+            one >> two
+        end = PythonOperator(task_id="end", python_callable=lambda: None, email_on_failure=True)
+        start >> extract >> end
+"""
+
+
+def test_what_a_dag_integrity_test_reads_off_tasks_and_the_dag(tmp_path: Path) -> None:
+    """Attributes a repository's DAG tests assert on (``for t in dag.tasks: assert not
+    t.email_on_failure``) raised AttributeError."""
+    dag: Any = load_dag(tmp_path, INTEGRITY)
+    start, two, end = dag.get_task("start"), dag.get_task("extract.two"), dag.get_task("end")
+    assert start.email_on_failure is False and start.email_on_retry is False
+    assert end.email_on_failure is True
+    assert start.sla == __import__("datetime").timedelta(hours=1)
+    assert two.max_active_tis_per_dag == 2 and start.max_active_tis_per_dag is None
+    assert start.wait_for_downstream is False and start.run_as_user is None
+    assert start.get_direct_relative_ids() == {"extract.one"}
+    assert end.get_direct_relative_ids(upstream=True) == {"extract.two"}
+    assert start.get_flat_relative_ids() == {"extract.one", "extract.two", "end"}
+    assert {t.task_id for t in end.get_flat_relatives(upstream=True)} == {"extract.two", "extract.one", "start"}
+    assert list(dag.task_group_dict) == ["extract"]
+    assert dag.has_on_failure_callback is True and dag.has_on_success_callback is False
+    assert dag.owner_links == {"data": "mailto:d@x.io"}

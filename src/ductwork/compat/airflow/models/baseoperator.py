@@ -239,6 +239,16 @@ class BaseOperator(CoreBaseOperator):
         self.weight_rule = weight_rule
         self.executor_config = dict(executor_config or {})
         self._logger_name = logger_name
+        # Kept as given, for the DAG tests that read them (Ductwork ignores them, README).
+        self.email_on_failure = email_on_failure
+        self.email_on_retry = email_on_retry
+        self.sla = sla
+        self.max_active_tis_per_dag = max_active_tis_per_dag or task_concurrency
+        self.max_active_tis_per_dagrun = max_active_tis_per_dagrun
+        self.ignore_first_depends_on_past = ignore_first_depends_on_past
+        self.wait_for_past_depends_before_skipping = wait_for_past_depends_before_skipping
+        self.wait_for_downstream = False  # True is refused above
+        self.run_as_user = None  # likewise
         self._pre_execute_hook = pre_execute
         self._on_skipped = _callables(on_skipped_callback)
         self._post_execute_hook = post_execute
@@ -334,6 +344,25 @@ class BaseOperator(CoreBaseOperator):
 
     def get_direct_relatives(self, upstream: bool = False) -> list[CoreBaseOperator]:
         return self.upstream_list if upstream else self.downstream_list
+
+    def get_direct_relative_ids(self, upstream: bool = False) -> set[str]:
+        return set(self.upstream_task_ids if upstream else self.downstream_task_ids)
+
+    def get_flat_relative_ids(self, upstream: bool = False) -> set[str]:
+        """Every task above (``upstream``) or below this one, however far."""
+        tasks = self.flow.tasks if self.flow is not None else {}
+        found: set[str] = set()
+        todo = list(self.get_direct_relative_ids(upstream))
+        while todo:
+            task_id = todo.pop()
+            if task_id not in found:
+                found.add(task_id)
+                todo.extend(tasks[task_id].get_direct_relative_ids(upstream) if task_id in tasks else ())
+        return found
+
+    def get_flat_relatives(self, upstream: bool = False) -> list[CoreBaseOperator]:
+        tasks = self.flow.tasks if self.flow is not None else {}
+        return [tasks[t] for t in self.get_flat_relative_ids(upstream) if t in tasks]
 
     def adapt_context(self, context: TaskContext) -> TaskContext:
         """Airflow's template variables for this task's tries; template files (a field ending

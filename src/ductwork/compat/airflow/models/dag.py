@@ -153,6 +153,8 @@ class DAG(Flow):
             [template_searchpath] if isinstance(template_searchpath, str) else list(template_searchpath or [])
         )
         self.user_defined_macros = dict(user_defined_macros or {})
+        self.owner_links = dict(owner_links or {})
+        self.access_control = access_control
         self.dag_display_name = dag_display_name or dag_id
 
     def meta(self) -> FlowMeta:
@@ -178,6 +180,19 @@ class DAG(Flow):
     def task_dict(self) -> dict[str, Any]:
         """The operators by task id, a plain dict (iterating it gives the ids, as Airflow's)."""
         return dict(self.tasks.items())
+
+    @property
+    def task_group_dict(self) -> dict[str, Any]:
+        """The DAG's task groups by group id."""
+        return dict(self.groups)
+
+    @property
+    def has_on_success_callback(self) -> bool:
+        return bool(self.on_success_callback)
+
+    @property
+    def has_on_failure_callback(self) -> bool:
+        return bool(self.on_failure_callback)
 
     @property
     def task_ids(self) -> list[str]:
