@@ -84,3 +84,32 @@ def test_doctor_checks_the_tasks_arguments_given_in_default_args(cli, tmp_path: 
     result = cli("doctor", str(dag))
     assert result.exit_code == 1
     assert f"{dag}:2: unsupported: default_args['wait_for_downstream']" in result.output
+
+
+def test_doctor_points_out_a_timedelta_schedule_without_catchup_and_variables_read_at_import(  # type: ignore[no-untyped-def]
+    cli, tmp_path: Path
+) -> None:
+    """Two things such a file does that run differently (README's table) were not mentioned."""
+    dag = tmp_path / "dag.py"
+    dag.write_text(
+        "import datetime as dt\n"
+        "import pendulum\n"
+        "from airflow import DAG\n"
+        "from airflow.models import Variable\n"
+        "from airflow.operators.python import PythonOperator\n"
+        "TABLES = Variable.get('tables', deserialize_json=True)\n"
+        "def work():\n"
+        "    return Variable.get('inside_a_task')\n"
+        "with DAG('d', start_date=pendulum.datetime(2024, 1, 1, 3), schedule=dt.timedelta(hours=6), catchup=False) as d:\n"
+        "    PythonOperator(task_id='w', python_callable=work)\n"
+        "with DAG('e', start_date=pendulum.datetime(2024, 1, 1), schedule_interval=dt.timedelta(hours=6),\n"
+        "         catchup=False) as other:\n"
+        "    PythonOperator(task_id='w', python_callable=work)\n"
+    )
+    result = cli("doctor", str(dag))
+    lines = result.output.splitlines()
+    assert any(line.startswith(f"{dag}:6: differs: Variable.get at import:") for line in lines), lines
+    assert not any(line.startswith(f"{dag}:8:") for line in lines)  # read when the task runs: as in Airflow
+    assert any(line.startswith(f"{dag}:9: differs: DAG(schedule=timedelta(...), catchup=False):") for line in lines)
+    assert not any(line.startswith(f"{dag}:11:") for line in lines)  # from a midnight: the same times
+    assert result.exit_code == 0  # differences, nothing unsupported

@@ -87,6 +87,7 @@ def examine(path: str | Path) -> list[Finding]:
                 elif not _shim_has(node.module, alias.name):
                     findings.add(Finding(node.lineno, UNSUPPORTED, origin, "not provided by Ductwork's shim"))
     groups = _task_group_functions(tree, imported)
+    _check_variables_at_import(tree, imported, findings)
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             _check_call(node, imported, findings)
@@ -154,6 +155,67 @@ def _check_call(node: ast.Call, imported: dict[str, str], findings: set[Finding]
     if owner == "DAG" and not any(k.arg == "catchup" for k in node.keywords):
         feature = AIRFLOW["DAG.catchup"]
         findings.add(Finding(node.lineno, DIFFERS, "DAG(catchup not given)", feature.note))
+    if owner == "DAG" and _timedelta_without_catchup(node):
+        feature = AIRFLOW["DAG.timedelta_no_catchup"]
+        findings.add(Finding(node.lineno, DIFFERS, "DAG(schedule=timedelta(...), catchup=False)", feature.note))
+
+
+def _timedelta_without_catchup(node: ast.Call) -> bool:
+    """A DAG given ``catchup=False`` and a ``timedelta(...)`` (or ``pendulum.duration(...)``)
+    schedule whose runs Airflow 2 would place elsewhere: unless the interval divides a day and
+    the start date is a midnight (Airflow's tutorial: daily from ``datetime(2021, 1, 1)``), where
+    counting from the start date or from 1970-01-01 gives the same times."""
+    given = {k.arg: k.value for k in node.keywords if k.arg}
+    catchup = given.get("catchup")
+    if not (isinstance(catchup, ast.Constant) and catchup.value is False):
+        return False
+    schedule = given.get("schedule", given.get("schedule_interval"))
+    if not isinstance(schedule, ast.Call) or _called_name(schedule) not in ("timedelta", "duration"):
+        return False
+    seconds = _constant_seconds(schedule)
+    if seconds is None or 86400 % seconds:
+        return True
+    start = given.get("start_date")
+    if not isinstance(start, ast.Call):
+        return False  # a name or days_ago(...): not known here, most often a midnight
+    at_midnight = len(start.args) <= 3 and not any(k.arg in ("hour", "minute", "second") for k in start.keywords)
+    return not at_midnight
+
+
+def _called_name(call: ast.Call) -> str:
+    func = call.func
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+
+
+def _constant_seconds(call: ast.Call) -> int | None:
+    """The length of ``timedelta(hours=6)`` in seconds, when its arguments are constants."""
+    units = {"weeks": 604800, "days": 86400, "hours": 3600, "minutes": 60, "seconds": 1}
+    total = 0.0
+    for position, arg in enumerate(call.args):
+        if not isinstance(arg, ast.Constant) or not isinstance(arg.value, int | float) or position > 1:
+            return None
+        total += arg.value * (86400, 1)[position]
+    for keyword in call.keywords:
+        if keyword.arg not in units or not isinstance(keyword.value, ast.Constant):
+            return None
+        if not isinstance(keyword.value.value, int | float):
+            return None
+        total += keyword.value.value * units[keyword.arg]
+    return int(total) if total >= 1 and total == int(total) else None
+
+
+def _check_variables_at_import(tree: ast.Module, imported: dict[str, str], findings: set[Finding]) -> None:
+    """``Variable.get(...)`` run when the file is imported (outside any function): its value is
+    the one of the worker's import (README's table)."""
+    feature = AIRFLOW["Variable.get_at_import"]
+    todo: list[ast.AST] = list(tree.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef):
+            continue
+        if isinstance(node, ast.Call) and (_origin(node.func, imported) or "").endswith("Variable.get"):
+            findings.add(Finding(node.lineno, feature.status, "Variable.get at import", feature.note))
+        todo.extend(ast.iter_child_nodes(node))
 
 
 def _check_default_args(args: ast.Dict, table: dict[str, Feature], findings: set[Finding]) -> None:

@@ -71,6 +71,18 @@ AIRFLOW: dict[str, Feature] = dict(
         _f("DAG.max_consecutive_failed_dag_runs", IGNORED, "the DAG is not paused after failed runs"),
         _f("DAG.template_undefined", IGNORED, "undefined template names are always errors"),
         _f("DAG.catchup", DIFFERS, "defaults to True, as in Airflow 2 (Airflow 3 defaults to False)"),
+        _f(
+            "DAG.timedelta_no_catchup",
+            DIFFERS,
+            "its runs keep the start date's times (every 6 hours from 03:00: 03:00, 09:00...), where Airflow 2 "
+            "counts them from 1970-01-01 (00:00, 06:00...); use a cron string for fixed times of day",
+        ),
+        _f(
+            "Variable.get_at_import",
+            DIFFERS,
+            "read again when the file is parsed after the variable changed, but a warm worker keeps the "
+            "value of its first import for the tasks it runs; read it inside the task",
+        ),
         # operator arguments
         _f("BaseOperator.run_as_user", UNSUPPORTED, "tasks run as the worker's user"),
         _f("BaseOperator.wait_for_downstream", UNSUPPORTED, "only depends_on_past is supported"),
