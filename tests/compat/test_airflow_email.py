@@ -42,3 +42,54 @@ def test_failure_and_retry_emails(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert len(sent) == 2, sent  # one for the retry, one for the final failure; none for "quiet"
     assert all(rcpt == ["oncall@example.com"] and "breaks" in subject for rcpt, subject in sent)
     assert sorted(subject.rsplit(" ", 1)[-1] for _, subject in sent) == ["failed", "retry"]  # both said "failed"
+
+
+CALLBACK_DAG = """
+import pendulum
+from airflow import DAG
+from airflow.operators.bash import BashOperator
+from airflow.utils.email import send_email
+
+
+def tell_oncall(context):
+    ti = context["task_instance"]
+    send_email(
+        to=["oncall@example.com", "lead@example.com"],
+        subject=f"[{context['dag'].dag_id}] {ti.task_id} failed",
+        html_content=f"<p>{context['exception']}</p>",
+        cc="audit@example.com",
+    )
+
+
+with DAG("mail_callback", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule=None,
+         default_args={"on_failure_callback": tell_oncall}):
+    BashOperator(task_id="breaks", bash_command="exit 3")
+"""
+
+
+def test_send_email_from_a_failure_callback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``from airflow.utils.email import send_email``, the usual way to alert from a callback,
+    failed the import of the DAG file: no module named 'airflow.utils.email'."""
+    mailbox = Mailbox(_free_port())
+    controller = _start(mailbox)
+    try:
+        monkeypatch.setenv("DUCTWORK_CONN_SMTP_DEFAULT", f"smtp://127.0.0.1:{mailbox.port}")
+        (tmp_path / "mail_callback.py").write_text(CALLBACK_DAG)
+        loaded = load_file(tmp_path / "mail_callback.py")
+        assert not loaded.errors, [str(e) for e in loaded.errors]
+        [flow] = loaded.flows
+        summary = run_locally(flow, clock=FrozenClock(dt.datetime(2024, 3, 1, tzinfo=dt.UTC)))
+    finally:
+        controller.stop()
+    assert summary.task_states["breaks"].value == "failed"
+    [(rcpt, msg)] = mailbox.messages
+    assert sorted(rcpt) == ["audit@example.com", "lead@example.com", "oncall@example.com"]
+    assert msg["Subject"] == "[mail_callback] breaks failed"
+    assert msg["To"] == "oncall@example.com, lead@example.com"
+
+
+def test_airflow_version_module_names_the_shims_version() -> None:
+    from airflow import __version__
+    from airflow.version import version
+
+    assert version == __version__
