@@ -931,3 +931,25 @@ def test_upstream_task_ids_equal_a_set_as_in_airflow(tmp_path: Path) -> None:
     assert dag.get_task("grp.first").downstream_task_ids == frozenset({"grp.middle_b", "grp.middle_a"})
     assert dag.get_task("grp.first").downstream_task_ids != {"grp.middle_a"}
     assert list(dag.get_task("grp.first").downstream_task_ids) == ["grp.middle_a", "grp.middle_b"]
+
+
+GROUP_BRANCH = """
+    import pendulum
+    from airflow import DAG
+    from airflow.operators.empty import EmptyOperator
+    from airflow.operators.python import BranchPythonOperator
+    from airflow.utils.task_group import TaskGroup
+
+    with DAG("group_branch", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule=None) as dag:
+        with TaskGroup("load"):
+            pick = BranchPythonOperator(task_id="pick", python_callable=lambda: "full")
+            pick >> [EmptyOperator(task_id="full"), EmptyOperator(task_id="incremental")]
+"""
+
+
+def test_a_branch_that_names_a_grouped_task_without_its_prefix_is_told_the_full_id(tmp_path: Path) -> None:
+    """Airflow refuses the id without the group's prefix too; the error now says which id was meant."""
+    summary = run_locally(load_dag(tmp_path, GROUP_BRANCH))
+    error = summary["load.pick"].tries[-1].error
+    assert "chose 'full', which is not a task of this DAG" in error
+    assert "'load.full'" in error

@@ -12,7 +12,7 @@ from ductwork.core.operators.python import BranchPythonOperator as _Branch
 from ductwork.core.operators.python import PythonOperator as _Python
 from ductwork.core.operators.python import ShortCircuitOperator as _Short
 from ductwork.core.operators.python import call_with_context
-from ductwork.errors import TaskExecutionError
+from ductwork.errors import TaskExecutionError, did_you_mean
 
 from ..models.baseoperator import AirflowOperatorMixin
 
@@ -69,10 +69,21 @@ def follow_branches(op: Any, chosen: Any, context: TaskContext) -> None:
             group = flow.groups[task_id]
             expanded.extend(m.task_id for m in group.dependency_roots())
         elif flow is not None and task_id not in flow.tasks:
-            raise TaskExecutionError(f"branch task {op.task_id!r} chose {task_id!r}, which is not a task of this DAG")
+            raise TaskExecutionError(
+                f"branch task {op.task_id!r} chose {task_id!r}, which is not a task of this DAG{_meant(op, task_id)}"
+            )
         else:
             expanded.append(task_id)
     context["ti"].follow_branches(expanded)
+
+
+def _meant(op: Any, task_id: str) -> str:
+    """What a branch probably meant: a task below it whose id, without its group's prefix, is
+    the one returned (ids in a task group carry the group's: ``load.full``), else a close id."""
+    below = [d for d in op.downstream_task_ids if d.rsplit(".", 1)[-1] == task_id]
+    if below:
+        return f"; a task of a task group is named with the group's prefix: did you mean {below[0]!r}?"
+    return did_you_mean(task_id, op.flow.tasks.keys())
 
 
 class BranchPythonOperator(AirflowOperatorMixin, _Branch):
