@@ -14,11 +14,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 
+from ductwork.core.states import RunState
 from ductwork.errors import NotFoundError, did_you_mean
 from ductwork.services.runs import flow_graph, get_run
 from ductwork.store.cache import latest_entry, recorded_node
 from ductwork.store.engine import read_transaction
 from ductwork.store.records import RunRecord
+from ductwork.store.repo import flows as flow_repo
 from ductwork.store.repo import pools as pool_repo
 from ductwork.store.repo import runs as run_repo
 from ductwork.store.repo import tasks as task_repo
@@ -53,7 +55,11 @@ def explain(engine: Engine, flow_id: str, task_id: str, run_id: str | None = Non
         waiting = _past_holds(conn, record, task_id) if node.depends_on_past else None
         state = instance.state.value if instance is not None else "none"
         pool_hold = _pool_holds(conn, node.pool, node.pool_slots) if state == "scheduled" else None
+        run_hold = _run_holds(conn, record, task_id) if record.state.value == "queued" else None
     out: dict[str, Any] = {"flow_id": flow_id, "run_id": record.run_id, "task_id": task_id, "state": state}
+    if run_hold is not None and state in ("none", "scheduled"):
+        out.update(decision="waiting", reasons=[], text=run_hold)
+        return out
     if waiting is not None and state in ("none", "scheduled"):
         previous_run, previous_state = waiting
         out.update(
@@ -139,6 +145,37 @@ def _past_holds(conn: Any, record: RunRecord, task_id: str) -> tuple[str, str] |
     if previous is None or previous.state.value in ("success", "skipped"):
         return None
     return earlier[0].run_id, previous.state.value
+
+
+def _run_holds(conn: Any, record: RunRecord, task_id: str) -> str | None:
+    """Why a queued run does not start: its flow has ``max_active_runs`` running already. When
+    one of those waits (``depends_on_past``) for this very run (an earlier run cleared while
+    later ones ran), neither can move: said so, with the way out (Airflow leaves it stuck too)."""
+    flow = flow_repo.get_flow(conn, record.flow_id)
+    if flow is None:
+        return None
+    running = run_repo.list_runs(conn, flow_id=record.flow_id, states=[RunState.RUNNING], limit=1000).items
+    if len(running) < flow.max_active_runs:
+        return None
+    names = ", ".join(r.run_id for r in running[:5]) + (" ..." if len(running) > 5 else "")
+    text = (
+        f"waits (max_active_runs): run {record.run_id} is queued, and flow {record.flow_id} allows "
+        f"{flow.max_active_runs} active run(s): {names} running"
+    )
+    blocked = [
+        r
+        for r in running
+        if r.logical_date > record.logical_date
+        and (held := _past_holds(conn, r, task_id)) is not None
+        and held[0] == record.run_id
+    ]
+    if blocked:
+        other = blocked[0].run_id
+        text += (
+            f". Run {other} waits in turn for this run's {task_id} (depends_on_past): neither can move until run "
+            f"{other} ends (ductwork runs cancel {record.flow_id} {other}) or max_active_runs is raised"
+        )
+    return text
 
 
 def _pool_holds(conn: Any, name: str, slots: int) -> str | None:
