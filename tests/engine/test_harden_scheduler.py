@@ -812,6 +812,39 @@ def test_a_flow_made_from_a_variable_is_parsed_again_when_the_variable_changes(e
     wait_for(lambda: len(env.instances("per_region", "after")) == 3, 30, "a run of the three tasks")
 
 
+TOP_LEVEL_VARIABLE = """
+    import os
+    from pathlib import Path
+
+    from airflow import DAG
+    from airflow.models import Variable
+    from airflow.operators.python import PythonOperator
+
+    MODE = Variable.get("load_mode", default_var="full")  # read once, when the file is imported
+
+    def load(run_id):
+        Path(os.environ["DUCTWORK_TEST_MARKS"], f"mode.{run_id}").write_text(MODE)
+
+    with DAG("top_level_variable", schedule=None) as dag:
+        PythonOperator(task_id="load", python_callable=load, op_args=["{{ run_id }}"])
+"""
+
+
+def test_a_warm_worker_reads_a_top_level_variable_again_after_it_changed(env: Env) -> None:
+    """A DAG file's top-level ``Variable.get`` was read once for the life of a warm worker: a run
+    (or a task cleared) after the variable changed ran with the old value, where Airflow reads it
+    at every try. The worker imports the file again when a variable its import read changed."""
+    env.write_flow("top_level_variable.py", TOP_LEVEL_VARIABLE)
+    wait_for(lambda: "top_level_variable" in env.flow_ids(), 60, "the flow to be parsed")
+    marks = env.marks
+    for run_id, value in (("v1", None), ("v2", "incremental"), ("v3", "full")):
+        if value is not None:
+            assert env.cli("variables", "set", "load_mode", value).exit_code == 0
+        assert env.cli("trigger", "top_level_variable", "--run-id", run_id).exit_code == 0
+        wait_for(lambda run_id=run_id: (marks / f"mode.{run_id}").exists(), 60, f"run {run_id}")
+    assert [(marks / f"mode.{r}").read_text() for r in ("v1", "v2", "v3")] == ["full", "incremental", "full"]
+
+
 def _flow_tasks(env: Env, flow_id: str) -> list[str]:
     from ductwork.services.runs import flow_graph
 

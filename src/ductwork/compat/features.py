@@ -80,8 +80,9 @@ AIRFLOW: dict[str, Feature] = dict(
         _f(
             "Variable.get_at_import",
             DIFFERS,
-            "read again when the file is parsed after the variable changed, but a warm worker keeps the "
-            "value of its first import for the tasks it runs; read it inside the task",
+            "read again when the file is parsed after the variable changed, and by a warm worker before a "
+            "try once it changed (looked at the first try of each run, at most once a second); every "
+            "import reads the database, so reading it inside the task is cheaper",
         ),
         # operator arguments
         _f("BaseOperator.run_as_user", UNSUPPORTED, "tasks run as the worker's user"),

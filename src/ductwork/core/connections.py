@@ -35,20 +35,42 @@ VAR_ENV_PREFIX = "DUCTWORK_VAR_"
 AIRFLOW_CONN_ENV_PREFIX = "AIRFLOW_CONN_"
 AIRFLOW_VAR_ENV_PREFIX = "AIRFLOW_VAR_"
 
-_VARIABLES_READ: ContextVar[set[str] | None] = ContextVar("ductwork_variables_read", default=None)
+_VARIABLES_READ: ContextVar[dict[str, str | None] | None] = ContextVar("ductwork_variables_read", default=None)
 
 
 @contextmanager
-def variables_read() -> Iterator[set[str]]:
-    """The names of the variables looked up inside the block (found or not): a flow file that
-    builds its tasks from a variable when it is imported is parsed again when that variable
-    changes, as it would be in Airflow (which parses every file again every 30 seconds)."""
-    names: set[str] = set()
+def variables_read() -> Iterator[dict[str, str | None]]:
+    """The variables looked up inside the block, by name, with the value found (None: not
+    found): a flow file that builds its tasks from a variable when it is imported is parsed
+    again when that variable changes, as it would be in Airflow (which parses every file again
+    every 30 seconds), and a warm worker imports it again before a try."""
+    names: dict[str, str | None] = {}
     token = _VARIABLES_READ.set(names)
     try:
         yield names
     finally:
         _VARIABLES_READ.reset(token)
+
+
+_IMPORT_SECRETS: ContextVar[Secrets | None] = ContextVar("ductwork_import_secrets", default=None)
+
+
+@contextmanager
+def lending_secrets(secrets: Secrets | None) -> Iterator[None]:
+    """Connections and variables for the code a worker runs outside any try: a flow file's
+    top-level ``Variable.get`` when the worker imports it. A worker keeps Ductwork's own
+    settings (the database URL) out of its environment (``engine.task_env``), so that code,
+    looking them up afresh, read another database (or none) than the scheduler's parse did."""
+    token = _IMPORT_SECRETS.set(secrets)
+    try:
+        yield
+    finally:
+        _IMPORT_SECRETS.reset(token)
+
+
+def lent_secrets() -> Secrets | None:
+    """The secrets lent by ``lending_secrets`` to the code running now, if any."""
+    return _IMPORT_SECRETS.get()
 
 
 """Airflow's names for the same, read after Ductwork's so that an existing deployment's
@@ -333,11 +355,14 @@ class Secrets:
         raise NotFoundError(f"connection {name!r} is not defined; looked in {self._where('connection', name)}")
 
     def get_variable(self, name: str, default: Any = NotFoundError) -> Any:
-        if (reading := _VARIABLES_READ.get()) is not None:
-            reading.add(name)
+        reading = _VARIABLES_READ.get()
+        if reading is not None:
+            reading.setdefault(name, None)
         for backend in self.backends:
             found = backend.get_variable(name)
             if found is not None:
+                if reading is not None:
+                    reading[name] = found
                 return register_variable(name, found)
         if default is not NotFoundError:
             return default

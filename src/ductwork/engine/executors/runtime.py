@@ -26,6 +26,7 @@ from typing import Any
 
 from ductwork.core.class_flow import PLANNING_ERROR, ClassTaskRunner, load_task
 from ductwork.core.config import ParamSources
+from ductwork.core.connections import Secrets, lending_secrets, variables_read
 from ductwork.core.context import RunInfo
 from ductwork.core.executable import Executable
 from ductwork.core.flow import Flow
@@ -122,6 +123,7 @@ class FlowFileRuntime(WorkerRuntime):
         self._modules: dict[str, _SeenModule] = {}
         self._helpers: dict[str, _SeenModule] = {}
         """The user modules flow files imported (helpers, and what those import)."""
+        self._secrets: Secrets | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         # Only the configuration travels to a worker; imported flows and open backends stay put.
@@ -134,6 +136,7 @@ class FlowFileRuntime(WorkerRuntime):
         self._executables = {}
         self._modules = {}
         self._helpers = {}
+        self._secrets = None
 
     def results(self) -> ResultBackend:
         if self._results is None:
@@ -186,16 +189,51 @@ class FlowFileRuntime(WorkerRuntime):
             self._forget_helpers()
             loaded = None
         stamp = _stamp(file)
-        if loaded is not None and loaded.stamp == stamp:
+        if loaded is not None and loaded.stamp == stamp and not self._variables_changed(loaded):
             return loaded
         if loaded is not None:
             self._forget(file)
         before = set(sys.modules)
-        loaded = _LoadedFlows.load(file, stamp)
+        with lending_secrets(self._lendable_secrets()):
+            loaded = _LoadedFlows.load(file, stamp)
         self._note_helpers(set(sys.modules) - before, file)
         loaded.look.due(run_key)
         self._files[file] = loaded
         return loaded
+
+    def _variables_changed(self, loaded: _LoadedFlows) -> bool:
+        """Whether a variable the file read when it was imported has another value now: its
+        top-level ``Variable.get`` was read once for the life of the warm worker (a task cleared
+        after the variable changed failed again on the old value), where Airflow reads it at
+        every try. Looked at when the file is (``_Look``); the database down: no change."""
+        if not loaded.variables:
+            return False
+        try:
+            secrets = self._import_secrets()
+            if secrets is None:
+                return False
+            now = {name: secrets.get_variable(name, default=None) for name in loaded.variables}
+        except Exception:
+            return False
+        return now != loaded.variables
+
+    def _lendable_secrets(self) -> Secrets | None:
+        services = self.services()
+        return services.secrets if services is not None else None
+
+    def _import_secrets(self) -> Secrets | None:
+        """The secrets a flow file's top-level code reads when this worker imports it: its tries'
+        (the scheduler's database), or, without services, the ones the settings name."""
+        services = self.services()
+        if services is not None and services.secrets is not None:
+            return services.secrets
+        if self._secrets is None:
+            from ductwork.engine.services_setup import build_secrets, existing_database
+            from ductwork.settings import Settings
+
+            settings = Settings.load()
+            self._secrets = build_secrets(settings, engine=existing_database(settings))
+        return self._secrets
 
     def _note_helpers(self, names: set[str], flow_file: str) -> None:
         for name in names:
@@ -279,11 +317,15 @@ class _LoadedFlows:
     flows: dict[str, Flow]
     errors: list[Exception]
     look: _Look = field(default_factory=_Look)
+    variables: dict[str, str | None] = field(default_factory=dict)
+    """The variables its import read, with the values it got (``_variables_changed``)."""
 
     @classmethod
     def load(cls, file: str, stamp: int) -> _LoadedFlows:
-        loaded = load_file(file)
-        return cls(file, stamp, {f.flow_id: f for f in loaded.flows}, list(loaded.errors))
+        with variables_read() as seen:
+            loaded = load_file(file)
+        flows = {f.flow_id: f for f in loaded.flows}
+        return cls(file, stamp, flows, list(loaded.errors), variables=dict(seen))
 
     def get(self, flow_id: str) -> Flow:
         flow = self.flows.get(flow_id)

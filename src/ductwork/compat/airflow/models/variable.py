@@ -12,7 +12,8 @@ from ..models.param import NOTSET
 
 
 def current_secrets() -> Any:
-    """The running try's secrets, or (outside a try) the ones the settings name."""
+    """The running try's secrets, or those a worker lends the file it imports, or (elsewhere)
+    the ones the settings name."""
     from ductwork.core.context import get_current_context
 
     try:
@@ -21,6 +22,11 @@ def current_secrets() -> Any:
             return secrets
     except RuntimeError:
         pass
+    from ductwork.core.connections import lent_secrets
+
+    lent = lent_secrets()  # a worker importing a DAG file: its own secrets, the scheduler's database
+    if lent is not None:
+        return lent
     from ductwork.engine.services_setup import build_secrets, existing_database
     from ductwork.settings import Settings
 
