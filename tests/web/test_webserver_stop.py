@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import httpx
+import pytest
 
 from tests.web.seed import seed
 
@@ -26,7 +27,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_sigterm_ends_a_webserver_that_streams_a_followed_log(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
+def test_a_stop_signal_ends_a_webserver_that_streams_a_followed_log(tmp_path: Path, stop: signal.Signals) -> None:
+    """And ends it with status 0, as the scheduler: the stream's thread, past the grace period,
+    kept a hung-up server alive, and SIGTERM ended it only by killing it (status -15)."""
     from ductwork.store import migrate
     from ductwork.store.engine import create_engine
 
@@ -70,10 +74,11 @@ def test_sigterm_ends_a_webserver_that_streams_a_followed_log(tmp_path: Path) ->
 
         threading.Thread(target=follow, daemon=True).start()
         assert first.wait(30), "the followed log sent nothing"
-        server.send_signal(signal.SIGTERM)
+        server.send_signal(stop)
         started = time.monotonic()
-        server.wait(timeout=60)
+        code = server.wait(timeout=60)
         assert time.monotonic() - started < 20, "the stop waited for the followed log"
+        assert code == 0, (tmp_path / "web.log").read_text()
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)

@@ -8,7 +8,7 @@ import logging
 import signal
 import sys
 import threading
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -36,7 +36,33 @@ def make_server(app: Any, host: str, port: int, log_level: str = "warning") -> A
         # would otherwise hold the stop until its task ended, hours for a long one.
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
     )
-    return uvicorn.Server(config)
+    return _server_class()(config)
+
+
+def _server_class() -> Any:
+    """uvicorn's server, but a stop signal ends the process with status 0 once the server has
+    stopped cleanly, as ``ductwork scheduler`` and ``standalone`` do.
+
+    After its graceful shutdown uvicorn raises the SIGTERM or SIGINT it caught again: the
+    process then died of SIGTERM (status 143, "Error" to Kubernetes, a failed unit to a service
+    manager that does not list it) or exited 130 on Ctrl-C, though nothing went wrong."""
+    import contextlib
+    from collections.abc import Iterator
+
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            with super().capture_signals():
+                try:
+                    yield
+                finally:
+                    captured = getattr(self, "_captured_signals", None)
+                    if isinstance(captured, list):
+                        captured.clear()  # handled: the server stopped; nothing to raise again
+
+    return Server
 
 
 def bound_socket(host: str, port: int) -> Any:
@@ -89,6 +115,27 @@ def webserver(state: CliState, host: str, port: int, secure_cookies: bool, log_l
     server = make_server(app, host, port, log_level)
     _stop_on_hangup(server)
     server.run(sockets=[sock])
+    engine.dispose()
+    _end_stopped_server(0 if server.started else 3)  # 3: it never started (uvicorn's status; errors above)
+
+
+def _end_stopped_server(status: int) -> NoReturn:
+    """End the process with ``status`` once uvicorn has stopped serving.
+
+    A request still open past the grace period (a followed log of a running task) keeps its
+    worker thread, which is not a daemon: a normal exit waited for it, that is for the task to
+    end, so a server told to stop (SIGHUP) hung on. uvicorn has given up on such requests by
+    now; the exit handlers run (logging's flush) and the process ends without waiting for them."""
+    import atexit
+    import os
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe or stream: nothing more to say on it
+            pass
+    os._exit(status)
 
 
 def _stop_on_hangup(server: Any) -> None:
