@@ -236,6 +236,9 @@ def test_the_metrics_token_guards_the_web_servers_metrics(tmp_path: Path) -> Non
     assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
     allowed = client.get("/metrics", headers={"Authorization": "Bearer s3cret"})
     assert allowed.status_code == 200 and "ductwork_store_runs" in allowed.text
+    # A header beyond ASCII is a wrong token (it was a TypeError: a 500 and a traceback).
+    accented = client.get("/metrics", headers={"Authorization": "Bearer s3crét".encode()})
+    assert accented.status_code == 401, accented.text[:300]
     # Remote worker groups (ductwork worker) report through the database: their slots show here.
     from ductwork.store.engine import transaction
     from ductwork.store.repo import remote as remote_repo

@@ -321,3 +321,23 @@ def test_a_new_password_or_role_ends_the_users_sessions(app: Any, engine: Any, a
     assert admin.patch("/users/rotating", json={}).status_code == 422
     assert admin.patch("/users/nobody", json={"role": "viewer"}).status_code == 404
     assert _session_alive(bystander)
+
+
+def test_a_token_with_characters_beyond_ascii_is_refused_not_a_server_error(app: Any) -> None:
+    """A CSRF token (form field or header) holding é made the comparison raise TypeError
+    ("comparing strings with non-ASCII characters is not supported"): a 500 and a traceback in
+    the server's log for what is only a wrong token."""
+    with TestClient(app) as browser:
+        page = browser.get("/login")
+        forged = browser.post("/login", data={"username": "admin", "password": PASSWORD, "csrf_token": "jeton-é"})
+        assert forged.status_code == 403, forged.text[:300]
+        assert "csrf_token" in page.text
+        login(browser, "operator", PASSWORD)
+        wrong = browser.post(
+            "/api/v1/flows/demo/runs", json={"run_id": "csrf__e"}, headers={"X-CSRF-Token": "jeton-é".encode()}
+        )
+        assert wrong.status_code == 403 and wrong.json()["error"] == "csrf_failed", wrong.text[:300]
+        form = browser.post(
+            "/flows/demo/trigger", data={"run_id": "csrf__e", "csrf_token": "jeton-é"}, follow_redirects=False
+        )
+        assert form.status_code == 403, form.text[:300]

@@ -12,7 +12,6 @@ database writes, parses) follow.
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 
 from ductwork.api.context import WebContext
 from ductwork.api.errors import error_body
+from ductwork.api.security import same_token
 from ductwork.core.states import RunState
 from ductwork.store.engine import database_unavailable, read_transaction
 from ductwork.store.repo import import_errors as error_repo
@@ -163,7 +163,7 @@ def install(app: FastAPI, ctx: WebContext) -> None:
         expected = ctx.settings.metrics_token
         if expected:
             scheme, _, given = (request.headers.get("authorization") or "").partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip(), expected):
+            if scheme.lower() != "bearer" or not same_token(given.strip(), expected):
                 return JSONResponse(
                     error_body("this server's /metrics needs its metrics token as a bearer token", "unauthenticated"),
                     status_code=401,

@@ -187,7 +187,13 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 def same_token(given: str | None, expected: str | None) -> bool:
-    return bool(given and expected) and hmac.compare_digest(str(given), str(expected))
+    """Whether ``given`` is ``expected``, in constant time. Compared as bytes: ``compare_digest``
+    raises TypeError for a str beyond ASCII, and what a client sends may hold anything."""
+    return bool(given and expected) and hmac.compare_digest(_bytes(str(given)), _bytes(str(expected)))
+
+
+def _bytes(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
 
 
 class AuthMiddleware:
