@@ -4,14 +4,13 @@ scraper without a session (``metrics_token`` makes it ask for a bearer token ins
 The store's figures are read at scrape time, in one short read transaction, so any web server
 of an installation shows the same numbers whichever scheduler is running: runs by flow and
 state, the task instances and tries of active runs by flow and state (what moves while runs
-run), pool slots in use, import errors, and how long ago a scheduler last heartbeat. In
+run), pool slots in use, import errors, and how long ago a scheduler last heartbeat (alive or not). In
 ``ductwork standalone`` the scheduler's own metrics (``ductwork_*``: loop, tries, queue,
 database writes, parses) follow.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,13 +25,11 @@ from ductwork.api.security import same_token
 from ductwork.core.states import RunState
 from ductwork.store.engine import database_unavailable, read_transaction
 from ductwork.store.repo import import_errors as error_repo
-from ductwork.store.repo import jobs as job_repo
 from ductwork.store.repo import pools as pool_repo
-from ductwork.store.tables import runs, task_instances, task_tries, workers
+from ductwork.store.tables import runs, scheduler_jobs, task_instances, task_tries, workers
 from ductwork.store.types import utcnow
 
 PATH = "/metrics"
-_ALIVE = dt.timedelta(minutes=5)
 ACTIVE = (RunState.QUEUED.value, RunState.RUNNING.value)
 
 
@@ -79,7 +76,11 @@ class StoreCollector:
             ).all()
             pools = pool_repo.pool_usage(conn)
             errors = len(error_repo.list_import_errors(conn))
-            jobs = job_repo.alive_jobs(conn, "scheduler", timeout=_ALIVE)
+            # The newest heartbeat of any scheduler, alive or not: once none runs, the age grows
+            # (what an alert on it needs) instead of turning NaN.
+            last_beat = conn.execute(
+                sa.select(sa.func.max(scheduler_jobs.c.heartbeat_at)).where(scheduler_jobs.c.kind == "scheduler")
+            ).scalar()
             remote = conn.execute(
                 sa.select(
                     workers.c.name, workers.c.state, workers.c.concurrency, workers.c.slots_used, workers.c.heartbeat_at
@@ -132,10 +133,10 @@ class StoreCollector:
         yield slots
         yield busy
         yield beat
-        age = (utcnow() - jobs[0].heartbeat_at).total_seconds() if jobs else float("nan")
+        age = (utcnow() - last_beat).total_seconds() if last_beat is not None else float("nan")
         yield GaugeMetricFamily(
             "ductwork_store_scheduler_heartbeat_age_seconds",
-            "Seconds since a scheduler last heartbeat (NaN: none alive)",
+            "Seconds since a scheduler last heartbeat, alive or stopped since (NaN: there never was one)",
             value=age,
         )
 
