@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from conftest import Cli
 
 FLOW = """
@@ -298,3 +300,32 @@ def test_a_flow_id_that_names_no_flow_is_an_error_not_an_empty_list(cli: Cli, tm
     folder.mkdir()
     (folder / "later.py").write_text(textwrap.dedent(FLOW).replace('"ops"', '"later"'))
     assert _json(cli, "runs", "list", "later")["total"] == 0
+
+
+def test_the_retention_pass_says_what_it_deleted_in_words(
+    cli: Cli, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The scheduler's log said `retention: deleted 2 runs, 2 tries, 2 log_files, 0
+    offloaded_objects, 0 import_errors, 0 dead_letters, 0 message_receipts, 0 workers, 0
+    code_bundles, 90 older_than_days`: field names, every zero, and the age as if it had been
+    deleted too."""
+    import datetime as dt
+    import logging
+
+    from ductwork.services.retention import RetentionWorker
+    from ductwork.settings import Settings
+    from ductwork.store.engine import create_engine
+
+    _three_runs(cli, tmp_path)
+    settings = Settings.load()
+    engine = create_engine(settings.db_url)
+    try:
+        with caplog.at_level(logging.INFO, logger="ductwork"):
+            report = RetentionWorker(engine, settings).run_once(now=dt.datetime.now(dt.UTC) + dt.timedelta(days=200))
+    finally:
+        engine.dispose()
+    assert report is not None and report.runs == 2
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("retention: deleted")]
+    assert said == [
+        f"retention: deleted 2 runs, {report.tries} tries, {report.log_files} log files (older than 90 days)"
+    ], said

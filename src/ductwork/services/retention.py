@@ -125,10 +125,35 @@ class RetentionWorker:
         if details:
             actor = audit.Actor("scheduler", "scheduler", socket.gethostname())
             audit.record(self.engine, actor, "retention.clean", "*", details)
-            log.info("retention: deleted %s", ", ".join(f"{v} {k}" for k, v in details.items()))
+            log.info("retention: deleted %s", _said(details, self.settings.audit_retention_days))
         self.passes += 1
         self.last = report
         return report
+
+
+_WORDS = {
+    "runs": "runs",
+    "tries": "tries",
+    "log_files": "log files",
+    "offloaded_objects": "offloaded results",
+    "import_errors": "import errors of files gone",
+    "dead_letters": "dead letters",
+    "message_receipts": "message receipts",
+    "workers": "records of workers",
+    "code_bundles": "code bundles",
+}
+
+
+def _said(details: dict[str, Any], audit_days: int) -> str:
+    """What a pass deleted, in words, zeros left out (the audit entry keeps every figure)."""
+    parts = [f"{details[key]} {words}" for key, words in _WORDS.items() if details.get(key)]
+    said = ", ".join(parts)
+    if parts:
+        said += f" (older than {details['older_than_days']} days)"
+    if details.get("audit_entries"):
+        audit = f"{details['audit_entries']} audit entries older than {audit_days} days"
+        said = f"{said}; {audit}" if said else audit
+    return said
 
 
 def _days(days: int) -> str:
