@@ -16,13 +16,26 @@ from ductwork.cli.options import LOG_LEVEL
 from ductwork.cli.state import CliState
 from ductwork.settings import Settings, redact_url
 
+PLAIN_LOG_FORMAT = "[%(asctime)s] %(levelname)s %(name)s: %(message)s"
+"""One record per line with its full date and time: what ``ductwork worker`` writes too."""
+
 
 def _configure_logging(level: str) -> None:
-    from rich.logging import RichHandler
+    """Rich's layout on a terminal; one whole line per record anywhere else. Written to a file,
+    a pipe or a container's log, Rich wrapped records at 80 columns and left the time out under
+    the same second: a run id split over lines was not found by grep, and lines without a time
+    could not be put beside the workers' logs."""
+    handler: logging.Handler
+    if sys.stdout.isatty():
+        from rich.logging import RichHandler
 
-    handler = RichHandler(show_path=False, rich_tracebacks=False)
+        handler = RichHandler(show_path=False, rich_tracebacks=False)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    else:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter(PLAIN_LOG_FORMAT))
     handler.addFilter(lambda record: not record.name.startswith("ductwork.task"))
-    logging.basicConfig(level=level.upper(), handlers=[handler], format="%(message)s")
+    logging.basicConfig(level=level.upper(), handlers=[handler])
     from ductwork.cli.library_logs import quiet_library_logs
 
     quiet_library_logs(level)
