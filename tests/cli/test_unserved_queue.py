@@ -105,6 +105,32 @@ def test_the_local_executor_runs_every_queue(cli: Cli, tmp_path: Path) -> None:
     assert "unserved_queue" not in shown["train"]
 
 
+def test_the_kubernetes_executor_waits_for_no_worker(cli: Cli, tmp_path: Path) -> None:
+    """With ``executor = "kubernetes"`` each try gets a pod of its own: no worker listens on any
+    queue, and none should be started. A queued try said "no live worker listens on queue
+    'default': start one with `ductwork worker --queues default`", which sent users to start
+    Celery workers that would never get a try."""
+    run_id = _waiting_run(cli, tmp_path)
+    engine = create_engine(Settings.load().db_url)
+    try:
+        with transaction(engine) as conn:
+            remote_repo.stop_worker(conn, "w1@alpha")
+    finally:
+        engine.dispose()
+    kube = {"DUCTWORK_EXECUTOR": "kubernetes"}
+    shown = cli("tasks", "state", "gpu", run_id, env=kube)
+    assert shown.exit_code == 0, shown.output
+    assert "waits:" not in shown.output, shown.output
+    as_json = json.loads(cli("tasks", "state", "gpu", run_id, "--json", env=kube).output)
+    assert as_json["train"] == {"state": "queued", "try_number": 1}
+    table = cli("runs", "show", "gpu", run_id, env={**kube, "COLUMNS": "250"})
+    assert "waits:" not in table.output, table.output
+    workers = json.loads(cli("workers", "list", "--json", env=kube).output)
+    assert workers["unserved_queues"] == {}
+    listed = cli("workers", "list", env=kube)
+    assert "no live worker" not in listed.output, listed.output
+
+
 def test_trigger_wait_says_it_once(
     cli: Cli, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

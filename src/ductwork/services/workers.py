@@ -85,18 +85,26 @@ def list_workers(engine: Engine, settings: Settings, *, include_stopped: bool = 
         )
     served = {q for v in views if v.state == remote_repo.RUNNING for q in v.queues}
     unserved: dict[str, int] = {}
-    if settings.executor != "local" or views:
+    if queues_need_workers(settings) and (settings.executor != "local" or views):
         unserved = {str(q): int(n) for q, n in waiting.items() if q not in served}
     return Workers(views, unserved)
+
+
+def queues_need_workers(settings: Settings) -> bool:
+    """Whether a queued try waits for a worker listening on its queue. Not under the
+    Kubernetes executor, which makes a pod for each try whatever its queue: "start one with
+    `ductwork worker`" sent users to start Celery workers that would never get a try."""
+    return settings.executor != "kubernetes"
 
 
 def unserved_queues(engine: Engine, settings: Settings, queues: Iterable[str]) -> set[str]:
     """Of ``queues``, those no live worker listens on: a try queued on one waits until a worker
     for it starts, and the commands and pages that show such a try say so next to it (as
     ``list_workers`` does for all of them), instead of a bare ``queued`` that never changes.
-    Under the local executor with no remote worker, none: its pool runs every queue."""
+    Under the local executor with no remote worker, none: its pool runs every queue; under
+    the Kubernetes executor, none: each try gets a pod of its own (``queues_need_workers``)."""
     wanted = {q or "default" for q in queues}
-    if not wanted:
+    if not wanted or not queues_need_workers(settings):
         return set()
     with read_transaction(engine) as conn:
         rows = remote_repo.list_workers(conn, include_stopped=False)
