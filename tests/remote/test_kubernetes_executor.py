@@ -52,14 +52,16 @@ class PodApi:
         self.pods.pop(f"{namespace}/{name}", None)
 
 
-def _setup(tmp_path: Path, **settings: Any) -> tuple[KubernetesExecutor, PodApi, list[TryRequest]]:
+def _setup(
+    tmp_path: Path, *, train_config: dict[str, Any] | None = None, **settings: Any
+) -> tuple[KubernetesExecutor, PodApi, list[TryRequest]]:
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     flows = tmp_path / "flows"
     flows.mkdir()
     engine = create_engine(url)
     migrate.upgrade(engine)
     with Flow("ml", schedule=None) as flow:
-        BashOperator(task_id="train", bash_command="true")
+        BashOperator(task_id="train", bash_command="true", executor_config=train_config)
         BashOperator(task_id="score", bash_command="true")
     graph = flow.to_graph()
     with transaction(engine) as conn:
@@ -177,4 +179,19 @@ def test_a_tries_message_carries_class_parameters_but_none_of_ductworks_secrets(
     for secret in ("db-pw-3Xc5", "fernet-2Lp0", "hunter2", "var-9Qz4", "tok-8Jw1"):
         assert secret not in spec
     assert "DUCTWORK_TRAIN_RATE" in spec and "epochs" in spec
+    executor.shutdown()
+
+
+def test_a_try_whose_executor_config_makes_no_pod_fails_alone(tmp_path: Path) -> None:
+    """A typo in one task's ``executor_config`` raised out of the executor: the scheduler stopped
+    (exit 2), and again at every start until the run was cancelled, other flows' runs stalled."""
+    executor, api, requests = _setup(tmp_path, train_config={"node_selectr": {"pool": "gpu"}})
+    executor.start()
+    for request in requests:
+        executor.submit(request)
+    executor.submitted()
+    (ended,) = _ends(executor, 1)
+    assert ended.key.task_id == "train" and ended.outcome.state == S.FAILED
+    assert "node_selectr" in (ended.outcome.error or "") and "executor_config" in (ended.outcome.error or "")
+    assert [pod.metadata.labels.get("ductwork/task") for pod in api.pods.values()] == ["score"]
     executor.shutdown()

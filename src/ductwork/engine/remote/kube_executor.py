@@ -69,13 +69,24 @@ class KubernetesExecutor(CeleryExecutor):
         if flight.payload is None:
             return True
         environment = {k: v for k, v in os.environ.items() if k in _PASSED}
-        pod = pod_for_try(
-            flight.payload,
-            image=self.settings.kubernetes_image,
-            namespace=self.settings.kubernetes_namespace,
-            scheduler=self.scheduler_id,
-            environment=environment,
-        )
+        try:
+            pod = pod_for_try(
+                flight.payload,
+                image=self.settings.kubernetes_image,
+                namespace=self.settings.kubernetes_namespace,
+                scheduler=self.scheduler_id,
+                environment=environment,
+            )
+        except Exception as exc:
+            # One task's executor_config (a misspelt key, a value of the wrong type) makes no pod:
+            # that try fails saying why; raised on, it stopped the scheduler at every start.
+            task_id = flight.key.task_id
+            why = str(exc).strip().splitlines()
+            detail = f"{type(exc).__name__}: {' '.join(why)[:500]}" if why else type(exc).__name__
+            if f"task {task_id!r}" not in detail:
+                detail = f"task {task_id!r}: {detail}"
+            self._pod_lost(flight, f"no pod can be made from its executor_config ({detail})")
+            return True
         try:
             self.api.create_namespaced_pod(pod.metadata.namespace, pod)
         except Exception as exc:
