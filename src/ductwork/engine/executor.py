@@ -27,6 +27,12 @@ class TryKey:
     try_number: int
 
 
+def try_name(key: TryKey) -> str:
+    """A try as a log line names it: ``etl/manual__2024-06-01 load #2`` (the task alone did not
+    say which run, with two runs of one flow in flight)."""
+    return f"{key.run_key} {key.task_id} #{key.try_number}"
+
+
 @dataclass(frozen=True)
 class TryRequest:
     """Everything needed to execute one try, as plain data.

@@ -46,7 +46,7 @@ from ductwork.core.graph import NodeSpec
 from ductwork.core.states import TaskState
 from ductwork.engine.coordination import scheduler_engine
 from ductwork.engine.execution import TryOutcome
-from ductwork.engine.executor import ExecutorEvent, TryFinished, TryKey, TryRequest
+from ductwork.engine.executor import ExecutorEvent, TryFinished, TryKey, TryRequest, try_name
 from ductwork.engine.executors._worker import failed_outcome
 from ductwork.engine.journal import decode_outcome, encode_outcome
 from ductwork.engine.remote import wire
@@ -250,7 +250,7 @@ class CeleryExecutor:
                     expected=(S.QUEUED, S.RUNNING),
                 )
         except (DatabaseUnreachableError, OperationalError, InterfaceError) as exc:
-            log.warning("could not record that %s #%d was cancelled: %s", key.task_id, key.try_number, exc)
+            log.warning("could not record that %s was cancelled: %s", try_name(key), exc)
         # Whatever the database says (it ended meanwhile, or was marked from outside), the caller
         # has stopped counting this try: it leaves these books, and its worker is told to stop.
         self._finish(flight, outcome)
@@ -262,7 +262,7 @@ class CeleryExecutor:
             try:
                 self.app.control.revoke(message, terminate=True, signal="SIGTERM")
             except Exception as exc:
-                log.warning("could not ask the workers to stop %s: %s", key.task_id, exc)
+                log.warning("could not ask the workers to stop %s: %s", try_name(key), exc)
 
     def shutdown(self, wait: bool = True) -> None:
         """Tries keep running on their workers, which record them; a scheduler that starts
@@ -598,7 +598,7 @@ class CeleryExecutor:
                 if view.hostname in self._lost or stale:
                     self._declare_lost(flight, view.hostname, view.start_date)
             elif view.state == S.QUEUED and (why := self._resend_due(flight, now_mono, running)) and self._send(flight):
-                log.info("sent %s #%d again (%s)", key.task_id, key.try_number, why)
+                log.info("sent %s again (%s)", try_name(key), why)
 
     def _resend_due(self, flight: _Flight, now_mono: float, running: Counter[str]) -> str | None:
         """Why a queued try is sent again, if it is (the start's compare-and-set drops extra
@@ -626,7 +626,7 @@ class CeleryExecutor:
                 conn, flight.run_pk, key.task_id, key.try_number, outcome, encode_outcome(outcome)
             )
         if found is None:
-            log.warning("%s #%d: %s", key.task_id, key.try_number, reason)
+            log.warning("%s: %s", try_name(key), reason)
             self._finish(flight, outcome)
 
     def _run_pk(self, run_key: str) -> int:

@@ -16,6 +16,7 @@ from typing import Any
 
 from ductwork.core.clock import SystemClock
 from ductwork.core.states import TaskState
+from ductwork.engine.executor import try_name
 from ductwork.engine.executors._worker import failed_outcome
 from ductwork.engine.journal import encode_outcome
 from ductwork.engine.remote.executor import CeleryExecutor, _Flight
@@ -167,7 +168,7 @@ class KubernetesExecutor(CeleryExecutor):
                 expected=(TaskState.QUEUED, TaskState.RUNNING),
             )
         if found is None:
-            log.warning("%s #%d: %s", key.task_id, key.try_number, reason)
+            log.warning("%s: %s", try_name(key), reason)
             self._finish(flight, outcome)
 
     def _delete(self, key: str) -> None:
