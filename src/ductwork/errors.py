@@ -148,6 +148,16 @@ class TryInterrupted(BaseException):
         return "the try was stopped: it passed its execution timeout or was cancelled"
 
 
+class TryStopped(TryInterrupted):
+    """``TryInterrupted`` by SIGTERM in a remote worker's pool process: Celery's revoke of a try
+    cancelled, cleared or marked from outside, or the worker being stopped. The worker, not the
+    try's failure handling, decides which it was (``engine.remote.runner``): a try taken away
+    from outside runs no callback and says so, instead of "will be retried"."""
+
+    def __str__(self) -> str:
+        return "the try was stopped (SIGTERM)"
+
+
 class TryTimedOut(TryInterrupted):
     """``TryInterrupted`` at the execution timeout: the executor has reported the try failed and
     called its failure (or retry) callbacks already, when the timeout came; the thread, which

@@ -85,5 +85,12 @@ def test_clear_mark_and_cancel_act_on_tries_running_remotely(tmp_path: Path) -> 
             assert effects["mark.c"] == 1 and effects.get("mark.b", 0) == 0, effects
             assert effects.get("cancel.b", 0) == 0 and effects.get("cancel.c", 0) == 0, effects
             assert effects.get("clear.b", 0) == 0, effects  # the first try was stopped before its end
+            # The stopped try's log says it was taken away; it said "failed: SystemExit" and "will be
+            # retried" (the revoke's SIGTERM taken for the task's own failure, callbacks and all).
+            for run_id in ("clear", "cancel"):
+                shown = cluster.cli("tasks", "logs", "slow", run_id, "b", "--try", "1")
+                assert shown.returncode == 0, shown.stderr
+                assert "taken away while it ran" in shown.stdout, shown.stdout
+                assert "will be retried" not in shown.stdout and "SystemExit" not in shown.stdout, shown.stdout
         finally:
             cluster.stop_all()

@@ -52,7 +52,7 @@ from ductwork.core.xcom_arg import find_refs
 from ductwork.engine import logcapture
 from ductwork.engine.rules import after_failure
 from ductwork.engine.rules import max_tries as default_max_tries
-from ductwork.errors import DuctworkError, TaskExecutionError, TryInterrupted, TryTimedOut
+from ductwork.errors import DuctworkError, TaskExecutionError, TryInterrupted, TryStopped, TryTimedOut
 
 task_logger = logging.getLogger("ductwork.task")
 
@@ -320,7 +320,7 @@ def execute_try(
         except (Exception, SystemExit, KeyboardInterrupt, TryInterrupted) as exc:
             if isinstance(exc, KeyboardInterrupt) and _user_interrupt():
                 raise  # Ctrl-C in `ductwork run`: the command stops, as the user asked
-            if isinstance(exc, TryTimedOut):  # reported and called back at the timeout already
+            if isinstance(exc, TryTimedOut | TryStopped):  # its executor decides what follows
                 return TryOutcome(TaskState.FAILED, started, clock.now(), error=str(exc))
             return _failed_try(
                 exc, node, try_number, started, clock, context, executable, current, rendered, limit, services, ti

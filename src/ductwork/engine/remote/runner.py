@@ -25,12 +25,14 @@ import contextlib
 import datetime as dt
 import logging
 import os
+import signal
 import socket
 import sys
 import tempfile
+import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -46,14 +48,14 @@ from ductwork.core.results import ResultBackend
 from ductwork.core.states import TaskState
 from ductwork.core.task_services import TaskServices
 from ductwork.engine import logcapture
-from ductwork.engine.execution import TryOutcome, execute_try
+from ductwork.engine.execution import TryOutcome, execute_try, lost_try_alerts
 from ductwork.engine.executors._worker import LogFile, Lru, failed_outcome
 from ductwork.engine.executors.runtime import FlowFileRuntime, RunSetup
 from ductwork.engine.journal import encode_outcome
 from ductwork.engine.remote import wire
 from ductwork.engine.remote.bundles import BundleCache
 from ductwork.engine.remote.logs import LogShipper, is_remote
-from ductwork.errors import TaskRemovedError
+from ductwork.errors import TaskRemovedError, TryStopped
 from ductwork.settings import Settings
 from ductwork.store.engine import create_engine, single_statement, transaction, unreachable
 from ductwork.store.errors import DatabaseUnreachableError
@@ -344,8 +346,8 @@ class RemoteHost:
                     None if gone else tb,
                     max_tries=try_number if gone else request.max_tries,
                 )
-            with use_sources(sources):
-                return execute_try(
+            with use_sources(sources), _stopped_by_sigterm() as stop:
+                outcome = execute_try(
                     executable,
                     node=node,
                     run=request.run,
@@ -358,6 +360,9 @@ class RemoteHost:
                     resumed=request.resumed,
                     services=self.runtime.services(),
                 )
+            if stop.seen:
+                outcome = self._after_stop(job, executable, outcome, sink)
+            return outcome
         finally:
             _flush_std()
             os.dup2(saved[0], 1)
@@ -392,6 +397,49 @@ class RemoteHost:
         return str(self.log_dir / f"{safe}.log")
 
     # --- recording ------------------------------------------------------------------------------
+    def _after_stop(
+        self, job: wire.RemoteTry, executable: Any, outcome: TryOutcome, sink: logcapture.TrySink
+    ) -> TryOutcome:
+        """A try stopped by SIGTERM: taken away from outside (the scheduler revoked it after a
+        cancel, a clear or a mark: the database no longer has it running), it ends there, with
+        no callback and no retry said; else the worker is being stopped, and the try fails as
+        any failure does, its callbacks called and a retry if its policy allows one."""
+        request = job.request
+        key = (job.run_pk, request.key.task_id, request.key.try_number)
+        try:
+            with transaction(self.engine) as conn:
+                view = remote_repo.view_tries(conn, [key]).get(key)
+        except Exception:
+            view = None  # not known: as a worker stopping (the scheduler sorts out a late end)
+        else:
+            if view is None or view.state != TaskState.RUNNING or view.try_number != request.key.try_number:
+                now = view.state.value if view is not None and view.state else "gone"
+                sink.write(
+                    f"try stopped: it was taken away while it ran (the task is now {now}: its run cancelled, "
+                    "or the task cleared or marked); no callback runs for it\n"
+                )
+                return outcome
+        reason = "stopped by SIGTERM while it ran (its worker is stopping)"
+        stopped = failed_outcome(
+            request.node,
+            request.key.try_number,
+            SystemClock(),
+            reason,
+            max_tries=request.max_tries,
+            started_at=outcome.started_at,
+        )
+        sink.write(f"try {reason}\n")
+        lost_try_alerts(
+            executable,
+            request.run,
+            request.key.task_id,
+            request.key.try_number,
+            stopped.state,
+            reason,
+            self.runtime.services(),
+        )
+        return stopped
+
     def record_end(self, job: wire.RemoteTry, outcome: TryOutcome, *, expected: tuple[TaskState, ...] = ()) -> bool:
         """Write the try's end (if the database still has it running) and tell the scheduler."""
         key = job.request.key
@@ -495,6 +543,31 @@ class RemoteHost:
         if view is not None and view.state == TaskState.QUEUED and view.try_number == request.key.try_number:
             return "requeue"
         return "ignored"
+
+
+class _SigtermSeen:
+    seen = False
+
+
+@contextlib.contextmanager
+def _stopped_by_sigterm() -> Iterator[_SigtermSeen]:
+    """While a try runs in this (pool) process, SIGTERM (Celery's revoke, or the worker being
+    stopped) raises ``TryStopped`` in it, which the try's failure handling leaves to the caller;
+    it was a ``SystemExit`` the try took for its own failure (callbacks, "will be retried")."""
+    mark = _SigtermSeen()
+    if threading.current_thread() is not threading.main_thread():
+        yield mark
+        return
+
+    def stop(_signum: int, _frame: Any) -> None:
+        mark.seen = True
+        raise TryStopped()
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield mark
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _remap_class_task(node: NodeSpec, flows_root: str | None, root: Path) -> NodeSpec:
