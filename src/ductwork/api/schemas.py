@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, S
 
 from ductwork.core.masking import mask_secret_keys
 from ductwork.core.params import from_description
+from ductwork.services.next_run import next_run_after
 from ductwork.store.records import FlowRecord, ImportErrorRecord, PoolUsage, RunRecord, TaskInstanceRecord, TryRecord
 from ductwork.store.repo.users import TokenRecord, UserRecord
 
@@ -135,7 +136,16 @@ class FlowOut(BaseModel):
     is_paused: bool
     is_active: bool
     fileloc: str | None
-    next_logical_date: dt.datetime | None
+    next_logical_date: dt.datetime | None = Field(
+        description="The logical date of the next scheduled run: the start of the data interval it covers."
+    )
+    next_data_interval_start: dt.datetime | None = None
+    next_data_interval_end: dt.datetime | None = None
+    next_run_after: dt.datetime | None = Field(
+        None,
+        description="When the next scheduled run starts (Airflow's Run After): the end of its data interval, "
+        "the start date for @once.",
+    )
     last_parsed_at: dt.datetime | None
     recent_runs: list[str] = Field(default_factory=list, description="States of the latest runs, newest first.")
 
@@ -630,6 +640,9 @@ def flow_out(record: FlowRecord, recent: list[str] | None = None) -> FlowOut:
         is_active=record.is_active,
         fileloc=record.fileloc,
         next_logical_date=record.next_logical_date,
+        next_data_interval_start=record.next_interval_start,
+        next_data_interval_end=record.next_interval_end,
+        next_run_after=next_run_after(record),
         last_parsed_at=record.last_parsed_at,
         recent_runs=recent or [],
     )

@@ -102,6 +102,13 @@ class Schedule(ABC):
         """The interval a manual trigger at ``at`` covers."""
         return DataInterval(at, at)
 
+    def run_after(self, interval: DataInterval) -> dt.datetime:
+        """When the scheduled run of ``interval`` is due (Airflow's "Run After"): once the
+        interval has ended, since it covers data that exists only then. Its logical date, the
+        interval's start, is already past when the run starts (an @weekly run for Sunday the 6th
+        starts on the 13th), so a page that says when the next run comes shows this."""
+        return interval.end
+
     def interval_starting(self, logical_date: dt.datetime) -> DataInterval:
         """The interval whose logical date is ``logical_date`` (a run for a chosen date)."""
         return DataInterval(logical_date, logical_date)
@@ -173,6 +180,10 @@ class OnceSchedule(Schedule):
             return None
         at = start_date or now
         return DataInterval(at, at)
+
+    def run_after(self, interval: DataInterval) -> dt.datetime:
+        """The one run starts at its start date: its interval has no length to wait for."""
+        return interval.start
 
 
 class CronSchedule(Schedule):

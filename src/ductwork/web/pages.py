@@ -80,6 +80,7 @@ def flows_page(
         paused=paused,
         tags=all_tags,
         import_errors=errors,
+        now=dt.datetime.now(dt.UTC),  # a next run already due is said to be due
     )
 
 
