@@ -437,6 +437,36 @@ def test_a_refused_run_action_says_why(admin_tab: Session, standalone: Standalon
     admin_tab.errors.clear()
 
 
+def test_the_cancel_run_dialog_says_keep_running_not_cancel(admin_tab: Session, standalone: Standalone) -> None:
+    """The dialog of Cancel run read "Cancel" and "Cancel run": which one cancels the run? The
+    button that closes it says "Keep running"; the same dialog asked next (clear) says Cancel."""
+    _wait_for_flow(admin_tab, "greet")
+    standalone.cli("trigger", "greet", "--run-id", "kept_running", "--wait")
+    standalone.cli("trigger", "greet", "--run-id", "after_kept_running", "--wait")  # the latest is not deleted
+    page = admin_tab.open("/flows/greet/runs/kept_running/graph")
+    page.wait_for_selector("body[data-drawn=graph]")
+    page.evaluate("document.getElementById('cancel-run').disabled = false")  # as if still running
+    page.click("#cancel-run")
+    page.wait_for_selector("#confirm[open]")
+    assert page.inner_text("#confirm-cancel") == "Keep running"
+    assert page.inner_text("#confirm-ok") == "Cancel run"
+    page.click("#confirm-cancel")
+    assert page.inner_text("#run-action-result") == "", "closing the dialog sent nothing"
+
+    page.click("#delete-run")
+    page.wait_for_selector("#delete-preview")
+    assert page.inner_text("#confirm-cancel") == "Keep the run" and page.inner_text("#confirm-ok") == "Delete run"
+    page.keyboard.press("Escape")
+    page.click('g.node[data-id="done"] rect')
+    page.wait_for_selector('#task-state[data-state="success"]')
+    page.click("#clear-task")
+    page.wait_for_selector("#preview-list")
+    assert page.inner_text("#confirm-cancel") == "Cancel" and page.inner_text("#confirm-ok") == "Clear"
+    page.click("#confirm-cancel")
+    assert page.locator("#confirm[open]").count() == 0
+    assert "kept_running" in standalone.cli("runs", "list", "greet"), "Keep the run deleted nothing"
+
+
 def test_back_after_logging_out_shows_the_login_page_not_the_data(browser: Any, standalone: Standalone) -> None:
     tab = Session(browser, standalone, "viewer", VIEWER_PASSWORD)
     try:

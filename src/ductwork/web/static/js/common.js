@@ -56,13 +56,16 @@ export function showTip(text, x, y) {
 }
 export function hideTip() { if (tip) tip.style.display = 'none'; }
 
-// A modal confirmation; resolves true when the person confirms.
-export function confirmDialog(title, content, okText = 'Confirm') {
+// A modal confirmation; resolves true when the person confirms. ``dismissText`` names what the
+// other button does when "Cancel" would be read as the action: the dialog of Cancel run said
+// "Cancel" and "Cancel run", and either could be the one that cancels the run.
+export function confirmDialog(title, content, okText = 'Confirm', dismissText = 'Cancel') {
   const dialog = document.getElementById('confirm');
   document.getElementById('confirm-title').textContent = title;
   const box = document.getElementById('confirm-body');
   box.replaceChildren(content);
   document.getElementById('confirm-ok').textContent = okText;
+  document.getElementById('confirm-cancel').textContent = dismissText;
   dialog.showModal();
   return new Promise((resolve) => dialog.addEventListener('close', () => resolve(dialog.returnValue === 'ok'), { once: true }));
 }
@@ -109,7 +112,7 @@ export function runActions(flowId, runId, onChange) {
     try { await handler(); } catch (e) { say('error', e.message); }
   });
   action('cancel-run', async () => {
-    const ok = await confirmDialog('Cancel this run?', el('p', { text: 'Running tasks are marked failed and their tries stopped; tasks not started are skipped.' }), 'Cancel run');
+    const ok = await confirmDialog('Cancel this run?', el('p', { text: 'Running tasks are marked failed and their tries stopped; tasks not started are skipped.' }), 'Cancel run', 'Keep running');
     if (!ok) return;
     await api(`${runPath(flowId, runId)}/cancel`, { method: 'POST' });
     onChange();
@@ -121,7 +124,7 @@ export function runActions(flowId, runId, onChange) {
     const content = el('div', {}, el('p', { id: 'delete-preview', text:
       `This deletes the run with ${plan.task_instances} task instance(s), ${plan.tries} tr(ies), ` +
       `${plan.results} result(s), ${plan.log_files} log file(s) and ${plan.events} event(s). It cannot be undone.` }));
-    if (!(await confirmDialog('Delete this run?', content, 'Delete run'))) return;
+    if (!(await confirmDialog('Delete this run?', content, 'Delete run', 'Keep the run'))) return;
     await api(path, { method: 'DELETE' });
     window.location = `/flows/${enc(flowId)}/grid`;
   });
