@@ -22,11 +22,21 @@ _LOGIN_LIMITS = ("login_max_failures", "login_max_failures_per_address", "login_
 EXECUTORS = ("local", "celery", "kubernetes")
 _DAYS = ("retention_days", "audit_retention_days")
 _TELEMETRY = ("metrics_port", "statsd_address", "statsd_prefix", "tracing")
+_NOT_SETTINGS = ("config_path", "resources", "pools", "sources", "file", "fernet_key_file")
+"""Fields that say where the settings came from, not settings one can set."""
+FERNET_KEY_FILE = "fernet.key"
+"""The home's own Fernet key, made by ``ductwork standalone`` on its first start (mode 0600) and
+read by every command on that home when no ``fernet_key`` is set by a flag, the environment or
+``ductwork.toml`` (those win: the file is never read then, nor replaced)."""
+
+
+def _default_home() -> Path:
+    return Path.home() / ".ductwork"
 
 
 @dataclass(frozen=True)
 class Settings:
-    home: Path = field(default_factory=lambda: Path.home() / ".ductwork")
+    home: Path = field(default_factory=_default_home)
     flows_folder: Path = field(default_factory=lambda: Path("flows"))
     database_url: str = ""
     log_dir: Path | None = None
@@ -130,6 +140,9 @@ class Settings:
     pools: Mapping[str, int] = field(default_factory=dict)
     sources: Mapping[str, ParamSource] = field(default_factory=dict)
     file: Mapping[str, Any] = field(default_factory=dict)
+    fernet_key_file: Path | None = None
+    """The home's key file ``fernet_key`` was read from (``FERNET_KEY_FILE``); None when it came
+    from elsewhere or there is none."""
 
     @property
     def logs(self) -> Path:
@@ -166,7 +179,7 @@ class Settings:
         section = file.get("ductwork", {})
         if not isinstance(section, dict):
             raise DefinitionError(f"{path}: [ductwork] must be a table of settings, got {section!r}")
-        known = {f.name for f in fields(cls)} - {"config_path", "resources", "pools", "sources", "file"}
+        known = {f.name for f in fields(cls)} - set(_NOT_SETTINGS)
         _settings_outside_their_table(path, file, known)
         for key in section:
             if key not in known:
@@ -177,7 +190,7 @@ class Settings:
         values: dict[str, Any] = {}
         sources: dict[str, ParamSource] = {}
         for f in fields(cls):
-            if f.name in ("config_path", "resources", "pools", "sources", "file"):
+            if f.name in _NOT_SETTINGS:
                 continue
             env_key = f"{_ENV}{f.name.upper()}"
             if overrides and overrides.get(f.name) is not None:
@@ -298,6 +311,11 @@ class Settings:
             if values.get("statsd_address"):
                 host_port("statsd_address", str(values["statsd_address"]))
             resources, pools = _amounts(file, "resources"), _amounts(file, "pools")
+            key_file = None
+            if "fernet_key" not in values:
+                key_file = values.get("home", _default_home()) / FERNET_KEY_FILE
+                values["fernet_key"] = read_key_file(key_file)
+                key_file = key_file if values["fernet_key"] else None
         except DefinitionError as exc:  # name where the bad value came from
             setting = str(exc).split(" ", 1)[0]
             if setting in sources and sources[setting] != ParamSource.DEFAULT:
@@ -310,6 +328,7 @@ class Settings:
             pools=pools,
             sources=sources,
             file=file,
+            fernet_key_file=key_file,
         )
 
     def describe(self) -> list[tuple[str, str, str]]:
@@ -334,6 +353,9 @@ class Settings:
             value: Any = getattr(self, name)
             if name in ("metrics_token", "fernet_key") and value:
                 value = "***"  # whether it is set, and where from: never the value
+            source = self.sources.get(name, ParamSource.DEFAULT).name.lower()
+            if name == "fernet_key" and self.fernet_key_file is not None:
+                value, source = f"*** ({self.fernet_key_file})", "home"
             if name == "smtp_url":
                 value = redact_url(self.smtp_url)
             if name == "database_url":
@@ -344,8 +366,24 @@ class Settings:
                 value = self.logs
             if name == "broker_url":
                 value = redact_url(self.broker_url)
-            rows.append((name, str(value), self.sources.get(name, ParamSource.DEFAULT).name.lower()))
+            rows.append((name, str(value), source))
         return rows
+
+
+def read_key_file(path: Path) -> str:
+    """The key in the home's ``fernet.key``; empty when there is no such file. One that cannot
+    be read is an error naming it: taken for "no key", secrets would be refused as if none had
+    ever been made, or stored again with a new one."""
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        return ""
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise DefinitionError(
+            f"fernet_key: cannot read the home's key file {path}: {why} (set fernet_key or DUCTWORK_FERNET_KEY "
+            "to use another key)"
+        ) from None
 
 
 _USER_PASSWORD = re.compile(r"^(?P<scheme>[\w+.-]+://)(?P<user>[^:/@]*):(?P<password>[^@]*)@")

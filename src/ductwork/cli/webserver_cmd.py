@@ -176,6 +176,10 @@ def standalone(
     if workers is not None:
         settings = dataclasses.replace(settings, parallelism=workers)
     engine = store(state)
+    from ductwork.services.home_key import ensure_home_key
+
+    home_key = ensure_home_key(settings, engine)  # Airflow's standalone writes a fernet_key too
+    settings = home_key.settings
     password = accounts.ensure_admin(engine)
     if password is not None:
         click.echo(
@@ -184,6 +188,8 @@ def standalone(
             f"  admin password: {password}",
             err=False,
         )
+    if home_key.said:
+        click.echo(home_key.said, err=False)
     options = SchedulerOptions(parse_timeout=settings.parse_timeout, prometheus=True)  # prometheus: /metrics
     service = SchedulerService(settings, options=options)
     app = create_app(settings, engine, options=_options(secure_cookies))
