@@ -335,16 +335,20 @@ def test_a_pool_variable_or_connection_name_the_api_cannot_address_is_refused(cl
     pool name were stored: listed everywhere, but no API path, page or `delete` could name them
     again (the API takes 1 to 250 characters, not blank)."""
     long = "p" * 251
-    for args, kind in (
-        (("pools", "set", "", "3"), "pool"),
-        (("pools", "set", long, "3"), "pool"),
-        (("variables", "set", " ", "v"), "variable"),
-        (("connections", "add", "", "http://x"), "connection"),
-        (("connections", "add", long, "http://x"), "connection"),
+    for args, kind, why in (
+        (("pools", "set", "", "3"), "pool", "needs a character other than spaces"),
+        (("pools", "set", long, "3"), "pool", "1 to 250 characters"),
+        (("variables", "set", " ", "v"), "variable", "needs a character other than spaces"),
+        (("connections", "add", "", "http://x"), "connection", "needs a character other than spaces"),
+        (("connections", "add", long, "http://x"), "connection", "1 to 250 characters"),
+        # As pools: 'region ' is not the 'region' a template reads (the web form trimmed it silently).
+        (("variables", "set", "region ", "eu"), "variable", "not part of the key a task reads; write 'region'"),
+        (("connections", "add", " db", "http://x"), "connection", "not part of the conn_id a task names; write 'db'"),
     ):
         result = cli(*args)
         assert result.exit_code == 2, (args, result.output)
-        assert f"Error: {kind} name" in result.output and "1 to 250 characters" in result.output, result.output
+        assert f"Error: {kind} name" in result.output and why in result.output, result.output
+    assert json.loads(cli("variables", "list", "--json").output) == []
     assert json.loads(cli("pools", "list", "--json").output) == [
         p for p in json.loads(cli("pools", "list", "--json").output) if p["name"] == "default_pool"
     ]

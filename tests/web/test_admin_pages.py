@@ -378,3 +378,35 @@ def test_without_a_fernet_key_a_secret_is_refused_on_the_form_not_with_a_500(
         assert secret.status_code == 400 and "looks secret" in _error(secret.text)
         plain = browser.post("/connections", data={**data, "password": ""}, follow_redirects=False)
         assert plain.status_code == 303, "without a password nothing needs the key"
+
+
+@pytest.mark.parametrize(
+    ("path", "form", "said"),
+    [
+        (
+            "/variables",
+            {"key": "region ", "value": "eu-west-1"},
+            "variable name 'region ': spaces before or after it are not part of the key a task reads; write 'region'",
+        ),
+        (
+            "/connections",
+            {"conn_id": " warehouse", "conn_type": "postgres"},
+            "connection name ' warehouse': spaces before or after it are not part of the conn_id a task names; "
+            "write 'warehouse'",
+        ),
+    ],
+)
+def test_a_variable_or_connection_name_with_spaces_around_it_is_refused_not_trimmed(
+    admin_browser: tuple[TestClient, str], app: Any, path: str, form: dict[str, str], said: str
+) -> None:
+    """The variables form stored "region " as "region" without a word (pools refuse the same
+    name): the form comes back as typed, with the reason naming the field, and nothing is stored."""
+    browser, csrf = admin_browser
+    response = browser.post(path, data={**form, "csrf_token": csrf}, follow_redirects=False)
+    assert response.status_code == 422, response.text[-2000:]
+    assert _error(response.text) == said
+    typed = next(v for k, v in form.items() if k in ("key", "conn_id"))
+    assert f'value="{typed}"' in response.text, "the form comes back as typed"
+    database = _secrets(app)
+    assert "region" not in [v.key for v in database.list_variables()]
+    assert database.get_connection("warehouse") is None

@@ -401,6 +401,21 @@ def test_a_pool_name_of_blanks_or_with_blanks_around_it_is_refused(admin: Api, v
     assert [p["name"] for p in viewer.get("/pools").json()] == ["default_pool", "io"]
 
 
+def test_a_variable_or_connection_name_with_spaces_around_it_is_refused_as_a_pools_is(admin: Api) -> None:
+    """'region ' and 'region' were two variables (the page stored the first as the second): a
+    template's {{ var.value.region }} never read what a script put under 'region '."""
+    said = error_of(admin.put("/variables/region%20", json={"value": "eu"}), 422)
+    assert (
+        said
+        == "variable name 'region ': spaces before or after it are not part of the key a task reads; write 'region'"
+    )
+    assert "needs a character other than spaces" in error_of(admin.put("/variables/%20", json={"value": "eu"}), 422)
+    said = error_of(admin.put("/connections/%20api", json={"conn_type": "http"}), 422)
+    assert said.startswith("connection name ' api': spaces before or after it") and said.endswith("write 'api'")
+    assert not {"region", "region ", " "} & {v["key"] for v in admin.get("/variables").json()}
+    assert not {"api", " api"} & {c["conn_id"] for c in admin.get("/connections").json()}
+
+
 # --- Luigi's view ----------------------------------------------------------------------------
 def test_luigi_families_tasks_workers_resources(viewer: Api) -> None:
     families = viewer.get("/luigi/families?hours=24").json()

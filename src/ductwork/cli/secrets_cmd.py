@@ -19,7 +19,7 @@ from ductwork.core.connections import Connection
 from ductwork.core.json_text import NotJsonNumber, loads_finite
 from ductwork.core.masking import MASK, is_secret_name
 from ductwork.errors import DefinitionError, NotFoundError
-from ductwork.services.names import check_name
+from ductwork.services.names import check_new_name
 from ductwork.store.crypto import Cipher, generate_key
 from ductwork.store.secrets import DatabaseSecrets
 
@@ -53,7 +53,7 @@ def add_connection(state: CliState, name: str, uri: str | None, **fields: Any) -
 
 
 def _connection_from(name: str, uri: str | None, fields: dict[str, Any]) -> Connection:
-    check_name("connection", name)
+    check_new_name("connection", name)
     description = fields.pop("description") or ""
     extra_text = fields.pop("extra")
     try:
@@ -141,7 +141,7 @@ def variables() -> None:
 @click.option("--description", default="")
 @click.pass_obj
 def set_variable(state: CliState, name: str, value: str, description: str) -> None:
-    check_name("variable", name)
+    check_new_name("variable", name)
     encrypted = _database(state).set_variable(name, value, description=description)
     click.echo(f"variable {name} set{' (encrypted)' if encrypted else ''}")
 

@@ -3,6 +3,11 @@
 The REST API addresses each of them by a path parameter of 1 to 250 characters without NUL
 (``api.routes._common.Name``); the CLI stored any text, so ``ductwork pools set '' 3`` made a
 pool that every list showed and no API path, page or ``delete`` could name again.
+
+Spaces around a name are refused too, not trimmed: 'region ' stored from a script is another
+variable than the 'region' a template reads (``{{ var.value.region }}``), and the variables
+form trimmed it silently where the pools form refused it. Refused, with the name to write
+instead, wherever it is typed: the web forms, the REST API and the CLI.
 """
 
 from __future__ import annotations
@@ -12,13 +17,41 @@ from ductwork.errors import ParameterError
 NAME_MAX = 250
 """As the API's ``Name`` path parameter."""
 
+_USED_AS = {
+    "pool": "any task's pool name",
+    "variable": "the key a task reads",
+    "connection": "the conn_id a task names",
+}
+"""What a name with spaces around it would not match, by kind."""
+
+
+def _shown(name: str) -> str:
+    return repr(name if len(name) <= 40 else f"{name[:37]}...")
+
 
 def check_name(kind: str, name: str) -> str:
     """``name`` if the API can address it; else ``ParameterError`` naming ``kind`` and why."""
-    if not name.strip() or len(name) > NAME_MAX or "\x00" in name:
-        shown = name if len(name) <= 40 else f"{name[:37]}..."
+    if not name.strip():
         raise ParameterError(
-            f"{kind} name {shown!r}: it must have 1 to {NAME_MAX} characters, not only spaces "
+            f"{kind} name {_shown(name)}: it needs a character other than spaces and control characters"
+        )
+    if len(name) > NAME_MAX or "\x00" in name:
+        raise ParameterError(
+            f"{kind} name {_shown(name)}: it must have 1 to {NAME_MAX} characters and no NUL "
             "(the REST API and the web UI could not name it again)"
+        )
+    return name
+
+
+def check_new_name(kind: str, name: str) -> str:
+    """``check_name``, and no spaces before or after it: for a name being created or set
+    (``pool``, ``variable``, ``connection``). Deleting or reading one made before this rule
+    still takes it as it is."""
+    check_name(kind, name)
+    trimmed = name.strip()
+    if name != trimmed:
+        raise ParameterError(
+            f"{kind} name {_shown(name)}: spaces before or after it are not part of "
+            f"{_USED_AS.get(kind, 'the name')}; write {trimmed!r}"
         )
     return name

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine
 
 from ductwork.core.graph import DEFAULT_POOL
-from ductwork.errors import NotFoundError, ParameterError
-from ductwork.services.names import check_name
+from ductwork.errors import NotFoundError
+from ductwork.services.names import check_new_name
 from ductwork.store.engine import read_transaction, transaction
 from ductwork.store.errors import PoolInUseError
 from ductwork.store.records import PoolRecord
@@ -20,12 +20,7 @@ def check_pool_name(name: str) -> None:
     """Refuse a name of blanks only (a pool nobody can name in a task or see in a list) and
     blanks around a name: 'etl ' made from a form or a script is another pool than the 'etl'
     tasks name, so their limit silently never applied."""
-    check_name("pool", name)  # what the API can address: 1 to 250 characters, not only spaces
-    if name != name.strip():
-        trimmed = name.strip()
-        raise ParameterError(
-            f"pool name {name!r}: spaces before or after it are not part of any task's pool name; write {trimmed!r}"
-        )
+    check_new_name("pool", name)
 
 
 def set_pool(conn: Connection, name: str, slots: int, description: str | None = None) -> PoolRecord:

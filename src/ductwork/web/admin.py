@@ -30,6 +30,7 @@ from ductwork.api.security import current_principal
 from ductwork.core.json_text import json_object
 from ductwork.core.masking import MASK, is_secret_name
 from ductwork.errors import DuctworkError, ParameterError
+from ductwork.services.names import check_new_name
 from ductwork.store.repo.users import ROLES
 from ductwork.web.render import page, require_page_role
 
@@ -67,6 +68,14 @@ def _name(kind: str, text: str) -> str:
     if "\x00" in name:
         raise FormError(f"a {kind} name cannot hold a NUL character")
     return name
+
+
+def _new_name(kind: str, text: str) -> str:
+    """A connection id or variable key typed in a form: refused, not trimmed, with spaces around
+    it ('region ' is not the 'region' tasks read), as the API, the CLI and the pools page do."""
+    if not text.strip():
+        raise FormError(f"a {kind} needs a name: the field is {'empty' if not text else 'only spaces'}")
+    return check_new_name(kind, text)
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -146,7 +155,7 @@ async def connection_create_submit(request: Request, ctx: WebContext = Depends(w
     require_page_role(request, "admin")
     form = await _form(request)
     try:
-        name = _name("connection", form.get("conn_id", ""))
+        name = _new_name("connection", form.get("conn_id", ""))
         if secret_routes.database_of(ctx).get_connection(name) is not None:
             raise NameTakenError(f"a connection named {name!r} exists already: edit it, or choose another name")
         _save_connection(ctx, name, form, stored=None)
@@ -298,7 +307,7 @@ async def variable_create_submit(request: Request, ctx: WebContext = Depends(web
     require_page_role(request, "admin")
     form = await _form(request)
     try:
-        key = _name("variable", form.get("key", ""))
+        key = _new_name("variable", form.get("key", ""))
         if _stored_variable(ctx, key) is not None:
             raise NameTakenError(f"a variable named {key!r} exists already: edit it, or choose another name")
         body = schemas.VariableIn(value=form.get("value", ""), description=form.get("description", ""))
