@@ -410,3 +410,18 @@ def test_a_variable_or_connection_name_with_spaces_around_it_is_refused_not_trim
     database = _secrets(app)
     assert "region" not in [v.key for v in database.list_variables()]
     assert database.get_connection("warehouse") is None
+
+
+def test_the_user_form_refuses_a_name_with_spaces_around_it_not_trims_it(
+    admin_browser: tuple[TestClient, str], engine: Engine
+) -> None:
+    from ductwork.store.engine import read_transaction
+    from ductwork.store.repo import users as user_repo
+
+    browser, csrf = admin_browser
+    data = {"csrf_token": csrf, "username": " erin", "password": "erin-password-1", "role": "viewer"}
+    response = browser.post("/users", data=data, follow_redirects=False)
+    assert response.status_code == 422, response.text[-1500:]
+    assert _error(response.text).startswith("user name ' erin': spaces before or after it")
+    with read_transaction(engine) as conn:
+        assert not {"erin", " erin"} & {u.username for u in user_repo.list_users(conn)}

@@ -487,6 +487,17 @@ def test_a_user_name_of_blanks_is_a_422_naming_it(admin: Api, name: str) -> None
     assert name not in [u["username"] for u in admin.get("/users").json()]
 
 
+def test_a_user_name_with_spaces_around_it_is_refused(admin: Api) -> None:
+    """`users create 'dana '` made a user nobody typing "dana" could log in as, shown as "dana"
+    on the Users page, where the form trimmed the same name into another user."""
+    response = admin.post("/users", json={"username": "dana ", "password": "a-long-password", "role": "viewer"})
+    said = error_of(response, 422)
+    assert (
+        said == "user name 'dana ': spaces before or after it are not part of the name one logs in with; write 'dana'"
+    )
+    assert not {"dana", "dana "} & {u["username"] for u in admin.get("/users").json()}
+
+
 def test_a_conf_with_nan_is_refused_rather_than_stored_as_null(operator: Api) -> None:
     raw = b'{"conf": {"x": NaN}, "run_id": "api__nan"}'  # Python's JSON reader takes NaN
     response = operator.post("/flows/demo/runs", content=raw, headers={"Content-Type": "application/json"})

@@ -24,6 +24,8 @@ def test_users_create_list_password_delete(cli: Cli) -> None:
     assert [(u["username"], u["role"]) for u in listed] == [("alice", "operator"), ("bob", "viewer")]
     again = cli("users", "create", "alice", "--password-stdin", input="a-long-password\n")
     assert again.exit_code == 2 and "already exists" in again.output
+    spaced = cli("users", "create", "carol ", "--password-stdin", input="a-long-password\n")
+    assert spaced.exit_code == 2 and "spaces before or after it" in spaced.output and "write 'carol'" in spaced.output
     weak = cli("users", "create", "carol", "--password-stdin", input="short\n")
     assert weak.exit_code == 2 and "at least 8 characters" in weak.output
     assert cli("users", "password", "alice", "--password-stdin", input="another-long-one\n").exit_code == 0

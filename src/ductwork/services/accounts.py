@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from ductwork.errors import DuctworkError, NotFoundError, ParameterError
+from ductwork.services.names import check_new_name
 from ductwork.store.engine import read_transaction, transaction
 from ductwork.store.repo import users as repo
 from ductwork.store.repo.users import ROLES, SessionRecord, TokenRecord, UserRecord
@@ -81,6 +82,7 @@ def _check_username(username: str) -> None:
     got past it and the store's own check ended the request with a server error."""
     if not username.strip():
         raise ParameterError(f"user name {username!r}: it needs a character other than spaces and control characters")
+    check_new_name("user", username)  # 'dana ' is not the 'dana' one logs in with; the form trimmed it
 
 
 def _check_password(password: str) -> None:

@@ -1,4 +1,4 @@
-"""Names people give things (pools, variables, connections): the same rule at every door.
+"""Names people give things (pools, variables, connections, users): the same rule at every door.
 
 The REST API addresses each of them by a path parameter of 1 to 250 characters without NUL
 (``api.routes._common.Name``); the CLI stored any text, so ``ductwork pools set '' 3`` made a
@@ -21,6 +21,7 @@ _USED_AS = {
     "pool": "any task's pool name",
     "variable": "the key a task reads",
     "connection": "the conn_id a task names",
+    "user": "the name one logs in with",
 }
 """What a name with spaces around it would not match, by kind."""
 

@@ -59,20 +59,10 @@ def _refusal(exc: Exception) -> tuple[int, str]:
     return status, str(exc)
 
 
-def _name(kind: str, text: str) -> str:
-    name = text.strip()
-    if not name:
-        raise FormError(f"a {kind} needs a name: the field is empty")
-    if len(name) > MAX_NAME:
-        raise FormError(f"a {kind} name has at most {MAX_NAME} characters")
-    if "\x00" in name:
-        raise FormError(f"a {kind} name cannot hold a NUL character")
-    return name
-
-
 def _new_name(kind: str, text: str) -> str:
-    """A connection id or variable key typed in a form: refused, not trimmed, with spaces around
-    it ('region ' is not the 'region' tasks read), as the API, the CLI and the pools page do."""
+    """A connection id, variable key or user name typed in a form: refused, not trimmed, with
+    spaces around it ('region ' is not the 'region' tasks read), as the API, the CLI and the
+    pools page do."""
     if not text.strip():
         raise FormError(f"a {kind} needs a name: the field is {'empty' if not text else 'only spaces'}")
     return check_new_name(kind, text)
@@ -396,7 +386,7 @@ async def user_create_submit(request: Request, ctx: WebContext = Depends(web_con
     require_page_role(request, "admin")
     form = await _form(request)
     try:
-        username = _name("user", form.get("username", ""))
+        username = _new_name("user", form.get("username", ""))
         role = form.get("role", "viewer")
         if role not in ROLES:
             raise FormError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
