@@ -498,6 +498,14 @@ def test_a_user_name_with_spaces_around_it_is_refused(admin: Api) -> None:
     assert not {"dana", "dana "} & {u["username"] for u in admin.get("/users").json()}
 
 
+def test_a_token_name_of_spaces_is_refused(admin: Api) -> None:
+    """A token named '   ' was made from the account page: listed with an empty name, and its
+    Revoke asked "Revoke    ?"."""
+    said = error_of(admin.post("/tokens", json={"name": "   "}), 422)
+    assert said == "token name '   ': it needs a character other than spaces, to tell it from your other tokens"
+    assert "   " not in [t["name"] for t in admin.get("/tokens").json()]
+
+
 def test_a_conf_with_nan_is_refused_rather_than_stored_as_null(operator: Api) -> None:
     raw = b'{"conf": {"x": NaN}, "run_id": "api__nan"}'  # Python's JSON reader takes NaN
     response = operator.post("/flows/demo/runs", content=raw, headers={"Content-Type": "application/json"})

@@ -49,6 +49,8 @@ def test_tokens_create_prints_a_working_token_once(cli: Cli) -> None:
     engine.dispose()
     assert user is not None and user.username == "robot"
     assert cli("tokens", "create", "nobody").exit_code == 2
+    blank = cli("tokens", "create", "robot", "--name", " ")
+    assert blank.exit_code == 2 and "token name ' ': it needs a character other than spaces" in blank.output
 
 
 def test_web_commands_are_registered(cli: Cli) -> None:

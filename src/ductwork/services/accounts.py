@@ -155,6 +155,10 @@ class IssuedToken:
 
 def issue_token(engine: Engine, username: str, name: str, *, expires_in: dt.timedelta | None = None) -> IssuedToken:
     """A new API token for ``username``; its secret is in the result and nowhere else."""
+    if not name.strip():  # listed with an empty name, and "Revoke    ?" asked which
+        raise ParameterError(
+            f"token name {name!r}: it needs a character other than spaces, to tell it from your other tokens"
+        )
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with transaction(engine) as conn:
         user = repo.get_user(conn, username)

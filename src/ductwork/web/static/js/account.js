@@ -13,6 +13,7 @@ async function list() {
 
 document.getElementById('token-form').addEventListener('submit', async (event) => {
   event.preventDefault();
+  document.getElementById('new-token').replaceChildren();  // a refused token leaves no earlier secret shown as if new
   const form = new FormData(event.target);
   const days = form.get('days');
   try {
