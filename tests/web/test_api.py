@@ -395,7 +395,7 @@ def test_pools_crud(admin: Api, viewer: Api) -> None:
 def test_a_pool_name_of_blanks_or_with_blanks_around_it_is_refused(admin: Api, viewer: Api) -> None:
     """``PUT /pools/%20`` made a pool named ' ' (the page refused it only in its script, the
     CLI not at all), and 'etl ' a pool no task naming 'etl' is limited by."""
-    assert "not only spaces" in error_of(admin.put("/pools/%20", json={"slots": 1}), 422)
+    assert "needs a character other than spaces" in error_of(admin.put("/pools/%20", json={"slots": 1}), 422)
     said = error_of(admin.put("/pools/etl%20", json={"slots": 1}), 422)
     assert said == "pool name 'etl ': spaces before or after it are not part of any task's pool name; write 'etl'"
     assert [p["name"] for p in viewer.get("/pools").json()] == ["default_pool", "io"]
