@@ -109,6 +109,31 @@ def test_a_task_sets_updates_and_deletes_variables(tmp_path: Path, monkeypatch: 
     assert done.stdout.strip() == "{'id': 2} 'Variable never_set does not exist' [1, 0] gone"
 
 
+def test_variable_set_refuses_a_key_with_spaces_around_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Variable.set("region ", ...)`` stored a variable no template reading ``region`` sees,
+    while the CLI, the API and the UI refuse that name."""
+    code = """
+        from airflow.models import Variable
+        try:
+            Variable.set("region ", "eu")
+        except Exception as exc:
+            print(exc)
+        print(Variable.get("region", default_var="unset"), Variable.get("region ", default_var="unset"))
+    """
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    monkeypatch.setenv("DUCTWORK_HOME", str(tmp_path))
+    monkeypatch.setenv("DUCTWORK_DATABASE_URL", url)
+    script = "\n".join(line[8:] for line in code.splitlines())
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    said, read = done.stdout.strip().splitlines()
+    assert (
+        said
+        == "variable name 'region ': spaces before or after it are not part of the key a task reads; write 'region'"
+    )
+    assert read == "unset unset"
+
+
 def test_variable_set_on_a_new_home_creates_the_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A seeding script (``Variable.set`` before the first ``ductwork`` command) failed with
     SQLite's raw "no such table: variables"; ``ductwork variables set`` creates the database."""

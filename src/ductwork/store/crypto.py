@@ -18,8 +18,8 @@ class SecretKeyError(StoreError):
 
 
 _HOW = (
-    "set the fernet_key setting (DUCTWORK_FERNET_KEY, or fernet_key in ductwork.toml) to a key made by "
-    "`ductwork connections generate-key`"
+    "set the fernet_key setting (DUCTWORK_FERNET_KEY, fernet_key in ductwork.toml, or the home's fernet.key "
+    "file, which `ductwork standalone` writes) to a key made by `ductwork connections generate-key`"
 )
 
 

@@ -74,6 +74,9 @@ class Variable:
 
     @classmethod
     def set(cls, key: str, value: Any, description: str | None = None, serialize_json: bool = False) -> None:
+        from ductwork.services.names import check_new_name
+
+        check_new_name("variable", key)  # 'region ' is not the 'region' a template reads (as the CLI and API)
         text = json.dumps(value) if serialize_json else str(value)
         with _database(create=True) as database:
             database.set_variable(key, text, description=description or "")
