@@ -79,6 +79,10 @@ def test_a_stop_signal_ends_a_webserver_that_streams_a_followed_log(tmp_path: Pa
         code = server.wait(timeout=60)
         assert time.monotonic() - started < 20, "the stop waited for the followed log"
         assert code == 0, (tmp_path / "web.log").read_text()
+        said = (tmp_path / "web.log").read_text()
+        # A normal stop: the followed stream ends, without "Exception in ASGI application" and a
+        # CancelledError traceback in the server's log, which read as a crash.
+        assert "Exception in ASGI application" not in said and "Traceback" not in said, said
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)

@@ -36,6 +36,9 @@ def make_server(app: Any, host: str, port: int, log_level: str = "warning") -> A
         # would otherwise hold the stop until its task ended, hours for a long one.
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
     )
+    state = getattr(app, "state", None)
+    if state is not None:
+        state.stopping = threading.Event()  # set when the server begins to stop: followed logs end
     return _server_class()(config)
 
 
@@ -52,6 +55,14 @@ def _server_class() -> Any:
     import uvicorn
 
     class Server(uvicorn.Server):
+        async def shutdown(self, sockets: Any = None) -> None:
+            """Followed logs end (``app.state.stopping``) as the stop begins, within the grace
+            period, instead of being cancelled at its end with a traceback in the log."""
+            stopping = getattr(getattr(self.config.app, "state", None), "stopping", None)
+            if stopping is not None:
+                stopping.set()
+            await super().shutdown(sockets=sockets)
+
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
             with super().capture_signals():

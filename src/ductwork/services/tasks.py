@@ -290,6 +290,7 @@ def _waiting_then_followed(engine: Engine, record: RunRecord, task_id: str, poll
         state = instance.state.value.replace("_", " ")
     yield f"*** {task_id} has not started yet ({state}); waiting for its first try\n"
     while _may_still_start(engine, record, task_id):
+        yield ""  # nothing new: a reader may stop here (a web server stopping)
         time.sleep(poll)
     try:
         _no_try_yet(engine, record, task_id)
@@ -328,6 +329,7 @@ def log_chunks(
             if data:
                 yield data
         if follow and _still_running(engine, record, task_id, chosen.try_number):
+            yield ""  # nothing new: a reader may stop here (a web server stopping)
             time.sleep(poll)
             continue
         if follow and path.exists() and path.stat().st_size > offset:

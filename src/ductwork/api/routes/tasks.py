@@ -163,12 +163,19 @@ async def _in_own_threads(request: Request, chunks: Iterator[str]) -> AsyncItera
     limiter = getattr(request.app.state, "log_limiter", None)
     if limiter is None:
         limiter = request.app.state.log_limiter = anyio.CapacityLimiter(LIVE_TAILS)
+    stopping = getattr(request.app.state, "stopping", None)
     done = object()
     while True:
         chunk = await anyio.to_thread.run_sync(next, chunks, done, limiter=limiter)
         if chunk is done:
             return
-        yield str(chunk).encode("utf-8")
+        if stopping is not None and stopping.is_set():
+            # The server stops: the stream ends here, said, before uvicorn's grace period is over
+            # (it then cancelled the request, logged as "Exception in ASGI application").
+            yield b"\n*** the web server is stopping: follow the log again to read on\n"
+            return
+        if chunk:
+            yield str(chunk).encode("utf-8")
 
 
 @router.get(BASE + "/{task_id}/results", response_model=list[schemas.ResultOut], dependencies=[Viewer])
