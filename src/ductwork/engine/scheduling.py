@@ -14,7 +14,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from ductwork.core.graph import FlowMeta
-from ductwork.core.schedule import DataInterval, OnceSchedule, Schedule, parse_schedule
+from ductwork.core.schedule import DataInterval, Schedule, parse_schedule
 
 _MAX_PER_TICK = 1000
 """A guard against a start date in the distant past creating unbounded runs in one tick."""
@@ -47,9 +47,7 @@ def due_runs(meta: FlowMeta, state: ScheduleState, now: dt.datetime) -> list[Dat
         interval = schedule.next_interval(last, start_date=start_date, end_date=end_date, catchup=meta.catchup, now=now)
         if interval is None or (last is not None and interval.start <= last.start):
             break
-        if not isinstance(schedule, OnceSchedule) and interval.end > now:
-            break
-        if isinstance(schedule, OnceSchedule) and interval.start > now:
+        if schedule.run_after(interval) > now:  # the rule the flows page shows ("Run After")
             break
         out.append(interval)
         last = interval
