@@ -43,3 +43,17 @@ def ductwork_process(
         check=False,
         **kwargs,
     )
+
+
+def scheduler_process(env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
+    """``ductwork scheduler`` (one worker, a look at the store every 0.2 s) left running in a
+    session of its own, what it writes going to ``log``; the test stops it."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            ductwork_command("scheduler", "--workers", "1", "--poll-interval", "0.2"),
+            env=process_env(env),
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )

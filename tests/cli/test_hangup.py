@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ductwork_process import ductwork_command, ductwork_process, process_env
+from ductwork_process import ductwork_command, ductwork_process, process_env, scheduler_process
 
 FLOW = textwrap.dedent(
     """
@@ -45,15 +45,7 @@ def test_sighup_stops_the_scheduler_cleanly(tmp_path: Path) -> None:
         "DUCTWORK_METRICS_PORT": "0",
     }
     log = tmp_path / "scheduler.log"
-    with log.open("wb") as out:
-        scheduler = subprocess.Popen(
-            ductwork_command("scheduler", "--workers", "1", "--poll-interval", "0.2"),
-            env=process_env(env),
-            cwd=tmp_path,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    scheduler = scheduler_process(env, tmp_path, log)
     try:
         triggered = ductwork_process("trigger", "hup", env=env, cwd=tmp_path)
         assert triggered.returncode == 0, triggered.stdout + triggered.stderr

@@ -10,12 +10,11 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
 import textwrap
 import time
 from pathlib import Path
 
-from ductwork_process import ductwork_command, ductwork_process, process_env
+from ductwork_process import ductwork_process, scheduler_process
 
 FLOW = textwrap.dedent(
     """
@@ -40,15 +39,7 @@ def test_a_scheduler_writing_to_a_file_logs_one_whole_line_per_record(tmp_path: 
         "COLUMNS": "",
     }
     log = tmp_path / "scheduler.log"
-    with log.open("wb") as out:
-        scheduler = subprocess.Popen(
-            ductwork_command("scheduler", "--workers", "1", "--poll-interval", "0.2"),
-            env=process_env(env),
-            cwd=tmp_path,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    scheduler = scheduler_process(env, tmp_path, log)
     try:
         flow = "a_flow_with_a_rather_long_name_for_the_log"
         triggered = ductwork_process("trigger", flow, "--run-id", RUN_ID, "--wait", env=env, cwd=tmp_path)

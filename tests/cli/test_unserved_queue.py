@@ -93,14 +93,19 @@ def test_tasks_state_says_which_queue_has_no_worker(cli: Cli, tmp_path: Path) ->
     assert "waits:" not in served.output, served.output
 
 
-def test_the_local_executor_runs_every_queue(cli: Cli, tmp_path: Path) -> None:
-    run_id = _waiting_run(cli, tmp_path)
+def _stop_the_worker() -> None:
+    """The one worker listening on "gpu" stops: no live worker serves that queue any more."""
     engine = create_engine(Settings.load().db_url)
     try:
         with transaction(engine) as conn:
             remote_repo.stop_worker(conn, "w1@alpha")
     finally:
         engine.dispose()
+
+
+def test_the_local_executor_runs_every_queue(cli: Cli, tmp_path: Path) -> None:
+    run_id = _waiting_run(cli, tmp_path)
+    _stop_the_worker()
     shown = json.loads(cli("tasks", "state", "gpu", run_id, "--json").output)
     assert "unserved_queue" not in shown["train"]
 
@@ -111,12 +116,7 @@ def test_the_kubernetes_executor_waits_for_no_worker(cli: Cli, tmp_path: Path) -
     'default': start one with `ductwork worker --queues default`", which sent users to start
     Celery workers that would never get a try."""
     run_id = _waiting_run(cli, tmp_path)
-    engine = create_engine(Settings.load().db_url)
-    try:
-        with transaction(engine) as conn:
-            remote_repo.stop_worker(conn, "w1@alpha")
-    finally:
-        engine.dispose()
+    _stop_the_worker()
     kube = {"DUCTWORK_EXECUTOR": "kubernetes"}
     shown = cli("tasks", "state", "gpu", run_id, env=kube)
     assert shown.exit_code == 0, shown.output

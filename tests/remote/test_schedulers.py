@@ -75,6 +75,7 @@ def test_a_celery_scheduler_refuses_to_start_beside_a_local_executor_one(tmp_pat
         env = cluster.base_env()
         env.update(DUCTWORK_HOME=str(tmp_path / "home"), DUCTWORK_FLOWS_FOLDER=str(cluster.flows))
         first = _scheduler_cmd({**env, "DUCTWORK_EXECUTOR": "local"}, tmp_path)
+        second = None
         try:
             cluster.wait_schema()
             time.sleep(1.0)
@@ -88,8 +89,10 @@ def test_a_celery_scheduler_refuses_to_start_beside_a_local_executor_one(tmp_pat
             assert "uses the local executor" in errors[0]
             assert first.poll() is None  # the first goes on
         finally:
-            first.terminate()
-            first.wait(timeout=30)
+            for started in (first, second):
+                if started is not None and started.poll() is None:
+                    started.terminate()
+                    started.wait(timeout=30)
 
 
 def _catchup_flow(start: dt.datetime) -> str:
