@@ -220,6 +220,25 @@ def test_a_try_stopped_by_sigterm_keeps_its_real_start(cli: Cli, tmp_path: Path)
     assert attempt.start_date == instance.start_date and attempt.state.value == "failed"
 
 
+def test_sigkill_stops_the_command_its_task_started_with_the_run(cli: Cli, tmp_path: Path) -> None:
+    """A run killed with SIGKILL stops nothing itself: b's command (in a session of its own, so
+    that it can be stopped with its children) ran on after the run was recorded failed, and
+    wrote to ``ran.txt`` 30 s later. The command's children go too (``sleep`` here)."""
+    proc = _start_stoppable(tmp_path)
+    try:
+        proc.kill()
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    deadline = time.monotonic() + 20
+    while _sleep_left(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _sleep_left(tmp_path)
+    found = subprocess.run(["pgrep", "-f", "sleep 30$"], capture_output=True, text=True, check=False)
+    for pid in found.stdout.split():
+        assert str(tmp_path) not in Path(f"/proc/{pid}/cwd").resolve().as_posix(), "b's sleep ran on"
+
+
 KBI = """
 from ductwork import Flow, PythonOperator
 

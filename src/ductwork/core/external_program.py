@@ -6,7 +6,7 @@ import os
 import subprocess
 from typing import Any
 
-from ductwork.core.subprocesses import stop_group
+from ductwork.core.subprocesses import command_ended, start_command, stop_group
 from ductwork.core.task import Task
 from ductwork.errors import TaskExecutionError
 
@@ -49,13 +49,12 @@ class ExternalProgramTask(Task):
         print(f"running: {' '.join(args)}", flush=True)
         pipe = subprocess.PIPE if self.capture_output else None
         try:
-            proc = subprocess.Popen(
+            proc = start_command(
                 args,
                 stdout=pipe,
                 stderr=pipe,
                 env=self.program_environment(),
                 cwd=self.working_directory(),
-                start_new_session=True,
             )
         except FileNotFoundError:
             raise TaskExecutionError(f"{self.task_id}: program {args[0]!r} not found") from None
@@ -65,6 +64,8 @@ class ExternalProgramTask(Task):
         except BaseException:  # interrupted (Ctrl-C, SIGTERM, a timeout): its own session goes too
             stop_group(proc)
             raise
+        finally:
+            command_ended(proc)
         stdout = (out or b"").decode(errors="replace")
         stderr = (err or b"").decode(errors="replace")
         if stdout:

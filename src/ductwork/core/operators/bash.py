@@ -11,7 +11,7 @@ from typing import Any
 from ductwork.core.context import TaskContext
 from ductwork.core.operators.base import BaseOperator
 from ductwork.core.signals import SkipTask
-from ductwork.core.subprocesses import stop_group
+from ductwork.core.subprocesses import command_ended, start_command, stop_group
 from ductwork.errors import DefinitionError, TaskExecutionError
 
 
@@ -73,13 +73,12 @@ class BashOperator(BaseOperator):
         log = context["log"]
         log.info("running: %s", self.bash_command)
         with self._lock:
-            self._proc = subprocess.Popen(
+            self._proc = start_command(
                 ["bash", "-c", self.bash_command],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 env=self._environment(),
                 cwd=self.cwd,
-                start_new_session=True,
             )
         lines: list[str] = []  # every line only when all are pushed; else the last one
         keep_all = self.push_output == "all"
@@ -96,6 +95,8 @@ class BashOperator(BaseOperator):
         except BaseException:  # interrupted (Ctrl-C, SIGTERM, a timeout): its own session goes too
             stop_group(self._proc)
             raise
+        finally:
+            command_ended(self._proc)
         if self.skip_on_exit_code is not None and code == self.skip_on_exit_code:
             raise SkipTask(f"command exited with {code}")
         if code != 0:

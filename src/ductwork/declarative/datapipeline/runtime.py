@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ductwork.core.context import TaskContext
 from ductwork.core.sensors import context_clock
+from ductwork.core.subprocesses import command_ended, start_command
 from ductwork.declarative.datapipeline.model import PipelineObject
 from ductwork.declarative.datapipeline.scope import Scope
 
@@ -68,13 +69,12 @@ class ShellRun:
         with self._lock:
             if self._stopped:
                 return -signal.SIGTERM, []
-            self._proc = subprocess.Popen(
+            self._proc = start_command(
                 ["bash", "-c", command, "ductwork", *args],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 env={**os.environ, **(env or {})},
                 cwd=cwd,
-                start_new_session=True,
             )
         proc = self._proc
         lines: list[str] = []
@@ -82,11 +82,14 @@ class ShellRun:
         assert proc.stdout is not None and proc.stderr is not None
         reader = threading.Thread(target=_drain, args=(proc.stderr, errors), daemon=True)
         reader.start()
-        for raw in proc.stdout:
-            line = raw.decode("utf-8", errors="replace").rstrip("\n")
-            lines.append(line)
-            print(line, flush=True)
-        code = proc.wait()
+        try:
+            for raw in proc.stdout:
+                line = raw.decode("utf-8", errors="replace").rstrip("\n")
+                lines.append(line)
+                print(line, flush=True)
+            code = proc.wait()
+        finally:
+            command_ended(proc)
         reader.join()
         for line in errors:
             print(line, flush=True)
