@@ -15,7 +15,7 @@ from ductwork.core.operators.empty import EmptyOperator
 from ductwork.core.sensors import BaseSensorOperator, context_clock
 from ductwork.core.signals import SkipTask
 from ductwork.core.task_services import FlowStore, RunView, require_store
-from ductwork.errors import DefinitionError, TaskExecutionError
+from ductwork.errors import DefinitionError, NotFoundError, TaskExecutionError
 
 SUCCESS = "success"
 TRIGGER_RUN_ID = "trigger_run_id"
@@ -277,6 +277,14 @@ class ExternalTaskMarker(EmptyOperator):
         }
 
 
+def _known_flow(store: FlowStore, flow_id: str) -> bool:
+    try:
+        store.flow_task_ids(flow_id)
+    except NotFoundError:
+        return False
+    return True
+
+
 class TriggerFlowOperator(BaseOperator):
     """Queues a run of another flow through the scheduler's run service, optionally waiting for it.
 
@@ -361,14 +369,23 @@ class TriggerFlowOperator(BaseOperator):
         run_id = self.trigger_run_id or f"triggered__{context['flow_id']}__{context['run_id']}"
         run = store.get_run(self.trigger_flow_id, run_id)
         if run is None:
-            run = store.trigger(
-                self.trigger_flow_id,
-                run_id=run_id,
-                logical_date=self._logical_date(context),
-                conf=self.conf,
-                params=self.trigger_params,
-                note=self._note(context),
-            )
+            try:
+                run = store.trigger(
+                    self.trigger_flow_id,
+                    run_id=run_id,
+                    logical_date=self._logical_date(context),
+                    conf=self.conf,
+                    params=self.trigger_params,
+                    note=self._note(context),
+                )
+            except NotFoundError as exc:
+                if _known_flow(store, self.trigger_flow_id):
+                    raise
+                raise TaskExecutionError(
+                    f"task {self.task_id!r}: {exc}. A flow is in the database once a scheduler has parsed "
+                    "its file (`ductwork run` records only the flow it runs): a `ductwork scheduler` whose "
+                    f"flows folder holds {self.trigger_flow_id!r} registers it, and runs the triggered run"
+                ) from None
             context["log"].info("triggered run %s of flow %s", run.run_id, self.trigger_flow_id)
         else:
             run = self._existing(store, run, context)
