@@ -28,7 +28,7 @@ from ductwork.core.config import ParamSources
 from ductwork.core.context import RunInfo
 from ductwork.core.graph import NodeSpec
 from ductwork.core.states import TaskState
-from ductwork.engine.executor import ExecutorEvent, TryFinished, TryKey, TryRequest, TryStarted
+from ductwork.engine.executor import ExecutorEvent, FieldsRendered, TryFinished, TryKey, TryRequest, TryStarted
 from ductwork.engine.executors.pool import PoolExecutor
 from ductwork.loading import import_file
 
@@ -398,7 +398,8 @@ def test_quick_try_reports_its_start_with_its_outcome(make_pool: Callable[..., P
     req = request(run_info("pass_results"), "first")
     pool.submit(req)
     events = collect(pool, finished(req.key))
-    assert [type(e) for e in events] == [TryStarted, TryFinished]
+    # (a worker's first try may be reported started before its fields are rendered: they follow)
+    assert [type(e) for e in events if not isinstance(e, FieldsRendered)] == [TryStarted, TryFinished]
     started = events[0]
     assert (
         isinstance(started, TryStarted) and started.pid in pool.worker_pids() and started.worker == socket.gethostname()

@@ -8,7 +8,7 @@ pure core, lets the store depend on them without depending on the engine.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -65,6 +65,19 @@ class TryBegan:
     """The host (or thread) running the try."""
     log_path: str | None = None
     pid: int | None = None
+    rendered: Mapping[str, Any] | None = None
+    """The try's template fields as rendered (secrets masked), when known at its start: shown
+    while it runs, as Airflow's rendered fields are."""
+
+
+@dataclass(frozen=True)
+class TryRendered:
+    """A running try's rendered fields, known after its ``TryBegan`` was sent."""
+
+    run_key: str
+    task_id: str
+    try_number: int
+    rendered: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -90,7 +103,7 @@ class RunEnded:
     """Why, when the run did not simply end with its tasks (its ``run_timeout`` passed)."""
 
 
-EngineEvent = StateChanged | TryBegan | TryEnded | NodesAdded | RunEnded
+EngineEvent = StateChanged | TryBegan | TryRendered | TryEnded | NodesAdded | RunEnded
 
 
 class EventSink(Protocol):

@@ -186,7 +186,7 @@ def execute_try(
     downstream: Sequence[str],
     clock: Clock,
     sink: logcapture.TrySink,
-    on_started: Callable[[Executable], None] | None = None,
+    on_started: Callable[[Executable, dict[str, Any]], None] | None = None,
     max_tries: int | None = None,
     resumed: bool = False,
     services: TaskServices | None = None,
@@ -222,7 +222,7 @@ def execute_try(
                 )
             prepared, rendered = _render(executable, context)
             if on_started is not None:
-                on_started(prepared)
+                on_started(prepared, rendered)
             outlets = OutletEvents(list(getattr(prepared, "outlets", ()) or ()))
             context = context.with_values(task=prepared, outlet_events=outlets)
             if node.extra.get("cache"):

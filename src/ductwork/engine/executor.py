@@ -63,6 +63,8 @@ class TryStarted:
     worker: str = ""
     """The host (or thread) running the try."""
     pid: int | None = None
+    rendered: Mapping[str, Any] | None = None
+    """Its template fields as rendered, when known when its start is reported."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,16 @@ class TryFinished:
     outcome: TryOutcome
 
 
-ExecutorEvent = TryStarted | TryFinished
+@dataclass(frozen=True)
+class FieldsRendered:
+    """A running try's template fields, rendered after its start was reported (a worker
+    reports a start within milliseconds; the first render of a flow can take longer)."""
+
+    key: TryKey
+    rendered: Mapping[str, Any]
+
+
+ExecutorEvent = TryStarted | TryFinished | FieldsRendered
 
 
 class Executor(Protocol):

@@ -32,11 +32,20 @@ from ductwork.core.events import (
     TryBegan,
     TryEnded,
     TryOutcome,
+    TryRendered,
 )
 from ductwork.core.graph import DEFAULT_POOL, FlowGraph, NodeSpec
 from ductwork.core.states import RunState, TaskState
 from ductwork.engine.class_ledger import RUN, WAIT, ClassTaskLedger
-from ductwork.engine.executor import Executor, TryFinished, TryKey, TryRequest, TryStarted
+from ductwork.engine.executor import (
+    Executor,
+    ExecutorEvent,
+    FieldsRendered,
+    TryFinished,
+    TryKey,
+    TryRequest,
+    TryStarted,
+)
 from ductwork.engine.tracker import Change, RunTracker
 
 S = TaskState
@@ -251,7 +260,7 @@ class Supervisor:
             self.ledger.claim(run.tracker.nodes[task_id], key)
         return key
 
-    def feed(self, events: Sequence[TryStarted | TryFinished]) -> None:
+    def feed(self, events: Sequence[ExecutorEvent]) -> None:
         """Apply events that did not come from the executor (adopted tries), then dispatch."""
         now = self.clock.now()
         for event in events:
@@ -260,7 +269,7 @@ class Supervisor:
         self._finish_runs()
         self._flush()
 
-    def absorb(self, events: Sequence[TryStarted | TryFinished]) -> None:
+    def absorb(self, events: Sequence[ExecutorEvent]) -> None:
         """Apply the starts and ends of the tries stopped with an interrupted run (Ctrl-C,
         SIGTERM), starting nothing: the record then says which tasks ran and why they ended
         (a try stopped before its start reached the loop was recorded queued, then failed
@@ -543,7 +552,7 @@ class Supervisor:
             flow_file=run.graph.meta.fileloc,
         )
 
-    def record_now(self, events: Sequence[TryStarted | TryFinished]) -> None:
+    def record_now(self, events: Sequence[ExecutorEvent]) -> None:
         """Apply and record events that an executor hands over while the loop is blocked in its
         ``wait`` (a long try running alone in the loop's own thread: ``executors.inline``).
         Unlike ``feed`` it neither dispatches nor ends runs: the loop does, once its wait returns."""
@@ -552,7 +561,7 @@ class Supervisor:
             self._apply(event, now)
         self._flush(force=True)
 
-    def stand_in(self, events: Sequence[TryStarted | TryFinished]) -> None:
+    def stand_in(self, events: Sequence[ExecutorEvent]) -> None:
         """The loop's work on events an executor hands over while the loop is blocked in its
         ``wait`` by a long try running in its own thread (``executors.inline``): apply them,
         dispatch what they made ready, record by time. Runs cannot end meanwhile (that try is
@@ -565,11 +574,14 @@ class Supervisor:
         self._dispatch(now)
         self._flush(force=False)
 
-    def _apply(self, event: TryStarted | TryFinished, now: dt.datetime) -> None:
+    def _apply(self, event: ExecutorEvent, now: dt.datetime) -> None:
         run = self.runs.get(event.key.run_key)
         if run is None or run.in_flight.get(event.key.task_id) != event.key:
             return  # a try that was cleared or cancelled meanwhile
         task_id = event.key.task_id
+        if isinstance(event, FieldsRendered):
+            self._pending.append(TryRendered(run.key, task_id, event.key.try_number, event.rendered))
+            return
         if isinstance(event, TryStarted):
             run.try_started[task_id] = event.at
             if run.tracker.state[task_id] == S.QUEUED:
@@ -583,6 +595,7 @@ class Supervisor:
                     event.worker,
                     run.log_paths.get(task_id),
                     event.pid,
+                    event.rendered,
                 )
             )
             return

@@ -25,7 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 
-from ductwork.core.events import EngineEvent, NodesAdded, RunEnded, StateChanged, TryBegan, TryEnded
+from ductwork.core.events import EngineEvent, NodesAdded, RunEnded, StateChanged, TryBegan, TryEnded, TryRendered
 from ductwork.core.graph import NodeSpec
 from ductwork.core.states import TERMINAL, RunState, TaskState
 from ductwork.errors import NotFoundError
@@ -46,6 +46,7 @@ _BEFORE_END = frozenset({S.QUEUED.value, S.RUNNING.value})
 _ENDED_A_TRY = [s.value for s in (S.SUCCESS, S.FAILED, S.SKIPPED, S.UP_FOR_RETRY, S.UP_FOR_RESCHEDULE)]
 _TRY_KEYS = ("run_pk", "task_id", "try_number")
 _TRY_START = ("start_date", "hostname", "pid", "log_path")
+_TRY_START_RENDERED = (*_TRY_START, "rendered")
 _TRY_END = ("state", "end_date", "duration", "error", "traceback", "rendered")
 # A new try wipes what the previous one left on the instance.
 _NEW_TRY_RESET: dict[str, Any] = dict.fromkeys(
@@ -150,9 +151,19 @@ class SqlEventSink:
         elif isinstance(event, TryBegan):
             row = step.instance(pk, event.task_id)
             row.update(start_date=event.at, hostname=event.worker or None, pid=event.pid, heartbeat_at=event.at)
-            attempt = step.attempt(pk, event.task_id, event.try_number, _TRY_START)
+            attempt = step.attempt(
+                pk, event.task_id, event.try_number, _TRY_START_RENDERED if event.rendered else _TRY_START
+            )
             attempt.update(start_date=event.at, hostname=event.worker or None, pid=event.pid, log_path=event.log_path)
+            if event.rendered and attempt["rendered"] is None:
+                attempt["rendered"] = event.rendered
             if attempt["state"] is None:
+                attempt["state"] = S.RUNNING.value
+        elif isinstance(event, TryRendered):
+            attempt = step.attempt(pk, event.task_id, event.try_number, ("rendered",))
+            if attempt["rendered"] is None:
+                attempt["rendered"] = event.rendered
+            if attempt["state"] is None:  # for the insert's NOT NULL only: the row exists, begun
                 attempt["state"] = S.RUNNING.value
         elif isinstance(event, TryEnded):
             self._try_ended(step, pk, event)

@@ -12,8 +12,9 @@ Wire format (tuples; the first item is a tag):
   ``(CANCEL, seq)``: do not start that queued try, hand it back.
 - worker -> parent ``(FINISHED, seq, started_at | None, outcome)``; ``started_at`` is set
   when the start was not reported already, so a quick try costs one message, not two.
-  ``(STARTED, seq, at, returned)`` is sent by a second thread only when a try runs longer than
-  ``report_started_after``; ``returned`` lists the tries queued behind it (``prefetch``) that
+  ``(STARTED, seq, at, returned, rendered)`` is sent by a second thread only when a try runs longer than
+  ``report_started_after``; ``(RENDERED, seq, rendered)`` follows it when the try's fields
+  were rendered after it was sent; ``returned`` lists the tries queued behind it (``prefetch``) that
   the worker hands back unstarted, so they do not wait for a long try; ``(RETURNED, seqs)``
   does the same for tries that arrive later while it runs. ``(REFUSED, seq)``: the runtime's
   ``on_try_started`` said no. ``(BROKEN, text)``: the worker could not set itself up and exits.
@@ -78,6 +79,7 @@ REFUSED = 13
 BROKEN = 14
 RETURNED = 15
 FAULT = 16
+RENDERED = 17
 
 _LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
 _HEADER = struct.Struct("!I")
@@ -292,6 +294,8 @@ class _Current:
     started_at: dt.datetime
     t0: float
     noticed: bool = False
+    rendered: dict[str, Any] | None = None
+    rendered_late: bool = False
     next_beat: float = 0.0
     next_sweep: float | None = None
     sweep_gap: float = 0.0
@@ -323,6 +327,19 @@ class _Watch(threading.Thread):
         if wake:
             self._wake.set()
 
+    def rendered(self, fields: dict[str, Any]) -> None:
+        """The current try's rendered fields, sent with its start if it runs long enough for
+        that to be reported."""
+        if fields:
+            copy = dict(fields)  # the try adds its map index label to its own later
+            with self.lock:
+                current = self.current
+                if current is not None:
+                    current.rendered = copy
+                    current.rendered_late = current.noticed
+            if current is not None and current.noticed:
+                self._wake.set()
+
     def end(self) -> bool:
         """Forget the current try; whether its start was reported already."""
         with self.lock:
@@ -348,7 +365,8 @@ class _Watch(threading.Thread):
             now = time.monotonic()
             if current is not None and not current.noticed and now >= current.t0 + self._notice:
                 current.noticed = True
-                self.worker.send((STARTED, current.seq, current.started_at, self.worker.take_back()))
+                self.worker.send((STARTED, current.seq, current.started_at, self.worker.take_back(), current.rendered))
+                current.rendered_late = False
                 if self.worker.config.prefetch > 1:
                     current.sweep_gap = max(self._notice, 0.001)
                     current.next_sweep = now + current.sweep_gap
@@ -360,6 +378,9 @@ class _Watch(threading.Thread):
                     self.worker.send((RETURNED, returned))
                 current.sweep_gap = min(current.sweep_gap * 2, 1.0)
                 current.next_sweep = now + current.sweep_gap
+            if current is not None and current.rendered_late:  # rendered after its start was reported
+                current.rendered_late = False
+                self.worker.send((RENDERED, current.seq, current.rendered))
             if current is not None and not current.noticed:
                 self._needs_wake = False
                 return current.t0 + self._notice - now
@@ -642,8 +663,9 @@ class _Worker:
             begun=True,
         )
 
-    def _started(self, executable: Executable) -> None:
+    def _started(self, executable: Executable, rendered: dict[str, Any]) -> None:
         self.executable = executable
+        self.watch.rendered(rendered)
 
     def _finish(self, seq: int, request: TryRequest, outcome: TryOutcome, started_at: dt.datetime | None) -> None:
         """Record the outcome durably, then tell the parent; a stop waits until both are done."""

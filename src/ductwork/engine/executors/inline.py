@@ -417,7 +417,15 @@ class InProcessExecutor:
             self._started_at[key] = started_at
             if self.journal is not None:
                 self.journal.started_try(key.run_key, key.task_id, key.try_number, started_at, request.log_path)
-            self._put(TryStarted(key, started_at, threading.current_thread().name), wake=False)
+            reported: list[bool] = []
+
+            def started(prepared: Executable, rendered: dict[str, Any]) -> None:
+                holder.append(prepared)
+                # Reported once rendered, so that the record shows the rendered fields while it runs.
+                self._put(TryStarted(key, started_at, worker, rendered=dict(rendered) or None), wake=False)
+                reported.append(True)
+
+            worker = threading.current_thread().name
             outcome = execute_try(
                 executable,
                 node=request.node,
@@ -427,11 +435,13 @@ class InProcessExecutor:
                 downstream=request.downstream,
                 clock=self.clock,
                 sink=sink,
-                on_started=holder.append,
+                on_started=started,
                 max_tries=request.max_tries,
                 resumed=request.resumed,
                 services=self.services,
             )
+            if not reported:  # its fields could not be rendered: it started all the same
+                self._put(TryStarted(key, started_at, worker), wake=False)
         except Exception as exc:  # resolving the task failed: the try fails like any other error
             now = self.clock.now()
             state, next_at = after_failure(request.node, request.key.try_number, now, max_tries=request.max_tries)

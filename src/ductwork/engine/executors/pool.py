@@ -85,7 +85,7 @@ from ductwork.core.clock import Clock, SystemClock
 from ductwork.core.config import ParamSources
 from ductwork.core.states import TaskState
 from ductwork.engine.execution import TryOutcome
-from ductwork.engine.executor import ExecutorEvent, TryFinished, TryKey, TryRequest, TryStarted
+from ductwork.engine.executor import ExecutorEvent, FieldsRendered, TryFinished, TryKey, TryRequest, TryStarted
 from ductwork.engine.executors import _worker as wire
 from ductwork.engine.executors.runtime import FlowFileRuntime, RunSetup, WorkerRuntime
 from ductwork.engine.packed_logs import rescue_staged
@@ -595,8 +595,11 @@ class PoolExecutor:
                 handle.stop.reason = ""  # it finished after all, and its worker recorded this outcome
             self._done(handle, message[3])
         elif tag == wire.STARTED:
-            self._note_started(handle, assignment, message[2])
+            self._note_started(handle, assignment, message[2], message[4])
             self._take_back(handle, message[3])
+        elif tag == wire.RENDERED:
+            if assignment.started:
+                self._events.append(FieldsRendered(assignment.request.key, message[2]))
         elif tag == wire.REFUSED:
             self._done(handle, wire.refused_outcome(self.clock))
         elif tag == wire.FAULT:
@@ -629,11 +632,11 @@ class PoolExecutor:
             *(handle.pid, key.run_key, key.task_id, key.try_number, error, retry_in, pause),
         )
 
-    def _note_started(self, handle: _Handle, assignment: _Assignment, at: Any) -> None:
+    def _note_started(self, handle: _Handle, assignment: _Assignment, at: Any, rendered: Any = None) -> None:
         if at is not None and not assignment.started:
             assignment.started = True
             assignment.started_at = at
-            self._events.append(TryStarted(assignment.request.key, at, self._host, handle.pid))
+            self._events.append(TryStarted(assignment.request.key, at, self._host, handle.pid, rendered))
             timeout = assignment.request.node.execution_timeout
             if timeout and not assignment.cancelled and handle.stop is None and assignment.reached is not None:
                 # The timeout counts from the try's start on the worker (not before the worker
