@@ -385,3 +385,26 @@ def test_a_list_parameter_is_json_as_in_luigi_and_bad_json_names_the_parameter(t
     assert "parameter 'items' wants list, got 'notjson' (Expecting value" in result.output, result.output
     assert "RAN" not in result.output
     assert CliRunner().invoke(cli, [*base, '["a", "b"]']).exit_code == 0
+
+
+class Capped(luigi.Task):
+    limit = luigi.OptionalIntParameter(default=None)
+    label = luigi.OptionalParameter(default=None)
+    ratio = luigi.OptionalFloatParameter(default=0.5)
+
+
+def test_a_flow_of_a_task_with_optional_parameters_can_be_triggered() -> None:
+    # `ductwork trigger`, the API and the trigger form check a run's params against the
+    # descriptions the scheduler recorded (as JSON), without importing the module.
+    import json
+
+    from ductwork import Flow
+    from ductwork.core.graph import FlowMeta
+    from ductwork.services.runs import validate_params
+
+    meta = Flow.from_task(Capped, flow_id="capped", schedule=None).meta()
+    recorded = FlowMeta.from_dict(json.loads(json.dumps(meta.to_dict())))
+    assert validate_params(recorded, {}) == {"limit": None, "label": None, "ratio": 0.5}
+    given = validate_params(recorded, {"limit": "5", "label": "eu", "ratio": "null"})
+    assert given == {"limit": 5, "label": "eu", "ratio": None}
+    assert validate_params(recorded, {"limit": "null"})["limit"] is None

@@ -124,6 +124,16 @@ class OptionalParameterMixin:
     def normalize(self, value: Any) -> Any:
         return None if value is None else super().normalize(value)  # type: ignore[misc]
 
+    def describe(self) -> dict[str, Any]:
+        """The scheduler, ``ductwork trigger`` and the API rebuild the parameter from this,
+        without the module, as a plain parameter of the value's type: a default of ``None``
+        must stay ``None`` there (Luigi's empty text is no ``int``), and ``null`` is a value."""
+        info: dict[str, Any] = super().describe()  # type: ignore[misc]
+        if "default" in info and self.default is None:  # type: ignore[attr-defined]
+            info["default"] = None
+        info["nullable"] = True
+        return info
+
 
 class OptionalParameter(OptionalParameterMixin, Parameter):
     pass
