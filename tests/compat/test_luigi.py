@@ -22,13 +22,14 @@ PYTHONPATH = os.pathsep.join([str(MODULES), str(Path(ductwork.__file__).parents[
 LUIGI = str(Path(sys.executable).parent / "luigi")
 
 
-def _run(cmd: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def _run(cmd: list[str], tmp_path: Path, **extra_env: str) -> subprocess.CompletedProcess[str]:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DUCTWORK_COMPAT", "LUIGI_CONFIG"))},
         "PYTHONPATH": PYTHONPATH,
         "NUMBERS_OUT": str(tmp_path / "out"),
         "DUCTWORK_HOME": str(tmp_path / "home"),
         "TMPDIR": str(tmp_path),
+        **extra_env,
     }
     return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
 
@@ -424,6 +425,33 @@ def test_config_path_reads_a_parameter_from_another_section(tmp_path: Path) -> N
     (tmp_path / "out" / "submitted.txt").unlink()
     proc = _run([LUIGI, "--module", "configured", "Submit", "--local-scheduler"], tmp_path)
     assert (tmp_path / "out" / "submitted.txt").read_text() == "mesos", proc.stderr  # its own section first
+
+
+def test_luigi_cfg_values_read_environment_variables_keep_their_case_and_take_dashes(tmp_path: Path) -> None:
+    (tmp_path / "luigi.cfg").write_text(
+        "[Located]\nroot = ${DATA_ROOT}/in\nbatchSize = 5\n"
+        "[paths]\nsome-key = k\n"
+        "[smtp]\npassword = ${NOT_SET_HERE}\n"  # unused by this build, so not an error, as in Luigi
+    )
+    cmd = [LUIGI, "--module", "configured", "Located", "--local-scheduler"]
+    proc = _run(cmd, tmp_path, DATA_ROOT="/srv/data")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "out" / "located.txt").read_text() == "/srv/data/in|5|k", proc.stderr
+
+
+def test_a_value_naming_an_unset_environment_variable_fails_the_task_saying_which(tmp_path: Path) -> None:
+    (tmp_path / "luigi.cfg").write_text("[Located]\nroot = ${DATA_ROOT}/in\n")
+    proc = _run([LUIGI, "--module", "configured", "Located", "--local-scheduler"], tmp_path)
+    assert proc.returncode != 0 and not (tmp_path / "out" / "located.txt").exists()
+    assert "environment variable DATA_ROOT. Section [Located], option root=${DATA_ROOT}/in" in proc.stderr
+
+
+def test_luigi_config_path_may_name_a_toml_file(tmp_path: Path) -> None:
+    settings = tmp_path / "settings.toml"
+    settings.write_text('[Located]\nroot = "/from/toml"\nbatchSize = 7\n')
+    cmd = [LUIGI, "--module", "configured", "Located", "--local-scheduler"]
+    proc = _run(cmd, tmp_path, LUIGI_CONFIG_PARSER="toml", LUIGI_CONFIG_PATH=str(settings))
+    assert (tmp_path / "out" / "located.txt").read_text() == "/from/toml|7|unset", proc.stderr
 
 
 def test_tasks_with_a_batch_method_run_in_batches(tmp_path: Path) -> None:

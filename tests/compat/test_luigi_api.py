@@ -408,3 +408,19 @@ def test_a_flow_of_a_task_with_optional_parameters_can_be_triggered() -> None:
     given = validate_params(recorded, {"limit": "5", "label": "eu", "ratio": "null"})
     assert given == {"limit": 5, "label": "eu", "ratio": None}
     assert validate_params(recorded, {"limit": "null"})["limit"] is None
+
+
+def test_the_config_parser_answers_as_luigis(tmp_path: Path) -> None:
+    from luigi.configuration import LuigiConfigParser
+
+    (tmp_path / "luigi.cfg").write_text("[custom]\nratio = 2.5\nflag = maybe\n[resources]\ndb = 3\nweb = 2\n")
+    config = LuigiConfigParser()
+    config.read([str(tmp_path / "luigi.cfg")])
+    assert config.getfloat("custom", "ratio") == 2.5
+    assert config.getfloat("custom", "missing", 1.5) == 1.5
+    assert config.getintdict("resources") == {"db": 3, "web": 2}
+    assert config.getintdict("nothing") == {}
+    config.set("new_section", "key", "value")  # Luigi adds the section
+    assert config.get("new_section", "key") == "value"
+    with pytest.raises(ValueError, match="Not a boolean: maybe"):
+        config.getboolean("custom", "flag")

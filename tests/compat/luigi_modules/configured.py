@@ -17,3 +17,19 @@ class Submit(luigi.Task):
     def run(self):
         with self.output().open("w") as out:
             out.write(self.master)
+
+
+class Located(luigi.Task):
+    """Reads luigi.cfg as Luigi users write it: ${ENV} values, a camelCase parameter, a
+    dashed key read with underscores."""
+
+    root = luigi.Parameter(default="nowhere")
+    batchSize = luigi.IntParameter(default=1)  # as Luigi users name them
+
+    def output(self):
+        return luigi.LocalTarget(os.path.join(OUT, "located.txt"))
+
+    def run(self):
+        key = luigi.configuration.get_config().get("paths", "some_key", "unset")
+        with self.output().open("w") as out:
+            out.write(f"{self.root}|{self.batchSize}|{key}")

@@ -15,6 +15,7 @@ import json
 import logging
 import re
 import traceback
+from collections import ChainMap
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -73,13 +74,14 @@ def _with_config_paths(cls: type[Task], sources: ParamSources) -> ParamSources:
             paths[name] = param.config_path  # type: ignore[attr-defined]  # a Luigi parameter's
     if not paths:
         return sources
-    file = {section: dict(values) for section, values in sources.file.items()}
-    own = file.setdefault(cls.section_name(), {})
+    found: dict[str, Any] = {}
     for name, path in paths.items():
         section = sources.file.get(path["section"], {})
         value = section.get(path["name"], section.get(path["name"].replace("-", "_")))
         if value is not None:
-            own.setdefault(name, value)
+            found[name] = value
+    file = dict(sources.file)  # the sections themselves are not read: a value is when used
+    file[cls.section_name()] = ChainMap(file.get(cls.section_name(), {}), found)  # type: ignore[arg-type]
     return replace(sources, file=file)
 
 
