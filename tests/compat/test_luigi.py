@@ -439,6 +439,18 @@ def test_luigi_cfg_values_read_environment_variables_keep_their_case_and_take_da
     assert (tmp_path / "out" / "located.txt").read_text() == "/srv/data/in|5|k", proc.stderr
 
 
+def test_a_luigi_cfg_key_that_is_no_parameter_is_warned_of_once(tmp_path: Path) -> None:
+    (tmp_path / "luigi.cfg").write_text("[Located]\nbatchsize = 5\n[core]\ndefault-scheduler-host = x\n")
+    proc = _run([LUIGI, "--module", "configured", "Located", "--local-scheduler"], tmp_path)
+    assert (tmp_path / "out" / "located.txt").read_text() == "nowhere|1|unset", proc.stderr
+    warning = (
+        "UnconsumedParameterWarning: The configuration contains the parameter 'batchsize' with value '5' "
+        "that is not consumed by the task 'Located'. Did you mean 'batchSize'?"
+    )
+    assert proc.stderr.count(warning) == 1, proc.stderr
+    assert "default_scheduler_host" not in proc.stderr  # Luigi's own sections are not checked
+
+
 def test_a_value_naming_an_unset_environment_variable_fails_the_task_saying_which(tmp_path: Path) -> None:
     (tmp_path / "luigi.cfg").write_text("[Located]\nroot = ${DATA_ROOT}/in\n")
     proc = _run([LUIGI, "--module", "configured", "Located", "--local-scheduler"], tmp_path)

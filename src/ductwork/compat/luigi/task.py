@@ -15,6 +15,7 @@ import json
 import logging
 import re
 import traceback
+import warnings
 from collections import ChainMap
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,8 +27,9 @@ from ductwork.core.config import ParamSources, use_sources
 from ductwork.core.params import Parameter as CoreParameter
 from ductwork.core.task import Event as CoreEvent
 from ductwork.core.task import flatten, getpaths
+from ductwork.errors import did_you_mean
 
-from .parameter import ParameterVisibility, luigi_text
+from .parameter import ParameterVisibility, UnconsumedParameterWarning, luigi_text
 from .task_register import Register
 
 logger = logging.getLogger("luigi-interface")
@@ -63,6 +65,37 @@ def namespace(namespace: str | None = None, scope: str = "") -> None:
 
 def auto_namespace(scope: str = "") -> None:
     namespace(namespace=_SAME_AS_PYTHON_MODULE, scope=scope)
+
+
+_WARNED_UNCONSUMED: set[tuple[str, str]] = set()
+
+
+def _warn_unconsumed(cls: type[Task]) -> None:
+    """A key of a task's luigi.cfg section that is none of its parameters (``[Report] dayz``)
+    is not read and its default is used: warn once per key, as Luigi does (the class's
+    ``ignore_unconsumed`` names keys to pass over). Luigi's own sections (``[core]``,
+    ``[worker]``...) hold options that have no parameter here, so they are left alone."""
+    if cls.__module__.partition(".")[0] == "luigi":
+        return
+    from .configuration.core import LuigiConfigParser
+
+    parser = LuigiConfigParser.instance()
+    family = cls.get_task_family()
+    if not parser.has_section(family):
+        return
+    params = cls.declared_params()
+    ignored: set[str] = getattr(cls, "ignore_unconsumed", set())
+    for key, value in parser.items(family, raw=True):
+        name = key.replace("-", "_")
+        if name in params or name in ignored or key in parser.defaults() or (family, name) in _WARNED_UNCONSUMED:
+            continue
+        _WARNED_UNCONSUMED.add((family, name))
+        warnings.warn(
+            f"The configuration contains the parameter '{name}' with value '{value}' that is not consumed "
+            f"by the task '{family}'.{did_you_mean(name, params)}",
+            UnconsumedParameterWarning,
+            stacklevel=4,  # the line that made the task
+        )
 
 
 def _with_config_paths(cls: type[Task], sources: ParamSources) -> ParamSources:
@@ -106,6 +139,7 @@ class Task(core.Task, metaclass=Register):
 
         with use_sources(_with_config_paths(type(self), luigi_sources())):
             super().__init__(*args, **kwargs)
+        _warn_unconsumed(type(self))
         self.param_kwargs = self.param_values()
         self.param_args = tuple(self.param_kwargs.values())
         self.set_tracking_url: Callable[[str], None] | None = None
