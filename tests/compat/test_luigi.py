@@ -417,6 +417,17 @@ def test_a_failed_task_sends_luigis_failure_email_through_the_smtp_section(tmp_p
         assert "Runtime error:\nTraceback (most recent call last):" in text and "RuntimeError: disk full" in text
 
 
+@pytest.mark.parametrize("command", ["luigi", "build"])
+def test_dependency_events_fire_while_the_build_is_planned(tmp_path: Path, command: str) -> None:
+    cmd = [LUIGI, "--module", "watched", "Digest", "--local-scheduler"]
+    if command == "build":
+        cmd = [sys.executable, "-m", "ductwork.cli", "build", "--module", "watched", "Digest", "--no-progress"]
+    proc = _run(cmd, tmp_path)
+    events = (tmp_path / "out" / "events.txt").read_text().splitlines() if (tmp_path / "out").exists() else []
+    assert events == ["discovered Digest() -> Feed()", "missing Feed()"], proc.stderr
+    assert "Error in event callback" not in proc.stderr  # no run-time event the handlers cannot take
+
+
 def test_config_path_reads_a_parameter_from_another_section(tmp_path: Path) -> None:
     (tmp_path / "luigi.cfg").write_text("[spark]\nmaster = yarn\n")
     proc = _run([LUIGI, "--module", "configured", "Submit", "--local-scheduler"], tmp_path)

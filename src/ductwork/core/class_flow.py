@@ -162,7 +162,8 @@ def compile_tasks(
     id) and compiled as a node that fails at once, and the rest is planned
     as usual; None: the error propagates. ``tell``: such a task hears of it through its
     ``planning_failed(method, error, traceback)``, when it has one (the Luigi shim's tasks e-mail it,
-    as Luigi's worker does); a plan tells, a graph made for display does not.
+    as Luigi's worker does), and every other task its ``planned(deps, complete)``, when it has
+    one (the Luigi shim's fire the dependency events); a plan tells, a graph made for display does not.
     """
     skip = set(known)
     nodes: dict[str, NodeSpec] = {}
@@ -183,6 +184,9 @@ def compile_tasks(
     for task, deps, complete in walk(roots, prune_complete=prune_complete, on_error=None if broken is None else note):
         if task.task_id in skip:
             continue
+        planned = getattr(task, "planned", None) if tell and not (broken and task.task_id in broken) else None
+        if planned is not None:
+            planned(deps, complete)
         unplanned = broken.get(task.task_id) if broken else None
         message = unplanned.message if unplanned is not None else None
         nodes[task.task_id] = task_node(task, deps, complete=complete, broken=message)

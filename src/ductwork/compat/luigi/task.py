@@ -291,6 +291,8 @@ class Task(core.Task, metaclass=Register):
         failed = False
         explanation: Any = None
         if isinstance(event, CoreEvent):
+            if event is CoreEvent.DEPENDENCY_MISSING:
+                return  # unfulfilled requirements at run time: Luigi's worker fires no event for them
             if name == "start":
                 self._give_status_reporters()
             elif name == "failure" and args:
@@ -320,6 +322,20 @@ class Task(core.Task, metaclass=Register):
         from .event import Event
 
         self.trigger_event(Event.TIMEOUT if timed_out else Event.PROCESS_FAILURE, self, error)
+
+    def planned(self, deps: list[Any], complete: bool) -> None:
+        """Ductwork's hook for a task as ``ductwork build`` (or a run of ``Flow.from_task``)
+        plans it: the events Luigi's worker fires as it adds the task, so that a
+        ``DEPENDENCY_MISSING`` handler hears of missing external data there too."""
+        from .event import Event
+
+        if complete:
+            self.trigger_event(Event.DEPENDENCY_PRESENT, self)
+        elif core.is_external(self):
+            self.trigger_event(Event.DEPENDENCY_MISSING, self)
+        else:
+            for dep in deps:
+                self.trigger_event(Event.DEPENDENCY_DISCOVERED, self, dep)
 
     def planning_failed(self, method: str, error: Exception, formatted_traceback: str) -> None:
         """Ductwork's hook for a task whose ``complete()`` (``method`` "complete") or
