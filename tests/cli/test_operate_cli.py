@@ -329,3 +329,34 @@ def test_the_retention_pass_says_what_it_deleted_in_words(
     assert said == [
         f"retention: deleted 2 runs, {report.tries} tries, {report.log_files} log files (older than 90 days)"
     ], said
+
+
+@pytest.mark.parametrize(
+    ("age", "reason"),
+    [
+        ("6m", "'m' could be minutes or months: write 6min for minutes"),
+        ("1h30m", "write 30min for minutes"),
+        ("6mo", "months and years have no fixed length"),
+        ("1y", "months and years have no fixed length"),
+        ("P6M", "months have no fixed length"),
+        ("30x", "unknown unit 'x': use s, min, h, d or w"),
+    ],
+)
+def test_db_clean_refuses_an_age_that_reads_two_ways(cli: Cli, tmp_path: Path, age: str, reason: str) -> None:
+    """``--older-than 6m`` was six minutes: someone who meant six months (as cron users read it)
+    deleted every finished run but the latest. An ambiguous or calendar unit is refused, the
+    accepted ones named, and nothing is deleted."""
+    newest, middle, oldest = _three_runs(cli, tmp_path)
+    refused = cli("db", "clean", "--older-than", age)
+    assert refused.exit_code == 2 and reason in refused.output, refused.output
+    assert [r["run_id"] for r in _json(cli, "runs", "list", "ops")["runs"]] == [newest, middle, oldest]
+
+
+def test_db_clean_takes_minutes_spelt_out_and_says_its_cutoff(cli: Cli, tmp_path: Path) -> None:
+    """The report names the cut-off it worked out, so the age it read can be checked."""
+    _three_runs(cli, tmp_path)
+    for age in ("90min", "1d12h", "2weeks", "PT90M"):
+        dry = _json(cli, "db", "clean", "--older-than", age, "--dry-run")
+        assert dry["runs"] == 0 and dry["cutoff"]
+    said = cli("db", "clean", "--older-than", "180d", "--dry-run")
+    assert said.exit_code == 0 and "(finished runs that ended before 20" in said.output, said.output

@@ -63,6 +63,8 @@ def test_clean_old_runs_is_for_admins_and_keeps_the_latest(
     body = {"older_than": "1s", "dry_run": True}
     assert "needs admin" in error_of(operator.post("/db/clean", json=body), 403)
     assert "expected an age with a unit" in error_of(admin.post("/db/clean", json={"older_than": "30"}), 422)
+    # six minutes or six months? Refused rather than read as minutes (it deleted nearly everything)
+    assert "could be minutes or months" in error_of(admin.post("/db/clean", json={"older_than": "6m"}), 422)
     for huge in ("99999999999d", "99999999h"):  # were 500s (overflowing the cut-off date)
         too_old = {"older_than": huge, "dry_run": True}
         assert "at most 1000 years" in error_of(admin.post("/db/clean", json=too_old), 422)

@@ -314,7 +314,10 @@ class DeletionOut(BaseModel):
 
 class CleanIn(Model):
     older_than: str = Field(
-        min_length=2, max_length=32, description="Delete runs that ended longer ago than this: 30d, 12h, 2w."
+        min_length=2,
+        max_length=32,
+        description="Delete runs that ended longer ago than this: 30d, 12h, 2w, 90min (units s, min, h, d, w; "
+        "'m', months and years are refused as ambiguous).",
     )
     flow_id: str | None = Field(default=None, min_length=1, max_length=250, pattern=r"^[^\x00]*$")
     dry_run: bool = False

@@ -51,6 +51,8 @@ def print_report(report: CleanReport) -> None:
         f"{report.objects} offloaded object(s)"
         + (f", {report.import_errors} stale import error(s)" if report.import_errors else "")
     )
+    if report.cutoff is not None:  # the age as read: 6 minutes and 6 months differ here, not in the counts
+        click.echo(f"  (finished runs that ended before {report.cutoff.isoformat(timespec='seconds')})")
     if report.dead_letters or report.message_receipts:
         click.echo(
             f"{verb} {report.dead_letters} dead letter(s) and {report.message_receipts} message receipt(s)"
@@ -89,7 +91,10 @@ def delete_run(state: CliState, flow_id: str, run_id: str, dry_run: bool, as_jso
 
 @click.command("clean")
 @click.option(
-    "--older-than", "older_than", required=True, help="Delete runs that ended longer ago than this (30d, 12h, 2w)."
+    "--older-than",
+    "older_than",
+    required=True,
+    help="Delete runs that ended longer ago than this: 30d, 12h, 2w, 90min (units s, min, h, d, w).",
 )
 @click.option("--flow", "flow_id", default=None, help="Only runs of this flow.")
 @click.option("--dry-run", is_flag=True, help="Only say what would be deleted.")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import shutil
 import threading
 import time
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from ductwork.core.params import DurationTooLarge, parse_duration
+from ductwork.core.params import DurationTooLarge, parse_duration, seconds_duration
 from ductwork.engine.local import safe_name
 from ductwork.errors import InvalidTransitionError, NotFoundError, ParameterError
 from ductwork.services import messages
@@ -81,23 +82,66 @@ MAX_AGE_YEARS = 1000
 """The longest age ``parse_age`` takes: now minus it must still be a date."""
 
 
+AGE_UNITS: dict[str, float] = {
+    **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 1.0),
+    **dict.fromkeys(("min", "mins", "minute", "minutes"), 60.0),
+    **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 3600.0),
+    **dict.fromkeys(("d", "day", "days"), 86400.0),
+    **dict.fromkeys(("w", "wk", "wks", "week", "weeks"), 604800.0),
+}
+"""The units an age may be written in. A bare ``m`` is not one of them: ``6m`` is six minutes to
+some and six months to others (cron, Airflow's docs, log-rotation tools), and ``db clean``
+deletes what the reader did not mean either way."""
+_CALENDAR_UNITS = frozenset(("mo", "mon", "mos", "month", "months", "y", "yr", "yrs", "year", "years"))
+_AGE_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]+)")
+_ACCEPTED = "s, min, h, d or w (e.g. 30d, 12h, 2w, 90min, 1d12h, or ISO 8601 P30D)"
+
+
 def parse_age(text: str, option: str = "--older-than") -> dt.timedelta:
-    """``30d``, ``12h``, ``2w``...: an age with a unit (a bare number is refused: days or seconds?)."""
+    """``30d``, ``12h``, ``2w``, ``90min``, ``1d12h`` or ISO 8601 ``P30D``: an age with a unit.
+
+    Refused, with the accepted units named: a bare number (days or seconds?), ``m`` (minutes or
+    months?: it meant minutes, and ``--older-than 6m`` deleted every run older than six minutes
+    for someone who meant half a year), and months or years, which have no fixed length."""
     raw = text.strip().lower()
-    weeks = raw.endswith("w") and raw[:-1].replace(".", "", 1).isdigit()
     try:
-        if raw.replace(".", "", 1).isdigit():
-            raise ValueError("give a unit")
-        age = dt.timedelta(weeks=float(raw[:-1])) if weeks else parse_duration(raw)
+        age = _parse_age(raw)
+    except _AgeRefused as exc:
+        raise ParameterError(f"{option} {text!r}: {exc}") from None
     except (OverflowError, DurationTooLarge):
         raise ParameterError(f"{option} {text!r}: the age must be at most {MAX_AGE_YEARS} years") from None
     except ValueError:
-        raise ParameterError(f"{option} {text!r}: expected an age with a unit, such as 30d, 12h, 2w or 90m") from None
+        raise ParameterError(f"{option} {text!r}: expected an age with a unit: {_ACCEPTED}") from None
     if age <= dt.timedelta(0):
         raise ParameterError(f"{option} {text!r}: the age must be more than zero")
     if age > dt.timedelta(days=365 * MAX_AGE_YEARS):  # the cut-off date must exist
         raise ParameterError(f"{option} {text!r}: the age must be at most {MAX_AGE_YEARS} years")
     return age
+
+
+class _AgeRefused(ValueError):
+    """An age that could be read, but not in one way only: the message says how to write it."""
+
+
+def _parse_age(raw: str) -> dt.timedelta:
+    if raw.startswith("p"):  # ISO 8601, where M is months before the T and minutes after it
+        if "t" not in raw and "m" in raw:
+            raise _AgeRefused("months have no fixed length: give the age in days (P180D)")
+        return parse_duration(raw)
+    compact = raw.replace(" ", "")
+    parts = _AGE_PART.findall(compact)
+    if not parts or "".join(number + unit for number, unit in parts) != compact:
+        raise ValueError(compact)  # a bare number among them: days or seconds?
+    seconds = 0.0
+    for number, unit in parts:
+        if unit == "m":
+            raise _AgeRefused(f"'m' could be minutes or months: write {number}min for minutes, or days (e.g. 180d)")
+        if unit in _CALENDAR_UNITS:
+            raise _AgeRefused("months and years have no fixed length: give the age in days (e.g. 180d, 365d)")
+        if unit not in AGE_UNITS:
+            raise _AgeRefused(f"unknown unit {unit!r}: use {_ACCEPTED}")
+        seconds += float(number) * AGE_UNITS[unit]
+    return seconds_duration(seconds)
 
 
 # --- one run ---------------------------------------------------------------------------------
