@@ -7,7 +7,6 @@ import datetime as dt
 import os
 import signal
 import sys
-import tempfile
 import threading
 import traceback
 from collections.abc import Iterator, Sequence
@@ -234,16 +233,13 @@ def usable_log_dir(logs: Path) -> Path | None:
     """``logs`` if try logs can be written there, else None after one line on stderr. A
     read-only or full log folder made the first try's log file fail inside the run loop: the
     run stopped with its tasks recorded failed though they had run (or never started), and
-    their logs were gone. The run now goes on without log files, and is recorded as it went.
-    The probe writes a page, so a disk with no room for one is found full here."""
-    try:
-        logs.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=logs) as probe:
-            probe.write(b"\0" * 4096)
-            probe.flush()
-    except OSError as exc:
+    their logs were gone. The run now goes on without log files, and is recorded as it went."""
+    from ductwork.cli.log_dir import log_dir_fault, reason
+
+    fault = log_dir_fault(logs)
+    if fault is not None:
         click.secho(
-            f"warning: the try logs cannot be written in {logs} ({exc.strerror or exc}): "
+            f"warning: the try logs cannot be written in {logs} ({reason(fault)}): "
             "this run goes on and is recorded, without its try logs",
             fg="yellow",
             err=True,

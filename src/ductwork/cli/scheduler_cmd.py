@@ -78,7 +78,22 @@ def executor_shown(settings: Settings) -> str:
 
 
 def say_where_logs_go(settings: Settings) -> None:
-    """Remote workers with no log store keep the logs of tries on their own disks."""
+    """Remote workers with no log store keep the logs of tries on their own disks. The local
+    pool's log folder is tried at once: one that cannot be written (read-only, full, not a
+    folder) keeps every try from starting, and that was said only in the log of each worker
+    that met it, while the runs sat queued with "no log yet: the task has not started"."""
+    if settings.executor == "local":
+        from ductwork.cli.log_dir import log_dir_fault, reason
+
+        fault = log_dir_fault(settings.logs)
+        if fault is not None:
+            click.secho(
+                f"warning: the try logs cannot be written in {settings.logs} ({reason(fault)}): no try will "
+                "start until they can (each is put back in the queue, not charged, and tried again); make the "
+                "folder writable or set log_dir (DUCTWORK_LOG_DIR)",
+                fg="yellow",
+                err=True,
+            )
     if settings.executor != "local" and not settings.remote_log_url:
         click.echo(
             f"note: no remote_log_url: the {settings.executor} workers write the logs of tries to their own "

@@ -71,6 +71,16 @@ def health_head(request: Request, ctx: WebContext = Depends(web_context)) -> Res
     return Response(status_code=answer.status_code, media_type="application/json")
 
 
+def own_platform_fault(request: Request) -> str | None:
+    """What keeps the scheduler of this process (``standalone``) from starting any try: a log
+    folder or journal it cannot write, a full disk. The web UI shows it on every page and a
+    log asked for of a task that has not started says it: runs sat queued with "no log yet:
+    the task has not started", the reason only in the scheduler's log."""
+    own = _own_scheduler(request)
+    fault = getattr(own, "platform_fault", None) if own is not None else None
+    return str(fault) if fault else None
+
+
 def _own_scheduler(request: Request) -> Any:
     """The status of the scheduler running in this process (``standalone`` sets
     ``app.state.scheduler``), or None."""

@@ -14,11 +14,13 @@ from fastapi.responses import StreamingResponse
 from ductwork.api import schemas
 from ductwork.api.context import WebContext, web_context
 from ductwork.api.routes._common import ERRORS, MAX_OFFSET, FlowId, RunId, TaskId, find_run
+from ductwork.api.routes.system import own_platform_fault
 from ductwork.api.security import Operator, Viewer
 from ductwork.core.json_text import json_object
 from ductwork.core.mapping import OUTCOME as MAPPED_OUTCOME
 from ductwork.core.states import TaskState
 from ductwork.core.task_order import instances_under_their_task, reorder
+from ductwork.errors import NotFoundError
 from ductwork.services import tasks as task_service
 from ductwork.services.shown_secrets import known_secrets, mask_shown
 from ductwork.store.engine import read_transaction
@@ -139,7 +141,13 @@ def task_log(
     if follow and try_number is None:
         chunks = task_service.followed_log(ctx.engine, record, task_id)
     else:
-        _check_log(ctx, record, task_id, try_number)
+        try:
+            _check_log(ctx, record, task_id, try_number)
+        except NotFoundError as exc:
+            fault = own_platform_fault(request)
+            if fault is None:
+                raise
+            raise NotFoundError(f"{exc}: the scheduler cannot start tries ({fault})") from None
         chunks = task_service.log_chunks(ctx.engine, record, task_id, try_number, follow=follow)
     return StreamingResponse(
         _in_own_threads(request, chunks) if follow else _utf8(chunks),
