@@ -68,6 +68,13 @@ def _install_signals(service: Any) -> None:
     signal.signal(signal.SIGHUP, stop)
 
 
+OUTAGE_BACKOFF_MAX = 5.0
+"""The longest wait, in seconds, of ``ductwork scheduler`` and ``standalone`` between two tries to
+reach a database that went away. At 30 s a database back up went unused for up to half a
+minute: ``/api/v1/health`` said "degraded" and no task started meanwhile. One connection
+attempt every 5 s is nothing to a database coming back up."""
+
+
 def executor_shown(settings: Settings) -> str:
     """Where the scheduler's tries run, as its first line says it: its pool's size, or the
     remote executor (``standalone`` too: it runs whichever executor the settings name)."""
@@ -148,7 +155,12 @@ def scheduler(
         settings = dataclasses.replace(settings, parallelism=workers)
     if worker_mode is not None:
         settings = dataclasses.replace(settings, worker_mode=worker_mode)
-    options = SchedulerOptions(parse=not no_parse, parse_timeout=settings.parse_timeout, start_wait=start_wait)
+    options = SchedulerOptions(
+        parse=not no_parse,
+        parse_timeout=settings.parse_timeout,
+        start_wait=start_wait,
+        outage_backoff_max=OUTAGE_BACKOFF_MAX,
+    )
     if poll_interval is not None:
         options.poll_interval = poll_interval
     service = SchedulerService(settings, options=options)

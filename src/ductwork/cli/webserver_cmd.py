@@ -177,7 +177,7 @@ def standalone(
     'admin' user is created and its password printed once."""
     from ductwork.api.app import create_app
     from ductwork.cli.engine_state import store
-    from ductwork.cli.scheduler_cmd import _configure_logging, _install_signals, trigger_socket
+    from ductwork.cli.scheduler_cmd import OUTAGE_BACKOFF_MAX, _configure_logging, _install_signals, trigger_socket
     from ductwork.engine.scheduler import SchedulerOptions, SchedulerService
     from ductwork.services import accounts
 
@@ -201,7 +201,9 @@ def standalone(
         )
     if home_key.said:
         click.echo(home_key.said, err=False)
-    options = SchedulerOptions(parse_timeout=settings.parse_timeout, prometheus=True)  # prometheus: /metrics
+    options = SchedulerOptions(  # prometheus: /metrics
+        parse_timeout=settings.parse_timeout, prometheus=True, outage_backoff_max=OUTAGE_BACKOFF_MAX
+    )
     service = SchedulerService(settings, options=options)
     app = create_app(settings, engine, options=_options(secure_cookies))
     app.state.scheduler = service  # /metrics shows the scheduler's metrics too
