@@ -143,6 +143,19 @@ def test_a_watcher_task_reads_its_runs_task_instances_as_they_ended(env: Env) ->
     assert json.loads(alert.read_text()) == ["breaks", "watcher"]
 
 
+def test_xcom_get_one_reads_an_earlier_runs_value_from_the_database(env: Env) -> None:
+    """``airflow.models.XCom`` did not exist in the shim; under the scheduler its class methods
+    read another run's values where the scheduler keeps them, and ``None`` for a missing run."""
+    first = env.json("trigger", "af_xcom", "--wait", "--timeout", "90")
+    assert first["state"] == "success"
+    second = env.json(
+        "trigger", "af_xcom", "--conf", json.dumps({"src_run": first["run_id"]}), "--wait", "--timeout", "90"
+    )
+    assert second["state"] == "success"
+    seen = json.loads((env.tmp / "marks" / f"xcom-{second['run_id'][-8:]}.json").read_text())
+    assert seen == {"value": f"made in {first['run_id']}", "keys": ["return_value", "rows"], "nowhere": None}
+
+
 def test_a_timed_out_tasks_failure_callback_gets_airflow_task_timeout(env: Env) -> None:
     """The callback of a try stopped at its execution_timeout got a TaskExecutionError, so
     ``isinstance(context["exception"], AirflowTaskTimeout)`` (how alert callbacks tell a hang

@@ -24,6 +24,8 @@ from ductwork.core.assets import AssetAll as CoreAssetAll
 from ductwork.core.assets import AssetAny as CoreAssetAny
 from ductwork.core.assets import AssetOrTime
 
+from .timetables.base import Timetable
+
 _BARE_SCHEME = "asset://"
 
 
@@ -96,7 +98,7 @@ class AssetAlias(DatasetAlias):
     pass
 
 
-class DatasetOrTimeSchedule:
+class DatasetOrTimeSchedule(Timetable):
     """``DatasetOrTimeSchedule(timetable=..., datasets=...)``: a run on the time schedule and one
     whenever the dataset condition holds. ``timetable`` is anything ``DAG(schedule=...)`` takes
     that is a time schedule: a cron string, a preset, a timedelta."""
@@ -112,6 +114,24 @@ class DatasetOrTimeSchedule:
         from .models.dag import time_schedule
 
         return AssetOrTime(time_schedule(self.timetable), self.datasets)
+
+    def _time_table(self) -> Any:
+        """The time part as a timetable (a cron string or timedelta given made into one)."""
+        from .models.dag import airflow_timetable
+
+        return airflow_timetable(self.timetable, "UTC")
+
+    @property
+    def summary(self) -> str:
+        return f"Dataset or {self._time_table().summary}"
+
+    @property
+    def description(self) -> str:  # type: ignore[override]
+        return f"Triggered by datasets or {self._time_table().description}"
+
+    def _schedule(self) -> Any:
+        """Runs planned by the clock: those of the time part."""
+        return self._time_table()._schedule()
 
 
 class AssetOrTimeSchedule(DatasetOrTimeSchedule):

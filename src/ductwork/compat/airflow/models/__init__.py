@@ -1,4 +1,4 @@
-"""``airflow.models``: DAG, DagBag, BaseOperator, Connection, Param, Variable, XComArg."""
+"""``airflow.models``: DAG, DagBag, BaseOperator, Connection, Param, Variable, XCom, XComArg."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from .dag import DAG
 from .dagbag import DagBag
 from .param import Param, ParamsDict
 from .variable import Variable
+from .xcom import XCom
 from .xcom_arg import XComArg
 
 __all__ = [
@@ -22,5 +23,6 @@ __all__ = [
     "ParamsDict",
     "TaskInstance",
     "Variable",
+    "XCom",
     "XComArg",
 ]

@@ -22,6 +22,7 @@ from ductwork.core.assets import is_asset_schedule
 from ductwork.core.flow import Flow
 from ductwork.core.graph import FlowMeta
 from ductwork.core.params import NO_DEFAULT
+from ductwork.core.schedule import timezone_name
 
 from ._dag_params import DagParams, as_parameter
 from ._dag_tasks import DagTasks
@@ -144,9 +145,11 @@ class DAG(Flow):
             paused_on_creation=_paused_on_creation(is_paused_upon_creation),
             run_timeout=dagrun_timeout,
         )
+        self.tags = [] if tags is None else tags  # as given (Airflow 2 keeps the list or tuple)
         self.tasks = DagTasks(self.tasks)  # Airflow's list of operators, still the table by task id
         self.params = DagParams(self.params)  # items read as values, as Airflow's ParamsDict
         self.dagrun_timeout = dagrun_timeout
+        self._timetable_given = timetable
         self._schedule_given = schedule_interval if schedule is NOTSET and schedule_interval is not NOTSET else schedule
         self.is_paused_upon_creation = is_paused_upon_creation
         self.template_searchpath = (
@@ -160,13 +163,23 @@ class DAG(Flow):
     def meta(self) -> FlowMeta:
         """The flow's metadata, marked so that a trigger puts the params in ``dag_run.conf`` and
         checks a conf against them, as Airflow's trigger form and ``create_dagrun`` do."""
-        meta = super().meta()
+        meta = dataclasses.replace(super().meta(), tags=tuple(self.tags))
         return dataclasses.replace(meta, params_in_conf=True) if meta.params else meta
 
     # --- Airflow's names for Flow attributes --------------------------------------------------
     @property
     def dag_id(self) -> str:
         return self.flow_id
+
+    @property
+    def tags(self) -> Any:
+        """The tags as the DAG file gave them (``["etl"]`` stays a list, which DAG integrity
+        tests compare with ``==``), an empty list when it gave none, as Airflow 2's."""
+        return self.__dict__.get("_tags", [])
+
+    @tags.setter
+    def tags(self, value: Any) -> None:
+        self.__dict__["_tags"] = value
 
     @property
     def doc_md(self) -> str:
@@ -180,6 +193,16 @@ class DAG(Flow):
     def task_dict(self) -> dict[str, Any]:
         """The operators by task id, a plain dict (iterating it gives the ids, as Airflow's)."""
         return dict(self.tasks.items())
+
+    @property
+    def task_group(self) -> Any:
+        """The DAG's root task group (``dag.task_group.children``, ``parent_group=dag.task_group``)."""
+        from ..utils.task_group import RootTaskGroup
+
+        root = self.__dict__.get("_root_group")
+        if root is None:
+            root = self.__dict__["_root_group"] = RootTaskGroup(self)
+        return root
 
     @property
     def task_group_dict(self) -> dict[str, Any]:
@@ -220,6 +243,15 @@ class DAG(Flow):
         Airflow 2's default, one day, when it gave none."""
         given = self.__dict__.get("_schedule_given", NOTSET)
         return ONE_DAY if given is NOTSET else given
+
+    @property
+    def timetable(self) -> Any:
+        """The schedule as Airflow's timetable object (``dag.timetable.summary``,
+        ``.next_dagrun_info(...)``): the one the DAG file gave, else the one Airflow makes of its
+        schedule (``NullTimetable`` for ``None``, ``CronDataIntervalTimetable`` for a cron string
+        or preset, ``DeltaDataIntervalTimetable`` for a timedelta and Airflow 2's default)."""
+        given = self.__dict__.get("_timetable_given")
+        return airflow_timetable(self.schedule_interval if given is None else given, timezone_name(self.tz))
 
     @property
     def concurrency(self) -> int | None:
@@ -315,6 +347,24 @@ def _callback_store(context: Any) -> Any:
     if summary is not None and hasattr(summary, "task_states"):
         return SummaryStore(summary, context["logical_date"])
     return context.get("store") or ConfiguredStore()
+
+
+def airflow_timetable(given: Any, timezone: str) -> Any:
+    """The timetable Airflow makes of a DAG's schedule (one given as a timetable is kept)."""
+    from ..timetables.interval import CronDataIntervalTimetable, DeltaDataIntervalTimetable
+    from ..timetables.simple import DatasetTriggeredTimetable, NullTimetable, OnceTimetable
+
+    if callable(getattr(given, "ductwork_schedule", None)):
+        return given
+    if given is None:
+        return NullTimetable()
+    if is_asset_schedule(given):
+        return DatasetTriggeredTimetable(given)
+    if given == "@once":
+        return OnceTimetable()
+    if isinstance(given, dt.timedelta):
+        return DeltaDataIntervalTimetable(given)
+    return CronDataIntervalTimetable(str(given), timezone)
 
 
 def dag_params(dag: Flow) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""``airflow.providers.standard.hooks``: Airflow 3's home of the standard hooks."""
