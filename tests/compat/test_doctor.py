@@ -38,6 +38,31 @@ def test_doctor_names_file_line_and_feature_without_running_anything(cli, tmp_pa
     assert not marker.exists()  # the file was read, not run
 
 
+def test_doctor_passes_the_timetables_the_shim_runs_and_the_modules_it_now_has(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """``DAG(timetable=CronDataIntervalTimetable(...))`` runs, but doctor called it a custom
+    timetable and exited 1; a subclass of ``Timetable`` is still one."""
+    dag = tmp_path / "dag.py"
+    dag.write_text(
+        "import pendulum\n"
+        "from airflow import DAG\n"
+        "from airflow.configuration import conf\n"
+        "from airflow.hooks.subprocess import SubprocessHook\n"
+        "from airflow.models import XCom\n"
+        "from airflow.utils.session import provide_session\n"
+        "from airflow.timetables.base import Timetable\n"
+        "from airflow.timetables.interval import CronDataIntervalTimetable\n"
+        "with DAG('d', start_date=pendulum.datetime(2024, 1, 1), catchup=False,\n"
+        "         timetable=CronDataIntervalTimetable('0 1 * * *', timezone='UTC')) as dag:\n"
+        "    pass\n"
+        "custom = DAG('c', start_date=pendulum.datetime(2024, 1, 1), catchup=False, timetable=Timetable())\n"
+    )
+    result = cli("doctor", str(dag))
+    lines = result.output.splitlines()
+    assert [line for line in lines if ": unsupported: " in line] == [
+        f"{dag}:12: unsupported: DAG(timetable=...): custom timetables: use a cron string, a preset or a timedelta"
+    ]
+
+
 def test_doctor_on_supported_files_and_luigi_modules(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     [tutorial] = extract_airflow_examples(["tutorial.py"], tmp_path).values()
     ok = cli("doctor", str(tutorial))

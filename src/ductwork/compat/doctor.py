@@ -147,6 +147,8 @@ def _check_call(node: ast.Call, imported: dict[str, str], findings: set[Finding]
     for keyword in node.keywords:
         if keyword.arg is None or (owner == "DAG" and keyword.arg == "catchup"):
             continue  # catchup differs only when left to its default (below)
+        if owner == "DAG" and keyword.arg == "timetable" and _shimmed_timetable(keyword.value, imported):
+            continue
         feature = _match(table, f"{owner}.{keyword.arg}")
         if feature is not None and not _is_false(keyword.value):
             findings.add(Finding(node.lineno, feature.status, f"{short}({keyword.arg}=...)", feature.note))
@@ -158,6 +160,18 @@ def _check_call(node: ast.Call, imported: dict[str, str], findings: set[Finding]
     if owner == "DAG" and _timedelta_without_catchup(node):
         feature = AIRFLOW["DAG.timedelta_no_catchup"]
         findings.add(Finding(node.lineno, DIFFERS, "DAG(schedule=timedelta(...), catchup=False)", feature.note))
+
+
+def _shimmed_timetable(value: ast.expr, imported: dict[str, str]) -> bool:
+    """Whether ``value`` builds one of Airflow's timetables that the shim runs
+    (``CronDataIntervalTimetable(...)``...), rather than a custom one."""
+    origin = _origin(value.func, imported) if isinstance(value, ast.Call) else None
+    if origin is None or "." not in origin:
+        return False
+    module, name = origin.rsplit(".", 1)
+    if not module.startswith("airflow.timetables") or not _shim_has(module, name):
+        return False
+    return callable(getattr(getattr(importlib.import_module(module), name, None), "ductwork_schedule", None))
 
 
 def _timedelta_without_catchup(node: ast.Call) -> bool:
