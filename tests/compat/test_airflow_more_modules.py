@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -250,8 +251,6 @@ GROUPS = """
 
 def test_the_root_task_group_and_direct_children(tmp_path: Path) -> None:
     path = tmp_path / "groups.py"
-    import textwrap
-
     path.write_text(textwrap.dedent(GROUPS))
     loaded = load_file(path)
     assert not loaded.errors, loaded.errors
@@ -289,8 +288,6 @@ def test_dag_timetable_is_airflows_for_each_kind_of_schedule(tmp_path: Path) -> 
         given = DAG("given", start_date=start, timetable=CronDataIntervalTimetable("@hourly", timezone="UTC"))
     """
     path = tmp_path / "timetables.py"
-    import textwrap
-
     path.write_text(textwrap.dedent(source))
     loaded = load_file(path)
     assert not loaded.errors, loaded.errors
@@ -347,3 +344,37 @@ def test_the_modules_import(module: str) -> None:
     import importlib
 
     assert importlib.import_module(module)
+
+
+def test_a_timetables_timezone_decides_when_its_cron_fires(tmp_path: Path) -> None:
+    """``CronDataIntervalTimetable("0 3 * * *", timezone="Europe/Paris")`` on a DAG whose start
+    date is UTC fired at 03:00 UTC: the timetable's timezone was dropped. Airflow evaluates the
+    cron in the timetable's timezone (03:00 in Paris is 02:00 UTC in winter)."""
+    path = tmp_path / "zones.py"
+    source = """
+        import datetime as dt
+        import pendulum
+        from airflow import DAG
+        from airflow.datasets import Dataset
+        from airflow.timetables.datasets import DatasetOrTimeSchedule
+        from airflow.timetables.interval import CronDataIntervalTimetable
+        from airflow.timetables.trigger import CronTriggerTimetable
+
+        paris = DAG("paris", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
+                    timetable=CronDataIntervalTimetable("0 3 * * *", timezone="Europe/Paris"))
+        york = DAG("york", start_date=dt.datetime(2024, 1, 1),
+                   schedule=DatasetOrTimeSchedule(
+                       timetable=CronTriggerTimetable("0 3 * * *", timezone=pendulum.timezone("America/New_York")),
+                       datasets=[Dataset("s3://b/k")]))
+    """
+    path.write_text(textwrap.dedent(source))
+    loaded = load_file(path)
+    assert not loaded.errors, loaded.errors
+    paris, york = loaded.flows
+    now = dt.datetime(2024, 2, 1, tzinfo=dt.UTC)
+    first = paris.schedule.next_interval(None, start_date=paris.start_date, end_date=None, catchup=True, now=now)
+    assert first is not None and first.start == dt.datetime(2024, 1, 1, 2, 0, tzinfo=dt.UTC)
+    assert paris.meta().timezone == "Europe/Paris"
+    assert york.start_date == dt.datetime(2024, 1, 1, tzinfo=dt.UTC)  # naive: UTC, as Airflow's default
+    first = york.schedule.next_interval(None, start_date=york.start_date, end_date=None, catchup=True, now=now)
+    assert first is not None and first.start == dt.datetime(2024, 1, 1, 8, 0, tzinfo=dt.UTC)

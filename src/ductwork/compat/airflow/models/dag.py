@@ -126,6 +126,12 @@ class DAG(Flow):
             end_date = default_args["end_date"]
         tz = getattr(start_date, "tzinfo", None) or "UTC"
         tz_name = getattr(tz, "name", None) or tz
+        zone = timetable_zone(timetable if timetable is not None else schedule)
+        if zone is not None:
+            # Airflow evaluates a timetable's cron in the timetable's own timezone, whatever the
+            # start date's; a naive start or end date stays UTC, Airflow's default timezone.
+            tz_name = getattr(zone, "name", None) or zone
+            start_date, end_date = _utc_if_naive(start_date), _utc_if_naive(end_date)
         super().__init__(
             dag_id,
             description=description or "",
@@ -347,6 +353,25 @@ def _callback_store(context: Any) -> Any:
     if summary is not None and hasattr(summary, "task_states"):
         return SummaryStore(summary, context["logical_date"])
     return context.get("store") or ConfiguredStore()
+
+
+def timetable_zone(schedule: Any) -> Any:
+    """The timezone a timetable given as the schedule names (``CronDataIntervalTimetable(cron,
+    timezone)``, also as the ``timetable`` of ``DatasetOrTimeSchedule``); ``None`` for a
+    schedule without one (a cron string follows the start date's timezone)."""
+    inner = getattr(schedule, "timetable", None)  # DatasetOrTimeSchedule's time part
+    if inner is not None:
+        return timetable_zone(inner)
+    zone = getattr(schedule, "timezone", None)
+    if zone is None or not callable(getattr(schedule, "ductwork_schedule", None)):
+        return None
+    return zone
+
+
+def _utc_if_naive(value: Any) -> Any:
+    if isinstance(value, dt.datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value
 
 
 def airflow_timetable(given: Any, timezone: str) -> Any:
