@@ -378,3 +378,46 @@ def test_a_timetables_timezone_decides_when_its_cron_fires(tmp_path: Path) -> No
     assert york.start_date == dt.datetime(2024, 1, 1, tzinfo=dt.UTC)  # naive: UTC, as Airflow's default
     first = york.schedule.next_interval(None, start_date=york.start_date, end_date=None, catchup=True, now=now)
     assert first is not None and first.start == dt.datetime(2024, 1, 1, 8, 0, tzinfo=dt.UTC)
+
+
+HELPERS = """
+    import pendulum
+    from airflow import DAG, settings
+    from airflow.decorators import task
+    from airflow.utils.db import provide_session
+    from airflow.utils.log.secrets_masker import mask_secret, redact
+    from airflow.utils.operator_helpers import context_to_airflow_vars
+
+    with DAG("helpers_dag", start_date=pendulum.datetime(2024, 1, 1), schedule=None) as dag:
+        @task
+        def helpers(**context):
+            mask_secret("tok-123456")
+            print("calling the API with tok-123456")
+            return {
+                "dags_folder": settings.DAGS_FOLDER,
+                "vars": context_to_airflow_vars(context),
+                "env": sorted(context_to_airflow_vars(context, in_env_var_format=True)),
+                "redacted": redact("key=tok-123456"),
+                "by_name": redact("plain", name="api_key"),
+            }
+
+        helpers()
+"""
+
+
+def test_settings_secrets_masker_and_operator_helpers(tmp_path: Path, monkeypatch: Any) -> None:
+    """``from airflow import settings``, ``airflow.utils.log.secrets_masker``,
+    ``airflow.utils.operator_helpers`` and ``airflow.utils.db`` failed to import."""
+    monkeypatch.setenv("DUCTWORK_FLOWS_FOLDER", str(tmp_path))
+    summary = run_locally(load_dag(tmp_path, HELPERS), log_dir=tmp_path / "logs", run_id="r1")
+    _ok(summary)
+    got = summary.result("helpers")
+    assert got["dags_folder"] == str(tmp_path.resolve())
+    assert got["vars"]["airflow.ctx.dag_id"] == "helpers_dag" and got["vars"]["airflow.ctx.dag_run_id"] == "r1"
+    assert got["vars"]["airflow.ctx.task_id"] == "helpers"
+    assert "AIRFLOW_CTX_DAG_ID" in got["env"] and "AIRFLOW_CTX_TRY_NUMBER" in got["env"]
+    assert got["redacted"] == "key=***" and got["by_name"] == "***"
+    [first] = summary.tasks["helpers"].tries
+    assert first.log_path is not None
+    log = Path(first.log_path).read_text() if first.log_range is None else read_range(first.log_path, *first.log_range)
+    assert "calling the API with ***" in log and "tok-123456" not in log
