@@ -386,6 +386,30 @@ def test_delete_a_run_from_its_page_see_its_code_and_the_audit_log(admin_tab: Se
     assert any("run.trigger" in t and "cli" in t for t in texts), texts
 
 
+def test_delete_run_is_offered_only_when_the_run_can_be_deleted(admin_tab: Session, standalone: Standalone) -> None:
+    """The latest run of a flow is never deleted, yet its page offered *Delete run*, which then
+    always answered 409: the button is off, with the reason as its tooltip, on the latest run and
+    on it still once its live state says it ended; an older finished run's button is on."""
+    _wait_for_flow(admin_tab, "greet")
+    standalone.cli("trigger", "greet", "--run-id", "deletable_older", "--wait")
+    standalone.cli("trigger", "greet", "--run-id", "kept_latest", "--wait")
+    page = admin_tab.open("/flows/greet/runs/kept_latest/graph")
+    page.wait_for_selector("body[data-drawn=graph]")
+    assert page.is_disabled("#delete-run")
+    assert "latest run of flow 'greet'" in (page.get_attribute("#delete-run", "title") or "")
+    page.evaluate("import('/static/js/common.js').then((m) => m.setRunState('success'))")  # a live update
+    page.wait_for_function("document.getElementById('run-state').textContent === 'success'")
+    assert page.is_disabled("#delete-run"), "the run's end does not make the latest run deletable"
+    page.evaluate("import('/static/js/common.js').then((m) => m.setRunState('running'))")
+    page.wait_for_function("document.getElementById('run-state').textContent === 'running'")
+    assert "only finished runs" in (page.get_attribute("#delete-run", "title") or "")
+
+    page = admin_tab.open("/flows/greet/runs/deletable_older/graph")
+    page.wait_for_selector("body[data-drawn=graph]")
+    assert not page.is_disabled("#delete-run")
+    assert (page.get_attribute("#delete-run", "title") or "").startswith("Delete this finished run")
+
+
 def test_mark_changes_the_task_alone_unless_downstream_is_ticked_and_lists_what_it_changes(
     admin_tab: Session, standalone: Standalone
 ) -> None:

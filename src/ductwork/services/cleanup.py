@@ -151,25 +151,54 @@ def delete_run(engine: Engine, flow_id: str, run_id: str, *, logs: Path | None, 
     with the reason."""
     record = run_service.get_run(engine, flow_id, run_id)  # 404 with recent runs as a hint
     if not record.state.is_terminal:
-        raise InvalidTransitionError(
-            f"run {flow_id} {run_id} is {record.state.value}: only finished runs can be deleted; stop it first "
-            f"with `ductwork runs cancel {flow_id} {run_id}`"
-        )
+        raise InvalidTransitionError(f"run {flow_id} {run_id} {_active_refusal(record.state.value, flow_id, run_id)}")
     report = CleanReport(dry_run=dry_run)
     opener = read_transaction if dry_run else transaction
     with opener(engine) as conn:
         protection = repo.protected_runs(conn, [flow_id])
         if record.pk in protection:
-            raise InvalidTransitionError(
-                f"run {flow_id} {run_id} cannot be deleted: {protection.reasons[record.pk]}; "
-                "it can be deleted once the flow has a newer run"
-            )
+            raise InvalidTransitionError(f"run {flow_id} {run_id} {_protected_refusal(protection.reasons[record.pk])}")
         ref = RunRef(record.pk, flow_id, run_id, record.state.value, record.logical_date, record.end_date)
         removed = repo.measure(conn, [ref]) if dry_run else repo.delete_runs(conn, [record.pk], protection=protection)
     if not removed.runs:  # changed between the two reads (cleared, or deleted by someone else)
         raise NotFoundError(f"run {flow_id} {run_id} is no longer a finished run; nothing was deleted")
     _account(report, removed, logs, dry_run)
     return report
+
+
+def _active_refusal(state: str, flow_id: str, run_id: str) -> str:
+    return (
+        f"is {state}: only finished runs can be deleted; stop it first with `ductwork runs cancel {flow_id} {run_id}`"
+    )
+
+
+def _protected_refusal(reason: str) -> str:
+    return f"cannot be deleted: {reason}; it can be deleted once the flow has a newer run"
+
+
+@dataclass(frozen=True)
+class DeleteRefusal:
+    """Why ``delete_run`` would refuse a run now, for the run page's *Delete run* button, which
+    is offered only when the deletion can succeed (a button that always answers 409 teaches
+    nothing). ``protected`` stays true once an active run ends: the latest run is kept then too."""
+
+    now: str | None
+    """The refusal ``delete_run`` would give now (None: it would delete)."""
+    protected: str | None
+    """The refusal that remains once the run has ended (it is the flow's latest run...), if any."""
+
+
+def delete_refusal(engine: Engine, flow_id: str, run_id: str) -> DeleteRefusal:
+    """What ``delete_run`` would answer for this run, without deleting anything, in the words of
+    the run page (which has its own *Cancel run* button)."""
+    record = run_service.get_run(engine, flow_id, run_id)
+    with read_transaction(engine) as conn:
+        reason = repo.protected_runs(conn, [flow_id]).reasons.get(record.pk)
+    protected = f"This run {_protected_refusal(reason)}." if reason else None
+    if not record.state.is_terminal:
+        active = f"This run is {record.state.value}: only finished runs can be deleted (cancel it first)."
+        return DeleteRefusal(active, protected)
+    return DeleteRefusal(protected, protected)
 
 
 # --- many runs -------------------------------------------------------------------------------

@@ -240,7 +240,18 @@ def _run_page(request: Request, ctx: WebContext, flow_id: str, run_id: str, temp
     if record.state.is_terminal:
         with read_transaction(ctx.engine) as conn:
             reason = event_repo.run_end_reason(conn, record.pk)
-    return page(request, template, run=schemas.run_out(record), flow=flow, flow_id=flow_id, tab=tab, run_reason=reason)
+    from ductwork.services.cleanup import delete_refusal
+
+    return page(
+        request,
+        template,
+        run=schemas.run_out(record),
+        flow=flow,
+        flow_id=flow_id,
+        tab=tab,
+        run_reason=reason,
+        delete_refusal=delete_refusal(ctx.engine, flow_id, run_id),
+    )
 
 
 @router.get("/flows/{flow_id}/runs/{run_id}/diff")

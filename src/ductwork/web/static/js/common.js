@@ -150,8 +150,14 @@ export function setRunState(state) {
   if (badge) { badge.className = `state s-${state}`; badge.textContent = state; }
   const cancel = document.getElementById('cancel-run');
   if (cancel) cancel.disabled = state === 'success' || state === 'failed';
+  // A run that ends is deletable unless the page said it stays anyway (the flow's latest run).
   const remove = document.getElementById('delete-run');
-  if (remove) remove.disabled = !(state === 'success' || state === 'failed');
+  if (remove) {
+    const ended = state === 'success' || state === 'failed';
+    const refusal = ended ? remove.dataset.protected : `This run is ${state}: only finished runs can be deleted (cancel it first).`;
+    remove.disabled = Boolean(refusal);
+    remove.title = refusal || 'Delete this finished run with its tries, results, logs and events';
+  }
 }
 
 export function taskUrl(flowId, runId, taskId) { return `${runPath(flowId, runId)}/tasks/${enc(taskId)}`; }
