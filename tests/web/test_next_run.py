@@ -93,3 +93,44 @@ def test_the_api_gives_the_next_runs_start_and_its_data_interval(scheduled_flows
     assert viewer.get("/flows/weekly_report").json()["next_run_after"].startswith("2026-12-13T00:00:00")
     unscheduled = [f for f in items.values() if f["schedule"] == "None"]
     assert all(f["next_run_after"] is None for f in unscheduled)
+
+
+@pytest.fixture(scope="module")
+def weekly_pipeline(engine: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A Ductwork pipeline file (@weekly) recorded as the scheduler records it, and a paused one."""
+    from ductwork.declarative.files import compile_file
+
+    folder = tmp_path_factory.mktemp("pipelines")
+    for name in ("weekly_pipe", "paused_pipe"):
+        path = folder / f"{name}.yaml"
+        path.write_text(
+            f"flow: {name}\nschedule: '@weekly'\nstart_date: 2026-11-01\ntasks:\n  a:\n    operator: EmptyOperator\n"
+        )
+        (flow,) = compile_file(path)
+        _scheduled(
+            engine,
+            flow,
+            DataInterval(dt.datetime(2026, 11, 29, tzinfo=dt.UTC), dt.datetime(2026, 12, 6, tzinfo=dt.UTC)),
+        )
+    with transaction(engine) as conn:
+        flow_repo.set_paused(conn, "paused_pipe", True)
+
+
+def test_a_pipelines_next_run_is_when_it_starts_not_its_logical_date(weekly_pipeline: None, viewer: Api) -> None:
+    """The pipelines API gave the logical date as ``next_run``: on 2026-12-07 an @weekly pipeline's
+    next run read 2026-12-06, already past, for a run due on the 13th. It now gives when the run
+    starts (as the flows page), its logical date beside it, and nothing for a paused pipeline."""
+    listed = {p["name"]: p for p in viewer.get("/pipelines").json()}
+    weekly = listed["weekly_pipe"]
+    assert weekly["next_run"].startswith("2026-12-13T00:00:00"), weekly
+    assert weekly["next_logical_date"].startswith("2026-12-06T00:00:00"), weekly
+    assert viewer.get("/pipelines/weekly_pipe").json()["next_run"].startswith("2026-12-13T00:00:00")
+    paused = listed["paused_pipe"]
+    assert paused["schedule_state"] == "INACTIVE" and paused["next_run"] is None, paused
+
+
+def test_the_pipelines_page_shows_the_next_run(weekly_pipeline: None, browser: TestClient) -> None:
+    text = browser.get("/pipelines").text
+    row = text[text.index('data-pipeline="weekly_pipe"') :].split("</tr>")[0]
+    cell = re.search(r'<td class="next-run"[^>]*>(.*?)</td>', row, re.S)
+    assert cell is not None and "2026-12-13 00:00" in cell.group(1), row

@@ -30,6 +30,7 @@ from ductwork.errors import (
     NotFoundError,
     did_you_mean,
 )
+from ductwork.services.next_run import next_run_after
 from ductwork.store.engine import read_transaction, transaction
 from ductwork.store.repo import flows as flow_repo
 from ductwork.store.repo import pipelines as repo
@@ -342,6 +343,10 @@ class Summary:
     state: str
     health: str
     next_run: dt.datetime | None = None
+    """When the next scheduled run starts (``Schedule.run_after``, the flows page's "Next run");
+    None while the pipeline is inactive or has nothing more to run."""
+    next_logical_date: dt.datetime | None = None
+    """The logical date (scheduled start of the period) that run is for."""
     last_run: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -354,6 +359,7 @@ class Summary:
             "schedule_state": self.state,
             "health": self.health,
             "next_run": self.next_run.isoformat() if self.next_run else None,
+            "next_logical_date": self.next_logical_date.isoformat() if self.next_logical_date else None,
             "last_run": self.last_run,
         }
 
@@ -397,6 +403,10 @@ def list_pipelines(engine: Engine) -> list[Summary]:
             active_runs = len(run_repo.active_runs(conn, flow_id=name)) if flow is not None else 0
             health, last = _health(conn, name) if flow is not None else ("NO_COMPLETED_EXECUTIONS", None)
             is_stored = name in stored
+            state = _state(version, flow, active_runs, is_stored)
+            # The logical date alone read as "next run" is already past when the run starts (an
+            # @daily pipeline's next run was "today 00:00" all day); paused: no run is coming.
+            coming = flow if state not in ("PENDING", "INACTIVE") else None
             out.append(
                 Summary(
                     name=name,
@@ -404,9 +414,10 @@ def list_pipelines(engine: Engine) -> list[Summary]:
                     format=version.format if version else (flow.style if flow else ""),
                     version=version.version if version else None,
                     schedule=flow.schedule if flow else None,
-                    state=_state(version, flow, active_runs, is_stored),
+                    state=state,
                     health=health,
-                    next_run=flow.next_logical_date if flow else None,
+                    next_run=next_run_after(coming) if coming else None,
+                    next_logical_date=coming.next_logical_date if coming else None,
                     last_run=last,
                 )
             )

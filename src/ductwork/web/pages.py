@@ -382,7 +382,9 @@ def pipelines_page(request: Request, ctx: WebContext = Depends(web_context)) -> 
 
     summaries = pipeline_service.list_pipelines(ctx.engine)
     details = [pipeline_service.describe(ctx.engine, s.name, runs=5) for s in summaries]
-    return page(request, "pipelines.html", pipelines=details)
+    now = dt.datetime.now(dt.UTC)
+    due = {s.name for s in summaries if s.next_run is not None and s.next_run <= now}  # as the flows page says
+    return page(request, "pipelines.html", pipelines=details, due=due)
 
 
 @router.get("/audit")

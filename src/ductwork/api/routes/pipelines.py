@@ -36,7 +36,11 @@ class PipelineOut(BaseModel):
     schedule: str | None
     schedule_state: str = Field(description="PENDING, SCHEDULED, FINISHED or INACTIVE")
     health: str = Field(description="HEALTHY, ERROR or NO_COMPLETED_EXECUTIONS")
-    next_run: str | None
+    next_run: str | None = Field(
+        description="when the next scheduled run starts (UTC), as the flows page's Next run: the end of "
+        "its period for a cron or rate schedule; null while inactive or when nothing more is scheduled"
+    )
+    next_logical_date: str | None = Field(description="the scheduled start of the period that run is for")
     last_run: LastRunOut | None
 
 
