@@ -491,6 +491,40 @@ def test_the_cancel_run_dialog_says_keep_running_not_cancel(admin_tab: Session, 
     assert "kept_running" in standalone.cli("runs", "list", "greet"), "Keep the run deleted nothing"
 
 
+_LUMA = (
+    "(c) => { const [r, g, b] = c.match(/\\d+/g).map(Number); return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255; }"
+)
+_GRID_HEADER_LUMA = (
+    "() => { const d = document.querySelector('#grid + canvas').getContext('2d').getImageData(4, 4, 1, 1).data;"
+    " return (0.2126 * d[0] + 0.7152 * d[1] + 0.0722 * d[2]) / 255; }"
+)
+
+
+def test_the_pages_follow_the_systems_dark_mode(admin_tab: Session) -> None:
+    """There was no dark mode: a browser set to dark (prefers-color-scheme) got white pages and a
+    white grid. Pages, panels, form fields and the grid's canvas now follow the preference, and
+    the grid redraws when it changes while the page is open."""
+    page = admin_tab.page
+    page.emulate_media(color_scheme="dark")
+    admin_tab.open("/flows")
+    luma = f"(sel) => ({_LUMA})(getComputedStyle(document.querySelector(sel)).backgroundColor)"
+    text = f"(sel) => ({_LUMA})(getComputedStyle(document.querySelector(sel)).color)"
+    assert page.evaluate(luma, "body") < 0.15 and page.evaluate(text, "body") > 0.8
+    assert page.evaluate(luma, "table.list") < 0.15
+    admin_tab.open("/flows/greet/trigger")
+    assert page.evaluate(luma, "#conf") < 0.15 and page.evaluate(text, "#conf") > 0.8
+
+    admin_tab.open("/flows/greet/grid")
+    page.wait_for_selector("body[data-drawn=grid]")
+    assert page.evaluate(_GRID_HEADER_LUMA) < 0.15, "the grid's canvas is dark too"
+    page.emulate_media(color_scheme="light")
+    deadline = time.monotonic() + 60  # redrawn light, without a reload
+    while page.evaluate(_GRID_HEADER_LUMA) < 0.9 and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert page.evaluate(_GRID_HEADER_LUMA) > 0.9, "the grid follows a change of scheme"
+    assert page.evaluate(luma, "body") > 0.9
+
+
 def test_back_after_logging_out_shows_the_login_page_not_the_data(browser: Any, standalone: Standalone) -> None:
     tab = Session(browser, standalone, "viewer", VIEWER_PASSWORD)
     try:

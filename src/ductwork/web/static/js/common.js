@@ -10,6 +10,22 @@ export const COLOURS = {
   failed: '#dc2626', up_for_retry: '#eab308', up_for_reschedule: '#2dd4bf', skipped: '#f472b6',
   upstream_failed: '#f97316', absent: '#ffffff',
 };
+// The page's colours that a canvas cannot take from CSS (the grid): read from the stylesheet's
+// variables at each drawing, so the light or dark scheme (prefers-color-scheme) shows there too.
+export function themeColours() {
+  const css = getComputedStyle(document.documentElement);
+  const v = (name, fallback) => css.getPropertyValue(name).trim() || fallback;
+  return {
+    panel: v('--panel', '#ffffff'), ink: v('--ink', '#111827'), muted: v('--muted', '#6b7280'),
+    line: v('--line', '#e5e7eb'), accent: v('--accent', '#2563eb'), stripe: v('--grid-stripe', '#fafafa'),
+    group: v('--group-ink', '#374151'),
+  };
+}
+
+// Redraw when the system switches between light and dark while the page is open.
+export function onSchemeChange(redraw) {
+  window.matchMedia?.('(prefers-color-scheme: dark)').addEventListener?.('change', redraw);
+}
 // Which state a collapsed group shows: the most urgent of its tasks' states.
 export const URGENCY = ['failed', 'upstream_failed', 'up_for_retry', 'running', 'queued', 'up_for_reschedule',
   'scheduled', 'none', 'skipped', 'success', 'absent'];

@@ -37,7 +37,7 @@ function draw(data) {
   for (let t = 0; t <= 5; t++) {
     const x = LABEL_W + (plot * t) / 5;
     svg.append(svgEl('line', { x1: x, x2: x, y1: 20, y2: height, stroke: '#eef0f3' }));
-    const label = svgEl('text', { x: x + 2, y: 14, 'font-size': 11, fill: '#6b7280' });
+    const label = svgEl('text', { x: x + 2, y: 14, 'font-size': 11, fill: '#6b7280', class: 'axis' });
     label.textContent = `+${fmtDuration((span * t) / 5000)}`;
     svg.append(label);
   }
@@ -46,7 +46,7 @@ function draw(data) {
     const s = Date.parse(b.start), e = b.end ? Date.parse(b.end) : now;
     const x = LABEL_W + ((s - start) / span) * plot;
     const w = Math.max(2, ((e - s) / span) * plot);
-    const name = svgEl('text', { x: 8, y: y + 12, 'font-size': 12, fill: '#111827' });
+    const name = svgEl('text', { x: 8, y: y + 12, 'font-size': 12, fill: '#111827', class: 'name' });
     name.textContent = b.try_number > 1 ? `${b.task_id} (try ${b.try_number})` : b.task_id;
     const rect = svgEl('rect', { x, y: y + 2, width: w, height: ROW_H - 6, rx: 3, fill: COLOURS[b.state] || COLOURS.none, class: 'bar', 'data-task': b.task_id, 'data-state': b.state });
     rect.style.cursor = 'pointer';

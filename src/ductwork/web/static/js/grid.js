@@ -1,7 +1,7 @@
 // The grid: runs (columns, oldest left) by tasks (rows), coloured by state, drawn on a canvas
 // with only the visible rows painted, so 10,000 tasks x 25 runs scroll smoothly.
 import { api, enc, runPath } from './api.js';
-import { body, COLOURS, decoder, fmtTime, hideTip, markDrawn, pollMs, showTip, taskUrl } from './common.js';
+import { body, COLOURS, decoder, fmtTime, hideTip, markDrawn, onSchemeChange, pollMs, showTip, taskUrl, themeColours } from './common.js';
 import { groupStates, taskPaths, visibleRows } from './tree.js';
 
 const flowId = body.flowId;
@@ -66,13 +66,14 @@ function draw() {
   const top = wrap.scrollTop, left = wrap.scrollLeft;
   const firstRow = Math.max(0, Math.floor(top / ROW_H));
   const lastRow = Math.min(rows.length, firstRow + Math.ceil((h - HEAD_H) / ROW_H) + 1);
+  const theme = themeColours();
   ctx.font = '12px system-ui, sans-serif';
   ctx.textBaseline = 'middle';
   for (let r = firstRow; r < lastRow; r++) {
     const row = rows[r];
     const y = HEAD_H + (r - firstRow) * ROW_H - (top % ROW_H);
-    if (r % 2) { ctx.fillStyle = '#fafafa'; ctx.fillRect(0, y, w, ROW_H); }
-    ctx.fillStyle = row.kind === 'group' ? '#374151' : '#111827';
+    if (r % 2) { ctx.fillStyle = theme.stripe; ctx.fillRect(0, y, w, ROW_H); }
+    ctx.fillStyle = row.kind === 'group' ? theme.group : theme.ink;
     const label = row.kind === 'group' ? `${collapsed.has(row.id) ? '▸' : '▾'} ${row.id.split('.').pop()}  (${row.size})` : row.id.split('.').pop();
     ctx.font = row.kind === 'group' ? '600 12px system-ui, sans-serif' : '12px system-ui, sans-serif';
     ctx.save(); ctx.beginPath(); ctx.rect(0, y, NAME_W - 8, ROW_H); ctx.clip();
@@ -82,14 +83,14 @@ function draw() {
       const x = NAME_W + j * CELL - left;
       if (x < NAME_W - CELL || x > w) continue;
       const state = row.kind === 'group' ? (groupAgg[j].get(row.id) || 'absent') : decode(data.runs[j].states[row.index]);
-      ctx.fillStyle = COLOURS[state] || COLOURS.none;
+      ctx.fillStyle = state === 'absent' ? theme.panel : (COLOURS[state] || COLOURS.none);
       ctx.fillRect(x + 1, y + (ROW_H - BOX) / 2, BOX, BOX);
-      if (state === 'absent') { ctx.strokeStyle = '#e5e7eb'; ctx.strokeRect(x + 1.5, y + (ROW_H - BOX) / 2 + 0.5, BOX - 1, BOX - 1); }
+      if (state === 'absent') { ctx.strokeStyle = theme.line; ctx.strokeRect(x + 1.5, y + (ROW_H - BOX) / 2 + 0.5, BOX - 1, BOX - 1); }
     }
   }
   // header: one bar per run, its height the run's duration relative to the longest
-  ctx.fillStyle = '#fff'; ctx.fillRect(0, 0, w, HEAD_H);
-  ctx.fillStyle = '#6b7280'; ctx.font = '600 11px system-ui, sans-serif';
+  ctx.fillStyle = theme.panel; ctx.fillRect(0, 0, w, HEAD_H);
+  ctx.fillStyle = theme.muted; ctx.font = '600 11px system-ui, sans-serif';
   ctx.fillText('TASK', 8, HEAD_H - 12);
   const durations = data.runs.map(duration);
   const longest = Math.max(1, ...durations);
@@ -100,10 +101,10 @@ function draw() {
     ctx.fillStyle = COLOURS[run.state === 'queued' ? 'queued' : run.state] || COLOURS.none;
     ctx.fillRect(x + 2, HEAD_H - 8 - hBar, BOX - 2, hBar);
   });
-  ctx.strokeStyle = '#e5e7eb'; ctx.beginPath(); ctx.moveTo(0, HEAD_H - 2.5); ctx.lineTo(w, HEAD_H - 2.5); ctx.stroke();
+  ctx.strokeStyle = theme.line; ctx.beginPath(); ctx.moveTo(0, HEAD_H - 2.5); ctx.lineTo(w, HEAD_H - 2.5); ctx.stroke();
   if (cursor && document.activeElement === wrap) {
     const box = cursorBox();
-    ctx.strokeStyle = '#2563eb'; ctx.lineWidth = 2;
+    ctx.strokeStyle = theme.accent; ctx.lineWidth = 2;
     ctx.strokeRect(box.x, box.y, box.w, box.h);
     ctx.lineWidth = 1;
   }
@@ -185,6 +186,7 @@ function hit(event) {
 
 wrap.addEventListener('scroll', () => requestAnimationFrame(draw));
 addEventListener('resize', () => requestAnimationFrame(() => (data ? rebuild() : draw())));
+onSchemeChange(() => requestAnimationFrame(draw));
 wrap.addEventListener('mousemove', (event) => {
   const h = hit(event);
   if (!h) { hideTip(); wrap.style.cursor = 'default'; return; }
