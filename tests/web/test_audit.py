@@ -234,3 +234,48 @@ def test_a_finished_run_cannot_be_cancelled_and_the_refusal_is_not_recorded(
     again = operator.post(running + "/cancel")
     assert again.status_code == 409 and "already finished (failed)" in again.json()["detail"]
     assert admin.get("/audit").json()["total"] == before_audit + 1
+
+
+def test_the_page_filters_by_user_action_object_and_day(client: Any, engine: Engine) -> None:
+    """The page offered who, action and target boxes without labels or suggestions, and no days
+    (the API had since/until): an admin looking for "what did dana delete last Tuesday" had to
+    read the whole log. The boxes are labelled and suggest users and actions, from/until take UTC
+    days (both included), and a click on a name, action or target narrows the page to it."""
+    import datetime as dt
+
+    from ductwork.services import audit
+
+    dana = audit.Actor("dana_audit", "ui", "10.0.0.9")
+    audit.record(engine, dana, "run.delete", "etl_days/old_run")
+    audit.record(engine, dana, "pool.set", "etl_days_pool")
+    audit.record(engine, audit.Actor("lee_audit", "api", "10.0.0.8"), "run.delete", "etl_days/other_run")
+    days = {
+        "old_run": dt.datetime(2024, 6, 4, 23, 59),
+        "etl_days_pool": dt.datetime(2024, 6, 5, 8),
+        "other_run": dt.datetime(2024, 6, 6),
+    }
+    with engine.begin() as conn:
+        for needle, at in days.items():
+            conn.execute(sa.text("UPDATE audit_log SET at = :at WHERE target LIKE :t"), {"at": at, "t": f"%{needle}"})
+
+    login(client, "admin", PASSWORD)
+
+    def targets(**query: str) -> set[str]:
+        page = client.get("/audit", params=query)
+        assert page.status_code == 200, page.text
+        table = page.text.split('id="audit-table"')[1]
+        return {t for t in ("etl_days/old_run", "etl_days_pool", "etl_days/other_run") if f">{t}</a>" in table}
+
+    assert targets(actor="dana_audit") == {"etl_days_pool", "etl_days/old_run"}
+    assert targets(action="run.delete", target="etl_days") == {"etl_days/other_run", "etl_days/old_run"}
+    assert targets(since="2024-06-04", until="2024-06-04") == {"etl_days/old_run"}  # the whole day, 23:59 too
+    assert targets(since="2024-06-05") == {"etl_days/other_run", "etl_days_pool"}
+    assert targets(until="2024-06-05", actor="dana_audit") == {"etl_days_pool", "etl_days/old_run"}
+
+    page = client.get("/audit", params={"action": "run.delete", "target": "etl_days"}).text
+    assert 'href="/audit?action=run.delete&amp;target=etl_days&amp;actor=lee_audit"' in page  # narrows, keeps the rest
+    for box in ("audit-actor", "audit-action", "audit-target", "audit-since", "audit-until"):
+        assert f'id="{box}"' in page
+    assert '<option value="run.">' in page and '<option value="admin">' in page  # suggestions
+    refused = client.get("/audit", params={"since": "last tuesday"})
+    assert refused.status_code in (400, 422) and "from &#39;last tuesday&#39;: expected a day" in refused.text

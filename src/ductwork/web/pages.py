@@ -387,6 +387,26 @@ def pipelines_page(request: Request, ctx: WebContext = Depends(web_context)) -> 
     return page(request, "pipelines.html", pipelines=details, due=due)
 
 
+def _audit_day(text: str, name: str) -> dt.date | None:
+    """A day of the audit page's from/until boxes; a bad one is refused naming the box."""
+    if not text:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ParameterError(f"{name} {text!r}: expected a day such as 2024-06-01") from None
+
+
+def audit_actions() -> list[str]:
+    """What the action box suggests: each family (``run.``) then each action, as recorded by the
+    API and UI (``api.audit.ACTIONS``), the CLI and the scheduler's retention."""
+    from ductwork.api.audit import ACTIONS
+
+    actions = set(ACTIONS.values()) | {"flow.pause", "flow.unpause", "retention.clean"}
+    families = {a.split(".")[0] + "." for a in actions}
+    return sorted(families) + sorted(actions)
+
+
 @router.get("/audit")
 def audit_page(
     request: Request,
@@ -395,18 +415,53 @@ def audit_page(
     action: str = Query("", max_length=64),
     target: str = Query("", max_length=500),
     via: str = Query("", pattern="^(|cli|api|ui|scheduler)$"),
+    since: str = Query("", max_length=32),
+    until: str = Query("", max_length=32),
     offset: int = Query(0, ge=0, le=1_000_000_000),
 ) -> Response:
-    """Admins only: the changes made through the CLI, the API and the UI."""
+    """Admins only: the changes made through the CLI, the API and the UI, filtered by who, what
+    (an action or its family), the object (target prefix), how and when (UTC days, both included)."""
+    from ductwork.api.routes.accounts import list_users
     from ductwork.services import audit
 
     require_page_role(request, "admin")
-    filters = {"actor": actor or None, "action": action or None, "target": target or None, "via": via or None}
+    first, last = _audit_day(since, "from"), _audit_day(until, "until")
+    filters = {
+        "actor": actor or None,
+        "action": action or None,
+        "target": target or None,
+        "via": via or None,
+        "since": since or None,
+        "until": until or None,
+    }
     found = audit.entries(
-        ctx.engine, actor=actor or None, action=action or None, target=target or None, via=via or None, offset=offset
+        ctx.engine,
+        actor=actor or None,
+        action=action or None,
+        target=target or None,
+        via=via or None,
+        since=dt.datetime.combine(first, dt.time(), dt.UTC) if first else None,
+        until=dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), dt.UTC) if last else None,
+        offset=offset,
     )
-    older = urlencode({**{k: v for k, v in filters.items() if v}, "offset": offset + len(found.items)})
-    return page(request, "audit.html", page=found, filters=filters, older_query=older)
+    kept = {k: v for k, v in filters.items() if v}
+    older = urlencode({**kept, "offset": offset + len(found.items)})
+
+    def refine(key: str, value: str) -> str:
+        """This page narrowed to ``key=value`` (a click on a name, an action or a target)."""
+        return "/audit?" + urlencode({**kept, key: value})
+
+    return page(
+        request,
+        "audit.html",
+        page=found,
+        filters=filters,
+        filtered=bool(kept),
+        older_query=older,
+        actors=sorted({u.username for u in list_users(ctx)} | {"scheduler"}),
+        actions=audit_actions(),
+        refine=refine,
+    )
 
 
 @router.get("/account")
