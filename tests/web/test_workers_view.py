@@ -4,6 +4,8 @@ use, current tries, last heartbeat), lost ones as lost, and queues no live worke
 from __future__ import annotations
 
 import datetime as dt
+import re
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -86,6 +88,28 @@ def test_workers_in_the_api_and_the_page(engine: Engine, viewer: Api, app: Any) 
     assert 'data-worker="w2@beta" data-state="lost"' in html
     assert current[0] in html and "2 / 8" in html
     assert "Queue gpu:</strong> 1 queued try, and no live worker listens on it" in html
+
+
+def _painted_classes() -> set[str]:
+    """The badge classes the stylesheet gives a background: a ``.state`` badge is white text,
+    so one without such a class is white on white."""
+    css = (Path(__file__).resolve().parents[2] / "src/ductwork/web/static/css/ductwork.css").read_text()
+    return set(re.findall(r"\.([\w-]+)\s*\{[^}]*background", css))
+
+
+def test_each_workers_state_is_drawn_in_a_colour_of_its_own(engine: Engine, app: Any) -> None:
+    """The state column is what tells an operator a worker is lost: its badge carries a class
+    the stylesheet paints (it named classes that do not exist, and showed nothing)."""
+    _setup(engine)
+    with TestClient(app) as browser:
+        login(browser, "viewer", PASSWORD)
+        html = browser.get("/workers").text
+    badges = dict(re.findall(r'<span class="state ([\w-]+)">(\w+)</span>', html))
+    assert set(badges.values()) == {"running", "lost"}
+    painted = _painted_classes()
+    assert set(badges) <= painted, f"badge classes without a colour: {set(badges) - painted}"
+    by_state = {state: cls for cls, state in badges.items()}
+    assert by_state["running"] != by_state["lost"]
 
 
 def test_a_task_page_says_its_queue_has_no_worker(engine: Engine, app: Any) -> None:
