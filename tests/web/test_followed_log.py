@@ -14,12 +14,14 @@ from urllib.parse import quote
 from sqlalchemy import Engine
 
 from ductwork.core.events import TryOutcome
-from ductwork.core.states import TaskState
+from ductwork.core.states import RunState, TaskState
+from ductwork.engine.journal import encode_outcome
 from ductwork.store.engine import read_transaction, transaction
+from ductwork.store.repo import remote as remote_repo
 from ductwork.store.repo import runs as run_repo
 from ductwork.store.repo import tasks as task_repo
 from tests.web.conftest import Api
-from tests.web.seed import Seeded
+from tests.web.seed import T0, Seeded, demo_flow
 
 
 def _path(run_id: str, task_id: str) -> str:
@@ -92,4 +94,39 @@ def test_what_is_known_at_once_is_still_a_404(viewer: Api, seeded: Seeded) -> No
     assert "Did you mean" in refused(_path(seeded.running_run, "lod"))
     assert refused(_path(seeded.failed_run, "report")) == (
         f"task 'report' of run {seeded.failed_run} ended failed without running: it has no log"
+    )
+
+
+def test_a_try_that_ended_before_any_host_ran_it_says_why_it_has_no_log(viewer: Api, engine: Engine) -> None:
+    """A try whose pod failed before it started (or could not be made, or whose worker was lost
+    before claiming it) is ended by the scheduler with the reason and no log: asking for its log
+    said "has no log file recorded", which read as a log lost; it says how the try ended."""
+    graph = demo_flow().to_graph()
+    with transaction(engine) as conn:
+        pk = run_repo.create_run(
+            conn,
+            graph,
+            run_id="podless",
+            logical_date=T0 + dt.timedelta(days=30),
+            states=dict.fromkeys(graph.nodes, TaskState.QUEUED),
+            tries=dict.fromkeys(graph.nodes, 1),
+            state=RunState.RUNNING,
+        ).pk
+        now = dt.datetime.now(dt.UTC)
+        outcome = TryOutcome(
+            TaskState.FAILED, now, now, error="its pod ended Failed: container try exited 137 (OOMKilled)"
+        )
+        assert (
+            remote_repo.end_try(
+                conn, pk, "extract.orders", 1, outcome, encode_outcome(outcome), expected=(TaskState.QUEUED,)
+            )
+            is None
+        )
+    response: Any = viewer.client.get(
+        "/api/v1/flows/demo/runs/podless/tasks/extract.orders/logs", headers=viewer.headers
+    )
+    assert response.status_code == 404, response.text
+    assert response.json()["detail"] == (
+        "try 1 of task 'extract.orders' of run podless ended failed without running "
+        "(its pod ended Failed: container try exited 137 (OOMKilled)): it has no log"
     )

@@ -238,6 +238,16 @@ def logged_try(engine: Engine, record: RunRecord, task_id: str, try_number: int 
                 f"task {task_id!r} is an EmptyOperator with nothing to run: try {chosen.try_number} "
                 "succeeded without a worker, and has no log"
             )
+        if chosen.end_date is not None or chosen.error:
+            # It ended before any host ran it (its pod failed or could not be made, its worker was
+            # lost before it claimed it, it was cancelled while queued): the reason is the answer,
+            # where "no log file recorded" read as a log lost.
+            ended = chosen.state.value.replace("_", " ")
+            why = f" ({chosen.error.strip().splitlines()[0]})" if chosen.error and chosen.error.strip() else ""
+            raise NotFoundError(
+                f"try {chosen.try_number} of task {task_id!r} of run {record.run_id} ended {ended} "
+                f"without running{why}: it has no log"
+            )
         raise NotFoundError(f"try {chosen.try_number} of task {task_id!r} has no log file recorded")
     return chosen
 
