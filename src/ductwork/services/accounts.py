@@ -211,6 +211,13 @@ def end_session(engine: Engine, session_id: str) -> None:
         repo.delete_session(conn, digest(session_id))
 
 
+def has_users(engine: Engine) -> bool:
+    """Whether anyone can log in at all: a web server started on its own (``ductwork
+    webserver``, the Kubernetes manifests) creates no user, unlike ``standalone``."""
+    with read_transaction(engine) as conn:
+        return repo.count_users(conn) > 0
+
+
 def ensure_admin(engine: Engine, username: str = "admin") -> str | None:
     """Create an admin with a random password when there are no users at all; returns the
     password (to show once), or None when users exist already."""

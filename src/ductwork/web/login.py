@@ -83,8 +83,10 @@ def _login_page(
     status: int = 200,
     retry_after: int | None = None,
     username: str = "",
+    no_users: bool = False,
 ) -> Response:
-    """The login form; a refused login gives back the user name typed (never the password)."""
+    """The login form; a refused login gives back the user name typed (never the password).
+    ``no_users``: nobody can log in yet, and the form says how to create the first user."""
     token = secrets.token_urlsafe(24)
     response = page(
         request,
@@ -94,6 +96,7 @@ def _login_page(
         next_url=next_url,
         error=error,
         username=username[:200],
+        no_users=no_users,
     )
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)
@@ -110,7 +113,13 @@ def _login_page(
 
 @router.get("/login")
 def login_form(request: Request, next: str | None = None) -> Response:
-    return _login_page(request, safe_next(next))
+    ctx: WebContext = request.app.state.ctx
+    try:
+        empty = not accounts.has_users(ctx.engine)
+    except Exception:  # the database is away: the form still shows, the login says why
+        log.debug("could not count the users for the login page", exc_info=True)
+        empty = False
+    return _login_page(request, safe_next(next), no_users=empty)
 
 
 @router.post("/login")
