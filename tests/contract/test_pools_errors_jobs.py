@@ -125,3 +125,31 @@ def test_a_user_deleted_by_several_clients_at_once_is_deleted_by_one(db_engine: 
     for thread in threads:
         thread.join(timeout=60)
     assert sorted(outcomes) == ["deleted", "gone", "gone", "gone"]
+
+
+def test_audit_filters_match_the_case_given_on_every_database(db_engine: Engine) -> None:
+    """SQLite's LIKE ignored case where PostgreSQL and MariaDB did not."""
+    from ductwork.store.repo import audit
+
+    with transaction(db_engine) as conn:
+        audit.add_entry(conn, audit.AuditEntry("Dana", "cli", "host", "run.trigger", "Etl/manual__1"))
+        audit.add_entry(conn, audit.AuditEntry("Dana", "cli", "host", "run.cancel", "etl_100%/manual_2"))
+        found = {
+            (action, target): [e.target for e in audit.list_entries(conn, action=action, target=target).items]
+            for action, target in [
+                (None, "etl"),
+                (None, "Etl"),
+                ("RUN.", None),
+                ("run.", None),
+                (None, "etl_100%"),
+                (None, "etl_1000"),
+            ]
+        }
+    assert found == {
+        (None, "etl"): ["etl_100%/manual_2"],
+        (None, "Etl"): ["Etl/manual__1"],
+        ("RUN.", None): [],
+        ("run.", None): ["etl_100%/manual_2", "Etl/manual__1"],
+        (None, "etl_100%"): ["etl_100%/manual_2"],  # LIKE's wildcards are plain characters here
+        (None, "etl_1000"): [],
+    }

@@ -78,11 +78,11 @@ def list_entries(
     if actor is not None:
         where.append(a.c.actor == actor)
     if action is not None:
-        where.append(a.c.action.startswith(action, autoescape=True) if action.endswith(".") else a.c.action == action)
+        where.append(_starts_with(a.c.action, action) if action.endswith(".") else a.c.action == action)
     if via is not None:
         where.append(a.c.via == via)
     if target is not None:
-        where.append(a.c.target.startswith(target, autoescape=True))
+        where.append(_starts_with(a.c.target, target))
     if since is not None:
         where.append(a.c.at >= since)
     if until is not None:
@@ -93,6 +93,13 @@ def list_entries(
         AuditRecord(r.id, r.at, r.actor, r.via, r.origin, r.action, r.target, r.details) for r in conn.execute(stmt)
     )
     return Page(items=items, total=total, limit=limit, offset=offset)
+
+
+def _starts_with(column: Any, prefix: str) -> Any:
+    """A case-sensitive prefix match on every database: SQLite's LIKE ignores the case of ASCII
+    letters where PostgreSQL's and MariaDB's (binary collation) do not, so ``target="etl"``
+    found ``Etl/...`` on one and nothing on the others."""
+    return sa.func.substr(column, 1, len(prefix)) == prefix
 
 
 def delete_before(conn: Connection, cutoff: dt.datetime, *, limit: int = 5000) -> int:
