@@ -110,3 +110,51 @@ def test_a_stop_signal_ends_the_web_server_cleanly(tmp_path: Path, stop: signal.
     assert code == 0, log.read_text()
     if stop == signal.SIGHUP:
         assert "received SIGHUP: stopping" in log.read_text()
+
+
+def test_sigterm_stops_a_scheduler_whose_tries_cannot_start(tmp_path: Path) -> None:
+    """With an unwritable log folder no try can start (a platform fault: each goes back to the
+    line, uncharged); SIGTERM then waited for them for good ("waiting for 1 running tries to
+    end"), so only SIGKILL stopped the scheduler. The try is left queued, and runs once the
+    next scheduler can write its logs."""
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "flows" / "hup.py").write_text(FLOW.replace("time.sleep(2)", ""))
+    (tmp_path / "a-file").write_text("")
+    env = {
+        "DUCTWORK_HOME": str(tmp_path / "home"),
+        "DUCTWORK_FLOWS_FOLDER": str(tmp_path / "flows"),
+        "DUCTWORK_DATABASE_URL": f"sqlite:///{tmp_path / 'ductwork.db'}",
+        "DUCTWORK_METRICS_PORT": "0",
+        "DUCTWORK_LOG_DIR": str(tmp_path / "a-file" / "logs"),
+    }
+    log = tmp_path / "scheduler.log"
+    scheduler = scheduler_process(env, tmp_path, log)
+    try:
+        triggered = ductwork_process("trigger", "hup", env=env, cwd=tmp_path)
+        assert triggered.returncode == 0, triggered.stdout + triggered.stderr
+        deadline = time.monotonic() + 60
+        while "could not start" not in log.read_text():
+            assert time.monotonic() < deadline and scheduler.poll() is None, log.read_text()
+            time.sleep(0.1)
+        scheduler.send_signal(signal.SIGTERM)
+        code = scheduler.wait(timeout=60)
+    finally:
+        if scheduler.poll() is None:
+            os.killpg(scheduler.pid, signal.SIGKILL)
+            scheduler.wait()
+    text = log.read_text()
+    assert code == 0, text
+    assert "1 tries could not start" in text and "left queued for the next scheduler" in text
+    assert not (tmp_path / "out" / "started").exists()
+
+    env["DUCTWORK_LOG_DIR"] = str(tmp_path / "logs")
+    scheduler = scheduler_process(env, tmp_path, tmp_path / "second.log")
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "out" / "done").exists():
+            assert time.monotonic() < deadline and scheduler.poll() is None, (tmp_path / "second.log").read_text()
+            time.sleep(0.1)
+    finally:
+        os.killpg(scheduler.pid, signal.SIGKILL)
+        scheduler.wait()

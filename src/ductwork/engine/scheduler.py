@@ -412,9 +412,12 @@ class SchedulerService:
         if not supervisor.in_flight() or supervisor.paused:
             return
         supervisor.holding = True
-        log.info("stopping: waiting for %d running tries to end", len(supervisor.in_flight()))
+        if not self._unstartable():
+            log.info("stopping: waiting for %d running tries to end", len(supervisor.in_flight()))
         last_look = time.monotonic()
         while supervisor.in_flight():
+            if self._unstartable():
+                return
             try:
                 if time.monotonic() - last_look >= self.options.poll_interval:
                     last_look = time.monotonic()
@@ -427,6 +430,20 @@ class SchedulerService:
                 log.error("stopping without waiting for the running tries: the database is unreachable (%s)", exc)
                 supervisor.paused = True
                 return
+
+    def _unstartable(self) -> bool:
+        """Whether the tries in flight wait for a start that a platform fault keeps refusing
+        (an unwritable log folder...), none having started: a stop waiting for them never ended."""
+        assert self.supervisor is not None
+        fault = getattr(self.executor, "fault", None)
+        if not fault or self.supervisor.started_in_flight():
+            return False
+        log.warning(
+            "stopping: %d tries could not start (%s); they are left queued for the next scheduler",
+            len(self.supervisor.in_flight()),
+            fault,
+        )
+        return True
 
     def run(self, *, until: Callable[[], bool] | None = None) -> None:
         """Loop until ``stop()`` (or SIGTERM/SIGINT in the CLI) or ``until()`` is true. While the

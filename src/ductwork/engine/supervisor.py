@@ -281,6 +281,10 @@ class Supervisor:
     def in_flight(self) -> list[TryKey]:
         return [key for run in self.runs.values() for key in run.in_flight.values()]
 
+    def started_in_flight(self) -> list[TryKey]:
+        """The tries in flight whose start the executor reported (the others wait in its line)."""
+        return [key for run in self.runs.values() for task, key in run.in_flight.items() if task in run.try_started]
+
     def replace_run(
         self,
         info: RunInfo,
