@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+import urllib3
 from kubernetes import client
 
 from ductwork import BashOperator, Flow
@@ -33,20 +35,32 @@ class PodApi:
     def __init__(self) -> None:
         self.pods: dict[str, client.V1Pod] = {}
         self.phases: dict[str, client.V1PodStatus] = {}
+        self.down = False
+        """Every call fails as the client's do when the API server is away."""
+
+    def _answer(self) -> None:
+        if self.down:
+            raise urllib3.exceptions.MaxRetryError(None, "/api/v1/namespaces/default/pods", "Connection refused")
 
     def create_namespaced_pod(self, namespace: str, pod: client.V1Pod) -> client.V1Pod:
+        self._answer()
+        if f"{namespace}/{pod.metadata.name}" in self.pods:
+            raise client.ApiException(status=409, reason="AlreadyExists")
         self.pods[f"{namespace}/{pod.metadata.name}"] = pod
         self.phases[f"{namespace}/{pod.metadata.name}"] = client.V1PodStatus(phase="Pending")
         return pod
 
-    def list_namespaced_pod(self, namespace: str, label_selector: str = "") -> Any:
-        name, value = label_selector.split("=", 1)
+    def list_namespaced_pod(self, namespace: str, label_selector: str = "", limit: int | None = None) -> Any:
+        """``label_selector``: ``name=value``, or ``name`` (the label is there)."""
+        self._answer()
+        name, equals, value = label_selector.partition("=")
         found = [
             client.V1Pod(metadata=pod.metadata, status=self.phases[key])
             for key, pod in self.pods.items()
-            if key.startswith(f"{namespace}/") and pod.metadata.labels.get(name) == value
+            if key.startswith(f"{namespace}/")
+            and (pod.metadata.labels.get(name) == value if equals else name in pod.metadata.labels)
         ]
-        return client.V1PodList(items=found)
+        return client.V1PodList(items=found[:limit] if limit else found)
 
     def delete_namespaced_pod(self, name: str, namespace: str) -> None:
         self.pods.pop(f"{namespace}/{name}", None)
@@ -195,3 +209,64 @@ def test_a_try_whose_executor_config_makes_no_pod_fails_alone(tmp_path: Path) ->
     assert "node_selectr" in (ended.outcome.error or "") and "executor_config" in (ended.outcome.error or "")
     assert [pod.metadata.labels.get("ductwork/task") for pod in api.pods.values()] == ["score"]
     executor.shutdown()
+
+
+def _fail(api: PodApi, task_id: str) -> None:
+    key = next(k for k, pod in api.pods.items() if pod.metadata.labels.get("ductwork/task") == task_id)
+    api.phases[key] = client.V1PodStatus(phase="Failed", reason="Evicted", message="the node ran out of memory")
+
+
+def test_an_api_outage_fails_no_try_and_is_said_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A stop of the API server of a second killed the scheduler (an uncaught MaxRetryError
+    from the look at its pods), and an API that could not be reached was called "the broker"."""
+    executor, api, requests = _setup(tmp_path)
+    executor.start()
+    executor.submit(requests[0])
+    executor.submitted()
+    api.down = True
+    executor.submit(requests[1])
+    executor.submitted()  # its pod cannot be made: it waits
+    with caplog.at_level("INFO", logger="ductwork.scheduler"):
+        for _ in range(10):
+            assert executor.wait(0.02) == []
+        said = [r.getMessage() for r in caplog.records if "Kubernetes API" in r.getMessage()]
+        assert len(said) == 1 and said[0].startswith("the Kubernetes API is unreachable"), said
+        assert not executor.can_hand_out()
+        api.down = False
+        deadline = time.monotonic() + 10
+        while not executor.can_hand_out():
+            assert time.monotonic() < deadline, "the executor never heard that the API was back"
+            executor.wait(0.05)
+        assert any("the Kubernetes API answers again" in r.getMessage() for r in caplog.records)
+    deadline = time.monotonic() + 10
+    while len(api.pods) < 2:  # the waiting try's pod is made once the API answers
+        assert time.monotonic() < deadline, "the try that waited for the API got no pod"
+        executor.wait(0.05)
+    _fail(api, "train")
+    (ended,) = _ends(executor, 1)
+    assert ended.key.task_id == "train" and "Evicted" in (ended.outcome.error or "")
+    executor.shutdown()
+
+
+def test_a_scheduler_that_takes_over_finds_the_pods_of_the_one_that_died(tmp_path: Path) -> None:
+    """The pods were looked up by the label of the scheduler looking: the new one found none of
+    the old one's, and failed their tries with "its pod is gone" while the pods ran on."""
+    first, api, requests = _setup(tmp_path)
+    first.start()
+    for request in requests:
+        first.submit(request)
+    first.submitted()
+    assert len(api.pods) == 2
+    second = KubernetesExecutor(first.settings, engine=first.engine, api=api, reconcile_interval=0.0)
+    second.scheduler_id = "etl-scheduler-2"
+    second.start()
+    for request in requests:  # queued in the database: the new scheduler sends them again
+        second.submit(request)
+    second.submitted()
+    assert len(api.pods) == 2  # the pods made already (409): no second pod
+    for _ in range(5):
+        assert second.wait(0.02) == [], "a try was failed though its pod is there"
+    _fail(api, "score")
+    (ended,) = _ends(second, 1)
+    assert ended.key.task_id == "score" and "Evicted" in (ended.outcome.error or "")
+    second.shutdown()

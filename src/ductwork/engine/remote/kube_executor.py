@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from typing import Any
 
 from ductwork.core.clock import SystemClock
@@ -20,12 +21,15 @@ from ductwork.engine.executor import try_name
 from ductwork.engine.executors._worker import failed_outcome
 from ductwork.engine.journal import encode_outcome
 from ductwork.engine.remote.executor import CeleryExecutor, _Flight
-from ductwork.engine.remote.kube import label_value, pod_for_try
+from ductwork.engine.remote.kube import pod_for_try
 from ductwork.errors import DuctworkError
 from ductwork.store.engine import transaction
 from ductwork.store.repo import remote as remote_repo
 
 log = logging.getLogger("ductwork.scheduler")
+POD_SELECTOR = "ductwork/try"
+"""Every try pod, whichever scheduler made it: a scheduler that adopts the tries of one that
+died finds their pods (they carry the dead one's ``ductwork/scheduler`` label)."""
 _PASSED = ("DUCTWORK_REMOTE_LOG_URL", "DUCTWORK_RESULTS_OFFLOAD_URL", "DUCTWORK_BUNDLE_URL", "DUCTWORK_FLOWS_GIT_URL")
 
 
@@ -56,6 +60,9 @@ class KubernetesExecutor(CeleryExecutor):
                         "cluster (deploy/kubernetes/) or point KUBECONFIG at a configuration"
                     ) from None
             self.api = client.CoreV1Api()
+            # The client's own retries warn on every attempt: while the API is away that is
+            # hundreds of lines a minute; this executor says once that it is unreachable.
+            logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
         self.app = self.api
         self._reconcile(force=True)
 
@@ -90,6 +97,7 @@ class KubernetesExecutor(CeleryExecutor):
             return True
         try:
             self.api.create_namespaced_pod(pod.metadata.namespace, pod)
+            self._api_answers()
         except Exception as exc:
             status = getattr(exc, "status", None)
             if status == 409:  # already there (sent again after a restart): the pod runs it once
@@ -101,18 +109,38 @@ class KubernetesExecutor(CeleryExecutor):
             else:
                 self._broker_failed(exc)
                 return False
-        import time
-
         flight.published_at = time.monotonic()
         self._pods[f"{pod.metadata.namespace}/{pod.metadata.name}"] = flight
         return True
 
     def _connect(self) -> None:
-        return
+        """While the API is unreachable, ask it again (at most once a second)."""
+        if self._broker_down_since is None or time.monotonic() < self._next_connect:
+            return
+        try:
+            self.api.list_namespaced_pod(self.settings.kubernetes_namespace, label_selector=POD_SELECTOR, limit=1)
+        except Exception:
+            self._next_connect = time.monotonic() + 1.0
+            return
+        self._api_answers()
+
+    def _broker_failed(self, exc: BaseException) -> None:
+        """The Kubernetes API, not a broker, is what failed."""
+        if self._broker_down_since is None:
+            self._broker_down_since = time.monotonic()
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            log.error(
+                "the Kubernetes API is unreachable (%s): no pod is made or looked at meanwhile; tries wait",
+                first[:300],
+            )
+        self._next_connect = time.monotonic() + 1.0
+
+    def _api_answers(self) -> None:
+        if self._broker_down_since is not None:
+            log.info("the Kubernetes API answers again after %.1fs", time.monotonic() - self._broker_down_since)
+            self._broker_down_since = None
 
     def _drain(self, timeout: float) -> None:
-        import time
-
         time.sleep(min(timeout, 0.25))
 
     def _look_at_workers(self) -> None:
@@ -121,12 +149,15 @@ class KubernetesExecutor(CeleryExecutor):
             return
         by_name = {}
         namespaces = {key.split("/", 1)[0] for key in self._pods}
-        for namespace in namespaces:
-            found = self.api.list_namespaced_pod(
-                namespace, label_selector=f"ductwork/scheduler={label_value(self.scheduler_id)}"
-            )
-            for pod in found.items:
-                by_name[f"{namespace}/{pod.metadata.name}"] = pod
+        try:
+            for namespace in namespaces:
+                found = self.api.list_namespaced_pod(namespace, label_selector=POD_SELECTOR)
+                for pod in found.items:
+                    by_name[f"{namespace}/{pod.metadata.name}"] = pod
+        except Exception as exc:  # an API outage: no pod is declared gone for it; the scheduler goes on
+            self._broker_failed(exc)
+            return
+        self._api_answers()
         for key, flight in list(self._pods.items()):
             if flight.key not in self._flights:
                 del self._pods[key]
@@ -149,8 +180,6 @@ class KubernetesExecutor(CeleryExecutor):
             self._pod_lost(flight, reason)
 
     def _pending_too_long(self, flight: _Flight) -> bool:
-        import time
-
         sent = flight.published_at
         return sent is not None and sent > 0 and time.monotonic() - sent > self.settings.kubernetes_pending_timeout
 
