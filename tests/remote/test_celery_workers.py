@@ -304,3 +304,24 @@ def test_tries_waiting_behind_busy_workers_are_not_sent_again(tmp_path: Path) ->
             assert not resent, resent
         finally:
             cluster.stop_all()
+
+
+def test_workers_started_after_an_idle_scheduler_get_its_first_tries_at_once(tmp_path: Path) -> None:
+    """The scheduler looked at its workers only while tries were in flight: idle since its
+    start, it still held the worker list of its start (none) when the first run came, said
+    "no live worker listens on queue 'default'" and held the tries until its next look."""
+    with private_redis() as redis, temporary_database("postgres", tmp_path) as db_url:
+        cluster = Cluster(tmp_path / "c", db_url, redis.url())
+        cluster.write_flow("fan.py", FAN)
+        try:
+            scheduler = cluster.scheduler()
+            cluster.wait_schema()
+            cluster.worker("w1", concurrency=2)
+            wait_for(lambda: "w1" in cluster.cli("workers", "list").stdout, 60, "the worker to register", cluster)
+            time.sleep(2)  # the scheduler idles: more than a look's interval (1 s)
+            assert cluster.cli("trigger", "fan", "--run-id", "r1").returncode == 0
+            wait_for(lambda: _run_state(db_url, "fan") in ("success", "failed"), 60, "the run to end", cluster)
+            assert _run_state(db_url, "fan") == "success", cluster.logs()
+            assert "no live worker listens" not in scheduler.output(), scheduler.output()
+        finally:
+            cluster.stop_all()

@@ -195,7 +195,12 @@ class CeleryExecutor:
         self._lines.setdefault(flight.queue, deque()).append(flight)
 
     def submitted(self) -> None:
-        """Send what the step submitted, grouped per queue (``_publish_waiting``)."""
+        """Send what the step submitted, grouped per queue (``_publish_waiting``). A scheduler
+        that was idle has not looked at its workers since (nothing waited on this executor):
+        it looks first, or the workers that came up meanwhile were not known, and the first
+        tries waited for "a live worker" until the next look."""
+        if self.app is not None and time.monotonic() - self._last_reconcile >= self.reconcile_interval:
+            self._reconcile()
         self._publish_waiting()
 
     def adopt(self, key: TryKey, node: NodeSpec, max_tries: int | None) -> bool:
