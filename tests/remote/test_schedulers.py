@@ -381,3 +381,72 @@ def test_a_scheduler_that_cannot_reach_its_broker_takes_no_runs_from_the_others(
             assert count_effects(cluster.effects) == {f"q{i}.only": 1 for i in range(6)}
         finally:
             cluster.stop_all()
+
+
+LIMITED = """
+with Flow("narrow", schedule=None) as narrow:  # a pool of 2 (set by the test)
+    for i in range(2):
+        PythonOperator(task_id=f"t{i}", python_callable=work, op_args=[f"t{i}"], op_kwargs={"seconds": 6}, pool="narrow")
+
+with Flow("capped", schedule=None, max_active_tasks=2) as capped:
+    for i in range(2):
+        PythonOperator(task_id=f"t{i}", python_callable=work, op_args=[f"t{i}"], op_kwargs={"seconds": 6})
+"""
+
+
+def _state_of(db_url: str, flow_id: str, run_id: str) -> str | None:
+    engine = create_engine(db_url)
+    try:
+        with read_transaction(engine) as conn:
+            record = run_repo.get_run(conn, flow_id, run_id)
+            return record.state.value if record is not None else None
+    finally:
+        engine.dispose()
+
+
+def _tries_of(db_url: str, run_id: str) -> list[tuple[dt.datetime, dt.datetime]]:
+    import sqlalchemy as sa
+
+    from ductwork.store.tables import runs, task_tries
+
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(task_tries.c.start_date, task_tries.c.end_date)
+                .select_from(task_tries.join(runs, runs.c.id == task_tries.c.run_pk))
+                .where(runs.c.run_id == run_id)
+            )
+            return [(r.start_date, r.end_date) for r in rows]
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("flow_id", ["narrow", "capped"])
+def test_a_pool_and_max_active_tasks_hold_across_schedulers(tmp_path: Path, flow_id: str) -> None:
+    """Each scheduler counted a pool's slots (and a flow's ``max_active_tasks``) by its own
+    tries only: a second scheduler started the tries of the run it took while the first one's
+    filled the pool, and four ran in a pool of two."""
+    with private_redis() as redis, temporary_database("postgres", tmp_path) as db_url:
+        cluster = Cluster(tmp_path / "c", db_url, redis.url())
+        cluster.write_flow("limited.py", LIMITED)
+        try:
+            first = cluster.scheduler(name="first")
+            cluster.wait_schema()
+            cluster.worker("w1", concurrency=4)
+            assert cluster.cli("pools", "set", "narrow", "2").returncode == 0
+            assert cluster.cli("trigger", flow_id, "--run-id", "r1").returncode == 0
+            wait_for(lambda: len(_tries_of(db_url, "r1")) == 2, 60, "r1's two tries to start", cluster)
+            second = cluster.scheduler(name="second")
+            wait_for(lambda: "scheduler started" in second.output(), 60, "the second scheduler", cluster)
+            time.sleep(1)  # it has looked at the pools
+            assert cluster.cli("trigger", flow_id, "--run-id", "r2").returncode == 0
+            wait_for(lambda: _state_of(db_url, flow_id, "r2") in ("success", "failed"), 90, "r2 to end", cluster)
+            held = _active_runs_of(db_url, second.pid) | _active_runs_of(db_url, first.pid)
+        finally:
+            cluster.stop_all()
+        first_ends = [end for _, end in _tries_of(db_url, "r1")]
+        second_starts = [start for start, _ in _tries_of(db_url, "r2")]
+        assert len(first_ends) == 2 and len(second_starts) == 2 and not held
+        assert min(second_starts) >= min(first_ends), (first_ends, second_starts)  # never 3 or 4 at once
+        assert count_effects(cluster.effects) == {"r1.t0": 1, "r1.t1": 1, "r2.t0": 1, "r2.t1": 1}

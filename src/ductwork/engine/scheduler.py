@@ -948,8 +948,13 @@ class SchedulerService:
         """Pool sizes as set now (``ductwork pools set``, the UI): a new size applies at the next
         poll, to tries not dispatched yet."""
         assert self.supervisor is not None
+        limits = self.supervisor.limits
         with read_transaction(self.engine) as conn:
-            self.supervisor.limits.pools = {p.name: p.slots for p in pool_repo.list_pools(conn)}
+            limits.pools = {p.name: p.slots for p in pool_repo.list_pools(conn)}
+            if self.coordination is not None and self.coordination.leases and self._job_id is not None:
+                # Other schedulers' tries hold slots of the same pools: counted each poll, so
+                # that together they keep to the limits (each held its own count only).
+                limits.pool_elsewhere, limits.flow_tasks_elsewhere = pool_repo.held_elsewhere(conn, self._job_id)
 
     def sync_runs(self, *, take_new: bool = True) -> None:
         """Take new active runs into the supervisor (a queued run waits while its flow has

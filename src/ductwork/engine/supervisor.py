@@ -71,6 +71,11 @@ class Limits:
     resources: dict[str, int] = field(default_factory=dict)
     pool_used: dict[str, int] = field(default_factory=dict)
     resource_used: dict[str, int] = field(default_factory=dict)
+    pool_elsewhere: dict[str, int] = field(default_factory=dict)
+    """Slots held by the tries of runs other schedulers hold (several on one database)."""
+    flow_tasks_elsewhere: dict[str, int] = field(default_factory=dict)
+    """Tasks queued or running in runs of each flow that other schedulers hold: a flow's
+    ``max_active_tasks`` counts them too."""
     pools_known: bool = False
     """``pools`` lists every pool there is (the scheduler's, from the database): a task naming
     another one is told about once, as a misspelt pool would otherwise lift its limit unseen."""
@@ -88,7 +93,7 @@ class Limits:
                     node.pool,
                     node.pool,
                 )
-        elif self.pool_used.get(node.pool, 0) + node.pool_slots > capacity:
+        elif self.pool_used.get(node.pool, 0) + self.pool_elsewhere.get(node.pool, 0) + node.pool_slots > capacity:
             if node.pool_slots > capacity:
                 self._tell_never(node, f"{node.pool_slots} slots of pool {node.pool!r}, which has {capacity}")
             return False
@@ -424,7 +429,7 @@ class Supervisor:
         if free <= 0:
             return
         requests: list[TryRequest] = []
-        per_flow: dict[str, int] = {}
+        per_flow: dict[str, int] = dict(self.limits.flow_tasks_elsewhere)
         for run in self.runs.values():
             per_flow[run.info.flow_id] = per_flow.get(run.info.flow_id, 0) + len(run.in_flight)
         # The best ready task of all runs goes first, as Airflow orders by priority_weight across

@@ -65,6 +65,30 @@ def pool_usage(conn: Connection) -> list[PoolUsage]:
     ]
 
 
+def held_elsewhere(conn: Connection, owner: int) -> tuple[dict[str, int], dict[str, int]]:
+    """What the queued and running task instances of the runs that scheduler ``owner`` does not
+    hold take: slots by pool, and tasks by flow. Several schedulers share the pools and each
+    flow's ``max_active_tasks``; each counts its own tries in memory, and these beside them."""
+    from ductwork.store.tables import runs
+
+    ti = task_instances
+    rows = conn.execute(
+        sa.select(ti.c.pool, runs.c.flow_id, sa.func.sum(ti.c.pool_slots), sa.func.count())
+        .select_from(ti.join(runs, runs.c.id == ti.c.run_pk))
+        .where(
+            ti.c.state.in_([TaskState.QUEUED.value, TaskState.RUNNING.value]),
+            sa.or_(runs.c.owner.is_(None), runs.c.owner != owner),
+        )
+        .group_by(ti.c.pool, runs.c.flow_id)
+    )
+    slots: dict[str, int] = {}
+    tasks: dict[str, int] = {}
+    for pool, flow_id, used, count in rows:
+        slots[pool] = slots.get(pool, 0) + int(used or 0)
+        tasks[flow_id] = tasks.get(flow_id, 0) + int(count)
+    return slots, tasks
+
+
 def tasks_in_pool(conn: Connection, name: str) -> int:
     """Task instances of queued or running runs that name pool ``name`` and have not finished:
     what deleting the pool would leave without its limit."""
