@@ -325,3 +325,29 @@ def test_workers_started_after_an_idle_scheduler_get_its_first_tries_at_once(tmp
             assert "no live worker listens" not in scheduler.output(), scheduler.output()
         finally:
             cluster.stop_all()
+
+
+def test_a_worker_that_cannot_write_the_schedulers_log_folder_runs_its_tries_all_the_same(tmp_path: Path) -> None:
+    """Without ``remote_log_url`` a worker writes a try's log under the scheduler's log folder,
+    the same path on its host; where that path could not be written there, every try failed at
+    its start ("could not open the try's log file"), each retry too. The log now goes to the
+    worker's own folder, and says so."""
+    with private_redis() as redis, temporary_database("postgres", tmp_path) as db_url:
+        (tmp_path / "a-file").write_text("")
+        cluster = Cluster(
+            tmp_path / "c",
+            db_url,
+            redis.url(),
+            extra_env={"DUCTWORK_REMOTE_LOG_URL": "", "DUCTWORK_LOG_DIR": str(tmp_path / "a-file" / "logs")},
+        )
+        cluster.write_flow("fan.py", FAN)
+        try:
+            cluster.scheduler()
+            cluster.wait_schema()
+            worker = cluster.worker("w1", concurrency=2)
+            assert cluster.cli("trigger", "fan", "--run-id", "r1").returncode == 0
+            wait_for(lambda: _run_state(db_url, "fan") in ("success", "failed"), 90, "the run to end", cluster)
+            assert _run_state(db_url, "fan") == "success", cluster.logs()
+            assert "cannot write" in worker.output() and "the log of fan/r1 a" in worker.output(), worker.output()
+        finally:
+            cluster.stop_all()

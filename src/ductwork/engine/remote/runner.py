@@ -49,6 +49,7 @@ from ductwork.core.states import TaskState
 from ductwork.core.task_services import TaskServices
 from ductwork.engine import logcapture
 from ductwork.engine.execution import TryOutcome, execute_try, lost_try_alerts
+from ductwork.engine.executor import try_name
 from ductwork.engine.executors._worker import LogFile, Lru, failed_outcome
 from ductwork.engine.executors.runtime import FlowFileRuntime, RunSetup
 from ductwork.engine.journal import encode_outcome
@@ -318,7 +319,7 @@ class RemoteHost:
             with contextlib.suppress(OSError):
                 os.truncate(local_log, 0)
         try:
-            sink: logcapture.TrySink = LogFile(local_log, self.folders)
+            sink: logcapture.TrySink = self._open_log(local_log, request.key)
         except OSError as exc:
             error = f"could not open the try's log file {local_log}: {exc}"
             return failed_outcome(node, try_number, SystemClock(), error, max_tries=request.max_tries)
@@ -387,6 +388,27 @@ class RemoteHost:
             if str(root) not in sys.path:
                 sys.path.insert(0, str(root))
         return self.runtime.resolve(node, RunSetup(job.request.run, flow_file, sources))
+
+    def _open_log(self, path: str, key: Any) -> logcapture.TrySink:
+        """The try's log file at ``path`` (the scheduler's log folder, the same path on this
+        host, when there is no ``remote_log_url``), or in this worker's own folder where that
+        path cannot be written here (another user's home, a read-only file system): every try
+        on such a worker failed at its start, retries too."""
+        try:
+            return LogFile(path, self.folders)
+        except OSError as exc:
+            fallback = self._local_log_path(None, key.run_key, key.task_id, key.try_number)
+            if fallback == path:
+                raise
+            sink = LogFile(fallback, self.folders)
+            why = exc.strerror or str(exc)
+            log.warning(
+                "cannot write %s on this worker (%s): the log of %s is %s here", path, why, try_name(key), fallback
+            )
+            sink.write(
+                f"note: {path} cannot be written on worker {self.worker_name} ({why}): this log is {fallback} there\n"
+            )
+            return sink
 
     def _local_log_path(self, log_path: str | None, run_key: str, task_id: str, try_number: int) -> str:
         if log_path and not is_remote(log_path):
