@@ -789,3 +789,63 @@ def test_describe_names_each_objects_aws_type_actions_included(cli: Cli, tmp_pat
     }, (types, result.output)
     text = cli("pipelines", "describe", "typed").output
     assert "Work.onSuccess.Tell (SnsAlarm)" in text and "Operator)" not in text
+
+
+def test_sql_placeholders_are_read_as_jdbc_reads_them(cli: Cli, tmp_path: Path) -> None:
+    """A SqlActivity's '?' is a JDBC placeholder only outside quotes: '?::date' (a PostgreSQL
+    cast of an argument) reached the database as ':arg0::date' (a syntax error), a '?' inside a
+    literal took an argument ('more placeholders than scriptArgument values') and a ':30' in a
+    literal was taken for a bind parameter. The same holds for a data node's insertQuery."""
+    (tmp_path / "db").mkdir()
+    with temporary_database("postgres", tmp_path) as url:
+        parsed = sa.make_url(url)
+        s3 = tmp_path / "s3"
+        (s3 / "in").mkdir(parents=True)
+        (s3 / "in" / "rows.csv").write_text("1\n")
+        definition = {
+            "objects": [
+                {"id": "Default", "scheduleType": "ondemand"},
+                {
+                    "id": "Db",
+                    "type": "JdbcDatabase",
+                    "connectionString": jdbc(url),
+                    "username": parsed.username or "",
+                    "*password": parsed.password or "",
+                },
+                {
+                    "id": "Script",
+                    "type": "SqlActivity",
+                    "database": {"ref": "Db"},
+                    "script": "create table notes (day date, note text, n integer); "
+                    "insert into notes values (?::date, 'is it? yes', 1); "
+                    "insert into notes values (?, 'at 10 :30 -- ?', 2) /* not this ? */",
+                    "scriptArgument": ["2024-01-31", "2024-02-01"],
+                },
+                {"id": "Rows", "type": "S3DataNode", "filePath": "s3://in/rows.csv"},
+                {
+                    "id": "Notes",
+                    "type": "SqlDataNode",
+                    "database": {"ref": "Db"},
+                    "table": "notes",
+                    "insertQuery": "insert into #{table} values (null, 'why? :x', ?::integer)",
+                },
+                {
+                    "id": "Load",
+                    "type": "CopyActivity",
+                    "dependsOn": {"ref": "Script"},
+                    "input": {"ref": "Rows"},
+                    "output": {"ref": "Notes"},
+                },
+            ]
+        }
+        path = tmp_path / "placeholders.json"
+        path.write_text(json.dumps(definition))
+        result = cli("run", str(path), "--no-progress", env={"DUCTWORK_S3_ROOT": f"file://{s3}"})
+        assert result.exit_code == 0, result.output
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text("select cast(day as text), note, n from notes order by n, day nulls last")
+            ).all()
+        engine.dispose()
+    assert rows == [("2024-01-31", "is it? yes", 1), (None, "why? :x", 1), ("2024-02-01", "at 10 :30 -- ?", 2)]

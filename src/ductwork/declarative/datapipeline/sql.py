@@ -12,7 +12,7 @@ from ductwork.declarative.datapipeline.databases import database_url
 from ductwork.declarative.datapipeline.model import PipelineObject
 from ductwork.declarative.datapipeline.scope import Scope
 from ductwork.errors import TaskExecutionError
-from ductwork.integrations.sql._engine import make_engine, redact, split_statements
+from ductwork.integrations.sql._engine import _closing_quote, _dollar_tag, make_engine, redact, split_statements
 
 
 class ObjectTask(Protocol):
@@ -24,7 +24,48 @@ class ObjectTask(Protocol):
     def referenced(self, name: str, obj: PipelineObject | None = None) -> list[PipelineObject]: ...
 
 
-_PLACEHOLDER = re.compile(r"\?")
+def jdbc_sql(statement: str, first: int = 0) -> tuple[str, int]:
+    """``statement`` as SQLAlchemy ``text()`` reads it as JDBC ran it on AWS: each ``?`` outside
+    quotes, comments and dollar quotes becomes ``:arg<n>`` (numbered from ``first``), ``??`` is a
+    literal ``?`` (pgjdbc's escape), and every other colon is escaped. Without that a ``?``
+    inside a literal took an argument, ``?::date`` reached the database as ``:arg0::date``, and
+    ``'at 10 :30'`` asked for a bind parameter ``30``. Returns the text and the next number."""
+    out: list[str] = []
+    count = first
+    i, n = 0, len(statement)
+    while i < n:
+        c = statement[i]
+        if c in "'\"`":
+            end = _closing_quote(statement, i, c)
+        elif statement.startswith("--", i):
+            end = statement.find("\n", i)
+            end = n if end < 0 else end
+        elif statement.startswith("/*", i):
+            end = statement.find("*/", i + 2)
+            end = n if end < 0 else end + 2
+        elif c == "$" and (tag := _dollar_tag(statement, i)):
+            end = statement.find(tag, i + len(tag))
+            end = n if end < 0 else end + len(tag)
+        elif statement.startswith("??", i):
+            out.append("?")
+            i += 2
+            continue
+        elif c == "?":
+            out.append(f":arg{count}")
+            count += 1
+            i += 1
+            continue
+        else:
+            end = i + 1
+        out.append(statement[i:end].replace(":", "\\:"))
+        i = end
+    return "".join(out), count
+
+
+def literal_sql(statement: str) -> str:
+    """``statement`` for SQLAlchemy ``text()`` with no placeholders: its colons escaped, so that
+    a ``:word`` in a literal or comment is not taken for a bind parameter."""
+    return statement.replace(":", "\\:")
 
 
 def _engine(op: ObjectTask, context: TaskContext, scope: Scope, database: PipelineObject) -> Any:
@@ -34,19 +75,14 @@ def _engine(op: ObjectTask, context: TaskContext, scope: Scope, database: Pipeli
 
 
 def _bind(statement: str, args: Sequence[str], used: int) -> tuple[str, dict[str, Any], int]:
-    """``?`` placeholders as named parameters, filled from ``args`` in order across the script."""
-    values: dict[str, Any] = {}
-
-    def named(_: re.Match[str]) -> str:
-        nonlocal used
-        if used >= len(args):
-            raise TaskExecutionError(f"the script has more '?' placeholders than scriptArgument values ({len(args)})")
-        name = f"arg{used}"
-        values[name] = args[used]
-        used += 1
-        return f":{name}"
-
-    return _PLACEHOLDER.sub(named, statement) if args else statement, values, used
+    """``?`` placeholders as named parameters, filled from ``args`` in order across the script;
+    with no ``scriptArgument`` a ``?`` is left to the database (PostgreSQL's JSON operators)."""
+    if not args:
+        return literal_sql(statement), {}, used
+    text, after = jdbc_sql(statement, used)
+    if after > len(args):
+        raise TaskExecutionError(f"the script has more '?' placeholders than scriptArgument values ({len(args)})")
+    return text, {f"arg{i}": args[i] for i in range(used, after)}, after
 
 
 def run_script(
@@ -127,7 +163,7 @@ def read_rows(
         with engine.connect() as conn:
             query = scope.text(node, "selectQuery")
             if query:
-                result = conn.execute(sa.text(query))
+                result = conn.execute(sa.text(literal_sql(query)))
             else:
                 name, schema = _table(scope, node)
                 schema = _find_schema(conn, schema)
@@ -181,7 +217,7 @@ def write_rows(
                 if node.type == "RedshiftDataNode" and conn.dialect.name != "redshift":
                     create = without_redshift_options(create)
                 for statement in split_statements(create):
-                    conn.execute(sa.text(statement))
+                    conn.execute(sa.text(literal_sql(statement)))
                 context["log"].info("created table %s", name)
                 found = _find_table(conn, name, schema)
                 if found is None:
@@ -192,8 +228,7 @@ def write_rows(
             insert = scope.text(node, "insertQuery")
             if rows and insert:
                 params = [{f"arg{i}": v for i, v in enumerate(row)} for row in rows]
-                counter = iter(range(10**9))
-                sql_text = _PLACEHOLDER.sub(lambda _: f":arg{next(counter)}", insert)
+                sql_text, _ = jdbc_sql(insert)
                 conn.execute(sa.text(sql_text), params)
                 written = len(rows)
             elif rows or insert_mode == "TRUNCATE":
