@@ -579,6 +579,85 @@ def test_a_failed_activity_fails_the_run_even_when_its_on_fail_alarm_was_sent(
     assert pipeline["health"] == "ERROR"
 
 
+def test_the_sns_alarm_reference_example_names_the_nodes_input_and_output(
+    cli: Cli, tmp_path: Path, sns_topic: str
+) -> None:
+    """AWS's SnsAlarm page has "Files were copied from #{node.input} to #{node.output}."; it was
+    refused ("'input' is a reference to object 'In': name one of its fields"). A reference read
+    as a value is the id of the object it names."""
+    s3 = tmp_path / "s3"
+    (s3 / "b" / "in").mkdir(parents=True)
+    (s3 / "b" / "in" / "x.csv").write_text("a,1\n")
+    definition = {
+        "objects": [
+            {"id": "Default", "scheduleType": "ondemand"},
+            {"id": "In", "type": "S3DataNode", "filePath": "s3://b/in/x.csv"},
+            {"id": "Out", "type": "S3DataNode", "filePath": "s3://b/out/x.csv"},
+            {
+                "id": "Copy",
+                "type": "CopyActivity",
+                "input": {"ref": "In"},
+                "output": {"ref": "Out"},
+                "onSuccess": {"ref": "SuccessNotify"},
+            },
+            {
+                "id": "SuccessNotify",
+                "name": "SuccessNotify",
+                "type": "SnsAlarm",
+                "topicArn": "arn:aws:sns:us-east-1:28619EXAMPLE:ExampleTopic",
+                "subject": "COPY SUCCESS: #{node.@scheduledStartTime}",
+                "message": "Files were copied from #{node.input} to #{node.output}.",
+            },
+        ]
+    }
+    path = tmp_path / "notify.json"
+    path.write_text(json.dumps(definition))
+    env = {"DUCTWORK_S3_ROOT": f"file://{s3}", "DUCTWORK_CONN_EXAMPLETOPIC": sns_topic}
+    result = cli("run", str(path), "--no-progress", env=env)
+    assert result.exit_code == 0, result.output
+    assert [n["Message"] for n in _Hook.received] == ["Files were copied from In to Out."]
+
+
+def test_an_on_fail_alarm_of_a_timed_out_object_says_failed_and_why(cli: Cli, tmp_path: Path, sns_topic: str) -> None:
+    """An object stopped at its attemptTimeout records nothing more than its start: its onFail
+    alarm said #{node.@status} RUNNING and an empty #{node.errorMessage}. And #{node.errorId},
+    one of AWS's runtime fields beside errorMessage, was refused by validate."""
+    definition = {
+        "objects": [
+            {"id": "Default", "scheduleType": "ondemand"},
+            {
+                "id": "Hang",
+                "type": "ShellCommandActivity",
+                "command": "sleep 30",
+                "attemptTimeout": "1 seconds",
+                "maximumRetries": "0",
+                "onFail": {"ref": "Tell"},
+            },
+            {
+                "id": "Fails",
+                "type": "ShellCommandActivity",
+                "command": "exit 4",
+                "onFail": {"ref": "Tell"},
+            },
+            {
+                "id": "Tell",
+                "type": "SnsAlarm",
+                "topicArn": "arn:aws:sns:us-east-1:1:ops",
+                "subject": "#{node.@id}",
+                "message": "#{node.@status}: #{node.errorMessage} (#{node.errorId})",
+            },
+        ]
+    }
+    path = tmp_path / "hang.json"
+    path.write_text(json.dumps(definition))
+    assert cli("pipelines", "validate", str(path)).exit_code == 0
+    result = cli("run", str(path), "--no-progress", env={"DUCTWORK_CONN_OPS": sns_topic})
+    assert result.exit_code == 1, result.output
+    messages = {n["Subject"]: n["Message"] for n in _Hook.received}
+    assert messages["Hang"].startswith("FAILED: timed out after 1s (attemptTimeout)")
+    assert messages["Fails"] == "FAILED: the command exited with code 4 (TaskExecutionError)"
+
+
 def test_an_alarm_that_cannot_be_sent_still_fails_the_run(cli: Cli, tmp_path: Path) -> None:
     """The object succeeded but its onSuccess alarm could not be delivered: the run says so."""
     definition = {

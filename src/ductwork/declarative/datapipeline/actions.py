@@ -57,22 +57,44 @@ def topic_connection_id(topic_arn: str) -> str:
     return topic_arn.rsplit(":", 1)[-1].strip() or topic_arn
 
 
-def node_runtime(context: TaskContext, task_id: str) -> dict[str, Any]:
+def node_runtime(context: TaskContext, task_id: str, *, finished: bool = False) -> dict[str, Any]:
     """The runtime fields of the object an action acts for (``#{node.@status}``...), from what
-    its task recorded and, when the try has the store, the engine's state."""
+    its task recorded and, when the try has the store, the engine's state. ``finished``: the
+    object's task has ended (an onSuccess/onFail action runs after it), so a try that recorded
+    its start and nothing more was stopped from outside; the engine's state may still say
+    running when the action starts, so it does not decide that."""
     recorded = recorded_status(context, task_id) or {}
     state = engine_state(context, task_id)
     status = recorded.get("status") or _ENGINE_STATUS.get(state or "", "CASCADE_FAILED")
+    if status == "RUNNING" and finished:
+        recorded = {**recorded, **_stopped(context, recorded)}
+        status = _ENGINE_STATUS[state] if state in _TERMINAL else "FAILED"
     fields: dict[str, Any] = {"@status": status}
     for key in ("actualStartTime", "actualEndTime"):
         if recorded.get(key):
             fields[f"@{key}"] = dt.datetime.fromisoformat(recorded[key])
     error = recorded.get("errorMessage") or ("an object it depends on failed" if status == "CASCADE_FAILED" else "")
     fields["errorMessage"] = error
+    fields["errorId"] = recorded.get("errorId") or ("" if not error else "Error")
+    fields["errorStackTrace"] = recorded.get("errorStackTrace") or error
     fields["@failureReason"] = error
     if recorded.get("attempt"):
         fields["@attemptCount"] = recorded["attempt"]
     return fields
+
+
+def _stopped(context: TaskContext, recorded: Mapping[str, Any]) -> dict[str, Any]:
+    """What an object's try that recorded its start and never its end says: it was stopped from
+    outside, at its ``attemptTimeout`` or with its worker, so it is not RUNNING (an ``onFail``
+    alarm of a timed-out object said ``#{node.@status}`` RUNNING and an empty errorMessage)."""
+    timeout = float(recorded.get("attemptTimeout") or 0)
+    started = recorded.get("actualStartTime")
+    now = context_clock(context).now()
+    message = "the attempt was stopped before it finished"
+    # A second of slack: the executor's deadline counts from a little before the record.
+    if timeout and started and now >= dt.datetime.fromisoformat(started) + dt.timedelta(seconds=timeout - 1):
+        message = f"timed out after {timeout:g}s (attemptTimeout)"
+    return {"errorMessage": recorded.get("errorMessage") or message, "actualEndTime": now.isoformat()}
 
 
 def send_sns(context: TaskContext, scope: Scope, alarm: PipelineObject, node: PipelineObject) -> str:
@@ -161,7 +183,7 @@ class ActionOperator(BaseOperator):
         self.cascade = cascade
 
     def execute(self, context: TaskContext) -> Any:
-        runtime = node_runtime(context, self.node_task_id)
+        runtime = node_runtime(context, self.node_task_id, finished=True)
         if self.when == "onFail" and runtime["@status"] == "CASCADE_FAILED" and not self.cascade:
             raise SkipTask(
                 f"{self.node_id} did not run because an object it depends on failed; its onFail actions fire on "

@@ -13,12 +13,14 @@ from __future__ import annotations
 import gzip
 import tempfile
 import threading
+import traceback
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 from ductwork.core.context import TaskContext
 from ductwork.core.graph import NodeSpec
+from ductwork.core.masking import MASKER
 from ductwork.core.operators.base import BaseOperator
 from ductwork.core.sensors import context_clock
 from ductwork.core.signals import FailNow, TaskSignal
@@ -34,7 +36,7 @@ from ductwork.declarative.datapipeline.runtime import (
     try_scope,
 )
 from ductwork.declarative.datapipeline.scope import Scope
-from ductwork.errors import DuctworkError, TaskExecutionError
+from ductwork.errors import DuctworkError, TaskExecutionError, TryInterrupted
 
 _TERMINATE_POLL = 1.0
 
@@ -114,7 +116,9 @@ class PipelineObjectOperator(BaseOperator):
         if terminate_requested(context, self.task_id):
             record_status(context, "CANCELED", actualStartTime=started, errorMessage="terminated: late")
             raise TerminatedError(f"{self.object_id} was terminated by its onLateAction before it started")
-        record_status(context, "RUNNING", actualStartTime=started)
+        # The timeout goes with the start: a try stopped at it records nothing more, and its
+        # actions say why from this (actions.node_runtime).
+        record_status(context, "RUNNING", actualStartTime=started, attemptTimeout=self.execution_timeout)
         stop = threading.Event()
         terminated = threading.Event()
         watcher = threading.Thread(target=self._watch, args=(context, stop, terminated), daemon=True)
@@ -124,11 +128,25 @@ class PipelineObjectOperator(BaseOperator):
         except TaskSignal:
             raise
         except BaseException as exc:
+            if isinstance(exc, TryInterrupted) and not terminated.is_set():
+                # Stopped by the executor (attemptTimeout, a cancel), perhaps after the object's
+                # actions ran: the RUNNING record stays, and they read it as stopped (node_runtime).
+                raise
             if terminated.is_set():
                 record_status(context, "CANCELED", actualStartTime=started, errorMessage="terminated: late")
                 raise TerminatedError(f"{self.object_id} was terminated by its onLateAction while running") from exc
             message = str(exc) if isinstance(exc, DuctworkError) else f"{type(exc).__name__}: {exc}"
-            record_status(context, "FAILED", actualStartTime=started, errorMessage=message)
+            # errorId and errorStackTrace are AWS's runtime fields beside errorMessage
+            # (#{node.errorId} in an onFail alarm): the error's class and its traceback.
+            trace = MASKER.mask("".join(traceback.format_exception(exc)))
+            record_status(
+                context,
+                "FAILED",
+                actualStartTime=started,
+                errorMessage=message,
+                errorId=type(exc).__name__,
+                errorStackTrace=trace,
+            )
             raise
         finally:
             stop.set()

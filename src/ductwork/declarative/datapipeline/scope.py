@@ -36,9 +36,13 @@ RUNTIME_FIELDS = (
     "@sphere",
     "@attemptCount",
     "errorMessage",
+    "errorId",
+    "errorStackTrace",
     "@failureReason",
 )
-"""Runtime fields an expression may read; ``errorMessage`` has no ``@`` in AWS's own guide."""
+"""Runtime fields an expression may read; AWS's guide writes the error fields without ``@``."""
+
+_ERROR_FIELDS = frozenset({"errorMessage", "errorId", "errorStackTrace"})
 
 
 class Scope:
@@ -197,7 +201,7 @@ class Scope:
         head, rest = path[0], path[1:]
         if head == "@id":
             value: Any = obj.id
-        elif head.startswith("@") or head == "errorMessage":
+        elif head.startswith("@") or head in _ERROR_FIELDS:
             value = self._runtime(obj, head, pos)
         else:
             fields = self.effective(obj)
@@ -235,10 +239,12 @@ class Scope:
                     f"{head!r} is not a field of {obj.id!r} nor a parameter.{did_you_mean(head, known)}", pos
                 )
         if not rest:
+            # A reference field read as a value is the id of the object it names: AWS's own
+            # SnsAlarm example writes "Files were copied from #{node.input} to #{node.output}".
             if isinstance(value, PipelineObject):
-                raise ex.ExpressionError(
-                    f"{head!r} is a reference to object {value.id!r}: name one of its fields, e.g. {head}.@id", pos
-                )
+                return value.id
+            if isinstance(value, list) and any(isinstance(v, PipelineObject) for v in value):
+                return [v.id if isinstance(v, PipelineObject) else v for v in value]
             return value
         if isinstance(value, PipelineObject):
             return self._follow(value, rest, pos, node=None, active=active, label=value.id)
@@ -276,6 +282,8 @@ def placeholder_runtime(start: dt.datetime, end: dt.datetime) -> dict[str, dict[
             "@status": "FAILED",
             "@attemptCount": 1,
             "errorMessage": "error",
+            "errorId": "Error",
+            "errorStackTrace": "error",
             "@failureReason": "error",
         }
     }
