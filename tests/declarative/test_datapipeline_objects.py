@@ -928,3 +928,41 @@ def test_sql_placeholders_are_read_as_jdbc_reads_them(cli: Cli, tmp_path: Path) 
             ).all()
         engine.dispose()
     assert rows == [("2024-01-31", "is it? yes", 1), (None, "why? :x", 1), ("2024-02-01", "at 10 :30 -- ?", 2)]
+
+
+def test_a_connection_with_a_user_and_no_password_keeps_its_credentials(cli: Cli, tmp_path: Path) -> None:
+    """An RdsDatabase written for AWS carries AWS's username and *password; the local stand-in is
+    a Ductwork connection named like its rdsInstanceId, here MariaDB's passwordless root. The
+    definition's password was added to the connection's user and the server refused it."""
+    (tmp_path / "db").mkdir()
+    with temporary_database("mariadb", tmp_path) as url:
+        parsed = sa.make_url(url)
+        if parsed.password:
+            pytest.skip("the test server's user has a password")
+        definition = {
+            "objects": [
+                {"id": "Default", "scheduleType": "ondemand"},
+                {
+                    "id": "Rds",
+                    "type": "RdsDatabase",
+                    "rdsInstanceId": "orders-db",
+                    "username": "admin",
+                    "*password": "the-aws-password",
+                },
+                {
+                    "id": "Load",
+                    "type": "SqlActivity",
+                    "database": {"ref": "Rds"},
+                    "script": "create table loaded (n integer); insert into loaded values (1)",
+                },
+            ]
+        }
+        path = tmp_path / "rds.json"
+        path.write_text(json.dumps(definition))
+        connection = url.replace("mysql+pymysql://", "mysql://")
+        result = cli("run", str(path), "--no-progress", env={"DUCTWORK_CONN_ORDERS_DB": connection})
+        assert result.exit_code == 0, result.output
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("select n from loaded")).scalar_one() == 1
+        engine.dispose()

@@ -13,8 +13,9 @@ Where the URL comes from, first match wins:
    there is one (``ssl``, ``tcpKeepAlive``, ``loginTimeout``...) and are dropped otherwise.
 
 ``username``, ``password`` (or ``*password``) and ``databaseName`` of the object fill in what the
-URL lacks; a connection's own credentials are kept, which is how a definition written for AWS
-(with AWS's credentials in it) runs unchanged against a local database.
+URL lacks; a connection's own credentials are kept (a connection that names a user and no
+password has no password), which is how a definition written for AWS (with AWS's credentials in
+it) runs unchanged against a local database.
 """
 
 from __future__ import annotations
@@ -102,10 +103,12 @@ def database_url(obj: PipelineObject, scope: Scope, secrets: Any) -> str:
         if value:
             names.append(value)
     url: str | None = None
+    connection: str | None = None
     for name in names:
         found = secrets.find_connection(name) if secrets is not None else None
         if found is not None:
             url = found.sqlalchemy_url()
+            connection = name
             break
     if url is None:
         text = scope.text(obj, "connectionString")
@@ -126,7 +129,10 @@ def database_url(obj: PipelineObject, scope: Scope, secrets: Any) -> str:
     if not parsed.username and scope.text(obj, "username"):
         fill["username"] = scope.text(obj, "username")
     password = scope.text(obj, "*password") or scope.text(obj, "password")
-    if not parsed.password and password and (parsed.username or fill.get("username")):
+    # A Ductwork connection that names its user has said its credentials: a passwordless one
+    # (MariaDB's root on a workstation) got the definition's AWS password and was refused.
+    own_user = parsed.username and connection is not None
+    if not parsed.password and password and not own_user and (parsed.username or fill.get("username")):
         fill["password"] = password
     if not parsed.database and scope.text(obj, "databaseName"):
         fill["database"] = scope.text(obj, "databaseName")
