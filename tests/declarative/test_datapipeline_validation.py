@@ -536,3 +536,44 @@ def test_a_bad_field_used_by_another_is_reported_where_the_other_refers_to_it(cl
         ("command", 8, "field 'myDir' of 'Hello', position 9: 'myMissing' is not a field of 'Hello' nor a parameter."),
         ("myDir", 9, "'myMissing' is not a field of 'Hello' nor a parameter."),
     ]
+
+
+def test_validate_says_ondemand_and_what_only_an_activation_runs(cli: Cli, tmp_path: Path) -> None:
+    """validate said 'schedule None' for an on-demand pipeline (the web UI says 'On demand'), and
+    said 'valid' for AWS's helloworld sample (startAt FIRST_ACTIVATION_DATE_TIME, occurrences 1)
+    with nothing more, though `ductwork run` and the flows folder refuse it."""
+    on_demand = tmp_path / "now.json"
+    on_demand.write_text(
+        json.dumps(
+            {
+                "objects": [
+                    {"id": "Default", "scheduleType": "ondemand"},
+                    {"id": "Hello", "type": "ShellCommandActivity", "command": "echo hi"},
+                ]
+            }
+        )
+    )
+    result = cli("pipelines", "validate", str(on_demand))
+    assert result.exit_code == 0 and "schedule ondemand, 1 tasks" in result.output, result.output
+    hello = tmp_path / "hello.json"
+    hello.write_text(
+        json.dumps(
+            {
+                "objects": [
+                    {"id": "Default", "scheduleType": "cron", "schedule": {"ref": "DefaultSchedule"}},
+                    {
+                        "id": "DefaultSchedule",
+                        "type": "Schedule",
+                        "occurrences": "1",
+                        "period": "1 Day",
+                        "startAt": "FIRST_ACTIVATION_DATE_TIME",
+                    },
+                    {"id": "Hello", "type": "ShellCommandActivity", "command": "echo hi"},
+                ]
+            }
+        )
+    )
+    result = cli("pipelines", "validate", str(hello))
+    assert result.exit_code == 0, result.output
+    assert "`ductwork run` and the flows folder refuse it (use `pipelines put` and `activate`): " in result.output
+    assert "object 'DefaultSchedule', field 'occurrences'" in result.output

@@ -61,12 +61,27 @@ def validate(state: CliState, file: Path, as_json: bool) -> None:
         return
     for g in graphs:
         click.echo(
-            f"{file}: valid; flow {g.flow_id} ({g.meta.style}), schedule {g.meta.schedule}, {len(g.nodes)} tasks"
+            f"{file}: valid; flow {g.flow_id} ({g.meta.style}), schedule {_shown_schedule(g.meta.schedule)}, "
+            f"{len(g.nodes)} tasks"
         )
     for flow in flows:
         for note in getattr(flow, "notes", []):
             detail = f" ({note.message})" if note.field is None else ""
             click.echo(f"  accepted, no effect here: {note.where()}{detail}")
+    try:
+        compile_file(file)
+    except PipelineDefinitionError as exc:
+        # Valid once activated (startAt FIRST_ACTIVATION_DATE_TIME with occurrences), but `run`
+        # and the flows folder read it unactivated: said here, not first by a failed import.
+        refused = "`ductwork run` and the flows folder refuse it (use `pipelines put` and `activate`)"
+        for problem in exc.problems:
+            click.echo(f"  {refused}: {problem}")
+
+
+def _shown_schedule(schedule: str | None) -> str:
+    """A flow's schedule as the pipeline commands show it: an on-demand pipeline's is 'ondemand',
+    as AWS's scheduleType says (the flow's own is None)."""
+    return "ondemand" if schedule in (None, "", "None") else schedule
 
 
 @click.command("export")
@@ -245,7 +260,8 @@ def list_cmd(state: CliState, as_json: bool) -> None:
         return
     table = Table("name", "schedule state", "schedule", "health", "version", "source")
     for s in summaries:
-        table.add_row(s.name, s.state, s.schedule or "-", s.health, str(s.version or "-"), s.source)
+        shown = _shown_schedule(s.schedule) if s.schedule is not None else "-"
+        table.add_row(s.name, s.state, shown, s.health, str(s.version or "-"), s.source)
     console().print(table)
 
 
@@ -264,7 +280,8 @@ def describe(state: CliState, name: str, runs: int, as_json: bool) -> None:
         return
     out = console()
     out.print(
-        f"[bold]{data['name']}[/]  {data['schedule_state']}  health {data['health']}  schedule {data['schedule']}"
+        f"[bold]{data['name']}[/]  {data['schedule_state']}  health {data['health']}  "
+        f"schedule {_shown_schedule(data['schedule']) if data['schedule'] is not None else '-'}"
     )
     for v in data["versions"]:
         mark = "*" if v["active"] else " "
