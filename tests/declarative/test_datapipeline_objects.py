@@ -966,3 +966,71 @@ def test_a_connection_with_a_user_and_no_password_keeps_its_credentials(cli: Cli
         with engine.connect() as conn:
             assert conn.execute(sa.text("select n from loaded")).scalar_one() == 1
         engine.dispose()
+
+
+def test_the_apis_and_cloudformations_forms_of_a_definition_run(cli: Cli, tmp_path: Path) -> None:
+    """boto3's get_pipeline_definition gives pipelineObjects (fields of key and stringValue or
+    refValue), parameterObjects and parameterValues; CloudFormation's AWS::DataPipeline::Pipeline
+    writes the same in PascalCase. Both were refused as "not a pipeline"."""
+    out = tmp_path / "said.txt"
+    api = {
+        "pipelineObjects": [
+            {"id": "Default", "name": "Default", "fields": [{"key": "scheduleType", "stringValue": "ondemand"}]},
+            {
+                "id": "Say",
+                "name": "Say",
+                "fields": [
+                    {"key": "type", "stringValue": "ShellCommandActivity"},
+                    {"key": "command", "stringValue": f'echo "$@" #{{myGreeting}} > {out}'},
+                    {"key": "scriptArgument", "stringValue": "#{myTables}"},
+                    {"key": "scriptArgument", "stringValue": "last"},
+                    {"key": "dependsOn", "refValue": "First"},
+                ],
+            },
+            {
+                "id": "First",
+                "name": "First",
+                "fields": [
+                    {"key": "type", "stringValue": "ShellCommandActivity"},
+                    {"key": "command", "stringValue": "true"},
+                ],
+            },
+        ],
+        "parameterObjects": [
+            {"id": "myGreeting", "attributes": [{"key": "type", "stringValue": "String"}]},
+            {
+                "id": "myTables",
+                "attributes": [{"key": "type", "stringValue": "String"}, {"key": "isArray", "stringValue": "true"}],
+            },
+        ],
+        "parameterValues": [
+            {"id": "myTables", "stringValue": "a"},
+            {"id": "myTables", "stringValue": "b"},
+            {"id": "myGreeting", "stringValue": "hi"},
+        ],
+    }
+    path = tmp_path / "from_api.json"
+    path.write_text(json.dumps(api))
+    result = cli("run", str(path), "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert out.read_text() == "a b last hi\n"
+
+    def pascal(obj: dict[str, Any]) -> dict[str, Any]:
+        fields = [{k[0].upper() + k[1:]: v for k, v in f.items()} for f in obj.get("fields", obj.get("attributes", []))]
+        key = "Fields" if "fields" in obj else "Attributes"
+        return {"Id": obj["id"], **({"Name": obj["name"]} if "name" in obj else {}), key: fields}
+
+    cloudformation = {
+        "Name": "said",
+        "Activate": True,
+        "PipelineObjects": [pascal(o) for o in api["pipelineObjects"]],
+        "ParameterObjects": [pascal(o) for o in api["parameterObjects"]],
+        "ParameterValues": [{"Id": v["id"], "StringValue": v["stringValue"]} for v in api["parameterValues"]],
+    }
+    path = tmp_path / "from_cloudformation.json"
+    path.write_text(json.dumps(cloudformation))
+    out.unlink()
+    assert cli("pipelines", "put", str(path)).exit_code == 0
+    result = cli("run", str(path), "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert out.read_text() == "a b last hi\n"

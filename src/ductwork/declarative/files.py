@@ -23,8 +23,10 @@ def is_declarative(path: str | Path) -> bool:
 def read_data(text: str, path: str) -> Any:
     """The file's data (JSON, or YAML for .yaml/.yml); syntax errors name the line."""
     if Path(path).suffix.lower() == ".json":
+        from ductwork.declarative.datapipeline.model import from_api_form
+
         try:
-            return json.loads(text)
+            return from_api_form(json.loads(text))
         except json.JSONDecodeError as exc:
             raise PipelineDefinitionError(
                 path, [Problem(f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", line=exc.lineno)]

@@ -154,6 +154,56 @@ def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+_API_FORMS = (
+    # (objects, fields, key, text, reference, parameters, attributes, values, id, name)
+    ("pipelineObjects", "fields", "key", "stringValue", "refValue", "parameterObjects", "attributes",
+     "parameterValues", "id", "name"),
+    ("PipelineObjects", "Fields", "Key", "StringValue", "RefValue", "ParameterObjects", "Attributes",
+     "ParameterValues", "Id", "Name"),
+)  # fmt: skip
+
+
+def from_api_form(data: Any) -> Any:
+    """A definition as the API takes and gives it (boto3's ``get_pipeline_definition``:
+    ``pipelineObjects`` whose ``fields`` are ``key`` with ``stringValue`` or ``refValue``) or as
+    CloudFormation's ``AWS::DataPipeline::Pipeline`` writes it (``PipelineObjects``, ``Fields``,
+    ``Key``, ``StringValue``, ``RefValue``), in the ``objects`` form the rest reads; any other data
+    as it is. Those were refused as "not a pipeline", though they are the same definitions."""
+    if not isinstance(data, dict) or "objects" in data:
+        return data
+    for objects_key, fields_key, key, text, ref, params_key, attrs_key, values_key, id_key, name_key in _API_FORMS:
+        if not isinstance(data.get(objects_key), list):
+            continue
+        out: dict[str, Any] = {k: v for k, v in data.items() if k not in (objects_key, params_key, values_key)}
+        out["objects"] = [_from_api_object(o, fields_key, key, text, ref, id_key, name_key) for o in data[objects_key]]
+        if isinstance(data.get(params_key), list):
+            out["parameters"] = [_from_api_object(o, attrs_key, key, text, ref, id_key, None) for o in data[params_key]]
+        if isinstance(data.get(values_key), list):
+            given: dict[str, list[Any]] = {}
+            for item in data[values_key]:
+                if isinstance(item, dict) and id_key in item:
+                    given.setdefault(str(item[id_key]), []).append(item.get(text))
+            # A parameter given several values (isArray) is its id repeated.
+            out["values"] = {name: items[0] if len(items) == 1 else items for name, items in given.items()}
+        return out
+    return data
+
+
+def _from_api_object(
+    obj: Any, fields_key: str, key: str, text: str, ref: str, id_key: str, name_key: str | None
+) -> Any:
+    if not isinstance(obj, dict):
+        return obj
+    pairs: list[tuple[str, Any]] = [("id", obj.get(id_key))]
+    if name_key is not None and name_key in obj:
+        pairs.append(("name", obj[name_key]))
+    for item in obj.get(fields_key) or []:
+        if isinstance(item, dict) and key in item:
+            value = {"ref": item[ref]} if ref in item else item.get(text)
+            pairs.append((str(item[key]), value))
+    return _pairs(pairs)  # a key given twice is a repeated field, as in the objects form
+
+
 class _Repeated(list[Any]):
     """A field given more than once in one object."""
 
@@ -209,6 +259,7 @@ def parse_definition(text: str, source: str = "<definition>") -> Definition:
 
 
 def definition_from_data(data: Any, source: str, all_lines: Mapping[str, list[int]] | None = None) -> Definition:
+    data = from_api_form(data)
     all_lines = all_lines or {}
     lines = {ident: found[0] for ident, found in all_lines.items()}
     problems: list[Problem] = []
