@@ -577,3 +577,21 @@ def test_validate_says_ondemand_and_what_only_an_activation_runs(cli: Cli, tmp_p
     assert result.exit_code == 0, result.output
     assert "`ductwork run` and the flows folder refuse it (use `pipelines put` and `activate`): " in result.output
     assert "object 'DefaultSchedule', field 'occurrences'" in result.output
+
+
+def test_a_parameter_value_that_does_not_fit_is_one_problem(cli: Cli, tmp_path: Path) -> None:
+    """A value that does not fit its parameter's type was said, and then again at every field
+    using the parameter ('parameter myCount has no value (give it with --param ...)')."""
+    found = problems(
+        cli,
+        tmp_path,
+        definition(
+            {**SHELL, "command": "echo #{myCount}", "scriptArgument": ["#{myCount}", "#{myName}"]},
+            parameters=[
+                {"id": "myCount", "type": "Integer", "default": "1"},
+                {"id": "myName", "type": "String", "default": "x", "allowedValues": ["a", "b"]},
+            ],
+            values={"myCount": "ten"},
+        ),
+    )
+    assert [(p["object"], p["field"]) for p in found] == [("myCount", "values"), ("myName", "default")], found

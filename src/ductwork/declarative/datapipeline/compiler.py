@@ -381,6 +381,11 @@ def _parameters(check: _Checker) -> dict[str, Parameter[Any]]:
             check.add_parameter(
                 f"value {default!r} does not fit the parameter's type {type_name}: {exc}", where, field_name
             )
+            # Kept without a value, so that the fields using it are checked, not each said to
+            # lack a value for it: the value is the one problem.
+            fallback: Parameter[Any] = factory(description=inner.description)
+            fallback.name = param.name
+            out[param.name] = fallback
             continue
         built.name = param.name
         out[param.name] = built
