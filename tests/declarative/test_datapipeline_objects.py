@@ -398,6 +398,11 @@ def test_an_array_parameter_gives_one_value_per_item(cli: Cli, tmp_path: Path) -
     result = cli("run", str(path), "--no-progress", "--param", 'myTables=["x", "y", "z"]')
     assert result.exit_code == 0, result.output
     assert out.read_text().splitlines() == ["x", "y", "z", "--mode=full"]
+    # `pipelines put --param` takes an array as the name repeated, as AWS's --parameter-values;
+    # `run` refused that with no word of the form it takes.
+    twice = cli("run", str(path), "--no-progress", "--param", "myTables=x", "--param", "myTables=y")
+    assert twice.exit_code == 2
+    assert """for a list, give it once: --param 'myTables=["x", "y"]'""" in twice.output
 
 
 def test_describe_and_list_runs_show_the_scheduled_times_the_objects_saw(cli: Cli, tmp_path: Path) -> None:

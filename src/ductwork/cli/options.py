@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,7 +25,12 @@ def parse_param_options(values: Sequence[str]) -> dict[str, str]:
         if not sep or not key.strip():
             raise ParameterError(f"--param {item!r}: expected NAME=VALUE")
         if key.strip() in out and out[key.strip()] != value:  # which one was meant? (it kept the last)
-            raise ParameterError(f"--param {key.strip()!r} is given twice, as {out[key.strip()]!r} and {value!r}")
+            # A list parameter (an AWS isArray one) takes its items as one JSON list.
+            items = json.dumps([out[key.strip()], value])
+            raise ParameterError(
+                f"--param {key.strip()!r} is given twice, as {out[key.strip()]!r} and {value!r}; "
+                f"for a list, give it once: --param '{key.strip()}={items}'"
+            )
         out[key.strip()] = value
     return out
 
