@@ -1039,3 +1039,37 @@ def test_the_apis_and_cloudformations_forms_of_a_definition_run(cli: Cli, tmp_pa
     result = cli("run", str(path), "--no-progress")
     assert result.exit_code == 0, result.output
     assert out.read_text() == "a b last hi\n"
+
+
+def test_a_preconditions_own_on_fail_alarm_names_the_precondition(cli: Cli, tmp_path: Path, sns_topic: str) -> None:
+    """AWS gives preconditions onFail/onSuccess/onLateAction. The flow had the action after the
+    precondition's check, but validate refused its #{node.@id}: "'node' is only known in an
+    action or a precondition"."""
+    definition = {
+        "objects": [
+            {"id": "Default", "scheduleType": "ondemand"},
+            {
+                "id": "Check",
+                "type": "ShellCommandPrecondition",
+                "command": "false",
+                "maximumRetries": "0",
+                "onFail": {"ref": "Tell"},
+            },
+            {"id": "Work", "type": "ShellCommandActivity", "command": "true", "precondition": {"ref": "Check"}},
+            {
+                "id": "Tell",
+                "type": "SnsAlarm",
+                "topicArn": "arn:aws:sns:us-east-1:1:ops",
+                "subject": "#{node.@id} #{node.@status}",
+                "message": "#{node.errorMessage}",
+            },
+        ]
+    }
+    path = tmp_path / "checked.json"
+    path.write_text(json.dumps(definition))
+    assert cli("pipelines", "validate", str(path)).exit_code == 0
+    result = cli("run", str(path), "--no-progress", env={"DUCTWORK_CONN_OPS": sns_topic})
+    assert result.exit_code == 1, result.output
+    (sent,) = _Hook.received
+    assert sent["Subject"] == "Check FAILED"
+    assert "precondition 'Check' of 'Work' was not met" in sent["Message"]

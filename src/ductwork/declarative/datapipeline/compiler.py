@@ -709,7 +709,10 @@ def compile_definition(
                 edges[down].append((obj.id, "output"))
     _dependency_cycle(check, edges)
     users: dict[str, PipelineObject] = {}
-    for obj in runnables:
+    # A precondition's own actions (AWS gives preconditions onFail, onSuccess, onLateAction)
+    # act for the precondition: their #{node...} is it, as the built flow has them.
+    preconditions = [o for o in definition if kind_of(o) == cat.PRECONDITION]
+    for obj in [*runnables, *preconditions]:
         effective = definition.effective(obj)
         for name in ("precondition", "onFail", "onSuccess", "onLateAction"):
             for target in refs(effective.get(name)):
