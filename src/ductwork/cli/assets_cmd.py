@@ -5,11 +5,12 @@ from __future__ import annotations
 import dataclasses
 
 import click
-from rich.table import Table
+from rich.markup import escape
 
 from ductwork.cli.engine_state import store
 from ductwork.cli.output import console, print_json
 from ductwork.cli.state import CliState
+from ductwork.cli.tables import DataTable
 
 
 @click.group()
@@ -40,7 +41,7 @@ def list_assets(state: CliState, search: str | None, as_json: bool) -> None:
             ]
         )
         return
-    table = Table("asset", "updates", "last update")
+    table = DataTable("asset", "updates", "last update")
     for a in found:
         table.add_row(a.uri, str(a.events), a.last_event_at.isoformat(timespec="seconds") if a.last_event_at else "-")
     console().print(table)
@@ -61,11 +62,11 @@ def show(state: CliState, uri: str, as_json: bool) -> None:
         print_json(dataclasses.asdict(detail))
         return
     out = console()
-    out.print(f"[bold]{detail.uri}[/]")
-    out.print("  producers: " + (", ".join(f"{f}.{t}" for f, t in detail.producers) or "-"))
-    out.print("  consumers: " + (", ".join(detail.consumers) or "-"))
-    out.print("  readers:   " + (", ".join(f"{f}.{t}" for f, t in detail.readers) or "-"))
-    table = Table("event", "at", "by run", "extra", "started")
+    out.print(f"[bold]{escape(detail.uri)}[/]")
+    out.print("  producers: " + (", ".join(f"{f}.{t}" for f, t in detail.producers) or "-"), markup=False)
+    out.print("  consumers: " + (", ".join(detail.consumers) or "-"), markup=False)
+    out.print("  readers:   " + (", ".join(f"{f}.{t}" for f, t in detail.readers) or "-"), markup=False)
+    table = DataTable("event", "at", "by run", "extra", "started")
     for e in detail.events:
         by = f"{e['flow_id']}/{e['run_id']} ({e['task_id']})" if e["flow_id"] else "-"
         started = ", ".join(f"{s['flow_id']}/{s['run_id']}" for s in e["started"]) or "-"

@@ -35,11 +35,10 @@ def list_entries(
     as_json: bool,
 ) -> None:
     """Changes, newest first (details never hold a secret)."""
-    from rich.table import Table
-
     from ductwork.cli.engine_state import store
     from ductwork.cli.options import date_option
     from ductwork.cli.output import console, print_json
+    from ductwork.cli.tables import DataTable
     from ductwork.services import audit as audit_service
 
     start = None
@@ -69,7 +68,7 @@ def list_entries(
             }
         )
         return
-    table = Table("when", "who", "via", "from", "action", "target", "details", title=f"audit log ({page.total})")
+    table = DataTable("when", "who", "via", "from", "action", "target", "details", title=f"audit log ({page.total})")
     for e in page.items:
         table.add_row(
             e.at.isoformat(timespec="seconds"),

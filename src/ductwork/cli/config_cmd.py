@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from rich.table import Table
 
 from ductwork.cli.output import console, print_json
 from ductwork.cli.state import CliState
+from ductwork.cli.tables import DataTable
 
 
 def _config_rows(state: CliState, cli_values: dict[str, dict[str, str]]) -> list[tuple[str, str, str | None, str]]:
@@ -93,13 +93,13 @@ def config(ctx: click.Context, modules: tuple[str, ...], as_json: bool) -> None:
             data["parameters"] = [{"section": s, "name": n, "value": v, "source": src} for s, n, v, src in params]
         print_json(data)
         return
-    table = Table("setting", "value", "source", title="settings")
+    table = DataTable("setting", "value", "source", title="settings")
     for row in rows:
         table.add_row(*row)
     console().print(table)
     console().print(_handoff(state), markup=False)
     if modules:
-        ptable = Table("section", "parameter", "value", "source", title="config class parameters")
+        ptable = DataTable("section", "parameter", "value", "source", title="config class parameters")
         for section, name, value, source in params:
             ptable.add_row(section, name, str(value), source)
         console().print(ptable)

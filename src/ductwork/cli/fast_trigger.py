@@ -329,4 +329,6 @@ def _print_run(typed: Typed, run: dict[str, Any]) -> None:
     if typed.as_json:
         output.print_json(run)
     else:
-        output.console().print(f"run {run['flow_id']} {run['run_id']}: {output.styled(run['state'])}")
+        from rich.markup import escape
+
+        output.console().print(f"run {escape(run['flow_id'])} {escape(run['run_id'])}: {output.styled(run['state'])}")

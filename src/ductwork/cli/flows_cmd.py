@@ -65,15 +65,16 @@ def list_flows(state: CliState, as_json: bool) -> None:
             sys.exit(1)
         return
     from rich.markup import escape
-    from rich.table import Table
+
+    from ductwork.cli.tables import DataTable
 
     out = console()
-    table = Table("flow", "schedule", "tasks", "style", "tags", "file", title=f"flows in {folder}")
+    table = DataTable("flow", "schedule", "tasks", "style", "tags", "file", title=f"flows in {folder}")
     for fid, flow, file in rows:
-        table.add_row(escape(fid), flow.schedule, str(flow.tasks), flow.style, escape(", ".join(flow.tags)), file)
+        table.add_row(fid, flow.schedule, str(flow.tasks), flow.style, ", ".join(flow.tags), file)
     out.print(table)
-    for err in view.errors:
-        out.print("[red]import error[/] " + escape(str(err)))
+    for err in view.errors:  # one line each, however long: what grep and a log file read
+        out.print("[red]import error[/] " + escape(str(err)), soft_wrap=True)
     if view.errors:
         sys.exit(1)
 
@@ -127,11 +128,10 @@ def show(state: CliState, flow_ref: str, as_json: bool) -> None:
     out.print(_tree(graph))
     meta = graph.meta
     if meta.params:
-        from rich.table import Table
-
+        from ductwork.cli.tables import DataTable
         from ductwork.core.params import from_description
 
-        table = Table("parameter", "type", "default", "description", title="parameters")
+        table = DataTable("parameter", "type", "default", "description", title="parameters")
         for name, info in meta.params.items():
             nullable = info["type"] != "json" and from_description(info).takes_null()
             kind = f"list of {info['items']}" if info.get("items") else info["type"]

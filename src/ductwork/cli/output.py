@@ -12,6 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
+
+from ductwork.cli.markup import Markup
 
 STATE_STYLES = {
     "success": "green",
@@ -85,8 +88,8 @@ def error_notes(errors: Mapping[str, str] | None) -> dict[str, str]:
     return {task: short_error(error) for task, error in (errors or {}).items()}
 
 
-def styled(state: str) -> str:
-    return f"[{STATE_STYLES.get(state, 'white')}]{state}[/]"
+def styled(state: str) -> Markup:
+    return Markup(f"[{STATE_STYLES.get(state, 'white')}]{escape(state)}[/]")
 
 
 def print_run_states(
@@ -100,13 +103,10 @@ def print_run_states(
     """A run's task states as ``trigger --wait`` shows them: one row per (task, state, try,
     duration in seconds), then why the run ended, if it ended for a reason. ``notes`` (by task
     id) adds a column, such as which tasks were up to date and did not run."""
-    from rich.table import Table
-
+    from ductwork.cli.tables import run_table
     from ductwork.core.task_order import instances_under_their_task, reorder
 
-    table = Table(
-        "task", "state", "try", "duration", title=f"{flow_id} {run_id} [{styled(state)}]", title_justify="left"
-    )
+    table = run_table(flow_id, run_id, styled(state), "task", "state", "try", "duration")
     if notes:
         table.add_column("note", overflow="fold", max_width=70)
     order = instances_under_their_task([task[0] for task in tasks])

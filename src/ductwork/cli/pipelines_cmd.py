@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.markup import escape
 
 from ductwork.cli.output import console, print_json
 from ductwork.cli.state import CliState
@@ -40,7 +41,7 @@ def validate(state: CliState, file: Path, as_json: bool) -> None:
             print_json({"valid": False, "file": str(file), "problems": [p.to_dict() for p in exc.problems]})
         else:
             out = console()
-            out.print(f"[red]{file}: {len(exc.problems)} problem(s)[/]")
+            out.print(f"[red]{escape(str(file))}: {len(exc.problems)} problem(s)[/]")
             for problem in exc.problems:
                 line = f"line {problem.line}: " if problem.line else ""
                 out.print(f"  {line}{problem}", highlight=False, markup=False)
@@ -250,15 +251,14 @@ def deactivate(state: CliState, name: str) -> None:
 @click.pass_obj
 def list_cmd(state: CliState, as_json: bool) -> None:
     """Every pipeline with its schedule state and health, as the AWS console lists them."""
-    from rich.table import Table
-
+    from ductwork.cli.tables import DataTable
     from ductwork.services import pipelines as service
 
     summaries = service.list_pipelines(_engine(state))
     if as_json:
         print_json({"pipelines": [s.to_dict() for s in summaries]})
         return
-    table = Table("name", "schedule state", "schedule", "health", "version", "source")
+    table = DataTable("name", "schedule state", "schedule", "health", "version", "source")
     for s in summaries:
         shown = _shown_schedule(s.schedule) if s.schedule is not None else "-"
         table.add_row(s.name, s.state, shown, s.health, str(s.version or "-"), s.source)
@@ -280,16 +280,17 @@ def describe(state: CliState, name: str, runs: int, as_json: bool) -> None:
         return
     out = console()
     out.print(
-        f"[bold]{data['name']}[/]  {data['schedule_state']}  health {data['health']}  "
-        f"schedule {_shown_schedule(data['schedule']) if data['schedule'] is not None else '-'}"
+        f"[bold]{escape(data['name'])}[/]  {data['schedule_state']}  health {data['health']}  "
+        f"schedule {escape(_shown_schedule(data['schedule'])) if data['schedule'] is not None else '-'}"
     )
     for v in data["versions"]:
         mark = "*" if v["active"] else " "
         out.print(
-            f" {mark} version {v['version']} ({v['format']}) stored {v['created_at']} by {v['created_by'] or '?'}"
+            f" {mark} version {v['version']} ({v['format']}) stored {v['created_at']} by {v['created_by'] or '?'}",
+            markup=False,
         )
     for obj in data["objects"]:
-        out.print(f"  [bold]{obj['id']}[/] ({obj['type']})")
+        out.print(f"  [bold]{escape(obj['id'])}[/] ({escape(str(obj['type']))})")
         for inst in obj["instances"]:
             out.print(
                 f"    {inst['scheduled_start']}  {inst['status']:<24} attempts {inst['attempts']}", highlight=False
@@ -303,15 +304,14 @@ def describe(state: CliState, name: str, runs: int, as_json: bool) -> None:
 @click.pass_obj
 def list_runs(state: CliState, name: str, limit: int, as_json: bool) -> None:
     """The runs of NAME, newest first (AWS's list-runs)."""
-    from rich.table import Table
-
+    from ductwork.cli.tables import DataTable
     from ductwork.services import pipelines as service
 
     rows = service.list_runs(_engine(state), name, limit=limit)
     if as_json:
         print_json({"runs": rows})
         return
-    table = Table("scheduled start", "state", "run", "started", "ended")
+    table = DataTable("scheduled start", "state", "run", "started", "ended")
     for r in rows:
         table.add_row(r["scheduled_start"], r["state"], r["run_id"], r["start"] or "-", r["end"] or "-")
     console().print(table)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import click
-from rich.table import Table
 
 from ductwork.cli.engine_state import store
 from ductwork.cli.output import console, print_json
 from ductwork.cli.state import CliState
+from ductwork.cli.tables import DataTable
 from ductwork.store.engine import read_transaction, transaction
 from ductwork.store.repo import pools as pool_repo
 
@@ -26,7 +26,7 @@ def list_pools(state: CliState, as_json: bool) -> None:
     if as_json:
         print_json([{"name": p.name, "slots": p.slots, "description": p.description} for p in rows])
         return
-    table = Table("pool", "slots", "description")
+    table = DataTable("pool", "slots", "description")
     for p in rows:
         table.add_row(p.name, str(p.slots), p.description)
     console().print(table)

@@ -265,8 +265,8 @@ def _report(summary: RunSummary, as_json: bool, settings_logs: Path | None, *, h
         if reused:
             counts += f"; {reused} of them up to date, not run"
         why = f" ({escape(summary.reason)})" if summary.reason else ""
-        where = f"logs under {settings_logs}" if settings_logs is not None else "no try logs kept"
-        out.print(f"run {summary.run_id}: [bold]{summary.state.value}[/]{why} ({counts}); {where}")
+        where = f"logs under {escape(str(settings_logs))}" if settings_logs is not None else "no try logs kept"
+        out.print(f"run {escape(summary.run_id)}: [bold]{summary.state.value}[/]{why} ({counts}); {where}")
     if summary.state.value == "failed" and not handed_over:  # the run's verdict, as `trigger --wait` exits: a task
         sys.exit(1)  # that failed under a run its rules let succeed (an all_done cleanup) is not one
 
@@ -567,4 +567,4 @@ def _luigi_summary(summary: RunSummary, *, stopped: bool = False) -> None:
             else ("there were tasks whose scheduling failed")
         )
         lines.append(f"This progress looks :( because {why}")
-    console().print("\n".join(lines))
+    console().print("\n".join(lines), markup=False)  # Luigi's task reprs hold "[...]" of list parameters

@@ -7,10 +7,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ductwork.cli.output import styled
+from ductwork.cli.tables import DataTable, run_table
 from ductwork.core.states import TaskState
 from ductwork.core.task_order import instances_under_their_task, reorder
 from ductwork.engine.recorder import RunSummary
@@ -45,7 +47,7 @@ class ProgressSink:
             disable=not enabled,
             refresh_per_second=self.REFRESH_PER_SECOND,
         )
-        self.task = self.progress.add_task(title, total=total, detail="")
+        self.task = self.progress.add_task(escape(title), total=total, detail="")
         self.counts: dict[str, int] = {}
 
     def __enter__(self) -> ProgressSink:
@@ -75,7 +77,7 @@ ALL_ROWS = 25
 
 
 def summary_table(summary: RunSummary, *, max_rows: int = 200) -> Table:
-    table = Table(title=f"{summary.flow_id}  {summary.run_id}  [{styled(summary.state.value)}]", title_justify="left")
+    table = run_table(summary.flow_id, summary.run_id, styled(summary.state.value), sep="  ")
     table.add_column("task")
     table.add_column("state")
     table.add_column("tries", justify="right")
@@ -122,7 +124,7 @@ def tries_table(summary: RunSummary) -> Table | None:
     ]
     if not rows:
         return None
-    table = Table(title="tries", title_justify="left")
+    table = DataTable(title="tries", title_justify="left")
     for column in ("task", "try", "state", "duration", "error"):
         table.add_column(column, overflow="fold", max_width=80 if column == "error" else None)
     for task_id, t in rows:

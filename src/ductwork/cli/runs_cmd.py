@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from rich.table import Table
+from rich.markup import escape
 
 from ductwork.cli.engine_state import ensure_flow, store
 from ductwork.cli.options import conf_option, date_option, parse_param_options
@@ -24,6 +24,7 @@ from ductwork.cli.output import (
     waited_run_json,
 )
 from ductwork.cli.state import CliState
+from ductwork.cli.tables import DataTable
 from ductwork.core.masking import mask_secret_keys
 from ductwork.core.states import RunState, TaskState
 from ductwork.errors import NotFoundError, ParameterError
@@ -276,7 +277,7 @@ def trigger(
         else:
             print_json(run_json(record))
     else:
-        console().print(f"run {record.flow_id} {record.run_id}: {styled(record.state.value)}")
+        console().print(f"run {escape(record.flow_id)} {escape(record.run_id)}: {styled(record.state.value)}")
         if wait:
             _print_states(engine, record, state.settings)
     if wait:
@@ -368,7 +369,9 @@ def backfill(
         existing = sum(p.exists for p in planned)  # "queued 0" alone read as a backfill that did nothing, silently
         skipped = f"; {existing} date(s) of the range already had a run, left as they are" if existing else ""
         console().print(
-            f"queued {len(created)} backfill run(s) of {flow_id}{skipped}" + "".join(f"\n  {r.run_id}" for r in created)
+            f"queued {len(created)} backfill run(s) of {flow_id}{skipped}"
+            + "".join(f"\n  {r.run_id}" for r in created),
+            markup=False,
         )
         if rerun:
             console().print(
@@ -419,7 +422,7 @@ def list_runs(
     if as_json:
         print_json({"total": page.total, "runs": [run_json(r) for r in page.items]})
         return
-    table = Table(title=f"runs ({page.total} in all)", title_justify="left")
+    table = DataTable(title=f"runs ({page.total} in all)", title_justify="left")
     # The flow and run ids are what `runs show FLOW RUN_ID` wants, and the state what one looks
     # for: never cut (the dates give way in a narrow terminal).
     whole = {"flow": [r.flow_id for r in page.items], "run": [r.run_id for r in page.items]}
@@ -499,10 +502,10 @@ def cancel_run(state: CliState, flow_id: str, run_id: str, dry_run: bool) -> Non
     if dry_run:
         record, unfinished = run_service.cancel_preview(engine, flow_id, run_id)
         console().print(
-            f"would cancel run {record.flow_id} {record.run_id} ({styled(record.state.value)}): "
+            f"would cancel run {escape(record.flow_id)} {escape(record.run_id)} ({styled(record.state.value)}): "
             f"{len(unfinished)} unfinished task(s) would end (running ones failed, the others skipped)"
-            + (": " + ", ".join(unfinished) if unfinished else "")
+            + (": " + escape(", ".join(unfinished)) if unfinished else "")
         )
         return
     record = run_service.cancel(engine, flow_id, run_id)
-    console().print(f"run {record.flow_id} {record.run_id}: {styled(record.state.value)}")
+    console().print(f"run {escape(record.flow_id)} {escape(record.run_id)}: {styled(record.state.value)}")

@@ -10,11 +10,11 @@ import json
 from typing import Any
 
 import click
-from rich.table import Table
 
 from ductwork.cli.engine_state import store
 from ductwork.cli.output import console, print_json
 from ductwork.cli.state import CliState
+from ductwork.cli.tables import DataTable
 from ductwork.core.connections import Connection
 from ductwork.core.json_text import NotJsonNumber, loads_finite
 from ductwork.core.masking import MASK, is_secret_name
@@ -87,7 +87,7 @@ def list_connections(state: CliState, as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    table = Table("name", "type", "host", "port", "schema", "login", "password", "description")
+    table = DataTable("name", "type", "host", "port", "schema", "login", "password", "description")
     for r in rows:
         table.add_row(*(str(r[k] if r[k] is not None else "") for k in table_keys()))
     console().print(table)
@@ -177,7 +177,7 @@ def list_variables(state: CliState, as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    table = Table("name", "value", "encrypted", "description")
+    table = DataTable("name", "value", "encrypted", "description")
     for r in rows:
         table.add_row(r["key"], _short(str(r["value"])), "yes" if r["encrypted"] else "no", r["description"])
     console().print(table)

@@ -83,12 +83,12 @@ def test_task(
     # A sensor in reschedule mode has an entry per poke, all of one try (one log): each try once.
     for try_number in dict.fromkeys(attempt.try_number for attempt in task.tries):
         text = summary.logs.get((task_id, try_number), "")
-        out.print(f"[bold]--- {task_id} try {try_number} ---[/]")
+        out.print(f"[bold]--- {escape(task_id)} try {try_number} ---[/]")
         sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
         sys.stdout.flush()
     out.print(
-        f"{task_id}: {styled(task.state.value)}"
-        + (f" ({task.tries[-1].error})" if task.tries and task.tries[-1].error else "")
+        f"{escape(task_id)}: {styled(task.state.value)}"
+        + (f" ({escape(task.tries[-1].error)})" if task.tries and task.tries[-1].error else "")
     )
     if task.state.is_failure:
         sys.exit(1)
@@ -193,11 +193,12 @@ def clear(
         print_json({"dry_run": dry_run, "cleared": ids, "other_runs": others})
         return
     verb = "would clear" if dry_run else "cleared"
-    console().print(f"{verb} {len(ids)} task(s) of {flow_id} {run_id}: " + ", ".join(ids))
+    console().print(f"{verb} {len(ids)} task(s) of {flow_id} {run_id}: " + ", ".join(ids), markup=False)
     for other in elsewhere:
         where = f"{other.record.flow_id} {other.record.run_id}"
         console().print(
-            f"{verb} {len(other.task_ids)} task(s) of {where} (ExternalTaskMarker): " + ", ".join(other.task_ids)
+            f"{verb} {len(other.task_ids)} task(s) of {where} (ExternalTaskMarker): " + ", ".join(other.task_ids),
+            markup=False,
         )
 
 
@@ -233,7 +234,7 @@ def mark(
         print_json({"dry_run": dry_run, "state": new_state, "marked": ids})
         return
     verb = "would mark" if dry_run else "marked"
-    console().print(f"{verb} {len(ids)} task(s) {new_state}: " + ", ".join(ids))
+    console().print(f"{verb} {len(ids)} task(s) {new_state}: " + ", ".join(ids), markup=False)
 
 
 @tasks.command("state")
@@ -264,11 +265,11 @@ def task_state(state: CliState, flow_id: str, run_id: str, task_id: str | None, 
         # checks next, not the count of tries used so far (0 before its first check).
         number = t.try_number + 1 if t.state == TaskState.UP_FOR_RESCHEDULE else t.try_number
         error = f": {escape(short_error(errors[t.task_id]))}" if t.task_id in errors else ""
-        console().print(f"{t.task_id}: {styled(t.state.value)} (try {number}{when}){error}")
+        console().print(f"{escape(t.task_id)}: {styled(t.state.value)} (try {number}{when}){error}")
         if t.task_id in unserved:
             from ductwork.services.workers import unserved_note
 
-            console().print(f"  [yellow]waits: {unserved_note(unserved[t.task_id])}[/yellow]", highlight=False)
+            console().print(f"  [yellow]waits: {escape(unserved_note(unserved[t.task_id]))}[/yellow]", highlight=False)
 
 
 def _unserved(state: CliState, engine: Any, instances: Sequence[Any]) -> dict[str, str]:

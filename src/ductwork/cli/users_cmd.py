@@ -7,11 +7,11 @@ import sys
 from collections.abc import Callable
 
 import click
-from rich.table import Table
 
 from ductwork.cli.engine_state import store
 from ductwork.cli.output import console, print_json
 from ductwork.cli.state import CliState
+from ductwork.cli.tables import DataTable
 
 ROLES = ("admin", "operator", "viewer")
 
@@ -88,7 +88,7 @@ def list_users(state: CliState, as_json: bool) -> None:
     if as_json:
         print_json([{"username": u.username, "role": u.role, "created_at": u.created_at.isoformat()} for u in found])
         return
-    table = Table("user", "role", "created", "last login")
+    table = DataTable("user", "role", "created", "last login")
     for u in found:
         table.add_row(
             u.username,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from rich.markup import escape
 
 from ductwork.cli.engine_state import store
 from ductwork.cli.output import console, print_json
@@ -26,9 +27,12 @@ def why(state: CliState, flow_id: str, task_id: str, run_id: str | None, as_json
         print_json(info)
         return
     out = console()
-    out.print(f"[bold]{info['task_id']}[/] in run {info['run_id']} of {info['flow_id']} ({info['state']})")
-    out.print(f"  {info['text']}")
+    out.print(
+        f"[bold]{escape(info['task_id'])}[/] in run {escape(info['run_id'])} of {escape(info['flow_id'])} "
+        f"({escape(info['state'])})"
+    )
+    out.print(f"  {info['text']}", markup=False)
     for reason in info.get("reasons", []):
-        out.print(f"  - {reason['text']}")
+        out.print(f"  - {reason['text']}", markup=False)
     if info.get("matched"):
-        out.print("  matched: " + ", ".join(info["matched"]))
+        out.print("  matched: " + ", ".join(info["matched"]), markup=False)

@@ -9,12 +9,14 @@ import socket
 import sys
 
 import click
-from rich.table import Table
+from rich.markup import escape
 
 from ductwork.cli.engine_state import store
+from ductwork.cli.markup import Markup
 from ductwork.cli.options import LOG_LEVEL
 from ductwork.cli.output import console, print_json
 from ductwork.cli.state import CliState
+from ductwork.cli.tables import DataTable
 from ductwork.errors import DuctworkError
 
 
@@ -190,7 +192,7 @@ def list_workers(state: CliState, include_stopped: bool, as_json: bool) -> None:
     if not found.workers:
         out.print("No workers." + ("" if include_stopped else " (--all shows stopped ones)"))
     else:
-        table = Table("worker", "host", "queues", "slots", "current tries", "last heartbeat", "state")
+        table = DataTable("worker", "host", "queues", "slots", "current tries", "last heartbeat", "state")
         for w in found.workers:
             colour = {"running": "green", "lost": "red"}.get(w.state, "dim")
             table.add_row(
@@ -200,7 +202,7 @@ def list_workers(state: CliState, include_stopped: bool, as_json: bool) -> None:
                 f"{w.slots_used}/{w.concurrency}",
                 "\n".join(w.current) or "-",
                 f"{w.heartbeat_age:.0f}s ago",
-                f"[{colour}]{w.state}[/{colour}]",
+                Markup(f"[{colour}]{escape(w.state)}[/{colour}]"),
             )
         out.print(table)
     for queue, count in sorted(found.unserved.items()):
