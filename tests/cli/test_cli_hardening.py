@@ -359,3 +359,16 @@ def test_a_connections_extra_holding_nan_is_refused_as_the_api_refuses_it(cli: C
     result = cli("connections", "add", "api", "http://x", "--extra", '{"timeout": NaN}')
     assert result.exit_code == 2, result.output
     assert "NaN is not a JSON number" in result.output
+
+
+def test_no_color_leaves_error_messages_uncoloured_in_a_terminal(tmp_path: Path) -> None:
+    """NO_COLOR (no-color.org) turned Rich's colours off, but the errors click prints (`Error:
+    ...` in red) kept theirs, in a terminal where the user had asked for none."""
+    (tmp_path / "flows").mkdir()
+    args = [sys.executable, "-m", "ductwork.cli", "run", "nowhere"]
+    base = {"TERM": "xterm-256color", "COLUMNS": "120", "DUCTWORK_FLOWS_FOLDER": str(tmp_path / "flows")}
+    coloured, _, status = _in_terminal(args, tmp_path, process_env(base))
+    assert status == 2 and b"\x1b[31mError: no flow 'nowhere'" in coloured, coloured  # red, as asked
+    plain, _, status = _in_terminal(args, tmp_path, process_env({**base, "NO_COLOR": "1"}))
+    assert status == 2 and b"Error: no flow 'nowhere'" in plain, plain
+    assert b"\x1b[" not in plain, plain

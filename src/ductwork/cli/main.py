@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import gc
+import os
 from pathlib import Path
 
 import click
@@ -86,6 +87,8 @@ SUBCOMMANDS: dict[str, list[str]] = {
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, home: str | None, flows_folder: str | None) -> None:
     """Ductwork: pipelines as code, scheduled, run, retried and shown."""
+    if os.environ.get("NO_COLOR"):  # no-color.org: Rich honours it, click's coloured messages did not
+        ctx.color = False  # the commands' contexts inherit it, and the errors printed after them read it
     ctx.obj = CliState(
         config_path=config_path,
         overrides={"home": Path(home) if home else None, "flows_folder": Path(flows_folder) if flows_folder else None},
