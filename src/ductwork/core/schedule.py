@@ -186,6 +186,32 @@ class OnceSchedule(Schedule):
         return interval.start
 
 
+CRON_FIELDS = (
+    ("minute", "0-59"),
+    ("hour", "0-23"),
+    ("day-of-month", "1-31"),
+    ("month", "1-12 or JAN-DEC"),
+    ("day-of-week", "0-6 or SUN-SAT"),
+)
+"""The five fields of a cron expression, in order, and what each takes."""
+
+
+def _cron_problem(expression: str) -> str:
+    """Why croniter refuses ``expression``, naming the field: "not a valid cron expression"
+    alone left the user to find the 61 in ``61 * * * *``. Each field is checked with the
+    others left at ``*``; an error only their combination makes keeps the general message."""
+    from croniter import croniter
+
+    fields = expression.split()
+    if len(fields) == len(CRON_FIELDS):
+        for i, (name, allowed) in enumerate(CRON_FIELDS):
+            alone = ["*"] * len(CRON_FIELDS)
+            alone[i] = fields[i]
+            if not croniter.is_valid(" ".join(alone)):
+                return f"not a valid cron expression: its {name} field {fields[i]!r} is not valid (it takes {allowed})"
+    return "not a valid cron expression"
+
+
 class CronSchedule(Schedule):
     """A cron expression (or preset) evaluated on the wall clock of ``tz``."""
 
@@ -196,7 +222,7 @@ class CronSchedule(Schedule):
         self.cron = PRESETS.get(expression, expression)
         self.tz = tz
         if not croniter.is_valid(self.cron):
-            raise ValueError("not a valid cron expression")
+            raise ValueError(_cron_problem(self.cron))
         self._croniter = croniter
         try:  # valid fields can still name a date that never comes (the 31st of February)
             croniter(self.cron, dt.datetime(2000, 1, 1)).get_next(dt.datetime)

@@ -59,6 +59,24 @@ def test_bad_schedules_name_the_flow_and_value(value: object, fragment: str) -> 
     assert fragment in str(err.value)
 
 
+@pytest.mark.parametrize(
+    "value, fragment",
+    [
+        ("61 * * * *", "its minute field '61' is not valid (it takes 0-59)"),
+        ("0 25 * * *", "its hour field '25' is not valid (it takes 0-23)"),
+        ("0 0 32 * *", "its day-of-month field '32' is not valid (it takes 1-31)"),
+        ("0 0 * 13 *", "its month field '13' is not valid (it takes 1-12 or JAN-DEC)"),
+        ("0 0 * * 8", "its day-of-week field '8' is not valid (it takes 0-6 or SUN-SAT)"),
+        ("*/0 * * * *", "its minute field '*/0' is not valid"),
+    ],
+)
+def test_a_bad_cron_expression_names_its_bad_field(value: str, fragment: str) -> None:
+    """It said "not a valid cron expression" alone: which of five fields was wrong was left to find."""
+    with pytest.raises(ScheduleError) as err:
+        parse_schedule(value, where="flow 'etl'")
+    assert f"flow 'etl': invalid schedule {value!r}: not a valid cron expression: {fragment}" in str(err.value)
+
+
 def test_daily_in_madrid_across_both_dst_changes_runs_once_a_day_at_local_midnight() -> None:
     schedule = parse_schedule("@daily", "Europe/Madrid")
     start = dt.datetime(2024, 3, 28, tzinfo=MADRID)
