@@ -10,7 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from ductwork_process import ductwork_process
+from ductwork_process import ductwork_command, ductwork_process, process_env
 
 LOUD = """
 from ductwork import Flow, PythonOperator
@@ -55,6 +55,26 @@ def test_output_larger_than_a_pipe_arrives_whole_and_statuses_are_kept(tmp_path:
 
     missing = _ductwork(tmp_path, "runs", "show", "loud", "no-such-run")
     assert missing.returncode == 2 and "no-such-run" in missing.stderr
+
+
+def test_a_reader_that_went_away_is_not_taken_for_a_failed_run(tmp_path: Path) -> None:
+    """`ductwork run etl | head -1` exited 1, the status of a failed run, for a run that had
+    succeeded: output that no one reads now ends the command with 141, as a shell reports a
+    program SIGPIPE ended (`git log | head -1`), and nothing on standard error; the run is kept."""
+    (tmp_path / "loud.py").write_text(LOUD)
+    env = {"DUCTWORK_HOME": str(tmp_path / "home")}
+    for args in (["run", "loud.py:loud", "--no-progress"], ["runs", "list"], ["runs", "list", "--json"]):
+        read, write = os.pipe()
+        os.close(read)  # the reader is gone before the command writes a line
+        try:
+            done = subprocess.run(
+                ductwork_command(*args), env=process_env(env), cwd=tmp_path, stdout=write, stderr=subprocess.PIPE
+            )
+        finally:
+            os.close(write)
+        assert done.returncode == 141 and not done.stderr, (args, done.returncode, done.stderr)
+    listed = _ductwork(tmp_path, "runs", "list", "--json")
+    assert '"state": "success"' in listed.stdout, listed.stdout
 
 
 def _script(tmp_path: Path, body: str) -> subprocess.CompletedProcess[str]:

@@ -30,10 +30,37 @@ STATE_STYLES = {
 }
 
 
+CLOSED_PIPE = 141
+"""The exit status of a command whose output's reader went away: 128 + SIGPIPE, as a shell
+reports ``git log | head -1``. Click and Rich gave 1, which says "the run failed" (the status
+``ductwork run`` gives a failed run) of a run that had succeeded and been recorded."""
+
+
+def reader_gone() -> int:
+    """Point standard output at /dev/null (the flush at exit would fail again and print
+    ``Exception ignored ... BrokenPipeError``) and give ``CLOSED_PIPE``."""
+    import os
+
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError):  # no file descriptor behind it (a test's captured output)
+        pass
+    return CLOSED_PIPE
+
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """Rich's own ends the process with status 1."""
+        self.quiet = True
+        raise SystemExit(reader_gone())
+
+
 def console(stderr: bool = False) -> Console:
     stream = sys.stderr if stderr else sys.stdout
     width = None if stream.isatty() else 160  # piped output: wide enough not to wrap ids
-    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
+    return _Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
 
 
 def print_json(data: Any) -> None:

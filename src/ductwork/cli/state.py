@@ -80,6 +80,10 @@ class DuctworkGroup(click.Group):
         except KeyboardInterrupt:  # Ctrl-C (`tasks logs --follow`...): 130 as from a shell, not click's 1
             click.echo(err=True)
             sys.exit(130)
+        except BrokenPipeError:  # `ductwork runs list --json | head -1`: the reader has gone
+            from ductwork.cli.output import reader_gone
+
+            sys.exit(reader_gone())
         except Exception as exc:
             message = _read_only(exc) or _disk_full(exc) or _missing_extra(exc)
             if message is None:
