@@ -72,3 +72,18 @@ def test_a_run_id_is_listed_and_titled_whole(cli: Cli, tmp_path: Path) -> None:
     (run,) = [r for r in json.loads(cli("runs", "list", "--json").output)["runs"] if r["state"] == "success"]
     # a one-task run's table is narrower than its title: the title kept the id on one line
     assert f"one {run['run_id']} [success]" in cli("runs", "show", "one", run["run_id"]).output
+
+
+def test_an_import_error_is_one_line_when_piped(cli: Cli, tmp_path: Path) -> None:
+    """Piped, `flows list` cut an import error at 160 columns ("... Did you" / "mean ..."), so a
+    grep for its file or its message missed half of it."""
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "long.py").write_text(
+        "from ductwork import BashOperator, Flow\n"
+        'with Flow("long_flow_name_" + "x" * 60) as f:\n'
+        '    BashOperator(task_id="a", bash_comand="echo")\n'
+    )
+    listed = cli("flows", "list")
+    assert listed.exit_code == 1
+    (line,) = [line for line in listed.output.splitlines() if "import error" in line]
+    assert len(line) > 160 and line.endswith("Did you mean 'bash_command'?"), listed.output
