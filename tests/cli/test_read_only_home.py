@@ -44,3 +44,15 @@ def test_trigger_and_show_work_on_a_read_only_home(tmp_path: Path) -> None:
             assert f"cannot write the run's journal in {tmp_path / 'home'}" in ran.stderr
         finally:
             home.read_only(False)
+
+
+def test_a_home_that_cannot_be_made_is_one_line_naming_it(tmp_path: Path) -> None:
+    """`--home /var/lib/ductwork` without the right to make it (here: a folder under /proc,
+    where no one can) was a FileNotFoundError or PermissionError traceback from the store."""
+    (tmp_path / "flow.py").write_text(FLOW)
+    env = {"DUCTWORK_HOME": "/proc/ductwork-no-home-here"}
+    for args in (["runs", "list"], ["run", "flow.py:tiny", "--no-progress"]):
+        done = ductwork_process(*args, env=env, cwd=tmp_path)
+        assert done.returncode == 2, (args, done.stdout + done.stderr)
+        assert "Traceback" not in done.stderr, done.stderr
+        assert "Error: the Ductwork home '/proc/ductwork-no-home-here' cannot be used" in done.stderr, done.stderr

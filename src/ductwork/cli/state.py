@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,7 +86,7 @@ class DuctworkGroup(click.Group):
 
             sys.exit(reader_gone())
         except Exception as exc:
-            message = _read_only(exc) or _disk_full(exc) or _missing_extra(exc)
+            message = _read_only(exc) or _disk_full(exc) or _missing_extra(exc) or _unusable_home(exc, ctx)
             if message is None:
                 raise
             click.secho(f"Error: {message}", fg="red", err=True)
@@ -164,6 +165,30 @@ def _disk_full(exc: BaseException) -> str | None:
             "some space on the disk that holds it and run it again"
         )
     return None
+
+
+def _unusable_home(exc: BaseException, ctx: click.Context) -> str | None:
+    """A home that cannot be made or written (``--home /var/lib/ductwork`` without the right,
+    a path under a file or under ``/proc``), in one line naming it: it was a traceback from
+    the first command that made its database's folder. Only an error on the home itself, or on
+    a path inside it or above it: any other file's error keeps its traceback."""
+    import errno
+
+    usual = (errno.EACCES, errno.EPERM, errno.ENOENT, errno.ENOTDIR, errno.EROFS, errno.EISDIR)
+    if not isinstance(exc, OSError) or exc.errno not in usual or not exc.filename:
+        return None
+    state = ctx.obj
+    home = state._settings.home if isinstance(state, CliState) and state._settings is not None else None
+    if home is None:
+        return None
+    where = Path(os.fsdecode(exc.filename)).expanduser().absolute()
+    home = Path(home).expanduser().absolute()
+    if not (where == home or where.is_relative_to(home) or home.is_relative_to(where)):
+        return None
+    return (
+        f"the Ductwork home {str(home)!r} cannot be used: {exc.strerror or exc} ({where}); "
+        "give it a folder you can write (--home, DUCTWORK_HOME, or home in ductwork.toml)"
+    )
 
 
 def _read_only(exc: BaseException) -> str | None:
