@@ -50,6 +50,12 @@ def import_file(path: str | Path, *, module_name: str | None = None) -> ModuleTy
     path = Path(path)
     if not path.is_file():
         raise NotFoundError(f"flow file {str(path)!r} does not exist")
+    try:
+        str(path).encode()
+    except UnicodeEncodeError:  # a name made with another encoding: "surrogates not allowed" said nothing
+        raise FlowImportError(
+            str(path), None, "the file's name is not valid UTF-8 (made with another encoding?): rename it"
+        ) from None
     activate_compat()
     name = module_name or module_name_for(path)
     if name in sys.modules and getattr(sys.modules[name], "__file__", None) == str(path.resolve()):

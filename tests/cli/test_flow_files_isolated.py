@@ -6,6 +6,7 @@ use the file as it is now, not as it was last parsed."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import textwrap
 import time
@@ -316,3 +317,17 @@ def test_a_flow_made_from_a_variable_is_listed_with_the_variables_value_now(tmp_
     assert tasks() == 1
     assert _ductwork(tmp_path, "variables", "set", "regions", "eu,us,apac").returncode == 0
     assert tasks() == 3
+
+
+def test_a_file_whose_name_is_not_utf8_is_an_import_error_saying_so(tmp_path: Path) -> None:
+    """A file named in Latin-1 (`w\\xe9ird.py`, copied from an old machine) was an import error
+    reading "UnicodeEncodeError: 'utf-8' codec can't encode character '\\udce9' ... surrogates
+    not allowed"; it now says what is wrong with it, and the other files still load."""
+    _folder(tmp_path, good=GOOD)
+    (tmp_path / "flows").joinpath(os.fsdecode(b"w\xe9ird.py")).write_text(GOOD.replace("def good", "def weird"))
+    listed = _ductwork(tmp_path, "flows", "list", "--json")
+    assert listed.returncode == 1, listed.stderr
+    found = json.loads(listed.stdout)
+    assert [f["flow_id"] for f in found["flows"]] == ["good"]
+    (error,) = found["errors"]
+    assert error["error"] == "the file's name is not valid UTF-8 (made with another encoding?): rename it", error
