@@ -22,8 +22,45 @@ _NO_FILL: Any = object()
 """``zip`` without ``fillvalue``: stop at the shortest."""
 
 
-class XComArg(DependencyMixin):
+def _refuse_operation(symbol: str) -> Callable[..., Any]:
+    """A ``__gt__``, ``__add__``... that says why a value known only at run time cannot be
+    compared or computed with where the flow is defined. Python's own error named the class
+    (``'>' not supported between instances of 'ParamRef' and 'int'``), not the parameter, nor
+    what to do instead."""
+
+    def refuse(self: _KnownAtRunTime, other: Any) -> Any:
+        raise DefinitionError(f"{self.unknown_here()}, so `{symbol}` cannot be applied to it there: {self.instead}")
+
+    refuse.__name__ = f"refuse_{symbol}"
+    return refuse
+
+
+class _KnownAtRunTime:
+    """What a task's result and a run parameter share: no value while the flow is defined."""
+
+    instead = "pass it to a task and compute or decide there (@task.branch, @task.short_circuit)"
+
+    def unknown_here(self) -> str:
+        raise NotImplementedError
+
+    __lt__ = _refuse_operation("<")
+    __le__ = _refuse_operation("<=")
+    __gt__ = _refuse_operation(">")
+    __ge__ = _refuse_operation(">=")
+    __add__ = __radd__ = _refuse_operation("+")
+    __sub__ = __rsub__ = _refuse_operation("-")
+    __mul__ = __rmul__ = _refuse_operation("*")
+    __truediv__ = __rtruediv__ = _refuse_operation("/")
+    __floordiv__ = __rfloordiv__ = _refuse_operation("//")
+    __mod__ = __rmod__ = _refuse_operation("%")
+    __pow__ = __rpow__ = _refuse_operation("**")
+
+
+class XComArg(_KnownAtRunTime, DependencyMixin):
     """The result of ``operator`` under ``key`` (its return value by default)."""
+
+    def unknown_here(self) -> str:
+        return f"the result of task {self.operator.task_id!r} is not known while the flow is defined"
 
     def __init__(self, operator: Linkable, key: str = RETURN_VALUE) -> None:
         self.operator = operator
@@ -229,8 +266,11 @@ class ZipResult(Sequence[tuple[Any, ...]]):
         return tuple(c[index] if index < len(c) else self.fillvalue for c in self.columns)
 
 
-class ParamRef:
+class ParamRef(_KnownAtRunTime):
     """A run parameter inside a ``@flow`` function body."""
+
+    def unknown_here(self) -> str:
+        return f"run parameter {self.name!r} has no value while the flow is defined (each run gives its own)"
 
     def __init__(self, name: str) -> None:
         self.name = name

@@ -299,6 +299,41 @@ def test_testing_a_run_parameter_or_a_task_result_in_a_flow_body_is_an_error() -
         by_result.build()
 
 
+def test_comparing_or_computing_with_a_run_parameter_or_a_task_result_says_why_not() -> None:
+    """`if limit > 3:` or `add(limit + 1, 2)` in a @flow body was Python's TypeError naming a
+    class of Ductwork's (`'>' not supported between instances of 'ParamRef' and 'int'`)."""
+    from ductwork import flow, task
+
+    @task
+    def count() -> int:
+        return 1
+
+    @task
+    def show(n: int) -> int:
+        return n
+
+    @flow
+    def compares(limit: int = 5) -> None:
+        if limit > 3:
+            count()
+
+    @flow
+    def computes(limit: int = 5) -> None:
+        show(1 + limit)
+
+    @flow
+    def compares_result() -> None:
+        if count() >= 2:
+            count()
+
+    with pytest.raises(DefinitionError, match="run parameter 'limit' has no value .*, so `>` cannot be applied"):
+        compares.build()
+    with pytest.raises(DefinitionError, match="run parameter 'limit' has no value .*, so `\\+` cannot be applied"):
+        computes.build()
+    with pytest.raises(DefinitionError, match="the result of task 'count' is not known .*, so `>=` cannot be"):
+        compares_result.build()
+
+
 def test_calling_a_flow_function_inside_another_flow_is_an_error() -> None:
     # inner() inside outer's body built a separate flow and added none of its tasks, silently.
     from ductwork import flow, task
