@@ -45,3 +45,15 @@ def test_an_empty_queue_is_refused_naming_the_task() -> None:
     message = r"PythonOperator\(task_id='a'\): queue must be a non-empty string"
     with pytest.raises(DefinitionError, match=message), Flow("bad"):
         PythonOperator(task_id="a", python_callable=_one, queue="")
+
+
+def test_a_pool_that_is_not_a_name_is_refused_naming_the_task_and_none_is_the_default_pool() -> None:
+    """pool=3 ran without a limit in a pool named '3'; pool=None (Airflow's default, written out)
+    was an IntegrityError traceback when the run was recorded."""
+    for bad in (3, "", "  "):
+        message = rf"PythonOperator\(task_id='a'\): pool must be a pool's name \(text\), got {bad!r}"
+        with pytest.raises(DefinitionError, match=message), Flow("bad"):
+            PythonOperator(task_id="a", python_callable=_one, pool=bad)  # type: ignore[arg-type]
+    with Flow("airflow_like") as f:
+        PythonOperator(task_id="a", python_callable=_one, pool=None)
+    assert f.to_graph().nodes["a"].pool == "default_pool"

@@ -176,7 +176,7 @@ class BaseOperator(DependencyMixin):
         execution_timeout: dt.timedelta | float | None = None,
         trigger_rule: TriggerRule | str = TriggerRule.ALL_SUCCESS,
         priority_weight: int = 1,
-        pool: str = "default_pool",
+        pool: str | None = "default_pool",
         pool_slots: int = 1,
         resources: Mapping[str, int] | None = None,
         queue: str = "default",
@@ -216,6 +216,11 @@ class BaseOperator(DependencyMixin):
         self.execution_timeout = _seconds(execution_timeout, name="execution_timeout", task_id=where)
         self.trigger_rule = TriggerRule.parse(trigger_rule, where=f"task {where!r}")
         self.priority_weight = _whole(priority_weight, name="priority_weight", task_id=where, least=None)
+        if pool is None:  # Airflow's default, written out: the default pool, as there
+            pool = "default_pool"
+        if not isinstance(pool, str) or not pool.strip():
+            # pool=3 ran unlimited in a pool named '3'; pool=None was an IntegrityError traceback
+            raise DefinitionError(f"{name}(task_id={task_id!r}): pool must be a pool's name (text), got {pool!r}")
         self.pool = pool
         self.pool_slots = _whole(pool_slots, name="pool_slots", task_id=where, least=1)
         self.resources = dict(resources or {})
