@@ -48,6 +48,10 @@ if TYPE_CHECKING:
 _FLOW_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 
 
+DEFAULT_MAX_ACTIVE_RUNS = 16
+"""A flow's ``max_active_runs`` when it gives none (Airflow's ``max_active_runs_per_dag``)."""
+
+
 class Flow:
     """A graph of tasks with a schedule.
 
@@ -75,16 +79,16 @@ class Flow:
         self,
         flow_id: str,
         *,
-        description: str = "",
+        description: str | None = "",
         schedule: Any = None,
         start_date: dt.datetime | dt.date | str | None = None,
         end_date: dt.datetime | dt.date | str | None = None,
         timezone: str | dt.tzinfo = "UTC",
         default_args: Mapping[str, Any] | None = None,
         params: Mapping[str, Any] | None = None,
-        tags: Iterable[str] = (),
+        tags: Iterable[str] | None = (),
         owner: str = "",
-        max_active_runs: int = 16,
+        max_active_runs: int | None = DEFAULT_MAX_ACTIVE_RUNS,
         max_active_tasks: int | None = None,
         catchup: bool = False,
         doc: str = "",
@@ -108,7 +112,7 @@ class Flow:
                 f"flow {flow_id!r}: unknown argument {bad!r}.{did_you_mean(bad, accepted_arguments(type(self)))}"
             )
         self.flow_id = flow_id
-        self.description = description
+        self.description = _text(description, "description", flow_id)
         self.doc = doc
         self.tz = get_timezone(timezone, where=f"flow {flow_id!r}")
         time_schedule, condition = split_schedule(schedule, where=f"flow {flow_id!r}")
@@ -120,9 +124,9 @@ class Flow:
         self.params: dict[str, Parameter[Any]] = {
             name: _as_parameter(name, value) for name, value in (params or {}).items()
         }
-        self.tags = tuple(tags)
+        self.tags = _tags(tags, flow_id)
         self.owner = owner or str(self.default_args.get("owner", ""))
-        self.max_active_runs = int(max_active_runs)
+        self.max_active_runs = _max_active_runs(max_active_runs, flow_id)
         self.max_active_tasks = max_active_tasks
         _check_never_stuck(flow_id, self.start_date, self.end_date, self.max_active_runs, max_active_tasks)
         self.catchup = catchup
@@ -445,6 +449,47 @@ def flow_for_tasks(tasks: Sequence[Task], *, flow_id: str | None = None) -> Clas
         flow.fileloc = where
         flow.defined_at = (where, flow.defined_at[1] if flow.defined_at[0] == where else 0)
     return flow
+
+
+def _text(value: Any, name: str, flow_id: str) -> str:
+    """A text argument of a flow: None (Airflow's DAG writes ``description=None``) is empty text;
+    it was an IntegrityError traceback when the run was recorded."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise DefinitionError(f"flow {flow_id!r}: {name} must be text, got {value!r}")
+    return value
+
+
+def _tags(tags: Any, flow_id: str) -> tuple[str, ...]:
+    """``tags=None`` (Airflow's default, written out) is no tags; it was "TypeError: 'NoneType'
+    object is not iterable", naming neither the flow nor the argument. A tag is text."""
+    if tags is None:
+        return ()
+    if isinstance(tags, str):  # tags="etl" would be the tags 'e', 't', 'l'
+        raise DefinitionError(f"flow {flow_id!r}: tags must be a list of texts, such as [{tags!r}], got {tags!r}")
+    try:
+        found = tuple(tags)
+    except TypeError:
+        raise DefinitionError(f"flow {flow_id!r}: tags must be a list of texts, got {tags!r}") from None
+    bad = [t for t in found if not isinstance(t, str)]
+    if bad:
+        raise DefinitionError(f"flow {flow_id!r}: each tag must be text, got {bad[0]!r}")
+    return found
+
+
+def _max_active_runs(value: Any, flow_id: str) -> int:
+    """None (Airflow's default, written out) is the default, 16; anything but a whole number is
+    refused naming the argument, where ``int(None)`` was a TypeError naming neither."""
+    if value is None:
+        return DEFAULT_MAX_ACTIVE_RUNS
+    try:
+        number = int(value) if isinstance(value, int | str) and not isinstance(value, bool) else None
+    except ValueError:
+        number = None
+    if number is None:
+        raise DefinitionError(f"flow {flow_id!r}: max_active_runs must be a whole number, got {value!r}")
+    return number
 
 
 def _check_never_stuck(

@@ -413,3 +413,21 @@ def test_python_operator_takes_another_tasks_whole_result_as_its_arguments() -> 
     result = run_flow(whole)
     assert result.result("sum") == 11 and result.result("product") == 6
     assert "op_args takes a list of positional arguments, got int 5" in (result.tasks["bad"].tries[-1].error or "")
+
+
+def test_airflow_style_none_arguments_of_a_flow_are_its_defaults_and_bad_ones_are_named() -> None:
+    """description=None (Airflow's DAG default, written out) was an IntegrityError traceback when
+    `ductwork run` recorded the flow; tags=None and max_active_runs=None were TypeErrors naming
+    neither the flow nor the argument; tags="etl" became the tags 'e', 't', 'l'."""
+    with Flow("airflowish", description=None, tags=None, max_active_runs=None) as f:
+        EmptyOperator(task_id="a")
+    assert (f.description, f.tags, f.max_active_runs) == ("", (), 16)
+    for kwargs, message in (
+        ({"tags": "etl"}, "flow 'bad': tags must be a list of texts, such as ['etl'], got 'etl'"),
+        ({"tags": ["a", 3]}, "flow 'bad': each tag must be text, got 3"),
+        ({"description": 5}, "flow 'bad': description must be text, got 5"),
+        ({"max_active_runs": "many"}, "flow 'bad': max_active_runs must be a whole number, got 'many'"),
+    ):
+        with pytest.raises(DefinitionError) as err:
+            Flow("bad", **kwargs)  # type: ignore[arg-type]
+        assert str(err.value) == message
