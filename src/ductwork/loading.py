@@ -367,15 +367,27 @@ def import_modules(names: Iterable[str]) -> list[ModuleType]:
             raise FlowImportError(
                 file,
                 _error_line(exc, file) if file != name else None,
-                f"{type(exc).__name__}: {exc}",
+                str(exc)
+                if isinstance(exc, DuctworkError)
+                else f"{type(exc).__name__}: {exc}",  # as import_file says it
                 "".join(traceback.format_exception(exc)),
             ) from exc
     return modules
 
 
 def _module_file(exc: BaseException) -> str | None:
+    """The user's file the import failed in: the innermost frame outside the import machinery
+    and outside Ductwork's own package. A bad ``IntParameter(default="x")`` in a module was
+    reported at ``ductwork/core/params.py:83``, where the check raised, not at its own line."""
+    own = Path(__file__).resolve().parent
     frames = traceback.extract_tb(exc.__traceback__)
-    user = [f for f in frames if "importlib" not in f.filename and "ductwork/loading" not in f.filename]
+    user = [
+        f
+        for f in frames
+        if not f.filename.startswith("<")
+        and "importlib" not in f.filename
+        and not Path(f.filename).resolve().is_relative_to(own)
+    ]
     return user[-1].filename if user else None
 
 

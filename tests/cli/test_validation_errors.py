@@ -327,3 +327,17 @@ def test_trigger_refuses_a_conf_holding_nan_or_infinity_as_the_api_does(cli: Cli
         assert result.exit_code == 2, result.output
         assert f"--conf: {says}: give a finite number" in result.output
     assert "0 in all" in cli("runs", "list", "f").output or "no runs" in cli("runs", "list", "f").output.lower()
+
+
+def test_build_of_a_module_names_the_users_line_of_a_bad_parameter_default(cli: Cli, tmp_path: Path) -> None:
+    """`build --module reports` of a module whose `IntParameter(default="x")` is invalid was
+    reported at ductwork/core/params.py:83, where the check raised, not at the module's line."""
+    (tmp_path / "badparams.py").write_text(
+        "from ductwork import IntParameter, Task\n\nclass Count(Task):\n    n = IntParameter(default='x')\n"
+    )
+    for module in ("badparams", "badparams.py"):
+        result = cli("build", "--module", module, "Count")
+        assert result.exit_code == 2, result.output
+        assert "badparams.py:4: failed to import flow file: IntParameter(default='x'): the default is invalid" in (
+            result.output
+        ), result.output
