@@ -168,7 +168,17 @@ class Task(ParamHolder):
         return getpaths(self.requires())
 
     def deps(self) -> list[Task]:
-        return [t for t in flatten(self.requires()) if isinstance(t, Task)]
+        """The tasks ``requires()`` returns. Anything else in it is refused, as Luigi refuses it
+        (``requires() must return Task objects``): a mistyped ``return "Events"`` or a target was
+        dropped, and the task ran without the input it needed."""
+        found = flatten(self.requires())
+        for item in found:
+            if not isinstance(item, Task):
+                raise DefinitionError(
+                    f"{self}: requires() must return tasks (or lists or dicts of them), got {item!r} "
+                    f"({type(item).__name__})"
+                )
+        return found
 
     # --- events -----------------------------------------------------------------------------
     @classmethod

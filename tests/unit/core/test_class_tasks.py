@@ -273,3 +273,23 @@ def test_a_requirement_that_ran_without_its_output_fails_the_task_that_needs_it(
     assert result["Needs"].state == "failed"
     assert "unfulfilled dependencies at run time: Careless" in (result["Needs"].tries[-1].error or "")
     assert asked == ["requires"]  # the requirements compiled into the graph are the ones checked
+
+
+def test_requires_returning_something_that_is_not_a_task_is_refused_naming_the_task() -> None:
+    """`def requires(self): return "Events"` (or a target) was dropped without a word, and the
+    task ran without the input it needed; Luigi refuses it ("requires() must return Task
+    objects"), and so does Ductwork, naming the task and what it got."""
+    from ductwork.errors import DefinitionError
+
+    class Needs(Task):
+        def requires(self) -> object:
+            return [Leaf(n=1), "Leaf"]
+
+        def output(self) -> MemoryTarget:
+            return MemoryTarget("needs")
+
+        def run(self) -> None:
+            self.output().write("x")
+
+    with pytest.raises(DefinitionError, match=r"Needs: requires\(\) must return tasks .*got 'Leaf' \(str\)"):
+        compile_tasks([Needs()])
