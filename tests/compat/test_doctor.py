@@ -138,3 +138,20 @@ def test_doctor_points_out_a_timedelta_schedule_without_catchup_and_variables_re
     assert any(line.startswith(f"{dag}:9: differs: DAG(schedule=timedelta(...), catchup=False):") for line in lines)
     assert not any(line.startswith(f"{dag}:11:") for line in lines)  # from a midnight: the same times
     assert result.exit_code == 0  # differences, nothing unsupported
+
+
+def test_doctor_of_a_folder_examines_its_python_files(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`ductwork doctor flows/` was refused ("is a directory"): a folder is its .py files."""
+    dags = tmp_path / "dags"
+    (dags / "sub").mkdir(parents=True)
+    (dags / "fine.py").write_text("x = 1\n")
+    (dags / "sub" / "bad.py").write_text("def (\n")
+    (dags / "notes.txt").write_text("not python\n")
+    result = cli("doctor", str(dags))
+    assert result.exit_code == 1, result.output
+    assert f"{dags / 'fine.py'}: nothing Ductwork runs differently" in result.output
+    assert f"{dags / 'sub' / 'bad.py'}:1: cannot be parsed" in result.output
+    assert "notes.txt" not in result.output
+    (tmp_path / "empty").mkdir()
+    empty = cli("doctor", str(tmp_path / "empty"))
+    assert empty.exit_code == 2 and "holds no .py file" in empty.output, empty.output
