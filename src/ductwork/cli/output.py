@@ -50,6 +50,19 @@ def reader_gone() -> int:
     return CLOSED_PIPE
 
 
+def stdout_reader_gone() -> bool:
+    """Whether standard output is a pipe whose reader has closed it (poll says POLLERR), so
+    that a broken pipe to another program the command writes to keeps its traceback."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no descriptor (captured output), no poll()
+        return False
+
+
 class _Console(Console):
     def on_broken_pipe(self) -> None:
         """Rich's own ends the process with status 1."""

@@ -82,8 +82,10 @@ class DuctworkGroup(click.Group):
             click.echo(err=True)
             sys.exit(130)
         except BrokenPipeError:  # `ductwork runs list --json | head -1`: the reader has gone
-            from ductwork.cli.output import reader_gone
+            from ductwork.cli.output import reader_gone, stdout_reader_gone
 
+            if not stdout_reader_gone():  # another pipe (a program the command feeds): its own error
+                raise
             sys.exit(reader_gone())
         except Exception as exc:
             message = _read_only(exc) or _disk_full(exc) or _missing_extra(exc) or _unusable_home(exc, ctx)
