@@ -360,3 +360,57 @@ def test_db_clean_takes_minutes_spelt_out_and_says_its_cutoff(cli: Cli, tmp_path
         assert dry["runs"] == 0 and dry["cutoff"]
     said = cli("db", "clean", "--older-than", "180d", "--dry-run")
     assert said.exit_code == 0 and "(finished runs that ended before 20" in said.output, said.output
+
+
+TYPED = """
+    from ductwork import Flow, IntParameter, PythonOperator
+
+    with Flow("typed", schedule=None, params={"n": IntParameter(default=1)}) as typed:
+        PythonOperator(task_id="a", python_callable=lambda params: params["n"])
+"""
+
+
+def test_dead_letters_are_listed_replayed_once_fixed_and_dropped_from_the_cli(cli: Cli, tmp_path: Path) -> None:
+    """Dead letters could only be read through the REST API: no way from the command line to
+    see them, start the run a bad message could not once it is corrected, or clear them."""
+    from ductwork.services import messages
+    from ductwork.settings import Settings
+    from ductwork.store.engine import create_engine
+
+    (tmp_path / "typed.py").write_text(textwrap.dedent(TYPED))
+    ran = cli("run", "typed.py", "--no-progress")
+    assert ran.exit_code == 0, ran.output  # the flow is registered
+    engine = create_engine(Settings.load().db_url)
+    try:
+        bad = messages.receive(engine, "typed", source="rabbitmq:orders", message_id="m-1", payload=b'{"n": "x"}')
+        junk = messages.receive(engine, "typed", source="rabbitmq:orders", message_id="m-2", payload=b"not json")
+        assert bad.dead_letter_id is not None and junk.dead_letter_id is not None
+
+        listed = _json(cli, "triggers", "dead-letters", "list", "typed")
+        assert [d["message_id"] for d in listed] == ["m-2", "m-1"]
+        assert "parameter 'n' wants int" in listed[1]["reason"]
+        shown = cli("triggers", "dead-letters", "show", str(bad.dead_letter_id))
+        assert shown.exit_code == 0 and '{"n": "x"}' in shown.output
+        typo = cli("triggers", "dead-letters", "list", "typd")
+        assert typo.exit_code == 2 and "no flow 'typd'" in typo.output
+
+        # As it is, it still does not fit: kept, exit 1, nothing started.
+        again = cli("triggers", "dead-letters", "replay", str(bad.dead_letter_id))
+        assert again.exit_code == 1 and "still does not fit" in again.output
+        # Corrected: one run with the message's id, the letter gone, the receipt now the run's.
+        fixed = _json(cli, "triggers", "dead-letters", "replay", str(bad.dead_letter_id), "--payload", '{"n": 7}')
+        assert fixed[0]["status"] == "started" and fixed[0]["params"] == {"n": 7}
+        runs = [r for r in _json(cli, "runs", "list", "typed")["runs"] if r["run_type"] == "event"]
+        assert len(runs) == 1 and runs[0]["triggered_by"]["message_id"] == "m-1"
+        twice = cli("triggers", "dead-letters", "replay", str(bad.dead_letter_id))
+        assert twice.exit_code == 1 and f"no dead letter {bad.dead_letter_id}" in twice.output
+        redelivered = messages.receive(engine, "typed", source="rabbitmq:orders", message_id="m-1", payload=b"{}")
+        assert redelivered.status == "duplicate"
+
+        dropped = cli("triggers", "dead-letters", "drop", "--flow", "typed")
+        assert dropped.exit_code == 0 and "dropped 1 dead letter(s)" in dropped.output
+        assert messages.list_dead_letters(engine, "typed") == []
+        audited = _json(cli, "audit", "list")
+        assert {"dead_letter.replay", "dead_letter.drop"} <= {e["action"] for e in audited["entries"]}
+    finally:
+        engine.dispose()

@@ -54,6 +54,11 @@ MUTATIONS: dict[tuple[str, ...], tuple[str, Target]] = {
     ("pipelines", "activate"): ("pipeline.activate", _key("name")),
     ("pipelines", "deactivate"): ("pipeline.deactivate", _key("name")),
     ("assets", "update"): ("asset.update", _key("uri")),
+    ("triggers", "dead-letters", "replay"): ("dead_letter.replay", lambda p: ",".join(map(str, p["letter_ids"]))),
+    ("triggers", "dead-letters", "drop"): (
+        "dead_letter.drop",
+        lambda p: str(p.get("flow_id") or ",".join(map(str, p["letter_ids"]))),
+    ),
 }
 _QUIET = frozenset({"as_json"})
 """Options that change only how the outcome is shown."""

@@ -44,6 +44,7 @@ COMMANDS: dict[str, str] = {
     "why": "why_cmd:why",
     "assets": "assets_cmd:assets",
     "triggerer": "triggerer_cmd:triggerer",
+    "triggers": "triggers_cmd:triggers",
 }
 """Each command's module (under ``ductwork.cli``) and object, imported only when the command
 runs or help lists it: ``ductwork --version`` or ``flows list`` must not pay for SQLAlchemy,

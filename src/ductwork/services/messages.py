@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from ductwork.core.graph import FlowGraph
 from ductwork.core.json_text import json_object
 from ductwork.core.versioning import digest
-from ductwork.errors import DuctworkError, ParameterError
+from ductwork.errors import DuctworkError, NotFoundError, ParameterError
 from ductwork.services.runs import CLASS_TASKS, make_run_id, validate_params
 from ductwork.store.engine import read_transaction, transaction
 from ductwork.store.records import RunRecord
@@ -194,7 +195,13 @@ def _dead_letter(
 
 
 def _create_run(
-    conn: Connection, graph: FlowGraph, params: dict[str, Any], source: str, message_id: str, now: dt.datetime
+    conn: Connection,
+    graph: FlowGraph,
+    params: dict[str, Any],
+    source: str,
+    message_id: str,
+    now: dt.datetime,
+    replayed: int | None = None,
 ) -> RunRecord:
     pending = graph.meta.style == CLASS_TASKS
     base = make_run_id(EVENT, now)
@@ -211,8 +218,10 @@ def _create_run(
         run_type=EVENT,
         params=params,
         graph_pending=pending,
-        note=f"started by message {message_id} from {source}",
-        triggered_by={"kind": "message", "source": source, "message_id": message_id},
+        note=f"started by message {message_id} from {source}"
+        + (f" (dead letter {replayed}, replayed)" if replayed is not None else ""),
+        triggered_by={"kind": "message", "source": source, "message_id": message_id}
+        | ({"dead_letter_id": replayed} if replayed is not None else {}),
         now=now,
     )
 
@@ -227,3 +236,67 @@ def list_dead_letters(engine: Engine, flow_id: str | None = None, *, limit: int 
             DeadLetter(r.id, r.flow_id, r.source, r.message_id, r.payload, r.reason, r.received_at)
             for r in conn.execute(stmt)
         ]
+
+
+def get_dead_letter(engine: Engine, letter_id: int) -> DeadLetter:
+    """One dead letter by its id (``NotFoundError`` naming it when there is none)."""
+    with read_transaction(engine) as conn:
+        r = conn.execute(sa.select(dead_letters).where(dead_letters.c.id == letter_id)).first()
+    if r is None:
+        raise NotFoundError(f"no dead letter {letter_id} (replayed, dropped, or removed by retention)")
+    return DeadLetter(r.id, r.flow_id, r.source, r.message_id, r.payload, r.reason, r.received_at)
+
+
+def replay_dead_letter(
+    engine: Engine, letter_id: int, *, payload: str | None = None, now: dt.datetime | None = None
+) -> Delivery:
+    """Start the run a dead letter could not: its payload (or ``payload``, a corrected one)
+    checked against the flow's parameters as they are now (the flow may have been fixed since).
+
+    The run, the receipt pointing at it and the removal of the dead letter commit together, so
+    a letter replays into one run however many replays race (the later ones find it gone). A
+    payload that still does not fit keeps the letter, with the new reason, and starts nothing.
+    """
+    letter = get_dead_letter(engine, letter_id)
+    text = letter.payload if payload is None else payload
+    with read_transaction(engine) as conn:
+        graph = flow_repo.get_flow_graph(conn, letter.flow_id)
+    if graph is None:
+        raise NotFoundError(f"dead letter {letter_id}: no flow {letter.flow_id!r} in the database to replay it into")
+    try:
+        params = validate_params(graph.meta, parse_payload(text))
+    except (DuctworkError, ValueError, TypeError) as exc:
+        reason = str(exc)
+    except RecursionError:
+        reason = TOO_DEEP
+    else:
+        reason = ""
+    now = now or utcnow()
+    with transaction(engine) as conn:
+        if reason:
+            conn.execute(
+                sa.update(dead_letters).where(dead_letters.c.id == letter_id).values(payload=_text(text), reason=reason)
+            )
+            return Delivery(DEAD_LETTERED, reason=reason, dead_letter_id=letter_id, message_id=letter.message_id)
+        gone = conn.execute(sa.delete(dead_letters).where(dead_letters.c.id == letter_id))
+        if gone.rowcount != 1:
+            raise NotFoundError(f"no dead letter {letter_id} (replayed or dropped meanwhile)")
+        record = _create_run(conn, graph, params, letter.source, letter.message_id, now, replayed=letter_id)
+        _settle(conn, letter.flow_id, letter.source, letter.message_id, run_pk=record.pk, dead_letter_id=None)
+        return Delivery(STARTED, run=record, message_id=letter.message_id)
+
+
+def drop_dead_letters(engine: Engine, ids: Sequence[int] = (), *, flow_id: str | None = None) -> int:
+    """Delete dead letters: those of ``ids``, else every one of ``flow_id``; how many went.
+
+    Their receipts stay (retention removes them), so the broker delivering such a message
+    again starts nothing and does not dead-letter it a second time."""
+    if not ids and flow_id is None:
+        raise ParameterError("name the dead letters to drop, or a flow to drop all of its dead letters")
+    stmt = sa.delete(dead_letters)
+    if ids:
+        stmt = stmt.where(dead_letters.c.id.in_(list(ids)))
+    if flow_id is not None:
+        stmt = stmt.where(dead_letters.c.flow_id == flow_id)
+    with transaction(engine) as conn:
+        return int(conn.execute(stmt).rowcount or 0)
