@@ -587,3 +587,42 @@ def test_a_broker_away_is_one_warning_and_its_return_is_said(caplog: pytest.LogC
             thread.join(timeout=30)
     back = next(r.getMessage() for r in caplog.records if "listening again" in r.getMessage())
     assert back.startswith(f"flow away: listening again on {trigger.source} after "), back
+
+
+def test_two_flows_whose_long_ids_begin_alike_get_mqtt_sessions_of_their_own(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The client id ``ductwork-<flow id>`` was cut at 64 characters: two flows whose ids share
+    their first 55 had one id, so one persistent session. Their listeners disconnected each other
+    for ever, and the session's subscriptions handed each flow the other's messages."""
+    require_broker("mqtt")
+    from ductwork.core.triggers import MqttTopic
+
+    suffix = uuid.uuid4().hex[:8]
+    prefix = f"warehouse_sensor_temperature_ingestion_pipeline_{suffix}_region_"
+    flows = {region: prefix + region for region in ("north", "south")}
+    triggers = {region: MqttTopic(topic=f"ductwork-test/{suffix}/{region}") for region in flows}
+    ids = {region: triggers[region].client_id_for(flow_id) for region, flow_id in flows.items()}
+    assert ids["north"] != ids["south"] and all(len(i) <= 64 for i in ids.values()), ids
+    assert MqttTopic(topic="t").client_id_for("short") == "ductwork-short"  # short ids are kept as they were
+
+    got: dict[str, list[str]] = {region: [] for region in flows}
+    running = []
+    with caplog.at_level("INFO", logger="ductwork.triggerer"):
+        try:
+            for region, flow_id in flows.items():
+                running.append(_serve(triggers[region], flow_id, lambda m, r=region: got[r].append(m.message_id)))
+            for n in range(3):
+                for region in flows:
+                    publish(triggers[region], f"{region}-{n}", b"{}")
+            assert wait_until(lambda: sum(map(len, got.values())) >= 6, timeout=60), got
+        finally:
+            for _listener, stop, thread in running:
+                stop.set()
+                thread.join(timeout=30)
+            for region, flow_id in flows.items():
+                cleanup(MqttTopic(topic="t", client_id=ids[region]), flow_id)
+    assert {region: sorted(set(seen)) for region, seen in got.items()} == {
+        region: [f"{region}-{n}" for n in range(3)] for region in flows
+    }
+    assert not [r.getMessage() for r in caplog.records if "lost its connection" in r.getMessage()]

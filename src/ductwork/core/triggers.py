@@ -10,11 +10,15 @@ with the reason (ADR 0014).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar
 
 from ductwork.errors import DefinitionError
+
+MQTT_CLIENT_ID_MAX = 64
+"""The longest client id a listener makes up (brokers may refuse longer ones)."""
 
 
 @dataclass(frozen=True)
@@ -159,8 +163,16 @@ class MqttTopic(MessageTrigger):
 
     def client_id_for(self, flow_id: str) -> str:
         """The MQTT client id, which names the persistent session: ``client_id``, else
-        ``ductwork-<flow id>`` (64 characters at most)."""
-        return self.client_id or f"ductwork-{flow_id}"[:64]
+        ``ductwork-<flow id>``. Past 64 characters it is cut and ends with a hash of the whole
+        flow id: cut alone, two flows whose ids begin alike got one id, so one session, and their
+        listeners took it from each other for ever (each flow got the other's messages too)."""
+        if self.client_id:
+            return self.client_id
+        name = f"ductwork-{flow_id}"
+        if len(name) <= MQTT_CLIENT_ID_MAX:
+            return name
+        tag = hashlib.sha256(flow_id.encode()).hexdigest()[:8]
+        return f"{name[: MQTT_CLIENT_ID_MAX - len(tag) - 1]}-{tag}"
 
     def owned_by(self, flow_id: str) -> tuple[tuple[str, ...], str] | None:
         client = self.client_id_for(flow_id)
