@@ -626,3 +626,59 @@ def test_two_flows_whose_long_ids_begin_alike_get_mqtt_sessions_of_their_own(
         region: [f"{region}-{n}" for n in range(3)] for region in flows
     }
     assert not [r.getMessage() for r in caplog.records if "lost its connection" in r.getMessage()]
+
+
+def test_a_nats_trigger_whose_subject_changed_listens_on_the_new_subject_only(tmp_path: Path) -> None:
+    """The stream and the durable consumer were made with the first subject. After the flow's
+    subject changed, messages on the old subject still started runs (the consumer kept its
+    filter) and those on the new one went to no stream at all (publishers got "no responders")."""
+    require_broker("nats")
+    suffix = uuid.uuid4().hex[:8]
+    flow_id = "renamed"
+    engine = _store(tmp_path, flow_id)
+    before = NatsJetStream(subject=f"ductworktest.{suffix}.old", stream=f"DUCTWORKTEST_{suffix}")
+    after = NatsJetStream(subject=f"ductworktest.{suffix}.new", stream=f"DUCTWORKTEST_{suffix}")
+    try:
+        handle = Recorder(engine, flow_id)
+        _listener, stop, thread = _serve(before, flow_id, handle)
+        publish(before, "first", b'{"n": 1}')
+        assert wait_until(lambda: handle.statuses() == ["started"], timeout=30), handle.statuses()
+        stop.set()
+        thread.join(timeout=30)
+
+        handle = Recorder(engine, flow_id)
+        _listener, stop, thread = _serve(after, flow_id, handle)
+        try:
+            publish(before, "stale", b'{"n": 2}')  # the stream still holds the old subject
+            publish(after, "fresh", b'{"n": 3}', timeout=10)
+            assert wait_until(lambda: "started" in handle.statuses(), timeout=30), handle.statuses()
+        finally:
+            stop.set()
+            thread.join(timeout=30)
+        # In stream order "stale" came first: had the consumer still taken it, it would be here.
+        with read_transaction(engine) as conn:
+            runs = run_repo.list_runs(conn, flow_id=flow_id).items
+        assert sorted(r.triggered_by["message_id"] for r in runs) == ["first", "fresh"]
+    finally:
+        cleanup(after, flow_id)
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("held", "subject", "covers"),
+    [
+        ("orders.eu", "orders.eu", True),
+        ("orders.*", "orders.eu", True),
+        ("orders.>", "orders.eu.paid", True),
+        ("orders.>", "orders.*", True),
+        ("orders.*", "orders.>", False),
+        ("orders.eu", "orders.*", False),
+        ("orders.*", "orders.eu.paid", False),
+        ("orders.>", "orders", False),
+        ("orders.old", "orders.new", False),
+    ],
+)
+def test_which_nats_subjects_a_stream_subject_holds(held: str, subject: str, covers: bool) -> None:
+    from ductwork.integrations.messaging.nats_jetstream import _covers
+
+    assert _covers(held, subject) is covers

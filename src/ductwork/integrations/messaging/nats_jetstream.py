@@ -5,6 +5,7 @@ failed is negatively acknowledged, so JetStream delivers it again at once."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from typing import Any
@@ -12,6 +13,8 @@ from typing import Any
 from ductwork.core.triggers import NatsJetStream
 from ductwork.integrations._deps import require
 from ductwork.integrations.messaging import Backoff, Handler, Listener, Message
+
+log = logging.getLogger("ductwork.triggerer")
 
 ACK_WAIT = 30.0
 CONNECT_WITHIN = 10.0
@@ -73,6 +76,9 @@ class NatsListener(Listener):
                 info = await js.add_stream(
                     StreamConfig(name=stream, subjects=[self.trigger.subject], storage=StorageType.FILE)
                 )
+            else:
+                await self._hold_subject(js, info)
+            await self._follow_subject(js, stream, durable)
             made = _made_at(info)
             sub = await js.pull_subscribe(
                 self.trigger.subject, durable=durable, stream=stream, config=ConsumerConfig(ack_wait=ACK_WAIT)
@@ -108,6 +114,79 @@ class NatsListener(Listener):
                 await nc.close()
             except Exception:
                 pass
+
+    async def _hold_subject(self, js: Any, info: Any) -> None:
+        """Add the trigger's subject to a stream that does not hold it. The stream was made
+        with the subject the trigger had then: after the subject changed, what was published on
+        the new one went to no stream (publishers got "no responders") while the listener said
+        it listened."""
+        subject, subjects = self.trigger.subject, list(info.config.subjects or [])
+        if not subjects or any(_covers(held, subject) for held in subjects):
+            return  # a stream with no subjects of its own (a mirror, sources) is left as it is
+        info.config.subjects = [*subjects, subject]
+        try:
+            await js.update_stream(info.config)
+        except Exception as exc:
+            raise ConnectionError(
+                f"the stream {self.trigger.stream!r} does not hold the subject {subject!r} (its subjects: "
+                f"{', '.join(subjects)}) and it could not be added ({exc}): add it to the stream, or name a "
+                "stream that holds it"
+            ) from None
+        log.warning(
+            "flow %s: the stream %r did not hold the subject %r (its subjects: %s); added it",
+            self.flow_id,
+            self.trigger.stream,
+            subject,
+            ", ".join(subjects),
+        )
+
+    async def _follow_subject(self, js: Any, stream: str, durable: str) -> None:
+        """Point a durable consumer made for an earlier subject at the trigger's subject. It
+        kept its filter when the trigger's subject changed, so messages on the old subject went
+        on starting runs and those on the new one started none."""
+        from nats.js.api import DeliverPolicy
+        from nats.js.errors import NotFoundError
+
+        subject = self.trigger.subject
+        try:
+            info = await js.consumer_info(stream, durable)
+        except NotFoundError:
+            return  # made with the subject by pull_subscribe
+        config = info.config
+        old = config.filter_subject or ", ".join(config.filter_subjects or []) or "everything in the stream"
+        if config.filter_subject == subject and not config.filter_subjects:
+            return
+        config.filter_subject, config.filter_subjects = subject, None
+        try:
+            await js.add_consumer(stream, config=config)  # an update, where the server allows it
+        except Exception:
+            # A server that will not change a filter: made again, from where the old one was.
+            await js.delete_consumer(stream, durable)
+            config.deliver_policy = DeliverPolicy.BY_START_SEQUENCE
+            config.opt_start_seq = info.ack_floor.stream_seq + 1
+            await js.add_consumer(stream, config=config)
+        log.warning(
+            "flow %s: the durable consumer %r of stream %r followed %s; it now follows %r",
+            self.flow_id,
+            durable,
+            stream,
+            old,
+            subject,
+        )
+
+
+def _covers(held: str, subject: str) -> bool:
+    """Whether the subject filter ``held`` (a stream's) takes every subject ``subject`` (a
+    filter too, ``*`` one token and ``>`` the rest) does."""
+    outer, inner = held.split("."), subject.split(".")
+    for i, token in enumerate(outer):
+        if token == ">":
+            return len(inner) > i
+        if i >= len(inner) or inner[i] == ">":
+            return False
+        if token != "*" and token != inner[i]:
+            return False
+    return len(inner) == len(outer)
 
 
 def _made_at(info: Any) -> str:
