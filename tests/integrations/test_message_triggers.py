@@ -682,3 +682,123 @@ def test_which_nats_subjects_a_stream_subject_holds(held: str, subject: str, cov
     from ductwork.integrations.messaging.nats_jetstream import _covers
 
     assert _covers(held, subject) is covers
+
+
+def test_a_rabbitmq_binding_changed_starts_nothing_for_the_old_routing_key(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The flow's queue kept its first binding when the trigger's routing key changed, so the
+    messages of the old key went on starting runs (under the new trigger's source)."""
+    require_broker("rabbitmq")
+    import pika
+
+    from ductwork import RabbitMQ
+
+    suffix = uuid.uuid4().hex[:8]
+    flow_id = f"rebound_{suffix}"
+    engine = _store(tmp_path, flow_id)
+    exchange = f"ductwork-test-{suffix}"
+    connection = pika.BlockingConnection(pika.URLParameters(RabbitMQ(exchange=exchange).url))
+    channel = connection.channel()
+    channel.confirm_delivery()
+
+    def send(key: str, message_id: str) -> None:
+        channel.basic_publish(
+            exchange, key, b"{}", properties=pika.BasicProperties(message_id=message_id), mandatory=True
+        )
+
+    try:
+        for key in ("orders.eu", "invoices.*"):  # an exact key, then one with a wildcard
+            _listener, stop, thread = _serve(RabbitMQ(exchange=exchange, routing_key=key), flow_id, lambda m: None)
+            stop.set()
+            thread.join(timeout=30)
+        handle = Recorder(engine, flow_id)
+        with caplog.at_level("WARNING", logger="ductwork.triggerer"):
+            _listener, stop, thread = _serve(RabbitMQ(exchange=exchange, routing_key="orders.us"), flow_id, handle)
+            try:
+                send("orders.eu", "old-exact")
+                send("invoices.x", "old-wildcard")
+                send("orders.us", "new")
+                assert wait_until(lambda: "started" in handle.statuses(), timeout=30), handle.statuses()
+                with pytest.raises(pika.exceptions.UnroutableError):
+                    send("orders.eu", "old-exact-again")  # that binding is gone: nothing routes it now
+            finally:
+                stop.set()
+                thread.join(timeout=30)
+        assert handle.statuses() == ["started"]  # in queue order the old ones came first: none ran
+        with read_transaction(engine) as conn:
+            runs = run_repo.list_runs(conn, flow_id=flow_id).items
+        assert [r.triggered_by["message_id"] for r in runs] == ["new"]
+        said = [r.getMessage() for r in caplog.records if "old binding" in r.getMessage()]
+        assert len(said) == 2 and "'invoices.x'" in said[1] and "removed by hand" in said[1], said
+    finally:
+        channel = connection.channel()
+        channel.queue_delete(f"ductwork.{flow_id}")
+        channel.exchange_delete(exchange)
+        connection.close()
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("pattern", "key", "routed"),
+    [
+        ("orders.eu", "orders.eu", True),
+        ("orders.*", "orders.eu", True),
+        ("orders.*", "orders.eu.paid", False),
+        ("orders.#", "orders", True),
+        ("orders.#", "orders.eu.paid", True),
+        ("a.#.z", "a.b.c.z", True),
+        ("a.#.z", "a.b.c", False),
+        ("#", "anything.at.all", True),
+        ("orders.eu", "orders.us", False),
+    ],
+)
+def test_which_routing_keys_a_rabbitmq_topic_binding_takes(pattern: str, key: str, routed: bool) -> None:
+    from ductwork.integrations.messaging.rabbitmq import topic_matches
+
+    assert topic_matches(pattern, key) is routed
+
+
+def test_an_mqtt_topic_changed_starts_nothing_for_the_old_topic(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The persistent session kept its first subscription when the trigger's topic changed, so
+    messages on the old topic went on starting runs (under the new trigger's source)."""
+    require_broker("mqtt")
+    from ductwork.core.triggers import MqttTopic
+
+    suffix = uuid.uuid4().hex[:8]
+    flow_id = "retopic"
+    engine = _store(tmp_path, flow_id)
+    client_id = f"ductwork-test-{suffix}"
+
+    def on(topic: str) -> MqttTopic:
+        return MqttTopic(topic=f"ductwork-test/{suffix}/{topic}", client_id=client_id)
+
+    try:
+        for old in ("old", "wild/+"):  # an exact topic, then one with a wildcard
+            _listener, stop, thread = _serve(on(old), flow_id, lambda m: None)
+            stop.set()
+            thread.join(timeout=30)
+        handle = Recorder(engine, flow_id)
+        with caplog.at_level("WARNING", logger="ductwork.triggerer"):
+            _listener, stop, thread = _serve(on("new"), flow_id, handle)
+            try:
+                # brokers.publish sends to the trigger's topic with '+' as 'x'
+                for topic, message_id in (("old", "old"), ("wild/+", "wild"), ("new", "new")):
+                    publish(on(topic), message_id, b"{}")
+                assert wait_until(lambda: "started" in handle.statuses(), timeout=30), handle.statuses()
+                publish(on("old"), "old-again", b"{}")  # that subscription is gone: nothing delivers it
+                publish(on("new"), "new-2", b"{}")
+                assert wait_until(lambda: handle.statuses().count("started") == 2, timeout=30), handle.statuses()
+            finally:
+                stop.set()
+                thread.join(timeout=30)
+        with read_transaction(engine) as conn:
+            runs = run_repo.list_runs(conn, flow_id=flow_id).items
+        assert sorted(r.triggered_by["message_id"] for r in runs) == ["new", "new-2"]
+        said = [r.getMessage() for r in caplog.records if "old subscription" in r.getMessage()]
+        assert len(said) == 2 and "wild/x" in said[1] and "clean start" in said[1], said
+    finally:
+        cleanup(on("new"), flow_id)
+        engine.dispose()

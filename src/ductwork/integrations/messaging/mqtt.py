@@ -4,11 +4,13 @@ acknowledged, and a message is acknowledged only after its run was recorded."""
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from typing import Any
 from urllib.parse import urlparse
 
+from ductwork.core.connections import Secrets
 from ductwork.core.triggers import MqttTopic
 from ductwork.integrations._deps import require
 from ductwork.integrations.messaging import Backoff, Handler, Listener, Message
@@ -16,8 +18,16 @@ from ductwork.integrations.messaging import Backoff, Handler, Listener, Message
 SESSION_EXPIRY = 7 * 24 * 3600
 
 
+log = logging.getLogger("ductwork.triggerer")
+
+
 class MqttListener(Listener):
     trigger: MqttTopic
+
+    def __init__(self, trigger: MqttTopic, flow_id: str, secrets: Secrets | None = None) -> None:
+        super().__init__(trigger, flow_id, secrets)
+        self._warned: set[str] = set()
+        """The topics of old subscriptions already warned of (one line each)."""
 
     def client_id(self) -> str:
         return self.trigger.client_id_for(self.flow_id)
@@ -76,7 +86,8 @@ class MqttListener(Listener):
                     msg = inbox.get(timeout=0.3)
                 except queue.Empty:
                     continue
-                handle(Message(_message_id(msg), bytes(msg.payload), self.trigger.source))
+                if not self._stale(mqtt, client, msg.topic):
+                    handle(Message(_message_id(msg), bytes(msg.payload), self.trigger.source))
                 client.ack(msg.mid, msg.qos)
         finally:
             self.connected.clear()
@@ -85,6 +96,37 @@ class MqttListener(Listener):
                 client.disconnect()
             except Exception:
                 pass
+
+    def _stale(self, mqtt: Any, client: Any, topic: str) -> bool:
+        """Whether a message came through a subscription the trigger no longer has. The
+        persistent session keeps its subscriptions when the trigger's topic changes, so the
+        messages of the old topic went on starting runs. Such a message is acknowledged without
+        a run, and the old subscription dropped when it was this topic exactly; one with
+        wildcards cannot be listed over MQTT, so the warning says how to end it."""
+        if mqtt.topic_matches_sub(_filter_of(self.trigger.topic), topic):
+            return False
+        client.unsubscribe(topic)
+        if topic not in self._warned:
+            self._warned.add(topic)
+            log.warning(
+                "flow %s: a message on %r came through an old subscription of the session %r (the trigger "
+                "subscribes to %r): acknowledged without a run, and that subscription dropped if it was this "
+                "topic; one with wildcards stays until the session ends (connect once with this client id and "
+                "a clean start, or give the trigger another client_id)",
+                self.flow_id,
+                topic,
+                self.client_id(),
+                self.trigger.topic,
+            )
+        return True
+
+
+def _filter_of(topic: str) -> str:
+    """The topic filter of a subscription: a shared one (``$share/<group>/<filter>``) without
+    its group."""
+    if topic.startswith("$share/"):
+        return topic.split("/", 2)[2] if topic.count("/") >= 2 else topic
+    return topic
 
 
 def _message_id(msg: Any) -> str:

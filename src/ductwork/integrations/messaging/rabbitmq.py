@@ -7,13 +7,21 @@ import logging
 import threading
 from typing import Any
 
+from ductwork.core.connections import Secrets
 from ductwork.core.triggers import RabbitMQ
 from ductwork.integrations._deps import require
 from ductwork.integrations.messaging import Backoff, Handler, Listener, Message
 
+log = logging.getLogger("ductwork.triggerer")
+
 
 class RabbitMQListener(Listener):
     trigger: RabbitMQ
+
+    def __init__(self, trigger: RabbitMQ, flow_id: str, secrets: Secrets | None = None) -> None:
+        super().__init__(trigger, flow_id, secrets)
+        self._warned: set[tuple[str, str]] = set()
+        """The old bindings already warned of (one line each, not one per message)."""
 
     def queue_name(self) -> str:
         return self.trigger.queue_for(self.flow_id)
@@ -50,6 +58,9 @@ class RabbitMQListener(Listener):
                     break
                 if method is None:
                     continue
+                if self._stale(connection, queue, method.exchange, method.routing_key):
+                    channel.basic_ack(method.delivery_tag)
+                    continue
                 message_id = getattr(properties, "message_id", None) or ""
                 handle(Message(str(message_id), bytes(body), self.trigger.source))
                 channel.basic_ack(method.delivery_tag)
@@ -61,3 +72,59 @@ class RabbitMQListener(Listener):
                     connection.close()
                 except Exception:
                     pass
+
+    def _stale(self, connection: Any, queue: str, exchange: str, routing_key: str) -> bool:
+        """Whether a message reached the flow's own queue through a binding the trigger no
+        longer has. A queue keeps its bindings when the trigger's routing key or exchange
+        changes, so the messages of the old one went on starting runs. Such a message is
+        acknowledged without a run, and the old binding is removed when it was this routing key
+        exactly; one with wildcards cannot be found over AMQP, so the warning says how to
+        remove it. A queue named in the trigger (``queue=...``) is the user's, with whatever
+        bindings they gave it: its messages are all taken."""
+        trigger = self.trigger
+        if trigger.queue or not trigger.exchange or not exchange:  # the default exchange: sent to this queue by name
+            return False
+        if exchange == trigger.exchange and topic_matches(trigger.routing_key, routing_key):
+            return False
+        try:  # on a channel of its own: an exchange deleted since closes the channel it is named on
+            side = connection.channel()
+            try:
+                side.queue_unbind(queue=queue, exchange=exchange, routing_key=routing_key)
+            finally:
+                if side.is_open:
+                    side.close()
+        except Exception as exc:  # the exchange is gone: nothing to unbind
+            log.debug("flow %s: unbinding %s/%s from %s: %s", self.flow_id, exchange, routing_key, queue, exc)
+        if (exchange, routing_key) not in self._warned:
+            self._warned.add((exchange, routing_key))
+            log.warning(
+                "flow %s: a message from exchange %r with routing key %r reached the queue %r through an old "
+                "binding (the trigger binds %r with %r): acknowledged without a run, and the binding %r removed "
+                "if it was one; a binding with wildcards stays until removed by hand (rabbitmqctl list_bindings, "
+                "then rabbitmqadmin delete binding, or the management UI)",
+                self.flow_id,
+                exchange,
+                routing_key,
+                queue,
+                trigger.exchange,
+                trigger.routing_key,
+                routing_key,
+            )
+        return True
+
+
+def topic_matches(pattern: str, routing_key: str) -> bool:
+    """Whether a topic exchange routes ``routing_key`` to a binding of ``pattern`` (``*`` one
+    word, ``#`` none or more)."""
+    words, keys = pattern.split("."), routing_key.split(".")
+    # reachable[j]: the first i words of the pattern can take the first j words of the key
+    reachable = [True] + [False] * len(keys)
+    for word in words:
+        if word == "#":
+            for j in range(1, len(keys) + 1):
+                reachable[j] = reachable[j] or reachable[j - 1]
+        else:
+            reachable = [False] + [
+                reachable[j - 1] and (word == "*" or word == keys[j - 1]) for j in range(1, len(keys) + 1)
+            ]
+    return reachable[len(keys)]
