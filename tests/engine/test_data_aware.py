@@ -39,6 +39,8 @@ ASSET_FLOWS = """
 
     def seen(flow_id, run_id, triggering_asset_events):
         events = {uri: [e["extra"] for e in found] for uri, found in triggering_asset_events.items()}
+        if ORDERS in triggering_asset_events:  # an Asset is a key too, as in outlet_events[ORDERS]
+            events["by asset"] = [e.extra for e in triggering_asset_events[ORDERS]]
         (MARKS / f"{flow_id}-{run_id.replace(':', '_')}.json").write_text(json.dumps(events))
 
     with Flow("produce_orders") as produce_orders:
@@ -213,14 +215,14 @@ def test_asset_updates_start_consumer_flows_by_any_and_all_conditions(env: Env) 
     assert any_run.triggered_by["asset_events"][0]["uri"] == "s3://lake/orders"
     assert any_run.triggered_by["asset_events"][0]["run_id"] == run["run_id"]
     seen = json.loads((env.marks / f"on_any-{any_run.run_id.replace(':', '_')}.json").read_text())
-    assert seen == {"s3://lake/orders": [{"rows": 3}]}
+    assert seen == {"s3://lake/orders": [{"rows": 3}], "by asset": [{"rows": 3}]}
     time.sleep(1.0)
     assert env.runs("on_all") == []  # all of two assets: only one was updated so far
 
     env.json("trigger", "produce_customers", "--wait", "--timeout", "60")
     (all_run,) = env.wait_for_runs("on_all", 1)
     seen = json.loads((env.marks / f"on_all-{all_run.run_id.replace(':', '_')}.json").read_text())
-    assert seen == {"s3://lake/orders": [{"rows": 3}], "s3://lake/customers": [{}]}
+    assert seen == {"s3://lake/orders": [{"rows": 3}], "s3://lake/customers": [{}], "by asset": [{"rows": 3}]}
     assert len(env.wait_for_runs("on_any", 2)) == 2
 
     detail = env.json("assets", "show", "s3://lake/orders")

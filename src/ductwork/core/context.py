@@ -245,11 +245,50 @@ def date_strings(logical_date: dt.datetime, timezone: dt.tzinfo) -> tuple[str, s
     )
 
 
-def _asset_events(triggered_by: Mapping[str, Any] | None) -> dict[str, list[dict[str, Any]]]:
+class AssetUpdate(dict[str, Any]):
+    """One update that started the run: a dict (``event["extra"]``) whose keys are attributes
+    too (``event.extra``, ``event.uri``, ``event.flow_id``...), as the outlet side is written
+    (``outlet_events[ORDERS].extra``) and as Airflow's ``AssetEvent`` is read."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"an asset update has no {name!r}; it has {', '.join(self)}") from None
+
+
+class TriggeringAssetEvents(dict[str, list[AssetUpdate]]):
+    """The updates that started the run, by asset URI; an ``Asset`` is a key too, as in
+    ``outlet_events[ORDERS]``: ``triggering_asset_events[ORDERS]`` raised ``KeyError: Asset(...)``
+    for a run that ORDERS had started."""
+
+    def __getitem__(self, key: Any) -> list[AssetUpdate]:
+        uri = _uri_of(key)
+        try:
+            return super().__getitem__(uri)
+        except KeyError:
+            raise KeyError(
+                f"{uri!r} did not start this run; the assets that did: {', '.join(self) or '(none)'}"
+            ) from None
+
+    def __contains__(self, key: object) -> bool:
+        return super().__contains__(_uri_of(key))
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return super().get(_uri_of(key), default)
+
+
+def _uri_of(key: Any) -> Any:
+    """An asset's URI (a plain absolute path as ``file://``, as assets write it)."""
+    uri = getattr(key, "uri", key)
+    return "file://" + uri if isinstance(uri, str) and uri.startswith("/") else uri
+
+
+def _asset_events(triggered_by: Mapping[str, Any] | None) -> TriggeringAssetEvents:
     """The asset events that started the run, by asset URI (Airflow's ``triggering_asset_events``)."""
-    out: dict[str, list[dict[str, Any]]] = {}
+    out = TriggeringAssetEvents()
     for event in (triggered_by or {}).get("asset_events", ()):
-        out.setdefault(event["uri"], []).append(dict(event))
+        dict.setdefault(out, event["uri"], []).append(AssetUpdate(event))
     return out
 
 

@@ -153,7 +153,11 @@ class NatsListener(Listener):
         except NotFoundError:
             return  # made with the subject by pull_subscribe
         config = info.config
-        old = config.filter_subject or ", ".join(config.filter_subjects or []) or "everything in the stream"
+        old = (
+            repr(config.filter_subject or ", ".join(config.filter_subjects or []))
+            if (config.filter_subject or config.filter_subjects)
+            else "everything in the stream"
+        )
         if config.filter_subject == subject and not config.filter_subjects:
             return
         config.filter_subject, config.filter_subjects = subject, None
