@@ -98,3 +98,29 @@ def test_a_long_idempotency_key_is_hashed_like_a_brokers_long_message_id(operato
     assert again.status_code == 200 and again.json()["status"] == "duplicate"
     other = operator.post("/flows/demo/events", json={"n": 8}, headers={"Idempotency-Key": key + "2"})
     assert other.status_code == 202
+
+
+def test_a_dead_letter_is_replayed_with_a_corrected_payload_and_dropped(operator: Api, viewer: Api, admin: Api) -> None:
+    """Dead letters could be listed through the API and nothing else: no way to start the run
+    a bad message could not once it is corrected, nor to clear them."""
+    bad = operator.post("/flows/demo/events", content=b'{"n": "nine"}', headers={"Idempotency-Key": "order-90"})
+    junk = operator.post("/flows/demo/events", content=b"{nope", headers={"Idempotency-Key": "order-91"})
+    letter, other = bad.json()["dead_letter_id"], junk.json()["dead_letter_id"]
+
+    assert viewer.post(f"/flows/demo/dead-letters/{letter}/replay").status_code == 403
+    assert operator.post(f"/flows/other/dead-letters/{letter}/replay").status_code == 404
+    still = operator.post(f"/flows/demo/dead-letters/{letter}/replay")
+    assert still.status_code == 422 and "'n' wants int" in still.json()["detail"]
+    fixed = operator.post(f"/flows/demo/dead-letters/{letter}/replay", json={"payload": {"n": 9}})
+    assert fixed.status_code == 202, fixed.text
+    assert fixed.json()["params"]["n"] == 9 and fixed.json()["message_id"] == "order-90"
+    assert operator.post(f"/flows/demo/dead-letters/{letter}/replay").status_code == 404  # once
+    again = operator.post("/flows/demo/events", json={"n": 9}, headers={"Idempotency-Key": "order-90"})
+    assert again.status_code == 200 and again.json()["status"] == "duplicate"
+
+    assert operator.delete(f"/flows/demo/dead-letters/{other}").status_code == 204
+    assert operator.delete(f"/flows/demo/dead-letters/{other}").status_code == 404
+    left = {d["id"] for d in viewer.get("/flows/demo/dead-letters").json()["items"]}
+    assert not {letter, other} & left
+    actions = [e["action"] for e in admin.get("/audit").json()["items"]]
+    assert "dead_letter.replay" in actions and "dead_letter.drop" in actions

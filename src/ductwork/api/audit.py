@@ -55,6 +55,8 @@ ACTIONS: dict[str, str] = {
     "activate_pipeline": "pipeline.activate",
     "deactivate_pipeline": "pipeline.deactivate",
     "create_asset_event": "asset.update",
+    "replay_dead_letter": "dead_letter.replay",
+    "delete_dead_letter": "dead_letter.drop",
 }
 NOT_CHANGES = frozenset({"login", "logout", "validate_pipeline"})
 """Writes that change nothing an operator would audit (sessions come and go)."""

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from ductwork.api.context import WebContext, web_context
 from ductwork.api.errors import error_body
 from ductwork.api.routes._common import ERRORS, FlowId
 from ductwork.api.security import Operator, Viewer
+from ductwork.errors import NotFoundError
 from ductwork.services import messages
 from ductwork.services import runs as run_service
 
@@ -85,3 +88,63 @@ def list_dead_letters(
         for d in letters
     ]
     return {"items": items, "total": len(items)}
+
+
+LetterId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The dead letter's id (as listed).")]
+
+
+class ReplayIn(BaseModel):
+    """What to replay a dead letter with: nothing (its own payload), or a corrected payload."""
+
+    model_config = ConfigDict(extra="forbid")
+    payload: dict[str, Any] | None = None
+
+
+def _letter_of(ctx: WebContext, flow_id: str, letter_id: int) -> messages.DeadLetter:
+    """The dead letter, if it is this flow's (another flow's id in the path is a 404 too)."""
+    letter = messages.get_dead_letter(ctx.engine, letter_id)
+    if letter.flow_id != flow_id:
+        raise NotFoundError(f"flow {flow_id!r} has no dead letter {letter_id}")
+    return letter
+
+
+@router.post(
+    "/flows/{flow_id}/dead-letters/{letter_id}/replay",
+    dependencies=[Operator],
+    status_code=202,
+    responses={
+        202: {"description": "The run the message could not start was queued; the dead letter is removed"},
+        422: {"description": "The payload still does not fit the flow: the dead letter is kept with the reason"},
+    },
+)
+def replay_dead_letter(
+    flow_id: FlowId, letter_id: LetterId, body: ReplayIn | None = None, ctx: WebContext = Depends(web_context)
+) -> Any:
+    """Start the run a dead-lettered message could not, its payload (or ``payload``, a corrected
+    one) checked against the flow as it is now. The run keeps the message's id, so the broker
+    delivering the message again starts nothing."""
+    _letter_of(ctx, flow_id, letter_id)
+    corrected = json.dumps(body.payload) if body is not None and body.payload is not None else None
+    delivery = messages.replay_dead_letter(ctx.engine, letter_id, payload=corrected)
+    if delivery.run is None:
+        content = error_body(f"still does not fit: {delivery.reason}", "invalid_parameter")
+        content.update(dead_letter_id=letter_id, message_id=delivery.message_id)
+        return JSONResponse(content, status_code=422)
+    return JSONResponse(
+        {
+            "status": delivery.status,
+            "message_id": delivery.message_id,
+            "run_id": delivery.run.run_id,
+            "params": dict(delivery.run.params),
+        },
+        status_code=202,
+    )
+
+
+@router.delete("/flows/{flow_id}/dead-letters/{letter_id}", dependencies=[Operator], status_code=204)
+def delete_dead_letter(flow_id: FlowId, letter_id: LetterId, ctx: WebContext = Depends(web_context)) -> Response:
+    """Drop a dead letter; its message's receipt stays, so a redelivery starts nothing."""
+    _letter_of(ctx, flow_id, letter_id)
+    if not messages.drop_dead_letters(ctx.engine, [letter_id], flow_id=flow_id):
+        raise NotFoundError(f"flow {flow_id!r} has no dead letter {letter_id}")
+    return Response(status_code=204)
