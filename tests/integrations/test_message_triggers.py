@@ -802,3 +802,29 @@ def test_an_mqtt_topic_changed_starts_nothing_for_the_old_topic(
     finally:
         cleanup(on("new"), flow_id)
         engine.dispose()
+
+
+def test_two_mqtt_listeners_of_one_client_id_are_told_why_they_keep_disconnecting(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Two schedulers (or a scheduler and a triggerer) listening for one flow connect with one
+    client id, and the broker closes the older connection each time: the warning said only
+    "disconnected: Unspecified error", every second."""
+    require_broker("mqtt")
+    trigger = trigger_for("mqtt")
+    running = []
+    try:
+        with caplog.at_level("WARNING", logger="ductwork.triggerer"):
+            for _ in range(2):
+                running.append(_serve(trigger, "twice", lambda m: None))
+
+            def told() -> list[str]:
+                return [r.getMessage() for r in caplog.records if "another client connects" in r.getMessage()]
+
+            assert wait_until(told, timeout=60), [r.getMessage() for r in caplog.records]
+        assert repr(trigger.client_id_for("twice")) in told()[0] and "ductwork triggerer" in told()[0]
+    finally:
+        for _listener, stop, thread in running:
+            stop.set()
+            thread.join(timeout=30)
+        cleanup(trigger, "twice")

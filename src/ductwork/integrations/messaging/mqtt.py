@@ -16,6 +16,9 @@ from ductwork.integrations._deps import require
 from ductwork.integrations.messaging import Backoff, Handler, Listener, Message
 
 SESSION_EXPIRY = 7 * 24 * 3600
+UNSPECIFIED = 128
+SESSION_TAKEN_OVER = 142
+"""MQTT 5 reason codes of a disconnection (128 is also what paho says when the socket closes)."""
 
 
 log = logging.getLogger("ductwork.triggerer")
@@ -57,7 +60,7 @@ class MqttListener(Listener):
             cl.subscribe(topic, qos=1)
 
         def on_disconnect(_cl: Any, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
-            lost.append(f"disconnected: {reason}")
+            lost.append(f"disconnected: {reason}{self._taken_over(reason)}")
 
         def on_subscribe(_cl: Any, _userdata: Any, _mid: Any, _reasons: Any, _props: Any) -> None:
             self.connected.set()  # from now on the broker keeps the topic's messages for us
@@ -96,6 +99,19 @@ class MqttListener(Listener):
                 client.disconnect()
             except Exception:
                 pass
+
+    def _taken_over(self, reason: Any) -> str:
+        """What to add to a disconnection that may be another client taking the session: a
+        broker closes the older connection of a client id when a newer one connects (Mosquitto
+        without a word, "Unspecified error"), so two schedulers or triggerers listening for one
+        flow disconnected each other every second under a warning that did not say why."""
+        if self.connected.is_set() and getattr(reason, "value", None) in (SESSION_TAKEN_OVER, UNSPECIFIED):
+            return (
+                f"; if this repeats, another client connects with the client id {self.client_id()!r} (one "
+                "connection per client id: a second scheduler or triggerer listening for this flow? run the "
+                "MQTT listeners in one `ductwork triggerer`, or give this trigger its own client_id)"
+            )
+        return ""
 
     def _stale(self, mqtt: Any, client: Any, topic: str) -> bool:
         """Whether a message came through a subscription the trigger no longer has. The
