@@ -504,6 +504,30 @@ def test_flows_list_says_what_starts_flows_that_have_no_time_schedule(cli: Cli, 
     assert schedules["on_messages"] == "on redis messages" and schedules["by_hand"] == "None"
 
 
+def test_flows_show_says_where_each_message_trigger_listens(cli: Cli, tmp_path: Path) -> None:
+    """``flows show`` said nothing of a flow's triggers (``flows list`` only "on rabbitmq
+    messages"): which queue, consumer group, durable or client id the flow holds, made up from
+    its id, could only be guessed from the docs when a message did not start a run."""
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "listening.py").write_text(
+        "from ductwork import EmptyOperator, Flow, MqttTopic, NatsJetStream, RabbitMQ, RedisStream\n"
+        "with Flow('listening', schedule=None, triggers=[\n"
+        "    RabbitMQ(exchange='events', routing_key='orders.*', url='amqp://me:secret@mq:5672/%2F'),\n"
+        "    RedisStream(stream='orders'), NatsJetStream(subject='o.*', stream='O'),\n"
+        "    MqttTopic(topic='s/#', conn_id='broker')]):\n"
+        "    EmptyOperator(task_id='t')\n"
+    )
+    shown = cli("flows", "show", "listening")
+    assert shown.exit_code == 0, shown.output
+    lines = [line for line in shown.output.splitlines() if line.startswith("trigger: ")]
+    assert lines == [
+        "trigger: rabbitmq:exchange/events/orders.* (at amqp://me:***@mq:5672/%2F, queue 'ductwork.listening')",
+        "trigger: redis:orders (at redis://127.0.0.1:6379/0, consumer group 'ductwork.listening')",
+        "trigger: nats:O/o.* (at nats://127.0.0.1:4222, durable consumer 'ductwork_listening')",
+        "trigger: mqtt:s/# (at connection 'broker', client id 'ductwork-listening')",
+    ]
+
+
 def test_build_records_the_flow_as_defined_in_the_tasks_module(cli: Cli, tmp_path: Path) -> None:
     """It recorded click's decorators.py (where the command ran), whose hash counted as the run's code."""
     import os

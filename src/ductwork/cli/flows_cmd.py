@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -127,6 +127,8 @@ def show(state: CliState, flow_ref: str, as_json: bool) -> None:
     out = console()
     out.print(_tree(graph))
     meta = graph.meta
+    for line in _trigger_lines(graph.flow_id, meta.triggers):
+        out.print(line, markup=False, highlight=False)
     if meta.params:
         from ductwork.cli.tables import DataTable
         from ductwork.core.params import from_description
@@ -142,6 +144,35 @@ def show(state: CliState, flow_ref: str, as_json: bool) -> None:
                 info.get("description", ""),
             )
         out.print(table)
+
+
+def _trigger_lines(flow_id: str, triggers: Any) -> list[str]:
+    """Where the flow's message triggers listen, with what each holds on its broker (a queue,
+    durable consumer or MQTT client id made up from the flow id) and the broker's address: to
+    find, with the broker's own tools, why a message did or did not start a run."""
+    from ductwork.core.triggers import trigger_from_dict
+    from ductwork.settings import redact_url
+
+    lines = []
+    for data in triggers or ():
+        trigger = trigger_from_dict(data)
+        where = f"connection {trigger.conn_id!r}" if trigger.conn_id else redact_url(str(getattr(trigger, "url", "")))
+        lines.append(f"trigger: {trigger.source} (at {where}, {_held(trigger, flow_id)})")
+    return lines
+
+
+def _held(trigger: Any, flow_id: str) -> str:
+    from ductwork.core.triggers import MqttTopic, NatsJetStream, RabbitMQ, RedisStream
+
+    if isinstance(trigger, RabbitMQ):
+        return f"queue {trigger.queue_for(flow_id)!r}"
+    if isinstance(trigger, NatsJetStream):
+        return f"durable consumer {trigger.durable_for(flow_id)!r}"
+    if isinstance(trigger, MqttTopic):
+        return f"client id {trigger.client_id_for(flow_id)!r}"
+    if isinstance(trigger, RedisStream):
+        return f"consumer group {trigger.group_for(flow_id)!r}"
+    return trigger.kind
 
 
 @flows.command("graph")

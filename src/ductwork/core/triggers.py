@@ -100,6 +100,10 @@ class RedisStream(MessageTrigger):
     def source(self) -> str:
         return f"redis:{self.stream}"
 
+    def group_for(self, flow_id: str) -> str:
+        """The consumer group the flow's listener reads with: ``group``, else ``ductwork.<flow id>``."""
+        return self.group or f"ductwork.{flow_id}"
+
 
 @dataclass(frozen=True)
 class NatsJetStream(MessageTrigger):

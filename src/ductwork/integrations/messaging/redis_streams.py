@@ -32,7 +32,7 @@ class RedisStreamListener(Listener):
     """Seconds between two looks for such entries."""
 
     def group_name(self) -> str:
-        return self.trigger.group or f"ductwork.{self.flow_id}"
+        return self.trigger.group_for(self.flow_id)
 
     def consume(self, handle: Handler, stop: threading.Event, backoff: Backoff) -> None:
         redis: Any = require("redis", extra="messaging", what=f"flow {self.flow_id!r}: RedisStream trigger")
