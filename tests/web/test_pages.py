@@ -549,3 +549,20 @@ def test_a_server_error_is_a_page_that_leads_back_and_json_for_the_api(app: Any,
             "detail": "the server failed on this request (RuntimeError); its log has the traceback",
             "error": "internal_error",
         }
+
+
+def test_the_grid_says_how_many_messages_were_dead_lettered_and_links_them(
+    viewer_browser: TestClient, engine: Any
+) -> None:
+    """Messages that could not start a run showed nowhere in the web UI: a flow whose messages
+    were all malformed looked like a flow nobody sent anything to."""
+    from ductwork.services import messages
+
+    assert 'id="dead-letters"' not in viewer_browser.get("/flows/demo/grid").text
+    for n in range(2):
+        messages.receive(engine, "demo", source="rabbitmq:orders", message_id=f"bad-{n}", payload=b"not json")
+    page = viewer_browser.get("/flows/demo/grid").text
+    link = page[page.index('id="dead-letters"') :].split("</a>")[0]
+    assert 'href="/api/v1/flows/demo/dead-letters"' in link and ">2 dead letters" in link
+    listed = viewer_browser.get("/api/v1/flows/demo/dead-letters")  # the link works with the session
+    assert listed.status_code == 200 and {d["message_id"] for d in listed.json()["items"]} >= {"bad-0", "bad-1"}

@@ -118,7 +118,19 @@ def grid_page(
     runs, choices = grid_runs(flow.tasks)
     if shown is not None:
         runs, choices = shown, sorted({shown, *choices})
-    return page(request, "grid.html", flow=flow, flow_id=flow_id, run=run, tab="grid", runs=runs, run_choices=choices)
+    from ductwork.services.messages import count_dead_letters
+
+    return page(
+        request,
+        "grid.html",
+        flow=flow,
+        flow_id=flow_id,
+        run=run,
+        tab="grid",
+        runs=runs,
+        run_choices=choices,
+        dead_letters=count_dead_letters(ctx.engine, flow_id),
+    )
 
 
 RUNS_PER_PAGE = 50
