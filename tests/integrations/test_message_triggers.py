@@ -828,3 +828,30 @@ def test_two_mqtt_listeners_of_one_client_id_are_told_why_they_keep_disconnectin
             stop.set()
             thread.join(timeout=30)
         cleanup(trigger, "twice")
+
+
+@pytest.mark.parametrize("kind", ["rabbitmq", "mqtt"])
+def test_messages_without_an_id_are_said_once_to_be_identified_by_their_content(
+    tmp_path: Path, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A publisher that sets no message id and sends the same payload twice (``{}`` every day)
+    got one run, then only "received before" lines: nothing said why."""
+    require_broker(kind)
+    flow_id = "anonymous"
+    engine = _store(tmp_path, flow_id)
+    trigger = trigger_for(kind)
+    handle = Recorder(engine, flow_id)
+    with caplog.at_level("WARNING", logger="ductwork.triggerer"):
+        _listener, stop, thread = _serve(trigger, flow_id, handle)
+        try:
+            for _ in range(2):
+                publish(trigger, "", b"{}")
+            assert wait_until(lambda: len(handle.statuses()) == 2, timeout=30), handle.statuses()
+        finally:
+            stop.set()
+            thread.join(timeout=30)
+            cleanup(trigger, flow_id)
+            engine.dispose()
+    assert handle.statuses() == ["started", "duplicate"]  # as documented: the content is the id
+    said = [r.getMessage() for r in caplog.records if "carry no message id" in r.getMessage()]
+    assert len(said) == 1 and "Give each message an id" in said[0], said

@@ -71,6 +71,23 @@ class Listener:
         self.secrets = secrets
         self.connected = threading.Event()
         """Set while connected and consuming (tests and health checks look at it)."""
+        self._told_no_id = False
+
+    def without_id(self, where: str) -> None:
+        """Say once that messages come without an id: each is then identified by its content,
+        so a message with the payload of one received before starts no run. A publisher
+        sending the same ``{}`` every day saw one run, and only "received before" lines after."""
+        if self._told_no_id:
+            return
+        self._told_no_id = True
+        log.warning(
+            "flow %s: messages on %s carry no message id (%s), so each is identified by its content: one with "
+            "the same payload as a message received before starts no run (for as long as receipts are kept: "
+            "with the runs, and at least 8 days). Give each message an id to start one run per message",
+            self.flow_id,
+            self.trigger.source,
+            where,
+        )
 
     def serve(self, handle: Handler, stop: threading.Event) -> None:
         away: list[float] = []  # since when the broker is away (monotonic), while it is

@@ -90,7 +90,10 @@ class MqttListener(Listener):
                 except queue.Empty:
                     continue
                 if not self._stale(mqtt, client, msg.topic):
-                    handle(Message(_message_id(msg), bytes(msg.payload), self.trigger.source))
+                    message_id = _message_id(msg)
+                    if not message_id:
+                        self.without_id("the MQTT 5 user property 'message-id'")
+                    handle(Message(message_id, bytes(msg.payload), self.trigger.source))
                 client.ack(msg.mid, msg.qos)
         finally:
             self.connected.clear()

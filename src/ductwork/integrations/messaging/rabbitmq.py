@@ -62,6 +62,8 @@ class RabbitMQListener(Listener):
                     channel.basic_ack(method.delivery_tag)
                     continue
                 message_id = getattr(properties, "message_id", None) or ""
+                if not message_id:
+                    self.without_id("the AMQP message_id property")
                 handle(Message(str(message_id), bytes(body), self.trigger.source))
                 channel.basic_ack(method.delivery_tag)
             channel.cancel()
