@@ -385,6 +385,10 @@ def test_dead_letters_are_listed_replayed_once_fixed_and_dropped_from_the_cli(cl
         bad = messages.receive(engine, "typed", source="rabbitmq:orders", message_id="m-1", payload=b'{"n": "x"}')
         junk = messages.receive(engine, "typed", source="rabbitmq:orders", message_id="m-2", payload=b"not json")
         assert bad.dead_letter_id is not None and junk.dead_letter_id is not None
+        markup = messages.receive(engine, "typed", source="mqtt:x", message_id="m-3", payload=b'{"n": "[/bold]"}')
+        table = cli("triggers", "dead-letters", "list")  # a payload is text, not markup for the table
+        assert table.exit_code == 0 and "[/bold]" in table.output, table.output
+        assert cli("triggers", "dead-letters", "drop", str(markup.dead_letter_id)).exit_code == 0
 
         listed = _json(cli, "triggers", "dead-letters", "list", "typed")
         assert [d["message_id"] for d in listed] == ["m-2", "m-1"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from ductwork.cli.engine_state import store
 from ductwork.cli.output import console, print_json
@@ -47,9 +48,9 @@ def list_letters(state: CliState, flow_id: str | None, limit: int, as_json: bool
     table = Table("id", "flow", "source", "message", "received", "reason", "payload")
     for d in letters:
         payload = d.payload if len(d.payload) <= PAYLOAD_SHOWN else d.payload[: PAYLOAD_SHOWN - 1] + "…"
-        table.add_row(
-            str(d.id), d.flow_id, d.source, d.message_id, d.received_at.isoformat(timespec="seconds"), d.reason, payload
-        )
+        cells = (str(d.id), d.flow_id, d.source, d.message_id, d.received_at.isoformat(timespec="seconds"), d.reason)
+        # As text, not markup: a payload such as '[/bold]' is what a sender wrote, and crashed the table.
+        table.add_row(*(Text(cell) for cell in (*cells, payload)))
     out = console()
     out.print(table)
     if not letters:
