@@ -875,6 +875,11 @@ def test_assets_update_records_an_update_made_outside_any_flow(cli: Cli, tmp_pat
     audit = json.loads(cli("audit", "list", "--json").output)["entries"][0]
     assert audit["action"] == "asset.update" and audit["target"] == "s3://lake/orders"
 
+    # An extra is data, not rich markup: '[/red]' crashed `assets show` with a MarkupError.
+    assert cli("assets", "update", "s3://lake/orders", "--extra", '{"note": "[/red]"}').exit_code == 0
+    table = cli("assets", "show", "s3://lake/orders")
+    assert table.exit_code == 0 and "[/red]" in table.output, table.output
+
 
 UNPLANNABLE = textwrap.dedent(
     """

@@ -6,6 +6,7 @@ import dataclasses
 
 import click
 from rich.markup import escape
+from rich.text import Text
 
 from ductwork.cli.engine_state import store
 from ductwork.cli.output import console, print_json
@@ -43,7 +44,9 @@ def list_assets(state: CliState, search: str | None, as_json: bool) -> None:
         return
     table = DataTable("asset", "updates", "last update")
     for a in found:
-        table.add_row(a.uri, str(a.events), a.last_event_at.isoformat(timespec="seconds") if a.last_event_at else "-")
+        table.add_row(
+            Text(a.uri), str(a.events), a.last_event_at.isoformat(timespec="seconds") if a.last_event_at else "-"
+        )
     console().print(table)
 
 
@@ -70,7 +73,7 @@ def show(state: CliState, uri: str, as_json: bool) -> None:
     for e in detail.events:
         by = f"{e['flow_id']}/{e['run_id']} ({e['task_id']})" if e["flow_id"] else "-"
         started = ", ".join(f"{s['flow_id']}/{s['run_id']}" for s in e["started"]) or "-"
-        table.add_row(str(e["id"]), e["at"], by, str(e["extra"] or ""), started)
+        table.add_row(str(e["id"]), e["at"], Text(by), Text(str(e["extra"] or "")), Text(started))
     out.print(table)
 
 
