@@ -1061,3 +1061,20 @@ def test_runs_show_says_which_message_started_a_run_and_with_what_parameters(cli
     assert "params: n=5" in text, shown.output
     as_json = json.loads(cli("runs", "show", "ingest", delivery.run.run_id, "--json").output)
     assert as_json["triggered_by"] == {"kind": "message", "source": "redis:orders", "message_id": "order-17"}
+
+
+def test_an_error_that_looks_like_rich_markup_is_shown_not_a_crash(cli: Cli, tmp_path: Path) -> None:
+    """A task whose exception said '[/bold]' (a payload a message carried, say) made `run` and
+    `runs show` crash with a MarkupError instead of showing the failure."""
+    (tmp_path / "markup.py").write_text(
+        "from ductwork import Flow, PythonOperator\n"
+        "def boom():\n"
+        "    raise RuntimeError('[/bold] boom')\n"
+        "with Flow('markup', schedule=None):\n"
+        "    PythonOperator(task_id='t', python_callable=boom)\n"
+    )
+    ran = cli("run", "markup.py", "--no-progress")
+    assert ran.exit_code == 1 and "RuntimeError: [/bold] boom" in ran.output, ran.output
+    run_id = json.loads(cli("runs", "list", "markup", "--json").output)["runs"][0]["run_id"]
+    shown = cli("runs", "show", "markup", run_id)
+    assert shown.exit_code == 0 and "RuntimeError: [/bold] boom" in shown.output, shown.output

@@ -143,6 +143,8 @@ def print_run_states(
     """A run's task states as ``trigger --wait`` shows them: one row per (task, state, try,
     duration in seconds), then why the run ended, if it ended for a reason. ``notes`` (by task
     id) adds a column, such as which tasks were up to date and did not run."""
+    from rich.text import Text
+
     from ductwork.cli.tables import run_table
     from ductwork.core.task_order import instances_under_their_task, reorder
 
@@ -154,7 +156,8 @@ def print_run_states(
         tasks = reorder(tasks, order)
     for task_id, task_state, try_number, duration in tasks:
         cells = [task_id, styled(task_state), str(try_number), f"{duration:.2f}s" if duration is not None else ""]
-        table.add_row(*cells, *([notes.get(task_id, "")] if notes else []))
+        # The note (a task's error) as text: an exception saying '[/bold]' is not rich markup.
+        table.add_row(*cells, *([Text(notes.get(task_id, ""))] if notes else []))
     console().print(table)
     if reason:
         console().print(f"{state}: {reason}", markup=False)

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from ductwork.cli.output import styled
 from ductwork.cli.tables import DataTable, run_table
@@ -98,12 +99,12 @@ def summary_table(summary: RunSummary, *, max_rows: int = 200) -> Table:
         elif task.state == TaskState.SUCCESS and task.reused_from:
             note = f"up to date (cache): reused run {task.reused_from}"
         label = next((t.rendered.get("rendered_map_index") for t in reversed(task.tries) if t.rendered), None)
-        table.add_row(
-            f"{task.task_id} {label}" if label else task.task_id,  # a mapped instance's map_index_template
+        table.add_row(  # the id and note as text: an error or label holding '[/bold]' is not markup
+            Text(f"{task.task_id} {label}" if label else task.task_id),  # a mapped instance's map_index_template
             styled(task.state.value),
             tries,
             f"{sum(durations):.2f}s" if durations else "",
-            note,
+            Text(note),
         )
     if len(shown) < len(rows):
         succeeded = sum(1 for r in rows if r.state == TaskState.SUCCESS)  # none of them is shown
@@ -129,7 +130,7 @@ def tries_table(summary: RunSummary) -> Table | None:
         table.add_column(column, overflow="fold", max_width=80 if column == "error" else None)
     for task_id, t in rows:
         duration = f"{t.duration:.2f}s" if t.duration is not None else ""
-        table.add_row(task_id, str(t.try_number), styled(t.state.value), duration, t.error or "")
+        table.add_row(Text(task_id), str(t.try_number), styled(t.state.value), duration, Text(t.error or ""))
     return table
 
 
