@@ -340,3 +340,61 @@ def test_tasks_a_killed_run_never_started_are_not_given_made_up_tries(cli: Cli, 
     finally:
         engine.dispose()
     assert tried == started
+
+
+QUEUED = """
+from pathlib import Path
+
+from ductwork import BashOperator, Flow, PythonOperator
+
+HERE = Path(__file__).parent
+
+
+def note(name, **_):
+    with open(HERE / "ran.txt", "a") as fh:
+        fh.write(name + "\\n")
+
+
+with Flow("queued") as flow:
+    a = BashOperator(task_id="a", bash_command=f"touch {HERE}/started; sleep 30")
+    x = PythonOperator(task_id="x", python_callable=note, op_args=["x"])
+    e = PythonOperator(task_id="e", python_callable=note, op_args=["e"])
+    a >> e
+"""
+
+
+def test_ctrl_c_records_a_task_waiting_for_a_worker_as_not_started(cli: Cli, tmp_path: Path) -> None:
+    """With one worker, x waited behind a; after Ctrl-C it was recorded failed, under a try of
+    0.00s that never ran ("interrupted"), where a task that never started is skipped."""
+    (tmp_path / "queued.py").write_text(QUEUED)
+    prefix = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    ductwork = [sys.executable, "-c", f"{prefix}from ductwork.cli.main import main; main()"]
+    proc = subprocess.Popen(
+        [*ductwork, "run", "queued.py:queued", "--workers", "1", "--no-progress"],
+        cwd=tmp_path,
+        env=process_env({}),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "started").exists():
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert time.monotonic() < deadline, "task a never started"
+            time.sleep(0.02)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 130
+    finally:
+        proc.kill()
+    assert not (tmp_path / "ran.txt").exists(), "a task ran after Ctrl-C"
+    run_id = json.loads(cli("runs", "list", "--json").output)["runs"][0]["run_id"]
+    states = json.loads(cli("tasks", "state", "queued", run_id, "--json").output)
+    assert {t: s["state"] for t, s in states.items()} == {"a": "failed", "x": "skipped", "e": "upstream_failed"}
+    engine = create_engine(f"sqlite:///{Path(os.environ['DUCTWORK_HOME']) / 'ductwork.db'}")
+    try:
+        with read_transaction(engine) as conn:
+            pk = run_repo.run_pks(conn, [f"queued/{run_id}"])[f"queued/{run_id}"]
+            assert [t.task_id for t in task_repo.list_tries(conn, pk)] == ["a"]  # x has no try: it never ran
+    finally:
+        engine.dispose()

@@ -408,13 +408,16 @@ class InProcessExecutor:
                 self._to_pool(self._take_submitted())
 
     def _execute(self, request: TryRequest, holder: list[Executable], threaded: bool = True) -> None:
+        key = request.key
+        with self._lock:  # started, or cancelled before it started (then it never runs)
+            if key not in self._running:
+                self._abandoned.discard(key)
+                return
+            started_at = self._started_at[key] = self.clock.now()
         sink = logcapture.TrySink(request.log_path, pack=self.packs)
         self.sinks[request.key] = sink
         try:
             executable = self.resolver(request.node)
-            started_at = self.clock.now()
-            key = request.key
-            self._started_at[key] = started_at
             if self.journal is not None:
                 self.journal.started_try(key.run_key, key.task_id, key.try_number, started_at, request.log_path)
             reported: list[bool] = []
@@ -540,18 +543,22 @@ class InProcessExecutor:
         return self._expire()
 
     def cancel(self, key: TryKey, reason: str) -> None:
+        """Stop the try: one that has started ends failed with ``reason``; one still waiting for
+        a thread never starts, and ends nothing (an interrupted run records its task as not
+        started: skipped; it was recorded failed, under a try of 0.00s that never ran)."""
         with self._lock:
             entry = self._running.pop(key, None)
-            if entry is not None:
+            started = key in self._started_at
+            if entry is not None and started:
                 self._abandoned.add(key)
                 self._interrupt(key)
-        if entry is not None:
+        if entry is not None and started:
             _request, _, holder = entry
             for executable in holder:
                 executable.on_kill()
             now = self.clock.now()
-            started = self._started_at.get(key, now)
-            self._put(TryFinished(key, TryOutcome(TaskState.FAILED, started, now, error=reason)), wake=True)
+            begun = self._started_at.get(key, now)
+            self._put(TryFinished(key, TryOutcome(TaskState.FAILED, begun, now, error=reason)), wake=True)
 
     def drain(self) -> list[ExecutorEvent]:
         """The events not taken yet: after ``shutdown``, the starts and ends of the tries
