@@ -74,9 +74,11 @@ def cmdline(pid: int) -> str:
 
 
 def stray_processes() -> set[int]:
-    """Our descendants other than multiprocessing's long-lived helpers (the forkserver and the
-    resource tracker, which serve every pool of this process)."""
-    return {p for p in descendants(os.getpid()) if not any(k in cmdline(p) for k in ("forkserver", "resource_tracker"))}
+    """Our descendants other than the long-lived helpers of this process: multiprocessing's
+    (the forkserver and the resource tracker, which serve every pool of this process), and the
+    guard of the commands it started (``core.subprocesses``: an earlier test ran a command)."""
+    helpers = ("forkserver", "resource_tracker", "ductwork-command-guard")
+    return {p for p in descendants(os.getpid()) if not any(k in cmdline(p) for k in helpers)}
 
 
 def catches(pid: int, signum: int) -> bool:
