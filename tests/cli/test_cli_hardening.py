@@ -372,3 +372,11 @@ def test_no_color_leaves_error_messages_uncoloured_in_a_terminal(tmp_path: Path)
     plain, _, status = _in_terminal(args, tmp_path, process_env({**base, "NO_COLOR": "1"}))
     assert status == 2 and b"Error: no flow 'nowhere'" in plain, plain
     assert b"\x1b[" not in plain, plain
+
+
+def test_a_negative_pool_size_is_refused_as_a_value(cli: Cli) -> None:
+    """`pools set p -1` said "No such option: -1", as if the number were a misspelt option."""
+    result = cli("pools", "set", "p", "-1")
+    assert result.exit_code == 2
+    assert "No such option" not in result.output
+    assert "'SLOTS'" in result.output and "-1 is not in the range x>=0" in result.output, result.output

@@ -32,7 +32,7 @@ def list_pools(state: CliState, as_json: bool) -> None:
     console().print(table)
 
 
-@pools.command("set")
+@pools.command("set", context_settings={"ignore_unknown_options": True})  # `-1` is a value (refused), not an option
 @click.argument("name")
 @click.argument("slots", type=click.IntRange(min=0))
 @click.option("--description", default=None, help="What the pool is for (default: the one it has).")
