@@ -398,3 +398,45 @@ def test_ctrl_c_records_a_task_waiting_for_a_worker_as_not_started(cli: Cli, tmp
             assert [t.task_id for t in task_repo.list_tries(conn, pk)] == ["a"]  # x has no try: it never ran
     finally:
         engine.dispose()
+
+
+TWO = """
+from pathlib import Path
+
+from ductwork import BashOperator, Flow
+
+HERE = Path(__file__).parent
+
+with Flow("two") as flow:
+    BashOperator(task_id="b", bash_command=f"touch {HERE}/b-started; sleep 30")
+    BashOperator(task_id="c", bash_command=f"touch {HERE}/c-started; sleep 30")
+"""
+
+
+def test_ctrl_c_with_two_tries_running_keeps_their_ends_in_their_logs(cli: Cli, tmp_path: Path) -> None:
+    """The try running in a second thread logged its stop ("c failed: TryInterrupted ...", with
+    a traceback) after the logs' routing had ended: on the terminal, not in its log."""
+    (tmp_path / "two.py").write_text(TWO)
+    prefix = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    ductwork = [sys.executable, "-c", f"{prefix}from ductwork.cli.main import main; main()"]
+    proc = subprocess.Popen(
+        [*ductwork, "run", "two.py:two", "--workers", "2", "--no-progress"],
+        cwd=tmp_path,
+        env=process_env({}),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not ((tmp_path / "b-started").exists() and (tmp_path / "c-started").exists()):
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert time.monotonic() < deadline, "the tasks never started"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 130
+    finally:
+        proc.kill()
+    assert proc.stderr is not None
+    said = proc.stderr.read().decode()
+    assert "Traceback" not in said and "TryInterrupted" not in said, said
+    assert "interrupted (Ctrl-C): the run is recorded failed" in said

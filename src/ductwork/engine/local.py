@@ -271,24 +271,26 @@ def run_locally(
     supervisor.add_run(info, graph, states=states_from_nodes(graph.nodes), deadline=deadline)
     unwatch = recording.watch(executor.cancel_all) if recording is not None else None
     stopped: BaseException | None = None
-    try:
-        with logcapture.routing():
+    # The routing lasts until the tries' threads have ended: a try stopped by Ctrl-C logs its end
+    # into its own log (it was printed on the terminal, traceback and all, after the routing).
+    with logcapture.routing():
+        try:
             supervisor.run_until_done()
-    except BaseException as exc:  # Ctrl-C, SIGTERM, or the run cancelled from outside (RunStopped)
-        stopped = exc
-        for key in supervisor.in_flight():  # what the tries started stops with them (on_kill)
-            executor.cancel(key, _stop_reason(exc))
-        raise
-    finally:
-        if unwatch is not None:
-            unwatch()
-        executor.shutdown(wait=True)
-        if not isinstance(stopped, RunStopped):  # a cancel from outside recorded the end already
-            if stopped is not None:
-                supervisor.absorb(executor.drain())
-            supervisor.flush()  # interrupted: record what happened up to here
-        if stopped is not None and recording is not None:
-            recording.interrupted(_stop_reason(stopped))
+        except BaseException as exc:  # Ctrl-C, SIGTERM, or the run cancelled from outside (RunStopped)
+            stopped = exc
+            for key in supervisor.in_flight():  # what the tries started stops with them (on_kill)
+                executor.cancel(key, _stop_reason(exc))
+            raise
+        finally:
+            if unwatch is not None:
+                unwatch()
+            executor.shutdown(wait=True)
+            if not isinstance(stopped, RunStopped):  # a cancel from outside recorded the end already
+                if stopped is not None:
+                    supervisor.absorb(executor.drain())
+                supervisor.flush()  # interrupted: record what happened up to here
+            if stopped is not None and recording is not None:
+                recording.interrupted(_stop_reason(stopped))
     summary.logs = logcapture.TryLogs({(key.task_id, key.try_number): sink for key, sink in executor.sinks.items()})
     for key, sink in executor.sinks.items():
         if sink.path is not None:
