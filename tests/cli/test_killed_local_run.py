@@ -121,24 +121,32 @@ with Flow("stoppable") as flow:
 """
 
 
-def _start_stoppable(tmp_path: Path, *, restore_sigint: bool = False) -> subprocess.Popen[bytes]:
-    """``restore_sigint``: SIGINT as a terminal gives it (a test runner may have it ignored)."""
-    (tmp_path / "stoppable.py").write_text(STOPPABLE)
+def _start_run(
+    tmp_path: Path, name: str, flow: str, *args: str, started: tuple[str, ...] = ("started",), restore_sigint: bool
+) -> subprocess.Popen[bytes]:
+    """``ductwork run`` of ``flow`` (written to ``NAME.py``) in its own process, once each of the
+    ``started`` files exists (its tasks write them). ``restore_sigint``: SIGINT as a terminal
+    gives it (a test runner may have it ignored)."""
+    (tmp_path / f"{name}.py").write_text(flow)
     prefix = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); " if restore_sigint else ""
     ductwork = [sys.executable, "-c", f"{prefix}from ductwork.cli.main import main; main()"]
     proc = subprocess.Popen(
-        [*ductwork, "run", f"{tmp_path / 'stoppable.py'}:stoppable", "--no-progress"],
+        [*ductwork, "run", f"{tmp_path / name}.py:{name}", *args, "--no-progress"],
         cwd=tmp_path,
         env=process_env({}),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 60
-    while not (tmp_path / "started").exists():
+    while not all((tmp_path / file).exists() for file in started):
         assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-        assert time.monotonic() < deadline, "task b never started"
+        assert time.monotonic() < deadline, f"the tasks writing {started} never started"
         time.sleep(0.02)
     return proc
+
+
+def _start_stoppable(tmp_path: Path, *, restore_sigint: bool = False) -> subprocess.Popen[bytes]:
+    return _start_run(tmp_path, "stoppable", STOPPABLE, restore_sigint=restore_sigint)
 
 
 def _sleep_left(tmp_path: Path) -> bool:
@@ -366,22 +374,8 @@ with Flow("queued") as flow:
 def test_ctrl_c_records_a_task_waiting_for_a_worker_as_not_started(cli: Cli, tmp_path: Path) -> None:
     """With one worker, x waited behind a; after Ctrl-C it was recorded failed, under a try of
     0.00s that never ran ("interrupted"), where a task that never started is skipped."""
-    (tmp_path / "queued.py").write_text(QUEUED)
-    prefix = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
-    ductwork = [sys.executable, "-c", f"{prefix}from ductwork.cli.main import main; main()"]
-    proc = subprocess.Popen(
-        [*ductwork, "run", "queued.py:queued", "--workers", "1", "--no-progress"],
-        cwd=tmp_path,
-        env=process_env({}),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    proc = _start_run(tmp_path, "queued", QUEUED, "--workers", "1", restore_sigint=True)
     try:
-        deadline = time.monotonic() + 60
-        while not (tmp_path / "started").exists():
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-            assert time.monotonic() < deadline, "task a never started"
-            time.sleep(0.02)
         time.sleep(0.5)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 130
@@ -416,22 +410,8 @@ with Flow("two") as flow:
 def test_ctrl_c_with_two_tries_running_keeps_their_ends_in_their_logs(cli: Cli, tmp_path: Path) -> None:
     """The try running in a second thread logged its stop ("c failed: TryInterrupted ...", with
     a traceback) after the logs' routing had ended: on the terminal, not in its log."""
-    (tmp_path / "two.py").write_text(TWO)
-    prefix = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
-    ductwork = [sys.executable, "-c", f"{prefix}from ductwork.cli.main import main; main()"]
-    proc = subprocess.Popen(
-        [*ductwork, "run", "two.py:two", "--workers", "2", "--no-progress"],
-        cwd=tmp_path,
-        env=process_env({}),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    proc = _start_run(tmp_path, "two", TWO, "--workers", "2", started=("b-started", "c-started"), restore_sigint=True)
     try:
-        deadline = time.monotonic() + 60
-        while not ((tmp_path / "b-started").exists() and (tmp_path / "c-started").exists()):
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-            assert time.monotonic() < deadline, "the tasks never started"
-            time.sleep(0.02)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 130
     finally:
