@@ -450,3 +450,70 @@ def test_a_pool_and_max_active_tasks_hold_across_schedulers(tmp_path: Path, flow
         assert len(first_ends) == 2 and len(second_starts) == 2 and not held
         assert min(second_starts) >= min(first_ends), (first_ends, second_starts)  # never 3 or 4 at once
         assert count_effects(cluster.effects) == {"r1.t0": 1, "r1.t1": 1, "r2.t0": 1, "r2.t1": 1}
+
+
+GATED = """
+def wait_for_gate():
+    while not os.path.exists(os.path.join(os.path.dirname(EFFECTS), "gate")):
+        time.sleep(0.05)
+
+with Flow("gated", schedule=None) as gated:
+    up = PythonOperator(task_id="up", python_callable=wait_for_gate)
+    down = PythonOperator(task_id="down", python_callable=work, op_args=["down"], op_kwargs={"seconds": 3}, pool="narrow")
+    up >> down
+"""
+
+
+def _task_tries(db_url: str, task_id: str) -> list[tuple[dt.datetime | None, dt.datetime | None]]:
+    import sqlalchemy as sa
+
+    from ductwork.store.tables import task_tries
+
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(task_tries.c.start_date, task_tries.c.end_date).where(task_tries.c.task_id == task_id)
+            )
+            return [(r.start_date, r.end_date) for r in rows]
+    finally:
+        engine.dispose()
+
+
+def test_two_schedulers_whose_tasks_become_ready_at_once_take_turns_at_a_pool(tmp_path: Path) -> None:
+    """Each scheduler counted the others' tries in a pool once a poll: two whose tasks became
+    ready in the same poll both saw the one free slot of a pool, and both started a try in it.
+    Now each counts under a lock of the pool's row, from counting to recording what it queued."""
+    with private_redis() as redis, temporary_database("postgres", tmp_path) as db_url:
+        cluster = Cluster(tmp_path / "c", db_url, redis.url())
+        cluster.write_flow("gated.py", GATED)
+        try:
+            first = cluster.scheduler("--poll-interval", "3", name="first")
+            cluster.wait_schema()
+            cluster.worker("w1", concurrency=4)
+            assert cluster.cli("pools", "set", "narrow", "1").returncode == 0
+            assert cluster.cli("trigger", "gated", "--run-id", "r1").returncode == 0
+            wait_for(lambda: _active_runs_of(db_url, first.pid) == {"r1"}, 60, "the first scheduler to take r1", cluster)
+            second = cluster.scheduler("--poll-interval", "3", name="second")
+            wait_for(lambda: "scheduler started" in second.output(), 60, "the second scheduler", cluster)
+            os.kill(first.pid, signal.SIGSTOP)  # r2 goes to the second one
+            try:
+                assert cluster.cli("trigger", "gated", "--run-id", "r2").returncode == 0
+                wait_for(lambda: _active_runs_of(db_url, second.pid) == {"r2"}, 60, "the second to take r2", cluster)
+            finally:
+                os.kill(first.pid, signal.SIGCONT)
+            wait_for(lambda: len(_task_tries(db_url, "up")) == 2, 60, "both runs' first task to start", cluster)
+            time.sleep(3.5)  # both schedulers have counted the pool: nothing in it
+            (cluster.root / "gate").touch()  # both runs' pooled task become ready at once
+            wait_for(
+                lambda: {cluster.run_state("gated", r) for r in ("r1", "r2")} <= {"success", "failed"},
+                90,
+                "both runs to end",
+                cluster,
+            )
+        finally:
+            cluster.stop_all()
+        downs = sorted(_task_tries(db_url, "down"), key=lambda t: str(t[0]))
+        assert len(downs) == 2 and all(start and end for start, end in downs), downs
+        assert downs[1][0] >= downs[0][1], downs  # one after the other: never two in a pool of one
+        assert count_effects(cluster.effects) == {"r1.down": 1, "r2.down": 1}

@@ -18,6 +18,7 @@ retried by its policy).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import functools
@@ -28,7 +29,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -280,6 +281,7 @@ class SchedulerService:
             gate=self.may_start,
             record_before_submit=getattr(self.executor, "records_tries", False),
             ledger=ClassTaskLedger(),
+            limits_guard=self._limits_held if self.coordination.leases else None,
         )
         with read_transaction(self.engine) as conn:
             self._failed_before = {e.fileloc for e in error_repo.list_import_errors(conn)}
@@ -575,7 +577,8 @@ class SchedulerService:
         if now_mono - self._last_heartbeat >= self.options.job_heartbeat and self._job_id is not None:
             self._last_heartbeat = now_mono
             with transaction(self.engine) as conn:
-                job_repo.heartbeat_job(conn, self._job_id)
+                fault = getattr(self.executor, "fault", None)
+                job_repo.heartbeat_job(conn, self._job_id, fault=str(fault) if fault else None)
         now_mono = time.monotonic()
         remaining = max(
             0.0,
@@ -955,6 +958,25 @@ class SchedulerService:
                 # Other schedulers' tries hold slots of the same pools: counted each poll, so
                 # that together they keep to the limits (each held its own count only).
                 limits.pool_elsewhere, limits.flow_tasks_elsewhere = pool_repo.held_elsewhere(conn, self._job_id)
+
+    @contextlib.contextmanager
+    def _limits_held(self, runs: Sequence[ActiveRun]) -> Iterator[None]:
+        """Several schedulers: the rows of the pools and flows whose limits the ready tasks of
+        ``runs`` meet are locked while this one counts what the others queued and records what
+        it queues (the supervisor's dispatch), as Airflow's scheduler holds its pools in its
+        critical section. Counted once a poll only, two schedulers could both fill the slots a
+        pool had free at their last poll (a new pool size, ended tries)."""
+        assert self.supervisor is not None and self._job_id is not None
+        limits = self.supervisor.limits
+        pools = {n.pool for run in runs for n in run.tracker.ready_nodes() if n.pool in limits.pools}
+        flows = {run.info.flow_id for run in runs if run.max_active_tasks is not None}
+        if not pools and not flows:
+            yield
+            return
+        with transaction(self.engine) as conn:  # writes nothing: its end lets go of the locks
+            pool_repo.lock_limits(conn, pools, flows)
+            limits.pool_elsewhere, limits.flow_tasks_elsewhere = pool_repo.held_elsewhere(conn, self._job_id)
+            yield
 
     def sync_runs(self, *, take_new: bool = True) -> None:
         """Take new active runs into the supervisor (a queued run waits while its flow has

@@ -18,6 +18,7 @@ import heapq
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -163,6 +164,10 @@ class ActiveRun:
         return self.info.key
 
 
+LimitsGuard = Callable[[Sequence["ActiveRun"]], AbstractContextManager[object]]
+"""Held from the counting of the limits to the recording of the queued tries (``Supervisor``)."""
+
+
 class Supervisor:
     def __init__(
         self,
@@ -178,6 +183,7 @@ class Supervisor:
         wait_for_missing: bool = True,
         ledger: ClassTaskLedger | None = None,
         wind_down: Callable[[], str | None] | None = None,
+        limits_guard: LimitsGuard | None = None,
     ) -> None:
         """``record_before_submit``: flush the sinks (record tries as queued) before a try is
         handed to the executor; needed when workers check the store before they start a try,
@@ -190,7 +196,11 @@ class Supervisor:
         it pending and let the run end (an in-process build). ``ledger``: run each class task
         once across runs (``engine.class_ledger``). ``wind_down``: asked every step; once it
         gives a reason, nothing new starts (no task, no due retry), and each run ends failed
-        with that reason when its tries in flight have ended (a build told to hand over)."""
+        with that reason when its tries in flight have ended (a build told to hand over).
+        ``limits_guard``: held around each dispatch that has ready tasks, from the counting of
+        the limits to the recording of the queued tries: several schedulers sharing pools and
+        flows' ``max_active_tasks`` take turns there, each counting what the others queued
+        (``Limits.pool_elsewhere``, which the guard refreshes)."""
         self.executor = executor
         self.clock = clock
         self.sinks = list(sinks)
@@ -202,6 +212,7 @@ class Supervisor:
         self.wait_for_missing = wait_for_missing
         self.ledger = ledger
         self.wind_down = wind_down
+        self.limits_guard = limits_guard
         self.winding_down: str | None = None
         """Why nothing new starts any more (``wind_down`` said so)."""
         self._next_flush = 0.0
@@ -428,6 +439,22 @@ class Supervisor:
         free = self.executor.free_slots()
         if free <= 0:
             return
+        runs = [run for run in self.runs.values() if run.tracker.has_ready()]
+        if not runs:
+            return
+        if self.limits_guard is None:
+            requests = self._queue_ready(runs, free, now)
+        else:
+            with self.limits_guard(runs):
+                requests = self._queue_ready(runs, free, now)
+        if requests:
+            for request in requests:
+                self.executor.submit(request)
+            self.executor.submitted()
+
+    def _queue_ready(self, runs: list[ActiveRun], free: int, now: dt.datetime) -> list[TryRequest]:
+        """Queue the ready tasks that fit, best first, and record them as queued when
+        ``record_before_submit``: the tries to hand to the executor."""
         requests: list[TryRequest] = []
         per_flow: dict[str, int] = dict(self.limits.flow_tasks_elsewhere)
         for run in self.runs.values():
@@ -435,7 +462,6 @@ class Supervisor:
         # The best ready task of all runs goes first, as Airflow orders by priority_weight across
         # runs (the older run first among equals): a run keeps its turn while its best ready task
         # is the best there is. ``order`` holds each run with ready tasks under that task's weight.
-        runs = [run for run in self.runs.values() if run.tracker.has_ready()]
         order: list[tuple[int, int]] = []
         for index, run in enumerate(runs):
             top = run.tracker.top_priority()
@@ -473,17 +499,14 @@ class Supervisor:
         for index, held in blocked.items():
             runs[index].tracker.push_back(held)
             self._succeed_free(runs[index], now)  # any that a class task done by another run made ready
-        if requests:
-            if self.record_before_submit:
-                try:
-                    self._flush()
-                except BaseException:  # not recorded as queued, so not handed over: ready again
-                    for request in requests:
-                        self._unqueue(request, now)
-                    raise
-            for request in requests:
-                self.executor.submit(request)
-            self.executor.submitted()
+        if requests and self.record_before_submit:
+            try:
+                self._flush()
+            except BaseException:  # not recorded as queued, so not handed over: ready again
+                for request in requests:
+                    self._unqueue(request, now)
+                raise
+        return requests
 
     def _succeed_free(self, run: ActiveRun, now: dt.datetime) -> None:
         """Every ready task of ``run`` with nothing to run, and those their ends make ready, as

@@ -124,6 +124,10 @@ class RunTracker:
                 out.append(task_id)
         return out
 
+    def ready_nodes(self) -> list[NodeSpec]:
+        """The nodes ``take_ready`` would give, in no order, without taking them."""
+        return [self.nodes[t] for _, _, t in self._ready if self.state[t] == S.SCHEDULED]
+
     def top_priority(self) -> int | None:
         """The weight of the task ``take_ready`` would give next; None when none is ready."""
         while self._ready:

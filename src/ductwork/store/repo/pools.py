@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
@@ -10,7 +12,7 @@ from ductwork.core.states import TaskState
 from ductwork.errors import NotFoundError
 from ductwork.store.errors import PoolInUseError
 from ductwork.store.records import PoolRecord, PoolUsage
-from ductwork.store.tables import pools, task_instances
+from ductwork.store.tables import flows, pools, task_instances
 from ductwork.store.upsert import upsert
 
 
@@ -63,6 +65,21 @@ def pool_usage(conn: Connection) -> list[PoolUsage]:
         )
         for p in list_pools(conn)
     ]
+
+
+def lock_limits(conn: Connection, pool_names: Iterable[str], flow_ids: Iterable[str]) -> None:
+    """Lock the rows of these pools and flows until ``conn``'s transaction ends: a scheduler
+    holds them from counting what the others queued (``held_elsewhere``) to recording what it
+    queued, so that two deciding at once take turns instead of both filling the same free slots.
+    Always pools first, each kind by name, so that two schedulers cannot wait on each other."""
+    names = sorted(set(pool_names))
+    if names:
+        conn.execute(sa.select(pools.c.name).where(pools.c.name.in_(names)).order_by(pools.c.name).with_for_update())
+    ids = sorted(set(flow_ids))
+    if ids:
+        conn.execute(
+            sa.select(flows.c.flow_id).where(flows.c.flow_id.in_(ids)).order_by(flows.c.flow_id).with_for_update()
+        )
 
 
 def held_elsewhere(conn: Connection, owner: int) -> tuple[dict[str, int], dict[str, int]]:
