@@ -351,3 +351,46 @@ def test_a_worker_that_cannot_write_the_schedulers_log_folder_runs_its_tries_all
             assert "cannot write" in worker.output() and "the log of fan/r1 a" in worker.output(), worker.output()
         finally:
             cluster.stop_all()
+
+
+TEMPLATED = """
+with Flow("templated", schedule=None) as templated:
+    PythonOperator(task_id="long", python_callable=work, op_args=["long"], op_kwargs={"seconds": 8, "run_id": "{{ run_id }}"})
+"""
+
+
+def _rendered_of_running(db_url: str) -> dict | None:
+    """The rendered fields of the first try of ``templated``/``r1``'s task while it runs."""
+    engine = create_engine(db_url)
+    try:
+        with read_transaction(engine) as conn:
+            record = run_repo.get_run(conn, "templated", "r1")
+            if record is None:
+                return None
+            tries = task_repo.list_tries(conn, record.pk, "long")
+        if not tries or tries[0].state.value != "running":
+            return None
+        return tries[0].rendered
+    finally:
+        engine.dispose()
+
+
+def test_a_long_try_on_a_celery_worker_shows_its_rendered_fields_while_it_runs(tmp_path: Path) -> None:
+    """A Celery try's rendered template fields were recorded with its end only: the web UI's
+    Rendered tab of a running task was empty until the task ended, however long it ran."""
+    with private_redis() as redis, temporary_database("postgres", tmp_path) as db_url:
+        cluster = Cluster(tmp_path / "c", db_url, redis.url())
+        cluster.write_flow("templated.py", TEMPLATED)
+        try:
+            cluster.scheduler()
+            cluster.wait_schema()
+            cluster.worker("w1", concurrency=1)
+            assert cluster.cli("trigger", "templated", "--run-id", "r1").returncode == 0
+            rendered = wait_for(
+                lambda: _rendered_of_running(db_url), 30, "the rendered fields of the running try", cluster
+            )
+            assert rendered["op_kwargs"]["run_id"] == "r1", rendered
+            wait_for(lambda: _run_state(db_url, "templated") in ("success", "failed"), 60, "the run to end", cluster)
+            assert _run_state(db_url, "templated") == "success", cluster.logs()
+        finally:
+            cluster.stop_all()

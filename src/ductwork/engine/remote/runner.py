@@ -69,6 +69,10 @@ STARTED = "started"
 DROPPED = "dropped"
 HANDED_BACK = "handed back"
 REPLY_HOLD = 0.02
+RENDERED_AFTER = 1.0
+"""A try still running this long after its start has its rendered template fields recorded
+then (the web UI shows what a long try runs while it runs); a shorter one's are recorded with
+its end, in the same statement as before: no write more per try."""
 """Seconds a batch's ends may wait to be told to the scheduler in one message."""
 HandBack = Callable[[list[dict[str, Any]]], None]
 """Sends try requests back to their queues (a batch that ran long)."""
@@ -347,7 +351,7 @@ class RemoteHost:
                     None if gone else tb,
                     max_tries=try_number if gone else request.max_tries,
                 )
-            with use_sources(sources), _stopped_by_sigterm() as stop:
+            with use_sources(sources), _stopped_by_sigterm() as stop, self._rendered_later(job) as started:
                 outcome = execute_try(
                     executable,
                     node=node,
@@ -360,6 +364,7 @@ class RemoteHost:
                     max_tries=request.max_tries,
                     resumed=request.resumed,
                     services=self.runtime.services(),
+                    on_started=started,
                 )
             if stop.seen:
                 outcome = self._after_stop(job, executable, outcome, sink)
@@ -373,6 +378,35 @@ class RemoteHost:
             sink.close()
             if shipper is not None:
                 shipper.close()
+
+    @contextlib.contextmanager
+    def _rendered_later(self, job: wire.RemoteTry) -> Iterator[Callable[[Any, dict[str, Any]], None]]:
+        """The ``on_started`` of a try: its rendered fields are recorded ``RENDERED_AFTER`` its
+        start if it still runs then (they were recorded only at its end: a two-hour query's
+        SQL could not be seen while it ran, as Airflow shows it)."""
+        timers: list[threading.Timer] = []
+
+        def started(_prepared: Any, rendered: dict[str, Any]) -> None:
+            if rendered:
+                timer = threading.Timer(RENDERED_AFTER, self._record_rendered, (job, rendered))
+                timer.daemon = True
+                timers.append(timer)
+                timer.start()
+
+        try:
+            yield started
+        finally:
+            for timer in timers:
+                timer.cancel()
+                timer.join()
+
+    def _record_rendered(self, job: wire.RemoteTry, rendered: dict[str, Any]) -> None:
+        key = job.request.key
+        try:
+            with single_statement(self.statements) as conn:
+                remote_repo.record_rendered(conn, job.run_pk, key.task_id, key.try_number, rendered)
+        except Exception as exc:  # its end records them anyway
+            log.warning("could not record the rendered fields of %s %s: %s", key.run_key, key.task_id, exc)
 
     def _resolve(self, job: wire.RemoteTry, node: NodeSpec, sources: ParamSources) -> Executable:
         code = job.code

@@ -398,6 +398,24 @@ def view_tries(conn: Connection, keys: Iterable[tuple[int, str, int]]) -> dict[t
     return out
 
 
+def record_rendered(conn: Connection, run_pk: int, task_id: str, try_number: int, rendered: Mapping[str, Any]) -> bool:
+    """A running try's rendered template fields, before its end records them with the rest:
+    the web UI shows what a long try runs (its SQL, its command) while it runs. Never replaces
+    what is there (its end's, when that came first)."""
+    tt = task_tries
+    stmt = (
+        sa.update(tt)
+        .where(
+            tt.c.run_pk == run_pk,
+            tt.c.task_id == task_id,
+            tt.c.try_number == try_number,
+            tt.c.rendered.is_(None),
+        )
+        .values(rendered=dict(rendered))
+    )
+    return conn.execute(stmt).rowcount == 1
+
+
 def heartbeat_tries(conn: Connection, keys: Iterable[tuple[int, str, int]], at: dt.datetime) -> None:
     """Note that these running tries are alive."""
     params = [{"b_pk": pk, "b_task": task_id, "b_try": n, "b_at": at} for pk, task_id, n in keys]
