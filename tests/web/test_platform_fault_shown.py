@@ -5,6 +5,7 @@ and the log API said nothing but "no log yet: the task has not started". Now the
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -110,3 +111,47 @@ def test_standalone_shows_why_no_try_starts_on_its_pages_and_in_the_log_api(tmp_
         # Not SIGTERM: a stopping scheduler waits for the try it keeps putting back (reported).
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def test_a_web_server_of_its_own_says_what_keeps_the_scheduler_from_starting_tries(tmp_path: Path) -> None:
+    """The fault was known only in the scheduler's process: a web server started on its own
+    (``ductwork webserver``) found the scheduler's heartbeat fresh and answered "ok" while every
+    run sat queued. The scheduler now writes the fault with its heartbeat."""
+    from fastapi.testclient import TestClient
+
+    from ductwork.api.app import create_app
+    from ductwork.settings import Settings
+    from ductwork.store.engine import create_engine, read_transaction
+    from ductwork.store.repo import jobs as job_repo
+
+    env = process_env({**_env(tmp_path), "PYTHONUNBUFFERED": "1"})
+    with (tmp_path / "scheduler.err").open("wb") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ductwork.cli", "scheduler", "--poll-interval", "0.2"],
+            env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True,
+        )  # fmt: skip
+    engine = None
+    try:
+        _wait(lambda: (tmp_path / "home" / "ductwork.db").exists(), "the scheduler's database")
+        run = ductwork_process("trigger", "quiet", "--run-id", "r1", env=env, cwd=tmp_path)
+        assert run.returncode == 0, run.stderr
+        engine = create_engine(f"sqlite:///{tmp_path / 'home' / 'ductwork.db'}")
+
+        def written() -> str | None:
+            with read_transaction(engine) as conn:
+                jobs = job_repo.alive_jobs(conn, "scheduler", timeout=dt.timedelta(seconds=30))
+            return jobs[0].fault if jobs else None
+
+        fault = _wait(written, "the scheduler to write its fault with its heartbeat")
+        assert "Not a directory" in fault, fault
+        with TestClient(create_app(Settings(home=tmp_path / "web-home"), engine)) as web:
+            health = web.get("/api/v1/health")
+        body = health.json()
+        assert body["status"] == "degraded" and body["scheduler"] == "alive", body
+        assert body["scheduler_detail"].startswith("platform fault: ") and "Not a directory" in body["scheduler_detail"]
+        assert f"pid {proc.pid}" in body["scheduler_detail"], body
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        if engine is not None:
+            engine.dispose()

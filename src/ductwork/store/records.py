@@ -216,6 +216,8 @@ class SchedulerJobRecord:
     heartbeat_at: dt.datetime
     end_date: dt.datetime | None
     state: str
+    fault: str | None = None
+    """What keeps this scheduler from starting any try (an unwritable log folder), if anything."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-HEAD_REVISION = "0012"
+HEAD_REVISION = "0013"
 """The newest migration in ``store/migrations/versions``; a test keeps it equal to Alembic's head."""
 
 VERSION_TABLE = "ductwork_alembic_version"

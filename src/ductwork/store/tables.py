@@ -260,6 +260,7 @@ scheduler_jobs = Table(
     Column("end_date", UtcDateTime(), nullable=True),
     Column("state", String(32), nullable=False),
     Column("executor", String(32), nullable=True),  # a scheduler's (migration 0012); NULL before it
+    Column("fault", long_text(), nullable=True),  # what keeps it from starting tries (migration 0013)
     Index("ix_scheduler_jobs_kind_state", "kind", "state"),
     **TABLE_OPTIONS,
 )

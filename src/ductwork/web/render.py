@@ -15,7 +15,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 from starlette.responses import HTMLResponse
 
-from ductwork.api.routes.system import own_platform_fault
+from ductwork.api.routes.system import platform_fault
 from ductwork.api.security import ASGIApp, Principal, Receive, Scope, Send, current_principal
 from ductwork.core.masking import mask_secret_keys
 
@@ -111,7 +111,7 @@ def page(request: Request, name: str, status_code: int = 200, **context: Any) ->
         "can_operate": principal is not None and principal.role in ("operator", "admin"),
         "is_admin": principal is not None and principal.role == "admin",
         "poll_ms": request.app.state.ctx.options.live_poll_ms,
-        "platform_fault": own_platform_fault(request) if principal is not None else None,
+        "platform_fault": platform_fault(request) if principal is not None else None,
     }
     return templates.TemplateResponse(request, name, {**base, **context}, status_code=status_code)
 

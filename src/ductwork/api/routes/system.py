@@ -15,6 +15,7 @@ from ductwork.api.routes._common import ERRORS
 from ductwork.api.security import Principal, Viewer
 from ductwork.errors import DuctworkError
 from ductwork.store.engine import read_transaction
+from ductwork.store.records import SchedulerJobRecord
 from ductwork.store.repo import import_errors as error_repo
 from ductwork.store.repo import jobs as job_repo
 
@@ -52,6 +53,8 @@ def health(request: Request, ctx: WebContext = Depends(web_context)) -> JSONResp
             version=ductwork_version(),
         )
         return JSONResponse(body.model_dump(mode="json"), status_code=503)
+    if detail is None and (fault := _fault_of(alive)):
+        detail = f"platform fault: {fault}"
     body = schemas.HealthOut(
         status="degraded" if detail else "ok",
         database="ok",
@@ -71,14 +74,30 @@ def health_head(request: Request, ctx: WebContext = Depends(web_context)) -> Res
     return Response(status_code=answer.status_code, media_type="application/json")
 
 
-def own_platform_fault(request: Request) -> str | None:
-    """What keeps the scheduler of this process (``standalone``) from starting any try: a log
-    folder or journal it cannot write, a full disk. The web UI shows it on every page and a
-    log asked for of a task that has not started says it: runs sat queued with "no log yet:
-    the task has not started", the reason only in the scheduler's log."""
+def platform_fault(request: Request) -> str | None:
+    """What keeps a scheduler from starting any try: a log folder or journal it cannot write, a
+    full disk; this process's (``standalone``), or else what a live scheduler wrote with its
+    heartbeat. The web UI shows it on every page and a log asked for of a task that has not
+    started says it: runs sat queued with "no log yet: the task has not started", the reason
+    only in the scheduler's log."""
     own = _own_scheduler(request)
     fault = getattr(own, "platform_fault", None) if own is not None else None
-    return str(fault) if fault else None
+    if fault:
+        return str(fault)
+    ctx = getattr(request.app.state, "ctx", None)
+    if ctx is None:
+        return None
+    try:
+        with read_transaction(ctx.engine) as conn:
+            return _fault_of(job_repo.alive_jobs(conn, "scheduler", timeout=SCHEDULER_TIMEOUT))
+    except DuctworkError:
+        return None  # the page says what is wrong with the database itself
+
+
+def _fault_of(alive: list[SchedulerJobRecord]) -> str | None:
+    """The platform faults live schedulers in other processes wrote with their heartbeat."""
+    faults = [f"{job.fault} (scheduler {job.hostname}, pid {job.pid})" for job in alive if job.fault]
+    return "; ".join(faults) if faults else None
 
 
 def _own_scheduler(request: Request) -> Any:

@@ -14,7 +14,7 @@ from fastapi.responses import StreamingResponse
 from ductwork.api import schemas
 from ductwork.api.context import WebContext, web_context
 from ductwork.api.routes._common import ERRORS, MAX_OFFSET, FlowId, RunId, TaskId, find_run
-from ductwork.api.routes.system import own_platform_fault
+from ductwork.api.routes.system import platform_fault
 from ductwork.api.security import Operator, Viewer
 from ductwork.core.json_text import json_object
 from ductwork.core.mapping import OUTCOME as MAPPED_OUTCOME
@@ -144,7 +144,7 @@ def task_log(
         try:
             _check_log(ctx, record, task_id, try_number)
         except NotFoundError as exc:
-            fault = own_platform_fault(request)
+            fault = platform_fault(request)
             if fault is None:
                 raise
             raise NotFoundError(f"{exc}: the scheduler cannot start tries ({fault})") from None

@@ -26,7 +26,7 @@ sj = scheduler_jobs
 
 def _record(row: Row[Any]) -> SchedulerJobRecord:
     return SchedulerJobRecord(
-        row.id, row.kind, row.hostname, row.pid, row.started_at, row.heartbeat_at, row.end_date, row.state
+        row.id, row.kind, row.hostname, row.pid, row.started_at, row.heartbeat_at, row.end_date, row.state, row.fault
     )
 
 
@@ -54,9 +54,15 @@ def start_job(
     return inserted_pk(conn.execute(sa.insert(sj).values(values)))
 
 
-def heartbeat_job(conn: Connection, job_id: int, *, now: dt.datetime | None = None) -> bool:
-    """Refresh a running job's heartbeat; ``False`` when the job is not running any more."""
-    stmt = sa.update(sj).where(sj.c.id == job_id, sj.c.state == RUNNING).values(heartbeat_at=now or utcnow())
+def heartbeat_job(conn: Connection, job_id: int, *, now: dt.datetime | None = None, fault: str | None = None) -> bool:
+    """Refresh a running job's heartbeat, and what keeps it from working (``fault``; None when
+    nothing does), which web servers in other processes show; ``False`` when the job is not
+    running any more."""
+    stmt = (
+        sa.update(sj)
+        .where(sj.c.id == job_id, sj.c.state == RUNNING)
+        .values(heartbeat_at=now or utcnow(), fault=fault[:2000] if fault else None)
+    )
     return conn.execute(stmt).rowcount == 1
 
 
