@@ -309,3 +309,46 @@ def test_the_schedulers_metrics_port_asks_for_the_metrics_token_when_set(flows: 
         assert httpx.get(url, headers={"Authorization": "Bearer wrong"}, timeout=5).status_code == 401
         allowed = httpx.get(url, headers={"Authorization": "Bearer scrape-me-7Qx"}, timeout=5)
         assert allowed.status_code == 200 and "ductwork_" in allowed.text
+
+
+def test_ductwork_run_sends_traces_and_statsd_metrics_as_the_scheduler_does(flows: Path, tmp_path: Path) -> None:
+    """``ductwork run`` (and ``build``) sent no trace and no StatsD metric, whatever the
+    settings said: a team tracing its pipelines saw only the scheduler's runs."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    udp = Udp()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("DUCTWORK_")},
+        "DUCTWORK_HOME": str(tmp_path / "home"),
+        "DUCTWORK_TRACING": "console",
+        "DUCTWORK_STATSD_ADDRESS": f"127.0.0.1:{udp.port}",
+        "DUCTWORK_TEST_MARKS": os.environ["DUCTWORK_TEST_MARKS"],
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src"),
+    }
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "ductwork.cli", "run", f"{flows / 'telemetry.py'}:traced", "--no-progress"],
+            env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        _wait(lambda: "ductwork.tries.traced.success:1|c" in udp.lines, "the StatsD counters")
+    finally:
+        udp.close()
+    decoder = json.JSONDecoder()
+    spans, text = [], done.stdout
+    while (start := text.find('{\n    "name"')) != -1:  # the console exporter's JSON, one object a span
+        span, end = decoder.raw_decode(text, start)
+        spans.append(span)
+        text = text[end:]
+    tries = sorted((s for s in spans if not s["name"].startswith("run ")), key=lambda s: s["start_time"])
+    assert [(s["name"], s["attributes"]["ductwork.state"]) for s in tries] == [
+        ("flaky", "up_for_retry"),
+        ("flaky", "success"),
+        ("after", "success"),
+    ], done.stdout
+    (run,) = [s for s in spans if s["name"].startswith("run ")]
+    assert run["resource"]["attributes"]["service.name"] == "ductwork-manual", run
+    assert {s["context"]["trace_id"] for s in spans} == {run["context"]["trace_id"]}

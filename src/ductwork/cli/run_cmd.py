@@ -11,7 +11,7 @@ import threading
 import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.markup import escape
@@ -25,6 +25,7 @@ from ductwork.cli.state import CliState, load_checked_graph
 from ductwork.cli.wait_status import INTERRUPTED
 from ductwork.core.class_flow import PLANNING_ERROR, all_task_classes, find_task_class
 from ductwork.core.config import ParamHolder, ParamSources, config_classes, use_sources
+from ductwork.core.events import EventSink
 from ductwork.core.flow import Flow, flow_for_tasks
 from ductwork.core.graph import FlowGraph
 from ductwork.core.params import BoolParameter, finite_values, params_into_conf
@@ -36,6 +37,9 @@ from ductwork.engine.supervisor import Limits
 from ductwork.errors import CommandTerminated, DefinitionError, ParameterError, RunStopped
 from ductwork.import_guard import guarded_import
 from ductwork.loading import import_modules
+
+if TYPE_CHECKING:
+    from ductwork.settings import Settings
 
 
 def _parse_date(text: str | None) -> dt.datetime | None:
@@ -89,6 +93,7 @@ def _execute(
     recording = _recording(state, flow) if record else None
     limits = Limits(pools=_pools(state, flow), resources=dict(settings.resources))
     services = _task_services(settings, recording)
+    telemetry = _telemetry(settings, run_type)
     with (
         ProgressSink(total, flow.flow_id, enabled=progress and not as_json and sys.stderr.isatty()) as bar,
         task_env.withheld(),  # the tasks' environment holds none of Ductwork's secrets
@@ -101,7 +106,8 @@ def _execute(
                 logical_date=logical_date,
                 parallelism=workers,
                 log_dir=log_dir,
-                sinks=[bar] if bar.enabled else [],  # a progress bar not shown need not hear every event
+                # A progress bar not shown need not hear every event; nor telemetry not configured.
+                sinks=[sink for sink in (bar if bar.enabled else None, telemetry) if sink is not None],
                 run_type=run_type,
                 conf=conf,
                 limits=limits,
@@ -123,6 +129,18 @@ def _execute(
             click.secho(f"\ninterrupted (Ctrl-C): {said}", fg="yellow", err=True)
             raise SystemExit(INTERRUPTED) from None
     return summary
+
+
+def _telemetry(settings: Settings, run_type: str) -> EventSink | None:
+    """Traces and StatsD metrics of an in-process run when the settings ask for them (``tracing``,
+    ``statsd_address``), as the scheduler sends them for its runs: ``ductwork run`` and
+    ``build`` sent none. Prometheus is left out: nothing scrapes a command that ends."""
+    if not (settings.tracing or settings.statsd_address):
+        return None
+    from ductwork.telemetry.setup import build_telemetry
+
+    telemetry, _ = build_telemetry(settings, service=f"ductwork-{run_type}", scraped=False)
+    return telemetry
 
 
 @contextlib.contextmanager

@@ -11,14 +11,18 @@ from ductwork.settings import Settings
 TRACING = ("", "otlp", "console", "global")
 
 
-def build_telemetry(settings: Settings, *, prometheus: bool = False) -> tuple[Telemetry | None, Any]:
+def build_telemetry(
+    settings: Settings, *, prometheus: bool = False, service: str = "ductwork-scheduler", scraped: bool = True
+) -> tuple[Telemetry | None, Any]:
     """The scheduler's telemetry (None when nothing is configured: the engine then makes no
     telemetry call at all) and its Prometheus registry (None without Prometheus). Prometheus is
     on with ``metrics_port`` or ``prometheus`` (the web server of ``ductwork standalone``
-    shows the scheduler's metrics)."""
+    shows the scheduler's metrics), unless not ``scraped`` (a command that ends with its run:
+    nothing would scrape it, while StatsD and traces are sent). ``service``: the traces'
+    ``service.name``."""
     parts: list[Telemetry] = []
     registry = None
-    if settings.metrics_port or prometheus:
+    if scraped and (settings.metrics_port or prometheus):
         from ductwork.telemetry.prometheus import PrometheusTelemetry
 
         metrics = PrometheusTelemetry()
@@ -34,7 +38,7 @@ def build_telemetry(settings: Settings, *, prometheus: bool = False) -> tuple[Te
         from ductwork.telemetry.tracing import TracingTelemetry, install_provider
 
         try:
-            install_provider(settings.tracing)
+            install_provider(settings.tracing, service=service)
             parts.append(TracingTelemetry())
         except ImportError as exc:
             raise DefinitionError(f"tracing needs OpenTelemetry ({exc}): pip install 'ductwork[otel]'") from exc

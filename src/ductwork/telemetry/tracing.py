@@ -92,9 +92,10 @@ class TracingTelemetry:
         return None
 
 
-def install_provider(kind: str) -> None:
+def install_provider(kind: str, *, service: str = "ductwork-scheduler") -> None:
     """Set up the global tracer provider for ``kind`` (otlp, console); ``global`` uses the one
-    the process already has (set by ``opentelemetry-instrument`` or by the embedding program)."""
+    the process already has (set by ``opentelemetry-instrument`` or by the embedding program).
+    The provider sends what it holds when the process exits (its own ``atexit``)."""
     if kind == "global":
         return
     from opentelemetry import trace
@@ -108,6 +109,6 @@ def install_provider(kind: str) -> None:
         exporter: Any = OTLPSpanExporter()  # endpoint and headers from the standard OTEL_EXPORTER_OTLP_* variables
     else:
         exporter = ConsoleSpanExporter()
-    provider = TracerProvider(resource=Resource.create({"service.name": "ductwork-scheduler"}))
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
     provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
