@@ -109,3 +109,31 @@ def test_the_sessions_of_a_lapsed_scheduler_that_holds_runs_can_be_ended(server_
             assert leases.claim_runs(conn, alive.job_id, lease=LEASE, limit=5) == [run.pk]
     finally:
         its_engine.dispose()
+
+
+def test_a_schedulers_count_of_a_pool_waits_for_the_one_that_is_queueing_into_it(server_engine: Engine) -> None:
+    """Two schedulers deciding at once each counted the tries the other had queued before
+    either recorded its own: both filled the same free slot. ``lock_limits`` makes the second
+    one's count wait until the first has recorded what it queued and let go."""
+    import threading
+
+    from ductwork.store.repo import flows as flow_repo
+    from ductwork.store.repo import pools
+
+    with transaction(server_engine) as conn:
+        pools.put_pool(conn, "narrow", 1)
+        flow_repo.upsert_flow(conn, graph("capped"))
+    counted = threading.Event()
+
+    def other_scheduler() -> None:
+        with transaction(server_engine) as conn:
+            pools.lock_limits(conn, ["narrow"], ["capped"])
+            counted.set()
+
+    with transaction(server_engine) as conn:
+        pools.lock_limits(conn, ["narrow", "unlimited"], ["capped", "ad-hoc"])  # names with no row: nothing
+        thread = threading.Thread(target=other_scheduler)
+        thread.start()
+        assert not counted.wait(1.0)  # it waits while this one decides and records
+    thread.join(10)
+    assert counted.is_set()
