@@ -396,9 +396,8 @@ class RemoteHost:
         try:
             yield started
         finally:
-            for timer in timers:
-                timer.cancel()
-                timer.join()
+            for timer in timers:  # not joined: a write under way never holds up the try's end
+                timer.cancel()  # (nor overwrites it: only an empty ``rendered`` is written)
 
     def _record_rendered(self, job: wire.RemoteTry, rendered: dict[str, Any]) -> None:
         key = job.request.key
