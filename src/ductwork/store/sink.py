@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -155,16 +155,9 @@ class SqlEventSink:
                 pk, event.task_id, event.try_number, _TRY_START_RENDERED if event.rendered else _TRY_START
             )
             attempt.update(start_date=event.at, hostname=event.worker or None, pid=event.pid, log_path=event.log_path)
-            if event.rendered and attempt["rendered"] is None:
-                attempt["rendered"] = event.rendered
-            if attempt["state"] is None:
-                attempt["state"] = S.RUNNING.value
+            _begun(attempt, event.rendered)
         elif isinstance(event, TryRendered):
-            attempt = step.attempt(pk, event.task_id, event.try_number, ("rendered",))
-            if attempt["rendered"] is None:
-                attempt["rendered"] = event.rendered
-            if attempt["state"] is None:  # for the insert's NOT NULL only: the row exists, begun
-                attempt["state"] = S.RUNNING.value
+            _begun(step.attempt(pk, event.task_id, event.try_number, ("rendered",)), event.rendered)
         elif isinstance(event, TryEnded):
             self._try_ended(step, pk, event)
         elif isinstance(event, NodesAdded):
@@ -372,3 +365,12 @@ def _instance_update(columns: tuple[str, ...], *, guarded: bool) -> Any:
             )
         _STATEMENTS[key] = stmt
     return stmt
+
+
+def _begun(attempt: dict[str, Any], rendered: Mapping[str, Any] | None) -> None:
+    """A begun try's rendered fields, if it has none yet (its end's come last and win), and its
+    running state where the step has none (a later event of the step may set another)."""
+    if rendered and attempt["rendered"] is None:
+        attempt["rendered"] = rendered
+    if attempt["state"] is None:
+        attempt["state"] = S.RUNNING.value
