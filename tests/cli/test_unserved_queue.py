@@ -93,6 +93,19 @@ def test_tasks_state_says_which_queue_has_no_worker(cli: Cli, tmp_path: Path) ->
     assert "waits:" not in served.output, served.output
 
 
+def test_workers_list_says_which_queue_has_no_worker_and_how_to_serve_it(cli: Cli, tmp_path: Path) -> None:
+    """It said "queue 'gpu': 1 queued tries", and not the command the web UI's workers page and
+    ``tasks state`` give for it."""
+    _waiting_run(cli, tmp_path)
+    listed = cli("workers", "list", env={**CELERY, "COLUMNS": "250"})
+    assert listed.exit_code == 0, listed.output
+    assert (
+        "queue 'gpu': 1 queued try, and no live worker listens on it: start one with `ductwork worker --queues gpu`"
+        in listed.output
+    ), listed.output
+    assert json.loads(cli("workers", "list", "--json", env=CELERY).output)["unserved_queues"] == {"gpu": 1}
+
+
 def _stop_the_worker() -> None:
     """The one worker listening on "gpu" stops: no live worker serves that queue any more."""
     engine = create_engine(Settings.load().db_url)

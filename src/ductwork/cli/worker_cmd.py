@@ -206,4 +206,15 @@ def list_workers(state: CliState, include_stopped: bool, as_json: bool) -> None:
             )
         out.print(table)
     for queue, count in sorted(found.unserved.items()):
-        out.print(f"[yellow]queue {queue!r}: {count} queued tries, and no live worker listens on it[/yellow]")
+        out.print(Markup(f"[yellow]{escape(unserved_line(queue, count))}[/yellow]"))
+
+
+def unserved_line(queue: str, count: int) -> str:
+    """The line ``workers list`` prints under its table for a queue whose tries no live worker
+    takes. It said "1 queued tries", and left out what the web UI's workers page and ``tasks
+    state`` say beside it: the command that starts a worker for that queue."""
+    tries = "try" if count == 1 else "tries"
+    return (
+        f"queue {queue!r}: {count} queued {tries}, and no live worker listens on it: start one with "
+        f"`ductwork worker --queues {queue}`"
+    )
