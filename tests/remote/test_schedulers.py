@@ -95,6 +95,60 @@ def test_a_celery_scheduler_refuses_to_start_beside_a_local_executor_one(tmp_pat
                     started.wait(timeout=30)
 
 
+def test_a_kubernetes_scheduler_refuses_to_start_beside_a_celery_one_and_the_other_way_round(tmp_path: Path) -> None:
+    """Schedulers of one database share its runs, each driving the runs it claims: a Kubernetes
+    scheduler started beside a Celery one started silently, and the runs it claimed had their
+    tries made into pods while the Celery workers sat idle. Either one started second refuses,
+    naming the running one and its executor."""
+    import socket
+
+    from ductwork.store.engine import transaction
+    from ductwork.store.repo import jobs as job_repo
+
+    with private_redis() as redis, temporary_database("postgres", tmp_path) as db_url:
+        cluster = Cluster(tmp_path / "c", db_url, redis.url())
+        env = cluster.base_env()
+        env.update(DUCTWORK_HOME=str(tmp_path / "home"), DUCTWORK_FLOWS_FOLDER=str(cluster.flows))
+        first = _scheduler_cmd(env, tmp_path)
+        second = None
+        try:
+            cluster.wait_schema()
+            time.sleep(1.0)
+            assert first.poll() is None
+            kube = {**env, "DUCTWORK_EXECUTOR": "kubernetes", "DUCTWORK_KUBERNETES_IMAGE": "registry/etl:1"}
+            second = _scheduler_cmd(kube, tmp_path)
+            out, _ = second.communicate(timeout=60)
+            assert second.returncode == 2, out
+            errors = [line for line in out.splitlines() if line.startswith("Error:")]
+            assert len(errors) == 1, out
+            assert (
+                f'another scheduler (pid {first.pid} on {socket.gethostname()}) is running on this database with executor = "celery"'
+                in errors[0]
+            )
+            assert 'this one uses "kubernetes"' in errors[0]
+            assert first.poll() is None  # the first goes on
+        finally:
+            first.terminate()
+            first.wait(timeout=30)
+        # The other way round: a Kubernetes scheduler's record (this process stands in for it,
+        # as no Kubernetes API runs here), then a Celery scheduler.
+        engine = create_engine(db_url)
+        try:
+            with transaction(engine) as conn:
+                job_repo.start_job(
+                    conn, "scheduler", hostname=socket.gethostname(), pid=os.getpid(), executor="kubernetes"
+                )
+        finally:
+            engine.dispose()
+        third = _scheduler_cmd(env, tmp_path)
+        out, _ = third.communicate(timeout=60)
+        assert third.returncode == 2, out
+        assert (
+            f'(pid {os.getpid()} on {socket.gethostname()}) is running on this database with executor = "kubernetes"'
+            in out
+        )
+
+
 def _catchup_flow(start: dt.datetime) -> str:
     """30 hourly runs from ``start``, no more (a test crossing an hour would see a 31st)."""
     end = start + dt.timedelta(hours=29)

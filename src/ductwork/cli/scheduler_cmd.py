@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -111,6 +112,57 @@ def say_where_logs_go(settings: Settings) -> None:
         )
 
 
+REMOTE_EXECUTORS = ("celery", "kubernetes")
+"""The executors whose schedulers share a server database (the local one's refusal is the
+scheduler's own, ``engine.coordination``)."""
+
+
+def refuse_beside_another_executor(settings: Settings) -> None:
+    """Refuse to start a Celery scheduler beside a running Kubernetes one, or the other way round.
+
+    Several schedulers of one database share its runs by leases: each run is driven by whichever
+    scheduler claims it. A Kubernetes-executor scheduler started beside Celery ones (a copied
+    manifest, a stray ``DUCTWORK_EXECUTOR``) started silently and took its share of the runs:
+    their tries went to pods while the Celery workers sat idle (and the other way round), by
+    chance of which scheduler claimed the run. One executor per database is what can work, so
+    a second one is refused as the local executor's is: one line naming the running scheduler
+    (exit status 2).
+    A database that cannot be read yet is left to the scheduler's own start (it waits for it)."""
+    if settings.executor not in REMOTE_EXECUTORS:
+        return
+    from ductwork.engine.coordination import SchedulerConflictError
+    from ductwork.engine.journal import alive
+    from ductwork.store.engine import create_engine, read_transaction
+    from ductwork.store.repo import leases
+
+    engine = create_engine(settings.db_url)
+    try:
+        if engine.url.get_backend_name() == "sqlite":  # one scheduler per SQLite file anyway
+            return
+        others: list[tuple[str, int, str]] = []
+        with read_transaction(engine) as conn:
+            for executor in REMOTE_EXECUTORS:
+                if executor != settings.executor:
+                    found = leases.live_schedulers(conn, lease=settings.scheduler_lease, executor=executor)
+                    others += [(host, pid, executor) for _, host, pid in found]
+    except Exception:
+        return
+    finally:
+        engine.dispose()
+    here = socket.gethostname()
+    others = [(h, p, e) for h, p, e in others if not (h == here and not alive(p, None))]  # killed -9 here
+    if not others:
+        return
+    host, pid, executor = others[0]
+    raise SchedulerConflictError(
+        f'another scheduler (pid {pid} on {host}) is running on this database with executor = "{executor}", and '
+        f'this one uses "{settings.executor}": schedulers of one database share its runs, so each run\'s tries '
+        f"would go to {executor} or {settings.executor} by chance of which scheduler claims it; use one executor "
+        f"for all the schedulers of a database (a killed one counts as gone {settings.scheduler_lease:g}s after "
+        "its last heartbeat)"
+    )
+
+
 @click.command()
 @click.option(
     "--workers", "-w", type=click.IntRange(min=1), default=None, help="Worker processes (default: parallelism)."
@@ -171,6 +223,7 @@ def scheduler(
         err=True,
     )
     say_where_logs_go(settings)
+    refuse_beside_another_executor(settings)
     from ductwork.gc_tuning import freeze_startup
 
     freeze_startup()
