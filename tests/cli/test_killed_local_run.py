@@ -99,6 +99,31 @@ def test_a_killed_run_is_recorded_by_the_next_run(cli: Cli, tmp_path: Path) -> N
     assert f"(pid {proc.pid}) died" in (tries["c"].error or "")
     assert not list(journal.glob("*.journal")), "the dead run's journal was kept after it was recorded"
 
+    # Its log ends at its start; `tasks logs` says how the try ended, which the log cannot (it
+    # printed the "starting" line alone). A try whose log has its own traceback gets no such line.
+    shown = cli("tasks", "logs", "killed", killed["run_id"], "c")
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.rstrip().endswith(f"(try 1 of c ended failed: {tries['c'].error})"), shown.output
+    assert "(try 1 of q0 ended" not in cli("tasks", "logs", "killed", killed["run_id"], "q0").output
+    (tmp_path / "fails.py").write_text(FAILS)
+    assert cli("run", "fails.py", "--no-progress").exit_code == 1
+    failed_run = json.loads(cli("runs", "list", "fails", "--json").output)["runs"][0]["run_id"]
+    own = cli("tasks", "logs", "fails", failed_run, "boom")
+    assert "ValueError: no such partition" in own.output and "(try 1 of boom ended" not in own.output, own.output
+
+
+FAILS = """
+from ductwork import Flow, PythonOperator
+
+
+def boom():
+    raise ValueError("no such partition")
+
+
+with Flow("fails") as flow:
+    PythonOperator(task_id="boom", python_callable=boom)
+"""
+
 
 STOPPABLE = """
 from pathlib import Path

@@ -299,13 +299,32 @@ def logs(state: CliState, flow_id: str, run_id: str, task_id: str, try_number: i
     if follow and try_number is None:
         _wait_for_first_try(state, engine, record, task_id)
     number = task_service.logged_try(engine, record, task_id, try_number).try_number
+    tail = ""
     for chunk in task_service.log_chunks(engine, record, task_id, number, follow=follow):
         sys.stdout.write(chunk)
         sys.stdout.flush()
+        tail = (tail + chunk)[-LOG_TAIL:]
+    ended = task_service.logged_try(engine, record, task_id, number)
     if follow:  # say how it ended: a try whose worker died wrote no last line of its own
-        ended = task_service.logged_try(engine, record, task_id, number)
         error = f": {ended.error}" if ended.error and ended.state.value != "success" else ""
         click.echo(f"(try {ended.try_number} of {task_id} ended {ended.state.value}{error})", err=True)
+    elif _end_unlogged(ended, tail):
+        click.echo(f"(try {ended.try_number} of {task_id} ended {ended.state.value}: {ended.error})", err=True)
+
+
+LOG_TAIL = 16384
+"""How much of the end of a try's log ``tasks logs`` looks at for the try's recorded error."""
+
+
+def _end_unlogged(ended: Any, tail: str) -> bool:
+    """A try that ended in failure for a reason its log does not give. A try whose worker was
+    killed (the host lost, its pool process killed -9, its pod failed) ends its log at its
+    "starting" line: ``tasks logs`` printed that alone, and the reason (recorded by whoever
+    declared the try lost) was only in ``tasks state``. A try whose log ends with its own
+    traceback is printed as before."""
+    if ended.end_date is None or ended.state.value == "success" or not ended.error or not ended.error.strip():
+        return False
+    return ended.error.strip().splitlines()[0] not in tail
 
 
 FIRST_TRY_POLL = 0.2
