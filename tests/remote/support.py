@@ -134,7 +134,13 @@ class Cluster:
         self.remote_logs.mkdir(exist_ok=True)
 
     def base_env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DUCTWORK_")}
+        """The environment of every process of the cluster, with the ductwork under test first on
+        the path: without it, each process started with ``python -m ductwork.cli`` from the
+        cluster's folder imported the installed ductwork, not the one the test imported (in a
+        clone, the main checkout's code), and the test passed or failed on that code."""
+        from ductwork_process import process_env
+
+        env = {k: v for k, v in process_env({}).items() if not k.startswith("DUCTWORK_")}
         env.update(
             DUCTWORK_DATABASE_URL=self.db_url,
             DUCTWORK_BROKER_URL=self.broker_url,
