@@ -547,7 +547,9 @@ def test_two_schedulers_whose_tasks_become_ready_at_once_take_turns_at_a_pool(tm
             cluster.worker("w1", concurrency=4)
             assert cluster.cli("pools", "set", "narrow", "1").returncode == 0
             assert cluster.cli("trigger", "gated", "--run-id", "r1").returncode == 0
-            wait_for(lambda: _active_runs_of(db_url, first.pid) == {"r1"}, 60, "the first scheduler to take r1", cluster)
+            wait_for(
+                lambda: _active_runs_of(db_url, first.pid) == {"r1"}, 60, "the first scheduler to take r1", cluster
+            )
             second = cluster.scheduler("--poll-interval", "3", name="second")
             wait_for(lambda: "scheduler started" in second.output(), 60, "the second scheduler", cluster)
             os.kill(first.pid, signal.SIGSTOP)  # r2 goes to the second one
