@@ -111,29 +111,22 @@ def test_the_sessions_of_a_lapsed_scheduler_that_holds_runs_can_be_ended(server_
         its_engine.dispose()
 
 
-def test_a_schedulers_count_of_a_pool_waits_for_the_one_that_is_queueing_into_it(server_engine: Engine) -> None:
+def test_a_pool_another_scheduler_is_queueing_into_is_busy_for_the_others(server_engine: Engine) -> None:
     """Two schedulers deciding at once each counted the tries the other had queued before
-    either recorded its own: both filled the same free slot. ``lock_limits`` makes the second
-    one's count wait until the first has recorded what it queued and let go."""
-    import threading
-
+    either recorded its own: both filled the same free slot. While one holds a pool's (a
+    flow's) row, from its count to the recording of what it queued, the others find it busy
+    without waiting (a frozen scheduler must not hold them up): its tasks wait a turn."""
     from ductwork.store.repo import flows as flow_repo
     from ductwork.store.repo import pools
 
     with transaction(server_engine) as conn:
         pools.put_pool(conn, "narrow", 1)
+        pools.put_pool(conn, "wide", 8)
         flow_repo.upsert_flow(conn, graph("capped"))
-    counted = threading.Event()
-
-    def other_scheduler() -> None:
-        with transaction(server_engine) as conn:
-            pools.lock_limits(conn, ["narrow"], ["capped"])
-            counted.set()
-
-    with transaction(server_engine) as conn:
-        pools.lock_limits(conn, ["narrow", "unlimited"], ["capped", "ad-hoc"])  # names with no row: nothing
-        thread = threading.Thread(target=other_scheduler)
-        thread.start()
-        assert not counted.wait(1.0)  # it waits while this one decides and records
-    thread.join(10)
-    assert counted.is_set()
+    with transaction(server_engine) as first:
+        assert pools.lock_limits(first, ["narrow", "unlimited"], ["capped", "ad-hoc"]) == (set(), set())
+        with transaction(server_engine) as second:  # names with no row are never busy
+            busy = pools.lock_limits(second, ["narrow", "wide", "unlimited"], ["capped", "ad-hoc"])
+            assert busy == ({"narrow"}, {"capped"})
+    with transaction(server_engine) as second:
+        assert pools.lock_limits(second, ["narrow", "wide"], ["capped"]) == (set(), set())

@@ -73,6 +73,9 @@ class Coordination:
         self.job_id: int | None = None
         self.claimed: set[int] = set()
         """The runs the last ``owned()`` claimed (not held by this scheduler just before)."""
+        self.alone = True
+        """(Lease mode) no other scheduler was live at the last ``owned()``: this one need not
+        take turns with others at the pools (``SchedulerService._limits_held``)."""
         self._lock_fd: int | None = None
         self._next_reap = 0.0
 
@@ -145,6 +148,7 @@ class Coordination:
         with read_transaction(self.engine) as conn:
             mine = leases.owned_runs(conn, self.job_id)
             live = max(1, len(leases.live_schedulers(conn, lease=self.lease)))
+            self.alone = live == 1
             share = -(-leases.active_run_count(conn) // live)  # its fair share, rounded up
         want = min(CLAIM_BATCH, share - len(mine)) if claim else 0
         self.claimed = set()

@@ -966,16 +966,20 @@ class SchedulerService:
         it queues (the supervisor's dispatch), as Airflow's scheduler holds its pools in its
         critical section. Counted once a poll only, two schedulers could both fill the slots a
         pool had free at their last poll (a new pool size, ended tries)."""
-        assert self.supervisor is not None and self._job_id is not None
+        assert self.supervisor is not None and self._job_id is not None and self.coordination is not None
         limits = self.supervisor.limits
         pools = {n.pool for run in runs for n in run.tracker.ready_nodes() if n.pool in limits.pools}
         flows = {run.info.flow_id for run in runs if run.max_active_tasks is not None}
-        if not pools and not flows:
-            yield
+        if self.coordination.alone or (not pools and not flows):
+            yield  # alone at its last poll: one starting since counts what this one queued
             return
         with transaction(self.engine) as conn:  # writes nothing: its end lets go of the locks
-            pool_repo.lock_limits(conn, pools, flows)
+            busy_pools, busy_flows = pool_repo.lock_limits(conn, pools, flows)
             limits.pool_elsewhere, limits.flow_tasks_elsewhere = pool_repo.held_elsewhere(conn, self._job_id)
+            for pool in busy_pools:  # another scheduler is queueing into it: its tasks wait a turn
+                limits.pool_elsewhere[pool] = limits.pools[pool]
+            for flow_id in busy_flows:
+                limits.flow_tasks_elsewhere[flow_id] = BUSY_FLOW
             yield
 
     def sync_runs(self, *, take_new: bool = True) -> None:
@@ -1403,6 +1407,9 @@ class _EndedRuns:
         )
 
 
+BUSY_FLOW = 1 << 30
+"""The tasks counted elsewhere of a flow whose row another scheduler holds (``_limits_held``):
+none of its tasks starts in this dispatch."""
 VARIABLE_CLOCK_SLACK = dt.timedelta(seconds=2)
 
 

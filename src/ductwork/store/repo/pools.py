@@ -67,19 +67,29 @@ def pool_usage(conn: Connection) -> list[PoolUsage]:
     ]
 
 
-def lock_limits(conn: Connection, pool_names: Iterable[str], flow_ids: Iterable[str]) -> None:
+def lock_limits(conn: Connection, pool_names: Iterable[str], flow_ids: Iterable[str]) -> tuple[set[str], set[str]]:
     """Lock the rows of these pools and flows until ``conn``'s transaction ends: a scheduler
     holds them from counting what the others queued (``held_elsewhere``) to recording what it
     queued, so that two deciding at once take turns instead of both filling the same free slots.
-    Always pools first, each kind by name, so that two schedulers cannot wait on each other."""
+    The pools and flows another scheduler holds now are not waited for (``SKIP LOCKED``): their
+    tasks wait for a later dispatch, and a scheduler frozen while it holds them (its session is
+    ended after its lease) holds up no other one. Returns the pools and flows that are busy:
+    those named that have a row this transaction could not lock."""
+    busy_pools: set[str] = set()
     names = sorted(set(pool_names))
     if names:
-        conn.execute(sa.select(pools.c.name).where(pools.c.name.in_(names)).order_by(pools.c.name).with_for_update())
+        wanted = sa.select(pools.c.name).where(pools.c.name.in_(names))
+        locked = set(conn.execute(wanted.with_for_update(skip_locked=True)).scalars())
+        if len(locked) < len(names):
+            busy_pools = set(conn.execute(wanted).scalars()) - locked
+    busy_flows: set[str] = set()
     ids = sorted(set(flow_ids))
     if ids:
-        conn.execute(
-            sa.select(flows.c.flow_id).where(flows.c.flow_id.in_(ids)).order_by(flows.c.flow_id).with_for_update()
-        )
+        wanted = sa.select(flows.c.flow_id).where(flows.c.flow_id.in_(ids))
+        locked = set(conn.execute(wanted.with_for_update(skip_locked=True)).scalars())
+        if len(locked) < len(ids):
+            busy_flows = set(conn.execute(wanted).scalars()) - locked
+    return busy_pools, busy_flows
 
 
 def held_elsewhere(conn: Connection, owner: int) -> tuple[dict[str, int], dict[str, int]]:
