@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from ductwork.core.events import EngineEvent, StateChanged, TryEnded
+from ductwork.core.schedule import as_aware
+
+from ._dag_run import DagRunView, RecordedTaskInstance, SummaryStore, to_pendulum
 
 
 class _Printer:
@@ -32,15 +37,57 @@ class _Printer:
                 print(f"[dag.test] {event.change.task_id}: {event.change.new.value}", file=self.out, flush=True)
 
 
-def run_dag_test(dag: Any, logical_date: dt.datetime | None, run_conf: Mapping[str, Any] | None) -> Any:
+@dataclass
+class TestedTaskInstance(RecordedTaskInstance):
+    """A task instance of the run ``dag.test()`` ended, whose results are still in memory."""
+
+    summary: Any = field(default=None, repr=False, compare=False)
+
+    def xcom_pull(self, task_ids: str | None = None, key: str = "return_value", map_indexes: int | None = None) -> Any:
+        """The value ``task_ids`` (this task by default; ``map_indexes``: one mapped instance)
+        pushed under ``key`` in this run; None when it pushed none (a failed or skipped task)."""
+        from ductwork.core.results import MISSING
+
+        task_id = self.task_id if task_ids is None else task_ids
+        index = self.map_index if task_ids is None and map_indexes is None else map_indexes
+        if index is not None and index >= 0:
+            task_id = f"{task_id}[{index}]"
+        value = self.summary.results.pull(self.summary.key, task_id, key)
+        return None if value is MISSING else value
+
+
+@dataclass
+class TestedDagRun(DagRunView):
+    """What ``dag.test()`` returns: the run as Airflow's ``DagRun`` (a test asserts
+    ``dr.get_task_instance("load").state``, reads ``dr.conf``...), whose task instances are read
+    from the run's summary, as nothing is recorded. The summary's own attributes (``tasks``,
+    ``result()``, ``logs``) are still answered, for tests written against it."""
+
+    summary: Any = field(default=None, repr=False, compare=False)
+
+    def get_task_instances(self, state: Any = None, session: Any = None) -> list[RecordedTaskInstance]:
+        return [
+            TestedTaskInstance(**{f.name: getattr(ti, f.name) for f in dataclasses.fields(ti)}, summary=self.summary)
+            for ti in super().get_task_instances(state, session)
+        ]
+
+    def __getattr__(self, name: str) -> Any:
+        summary = self.__dict__.get("summary")
+        if summary is None or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(summary, name)
+
+
+def run_dag_test(dag: Any, logical_date: dt.datetime | None, run_conf: Mapping[str, Any] | None) -> TestedDagRun:
     from ductwork.engine.local import run_locally
 
     conf = dict(run_conf or {})
     params = {k: v for k, v in conf.items() if k in dag.params}
+    when = as_aware(logical_date, dag.tz) if logical_date is not None else dt.datetime.now(dt.UTC)
     summary = run_locally(
         dag,
         params=params,
-        logical_date=logical_date,
+        logical_date=when,
         conf=conf,
         run_type="manual",
         sinks=[_Printer(sys.stdout)],
@@ -49,4 +96,18 @@ def run_dag_test(dag: Any, logical_date: dt.datetime | None, run_conf: Mapping[s
         if text.strip():
             print(f"--- {task_id}, try {try_number} ---\n{text.rstrip()}", flush=True)
     print(f"[dag.test] run {summary.run_id}: {summary.state.value}", flush=True)
-    return summary
+    interval = dag.schedule.interval_starting(when)
+    return TestedDagRun(
+        dag_id=dag.flow_id,
+        run_id=summary.run_id,
+        run_type="manual",
+        logical_date=to_pendulum(when),
+        data_interval_start=to_pendulum(interval.start),
+        data_interval_end=to_pendulum(interval.end),
+        conf=conf,
+        dag=dag,
+        external_trigger=True,
+        state=summary.state,
+        store=SummaryStore(summary, when),
+        summary=summary,
+    )

@@ -333,7 +333,8 @@ class DAG(Flow):
         logical_date: dt.datetime | None = None,
     ) -> Any:
         """Run the whole DAG once in this process and print each task's log and state (Airflow's
-        ``dag.test()``); returns the run's summary (``.state`` is ``success`` or ``failed``)."""
+        ``dag.test()``); returns the run as Airflow's ``DagRun`` (``.state`` is ``success`` or
+        ``failed``, ``get_task_instance(task_id).state``, ``.xcom_pull()``)."""
         from ductwork.compat.airflow._testing import run_dag_test
 
         return run_dag_test(self, logical_date or execution_date, run_conf)
