@@ -414,7 +414,9 @@ class MappedGroupExpander(BaseOperator):
             return tuple(made)
 
         waiting = tuple(instance_id(m, i) for m in self.templates for i in range(len(values)))
-        _expand_once(self, context, len(values), instances, waiting, what="the group ")
+        # none_failed: an instance skipped (a branch not taken at its map index, a short-circuit)
+        # is an outcome of the group; one failed still leaves the collectors upstream_failed
+        _expand_once(self, context, len(values), instances, waiting, what="the group ", rule=TriggerRule.NONE_FAILED)
         return len(values)
 
     def count(self, context: TaskContext) -> int:
@@ -432,7 +434,9 @@ class MappedGroupMember(BaseOperator):
         label = template.task_id
         if group is not None and group.prefix_group_id:
             label = label[len(group.group_id) + 1 :]
-        super().__init__(task_id=label, flow=expander.flow, task_group=group)
+        # none_failed: a collector of the group whose instances were all skipped at some map
+        # index (a branch not taken) does not stop the collectors below it
+        super().__init__(task_id=label, flow=expander.flow, task_group=group, trigger_rule=TriggerRule.NONE_FAILED)
         self.expander = expander
         self.template = template
         # the same dicts as the template: edges drawn later to or from its output land here too
@@ -451,7 +455,17 @@ class MappedGroupMember(BaseOperator):
         n = self.expander.count(context)
         if n == 0:
             raise SkipTask(f"{self.task_id}: the group mapped over nothing")
-        return context["ti"].xcom_pull(task_ids=[instance_id(self.task_id, i) for i in range(n)])
+        ti = context["ti"]
+        ids = [instance_id(self.task_id, i) for i in range(n)]
+        # every instance has ended without failing (the expander waited for them): one that did
+        # not succeed was skipped, and the collector ends as a mapped task's does (``_collect``)
+        done = [i for i in ids if ti.results.pull(ti.run.key, i, OUTCOME) == SUCCEEDED]
+        values = ti.xcom_pull(task_ids=done)
+        if len(done) < len(ids):
+            ti.xcom_push(RETURN_VALUE, values)
+            skipped = [i for i in ids if i not in done]
+            raise SkipTask(f"{self.task_id}: {len(skipped)} of its {n} mapped instances were skipped: {_few(skipped)}")
+        return values
 
     def instance(self, map_index: int) -> MappedGroupInstance:
         return MappedGroupInstance(self.expander, self.template, map_index)
@@ -471,6 +485,40 @@ class _IndexedTaskInstance:
 
     def _id(self, task_id: str) -> str:
         return instance_id(task_id, self.__dict__["_index"]) if task_id in self.__dict__["_members"] else task_id
+
+    def _own(self, task_ids: Iterable[str]) -> set[str]:
+        """Of ``task_ids``, the instances at this map index of the group's tasks: what a branch
+        of this instance decides about (the group's expander, which waits for every instance,
+        is downstream of it too, and is no branch)."""
+        own = {self._id(member) for member in self.__dict__["_members"]}
+        return {t for t in task_ids if t in own}
+
+    def follow_branches(self, task_ids: Iterable[str]) -> None:
+        """A branch returns the group's task ids (``"group.task"``, as in Airflow): it follows
+        their instances at this map index and skips only the others at this index."""
+        ti = self.__dict__["_ti"]
+        downstream = set(ti.downstream_ids)
+        ti.follow_branches({self._id(t) for t in task_ids} | (downstream - self._own(downstream)))
+
+    def skip_downstream(self, *, recursive: bool) -> None:
+        """A short-circuit skips the group's tasks at this map index, not the other indexes' (as
+        Airflow skips only the same map index): the direct ones, or with ``recursive`` every
+        task of the group below this one. The engine's recursive skip would go on through the
+        expander, which waits for every instance, to the whole group and what follows it."""
+        ti = self.__dict__["_ti"]
+        targets = self._own(ti.downstream_ids)
+        if recursive:
+            members = self.__dict__["_members"]
+            below: set[str] = set()
+            stack = [ti.task_id.rpartition("[")[0]]
+            while stack:
+                template = members.get(stack.pop())
+                for down in getattr(template, "downstream_task_ids", ()):
+                    if down in members and down not in below:
+                        below.add(down)
+                        stack.append(down)
+            targets |= {self._id(t) for t in below}
+        ti.decision.skip |= targets
 
     def xcom_pull(self, task_ids: Any = None, key: str = RETURN_VALUE, default: Any = None) -> Any:
         ti = self.__dict__["_ti"]
@@ -536,11 +584,14 @@ class MappedGroupInstance:
         self._operator = None
         if operator is None:
             context["log"].info("%s: removed (the mapped list is shorter now); nothing to do", self.task_id)
+            _mark(context, self.task_id, SUCCEEDED)
             return None
         for name in getattr(operator, "template_fields", ()) or ():
             value = getattr(operator, name, None)
             setattr(operator, name, render_value(value, context, task_id=self.task_id, field=name))
-        return operator.execute(context.with_values(task=operator))
+        result = operator.execute(context.with_values(task=operator))
+        _mark(context, self.task_id, SUCCEEDED)  # what its collector reads: it succeeded
+        return result
 
     def on_kill(self) -> None:
         if self._operator is not None:
