@@ -758,6 +758,46 @@ def test_a_task_sensor_pokes_with_an_upstream_value_and_the_context(tmp_path: Pa
     assert summary.result("after") == "5 2024-03-01"
 
 
+MAPPED_TASK_SENSOR = """
+    import pendulum
+    from airflow.decorators import dag, task
+    from airflow.sensors.base import PokeReturnValue
+
+    @dag(schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC"))
+    def mapped_sensor():
+        @task.sensor(poke_interval=0.1, timeout=5, mode="reschedule")
+        def wait_for(name, ti=None):
+            return PokeReturnValue(is_done=ti.map_index == 0 or name == "b", xcom_value=name.upper())
+
+        @task.sensor(poke_interval=0.1, timeout=0.5, soft_fail=True)
+        def never(name):
+            return False
+
+        @task
+        def after(values):
+            return list(values)
+
+        after(wait_for.expand(name=["a", "b"]))
+        never.partial().expand(name=["x"])
+        wait_for.override(task_id="renamed", timeout=3)(name="b")
+
+    mapped_sensor()
+"""
+
+
+def test_a_mapped_task_sensor_pokes_with_its_sensor_arguments(tmp_path: Path) -> None:
+    """``@task.sensor(poke_interval=...)`` mapped with ``expand`` (or renamed with ``override``)
+    is a sensor in each instance: its instances failed with 'unknown argument poke_interval', and
+    one without sensor arguments ran its poke once as a plain task (False was a success)."""
+    summary = run_locally(load_dag(tmp_path, MAPPED_TASK_SENSOR), logical_date=dt.date(2024, 3, 1))
+    states = {t: s.state.value for t, s in summary.tasks.items()}
+    assert states["wait_for[0]"] == "success", {t: s.tries[-1].error for t, s in summary.tasks.items() if s.tries}
+    assert states["wait_for[1]"] == "success"
+    assert summary.result("after") == ["A", "B"]
+    assert states["never[0]"] == "skipped"  # timed out, soft_fail
+    assert states["renamed"] == "success"
+
+
 ALERT_CALLBACK = """
     import json
     from datetime import timedelta

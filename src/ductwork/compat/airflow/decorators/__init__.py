@@ -7,12 +7,11 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from ductwork.compat.features import refuse
 from ductwork.core.context import CONTEXT_NAMES, TaskContext
 from ductwork.core.decorators import DecoratedOperator, FlowFunction, TaskFunction
-from ductwork.core.definition_context import current_flow
 from ductwork.core.mapping import MappedGroupArgument, MappedGroupExpander
 from ductwork.core.operators.python import CallsPython, PythonOperator, call_with_context
 
@@ -110,10 +109,6 @@ class _BashDecoratedOperator(AirflowOperatorMixin, PythonOperator):
         return BashOperator.execute(runner, context)
 
 
-class _SensorDecoratedOperator(AirflowOperatorMixin, PythonOperator):
-    """``@task.sensor``: the function is the poke; it returns a bool or ``PokeReturnValue``."""
-
-
 class _DecoratedSensor(CallsPython, BaseSensorOperator):
     """``@task.sensor``'s operator: the function is the poke, called as a ``PythonOperator``'s."""
 
@@ -132,24 +127,15 @@ class _DecoratedSensor(CallsPython, BaseSensorOperator):
         return result if isinstance(result, PokeReturnValue) else bool(result)
 
 
-class _SensorTaskFunction(TaskFunction):
-    """A ``TaskFunction`` whose operator is a sensor (not a ``PythonOperator``)."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        flow = current_flow()
-        if flow is None:
-            return self.function(*args, **kwargs)
-        self._check_arguments(args, kwargs)
-        from ductwork.core.xcom_arg import XComArg
-
-        op = _DecoratedSensor(
-            task_id=self._unique_id(flow),
-            python_callable=self.function,
-            op_args=args,
-            op_kwargs=kwargs,
-            **self.operator_kwargs,
-        )
-        return XComArg(op)
+def _sensor_function(function: Callable[..., Any], kwargs: dict[str, Any]) -> TaskFunction:
+    """``@task.sensor``'s function: its operator is the sensor whether it is called, renamed
+    (``override``) or mapped (``expand``/``partial``), each of which builds the function's
+    ``operator_class`` (a mapped one was a plain ``PythonOperator``, which refused
+    ``poke_interval``). ``_DecoratedSensor`` takes ``python_callable``, ``op_args`` and
+    ``op_kwargs`` as ``PythonOperator`` does, which is all ``TaskFunction`` gives it."""
+    return _airflow_names(
+        TaskFunction(function, operator_class=cast("type[PythonOperator]", _DecoratedSensor), **kwargs)
+    )
 
 
 class _TaskDecorator:
@@ -173,10 +159,8 @@ class _TaskDecorator:
 
     def sensor(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
         if python_callable is not None:
-            return _airflow_names(
-                _SensorTaskFunction(python_callable, operator_class=_SensorDecoratedOperator, **kwargs)
-            )
-        return lambda f: _airflow_names(_SensorTaskFunction(f, operator_class=_SensorDecoratedOperator, **kwargs))
+            return _sensor_function(python_callable, kwargs)
+        return lambda f: _sensor_function(f, kwargs)
 
     def __getattr__(self, name: str) -> Any:
         if name in ("virtualenv", "external_python", "docker", "kubernetes", "branch_virtualenv", "pyspark"):
