@@ -105,3 +105,42 @@ def test_a_short_circuit_in_a_mapped_group_skips_only_its_own_map_index(tmp_path
     assert states["per_day.load[2]"] == "success", states
     assert states["report"] == "success", states
     assert summary.result("report") == [10, 30]
+
+
+MAPPED_SHORT_CIRCUIT = """
+    import pendulum
+    from airflow.decorators import dag, task
+    from airflow.operators.empty import EmptyOperator
+
+    @dag(start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule=None)
+    def mapped_gate():
+        @task.short_circuit
+        def has_rows(n):
+            return n > 1
+
+        @task.branch
+        def pick(n):
+            return "left"
+
+        report = EmptyOperator(task_id="report")
+        left = EmptyOperator(task_id="left")
+        right = EmptyOperator(task_id="right")
+        has_rows.expand(n=[1, 2]) >> report
+        pick.expand(n=[1, 2]) >> [left, right]
+
+    mapped_gate()
+"""
+
+
+def test_a_mapped_short_circuit_or_branch_skips_only_its_own_map_index(tmp_path: Path) -> None:
+    """As in Airflow, whose skip from instance ``i`` reaches only the tasks' instances at map
+    index ``i``: a task after a mapped short-circuit or branch (not itself mapped) is not skipped
+    by one instance's decision, and follows its trigger rule. ``has_rows[0]`` returning False
+    skipped ``report`` (and everything below it), and ``pick`` skipped ``right`` for good."""
+    dag: Any = load_dag(tmp_path, MAPPED_SHORT_CIRCUIT)
+    summary = run_locally(dag)
+    states = {t: s.value for t, s in summary.task_states.items()}
+    assert states["has_rows[0]"] == "success"
+    assert states["report"] == "success", states
+    assert states["left"] == "success", states
+    assert states["right"] == "success", states

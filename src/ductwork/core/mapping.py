@@ -186,6 +186,7 @@ class MappedInstance:
         except Exception as exc:
             self._error = exc
             return context
+        context = context.with_values(ti=_InstanceTaskInstance(context["ti"]))
         adapt = getattr(self._operator, "adapt_context", None)
         return adapt(context) if adapt is not None else context
 
@@ -469,6 +470,30 @@ class MappedGroupMember(BaseOperator):
 
     def instance(self, map_index: int) -> MappedGroupInstance:
         return MappedGroupInstance(self.expander, self.template, map_index)
+
+
+class _InstanceTaskInstance:
+    """The try's ``ti`` in instance ``i`` of a mapped task. A branch or short-circuit there
+    decides, as in Airflow, only about the instances at map index ``i`` of the tasks below it,
+    and a mapped task has none: the task collecting its instances' results, and what follows
+    it, wait for every instance and go by their trigger rules. Passed on, one instance's
+    decision skipped the collector, and so everything below, whatever the other instances
+    chose (a mapped ``@task.branch`` skipped the branch it chose too)."""
+
+    def __init__(self, ti: Any) -> None:
+        self.__dict__["_ti"] = ti
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__dict__["_ti"], name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self.__dict__["_ti"], name, value)
+
+    def follow_branches(self, task_ids: Iterable[str]) -> None:
+        """Nothing downstream is at this map index: nothing to skip."""
+
+    def skip_downstream(self, *, recursive: bool) -> None:
+        """Nothing downstream is at this map index: nothing to skip."""
 
 
 class _IndexedTaskInstance:
