@@ -37,9 +37,23 @@ def render(
     if as_json:
         print_json(rendered)
         return
+    if not rendered:
+        click.echo(_nothing_to_render(flow, task_id), err=True)
     for name, value in rendered.items():
         click.secho(f"# {name}", bold=True)
         click.echo(_show(value))
+
+
+def _nothing_to_render(flow: Any, task_id: str) -> str:
+    """Why nothing is printed: empty output read as fields rendered to nothing."""
+    from ductwork.core.mapping import MappedGroupMember, MappedOperator
+
+    if isinstance(flow.get_task(task_id), MappedOperator | MappedGroupMember):
+        return (
+            f"task {task_id!r} is mapped: each instance renders its fields with its own values as its "
+            "try starts (a run keeps them with each try: the task page and the REST API show them)"
+        )
+    return f"task {task_id!r} has no templated fields"
 
 
 def _show(value: Any) -> str:
