@@ -664,6 +664,65 @@ def test_a_nats_trigger_whose_subject_changed_listens_on_the_new_subject_only(tm
         engine.dispose()
 
 
+def test_flows_whose_ids_differ_in_a_dot_and_an_underscore_each_get_every_nats_message() -> None:
+    """``orders.eu`` and ``orders_eu`` both had the durable ``ductwork_orders_eu``: the two
+    listeners pulled from one consumer, so each message started a run of one flow or the other."""
+    require_broker("nats")
+    suffix = uuid.uuid4().hex[:8]
+    trigger = NatsJetStream(subject=f"ductworktest.{suffix}", stream=f"DUCTWORKTEST_{suffix}")
+    flows = (f"orders.{suffix}", f"orders_{suffix}")
+    got: dict[str, list[str]] = {flow_id: [] for flow_id in flows}
+    running = []
+    try:
+        for flow_id in flows:
+            running.append(_serve(trigger, flow_id, lambda m, f=flow_id: got[f].append(m.message_id)))
+        for n in range(6):
+            publish(trigger, f"m-{n}", b"{}")
+        assert wait_until(lambda: all(len(seen) >= 6 for seen in got.values()), timeout=30), got
+    finally:
+        for _listener, stop, thread in running:
+            stop.set()
+            thread.join(timeout=30)
+        cleanup(trigger, flows[0])
+    assert {flow_id: sorted(set(seen)) for flow_id, seen in got.items()} == {
+        flow_id: [f"m-{n}" for n in range(6)] for flow_id in flows
+    }
+
+
+def test_a_dotted_flow_moving_to_its_own_nats_durable_reads_no_message_again() -> None:
+    """The durable of a flow id with a '.' got a new name: made from nothing, it would start at
+    the stream's first message and start a run again for every message older than its receipt."""
+    require_broker("nats")
+    suffix = uuid.uuid4().hex[:8]
+    flow_id = f"orders.{suffix}"
+    trigger = NatsJetStream(subject=f"ductworktest.{suffix}", stream=f"DUCTWORKTEST_{suffix}")
+    legacy = trigger.legacy_durable_for(flow_id)
+    assert legacy == f"ductwork_orders_{suffix}" and trigger.durable_for(flow_id) != legacy
+    assert NatsJetStream(subject="s", stream="S").durable_for("orders_eu") == "ductwork_orders_eu"  # kept
+    old = NatsJetStream(subject=trigger.subject, stream=trigger.stream, durable=legacy)  # as it was read before
+    got: list[str] = []
+    try:
+        _listener, stop, thread = _serve(old, flow_id, lambda m: got.append(m.message_id))
+        for n in range(3):
+            publish(trigger, f"old-{n}", b"{}")
+        assert wait_until(lambda: len(got) >= 3, timeout=30), got
+        stop.set()
+        thread.join(timeout=30)
+        for n in range(2):
+            publish(trigger, f"new-{n}", b"{}")
+        got.clear()
+        _listener, stop, thread = _serve(trigger, flow_id, lambda m: got.append(m.message_id))
+        try:
+            assert wait_until(lambda: len(got) >= 2, timeout=30), got
+            time.sleep(1.0)
+        finally:
+            stop.set()
+            thread.join(timeout=30)
+    finally:
+        cleanup(trigger, flow_id)
+    assert got == ["new-0", "new-1"]
+
+
 @pytest.mark.parametrize(
     ("held", "subject", "covers"),
     [

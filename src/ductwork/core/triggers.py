@@ -127,10 +127,26 @@ class NatsJetStream(MessageTrigger):
         return f"nats:{self.stream}/{self.subject}"
 
     def durable_for(self, flow_id: str) -> str:
-        """The durable consumer's name: ``durable``, else ``ductwork_<flow id>`` (characters NATS
-        does not take in a name as ``_``)."""
-        name = self.durable or f"ductwork_{flow_id}"
-        return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
+        """The durable consumer's name: ``durable``, else ``ductwork_<flow id>``. A flow id with
+        characters NATS does not take in a name (``.``) gets them as ``_`` and a hash of the
+        whole id after them: made ``_`` alone, ``orders.eu`` and ``orders_eu`` had one durable,
+        and each message of the stream started a run of one of the two flows only. Ids without
+        such characters keep the name they had (``legacy_durable_for`` is the old one of the
+        others, which a listener starts its new durable from, so nothing is read twice)."""
+        if self.durable:
+            return _nats_name(self.durable)
+        name = _nats_name(f"ductwork_{flow_id}")
+        if name == f"ductwork_{flow_id}":
+            return name
+        return f"{name}_{hashlib.sha256(flow_id.encode()).hexdigest()[:8]}"
+
+    def legacy_durable_for(self, flow_id: str) -> str | None:
+        """The durable name that earlier versions made up for ``flow_id`` when it differs from
+        ``durable_for``'s (a flow id with ``.``, no ``durable``); else None."""
+        if self.durable:
+            return None
+        old = _nats_name(f"ductwork_{flow_id}")
+        return old if old != self.durable_for(flow_id) else None
 
     def owned_by(self, flow_id: str) -> tuple[tuple[str, ...], str] | None:
         durable = self.durable_for(flow_id)
@@ -139,6 +155,11 @@ class NatsJetStream(MessageTrigger):
             f"the durable consumer {durable!r} of stream {self.stream!r} (give durable=..., or listen on one "
             "subject that covers both, such as 'orders.>')",
         )
+
+
+def _nats_name(name: str) -> str:
+    """``name`` with the characters NATS does not take in a consumer name as ``_``."""
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,7 @@ class NatsListener(Listener):
                 )
             else:
                 await self._hold_subject(js, info)
+            await self._take_over_legacy(js, stream, durable)
             await self._follow_subject(js, stream, durable)
             made = _made_at(info)
             sub = await js.pull_subscribe(
@@ -138,6 +139,49 @@ class NatsListener(Listener):
             self.trigger.stream,
             subject,
             ", ".join(subjects),
+        )
+
+    async def _take_over_legacy(self, js: Any, stream: str, durable: str) -> None:
+        """Make the flow's durable, when it has none yet, start where the durable of its
+        earlier name had acknowledged up to (``NatsJetStream.legacy_durable_for``): made new,
+        it would start from the stream's first message and run again every message the flow
+        had already been started by (those older than their receipts). The old durable is left
+        as it is: another flow (``orders_eu`` for ``orders.eu``) may be the one that uses it."""
+        from nats.js.api import ConsumerConfig, DeliverPolicy
+        from nats.js.errors import NotFoundError
+
+        legacy = self.trigger.legacy_durable_for(self.flow_id)
+        if legacy is None:
+            return
+        try:
+            await js.consumer_info(stream, durable)
+            return  # taken over before
+        except NotFoundError:
+            pass
+        try:
+            old = await js.consumer_info(stream, legacy)
+        except NotFoundError:
+            return  # a new flow: its durable starts from the stream's first message
+        start = old.ack_floor.stream_seq + 1
+        await js.add_consumer(
+            stream,
+            config=ConsumerConfig(
+                durable_name=durable,
+                filter_subject=self.trigger.subject,
+                ack_wait=ACK_WAIT,
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                opt_start_seq=start,
+            ),
+        )
+        log.warning(
+            "flow %s: its durable consumer of stream %r is now %r (the name %r is shared by flows whose ids "
+            "differ only in '.' and '_'); it starts from message %d, after the last one %r acknowledged",
+            self.flow_id,
+            stream,
+            durable,
+            legacy,
+            start,
+            legacy,
         )
 
     async def _follow_subject(self, js: Any, stream: str, durable: str) -> None:
