@@ -294,6 +294,92 @@ def test_a_flow_bound_to_a_rabbitmq_exchange_gets_its_own_queue(tmp_path: Path) 
         engine.dispose()
 
 
+def _queue_exists(url: str, queue: str) -> bool:
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        connection.channel().queue_declare(queue=queue, passive=True)
+        return True
+    except pika.exceptions.ChannelClosedByBroker:
+        return False
+    finally:
+        connection.close()
+
+
+def test_a_flow_on_an_existing_quorum_queue_of_its_users_consumes_it() -> None:
+    """The listener declared the named queue with no arguments: the broker refused that for a
+    quorum queue (406, inequivalent argument 'x-queue-type') and the listener said it "lost its
+    connection" and tried again every 5 s for ever, taking no message."""
+    require_broker("rabbitmq")
+    import pika
+
+    from ductwork import RabbitMQ
+
+    suffix = uuid.uuid4().hex[:8]
+    trigger = RabbitMQ(queue=f"ductwork-test-quorum-{suffix}")
+    connection = pika.BlockingConnection(pika.URLParameters(trigger.url))
+    connection.channel().queue_declare(trigger.queue, durable=True, arguments={"x-queue-type": "quorum"})
+    got: list[str] = []
+    _listener, stop, thread = _serve(trigger, "quorum", lambda m: got.append(m.message_id))
+    try:
+        connection.channel().basic_publish("", trigger.queue, b"{}", properties=pika.BasicProperties(message_id="q-1"))
+        assert wait_until(lambda: got == ["q-1"], timeout=30), got
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        connection.channel().queue_delete(trigger.queue)
+        connection.close()
+
+
+def test_the_queue_of_a_removed_flow_is_deleted_by_the_broker_after_its_expiry(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A flow bound to an exchange gets a queue of its own; once the flow was removed its queue
+    stayed bound and every message sent to the exchange piled up in it for ever. It now expires
+    when no listener has used it for OWN_QUEUE_EXPIRY (a week, as an MQTT session: a paused flow
+    keeps collecting); a queue made before, without an expiry, is still consumed, with a warning."""
+    require_broker("rabbitmq")
+    import pika
+
+    from ductwork import RabbitMQ
+    from ductwork.integrations.messaging import rabbitmq
+
+    monkeypatch.setattr(rabbitmq, "OWN_QUEUE_EXPIRY", 2, raising=False)
+    suffix = uuid.uuid4().hex[:8]
+    trigger = RabbitMQ(exchange=f"ductwork-test-{suffix}", routing_key="orders.*")
+    queue = trigger.queue_for(f"gone_{suffix}")
+    _listener, stop, thread = _serve(trigger, f"gone_{suffix}", lambda m: None)
+    stop.set()
+    thread.join(timeout=30)
+    time.sleep(4.0)  # a look is a declaration, which renews the queue's lease: one look, after the expiry
+    assert not _queue_exists(trigger.url, queue), f"{queue} is still there"
+
+    old_flow = f"old_{suffix}"
+    old_queue = trigger.queue_for(old_flow)
+    connection = pika.BlockingConnection(pika.URLParameters(trigger.url))
+    connection.channel().queue_declare(old_queue, durable=True)  # as made by an earlier version
+    got: list[str] = []
+    try:
+        with caplog.at_level("WARNING", logger="ductwork.triggerer"):
+            _listener, stop, thread = _serve(trigger, old_flow, lambda m: got.append(m.message_id))
+            try:
+                connection.channel().basic_publish(
+                    trigger.exchange, "orders.eu", b"{}", properties=pika.BasicProperties(message_id="o-1")
+                )
+                assert wait_until(lambda: got == ["o-1"], timeout=30), got
+            finally:
+                stop.set()
+                thread.join(timeout=30)
+        warned = [r.getMessage() for r in caplog.records if "without the expiry" in r.getMessage()]
+        assert len(warned) == 1 and old_queue in warned[0] and "set_policy" in warned[0], warned
+    finally:
+        channel = connection.channel()
+        channel.queue_delete(old_queue)
+        channel.exchange_delete(trigger.exchange)
+        connection.close()
+
+
 def test_the_listeners_run_in_their_own_process_with_ductwork_triggerer(tmp_path: Path) -> None:
     """``triggerer = "separate"``: ``ductwork triggerer`` listens, and a message queues a run
     (for whichever scheduler runs it)."""

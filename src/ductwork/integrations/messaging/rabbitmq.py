@@ -14,6 +14,12 @@ from ductwork.integrations.messaging import Backoff, Handler, Listener, Message
 
 log = logging.getLogger("ductwork.triggerer")
 
+OWN_QUEUE_EXPIRY = 7 * 24 * 3600
+"""Seconds a flow's own queue (``ductwork.<flow>``) outlives its last listener, as an MQTT
+session does (``mqtt.SESSION_EXPIRY``): a paused flow, a file that fails to import or a
+scheduler stopped for a day keep their messages, but a removed flow's queue is deleted by the
+broker instead of staying bound and filling for ever."""
+
 
 class RabbitMQListener(Listener):
     trigger: RabbitMQ
@@ -22,6 +28,8 @@ class RabbitMQListener(Listener):
         super().__init__(trigger, flow_id, secrets)
         self._warned: set[tuple[str, str]] = set()
         """The old bindings already warned of (one line each, not one per message)."""
+        self._warned_old_queue = False
+        """Whether the flow's own queue, made without an expiry, was warned of."""
 
     def queue_name(self) -> str:
         return self.trigger.queue_for(self.flow_id)
@@ -44,9 +52,8 @@ class RabbitMQListener(Listener):
             reason = str(exc) or "; ".join(str(arg) or repr(arg) for arg in exc.args) or type(exc).__name__
             raise ConnectionError(f"cannot connect to {redact_url(self.url)}: {reason}") from None
         try:
-            channel = connection.channel()
             queue = self.queue_name()
-            channel.queue_declare(queue=queue, durable=True)
+            channel = self._declare(pika, connection, queue)
             if self.trigger.exchange:
                 channel.exchange_declare(exchange=self.trigger.exchange, exchange_type="topic", durable=True)
                 channel.queue_bind(queue=queue, exchange=self.trigger.exchange, routing_key=self.trigger.routing_key)
@@ -74,6 +81,47 @@ class RabbitMQListener(Listener):
                     connection.close()
                 except Exception:
                     pass
+
+    def _declare(self, pika: Any, connection: Any, queue: str) -> Any:
+        """Declare the queue and return a channel to consume it on. A queue named in the trigger
+        that exists is taken as it is: declared with no arguments, a quorum queue (or one with a
+        message TTL or a dead-letter exchange) was refused by the broker (406, inequivalent
+        argument) and the listener reconnected every 5 s for ever, as if the broker were away.
+        The flow's own queue is made with an expiry (``OWN_QUEUE_EXPIRY``); one made before
+        without it is used as it is, with a warning that it outlives the flow."""
+        channel = connection.channel()
+        if self.trigger.queue:
+            try:
+                channel.queue_declare(queue=queue, passive=True)
+                return channel
+            except pika.exceptions.ChannelClosedByBroker as exc:
+                if exc.reply_code != 404:
+                    raise
+            channel = connection.channel()
+            channel.queue_declare(queue=queue, durable=True)
+            return channel
+        try:
+            channel.queue_declare(queue=queue, durable=True, arguments={"x-expires": OWN_QUEUE_EXPIRY * 1000})
+            return channel
+        except pika.exceptions.ChannelClosedByBroker as exc:
+            if exc.reply_code != 406:
+                raise
+            reason = exc.reply_text
+        channel = connection.channel()
+        channel.queue_declare(queue=queue, passive=True)
+        if not self._warned_old_queue:
+            self._warned_old_queue = True
+            log.warning(
+                "flow %s: the queue %r was made without the expiry Ductwork gives a flow's own queue now (%s), "
+                "so it stays bound to %r and fills if the flow is removed. To give it one, set a policy: "
+                "rabbitmqctl set_policy ductwork-queues '^ductwork\\.' '{\"expires\": %d}' --apply-to queues",
+                self.flow_id,
+                queue,
+                reason,
+                self.trigger.exchange,
+                OWN_QUEUE_EXPIRY * 1000,
+            )
+        return channel
 
     def _stale(self, connection: Any, queue: str, exchange: str, routing_key: str) -> bool:
         """Whether a message reached the flow's own queue through a binding the trigger no
