@@ -124,3 +124,29 @@ def test_a_dead_letter_is_replayed_with_a_corrected_payload_and_dropped(operator
     assert not {letter, other} & left
     actions = [e["action"] for e in admin.get("/audit").json()["items"]]
     assert "dead_letter.replay" in actions and "dead_letter.drop" in actions
+
+
+def test_an_event_or_a_run_for_a_flow_no_file_defines_now_is_refused(operator: Api, engine: Any) -> None:
+    """The flow's file was removed: the webhook answered 202 "started" (and the API 201), and the
+    run then failed at once with "could not load task: flow file ... does not exist", where
+    ``ductwork trigger`` refused it with the reason."""
+    from ductwork import EmptyOperator, Flow
+    from ductwork.store.engine import transaction
+    from ductwork.store.repo import flows as flow_repo
+
+    with Flow("removed_since") as flow:
+        EmptyOperator(task_id="t")
+    with transaction(engine) as conn:
+        flow_repo.upsert_flow(conn, flow.to_graph(), fileloc="/nowhere/removed_since.py")
+        assert flow_repo.deactivate_missing(conn, "/nowhere/removed_since.py", []) == ["removed_since"]
+
+    event = operator.post("/flows/removed_since/events", json={}, headers={"Idempotency-Key": "late-1"})
+    assert event.status_code == 404, event.text
+    assert (
+        "not defined by any file now" in event.json()["detail"]
+        and "/nowhere/removed_since.py" in event.json()["detail"]
+    )
+    manual = operator.post("/flows/removed_since/runs", json={})
+    assert manual.status_code == 404, manual.text
+    assert operator.get("/flows/removed_since/runs").json()["items"] == []
+    assert operator.post("/flows/demo/events", json={"n": 1}).status_code == 202  # an active flow still takes them

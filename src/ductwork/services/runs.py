@@ -48,6 +48,26 @@ def flow_graph(engine: Engine, flow_id: str) -> FlowGraph:
     return graph
 
 
+def defined_flow_graph(engine: Engine, flow_id: str) -> FlowGraph:
+    """``flow_graph`` for a run about to be started from outside (the REST API, the webhook,
+    the web form): a flow that no file defines now (its file was removed, no longer defines it,
+    or fails to import) is refused. Its run was queued (202 "started") and then failed at once,
+    each task with "could not load task: flow file ... does not exist", where ``ductwork
+    trigger`` refused it with the reason."""
+    with read_transaction(engine) as conn:
+        record = flow_repo.get_flow(conn, flow_id)
+        graph = flow_repo.get_flow_graph(conn, flow_id)
+        if graph is None:
+            raise unknown_flow(conn, flow_id)
+    if record is not None and not record.is_active:
+        raise NotFoundError(
+            f"flow {flow_id!r} is not defined by any file now (it was in {record.fileloc or 'no file'}: the file "
+            "was removed, no longer defines it, or fails to import; `ductwork flows list` shows import errors): "
+            "nothing can run it until a file of the flows folder defines it again"
+        )
+    return graph
+
+
 def recorded_flow(conn: Connection, flow_id: str) -> bool:
     """Whether the database knows ``flow_id``: a parsed flow, or a stored pipeline the
     scheduler has not parsed yet (its runs are about to come)."""

@@ -55,7 +55,7 @@ async def post_event(
     """Start a run of the flow from an event: its JSON body becomes the run's parameters. An
     event sent again with the same ``Idempotency-Key`` (or, without one, the same body) starts
     nothing; a body that does not fit the flow's typed parameters is dead-lettered (422)."""
-    run_service.flow_graph(ctx.engine, flow_id)  # 404, with a hint, for an unknown flow
+    run_service.defined_flow_graph(ctx.engine, flow_id)  # 404, with a hint, for an unknown or removed flow
     body = await request.body()
     delivery = await run_in_threadpool(
         messages.receive, ctx.engine, flow_id, source=WEBHOOK, message_id=idempotency_key or "", payload=body

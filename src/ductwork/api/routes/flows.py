@@ -136,6 +136,7 @@ def patch_flow(flow_id: FlowId, body: schemas.FlowPatch, ctx: WebContext = Depen
 def trigger(flow_id: FlowId, body: schemas.TriggerIn, ctx: WebContext = Depends(web_context)) -> schemas.RunOut:
     """Queue a manual run; parameters are checked against the flow's typed parameters (422 names
     the parameter and the type it wants)."""
+    run_service.defined_flow_graph(ctx.engine, flow_id)  # 404 for a flow no file defines now
     record = run_service.trigger(
         ctx.engine,
         flow_id,
