@@ -380,6 +380,63 @@ def test_the_queue_of_a_removed_flow_is_deleted_by_the_broker_after_its_expiry(
         connection.close()
 
 
+def test_one_reading_without_an_id_from_two_mqtt_topics_of_a_wildcard_is_two_messages() -> None:
+    """Without a message-id a message was identified by the trigger's topic filter and its
+    payload: the same reading from sensors/a and sensors/b was one message, the second started
+    no run. The topic it came on is now part of it (and a message sent again on one topic is
+    still one)."""
+    require_broker("mqtt")
+    import paho.mqtt.client as mqtt
+
+    from ductwork.core.triggers import MqttTopic
+
+    suffix = uuid.uuid4().hex[:8]
+    trigger = MqttTopic(topic=f"ductwork-test/{suffix}/+", client_id=f"ductwork-test-{suffix}")
+    got: list[str] = []
+    _listener, stop, thread = _serve(trigger, "sensors", lambda m: got.append(m.message_id))
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.connect("127.0.0.1", 1883)
+    client.loop_start()
+    try:
+        for sensor in ("a", "b", "a"):
+            client.publish(f"ductwork-test/{suffix}/{sensor}", b'{"v": 20.5}', qos=1).wait_for_publish(5)
+        assert wait_until(lambda: len(got) >= 3, timeout=30), got
+    finally:
+        client.loop_stop()
+        client.disconnect()
+        stop.set()
+        thread.join(timeout=30)
+        cleanup(trigger, "sensors")
+    assert got[0] != got[1] and got[0] == got[2], got
+    assert got[0].startswith(f"ductwork-test/{suffix}/a#sha256:"), got
+
+
+def test_one_body_without_an_id_through_two_routing_keys_of_a_rabbitmq_binding_is_two_messages() -> None:
+    require_broker("rabbitmq")
+    import pika
+
+    from ductwork import RabbitMQ
+
+    suffix = uuid.uuid4().hex[:8]
+    trigger = RabbitMQ(exchange=f"ductwork-test-{suffix}", routing_key="orders.*")
+    got: list[str] = []
+    _listener, stop, thread = _serve(trigger, f"keys_{suffix}", lambda m: got.append(m.message_id))
+    connection = pika.BlockingConnection(pika.URLParameters(trigger.url))
+    try:
+        channel = connection.channel()
+        for key in ("orders.eu", "orders.us", "orders.eu"):
+            channel.basic_publish(trigger.exchange, key, b"{}")
+        assert wait_until(lambda: len(got) >= 3, timeout=30), got
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        channel = connection.channel()
+        channel.queue_delete(trigger.queue_for(f"keys_{suffix}"))
+        channel.exchange_delete(trigger.exchange)
+        connection.close()
+    assert got[0] != got[1] and got[0] == got[2], got
+
+
 def test_the_listeners_run_in_their_own_process_with_ductwork_triggerer(tmp_path: Path) -> None:
     """``triggerer = "separate"``: ``ductwork triggerer`` listens, and a message queues a run
     (for whichever scheduler runs it)."""

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from ductwork.core.connections import Secrets
 from ductwork.core.triggers import MessageTrigger, MqttTopic, NatsJetStream, RabbitMQ, RedisStream
+from ductwork.core.versioning import digest
 from ductwork.errors import DefinitionError
 from ductwork.integrations._deps import MissingDependencyError
 
@@ -36,6 +37,15 @@ class Message:
 
 
 Handler = Callable[[Message], object]
+
+
+def content_id_on(where: str, payload: bytes) -> str:
+    """The id of a message without one that came on ``where`` (the MQTT topic, or the AMQP
+    exchange and routing key it was published with) when that is not the trigger's own topic or
+    routing key, but one a wildcard took: identified by its content alone (``source`` is the
+    wildcard), two devices sending the same reading on ``sensors/a`` and ``sensors/b`` were one
+    message, and the second started no run."""
+    return f"{where}#sha256:{digest(payload)}"
 
 
 class Backoff:

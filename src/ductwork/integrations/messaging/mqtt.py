@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 from ductwork.core.connections import Secrets
 from ductwork.core.triggers import MqttTopic
 from ductwork.integrations._deps import require
-from ductwork.integrations.messaging import Backoff, Handler, Listener, Message
+from ductwork.integrations.messaging import Backoff, Handler, Listener, Message, content_id_on
 
 SESSION_EXPIRY = 7 * 24 * 3600
 UNSPECIFIED = 128
@@ -93,6 +93,8 @@ class MqttListener(Listener):
                     message_id = _message_id(msg)
                     if not message_id:
                         self.without_id("the MQTT 5 user property 'message-id'")
+                        if msg.topic != self.trigger.topic:  # taken by a wildcard: the topic is part of it
+                            message_id = content_id_on(msg.topic, bytes(msg.payload))
                     handle(Message(message_id, bytes(msg.payload), self.trigger.source))
                 client.ack(msg.mid, msg.qos)
         finally:

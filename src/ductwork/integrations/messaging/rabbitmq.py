@@ -10,7 +10,7 @@ from typing import Any
 from ductwork.core.connections import Secrets
 from ductwork.core.triggers import RabbitMQ
 from ductwork.integrations._deps import require
-from ductwork.integrations.messaging import Backoff, Handler, Listener, Message
+from ductwork.integrations.messaging import Backoff, Handler, Listener, Message, content_id_on
 
 log = logging.getLogger("ductwork.triggerer")
 
@@ -71,6 +71,11 @@ class RabbitMQListener(Listener):
                 message_id = getattr(properties, "message_id", None) or ""
                 if not message_id:
                     self.without_id("the AMQP message_id property")
+                    if method.exchange and (method.exchange, method.routing_key) != (
+                        self.trigger.exchange,
+                        self.trigger.routing_key,
+                    ):  # taken by a wildcard binding (or another binding of a named queue)
+                        message_id = content_id_on(f"{method.exchange}/{method.routing_key}", bytes(body))
                 handle(Message(str(message_id), bytes(body), self.trigger.source))
                 channel.basic_ack(method.delivery_tag)
             channel.cancel()
