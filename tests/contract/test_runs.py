@@ -248,10 +248,17 @@ def test_a_run_whose_graph_is_built_later(db_engine: Engine) -> None:
     with transaction(db_engine) as conn:
         run = runs.create_run(conn, graph("later", {}), run_id="manual__x", logical_date=T0, graph_pending=True)
         assert run.graph_pending and runs.load_run_graph(conn, run.pk).graph.nodes == {}
-        runs.set_run_graph(conn, run.pk, graph("later", {"a": [], "b": ["a"]}), states={"a": TaskState.SUCCESS})
+        built = graph("later", {"a": [], "b": ["a"]})
+        assert runs.set_run_graph(conn, run.pk, built, states={"a": TaskState.SUCCESS})
         loaded = runs.load_run_graph(conn, run.pk)
     assert not loaded.run.graph_pending
     assert list(loaded.graph.nodes) == ["a", "b"] and loaded.states["a"] == TaskState.SUCCESS
+    # A second scheduler that built it too (several build new runs' graphs) writes nothing: its
+    # task instances were inserted again (a unique violation that ended that scheduler).
+    with transaction(db_engine) as conn:
+        assert not runs.set_run_graph(conn, run.pk, graph("later", {"a": [], "b": ["a"], "c": []}))
+        again = runs.load_run_graph(conn, run.pk)
+    assert list(again.graph.nodes) == ["a", "b"] and again.states["a"] == TaskState.SUCCESS
 
 
 def test_load_run_graph_reports_max_tries_and_due_retries(db_engine: Engine) -> None:

@@ -941,11 +941,13 @@ class SchedulerService:
                 )
 
     def _fail_graph(self, record: RunRecord, exc: DuctworkError) -> None:
-        log.error("run %s: %s", record.key, exc)
+        """Fail a run whose graph could not be built, unless another scheduler built it."""
         with transaction(self.engine) as conn:
+            if not run_repo.set_run_graph(conn, record.pk, FlowGraph(flow_meta_of(record), {})):
+                return
             run_repo.set_run_note(conn, record.pk, str(exc))
-            run_repo.set_run_graph(conn, record.pk, FlowGraph(flow_meta_of(record), {}))
             run_repo.set_run_state(conn, record.pk, RunState.FAILED, reason=str(exc))
+        log.error("run %s: %s", record.key, exc)
 
     def refresh_pools(self) -> None:
         """Pool sizes as set now (``ductwork pools set``, the UI): a new size applies at the next

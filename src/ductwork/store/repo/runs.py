@@ -327,12 +327,15 @@ def set_run_graph(
     *,
     states: Mapping[str, TaskState] | None = None,
     now: dt.datetime | None = None,
-) -> None:
-    """Give a run created with ``graph_pending`` its graph: task instances and metadata."""
+) -> bool:
+    """Give a run created with ``graph_pending`` its graph: task instances and metadata. False,
+    and nothing written, when it has one already: several schedulers build the graphs of new
+    runs, and the second to finish wrote the same task instances again (a unique violation
+    that ended that scheduler)."""
     now = now or utcnow()
-    conn.execute(
+    updated = conn.execute(
         sa.update(runs)
-        .where(runs.c.id == run_pk)
+        .where(runs.c.id == run_pk, runs.c.graph_pending == sa.true())
         .values(
             graph_meta={"meta": graph.meta.to_dict(), "groups": {k: dict(v) for k, v in graph.groups.items()}},
             version_hash=graph.version_hash(),
@@ -340,12 +343,15 @@ def set_run_graph(
             updated_at=now,
         )
     )
+    if updated.rowcount != 1:
+        return False
     states = states or {}
     rows = [
         _nodes.new_row(run_pk, i, node, states.get(node.task_id, TaskState.NONE), 0, now)
         for i, node in enumerate(graph.nodes.values())
     ]
     _nodes.insert_nodes(conn, rows)
+    return True
 
 
 def lock_runs(conn: Connection, run_pks: Iterable[int]) -> dict[int, tuple[int | None, int]]:
