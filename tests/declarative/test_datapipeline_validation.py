@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from conftest import Cli
+from ductwork.declarative.files import compile_file
 
 
 def definition(*objects: dict[str, Any], **extra: Any) -> str:
@@ -595,3 +596,34 @@ def test_a_parameter_value_that_does_not_fit_is_one_problem(cli: Cli, tmp_path: 
         ),
     )
     assert [(p["object"], p["field"]) for p in found] == [("myCount", "values"), ("myName", "default")], found
+
+
+@pytest.mark.parametrize(
+    ("period", "start", "shown"),
+    [
+        ("1 month", "2024-01-01T00:00:00", "every 1 month (@monthly)"),
+        ("1 months", "2024-01-15T06:30:00", "every 1 month (30 6 15 * *)"),
+        ("3 months", "2024-02-15T06:00:00", "every 3 months (0 6 15 2-12/3 *)"),
+        ("1 year", "2024-01-01T00:00:00", "every 1 year (@yearly)"),
+    ],
+)
+def test_a_schedule_in_months_shows_its_period(cli: Cli, tmp_path: Path, period: str, start: str, shown: str) -> None:
+    """A "1 month" Schedule was shown as '0 0 1 1,2,3,4,5,6,7,8,9,10,11,12 *' by validate and
+    flows list: the period a user wrote, and the shortest cron text (a preset if one fits)."""
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    text = json.dumps(
+        {
+            "objects": [
+                {"id": "Default", "scheduleType": "timeseries", "schedule": {"ref": "Every"}},
+                {"id": "Every", "type": "Schedule", "period": period, "startDateTime": start},
+                SHELL,
+            ]
+        }
+    )
+    (flows / "monthly.json").write_text(text)
+    result = cli("pipelines", "validate", str(flows / "monthly.json"))
+    assert result.exit_code == 0, result.output
+    assert f"schedule {shown}, 1 tasks" in result.output
+    (flow,) = compile_file(flows / "monthly.json")  # what flows list and the web UI show
+    assert flow.schedule.text == shown.split("(")[1].rstrip(")")

@@ -60,11 +60,12 @@ def validate(state: CliState, file: Path, as_json: bool) -> None:
             }
         )
         return
-    for g in graphs:
-        click.echo(
-            f"{file}: valid; flow {g.flow_id} ({g.meta.style}), schedule {_shown_schedule(g.meta.schedule)}, "
-            f"{len(g.nodes)} tasks"
-        )
+    for flow, g in zip(flows, graphs, strict=True):
+        shown = _shown_schedule(g.meta.schedule)
+        period = getattr(flow, "period", None)
+        if period is not None and period.split()[-1].startswith(("month", "year")):
+            shown = f"every {period} ({shown})"  # the cron text alone hides the period written
+        click.echo(f"{file}: valid; flow {g.flow_id} ({g.meta.style}), schedule {shown}, {len(g.nodes)} tasks")
     for flow in flows:
         for note in getattr(flow, "notes", []):
             detail = f" ({note.message})" if note.field is None else ""

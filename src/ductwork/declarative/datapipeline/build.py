@@ -36,6 +36,9 @@ class PipelineFlow(Flow):
         self.fixed_params: dict[str, list[str]] = {}
         """Parameters used by fields read when the definition is compiled (``maximumRetries``,
         ``period``...), with those uses: a run cannot change them."""
+        self.period: str | None = None
+        """The Schedule's AWS period (``1 month``), which ``pipelines validate`` shows next to
+        the cron text a period in months or years becomes."""
 
     @property
     def style(self) -> str:
@@ -93,6 +96,7 @@ def build_flow(
         paused_on_creation=paused,
     )
     flow.fixed_params = dict(fixed_params or {})
+    flow.period = str(info.period) if info.period is not None else None
     taken: set[str] = set()
     tasks: dict[str, BaseOperator] = {}
     runnables = [o for o in definition if kind_of(o) in (cat.ACTIVITY, cat.DATANODE)]

@@ -75,11 +75,25 @@ def schedule_text(period: Period, start: dt.datetime | None) -> str:
     months = period.count * (12 if period.unit == "year" else 1)
     if 12 % months and months % 12:
         raise ValueError(f"a period of '{period}' does not repeat the same months every year")
-    if months % 12 == 0:
-        if months != 12:
-            raise ValueError(f"a period of '{period}' is not supported: use at most 1 year")
+    if months % 12 == 0 and months != 12:
+        raise ValueError(f"a period of '{period}' is not supported: use at most 1 year")
+    return _month_cron(months, start)
+
+
+_PRESETS = {"0 0 1 * *": "@monthly", "0 0 1 */3 *": "@quarterly", "0 0 1 1 *": "@yearly"}
+
+
+def _month_cron(months: int, start: dt.datetime) -> str:
+    """The shortest cron text for every ``months`` months from ``start``: a preset when one fits
+    (``1 month`` from the 1st at midnight is ``@monthly``), ``*`` or a step for the months. A
+    user reads this text in ``flows list`` and the web UI, where the twelve months listed one by
+    one (``0 0 1 1,2,3,4,5,6,7,8,9,10,11,12 *``) hid that the pipeline simply runs monthly."""
+    if months == 12:
         month_field = str(start.month)
+    elif months == 1:
+        month_field = "*"
     else:
-        month_field = ",".join(str((start.month - 1 + k * months) % 12 + 1) for k in range(12 // months))
-        month_field = ",".join(sorted(month_field.split(","), key=int))
-    return f"{start.minute} {start.hour} {start.day} {month_field} *"
+        first = (start.month - 1) % months + 1  # the cycle's earliest month of the year
+        month_field = f"*/{months}" if first == 1 else f"{first}-12/{months}"
+    text = f"{start.minute} {start.hour} {start.day} {month_field} *"
+    return _PRESETS.get(text, text)
