@@ -627,3 +627,37 @@ def test_a_schedule_in_months_shows_its_period(cli: Cli, tmp_path: Path, period:
     assert f"schedule {shown}, 1 tasks" in result.output
     (flow,) = compile_file(flows / "monthly.json")  # what flows list and the web UI show
     assert flow.schedule.text == shown.split("(")[1].rstrip(")")
+
+
+def test_worker_group_is_ignored_with_runs_on_and_late_after_timeout_on_demand(cli: Cli, tmp_path: Path) -> None:
+    """AWS ignores workerGroup on an object that has runsOn, and lateAfterTimeout on an ondemand
+    pipeline. Ductwork queued the runsOn object's task on the workerGroup anyway (no worker of
+    that group may exist: it waited for ever), and dropped the lateness without a word."""
+    path = tmp_path / "pipeline.json"
+    path.write_text(
+        json.dumps(
+            {
+                "objects": [
+                    {
+                        "id": "Default",
+                        "scheduleType": "ondemand",
+                        "workerGroup": "wg-etl",
+                        "lateAfterTimeout": "1 hours",
+                    },
+                    {"id": "Ec2", "type": "Ec2Resource", "instanceType": "t1.micro"},
+                    {**SHELL, "runsOn": {"ref": "Ec2"}},
+                    {"id": "Local", "type": "ShellCommandActivity", "command": "true", "dependsOn": {"ref": "Hello"}},
+                ]
+            }
+        )
+    )
+    data = json.loads(cli("pipelines", "validate", str(path), "--json").output)
+    assert data["valid"], data
+    assert "object 'Hello', field 'workerGroup': ignored because the object has runsOn" in "\n".join(data["ignored"])
+    late = [n for n in data["ignored"] if "lateAfterTimeout" in n]
+    assert late == [
+        "object 'Default', field 'lateAfterTimeout': has no effect on an ondemand pipeline: as in AWS, an object "
+        "is late (and its onLateAction acts) only after a scheduled start"
+    ]
+    (flow,) = compile_file(path)
+    assert {t.task_id: t.queue for t in flow.tasks.values()} == {"Hello": "default", "Local": "wg-etl"}

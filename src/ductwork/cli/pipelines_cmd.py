@@ -68,7 +68,8 @@ def validate(state: CliState, file: Path, as_json: bool) -> None:
         click.echo(f"{file}: valid; flow {g.flow_id} ({g.meta.style}), schedule {shown}, {len(g.nodes)} tasks")
     for flow in flows:
         for note in getattr(flow, "notes", []):
-            detail = f" ({note.message})" if note.field is None else ""
+            # A field's note says why when there is more to say than the usual "no effect".
+            detail = f" ({note.message})" if note.field is None or note.message != _NO_EFFECT else ""
             click.echo(f"  accepted, no effect here: {note.where()}{detail}")
     try:
         compile_file(file)
@@ -78,6 +79,10 @@ def validate(state: CliState, file: Path, as_json: bool) -> None:
         refused = "`ductwork run` and the flows folder refuse it (use `pipelines put` and `activate`)"
         for problem in exc.problems:
             click.echo(f"  {refused}: {problem}")
+
+
+_NO_EFFECT = "accepted, has no effect in Ductwork"
+"""The note of a field accepted only so that AWS definitions load (roles, regions...)."""
 
 
 def _shown_schedule(schedule: str | None) -> str:

@@ -537,7 +537,9 @@ def _policy(check: _Checker, scope: Scope, obj: PipelineObject) -> Policy:
     if late is not None:
         policy.late_after = _seconds(check, obj, "lateAfterTimeout", late)
     group = _compile_value(check, scope, obj, "workerGroup")
-    if group:
+    if group and "runsOn" not in check.definition.effective(obj):
+        # AWS: "If you provide a runsOn value and workerGroup exists, workerGroup is ignored"
+        # (the object runs on that resource); ``_without_effect`` says so to the user.
         policy.queue = group
     mode = _typed(check, scope, obj, "failureAndRerunMode", cat.ENUM)
     policy.cascade = mode == "cascade"
@@ -745,7 +747,7 @@ def compile_definition(
         paused=paused,
         fixed_params=_fixed_params(scope, params),
     )
-    return Compiled(flow, info, _ignored(definition))
+    return Compiled(flow, info, _ignored(definition) + _without_effect(definition, schedule.schedule_type))
 
 
 def _fixed_params(scope: Scope, params: Mapping[str, Parameter[Any]]) -> dict[str, list[str]]:
@@ -871,3 +873,41 @@ def _ignored(definition: Definition) -> list[Problem]:
             if field_spec is not None and not field_spec.effective:
                 notes.append(Problem("accepted, has no effect in Ductwork", obj.id, name, line=obj.line))
     return notes
+
+
+def _without_effect(definition: Definition, schedule_type: str) -> list[Problem]:
+    """Fields that are valid but do nothing in this pipeline, as AWS documents them: a
+    ``lateAfterTimeout`` on an ondemand pipeline ("triggered only when the schedule type is not
+    set to ondemand": there is no scheduled start to be late against), and a ``workerGroup`` on
+    an object that also has ``runsOn`` ("if you provide a runsOn value and workerGroup exists,
+    workerGroup is ignored"). Said where the field is written, once."""
+    notes: list[Problem] = []
+    for obj in definition:
+        if kind_of(obj) not in (cat.ACTIVITY, cat.DATANODE, cat.PRECONDITION):
+            continue
+        effective = definition.effective(obj)
+        if schedule_type == "ondemand" and "lateAfterTimeout" in effective:
+            origin = definition.field_origin(obj, "lateAfterTimeout")
+            notes.append(
+                Problem(
+                    "has no effect on an ondemand pipeline: as in AWS, an object is late (and its "
+                    "onLateAction acts) only after a scheduled start",
+                    origin.id,
+                    "lateAfterTimeout",
+                    line=origin.line,
+                )
+            )
+        if "workerGroup" in effective and "runsOn" in effective:
+            notes.append(
+                Problem(
+                    "ignored because the object has runsOn, as in AWS: its tasks go to the default queue",
+                    obj.id,
+                    "workerGroup",
+                    line=obj.line,
+                )
+            )
+    unique: list[Problem] = []
+    for note in notes:
+        if note not in unique:
+            unique.append(note)
+    return unique
