@@ -1041,6 +1041,47 @@ def test_the_apis_and_cloudformations_forms_of_a_definition_run(cli: Cli, tmp_pa
     assert out.read_text() == "a b last hi\n"
 
 
+def test_a_whole_cloudformation_template_runs_and_its_problems_have_lines(cli: Cli, tmp_path: Path) -> None:
+    """The file a CloudFormation user has is the template (Resources, one AWS::DataPipeline::Pipeline),
+    whose Default object AWS's examples write with "type": "Default": it was "not a pipeline", and
+    then "unknown type 'Default'"; the Properties' problems had no line."""
+    out = tmp_path / "said.txt"
+    objects = [
+        {"Id": "Default", "Name": "Default", "Fields": [
+            {"Key": "type", "StringValue": "Default"}, {"Key": "scheduleType", "StringValue": "ondemand"}]},
+        {"Id": "Say", "Name": "Say", "Fields": [
+            {"Key": "type", "StringValue": "ShellCommandActivity"},
+            {"Key": "command", "StringValue": f"echo #{{myGreeting}} > {out}"}]},
+    ]  # fmt: skip
+    pipeline = {
+        "Type": "AWS::DataPipeline::Pipeline",
+        "Properties": {
+            "Name": "said",
+            "PipelineObjects": objects,
+            "ParameterObjects": [{"Id": "myGreeting", "Attributes": [{"Key": "type", "StringValue": "String"}]}],
+            "ParameterValues": [{"Id": "myGreeting", "StringValue": "hello"}],
+        },
+    }
+    template = {"AWSTemplateFormatVersion": "2010-09-09", "Resources": {"Pipe": pipeline}}
+    path = tmp_path / "template.json"
+    path.write_text(json.dumps(template, indent=2))
+    result = cli("run", str(path), "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert out.read_text() == "hello\n"
+
+    objects[1]["Fields"].append({"Key": "maximumRetries", "StringValue": "x"})
+    path.write_text(json.dumps(template, indent=2))
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if '"Id": "Say"' in text)
+    data = json.loads(cli("pipelines", "validate", str(path), "--json").output)
+    assert [(p["object"], p["field"], p["line"]) for p in data["problems"]] == [("Say", "maximumRetries", line)]
+
+    template["Resources"]["Again"] = pipeline
+    path.write_text(json.dumps(template, indent=2))
+    result = cli("pipelines", "validate", str(path))
+    assert result.exit_code == 1
+    assert "a CloudFormation template with 2 AWS::DataPipeline::Pipeline resources (Pipe, Again)" in result.output
+
+
 def test_a_preconditions_own_on_fail_alarm_names_the_precondition(cli: Cli, tmp_path: Path, sns_topic: str) -> None:
     """AWS gives preconditions onFail/onSuccess/onLateAction. The flow had the action after the
     precondition's check, but validate refused its #{node.@id}: "'node' is only known in an

@@ -69,6 +69,22 @@ def compile_file(path: str | Path, *, activation_time: dt.datetime | None = None
         from ductwork.declarative.yamlflow.loader import compile_data
 
         flows = [compile_data(data, source=source, flow_id=datapipeline.flow_id_for(path), text=text)]
+    elif isinstance(data, dict) and isinstance(data.get("Resources"), dict):
+        pipelines = [
+            name
+            for name, r in data["Resources"].items()
+            if isinstance(r, dict) and r.get("Type") == datapipeline.model.PIPELINE_RESOURCE
+        ]
+        raise PipelineDefinitionError(
+            source,
+            [
+                Problem(
+                    f"a CloudFormation template with {len(pipelines)} {datapipeline.model.PIPELINE_RESOURCE} "
+                    f"resources{' (' + ', '.join(pipelines) + ')' if pipelines else ''}: Ductwork reads a template "
+                    "with one (and its Properties with PipelineObjects); put each pipeline in its own file"
+                )
+            ],
+        )
     else:
         raise PipelineDefinitionError(
             source,

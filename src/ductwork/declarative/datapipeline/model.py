@@ -171,6 +171,7 @@ def from_api_form(data: Any) -> Any:
     as it is. Those were refused as "not a pipeline", though they are the same definitions."""
     if not isinstance(data, dict) or "objects" in data:
         return data
+    data = _template_pipeline(data)
     for objects_key, fields_key, key, text, ref, params_key, attrs_key, values_key, id_key, name_key in _API_FORMS:
         if not isinstance(data.get(objects_key), list):
             continue
@@ -186,6 +187,23 @@ def from_api_form(data: Any) -> Any:
             # A parameter given several values (isArray) is its id repeated.
             out["values"] = {name: items[0] if len(items) == 1 else items for name, items in given.items()}
         return out
+    return data
+
+
+PIPELINE_RESOURCE = "AWS::DataPipeline::Pipeline"
+
+
+def _template_pipeline(data: dict[str, Any]) -> dict[str, Any]:
+    """The ``Properties`` of the one ``AWS::DataPipeline::Pipeline`` of a whole CloudFormation
+    template (``Resources``), which is the file a CloudFormation user has; it was refused as
+    "not a pipeline" unless cut down to the Properties by hand. Anything else as it is (a
+    template with several pipelines is named as such by ``files.compile_file``)."""
+    resources = data.get("Resources")
+    if "PipelineObjects" in data or not isinstance(resources, dict):
+        return data
+    found = [r for r in resources.values() if isinstance(r, dict) and r.get("Type") == PIPELINE_RESOURCE]
+    if len(found) == 1 and isinstance(found[0].get("Properties"), dict):
+        return dict(found[0]["Properties"])
     return data
 
 
@@ -236,7 +254,8 @@ def _field_value(value: Any, obj_id: str, name: str, problems: list[Problem], li
 def _id_lines(text: str) -> dict[str, list[int]]:
     """The lines of each ``"id": "..."`` in the text, in order, for error messages."""
     lines: dict[str, list[int]] = {}
-    for match in re.finditer(r'"id"\s*:\s*"((?:[^"\\]|\\.)*)"', text):
+    # "Id": the API's and CloudFormation's forms (PipelineObjects), whose problems had no line.
+    for match in re.finditer(r'"(?:id|Id)"\s*:\s*"((?:[^"\\]|\\.)*)"', text):
         try:
             ident = json.loads(f'"{match.group(1)}"')
         except json.JSONDecodeError:
@@ -295,6 +314,10 @@ def definition_from_data(data: Any, source: str, all_lines: Mapping[str, list[in
             converted = _field_value(value, ident, key, problems, line)
             if converted is not None:
                 fields[key] = converted
+        if ident == DEFAULT_ID and fields.get("type") == DEFAULT_ID:
+            # AWS's CloudFormation examples write the Default object with "type": "Default";
+            # it is the same object as without (fields for every other object), not a task.
+            del fields["type"]
         objects[ident] = PipelineObject(ident, fields, line)
     parameters: dict[str, ParameterObject] = {}
     raw_params = data.get("parameters", [])
