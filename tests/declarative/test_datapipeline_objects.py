@@ -790,6 +790,32 @@ def test_a_run_parameter_used_by_a_field_fixed_at_load_time_is_refused(cli: Cli,
     assert ran.exit_code == 1 and marks.read_text() == "y\n"
 
 
+def test_a_parameter_fixed_at_load_time_is_refused_by_trigger_and_the_api_too(tmp_path: Path) -> None:
+    """`ductwork trigger hourly --param myRetries=3` (and the REST API, the trigger form) queued
+    the run: only `ductwork run` refused it, so the run got one retry, not three, without a word.
+    The check now travels with the flow's recorded parameters; a Default field is one use."""
+    from ductwork.declarative.files import compile_file
+    from ductwork.errors import ParameterError
+    from ductwork.services.runs import validate_params
+
+    definition = {
+        "objects": [
+            {"id": "Default", "scheduleType": "ondemand", "maximumRetries": "#{myRetries}"},
+            {"id": "Flaky", "type": "ShellCommandActivity", "command": "exit 1"},
+            {"id": "Other", "type": "ShellCommandActivity", "command": "exit 1"},
+        ],
+        "parameters": [{"id": "myRetries", "type": "Integer", "default": "1"}],
+    }
+    path = tmp_path / "fixed.json"
+    path.write_text(json.dumps(definition))
+    (flow,) = compile_file(path)
+    meta = flow.to_graph().meta
+    with pytest.raises(ParameterError) as refused:
+        validate_params(meta, {"myRetries": "3"})
+    assert "parameter 'myRetries' is used by object 'Default', field 'maximumRetries', read when" in str(refused.value)
+    assert validate_params(meta, {"myRetries": "1"}) == {"myRetries": 1}
+
+
 def test_an_untyped_object_used_as_a_parent_is_a_base_of_fields(cli: Cli, tmp_path: Path) -> None:
     """AWS's guide shows ``parent`` with an object "A" that has no type, its fields included in
     "B": such a base object was refused ("every object needs a 'type'"). It is now a source of

@@ -63,6 +63,11 @@ class Parameter(Generic[T]):
     nullable: bool = False
     """Whether ``None`` is a value even when the default is not ``None`` (an argument annotated
     ``int | None``, Luigi's ``Optional*Parameter``); a default of ``None`` implies it."""
+    fixed_by: tuple[str, ...] = ()
+    """Where the value was read when the flow was defined (an AWS definition's ``maximumRetries``
+    or ``period`` using the parameter: ``object 'Flaky', field 'maximumRetries'``): a run given
+    another value is refused by ``resolve_values``. Kept in ``describe()``, so that ``trigger``,
+    the REST API and the trigger form refuse it too, not only ``ductwork run``."""
 
     def __init__(
         self,
@@ -164,6 +169,8 @@ class Parameter(Generic[T]):
             info["default"] = self.serialize_or_none(self.default)
         if self.nullable and self.default is not None:  # a default of None already says so
             info["nullable"] = True
+        if self.fixed_by:
+            info["fixed_by"] = list(self.fixed_by)
         return info
 
     def __repr__(self) -> str:
@@ -779,6 +786,7 @@ def from_description(info: Mapping[str, Any]) -> Parameter[Any]:
     elif default is None:
         param.default = None
     param.nullable = bool(info.get("nullable", False))
+    param.fixed_by = tuple(str(use) for use in info.get("fixed_by", ()))
     return param
 
 
@@ -880,6 +888,13 @@ def resolve_values(
             if given[name] is None and not param.takes_null():  # a client's JSON null
                 raise ParameterTypeError(f"{owner}: parameter {name!r} wants {param.describe_type()}, got null")
             values[name] = param.convert(given[name], name=name, owner=owner)
+            if param.fixed_by and values[name] != param.default:
+                raise ParameterError(
+                    f"{owner}: parameter {name!r} is used by {'; '.join(param.fixed_by)}, read when the "
+                    f"definition is loaded, so a run cannot change it (given {values[name]!r}, loaded with "
+                    f"{param.default!r}); change its value in the definition's values, or store it with "
+                    f"`ductwork pipelines put FILE --param {name}=...`"
+                )
         elif param.default is not NO_DEFAULT:
             values[name] = param.default
         else:

@@ -22,7 +22,6 @@ from ductwork.core.trigger_rules import TriggerRule
 from ductwork.declarative.datapipeline import catalog as cat
 from ductwork.declarative.datapipeline.model import PipelineObject
 from ductwork.declarative.datapipeline.plan import STYLE, PipelineInfo, Policy, kind_of, refs, task_id_for
-from ductwork.errors import ParameterError
 
 
 class PipelineFlow(Flow):
@@ -33,9 +32,6 @@ class PipelineFlow(Flow):
         self._style = style
         self.notes: list[Any] = []
         """What was accepted without effect (IAM roles, regions, EC2 resources), for ``validate``."""
-        self.fixed_params: dict[str, list[str]] = {}
-        """Parameters used by fields read when the definition is compiled (``maximumRetries``,
-        ``period``...), with those uses: a run cannot change them."""
         self.period: str | None = None
         """The Schedule's AWS period (``1 month``), which ``pipelines validate`` shows next to
         the cron text a period in months or years becomes."""
@@ -43,22 +39,6 @@ class PipelineFlow(Flow):
     @property
     def style(self) -> str:
         return self._style
-
-    def resolve_params(self, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """As for any flow, but a value for a parameter that a compile-time field uses must be
-        the one it was compiled with: the field was read then, so another value would be
-        silently ignored (``--param myRetries=2`` running once)."""
-        resolved = super().resolve_params(given)
-        for name, uses in self.fixed_params.items():
-            compiled = self.params[name].default
-            if given and name in given and resolved[name] != compiled:
-                raise ParameterError(
-                    f"flow {self.flow_id!r}: parameter {name!r} is used by {'; '.join(uses)}, read when the "
-                    f"definition is loaded, so a run cannot change it (given {resolved[name]!r}, loaded with "
-                    f"{compiled!r}); change its value in the definition's values, or store it with "
-                    f"`ductwork pipelines put FILE --param {name}=...`"
-                )
-        return resolved
 
 
 def build_flow(
@@ -95,7 +75,9 @@ def build_flow(
         tags=["aws-datapipeline", *tags],
         paused_on_creation=paused,
     )
-    flow.fixed_params = dict(fixed_params or {})
+    for name, uses in (fixed_params or {}).items():
+        # A run given another value is refused (resolve_values), whichever door it comes through.
+        flow.params[name].fixed_by = tuple(uses)
     flow.period = str(info.period) if info.period is not None else None
     taken: set[str] = set()
     tasks: dict[str, BaseOperator] = {}

@@ -770,7 +770,8 @@ def _fixed_params(scope: Scope, params: Mapping[str, Parameter[Any]]) -> dict[st
                         if not isinstance(node, ex.Ref):
                             continue
                         head = node.path[0].lstrip("*")
-                        use = f"object {obj.id!r}, field {name!r}"
+                        # Where it is written: a Default field is one use, not one per object.
+                        use = f"object {definition.field_origin(obj, name).id!r}, field {name!r}"
                         if head in params and node.path[0] not in effective and use not in fixed.get(head, []):
                             fixed.setdefault(head, []).append(use)
     return fixed
