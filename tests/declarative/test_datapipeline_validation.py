@@ -661,3 +661,27 @@ def test_worker_group_is_ignored_with_runs_on_and_late_after_timeout_on_demand(c
     ]
     (flow,) = compile_file(path)
     assert {t.task_id: t.queue for t in flow.tasks.values()} == {"Hello": "default", "Local": "wg-etl"}
+
+
+def test_a_bad_expression_in_a_default_field_is_one_problem(cli: Cli, tmp_path: Path) -> None:
+    """AWS's oracle-backup sample without its parameters file: Default's pipelineLogUri
+    '#{myPipelineLogUri}' was said once for Default and again for every object inheriting it
+    ("... is not a field of 'S3'", "... of 'BackupTable'"), all on Default's line."""
+    found = problems(
+        cli,
+        tmp_path,
+        json.dumps(
+            {
+                "objects": [
+                    {"id": "Default", "scheduleType": "ondemand", "pipelineLogUri": "#{myPipelineLogUri}"},
+                    SHELL,
+                    {"id": "Other", "type": "ShellCommandActivity", "command": "#{myCommand}"},
+                    {"id": "Third", "type": "ShellCommandActivity", "command": "true"},
+                ]
+            }
+        ),
+    )
+    assert [(p["object"], p["field"], p["message"].split(" nor")[0]) for p in found] == [
+        ("Default", "pipelineLogUri", "'myPipelineLogUri' is not a field of 'Default'"),
+        ("Other", "command", "'myCommand' is not a field of 'Other'"),
+    ]

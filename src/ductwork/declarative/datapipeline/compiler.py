@@ -571,8 +571,16 @@ def _check_expressions(
     check: _Checker, scope: Scope, objects: Iterable[PipelineObject], users: Mapping[str, PipelineObject]
 ) -> None:
     """Parse every field and evaluate the run-time ones against placeholder run values, so that
-    unknown names, bad functions and type errors are found before anything runs."""
-    for obj in objects:
+    unknown names, bad functions and type errors are found before anything runs.
+
+    A field written once on the Default object (or a parent) is checked in every object that
+    inherits it, as each may give it other values; but a problem at the same place is said once,
+    where it is written, not once per object (``#{myLogUri}`` missing in Default's
+    ``pipelineLogUri`` was four problems in a four-object pipeline). Base objects go first, so
+    that the one kept names the object where the field is written."""
+    said: set[tuple[str, str, str, int]] = set()
+    ordered = sorted(objects, key=lambda o: not check.definition.is_base(o))
+    for obj in ordered:
         spec = type_spec(obj)
         effective = check.definition.effective(obj)
         for name, raw in effective.items():
@@ -585,12 +593,15 @@ def _check_expressions(
             if not any("#{" in t for t in texts):
                 continue
             errors = [
-                error
+                (text, error)
                 for text in texts
                 for error in sorted(_expression_errors(scope, obj, name, text, users.get(obj.id)), key=_position)
             ]
-            for error in errors:
-                check.add(error.message, obj, name, error.position)
+            origin = check.definition.field_origin(obj, name).id
+            for text, error in errors:
+                if (origin, name, text, error.position) not in said:
+                    said.add((origin, name, text, error.position))
+                    check.add(error.message, obj, name, error.position)
             if errors:
                 continue
             try:
