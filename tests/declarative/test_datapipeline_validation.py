@@ -685,3 +685,21 @@ def test_a_bad_expression_in_a_default_field_is_one_problem(cli: Cli, tmp_path: 
         ("Default", "pipelineLogUri", "'myPipelineLogUri' is not a field of 'Default'"),
         ("Other", "command", "'myCommand' is not a field of 'Other'"),
     ]
+
+
+def test_put_names_no_line_past_the_file_for_a_value_given_with_values(cli: Cli, tmp_path: Path) -> None:
+    """AWS's oracle-backup sample stored with its parameters and values files: a blank Integer
+    value was said at 'definition.json: line 103' of a 69-line file (a line of the text with the
+    parameters merged in). It now has no line and says where such values come from."""
+    path = tmp_path / "definition.json"
+    path.write_text(definition({**SHELL, "command": "echo #{myPort}"}))
+    params = tmp_path / "parameters.json"
+    params.write_text(json.dumps({"parameters": [{"id": "myPort", "type": "Integer"}]}))
+    values = tmp_path / "values.json"
+    values.write_text(json.dumps({"values": {"myPort": ""}}))
+    result = cli("pipelines", "put", str(path), "--parameters", str(params), "--values", str(values))
+    assert result.exit_code != 0
+    lines = len(path.read_text().splitlines())
+    assert "  - parameter 'myPort', field 'values': value '' does not fit" in result.output, result.output
+    assert "(given with --parameters, --values or --param)" in result.output
+    assert not any(f"line {n}:" in result.output for n in range(lines + 1, lines + 20)), result.output

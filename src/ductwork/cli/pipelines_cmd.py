@@ -181,9 +181,20 @@ def put(
         else:
             given[key] = value
     values.update(given)
-    text = service.with_parameters(file.read_text(), str(file), parameter_objects=objects, values=values or None)
+    original = file.read_text()
+    text = service.with_parameters(original, str(file), parameter_objects=objects, values=values or None)
     engine = _engine(state)
-    result = service.put(engine, text, filename=str(file), name=name, created_by=audit.cli_actor().name)
+    try:
+        result = service.put(engine, text, filename=str(file), name=name, created_by=audit.cli_actor().name)
+    except service.InvalidPipelineError as exc:
+        if text == original:
+            raise
+        same = 0  # the merged text's leading lines that are the file's own, lines and all
+        for ours, merged in zip(original.splitlines(), text.splitlines(), strict=False):
+            if ours != merged:
+                break
+            same += 1
+        raise _outside_the_file(exc, str(file), same) from None
     version = result.version
     if as_json:
         print_json(
@@ -200,6 +211,24 @@ def put(
     click.echo(
         f"pipeline {version.name}: {verb} version {version.version} ({version.format}, {len(result.tasks)} tasks)"
     )
+
+
+def _outside_the_file(exc: Any, source: str, lines: int) -> Exception:
+    """``exc`` (an ``InvalidPipelineError`` of a definition with ``--parameters``/``--values``/
+    ``--param`` merged in) without the lines past the first ``lines`` (those the merged text
+    shares with the file): the merged parameters and values were written elsewhere, so
+    'definition.json: line 103' named a line the file does not have. Such a problem says where
+    its value may have come from instead."""
+    from ductwork.errors import FlowImportError
+    from ductwork.services.pipelines import InvalidPipelineError
+
+    errors = [
+        e
+        if e.line is None or e.line <= lines
+        else FlowImportError(e.file, None, f"{e.error} (given with --parameters, --values or --param)")
+        for e in exc.errors
+    ]
+    return InvalidPipelineError(source, errors)
 
 
 def _json_file(path: Path) -> Any:
