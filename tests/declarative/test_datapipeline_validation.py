@@ -598,6 +598,30 @@ def test_a_parameter_value_that_does_not_fit_is_one_problem(cli: Cli, tmp_path: 
     assert [(p["object"], p["field"]) for p in found] == [("myCount", "values"), ("myName", "default")], found
 
 
+def test_a_bad_value_of_a_parameter_read_at_load_time_is_one_problem(cli: Cli, tmp_path: Path) -> None:
+    """`pipelines put p.json --param myRetries=x` said the value did not fit, and then that
+    Default's maximumRetries '#{myRetries}' had no value for it ('give it with --param')."""
+    found = problems(
+        cli,
+        tmp_path,
+        json.dumps(
+            {
+                "objects": [
+                    {"id": "Default", "scheduleType": "ondemand", "maximumRetries": "#{myRetries}"},
+                    {**SHELL, "retryDelay": "#{myDelay}"},
+                ],
+                "parameters": [
+                    {"id": "myRetries", "type": "Integer", "default": "1"},
+                    {"id": "myDelay", "type": "String"},
+                ],
+                "values": {"myRetries": "x"},
+            }
+        ),
+    )
+    assert [(p["object"], p["field"]) for p in found] == [("myRetries", "values"), ("Hello", "retryDelay")], found
+    assert "parameter 'myDelay' has no value" in found[1]["message"]
+
+
 @pytest.mark.parametrize(
     ("period", "start", "shown"),
     [

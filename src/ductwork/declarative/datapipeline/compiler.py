@@ -81,6 +81,8 @@ class _Checker:
         # A field whose value could not be read was left out: it is one problem, not also
         # "needs 'command'" or the like.
         self._unreadable = {(p.object_id, p.field) for p in definition.problems if p.object_id is not None}
+        self.refused_values: set[str] = set()
+        """Parameters whose value was refused (said once, as the parameter's problem)."""
 
     def add(
         self, message: str, obj: PipelineObject | str | None = None, name: str | None = None, pos: int | None = None
@@ -362,6 +364,7 @@ def _parameters(check: _Checker) -> dict[str, Parameter[Any]]:
             check.add_parameter(f"a value is text or a list of texts, not {default!r}", where, field_name)
             inner.name = param.name
             out[param.name] = inner  # without a value: the fields that use it are still checked
+            check.refused_values.add(param.name)
             continue
         try:
             if allowed is not None:
@@ -386,6 +389,7 @@ def _parameters(check: _Checker) -> dict[str, Parameter[Any]]:
             fallback: Parameter[Any] = factory(description=inner.description)
             fallback.name = param.name
             out[param.name] = fallback
+            check.refused_values.add(param.name)
             continue
         built.name = param.name
         out[param.name] = built
@@ -700,7 +704,15 @@ def compile_definition(
     params = _parameters(check)
     # Go on after structural problems, so that one look lists them all; objects whose type is
     # unknown are left out of the later checks (kind_of is None for them).
-    scope = Scope(definition, {k: p.default if not p.required else None for k, p in params.items()})
+    # A parameter whose value was refused is read as a placeholder, so that a compile-time field
+    # using it (maximumRetries '#{myRetries}') is not one more problem: "has no value".
+    scope = Scope(
+        definition,
+        {
+            k: _placeholder(p) if k in check.refused_values else (p.default if not p.required else None)
+            for k, p in params.items()
+        },
+    )
     runnables = [o for o in definition if kind_of(o) in (cat.ACTIVITY, cat.DATANODE)]
     if not runnables:
         check.add("a pipeline needs at least one activity or data node")
