@@ -727,3 +727,26 @@ def test_put_names_no_line_past_the_file_for_a_value_given_with_values(cli: Cli,
     assert "  - parameter 'myPort', field 'values': value '' does not fit" in result.output, result.output
     assert "(given with --parameters, --values or --param)" in result.output
     assert not any(f"line {n}:" in result.output for n in range(lines + 1, lines + 20)), result.output
+
+
+def test_an_object_whose_id_is_a_task_id_keeps_it(tmp_path: Path) -> None:
+    """ "My Activity" (a space: its task is My_Activity) listed before "My_Activity" took that task
+    id, and the object written My_Activity ran as My_Activity_2: a failure of My_Activity_2 named
+    neither object."""
+    path = tmp_path / "ids.json"
+    path.write_text(
+        definition(
+            {"id": "My Activity", "type": "ShellCommandActivity", "command": "true"},
+            {
+                "id": "My_Activity",
+                "type": "ShellCommandActivity",
+                "command": "true",
+                "dependsOn": {"ref": "My Activity"},
+            },
+        )
+    )
+    (flow,) = compile_file(path)
+    assert [(t.task_id, t.object_id) for t in flow.tasks.values()] == [  # type: ignore[attr-defined]
+        ("My_Activity_2", "My Activity"),
+        ("My_Activity", "My_Activity"),
+    ]

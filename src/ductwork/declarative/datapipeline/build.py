@@ -21,7 +21,15 @@ from ductwork.core.params import Parameter
 from ductwork.core.trigger_rules import TriggerRule
 from ductwork.declarative.datapipeline import catalog as cat
 from ductwork.declarative.datapipeline.model import PipelineObject
-from ductwork.declarative.datapipeline.plan import STYLE, PipelineInfo, Policy, kind_of, refs, task_id_for
+from ductwork.declarative.datapipeline.plan import (
+    STYLE,
+    PipelineInfo,
+    Policy,
+    is_task_id,
+    kind_of,
+    refs,
+    task_id_for,
+)
 
 
 class PipelineFlow(Flow):
@@ -82,10 +90,14 @@ def build_flow(
     taken: set[str] = set()
     tasks: dict[str, BaseOperator] = {}
     runnables = [o for o in definition if kind_of(o) in (cat.ACTIVITY, cat.DATANODE)]
+    # An object whose id is a valid task id keeps it; one whose id had to change ("My Activity"
+    # -> "My_Activity") gives way: the object written "My_Activity" was shown as "My_Activity_2"
+    # when "My Activity" came first, and the failed task named neither object.
+    for obj in sorted(runnables, key=lambda o: not is_task_id(o.id)):
+        info.task_ids[obj.id] = task_id_for(obj.id, taken)
     with flow:
         for obj in runnables:
-            task_id = task_id_for(obj.id, taken)
-            info.task_ids[obj.id] = task_id
+            task_id = info.task_ids[obj.id]
             common = _common(obj, task_id, info, policies[obj.id])
             if obj.type == "ShellCommandActivity":
                 tasks[obj.id] = ops.ShellCommandActivityOperator(stage=policies[obj.id].stage, **common)

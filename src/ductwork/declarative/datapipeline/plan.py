@@ -104,6 +104,11 @@ def kind_of(obj: PipelineObject) -> str | None:
     return spec.kind if spec else None
 
 
+def is_task_id(object_id: str) -> bool:
+    """Whether ``object_id`` is a task id as it is (no character ``task_id_for`` replaces)."""
+    return bool(object_id) and _TASK_ID_BAD.search(object_id) is None
+
+
 def task_id_for(object_id: str, taken: set[str]) -> str:
     base = _TASK_ID_BAD.sub("_", object_id) or "object"
     candidate, n = base, 2
