@@ -750,3 +750,28 @@ def test_an_object_whose_id_is_a_task_id_keeps_it(tmp_path: Path) -> None:
         ("My_Activity_2", "My Activity"),
         ("My_Activity", "My_Activity"),
     ]
+
+
+def test_validate_takes_parameter_objects_and_values_as_put_does(cli: Cli, tmp_path: Path) -> None:
+    """AWS's samples keep parameters in their own files (oracle-backup: definition.json,
+    parameters.json, values.json); validate took only the definition, so every #{myXxx} was
+    'not a field ... nor a parameter' and the values could not be checked before a put."""
+    path = tmp_path / "definition.json"
+    path.write_text(definition({**SHELL, "command": "echo #{myPort}", "maximumRetries": "#{myRetries}"}))
+    params = tmp_path / "parameters.json"
+    params.write_text(
+        json.dumps({"parameters": [{"id": "myPort", "type": "Integer"}, {"id": "myRetries", "type": "Integer"}]})
+    )
+    values = tmp_path / "values.json"
+    values.write_text(json.dumps({"values": {"myPort": "", "myRetries": "2"}}))
+    alone = json.loads(cli("pipelines", "validate", str(path), "--json").output)
+    assert sorted(p["field"] for p in alone["problems"]) == ["command", "maximumRetries"]
+    given = ["--parameters", str(params), "--values", str(values)]
+    result = cli("pipelines", "validate", str(path), *given, "--json")
+    data = json.loads(result.output)
+    assert result.exit_code == 1 and [(p["object"], p["field"], p["line"]) for p in data["problems"]] == [
+        ("myPort", "values", None)
+    ], data
+    assert data["problems"][0]["message"].endswith("(given with --parameters, --values or --param)")
+    result = cli("pipelines", "validate", str(path), *given, "--param", "myPort=5432")
+    assert result.exit_code == 0 and "valid; flow definition" in result.output, result.output

@@ -20,29 +20,114 @@ def pipelines() -> None:
     manages them: validate, put, activate, deactivate, list, describe, list-runs."""
 
 
+def _parameter_options(command: Any) -> Any:
+    """``--parameters``, ``--values`` and ``--param``, as ``aws datapipeline`` takes them with a
+    definition (put-pipeline-definition and validate-pipeline-definition alike)."""
+    command = click.option(
+        "--param",
+        "params",
+        multiple=True,
+        metavar="NAME=VALUE",
+        help="A parameter value; repeat a name for an array (aws: --parameter-values).",
+    )(command)
+    command = click.option(
+        "--values",
+        "values_file",
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        help='Parameter values, {"values": {...}} (aws: --parameter-values-uri).',
+    )(command)
+    return click.option(
+        "--parameters",
+        "parameters_file",
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        help='Parameter objects, {"parameters": [...]} (aws: --parameter-objects).',
+    )(command)
+
+
+def _with_parameters(
+    file: Path, parameters_file: Path | None, values_file: Path | None, params: tuple[str, ...]
+) -> tuple[str, str]:
+    """The file's text, and that text with the parameter objects and values given merged in."""
+    from ductwork.services import pipelines as service
+
+    objects = _json_list(parameters_file, "parameters") if parameters_file else None
+    values: dict[str, Any] = dict(_json_dict(values_file, "values")) if values_file else {}
+    given: dict[str, Any] = {}
+    for item in params:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{item!r}: expected NAME=VALUE", param_hint="--param")
+        key = key.strip()
+        if key in given:
+            given[key] = [*(given[key] if isinstance(given[key], list) else [given[key]]), value]
+        else:
+            given[key] = value
+    values.update(given)
+    original = file.read_text()
+    return original, service.with_parameters(original, str(file), parameter_objects=objects, values=values or None)
+
+
+_MERGED = " (given with --parameters, --values or --param)"
+
+
+def _shared_lines(original: str, merged: str) -> int:
+    """How many leading lines the merged text has as the file has them: a problem past those is
+    in what was merged in, written in another file or on the command line."""
+    same = 0
+    for ours, theirs in zip(original.splitlines(), merged.splitlines(), strict=False):
+        if ours != theirs:
+            break
+        same += 1
+    return same
+
+
+def _in_the_file(problems: list[Any], original: str, merged: str) -> list[Any]:
+    """``problems`` of the merged text, without the lines the file does not have."""
+    import dataclasses
+
+    shared = _shared_lines(original, merged)
+    return [
+        p if p.line is None or p.line <= shared else dataclasses.replace(p, line=None, message=f"{p.message}{_MERGED}")
+        for p in problems
+    ]
+
+
 @pipelines.command("validate")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@_parameter_options
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_obj
-def validate(state: CliState, file: Path, as_json: bool) -> None:
+def validate(
+    state: CliState,
+    file: Path,
+    parameters_file: Path | None,
+    values_file: Path | None,
+    params: tuple[str, ...],
+    as_json: bool,
+) -> None:
     """Check FILE and list every problem at once (object id, field, position); exit 1 if any.
     FILE is checked as ``put`` would store it: a schedule starting at the first activation is
-    read as activated now."""
+    read as activated now, with the parameter objects and values given as ``put`` takes them
+    (aws validate-pipeline-definition's; without them, a definition whose parameters are in
+    another file was all 'not a parameter')."""
     import datetime as dt
 
     from ductwork.declarative.files import compile_file
 
     if not file.is_file():
         raise click.BadParameter(f"{file} does not exist", param_hint="FILE")
+    original, merged = _with_parameters(file, parameters_file, values_file, params)
+    text = merged if merged != original else None
     try:
-        flows = compile_file(file, activation_time=dt.datetime.now(dt.UTC))
+        flows = compile_file(file, activation_time=dt.datetime.now(dt.UTC), text=text)
     except PipelineDefinitionError as exc:
+        problems = _in_the_file(exc.problems, original, merged)
         if as_json:
-            print_json({"valid": False, "file": str(file), "problems": [p.to_dict() for p in exc.problems]})
+            print_json({"valid": False, "file": str(file), "problems": [p.to_dict() for p in problems]})
         else:
             out = console()
-            out.print(f"[red]{escape(str(file))}: {len(exc.problems)} problem(s)[/]")
-            for problem in exc.problems:
+            out.print(f"[red]{escape(str(file))}: {len(problems)} problem(s)[/]")
+            for problem in problems:
                 line = f"line {problem.line}: " if problem.line else ""
                 out.print(f"  {line}{problem}", highlight=False, markup=False)
         sys.exit(1)
@@ -72,12 +157,12 @@ def validate(state: CliState, file: Path, as_json: bool) -> None:
             detail = f" ({note.message})" if note.field is None or note.message != _NO_EFFECT else ""
             click.echo(f"  accepted, no effect here: {note.where()}{detail}")
     try:
-        compile_file(file)
+        compile_file(file, text=text)
     except PipelineDefinitionError as exc:
         # Valid once activated (startAt FIRST_ACTIVATION_DATE_TIME with occurrences), but `run`
         # and the flows folder read it unactivated: said here, not first by a failed import.
         refused = "`ductwork run` and the flows folder refuse it (use `pipelines put` and `activate`)"
-        for problem in exc.problems:
+        for problem in _in_the_file(exc.problems, original, merged):
             click.echo(f"  {refused}: {problem}")
 
 
@@ -132,25 +217,7 @@ def _engine(state: CliState) -> Any:
 @pipelines.command("put")
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("--name", help="The pipeline's name (default: the file's name, or a YAML file's 'flow').")
-@click.option(
-    "--parameters",
-    "parameters_file",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help='Parameter objects, {"parameters": [...]} (aws: --parameter-objects).',
-)
-@click.option(
-    "--values",
-    "values_file",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help='Parameter values, {"values": {...}} (aws: --parameter-values-uri).',
-)
-@click.option(
-    "--param",
-    "params",
-    multiple=True,
-    metavar="NAME=VALUE",
-    help="A parameter value; repeat a name for an array (aws: --parameter-values).",
-)
+@_parameter_options
 @click.option("--json", "as_json", is_flag=True, help="Print the stored version as JSON.")
 @click.pass_obj
 def put(
@@ -168,33 +235,14 @@ def put(
     from ductwork.services import audit
     from ductwork.services import pipelines as service
 
-    objects = _json_list(parameters_file, "parameters") if parameters_file else None
-    values: dict[str, Any] = dict(_json_dict(values_file, "values")) if values_file else {}
-    given: dict[str, Any] = {}
-    for item in params:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise click.BadParameter(f"{item!r}: expected NAME=VALUE", param_hint="--param")
-        key = key.strip()
-        if key in given:
-            given[key] = [*(given[key] if isinstance(given[key], list) else [given[key]]), value]
-        else:
-            given[key] = value
-    values.update(given)
-    original = file.read_text()
-    text = service.with_parameters(original, str(file), parameter_objects=objects, values=values or None)
+    original, text = _with_parameters(file, parameters_file, values_file, params)
     engine = _engine(state)
     try:
         result = service.put(engine, text, filename=str(file), name=name, created_by=audit.cli_actor().name)
     except service.InvalidPipelineError as exc:
         if text == original:
             raise
-        same = 0  # the merged text's leading lines that are the file's own, lines and all
-        for ours, merged in zip(original.splitlines(), text.splitlines(), strict=False):
-            if ours != merged:
-                break
-            same += 1
-        raise _outside_the_file(exc, str(file), same) from None
+        raise _outside_the_file(exc, str(file), _shared_lines(original, text)) from None
     version = result.version
     if as_json:
         print_json(
@@ -223,9 +271,7 @@ def _outside_the_file(exc: Any, source: str, lines: int) -> Exception:
     from ductwork.services.pipelines import InvalidPipelineError
 
     errors = [
-        e
-        if e.line is None or e.line <= lines
-        else FlowImportError(e.file, None, f"{e.error} (given with --parameters, --values or --param)")
+        e if e.line is None or e.line <= lines else FlowImportError(e.file, None, f"{e.error}{_MERGED}")
         for e in exc.errors
     ]
     return InvalidPipelineError(source, errors)

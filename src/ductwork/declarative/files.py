@@ -43,14 +43,19 @@ def read_data(text: str, path: str) -> Any:
         raise PipelineDefinitionError(path, [Problem(f"not valid YAML: {problem}", line=line)]) from None
 
 
-def compile_file(path: str | Path, *, activation_time: dt.datetime | None = None) -> list[Flow]:
+def compile_file(
+    path: str | Path, *, activation_time: dt.datetime | None = None, text: str | None = None
+) -> list[Flow]:
     """The flows a declarative file defines; raises ``PipelineDefinitionError``. An AWS
     definition whose schedule starts at FIRST_ACTIVATION_DATE_TIME is read as activated at
-    ``activation_time`` (``ductwork pipelines validate`` checks a file as ``put`` would)."""
+    ``activation_time`` (``ductwork pipelines validate`` checks a file as ``put`` would).
+    ``text``, when given, is read instead of the file's (its text with parameter objects and
+    values merged in, as ``validate --parameters`` checks it)."""
     from ductwork.declarative import datapipeline
 
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    if text is None:
+        text = path.read_text(encoding="utf-8")
     source = str(path)
     data = read_data(text, source)
     if isinstance(data, dict) and "objects" in data:
