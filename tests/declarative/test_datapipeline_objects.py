@@ -901,6 +901,35 @@ def test_describe_names_each_objects_aws_type_actions_included(cli: Cli, tmp_pat
     assert "Work.onSuccess.Tell (SnsAlarm)" in text and "Operator)" not in text
 
 
+def test_more_script_arguments_than_placeholders_fail_the_sql_activity(cli: Cli, tmp_path: Path) -> None:
+    """'select ?' with two scriptArgument values ran, the second ignored: AWS (JDBC) fails such a
+    script ('column index out of range'), and a miscounted argument list ran on the wrong values.
+    Its rows are not committed."""
+    db = tmp_path / "warehouse.db"
+    definition = {
+        "objects": [
+            {"id": "Default", "scheduleType": "ondemand"},
+            {"id": "Warehouse", "type": "RdsDatabase", "rdsInstanceId": "warehouse", "username": "etl"},
+            {
+                "id": "Record",
+                "type": "SqlActivity",
+                "database": {"ref": "Warehouse"},
+                "script": "create table days (day text); insert into days values (?)",
+                "scriptArgument": ["2024-01-31", "2024-02-01"],
+            },
+        ]
+    }
+    path = tmp_path / "extra.json"
+    path.write_text(json.dumps(definition))
+    result = cli("run", str(path), "--no-progress", env={"DUCTWORK_CONN_WAREHOUSE": f"sqlite:///{db}"})
+    assert result.exit_code == 1
+    assert "the script has 1 '?' placeholder(s) but 2 scriptArgument values" in result.output, result.output
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("select count(*) from days")).scalar_one() == 0  # SQLite keeps its DDL
+    engine.dispose()
+
+
 def test_sql_placeholders_are_read_as_jdbc_reads_them(cli: Cli, tmp_path: Path) -> None:
     """A SqlActivity's '?' is a JDBC placeholder only outside quotes: '?::date' (a PostgreSQL
     cast of an argument) reached the database as ':arg0::date' (a syntax error), a '?' inside a

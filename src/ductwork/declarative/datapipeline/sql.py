@@ -104,6 +104,14 @@ def run_script(
                 text, values, used = _bind(statement, args, used)
                 result = conn.execute(sa.text(text), values)
                 counts.append(result.rowcount if result.rowcount is not None else -1)
+            if args and used < len(args):
+                # JDBC refuses a value for a placeholder that is not there ("column index out of
+                # range"), so AWS failed; ignoring the extra values ran the script on a
+                # miscounted argument list. Raised in the transaction: nothing is committed.
+                raise TaskExecutionError(
+                    f"the script has {used} '?' placeholder(s) but {len(args)} scriptArgument values: "
+                    f"the last {len(args) - used} fill none"
+                )
     except sa.exc.SQLAlchemyError as exc:
         raise TaskExecutionError(
             f"SQL failed on database {database.id!r}: {exc.__class__.__name__}: {getattr(exc, 'orig', None) or exc}"
