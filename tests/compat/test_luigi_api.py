@@ -424,3 +424,29 @@ def test_the_config_parser_answers_as_luigis(tmp_path: Path) -> None:
     assert config.get("new_section", "key") == "value"
     with pytest.raises(ValueError, match="Not a boolean: maybe"):
         config.getboolean("custom", "flag")
+
+
+class Upload(luigi.Task):
+    day = luigi.DateParameter()
+    dry_run = luigi.BoolParameter(significant=False)
+    token = luigi.Parameter(default="t0", visibility=luigi.parameter.ParameterVisibility.PRIVATE)
+    note = luigi.Parameter(default="n", visibility=luigi.parameter.ParameterVisibility.HIDDEN)
+
+
+def test_private_parameters_are_left_out_of_the_str_params_as_in_luigi() -> None:
+    # Luigi 3.8.1 never gives a PRIVATE parameter in to_str_params() (code that logs or sends
+    # them must not leak a token); insignificant and hidden ones are there unless asked away.
+    task = Upload(day=dt.date(2024, 3, 15), token="s3cr3t")
+    assert task.to_str_params() == {"day": "2024-03-15", "dry_run": "False", "note": "n"}
+    assert task.to_str_params(only_significant=True) == {"day": "2024-03-15", "note": "n"}
+    assert task.to_str_params(only_public=True) == {"day": "2024-03-15", "dry_run": "False"}
+    assert Upload(day=dt.date(2024, 3, 15), token="other") is not task  # the cache still tells them apart
+
+
+def test_a_scheduled_task_keeps_its_private_parameter() -> None:
+    # A worker process rebuilds the task from its graph node: the token must come with it.
+    from ductwork.core.class_flow import load_task, task_node
+
+    task = Upload(day=dt.date(2024, 3, 15), token="s3cr3t")
+    rebuilt = load_task(task_node(task, []))
+    assert (rebuilt.token, rebuilt.task_id) == ("s3cr3t", task.task_id)

@@ -126,7 +126,7 @@ def task_node(task: Task, deps: Iterable[Task], *, complete: bool = False, broke
         executor_config=dict(getattr(task, "executor_config", {}) or {}),
         family=cls.get_task_family(),
         module=cls.__module__,
-        params=task.to_str_params(),
+        params=task.all_str_params(),
         doc=(cls.__doc__ or "").strip().split("\n")[0],
         extra=extra,
     )

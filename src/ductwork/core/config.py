@@ -206,6 +206,11 @@ class ParamHolder:
             out[name] = param.serialize_or_none(self.__dict__[name])
         return out
 
+    def all_str_params(self) -> dict[str, str | None]:
+        """Every parameter as text, what ``from_str_params`` rebuilds the object from (a Luigi
+        task's ``to_str_params()`` leaves its private parameters out, as Luigi's does)."""
+        return self.to_str_params()
+
     @classmethod
     def from_str_params(cls, params: Mapping[str, str | None]) -> Any:
         """Instantiate from serialized parameters (as recorded in a graph)."""

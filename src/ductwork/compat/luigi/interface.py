@@ -187,7 +187,7 @@ def batches(plan: Plan) -> list[list[Task]]:
         names = task.batch_param_names() if isinstance(task, Task) else []  # a Ductwork task has none
         if not names or task_id in plan.already_done or task_id in plan.scheduling_errors or is_external(task):
             continue
-        others = tuple((k, v) for k, v in task.to_str_params().items() if k not in names)
+        others = tuple((k, v) for k, v in task.all_str_params().items() if k not in names)
         groups.setdefault((task.get_task_family(), others), []).append(task)
     out: list[list[Task]] = []
     for members in groups.values():

@@ -197,14 +197,27 @@ class Task(core.Task, metaclass=Register):
         return [n for n, p in cls.declared_params().items() if getattr(p, "batch_method", None) is not None]
 
     def to_str_params(self, only_significant: bool = False, only_public: bool = False) -> dict[str, str | None]:
+        """The parameters as text, as Luigi gives them: a ``visibility=PRIVATE`` parameter is never
+        among them (Luigi keeps it off the scheduler, its UI and its e-mails), so code that logs or
+        sends these values does not leak it; ``all_str_params()`` has every parameter."""
         out: dict[str, str | None] = {}
         for name, param in type(self).declared_params().items():
+            visibility = getattr(param, "visibility", ParameterVisibility.PUBLIC)
             if only_significant and not param.significant:
                 continue
-            if only_public and getattr(param, "visibility", ParameterVisibility.PUBLIC) != ParameterVisibility.PUBLIC:
+            if visibility == ParameterVisibility.PRIVATE:
+                continue
+            if only_public and visibility != ParameterVisibility.PUBLIC:
                 continue
             out[name] = param.serialize_or_none(self.__dict__[name])
         return out
+
+    def all_str_params(self) -> dict[str, str | None]:
+        """Every parameter as text, private ones included: what tells two instances apart (the
+        instance cache, batching) and what rebuilds the task where it runs."""
+        return {
+            name: param.serialize_or_none(self.__dict__[name]) for name, param in type(self).declared_params().items()
+        }
 
     def _make_task_id(self) -> str:
         params = {

@@ -65,7 +65,7 @@ class Register(abc.ABCMeta):
         cache = Register._instance_cache
         if cache is None:
             return instance
-        key = (cls, tuple(instance.to_str_params().items()))
+        key = (cls, tuple(instance.all_str_params().items()))
         existing = cache.get(key)
         if existing is not None:
             return existing
