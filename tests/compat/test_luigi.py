@@ -128,6 +128,19 @@ def test_failure_exit_code_and_unknown_parameter(tmp_path: Path) -> None:
     assert "unknown parameter --nn" in bad.stderr and "Did you mean" in bad.stderr
 
 
+def test_an_unknown_task_or_module_exits_1_as_from_luigi(tmp_path: Path) -> None:
+    # Luigi's parser imports --module and looks the task up before its [retcode] handling:
+    # exit status 1, not unhandled_exception's 4, and the tasks there are are named.
+    typo = _run([LUIGI, "--module", "numbers_pipeline", "Weak", "--local-scheduler"], tmp_path)
+    assert typo.returncode == 1, typo.stderr
+    assert "No task Weak. Did you mean:\nWeek" in typo.stderr
+    unknown = _run([LUIGI, "--module", "numbers_pipeline", "Xyzzy", "--local-scheduler"], tmp_path)
+    assert unknown.returncode == 1 and "No task Xyzzy. Candidates are: " in unknown.stderr
+    assert ",Week," in unknown.stderr
+    module = _run([LUIGI, "--module", "no_such_module", "Week", "--local-scheduler"], tmp_path)
+    assert module.returncode == 1 and "No module named 'no_such_module'" in module.stderr
+
+
 def test_task_ids_carry_the_parameter_hash() -> None:
     code = (
         "import luigi, numbers_pipeline as m\n"

@@ -24,11 +24,20 @@ class retcode(Config):
 def run_with_retcodes(argv: Sequence[str]) -> None:
     """Run a build from a command line and exit with the configured code for what happened:
     the largest code among the categories present (failed, missing data, scheduling errors,
-    not run), ``unhandled_exception`` when the build could not start."""
-    from .cmdline_parser import CmdlineParser
-    from .interface import PidLockAlreadyTakenExit, _run
+    not run), ``unhandled_exception`` when the build could not start.
 
-    with CmdlineParser.global_instance(list(argv), allow_override=True):
+    As Luigi's parser does, the ``--module`` is imported and the task name looked up before
+    any of that: a module that does not import or a task name that is not there is raised
+    (exit status 1, as from ``luigi``), not counted as an unhandled exception of the build, so
+    a cron line tells a mistyped command from a build that broke."""
+    from .cmdline_parser import CmdlineParser
+    from .interface import PidLockAlreadyTakenExit, _import_modules, _run
+    from .task_register import Register
+
+    with CmdlineParser.global_instance(list(argv), allow_override=True) as parser:
+        _import_modules(parser.modules)
+        parser.exit_if_no_task()  # so there is a task name from here on
+        Register.get_task_cls(parser.task_name or "")
         codes = retcode()
     try:
         result = _run(list(argv))

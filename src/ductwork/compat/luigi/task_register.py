@@ -132,8 +132,10 @@ class Register(abc.ABCMeta):
         import difflib
 
         close = difflib.get_close_matches(task_name, Register.task_names())
-        hint = f" Candidates are: {', '.join(close)}" if close else ""
-        return f"No task {task_name}.{hint}"
+        if close:
+            return f"No task {task_name}. Did you mean:\n" + "\n".join(close)
+        # Nothing close: every task, as Luigi lists them, so the user sees what there is.
+        return f"No task {task_name}. Candidates are: {Register.tasks_str()}"
 
 
 def load_task(module: str | None, task_name: str, params_str: dict[str, str]) -> Any:
