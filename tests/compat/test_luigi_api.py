@@ -408,6 +408,13 @@ def test_a_flow_of_a_task_with_optional_parameters_can_be_triggered() -> None:
     given = validate_params(recorded, {"limit": "5", "label": "eu", "ratio": "null"})
     assert given == {"limit": 5, "label": "eu", "ratio": None}
     assert validate_params(recorded, {"limit": "null"})["limit"] is None
+    # `trigger --param limit=` gives None, as `ductwork build --limit ''` does: Luigi's
+    # Optional*Parameter reads the empty text as None (a text one too).
+    assert validate_params(recorded, {"limit": "", "label": "", "ratio": ""}) == {
+        "limit": None,
+        "label": None,
+        "ratio": None,
+    }
 
 
 def test_the_config_parser_answers_as_luigis(tmp_path: Path) -> None:

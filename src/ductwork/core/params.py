@@ -68,6 +68,10 @@ class Parameter(Generic[T]):
     or ``period`` using the parameter: ``object 'Flaky', field 'maximumRetries'``): a run given
     another value is refused by ``resolve_values``. Kept in ``describe()``, so that ``trigger``,
     the REST API and the trigger form refuse it too, not only ``ductwork run``."""
+    empty_is_null: bool = False
+    """Whether the empty text stands for ``None`` too (Luigi's ``Optional*Parameter`` read it
+    so): recorded in the description, so ``ductwork trigger --param limit=`` gives ``None`` as
+    ``ductwork build --limit ''`` does, with the module not imported."""
 
     def __init__(
         self,
@@ -137,7 +141,7 @@ class Parameter(Generic[T]):
         """Whether ``text`` stands for ``None``: ``null``, JSON's word (as in ``--conf`` and the
         API's JSON), for a parameter that takes ``None``. Command-line and form values are text,
         so without a word for it an ``int | None`` parameter could not be given ``None`` there."""
-        return text == "null" and self.takes_null()
+        return (text == "null" or (text == "" and self.empty_is_null)) and self.takes_null()
 
     def convert(self, value: Any, *, name: str = "", owner: str = "") -> T | None:
         """``normalize`` with an error that names the parameter and the type it wanted."""
@@ -171,6 +175,8 @@ class Parameter(Generic[T]):
             info["nullable"] = True
         if self.fixed_by:
             info["fixed_by"] = list(self.fixed_by)
+        if self.empty_is_null:
+            info["empty_is_null"] = True
         return info
 
     def __repr__(self) -> str:
@@ -787,6 +793,7 @@ def from_description(info: Mapping[str, Any]) -> Parameter[Any]:
         param.default = None
     param.nullable = bool(info.get("nullable", False))
     param.fixed_by = tuple(str(use) for use in info.get("fixed_by", ()))
+    param.empty_is_null = bool(info.get("empty_is_null", False))
     return param
 
 

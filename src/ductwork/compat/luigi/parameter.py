@@ -110,6 +110,7 @@ class Parameter(_LuigiParameter, core.Parameter[Any]):
 
 class OptionalParameterMixin:
     nullable = True
+    empty_is_null = True
 
     def serialize(self, value: Any) -> str:
         return "" if value is None else super().serialize(value)  # type: ignore[misc]
