@@ -457,3 +457,21 @@ def test_a_scheduled_task_keeps_its_private_parameter() -> None:
     task = Upload(day=dt.date(2024, 3, 15), token="s3cr3t")
     rebuilt = load_task(task_node(task, []))
     assert (rebuilt.token, rebuilt.task_id) == ("s3cr3t", task.task_id)
+
+
+class Sized(luigi.Task):
+    limit = luigi.OptionalIntParameter(default=5)
+    scale = luigi.IntParameter(default=3)
+    label = luigi.Parameter(default="x")
+
+
+def test_an_empty_value_on_luigis_command_line_is_as_if_not_given() -> None:
+    # Luigi 3.8.1: `luigi Sized --limit '' --scale ''` runs Sized(limit=5, scale=3, label=x), so
+    # a cron line's --limit "$LIMIT" with LIMIT unset keeps the default (and the task id).
+    from luigi.cmdline_parser import CmdlineParser
+
+    args = ["Sized", "--limit", "", "--scale=", "--Sized-label", "", "--workers", ""]
+    with CmdlineParser.global_instance(args) as parser:
+        task = parser.get_task_obj()
+    assert (task.limit, task.scale, task.label) == (5, 3, "x")
+    assert task.task_id == Sized().task_id

@@ -77,6 +77,8 @@ class CmdlineParser:
             key = name.replace("-", "_")
             if key == "module":
                 self.modules.append(value or "")
+            if value == "":
+                continue  # as if not given, as in Luigi (see bind)
             if key in global_params:
                 self.sections.setdefault(GLOBAL_SECTION, {})[key] = "true" if value is None else value
                 continue
@@ -91,7 +93,13 @@ class CmdlineParser:
 
     def bind(self, task_cls: Any, sections: dict[str, Any]) -> None:
         """Sort the remaining options into the root task's parameters and sections now that
-        the task class (and every other class) is known."""
+        the task class (and every other class) is known.
+
+        An empty value (``--limit ''``, ``--Report-limit=``) is as if the option were not
+        given, as Luigi's parser reads it: the parameter keeps its configured value or default,
+        so a cron line's ``--limit "$LIMIT"`` with ``LIMIT`` unset runs the task Luigi ran
+        (same task id, same outputs) rather than failing on ``''`` or taking ``None``.
+        """
         root_params = task_cls.declared_params()
         family = task_cls.get_task_family()
         for name, value in self._pairs:
@@ -99,7 +107,8 @@ class CmdlineParser:
             if key in _core_params():
                 continue
             if key in root_params:
-                self.root[key] = _flag(name, value, root_params[key])
+                if value != "":
+                    self.root[key] = _flag(name, value, root_params[key])
                 continue
             section, param = self._split_section(name, sections)
             if section is not None and param in self.sections.get(section, {}):
@@ -110,7 +119,8 @@ class CmdlineParser:
                     f"{family}: unknown parameter --{name}.{did_you_mean(key, choices)} "
                     f"Parameters of {family}: {', '.join('--' + p.replace('_', '-') for p in root_params) or '(none)'}"
                 )
-            self.sections.setdefault(section, {})[param] = _flag(name, value, sections[section][param])
+            if value != "":
+                self.sections.setdefault(section, {})[param] = _flag(name, value, sections[section][param])
 
     @staticmethod
     def _split_section(name: str, sections: dict[str, Any]) -> tuple[str | None, str]:
