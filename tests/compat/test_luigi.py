@@ -296,6 +296,20 @@ def test_what_run_prints_reaches_the_terminal(tmp_path: Path) -> None:
     assert "printed by run()" in _run([sys.executable, "-c", code], tmp_path).stdout
 
 
+@pytest.mark.parametrize("where", ["command line", "luigi.cfg"])
+def test_the_worker_timeout_setting_stops_a_task_that_runs_too_long(tmp_path: Path, where: str) -> None:
+    # `--worker-timeout 1` or `[worker] timeout = 1` (Luigi's worker applies it to every task
+    # without its own worker_timeout): the task fails, saying so, and the build ends.
+    extra = ["--worker-timeout", "1"] if where == "command line" else []
+    if where == "luigi.cfg":
+        (tmp_path / "luigi.cfg").write_text("[worker]\ntimeout = 1\n")
+    started = time.monotonic()
+    proc = _run([LUIGI, "--module", "waiting", "Wait", "--local-scheduler", *extra], tmp_path)
+    assert time.monotonic() - started < 30
+    assert "Task Wait__99914b932b timed out and was terminated" in proc.stderr
+    assert "* 1 failed:" in proc.stderr and not (tmp_path / "out" / "waited.txt").exists()
+
+
 def test_a_second_invocation_under_the_lock_says_who_holds_it(tmp_path: Path) -> None:
     cmd = [LUIGI, "--module", "waiting", "Wait", "--local-scheduler"]
     env = {**os.environ, "PYTHONPATH": PYTHONPATH, "NUMBERS_OUT": str(tmp_path / "out"), "TMPDIR": str(tmp_path)}

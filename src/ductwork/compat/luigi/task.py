@@ -334,6 +334,8 @@ class Task(core.Task, metaclass=Register):
         task and the message, as Luigi's worker fires them; ``FAILURE`` follows."""
         from .event import Event
 
+        if timed_out:  # said on the terminal as Luigi's worker says it: the failure is silent else
+            logger.info("Task %s timed out and was terminated: %s", self.task_id, error)
         self.trigger_event(Event.TIMEOUT if timed_out else Event.PROCESS_FAILURE, self, error)
 
     def planned(self, deps: list[Any], complete: bool) -> None:
@@ -376,7 +378,14 @@ class Task(core.Task, metaclass=Register):
 
     @property
     def execution_timeout(self) -> float | None:  # type: ignore[override]
-        return self.worker_timeout
+        """The task's ``worker_timeout``, else ``[worker] timeout`` (``--worker-timeout``), as
+        Luigi's worker decides it; 0 is no limit. The setting was accepted and not applied, so
+        a hung task ran on where Luigi stopped it and failed it."""
+        if self.worker_timeout is not None:
+            return self.worker_timeout or None
+        from ._config import worker
+
+        return worker().timeout or None
 
     @property
     def retries(self) -> int:  # type: ignore[override]
