@@ -310,6 +310,32 @@ def test_the_worker_timeout_setting_stops_a_task_that_runs_too_long(tmp_path: Pa
     assert "* 1 failed:" in proc.stderr and not (tmp_path / "out" / "waited.txt").exists()
 
 
+def test_every_worker_option_of_luigi_is_taken_and_check_complete_on_run_applies(tmp_path: Path) -> None:
+    # A task whose run() leaves its output unwritten fails under check_complete_on_run, as in
+    # Luigi; luigid's options on a --local-scheduler line are accepted, as Luigi accepts them.
+    (tmp_path / "forgetful.py").write_text(
+        "import luigi\n"
+        "class Forgetful(luigi.Task):\n"
+        "    def output(self):\n"
+        "        return luigi.LocalTarget('never-written.txt')\n"
+        "    def run(self):\n"
+        "        pass\n"
+    )
+    (tmp_path / "luigi.cfg").write_text("[worker]\ncheck_complete_on_run = true\n")
+    cmd = [LUIGI, "--module", "forgetful", "Forgetful", "--local-scheduler", "--worker-wait-interval", "0.5"]
+    proc = _run([*cmd, "--worker-ping-interval", "2", "--scheduler-remove-delay", "5"], tmp_path)
+    assert "unknown parameter" not in proc.stderr, proc.stderr
+    assert "Task finished running, but complete() is still returning false." in proc.stderr
+    assert "* 1 failed:" in proc.stderr
+    (tmp_path / "luigi.cfg").write_text("[core]\nworker-timeout = 1\n")  # Luigi's older spelling
+    assert core_alias_timeout(tmp_path) == 1
+
+
+def core_alias_timeout(tmp_path: Path) -> int:
+    code = "import luigi.worker\nprint(luigi.worker.worker().timeout)\n"
+    return int(_run([sys.executable, "-c", code], tmp_path).stdout.strip())
+
+
 def test_a_second_invocation_under_the_lock_says_who_holds_it(tmp_path: Path) -> None:
     cmd = [LUIGI, "--module", "waiting", "Wait", "--local-scheduler"]
     env = {**os.environ, "PYTHONPATH": PYTHONPATH, "NUMBERS_OUT": str(tmp_path / "out"), "TMPDIR": str(tmp_path)}

@@ -245,6 +245,9 @@ class ClassTaskRunner:
         started = time.monotonic()
         try:
             result = self._run()
+            after_run = getattr(task, "_ductwork_after_run", None)  # a Luigi task checks run() did its work
+            if after_run is not None:
+                after_run()
         except DynamicDependencies:
             raise
         except BaseException as exc:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 
 from . import parameter as p
@@ -41,6 +42,10 @@ class core(Config):
 
 
 class scheduler(Config):
+    """Luigi's ``[scheduler]``. The settings of ``luigid`` alone (``remove_delay``,
+    ``state_path``, ``metrics_collector``...) are accepted, as Luigi accepts them on a
+    ``--local-scheduler`` command line or in a shared luigi.cfg, and have no effect here."""
+
     retry_delay = p.FloatParameter(default=900.0)
     retry_count = p.IntParameter(default=999999999)
     disable_window = p.IntParameter(default=3600)
@@ -49,15 +54,48 @@ class scheduler(Config):
     record_task_history = p.BoolParameter(default=False)
     batch_emails = p.BoolParameter(default=False)
     """Failures e-mailed in batches (``luigi.batch_notifier``, the ``[batch_email]`` settings)."""
+    remove_delay = p.FloatParameter(default=600.0)
+    worker_disconnect_delay = p.FloatParameter(default=60.0)
+    state_path = p.Parameter(default="/var/lib/luigi-server/state.pickle")
+    max_shown_tasks = p.IntParameter(default=100000)
+    max_graph_nodes = p.IntParameter(default=100000)
+    prune_on_get_work = p.BoolParameter(default=False)
+    pause_enabled = p.BoolParameter(default=True)
+    send_messages = p.BoolParameter(default=True)
+    metrics_collector = p.Parameter(default="default")
+    metrics_custom_import = p.OptionalStrParameter(default=None)
+    stable_done_cooldown_secs = p.IntParameter(default=10)
+
+
+def _core_name(name: str) -> dict[str, str]:
+    """Luigi's older spelling of a ``[worker]`` option in ``[core]`` (``worker-timeout``),
+    which its luigi.cfg files still use: read when ``[worker]`` does not set the option."""
+    return {"section": "core", "name": name}
 
 
 class worker(Config):
-    task_limit = p.OptionalIntParameter(default=None)
-    keep_alive = p.BoolParameter(default=False)
-    retry_external_tasks = p.BoolParameter(default=False)
-    max_reschedules = p.IntParameter(default=1)
-    timeout = p.IntParameter(default=0)
+    """Luigi's ``[worker]``, every option of Luigi 3.8 (a cron line's ``--worker-wait-interval 5``
+    was refused as an unknown parameter). Those about a worker's talk with ``luigid`` (``id``,
+    ``ping_interval``, ``wait_interval``, ``wait_jitter``, ``count_uniques``...) are accepted
+    and have no effect: a build runs in its own process."""
+
+    task_limit = p.OptionalIntParameter(default=None, config_path=_core_name("worker-task-limit"))
+    keep_alive = p.BoolParameter(default=False, config_path=_core_name("worker-keep-alive"))
+    retry_external_tasks = p.BoolParameter(default=False, config_path=_core_name("retry-external-tasks"))
+    max_reschedules = p.IntParameter(default=1, config_path=_core_name("worker-max-reschedules"))
+    timeout = p.IntParameter(default=0, config_path=_core_name("worker-timeout"))
     no_install_shutdown_handler = p.BoolParameter(default=False)
     check_unfulfilled_deps = p.BoolParameter(default=True)
+    check_complete_on_run = p.BoolParameter(default=False)
+    """A task whose ``run()`` ended without its ``complete()`` saying so fails, as in Luigi."""
     force_multiprocessing = p.BoolParameter(default=False)
     send_failure_email = p.BoolParameter(default=True)
+    id = p.Parameter(default="")
+    ping_interval = p.FloatParameter(default=1.0, config_path=_core_name("worker-ping-interval"))
+    count_uniques = p.BoolParameter(default=False, config_path=_core_name("worker-count-uniques"))
+    count_last_scheduled = p.BoolParameter(default=False)
+    wait_interval = p.FloatParameter(default=1.0, config_path=_core_name("worker-wait-interval"))
+    wait_jitter = p.FloatParameter(default=5.0)
+    max_keep_alive_idle_duration = p.TimeDeltaParameter(default=dt.timedelta(0))
+    task_process_context = p.OptionalParameter(default=None)
+    cache_task_completion = p.BoolParameter(default=False)

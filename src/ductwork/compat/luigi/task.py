@@ -328,6 +328,15 @@ class Task(core.Task, metaclass=Register):
             explanation = self.on_failure(args[1])
             notifications.email_task_failure(self, None if explanation is None else str(explanation))
 
+    def _ductwork_after_run(self) -> None:
+        """Ductwork's hook for a ``run()`` that returned: with ``[worker] check_complete_on_run``
+        the task fails unless ``complete()`` now says it is done, as Luigi's worker fails it
+        (the setting was accepted and not applied: such a task counted as a success)."""
+        from ._config import worker
+
+        if worker().check_complete_on_run and not self.complete():
+            raise TaskException("Task finished running, but complete() is still returning false.")
+
     def lost_try(self, error: str, *, timed_out: bool) -> None:
         """Ductwork's hook for a try that timed out or whose process died (the scheduler tells
         the task afterwards): Luigi's ``Event.TIMEOUT`` or ``Event.PROCESS_FAILURE``, with the
