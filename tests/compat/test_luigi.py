@@ -126,6 +126,9 @@ def test_failure_exit_code_and_unknown_parameter(tmp_path: Path) -> None:
     bad = _run([LUIGI, "--module", "numbers_pipeline", "Square", "--nn", "3", "--local-scheduler"], tmp_path)
     assert bad.returncode == 2  # a command-line error, as argparse exits for Luigi
     assert "unknown parameter --nn" in bad.stderr and "Did you mean" in bad.stderr
+    no_value = _run([LUIGI, "--module", "numbers_pipeline", "Square", "--n", "--local-scheduler"], tmp_path)
+    assert no_value.returncode == 2, no_value.stderr  # argparse's "expected one argument" for Luigi
+    assert no_value.stderr.strip().splitlines()[-1] == "luigi: error: --n needs a value"
 
 
 def test_an_unknown_task_or_module_exits_1_as_from_luigi(tmp_path: Path) -> None:

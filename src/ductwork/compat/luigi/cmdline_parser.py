@@ -8,7 +8,7 @@ import argparse
 import contextlib
 import sys
 from collections.abc import Iterator, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 from ductwork.errors import ParameterError, UnknownParameterError, did_you_mean
 
@@ -46,7 +46,10 @@ class CmdlineParser:
         self.root: dict[str, str] = {}
         self.sections: dict[str, dict[str, str]] = {}
         self.modules: list[str] = []
-        self._parse()
+        try:
+            self._parse()
+        except ParameterError as exc:
+            _usage_error(exc)
 
     def _parse(self) -> None:
         """Global options, then the task name, then the task's and other classes' options."""
@@ -159,11 +162,17 @@ class CmdlineParser:
         cls = Register.get_task_cls(self.task_name)
         try:
             self.bind(cls, _all_sections())
-        except UnknownParameterError as exc:
-            # A command-line error, as argparse reports it for Luigi: a message and exit 2.
-            print(f"luigi: error: {exc}", file=sys.stderr)
-            raise SystemExit(2) from None
+        except ParameterError as exc:  # an unknown option, an option without its value
+            _usage_error(exc)
         return cls(**self.root)
+
+
+def _usage_error(exc: Exception) -> NoReturn:
+    """A command-line error (``--n`` with no value, an unknown option, a second task name), as
+    argparse reports it for Luigi: one line and exit status 2, not a traceback and the
+    ``unhandled_exception`` code."""
+    print(f"luigi: error: {exc}", file=sys.stderr)
+    raise SystemExit(2) from None
 
 
 def _core_params() -> dict[str, Any]:
