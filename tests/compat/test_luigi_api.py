@@ -475,3 +475,26 @@ def test_an_empty_value_on_luigis_command_line_is_as_if_not_given() -> None:
         task = parser.get_task_obj()
     assert (task.limit, task.scale, task.label) == (5, 3, "x")
     assert task.task_id == Sized().task_id
+
+
+def test_a_target_copies_into_a_new_folder_and_moves_across_file_systems(tmp_path: Path) -> None:
+    # Luigi makes the copy's folders, and moves to another file system by copying beside the
+    # destination (os.replace alone raises "Invalid cross-device link").
+    source = luigi.LocalTarget(str(tmp_path / "a.txt"))
+    with source.open("w") as out:
+        out.write("data")
+    source.copy(str(tmp_path / "new" / "folder" / "b.txt"))
+    assert (tmp_path / "new" / "folder" / "b.txt").read_text() == "data"
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
+        return  # no second file system here
+    away = shm / f"ductwork-test-{tmp_path.name}" / "moved.txt"
+    try:
+        source.move(str(away))
+        assert away.read_text() == "data" and not source.exists()
+        luigi.LocalTarget(str(away)).move(str(tmp_path / "back.txt"))
+        assert (tmp_path / "back.txt").read_text() == "data" and not away.exists()
+    finally:
+        import shutil
+
+        shutil.rmtree(away.parent, ignore_errors=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import random
 import shutil
 import tempfile
 from pathlib import Path
@@ -45,19 +47,34 @@ class LocalFileSystem(FileSystem):
             os.remove(path)
 
     def move(self, old_path: str, new_path: str, raise_if_exists: bool = False) -> None:
+        """Rename atomically; to another file system (``/tmp`` to a data disk), copy beside the
+        destination and rename that into place, as Luigi does (``os.replace`` alone failed
+        there with ``Invalid cross-device link``)."""
         if raise_if_exists and os.path.exists(new_path):
             raise FileAlreadyExists(new_path)
         parent = os.path.dirname(new_path)
         if parent:
             os.makedirs(parent, exist_ok=True)
-        os.replace(old_path, new_path)
+        try:
+            os.replace(old_path, new_path)
+        except OSError as err:
+            if err.errno != errno.EXDEV:
+                raise
+            beside = f"{new_path}-{random.randint(0, 999999999):09d}"
+            shutil.copy(old_path, beside)
+            os.replace(beside, new_path)
+            os.remove(old_path)
 
     def rename_dont_move(self, path: str, dest: str) -> None:
         self.move(path, dest, raise_if_exists=True)
 
     def copy(self, old_path: str, new_path: str, raise_if_exists: bool = False) -> None:
+        """Copy a file, making the destination's folders first, as Luigi does."""
         if raise_if_exists and os.path.exists(new_path):
             raise FileAlreadyExists(new_path)
+        parent = os.path.dirname(new_path)
+        if parent:
+            os.makedirs(parent, exist_ok=True)
         shutil.copy(old_path, new_path)
 
 
