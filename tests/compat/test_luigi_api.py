@@ -498,3 +498,18 @@ def test_a_target_copies_into_a_new_folder_and_moves_across_file_systems(tmp_pat
         import shutil
 
         shutil.rmtree(away.parent, ignore_errors=True)
+
+
+class Nothing(luigi.Task):
+    def complete(self) -> bool:
+        return True
+
+
+def test_build_refuses_a_class_for_a_task_and_a_keyword_that_is_no_option() -> None:
+    # luigi.build([Nothing]) forgets the parentheses; local_schedular= is a typo: Luigi says so
+    # for both (they failed with "has no attribute 'task_id'", and the typo was dropped).
+    with pytest.raises(luigi.task.TaskException, match="Can not schedule non-task <class"):
+        luigi.build([Nothing], local_scheduler=True)
+    with pytest.raises(luigi.parameter.UnknownParameterException, match="unknown parameter local_schedular"):
+        luigi.build([Nothing()], local_schedular=True)
+    assert luigi.build([Nothing()], local_scheduler=True, workers=2, log_level="WARNING") is True

@@ -27,7 +27,8 @@ from ductwork.core.task import is_external
 from . import lock
 from ._config import core, scheduler, worker
 from .event import Event
-from .task import RetryPolicy, Task
+from .parameter import UnknownParameterException
+from .task import RetryPolicy, Task, TaskException
 
 logger = logging.getLogger("luigi-interface")
 
@@ -267,9 +268,11 @@ def _schedule_and_run(tasks: Iterable[Task], override_defaults: Mapping[str, Any
     from .configuration.core import luigi_sources
     from .execution_summary import LuigiRunResult
 
+    tasks = _checked_tasks(tasks)
     _setup_logging()
     overrides = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in (override_defaults or {}).items()}
-    sources = luigi_sources().with_cli({"core": {k: v for k, v in overrides.items() if k in core.declared_params()}})
+    _check_core_names(overrides)
+    sources = luigi_sources().with_cli({"core": overrides})
     with use_sources(sources):
         env = core()
         _apply_log_options(env.log_level, env.logging_conf_file)
@@ -387,7 +390,43 @@ def build(
     return result if detailed_summary else result.scheduling_succeeded
 
 
-def _run(cmdline_args: Sequence[str] | None = None, main_task_cls: Any = None, **env_params: Any) -> Any:
+def _checked_tasks(tasks: Iterable[Any]) -> list[Task]:
+    """The tasks to build, each a task object: ``luigi.build([Report])`` (the class, not an
+    instance) failed later with ``AttributeError: ... has no attribute 'task_id'``; Luigi's
+    worker refuses it saying what it was given."""
+    from ductwork.core.task import Task as AnyTask
+
+    out = list(tasks)
+    for task in out:
+        if not isinstance(task, AnyTask):
+            raise TaskException(f"Can not schedule non-task {task}")
+    return out
+
+
+def _check_core_names(overrides: Mapping[str, str]) -> None:
+    """``luigi.build(..., local_schedular=True)``: a keyword that is no ``[core]`` option is
+    refused naming it, as Luigi refuses it (it was dropped without a word, so a mistyped
+    ``workers`` or ``no_lock`` quietly did nothing)."""
+    from ductwork.errors import did_you_mean
+
+    known = core.declared_params()
+    for name in overrides:
+        if name not in known:
+            raise UnknownParameterException(
+                f"core: unknown parameter {name}.{did_you_mean(name, list(known))} "
+                "luigi.build() and luigi.run() take the [core] options as keywords"
+            )
+
+
+def _run(
+    cmdline_args: Sequence[str] | None = None,
+    main_task_cls: Any = None,
+    worker_scheduler_factory: Any = None,
+    use_dynamic_argparse: Any = None,
+    **env_params: Any,
+) -> Any:
+    """Luigi's ``_run``: its ``worker_scheduler_factory`` and ``use_dynamic_argparse`` are
+    taken and have no use here; other keywords are ``[core]`` options."""
     import sys
 
     from .cmdline_parser import CmdlineParser
