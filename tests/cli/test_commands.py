@@ -141,6 +141,11 @@ def test_build_errors_name_the_task_and_parameter(cli: Cli, tmp_path: Path) -> N
     assert result.exit_code == 2 and "Merge: parameter 'group' wants int, got 'x'" in result.output
     result = cli("build", "--module", "pipeline", "Merge", "--grup", "1")
     assert result.exit_code == 2 and "unknown parameter --grup" in result.output and "Did you mean" in result.output
+    (tmp_path / "settings.py").write_text(
+        "from ductwork import Config, IntParameter\nclass merging(Config):\n    max_rows = IntParameter(default=1)\n"
+    )
+    result = cli("build", "--module", "pipeline", "--module", "settings", "Merge", "--group", "1", "--max-rows", "2")
+    assert result.exit_code == 2 and "Did you mean 'merging-max-rows'?" in result.output  # as it is typed
     result = cli("build", "--module", "pipeline", "Merj")
     assert result.exit_code == 2 and "no task class named 'Merj'. Did you mean 'Merge'" in result.output
 

@@ -68,9 +68,11 @@ def parse_build_args(
                 )
             result.sections.setdefault(section, {})[param] = _flag_value(raw, value, sections[section][param])
             continue
-        choices = list(root_params) + [f"{s}-{p}" for s, ps in sections.items() for p in ps]
+        # Suggested as they are typed (``core-log-level``): ``core-log_level`` read as a typo.
+        choices = [p.replace("_", "-") for p in root_params]
+        choices += [f"{s}-{p.replace('_', '-')}" for s, ps in sections.items() for p in ps]
         raise UnknownParameterError(
-            f"{root_name}: unknown parameter --{raw}.{did_you_mean(name, choices)} "
+            f"{root_name}: unknown parameter --{raw}.{did_you_mean(raw.replace('_', '-'), choices)} "
             f"Parameters of {root_name}: {', '.join('--' + p.replace('_', '-') for p in root_params) or '(none)'}"
         )
     return result
