@@ -513,3 +513,17 @@ def test_build_refuses_a_class_for_a_task_and_a_keyword_that_is_no_option() -> N
     with pytest.raises(luigi.parameter.UnknownParameterException, match="unknown parameter local_schedular"):
         luigi.build([Nothing()], local_schedular=True)
     assert luigi.build([Nothing()], local_scheduler=True, workers=2, log_level="WARNING") is True
+
+
+class Load(luigi.Task):
+    source = luigi.PathParameter(exists=True)
+    target = luigi.PathParameter(absolute=True, default="out/loaded.txt")
+
+
+def test_path_parameters_check_existence_and_make_absolute_as_in_luigi(tmp_path: Path) -> None:
+    present = tmp_path / "in.csv"
+    present.write_text("x")
+    task = Load(source=str(present))
+    assert task.source == present and task.target == Path("out/loaded.txt").absolute()
+    with pytest.raises(ValueError, match="does not exist"):
+        Load(source=str(tmp_path / "missing.csv"))

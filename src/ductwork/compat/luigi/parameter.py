@@ -16,6 +16,7 @@ import json
 import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from ductwork.core import params as core
@@ -370,10 +371,27 @@ class TimeDeltaParameter(_LuigiParameter, core.TimeDeltaParameter):
 
 
 class PathParameter(_LuigiParameter, core.PathParameter):
+    """A ``pathlib.Path``; ``absolute=True`` makes it absolute and ``exists=True`` refuses a
+    path that does not exist, as Luigi's does (both were taken and not applied: a missing
+    input file was found only when ``run()`` opened it). The default is checked as it is
+    given to a task, not when the class is defined."""
+
     def __init__(self, *args: Any, absolute: bool = False, exists: bool = False, **kwargs: Any) -> None:
+        self.absolute = False
+        self.exists = False
+        super().__init__(*args, **kwargs)
         self.absolute = absolute
         self.exists = exists
-        super().__init__(*args, **kwargs)
+
+    def normalize(self, value: Any) -> Any:
+        path = super().normalize(value)
+        if not isinstance(path, Path):
+            return path
+        if self.absolute:
+            path = path.absolute()
+        if self.exists and not path.exists():
+            raise ValueError(f"The path {path} does not exist.")
+        return path
 
 
 class OptionalPathParameter(OptionalParameterMixin, PathParameter):
