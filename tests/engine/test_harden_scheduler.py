@@ -849,3 +849,46 @@ def _flow_tasks(env: Env, flow_id: str) -> list[str]:
     from ductwork.services.runs import flow_graph
 
     return sorted(flow_graph(env.engine, flow_id).nodes)
+
+
+def _job_states(db: Path) -> list[str]:
+    import sqlalchemy as sa
+
+    from ductwork.store.tables import scheduler_jobs
+
+    engine = create_engine(f"sqlite:///{db}")
+    try:
+        with read_transaction(engine) as conn:
+            return [r.state for r in conn.execute(sa.select(scheduler_jobs.c.state).order_by(scheduler_jobs.c.id))]
+    finally:
+        engine.dispose()
+
+
+def test_a_scheduler_that_fails_is_recorded_failed_not_success_nor_running(tmp_path: Path) -> None:
+    """A scheduler ended by an error was recorded ``success``; one whose executor could not start
+    (no Kubernetes API to talk to) left its job ``running`` for ever."""
+
+    class Unstartable:
+        def start(self) -> None:
+            raise RuntimeError("no Kubernetes API to talk to")
+
+    class Crashing:
+        starts_when_used = False
+
+        def start(self) -> None:
+            return None
+
+        def __getattr__(self, name: str) -> Any:
+            raise RuntimeError(f"the executor broke ({name})")
+
+    (tmp_path / "flows").mkdir()
+    db = tmp_path / "ductwork.db"
+    settings = Settings(home=tmp_path / "home", flows_folder=tmp_path / "flows", database_url=f"sqlite:///{db}")
+    for factory, said in ((Unstartable, "no Kubernetes API"), (Crashing, "the executor broke")):
+        service = SchedulerService(settings, executor_factory=lambda _s, _e, f=factory: f())  # type: ignore[misc]
+        with pytest.raises(RuntimeError, match=said):
+            service.run()
+    assert _job_states(db) == ["failed", "failed"]
+    service = SchedulerService(settings)
+    service.run(until=lambda: True)
+    assert _job_states(db)[-1] == "success"

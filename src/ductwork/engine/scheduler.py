@@ -359,7 +359,8 @@ class SchedulerService:
     def _on_message(self, _flow_id: str, _delivery: Any) -> None:
         self._last_poll = 0.0
 
-    def shutdown(self) -> None:
+    def shutdown(self, *, ended: str = "success") -> None:
+        """Stop everything, and record the job ``ended`` ("failed": an error ended its loop)."""
         if self.triggerer is not None:
             self.triggerer.stop()
         self.parsing.shutdown()
@@ -395,7 +396,7 @@ class SchedulerService:
         if self._job_id is not None:
             try:
                 with transaction(self.engine) as conn:
-                    job_repo.end_job(conn, self._job_id)
+                    job_repo.end_job(conn, self._job_id, ended)
             except Exception as exc:
                 if not database_unavailable(exc):
                     raise
@@ -458,10 +459,12 @@ class SchedulerService:
                 break
             except Exception as exc:  # the database went away again while starting
                 if not database_unavailable(exc):
+                    self._end_job_failed()
                     raise
                 if not self.wait_for_database(exc, at_start=True):
                     self.shutdown()
                     return
+        ended = "failed"  # unless the loop ends as asked (stop(), a signal, ``until``)
         try:
             while not self.stop_event.is_set():
                 try:
@@ -472,8 +475,25 @@ class SchedulerService:
                     self.wait_for_database(exc)
                 if until is not None and until():
                     break
+            ended = "success"
+        except KeyboardInterrupt:
+            ended = "success"
+            raise
         finally:
-            self.shutdown()
+            self.shutdown(ended=ended)
+
+    def _end_job_failed(self) -> None:
+        """A scheduler that cannot start (its executor has nothing to talk to) after its job was
+        recorded: the job row said ``running`` for ever, and its runs stayed leased to it until
+        the lease lapsed. Best effort: the error that stops it is what the user needs to see."""
+        try:
+            if self.coordination is not None:
+                self.coordination.end()
+            if self._job_id is not None:
+                with transaction(self.engine) as conn:
+                    job_repo.end_job(conn, self._job_id, "failed")
+        except Exception as exc:
+            log.warning("could not record this scheduler's end: %s", _first_line(exc))
 
     # --- database outages ------------------------------------------------------------------
     def wait_for_database(self, error: BaseException | None = None, *, at_start: bool = False) -> bool:
