@@ -130,3 +130,39 @@ def test_a_try_that_ended_before_any_host_ran_it_says_why_it_has_no_log(viewer: 
         "try 1 of task 'extract.orders' of run podless ended failed without running "
         "(its pod ended Failed: container try exited 137 (OOMKilled)): it has no log"
     )
+
+
+def test_a_try_that_starts_while_the_follow_begins_is_not_said_not_started(
+    viewer: Api, engine: Engine, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """The try started between the check that the task had no try yet and the waiting line:
+    the answer began "*** t has not started yet (running); waiting for its first try", a
+    contradiction. A task whose try has begun streams that try at once, with no waiting line."""
+    from ductwork.services import tasks as task_service
+
+    graph = demo_flow().to_graph()
+    with transaction(engine) as conn:
+        pk = run_repo.create_run(
+            conn,
+            graph,
+            run_id="raced",
+            logical_date=T0 + dt.timedelta(days=31),
+            states=dict.fromkeys(graph.nodes, TaskState.QUEUED),
+            tries=dict.fromkeys(graph.nodes, 1),
+            state=RunState.RUNNING,
+        ).pk
+    log = tmp_path / "raced.log"
+    log.write_text("started\n")
+    checked = task_service._may_still_start
+
+    def start_right_after_the_check(*args: Any, **kwargs: Any) -> bool:
+        may = checked(*args, **kwargs)
+        monkeypatch.setattr(task_service, "_may_still_start", checked)
+        now = dt.datetime.now(dt.UTC)
+        with transaction(engine) as conn:
+            task_repo.try_started(conn, pk, "load", 1, hostname="w", pid=1, at=now, log_path=str(log))
+            task_repo.try_finished(conn, pk, "load", 1, TryOutcome(TaskState.SUCCESS, now, now))
+        return may
+
+    monkeypatch.setattr(task_service, "_may_still_start", start_right_after_the_check)
+    assert "".join(_followed(viewer, _path("raced", "load"))) == "started\n"

@@ -293,13 +293,17 @@ def _no_try_yet(engine: Engine, record: RunRecord, task_id: str) -> None:
 
 
 def _waiting_then_followed(engine: Engine, record: RunRecord, task_id: str, poll: float) -> Iterator[str]:
+    # The tries and the state are read together, again: a try that began after the check of
+    # ``followed_log`` made the line read "has not started yet (running)". It streams at once.
     state = "none"
     with read_transaction(engine) as conn:
+        started = bool(task_repo.list_tries(conn, record.pk, task_id))
         instance = task_repo.get_task_instance(conn, record.pk, task_id)
-    if instance is not None:
-        state = instance.state.value.replace("_", " ")
-    yield f"*** {task_id} has not started yet ({state}); waiting for its first try\n"
-    while _may_still_start(engine, record, task_id):
+    if not started:
+        if instance is not None:
+            state = instance.state.value.replace("_", " ")
+        yield f"*** {task_id} has not started yet ({state}); waiting for its first try\n"
+    while not started and _may_still_start(engine, record, task_id):
         yield ""  # nothing new: a reader may stop here (a web server stopping)
         time.sleep(poll)
     try:
