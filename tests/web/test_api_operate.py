@@ -146,3 +146,36 @@ def test_clearing_a_marker_through_the_api_lists_and_clears_the_other_flows_task
         assert record is not None
         states = {t: s.value for t, s in task_repo.task_states(conn, record.pk).items()}
     assert states == {"wait": "none", "use": "none", "other": "success"}
+
+
+def test_a_cancelled_run_says_why_in_its_states_and_its_unrun_tasks_say_why_they_never_ran(
+    operator: Api, viewer: Api, engine: Engine
+) -> None:
+    """A task the cancel skipped before it ran showed "try 0 of 1" over an empty tries table, and
+    the run header's "cancelled" appeared only on a reload: the task says why it is skipped
+    (``state_reason``), and the states a live page polls say why the run ended (``reason``)."""
+    import datetime as dt
+
+    from ductwork.core.states import RunState, TaskState
+    from ductwork.store.engine import transaction
+    from ductwork.store.repo import runs as run_repo
+    from tests.web.seed import T0, demo_flow
+
+    graph = demo_flow().to_graph()
+    with transaction(engine) as conn:
+        run_repo.create_run(
+            conn,
+            graph,
+            run_id="cancelled_early",
+            logical_date=T0 + dt.timedelta(days=40),
+            states=dict.fromkeys(graph.nodes, TaskState.NONE),
+            state=RunState.RUNNING,
+        )
+    path = _run("demo", "cancelled_early")
+    assert viewer.get(path + "/states").json()["reason"] == ""
+    assert viewer.get(path + "/tasks/report").json()["state_reason"] == ""
+    assert operator.post(path + "/cancel").status_code == 200
+    states = viewer.get(path + "/states").json()
+    assert (states["state"], states["reason"]) == ("failed", "cancelled from the web")
+    report = viewer.get(path + "/tasks/report").json()
+    assert (report["state"], report["try_number"], report["state_reason"]) == ("skipped", 0, "cancelled from the web")

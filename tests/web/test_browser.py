@@ -461,6 +461,27 @@ def test_a_refused_run_action_says_why(admin_tab: Session, standalone: Standalon
     admin_tab.errors.clear()
 
 
+def test_a_run_cancelled_while_shown_says_why_and_its_unrun_task_says_it_never_ran(
+    admin_tab: Session, standalone: Standalone
+) -> None:
+    """The header of a run's graph said "failed" when the run was cancelled, and "cancelled from
+    the web" only after a reload; the task the cancel skipped read "try 0 of 1" over an empty
+    tries table. The reason shows as the run ends, and the task says it never ran, and why."""
+    _wait_for_flow(admin_tab, "stoppable")
+    standalone.cli("trigger", "stoppable", "--run-id", "stopped_while_shown")
+    page = admin_tab.open("/flows/stoppable/runs/stopped_while_shown/graph")
+    page.wait_for_selector('g.node[data-id="wait"][data-state="running"]')
+    assert page.locator("#run-reason").count() == 0
+    page.click("#cancel-run")
+    page.click("#confirm-ok")
+    page.wait_for_selector("#run-reason")
+    page.wait_for_function("document.getElementById('run-reason').textContent === 'cancelled from the web'")
+    page.click('g.node[data-id="then"] rect')
+    page.wait_for_selector('#task-state[data-state="skipped"]')
+    assert page.inner_text("#task-summary") == "BashOperator · never ran"
+    assert page.inner_text("#no-tries") == "no tries: the task ended skipped without running (cancelled from the web)"
+
+
 def test_the_cancel_run_dialog_says_keep_running_not_cancel(admin_tab: Session, standalone: Standalone) -> None:
     """The dialog of Cancel run read "Cancel" and "Cancel run": which one cancels the run? The
     button that closes it says "Keep running"; the same dialog asked next (clear) says Cancel."""

@@ -341,6 +341,11 @@ class RunStatesOut(BaseModel):
     count: int
     states: str
     revision: int
+    reason: str = Field(
+        default="",
+        description="Why a finished run ended so, when something other than its tasks decided it "
+        "(cancelled, its run_timeout passed); '' otherwise. A live page shows it as the run ends.",
+    )
 
 
 class GridRunOut(BaseModel):
@@ -411,6 +416,11 @@ class TaskOut(BaseModel):
 class TaskDetailOut(TaskOut):
     definition: dict[str, Any]
     downstream: list[str]
+    state_reason: str = Field(
+        default="",
+        description="Why the task came to its state, as its latest state change recorded it "
+        "('cancelled from the web', 'trigger rule all_success'...); what a task that never ran shows.",
+    )
 
 
 class TryOut(BaseModel):

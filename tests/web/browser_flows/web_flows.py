@@ -70,3 +70,7 @@ def added(xs: list[int]) -> int:
 @flow(tags=["browser"])
 def one_bad_instance() -> None:
     added(double.expand(x=three()))
+
+
+with Flow("stoppable", tags=["browser"]) as stoppable:
+    BashOperator(task_id="wait", bash_command="sleep 60") >> BashOperator(task_id="then", bash_command="echo then")

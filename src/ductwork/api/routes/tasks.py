@@ -25,6 +25,7 @@ from ductwork.services import tasks as task_service
 from ductwork.services.shown_secrets import known_secrets, mask_shown
 from ductwork.store.engine import read_transaction
 from ductwork.store.records import RunRecord
+from ductwork.store.repo import events as event_repo
 from ductwork.store.repo import flows as flow_repo
 from ductwork.store.repo import results as result_repo
 from ductwork.store.repo import tasks as task_repo
@@ -92,14 +93,20 @@ def _instance(ctx: WebContext, record: RunRecord, task_id: str) -> Any:
 def get_task(
     flow_id: FlowId, run_id: RunId, task_id: TaskId, ctx: WebContext = Depends(web_context)
 ) -> schemas.TaskDetailOut:
-    """A task instance with its recorded definition (operator, parameters, retries, pool...)."""
+    """A task instance with its recorded definition (operator, parameters, retries, pool...), and
+    why it is in its state: a task the run's cancel skipped before it ran has no try to say so."""
     record = find_run(ctx, flow_id, run_id)
     instance = _instance(ctx, record, task_id)
     with read_transaction(ctx.engine) as conn:
         definition = views.task_definition(conn, record.pk, task_id) or {}
         downstream = views.downstream_of(conn, record.pk, task_id)
+        changes = event_repo.list_state_events(conn, record.pk, task_id=task_id)
+    reason = next((e.reason for e in reversed(changes) if e.new == instance.state.value), "")
     return schemas.TaskDetailOut(
-        **schemas.task_out(instance).model_dump(), definition=schemas.plain(definition), downstream=downstream
+        **schemas.task_out(instance).model_dump(),
+        definition=schemas.plain(definition),
+        downstream=downstream,
+        state_reason=reason,
     )
 
 

@@ -15,10 +15,12 @@ from ductwork.api.context import WebContext, web_context
 from ductwork.api.routes._common import ERRORS, MAX_OFFSET, FlowId, RunId, RunType, find_run
 from ductwork.api.routes.flows import CODES
 from ductwork.api.security import Viewer
+from ductwork.core.states import RunState
 from ductwork.core.task_order import instances_under_their_task, reorder, reorder_text
 from ductwork.services import runs as run_service
 from ductwork.services import why as why_service
 from ductwork.store.engine import read_transaction
+from ductwork.store.repo import events as event_repo
 from ductwork.store.repo import flows as flow_repo
 from ductwork.store.repo import runs as run_repo
 from ductwork.store.repo import views
@@ -105,12 +107,15 @@ def run_graph(flow_id: FlowId, run_id: RunId, ctx: WebContext = Depends(web_cont
 @router.get("/flows/{flow_id}/runs/{run_id}/states", response_model=schemas.RunStatesOut, dependencies=[Viewer])
 def run_states(flow_id: FlowId, run_id: RunId, ctx: WebContext = Depends(web_context)) -> schemas.RunStatesOut:
     """The run's state and its task states as codes in graph order: what a live page polls.
-    When ``count`` differs from the graph a page holds, the graph grew: fetch it again."""
+    When ``count`` differs from the graph a page holds, the graph grew: fetch it again. A run
+    that ended comes with why, when its tasks did not decide it (the header showed a cancel's
+    reason only once the page was loaded again)."""
     record = find_run(ctx, flow_id, run_id)
     with read_transaction(ctx.engine) as conn:
         state, revision = views.run_revision(conn, record.pk)
         codes = views.run_codes(conn, record.pk)
-    return schemas.RunStatesOut(state=state, count=len(codes), states=codes, revision=revision)
+        reason = event_repo.run_end_reason(conn, record.pk) if RunState(state).is_terminal else ""
+    return schemas.RunStatesOut(state=state, count=len(codes), states=codes, revision=revision, reason=reason)
 
 
 @router.get("/flows/{flow_id}/runs/{run_id}/gantt", response_model=schemas.GanttOut, dependencies=[Viewer])

@@ -161,9 +161,16 @@ function onlyFailedInstances(ids) {
   return ids.filter((id) => !mapped.has(id));
 }
 
-export function setRunState(state) {
+// ``reason``: why the run ended, when its tasks did not decide it (cancelled...), from the
+// polled states; shown beside the badge as the run ends, where it appeared only on a reload.
+export function setRunState(state, reason) {
   const badge = document.getElementById('run-state');
   if (badge) { badge.className = `state s-${state}`; badge.textContent = state; }
+  if (badge && reason !== undefined) {
+    let said = document.getElementById('run-reason');
+    if (!said && reason) { said = el('span', { class: 'muted', id: 'run-reason' }); badge.after(said); }
+    if (said) said.textContent = reason;
+  }
   const cancel = document.getElementById('cancel-run');
   if (cancel) cancel.disabled = state === 'success' || state === 'failed';
   // A run that ends is deletable unless the page said it stays anyway (the flow's latest run).

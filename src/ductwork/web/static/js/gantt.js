@@ -16,8 +16,8 @@ function svgEl(tag, attrs) {
 }
 
 async function load() {
-  const [data, run] = await Promise.all([api(`${runPath(flowId, runId)}/gantt`), api(runPath(flowId, runId))]);
-  setRunState(run.state);
+  const [data, run] = await Promise.all([api(`${runPath(flowId, runId)}/gantt`), api(`${runPath(flowId, runId)}/states`)]);
+  setRunState(run.state, run.reason);
   draw(data);
   clearTimeout(timer);
   if (run.state === 'queued' || run.state === 'running') timer = setTimeout(load, Math.max(2000, pollMs));

@@ -220,7 +220,7 @@ async function poll() {
   try {
     const now = await api(`${runPath(flowId, runId)}/states`);
     runState = now.state;
-    setRunState(now.state);
+    setRunState(now.state, now.reason);
     if (now.count !== g.task_ids.length) { await loadGraph(); }
     else if (now.states !== g.states) {
       g.states = now.states;

@@ -23,9 +23,13 @@ async function load() {
   badge.dataset.state = task.state;
   // A reschedule gives its try back (as in Airflow): while it waits, the try shown is the one that checks next.
   const tryShown = task.state === 'up_for_reschedule' ? task.try_number + 1 : task.try_number;
-  document.getElementById('task-summary').textContent = `${task.operator} · try ${tryShown} of ${task.max_tries}` + (task.duration != null ? ` · ${fmtDuration(task.duration)}` : '');
+  // A task that ended without a try (skipped as its run was cancelled, upstream failed) read
+  // "try 0 of 1" over an empty table: it says it never ran, and why.
+  const tryText = tryShown >= 1 && (attempts.length || ACTIVE.has(task.state)) ? `try ${tryShown} of ${task.max_tries}`
+    : ACTIVE.has(task.state) ? 'not started yet' : 'never ran';
+  document.getElementById('task-summary').textContent = `${task.operator} · ${tryText}` + (task.duration != null ? ` · ${fmtDuration(task.duration)}` : '');
   details(task);
-  triesTable(attempts);
+  triesTable(attempts, task);
   rendered(attempts);
   await results();
   await why();
@@ -74,9 +78,17 @@ async function why() {
   box.replaceChildren(...parts);
 }
 
-function triesTable(attempts) {
+function noTriesRow(task) {
+  const why = task.state_reason ? ` (${task.state_reason})` : '';
+  const text = ACTIVE.has(task.state) ? `no try yet: the task has not started (${task.state.replaceAll('_', ' ')})`
+    : `no tries: the task ended ${task.state.replaceAll('_', ' ')} without running${why}`;
+  return el('tr', { id: 'no-tries' }, el('td', { colspan: 5, class: 'muted', text }));
+}
+
+function triesTable(attempts, task) {
   const tbody = document.querySelector('#task-tries tbody');
-  tbody.replaceChildren(...attempts.slice().reverse().flatMap((t) => {
+  if (!attempts.length) tbody.replaceChildren(noTriesRow(task));
+  else tbody.replaceChildren(...attempts.slice().reverse().flatMap((t) => {
     const row = el('tr', {}, el('td', { text: t.try_number }), el('td', {}, stateBadge(t.state)),
       el('td', { text: fmtTime(t.start_date) }), el('td', { text: fmtDuration(t.duration) }),
       el('td', { class: 'muted', text: t.hostname ? `${t.hostname} pid ${t.pid ?? '?'}` : '—' }));
@@ -111,15 +123,17 @@ async function results() {
   down.textContent = found.length && current.downstream.length ? `passed to: ${current.downstream.join(', ')}` : '';
 }
 
-function noTryText(state) {
-  if (state === 'skipped') return 'no log: the task was skipped, so it never ran';
-  if (state === 'upstream_failed') return 'no log: the task never ran, as a task upstream of it failed';
+function noTryText(task) {
+  const why = task.state_reason ? ` (${task.state_reason})` : '';
+  if (task.state === 'skipped') return `no log: the task was skipped, so it never ran${why}`;
+  if (task.state === 'upstream_failed') return 'no log: the task never ran, as a task upstream of it failed';
+  if (!ACTIVE.has(task.state)) return `no log: the task ended ${task.state.replaceAll('_', ' ')} without running${why}`;
   return 'no log yet: the task has not started';
 }
 
 function syncLog() {
   const wanted = trySelect.value ? Number(trySelect.value) : null;
-  if (wanted === null) { logBox.textContent = noTryText(current.state); return; }
+  if (wanted === null) { logBox.textContent = noTryText(current); return; }
   const attempt = tries.find((t) => t.try_number === wanted);
   const live = attempt && (attempt.state === 'running' || attempt.state === 'queued');
   if (attempt && !live && !attempt.has_log) { // nothing to ask the server for (it would answer 404)
