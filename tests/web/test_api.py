@@ -673,3 +673,21 @@ def test_each_admin_setting_a_pool_at_once_is_answered_with_what_they_set(admin:
             thread.join()
     assert len(answers) == 18 and all(sent == got for sent, got in answers), answers
     assert admin.delete("/pools/contended").status_code == 204
+
+
+def test_a_query_parameter_the_endpoint_does_not_take_is_refused_naming_it(viewer: Api, seeded: Seeded) -> None:
+    """A typo'd filter (``?stat=failed``) was ignored, so the answer held every run as if they
+    had all matched: it is a 422 naming the parameter, the one meant, and those taken."""
+    response = viewer.get("/flows/demo/runs", params={"stat": "failed"})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"] == (
+        "query parameter 'stat': not a parameter of GET /api/v1/flows/demo/runs "
+        "(did you mean 'state'? it takes: limit, offset, run_type, since, state, until)"
+    )
+    assert response.json()["errors"][0]["loc"] == ["query", "stat"]
+    assert viewer.get("/health", params={"verbose": "1"}).json()["detail"] == (
+        "query parameter 'verbose': not a parameter of GET /api/v1/health (it takes no query parameters)"
+    )
+    assert viewer.get("/flows/demo/runs", params={"state": "failed"}).status_code == 200
+    path = f"/flows/demo/runs/{quote(seeded.failed_run, safe='')}/tasks"
+    assert viewer.get(path, params=[("state", "failed"), ("state", "upstream_failed")]).status_code == 200

@@ -52,7 +52,7 @@ def test_ids_with_slashes_are_reachable(engine: Any, operator: Api, app: Any) ->
     assert set(TASKS) <= {t["task_id"] for t in (listed["items"] if isinstance(listed, dict) else listed)}
     for task_id in TASKS:
         for tail in ("", "/tries", "/results"):
-            response = operator.get(f"{run}/tasks/{_q(task_id)}{tail}", params={"follow": "false"})
+            response = operator.get(f"{run}/tasks/{_q(task_id)}{tail}")
             assert response.status_code == 200, (task_id, tail, response.text)
         assert operator.get(f"{run}/tasks/{_q(task_id)}").json()["task_id"] == task_id
         logs = operator.get(f"{run}/tasks/{_q(task_id)}/logs", params={"follow": "false"})

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
+from ductwork.api.query import known_query_parameters
 from ductwork.api.routes import (
     accounts,
     assets,
@@ -24,7 +25,8 @@ from ductwork.api.routes import (
 
 
 def api_router() -> APIRouter:
-    router = APIRouter(prefix="/api/v1")  # keep in step with app.API_PREFIX
+    # A query parameter the endpoint does not take is refused (a typo'd filter matched everything).
+    router = APIRouter(prefix="/api/v1", dependencies=[Depends(known_query_parameters)])  # prefix: app.API_PREFIX
     modules = (
         system,
         flows,
