@@ -691,3 +691,16 @@ def test_a_query_parameter_the_endpoint_does_not_take_is_refused_naming_it(viewe
     assert viewer.get("/flows/demo/runs", params={"state": "failed"}).status_code == 200
     path = f"/flows/demo/runs/{quote(seeded.failed_run, safe='')}/tasks"
     assert viewer.get(path, params=[("state", "failed"), ("state", "upstream_failed")]).status_code == 200
+
+
+def test_a_method_a_path_does_not_take_says_which_it_takes_and_how_to_create_one(admin: Api) -> None:
+    """``POST /api/v1/pools`` (Airflow's way to create a pool) answered a bare "Method Not
+    Allowed": the answer names the methods the path takes and the PUT that creates one."""
+    response = admin.post("/pools", json={"name": "etl", "slots": 3})
+    assert response.status_code == 405, response.text
+    assert response.json() == {
+        "detail": "POST is not allowed on /api/v1/pools: it takes GET; "
+        "to create or change one, PUT /api/v1/pools/NAME with a JSON body",
+        "error": "method_not_allowed",
+    }
+    assert admin.delete("/flows").json()["detail"] == "DELETE is not allowed on /api/v1/flows: it takes GET"

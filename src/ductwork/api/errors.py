@@ -175,10 +175,43 @@ def _no_route(request: Request, exc: StarletteHTTPException) -> str | None:
     )
 
 
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _methods_at(request: Request, path: str) -> list[str]:
+    """The methods some route of the application answers at ``path``."""
+    from starlette.routing import Match
+
+    found = []
+    for method in _METHODS:
+        scope = {**request.scope, "path": path, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            found.append(method)
+    return found
+
+
+def _not_allowed(request: Request, exc: StarletteHTTPException) -> str | None:
+    """Routing's bare "Method Not Allowed" for an API path, with the methods the path takes and,
+    for a collection (``POST /api/v1/pools``), how one of its items is created: ``PUT
+    /api/v1/pools/NAME``. Airflow creates pools with a POST; the answer said only "405"."""
+    if exc.status_code != 405 or not request.url.path.startswith("/api/"):
+        return None
+    from ductwork.api.slashes import SLASH_IN_SEGMENT
+
+    path = request.url.path.rstrip("/")
+    here = _methods_at(request, path)
+    shown = path.replace(SLASH_IN_SEGMENT, "%2F")  # as it was sent
+    detail = f"{request.method} is not allowed on {shown}: it takes {', '.join(here) or 'no method'}"
+    item = _methods_at(request, path + "/NAME")
+    if request.method in ("POST", "PUT") and "PUT" in item:
+        return f"{detail}; to create or change one, PUT {shown}/NAME with a JSON body"
+    return detail
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-    detail = _unreadable_body(exc) or _no_route(request, exc) or detail
+    detail = _unreadable_body(exc) or _no_route(request, exc) or _not_allowed(request, exc) or detail
     if _for_person(request):
         return request.app.state.html_error(request, exc.status_code, detail)
     return JSONResponse(
