@@ -74,3 +74,4 @@ def one_bad_instance() -> None:
 
 with Flow("stoppable", tags=["browser"]) as stoppable:
     BashOperator(task_id="wait", bash_command="sleep 60") >> BashOperator(task_id="then", bash_command="echo then")
+
