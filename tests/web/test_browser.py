@@ -481,6 +481,22 @@ def test_a_run_cancelled_while_shown_says_why_and_its_unrun_task_says_it_never_r
     assert page.inner_text("#no-tries") == "no tries: the task ended skipped without running (cancelled from the web)"
 
 
+def test_pausing_a_flow_on_the_flows_page_updates_its_next_run(admin_tab: Session) -> None:
+    """Paused with its switch, a flow kept showing the next run it would no longer start (and,
+    unpaused, showed none) until the page was loaded again."""
+    _wait_for_flow(admin_tab, "future_daily")
+    page = admin_tab.page
+    row = 'tr[data-flow-id="future_daily"]'
+    assert page.inner_text(f"{row} .next-run").startswith("2100-01-02 00:00")
+    page.click(f"{row} .switch")
+    page.locator(f"{row} .next-run", has_text="—").wait_for()
+    page.reload()
+    assert page.inner_text(f"{row} .next-run") == "—"
+    page.click(f"{row} .switch")
+    page.locator(f"{row} .next-run", has_text="2100-01-02 00:00").wait_for()
+    assert "logical date 2100-01-01 00:00" in page.inner_text(f"{row} .next-run")
+
+
 def test_the_cancel_run_dialog_says_keep_running_not_cancel(admin_tab: Session, standalone: Standalone) -> None:
     """The dialog of Cancel run read "Cancel" and "Cancel run": which one cancels the run? The
     button that closes it says "Keep running"; the same dialog asked next (clear) says Cancel."""

@@ -75,3 +75,6 @@ def one_bad_instance() -> None:
 with Flow("stoppable", tags=["browser"]) as stoppable:
     BashOperator(task_id="wait", bash_command="sleep 60") >> BashOperator(task_id="then", bash_command="echo then")
 
+
+with Flow("future_daily", schedule="@daily", start_date="2100-01-01", tags=["browser"]) as future_daily:
+    EmptyOperator(task_id="noop")
