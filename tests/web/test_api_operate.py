@@ -179,3 +179,5 @@ def test_a_cancelled_run_says_why_in_its_states_and_its_unrun_tasks_say_why_they
     assert (states["state"], states["reason"]) == ("failed", "cancelled from the web")
     report = viewer.get(path + "/tasks/report").json()
     assert (report["state"], report["try_number"], report["state_reason"]) == ("skipped", 0, "cancelled from the web")
+    why = viewer.get(path + "/tasks/report/why").json()
+    assert (why["decision"], why["text"]) == ("not_run", "did not run: it ended skipped (cancelled from the web)")

@@ -479,6 +479,9 @@ def test_a_run_cancelled_while_shown_says_why_and_its_unrun_task_says_it_never_r
     page.wait_for_selector('#task-state[data-state="skipped"]')
     assert page.inner_text("#task-summary") == "BashOperator · never ran"
     assert page.inner_text("#no-tries") == "no tries: the task ended skipped without running (cancelled from the web)"
+    page.wait_for_selector("#task-why[data-decision=not_run]")
+    assert page.inner_text("#task-why-title") == "Why it did not run"
+    assert page.inner_text("#task-why") == "did not run: it ended skipped (cancelled from the web)"
 
 
 def test_pausing_a_flow_on_the_flows_page_updates_its_next_run(admin_tab: Session) -> None:

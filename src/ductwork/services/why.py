@@ -20,6 +20,7 @@ from ductwork.services.runs import flow_graph, get_run
 from ductwork.store.cache import latest_entry, recorded_node
 from ductwork.store.engine import read_transaction
 from ductwork.store.records import RunRecord
+from ductwork.store.repo import events as event_repo
 from ductwork.store.repo import flows as flow_repo
 from ductwork.store.repo import pools as pool_repo
 from ductwork.store.repo import runs as run_repo
@@ -40,6 +41,10 @@ def _latest_run_with(engine: Engine, flow_id: str, task_id: str) -> RunRecord:
     raise NotFoundError(f"no recent run of flow {flow_id!r} has a task {task_id!r}.{hint}")
 
 
+_ENDED_UNRUN = ("skipped", "upstream_failed")
+"""States a task ends in without running; a task in one with no try gets "did not run" and why."""
+
+
 def explain(engine: Engine, flow_id: str, task_id: str, run_id: str | None = None) -> dict[str, Any]:
     """What decided whether ``task_id`` ran in the run (the latest run that has it by default)."""
     record = get_run(engine, flow_id, run_id) if run_id else _latest_run_with(engine, flow_id, task_id)
@@ -56,6 +61,9 @@ def explain(engine: Engine, flow_id: str, task_id: str, run_id: str | None = Non
         state = instance.state.value if instance is not None else "none"
         pool_hold = _pool_holds(conn, node.pool, node.pool_slots) if state == "scheduled" else None
         run_hold = _run_holds(conn, record, task_id) if record.state.value == "queued" else None
+        tried = bool(task_repo.list_tries(conn, record.pk, task_id)) if state in _ENDED_UNRUN else True
+        changes = event_repo.list_state_events(conn, record.pk, task_id=task_id) if not tried else []
+        ended_by = next((e.reason for e in reversed(changes) if e.new == state), "")
     out: dict[str, Any] = {"flow_id": flow_id, "run_id": record.run_id, "task_id": task_id, "state": state}
     if run_hold is not None and state in ("none", "scheduled"):
         out.update(decision="waiting", reasons=[], text=run_hold)
@@ -71,6 +79,12 @@ def explain(engine: Engine, flow_id: str, task_id: str, run_id: str | None = Non
         return out
     if pool_hold is not None:
         out.update(decision="waiting", reasons=[], text=pool_hold)
+        return out
+    if instance is not None and state in _ENDED_UNRUN and instance.start_date is None and not tried:
+        # A task its run's cancel skipped, or whose upstream failed, read "runs (it has not yet:
+        # skipped)": it will not run in this run, and what ended it is the answer.
+        because = f" ({ended_by})" if ended_by else ""
+        out.update(decision="not_run", reasons=[], text=f"did not run: it ended {state.replace('_', ' ')}{because}")
         return out
     if node.extra.get("cache"):
         out["cache"] = node.extra["cache"]

@@ -68,7 +68,7 @@ async function why() {
   box.className = '';
   box.dataset.decision = info.decision;
   // A task that was up to date, or whose outputs existed, did not run: the heading says so.
-  const skipped = ['up_to_date', 'complete', 'taken'].includes(info.decision);
+  const skipped = ['up_to_date', 'complete', 'taken', 'not_run'].includes(info.decision);
   document.getElementById('task-why-title').textContent = skipped ? 'Why it did not run' : 'Why it ran';
   const items = (info.reasons || []).map((r) => el('li', { text: r.text }));
   const parts = [el('p', { class: 'why-text', text: info.text })];
