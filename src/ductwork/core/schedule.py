@@ -78,6 +78,14 @@ def _localize(naive: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
     return naive.replace(tzinfo=tz).astimezone(dt.UTC)
 
 
+def _plain_utc(moment: dt.datetime) -> dt.datetime:
+    """``moment`` as a plain ``datetime`` in UTC (a naive one is the machine's local time, as
+    ``astimezone`` reads it). Not a pendulum ``DateTime`` (Airflow DAG files pass those), whose
+    arithmetic with ``datetime.UTC`` loses the zone, so it cannot be compared afterwards."""
+    u = moment.astimezone(dt.UTC)
+    return dt.datetime(u.year, u.month, u.day, u.hour, u.minute, u.second, u.microsecond, tzinfo=dt.UTC)
+
+
 class Schedule(ABC):
     """When runs of a flow are due."""
 
@@ -228,16 +236,35 @@ class CronSchedule(Schedule):
             croniter(self.cron, dt.datetime(2000, 1, 1)).get_next(dt.datetime)
         except ValueError:
             raise ValueError("no date matches it, so it would never run") from None
+        # A cron whose hour field is "*" fires in every hour, so also in the hour a fall-back
+        # repeats (02:00-03:00 twice in Madrid): read on the wall clock alone, the second pass
+        # was skipped and one run covered two hours. Airflow's timetables fire in both.
+        self._every_hour = croniter(self.cron).expanded[1] == ["*"]
 
     @property
     def text(self) -> str:
         return self.expression
 
     def _next_fire(self, after: dt.datetime, *, inclusive: bool = False) -> dt.datetime:
-        wall = after.astimezone(self.tz).replace(tzinfo=None)
+        after = _plain_utc(after)
         if inclusive:
-            wall -= dt.timedelta(microseconds=1)
-        return _localize(self._croniter(self.cron, wall).get_next(dt.datetime), self.tz)
+            after -= dt.timedelta(microseconds=1)
+        wall = after.astimezone(self.tz).replace(tzinfo=None)
+        fires = self._croniter(self.cron, wall)
+        scheduled = fires.get_next(dt.datetime)
+        fire = _localize(scheduled, self.tz)
+        if self._every_hour:  # the repeated hour's second pass: as far on as the wall clock says
+            folded = after + (scheduled - wall)
+            if after < folded and (folded < fire or fire <= after) and self._fires_at(folded):
+                return folded
+        while fire <= after:  # in the second pass, a wall time of the first pass is behind us
+            fire = _localize(fires.get_next(dt.datetime), self.tz)
+        return fire
+
+    def _fires_at(self, moment: dt.datetime) -> bool:
+        """Whether the wall-clock time of ``moment`` in the flow's zone matches the cron."""
+        wall = moment.astimezone(self.tz).replace(tzinfo=None, fold=0)
+        return bool(self._croniter.match(self.cron, wall))
 
     def _prev_fire(self, before: dt.datetime, *, inclusive: bool = True) -> dt.datetime:
         """The last fire time before ``before`` (or at it, when ``inclusive``). Fires are found
@@ -247,11 +274,18 @@ class CronSchedule(Schedule):
         if inclusive:
             wall += dt.timedelta(microseconds=1)
         fires = self._croniter(self.cron, wall)
-        fire = _localize(fires.get_prev(dt.datetime), self.tz)
+        scheduled = fires.get_prev(dt.datetime)
+        fire = _localize(scheduled, self.tz)
         for _ in range(3):
             if fire < before or (inclusive and fire == before):
                 break
             fire = _localize(fires.get_prev(dt.datetime), self.tz)
+        if self._every_hour:  # in the repeated hour's second pass, not an hour before it
+            folded = _plain_utc(before) - (wall - scheduled)
+            if inclusive:
+                folded += dt.timedelta(microseconds=1)
+            if fire < folded and (folded < before or (inclusive and folded == before)) and self._fires_at(folded):
+                return folded
         return fire
 
     def next_interval(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -220,3 +221,61 @@ def test_a_timedelta_schedule_without_catchup_keeps_the_start_dates_times() -> N
     assert schedule.next_interval(first, start_date=start, end_date=None, catchup=False, now=now) == DataInterval(
         dt.datetime(2024, 3, 1, 3, tzinfo=dt.UTC), dt.datetime(2024, 3, 1, 9, tzinfo=dt.UTC)
     )
+
+
+@pytest.mark.parametrize("cron, per_hour", [("0 * * * *", 1), ("*/15 * * * *", 4), ("30 * * * *", 1)])
+def test_an_hourly_cron_runs_every_hour_of_a_fall_back_night(cron: str, per_hour: int) -> None:
+    """Hourly in Madrid: the night the clocks go back has 25 hours, and the second 02:00 (CET)
+    had no run: the run of 02:00 CEST covered two hours. Every UTC hour gets its runs, as
+    Airflow's timetables do for a cron that fires every hour (the "fold hour" fix)."""
+    schedule = parse_schedule(cron, "Europe/Madrid")
+    start = dt.datetime(2026, 10, 25, tzinfo=MADRID)
+    end = dt.datetime(2026, 10, 25, 23, 59, tzinfo=MADRID)
+    intervals = schedule.intervals_between(start, end, now=end + dt.timedelta(days=1))
+    assert len(intervals) == 25 * per_hour
+    step = dt.timedelta(minutes=60 // per_hour)
+    assert all(i.end - i.start == step for i in intervals)
+    assert all(a.end == b.start for a, b in itertools.pairwise(intervals))
+
+
+def test_the_second_two_o_clock_of_a_fall_back_night_is_an_hourly_interval_of_its_own() -> None:
+    schedule = parse_schedule("0 * * * *", "Europe/Madrid")
+    first_two = dt.datetime(2026, 10, 25, 0, 0, tzinfo=dt.UTC)  # 02:00 CEST
+    second_two = dt.datetime(2026, 10, 25, 1, 0, tzinfo=dt.UTC)  # 02:00 CET, an hour later
+    three = dt.datetime(2026, 10, 25, 2, 0, tzinfo=dt.UTC)  # 03:00 CET
+    assert schedule.interval_starting(first_two) == DataInterval(first_two, second_two)
+    assert schedule.interval_starting(second_two) == DataInterval(second_two, three)
+    assert schedule.interval_before(three) == DataInterval(second_two, three)
+    assert schedule.logical_date_holding(second_two + dt.timedelta(minutes=30), start_date=None) == second_two
+    assert schedule.manual_interval(three + dt.timedelta(minutes=5)) == DataInterval(second_two, three)
+
+
+def test_an_hourly_cron_runs_every_hour_of_a_spring_forward_night_once() -> None:
+    schedule = parse_schedule("0 * * * *", "Europe/Madrid")
+    start = dt.datetime(2026, 3, 29, tzinfo=MADRID)
+    end = dt.datetime(2026, 3, 29, 23, 59, tzinfo=MADRID)
+    intervals = schedule.intervals_between(start, end, now=end + dt.timedelta(days=1))
+    assert len(intervals) == 23
+    assert all(i.end - i.start == dt.timedelta(hours=1) for i in intervals)
+
+
+def test_a_daily_cron_at_a_repeated_time_runs_once_on_the_fall_back_day() -> None:
+    """02:30 happens twice in Madrid on 2026-10-25; a daily 02:30 runs once, at the first."""
+    schedule = parse_schedule("30 2 * * *", "Europe/Madrid")
+    start = dt.datetime(2026, 10, 24, tzinfo=MADRID)
+    end = dt.datetime(2026, 10, 26, 23, 0, tzinfo=MADRID)
+    starts = [i.start for i in schedule.intervals_between(start, end, now=end + dt.timedelta(days=1))]
+    assert starts == [
+        dt.datetime(2026, 10, 24, 0, 30, tzinfo=dt.UTC),
+        dt.datetime(2026, 10, 25, 0, 30, tzinfo=dt.UTC),
+        dt.datetime(2026, 10, 26, 1, 30, tzinfo=dt.UTC),
+    ]
+
+
+def test_an_hourly_cron_on_weekdays_keeps_local_midnight_after_a_dst_weekend() -> None:
+    """Every hour Monday to Friday: after the weekend the clocks went back, Monday starts at
+    local midnight (the fold fix must not add the weekend's 49 wall-clock hours in UTC)."""
+    schedule = parse_schedule("0 * * * 1-5", "Europe/Madrid")
+    friday_last = dt.datetime(2026, 10, 23, 23, tzinfo=MADRID)
+    interval = schedule.interval_starting(friday_last)
+    assert interval.end == dt.datetime(2026, 10, 26, 0, tzinfo=MADRID)
