@@ -48,3 +48,35 @@ def test_the_heartbeat_age_keeps_growing_after_the_scheduler_stopped(tmp_path: P
             job_repo.start_job(conn, "scheduler", hostname="d", pid=4, now=now)
         assert _age(client.get("/metrics").text) < 60
     engine.dispose()
+
+
+def test_health_gives_the_last_heartbeat_of_a_scheduler_that_is_gone(tmp_path: Path) -> None:
+    """`GET /api/v1/health` said `"scheduler": "not_running", "scheduler_heartbeat": null` once
+    the scheduler had died: when it died was lost (Airflow's health gives the latest heartbeat
+    of an unhealthy scheduler too). It says not_running with the last heartbeat now."""
+    from ductwork.api.app import create_app
+    from ductwork.settings import Settings
+    from ductwork.store import migrate
+    from ductwork.store.engine import create_engine, transaction
+    from ductwork.store.repo import jobs as job_repo
+    from ductwork.store.types import utcnow
+
+    settings = Settings(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'h.db'}")
+    engine = create_engine(settings.db_url)
+    migrate.upgrade(engine)
+    with TestClient(create_app(settings, engine)) as client:
+        body = client.get("/api/v1/health").json()
+        assert body["scheduler"] == "not_running" and body["scheduler_heartbeat"] is None  # never one
+        crashed_at = utcnow() - dt.timedelta(minutes=20)
+        with transaction(engine) as conn:
+            job_repo.start_job(conn, "scheduler", hostname="b", pid=2, now=crashed_at)
+            job_repo.start_job(conn, "triggerer", hostname="c", pid=3)  # not a scheduler
+        body = client.get("/api/v1/health").json()
+        assert body["scheduler"] == "not_running"
+        assert dt.datetime.fromisoformat(body["scheduler_heartbeat"]) == crashed_at
+        with transaction(engine) as conn:
+            job_repo.start_job(conn, "scheduler", hostname="d", pid=4)
+        body = client.get("/api/v1/health").json()
+        assert body["scheduler"] == "alive"
+        assert dt.datetime.fromisoformat(body["scheduler_heartbeat"]) > crashed_at + dt.timedelta(minutes=19)
+    engine.dispose()

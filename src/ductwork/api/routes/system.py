@@ -6,6 +6,7 @@ import datetime as dt
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
@@ -18,6 +19,7 @@ from ductwork.store.engine import read_transaction
 from ductwork.store.records import SchedulerJobRecord
 from ductwork.store.repo import import_errors as error_repo
 from ductwork.store.repo import jobs as job_repo
+from ductwork.store.tables import scheduler_jobs
 
 router = APIRouter(tags=["system"])
 
@@ -44,6 +46,15 @@ def health(request: Request, ctx: WebContext = Depends(web_context)) -> JSONResp
     try:
         with read_transaction(ctx.engine) as conn:
             alive = job_repo.alive_jobs(conn, "scheduler", timeout=SCHEDULER_TIMEOUT)
+            # With none alive, the newest heartbeat of any scheduler: when it stopped or died
+            # (null said nothing of it; Airflow's health gives an unhealthy scheduler's too).
+            last_beat = (
+                alive[0].heartbeat_at
+                if alive
+                else conn.execute(
+                    sa.select(sa.func.max(scheduler_jobs.c.heartbeat_at)).where(scheduler_jobs.c.kind == "scheduler")
+                ).scalar()
+            )
     except DuctworkError:
         body = schemas.HealthOut(
             status="degraded",
@@ -59,7 +70,7 @@ def health(request: Request, ctx: WebContext = Depends(web_context)) -> JSONResp
         status="degraded" if detail else "ok",
         database="ok",
         scheduler="waiting_for_database" if waiting else "alive" if alive else "not_running",
-        scheduler_heartbeat=alive[0].heartbeat_at if alive else None,
+        scheduler_heartbeat=last_beat,
         scheduler_detail=detail,
         version=ductwork_version(),
     )
