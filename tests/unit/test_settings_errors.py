@@ -146,6 +146,25 @@ def test_an_empty_path_setting_is_as_if_unset_and_a_missing_config_file_is_an_er
         _load(tmp_path, DUCTWORK_CONFIG=str(tmp_path / "nope.toml"))
 
 
+def test_an_empty_variable_leaves_the_config_files_home_and_database_in_force(tmp_path: Path) -> None:
+    """`DUCTWORK_DATABASE_URL=` (a secret a service manager did not fill in) in front of a
+    ductwork.toml naming PostgreSQL ran the scheduler on a new SQLite file in ~/.ductwork, and an
+    empty `DUCTWORK_HOME` dropped the file's home for ~/.ductwork: runs went to another database,
+    silently. Empty is as if unset (README), so the file's values hold."""
+    toml = (
+        '[ductwork]\nhome = "h2"\nflows_folder = "pipelines"\nlog_dir = "logs2"\n'
+        'database_url = "postgresql://etl@db.internal/ductwork"\n'
+    )
+    empty = {f"DUCTWORK_{name}": "" for name in ("HOME", "FLOWS_FOLDER", "LOG_DIR", "DATABASE_URL")}
+    settings = _load(tmp_path, toml, HOME=str(tmp_path / "user"), **empty)
+    assert settings.home == tmp_path / "h2"
+    assert settings.flows_folder == tmp_path / "pipelines"
+    assert settings.log_dir == tmp_path / "logs2"
+    assert settings.db_url == "postgresql://etl@db.internal/ductwork"
+    shown = {name: source for name, _value, source in settings.describe()}
+    assert {shown[name] for name in ("home", "flows_folder", "log_dir", "database_url")} == {"config_file"}
+
+
 def test_the_default_database_stays_inside_a_home_whose_path_has_url_characters(tmp_path: Path) -> None:
     """`/srv/dw?a` and `/srv/dw?b` both wrote to the database file `/srv/dw`."""
     import sqlalchemy as sa
