@@ -62,12 +62,53 @@ def upgrade(state: CliState) -> None:
 
     with _engine(state) as engine:
         before = migrate.current_revision(engine)
+        if before is not None and before != migrate.head_revision():
+            _warn_of_live_jobs(engine)
         revision = migrate.upgrade(engine)
         click.echo(f"Database: {_where(engine)}")
         if before == revision:
             click.echo(f"Revision: {revision} (already at head, nothing to do)")
         else:
             click.echo(f"Revision: {before or 'empty'} -> {revision}")
+
+
+LIVE_JOB_WINDOW = 30.0
+"""Seconds: a scheduler or triggerer that heartbeat this recently is taken to be running (as
+the web server's health says ``alive``)."""
+
+
+def _warn_of_live_jobs(engine: Engine) -> None:
+    """Name the schedulers and triggerers heartbeating on the database before it is migrated.
+    One of an older version died of the upgrade without a word from it (on PostgreSQL a
+    "deadlock detected" traceback in its own log, as the migration locked its tables). Only the
+    columns of the first revision are read, so any older database answers; a database that
+    cannot say is upgraded all the same."""
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from ductwork.store.types import UtcDateTime
+
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=LIVE_JOB_WINDOW)
+    query = sa.text(
+        "SELECT kind, hostname, pid FROM scheduler_jobs WHERE state = 'running' "
+        "AND kind IN ('scheduler', 'triggerer') AND heartbeat_at >= :since ORDER BY kind, hostname, pid"
+    ).bindparams(sa.bindparam("since", type_=UtcDateTime()))
+    try:
+        with engine.connect() as conn:
+            live = conn.execute(query, {"since": since}).all()
+    except sa.exc.SQLAlchemyError:
+        return
+    if live:
+        named = ", ".join(f"{kind} pid {pid} on {host}" for kind, host, pid in live)
+        click.secho(
+            f"warning: still running on this database (a heartbeat within {LIVE_JOB_WINDOW:g}s): {named}. "
+            "An older version can fail on the upgraded tables: stop schedulers, triggerers and workers "
+            "before `db upgrade`, then start them with this version (a restarted scheduler takes its "
+            "runs over)",
+            fg="yellow",
+            err=True,
+        )
 
 
 def _missing_sqlite_file(url: str) -> str | None:
