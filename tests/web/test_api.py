@@ -20,6 +20,7 @@ from ductwork.core.states import TaskState
 from ductwork.store.engine import read_transaction, transaction
 from ductwork.store.repo import runs as run_repo
 from ductwork.store.repo import tasks as task_repo
+from ductwork.store.repo import variables as var_repo
 from tests.web.conftest import Api
 from tests.web.seed import Seeded
 
@@ -414,6 +415,22 @@ def test_a_variable_or_connection_name_with_spaces_around_it_is_refused_as_a_poo
     assert said.startswith("connection name ' api': spaces before or after it") and said.endswith("write 'api'")
     assert not {"region", "region ", " "} & {v["key"] for v in admin.get("/variables").json()}
     assert not {"api", " api"} & {c["conn_id"] for c in admin.get("/connections").json()}
+
+
+def test_a_new_variable_or_connection_name_follows_the_task_id_rule(admin: Api, engine: Any) -> None:
+    """``PUT /variables/my%20var`` stored a variable no template could name ({{ var.value.my var }})
+    and ``/connections/a%2Fb`` one whose page URL named another; one stored before the rule
+    is still read, set again and deleted."""
+    said = error_of(admin.put("/variables/my%20var", json={"value": "1"}), 422)
+    assert said.startswith("variable name 'my var': use letters, digits, '_', '.' and '-'"), said
+    assert said.endswith("write 'my_var'"), said
+    said = error_of(admin.put("/connections/db%7B1%7D", json={"conn_type": "http"}), 422)
+    assert said.startswith("connection name 'db{1}': use letters") and said.endswith("write 'db_1_'"), said
+    with transaction(engine) as conn:  # stored by an older Ductwork
+        var_repo.set_variable(conn, "old key", "1", is_encrypted=False, description="")
+    assert admin.put("/variables/old%20key", json={"value": "2"}).status_code == 200
+    assert admin.get("/variables/old%20key").json()["value"] == "2"
+    assert admin.delete("/variables/old%20key").status_code == 204
 
 
 # --- Luigi's view ----------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from ductwork.core.connections import Connection
 from ductwork.core.json_text import NotJsonNumber, loads_finite
 from ductwork.core.masking import MASK, is_secret_name
 from ductwork.errors import DefinitionError, NotFoundError
-from ductwork.services.names import check_new_name
+from ductwork.services.names import check_new_key
 from ductwork.store.crypto import Cipher, generate_key
 from ductwork.store.secrets import DatabaseSecrets
 
@@ -47,13 +47,14 @@ def connections() -> None:
 @click.pass_obj
 def add_connection(state: CliState, name: str, uri: str | None, **fields: Any) -> None:
     """Add (or replace) a connection, from a URI (type://login:password@host:port/schema?k=v) or options."""
+    database = _database(state)
+    check_new_key("connection", name, database.engine)
     connection = _connection_from(name, uri, fields)
-    _database(state).put_connection(connection)
+    database.put_connection(connection)
     click.echo(f"connection {name} saved ({connection.conn_type or 'no type'}, {connection.host or 'no host'})")
 
 
 def _connection_from(name: str, uri: str | None, fields: dict[str, Any]) -> Connection:
-    check_new_name("connection", name)
     description = fields.pop("description") or ""
     extra_text = fields.pop("extra")
     try:
@@ -141,8 +142,9 @@ def variables() -> None:
 @click.option("--description", default="")
 @click.pass_obj
 def set_variable(state: CliState, name: str, value: str, description: str) -> None:
-    check_new_name("variable", name)
-    encrypted = _database(state).set_variable(name, value, description=description)
+    database = _database(state)
+    check_new_key("variable", name, database.engine)
+    encrypted = database.set_variable(name, value, description=description)
     click.echo(f"variable {name} set{' (encrypted)' if encrypted else ''}")
 
 

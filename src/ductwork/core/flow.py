@@ -11,7 +11,6 @@ walking ``requires()`` from the run's root task (``ClassTaskFlow``, compiled by
 from __future__ import annotations
 
 import datetime as dt
-import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -20,6 +19,7 @@ from ductwork.core.assets import AssetCondition, split_schedule
 from ductwork.core.class_flow import PLANNING_ERROR, ClassTaskRunner, Unplanned, compile_tasks, load_task
 from ductwork.core.definition_context import caller_site, note_flow, pop_flow, push_flow
 from ductwork.core.graph import FlowGraph, FlowMeta, NodeSpec, topological
+from ductwork.core.keys import KEY
 from ductwork.core.mapping import MAP_INDEX, MAPPED_TASK, MappedGroupMember, MappedOperator
 from ductwork.core.operators.base import BaseOperator, Callback, _callbacks, accepted_arguments
 from ductwork.core.params import (
@@ -45,7 +45,7 @@ from ductwork.errors import (
 if TYPE_CHECKING:
     from ductwork.core.task_group import TaskGroup
 
-_FLOW_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+_FLOW_ID = KEY  # the one rule for typed names (core.keys)
 
 
 DEFAULT_MAX_ACTIVE_RUNS = 16

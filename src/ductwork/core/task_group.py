@@ -7,6 +7,7 @@ from typing import Any
 
 from ductwork.core.definition_context import FlowScope, GroupScope, current_flow, current_group, pop_group, push_group
 from ductwork.core.dependencies import DependencyMixin
+from ductwork.core.keys import KEY_RULE, is_key, key_like
 from ductwork.core.operators.base import BaseOperator
 from ductwork.errors import DefinitionError
 
@@ -30,6 +31,8 @@ class TaskGroup(DependencyMixin):
     ) -> None:
         if not group_id or "." in group_id:
             raise DefinitionError(f"task group id {group_id!r} must be non-empty and contain no '.'")
+        if not is_key(group_id):  # it starts the ids of its tasks: the same rule as theirs
+            raise DefinitionError(f"invalid task group id {group_id!r}: {KEY_RULE}; write {key_like(group_id)!r}")
         self.parent: GroupScope | None = parent_group or current_group()
         owner = flow or (self.parent.flow if self.parent else None) or current_flow()
         if owner is None:

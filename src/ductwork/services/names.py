@@ -12,7 +12,13 @@ instead, wherever it is typed: the web forms, the REST API and the CLI.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from ductwork.core.keys import KEY_RULE, is_key, key_like
 from ductwork.errors import ParameterError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 NAME_MAX = 250
 """As the API's ``Name`` path parameter."""
@@ -56,3 +62,35 @@ def check_new_name(kind: str, name: str) -> str:
             f"{_USED_AS.get(kind, 'the name')}; write {trimmed!r}"
         )
     return name
+
+
+_READ_AS = {
+    "variable": "a template ({{ var.value.NAME }}), DUCTWORK_VAR_NAME and a URL",
+    "connection": "a template ({{ conn.NAME.host }}), DUCTWORK_CONN_NAME and a URL",
+}
+"""Where a key with a space, '/' or '{' could not be written, by kind."""
+
+
+def check_new_key(kind: str, name: str, engine: Engine) -> str:
+    """``check_new_name``, and for a ``variable`` or ``connection`` not stored yet, the rule of
+    task and flow ids (``core.keys``): 'my var' or 'a/b' was stored and then could not be read
+    where such names are used. One stored before the rule can still be set (its tasks and
+    templates name it; refusing would leave a password that could not be changed) as well as
+    read and deleted."""
+    check_new_name(kind, name)
+    if is_key(name) or _stored(kind, name, engine):
+        return name
+    raise ParameterError(
+        f"{kind} name {_shown(name)}: {KEY_RULE}, so that {_READ_AS.get(kind, 'a URL')} can name it; "
+        f"write {key_like(name)!r}"
+    )
+
+
+def _stored(kind: str, name: str, engine: Engine) -> bool:
+    from ductwork.store.engine import read_transaction
+    from ductwork.store.repo import connections, variables
+
+    with read_transaction(engine) as conn:
+        if kind == "connection":
+            return connections.get_connection(conn, name) is not None
+        return variables.get_variable(conn, name) is not None

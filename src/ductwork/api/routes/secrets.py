@@ -16,7 +16,7 @@ from ductwork.core.connections import Connection
 from ductwork.core.masking import MASK, is_secret_name
 from ductwork.errors import DefinitionError
 from ductwork.services import accounts
-from ductwork.services.names import check_new_name
+from ductwork.services.names import check_new_key
 from ductwork.store.crypto import Cipher
 from ductwork.store.secrets import DatabaseSecrets
 
@@ -50,7 +50,7 @@ def put_connection(
 ) -> schemas.ConnectionOut:
     """Create or replace a connection, from a URI (``type://login:password@host:port/schema``)
     and/or fields; a field given overrides the URI's."""
-    check_new_name("connection", name)
+    check_new_key("connection", name, ctx.engine)
     fields: dict[str, Any] = body.model_dump(exclude={"uri"}, exclude_none=True, by_alias=True)
     if body.uri:
         base = Connection.from_uri(name, body.uri)
@@ -113,7 +113,7 @@ def get_variable(
 def put_variable(key: Name, body: schemas.VariableIn, ctx: WebContext = Depends(web_context)) -> schemas.VariableOut:
     """Set a variable (encrypted when the fernet_key setting is set; a secret-looking name
     without a key is refused)."""
-    check_new_name("variable", key)
+    check_new_key("variable", key, ctx.engine)
     encrypted = database_of(ctx).set_variable(key, body.value, description=body.description)
     return schemas.VariableOut(
         key=key, value=MASK if is_secret_name(key) else body.value, encrypted=encrypted, description=body.description

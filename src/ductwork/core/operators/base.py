@@ -16,6 +16,7 @@ from ductwork.core.assets import Asset, as_assets
 from ductwork.core.definition_context import FlowScope, GroupScope, caller_site, current_flow, current_group
 from ductwork.core.dependencies import DependencyMixin, chain, cross_downstream, set_dependency
 from ductwork.core.graph import OPERATOR, NodeSpec
+from ductwork.core.keys import KEY_RULE, is_key, key_like
 from ductwork.core.trigger_rules import TriggerRule
 from ductwork.core.xcom_arg import XComArg, find_refs
 from ductwork.errors import (
@@ -205,6 +206,8 @@ class BaseOperator(DependencyMixin):
             )
         if not isinstance(task_id, str) or not task_id.strip():
             raise DefinitionError(f"{name}: task_id must be a non-empty string, got {task_id!r}")
+        if not is_key(task_id):  # 'my task', 'x/y', 't[1]' broke log paths, URLs and mapped ids
+            raise DefinitionError(f"{name}: invalid task_id {task_id!r}: {KEY_RULE}; write {key_like(task_id)!r}")
         self.flow: FlowScope | None = flow or current_flow()
         self.task_group: GroupScope | None = task_group or current_group()
         self.task_id = self.task_group.child_id(task_id) if self.task_group else task_id

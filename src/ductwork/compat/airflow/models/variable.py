@@ -74,11 +74,11 @@ class Variable:
 
     @classmethod
     def set(cls, key: str, value: Any, description: str | None = None, serialize_json: bool = False) -> None:
-        from ductwork.services.names import check_new_name
+        from ductwork.services.names import check_new_key
 
-        check_new_name("variable", key)  # 'region ' is not the 'region' a template reads (as the CLI and API)
         text = json.dumps(value) if serialize_json else str(value)
         with _database(create=True) as database:
+            check_new_key("variable", key, database.engine)  # 'my var' could not be read back in a template
             database.set_variable(key, text, description=description or "")
 
     @classmethod

@@ -1,0 +1,94 @@
+"""Names users type that other places use as keys follow one rule: Airflow's for task ids.
+
+A task ``my task`` or ``x/y`` ran (``x/y``'s log in a subfolder, its page URL another
+resource's, ``t[1]`` read as instance 1 of a mapped ``t``), and ``ductwork variables set 'my
+var'`` or ``connections add 'a/b'`` stored names no template, environment variable or URL could
+name. New ones are refused, naming the file and line, or the name to write instead; records
+stored before the rule are still read, set again and deleted.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Cli
+from tests.ductwork_process import ductwork_process
+
+RULE = "use letters, digits, '_', '.' and '-' (not starting with '-')"
+
+
+@pytest.mark.parametrize(
+    ("kind", "args", "shown", "instead"),
+    [
+        ("variable", ("variables", "set", "my var", "1"), "'my var'", "'my_var'"),
+        ("variable", ("variables", "set", "x{{y}}", "1"), "'x{{y}}'", "'x_y_'"),
+        ("variable", ("variables", "set", "--", "-x", "1"), "'-x'", "'x'"),
+        ("connection", ("connections", "add", "a/b", "http://h"), "'a/b'", "'a_b'"),
+        ("connection", ("connections", "add", "my conn", "--conn-type", "http"), "'my conn'", "'my_conn'"),
+    ],
+)
+def test_a_new_variable_or_connection_name_outside_the_rule_is_refused(
+    cli: Cli, kind: str, args: tuple[str, ...], shown: str, instead: str
+) -> None:
+    said = cli(*args)
+    assert said.exit_code == 2, said.output
+    assert f"{kind} name {shown}: {RULE}" in said.output and f"write {instead}" in said.output, said.output
+    listed = cli("variables" if kind == "variable" else "connections", "list", "--json")
+    assert listed.exit_code == 0 and listed.output.strip() == "[]", listed.output
+
+
+def test_names_airflow_takes_are_taken(cli: Cli) -> None:
+    assert cli("variables", "set", "etl.batch-size_2", "10").exit_code == 0
+    assert cli("connections", "add", "warehouse.eu-1", "http://h").exit_code == 0
+
+
+def test_a_name_stored_before_the_rule_is_still_read_set_and_deleted(cli: Cli, tmp_path: Path) -> None:
+    from ductwork.store.engine import create_engine, transaction
+    from ductwork.store.fresh_schema import ensure_schema
+    from ductwork.store.repo import variables as var_repo
+
+    assert cli("variables", "set", "seed", "0").exit_code == 0  # makes the home's database
+    engine = create_engine(f"sqlite:///{tmp_path / 'ductwork-home' / 'ductwork.db'}")
+    ensure_schema(engine)
+    with transaction(engine) as conn:
+        var_repo.set_variable(conn, "old key", "1", is_encrypted=False, description="")
+    engine.dispose()
+    assert cli("variables", "set", "old key", "2").exit_code == 0
+    assert cli("variables", "get", "old key").output.strip() == "2"
+    assert cli("variables", "delete", "old key").exit_code == 0
+    assert "old key" not in cli("variables", "list").output
+
+
+@pytest.mark.parametrize(
+    ("line", "where", "said"),
+    [
+        ('EmptyOperator(task_id="my task")', 4, "EmptyOperator: invalid task_id 'my task'"),
+        ('EmptyOperator(task_id="x/y")', 4, "EmptyOperator: invalid task_id 'x/y'"),
+        ('EmptyOperator(task_id="t[1]")', 4, "EmptyOperator: invalid task_id 't[1]'"),
+        ('task(lambda: 1, task_id="a b")()', 4, "invalid task_id 'a b'"),
+        ('TaskGroup("my group").__enter__()', 4, "invalid task group id 'my group'"),
+    ],
+)
+def test_a_task_id_outside_the_rule_is_an_import_error_naming_file_and_line(
+    cli: Cli, tmp_path: Path, line: str, where: int, said: str
+) -> None:
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "bad.py").write_text(
+        textwrap.dedent(
+            f"""\
+            from ductwork import EmptyOperator, Flow, TaskGroup, task
+
+            with Flow("bad", schedule=None) as f:
+                {line}
+            """
+        )
+    )
+    listed = ductwork_process("flows", "list", env={}, cwd=tmp_path)  # flow files load in a child process
+    assert listed.returncode == 1, listed.stdout + listed.stderr
+    shown = " ".join((listed.stdout + listed.stderr).split())
+    assert f"bad.py:{where}:" in shown and said in shown and RULE in shown, shown
+    ran = cli("run", "flows/bad.py:bad", "--no-progress")
+    assert ran.exit_code == 2 and said in ran.output, ran.output
