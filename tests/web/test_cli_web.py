@@ -122,3 +122,26 @@ def test_a_web_server_on_a_port_another_process_holds_exits_saying_so(tmp_path: 
     assert f"Error: cannot serve the web UI on 127.0.0.1:{port}: Address already in use" in done.stderr
     assert "Traceback" not in done.stderr and "scheduler started" not in done.stderr
     assert "web UI on http" not in done.stderr
+
+
+def test_users_create_with_no_terminal_says_what_to_do_without_a_warning(tmp_path: Path) -> None:
+    """``ductwork users create bob </dev/null`` printed getpass's ``GetPassWarning`` with its
+    source line (read as a traceback) and "Password input may be echoed" before its error."""
+    from tests.ductwork_process import ductwork_process
+
+    env = {"DUCTWORK_HOME": str(tmp_path / "home")}
+    # a session of its own: no controlling terminal, as under cron or in a container
+    empty = ductwork_process(
+        "users", "create", "bob", env=env, cwd=tmp_path, stdin=subprocess.DEVNULL, start_new_session=True
+    )
+    assert empty.returncode == 2, empty.stderr
+    assert "Warning" not in empty.stderr and "getpass" not in empty.stderr, empty.stderr
+    assert "no password was typed" in empty.stderr and "--password-stdin" in empty.stderr, empty.stderr
+    piped = ductwork_process(
+        "users", "create", "bob", env=env, cwd=tmp_path, input="a-long-password\n", start_new_session=True
+    )
+    assert piped.returncode == 0 and "Warning" not in piped.stderr, piped.stderr
+    differ = ductwork_process(
+        "users", "create", "eve", env=env, cwd=tmp_path, input="a-long-password\nanother-pass\n", start_new_session=True
+    )
+    assert differ.returncode == 2 and "differ" in differ.stderr, differ.stderr

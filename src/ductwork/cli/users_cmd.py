@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 from collections.abc import Callable
 
@@ -36,12 +37,45 @@ def _password(generate: bool, from_stdin: bool, on_command_line: str | None) -> 
         if not line:
             raise ParameterError("--password-stdin: nothing was read from stdin")
         return line, False
+    if not _has_terminal():
+        return _password_without_terminal(), False
     try:
         return click.prompt("Password", hide_input=True, confirmation_prompt=True), False
     except click.exceptions.Abort:  # stdin ended (a script, a pipe) or Ctrl-C: it said only "Aborted!"
         raise ParameterError(
             "no password was typed: type it at the prompt, pipe it with --password-stdin, or use --generate"
         ) from None
+
+
+def _has_terminal() -> bool:
+    """Whether a hidden prompt can be shown: stdin is a terminal, or the process has one
+    (``/dev/tty``, where ``getpass`` asks when stdin is redirected)."""
+    if sys.stdin.isatty():
+        return True
+    try:
+        os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
+    except OSError:
+        return False
+    return True
+
+
+def _password_without_terminal() -> str:
+    """The password from stdin when there is no terminal to ask at (a script, a container,
+    ``</dev/null``): its first line, and the second, when given, must repeat it as a typed
+    confirmation would. ``getpass`` printed a ``GetPassWarning`` with its source line (read
+    as a traceback) and "Password input may be echoed" before failing on an empty stdin."""
+    from ductwork.errors import ParameterError
+
+    first = sys.stdin.readline()
+    if not first.rstrip("\r\n"):
+        raise ParameterError(
+            "no password was typed (there is no terminal to ask at, and stdin is empty): "
+            "pipe it with --password-stdin, or use --generate"
+        )
+    second = sys.stdin.readline()
+    if second and second.rstrip("\r\n") != first.rstrip("\r\n"):
+        raise ParameterError("the two passwords read from stdin differ")
+    return first.rstrip("\r\n")
 
 
 def _password_options(func: Callable[..., None]) -> Callable[..., None]:
