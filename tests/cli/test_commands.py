@@ -294,6 +294,16 @@ def test_relative_paths_in_a_settings_file_are_read_from_its_folder(cli: Cli, tm
     assert not (elsewhere / ".dw").exists() and not (elsewhere / "flows").exists()
 
 
+def test_config_refuses_an_option_it_does_not_know(cli: Cli) -> None:
+    """``ductwork config --get x`` or ``--jsno`` printed the settings table and exited 0: options
+    were kept for config classes' --Section-param even without --module."""
+    mistyped = cli("config", "--jsno")
+    assert mistyped.exit_code == 2 and "No such option: --jsno" in mistyped.output, mistyped.output
+    assert "setting" not in mistyped.output, mistyped.output
+    extra = cli("config", "home")
+    assert extra.exit_code == 2 and "unexpected extra argument (home)" in extra.output, extra.output
+
+
 def test_config_shows_sources(cli: Cli, tmp_path: Path) -> None:
     (tmp_path / "ductwork.toml").write_text("[ductwork]\nparallelism = 3\n")
     data = json.loads(cli("config", "--json", env={"DUCTWORK_FLOWS_FOLDER": "pipelines"}).output)

@@ -77,6 +77,8 @@ def config(ctx: click.Context, modules: tuple[str, ...], as_json: bool) -> None:
     from ductwork.cli.luigi_args import parse_build_args
 
     state: CliState = ctx.obj
+    if ctx.args and not modules:
+        _refuse_extra(ctx)
     rows = state.settings.describe()
     params: list[tuple[str, str, str | None, str]] = []
     if modules:
@@ -103,3 +105,16 @@ def config(ctx: click.Context, modules: tuple[str, ...], as_json: bool) -> None:
         for section, name, value, source in params:
             ptable.add_row(section, name, str(value), source)
         console().print(ptable)
+
+
+def _refuse_extra(ctx: click.Context) -> None:
+    """Options are taken as they come only for config classes, which need ``--module``: without
+    it ``ductwork config --jsno`` or ``--get x`` printed the table and exited 0, as if understood."""
+    first = ctx.args[0]
+    if first.startswith("-"):
+        raise click.NoSuchOption(
+            first.split("=", 1)[0],
+            message=f"No such option: {first.split('=', 1)[0]} (a config class's --Section-param needs --module)",
+            ctx=ctx,
+        )
+    raise click.UsageError(f"Got unexpected extra argument ({first})", ctx=ctx)
