@@ -294,6 +294,20 @@ def test_relative_paths_in_a_settings_file_are_read_from_its_folder(cli: Cli, tm
     assert not (elsewhere / ".dw").exists() and not (elsewhere / "flows").exists()
 
 
+def test_help_says_what_each_exit_status_means(cli: Cli) -> None:
+    """Scripts branch on the exit status; it was written down command by command only."""
+    shown = " ".join(cli("--help").output.split())
+    assert "Exit status (every command):" in shown, shown
+    for status in ("0 done as asked", "1 done, and what it found failed", "2 refused, nothing changed", "3 trigger"):
+        assert status in shown, shown
+
+
+def test_with_json_an_error_leaves_standard_output_empty(cli: Cli) -> None:
+    for args in (("runs", "list", "nope", "--json"), ("variables", "get", "nope", "--json")):
+        said = cli(*args)
+        assert said.exit_code == 2 and said.stdout == "" and said.stderr.startswith("Error: "), said.output
+
+
 def test_config_refuses_an_option_it_does_not_know(cli: Cli) -> None:
     """``ductwork config --get x`` or ``--jsno`` printed the settings table and exited 0: options
     were kept for config classes' --Section-param even without --module."""

@@ -59,11 +59,26 @@ SUBCOMMANDS: dict[str, list[str]] = {
 """Commands that live in another module than their group's."""
 
 
+EXIT_STATUSES = """\b
+Exit status (every command):
+  0    done as asked (a run that succeeded)
+  1    done, and what it found failed: a run or task failed (run, build,
+       trigger --wait, tasks test), flow files that do not import (flows
+       list), findings (doctor, db check), a question answered no
+  2    refused, nothing changed: a wrong option or value, an unknown flow,
+       run, task or name, a flow file that does not import (run, trigger)
+  3    trigger --wait --timeout: the run had not ended
+  130  Ctrl-C; 143: SIGTERM; 141: the reader of the output went away"""
+"""Shown under ``ductwork --help`` and in the README: scripts and CI jobs branch on these, and
+they were written down only command by command."""
+
+
 @click.group(
     cls=LazyGroup,
     lazy_commands=COMMANDS,
     lazy_subcommands=SUBCOMMANDS,
     context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=EXIT_STATUSES,
 )
 @click.option(
     "--config",
