@@ -83,6 +83,29 @@ def test_json_connection_in_the_environment() -> None:
     assert "tok3n" in MASKER  # handed out, so registered for masking
 
 
+@pytest.mark.parametrize(
+    ("fields", "said"),
+    [
+        ({"conn_type": "http", "hots": "h"}, "DUCTWORK_CONN_API: unknown field 'hots'. Did you mean 'host'?"),
+        ({"conn_type": "http", "port": "abc"}, "DUCTWORK_CONN_API: port 'abc' is not a number from 0 to 65535"),
+        ({"conn_type": "http", "port": 70000}, "DUCTWORK_CONN_API: port 70000 is not a number from 0 to 65535"),
+        ({"conn_type": "http", "extra": "[1]"}, "DUCTWORK_CONN_API: extra is not a JSON object"),
+    ],
+)
+def test_a_json_connection_with_a_wrong_field_says_which(fields: dict[str, object], said: str) -> None:
+    """An unknown field was a ``TypeError`` traceback from ``Connection.__init__`` (in ``ductwork
+    connections get`` and in the task), and ``"port": "abc"`` reached the task as text."""
+    env = EnvironmentSecrets({"DUCTWORK_CONN_API": json.dumps(fields)})
+    with pytest.raises(DefinitionError) as caught:
+        Secrets([env]).get_connection("api")
+    assert str(caught.value).startswith(said), caught.value
+
+
+def test_a_json_connection_port_written_as_text_is_a_number_as_in_airflow() -> None:
+    env = EnvironmentSecrets({"AIRFLOW_CONN_DB": json.dumps({"conn_type": "postgres", "port": "5432"})})
+    assert Secrets([env]).get_connection("db").port == 5432
+
+
 def test_database_backend_encrypts_at_rest(db_engine: Engine) -> None:
     key = generate_key()
     backend = DatabaseSecrets(db_engine, Cipher(key))

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from ductwork.core.masking import MASKER, is_secret_name
-from ductwork.errors import DefinitionError, NotFoundError
+from ductwork.errors import DefinitionError, NotFoundError, did_you_mean
 
 CONN_ENV_PREFIX = "DUCTWORK_CONN_"
 VAR_ENV_PREFIX = "DUCTWORK_VAR_"
@@ -319,7 +319,39 @@ def connection_from_env(name: str, variable: str, raw: str) -> Connection:
     except ValueError:
         raise DefinitionError(f"{variable} is not valid JSON") from None
     fields.pop("conn_id", None)
-    return Connection(conn_id=name, **fields)
+    return Connection(conn_id=name, **_json_fields(variable, fields))
+
+
+_JSON_FIELDS = ("conn_type", "host", "login", "password", "schema", "port", "extra", "description")
+"""The fields of Airflow's JSON form of a connection (``conn_id`` is the variable's name)."""
+
+
+def _json_fields(variable: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` checked as Airflow's ``Connection.from_json`` checks them: an unknown field
+    ended the command or the task with ``TypeError: Connection.__init__() got an unexpected
+    keyword argument`` and a traceback, and a port written as text (``"5432"``, or ``"abc"``)
+    was handed to the task as text."""
+    unknown = [key for key in fields if key not in _JSON_FIELDS]
+    if unknown:
+        raise DefinitionError(
+            f"{variable}: unknown field {unknown[0]!r}.{did_you_mean(unknown[0], _JSON_FIELDS)} "
+            f"Fields: {', '.join(_JSON_FIELDS)}"
+        )
+    port = fields.get("port")
+    if isinstance(port, str) and port.strip():
+        try:
+            fields["port"] = int(port)
+        except ValueError:
+            raise DefinitionError(f"{variable}: port {port!r} is not a number from 0 to 65535") from None
+    elif port == "":
+        fields["port"] = None
+    if fields.get("port") is not None and (
+        isinstance(fields["port"], bool) or not isinstance(fields["port"], int) or not 0 <= fields["port"] <= 65535
+    ):
+        raise DefinitionError(f"{variable}: port {fields['port']!r} is not a number from 0 to 65535")
+    if not isinstance(fields.get("extra", {}), dict):
+        raise DefinitionError(f'{variable}: extra is not a JSON object (such as {{"timeout": 5}})')
+    return fields
 
 
 class MemorySecrets:
