@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ductwork.cli.output import console, print_json
+from ductwork.cli.output import console, flow_output_to_stderr, print_json
 from ductwork.cli.state import CliState
 from ductwork.cli.tables import DataTable
 
@@ -85,7 +85,8 @@ def config(ctx: click.Context, modules: tuple[str, ...], as_json: bool) -> None:
         from ductwork.core.config import config_classes
         from ductwork.loading import import_modules
 
-        import_modules(modules)
+        with flow_output_to_stderr(as_json):
+            import_modules(modules)
         sections = {c.section_name(): dict.fromkeys(c.declared_params(), False) for c in config_classes()}
         args = parse_build_args(ctx.args, {}, sections, root_name="config")
         params = _config_rows(state, args.sections)

@@ -6,9 +6,11 @@ and its summary tables are ``cli.run_output``'s, imported by the commands that r
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from rich.console import Console
@@ -74,6 +76,33 @@ def console(stderr: bool = False) -> Console:
     stream = sys.stderr if stderr else sys.stdout
     width = None if stream.isatty() else 160  # piped output: wide enough not to wrap ids
     return _Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
+
+
+@contextlib.contextmanager
+def flow_output_to_stderr(active: bool) -> Iterator[None]:
+    """While a ``--json`` command imports and runs the user's code, what that code writes to
+    standard output goes to standard error, so that standard output holds the JSON document
+    alone: a ``print`` at a flow file's top level, ``os.write(1, ...)`` or a program a task
+    started put text before ``ductwork run --json``'s document and ``json.load`` of it failed.
+    Both the file descriptor and ``sys.stdout`` are pointed at standard error."""
+    if not active:
+        yield
+        return
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+        os.dup2(2, 1)
+    except OSError:  # no standard output or error to move: nothing to keep apart
+        saved = -1
+    python_stdout, sys.stdout = sys.stdout, sys.stderr
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stdout = python_stdout
+        if saved >= 0:
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 def print_json(data: Any) -> None:

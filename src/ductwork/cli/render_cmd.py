@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from ductwork.cli.options import date_option, parse_param_options
-from ductwork.cli.output import print_json
+from ductwork.cli.output import flow_output_to_stderr, print_json
 from ductwork.cli.state import CliState, load_checked
 from ductwork.core.config import ParamSources, use_sources
 
@@ -29,7 +29,7 @@ def render(
 
     when = date_option(logical_date or None, "logical date")
     services = local_task_services(state.settings)
-    with use_sources(ParamSources.load(config_path=state.config_path)):
+    with flow_output_to_stderr(as_json), use_sources(ParamSources.load(config_path=state.config_path)):
         flow = load_checked(state, flow_ref)
         rendered = render_task(
             flow, task_id, logical_date=when, params=parse_param_options(param_values), services=services

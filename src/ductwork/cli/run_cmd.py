@@ -18,7 +18,7 @@ from rich.markup import escape
 
 from ductwork.cli.luigi_args import parse_build_args
 from ductwork.cli.options import conf_option, date_option, parse_param_options
-from ductwork.cli.output import console, print_json
+from ductwork.cli.output import console, flow_output_to_stderr, print_json
 from ductwork.cli.phase_out import PhaseOut
 from ductwork.cli.run_output import ProgressSink, summary_json, summary_table, tries_table
 from ductwork.cli.state import CliState, load_checked_graph
@@ -322,7 +322,7 @@ def run(
     """Run FLOW once, now, in this process (a flow id, or path/to/file.py:flow_id)."""
     settings = state.settings
     conf = conf_option(conf_text)  # refused before the flow is imported
-    with use_sources(ParamSources.load(config_path=state.config_path)):
+    with flow_output_to_stderr(as_json), use_sources(ParamSources.load(config_path=state.config_path)):
         flow, graph = load_checked_graph(state, flow_ref)
         params: dict[str, Any] = parse_param_options(param_values)
         if (graph.meta if graph is not None else flow.meta()).params_in_conf:  # an Airflow DAG, as dags test -c
@@ -410,32 +410,35 @@ def build(
     state: CliState = ctx.obj
     phase_out = PhaseOut()
     phase_out.install()  # before the lock lists this process: a --take-lock must not kill it
-    with guarded_import(state.settings.parse_timeout):
-        loaded = import_modules(modules)
-    cls = find_task_class(task_name, loaded)
-    sections = {c.section_name(): _bool_map(c) for c in [*all_task_classes(), *config_classes()]}
-    args = parse_build_args(ctx.args, _bool_map(cls), sections, root_name=cls.get_task_family())
-    if not no_lock and not _take_build_lock(lock_pid_dir or str(state.settings.home / "locks"), lock_size, take_lock):
-        return
-    sources = ParamSources.load(config_path=state.config_path, cli=args.sections)
-    _warn_unread_config(sources, sections)
-    with use_sources(sources), _located_in_task_code(loaded):
-        root = cls(**args.root)
-        flow = flow_for_tasks([root])
-        logs = usable_log_dir(state.settings.logs)
-        summary = _execute(
-            state,
-            flow,
-            params={},
-            logical_date=None,
-            workers=workers,
-            as_json=as_json,
-            progress=not no_progress,
-            run_type="build",
-            record=record,
-            phase_out=phase_out,
-            log_dir=logs,
-        )
+    with flow_output_to_stderr(as_json):  # stdout: the JSON document alone
+        with guarded_import(state.settings.parse_timeout):
+            loaded = import_modules(modules)
+        cls = find_task_class(task_name, loaded)
+        sections = {c.section_name(): _bool_map(c) for c in [*all_task_classes(), *config_classes()]}
+        args = parse_build_args(ctx.args, _bool_map(cls), sections, root_name=cls.get_task_family())
+        if not no_lock and not _take_build_lock(
+            lock_pid_dir or str(state.settings.home / "locks"), lock_size, take_lock
+        ):
+            return
+        sources = ParamSources.load(config_path=state.config_path, cli=args.sections)
+        _warn_unread_config(sources, sections)
+        with use_sources(sources), _located_in_task_code(loaded):
+            root = cls(**args.root)
+            flow = flow_for_tasks([root])
+            logs = usable_log_dir(state.settings.logs)
+            summary = _execute(
+                state,
+                flow,
+                params={},
+                logical_date=None,
+                workers=workers,
+                as_json=as_json,
+                progress=not no_progress,
+                run_type="build",
+                record=record,
+                phase_out=phase_out,
+                log_dir=logs,
+            )
     if not as_json:
         _luigi_summary(summary, stopped=phase_out.told)
     if phase_out.told:
