@@ -341,3 +341,28 @@ def test_build_of_a_module_names_the_users_line_of_a_bad_parameter_default(cli: 
         assert "badparams.py:4: failed to import flow file: IntParameter(default='x'): the default is invalid" in (
             result.output
         ), result.output
+
+
+def test_a_parameter_a_run_cannot_record_is_named_not_a_traceback(cli: Cli, tmp_path: Path) -> None:
+    """``Flow(params={"out": Path("/data")})`` or ``def f(out: Path = ...)`` ended ``ductwork run``
+    and ``trigger`` with a SQLAlchemy ``StatementError`` traceback: the run's parameters are
+    recorded as JSON, which has no form for a ``Path``."""
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "paths.py").write_text(
+        textwrap.dedent(
+            """
+            from pathlib import Path
+
+            from ductwork import EmptyOperator, Flow
+
+            with Flow("paths", schedule=None, params={"out": Path("/data")}) as f:
+                EmptyOperator(task_id="a")
+            """
+        )
+    )
+    for command in (("run", "paths"), ("trigger", "paths")):
+        said = cli(*command)
+        assert said.exit_code == 2, said.output
+        assert said.output.startswith("Error: flow 'paths': parameter 'out' is PosixPath('/data')"), said.output
+        assert "declare it as text (str, '/data')" in said.output, said.output
+    assert cli("run", "paths", "--no-record").exit_code == 0  # nothing recorded: it runs as before

@@ -149,6 +149,7 @@ def create_run(
                 engine, graph, run_type=run_type, logical_date=logical_date, interval=interval, params=params,
                 conf=conf, run_id=run_id, note=note, pending=pending, conn=own, code=code, owner=owner,
             )  # fmt: skip
+    _recordable(graph.meta.flow_id, params, conf)
     return run_repo.create_run(
         conn,
         FlowGraph(graph.meta, {}, graph.groups) if pending else graph,
@@ -164,6 +165,26 @@ def create_run(
         code=code,
         owner=owner,
     )
+
+
+def _recordable(flow_id: str, params: Mapping[str, Any], conf: Mapping[str, Any] | None) -> None:
+    """Refuse, naming the parameter, a value a run cannot record: a flow whose parameter's
+    default is a ``Path`` (or any object the store's JSON has no form for) ended ``ductwork
+    run`` and ``trigger`` with a SQLAlchemy ``StatementError`` traceback, and the scheduler
+    did not say which flow or parameter."""
+    from ductwork.store.codec import UnencodableValueError, encode
+
+    for what, values in (("parameter", params), ("conf key", conf or {})):
+        for name, value in values.items():
+            try:
+                encode(value, name)
+            except UnencodableValueError as exc:
+                kind = f"{type(exc.value).__module__}.{type(exc.value).__qualname__}"
+                raise ParameterError(
+                    f"flow {flow_id!r}: {what} {name!r} is {value!r}, a {kind}, which a run cannot record "
+                    "(its values are kept as JSON, with dates, decimals, tuples and sets): declare it as text "
+                    f"(str, {str(value)!r}) and convert it in the task"
+                ) from None
 
 
 def _code_now(engine: Engine, flow_id: str) -> dict[str, Any] | None:
