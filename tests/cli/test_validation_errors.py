@@ -366,3 +366,18 @@ def test_a_parameter_a_run_cannot_record_is_named_not_a_traceback(cli: Cli, tmp_
         assert said.output.startswith("Error: flow 'paths': parameter 'out' is PosixPath('/data')"), said.output
         assert "declare it as text (str, '/data')" in said.output, said.output
     assert cli("run", "paths", "--no-record").exit_code == 0  # nothing recorded: it runs as before
+
+
+@pytest.mark.parametrize("argument", ["catchup", "paused_on_creation"])
+def test_a_yes_no_flow_argument_given_as_text_is_refused(cli: Cli, tmp_path: Path, argument: str) -> None:
+    """``catchup="False"`` is a non-empty text: it meant True, and the scheduler created every
+    missed run since start_date."""
+    (tmp_path / "flow.py").write_text(
+        HEADER + f'with Flow("yes_no", schedule="@daily", start_date="2024-01-01", {argument}="False") as f:\n'
+        '    EmptyOperator(task_id="a")\n'
+    )
+    said = cli("run", "flow.py:yes_no")
+    assert said.exit_code == 2, said.output
+    assert (
+        "flow.py:2:" in said.output and f"flow 'yes_no': {argument} must be True or False, got 'False'" in said.output
+    )

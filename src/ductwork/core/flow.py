@@ -129,11 +129,11 @@ class Flow:
         self.max_active_runs = _max_active_runs(max_active_runs, flow_id)
         self.max_active_tasks = max_active_tasks
         _check_never_stuck(flow_id, self.start_date, self.end_date, self.max_active_runs, max_active_tasks)
-        self.catchup = catchup
+        self.catchup = _flag(catchup, "catchup", flow_id)
         self.on_success_callback = _callbacks(on_success_callback)
         self.on_failure_callback = _callbacks(on_failure_callback)
         self.on_failure_email = tuple(on_failure_email)
-        self.paused_on_creation = paused_on_creation
+        self.paused_on_creation = _flag(paused_on_creation, "paused_on_creation", flow_id)
         self.triggers = as_triggers(triggers, where=f"flow {flow_id!r}", flow_id=flow_id)
         self.cache = check_cache_mode(cache, where=f"flow {flow_id!r}")
         self.run_timeout = _as_timeout(run_timeout, flow_id)
@@ -449,6 +449,15 @@ def flow_for_tasks(tasks: Sequence[Task], *, flow_id: str | None = None) -> Clas
         flow.fileloc = where
         flow.defined_at = (where, flow.defined_at[1] if flow.defined_at[0] == where else 0)
     return flow
+
+
+def _flag(value: Any, name: str, flow_id: str) -> bool:
+    """A yes/no argument of a flow: ``catchup="False"`` (from a config file or the environment)
+    is a non-empty text, so it meant True and the scheduler created every missed run since
+    ``start_date``. Only True, False (or 1, 0) are taken."""
+    if isinstance(value, bool) or (type(value) is int and value in (0, 1)):
+        return bool(value)
+    raise DefinitionError(f"flow {flow_id!r}: {name} must be True or False, got {value!r}")
 
 
 def _text(value: Any, name: str, flow_id: str) -> str:
