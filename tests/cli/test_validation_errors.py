@@ -381,3 +381,14 @@ def test_a_yes_no_flow_argument_given_as_text_is_refused(cli: Cli, tmp_path: Pat
     assert (
         "flow.py:2:" in said.output and f"flow 'yes_no': {argument} must be True or False, got 'False'" in said.output
     )
+
+
+@pytest.mark.parametrize("argument", ["depends_on_past", "do_xcom_push", "retry_exponential_backoff"])
+def test_a_yes_no_task_argument_given_as_text_is_refused(cli: Cli, tmp_path: Path, argument: str) -> None:
+    """``default_args={"depends_on_past": "False"}`` meant True: the task waited on its past runs."""
+    (tmp_path / "flow.py").write_text(
+        HEADER + f'with Flow("yes_no", default_args={{"{argument}": "False"}}) as f:\n    EmptyOperator(task_id="a")\n'
+    )
+    said = cli("run", "flow.py:yes_no")
+    assert said.exit_code == 2, said.output
+    assert "flow.py:3:" in said.output and f"task 'a': {argument} must be True or False, got 'False'" in said.output

@@ -60,6 +60,15 @@ def _whole(value: Any, *, name: str, task_id: str, least: int | None = 0) -> int
     return number
 
 
+def _flag(value: Any, *, name: str, task_id: str) -> bool:
+    """A yes/no argument of a task: ``depends_on_past="False"`` (text from a config or a
+    default_args built from the environment) meant True, and the task waited on its past runs.
+    Only True, False (or 1, 0) are taken."""
+    if isinstance(value, bool) or (type(value) is int and value in (0, 1)):
+        return bool(value)
+    raise DefinitionError(f"task {task_id!r}: {name} must be True or False, got {value!r}")
+
+
 def _seconds(value: dt.timedelta | float | int | None, *, name: str, task_id: str) -> float | None:
     if value is None:
         return None
@@ -214,7 +223,8 @@ class BaseOperator(DependencyMixin):
         where = self.task_id
         self.retries = _whole(retries or 0, name="retries", task_id=where)
         self.retry_delay = _seconds(retry_delay, name="retry_delay", task_id=where) or 0.0
-        self.retry_exponential_backoff = retry_exponential_backoff
+        backoff = _flag(retry_exponential_backoff, name="retry_exponential_backoff", task_id=where)
+        self.retry_exponential_backoff = backoff
         self.max_retry_delay = _seconds(max_retry_delay, name="max_retry_delay", task_id=where)
         self.execution_timeout = _seconds(execution_timeout, name="execution_timeout", task_id=where)
         self.trigger_rule = TriggerRule.parse(trigger_rule, where=f"task {where!r}")
@@ -231,10 +241,10 @@ class BaseOperator(DependencyMixin):
             raise DefinitionError(f"{name}(task_id={task_id!r}): queue must be a non-empty string, got {queue!r}")
         self.queue = queue
         self.executor_config = dict(executor_config or {})
-        self.depends_on_past = depends_on_past
+        self.depends_on_past = _flag(depends_on_past, name="depends_on_past", task_id=where)
         self.owner = owner
         self.doc = doc
-        self.do_xcom_push = do_xcom_push
+        self.do_xcom_push = _flag(do_xcom_push, name="do_xcom_push", task_id=where)
         self.result_serializer = result_serializer
         self.on_execute_callback = _callbacks(on_execute_callback)
         self.on_success_callback = _callbacks(on_success_callback)
