@@ -9,6 +9,7 @@ stored before the rule are still read, set again and deleted.
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -92,3 +93,18 @@ def test_a_task_id_outside_the_rule_is_an_import_error_naming_file_and_line(
     assert f"bad.py:{where}:" in shown and said in shown and RULE in shown, shown
     ran = cli("run", "flows/bad.py:bad", "--no-progress")
     assert ran.exit_code == 2 and said in ran.output, ran.output
+
+
+def test_setting_a_new_value_keeps_the_description(cli: Cli) -> None:
+    """``variables set region us`` (or ``connections add`` of a new URI) without --description
+    erased the description stored with it, where ``pools set`` keeps a pool's."""
+    assert cli("variables", "set", "region", "eu", "--description", "the AWS region").exit_code == 0
+    assert cli("variables", "set", "region", "us").exit_code == 0
+    (row,) = json.loads(cli("variables", "list", "--json").output)
+    assert (row["value"], row["description"]) == ("us", "the AWS region")
+    assert cli("variables", "set", "region", "us", "--description", "").exit_code == 0  # cleared when asked
+    assert json.loads(cli("variables", "list", "--json").output)[0]["description"] == ""
+    assert cli("connections", "add", "api", "http://h1", "--description", "the API").exit_code == 0
+    assert cli("connections", "add", "api", "http://h2").exit_code == 0
+    shown = json.loads(cli("connections", "get", "api", "--json").output)
+    assert (shown["host"], shown["description"]) == ("h2", "the API")

@@ -43,12 +43,14 @@ def connections() -> None:
 @click.option("--password", default=None, help="Better: put it in the URI from a file or a prompt.")
 @click.option("--schema", default=None, help="Database, path or base path.")
 @click.option("--extra", default=None, help="A JSON object of extra settings.")
-@click.option("--description", default="")
+@click.option("--description", default=None, help="What it is for (default: the one it has).")
 @click.pass_obj
 def add_connection(state: CliState, name: str, uri: str | None, **fields: Any) -> None:
     """Add (or replace) a connection, from a URI (type://login:password@host:port/schema?k=v) or options."""
     database = _database(state)
     check_new_key("connection", name, database.engine)
+    if fields["description"] is None:
+        fields["description"] = _stored_description(database, "connection", name)
     connection = _connection_from(name, uri, fields)
     database.put_connection(connection)
     click.echo(f"connection {name} saved ({connection.conn_type or 'no type'}, {connection.host or 'no host'})")
@@ -77,6 +79,18 @@ def _connection_from(name: str, uri: str | None, fields: dict[str, Any]) -> Conn
     if extra is not None:
         values["extra"] = extra
     return Connection(**values)
+
+
+def _stored_description(database: DatabaseSecrets, kind: str, name: str) -> str:
+    """The description stored with a connection or variable ('' for a new one): setting a new
+    value without ``--description`` erased it, where ``pools set`` keeps a pool's."""
+    from ductwork.store.engine import read_transaction
+    from ductwork.store.repo import connections as conn_repo
+    from ductwork.store.repo import variables as var_repo
+
+    with read_transaction(database.engine) as conn:
+        row = conn_repo.get_connection(conn, name) if kind == "connection" else var_repo.get_variable(conn, name)
+    return row.description if row is not None else ""
 
 
 @connections.command("list")
@@ -139,11 +153,13 @@ def variables() -> None:
 @variables.command("set")
 @click.argument("name")
 @click.argument("value")
-@click.option("--description", default="")
+@click.option("--description", default=None, help="What it is for (default: the one it has).")
 @click.pass_obj
-def set_variable(state: CliState, name: str, value: str, description: str) -> None:
+def set_variable(state: CliState, name: str, value: str, description: str | None) -> None:
     database = _database(state)
     check_new_key("variable", name, database.engine)
+    if description is None:
+        description = _stored_description(database, "variable", name)
     encrypted = database.set_variable(name, value, description=description)
     click.echo(f"variable {name} set{' (encrypted)' if encrypted else ''}")
 
