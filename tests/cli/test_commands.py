@@ -251,6 +251,15 @@ def test_flows_graph_draws_in_the_format_its_output_file_names(cli: Cli, tmp_pat
     assert not (tmp_path / "h.png").exists()
 
 
+def test_flows_graph_refuses_a_file_suffix_it_does_not_draw(cli: Cli, tmp_path: Path) -> None:
+    """`flows graph etl -o etl.gif` (or .jpg, .pdf) wrote SVG under a picture's name."""
+    pipeline = str(ROOT / "examples" / "four_step_pipeline.py")
+    said = cli("flows", "graph", pipeline, "-o", "g.gif")
+    assert said.exit_code == 2 and ".gif is no format flows graph draws" in said.output, said.output
+    assert not (tmp_path / "g.gif").exists()
+    assert cli("flows", "graph", pipeline, "-o", "g.gif", "--format", "dot").exit_code == 0  # asked for
+
+
 def test_flows_graph_help_says_where_a_redirected_drawing_goes(cli: Cli) -> None:
     """The help said the default output is FLOW.FORMAT, but run from cron or a pipe (standard
     output not a terminal) the drawing went to standard output and no file was written."""

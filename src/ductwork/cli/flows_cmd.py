@@ -222,6 +222,12 @@ def _graph_format(fmt: str | None, output: str | None) -> str:
             f"--format {fmt} does not match the output file {output!r} ({named}): "
             f"drop --format, or name the file .{fmt}"
         )
+    suffix = Path(output).suffix.lower() if output and output != "-" else ""
+    if fmt is None and suffix and named is None:  # `-o etl.gif` held SVG under a picture's name
+        raise ParameterError(
+            f"the output file {output!r}: {suffix} is no format flows graph draws "
+            "(.dot, .gv, .svg, .png); name the file so, or give --format to write it anyway"
+        )
     return fmt or named or "svg"
 
 
