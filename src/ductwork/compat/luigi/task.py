@@ -11,6 +11,7 @@ silently dropped), event names are Luigi's, and ``on_success``/``on_failure`` ar
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import logging
 import re
@@ -332,9 +333,7 @@ class Task(core.Task, metaclass=Register):
         """Ductwork's hook for a ``run()`` that returned: with ``[worker] check_complete_on_run``
         the task fails unless ``complete()`` now says it is done, as Luigi's worker fails it
         (the setting was accepted and not applied: such a task counted as a success)."""
-        from ._config import worker
-
-        if worker().check_complete_on_run and not self.complete():
+        if _worker_config().check_complete_on_run and not self.complete():
             raise TaskException("Task finished running, but complete() is still returning false.")
 
     def lost_try(self, error: str, *, timed_out: bool) -> None:
@@ -392,9 +391,7 @@ class Task(core.Task, metaclass=Register):
         a hung task ran on where Luigi stopped it and failed it."""
         if self.worker_timeout is not None:
             return self.worker_timeout or None
-        from ._config import worker
-
-        return worker().timeout or None
+        return _worker_config().timeout or None
 
     @property
     def retries(self) -> int:  # type: ignore[override]
@@ -409,6 +406,12 @@ class Task(core.Task, metaclass=Register):
     def retry_delay(self) -> float:  # type: ignore[override]
         policy = RetryPolicy.current
         return policy.delay if policy is not None else 0.0
+
+
+def _worker_config() -> Any:
+    """Luigi's ``[worker]`` section as it reads now. Its class is a ``Config``, a Task of this
+    module: looked up when asked, as ``notifications`` is, so the modules make no circle."""
+    return importlib.import_module(f"{__package__}._config").worker()
 
 
 @dataclass(frozen=True)
