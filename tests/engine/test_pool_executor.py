@@ -821,3 +821,30 @@ def test_a_forked_child_that_returns_from_a_task_does_not_become_a_second_worker
     results = SqliteResults(tmp_path / "results.db")
     assert results.pull(summary.key, "forker") == "parent"
     assert {results.pull(summary.key, f"w{i}") for i in range(6)} <= set(pool.worker_pids())
+
+
+SLOW_TO_LOAD = """
+import time
+from ductwork import Flow, PythonOperator
+
+time.sleep(1.0)  # an import that takes its time (a big library, a busy machine)
+
+with Flow("slow_to_load", schedule=None) as flow:
+    PythonOperator(task_id="quick", python_callable=lambda: 1)
+"""
+
+
+def test_a_trys_duration_runs_from_its_recorded_start(make_pool: Callable[..., PoolExecutor], tmp_path: Path) -> None:
+    """A try's start was recorded when its worker took it, its duration counted from the task's
+    own start, after the flow file was imported: the tries table said 0.02 s for a try whose
+    start and end, drawn by the Gantt chart, were a second and more apart."""
+    flow_file = tmp_path / "slow_to_load.py"
+    flow_file.write_text(SLOW_TO_LOAD)
+    pool = make_pool(flow_files={"slow_to_load": str(flow_file)})
+    req = request(run_info("slow_to_load"), "quick")
+    pool.submit(req)
+    events = collect(pool, finished(req.key))
+    (started,) = [e for e in events if isinstance(e, TryStarted)]
+    outcome = events[-1].outcome  # type: ignore[union-attr]
+    assert outcome.state == S.SUCCESS
+    assert outcome.started_at == started.at and outcome.duration >= 1.0, (started.at, outcome)

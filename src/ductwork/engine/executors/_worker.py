@@ -622,7 +622,7 @@ class _Worker:
             self.executable = None
             self.baseline.restore()
         noticed = self.watch.end()
-        self._finish(seq, request, outcome, None if noticed else started_at)
+        self._finish(seq, request, outcome.begun_at(started_at), None if noticed else started_at)
 
     def _fault(self, seq: int, error: str) -> None:
         """Tell the parent the try could not start, for a reason that is not the task's; tries

@@ -264,7 +264,8 @@ class RemoteHost:
                 results += [HANDED_BACK] * len(rest)
                 break
             job = wire.decode_request(payload)
-            found = self._start(job, ended)
+            taken_at = dt.datetime.now(dt.UTC)
+            found = self._start(job, ended, taken_at)
             ended = None
             if found is not None:
                 if found.state is None:  # loud: a worker on the wrong database eats every message
@@ -288,14 +289,17 @@ class RemoteHost:
                 continue
             if self.observer is not None:
                 self.observer.started(_flow_of(job.request.key.run_key))
-            ended = (job, self._execute(job))
+            ended = (job, self._execute(job).begun_at(taken_at))
             _say_if_failed(payload, ended[1])
             results.append(STARTED)
         if ended is not None:
             self.record_end(*ended)
 
-    def _start(self, job: wire.RemoteTry, ended: tuple[wire.RemoteTry, TryOutcome] | None) -> remote_repo.Found | None:
-        """queued -> running for ``job`` (compare-and-set), with the previous try's end if any."""
+    def _start(
+        self, job: wire.RemoteTry, ended: tuple[wire.RemoteTry, TryOutcome] | None, at: dt.datetime
+    ) -> remote_repo.Found | None:
+        """queued -> running for ``job`` at ``at`` (compare-and-set), with the previous try's end
+        if any."""
         request = job.request
         key = request.key
         start = remote_repo.TryStart(
@@ -304,7 +308,7 @@ class RemoteHost:
             key.try_number,
             self.worker_name,
             os.getpid(),
-            dt.datetime.now(dt.UTC),
+            at,
             request.log_path,
         )
         end = self._end_step(*ended) if ended is not None else None
