@@ -23,12 +23,12 @@ EXECUTORS = ("local", "celery", "kubernetes")
 _DAYS = ("retention_days", "audit_retention_days")
 _TELEMETRY = ("metrics_port", "statsd_address", "statsd_prefix", "tracing")
 _NOT_SETTINGS = ("config_path", "resources", "pools", "sources", "file", "fernet_key_file")
+"""Fields that say where the settings came from, not settings one can set."""
 _EMPTY_IS_UNSET = ("home", "flows_folder", "log_dir", "database_url")
 """Settings whose empty ``DUCTWORK_*`` variable (``DUCTWORK_DATABASE_URL=``, a secret a service
 manager left unfilled) is as if unset, so ductwork.toml's value holds: taken as given, it put
 the home in ~/.ductwork and the database in a new SQLite file there, another database than the
 file names, with nothing said."""
-"""Fields that say where the settings came from, not settings one can set."""
 FERNET_KEY_FILE = "fernet.key"
 """The home's own Fernet key, made by ``ductwork standalone`` on its first start (mode 0600) and
 read by every command on that home when no ``fernet_key`` is set by a flag, the environment or

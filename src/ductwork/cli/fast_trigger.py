@@ -157,6 +157,13 @@ class Where:
         self.cwd = cwd
 
 
+_EMPTY_IS_UNSET = ("home", "flows_folder", "database_url")
+"""Settings whose empty variable is as if unset, as ``Settings.load`` reads them (its own
+``_EMPTY_IS_UNSET``; this path imports no settings module): ``DUCTWORK_DATABASE_URL=`` in front
+of a ductwork.toml naming a database took the default one here while the command used the
+file's (``tests/cli/test_fast_trigger.py`` checks the two agree)."""
+
+
 def locate(typed: Typed, environ: Mapping[str, str], cwd: str) -> Where | None:
     """Where the command would work, or None when it cannot be told cheaply and surely here
     (a settings file that does not parse or is missing while named: the CLI says why)."""
@@ -180,7 +187,7 @@ def locate(typed: Typed, environ: Mapping[str, str], cwd: str) -> Where | None:
         if flag is not None:
             return flag
         key = f"DUCTWORK_{name.upper()}"
-        if key in environ:
+        if key in environ and not (name in _EMPTY_IS_UNSET and environ[key] == ""):
             return environ[key]
         value = section.get(name)
         if value is not None and name in ("home", "flows_folder"):  # relative to the file, as Settings reads it
