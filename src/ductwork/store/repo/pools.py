@@ -75,21 +75,20 @@ def lock_limits(conn: Connection, pool_names: Iterable[str], flow_ids: Iterable[
     tasks wait for a later dispatch, and a scheduler frozen while it holds them (its session is
     ended after its lease) holds up no other one. Returns the pools and flows that are busy:
     those named that have a row this transaction could not lock."""
-    busy_pools: set[str] = set()
-    names = sorted(set(pool_names))
-    if names:
-        wanted = sa.select(pools.c.name).where(pools.c.name.in_(names))
-        locked = set(conn.execute(wanted.with_for_update(skip_locked=True)).scalars())
-        if len(locked) < len(names):
-            busy_pools = set(conn.execute(wanted).scalars()) - locked
-    busy_flows: set[str] = set()
-    ids = sorted(set(flow_ids))
-    if ids:
-        wanted = sa.select(flows.c.flow_id).where(flows.c.flow_id.in_(ids))
-        locked = set(conn.execute(wanted.with_for_update(skip_locked=True)).scalars())
-        if len(locked) < len(ids):
-            busy_flows = set(conn.execute(wanted).scalars()) - locked
-    return busy_pools, busy_flows
+    return _busy(conn, pools.c.name, pool_names), _busy(conn, flows.c.flow_id, flow_ids)
+
+
+def _busy(conn: Connection, key: sa.Column[str], names: Iterable[str]) -> set[str]:
+    """Lock the rows of ``names`` this transaction can lock; the names whose row exists but
+    another transaction holds."""
+    unique = sorted(set(names))
+    if not unique:
+        return set()
+    wanted = sa.select(key).where(key.in_(unique))
+    locked = set(conn.execute(wanted.with_for_update(skip_locked=True)).scalars())
+    if len(locked) == len(unique):
+        return set()
+    return set(conn.execute(wanted).scalars()) - locked
 
 
 def held_elsewhere(conn: Connection, owner: int) -> tuple[dict[str, int], dict[str, int]]:
