@@ -291,3 +291,43 @@ def test_standalone_names_the_executor_it_runs(tmp_path: Path) -> None:
     banner = next(line for line in lines if line.startswith("Ductwork standalone:"))
     assert "executor celery (broker redis://127.0.0.1:1/0)" in banner and "workers" not in banner, banner
     assert any(line.startswith("note: no remote_log_url") for line in lines), lines
+
+
+ZONED = """
+import logging
+
+from ductwork import Flow, PythonOperator
+
+
+def talk(**_):
+    logging.getLogger("etl").warning("rows late")
+
+
+with Flow("zoned") as flow:
+    PythonOperator(task_id="talk", python_callable=talk)
+"""
+
+
+def test_a_try_log_line_carries_the_offset_of_its_time(tmp_path: Path) -> None:
+    """A try's log is read beside the scheduler's and other machines' workers': its times carry
+    the UTC offset (here New York's, -05:00 in December), the engine's lines and the task's own
+    logging records alike. A bare local time named two instants at a change of daylight time."""
+    import re
+
+    (tmp_path / "zoned.py").write_text(ZONED)
+    env = process_env({"DUCTWORK_HOME": str(tmp_path / "home"), "TZ": "America/New_York"})
+    ran = subprocess.run(
+        [*DUCTWORK, "run", "zoned.py", "--no-progress", "--date", "2026-12-01"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    shown = subprocess.run(
+        [*DUCTWORK, "tasks", "logs", "zoned", "manual__2026-12-01T00:00:00+00:00", "talk"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    stamped = [line for line in shown.stdout.splitlines() if line.startswith("[")]
+    assert any("INFO ductwork.task: starting talk" in line for line in stamped), shown.stdout
+    assert any("WARNING etl: rows late" in line for line in stamped), shown.stdout
+    for line in stamped:
+        assert re.match(r"\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}-05:00\] ", line), line

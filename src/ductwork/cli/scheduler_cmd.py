@@ -15,10 +15,8 @@ import click
 
 from ductwork.cli.options import LOG_LEVEL
 from ductwork.cli.state import CliState
+from ductwork.core.log_lines import LineFormatter
 from ductwork.settings import Settings, redact_url
-
-PLAIN_LOG_FORMAT = "[%(asctime)s] %(levelname)s %(name)s: %(message)s"
-"""One record per line with its full date and time: what ``ductwork worker`` writes too."""
 
 
 def _configure_logging(level: str) -> None:
@@ -34,7 +32,7 @@ def _configure_logging(level: str) -> None:
         handler.setFormatter(logging.Formatter("%(message)s"))
     else:
         handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter(PLAIN_LOG_FORMAT))
+        handler.setFormatter(LineFormatter())  # one record per line, as ``ductwork worker`` writes
     handler.addFilter(lambda record: not record.name.startswith("ductwork.task"))
     logging.basicConfig(level=level.upper(), handlers=[handler])
     from ductwork.cli.library_logs import quiet_library_logs

@@ -55,9 +55,12 @@ def worker(
     It needs the database (database_url) and the broker (broker_url); code comes from the
     bundles the scheduler publishes (or flows_git_url), logs go to remote_log_url.
     """
+    from ductwork.core.log_lines import LineFormatter
     from ductwork.engine.remote.celery_app import start_worker
 
-    logging.basicConfig(level=log_level.upper(), format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(LineFormatter())
+    logging.basicConfig(level=log_level.upper(), handlers=[handler])
     from ductwork.cli.library_logs import quiet_library_logs
 
     quiet_library_logs(log_level)

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
+from ductwork.core import log_lines
 from ductwork.core.assets import OutletEvents
 from ductwork.core.class_flow import Unplanned, compile_tasks
 from ductwork.core.clock import Clock
@@ -115,8 +116,7 @@ def _note(sink: logcapture.TrySink, message: str) -> None:
     """One of the engine's own lines in the try's log (start, success), in the format of the
     log records around it; written directly, since every try writes them and they need none of
     logging's machinery (levels, handlers, the caller's frame)."""
-    stamp = dt.datetime.now().isoformat(" ", "milliseconds").replace(".", ",")
-    sink.write(f"[{stamp}] INFO ductwork.task: {message}\n")
+    sink.write(f"[{log_lines.stamp()}] INFO ductwork.task: {message}\n")
 
 
 def begin_try(

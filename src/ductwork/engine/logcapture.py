@@ -23,12 +23,13 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from ductwork.core.log_lines import LineFormatter
 from ductwork.core.masking import MASKER
 from ductwork.engine.alarms import ALARMS, Alarm
 from ductwork.engine.packed_logs import SPILL_BYTES, PackedLogs, keep_if_removed, read_range
 
 _SINK: contextvars.ContextVar[TrySink | None] = contextvars.ContextVar("ductwork_try_sink", default=None)
-_FORMAT = logging.Formatter("[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+_FORMAT = LineFormatter()
 
 
 _MADE_FOLDERS: set[str] = set()
