@@ -25,7 +25,9 @@ FLOW = textwrap.dedent(
     """
 )
 RUN_ID = "manual__a-run-id-long-enough-to-be-wrapped-at-eighty-columns"
-LINE = re.compile(r"^\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3}\] (INFO|WARNING|ERROR|DEBUG|CRITICAL) \S+: ")
+LINE = re.compile(
+    r"^\[\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}[+-]\d{2}:\d{2}\] (INFO|WARNING|ERROR|DEBUG|CRITICAL) \S+: "
+)
 
 
 def test_a_scheduler_writing_to_a_file_logs_one_whole_line_per_record(tmp_path: Path) -> None:

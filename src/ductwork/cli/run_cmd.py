@@ -85,9 +85,11 @@ def _execute(
     conf: dict[str, Any] | None = None,
     phase_out: PhaseOut | None = None,
     log_dir: Path | None = None,
+    fork: bool = False,
 ) -> RunSummary:
     """``phase_out``: a build that SIGUSR1 may tell to stop taking new tasks (Luigi's worker).
-    ``log_dir``: where the try logs go (``usable_log_dir``); None keeps them in memory only."""
+    ``log_dir``: where the try logs go (``usable_log_dir``); None keeps them in memory only.
+    ``fork``: each try in a process of its own (``engine.forked``)."""
     settings = state.settings
     total = len(flow.tasks) or 1
     recording = _recording(state, flow) if record else None
@@ -117,6 +119,7 @@ def _execute(
                 graph=graph,
                 allow_pickle=settings.results_pickle,
                 wind_down=phase_out.reason if phase_out is not None else None,
+                fork=fork,
             )
         except RunStopped as exc:  # cancelled from outside: what the cancel recorded stands
             click.secho(f"stopped: {exc}", fg="yellow", err=True)
@@ -438,6 +441,7 @@ def build(
                 record=record,
                 phase_out=phase_out,
                 log_dir=logs,
+                fork=workers > 1 or _force_multiprocessing(sources),  # as Luigi's worker
             )
     if not as_json:
         _luigi_summary(summary, stopped=phase_out.told)
@@ -449,6 +453,19 @@ def build(
             err=True,
         )
     _report(summary, as_json, logs, handed_over=phase_out.told and not summary.any_failed)
+
+
+def _force_multiprocessing(sources: ParamSources) -> bool:
+    """Luigi's ``[worker] force_multiprocessing``: tasks in processes of their own even with
+    one worker (from ``--worker-force-multiprocessing``, the environment or the config file)."""
+    found = sources.lookup("worker", "force_multiprocessing")
+    if found is None:
+        return False
+    try:
+        return BoolParameter().parse(str(found[0]))
+    except ValueError as exc:
+        where = sources.where("worker", "force_multiprocessing", found[1])
+        raise click.BadParameter(f"{found[0]!r}: {exc}", param_hint=where) from None
 
 
 def _warn_unread_config(sources: ParamSources, sections: dict[str, dict[str, bool]]) -> None:

@@ -100,6 +100,10 @@ class SecretsMasker:
     def __len__(self) -> int:
         return len(self._secrets)
 
+    def after_fork(self) -> None:
+        """In a child forked while another thread of the parent may have held the lock."""
+        self._lock = threading.Lock()
+
     def clear(self) -> None:
         with self._lock:
             self._secrets.clear()

@@ -477,7 +477,8 @@ def _failure(
         # every other executor says it, not as "SoftTimeLimitExceeded()".
         message = f"timed out after {node.execution_timeout:g}s"
     message = MASKER.mask(message)  # recorded with the try, shown in the UI
-    tb = MASKER.mask("".join(traceback.format_exception(exc)))
+    # A try run in a process of its own (``engine.forked``) brings the traceback from there.
+    tb = MASKER.mask(getattr(exc, "__ductwork_traceback__", None) or "".join(traceback.format_exception(exc)))
     task_logger.error("%s failed: %s\n%s", node.task_id, message, tb.rstrip())
     now = clock.now()
     state, next_at = after_failure(node, try_number, now, fail_now=isinstance(exc, FailNow), max_tries=limit)

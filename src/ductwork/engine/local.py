@@ -171,6 +171,7 @@ def run_locally(
     graph: FlowGraph | None = None,
     allow_pickle: bool = False,
     wind_down: Callable[[], str | None] | None = None,
+    fork: bool = False,
 ) -> RunSummary:
     """Run ``flow`` once, to the end, and return what happened.
 
@@ -182,7 +183,8 @@ def run_locally(
     Results are checked as the store would keep them (``allow_pickle``: the ``results_pickle``
     setting), so a value a scheduler could not store fails here too. ``wind_down``: asked as
     the run goes; once it gives a reason, no new task starts and the run ends failed with that
-    reason when its running tries have ended (``Supervisor``).
+    reason when its running tries have ended (``Supervisor``). ``fork``: each class task's try
+    runs in a process forked for it (``engine.forked``), as Luigi's ``--workers N`` runs them.
     """
     clock = clock or SystemClock()
     resolved = flow.resolve_params(params)
@@ -252,6 +254,7 @@ def run_locally(
         services=services,
         journal=journal,
         threads_only=timeout is not None,  # the loop must stay free to stop a try at the deadline
+        fork=fork,
     )
     log_path = (lambda run, task_id, n: try_log_path(log_dir, run, task_id, n)) if log_dir else None
     supervisor = Supervisor(

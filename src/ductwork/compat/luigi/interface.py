@@ -294,6 +294,7 @@ def _schedule_and_run(tasks: Iterable[Task], override_defaults: Mapping[str, Any
             summary = run_locally(
                 BuildFlow(plan),
                 parallelism=max(1, env.workers),
+                fork=env.workers > 1 or work.force_multiprocessing,  # as Luigi's worker
                 run_type="build",
                 limits=limits,
                 wind_down=phase_out.reason,

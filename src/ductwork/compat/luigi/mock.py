@@ -1,8 +1,11 @@
-"""``luigi.mock``: targets kept in memory (``MockTarget``), shared by the whole process."""
+"""``luigi.mock``: targets kept in memory (``MockTarget``), shared by the whole process and
+the processes a build forks for its tasks (``--workers N``): as in Luigi, the data lives in a
+``multiprocessing`` manager's dictionary, started the first time a mock path is used."""
 
 from __future__ import annotations
 
 import io
+import threading
 from typing import Any
 
 from ductwork.core.targets import MemoryFileSystem, _MemoryWriter
@@ -11,18 +14,37 @@ from .format import formatted, split_mode
 from .target import FileSystem, FileSystemTarget
 
 _SHARED = MemoryFileSystem()
-"""The process's mock data: as in Luigi, every ``MockFileSystem()`` sees the same paths, so a
-test's ``MockFileSystem().clear()`` empties what its ``MockTarget`` outputs wrote."""
+"""Its lock; as in Luigi, every ``MockFileSystem()`` sees the same paths, so a test's
+``MockFileSystem().clear()`` empties what its ``MockTarget`` outputs wrote."""
+
+_MANAGED: list[Any] = []
+"""The manager's dictionary, once made (``_shared_data``)."""
+_MAKING = threading.Lock()
+
+
+def _shared_data() -> Any:
+    """The mock data, in a dictionary a forked task's process writes to as well (a plain one
+    lost what a task wrote in its own process)."""
+    if not _MANAGED:
+        with _MAKING:
+            if not _MANAGED:
+                import multiprocessing
+
+                _MANAGED.append(multiprocessing.Manager().dict())
+    return _MANAGED[0]
 
 
 class MockFileSystem(FileSystem, MemoryFileSystem):
-    """A dictionary of path to bytes, one for the whole process."""
+    """A dictionary of path to bytes, one for the whole process and the tasks it forks."""
 
     def __init__(self) -> None:
-        self._data = _SHARED._data
         self._lock = _SHARED._lock
 
-    def get_all_data(self) -> dict[str, bytes]:
+    @property
+    def _data(self) -> Any:  # type: ignore[override]  # the manager's dictionary, made when first used
+        return _shared_data()
+
+    def get_all_data(self) -> Any:
         return self._data
 
     def get_data(self, fn: str) -> bytes:

@@ -134,6 +134,9 @@ class Task(core.Task, metaclass=Register):
     owner_email: ClassVar[Any] = None
     accepts_messages: ClassVar[bool] = False
     task_namespace: ClassVar[str | None] = _SAME_AS_PYTHON_MODULE
+    _ductwork_own_process: ClassVar[bool] = True
+    """With ``--workers N`` (N > 1) or ``force_multiprocessing``, its ``run()`` is in a process
+    of its own, as Luigi's worker runs it (``engine.forked``); Ductwork's own tasks use threads."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         from .configuration.core import luigi_sources

@@ -40,6 +40,7 @@ from ductwork.engine import logcapture
 from ductwork.engine.alarms import ALARMS, Alarm
 from ductwork.engine.execution import TryOutcome, execute_try, lost_try_alerts
 from ductwork.engine.executor import ExecutorEvent, TryFinished, TryKey, TryRequest, TryStarted
+from ductwork.engine.forked import ForkedExecutable, can_fork, forkable
 from ductwork.engine.journal import JournalWriter
 from ductwork.engine.packed_logs import PackedLogs
 from ductwork.engine.rules import after_failure
@@ -123,11 +124,14 @@ class InProcessExecutor:
         services: TaskServices | None = None,
         journal: JournalWriter | None = None,
         threads_only: bool = False,
+        fork: bool = False,
     ) -> None:
         """``threads_only``: never run a lone try in the calling thread, so the run loop stays
-        free to stop it (a run with a ``run_timeout``)."""
+        free to stop it (a run with a ``run_timeout``). ``fork``: each try's code runs in a
+        process forked for it (``engine.forked``: Luigi's ``--workers N``), its thread waiting."""
         self.resolver = resolver
-        self.threads_only = threads_only
+        self.fork = fork and can_fork()
+        self.threads_only = threads_only or self.fork
         self.services = services
         self.journal = journal
         self.results = results
@@ -418,6 +422,8 @@ class InProcessExecutor:
         self.sinks[request.key] = sink
         try:
             executable = self.resolver(request.node)
+            if self.fork and forkable(executable):
+                executable = ForkedExecutable(executable)
             if self.journal is not None:
                 self.journal.started_try(key.run_key, key.task_id, key.try_number, started_at, request.log_path)
             reported: list[bool] = []
