@@ -18,6 +18,9 @@ Sections:
   start, ``trigger --wait`` from the run's end to the command's exit (median and p99), and a
   scheduler started on 100 flow files until they are listed, on SQLite and PostgreSQL
   (``benchmarks/trigger.py``);
+- ``luigi-workers`` (only when asked for, ``--sections luigi-workers``): ``ductwork build`` of
+  busy Luigi tasks with 1 and 2 workers (each task in a process of its own, ADR 0028) and of
+  Ductwork's own tasks with 2 (threads), wall time (``benchmarks/luigi_workers.py``);
 - ``big`` (only when asked for, ``--sections big``): 100,000-task chain and fan-out under the
   scheduler on SQLite and a fan-out on PostgreSQL, with scheduler peak RSS, the database read
   back (every try recorded), and the grid and graph REST API calls on that run
@@ -189,6 +192,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"# cli: whole processes, median of {cli_runs.REPEATS} interleaved runs")
                 cli_runs.print_startup(cli_runs.measure_startup())
                 cli_runs.print_rows(cli_runs.measure([100, 1000]))
+                continue
+            if section == "luigi-workers":
+                import luigi_workers  # benchmarks/luigi_workers.py, next to this file
+
+                luigi_workers.print_rows(luigi_workers.measure())
                 continue
             if section == "trigger":
                 import trigger  # benchmarks/trigger.py, next to this file
