@@ -111,6 +111,20 @@ class Sleeps(luigi.Task):
         time.sleep(60)
 
 
+class Nap(luigi.Task):
+    i = luigi.IntParameter()
+
+    def run(self):
+        with open(os.path.join("out", f"nap{self.i}"), "w") as f:
+            f.write(str(os.getpid()))
+        time.sleep(60)
+
+
+class Naps(luigi.WrapperTask):
+    def requires(self):
+        return [Nap(i=i) for i in range(2)]
+
+
 class Part(luigi.Task):
     i = luigi.IntParameter()
 
@@ -260,3 +274,36 @@ def test_luigi_build_with_workers_forks_too(tmp_path: Path) -> None:
     assert ok == "True", done.stdout
     ran = [(tmp_path / "out" / f"burn{i}").read_text().split() for i in range(3)]
     assert len({pid for pid, _ in ran}) == 3 and all(parent == own for _, parent in ran), (ran, own)
+
+
+def test_a_terminated_build_stops_its_task_processes(tmp_path: Path) -> None:
+    """SIGTERM to the build (a supervisor stopping it): the tasks' processes are stopped with
+    it, the command says so once and exits 143, without a traceback per task."""
+    import signal
+
+    (tmp_path / "jobs.py").write_text(MODULE)
+    (tmp_path / "out").mkdir()
+    env = process_env({"DUCTWORK_HOME": str(tmp_path / "home"), "PYTHONPATH": str(tmp_path)})
+    build = subprocess.Popen(
+        [sys.executable, "-m", "ductwork.cli", "build", "--module", "jobs", "Naps", "--workers", "2", "--no-progress"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        naps = [tmp_path / "out" / f"nap{i}" for i in range(2)]
+        while not all(n.exists() and n.read_text() for n in naps):
+            assert time.monotonic() < deadline and build.poll() is None, build.communicate()
+            time.sleep(0.1)
+        build.send_signal(signal.SIGTERM)
+        out, err = build.communicate(timeout=60)
+    finally:
+        if build.poll() is None:
+            build.kill()
+            build.wait()
+    assert build.returncode == 143, err
+    assert "Traceback" not in out + err, err
+    pids = [int(n.read_text()) for n in naps]
+    deadline = time.monotonic() + 15
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(p) for p in pids)

@@ -60,12 +60,19 @@ class ForkedExecutable:
         self._inner = inner
         self._child: int | None = None
         self._lock = threading.Lock()
+        self.stopped = False
+        """``on_kill`` was called: the child's end is the stop's, not the task's doing."""
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
     def execute(self, context: TaskContext) -> Any:
-        return run_in_child(lambda: self._inner.execute(context), self._inner, self._started)
+        try:
+            return run_in_child(lambda: self._inner.execute(context), self._inner, self._started)
+        except BaseException:
+            if self.stopped:  # its executor reported the try's end when it stopped it
+                raise TryStopped() from None
+            raise
 
     def _started(self, pid: int | None) -> None:
         with self._lock:
@@ -73,6 +80,7 @@ class ForkedExecutable:
 
     def on_kill(self) -> None:
         with self._lock:
+            self.stopped = True
             pid = self._child
         if pid is None:
             return

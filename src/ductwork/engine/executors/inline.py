@@ -514,7 +514,8 @@ class InProcessExecutor:
                     expired.append((request, holder))
                     del self._running[key]
                     self._abandoned.add(key)
-                    self._interrupt(key, TryTimedOut)
+                    if not _forked(holder):  # its child is stopped (on_kill below); its thread waits for it
+                        self._interrupt(key, TryTimedOut)
                     if key in self._threads_of and self._pool is not None:
                         self._turn_given_back.add(key)
                         self._turns.release()
@@ -557,7 +558,8 @@ class InProcessExecutor:
             started = key in self._started_at
             if entry is not None and started:
                 self._abandoned.add(key)
-                self._interrupt(key)
+                if not _forked(entry[2]):
+                    self._interrupt(key)
         if entry is not None and started:
             _request, _, holder = entry
             for executable in holder:
@@ -586,6 +588,10 @@ class InProcessExecutor:
             self._pool.shutdown(wait=wait and not stuck)
             self._pool = None
         self.packs.close()  # a try that ends later (not waited for) opens its pack again
+
+
+def _forked(holder: list[Executable]) -> bool:
+    return any(isinstance(executable, ForkedExecutable) for executable in holder)
 
 
 def _raise_in(ident: int, exc: type[BaseException] | None) -> None:
