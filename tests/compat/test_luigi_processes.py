@@ -307,3 +307,36 @@ def test_a_terminated_build_stops_its_task_processes(tmp_path: Path) -> None:
     while any(_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(_alive(p) for p in pids)
+
+
+def test_a_build_killed_with_kill_9_leaves_no_task_process_running(tmp_path: Path) -> None:
+    """The next build finishes a killed one's record and runs its tasks again: an orphan of the
+    killed one must not go on writing the same outputs beside them."""
+    import signal
+
+    (tmp_path / "jobs.py").write_text(MODULE)
+    (tmp_path / "out").mkdir()
+    env = process_env({"DUCTWORK_HOME": str(tmp_path / "home"), "PYTHONPATH": str(tmp_path)})
+    build = subprocess.Popen(
+        [sys.executable, "-m", "ductwork.cli", "build", "--module", "jobs", "Naps", "--workers", "2", "--no-progress"],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    naps = [tmp_path / "out" / f"nap{i}" for i in range(2)]
+    try:
+        deadline = time.monotonic() + 60
+        while not all(n.exists() and n.read_text() for n in naps):
+            assert time.monotonic() < deadline and build.poll() is None
+            time.sleep(0.1)
+    finally:
+        build.send_signal(signal.SIGKILL)
+        build.wait()
+    pids = [int(n.read_text()) for n in naps]
+    deadline = time.monotonic() + 15
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    try:
+        assert not any(_alive(p) for p in pids)
+    finally:
+        for p in pids:
+            if _alive(p):
+                os.kill(p, signal.SIGKILL)

@@ -12,7 +12,8 @@ as in Luigi: its event handlers run there.
 
 A child killed by a signal (the OOM killer, a segfault in a C extension) fails its try saying
 so; at the try's timeout or cancel, ``on_kill`` sends the child SIGTERM (the task's ``on_kill``
-runs there and the task's code raises ``TryStopped``) and SIGKILL a few seconds later.
+runs there and the task's code raises ``TryStopped``) and SIGKILL a few seconds later. A child
+whose build is killed gets SIGTERM too (Linux), rather than running on as an orphan.
 """
 
 from __future__ import annotations
@@ -104,10 +105,11 @@ def run_in_child(call: Callable[[], Any], inner: Executable, started: Callable[[
     """``call()`` in a forked child; its return value, or its exception raised here."""
     sink = logcapture.current_sink()
     read_end, write_end = os.pipe()
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # the child: it never returns from here
         os.close(read_end)
-        _child(call, inner, write_end)
+        _child(call, inner, write_end, parent)
     os.close(write_end)
     started(pid)
     outcome: tuple[Any, ...] | None = None
@@ -212,7 +214,23 @@ def _sendable(outcome: tuple[Any, ...]) -> bytes:
         return pickle.dumps(("raised", error, outcome[2]))
 
 
-def _child(call: Callable[[], Any], inner: Executable, fd: int) -> NoReturn:
+def _die_with_parent(parent: int) -> None:
+    """Linux: SIGTERM to this child when the thread that forked it ends (the build killed with
+    ``kill -9``, the OOM killer): an orphan would go on writing the outputs of a task that the
+    next build, finishing the killed one's record, runs again."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it died before the request was made
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _child(call: Callable[[], Any], inner: Executable, fd: int, parent: int) -> NoReturn:
     """Run ``call`` and send its outcome; leave without any of the parent's clean-up (its
     atexit handlers, its open files' buffers, its database connections)."""
     code = 0
@@ -234,6 +252,7 @@ def _child(call: Callable[[], Any], inner: Executable, fd: int) -> NoReturn:
             raise TryStopped()
 
         signal.signal(signal.SIGTERM, stop)
+        _die_with_parent(parent)
         sink = _PipeSink(fd)
         try:
             with logcapture.capture(sink):
