@@ -71,3 +71,42 @@ def test_a_teardown_whose_setup_failed_does_not_run(tmp_path: Path) -> None:
     summary = run_locally(load_dag(tmp_path, FAILED_SETUP))
     assert summary.task_states["create_cluster"].value == "failed"
     assert summary.task_states["delete_cluster"].value in ("skipped", "upstream_failed")
+
+
+SKIPPED_SETUP = """
+    import pendulum
+    from airflow.decorators import dag, setup, task, teardown
+
+    @dag(start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule=None)
+    def setup_skipped():
+        @task.short_circuit
+        def gate():
+            return False
+
+        @setup
+        def create_cluster():
+            return "created"
+
+        @teardown
+        def delete_cluster():
+            return "deleted"
+
+        cluster = create_cluster()
+        gate() >> cluster >> delete_cluster().as_teardown(setups=cluster)
+
+    setup_skipped()
+"""
+
+
+def test_a_teardown_whose_setup_failed_is_upstream_failed_as_in_airflow(tmp_path: Path) -> None:
+    """Airflow marks such a teardown ``upstream_failed`` (its setup failed), not ``skipped``
+    (which a user reads as "nothing went wrong upstream")."""
+    summary = run_locally(load_dag(tmp_path, FAILED_SETUP))
+    assert summary.task_states["delete_cluster"].value == "upstream_failed"
+    assert summary.state.value == "failed"
+
+
+def test_a_teardown_whose_setup_was_skipped_is_skipped(tmp_path: Path) -> None:
+    summary = run_locally(load_dag(tmp_path, SKIPPED_SETUP))
+    assert summary.task_states["create_cluster"].value == "skipped"
+    assert summary.task_states["delete_cluster"].value == "skipped"

@@ -29,7 +29,9 @@ class TriggerRule(StrEnum):
     ALWAYS = "always"
     ALL_DONE_MIN_ONE_SUCCESS = "all_done_min_one_success"
     """Every upstream task is done and one of them succeeded: the rule of teardown tasks (they
-    clean up after a failure, but not when their setup never ran)."""
+    clean up after a failure, but not when their setup never ran). When none succeeded the task
+    is ``upstream_failed`` if one failed, else ``skipped``, as Airflow's
+    ``all_done_setup_success`` ends a teardown whose setup failed or was skipped."""
 
     @classmethod
     def parse(cls, value: str | TriggerRule, *, where: str = "") -> TriggerRule:
@@ -142,7 +144,11 @@ def _none_failed_min_one_success(t: UpstreamTally) -> Decision:
 def _all_done_min_one_success(t: UpstreamTally) -> Decision:
     if not t.all_done:
         return Decision.WAIT
-    return Decision.RUN if t.success else Decision.SKIP
+    if t.success:
+        return Decision.RUN
+    # Airflow: a teardown whose setup failed is upstream_failed (a failure the user must see),
+    # one whose setups were all skipped is skipped.
+    return Decision.UPSTREAM_FAILED if t.failures else Decision.SKIP
 
 
 def _none_skipped(t: UpstreamTally) -> Decision:
