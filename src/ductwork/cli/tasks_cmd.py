@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -41,6 +42,13 @@ def tasks() -> None:
     default=None,
     help="Params of this task only, as a JSON object (Airflow DAGs, as airflow tasks test -t).",
 )
+@click.option(
+    "--map-index",
+    "map_index",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Run only this instance of a mapped task (TASK[N]), as airflow tasks test --map-index.",
+)
 @click.pass_obj
 def test_task(
     state: CliState,
@@ -50,8 +58,12 @@ def test_task(
     param_values: tuple[str, ...],
     conf_text: str | None,
     task_params_text: str | None,
+    map_index: int | None,
 ) -> None:
-    """Run one task now, ignoring its dependencies, print its log, and record nothing."""
+    """Run one task now, ignoring its dependencies, print its log, and record nothing.
+
+    A mapped task runs every instance (each one's log is printed); --map-index N, or the
+    instance's id TASK[N], runs instance N alone."""
 
     from ductwork.cli.options import conf_option
 
@@ -63,8 +75,9 @@ def test_task(
             _give_task_params(flow, task_id, task_params)
         given = date_option(logical_date or None, "logical date")
         when = as_aware(given, flow.tz) if given is not None else None
-        node = flow.to_graph().nodes.get(task_id)
-        seed = _upstream_of_recorded_run(state, flow.flow_id, task_id, node.upstream if node else (), when)
+        graph = flow.to_graph()
+        graph, task_id, reads = _graph_for_test(flow, graph, task_id, map_index)
+        seed = _upstream_of_recorded_run(state, flow.flow_id, task_id, reads, when)
         services = local_task_services(state.settings, lend_store=True)  # as `airflow tasks test`
         with task_env.withheld():
             summary = run_locally(
@@ -76,8 +89,21 @@ def test_task(
                 run_type="test",
                 conf=conf,
                 services=services,
+                graph=graph,
                 allow_pickle=state.settings.results_pickle,
             )
+    task = summary[task_id]
+    # A mapped task's instances ran in their own tries: their logs are what the user wants to see.
+    shown = [t for t in summary.task_states if t.startswith(f"{task_id}[") and t.endswith("]")] + [task_id]
+    failed = False
+    for shown_id in shown:
+        failed = _print_test_try(summary, shown_id) or failed
+    if failed or task.state.is_failure:
+        sys.exit(1)
+
+
+def _print_test_try(summary: Any, task_id: str) -> bool:
+    """Print the log of every try of ``task_id`` and its state; True when it failed."""
     task = summary[task_id]
     out = console()
     # A sensor in reschedule mode has an entry per poke, all of one try (one log): each try once.
@@ -90,8 +116,32 @@ def test_task(
         f"{escape(task_id)}: {styled(task.state.value)}"
         + (f" ({escape(task.tries[-1].error)})" if task.tries and task.tries[-1].error else "")
     )
-    if task.state.is_failure:
-        sys.exit(1)
+    return bool(task.state.is_failure)
+
+
+def _graph_for_test(flow: Any, graph: Any, task_id: str, map_index: int | None) -> tuple[Any, str, Sequence[str]]:
+    """The graph ``tasks test`` runs, the id of the task it runs and the tasks whose results
+    that task reads. For one instance of a mapped task (``--map-index N`` or ``TASK[N]``, as
+    ``airflow tasks test --map-index``) the instance is added to the graph, since the task's
+    expander, which adds it in a run, does not run in a test."""
+    from ductwork.core.graph import FlowGraph
+    from ductwork.core.mapping import lone_instance
+
+    match = re.fullmatch(r"(.+)\[(\d+)\]", task_id)
+    if match and task_id not in graph.nodes and match.group(1) in graph.nodes:
+        if map_index is not None and map_index != int(match.group(2)):
+            raise ParameterError(f"--map-index {map_index} and the task id {task_id!r} name two instances")
+        task_id, map_index = match.group(1), int(match.group(2))
+    node = graph.nodes.get(task_id)
+    if node is None:
+        return graph, task_id, ()  # the run names the missing task, with the closest id
+    if map_index is None:
+        return graph, task_id, node.upstream
+    found = lone_instance(flow.tasks.get(task_id), map_index)
+    if found is None:
+        raise ParameterError(f"--map-index: task {task_id!r} is not mapped (it has no instances {task_id}[N])")
+    instance, reads = found
+    return FlowGraph(graph.meta, {**graph.nodes, instance.task_id: instance}, graph.groups), instance.task_id, reads
 
 
 def _task_params_option(text: str | None) -> dict[str, Any]:

@@ -636,6 +636,25 @@ class MappedGroupInstance:
         return f"<mapped group instance {self.task_id}>"
 
 
+def lone_instance(task: Any, map_index: int) -> tuple[NodeSpec, tuple[str, ...]] | None:
+    """Instance ``map_index`` of a mapped task (or of a task of a mapped group) as its expander
+    would add it to a run, and the tasks whose results it reads; ``None`` for a task that is not
+    mapped. For ``ductwork tasks test --map-index`` (Airflow's), which runs that instance alone:
+    its expander never runs there, so nothing else would add it."""
+    if isinstance(task, MappedOperator):
+        node = task.to_node()
+        extra = {**node.extra, MAP_INDEX: map_index, MAPPED_TASK: task.task_id}
+        return replace(node, task_id=instance_id(task.task_id, map_index), extra=extra), node.upstream
+    if isinstance(task, MappedGroupMember):
+        expander, template = task.expander, task.template
+        node = template.to_node()
+        inside = tuple(instance_id(u, map_index) for u in template.upstream_task_ids if u in expander.templates)
+        extra = {**node.extra, MAP_INDEX: map_index, MAPPED_TASK: template.task_id, GROUP_MEMBER: expander.task_id}
+        instance = replace(node, task_id=instance_id(template.task_id, map_index), upstream=inside, extra=extra)
+        return instance, (*expander.to_node().upstream, *inside)
+    return None
+
+
 @contextlib.contextmanager
 def _current(context: TaskContext) -> Iterator[None]:
     """``get_current_context()`` works in a ``.map()`` function, called before the try runs."""
