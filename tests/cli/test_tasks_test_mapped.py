@@ -85,3 +85,18 @@ def test_map_index_of_a_task_that_is_not_mapped_is_refused(cli: Cli, tmp_path: P
     refused = cli("tasks", "test", "mapped.py", "nums", "--map-index", "0")
     assert refused.exit_code == 2
     assert "task 'nums' is not mapped" in refused.output
+
+
+def test_state_and_logs_take_a_map_index(cli: Cli, tmp_path: Path) -> None:
+    """``airflow tasks state ... --map-index N``: the instance ``TASK[N]`` of a recorded run."""
+    _write(tmp_path)
+    assert cli("run", "mapped.py", "--date", "2024-01-31").exit_code == 0
+    run_id = "manual__2024-01-31T00:00:00+00:00"
+    shown = cli("tasks", "state", "mapped", run_id, "double", "--map-index", "2")
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.startswith("double[2]: success")
+    logged = cli("tasks", "logs", "mapped", run_id, "double", "--map-index", "2")
+    assert logged.exit_code == 0, logged.output
+    assert "doubling 3" in logged.output and "doubling 1" not in logged.output
+    twice = cli("tasks", "state", "mapped", run_id, "double[1]", "--map-index", "2")
+    assert twice.exit_code == 2 and "already names an instance" in twice.output

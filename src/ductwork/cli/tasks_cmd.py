@@ -292,11 +292,24 @@ def mark(
 @click.argument("run_id")
 @click.argument("task_id", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option(
+    "--map-index",
+    "map_index",
+    type=click.IntRange(min=0),
+    default=None,
+    help="This instance of a mapped task (the same as TASK[N]), as Airflow's --map-index.",
+)
 @click.pass_obj
-def task_state(state: CliState, flow_id: str, run_id: str, task_id: str | None, as_json: bool) -> None:
+def task_state(
+    state: CliState, flow_id: str, run_id: str, task_id: str | None, as_json: bool, map_index: int | None
+) -> None:
     """The state of one task of a run (or of all of them)."""
     from ductwork.services import tasks as task_service
 
+    if map_index is not None:
+        if task_id is None:
+            raise ParameterError("--map-index names an instance of a task: give the task too")
+        task_id = _instance(task_id, map_index)
     engine, record = _run(state, flow_id, run_id)
     instances = task_service.instances(engine, record, [task_id] if task_id else None)
     errors = task_service.last_errors(engine, record, instances)  # why the failed ones failed
@@ -322,6 +335,14 @@ def task_state(state: CliState, flow_id: str, run_id: str, task_id: str | None, 
             console().print(f"  [yellow]waits: {escape(unserved_note(unserved[t.task_id]))}[/yellow]", highlight=False)
 
 
+def _instance(task_id: str, map_index: int) -> str:
+    """The id of instance ``map_index`` of mapped task ``task_id`` (``--map-index``): Airflow
+    users name an instance by task and map index, Ductwork's runs by ``TASK[N]``."""
+    if re.fullmatch(r".+\[\d+\]", task_id):
+        raise ParameterError(f"--map-index {map_index}: {task_id!r} already names an instance; give the task alone")
+    return f"{task_id}[{map_index}]"
+
+
 def _unserved(state: CliState, engine: Any, instances: Sequence[Any]) -> dict[str, str]:
     """Task id -> queue, for the queued tasks whose queue no live worker listens on: a bare
     ``queued`` that never changes does not say that a worker for the task's queue is missing."""
@@ -340,11 +361,28 @@ def _unserved(state: CliState, engine: Any, instances: Sequence[Any]) -> dict[st
 @click.argument("task_id")
 @click.option("--try", "try_number", type=int, default=None, help="Which try (default: the latest).")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing while the try runs.")
+@click.option(
+    "--map-index",
+    "map_index",
+    type=click.IntRange(min=0),
+    default=None,
+    help="This instance of a mapped task (the same as TASK[N]), as Airflow's --map-index.",
+)
 @click.pass_obj
-def logs(state: CliState, flow_id: str, run_id: str, task_id: str, try_number: int | None, follow: bool) -> None:
+def logs(
+    state: CliState,
+    flow_id: str,
+    run_id: str,
+    task_id: str,
+    try_number: int | None,
+    follow: bool,
+    map_index: int | None,
+) -> None:
     """Print the log of a task's try."""
     from ductwork.services import tasks as task_service
 
+    if map_index is not None:
+        task_id = _instance(task_id, map_index)
     engine, record = _run(state, flow_id, run_id)
     if follow and try_number is None:
         _wait_for_first_try(state, engine, record, task_id)
