@@ -319,6 +319,34 @@ def test_a_dags_failure_callback_lists_the_runs_failed_task_instances(tmp_path: 
     assert json.loads(out.read_text()) == ["breaks"]
 
 
+DAG_CALLBACK_READS_TI = """
+    import json
+    import pendulum
+    from airflow import DAG
+    from airflow.operators.bash import BashOperator
+
+    def alert(context):
+        ti = context["task_instance"]
+        with open({out!r}, "w") as fh:
+            json.dump([context["reason"], ti.task_id, ti.state, context["ti"].log_url], fh)
+
+    with DAG("alerting_ti", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule=None,
+             on_failure_callback=alert, on_success_callback=alert) as dag:
+        BashOperator(task_id="breaks", bash_command="exit {{{{ params.code }}}}", params={{"code": 1}})
+        BashOperator(task_id="works", bash_command="echo fine")
+"""
+
+
+def test_a_dags_callback_gets_a_task_instance_as_in_airflow(tmp_path: Path) -> None:
+    """Airflow builds a DAG callback's context from a task instance of the run; an alert that
+    read ``context["task_instance"].task_id`` or ``.log_url`` raised KeyError and sent nothing."""
+    out = tmp_path / "ti.json"
+    run_locally(load_dag(tmp_path, DAG_CALLBACK_READS_TI.format(out=str(out))))
+    reason, task_id, state, url = json.loads(out.read_text())
+    assert (reason, task_id, state) == ("task_failure", "breaks", "failed")
+    assert url.startswith("http://localhost:8080/flows/alerting_ti/runs/") and url.endswith("/tasks/breaks")
+
+
 CONF_READER = """
     import pendulum
     from airflow import DAG

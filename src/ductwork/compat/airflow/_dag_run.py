@@ -45,6 +45,18 @@ class RecordedTaskInstance:
     def current_state(self, session: Any = None) -> str | None:
         return self.state
 
+    @property
+    def log_url(self) -> str:
+        """The task's page in the web UI, as a try's ``ti.log_url`` (what DAG failure callbacks
+        put in their alerts)."""
+        import os
+        import urllib.parse
+
+        base = os.environ.get("AIRFLOW__WEBSERVER__BASE_URL", "").strip() or "http://localhost:8080"
+        task_id = self.task_id if self.map_index < 0 else f"{self.task_id}[{self.map_index}]"
+        flow_id, run_id, task = (urllib.parse.quote(p, safe="") for p in (self.dag_id, self.run_id, task_id))
+        return f"{base.rstrip('/')}/flows/{flow_id}/runs/{run_id}/tasks/{task}"
+
 
 @dataclass
 class DagRunView:
@@ -126,6 +138,19 @@ class DagRunView:
             )
         wanted = _wanted_states(state)
         return found if wanted is None else [ti for ti in found if ti.state in wanted]
+
+    def callback_task_instance(self) -> RecordedTaskInstance | None:
+        """The task instance Airflow puts in a DAG callback's context (``ti``, ``task_instance``):
+        for a failed run one that failed, else the run's last; None when the run's tasks cannot
+        be read (nothing recorded), so that the context is still built."""
+        try:
+            instances = [ti for ti in self.get_task_instances() if ti.state != "removed"]
+        except Exception:  # no record to read, a database that does not answer: no ti
+            return None
+        if self.state == "failed":
+            failed = [ti for ti in instances if ti.state == "failed"]
+            instances = failed or instances
+        return instances[-1] if instances else None
 
     def _recorded(self, *, settled: bool = False) -> Any:
         """The run as recorded; with ``settled``, once the record has caught up with this try.

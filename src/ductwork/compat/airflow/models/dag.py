@@ -278,7 +278,8 @@ class DAG(Flow):
 
     def adapt_callback_context(self, context: Any) -> Any:
         """What Airflow gives a DAG's ``on_success_callback``/``on_failure_callback``: ``dag``,
-        ``dag_run`` (with its state and conf), ``reason`` and the dates, besides Ductwork's own."""
+        ``dag_run`` (with its state and conf), ``ti``/``task_instance`` (a failed task instance
+        of a failed run, else the run's last), ``reason`` and the dates, besides Ductwork's own."""
         from .._dag_run import DagRunView, to_pendulum  # the class airflow.models.dagrun names
 
         logical = to_pendulum(context["logical_date"])
@@ -296,7 +297,12 @@ class DAG(Flow):
             store=_callback_store(context),
         )
         ds = logical.strftime("%Y-%m-%d")
+        # Airflow builds a DAG callback's context from a task instance of the run: callbacks
+        # that alert read context["ti"] / ["task_instance"] (task_id, log_url), a KeyError here
+        ti = dag_run.callback_task_instance()
         return context.with_values(
+            ti=ti,
+            task_instance=ti,
             dag=self,
             dag_run=dag_run,
             ds=ds,
