@@ -52,8 +52,9 @@ class PythonOperator(AirflowOperatorMixin, _Python):
 
 
 def follow_branches(op: Any, chosen: Any, context: TaskContext) -> None:
-    """Skip the direct downstream tasks not chosen. A chosen task group stands for its first
-    tasks; an id that is not a task or group of the DAG fails the try (as in Airflow)."""
+    """Skip the direct downstream tasks not chosen, except those also below a chosen task. A
+    chosen task group stands for its first tasks; an id that is not a task or group of the DAG
+    fails the try (as in Airflow)."""
     if chosen is None:
         ids: list[str] = []
     elif isinstance(chosen, str):
@@ -74,7 +75,24 @@ def follow_branches(op: Any, chosen: Any, context: TaskContext) -> None:
             )
         else:
             expanded.append(task_id)
-    context["ti"].follow_branches(expanded)
+    # Airflow spares a task below the branch that is also below a chosen task, even one the
+    # branch does not lead to directly (`pick >> [right, after]; left >> after`, `pick`
+    # choosing `left`): `after` waits for `left` instead of being skipped.
+    below = _below(flow, expanded) if flow is not None else set()
+    context["ti"].follow_branches([*expanded, *sorted(below - set(expanded))])
+
+
+def _below(flow: Any, task_ids: Iterable[str]) -> set[str]:
+    """Every task of ``flow`` downstream of ``task_ids``, however far."""
+    found: set[str] = set()
+    stack = list(task_ids)
+    while stack:
+        op = flow.tasks.get(stack.pop())
+        for nxt in getattr(op, "downstream_task_ids", ()):
+            if nxt not in found:
+                found.add(nxt)
+                stack.append(nxt)
+    return found
 
 
 def _meant(op: Any, task_id: str) -> str:
