@@ -111,6 +111,16 @@ def test_the_triggered_run_id_is_pushed_as_trigger_run_id(finished_target: TaskS
     assert "fixed" in result.logs[("said", 1)]
 
 
+def test_the_triggered_runs_logical_date_is_pushed_under_airflows_keys(
+    finished_target: TaskServices, tmp_path: Path
+) -> None:
+    """An ``ExternalTaskSensor`` after the trigger finds the run through
+    ``xcom_pull(task_ids=..., key="trigger_execution_date_iso")``: it was None."""
+    result = run_locally(_controller(tmp_path), clock=FrozenClock(DAY), services=finished_target)
+    assert result.result("kick", "trigger_execution_date_iso") == "2024-03-10T00:00:00+00:00"
+    assert result.result("kick", "trigger_logical_date_iso") == "2024-03-10T00:00:00+00:00"
+
+
 RESET_AND_WAIT = """
 import pendulum
 from airflow import DAG

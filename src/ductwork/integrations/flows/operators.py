@@ -390,9 +390,14 @@ class TriggerFlowOperator(BaseOperator):
         else:
             run = self._existing(store, run, context)
         context["ti"].xcom_push(TRIGGER_RUN_ID, run.run_id)
+        self._started(run, context)
         if self.wait_for_completion:
             self._wait(store, run, context)
         return run.run_id
+
+    def _started(self, run: RunView, context: TaskContext) -> None:
+        """Called once the run is triggered (or found), before any wait: what a subclass pushes
+        about it (the Airflow shim: its logical date, under Airflow's keys)."""
 
     def _existing(self, store: FlowStore, run: RunView, context: TaskContext) -> RunView:
         """``when_exists`` applied to a run that has the id already."""

@@ -10,6 +10,10 @@ from ductwork.integrations.flows import TriggerFlowOperator
 
 from ..models.baseoperator import AirflowOperatorMixin
 
+XCOM_EXECUTION_DATE_ISO = "trigger_execution_date_iso"
+XCOM_LOGICAL_DATE_ISO = "trigger_logical_date_iso"
+XCOM_RUN_ID = "trigger_run_id"
+
 
 class TriggerDagRunOperator(AirflowOperatorMixin, TriggerFlowOperator):
     def __init__(
@@ -45,6 +49,18 @@ class TriggerDagRunOperator(AirflowOperatorMixin, TriggerFlowOperator):
         self.reset_dag_run = reset_dag_run
         self.skip_when_already_exists = skip_when_already_exists
 
+    def _started(self, run: Any, context: Any) -> None:
+        """Airflow pushes the triggered run's logical date too, which a downstream
+        ``ExternalTaskSensor``'s ``execution_date_fn`` reads to watch that run: under Airflow 2's
+        key (``trigger_execution_date_iso``) and the newer one (``trigger_logical_date_iso``)."""
+        if run.logical_date is None:
+            return
+        from .._dag_run import to_pendulum
+
+        iso = to_pendulum(run.logical_date).isoformat()
+        for key in (XCOM_EXECUTION_DATE_ISO, XCOM_LOGICAL_DATE_ISO):
+            context["ti"].xcom_push(key, iso)
+
 
 def _when_exists(reset_dag_run: bool, skip_when_already_exists: bool) -> str:
     """Airflow resets an existing run before it looks at ``skip_when_already_exists``. Without
@@ -55,4 +71,4 @@ def _when_exists(reset_dag_run: bool, skip_when_already_exists: bool) -> str:
     return "skip" if skip_when_already_exists else "reuse"
 
 
-__all__ = ["TriggerDagRunOperator"]
+__all__ = ["XCOM_EXECUTION_DATE_ISO", "XCOM_LOGICAL_DATE_ISO", "XCOM_RUN_ID", "TriggerDagRunOperator"]
