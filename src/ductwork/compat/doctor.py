@@ -176,46 +176,21 @@ def _shimmed_timetable(value: ast.expr, imported: dict[str, str]) -> bool:
 
 def _timedelta_without_catchup(node: ast.Call) -> bool:
     """A DAG given ``catchup=False`` and a ``timedelta(...)`` (or ``pendulum.duration(...)``)
-    schedule whose runs Airflow 2 would place elsewhere: unless the interval divides a day and
-    the start date is a midnight (Airflow's tutorial: daily from ``datetime(2021, 1, 1)``), where
-    counting from the start date or from 1970-01-01 gives the same times."""
+    schedule: Airflow 2 starts its first interval at the moment the scheduler first looks at it
+    less the interval (``DeltaDataIntervalTimetable._skip_to_latest``: ``utcnow() - delta``),
+    whatever the start date, so its runs fall at unaligned times (11:44:12.345...) where
+    Ductwork's keep the start date's; there is no start date for which the two agree."""
     given = {k.arg: k.value for k in node.keywords if k.arg}
     catchup = given.get("catchup")
     if not (isinstance(catchup, ast.Constant) and catchup.value is False):
         return False
     schedule = given.get("schedule", given.get("schedule_interval"))
-    if not isinstance(schedule, ast.Call) or _called_name(schedule) not in ("timedelta", "duration"):
-        return False
-    seconds = _constant_seconds(schedule)
-    if seconds is None or 86400 % seconds:
-        return True
-    start = given.get("start_date")
-    if not isinstance(start, ast.Call):
-        return False  # a name or days_ago(...): not known here, most often a midnight
-    at_midnight = len(start.args) <= 3 and not any(k.arg in ("hour", "minute", "second") for k in start.keywords)
-    return not at_midnight
+    return isinstance(schedule, ast.Call) and _called_name(schedule) in ("timedelta", "duration")
 
 
 def _called_name(call: ast.Call) -> str:
     func = call.func
     return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-
-
-def _constant_seconds(call: ast.Call) -> int | None:
-    """The length of ``timedelta(hours=6)`` in seconds, when its arguments are constants."""
-    units = {"weeks": 604800, "days": 86400, "hours": 3600, "minutes": 60, "seconds": 1}
-    total = 0.0
-    for position, arg in enumerate(call.args):
-        if not isinstance(arg, ast.Constant) or not isinstance(arg.value, int | float) or position > 1:
-            return None
-        total += arg.value * (86400, 1)[position]
-    for keyword in call.keywords:
-        if keyword.arg not in units or not isinstance(keyword.value, ast.Constant):
-            return None
-        if not isinstance(keyword.value.value, int | float):
-            return None
-        total += keyword.value.value * units[keyword.arg]
-    return int(total) if total >= 1 and total == int(total) else None
 
 
 def _check_variables_at_import(tree: ast.Module, imported: dict[str, str], findings: set[Finding]) -> None:

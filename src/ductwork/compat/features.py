@@ -75,7 +75,9 @@ AIRFLOW: dict[str, Feature] = dict(
             "DAG.timedelta_no_catchup",
             DIFFERS,
             "its runs keep the start date's times (every 6 hours from 03:00: 03:00, 09:00...), where Airflow 2 "
-            "counts them from 1970-01-01 (00:00, 06:00...); use a cron string for fixed times of day",
+            "starts the first one at the moment its scheduler first sees the DAG less the interval, at "
+            "unaligned times (11:44:12...), and counts the next ones from there; use a cron string for fixed "
+            "times of day",
         ),
         _f(
             "Variable.get_at_import",
