@@ -55,6 +55,7 @@ def extract_airflow_examples(names: list[str], dest: Path) -> dict[str, Path]:
     with zipfile.ZipFile(airflow_wheel()) as wheel:
         for name in names:
             target = dest / name
+            target.parent.mkdir(parents=True, exist_ok=True)  # "sql/sample.sql": a template file beside them
             target.write_bytes(wheel.read(f"airflow/example_dags/{name}"))
             out[name] = target
     return out

@@ -38,6 +38,7 @@ EXAMPLES = [
     "example_dynamic_task_mapping_with_no_taskflow_operators.py",
     "example_setup_teardown.py",
     "example_setup_teardown_taskflow.py",
+    "sql/sample.sql",  # example_python_operator.py's templates_dict names it (templates_exts=[".sql"])
 ]
 
 

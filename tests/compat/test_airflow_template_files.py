@@ -71,3 +71,33 @@ def test_python_operator_templates_exts_reads_template_files(tmp_path: Path) -> 
     assert summary.result("td") == {"when": "2024-03-01", "q": query, "not_a_file": "sql/q.sql "}
     assert summary.result("no_exts") == {"q": "sql/q.sql"}
     assert summary.result("decorated") == query
+
+
+MISSING_FILES = """
+    import pendulum
+    from airflow import DAG
+    from airflow.operators.bash import BashOperator
+    from airflow.operators.python import PythonOperator
+
+    def show(templates_dict=None, **context):
+        return templates_dict
+
+    with DAG("missing", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule=None):
+        BashOperator(task_id="script", bash_command="scripts/load.sh")
+        PythonOperator(task_id="query", python_callable=show, templates_dict={"q": "sql/dayly.sql"},
+                       templates_exts=[".sql"])
+"""
+
+
+def test_a_template_file_that_is_not_there_fails_the_try_naming_it(tmp_path: Path) -> None:
+    """As Airflow's ``TemplateNotFound``: the name was taken as the text, so the command ran
+    (``scripts/load.sh: No such file or directory``, exit 127) and the callable got the file
+    name ``sql/dayly.sql`` as its query and succeeded."""
+    summary = run_locally(load_dag(tmp_path, MISSING_FILES))
+    for task_id, name, field in (
+        ("script", "scripts/load.sh", "bash_command"),
+        ("query", "sql/dayly.sql", "templates_dict"),
+    ):
+        assert summary.task_states[task_id].value == "failed", task_id
+        error = summary[task_id].tries[-1].error or ""
+        assert f"task {task_id!r}, field {field!r}: template file {name!r} not found (looked in {tmp_path})" in error

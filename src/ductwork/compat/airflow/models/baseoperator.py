@@ -390,8 +390,12 @@ class BaseOperator(CoreBaseOperator):
         if isinstance(value, TemplateFile):
             return value
         if isinstance(value, str):
-            path = _template_path(value, folders) if value.endswith(tuple(self.template_ext)) else None
-            return TemplateFile.read(path, task_id=self.task_id, field=field) if path else value
+            if not value.endswith(tuple(self.template_ext)):
+                return value
+            path = _template_path(value, folders)
+            if path is None:  # Airflow's TemplateNotFound when it renders, not the name as the text
+                return MissingTemplateFile.named(value, folders, task_id=self.task_id, field=field)
+            return TemplateFile.read(path, task_id=self.task_id, field=field)
         if type(value) in (list, tuple):
             items = [self._read_template_files(v, folders, field) for v in value]
             changed = any(a is not b for a, b in zip(items, value, strict=True))
@@ -527,6 +531,31 @@ class TemplateFile(str):
         from ductwork.core.templating import render_string
 
         return render_string(self, context, task_id=self.task_id, field=self.field, file=self.path)
+
+
+class MissingTemplateFile(TemplateFile):
+    """A templated value that ends in one of the operator's ``template_ext`` but names no file
+    beside the DAG file or in its ``template_searchpath``. Airflow fails the try when it renders
+    it (``TemplateNotFound``); taking the name as the text instead ran ``missing.sh`` as a
+    command ("command not found") or handed ``sql/q.sql`` to a callable as its query."""
+
+    folders: tuple[str, ...] = ()
+
+    @classmethod
+    def named(cls, name: str, folders: Sequence[str], *, task_id: str, field: str) -> MissingTemplateFile:
+        made = cls(name)
+        made.task_id, made.field, made.folders = task_id, field, tuple(folders)
+        return made
+
+    def resolve_template(self, context: Mapping[str, Any]) -> str:
+        from ductwork.errors import TemplateError
+
+        where = ", ".join(self.folders) or "no folder (the DAG has no file)"
+        raise TemplateError(
+            f"task {self.task_id!r}, field {self.field!r}: template file {str(self)!r} not found (looked in {where}); "
+            f"as in Airflow, a value ending in one of the operator's template_ext names a template file: "
+            f"end it with a space ({str(self) + ' '!r}) to use it as it is"
+        )
 
 
 def _template_path(name: str, folders: Sequence[str]) -> str | None:
