@@ -20,13 +20,13 @@ class Param:
     values given at trigger time are validated against them (the trigger form too)."""
 
     def __init__(self, default: Any = NOTSET, description: str | None = None, **schema: Any) -> None:
+        # Not validated here, as in Airflow: ``Param(None, type="string")`` is a value a manual
+        # run must give (the trigger form asks for it), not an error that keeps the DAG out.
         self.value = default
         self.description = description or ""
         self.schema = {k: v for k, v in schema.items()}
         if description:
             self.schema.setdefault("description", description)
-        if default is not NOTSET:
-            check_schema(default, self.schema)
 
     def resolve(self, value: Any = NOTSET, suppress_exception: bool = False) -> Any:
         chosen = self.value if value is NOTSET else value
@@ -40,8 +40,15 @@ class Param:
         return chosen
 
     def to_parameter(self) -> SchemaParameter:
-        """The Ductwork parameter this stands for (run parameter of the flow)."""
+        """The Ductwork parameter this stands for (run parameter of the flow). A default that
+        its own schema refuses makes the parameter one every run must give, as Airflow's
+        trigger refuses a run that keeps it (``Invalid input for param``)."""
         default = NO_DEFAULT if self.value is NOTSET else self.value
+        if default is not NO_DEFAULT:
+            try:
+                check_schema(default, self.schema)
+            except ValueError:
+                default = NO_DEFAULT
         return SchemaParameter(default, schema=self.schema, description=self.description)
 
     def dump(self) -> dict[str, Any]:
