@@ -169,8 +169,28 @@ class DAG(Flow):
     def meta(self) -> FlowMeta:
         """The flow's metadata, marked so that a trigger puts the params in ``dag_run.conf`` and
         checks a conf against them, as Airflow's trigger form and ``create_dagrun`` do."""
+        self._check_scheduled_params()
         meta = dataclasses.replace(super().meta(), tags=tuple(self.tags))
         return dataclasses.replace(meta, params_in_conf=True) if meta.params else meta
+
+    def _check_scheduled_params(self) -> None:
+        """Airflow refuses a DAG that is scheduled (by time or datasets) and has a param without
+        a valid default: no run it schedules could be created. Loaded anyway, its scheduler
+        logged "missing required parameter" at every poll and never ran it."""
+        from ductwork.core.schedule import NoSchedule
+        from ductwork.errors import DefinitionError
+
+        if isinstance(self.schedule, NoSchedule) and self.asset_condition is None:
+            return
+        required = [name for name, param in self.params.items() if param.default is NO_DEFAULT]
+        if required:
+            names = ", ".join(map(repr, required))
+            raise DefinitionError(
+                f"DAG {self.flow_id!r} is scheduled and its param(s) {names} have no valid default, so no "
+                'scheduled run could be created (Airflow: "DAG is not allowed to define a Schedule, if there '
+                'are any required params without default values or default values are not valid"): give '
+                "them a default their schema accepts, or schedule=None for a DAG triggered with its values"
+            )
 
     # --- Airflow's names for Flow attributes --------------------------------------------------
     @property
