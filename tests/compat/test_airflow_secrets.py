@@ -149,3 +149,35 @@ def test_variable_set_on_a_new_home_creates_the_database(tmp_path: Path, monkeyp
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["0", "prod"]
+
+
+NOT_JSON = """
+    import json
+    import pendulum
+    from airflow import DAG
+    from airflow.models import Variable
+    from airflow.operators.python import PythonOperator
+
+    def read():
+        return Variable.get("settings", deserialize_json=True)
+
+    def read_or_default():
+        try:
+            return Variable.get("settings", deserialize_json=True)
+        except json.JSONDecodeError:
+            return "fallback"
+
+    with DAG("not_json", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule=None):
+        PythonOperator(task_id="read", python_callable=read)
+        PythonOperator(task_id="read_or_default", python_callable=read_or_default)
+"""
+
+
+def test_a_variable_that_is_not_json_is_named_by_the_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The try failed with a bare "JSONDecodeError: Expecting value: line 1 column 1 (char 0)";
+    it is still a JSONDecodeError, which DAG code catches."""
+    monkeypatch.setenv("DUCTWORK_VAR_SETTINGS", "rows=5")
+    summary = run_locally(load_dag(tmp_path, NOT_JSON))
+    error = summary["read"].tries[-1].error or ""
+    assert "variable 'settings' is not valid JSON: Expecting value" in error, error
+    assert summary.result("read_or_default") == "fallback"

@@ -59,6 +59,16 @@ def _database(*, create: bool) -> Iterator[Any]:
         engine.dispose()
 
 
+def _json_of(key: str, text: str) -> Any:
+    """The variable's value read as JSON; an error names the variable (Airflow's bare
+    "Expecting value: line 1 column 1" left the user to find which of a task's variables it
+    was) and is still a ``json.JSONDecodeError``, which DAG code catches."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise json.JSONDecodeError(f"variable {key!r} is not valid JSON: {exc.msg}", exc.doc, exc.pos) from None
+
+
 class Variable:
     @classmethod
     def get(cls, key: str, default_var: Any = NOTSET, deserialize_json: bool = False) -> Any:
@@ -70,7 +80,7 @@ class Variable:
             if default_var is NOTSET:
                 raise KeyError(f"Variable {key} does not exist") from None
             return default_var
-        return json.loads(value) if deserialize_json else value
+        return _json_of(key, value) if deserialize_json else value
 
     @classmethod
     def set(cls, key: str, value: Any, description: str | None = None, serialize_json: bool = False) -> None:
