@@ -100,3 +100,15 @@ def test_state_and_logs_take_a_map_index(cli: Cli, tmp_path: Path) -> None:
     assert "doubling 3" in logged.output and "doubling 1" not in logged.output
     twice = cli("tasks", "state", "mapped", run_id, "double[1]", "--map-index", "2")
     assert twice.exit_code == 2 and "already names an instance" in twice.output
+
+
+def test_render_takes_a_map_index(cli: Cli, tmp_path: Path) -> None:
+    """``airflow tasks render --map-index N``: it said only that the task is mapped."""
+    _write(tmp_path)
+    one = cli("tasks", "render", "mapped.py", "echo", "--map-index", "1")
+    assert one.exit_code == 0, one.output
+    assert "echo item-b" in one.output and "item-a" not in one.output
+    by_id = cli("tasks", "render", "mapped.py", "echo[0]")
+    assert by_id.exit_code == 0 and "echo item-a" in by_id.output
+    past = cli("tasks", "render", "mapped.py", "echo", "--map-index", "5")
+    assert past.exit_code == 2 and "has no map index 5" in past.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import click
@@ -19,9 +20,22 @@ from ductwork.core.config import ParamSources, use_sources
 @click.argument("logical_date", required=False)
 @click.option("--param", "-p", "param_values", multiple=True, metavar="NAME=VALUE", help="A run parameter.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option(
+    "--map-index",
+    "map_index",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Render this instance of a mapped task (TASK[N]), as airflow tasks render --map-index.",
+)
 @click.pass_obj
 def render(
-    state: CliState, flow_ref: str, task_id: str, logical_date: str | None, param_values: tuple[str, ...], as_json: bool
+    state: CliState,
+    flow_ref: str,
+    task_id: str,
+    logical_date: str | None,
+    param_values: tuple[str, ...],
+    as_json: bool,
+    map_index: int | None,
 ) -> None:
     """Render TASK's templated fields for LOGICAL_DATE without running it (secrets masked)."""
     from ductwork.engine.services_setup import local_task_services
@@ -31,8 +45,16 @@ def render(
     services = local_task_services(state.settings)
     with flow_output_to_stderr(as_json), use_sources(ParamSources.load(config_path=state.config_path)):
         flow = load_checked(state, flow_ref)
+        match = re.fullmatch(r"(.+)\[(\d+)\]", task_id)
+        if match and task_id not in flow.tasks and match.group(1) in flow.tasks and map_index is None:
+            task_id, map_index = match.group(1), int(match.group(2))  # the instance's id, as runs show it
         rendered = render_task(
-            flow, task_id, logical_date=when, params=parse_param_options(param_values), services=services
+            flow,
+            task_id,
+            logical_date=when,
+            params=parse_param_options(param_values),
+            services=services,
+            map_index=map_index,
         )
     if as_json:
         print_json(rendered)
@@ -51,7 +73,8 @@ def _nothing_to_render(flow: Any, task_id: str) -> str:
     if isinstance(flow.get_task(task_id), MappedOperator | MappedGroupMember):
         return (
             f"task {task_id!r} is mapped: each instance renders its fields with its own values as its "
-            "try starts (a run keeps them with each try: the task page and the REST API show them)"
+            "try starts (a run keeps them with each try: the task page and the REST API show them); "
+            f"--map-index N renders instance N"
         )
     return f"task {task_id!r} has no templated fields"
 

@@ -29,9 +29,16 @@ def render_task(
     params: Mapping[str, Any] | None = None,
     services: TaskServices | None = None,
     now: dt.datetime | None = None,
+    map_index: int | None = None,
 ) -> dict[str, Any]:
-    """The task's template fields, rendered, by field name (in ``template_fields`` order)."""
+    """The task's template fields, rendered, by field name (in ``template_fields`` order); with
+    ``map_index``, those of that instance of a mapped task (``airflow tasks render --map-index``),
+    built from its own item of the mapped values (a task's output is not known here: None)."""
     operator = flow.get_task(task_id)
+    if map_index is not None:
+        return _render_instance(
+            flow, operator, map_index, logical_date=logical_date, params=params, services=services, now=now
+        )
     when = as_aware(logical_date, flow.tz) if logical_date is not None else (now or dt.datetime.now(dt.UTC))
     interval = flow.schedule.interval_starting(when)
     run = RunInfo(
@@ -54,3 +61,49 @@ def render_task(
     if own is not None:  # an AWS pipeline object: its fields' #{...} expressions, evaluated
         return {name: MASKER.mask_value(value) for name, value in own(context).items()}
     return render_fields(operator, context)
+
+
+def _render_instance(
+    flow: Flow,
+    mapped: Any,
+    map_index: int,
+    *,
+    logical_date: dt.datetime | None,
+    params: Mapping[str, Any] | None,
+    services: TaskServices | None,
+    now: dt.datetime | None,
+) -> dict[str, Any]:
+    """Instance ``map_index`` of ``mapped``: its operator is built as its try would build it
+    (``adapt_context``), then its fields are rendered."""
+    from ductwork.core.mapping import lone_instance
+    from ductwork.errors import ParameterError
+
+    found = lone_instance(mapped, map_index)
+    if found is None:
+        raise ParameterError(f"--map-index: task {mapped.task_id!r} is not mapped (it has no instances)")
+    instance = flow.resolve_operator(found[0])
+    when = as_aware(logical_date, flow.tz) if logical_date is not None else (now or dt.datetime.now(dt.UTC))
+    interval = flow.schedule.interval_starting(when)
+    run = RunInfo(
+        flow_id=flow.flow_id,
+        run_id=f"render__{when.isoformat()}",
+        logical_date=when,
+        data_interval_start=interval.start,
+        data_interval_end=interval.end,
+        params=flow.resolve_params(params),
+        run_type="render",
+        timezone=flow.tz,
+    )
+    ti = TaskInstance(run, instance.task_id, 1, 1 + mapped.retries, MemoryResults(), mapped.downstream_task_ids)
+    extra = (services or TaskServices()).context_values()
+    context = instance.adapt_context(build_context(run, ti, mapped, log=task_logger, extra=extra))
+    error = getattr(instance, "_error", None)
+    if error is not None:  # its values could not be read (a task's output is None here)
+        raise ParameterError(
+            f"task {instance.task_id!r}: {error} (render reads no task's output: a list mapped from one is "
+            "known only in a run, whose tries keep each instance's rendered fields)"
+        )
+    built = instance.built_operator
+    if built is None:
+        raise ParameterError(f"task {mapped.task_id!r} has no map index {map_index}: its list is shorter")
+    return render_fields(built, context.with_values(task=built))
