@@ -74,7 +74,21 @@ def test_exponential_backoff_is_capped() -> None:
     result = run_flow(f, clock=FrozenClock())
     starts = [t.started_at for t in result["t"].tries]
     gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(starts)]
-    assert gaps == [10, 20, 25]
+    # As in Airflow: at least delay * 2 ** (n - 1), less than twice that, capped.
+    assert 10 <= gaps[0] < 20 and 20 <= gaps[1] <= 25 and gaps[2] == 25, gaps
+
+
+def test_tasks_failing_together_retry_spread_out() -> None:
+    """With exponential backoff, tasks that fail at the same instant (the database went away
+    under all of them) do not all come back at one instant, as Airflow spreads them."""
+    with Flow("r") as f:
+        for i in range(8):
+            PythonOperator(
+                task_id=f"t{i}", python_callable=flaky(1), retries=1, retry_delay=60, retry_exponential_backoff=True
+            )
+    result = run_flow(f, clock=FrozenClock())
+    gaps = {(r.tries[1].started_at - r.tries[0].started_at).total_seconds() for r in result.tasks.values()}
+    assert all(60 <= g < 120 for g in gaps) and len(gaps) > 1, gaps
 
 
 def test_fail_now_skips_remaining_retries() -> None:
