@@ -230,6 +230,8 @@ class SchedulerService:
         self._scope: Callable[[str, str | None], bool] | None = None
         self._told_outside: set[str] = set()
         self._told_taken: set[tuple[str, dt.datetime]] = set()
+        self._told_unmade: dict[str, str] = {}
+        """Per flow, why its scheduled run could not be created, as last logged."""
         self.environ = dict(os.environ)
         """The environment the scheduler started with: its parsing processes get exactly this."""
         self._status = SchedulerStatus("starting", dt.datetime.now(dt.UTC))
@@ -881,9 +883,20 @@ class SchedulerService:
                     last = interval
                     continue
                 except DuctworkError as exc:
-                    log.error("flow %s: could not create the run for %s: %s", flow_id, interval.start, exc)
+                    # Said once per flow and reason (a required parameter without a default was
+                    # logged twice a second, for ever); said again once the reason changes.
+                    if self._told_unmade.get(flow_id) != str(exc):
+                        self._told_unmade[flow_id] = str(exc)
+                        log.error(
+                            "flow %s: could not create the run for %s: %s (said once: its scheduled runs wait "
+                            "until the flow is changed)",
+                            flow_id,
+                            interval.start,
+                            exc,
+                        )
                     return last
                 created = True
+                self._told_unmade.pop(flow_id, None)
                 last = interval
             if created or not intervals:
                 return last
