@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -157,3 +158,60 @@ def test_a_second_live_worker_under_one_name_is_refused(tmp_path: Path) -> None:
     assert replaced.returncode == 2
     (line,) = _error_lines(replaced)
     assert line.startswith("Error: cannot reach the broker")
+
+
+def test_a_worker_started_again_while_its_killed_namesake_is_a_zombie_is_not_refused(tmp_path: Path) -> None:
+    """`kill -9` of a worker, then `ductwork worker --name w1` at once: the dead worker's process
+    stays a zombie until its parent reaps it (seconds here, for ever under a parent that never
+    waits), its row's heartbeat is still fresh, and the new worker was refused with "a worker
+    named 'w1@host' is running": ``kill(pid, 0)`` succeeds on a zombie."""
+    import os
+    import socket
+
+    from ductwork.store.engine import create_engine, transaction
+    from ductwork.store.fresh_schema import ensure_schema
+    from ductwork.store.repo import remote as remote_repo
+    from ductwork_process import process_env
+
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("zombies are told apart by /proc (Linux)")
+    url = f"sqlite:///{tmp_path / 'dw.db'}"
+    engine = create_engine(url)
+    ensure_schema(engine)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])  # not waited for: a zombie once it exits
+    try:
+        deadline = time.monotonic() + 30
+        while b") Z" not in Path(f"/proc/{dead.pid}/stat").read_bytes() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        here = socket.gethostname()
+        with transaction(engine) as conn:
+            remote_repo.register_worker(
+                conn,
+                f"w1@{here}",
+                hostname=here,
+                pid=dead.pid,
+                kind="celery",
+                queues=["default"],
+                concurrency=1,
+                version="1",
+            )
+        engine.dispose()
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("DUCTWORK_")}
+        environ.update(
+            DUCTWORK_HOME=str(tmp_path / "home"),
+            DUCTWORK_DATABASE_URL=url,
+            DUCTWORK_BROKER_URL=f"redis://127.0.0.1:{free_port()}/0",  # never reached when refused
+        )
+        started = subprocess.run(
+            [sys.executable, "-m", "ductwork.cli", "worker", "--name", "w1"],
+            env=process_env(environ),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert b") Z" in Path(f"/proc/{dead.pid}/stat").read_bytes()  # still a zombie meanwhile
+    finally:
+        dead.wait()
+    (line,) = _error_lines(started)
+    assert line.startswith("Error: cannot reach the broker"), line

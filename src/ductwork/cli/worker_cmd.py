@@ -129,13 +129,27 @@ def _refuse_a_namesake(state: CliState, name: str | None) -> None:
 
 
 def _alive(pid: int) -> bool:
+    """Whether ``pid`` is a running process. A zombie is not: a worker killed with ``kill -9``
+    stays one until its parent reaps it (seconds under a lazy init, for ever under a parent that
+    never waits), and ``kill(pid, 0)`` succeeds on it, so a worker started again at once under
+    its name was refused as a namesake of the dead one."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # another user's process
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Linux's ``/proc/PID/stat`` state ``Z`` (dead, not yet reaped); False where it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read()
+    except OSError:
+        return False
+    return fields[fields.rfind(b")") + 2 : fields.rfind(b")") + 3] == b"Z"  # the name may hold ") "
 
 
 def _start_again(state: CliState) -> None:
