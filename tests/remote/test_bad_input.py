@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -13,12 +14,23 @@ from dbfixtures import temporary_database
 from private_services import free_port, private_redis
 
 
+def _own_env(**env: str) -> dict[str, str]:
+    """The test's environment without its ``DUCTWORK_*`` settings, with ``env`` added and the
+    ductwork under test first on the path: without it, a test run from a clone with another
+    checkout's virtual environment started that checkout's ``ductwork worker``, not the code
+    under test (``ductwork_process.process_env`` would merge the ``DUCTWORK_*`` back in)."""
+    from ductwork_process import SOURCE
+
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("DUCTWORK_")}
+    environ.update(env)
+    environ["PYTHONPATH"] = os.pathsep.join(p for p in (SOURCE, environ.get("PYTHONPATH", "")) if p)
+    return environ
+
+
 def _worker(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in __import__("os").environ.items() if not k.startswith("DUCTWORK_")}
-    environ.update(DUCTWORK_HOME=str(tmp_path / "home"), **env)
     return subprocess.run(
         [sys.executable, "-m", "ductwork.cli", "worker", "--queues", "default"],
-        env=environ,
+        env=_own_env(DUCTWORK_HOME=str(tmp_path / "home"), **env),
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -114,7 +126,6 @@ def test_a_second_live_worker_under_one_name_is_refused(tmp_path: Path) -> None:
     """Two `ductwork worker --name gpu-box` shared one row: `workers list` showed one worker,
     and when one died its tries were not seen lost with it. A namesake that is gone (restarted
     after kill -9 on the same host) is replaced as before."""
-    import os
     import socket
 
     from ductwork.settings import Settings
@@ -138,11 +149,9 @@ def test_a_second_live_worker_under_one_name_is_refused(tmp_path: Path) -> None:
     assert Settings.load(environ=env).worker_lost_after > 5  # the rows' heartbeats stay fresh meanwhile
 
     def start(name: str) -> subprocess.CompletedProcess[str]:
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("DUCTWORK_")}
-        environ.update(DUCTWORK_HOME=str(tmp_path / "home"), **env)
         return subprocess.run(
             [sys.executable, "-m", "ductwork.cli", "worker", "--queues", "gpu", "--name", name],
-            env=environ,
+            env=_own_env(DUCTWORK_HOME=str(tmp_path / "home"), **env),
             cwd=tmp_path,
             capture_output=True,
             text=True,
@@ -165,13 +174,11 @@ def test_a_worker_started_again_while_its_killed_namesake_is_a_zombie_is_not_ref
     stays a zombie until its parent reaps it (seconds here, for ever under a parent that never
     waits), its row's heartbeat is still fresh, and the new worker was refused with "a worker
     named 'w1@host' is running": ``kill(pid, 0)`` succeeds on a zombie."""
-    import os
     import socket
 
     from ductwork.store.engine import create_engine, transaction
     from ductwork.store.fresh_schema import ensure_schema
     from ductwork.store.repo import remote as remote_repo
-    from ductwork_process import process_env
 
     if not Path("/proc/self/stat").exists():
         pytest.skip("zombies are told apart by /proc (Linux)")
@@ -196,15 +203,14 @@ def test_a_worker_started_again_while_its_killed_namesake_is_a_zombie_is_not_ref
                 version="1",
             )
         engine.dispose()
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("DUCTWORK_")}
-        environ.update(
+        environ = _own_env(
             DUCTWORK_HOME=str(tmp_path / "home"),
             DUCTWORK_DATABASE_URL=url,
             DUCTWORK_BROKER_URL=f"redis://127.0.0.1:{free_port()}/0",  # never reached when refused
         )
         started = subprocess.run(
             [sys.executable, "-m", "ductwork.cli", "worker", "--name", "w1"],
-            env=process_env(environ),
+            env=environ,
             cwd=tmp_path,
             capture_output=True,
             text=True,
