@@ -101,3 +101,39 @@ def test_a_template_file_that_is_not_there_fails_the_try_naming_it(tmp_path: Pat
         assert summary.task_states[task_id].value == "failed", task_id
         error = summary[task_id].tries[-1].error or ""
         assert f"task {task_id!r}, field {field!r}: template file {name!r} not found (looked in {tmp_path})" in error
+
+
+INCLUDES = """
+    import pendulum
+    from airflow import DAG
+    from airflow.operators.bash import BashOperator
+
+    with DAG("includes", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule=None,
+             template_searchpath=["{shared}"], params={{"table": "orders"}}):
+        BashOperator(task_id="inline", bash_command="echo \\"{{% include 'sql/q.sql' %}}\\"")
+        BashOperator(task_id="searchpath", bash_command="echo '{{% include 'common.sql' %}}'")
+        BashOperator(task_id="from_file", bash_command="wrap.sh")
+        BashOperator(task_id="imported", bash_command="{{% import 'macros.j2' as m %}}echo {{{{ m.upper_ds(ds) }}}}")
+        BashOperator(task_id="missing", bash_command="echo '{{% include 'nowhere.sql' %}}'")
+"""
+
+
+def test_jinja_include_and_import_find_files_beside_the_dag_and_in_template_searchpath(tmp_path: Path) -> None:
+    """`{% include 'q.sql' %}` (or `{% import %}`) in a templated field failed with "TypeError:
+    no loader for this environment specified": Airflow's Jinja environment loads templates
+    from the DAG's folder and its ``template_searchpath``, and so must ours."""
+    flows, shared = tmp_path / "flows", tmp_path / "shared"
+    (flows / "sql").mkdir(parents=True)
+    shared.mkdir()
+    (flows / "sql" / "q.sql").write_text("SELECT '{{ ds }}' FROM {{ params.table }}")
+    (shared / "common.sql").write_text("common {{ ds_nodash }}")
+    (flows / "wrap.sh").write_text("echo \"{% include 'sql/q.sql' %}\"\n")
+    (shared / "macros.j2").write_text("{% macro upper_ds(d) %}{{ d | replace('-', '_') }}{% endmacro %}")
+    dag = load_dag(flows, INCLUDES.format(shared=shared))
+    summary = run_locally(dag, logical_date=dt.date(2024, 3, 1))
+    assert summary.result("inline") == "SELECT '2024-03-01' FROM orders", summary["inline"].tries[-1].error
+    assert summary.result("searchpath") == "common 20240301"
+    assert summary.result("from_file") == "SELECT '2024-03-01' FROM orders"
+    assert summary.result("imported") == "2024_03_01"
+    error = summary["missing"].tries[-1].error or ""
+    assert "task 'missing', field 'bash_command'" in error and "nowhere.sql" in error, error

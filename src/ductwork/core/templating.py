@@ -78,6 +78,33 @@ def _environment() -> Any:
     return env
 
 
+@functools.lru_cache(maxsize=256)
+def _loading_environment(searchpath: tuple[str, ...]) -> Any:
+    """The sandboxed environment with a loader on ``searchpath``: one per flow's folders."""
+    from jinja2 import FileSystemLoader
+
+    return _environment().overlay(loader=FileSystemLoader(list(searchpath)))
+
+
+def _searchpath(context: Mapping[str, Any]) -> tuple[str, ...]:
+    """Where ``{% include %}``, ``{% import %}`` and ``{% extends %}`` find templates: the flow
+    file's folder, then its ``template_searchpath``, as Airflow's ``DAG.get_template_env``
+    loads them (without a loader, Jinja failed with "no loader for this environment
+    specified"). The flow is the context's ``dag`` (Airflow DAG files) or its task's flow."""
+    flow = context.get("dag")
+    if flow is None:
+        flow = getattr(context.get("task"), "flow", None)
+    if flow is None:
+        return ()
+    import os
+
+    fileloc = getattr(flow, "fileloc", None)
+    folders = [os.path.dirname(os.path.abspath(fileloc))] if isinstance(fileloc, str) and fileloc else []
+    extra = getattr(flow, "template_searchpath", None) or ()
+    folders += [str(extra)] if isinstance(extra, (str, os.PathLike)) else [str(f) for f in extra]
+    return tuple(dict.fromkeys(folders))
+
+
 class _Namespace:
     def __init__(self, values: Mapping[str, Any]) -> None:
         self.__dict__.update(values)
@@ -91,8 +118,13 @@ def render_string(text: str, context: Mapping[str, Any], *, task_id: str = "", f
     from jinja2 import TemplateError as JinjaError
     from jinja2 import TemplateSyntaxError
 
+    environment = _environment()
+    if "{%" in text:  # an include, import or extends may name a file
+        searchpath = _searchpath(context)
+        if searchpath:
+            environment = _loading_environment(searchpath)
     try:
-        return str(_environment().from_string(text).render(**context))
+        return str(environment.from_string(text).render(**context))
     except TemplateSyntaxError as exc:
         where = _where(task_id, field, exc.lineno, file)
         raise TemplateError(where + f"template syntax error: {exc.message}") from None
