@@ -290,7 +290,7 @@ def _without(tmp_path: Path, *modules: str) -> dict[str, str]:
 
 
 def test_a_command_whose_extra_is_not_installed_names_the_extra(tmp_path: Path) -> None:
-    # `pip install 'ductwork[postgres,celery,fs]'` (the deployment guide's line) then
+    # `pip install 'ductwork[postgres,celery,s3]'` (the deployment guide's line) then
     # `ductwork webserver` was a traceback ending in "No module named 'fastapi'".
     from tests.ductwork_process import ductwork_process
 

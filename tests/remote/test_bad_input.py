@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -221,3 +222,78 @@ def test_a_worker_started_again_while_its_killed_namesake_is_a_zombie_is_not_ref
         dead.wait()
     (line,) = _error_lines(started)
     assert line.startswith("Error: cannot reach the broker"), line
+
+
+@pytest.mark.parametrize(
+    ("setting", "url", "says"),
+    [
+        ("REMOTE_LOG_URL", "nope://bucket/logs", "fsspec knows no protocol 'nope'"),
+        ("REMOTE_LOG_URL", "abfs://container/logs", "abfs:// cannot be opened on this host: Install adlfs"),
+        ("BUNDLE_URL", "simplecache::nope://bucket/bundles", "fsspec knows no protocol 'nope'"),
+    ],
+)
+def test_a_store_url_this_host_cannot_open_is_refused_at_start(
+    tmp_path: Path, setting: str, url: str, says: str
+) -> None:
+    """`DUCTWORK_REMOTE_LOG_URL=nope://...` (or `s3://` on a host with fsspec but no s3fs, as the
+    deployment guide's `ductwork[fs]` gave): the scheduler and the workers started, every try
+    was claimed, failed to open its log on the worker (a traceback in the worker's output only),
+    sat running, and was failed as "the worker running this try stopped heartbeating and is
+    lost" with its retries. The scheduler, `standalone` and `ductwork worker` now refuse it in
+    one line naming the setting, before anything starts."""
+    pytest.importorskip("fsspec")
+    if "abfs" in url and importlib.util.find_spec("adlfs") is not None:
+        pytest.skip("adlfs is installed here")
+    env = {
+        "DUCTWORK_DATABASE_URL": f"sqlite:///{tmp_path / 'dw.db'}",
+        "DUCTWORK_EXECUTOR": "celery",
+        "DUCTWORK_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0",
+        "DUCTWORK_FLOWS_FOLDER": str(tmp_path / "flows"),
+        f"DUCTWORK_{setting}": url,
+    }
+    (tmp_path / "flows").mkdir()
+    for command in (["scheduler"], ["standalone", "--port", str(free_port())], ["worker", "--name", "w"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "ductwork.cli", *command],
+            env=_own_env(DUCTWORK_HOME=str(tmp_path / "home"), **env),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 2, (command, done.stdout, done.stderr)
+        (line,) = _error_lines(done)
+        name = setting.lower()
+        assert line.startswith(f"Error: {name} '{url}' (DUCTWORK_{setting}): "), (command, line)
+        assert says in line, (command, line)
+        assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_an_s3_log_store_on_a_host_without_s3fs_names_the_extra(tmp_path: Path) -> None:
+    """The deployment guide installed `ductwork[postgres,celery,fs]` and set
+    `DUCTWORK_REMOTE_LOG_URL=s3://...`: fsspec without s3fs, and every try failed on the workers
+    as "lost". The worker now refuses to start, naming the extra that brings s3fs."""
+    pytest.importorskip("fsspec")
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text("import sys\nsys.modules['s3fs'] = None\n")  # a host without s3fs
+    environ = _own_env(
+        DUCTWORK_HOME=str(tmp_path / "home"),
+        DUCTWORK_DATABASE_URL=f"sqlite:///{tmp_path / 'dw.db'}",
+        DUCTWORK_BROKER_URL=f"redis://127.0.0.1:{free_port()}/0",
+        DUCTWORK_REMOTE_LOG_URL="s3://etl-bucket/logs",
+    )
+    environ["PYTHONPATH"] = os.pathsep.join([environ["PYTHONPATH"], str(site)])
+    done = subprocess.run(
+        [sys.executable, "-m", "ductwork.cli", "worker"],
+        env=environ,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert _error_lines(done) == [
+        "Error: remote_log_url 's3://etl-bucket/logs' (DUCTWORK_REMOTE_LOG_URL): s3:// needs the Python "
+        "package 's3fs', which is not installed: pip install 'ductwork[s3]'"
+    ]

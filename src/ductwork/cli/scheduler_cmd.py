@@ -115,6 +115,15 @@ REMOTE_EXECUTORS = ("celery", "kubernetes")
 scheduler's own, ``engine.coordination``)."""
 
 
+def check_remote_stores(settings: Settings) -> None:
+    """Under a remote executor, refuse a ``remote_log_url`` or ``bundle_url`` that this host's
+    fsspec cannot open (``cli.store_urls``): each try on the workers failed on it instead."""
+    if settings.executor in REMOTE_EXECUTORS:
+        from ductwork.cli.store_urls import check_store_urls
+
+        check_store_urls(settings)
+
+
 def refuse_beside_another_executor(settings: Settings) -> None:
     """Refuse to start a Celery scheduler beside a running Kubernetes one, or the other way round.
 
@@ -221,6 +230,7 @@ def scheduler(
         err=True,
     )
     say_where_logs_go(settings)
+    check_remote_stores(settings)
     refuse_beside_another_executor(settings)
     from ductwork.gc_tuning import freeze_startup
 

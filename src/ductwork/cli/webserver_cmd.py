@@ -219,7 +219,12 @@ def standalone(
 
     service.stop = stop_all  # type: ignore[method-assign]
     _install_signals(service)
-    from ductwork.cli.scheduler_cmd import executor_shown, refuse_beside_another_executor, say_where_logs_go
+    from ductwork.cli.scheduler_cmd import (
+        check_remote_stores,
+        executor_shown,
+        refuse_beside_another_executor,
+        say_where_logs_go,
+    )
 
     click.echo(
         f"Ductwork standalone: web UI on http://{host}:{port}/, flows from {settings.flows_folder}, "
@@ -227,6 +232,7 @@ def standalone(
         err=True,
     )
     say_where_logs_go(settings)
+    check_remote_stores(settings)
     refuse_beside_another_executor(settings)
     from ductwork.gc_tuning import freeze_startup
 

@@ -71,6 +71,9 @@ def worker(
     names = [q.strip() for q in queues.split(",") if q.strip()]
     if not names:
         raise click.BadParameter("give at least one queue", param_hint="--queues")
+    from ductwork.cli.store_urls import check_store_urls
+
+    check_store_urls(state.settings)  # before Celery: a try claimed could not open its log
     restarted = os.environ.pop(_RESTARTED, "") == "1"
     if not restarted:  # started again in place: the row is this very process's
         _refuse_a_namesake(state, name)
