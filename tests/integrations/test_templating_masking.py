@@ -189,3 +189,51 @@ def test_render_error_names_task_and_field(cli: Cli, tmp_path: Path) -> None:
     result = cli("tasks", "render", "f", "t", "2024-01-01")
     assert result.exit_code == 2
     assert "task 't', field 'bash_command', line 1: connection 'missing' is not defined" in result.output
+
+
+CONF_SECRETS = {"password": "conf-pw-8Kd3", "target": {"api_token": "conf-tok-5Rr1", "rows": 1000}, "user": "bob"}
+
+
+def test_secret_looking_conf_and_params_are_masked_in_logs_and_rendered_fields(tmp_path: Path) -> None:
+    """The run page and the API show a run's ``password`` conf as ``***``; its tries' logs and
+    rendered fields, which the same viewers read, showed it in full (``echo {{ conf }}``)."""
+
+    def show(conf: Any, params: Any) -> None:
+        print("conf is", conf, "params are", dict(params))
+
+    with Flow("conf_leak", params={"db_password": "param-pw-2Jx7", "limit": 5}) as f:
+        BashOperator(task_id="bash", bash_command="echo {{ conf }} {{ params.db_password }} rows={{ params.limit }}")
+        PythonOperator(task_id="python", python_callable=show)
+    summary = run_locally(f, log_dir=tmp_path / "logs", clock=FrozenClock("2024-01-31"), conf=CONF_SECRETS)
+    assert summary.state.value == "success", {t: s.tries[-1].error for t, s in summary.tasks.items()}
+    texts = [p.read_text() for p in (tmp_path / "logs").rglob("*.log")]
+    texts += [json.dumps(t.rendered) for s in summary.tasks.values() for t in s.tries]
+    joined = "\n".join(texts)
+    for secret in ("conf-pw-8Kd3", "conf-tok-5Rr1", "param-pw-2Jx7"):
+        assert secret not in joined
+    assert "bob" in summary.logs[("python", 1)] and "1000" in summary.logs[("python", 1)]  # only secrets hidden
+    assert "rows=5" in summary["bash"].tries[-1].rendered["bash_command"]
+    assert "conf-pw-8Kd3" in summary.result("bash")  # the task itself got the real value
+
+
+def test_an_airflow_dags_secret_looking_param_and_conf_are_masked_in_its_log(tmp_path: Path) -> None:
+    from tests.compat.dag_files import load_dag
+
+    dag = load_dag(
+        tmp_path,
+        """
+        import pendulum
+        from airflow import DAG
+        from airflow.models.param import Param
+        from airflow.operators.bash import BashOperator
+
+        with DAG("af_conf", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule=None,
+                 params={"db_password": Param("hunter2-default", type="string")}):
+            BashOperator(task_id="echo", bash_command="echo pw={{ params.db_password }} conf={{ dag_run.conf }}")
+        """,
+    )
+    summary = run_locally(dag, log_dir=tmp_path / "logs", conf={"db_password": "af-conf-pw-9Qa"})
+    assert summary.state.value == "success", {t: s.tries[-1].error for t, s in summary.tasks.items()}
+    joined = summary.logs[("echo", 1)] + json.dumps(summary["echo"].tries[-1].rendered)
+    assert "af-conf-pw-9Qa" not in joined and "hunter2-default" not in joined
+    assert "pw=***" in summary.logs[("echo", 1)]

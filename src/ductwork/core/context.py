@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ductwork.core.frozen import FrozenDict
+from ductwork.core.masking import mask_values_under_secret_keys
 from ductwork.core.results import MISSING, RETURN_VALUE, ResultBackend
 
 
@@ -204,6 +205,9 @@ def build_context(
 ) -> TaskContext:
     """The standard context variables, as Airflow names them."""
     ds, ds_nodash, ts, ts_nodash = date_strings(run.logical_date, run.timezone)
+    # a "password" in the conf is *** on the run page: in the try's log and rendered fields too
+    mask_values_under_secret_keys(run.params)
+    mask_values_under_secret_keys(run.conf)
     values: dict[str, Any] = {
         "flow_id": run.flow_id,
         "run_id": run.run_id,

@@ -136,6 +136,38 @@ def mask_secret(value: Any) -> None:
     MASKER.add(value)
 
 
+def mask_values_under_secret_keys(value: Any) -> None:
+    """Hide in logs and rendered fields the text held under a secret-looking key of ``value``
+    (a run's params or conf), at any depth: ``{"db": {"password": "..."}}``.
+
+    The API, the CLI and the run page show these as ``***`` (``mask_secret_keys``), but a try's
+    log and its rendered fields are read by the same viewers: ``echo {{ conf }}`` or
+    ``print(dag_run.conf)`` showed them in full there. Only strings are registered: a number
+    under ``max_tokens`` is no secret, and masking ``1000`` in every later log line of the
+    process would hide real output."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(key, str) and is_secret_name(key):
+                MASKER.add(list(_texts(item)))
+            else:
+                mask_values_under_secret_keys(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            mask_values_under_secret_keys(item)
+
+
+def _texts(value: Any) -> Iterable[str]:
+    """The strings in ``value`` (inside dicts and lists too), not its numbers or flags."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _texts(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _texts(item)
+
+
 def mask_secret_keys(value: Any) -> Any:
     """``value`` with what sits under a secret-looking key (password, token, api_key...) as
     ``***``, at any depth: for what is shown to every reader, a run's conf."""
