@@ -566,3 +566,41 @@ def test_the_grid_says_how_many_messages_were_dead_lettered_and_links_them(
     assert 'href="/api/v1/flows/demo/dead-letters"' in link and ">2 dead letters" in link
     listed = viewer_browser.get("/api/v1/flows/demo/dead-letters")  # the link works with the session
     assert listed.status_code == 200 and {d["message_id"] for d in listed.json()["items"]} >= {"bad-0", "bad-1"}
+
+
+@pytest.mark.parametrize(
+    ("path", "said"),
+    [
+        ("/flows/demo/runs?stat=failed", "not a parameter of GET /flows/demo/runs (did you mean &#39;state&#39;?"),
+        ("/flows?serch=demo", "not a parameter of GET /flows (did you mean &#39;search&#39;?"),
+        ("/audit?actr=admin", "did you mean &#39;actor&#39;?"),
+        ("/connections?page=2", "it takes: deleted, saved"),
+        ("/luigi?hours=24", "it takes no query parameters"),
+    ],
+)
+def test_a_query_parameter_a_page_does_not_take_is_refused_naming_it(
+    operator_browser: tuple[TestClient, str], admin: Any, path: str, said: str
+) -> None:
+    """A typo'd filter (``?stat=failed``) showed every run as if they matched, where the API
+    refuses it (422): the page says so, and links the page without its query."""
+    browser, _csrf = operator_browser
+    if path.startswith("/audit"):
+        browser = admin.client  # the audit page is for admins: a token is as good as a session
+        response = browser.get(path, headers=admin.headers)
+    else:
+        response = browser.get(path)
+    assert response.status_code == 422 and "text/html" in response.headers["content-type"], response.text[-800:]
+    assert said in response.text, response.text[-1500:]
+    assert 'href="' + path.split("?")[0] + '"' in response.text  # this page without its query
+
+
+def test_the_queries_the_pages_own_forms_and_links_send_are_taken(operator_browser: tuple[TestClient, str]) -> None:
+    browser, _csrf = operator_browser
+    for path in (
+        "/flows?search=demo&tag=web&paused=no",
+        "/flows/demo/runs?state=failed&base_date=2024-01-31&page=1",
+        "/flows/demo/grid?runs=10",
+        "/login?next=%2Fflows",
+        "/assets/detail?uri=s3%3A%2F%2Fb%2Fk",
+    ):
+        assert browser.get(path).status_code in (200, 404), path

@@ -15,6 +15,7 @@ from starlette.responses import RedirectResponse, Response
 
 from ductwork.api import schemas
 from ductwork.api.context import WebContext, web_context
+from ductwork.api.query import known_query_parameters
 from ductwork.api.routes._common import ID_PATTERN, FlowId, RunId, TaskId, find_run
 from ductwork.api.routes.flows import get_flow, list_flows
 from ductwork.api.routes.runs import list_runs as list_flow_runs
@@ -37,9 +38,12 @@ router = APIRouter(include_in_schema=False)
 def install(app: FastAPI) -> None:
     app.state.templates = make_templates()
     app.state.html_error = html_error
-    app.include_router(login.router)
-    app.include_router(router)
-    app.include_router(admin.router)
+    # A query parameter a page does not take is refused, as by the API: a typo'd filter
+    # (/flows/etl/runs?stat=failed) showed every run as though it had matched.
+    refuse_unknown = [Depends(known_query_parameters)]
+    app.include_router(login.router, dependencies=refuse_unknown)
+    app.include_router(router, dependencies=refuse_unknown)
+    app.include_router(admin.router, dependencies=refuse_unknown)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     app.add_middleware(SecurityHeaders)
 
