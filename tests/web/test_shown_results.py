@@ -72,3 +72,28 @@ def test_results_are_shown_with_secrets_masked(engine: Any, seeded: Seeded, monk
         "rows": [1, 2, 3],
     }
     assert shown["db_password"]["value"] == "***"
+
+
+def test_a_result_holding_the_runs_secret_conf_is_shown_masked(engine: Any, viewer: Any) -> None:
+    """``echo {{ conf }}`` returns the conf as text: the run page shows its ``password`` as ``***``
+    but the task's results showed it in full to the same viewers."""
+    import datetime as dt
+
+    from ductwork.core.states import RunState
+    from tests.web.seed import demo_flow
+
+    with transaction(engine) as conn:
+        record = run_repo.create_run(
+            conn,
+            demo_flow().to_graph(),
+            run_id="results__conf_secret",
+            logical_date=dt.datetime(2024, 3, 1, tzinfo=dt.UTC),
+            params={"n": 3, "db_password": "param-pw-4Ns8"},
+            conf={"target": {"api_token": "conf-tok-6Yh2"}, "region": "eu-north-1"},
+            state=RunState.SUCCESS,
+        )
+        said = "users {api_token: conf-tok-6Yh2, region: eu-north-1} param-pw-4Ns8"
+        result_repo.put_result(conn, record.pk, "load", "return_value", JsonSerializer().dumps(said), serializer="json")
+    response = viewer.get(f"/flows/demo/runs/{quote('results__conf_secret', safe='')}/tasks/load/results")
+    assert response.status_code == 200, response.text
+    assert response.json()[0]["value"] == "users {api_token: ***, region: eu-north-1} ***"

@@ -136,7 +136,7 @@ def mask_secret(value: Any) -> None:
     MASKER.add(value)
 
 
-def mask_values_under_secret_keys(value: Any) -> None:
+def mask_values_under_secret_keys(value: Any, masker: SecretsMasker = MASKER) -> None:
     """Hide in logs and rendered fields the text held under a secret-looking key of ``value``
     (a run's params or conf), at any depth: ``{"db": {"password": "..."}}``.
 
@@ -144,16 +144,16 @@ def mask_values_under_secret_keys(value: Any) -> None:
     log and its rendered fields are read by the same viewers: ``echo {{ conf }}`` or
     ``print(dag_run.conf)`` showed them in full there. Only strings are registered: a number
     under ``max_tokens`` is no secret, and masking ``1000`` in every later log line of the
-    process would hide real output."""
+    process would hide real output. ``masker``: the process's, or a server's for what it shows."""
     if isinstance(value, Mapping):
         for key, item in value.items():
             if isinstance(key, str) and is_secret_name(key):
-                MASKER.add(list(_texts(item)))
+                masker.add(list(_texts(item)))
             else:
-                mask_values_under_secret_keys(item)
+                mask_values_under_secret_keys(item, masker)
     elif isinstance(value, list | tuple):
         for item in value:
-            mask_values_under_secret_keys(item)
+            mask_values_under_secret_keys(item, masker)
 
 
 def _texts(value: Any) -> Iterable[str]:

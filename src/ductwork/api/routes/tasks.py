@@ -18,6 +18,7 @@ from ductwork.api.routes.system import platform_fault
 from ductwork.api.security import Operator, Viewer
 from ductwork.core.json_text import json_object
 from ductwork.core.mapping import OUTCOME as MAPPED_OUTCOME
+from ductwork.core.masking import mask_values_under_secret_keys
 from ductwork.core.states import TaskState
 from ductwork.core.task_order import instances_under_their_task, reorder
 from ductwork.errors import NotFoundError
@@ -206,6 +207,9 @@ def task_results(
         stored = [r for r in result_repo.list_results(conn, record.pk, task_id) if r.key != MAPPED_OUTCOME]
     backend = SqlResults(ctx.engine)
     secrets = known_secrets(ctx.settings, ctx.engine) if stored else None
+    if secrets is not None:  # the run's "password" conf, *** on its page, is not shown in a result either
+        mask_values_under_secret_keys(record.params, secrets)
+        mask_values_under_secret_keys(record.conf, secrets)
     out = []
     for item in stored:
         value: Any = None
