@@ -604,3 +604,37 @@ def test_the_queries_the_pages_own_forms_and_links_send_are_taken(operator_brows
         "/assets/detail?uri=s3%3A%2F%2Fb%2Fk",
     ):
         assert browser.get(path).status_code in (200, 404), path
+
+
+def test_the_trigger_form_refuses_a_flow_no_file_defines_now(
+    operator_browser: tuple[TestClient, str], engine: Any
+) -> None:
+    """The flow's file was removed: the API refuses its runs, but the form queued one (303 to
+    its graph), whose tasks then failed at once ("flow file ... does not exist"); and the grid
+    offered ▶ Trigger without a word about it."""
+    from ductwork import EmptyOperator, Flow
+    from ductwork.store.engine import read_transaction, transaction
+    from ductwork.store.repo import flows as flow_repo
+    from ductwork.store.repo import runs as run_repo
+
+    with Flow("gone_from_folder") as flow:
+        EmptyOperator(task_id="t")
+    with transaction(engine) as conn:
+        flow_repo.upsert_flow(conn, flow.to_graph(), fileloc="/nowhere/gone_from_folder.py")
+        assert flow_repo.deactivate_missing(conn, "/nowhere/gone_from_folder.py", []) == ["gone_from_folder"]
+    browser, csrf = operator_browser
+    grid = browser.get("/flows/gone_from_folder/grid")
+    assert grid.status_code == 200 and 'id="flow-not-defined"' in grid.text and 'id="trigger-link"' not in grid.text
+    assert "/nowhere/gone_from_folder.py" in grid.text
+    form = browser.get("/flows/gone_from_folder/trigger")
+    assert "not defined by any file now" in form.text
+    posted = browser.post(
+        "/flows/gone_from_folder/trigger",
+        data={"csrf_token": csrf, "run_id": "ui__gone", "conf": ""},
+        follow_redirects=False,
+    )
+    assert posted.status_code == 404 and 'id="trigger-error"' in posted.text, posted.text[-1500:]
+    assert "not defined by any file now" in posted.text and 'value="ui__gone"' in posted.text
+    with read_transaction(engine) as conn:
+        assert run_repo.get_run(conn, "gone_from_folder", "ui__gone") is None
+    assert 'id="trigger-link"' in browser.get("/flows/demo/grid").text  # a defined flow keeps its button

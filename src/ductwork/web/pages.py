@@ -20,7 +20,7 @@ from ductwork.api.routes._common import ID_PATTERN, FlowId, RunId, TaskId, find_
 from ductwork.api.routes.flows import get_flow, list_flows
 from ductwork.api.routes.runs import list_runs as list_flow_runs
 from ductwork.core.states import RunState, TaskState
-from ductwork.errors import ParameterError
+from ductwork.errors import NotFoundError, ParameterError
 from ductwork.services import runs as run_service
 from ductwork.store.engine import read_transaction
 from ductwork.store.errors import RunExistsError
@@ -196,7 +196,26 @@ def runs_page(
 def trigger_form(request: Request, flow_id: FlowId, ctx: WebContext = Depends(web_context)) -> Response:
     require_page_role(request, "operator")
     flow = get_flow(flow_id, ctx)
-    return page(request, "trigger.html", flow=flow, fields=forms.fields_for(flow.params), error="", values={})
+    return page(
+        request,
+        "trigger.html",
+        flow=flow,
+        fields=forms.fields_for(flow.params),
+        error=_not_defined(ctx, flow),
+        values={},
+    )
+
+
+def _not_defined(ctx: WebContext, flow: schemas.FlowOut) -> str:
+    """Why a flow that no file defines now cannot be triggered ("" when it can): the form
+    queued its run anyway, which then failed at once (the API refuses it with this reason)."""
+    if flow.is_active:
+        return ""
+    try:
+        run_service.defined_flow_graph(ctx.engine, flow.flow_id)
+    except NotFoundError as exc:
+        return str(exc)
+    return ""
 
 
 @router.post("/flows/{flow_id}/trigger")
@@ -205,6 +224,7 @@ async def trigger_submit(request: Request, flow_id: FlowId, ctx: WebContext = De
     form = {k: str(v) for k, v in (await request.form()).items()}
     flow = get_flow(flow_id, ctx)
     try:
+        run_service.defined_flow_graph(ctx.engine, flow_id)  # a flow no file defines now: refused, as by the API
         params = forms.posted_params(flow.params, form)
         conf = forms.posted_conf(form.get("conf", ""))
         logical_date = _form_date(form.get("logical_date", ""))
@@ -217,12 +237,13 @@ async def trigger_submit(request: Request, flow_id: FlowId, ctx: WebContext = De
             run_id=form.get("run_id") or None,
             note=form.get("note") or None,
         )
-    except (ParameterError, ValueError, RunExistsError) as exc:  # the form again, as filled in, with why
+    except (ParameterError, ValueError, RunExistsError, NotFoundError) as exc:  # the form again, with why
         given = {k.removeprefix("param."): v for k, v in form.items() if k.startswith("param.")}
+        status = 409 if isinstance(exc, RunExistsError) else 404 if isinstance(exc, NotFoundError) else 422
         return page(
             request,
             "trigger.html",
-            status_code=409 if isinstance(exc, RunExistsError) else 422,
+            status_code=status,
             flow=flow,
             fields=forms.fields_for(flow.params, given),
             error=str(exc),
