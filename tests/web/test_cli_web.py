@@ -145,3 +145,44 @@ def test_users_create_with_no_terminal_says_what_to_do_without_a_warning(tmp_pat
         "users", "create", "eve", env=env, cwd=tmp_path, input="a-long-password\nanother-pass\n", start_new_session=True
     )
     assert differ.returncode == 2 and "differ" in differ.stderr, differ.stderr
+
+
+def test_a_web_server_on_an_ipv6_address_says_a_url_a_browser_opens(tmp_path: Path) -> None:
+    """``--host ::1`` printed ``http://::1:PORT/``, which no browser or curl takes."""
+    import signal
+    import time
+    import urllib.error
+    import urllib.request
+
+    probe = socket.socket(socket.AF_INET6)
+    try:
+        probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    port = probe.getsockname()[1]
+    probe.close()
+    from tests.ductwork_process import ductwork_command, process_env
+
+    server = subprocess.Popen(
+        ductwork_command("webserver", "--host", "::1", "--port", str(port)),
+        env=process_env({"DUCTWORK_HOME": str(tmp_path / "home")}),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stderr is not None
+        banner = server.stderr.readline()
+        url = f"http://[::1]:{port}/"
+        assert f"Ductwork web UI on {url} " in banner, banner
+        for _ in range(60):  # the URL as said works, once the server listens (just after the banner)
+            try:
+                with urllib.request.urlopen(url + "api/v1/health", timeout=30) as answer:
+                    assert answer.status == 200
+                    break
+            except urllib.error.URLError:
+                time.sleep(0.5)
+        else:
+            pytest.fail(f"nothing answered on {url}")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.communicate(timeout=30)

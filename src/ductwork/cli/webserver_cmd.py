@@ -98,6 +98,12 @@ def bound_socket(host: str, port: int) -> Any:
     return sock
 
 
+def web_url(host: str, port: int) -> str:
+    """The address the banner says to open: an IPv6 host in brackets (``http://[::1]:8080/``);
+    ``http://:::8080/`` is no URL a browser or curl takes."""
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
 def _options(secure_cookies: bool) -> Any:
     from ductwork.api.context import WebOptions
 
@@ -121,7 +127,7 @@ def webserver(state: CliState, host: str, port: int, secure_cookies: bool, log_l
     engine = store(state)
     app = create_app(state.settings, engine, options=_options(secure_cookies))
     click.echo(
-        f"Ductwork web UI on http://{host}:{port}/ (database {state.settings.db_url_shown}). Ctrl-C to stop.", err=True
+        f"Ductwork web UI on {web_url(host, port)} (database {state.settings.db_url_shown}). Ctrl-C to stop.", err=True
     )
     server = make_server(app, host, port, log_level)
     _stop_on_hangup(server)
@@ -227,7 +233,7 @@ def standalone(
     )
 
     click.echo(
-        f"Ductwork standalone: web UI on http://{host}:{port}/, flows from {settings.flows_folder}, "
+        f"Ductwork standalone: web UI on {web_url(host, port)}, flows from {settings.flows_folder}, "
         f"database {settings.db_url_shown}, {executor_shown(settings)}. Ctrl-C to stop.",
         err=True,
     )
