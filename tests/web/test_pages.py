@@ -638,3 +638,23 @@ def test_the_trigger_form_refuses_a_flow_no_file_defines_now(
     with read_transaction(engine) as conn:
         assert run_repo.get_run(conn, "gone_from_folder", "ui__gone") is None
     assert 'id="trigger-link"' in browser.get("/flows/demo/grid").text  # a defined flow keeps its button
+
+
+@pytest.mark.parametrize(
+    ("run_id", "said"),
+    [
+        (" nightly-fix", "has spaces before or after it, which are not trimmed; write &#39;nightly-fix&#39;"),
+        ("nightly-fix ", "has spaces before or after it"),
+        ("two\nlines", "may not contain a line break, tab or other control character"),
+    ],
+)
+def test_a_run_id_with_spaces_around_it_or_a_line_break_is_refused(
+    operator_browser: tuple[TestClient, str], operator: Any, run_id: str, said: str
+) -> None:
+    """A run id pasted with a space was taken (' nightly-fix', another run than the 'nightly-fix'
+    the CLI then names), as was one holding a line break, where Airflow's run id pattern refuses both."""
+    browser, csrf = operator_browser
+    refused = browser.post("/flows/demo/trigger", data={"csrf_token": csrf, "run_id": run_id, "conf": ""})
+    assert refused.status_code == 422 and said in refused.text, refused.text[-1500:]
+    by_api = operator.post("/flows/demo/runs", json={"run_id": run_id})
+    assert by_api.status_code == 422 and html.unescape(said) in by_api.json()["detail"], by_api.text

@@ -208,6 +208,12 @@ def check_run_id(run_id: str) -> None:
         raise ParameterError(f"run id: must be 1 to {RUN_ID_MAX} characters, got {len(run_id)}")
     if "/" in run_id or "\x00" in run_id or run_id in (".", ".."):
         raise ParameterError(f"run id {run_id!r}: may not be '.' or '..' nor contain '/' or a NUL character")
+    if run_id != run_id.strip():  # pasted with a space: ' fix' is another run than the 'fix' a command names
+        raise ParameterError(
+            f"run id {run_id!r}: has spaces before or after it, which are not trimmed; write {run_id.strip()!r}"
+        )
+    if any(ord(c) < 32 or ord(c) == 127 for c in run_id):
+        raise ParameterError(f"run id {run_id!r}: may not contain a line break, tab or other control character")
 
 
 def check_logical_date(when: dt.datetime) -> None:
