@@ -721,3 +721,15 @@ def test_a_method_a_path_does_not_take_says_which_it_takes_and_how_to_create_one
         "error": "method_not_allowed",
     }
     assert admin.delete("/flows").json()["detail"] == "DELETE is not allowed on /api/v1/flows: it takes GET"
+
+
+def test_the_log_of_a_task_that_will_never_run_says_so(operator: Api, viewer: Api) -> None:
+    """A task the run's cancel skipped (or an upstream failure passed over) answered "has not
+    run yet", which sent a script or a person waiting for a log that will never come."""
+    created = operator.post("/flows/demo/runs", json={"run_id": "api__never_runs"})
+    assert created.status_code == 201, created.text
+    assert operator.post("/flows/demo/runs/api__never_runs/cancel").status_code == 200
+    said = error_of(viewer.get("/flows/demo/runs/api__never_runs/tasks/load/logs"), 404)
+    assert said == (
+        "task 'load' of run api__never_runs ended skipped without running (cancelled from the web): it has no log"
+    )

@@ -17,6 +17,7 @@ from ductwork.services import external_clear
 from ductwork.services.external_clear import ExternalClear
 from ductwork.store.engine import read_transaction, retry_deadlocks, transaction
 from ductwork.store.records import RunRecord, TaskInstanceRecord, TryRecord
+from ductwork.store.repo import events as event_repo
 from ductwork.store.repo import runs as run_repo
 from ductwork.store.repo import tasks as task_repo
 from ductwork.store.tables import IN_PROCESS_OWNER
@@ -226,6 +227,17 @@ def logged_try(engine: Engine, record: RunRecord, task_id: str, try_number: int 
     with read_transaction(engine) as conn:
         attempts = task_repo.list_tries(conn, record.pk, task_id)
     if not attempts:
+        with read_transaction(engine) as conn:
+            instance = task_repo.get_task_instance(conn, record.pk, task_id)
+            changes = event_repo.list_state_events(conn, record.pk, task_id=task_id) if instance else []
+        if instance is not None and instance.state.is_terminal:
+            # upstream failed, skipped, removed: it never will run, where "not yet" said to wait
+            ended = instance.state.value.replace("_", " ")
+            reason = next((e.reason for e in reversed(changes) if e.new == instance.state.value), "")
+            why = f" ({reason})" if reason else ""
+            raise NotFoundError(
+                f"task {task_id!r} of run {record.run_id} ended {ended} without running{why}: it has no log"
+            )
         raise NotFoundError(f"task {task_id!r} of run {record.run_id} has not run yet")
     chosen = attempts[-1] if try_number is None else next((t for t in attempts if t.try_number == try_number), None)
     if chosen is None:
