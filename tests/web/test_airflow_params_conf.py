@@ -128,3 +128,45 @@ def test_the_trigger_form_says_what_each_param_wants(operator_browser: tuple[Tes
     assert re.search(r"<textarea id=\"param-tags\" name=\"param.tags\"[^>]*>\[&#34;a&#34;\]</textarea>", page)
     assert "array as JSON" in page
     assert ">schema<" not in page and "schema ·" not in page
+
+
+BOOL_DAG = """
+    import pendulum
+    from airflow import DAG
+    from airflow.models.param import Param
+    from airflow.operators.empty import EmptyOperator
+
+    with DAG("bool_params", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule=None,
+             params={"dry": Param(False, type="boolean"), "notify": Param(True, type="boolean"),
+                     "maybe": Param(None, type=["null", "boolean"])}):
+        EmptyOperator(task_id="t")
+"""
+
+
+def test_a_boolean_param_is_a_checkbox_on_the_trigger_form(
+    operator_browser: tuple[TestClient, str], operator: Any, engine: Engine, tmp_path: Path
+) -> None:
+    """``Param(False, type="boolean")`` was a text box that took only ``true``/``false``: ``False``
+    (a Python habit) was refused as "expected JSON", where Airflow's form shows a switch."""
+    from ductwork.store.engine import transaction
+    from ductwork.store.repo import flows as flow_repo
+    from tests.compat.dag_files import load_dag
+
+    with transaction(engine) as conn:
+        flow_repo.upsert_flow(conn, load_dag(tmp_path, BOOL_DAG).to_graph())
+    browser, csrf = operator_browser
+    form = browser.get("/flows/bool_params/trigger").text
+    assert '<input id="param-dry" type="checkbox" name="param.dry" >' in form, form
+    assert '<input id="param-notify" type="checkbox" name="param.notify" checked>' in form
+    assert 'id="param-maybe" type="checkbox"' not in form  # null or a boolean: typed, as before
+    posted = browser.post(  # what a browser sends: "on" for the ticked box, nothing for the other
+        "/flows/bool_params/trigger",
+        data={"csrf_token": csrf, "param.dry": "on", "run_id": "bool_form", "conf": ""},
+        follow_redirects=False,
+    )
+    assert posted.status_code == 303, posted.text[-1500:]
+    assert operator.get("/flows/bool_params/runs/bool_form").json()["conf"] == {
+        "dry": True,
+        "notify": False,
+        "maybe": None,
+    }

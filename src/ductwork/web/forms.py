@@ -63,10 +63,11 @@ def fields_for(params: list[ParamOut], given: dict[str, str] | None = None) -> l
                     hint=str((p.json_schema or {}).get("type") or "choice") if p.type == "schema" else "",
                 )
             )
-        elif p.type == "schema":
+        elif p.type == "schema" and not _schema_bool(p):
             out.append(_schema_field(p, value))
-        elif p.type == "bool":
-            out.append(Field(p.name, p.type, "checkbox", value=value.lower(), description=p.description))
+        elif p.type == "bool" or _schema_bool(p):
+            hint = schema_hint(p.json_schema or {}) if p.type == "schema" else ""
+            out.append(Field(p.name, p.type, "checkbox", value=value.lower(), description=p.description, hint=hint))
         elif p.type in _TEXTAREA_TYPES:
             nullable = p.nullable and p.type != "json"  # JSON's null is a JSON value already
             out.append(
@@ -99,6 +100,13 @@ def fields_for(params: list[ParamOut], given: dict[str, str] | None = None) -> l
 
 
 _SCHEMA_INPUTS = {"integer": "1", "number": "any"}
+
+
+def _schema_bool(p: ParamOut) -> bool:
+    """An Airflow ``Param(False, type="boolean")``: a checkbox, as Airflow's form shows a switch.
+    A text box took only ``true`` or ``false`` and refused ``False`` (a Python habit) as "expected
+    JSON". One that also takes null (``type=["null", "boolean"]``) stays a text box."""
+    return p.type == "schema" and (p.json_schema or {}).get("type") == "boolean" and not p.nullable
 
 
 def _schema_field(p: ParamOut, value: str) -> Field:
@@ -160,7 +168,7 @@ def posted_params(params: list[ParamOut], form: dict[str, str]) -> dict[str, Any
     values: dict[str, Any] = {}
     for p in params:
         key = f"param.{p.name}"
-        if p.type == "bool":
+        if p.type == "bool" or _schema_bool(p):
             values[p.name] = "true" if form.get(key) in ("on", "true", "1") else "false"
             continue
         text = form.get(key, "")
