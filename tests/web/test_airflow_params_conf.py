@@ -170,3 +170,24 @@ def test_a_boolean_param_is_a_checkbox_on_the_trigger_form(
         "notify": False,
         "maybe": None,
     }
+
+
+def test_a_refused_form_keeps_an_unticked_box_unticked(
+    operator_browser: tuple[TestClient, str], engine: Engine, tmp_path: Path
+) -> None:
+    """A browser sends nothing for an unticked box: the form given back after a refusal (a conf
+    typo) showed ``notify`` (default True) ticked again, and the corrected submit sent True."""
+    from ductwork.store.engine import transaction
+    from ductwork.store.repo import flows as flow_repo
+    from tests.compat.dag_files import load_dag
+
+    with transaction(engine) as conn:
+        flow_repo.upsert_flow(conn, load_dag(tmp_path, BOOL_DAG).to_graph())
+    browser, csrf = operator_browser
+    refused = browser.post(
+        "/flows/bool_params/trigger",
+        data={"csrf_token": csrf, "param.dry": "on", "run_id": "bool_refused", "conf": "{oops"},
+    )
+    assert refused.status_code == 422, refused.text[-1500:]
+    assert '<input id="param-notify" type="checkbox" name="param.notify" >' in refused.text
+    assert '<input id="param-dry" type="checkbox" name="param.dry" checked>' in refused.text

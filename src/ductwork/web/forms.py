@@ -157,6 +157,17 @@ def schema_hint(schema: dict[str, Any]) -> str:
     return words
 
 
+def given_back(params: list[ParamOut], form: dict[str, str]) -> dict[str, str]:
+    """The fields' values to show a refused form again with, as they were sent. A checkbox left
+    unticked is not sent at all: it came back at its default (ticked, for ``notify=True``), and
+    the next submit sent the opposite of what the user had chosen."""
+    given = {k.removeprefix("param."): v for k, v in form.items() if k.startswith("param.")}
+    for p in params:
+        if p.type == "bool" or _schema_bool(p):
+            given[p.name] = "true" if form.get(f"param.{p.name}") in ("on", "true", "1") else "false"
+    return given
+
+
 def posted_params(params: list[ParamOut], form: dict[str, str]) -> dict[str, Any]:
     """The run parameters a form post gives: empty optional fields fall back to their default."""
     known = {f"param.{p.name}" for p in params}

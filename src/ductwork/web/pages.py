@@ -238,7 +238,7 @@ async def trigger_submit(request: Request, flow_id: FlowId, ctx: WebContext = De
             note=form.get("note") or None,
         )
     except (ParameterError, ValueError, RunExistsError, NotFoundError) as exc:  # the form again, with why
-        given = {k.removeprefix("param."): v for k, v in form.items() if k.startswith("param.")}
+        given = forms.given_back(flow.params, form)
         status = 409 if isinstance(exc, RunExistsError) else 404 if isinstance(exc, NotFoundError) else 422
         return page(
             request,
