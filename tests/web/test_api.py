@@ -733,3 +733,13 @@ def test_the_log_of_a_task_that_will_never_run_says_so(operator: Api, viewer: Ap
     assert said == (
         "task 'load' of run api__never_runs ended skipped without running (cancelled from the web): it has no log"
     )
+
+
+def test_a_body_field_the_endpoint_does_not_take_is_named_with_the_ones_it_takes(operator: Api) -> None:
+    """Airflow's REST API names the run ``dag_run_id``: sent here, the answer was "Extra inputs are
+    not permitted", which said neither what was wrong with it nor what to send instead."""
+    refused = operator.post("/flows/demo/runs", json={"dag_run_id": "from_airflow", "conf": {}})
+    said = error_of(refused, 422)
+    assert said.startswith("body field 'dag_run_id': not a field of this body (did you mean 'run_id'? it takes: ")
+    assert "conf, logical_date, note, params, run_id" in said, said
+    assert refused.json()["errors"][0]["loc"] == ["body", "dag_run_id"]

@@ -8,6 +8,7 @@ the state machine refuses or a name already taken → 409; a definition that can
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -121,6 +122,33 @@ def _issue(error: Any) -> dict[str, Any]:
     return {"loc": loc, "msg": msg}
 
 
+def _body_fields(request: Request) -> list[str]:
+    """The fields the route's JSON body takes (by the names a client sends), or none known."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    params = list(getattr(dependant, "body_params", None) or [])
+    if len(params) != 1:
+        return []
+    model = getattr(params[0].field_info, "annotation", None)
+    fields = getattr(model, "model_fields", None)
+    if not isinstance(fields, dict):
+        return []
+    return sorted(info.alias or name for name, info in fields.items())
+
+
+def _name_body_fields(request: Request, errors: list[dict[str, Any]]) -> None:
+    """A body field the endpoint does not take is named with the closest one it takes and the
+    others, as a stray query parameter is: Airflow's ``{"dag_run_id": ...}`` sent to
+    ``POST .../runs`` was answered "Extra inputs are not permitted", which names no way out."""
+    stray = [e for e in errors if len(e["loc"]) == 2 and e["loc"][0] == "body" and e["msg"].startswith("Extra inputs")]
+    taken = _body_fields(request) if stray else []
+    if not taken:
+        return
+    for error in stray:
+        close = difflib.get_close_matches(str(error["loc"][1]), taken, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        error["msg"] = f"not a field of this body ({hint}it takes: {', '.join(taken)})"
+
+
 def _not_json(request: Request, exc: RequestValidationError) -> str | None:
     """Why the body was not read as JSON, when the client labelled it as something else.
 
@@ -145,6 +173,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
             return request.app.state.html_error(request, 415, wrong_type)
         return JSONResponse(error_body(wrong_type, _HTTP_CODES[415]), status_code=415)
     errors = [_issue(e) for e in exc.errors()]
+    _name_body_fields(request, errors)
     detail = "; ".join(f"{_where(e['loc'])}: {e['msg']}" for e in errors) or "invalid request"
     if _for_person(request):  # a page's bad query string: the error page, not JSON
         return request.app.state.html_error(request, 422, detail)
