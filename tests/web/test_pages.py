@@ -658,3 +658,28 @@ def test_a_run_id_with_spaces_around_it_or_a_line_break_is_refused(
     assert refused.status_code == 422 and said in refused.text, refused.text[-1500:]
     by_api = operator.post("/flows/demo/runs", json={"run_id": run_id})
     assert by_api.status_code == 422 and html.unescape(said) in by_api.json()["detail"], by_api.text
+
+
+def test_the_trigger_forms_logical_date_says_it_is_read_in_the_flows_timezone(
+    operator_browser: tuple[TestClient, str], operator: Any, engine: Any
+) -> None:
+    """In a Europe/Paris flow, 06:00 typed in the box is 06:00 in Paris (05:00 UTC, as the run's
+    pages then show it), but the box said only "empty: now (Europe/Paris)"."""
+    from ductwork import EmptyOperator, Flow
+    from ductwork.store.engine import transaction
+    from ductwork.store.repo import flows as flow_repo
+
+    with Flow("in_paris", schedule="0 6 * * *", start_date="2024-01-01", timezone="Europe/Paris") as flow:
+        EmptyOperator(task_id="t")
+    with transaction(engine) as conn:
+        flow_repo.upsert_flow(conn, flow.to_graph(), fileloc="/flows/in_paris.py")
+    browser, csrf = operator_browser
+    form = browser.get("/flows/in_paris/trigger").text
+    assert "a date and time in Europe/Paris, the flow's timezone (the run's pages show it in UTC)" in form
+    posted = browser.post(
+        "/flows/in_paris/trigger",
+        data={"csrf_token": csrf, "logical_date": "2024-03-01T06:00", "run_id": "paris_six", "conf": ""},
+        follow_redirects=False,
+    )
+    assert posted.status_code == 303, posted.text[-1500:]
+    assert operator.get("/flows/in_paris/runs/paris_six").json()["logical_date"] == "2024-03-01T05:00:00Z"
