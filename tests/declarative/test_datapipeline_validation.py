@@ -556,6 +556,8 @@ def test_validate_says_ondemand_and_what_only_an_activation_runs(cli: Cli, tmp_p
     )
     result = cli("pipelines", "validate", str(on_demand))
     assert result.exit_code == 0 and "schedule ondemand, 1 tasks" in result.output, result.output
+    as_json = json.loads(cli("pipelines", "validate", str(on_demand), "--json").output)
+    assert as_json["flows"][0]["schedule"] == "ondemand", as_json  # was the text "None"
     hello = tmp_path / "hello.json"
     hello.write_text(
         json.dumps(

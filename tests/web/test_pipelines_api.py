@@ -7,8 +7,11 @@ import json
 from typing import Any
 
 import jsonschema
+import pytest
+from fastapi.testclient import TestClient
 
-from tests.web.conftest import Api
+from tests.web.conftest import Api, login
+from tests.web.seed import PASSWORD
 
 DEFINITION = {
     "objects": [
@@ -129,3 +132,28 @@ def test_only_admins_store_definitions_they_are_code_run_on_the_workers(operator
     assert operator.get("/pipelines/steal").status_code == 404
     assert admin.put("/pipelines/steal", json=_body(steal, "yaml")).status_code == 200
     assert operator.post("/pipelines/steal/activate", json={}).status_code == 200
+
+
+def test_an_on_demand_pipelines_schedule_is_ondemand_not_none(
+    engine: Any, app: Any, viewer: Api, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Once the scheduler had parsed an ondemand definition, the API gave its schedule as the
+    text "None" (the flow's own, with no schedule), where ``pipelines list`` says 'ondemand', as
+    AWS's scheduleType does; a client testing ``schedule is None`` or showing it read "None"."""
+    from ductwork.declarative.files import compile_file
+    from ductwork.store.engine import transaction
+    from ductwork.store.repo import flows as flow_repo
+
+    path = tmp_path_factory.mktemp("ondemand") / "on_call.json"
+    path.write_text(json.dumps(DEFINITION))
+    (flow,) = compile_file(path)
+    with transaction(engine) as conn:
+        flow_repo.upsert_flow(conn, flow.to_graph())
+    listed = {p["name"]: p for p in viewer.get("/pipelines").json()}
+    assert listed["on_call"]["schedule"] == "ondemand", listed["on_call"]
+    assert viewer.get("/pipelines/on_call").json()["schedule"] == "ondemand"
+    with TestClient(app) as browser:  # the page still says so in words
+        login(browser, "viewer", PASSWORD)
+        text = browser.get("/pipelines").text
+    row = text[text.index('data-pipeline="on_call"') :].split("</tr>")[0]
+    assert "On demand" in row and "Runs ondemand" not in row, row

@@ -138,7 +138,12 @@ def validate(
                 "valid": True,
                 "file": str(file),
                 "flows": [
-                    {"flow_id": g.flow_id, "schedule": g.meta.schedule, "tasks": list(g.nodes), "style": g.meta.style}
+                    {
+                        "flow_id": g.flow_id,
+                        "schedule": _shown_schedule(g.meta.schedule),
+                        "tasks": list(g.nodes),
+                        "style": g.meta.style,
+                    }
                     for g in graphs
                 ],
                 "ignored": [str(n) for f in flows for n in getattr(f, "notes", [])],

@@ -364,6 +364,20 @@ class Summary:
         }
 
 
+ON_DEMAND = "ondemand"
+"""The schedule shown for a pipeline without one (AWS's scheduleType), by the API, the web UI
+and the commands alike."""
+
+
+def shown_schedule(schedule: str | None) -> str | None:
+    """A flow's schedule as pipelines show it: the flow of an on-demand pipeline has the schedule
+    text "None", which the API gave as is (a client read the text "None" where ``pipelines list``
+    says 'ondemand'); None stays None (the scheduler has not parsed the pipeline yet)."""
+    if schedule is None:
+        return None
+    return ON_DEMAND if schedule in ("", "None") else schedule
+
+
 def _health(conn: Any, flow_id: str) -> tuple[str, dict[str, Any] | None]:
     """AWS's health: ERROR when the latest ended run failed, HEALTHY when it succeeded."""
     ended = run_repo.list_runs(conn, flow_id=flow_id, states=[RunState.SUCCESS, RunState.FAILED], limit=1).items
@@ -413,7 +427,7 @@ def list_pipelines(engine: Engine) -> list[Summary]:
                     source="stored" if is_stored else str(flow.fileloc if flow else ""),
                     format=version.format if version else (flow.style if flow else ""),
                     version=version.version if version else None,
-                    schedule=flow.schedule if flow else None,
+                    schedule=shown_schedule(flow.schedule) if flow else None,
                     state=state,
                     health=health,
                     next_run=next_run_after(coming) if coming else None,

@@ -33,7 +33,10 @@ class PipelineOut(BaseModel):
     source: str = Field(description="'stored' (put and activated), or the file in the flows folder")
     format: str = Field(description="aws-datapipeline or yaml")
     version: int | None
-    schedule: str | None
+    schedule: str | None = Field(
+        description="the schedule ('1d', a cron text...), 'ondemand' for a pipeline without one (AWS's scheduleType); "
+        "null until the scheduler has parsed the pipeline"
+    )
     schedule_state: str = Field(description="PENDING, SCHEDULED, FINISHED or INACTIVE")
     health: str = Field(description="HEALTHY, ERROR or NO_COMPLETED_EXECUTIONS")
     next_run: str | None = Field(
