@@ -96,3 +96,30 @@ def test_trigger_and_backfill_of_a_stored_pipeline_use_its_schedule_boundaries(c
         "backfill__2024-01-10T06:00:00+00:00",
         "backfill__2024-01-11T06:00:00+00:00",
     ]
+
+
+def test_an_instance_that_has_a_run_is_not_triggered_again(cli: Cli, tmp_path: Path) -> None:
+    """A trigger at another time of a period whose instance had run (scheduled, backfilled or
+    triggered) made a second run of that one instance: with ``--run-id``, silently; without, the
+    error said to choose another run id, which then did. AWS has one instance per period, re-run
+    (``tasks clear``), never doubled."""
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "p.json").write_text(json.dumps(_definition("timeseries", tmp_path / "seen.txt")))
+    assert cli("backfill", "p", "--start", "2024-01-10", "--end", "2024-01-10T12:00:00").exit_code == 0
+    again = cli("trigger", "p", "--date", "2024-01-10T18:00:00", "--run-id", "again")
+    assert again.exit_code != 0, again.output
+    assert (
+        "pipeline 'p' already has a run for the logical date 2024-01-10T06:00:00+00:00 (the instance of the schedule "
+        "that 2024-01-10T18:00:00+00:00 falls in): backfill__2024-01-10T06:00:00+00:00 (queued)"
+    ) in again.output
+    assert "ductwork tasks clear p backfill__2024-01-10T06:00:00+00:00" in again.output
+    first = cli("trigger", "p", "--date", "2024-02-05T12:00:00")
+    assert first.exit_code == 0, first.output
+    second = cli("trigger", "p", "--date", "2024-02-05T07:00:00")
+    assert "already has a run for the logical date 2024-02-05T06:00:00+00:00" in second.output, second.output
+    listed = json.loads(cli("runs", "list", "p", "--json").output)
+    assert sorted(r["run_id"] for r in listed["runs"]) == [
+        "backfill__2024-01-10T06:00:00+00:00",
+        "manual__2024-02-05T06:00:00+00:00",
+    ]
