@@ -405,6 +405,55 @@ def test_an_array_parameter_gives_one_value_per_item(cli: Cli, tmp_path: Path) -
     assert """for a list, give it once: --param 'myTables=["x", "y"]'""" in twice.output
 
 
+def test_an_array_parameters_run_values_are_checked_like_its_definition_values(cli: Cli, tmp_path: Path) -> None:
+    """An isArray Integer parameter with allowedValues refused ``"x"`` in its ``values``, but
+    ``run --param 'myDays=["3", "x", 7]'`` (and ``trigger``, which checks from the recorded
+    description) ran the command with x and 7: the items' type and allowed values were dropped
+    for arrays, where a single-valued parameter's run value is checked."""
+    from ductwork.declarative.files import compile_file
+    from ductwork.errors import ParameterError
+    from ductwork.services.runs import validate_params
+
+    out = tmp_path / "args.txt"
+    definition = {
+        "objects": [
+            {"id": "Default", "scheduleType": "ondemand"},
+            {
+                "id": "Each",
+                "type": "ShellCommandActivity",
+                "command": f'echo "$@" > {out}',
+                "scriptArgument": "#{myDays}",
+            },
+        ],
+        "parameters": [
+            {
+                "id": "myDays",
+                "type": "Integer",
+                "isArray": "true",
+                "default": ["1", "2"],
+                "allowedValues": ["1", "2", "3"],
+            },
+            {"id": "myRatios", "type": "Double", "isArray": "true", "optional": "true"},
+        ],
+    }
+    path = tmp_path / "days.json"
+    path.write_text(json.dumps(definition))
+    refused = cli("run", str(path), "--no-progress", "--param", 'myDays=["3", "x", 7]')
+    assert refused.exit_code == 2, refused.output
+    assert "parameter 'myDays'" in refused.output and "item 1 ('x')" in refused.output, refused.output
+    assert not out.exists()
+    ran = cli("run", str(path), "--no-progress", "--param", 'myDays=["3", "1"]')
+    assert ran.exit_code == 0, ran.output
+    assert out.read_text().split() == ["3", "1"]
+    (flow,) = compile_file(path)
+    meta = flow.to_graph().meta  # as trigger, the API and the scheduler see it: no user code
+    with pytest.raises(ParameterError, match=r"item 0 \(4\) is not one of 1, 2, 3"):
+        validate_params(meta, {"myDays": "[4]"})
+    with pytest.raises(ParameterError, match=r"item 1 \('half'\)"):
+        validate_params(meta, {"myRatios": '["0.5", "half"]'})
+    assert validate_params(meta, {"myDays": '["2"]', "myRatios": "[0.5]"}) == {"myDays": (2,), "myRatios": (0.5,)}
+
+
 def test_describe_and_list_runs_show_the_scheduled_times_the_objects_saw(cli: Cli, tmp_path: Path) -> None:
     """A cron-style instance starts at the beginning of its period, which is when its run's
     interval ends: `pipelines describe` and `list-runs` show the @scheduledStartTime the

@@ -548,7 +548,12 @@ class ListParameter(Parameter[tuple[Any, ...]]):
 
     def describe(self) -> dict[str, Any]:
         info = super().describe()
-        if self.items is not None:
+        if isinstance(self.items, ChoiceParameter):
+            # The choices travel with the description, so that a run triggered from the recorded
+            # flow (no user code) is held to them too (an AWS isArray parameter's allowedValues).
+            info["items"] = self.items.var_type.type_name
+            info["item_choices"] = [self.items.var_type.serialize(c) for c in self.items.choices]
+        elif self.items is not None:
             info["items"] = self.items.type_name
         return info
 
@@ -781,6 +786,9 @@ def from_description(info: Mapping[str, Any]) -> Parameter[Any]:
     elif type_name in ("choice", "enum"):
         inner = PARAMETER_TYPES.get(info.get("choice_type", "str"), Parameter)()
         param = ChoiceParameter(info.get("choices", []), var_type=inner, **kwargs)
+    elif type_name == "list" and info.get("item_choices"):
+        inner = PARAMETER_TYPES.get(info.get("items", "str"), Parameter)()
+        param = ListParameter(items=ChoiceParameter(info["item_choices"], var_type=inner), **kwargs)
     elif type_name == "list" and info.get("items") in _ITEM_TYPES:
         param = ListParameter(items=PARAMETER_TYPES[info["items"]](), **kwargs)
     elif type_name in PARAMETER_TYPES:

@@ -370,7 +370,10 @@ def _parameters(check: _Checker) -> dict[str, Parameter[Any]]:
             if allowed is not None:
                 choices = [inner.parse(str(c)) for c in (allowed if isinstance(allowed, list) else [allowed])]
                 inner = ChoiceParameter(choices, var_type=inner, description=inner.description)
-            built: Parameter[Any] = ListParameter(description=inner.description) if is_array else inner
+            # An array's items are typed as the parameter is (and held to its allowedValues):
+            # an untyped list let ``--param 'myDays=["x"]'`` of an Integer array run unchecked.
+            item_type = None if type(inner) is Parameter else inner
+            built: Parameter[Any] = ListParameter(items=item_type, description=inner.description) if is_array else inner
             if default is not None:
                 if is_array:
                     items = default if isinstance(default, list) else [default]
