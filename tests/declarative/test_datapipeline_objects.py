@@ -1186,6 +1186,64 @@ def test_a_whole_cloudformation_template_runs_and_its_problems_have_lines(cli: C
     assert "a CloudFormation template with 2 AWS::DataPipeline::Pipeline resources (Pipe, Again)" in result.output
 
 
+def test_a_stored_cloudformation_template_keeps_its_values_version_and_activation(cli: Cli, tmp_path: Path) -> None:
+    """``pipelines put template.json --param myGreeting=cli`` stored the template with the value
+    beside it, where the template's reader (its Properties alone) never looked: the run said the
+    template's own value, ``validate --param myNope=1`` said valid, and the scheduler's name,
+    version and activation time were lost too, so an on-demand activation never started its run
+    (SCHEDULED for ever). The API's form (parameterValues) lost ``--param`` values the same way."""
+    from ductwork.declarative.files import compile_file
+    from ductwork.services import pipelines as service
+    from ductwork.settings import Settings
+    from ductwork.store.engine import create_engine, read_transaction
+    from ductwork.store.repo import pipelines as repo
+
+    properties = {
+        "Name": "said",
+        "PipelineObjects": [
+            {"Id": "Default", "Name": "Default", "Fields": [{"Key": "scheduleType", "StringValue": "ondemand"}]},
+            {"Id": "Say", "Name": "Say", "Fields": [
+                {"Key": "type", "StringValue": "ShellCommandActivity"},
+                {"Key": "command", "StringValue": "echo #{myGreeting}"}]},
+        ],
+        "ParameterObjects": [{"Id": "myGreeting", "Attributes": [{"Key": "type", "StringValue": "String"}]}],
+        "ParameterValues": [{"Id": "myGreeting", "StringValue": "template"}],
+    }  # fmt: skip
+    template = {"Resources": {"Pipe": {"Type": "AWS::DataPipeline::Pipeline", "Properties": properties}}}
+    api = {
+        "pipelineObjects": [
+            {
+                "id": o["Id"],
+                "name": o["Name"],
+                "fields": [{k.lower()[0] + k[1:]: v for k, v in f.items()} for f in o["Fields"]],
+            }
+            for o in properties["PipelineObjects"]
+        ],
+        "parameterObjects": [{"id": "myGreeting", "attributes": [{"key": "type", "stringValue": "String"}]}],
+        "parameterValues": [{"id": "myGreeting", "stringValue": "template"}],
+    }
+    for name, data in (("template", template), ("api", api)):
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(data, indent=2))
+        unknown = cli("pipelines", "validate", str(path), "--param", "myNope=1")
+        assert unknown.exit_code == 1 and "'myNope', which is not a parameter" in unknown.output, unknown.output
+        put = cli("pipelines", "put", str(path), "--param", "myGreeting=cli")
+        assert put.exit_code == 0, put.output
+        assert cli("pipelines", "activate", name).exit_code == 0
+        engine = create_engine(Settings.load().db_url)
+        with read_transaction(engine) as conn:
+            version = repo.active_version(conn, name)
+        engine.dispose()
+        assert version is not None
+        stored = tmp_path / "stored" / f"{name}.json"
+        stored.parent.mkdir(exist_ok=True)
+        stored.write_text(service.materialized(version))
+        (flow,) = compile_file(stored)
+        graph = flow.to_graph()
+        assert graph.flow_id == name and "version:1" in graph.meta.tags, (graph.flow_id, graph.meta.tags)
+        assert graph.meta.params["myGreeting"]["default"] == "cli", graph.meta.params
+
+
 def test_a_preconditions_own_on_fail_alarm_names_the_precondition(cli: Cli, tmp_path: Path, sns_topic: str) -> None:
     """AWS gives preconditions onFail/onSuccess/onLateAction. The flow had the action after the
     precondition's check, but validate refused its #{node.@id}: "'node' is only known in an

@@ -171,6 +171,7 @@ def from_api_form(data: Any) -> Any:
     as it is. Those were refused as "not a pipeline", though they are the same definitions."""
     if not isinstance(data, dict) or "objects" in data:
         return data
+    added = {k: data[k] for k in _ADDED_KEYS if k in data}
     data = _template_pipeline(data)
     for objects_key, fields_key, key, text, ref, params_key, attrs_key, values_key, id_key, name_key in _API_FORMS:
         if not isinstance(data.get(objects_key), list):
@@ -186,8 +187,35 @@ def from_api_form(data: Any) -> Any:
                     given.setdefault(str(item[id_key]), []).append(item.get(text))
             # A parameter given several values (isArray) is its id repeated.
             out["values"] = {name: items[0] if len(items) == 1 else items for name, items in given.items()}
-        return out
+        return _with_added(out, added)
     return data
+
+
+_ADDED_KEYS = ("parameters", "values", "ductwork")
+"""Keys Ductwork adds at the top of a stored definition's text, whatever its form: the parameter
+objects and values of ``pipelines put --parameters/--values/--param`` (``services.pipelines.
+with_parameters``) and the scheduler's name, version and activation time (``materialized``)."""
+
+
+def _with_added(out: dict[str, Any], added: Mapping[str, Any]) -> dict[str, Any]:
+    """``out`` (a definition read from the API's or CloudFormation's form) with the keys put and
+    the scheduler add beside that form. A template's reader took its Properties alone, so a
+    stored template lost them: ``--param`` values were silently not used, and without its
+    version the scheduler never started an on-demand activation's run. As ``with_parameters``
+    merges: a parameter object replaces the form's of the same id, a value the form's value."""
+    if "ductwork" in added:
+        out["ductwork"] = added["ductwork"]
+    declared = added.get("parameters")
+    if isinstance(declared, list):
+        ids = {str(p.get("id", "")).lstrip("*") for p in declared if isinstance(p, dict)}
+        own: list[Any] = out["parameters"] if isinstance(out.get("parameters"), list) else []
+        kept = [p for p in own if not (isinstance(p, dict) and str(p.get("id", "")).lstrip("*") in ids)]
+        out["parameters"] = [*kept, *declared]
+    values = added.get("values")
+    if isinstance(values, dict):
+        own_values: dict[str, Any] = out["values"] if isinstance(out.get("values"), dict) else {}
+        out["values"] = {**own_values, **values}
+    return out
 
 
 PIPELINE_RESOURCE = "AWS::DataPipeline::Pipeline"
