@@ -777,3 +777,51 @@ def test_validate_takes_parameter_objects_and_values_as_put_does(cli: Cli, tmp_p
     assert data["problems"][0]["message"].endswith("(given with --parameters, --values or --param)")
     result = cli("pipelines", "validate", str(path), *given, "--param", "myPort=5432")
     assert result.exit_code == 0 and "valid; flow definition" in result.output, result.output
+
+
+def test_put_takes_an_array_as_run_does_a_json_list_or_the_name_repeated(cli: Cli, tmp_path: Path) -> None:
+    """`run --param myTables=a --param myTables=b` says to give a list once, as JSON; `pipelines
+    put --param 'myTables=["a", "b"]'` then stored ONE item, the text '["a", "b"]', and the run
+    was given that text as a single argument. For an isArray parameter a JSON list is its items
+    there too (AWS's repeated name still works); any other parameter keeps the text as it is."""
+    from ductwork.declarative.files import compile_file
+    from ductwork.services import pipelines as service
+    from ductwork.settings import Settings
+    from ductwork.store.engine import create_engine, read_transaction
+    from ductwork.store.repo import pipelines as repo
+
+    path = tmp_path / "tables.json"
+    path.write_text(
+        json.dumps(
+            {
+                "objects": [
+                    {"id": "Default", "scheduleType": "ondemand"},
+                    {"id": "Each", "type": "ShellCommandActivity", "command": "echo", "scriptArgument": "#{myTables}"},
+                ],
+                "parameters": [
+                    {"id": "myTables", "type": "String", "isArray": "true", "default": "a"},
+                    {"id": "myNote", "type": "String", "default": "n"},
+                ],
+            }
+        )
+    )
+    engine = create_engine(Settings.load().db_url)
+    for given, tables in (
+        (["--param", 'myTables=["orders", "order items"]'], '["orders","order items"]'),
+        (["--param", "myTables=orders", "--param", "myTables=order items"], '["orders","order items"]'),
+        (["--param", 'myTables=["only"]', "--param", 'myNote=["kept", "as text"]'], '["only"]'),
+    ):
+        assert cli("pipelines", "validate", str(path), *given).exit_code == 0
+        put = cli("pipelines", "put", str(path), *given)
+        assert put.exit_code == 0, put.output
+        with read_transaction(engine) as conn:
+            version = repo.latest_version(conn, "tables")
+        assert version is not None
+        stored = tmp_path / "stored" / "tables.json"
+        stored.parent.mkdir(exist_ok=True)
+        stored.write_text(service.materialized(version))
+        (flow,) = compile_file(stored)
+        params = flow.to_graph().meta.params
+        assert params["myTables"]["default"] == tables, (given, params)
+    assert params["myNote"]["default"] == '["kept", "as text"]'
+    engine.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ def _parameter_options(command: Any) -> Any:
         "params",
         multiple=True,
         metavar="NAME=VALUE",
-        help="A parameter value; repeat a name for an array (aws: --parameter-values).",
+        help="A parameter value; an isArray one's items: the name repeated (aws: --parameter-values) or a JSON list.",
     )(command)
     command = click.option(
         "--values",
@@ -64,7 +65,39 @@ def _with_parameters(
             given[key] = value
     values.update(given)
     original = file.read_text()
-    return original, service.with_parameters(original, str(file), parameter_objects=objects, values=values or None)
+    merged = service.with_parameters(original, str(file), parameter_objects=objects, values=values or None)
+    listed = _json_lists(merged, str(file), given)
+    if listed:
+        values.update(listed)
+        merged = service.with_parameters(original, str(file), parameter_objects=objects, values=values)
+    return original, merged
+
+
+def _json_lists(merged: str, source: str, given: dict[str, Any]) -> dict[str, list[Any]]:
+    """The ``--param`` values written as a JSON list (``myTables=["a", "b"]``) for an isArray
+    parameter, as their items: ``run --param`` takes a list so (and says so when a name is
+    repeated), but ``put`` stored the list's text as one item. Other parameters keep the text."""
+    from ductwork.declarative.datapipeline.model import parse_definition
+
+    wanted = {k: v for k, v in given.items() if isinstance(v, str) and v.lstrip().startswith("[")}
+    if not wanted:
+        return {}
+    try:
+        declared = parse_definition(merged, source).parameters
+    except PipelineDefinitionError:
+        return {}  # validation says what is wrong with it
+    out: dict[str, list[Any]] = {}
+    for name, text in wanted.items():
+        param = declared.get(name.lstrip("*"))
+        if param is None or str(param.attributes.get("isArray", "false")).lower() != "true":
+            continue
+        try:
+            items = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(items, list) and all(isinstance(i, str | int | float) for i in items):
+            out[name] = [str(i) for i in items]
+    return out
 
 
 _MERGED = " (given with --parameters, --values or --param)"
@@ -283,8 +316,6 @@ def _outside_the_file(exc: Any, source: str, lines: int) -> Exception:
 
 
 def _json_file(path: Path) -> Any:
-    import json
-
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError) as exc:
