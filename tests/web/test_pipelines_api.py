@@ -3,6 +3,7 @@ deactivate, list with AWS's schedule states, describe, the JSON Schema; roles an
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -157,3 +158,38 @@ def test_an_on_demand_pipelines_schedule_is_ondemand_not_none(
         text = browser.get("/pipelines").text
     row = text[text.index('data-pipeline="on_call"') :].split("</tr>")[0]
     assert "On demand" in row and "Runs ondemand" not in row, row
+
+
+def test_a_flows_folder_pipeline_deactivated_can_be_activated_again(
+    engine: Any, operator: Api, viewer: Api, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """``pipelines deactivate`` (and the page's Deactivate button) paused a pipeline of the flows
+    folder, but ``activate`` (and the Activate button the page then shows) said "no stored
+    pipeline": it could only be resumed with ``ductwork flows unpause``. Activating it resumes its
+    schedule; an on-demand one gets a run, as a stored one does."""
+    from ductwork.declarative.files import compile_file
+    from ductwork.store.engine import transaction
+    from ductwork.store.repo import flows as flow_repo
+
+    folder = tmp_path_factory.mktemp("folder")
+    (folder / "folder_daily.yaml").write_text(
+        "flow: folder_daily\nschedule: '@daily'\nstart_date: 2026-11-01\ntasks:\n  a:\n    operator: EmptyOperator\n"
+    )
+    (folder / "folder_now.json").write_text(json.dumps(DEFINITION))
+    for name in ("folder_daily.yaml", "folder_now.json"):
+        (flow,) = compile_file(folder / name)
+        with transaction(engine) as conn:
+            flow_repo.upsert_flow(conn, flow.to_graph())
+    with transaction(engine) as conn:  # as the scheduler records the daily one's next run
+        day = dt.datetime(2026, 12, 6, tzinfo=dt.UTC)
+        flow_repo.set_next_run(
+            conn, "folder_daily", logical_date=day, interval_start=day, interval_end=day + dt.timedelta(days=1)
+        )
+    for name in ("folder_daily", "folder_now"):
+        assert operator.post(f"/pipelines/{name}/deactivate").json()["schedule_state"] == "INACTIVE"
+        again = operator.post(f"/pipelines/{name}/activate", json={})
+        assert again.status_code == 200, again.text
+        assert again.json()["schedule_state"] == "SCHEDULED", again.json()
+    runs = viewer.get("/flows/folder_now/runs").json()["items"]
+    assert [r["run_type"] for r in runs] == ["manual"], runs  # the on-demand one's run
+    assert operator.post("/pipelines/folder_daily/activate", json={"version": 2}).status_code == 400

@@ -349,7 +349,10 @@ def activate(state: CliState, name: str, version: int | None, allow_backfill: bo
     from ductwork.services import pipelines as service
 
     activated = service.activate(_engine(state), name, version=version, allow_backfill=allow_backfill)
-    click.echo(f"pipeline {name}: version {activated.version} activated")
+    if activated is None:
+        click.echo(f"pipeline {name}: activated (its file in the flows folder)")
+    else:
+        click.echo(f"pipeline {name}: version {activated.version} activated")
 
 
 @pipelines.command("deactivate")

@@ -216,11 +216,17 @@ def activate(
     version: int | None = None,
     allow_backfill: bool = False,
     environ: Mapping[str, str] | None = None,
-) -> repo.PipelineVersion:
+) -> repo.PipelineVersion | None:
     """Make a version (the latest by default) the one the scheduler runs; an on-demand pipeline
-    also gets a run. Validated again with its activation time first. As AWS Data Pipeline does,
+    also gets a run. A pipeline of the flows folder (no versions: None) resumes, as
+    ``deactivate`` paused it. Validated again with its activation time first. As AWS Data Pipeline does,
     a schedule that starts more than a day ago is refused unless ``allow_backfill`` (it would
     create a run for every period since)."""
+    with read_transaction(engine) as conn:
+        in_folder = name not in repo.names(conn) and _folder_pipeline(conn, name)
+    if in_folder:
+        _activate_file(engine, name, version)
+        return None
     with read_transaction(engine) as conn:
         chosen = repo.require_version(conn, name, version)
         current = repo.active_version(conn, name)
@@ -248,6 +254,31 @@ def activate(
         if flow_repo.get_flow(conn, name) is not None:
             flow_repo.set_paused(conn, name, False)
     return activated
+
+
+def _folder_pipeline(conn: Any, name: str) -> bool:
+    """Whether ``name`` is a declarative pipeline of the flows folder (not stored)."""
+    flow = flow_repo.get_flow(conn, name)
+    return flow is not None and flow.style in STYLES
+
+
+def _activate_file(engine: Engine, name: str, version: int | None) -> None:
+    """Resume a pipeline of the flows folder that ``deactivate`` paused: its file is its only
+    version, and ``activate`` said "no stored pipeline", so the pipeline page's Activate button
+    it then showed failed too. As for a stored one, an on-demand pipeline gets a run."""
+    if version is not None:
+        raise DuctworkError(
+            f"pipeline {name!r} is a file of the flows folder, which has no stored versions: activate it without "
+            "a version (or store it with `ductwork pipelines put FILE`)"
+        )
+    with transaction(engine) as conn:
+        flow = flow_repo.get_flow(conn, name)
+        assert flow is not None
+        flow_repo.set_paused(conn, name, False)
+        if flow.schedule in ("", "None"):
+            from ductwork.services import runs as run_service
+
+            run_service.trigger(engine, name, note="activation", conn=conn)
 
 
 def _first_scheduled_start(graph: Any) -> dt.datetime | None:
