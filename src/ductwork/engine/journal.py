@@ -75,6 +75,7 @@ def encode_outcome(outcome: TryOutcome) -> dict[str, Any]:
         "result_keys": list(outcome.result_keys),
         **({"asset_events": outcome.asset_events} if outcome.asset_events else {}),
         "reused_from": outcome.reused_from,
+        "alerts_due": outcome.alerts_due,
     }
     data.update((k, v) for k, v in optional.items() if v)
     return data
@@ -97,6 +98,7 @@ def decode_outcome(data: dict[str, Any]) -> TryOutcome:
         rendered=dict(data.get("rendered") or {}),
         result_keys=tuple(data.get("result_keys", ())),
         asset_events=dict(data.get("asset_events") or {}),
+        alerts_due=bool(data.get("alerts_due")),
         reused_from=data.get("reused_from"),
     )
 

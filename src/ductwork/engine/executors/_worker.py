@@ -183,11 +183,16 @@ def failed_outcome(
     *,
     max_tries: int | None = None,
     started_at: dt.datetime | None = None,
+    alerts_due: bool = False,
 ) -> TryOutcome:
-    """A try that ended without ``execute_try`` deciding it: up for retry while tries remain."""
+    """A try that ended without ``execute_try`` deciding it: up for retry while tries remain.
+    ``alerts_due``: its process died, so its failure (or retry) callbacks never ran: the
+    scheduler runs them (``TryOutcome.alerts_due``)."""
     now = clock.now()
     state, next_at = after_failure(node, try_number, now, max_tries=max_tries)
-    return TryOutcome(state, started_at or now, now, error=error, traceback=tb, next_try_at=next_at)
+    return TryOutcome(
+        state, started_at or now, now, error=error, traceback=tb, next_try_at=next_at, alerts_due=alerts_due
+    )
 
 
 def describe_error(exc: BaseException, *, known_path: str | None = None) -> str:

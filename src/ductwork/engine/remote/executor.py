@@ -624,7 +624,13 @@ class CeleryExecutor:
         key = flight.key
         reason = f"the worker running this try ({worker or 'unknown'}) stopped heartbeating and is lost"
         outcome = failed_outcome(
-            flight.node, key.try_number, SystemClock(), reason, max_tries=flight.max_tries, started_at=started
+            flight.node,
+            key.try_number,
+            SystemClock(),
+            reason,
+            max_tries=flight.max_tries,
+            started_at=started,
+            alerts_due=True,  # its worker died before the try's own callbacks could run
         )
         with transaction(self.engine) as conn:
             found = remote_repo.end_try(

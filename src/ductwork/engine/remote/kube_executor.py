@@ -185,7 +185,9 @@ class KubernetesExecutor(CeleryExecutor):
 
     def _pod_lost(self, flight: _Flight, reason: str) -> None:
         key = flight.key
-        outcome = failed_outcome(flight.node, key.try_number, SystemClock(), reason, max_tries=flight.max_tries)
+        outcome = failed_outcome(  # its pod ended without recording the try: its callbacks never ran
+            flight.node, key.try_number, SystemClock(), reason, max_tries=flight.max_tries, alerts_due=True
+        )
         with transaction(self.engine) as conn:
             found = remote_repo.end_try(
                 conn,

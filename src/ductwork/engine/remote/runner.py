@@ -591,8 +591,14 @@ class RemoteHost:
         with transaction(self.engine) as conn:
             before = remote_repo.view_tries(conn, [key]).get(key)
         started = before.start_date if before is not None else None  # the try keeps its real start
-        outcome = failed_outcome(
-            request.node, number, SystemClock(), reason, max_tries=request.max_tries, started_at=started
+        outcome = failed_outcome(  # its process died: the try's own callbacks never ran (the scheduler runs them)
+            request.node,
+            number,
+            SystemClock(),
+            reason,
+            max_tries=request.max_tries,
+            started_at=started,
+            alerts_due=True,
         )
         if self.record_end(job, outcome):
             return "recorded"
