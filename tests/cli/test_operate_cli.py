@@ -171,6 +171,31 @@ def test_a_trigger_conf_given_as_json_text_is_audited_without_its_secrets(cli: C
     assert '"region": "eu"' in json.dumps(entry["details"], ensure_ascii=False).replace('\\"', '"')
 
 
+def test_a_secret_run_parameter_given_as_name_value_is_audited_without_its_value(cli: Cli, tmp_path: Path) -> None:
+    """``--param api_key=...`` reaches the audit entry as the text ``api_key=...``, not under a
+    key of its own: the parameter's name must still hide its value, as a conf key's does."""
+    (tmp_path / "keyed.py").write_text(
+        textwrap.dedent(
+            """
+            from ductwork import EmptyOperator, Flow
+
+            with Flow("keyed", schedule=None, params={"api_key": "", "db_password": "", "limit": 1}) as keyed:
+                EmptyOperator(task_id="t")
+            """
+        )
+    )
+    given = ("--param", "api_key=param-key-123", "-p", "db_password=param-pw-456", "-p", "limit=7")
+    assert cli("trigger", "keyed.py:keyed", "--run-id", "keyed_run", *given).exit_code == 0
+    made = cli("backfill", "keyed.py:keyed", "--start", "2024-01-01", "--end", "2024-01-01", *given)
+    assert made.exit_code == 0, made.output
+    entries = _json(cli, "audit", "list")["entries"]
+    assert [e["action"] for e in entries] == ["run.backfill", "run.trigger"]
+    text = json.dumps(entries)
+    assert "param-key-123" not in text and "param-pw-456" not in text
+    for entry in entries:
+        assert entry["details"]["param_values"] == ["api_key=***", "db_password=***", "limit=7"]
+
+
 def test_retention_settings_are_shown_and_checked(cli: Cli) -> None:
     rows = json.loads(cli("config", "--json", env={"DUCTWORK_RETENTION_DAYS": "30"}).output)
     assert rows["retention_days"] == {"source": "env", "value": "30"}

@@ -36,6 +36,8 @@ ALWAYS_SECRET = frozenset({"password", "value", "extra", "token", "secret", "fer
 connection's extra: they may hold anything)."""
 
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@/\s]+)@")
+_NAME_VALUE = re.compile(r"^(?P<name>[A-Za-z_][\w.-]*)=(?P<value>.*)$", re.S)
+"""A ``NAME=VALUE`` text, as the CLI's ``--param`` options are recorded."""
 MAX_TEXT = 500
 """Longer values are cut: the log says what changed, it does not copy what was sent."""
 
@@ -61,6 +63,7 @@ def cli_actor() -> Actor:
 
 def redact(value: Any, key: str = "") -> Any:
     """``value`` with every secret removed: values under secret-looking keys become ``***``,
+    and so does a ``NAME=VALUE`` text whose name looks secret (``--param api_key=...``),
     passwords in URLs go, long texts are cut. Containers are walked, and so is a text holding a
     JSON object or array (a form's conf, a dict parameter typed into a box): it stays text."""
     if key and (key.lower() in ALWAYS_SECRET or is_secret_name(key)):
@@ -73,6 +76,10 @@ def redact(value: Any, key: str = "") -> Any:
         inside = _json_container(value)
         if inside is not None:
             value = json.dumps(redact(inside), ensure_ascii=False)
+        named = _NAME_VALUE.match(value)
+        if named and (named["name"].lower() in ALWAYS_SECRET or is_secret_name(named["name"])):
+            # ``--param api_key=...`` arrives as this text, not under a key of its own
+            return f"{named['name']}={MASK}" if named["value"] else value
         text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", value)
         return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "…"
     if isinstance(value, (int, float, bool)) or value is None:
