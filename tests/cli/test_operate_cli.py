@@ -74,6 +74,26 @@ def test_runs_delete_and_db_clean_with_dry_runs(cli: Cli, tmp_path: Path) -> Non
     assert unknown.exit_code == 2 and "no flow 'opz'" in unknown.output
 
 
+def test_a_run_is_deleted_with_its_logs_written_under_another_log_dir(cli: Cli, tmp_path: Path) -> None:
+    """The scheduler's ``log_dir`` (set in its service's environment, say) need not be the one of
+    the shell that runs ``db clean`` or ``runs delete``: the run folders its tries recorded go
+    too, the short tries' shared ``_tries.log`` with them, not only the files at the recorded
+    paths (which short tries never create)."""
+    (tmp_path / "ops.py").write_text(textwrap.dedent(FLOW))
+    elsewhere = tmp_path / "service-logs"
+    for day in ("2024-01-01", "2024-01-02"):
+        ran = cli("run", "ops.py", "--date", day, "--no-progress", env={"DUCTWORK_LOG_DIR": str(elsewhere)})
+        assert ran.exit_code == 0, ran.output
+    oldest = _json(cli, "runs", "list", "ops")["runs"][-1]["run_id"]
+    folders = list((elsewhere / "ops").iterdir())
+    assert len(folders) == 2 and all((f / "_tries.log").is_file() for f in folders)
+
+    assert _json(cli, "runs", "delete", "ops", oldest, "--dry-run")["log_files"] == 1
+    deleted = _json(cli, "runs", "delete", "ops", oldest)
+    assert deleted["log_files"] == 1
+    assert len(list((elsewhere / "ops").iterdir())) == 1
+
+
 def test_mark_cancel_and_pool_delete_have_dry_runs(cli: Cli, tmp_path: Path) -> None:
     newest, *_ = _three_runs(cli, tmp_path)
     dry = _json(cli, "tasks", "mark", "ops", newest, "a", "--state", "failed", "--downstream", "--dry-run")

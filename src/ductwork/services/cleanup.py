@@ -386,22 +386,30 @@ def _account(report: CleanReport, removed: Removed, logs: Path | None, dry_run: 
     if dry_run:
         report.add(removed, len(files) + len(remote), len(removed.references))
         return
-    local = _remove_logs(files, _run_folders(removed.runs, logs))
+    local = _remove_logs(files, _run_folders(removed, logs))
     report.add(removed, local + _remove_objects(remote, what="log"), _remove_objects(removed.references))
 
 
-def _run_folders(refs: Iterable[RunRef], logs: Path | None) -> list[Path]:
-    """Where the scheduler writes each run's logs (``engine.local.try_log_path``)."""
-    if logs is None:
-        return []
-    return [Path(logs) / safe_name(r.flow_id) / safe_name(r.run_id) for r in refs]
+def _run_folders(removed: Removed, logs: Path | None) -> list[Path]:
+    """Where each run's logs are (``engine.local.try_log_path``): under this command's log folder,
+    and the folders of the paths its tries recorded, which are under the log folder of whoever
+    ran them (a scheduler whose ``log_dir`` this shell or web server does not share). Short
+    tries pack their logs in the run folder's ``_tries.log`` and never create the file at their
+    recorded path, so that folder is the only way to their text."""
+    names = {(safe_name(r.flow_id), safe_name(r.run_id)) for r in removed.runs}
+    folders = [Path(logs) / flow / run for flow, run in sorted(names)] if logs is not None else []
+    for path in removed.log_paths:
+        parent = Path(path).parent
+        if "://" not in path and (parent.parent.name, parent.name) in names and parent not in folders:
+            folders.append(parent)
+    return folders
 
 
 def _log_files(removed: Removed, logs: Path | None) -> set[Path]:
     """The log files of the runs: those their tries recorded, and anything else in the runs' log
-    folders (tries that were lost before their log was recorded)."""
+    folders (tries that were lost before their log was recorded, the packs of short tries)."""
     files = {Path(p) for p in removed.log_paths if "://" not in p}
-    for folder in _run_folders(removed.runs, logs):
+    for folder in _run_folders(removed, logs):
         if folder.is_dir():
             files |= {p for p in folder.rglob("*") if p.is_file()}
     return {p for p in files if p.is_file()}
