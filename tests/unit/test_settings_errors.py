@@ -211,6 +211,21 @@ def test_a_home_that_is_a_file_is_not_a_traceback_from_the_cli(cli: Cli, tmp_pat
         assert "is a file, not a folder (from DUCTWORK_HOME)" in result.output
 
 
+def test_a_settings_file_not_in_utf8_is_one_error_naming_its_line(cli: Cli, tmp_path: Path) -> None:
+    """TOML is UTF-8; a file saved as Latin-1 (a home or a comment with an accent) ended every
+    command, ``ductwork config`` included, in a UnicodeDecodeError traceback."""
+    (tmp_path / "ductwork.toml").write_bytes(b"[ductwork]\n# caf\xe9 reports\nretention_days = 30\n")
+    with pytest.raises(DefinitionError, match=r"ductwork.toml: not UTF-8 text, as TOML must be: byte 0xe9 on line 2"):
+        Settings.load(config_path=tmp_path / "ductwork.toml", environ={})
+    for args in (("config",), ("runs", "list")):
+        result = cli(*args)
+        assert result.exit_code == 2, result.output
+        assert "ductwork.toml: not UTF-8 text, as TOML must be: byte 0xe9 on line 2" in result.output
+        assert "Traceback" not in result.output
+    (tmp_path / "ductwork.toml").write_bytes(b"\xef\xbb\xbf[ductwork]\nretention_days = 30\n")  # Notepad's UTF-8
+    assert Settings.load(config_path=tmp_path / "ductwork.toml", environ={}).retention_days == 30
+
+
 def test_a_statsd_host_that_cannot_be_looked_up_stops_the_scheduler_with_one_clear_error(
     cli: Cli, tmp_path: Path
 ) -> None:

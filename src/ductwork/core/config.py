@@ -131,7 +131,21 @@ def read_toml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
-        return tomllib.loads(path.read_text())
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DefinitionError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+    try:
+        # TOML is UTF-8 whatever the locale says; a file saved as Latin-1 was a traceback, and
+        # one that Notepad began with a byte-order mark an "invalid statement" at line 1
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DefinitionError(
+            f"{path}: not UTF-8 text, as TOML must be: byte 0x{data[exc.start]:02x} on line {line}; "
+            "save the file as UTF-8"
+        ) from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise DefinitionError(f"{path}: invalid TOML: {exc}") from None
 
