@@ -180,7 +180,8 @@ class Settings:
         file = read_toml(path)
         if not path.is_file() and (config_path is not None or environ.get(f"{_ENV}CONFIG")):
             named = "--config" if config_path is not None else f"{_ENV}CONFIG"
-            raise DefinitionError(f"config file {str(path)!r} does not exist (named by {named})")
+            what = "is a folder, not a file" if path.is_dir() else "does not exist"
+            raise DefinitionError(f"config file {str(path)!r} {what} (named by {named})")
         section = file.get("ductwork", {})
         if not isinstance(section, dict):
             raise DefinitionError(f"{path}: [ductwork] must be a table of settings, got {section!r}")

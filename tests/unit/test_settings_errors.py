@@ -144,6 +144,11 @@ def test_an_empty_path_setting_is_as_if_unset_and_a_missing_config_file_is_an_er
     assert settings.flows_folder == Settings().flows_folder
     with pytest.raises(DefinitionError, match="does not exist \\(named by DUCTWORK_CONFIG\\)"):
         _load(tmp_path, DUCTWORK_CONFIG=str(tmp_path / "nope.toml"))
+    # a folder (the one holding ductwork.toml, say) exists: "does not exist" sent one looking for a typo
+    with pytest.raises(
+        DefinitionError, match="config file '.*' is a folder, not a file \\(named by DUCTWORK_CONFIG\\)"
+    ):
+        _load(tmp_path, DUCTWORK_CONFIG=str(tmp_path))
 
 
 def test_an_empty_variable_leaves_the_config_files_home_and_database_in_force(tmp_path: Path) -> None:
