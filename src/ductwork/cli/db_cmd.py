@@ -77,12 +77,10 @@ LIVE_JOB_WINDOW = 30.0
 the web server's health says ``alive``)."""
 
 
-def _warn_of_live_jobs(engine: Engine) -> None:
-    """Name the schedulers and triggerers heartbeating on the database before it is migrated.
-    One of an older version died of the upgrade without a word from it (on PostgreSQL a
-    "deadlock detected" traceback in its own log, as the migration locked its tables). Only the
-    columns of the first revision are read, so any older database answers; a database that
-    cannot say is upgraded all the same."""
+def _live_jobs(engine: Engine) -> str:
+    """The schedulers and triggerers heartbeating on the database (``scheduler pid 12 on host``,
+    comma-separated; empty when none). Only the columns of the first revision are read, so any
+    older database answers; one that cannot say (no such table yet) has none."""
     import datetime as dt
 
     import sqlalchemy as sa
@@ -98,9 +96,17 @@ def _warn_of_live_jobs(engine: Engine) -> None:
         with engine.connect() as conn:
             live = conn.execute(query, {"since": since}).all()
     except sa.exc.SQLAlchemyError:
-        return
-    if live:
-        named = ", ".join(f"{kind} pid {pid} on {host}" for kind, host, pid in live)
+        return ""
+    return ", ".join(f"{kind} pid {pid} on {host}" for kind, host, pid in live)
+
+
+def _warn_of_live_jobs(engine: Engine) -> None:
+    """Name the schedulers and triggerers heartbeating on the database before it is migrated.
+    One of an older version died of the upgrade without a word from it (on PostgreSQL a
+    "deadlock detected" traceback in its own log, as the migration locked its tables); a
+    database that cannot say is upgraded all the same."""
+    named = _live_jobs(engine)
+    if named:
         click.secho(
             f"warning: still running on this database (a heartbeat within {LIVE_JOB_WINDOW:g}s): {named}. "
             "An older version can fail on the upgraded tables: stop schedulers, triggerers and workers "
@@ -156,10 +162,22 @@ def check(state: CliState) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_obj
 def reset(state: CliState, yes: bool) -> None:
-    """Drop every Ductwork table and create the schema again. Deletes all runs and history."""
+    """Drop every Ductwork table and create the schema again. Deletes all runs and history.
+    Refused while a scheduler or triggerer heartbeats on the database."""
     from ductwork.store import migrate
 
     with _engine(state) as engine:
+        # Its tables dropped under it, a running scheduler died in a traceback (a foreign key
+        # or a table gone) with its runs; refused before the question, so nothing is asked.
+        named = _live_jobs(engine)
+        if named:
+            click.secho(
+                f"Error: still running on this database (a heartbeat within {LIVE_JOB_WINDOW:g}s): {named}. "
+                "Stop them before `db reset`, which would drop the tables under them; nothing was changed",
+                fg="red",
+                err=True,
+            )
+            sys.exit(2)
         if not yes:
             click.confirm(f"Delete all Ductwork data in {_where(engine)}?", abort=True)
         revision = migrate.reset(engine)

@@ -1,0 +1,70 @@
+"""`ductwork db reset --yes` while a scheduler ran on the database dropped its tables under it:
+the scheduler died in a "FOREIGN KEY constraint failed" traceback (or a missing table), its
+runs lost. `db upgrade` already names the schedulers still heartbeating; a reset, which
+destroys everything, is refused while one is, naming them, with nothing changed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import textwrap
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from ductwork.store.engine import create_engine
+from ductwork_process import ductwork_process, scheduler_process
+
+FLOW = textwrap.dedent(
+    """
+    from ductwork import Flow, PythonOperator
+
+    with Flow("kept", schedule=None, start_date="2024-01-01") as f:
+        PythonOperator(task_id="work", python_callable=lambda: None)
+    """
+)
+
+
+def _runs(url: str) -> int:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.text("SELECT count(*) FROM runs")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def test_db_reset_is_refused_while_a_scheduler_runs_on_the_database(tmp_path: Path) -> None:
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "kept.py").write_text(FLOW)
+    url = f"sqlite:///{tmp_path / 'ductwork.db'}"
+    env = {
+        "DUCTWORK_HOME": str(tmp_path / "home"),
+        "DUCTWORK_FLOWS_FOLDER": str(tmp_path / "flows"),
+        "DUCTWORK_DATABASE_URL": url,
+        "DUCTWORK_METRICS_PORT": "0",
+    }
+    log = tmp_path / "scheduler.log"
+    scheduler = scheduler_process(env, tmp_path, log)
+    try:
+        ran = ductwork_process("trigger", "kept", "--run-id", "before_reset", "--wait", env=env, cwd=tmp_path)
+        assert ran.returncode == 0, ran.stdout + ran.stderr + log.read_text()
+        refused = ductwork_process("db", "reset", "--yes", env=env, cwd=tmp_path)
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert f"scheduler pid {scheduler.pid} on" in refused.stderr, refused.stderr
+        assert "Stop them" in refused.stderr and "Traceback" not in refused.stderr
+        assert _runs(url) == 1  # nothing dropped
+        time.sleep(0.5)
+        assert scheduler.poll() is None, log.read_text()  # and the scheduler goes on
+        scheduler.send_signal(signal.SIGTERM)
+        assert scheduler.wait(timeout=60) == 0, log.read_text()
+    finally:
+        if scheduler.poll() is None:
+            os.killpg(scheduler.pid, signal.SIGKILL)
+            scheduler.wait()
+    assert "Traceback" not in log.read_text(), log.read_text()
+    # Stopped, it no longer heartbeats: the reset goes ahead.
+    done = ductwork_process("db", "reset", "--yes", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert _runs(url) == 0
