@@ -14,6 +14,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from ductwork_process import process_env
 from tests.conftest import Cli
 
@@ -380,3 +382,24 @@ def test_a_negative_pool_size_is_refused_as_a_value(cli: Cli) -> None:
     assert result.exit_code == 2
     assert "No such option" not in result.output
     assert "'SLOTS'" in result.output and "-1 is not in the range x>=0" in result.output, result.output
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [
+        ("--poll-interval", "nan", "expected a number of seconds, got nan"),
+        ("--poll-interval", "inf", "at most 31536000 seconds (a year), got inf"),
+        ("--start-wait", "nan", "expected a number of seconds, got nan"),
+        ("--start-wait", "1e12", "at most 31536000 seconds (a year), got 1e+12"),
+    ],
+)
+def test_a_scheduler_wait_that_is_no_number_of_seconds_is_refused(
+    cli: Cli, tmp_path: Path, option: str, value: str, says: str
+) -> None:
+    """`ductwork scheduler --poll-interval nan` started, and never looked at the database again:
+    every run stayed queued, nothing said. `--start-wait nan` waited forever for a database that
+    was down, not 10 s. Both are refused before the scheduler starts, as `trigger --timeout nan` is."""
+    result = cli("scheduler", option, value, env={"DUCTWORK_HOME": str(tmp_path / "home")})
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '{option}'" in result.output and says in result.output, result.output
+    assert not (tmp_path / "home").exists()  # refused before anything was opened

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import math
 import signal
 import socket
 import sys
@@ -16,7 +17,7 @@ import click
 from ductwork.cli.options import LOG_LEVEL
 from ductwork.cli.state import CliState
 from ductwork.core.log_lines import LineFormatter
-from ductwork.settings import Settings, redact_url
+from ductwork.settings import MAX_SECONDS, Settings, redact_url
 
 
 def _configure_logging(level: str) -> None:
@@ -170,6 +171,20 @@ def refuse_beside_another_executor(settings: Settings) -> None:
     )
 
 
+def _seconds(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """A wait the scheduler's timers can keep. ``--poll-interval nan`` started a scheduler that
+    never looked at the database again (every run stayed queued, nothing said) and
+    ``--start-wait nan`` waited forever; past a year the timers raise ``OverflowError``, as
+    for the settings in seconds (``settings.MAX_SECONDS``)."""
+    if value is None:
+        return None
+    if math.isnan(value):
+        raise click.BadParameter("expected a number of seconds, got nan")
+    if value > MAX_SECONDS:
+        raise click.BadParameter(f"at most {MAX_SECONDS} seconds (a year), got {value:g}")
+    return value
+
+
 @click.command()
 @click.option(
     "--workers", "-w", type=click.IntRange(min=1), default=None, help="Worker processes (default: parallelism)."
@@ -178,6 +193,7 @@ def refuse_beside_another_executor(settings: Settings) -> None:
     "--poll-interval",
     type=click.FloatRange(min=0, min_open=True),
     default=None,
+    callback=_seconds,
     help="Seconds between looks at the database (more than 0).",
 )
 @click.option(
@@ -192,6 +208,7 @@ def refuse_beside_another_executor(settings: Settings) -> None:
     type=click.FloatRange(min=0),
     default=10.0,
     show_default=True,
+    callback=_seconds,
     help="Seconds to wait at start for an unreachable database before exiting (0: wait forever).",
 )
 @click.option("--log-level", type=LOG_LEVEL, default="info", show_default=True)
