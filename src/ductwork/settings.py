@@ -201,7 +201,7 @@ class Settings:
             env_key = f"{_ENV}{f.name.upper()}"
             if overrides and overrides.get(f.name) is not None:
                 values[f.name], sources[f.name] = overrides[f.name], ParamSource.CLI
-            elif env_key in environ and not (f.name in _EMPTY_IS_UNSET and environ[env_key] == ""):
+            elif env_key in environ and not (f.name in _EMPTY_IS_UNSET and environ[env_key].strip() == ""):
                 values[f.name], sources[f.name] = environ[env_key], ParamSource.ENV
             elif f.name in section:
                 values[f.name], sources[f.name] = section[f.name], ParamSource.CONFIG_FILE
@@ -209,6 +209,10 @@ class Settings:
                 sources[f.name] = ParamSource.DEFAULT
         text = {f.name for f in fields(cls) if f.type in ("str", "Path", "Path | None")}
         for name, value in values.items():
+            if name in text and isinstance(value, str) and sources[name] != ParamSource.CLI:
+                # A variable filled from a secret file ends in its newline: a home "home\n" was
+                # another folder with a new empty database, a URL named a database "db\n".
+                values[name] = value = value.strip()
             # TOML has numbers, lists and tables; a text setting given one was kept as it was,
             # and met later as a traceback (fernet_key = 7) or a folder named "[1, 2]" (home).
             if name in text and sources[name] == ParamSource.CONFIG_FILE and not isinstance(value, str):

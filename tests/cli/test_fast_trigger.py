@@ -509,11 +509,11 @@ def test_the_command_line_is_read_as_click_reads_it(argv: list[str]) -> None:
 @settings(max_examples=200, deadline=None)
 @given(
     flag_home=st.sampled_from([None, "flag-home", "/abs/flag-home", "~/tilde-home"]),
-    env_home=st.sampled_from([None, "env-home", "/abs/env-home"]),
-    file_home=st.sampled_from([None, "file-home", "/abs/file-home"]),
+    env_home=st.sampled_from([None, "env-home", "/abs/env-home", "env-home\n"]),  # a secret file's newline
+    file_home=st.sampled_from([None, "file-home", "/abs/file-home", " file-home "]),
     env_flows=st.sampled_from([None, "env-flows", "/abs/env-flows"]),
     file_flows=st.sampled_from([None, "file-flows"]),
-    env_url=st.sampled_from([None, "", "postgresql://u@h/db", "sqlite:///rel.db"]),
+    env_url=st.sampled_from([None, "", "\n", "postgresql://u@h/db", "postgresql://u@h/db\n", "sqlite:///rel.db"]),
     file_url=st.sampled_from([None, "sqlite:////abs/x.db"]),
     config_by=st.sampled_from(["default", "env", "flag"]),
 )

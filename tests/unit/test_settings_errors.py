@@ -151,6 +151,29 @@ def test_an_empty_path_setting_is_as_if_unset_and_a_missing_config_file_is_an_er
         _load(tmp_path, DUCTWORK_CONFIG=str(tmp_path))
 
 
+def test_a_value_ending_in_a_newline_is_taken_without_it(tmp_path: Path) -> None:
+    """A variable filled from a file (a Kubernetes or Docker secret, ``$(cat url)`` in a unit
+    file) ends in a newline: ``DUCTWORK_HOME`` then made a folder whose name ends in one, with a
+    new empty database in it (another home, nothing said); ``DUCTWORK_DATABASE_URL`` named a
+    database "ductwork\n" that does not exist, in an error cut at the newline; a metrics token
+    refused every scraper. Whitespace around a text setting is never meant."""
+    settings = _load(
+        tmp_path,
+        DUCTWORK_HOME=f"{tmp_path / 'home'}\n",
+        DUCTWORK_DATABASE_URL="postgresql://etl@db.internal/ductwork\n",
+        DUCTWORK_METRICS_TOKEN=" scrape-token\n",
+        DUCTWORK_WORKER_MODE="fresh\n",
+    )
+    assert settings.home == tmp_path / "home"
+    assert settings.db_url == "postgresql://etl@db.internal/ductwork"
+    assert settings.metrics_token == "scrape-token"
+    assert settings.worker_mode == "fresh"
+    from_file = _load(tmp_path, '[ductwork]\nlog_dir = "logs "\nbroker_url = " redis://q:6379/0"\n')
+    assert from_file.log_dir == tmp_path / "logs" and from_file.broker_url == "redis://q:6379/0"
+    # only whitespace: as empty, so as if unset
+    assert _load(tmp_path, DUCTWORK_DATABASE_URL="\n", HOME=str(tmp_path)).database_url == ""
+
+
 def test_an_empty_variable_leaves_the_config_files_home_and_database_in_force(tmp_path: Path) -> None:
     """`DUCTWORK_DATABASE_URL=` (a secret a service manager did not fill in) in front of a
     ductwork.toml naming PostgreSQL ran the scheduler on a new SQLite file in ~/.ductwork, and an

@@ -187,9 +187,11 @@ def locate(typed: Typed, environ: Mapping[str, str], cwd: str) -> Where | None:
         if flag is not None:
             return flag
         key = f"DUCTWORK_{name.upper()}"
-        if key in environ and not (name in _EMPTY_IS_UNSET and environ[key] == ""):
-            return environ[key]
+        if key in environ and not (name in _EMPTY_IS_UNSET and environ[key].strip() == ""):
+            return environ[key].strip()  # as Settings.load: a secret file's newline is not part of it
         value = section.get(name)
+        if isinstance(value, str):
+            value = value.strip()
         if value is not None and name in ("home", "flows_folder"):  # relative to the file, as Settings reads it
             return os.path.join(os.path.dirname(config), os.path.expanduser(str(value)))
         return None if value is None else str(value)
