@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from ductwork.store.engine import create_engine
 from ductwork_process import ductwork_process, scheduler_process
+from tests.conftest import Cli
 
 FLOW = textwrap.dedent(
     """
@@ -68,3 +69,36 @@ def test_db_reset_is_refused_while_a_scheduler_runs_on_the_database(tmp_path: Pa
     done = ductwork_process("db", "reset", "--yes", env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert _runs(url) == 0
+
+
+def test_db_reset_deletes_the_try_logs_of_the_runs_it_drops(cli: Cli, tmp_path: Path) -> None:
+    """`db reset` dropped the runs and left their log folders: the next run with the same id
+    (a manual run of the same date, the first scheduled run) appended to the old pack, and
+    `tasks logs` of its succeeded try showed the dropped run's failure and traceback first."""
+    (tmp_path / "fails.py").write_text(
+        textwrap.dedent(
+            """
+            import os
+            from ductwork import Flow, PythonOperator
+
+            def work():
+                if os.environ.get("BREAK_IT"):
+                    raise ValueError("the dropped run's failure")
+                print("the new run's work")
+
+            with Flow("fails", schedule=None) as f:
+                PythonOperator(task_id="work", python_callable=work)
+            """
+        )
+    )
+    args = ("run", "fails.py", "--date", "2024-01-01", "--no-progress")
+    assert cli(*args, env={"BREAK_IT": "1"}).exit_code == 1
+    logs = tmp_path / "ductwork-home" / "logs" / "fails"
+    assert len(list(logs.iterdir())) == 1
+    reset = cli("db", "reset", "--yes")
+    assert reset.exit_code == 0, reset.output
+    assert "deleted the try logs of 1 run(s)" in reset.output, reset.output
+    assert list(logs.iterdir()) == []
+    assert cli(*args).exit_code == 0
+    shown = cli("tasks", "logs", "fails", "manual__2024-01-01T00:00:00+00:00", "work")
+    assert "the new run's work" in shown.output and "dropped run" not in shown.output, shown.output

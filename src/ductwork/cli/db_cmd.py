@@ -163,7 +163,8 @@ def check(state: CliState) -> None:
 @click.pass_obj
 def reset(state: CliState, yes: bool) -> None:
     """Drop every Ductwork table and create the schema again. Deletes all runs and history.
-    Refused while a scheduler or triggerer heartbeats on the database."""
+    Refused while a scheduler or triggerer heartbeats on the database. The runs' try logs are
+    deleted with them."""
     from ductwork.store import migrate
 
     with _engine(state) as engine:
@@ -180,6 +181,15 @@ def reset(state: CliState, yes: bool) -> None:
             sys.exit(2)
         if not yes:
             click.confirm(f"Delete all Ductwork data in {_where(engine)}?", abort=True)
+        from ductwork.services import cleanup
+
+        try:  # the runs' log folders go with them: a new run of the same id appended to the old log
+            dropped = cleanup.recorded_runs(engine)
+        except Exception:  # no tables (an empty or broken database): no runs, no logs of theirs
+            dropped = None
         revision = migrate.reset(engine)
         click.echo(f"Database: {_where(engine)}")
         click.echo(f"Revision: {revision} (reset)")
+        if dropped is not None and dropped.runs:
+            files = cleanup.remove_run_logs(dropped, state.settings.logs)
+            click.echo(f"Logs: deleted the try logs of {len(dropped.runs)} run(s) ({files} file(s))")

@@ -380,6 +380,32 @@ def clean_bundles(engine: Engine, cutoff: dt.datetime, *, dry_run: bool = False)
 
 
 # --- files -----------------------------------------------------------------------------------
+def recorded_runs(engine: Engine) -> Removed:
+    """Every run the database holds, with the log paths its tries recorded: read before ``db
+    reset`` drops them, so that their log folders go too (``remove_run_logs``). Left behind, a
+    new run with the same id appended to its folder's pack, and its log showed the dropped run's
+    tries first."""
+    import sqlalchemy as sa
+
+    from ductwork.store.tables import runs, task_tries
+
+    with read_transaction(engine) as conn:
+        refs = tuple(
+            RunRef(row.id, row.flow_id, row.run_id, row.state, row.logical_date, row.end_date)
+            for row in conn.execute(
+                sa.select(runs.c.id, runs.c.flow_id, runs.c.run_id, runs.c.state, runs.c.logical_date, runs.c.end_date)
+            )
+        )
+        paths = conn.execute(sa.select(task_tries.c.log_path).where(task_tries.c.log_path.is_not(None))).scalars()
+        return Removed(runs=refs, log_paths=tuple(sorted(set(paths))))
+
+
+def remove_run_logs(removed: Removed, logs: Path | None) -> int:
+    """Delete the local log files and run folders of ``removed``'s runs (those under ``logs``
+    and those their tries recorded); the number of files deleted."""
+    return _remove_logs(_log_files(removed, logs), _run_folders(removed, logs))
+
+
 def _account(report: CleanReport, removed: Removed, logs: Path | None, dry_run: bool) -> None:
     files = _log_files(removed, logs)
     remote = sorted({p for p in removed.log_paths if "://" in p})  # logs shipped by remote workers
