@@ -892,7 +892,7 @@ def test_assets_update_records_an_update_made_outside_any_flow(cli: Cli, tmp_pat
     typo = cli("assets", "update", "s3://lake/order")
     assert typo.exit_code == 2 and "Did you mean 's3://lake/orders'?" in typo.output
     bad = cli("assets", "update", "s3://lake/orders", "--extra", "[1]")
-    assert bad.exit_code == 2 and "must be a JSON object, got list" in bad.output
+    assert bad.exit_code == 2 and "--extra: expected a JSON object" in bad.output and "got an array" in bad.output
     made = cli("assets", "update", "s3://lake/orders", "--extra", '{"rows": 3}', "--json")
     assert made.exit_code == 0, made.output
     event = json.loads(made.output)
@@ -917,6 +917,27 @@ def test_assets_update_records_an_update_made_outside_any_flow(cli: Cli, tmp_pat
     assert cli("assets", "update", "s3://lake/orders", "--extra", '{"note": "[/red]"}').exit_code == 0
     table = cli("assets", "show", "s3://lake/orders")
     assert table.exit_code == 0 and "[/red]" in table.output, table.output
+
+
+def test_assets_update_refuses_numbers_json_has_not(cli: Cli, tmp_path: Path) -> None:
+    """`assets update --extra '{"rows": NaN}'` was recorded (Python's reader takes NaN and
+    Infinity, the API refuses them): `assets show --json` then printed ``NaN``, which no JSON
+    reader takes, and the API showed null. Refused now as `--conf` is, naming the option."""
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "lake.py").write_text(
+        "from ductwork import Asset, EmptyOperator, Flow\n"
+        "with Flow('on_orders', schedule=Asset('s3://lake/orders')):\n"
+        "    EmptyOperator(task_id='t')\n"
+    )
+    assert cli("trigger", "on_orders", env={"DUCTWORK_TRIGGER_HANDOFF": "false"}).exit_code == 0  # records the flow
+    for text in ('{"rows": NaN}', '{"rows": -Infinity}', '{"rows": 1e400}'):
+        refused = cli("assets", "update", "s3://lake/orders", "--extra", text)
+        assert refused.exit_code == 2, refused.output
+        assert "--extra:" in refused.output and "give a finite number" in refused.output, refused.output
+    typo = cli("assets", "update", "s3://lake/orders", "--extra", '{"rows": 3,}')
+    assert typo.exit_code == 2 and "--extra: not valid JSON" in typo.output and "line 1, column" in typo.output
+    shown = json.loads(cli("assets", "show", "s3://lake/orders", "--json").output)  # valid JSON: nothing recorded
+    assert shown["events"] == []
 
 
 UNPLANNABLE = textwrap.dedent(

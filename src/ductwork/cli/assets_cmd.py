@@ -85,18 +85,13 @@ def show(state: CliState, uri: str, as_json: bool) -> None:
 def update(state: CliState, uri: str, extra_text: str | None, as_json: bool) -> None:
     """Record that URI was updated outside any flow (a load by hand, another system): the flows
     scheduled on it start as they do when a task writes it."""
-    import json
-
     from ductwork.core.assets import normalize_uri
-    from ductwork.errors import ParameterError
+    from ductwork.core.json_text import json_object
     from ductwork.services.assets import record_update
 
-    extra = None
-    if extra_text is not None:
-        try:
-            extra = json.loads(extra_text)
-        except json.JSONDecodeError as exc:
-            raise ParameterError(f"--extra is not valid JSON: {exc}") from None
+    # The one reader of typed JSON objects: Python's own took NaN and Infinity, which the API
+    # refuses, and stored them; `assets show --json` then printed text no JSON reader takes.
+    extra = None if extra_text is None else json_object(extra_text, "--extra", example='{"rows": 5}')
     event = record_update(store(state), normalize_uri(uri), extra=extra)
     if as_json:
         print_json(event.to_dict())
