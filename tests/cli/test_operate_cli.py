@@ -463,3 +463,29 @@ def test_dead_letters_are_listed_replayed_once_fixed_and_dropped_from_the_cli(cl
         assert {"dead_letter.replay", "dead_letter.drop"} <= {e["action"] for e in audited["entries"]}
     finally:
         engine.dispose()
+
+
+def test_a_correction_that_does_not_fit_keeps_the_message_as_received(cli: Cli, tmp_path: Path) -> None:
+    """`replay 12 --payload '{"n": 5,'` (a typo in the correction) stored the typo as the dead
+    letter's payload: the message as received was gone, `show` gave only the typo, and a plain
+    `replay` replayed it. The letter now keeps what the broker delivered."""
+    from ductwork.services import messages
+    from ductwork.settings import Settings
+    from ductwork.store.engine import create_engine
+
+    (tmp_path / "typed.py").write_text(textwrap.dedent(TYPED))
+    assert cli("run", "typed.py", "--no-progress").exit_code == 0  # the flow is registered
+    engine = create_engine(Settings.load().db_url)
+    try:
+        bad = messages.receive(engine, "typed", source="redis:orders", message_id="m-1", payload=b'{"n": "seven"}')
+        letter = str(bad.dead_letter_id)
+        for typo in ('{"n": 7,', '{"n": "7x"}', '{"m": 7}'):
+            tried = cli("triggers", "dead-letters", "replay", letter, "--payload", typo)
+            assert tried.exit_code == 1 and "still does not fit" in tried.output, tried.output
+            shown = _json(cli, "triggers", "dead-letters", "show", letter)
+            assert shown["payload"] == '{"n": "seven"}', shown
+            assert "wants int, got 'seven'" in shown["reason"], shown
+        fixed = _json(cli, "triggers", "dead-letters", "replay", letter, "--payload", '{"n": 7}')
+        assert fixed[0]["status"] == "started" and fixed[0]["params"] == {"n": 7}
+    finally:
+        engine.dispose()

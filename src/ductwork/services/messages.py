@@ -255,7 +255,10 @@ def replay_dead_letter(
 
     The run, the receipt pointing at it and the removal of the dead letter commit together, so
     a letter replays into one run however many replays race (the later ones find it gone). A
-    payload that still does not fit keeps the letter, with the new reason, and starts nothing.
+    payload that still does not fit starts nothing and keeps the letter: the message's own
+    payload with the reason it fails now. A corrected payload that does not fit leaves the letter
+    as it was: stored in its place, a typo in the correction replaced the message as received,
+    and the next replay (and ``show``) had only the typo to go on.
     """
     letter = get_dead_letter(engine, letter_id)
     text = letter.payload if payload is None else payload
@@ -274,9 +277,8 @@ def replay_dead_letter(
     now = now or utcnow()
     with transaction(engine) as conn:
         if reason:
-            conn.execute(
-                sa.update(dead_letters).where(dead_letters.c.id == letter_id).values(payload=_text(text), reason=reason)
-            )
+            if payload is None:  # the flow changed since: the letter says why it fails now
+                conn.execute(sa.update(dead_letters).where(dead_letters.c.id == letter_id).values(reason=reason))
             return Delivery(DEAD_LETTERED, reason=reason, dead_letter_id=letter_id, message_id=letter.message_id)
         gone = conn.execute(sa.delete(dead_letters).where(dead_letters.c.id == letter_id))
         if gone.rowcount != 1:

@@ -114,7 +114,10 @@ def _letter_of(ctx: WebContext, flow_id: str, letter_id: int) -> messages.DeadLe
     status_code=202,
     responses={
         202: {"description": "The run the message could not start was queued; the dead letter is removed"},
-        422: {"description": "The payload still does not fit the flow: the dead letter is kept with the reason"},
+        422: {
+            "description": "The payload still does not fit the flow: the dead letter is kept with the reason "
+            "(a corrected payload that does not fit leaves it as it was)"
+        },
     },
 )
 def replay_dead_letter(
