@@ -171,6 +171,31 @@ def test_asset_updates_start_runs_for_any_and_all_conditions(db_engine: Engine) 
     assert sorted(e["uri"] for e in all_run.triggered_by["asset_events"]) == [CUSTOMERS.uri, ORDERS.uri]
 
 
+def test_a_run_gets_only_the_updates_of_the_assets_its_schedule_names_now(db_engine: Engine) -> None:
+    """An update queued while the flow waited on ``[orders, customers]`` stayed queued once its
+    schedule became ``[customers, refunds]``, and rode along in the next run's triggering events
+    (and its note) though the flow no longer names ``orders``; Airflow gives a run the events of
+    the assets its schedule names."""
+    refunds = Asset("s3://lake/refunds")
+    with Flow("consumer", schedule=[ORDERS, CUSTOMERS]) as before:
+        PythonOperator(task_id="t", python_callable=lambda: None)
+    _register(db_engine, before)
+    with transaction(db_engine) as conn:
+        asset_repo.record_events(conn, [asset_repo.NewAssetEvent(ORDERS.uri, {"old": True}, "p", "r1", "write")])
+    assert asset_service.create_asset_runs(db_engine) == []  # waits for customers
+    with Flow("consumer", schedule=[CUSTOMERS, refunds]) as after:
+        PythonOperator(task_id="t", python_callable=lambda: None)
+    _register(db_engine, after)
+    with transaction(db_engine) as conn:
+        asset_repo.record_events(conn, [asset_repo.NewAssetEvent(CUSTOMERS.uri, {}, "p", "r2", "write")])
+        asset_repo.record_events(conn, [asset_repo.NewAssetEvent(refunds.uri, {}, "p", "r2", "write")])
+    (run,) = asset_service.create_asset_runs(db_engine)
+    assert sorted(e["uri"] for e in run.triggered_by["asset_events"]) == [CUSTOMERS.uri, refunds.uri]
+    assert ORDERS.uri not in (run.note or "")
+    with read_transaction(db_engine) as conn:
+        assert asset_repo.queued(conn) == {}  # the orders update is not left queued either
+
+
 def test_asset_updates_wait_for_a_scheduler_that_schedules_the_flow(db_engine: Engine) -> None:
     """A scheduler starts asset runs only for the flows of its folders (ADR 0024); the updates
     of another flow stay queued for the scheduler that does."""

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from ductwork.core.assets import condition_from_dict
@@ -24,6 +25,8 @@ from ductwork.store.records import RunRecord
 from ductwork.store.repo import assets as asset_repo
 from ductwork.store.repo import flows as flow_repo
 from ductwork.store.repo import runs as run_repo
+from ductwork.store.repo._util import chunks
+from ductwork.store.tables import asset_queue
 from ductwork.store.types import utcnow
 
 log = logging.getLogger("ductwork.scheduler")
@@ -75,7 +78,9 @@ def _maybe_start(
         return None
     if flow.is_paused or (schedules is not None and not schedules(flow_id, flow.fileloc)):
         return None
-    if not condition_from_dict(graph.meta.assets).evaluate({uri for _, uri in items}):
+    condition = condition_from_dict(graph.meta.assets)
+    items = _drop_unnamed(conn, flow_id, items, set(condition.uris()))
+    if not items or not condition.evaluate({uri for _, uri in items}):
         return None
     if len(run_repo.active_runs(conn, flow_id=flow_id)) >= graph.meta.max_active_runs:
         return None
@@ -98,6 +103,22 @@ def _maybe_start(
     if not asset_repo.consume(conn, flow_id, event_ids, record.pk):
         raise _Raced()
     return record
+
+
+def _drop_unnamed(conn: Any, flow_id: str, items: list[tuple[int, str]], named: set[str]) -> list[tuple[int, str]]:
+    """The queued updates of assets the flow's schedule still names; the others are taken off its
+    queue. Queued before the schedule was edited (``[a, b]`` to ``[b, c]``), an update of ``a``
+    stayed and rode along in the next run's ``triggering_asset_events``, with ``a`` in its note,
+    though the flow no longer waits for ``a`` (Airflow passes a run the events of the assets its
+    schedule names)."""
+    unnamed = [event_id for event_id, uri in items if uri not in named]
+    for part in chunks(unnamed):  # a long-edited flow may have queued many: bound the IN list
+        conn.execute(sa.delete(asset_queue).where(asset_queue.c.flow_id == flow_id, asset_queue.c.event_id.in_(part)))
+    if unnamed:
+        log.info(
+            "flow %s: %d queued asset update(s) of assets its schedule no longer names dropped", flow_id, len(unnamed)
+        )
+    return [(event_id, uri) for event_id, uri in items if uri in named]
 
 
 def _free_run_id(conn: Any, flow_id: str, proposed: str) -> str:
