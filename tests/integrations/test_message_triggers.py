@@ -508,6 +508,35 @@ def test_a_trigger_reaches_its_broker_through_a_connection(tmp_path: Path) -> No
         engine.dispose()
 
 
+def test_a_rabbitmq_trigger_reaches_the_default_vhost_through_a_connection(tmp_path: Path) -> None:
+    """A connection ``amqp://...:5672/%2F`` (the default vhost, as the README writes it) came back
+    from the secrets as ``...:5672//``, the vhost ``""`` to pika: the broker refused every
+    connection (530) and no message of the queue ever started a run."""
+    require_broker("rabbitmq")
+    from ductwork import RabbitMQ
+    from ductwork.core.connections import EnvironmentSecrets, Secrets
+
+    suffix = uuid.uuid4().hex[:8]
+    flow_id = f"via_conn_{suffix}"
+    engine = _store(tmp_path, flow_id)
+    trigger = RabbitMQ(queue=f"ductwork-test-{suffix}", conn_id="events_mq")
+    secrets = Secrets([EnvironmentSecrets({"DUCTWORK_CONN_EVENTS_MQ": "amqp://guest:guest@127.0.0.1:5672/%2F"})])
+    listener = listener_for(trigger, flow_id, secrets)
+    handle = Recorder(engine, flow_id)
+    stop = threading.Event()
+    thread = threading.Thread(target=listener.serve, args=(handle, stop), daemon=True)
+    thread.start()
+    try:
+        assert listener.connected.wait(30), "the listener never connected to the default vhost"
+        publish(trigger_for("rabbitmq", suffix=suffix), "c-1", b'{"n": 4}')
+        assert wait_until(lambda: handle.statuses() == ["started"], timeout=30), handle.statuses()
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        cleanup(trigger_for("rabbitmq", suffix=suffix), flow_id)
+        engine.dispose()
+
+
 def test_a_nats_url_nothing_answers_is_one_warning_naming_the_flow(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import urllib.parse
 from typing import Any
 
 from ductwork.core.connections import Secrets
@@ -33,6 +34,24 @@ class RabbitMQListener(Listener):
 
     def queue_name(self) -> str:
         return self.trigger.queue_for(self.flow_id)
+
+    @property
+    def url(self) -> str:
+        """The trigger's ``url``, or its connection's URI with the virtual host as AMQP writes it.
+
+        AMQP's path is one segment, the vhost with its ``/`` written ``%2F``; a connection's URI
+        keeps a schema's slashes, so ``amqp://...:5672/%2F`` (the default vhost, as the README
+        shows it) came back as ``...:5672//``, which pika reads as the vhost ``""``: the broker
+        refused it (530, vhost not found) and the listener reconnected for ever."""
+        url = super().url
+        if not self.trigger.conn_id:
+            return url
+        assert self.secrets is not None  # super().url raised without one
+        vhost = self.secrets.get_connection(self.trigger.conn_id).schema
+        if not vhost:
+            return url
+        parts = urllib.parse.urlsplit(url)
+        return urllib.parse.urlunsplit(parts._replace(path="/" + urllib.parse.quote(vhost, safe="")))
 
     def consume(self, handle: Handler, stop: threading.Event, backoff: Backoff) -> None:
         pika: Any = require("pika", extra="messaging", what=f"flow {self.flow_id!r}: RabbitMQ trigger")
