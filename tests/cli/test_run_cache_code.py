@@ -105,3 +105,66 @@ def test_a_change_of_a_module_level_constant_the_task_reads_runs_it_again(tmp_pa
     project.edit("code_changes.py", "LIMIT = 5", "LIMIT = 6")
     assert project.run() == ["limited 12"]
     assert project.run() == []
+
+
+HELPERS = textwrap.dedent(
+    """
+    import functools
+    import os
+    from pathlib import Path
+    from ductwork import flow, task
+
+    MARKS = Path(os.environ["DUCTWORK_TEST_MARKS"])
+    OFFSET = 1
+    LIMIT = 5
+
+    def executed(name, value):
+        with (MARKS / "executed.log").open("a") as fh:
+            fh.write(f"{name} {value}\\n")
+
+    def logged(func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            return func(*args, **kwargs)
+        return wrapper
+
+    @logged
+    def shift(x):
+        return x + OFFSET
+
+    def cut(limit=LIMIT):
+        return limit * 2
+
+    @task
+    def shifted():
+        value = shift(10)
+        executed("shifted", value)
+        return value
+
+    @task
+    def limited():
+        value = cut()
+        executed("limited", value)
+        return value
+
+    @flow(schedule=None, cache="content")
+    def code_changes():
+        shifted()
+        limited()
+    """
+)
+
+
+def test_constants_read_by_a_decorated_helper_or_a_default_argument_run_the_task_again(tmp_path: Path) -> None:
+    """``OFFSET`` read in a decorated helper's body, and ``LIMIT`` as a helper's default argument
+    (``def cut(limit=LIMIT)``), were not part of the task's code: changed, the task was "up to
+    date" and its stale result reused."""
+    project = Project(tmp_path)
+    (project.flows / "code_changes.py").write_text(HELPERS)
+    assert project.run() == ["limited 10", "shifted 11"]
+    assert project.run() == []
+    project.edit("code_changes.py", "OFFSET = 1", "OFFSET = 2")
+    assert project.run() == ["shifted 12"]
+    project.edit("code_changes.py", "LIMIT = 5", "LIMIT = 7")
+    assert project.run() == ["limited 14"]
+    assert project.run() == []

@@ -4,7 +4,8 @@ A try's fingerprint has three parts, each a mapping of names to short hashes so 
 can be named, not just detected:
 
 - ``code``: the source of the task's callable, of the functions of the same module it calls
-  (followed through their own calls) and of the module-level constants they read (``LIMIT = 5``),
+  (followed through their own calls and through decorators), their default argument values, and
+  the module-level constants they read (``LIMIT = 5``),
   and the content of the user modules (files outside the
   standard library and site-packages) it uses and of the user modules those import; for other
   operators, their class and their unrendered templated fields (a Bash command), for class
@@ -200,6 +201,9 @@ def code_parts(func: Callable[..., Any]) -> dict[str, str]:
         seen.add(id(current))
         name = getattr(current, "__qualname__", None) or getattr(current, "__name__", repr(current))
         out[f"code:{name}"] = digest(_source(current).encode())
+        defaults = _defaults(current)
+        if defaults is not None:  # def load(path=DATA_PATH): the value is bound where it is defined
+            out[f"code:{name} (default arguments)"] = digest(defaults.encode())
         code = getattr(current, "__code__", None)
         scope = getattr(current, "__globals__", None)
         if code is None or scope is None:
@@ -218,11 +222,37 @@ def code_parts(func: Callable[..., Any]) -> dict[str, str]:
             module = getattr(target, "__module__", None)
             if isinstance(target, types.FunctionType | type) and module == home:
                 stack.append(target)
+                inner = _wrapped(target)
+                if inner is not target:  # a decorated helper: the wrapper's code names none of its body's
+                    stack.append(inner)
             elif module and module != home:
                 mod = sys.modules.get(module)
                 if mod is not None:
                     _add_user_modules(out, mod, home)
     return out
+
+
+def _wrapped(func: Any) -> Any:
+    """The function a decorator (``functools.wraps``) wraps, else ``func``. A helper reached by
+    name is the wrapper, whose code calls ``f``: the constants and functions the helper's own body
+    reads were not followed, so changing them reused a stale result."""
+    try:
+        return inspect.unwrap(func)
+    except ValueError:  # a cycle of __wrapped__
+        return func
+
+
+def _defaults(func: Any) -> str | None:
+    """A function's default argument values as stable text (None without any). They are
+    evaluated where the function is defined (``def load(limit=LIMIT)``), so the names they read
+    are not in its code, and its source does not change when ``LIMIT`` does; a value with no
+    stable text (an object) counts by its type."""
+    keywords = getattr(func, "__kwdefaults__", None) or {}
+    named = [(str(i), v) for i, v in enumerate(getattr(func, "__defaults__", None) or ())]
+    named += [(key, keywords[key]) for key in sorted(keywords)]
+    if not named:
+        return None
+    return repr([(key, _constant(v) or type(v).__qualname__) for key, v in named])
 
 
 def _constant(value: Any, depth: int = 0) -> str | None:
