@@ -80,6 +80,25 @@ def test_a_payload_nested_deeper_than_python_follows_is_dead_lettered(db_engine:
     assert ok.status == "started"
 
 
+def test_a_message_with_a_nul_character_is_handled_not_raised(db_engine: Engine) -> None:
+    """PostgreSQL's text cannot hold NUL: a payload (or message id) carrying one made ``receive``
+    raise, so the listener acknowledged nothing and was handed the message for ever, the
+    messages behind it in a Redis stream never read. Every backend now records it, once."""
+    _register(db_engine, _flow("orders"))
+    for message_id, payload in (("m1", b"\x00garbage"), ("m2", b'{"n": "\x00"}'), ("id\x00nul", b'{"n": 2}')):
+        first = messages.receive(db_engine, "orders", source="redis:s", message_id=message_id, payload=payload)
+        again = messages.receive(db_engine, "orders", source="redis:s", message_id=message_id, payload=payload)
+        assert first.status in ("dead_lettered", "started") and again.status == "duplicate", (first, again)
+    without_id = messages.receive(db_engine, "orders", source="mqtt:t", message_id="", payload=b"\x00")
+    assert without_id.status == "dead_lettered"
+    assert messages.receive(db_engine, "orders", source="mqtt:t", message_id="", payload=b"\x00").status == "duplicate"
+    letters = {d.message_id: d for d in messages.list_dead_letters(db_engine, "orders")}
+    assert letters["m1"].payload == "\\x00garbage" and "not valid JSON" in letters["m1"].reason
+    assert "\x00" not in letters["m2"].payload and "\x00" not in letters["m2"].reason
+    (run,) = _runs(db_engine, "orders")
+    assert run.params == {"n": 2} and run.triggered_by["message_id"] == "id\\x00nul"
+
+
 def test_retention_deletes_dead_letters_with_runs_and_receipts_once_no_broker_redelivers(db_engine: Engine) -> None:
     _register(db_engine, _flow("orders"), _flow("refunds"))
     now = utcnow()

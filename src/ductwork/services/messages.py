@@ -74,6 +74,15 @@ class DeadLetter:
     received_at: dt.datetime
 
 
+def storable(text: str) -> str:
+    """``text`` with its NUL characters written ``\\x00``: PostgreSQL's text columns cannot hold
+    NUL, so a message carrying one (a payload, an id, a routing key) made ``receive`` raise, and
+    the listener, acknowledging nothing, was handed the message again and again: a Redis stream
+    or a RabbitMQ queue stopped at it for good. ``\\x00`` in a JSON string stays invalid JSON,
+    as the raw character was."""
+    return text.replace("\x00", "\\x00")
+
+
 def content_id(*parts: bytes | str) -> str:
     """The id of a message that carries none: a hash of where it came from and what it holds."""
     data = b"\x00".join(p.encode() if isinstance(p, str) else p for p in parts)
@@ -83,7 +92,7 @@ def content_id(*parts: bytes | str) -> str:
 def message_id_of(given: str | None, *content: bytes | str) -> str:
     """The id to de-duplicate on: the broker's or sender's id (cut to fit), else the content's."""
     if given:
-        text = str(given)
+        text = storable(str(given))
         return text if len(text) <= MAX_ID else "sha256:" + digest(text.encode())
     return content_id(*content)
 
@@ -105,13 +114,14 @@ def parse_payload(payload: bytes | str | dict[str, Any] | None) -> dict[str, Any
 
 
 def _text(payload: bytes | str | dict[str, Any] | None) -> str:
+    """The payload as the text a dead letter keeps (and a message without an id is known by)."""
     if payload is None:
         return ""
     if isinstance(payload, dict):
         return json.dumps(payload, sort_keys=True, default=str)
     if isinstance(payload, bytes):
-        return payload[:MAX_PAYLOAD].decode("utf-8", errors="backslashreplace")
-    return payload[:MAX_PAYLOAD]
+        return storable(payload[:MAX_PAYLOAD].decode("utf-8", errors="backslashreplace"))
+    return storable(payload[:MAX_PAYLOAD])
 
 
 def receive(
@@ -127,7 +137,7 @@ def receive(
     """Turn one message into a run, a dead letter, or nothing (seen before); commits before it
     returns, so the caller may acknowledge the message then."""
     now = now or utcnow()
-    source = source[:MAX_ID]
+    source = storable(source)[:MAX_ID]
     message_id = message_id_of(message_id, source, _text(payload))
     if graph is None:
         with read_transaction(engine) as conn:
@@ -140,7 +150,7 @@ def receive(
         try:
             params = validate_params(graph.meta, parse_payload(payload))
         except (DuctworkError, ValueError, TypeError) as exc:  # whatever the payload does, it is dead-lettered
-            reason = str(exc)
+            reason = storable(str(exc))
         except RecursionError:  # nested deeper than checking a parameter can follow
             reason = TOO_DEEP
     with transaction(engine) as conn:
@@ -269,7 +279,7 @@ def replay_dead_letter(
     try:
         params = validate_params(graph.meta, parse_payload(text))
     except (DuctworkError, ValueError, TypeError) as exc:
-        reason = str(exc)
+        reason = storable(str(exc))
     except RecursionError:
         reason = TOO_DEEP
     else:
