@@ -83,10 +83,23 @@ def _publish(trigger: MessageTrigger, message_id: str, body: bytes) -> None:
         _mqtt_publish(trigger, message_id, body)
 
 
+def _credentials(url: str) -> tuple[str | None, str | None]:
+    """The URL's user name and password, percent-decoded (``urllib`` leaves them encoded)."""
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(url)
+    return (
+        unquote(parts.username) if parts.username is not None else None,
+        unquote(parts.password) if parts.password is not None else None,
+    )
+
+
 async def _nats_publish(trigger: NatsJetStream, message_id: str, body: bytes) -> None:
     import nats
 
-    nc = await nats.connect(trigger.url, connect_timeout=3, allow_reconnect=False)
+    user, password = _credentials(trigger.url)
+    auth = {"user": user, "password": password} if user and password is not None else {}
+    nc = await nats.connect(trigger.url, connect_timeout=3, allow_reconnect=False, **auth)
     try:
         js = nc.jetstream(timeout=3)
         await js.publish(trigger.subject, body, headers={"Nats-Msg-Id": message_id})
@@ -103,6 +116,9 @@ def _mqtt_publish(trigger: MqttTopic, message_id: str, body: bytes) -> None:
 
     url = urlparse(trigger.url)
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    user, password = _credentials(trigger.url)
+    if user:
+        client.username_pw_set(user, password)
     client.connect(url.hostname or "127.0.0.1", url.port or 1883, keepalive=10)
     client.loop_start()
     try:

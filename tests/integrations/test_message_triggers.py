@@ -1086,3 +1086,59 @@ def test_messages_without_an_id_are_said_once_to_be_identified_by_their_content(
     assert handle.statuses() == ["started", "duplicate"]  # as documented: the content is the id
     said = [r.getMessage() for r in caplog.records if "carry no message id" in r.getMessage()]
     assert len(said) == 1 and "Give each message an id" in said[0], said
+
+
+BROKER_USER, BROKER_PASSWORD = "ductwork", "p@ss:w/rd"
+"""A password with the characters a URL (and a connection's URI) writes percent-encoded."""
+ENCODED_USERINFO = "ductwork:p%40ss%3Aw%2Frd"
+
+
+@pytest.mark.parametrize("kind", ["mqtt", "nats"])
+def test_a_password_percent_encoded_in_the_url_is_sent_decoded(tmp_path: Path, kind: str) -> None:
+    """``mqtt://user:p%40ss@host`` (how a URL, and every connection's URI, writes ``p@ss``) was
+    sent to the broker as ``p%40ss``: refused ("Not authorized") at every reconnection, so the
+    flow's messages never started a run."""
+    import shutil
+    import subprocess
+
+    from tests import private_services as ps
+
+    if kind == "mqtt":
+
+        class Locked(ps.PrivateMosquitto):
+            def command(self) -> list[str]:
+                command = list(super().command())
+                passwd = self.root / "passwd"
+                subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwd), BROKER_USER, BROKER_PASSWORD], check=True)
+                os.chmod(passwd, 0o644)  # mosquitto reads it as its own user
+                config = self.root / "mosquitto.conf"
+                locked = f"allow_anonymous false\npassword_file {passwd}"
+                config.write_text(config.read_text().replace("allow_anonymous true", locked))
+                return command
+
+        broker: Any = Locked(ps._root("mosquitto"), port=18650)
+    else:
+
+        class LockedNats(ps.PrivateNats):
+            def command(self) -> list[str]:
+                return [*super().command(), "--user", BROKER_USER, "--pass", BROKER_PASSWORD]
+
+        broker = LockedNats(ps._root("nats"), port=18651)
+    flow_id = f"locked_{kind}"
+    engine = _store(tmp_path, flow_id)
+    try:
+        broker.start()
+        url = broker.url().replace("://", f"://{ENCODED_USERINFO}@")
+        trigger = trigger_for(kind, url=url)
+        handle = Recorder(engine, flow_id)
+        _listener, stop, thread = _serve(trigger, flow_id, handle)
+        try:
+            publish(trigger, "auth-1", b'{"n": 3}')
+            assert wait_until(lambda: handle.statuses() == ["started"], timeout=30), handle.statuses()
+        finally:
+            stop.set()
+            thread.join(timeout=30)
+    finally:
+        broker.kill()
+        shutil.rmtree(broker.root, ignore_errors=True)
+        engine.dispose()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -46,6 +47,17 @@ def content_id_on(where: str, payload: bytes) -> str:
     wildcard), two devices sending the same reading on ``sensors/a`` and ``sensors/b`` were one
     message, and the second started no run."""
     return f"{where}#sha256:{digest(payload)}"
+
+
+def url_credentials(url: str) -> tuple[str | None, str | None]:
+    """The user name and password of ``url``, percent-decoded. A URL writes ``@``, ``:`` and
+    ``/`` in a password as ``%40``, ``%3A``, ``%2F`` (a connection's URI always does), and
+    ``urllib`` hands them back encoded: the MQTT and NATS clients sent them so, and the broker
+    refused the password ("Not authorized") for ever."""
+    parts = urllib.parse.urlsplit(url)
+    user = urllib.parse.unquote(parts.username) if parts.username is not None else None
+    password = urllib.parse.unquote(parts.password) if parts.password is not None else None
+    return user, password
 
 
 class Backoff:

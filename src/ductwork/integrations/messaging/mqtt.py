@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 from ductwork.core.connections import Secrets
 from ductwork.core.triggers import MqttTopic
 from ductwork.integrations._deps import require
-from ductwork.integrations.messaging import Backoff, Handler, Listener, Message, content_id_on
+from ductwork.integrations.messaging import Backoff, Handler, Listener, Message, content_id_on, url_credentials
 
 SESSION_EXPIRY = 7 * 24 * 3600
 UNSPECIFIED = 128
@@ -40,7 +40,8 @@ class MqttListener(Listener):
         from paho.mqtt.packettypes import PacketTypes
         from paho.mqtt.properties import Properties
 
-        url = urlparse(self.url)
+        address = self.url  # a connection's is looked up once
+        url = urlparse(address)
         inbox: queue.Queue[Any] = queue.Queue()
         lost: list[str] = []
         client = mqtt.Client(
@@ -49,8 +50,9 @@ class MqttListener(Listener):
             protocol=mqtt.MQTTv5,
             manual_ack=True,
         )
-        if url.username:
-            client.username_pw_set(url.username, url.password)
+        user, password = url_credentials(address)
+        if user:
+            client.username_pw_set(user, password)
         topic = self.trigger.topic
 
         def on_connect(cl: Any, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:

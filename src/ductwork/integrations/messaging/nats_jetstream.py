@@ -12,7 +12,7 @@ from typing import Any
 
 from ductwork.core.triggers import NatsJetStream
 from ductwork.integrations._deps import require
-from ductwork.integrations.messaging import Backoff, Handler, Listener, Message
+from ductwork.integrations.messaging import Backoff, Handler, Listener, Message, url_credentials
 
 log = logging.getLogger("ductwork.triggerer")
 
@@ -50,10 +50,19 @@ class NatsListener(Listener):
         async def failed(exc: BaseException) -> None:  # the client's own log is a traceback per attempt
             errors.append(exc)
 
+        address = self.url  # a connection's is looked up once
+        user, password = url_credentials(address)
+        # Given decoded, they take the place of the URL's (which nats-py sends as written, %40 and all).
+        auth: dict[str, str] = {}
+        if user and password is not None:
+            auth = {"user": user, "password": password}
+        elif user:
+            auth = {"token": user}  # nats://TOKEN@host
         try:
             nc = await asyncio.wait_for(
                 nats.connect(
-                    self.url,
+                    address,
+                    **auth,
                     connect_timeout=5,
                     allow_reconnect=False,
                     disconnected_cb=disconnected,
