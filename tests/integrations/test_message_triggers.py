@@ -25,7 +25,7 @@ import pytest
 import sqlalchemy as sa
 
 from ductwork import Flow, IntParameter, PythonOperator
-from ductwork.core.triggers import MessageTrigger, NatsJetStream
+from ductwork.core.triggers import MessageTrigger, MqttTopic, NatsJetStream
 from ductwork.engine.scheduler import SchedulerOptions, SchedulerService
 from ductwork.integrations.messaging import Message, listener_for
 from ductwork.services import messages
@@ -1141,4 +1141,43 @@ def test_a_password_percent_encoded_in_the_url_is_sent_decoded(tmp_path: Path, k
     finally:
         broker.kill()
         shutil.rmtree(broker.root, ignore_errors=True)
+        engine.dispose()
+
+
+def test_an_mqtt_retained_message_is_not_sent_again_at_each_reconnection(tmp_path: Path) -> None:
+    """The listener subscribed again at every connection, so the broker sent the topic's
+    retained message again at each reconnection and restart: "received before" every time,
+    and a second run once its receipt was gone (retention)."""
+    require_broker("mqtt")
+    import paho.mqtt.client as mqtt
+
+    suffix = uuid.uuid4().hex[:8]
+    flow_id = f"retained_{suffix}"
+    engine = _store(tmp_path, flow_id)
+    trigger = trigger_for("mqtt", suffix=suffix)
+    assert isinstance(trigger, MqttTopic)
+    handle = Recorder(engine, flow_id)
+    retained = f"ductwork-test/{suffix}/state"
+
+    def retain(body: bytes) -> None:
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        client.connect("127.0.0.1", 1883)
+        client.loop_start()
+        try:
+            client.publish(retained, body, qos=1, retain=True).wait_for_publish(5)
+        finally:
+            client.loop_stop()
+            client.disconnect()
+
+    try:
+        retain(b'{"n": 7}')
+        for _ in range(3):  # a first connection, then two reconnections of the same session
+            _listener, stop, thread = _serve(trigger, flow_id, handle)
+            time.sleep(1.0)  # what the broker sends on subscribing comes at once
+            stop.set()
+            thread.join(timeout=30)
+        assert handle.statuses() == ["started"], handle.statuses()
+    finally:
+        retain(b"")  # an empty retained message removes it
+        cleanup(trigger, flow_id)
         engine.dispose()

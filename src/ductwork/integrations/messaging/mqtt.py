@@ -39,6 +39,7 @@ class MqttListener(Listener):
         mqtt: Any = require("paho.mqtt.client", extra="messaging", what=f"flow {self.flow_id!r}: MqttTopic trigger")
         from paho.mqtt.packettypes import PacketTypes
         from paho.mqtt.properties import Properties
+        from paho.mqtt.subscribeoptions import SubscribeOptions
 
         address = self.url  # a connection's is looked up once
         url = urlparse(address)
@@ -59,7 +60,10 @@ class MqttListener(Listener):
             if getattr(reason, "is_failure", False):
                 lost.append(f"connection refused: {reason}")
                 return
-            cl.subscribe(topic, qos=1)
+            # Retained messages only when the session did not hold the subscription yet: re-made
+            # at every connection, it had the broker send the topic's retained message again at
+            # each reconnection and restart, a run again once its receipt was gone.
+            cl.subscribe(topic, options=SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB))
 
         def on_disconnect(_cl: Any, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
             lost.append(f"disconnected: {reason}{self._taken_over(reason)}")
