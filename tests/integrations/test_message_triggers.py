@@ -1181,3 +1181,44 @@ def test_an_mqtt_retained_message_is_not_sent_again_at_each_reconnection(tmp_pat
         retain(b"")  # an empty retained message removes it
         cleanup(trigger, flow_id)
         engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("kind", "routing_key", "published"), [("fanout", "#", "anything"), ("direct", "orders", "orders")]
+)
+def test_a_flow_bound_to_an_existing_fanout_or_direct_exchange_gets_its_messages(
+    tmp_path: Path, kind: str, routing_key: str, published: str
+) -> None:
+    """The listener declared the exchange as a topic exchange: an existing fanout or direct
+    exchange (the usual way to fan events out) was refused by the broker (406, inequivalent
+    type) and the listener reconnected for ever, starting nothing."""
+    require_broker("rabbitmq")
+    import pika
+
+    from ductwork import RabbitMQ
+
+    suffix = uuid.uuid4().hex[:8]
+    flow_id = f"bound_{kind}_{suffix}"
+    engine = _store(tmp_path, flow_id)
+    trigger = RabbitMQ(exchange=f"ductwork-test-{kind}-{suffix}", routing_key=routing_key)
+    connection = pika.BlockingConnection(pika.URLParameters(trigger.url))
+    channel = connection.channel()
+    channel.exchange_declare(trigger.exchange, exchange_type=kind, durable=True)
+    handle = Recorder(engine, flow_id)
+    try:
+        _listener, stop, thread = _serve(trigger, flow_id, handle)
+        try:
+            channel.confirm_delivery()
+            channel.basic_publish(
+                trigger.exchange, published, b'{"n": 5}', properties=pika.BasicProperties(message_id=f"{kind}-1")
+            )
+            assert wait_until(lambda: handle.statuses() == ["started"], timeout=30), handle.statuses()
+        finally:
+            stop.set()
+            thread.join(timeout=30)
+    finally:
+        channel = connection.channel()
+        channel.queue_delete(f"ductwork.{flow_id}")
+        channel.exchange_delete(trigger.exchange)
+        connection.close()
+        engine.dispose()

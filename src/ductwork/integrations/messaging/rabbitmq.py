@@ -74,7 +74,7 @@ class RabbitMQListener(Listener):
             queue = self.queue_name()
             channel = self._declare(pika, connection, queue)
             if self.trigger.exchange:
-                channel.exchange_declare(exchange=self.trigger.exchange, exchange_type="topic", durable=True)
+                channel = self._declare_exchange(pika, connection, channel)
                 channel.queue_bind(queue=queue, exchange=self.trigger.exchange, routing_key=self.trigger.routing_key)
             channel.basic_qos(prefetch_count=max(1, self.trigger.prefetch))
             self.connected.set()
@@ -145,6 +145,21 @@ class RabbitMQListener(Listener):
                 self.trigger.exchange,
                 OWN_QUEUE_EXPIRY * 1000,
             )
+        return channel
+
+    def _declare_exchange(self, pika: Any, connection: Any, channel: Any) -> Any:
+        """Make sure the trigger's exchange exists and return a channel to go on with. One that
+        exists is taken as it is: declared as a topic exchange, a fanout, direct or headers
+        exchange of the user's was refused by the broker (406, inequivalent type) and the listener
+        reconnected for ever. One that does not exist is made a durable topic exchange."""
+        try:
+            channel.exchange_declare(exchange=self.trigger.exchange, passive=True)
+            return channel
+        except pika.exceptions.ChannelClosedByBroker as exc:
+            if exc.reply_code != 404:
+                raise
+        channel = connection.channel()  # the broker closed the one the passive declaration was on
+        channel.exchange_declare(exchange=self.trigger.exchange, exchange_type="topic", durable=True)
         return channel
 
     def _stale(self, connection: Any, queue: str, exchange: str, routing_key: str) -> bool:
