@@ -54,6 +54,37 @@ def test_published_once_and_unpacked_by_a_worker(tmp_path: Path) -> None:
     engine.dispose()
 
 
+def test_scripts_keep_their_execute_bit_and_linked_folders_are_bundled(tmp_path: Path) -> None:
+    """A BashOperator running ``{{ dag.folder }}/scripts/load.sh`` failed on the workers with
+    "Permission denied" (every file was unpacked 0644), and a ``common`` folder linked into the
+    flows folder was parsed by the scheduler but missing on the workers."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    migrate.upgrade(engine)
+    flows = _folder(tmp_path)
+    (flows / "scripts").mkdir()
+    script = flows / "scripts" / "load.sh"
+    script.write_text("#!/bin/sh\necho loaded\n")
+    script.chmod(0o755)
+    shared = tmp_path / "srv" / "common"
+    shared.mkdir(parents=True)
+    (shared / "util.py").write_text("SHARED = True\n")
+    (shared / "loop").symlink_to(shared)  # a link back up is walked once
+    (flows / "common").symlink_to(shared)
+    (flows / "gone.py").symlink_to(tmp_path / "nowhere.py")  # a dangling link is left out
+    before = build_bundle(flows)
+    source = BundleSource(engine, flows, recheck=0)
+    ref = source.ref(str(flows / "etl.py"))
+    assert ref is not None
+    root = BundleCache(tmp_path / "worker-home" / "bundles", engine).path(ref)
+    ran = subprocess.run([str(root / "scripts" / "load.sh")], capture_output=True, text=True, check=False)
+    assert ran.returncode == 0 and ran.stdout == "loaded\n", ran
+    assert (root / "common" / "util.py").read_text() == "SHARED = True\n"
+    assert not (root / "gone.py").exists()
+    script.chmod(0o644)  # the bit is part of the content: a new version
+    assert build_bundle(flows).digest != before.digest
+    engine.dispose()
+
+
 def test_a_git_repository_at_the_schedulers_commit(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     flows = repo / "pipelines"

@@ -53,13 +53,26 @@ class Bundle:
 
 
 def bundle_files(folder: Path) -> Iterator[Path]:
-    """The files a bundle holds, in a stable order (sorted paths; caches and VCS folders left out)."""
-    for root, dirs, files in os.walk(folder):
+    """The files a bundle holds, in a stable order (sorted paths; caches and VCS folders left out).
+
+    Symbolic links are followed, as the scheduler's own imports follow them (a ``common`` link
+    to shared code was parsed on the scheduler and missing on the workers); a folder reached
+    twice (a link to a parent) is walked once, and a link to nothing is left out."""
+    walked: set[str] = set()
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in walked:
+            dirs[:] = []
+            continue
+        walked.add(real)
         dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.startswith("."))
         for name in sorted(files):
             if name.endswith(_SKIP_SUFFIXES) or name.startswith("."):
                 continue
-            yield Path(root) / name
+            path = Path(root) / name
+            if path.is_symlink() and not path.exists():
+                continue
+            yield path
 
 
 def fingerprint(folder: Path) -> tuple[tuple[str, int, int], ...]:
@@ -89,10 +102,13 @@ def build_bundle(folder: str | Path) -> Bundle:
                 data = path.read_bytes()
             except OSError as exc:
                 raise BundleError(f"cannot read {path} for the code bundle: {exc}") from None
-            digest.update(rel.encode() + b"\0" + len(data).to_bytes(8, "big") + data)
+            # A script the flow runs (``{{ dag.folder }}/scripts/load.sh``) keeps its execute
+            # bit: a BashOperator running it failed with "Permission denied" on the workers.
+            executable = os.access(path, os.X_OK)
+            digest.update(rel.encode() + (b"\1" if executable else b"\0") + len(data).to_bytes(8, "big") + data)
             info = tarfile.TarInfo(rel)
             info.size = len(data)
-            info.mode = 0o644
+            info.mode = 0o755 if executable else 0o644
             info.mtime = 0
             tar.addfile(info, io.BytesIO(data))
             count += 1
