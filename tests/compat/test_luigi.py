@@ -591,3 +591,20 @@ def test_luigi_tools_deps_tree_prints_the_tree_with_each_tasks_state(tmp_path: P
         f"\n    |   └─--[Daily-{{'date': '2024-03-01'}} ({green}COMPLETE{end})]"
         f"\n    └─--[Lookup-{{}} ({blue}PENDING{end})]\n"
     )
+
+
+def test_build_takes_luigis_global_options_without_a_section(tmp_path: Path) -> None:
+    """A Luigi cron line moved to ``ductwork build`` writes ``core``'s options as Luigi does,
+    without a section (``--log-level WARNING``, ``--parallel-scheduling``): they were refused as
+    unknown parameters of the task. A value their type refuses is refused naming the option, as
+    Luigi refuses it, where a value for a class the build never reads passed without a word."""
+    _raw(tmp_path, "2024-03-04", "a b c")
+    build = [sys.executable, "-m", "ductwork.cli", "build", "--module", "numbers_pipeline", "Count"]
+    build += ["--day", "2024-03-04", "--no-progress", "--no-record"]
+    proc = _run([*build, "--log-level", "WARNING", "--parallel-scheduling", "--assistant"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "out" / "count-2024-03-04-1.json").read_text())["words"] == 3
+    wrong = _run([*build, "--log-level", "LOUD"], tmp_path)
+    assert wrong.returncode == 2 and "it was given as --log-level" in wrong.stderr, wrong.stderr
+    wrong = _run([*build, "--scheduler-retry-delay", "soon"], tmp_path)
+    assert wrong.returncode == 2 and "it was given as --scheduler-retry-delay" in wrong.stderr, wrong.stderr

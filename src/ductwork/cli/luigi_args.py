@@ -16,6 +16,8 @@ from ductwork.errors import ParameterError, UnknownParameterError, did_you_mean
 class BuildArgs:
     root: dict[str, str] = field(default_factory=dict)
     sections: dict[str, dict[str, str]] = field(default_factory=dict)
+    typed: dict[tuple[str, str], str] = field(default_factory=dict)
+    """Each section value's option as it was typed (``log-level``, ``core-log-level``), for errors."""
 
 
 def _split(tokens: Sequence[str]) -> list[tuple[str, str | None]]:
@@ -47,17 +49,26 @@ def parse_build_args(
     sections: Mapping[str, Mapping[str, bool]],
     *,
     root_name: str,
+    unsectioned: Mapping[str, str] | None = None,
 ) -> BuildArgs:
     """Sort options into the root task's parameters and other classes' parameters.
 
     ``root_params`` and each section map parameter names to whether they are boolean (a bare
-    ``--flag`` means true for those).
+    ``--flag`` means true for those). ``unsectioned`` maps the parameters of classes given
+    without their section (Luigi's ``use_cmdline_section = False``: ``core``'s ``--log-level``,
+    ``--parallel-scheduling``) to that section: a Luigi cron line writes them so, and Luigi
+    has no ``--core-log-level``.
     """
     result = BuildArgs()
     for raw, value in _split(tokens):
         name = raw.replace("-", "_")
         if name in root_params:
             result.root[name] = _flag_value(raw, value, root_params[name])
+            continue
+        if unsectioned and name in unsectioned and name in sections.get(unsectioned[name], {}):
+            owner = unsectioned[name]
+            result.sections.setdefault(owner, {})[name] = _flag_value(raw, value, sections[owner][name])
+            result.typed[(owner, name)] = raw
             continue
         section, sep, rest = raw.partition("-")
         if sep and section in sections:
@@ -67,6 +78,7 @@ def parse_build_args(
                     f"{section} has no parameter {param!r}.{did_you_mean(param, sections[section])}"
                 )
             result.sections.setdefault(section, {})[param] = _flag_value(raw, value, sections[section][param])
+            result.typed[(section, param)] = raw
             continue
         # Suggested as they are typed (``core-log-level``): ``core-log_level`` read as a typo.
         choices = [p.replace("_", "-") for p in root_params]

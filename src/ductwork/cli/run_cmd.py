@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.markup import escape
 
-from ductwork.cli.luigi_args import parse_build_args
+from ductwork.cli.luigi_args import BuildArgs, parse_build_args
 from ductwork.cli.options import conf_option, date_option, parse_param_options
 from ductwork.cli.output import console, flow_output_to_stderr, print_json
 from ductwork.cli.phase_out import PhaseOut
@@ -417,8 +417,18 @@ def build(
         with guarded_import(state.settings.parse_timeout):
             loaded = import_modules(modules)
         cls = find_task_class(task_name, loaded)
-        sections = {c.section_name(): _bool_map(c) for c in [*all_task_classes(), *config_classes()]}
-        args = parse_build_args(ctx.args, _bool_map(cls), sections, root_name=cls.get_task_family())
+        classes = {c.section_name(): c for c in [*all_task_classes(), *config_classes()]}
+        sections = {name: _bool_map(c) for name, c in classes.items()}
+        unsectioned = {
+            param: name
+            for name, c in classes.items()
+            if not getattr(c, "use_cmdline_section", True)
+            for param in c.declared_params()
+        }
+        args = parse_build_args(
+            ctx.args, _bool_map(cls), sections, root_name=cls.get_task_family(), unsectioned=unsectioned
+        )
+        _check_section_values(args, classes)
         if not no_lock and not _take_build_lock(
             lock_pid_dir or str(state.settings.home / "locks"), lock_size, take_lock
         ):
@@ -466,6 +476,23 @@ def _force_multiprocessing(sources: ParamSources) -> bool:
     except ValueError as exc:
         where = sources.where("worker", "force_multiprocessing", found[1])
         raise click.BadParameter(f"{found[0]!r}: {exc}", param_hint=where) from None
+
+
+def _check_section_values(args: BuildArgs, classes: dict[str, type[ParamHolder]]) -> None:
+    """A value given on the command line for another class's parameter that its type refuses
+    (``--log-level LOUD``, ``--scheduler-retry-delay soon``) is refused now, naming the option
+    as typed, as Luigi refuses it: a config class no task reads during the build would
+    otherwise take it without a word."""
+    from ductwork.errors import ParameterTypeError
+
+    for section, values in args.sections.items():
+        params = classes[section].declared_params()
+        for name, raw in values.items():
+            try:
+                params[name].convert(raw, name=name, owner=section)
+            except ParameterTypeError as exc:
+                typed = args.typed.get((section, name), f"{section}-{name.replace('_', '-')}")
+                raise ParameterTypeError(f"{exc}; it was given as --{typed}") from None
 
 
 def _warn_unread_config(sources: ParamSources, sections: dict[str, dict[str, bool]]) -> None:
