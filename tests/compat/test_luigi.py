@@ -608,3 +608,22 @@ def test_build_takes_luigis_global_options_without_a_section(tmp_path: Path) -> 
     assert wrong.returncode == 2 and "it was given as --log-level" in wrong.stderr, wrong.stderr
     wrong = _run([*build, "--scheduler-retry-delay", "soon"], tmp_path)
     assert wrong.returncode == 2 and "it was given as --scheduler-retry-delay" in wrong.stderr, wrong.stderr
+
+
+def test_an_error_raised_by_complete_is_reported_once(tmp_path: Path) -> None:
+    """Luigi's worker logs a task whose ``complete()`` raised once, with the task's traceback;
+    the shim logged it again when the task was failed, with a traceback of its own code
+    (``FailNow``) that said nothing more."""
+    (tmp_path / "shaky.py").write_text(
+        "import luigi\n"
+        "class Shaky(luigi.Task):\n"
+        "    def complete(self):\n"
+        "        raise ValueError('bucket listing timed out')\n"
+        "class Top(luigi.WrapperTask):\n"
+        "    def requires(self):\n"
+        "        return Shaky()\n"
+    )
+    proc = _run([LUIGI, "--module", "shaky", "Top", "--local-scheduler"], tmp_path)
+    assert "* 1 failed scheduling:" in proc.stderr, proc.stderr
+    assert proc.stderr.count("ValueError: bucket listing timed out") == 1, proc.stderr
+    assert "FailNow" not in proc.stderr, proc.stderr

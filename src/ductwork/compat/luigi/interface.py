@@ -10,11 +10,12 @@ Ductwork's in-process executor, ``workers`` tasks at a time. It returns what Lui
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
 import traceback
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -290,7 +291,7 @@ def _schedule_and_run(tasks: Iterable[Task], override_defaults: Mapping[str, Any
         policy = RetryPolicy(retrying, float(sched.retry_delay), sched.retry_count)
         logger.info("Done scheduling tasks")
         limits = Limits(resources=_resource_amounts(sources))
-        with policy.applied():
+        with policy.applied(), _said_once(plan):
             summary = run_locally(
                 BuildFlow(plan),
                 parallelism=max(1, env.workers),
@@ -305,6 +306,31 @@ def _schedule_and_run(tasks: Iterable[Task], override_defaults: Mapping[str, Any
     result = LuigiRunResult(plan, summary)
     logger.info(result.summary_text)
     return result
+
+
+class _ScheduledErrorsSaid(logging.Filter):
+    """Drops the engine's ``X failed: ... FailNow`` record (with a traceback of the shim's own
+    code) of a task whose scheduling failed: ``schedule`` already logged its error with the
+    traceback of the task's ``complete()``/``requires()``, as Luigi's worker logs it, once."""
+
+    def __init__(self, plan: Plan) -> None:
+        super().__init__()
+        self.plan = plan
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not (str(record.msg).startswith("%s failed: ") and bool(args) and args[0] in self.plan.scheduling_errors)
+
+
+@contextlib.contextmanager
+def _said_once(plan: Plan) -> Iterator[None]:
+    task_log = logging.getLogger("ductwork.task")
+    said = _ScheduledErrorsSaid(plan)
+    task_log.addFilter(said)
+    try:
+        yield
+    finally:
+        task_log.removeFilter(said)
 
 
 def _batch_failures(plan: Plan, summary: Any) -> None:
