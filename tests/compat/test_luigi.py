@@ -627,3 +627,28 @@ def test_an_error_raised_by_complete_is_reported_once(tmp_path: Path) -> None:
     assert "* 1 failed scheduling:" in proc.stderr, proc.stderr
     assert proc.stderr.count("ValueError: bucket listing timed out") == 1, proc.stderr
     assert "FailNow" not in proc.stderr, proc.stderr
+
+
+def test_an_external_program_task_says_its_command_and_output_as_luigi(tmp_path: Path) -> None:
+    """The ``luigi-interface`` lines of Luigi's ``ExternalProgramTask`` reach the terminal, and a
+    failing program fails the task with its code and output (the module was refused at import)."""
+    (tmp_path / "programs.py").write_text(
+        "import luigi\n"
+        "from luigi.contrib.external_program import ExternalProgramTask\n"
+        "class Load(ExternalProgramTask):\n"
+        "    def program_args(self):\n"
+        "        return ['sh', '-c', 'echo loaded; echo slow disk >&2']\n"
+        "class Broken(ExternalProgramTask):\n"
+        "    def program_args(self):\n"
+        "        return ['sh', '-c', 'echo table locked >&2; exit 3']\n"
+        "class Both(luigi.WrapperTask):\n"
+        "    def requires(self):\n"
+        "        return [Load(), Broken()]\n"
+    )
+    proc = _run([LUIGI, "--module", "programs", "Both", "--local-scheduler"], tmp_path)
+    assert "INFO: Running command: sh -c echo loaded; echo slow disk >&2" in proc.stderr, proc.stderr
+    assert "INFO: Program stdout:\nloaded\n" in proc.stderr and "INFO: Program stderr:\nslow disk\n" in proc.stderr
+    assert "ExternalProgramRunError: Program failed with return code=3:" in proc.stderr
+    assert (
+        "* 1 ran successfully:\n    - 1 Load(...)" in proc.stderr and "* 1 failed:\n    - 1 Broken(...)" in proc.stderr
+    )

@@ -527,3 +527,52 @@ def test_path_parameters_check_existence_and_make_absolute_as_in_luigi(tmp_path:
     assert task.source == present and task.target == Path("out/loaded.txt").absolute()
     with pytest.raises(ValueError, match="does not exist"):
         Load(source=str(tmp_path / "missing.csv"))
+
+
+def test_external_program_tasks_run_as_in_luigi(tmp_path: Path) -> None:
+    """``luigi.contrib.external_program`` (Luigi's way to run a program as a task) was refused
+    with the other contrib modules, so a module using it did not run unchanged."""
+    from luigi.contrib.external_program import (
+        ExternalProgramRunError,
+        ExternalProgramTask,
+        ExternalPythonProgramTask,
+    )
+
+    out = tmp_path / "export.txt"
+
+    class Export(ExternalProgramTask):
+        def program_args(self) -> list[str]:
+            return ["sh", "-c", f"echo exported > {out}; echo to-stderr >&2"]
+
+        def output(self) -> luigi.LocalTarget:
+            return luigi.LocalTarget(str(out))
+
+    class Broken(ExternalProgramTask):
+        def program_args(self) -> list[str]:
+            return ["sh", "-c", "echo partial; echo 'disk full' >&2; exit 3"]
+
+    class PythonPath(ExternalPythonProgramTask):
+        def program_args(self) -> list[str]:
+            return ["sh", "-c", f'echo "$PYTHONPATH|$VIRTUAL_ENV" > {tmp_path / "env.txt"}']
+
+    failures: list[BaseException] = []
+    Broken.event_handler(luigi.Event.FAILURE)(lambda task, exc: failures.append(exc))
+    assert Export().task_id == "Export__99914b932b"  # capture_output and the tracking options are insignificant
+    ok = luigi.build([Export(), PythonPath(extra_pythonpath="/opt/lib", virtualenv="/opt/venv")], local_scheduler=True)
+    assert ok is True and out.read_text() == "exported\n"
+    assert (tmp_path / "env.txt").read_text().startswith("/opt/lib:") and "|/opt/venv" in (
+        tmp_path / "env.txt"
+    ).read_text()
+    assert luigi.build([Broken()], local_scheduler=True) is False
+    [error] = failures
+    assert isinstance(error, ExternalProgramRunError) and (error.out, error.err) == ("partial\n", "disk full\n")
+    assert str(error).startswith("Program failed with return code=3:\nCOMMAND: sh -c echo partial;")
+    assert "ENVIRONMENT" not in str(error)  # Luigi's text lists every variable, secrets included
+
+
+def test_doctor_says_how_external_program_differs(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    module = tmp_path / "programs.py"
+    module.write_text("import luigi\nfrom luigi.contrib.external_program import ExternalProgramTask\n")
+    result = cli("doctor", str(module))
+    assert result.exit_code == 0, result.output
+    assert f"{module}:2: differs: luigi.contrib.external_program: the program runs in a process group" in result.output

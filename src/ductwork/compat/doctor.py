@@ -58,8 +58,8 @@ def _match(table: dict[str, Feature], *keys: str) -> Feature | None:
         if key in table:
             return table[key]
         for prefix in [key.rsplit(".", n)[0] for n in range(1, key.count(".") + 1)]:
-            if prefix in table and table[prefix].status == UNSUPPORTED:
-                return table[prefix]
+            if prefix in table:  # the closest entry decides: luigi.contrib.external_program, not luigi.contrib
+                return table[prefix] if table[prefix].status == UNSUPPORTED else None
     return None
 
 
@@ -119,9 +119,10 @@ def _check_mapped_group(node: ast.Attribute, groups: set[str], findings: set[Fin
 
 def _check_module(module: str, line: int, findings: set[Finding]) -> bool:
     feature = _match(_table(module), module)
-    if feature is not None and feature.status == UNSUPPORTED:
+    if feature is not None:  # a module that runs differently is said too (luigi.contrib.external_program)
         findings.add(Finding(line, feature.status, module, feature.note))
-        return False
+        if feature.status == UNSUPPORTED:
+            return False
     if not _shim_has(module):
         findings.add(Finding(line, UNSUPPORTED, module, "module not provided by Ductwork's shim"))
         return False

@@ -155,6 +155,12 @@ LUIGI: dict[str, Feature] = dict(
     [
         _f("luigi.contrib", UNSUPPORTED, "Luigi's contrib integrations: use ductwork.integrations"),
         _f(
+            "luigi.contrib.external_program",
+            DIFFERS,
+            "the program runs in a process group stopped with the task; a tracking_url_pattern is "
+            "searched once the program ended; ExternalProgramRunError's text leaves the environment out",
+        ),
+        _f(
             "luigi.scheduler.Scheduler",
             UNSUPPORTED,
             "the central scheduler: use --local-scheduler or `ductwork scheduler`",
