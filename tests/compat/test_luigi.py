@@ -652,3 +652,34 @@ def test_an_external_program_task_says_its_command_and_output_as_luigi(tmp_path:
     assert (
         "* 1 ran successfully:\n    - 1 Load(...)" in proc.stderr and "* 1 failed:\n    - 1 Broken(...)" in proc.stderr
     )
+
+
+def test_build_takes_the_workers_of_luigi_cfg(tmp_path: Path) -> None:
+    """``[core] workers = 3`` in luigi.cfg (or ``--core-workers 3``) is how a Luigi project says
+    how many tasks run at once; the ``luigi`` command reads it, and ``ductwork build`` ran the
+    same module's tasks one at a time without a word. ``--workers`` still wins."""
+    (tmp_path / "together.py").write_text(
+        "import threading\n"
+        "import luigi\n"
+        "MEET = threading.Barrier(3, timeout=20)\n"
+        "class Part(luigi.Task):\n"
+        "    i = luigi.IntParameter()\n"
+        "    def output(self):\n"
+        "        return luigi.LocalTarget(f'out/part-{self.i}.txt')\n"
+        "    def run(self):\n"
+        "        MEET.wait()  # the three parts meet: they run at once\n"
+        "        with self.output().open('w') as out:\n"
+        "            out.write('ok')\n"
+        "class All(luigi.WrapperTask):\n"
+        "    def requires(self):\n"
+        "        return [Part(i=i) for i in range(3)]\n"
+    )
+    (tmp_path / "luigi.cfg").write_text("[core]\nworkers = 3\n")
+    build = [sys.executable, "-m", "ductwork.cli", "build", "--module", "together", "All", "--no-progress"]
+    proc = _run(build, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["part-0.txt", "part-1.txt", "part-2.txt"]
+    (tmp_path / "luigi.cfg").unlink()
+    shutil.rmtree(tmp_path / "out")
+    proc = _run([*build, "--core-workers", "3"], tmp_path)
+    assert proc.returncode == 0, proc.stderr

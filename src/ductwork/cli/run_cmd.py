@@ -436,6 +436,8 @@ def build(
         sources = ParamSources.load(config_path=state.config_path, cli=args.sections)
         _warn_unread_config(sources, sections)
         with use_sources(sources), _located_in_task_code(loaded):
+            if ctx.get_parameter_source("workers") is click.core.ParameterSource.DEFAULT:
+                workers = _luigi_workers(classes) or workers
             root = cls(**args.root)
             flow = flow_for_tasks([root])
             logs = usable_log_dir(state.settings.logs)
@@ -476,6 +478,17 @@ def _force_multiprocessing(sources: ParamSources) -> bool:
     except ValueError as exc:
         where = sources.where("worker", "force_multiprocessing", found[1])
         raise click.BadParameter(f"{found[0]!r}: {exc}", param_hint=where) from None
+
+
+def _luigi_workers(classes: dict[str, type[ParamHolder]]) -> int | None:
+    """Luigi's ``[core] workers`` (luigi.cfg, luigi.toml, ``--core-workers``) for a build of a
+    Luigi module given no ``--workers``: the ``luigi`` command reads it there, and a cron line
+    moved to ``ductwork build`` ran its tasks one at a time without a word. ``None`` when no
+    Luigi ``core`` class is loaded (a Ductwork module: one worker, as documented)."""
+    core = classes.get("core")
+    if core is None or getattr(core, "use_cmdline_section", True) or "workers" not in core.declared_params():
+        return None
+    return max(1, int(core().workers))  # type: ignore[attr-defined]
 
 
 def _check_section_values(args: BuildArgs, classes: dict[str, type[ParamHolder]]) -> None:
