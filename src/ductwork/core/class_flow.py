@@ -269,7 +269,14 @@ class ClassTaskRunner:
                 requested = generator.send(to_send)
             except StopIteration as stop:
                 return stop.value
-            new = [t for t in flatten(requested) if isinstance(t, Task)]
+            new = flatten(requested)
+            for item in new:  # dropped, the task went on without it and succeeded; Luigi fails it
+                if not isinstance(item, Task):
+                    generator.close()
+                    raise TaskExecutionError(
+                        f"{self.task}: run() must yield tasks (or lists or dicts of them, or "
+                        f"DynamicRequirements), got {item!r} ({type(item).__name__})"
+                    )
             incomplete = [t for t in new if not t.complete()]
             if incomplete:
                 generator.close()

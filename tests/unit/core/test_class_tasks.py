@@ -293,3 +293,22 @@ def test_requires_returning_something_that_is_not_a_task_is_refused_naming_the_t
 
     with pytest.raises(DefinitionError, match=r"Needs: requires\(\) must return tasks .*got 'Leaf' \(str\)"):
         compile_tasks([Needs()])
+
+
+def test_yielding_something_that_is_not_a_task_from_run_fails_the_task() -> None:
+    """`yield "Leaf"` (or a target) in run() was dropped without a word: the rest of run()
+    went on without the requirement, and the task succeeded without its output; Luigi fails
+    the task, and so does Ductwork, naming the task and what it yielded."""
+
+    class YieldsName(Task):
+        def output(self) -> MemoryTarget:
+            return MemoryTarget("yields-name")
+
+        def run(self) -> object:
+            yield [Leaf(n=3), "Leaf"]
+            self.output().write_text("x")
+
+    result = build(YieldsName())
+    assert result["YieldsName"].state == "failed"
+    error = result["YieldsName"].tries[-1].error or ""
+    assert "YieldsName: run() must yield tasks" in error and "got 'Leaf' (str)" in error, error
