@@ -359,20 +359,26 @@ def import_modules(names: Iterable[str]) -> list[ModuleType]:
         except ModuleNotFoundError as exc:
             if exc.name and name.startswith(exc.name):
                 raise NotFoundError(f"module {name!r} not found (is it on PYTHONPATH?)") from None
-            raise FlowImportError(name, _first_line(exc), f"{type(exc).__name__}: {exc}") from exc
+            # A module it imports is missing: said at the user's file and line (``broken:2``
+            # named the module, with the line of whichever file the import failed in).
+            raise _module_import_failed(name, exc) from exc
         except BaseException as exc:  # SystemExit, and import_guard's exit and timeout, too
             if isinstance(exc, KeyboardInterrupt):
                 raise
-            file = _module_file(exc) or name
-            raise FlowImportError(
-                file,
-                _error_line(exc, file) if file != name else None,
-                str(exc)
-                if isinstance(exc, DuctworkError)
-                else f"{type(exc).__name__}: {exc}",  # as import_file says it
-                "".join(traceback.format_exception(exc)),
-            ) from exc
+            raise _module_import_failed(name, exc) from exc
     return modules
+
+
+def _module_import_failed(name: str, exc: BaseException) -> FlowImportError:
+    """The error of module ``name`` (imported by dotted name) that failed to import with ``exc``,
+    at the innermost line of the user's own files."""
+    file = _module_file(exc) or name
+    return FlowImportError(
+        file,
+        _error_line(exc, file) if file != name else None,
+        str(exc) if isinstance(exc, DuctworkError) else f"{type(exc).__name__}: {exc}",  # as import_file says it
+        "".join(traceback.format_exception(exc)),
+    )
 
 
 def _module_file(exc: BaseException) -> str | None:
@@ -389,8 +395,3 @@ def _module_file(exc: BaseException) -> str | None:
         and not Path(f.filename).resolve().is_relative_to(own)
     ]
     return user[-1].filename if user else None
-
-
-def _first_line(exc: BaseException) -> int | None:
-    frames = traceback.extract_tb(exc.__traceback__)
-    return frames[-1].lineno if frames else None

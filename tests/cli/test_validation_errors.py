@@ -343,6 +343,20 @@ def test_build_of_a_module_names_the_users_line_of_a_bad_parameter_default(cli: 
         ), result.output
 
 
+def test_build_of_a_module_whose_own_import_is_missing_names_the_file_and_line(cli: Cli, tmp_path: Path) -> None:
+    """`build --module reports` of a module that imports a missing package said `reports:3`:
+    the module's name, not its file, and, when a helper module's import failed, the helper's
+    line as if it were the module's. The file and line where the import failed are named."""
+    (tmp_path / "reports.py").write_text("from ductwork import Task\n\nimport helpers\n")
+    (tmp_path / "helpers.py").write_text("import os\n\n\nimport pyarrow_not_installed\n")
+    result = cli("build", "--module", "reports", "Count")
+    assert result.exit_code == 2, result.output
+    assert "helpers.py:4: failed to import flow file: ModuleNotFoundError: No module named " in result.output, (
+        result.output
+    )
+    assert "reports:" not in result.output, result.output
+
+
 def test_a_parameter_a_run_cannot_record_is_named_not_a_traceback(cli: Cli, tmp_path: Path) -> None:
     """``Flow(params={"out": Path("/data")})`` or ``def f(out: Path = ...)`` ended ``ductwork run``
     and ``trigger`` with a SQLAlchemy ``StatementError`` traceback: the run's parameters are
