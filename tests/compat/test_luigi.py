@@ -683,3 +683,30 @@ def test_build_takes_the_workers_of_luigi_cfg(tmp_path: Path) -> None:
     shutil.rmtree(tmp_path / "out")
     proc = _run([*build, "--core-workers", "3"], tmp_path)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_flow_from_task_run_takes_the_tasks_luigi_cfg_values(tmp_path: Path) -> None:
+    """``[Report] region = west`` in luigi.cfg applies under ``luigi`` and ``ductwork build``;
+    a run of ``Flow.from_task(Report)`` gave the task the default explicitly and built north."""
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "regional.py").write_text(
+        "import luigi\n"
+        "from ductwork import Flow\n"
+        "class Report(luigi.Task):\n"
+        "    date = luigi.DateParameter()\n"
+        "    region = luigi.Parameter(default='north')\n"
+        "    def output(self):\n"
+        "        return luigi.LocalTarget(f'out/{self.date}-{self.region}.txt')\n"
+        "    def run(self):\n"
+        "        with self.output().open('w') as out:\n"
+        "            out.write('x')\n"
+        "flow = Flow.from_task(Report, flow_id='regional', schedule=None, date_param='date')\n"
+    )
+    (tmp_path / "luigi.cfg").write_text("[Report]\nregion = west\n")
+    run = [sys.executable, "-m", "ductwork.cli", "run", "regional", "--date", "2024-03-01", "--no-progress"]
+    proc = _run(run, tmp_path, DUCTWORK_FLOWS_FOLDER=str(flows))
+    assert proc.returncode == 0, proc.stderr
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["2024-03-01-west.txt"]
+    proc = _run([*run, "--param", "region=south"], tmp_path, DUCTWORK_FLOWS_FOLDER=str(flows))
+    assert (tmp_path / "out" / "2024-03-01-south.txt").exists(), proc.stderr

@@ -332,6 +332,28 @@ class ClassTaskFlow(Flow):
         """A task whose ``complete()`` or ``requires()`` raises fails alone, its dependents with
         it, and the rest is built (``ductwork build``, as Luigi schedules); else the error stops
         the planning of the whole run."""
+        self.configured_from: type[Task] | None = None
+        """The task class whose run parameters these are (``Flow.from_task``): a parameter a run
+        is not given takes the class's configured value (``[Report] region`` of luigi.cfg or
+        ductwork.toml, its environment variable) before its default, as the class itself would."""
+
+    def resolve_params(self, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The run's parameters; those not given are read where the task class reads them (a
+        ``Flow.from_task`` run gave the class's defaults explicitly, so ``[Report] region =
+        west`` was ignored, where ``ductwork build`` and Luigi take it). A run the scheduler
+        creates, or ``trigger``, is given every parameter (its recorded defaults included), so
+        this reads nothing for it."""
+        cls = self.configured_from
+        if cls is None:
+            return super().resolve_params(given)
+        merged = dict(given or {})
+        sources = cls.configured_sources()
+        for name in self.params:
+            if name not in merged:
+                found = sources.lookup(cls.section_name(), name)
+                if found is not None:
+                    merged[name] = found[0]
+        return super().resolve_params(merged)
 
     @property
     def style(self) -> str:
@@ -428,6 +450,7 @@ def flow_from_task(
         **flow_kwargs,
     )
     flow.plans_around_errors = True  # as Luigi schedules, and ``ductwork build``: the rest is built
+    flow.configured_from = task_cls
     flow.description = flow.description or (task_cls.__doc__ or "").strip().split("\n")[0]
     return flow
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from ductwork.core.config import ParamHolder
+from ductwork.core.config import ParamHolder, ParamSources
 from ductwork.core.targets import Target
 from ductwork.errors import DefinitionError, ParameterError
 
@@ -117,6 +117,15 @@ class Task(ParamHolder):
     @classmethod
     def section_name(cls) -> str:
         return cls.get_task_family()
+
+    @classmethod
+    def configured_sources(cls) -> ParamSources:
+        """Where this class's parameters that are not given are read from (``--Cls-param``,
+        the environment, the config file): what its ``__init__`` consults. The Luigi shim's
+        tasks add luigi.cfg/luigi.toml."""
+        from ductwork.core.config import current_sources
+
+        return current_sources()
 
     def _make_task_id(self) -> str:
         params = self.to_str_params(only_significant=True)

@@ -312,3 +312,22 @@ def test_yielding_something_that_is_not_a_task_from_run_fails_the_task() -> None
     assert result["YieldsName"].state == "failed"
     error = result["YieldsName"].tries[-1].error or ""
     assert "YieldsName: run() must yield tasks" in error and "got 'Leaf' (str)" in error, error
+
+
+class Regional(Task):
+    day = DateParameter()
+    region = Parameter(default="north")
+
+
+def test_a_flow_from_task_reads_the_parameters_a_run_is_not_given_where_the_class_reads_them() -> None:
+    """A ``Flow.from_task`` run gave its task the class's defaults explicitly, so
+    ``DUCTWORK_REGIONAL_REGION`` or ``[Regional] region`` of ductwork.toml were ignored (the
+    run built ``north``), where ``ductwork build`` and Luigi take them. What the run is given wins."""
+    from ductwork import Flow
+    from ductwork.core.config import ParamSources, use_sources
+
+    flow = Flow.from_task(Regional, schedule=None, date_param="day")
+    with use_sources(ParamSources.load(environ={"DUCTWORK_REGIONAL_REGION": "east"})):
+        assert flow.resolve_params({}) == {"region": "east"}
+        assert flow.resolve_params({"region": "south"}) == {"region": "south"}
+    assert flow.resolve_params({}) == {"region": "north"}

@@ -170,6 +170,14 @@ class Task(core.Task, metaclass=Register):
         return self.get_task_family()
 
     @classmethod
+    def configured_sources(cls) -> ParamSources:
+        """Ductwork's sources with Luigi's command line and luigi.cfg/luigi.toml, and the
+        ``config_path`` of its parameters, as ``__init__`` reads them."""
+        from .configuration.core import luigi_sources
+
+        return _with_config_paths(cls, luigi_sources())
+
+    @classmethod
     def get_params(cls) -> list[tuple[str, CoreParameter[Any]]]:  # type: ignore[override]
         """``(name, parameter)`` pairs in declaration order, as Luigi returns them."""
         return list(cls.declared_params().items())
