@@ -576,3 +576,48 @@ def test_doctor_says_how_external_program_differs(cli, tmp_path: Path) -> None: 
     result = cli("doctor", str(module))
     assert result.exit_code == 0, result.output
     assert f"{module}:2: differs: luigi.contrib.external_program: the program runs in a process group" in result.output
+
+
+def test_a_disabled_task_is_not_run_nor_what_needs_it(tmp_path: Path) -> None:
+    """``disabled = True`` (Luigi's way to switch a task off, often a property read from the
+    configuration) was ignored: the task ran and wrote its output, and so did what needs it.
+    As Luigi: neither runs, the summary leaves the disabled task out and says its dependent
+    was not granted run permission; its own requirements still run."""
+
+    class Source(luigi.Task):
+        def output(self) -> luigi.LocalTarget:
+            return luigi.LocalTarget(str(tmp_path / "source.txt"))
+
+        def run(self) -> None:
+            with self.output().open("w") as out:
+                out.write("x")
+
+    class Switched(luigi.Task):
+        disabled = True
+
+        def requires(self) -> luigi.Task:
+            return Source()
+
+        def output(self) -> luigi.LocalTarget:
+            return luigi.LocalTarget(str(tmp_path / "switched.txt"))
+
+        def run(self) -> None:
+            with self.output().open("w") as out:
+                out.write("x")
+
+    class Needs(luigi.Task):
+        def requires(self) -> luigi.Task:
+            return Switched()
+
+        def output(self) -> luigi.LocalTarget:
+            return luigi.LocalTarget(str(tmp_path / "needs.txt"))
+
+        def run(self) -> None:
+            with self.output().open("w") as out:
+                out.write("x")
+
+    result = luigi.build([Needs()], local_scheduler=True, detailed_summary=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["source.txt"]
+    assert result.status == luigi.LuigiStatusCode.NOT_RUN and result.scheduling_succeeded
+    assert "* 1 was not granted run permission by the scheduler:\n        - 1 Needs()" in result.summary_text
+    assert "Switched" not in result.summary_text

@@ -95,7 +95,10 @@ def summary_dict(plan: Any, summary: Any) -> dict[str, set[Any]]:
     sets: dict[str, set[Any]] = {name: set() for name in _ORDERED_STATUSES}
     tasks = all_tasks(plan, summary)
     states = {t: s.value for t, s in summary.task_states.items()} if summary is not None else {}
+    disabled = set(getattr(plan, "disabled", ()))
     for task_id, task in tasks.items():
+        if task_id in disabled and task_id not in plan.already_done:
+            continue  # Luigi's summary leaves a disabled task out; what needs it was not run
         if task_id in plan.scheduling_errors:
             sets["scheduling_error"].add(task)
             continue
@@ -116,10 +119,27 @@ def summary_dict(plan: Any, summary: Any) -> dict[str, set[Any]]:
             sets["still_pending"].add(task)
     for task in list(sets["still_pending"]):
         reasons = _upstream_reasons(task, tasks, lambda i: _upstream_ids(i, plan, summary), sets)
-        for reason in reasons or {"not_run" if plan.limit_reached or plan.phased_out else "upstream_failure"}:
+        held = plan.limit_reached or plan.phased_out or _needs_any(task.task_id, disabled, plan, summary)
+        for reason in reasons or {"not_run" if held else "upstream_failure"}:
             sets[reason].add(task)
     sets["still_pending"] |= sets["still_pending_ext"]
     return sets
+
+
+def _needs_any(task_id: str, wanted: set[str], plan: Any, summary: Any) -> bool:
+    """Whether one of ``wanted`` is upstream of the task (a disabled task it waited on)."""
+    if not wanted:
+        return False
+    seen: set[str] = set()
+    stack = _upstream_ids(task_id, plan, summary)
+    while stack:
+        dep_id = stack.pop()
+        if dep_id in wanted:
+            return True
+        if dep_id not in seen:
+            seen.add(dep_id)
+            stack.extend(_upstream_ids(dep_id, plan, summary))
+    return False
 
 
 def _upstream_reasons(

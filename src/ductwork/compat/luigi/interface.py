@@ -48,6 +48,9 @@ class Plan:
     already_done: set[str] = field(default_factory=set)
     scheduling_errors: dict[str, str] = field(default_factory=dict)
     scheduling_tracebacks: dict[str, str] = field(default_factory=dict)
+    disabled: set[str] = field(default_factory=set)
+    """Incomplete tasks whose ``disabled`` is true: not run, as Luigi's scheduler never runs
+    them (their requirements are), and what needs them is not run either."""
     batch_tasks: dict[str, Task] = field(default_factory=dict)
     """The task each batch (``batch_method``) runs as, by id."""
     """The traceback of each scheduling error, as Luigi's e-mails show it."""
@@ -108,6 +111,8 @@ def schedule(roots: Sequence[Task], *, task_limit: int | None = None) -> Plan:
             _notifications().email_scheduling_failure(task, "deps", plan.scheduling_tracebacks[task.task_id])
             continue
         plan.deps[task.task_id] = [d.task_id for d in deps]
+        if getattr(task, "disabled", False):
+            plan.disabled.add(task.task_id)
         for dep in deps:
             task.trigger_event(Event.DEPENDENCY_DISCOVERED, task, dep)
         for dep in reversed(deps):
@@ -142,6 +147,29 @@ class _SchedulingError:
         from ductwork.core.signals import FailNow
 
         raise FailNow(self.message)
+
+    def on_kill(self) -> None:
+        pass
+
+
+class _Disabled:
+    """The executable of a task whose ``disabled`` is true: it does not run (skipped, and what
+    needs it with it), as Luigi's scheduler does not run a disabled task."""
+
+    template_fields: Sequence[str] = ()
+    do_xcom_push = False
+
+    def __init__(self, task_id: str) -> None:
+        self.task_id = task_id
+        self.on_execute_callback: list[Any] = []
+        self.on_success_callback: list[Any] = []
+        self.on_failure_callback: list[Any] = []
+        self.on_retry_callback: list[Any] = []
+
+    def execute(self, context: Any) -> None:
+        from ductwork.core.signals import SkipTask
+
+        raise SkipTask(f"{self.task_id} is disabled: not run")
 
     def on_kill(self) -> None:
         pass
@@ -232,6 +260,8 @@ class BuildFlow(ClassTaskFlow):
                 nodes[task_id] = task_node(task, [] if complete else deps, complete=complete, broken=broken)
                 if broken is not None:
                     runners[task_id] = _SchedulingError(task_id, broken)
+                elif task_id in plan.disabled:
+                    runners[task_id] = _Disabled(task_id)
                 else:
                     runners[task_id] = _TerminalRunner(task)
             for members in batches(plan):
