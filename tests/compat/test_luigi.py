@@ -710,3 +710,39 @@ def test_a_flow_from_task_run_takes_the_tasks_luigi_cfg_values(tmp_path: Path) -
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["2024-03-01-west.txt"]
     proc = _run([*run, "--param", "region=south"], tmp_path, DUCTWORK_FLOWS_FOLDER=str(flows))
     assert (tmp_path / "out" / "2024-03-01-south.txt").exists(), proc.stderr
+
+
+def test_build_does_not_run_a_disabled_task_nor_what_needs_it(tmp_path: Path) -> None:
+    """``ductwork build`` of a Luigi module ran a task with ``disabled = True``, and what
+    needs it; Luigi runs neither (its requirements still run)."""
+    (tmp_path / "switched.py").write_text(
+        "import luigi\n"
+        "class Source(luigi.Task):\n"
+        "    def output(self):\n"
+        "        return luigi.LocalTarget('out/source.txt')\n"
+        "    def run(self):\n"
+        "        with self.output().open('w') as out:\n"
+        "            out.write('x')\n"
+        "class Off(luigi.Task):\n"
+        "    disabled = True\n"
+        "    def requires(self):\n"
+        "        return Source()\n"
+        "    def output(self):\n"
+        "        return luigi.LocalTarget('out/off.txt')\n"
+        "    def run(self):\n"
+        "        with self.output().open('w') as out:\n"
+        "            out.write('x')\n"
+        "class Top(luigi.Task):\n"
+        "    def requires(self):\n"
+        "        return Off()\n"
+        "    def output(self):\n"
+        "        return luigi.LocalTarget('out/top.txt')\n"
+        "    def run(self):\n"
+        "        with self.output().open('w') as out:\n"
+        "            out.write('x')\n"
+    )
+    build = [sys.executable, "-m", "ductwork.cli", "build", "--module", "switched", "Top", "--no-progress"]
+    proc = _run(build, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["source.txt"], proc.stdout
+    assert "* 2 were skipped (disabled, or needing a disabled task)" in proc.stdout, proc.stdout

@@ -612,6 +612,7 @@ def _luigi_summary(summary: RunSummary, *, stopped: bool = False) -> None:
     }
     failed = sum(1 for t in tasks if t.state.value == "failed" and t.task_id not in unplanned)
     blocked = sum(1 for t in tasks if t.state.value == "upstream_failed")
+    skipped = sum(1 for t in tasks if t.state.value == "skipped")  # a Luigi task's disabled, and what needs it
     # An external task whose data is missing waits (up_for_reschedule); what needs it never ran.
     missing = sum(1 for t in tasks if t.state.value == "up_for_reschedule")
     pending = sum(1 for t in tasks if t.state.value in _NOT_STARTED)
@@ -627,6 +628,8 @@ def _luigi_summary(summary: RunSummary, *, stopped: bool = False) -> None:
         lines.extend(f"    - {escape(error)}" for error in unplanned.values())
     if blocked:
         lines.append(f"* {blocked} were not run because of a failed dependency")
+    if skipped:
+        lines.append(f"* {skipped} were skipped (disabled, or needing a disabled task)")
     if missing or pending:
         lines.append(f"* {missing + pending} were left pending, among these:")
         if missing:

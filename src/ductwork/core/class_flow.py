@@ -23,7 +23,7 @@ from typing import Any
 
 from ductwork.core.context import TaskContext
 from ductwork.core.graph import CLASS_TASK, NodeSpec
-from ductwork.core.signals import DynamicDependencies, FailNow, MissingInput
+from ductwork.core.signals import DynamicDependencies, FailNow, MissingInput, SkipTask
 from ductwork.core.task import Event, Task, flatten, getpaths, is_external, walk
 from ductwork.errors import DefinitionError, NotFoundError, TaskExecutionError, did_you_mean
 
@@ -235,6 +235,9 @@ class ClassTaskRunner:
             raise FailNow(self.broken) from self.planning_exc
         if is_external(task):
             return self._check_external()
+        switched_off = getattr(task, "_ductwork_disabled", None)  # a Luigi task's ``disabled``
+        if switched_off is not None and switched_off():
+            raise SkipTask(f"{task.task_id} is disabled: not run")
         missing = [d for d in (task.deps() if self.deps is None else self.deps) if not d.complete()]
         if missing:
             task.trigger_event(Event.DEPENDENCY_MISSING, missing)

@@ -340,6 +340,12 @@ class Task(core.Task, metaclass=Register):
             explanation = self.on_failure(args[1])
             notifications.email_task_failure(self, None if explanation is None else str(explanation))
 
+    def _ductwork_disabled(self) -> bool:
+        """Ductwork's hook before a try runs: Luigi's ``disabled`` (a task switched off is not
+        run, and what needs it is not either), asked under ``ductwork build`` and the
+        scheduler, which ran it."""
+        return bool(self.disabled)
+
     def _ductwork_after_run(self) -> None:
         """Ductwork's hook for a ``run()`` that returned: with ``[worker] check_complete_on_run``
         the task fails unless ``complete()`` now says it is done, as Luigi's worker fails it
