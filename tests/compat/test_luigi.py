@@ -746,3 +746,20 @@ def test_build_does_not_run_a_disabled_task_nor_what_needs_it(tmp_path: Path) ->
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["source.txt"], proc.stdout
     assert "* 2 were skipped (disabled, or needing a disabled task)" in proc.stdout, proc.stdout
+
+
+def test_a_wrong_value_in_luigi_cfg_is_said_to_be_in_luigi_cfg(tmp_path: Path) -> None:
+    """A value of luigi.cfg that its parameter's type refuses was said to be "in the config
+    file", or in ductwork.toml when the project had one: the wrong file to open."""
+    (tmp_path / "knobs.py").write_text(
+        "import luigi\n"
+        "class Knobs(luigi.Config):\n"
+        "    size = luigi.IntParameter(default=1)\n"
+        "class Sized(luigi.Task):\n"
+        "    def output(self):\n"
+        "        return luigi.LocalTarget(f'out/{Knobs().size}.txt')\n"
+    )
+    (tmp_path / "luigi.cfg").write_text("[Knobs]\nsize = five\n")
+    (tmp_path / "ductwork.toml").write_text("[other]\nx = 1\n")
+    proc = _run([LUIGI, "--module", "knobs", "Sized", "--local-scheduler"], tmp_path)
+    assert "got 'five'" in proc.stderr and "it was given as [Knobs] size in luigi.cfg" in proc.stderr, proc.stderr

@@ -14,10 +14,11 @@ import tomllib
 import warnings
 from collections import ChainMap
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ductwork.core.config import ParamSources, current_sources
+from ductwork.core.config import ParamSource, ParamSources, current_sources
 
 
 class InterpolationMissingEnvvarError(configparser.InterpolationError):
@@ -325,6 +326,35 @@ def reset_cmdline(token: contextvars.Token[Any]) -> None:
     _CMDLINE.reset(token)
 
 
+@dataclass(frozen=True)
+class _LuigiSources(ParamSources):
+    """The sources of a Luigi task, which say a value read from luigi.cfg or luigi.toml was
+    written there: a wrong value in luigi.cfg was said to be "in the config file", or in
+    ductwork.toml when there was one, which sent the user to the wrong file."""
+
+    ini: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    toml: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def where(self, section: str, name: str, source: ParamSource) -> str:
+        if source is ParamSource.CONFIG_FILE:
+            for sections, parser in ((self.ini, LuigiConfigParser), (self.toml, LuigiTomlParser)):
+                values = sections.get(section)
+                if values is not None and name in values:
+                    return f"[{section}] {name} in {_files_of(parser)}"
+        return super().where(section, name, source)
+
+
+def _files_of(parser: type[LuigiConfigParser] | type[LuigiTomlParser]) -> str:
+    """The files of that kind a build reads (luigi.cfg files, or luigi.toml files), as named."""
+    toml = parser is LuigiTomlParser
+    paths = list(parser._config_paths)
+    env = os.environ.get("LUIGI_CONFIG_PATH")
+    if env:
+        paths.append(env)
+    found = [p for p in dict.fromkeys(paths) if p.endswith(".toml") == toml and Path(p).is_file()]
+    return ", ".join(found) or ("luigi.toml" if toml else "luigi.cfg")
+
+
 def luigi_sources() -> ParamSources:
     """Ductwork's active parameter sources with Luigi's files and command line added: the
     command line first, then the environment, then luigi.cfg/luigi.toml, then ductwork.toml."""
@@ -337,16 +367,18 @@ def luigi_sources() -> ParamSources:
         return cached[0]
     # Sections are layered, not copied: a value is read (and interpolated) when a task uses it.
     file: dict[str, Mapping[str, Any]] = {k: v for k, v in base.file.items() if isinstance(v, Mapping)}
+    tomls: dict[str, Mapping[str, Any]] = {}
     for section, values in LuigiTomlParser.instance().reload().items():
-        toml = {k.replace("-", "_"): v for k, v in values.items()}
+        toml = tomls[section] = {k.replace("-", "_"): v for k, v in values.items()}
         file[section] = ChainMap(toml, file.get(section, {}))  # type: ignore[arg-type]
-    for section, ini in _sections(parser).items():
+    inis = _sections(parser)
+    for section, ini in inis.items():
         file[section] = ChainMap(ini, file.get(section, {}))  # type: ignore[arg-type]
     cli = {k: dict(v) for k, v in base.cli.items()}
     if cmdline is not None:
         for section, values in cmdline.sections.items():
             cli.setdefault(section, {}).update(values)
-    sources = ParamSources(cli=cli, env=base.env, file=file, file_path=base.file_path)
+    sources = _LuigiSources(cli=cli, env=base.env, file=file, file_path=base.file_path, ini=inis, toml=tomls)
     if len(_CACHE) > 64:
         _CACHE.clear()
     _CACHE[key] = (sources, (base, parser, cmdline))
