@@ -44,6 +44,7 @@ MUTATIONS: dict[tuple[str, ...], tuple[str, Target]] = {
     ("users", "password"): ("user.password", _key("username")),
     ("users", "role"): ("user.role", _key("username")),
     ("tokens", "create"): ("token.create", _key("username")),
+    ("tokens", "revoke"): ("token.delete", _key("number")),  # not "token_id": redacted as a secret-looking name
     ("connections", "add"): ("connection.set", _key("name")),
     ("connections", "delete"): ("connection.delete", _key("name")),
     ("variables", "set"): ("variable.set", _key("name")),

@@ -176,7 +176,7 @@ def set_role(state: CliState, username: str, role: str) -> None:
 
 @click.group()
 def tokens() -> None:
-    """API tokens for scripts (send them as 'Authorization: Bearer <token>')."""
+    """API tokens for scripts (send them as 'Authorization: Bearer <token>'): create, list, revoke."""
 
 
 @tokens.command("create")
@@ -192,3 +192,65 @@ def create_token(state: CliState, username: str, name: str, expires_in_days: int
     issued = accounts.issue_token(store(state), username, name, expires_in=expires)
     click.echo(issued.token)
     click.echo(f"(API token {issued.record.id} for {username}, {name!r}; shown once)", err=True)
+
+
+@tokens.command("list")
+@click.option("--user", "username", default=None, help="Only this user's tokens (default: every user's).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def list_tokens(state: CliState, username: str | None, as_json: bool) -> None:
+    """The API tokens and whom they act as (never their secrets): the ID is what `tokens revoke`
+    takes. A leaked or forgotten token could be revoked only in the web UI or with another token."""
+    from ductwork.errors import NotFoundError
+    from ductwork.store.engine import read_transaction
+    from ductwork.store.repo import users as repo
+
+    with read_transaction(store(state)) as conn:
+        user_id = None
+        if username is not None:
+            user = repo.get_user(conn, username)
+            if user is None:
+                raise NotFoundError(f"no user {username!r}")
+            user_id = user.id
+        found = repo.list_tokens(conn, user_id)
+    if as_json:
+        print_json(
+            [
+                {
+                    "id": t.id,
+                    "username": t.username,
+                    "name": t.name,
+                    "prefix": t.prefix,
+                    "created_at": t.created_at.isoformat(),
+                    "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None,
+                    "expires_at": t.expires_at.isoformat() if t.expires_at else None,
+                }
+                for t in found
+            ]
+        )
+        return
+    table = DataTable("id", "user", "name", "starts with", "created", "last used", "expires")
+    for t in found:
+        table.add_row(
+            str(t.id),
+            t.username,
+            t.name,
+            t.prefix,
+            t.created_at.isoformat(timespec="seconds"),
+            t.last_used_at.isoformat(timespec="seconds") if t.last_used_at else "",
+            t.expires_at.isoformat(timespec="seconds") if t.expires_at else "never",
+        )
+    console().print(table)
+
+
+@tokens.command("revoke")
+@click.argument("number", type=click.IntRange(min=1, max=2**31 - 1), metavar="TOKEN_ID")
+@click.pass_obj
+def revoke_token(state: CliState, number: int) -> None:
+    """Revoke the API token TOKEN_ID (see `tokens list`): requests sending it are refused from now on."""
+    from ductwork.store.engine import transaction
+    from ductwork.store.repo import users as repo
+
+    with transaction(store(state)) as conn:
+        repo.delete_token(conn, number)
+    click.echo(f"API token {number} revoked")
