@@ -108,3 +108,41 @@ def test_setting_a_new_value_keeps_the_description(cli: Cli) -> None:
     assert cli("connections", "add", "api", "http://h2").exit_code == 0
     shown = json.loads(cli("connections", "get", "api", "--json").output)
     assert (shown["host"], shown["description"]) == ("h2", "the API")
+
+
+@pytest.mark.parametrize(
+    ("args", "what", "listing"),
+    [
+        (("users", "create", "bob\nx", "--generate"), "user name 'bob\\nx'", ("users", "list", "--json")),
+        (("pools", "set", "etl\tnight", "3"), "pool name 'etl\\tnight'", ("pools", "list", "--json")),
+        (("pools", "set", "etl\x1b[31m", "3"), "pool name 'etl\\x1b[31m'", ("pools", "list", "--json")),
+        (("users", "create", "ann\u2028x", "--generate"), "user name 'ann\\u2028x'", ("users", "list", "--json")),
+    ],
+)
+def test_a_new_name_with_a_control_character_is_refused(
+    cli: Cli, args: tuple[str, ...], what: str, listing: tuple[str, ...]
+) -> None:
+    """``users create $'bob\\nx'`` was stored: ``users list`` then showed a user ``bob`` and
+    another ``x`` without a role, and an ESC in a pool name coloured the terminal."""
+    said = cli(*args)
+    assert said.exit_code == 2, said.output
+    assert f"{what}: it may not hold control characters" in said.output, said.output
+    stored = [row.get("username", row.get("name")) for row in json.loads(cli(*listing).stdout)]
+    assert not any("\n" in s or "\t" in s or "\x1b" in s or "\u2028" in s for s in stored), stored
+
+
+def test_a_run_id_with_a_control_character_is_refused(cli: Cli, tmp_path: Path) -> None:
+    """``trigger etl --run-id $'a\\nb'`` queued a run listed over two rows, whose log folder's
+    name held the newline."""
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "etl.py").write_text(
+        "from ductwork import EmptyOperator, Flow\n\n"
+        'with Flow("etl", schedule=None, start_date="2024-01-01"):\n'
+        '    EmptyOperator(task_id="a")\n'
+    )
+    said = cli("trigger", "etl", "--run-id", "a\nb")
+    assert said.exit_code == 2, said.output
+    assert "run id 'a\\nb': it may not hold control characters such as '\\n'" in said.output, said.output
+    assert json.loads(cli("runs", "list", "etl", "--json").stdout)["runs"] == []
+    spaced = cli("trigger", "etl", "--run-id", "by hand 1")  # Airflow would refuse the spaces; kept as it was
+    assert spaced.exit_code == 0, spaced.output

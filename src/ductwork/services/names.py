@@ -12,6 +12,7 @@ instead, wherever it is typed: the web forms, the REST API and the CLI.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import TYPE_CHECKING
 
 from ductwork.core.keys import KEY_RULE, is_key, key_like
@@ -50,11 +51,34 @@ def check_name(kind: str, name: str) -> str:
     return name
 
 
+def control_character(text: str) -> str | None:
+    """The first control character (``\\n``, ``\\t``, ESC...) or line/paragraph separator in
+    ``text``, if any."""
+    for ch in text:
+        if unicodedata.category(ch) in ("Cc", "Zl", "Zp"):
+            return ch
+    return None
+
+
+def refuse_control_characters(what: str, text: str) -> None:
+    """``ParameterError`` when ``text`` holds a control character. ``ductwork users create
+    $'bob\\nx'`` or ``pools set $'etl\\t'`` stored the name: every table then showed it over two
+    lines (a second row, a user ``x`` with no role), log lines and audit entries were broken,
+    and a terminal read the escape sequences in one. Airflow's run ids and ids refuse them too."""
+    found = control_character(text)
+    if found is not None:
+        raise ParameterError(
+            f"{what} {_shown(text)}: it may not hold control characters such as {found!r} "
+            "(tables, logs and terminals would show it broken)"
+        )
+
+
 def check_new_name(kind: str, name: str) -> str:
     """``check_name``, and no spaces before or after it: for a name being created or set
     (``pool``, ``variable``, ``connection``). Deleting or reading one made before this rule
     still takes it as it is."""
     check_name(kind, name)
+    refuse_control_characters(f"{kind} name", name)
     trimmed = name.strip()
     if name != trimmed:
         raise ParameterError(

@@ -23,6 +23,7 @@ from ductwork.core.states import RunState, TaskState
 from ductwork.engine.code_info import as_on_disk
 from ductwork.engine.scheduling import backfill_intervals, schedule_of
 from ductwork.errors import InvalidTransitionError, NotFoundError, ParameterError, did_you_mean
+from ductwork.services.names import refuse_control_characters
 from ductwork.store.engine import read_transaction, retry_deadlocks, transaction
 from ductwork.store.errors import RunExistsError
 from ductwork.store.records import RunRecord
@@ -213,8 +214,7 @@ def check_run_id(run_id: str) -> None:
         raise ParameterError(
             f"run id {run_id!r}: has spaces before or after it, which are not trimmed; write {run_id.strip()!r}"
         )
-    if any(ord(c) < 32 or ord(c) == 127 for c in run_id):
-        raise ParameterError(f"run id {run_id!r}: may not contain a line break, tab or other control character")
+    refuse_control_characters("run id", run_id)  # 'a\nb' was listed as two runs, and named its log folder
 
 
 def check_logical_date(when: dt.datetime) -> None:
