@@ -42,10 +42,12 @@ class DefinitionError(DuctworkError):
 class CycleError(DefinitionError):
     """The dependency graph has a cycle; ``path`` lists it, first node repeated at the end."""
 
-    def __init__(self, path: list[str], where: str = "") -> None:
+    def __init__(self, path: list[str], where: str = "", written: Iterable[str] = ()) -> None:
         self.path = path
         prefix = f"{where}: " if where else ""
-        super().__init__(f"{prefix}dependency cycle: {' -> '.join(path)}")
+        shown = list(written)
+        suffix = f" (written {', '.join(shown)})" if shown else ""
+        super().__init__(f"{prefix}dependency cycle: {' -> '.join(path)}{suffix}")
 
 
 class DuplicateTaskError(DefinitionError):

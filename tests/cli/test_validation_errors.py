@@ -406,3 +406,36 @@ def test_a_yes_no_task_argument_given_as_text_is_refused(cli: Cli, tmp_path: Pat
     said = cli("run", "flow.py:yes_no")
     assert said.exit_code == 2, said.output
     assert "flow.py:3:" in said.output and f"task 'a': {argument} must be True or False, got 'False'" in said.output
+
+
+def test_a_cycle_names_the_line_of_each_of_its_edges(cli: Cli, tmp_path: Path) -> None:
+    """The error named only the flow's line: in a file of a hundred ``>>`` nothing said which
+    one closed the cycle. An edge written in another module (a helper that wires tasks) is
+    named with its file."""
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "wiring.py").write_text("def close(x, y):\n    x >> y\n")
+    (tmp_path / "flows" / "loop.py").write_text(
+        HEADER
+        + textwrap.dedent(
+            """
+            import sys
+            sys.path.insert(0, __file__.rsplit("/", 1)[0])
+            from wiring import close
+
+            with Flow("loop") as f:
+                a = EmptyOperator(task_id="a")
+                b = EmptyOperator(task_id="b")
+                c = EmptyOperator(task_id="c")
+                a >> b
+                b >> c
+                close(c, a)
+            """
+        )
+    )
+    result = cli("run", "flows/loop.py:loop")  # in this process (flows list parses in a child)
+    assert result.exit_code == 2, result.output
+    wiring = str(tmp_path / "flows" / "wiring.py")
+    assert (
+        f"dependency cycle: a -> b -> c -> a (written a >> b at line 11, b >> c at line 12, c >> a at {wiring}:2)"
+        in " ".join(result.output.split())
+    ), result.output

@@ -13,6 +13,7 @@ import itertools
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from ductwork.core.definition_context import caller_site
 from ductwork.errors import InvalidDependencyError
 
 
@@ -82,9 +83,14 @@ def set_dependency(upstream: Any, downstream: Any) -> None:
     context = _describe(downstream if isinstance(downstream, DependencyMixin) else upstream)
     ups = _operators(upstream, leaves=True, context=context)
     downs = _operators(downstream, leaves=False, context=context)
+    site: tuple[str, int] | None = None
     for down in downs:
         for up in ups:
             down.add_upstream(up)
+            sites = getattr(down, "edge_sites", None)
+            if isinstance(sites, dict) and up.task_id not in sites:
+                site = site or caller_site()
+                sites[up.task_id] = site
     if isinstance(downstream, DependencyMixin):
         downstream.joined(upstream=ups)
     if isinstance(upstream, DependencyMixin):

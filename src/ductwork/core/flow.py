@@ -11,6 +11,7 @@ walking ``requires()`` from the run's root task (``ClassTaskFlow``, compiled by
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,7 @@ from ductwork.core.task import Task
 from ductwork.core.triggers import as_triggers
 from ductwork.core.versioning import check_cache_mode
 from ductwork.errors import (
+    CycleError,
     DefinitionError,
     DuplicateTaskError,
     NotFoundError,
@@ -240,9 +242,26 @@ class Flow:
         """The validated graph of this flow."""
         self._check_default_args()
         nodes = {task_id: op.to_node() for task_id, op in self.tasks.items()}
-        ordered = topological(nodes, where=f"flow {self.flow_id!r}")
+        try:
+            ordered = topological(nodes, where=f"flow {self.flow_id!r}")
+        except CycleError as exc:
+            raise CycleError(exc.path, f"flow {self.flow_id!r}", self._edge_lines(exc.path)) from None
         groups = {gid: g.describe() for gid, g in self.groups.items()}
         return FlowGraph(self.meta(), ordered, groups)
+
+    def _edge_lines(self, path: Sequence[str]) -> list[str]:
+        """Where each edge of a cycle was written (``b >> c at line 8``; another file's are
+        named): the flow's own line alone did not say which of its ``>>`` closed the cycle."""
+        shown = []
+        for up, down in itertools.pairwise(path):
+            op = self.tasks.get(down)
+            site = op.edge_sites.get(up) if op is not None else None
+            if site is None:
+                continue
+            file, line = site
+            at = f"line {line}" if file == self.defined_at[0] else f"{file}:{line}"
+            shown.append(f"{up} >> {down} at {at}")
+        return shown
 
     def materialize(
         self, *, params: Mapping[str, Any], logical_date: dt.datetime

@@ -443,6 +443,7 @@ class MappedGroupMember(BaseOperator):
         # the same dicts as the template: edges drawn later to or from its output land here too
         self.upstream_task_ids = template.upstream_task_ids
         self.downstream_task_ids = template.downstream_task_ids
+        self.edge_sites = template.edge_sites
         self.doc = template.doc
 
     def extra_spec(self) -> dict[str, Any]:

@@ -257,6 +257,9 @@ class BaseOperator(DependencyMixin):
         self.cache: str | None = check_cache_mode(cache, where=f"task {where!r}")
         self.upstream_task_ids: dict[str, None] = TaskIds()
         self.downstream_task_ids: dict[str, None] = TaskIds()
+        self.edge_sites: dict[str, tuple[str, int]] = {}
+        """Where each upstream edge was first written (file, line), by upstream task id: a
+        dependency cycle is reported with the lines of its edges, the one to undo among them."""
         if self.task_group is not None:
             self.task_group.add(self)
         if self.flow is not None:
