@@ -75,6 +75,8 @@ class DuctworkGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.exceptions.NoSuchCommand as exc:
+            raise _unknown_command(exc) from None
         except DuctworkError as exc:
             click.secho(f"Error: {exc}", fg="red", err=True)
             sys.exit(2)
@@ -93,6 +95,42 @@ class DuctworkGroup(click.Group):
                 raise
             click.secho(f"Error: {message}", fg="red", err=True)
             sys.exit(2)
+
+
+AIRFLOW_COMMANDS: dict[tuple[str, str], str] = {
+    ("", "dags"): "Airflow's `dags` commands are `ductwork flows` (list, show, pause, unpause), "
+    "`ductwork trigger`, `ductwork backfill`, `ductwork run` (as `dags test`) and `ductwork runs list`",
+    ("", "dag"): "Airflow's `dags` commands are `ductwork flows`, `ductwork trigger`, `ductwork backfill` "
+    "and `ductwork runs list`",
+    ("db", "migrate"): "Airflow's `db migrate` is `ductwork db upgrade` (or `ductwork db init`)",
+    ("flows", "trigger"): "A run is queued with `ductwork trigger FLOW`",
+    ("flows", "backfill"): "Use `ductwork backfill FLOW --start ... --end ...`",
+    ("flows", "list-runs"): "The runs of a flow are `ductwork runs list FLOW`",
+    ("flows", "test"): "Airflow's `dags test` is `ductwork run FLOW`",
+    ("tasks", "list"): "A flow's tasks are shown by `ductwork flows show FLOW`",
+    ("tasks", "run"): "One task is run by `ductwork tasks test FLOW TASK`",
+    ("pools", "get"): "Pools are shown by `ductwork pools list`",
+    ("tokens", "delete"): "A token is revoked with `ductwork tokens revoke ID` (`ductwork tokens list` shows the ids)",
+    ("users", "add-role"): "A user's role is set with `ductwork users role NAME ROLE`",
+    ("users", "remove-role"): "A user's role is set with `ductwork users role NAME ROLE`",
+}
+"""Commands an Airflow user types from habit, by (group, name), and what Ductwork calls them."""
+
+
+def _unknown_command(exc: click.exceptions.NoSuchCommand) -> click.exceptions.NoSuchCommand:
+    """``exc`` with its "Did you mean" suggestions taken from every command of its group, and
+    Airflow's name for a command pointed at Ductwork's. The root group imports its commands
+    lazily: click suggested only among those already imported (none), so ``ductwork flow``
+    said nothing of ``flows``."""
+    ctx = exc.ctx
+    group = ctx.command if ctx is not None else None
+    if ctx is None or not isinstance(group, click.Group):
+        return exc
+    path = ctx.command_path.split()[1:]
+    hint = AIRFLOW_COMMANDS.get((" ".join(path), exc.command_name))
+    message = f"No such command {exc.command_name!r}." + (f" {hint}." if hint else "")
+    possibilities = None if hint else group.list_commands(ctx)
+    return click.exceptions.NoSuchCommand(exc.command_name, message=message, possibilities=possibilities, ctx=ctx)
 
 
 EXTRAS: dict[str, str] = {
