@@ -361,3 +361,16 @@ def test_reading_an_encrypted_value_without_the_key_says_it_is_encrypted(cli: Cl
     read = cli("variables", "get", "api_token", env=home)
     assert read.exit_code == 2
     assert "variable 'api_token' is encrypted, and no Fernet key is configured" in read.output
+
+
+@pytest.mark.parametrize("args", [("--conn-type", "http", "--host", "h"), ("http://h:80",)])
+def test_cli_refuses_a_port_out_of_range_as_the_api_and_the_form_do(
+    cli: Cli, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """``connections add api --conn-type http --port 99999`` was saved (and listed with port
+    99999), where the URI form, the REST API and the web form refuse it."""
+    env = {"DUCTWORK_HOME": str(tmp_path / "h")}
+    refused = cli("connections", "add", "api", *args, "--port", "99999", env=env)
+    assert refused.exit_code == 2, refused.output
+    assert "'--port': 99999 is not in the range 0<=x<=65535" in refused.output, refused.output
+    assert json.loads(cli("connections", "list", "--json", env=env).output) == []

@@ -38,7 +38,7 @@ def connections() -> None:
 @click.argument("uri", required=False)
 @click.option("--conn-type", default=None, help="Type (postgres, mysql, sqlite, http, https, smtp, ...).")
 @click.option("--host", default=None)
-@click.option("--port", type=int, default=None)
+@click.option("--port", type=click.IntRange(0, 65535), default=None)  # as the API and the web form
 @click.option("--login", default=None)
 @click.option("--password", default=None, help="Better: put it in the URI from a file or a prompt.")
 @click.option("--schema", default=None, help="Database, path or base path.")
