@@ -825,3 +825,20 @@ def test_put_takes_an_array_as_run_does_a_json_list_or_the_name_repeated(cli: Cl
         assert params["myTables"]["default"] == tables, (given, params)
     assert params["myNote"]["default"] == '["kept", "as text"]'
     engine.dispose()
+
+
+@pytest.mark.parametrize("given", [(), ("--param", "myPort=5432")])
+def test_a_definition_cut_short_is_the_files_problem_not_the_parameters(
+    cli: Cli, tmp_path: Path, given: tuple[str, ...]
+) -> None:
+    """A JSON file that ends early fails at the line after its last: validate said it without a
+    line and "(given with --parameters, --values or --param)" when no parameter was given, and
+    with a --param it ended with status 2 instead of listing the problem (exit 1)."""
+    path = tmp_path / "definition.json"
+    path.write_text('{"objects": [\n')
+    result = cli("pipelines", "validate", str(path), *given, "--json")
+    assert result.exit_code == 1, result.output
+    problems = json.loads(result.output)["problems"]
+    assert [(p["line"], p["message"]) for p in problems] == [
+        (2, "not valid JSON: Expecting value (line 2, column 1)")
+    ], problems

@@ -115,9 +115,14 @@ def _shared_lines(original: str, merged: str) -> int:
 
 
 def _in_the_file(problems: list[Any], original: str, merged: str) -> list[Any]:
-    """``problems`` of the merged text, without the lines the file does not have."""
+    """``problems`` of the merged text, without the lines the file does not have. Nothing merged
+    (no parameters given, or a file that could not be read to merge them in): every problem is
+    the file's, though its line is past the last one (a JSON file cut short ends at line N+1,
+    and was said to be "given with --parameters")."""
     import dataclasses
 
+    if merged == original:
+        return problems
     shared = _shared_lines(original, merged)
     return [
         p if p.line is None or p.line <= shared else dataclasses.replace(p, line=None, message=f"{p.message}{_MERGED}")
@@ -149,9 +154,10 @@ def validate(
 
     if not file.is_file():
         raise click.BadParameter(f"{file} does not exist", param_hint="FILE")
-    original, merged = _with_parameters(file, parameters_file, values_file, params)
-    text = merged if merged != original else None
-    try:
+    original = merged = ""
+    try:  # merging the parameters in reads the file: a file that is not JSON is a problem listed, exit 1
+        original, merged = _with_parameters(file, parameters_file, values_file, params)
+        text = merged if merged != original else None
         flows = compile_file(file, activation_time=dt.datetime.now(dt.UTC), text=text)
     except PipelineDefinitionError as exc:
         problems = _in_the_file(exc.problems, original, merged)
