@@ -60,3 +60,13 @@ def test_revoking_or_listing_what_does_not_exist_is_refused(cli: Cli) -> None:
     nobody = cli("tokens", "list", "--user", "nobody")
     assert nobody.exit_code == 2 and "no user 'nobody'" in nobody.output, nobody.output
     assert cli("tokens", "revoke", "abc").exit_code == 2
+
+
+def test_a_token_name_with_a_control_character_is_refused(cli: Cli) -> None:
+    """``tokens create dana --name $'ci\\nnightly'`` was stored, and ``tokens list`` showed it
+    over two rows, the second one a token of nobody."""
+    assert cli("users", "create", "dana", "--generate").exit_code == 0
+    refused = cli("tokens", "create", "dana", "--name", "ci\nnightly")
+    assert refused.exit_code == 2, refused.output
+    assert "token name 'ci\\nnightly': it may not hold control characters" in refused.output, refused.output
+    assert json.loads(cli("tokens", "list", "--json").stdout) == []

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from ductwork.errors import DuctworkError, NotFoundError, ParameterError
-from ductwork.services.names import check_new_name
+from ductwork.services.names import check_new_name, refuse_control_characters
 from ductwork.store.engine import read_transaction, transaction
 from ductwork.store.repo import users as repo
 from ductwork.store.repo.users import ROLES, SessionRecord, TokenRecord, UserRecord
@@ -159,6 +159,7 @@ def issue_token(engine: Engine, username: str, name: str, *, expires_in: dt.time
         raise ParameterError(
             f"token name {name!r}: it needs a character other than spaces, to tell it from your other tokens"
         )
+    refuse_control_characters("token name", name)  # 'a\nb' was listed as two rows by `tokens list`
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with transaction(engine) as conn:
         user = repo.get_user(conn, username)
