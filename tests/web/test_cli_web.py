@@ -186,3 +186,20 @@ def test_a_web_server_on_an_ipv6_address_says_a_url_a_browser_opens(tmp_path: Pa
     finally:
         server.send_signal(signal.SIGTERM)
         server.communicate(timeout=30)
+
+
+def test_users_list_json_says_when_each_user_last_logged_in_as_the_table_does(cli: Cli) -> None:
+    """The table had a "last login" column and ``--json`` had nothing of it: a script looking for
+    accounts nobody uses could not find them."""
+    from ductwork.services import accounts
+    from ductwork.settings import Settings
+    from ductwork.store.engine import create_engine
+
+    cli("users", "create", "alice", "--password-stdin", input="a-long-password\n")
+    cli("users", "create", "bob", "--password-stdin", input="a-long-password\n")
+    engine = create_engine(Settings.load().db_url)
+    accounts.authenticate(engine, "alice", "a-long-password")
+    engine.dispose()
+    listed = {u["username"]: u for u in json.loads(cli("users", "list", "--json").output)}
+    assert listed["alice"]["last_login_at"] is not None and listed["alice"]["last_login_at"].startswith("20")
+    assert "last_login_at" in listed["bob"] and listed["bob"]["last_login_at"] is None

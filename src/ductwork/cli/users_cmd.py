@@ -120,7 +120,17 @@ def list_users(state: CliState, as_json: bool) -> None:
     with read_transaction(store(state)) as conn:
         found = repo.list_users(conn)
     if as_json:
-        print_json([{"username": u.username, "role": u.role, "created_at": u.created_at.isoformat()} for u in found])
+        print_json(  # what the table shows: a script finding users who never logged in needs last_login_at
+            [
+                {
+                    "username": u.username,
+                    "role": u.role,
+                    "created_at": u.created_at.isoformat(),
+                    "last_login_at": u.last_login_at.isoformat() if u.last_login_at else None,
+                }
+                for u in found
+            ]
+        )
         return
     table = DataTable("user", "role", "created", "last login")
     for u in found:
