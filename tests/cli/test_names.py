@@ -146,3 +146,28 @@ def test_a_run_id_with_a_control_character_is_refused(cli: Cli, tmp_path: Path) 
     assert json.loads(cli("runs", "list", "etl", "--json").stdout)["runs"] == []
     spaced = cli("trigger", "etl", "--run-id", "by hand 1")  # Airflow would refuse the spaces; kept as it was
     assert spaced.exit_code == 0, spaced.output
+
+
+@pytest.mark.parametrize(
+    ("run_id", "said"),
+    [
+        (" ", "run id ' ': it needs a character other than spaces"),
+        ("nightly ", "run id 'nightly ': has spaces before or after it, which are not trimmed"),
+        (" nightly", "write 'nightly'"),
+    ],
+)
+def test_a_run_id_of_spaces_or_with_spaces_around_it_is_refused(
+    cli: Cli, tmp_path: Path, run_id: str, said: str
+) -> None:
+    """``trigger etl --run-id ' '`` queued a run listed with no id; 'nightly ' was another run
+    than the 'nightly' typed to find it."""
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "etl.py").write_text(
+        "from ductwork import EmptyOperator, Flow\n\n"
+        'with Flow("etl", schedule=None, start_date="2024-01-01"):\n'
+        '    EmptyOperator(task_id="a")\n'
+    )
+    result = cli("trigger", "etl", "--run-id", run_id)
+    assert result.exit_code == 2, result.output
+    assert said in result.output, result.output
+    assert json.loads(cli("runs", "list", "etl", "--json").stdout)["runs"] == []
