@@ -75,6 +75,25 @@ minute: ``/api/v1/health`` said "degraded" and no task started meanwhile. One co
 attempt every 5 s is nothing to a database coming back up."""
 
 
+LOCAL_WORKERS_MAX = 1024
+"""The most worker processes a local pool may be given. ``scheduler -w 100000000000000000000``
+(a typo, or a parallelism meant for a Celery cluster) forked worker after worker without end,
+loading the machine, and did not stop on SIGTERM; each warm worker is a Python process of its
+own, and more tries at once than this go to remote workers (executor celery or kubernetes)."""
+
+
+def check_local_workers(settings: Settings, given_as: str) -> None:
+    """Refuse, before anything starts, a local pool larger than ``LOCAL_WORKERS_MAX``;
+    ``given_as`` names where the number came from (the option, or the parallelism setting)."""
+    from ductwork.errors import ParameterError
+
+    if settings.executor == "local" and settings.parallelism > LOCAL_WORKERS_MAX:
+        raise ParameterError(
+            f"{given_as} {settings.parallelism}: the local executor would start that many worker processes; "
+            f"at most {LOCAL_WORKERS_MAX} (for more tries at once, use the celery or kubernetes executor)"
+        )
+
+
 def executor_shown(settings: Settings) -> str:
     """Where the scheduler's tries run, as its first line says it: its pool's size, or the
     remote executor (``standalone`` too: it runs whichever executor the settings name)."""
@@ -229,6 +248,7 @@ def scheduler(
     settings = state.settings
     if workers is not None:
         settings = dataclasses.replace(settings, parallelism=workers)
+    check_local_workers(settings, "--workers" if workers is not None else "parallelism")
     if worker_mode is not None:
         settings = dataclasses.replace(settings, worker_mode=worker_mode)
     options = SchedulerOptions(

@@ -183,15 +183,22 @@ def standalone(
     'admin' user is created and its password printed once."""
     from ductwork.api.app import create_app
     from ductwork.cli.engine_state import store
-    from ductwork.cli.scheduler_cmd import OUTAGE_BACKOFF_MAX, _configure_logging, _install_signals, trigger_socket
+    from ductwork.cli.scheduler_cmd import (
+        OUTAGE_BACKOFF_MAX,
+        _configure_logging,
+        _install_signals,
+        check_local_workers,
+        trigger_socket,
+    )
     from ductwork.engine.scheduler import SchedulerOptions, SchedulerService
     from ductwork.services import accounts
 
     _configure_logging(log_level)
-    sock = bound_socket(host, port)
     settings = state.settings
     if workers is not None:
         settings = dataclasses.replace(settings, parallelism=workers)
+    check_local_workers(settings, "--workers" if workers is not None else "parallelism")
+    sock = bound_socket(host, port)
     engine = store(state)
     from ductwork.services.home_key import ensure_home_key
 

@@ -23,7 +23,11 @@ from ductwork.errors import DuctworkError
 @click.command()
 @click.option("--queues", "-Q", default="default", show_default=True, help="Comma-separated queues to take tries from.")
 @click.option(
-    "--concurrency", "-c", type=click.IntRange(min=1), default=None, help="Tries at once (default: CPU count)."
+    "--concurrency",
+    "-c",
+    type=click.IntRange(1, 1024),  # as the scheduler's local pool (LOCAL_WORKERS_MAX): one process each
+    default=None,
+    help="Tries at once (default: CPU count).",
 )
 @click.option("--name", "-n", default=None, help="Worker name (NAME@host; default: ductwork-PID@host).")
 @click.option("--log-level", type=LOG_LEVEL, default="info", show_default=True)
