@@ -403,3 +403,27 @@ def test_a_scheduler_wait_that_is_no_number_of_seconds_is_refused(
     assert result.exit_code == 2, result.output
     assert f"Invalid value for '{option}'" in result.output and says in result.output, result.output
     assert not (tmp_path / "home").exists()  # refused before anything was opened
+
+
+HUGE = "100000000000000000000"
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("runs", "list", "--offset", HUGE), "Invalid value for '--offset'"),
+        (("tokens", "create", "dana", "--expires-in-days", "99999999"), "Invalid value for '--expires-in-days'"),
+        (("pipelines", "activate", "p", "--version", HUGE), "Invalid value for '--version'"),
+        (("triggers", "dead-letters", "show", HUGE), "Invalid value for 'LETTER_ID'"),
+        (("triggers", "dead-letters", "replay", HUGE), "Invalid value for 'LETTER_IDS...'"),
+        (("triggers", "dead-letters", "drop", HUGE), "Invalid value for '[LETTER_IDS]...'"),
+    ],
+)
+def test_a_number_past_what_the_database_holds_is_refused_not_a_traceback(
+    cli: Cli, args: tuple[str, ...], said: str
+) -> None:
+    """Each ended in ``OverflowError: Python int too large to convert to SQLite INTEGER`` (or
+    ``date value out of range`` for a token's expiry), a traceback."""
+    assert cli("users", "create", "dana", "--generate").exit_code == 0
+    result = cli(*args)  # a traceback raises here
+    assert result.exit_code == 2 and said in result.output, result.output

@@ -45,6 +45,15 @@ def json_object_option(text: str | None, option: str) -> dict[str, Any]:
     return json_object(text, option, example='{"key": "value"}')
 
 
+RECORD_ID = click.IntRange(1, 2**31 - 1)
+"""The id of a recorded thing (a dead letter, an API token, a pipeline version), as the REST API
+takes it: a number past what the database's integer column holds was an ``OverflowError``
+traceback (SQLite) where it names nothing."""
+
+OFFSET = click.IntRange(0, 1_000_000_000)
+"""``--offset`` of a listing, as the REST API's ``MAX_OFFSET``."""
+
+
 FIRST_YEAR, LAST_YEAR = 1900, 9000
 """The years a logical date may fall in (in UTC), as ``services.runs.check_logical_date`` and
 the REST API allow: a schedule computing past them reaches the end of what a datetime holds."""

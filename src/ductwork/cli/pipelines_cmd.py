@@ -10,6 +10,7 @@ from typing import Any
 import click
 from rich.markup import escape
 
+from ductwork.cli.options import RECORD_ID
 from ductwork.cli.output import console, print_json
 from ductwork.cli.state import CliState
 from ductwork.declarative.problems import PipelineDefinitionError
@@ -346,7 +347,7 @@ def _json_dict(path: Path, key: str) -> dict[str, Any]:
 
 @pipelines.command("activate")
 @click.argument("name")
-@click.option("--version", "version", type=int, help="The version to activate (default: the latest).")
+@click.option("--version", "version", type=RECORD_ID, help="The version to activate (default: the latest).")
 @click.option("--allow-backfill", is_flag=True, help="Activate even if the schedule starts more than a day ago.")
 @click.pass_obj
 def activate(state: CliState, name: str, version: int | None, allow_backfill: bool) -> None:

@@ -13,7 +13,7 @@ import click
 from rich.markup import escape
 
 from ductwork.cli.engine_state import ensure_flow, store
-from ductwork.cli.options import conf_option, date_option, parse_param_options
+from ductwork.cli.options import OFFSET, conf_option, date_option, parse_param_options
 from ductwork.cli.output import (
     console,
     error_notes,
@@ -405,7 +405,7 @@ def runs() -> None:
 @click.argument("flow_id", required=False)
 @click.option("--state", "states", multiple=True, type=click.Choice([s.value for s in RunState]))
 @click.option("--limit", type=click.IntRange(min=1, max=1000), default=25, show_default=True)
-@click.option("--offset", type=click.IntRange(min=0), default=0)
+@click.option("--offset", type=OFFSET, default=0)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def list_runs(

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ductwork.cli.engine_state import store
+from ductwork.cli.options import RECORD_ID
 from ductwork.cli.output import console, print_json
 from ductwork.cli.state import CliState
 
@@ -58,7 +59,7 @@ def list_letters(state: CliState, flow_id: str | None, limit: int, as_json: bool
 
 
 @dead_letters.command("show")
-@click.argument("letter_id", type=int)
+@click.argument("letter_id", type=RECORD_ID)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def show_letter(state: CliState, letter_id: int, as_json: bool) -> None:
@@ -78,7 +79,7 @@ def show_letter(state: CliState, letter_id: int, as_json: bool) -> None:
 
 
 @dead_letters.command("replay")
-@click.argument("letter_ids", type=int, nargs=-1, required=True)
+@click.argument("letter_ids", type=RECORD_ID, nargs=-1, required=True)
 @click.option(
     "--payload",
     default=None,
@@ -133,7 +134,7 @@ def replay(state: CliState, letter_ids: tuple[int, ...], payload: str | None, as
 
 
 @dead_letters.command("drop")
-@click.argument("letter_ids", type=int, nargs=-1)
+@click.argument("letter_ids", type=RECORD_ID, nargs=-1)
 @click.option("--flow", "flow_id", default=None, help="Drop every dead letter of this flow (with no ids).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import click
 
 from ductwork.cli.engine_state import store
+from ductwork.cli.options import RECORD_ID
 from ductwork.cli.output import console, print_json
 from ductwork.cli.state import CliState
 from ductwork.cli.tables import DataTable
@@ -192,7 +193,9 @@ def tokens() -> None:
 @tokens.command("create")
 @click.argument("username")
 @click.option("--name", default="cli", show_default=True, help="What the token is for.")
-@click.option("--expires-in-days", type=click.IntRange(min=1), default=None, help="Default: never expires.")
+@click.option(
+    "--expires-in-days", type=click.IntRange(1, 3650), default=None, help="Default: never expires."
+)  # as the API: 99999999 days was an OverflowError traceback
 @click.pass_obj
 def create_token(state: CliState, username: str, name: str, expires_in_days: int | None) -> None:
     """Create a token acting as USERNAME; it is printed once and stored only as a digest."""
@@ -254,7 +257,7 @@ def list_tokens(state: CliState, username: str | None, as_json: bool) -> None:
 
 
 @tokens.command("revoke")
-@click.argument("number", type=click.IntRange(min=1, max=2**31 - 1), metavar="TOKEN_ID")
+@click.argument("number", type=RECORD_ID, metavar="TOKEN_ID")
 @click.pass_obj
 def revoke_token(state: CliState, number: int) -> None:
     """Revoke the API token TOKEN_ID (see `tokens list`): requests sending it are refused from now on."""
