@@ -412,6 +412,7 @@ HUGE = "100000000000000000000"
     ("args", "said"),
     [
         (("runs", "list", "--offset", HUGE), "Invalid value for '--offset'"),
+        (("pools", "set", "big", HUGE), f"pool 'big': slots must be from 0 to 1,000,000, got {HUGE}"),
         (("tokens", "create", "dana", "--expires-in-days", "99999999"), "Invalid value for '--expires-in-days'"),
         (("pipelines", "activate", "p", "--version", HUGE), "Invalid value for '--version'"),
         (("triggers", "dead-letters", "show", HUGE), "Invalid value for 'LETTER_ID'"),

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine
 
 from ductwork.core.graph import DEFAULT_POOL
-from ductwork.errors import NotFoundError
+from ductwork.errors import NotFoundError, ParameterError
 from ductwork.services.names import check_new_name
 from ductwork.store.engine import read_transaction, transaction
 from ductwork.store.errors import PoolInUseError
@@ -23,10 +23,17 @@ def check_pool_name(name: str) -> None:
     check_new_name("pool", name)
 
 
+SLOTS_MAX = 1_000_000
+"""The most slots a pool may have, as the REST API's ``PoolIn``: ``ductwork pools set big
+100000000000000000000`` was an ``OverflowError`` traceback from the database driver."""
+
+
 def set_pool(conn: Connection, name: str, slots: int, description: str | None = None) -> PoolRecord:
     """Create a pool or change its slots. ``description`` None keeps the one it has (empty for a
     new pool): changing a pool's slots (``ductwork pools set etl 8``) must not wipe what it says."""
     check_pool_name(name)
+    if not 0 <= slots <= SLOTS_MAX:
+        raise ParameterError(f"pool {name!r}: slots must be from 0 to {SLOTS_MAX:,}, got {slots}")
     if description is None:
         existing = pool_repo.get_pool(conn, name)
         description = existing.description if existing is not None else ""
