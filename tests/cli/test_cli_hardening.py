@@ -428,3 +428,27 @@ def test_a_number_past_what_the_database_holds_is_refused_not_a_traceback(
     assert cli("users", "create", "dana", "--generate").exit_code == 0
     result = cli(*args)  # a traceback raises here
     assert result.exit_code == 2 and said in result.output, result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "value"),
+    [
+        (("offset", "-5"), "-5"),
+        (("offset", "-0.25", "--description", "shift"), "-0.25"),
+        (("--description", "shift", "offset", "-1e3"), "-1e3"),
+        (("offset", "--", "-7"), "-7"),
+    ],
+)
+def test_variables_set_takes_a_negative_number_as_its_value(cli: Cli, args: tuple[str, ...], value: str) -> None:
+    """``variables set offset -5`` said "No such option '-5'" (Airflow's CLI takes it)."""
+    result = cli("variables", "set", *args)
+    assert result.exit_code == 0, result.output
+    assert cli("variables", "get", "offset").output.strip() == value
+
+
+def test_variables_set_still_refuses_a_misspelt_option_and_a_name_typed_as_a_number(cli: Cli) -> None:
+    typo = cli("variables", "set", "offset", "--descripton", "x")
+    assert typo.exit_code == 2 and "No such option '--descripton'" in typo.output, typo.output
+    swapped = cli("variables", "set", "-5", "x")  # not set as x = -5
+    assert swapped.exit_code == 2 and "No such option '-5'" in swapped.output, swapped.output
+    assert cli("variables", "list", "--json").output.strip() == "[]"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -52,6 +53,29 @@ traceback (SQLite) where it names nothing."""
 
 OFFSET = click.IntRange(0, 1_000_000_000)
 """``--offset`` of a listing, as the REST API's ``MAX_OFFSET``."""
+
+
+_NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+
+class NegativeNumberValues(click.Command):
+    """A command whose last argument may be a negative number, as argparse (Airflow's CLI) takes
+    it: ``ductwork variables set offset -5`` said "No such option '-5'". A negative number
+    typed before ``--`` is moved after it, where click reads it as the value it is; options
+    keep their meaning, and a misspelt one (``--descripton``) is still refused."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if "--" in args:
+            cut = args.index("--")
+            head, tail = args[:cut], args[cut + 1 :]
+        else:
+            head, tail = args, []
+        first = next((i for i, a in enumerate(head) if not a.startswith("-")), len(head))
+        moved = [i for i, a in enumerate(head) if i > first and _NEGATIVE_NUMBER.match(a)]
+        if moved:  # only after the first value (NAME): `set -5 x` must not become `set x -5`
+            kept = [a for i, a in enumerate(head) if i not in moved]
+            args = [*kept, "--", *(head[i] for i in moved), *tail]
+        return super().parse_args(ctx, args)
 
 
 FIRST_YEAR, LAST_YEAR = 1900, 9000

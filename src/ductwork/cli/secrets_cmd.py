@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from ductwork.cli.engine_state import store
+from ductwork.cli.options import NegativeNumberValues
 from ductwork.cli.output import console, print_json
 from ductwork.cli.state import CliState
 from ductwork.cli.tables import DataTable
@@ -150,7 +151,7 @@ def variables() -> None:
     """Set, get, list and delete variables ({{ var.value.NAME }} in templates)."""
 
 
-@variables.command("set")
+@variables.command("set", cls=NegativeNumberValues)  # `variables set offset -5`, as Airflow's
 @click.argument("name")
 @click.argument("value")
 @click.option("--description", default=None, help="What it is for (default: the one it has).")
