@@ -659,15 +659,21 @@ def test_build_takes_the_workers_of_luigi_cfg(tmp_path: Path) -> None:
     how many tasks run at once; the ``luigi`` command reads it, and ``ductwork build`` ran the
     same module's tasks one at a time without a word. ``--workers`` still wins."""
     (tmp_path / "together.py").write_text(
-        "import threading\n"
+        "import os, time\n"
         "import luigi\n"
-        "MEET = threading.Barrier(3, timeout=20)\n"
+        "def meet(i):  # the three parts meet: they run at once (in processes of their own, as in Luigi)\n"
+        "    os.makedirs('here', exist_ok=True)\n"
+        "    open(f'here/{i}', 'w').close()\n"
+        "    deadline = time.monotonic() + 20\n"
+        "    while len(os.listdir('here')) < 3:\n"
+        "        assert time.monotonic() < deadline, 'the parts did not run at once'\n"
+        "        time.sleep(0.05)\n"
         "class Part(luigi.Task):\n"
         "    i = luigi.IntParameter()\n"
         "    def output(self):\n"
         "        return luigi.LocalTarget(f'out/part-{self.i}.txt')\n"
         "    def run(self):\n"
-        "        MEET.wait()  # the three parts meet: they run at once\n"
+        "        meet(self.i)\n"
         "        with self.output().open('w') as out:\n"
         "            out.write('ok')\n"
         "class All(luigi.WrapperTask):\n"
@@ -681,6 +687,7 @@ def test_build_takes_the_workers_of_luigi_cfg(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["part-0.txt", "part-1.txt", "part-2.txt"]
     (tmp_path / "luigi.cfg").unlink()
     shutil.rmtree(tmp_path / "out")
+    shutil.rmtree(tmp_path / "here")
     proc = _run([*build, "--core-workers", "3"], tmp_path)
     assert proc.returncode == 0, proc.stderr
 

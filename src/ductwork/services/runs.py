@@ -214,8 +214,7 @@ def check_run_id(run_id: str) -> None:
         raise ParameterError(f"run id {run_id!r}: it needs a character other than spaces")
     if run_id != run_id.strip():  # pasted with a space: ' fix' is another run than the 'fix' a command names
         raise ParameterError(
-            f"run id {run_id!r}: has spaces before or after it, which are not trimmed (they are not part of "
-            f"the id one types to find the run); write {run_id.strip()!r}"
+            f"run id {run_id!r}: has spaces before or after it, which are not trimmed; write {run_id.strip()!r}"
         )
     refuse_control_characters("run id", run_id)  # 'a\nb' was listed as two runs, and named its log folder
 
