@@ -12,7 +12,7 @@ from ductwork.core.graph import NodeSpec
 from ductwork.core.states import RunState, TaskState
 from ductwork.engine.execution import TryOutcome
 from ductwork.errors import InvalidTransitionError, NotFoundError
-from ductwork.store.engine import transaction
+from ductwork.store.engine import read_transaction, transaction
 from ductwork.store.repo import events, results, runs, tasks
 
 S = TaskState
@@ -247,3 +247,7 @@ def test_a_running_try_of_a_task_marked_or_cleared_gets_an_end(
     assert (attempt.state, attempt.start_date, attempt.end_date, attempt.error) == (try_state, at(1), at(5), error)
     assert attempt.duration == pytest.approx(4 * 60)
     assert (after.state, after.end_date) == (try_state, at(5))
+    if action != "clear":  # the task instance marked ends with its duration too, as in Airflow
+        with read_transaction(db_engine) as conn:
+            instance = tasks.get_task_instance(conn, run.pk, "a")
+        assert instance is not None and instance.duration == pytest.approx(4 * 60), instance

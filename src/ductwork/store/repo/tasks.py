@@ -344,7 +344,9 @@ def _select_closure(
     rows = {
         r.task_id: r._asdict()
         for r in conn.execute(
-            sa.select(ti.c.task_id, ti.c.upstream, ti.c.state, ti.c.try_number, ti.c.node).where(ti.c.run_pk == run_pk)
+            sa.select(ti.c.task_id, ti.c.upstream, ti.c.state, ti.c.try_number, ti.c.node, ti.c.start_date).where(
+                ti.c.run_pk == run_pk
+            )
         )
     }
     missing = [t for t in task_ids if t not in rows]
@@ -450,6 +452,14 @@ def mark_task_instances(
             .where(ti.c.run_pk == run_pk, ti.c.task_id.in_(part))
             .values(state=state.value, end_date=now, next_try_at=None, updated_at=now)
         )
+    for task_id, row in changed.items():  # one that had started ends with its duration, as in Airflow
+        if (started := row["start_date"]) is not None:
+            started = started if started.tzinfo is not None else started.replace(tzinfo=dt.UTC)
+            conn.execute(
+                sa.update(ti)
+                .where(ti.c.run_pk == run_pk, ti.c.task_id == task_id)
+                .values(duration=max((now - started).total_seconds(), 0.0))
+            )
     why = reason or f"marked {state.value}"
     _end_open_tries(conn, run_pk, changed, state, f"stopped: {why} while it ran", now)
     add_state_events(
