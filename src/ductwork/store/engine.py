@@ -315,6 +315,8 @@ def unreachable(url: URL, exc: BaseException) -> DatabaseUnreachableError:
     if url.get_backend_name() == "sqlite":
         where = f"SQLite database {url.database!r}"
         check = "Check that its folder exists, is writable and has free space"
+    elif (answered := _server_answered(url, orig)) is not None:
+        return DatabaseUnreachableError(f"the {url.get_backend_name()} server ({mask_url(url)}) {answered}")
     else:
         where = f"{url.get_backend_name()} server at {url.host or 'localhost'}:{url.port or _default_port(url)}"
         check = "Check that the server is running"
@@ -322,6 +324,30 @@ def unreachable(url: URL, exc: BaseException) -> DatabaseUnreachableError:
         f"cannot connect to the {where} ({mask_url(url)}): {first_line}. "
         f"{check} and that DUCTWORK_DATABASE_URL is right."
     )
+
+
+def _server_answered(url: URL, orig: BaseException) -> str | None:
+    """What to say when the server answered but refused the database or the user: "check that
+    the server is running" sent people looking at a server that was up."""
+    text = str(orig)
+    code = getattr(orig, "args", (None,))[0] if getattr(orig, "args", None) else None
+    database = url.database or ""
+    host = url.host or "localhost"
+    if ("does not exist" in text and "database" in text) or code == 1049:
+        how = (
+            f"createdb -h {host} -U {url.username or 'postgres'} {database}"
+            if url.get_backend_name() == "postgresql"
+            else f"CREATE DATABASE `{database}`"
+        )
+        return (
+            f"answered, but has no database {database!r}: create it ({how}) or name another in DUCTWORK_DATABASE_URL."
+        )
+    if ("role" in text and "does not exist" in text) or "password authentication failed" in text or code == 1045:
+        return (
+            f"answered, but refused the user {url.username!r}: {text.strip().splitlines()[0]}. Check the user and "
+            "password in DUCTWORK_DATABASE_URL."
+        )
+    return None
 
 
 def _default_port(url: URL) -> int | str:
