@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import logging
+import math
 import os
 import signal
 import threading
@@ -143,9 +144,15 @@ def begin_try(
 
 def plain(value: Any) -> Any:
     """A rendered value as JSON-friendly data for the record (references to other tasks'
-    outputs show as their template, other objects as their repr)."""
-    if value is None or isinstance(value, str | int | float | bool):
+    outputs show as their template, dates as ISO text, other objects as their repr). A float
+    that JSON cannot hold (NaN, infinity) is its text: stored as a number, it made the asset
+    event or rendered field unreadable JSON, shown as null."""
+    if value is None or isinstance(value, str | int | bool):
         return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
     if isinstance(value, list | tuple):
         return [plain(v) for v in value]
     if isinstance(value, dict):
