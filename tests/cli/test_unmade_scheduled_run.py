@@ -50,3 +50,31 @@ def test_a_scheduled_run_that_cannot_be_created_is_said_once(tmp_path: Path) -> 
     said = [line for line in text.splitlines() if "could not create the run" in line]
     assert len(said) == 1, text
     assert "needs_x" in said[0] and "'x'" in said[0], said
+
+
+def test_a_flows_folder_that_is_a_file_is_said_to_be_one(tmp_path: Path) -> None:
+    """``DUCTWORK_FLOWS_FOLDER=flows/etl.py`` was said not to exist, which sent people looking
+    for a missing path."""
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "needs_x.py").write_text(FLOW)
+    env = {
+        "DUCTWORK_HOME": str(tmp_path / "home"),
+        "DUCTWORK_FLOWS_FOLDER": str(tmp_path / "flows" / "needs_x.py"),
+        "DUCTWORK_DATABASE_URL": f"sqlite:///{tmp_path / 'ductwork.db'}",
+        "DUCTWORK_METRICS_PORT": "0",
+    }
+    log = tmp_path / "scheduler.log"
+    scheduler = scheduler_process(env, tmp_path, log)
+    try:
+        deadline = time.monotonic() + 60
+        while "scheduler started" not in log.read_text():
+            assert time.monotonic() < deadline and scheduler.poll() is None, log.read_text()
+            time.sleep(0.2)
+        scheduler.send_signal(signal.SIGTERM)
+        scheduler.wait(timeout=60)
+    finally:
+        if scheduler.poll() is None:
+            os.killpg(scheduler.pid, signal.SIGKILL)
+            scheduler.wait()
+    text = log.read_text()
+    assert "needs_x.py is a file, not a folder" in text and "to the folder that holds it" in text, text

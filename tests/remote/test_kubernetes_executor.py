@@ -270,3 +270,26 @@ def test_a_scheduler_that_takes_over_finds_the_pods_of_the_one_that_died(tmp_pat
     (ended,) = _ends(second, 1)
     assert ended.key.task_id == "score" and "Evicted" in (ended.outcome.error or "")
     second.shutdown()
+
+
+def test_a_kubeconfig_that_is_not_yaml_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """KUBECONFIG naming a broken file: the scheduler died with yaml's own traceback."""
+    from ductwork.errors import DuctworkError
+
+    broken = tmp_path / "kubeconfig"
+    broken.write_text("apiVersion: v1\nclusters: [unclosed\n")
+    monkeypatch.setenv("KUBECONFIG", str(broken))
+    from kubernetes.config import kube_config
+
+    monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(broken))  # read at its import
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    engine = create_engine(url)
+    migrate.upgrade(engine)
+    base = Settings.load(environ={"DUCTWORK_HOME": str(tmp_path / "home")})
+    chosen = dataclasses.replace(base, database_url=url, executor="kubernetes", kubernetes_image="registry/etl:1")
+    executor = KubernetesExecutor(chosen, engine=engine, reconcile_interval=0.0)
+    with pytest.raises(DuctworkError, match="no kubeconfig could be read") as raised:
+        executor.start()
+    assert "KUBECONFIG" in str(raised.value)
+    engine.dispose()

@@ -309,11 +309,14 @@ class SchedulerService:
             self.retention.start()
         self._set_status("running")
         log.info("scheduler started (pid %d) on %s", os.getpid(), self.settings.flows_folder)
-        if not Path(self.settings.flows_folder).is_dir():  # a typo would otherwise look like "no flows"
+        folder = Path(self.settings.flows_folder)
+        if not folder.is_dir():  # a typo would otherwise look like "no flows"
             log.warning(
-                "the flows folder %s does not exist: no flow is scheduled until it does (set flows_folder, "
-                "DUCTWORK_FLOWS_FOLDER or --flows-folder)",
-                self.settings.flows_folder,
+                "the flows folder %s %s: no flow is scheduled until it is one (set flows_folder, "
+                "DUCTWORK_FLOWS_FOLDER or --flows-folder%s)",
+                folder,
+                "is a file, not a folder" if folder.exists() else "does not exist",
+                " to the folder that holds it" if folder.is_file() else "",
             )
 
     def _start_telemetry(self) -> None:

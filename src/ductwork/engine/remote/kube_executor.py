@@ -53,7 +53,7 @@ class KubernetesExecutor(CeleryExecutor):
             except config.ConfigException:
                 try:
                     config.load_kube_config()
-                except (config.ConfigException, OSError) as exc:
+                except Exception as exc:  # also a kubeconfig that is not YAML (yaml's own errors)
                     raise DuctworkError(
                         "executor = kubernetes: no Kubernetes API to talk to: this scheduler is not in a pod "
                         f"with a service account, and no kubeconfig could be read ({exc}); run it in the "
