@@ -110,3 +110,37 @@ def test_a_teardown_whose_setup_was_skipped_is_skipped(tmp_path: Path) -> None:
     summary = run_locally(load_dag(tmp_path, SKIPPED_SETUP))
     assert summary.task_states["create_cluster"].value == "skipped"
     assert summary.task_states["delete_cluster"].value == "skipped"
+
+
+FAILED_SETUP_BESIDE_A_SUCCESS = """
+    import pendulum
+    from airflow.decorators import dag, setup, task, teardown
+
+    @dag(start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule=None)
+    def setup_failed_beside_a_success():
+        @setup
+        def create_cluster():
+            raise ValueError("no capacity")
+
+        @task
+        def report():
+            return "reported"
+
+        @teardown
+        def delete_cluster():
+            return "deleted"
+
+        cluster = create_cluster()
+        cleanup = delete_cluster().as_teardown(setups=cluster)
+        report() >> cleanup
+
+    setup_failed_beside_a_success()
+"""
+
+
+def test_a_teardown_counts_its_setups_not_its_other_upstream_tasks(tmp_path: Path) -> None:
+    """Another upstream task that succeeded made a teardown run whose setup had failed: it
+    cleaned up a cluster that was never created. Airflow looks at the setups only."""
+    summary = run_locally(load_dag(tmp_path, FAILED_SETUP_BESIDE_A_SUCCESS))
+    assert summary.task_states["report"].value == "success"
+    assert summary.task_states["delete_cluster"].value == "upstream_failed"

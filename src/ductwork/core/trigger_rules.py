@@ -62,6 +62,10 @@ class UpstreamTally:
     failed: int = 0
     upstream_failed: int = 0
     skipped: int = 0
+    setups: frozenset[str] = frozenset()
+    """A teardown's upstream setup tasks: its rule looks at how they ended, not at the others."""
+    setup_success: int = 0
+    setup_failures: int = 0
 
     @property
     def done(self) -> int:
@@ -144,11 +148,14 @@ def _none_failed_min_one_success(t: UpstreamTally) -> Decision:
 def _all_done_min_one_success(t: UpstreamTally) -> Decision:
     if not t.all_done:
         return Decision.WAIT
-    if t.success:
+    # A teardown counts its setups only (Airflow's all_done_setup_success): the success of
+    # another upstream task did not make it clean up what its failed setup never set up.
+    success, failures = (t.setup_success, t.setup_failures) if t.setups else (t.success, t.failures)
+    if success:
         return Decision.RUN
     # Airflow: a teardown whose setup failed is upstream_failed (a failure the user must see),
     # one whose setups were all skipped is skipped.
-    return Decision.UPSTREAM_FAILED if t.failures else Decision.SKIP
+    return Decision.UPSTREAM_FAILED if failures else Decision.SKIP
 
 
 def _none_skipped(t: UpstreamTally) -> Decision:

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from ductwork.core.events import StateChange
 from ductwork.core.graph import RUNS_NOTHING, NodeSpec
 from ductwork.core.states import ACTIVE, TERMINAL, TaskState, check_transition, run_state_of
-from ductwork.core.trigger_rules import Decision, UpstreamTally, decide
+from ductwork.core.trigger_rules import Decision, TriggerRule, UpstreamTally, decide
 from ductwork.errors import NotFoundError
 
 S = TaskState
@@ -245,7 +245,7 @@ class RunTracker:
         if was_done:
             # The downstream tallies counted the old outcome; _propagate counts the new one.
             for nxt in self.down[task_id]:
-                self._untally(self.tally.get(nxt), old)
+                self._untally(self.tally.get(nxt), old, task_id)
         if was_done and not is_done:
             self._unfinished += 1
         elif is_done and not was_done:
@@ -255,12 +255,15 @@ class RunTracker:
     def _count(self, node: NodeSpec) -> UpstreamTally:
         ups = list(dict.fromkeys(node.upstream))
         tally = UpstreamTally(total=len(ups))
+        if node.extra.get("teardown") and node.trigger_rule is TriggerRule.ALL_DONE_MIN_ONE_SUCCESS:
+            known = self.nodes
+            tally.setups = frozenset(u for u in ups if u in known and known[u].extra.get("setup"))
         for up in ups:
-            self._tally_add(tally, self.state.get(up, S.NONE))
+            self._tally_add(tally, self.state.get(up, S.NONE), up)
         return tally
 
     @staticmethod
-    def _tally_add(tally: UpstreamTally, state: TaskState) -> None:
+    def _tally_add(tally: UpstreamTally, state: TaskState, up: str) -> None:
         if state == S.SUCCESS:
             tally.success += 1
         elif state == S.FAILED:
@@ -269,9 +272,14 @@ class RunTracker:
             tally.upstream_failed += 1
         elif state == S.SKIPPED:
             tally.skipped += 1
+        if tally.setups and up in tally.setups:
+            if state == S.SUCCESS:
+                tally.setup_success += 1
+            elif state == S.FAILED or state == S.UPSTREAM_FAILED:
+                tally.setup_failures += 1
 
     @staticmethod
-    def _untally(tally: UpstreamTally | None, state: TaskState) -> None:
+    def _untally(tally: UpstreamTally | None, state: TaskState, up: str) -> None:
         if tally is None:
             return
         if state == S.SUCCESS:
@@ -282,6 +290,11 @@ class RunTracker:
             tally.upstream_failed -= 1
         elif state == S.SKIPPED:
             tally.skipped -= 1
+        if tally.setups and up in tally.setups:
+            if state == S.SUCCESS:
+                tally.setup_success -= 1
+            elif state == S.FAILED or state == S.UPSTREAM_FAILED:
+                tally.setup_failures -= 1
 
     def _push_ready(self, task_id: str) -> None:
         node = self.nodes[task_id]
@@ -310,7 +323,7 @@ class RunTracker:
             done = stack.pop()
             state = self.state[done]
             for nxt in self.down[done]:
-                self._tally_add(self.tally[nxt], state)
+                self._tally_add(self.tally[nxt], state, done)
                 if self.state[nxt] != S.NONE:
                     continue
                 decision = decide(self.nodes[nxt].trigger_rule, self.tally[nxt])

@@ -59,7 +59,7 @@ def test_runs_to_completion_respecting_rules(nodes: dict[str, NodeSpec], rng: ra
 def _tally(tracker: RunTracker, node: NodeSpec) -> UpstreamTally:
     t = UpstreamTally(total=len(node.upstream))
     for up in node.upstream:
-        RunTracker._tally_add(t, tracker.state[up])
+        RunTracker._tally_add(t, tracker.state[up], up)
     return t
 
 
