@@ -168,3 +168,38 @@ def test_constants_read_by_a_decorated_helper_or_a_default_argument_run_the_task
     project.edit("code_changes.py", "LIMIT = 5", "LIMIT = 7")
     assert project.run() == ["limited 14"]
     assert project.run() == []
+
+
+UNREADABLE_INPUT = textwrap.dedent(
+    """
+    import os
+    from pathlib import Path
+    from ductwork import Asset, flow, task
+
+    MARKS = Path(os.environ["DUCTWORK_TEST_MARKS"])
+
+    @task(inlets=[Asset("nosuchstore://lake/orders")])
+    def count_orders():
+        with (MARKS / "executed.log").open("a") as fh:
+            fh.write("count_orders\\n")
+        return 1
+
+    @flow(schedule=None, cache="content")
+    def unreadable_input():
+        count_orders()
+    """
+)
+
+
+def test_an_input_whose_version_cannot_be_read_runs_the_task_every_time(tmp_path: Path) -> None:
+    """Its version was the same "unreadable: ..." text each time, which matched itself: a task
+    whose input really changed, but which this host cannot read, stayed "up to date" for ever."""
+    project = Project(tmp_path)
+    (project.flows / "unreadable_input.py").write_text(UNREADABLE_INPUT)
+    log = project.marks / "executed.log"
+    for expected in (1, 2):
+        done = ductwork_process("run", "unreadable_input", "--no-progress", env=project.env, cwd=tmp_path)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert log.read_text().splitlines().count("count_orders") == expected
+    why = ductwork_process("why", "unreadable_input", "count_orders", env=project.env, cwd=tmp_path)
+    assert "could not be read, so it may have changed" in why.stdout + why.stderr, why.stdout + why.stderr

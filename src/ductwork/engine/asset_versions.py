@@ -8,7 +8,8 @@
   asset whose URI is a SQLAlchemy URL; the query's rows are the version.
 
 A version that cannot be read is ``"missing"`` (a file not there yet) or ``"unreadable: ..."``;
-either differs from any real version, so the task runs.
+either differs from any real version, and a fingerprint with an unreadable input matches no
+earlier try (``caching.check``): the task runs.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ductwork.core.assets import Asset
 from ductwork.core.versioning import digest, value_hash
 
 MISSING = "missing"
+UNREADABLE = "unreadable:"
 _MAX_FILES = 10_000
 
 
@@ -35,7 +37,7 @@ def asset_version(asset: Asset) -> str:
             return path_version(Path(unquote(urlparse(asset.uri).path)), content=extra.get("version") == "content")
         return _fsspec_version(asset.uri)
     except Exception as exc:  # a broken store must not hide the task: it runs, and says why
-        return f"unreadable: {type(exc).__name__}: {exc}"[:200]
+        return f"{UNREADABLE} {type(exc).__name__}: {exc}"[:200]
 
 
 def path_version(path: Path, *, content: bool = False) -> str:

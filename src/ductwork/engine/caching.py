@@ -32,6 +32,7 @@ from ductwork.core.versioning import (
     value_hash,
 )
 from ductwork.core.xcom_arg import ParamRef, XComArg
+from ductwork.engine.asset_versions import UNREADABLE
 
 log = logging.getLogger("ductwork.task")
 
@@ -62,11 +63,16 @@ def check(
     other tasks' outputs and to run parameters are still references, which names them)."""
     fingerprint = compute_fingerprint(executable, node, context, original=original)
     ti: TaskInstance = context["ti"]
-    match = store.find(ti.flow_id, node.task_id, cache_key=fingerprint.key)
+    # An input whose version could not be read (a store without credentials here) may have
+    # changed: the same "unreadable" text twice matched, and the task stayed "up to date" for ever.
+    unreadable = sorted(k for k, v in fingerprint.inputs.items() if isinstance(v, str) and v.startswith(UNREADABLE))
+    match = None if unreadable else store.find(ti.flow_id, node.task_id, cache_key=fingerprint.key)
     result = CacheCheck(fingerprint, match=match)
     if match is None:
         result.previous = store.find(ti.flow_id, node.task_id)
-        if result.previous is not None:
+        if unreadable:
+            result.changes = [Change("inputs", key, "could not be read, so it may have changed") for key in unreadable]
+        elif result.previous is not None:
             result.changes = compare(fingerprint, result.previous.fingerprint)
     return result
 
