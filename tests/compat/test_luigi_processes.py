@@ -340,3 +340,40 @@ def test_a_build_killed_with_kill_9_leaves_no_task_process_running(tmp_path: Pat
         for p in pids:
             if _alive(p):
                 os.kill(p, signal.SIGKILL)
+
+
+MOCKED = """
+import os
+import luigi
+from luigi.mock import MockFileSystem, MockTarget
+
+class Make(luigi.Task):
+    i = luigi.IntParameter()
+    def output(self):
+        return MockTarget(f"/made/{self.i}")
+    def run(self):
+        with self.output().open("w") as f:
+            f.write(str(os.getpid()))
+
+class Both(luigi.WrapperTask):
+    def requires(self):
+        return [Make(i=0), Make(i=1)]
+
+MockFileSystem().clear()
+ok = luigi.build([Both()], workers=2, local_scheduler=True)
+data = MockFileSystem().get_all_data()
+children = [p for p in os.listdir("/proc") if p.isdigit() and open(f"/proc/{p}/stat").read().split()[3] == str(os.getpid())]
+print(ok, sorted(data), len({data[k] for k in data}), len(children))
+"""
+
+
+def test_mock_targets_written_in_task_processes_reach_the_build_and_no_process_is_left(tmp_path: Path) -> None:
+    """Luigi keeps MockTarget data in a multiprocessing manager so that forked tasks share it;
+    here it is shared for the build only: what the tasks wrote is there after it, and the
+    manager's process is gone (a process left behind stayed until the interpreter ended)."""
+    env = process_env({"DUCTWORK_HOME": str(tmp_path / "home")})
+    done = subprocess.run(
+        [sys.executable, "-c", MOCKED], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[-2] == "True ['/made/0', '/made/1'] 2 0", done.stdout

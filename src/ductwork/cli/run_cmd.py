@@ -23,6 +23,7 @@ from ductwork.cli.phase_out import PhaseOut
 from ductwork.cli.run_output import ProgressSink, summary_json, summary_table, tries_table
 from ductwork.cli.state import CliState, load_checked_graph
 from ductwork.cli.wait_status import INTERRUPTED
+from ductwork.compat.luigi_mock_sharing import mock_data_shared
 from ductwork.core.class_flow import PLANNING_ERROR, all_task_classes, find_task_class
 from ductwork.core.config import ParamHolder, ParamSources, config_classes, use_sources
 from ductwork.core.events import EventSink
@@ -100,6 +101,7 @@ def _execute(
         ProgressSink(total, flow.flow_id, enabled=progress and not as_json and sys.stderr.isatty()) as bar,
         task_env.withheld(),  # the tasks' environment holds none of Ductwork's secrets
         _terminate_as_interrupt(),
+        mock_data_shared(fork),  # a Luigi module's MockTarget data reaches the tasks' processes
     ):
         try:
             summary = run_locally(

@@ -293,6 +293,7 @@ def _schedule_and_run(tasks: Iterable[Task], override_defaults: Mapping[str, Any
     import signal
 
     from ductwork.cli.phase_out import PhaseOut
+    from ductwork.compat.luigi_mock_sharing import mock_data_shared
     from ductwork.engine.local import run_locally
     from ductwork.engine.supervisor import Limits
 
@@ -321,11 +322,12 @@ def _schedule_and_run(tasks: Iterable[Task], override_defaults: Mapping[str, Any
         policy = RetryPolicy(retrying, float(sched.retry_delay), sched.retry_count)
         logger.info("Done scheduling tasks")
         limits = Limits(resources=_resource_amounts(sources))
-        with policy.applied(), _said_once(plan):
+        fork = env.workers > 1 or work.force_multiprocessing  # as Luigi's worker
+        with policy.applied(), _said_once(plan), mock_data_shared(fork):
             summary = run_locally(
                 BuildFlow(plan),
                 parallelism=max(1, env.workers),
-                fork=env.workers > 1 or work.force_multiprocessing,  # as Luigi's worker
+                fork=fork,
                 run_type="build",
                 limits=limits,
                 wind_down=phase_out.reason,

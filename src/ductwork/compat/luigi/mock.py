@@ -1,11 +1,15 @@
-"""``luigi.mock``: targets kept in memory (``MockTarget``), shared by the whole process and
-the processes a build forks for its tasks (``--workers N``): as in Luigi, the data lives in a
-``multiprocessing`` manager's dictionary, started the first time a mock path is used."""
+"""``luigi.mock``: targets kept in memory (``MockTarget``), shared by the whole process and,
+while a build runs its tasks in processes of their own (``--workers N``, ADR 0028), by those
+processes: the data moves into a ``multiprocessing`` manager's dictionary for that build, as
+Luigi keeps it there, and back into the process's own dictionary after it (the manager's
+process does not outlive the build)."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from ductwork.core.targets import MemoryFileSystem, _MemoryWriter
@@ -14,35 +18,47 @@ from .format import formatted, split_mode
 from .target import FileSystem, FileSystemTarget
 
 _SHARED = MemoryFileSystem()
-"""Its lock; as in Luigi, every ``MockFileSystem()`` sees the same paths, so a test's
-``MockFileSystem().clear()`` empties what its ``MockTarget`` outputs wrote."""
+"""The process's mock data and its lock; as in Luigi, every ``MockFileSystem()`` sees the same
+paths, so a test's ``MockFileSystem().clear()`` empties what its ``MockTarget`` outputs wrote."""
 
-_MANAGED: list[Any] = []
-"""The manager's dictionary, once made (``_shared_data``)."""
-_MAKING = threading.Lock()
+_CURRENT: list[Any] = [_SHARED._data]
+"""Where the data is now: the process's dictionary, or a forking build's manager dictionary."""
+_MOVING = threading.Lock()
 
 
-def _shared_data() -> Any:
-    """The mock data, in a dictionary a forked task's process writes to as well (a plain one
-    lost what a task wrote in its own process)."""
-    if not _MANAGED:
-        with _MAKING:
-            if not _MANAGED:
-                import multiprocessing
+@contextlib.contextmanager
+def shared_with_children() -> Iterator[None]:
+    """For a build that forks its tasks: the data in a manager's dictionary, which what a
+    task's process writes reaches (a plain one lost it), and back after the build."""
+    import multiprocessing
 
-                _MANAGED.append(multiprocessing.Manager().dict())
-    return _MANAGED[0]
+    with _MOVING:
+        if _CURRENT[0] is not _SHARED._data:  # a build inside a build: already shared
+            yield
+            return
+        manager = multiprocessing.Manager()
+        _CURRENT[0] = manager.dict(_SHARED._data)
+    try:
+        yield
+    finally:
+        with _MOVING:
+            try:
+                _SHARED._data.clear()
+                _SHARED._data.update(_CURRENT[0].items())
+            finally:
+                _CURRENT[0] = _SHARED._data
+                manager.shutdown()
 
 
 class MockFileSystem(FileSystem, MemoryFileSystem):
-    """A dictionary of path to bytes, one for the whole process and the tasks it forks."""
+    """A dictionary of path to bytes, one for the whole process (and the tasks a build forks)."""
 
     def __init__(self) -> None:
         self._lock = _SHARED._lock
 
     @property
-    def _data(self) -> Any:  # type: ignore[override]  # the manager's dictionary, made when first used
-        return _shared_data()
+    def _data(self) -> Any:  # type: ignore[override]  # the process's, or a forking build's manager's
+        return _CURRENT[0]
 
     def get_all_data(self) -> Any:
         return self._data
