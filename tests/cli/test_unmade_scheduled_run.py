@@ -23,12 +23,11 @@ FLOW = textwrap.dedent(
 )
 
 
-def test_a_scheduled_run_that_cannot_be_created_is_said_once(tmp_path: Path) -> None:
-    (tmp_path / "flows").mkdir()
-    (tmp_path / "flows" / "needs_x.py").write_text(FLOW)
+def _scheduler_log(tmp_path: Path, flows_folder: Path, until: str, *, then: float = 0.0) -> str:
+    """The log of a scheduler on ``flows_folder``, stopped ``then`` seconds after ``until`` showed."""
     env = {
         "DUCTWORK_HOME": str(tmp_path / "home"),
-        "DUCTWORK_FLOWS_FOLDER": str(tmp_path / "flows"),
+        "DUCTWORK_FLOWS_FOLDER": str(flows_folder),
         "DUCTWORK_DATABASE_URL": f"sqlite:///{tmp_path / 'ductwork.db'}",
         "DUCTWORK_METRICS_PORT": "0",
     }
@@ -36,17 +35,23 @@ def test_a_scheduled_run_that_cannot_be_created_is_said_once(tmp_path: Path) -> 
     scheduler = scheduler_process(env, tmp_path, log)
     try:
         deadline = time.monotonic() + 60
-        while "could not create the run" not in log.read_text():
+        while until not in log.read_text():
             assert time.monotonic() < deadline and scheduler.poll() is None, log.read_text()
             time.sleep(0.2)
-        time.sleep(4.0)  # several polls more
+        time.sleep(then)
         scheduler.send_signal(signal.SIGTERM)
         scheduler.wait(timeout=60)
     finally:
         if scheduler.poll() is None:
             os.killpg(scheduler.pid, signal.SIGKILL)
             scheduler.wait()
-    text = log.read_text()
+    return log.read_text()
+
+
+def test_a_scheduled_run_that_cannot_be_created_is_said_once(tmp_path: Path) -> None:
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "needs_x.py").write_text(FLOW)
+    text = _scheduler_log(tmp_path, tmp_path / "flows", "could not create the run", then=4.0)  # polls more
     said = [line for line in text.splitlines() if "could not create the run" in line]
     assert len(said) == 1, text
     assert "needs_x" in said[0] and "'x'" in said[0], said
@@ -57,24 +62,5 @@ def test_a_flows_folder_that_is_a_file_is_said_to_be_one(tmp_path: Path) -> None
     for a missing path."""
     (tmp_path / "flows").mkdir()
     (tmp_path / "flows" / "needs_x.py").write_text(FLOW)
-    env = {
-        "DUCTWORK_HOME": str(tmp_path / "home"),
-        "DUCTWORK_FLOWS_FOLDER": str(tmp_path / "flows" / "needs_x.py"),
-        "DUCTWORK_DATABASE_URL": f"sqlite:///{tmp_path / 'ductwork.db'}",
-        "DUCTWORK_METRICS_PORT": "0",
-    }
-    log = tmp_path / "scheduler.log"
-    scheduler = scheduler_process(env, tmp_path, log)
-    try:
-        deadline = time.monotonic() + 60
-        while "scheduler started" not in log.read_text():
-            assert time.monotonic() < deadline and scheduler.poll() is None, log.read_text()
-            time.sleep(0.2)
-        scheduler.send_signal(signal.SIGTERM)
-        scheduler.wait(timeout=60)
-    finally:
-        if scheduler.poll() is None:
-            os.killpg(scheduler.pid, signal.SIGKILL)
-            scheduler.wait()
-    text = log.read_text()
+    text = _scheduler_log(tmp_path, tmp_path / "flows" / "needs_x.py", "scheduler started")
     assert "needs_x.py is a file, not a folder" in text and "to the folder that holds it" in text, text

@@ -39,18 +39,7 @@ def render_task(
         return _render_instance(
             flow, operator, map_index, logical_date=logical_date, params=params, services=services, now=now
         )
-    when = as_aware(logical_date, flow.tz) if logical_date is not None else (now or dt.datetime.now(dt.UTC))
-    interval = flow.schedule.interval_starting(when)
-    run = RunInfo(
-        flow_id=flow.flow_id,
-        run_id=f"render__{when.isoformat()}",
-        logical_date=when,
-        data_interval_start=interval.start,
-        data_interval_end=interval.end,
-        params=flow.resolve_params(params),
-        run_type="render",
-        timezone=flow.tz,
-    )
+    run = _render_run(flow, logical_date, params, now)
     ti = TaskInstance(run, task_id, 1, 1 + operator.retries, MemoryResults(), operator.downstream_task_ids)
     extra = (services or TaskServices()).context_values()
     context = build_context(run, ti, operator, log=task_logger, extra=extra)
@@ -61,6 +50,24 @@ def render_task(
     if own is not None:  # an AWS pipeline object: its fields' #{...} expressions, evaluated
         return {name: MASKER.mask_value(value) for name, value in own(context).items()}
     return render_fields(operator, context)
+
+
+def _render_run(
+    flow: Flow, logical_date: dt.datetime | None, params: Mapping[str, Any] | None, now: dt.datetime | None
+) -> RunInfo:
+    """The run a rendering pretends to be part of: at ``logical_date`` (or now), with its params."""
+    when = as_aware(logical_date, flow.tz) if logical_date is not None else (now or dt.datetime.now(dt.UTC))
+    interval = flow.schedule.interval_starting(when)
+    return RunInfo(
+        flow_id=flow.flow_id,
+        run_id=f"render__{when.isoformat()}",
+        logical_date=when,
+        data_interval_start=interval.start,
+        data_interval_end=interval.end,
+        params=flow.resolve_params(params),
+        run_type="render",
+        timezone=flow.tz,
+    )
 
 
 def _render_instance(
@@ -82,18 +89,7 @@ def _render_instance(
     if found is None:
         raise ParameterError(f"--map-index: task {mapped.task_id!r} is not mapped (it has no instances)")
     instance = flow.resolve_operator(found[0])
-    when = as_aware(logical_date, flow.tz) if logical_date is not None else (now or dt.datetime.now(dt.UTC))
-    interval = flow.schedule.interval_starting(when)
-    run = RunInfo(
-        flow_id=flow.flow_id,
-        run_id=f"render__{when.isoformat()}",
-        logical_date=when,
-        data_interval_start=interval.start,
-        data_interval_end=interval.end,
-        params=flow.resolve_params(params),
-        run_type="render",
-        timezone=flow.tz,
-    )
+    run = _render_run(flow, logical_date, params, now)
     ti = TaskInstance(run, instance.task_id, 1, 1 + mapped.retries, MemoryResults(), mapped.downstream_task_ids)
     extra = (services or TaskServices()).context_values()
     context = instance.adapt_context(build_context(run, ti, mapped, log=task_logger, extra=extra))
