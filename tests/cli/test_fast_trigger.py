@@ -411,6 +411,65 @@ def test_the_wait_goes_on_in_the_database_when_the_scheduler_dies(home: dict[str
     (tmp_path / "gate").touch()
 
 
+def _a_scheduler_that_dies_before_answering(env: dict[str, str]) -> tuple[socket.socket, list[str]]:
+    """A listener on the scheduler's socket that records the asked run as the scheduler does
+    (the real command, writing it itself) and then closes without an answer: the moment a
+    scheduler killed between its commit and its answer leaves, which no signal can hit on time."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(scheduler_socket.address(scheduler_socket.real_home(env["DUCTWORK_HOME"])))
+    listener.listen(1)
+    asked: list[str] = []
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            request = scheduler_socket.Lines(conn).next()
+            asked.append(request["flow"])
+            params = request["params"]
+            argv = ["trigger", request["flow"]] + (["--run-id", params["run_id"]] if params["run_id"] else [])
+            done = _ductwork({**env, "DUCTWORK_TRIGGER_HANDOFF": "false"}, *argv)
+            assert done.returncode == 0, done.stderr
+
+    import threading
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener, asked
+
+
+@pytest.mark.parametrize("wait", [False, True])
+def test_a_run_named_by_run_id_is_found_when_the_scheduler_dies_before_answering(tmp_path: Path, wait: bool) -> None:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "flows.py").write_text(FLOWS)
+    env = process_env({"DUCTWORK_HOME": str(tmp_path / "home"), "DUCTWORK_FLOWS_FOLDER": str(flows)})
+    listener, asked = _a_scheduler_that_dies_before_answering(env)
+    with listener:
+        done = _ductwork(
+            env, "trigger", "one", "--run-id", "lost-answer", *(["--wait", "--timeout", "1"] if wait else [])
+        )
+    assert asked == ["one"]
+    assert "run one lost-answer: queued" in done.stdout, done.stderr
+    if wait:  # no scheduler runs it: the wait in the database times out, and says so
+        assert done.returncode == 3, done.stderr
+        assert "timed out after 1s" in done.stderr
+    else:
+        assert done.returncode == 0, done.stderr
+    assert [r.run_id for r in _runs(env, "one")] == ["lost-answer"]  # recorded once, not again by the command
+
+
+def test_a_run_without_run_id_is_not_guessed_when_the_scheduler_dies_before_answering(tmp_path: Path) -> None:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "flows.py").write_text(FLOWS)
+    env = process_env({"DUCTWORK_HOME": str(tmp_path / "home"), "DUCTWORK_FLOWS_FOLDER": str(flows)})
+    listener, _ = _a_scheduler_that_dies_before_answering(env)
+    with listener:
+        done = _ductwork(env, "trigger", "one")
+    assert done.returncode == 2
+    assert "the scheduler stopped while taking this trigger" in done.stderr
+    assert len(_runs(env, "one")) == 1  # the one the scheduler recorded; the command wrote none
+
+
 # --- without a scheduler ---------------------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 from ductwork.cli import scheduler_socket
 
@@ -262,6 +263,7 @@ def attempt(argv: list[str], environ: Mapping[str, str], cwd: str) -> int | None
     try:
         try:
             sock.connect(scheduler_socket.address(where.home))
+            asked = time.time()
             sock.sendall(json.dumps(request(typed, where, environ)).encode() + b"\n")
         except OSError:  # no scheduler here, or it went away: nothing was sent
             return None
@@ -271,8 +273,11 @@ def attempt(argv: list[str], environ: Mapping[str, str], cwd: str) -> int | None
             answer = lines.next()
         except (OSError, ValueError):
             # The request was sent and no answer came: the scheduler stopped at that moment.
-            # Whether it queued the run cannot be known from here; writing it again could
-            # queue it twice.
+            # A run named by --run-id can be looked up; any other cannot be told from a run
+            # someone else queued, and writing it again could queue it twice.
+            found = _named_run(typed, asked)
+            if found is not None:
+                return _report(typed, found, None)
             sys.stderr.write(
                 "Error: the scheduler stopped while taking this trigger; the run may or may not have been "
                 f"queued: see `ductwork runs list {typed.flow_ref}`\n"
@@ -294,8 +299,26 @@ def _prepare_output(typed: Typed) -> None:
         import rich.table  # noqa: F401
 
 
-def _report(typed: Typed, created: dict[str, Any], lines: scheduler_socket.Lines) -> int:
-    """Print what the command prints once the run exists; with ``--wait``, after its end."""
+def _named_run(typed: Typed, asked: float) -> dict[str, Any] | None:
+    """The run this command named, if the database holds it (None when it does not, or the
+    command named its flow by file and so cannot know the flow's id without loading it)."""
+    if typed.run_id is None or ":" in typed.flow_ref or typed.flow_ref.endswith((".py", ".json", ".yaml", ".yml")):
+        return None
+    import datetime as dt
+
+    from ductwork.cli.runs_cmd import run_named_in_database
+    from ductwork.errors import DuctworkError
+
+    try:
+        since = dt.datetime.fromtimestamp(asked - 1.0, dt.UTC)  # the clock's grain in the database
+        return run_named_in_database(typed, typed.flow_ref, typed.run_id, since)
+    except DuctworkError:  # the database is away too: the command says it cannot tell
+        return None
+
+
+def _report(typed: Typed, created: dict[str, Any], lines: scheduler_socket.Lines | None) -> int:
+    """Print what the command prints once the run exists; with ``--wait``, after its end.
+    Without ``lines`` (the scheduler stopped before answering) the wait is on the database."""
     from ductwork.cli import output
 
     if not typed.wait:
@@ -303,6 +326,8 @@ def _report(typed: Typed, created: dict[str, Any], lines: scheduler_socket.Lines
         return 0
     try:
         try:
+            if lines is None:
+                raise OSError("the scheduler stopped before it answered")
             ended = lines.next()
             while "note" in ended:  # said while it waits, as the command waiting itself says it
                 sys.stderr.write(f"{ended['note']}\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import sys
@@ -200,6 +201,27 @@ def _print_states(engine: Any, record: RunRecord, settings: Settings | None = No
     if labels:
         rows = [(f"{t} {labels[t]}" if t in labels else t, *rest) for t, *rest in rows]  # type: ignore[misc]
     print_run_states(record.flow_id, record.run_id, record.state.value, rows, reason, notes)
+
+
+def run_named_in_database(typed: Any, flow_id: str, run_id: str, since: dt.datetime) -> dict[str, Any] | None:
+    """The run ``trigger --run-id`` asked the scheduler for, when the scheduler stopped before
+    it answered: recorded or not, the database knows (``cli.fast_trigger``). A run of that id
+    made before ``since`` is someone else's (the scheduler would have refused the trigger)."""
+    overrides = {
+        "home": typed.home and Path(typed.home),
+        "flows_folder": typed.flows_folder and Path(typed.flows_folder),
+    }
+    state = CliState(config_path=typed.config_path, overrides=overrides)
+    engine = store(state)
+    try:
+        with read_transaction(engine) as conn:
+            record = run_repo.get_run(conn, flow_id, run_id)
+    finally:
+        engine.dispose()
+    if record is None:
+        return None
+    made = record.created_at if record.created_at.tzinfo else record.created_at.replace(tzinfo=dt.UTC)
+    return {"run": run_json(record), "pk": record.pk} if made >= since else None
 
 
 def wait_in_database(typed: Any, pk: int) -> dict[str, Any]:

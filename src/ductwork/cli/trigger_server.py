@@ -144,10 +144,12 @@ class TriggerServer:
                 _send(conn, {"declined": True})
                 return
             record, engine = created
-            self.on_run_created()
             from ductwork.cli.runs_cmd import run_json
 
+            # Answer before waking the scheduler for it: once the answer is in the socket, the
+            # command learns its run even if this process dies while starting it.
             sent = _send(conn, {"run": run_json(record), "pk": record.pk})
+            self.on_run_created()
             exit_status = 0
             if params["wait"] and sent:
                 ended = self._wait(conn, engine, record, params["timeout"])
