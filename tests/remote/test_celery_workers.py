@@ -5,6 +5,7 @@ the remote log store; one worker runs in a network namespace of its own."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -392,5 +393,41 @@ def test_a_long_try_on_a_celery_worker_shows_its_rendered_fields_while_it_runs(t
             assert rendered["op_kwargs"]["run_id"] == "r1", rendered
             wait_for(lambda: _run_state(db_url, "templated") in ("success", "failed"), 60, "the run to end", cluster)
             assert _run_state(db_url, "templated") == "success", cluster.logs()
+        finally:
+            cluster.stop_all()
+
+
+TINY = """
+with Flow("tiny", schedule=None) as tiny:
+    PythonOperator(task_id="only", python_callable=work, op_args=["only"])
+"""
+
+
+def test_a_flows_folder_too_big_for_the_database_fails_its_tries_saying_so(tmp_path: Path) -> None:
+    """A 17 MiB data file in the flows folder made a bundle larger than MariaDB's default
+    max_allowed_packet (16 MiB): MariaDB dropped the connection, the scheduler took it for an
+    outage, and the try stayed queued for ever. It fails now, saying what to do; once the
+    folder is small again, the next run goes through."""
+    with private_redis() as redis, temporary_database("mariadb", tmp_path) as db_url:
+        cluster = Cluster(tmp_path / "c", db_url, redis.url())
+        cluster.write_flow("tiny.py", TINY)
+        big = cluster.flows / "reference.bin"
+        big.write_bytes(os.urandom(17 * 1024 * 1024))
+        try:
+            cluster.scheduler()
+            cluster.wait_schema()
+            cluster.worker("w1", concurrency=1)
+            assert cluster.cli("trigger", "tiny", "--run-id", "big").returncode == 0
+            wait_for(lambda: cluster.run_state("tiny", "big") in ("success", "failed"), 90, "the run to end", cluster)
+            state = json.loads(cluster.cli("tasks", "state", "tiny", "big", "--json").stdout)
+            assert state["only"]["state"] == "failed", state
+            assert "max_allowed_packet" in state["only"]["error"] and "bundle_url" in state["only"]["error"], state
+            assert "big.only" not in count_effects(cluster.effects)
+
+            big.unlink()
+            assert cluster.cli("trigger", "tiny", "--run-id", "small").returncode == 0
+            wait_for(lambda: cluster.run_state("tiny", "small") in ("success", "failed"), 90, "the run", cluster)
+            assert cluster.run_state("tiny", "small") == "success", cluster.logs()
+            assert count_effects(cluster.effects)["small.only"] == 1
         finally:
             cluster.stop_all()

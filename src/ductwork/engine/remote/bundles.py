@@ -121,6 +121,14 @@ def publish_bundle(engine: Engine, bundle: Bundle, bundle_url: str = "") -> None
     stored already is marked current again (retention keeps the bundles published lately)."""
     with read_transaction(engine) as conn:
         stored = remote_repo.has_bundle(conn, bundle.digest)
+        limit = None if stored or bundle_url else remote_repo.largest_statement(conn)
+    if limit is not None and _statement_size(bundle) > limit:
+        raise BundleError(
+            f"the flows folder's code bundle is {_mb(len(bundle.data))}, more than the database takes in one "
+            f"statement (max_allowed_packet = {_mb(limit)}): set bundle_url to keep bundles in a file store "
+            "(s3://..., a shared folder), raise max_allowed_packet on the server, or move large data files "
+            "out of the flows folder"
+        )
     if stored:
         with transaction(engine) as conn:
             remote_repo.touch_bundle(conn, bundle.digest)
@@ -143,6 +151,16 @@ def publish_bundle(engine: Engine, bundle: Bundle, bundle_url: str = "") -> None
         )
 
 
+def _statement_size(bundle: Bundle) -> int:
+    """The bytes of the statement that stores ``bundle``: the driver escapes 7 byte values of
+    256 in binary data (about 3% of compressed bytes), plus the statement's own text."""
+    return len(bundle.data) + len(bundle.data) // 32 + 64 * 1024
+
+
+def _mb(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MiB"
+
+
 class BundleSource:
     """The scheduler's side: the current code version of the flows folder, published when it
     changes. ``ref()`` is cheap to call for every try: the folder is looked at no more than
@@ -159,12 +177,18 @@ class BundleSource:
         self._checked = -1e9
         self._print: object = None
         self._ref: CodeRef | None = None
+        self._failed: BundleError | None = None
 
     def ref(self, flow_file: str | None) -> CodeRef | None:
+        """The code version a try is sent with; ``BundleError`` while the folder's current
+        content cannot be published (never the version before it: that is not the code the
+        scheduler parsed)."""
         now = time.monotonic()
-        if self._ref is None or now - self._checked >= self.recheck:
+        if (self._ref is None and self._failed is None) or now - self._checked >= self.recheck:
             self._checked = now
             self._refresh()
+        if self._failed is not None:
+            raise self._failed
         if self._ref is None:
             return None
         path = None
@@ -182,12 +206,17 @@ class BundleSource:
             self._ref = None
             return
         current = fingerprint(self.folder)
-        if current == self._print and self._ref is not None:
+        if current == self._print and (self._ref is not None or self._failed is not None):
             return
-        bundle = build_bundle(self.folder)
-        publish_bundle(self.engine, bundle, self.bundle_url)
+        try:
+            bundle = build_bundle(self.folder)
+            publish_bundle(self.engine, bundle, self.bundle_url)
+        except BundleError as exc:  # until the folder changes: building it again would not help
+            self._print, self._ref, self._failed = current, None, exc
+            return
         self._print = current
         self._ref = CodeRef("bundle", bundle.digest, None)
+        self._failed = None
 
 
 def _mark_used(marker: Path) -> bool:

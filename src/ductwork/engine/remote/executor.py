@@ -50,7 +50,7 @@ from ductwork.engine.executor import ExecutorEvent, TryFinished, TryKey, TryRequ
 from ductwork.engine.executors._worker import failed_outcome
 from ductwork.engine.journal import decode_outcome, encode_outcome
 from ductwork.engine.remote import wire
-from ductwork.engine.remote.bundles import BundleSource
+from ductwork.engine.remote.bundles import BundleError, BundleSource
 from ductwork.settings import Settings, redact_url
 from ductwork.store.engine import read_transaction, transaction
 from ductwork.store.errors import DatabaseUnreachableError
@@ -175,7 +175,14 @@ class CeleryExecutor:
             if self._task_sources is None:
                 self._task_sources = for_tasks(self.param_sources.to_dict())
             sources = self._task_sources
-        code = self.code.ref(request.flow_file)
+        try:
+            code = self.code.ref(request.flow_file)
+        except BundleError as exc:  # no worker could run this code: the try fails, saying why
+            flight = _Flight(key, request.node, request.max_tries, run_pk, request.node.queue or "default")
+            self._flights[key] = flight
+            now = SystemClock().now()
+            self._finish(flight, TryOutcome(S.FAILED, now, now, error=f"not sent to a worker: {exc}"))
+            return
         request = TryRequest(
             key,
             request.node,

@@ -578,6 +578,16 @@ def has_bundle(conn: Connection, digest: str) -> bool:
     return conn.execute(sa.select(code_bundles.c.hash).where(code_bundles.c.hash == digest)).first() is not None
 
 
+def largest_statement(conn: Connection) -> int | None:
+    """The most bytes one statement may carry (MariaDB/MySQL's ``max_allowed_packet``), or
+    None where a bundle of any sensible size fits. A larger statement makes MariaDB drop the
+    connection, which reads as an outage to the caller, not as a refusal."""
+    if conn.dialect.name not in ("mysql", "mariadb"):
+        return None
+    value = conn.execute(sa.text("SELECT @@max_allowed_packet")).scalar()
+    return None if value is None else int(value)
+
+
 def put_bundle(
     conn: Connection,
     digest: str,
