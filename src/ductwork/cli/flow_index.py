@@ -266,7 +266,7 @@ class FlowIndex:
                 "stamp": _stamp(file, seen),
                 "flows": summaries,
                 "errors": result.errors,
-                "deps": {dep: _stamp(dep, seen) for dep in result.modules or ()},
+                "deps": {dep: _stamp(dep, seen) for dep in [*(result.modules or ()), *result.settings_files]},
             }
             graphs = {g["meta"]["flow_id"]: g for g in result.graphs}
             if graphs:

@@ -10,6 +10,7 @@ walking ``requires()`` from the run's root task (``ClassTaskFlow``, compiled by
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import sys
@@ -38,6 +39,7 @@ from ductwork.core.versioning import check_cache_mode
 from ductwork.errors import (
     CycleError,
     DefinitionError,
+    DuctworkError,
     DuplicateTaskError,
     NotFoundError,
     UnknownArgumentError,
@@ -374,6 +376,39 @@ class ClassTaskFlow(Flow):
                     merged[name] = found[0]
         return super().resolve_params(merged)
 
+    def configured_defaults(self) -> dict[str, Any]:
+        """The run parameters the task class's configuration sets (``[Report] region = west``),
+        typed; one that does not parse is left out (the run's own resolution names it)."""
+        cls = self.configured_from
+        if cls is None:
+            return {}
+        sources = cls.configured_sources()
+        values: dict[str, Any] = {}
+        for name, param in self.params.items():
+            found = sources.lookup(cls.section_name(), name)
+            if found is None:
+                continue
+            try:
+                values[name] = resolve_values(f"flow {self.flow_id!r}", {name: param}, {name: found[0]})[name]
+            except DuctworkError:
+                continue
+        return values
+
+    def meta(self) -> FlowMeta:
+        """As ``Flow.meta``, with a configured value as the parameter's default: the scheduler's
+        runs, ``trigger``, the trigger form and ``flows show`` all start from the value the task
+        class would take (a scheduled run of ``Flow.from_task(Report)`` built region=east while
+        luigi.cfg said west, and ``ductwork build`` built west)."""
+        meta = super().meta()
+        configured = self.configured_defaults()
+        if not configured:
+            return meta
+        params = {name: dict(info) for name, info in meta.params.items()}
+        for name, value in configured.items():
+            params[name]["default"] = self.params[name].serialize_or_none(value)
+            params[name]["required"] = False
+        return dataclasses.replace(meta, params=params)
+
     @property
     def style(self) -> str:
         return "class_tasks"
@@ -401,7 +436,8 @@ class ClassTaskFlow(Flow):
     def to_graph(self) -> FlowGraph:
         """The full requirement graph for the default parameters and today's date (display)."""
         params = {n: p.default for n, p in self.params.items() if not p.required}
-        missing = [n for n, p in self.params.items() if p.required]
+        params.update(self.configured_defaults())
+        missing = [n for n in self.params if n not in params]
         if missing:
             return FlowGraph(self.meta(), {})
         roots = self.roots_for(params, dt.datetime.now(self.tz))

@@ -50,6 +50,8 @@ class FileParse:
     result stays valid while none of them changes); None when the child could not say."""
     variables: list[str] = field(default_factory=list)
     """The variables its import looked up (its result may change with theirs)."""
+    settings_files: list[str] = field(default_factory=list)
+    """Settings files its flows' parameter defaults are read from (luigi.cfg), present or not."""
     fatal: bool = False
     """The file stopped or ended the parsing process: nothing of it could be read."""
 
@@ -195,6 +197,7 @@ class _Watch:
                         result["errors"],
                         result.get("lines", {}),
                         variables=result.get("variables") or [],
+                        settings_files=result.get("settings_files") or [],
                     )
                 self.reported.append(file)
                 self.current = None

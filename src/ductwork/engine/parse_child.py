@@ -51,6 +51,7 @@ def _parse(file: str) -> dict[str, Any]:
         "code": code,
         "code_paths": paths,
         "variables": sorted(variables),
+        "settings_files": sorted({p for flow in loaded.flows for p in _config_files(flow)}),
     }
 
 
@@ -58,9 +59,32 @@ def _paths_of(flow: Any) -> list[Any]:
     from ductwork.engine.code_info import code_files
 
     try:
-        return sorted(code_files(flow))
+        return sorted([*code_files(flow), *_config_files(flow)])
     except Exception:
         return []
+
+
+def _config_files(flow: Any) -> list[str]:
+    """The settings files a ``Flow.from_task`` flow's parameter defaults are read from
+    (luigi.cfg, luigi.toml, ductwork.toml): editing one changes the flow as editing its code."""
+    cls = getattr(flow, "configured_from", None)
+    if cls is None:
+        return []
+    import os
+
+    paths = []
+    try:
+        file_path = cls.configured_sources().file_path
+    except Exception:  # a settings file that does not read: the run's own resolution says so
+        file_path = None
+    if file_path:
+        paths.append(os.path.abspath(file_path))
+    for name in ("ductwork.compat.luigi.configuration.core", "luigi.configuration.core"):  # the shim, as imported
+        luigi_config = sys.modules.get(name)
+        if luigi_config is not None and hasattr(luigi_config, "config_files"):
+            paths += luigi_config.config_files()
+            break
+    return paths
 
 
 def _code_of(flow: Any) -> dict[str, Any] | None:

@@ -344,6 +344,16 @@ class _LuigiSources(ParamSources):
         return super().where(section, name, source)
 
 
+def config_files() -> list[str]:
+    """Every file a build reads Luigi settings from, present or not, as absolute paths: a flow
+    whose parameter defaults come from them is parsed again when one changes or appears."""
+    paths = [*LuigiConfigParser._config_paths, *LuigiTomlParser._config_paths]
+    env = os.environ.get("LUIGI_CONFIG_PATH")
+    if env:
+        paths.append(env)
+    return [os.path.abspath(p) for p in dict.fromkeys(paths)]
+
+
 def _files_of(parser: type[LuigiConfigParser] | type[LuigiTomlParser]) -> str:
     """The files of that kind a build reads (luigi.cfg files, or luigi.toml files), as named."""
     toml = parser is LuigiTomlParser
