@@ -44,8 +44,16 @@ def process_start_time(pid: int) -> str | None:
 
 
 def alive(pid: int, started: str | None) -> bool:
-    current = process_start_time(pid)
-    return current is not None and (started is None or current == started)
+    """Whether ``pid`` runs (and is the process that started at ``started``, when given). A
+    zombie is not alive: a scheduler killed -9 whose parent (a shell, a test, a supervisor) has
+    not reaped it yet holds its pid, and counted as a live scheduler on this host."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return False
+    if fields[0] in ("Z", "X"):
+        return False
+    return started is None or fields[19] == started
 
 
 def _time(value: dt.datetime | None) -> str | None:

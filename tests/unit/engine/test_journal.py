@@ -107,3 +107,28 @@ def test_a_start_line_is_the_json_of_its_record(
     assert line.endswith(b"\n") and line.count(b"\n") == 1
     record = {"e": "start", "run": run_key, "task": task_id, "try": try_number, "at": at.isoformat(), "pid": pid}
     assert json.loads(line) == {**record, "log": log_path}
+
+
+def test_a_killed_process_not_yet_reaped_is_not_alive() -> None:
+    """A scheduler killed -9 whose parent has not reaped it yet is a zombie holding its pid:
+    it counted as a live scheduler on this host (a second one with another executor was
+    refused, naming it)."""
+    import signal
+
+    from ductwork.engine.journal import alive, process_start_time
+
+    child = subprocess.Popen(["sleep", "60"])
+    try:
+        started = process_start_time(child.pid)
+        assert alive(child.pid, None) and alive(child.pid, started)
+        assert not alive(child.pid, "0")  # another process that reused the pid
+        os.kill(child.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert not alive(child.pid, None) and not alive(child.pid, started)
+    finally:
+        child.kill()
+        child.wait()
+    assert not alive(child.pid, None)
