@@ -6,10 +6,10 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from ductwork.core.graph import RUNS_NOTHING, FlowGraph
-from ductwork.core.mapping import MAPPED_TASK
+from ductwork.core.mapping import MAPPED_TASK, OUTCOME, SKIPPED, SUCCEEDED
 from ductwork.core.states import MANUAL_TARGETS, TaskState
 from ductwork.engine.packed_logs import read_packed
 from ductwork.errors import InvalidTransitionError, NotFoundError, did_you_mean
@@ -18,8 +18,10 @@ from ductwork.services.external_clear import ExternalClear
 from ductwork.store.engine import read_transaction, retry_deadlocks, transaction
 from ductwork.store.records import RunRecord, TaskInstanceRecord, TryRecord
 from ductwork.store.repo import events as event_repo
+from ductwork.store.repo import results as result_repo
 from ductwork.store.repo import runs as run_repo
 from ductwork.store.repo import tasks as task_repo
+from ductwork.store.serializers import JsonSerializer
 from ductwork.store.tables import IN_PROCESS_OWNER
 
 
@@ -147,7 +149,48 @@ def mark(
             states = task_repo.task_states(conn, record.pk)
         return [t for t in chosen if states.get(t) != state]
     with transaction(engine) as conn:
-        return task_repo.mark_task_instances(conn, record.pk, task_ids, state, downstream=downstream, upstream=upstream)
+        changed = task_repo.mark_task_instances(
+            conn, record.pk, task_ids, state, downstream=downstream, upstream=upstream
+        )
+        return changed + _settle_mapped(conn, record, graph, changed, state)
+
+
+def _settle_mapped(
+    conn: Connection, record: RunRecord, graph: FlowGraph, changed: Sequence[str], state: TaskState
+) -> list[str]:
+    """A mapped task's instances marked by hand: what its collecting step reads of them follows
+    the mark, and so does the mapped task itself when it has ended (the ids it changed).
+    Marking a failed instance success left ``work`` failed ("1 of its 3 mapped instances
+    failed"), and its downstream stayed upstream_failed through any clear, as in Airflow it
+    does not: there the mapped task is its instances."""
+    instances = [t for t in changed if graph.nodes[t].extra.get(MAPPED_TASK)]
+    if not instances:
+        return []
+    outcome = {TaskState.SUCCESS: SUCCEEDED, TaskState.SKIPPED: SKIPPED}.get(state, state.value)
+    data = JsonSerializer().dumps(outcome)
+    for task_id in instances:
+        result_repo.put_result(conn, record.pk, task_id, OUTCOME, data, serializer=JsonSerializer.name)
+    states = task_repo.task_states(conn, record.pk)
+    settled: list[str] = []
+    for parent in dict.fromkeys(graph.nodes[t].extra[MAPPED_TASK] for t in instances):
+        if parent in changed or states.get(parent) not in _ENDED_BY_RUNNING:
+            continue  # marked itself, or not collected yet: it collects the marks when it runs
+        members = [states.get(t) for t, n in graph.nodes.items() if n.extra.get(MAPPED_TASK) == parent]
+        if any(s in (TaskState.FAILED, TaskState.UPSTREAM_FAILED) for s in members):
+            summary = TaskState.FAILED
+        elif any(s == TaskState.SKIPPED for s in members):
+            summary = TaskState.SKIPPED
+        elif all(s == TaskState.SUCCESS for s in members):
+            summary = TaskState.SUCCESS
+        else:
+            continue
+        if summary != states[parent]:
+            reason = f"its mapped instances were marked: {summary.value}"
+            settled += task_repo.mark_task_instances(conn, record.pk, [parent], summary, reason=reason)
+    return settled
+
+
+_ENDED_BY_RUNNING = (TaskState.SUCCESS, TaskState.FAILED, TaskState.SKIPPED)
 
 
 def _refuse_while_run_in_process(record: RunRecord, change: str) -> None:
