@@ -24,7 +24,9 @@ import contextvars
 import ctypes
 import datetime as dt
 import logging
+import os
 import queue
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -431,10 +433,12 @@ class InProcessExecutor:
             def started(prepared: Executable, rendered: dict[str, Any]) -> None:
                 holder.append(prepared)
                 # Reported once rendered, so that the record shows the rendered fields while it runs.
-                self._put(TryStarted(key, started_at, worker, rendered=dict(rendered) or None), wake=False)
+                self._put(TryStarted(key, started_at, worker, os.getpid(), dict(rendered) or None), wake=False)
                 reported.append(True)
 
-            worker = threading.current_thread().name
+            # The host, as a worker process reports it (the thread's name, "MainThread", was
+            # shown as the try's hostname in the API and the task's page).
+            worker = socket.gethostname()
             outcome = execute_try(
                 executable,
                 node=request.node,
@@ -450,7 +454,7 @@ class InProcessExecutor:
                 services=self.services,
             )
             if not reported:  # its fields could not be rendered: it started all the same
-                self._put(TryStarted(key, started_at, worker), wake=False)
+                self._put(TryStarted(key, started_at, worker, os.getpid()), wake=False)
         except Exception as exc:  # resolving the task failed: the try fails like any other error
             now = self.clock.now()
             state, next_at = after_failure(request.node, request.key.try_number, now, max_tries=request.max_tries)
