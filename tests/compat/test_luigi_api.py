@@ -72,6 +72,37 @@ def test_task_ids_and_names_are_luigis_for_json_and_timedelta_parameters() -> No
         assert type(task).from_str_params(task.to_str_params()).task_id == task_id
 
 
+class Tally(luigi.Task):
+    limit = luigi.OptionalIntParameter()
+    tags = luigi.OptionalListParameter()
+    extra = luigi.OptionalDictParameter()
+    label = luigi.OptionalParameter()
+    path = luigi.OptionalPathParameter()
+    flag = luigi.OptionalBoolParameter()
+    kind = luigi.OptionalChoiceParameter(choices=["a", "b"], default="a")
+
+
+def test_optional_parameters_without_a_default_are_none_as_in_luigi() -> None:
+    # Luigi's Optional*Parameter() is None when not given: the module must not need them given.
+    task = Tally()
+    assert (task.limit, task.tags, task.extra, task.label, task.path, task.flag) == (None,) * 6
+    assert task.task_id == "Tally___a_ced343a78a"  # Luigi 3.8.1's
+    with pytest.raises(luigi.parameter.MissingParameterException):  # Luigi's are required
+        _one_param_task("TChoiceReq", luigi.OptionalChoiceParameter(choices=["a"]))()
+    with pytest.raises(luigi.parameter.MissingParameterException):
+        _one_param_task("TNumReq", luigi.OptionalNumericalParameter(var_type=int, min_value=0, max_value=9))()
+
+
+def test_json_null_reads_back_as_none_for_list_and_dict_parameters() -> None:
+    # Luigi writes a list or dict parameter set to None as `null`; that text must read back.
+    assert luigi.OptionalListParameter().parse("null") is None
+    assert luigi.ListParameter().parse("null") is None
+    assert luigi.DictParameter().parse("null") is None
+    assert luigi.OptionalDictParameter().parse("null") is None
+    task = Tally.from_str_params({"tags": "null", "extra": "null"})
+    assert (task.tags, task.extra) == (None, None)
+
+
 def test_timedelta_and_tuple_parameters_parse_what_luigi_parses() -> None:
     delta, pair = luigi.TimeDeltaParameter(), luigi.TupleParameter()
     assert delta.parse("2 weeks 1 day") == dt.timedelta(days=15)

@@ -112,6 +112,15 @@ class Parameter(_LuigiParameter, core.Parameter[Any]):
 class OptionalParameterMixin:
     nullable = True
     empty_is_null = True
+    default_when_not_given: Any = None
+    """Luigi's ``Optional*Parameter()`` without a default is ``None`` (not required), so a task
+    declaring ``limit = luigi.OptionalIntParameter()`` is made without giving ``limit``; Luigi's
+    ``OptionalChoiceParameter`` and ``OptionalNumericalParameter`` stay required."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if not args and "default" not in kwargs:
+            kwargs["default"] = self.default_when_not_given
+        super().__init__(*args, **kwargs)
 
     def serialize(self, value: Any) -> str:
         return "" if value is None else super().serialize(value)  # type: ignore[misc]
@@ -183,9 +192,7 @@ class BoolParameter(_LuigiParameter, core.BoolParameter):
 
 
 class OptionalBoolParameter(OptionalParameterMixin, BoolParameter):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("default", None) if not args else None
-        super().__init__(*args, **kwargs)
+    pass
 
 
 class _FormattedDate(_LuigiParameter, core.DateTimeParameter):
@@ -422,7 +429,7 @@ class ChoiceParameter(_LuigiParameter, core.ChoiceParameter):
 
 
 class OptionalChoiceParameter(OptionalParameterMixin, ChoiceParameter):
-    pass
+    default_when_not_given = NO_DEFAULT
 
 
 class NumericalParameter(Parameter):
@@ -469,7 +476,7 @@ class NumericalParameter(Parameter):
 
 
 class OptionalNumericalParameter(OptionalParameterMixin, NumericalParameter):
-    pass
+    default_when_not_given = NO_DEFAULT
 
 
 class EnumParameter(_LuigiParameter, core.EnumParameter):
@@ -529,10 +536,14 @@ class ListParameter(_LuigiParameter, core.ListParameter):
         self.schema = schema
         super().__init__(*args, **kwargs)
 
-    def parse(self, text: str) -> tuple[Any, ...]:
+    def parse(self, text: str) -> Any:
         """JSON, as Luigi reads it (``json.loads``): text that is not JSON is an error, not a list
-        of one text, and neither is Ductwork's ``a,b`` form, which Luigi refuses too."""
+        of one text, and neither is Ductwork's ``a,b`` form, which Luigi refuses too. JSON's
+        ``null`` is ``None``, as in Luigi: it is how Luigi writes a list parameter set to
+        ``None`` (``to_str_params()``, ``Task(v=null)``), so that text reads back."""
         value = json.loads(text)
+        if value is None:
+            return None
         if not isinstance(value, list):
             raise ValueError(f"expected a JSON list such as [1, 2], got {text!r}")
         return _freeze_in_order(value)
@@ -573,7 +584,10 @@ class DictParameter(_LuigiParameter, core.DictParameter):
         super().__init__(*args, **kwargs)
 
     def parse(self, text: str) -> Any:
+        """A JSON object; JSON's ``null`` is ``None``, as Luigi reads it (its text for ``None``)."""
         value = json.loads(text)
+        if value is None:
+            return None
         if not isinstance(value, dict):
             raise ValueError(f"expected a JSON object, got {text!r}")
         return _freeze_in_order(value)
