@@ -49,6 +49,19 @@ def task_kind(task: Task) -> str:
     return kind
 
 
+HIDDEN_PARAMS = "hidden_params"
+"""The extra of a node naming the parameters its class declared with a Luigi ``visibility`` other
+than public (``HIDDEN``, ``PRIVATE``): the node keeps their values (a worker rebuilds the task from
+them) and what shows a task's parameters (the API, the web UI's task page) shows them as ``***``,
+as Luigi keeps them off its scheduler and visualiser."""
+
+
+def hidden_params(cls: type[Task]) -> list[str]:
+    """The names of ``cls``'s parameters that are not public (Luigi's ``ParameterVisibility``,
+    an ``IntEnum`` whose ``PUBLIC`` is 0; Ductwork's own parameters have none and are public)."""
+    return [name for name, param in cls.declared_params().items() if int(getattr(param, "visibility", 0) or 0)]
+
+
 PLANNING_ERROR = "planning_error"
 """The extra of a node whose task could not be planned (``complete()`` or ``requires()``
 raised): the line saying so. Its try fails at once with it (Luigi's "failed scheduling")."""
@@ -92,6 +105,9 @@ def task_node(task: Task, deps: Iterable[Task], *, complete: bool = False, broke
         extra["fileloc"] = file
     if broken is not None:
         extra[PLANNING_ERROR] = broken
+    hidden = hidden_params(cls)
+    if hidden:
+        extra[HIDDEN_PARAMS] = hidden
     try:  # shown only: an output() or exists() that raises is for complete() and run() to meet
         targets = flatten(task.output())
         outputs = [repr(o) for o in targets]

@@ -90,6 +90,22 @@ def _instance(ctx: WebContext, record: RunRecord, task_id: str) -> Any:
     return instance
 
 
+def shown_definition(definition: dict[str, Any]) -> dict[str, Any]:
+    """A task's recorded definition as a viewer may read it: a parameter its class declared
+    private or hidden (Luigi's ``visibility``, which keeps it off Luigi's scheduler and UI) and
+    one named like a secret (``db_password``, ``api_token``: as a run's params are shown) are
+    ``***``. The record keeps the values: a worker rebuilds the task from them."""
+    from ductwork.core.class_flow import HIDDEN_PARAMS
+    from ductwork.core.masking import MASK, mask_secret_keys
+
+    params = definition.get("params")
+    if not isinstance(params, dict) or not params:
+        return definition
+    hidden = set((definition.get("extra") or {}).get(HIDDEN_PARAMS) or ())
+    shown = {k: MASK if k in hidden and v not in (None, "") else v for k, v in params.items()}
+    return {**definition, "params": mask_secret_keys(shown)}
+
+
 @router.get(BASE + "/{task_id}", response_model=schemas.TaskDetailOut, dependencies=[Viewer])
 def get_task(
     flow_id: FlowId, run_id: RunId, task_id: TaskId, ctx: WebContext = Depends(web_context)
@@ -105,7 +121,7 @@ def get_task(
     reason = next((e.reason for e in reversed(changes) if e.new == instance.state.value), "")
     return schemas.TaskDetailOut(
         **schemas.task_out(instance).model_dump(),
-        definition=schemas.plain(definition),
+        definition=schemas.plain(shown_definition(definition)),
         downstream=downstream,
         state_reason=reason,
     )
