@@ -652,3 +652,24 @@ def test_a_disabled_task_is_not_run_nor_what_needs_it(tmp_path: Path) -> None:
     assert result.status == luigi.LuigiStatusCode.NOT_RUN and result.scheduling_succeeded
     assert "* 1 was not granted run permission by the scheduler:\n        - 1 Needs()" in result.summary_text
     assert "Switched" not in result.summary_text
+
+
+def test_a_range_of_a_task_class_no_module_has_names_the_parameter(tmp_path: Path) -> None:
+    """``ductwork build RangeDaily --of Dail`` ended in a traceback (Luigi's
+    TaskClassNotFoundException); it now says which parameter, what was given and the closest
+    class, and still raises Luigi's exception for code that catches it."""
+    from click.testing import CliRunner
+
+    from ductwork.cli.main import cli
+
+    (tmp_path / "days.py").write_text(
+        "import luigi\n\nclass DailyDump(luigi.Task):\n    date = luigi.DateParameter()\n\n"
+        "    def complete(self):\n        return True\n"
+    )
+    base = ["--home", str(tmp_path / "home"), "build", "--module", str(tmp_path / "days.py"), "RangeDaily"]
+    result = CliRunner().invoke(cli, [*base, "--of", "DailyDum", "--start", "2024-03-01"])
+    assert result.exit_code == 2, result.output
+    assert "parameter 'of' wants a task class's name, got 'DailyDum'" in result.output, result.output
+    assert "Did you mean: DailyDump" in result.output and "Traceback" not in result.output
+    with pytest.raises(luigi.task_register.TaskClassNotFoundException):
+        luigi.TaskParameter().parse("DailyDum")

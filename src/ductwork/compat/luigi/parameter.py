@@ -603,16 +603,36 @@ class OptionalDictParameter(OptionalParameterMixin, DictParameter):
     pass
 
 
+def _task_class_error(exc: Exception) -> Exception:
+    """``exc`` (Luigi's ``TaskClassNotFoundException`` or ``TaskClassAmbigiousException``) as an
+    instance of a subclass that is also a ``ValueError``, which parameter errors are made of; its
+    message on one line (Luigi lists the closest names one per line)."""
+    kind = type(exc)
+    error = type(kind.__name__, (kind, ValueError), {"__module__": kind.__module__})
+    return error("; ".join(line for line in str(exc).splitlines() if line.strip()).replace(":;", ":"))
+
+
 class TaskParameter(Parameter):
     """A task class, written as its family name."""
 
     def parse(self, text: str) -> Any:
-        from .task_register import Register
+        """The class named ``text``; a name no class has raises Luigi's
+        ``TaskClassNotFoundException``, also a ``ValueError``: a parameter's error, so
+        ``ductwork build RangeDaily --of Dail`` says which parameter and what was given,
+        with the closest names, instead of a traceback."""
+        from .task_register import Register, TaskClassException
 
-        return Register.get_task_cls(text.strip())
+        try:
+            return Register.get_task_cls(text.strip())
+        except TaskClassException as exc:
+            raise _task_class_error(exc) from None
 
     def serialize(self, value: Any) -> str:
         return str(value.get_task_family())
+
+    def describe_type(self) -> str:
+        """What an error says it wants: the name of a task class, not any text."""
+        return "a task class's name"
 
     def normalize(self, value: Any) -> Any:
         return self.parse(value) if isinstance(value, str) else value
