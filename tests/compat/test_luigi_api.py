@@ -93,6 +93,13 @@ def test_optional_parameters_without_a_default_are_none_as_in_luigi() -> None:
         _one_param_task("TNumReq", luigi.OptionalNumericalParameter(var_type=int, min_value=0, max_value=9))()
 
 
+def test_an_optional_parameter_given_empty_text_is_another_instance_than_none() -> None:
+    # Both write "" in the task id; Luigi's instance cache still keeps them apart.
+    given = Tally(label="")
+    assert (given.label, Tally().label) == ("", None)
+    assert Tally(label="") is given and Tally() is Tally()
+
+
 def test_json_null_reads_back_as_none_for_list_and_dict_parameters() -> None:
     # Luigi writes a list or dict parameter set to None as `null`; that text must read back.
     assert luigi.OptionalListParameter().parse("null") is None

@@ -31,7 +31,7 @@ class Register(abc.ABCMeta):
     hidden parameter (``dry_run``) share a task id but are not the same object."""
 
     _reg: ClassVar[list[type]] = []
-    _instance_cache: ClassVar[dict[tuple[type, tuple[tuple[str, str | None], ...]], Any] | None] = {}
+    _instance_cache: ClassVar[dict[tuple[type, tuple[tuple[str, str | None, bool], ...]], Any] | None] = {}
     _default_namespace_dict: ClassVar[dict[str, str | None]] = {}
     AMBIGUOUS_CLASS: ClassVar[object] = object()
 
@@ -65,7 +65,10 @@ class Register(abc.ABCMeta):
         cache = Register._instance_cache
         if cache is None:
             return instance
-        key = (cls, tuple(instance.all_str_params().items()))
+        # An optional parameter writes None and "" alike (Luigi's text for None): the key tells
+        # them apart, or Task() after Task(name="") was that instance, its name "" and not None.
+        values = instance.__dict__
+        key = (cls, tuple((k, v, values.get(k) is None) for k, v in instance.all_str_params().items()))
         existing = cache.get(key)
         if existing is not None:
             return existing
