@@ -680,3 +680,38 @@ def test_a_range_of_a_task_class_no_module_has_names_the_parameter(tmp_path: Pat
     assert "Did you mean: DailyDump" in result.output and "Traceback" not in result.output
     with pytest.raises(luigi.task_register.TaskClassNotFoundException):
         luigi.TaskParameter().parse("DailyDum")
+
+
+def test_empty_text_for_an_optional_text_parameter_is_none_as_luigi_parses_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--label ''`` (and ``label =`` in luigi.cfg) gave an ``OptionalParameter`` the text
+    ``''``, where Luigi's ``parse`` gives ``None`` (an ``OptionalIntParameter`` got ``None``
+    already); a value given in code stays as it is."""
+    from click.testing import CliRunner
+
+    from ductwork.cli.main import cli
+
+    (tmp_path / "labels.py").write_text(
+        "import luigi\n\nclass Labelled(luigi.Task):\n"
+        "    label = luigi.OptionalParameter(default='dflt')\n"
+        "    def output(self):\n        return luigi.LocalTarget(f'{self.label!r}.txt')\n\n"
+        "    def run(self):\n        self.output().open('w').close()\n"
+    )
+    base = ["--home", str(tmp_path / "home"), "build", "--module", str(tmp_path / "labels.py"), "Labelled"]
+    monkeypatch.chdir(tmp_path)  # luigi.cfg is read from the working folder, as Luigi reads it
+    result = CliRunner().invoke(cli, [*base, "--label", ""])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "None.txt").exists(), sorted(p.name for p in tmp_path.iterdir())
+    (tmp_path / "None.txt").unlink()
+    (tmp_path / "luigi.cfg").write_text("[Labelled]\nlabel =\n")
+    parser = luigi.configuration.LuigiConfigParser
+    parser.reload_instance()  # read once a process, as Luigi does: a new file is read again
+    try:
+        result = CliRunner().invoke(cli, base)
+    finally:
+        monkeypatch.chdir(Path(__file__).parent)
+        parser.reload_instance()
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "None.txt").exists(), sorted(p.name for p in tmp_path.iterdir())
+    assert Tally(label="").label == ""

@@ -440,7 +440,7 @@ def build(
         with use_sources(sources), _located_in_task_code(loaded):
             if ctx.get_parameter_source("workers") is click.core.ParameterSource.DEFAULT:
                 workers = _luigi_workers(classes) or workers
-            root = cls(**args.root)
+            root = cls(**_root_text(cls, args.root))
             flow = flow_for_tasks([root])
             logs = usable_log_dir(state.settings.logs)
             summary = _execute(
@@ -491,6 +491,18 @@ def _luigi_workers(classes: dict[str, type[ParamHolder]]) -> int | None:
     if core is None or getattr(core, "use_cmdline_section", True) or "workers" not in core.declared_params():
         return None
     return max(1, int(core().workers))  # type: ignore[attr-defined]
+
+
+def _root_text(cls: type[ParamHolder], given: dict[str, Any]) -> dict[str, Any]:
+    """The root task's values from the command line, which are text: empty text for a parameter
+    that reads it as ``None`` (Luigi's ``Optional*Parameter``, ``--label ''``) is ``None``, as
+    Luigi's ``parse`` gives it and as the other classes' ``--Section-name ''`` read; handed
+    to the class as a value in code, an ``OptionalParameter`` kept ``''``."""
+    params = cls.declared_params()
+    return {
+        name: None if value == "" and getattr(params.get(name), "empty_is_null", False) else value
+        for name, value in given.items()
+    }
 
 
 def _check_section_values(args: BuildArgs, classes: dict[str, type[ParamHolder]]) -> None:

@@ -248,6 +248,10 @@ def _positional(cls: type[ParamHolder], params: Mapping[str, Parameter[Any]]) ->
     return cached
 
 
+_TEXT_SOURCES = (ParamSource.CLI, ParamSource.ENV, ParamSource.CONFIG_FILE)
+"""Where a parameter's value is text the user wrote, which its type parses."""
+
+
 def resolve_params(
     cls: type[ParamHolder], args: tuple[Any, ...], kwargs: Mapping[str, Any]
 ) -> tuple[dict[str, Any], dict[str, ParamSource]]:
@@ -287,7 +291,12 @@ def resolve_params(
                     f"as {env_name(owner, name)} or in [{owner}] of ductwork.toml"
                 )
         try:
-            values[name] = param.convert(raw, name=name, owner=owner)
+            if raw == "" and source in _TEXT_SOURCES and param.empty_is_null:
+                # Luigi's Optional*Parameter parses empty text as None, a text one's too
+                # (``[Report] label =`` in luigi.cfg, ``--label ''``); given in code, "" stays "".
+                values[name] = None
+            else:
+                values[name] = param.convert(raw, name=name, owner=owner)
         except ParameterTypeError as exc:
             written = sources.where(owner, name, source)
             if not written:
