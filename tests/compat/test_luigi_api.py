@@ -453,6 +453,10 @@ def test_a_flow_of_a_task_with_optional_parameters_can_be_triggered() -> None:
         "label": None,
         "ratio": None,
     }
+    # `ductwork run --param label=` loads the module and gave the text '' instead.
+    flow = Flow.from_task(Capped, flow_id="capped", schedule=None)
+    assert flow.resolve_params({"limit": "", "label": ""}) == {"limit": None, "label": None, "ratio": 0.5}
+    assert flow.resolve_params({"label": "eu"})["label"] == "eu"
 
 
 def test_the_config_parser_answers_as_luigis(tmp_path: Path) -> None:

@@ -367,7 +367,12 @@ class ClassTaskFlow(Flow):
         cls = self.configured_from
         if cls is None:
             return super().resolve_params(given)
-        merged = dict(given or {})
+        merged = {
+            # ``--param label=``: Luigi's OptionalParameter parses empty text as None, as the
+            # run the scheduler makes of it does (from the recorded description), not as "".
+            name: None if value == "" and getattr(self.params.get(name), "empty_is_null", False) else value
+            for name, value in (given or {}).items()
+        }
         sources = cls.configured_sources()
         for name in self.params:
             if name not in merged:
