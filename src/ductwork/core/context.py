@@ -179,6 +179,7 @@ CONTEXT_NAMES = frozenset(
         "log",
         "triggered_by",
         "triggering_asset_events",
+        "dag_run",
         # what a try adds (TaskServices.context_values, the executor, PythonOperator)
         "secrets",
         "conn",
@@ -228,10 +229,32 @@ def build_context(
         "log": log or logging.getLogger(f"ductwork.task.{ti.task_id}"),
         "triggered_by": dict(run.triggered_by or {}),
         "triggering_asset_events": _asset_events(run.triggered_by),
+        "dag_run": RunView(run),
     }
     if extra:
         values.update(extra)
     return TaskContext(values)
+
+
+class RunView:
+    """``dag_run`` in a flow's context: the run a try belongs to, read as Airflow code reads it
+    (``dag_run.conf``, ``dag_run.run_id``...). The README documents ``{{ dag_run.conf }}`` for
+    every flow and the Airflow style invites writing it, yet a native flow's template failed with
+    "'dag_run' is undefined" and a callable declaring ``dag_run`` got nothing. (Airflow DAG
+    files get the shim's fuller ``DagRun`` instead.)"""
+
+    def __init__(self, run: RunInfo) -> None:
+        self.flow_id = self.dag_id = run.flow_id
+        self.run_id = run.run_id
+        self.run_type = run.run_type
+        self.conf: dict[str, Any] = dict(run.conf)
+        self.logical_date = self.execution_date = run.logical_date
+        self.data_interval_start = run.data_interval_start
+        self.data_interval_end = run.data_interval_end
+        self.external_trigger = run.run_type == "manual"
+
+    def __repr__(self) -> str:
+        return f"<RunView {self.flow_id} @ {self.logical_date.isoformat()}: {self.run_id}, {self.run_type}>"
 
 
 @functools.lru_cache(maxsize=64)

@@ -64,7 +64,9 @@ class Flow:
         schedule: a cron string, a preset (``@daily``...), a timedelta, None (manual only), or
             assets: ``[a, b]`` (all of them), ``a | b``, ``a & b``, ``AssetOrTime("@daily", a | b)``.
         start_date, end_date: the first and last logical dates to schedule.
-        timezone: IANA name; cron schedules follow its wall clock.
+        timezone: IANA name; cron schedules follow its wall clock. Not given: the zone of an
+            aware ``start_date`` (``pendulum.datetime(2024, 1, 1, tz="Europe/Madrid")``), as
+            Airflow's DAG takes it, else UTC.
         default_args: arguments applied to every task that does not set them.
         params: typed run parameters (``Parameter`` objects or plain default values).
         catchup: whether the scheduler creates runs for every missed interval.
@@ -87,7 +89,7 @@ class Flow:
         schedule: Any = None,
         start_date: dt.datetime | dt.date | str | None = None,
         end_date: dt.datetime | dt.date | str | None = None,
-        timezone: str | dt.tzinfo = "UTC",
+        timezone: str | dt.tzinfo | None = None,
         default_args: Mapping[str, Any] | None = None,
         params: Mapping[str, Any] | None = None,
         tags: Iterable[str] | None = (),
@@ -118,7 +120,7 @@ class Flow:
         self.flow_id = flow_id
         self.description = _text(description, "description", flow_id)
         self.doc = doc
-        self.tz = get_timezone(timezone, where=f"flow {flow_id!r}")
+        self.tz = get_timezone(_start_zone(start_date) if timezone is None else timezone, where=f"flow {flow_id!r}")
         time_schedule, condition = split_schedule(schedule, where=f"flow {flow_id!r}")
         self.asset_condition: AssetCondition | None = condition
         self.schedule: Schedule = parse_schedule(time_schedule, self.tz, where=f"flow {flow_id!r}")
@@ -319,6 +321,18 @@ def _as_timeout(value: Any, flow_id: str) -> dt.timedelta | None:
     if timeout <= dt.timedelta(0):
         raise DefinitionError(f"flow {flow_id!r}: run_timeout must be positive, not {timeout}")
     return timeout
+
+
+def _start_zone(start_date: Any) -> str | dt.tzinfo:
+    """The zone of an aware ``start_date``, else UTC: Airflow's DAG takes its timezone from its
+    start date, and a DAG moved to ``Flow`` with a ``pendulum.datetime(..., tz="Europe/Madrid")``
+    start ran its ``@daily`` schedule at UTC midnight instead of Madrid's. A pendulum zone is
+    passed by its IANA name, which is what the flow records."""
+    tz = start_date.tzinfo if isinstance(start_date, dt.datetime) else None
+    if tz is None:
+        return "UTC"
+    name = getattr(tz, "key", None) or getattr(tz, "name", None)
+    return name if isinstance(name, str) else tz
 
 
 def _as_datetime(value: Any, tz: dt.tzinfo, *, name: str, flow_id: str) -> dt.datetime | None:

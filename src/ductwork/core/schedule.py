@@ -10,6 +10,7 @@ on which a day has 23 or 25 hours. All functions here are pure: ``now`` is alway
 from __future__ import annotations
 
 import datetime as dt
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
@@ -42,12 +43,17 @@ def get_timezone(name: str | dt.tzinfo | None, *, where: str = "") -> dt.tzinfo:
     if name is None:
         return dt.UTC
     if isinstance(name, dt.tzinfo):
-        return name
+        return _fixed(name) or name
     prefix = f"{where}: " if where else ""
     if not isinstance(name, str):  # timezone=2 was an AttributeError from .upper()
         raise ScheduleError(f"{prefix}unknown timezone {name!r} (use an IANA name such as Europe/Madrid)")
     if name.upper() == "UTC":
         return dt.UTC
+    offset = _OFFSET.fullmatch(name.strip())
+    if offset:
+        sign = -1 if offset[1] == "-" else 1
+        delta = dt.timedelta(hours=int(offset[2]), minutes=int(offset[3] or 0))
+        return dt.timezone(sign * delta) if delta else dt.UTC
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -56,6 +62,27 @@ def get_timezone(name: str | dt.tzinfo | None, *, where: str = "") -> dt.tzinfo:
         guess = did_you_mean(name, zoneinfo.available_timezones())
         said = f"{prefix}unknown timezone {name!r} (use an IANA name such as Europe/Madrid)"
         raise ScheduleError(f"{said}.{guess}" if guess else said) from None
+
+
+_OFFSET = re.compile(r"(?:UTC)?([+-])(\d{1,2}):?(\d\d)?", re.IGNORECASE)
+"""A fixed offset as a zone's name: ``+01:00`` (pendulum's ``FixedTimezone``), ``UTC+01:00``
+(what ``timezone_name`` writes for ``dt.timezone(dt.timedelta(hours=1))``)."""
+
+
+def _fixed(tz: dt.tzinfo) -> dt.tzinfo | None:
+    """A zone without a name (``dt.timezone(offset)``, pendulum's ``FixedTimezone``) as
+    ``dt.timezone``, whose ``timezone_name`` (``UTC+01:00``) ``get_timezone`` reads back: the flow
+    records that name, and a trigger or backfill read it back as an unknown timezone, so a flow
+    with a fixed-offset zone imported but could not be run. None for a named zone."""
+    if getattr(tz, "key", None) is not None or tz is dt.UTC:
+        return None
+    try:
+        offset = tz.utcoffset(None)
+    except Exception:  # a zone whose offset depends on the date
+        return None
+    if offset is None:
+        return None
+    return dt.timezone(offset) if offset else dt.UTC
 
 
 def timezone_name(tz: dt.tzinfo) -> str:
