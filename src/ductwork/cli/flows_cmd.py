@@ -131,12 +131,17 @@ def show(state: CliState, flow_ref: str, as_json: bool) -> None:
         out.print(line, markup=False, highlight=False)
     if meta.params:
         from ductwork.cli.tables import DataTable
-        from ductwork.core.params import from_description
+        from ductwork.core.params import from_description, schema_hint
 
         table = DataTable("parameter", "type", "default", "description", title="parameters")
         for name, info in meta.params.items():
             nullable = info["type"] != "json" and from_description(info).takes_null()
             kind = f"list of {info['items']}" if info.get("items") else info["type"]
+            if info["type"] == "schema":  # an Airflow Param: what its JSON schema wants, as the trigger form says
+                schema = info.get("schema") or {}
+                kind = schema_hint(schema)
+                listed = schema.get("type")
+                nullable = nullable and not (isinstance(listed, list) and "null" in listed)
             table.add_row(
                 name,
                 f"{kind} or null" if nullable else kind,

@@ -673,6 +673,32 @@ class SchemaParameter(Parameter[Any]):
         return info
 
 
+def schema_hint(schema: Mapping[str, Any]) -> str:
+    """A JSON schema in a few words: ``integer, 1 to 100``, ``array as JSON``, ``string, 3 to 10
+    characters``: what the trigger form's help line and ``ductwork flows show`` say an Airflow
+    ``Param`` wants (its type is "schema" to Ductwork, which told the user nothing)."""
+    kind = schema.get("type")
+    words = "/".join(map(str, kind)) if isinstance(kind, list) else str(kind or "JSON")
+    if kind in ("array", "object"):
+        words += " as JSON"
+    low, high = schema.get("minimum"), schema.get("maximum")
+    if low is not None and high is not None:
+        words += f", {low} to {high}"
+    elif low is not None:
+        words += f", at least {low}"
+    elif high is not None:
+        words += f", at most {high}"
+    short, long = schema.get("minLength"), schema.get("maxLength")
+    if short is not None or long is not None:
+        words += f", {short or 0} to {long} characters" if long is not None else f", at least {short} characters"
+    if "enum" in schema:
+        choices = "one of " + ", ".join(json.dumps(v) for v in schema["enum"])
+        words = choices if kind is None else f"{words}, {choices}"
+    if "format" in schema:
+        words += f" ({schema['format']})"
+    return words
+
+
 def _schema_admits_number(schema: Mapping[str, Any]) -> bool:
     kind = schema.get("type")
     kinds = kind if isinstance(kind, list) else [kind]

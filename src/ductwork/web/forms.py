@@ -13,6 +13,7 @@ from typing import Any
 
 from ductwork.api.schemas import ParamOut
 from ductwork.core.json_text import json_object
+from ductwork.core.params import schema_hint
 from ductwork.errors import ParameterError
 
 _INPUT_TYPES = {
@@ -132,29 +133,6 @@ def _schema_field(p: ParamOut, value: str) -> Field:
             **common,
         )
     return Field(p.name, p.type, "input", nullable=p.nullable, **common)
-
-
-def schema_hint(schema: dict[str, Any]) -> str:
-    """A JSON schema in a few words: ``integer, 1 to 100``, ``array as JSON``, ``string, 3 to 10 characters``."""
-    kind = schema.get("type")
-    words = "/".join(map(str, kind)) if isinstance(kind, list) else str(kind or "JSON")
-    if kind in ("array", "object"):
-        words += " as JSON"
-    low, high = schema.get("minimum"), schema.get("maximum")
-    if low is not None and high is not None:
-        words += f", {low} to {high}"
-    elif low is not None:
-        words += f", at least {low}"
-    elif high is not None:
-        words += f", at most {high}"
-    short, long = schema.get("minLength"), schema.get("maxLength")
-    if short is not None or long is not None:
-        words += f", {short or 0} to {long} characters" if long is not None else f", at least {short} characters"
-    if "enum" in schema:
-        words += ", one of " + ", ".join(json.dumps(v) for v in schema["enum"])
-    if "format" in schema:
-        words += f" ({schema['format']})"
-    return words
 
 
 def given_back(params: list[ParamOut], form: dict[str, str]) -> dict[str, str]:
