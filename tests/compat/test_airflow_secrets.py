@@ -181,3 +181,39 @@ def test_a_variable_that_is_not_json_is_named_by_the_error(tmp_path: Path, monke
     error = summary["read"].tries[-1].error or ""
     assert "variable 'settings' is not valid JSON: Expecting value" in error, error
     assert summary.result("read_or_default") == "fallback"
+
+
+CONN_TYPES = """
+    import pendulum
+    from airflow.decorators import dag, task
+    from airflow.hooks.base import BaseHook
+    from airflow.models import Connection
+    from airflow.operators.bash import BashOperator
+
+    @dag(schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC"))
+    def conn_types():
+        @task
+        def read():
+            stored = BaseHook.get_connection("warehouse")
+            parsed = Connection(conn_id="x", uri="postgresql://u:p@h:5432/db")
+            return [stored.conn_type, parsed.conn_type, stored.get_uri()]
+
+        shown = BashOperator(task_id="shown", bash_command="echo {{ conn.warehouse.conn_type }}")
+        read() >> shown
+
+    conn_types()
+"""
+
+
+def test_a_postgresql_uri_is_a_postgres_connection_to_airflow_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As Airflow parses it: a connection added as postgresql:// was "postgresql" to DAG code
+    # comparing conn_type with "postgres" (Airflow's name for it).
+    monkeypatch.setenv("DUCTWORK_CONN_WAREHOUSE", "postgresql://etl:pw@db.example:5432/analytics")
+    summary = run_locally(load_dag(tmp_path, CONN_TYPES))
+    assert summary.state.value == "success", {t: s.tries[-1].error for t, s in summary.tasks.items() if s.tries}
+    stored, parsed, uri = summary.result("read")
+    assert (stored, parsed) == ("postgres", "postgres")
+    assert uri == "postgresql://etl:pw@db.example:5432/analytics"  # still a URL SQLAlchemy takes
+    assert summary.result("shown") == "postgres"

@@ -14,6 +14,14 @@ from ductwork.core import connections as core
 from .variable import current_secrets
 
 
+def airflow_conn_type(conn_type: str | None) -> str | None:
+    """The type as Airflow names it: a ``postgresql://`` URI is of type ``postgres`` to Airflow
+    (``Connection(uri=...)``, ``AIRFLOW_CONN_*``, ``airflow connections add --conn-uri``), and DAG
+    code and hooks compare it with that (``if conn.conn_type == "postgres"``). Ductwork keeps the
+    URI's own scheme, so such code took a connection added as ``postgresql://`` for another kind."""
+    return "postgres" if conn_type == "postgresql" else conn_type
+
+
 class Connection:
     """One connection with Airflow's attribute names; the password is never in ``repr``."""
 
@@ -35,7 +43,7 @@ class Connection:
             conn_type, host, login, password = parsed.conn_type, parsed.host, parsed.login, parsed.password
             schema, port, extra = parsed.schema, parsed.port, dict(parsed.extra)
         self.conn_id = conn_id
-        self.conn_type = conn_type
+        self.conn_type = airflow_conn_type(conn_type) if uri is not None else conn_type
         self.description = description
         self.host = host
         self.login = login
@@ -48,7 +56,7 @@ class Connection:
     def from_ductwork(cls, found: core.Connection) -> Connection:
         return cls(
             conn_id=found.conn_id,
-            conn_type=found.conn_type,
+            conn_type=airflow_conn_type(found.conn_type),
             description=found.description,
             host=found.host,
             login=found.login,
@@ -89,9 +97,11 @@ class Connection:
         return self.extra
 
     def _ductwork(self) -> core.Connection:
+        # postgres:// is no SQLAlchemy URL: the URI keeps the scheme Ductwork's own tasks (and
+        # Airflow code that changes postgres:// to postgresql://) connect with
         return core.Connection(
             conn_id=self.conn_id or "",
-            conn_type=self.conn_type or "",
+            conn_type="postgresql" if self.conn_type == "postgres" else self.conn_type or "",
             host=self.host,
             login=self.login,
             password=self.password,
