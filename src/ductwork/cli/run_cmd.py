@@ -335,12 +335,15 @@ def run(
         else:  # `nan` is refused as by trigger: the run's params are recorded as JSON
             finite_values(f"flow {flow.flow_id!r}", flow.resolve_params(params), params)
         logs = usable_log_dir(settings.logs)
+        when = _instance_date(flow, _parse_date(logical_date))
+        if record:
+            _past_not_waited_for(state, flow, when, only)
         summary = _execute(
             state,
             flow,
             graph=graph,
             params=params,
-            logical_date=_instance_date(flow, _parse_date(logical_date)),
+            logical_date=when,
             workers=workers or settings.parallelism,
             as_json=as_json,
             progress=not no_progress,
@@ -351,6 +354,51 @@ def run(
             log_dir=logs,
         )
     _report(summary, as_json, logs)
+
+
+def _past_not_waited_for(state: CliState, flow: Flow, when: dt.datetime | None, only: tuple[str, ...]) -> None:
+    """Say so when a ``depends_on_past`` task will run although the same task of the flow's
+    previous run (by logical date) did not succeed: ``ductwork run`` runs every task it is
+    given now and waits for no other run, where the scheduler (``trigger``, ``backfill``)
+    holds the task back. An Airflow user re-running a day after a failed one otherwise got a
+    success with nothing telling them the past was not looked at."""
+    waiting = [
+        op.task_id
+        for op in flow.tasks.values()
+        if getattr(op, "depends_on_past", False) and (not only or op.task_id in only)
+    ]
+    if not waiting:
+        return
+    from ductwork.core.schedule import as_aware
+    from ductwork.engine.services_setup import existing_database
+    from ductwork.store.engine import read_transaction
+    from ductwork.store.repo import runs as run_repo
+    from ductwork.store.repo import tasks as task_repo
+
+    moment = as_aware(when, flow.tz) if when is not None else dt.datetime.now(dt.UTC)
+    try:
+        engine = existing_database(state.settings)
+        if engine is None:
+            return
+        try:
+            with read_transaction(engine) as conn:
+                earlier = run_repo.list_runs(conn, flow_id=flow.flow_id, until=moment, limit=1).items
+                if not earlier:
+                    return
+                found = {t: task_repo.get_task_instance(conn, earlier[0].pk, t) for t in waiting}
+        finally:
+            engine.dispose()
+    except Exception:  # no readable database: the run goes on, as it would have
+        return
+    for task_id, previous in found.items():
+        if previous is not None and previous.state.value not in ("success", "skipped"):
+            click.secho(
+                f"note: task {task_id} has depends_on_past, and in the previous run {earlier[0].run_id} it is "
+                f"{previous.state.value}: ductwork run runs it anyway (the scheduler would hold it back: "
+                f"ductwork trigger or backfill)",
+                fg="yellow",
+                err=True,
+            )
 
 
 def _bool_map(cls: type[ParamHolder]) -> dict[str, bool]:
