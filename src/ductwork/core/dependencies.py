@@ -9,8 +9,10 @@ can all build on it without knowing each other.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
 from typing import Any, Protocol
 
 from ductwork.core.definition_context import caller_site
@@ -78,8 +80,27 @@ def _operators(obj: Any, *, leaves: bool, context: str) -> Sequence[Linkable]:
     )
 
 
+_DRAWING: ContextVar[bool] = ContextVar("ductwork_drawing_edges", default=True)
+
+
+@contextlib.contextmanager
+def edges_already_drawn() -> Iterator[None]:
+    """Build operators inside the block without drawing edges: a mapped instance's operator is
+    made when its try starts, from the ``partial()`` arguments, and one holding another task's
+    output (``add.partial(y=rows()).expand(x=...)``) linked that task to an operator with the
+    mapped task's id, which joined the flow as a duplicate of the mapped task and failed every
+    instance. Its edges are the mapped task's, drawn when the flow was defined."""
+    token = _DRAWING.set(False)
+    try:
+        yield
+    finally:
+        _DRAWING.reset(token)
+
+
 def set_dependency(upstream: Any, downstream: Any) -> None:
     """Make every leaf of ``upstream`` an upstream of every root of ``downstream``."""
+    if not _DRAWING.get():
+        return
     context = _describe(downstream if isinstance(downstream, DependencyMixin) else upstream)
     ups = _operators(upstream, leaves=True, context=context)
     downs = _operators(downstream, leaves=False, context=context)

@@ -36,7 +36,7 @@ from dataclasses import replace
 from typing import Any
 
 from ductwork.core.context import TaskContext, reset_current_context, set_current_context
-from ductwork.core.dependencies import set_dependency
+from ductwork.core.dependencies import edges_already_drawn, set_dependency
 from ductwork.core.graph import NodeSpec
 from ductwork.core.operators.base import _MAPPING, BaseOperator, accepted_arguments
 from ductwork.core.results import MISSING, RETURN_VALUE
@@ -165,7 +165,8 @@ class MappedInstance:
             kwargs["op_kwargs"] = {**dict(kwargs.get("op_kwargs") or {}), **mine}
         else:
             kwargs.update(mine)
-        operator = self.mapped.operator_class(task_id=self.mapped.task_id, **kwargs)
+        with edges_already_drawn():
+            operator = self.mapped.operator_class(task_id=self.mapped.task_id, **kwargs)
         operator.task_id = self.task_id
         operator.flow = self.mapped.flow
         operator.__dict__["map_index"] = self.map_index

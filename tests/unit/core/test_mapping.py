@@ -38,6 +38,35 @@ def test_task_function_expand_over_an_output_with_partial_arguments() -> None:
     assert summary.result("add[2]") == 13
     assert summary.result("total") == 36
     assert summary["add"].tries[-1].state.value == "success"
+
+
+@task
+def ten() -> int:
+    return 10
+
+
+@task
+def ten_text() -> str:
+    return "10"
+
+
+def test_a_partial_argument_may_be_another_tasks_output() -> None:
+    # add.partial(y=ten()) failed every instance: "duplicate task id 'add'" (building an instance
+    # linked ten to an operator with the mapped task's id, which joined the flow as a second 'add').
+    @flow
+    def mapped() -> None:
+        total(add.partial(y=ten()).expand(x=numbers()))
+
+    with Flow("partial_output") as f:
+        BashOperator.partial(task_id="echo", env={"N": ten_text()}).expand(bash_command=["echo a$N", "echo b$N"])
+
+    summary = run_locally(mapped.build())
+    assert summary.state.value == "success", [(t, s.tries[-1].error) for t, s in summary.tasks.items() if s.tries]
+    assert summary.result("add") == [11, 12, 13]
+    assert summary.result("total") == 36
+    shown = run_flow(f)
+    assert shown.state == "success", [(t, s.tries[-1].error) for t, s in shown.tasks.items() if s.tries]
+    assert shown.result("echo") == ["a10", "b10"]
     assert len(summary["add"].tries) == 1  # expanding is not a try
 
 
