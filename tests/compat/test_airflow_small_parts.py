@@ -991,6 +991,43 @@ def test_dag_integrity_tests_load_the_folder_with_dagbag(tmp_path: Path) -> None
     assert json.loads(done.stdout) == [["good"], 1, ["x"], 2, {"broken.py": True}, None]
 
 
+def test_dagbag_holds_the_dags_of_a_folder_that_also_has_native_flows(tmp_path: Path) -> None:
+    """A folder moved one file at a time holds ``Flow``s too: the bag gave them as DAGs, and the
+    integrity test iterating it failed on them (``'Flow' object has no attribute 'timezone'``;
+    ``dag.tasks`` a dict of ids)."""
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "old.py").write_text(
+        textwrap.dedent(
+            """
+            import pendulum
+            from airflow import DAG
+            from airflow.operators.empty import EmptyOperator
+
+            with DAG("old", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule=None, tags=["x"]):
+                EmptyOperator(task_id="a")
+            """
+        )
+    )
+    (dags / "moved.py").write_text(
+        "from ductwork import EmptyOperator, Flow\nwith Flow('moved'):\n    EmptyOperator(task_id='a')\n"
+    )
+    (dags / "moved_broken.py").write_text("from ductwork import Flow\nraise ValueError('half moved')\n")
+    code = textwrap.dedent(
+        f"""
+        import json
+        from airflow.models import DagBag
+        bag = DagBag(dag_folder={str(dags)!r}, include_examples=False)
+        checked = {{dag_id: [str(dag.timezone), [t.task_id for t in dag.tasks]] for dag_id, dag in bag.dags.items()}}
+        one = [d.dag_id for d in bag.process_file({str(dags / "moved.py")!r})]
+        print(json.dumps([checked, sorted(k.rsplit("/", 1)[1] for k in bag.import_errors), one, bag.dag_ids]))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [{"old": ["UTC", ["a"]]}, ["moved_broken.py"], [], ["old"]]
+
+
 def test_upstream_task_ids_equal_a_set_as_in_airflow(tmp_path: Path) -> None:
     """A DAG test's ``assert dag.get_task("load").upstream_task_ids == {"extract"}`` failed:
     the ids were a dict (Airflow's are a set)."""

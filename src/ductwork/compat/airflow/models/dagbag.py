@@ -8,9 +8,10 @@ from typing import Any
 
 
 class DagBag:
-    """The flows of ``dag_folder`` (the flows folder by default) by id, and the files that
-    failed to load with their error. Ductwork has no example DAGs: ``include_examples`` and the
-    database options are accepted and change nothing."""
+    """The DAGs of ``dag_folder`` (the flows folder by default) by id, and the files that
+    failed to load with their error (a native flow's file too; native flows are not DAGs).
+    Ductwork has no example DAGs: ``include_examples`` and the database options are accepted
+    and change nothing."""
 
     def __init__(
         self,
@@ -38,7 +39,7 @@ class DagBag:
         from ductwork.loading import discover
 
         bag = discover([dag_folder or self.dag_folder])
-        self.dags.update(bag.flows)
+        self.dags.update({flow_id: flow for flow_id, flow in bag.flows.items() if _is_dag(flow)})
         for error in bag.errors:
             self.import_errors[error.file] = error.traceback or str(error)
 
@@ -49,9 +50,10 @@ class DagBag:
         loaded = load_file(filepath)
         for error in loaded.errors:
             self.import_errors[error.file] = error.traceback or str(error)
-        for flow in loaded.flows:
-            self.dags[flow.flow_id] = flow
-        return list(loaded.flows)
+        dags = [flow for flow in loaded.flows if _is_dag(flow)]
+        for dag in dags:
+            self.dags[dag.flow_id] = dag
+        return dags
 
     def get_dag(self, dag_id: str, session: Any = None) -> Any:
         return self.dags.get(dag_id)
@@ -65,6 +67,17 @@ class DagBag:
 
     def __len__(self) -> int:
         return len(self.dags)
+
+
+def _is_dag(flow: Any) -> bool:
+    """Whether a flow of the folder is an Airflow DAG. A folder moved to Ductwork one file at a
+    time also holds native flows (``Flow``, ``@flow``, ``Flow.from_task``): as DAGs they broke
+    the integrity tests that iterate the bag (``dag.tasks`` is a dict of them, ``dag.timezone``
+    and ``dag.dag_id`` missing), and Airflow's own bag has no such flows (its safe mode skips a
+    file that never names airflow). Their files' import errors are still in ``import_errors``."""
+    from .dag import DAG
+
+    return isinstance(flow, DAG)
 
 
 __all__ = ["DagBag"]
