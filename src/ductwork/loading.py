@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import re
 import sys
 import traceback
 from collections.abc import Collection, Iterable, Sequence
@@ -195,17 +196,51 @@ DECLARATIVE_SUFFIXES = (".json", ".yaml", ".yml")
 
 def flow_files(folder: str | Path) -> list[Path]:
     """Flow files of a flows folder (Python and declarative pipelines), recursively, skipping
-    private and hidden ones."""
+    private and hidden ones and what an ``.airflowignore`` file leaves out (``ignore_patterns``)."""
     root = Path(folder)
     if not root.is_dir():
         return []
-    return sorted(
-        p
-        for p in root.rglob("*")
-        if p.suffix.lower() in (".py", *DECLARATIVE_SUFFIXES)
-        and p.is_file()
-        and not any(part.startswith((".", "_")) for part in p.relative_to(root).parts)
-    )
+    found: list[Path] = []
+
+    def walk(directory: Path, rules: list[tuple[Path, re.Pattern[str]]]) -> None:
+        rules = rules + ignore_patterns(directory)
+        for entry in directory.iterdir():
+            if entry.name.startswith((".", "_")) or any(
+                pattern.search(entry.relative_to(base).as_posix()) for base, pattern in rules
+            ):
+                continue
+            if entry.is_dir():
+                if not entry.is_symlink():  # as rglob: a linked folder is not entered (nor looped in)
+                    walk(entry, rules)
+            elif entry.suffix.lower() in (".py", *DECLARATIVE_SUFFIXES) and entry.is_file():
+                found.append(entry)
+
+    walk(root, [])
+    return sorted(found)
+
+
+def ignore_patterns(directory: Path) -> list[tuple[Path, re.Pattern[str]]]:
+    """The regular expressions of ``directory/.airflowignore`` with the folder they are relative
+    to, as Airflow reads them (its default ``regexp`` syntax): a file or folder below whose path
+    from there matches one is not loaded, and a folder's whole tree is skipped. A DAGs folder
+    moved from Airflow keeps its tests, scripts and helpers out of parsing that way; they were
+    imported as flow files here (a script's top-level code run by every parse). Text after ``#``
+    is a comment; a line that is no regular expression is passed over."""
+    file = directory / ".airflowignore"
+    try:
+        text = file.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    rules = []
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        try:
+            rules.append((directory, re.compile(line)))
+        except re.error:
+            continue
+    return rules
 
 
 @dataclass
