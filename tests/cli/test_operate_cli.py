@@ -182,6 +182,19 @@ def test_changes_from_the_cli_are_audited_without_their_secrets(cli: Cli, tmp_pa
     assert _json(cli, "audit", "list", "--actor", "nobody")["entries"] == []
 
 
+def test_an_action_family_is_found_with_or_without_its_dot(cli: Cli) -> None:
+    """Every action is ``family.verb``: ``--action pool`` matched nothing (only ``pool.`` did),
+    and an empty list read as "no pool was ever changed"."""
+    assert cli("pools", "set", "narrow", "2").exit_code == 0
+    assert cli("pools", "delete", "narrow").exit_code == 0
+    assert cli("variables", "set", "region", "eu").exit_code == 0
+    for family in ("pool", "pool.", " pool "):
+        found = _json(cli, "audit", "list", "--action", family)
+        assert [e["action"] for e in found["entries"]] == ["pool.delete", "pool.set"], family
+    assert [e["action"] for e in _json(cli, "audit", "list", "--action", "pool.set")["entries"]] == ["pool.set"]
+    assert _json(cli, "audit", "list", "--action", "poo")["entries"] == []  # a family, not any prefix
+
+
 def test_a_trigger_conf_given_as_json_text_is_audited_without_its_secrets(cli: Cli, tmp_path: Path) -> None:
     _three_runs(cli, tmp_path)
     conf = '{"password": "cli-pw-789", "region": "eu"}'

@@ -17,7 +17,7 @@ def audit() -> None:
 
 @audit.command("list")
 @click.option("--actor", default=None, help="Only changes by this user.")
-@click.option("--action", default=None, help="Only this action (run.delete), or a family of them (run.).")
+@click.option("--action", default=None, help="Only this action (run.delete), or a family of them (run).")
 @click.option("--via", type=click.Choice(["cli", "api", "ui", "scheduler"]), default=None)
 @click.option("--target", default=None, help="Only targets starting with this (a flow id, flow/run).")
 @click.option("--since", default=None, help="Only changes from this date (ISO).")

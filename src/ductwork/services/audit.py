@@ -122,11 +122,13 @@ def entries(
     limit: int = 100,
     offset: int = 0,
 ) -> Page[AuditRecord]:
+    """Entries matching every filter given, newest first. ``action`` is an action
+    (``run.delete``) or a family of them, with or without its dot (``run.`` or ``run``)."""
     with read_transaction(engine) as conn:
         return repo.list_entries(
             conn,
             actor=actor,
-            action=action,
+            action=action_filter(action),
             via=via,
             target=target,
             since=since,
@@ -134,6 +136,16 @@ def entries(
             limit=limit,
             offset=offset,
         )
+
+
+def action_filter(action: str | None) -> str | None:
+    """``action`` as the store matches it: every action is ``family.verb`` (``run.trigger``), so
+    a name without a dot can only mean a family. ``--action run`` and ``?action=pool`` matched
+    nothing (only ``run.`` did), and an empty list read as "no such changes were made"."""
+    action = (action or "").strip()
+    if not action:
+        return None
+    return action if "." in action else f"{action}."
 
 
 def trim(engine: Engine, *, keep_days: int, batch: int = 5000, now: dt.datetime | None = None) -> int:

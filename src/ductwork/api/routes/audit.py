@@ -18,7 +18,7 @@ def audit_log(
     ctx: WebContext = Depends(web_context),
     actor: str | None = Query(None, max_length=250, pattern=ID_PATTERN, description="Who (a user name)."),
     action: str | None = Query(
-        None, max_length=64, pattern=ID_PATTERN, description="An action (run.delete), or a family of them (run.)."
+        None, max_length=64, pattern=ID_PATTERN, description="An action (run.delete) or a family (run, run.)."
     ),
     via: str | None = Query(None, pattern="^(cli|api|ui|scheduler)$"),
     target: str | None = Query(None, max_length=500, pattern=ID_PATTERN, description="Targets starting with this."),
