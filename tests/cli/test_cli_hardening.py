@@ -121,6 +121,41 @@ def test_run_says_when_it_cannot_apply_the_databases_pools(cli: Cli, tmp_path: P
     assert "pools" in result.output and "not applied" in result.output
 
 
+def test_the_scheduler_says_that_the_settings_files_pools_are_not_its_own(tmp_path: Path) -> None:
+    """``[pools]`` of ``ductwork.toml`` limits ``ductwork run``; the scheduler reads only the
+    database's pools, so the same file left its tasks without a limit and its log saying the pool
+    "does not exist". It says so as it starts, with the command that makes the pool its own."""
+    import signal
+
+    from ductwork_process import scheduler_process
+
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "ductwork.toml").write_text("[pools]\nwarehouse = 1\n")
+    env = {
+        "DUCTWORK_HOME": str(tmp_path / "home"),
+        "DUCTWORK_FLOWS_FOLDER": str(tmp_path / "flows"),
+        "DUCTWORK_METRICS_PORT": "0",
+    }
+    log = tmp_path / "scheduler.log"
+    scheduler = scheduler_process(env, tmp_path, log)
+    try:
+        deadline = time.monotonic() + 60
+        while "scheduler started" not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()
+            assert scheduler.poll() is None, log.read_text()
+            time.sleep(0.1)
+        scheduler.send_signal(signal.SIGTERM)
+        scheduler.wait(timeout=60)
+    finally:
+        if scheduler.poll() is None:
+            os.killpg(scheduler.pid, signal.SIGKILL)
+            scheduler.wait()
+    text = log.read_text()
+    (note,) = [line for line in text.splitlines() if "[pools]" in line]
+    assert "(warehouse = 1) limits `ductwork run` and `build` only" in note, text
+    assert "ductwork pools set warehouse 1" in note
+
+
 BACKFILL_FLOW = textwrap.dedent(
     """
     from ductwork import flow, task

@@ -130,6 +130,23 @@ def say_where_logs_go(settings: Settings) -> None:
         )
 
 
+def say_file_pools_not_applied(settings: Settings) -> None:
+    """``[pools]`` of ``ductwork.toml`` limits ``ductwork run`` and ``build`` only: the
+    scheduler's pools are the database's. A pool set there alone left the scheduler warning that the pool "does not
+    exist" and running its tasks without a limit, while ``ductwork run`` honoured it; said once
+    at the start, with the command that makes each pool the scheduler's too."""
+    if not settings.pools:
+        return
+    given = ", ".join(f"{name} = {slots}" for name, slots in sorted(settings.pools.items()))
+    commands = "; ".join(f"ductwork pools set {name} {slots}" for name, slots in sorted(settings.pools.items()))
+    click.secho(
+        f"note: [pools] of {settings.config_path or 'ductwork.toml'} ({given}) limits `ductwork run` and `build` "
+        f"only; the scheduler uses the database's pools (the Pools page, or: {commands})",
+        fg="yellow",
+        err=True,
+    )
+
+
 REMOTE_EXECUTORS = ("celery", "kubernetes")
 """The executors whose schedulers share a server database (the local one's refusal is the
 scheduler's own, ``engine.coordination``)."""
@@ -267,6 +284,7 @@ def scheduler(
         err=True,
     )
     say_where_logs_go(settings)
+    say_file_pools_not_applied(settings)
     check_remote_stores(settings)
     refuse_beside_another_executor(settings)
     from ductwork.gc_tuning import freeze_startup

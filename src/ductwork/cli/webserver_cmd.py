@@ -236,6 +236,7 @@ def standalone(
         check_remote_stores,
         executor_shown,
         refuse_beside_another_executor,
+        say_file_pools_not_applied,
         say_where_logs_go,
     )
 
@@ -245,6 +246,7 @@ def standalone(
         err=True,
     )
     say_where_logs_go(settings)
+    say_file_pools_not_applied(settings)
     check_remote_stores(settings)
     refuse_beside_another_executor(settings)
     from ductwork.gc_tuning import freeze_startup
