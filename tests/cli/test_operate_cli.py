@@ -165,10 +165,16 @@ def test_changes_from_the_cli_are_audited_without_their_secrets(cli: Cli, tmp_pa
     password = made.output.split("password (shown once): ")[1].strip()
     assert cli("users", "role", "dana", "operator").exit_code == 0
     assert "operator" in cli("users", "list").output
+    reset = cli("users", "password", "dana", "--generate")
+    assert reset.exit_code == 0, reset.output
+    new_password = reset.output.split("new password (shown once): ")[1].strip()
 
     audit = _json(cli, "audit", "list")
+    # user.change, as the API and the UI record a new password or role (user.password and
+    # user.role from the CLI alone: the Audit log page's user.change left them out)
     assert [(e["action"], e["target"]) for e in audit["entries"]] == [
-        ("user.role", "dana"),
+        ("user.change", "dana"),
+        ("user.change", "dana"),
         ("user.create", "dana"),
         ("variable.set", "service_token"),
         ("connection.set", "db"),
@@ -176,9 +182,10 @@ def test_changes_from_the_cli_are_audited_without_their_secrets(cli: Cli, tmp_pa
     ]
     assert {(e["actor"], e["via"]) for e in audit["entries"]} == {(getpass.getuser(), "cli")}
     text = json.dumps(audit)
-    for secret in ("pg-pass-123", "tok-value-456", password):
+    for secret in ("pg-pass-123", "tok-value-456", password, new_password):
         assert secret not in text
     assert _json(cli, "audit", "list", "--action", "run.")["total"] == 1
+    assert _json(cli, "audit", "list", "--action", "user.change")["total"] == 2
     assert _json(cli, "audit", "list", "--actor", "nobody")["entries"] == []
 
 

@@ -278,5 +278,6 @@ def test_the_page_filters_by_user_action_object_and_day(client: Any, engine: Eng
     for box in ("audit-actor", "audit-action", "audit-target", "audit-since", "audit-until"):
         assert f'id="{box}"' in page
     assert '<option value="run.">' in page and '<option value="admin">' in page  # suggestions
+    assert '<option value="db.reset">' in page  # recorded by the CLI alone, found by its name too
     refused = client.get("/audit", params={"since": "last tuesday"})
     assert refused.status_code in (400, 422) and "from &#39;last tuesday&#39;: expected a day" in refused.text

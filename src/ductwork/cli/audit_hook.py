@@ -41,8 +41,8 @@ MUTATIONS: dict[tuple[str, ...], tuple[str, Target]] = {
     ("pools", "delete"): ("pool.delete", _key("name")),
     ("users", "create"): ("user.create", _key("username")),
     ("users", "delete"): ("user.delete", _key("username")),
-    ("users", "password"): ("user.password", _key("username")),
-    ("users", "role"): ("user.role", _key("username")),
+    ("users", "password"): ("user.change", _key("username")),  # as the API and the UI record it
+    ("users", "role"): ("user.change", _key("username")),
     ("tokens", "create"): ("token.create", _key("username")),
     ("tokens", "revoke"): ("token.delete", _key("number")),  # not "token_id": redacted as a secret-looking name
     ("connections", "add"): ("connection.set", _key("name")),

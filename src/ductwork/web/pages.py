@@ -436,10 +436,11 @@ def _audit_day(text: str, name: str) -> dt.date | None:
 
 def audit_actions() -> list[str]:
     """What the action box suggests: each family (``run.``) then each action, as recorded by the
-    API and UI (``api.audit.ACTIONS``), the CLI and the scheduler's retention."""
+    API and UI (``api.audit.ACTIONS``), the CLI (``db reset`` is the CLI's alone) and the
+    scheduler's retention."""
     from ductwork.api.audit import ACTIONS
 
-    actions = set(ACTIONS.values()) | {"flow.pause", "flow.unpause", "retention.clean"}
+    actions = set(ACTIONS.values()) | {"flow.pause", "flow.unpause", "retention.clean", "db.reset"}
     families = {a.split(".")[0] + "." for a in actions}
     return sorted(families) + sorted(actions)
 
