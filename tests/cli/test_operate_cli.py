@@ -202,6 +202,23 @@ def test_an_action_family_is_found_with_or_without_its_dot(cli: Cli) -> None:
     assert _json(cli, "audit", "list", "--action", "poo")["entries"] == []  # a family, not any prefix
 
 
+def test_audit_list_until_a_day_includes_that_day_as_the_page_does(cli: Cli) -> None:
+    """``audit list`` had ``--since`` and no ``--until`` (the page and the API have both): what
+    changed on one day could not be asked for. A day alone includes the whole day."""
+    import datetime as dt
+
+    assert cli("pools", "set", "narrow", "2").exit_code == 0
+    (entry,) = _json(cli, "audit", "list")["entries"]
+    day = dt.datetime.fromisoformat(entry["at"]).astimezone(dt.UTC).date()
+    before, after = (day - dt.timedelta(days=1)).isoformat(), (day + dt.timedelta(days=1)).isoformat()
+    assert _json(cli, "audit", "list", "--since", day.isoformat(), "--until", day.isoformat())["total"] == 1
+    assert _json(cli, "audit", "list", "--until", before)["total"] == 0
+    assert _json(cli, "audit", "list", "--until", entry["at"])["total"] == 0  # a time: excluded
+    assert _json(cli, "audit", "list", "--since", before, "--until", after)["total"] == 1
+    backwards = cli("audit", "list", "--since", after, "--until", before)
+    assert backwards.exit_code == 2 and "is not after --since" in backwards.output
+
+
 def test_a_trigger_conf_given_as_json_text_is_audited_without_its_secrets(cli: Cli, tmp_path: Path) -> None:
     _three_runs(cli, tmp_path)
     conf = '{"password": "cli-pw-789", "region": "eu"}'

@@ -20,7 +20,12 @@ def audit() -> None:
 @click.option("--action", default=None, help="Only this action (run.delete), or a family of them (run).")
 @click.option("--via", type=click.Choice(["cli", "api", "ui", "scheduler"]), default=None)
 @click.option("--target", default=None, help="Only targets starting with this (a flow id, flow/run).")
-@click.option("--since", default=None, help="Only changes from this date (ISO).")
+@click.option("--since", default=None, help="Only changes from this date (ISO; UTC without an offset).")
+@click.option(
+    "--until",
+    default=None,
+    help="Only changes before this time; a day alone (2024-06-03) includes that whole day, as on the Audit log page.",
+)
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
@@ -31,6 +36,7 @@ def list_entries(
     via: str | None,
     target: str | None,
     since: str | None,
+    until: str | None,
     limit: int,
     as_json: bool,
 ) -> None:
@@ -39,6 +45,7 @@ def list_entries(
     from ductwork.cli.options import date_option
     from ductwork.cli.output import console, print_json
     from ductwork.cli.tables import DataTable
+    from ductwork.errors import ParameterError
     from ductwork.services import audit as audit_service
 
     start = None
@@ -46,8 +53,11 @@ def list_entries(
         start = date_option(since, "--since")
         assert start is not None
         start = start if start.tzinfo else start.replace(tzinfo=dt.UTC)
+    end = _until(until)
+    if start is not None and end is not None and end <= start:
+        raise ParameterError(f"--until {until!r} is not after --since {since!r}: no change could match")
     page = audit_service.entries(
-        store(state), actor=actor, action=action, via=via, target=target, since=start, limit=limit
+        store(state), actor=actor, action=action, via=via, target=target, since=start, until=end, limit=limit
     )
     if as_json:
         print_json(
@@ -80,3 +90,17 @@ def list_entries(
             json.dumps(dict(e.details), default=str)[:120],
         )
     console().print(table)
+
+
+def _until(text: str | None) -> dt.datetime | None:
+    """The end (excluded) of ``--until``. A day alone is read as the page's *until* box reads
+    it, the whole day included: taken as its midnight, ``--since 2024-06-03 --until 2024-06-03``
+    asked for nothing. Without an offset, UTC, as ``--since``."""
+    from ductwork.cli.options import date_option
+
+    end = date_option(text, "--until")
+    if end is None or text is None:
+        return None
+    if len(text.strip()) == 10:  # YYYY-MM-DD: no time given
+        end += dt.timedelta(days=1)
+    return end if end.tzinfo else end.replace(tzinfo=dt.UTC)
