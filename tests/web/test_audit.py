@@ -281,3 +281,13 @@ def test_the_page_filters_by_user_action_object_and_day(client: Any, engine: Eng
     assert '<option value="db.reset">' in page  # recorded by the CLI alone, found by its name too
     refused = client.get("/audit", params={"since": "last tuesday"})
     assert refused.status_code in (400, 422) and "from &#39;last tuesday&#39;: expected a day" in refused.text
+
+
+def test_a_clean_through_the_api_names_its_flow_or_everything_as_the_cli_does(admin: Api) -> None:
+    """The API's db.clean was recorded with an empty target: ``?target=demo`` (or ``*``) found
+    the CLI's cleans of a flow, never the API's. It is the flow the clean was limited to, else
+    ``*``, as ``ductwork db clean`` records it."""
+    assert admin.post("/db/clean", json={"older_than": "36500d", "flow_id": "demo"}).status_code == 200
+    assert admin.post("/db/clean", json={"older_than": "36500d"}).status_code == 200
+    assert [e["target"] for e in _entries(admin, action="db.clean")] == ["*", "demo"]
+    assert [e["action"] for e in _entries(admin, target="demo", action="db")] == ["db.clean"]

@@ -70,8 +70,14 @@ _NAMED_BY = {
     "variable_create_submit": "key",
     "user_create_submit": "username",
     "create_asset_event": "uri",
+    "clean": "flow_id",
 }
-"""Routes that create a thing named in their body (no path parameter): the field that names it."""
+"""Routes that create a thing named in their body (no path parameter): the field that names it;
+``db clean`` names the flow it is limited to there."""
+_EVERYTHING = frozenset({"clean"})
+"""Routes whose target, when the body names none, is everything: recorded as ``*``, as the CLI's
+``db clean`` and ``db reset`` are (the API's ``db.clean`` had an empty target, so
+``--target etl`` or ``*`` found only the CLI's cleans)."""
 
 
 class AuditMiddleware:
@@ -125,6 +131,8 @@ def _entry(scope: Scope, body: bytes, status: int) -> tuple[Principal, str, str,
     if not target and isinstance(sent, Mapping):  # a creation names its thing in the body
         named = sent.get(_NAMED_BY.get(name, ""))
         target = str(named) if isinstance(named, str | int) else ""
+    if not target and name in _EVERYTHING:
+        target = "*"
     details: dict[str, Any] = {"method": scope["method"], "path": scope["path"], "status": status}
     if isinstance(sent, Mapping):
         details["body"] = {k: v for k, v in sent.items() if k not in _DROPPED}
