@@ -47,6 +47,7 @@ MUTATIONS: dict[tuple[str, ...], tuple[str, Target]] = {
     ("tokens", "revoke"): ("token.delete", _key("number")),  # not "token_id": redacted as a secret-looking name
     ("connections", "add"): ("connection.set", _key("name")),
     ("connections", "delete"): ("connection.delete", _key("name")),
+    ("connections", "rotate-key"): ("connection.rotate_key", lambda p: "*"),
     ("variables", "set"): ("variable.set", _key("name")),
     ("variables", "delete"): ("variable.delete", _key("name")),
     ("db", "clean"): ("db.clean", lambda p: str(p.get("flow_id") or "*")),

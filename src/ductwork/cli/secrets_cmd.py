@@ -146,6 +146,34 @@ def generate_fernet_key() -> None:
     click.echo(generate_key())
 
 
+@connections.command("rotate-key")
+@click.option("--dry-run", is_flag=True, help="Say what would be re-encrypted (each value is read), change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def rotate_key(state: CliState, dry_run: bool, as_json: bool) -> None:
+    """Re-encrypt the stored connections and variables with the first key of fernet_key.
+
+    \b
+    Rotating: set fernet_key to NEW,OLD (every process), run this, then set it to NEW alone.
+    Without it the values stored with OLD stay OLD's, and dropping OLD made them unreadable.
+    One transaction: a value no configured key reads stops it, naming it, before any change."""
+    from ductwork.services.key_rotation import rotate
+
+    keys = [k for k in state.settings.fernet_key.split(",") if k.strip()]
+    done = rotate(store(state), Cipher(state.settings.fernet_key), dry_run=dry_run)
+    if as_json:
+        print_json({"dry_run": dry_run, "connections": list(done.connections), "variables": list(done.variables)})
+        return
+    verb = "would re-encrypt" if dry_run else "re-encrypted"
+    click.echo(
+        f"{verb} {len(done.connections)} connection(s) and {len(done.variables)} variable(s) with the first "
+        f"of {len(keys)} key(s)"
+        + (": " + ", ".join([*done.connections, *done.variables]) if done.connections or done.variables else "")
+    )
+    if not dry_run and len(keys) > 1:
+        click.echo("the other keys are no longer needed for them: fernet_key may now be the first key alone")
+
+
 @click.group()
 def variables() -> None:
     """Set, get, list and delete variables ({{ var.value.NAME }} in templates)."""
