@@ -377,6 +377,11 @@ class Settings:
             if name == "broker_url":
                 value = redact_url(self.broker_url)
             rows.append((name, str(value), source))
+        # The file's [pools] and [resources] are settings too: ``ductwork config`` left them out,
+        # so a pool that limited ``ductwork run`` could not be traced to the file that set it.
+        for table, amounts in (("pools", self.pools), ("resources", self.resources)):
+            for name, amount in sorted(amounts.items()):
+                rows.append((f"[{table}] {name}", str(amount), ParamSource.CONFIG_FILE.name.lower()))
         return rows
 
 

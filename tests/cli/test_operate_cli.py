@@ -253,6 +253,17 @@ def test_a_secret_run_parameter_given_as_name_value_is_audited_without_its_value
         assert entry["details"]["param_values"] == ["api_key=***", "db_password=***", "limit=7"]
 
 
+def test_config_shows_the_settings_files_pools_and_resources(cli: Cli, tmp_path: Path) -> None:
+    """``[pools]`` and ``[resources]`` of ``ductwork.toml`` limit ``ductwork run`` and ``build``,
+    and ``ductwork config`` (which says where each setting came from) did not list them."""
+    (tmp_path / "ductwork.toml").write_text("[pools]\nwarehouse = 2\n\n[resources]\ngpu = 1\n")
+    rows = _json(cli, "config")
+    assert rows["[pools] warehouse"] == {"source": "config_file", "value": "2"}
+    assert rows["[resources] gpu"] == {"source": "config_file", "value": "1"}
+    shown = cli("config")
+    assert shown.exit_code == 0 and "[pools] warehouse" in shown.output
+
+
 def test_retention_settings_are_shown_and_checked(cli: Cli) -> None:
     rows = json.loads(cli("config", "--json", env={"DUCTWORK_RETENTION_DAYS": "30"}).output)
     assert rows["retention_days"] == {"source": "env", "value": "30"}
