@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from ductwork.store import migrate
@@ -63,3 +64,27 @@ def test_db_upgrade_with_nothing_to_do_or_nobody_running_says_nothing_more(cli: 
     engine.dispose()
     again = cli("db", "upgrade", env=env)  # at head: nothing changes under the scheduler
     assert again.exit_code == 0 and "nothing to do" in again.output and again.stderr == ""
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "mariadb"])
+def test_a_migration_the_database_refuses_is_told_in_a_few_lines(cli: Cli, tmp_path: Path, backend: str) -> None:
+    """A step that had half run (MariaDB does not roll back schema changes: the column was
+    added, the revision not stamped) made every `db upgrade` end in a 60-line traceback. It
+    names the step, the database's reason and the revision the database is left at."""
+    from tests.dbfixtures import temporary_database
+
+    with temporary_database(backend, tmp_path) as url:
+        engine = create_engine(url)
+        try:
+            migrate.upgrade(engine, "0012")
+            with transaction(engine) as conn:  # what 0013 adds, there already
+                conn.execute(sa.text("ALTER TABLE scheduler_jobs ADD COLUMN fault TEXT"))
+        finally:
+            engine.dispose()
+        result = cli("db", "upgrade", env={"DUCTWORK_DATABASE_URL": url})
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert "from revision 0012 to 0013 failed" in result.output and "fault" in result.output
+    assert "The database is at revision 0012" in result.output
+    if backend == "mariadb":
+        assert "do not roll back schema changes" in result.output

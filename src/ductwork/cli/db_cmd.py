@@ -48,7 +48,7 @@ def init(state: CliState) -> None:
 
     with _engine(state) as engine:
         before = migrate.current_revision(engine)
-        revision = migrate.upgrade(engine)
+        revision = _migrate(engine, before)
         action = "created" if before is None else ("already at head" if before == revision else "upgraded")
         click.echo(f"Database: {_where(engine)}")
         click.echo(f"Revision: {revision} ({action})")
@@ -64,12 +64,52 @@ def upgrade(state: CliState) -> None:
         before = migrate.current_revision(engine)
         if before is not None and before != migrate.head_revision():
             _warn_of_live_jobs(engine)
-        revision = migrate.upgrade(engine)
+        revision = _migrate(engine, before)
         click.echo(f"Database: {_where(engine)}")
         if before == revision:
             click.echo(f"Revision: {revision} (already at head, nothing to do)")
         else:
             click.echo(f"Revision: {before or 'empty'} -> {revision}")
+
+
+def _migrate(engine: Engine, before: str | None) -> str:
+    """``migrate.upgrade``, with a migration the database refuses told in a few lines: which
+    step failed, the database's own reason, and where the schema was left. It ended in a
+    60-line traceback (MariaDB's "Duplicate column name" of a step that had half run: its
+    schema changes are not transactional, so an interrupted step leaves what it had done)."""
+    import sqlalchemy as sa
+
+    from ductwork.store import migrate
+
+    try:
+        return migrate.upgrade(engine)
+    except sa.exc.SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        statement = (getattr(exc, "statement", None) or "").strip().splitlines()
+        try:
+            now: str | None = migrate.current_revision(engine)
+        except Exception:  # the database went away as well: say what is known
+            now = "unknown"
+        head = migrate.head_revision()
+        click.secho(
+            f"Error: the migration of {_where(engine)} from revision {before or 'empty'} to {head} failed: "
+            f"{reason}" + (f" (in: {statement[0][:200]})" if statement else ""),
+            fg="red",
+            err=True,
+        )
+        left = f"The database is at revision {now or 'empty'}"
+        if engine.dialect.name in ("mysql", "mariadb"):
+            left += (
+                "; MariaDB and MySQL do not roll back schema changes, so the failed step may have left some of "
+                "its changes (a column or table that is there already): restore the backup taken before the "
+                "upgrade, or undo them by hand, and run `ductwork db upgrade` again"
+            )
+        elif engine.dialect.name == "postgresql":
+            left += " (the failed step was rolled back); fix the cause and run `ductwork db upgrade` again"
+        else:
+            left += "; fix the cause and run `ductwork db upgrade` again"
+        click.echo(left + ".", err=True)
+        sys.exit(1)
 
 
 LIVE_JOB_WINDOW = 30.0
