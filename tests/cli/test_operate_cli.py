@@ -3,6 +3,7 @@ the real command group on runs recorded by ``ductwork run``."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import textwrap
 import time
@@ -217,6 +218,20 @@ def test_audit_list_until_a_day_includes_that_day_as_the_page_does(cli: Cli) -> 
     assert _json(cli, "audit", "list", "--since", before, "--until", after)["total"] == 1
     backwards = cli("audit", "list", "--since", after, "--until", before)
     assert backwards.exit_code == 2 and "is not after --since" in backwards.output
+
+
+def test_a_trigger_that_waits_is_audited_at_the_time_it_made_the_run(cli: Cli, tmp_path: Path) -> None:
+    """The entry was written, and dated, when the command ended: ``trigger --wait`` of a run
+    that took an hour was in the log an hour after the run was made, after changes made since.
+    It is dated when the command was given. (No scheduler here: the wait times out, exit 3.)"""
+    (tmp_path / "ops.py").write_text(textwrap.dedent(FLOW))
+    waited = cli("trigger", "ops.py", "--run-id", "waited", "--wait", "--timeout", "1")
+    assert waited.exit_code == 3, waited.output
+    (entry,) = _json(cli, "audit", "list", "--action", "run.trigger")["entries"]
+    run = _json(cli, "runs", "show", "ops", "waited")
+    assert entry["details"]["exit_status"] == 3
+    made = dt.datetime.fromisoformat(run["logical_date"])  # a manual run: the time it was made
+    assert dt.datetime.fromisoformat(entry["at"]) <= made
 
 
 def test_a_trigger_conf_given_as_json_text_is_audited_without_its_secrets(cli: Cli, tmp_path: Path) -> None:

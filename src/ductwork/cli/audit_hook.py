@@ -9,6 +9,7 @@ user, the host, the action, its target and the command's options (secrets redact
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -87,15 +88,19 @@ def _audited(callback: Callable[..., Any], action: str, target: Target) -> Calla
         if params.get("dry_run"):
             return callback(*args, **kwargs)
         from ductwork.services import audit  # noqa: F401 - imported now, not after the change (trigger --wait returns sooner)
+        from ductwork.store.types import utcnow
 
+        # When the change was asked for: the entry is written once the command ends, which for
+        # `trigger --wait` is the run's end, minutes or hours after the run was made.
+        asked = utcnow()
         try:
             result = callback(*args, **kwargs)
         except SystemExit as exc:
             if exc.code in (None, 0, 1, 3):  # the change was made; the exit status reports on it (3: a
                 # `trigger --wait` that timed out)
-                _record(ctx, action, target(params), params, exit_status=exc.code or 0)
+                _record(ctx, action, target(params), params, exit_status=exc.code or 0, at=asked)
             raise
-        _record(ctx, action, target(params), params)
+        _record(ctx, action, target(params), params, at=asked)
         return result
 
     wrapper.audited = True  # type: ignore[attr-defined]
@@ -116,7 +121,13 @@ def command_details(params: Mapping[str, Any], exit_status: int | None = None) -
 
 
 def _record(
-    ctx: click.Context, action: str, target: str, params: Mapping[str, Any], *, exit_status: int | None = None
+    ctx: click.Context,
+    action: str,
+    target: str,
+    params: Mapping[str, Any],
+    *,
+    exit_status: int | None = None,
+    at: dt.datetime | None = None,
 ) -> None:
     from ductwork.services import audit
     from ductwork.store.engine import create_engine
@@ -128,7 +139,7 @@ def _record(
     # The command's own engine when it made one (its pool holds a connection already).
     engine = state.engine if state.engine is not None else create_engine(state.settings.db_url)
     try:
-        audit.record(engine, audit.cli_actor(), action, target, details)
+        audit.record(engine, audit.cli_actor(), action, target, details, at=at)
     finally:
         if engine is not state.engine:
             engine.dispose()

@@ -99,10 +99,20 @@ def _json_container(text: str) -> dict[str, Any] | list[Any] | None:
     return value if isinstance(value, dict | list) else None
 
 
-def record(engine: Engine, actor: Actor, action: str, target: str, details: Mapping[str, Any] | None = None) -> None:
+def record(
+    engine: Engine,
+    actor: Actor,
+    action: str,
+    target: str,
+    details: Mapping[str, Any] | None = None,
+    *,
+    at: dt.datetime | None = None,
+) -> None:
     """Write one entry. A failure to write is logged, not raised: the change it describes has
-    happened already, and the person who made it must hear about the change, not the log."""
-    entry = AuditEntry(actor.name, actor.via, actor.origin, action, target, redact(dict(details or {})), utcnow())
+    happened already, and the person who made it must hear about the change, not the log.
+    ``at``: when the change was asked for, when the entry is written only after the command
+    that made it ended (``trigger --wait``); now by default."""
+    entry = AuditEntry(actor.name, actor.via, actor.origin, action, target, redact(dict(details or {})), at or utcnow())
     try:
         with transaction(engine) as conn:
             repo.add_entry(conn, entry)
