@@ -710,6 +710,22 @@ def test_a_query_parameter_the_endpoint_does_not_take_is_refused_naming_it(viewe
     assert viewer.get(path, params=[("state", "failed"), ("state", "upstream_failed")]).status_code == 200
 
 
+def test_a_one_value_query_parameter_given_twice_is_refused_and_nothing_is_deleted(admin: Api) -> None:
+    """``?dry_run=true&dry_run=false`` was read as its last value: the pool was deleted by a
+    request that also asked for a dry run. A parameter that takes one value, given twice, is a
+    422 naming it and both values, and nothing changes; a list parameter still repeats."""
+    assert admin.put("/pools/twice", json={"slots": 2}).status_code == 200
+    response = admin.delete("/pools/twice", params=[("dry_run", "true"), ("dry_run", "false")])
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"] == (
+        "query parameter 'dry_run': given 2 times (dry_run=true, dry_run=false); "
+        "DELETE /api/v1/pools/twice takes it once"
+    )
+    assert admin.get("/pools/twice").status_code == 200
+    assert admin.get("/flows/demo/runs", params=[("state", "failed"), ("state", "success")]).status_code == 200
+    assert admin.delete("/pools/twice").status_code == 204
+
+
 def test_a_method_a_path_does_not_take_says_which_it_takes_and_how_to_create_one(admin: Api) -> None:
     """``POST /api/v1/pools`` (Airflow's way to create a pool) answered a bare "Method Not
     Allowed": the answer names the methods the path takes and the PUT that creates one."""
