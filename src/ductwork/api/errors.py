@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ductwork.errors import (
@@ -260,15 +260,39 @@ def connection_lost(exc: BaseException) -> bool:
     )
 
 
+def schema_mismatch(engine: Engine, exc: BaseException) -> SchemaMismatchError | None:
+    """Why a statement failed, when the reason is the database's schema rather than the
+    statement: no Ductwork schema at all (its tables dropped under a running server), or one a
+    newer Ductwork migrated (``db upgrade`` run before this server was restarted). Those were a
+    500 "ProgrammingError" (PostgreSQL, MariaDB) that said nothing of what to run. Looked at
+    only once a statement has failed, so a request that succeeds pays nothing for it."""
+    if not isinstance(exc, ProgrammingError | OperationalError) or connection_lost(exc):
+        return None
+    from ductwork.store import migrate
+
+    try:
+        migrate.check(engine)
+    except SchemaMismatchError as mismatch:
+        return mismatch
+    except Exception:  # the database cannot say: the statement's own error stands
+        return None
+    return None
+
+
 async def _connection_lost(request: Request, exc: Exception) -> Response:
     """A database connection that failed in the middle of a request: the same 503 as a database
-    that could not be reached at all."""
+    that could not be reached at all; a statement that failed because the schema is not this
+    server's: a 503 saying which command puts it right."""
     from ductwork.store.engine import unreachable
 
+    engine = request.app.state.ctx.engine
+    assert isinstance(engine, Engine)
     if not connection_lost(exc):
-        raise exc  # not a lost connection (a lock, a bad statement): a server error as before
-    assert isinstance(request.app.state.ctx.engine, Engine)
-    return await _ductwork_error(request, unreachable(request.app.state.ctx.engine.url, exc))
+        mismatch = schema_mismatch(engine, exc)
+        if mismatch is None:
+            raise exc  # not a lost connection (a lock, a bad statement): a server error as before
+        return await _ductwork_error(request, mismatch)
+    return await _ductwork_error(request, unreachable(engine.url, exc))
 
 
 async def _unstorable_text(request: Request, exc: Exception) -> Response:
@@ -298,6 +322,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(UnicodeError, _unstorable_text)
     app.add_exception_handler(OperationalError, _connection_lost)
     app.add_exception_handler(InterfaceError, _connection_lost)
+    app.add_exception_handler(ProgrammingError, _connection_lost)
     app.add_exception_handler(DuctworkError, _ductwork_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

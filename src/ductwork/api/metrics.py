@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from ductwork.api.context import WebContext
-from ductwork.api.errors import error_body
+from ductwork.api.errors import error_body, schema_mismatch
 from ductwork.api.security import same_token
 from ductwork.core.states import RunState
 from ductwork.store.engine import database_unavailable, read_transaction
@@ -49,8 +49,8 @@ class StoreCollector:
         try:
             families = list(self._collect())
         except Exception as exc:
-            if not database_unavailable(exc):
-                raise
+            if not database_unavailable(exc) and schema_mismatch(self.engine, exc) is None:
+                raise  # not the database's state (no schema counts: dropped, or a newer one's)
             yield GaugeMetricFamily("ductwork_store_up", help_text, value=0)
             return
         yield GaugeMetricFamily("ductwork_store_up", help_text, value=1)

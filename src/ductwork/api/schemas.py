@@ -94,8 +94,10 @@ class ValidationErrorOut(ErrorOut):
 
 class HealthOut(BaseModel):
     status: Literal["ok", "degraded"]
-    database: Literal["ok", "unreachable"]
+    database: Literal["ok", "unreachable", "schema_mismatch"]
     scheduler: Literal["alive", "not_running", "unknown", "waiting_for_database"]
+    database_detail: str | None = None
+    """With ``schema_mismatch``: what is wrong with the schema and the command that puts it right."""
     scheduler_heartbeat: dt.datetime | None = None
     scheduler_detail: str | None = None
     """From a scheduler in this process (``standalone``): why it waits, or a platform fault."""

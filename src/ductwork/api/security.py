@@ -20,12 +20,12 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from ductwork.api.context import WebContext
-from ductwork.api.errors import connection_lost, error_body
+from ductwork.api.errors import connection_lost, error_body, schema_mismatch
 from ductwork.errors import DuctworkError
 from ductwork.services import accounts
 from ductwork.store.engine import unreachable
@@ -135,13 +135,14 @@ def _referring_page(scope: Scope) -> str | None:
     return referer.path + (f"?{referer.query}" if referer.query else "")
 
 
-def unreachable_response(request: Request, message: str) -> Response:
-    """503 for a database outage: an HTML page for a person's page, JSON for the API."""
+def unreachable_response(request: Request, message: str, code: str = "database_unreachable") -> Response:
+    """503 for a database outage (or a schema that is not this server's: ``code``
+    ``schema_mismatch``): an HTML page for a person's page, JSON for the API."""
     html_error = getattr(request.app.state, "html_error", None)
     if html_error is not None and not request.url.path.startswith("/api/"):
         response: Response = html_error(request, 503, message)
     else:
-        response = JSONResponse(error_body(message, "database_unreachable"), status_code=503)
+        response = JSONResponse(error_body(message, code), status_code=503)
     response.headers["Retry-After"] = "5"
     return response
 
@@ -215,9 +216,15 @@ class AuthMiddleware:
         except DuctworkError as exc:  # the database is down: say so rather than "not logged in"
             await unreachable_response(request, str(exc))(scope, receive, send)
             return
-        except (OperationalError, InterfaceError) as exc:
+        except (OperationalError, InterfaceError, ProgrammingError) as exc:
             if not connection_lost(exc):
-                raise
+                # Tables dropped under the server, or migrated by a newer Ductwork: every
+                # request failed here with a 500 before reaching a route.
+                mismatch = schema_mismatch(self.ctx.engine, exc)
+                if mismatch is None:
+                    raise
+                await unreachable_response(request, str(mismatch), "schema_mismatch")(scope, receive, send)
+                return
             message = str(unreachable(self.ctx.engine.url, exc))
             await unreachable_response(request, message)(scope, receive, send)
             return

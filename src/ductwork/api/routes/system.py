@@ -9,9 +9,11 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from ductwork.api import schemas
 from ductwork.api.context import WebContext, web_context
+from ductwork.api.errors import schema_mismatch
 from ductwork.api.routes._common import ERRORS
 from ductwork.api.security import Principal, Viewer
 from ductwork.errors import DuctworkError
@@ -59,6 +61,21 @@ def health(request: Request, ctx: WebContext = Depends(web_context)) -> JSONResp
         body = schemas.HealthOut(
             status="degraded",
             database="unreachable",
+            scheduler="waiting_for_database" if waiting else "unknown",
+            scheduler_detail=detail,
+            version=ductwork_version(),
+        )
+        return JSONResponse(body.model_dump(mode="json"), status_code=503)
+    except (ProgrammingError, OperationalError) as exc:
+        # Tables dropped under the server, or a schema a newer Ductwork migrated: a monitor
+        # gets the 503 a broken database deserves (it was a 500 with no reason).
+        mismatch = schema_mismatch(ctx.engine, exc)
+        if mismatch is None:
+            raise
+        body = schemas.HealthOut(
+            status="degraded",
+            database="schema_mismatch",
+            database_detail=str(mismatch),
             scheduler="waiting_for_database" if waiting else "unknown",
             scheduler_detail=detail,
             version=ductwork_version(),
