@@ -665,6 +665,17 @@ def test_a_nul_in_a_run_type_filter_is_a_422(viewer: Api, path: str) -> None:
     assert viewer.get(path, params={"run_type": "manual"}).status_code == 200
 
 
+@pytest.mark.parametrize("path", ["/runs", "/flows/demo/runs", "/flows/demo/grid"])
+def test_a_run_type_no_run_can_have_is_a_422_naming_the_one_meant(viewer: Api, path: str) -> None:
+    """``?run_type=schedule`` (for ``scheduled``) answered an empty page, read as "no such
+    runs": it is a 422 naming the type meant and the types there are."""
+    detail = error_of(viewer.get(path, params={"run_type": "schedule"}), 422)
+    assert "run_type 'schedule' is not a run type (did you mean 'scheduled'?" in detail, detail
+    assert "asset_triggered, backfill, build, event, manual, scheduled, test" in detail, detail
+    both = viewer.get(path, params=[("run_type", "scheduled"), ("run_type", "backfill")])
+    assert both.status_code == 200, both.text
+
+
 def test_the_openapi_says_which_zone_a_date_without_an_offset_is_in(viewer: Api) -> None:
     """Trigger dates without an offset are in the flow's timezone, filter dates in UTC: the
     document said neither, and a Madrid flow's since=2024-06-01 filtered from 02:00 local."""

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import difflib
+from collections.abc import Sequence
 from typing import Annotated, Any
 
+import sqlalchemy as sa
 from fastapi import Path
 from pydantic import BeforeValidator, StringConstraints
+from sqlalchemy import Connection
 
 from ductwork.api.context import WebContext
 from ductwork.api.slashes import restore_slashes
+from ductwork.errors import ParameterError
 from ductwork.services import runs as run_service
 from ductwork.store.records import RunRecord
+from ductwork.store.tables import runs
 
 ID_PATTERN = r"^[^\x00]*$"
 """Ids may hold any character but NUL, which PostgreSQL cannot store in text."""
@@ -34,6 +40,29 @@ Name = Annotated[str, _IdText, _Slashes, Path(description="A name (URL-encoded).
 RunType = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=ID_PATTERN)]
 """A run type in a filter (manual, scheduled, backfill...: an open set, so not an enum). Checked
 for NUL: PostgreSQL refuses it in a query's parameters, which was a 500."""
+
+RUN_TYPES = ("manual", "scheduled", "backfill", "event", "asset_triggered", "build", "test")
+"""The run types Ductwork records: triggered (API, UI, ``ductwork trigger``, ``ductwork run``),
+by the schedule, by a backfill, by a message, by asset updates, by ``ductwork build``, and by
+``ductwork.testing``."""
+
+
+def check_run_types(conn: Connection, run_types: Sequence[str] | None) -> None:
+    """Refuse a run type filter that no run can match: ``?run_type=schedule`` answered an empty
+    page, which reads as "no such runs" rather than as the typo it is. A type the database holds
+    runs of is taken even when Ductwork does not record it any more (the set is open)."""
+    unknown = [t for t in run_types or () if t not in RUN_TYPES]
+    if not unknown:
+        return
+    stored = set(conn.execute(sa.select(runs.c.run_type).distinct()).scalars())
+    for name in unknown:
+        if name in stored:
+            continue
+        choices = sorted(set(RUN_TYPES) | stored)
+        close = difflib.get_close_matches(name, choices, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ParameterError(f"run_type {name!r} is not a run type ({hint}run types: {', '.join(choices)})")
+
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Not authenticated"},

@@ -8,7 +8,17 @@ from fastapi import APIRouter, Depends, Query
 
 from ductwork.api import schemas
 from ductwork.api.context import WebContext, web_context
-from ductwork.api.routes._common import ERRORS, ID_PATTERN, MAX_OFFSET, FlowId, RunId, RunType, find_run, utc
+from ductwork.api.routes._common import (
+    ERRORS,
+    ID_PATTERN,
+    MAX_OFFSET,
+    FlowId,
+    RunId,
+    RunType,
+    check_run_types,
+    find_run,
+    utc,
+)
 from ductwork.api.security import Operator, Viewer
 from ductwork.core.states import RunState
 from ductwork.services import runs as run_service
@@ -34,6 +44,7 @@ def _page(
     offset: int,
 ) -> schemas.RunPage:
     with read_transaction(ctx.engine) as conn:
+        check_run_types(conn, run_type)
         page = run_repo.list_runs(
             conn,
             flow_id=flow_id,

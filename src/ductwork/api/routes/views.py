@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query
 
 from ductwork.api import schemas
 from ductwork.api.context import WebContext, web_context
-from ductwork.api.routes._common import ERRORS, MAX_OFFSET, FlowId, RunId, RunType, find_run
+from ductwork.api.routes._common import ERRORS, MAX_OFFSET, FlowId, RunId, RunType, check_run_types, find_run
 from ductwork.api.routes.flows import CODES
 from ductwork.api.security import Viewer
 from ductwork.core.states import RunState
@@ -40,6 +40,7 @@ def grid(
     code (see ``codes``) of ``task_ids[i]``; runs are oldest first. A mapped task's instances
     (``t[0]``...) come right after their task."""
     with read_transaction(ctx.engine) as conn:
+        check_run_types(conn, run_type)
         page = run_repo.list_runs(conn, flow_id=flow_id, run_types=run_type or None, limit=limit, offset=offset)
         known = page.total > 0 or flow_repo.get_flow(conn, flow_id) is not None
         data = views.grid(conn, [r.pk for r in page.items])
