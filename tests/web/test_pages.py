@@ -456,6 +456,21 @@ def test_the_diff_page_refuses_a_nul_in_the_other_run(viewer_browser: TestClient
     assert page.status_code == 422 and "other" in page.text
 
 
+def test_a_run_compared_with_itself_is_refused_naming_it(
+    viewer_browser: TestClient, viewer: Any, seeded: Seeded
+) -> None:
+    """``.../diff?other=<the same run>`` showed "The two runs recorded the same graph" under
+    two columns of one run id, with another run selected in the menu: it is refused, on the
+    page and in the API, saying to name another run."""
+    run = quote(seeded.success_run, safe="")
+    page = viewer_browser.get(f"/flows/demo/runs/{run}/diff", params={"other": seeded.success_run})
+    assert page.status_code == 422, page.text[:300]
+    assert "cannot be compared with itself" in page.text and "same graph" not in page.text
+    answer = viewer.get(f"/flows/demo/runs/{run}/diff", params={"other": seeded.success_run})
+    assert answer.status_code == 422 and "cannot be compared with itself" in answer.json()["detail"]
+    assert viewer_browser.get(f"/flows/demo/runs/{run}/diff", params={"other": seeded.failed_run}).status_code == 200
+
+
 def test_a_page_address_holding_a_nul_is_refused_with_a_page(viewer_browser: TestClient) -> None:
     """Opened in a browser, /flows/%00/grid showed the API's raw JSON error."""
     page = viewer_browser.get("/flows/%00/grid")

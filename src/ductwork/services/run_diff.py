@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from ductwork.core.graph import FlowGraph
+from ductwork.errors import ParameterError
 from ductwork.services import runs as run_service
 from ductwork.store.engine import read_transaction
 from ductwork.store.records import RunRecord
@@ -104,9 +105,16 @@ def _files(record: RunRecord) -> Mapping[str, str]:
 
 
 def diff_runs(engine: Engine, flow_id: str, first_id: str, second_id: str) -> RunDiff:
-    """What changed from run ``first_id`` to run ``second_id`` of ``flow_id``."""
+    """What changed from run ``first_id`` to run ``second_id`` of ``flow_id``. A run compared
+    with itself is refused (``ParameterError``): the answer "the same graph, the same code" read
+    as two runs that matched, where the second run id was a slip (the page's ``other=``, the
+    CLI's arguments pasted twice)."""
     first = run_service.get_run(engine, flow_id, first_id)
     second = run_service.get_run(engine, flow_id, second_id)
+    if first.pk == second.pk:
+        raise ParameterError(
+            f"run {first_id!r} of flow {flow_id!r} cannot be compared with itself: name another run of the flow"
+        )
     with read_transaction(engine) as conn:
         graph_a = run_repo.load_run_graph(conn, first.pk).graph
         graph_b = run_repo.load_run_graph(conn, second.pk).graph

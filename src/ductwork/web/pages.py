@@ -307,6 +307,8 @@ def diff_page(
         recent = [r.run_id for r in run_repo.list_runs(conn, flow_id=flow_id, limit=50).items if r.run_id != run_id]
     if not other and recent:
         other = recent[0]
+    if other and other != run_id and other not in recent:
+        recent.append(other)  # an older run named in the address: the menu shows what is compared
     diff = schemas.run_diff_out(diff_runs(ctx.engine, flow_id, run_id, other)) if other else None
     return page(
         request,
