@@ -97,3 +97,37 @@ def test_a_result_holding_the_runs_secret_conf_is_shown_masked(engine: Any, view
     response = viewer.get(f"/flows/demo/runs/{quote('results__conf_secret', safe='')}/tasks/load/results")
     assert response.status_code == 200, response.text
     assert response.json()[0]["value"] == "users {api_token: ***, region: eu-north-1} ***"
+
+
+def test_a_deleted_connections_password_is_no_longer_masked_in_results(engine: Any) -> None:
+    """Looking a connection up through the API registered its password with the web server's
+    process-wide masker, which only grows: once the connection was deleted (or its password
+    changed), the old password, often a plain word, stayed masked in every result the server
+    showed until it was restarted. Results are masked with the secrets stored now."""
+    import datetime as dt
+
+    from ductwork.api.app import create_app
+    from ductwork.core.states import RunState
+    from ductwork.settings import Settings
+    from tests.web.seed import demo_flow
+
+    with transaction(engine) as conn:
+        record = run_repo.create_run(
+            conn,
+            demo_flow().to_graph(),
+            run_id="results__old_password",
+            logical_date=dt.datetime(2024, 3, 2, tzinfo=dt.UTC),
+            state=RunState.SUCCESS,
+        )
+        said = "fetched orders for 2024-03-02"
+        result_repo.put_result(conn, record.pk, "load", "return_value", JsonSerializer().dumps(said), serializer="json")
+    path = f"/api/v1/flows/demo/runs/{quote('results__old_password', safe='')}/tasks/load/results"
+    admin = {"Authorization": f"Bearer {accounts.issue_token(engine, 'admin', 'old-password').token}"}
+    with TestClient(create_app(Settings(fernet_key=KEY), engine)) as client:
+        body = {"conn_type": "postgres", "host": "db", "password": "orders"}
+        made = client.put("/api/v1/connections/orders_db", json=body, headers=admin)
+        assert made.status_code == 200, made.text
+        assert client.get("/api/v1/connections/orders_db", headers=admin).status_code == 200
+        assert client.get(path, headers=admin).json()[0]["value"] == "fetched *** for 2024-03-02"
+        assert client.delete("/api/v1/connections/orders_db", headers=admin).status_code == 204
+        assert client.get(path, headers=admin).json()[0]["value"] == "fetched orders for 2024-03-02"

@@ -4,7 +4,7 @@ A worker masks what a try logs with the secrets that try looked up, but a task's
 is stored as it is (the tasks downstream need the real value). The web server, showing that
 value later in another process, masks it with every secret it can know of: the passwords and
 secret-looking extras of the connections in the database and in its environment, the values of
-variables with secret-looking names, and whatever this process registered itself. A dict entry
+variables with secret-looking names, as they are at the time it is shown. A dict entry
 whose key looks secret (``password``, ``token``...) is hidden whole, whatever its value.
 """
 
@@ -23,7 +23,7 @@ from ductwork.core.connections import (
     Connection,
     connection_from_env,
 )
-from ductwork.core.masking import MASK, MASKER, SecretsMasker, is_secret_name
+from ductwork.core.masking import MASK, SecretsMasker, is_secret_name
 from ductwork.settings import Settings
 
 
@@ -92,7 +92,11 @@ def _add_stored(masker: SecretsMasker, settings: Settings, engine: Engine) -> No
 
 
 def mask_shown(masker: SecretsMasker, key: str, value: Any) -> Any:
-    """``value`` (stored under result key ``key``) as it may be shown."""
+    """``value`` (stored under result key ``key``) as it may be shown, masked with ``masker``
+    (``known_secrets``: what is stored and set now). Not with the process's ``MASKER`` too: in a
+    web server that one only grows (every connection and secret variable looked up through
+    the API lands in it), so a deleted connection's or a changed password's old value, often
+    a plain word, stayed ``***`` in every result shown until the server was restarted."""
     if is_secret_name(key) and value not in (None, ""):
         return MASK
-    return MASKER.mask_value(masker.mask_value(value))
+    return masker.mask_value(value)
