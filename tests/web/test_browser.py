@@ -296,6 +296,28 @@ def test_other_pages_draw_without_errors(admin_tab: Session) -> None:
     assert "imports cleanly" in page.inner_text("main")
 
 
+def test_a_long_task_id_in_the_gantt_chart_is_shortened_not_hidden(admin_tab: Session, standalone: Standalone) -> None:
+    """A task id longer than the Gantt chart's label column ran on under its bar, its end cut
+    off, and the last time on the axis was cut at the chart's edge ("+2."): the id is shortened
+    with an ellipsis within the column, the whole id in its tooltip, and the axis ends inside."""
+    task_id = "load_the_daily_orders_from_the_eu_warehouse_into_the_reporting_schema"
+    _wait_for_flow(admin_tab, "long_names")
+    standalone.cli("trigger", "long_names", "--run-id", "long", "--wait")
+    page = admin_tab.open("/flows/long_names/runs/long/gantt")
+    page.wait_for_selector("body[data-drawn=gantt]")
+    name = page.locator("#gantt-svg text.name").first
+    shown = name.evaluate("n => n.firstChild.textContent")
+    assert "…" in shown and shown.startswith("load_the") and shown.endswith("schema"), shown
+    assert name.locator("title").text_content() == task_id
+    label, bar = name.bounding_box(), page.locator("#gantt-svg rect.bar").first.bounding_box()
+    assert label is not None and bar is not None
+    assert label["x"] + label["width"] <= bar["x"], (label, bar)
+    chart = page.locator("#gantt-svg").bounding_box()
+    last = page.locator("#gantt-svg text.axis").last.bounding_box()
+    assert chart is not None and last is not None
+    assert last["x"] + last["width"] <= chart["x"] + chart["width"], (last, chart)
+
+
 def test_a_viewer_cannot_trigger(browser: Any, standalone: Standalone) -> None:
     tab = Session(browser, standalone, "viewer", VIEWER_PASSWORD)
     try:

@@ -78,3 +78,9 @@ with Flow("stoppable", tags=["browser"]) as stoppable:
 
 with Flow("future_daily", schedule="@daily", start_date="2100-01-01", tags=["browser"]) as future_daily:
     EmptyOperator(task_id="noop")
+
+
+with Flow("long_names", tags=["browser"]) as long_names:
+    PythonOperator(
+        task_id="load_the_daily_orders_from_the_eu_warehouse_into_the_reporting_schema", python_callable=lambda: None
+    )
