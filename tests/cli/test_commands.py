@@ -566,6 +566,32 @@ def test_flows_show_says_where_each_message_trigger_listens(cli: Cli, tmp_path: 
     ]
 
 
+def test_flows_list_and_show_warn_of_a_queue_two_flows_consume(cli: Cli, tmp_path: Path) -> None:
+    """Two flows on RabbitMQ(queue="orders") were competing consumers of one queue: each started
+    runs for about half of the messages, and neither ``flows list`` nor ``flows show`` said so."""
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "orders.py").write_text(
+        "from ductwork import EmptyOperator, Flow, RabbitMQ, RedisStream\n"
+        "for fid in ('billing', 'shipping'):\n"
+        "    with Flow(fid, triggers=[RabbitMQ(queue='orders'), RedisStream(stream='s')]) as f:\n"
+        "        EmptyOperator(task_id='t')\n"
+        "    globals()[fid] = f\n"
+        "with Flow('audit', triggers=[RabbitMQ(exchange='events')]):\n"
+        "    EmptyOperator(task_id='t')\n"
+    )
+    warning = "warning: flows 'billing' and 'shipping' share the queue 'orders': RabbitMQ hands each message"
+    listed = cli("flows", "list")
+    assert listed.exit_code == 0, listed.output
+    assert [line for line in listed.stderr.splitlines() if line.startswith("warning:")] == [
+        line for line in listed.stderr.splitlines() if line.startswith(warning)
+    ]
+    assert warning in listed.stderr, listed.stderr
+    as_json = json.loads(cli("flows", "list", "--json").stdout)
+    assert len(as_json["warnings"]) == 1 and "'billing' and 'shipping'" in as_json["warnings"][0]
+    assert warning in cli("flows", "show", "shipping").stderr
+    assert "warning" not in cli("flows", "show", "audit").stderr
+
+
 def test_build_records_the_flow_as_defined_in_the_tasks_module(cli: Cli, tmp_path: Path) -> None:
     """It recorded click's decorators.py (where the command ran), whose hash counted as the run's code."""
     import os

@@ -27,14 +27,17 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ductwork.errors import FlowImportError, NotFoundError
+from ductwork.errors import DuctworkError, FlowImportError, NotFoundError
+
+if TYPE_CHECKING:
+    from ductwork.core.triggers import SharedBetweenFlows
 
 _ENV_READ = ("DUCTWORK_", "AIRFLOW_", "LUIGI_CONFIG_PATH")
 """Environment variables a parse depends on: a change to one parses every file again."""
 
-FORMAT = 2
+FORMAT = 3
 """Bumped when what is kept changes shape: older records are then ignored."""
 
 FORGET_AFTER = 30 * 86400
@@ -55,6 +58,9 @@ class FlowSummary:
     owner: str
     description: str
     line: int | None
+    triggers: tuple[Mapping[str, Any], ...] = ()
+    """The flow's message triggers as recorded (``MessageTrigger.to_dict``): ``flows list``
+    looks across flows for a queue or consumer group that two of them name."""
 
 
 @dataclass
@@ -104,6 +110,21 @@ class FolderView:
                 others = [shown_path(e.file) for e in entries if e is not entry]
                 message = duplicate_flow_message(flow_id, shown_path(entry.file), others)
                 self.errors.append(FlowImportError(shown_path(entry.file), entry.flows[flow_id].line, message))
+
+    def shared_triggers(self) -> list[SharedBetweenFlows]:
+        """The queues, consumer groups, durable consumers and MQTT client ids that the message
+        triggers of more than one flow of the folder name: each such flow gets only some of the
+        messages (``core.triggers.shared_between_flows``)."""
+        from ductwork.core.triggers import MessageTrigger, shared_between_flows, trigger_from_dict
+
+        by_flow: dict[str, list[MessageTrigger]] = {}
+        for flow_id, entry in self.flows.items():
+            for data in entry.flows[flow_id].triggers:
+                try:
+                    by_flow.setdefault(flow_id, []).append(trigger_from_dict(data))
+                except DuctworkError:  # recorded by another version: nothing to compare
+                    continue
+        return shared_between_flows(by_flow)
 
 
 def shown_path(file: str) -> str:
@@ -249,7 +270,10 @@ class FlowIndex:
         return FolderView(self.files(flow_files(folder)))
 
     def _entry(self, file: str, record: Mapping[str, Any]) -> FileEntry:
-        flows = {s["flow_id"]: FlowSummary(**{**s, "tags": tuple(s["tags"])}) for s in record.get("flows", [])}
+        flows = {
+            s["flow_id"]: FlowSummary(**{**s, "tags": tuple(s["tags"]), "triggers": tuple(s.get("triggers", ()))})
+            for s in record.get("flows", [])
+        }
         errors = [FlowImportError(e["file"], e["line"], e["error"], e.get("traceback", "")) for e in record["errors"]]
         return FileEntry(file, flows, errors, self._graph_path(file) if flows else None)
 
@@ -324,6 +348,7 @@ def _summary(graph: Mapping[str, Any], line: int | None) -> dict[str, Any]:
         "owner": meta.get("owner", ""),
         "description": meta.get("description", ""),
         "line": line,
+        "triggers": list(meta.get("triggers", ())),
     }
 
 

@@ -42,6 +42,7 @@ def list_flows(state: CliState, as_json: bool) -> None:
         )
     view = state.flow_index.folder_view(folder)
     rows = sorted((fid, entry.flows[fid], shown_path(entry.file)) for fid, entry in view.flows.items())
+    shared = [s.describe() for s in view.shared_triggers()]
     if as_json:
         print_json(
             {
@@ -59,6 +60,7 @@ def list_flows(state: CliState, as_json: bool) -> None:
                     for fid, flow, file in rows
                 ],
                 "errors": [{"file": shown_path(e.file), "line": e.line, "error": e.error} for e in view.errors],
+                "warnings": shared,
             }
         )
         if view.errors:
@@ -73,6 +75,7 @@ def list_flows(state: CliState, as_json: bool) -> None:
     for fid, flow, file in rows:
         table.add_row(fid, flow.schedule, str(flow.tasks), flow.style, ", ".join(flow.tags), file)
     out.print(table)
+    _warn_shared(shared)
     for err in view.errors:  # one line each, however long: what grep and a log file read
         out.print("[red]import error[/] " + escape(str(err)), soft_wrap=True)
     if view.errors:
@@ -129,6 +132,9 @@ def show(state: CliState, flow_ref: str, as_json: bool) -> None:
     meta = graph.meta
     for line in _trigger_lines(graph.flow_id, meta.triggers):
         out.print(line, markup=False, highlight=False)
+    if meta.triggers:
+        view = state.flow_index.folder_view(state.settings.flows_folder)
+        _warn_shared([s.describe() for s in view.shared_triggers() if graph.flow_id in s.flow_ids])
     if meta.params:
         from ductwork.cli.tables import DataTable
         from ductwork.core.params import from_description, schema_hint
@@ -149,6 +155,13 @@ def show(state: CliState, flow_ref: str, as_json: bool) -> None:
                 info.get("description", ""),
             )
         out.print(table)
+
+
+def _warn_shared(shared: list[str]) -> None:
+    """Warn of each queue, consumer group, durable consumer or MQTT client id that several flows'
+    triggers name: the broker splits the messages between them, and nothing else says so."""
+    for text in shared:
+        click.secho(f"warning: {text}", fg="yellow", err=True)
 
 
 def _trigger_lines(flow_id: str, triggers: Any) -> list[str]:

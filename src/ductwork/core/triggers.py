@@ -41,6 +41,14 @@ class MessageTrigger:
     def describe(self) -> str:
         return self.source
 
+    shared_hint: ClassVar[str] = ""
+    """What to write so that each of several flows gets a place of its own on the broker."""
+
+    def held(self, flow_id: str) -> tuple[tuple[str, ...], str] | None:
+        """What the flow's listener holds on the broker (a queue, a consumer group, a durable
+        consumer, a session), as a key and as words naming it; None when nothing."""
+        return None
+
     def owned_by(self, flow_id: str) -> tuple[tuple[str, ...], str] | None:
         """What the flow's listener holds on the broker on its own (a queue, a durable consumer,
         a session), as a key and as words naming it and the option that gives another; None
@@ -73,9 +81,18 @@ class RabbitMQ(MessageTrigger):
         """The queue the flow's listener consumes: ``queue``, else one of the flow's own."""
         return self.queue or f"ductwork.{flow_id}"
 
-    def owned_by(self, flow_id: str) -> tuple[tuple[str, ...], str] | None:
+    shared_hint: ClassVar[str] = (
+        "bind each flow to the exchange the messages are published to instead "
+        "(RabbitMQ(exchange=..., routing_key=...)): each flow then gets a queue of its own and every message"
+    )
+
+    def held(self, flow_id: str) -> tuple[tuple[str, ...], str] | None:
         queue = self.queue_for(flow_id)
-        return ("rabbitmq", self.conn_id or self.url, queue), f"the queue {queue!r} (give queue=...)"
+        return ("rabbitmq", self.conn_id or self.url, queue), f"the queue {queue!r}"
+
+    def owned_by(self, flow_id: str) -> tuple[tuple[str, ...], str] | None:
+        key, words = self.held(flow_id) or ((), "")
+        return key, f"{words} (give queue=...)"
 
 
 @dataclass(frozen=True)
@@ -103,6 +120,17 @@ class RedisStream(MessageTrigger):
     def group_for(self, flow_id: str) -> str:
         """The consumer group the flow's listener reads with: ``group``, else ``ductwork.<flow id>``."""
         return self.group or f"ductwork.{flow_id}"
+
+    shared_hint: ClassVar[str] = (
+        "leave group out (each flow then reads with a group of its own, 'ductwork.<flow id>', and gets every "
+        "entry) or give each flow its own group"
+    )
+
+    def held(self, flow_id: str) -> tuple[tuple[str, ...], str] | None:
+        group = self.group_for(flow_id)
+        return ("redis", self.conn_id or self.url, self.stream, group), (
+            f"the consumer group {group!r} of stream {self.stream!r}"
+        )
 
 
 @dataclass(frozen=True)
@@ -148,13 +176,21 @@ class NatsJetStream(MessageTrigger):
         old = _nats_name(f"ductwork_{flow_id}")
         return old if old != self.durable_for(flow_id) else None
 
-    def owned_by(self, flow_id: str) -> tuple[tuple[str, ...], str] | None:
+    shared_hint: ClassVar[str] = (
+        "leave durable out (each flow then gets a durable consumer of its own, 'ductwork_<flow id>', and every "
+        "message) or give each flow its own durable"
+    )
+
+    def held(self, flow_id: str) -> tuple[tuple[str, ...], str] | None:
         durable = self.durable_for(flow_id)
         return (
             ("nats", self.conn_id or self.url, self.stream, durable),
-            f"the durable consumer {durable!r} of stream {self.stream!r} (give durable=..., or listen on one "
-            "subject that covers both, such as 'orders.>')",
+            f"the durable consumer {durable!r} of stream {self.stream!r}",
         )
+
+    def owned_by(self, flow_id: str) -> tuple[tuple[str, ...], str] | None:
+        key, words = self.held(flow_id) or ((), "")
+        return key, f"{words} (give durable=..., or listen on one subject that covers both, such as 'orders.>')"
 
 
 def _nats_name(name: str) -> str:
@@ -199,12 +235,20 @@ class MqttTopic(MessageTrigger):
         tag = hashlib.sha256(flow_id.encode()).hexdigest()[:8]
         return f"{name[: MQTT_CLIENT_ID_MAX - len(tag) - 1]}-{tag}"
 
-    def owned_by(self, flow_id: str) -> tuple[tuple[str, ...], str] | None:
+    shared_hint: ClassVar[str] = (
+        "leave client_id out (each flow then gets a session of its own, 'ductwork-<flow id>', and every "
+        "message) or give each flow its own client_id"
+    )
+
+    def held(self, flow_id: str) -> tuple[tuple[str, ...], str] | None:
         client = self.client_id_for(flow_id)
-        return (
-            ("mqtt", self.conn_id or self.url, client),
-            f"the MQTT client id {client!r}, which is one session: they would disconnect each other "
-            "(give client_id=..., or listen on one topic filter that covers both, such as 'sensors/#')",
+        return ("mqtt", self.conn_id or self.url, client), f"the MQTT client id {client!r}"
+
+    def owned_by(self, flow_id: str) -> tuple[tuple[str, ...], str] | None:
+        key, words = self.held(flow_id) or ((), "")
+        return key, (
+            f"{words}, which is one session: they would disconnect each other "
+            "(give client_id=..., or listen on one topic filter that covers both, such as 'sensors/#')"
         )
 
 
@@ -254,3 +298,51 @@ def _refuse_shared_broker_state(triggers: Sequence[MessageTrigger], where: str, 
         first = seen.setdefault(key, trigger)
         if first is not trigger:
             raise DefinitionError(f"{where}: the triggers on {first.source} and {trigger.source} would share {words}")
+
+
+@dataclass(frozen=True)
+class SharedBetweenFlows:
+    """A queue, consumer group, durable consumer or MQTT client id that the triggers of several
+    flows name (``shared_between_flows``)."""
+
+    trigger: MessageTrigger
+    """One of the triggers (each names the same place on the same broker)."""
+    words: str
+    """What it is, as ``the queue 'orders'``."""
+    flow_ids: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        kind = self.trigger.kind
+        what = {
+            "rabbitmq": "RabbitMQ hands each message of a queue to one of its consumers",
+            "redis": "a consumer group hands each entry to one of its readers",
+            "nats": "a durable consumer hands each message to one of its readers",
+            "mqtt": "one client id is one session, so their listeners disconnect each other",
+        }.get(kind, "the broker hands each message to one of them")
+        flows = ", ".join(repr(f) for f in self.flow_ids[:-1]) + f" and {self.flow_ids[-1]!r}"
+        return (
+            f"flows {flows} share {self.words}: {what}, so each flow starts runs for only some of the "
+            f"messages; {self.trigger.shared_hint}"
+        )
+
+
+def shared_between_flows(triggers_by_flow: Mapping[str, Sequence[MessageTrigger]]) -> list[SharedBetweenFlows]:
+    """The places on a broker that the listeners of more than one flow would hold. A receipt is
+    kept per flow (ADR 0014) so that one message starts a run of each flow bound to it; but two
+    flows naming one queue (``RabbitMQ(queue="orders")`` in both), one consumer group, one
+    durable consumer or one MQTT client id are competing consumers on the broker, which gives
+    each message to one of them: each flow quietly got about half of the messages. Only a
+    check across flows finds this (``as_triggers`` refuses it within one flow)."""
+    holders: dict[tuple[str, ...], tuple[MessageTrigger, str, list[str]]] = {}
+    for flow_id in sorted(triggers_by_flow):
+        for trigger in triggers_by_flow[flow_id]:
+            held = trigger.held(flow_id)
+            if held is None:
+                continue
+            key, words = held
+            _, _, flows = holders.setdefault(key, (trigger, words, []))
+            if flow_id not in flows:
+                flows.append(flow_id)
+    return [
+        SharedBetweenFlows(trigger, words, tuple(flows)) for trigger, words, flows in holders.values() if len(flows) > 1
+    ]

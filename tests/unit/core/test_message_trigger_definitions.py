@@ -74,3 +74,36 @@ def test_two_rabbitmq_bindings_of_a_flow_on_its_one_queue_are_refused() -> None:
             RabbitMQ(exchange="ev", routing_key="b.*", queue="qb"),
         ],
     )
+
+
+def test_a_queue_group_durable_or_client_id_named_by_two_flows_is_found() -> None:
+    """Two flows on RabbitMQ(queue="orders") were two competing consumers of one queue: the
+    broker gave each message to one of them, so each flow started runs for about half of the
+    messages, and nothing said so (the receipt is per flow, so both were meant to run)."""
+    from ductwork.core.triggers import NatsJetStream, RabbitMQ, RedisStream, shared_between_flows
+
+    orders = RabbitMQ(queue="orders")
+    found = shared_between_flows({"shipping": [orders], "billing": [orders], "audit": [RabbitMQ(queue="other")]})
+    assert [(s.words, s.flow_ids) for s in found] == [("the queue 'orders'", ("billing", "shipping"))]
+    assert "RabbitMQ(exchange=..., routing_key=...)" in found[0].describe()
+    assert "'billing' and 'shipping'" in found[0].describe()
+
+    group = RedisStream(stream="s", group="g")
+    durable = NatsJetStream(subject="o.*", stream="O", durable="d")
+    client = MqttTopic(topic="a/#", client_id="c")
+    found = shared_between_flows({"a": [group, durable, client], "b": [group, durable, client]})
+    assert [s.words for s in found] == [
+        "the consumer group 'g' of stream 's'",
+        "the durable consumer 'd' of stream 'O'",
+        "the MQTT client id 'c'",
+    ]
+
+    # What each flow gets of its own by default, or the same name on another broker, is shared by none.
+    assert not shared_between_flows(
+        {
+            "a": [RabbitMQ(exchange="e"), RedisStream(stream="s"), NatsJetStream(subject="o.*", stream="O")],
+            "b": [RabbitMQ(exchange="e"), RedisStream(stream="s"), MqttTopic(topic="a/#")],
+            "c": [RabbitMQ(queue="orders", url="amqp://guest:guest@other:5672/%2F"), MqttTopic(topic="a/#")],
+            "d": [RabbitMQ(queue="orders")],
+        }
+    )
