@@ -11,6 +11,7 @@ with the reason (ADR 0014).
 from __future__ import annotations
 
 import hashlib
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar
@@ -34,6 +35,30 @@ class MessageTrigger:
     def source(self) -> str:
         """A short, stable name of the place messages come from (``rabbitmq:orders``)."""
         raise NotImplementedError
+
+    def _check(self, url_text: str, schemes: tuple[str, ...], example: str) -> None:
+        """Refuse, where the flow is defined, an option of the wrong type and a ``url`` its
+        listener cannot use. Taken as written, they failed only in the scheduler's listener:
+        ``prefetch="10"``, an ``http://`` URL or a port that is not a number were logged as a
+        lost connection, retried every 5 s for ever, and the flow started nothing."""
+        name = type(self).__name__
+        for f in fields(self):
+            value = getattr(self, f.name)
+            wanted = {"str": str, "int": int}.get(str(f.type))
+            if wanted is not None and (not isinstance(value, wanted) or isinstance(value, bool)):
+                raise DefinitionError(
+                    f"{name} trigger: {f.name} must be {'text' if wanted is str else 'a whole number'}, got {value!r}"
+                )
+        url = urllib.parse.urlsplit(url_text) if "://" in url_text else None
+        if url is None or url.scheme not in schemes:
+            starts = " or ".join(f"{scheme}://" for scheme in schemes)
+            raise DefinitionError(f"{name} trigger: url {url_text!r} must start with {starts} ({example})")
+        try:
+            url.port  # noqa: B018  (raises for a port that is not a number)
+        except ValueError:
+            raise DefinitionError(
+                f"{name} trigger: url {url_text!r} has a port that is not a number ({example})"
+            ) from None
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, **asdict(self)}
@@ -70,6 +95,7 @@ class RabbitMQ(MessageTrigger):
     prefetch: int = 10
 
     def __post_init__(self) -> None:
+        self._check(self.url, ("amqp", "amqps"), "amqp://user:password@host:5672/%2F")
         if not self.queue and not self.exchange:
             raise DefinitionError("RabbitMQ trigger: give a queue, or an exchange to bind to")
 
@@ -110,6 +136,7 @@ class RedisStream(MessageTrigger):
     """The entry field holding the JSON payload; without it, the entry's fields are the payload."""
 
     def __post_init__(self) -> None:
+        self._check(self.url, ("redis", "rediss", "unix"), "redis://host:6379/0")
         if not self.stream:
             raise DefinitionError("RedisStream trigger: give the stream's name")
 
@@ -147,8 +174,26 @@ class NatsJetStream(MessageTrigger):
     url: str = "nats://127.0.0.1:4222"
 
     def __post_init__(self) -> None:
+        self._check(self.url, ("nats", "tls", "ws", "wss"), "nats://host:4222")
         if not self.subject or not self.stream:
             raise DefinitionError("NatsJetStream trigger: give a subject and the stream that holds it")
+        tokens = self.subject.split(".")
+        if (
+            any(ch.isspace() for ch in self.subject)
+            or "" in tokens
+            or any(("*" in t or ">" in t) and t not in ("*", ">") for t in tokens)
+            or ">" in tokens[:-1]
+        ):
+            raise DefinitionError(
+                f"NatsJetStream trigger: subject {self.subject!r} is not a NATS subject: words joined by '.', "
+                "no spaces, '*' for one whole word, '>' only as the last word ('orders.*', 'orders.>')"
+            )
+        bad = sorted({ch for ch in self.stream if ch.isspace() or ch in ".*>/\\"})
+        if bad:
+            raise DefinitionError(
+                f"NatsJetStream trigger: stream {self.stream!r} is not a NATS stream name: it may not hold "
+                f"{' '.join(repr(ch) for ch in bad)} (write 'ORDERS_EU' for 'orders.eu')"
+            )
 
     @property
     def source(self) -> str:
@@ -210,12 +255,21 @@ class MqttTopic(MessageTrigger):
     client_id: str = ""
 
     def __post_init__(self) -> None:
+        # a typo in the scheme must not fall back to something else unnoticed
+        self._check(self.url, ("mqtt", "tcp"), "TLS, mqtts://, is not supported")
         if not self.topic:
             raise DefinitionError("MqttTopic trigger: give a topic")
-        scheme = self.url.partition("://")[0] if "://" in self.url else ""
-        if scheme not in ("mqtt", "tcp"):  # a typo must not fall back to something else unnoticed
+        levels = self.topic.split("/")
+        if (
+            "\0" in self.topic
+            or any(("#" in lv or "+" in lv) and lv not in ("#", "+") for lv in levels)
+            or "#" in levels[:-1]
+        ):
+            # paho raised this in its network thread, which died: the listener said it was
+            # listening and received nothing, for ever.
             raise DefinitionError(
-                f"MqttTopic trigger: url {self.url!r} must start with mqtt:// (TLS, mqtts://, is not supported)"
+                f"MqttTopic trigger: topic {self.topic!r} is not an MQTT topic filter: '+' stands for one whole "
+                "level, '#' only for the last ('sensors/+/temperature', 'sensors/#')"
             )
 
     @property

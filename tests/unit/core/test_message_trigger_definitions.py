@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import pytest
 
-from ductwork.core.triggers import MqttTopic
+from ductwork.core.triggers import MqttTopic, NatsJetStream, RabbitMQ, RedisStream
 from ductwork.errors import DefinitionError
 
 
@@ -107,3 +110,41 @@ def test_a_queue_group_durable_or_client_id_named_by_two_flows_is_found() -> Non
             "d": [RabbitMQ(queue="orders")],
         }
     )
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (lambda: RabbitMQ(queue="orders", prefetch="10"), "prefetch must be a whole number, got '10'"),
+        (lambda: RabbitMQ(queue="orders", url="http://mq:5672/"), "must start with amqp:// or amqps://"),
+        (lambda: RedisStream(stream=7), "stream must be text, got 7"),
+        (lambda: RedisStream(stream="s", url="redis://127.0.0.1:port/0"), "port that is not a number"),
+        (lambda: RedisStream(stream="s", url="127.0.0.1:6379"), "must start with redis://"),
+        (lambda: NatsJetStream(subject="orders.*", stream="S", url="http://x"), "must start with nats://"),
+        (lambda: NatsJetStream(subject="orders new", stream="S"), "'orders new' is not a NATS subject"),
+        (lambda: NatsJetStream(subject="orders..eu", stream="S"), "is not a NATS subject"),
+        (lambda: NatsJetStream(subject="orders.>.eu", stream="S"), "is not a NATS subject"),
+        (lambda: NatsJetStream(subject="orders.eu*", stream="S"), "is not a NATS subject"),
+        (lambda: NatsJetStream(subject="orders.*", stream="orders.eu"), "stream 'orders.eu' is not a NATS stream"),
+        (lambda: MqttTopic(topic="sensors/#/temperature"), "is not an MQTT topic filter"),
+        (lambda: MqttTopic(topic="sensors/+x"), "is not an MQTT topic filter"),
+    ],
+)
+def test_a_trigger_its_listener_cannot_use_is_refused_where_it_is_written(make: Any, says: str) -> None:
+    """Taken as written, each failed only in the scheduler's listener: logged as a lost
+    connection and retried every few seconds for ever (an MQTT filter killed paho's thread, and
+    the listener said it was listening), while the flow started nothing and flows list was clean."""
+    with pytest.raises(DefinitionError, match=re.escape(says)):
+        make()
+
+
+def test_triggers_as_the_readme_writes_them_are_taken() -> None:
+    RabbitMQ(queue="orders", url="amqps://u:p@mq:5671/%2F", prefetch=1)
+    RedisStream(stream="orders", url="rediss://cache:6380/1")
+    RedisStream(stream="orders", url="unix:///run/redis.sock")
+    NatsJetStream(subject="orders.*", stream="ORDERS", url="tls://nats:4222")
+    NatsJetStream(subject=">", stream="ALL")
+    NatsJetStream(subject="orders.*.created.>", stream="ORDERS_EU")
+    MqttTopic(topic="sensors/+/temperature")
+    MqttTopic(topic="#")
+    MqttTopic(topic="sensors/+/+/#")
