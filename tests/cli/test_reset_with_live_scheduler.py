@@ -102,3 +102,52 @@ def test_db_reset_deletes_the_try_logs_of_the_runs_it_drops(cli: Cli, tmp_path: 
     assert cli(*args).exit_code == 0
     shown = cli("tasks", "logs", "fails", "manual__2024-01-01T00:00:00+00:00", "work")
     assert "the new run's work" in shown.output and "dropped run" not in shown.output, shown.output
+
+
+def test_db_reset_is_refused_while_a_triggerer_runs_on_the_database(tmp_path: Path) -> None:
+    """``ductwork triggerer`` wrote no heartbeat: ``db reset`` (and ``db upgrade``'s warning)
+    took the database for one nothing ran on, and dropped the tables under its listeners,
+    though the README says a triggerer is named and the reset refused. It also said nothing of
+    the schedulers listening as well while ``triggerer = "separate"`` was not set."""
+    import subprocess
+
+    from ductwork_process import ductwork_command, process_env
+
+    url = f"sqlite:///{tmp_path / 'ductwork.db'}"
+    env = {"DUCTWORK_HOME": str(tmp_path / "home"), "DUCTWORK_DATABASE_URL": url, "DUCTWORK_METRICS_PORT": "0"}
+    assert ductwork_process("db", "init", env=env, cwd=tmp_path).returncode == 0
+    log = tmp_path / "triggerer.log"
+    with log.open("wb") as out:
+        triggerer = subprocess.Popen(
+            ductwork_command("triggerer"),
+            env=process_env(env),
+            cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        engine = create_engine(url)
+        try:
+            for _ in range(600):  # until it has recorded itself (or died)
+                with engine.connect() as conn:
+                    if conn.execute(sa.text("SELECT count(*) FROM scheduler_jobs WHERE kind = 'triggerer'")).scalar():
+                        break
+                assert triggerer.poll() is None, log.read_text()
+                time.sleep(0.1)
+        finally:
+            engine.dispose()
+        refused = ductwork_process("db", "reset", "--yes", env=env, cwd=tmp_path)
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert f"triggerer pid {triggerer.pid} on" in refused.stderr, refused.stderr
+        triggerer.send_signal(signal.SIGTERM)
+        assert triggerer.wait(timeout=60) == 0, log.read_text()
+    finally:
+        if triggerer.poll() is None:
+            os.killpg(triggerer.pid, signal.SIGKILL)
+            triggerer.wait()
+    said = log.read_text()
+    assert 'warning: triggerer = "scheduler"' in said and "Traceback" not in said, said
+    # Stopped, it is recorded ended: the reset goes ahead.
+    done = ductwork_process("db", "reset", "--yes", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
