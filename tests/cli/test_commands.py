@@ -943,6 +943,10 @@ def test_assets_update_records_an_update_made_outside_any_flow(cli: Cli, tmp_pat
     assert cli("assets", "update", "s3://lake/orders", "--extra", '{"note": "[/red]"}').exit_code == 0
     table = cli("assets", "show", "s3://lake/orders")
     assert table.exit_code == 0 and "[/red]" in table.output, table.output
+    # Shown as the JSON it was given as, not Python's {'ok': True, 'n': None}.
+    assert cli("assets", "update", "s3://lake/orders", "--extra", '{"ok": true, "n": null}').exit_code == 0
+    table = cli("assets", "show", "s3://lake/orders", env={"COLUMNS": "250"})
+    assert '{"ok": true, "n": null}' in table.output, table.output
 
 
 def test_assets_update_refuses_numbers_json_has_not(cli: Cli, tmp_path: Path) -> None:

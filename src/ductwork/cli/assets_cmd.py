@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import click
 from rich.markup import escape
@@ -73,7 +74,10 @@ def show(state: CliState, uri: str, as_json: bool) -> None:
     for e in detail.events:
         by = f"{e['flow_id']}/{e['run_id']} ({e['task_id']})" if e["flow_id"] else "-"
         started = ", ".join(f"{s['flow_id']}/{s['run_id']}" for s in e["started"]) or "-"
-        table.add_row(str(e["id"]), e["at"], Text(by), Text(str(e["extra"] or "")), Text(started))
+        # As JSON, the way it was given (--extra, the API) and is read back: Python's repr wrote
+        # {'rows': 5, 'ok': True, 'note': None}, which no JSON reader or --extra takes.
+        extra = json.dumps(e["extra"], ensure_ascii=False) if e["extra"] else ""
+        table.add_row(str(e["id"]), e["at"], Text(by), Text(extra), Text(started))
     out.print(table)
 
 
