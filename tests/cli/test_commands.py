@@ -949,6 +949,28 @@ def test_assets_update_records_an_update_made_outside_any_flow(cli: Cli, tmp_pat
     assert '{"ok": true, "n": null}' in table.output, table.output
 
 
+def test_assets_show_and_update_take_an_airflow_dataset_by_its_name(cli: Cli, tmp_path: Path) -> None:
+    """An Airflow DAG's ``Dataset("orders")`` is recorded as ``asset://orders``; ``assets show
+    orders`` answered "has no scheme" and ``assets list`` showed asset://orders with nothing to
+    tie the two together. The name alone now finds it (a name no flow knows says how it is written)."""
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "consumer.py").write_text(
+        "from airflow import DAG\n"
+        "from airflow.datasets import Dataset\n"
+        "from airflow.operators.empty import EmptyOperator\n"
+        "with DAG('on_orders', schedule=[Dataset('orders')], start_date=None):\n"
+        "    EmptyOperator(task_id='t')\n"
+    )
+    assert cli("trigger", "on_orders", env={"DUCTWORK_TRIGGER_HANDOFF": "false"}).exit_code == 0  # records the flow
+    shown = cli("assets", "show", "orders", "--json")
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output)["uri"] == "asset://orders"
+    made = cli("assets", "update", "orders", "--json")
+    assert made.exit_code == 0 and json.loads(made.output)["uri"] == "asset://orders", made.output
+    unknown = cli("assets", "show", "customers")
+    assert unknown.exit_code == 2 and "has no scheme" in unknown.output and "asset://customers" in unknown.output
+
+
 def test_assets_update_refuses_numbers_json_has_not(cli: Cli, tmp_path: Path) -> None:
     """`assets update --extra '{"rows": NaN}'` was recorded (Python's reader takes NaN and
     Infinity, the API refuses them): `assets show --json` then printed ``NaN``, which no JSON

@@ -58,10 +58,10 @@ def list_assets(state: CliState, search: str | None, as_json: bool) -> None:
 def show(state: CliState, uri: str, as_json: bool) -> None:
     """An asset's producers (tasks with it as an outlet), consumers (flows scheduled on it),
     readers (tasks with it as an inlet), and its latest updates."""
-    from ductwork.core.assets import normalize_uri
-    from ductwork.services.assets import asset_detail
+    from ductwork.services.assets import asset_detail, uri_named
 
-    detail = asset_detail(store(state), normalize_uri(uri))
+    engine = store(state)
+    detail = asset_detail(engine, uri_named(engine, uri))
     if as_json:
         print_json(dataclasses.asdict(detail))
         return
@@ -89,14 +89,14 @@ def show(state: CliState, uri: str, as_json: bool) -> None:
 def update(state: CliState, uri: str, extra_text: str | None, as_json: bool) -> None:
     """Record that URI was updated outside any flow (a load by hand, another system): the flows
     scheduled on it start as they do when a task writes it."""
-    from ductwork.core.assets import normalize_uri
     from ductwork.core.json_text import json_object
-    from ductwork.services.assets import record_update
+    from ductwork.services.assets import record_update, uri_named
 
     # The one reader of typed JSON objects: Python's own took NaN and Infinity, which the API
     # refuses, and stored them; `assets show --json` then printed text no JSON reader takes.
     extra = None if extra_text is None else json_object(extra_text, "--extra", example='{"rows": 5}')
-    event = record_update(store(state), normalize_uri(uri), extra=extra)
+    engine = store(state)
+    event = record_update(engine, uri_named(engine, uri), extra=extra)
     if as_json:
         print_json(event.to_dict())
         return

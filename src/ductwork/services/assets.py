@@ -129,6 +129,32 @@ def _free_run_id(conn: Any, flow_id: str, proposed: str) -> str:
     return candidate
 
 
+# --- naming an asset ---------------------------------------------------------------------------
+BARE_NAME_SCHEME = "asset://"
+"""Where an Airflow DAG's ``Dataset("orders")`` (a name alone) is recorded: ``asset://orders``."""
+
+
+def uri_named(engine: Engine, text: str) -> str:
+    """The asset ``text`` names, as ``assets show``/``update`` and the API take it: a URI (or an
+    absolute path), or a name alone when an Airflow DAG recorded it as ``asset://<name>``.
+    ``ductwork assets show orders`` for ``Dataset("orders")`` answered "has no scheme", and the
+    list showed ``asset://orders`` with nothing to say that this is the same asset."""
+    from ductwork.core.assets import normalize_uri
+    from ductwork.errors import DefinitionError
+
+    try:
+        return normalize_uri(text)
+    except DefinitionError as exc:
+        name = text.strip() if isinstance(text, str) else ""
+        if not name or "://" in name:
+            raise
+        bare = BARE_NAME_SCHEME + name
+        with read_transaction(engine) as conn:
+            if asset_repo.get_asset(conn, bare) is not None:
+                return bare
+        raise DefinitionError(f"{exc} (a name alone, as an Airflow Dataset('{name}') has, is written {bare})") from None
+
+
 # --- updates made outside any flow --------------------------------------------------------------
 def record_update(engine: Engine, uri: str, *, extra: Mapping[str, Any] | None = None) -> asset_repo.AssetEventRecord:
     """Record that an asset was updated by something that is not a task (a load done by hand, a

@@ -12,7 +12,6 @@ from ductwork.api import schemas
 from ductwork.api.context import WebContext, web_context
 from ductwork.api.routes._common import ERRORS, ID_PATTERN, FlowId, RunId, TaskId
 from ductwork.api.security import Operator, Viewer
-from ductwork.core.assets import normalize_uri
 from ductwork.services import assets as asset_service
 from ductwork.services import why as why_service
 from ductwork.store.engine import read_transaction
@@ -48,14 +47,16 @@ def asset_detail(
 ) -> dict[str, Any]:
     """One asset: the tasks that write it, the flows scheduled on it, the tasks that read it,
     and its latest updates (with the run that made each and the runs each started)."""
-    return dataclasses.asdict(asset_service.asset_detail(ctx.engine, normalize_uri(uri), limit=limit))
+    return dataclasses.asdict(
+        asset_service.asset_detail(ctx.engine, asset_service.uri_named(ctx.engine, uri), limit=limit)
+    )
 
 
 @router.post("/assets/events", dependencies=[Operator], status_code=201)
 def create_asset_event(body: schemas.AssetEventIn, ctx: WebContext = Depends(web_context)) -> dict[str, Any]:
     """Record an update of an asset made outside any flow (Airflow's "create asset event"): the
     flows scheduled on it start as they do for a task's update. 404 for an asset no flow knows."""
-    event = asset_service.record_update(ctx.engine, normalize_uri(body.uri), extra=body.extra)
+    event = asset_service.record_update(ctx.engine, asset_service.uri_named(ctx.engine, body.uri), extra=body.extra)
     return event.to_dict()
 
 
