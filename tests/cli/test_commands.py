@@ -971,6 +971,28 @@ def test_assets_show_and_update_take_an_airflow_dataset_by_its_name(cli: Cli, tm
     assert unknown.exit_code == 2 and "has no scheme" in unknown.output and "asset://customers" in unknown.output
 
 
+def test_assets_list_says_which_flows_write_start_on_and_read_each_asset(cli: Cli, tmp_path: Path) -> None:
+    """``assets list`` gave only update counts: the flows that write an asset, and those it
+    starts, were on the web UI's Assets page alone."""
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "lake.py").write_text(
+        "from ductwork import Asset, EmptyOperator, Flow\n"
+        "ORDERS = Asset('s3://lake/orders')\n"
+        "with Flow('load_orders', schedule=None) as load_orders:\n"
+        "    EmptyOperator(task_id='write', outlets=[ORDERS])\n"
+        "with Flow('report', schedule=ORDERS) as report:\n"
+        "    EmptyOperator(task_id='read', inlets=[ORDERS])\n"
+    )
+    for flow_id in ("load_orders", "report"):  # each records its flow
+        assert cli("trigger", flow_id, env={"DUCTWORK_TRIGGER_HANDOFF": "false"}).exit_code == 0
+    (item,) = json.loads(cli("assets", "list", "--json").output)
+    assert (item["producers"], item["consumers"], item["readers"]) == (["load_orders"], ["report"], ["report"])
+    table = cli("assets", "list", env={"COLUMNS": "200"})
+    assert table.exit_code == 0, table.output
+    (row,) = [line for line in table.output.splitlines() if "s3://lake/orders" in line]
+    assert [cell.strip() for cell in row.split("│")[1:5]] == ["s3://lake/orders", "load_orders", "report", "report"]
+
+
 def test_assets_update_refuses_numbers_json_has_not(cli: Cli, tmp_path: Path) -> None:
     """`assets update --extra '{"rows": NaN}'` was recorded (Python's reader takes NaN and
     Infinity, the API refuses them): `assets show --json` then printed ``NaN``, which no JSON

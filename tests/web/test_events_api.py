@@ -150,3 +150,23 @@ def test_an_event_or_a_run_for_a_flow_no_file_defines_now_is_refused(operator: A
     assert manual.status_code == 404, manual.text
     assert operator.get("/flows/removed_since/runs").json()["items"] == []
     assert operator.post("/flows/demo/events", json={"n": 1}).status_code == 202  # an active flow still takes them
+
+
+def test_the_asset_list_says_which_flows_write_start_on_and_read_each_asset(viewer: Api, engine: Any) -> None:
+    """``GET /assets`` (and ``ductwork assets list``) gave only update counts: which flow writes
+    an asset and which it starts was on the web UI's Assets page alone."""
+    from ductwork import Asset, EmptyOperator, Flow
+    from ductwork.store.engine import transaction
+    from ductwork.store.repo import flows as flow_repo
+
+    orders = Asset("s3://lineage/orders")
+    with Flow("load_orders") as load:
+        EmptyOperator(task_id="write", outlets=[orders])
+    with Flow("report", schedule=orders) as report:
+        EmptyOperator(task_id="read", inlets=[orders])
+    with transaction(engine) as conn:
+        flow_repo.upsert_flow(conn, load.to_graph())
+        flow_repo.upsert_flow(conn, report.to_graph())
+    (item,) = [i for i in viewer.get("/assets").json()["items"] if i["uri"] == "s3://lineage/orders"]
+    assert item["events"] == 0
+    assert (item["producers"], item["consumers"], item["readers"]) == (["load_orders"], ["report"], ["report"])

@@ -25,17 +25,23 @@ def assets() -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def list_assets(state: CliState, search: str | None, as_json: bool) -> None:
-    """Every asset, with how often and when it was last updated."""
+    """Every asset, with the flows that write it, that it starts and that read it, and how
+    often and when it was last updated."""
+    from ductwork.services.assets import flows_of_assets
     from ductwork.store.engine import read_transaction
     from ductwork.store.repo import assets as asset_repo
 
-    with read_transaction(store(state)) as conn:
+    engine = store(state)
+    with read_transaction(engine) as conn:
         found = asset_repo.list_assets(conn, search=search)
+    flows = flows_of_assets(engine)
+    none: dict[str, list[str]] = {"producers": [], "consumers": [], "readers": []}
     if as_json:
         print_json(
             [
                 {
                     "uri": a.uri,
+                    **flows.get(a.uri, none),
                     "events": a.events,
                     "last_event_at": a.last_event_at.isoformat() if a.last_event_at else None,
                 }
@@ -43,10 +49,16 @@ def list_assets(state: CliState, search: str | None, as_json: bool) -> None:
             ]
         )
         return
-    table = DataTable("asset", "updates", "last update")
+    table = DataTable("asset", "written by", "starts", "read by", "updates", "last update")
     for a in found:
+        of = flows.get(a.uri, none)
         table.add_row(
-            Text(a.uri), str(a.events), a.last_event_at.isoformat(timespec="seconds") if a.last_event_at else "-"
+            Text(a.uri),
+            Text(", ".join(of["producers"]) or "-"),
+            Text(", ".join(of["consumers"]) or "-"),
+            Text(", ".join(of["readers"]) or "-"),
+            str(a.events),
+            a.last_event_at.isoformat(timespec="seconds") if a.last_event_at else "-",
         )
     console().print(table)
 

@@ -214,6 +214,21 @@ def asset_detail(engine: Engine, uri: str, *, limit: int = 50) -> AssetDetail:
     )
 
 
+def flows_of_assets(engine: Engine) -> dict[str, dict[str, list[str]]]:
+    """Per asset URI, the flows that write it (``producers``), that are scheduled on it
+    (``consumers``) and whose tasks read it (``readers``), each sorted: what ``assets list``
+    and ``GET /api/v1/assets`` show beside the update counts, as the web UI's Assets page does
+    (they showed only the counts, so the lineage was the web UI's alone)."""
+    with read_transaction(engine) as conn:
+        refs = asset_repo.refs(conn)
+    kinds = {asset_repo.OUTLET: "producers", asset_repo.SCHEDULE: "consumers", asset_repo.INLET: "readers"}
+    found: dict[str, dict[str, set[str]]] = {}
+    for ref in refs:
+        sets = found.setdefault(ref.uri, {"producers": set(), "consumers": set(), "readers": set()})
+        sets[kinds.get(ref.kind, "readers")].add(ref.flow_id)
+    return {uri: {k: sorted(v) for k, v in sets.items()} for uri, sets in found.items()}
+
+
 def lineage(engine: Engine) -> dict[str, Any]:
     """The graph across flows: flow and asset nodes; edges flow -> asset (a task writes it),
     asset -> flow (the flow is scheduled on it or a task reads it)."""

@@ -378,10 +378,9 @@ def assets_page(request: Request, ctx: WebContext = Depends(web_context)) -> Res
 def asset_page(
     request: Request, ctx: WebContext = Depends(web_context), uri: str = Query(..., max_length=700)
 ) -> Response:
-    from ductwork.core.assets import normalize_uri
-    from ductwork.services.assets import asset_detail
+    from ductwork.services.assets import asset_detail, uri_named
 
-    return page(request, "asset.html", asset=asset_detail(ctx.engine, normalize_uri(uri)))
+    return page(request, "asset.html", asset=asset_detail(ctx.engine, uri_named(ctx.engine, uri)))
 
 
 @router.get("/luigi")

@@ -25,12 +25,16 @@ def list_assets(
     ctx: WebContext = Depends(web_context),
     search: str | None = Query(None, max_length=700, pattern=ID_PATTERN),
 ) -> dict[str, Any]:
-    """Every asset with its number of updates and the time of the latest."""
+    """Every asset with the flows that write it (``producers``), are scheduled on it
+    (``consumers``) and read it (``readers``), its number of updates and the time of the latest."""
     with read_transaction(ctx.engine) as conn:
         found = asset_repo.list_assets(conn, search=search)
+    flows = asset_service.flows_of_assets(ctx.engine)
+    none: dict[str, list[str]] = {"producers": [], "consumers": [], "readers": []}
     items = [
         {
             "uri": a.uri,
+            **flows.get(a.uri, none),
             "events": a.events,
             "last_event_at": a.last_event_at.isoformat() if a.last_event_at else None,
         }
