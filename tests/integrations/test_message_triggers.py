@@ -1222,3 +1222,56 @@ def test_a_flow_bound_to_an_existing_fanout_or_direct_exchange_gets_its_messages
         channel.exchange_delete(trigger.exchange)
         connection.close()
         engine.dispose()
+
+
+SHARED_QUEUE_FLOWS = """
+    import os
+    from ductwork import EmptyOperator, Flow, RabbitMQ
+
+    for fid in ("billing", "shipping"):
+        with Flow(fid, triggers=[RabbitMQ(queue=os.environ["DUCTWORK_TEST_QUEUE"])]) as flow:
+            EmptyOperator(task_id="t")
+        globals()[fid] = flow
+"""
+
+
+def test_two_flows_on_one_named_queue_one_listens_and_gets_every_message(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both flows were consumers of the queue, and RabbitMQ handed each message to one of them:
+    each started runs for about half of the messages, and nothing said so. One listens now (the
+    first by id), every message starts its run, and the log says so once."""
+    require_broker("rabbitmq")
+    from ductwork import RabbitMQ
+
+    queue = f"ductwork-test-shared-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("DUCTWORK_TEST_QUEUE", queue)
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "shared.py").write_text(textwrap.dedent(SHARED_QUEUE_FLOWS))
+    url = f"sqlite:///{tmp_path / 'ductwork.db'}"
+    engine = create_engine(url)
+    migrate.upgrade(engine)
+    settings = Settings(home=tmp_path / "home", flows_folder=flows, database_url=url, parallelism=2)
+    service = SchedulerService(settings, options=SchedulerOptions(poll_interval=0.2, parse_interval=0.3), engine=engine)
+    thread = threading.Thread(target=service.run, daemon=True)
+    caplog.set_level("ERROR", logger="ductwork.engine.triggerer")
+    thread.start()
+    trigger = RabbitMQ(queue=queue)
+    env = Env(tmp_path, service)
+    try:
+        _listening(env, "billing", trigger)
+        for i in range(8):
+            publish(trigger, f"m{i}", b"{}")
+        assert wait_until(lambda: len(env.runs("billing")) == 8, timeout=60), len(env.runs("billing"))
+        time.sleep(1.0)  # a second consumer would have taken some by now
+        assert env.runs("shipping") == []
+        assert env.service.triggerer is not None
+        assert ("shipping", trigger.source) not in env.service.triggerer.listeners
+        said = [r.getMessage() for r in caplog.records if "share the queue" in r.getMessage()]
+        assert len(said) == 1 and "listening: 'billing'" in said[0], said
+    finally:
+        service.stop()
+        thread.join(timeout=60)
+        cleanup(trigger, "billing")
+        engine.dispose()

@@ -113,8 +113,8 @@ class FolderView:
 
     def shared_triggers(self) -> list[SharedBetweenFlows]:
         """The queues, consumer groups, durable consumers and MQTT client ids that the message
-        triggers of more than one flow of the folder name: each such flow gets only some of the
-        messages (``core.triggers.shared_between_flows``)."""
+        triggers of more than one flow of the folder name: only one of those flows listens there
+        (``engine.triggerer``; ``core.triggers.shared_between_flows``)."""
         from ductwork.core.triggers import MessageTrigger, shared_between_flows, trigger_from_dict
 
         by_flow: dict[str, list[MessageTrigger]] = {}

@@ -375,8 +375,8 @@ class SharedBetweenFlows:
         }.get(kind, "the broker hands each message to one of them")
         flows = ", ".join(repr(f) for f in self.flow_ids[:-1]) + f" and {self.flow_ids[-1]!r}"
         return (
-            f"flows {flows} share {self.words}: {what}, so each flow starts runs for only some of the "
-            f"messages; {self.trigger.shared_hint}"
+            f"flows {flows} share {self.words}: {what}, so only one of them listens there (the others start no "
+            f"run from it); {self.trigger.shared_hint}"
         )
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from ductwork.core.connections import Secrets
-from ductwork.core.triggers import MessageTrigger, trigger_from_dict
+from ductwork.core.triggers import MessageTrigger, shared_between_flows, trigger_from_dict
 from ductwork.errors import DuctworkError
 from ductwork.integrations.messaging import Listener, Message, listener_for
 from ductwork.services import messages
@@ -54,6 +54,7 @@ class TriggererService:
         self.interval = interval
         self.listeners: dict[tuple[str, str], _Running] = {}
         self._hashes: dict[str, tuple[str, tuple[MessageTrigger, ...]]] = {}
+        self._told_shared: set[str] = set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.on_delivery: Callable[[str, messages.Delivery], None] | None = None
@@ -126,7 +127,37 @@ class TriggererService:
                     continue
                 for trigger in cached[1]:
                     out[(flow.flow_id, trigger.source)] = trigger
+        self._leave_one_per_shared_place(out)
         return out
+
+    def _listening(self, flow_id: str, trigger: MessageTrigger) -> bool:
+        running = self.listeners.get((flow_id, trigger.source))
+        return running is not None and running.listener.trigger == trigger
+
+    def _leave_one_per_shared_place(self, wanted: dict[tuple[str, str], MessageTrigger]) -> None:
+        """Of flows naming one queue, consumer group, durable consumer or MQTT client id, one
+        listens there: the one listening already, else the first by id. Both listening made the
+        broker share the messages out between them (about half each, nothing said); the others
+        are told, once, in the log (``flows list`` says it too)."""
+        by_flow: dict[str, list[MessageTrigger]] = {}
+        for (flow_id, _), trigger in wanted.items():
+            by_flow.setdefault(flow_id, []).append(trigger)
+        told = set()
+        for shared in shared_between_flows(by_flow):
+            place = _place(shared.trigger, shared.flow_ids[0])
+            holders = [
+                (flow_id, t) for flow_id in shared.flow_ids for t in by_flow[flow_id] if _place(t, flow_id) == place
+            ]
+            listening = [f for f, t in holders if self._listening(f, t)]
+            keeper = listening[0] if listening else holders[0][0]
+            for flow_id, trigger in holders:
+                if flow_id != keeper:
+                    wanted.pop((flow_id, trigger.source), None)
+            message = f"{shared.describe()} (listening: {keeper!r})"
+            told.add(message)
+            if message not in self._told_shared:
+                log.error("%s", message)
+        self._told_shared = told
 
     def reconcile(self) -> None:
         wanted = self.wanted()
@@ -196,3 +227,9 @@ def folder_scope(*folders: Path) -> Callable[[str, str | None], bool]:
         return found
 
     return inside
+
+
+def _place(trigger: MessageTrigger, flow_id: str) -> tuple[str, ...] | None:
+    """The place on its broker a trigger's listener holds for ``flow_id`` (None: none of its own)."""
+    held = trigger.held(flow_id)
+    return None if held is None else held[0]
