@@ -224,6 +224,78 @@ def test_a_worker_started_again_while_its_killed_namesake_is_a_zombie_is_not_ref
     assert line.startswith("Error: cannot reach the broker"), line
 
 
+def test_a_worker_name_with_celerys_host_sequence_names_the_host_it_runs_on(tmp_path: Path) -> None:
+    """`ductwork worker --name 'gpu@%h'` on every host, as Celery's and Airflow's guides write
+    a worker's name: the name was kept as written, so the second host's worker was refused as a
+    namesake of the first ("a worker named 'gpu@%h' is running on render-7"). `%h` is this host."""
+    import socket
+
+    from ductwork.store.engine import create_engine, transaction
+    from ductwork.store.fresh_schema import ensure_schema
+    from ductwork.store.repo import remote as remote_repo
+
+    url = f"sqlite:///{tmp_path / 'dw.db'}"
+    engine = create_engine(url)
+    ensure_schema(engine)
+    here = socket.gethostname()
+    with transaction(engine) as conn:
+        # what a worker on another host started with the same command line wrote before
+        for name, host, pid in (("gpu@%h", "render-7", 4242), (f"cpu@{here}", here, os.getpid())):
+            remote_repo.register_worker(
+                conn, name, hostname=host, pid=pid, kind="celery", queues=["default"], concurrency=1, version="1"
+            )
+    engine.dispose()
+    environ = _own_env(
+        DUCTWORK_HOME=str(tmp_path / "home"),
+        DUCTWORK_DATABASE_URL=url,
+        DUCTWORK_BROKER_URL=f"redis://127.0.0.1:{free_port()}/0",  # never reached when refused
+    )
+
+    def start(name: str) -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "ductwork.cli", "worker", "--name", name],
+            env=environ,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 2
+        return _error_lines(done)
+
+    (line,) = start("gpu@%h")  # not the other host's worker: on to the broker
+    assert line.startswith("Error: cannot reach the broker"), line
+    (line,) = start("cpu@%h")  # this host's live cpu worker (the test's own process) is its namesake
+    assert f"a worker named 'cpu@{here}' is running on {here}" in line
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        ("gpu@", "'gpu@' is not NAME or NAME@HOST"),
+        ("@render-7", "'@render-7' is not NAME or NAME@HOST"),
+        ("gpu-%z", "'gpu-%z' holds %z, which Celery does not know: use %h"),
+    ],
+)
+def test_a_worker_name_that_names_no_worker_is_refused_naming_the_option(tmp_path: Path, name: str, says: str) -> None:
+    environ = _own_env(
+        DUCTWORK_HOME=str(tmp_path / "home"),
+        DUCTWORK_DATABASE_URL=f"sqlite:///{tmp_path / 'dw.db'}",
+        DUCTWORK_BROKER_URL=f"redis://127.0.0.1:{free_port()}/0",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "ductwork.cli", "worker", "--name", name],
+        env=environ,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    (line,) = _error_lines(done)
+    assert line.startswith(f"Error: Invalid value for --name: {says}"), line
+
+
 @pytest.mark.parametrize(
     ("setting", "url", "says"),
     [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import socket
 import sys
@@ -19,6 +20,33 @@ from ductwork.cli.state import CliState
 from ductwork.cli.tables import DataTable
 from ductwork.errors import DuctworkError
 
+_HOST_FORMAT = re.compile(r"%(\w)")  # celery.utils.text.RE_FORMAT
+
+
+def _node_name(ctx: click.Context, param: click.Parameter, name: str | None) -> str | None:
+    """``--name`` as Celery reads ``-n``: ``%h`` (the host name), ``%n`` (its first part) and
+    ``%d`` (its domain) expanded. ``--name 'gpu@%h'``, as Airflow's and Celery's guides write it
+    for a worker started alike on every host, was kept as written: every host's worker had the one
+    name ``gpu@%h``, and the second host's was refused as a namesake of the first. A name with no
+    name or no host part (``gpu@``) names no worker either: refused here, where it is typed."""
+    if name is None:
+        return None
+    host = socket.gethostname()
+    first, _, domain = host.partition(".")
+    keys = {"h": host, "n": first, "d": domain, "i": "0", "I": ""}  # %i, %I: Celery's pool index (main: 0)
+    unknown = sorted({m[1] for m in _HOST_FORMAT.finditer(name) if m[1] not in keys})
+    if unknown:
+        raise click.BadParameter(
+            f"{name!r} holds {', '.join('%' + k for k in unknown)}, which Celery does not know: use %h (the host "
+            "name), %n (its first part) or %d (its domain)",
+            param_hint="--name",
+        )
+    expanded = _HOST_FORMAT.sub(lambda m: keys[m[1]], name)
+    head, at, tail = expanded.partition("@")
+    if not head.strip() or (at and not tail.strip()):
+        raise click.BadParameter(f"{name!r} is not NAME or NAME@HOST", param_hint="--name")
+    return expanded
+
 
 @click.command()
 @click.option("--queues", "-Q", default="default", show_default=True, help="Comma-separated queues to take tries from.")
@@ -29,7 +57,14 @@ from ductwork.errors import DuctworkError
     default=None,
     help="Tries at once (default: CPU count).",
 )
-@click.option("--name", "-n", default=None, help="Worker name (NAME@host; default: ductwork-PID@host).")
+@click.option(
+    "--name",
+    "-n",
+    default=None,
+    callback=_node_name,
+    help="Worker name (NAME@host; Celery's %h, %n, %d stand for the host name, its first part, its domain; "
+    "default: ductwork-PID@host).",
+)
 @click.option("--log-level", type=LOG_LEVEL, default="info", show_default=True)
 @click.option(
     "--metrics-port",
