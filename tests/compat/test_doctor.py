@@ -163,3 +163,41 @@ def test_doctor_of_a_folder_examines_its_python_files(cli, tmp_path: Path) -> No
     (tmp_path / "empty").mkdir()
     empty = cli("doctor", str(tmp_path / "empty"))
     assert empty.exit_code == 2 and "holds no .py file" in empty.output, empty.output
+
+
+def test_doctor_names_the_executor_config_keys_the_kubernetes_executor_refuses(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """An Airflow DAG's `executor_config={"pod_override": ...}` got "ignored: executor hints" from
+    doctor, and under executor = "kubernetes" every try of the task then failed at its pod with
+    "executor_config has no key 'pod_override'". Doctor names each such key with its line; the
+    keys Ductwork knows pass, and the file still runs on the other executors (exit status 0)."""
+    dag = tmp_path / "train.py"
+    dag.write_text(
+        "from airflow import DAG\n"
+        "from airflow.operators.python import PythonOperator\n"
+        "with DAG('t', schedule=None, catchup=False,\n"
+        "         default_args={'executor_config': {'KubernetesExecutor': {'image': 'etl:1'}}}) as dag:\n"
+        "    PythonOperator(task_id='train', python_callable=print, executor_config={\n"
+        "        'pod_override': None,\n"
+        "        'namespce': 'ml',\n"
+        "        'image': 'etl:1',\n"
+        "    })\n"
+    )
+    result = cli("doctor", str(dag))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert any(
+        line.startswith(f"{dag}:4: differs: default_args['executor_config']['KubernetesExecutor']: ")
+        and 'under executor = "kubernetes"' in line
+        for line in lines
+    ), result.output
+    assert any(
+        line.startswith(f"{dag}:6: differs: PythonOperator(executor_config=...)['pod_override']: ")
+        and "pod_template" in line
+        for line in lines
+    ), result.output
+    assert any(
+        line.startswith(f"{dag}:7: differs: PythonOperator(executor_config=...)['namespce']: ")
+        and "Did you mean 'namespace'?" in line
+        for line in lines
+    ), result.output
+    assert "['image']" not in result.output

@@ -155,6 +155,11 @@ def _check_call(node: ast.Call, imported: dict[str, str], findings: set[Finding]
             findings.add(Finding(node.lineno, feature.status, f"{short}({keyword.arg}=...)", feature.note))
         if keyword.arg == "default_args" and isinstance(keyword.value, ast.Dict):
             _check_default_args(keyword.value, table, findings)
+            for key, value in zip(keyword.value.keys, keyword.value.values, strict=True):
+                if isinstance(key, ast.Constant) and key.value == "executor_config" and isinstance(value, ast.Dict):
+                    _check_executor_config(value, "default_args['executor_config']", findings)
+        if keyword.arg == "executor_config" and isinstance(keyword.value, ast.Dict) and table is AIRFLOW:
+            _check_executor_config(keyword.value, f"{short}(executor_config=...)", findings)
     if owner == "DAG" and not any(k.arg == "catchup" for k in node.keywords):
         feature = AIRFLOW["DAG.catchup"]
         findings.add(Finding(node.lineno, DIFFERS, "DAG(catchup not given)", feature.note))
@@ -216,6 +221,24 @@ def _check_default_args(args: ast.Dict, table: dict[str, Feature], findings: set
             feature = _match(table, f"BaseOperator.{key.value}")
             if feature is not None and not _is_false(value):
                 findings.add(Finding(key.lineno, feature.status, f"default_args[{key.value!r}]", feature.note))
+
+
+def _check_executor_config(config: ast.Dict, where: str, findings: set[Finding]) -> None:
+    """An ``executor_config`` key the Kubernetes executor does not know (Airflow's
+    ``pod_override``, ``{"KubernetesExecutor": {...}}``, a typo): doctor called the whole argument
+    "ignored: executor hints", and under ``executor = "kubernetes"`` every try of the task then
+    failed at its pod ("executor_config has no key 'pod_override'")."""
+    from ductwork.engine.remote.kube import KNOWN_KEYS
+    from ductwork.errors import did_you_mean
+
+    for key in config.keys:
+        if isinstance(key, ast.Constant) and isinstance(key.value, str) and key.value not in KNOWN_KEYS:
+            note = (
+                f'under executor = "kubernetes" each try of the task fails at its pod: executor_config has no '
+                f"key {key.value!r}.{did_you_mean(key.value, KNOWN_KEYS)} Its keys: {', '.join(sorted(KNOWN_KEYS))} "
+                "(write Airflow's pod_override as a pod_template mapping); the other executors ignore it"
+            )
+            findings.add(Finding(key.lineno, DIFFERS, f"{where}[{key.value!r}]", note))
 
 
 def _check_attribute(node: ast.Attribute, imported: dict[str, str], findings: set[Finding]) -> None:

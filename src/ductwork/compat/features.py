@@ -96,7 +96,11 @@ AIRFLOW: dict[str, Feature] = dict(
             DIFFERS,
             "priority_weight is always absolute (Airflow's default sums downstream weights)",
         ),
-        _f("BaseOperator.executor_config", IGNORED, "executor hints"),
+        _f(
+            "BaseOperator.executor_config",
+            IGNORED,
+            "executor hints, except under executor = \"kubernetes\", where Ductwork's keys shape the try's pod",
+        ),
         _f("BaseOperator.resources", IGNORED, "Airflow's cpu/ram hints (not Luigi resources)"),
         _f("BaseOperator.max_active_tis_per_dag", IGNORED, "use a pool"),
         _f("BaseOperator.max_active_tis_per_dagrun", IGNORED, "use a pool"),
