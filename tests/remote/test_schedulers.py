@@ -573,3 +573,50 @@ def test_two_schedulers_whose_tasks_become_ready_at_once_take_turns_at_a_pool(tm
         assert len(downs) == 2 and all(start and end for start, end in downs), downs
         assert downs[1][0] >= downs[0][1], downs  # one after the other: never two in a pool of one
         assert count_effects(cluster.effects) == {"r1.down": 1, "r2.down": 1}
+
+
+@pytest.mark.parametrize("gone", ["zombie", "this pid"])
+def test_a_scheduler_of_another_executor_killed_on_this_host_does_not_refuse_the_next_one(
+    tmp_path: Path, gone: str
+) -> None:
+    """A Celery scheduler killed -9 on this host left a fresh record. A Kubernetes one started
+    next was refused ("another scheduler (pid N on HOST) is running ... executor = "celery"")
+    for up to scheduler_lease when the killed one was a zombie (its parent had not reaped it:
+    kill(pid, 0) succeeds on it) or had this very pid (a container's pid 1 restarted under the
+    same host name)."""
+    import socket
+
+    from ductwork.cli.scheduler_cmd import refuse_beside_another_executor
+    from ductwork.engine.coordination import SchedulerConflictError
+    from ductwork.settings import Settings
+    from ductwork.store.engine import transaction
+    from ductwork.store.fresh_schema import ensure_schema
+    from ductwork.store.repo import jobs as job_repo
+
+    with temporary_database("postgres", tmp_path) as db_url:
+        engine = create_engine(db_url)
+        ensure_schema(engine)
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])  # not waited for: a zombie once it exits
+        try:
+            deadline = time.monotonic() + 30
+            while b") Z" not in Path(f"/proc/{dead.pid}/stat").read_bytes() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            pid = dead.pid if gone == "zombie" else os.getpid()
+            with transaction(engine) as conn:
+                job_repo.start_job(conn, "scheduler", hostname=socket.gethostname(), pid=pid, executor="celery")
+            engine.dispose()
+            kube = Settings.load(
+                environ={
+                    "DUCTWORK_DATABASE_URL": db_url,
+                    "DUCTWORK_EXECUTOR": "kubernetes",
+                    "DUCTWORK_HOME": str(tmp_path),
+                }
+            )
+            refuse_beside_another_executor(kube)  # no SchedulerConflictError
+            with transaction(engine) as conn:  # the same record, from another host: it may be alive
+                job_repo.start_job(conn, "scheduler", hostname="sched-2", pid=pid, executor="celery")
+            engine.dispose()
+            with pytest.raises(SchedulerConflictError, match=r"another scheduler \(pid \d+ on sched-2\)"):
+                refuse_beside_another_executor(kube)
+        finally:
+            dead.wait()

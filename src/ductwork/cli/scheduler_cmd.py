@@ -174,8 +174,8 @@ def refuse_beside_another_executor(settings: Settings) -> None:
     A database that cannot be read yet is left to the scheduler's own start (it waits for it)."""
     if settings.executor not in REMOTE_EXECUTORS:
         return
+    from ductwork.cli.processes import other_process_runs
     from ductwork.engine.coordination import SchedulerConflictError
-    from ductwork.engine.journal import alive
     from ductwork.store.engine import create_engine, read_transaction
     from ductwork.store.repo import leases
 
@@ -194,7 +194,8 @@ def refuse_beside_another_executor(settings: Settings) -> None:
     finally:
         engine.dispose()
     here = socket.gethostname()
-    others = [(h, p, e) for h, p, e in others if not (h == here and not alive(p, None))]  # killed -9 here
+    # killed -9 here (a zombie until reaped), or this very pid (a container's pid 1 after a restart)
+    others = [(h, p, e) for h, p, e in others if not (h == here and not other_process_runs(p))]
     if not others:
         return
     host, pid, executor = others[0]

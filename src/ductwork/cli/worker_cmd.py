@@ -16,6 +16,7 @@ from ductwork.cli.engine_state import store
 from ductwork.cli.markup import Markup
 from ductwork.cli.options import LOG_LEVEL
 from ductwork.cli.output import console, print_json
+from ductwork.cli.processes import other_process_runs
 from ductwork.cli.state import CliState
 from ductwork.cli.tables import DataTable
 from ductwork.errors import DuctworkError
@@ -161,37 +162,13 @@ def _refuse_a_namesake(state: CliState, name: str | None) -> None:
     for row in rows:
         if row.name != node_name or row.status(state.settings.worker_lost_after) != remote_repo.RUNNING:
             continue
-        if row.hostname == hostname and (row.pid == os.getpid() or not _alive(row.pid)):
+        if row.hostname == hostname and not other_process_runs(row.pid):  # killed -9, or this very pid
             continue
         age = (utcnow() - row.heartbeat_at).total_seconds()
         raise DuctworkError(
             f"a worker named {node_name!r} is running on {row.hostname} (pid {row.pid}, last heartbeat "
             f"{max(age, 0):.0f}s ago): give this one another --name, or stop that one first"
         )
-
-
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` is a running process. A zombie is not: a worker killed with ``kill -9``
-    stays one until its parent reaps it (seconds under a lazy init, for ever under a parent that
-    never waits), and ``kill(pid, 0)`` succeeds on it, so a worker started again at once under
-    its name was refused as a namesake of the dead one."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return not _zombie(pid)
-
-
-def _zombie(pid: int) -> bool:
-    """Linux's ``/proc/PID/stat`` state ``Z`` (dead, not yet reaped); False where it cannot be read."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            fields = stat.read()
-    except OSError:
-        return False
-    return fields[fields.rfind(b")") + 2 : fields.rfind(b")") + 3] == b"Z"  # the name may hold ") "
 
 
 def _start_again(state: CliState) -> None:
