@@ -22,7 +22,7 @@ def assets() -> None:
 
 @assets.command("list")
 @click.option("--search", default=None, help="Only assets whose URI contains this text.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def list_assets(state: CliState, search: str | None, as_json: bool) -> None:
     """Every asset, with the flows that write it, that it starts and that read it, and how
@@ -65,7 +65,7 @@ def list_assets(state: CliState, search: str | None, as_json: bool) -> None:
 
 @assets.command("show")
 @click.argument("uri")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def show(state: CliState, uri: str, as_json: bool) -> None:
     """An asset's producers (tasks with it as an outlet), consumers (flows scheduled on it),
@@ -96,7 +96,7 @@ def show(state: CliState, uri: str, as_json: bool) -> None:
 @assets.command("update")
 @click.argument("uri")
 @click.option("--extra", "extra_text", default=None, help="What the update carries, as a JSON object: '{\"rows\": 5}'.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def update(state: CliState, uri: str, extra_text: str | None, as_json: bool) -> None:
     """Record that URI was updated outside any flow (a load by hand, another system): the flows

@@ -18,7 +18,12 @@ def audit() -> None:
 @audit.command("list")
 @click.option("--actor", default=None, help="Only changes by this user.")
 @click.option("--action", default=None, help="Only this action (run.delete), or a family of them (run).")
-@click.option("--via", type=click.Choice(["cli", "api", "ui", "scheduler"]), default=None)
+@click.option(
+    "--via",
+    type=click.Choice(["cli", "api", "ui", "scheduler"]),
+    default=None,
+    help="Only changes made this way (the scheduler: its retention).",
+)
 @click.option("--target", default=None, help="Only targets starting with this (a flow id, flow/run).")
 @click.option("--since", default=None, help="Only changes from this date (ISO; UTC without an offset).")
 @click.option(
@@ -26,7 +31,9 @@ def audit() -> None:
     default=None,
     help="Only changes before this time; a day alone (2024-06-03) includes that whole day, as on the Audit log page.",
 )
-@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option(
+    "--limit", type=click.IntRange(1, 10_000), default=50, show_default=True, help="Show at most this many changes."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def list_entries(

@@ -223,7 +223,7 @@ def _shown_schedule(schedule: str | None) -> str:
 
 @click.command("export")
 @click.argument("flow_ref", metavar="FLOW")
-@click.option("--format", "fmt", type=click.Choice(["yaml"]), default="yaml", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["yaml"]), default="yaml", show_default=True, help="File format.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write here instead of stdout.")
 @click.pass_obj
 def export(state: CliState, flow_ref: str, fmt: str, output: Path | None) -> None:
@@ -426,7 +426,7 @@ def describe(state: CliState, name: str, runs: int, as_json: bool) -> None:
 
 @pipelines.command("list-runs")
 @click.argument("name")
-@click.option("--limit", default=25, show_default=True, type=click.IntRange(min=1))
+@click.option("--limit", default=25, show_default=True, type=click.IntRange(min=1), help="Show at most this many runs.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def list_runs(state: CliState, name: str, limit: int, as_json: bool) -> None:

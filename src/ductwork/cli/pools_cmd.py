@@ -18,9 +18,10 @@ def pools() -> None:
 
 
 @pools.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def list_pools(state: CliState, as_json: bool) -> None:
+    """Every pool with its slots and description."""
     with read_transaction(store(state)) as conn:
         rows = pool_repo.list_pools(conn)
     if as_json:

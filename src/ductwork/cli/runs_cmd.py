@@ -425,9 +425,17 @@ def runs() -> None:
 
 @runs.command("list")
 @click.argument("flow_id", required=False)
-@click.option("--state", "states", multiple=True, type=click.Choice([s.value for s in RunState]))
-@click.option("--limit", type=click.IntRange(min=1, max=1000), default=25, show_default=True)
-@click.option("--offset", type=OFFSET, default=0)
+@click.option(
+    "--state",
+    "states",
+    multiple=True,
+    type=click.Choice([s.value for s in RunState]),
+    help="Only runs in this state (repeatable).",
+)
+@click.option(
+    "--limit", type=click.IntRange(min=1, max=1000), default=25, show_default=True, help="Show at most this many runs."
+)
+@click.option("--offset", type=OFFSET, default=0, help="Skip this many runs first (the next page).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def list_runs(

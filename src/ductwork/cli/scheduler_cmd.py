@@ -248,7 +248,7 @@ def _seconds(ctx: click.Context, param: click.Parameter, value: float | None) ->
     callback=_seconds,
     help="Seconds to wait at start for an unreachable database before exiting (0: wait forever).",
 )
-@click.option("--log-level", type=LOG_LEVEL, default="info", show_default=True)
+@click.option("--log-level", type=LOG_LEVEL, default="info", show_default=True, help="Least severe log level shown.")
 @click.pass_obj
 def scheduler(
     state: CliState,

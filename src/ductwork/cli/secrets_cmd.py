@@ -38,9 +38,11 @@ def connections() -> None:
 @click.argument("name")
 @click.argument("uri", required=False)
 @click.option("--conn-type", default=None, help="Type (postgres, mysql, sqlite, http, https, smtp, ...).")
-@click.option("--host", default=None)
-@click.option("--port", type=click.IntRange(0, 65535), default=None)  # as the API and the web form
-@click.option("--login", default=None)
+@click.option("--host", default=None, help="Host name or address.")
+@click.option(  # 0-65535, as the API and the web form
+    "--port", type=click.IntRange(0, 65535), default=None, help="Port."
+)
+@click.option("--login", default=None, help="User name.")
 @click.option("--password", default=None, help="Better: put it in the URI from a file or a prompt.")
 @click.option("--schema", default=None, help="Database, path or base path.")
 @click.option("--extra", default=None, help="A JSON object of extra settings.")
@@ -95,7 +97,7 @@ def _stored_description(database: DatabaseSecrets, kind: str, name: str) -> str:
 
 
 @connections.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def list_connections(state: CliState, as_json: bool) -> None:
     """The connections in the database (passwords are never shown)."""
@@ -115,7 +117,7 @@ def table_keys() -> tuple[str, ...]:
 
 @connections.command("get")
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def get_connection(state: CliState, name: str, as_json: bool) -> None:
     """One connection as tasks would see it (environment first, then the database); no password."""
@@ -136,6 +138,7 @@ def get_connection(state: CliState, name: str, as_json: bool) -> None:
 @click.argument("name")
 @click.pass_obj
 def delete_connection(state: CliState, name: str) -> None:
+    """Delete connection NAME from the database (one set in the environment stays)."""
     _database(state).delete_connection(name)
     click.echo(f"connection {name} deleted")
 
@@ -185,6 +188,7 @@ def variables() -> None:
 @click.option("--description", default=None, help="What it is for (default: the one it has).")
 @click.pass_obj
 def set_variable(state: CliState, name: str, value: str, description: str | None) -> None:
+    """Create variable NAME or change its VALUE (encrypted when a Fernet key is set)."""
     database = _database(state)
     check_new_key("variable", name, database.engine)
     if description is None:
@@ -212,7 +216,7 @@ def get_variable(state: CliState, name: str, as_json: bool) -> None:
 
 
 @variables.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def list_variables(state: CliState, as_json: bool) -> None:
     """Variables in the database; values of secret-looking names are shown as ***."""
@@ -238,6 +242,7 @@ def _short(text: str, limit: int = 60) -> str:
 @click.argument("name")
 @click.pass_obj
 def delete_variable(state: CliState, name: str) -> None:
+    """Delete variable NAME from the database (one set in the environment stays)."""
     _database(state).delete_variable(name)
     click.echo(f"variable {name} deleted")
 

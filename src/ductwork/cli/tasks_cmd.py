@@ -256,7 +256,13 @@ def clear(
 @click.argument("flow_id")
 @click.argument("run_id")
 @click.argument("task_ids", nargs=-1, required=True)
-@click.option("--state", "new_state", type=click.Choice(["success", "failed", "skipped"]), required=True)
+@click.option(
+    "--state",
+    "new_state",
+    type=click.Choice(["success", "failed", "skipped"]),
+    required=True,
+    help="The state to set.",
+)
 @click.option("--downstream", "-d", is_flag=True, help="Also mark every task downstream.")
 @click.option("--upstream", "-u", is_flag=True, help="Also mark every task upstream.")
 @click.option("--dry-run", is_flag=True, help="Only list what would be marked.")

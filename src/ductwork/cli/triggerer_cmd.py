@@ -23,7 +23,7 @@ log = logging.getLogger("ductwork.triggerer")
 
 
 @click.command()
-@click.option("--log-level", type=LOG_LEVEL, default="info", show_default=True)
+@click.option("--log-level", type=LOG_LEVEL, default="info", show_default=True, help="Least severe log level shown.")
 @click.pass_obj
 def triggerer(state: CliState, log_level: str) -> None:
     """Listen for the messages that start runs (RabbitMQ, Redis Streams, NATS JetStream, MQTT)

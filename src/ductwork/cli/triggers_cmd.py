@@ -32,8 +32,10 @@ def dead_letters() -> None:
 
 @dead_letters.command("list")
 @click.argument("flow_id", required=False)
-@click.option("--limit", type=click.IntRange(1, 10000), default=100, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--limit", type=click.IntRange(1, 10000), default=100, show_default=True, help="Show at most this many letters."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def list_letters(state: CliState, flow_id: str | None, limit: int, as_json: bool) -> None:
     """Dead letters, newest first, with why each could not start a run (of FLOW_ID, or all)."""
@@ -60,7 +62,7 @@ def list_letters(state: CliState, flow_id: str | None, limit: int, as_json: bool
 
 @dead_letters.command("show")
 @click.argument("letter_id", type=RECORD_ID)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def show_letter(state: CliState, letter_id: int, as_json: bool) -> None:
     """One dead letter with its whole payload."""
@@ -85,7 +87,7 @@ def show_letter(state: CliState, letter_id: int, as_json: bool) -> None:
     default=None,
     help="Replay with this JSON object instead of the message's payload (one dead letter only).",
 )
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def replay(state: CliState, letter_ids: tuple[int, ...], payload: str | None, as_json: bool) -> None:
     """Start the runs that LETTER_IDS could not, checking each payload against the flow as it
@@ -136,7 +138,7 @@ def replay(state: CliState, letter_ids: tuple[int, ...], payload: str | None, as
 @dead_letters.command("drop")
 @click.argument("letter_ids", type=RECORD_ID, nargs=-1)
 @click.option("--flow", "flow_id", default=None, help="Drop every dead letter of this flow (with no ids).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def drop(state: CliState, letter_ids: tuple[int, ...], flow_id: str | None, as_json: bool) -> None:
     """Delete dead letters: LETTER_IDS, or all of a flow's with --flow. The message is not

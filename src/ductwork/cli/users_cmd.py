@@ -94,7 +94,16 @@ def users() -> None:
 
 @users.command("create")
 @click.argument("username")
-@click.option("--role", type=click.Choice(ROLES), default="viewer", show_default=True)
+@click.option(
+    "--role",
+    type=click.Choice(ROLES),
+    default="viewer",
+    show_default=True,
+    help=(
+        "viewer reads everything; operator also triggers, clears, marks, pauses and cancels; "
+        "admin also manages pools and users."
+    ),
+)
 @_password_options
 @click.pass_obj
 def create_user(
@@ -112,9 +121,10 @@ def create_user(
 
 
 @users.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def list_users(state: CliState, as_json: bool) -> None:
+    """Every user with their role, when they were created and when they last logged in."""
     from ductwork.store.engine import read_transaction
     from ductwork.store.repo import users as repo
 
@@ -209,7 +219,7 @@ def create_token(state: CliState, username: str, name: str, expires_in_days: int
 
 @tokens.command("list")
 @click.option("--user", "username", default=None, help="Only this user's tokens (default: every user's).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def list_tokens(state: CliState, username: str | None, as_json: bool) -> None:
     """The API tokens and whom they act as (never their secrets): the ID is what `tokens revoke`

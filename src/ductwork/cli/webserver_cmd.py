@@ -114,9 +114,11 @@ def _options(secure_cookies: bool) -> Any:
 @click.option(
     "--host", default=DEFAULT_HOST, show_default=True, help="Address to listen on (0.0.0.0: every interface)."
 )
-@click.option("--port", "-p", type=click.IntRange(1, 65535), default=DEFAULT_PORT, show_default=True)
+@click.option(
+    "--port", "-p", type=click.IntRange(1, 65535), default=DEFAULT_PORT, show_default=True, help="Port to listen on."
+)
 @click.option("--secure-cookies", is_flag=True, help="Send cookies over HTTPS only (behind a TLS proxy).")
-@click.option("--log-level", type=LOG_LEVEL, default="warning", show_default=True)
+@click.option("--log-level", type=LOG_LEVEL, default="warning", show_default=True, help="Least severe log level shown.")
 @click.pass_obj
 def webserver(state: CliState, host: str, port: int, secure_cookies: bool, log_level: str) -> None:
     """Serve the web UI and the REST API (/api/v1, docs at /api/v1/docs)."""
@@ -169,12 +171,14 @@ def _stop_on_hangup(server: Any) -> None:
 
 @click.command()
 @click.option("--host", default=DEFAULT_HOST, show_default=True, help="Address the web UI listens on.")
-@click.option("--port", "-p", type=click.IntRange(1, 65535), default=DEFAULT_PORT, show_default=True)
+@click.option(
+    "--port", "-p", type=click.IntRange(1, 65535), default=DEFAULT_PORT, show_default=True, help="Port to listen on."
+)
 @click.option(
     "--workers", "-w", type=click.IntRange(min=1), default=None, help="Worker processes (default: parallelism)."
 )
 @click.option("--secure-cookies", is_flag=True, help="Send cookies over HTTPS only (behind a TLS proxy).")
-@click.option("--log-level", type=LOG_LEVEL, default="info", show_default=True)
+@click.option("--log-level", type=LOG_LEVEL, default="info", show_default=True, help="Least severe log level shown.")
 @click.pass_obj
 def standalone(
     state: CliState, host: str, port: int, workers: int | None, secure_cookies: bool, log_level: str

@@ -66,7 +66,7 @@ def _node_name(ctx: click.Context, param: click.Parameter, name: str | None) -> 
     help="Worker name (NAME@host; Celery's %h, %n, %d stand for the host name, its first part, its domain; "
     "default: ductwork-PID@host).",
 )
-@click.option("--log-level", type=LOG_LEVEL, default="info", show_default=True)
+@click.option("--log-level", type=LOG_LEVEL, default="info", show_default=True, help="Least severe log level shown.")
 @click.option(
     "--metrics-port",
     type=click.IntRange(0, 65535),
@@ -197,9 +197,11 @@ def workers() -> None:
 
 @workers.command("list")
 @click.option("--all", "include_stopped", is_flag=True, help="Include workers that stopped.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def list_workers(state: CliState, include_stopped: bool, as_json: bool) -> None:
+    """Remote workers with their queues, slots in use, current tries and last heartbeat, and
+    the queues that tries wait on with no worker serving them."""
     from ductwork.services.workers import list_workers as read
 
     found = read(store(state), state.settings, include_stopped=include_stopped)
