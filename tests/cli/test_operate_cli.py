@@ -552,3 +552,36 @@ def test_a_correction_that_does_not_fit_keeps_the_message_as_received(cli: Cli, 
         assert fixed[0]["status"] == "started" and fixed[0]["params"] == {"n": 7}
     finally:
         engine.dispose()
+
+
+def test_audit_list_until_a_day_includes_it_as_the_audit_page_does(cli: Cli, tmp_path: Path) -> None:
+    """``ductwork audit list --until`` was "No such option": who changed what in June meant
+    reading everything since June. A day alone is included (as the page's until box), a
+    date-time is where the list stops; ``--offset`` reads the next page."""
+    import datetime as dt
+
+    from ductwork.store.engine import create_engine, transaction
+    from ductwork.store.repo.audit import AuditEntry, add_entry
+
+    assert cli("pools", "set", "seed", "1").exit_code == 0  # makes the home's database
+    engine = create_engine(f"sqlite:///{tmp_path / 'ductwork-home' / 'ductwork.db'}")
+    days = {"may-31": (5, 31, 23), "june-1": (6, 1, 0), "june-30": (6, 30, 23), "july-1": (7, 1, 0)}
+    with transaction(engine) as conn:
+        for target, (month, day, hour) in days.items():
+            at = dt.datetime(2024, month, day, hour, 30, tzinfo=dt.UTC)
+            add_entry(conn, AuditEntry("dana", "api", "10.0.0.1", "pool.set", target, {}, at))
+    engine.dispose()
+
+    def targets(*args: str) -> list[str]:
+        return [e["target"] for e in _json(cli, "audit", "list", "--via", "api", *args)["entries"]]
+
+    assert targets("--since", "2024-06-01", "--until", "2024-06-30") == ["june-30", "june-1"]
+    assert targets("--until", "2024-06-30T23:00") == ["june-1", "may-31"]
+    assert targets("--until", "2024-06-01T00:30:00+00:00") == ["may-31"]  # excluded, as in the API
+    assert targets("--since", "2024-06-01", "--limit", "1", "--offset", "1") == ["june-30"]
+
+    backwards = cli("audit", "list", "--since", "2024-07-01", "--until", "2024-06-30")
+    assert backwards.exit_code == 2
+    assert "--until '2024-06-30' is not after --since '2024-07-01'" in backwards.output
+    typo = cli("audit", "list", "--until", "30/06/2024")
+    assert typo.exit_code == 2 and "--until '30/06/2024': expected an ISO date" in typo.output

@@ -7,7 +7,9 @@ import json
 
 import click
 
+from ductwork.cli.options import OFFSET
 from ductwork.cli.state import CliState
+from ductwork.errors import ParameterError
 
 
 @click.group()
@@ -25,15 +27,16 @@ def audit() -> None:
     help="Only changes made this way (the scheduler: its retention).",
 )
 @click.option("--target", default=None, help="Only targets starting with this (a flow id, flow/run).")
-@click.option("--since", default=None, help="Only changes from this date (ISO; UTC without an offset).")
+@click.option("--since", default=None, help="Only changes from this date (ISO; without an offset, UTC).")
 @click.option(
     "--until",
     default=None,
-    help="Only changes before this time; a day alone (2024-06-03) includes that whole day, as on the Audit log page.",
+    help="Only changes before this date-time, or up to the end of this day (2024-06-30: the 30th included).",
 )
 @click.option(
     "--limit", type=click.IntRange(1, 10_000), default=50, show_default=True, help="Show at most this many changes."
 )
+@click.option("--offset", type=OFFSET, default=0, help="Skip this many changes first (the next page).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def list_entries(
@@ -45,31 +48,36 @@ def list_entries(
     since: str | None,
     until: str | None,
     limit: int,
+    offset: int,
     as_json: bool,
 ) -> None:
     """Changes, newest first (details never hold a secret)."""
     from ductwork.cli.engine_state import store
-    from ductwork.cli.options import date_option
     from ductwork.cli.output import console, print_json
     from ductwork.cli.tables import DataTable
-    from ductwork.errors import ParameterError
     from ductwork.services import audit as audit_service
 
-    start = None
-    if since:
-        start = date_option(since, "--since")
-        assert start is not None
-        start = start if start.tzinfo else start.replace(tzinfo=dt.UTC)
-    end = _until(until)
+    start, end = _instant(since, "--since"), _instant(until, "--until")
+    if end is not None and until is not None and _is_day(until):
+        end += dt.timedelta(days=1)  # a day is included, as on the Audit log page
     if start is not None and end is not None and end <= start:
-        raise ParameterError(f"--until {until!r} is not after --since {since!r}: no change could match")
+        raise ParameterError(f"--until {until!r} is not after --since {since!r}: no change could be shown")
     page = audit_service.entries(
-        store(state), actor=actor, action=action, via=via, target=target, since=start, until=end, limit=limit
+        store(state),
+        actor=actor,
+        action=action,
+        via=via,
+        target=target,
+        since=start,
+        until=end,
+        limit=limit,
+        offset=offset,
     )
     if as_json:
         print_json(
             {
                 "total": page.total,
+                "offset": page.offset,
                 "entries": [
                     {
                         "at": e.at.isoformat(),
@@ -99,15 +107,20 @@ def list_entries(
     console().print(table)
 
 
-def _until(text: str | None) -> dt.datetime | None:
-    """The end (excluded) of ``--until``. A day alone is read as the page's *until* box reads
-    it, the whole day included: taken as its midnight, ``--since 2024-06-03 --until 2024-06-03``
-    asked for nothing. Without an offset, UTC, as ``--since``."""
+def _is_day(text: str) -> bool:
+    """Whether ``text`` is a day alone (``2024-06-30``), not a date-time."""
+    try:
+        dt.date.fromisoformat(text.strip())
+    except ValueError:
+        return False
+    return True
+
+
+def _instant(text: str | None, option: str) -> dt.datetime | None:
+    """``text`` typed for ``option`` as an aware date-time (UTC when it names no offset)."""
     from ductwork.cli.options import date_option
 
-    end = date_option(text, "--until")
-    if end is None or text is None:
+    value = date_option(text, option)
+    if value is None:
         return None
-    if len(text.strip()) == 10:  # YYYY-MM-DD: no time given
-        end += dt.timedelta(days=1)
-    return end if end.tzinfo else end.replace(tzinfo=dt.UTC)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
