@@ -171,3 +171,39 @@ def test_a_run_id_of_spaces_or_with_spaces_around_it_is_refused(
     assert result.exit_code == 2, result.output
     assert said in result.output, result.output
     assert json.loads(cli("runs", "list", "etl", "--json").stdout)["runs"] == []
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (
+            ("trigger", "etl", "--run-id", "fix\u00a0june"),
+            "run id 'fix\\xa0june': it holds U+00A0 (NO-BREAK SPACE), which looks like a space but is not "
+            "what anyone types to name it; write 'fix june'",
+        ),
+        (
+            ("trigger", "etl", "--run-id", "fix\u200bjuly"),
+            "run id 'fix\\u200bjuly': it holds U+200B (ZERO WIDTH SPACE), which is invisible",
+        ),
+        (("pools", "set", "big\u200b", "2"), "pool name 'big\\u200b': it holds U+200B"),
+        (("users", "create", "\u202eadmin", "--generate"), "user name '\\u202eadmin': it holds U+202E"),
+    ],
+)
+def test_a_name_or_run_id_with_an_invisible_or_look_alike_character_is_refused(
+    cli: Cli, tmp_path: Path, args: tuple[str, ...], said: str
+) -> None:
+    """Pasted from a chat or a document: ``pools set 'big\\u200b' 2`` made a pool listed as
+    ``big`` that a task's ``pool="big"`` did not name, and ``trigger --run-id 'fix\\u00a0june'``
+    a run listed as ``fix june`` that ``runs show etl 'fix june'`` said did not exist."""
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "etl.py").write_text(
+        "from ductwork import EmptyOperator, Flow\n\n"
+        'with Flow("etl", schedule=None, start_date="2024-01-01"):\n'
+        '    EmptyOperator(task_id="a")\n'
+    )
+    result = cli(*args)
+    assert result.exit_code == 2, result.output
+    assert said in " ".join(result.output.split()), result.output
+    assert json.loads(cli("runs", "list", "etl", "--json").stdout)["runs"] == []
+    assert [p["name"] for p in json.loads(cli("pools", "list", "--json").stdout)] == ["default_pool"]
+    assert json.loads(cli("users", "list", "--json").stdout) == []

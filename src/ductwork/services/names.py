@@ -73,12 +73,42 @@ def refuse_control_characters(what: str, text: str) -> None:
         )
 
 
+def unseen_character(text: str) -> str | None:
+    """The first character in ``text`` that a table shows as nothing or as a plain space but
+    that is not one: a format character (zero-width space, joiners, byte order mark, the
+    bidirectional overrides that show text backwards) or a space other than U+0020 (no-break,
+    em, ideographic...)."""
+    for ch in text:
+        category = unicodedata.category(ch)
+        if category == "Cf" or (category == "Zs" and ch != " "):
+            return ch
+    return None
+
+
+def refuse_unseen_characters(what: str, text: str) -> None:
+    """``ParameterError`` when ``text`` holds a character no one sees or types. ``pools set
+    'big\u200b' 2`` made a pool listed as ``big`` that a task's ``pool="big"`` did not name,
+    and ``trigger --run-id 'fix\u00a0june'`` a run listed as ``fix june`` that ``runs show etl
+    'fix june'`` did not find: pasted from a chat or a document, they look right everywhere."""
+    found = unseen_character(text)
+    if found is None:
+        return
+    seen = "".join(" " if unicodedata.category(ch) == "Zs" else ch for ch in text if unicodedata.category(ch) != "Cf")
+    name = unicodedata.name(found, "unnamed")
+    raise ParameterError(
+        f"{what} {_shown(text)}: it holds U+{ord(found):04X} ({name}), which "
+        f"{'looks like a space' if unicodedata.category(found) == 'Zs' else 'is invisible'} but is not what "
+        f"anyone types to name it; write {seen.strip()!r}"
+    )
+
+
 def check_new_name(kind: str, name: str) -> str:
     """``check_name``, and no spaces before or after it: for a name being created or set
     (``pool``, ``variable``, ``connection``). Deleting or reading one made before this rule
     still takes it as it is."""
     check_name(kind, name)
     refuse_control_characters(f"{kind} name", name)
+    refuse_unseen_characters(f"{kind} name", name)
     trimmed = name.strip()
     if name != trimmed:
         raise ParameterError(

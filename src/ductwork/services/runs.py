@@ -23,7 +23,7 @@ from ductwork.core.states import RunState, TaskState
 from ductwork.engine.code_info import as_on_disk
 from ductwork.engine.scheduling import backfill_intervals, schedule_of
 from ductwork.errors import InvalidTransitionError, NotFoundError, ParameterError, did_you_mean
-from ductwork.services.names import refuse_control_characters
+from ductwork.services.names import refuse_control_characters, refuse_unseen_characters
 from ductwork.store.engine import read_transaction, retry_deadlocks, transaction
 from ductwork.store.errors import RunExistsError
 from ductwork.store.records import RunRecord
@@ -217,6 +217,7 @@ def check_run_id(run_id: str) -> None:
             f"run id {run_id!r}: has spaces before or after it, which are not trimmed; write {run_id.strip()!r}"
         )
     refuse_control_characters("run id", run_id)  # 'a\nb' was listed as two runs, and named its log folder
+    refuse_unseen_characters("run id", run_id)  # 'fix\u00a0june' was listed as the 'fix june' no one could name
 
 
 def check_logical_date(when: dt.datetime) -> None:
