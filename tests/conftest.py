@@ -27,6 +27,16 @@ settings.load_profile("ductwork")
 pytest_plugins = ("dbfixtures",)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Every process a test starts runs the ductwork under test: ``pythonpath = ["src"]`` puts
+    the checkout first for this process only, and a child started with ``{**os.environ, ...}``
+    (``python -m ductwork.cli scheduler`` in test_chaos, test_outage, test_login_throttle...)
+    imported whichever copy the environment had installed."""
+    from ductwork_process import process_env
+
+    os.environ["PYTHONPATH"] = process_env({})["PYTHONPATH"]
+
+
 def service_reachable(host: str, port: int, timeout: float = 1.0) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):
