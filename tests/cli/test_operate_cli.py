@@ -585,3 +585,16 @@ def test_audit_list_until_a_day_includes_it_as_the_audit_page_does(cli: Cli, tmp
     assert "--until '2024-06-30' is not after --since '2024-07-01'" in backwards.output
     typo = cli("audit", "list", "--until", "30/06/2024")
     assert typo.exit_code == 2 and "--until '30/06/2024': expected an ISO date" in typo.output
+
+
+def test_marking_tasks_already_in_that_state_says_so(cli: Cli, tmp_path: Path) -> None:
+    """``tasks mark ops RUN a --state success`` on a task that had succeeded printed
+    "marked 0 task(s) success: " and stopped mid-sentence, which read as a mark gone wrong."""
+    newest, *_ = _three_runs(cli, tmp_path)
+    same = cli("tasks", "mark", "ops", newest, "a", "--state", "success")
+    assert same.exit_code == 0, same.output
+    assert same.output.strip() == "nothing marked: a is already success"
+    dry = cli("tasks", "mark", "ops", newest, "a", "--state", "success", "--downstream", "--dry-run")
+    assert dry.output.strip() == "nothing would be marked: a and their downstream tasks are already success"
+    changed = cli("tasks", "mark", "ops", newest, "b", "--state", "failed")
+    assert changed.output.strip() == "marked 1 task(s) failed: b"

@@ -290,6 +290,13 @@ def mark(
         print_json({"dry_run": dry_run, "state": new_state, "marked": ids})
         return
     verb = "would mark" if dry_run else "marked"
+    if not ids:  # "marked 0 task(s) success: " and nothing more read as a mark that went wrong
+        closures = [name for name, asked in (("downstream", downstream), ("upstream", upstream)) if asked]
+        named = ", ".join(task_ids) + (f" and their {' and '.join(closures)} tasks" if closures else "")
+        are = "is" if len(task_ids) == 1 and not closures else "are"
+        nothing = "nothing would be marked" if dry_run else "nothing marked"
+        console().print(f"{nothing}: {named} {are} already {new_state}", markup=False)
+        return
     console().print(f"{verb} {len(ids)} task(s) {new_state}: " + ", ".join(ids), markup=False)
 
 
