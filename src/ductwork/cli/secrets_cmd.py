@@ -200,12 +200,24 @@ def set_variable(state: CliState, name: str, value: str, description: str | None
 @variables.command("get")
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Parse the value as JSON and print it formatted.")
+@click.option(
+    "--default",
+    "-d",
+    default=None,
+    help="Print this, as it is, when the variable is defined nowhere (else that is an error, exit status 2).",
+)
 @click.pass_obj
-def get_variable(state: CliState, name: str, as_json: bool) -> None:
+def get_variable(state: CliState, name: str, as_json: bool, default: str | None) -> None:
     """Print a variable's value (environment first, then the database)."""
     from ductwork.engine.services_setup import build_secrets
 
-    value = build_secrets(state.settings, engine=store(state)).get_variable(name)
+    secrets = build_secrets(state.settings, engine=store(state))
+    # Airflow's `variables get NAME --default VALUE`: a script reading an optional variable
+    # had no way but to read the error (-d was "No such option").
+    value = secrets.get_variable(name) if default is None else secrets.get_variable(name, default=None)
+    if value is None:
+        click.echo(default)
+        return
     if as_json:
         try:
             print_json(json.loads(value))
