@@ -495,6 +495,12 @@ def _settings_outside_their_table(path: Path, file: Mapping[str, Any], known: se
                 f"{path}: setting {key!r} is outside the [ductwork] table, where it is not read; "
                 "put it under a [ductwork] line"
             )
+        meant = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.8)
+        if meant and not isinstance(value, dict):  # `paralelism = 8` at the top: misspelt and misplaced
+            raise DefinitionError(
+                f"{path}: {key!r} is outside the [ductwork] table, where nothing reads it. "
+                f"Did you mean the setting {meant[0]!r}? Put it under a [ductwork] line"
+            )
         if (
             key != "ductwork"
             and isinstance(value, dict)

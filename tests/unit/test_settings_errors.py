@@ -40,6 +40,12 @@ def _load(tmp_path: Path, toml: str | None = None, **environ: str) -> Settings:
         # settings where they are not read: they were ignored without a word
         ("retention_days = 30\n[ductwork]\n", "setting 'retention_days' is outside the [ductwork] table"),
         ("retention_days = 30\n", "setting 'retention_days' is outside the [ductwork] table"),
+        # misspelt at the top of the file as well: read by nothing, it was ignored without a word
+        (
+            "paralelism = 8\n[ductwork]\n",
+            "'paralelism' is outside the [ductwork] table, where nothing reads it. "
+            "Did you mean the setting 'parallelism'?",
+        ),
         ("[ductworks]\nretention_days = 30\n", "table [ductworks] is not read: settings go in [ductwork]"),
         ("[Ductwork]\nparallelism = 2\n", "table [Ductwork] is not read: settings go in [ductwork]"),
         # text settings given a TOML number or list: kept as they were, then a traceback
