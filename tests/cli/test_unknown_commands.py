@@ -24,6 +24,11 @@ from tests.conftest import Cli
         (("pools", "get", "etl"), "No such command 'get'. Pools are shown by `ductwork pools list`."),
         (("tokens", "delete", "3"), "A token is revoked with `ductwork tokens revoke ID`"),
         (("flows", "trigger", "etl"), "A run is queued with `ductwork trigger FLOW`."),
+        (("version",), "No such command 'version'. The version is printed by `ductwork --version`."),
+        (("api-server",), "Airflow's `api-server` is `ductwork webserver`"),
+        (("celery", "worker"), "Airflow's `celery worker` is `ductwork worker`."),
+        (("tasks", "states-for-dag-run", "etl", "r1"), "A run's task states are `ductwork tasks state FLOW RUN`."),
+        (("tasks", "failed-deps", "etl", "a"), "Why a task ran or did not is `ductwork why FLOW TASK [RUN]`."),
     ],
 )
 def test_an_unknown_command_says_which_was_meant(cli: Cli, args: tuple[str, ...], said: str) -> None:

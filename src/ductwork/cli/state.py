@@ -102,7 +102,14 @@ AIRFLOW_COMMANDS: dict[tuple[str, str], str] = {
     "`ductwork trigger`, `ductwork backfill`, `ductwork run` (as `dags test`) and `ductwork runs list`",
     ("", "dag"): "Airflow's `dags` commands are `ductwork flows`, `ductwork trigger`, `ductwork backfill` "
     "and `ductwork runs list`",
+    ("", "version"): "The version is printed by `ductwork --version`",
+    ("", "api-server"): "Airflow's `api-server` is `ductwork webserver` (the web UI and the REST API, /api/v1)",
+    ("", "dag-processor"): "The scheduler reads the flows folder itself (`ductwork scheduler`); "
+    "`ductwork flows list` shows the files that fail to import",
+    ("", "celery"): "Airflow's `celery worker` is `ductwork worker`",
     ("db", "migrate"): "Airflow's `db migrate` is `ductwork db upgrade` (or `ductwork db init`)",
+    ("tasks", "states-for-dag-run"): "A run's task states are `ductwork tasks state FLOW RUN`",
+    ("tasks", "failed-deps"): "Why a task ran or did not is `ductwork why FLOW TASK [RUN]`",
     ("flows", "trigger"): "A run is queued with `ductwork trigger FLOW`",
     ("flows", "backfill"): "Use `ductwork backfill FLOW --start ... --end ...`",
     ("flows", "list-runs"): "The runs of a flow are `ductwork runs list FLOW`",
