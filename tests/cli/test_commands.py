@@ -323,8 +323,23 @@ def test_config_refuses_an_option_it_does_not_know(cli: Cli) -> None:
     mistyped = cli("config", "--jsno")
     assert mistyped.exit_code == 2 and "No such option: --jsno" in mistyped.output, mistyped.output
     assert "setting" not in mistyped.output, mistyped.output
-    extra = cli("config", "home")
-    assert extra.exit_code == 2 and "unexpected extra argument (home)" in extra.output, extra.output
+    extra = cli("config", "hme")
+    assert extra.exit_code == 2 and "no setting 'hme'. Did you mean 'home'?" in extra.output, extra.output
+    assert "setting" not in extra.stdout, extra.output
+
+
+def test_config_with_a_setting_name_prints_its_value(cli: Cli, tmp_path: Path) -> None:
+    """``ductwork config parallelism`` (and Airflow's ``config get-value core parallelism``) said
+    "Got unexpected extra argument": a script had to cut the value out of the table or the JSON."""
+    (tmp_path / "ductwork.toml").write_text("[ductwork]\nparallelism = 3\n")
+    assert cli("config", "parallelism").stdout == "3\n"
+    assert cli("config", "get-value", "core", "parallelism").stdout == "3\n"
+    env = {"DUCTWORK_DATABASE_URL": "postgresql://etl:pg-secret@db/ductwork"}
+    assert cli("config", "database_url", env=env).stdout == "postgresql://etl:***@db/ductwork\n"
+    shown = json.loads(cli("config", "flows-folder", "--json", env={"DUCTWORK_FLOWS_FOLDER": "pipes"}).stdout)
+    assert shown == {"flows_folder": {"value": "pipes", "source": "env"}}
+    two = cli("config", "parallelism", "home")
+    assert two.exit_code == 2 and "Got unexpected extra argument (home): give one setting's name" in two.output
 
 
 def test_config_shows_sources(cli: Cli, tmp_path: Path) -> None:

@@ -56,7 +56,9 @@ def _handoff(state: CliState) -> str:
     return f"ductwork trigger: handed to the scheduler running for this home (pid {pid})"
 
 
-@click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.command(
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True}, options_metavar="[OPTIONS] [NAME]"
+)
 @click.option(
     "--module",
     "-m",
@@ -70,6 +72,10 @@ def config(ctx: click.Context, modules: tuple[str, ...], as_json: bool) -> None:
     """Show the effective settings and their sources (flag, env, config_file, default).
 
     \b
+    With a setting's NAME, only its value, for scripts (Airflow's `config get-value` too):
+        ductwork config database_url
+
+    \b
     With --module, also every config class parameter, resolved exactly as a run would
     (--Section-param value on this command line > DUCTWORK_SECTION_PARAM > ductwork.toml > default):
         ductwork config --module reports.py --GlobalParams-log-dir /tmp/logs
@@ -77,6 +83,9 @@ def config(ctx: click.Context, modules: tuple[str, ...], as_json: bool) -> None:
     from ductwork.cli.luigi_args import parse_build_args
 
     state: CliState = ctx.obj
+    if ctx.args and not modules and not ctx.args[0].startswith("-"):
+        _print_one(state, ctx, as_json)
+        return
     if ctx.args and not modules:
         _refuse_extra(ctx)
     rows = state.settings.describe()
@@ -106,6 +115,30 @@ def config(ctx: click.Context, modules: tuple[str, ...], as_json: bool) -> None:
         for section, name, value, source in params:
             ptable.add_row(section, name, str(value), source)
         console().print(ptable)
+
+
+def _print_one(state: CliState, ctx: click.Context, as_json: bool) -> None:
+    """The value of the setting ``ctx.args`` names. ``ductwork config database_url`` and
+    Airflow's ``config get-value core parallelism`` said "Got unexpected extra argument": a
+    script had to cut the value out of the table or the JSON."""
+    from ductwork.errors import did_you_mean
+
+    names = list(ctx.args)
+    if names[0] in ("get-value", "get") and len(names) > 1:  # Airflow's: its section is not ours
+        names = names[-1:]
+    if len(names) != 1:
+        raise click.UsageError(f"Got unexpected extra argument ({names[1]}): give one setting's name", ctx=ctx)
+    rows = {name: (value, source) for name, value, source in state.settings.describe()}
+    name = names[0].replace("-", "_").lower()
+    if name not in rows:
+        raise click.UsageError(
+            f"no setting {names[0]!r}.{did_you_mean(name, list(rows))} `ductwork config` lists them", ctx=ctx
+        )
+    value, source = rows[name]
+    if as_json:
+        print_json({name: {"value": value, "source": source}})
+        return
+    click.echo(value)
 
 
 def _refuse_extra(ctx: click.Context) -> None:
