@@ -151,3 +151,18 @@ def test_db_reset_is_refused_while_a_triggerer_runs_on_the_database(tmp_path: Pa
     # Stopped, it is recorded ended: the reset goes ahead.
     done = ductwork_process("db", "reset", "--yes", env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_reset_not_confirmed_says_nothing_was_deleted(cli: Cli, tmp_path: Path) -> None:
+    """Answered no, or run where nobody can answer (stdin closed: cron, CI), ``db reset`` said
+    only "Aborted!": neither whether the data was still there nor how a script says yes."""
+    (tmp_path / "ok.py").write_text(
+        "from ductwork import EmptyOperator, Flow\n\nwith Flow('ok', schedule=None) as f:\n    EmptyOperator(task_id='a')\n"
+    )
+    assert cli("run", "ok.py", "--no-progress").exit_code == 0
+    for answer in ("n\n", ""):
+        kept = cli("db", "reset", input=answer)
+        assert kept.exit_code == 1, kept.output
+        assert "Nothing was deleted (answer y, or give --yes where nobody can answer)" in kept.output
+        assert "Aborted!" not in kept.output
+    assert '"total": 1' in cli("runs", "list", "--json").output

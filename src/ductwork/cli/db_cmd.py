@@ -198,6 +198,16 @@ def check(state: CliState) -> None:
     click.echo(f"Revision: {revision} (up to date)")
 
 
+def _confirmed(question: str) -> bool:
+    """Whether ``question`` was answered yes; no answer (standard input closed: a cron job, a
+    CI step) is no."""
+    try:
+        return click.confirm(question)
+    except click.Abort:  # end of input (or Ctrl-D)
+        click.echo(err=True)
+        return False
+
+
 @db.command()
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_obj
@@ -219,8 +229,10 @@ def reset(state: CliState, yes: bool) -> None:
                 err=True,
             )
             sys.exit(2)
-        if not yes:
-            click.confirm(f"Delete all Ductwork data in {_where(engine)}?", abort=True)
+        if not yes and not _confirmed(f"Delete all Ductwork data in {_where(engine)}?"):
+            # click's "Aborted!" said neither whether anything was deleted nor how a script says yes
+            click.echo("Nothing was deleted (answer y, or give --yes where nobody can answer)", err=True)
+            sys.exit(1)
         from ductwork.services import cleanup
 
         try:  # the runs' log folders go with them: a new run of the same id appended to the old log
