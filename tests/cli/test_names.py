@@ -207,3 +207,26 @@ def test_a_name_or_run_id_with_an_invisible_or_look_alike_character_is_refused(
     assert json.loads(cli("runs", "list", "etl", "--json").stdout)["runs"] == []
     assert [p["name"] for p in json.loads(cli("pools", "list", "--json").stdout)] == ["default_pool"]
     assert json.loads(cli("users", "list", "--json").stdout) == []
+
+
+@pytest.mark.parametrize("prefix", ["scheduled__", "backfill__", "event__", "asset_triggered__", "dataset_triggered__"])
+def test_a_manual_run_may_not_take_an_id_the_scheduler_or_a_backfill_makes(
+    cli: Cli, tmp_path: Path, prefix: str
+) -> None:
+    """``trigger etl --run-id scheduled__2024-09-01T00:00:00+00:00 --date 2024-09-02`` was
+    queued: the schedule's run of 2024-09-01 then found its id taken and was passed over for
+    ever. Airflow refuses these ids to manual runs too."""
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "etl.py").write_text(
+        "from ductwork import EmptyOperator, Flow\n\n"
+        'with Flow("etl", schedule="@daily", start_date="2024-01-01"):\n'
+        '    EmptyOperator(task_id="a")\n'
+    )
+    run_id = f"{prefix}2024-09-01T00:00:00+00:00"
+    result = cli("trigger", "etl", "--run-id", run_id, "--date", "2024-09-02")
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    assert f"run id '{run_id}': ids starting with '{prefix}' are the ones" in said, said
+    assert "choose another, such as 'manual__2024-09-01T00:00:00+00:00'" in said, said
+    assert json.loads(cli("runs", "list", "etl", "--json").stdout)["runs"] == []
+    assert cli("trigger", "etl", "--run-id", f"fix_{prefix}1", "--date", "2024-09-02").exit_code == 0

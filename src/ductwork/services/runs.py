@@ -203,6 +203,19 @@ RUN_ID_MAX = 250
 """The longest run id: it names the run's log folder, and file names stop at 255 bytes."""
 
 
+RESERVED_RUN_ID_PREFIXES = {
+    "scheduled__": "the scheduler gives its runs",
+    "backfill__": "backfills give their runs",
+    "event__": "runs started by a message get",
+    "asset_triggered__": "runs started by an asset update get",
+    "dataset_triggered__": "Airflow gives runs started by a dataset",
+}
+"""Run id prefixes that the parties creating runs by themselves make ids with. A manual run
+given one (``trigger --run-id scheduled__2024-09-01...``) took the id the schedule's run of that
+date needed: the scheduler passed over that date for ever (ADR 0025), its work never done.
+Airflow refuses a manual run such an id too ("reserved for scheduled runs")."""
+
+
 def check_run_id(run_id: str) -> None:
     """Refuse a run id that could not be addressed afterwards (in a URL, a log path) by every
     way in: the API, the web form and the CLI."""
@@ -218,6 +231,13 @@ def check_run_id(run_id: str) -> None:
         )
     refuse_control_characters("run id", run_id)  # 'a\nb' was listed as two runs, and named its log folder
     refuse_unseen_characters("run id", run_id)  # 'fix\u00a0june' was listed as the 'fix june' no one could name
+    for prefix, who in RESERVED_RUN_ID_PREFIXES.items():
+        if run_id.startswith(prefix):
+            raise ParameterError(
+                f"run id {run_id!r}: ids starting with {prefix!r} are the ones {who}, and a manual run holding "
+                f"one would keep that run from being made (as in Airflow, they are reserved); choose another, "
+                f"such as {'manual__' + run_id[len(prefix) :]!r}"
+            )
 
 
 def check_logical_date(when: dt.datetime) -> None:
