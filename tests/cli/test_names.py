@@ -154,9 +154,11 @@ def test_a_run_id_with_a_control_character_is_refused(cli: Cli, tmp_path: Path) 
         (" ", "run id ' ': it needs a character other than spaces"),
         ("nightly ", "run id 'nightly ': has spaces before or after it, which are not trimmed"),
         (" nightly", "write 'nightly'"),
+        # `runs show etl -x` then said "No such option '-x'"
+        ("-x", "run id '-x': it may not start with '-', which the commands that name a run"),
     ],
 )
-def test_a_run_id_of_spaces_or_with_spaces_around_it_is_refused(
+def test_a_run_id_of_spaces_with_spaces_around_it_or_a_leading_dash_is_refused(
     cli: Cli, tmp_path: Path, run_id: str, said: str
 ) -> None:
     """``trigger etl --run-id ' '`` queued a run listed with no id; 'nightly ' was another run

@@ -231,6 +231,11 @@ def check_run_id(run_id: str) -> None:
         )
     refuse_control_characters("run id", run_id)  # 'a\nb' was listed as two runs, and named its log folder
     refuse_unseen_characters("run id", run_id)  # 'fix\u00a0june' was listed as the 'fix june' no one could name
+    if run_id.startswith("-"):  # `runs show etl -x` said "No such option '-x'", as would every command naming it
+        raise ParameterError(
+            f"run id {run_id!r}: it may not start with '-', which the commands that name a run "
+            f"(runs show, tasks clear...) would read as an option; write {run_id.lstrip('-') or 'run'!r}"
+        )
     for prefix, who in RESERVED_RUN_ID_PREFIXES.items():
         if run_id.startswith(prefix):
             raise ParameterError(
