@@ -10,13 +10,13 @@ outcome (``journal.encode_outcome``).
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ductwork.core.context import RunInfo
 from ductwork.core.graph import NodeSpec
+from ductwork.core.schedule import get_timezone, timezone_name
 from ductwork.engine.executor import TryKey, TryRequest
 from ductwork.store import codec
 
@@ -152,9 +152,10 @@ def message_label(payloads: Sequence[Mapping[str, Any]], *, most: int = 3) -> st
 
 
 def _tz_name(tz: dt.tzinfo) -> str:
-    key = getattr(tz, "key", None)
-    return str(key) if key else "UTC"
+    """As flows record their zone: an IANA name, ``UTC`` or a fixed offset (``UTC+01:00``),
+    which was sent as ``UTC`` and moved every date a worker rendered by the offset."""
+    return timezone_name(tz)
 
 
 def _tz(name: str) -> dt.tzinfo:
-    return dt.UTC if name == "UTC" else zoneinfo.ZoneInfo(name)
+    return get_timezone(name)
