@@ -130,3 +130,27 @@ def test_a_pool_another_scheduler_is_queueing_into_is_busy_for_the_others(server
             assert busy == ({"narrow"}, {"capped"})
     with transaction(server_engine) as second:
         assert pools.lock_limits(second, ["narrow", "wide"], ["capped"]) == (set(), set())
+
+
+def test_a_local_scheduler_restarted_with_the_pid_its_killed_row_names_starts(server_engine: Engine) -> None:
+    """In a container, a scheduler killed -9 and started again is pid 1 again on the same host
+    name: the killed one's row (heartbeat within the lease) named this very process, and the
+    new one refused to start "beside" itself until the lease lapsed. A live other process on
+    this host still makes it refuse."""
+    import subprocess
+
+    from ductwork.engine.coordination import SchedulerConflictError
+
+    killed = Coordination(server_engine, remote_executor=False, lease=LEASE)
+    killed.begin()  # its row: this host, this pid, a fresh heartbeat
+    restarted = Coordination(server_engine, remote_executor=False, lease=LEASE)
+    restarted.begin()  # not refused
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        with transaction(server_engine) as conn:
+            conn.execute(sa.update(scheduler_jobs).where(scheduler_jobs.c.id == killed.job_id).values(pid=other.pid))
+        with pytest.raises(SchedulerConflictError, match=rf"another scheduler \(pid {other.pid} on "):
+            Coordination(server_engine, remote_executor=False, lease=LEASE).begin()
+    finally:
+        other.kill()
+        other.wait()

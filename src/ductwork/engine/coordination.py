@@ -100,7 +100,11 @@ class Coordination:
         local_only = "local" if self.leases else None  # this one is local: any other is a conflict
         with read_transaction(self.engine) as conn:
             others = leases.live_schedulers(conn, lease=self.lease, executor=local_only)
-        others = [(i, h, p) for i, h, p in others if i < self.job_id and not (h == host and not alive(p, None))]
+        # One on this host that is gone, or that had this very pid (a container's pid 1 after a
+        # restart: the killed one's row named this process), is no other scheduler.
+        me = os.getpid()
+        gone = {p for _, h, p in others if h == host and (p == me or not alive(p, None))}
+        others = [(i, h, p) for i, h, p in others if i < self.job_id and not (h == host and p in gone)]
         if not others:
             return
         with transaction(self.engine) as conn:
