@@ -7,6 +7,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from ductwork.engine.remote.bundles import BundleCache, BundleSource, build_bundle
 from ductwork.store import migrate
 from ductwork.store.engine import create_engine
@@ -85,7 +87,7 @@ def test_scripts_keep_their_execute_bit_and_linked_folders_are_bundled(tmp_path:
     engine.dispose()
 
 
-def test_a_git_repository_at_the_schedulers_commit(tmp_path: Path) -> None:
+def test_a_git_repository_at_the_schedulers_commit(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     repo = tmp_path / "repo"
     flows = repo / "pipelines"
     flows.mkdir(parents=True)
@@ -111,6 +113,14 @@ def test_a_git_repository_at_the_schedulers_commit(tmp_path: Path) -> None:
     second = source.ref(str(flows / "etl.py"))
     assert second is not None and second.ref != ref.ref
     assert (cache.path(second) / "etl.py").read_text() == "VERSION = 2\n"  # fetched the new commit
+    assert not [r for r in caplog.records if "not committed" in r.getMessage()]
+    # An edit not committed: the scheduler parses it, the workers run the commit. Said once.
+    (flows / "etl.py").write_text("VERSION = 3\n")
+    with caplog.at_level("WARNING", logger="ductwork.engine.remote.bundles"):
+        assert source.ref(str(flows / "etl.py")) == second
+        assert source.ref(str(flows / "etl.py")) == second
+    said = [r.getMessage() for r in caplog.records if "not committed" in r.getMessage()]
+    assert len(said) == 1 and "etl.py" in said[0] and second.ref[:12] in said[0], said
     engine.dispose()
 
 

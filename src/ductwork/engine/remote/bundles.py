@@ -19,6 +19,7 @@ import contextlib
 import gzip
 import hashlib
 import io
+import logging
 import os
 import shutil
 import subprocess
@@ -35,6 +36,8 @@ from ductwork.engine.remote.wire import CodeRef
 from ductwork.errors import DuctworkError, NotFoundError
 from ductwork.store.engine import read_transaction, transaction
 from ductwork.store.repo import remote as remote_repo
+
+log = logging.getLogger(__name__)
 
 _SKIP_DIRS = {"__pycache__", ".git", ".hg", ".svn", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".venv"}
 _SKIP_SUFFIXES = (".pyc", ".pyo", ".swp", "~")
@@ -178,6 +181,7 @@ class BundleSource:
         self._print: object = None
         self._ref: CodeRef | None = None
         self._failed: BundleError | None = None
+        self._said_dirty: tuple[str, str] | None = None
 
     def ref(self, flow_file: str | None) -> CodeRef | None:
         """The code version a try is sent with; ``BundleError`` while the folder's current
@@ -197,10 +201,32 @@ class BundleSource:
                 path = Path(flow_file).resolve().relative_to(self.folder).as_posix()
         return CodeRef(self._ref.kind, self._ref.ref, path, self._ref.url, self._ref.subdir)
 
+    def _say_uncommitted(self, commit: str) -> None:
+        """Workers check out the commit; the scheduler parses the folder as it is. An edit not
+        committed was in the scheduler's graph and not in what the workers ran, silently: said
+        once per commit, naming the files, while the folder differs from it."""
+        try:
+            changed = _git(self.folder, "status", "--porcelain", "--untracked-files=no", "--", ".")
+        except BundleError:
+            return
+        said = (commit, changed)
+        if changed and said != self._said_dirty:
+            files = ", ".join(line[3:] for line in changed.splitlines()[:5])
+            log.warning(
+                "the flows folder %s has changes not committed (%s): the workers run commit %s, without them; "
+                "commit (and push to %s) for the workers to run them",
+                self.folder,
+                files,
+                commit[:12],
+                self.git_url,
+            )
+        self._said_dirty = said if changed else None
+
     def _refresh(self) -> None:
         if self.git_url:
             commit, subdir = git_head(self.folder)
             self._ref = CodeRef("git", commit, None, self.git_url, subdir)
+            self._say_uncommitted(commit)
             return
         if not self.folder.is_dir():
             self._ref = None
