@@ -106,7 +106,9 @@ def build_flow(
             elif obj.type == "CopyActivity":
                 tasks[obj.id] = ops.CopyActivityOperator(**common)
             elif obj.type == "RedshiftCopyActivity":
-                tasks[obj.id] = ops.CopyActivityOperator(insert_mode=policies[obj.id].insert_mode, **common)
+                tasks[obj.id] = ops.CopyActivityOperator(
+                    insert_mode=policies[obj.id].insert_mode, copy_options=policies[obj.id].copy_options, **common
+                )
             else:
                 tasks[obj.id] = ops.DataNodeOperator(**common)
         for obj_id, ups in edges.items():

@@ -171,7 +171,7 @@ TYPES: dict[str, TypeSpec] = {
         {
             **ACTIVITY_FIELDS,
             "insertMode": FieldSpec(ENUM, choices=("KEEP_EXISTING", "OVERWRITE_EXISTING", "TRUNCATE", "APPEND")),
-            "commandOptions": _s(multi=True, effective=False),
+            "commandOptions": _s(multi=True),
             "queue": _IGNORED,
             "transformSql": _s(),
         },

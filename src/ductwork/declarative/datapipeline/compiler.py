@@ -38,7 +38,9 @@ from ductwork.core.params import (
     Parameter,
 )
 from ductwork.declarative.datapipeline import catalog as cat
+from ductwork.declarative.datapipeline import copyoptions
 from ductwork.declarative.datapipeline import expressions as ex
+from ductwork.declarative.datapipeline.copyoptions import CopyOptions
 from ductwork.declarative.datapipeline.jodatime import parse_datetime
 from ductwork.declarative.datapipeline.model import DEFAULT_ID, Definition, ParameterObject, PipelineObject, Ref
 from ductwork.declarative.datapipeline.periods import Period, parse_period, schedule_text
@@ -65,6 +67,7 @@ COMPILE_TIME = {
     "maxActiveInstances",
     "compression",
     "insertMode",
+    "commandOptions",
     "reportProgressTimeout",
     "s3EncryptionType",
 }
@@ -556,6 +559,7 @@ def _policy(check: _Checker, scope: Scope, obj: PipelineObject) -> Policy:
         policy.stage = bool(_typed(check, scope, obj, "stage", cat.BOOLEAN))
     if obj.type == "RedshiftCopyActivity":
         policy.insert_mode = str(_typed(check, scope, obj, "insertMode", cat.ENUM) or "append").upper()
+        policy.copy_options = _command_options(check, scope, obj)
     if obj.type == "S3DataNode":
         _typed(check, scope, obj, "compression", cat.ENUM)
     if kind_of(obj) == cat.PRECONDITION:
@@ -564,6 +568,25 @@ def _policy(check: _Checker, scope: Scope, obj: PipelineObject) -> Policy:
             policy.precondition_timeout = _seconds(check, obj, "preconditionTimeout", wait)
         policy.retries = 0  # a precondition's retries are its checks (max_checks)
     return policy
+
+
+def _command_options(check: _Checker, scope: Scope, obj: PipelineObject) -> CopyOptions | None:
+    """A RedshiftCopyActivity's ``commandOptions``, read as ``COPY`` reads them; an option
+    Ductwork cannot honour is a problem naming it (it decides how the input is read, so running
+    without it would load other rows than AWS did)."""
+    try:
+        items = scope.texts(obj, "commandOptions")
+    except ex.ExpressionError as exc:
+        check.add(exc.message, obj, "commandOptions", exc.position)
+        return None
+    if not items:
+        return None
+    try:
+        return copyoptions.parse(items)
+    except copyoptions.CopyOptionsError as exc:
+        for message in exc.messages:
+            check.add(message, obj, "commandOptions")
+        return None
 
 
 def _seconds(check: _Checker, obj: PipelineObject, name: str, period: Period) -> float:
@@ -924,6 +947,23 @@ def _without_effect(definition: Definition, schedule_type: str) -> list[Problem]
                     line=origin.line,
                 )
             )
+        if obj.type == "RedshiftCopyActivity" and effective.get("commandOptions"):
+            formatted = [
+                node
+                for name in ("input", "output")
+                for node in refs(effective.get(name))
+                if node in definition.objects and definition.effective(definition.objects[node]).get("dataFormat")
+            ]
+            if formatted:
+                notes.append(
+                    Problem(
+                        f"ignored because {formatted[0]!r} has a dataFormat, as in AWS: the data format "
+                        "says how the data is read",
+                        obj.id,
+                        "commandOptions",
+                        line=obj.line,
+                    )
+                )
         if "workerGroup" in effective and "runsOn" in effective:
             notes.append(
                 Problem(

@@ -25,6 +25,7 @@ from ductwork.core.operators.base import BaseOperator
 from ductwork.core.sensors import context_clock
 from ductwork.core.signals import FailNow, TaskSignal
 from ductwork.declarative.datapipeline import storage
+from ductwork.declarative.datapipeline.copyoptions import CopyOptions
 from ductwork.declarative.datapipeline.expressions import ExpressionError, to_text
 from ductwork.declarative.datapipeline.formats import data_format
 from ductwork.declarative.datapipeline.model import PipelineObject
@@ -292,9 +293,10 @@ class CopyActivityOperator(PipelineObjectOperator):
 
     ui_color: ClassVar[str] = "#e6f2ee"
 
-    def __init__(self, *, insert_mode: str = "APPEND", **kwargs: Any) -> None:
+    def __init__(self, *, insert_mode: str = "APPEND", copy_options: CopyOptions | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.insert_mode = insert_mode
+        self.copy_options = copy_options
 
     def run_object(self, context: TaskContext) -> Any:
         from ductwork.declarative.datapipeline import sql
@@ -328,12 +330,36 @@ class CopyActivityOperator(PipelineObjectOperator):
             assert url is not None
             zipped = self._gzip(scope, source)
             names = [url] if storage.is_file(url) else [f"{url.rstrip('/')}/{n}" for n in storage.list_files(url)]
+            options = self._command_options(context, source)
             rows: list[list[Any]] = []
             for name in names:
                 data = storage.read_bytes(name)
+                if options is not None:
+                    if zipped and options.compression is None:
+                        data = gzip.decompress(data)
+                    try:
+                        rows.extend(options.read(data))
+                    except (OSError, EOFError, UnicodeDecodeError, ValueError) as exc:
+                        raise TaskExecutionError(
+                            f"reading {name} as commandOptions say ({type(exc).__name__}: {exc})"
+                        ) from None
+                    continue
                 rows.extend(fmt.read((gzip.decompress(data) if zipped else data).decode("utf-8")))
             return rows, fmt.column_names
         return sql.read_rows(self, context, scope, source)
+
+    def _command_options(self, context: TaskContext, source: PipelineObject) -> CopyOptions | None:
+        """The ``commandOptions`` that read the input (a RedshiftCopyActivity's); as AWS
+        documents, none when the input or output data node has a ``dataFormat``."""
+        if self.copy_options is None:
+            return None
+        nodes = [source, *self.referenced("output")]
+        if any(self.referenced("dataFormat", node) for node in nodes):
+            context["log"].info("commandOptions ignored: a data node of the copy has a dataFormat (as in AWS)")
+            return None
+        if self.copy_options.no_effect:
+            context["log"].info("commandOptions with no effect here: %s", ", ".join(self.copy_options.no_effect))
+        return self.copy_options
 
     def _s3_to_s3(self, context: TaskContext, scope: Scope, source: PipelineObject, target: PipelineObject) -> Any:
         src = data_node_url(self, scope, source)

@@ -12,6 +12,7 @@ from typing import Any
 
 from ductwork.core.schedule import NoSchedule, Schedule
 from ductwork.declarative.datapipeline import catalog as cat
+from ductwork.declarative.datapipeline.copyoptions import CopyOptions
 from ductwork.declarative.datapipeline.model import Definition, PipelineObject, Ref
 from ductwork.declarative.datapipeline.periods import Period
 from ductwork.errors import ParameterError
@@ -37,6 +38,8 @@ class Policy:
     """For a ShellCommandActivity: whether its S3 inputs and outputs are staged."""
     insert_mode: str = "APPEND"
     """For a RedshiftCopyActivity: its ``insertMode``."""
+    copy_options: CopyOptions | None = None
+    """For a RedshiftCopyActivity: how its ``commandOptions`` have ``COPY`` read the S3 input."""
 
 
 @dataclass
