@@ -1368,3 +1368,38 @@ def test_command_options_that_cannot_be_honoured_are_problems(cli: Cli, tmp_path
     result = cli("pipelines", "validate", str(path))
     assert result.exit_code == 0, result.output
     assert "object 'Load', field 'commandOptions' (ignored because 'In' has a dataFormat" in result.output
+
+
+def test_s3_copy_between_data_formats_converts_the_records(cli: Cli, tmp_path: Path) -> None:
+    """A CopyActivity from a CSV node to a TSV (or Custom '|') node copied the files unchanged, so
+    the TSV node held CSV text; AWS copies files as they are only when both nodes have the same
+    data format, and record by record otherwise, as it does from a directory to one file (whose
+    files were put beside that file, which was never written)."""
+    s3 = tmp_path / "s3"
+    (s3 / "b" / "in").mkdir(parents=True)
+    (s3 / "b" / "in" / "part-0.csv").write_text('a,1\n"b,c",2\n')
+    (s3 / "b" / "in" / "part-1.csv").write_text("d,3\n")
+    definition = {
+        "objects": [
+            {"id": "Default", "scheduleType": "ondemand"},
+            {"id": "Csv", "type": "CSV"},
+            {"id": "Tsv", "type": "TSV"},
+            {"id": "Pipes", "type": "Custom", "columnSeparator": "|"},
+            {"id": "In", "type": "S3DataNode", "directoryPath": "s3://b/in", "dataFormat": {"ref": "Csv"}},
+            {"id": "AsTsv", "type": "S3DataNode", "directoryPath": "s3://b/tsv", "dataFormat": {"ref": "Tsv"}},
+            {"id": "AsPipes", "type": "S3DataNode", "filePath": "s3://b/pipes/all.txt", "dataFormat": {"ref": "Pipes"}},
+            {"id": "OneFile", "type": "S3DataNode", "filePath": "s3://b/one/all.csv", "dataFormat": {"ref": "Csv"}},
+            {"id": "ToTsv", "type": "CopyActivity", "input": {"ref": "In"}, "output": {"ref": "AsTsv"}},
+            {"id": "ToPipes", "type": "CopyActivity", "input": {"ref": "In"}, "output": {"ref": "AsPipes"}},
+            {"id": "ToOne", "type": "CopyActivity", "input": {"ref": "In"}, "output": {"ref": "OneFile"}},
+        ]
+    }
+    path = tmp_path / "formats.json"
+    path.write_text(json.dumps(definition))
+    result = cli("run", str(path), "--no-progress", env={"DUCTWORK_S3_ROOT": f"file://{s3}"})
+    assert result.exit_code == 0, result.output
+    assert (s3 / "b" / "tsv" / "part-0.csv").read_text() == "a\t1\nb,c\t2\n"
+    assert (s3 / "b" / "tsv" / "part-1.csv").read_text() == "d\t3\n"
+    assert (s3 / "b" / "pipes" / "all.txt").read_text() == "a|1\nb,c|2\nd|3\n"
+    assert sorted(p.name for p in (s3 / "b" / "one").iterdir()) == ["all.csv"]
+    assert (s3 / "b" / "one" / "all.csv").read_text() == 'a,1\n"b,c",2\nd,3\n'

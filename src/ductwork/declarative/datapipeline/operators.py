@@ -27,7 +27,7 @@ from ductwork.core.signals import FailNow, TaskSignal
 from ductwork.declarative.datapipeline import storage
 from ductwork.declarative.datapipeline.copyoptions import CopyOptions
 from ductwork.declarative.datapipeline.expressions import ExpressionError, to_text
-from ductwork.declarative.datapipeline.formats import data_format
+from ductwork.declarative.datapipeline.formats import DataFormat, data_format
 from ductwork.declarative.datapipeline.model import PipelineObject
 from ductwork.declarative.datapipeline.plan import PipelineInfo, refs
 from ductwork.declarative.datapipeline.runtime import (
@@ -366,10 +366,18 @@ class CopyActivityOperator(PipelineObjectOperator):
         dst_dir = self.field_text(scope, "directoryPath", target)
         dst_file = self.field_text(scope, "filePath", target)
         assert src is not None
+        unzip, zip_ = self._gzip(scope, source), self._gzip(scope, target)
+        src_fmt = data_format(_first(self.referenced("dataFormat", source)), scope)
+        dst_fmt = data_format(_first(self.referenced("dataFormat", target)), scope)
         with tempfile.TemporaryDirectory(prefix="ductwork-copy-") as tmp:
             files = storage.download(src, Path(tmp))
-            unzip, zip_ = self._gzip(scope, source), self._gzip(scope, target)
-            if unzip != zip_:  # the nodes' compression differs: the data changes form on the way
+            if replace(src_fmt, columns=()) != replace(dst_fmt, columns=()) or (dst_file and len(files) > 1):
+                # AWS copies the files as they are only when both nodes have the same data
+                # format; otherwise record by record, as it does from a directory to one file.
+                # The files were copied unchanged: a TSV node held the CSV text.
+                merged = Path(tmp) / "ductwork-records" if dst_file and len(files) > 1 else None
+                files = _convert(files, src_fmt, dst_fmt, unzip=unzip, zip_=zip_, into=merged)
+            elif unzip != zip_:  # the nodes' compression differs: the data changes form on the way
                 files = [_recompress(f, unzip=unzip) for f in files]
             if dst_file and len(files) == 1:
                 storage.write_bytes(dst_file, files[0].read_bytes())
@@ -382,6 +390,40 @@ class CopyActivityOperator(PipelineObjectOperator):
     def _gzip(self, scope: Scope, node: PipelineObject) -> bool:
         """Whether an S3 data node's ``compression`` is gzip (AWS's field for copies)."""
         return (self.field_text(scope, "compression", node) or "none").strip().lower() == "gzip"
+
+
+def _convert(
+    files: list[Path], src: DataFormat, dst: DataFormat, *, unzip: bool, zip_: bool, into: Path | None
+) -> list[Path]:
+    """The records of ``files`` read in the ``src`` format and written in ``dst``'s: each file in
+    place (a directory copied to a directory keeps its file names), or all of them into the one
+    file ``into`` when it is given (a directory copied to a file)."""
+
+    def rows_of(path: Path) -> list[list[Any]]:
+        data = path.read_bytes()
+        return src.read((gzip.decompress(data) if unzip else data).decode("utf-8"))
+
+    def encoded(rows: list[list[Any]]) -> bytes:
+        data = dst.write(rows).encode("utf-8")
+        return gzip.compress(data) if zip_ else data
+
+    if into is not None:
+        rows = [row for path in files for row in rows_of(path)]
+        for path in files:
+            path.unlink()
+        into.write_bytes(encoded(rows))
+        return [into]
+    converted: list[Path] = []
+    for path in files:
+        data = encoded(rows_of(path))
+        path.unlink()
+        if unzip and not zip_ and path.suffix == ".gz":
+            path = path.with_suffix("")
+        elif zip_ and not unzip:
+            path = path.with_name(path.name + ".gz")
+        path.write_bytes(data)
+        converted.append(path)
+    return converted
 
 
 def _recompress(path: Path, *, unzip: bool) -> Path:
