@@ -842,3 +842,40 @@ def test_a_definition_cut_short_is_the_files_problem_not_the_parameters(
     assert [(p["line"], p["message"]) for p in problems] == [
         (2, "not valid JSON: Expecting value (line 2, column 1)")
     ], problems
+
+
+def test_a_field_of_a_parameter_says_the_parameter_is_a_value(cli: Cli, tmp_path: Path) -> None:
+    """`#{myBucket.path}` said "'myBucket' is not a field of 'Hello' nor a parameter. Did you mean
+    'myBucket'?", suggesting the very name written; it says the parameter has no fields."""
+    text = definition(
+        {**SHELL, "command": "echo #{myBucket.path}"},
+        parameters=[{"id": "myBucket", "type": "String", "default": "s3://b"}],
+    )
+    found = problems(cli, tmp_path, text)
+    assert [(p["object"], p["field"], p["message"]) for p in found] == [
+        ("Hello", "command", "parameter 'myBucket' is a value, not an object, so it has no field 'path'")
+    ]
+
+
+def test_a_second_schedule_is_named_where_an_object_refers_to_it(cli: Cli, tmp_path: Path) -> None:
+    """With the Default object on one Schedule and one activity on another, the problem named
+    the Schedule object and its 'schedule' field (which it has not), at its line; it names the
+    activity that refers to the odd schedule, at the activity's line."""
+    text = json.dumps(
+        {
+            "objects": [
+                {"id": "Default", "scheduleType": "cron", "schedule": {"ref": "Daily"}},
+                {"id": "Daily", "type": "Schedule", "period": "1 days", "startDateTime": "2024-01-01T00:00:00"},
+                {"id": "Hourly", "type": "Schedule", "period": "1 hours", "startDateTime": "2024-01-01T00:00:00"},
+                {**SHELL},
+                {**SHELL, "id": "Other"},
+                {**SHELL, "id": "Odd", "schedule": {"ref": "Hourly"}},
+            ]
+        },
+        indent=2,
+    )
+    found = problems(cli, tmp_path, text)
+    assert [(p["object"], p["field"], p["line"]) for p in found] == [
+        ("Odd", "schedule", text.count("\n", 0, text.index('"Odd"')) + 1)
+    ]
+    assert "uses 2 (Daily by Hello, Other; Hourly by Odd)" in found[0]["message"]

@@ -447,10 +447,13 @@ def _schedule(
         return _Schedule(schedule_type="ondemand", catchup=False)
     if len(schedules) > 1:
         detail = "; ".join(f"{sid} by {', '.join(users)}" for sid, users in schedules.items())
-        first = next(iter(schedules))
+        # Said where a schedule is referred to, by an object of the least used one (the odd one
+        # out): it was said of the Schedule object itself, "field 'schedule'", which it has not.
+        users = min(schedules.values(), key=len)
+        user = definition.objects[users[0]]
         check.add(
             f"Ductwork runs a pipeline on one schedule, and this one uses {len(schedules)} ({detail})",
-            first,
+            user,
             "schedule",
         )
         return _Schedule(schedule_type=schedule_type)

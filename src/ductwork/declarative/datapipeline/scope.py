@@ -231,6 +231,12 @@ class Scope:
                 return list(value) if isinstance(value, tuple) else value
             elif not rest and head in self.definition.parameters:
                 raise ex.ExpressionError(f"parameter {head!r} has no value (give it with --param {head}=...)", pos)
+            elif head in self.params or head in self.definition.parameters:
+                # #{myBucket.path}: the name is right, the dot is not (it was "'myBucket' is not
+                # a field of 'B' nor a parameter. Did you mean 'myBucket'?").
+                raise ex.ExpressionError(
+                    f"parameter {head!r} is a value, not an object, so it has no field {rest[0]!r}", pos
+                )
             else:
                 from ductwork.errors import did_you_mean
 
