@@ -879,3 +879,25 @@ def test_a_second_schedule_is_named_where_an_object_refers_to_it(cli: Cli, tmp_p
         ("Odd", "schedule", text.count("\n", 0, text.index('"Odd"')) + 1)
     ]
     assert "uses 2 (Daily by Hello, Other; Hourly by Odd)" in found[0]["message"]
+
+
+def test_an_object_or_parameter_without_an_id_is_named_at_its_line(cli: Cli, tmp_path: Path) -> None:
+    """An object (or parameter) with no id had no line, "objects[3]: every object needs a
+    non-empty string 'id'", in a file where nothing else says which one is the fourth."""
+    text = (
+        '{"parameters": [{"id": "myA", "type": "String"},\n'
+        '   {"type": "String"}],\n'
+        ' "objects": [\n'
+        '  {"id": "Default", "scheduleType": "ondemand", "myNote": "[a, {b}] \\" ]"},\n'
+        '  "oops",\n'
+        '  {"type": "ShellCommandActivity",\n'
+        '   "command": "x"},\n'
+        '  {"id": "Hello", "type": "ShellCommandActivity", "command": "echo #{myA}"}\n'
+        " ]}\n"
+    )
+    found = problems(cli, tmp_path, text)
+    assert [(p["line"], p["message"]) for p in found] == [
+        (5, "objects[1] is not a JSON object"),
+        (6, "objects[2]: every object needs a non-empty string 'id'"),
+        (2, "parameters[1] needs a string 'id'"),
+    ], found

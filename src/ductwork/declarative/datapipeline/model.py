@@ -292,6 +292,38 @@ def _id_lines(text: str) -> dict[str, list[int]]:
     return lines
 
 
+def _element_lines(text: str) -> dict[str, list[int]]:
+    """The line where each item of the top-level ``objects`` and ``parameters`` lists starts
+    (also the API's ``pipelineObjects``/``parameterObjects``), for the problems of an item that
+    has no id to find it by: "objects[3]: every object needs a non-empty string 'id'" had no line.
+    Items are found with the JSON decoder itself, so strings holding brackets do not mislead."""
+    decoder = json.JSONDecoder()
+    found: dict[str, list[int]] = {}
+    keys = {
+        "objects": "objects",
+        "pipelineObjects": "objects",
+        "parameters": "parameters",
+        "parameterObjects": "parameters",
+    }
+    for match in re.finditer(r'"(objects|pipelineObjects|parameters|parameterObjects)"\s*:\s*\[', text):
+        if keys[match.group(1)] in found:
+            continue
+        lines: list[int] = []
+        pos = match.end()
+        try:
+            while True:
+                while pos < len(text) and text[pos] in " \t\r\n,":
+                    pos += 1
+                if pos >= len(text) or text[pos] == "]":
+                    break
+                lines.append(text.count("\n", 0, pos) + 1)
+                _, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError:
+            continue
+        found[keys[match.group(1)]] = lines
+    return found
+
+
 def parse_definition(text: str, source: str = "<definition>") -> Definition:
     """Read a definition's JSON text; raises ``PipelineDefinitionError`` when it cannot be read
     at all (bad JSON with line and column, no "objects" list). Lesser problems (objects without
@@ -302,12 +334,23 @@ def parse_definition(text: str, source: str = "<definition>") -> Definition:
         raise PipelineDefinitionError(
             source, [Problem(f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", line=exc.lineno)]
         ) from None
-    return definition_from_data(data, source, _id_lines(text))
+    return definition_from_data(data, source, _id_lines(text), _element_lines(text))
 
 
-def definition_from_data(data: Any, source: str, all_lines: Mapping[str, list[int]] | None = None) -> Definition:
+def definition_from_data(
+    data: Any,
+    source: str,
+    all_lines: Mapping[str, list[int]] | None = None,
+    item_lines: Mapping[str, list[int]] | None = None,
+) -> Definition:
     data = from_api_form(data)
     all_lines = all_lines or {}
+    item_lines = item_lines or {}
+
+    def item_line(kind: str, index: int) -> int | None:
+        found = item_lines.get(kind, [])
+        return found[index] if index < len(found) else None
+
     lines = {ident: found[0] for ident, found in all_lines.items()}
     problems: list[Problem] = []
     if not isinstance(data, dict) or not isinstance(data.get("objects"), list):
@@ -318,12 +361,16 @@ def definition_from_data(data: Any, source: str, all_lines: Mapping[str, list[in
     repeats: dict[str, int] = {}
     for index, raw in enumerate(data["objects"]):
         if not isinstance(raw, dict):
-            problems.append(Problem(f"objects[{index}] is not a JSON object"))
+            problems.append(Problem(f"objects[{index}] is not a JSON object", line=item_line("objects", index)))
             continue
         ident = raw.get("id")
         if not isinstance(ident, str) or not ident.strip():
             label = raw.get("name") if isinstance(raw.get("name"), str) else f"objects[{index}]"
-            problems.append(Problem(f"{label}: every object needs a non-empty string 'id'", field="id"))
+            problems.append(
+                Problem(
+                    f"{label}: every object needs a non-empty string 'id'", field="id", line=item_line("objects", index)
+                )
+            )
             continue
         line = lines.get(ident)
         if ident in objects:
@@ -355,7 +402,11 @@ def definition_from_data(data: Any, source: str, all_lines: Mapping[str, list[in
     for index, raw in enumerate(raw_params):
         ident = raw.get("id") if isinstance(raw, dict) else None
         if not isinstance(ident, str) or not ident.strip():
-            problems.append(Problem(f"parameters[{index}] needs a string 'id'", field="parameters"))
+            problems.append(
+                Problem(
+                    f"parameters[{index}] needs a string 'id'", field="parameters", line=item_line("parameters", index)
+                )
+            )
             continue
         assert isinstance(raw, dict)
         param = ParameterObject(ident, {k: v for k, v in raw.items() if k != "id"}, lines.get(ident))
