@@ -901,3 +901,11 @@ def test_an_object_or_parameter_without_an_id_is_named_at_its_line(cli: Cli, tmp
         (6, "objects[2]: every object needs a non-empty string 'id'"),
         (2, "parameters[1] needs a string 'id'"),
     ], found
+
+
+def test_a_null_field_value_says_null(cli: Cli, tmp_path: Path) -> None:
+    """`"scriptUri": null` was "unsupported value None", Python's word for what JSON calls null."""
+    found = problems(cli, tmp_path, definition({**SHELL, "scriptUri": None}))
+    assert [(p["object"], p["field"], p["message"]) for p in found] == [
+        ("Hello", "scriptUri", "null is not a field value: write a string, or leave the field out")
+    ]

@@ -275,6 +275,13 @@ def _field_value(value: Any, obj_id: str, name: str, problems: list[Problem], li
             elif converted is not None:
                 items.append(converted)
         return items
+    if value is None:
+        # JSON's null read as Python's: "unsupported value None" named neither what was written
+        # nor what to write.
+        problems.append(
+            Problem("null is not a field value: write a string, or leave the field out", obj_id, name, line=line)
+        )
+        return None
     problems.append(Problem(f"unsupported value {value!r}", obj_id, name, line=line))
     return None
 
