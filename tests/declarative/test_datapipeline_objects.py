@@ -1403,3 +1403,31 @@ def test_s3_copy_between_data_formats_converts_the_records(cli: Cli, tmp_path: P
     assert (s3 / "b" / "pipes" / "all.txt").read_text() == "a|1\nb,c|2\nd|3\n"
     assert sorted(p.name for p in (s3 / "b" / "one").iterdir()) == ["all.csv"]
     assert (s3 / "b" / "one" / "all.csv").read_text() == 'a,1\n"b,c",2\nd,3\n'
+
+
+def test_a_row_that_does_not_fit_the_table_is_named(cli: Cli, tmp_path: Path) -> None:
+    """A CSV whose second line has a value too many failed with "rows have 2 values but table
+    't' takes 2", the first row's count; the message names the row that does not fit."""
+    s3 = tmp_path / "s3"
+    (s3 / "b" / "in").mkdir(parents=True)
+    (s3 / "b" / "in" / "part-0.csv").write_text("a,1\nb,2,extra\nc,3\n")
+    definition = {
+        "objects": [
+            {"id": "Default", "scheduleType": "ondemand"},
+            {"id": "In", "type": "S3DataNode", "directoryPath": "s3://b/in"},
+            {"id": "Db", "type": "JdbcDatabase", "connectionString": f"jdbc:sqlite:{tmp_path / 'w.db'}"},
+            {
+                "id": "T",
+                "type": "SqlDataNode",
+                "database": {"ref": "Db"},
+                "table": "t",
+                "createTableSql": "create table t (a varchar(10), b int)",
+            },
+            {"id": "Load", "type": "CopyActivity", "input": {"ref": "In"}, "output": {"ref": "T"}},
+        ]
+    }
+    path = tmp_path / "ragged.json"
+    path.write_text(json.dumps(definition))
+    result = cli("run", str(path), "--no-progress", "--json", env={"DUCTWORK_S3_ROOT": f"file://{s3}"})
+    assert result.exit_code == 1
+    assert "row 2 of the input has 3 values ('b', '2', 'extra') but table 't' takes 2 (a, b)" in result.output

@@ -265,10 +265,15 @@ def _insert(
 
     table = sa.Table(name, sa.MetaData(), schema=schema, autoload_with=conn)
     names = list(columns) if columns else [c.name for c in table.columns]
-    if any(len(row) != len(names) for row in rows):
+    bad = next((i for i, row in enumerate(rows) if len(row) != len(names)), None)
+    if bad is not None:
+        # The row that does not fit, with its values: "rows have 2 values but table 't' takes
+        # 2" was said of the first row when a later one had 3.
+        row = rows[bad]
+        shown = ", ".join(repr(v) for v in list(row)[:8]) + (", ..." if len(row) > 8 else "")
         raise TaskExecutionError(
-            f"rows have {len(rows[0])} values but table {name!r} takes {len(names)} ({', '.join(names)}); "
-            "name the columns in the input's data format"
+            f"row {bad + 1} of the input has {len(row)} values ({shown}) but table {name!r} takes "
+            f"{len(names)} ({', '.join(names)}); fix the data, or name the columns in the input's data format"
         )
     folded = {c.name.lower(): c for c in table.columns}
     found = [table.columns[n] if n in table.columns else folded.get(n.lower()) for n in names]
