@@ -909,3 +909,27 @@ def test_a_null_field_value_says_null(cli: Cli, tmp_path: Path) -> None:
     assert [(p["object"], p["field"], p["message"]) for p in found] == [
         ("Hello", "scriptUri", "null is not a field value: write a string, or leave the field out")
     ]
+
+
+def test_run_names_every_parameter_without_a_value_at_once(cli: Cli, tmp_path: Path) -> None:
+    """AWS's templates declare their parameters without defaults (the billing template has seven):
+    `ductwork run` refused the first alone, and the next try the second, one at a time."""
+    text = definition(
+        {**SHELL, "command": "echo #{myIn} #{myOut} #{myKeep}"},
+        parameters=[
+            {"id": "myIn", "type": "AWS::S3::ObjectKey"},
+            {"id": "myOut", "type": "String"},
+            {"id": "myKeep", "type": "String", "default": "yes"},
+        ],
+    )
+    path = tmp_path / "two.json"
+    path.write_text(text)
+    result = cli("run", str(path), "--no-progress")
+    assert result.exit_code == 2
+    assert (
+        "missing required parameters 'myIn' (str), 'myOut' (str); give them with --param myIn=VALUE --param myOut=VALUE"
+        in result.output
+    )
+    result = cli("run", str(path), "--no-progress", "--param", "myIn=s3://b")
+    assert result.exit_code == 2
+    assert "missing required parameter 'myOut' (str); give it with --param myOut=VALUE" in result.output

@@ -924,6 +924,7 @@ def resolve_values(
                 f"Parameters: {', '.join(declared) or '(none)'}"
             )
     values: dict[str, Any] = {}
+    missing: list[tuple[str, Parameter[Any]]] = []
     for name, param in declared.items():
         if name in given:
             if given[name] is None and not param.takes_null():  # a client's JSON null
@@ -939,10 +940,21 @@ def resolve_values(
         elif param.default is not NO_DEFAULT:
             values[name] = param.default
         else:
-            raise MissingParameterError(
-                f"{owner}: missing required parameter {name!r} ({param.describe_type()}); "
-                f"give it with --param {name}=VALUE"
-            )
+            missing.append((name, param))
+    if len(missing) == 1:
+        name, param = missing[0]
+        raise MissingParameterError(
+            f"{owner}: missing required parameter {name!r} ({param.describe_type()}); "
+            f"give it with --param {name}=VALUE"
+        )
+    if missing:
+        # All at once: an AWS template with seven parameters without defaults took seven tries,
+        # one refusal per parameter.
+        named = ", ".join(f"{n!r} ({p.describe_type()})" for n, p in missing)
+        raise MissingParameterError(
+            f"{owner}: missing required parameters {named}; give them with "
+            + " ".join(f"--param {n}=VALUE" for n, _ in missing)
+        )
     return values
 
 
