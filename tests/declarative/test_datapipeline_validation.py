@@ -933,3 +933,13 @@ def test_run_names_every_parameter_without_a_value_at_once(cli: Cli, tmp_path: P
     result = cli("run", str(path), "--no-progress", "--param", "myIn=s3://b")
     assert result.exit_code == 2
     assert "missing required parameter 'myOut' (str); give it with --param myOut=VALUE" in result.output
+
+
+def test_a_copy_without_output_is_one_problem(cli: Cli, tmp_path: Path) -> None:
+    """A CopyActivity with no output was two problems on the same field: "CopyActivity needs
+    'output'" and "a CopyActivity copies from one data node to one; output names 0"."""
+    node = {"id": "In", "type": "S3DataNode", "directoryPath": "s3://b/in"}
+    found = problems(cli, tmp_path, definition(node, {"id": "Copy", "type": "CopyActivity", "input": {"ref": "In"}}))
+    assert [(p["object"], p["field"], p["message"]) for p in found] == [
+        ("Copy", "output", "CopyActivity needs 'output'")
+    ]

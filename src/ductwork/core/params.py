@@ -944,8 +944,7 @@ def resolve_values(
     if len(missing) == 1:
         name, param = missing[0]
         raise MissingParameterError(
-            f"{owner}: missing required parameter {name!r} ({param.describe_type()}); "
-            f"give it with --param {name}=VALUE"
+            f"{owner}: missing required parameter {name!r} ({param.describe_type()}); give it with --param {name}=VALUE"
         )
     if missing:
         # All at once: an AWS template with seven parameters without defaults took seven tries,
