@@ -1431,3 +1431,43 @@ def test_a_row_that_does_not_fit_the_table_is_named(cli: Cli, tmp_path: Path) ->
     result = cli("run", str(path), "--no-progress", "--json", env={"DUCTWORK_S3_ROOT": f"file://{s3}"})
     assert result.exit_code == 1
     assert "row 2 of the input has 3 values ('b', '2', 'extra') but table 't' takes 2 (a, b)" in result.output
+
+
+def test_a_tsv_with_an_escape_character_keeps_backslashes_tabs_and_newlines(cli: Cli, tmp_path: Path) -> None:
+    """A TSV node with escapeChar "\\\\" wrote a value's own backslash as it was, and read it back
+    as an escape: a Windows path copied from a table to S3 and back lost its backslash, and a
+    value with a newline became two records."""
+    s3 = tmp_path / "s3"
+    s3.mkdir()
+    db = tmp_path / "w.db"
+    engine = sa.create_engine(f"sqlite:///{db}")
+    values = [("C:\\data\\in", "a\tb"), ("two\nlines", "plain")]
+    with engine.begin() as conn:
+        conn.execute(sa.text("create table src (p varchar(20), q varchar(20))"))
+        conn.execute(sa.text("create table dst (p varchar(20), q varchar(20))"))
+        conn.execute(sa.text("insert into src values (:p, :q)"), [{"p": p, "q": q} for p, q in values])
+    definition = {
+        "objects": [
+            {"id": "Default", "scheduleType": "ondemand"},
+            {"id": "Tsv", "type": "TSV", "escapeChar": "\\"},
+            {"id": "Db", "type": "JdbcDatabase", "connectionString": f"jdbc:sqlite:{db}"},
+            {
+                "id": "Src",
+                "type": "SqlDataNode",
+                "database": {"ref": "Db"},
+                "table": "src",
+                "selectQuery": "select * from src",
+            },
+            {"id": "Mid", "type": "S3DataNode", "directoryPath": "s3://b/mid", "dataFormat": {"ref": "Tsv"}},
+            {"id": "Dst", "type": "SqlDataNode", "database": {"ref": "Db"}, "table": "dst"},
+            {"id": "Out", "type": "CopyActivity", "input": {"ref": "Src"}, "output": {"ref": "Mid"}},
+            {"id": "Back", "type": "CopyActivity", "input": {"ref": "Mid"}, "output": {"ref": "Dst"}},
+        ]
+    }
+    path = tmp_path / "tsv.json"
+    path.write_text(json.dumps(definition))
+    result = cli("run", str(path), "--no-progress", env={"DUCTWORK_S3_ROOT": f"file://{s3}"})
+    assert result.exit_code == 0, result.output
+    with engine.connect() as conn:
+        assert sorted(conn.execute(sa.text("select p, q from dst")).all()) == sorted(values)
+    engine.dispose()

@@ -33,7 +33,7 @@ class DataFormat:
         if self.kind == "CSV":
             reader = csv.reader(io.StringIO(text), delimiter=",", escapechar=self.escape_char)
             return [row for row in reader if row]
-        records = text.split(self.record_separator)
+        records = _records(text, self.record_separator, self.escape_char)
         out: list[list[str]] = []
         for record in records:
             if not record.strip("\r"):
@@ -52,9 +52,37 @@ class DataFormat:
         for row in rows:
             cells = ["" if v is None else str(v) for v in row]
             if self.escape_char:
-                cells = [c.replace(self.column_separator, self.escape_char + self.column_separator) for c in cells]
+                # The escape character itself first: "C:\\path" was written as it is and read
+                # back as "C:path" (the reader takes a backslash as an escape).
+                esc = self.escape_char
+                cells = [
+                    c.replace(esc, esc + esc)
+                    .replace(self.column_separator, esc + self.column_separator)
+                    .replace(self.record_separator, esc + self.record_separator)
+                    for c in cells
+                ]
             lines.append(self.column_separator.join(cells))
         return "".join(line + self.record_separator for line in lines)
+
+
+def _records(text: str, separator: str, escape: str | None) -> list[str]:
+    """``text`` cut at each record separator that is not escaped (kept escaped, for ``_split``)."""
+    if not escape:
+        return text.split(separator)
+    records: list[str] = []
+    start = i = 0
+    while i < len(text):
+        if text[i] == escape and i + 1 < len(text):
+            i += 2
+            continue
+        if text.startswith(separator, i):
+            records.append(text[start:i])
+            i += len(separator)
+            start = i
+            continue
+        i += 1
+    records.append(text[start:])
+    return records
 
 
 def _split(record: str, separator: str, escape: str | None) -> list[str]:
