@@ -67,7 +67,7 @@ def test_reset_asks_unless_yes(db_url: str) -> None:
         with transaction(engine) as conn:
             pools.put_pool(conn, "io", 3)
         code, out = db(db_url, "reset", input="n\n")
-        assert code == 1 and "Aborted" in out
+        assert code == 1 and "Nothing was deleted" in out and "Aborted" not in out
         with transaction(engine) as conn:
             assert pools.get_pool(conn, "io") is not None
         code, out = db(db_url, "reset", "--yes")
