@@ -674,7 +674,8 @@ def test_a_range_of_a_task_class_no_module_has_names_the_parameter(tmp_path: Pat
     from ductwork.cli.main import cli
 
     (tmp_path / "days.py").write_text(
-        "import luigi\n\nclass DailyDump(luigi.Task):\n    date = luigi.DateParameter()\n\n"
+        "import luigi\nfrom luigi.tools.range import RangeDaily  # noqa: F401  (not ductwork.core.ranges')\n\n"
+        "class DailyDump(luigi.Task):\n    date = luigi.DateParameter()\n\n"
         "    def complete(self):\n        return True\n"
     )
     base = ["--home", str(tmp_path / "home"), "build", "--module", str(tmp_path / "days.py"), "RangeDaily"]
