@@ -589,9 +589,16 @@ class InProcessExecutor:
         with self._lock:
             stuck = bool(self._abandoned)  # a timed-out try's code may never return: not waited for
         if self._pool is not None:
-            self._pool.shutdown(wait=wait and not stuck)
+            # Tries stopped (Ctrl-C, a cancel, a timeout) end in their threads a moment later:
+            # given a few seconds, so that their ends go to their logs while the run's routing
+            # lasts (under load, "c failed: TryInterrupted" and its traceback reached the terminal).
+            self._pool.shutdown(wait=wait and not stuck, grace=STOPPED_TRIES_GRACE if wait and stuck else 0.0)
             self._pool = None
         self.packs.close()  # a try that ends later (not waited for) opens its pack again
+
+
+STOPPED_TRIES_GRACE = 5.0
+"""Seconds ``shutdown`` waits for the threads of tries told to stop (their code may never return)."""
 
 
 def _forked(holder: list[Executable]) -> bool:
@@ -635,8 +642,10 @@ class _Threads:
             except BaseException:  # a try's thread must survive anything its code raised
                 log.exception("a try's thread met an error outside the try")
 
-    def shutdown(self, *, wait: bool) -> None:
-        """Stop the threads when they are done; without ``wait``, calls not started are dropped."""
+    def shutdown(self, *, wait: bool, grace: float = 0.0) -> None:
+        """Stop the threads when they are done; without ``wait``, calls not started are dropped
+        and the threads are given ``grace`` seconds to end (a try told to stop logs its end
+        into its own log meanwhile; one whose code never returns is not waited for longer)."""
         if not wait:
             while True:
                 try:
@@ -648,3 +657,7 @@ class _Threads:
         if wait:
             for thread in self._threads:
                 thread.join()
+        elif grace > 0:
+            deadline = time.monotonic() + grace
+            for thread in self._threads:
+                thread.join(max(0.0, deadline - time.monotonic()))
