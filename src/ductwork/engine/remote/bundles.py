@@ -188,7 +188,9 @@ class BundleSource:
         content cannot be published (never the version before it: that is not the code the
         scheduler parsed)."""
         now = time.monotonic()
-        if (self._ref is None and self._failed is None) or now - self._checked >= self.recheck:
+        # While the folder cannot be published it is looked at for every try (its files' sizes
+        # and times): a try sent just after the fix (a big file moved out) failed with the old error.
+        if self._ref is None or now - self._checked >= self.recheck:
             self._checked = now
             self._refresh()
         if self._failed is not None:
