@@ -203,15 +203,21 @@ def _print_states(engine: Any, record: RunRecord, settings: Settings | None = No
     print_run_states(record.flow_id, record.run_id, record.state.value, rows, reason, notes)
 
 
-def run_named_in_database(typed: Any, flow_id: str, run_id: str, since: dt.datetime) -> dict[str, Any] | None:
-    """The run ``trigger --run-id`` asked the scheduler for, when the scheduler stopped before
-    it answered: recorded or not, the database knows (``cli.fast_trigger``). A run of that id
-    made before ``since`` is someone else's (the scheduler would have refused the trigger)."""
+def _state_of(typed: Any) -> CliState:
+    """The CLI's state for a ``trigger`` command line read by ``cli.fast_trigger`` (its
+    ``--home``, ``--flows-folder`` and ``--config``), as click would have made it."""
     overrides = {
         "home": typed.home and Path(typed.home),
         "flows_folder": typed.flows_folder and Path(typed.flows_folder),
     }
-    state = CliState(config_path=typed.config_path, overrides=overrides)
+    return CliState(config_path=typed.config_path, overrides=overrides)
+
+
+def run_named_in_database(typed: Any, flow_id: str, run_id: str, since: dt.datetime) -> dict[str, Any] | None:
+    """The run ``trigger --run-id`` asked the scheduler for, when the scheduler stopped before
+    it answered: recorded or not, the database knows (``cli.fast_trigger``). A run of that id
+    made before ``since`` is someone else's (the scheduler would have refused the trigger)."""
+    state = _state_of(typed)
     engine = store(state)
     try:
         with read_transaction(engine) as conn:
@@ -227,11 +233,7 @@ def run_named_in_database(typed: Any, flow_id: str, run_id: str, since: dt.datet
 def wait_in_database(typed: Any, pk: int) -> dict[str, Any]:
     """``trigger --wait`` for a run the scheduler queued but stopped answering about
     (``cli.fast_trigger``): the wait goes on in the database, as when the command wrote the run."""
-    overrides = {
-        "home": typed.home and Path(typed.home),
-        "flows_folder": typed.flows_folder and Path(typed.flows_folder),
-    }
-    state = CliState(config_path=typed.config_path, overrides=overrides)
+    state = _state_of(typed)
     engine = store(state)
     try:
         with read_transaction(engine) as conn:
