@@ -57,3 +57,15 @@ def scheduler_process(env: dict[str, str], cwd: Path, log: Path) -> subprocess.P
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, as a service manager stops it; killed if it has not ended 30 s later."""
+    import signal
+
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -7,13 +7,11 @@ Airflow. Each command is a ``ductwork`` process, as a user types it."""
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 import textwrap
 import time
 from pathlib import Path
 
-from ductwork_process import ductwork_process, scheduler_process
+from ductwork_process import ductwork_process, scheduler_process, stop_process
 
 FLOW = textwrap.dedent(
     """
@@ -77,11 +75,7 @@ def test_a_failed_mapped_instance_marked_success_lets_its_downstream_run_again(t
             assert time.monotonic() < deadline, (tmp_path / "scheduler.log").read_text()[-3000:]
             time.sleep(0.3)
     finally:
-        scheduler.send_signal(signal.SIGTERM)
-        try:
-            scheduler.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            scheduler.kill()
+        stop_process(scheduler)
     assert (tmp_path / "total.txt").read_text() == "40"  # 10 + 30: the marked instance returned nothing
     shown = ductwork_process("runs", "show", "mapped", run_id, "--json", env=env, cwd=tmp_path)
     assert json.loads(shown.stdout)["state"] == "success"

@@ -7,13 +7,11 @@ seen until the flow file itself changed."""
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 import textwrap
 import time
 from pathlib import Path
 
-from ductwork_process import ductwork_process, scheduler_process
+from ductwork_process import ductwork_process, scheduler_process, stop_process
 
 FLOW = textwrap.dedent(
     """
@@ -89,11 +87,7 @@ def test_scheduled_and_triggered_runs_take_luigi_cfg_and_its_later_edits(tmp_pat
             assert time.monotonic() < deadline, "the edited luigi.cfg was never read"
             time.sleep(0.5)
     finally:
-        scheduler.send_signal(signal.SIGTERM)
-        try:
-            scheduler.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            scheduler.kill()
+        stop_process(scheduler)
 
 
 def test_a_trigger_without_a_scheduler_takes_luigi_cfg_and_sees_it_change(tmp_path: Path) -> None:
