@@ -172,6 +172,7 @@ class InProcessExecutor:
         went back at once, with a new thread, so the tries after them (their own retry with
         ``--workers 1``) run rather than "time out" waiting for a turn that never came."""
         self._to_start: list[tuple[TryRequest, float | None, list[Executable]]] = []
+        self._host = socket.gethostname()  # once: a try reports it when it starts
         self._lock = threading.Lock()
         self._turns = threading.Semaphore(self.parallelism)
         """A try runs holding one of ``parallelism`` turns, in a thread or in the loop's thread:
@@ -438,7 +439,7 @@ class InProcessExecutor:
 
             # The host, as a worker process reports it (the thread's name, "MainThread", was
             # shown as the try's hostname in the API and the task's page).
-            worker = socket.gethostname()
+            worker = self._host
             outcome = execute_try(
                 executable,
                 node=request.node,
