@@ -234,3 +234,26 @@ def _run_state(engine: Engine, run_id: str) -> str | None:
     with read_transaction(engine) as conn:
         found = run_repo.get_run(conn, "runs_a_task", run_id)
     return found.state.value if found else None
+
+
+def test_a_stop_asked_for_while_starting_is_not_followed_by_started(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SIGTERM as the scheduler starts (a supervisor's restart, Ctrl-C just after the command):
+    its log said "stopping" and then "scheduler started", as if it had gone on running."""
+    url = f"sqlite:///{tmp_path / 'ductwork.db'}"
+    engine = create_engine(url)
+    migrate.upgrade(engine)
+    (tmp_path / "flows").mkdir()
+    settings = Settings(home=tmp_path / "home", flows_folder=tmp_path / "flows", database_url=url, parallelism=1)
+    service = SchedulerService(settings, options=SchedulerOptions())
+    service.stop()  # what the signal handler does, before the loop is reached
+    caplog.set_level("INFO", logger="ductwork.scheduler")
+    thread = threading.Thread(target=service.run, daemon=True)
+    thread.start()
+    thread.join(timeout=60)
+    engine.dispose()
+    assert not thread.is_alive(), "the scheduler did not stop"
+    said = [r.getMessage() for r in caplog.records if r.name == "ductwork.scheduler"]
+    started = [m for m in said if m.startswith("scheduler started")]
+    assert started and all("stops at once" in m for m in started), said

@@ -308,7 +308,10 @@ class SchedulerService:
             )
             self.retention.start()
         self._set_status("running")
-        log.info("scheduler started (pid %d) on %s", os.getpid(), self.settings.flows_folder)
+        if self.stop_event.is_set():  # SIGTERM while starting: "started" after "stopping" misled the reader
+            log.info("scheduler started (pid %d) and stops at once: a stop was asked for while it started", os.getpid())
+        else:
+            log.info("scheduler started (pid %d) on %s", os.getpid(), self.settings.flows_folder)
         folder = Path(self.settings.flows_folder)
         if not folder.is_dir():  # a typo would otherwise look like "no flows"
             log.warning(
