@@ -127,7 +127,7 @@ def test_database_backend_encrypts_at_rest(db_engine: Engine) -> None:
     assert backend.get_variable("api_token") == "t0ken-secret"
     assert backend.get_connection("missing") is None
     # Another key cannot read it; rotating (new key first, old after) can.
-    with pytest.raises(SecretKeyError, match="cannot be decrypted"):
+    with pytest.raises(SecretKeyError, match="cannot be decrypted.*connections rotate-key"):
         DatabaseSecrets(db_engine, Cipher(generate_key())).get_variable("region")
     assert DatabaseSecrets(db_engine, Cipher(f"{generate_key()},{key}")).get_variable("region") == "eu-west-1"
 

@@ -75,5 +75,6 @@ class Cipher:
         except Exception:
             raise SecretKeyError(
                 f"{why}: the value cannot be decrypted with the configured fernet_key (it was stored with "
-                "another key; to rotate, give the new key first and the old one after it, separated by a comma)"
+                "another key; to rotate, give the new key first and the old one after it, separated by a comma, "
+                "then run `ductwork connections rotate-key` before dropping the old one)"
             ) from None
