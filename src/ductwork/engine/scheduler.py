@@ -72,8 +72,8 @@ from ductwork.services import runs as run_service
 from ductwork.services.retention import RetentionWorker
 from ductwork.settings import Settings
 from ductwork.store.asset_sink import AssetEventWriter, StepSinks
-from ductwork.store.engine import database_unavailable, ping, read_transaction, transaction
-from ductwork.store.errors import RunExistsError
+from ductwork.store.engine import database_unavailable, missing_table, ping, read_transaction, transaction
+from ductwork.store.errors import RunExistsError, SchemaGoneError
 from ductwork.store.fresh_schema import ensure_schema
 from ductwork.store.records import NewImportError, RunRecord
 from ductwork.store.repo import flows as flow_repo
@@ -215,6 +215,7 @@ class SchedulerService:
         self._last_wake_check = 0.0
         self._top_run_id: int | None = None
         self._job_id: int | None = None
+        self._schema_gone = False  # its tables went away under it: the stop records what it can
         self.coordination: Coordination | None = None
         self.retention: RetentionWorker | None = None
         self.telemetry = telemetry
@@ -381,7 +382,7 @@ class SchedulerService:
             try:
                 self.supervisor.flush()
             except Exception as exc:
-                if not database_unavailable(exc):
+                if not self._unrecordable(exc):
                     raise
                 log.error(
                     "stopping with %d state changes not recorded: the database is unreachable (%s); the "
@@ -392,7 +393,7 @@ class SchedulerService:
         try:
             self.run_flow_callbacks()
         except Exception as exc:
-            if not database_unavailable(exc):
+            if not self._unrecordable(exc):
                 raise
         for thread in self._callback_threads:
             thread.join(timeout=self.options.parse_timeout)
@@ -406,10 +407,18 @@ class SchedulerService:
                 with transaction(self.engine) as conn:
                     job_repo.end_job(conn, self._job_id, ended)
             except Exception as exc:
-                if not database_unavailable(exc):
+                if not self._unrecordable(exc):
                     raise
         self.engine.dispose()
         self._set_status("stopped")
+
+    def _unrecordable(self, exc: BaseException) -> bool:
+        """Whether a stopping scheduler may leave ``exc`` unrecorded: the database is out of
+        reach, or its tables are gone (then nothing can be recorded, and a traceback for each
+        write only buried the one line that says why)."""
+        if database_unavailable(exc):
+            return True
+        return self._schema_gone and (missing_table(exc) is not None or isinstance(exc, DuctworkError))
 
     def _drain(self) -> None:
         """Wait for the tries running in this host's workers to end, applying their ends as they
@@ -435,7 +444,7 @@ class SchedulerService:
                     self.sync_runs(take_new=False)
                 supervisor.step(timeout=min(self.options.poll_interval, 1.0))
             except Exception as exc:
-                if not database_unavailable(exc):
+                if not self._unrecordable(exc):
                     raise
                 # The workers journal how their tries end; the next start records them.
                 log.error("stopping without waiting for the running tries: the database is unreachable (%s)", exc)
@@ -473,22 +482,31 @@ class SchedulerService:
                     self.shutdown()
                     return
         ended = "failed"  # unless the loop ends as asked (stop(), a signal, ``until``)
+        gone: SchemaGoneError | None = None
         try:
             while not self.stop_event.is_set():
                 try:
                     self.turn()
                 except Exception as exc:
+                    gone = _schema_gone(exc)
+                    if gone is not None:
+                        log.error("stopping: %s", gone)
+                        self._schema_gone = True
+                        break
                     if not database_unavailable(exc):
                         raise
                     self.wait_for_database(exc)
                 if until is not None and until():
                     break
-            ended = "success"
+            if gone is None:
+                ended = "success"
         except KeyboardInterrupt:
             ended = "success"
             raise
         finally:
             self.shutdown(ended=ended)
+        if gone is not None:
+            raise gone
 
     def _end_job_failed(self) -> None:
         """A scheduler that cannot start (its executor has nothing to talk to) after its job was
@@ -606,7 +624,14 @@ class SchedulerService:
             self._last_heartbeat = now_mono
             with transaction(self.engine) as conn:
                 fault = getattr(self.executor, "fault", None)
-                job_repo.heartbeat_job(conn, self._job_id, fault=str(fault) if fault else None)
+                beating = job_repo.heartbeat_job(conn, self._job_id, fault=str(fault) if fault else None)
+                if not beating and job_repo.get_job(conn, self._job_id) is None:
+                    # The tables were made again under it (a reset): the flows it registered,
+                    # the runs it drove are gone, and going on it heartbeat nothing, quietly.
+                    raise SchemaGoneError(
+                        f"this scheduler's record (job {self._job_id}) is gone from the database: its tables were "
+                        "dropped and made again while it ran. Start the scheduler again"
+                    )
         now_mono = time.monotonic()
         remaining = max(
             0.0,
@@ -1418,7 +1443,7 @@ class SchedulerService:
         try:
             self.replay_journals()
         except Exception as exc:
-            if not database_unavailable(exc):
+            if not self._unrecordable(exc):
                 raise
             log.error(
                 "stopping without recording the tries that ended while stopping: the database is unreachable "
@@ -1429,6 +1454,19 @@ class SchedulerService:
     def drop_old_journals(self) -> None:
         for path in removable_segments(journal_dir(self.settings), older_than=300, now=time.time()):
             path.unlink(missing_ok=True)
+
+
+def _schema_gone(exc: BaseException) -> SchemaGoneError | None:
+    """The error that stops a scheduler whose tables went away under it, saying what to do."""
+    if isinstance(exc, SchemaGoneError):
+        return exc
+    table = missing_table(exc)
+    if table is None:
+        return None
+    return SchemaGoneError(
+        f"the database has no table {table!r} any more: Ductwork's tables were dropped or reset while this "
+        "scheduler ran. Make them again (`ductwork db upgrade`, or restore the backup) and start the scheduler again"
+    )
 
 
 class _EndedRuns:

@@ -20,6 +20,7 @@ and never commit.
 from __future__ import annotations
 
 import functools
+import re
 import sqlite3
 import time
 import weakref
@@ -390,12 +391,39 @@ def retry_deadlocks(fn: Callable[_P, _R]) -> Callable[_P, _R]:
     return again
 
 
+_NO_SUCH_TABLE = (
+    re.compile(r"no such table: (\S+)"),  # SQLite
+    re.compile(r'relation "([^"]+)" does not exist'),  # PostgreSQL (SQLSTATE 42P01)
+    re.compile(r"Table '(?:[^'.]+\.)?([^']+)' doesn't exist"),  # MariaDB/MySQL (error 1146)
+)
+
+
+def missing_table(exc: BaseException) -> str | None:
+    """The table a statement met missing, when ``exc`` says one is (the schema dropped, or a
+    ``db reset`` from a process that did not see this one running), else None. Not an outage:
+    waiting for the server does not bring the tables back, and a service that took it for one
+    tried again for ever (SQLite) or died with a traceback (PostgreSQL)."""
+    orig = getattr(exc, "orig", None)
+    if not isinstance(exc, sa.exc.DBAPIError) or orig is None:
+        return None
+    code = orig.args[0] if orig.args else None
+    if getattr(orig, "sqlstate", None) != "42P01" and code != 1146 and "no such table" not in str(orig):
+        return None
+    for pattern in _NO_SUCH_TABLE:
+        found = pattern.search(str(orig))
+        if found:
+            return found.group(1)
+    return "?"
+
+
 def database_unavailable(exc: BaseException) -> bool:
     """Whether ``exc`` means the database cannot be used right now (down, restarting, the
     connection cut, SQLite locked past its busy timeout), rather than a mistake in a statement:
     a long-running service waits and tries again instead of dying."""
     if isinstance(exc, DatabaseUnreachableError):
         return True
+    if missing_table(exc) is not None:
+        return False
     if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
         return True
     return isinstance(exc, OperationalError | sa.exc.InterfaceError)

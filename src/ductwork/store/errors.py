@@ -7,6 +7,7 @@
         ├── DatabaseUnreachableError   the server does not answer (names host and port)
         ├── DriverMissingError         the URL needs a driver that is not installed (names the extra)
         ├── SchemaMismatchError        the database is behind or ahead of this code
+        ├── SchemaGoneError            the tables went away under a running service
         ├── RunExistsError             a run id is already taken within its flow
         ├── PoolInUseError             the pool cannot be deleted
         └── ResultSerializationError   a task result cannot be stored (names task and key)
@@ -29,6 +30,11 @@ class DatabaseUnreachableError(StoreError):
 
 class DriverMissingError(StoreError):
     """The database URL names a driver whose Python package is not installed."""
+
+
+class SchemaGoneError(StoreError):
+    """Ductwork's tables (or a running service's own row) went away while it ran: dropped, or
+    reset by a process that did not see it. Waiting does not bring them back."""
 
 
 class SchemaMismatchError(StoreError):
