@@ -539,8 +539,9 @@ class SchedulerService:
         if self.supervisor is not None:
             self.supervisor.paused = True
         log.warning(
-            "the database is unreachable%s: %s. Waiting for it: no new task starts meanwhile; tasks already "
+            "the database %s%s: %s. Waiting for it: no new task starts meanwhile; tasks already "
             "running go on and nothing they do is lost",
+            _out_how(error),
             " at start" if at_start else "",
             _first_line(error),
         )
@@ -560,6 +561,7 @@ class SchedulerService:
             self._pause(delay)
             try:
                 ping(self.engine)
+                self._probe_write()
                 if self.supervisor is not None:
                     self.supervisor.flush()  # what happened meanwhile, first
             except Exception as exc:
@@ -568,7 +570,10 @@ class SchedulerService:
                 error = exc
                 if attempt % 5 == 0:
                     log.warning(
-                        "the database is still unreachable after %.0fs: %s", time.monotonic() - since, _first_line(exc)
+                        "the database %s still after %.0fs: %s",
+                        _out_how(exc),
+                        time.monotonic() - since,
+                        _first_line(exc),
                     )
                 continue
             if self.supervisor is not None:
@@ -578,6 +583,16 @@ class SchedulerService:
             log.warning("the database answers again after %.1fs; going on", time.monotonic() - since)
             return True
         return False
+
+    def _probe_write(self) -> None:
+        """Write this scheduler's heartbeat, the smallest write it makes: a database that answers
+        a read but cannot write (a full disk, SQLite's "database or disk is full") is still out.
+        With only a read as the probe, the log said "answers again" and "unreachable" twice a
+        second for as long as the disk stayed full."""
+        if self._job_id is None:
+            return
+        with transaction(self.engine) as conn:
+            job_repo.heartbeat_job(conn, self._job_id)
 
     def _pause(self, seconds: float) -> None:
         """Wait ``seconds``; with runs in memory, keep taking the ends of running tries (the
@@ -1454,6 +1469,16 @@ class SchedulerService:
     def drop_old_journals(self) -> None:
         for path in removable_segments(journal_dir(self.settings), older_than=300, now=time.time()):
             path.unlink(missing_ok=True)
+
+
+_DISK_FULL = ("disk is full", "no space left on device", "could not extend file", "(1021,", "errno 28")
+
+
+def _out_how(error: BaseException) -> str:
+    """How the database is out, in the outage's log lines: a full disk answers every read, and
+    "unreachable" sent the reader to the network instead of ``df``."""
+    text = str(error).lower()
+    return "cannot write (its disk is full)" if any(mark in text for mark in _DISK_FULL) else "is unreachable"
 
 
 def _schema_gone(exc: BaseException) -> SchemaGoneError | None:
