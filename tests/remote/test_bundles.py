@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ductwork.engine.remote.bundles import BundleCache, BundleSource, build_bundle
+from ductwork.engine.remote.bundles import BundleCache, BundleError, BundleSource, build_bundle
 from ductwork.store import migrate
 from ductwork.store.engine import create_engine
 
@@ -187,4 +187,44 @@ def test_a_worker_drops_code_versions_unused_for_a_day(tmp_path: Path) -> None:
     assert not any(root.is_dir() for root in roots[:3]), kept
     assert len(kept) == 3
     assert (roots[3] / "lib" / "helpers.py").read_text() == "VALUE = 3\n"
+    engine.dispose()
+
+
+def test_a_commit_not_pushed_is_said_by_the_scheduler_and_the_worker(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The scheduler's flows folder is a clone of ``flows_git_url``; a commit made in it and not
+    pushed failed every try on the workers with git's "not a valid object name"."""
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@x"}  # fmt: skip
+
+    def git(cwd: Path, *args: str) -> str:
+        return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
+
+    origin, clone = tmp_path / "origin.git", tmp_path / "clone"
+    git(tmp_path, "init", "-q", "--bare", str(origin))
+    git(tmp_path, "clone", "-q", str(origin), str(clone))
+    (clone / "etl.py").write_text("VERSION = 1\n")
+    git(clone, "add", ".")
+    git(clone, "commit", "-qm", "one")
+    git(clone, "push", "-q", "origin", "HEAD")
+    engine = create_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    migrate.upgrade(engine)
+    cache = BundleCache(tmp_path / "worker" / "bundles", engine)
+    with caplog.at_level("WARNING", logger="ductwork.engine.remote.bundles"):
+        source = BundleSource(engine, clone, git_url=f"file://{origin}", recheck=0)
+        pushed = source.ref(str(clone / "etl.py"))
+        assert pushed is not None and (cache.path(pushed) / "etl.py").read_text() == "VERSION = 1\n"
+        assert not [r for r in caplog.records if "push it" in r.getMessage()]
+        (clone / "etl.py").write_text("VERSION = 2\n")
+        git(clone, "commit", "-qam", "two")
+        local = source.ref(str(clone / "etl.py"))
+        assert local is not None and local.ref != pushed.ref
+        source.ref(str(clone / "etl.py"))
+    said = [r.getMessage() for r in caplog.records if "push it" in r.getMessage()]
+    assert len(said) == 1 and local.ref[:12] in said[0] and str(origin) in said[0], said
+    with pytest.raises(BundleError, match=f"commit {local.ref[:12]} is not on any branch of file://{origin}"):
+        cache.path(local)
+    git(clone, "push", "-q", "origin", "HEAD")
+    assert (cache.path(local) / "etl.py").read_text() == "VERSION = 2\n"
     engine.dispose()

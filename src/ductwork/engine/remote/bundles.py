@@ -182,6 +182,7 @@ class BundleSource:
         self._ref: CodeRef | None = None
         self._failed: BundleError | None = None
         self._said_dirty: tuple[str, str] | None = None
+        self._said_unpushed: str | None = None
 
     def ref(self, flow_file: str | None) -> CodeRef | None:
         """The code version a try is sent with; ``BundleError`` while the folder's current
@@ -224,11 +225,31 @@ class BundleSource:
             )
         self._said_dirty = said if changed else None
 
+    def _say_unpushed(self, commit: str) -> None:
+        """The workers fetch the commit from ``flows_git_url``: one only made here failed every
+        try, the reason said only on the workers. Said once per commit, from what this copy
+        knows of its remotes (no network): no remote branch it has fetched contains it."""
+        if commit == self._said_unpushed:
+            return
+        self._said_unpushed = commit
+        try:
+            if _git(self.folder, "remote") and not _git(self.folder, "branch", "-r", "--contains", commit):
+                log.warning(
+                    "the flows folder %s is at commit %s, which no remote branch this copy knows has: if it is not "
+                    "pushed to %s, the workers cannot fetch it and its tries fail; push it",
+                    self.folder,
+                    commit[:12],
+                    self.git_url,
+                )
+        except BundleError:
+            return
+
     def _refresh(self) -> None:
         if self.git_url:
             commit, subdir = git_head(self.folder)
             self._ref = CodeRef("git", commit, None, self.git_url, subdir)
             self._say_uncommitted(commit)
+            self._say_unpushed(commit)
             return
         if not self.folder.is_dir():
             self._ref = None
@@ -387,6 +408,14 @@ class BundleCache:
             _git(mirror, "cat-file", "-e", f"{code.ref}^{{commit}}")
         except BundleError:
             _git(mirror, "fetch", "--quiet", code.url, "+refs/heads/*:refs/heads/*")
+            try:
+                _git(mirror, "cat-file", "-e", f"{code.ref}^{{commit}}")
+            except BundleError:
+                raise BundleError(
+                    f"commit {code.ref[:12]} is not on any branch of {code.url}: the scheduler's flows folder is at "
+                    "that commit, which was not pushed there. Push it (or point flows_git_url at the repository "
+                    "that has it); the tries sent until then fail"
+                ) from None
         archive = subprocess.run(
             ["git", "archive", "--format=tar", code.ref], cwd=mirror, capture_output=True, timeout=300, check=False
         )
