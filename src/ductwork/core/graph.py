@@ -23,6 +23,9 @@ OPERATOR = "operator"
 EXTERNAL_MARKER = "external_marker"
 """``extra`` of an ``ExternalTaskMarker``'s node: the flow, task, logical-date template and depth
 that a clear of it reaches too (``services.external_clear``)."""
+MAPPED_TASK = "mapped_task"
+"""``extra`` of a mapped task's instance ``t[i]``: the id of ``t``, the task that collects the
+instances. Downstream trigger rules count the instances, one by one, where ``t`` stands."""
 RUNS_NOTHING = "runs_nothing"
 """``extra`` flag of a node whose try has nothing to do (an ``EmptyOperator`` without callbacks
 or assets): the engine records it as succeeded when it is ready, without a worker (Airflow's

@@ -37,7 +37,7 @@ from typing import Any
 
 from ductwork.core.context import TaskContext, reset_current_context, set_current_context
 from ductwork.core.dependencies import edges_already_drawn, set_dependency
-from ductwork.core.graph import NodeSpec
+from ductwork.core.graph import MAPPED_TASK, NodeSpec
 from ductwork.core.operators.base import _MAPPING, BaseOperator, accepted_arguments
 from ductwork.core.results import MISSING, RETURN_VALUE
 from ductwork.core.signals import ExpandNodes, InstancesFailed, SkipTask
@@ -47,7 +47,6 @@ from ductwork.core.xcom_arg import XComArg, find_refs, resolve_refs
 from ductwork.errors import DefinitionError, TaskExecutionError, UnknownArgumentError, did_you_mean
 
 MAP_INDEX = "map_index"
-MAPPED_TASK = "mapped_task"
 MAPPED_COUNT = "mapped_count"
 _NOT_FOR_INSTANCES = ("flow", "dag", "task_group")
 
@@ -128,6 +127,7 @@ class MappedOperator(BaseOperator):
 
         ids = tuple(instance_id(self.task_id, i) for i in range(len(values)))
         _expand_once(self, context, len(values), instances, ids, what="", rule=TriggerRule.ALL_DONE)
+        _wait_for_current(self, context, ids)
         return _collect(context, self.task_id, ids)
 
     # --- instances --------------------------------------------------------------------------
@@ -707,12 +707,35 @@ def _expand_once(
     if length > expanded:
         ti = context["ti"]
         ti.results.push(ti.run.key, _state_id(op.task_id), MAPPED_COUNT, length)
+        ti.results.push(ti.run.key, _state_id(op.task_id), WAITED_FOR, length)
         context["log"].info("%s: mapped %sover %d item(s)", op.task_id, what, length)
         own = op.to_node()
         waiting_node = replace(own, upstream=waiting, trigger_rule=rule, extra={**own.extra, MAPPED_COUNT: length})
         raise ExpandNodes(instances(expanded, length), waiting_node)
     if length == 0:
         raise SkipTask(f"{op.task_id}: nothing to map over (an empty list)")
+
+
+WAITED_FOR = "mapped_waited_for"
+
+
+def _wait_for_current(op: BaseOperator, context: TaskContext, ids: tuple[str, ...]) -> None:
+    """After the list shrank (its upstream ran again with fewer items), the mapped task waits
+    for the instances it still has, not for those past the list's end: downstream trigger rules
+    count the instances it waits for (``RunTracker.spread``), and a removed one (skipped, as
+    Airflow shows "removed") skipped an ``all_success`` task below. Same when the list grows
+    back within the instances made before. One more try of the mapped task, only then."""
+    ti = context["ti"]
+    waited = ti.results.pull(ti.run.key, _state_id(op.task_id), WAITED_FOR)
+    if waited is MISSING:
+        waited = _count(ti, op.task_id)
+    if int(waited) == len(ids):
+        return
+    ti.results.push(ti.run.key, _state_id(op.task_id), WAITED_FOR, len(ids))
+    own = op.to_node()
+    raise ExpandNodes(
+        (), replace(own, upstream=ids, trigger_rule=TriggerRule.ALL_DONE, extra={**own.extra, MAPPED_COUNT: len(ids)})
+    )
 
 
 OUTCOME = "mapped_outcome"

@@ -17,7 +17,7 @@ import itertools
 from collections.abc import Iterable, Mapping
 
 from ductwork.core.events import StateChange
-from ductwork.core.graph import RUNS_NOTHING, NodeSpec
+from ductwork.core.graph import MAPPED_TASK, RUNS_NOTHING, NodeSpec
 from ductwork.core.states import ACTIVE, TERMINAL, TaskState, check_transition, run_state_of
 from ductwork.core.trigger_rules import Decision, TriggerRule, UpstreamTally, decide
 from ductwork.errors import NotFoundError
@@ -34,6 +34,9 @@ _DECISION_STATE = {
     Decision.SKIP: S.SKIPPED,
     Decision.UPSTREAM_FAILED: S.UPSTREAM_FAILED,
 }
+
+
+_NO_NODE = NodeSpec("")
 
 
 class RunTracker:
@@ -54,13 +57,24 @@ class RunTracker:
         queue behind the others for one (``take_free``)."""
         self._seq = itertools.count()
         self._unfinished = len(self.nodes)
+        self.spread: dict[str, dict[TaskState, int]] = {}
+        """How the instances of each ended mapped task ended (its instances in its upstream):
+        what its downstream tallies count where the mapped task stands, as Airflow counts each
+        mapped task instance. The mapped task's own state (failed if one failed, skipped if one
+        was skipped) fitted no rule that counts: ``one_success`` after instances that succeeded
+        and one skipped was skipped."""
+        self.collectors: set[str] = set()
+        """The mapped tasks among the nodes: the tasks some node is an instance of."""
         for node in self.nodes.values():
             for up in dict.fromkeys(node.upstream):
                 self.down[up].append(node.task_id)
+            self._note_instance(node)
         if states:
             for task_id, state in states.items():
                 if task_id in self.state:
                     self._set_raw(task_id, S(state))
+            for task_id in self.state:
+                self._spread_of(task_id)
         for node in self.nodes.values():
             self.tally[node.task_id] = self._count(node)
         for task_id, state in self.state.items():
@@ -222,6 +236,7 @@ class RunTracker:
         for node in new:
             for up in dict.fromkeys(node.upstream):
                 self.down.setdefault(up, []).append(node.task_id)
+            self._note_instance(node)
         changes: list[Change] = []
         if waiting is not None and self.state[waiting] != S.NONE:
             changes += self.set_state(waiting, S.NONE, "waiting for dynamic dependencies")
@@ -251,6 +266,51 @@ class RunTracker:
         elif is_done and not was_done:
             self._unfinished -= 1
         self.state[task_id] = new
+        self._spread_of(task_id)
+        collector = self.nodes[task_id].extra.get(MAPPED_TASK)
+        if collector is not None and collector in self.spread and old != new:
+            self._instance_changed(collector, task_id, old, new)
+
+    # --- mapped tasks: their instances counted downstream ------------------------------------
+    def _instances_of(self, task_id: str) -> list[str]:
+        """The instances ``task_id`` collects: those of its upstream tasks that are its own."""
+        return [
+            u for u in self.nodes[task_id].upstream if self.nodes.get(u, _NO_NODE).extra.get(MAPPED_TASK) == task_id
+        ]
+
+    def _note_instance(self, node: NodeSpec) -> None:
+        collector = node.extra.get(MAPPED_TASK)
+        if collector is not None:
+            self.collectors.add(collector)
+
+    def _spread_of(self, task_id: str) -> None:
+        """Note how the instances of ``task_id`` ended, when it has ended and has instances."""
+        if task_id not in self.collectors:
+            return
+        self.spread.pop(task_id, None)
+        if self.state[task_id] not in TERMINAL:
+            return
+        instances = self._instances_of(task_id)
+        if instances:
+            counts: dict[TaskState, int] = {}
+            for instance in instances:
+                state = self.state[instance]
+                counts[state] = counts.get(state, 0) + 1
+            self.spread[task_id] = counts
+
+    def _instance_changed(self, collector: str, instance: str, old: TaskState, new: TaskState) -> None:
+        """An instance of an ended mapped task changed (marked, say): the downstream tallies
+        that count it change with it."""
+        if instance not in self.nodes[collector].upstream:
+            return
+        counts = self.spread[collector]
+        counts[old] = counts.get(old, 0) - 1
+        counts[new] = counts.get(new, 0) + 1
+        for nxt in self.down[collector]:
+            tally = self.tally.get(nxt)
+            if tally is not None:
+                self._count_state(tally, old, -1)
+                self._count_state(tally, new, 1)
 
     def _count(self, node: NodeSpec) -> UpstreamTally:
         ups = list(dict.fromkeys(node.upstream))
@@ -263,33 +323,40 @@ class RunTracker:
         return tally
 
     @staticmethod
-    def _tally_add(tally: UpstreamTally, state: TaskState, up: str) -> None:
+    def _count_state(tally: UpstreamTally, state: TaskState, n: int) -> None:
         if state == S.SUCCESS:
-            tally.success += 1
+            tally.success += n
         elif state == S.FAILED:
-            tally.failed += 1
+            tally.failed += n
         elif state == S.UPSTREAM_FAILED:
-            tally.upstream_failed += 1
+            tally.upstream_failed += n
         elif state == S.SKIPPED:
-            tally.skipped += 1
+            tally.skipped += n
+
+    def _tally_add(self, tally: UpstreamTally, state: TaskState, up: str) -> None:
+        spread = self.spread.get(up) if state in TERMINAL else None
+        if spread is None:
+            self._count_state(tally, state, 1)
+        else:  # an ended mapped task: its instances, one by one
+            tally.total += sum(spread.values()) - 1
+            for each, n in spread.items():
+                self._count_state(tally, each, n)
         if tally.setups and up in tally.setups:
             if state == S.SUCCESS:
                 tally.setup_success += 1
             elif state == S.FAILED or state == S.UPSTREAM_FAILED:
                 tally.setup_failures += 1
 
-    @staticmethod
-    def _untally(tally: UpstreamTally | None, state: TaskState, up: str) -> None:
+    def _untally(self, tally: UpstreamTally | None, state: TaskState, up: str) -> None:
         if tally is None:
             return
-        if state == S.SUCCESS:
-            tally.success -= 1
-        elif state == S.FAILED:
-            tally.failed -= 1
-        elif state == S.UPSTREAM_FAILED:
-            tally.upstream_failed -= 1
-        elif state == S.SKIPPED:
-            tally.skipped -= 1
+        spread = self.spread.get(up) if state in TERMINAL else None
+        if spread is None:
+            self._count_state(tally, state, -1)
+        else:
+            tally.total -= sum(spread.values()) - 1
+            for each, n in spread.items():
+                self._count_state(tally, each, -n)
         if tally.setups and up in tally.setups:
             if state == S.SUCCESS:
                 tally.setup_success -= 1

@@ -59,7 +59,7 @@ def test_runs_to_completion_respecting_rules(nodes: dict[str, NodeSpec], rng: ra
 def _tally(tracker: RunTracker, node: NodeSpec) -> UpstreamTally:
     t = UpstreamTally(total=len(node.upstream))
     for up in node.upstream:
-        RunTracker._tally_add(t, tracker.state[up], up)
+        tracker._tally_add(t, tracker.state[up], up)
     return t
 
 
@@ -94,3 +94,24 @@ def test_manual_mark_recounts_downstream() -> None:
     tracker = RunTracker(nodes, {"a": S.FAILED})
     tracker.set_state("a", S.SUCCESS, manual=True)
     assert tracker.tally["b"].success == 1 and tracker.tally["b"].failed == 0
+
+
+def test_a_mapped_tasks_instances_are_counted_downstream_also_after_a_reload_and_a_mark() -> None:
+    """Downstream of a mapped task ``m`` (its instances ``m[i]`` upstream of it), the tally counts
+    the instances, whether ``m`` ended in this tracker or was read back ended (a scheduler's
+    restart), and follows an instance marked afterwards."""
+    nodes = {
+        "m[0]": NodeSpec("m[0]", (), extra={"mapped_task": "m"}),
+        "m[1]": NodeSpec("m[1]", (), extra={"mapped_task": "m"}),
+        "m": NodeSpec("m", ("m[0]", "m[1]"), trigger_rule=TriggerRule.ALL_DONE),
+        "join": NodeSpec("join", ("m",), trigger_rule=TriggerRule.ALL_SUCCESS),
+    }
+    states = {"m[0]": S.SUCCESS, "m[1]": S.SKIPPED, "m": S.SKIPPED}
+    tracker = RunTracker(nodes, states)
+    tally = tracker.tally["join"]
+    assert (tally.total, tally.success, tally.skipped) == (2, 1, 1)
+    tracker.set_state("m[1]", S.SUCCESS, manual=True)
+    assert (tally.total, tally.success, tally.skipped) == (2, 2, 0)
+    tracker.set_state("m", S.SUCCESS, manual=True)  # the mapped task follows its instances
+    assert (tally.total, tally.success, tally.skipped) == (2, 2, 0)
+    assert decide(TriggerRule.ALL_SUCCESS, tally) == Decision.RUN

@@ -319,10 +319,10 @@ def _keys(results: Any, where: str, task_id: str) -> list[str]:
 def _engine_keys() -> frozenset[str]:
     """Keys Ductwork itself keeps beside a task's XComs (a mapped instance's outcome, a
     sensor's state): not the DAG's, so never listed as its XComs."""
-    from ductwork.core.mapping import MAPPED_COUNT, MAPPED_TASK, OUTCOME
+    from ductwork.core.mapping import MAPPED_COUNT, MAPPED_TASK, OUTCOME, WAITED_FOR
     from ductwork.core.sensors import SENSOR_STATE_KEY
 
-    return frozenset({MAPPED_COUNT, MAPPED_TASK, OUTCOME, SENSOR_STATE_KEY})
+    return frozenset({MAPPED_COUNT, MAPPED_TASK, OUTCOME, SENSOR_STATE_KEY, WAITED_FOR})
 
 
 _ENGINE_KEYS = _engine_keys()
