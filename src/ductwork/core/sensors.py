@@ -126,6 +126,11 @@ class BaseSensorOperator(BaseOperator):
         raise NotImplementedError(f"{type(self).__name__} does not implement poke()")
 
     # --- the waiting loop -------------------------------------------------------------------
+    def _poke_once(self, context: TaskContext) -> bool | PokeReturnValue:
+        """One poke, as the loop makes it; a subclass may answer a poke's exception otherwise
+        (Airflow's ``silent_fail`` keeps poking)."""
+        return self.poke(context)
+
     def execute(self, context: TaskContext) -> Any:
         self._stop = threading.Event()
         clock = context_clock(context)
@@ -134,7 +139,7 @@ class BaseSensorOperator(BaseOperator):
         while True:
             if self._stop.is_set():
                 raise TaskExecutionError(f"sensor {self.task_id!r} was stopped")
-            result = self.poke(context)
+            result = self._poke_once(context)
             pokes += 1
             if result:
                 context["log"].info("sensor %s: condition met after %d poke(s)", self.task_id, pokes)
