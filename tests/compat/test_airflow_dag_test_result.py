@@ -8,6 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.compat.dag_files import load_dag
 
 PIPELINE = """
@@ -83,3 +85,64 @@ def test_dag_test_without_a_date_runs_now(tmp_path: Path) -> None:
     assert before <= dr.logical_date <= pendulum.now("UTC")
     assert dr.conf == {}
     assert dr.get_task_instance("extract").state == "success"
+
+
+SECRETS = """
+    import pendulum
+    from airflow import DAG
+    from airflow.hooks.base import BaseHook
+    from airflow.models import Variable
+    from airflow.operators.bash import BashOperator
+    from airflow.operators.python import PythonOperator
+
+    with DAG("secrets", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), schedule=None) as dag:
+        BashOperator(task_id="templated", bash_command="echo {{ var.value.region }} {{ conn.warehouse.host }}")
+        PythonOperator(task_id="looked_up", python_callable=lambda: [
+            Variable.get("limits", deserialize_json=True),
+            BaseHook.get_connection("api").extra_dejson,
+        ])
+"""
+
+
+def test_dag_test_reads_the_databases_variables_and_connections(
+    tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``python dags/my_dag.py`` with ``dag.test()`` read connections and variables from the
+    environment only: one saved with ``ductwork variables set`` (or ``connections add``) failed
+    the try with 'variable ... is not defined; looked in environment', while ``ductwork run`` of
+    the same DAG found it, as Airflow's ``dag.test()`` finds the metadata database's."""
+    from cryptography.fernet import Fernet
+
+    monkeypatch.setenv("DUCTWORK_FERNET_KEY", Fernet.generate_key().decode())
+    assert cli("variables", "set", "region", "eu-west-1").exit_code == 0
+    assert cli("variables", "set", "limits", '{"rows": 5}').exit_code == 0
+    assert cli("connections", "add", "warehouse", "postgres://etl@db-host:5432/dw").exit_code == 0
+    assert cli("connections", "add", "api", "https://api.example.com?timeout=5").exit_code == 0
+    dag: Any = load_dag(tmp_path, SECRETS)
+    dr = dag.test()
+    assert dr.get_task_instance("templated").xcom_pull() == "eu-west-1 db-host", dr.state
+    assert dr.get_task_instance("looked_up").xcom_pull() == [{"rows": 5}, {"timeout": "5"}]
+
+
+def test_dag_test_reads_the_files_it_is_given(tmp_path: Path) -> None:
+    """``dag.test(variable_file_path=..., conn_file_path=...)`` (Airflow's local file backend:
+    ``.json``, ``.yaml`` or ``.env``) were accepted and ignored."""
+    variables = tmp_path / "variables.json"
+    variables.write_text('{"region": "eu-west-1", "limits": {"rows": 5}}')
+    connections = tmp_path / "connections.yaml"
+    connections.write_text(
+        "warehouse: postgres://etl@db-host:5432/dw\n"
+        "api:\n  conn_type: https\n  host: api.example.com\n  extra:\n    timeout: 5\n"
+    )
+    dag: Any = load_dag(tmp_path, SECRETS)
+    dr = dag.test(variable_file_path=str(variables), conn_file_path=str(connections))
+    assert dr.get_task_instance("templated").xcom_pull() == "eu-west-1 db-host", dr.state
+    assert dr.get_task_instance("looked_up").xcom_pull() == [{"rows": 5}, {"timeout": 5}]
+
+    env_file = tmp_path / "variables.env"
+    env_file.write_text('# the region\nregion=us-east-1\nlimits={"rows": 7}\n')
+    env_conns = tmp_path / "connections.env"
+    env_conns.write_text("warehouse=postgres://etl@other-host/dw\napi=https://api.example.com?timeout=9\n")
+    dr = dag.test(variable_file_path=str(env_file), conn_file_path=str(env_conns))
+    assert dr.get_task_instance("templated").xcom_pull() == "us-east-1 other-host", dr.state
+    assert dr.get_task_instance("looked_up").xcom_pull() == [{"rows": 7}, {"timeout": "9"}]

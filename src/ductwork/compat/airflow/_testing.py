@@ -78,9 +78,80 @@ class TestedDagRun(DagRunView):
         return getattr(summary, name)
 
 
-def run_dag_test(dag: Any, logical_date: dt.datetime | None, run_conf: Mapping[str, Any] | None) -> TestedDagRun:
-    from ductwork.engine.local import run_locally
+def _file_secrets(conn_file_path: str | None, variable_file_path: str | None) -> Any:
+    """Airflow's ``LocalFilesystemBackend`` for ``dag.test``: a ``.json``, ``.yaml``/``.yml``
+    or ``.env`` file of variables (name to value; a JSON value that is not text is kept as its
+    JSON, as ``Variable.get(deserialize_json=True)`` reads it) and one of connections (name to
+    a URI, or to the fields of Airflow's JSON form)."""
+    import json
 
+    from ductwork.core.connections import MemorySecrets, connection_from_env
+
+    def text(value: Any) -> str:
+        return value if isinstance(value, str) else json.dumps(value)
+
+    variables = {k: text(v) for k, v in _secrets_file(variable_file_path).items()}
+    connections = [
+        connection_from_env(name, f"{conn_file_path}: {name}", text(value))
+        for name, value in _secrets_file(conn_file_path).items()
+    ]
+    found = MemorySecrets(connections, variables)
+    found.label = f"files ({', '.join(p for p in (conn_file_path, variable_file_path) if p)})"
+    return found
+
+
+def _secrets_file(path: str | None) -> dict[str, Any]:
+    """The name-to-value mapping of one of Airflow's local secrets files; {} without one."""
+    import json
+    from pathlib import Path
+
+    from ductwork.errors import DefinitionError
+
+    if not path:
+        return {}
+    content = Path(path).read_text()
+    if path.endswith(".env"):
+        pairs = [
+            line.split("=", 1) for line in content.splitlines() if line.strip() and not line.lstrip().startswith("#")
+        ]
+        if any(len(pair) != 2 for pair in pairs):
+            raise DefinitionError(f"{path}: each line of a .env file is NAME=VALUE")
+        return {name.strip(): value.strip() for name, value in pairs}
+    if path.endswith((".yaml", ".yml")):
+        import yaml
+
+        data = yaml.safe_load(content) or {}
+    elif path.endswith(".json"):
+        data = json.loads(content or "{}")
+    else:
+        raise DefinitionError(f"{path}: a secrets file of dag.test() ends in .json, .yaml, .yml or .env")
+    if not isinstance(data, dict):
+        raise DefinitionError(f"{path}: the file holds a mapping of names to values")
+    return data
+
+
+def run_dag_test(
+    dag: Any,
+    logical_date: dt.datetime | None,
+    run_conf: Mapping[str, Any] | None,
+    *,
+    conn_file_path: str | None = None,
+    variable_file_path: str | None = None,
+) -> TestedDagRun:
+    from dataclasses import replace
+
+    from ductwork.core.connections import Secrets
+    from ductwork.engine.local import run_locally
+    from ductwork.engine.services_setup import local_task_services
+    from ductwork.settings import Settings
+
+    # The configured backends, the metadata database's included, as `ductwork run` (and Airflow's
+    # dag.test) reads them: a variable saved with `ductwork variables set` was "not defined" here.
+    services = local_task_services(Settings.load())
+    if conn_file_path or variable_file_path:
+        files = _file_secrets(conn_file_path, variable_file_path)
+        configured = services.secrets.backends if services.secrets is not None else []
+        services = replace(services, secrets=Secrets([files, *configured]))
     conf = dict(run_conf or {})
     params = {k: v for k, v in conf.items() if k in dag.params}
     when = as_aware(logical_date, dag.tz) if logical_date is not None else dt.datetime.now(dt.UTC)
@@ -91,6 +162,7 @@ def run_dag_test(dag: Any, logical_date: dt.datetime | None, run_conf: Mapping[s
         conf=conf,
         run_type="manual",
         sinks=[_Printer(sys.stdout)],
+        services=services,
     )
     for (task_id, try_number), text in sorted(summary.logs.items()):
         if text.strip():

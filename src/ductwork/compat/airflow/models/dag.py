@@ -360,10 +360,18 @@ class DAG(Flow):
     ) -> Any:
         """Run the whole DAG once in this process and print each task's log and state (Airflow's
         ``dag.test()``); returns the run as Airflow's ``DagRun`` (``.state`` is ``success`` or
-        ``failed``, ``get_task_instance(task_id).state``, ``.xcom_pull()``)."""
+        ``failed``, ``get_task_instance(task_id).state``, ``.xcom_pull()``). Connections and
+        variables come from ``conn_file_path``/``variable_file_path`` first, as Airflow's local
+        file backend reads them, then from the configured backends (the metadata database's too)."""
         from ductwork.compat.airflow._testing import run_dag_test
 
-        return run_dag_test(self, logical_date or execution_date, run_conf)
+        return run_dag_test(
+            self,
+            logical_date or execution_date,
+            run_conf,
+            conn_file_path=conn_file_path,
+            variable_file_path=variable_file_path,
+        )
 
     def __repr__(self) -> str:
         return f"<DAG: {self.flow_id}>"
