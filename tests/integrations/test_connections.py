@@ -372,5 +372,38 @@ def test_cli_refuses_a_port_out_of_range_as_the_api_and_the_form_do(
     env = {"DUCTWORK_HOME": str(tmp_path / "h")}
     refused = cli("connections", "add", "api", *args, "--port", "99999", env=env)
     assert refused.exit_code == 2, refused.output
-    assert "'--port': 99999 is not in the range 0<=x<=65535" in refused.output, refused.output
+    assert "'--port' / '--conn-port': 99999 is not in the range 0<=x<=65535" in refused.output, refused.output
     assert json.loads(cli("connections", "list", "--json", env=env).output) == []
+
+
+def test_cli_connections_add_takes_airflows_option_names(cli: Cli, tmp_path: Path) -> None:
+    """``airflow connections add NAME --conn-uri URI`` (or ``--conn-host``, ``--conn-login``...,
+    ``--conn-json``), typed as an Airflow user types it, was refused with "No such option
+    '--conn-uri'. Did you mean '--conn-type'?", which sent them to the wrong option."""
+    env = {"DUCTWORK_FERNET_KEY": generate_key(), "DUCTWORK_HOME": str(tmp_path / "home")}
+    by_uri = cli("connections", "add", "wh", "--conn-uri", "postgres://etl:pw@db.internal:5432/dw", env=env)
+    assert by_uri.exit_code == 0, by_uri.output
+    by_fields = cli(
+        "connections", "add", "api", "--conn-type", "https", "--conn-host", "api.example", "--conn-port", "8443",
+        "--conn-login", "bot", "--conn-password", "pw", "--conn-schema", "v1", "--conn-extra", '{"timeout": 5}',
+        "--conn-description", "the API", env=env,
+    )  # fmt: skip
+    assert by_fields.exit_code == 0, by_fields.output
+    by_json = cli(
+        "connections",
+        "add",
+        "mail",
+        "--conn-json",
+        '{"conn_type": "smtp", "host": "mx", "port": 25, "extra": {"tls": {"on": true}}}',
+        env=env,
+    )
+    assert by_json.exit_code == 0, by_json.output
+    rows = {r["conn_id"]: r for r in json.loads(cli("connections", "list", "--json", env=env).output)}
+    assert (rows["wh"]["conn_type"], rows["wh"]["host"], rows["wh"]["schema"]) == ("postgres", "db.internal", "dw")
+    api = rows["api"]
+    assert (api["host"], api["port"], api["login"], api["schema"]) == ("api.example", 8443, "bot", "v1")
+    assert api["extra"] == {"timeout": 5} and api["description"] == "the API"
+    assert (rows["mail"]["conn_type"], rows["mail"]["host"], rows["mail"]["port"]) == ("smtp", "mx", 25)
+    assert rows["mail"]["extra"] == {"tls": {"on": True}}
+    both = cli("connections", "add", "x", "http://a", "--conn-uri", "http://b", env=env)
+    assert both.exit_code == 2 and "one of" in both.output

@@ -37,29 +37,50 @@ def connections() -> None:
 @connections.command("add")
 @click.argument("name")
 @click.argument("uri", required=False)
+# Each option also answers to Airflow's name (`airflow connections add NAME --conn-uri URI`,
+# `--conn-host`...): typed as Airflow's, `--conn-uri` was "Did you mean '--conn-type'?".
+@click.option("--conn-uri", default=None, help="The URI (Airflow's option; the same as the URI argument).")
+@click.option("--conn-json", default=None, help="Airflow's JSON form of the connection's fields.")
 @click.option("--conn-type", default=None, help="Type (postgres, mysql, sqlite, http, https, smtp, ...).")
-@click.option("--host", default=None, help="Host name or address.")
+@click.option("--host", "--conn-host", "host", default=None, help="Host name or address.")
 @click.option(  # 0-65535, as the API and the web form
-    "--port", type=click.IntRange(0, 65535), default=None, help="Port."
+    "--port", "--conn-port", "port", type=click.IntRange(0, 65535), default=None, help="Port."
 )
-@click.option("--login", default=None, help="User name.")
-@click.option("--password", default=None, help="Better: put it in the URI from a file or a prompt.")
-@click.option("--schema", default=None, help="Database, path or base path.")
-@click.option("--extra", default=None, help="A JSON object of extra settings.")
-@click.option("--description", default=None, help="What it is for (default: the one it has).")
+@click.option("--login", "--conn-login", "login", default=None, help="User name.")
+@click.option(
+    "--password", "--conn-password", "password", default=None, help="Better: put it in the URI from a file or a prompt."
+)
+@click.option("--schema", "--conn-schema", "schema", default=None, help="Database, path or base path.")
+@click.option("--extra", "--conn-extra", "extra", default=None, help="A JSON object of extra settings.")
+@click.option(
+    "--description", "--conn-description", "description", default=None, help="What it is for (default: the one it has)."
+)
 @click.pass_obj
-def add_connection(state: CliState, name: str, uri: str | None, **fields: Any) -> None:
+def add_connection(
+    state: CliState, name: str, uri: str | None, conn_uri: str | None, conn_json: str | None, **fields: Any
+) -> None:
     """Add (or replace) a connection, from a URI (type://login:password@host:port/schema?k=v) or options."""
+    if sum(given is not None for given in (uri, conn_uri, conn_json)) > 1:
+        raise click.UsageError("give one of URI, --conn-uri or --conn-json")
+    base = None
+    if conn_json is not None:
+        from ductwork.core.connections import connection_from_env
+
+        base = connection_from_env(name, "--conn-json", conn_json)
+        if fields["description"] is None and base.description:
+            fields["description"] = base.description
     database = _database(state)
     check_new_key("connection", name, database.engine)
     if fields["description"] is None:
         fields["description"] = _stored_description(database, "connection", name)
-    connection = _connection_from(name, uri, fields)
+    connection = _connection_from(name, uri or conn_uri, fields, base)
     database.put_connection(connection)
     click.echo(f"connection {name} saved ({connection.conn_type or 'no type'}, {connection.host or 'no host'})")
 
 
-def _connection_from(name: str, uri: str | None, fields: dict[str, Any]) -> Connection:
+def _connection_from(name: str, uri: str | None, fields: dict[str, Any], base: Connection | None = None) -> Connection:
+    """The connection the options make: over ``uri``'s (or ``base``'s, from ``--conn-json``)
+    fields, the options given."""
     description = fields.pop("description") or ""
     extra_text = fields.pop("extra")
     try:
@@ -72,6 +93,7 @@ def _connection_from(name: str, uri: str | None, fields: dict[str, Any]) -> Conn
         raise DefinitionError(f'connection {name!r}: --extra is not a JSON object (such as {{"timeout": 5}})')
     if uri:
         base = Connection.from_uri(name, uri)
+    if base is not None:
         given = {k: v for k, v in fields.items() if v is not None}
         values = {**base.__dict__, **given}
     else:
