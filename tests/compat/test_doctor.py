@@ -103,6 +103,24 @@ def test_doctor_does_not_flag_a_catchup_the_dag_sets_itself(cli, tmp_path: Path)
     assert "catchup not given" in cli("doctor", str(tmp_path / "implicit.py")).output
 
 
+def test_doctor_does_not_flag_catchup_on_a_dag_it_cannot_change(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A DAG run only by hand (``schedule=None``), once (``@once``) or by datasets never catches
+    up, whatever ``catchup`` says; doctor reported "catchup not given: defaults to True" on each,
+    noise on every manual DAG of a repository."""
+    dag = tmp_path / "manual.py"
+    dag.write_text(
+        "from airflow import DAG\nfrom airflow.datasets import Dataset\n"
+        "with DAG('m', schedule=None) as m:\n    pass\n"
+        "with DAG('o', schedule_interval='@once') as o:\n    pass\n"
+        "with DAG('d', schedule=[Dataset('s3://b/k')]) as d:\n    pass\n"
+        "with DAG('e', schedule=(Dataset('s3://b/k') | Dataset('s3://b/j'))) as e:\n    pass\n"
+    )
+    result = cli("doctor", str(dag))
+    assert "catchup" not in result.output, result.output
+    dag.write_text("from airflow import DAG\nwith DAG('t', schedule='@hourly') as t:\n    pass\n")
+    assert "catchup not given" in cli("doctor", str(dag)).output
+
+
 def test_doctor_checks_the_tasks_arguments_given_in_default_args(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """`default_args={"wait_for_downstream": True}` failed the import while doctor said nothing."""
     dag = tmp_path / "waits.py"

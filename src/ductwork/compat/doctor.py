@@ -138,6 +138,20 @@ def _origin(func: ast.expr, imported: dict[str, str]) -> str | None:
     return None
 
 
+def _never_catches_up(node: ast.Call) -> bool:
+    """A DAG whose schedule is ``None``, ``"@once"`` or datasets (a list, a tuple, ``a | b``,
+    ``a & b``): it has no missed intervals, so its ``catchup`` default changes nothing."""
+    for keyword in node.keywords:
+        if keyword.arg in ("schedule", "schedule_interval"):
+            value = keyword.value
+            if isinstance(value, ast.Constant):
+                return value.value is None or value.value == "@once"
+            return isinstance(value, ast.List | ast.Tuple) or (
+                isinstance(value, ast.BinOp) and isinstance(value.op, ast.BitOr | ast.BitAnd)
+            )
+    return False
+
+
 def _check_call(node: ast.Call, imported: dict[str, str], findings: set[Finding]) -> None:
     origin = _origin(node.func, imported)
     if origin is None:
@@ -160,7 +174,7 @@ def _check_call(node: ast.Call, imported: dict[str, str], findings: set[Finding]
                     _check_executor_config(value, "default_args['executor_config']", findings)
         if keyword.arg == "executor_config" and isinstance(keyword.value, ast.Dict) and table is AIRFLOW:
             _check_executor_config(keyword.value, f"{short}(executor_config=...)", findings)
-    if owner == "DAG" and not any(k.arg == "catchup" for k in node.keywords):
+    if owner == "DAG" and not any(k.arg == "catchup" for k in node.keywords) and not _never_catches_up(node):
         feature = AIRFLOW["DAG.catchup"]
         findings.add(Finding(node.lineno, DIFFERS, "DAG(catchup not given)", feature.note))
     if owner == "DAG" and _timedelta_without_catchup(node):
