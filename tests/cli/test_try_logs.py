@@ -252,6 +252,28 @@ def test_a_celery_scheduler_without_a_log_store_says_where_logs_will_be(tmp_path
     assert "remote_log_url" not in shared.stderr, shared.stderr
 
 
+def test_a_kubernetes_scheduler_without_a_log_store_says_the_logs_go_with_the_pods(tmp_path: Path) -> None:
+    """Under executor = "kubernetes" each try runs in a pod of its own, deleted once its try has
+    ended: a log left on the pod's disk goes with it. The note said the "kubernetes workers"
+    kept the logs on their disks, readable "on a host that shares that folder", which no host
+    does, and sent users looking for workers and folders that do not exist."""
+    from ductwork_process import ductwork_process
+
+    env = {
+        "DUCTWORK_HOME": str(tmp_path / "home"),
+        "DUCTWORK_FLOWS_FOLDER": str(tmp_path),
+        "DUCTWORK_DATABASE_URL": "postgresql+psycopg://ductwork@127.0.0.1:1/nowhere",
+        "DUCTWORK_EXECUTOR": "kubernetes",
+        "KUBECONFIG": str(tmp_path / "no-kubeconfig"),
+    }
+    bare = ductwork_process("scheduler", "--start-wait", "0.2", env=env, cwd=tmp_path)
+    assert bare.returncode != 0
+    note = next(line for line in bare.stderr.splitlines() if line.startswith("note: no remote_log_url"))
+    assert "workers" not in note and "shares that folder" not in note, note
+    assert "try pod" in note and "deleted" in note, note
+    assert "set DUCTWORK_REMOTE_LOG_URL" in note, note
+
+
 def test_standalone_names_the_executor_it_runs(tmp_path: Path) -> None:
     """``standalone`` runs the executor the settings name: with ``executor = "celery"`` its tries
     go to Celery workers, and its first line says so (it said "4 workers", its unused pool)."""

@@ -104,10 +104,11 @@ def executor_shown(settings: Settings) -> str:
 
 
 def say_where_logs_go(settings: Settings) -> None:
-    """Remote workers with no log store keep the logs of tries on their own disks. The local
-    pool's log folder is tried at once: one that cannot be written (read-only, full, not a
-    folder) keeps every try from starting, and that was said only in the log of each worker
-    that met it, while the runs sat queued with "no log yet: the task has not started"."""
+    """Remote workers with no log store keep the logs of tries on their own disks (Kubernetes
+    try pods, on disks deleted with them). The local pool's log folder is tried at once: one
+    that cannot be written (read-only, full, not a folder) keeps every try from starting, and
+    that was said only in the log of each worker that met it, while the runs sat queued with
+    "no log yet: the task has not started"."""
     if settings.executor == "local":
         from ductwork.cli.log_dir import log_dir_fault, reason
 
@@ -120,7 +121,16 @@ def say_where_logs_go(settings: Settings) -> None:
                 fg="yellow",
                 err=True,
             )
-    if settings.executor != "local" and not settings.remote_log_url:
+    if settings.executor == "kubernetes" and not settings.remote_log_url:
+        # A try pod is deleted once its try has ended: no host shares its disk afterwards.
+        click.echo(
+            f"note: no remote_log_url: each try pod writes its try's log to its own disk (under {settings.logs}), "
+            "which is deleted with the pod when the try ends: `ductwork tasks logs` and the web UI cannot show it; "
+            "set DUCTWORK_REMOTE_LOG_URL (s3://..., gs://...) on every scheduler and web server (try pods get it "
+            "from the scheduler's environment or the ductwork Secret)",
+            err=True,
+        )
+    elif settings.executor != "local" and not settings.remote_log_url:
         click.echo(
             f"note: no remote_log_url: the {settings.executor} workers write the logs of tries to their own "
             f"disks (under {settings.logs}), which `ductwork tasks logs` and the web UI read only on a host "
