@@ -370,8 +370,9 @@ class Settings:
                 value = redact_url(self.smtp_url)
             if name == "database_url":
                 value = self.db_url_shown
-            if name == "results_offload_url":
-                value = redact_url(self.results_offload_url)
+            if name in ("results_offload_url", "remote_log_url", "bundle_url", "flows_git_url"):
+                # a git deploy token (https://deploy:TOKEN@...) or an fsspec password is a password too
+                value = redact_url(value)
             if name == "log_dir":
                 value = self.logs
             if name == "broker_url":

@@ -133,6 +133,30 @@ def test_banners_and_config_never_print_the_database_password(tmp_path: Path) ->
         assert DB_PASSWORD not in output and FERNET_KEY not in output
 
 
+def test_config_shows_no_password_of_the_code_and_log_store_urls(tmp_path: Path) -> None:
+    """A deployment's flows_git_url is often https://USER:TOKEN@git.example/... (a deploy token),
+    and fsspec URLs take a password too (sftp://, ftp://, ?token=): ``ductwork config`` printed
+    remote_log_url, bundle_url and flows_git_url as given, token included, where README says
+    passwords show as ***."""
+    (tmp_path / "flows").mkdir()
+    env = {
+        **_secret_env(tmp_path, f"sqlite:///{tmp_path / 'ductwork.db'}"),
+        "DUCTWORK_REMOTE_LOG_URL": "sftp://logs:log-pw-3Rt6@files.example/ductwork-logs",
+        "DUCTWORK_BUNDLE_URL": "https://files.example/bundles?token=bundle-tok-8Pz1",
+        "DUCTWORK_FLOWS_GIT_URL": "https://deploy:git-tok-5Wn2@git.example/data/flows.git",
+    }
+    shown = _ductwork(["config"], env, tmp_path)
+    as_json = _ductwork(["config", "--json"], env, tmp_path)
+    assert shown.returncode == 0 and as_json.returncode == 0, shown.stderr + as_json.stderr
+    values = json.loads(as_json.stdout)
+    assert values["remote_log_url"]["value"] == "sftp://logs:***@files.example/ductwork-logs"
+    assert values["bundle_url"]["value"] == "https://files.example/bundles?token=***"
+    assert values["flows_git_url"]["value"] == "https://deploy:***@git.example/data/flows.git"
+    for output in (shown.stdout, as_json.stdout):
+        for secret in ("log-pw-3Rt6", "bundle-tok-8Pz1", "git-tok-5Wn2"):
+            assert secret not in output
+
+
 _PART = st.text(st.characters(codec="ascii", exclude_characters="\x00\r\n"), min_size=1, max_size=20)
 
 
