@@ -224,6 +224,38 @@ def test_a_log_written_on_another_host_says_where_and_which_setting(cli: Cli, tm
     assert "does not exist (deleted, or never written)" in local.output, local.output
 
 
+def test_a_log_left_in_a_deleted_try_pod_says_it_went_with_the_pod(cli: Cli, tmp_path: Path) -> None:
+    """A Kubernetes try pod is deleted once its try has ended, and a log written to its disk (no
+    remote_log_url) with it. The command said the pod "wrote its log to its own disk" and to set
+    remote_log_url on "the workers" as for a Celery host, whose disk is still there to look at."""
+    import sqlalchemy as sa
+
+    from ductwork.settings import Settings
+    from ductwork.store.engine import create_engine, transaction
+    from ductwork.store.tables import task_tries
+
+    (tmp_path / "short.py").write_text(SHORT)
+    ran = cli("run", "short.py", "--no-progress")
+    assert ran.exit_code == 0, ran.output
+    run_id = json.loads(cli("runs", "list", "short", "--json").output)["runs"][0]["run_id"]
+    for folder in (Path(os.environ["DUCTWORK_HOME"]) / "logs" / "short").iterdir():
+        for file in folder.iterdir():
+            file.unlink()
+    engine = create_engine(Settings.load().db_url)
+    try:
+        with transaction(engine) as conn:
+            conn.execute(
+                sa.update(task_tries).where(task_tries.c.task_id == "t3").values(hostname="pod-dw-t3-1-0a1b2c3d4e")
+            )
+    finally:
+        engine.dispose()
+    shown = cli("tasks", "logs", "short", run_id, "t3")
+    assert shown.exit_code == 0, shown.output
+    assert "try 1 ran in the pod pod-dw-t3-1-0a1b2c3d4e" in shown.output, shown.output
+    assert "deleted with the pod" in shown.output and "Set remote_log_url (DUCTWORK_REMOTE_LOG_URL" in shown.output
+    assert "workers" not in shown.output, shown.output
+
+
 def test_a_celery_scheduler_without_a_log_store_says_where_logs_will_be(tmp_path: Path) -> None:
     """The deployment guide's remote_log_url, left out: the scheduler says at start that the
     workers' try logs stay on their disks, and which setting to set (its database is down here:

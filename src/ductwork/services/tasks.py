@@ -415,12 +415,21 @@ def log_chunks(
 def missing_log_note(path: Path, chosen: TryRecord) -> str:
     """Why a try's log file is not here. A try that ran on another host (a Celery worker, a
     pod, a scheduler elsewhere) wrote it to that host's disk when no ``remote_log_url`` was set:
-    "deleted, or never written" sent users looking for a bug; the setting is the answer."""
+    "deleted, or never written" sent users looking for a bug; the setting is the answer. A try
+    pod's disk is gone with the pod: that is said, not where to look for it."""
     import socket
 
     ran_on = chosen.hostname or ""  # a remote worker's name (NAME@host, pod-...), else a thread's
     here = socket.gethostname()
-    if ("@" in ran_on and ran_on.rsplit("@", 1)[1] != here) or ran_on.startswith("pod-"):
+    if ran_on.startswith("pod-"):
+        # A Kubernetes try pod is deleted once its try has ended: no disk is left to look on.
+        return (
+            f"*** no log here: try {chosen.try_number} ran in the pod {ran_on}, which wrote its log ({path}) to "
+            "its own disk, deleted with the pod. Set remote_log_url (DUCTWORK_REMOTE_LOG_URL, an fsspec URL: "
+            "s3://..., gs://...) on the schedulers (their try pods get it) and the web server to keep the logs "
+            "of tries\n"
+        )
+    if "@" in ran_on and ran_on.rsplit("@", 1)[1] != here:
         return (
             f"*** no log here: {path} is not on this host ({here}); try {chosen.try_number} ran on {ran_on}, "
             "which wrote its log to its own disk. Set remote_log_url (DUCTWORK_REMOTE_LOG_URL, an fsspec URL "
