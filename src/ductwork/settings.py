@@ -458,11 +458,17 @@ def host_port(name: str, text: str) -> tuple[str, int]:
 
 
 def _amounts(file: Mapping[str, Any], table: str) -> dict[str, int]:
-    """``[resources]`` or ``[pools]`` of the settings file: names to whole numbers."""
+    """``[resources]`` or ``[pools]`` of the settings file: names to whole numbers, none below 0
+    (``pools set`` refuses those; from the file a pool of -2 slots made every task of it "need 1
+    slot of -2" and pointed at ``pools set``, which the file then overrode)."""
     given = file.get(table, {})
     if not isinstance(given, dict):
         raise DefinitionError(f"[{table}] must be a table of NAME = NUMBER, got {given!r}")
-    return {str(k): _integer(f"[{table}] {k}", v) for k, v in given.items()}
+    amounts = {str(k): _integer(f"[{table}] {k}", v) for k, v in given.items()}
+    for name, amount in amounts.items():
+        if amount < 0:
+            raise DefinitionError(f"[{table}] {name} must be 0 or more, got {amount}")
+    return amounts
 
 
 def _origin(name: str, source: ParamSource, path: Path) -> str:

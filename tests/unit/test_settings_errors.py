@@ -35,6 +35,10 @@ def _load(tmp_path: Path, toml: str | None = None, **environ: str) -> Settings:
         ("[ductwork]\nworker_heartbeat = nan\n", "worker_heartbeat must be more than 0 seconds"),
         ("[ductwork]\nresults_offload_threshold = -5\n", "results_offload_threshold must be 0 or more bytes"),
         ("[resources]\ndb = 'two'\n", "[resources] db must be an integer, got 'two'"),
+        # a pool or resource below 0: `pools set` refuses it; from the file it made every task
+        # of the pool "need 1 slot of -2" and suggested `ductwork pools set etl 1`, which the file overrode
+        ("[pools]\netl = -2\n", "[pools] etl must be 0 or more, got -2"),
+        ("[resources]\ngpu = -1\n", "[resources] gpu must be 0 or more, got -1"),
         ("ductwork = 5\n", "[ductwork] must be a table of settings"),
         ("[ductwork]\nparalelism = 8\n", "unknown setting 'paralelism' in [ductwork]. Did you mean 'parallelism'?"),
         # settings where they are not read: they were ignored without a word
