@@ -315,6 +315,8 @@ class Settings:
                 raise DefinitionError(f"worker_mode must be 'warm' or 'fresh', got {values['worker_mode']!r}")
             if values.get("triggerer", "scheduler") not in ("scheduler", "separate"):
                 raise DefinitionError(f"triggerer must be 'scheduler' or 'separate', got {values['triggerer']!r}")
+            if "secrets_backends" in values:
+                _check_secrets_backends(str(values["secrets_backends"]))
             for name in ("results_pickle", "trigger_handoff"):
                 if name in values:
                     values[name] = _boolean(name, values[name])
@@ -455,6 +457,25 @@ def host_port(name: str, text: str) -> tuple[str, int]:
             f"{name} {text!r}: expected host:port with a port from 1 to 65535, such as 127.0.0.1:8125"
         )
     return host.strip("[]"), int(port)
+
+
+SECRETS_BACKENDS = ("environment", "env", "database", "db")
+"""The backends ``engine.services_setup.build_secrets`` knows by name (besides ``plugin:NAME``)."""
+
+
+def _check_secrets_backends(text: str) -> None:
+    """Each name of ``secrets_backends`` is a backend: a typo (``enviroment``) passed ``ductwork
+    config`` unseen, then stopped the scheduler and every lookup with an error that named neither
+    where it was set nor the backend meant. Whether a plugin exists is asked when it is used."""
+    for name in (n.strip() for n in text.split(",")):
+        if not name or name in SECRETS_BACKENDS or (name.startswith("plugin:") and name[len("plugin:") :].strip()):
+            continue
+        if name.startswith("plugin:"):
+            raise DefinitionError(f"secrets_backends names 'plugin:' without a plugin: write plugin:NAME, got {text!r}")
+        raise DefinitionError(
+            f"secrets_backends names no backend {name!r}.{did_you_mean(name, ('environment', 'database'))} "
+            f"Use 'environment', 'database' or 'plugin:NAME', got {text!r}"
+        )
 
 
 def _amounts(file: Mapping[str, Any], table: str) -> dict[str, int]:

@@ -129,6 +129,20 @@ def test_the_error_names_where_the_value_came_from(tmp_path: Path) -> None:
         _load(tmp_path, "[ductwork]\nworker_mode = 'Warm'\n")
 
 
+def test_an_unknown_secrets_backend_is_refused_when_the_settings_are_read(tmp_path: Path) -> None:
+    """`secrets_backends = "enviroment,database"` was shown by `ductwork config` as it was, then
+    stopped the scheduler and every task's lookup with an error naming neither where it was set
+    nor the backend meant."""
+    with pytest.raises(DefinitionError) as caught:
+        _load(tmp_path, DUCTWORK_SECRETS_BACKENDS="enviroment,database")
+    assert "secrets_backends names no backend 'enviroment'. Did you mean 'environment'?" in str(caught.value)
+    assert "(from DUCTWORK_SECRETS_BACKENDS)" in str(caught.value)
+    with pytest.raises(DefinitionError, match=r"'plugin:' .*\(from .*ductwork.toml \[ductwork\] secrets_backends\)"):
+        _load(tmp_path, "[ductwork]\nsecrets_backends = 'plugin:,database'\n")
+    for good in ("environment,database", " env , db ", "plugin:vault,environment", "database", ""):
+        assert _load(tmp_path, DUCTWORK_SECRETS_BACKENDS=good).secrets_backends == good.strip()
+
+
 def test_a_worker_lost_between_two_heartbeats_is_refused(tmp_path: Path) -> None:
     """worker_lost_after 1 with heartbeats every 2 s was accepted: every live worker showed as
     lost half of the time, and the scheduler failed its running tries."""
