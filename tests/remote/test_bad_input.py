@@ -341,6 +341,54 @@ def test_a_store_url_this_host_cannot_open_is_refused_at_start(
         assert "Traceback" not in done.stdout + done.stderr
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["scheduler"],
+        ["standalone", "--port", "0"],
+        ["run", "big"],
+        ["worker", "--name", "w"],
+    ],
+    ids=lambda c: c[0],
+)
+def test_a_results_offload_url_this_host_cannot_open_is_refused_at_start(tmp_path: Path, command: list[str]) -> None:
+    """`results_offload_url = "s4://..."` (a typo): the scheduler (with its local workers as with
+    Celery) started, and every try whose result passed the threshold failed with fsspec's
+    `ValueError: Protocol not known: s4`, its retries spent; `ductwork run` ended its run in a
+    traceback after recording it a success, the result lost. It is refused in one line naming
+    the setting, before anything starts, as `remote_log_url` is."""
+    pytest.importorskip("fsspec")
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "big.py").write_text(
+        "from ductwork import Flow, PythonOperator\n"
+        "with Flow('big', schedule=None, start_date='2024-01-01') as f:\n"
+        "    PythonOperator(task_id='make', python_callable=lambda: 'x' * 200000)\n"
+    )
+    if command[0] == "standalone":
+        command = ["standalone", "--port", str(free_port())]
+    done = subprocess.run(
+        [sys.executable, "-m", "ductwork.cli", *command],
+        env=_own_env(
+            DUCTWORK_HOME=str(tmp_path / "home"),
+            DUCTWORK_DATABASE_URL=f"sqlite:///{tmp_path / 'dw.db'}",
+            DUCTWORK_BROKER_URL=f"redis://127.0.0.1:{free_port()}/0",
+            DUCTWORK_FLOWS_FOLDER=str(tmp_path / "flows"),
+            DUCTWORK_RESULTS_OFFLOAD_URL="s4://bucket/results",
+        ),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, (command, done.stdout, done.stderr)
+    (line,) = _error_lines(done)
+    assert line == (
+        "Error: results_offload_url 's4://bucket/results' (DUCTWORK_RESULTS_OFFLOAD_URL): fsspec knows no "
+        "protocol 's4' (s3://bucket/path, gs://bucket/path, file:///shared/path...)"
+    ), (command, line)
+    assert "Traceback" not in done.stdout + done.stderr
+
+
 def test_an_s3_log_store_on_a_host_without_s3fs_names_the_extra(tmp_path: Path) -> None:
     """The deployment guide installed `ductwork[postgres,celery,fs]` and set
     `DUCTWORK_REMOTE_LOG_URL=s3://...`: fsspec without s3fs, and every try failed on the workers

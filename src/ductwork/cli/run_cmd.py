@@ -22,6 +22,7 @@ from ductwork.cli.output import console, flow_output_to_stderr, print_json
 from ductwork.cli.phase_out import PhaseOut
 from ductwork.cli.run_output import ProgressSink, summary_json, summary_table, tries_table
 from ductwork.cli.state import CliState, load_checked_graph
+from ductwork.cli.store_urls import OFFLOAD, check_store_urls
 from ductwork.cli.wait_status import INTERRUPTED
 from ductwork.compat.luigi_mock_sharing import mock_data_shared
 from ductwork.core.class_flow import PLANNING_ERROR, all_task_classes, find_task_class
@@ -327,6 +328,7 @@ def run(
     """Run FLOW once, now, in this process (a flow id, or path/to/file.py:flow_id)."""
     settings = state.settings
     conf = conf_option(conf_text)  # refused before the flow is imported
+    check_store_urls(settings, OFFLOAD)  # a typo failed the tries whose results it was to keep
     with flow_output_to_stderr(as_json), use_sources(ParamSources.load(config_path=state.config_path)):
         flow, graph = load_checked_graph(state, flow_ref)
         params: dict[str, Any] = parse_param_options(param_values)
@@ -461,6 +463,7 @@ def build(
     --take-lock it tells that build (SIGUSR1) to stop taking new tasks, and starts beside it.
     """
     state: CliState = ctx.obj
+    check_store_urls(state.settings, OFFLOAD)
     phase_out = PhaseOut()
     phase_out.install()  # before the lock lists this process: a --take-lock must not kill it
     with flow_output_to_stderr(as_json):  # stdout: the JSON document alone

@@ -163,12 +163,12 @@ scheduler's own, ``engine.coordination``)."""
 
 
 def check_remote_stores(settings: Settings) -> None:
-    """Under a remote executor, refuse a ``remote_log_url`` or ``bundle_url`` that this host's
-    fsspec cannot open (``cli.store_urls``): each try on the workers failed on it instead."""
-    if settings.executor in REMOTE_EXECUTORS:
-        from ductwork.cli.store_urls import check_store_urls
+    """Refuse a ``results_offload_url`` (and, under a remote executor, a ``remote_log_url`` or
+    ``bundle_url``) that this host's fsspec cannot open (``cli.store_urls``): each try failed on
+    it instead."""
+    from ductwork.cli.store_urls import CHECKED, OFFLOAD, check_store_urls
 
-        check_store_urls(settings)
+    check_store_urls(settings, CHECKED if settings.executor in REMOTE_EXECUTORS else OFFLOAD)
 
 
 def refuse_beside_another_executor(settings: Settings) -> None:

@@ -14,12 +14,17 @@ from __future__ import annotations
 from ductwork.errors import DuctworkError
 from ductwork.settings import Settings, redact_url
 
-CHECKED = (("remote_log_url", "DUCTWORK_REMOTE_LOG_URL"), ("bundle_url", "DUCTWORK_BUNDLE_URL"))
+OFFLOAD = (("results_offload_url", "DUCTWORK_RESULTS_OFFLOAD_URL"),)
+"""Read by every executor's tries, local ones too (``ductwork run``, a local scheduler's
+workers): a typo failed every try whose result passed the threshold with fsspec's ``Protocol
+not known``, its retries spent, and ended ``ductwork run`` in a traceback."""
+
+CHECKED = (("remote_log_url", "DUCTWORK_REMOTE_LOG_URL"), ("bundle_url", "DUCTWORK_BUNDLE_URL"), *OFFLOAD)
 
 
-def check_store_urls(settings: Settings) -> None:
-    """Raise ``DuctworkError`` for the first of ``CHECKED`` that this host cannot open."""
-    for name, variable in CHECKED:
+def check_store_urls(settings: Settings, checked: tuple[tuple[str, str], ...] = CHECKED) -> None:
+    """Raise ``DuctworkError`` for the first of ``checked`` that this host cannot open."""
+    for name, variable in checked:
         url = str(getattr(settings, name, "") or "")
         problem = store_url_problem(url)
         if problem:
