@@ -237,6 +237,23 @@ def test_a_password_in_the_database_urls_query_is_hidden_too() -> None:
     assert redact_url("postgresql://bob:pw@db/x?sslmode=require") == "postgresql://bob:***@db/x?sslmode=require"
 
 
+def test_config_hides_the_password_of_every_url_setting(tmp_path: Path) -> None:
+    """`ductwork config` printed flows_git_url's token (https://oauth2:TOKEN@gitlab...) and the
+    password of an sftp:// bundle_url or remote_log_url as they were, though it hides the
+    database's, the broker's and the mail server's."""
+    loaded = _load(
+        tmp_path,
+        DUCTWORK_FLOWS_GIT_URL="https://oauth2:glpat-TOKEN1@gitlab.example.com/data/flows.git",
+        DUCTWORK_BUNDLE_URL="sftp://deploy:BUNDLEPW2@files/bundles",
+        DUCTWORK_REMOTE_LOG_URL="ftp://logs:LOGPW3@files/logs?token=QTOKEN4",
+    )
+    rows = {name: value for name, value, _ in loaded.describe()}
+    assert rows["flows_git_url"] == "https://oauth2:***@gitlab.example.com/data/flows.git"
+    assert rows["bundle_url"] == "sftp://deploy:***@files/bundles"
+    assert rows["remote_log_url"] == "ftp://logs:***@files/logs?token=***"
+    assert not [value for value in rows.values() if any(s in value for s in ("TOKEN1", "PW2", "PW3", "TOKEN4"))]
+
+
 def test_luigi_task_sections_may_use_a_settings_name(tmp_path: Path) -> None:
     """Tables other than [ductwork] are Luigi's task sections: a parameter there named like a
     setting is no mistake."""
