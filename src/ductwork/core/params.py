@@ -724,11 +724,39 @@ def check_schema(value: Any, schema: Mapping[str, Any]) -> None:
         _check_schema_subset(value, schema)
         return
     try:
-        jsonschema.validate(_thaw(value), dict(schema), format_checker=jsonschema.FormatChecker())
+        jsonschema.validate(_thaw(value), dict(schema), format_checker=_format_checker(jsonschema))
     except jsonschema.ValidationError as exc:
         raise ValueError(exc.message) from None
     except jsonschema.SchemaError as exc:
         raise ValueError(f"invalid JSON schema: {exc.message}") from None
+
+
+_RFC3339 = re.compile(r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-](\d{2}):(\d{2}))")
+
+
+def _is_date_time(value: object) -> bool:
+    """RFC 3339's date-time (``2024-01-31T07:35:07+00:00``), as Airflow's jsonschema checks it."""
+    if not isinstance(value, str):
+        return True  # formats apply to strings only; "type" refuses the rest
+    match = _RFC3339.fullmatch(value)
+    if match is None:
+        return False
+    year, month, day, hour, minute, second = (int(match.group(i)) for i in range(1, 7))
+    try:
+        dt.datetime(year, month, day, hour, minute, second)
+    except ValueError:
+        return False
+    return match.group(9) is None or (int(match.group(9)) <= 23 and int(match.group(10)) <= 59)
+
+
+def _format_checker(jsonschema: Any) -> Any:
+    """jsonschema's format checker, with ``date-time`` checked even without rfc3339-validator:
+    jsonschema skips that format silently when the package is missing, so a ``Param(...,
+    format="date-time")`` took any text, where Airflow (which installs it) refuses it."""
+    checker = jsonschema.FormatChecker()
+    if "date-time" not in checker.checkers:
+        checker.checks("date-time")(_is_date_time)
+    return checker
 
 
 def _check_schema_subset(value: Any, schema: Mapping[str, Any]) -> None:

@@ -256,3 +256,17 @@ def test_a_dict_parameters_value_is_hashable_picklable_and_copyable_as_its_docst
     assert json.dumps(task.d) == '{"a": {"x": 1}, "b": [1, 2]}'
     with pytest.raises(TypeError, match="does not support item assignment"):
         task.d["c"] = 3  # type: ignore[index]
+
+
+def test_a_date_time_format_refuses_text_that_is_no_date_time() -> None:
+    # Param("...", type="string", format="date-time") took "not a date" from the trigger form,
+    # the API and --param: jsonschema checks date-time only with rfc3339-validator installed,
+    # which Airflow depends on and Ductwork did not, while format="date" was checked.
+    from ductwork.core.params import SchemaParameter
+
+    when = SchemaParameter("2024-01-01T00:00:00+00:00", schema={"type": "string", "format": "date-time"})
+    for good in ("2024-01-31T23:59:59Z", "2024-01-31t07:35:07.25+05:30", "2024-02-29T00:00:00-08:00"):
+        assert when.parse(good) == good
+    for bad in ("not a date", "2024-02-30T00:00:00Z", "2024-01-31T24:00:00Z", "2024-01-31", "2024-01-31T00:00:00"):
+        with pytest.raises(ValueError, match="is not a 'date-time'"):
+            when.parse(bad)
