@@ -635,10 +635,24 @@ class SchemaParameter(Parameter[Any]):
                 raise ValueError("expected JSON") from None
             value = text
         else:
-            if isinstance(value, int | float) and self._admits_strings() and not _schema_admits_number(self.schema):
+            if (
+                isinstance(value, int | float)
+                and self._admits_strings()
+                and not _schema_admits_number(self.schema)
+                and (self._takes(text) or not self._takes(value))
+            ):
+                # "123" for a string stays text; a schema without a type whose enum lists
+                # numbers (Airflow's Param(1, enum=[1, 2, 3])) takes the number instead.
                 value = text
         check_schema(value, self.schema)
         return value
+
+    def _takes(self, value: Any) -> bool:
+        try:
+            check_schema(value, self.schema)
+        except ValueError:
+            return False
+        return True
 
     def normalize(self, value: Any) -> Any:
         if isinstance(value, str) and not self._admits_strings():

@@ -270,3 +270,23 @@ def test_a_date_time_format_refuses_text_that_is_no_date_time() -> None:
     for bad in ("not a date", "2024-02-30T00:00:00Z", "2024-01-31T24:00:00Z", "2024-01-31", "2024-01-31T00:00:00"):
         with pytest.raises(ValueError, match="is not a 'date-time'"):
             when.parse(bad)
+
+
+def test_a_schema_without_a_type_keeps_the_numbers_its_enum_lists() -> None:
+    # Airflow's Param(1, enum=[1, 2, 3]): the recorded default "1" was read back as the text "1",
+    # which the enum refuses, so the flow's API answer, trigger form, grid and `flows show`
+    # failed with a ValueError (500), and the form's choice "2" was refused.
+    from ductwork.core.params import SchemaParameter, from_description
+
+    level = SchemaParameter(1, schema={"enum": [1, 2, 3]})
+    rebuilt = from_description(level.describe())
+    assert rebuilt.default == 1
+    assert rebuilt.parse("2") == 2
+    with pytest.raises(ValueError, match="is not one of"):
+        rebuilt.parse("4")
+    # Text that the schema takes as text stays text, as before.
+    assert SchemaParameter("abc").parse("123") == "123"
+    assert SchemaParameter("a", schema={"type": "string"}).parse("7") == "7"
+    assert SchemaParameter("x", schema={"enum": ["x", "10"]}).parse("10") == "10"
+    with pytest.raises(ValueError, match="'123' is too short"):
+        SchemaParameter("abcdef", schema={"type": "string", "minLength": 5}).parse("123")
