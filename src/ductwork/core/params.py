@@ -655,8 +655,8 @@ class SchemaParameter(Parameter[Any]):
         return True
 
     def normalize(self, value: Any) -> Any:
-        if isinstance(value, str) and not self._admits_strings():
-            return self.parse(value)
+        if isinstance(value, str) and (not self._admits_strings() or not self._takes(value)):
+            return self.parse(value)  # text from a form or --param: "2" for enum=[1, 2, 3]
         check_schema(value, self.schema)
         return value
 

@@ -282,6 +282,7 @@ def test_a_schema_without_a_type_keeps_the_numbers_its_enum_lists() -> None:
     rebuilt = from_description(level.describe())
     assert rebuilt.default == 1
     assert rebuilt.parse("2") == 2
+    assert rebuilt.normalize("2") == 2  # the trigger form's choice, sent as text
     with pytest.raises(ValueError, match="is not one of"):
         rebuilt.parse("4")
     # Text that the schema takes as text stays text, as before.
