@@ -867,3 +867,30 @@ def test_the_grid_is_usable_with_the_keyboard_and_lists_mapped_instances_under_t
     assert page.inner_text("#grid-cursor").startswith("run ")
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r".*/runs/[^/]+/graph$"))
+
+
+def test_a_tasks_times_say_they_are_utc_in_a_browser_elsewhere(
+    admin_tab: Session, browser: Any, standalone: Standalone
+) -> None:
+    """The run header said "logical date ... UTC", but the task page's started, ended and tries
+    showed bare times: read in Kolkata, 23:39 looked like local time, 5.5 hours off."""
+    _wait_for_flow(admin_tab, "greet")
+    queued = re.search(r"run greet (\S+): success", standalone.cli("trigger", "greet", "--wait"))
+    assert queued is not None
+    context = browser.new_context(timezone_id="Asia/Kolkata", viewport={"width": 1400, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(standalone.url + "/login")
+        page.fill("#username", "admin")
+        page.fill("#password", standalone.admin_password)
+        page.click("button[type=submit]")
+        page.wait_for_url("**/flows")
+        page.goto(standalone.url + f"/flows/greet/runs/{quote(queued.group(1), safe='')}/tasks/work.hello")
+        page.wait_for_selector("#task-tries tbody td:nth-child(3)")
+        details = page.inner_text("#task-details")
+        started = re.search(r"started\s+(\S+ \S+ ?\S*)", details)
+        assert started is not None and started.group(1).endswith("UTC"), details
+        assert re.search(r"ended\s+\S+ \S+ UTC", details), details
+        assert page.inner_text("#task-tries tbody td:nth-child(3)").endswith("UTC")
+    finally:
+        context.close()

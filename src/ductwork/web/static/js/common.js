@@ -50,10 +50,12 @@ export function el(tag, attrs = {}, ...children) {
 
 export function stateBadge(state) { return el('span', { class: `state s-${state}`, text: state.replaceAll('_', ' ') }); }
 
+// A moment in UTC, saying so: the pages show every time in UTC (as the run header's logical
+// date), and a bare "23:39" read as the browser's own time was hours off away from UTC.
 export function fmtTime(iso) {
   if (!iso) return '—';
   const d = new Date(iso);
-  return d.toISOString().replace('T', ' ').slice(0, 19);
+  return `${d.toISOString().replace('T', ' ').slice(0, 19)} UTC`;
 }
 
 export function fmtDuration(seconds) {
