@@ -310,11 +310,16 @@ async def _unstorable_text(request: Request, exc: Exception) -> Response:
 async def _server_error(request: Request, exc: Exception) -> Response:
     """A failure nobody foresaw: the page (or JSON, for the API) says so and leads back, where
     the browser showed a bare "Internal Server Error" with no way on. Starlette logs the
-    traceback after this answer is sent."""
+    traceback after this answer is sent, and uvicorn then closes the connection: the answer says
+    so (``Connection: close``), or a client keeping it open sent its next request down a closing
+    connection and got "Connection reset by peer" instead of an answer."""
     detail = f"the server failed on this request ({type(exc).__name__}); its log has the traceback"
     if _for_person(request):
-        return request.app.state.html_error(request, 500, detail)
-    return JSONResponse(error_body(detail, "internal_error"), status_code=500)
+        page: Response = request.app.state.html_error(request, 500, detail)
+    else:
+        page = JSONResponse(error_body(detail, "internal_error"), status_code=500)
+    page.headers["connection"] = "close"
+    return page
 
 
 def install(app: FastAPI) -> None:
