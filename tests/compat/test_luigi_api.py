@@ -720,3 +720,37 @@ def test_empty_text_for_an_optional_text_parameter_is_none_as_luigi_parses_it(
     assert result.exit_code == 0, result.output
     assert (tmp_path / "None.txt").exists(), sorted(p.name for p in tmp_path.iterdir())
     assert Tally(label="").label == ""
+
+
+def test_a_task_failing_for_requirements_left_incomplete_fires_failure_as_in_luigi(tmp_path: Path) -> None:
+    """A requirement that ran but did not write its output fails what needs it ("unfulfilled
+    dependencies at run time"); Luigi's worker fires Event.FAILURE for it and calls
+    on_failure(), so an alerting handler hears of it. The shim's fired nothing."""
+    failures: list[str] = []
+
+    class Careless(luigi.Task):
+        def output(self) -> luigi.LocalTarget:
+            return luigi.LocalTarget(str(tmp_path / "never-written"))
+
+        def run(self) -> None:
+            pass
+
+    class NeedsCareless(luigi.Task):
+        def requires(self) -> Careless:
+            return Careless()
+
+        def output(self) -> luigi.LocalTarget:
+            return luigi.LocalTarget(str(tmp_path / "needs"))
+
+        def run(self) -> None:
+            raise AssertionError("must not run")
+
+        def on_failure(self, exception: BaseException) -> str:
+            failures.append("on_failure")
+            return super().on_failure(exception)
+
+    NeedsCareless.event_handler(luigi.Event.FAILURE)(lambda task, exc: failures.append(f"{task.task_family}: {exc}"))
+    assert luigi.build([NeedsCareless()], local_scheduler=True) is False
+    [told, called] = failures
+    assert told.startswith("NeedsCareless: ") and "unfulfilled dependencies at run time: Careless__" in told
+    assert called == "on_failure"

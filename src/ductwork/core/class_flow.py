@@ -257,9 +257,13 @@ class ClassTaskRunner:
         missing = [d for d in (task.deps() if self.deps is None else self.deps) if not d.complete()]
         if missing:
             task.trigger_event(Event.DEPENDENCY_MISSING, missing)
-            raise TaskExecutionError(
+            unfulfilled = TaskExecutionError(
                 f"{task.task_id}: unfulfilled dependencies at run time: {', '.join(d.task_id for d in missing)}"
             )
+            # The try fails: its FAILURE handlers (a Luigi task's on_failure and e-mail) hear of
+            # it as of any other failure, as Luigi's worker tells them; they alone alert on it.
+            task.trigger_event(Event.FAILURE, unfulfilled)
+            raise unfulfilled
         task.trigger_event(Event.START)
         started = time.monotonic()
         try:
