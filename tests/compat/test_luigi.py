@@ -770,3 +770,24 @@ def test_a_wrong_value_in_luigi_cfg_is_said_to_be_in_luigi_cfg(tmp_path: Path) -
     (tmp_path / "ductwork.toml").write_text("[other]\nx = 1\n")
     proc = _run([LUIGI, "--module", "knobs", "Sized", "--local-scheduler"], tmp_path)
     assert "got 'five'" in proc.stderr and "it was given as [Knobs] size in luigi.cfg" in proc.stderr, proc.stderr
+
+
+def test_build_takes_the_resources_of_luigi_cfg(tmp_path: Path) -> None:
+    """``[resources] db = 2`` in luigi.cfg is what lets a task needing two of ``db`` run; the
+    ``luigi`` command reads it, and ``ductwork build`` of the same module left the task waiting
+    for a resource of one and ended without running it ("had missing dependencies")."""
+    (tmp_path / "heavy.py").write_text(
+        "import luigi\n"
+        "class Heavy(luigi.Task):\n"
+        "    resources = {'db': 2}\n"
+        "    def output(self):\n"
+        "        return luigi.LocalTarget('out/heavy.txt')\n"
+        "    def run(self):\n"
+        "        with self.output().open('w') as out:\n"
+        "            out.write('ok')\n"
+    )
+    (tmp_path / "luigi.cfg").write_text("[resources]\ndb = 2\n")
+    build = [sys.executable, "-m", "ductwork.cli", "build", "--module", "heavy", "Heavy", "--no-progress"]
+    proc = _run(build, tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (tmp_path / "out" / "heavy.txt").read_text() == "ok"

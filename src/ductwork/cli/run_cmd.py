@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -88,14 +88,17 @@ def _execute(
     phase_out: PhaseOut | None = None,
     log_dir: Path | None = None,
     fork: bool = False,
+    resources: Mapping[str, int] | None = None,
 ) -> RunSummary:
     """``phase_out``: a build that SIGUSR1 may tell to stop taking new tasks (Luigi's worker).
     ``log_dir``: where the try logs go (``usable_log_dir``); None keeps them in memory only.
-    ``fork``: each try in a process of its own (``engine.forked``)."""
+    ``fork``: each try in a process of its own (``engine.forked``). ``resources``: the amounts
+    of the resources, when not ``[resources]`` of the settings (a Luigi module's luigi.cfg)."""
     settings = state.settings
     total = len(flow.tasks) or 1
     recording = _recording(state, flow) if record else None
-    limits = Limits(pools=_pools(state, flow), resources=dict(settings.resources))
+    amounts = dict(settings.resources if resources is None else resources)
+    limits = Limits(pools=_pools(state, flow), resources=amounts)
     services = _task_services(settings, recording)
     telemetry = _telemetry(settings, run_type)
     with (
@@ -491,6 +494,7 @@ def build(
         with use_sources(sources), _located_in_task_code(loaded):
             if ctx.get_parameter_source("workers") is click.core.ParameterSource.DEFAULT:
                 workers = _luigi_workers(classes) or workers
+            resources = _luigi_resources(classes)
             root = cls(**_root_text(cls, args.root))
             flow = flow_for_tasks([root])
             logs = usable_log_dir(state.settings.logs)
@@ -507,6 +511,7 @@ def build(
                 phase_out=phase_out,
                 log_dir=logs,
                 fork=workers > 1 or _force_multiprocessing(sources),  # as Luigi's worker
+                resources=resources,
             )
     if not as_json:
         _luigi_summary(summary, stopped=phase_out.told)
@@ -542,6 +547,20 @@ def _luigi_workers(classes: dict[str, type[ParamHolder]]) -> int | None:
     if core is None or getattr(core, "use_cmdline_section", True) or "workers" not in core.declared_params():
         return None
     return max(1, int(core().workers))  # type: ignore[attr-defined]
+
+
+def _luigi_resources(classes: dict[str, type[ParamHolder]]) -> dict[str, int] | None:
+    """Luigi's ``[resources]`` (luigi.cfg, luigi.toml, over ``ductwork.toml``'s) for a build of a
+    Luigi module: the ``luigi`` command reads them there, and a task needing more than one of a
+    resource that only luigi.cfg grew was left waiting, never run. ``None`` when no Luigi
+    ``core`` class is loaded (a Ductwork module: ``[resources]`` of the settings)."""
+    core = classes.get("core")
+    if core is None or getattr(core, "use_cmdline_section", True):
+        return None
+    from ductwork.compat.luigi.configuration.core import luigi_sources
+    from ductwork.compat.luigi.interface import resource_amounts
+
+    return resource_amounts(luigi_sources())
 
 
 def _root_text(cls: type[ParamHolder], given: dict[str, Any]) -> dict[str, Any]:

@@ -321,7 +321,7 @@ def _schedule_and_run(tasks: Iterable[Task], override_defaults: Mapping[str, Any
         retrying = sched.retry_delay == 0 or work.keep_alive
         policy = RetryPolicy(retrying, float(sched.retry_delay), sched.retry_count)
         logger.info("Done scheduling tasks")
-        limits = Limits(resources=_resource_amounts(sources))
+        limits = Limits(resources=resource_amounts(sources))
         fork = env.workers > 1 or work.force_multiprocessing  # as Luigi's worker
         with policy.applied(), _said_once(plan), mock_data_shared(fork):
             summary = run_locally(
@@ -406,7 +406,7 @@ def _owners(task: Task) -> list[str]:
     return [o.strip() for o in owners.split(",")] if isinstance(owners, str) else list(owners)
 
 
-def _resource_amounts(sources: ParamSources) -> dict[str, int]:
+def resource_amounts(sources: ParamSources) -> dict[str, int]:
     """``[resources]`` of luigi.cfg/luigi.toml (``db = 2``); a resource not named there has
     an amount of 1, as in Luigi."""
     section = sources.file.get("resources")
