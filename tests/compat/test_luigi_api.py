@@ -754,3 +754,28 @@ def test_a_task_failing_for_requirements_left_incomplete_fires_failure_as_in_lui
     [told, called] = failures
     assert told.startswith("NeedsCareless: ") and "unfulfilled dependencies at run time: Careless__" in told
     assert called == "on_failure"
+
+
+def test_a_task_needing_more_of_a_resource_than_there_is_was_not_granted_run_permission() -> None:
+    """A task needing two of a resource there is one of never starts; Luigi's summary says it
+    was not granted run permission (":|"). The shim's said it "had failed dependencies" (it
+    has none) and that the build looked :) with no failed tasks."""
+
+    class Greedy(luigi.Task):
+        resources = {"qa_luigi_greedy_slots": 2}
+
+        def complete(self) -> bool:
+            return False
+
+        def run(self) -> None:
+            raise AssertionError("must not run")
+
+    class NeedsGreedy(luigi.WrapperTask):
+        def requires(self) -> Greedy:
+            return Greedy()
+
+    result = luigi.build([NeedsGreedy()], local_scheduler=True, detailed_summary=True)
+    assert result.status == luigi.LuigiStatusCode.NOT_RUN
+    assert {t.task_family for t in result.task_sets["not_run"]} == {"Greedy", "NeedsGreedy"}
+    assert not result.task_sets["upstream_failure"]
+    assert "was not granted run permission by the scheduler:\n        - 1 Greedy()" in result.summary_text

@@ -119,7 +119,14 @@ def summary_dict(plan: Any, summary: Any) -> dict[str, set[Any]]:
             sets["still_pending"].add(task)
     for task in list(sets["still_pending"]):
         reasons = _upstream_reasons(task, tasks, lambda i: _upstream_ids(i, plan, summary), sets)
-        held = plan.limit_reached or plan.phased_out or _needs_any(task.task_id, disabled, plan, summary)
+        # Nothing upstream failed, is missing or did not schedule, and no failure held it up: it
+        # was left waiting (a resource it needs more of than there is), as Luigi's "not granted".
+        held = (
+            plan.limit_reached
+            or plan.phased_out
+            or _needs_any(task.task_id, disabled, plan, summary)
+            or states.get(task.task_id, "none") != "upstream_failed"
+        )
         for reason in reasons or {"not_run" if held else "upstream_failure"}:
             sets[reason].add(task)
     sets["still_pending"] |= sets["still_pending_ext"]
