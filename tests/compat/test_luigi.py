@@ -791,3 +791,19 @@ def test_build_takes_the_resources_of_luigi_cfg(tmp_path: Path) -> None:
     proc = _run(build, tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (tmp_path / "out" / "heavy.txt").read_text() == "ok"
+
+
+def test_build_of_a_task_of_luigi_itself_says_luigi_is_installed(tmp_path: Path) -> None:
+    """With Luigi itself installed (which the contrib modules' error suggests), ``import luigi``
+    is Luigi's, and ``ductwork build`` said "no task class named 'Report'. Known task classes:
+    ExternalTask, WrapperTask" of a class the module plainly defines. It says why now."""
+    real = tmp_path / "site" / "luigi"
+    real.mkdir(parents=True)
+    (real / "__init__.py").write_text("from luigi.task import Task\n")
+    (real / "task.py").write_text("class Task:\n    pass\n")
+    (tmp_path / "reports.py").write_text("import luigi\nclass Report(luigi.Task):\n    pass\n")
+    build = [sys.executable, "-m", "ductwork.cli", "build", "--module", "reports", "Report", "--no-progress"]
+    proc = _run(build, tmp_path, PYTHONPATH=f"{tmp_path / 'site'}{os.pathsep}{PYTHONPATH}")
+    assert proc.returncode != 0
+    assert "'Report' of module reports is a task class of Luigi itself" in proc.stderr, proc.stderr
+    assert str(real) in proc.stderr and "run it with the luigi command" in proc.stderr

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 import time
 import traceback
@@ -373,6 +374,24 @@ def all_task_classes() -> list[type[Task]]:
     return out
 
 
+def _refuse_luigi_itself(family: str, module: Any) -> None:
+    """A class of the module named ``family`` built on Luigi itself (installed beside Ductwork, a
+    real Luigi wins over the shim) is not a Ductwork task: said as such, where "no task class
+    named" of a class the module plainly defines sent the user looking for a typo."""
+    candidate = getattr(module, family.rsplit(".", 1)[-1], None)
+    if not isinstance(candidate, type) or issubclass(candidate, Task):
+        return
+    if not any(base.__module__.split(".")[0] == "luigi" for base in candidate.__mro__):
+        return
+    luigi = sys.modules.get("luigi")
+    where = os.path.dirname(getattr(luigi, "__file__", None) or "") or "an installed package"
+    raise NotFoundError(
+        f"{family!r} of module {module.__name__} is a task class of Luigi itself ({where}), not of "
+        "Ductwork's Luigi shim: an installed Luigi wins over the shim, and Ductwork runs its own task "
+        "classes only; run it with the luigi command, or uninstall Luigi to run it with Ductwork"
+    )
+
+
 def find_task_class(family: str, modules: Sequence[Any] = ()) -> type[Task]:
     """A task class by family name: an attribute of one of ``modules`` first, then any loaded
     subclass of ``Task`` with that family."""
@@ -383,6 +402,8 @@ def find_task_class(family: str, modules: Sequence[Any] = ()) -> type[Task]:
     matches = {c.get_task_family(): c for c in all_task_classes()}
     if family in matches:
         return matches[family]
+    for module in modules:
+        _refuse_luigi_itself(family, module)
     names = sorted(n for n in matches if not n.startswith("ductwork."))
     raise NotFoundError(
         f"no task class named {family!r}.{did_you_mean(family, names)} "
