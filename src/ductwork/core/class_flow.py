@@ -211,6 +211,16 @@ def compile_tasks(
     return nodes, tasks
 
 
+def _absent_outputs(dep: Task) -> str:
+    """A requirement found incomplete, with those of its outputs that do not exist, as Luigi's
+    worker names them: "Partial (out/p2.txt)" says which file the requirement did not write."""
+    try:
+        absent = [str(o) for o in flatten(dep.output()) if hasattr(o, "exists") and not o.exists()]
+    except Exception:  # the requirement's own error is for its complete() to meet
+        absent = []
+    return f"{dep.task_id} ({', '.join(absent)})" if absent else dep.task_id
+
+
 class ClassTaskRunner:
     """The executable behind a class-task node."""
 
@@ -259,7 +269,7 @@ class ClassTaskRunner:
         if missing:
             task.trigger_event(Event.DEPENDENCY_MISSING, missing)
             unfulfilled = TaskExecutionError(
-                f"{task.task_id}: unfulfilled dependencies at run time: {', '.join(d.task_id for d in missing)}"
+                f"{task.task_id}: unfulfilled dependencies at run time: {', '.join(map(_absent_outputs, missing))}"
             )
             # The try fails: its FAILURE handlers (a Luigi task's on_failure and e-mail) hear of
             # it as of any other failure, as Luigi's worker tells them; they alone alert on it.

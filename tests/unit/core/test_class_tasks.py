@@ -331,3 +331,29 @@ def test_a_flow_from_task_reads_the_parameters_a_run_is_not_given_where_the_clas
         assert flow.resolve_params({}) == {"region": "east"}
         assert flow.resolve_params({"region": "south"}) == {"region": "south"}
     assert flow.resolve_params({}) == {"region": "north"}
+
+
+def test_unfulfilled_requirements_name_the_outputs_they_did_not_write() -> None:
+    """Luigi's worker says which outputs of an incomplete requirement do not exist; the message
+    named the requirement only, leaving the user to work out which of its files was missing."""
+
+    class HalfDone(Task):
+        def output(self) -> list[MemoryTarget]:
+            return [MemoryTarget("half-written"), MemoryTarget("half-never-written")]
+
+        def run(self) -> None:
+            self.output()[0].write_text("one")
+
+    class NeedsHalf(Task):
+        def requires(self) -> HalfDone:
+            return HalfDone()
+
+        def output(self) -> MemoryTarget:
+            return MemoryTarget("needs-half")
+
+        def run(self) -> None:
+            self.output().write_text("done")
+
+    result = build(NeedsHalf())
+    error = result["NeedsHalf"].tries[-1].error or ""
+    assert "unfulfilled dependencies at run time: HalfDone (MemoryTarget('half-never-written'))" in error, error
