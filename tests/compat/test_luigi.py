@@ -807,3 +807,26 @@ def test_build_of_a_task_of_luigi_itself_says_luigi_is_installed(tmp_path: Path)
     assert proc.returncode != 0
     assert "'Report' of module reports is a task class of Luigi itself" in proc.stderr, proc.stderr
     assert str(real) in proc.stderr and "run it with the luigi command" in proc.stderr
+
+
+def test_build_says_a_task_needing_more_of_a_resource_than_there_is_could_not_run(tmp_path: Path) -> None:
+    """Without ``[resources] db = 2`` anywhere, a task needing two of ``db`` never starts; the
+    build's summary said it "had missing dependencies" (it has none) and its note was "trigger
+    rule all_success": nothing said that the resource was short, nor where to grow it."""
+    (tmp_path / "heavy.py").write_text(
+        "import luigi\n"
+        "class Heavy(luigi.Task):\n"
+        "    resources = {'db': 2}\n"
+        "    def output(self):\n"
+        "        return luigi.LocalTarget('out/heavy.txt')\n"
+        "    def run(self):\n"
+        "        with self.output().open('w') as out:\n"
+        "            out.write('ok')\n"
+    )
+    build = [sys.executable, "-m", "ductwork.cli", "build", "--module", "heavy", "Heavy", "--no-progress"]
+    proc = _run(build, tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "* 1 were left pending, among these:\n    * 1 needed more of a resource than there is" in proc.stdout
+    assert "had missing dependencies" not in proc.stdout
+    assert "task Heavy__99914b932b needs 2 of resource 'db', of which there is 1: it could not run" in proc.stderr
+    assert "[resources] db = 2" in proc.stderr

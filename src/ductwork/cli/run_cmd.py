@@ -97,7 +97,7 @@ def _execute(
     settings = state.settings
     total = len(flow.tasks) or 1
     recording = _recording(state, flow) if record else None
-    amounts = dict(settings.resources if resources is None else resources)
+    amounts = _resource_limits(settings, resources)
     limits = Limits(pools=_pools(state, flow), resources=amounts)
     services = _task_services(settings, recording)
     telemetry = _telemetry(settings, run_type)
@@ -137,7 +137,38 @@ def _execute(
             said = "the run is recorded failed" if recording is not None else "the run was not recorded"
             click.secho(f"\ninterrupted (Ctrl-C): {said}", fg="yellow", err=True)
             raise SystemExit(INTERRUPTED) from None
+    for task_id, (name, amount, available) in _short_of_resources(summary, amounts).items():
+        where = "ductwork.toml" if resources is None else "luigi.cfg (or ductwork.toml)"
+        click.secho(
+            f"task {task_id} needs {amount} of resource {name!r}, of which there is {available}: it could not run "
+            f"([resources] {name} = {amount} in {where})",
+            fg="yellow",
+            err=True,
+        )
     return summary
+
+
+def _resource_limits(settings: Settings, resources: Mapping[str, int] | None) -> dict[str, int]:
+    """The amounts of the resources a run's tasks share: ``resources`` when given (a Luigi
+    module's luigi.cfg), else ``[resources]`` of the settings."""
+    return dict(settings.resources if resources is None else resources)
+
+
+def _short_of_resources(summary: RunSummary, amounts: Mapping[str, int]) -> dict[str, tuple[str, int, int]]:
+    """The tasks that never started because they need more of a resource than there is (a
+    resource not named has one, as in Luigi): the resource, the amount needed and the amount
+    there is. The engine leaves them waiting; the run ends with them, and nothing else says why."""
+    short: dict[str, tuple[str, int, int]] = {}
+    for task_id, node in summary.graph.nodes.items():
+        task = summary.tasks.get(task_id)
+        if task is None or task.state.value not in _NOT_STARTED:
+            continue
+        for name, amount in node.resources.items():
+            available = amounts.get(name, 1)
+            if amount > available:
+                short[task_id] = (name, amount, available)
+                break
+    return short
 
 
 def _telemetry(settings: Settings, run_type: str) -> EventSink | None:
@@ -514,7 +545,8 @@ def build(
                 resources=resources,
             )
     if not as_json:
-        _luigi_summary(summary, stopped=phase_out.told)
+        short = _short_of_resources(summary, _resource_limits(state.settings, resources))
+        _luigi_summary(summary, stopped=phase_out.told, short=set(short))
     if phase_out.told:
         left = sum(1 for t in summary.tasks.values() if t.state.value in _NOT_STARTED)
         click.secho(
@@ -683,9 +715,10 @@ def _take_build_lock(folder: str, size: int, take: bool = False) -> bool:
 _NOT_STARTED = ("none", "scheduled", "queued")
 
 
-def _luigi_summary(summary: RunSummary, *, stopped: bool = False) -> None:
+def _luigi_summary(summary: RunSummary, *, stopped: bool = False, short: set[str] | None = None) -> None:
     """Luigi's counts; ``stopped``: the build was told to stop taking new tasks, so those it
-    did not start were not granted the run (Luigi's words), not held up by missing dependencies."""
+    did not start were not granted the run (Luigi's words), not held up by missing dependencies;
+    ``short``: tasks that never started for want of a resource (``_short_of_resources``)."""
     tasks = summary.tasks.values()
     complete = sum(1 for t in tasks if t.already_complete)
     ran = sum(1 for t in tasks if not t.already_complete and t.state.value == "success")
@@ -699,7 +732,8 @@ def _luigi_summary(summary: RunSummary, *, stopped: bool = False) -> None:
     skipped = sum(1 for t in tasks if t.state.value == "skipped")  # a Luigi task's disabled, and what needs it
     # An external task whose data is missing waits (up_for_reschedule); what needs it never ran.
     missing = sum(1 for t in tasks if t.state.value == "up_for_reschedule")
-    pending = sum(1 for t in tasks if t.state.value in _NOT_STARTED)
+    held = len(short or ())
+    pending = sum(1 for t in tasks if t.state.value in _NOT_STARTED) - held
     lines = [f"Scheduled {len(summary.tasks)} tasks of which:"]
     if complete:
         lines.append(f"* {complete} complete ones were encountered")
@@ -714,10 +748,12 @@ def _luigi_summary(summary: RunSummary, *, stopped: bool = False) -> None:
         lines.append(f"* {blocked} were not run because of a failed dependency")
     if skipped:
         lines.append(f"* {skipped} were skipped (disabled, or needing a disabled task)")
-    if missing or pending:
-        lines.append(f"* {missing + pending} were left pending, among these:")
+    if missing or pending or held:
+        lines.append(f"* {missing + pending + held} were left pending, among these:")
         if missing:
             lines.append(f"    * {missing} were missing external dependencies")
+        if held:
+            lines.append(f"    * {held} needed more of a resource than there is")
         if pending:
             why = (
                 "were not run: this build stopped taking new tasks (SIGUSR1)" if stopped else "had missing dependencies"
