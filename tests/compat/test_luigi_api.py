@@ -7,6 +7,7 @@ import bz2
 import datetime as dt
 import gzip
 from pathlib import Path
+from typing import Any
 
 import luigi
 import pytest
@@ -779,3 +780,39 @@ def test_a_task_needing_more_of_a_resource_than_there_is_was_not_granted_run_per
     assert {t.task_family for t in result.task_sets["not_run"]} == {"Greedy", "NeedsGreedy"}
     assert not result.task_sets["upstream_failure"]
     assert "was not granted run permission by the scheduler:\n        - 1 Greedy()" in result.summary_text
+
+
+def test_what_a_high_priority_task_requires_runs_first_as_in_luigi() -> None:
+    """Luigi's scheduler gives a task's requirements its priority (a task is as urgent as the
+    most urgent task needing it), so with one worker what the priority-100 task needs runs
+    before the priority-50 tasks. The shim ran the 50s first, then the urgent task's input."""
+    ran: list[str] = []
+
+    class Step(luigi.Task):
+        name = luigi.Parameter()
+        urgency = luigi.IntParameter(default=0)
+        dep = luigi.Parameter(default="")
+
+        @property
+        def priority(self) -> int:  # type: ignore[override]
+            return self.urgency
+
+        def requires(self) -> Any:
+            return Step(name=self.dep) if self.dep else []
+
+        def complete(self) -> bool:
+            return self.name in ran
+
+        def run(self) -> None:
+            ran.append(self.name)
+
+    class Day(luigi.WrapperTask):
+        def requires(self) -> list[Step]:
+            return [
+                Step(name="mid1", urgency=50),
+                Step(name="urgent", urgency=100, dep="feeds-urgent"),
+                Step(name="mid2", urgency=50),
+            ]
+
+    assert luigi.build([Day()], local_scheduler=True, workers=1) is True
+    assert ran[0] == "feeds-urgent", ran

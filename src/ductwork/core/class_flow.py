@@ -18,7 +18,7 @@ import time
 import traceback
 import weakref
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import ModuleType
 from typing import Any
 
@@ -208,7 +208,39 @@ def compile_tasks(
         message = unplanned.message if unplanned is not None else None
         nodes[task.task_id] = task_node(task, deps, complete=complete, broken=message)
         tasks[task.task_id] = task
-    return nodes, tasks
+    return inherit_priority(nodes), tasks
+
+
+def inherit_priority(nodes: dict[str, NodeSpec]) -> dict[str, NodeSpec]:
+    """The nodes, each as urgent as the most urgent task needing it, directly or not: Luigi's
+    scheduler raises a requirement's ``priority`` to its dependents' (never lowers it), so that
+    what a priority-100 task needs runs before priority-50 tasks; the engine orders by a node's
+    own weight only. A cycle is left for the graph's check to report."""
+    dependents: dict[str, list[str]] = {}
+    for node in nodes.values():
+        for up in node.upstream:
+            if up in nodes:
+                dependents.setdefault(up, []).append(node.task_id)
+    effective: dict[str, int] = {}
+    for start in nodes:
+        stack = [(start, False)]
+        while stack:
+            task_id, ready = stack.pop()
+            if task_id in effective:
+                continue
+            above = dependents.get(task_id, ())
+            if ready:
+                own = nodes[task_id].priority_weight
+                effective[task_id] = max([own, *(effective.get(d, nodes[d].priority_weight) for d in above)])
+            else:
+                stack.append((task_id, True))
+                stack.extend((d, False) for d in above if d not in effective)
+    return {
+        task_id: node
+        if effective[task_id] == node.priority_weight
+        else replace(node, priority_weight=effective[task_id])
+        for task_id, node in nodes.items()
+    }
 
 
 def _absent_outputs(dep: Task) -> str:

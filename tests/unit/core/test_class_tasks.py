@@ -357,3 +357,46 @@ def test_unfulfilled_requirements_name_the_outputs_they_did_not_write() -> None:
     result = build(NeedsHalf())
     error = result["NeedsHalf"].tries[-1].error or ""
     assert "unfulfilled dependencies at run time: HalfDone (MemoryTarget('half-never-written'))" in error, error
+
+
+def test_a_requirement_is_as_urgent_as_the_most_urgent_task_needing_it() -> None:
+    """As Luigi's scheduler ranks them: a requirement's priority is raised to its dependents'
+    (transitively, never lowered), so what an urgent task needs is not left behind less urgent
+    work; its node had its own priority only."""
+    from ductwork.core.class_flow import compile_tasks
+
+    class Source(Task):
+        def output(self) -> MemoryTarget:
+            return MemoryTarget("prio-source")
+
+    class Middle(Task):
+        priority = 5
+
+        def requires(self) -> Source:
+            return Source()
+
+        def output(self) -> MemoryTarget:
+            return MemoryTarget("prio-middle")
+
+    class Urgent(Task):
+        priority = 100
+
+        def requires(self) -> Middle:
+            return Middle()
+
+        def output(self) -> MemoryTarget:
+            return MemoryTarget("prio-urgent")
+
+    class Keen(Task):
+        priority = 200
+
+        def output(self) -> MemoryTarget:
+            return MemoryTarget("prio-keen")
+
+    nodes, _ = compile_tasks([Urgent(), Keen()])
+    assert {n.task_id: n.priority_weight for n in nodes.values()} == {
+        "Urgent": 100,
+        "Middle": 100,
+        "Source": 100,
+        "Keen": 200,
+    }

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ductwork.core.class_flow import ClassTaskRunner, load_task, task_node
+from ductwork.core.class_flow import ClassTaskRunner, inherit_priority, load_task, task_node
 from ductwork.core.config import ParamSources, use_sources
 from ductwork.core.flow import ClassTaskFlow
 from ductwork.core.graph import FlowGraph, NodeSpec, topological
@@ -266,6 +266,8 @@ class BuildFlow(ClassTaskFlow):
                     runners[task_id] = _TerminalRunner(task)
             for members in batches(plan):
                 self._run_as_one(members, nodes, runners)
+        # What a task needs is as urgent as it is, as Luigi's scheduler ranks them.
+        nodes = inherit_priority(nodes)
         graph = FlowGraph(self.meta(), topological(nodes, where=f"flow {self.flow_id!r}"))
         return graph, runners
 
