@@ -43,6 +43,19 @@ def test_assets_and_why_answer(viewer: Api, seeded: object) -> None:
     assert viewer.get("/assets/detail", params={"uri": "no scheme"}).status_code == 400
 
 
+def test_an_asset_asked_for_in_the_path_is_pointed_to_the_query(viewer: Api, seeded: object) -> None:
+    """``GET /api/v1/assets/s3%3A%2F%2Flake%2Forders`` answered "no API route for GET
+    /api/v1/assets/s3:\x00\x00lake\x00orders ... must be sent encoded as %2F": the NULs the server
+    reads an encoded slash as, and advice the request had followed."""
+    answer = viewer.get("/assets/s3%3A%2F%2Flake%2Forders")
+    assert answer.status_code == 404, answer.text
+    detail = answer.json()["detail"]
+    assert "\x00" not in detail and "GET /api/v1/assets/s3%3A%2F%2Flake%2Forders" in detail, detail
+    assert "/api/v1/assets/detail?uri=" in detail, detail
+    other = viewer.get("/flows/demo/nothing%2Fhere").json()["detail"]
+    assert "\x00" not in other and "/api/v1/flows/demo/nothing%2Fhere" in other, other
+
+
 def test_an_event_nested_too_deeply_is_dead_lettered_not_a_server_error(operator: Api, viewer: Api) -> None:
     deep = b'{"n": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
     answer = operator.post("/flows/demo/events", content=deep, headers={"Idempotency-Key": "deep-1"})

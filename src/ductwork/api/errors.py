@@ -195,11 +195,21 @@ def _unreadable_body(exc: StarletteHTTPException) -> str | None:
 
 def _no_route(request: Request, exc: StarletteHTTPException) -> str | None:
     """Routing's bare "Not Found" for an API path that matches no route, with the likely reason:
-    a task id of a task group with '/' in its name, sent unencoded, splits into two segments."""
+    a task id of a task group with '/' in its name, sent unencoded, splits into two segments.
+    The path is shown as it was sent: an encoded slash is read as NUL here (``api.slashes``), and
+    ``GET /api/v1/assets/s3%3A%2F%2Flake%2Forders`` answered with ``s3:\u0000\u0000lake...`` and
+    "must be sent encoded as %2F", which it was. An asset is addressed by a query parameter."""
     if exc.status_code != 404 or exc.detail != "Not Found" or not request.url.path.startswith("/api/"):
         return None
+    raw = request.scope.get("raw_path")
+    shown = raw.split(b"?", 1)[0].decode("latin-1") if raw else request.url.path  # as it was sent
+    if shown.startswith("/api/v1/assets/"):
+        return (
+            f"no API route for {request.method} {shown}: an asset is named by its URI in the query, "
+            "GET /api/v1/assets/detail?uri=s3%3A%2F%2Flake%2Forders (see /api/v1/docs)"
+        )
     return (
-        f"no API route for {request.method} {request.url.path}: check the path against /api/v1/docs; "
+        f"no API route for {request.method} {shown}: check the path against /api/v1/docs; "
         "an id that holds '/' must be sent with it encoded as %2F"
     )
 
