@@ -732,7 +732,11 @@ def test_a_broker_away_is_one_warning_and_its_return_is_said(caplog: pytest.LogC
     """A listener whose broker was away logged a warning at every try to reconnect (every 5 s,
     for as long as the broker stayed away, per listener), and nothing when it was back: the
     log said only that the listener had lost its broker. It warns once per cause (and every
-    minute it lasts), and says when it listens again."""
+    minute it lasts), and says when it listens again.
+
+    A broker it never reached is not one it lost: a listener whose URL was wrong from the start
+    said "lost its connection" and, once the broker answered, "listening again", which read as a
+    broker outage rather than a trigger's settings to check."""
     pytest.importorskip("redis")
     from tests.private_services import free_port, private_redis
 
@@ -740,24 +744,32 @@ def test_a_broker_away_is_one_warning_and_its_return_is_said(caplog: pytest.LogC
     trigger = trigger_for("redis", url=f"redis://127.0.0.1:{port}/0")
     listener = listener_for(trigger, "away")
     stop = threading.Event()
+
+    def said(text: str) -> list[str]:
+        return [r.getMessage() for r in caplog.records if text in r.getMessage()]
+
     with caplog.at_level("INFO", logger="ductwork.triggerer"):
         thread = threading.Thread(target=listener.serve, args=(lambda _m: None, stop), daemon=True)
         thread.start()
         try:
             time.sleep(4.0)  # tries at 0, 0.2, 0.6, 1.4 and 3.0 s
-            warned = [r.getMessage() for r in caplog.records if "away" in r.getMessage()]
+            warned = said("away")
             assert len(warned) == 1 and f"127.0.0.1:{port}" in warned[0], warned
-            with private_redis(port=port):
+            assert warned[0].startswith(f"flow away: listener on {trigger.source} cannot reach its broker ("), warned
+            with private_redis(port=port) as server:
                 assert wait_until(listener.connected.is_set, timeout=30)
-                assert wait_until(
-                    lambda: any("listening again" in r.getMessage() for r in caplog.records), timeout=10
-                ), [r.getMessage() for r in caplog.records]
+                assert wait_until(lambda: said("reached after"), timeout=10), said("away")
+                assert said("reached after")[0].startswith(f"flow away: listening on {trigger.source}, reached after ")
+                server.stop()
+                assert wait_until(lambda: said("lost its connection"), timeout=30), said("away")
+                server.start()
+                assert wait_until(lambda: said("listening again"), timeout=30), said("away")
                 stop.set()
                 thread.join(timeout=30)
         finally:
             stop.set()
             thread.join(timeout=30)
-    back = next(r.getMessage() for r in caplog.records if "listening again" in r.getMessage())
+    back = said("listening again")[0]
     assert back.startswith(f"flow away: listening again on {trigger.source} after "), back
 
 

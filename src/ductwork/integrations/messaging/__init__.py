@@ -114,17 +114,24 @@ class Listener:
     def serve(self, handle: Handler, stop: threading.Event) -> None:
         away: list[float] = []  # since when the broker is away (monotonic), while it is
         said: dict[str, float] = {}  # the cause last warned of, and when
+        # Whether it ever got through: a listener whose URL, password or vhost is wrong from the
+        # start said it had "lost its connection", and later that it listened "again", which sent
+        # users looking for a broker outage rather than at the trigger's settings.
+        reached: list[bool] = []
 
         def back() -> None:
             if away:
                 log.info(
-                    "flow %s: listening again on %s after %.0fs",
+                    "flow %s: listening again on %s after %.0fs"
+                    if reached
+                    else "flow %s: listening on %s, reached after %.0fs of trying",
                     self.flow_id,
                     self.trigger.source,
                     time.monotonic() - away[0],
                 )
             away.clear()
             said.clear()
+            reached[:] = [True]
 
         backoff = Backoff(on_reset=back)
         while not stop.is_set():
@@ -145,7 +152,9 @@ class Listener:
                     said.clear()
                     said[cause] = now
                     log.warning(
-                        "flow %s: listener on %s lost its connection (%s); reconnecting%s",
+                        "flow %s: listener on %s lost its connection (%s); reconnecting%s"
+                        if reached
+                        else "flow %s: listener on %s cannot reach its broker (%s); trying again%s",
                         self.flow_id,
                         self.trigger.source,
                         cause,
