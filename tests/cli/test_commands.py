@@ -984,6 +984,10 @@ def test_assets_show_and_update_take_an_airflow_dataset_by_its_name(cli: Cli, tm
     assert made.exit_code == 0 and json.loads(made.output)["uri"] == "asset://orders", made.output
     unknown = cli("assets", "show", "customers")
     assert unknown.exit_code == 2 and "has no scheme" in unknown.output and "asset://customers" in unknown.output
+    # A path with a space is no name: the hint wrote it 'asset:///data/daily orders.csv', refused as well.
+    spaced = cli("assets", "show", "/data/daily orders.csv")
+    assert spaced.exit_code == 2 and "contains whitespace; encode it (%20)" in spaced.output, spaced.output
+    assert "asset://" not in spaced.output, spaced.output
 
 
 def test_assets_list_says_which_flows_write_start_on_and_read_each_asset(cli: Cli, tmp_path: Path) -> None:

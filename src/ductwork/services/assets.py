@@ -152,6 +152,12 @@ def uri_named(engine: Engine, text: str) -> str:
         with read_transaction(engine) as conn:
             if asset_repo.get_asset(conn, bare) is not None:
                 return bare
+        try:
+            normalize_uri(bare)
+        except DefinitionError:
+            # Not a name either (a path with a space in it): "is written asset:///data/daily
+            # orders.csv" sent the user to a spelling refused for the same reason.
+            raise exc from None
         raise DefinitionError(f"{exc} (a name alone, as an Airflow Dataset('{name}') has, is written {bare})") from None
 
 
