@@ -230,6 +230,48 @@ def test_jdbc_driver_properties_in_a_connection_string_are_translated_or_dropped
         engine.dispose()
 
 
+@pytest.mark.parametrize("where", ["connectionString", "jdbcProperties"])
+def test_jdbc_user_password_and_current_schema_are_honoured(cli: Cli, tmp_path: Path, where: str) -> None:
+    """JDBC URLs carry credentials and PostgreSQL's schema as properties
+    (jdbc:postgresql://h/db?user=etl&password=...&currentSchema=staging), in the URL or in
+    jdbcProperties: they were dropped, so the script ran as the operating system's user, in
+    schema public, and created or read the tables of the wrong schema."""
+    (tmp_path / "db").mkdir()
+    with temporary_database("postgres", tmp_path) as url:
+        parsed = sa.make_url(url)
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(sa.text("create schema staging"))
+        engine.dispose()
+        properties = [f"user={parsed.username}", f"password={parsed.password or ''}", "currentSchema=staging"]
+        address = f"jdbc:postgresql://{parsed.host}:{parsed.port or 5432}/{parsed.database}"
+        database: dict[str, Any] = {"id": "Db", "type": "JdbcDatabase"}
+        if where == "connectionString":
+            database["connectionString"] = address + "?" + "&".join(properties)
+        else:
+            database.update(connectionString=address, jdbcProperties=properties)
+        definition = {
+            "objects": [
+                {"id": "Default", "scheduleType": "ondemand"},
+                database,
+                {
+                    "id": "Who",
+                    "type": "SqlActivity",
+                    "database": {"ref": "Db"},
+                    "script": "create table who as select current_user::text as u, current_schema()::text as s",
+                },
+            ]
+        }
+        path = tmp_path / "who.json"
+        path.write_text(json.dumps(definition))
+        result = cli("run", str(path), "--no-progress")
+        assert result.exit_code == 0, result.output
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("select u, s from staging.who")).all() == [(parsed.username, "staging")]
+        engine.dispose()
+
+
 def test_a_redshift_data_node_in_schema_public_written_in_capitals(cli: Cli, tmp_path: Path) -> None:
     """AWS's S3TsvFilesToRedshiftTablesIfReady sample gives "schemaName": "PUBLIC": Redshift
     folds it to public, and so does PostgreSQL standing in; the copy said the existing table

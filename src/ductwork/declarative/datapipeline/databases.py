@@ -10,7 +10,9 @@ Where the URL comes from, first match wins:
 3. a ``connectionString``: a SQLAlchemy URL as it is, or a JDBC URL translated
    (``jdbc:postgresql://h:5432/db``, ``jdbc:mysql://...``, ``jdbc:redshift://...``, which
    PostgreSQL stands in for); its JDBC driver properties become the Python driver's where
-   there is one (``ssl``, ``tcpKeepAlive``, ``loginTimeout``...) and are dropped otherwise.
+   there is one (``ssl``, ``tcpKeepAlive``, ``loginTimeout``, PostgreSQL's ``currentSchema``...)
+   and are dropped otherwise; its ``user`` and ``password`` are the URL's credentials. The
+   object's ``jdbcProperties`` are read the same way.
 
 ``username``, ``password`` (or ``*password``) and ``databaseName`` of the object fill in what the
 URL lacks; a connection's own credentials are kept (a connection that names a user and no
@@ -23,6 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote, unquote
 
 from ductwork.declarative.datapipeline.model import PipelineObject
 from ductwork.declarative.datapipeline.scope import Scope
@@ -54,10 +57,22 @@ def from_jdbc(text: str) -> str:
         raise DuctworkError(f"{text!r} is not a JDBC URL like jdbc:{kind}://host:port/database")
     cut = min((i for i in (rest.find("?"), rest.find(";")) if i >= 0), default=len(rest))
     address, query = rest[:cut], rest[cut + 1 :].replace(";", "&")
-    properties = _driver_properties(driver, [item for item in query.split("&") if item])
+    items = [unquote(item) for item in query.split("&") if item]
+    user, password = _credentials(items)
+    if (user or password) and "@" not in address[2:].split("/", 1)[0]:
+        # JDBC's user and password properties: the URL's credentials, as the driver reads them.
+        secret = f":{quote(password, safe='')}" if password else ""
+        address = f"//{quote(user, safe='')}{secret}@{address[2:]}"
+    properties = _driver_properties(driver, items)
     if not properties:
         return f"{driver}:{address}"
-    return f"{driver}:{address}?" + "&".join(f"{key}={value}" for key, value in properties.items())
+    return f"{driver}:{address}?" + "&".join(f"{key}={quote(value, safe='')}" for key, value in properties.items())
+
+
+def _credentials(items: list[str]) -> tuple[str, str]:
+    """The ``user`` and ``password`` JDBC properties among ``key=value`` items (empty if absent)."""
+    found = {key.strip().lower(): value.strip() for key, _, value in (item.partition("=") for item in items)}
+    return found.get("user", ""), found.get("password", "")
 
 
 # JDBC driver properties and what the Python drivers call them; the others (tcpKeepAlive's
@@ -70,6 +85,9 @@ _POSTGRES_PROPERTIES: dict[str, tuple[str, Mapping[str, str] | None]] = {
     "logintimeout": ("connect_timeout", None),
     "applicationname": ("application_name", None),
     "tcpkeepalive": ("keepalives", {"true": "1", "false": "0"}),
+    # PgJDBC's schema search path; libpq sets it with a server option (it decides which
+    # schema's tables a script creates and reads).
+    "currentschema": ("options", None),
 }
 _MYSQL_PROPERTIES: dict[str, tuple[str, Mapping[str, str] | None]] = {
     "characterencoding": ("charset", {"utf-8": "utf8mb4", "utf8": "utf8mb4"}),
@@ -89,6 +107,8 @@ def _driver_properties(driver: str, items: list[str]) -> dict[str, str]:
         value = value.strip()
         if driver.startswith("mysql") and name == "connect_timeout" and value.isdigit():
             value = str(max(1, int(value) // 1000))  # Connector/J counts milliseconds, PyMySQL seconds
+        if name == "options":
+            value = "-csearch_path=" + value.replace("\\", "\\\\").replace(" ", "\\ ")
         out[name] = values.get(value.lower(), value) if values else value
     return out
 
@@ -126,9 +146,13 @@ def database_url(obj: PipelineObject, scope: Scope, secrets: Any) -> str:
     if parsed.get_backend_name() == "sqlite":
         return url  # a file: no server credentials or database name to fill in
     fill: dict[str, Any] = {}
-    if not parsed.username and scope.text(obj, "username"):
-        fill["username"] = scope.text(obj, "username")
-    password = scope.text(obj, "*password") or scope.text(obj, "password")
+    items = scope.texts(obj, "jdbcProperties")
+    # jdbcProperties' user and password stand in for the username and password fields.
+    property_user, property_password = _credentials(items)
+    username = scope.text(obj, "username") or property_user
+    if not parsed.username and username:
+        fill["username"] = username
+    password = scope.text(obj, "*password") or scope.text(obj, "password") or property_password
     # A Ductwork connection that names its user has said its credentials: a passwordless one
     # (MariaDB's root on a workstation) got the definition's AWS password and was refused.
     own_user = parsed.username and connection is not None
@@ -136,14 +160,17 @@ def database_url(obj: PipelineObject, scope: Scope, secrets: Any) -> str:
         fill["password"] = password
     if not parsed.database and scope.text(obj, "databaseName"):
         fill["database"] = scope.text(obj, "databaseName")
-    properties = _properties(scope.texts(obj, "jdbcProperties"))
+    properties = _properties(parsed.get_backend_name(), items)
     if properties:
         fill["query"] = {**parsed.query, **properties}
     return str((parsed.set(**fill) if fill else parsed).render_as_string(hide_password=False))
 
 
-def _properties(items: list[str]) -> Mapping[str, str]:
-    out: dict[str, str] = {}
+def _properties(backend: str, items: list[str]) -> Mapping[str, str]:
+    """``jdbcProperties`` as the Python driver's options: JDBC's names translated as in a
+    connectionString (``ssl``, ``currentSchema``...), the driver's own names kept."""
+    driver = "postgresql+psycopg" if backend == "postgresql" else "mysql+pymysql"
+    out: dict[str, str] = dict(_driver_properties(driver, items))
     for item in items:
         key, sep, value = item.partition("=")
         if sep and key.strip() in ("sslmode", "connect_timeout", "application_name"):
