@@ -1447,6 +1447,38 @@ def test_s3_copy_between_data_formats_converts_the_records(cli: Cli, tmp_path: P
     assert (s3 / "b" / "one" / "all.csv").read_text() == 'a,1\n"b,c",2\nd,3\n'
 
 
+@pytest.mark.parametrize("output", ["s3", "sql"])
+def test_a_copy_whose_s3_input_does_not_exist_fails_naming_it(cli: Cli, tmp_path: Path, output: str) -> None:
+    """A CopyActivity whose input file or folder was not there (a typo in filePath, a day's file
+    not yet written) succeeded, copying nothing: the run was green and the records were lost.
+    It fails, as AWS's copy does ('Input path does not exist'), naming the node and the path."""
+    s3 = tmp_path / "s3"
+    (s3 / "b" / "in").mkdir(parents=True)
+    target: dict[str, Any] = {"id": "Out", "type": "S3DataNode", "directoryPath": "s3://b/out"}
+    if output == "sql":
+        target = {
+            "id": "Out",
+            "type": "SqlDataNode",
+            "table": "rows",
+            "connectionString": f"sqlite:///{tmp_path / 'rows.db'}",
+            "createTableSql": "create table if not exists rows (a text, b text)",
+        }
+    definition = {
+        "objects": [
+            {"id": "Default", "scheduleType": "ondemand"},
+            {"id": "In", "type": "S3DataNode", "filePath": "s3://b/in/missing.csv"},
+            target,
+            {"id": "Copy", "type": "CopyActivity", "input": {"ref": "In"}, "output": {"ref": "Out"}},
+        ]
+    }
+    path = tmp_path / "missing.json"
+    path.write_text(json.dumps(definition))
+    result = cli("run", str(path), "--no-progress", env={"DUCTWORK_S3_ROOT": f"file://{s3}"})
+    assert result.exit_code == 1, result.output
+    assert "input 'In' (S3DataNode): s3://b/in/missing.csv does not exist" in " ".join(result.output.split())
+    assert not (s3 / "b" / "out").exists()
+
+
 def test_a_row_that_does_not_fit_the_table_is_named(cli: Cli, tmp_path: Path) -> None:
     """A CSV whose second line has a value too many failed with "rows have 2 values but table
     't' takes 2", the first row's count; the message names the row that does not fit."""

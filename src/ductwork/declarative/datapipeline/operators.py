@@ -328,6 +328,7 @@ class CopyActivityOperator(PipelineObjectOperator):
             fmt = data_format(_first(self.referenced("dataFormat", source)), scope)
             url = data_node_url(self, scope, source)
             assert url is not None
+            _require_input(source, url)
             zipped = self._gzip(scope, source)
             names = [url] if storage.is_file(url) else [f"{url.rstrip('/')}/{n}" for n in storage.list_files(url)]
             options = self._command_options(context, source)
@@ -366,6 +367,7 @@ class CopyActivityOperator(PipelineObjectOperator):
         dst_dir = self.field_text(scope, "directoryPath", target)
         dst_file = self.field_text(scope, "filePath", target)
         assert src is not None
+        _require_input(source, src)
         unzip, zip_ = self._gzip(scope, source), self._gzip(scope, target)
         src_fmt = data_format(_first(self.referenced("dataFormat", source)), scope)
         dst_fmt = data_format(_first(self.referenced("dataFormat", target)), scope)
@@ -390,6 +392,13 @@ class CopyActivityOperator(PipelineObjectOperator):
     def _gzip(self, scope: Scope, node: PipelineObject) -> bool:
         """Whether an S3 data node's ``compression`` is gzip (AWS's field for copies)."""
         return (self.field_text(scope, "compression", node) or "none").strip().lower() == "gzip"
+
+
+def _require_input(node: PipelineObject, url: str) -> None:
+    """A copy's S3 input must be there: read as empty, a mistyped path or a file not yet written
+    made a green run that copied nothing (AWS's copy fails: 'Input path does not exist')."""
+    if not storage.exists(url):
+        raise TaskExecutionError(f"input {node.id!r} ({node.type}): {url} does not exist")
 
 
 def _convert(
