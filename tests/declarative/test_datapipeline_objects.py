@@ -1545,3 +1545,33 @@ def test_a_tsv_with_an_escape_character_keeps_backslashes_tabs_and_newlines(cli:
     with engine.connect() as conn:
         assert sorted(conn.execute(sa.text("select p, q from dst")).all()) == sorted(values)
     engine.dispose()
+
+
+def test_put_over_an_active_version_says_that_version_still_runs(cli: Cli, tmp_path: Path) -> None:
+    """``aws datapipeline put-pipeline-definition`` on an active pipeline changes what it runs;
+    here the new definition is a version of its own that runs once activated, and ``put`` said
+    only 'stored as version 2', so a fix put in place was never run and nothing said why."""
+    path = tmp_path / "greet.json"
+    definition = {
+        "objects": [
+            {"id": "Default", "scheduleType": "ondemand"},
+            {"id": "Say", "type": "ShellCommandActivity", "command": "echo one"},
+        ]
+    }
+    path.write_text(json.dumps(definition))
+    first = cli("pipelines", "put", str(path))
+    assert first.exit_code == 0 and "still" not in first.output, first.output
+    assert cli("pipelines", "activate", "greet").exit_code == 0
+    definition["objects"][1]["command"] = "echo two"
+    path.write_text(json.dumps(definition))
+    second = cli("pipelines", "put", str(path))
+    assert second.exit_code == 0, second.output
+    assert "pipeline greet: stored as version 2" in second.output
+    assert "version 1 is still the active one: `ductwork pipelines activate greet` runs version 2" in " ".join(
+        second.output.split()
+    ), second.output
+    shown = cli("pipelines", "put", str(path), "--json")
+    assert json.loads(shown.output)["active_version"] == 1, shown.output
+    assert cli("pipelines", "activate", "greet").exit_code == 0
+    third = cli("pipelines", "put", str(path))
+    assert "unchanged: already version 2" in third.output and "still" not in third.output, third.output

@@ -733,7 +733,14 @@ def test_put_activate_describe_deactivate_a_stored_pipeline(env: Env) -> None:
 
     good = _write(env, "stored.json", definition)
     put = env.json("pipelines", "put", str(good))
-    assert put == {"name": "stored", "version": 1, "format": "aws-datapipeline", "created": True, "tasks": ["Hello"]}
+    assert put == {
+        "name": "stored",
+        "version": 1,
+        "format": "aws-datapipeline",
+        "created": True,
+        "tasks": ["Hello"],
+        "active_version": None,
+    }
     assert _summary(env, "stored")["schedule_state"] == "PENDING"
     assert env.json("pipelines", "put", str(good))["created"] is False  # same text: no new version
 

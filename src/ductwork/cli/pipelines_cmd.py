@@ -297,6 +297,7 @@ def put(
                 "format": version.format,
                 "created": result.created,
                 "tasks": result.tasks,
+                "active_version": result.active,
             }
         )
         return
@@ -304,6 +305,12 @@ def put(
     click.echo(
         f"pipeline {version.name}: {verb} version {version.version} ({version.format}, {len(result.tasks)} tasks)"
     )
+    if result.active is not None and result.active != version.version:
+        # AWS's put changes what an active pipeline runs; here the old version runs until activate.
+        click.echo(
+            f"  version {result.active} is still the active one: `ductwork pipelines activate {version.name}` "
+            f"runs version {version.version}"
+        )
 
 
 def _outside_the_file(exc: Any, source: str, lines: int) -> Exception:

@@ -180,6 +180,9 @@ class PutResult:
     version: repo.PipelineVersion
     created: bool
     tasks: list[str]
+    active: int | None = None
+    """The version that runs (None: none is active). AWS's put changes what an active pipeline
+    runs; here the stored version waits for ``activate``, which callers say when they differ."""
 
 
 def put(
@@ -203,7 +206,8 @@ def put(
     graph = check(materialized(probe), fmt, source=filename, environ=environ)
     with transaction(engine) as conn:
         version, created = repo.put_version(conn, name, fmt, text, created_by=created_by)
-    return PutResult(version, created, list(graph.nodes))
+        active = repo.active_version(conn, name)
+    return PutResult(version, created, list(graph.nodes), active.version if active else None)
 
 
 BACKFILL_GUARD = dt.timedelta(days=1)
