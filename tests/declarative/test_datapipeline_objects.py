@@ -1575,3 +1575,27 @@ def test_put_over_an_active_version_says_that_version_still_runs(cli: Cli, tmp_p
     assert cli("pipelines", "activate", "greet").exit_code == 0
     third = cli("pipelines", "put", str(path))
     assert "unchanged: already version 2" in third.output and "still" not in third.output, third.output
+
+
+def test_a_database_url_that_does_not_parse_is_named_without_its_password(cli: Cli, tmp_path: Path) -> None:
+    """A connectionString with a mistyped port ('5432x') was quoted whole in the error, its
+    password included, in the run's output and the try log that every viewer reads."""
+    definition = {
+        "objects": [
+            {"id": "Default", "scheduleType": "ondemand"},
+            {
+                "id": "Db",
+                "type": "JdbcDatabase",
+                "connectionString": "jdbc:postgresql://127.0.0.1:5432x/warehouse?user=etl&password=Hunter2Secret",
+            },
+            {"id": "Q", "type": "SqlActivity", "database": {"ref": "Db"}, "script": "select 1"},
+        ]
+    }
+    path = tmp_path / "typo.json"
+    path.write_text(json.dumps(definition))
+    result = cli("run", str(path), "--no-progress")
+    assert result.exit_code == 1, result.output
+    assert "Hunter2Secret" not in result.output
+    logs = "".join(p.read_text() for p in (tmp_path / "ductwork-home" / "logs" / "typo").rglob("*.log"))
+    assert "database 'Db': 'postgresql+psycopg://etl:***@127.0.0.1:5432x/warehouse' is not a database URL" in logs
+    assert "Hunter2Secret" not in logs

@@ -142,7 +142,9 @@ def database_url(obj: PipelineObject, scope: Scope, secrets: Any) -> str:
     try:
         parsed = sa.make_url(url)
     except Exception:
-        raise DuctworkError(f"database {obj.id!r}: {url!r} is not a database URL") from None
+        # The URL may carry a password (a JDBC URL's, a connection's): shown in the run and its log.
+        shown = re.sub(r"(//[^/@:]*:)[^/@]*@", r"\1***@", url)
+        raise DuctworkError(f"database {obj.id!r}: {shown!r} is not a database URL") from None
     if parsed.get_backend_name() == "sqlite":
         return url  # a file: no server credentials or database name to fill in
     fill: dict[str, Any] = {}
