@@ -621,3 +621,13 @@ def test_the_home_folder_and_database_are_the_settings_ones(
     assert scheduler_socket.normal_database_url(where.database_url, where.home, cwd) == (
         scheduler_socket.normal_database_url(loaded.database_url, where.home, cwd)
     )
+
+
+def test_an_argument_that_is_not_utf8_is_left_to_the_cli() -> None:
+    """The scheduler could not record it (it logged a warning and left the command to fail):
+    the CLI refuses it by name (``tests/cli/test_non_utf8_arguments.py``)."""
+    koeln = os.fsdecode(b"K\xf6ln")
+    assert fast_trigger.parse(["trigger", "etl", "--conf", '{"city": "Köln"}']) is not None
+    conf = '{"city": "' + koeln + '"}'
+    assert fast_trigger.parse(["trigger", "etl", "--conf", conf]) is None
+    assert fast_trigger.parse(["trigger", koeln]) is None

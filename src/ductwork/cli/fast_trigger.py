@@ -109,6 +109,8 @@ def parse(argv: list[str]) -> Typed | None:
     one that click would refuse)."""
     if any("\0" in token for token in argv):  # never from a shell: click would fail on it
         return None
+    if not all(_utf8(token) for token in argv):  # bytes of another encoding: the CLI refuses them by name
+        return None
     typed = Typed()
     i = 0
     while i < len(argv) and argv[i].startswith("-"):
@@ -145,6 +147,16 @@ def parse(argv: list[str]) -> Typed | None:
     if typed.config_path is not None and os.path.isdir(typed.config_path):
         return None  # click refuses a folder for --config (dir_okay=False)
     return typed
+
+
+def _utf8(token: str) -> bool:
+    """Whether ``token`` came as UTF-8 (the others hold lone surrogates, which the scheduler
+    could not record: it logged a warning and left the command to fail)."""
+    try:
+        token.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class Where:

@@ -10,6 +10,7 @@ import click
 
 from ductwork.cli import audit_hook
 from ductwork.cli.state import DuctworkGroup
+from ductwork.cli.text_args import check_text_arguments
 
 
 class LazyGroup(DuctworkGroup):
@@ -19,7 +20,8 @@ class LazyGroup(DuctworkGroup):
 
     ``lazy_commands`` maps a command's name to ``"module:object"`` under ``ductwork.cli``;
     ``lazy_subcommands`` names commands to add to a group when that group is first loaded. A
-    loaded command is wrapped for the audit log (``audit_hook``) once.
+    loaded command is wrapped for the audit log (``audit_hook``) once, and to refuse
+    arguments that are not UTF-8 (``text_args``).
     """
 
     def __init__(
@@ -44,6 +46,7 @@ class LazyGroup(DuctworkGroup):
                 for spec in self.lazy_subcommands.get(cmd_name, ()):
                     command.add_command(_load(spec))
             audit_hook.instrument_command(cmd_name, command)
+            check_text_arguments(command)  # outside the audit: a refused argument records nothing
             self.add_command(command, cmd_name)
         return command
 
