@@ -403,24 +403,28 @@ def backfill(
     max_runs: int = BACKFILL_MAX_RUNS,
 ) -> list[RunRecord]:
     """Queue one run per interval of ``[start, end]`` that has no run yet (``max_runs`` at most:
-    see ``plan_backfill``)."""
+    see ``plan_backfill``), all in one transaction: a backfill stopped part way (Ctrl-C, a
+    run id another backfill took meanwhile, a full disk) queues none of its runs, where it left
+    the first ones queued while saying it was refused; and one commit, not one per run."""
     graph, planned = plan_backfill(engine, flow_id, start, end, now=now, max_runs=max_runs)
     values = validate_params(graph.meta, params)
     created = []
-    for plan in planned:
-        if plan.exists:
-            continue
-        created.append(
-            create_run(
-                engine,
-                graph,
-                run_type="backfill",
-                logical_date=plan.logical_date,
-                interval=plan.interval,
-                params=values,
-                run_id=plan.run_id,
+    with transaction(engine) as conn:
+        for plan in planned:
+            if plan.exists:
+                continue
+            created.append(
+                create_run(
+                    engine,
+                    graph,
+                    run_type="backfill",
+                    logical_date=plan.logical_date,
+                    interval=plan.interval,
+                    params=values,
+                    run_id=plan.run_id,
+                    conn=conn,
+                )
             )
-        )
     return created
 
 
