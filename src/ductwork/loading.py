@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import re
 import sys
 import traceback
@@ -46,17 +47,31 @@ def _error_line(exc: BaseException, file: str) -> int | None:
     return line
 
 
+def _undecodable_name(path: Path) -> str | None:
+    """What to rename when ``path`` (as imported: absolute) is not UTF-8: the file, or the
+    folder of its path that is not (a project in a folder named in Latin-1 had each of its
+    files told to rename itself, which changed nothing)."""
+    for part in reversed(path.absolute().parts):
+        try:
+            part.encode()
+        except UnicodeEncodeError:
+            if part == path.name:
+                return "the file's name is not valid UTF-8 (made with another encoding?): rename it"
+            shown = os.fsencode(part).decode("utf-8", "backslashreplace")
+            return (
+                f"the folder '{shown}' in the file's path is not valid UTF-8 (made with another encoding?): rename it"
+            )
+    return None
+
+
 def import_file(path: str | Path, *, module_name: str | None = None) -> ModuleType:
     """Import a Python file as a module; errors become ``FlowImportError`` with file and line."""
     path = Path(path)
     if not path.is_file():
         raise NotFoundError(f"flow file {str(path)!r} does not exist")
-    try:
-        str(path).encode()
-    except UnicodeEncodeError:  # a name made with another encoding: "surrogates not allowed" said nothing
-        raise FlowImportError(
-            str(path), None, "the file's name is not valid UTF-8 (made with another encoding?): rename it"
-        ) from None
+    undecodable = _undecodable_name(path)
+    if undecodable is not None:  # a name made with another encoding: "surrogates not allowed" said nothing
+        raise FlowImportError(str(path), None, undecodable) from None
     activate_compat()
     name = module_name or module_name_for(path)
     if name in sys.modules and getattr(sys.modules[name], "__file__", None) == str(path.resolve()):

@@ -331,3 +331,18 @@ def test_a_file_whose_name_is_not_utf8_is_an_import_error_saying_so(tmp_path: Pa
     assert [f["flow_id"] for f in found["flows"]] == ["good"]
     (error,) = found["errors"]
     assert error["error"] == "the file's name is not valid UTF-8 (made with another encoding?): rename it", error
+
+
+def test_a_folder_whose_name_is_not_utf8_is_named_not_the_file(tmp_path: Path) -> None:
+    """A project in a folder named in Latin-1 (`K\\xf6ln/flows/good.py`) had every file
+    reported as "the file's name is not valid UTF-8: rename it": renaming good.py changed
+    nothing. The error names the folder to rename."""
+    project = tmp_path / os.fsdecode(b"K\xf6ln")
+    project.mkdir()
+    _folder(project, good=GOOD)
+    listed = _ductwork(project, "flows", "list", "--json")
+    assert listed.returncode == 1, listed.stderr
+    (error,) = json.loads(listed.stdout)["errors"]
+    assert error["error"] == (
+        "the folder 'K\\xf6ln' in the file's path is not valid UTF-8 (made with another encoding?): rename it"
+    ), error
