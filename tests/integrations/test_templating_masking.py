@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -237,3 +238,13 @@ def test_an_airflow_dags_secret_looking_param_and_conf_are_masked_in_its_log(tmp
     joined = summary.logs[("echo", 1)] + json.dumps(summary["echo"].tries[-1].rendered)
     assert "af-conf-pw-9Qa" not in joined and "hunter2-default" not in joined
     assert "pw=***" in summary.logs[("echo", 1)]
+
+
+def test_a_secret_that_is_not_utf8_is_masked_and_its_url_form_too() -> None:
+    """A password in DUCTWORK_CONN_X written in Latin-1 (``K\\xf6ln...``) reaches Python as a
+    lone surrogate: registering its URL-quoted form raised ``UnicodeEncodeError``, so
+    ``ductwork connections get x`` (and a task using the connection) ended in a traceback."""
+    secret = os.fsdecode(b"K\xf6ln-pass")
+    masker = SecretsMasker()
+    masker.add(secret)
+    assert masker.mask(f"pw={secret} url=postgres://u:K%F6ln-pass@h/db") == "pw=*** url=postgres://u:***@h/db"

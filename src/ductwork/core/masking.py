@@ -63,7 +63,7 @@ class SecretsMasker:
         """Register a secret (strings; the strings inside lists and dicts; other values as text).
         Its URL-quoted form is registered too, since passwords often travel inside URLs."""
         new = {v for v in _strings(value) if len(v) >= MIN_LENGTH}
-        new |= {q for v in new if (q := urllib.parse.quote(v, safe="")) != v}
+        new |= {q for v in new if (q := urllib.parse.quote(v, safe="", errors="surrogateescape")) != v}
         with self._lock:
             if new <= self._secrets:
                 return
