@@ -1434,7 +1434,7 @@ class SchedulerService:
                     pk = pks.get(entry.run_key)
                     if pk is None:
                         continue
-                    task_repo.replay_try(
+                    applied = task_repo.replay_try(
                         conn,
                         pk,
                         entry.task_id,
@@ -1445,6 +1445,12 @@ class SchedulerService:
                         log_path=entry.log_path,
                         hostname=socket.gethostname(),  # journals are local: their workers ran here
                     )
+                    if applied and entry.outcome is not None:
+                        # Its outlets' updates, with its end, as the step would have written
+                        # them: a try that ended while its scheduler was killed -9 updated no
+                        # asset, and the flows scheduled on it never ran.
+                        ended = TryEnded(entry.run_key, entry.task_id, entry.try_number, entry.outcome)
+                        AssetEventWriter().write(conn, [ended])
         for path in removable_segments(folder, older_than=0, now=time.time()):
             path.unlink(missing_ok=True)
 
