@@ -26,7 +26,7 @@ KOELN = os.fsdecode(b"K\xf6ln")
         (("pools", "set", "p", "3", "--description", KOELN), "'--description'"),
         (("runs", "list", KOELN), "'[FLOW_ID]'"),
         (("runs", "show", "etl", KOELN), "'RUN_ID'"),
-        (("connections", "add", "c", "--password", KOELN), "'--password'"),
+        (("connections", "add", "c", "--password", KOELN), "'--password' / '--conn-password'"),
     ],
 )
 def test_an_argument_that_is_not_utf8_is_refused_by_name(cli: Cli, args: tuple[str, ...], named: str) -> None:
