@@ -78,7 +78,7 @@ class TrySink:
                         self._kept_in_memory = True
                         failed = (exc, "it is kept in memory until the try ends")
         if failed is not None:
-            _warn(self.path, *failed)
+            warn_unwritable(self.path, *failed)
 
     def _give_up(self, exc: OSError) -> tuple[OSError, str]:
         """The log file cannot be written (a full disk, a quota, an I/O error): what the try
@@ -102,7 +102,7 @@ class TrySink:
                     self._kept_in_memory = True
                     failed = exc
         if failed is not None:
-            _warn(self.path, failed, "it is kept in memory until the try ends")
+            warn_unwritable(self.path, failed, "it is kept in memory until the try ends")
 
     def _spill(self) -> None:
         """The own file appears with what the try wrote so far already in it (written aside,
@@ -161,10 +161,10 @@ class TrySink:
                 except OSError as exc:  # a full disk: the text stays here, for this process to show
                     failed = (exc, "its text stays in this process's memory")
         if failed is not None:
-            _warn(self.path, *failed)
+            warn_unwritable(self.path, *failed)
 
 
-def _warn(path: str | None, exc: OSError, then: str) -> None:
+def warn_unwritable(path: str | None, exc: OSError, then: str) -> None:
     """Said to the process's own log, not the try's (which is what cannot be written; and the
     sink's lock is not taken twice); on stderr when the process has no log handler of its own
     (``ductwork run``: the user sees it on the terminal)."""

@@ -67,11 +67,24 @@ class StagedLog(logcapture.TrySink):
         self._packs = packs
         self.fd = stage.take(path)
         self._spilled = False
+        self._began = False
         self._spill_alarm = ALARMS.set(packs.spill_after, self._spill_on_time)
 
     def write(self, text: str) -> None:
-        if self.fd >= 0:
-            write_all(self.fd, text)
+        if self.fd >= 0 and self._lost is None:
+            try:
+                write_all(self.fd, text)
+            except OSError as exc:
+                if not self._began:  # the try's first line: a platform fault, the try not begun
+                    raise
+                # The log's disk filled up during the try (or its quota did): the rest of the
+                # output is dropped and the try goes on, as ``TrySink.write`` does for
+                # ``ductwork run``. The error reached the task's ``print`` and ended the pool
+                # process: the try was failed and charged for the platform's fault.
+                self._lost = exc
+                logcapture.warn_unwritable(self._log, exc, "the rest of this try's output is dropped")
+                return
+            self._began = True
 
     def _spill_on_time(self) -> None:
         with self._lock:
