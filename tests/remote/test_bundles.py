@@ -8,8 +8,11 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
-from ductwork.engine.remote.bundles import BundleCache, BundleError, BundleSource, build_bundle
+from ductwork.engine.remote.bundles import BundleCache, BundleError, BundleSource, build_bundle, hide_credentials
+from ductwork.engine.remote.wire import CodeRef
 from ductwork.store import migrate
 from ductwork.store.engine import create_engine
 
@@ -228,3 +231,27 @@ def test_a_commit_not_pushed_is_said_by_the_scheduler_and_the_worker(
     git(clone, "push", "-q", "origin", "HEAD")
     assert (cache.path(local) / "etl.py").read_text() == "VERSION = 2\n"
     engine.dispose()
+
+
+def test_a_failed_clone_does_not_show_the_deploy_token(tmp_path: Path) -> None:
+    """The try's error (the web UI, the API, failure e-mails) and the worker's log quoted git's
+    command line, token included."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    migrate.upgrade(engine)
+    cache = BundleCache(tmp_path / "worker" / "bundles", engine)
+    ref = CodeRef("git", "0" * 40, "etl.py", "https://deploy:git-tok-SECRET@127.0.0.1:9/flows.git", "")
+    with pytest.raises(BundleError) as raised:
+        cache.path(ref)
+    assert "git-tok-SECRET" not in str(raised.value) and "https://deploy:***@127.0.0.1:9" in str(raised.value)
+    engine.dispose()
+
+
+@given(
+    user=st.text(alphabet="abcdefghijklmnopqrstuvwxyzABC0123456789-._~%!$&()*+,;=", max_size=12),
+    secret=st.text(alphabet="abcXYZ019_-.~%", min_size=4, max_size=30),
+    around=st.sampled_from(["git clone {} /tmp/x", "fatal: unable to access '{}/': refused", "{}"]),
+)
+def test_credentials_in_any_url_are_hidden(user: str, secret: str, around: str) -> None:
+    assume(secret not in user and secret not in around)
+    for url in (f"https://{user}:{secret}@example.com/r.git", f"https://{secret}@example.com/r.git"):
+        assert secret not in hide_credentials(around.format(url)).replace("example.com/r.git", "")

@@ -21,6 +21,7 @@ import hashlib
 import io
 import logging
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -221,7 +222,7 @@ class BundleSource:
                 self.folder,
                 files,
                 commit[:12],
-                self.git_url,
+                hide_credentials(self.git_url),
             )
         self._said_dirty = said if changed else None
 
@@ -239,7 +240,7 @@ class BundleSource:
                     "pushed to %s, the workers cannot fetch it and its tries fail; push it",
                     self.folder,
                     commit[:12],
-                    self.git_url,
+                    hide_credentials(self.git_url),
                 )
         except BundleError:
             return
@@ -294,13 +295,32 @@ def git_head(folder: Path) -> tuple[str, str]:
     return commit, prefix.rstrip("/")
 
 
+_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][\w+.-]*://)(?P<user>[^:/@\s'\"]*)(?::[^@/\s'\"]*)?@")
+
+
+def hide_credentials(text: str) -> str:
+    """``text`` with the credentials of the URLs in it hidden: ``https://deploy:TOKEN@host`` and
+    a token given as the user (``https://TOKEN@github.com``). A failed clone's message reached
+    the try's error, the worker's log, the web UI and failure e-mails with the deploy token."""
+
+    def hidden(found: re.Match[str]) -> str:
+        whole = found.group(0)
+        if ":" in whole[len(found["scheme"]) :]:
+            return f"{found['scheme']}{found['user']}:***@"
+        return f"{found['scheme']}***@"
+
+    return _CREDENTIALS.sub(hidden, text)
+
+
 def _git(cwd: Path, *args: str) -> str:
+    shown = hide_credentials(" ".join(args))
     try:
         done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise BundleError(f"git {' '.join(args)} failed: {exc}") from None
+        raise BundleError(f"git {shown} failed: {hide_credentials(str(exc))}") from None
     if done.returncode != 0:
-        raise BundleError(f"git {' '.join(args)} failed: {done.stderr.strip().splitlines()[-1:] or done.returncode}")
+        why = hide_credentials("\n".join(done.stderr.strip().splitlines()[-1:])) or str(done.returncode)
+        raise BundleError(f"git {shown} failed: {why}")
     return done.stdout.strip()
 
 
@@ -412,7 +432,8 @@ class BundleCache:
                 _git(mirror, "cat-file", "-e", f"{code.ref}^{{commit}}")
             except BundleError:
                 raise BundleError(
-                    f"commit {code.ref[:12]} is not on any branch of {code.url}: the scheduler's flows folder is at "
+                    f"commit {code.ref[:12]} is not on any branch of {hide_credentials(code.url)}: the scheduler's "
+                    "flows folder is at "
                     "that commit, which was not pushed there. Push it (or point flows_git_url at the repository "
                     "that has it); the tries sent until then fail"
                 ) from None
@@ -421,6 +442,8 @@ class BundleCache:
         )
         if archive.returncode != 0:
             why = archive.stderr.decode(errors="replace")[-300:]
-            raise BundleError(f"commit {code.ref} of {code.url} cannot be checked out: {why}")
+            raise BundleError(
+                f"commit {code.ref} of {hide_credentials(code.url)} cannot be checked out: {hide_credentials(why)}"
+            )
         with tarfile.open(fileobj=io.BytesIO(archive.stdout), mode="r:") as tar:
             tar.extractall(into, filter="data")
