@@ -135,3 +135,21 @@ def test_the_manifests_are_valid_kubernetes_objects() -> None:
         ("Deployment", "ductwork-webserver"),
         ("Deployment", "ductwork-worker"),
     } <= seen
+
+
+def test_numbers_are_taken_as_kubernetes_yaml_takes_them() -> None:
+    """``{"cpu": 2}`` and ``{"gpu": 1}`` as a manifest has them: the client's models refused the
+    numbers, and every try of the task failed with "no pod can be made from its executor_config"."""
+    config = {
+        "resources": {"requests": {"cpu": 2, "memory": "1Gi"}, "limits": {"cpu": 2.5}},
+        "node_selector": {"gpu": 1},
+    }
+    pod = to_manifest(pod_for_try(_payload(config), image="i", namespace="n", scheduler="s"))
+    container = pod["spec"]["containers"][0]
+    assert container["resources"] == {"requests": {"cpu": "2", "memory": "1Gi"}, "limits": {"cpu": "2.5"}}
+    assert pod["spec"]["nodeSelector"] == {"gpu": "1"}
+
+
+def test_a_label_value_kubernetes_refuses_is_refused_naming_the_task_and_the_label() -> None:
+    with pytest.raises(DefinitionError, match=r"task 'Train_Model.v2': executor_config\['labels'\]\['team'\]"):
+        pod_for_try(_payload({"labels": {"team": "data eng"}}), image="i", namespace="n", scheduler="s")

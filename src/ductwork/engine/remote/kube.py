@@ -41,6 +41,7 @@ KNOWN_KEYS = frozenset(
 SECRET = "ductwork"
 """The Secret every try pod takes DUCTWORK_* settings from (``deploy/kubernetes/secret.yaml``)."""
 _LABEL = re.compile(r"[^A-Za-z0-9_.-]")
+_LABEL_VALUE = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?)?")
 
 
 def check_executor_config(task_id: str, config: Mapping[str, Any]) -> None:
@@ -55,6 +56,13 @@ def check_executor_config(task_id: str, config: Mapping[str, Any]) -> None:
     for key in ("resources", "node_selector", "labels", "annotations", "env", "pod_template"):
         if key in config and not isinstance(config[key], Mapping):
             raise DefinitionError(f"task {task_id!r}: executor_config[{key!r}] must be a mapping")
+    for name, value in (config.get("labels") or {}).items():
+        # Refused by the API server when the pod is made, failing every try of the task.
+        if not _LABEL_VALUE.fullmatch(str(value)):
+            raise DefinitionError(
+                f"task {task_id!r}: executor_config['labels'][{name!r}] = {value!r} is not a Kubernetes label "
+                "value (at most 63 characters of letters, digits, '-', '_' and '.', a letter or digit at both ends)"
+            )
 
 
 def label_value(text: str) -> str:
@@ -114,7 +122,8 @@ def pod_for_try(
     }
     pod.spec.restart_policy = "Never"
     if config.get("node_selector"):
-        pod.spec.node_selector = {**(pod.spec.node_selector or {}), **config["node_selector"]}
+        selector = {str(k): _text(v) for k, v in config["node_selector"].items()}  # {"gpu": 1}: "1"
+        pod.spec.node_selector = {**(pod.spec.node_selector or {}), **selector}
     if config.get("service_account_name"):
         pod.spec.service_account_name = config["service_account_name"]
     containers = list(pod.spec.containers or [])
@@ -136,9 +145,21 @@ def pod_for_try(
     ]
     main.env_from = [*(main.env_from or []), client.V1EnvFromSource(secret_ref=client.V1SecretEnvSource(name=secret))]
     if config.get("resources"):
-        main.resources = _deserialize(api, dict(config["resources"]), "V1ResourceRequirements")
+        amounts = {
+            part: {str(k): _text(v) for k, v in values.items()} if isinstance(values, Mapping) else values
+            for part, values in config["resources"].items()
+        }  # {"cpu": 2}, as Kubernetes takes it: the client's model wants "2"
+        main.resources = _deserialize(api, amounts, "V1ResourceRequirements")
     pod.spec.containers = containers
     return pod
+
+
+def _text(value: Any) -> Any:
+    """A number as Kubernetes' YAML takes it (``cpu: 2``, ``gpu: 1``), as the text the client's
+    models want; anything else as given."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
 
 
 def _deserialize(api: Any, data: Mapping[str, Any], kind: str) -> Any:
