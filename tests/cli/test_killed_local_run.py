@@ -313,7 +313,11 @@ def test_ctrl_c_still_stops_the_command_and_records_the_run_failed(cli: Cli, tmp
     # The try stopped is recorded with its start, its end and why (its start had not reached
     # the run loop: it was recorded queued, then failed under a try that never appeared).
     states = json.loads(cli("tasks", "state", "stoppable", run["run_id"], "--json").output)
-    assert {t: s["state"] for t, s in states.items()} == {"a": "success", "b": "failed", "c": "upstream_failed"}
+    assert {t: s["state"] for t, s in states.items()} == {
+        "a": "success",
+        "b": "failed",
+        "c": "skipped",
+    }  # as `runs cancel` leaves it
     assert "interrupted (Ctrl-C)" in states["b"]["error"]
 
 
@@ -409,7 +413,7 @@ def test_ctrl_c_records_a_task_waiting_for_a_worker_as_not_started(cli: Cli, tmp
     assert not (tmp_path / "ran.txt").exists(), "a task ran after Ctrl-C"
     run_id = json.loads(cli("runs", "list", "--json").output)["runs"][0]["run_id"]
     states = json.loads(cli("tasks", "state", "queued", run_id, "--json").output)
-    assert {t: s["state"] for t, s in states.items()} == {"a": "failed", "x": "skipped", "e": "upstream_failed"}
+    assert {t: s["state"] for t, s in states.items()} == {"a": "failed", "x": "skipped", "e": "skipped"}
     engine = create_engine(f"sqlite:///{Path(os.environ['DUCTWORK_HOME']) / 'ductwork.db'}")
     try:
         with read_transaction(engine) as conn:

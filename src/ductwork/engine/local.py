@@ -290,7 +290,7 @@ def run_locally(
             executor.shutdown(wait=True)
             if not isinstance(stopped, RunStopped):  # a cancel from outside recorded the end already
                 if stopped is not None:
-                    supervisor.absorb(executor.drain())
+                    supervisor.absorb(executor.drain(), reason=_stop_reason(stopped) + " before it started")
                 supervisor.flush()  # interrupted: record what happened up to here
             if stopped is not None and recording is not None:
                 recording.interrupted(_stop_reason(stopped))

@@ -285,12 +285,19 @@ class Supervisor:
         self._finish_runs()
         self._flush()
 
-    def absorb(self, events: Sequence[ExecutorEvent]) -> None:
+    def absorb(self, events: Sequence[ExecutorEvent], *, reason: str = "the run was stopped") -> None:
         """Apply the starts and ends of the tries stopped with an interrupted run (Ctrl-C,
         SIGTERM), starting nothing: the record then says which tasks ran and why they ended
         (a try stopped before its start reached the loop was recorded queued, then failed
-        under a try that never appeared)."""
+        under a try that never appeared). The tasks that had not started are skipped first, as
+        ``runs cancel`` leaves them: decided after the stopped tries' failures they were
+        ``upstream_failed``, as if an upstream task had failed by itself."""
         now = self.clock.now()
+        for run in self.runs.values():
+            waiting = [t for t, state in run.tracker.state.items() if state in (TaskState.NONE, TaskState.SCHEDULED)]
+            if waiting:
+                changes = run.tracker.skip(waiting, recursive=False, reason=reason)
+                self._emit_changes(run, changes, now)
         for event in events:
             self._apply(event, now)
 
