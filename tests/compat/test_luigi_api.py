@@ -816,3 +816,43 @@ def test_what_a_high_priority_task_requires_runs_first_as_in_luigi() -> None:
 
     assert luigi.build([Day()], local_scheduler=True, workers=1) is True
     assert ran[0] == "feeds-urgent", ran
+
+
+_ORDER: list[str] = []
+
+
+class _Urgent(luigi.Task):
+    name = luigi.Parameter()
+    urgency = luigi.IntParameter(default=0)
+    dep = luigi.Parameter(default="")
+
+    @property
+    def priority(self) -> int:  # type: ignore[override]
+        return int(self.urgency)
+
+    def requires(self) -> Any:
+        return _Urgent(name=self.dep) if self.dep else []
+
+    def complete(self) -> bool:
+        return self.name in _ORDER
+
+    def run(self) -> None:
+        _ORDER.append(str(self.name))
+
+
+class _Day(luigi.WrapperTask):
+    def requires(self) -> Any:
+        return [
+            _Urgent(name="mid1", urgency=50),
+            _Urgent(name="urgent", urgency=100, dep="feeds-urgent"),
+            _Urgent(name="mid2", urgency=50),
+        ]
+
+
+def test_a_task_of_higher_priority_that_becomes_ready_later_runs_first_as_in_luigi() -> None:
+    """With one worker, Luigi's scheduler hands out the most urgent ready task each time: urgent
+    runs as soon as what it needs is done. The two tasks of priority 50 had been queued ahead
+    of the worker's thread, and ran before it."""
+    _ORDER.clear()
+    assert luigi.build([_Day()], local_scheduler=True, workers=1)
+    assert _ORDER == ["feeds-urgent", "urgent", "mid1", "mid2"]

@@ -256,6 +256,10 @@ def run_locally(
         threads_only=timeout is not None,  # the loop must stay free to stop a try at the deadline
         fork=fork,
     )
+    if len({node.priority_weight for node in graph.nodes.values()}) > 1:
+        # Luigi's priority, Airflow's priority_weight: the next try is the most urgent of the
+        # ready ones when a thread is free, not one queued ahead before it became ready.
+        executor.prefetch = 0
     log_path = (lambda run, task_id, n: try_log_path(log_dir, run, task_id, n)) if log_dir else None
     supervisor = Supervisor(
         executor,

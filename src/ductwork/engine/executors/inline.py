@@ -139,6 +139,9 @@ class InProcessExecutor:
         self.results = results
         self.clock = clock
         self.parallelism = max(1, parallelism)
+        self.prefetch = PREFETCH
+        """Tries per thread queued ahead (``PREFETCH``); 0 for a run whose tasks have priorities:
+        a try queued ahead ran before a higher-priority one that became ready after it."""
         self._events: list[tuple[float, ExecutorEvent]] = []
         """Starts and ends, in the order they happened, with when (monotonic) they were put."""
         self._wake: queue.SimpleQueue[None] = queue.SimpleQueue()
@@ -193,7 +196,7 @@ class InProcessExecutor:
         """The threads, and ``PREFETCH`` tries per thread queued ahead of them (queued tries
         wait their turn, as in a worker's queue, and start in the order they came)."""
         with self._lock:
-            ahead = PREFETCH * self.parallelism
+            ahead = self.prefetch * self.parallelism
             return self.parallelism + ahead - len(self._running)
 
     def _put(self, event: ExecutorEvent, *, wake: bool) -> None:
