@@ -412,6 +412,16 @@ def _check_cache(
         _note(sink, f"{node.task_id}: running: {found.changes[0].describe()}")
         ti.cache_check = found
         return None
+    if found.match is not None and found.match.run_id == ti.run_id:
+        from ductwork.core.versioning import Change
+
+        # Its own earlier try in this run: it was cleared to run again. A task that returns
+        # nothing has no results for the clear to delete, and it reused its own try instead.
+        found.previous, found.match = found.match, None
+        found.changes = [Change("results", found.previous.run_id, "cleared")]
+        _note(sink, f"{node.task_id}: running: {found.changes[0].describe()}")
+        ti.cache_check = found
+        return None
     if found.match is not None and caching.reuse(found, ti, results):
         caching.record(services.cache, found, ti, status=caching.REUSED, succeeded=True)
         return found.match.run_id
