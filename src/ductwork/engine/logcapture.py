@@ -56,6 +56,8 @@ class TrySink:
         """Why the log file could not be written any more (``_give_up``)."""
         self._kept_in_memory = False
         """The own file could not be made: the text waits in memory for the pack."""
+        self.mid_line = False
+        """The task's output so far ends without a newline (a log record starts a new line)."""
         if self._pack is not None:
             self._alarm = ALARMS.set(self._pack.spill_after, self._spill_on_time)
         elif self.path is not None:
@@ -223,6 +225,8 @@ class _Router(io.TextIOBase):
         if sink is None:
             return int(self.fallback.write(text) or 0)
         sink.write(MASKER.mask(text))
+        if text:
+            sink.mid_line = text[-1] != "\n"
         return len(text)
 
     def flush(self) -> None:
@@ -244,7 +248,11 @@ class _SinkHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         sink = _SINK.get()
         if sink is not None:
-            sink.write(MASKER.mask(_FORMAT.format(record)) + "\n")
+            # A record after a print that ended mid-line starts a line of its own: it ran on
+            # after the text (``half a line[2026-...] ERROR ductwork.task: p failed``).
+            head = "\n" if sink.mid_line else ""
+            sink.mid_line = False
+            sink.write(head + MASKER.mask(_FORMAT.format(record)) + "\n")
 
 
 QUIET_LOGGERS = (
