@@ -62,6 +62,16 @@ def test_missing_driver_names_the_extra() -> None:
     assert isinstance(info.value, DuctworkError)
 
 
+def test_a_url_of_no_metadata_database_says_so_not_to_install_a_driver() -> None:
+    """``redis://`` said "needs the driver 'redis', which is not available", as if installing
+    one would help; a misspelt scheme got no suggestion."""
+    with pytest.raises(DriverMissingError, match=r"'redis' cannot hold Ductwork's metadata") as info:
+        create_engine("redis://:pw@localhost:6379/0")
+    assert "pip install" not in str(info.value) and "pw" not in str(info.value)
+    with pytest.raises(DriverMissingError, match=r"Did you mean 'postgresql'\?"):
+        create_engine("postgressql://u@localhost/x")
+
+
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

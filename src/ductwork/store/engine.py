@@ -114,6 +114,17 @@ def create_engine(
             _AUTOCOMMIT.add(engine)
         return engine
     except (ModuleNotFoundError, NoSuchModuleError) as exc:
+        if backend not in _EXTRAS and backend != "sqlite":
+            # redis://, postgressql://: no driver to install would make it a metadata database
+            from ductwork.errors import did_you_mean
+
+            known = ["sqlite", "postgresql", "mysql", "mariadb"]
+            raise DriverMissingError(
+                f"database URL {mask_url(parsed)}: {backend!r} cannot hold Ductwork's metadata."
+                f"{did_you_mean(backend, known)} "
+                "The metadata database is SQLite (sqlite:///PATH), PostgreSQL (postgresql://...) or MariaDB/MySQL "
+                "(mysql://...)"
+            ) from None
         hint = _driver_hint(parsed, backend)
         raise DriverMissingError(
             f"database URL {mask_url(parsed)} needs the driver {parsed.drivername!r}, which is not available "
