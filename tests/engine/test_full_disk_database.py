@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ductwork_process import ductwork_process, scheduler_process, stop_process
 from faultfs import small_disk
+from tests.remote.support import wait_for
 
 FLOW = """
 from ductwork import Flow, PythonOperator
@@ -21,12 +22,7 @@ with Flow("often", schedule="* * * * *", catchup=False) as flow:
 
 
 def _wait_for(log: Path, text: str, seconds: float) -> None:
-    pause = threading.Event()
-    for _ in range(int(seconds * 5)):
-        if text in log.read_text(errors="replace"):
-            return
-        pause.wait(0.2)
-    raise AssertionError(f"{text!r} not in the scheduler's log:\n{log.read_text(errors='replace')}")
+    wait_for(lambda: text in log.read_text(errors="replace"), seconds, f"{text!r} in the scheduler's log")
 
 
 def test_a_full_disk_is_one_outage_said_as_such_not_a_flapping_one(tmp_path: Path) -> None:

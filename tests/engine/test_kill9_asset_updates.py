@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
 from ductwork_process import ductwork_process, scheduler_process, stop_process
+from tests.remote.support import wait_for
 
 FLOWS = """
 import os
@@ -37,15 +37,6 @@ with Flow("consumer", schedule=[LANDED]) as consumer:
 """
 
 
-def _wait(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    pause = threading.Event()
-    for _ in range(int(seconds * 4)):
-        if condition():
-            return
-        pause.wait(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_an_outlet_updated_by_a_try_that_ended_after_a_kill_is_recorded_on_restart(tmp_path: Path) -> None:
     flows = tmp_path / "flows"
     flows.mkdir()
@@ -65,18 +56,18 @@ def test_an_outlet_updated_by_a_try_that_ended_after_a_kill_is_recorded_on_resta
     first = scheduler_process(env, tmp_path, tmp_path / "first.log")
     (tmp_path / "scheduler.pid").write_text(str(first.pid))
     try:
-        _wait(lambda: "scheduler started" in (tmp_path / "first.log").read_text(), 60, "the scheduler to start")
+        wait_for(lambda: "scheduler started" in (tmp_path / "first.log").read_text(), 60, "the scheduler to start")
         assert ductwork_process("trigger", "producer", "--run-id", "r1", env=env, cwd=tmp_path).returncode == 0
         first.wait(timeout=60)  # killed -9 by the task
-        _wait(lambda: (tmp_path / "scheduler.pid.ended").exists(), 60, "the try to end")
+        wait_for(lambda: (tmp_path / "scheduler.pid.ended").exists(), 60, "the try to end")
         threading.Event().wait(2)  # its end journaled: the next scheduler reads it, not the worker's
     finally:
         if first.poll() is None:
             stop_process(first)
     second = scheduler_process(env, tmp_path, tmp_path / "second.log")
     try:
-        _wait(lambda: [r["state"] for r in runs("producer")] == ["success"], 90, "the producer's run to succeed")
-        _wait(lambda: [r["state"] for r in runs("consumer")] == ["success"], 90, "the consumer's run")
+        wait_for(lambda: [r["state"] for r in runs("producer")] == ["success"], 90, "the producer's run to succeed")
+        wait_for(lambda: [r["state"] for r in runs("consumer")] == ["success"], 90, "the consumer's run")
     finally:
         stop_process(second)
     shown = ductwork_process("assets", "show", "s3://lake/landed", "--json", env=env, cwd=tmp_path)

@@ -7,7 +7,6 @@ that no longer existed, its flows never registered again."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from ductwork.settings import Settings
 from ductwork.store import migrate
 from ductwork.store.engine import create_engine
 from ductwork.store.errors import SchemaGoneError
+from tests.remote.support import wait_for
 
 FLOW = """
 from ductwork import EmptyOperator, Flow
@@ -39,15 +39,6 @@ def _drop_everything(url: str) -> None:
         for table in reversed(tables.sorted_tables):
             table.drop(conn)
     engine.dispose()
-
-
-def _wait(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    done = threading.Event()
-    for _ in range(int(seconds * 10)):
-        if condition():
-            return
-        done.wait(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.mark.parametrize("made_again", [False, True], ids=["dropped", "dropped-and-made-again"])
@@ -76,7 +67,7 @@ def test_a_scheduler_whose_tables_go_away_stops_saying_so(db_url: str, tmp_path:
             with engine.connect() as conn:
                 return conn.execute(sa.text("SELECT count(*) FROM flows")).scalar() == 1
 
-        _wait(listed, 60, "the flow listed")
+        wait_for(listed, 60, "the flow listed")
         engine.dispose()
         _drop_everything(db_url)
         if made_again:
