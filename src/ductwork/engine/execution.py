@@ -402,42 +402,31 @@ def _check_cache(
     if services.cache is None:
         _note(sink, f"{node.task_id} has cache={node.extra['cache']!r}; this runtime keeps no fingerprints: running")
         return None
-    found = caching.check(executable, node, context, services.cache, original=original)
-    gone = caching.missing_outlet(getattr(executable, "outlets", ()) or ()) if found.match is not None else None
-    if gone is not None and found.match is not None:
-        from ductwork.core.versioning import Change
+    from ductwork.core.versioning import Change
 
-        found.previous, found.match = found.match, None
-        found.changes = [Change("outputs", gone, "gone")]
-        _note(sink, f"{node.task_id}: running: {found.changes[0].describe()}")
+    found = caching.check(executable, node, context, services.cache, original=original)
+    if found.match is None:
+        _note(sink, f"{node.task_id}: {found.explain()}")
         ti.cache_check = found
         return None
-    if found.match is not None and found.match.run_id == ti.run_id:
-        from ductwork.core.versioning import Change
-
+    gone = caching.missing_outlet(getattr(executable, "outlets", ()) or ())
+    if gone is not None:
+        why = Change("outputs", gone, "gone")
+    elif found.match.run_id == ti.run_id:
         # Its own earlier try in this run: it was cleared to run again. A task that returns
         # nothing has no results for the clear to delete, and it reused its own try instead.
-        found.previous, found.match = found.match, None
-        found.changes = [Change("results", found.previous.run_id, "cleared")]
-        _note(sink, f"{node.task_id}: running: {found.changes[0].describe()}")
-        ti.cache_check = found
-        return None
-    if found.match is not None and caching.reuse(found, ti, results):
+        why = Change("results", found.match.run_id, "cleared")
+    elif caching.reuse(found, ti, results):
         caching.record(services.cache, found, ti, status=caching.REUSED, succeeded=True)
         return found.match.run_id
-    if found.match is not None:
-        from ductwork.core.versioning import Change
-
+    else:
         # Recorded as the reason it ran (a non-JSON result ``ductwork run`` did not keep, a
         # serializer not configured here), rather than as a task with nothing to compare with.
-        found.previous, found.match = found.match, None
-        # Its own earlier try in this run matched: a clear deleted its results (to run it again).
-        cleared = found.previous.run_id == ti.run_id
-        found.changes = [Change("results", found.previous.run_id, "cleared" if cleared else "gone")]
-        _note(sink, f"{node.task_id}: running: {found.changes[0].describe()}")
-    else:
-        _note(sink, f"{node.task_id}: {found.explain()}")
-    ti.cache_check = found
+        why = Change("results", found.match.run_id, "gone")
+    found.previous, found.match = found.match, None
+    found.changes = [why]
+    _note(sink, f"{node.task_id}: running: {why.describe()}")
+    ti.cache_check = found  # a try that runs records its fingerprint at its end
     return None
 
 
